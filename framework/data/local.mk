@@ -1,0 +1,1 @@
+# data (see framework/socfw/ for its public header)

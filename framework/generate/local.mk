@@ -1,0 +1,1 @@
+# generate (see framework/socfw/ for its public header)

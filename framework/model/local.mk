@@ -1,0 +1,1 @@
+# model (see framework/socfw/ for its public header)

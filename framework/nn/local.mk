@@ -1,0 +1,1 @@
+# nn (see framework/socfw/ for its public header)

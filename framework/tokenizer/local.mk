@@ -1,0 +1,1 @@
+# tokenizer (see framework/socfw/ for its public header)

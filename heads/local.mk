@@ -1,0 +1,1 @@
+# heads/: loadable output layers and their losses (one folder each).

@@ -1,0 +1,1 @@
+# plugins/: loadable task plugins (one folder each).

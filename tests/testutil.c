@@ -1,0 +1,129 @@
+/* tests/testutil.c - see testutil.h */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *
+env_or(const char *name, const char *fallback)
+{
+        const char *v = getenv(name);
+        return v && *v ? v : fallback;
+}
+
+const char *
+socfw_test_srcdir(void)
+{
+        return env_or("SOCFW_SRCDIR", SOCFW_SRCDIR);
+}
+
+const char *
+socfw_test_builddir(void)
+{
+        return env_or("SOCFW_BUILDDIR", SOCFW_BUILDDIR);
+}
+
+const char *
+socfw_test_shared_dir(void)
+{
+        return env_or("SOCFW_SHARED_DIR", SOCFW_SRCDIR "/../shared");
+}
+
+char *
+socfw_test_path(char *buf, size_t size, const char *dir, const char *rel)
+{
+        snprintf(buf, size, "%s/%s", dir, rel);
+        return buf;
+}
+
+int
+socfw_test_shared(char *buf, size_t size, const char *rel)
+{
+        struct stat st;
+        socfw_test_path(buf, size, socfw_test_shared_dir(), rel);
+        return stat(buf, &st) == 0;
+}
+
+char *
+socfw_test_tmpdir(char *buf, size_t size)
+{
+        snprintf(buf, size, "%s/socfw-test-XXXXXX", env_or("TMPDIR", "/tmp"));
+        return mkdtemp(buf);
+}
+
+int
+socfw_test_write_file(const char *path, const void *data, size_t len)
+{
+        FILE *f = fopen(path, "wb");
+        if (!f)
+                return -1;
+        size_t n = fwrite(data, 1, len, f);
+        return (fclose(f) == 0 && n == len) ? 0 : -1;
+}
+
+char *
+socfw_test_read_file(const char *path, size_t *len)
+{
+        FILE *f = fopen(path, "rb");
+        if (!f)
+                return NULL;
+        size_t cap = 4096, n = 0;
+        char *buf = malloc(cap);
+        size_t r;
+        while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+                n += r;
+                if (cap - n - 1 == 0) {
+                        char *nb = realloc(buf, cap * 2);
+                        if (!nb) {
+                                free(buf);
+                                buf = NULL;
+                                break;
+                        }
+                        buf = nb;
+                        cap *= 2;
+                }
+        }
+        fclose(f);
+        if (!buf)
+                return NULL;
+        buf[n] = '\0';
+        if (len)
+                *len = n;
+        return buf;
+}
+
+char *
+socfw_test_run(const char *cmd, int *status)
+{
+        char full[8192];
+        snprintf(full, sizeof full, "(%s) 2>&1 < /dev/null", cmd);
+        FILE *p = popen(full, "r");
+        if (!p) {
+                if (status)
+                        *status = -1;
+                return NULL;
+        }
+        size_t cap = 4096, n = 0;
+        char *out = malloc(cap);
+        size_t r;
+        while (out && (r = fread(out + n, 1, cap - n - 1, p)) > 0) {
+                n += r;
+                if (cap - n - 1 == 0) {
+                        char *nb = realloc(out, cap * 2);
+                        if (!nb)
+                                break;
+                        out = nb;
+                        cap *= 2;
+                }
+        }
+        int st = pclose(p);
+        if (status)
+                *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        if (out)
+                out[n] = '\0';
+        return out;
+}

@@ -1,0 +1,48 @@
+/* tests/testutil.h - helpers shared by the Criterion test binaries.
+ *
+ * Tests find their inputs through the environment that `make check` sets:
+ *   SOCFW_SRCDIR      the source tree (fixtures live in tests/fixtures/)
+ *   SOCFW_BUILDDIR    the build tree (plugins, the socfw program)
+ *   SOCFW_SHARED_DIR  ../shared: real models and data sets; may be absent
+ *
+ *     char path[4096];
+ *     SOCFW_TEST_NEED_SHARED(path, "models/stories260K.gguf");
+ *     // skips the test, with the reason, when ../shared is not there
+ */
+#ifndef SOCFW_TESTUTIL_H
+#define SOCFW_TESTUTIL_H
+
+#include <stddef.h>
+
+/* Directory from the environment, falling back to the compile-time path. */
+const char *socfw_test_srcdir(void);
+const char *socfw_test_builddir(void);
+const char *socfw_test_shared_dir(void);
+
+/* Join dir and a relative path into buf; returns buf. */
+char *socfw_test_path(char *buf, size_t size, const char *dir, const char *rel);
+
+/* buf <- $SOCFW_SHARED_DIR/rel; returns 1 if that file or directory exists. */
+int socfw_test_shared(char *buf, size_t size, const char *rel);
+
+/* buf <- fresh empty directory under $TMPDIR; returns buf (NULL on failure). */
+char *socfw_test_tmpdir(char *buf, size_t size);
+
+/* Write `len` bytes to `path`; returns 0 on success. */
+int socfw_test_write_file(const char *path, const void *data, size_t len);
+
+/* Read a whole file (NUL-terminated, caller frees); *len may be NULL. */
+char *socfw_test_read_file(const char *path, size_t *len);
+
+/* Run a shell command, capturing stdout+stderr into a malloc'ed string
+ * (caller frees).  Returns the exit status (or -1) in *status. */
+char *socfw_test_run(const char *cmd, int *status);
+
+#define SOCFW_TEST_NEED_SHARED(buf, rel)                                       \
+        do {                                                                   \
+                if (!socfw_test_shared((buf), sizeof(buf), (rel)))             \
+                        cr_skip_test("skipped: %s not found (../shared is "    \
+                                     "absent; set SOCFW_SHARED_DIR)", (buf));  \
+        } while (0)
+
+#endif
