@@ -1,1 +1,2 @@
 # plugins/: loadable task plugins (one folder each).
+include plugins/privacy/local.mk

@@ -1,0 +1,1 @@
+# arch (see framework/socfw/ for its public header)

@@ -1,0 +1,1 @@
+# io (see framework/socfw/ for its public header)

@@ -1,0 +1,1 @@
+# report (see framework/socfw/ for its public header)

@@ -1,0 +1,1 @@
+# train (see framework/socfw/ for its public header)
