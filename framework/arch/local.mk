@@ -1,1 +1,19 @@
-# arch (see framework/socfw/ for its public header)
+# arch: transformer backbones (GPT-2, BERT, RoBERTa, Llama family) with
+# forward, backward, LM logits, pooler and KV-cache decoding.
+# Public header: socfw/model.h.
+framework_libsocfw_la_SOURCES += \
+	framework/arch/arch_internal.h \
+	framework/arch/model.c \
+	framework/arch/forward.c \
+	framework/arch/decode.c
+socfwinclude_HEADERS += framework/socfw/model.h
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_arch
+TESTS += tests/test_arch
+endif
+tests_test_arch_SOURCES = $(TEST_COMMON) tests/test_arch_util.h \
+	tests/test_arch_util.c tests/test_arch_torch.c tests/test_arch_gguf.c \
+	tests/test_arch_api.c
+tests_test_arch_CFLAGS = $(TEST_CFLAGS)
+tests_test_arch_LDADD = $(TEST_LDADD)

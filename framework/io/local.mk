@@ -1,1 +1,11 @@
-# io (see framework/socfw/ for its public header)
+# io: atomic file writes, bounded reads, mkdir -p, paths (socfw/io.h)
+framework_libsocfw_la_SOURCES += framework/io/io.c
+socfwinclude_HEADERS += framework/socfw/io.h
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_io
+TESTS += tests/test_io
+endif
+tests_test_io_SOURCES = $(TEST_COMMON) tests/test_io.c
+tests_test_io_CFLAGS = $(TEST_CFLAGS)
+tests_test_io_LDADD = $(TEST_LDADD)

@@ -1,1 +1,22 @@
-# model (see framework/socfw/ for its public header)
+# model: weight files (GGUF, safetensors + config.json) and the safetensors
+# writer.  Public headers: socfw/modelfile.h, socfw/safetensors.h.
+framework_libsocfw_la_SOURCES += \
+	framework/model/modelfile_internal.h \
+	framework/model/modelfile.c \
+	framework/model/dtype.c \
+	framework/model/gguf.c \
+	framework/model/safetensors_read.c \
+	framework/model/safetensors_write.c
+socfwinclude_HEADERS += \
+	framework/socfw/modelfile.h \
+	framework/socfw/safetensors.h
+EXTRA_DIST += tests/fuzz
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_model
+TESTS += tests/test_model
+endif
+tests_test_model_SOURCES = $(TEST_COMMON) tests/test_model_gguf.c \
+	tests/test_model_safetensors.c tests/test_model_writer.c
+tests_test_model_CFLAGS = $(TEST_CFLAGS)
+tests_test_model_LDADD = $(TEST_LDADD)

@@ -1,1 +1,26 @@
-# nn (see framework/socfw/ for its public header)
+# nn: numerical kernels (forward/backward), the parameter store, the RNG and
+# the thread pool.  Public headers: socfw/nn.h, params.h, rng.h, threads.h.
+framework_libsocfw_la_SOURCES += \
+	framework/nn/nn_internal.h \
+	framework/nn/rng.c \
+	framework/nn/params.c \
+	framework/nn/threads.c \
+	framework/nn/ops.c \
+	framework/nn/attention.c \
+	framework/nn/rope.c \
+	framework/nn/xent.c
+socfwinclude_HEADERS += \
+	framework/socfw/nn.h \
+	framework/socfw/params.h \
+	framework/socfw/rng.h \
+	framework/socfw/threads.h
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_nn
+TESTS += tests/test_nn
+endif
+tests_test_nn_SOURCES = $(TEST_COMMON) tests/test_nn_util.h tests/test_nn_util.c \
+	tests/test_nn_torch.c tests/test_nn_grad.c tests/test_nn_attention.c \
+	tests/test_params.c
+tests_test_nn_CFLAGS = $(TEST_CFLAGS)
+tests_test_nn_LDADD = $(TEST_LDADD)

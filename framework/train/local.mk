@@ -1,1 +1,15 @@
-# train (see framework/socfw/ for its public header)
+# train: AdamW, gradient clipping/accumulation, learning-rate schedules
+# (public header framework/socfw/optim.h).
+framework_libsocfw_la_SOURCES += \
+	framework/train/optim.c \
+	framework/train/schedule.c
+socfwinclude_HEADERS += \
+	framework/socfw/optim.h
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_optim
+TESTS += tests/test_optim
+endif
+tests_test_optim_SOURCES = $(TEST_COMMON) tests/test_optim.c
+tests_test_optim_CFLAGS = $(TEST_CFLAGS)
+tests_test_optim_LDADD = $(TEST_LDADD)

@@ -1,1 +1,35 @@
-# privacy plugin
+# privacy plugin: pattern recognizers (PCRE2) and anonymisation operators
+# (libsodium), built as a convenience library that the plugin module, the
+# tests and the benchmark link.
+noinst_LTLIBRARIES += plugins/privacy/libpii.la
+plugins_privacy_libpii_la_SOURCES = \
+	plugins/privacy/pii.c plugins/privacy/pii.h \
+	plugins/privacy/recognizers.c plugins/privacy/recognizers.h \
+	plugins/privacy/operators.c plugins/privacy/operators.h
+plugins_privacy_libpii_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(SODIUM_CFLAGS)
+plugins_privacy_libpii_la_LIBADD = $(PCRE2_LIBS) $(SODIUM_LIBS)
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_privacy
+TESTS += tests/test_privacy
+endif
+tests_test_privacy_SOURCES = $(TEST_COMMON) tests/test_privacy_eval.c \
+	tests/test_privacy_recognizers.c tests/test_privacy_operators.c \
+	tests/test_privacy_plugin.c
+tests_test_privacy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/privacy \
+	-I$(top_srcdir)/tests
+tests_test_privacy_CFLAGS = $(TEST_CFLAGS)
+tests_test_privacy_LDADD = plugins/privacy/libpii.la $(TEST_LDADD)
+
+noinst_PROGRAMS += bench/bench_privacy
+bench_bench_privacy_SOURCES = bench/bench_privacy.c
+bench_bench_privacy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/privacy
+bench_bench_privacy_LDADD = plugins/privacy/libpii.la framework/libsocfw.la
+
+# the loadable module
+plugin_LTLIBRARIES += plugins/privacy/privacy.la
+plugins_privacy_privacy_la_SOURCES = plugins/privacy/privacy.c
+plugins_privacy_privacy_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(SODIUM_CFLAGS)
+plugins_privacy_privacy_la_LDFLAGS = $(SOCFW_MODULE_FLAGS)
+plugins_privacy_privacy_la_LIBADD = plugins/privacy/libpii.la \
+	$(SOCFW_MODULE_LIBS) $(PCRE2_LIBS) $(SODIUM_LIBS)

@@ -1,0 +1,105 @@
+/* arch_internal.h - what model.c (building, loading) and forward.c /
+ * decode.c (numerics) share about a socfw_model.  Not installed. */
+#ifndef SOCFW_ARCH_INTERNAL_H
+#define SOCFW_ARCH_INTERNAL_H
+
+#include <stdint.h>
+
+#include "socfw/model.h"
+#include "socfw/nn.h"
+
+/* Parameter indices into the store of one block; -1 when absent. */
+typedef struct arch_layer {
+        int ln1_w, ln1_b;       /* ln_1 / input_layernorm / attention LN  */
+        int qkv_w, qkv_b;       /* GPT-2 fused c_attn (C,3C)              */
+        int q_w, q_b, k_w, k_b, v_w, v_b;
+        int o_w, o_b;           /* c_proj / attention.output.dense / o    */
+        int ln2_w, ln2_b;       /* ln_2 / post_attention / output LN      */
+        int fc_w, fc_b;         /* c_fc / intermediate.dense / gate_proj  */
+        int up_w;               /* Llama up_proj                          */
+        int down_w, down_b;     /* mlp.c_proj / output.dense / down_proj  */
+} arch_layer;
+
+/* Forward activations of one block for N = B*T rows (see forward.c). */
+typedef struct arch_layer_ws {
+        float *a_in;            /* (N,C) normed attention input (pre-LN)  */
+        float *mean1, *rstd1;   /* (N)                                    */
+        float *q, *k, *v;       /* (N,qd) (N,kd) (N,kd); GPT-2: q=(N,3C)  */
+        float *att;             /* (B,H,T,T)                              */
+        float *atty;            /* (N,qd)                                 */
+        float *s1;              /* (N,C) BERT: input of attention LN      */
+        float *mid;             /* (N,C) stream between attention and MLP */
+        float *m_in;            /* (N,C) normed MLP input (pre-LN)        */
+        float *mean2, *rstd2;   /* (N)                                    */
+        float *fc, *up, *act;   /* (N,F)                                  */
+        float *s2;              /* (N,C) BERT: input of output LN         */
+        float *out;             /* (N,C) block output                     */
+        uint8_t *drop1, *drop2; /* (N,C) dropout masks (training only)    */
+} arch_layer_ws;
+
+typedef struct arch_ws {
+        int cap_n;              /* rows the buffers hold                  */
+        int cap_bht;            /* B*T*T the att buffers hold             */
+        int cap_drop;           /* rows the dropout masks hold            */
+        float *fbuf;            /* one allocation for all float buffers   */
+        uint8_t *dbuf;          /* dropout masks                          */
+        int32_t *ibuf;          /* ids, mask, types, positions (4N)       */
+        float *abuf;            /* attention probabilities, all layers    */
+        arch_layer_ws *layers;
+        /* top level */
+        float *emb_sum;         /* (N,C) BERT: embedding LN input         */
+        float *emb_mean, *emb_rstd;
+        float *res0;            /* (N,C) embedding output                 */
+        uint8_t *drop0;
+        float *fin_mean, *fin_rstd;
+        int32_t *ids, *mask, *types, *pos;
+        /* backward scratch */
+        float *d0, *d1, *d2, *dtmp; /* (N,C)                              */
+        float *dq, *dk, *dv;    /* like q, k, v                           */
+        float *datty;           /* (N,qd)                                 */
+        float *dfc, *dup, *dact;/* (N,F)                                  */
+        float *tmp;             /* (N,C) forward scratch                  */
+        /* state of the last forward */
+        int B, T;
+        int have_mask;
+        float drop_p;
+        int valid;
+        /* pooler */
+        float *pool_in, *pool_out; /* (B,C) */
+        int pool_cap, pool_B, pool_T;
+} arch_ws;
+
+struct socfw_model {
+        socfw_model_config cfg;
+        socfw_params *ps;
+        char prefix[32];
+        /* top-level parameter indices (-1 when absent) */
+        int tok_emb, pos_emb, type_emb, emb_ln_w, emb_ln_b;
+        int fin_w, fin_b, lm_head, pool_w, pool_b;
+        arch_layer *layers;
+        socfw_nn_wlayout wl;    /* layout of block matrices               */
+        int bw_floor;           /* lowest block backward runs through     */
+        int bw_embeddings;      /* 1: run into the embeddings             */
+        arch_ws ws;
+};
+
+/* Sizes used everywhere. */
+static inline int arch_qd(const socfw_model_config *c)
+{
+        return c->n_heads * c->head_dim;
+}
+
+static inline int arch_kd(const socfw_model_config *c)
+{
+        return c->n_kv_heads * c->head_dim;
+}
+
+/* Parameter data / gradient (NULL when idx < 0, or for the gradient when
+ * the tensor is frozen). */
+float *arch_w(const socfw_model *m, int idx);
+float *arch_g(const socfw_model *m, int idx);
+
+/* Release the workspace (forward.c). */
+void arch_ws_free(arch_ws *ws);
+
+#endif

@@ -1,0 +1,876 @@
+/* forward.c - training forward and backward of the socfw backbones, the LM
+ * logits projection and the encoder pooler.
+ *
+ * Activations are batch-contiguous (B,T,C) rows, N = B*T; every projection
+ * is one sgemm over all N rows (socfw_nn_matmul_*).  The workspace keeps,
+ * per block, what backward needs (see arch_layer_ws) and is allocated once
+ * for the largest B*T seen. */
+#include "arch_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "socfw/log.h"
+
+#define W(i) arch_w(m, (i))   /* parameter data         */
+#define G(i) arch_g(m, (i))   /* its gradient or NULL   */
+
+#define WS_MAX_BYTES ((size_t)1 << 38)  /* refuse workspaces over 256 GiB */
+
+/* ---- workspace ---------------------------------------------------------- */
+
+void
+arch_ws_free(arch_ws *ws)
+{
+        free(ws->fbuf);
+        free(ws->dbuf);
+        free(ws->ibuf);
+        free(ws->abuf);
+        free(ws->layers);
+        free(ws->pool_in);
+        memset(ws, 0, sizeof *ws);
+}
+
+static size_t
+rup(size_t n)
+{
+        return (n + 15) & ~(size_t)15;
+}
+
+static float *
+take(float **p, size_t n)
+{
+        float *r = *p;
+        *p += rup(n);
+        return r;
+}
+
+/* Lay out every float buffer for N rows in `base` (NULL: just count).
+ * Returns the number of floats needed. */
+static size_t
+ws_layout(const socfw_model *m, arch_ws *ws, float *base, size_t N)
+{
+        const socfw_model_config *c = &m->cfg;
+        size_t C = (size_t)c->hidden, F = (size_t)c->ffn;
+        size_t qd = (size_t)arch_qd(c), kd = (size_t)arch_kd(c);
+        int gpt2 = c->arch == SOCFW_ARCH_GPT2;
+        int llama = c->arch == SOCFW_ARCH_LLAMA;
+        int bert = !gpt2 && !llama;
+        size_t qsz = gpt2 ? 3 * C : qd, ksz = gpt2 ? 0 : kd;
+        float dummy_store[16], *p = base ? base : dummy_store;
+        float *start = p;
+        size_t total = 0;
+#define T(n) (total += rup(n), base ? take(&p, (n)) : NULL)
+        for (int l = 0; l < c->n_layers; l++) {
+                arch_layer_ws lw;
+                memset(&lw, 0, sizeof lw);
+                lw.a_in = bert ? NULL : T(N * C);
+                lw.mean1 = T(N);
+                lw.rstd1 = T(N);
+                lw.q = T(N * qsz);
+                lw.k = ksz ? T(N * ksz) : NULL;
+                lw.v = ksz ? T(N * ksz) : NULL;
+                lw.atty = T(N * qd);
+                lw.s1 = bert ? T(N * C) : NULL;
+                lw.mid = T(N * C);
+                lw.m_in = bert ? NULL : T(N * C);
+                lw.mean2 = T(N);
+                lw.rstd2 = T(N);
+                lw.fc = T(N * F);
+                lw.up = llama ? T(N * F) : NULL;
+                lw.act = T(N * F);
+                lw.s2 = bert ? T(N * C) : NULL;
+                lw.out = T(N * C);
+                if (base) {
+                        if (gpt2) {
+                                lw.k = lw.q + C;
+                                lw.v = lw.q + 2 * C;
+                        }
+                        lw.att = NULL;  /* set by ws_ensure */
+                        ws->layers[l] = lw;
+                }
+        }
+        float *v;
+        v = T(N * C); if (base) ws->emb_sum = bert ? v : NULL;
+        v = T(N); if (base) ws->emb_mean = v;
+        v = T(N); if (base) ws->emb_rstd = v;
+        v = T(N * C); if (base) ws->res0 = v;
+        v = T(N); if (base) ws->fin_mean = v;
+        v = T(N); if (base) ws->fin_rstd = v;
+        v = T(N * C); if (base) ws->d0 = v;
+        v = T(N * C); if (base) ws->d1 = v;
+        v = T(N * C); if (base) ws->d2 = v;
+        v = T(N * C); if (base) ws->dtmp = v;
+        v = T(N * C); if (base) ws->tmp = v;
+        v = T(N * qsz); if (base) ws->dq = v;
+        v = ksz ? T(N * ksz) : NULL; if (base) ws->dk = gpt2 ? ws->dq + C : v;
+        v = ksz ? T(N * ksz) : NULL; if (base) ws->dv = gpt2 ? ws->dq + 2 * C : v;
+        v = T(N * qd); if (base) ws->datty = v;
+        v = T(N * F); if (base) ws->dfc = v;
+        v = llama ? T(N * F) : NULL; if (base) ws->dup = v;
+        v = T(N * F); if (base) ws->dact = v;
+#undef T
+        (void)start;
+        return total;
+}
+
+static int
+ws_ensure(socfw_model *m, int B, int T, int need_drop, socfw_error *err)
+{
+        arch_ws *ws = &m->ws;
+        const socfw_model_config *c = &m->cfg;
+        size_t N = (size_t)B * (size_t)T;
+        size_t bht = (size_t)B * (size_t)c->n_heads * (size_t)T * (size_t)T;
+        size_t NC = N * (size_t)c->hidden;
+        if (N > (size_t)1 << 24)
+                return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
+                                       "batch of %zu tokens is too large",
+                                       N);
+        if (N <= (size_t)ws->cap_n && bht <= (size_t)ws->cap_bht &&
+            (!need_drop || N <= (size_t)ws->cap_drop))
+                return 0;
+        if (N > (size_t)ws->cap_n || bht > (size_t)ws->cap_bht) {
+                size_t nf = ws_layout(m, ws, NULL, N);
+                size_t na = bht * (size_t)c->n_layers;
+                if ((nf + na) > WS_MAX_BYTES / sizeof(float))
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "model forward: workspace "
+                                               "for B=%d T=%d would exceed "
+                                               "256 GiB", B, T);
+                free(ws->fbuf);
+                free(ws->abuf);
+                free(ws->ibuf);
+                ws->fbuf = NULL;
+                ws->abuf = NULL;
+                ws->ibuf = NULL;
+                ws->cap_n = ws->cap_bht = 0;
+                ws->valid = 0;
+                if (!ws->layers)
+                        ws->layers = calloc((size_t)c->n_layers,
+                                            sizeof *ws->layers);
+                void *fp = NULL, *ap = NULL;
+                if (!ws->layers ||
+                    posix_memalign(&fp, 64, nf * sizeof(float)) ||
+                    posix_memalign(&ap, 64, na * sizeof(float))) {
+                        free(fp);
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "model forward: cannot "
+                                               "allocate the workspace for "
+                                               "B=%d T=%d", B, T);
+                }
+                ws->fbuf = fp;
+                ws->abuf = ap;
+                ws->ibuf = malloc(4 * N * sizeof(int32_t));
+                if (!ws->ibuf)
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "model forward: out of "
+                                               "memory");
+                ws_layout(m, ws, ws->fbuf, N);
+                for (int l = 0; l < c->n_layers; l++)
+                        ws->layers[l].att = ws->abuf + (size_t)l * bht;
+                ws->ids = ws->ibuf;
+                ws->mask = ws->ibuf + N;
+                ws->types = ws->ibuf + 2 * N;
+                ws->pos = ws->ibuf + 3 * N;
+                ws->cap_n = (int)N;
+                ws->cap_bht = (int)(bht > INT32_MAX ? INT32_MAX : bht);
+                if (bht > INT32_MAX)
+                        return socfw_error_set(err, SOCFW_EINVAL,
+                                               "model forward: B*H*T*T too "
+                                               "large");
+        }
+        if (need_drop && N > (size_t)ws->cap_drop) {
+                free(ws->dbuf);
+                ws->cap_drop = 0;
+                ws->dbuf = malloc(NC * (size_t)(1 + 2 * c->n_layers));
+                if (!ws->dbuf)
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "model forward: out of "
+                                               "memory for dropout masks");
+                ws->cap_drop = (int)N;
+        }
+        if (need_drop) {
+                ws->drop0 = ws->dbuf;
+                for (int l = 0; l < c->n_layers; l++) {
+                        ws->layers[l].drop1 = ws->dbuf + NC * (1 + 2 * l);
+                        ws->layers[l].drop2 = ws->dbuf + NC * (2 + 2 * l);
+                }
+        }
+        return 0;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void
+act_forward(socfw_act a, float *out, const float *in, size_t n)
+{
+        if (a == SOCFW_ACT_GELU_ERF)
+                socfw_nn_gelu_erf_forward(out, in, n);
+        else
+                socfw_nn_gelu_forward(out, in, n);
+}
+
+static void
+act_backward(socfw_act a, float *din, const float *in, const float *dout,
+             size_t n)
+{
+        if (a == SOCFW_ACT_GELU_ERF)
+                socfw_nn_gelu_erf_backward(din, in, dout, n);
+        else
+                socfw_nn_gelu_backward(din, in, dout, n);
+}
+
+static void
+zero(float *p, size_t n)
+{
+        memset(p, 0, n * sizeof *p);
+}
+
+static socfw_nn_rope_desc
+rope_desc(const socfw_model_config *c, int B, int T, int H, int ld, int pos0)
+{
+        socfw_nn_rope_desc d;
+        memset(&d, 0, sizeof d);
+        d.B = B;
+        d.T = T;
+        d.H = H;
+        d.D = c->head_dim;
+        d.ld = ld;
+        d.theta = c->rope_theta;
+        d.mode = c->rope == SOCFW_ROPE_INTERLEAVED ? SOCFW_NN_ROPE_INTERLEAVED
+                                                   : SOCFW_NN_ROPE_HALF;
+        d.pos0 = pos0;
+        return d;
+}
+
+static socfw_nn_attn_desc
+attn_desc(const socfw_model *m, int B, int T, const int32_t *mask)
+{
+        const socfw_model_config *c = &m->cfg;
+        socfw_nn_attn_desc d;
+        memset(&d, 0, sizeof d);
+        d.B = B;
+        d.T = T;
+        d.Tk = T;
+        d.H = c->n_heads;
+        d.Hkv = c->n_kv_heads;
+        d.D = c->head_dim;
+        d.causal = c->arch == SOCFW_ARCH_GPT2 || c->arch == SOCFW_ARCH_LLAMA;
+        d.key_mask = mask;
+        if (c->arch == SOCFW_ARCH_GPT2)
+                d.ld_q = d.ld_kv = 3 * c->hidden;
+        return d;
+}
+
+/* ---- forward ------------------------------------------------------------ */
+
+static int
+embed_forward(socfw_model *m, int B, int T, float p, socfw_rng *rng,
+              socfw_error *err)
+{
+        const socfw_model_config *c = &m->cfg;
+        arch_ws *ws = &m->ws;
+        int N = B * T, C = c->hidden;
+        float *x = ws->res0;
+        int rc = 0;
+        switch (c->arch) {
+        case SOCFW_ARCH_GPT2:
+                socfw_nn_embedding_forward(x, ws->ids, arch_w(m, m->tok_emb),
+                                           N, c->vocab_size, C);
+                rc = socfw_nn_positional_forward(x, arch_w(m, m->pos_emb), B,
+                                                 T, C, 0, c->max_positions);
+                break;
+        case SOCFW_ARCH_LLAMA:
+                socfw_nn_embedding_forward(x, ws->ids, arch_w(m, m->tok_emb),
+                                           N, c->vocab_size, C);
+                break;
+        case SOCFW_ARCH_BERT:
+        case SOCFW_ARCH_ROBERTA:
+                socfw_nn_embedding_forward(ws->emb_sum, ws->ids,
+                                           arch_w(m, m->tok_emb), N,
+                                           c->vocab_size, C);
+                rc = socfw_nn_embedding_add_forward(ws->emb_sum, ws->pos,
+                                                    arch_w(m, m->pos_emb), N,
+                                                    c->max_positions, C);
+                if (rc == 0)
+                        rc = socfw_nn_embedding_add_forward(
+                                ws->emb_sum, ws->types,
+                                arch_w(m, m->type_emb), N,
+                                c->type_vocab_size, C);
+                socfw_nn_layernorm_forward(x, ws->emb_mean, ws->emb_rstd,
+                                           ws->emb_sum,
+                                           arch_w(m, m->emb_ln_w),
+                                           arch_w(m, m->emb_ln_b), N, C,
+                                           c->norm_eps);
+                break;
+        }
+        if (rc < 0)
+                return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
+                                       "position or token type out of "
+                                       "range");
+        if (p > 0.0f)
+                socfw_nn_dropout_forward(x, ws->drop0, x, (size_t)N * C, p,
+                                         rng);
+        return 0;
+}
+
+static int
+layer_forward(socfw_model *m, int l, const float *x, int B, int T, float p,
+              socfw_rng *rng)
+{
+        const socfw_model_config *c = &m->cfg;
+        const arch_layer *P = &m->layers[l];
+        arch_layer_ws *w = &m->ws.layers[l];
+        float *tmp = m->ws.tmp;
+        int N = B * T, C = c->hidden, F = c->ffn;
+        int qd = arch_qd(c), kd = arch_kd(c);
+        size_t NC = (size_t)N * C, NF = (size_t)N * F;
+        float eps = c->norm_eps;
+        socfw_nn_attn_desc ad = attn_desc(m, B, T,
+                                          m->ws.have_mask ? m->ws.mask
+                                                          : NULL);
+        int rc;
+        if (c->arch == SOCFW_ARCH_BERT || c->arch == SOCFW_ARCH_ROBERTA) {
+                socfw_nn_linear_forward(w->q, x, W(P->q_w), W(P->q_b), N, C,
+                                        qd);
+                socfw_nn_linear_forward(w->k, x, W(P->k_w), W(P->k_b), N, C,
+                                        kd);
+                socfw_nn_linear_forward(w->v, x, W(P->v_w), W(P->v_b), N, C,
+                                        kd);
+                rc = socfw_nn_attention_forward(w->atty, w->att, w->q, w->k,
+                                                w->v, &ad);
+                if (rc < 0)
+                        return rc;
+                socfw_nn_linear_forward(tmp, w->atty, W(P->o_w), W(P->o_b),
+                                        N, qd, C);
+                if (p > 0.0f)
+                        socfw_nn_dropout_forward(tmp, w->drop1, tmp, NC, p,
+                                                 rng);
+                socfw_nn_residual_forward(w->s1, x, tmp, NC);
+                socfw_nn_layernorm_forward(w->mid, w->mean1, w->rstd1, w->s1,
+                                           W(P->ln1_w), W(P->ln1_b), N, C,
+                                           eps);
+                socfw_nn_linear_forward(w->fc, w->mid, W(P->fc_w),
+                                        W(P->fc_b), N, C, F);
+                act_forward(c->act, w->act, w->fc, NF);
+                socfw_nn_linear_forward(tmp, w->act, W(P->down_w),
+                                        W(P->down_b), N, F, C);
+                if (p > 0.0f)
+                        socfw_nn_dropout_forward(tmp, w->drop2, tmp, NC, p,
+                                                 rng);
+                socfw_nn_residual_forward(w->s2, w->mid, tmp, NC);
+                socfw_nn_layernorm_forward(w->out, w->mean2, w->rstd2, w->s2,
+                                           W(P->ln2_w), W(P->ln2_b), N, C,
+                                           eps);
+                return 0;
+        }
+        /* pre-norm decoders */
+        if (c->arch == SOCFW_ARCH_GPT2) {
+                socfw_nn_layernorm_forward(w->a_in, w->mean1, w->rstd1, x,
+                                           W(P->ln1_w), W(P->ln1_b), N, C,
+                                           eps);
+                socfw_nn_matmul_forward(w->q, w->a_in, W(P->qkv_w),
+                                        W(P->qkv_b), N, C, 3 * C, m->wl);
+        } else {
+                socfw_nn_rmsnorm_forward(w->a_in, w->rstd1, x, W(P->ln1_w), N,
+                                         C, eps);
+                socfw_nn_linear_forward(w->q, w->a_in, W(P->q_w), W(P->q_b),
+                                        N, C, qd);
+                socfw_nn_linear_forward(w->k, w->a_in, W(P->k_w), W(P->k_b),
+                                        N, C, kd);
+                socfw_nn_linear_forward(w->v, w->a_in, W(P->v_w), W(P->v_b),
+                                        N, C, kd);
+                socfw_nn_rope_desc rq = rope_desc(c, B, T, c->n_heads, 0, 0);
+                socfw_nn_rope_desc rk = rope_desc(c, B, T, c->n_kv_heads, 0,
+                                                  0);
+                if ((rc = socfw_nn_rope_forward(w->q, &rq)) < 0 ||
+                    (rc = socfw_nn_rope_forward(w->k, &rk)) < 0)
+                        return rc;
+        }
+        rc = socfw_nn_attention_forward(w->atty, w->att, w->q, w->k, w->v,
+                                        &ad);
+        if (rc < 0)
+                return rc;
+        socfw_nn_matmul_forward(tmp, w->atty, W(P->o_w), W(P->o_b), N, qd, C,
+                                m->wl);
+        if (p > 0.0f)
+                socfw_nn_dropout_forward(tmp, w->drop1, tmp, NC, p, rng);
+        socfw_nn_residual_forward(w->mid, x, tmp, NC);
+        if (c->arch == SOCFW_ARCH_GPT2) {
+                socfw_nn_layernorm_forward(w->m_in, w->mean2, w->rstd2,
+                                           w->mid, W(P->ln2_w), W(P->ln2_b),
+                                           N, C, eps);
+                socfw_nn_matmul_forward(w->fc, w->m_in, W(P->fc_w),
+                                        W(P->fc_b), N, C, F, m->wl);
+                act_forward(c->act, w->act, w->fc, NF);
+        } else {
+                socfw_nn_rmsnorm_forward(w->m_in, w->rstd2, w->mid,
+                                         W(P->ln2_w), N, C, eps);
+                socfw_nn_linear_forward(w->fc, w->m_in, W(P->fc_w), NULL, N,
+                                        C, F);
+                socfw_nn_linear_forward(w->up, w->m_in, W(P->up_w), NULL, N,
+                                        C, F);
+                socfw_nn_swiglu_forward(w->act, w->fc, w->up, NF);
+        }
+        socfw_nn_matmul_forward(tmp, w->act, W(P->down_w), W(P->down_b), N,
+                                F, C, m->wl);
+        if (p > 0.0f)
+                socfw_nn_dropout_forward(tmp, w->drop2, tmp, NC, p, rng);
+        socfw_nn_residual_forward(w->out, w->mid, tmp, NC);
+        return 0;
+}
+
+int
+socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
+                    const int32_t *token_types, int B, int T, bool training,
+                    float dropout, socfw_rng *rng, float *hidden,
+                    socfw_error *err)
+{
+        const socfw_model_config *c = &m->cfg;
+        arch_ws *ws = &m->ws;
+        float p = training ? dropout : 0.0f;
+        int rc;
+        if (!ids || !hidden || B < 1 || T < 1)
+                return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
+                                       "bad arguments (B=%d, T=%d)", B, T);
+        if (!(p >= 0.0f && p < 1.0f) || (p > 0.0f && !rng))
+                return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
+                                       "dropout %g needs 0 <= p < 1 and an "
+                                       "rng", (double)dropout);
+        if (c->arch != SOCFW_ARCH_LLAMA && T > c->max_positions)
+                return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
+                                       "sequence length %d exceeds the "
+                                       "model's %d positions; hint: "
+                                       "truncate the input", T,
+                                       c->max_positions);
+        int N = B * T;
+        for (int i = 0; i < N; i++)
+                if (ids[i] < 0 || ids[i] >= c->vocab_size)
+                        return socfw_error_set(err, SOCFW_EINVAL,
+                                               "model forward: token id %d "
+                                               "at (%d,%d) is outside the "
+                                               "vocabulary [0,%d)", ids[i],
+                                               i / T, i % T, c->vocab_size);
+        if (token_types && c->type_vocab_size > 0)
+                for (int i = 0; i < N; i++)
+                        if (token_types[i] < 0 ||
+                            token_types[i] >= c->type_vocab_size)
+                                return socfw_error_set(
+                                        err, SOCFW_EINVAL,
+                                        "model forward: token type %d at "
+                                        "(%d,%d) is outside [0,%d)",
+                                        token_types[i], i / T, i % T,
+                                        c->type_vocab_size);
+        rc = ws_ensure(m, B, T, p > 0.0f, err);
+        if (rc < 0)
+                return rc;
+        ws->valid = 0;
+        memcpy(ws->ids, ids, (size_t)N * sizeof *ids);
+        ws->have_mask = mask != NULL;
+        for (int i = 0; i < N; i++) {
+                ws->mask[i] = mask ? (mask[i] != 0) : 1;
+                ws->types[i] = token_types ? token_types[i] : 0;
+        }
+        if (c->arch == SOCFW_ARCH_ROBERTA) {
+                /* HF create_position_ids_from_input_ids */
+                for (int b = 0; b < B; b++) {
+                        int n = 0;
+                        for (int t = 0; t < T; t++) {
+                                int i = b * T + t;
+                                if (ids[i] != c->pad_id)
+                                        n++;
+                                ws->pos[i] = ids[i] != c->pad_id
+                                                     ? n + c->pad_id
+                                                     : c->pad_id;
+                                if (ws->pos[i] >= c->max_positions)
+                                        return socfw_error_set(
+                                                err, SOCFW_EINVAL,
+                                                "model forward: sequence %d "
+                                                "needs position %d, the "
+                                                "model has %d", b,
+                                                ws->pos[i],
+                                                c->max_positions);
+                        }
+                }
+        } else {
+                for (int i = 0; i < N; i++)
+                        ws->pos[i] = i % T;
+        }
+        rc = embed_forward(m, B, T, p, rng, err);
+        if (rc < 0)
+                return rc;
+        const float *x = ws->res0;
+        for (int l = 0; l < c->n_layers; l++) {
+                rc = layer_forward(m, l, x, B, T, p, rng);
+                if (rc < 0)
+                        return socfw_error_set(err, rc, "model forward: "
+                                               "layer %d failed (bad "
+                                               "dimensions)", l);
+                x = ws->layers[l].out;
+        }
+        size_t NC = (size_t)N * c->hidden;
+        if (c->arch == SOCFW_ARCH_GPT2)
+                socfw_nn_layernorm_forward(hidden, ws->fin_mean, ws->fin_rstd,
+                                           x, arch_w(m, m->fin_w),
+                                           arch_w(m, m->fin_b), N, c->hidden,
+                                           c->norm_eps);
+        else if (c->arch == SOCFW_ARCH_LLAMA)
+                socfw_nn_rmsnorm_forward(hidden, ws->fin_rstd, x,
+                                         arch_w(m, m->fin_w), N, c->hidden,
+                                         c->norm_eps);
+        else
+                memcpy(hidden, x, NC * sizeof *hidden);
+        ws->B = B;
+        ws->T = T;
+        ws->drop_p = p;
+        ws->valid = 1;
+        return 0;
+}
+
+/* ---- backward ----------------------------------------------------------- */
+
+/* dout through a dropout with mask: returns the gradient before dropout
+ * (scratch, or dout itself when no dropout was applied). */
+static const float *
+drop_bw(arch_ws *ws, const float *dout, const uint8_t *mask, size_t n)
+{
+        if (ws->drop_p <= 0.0f)
+                return dout;
+        zero(ws->dtmp, n);
+        socfw_nn_dropout_backward(ws->dtmp, dout, mask, n, ws->drop_p);
+        return ws->dtmp;
+}
+
+/* Pre-norm block backward: dx (N,C) holds dL/d(block output) and receives
+ * dL/d(block input) (when need_dx). */
+static int
+layer_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
+                       int need_dx)
+{
+        const socfw_model_config *c = &m->cfg;
+        const arch_layer *P = &m->layers[l];
+        arch_ws *ws = &m->ws;
+        arch_layer_ws *w = &ws->layers[l];
+        int B = ws->B, T = ws->T, N = B * T, C = c->hidden, F = c->ffn;
+        int qd = arch_qd(c), kd = arch_kd(c);
+        size_t NC = (size_t)N * C, NF = (size_t)N * F;
+        int gpt2 = c->arch == SOCFW_ARCH_GPT2;
+        float *d1 = ws->d1;
+        int rc;
+        /* MLP branch */
+        const float *dd = drop_bw(ws, dx, w->drop2, NC);
+        zero(ws->dact, NF);
+        socfw_nn_matmul_backward(ws->dact, G(P->down_w), G(P->down_b), dd,
+                                 w->act, W(P->down_w), N, F, C, m->wl);
+        zero(ws->dfc, NF);
+        zero(d1, NC);
+        if (gpt2) {
+                act_backward(c->act, ws->dfc, w->fc, ws->dact, NF);
+                socfw_nn_matmul_backward(d1, G(P->fc_w), G(P->fc_b), ws->dfc,
+                                         w->m_in, W(P->fc_w), N, C, F, m->wl);
+                socfw_nn_layernorm_backward(dx, G(P->ln2_w), G(P->ln2_b), d1,
+                                            w->mid, W(P->ln2_w), w->mean2,
+                                            w->rstd2, N, C);
+        } else {
+                zero(ws->dup, NF);
+                socfw_nn_swiglu_backward(ws->dfc, ws->dup, ws->dact, w->fc,
+                                         w->up, NF);
+                socfw_nn_linear_backward(d1, G(P->fc_w), NULL, ws->dfc,
+                                         w->m_in, W(P->fc_w), N, C, F);
+                socfw_nn_linear_backward(d1, G(P->up_w), NULL, ws->dup,
+                                         w->m_in, W(P->up_w), N, C, F);
+                socfw_nn_rmsnorm_backward(dx, G(P->ln2_w), d1, w->mid,
+                                          W(P->ln2_w), w->rstd2, N, C);
+        }
+        /* attention branch */
+        dd = drop_bw(ws, dx, w->drop1, NC);
+        zero(ws->datty, (size_t)N * qd);
+        socfw_nn_matmul_backward(ws->datty, G(P->o_w), G(P->o_b), dd, w->atty,
+                                 W(P->o_w), N, qd, C, m->wl);
+        socfw_nn_attn_desc ad = attn_desc(m, B, T,
+                                          ws->have_mask ? ws->mask : NULL);
+        zero(d1, NC);
+        if (gpt2) {
+                zero(ws->dq, (size_t)N * 3 * C);
+                rc = socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv,
+                                                 ws->datty, w->q, w->k, w->v,
+                                                 w->att, &ad);
+                if (rc < 0)
+                        return rc;
+                socfw_nn_matmul_backward(need_dx ? d1 : NULL, G(P->qkv_w),
+                                         G(P->qkv_b), ws->dq, w->a_in,
+                                         W(P->qkv_w), N, C, 3 * C, m->wl);
+                socfw_nn_layernorm_backward(need_dx ? dx : NULL, G(P->ln1_w),
+                                            G(P->ln1_b), d1, x, W(P->ln1_w),
+                                            w->mean1, w->rstd1, N, C);
+        } else {
+                zero(ws->dq, (size_t)N * qd);
+                zero(ws->dk, (size_t)N * kd);
+                zero(ws->dv, (size_t)N * kd);
+                rc = socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv,
+                                                 ws->datty, w->q, w->k, w->v,
+                                                 w->att, &ad);
+                if (rc < 0)
+                        return rc;
+                socfw_nn_rope_desc rq = rope_desc(c, B, T, c->n_heads, 0, 0);
+                socfw_nn_rope_desc rk = rope_desc(c, B, T, c->n_kv_heads, 0,
+                                                  0);
+                if ((rc = socfw_nn_rope_backward(ws->dq, &rq)) < 0 ||
+                    (rc = socfw_nn_rope_backward(ws->dk, &rk)) < 0)
+                        return rc;
+                float *dA = need_dx ? d1 : NULL;
+                socfw_nn_linear_backward(dA, G(P->q_w), G(P->q_b), ws->dq,
+                                         w->a_in, W(P->q_w), N, C, qd);
+                socfw_nn_linear_backward(dA, G(P->k_w), G(P->k_b), ws->dk,
+                                         w->a_in, W(P->k_w), N, C, kd);
+                socfw_nn_linear_backward(dA, G(P->v_w), G(P->v_b), ws->dv,
+                                         w->a_in, W(P->v_w), N, C, kd);
+                socfw_nn_rmsnorm_backward(need_dx ? dx : NULL, G(P->ln1_w),
+                                          d1, x, W(P->ln1_w), w->rstd1, N, C);
+        }
+        return 0;
+}
+
+/* Post-norm (BERT) block backward: *pdx holds dL/d(block output); on
+ * return *pdx points to dL/d(block input) (buffers are rotated). */
+static int
+layer_backward_postnorm(socfw_model *m, int l, const float *x, float **pdx,
+                        float **pspare, int need_dx)
+{
+        const socfw_model_config *c = &m->cfg;
+        const arch_layer *P = &m->layers[l];
+        arch_ws *ws = &m->ws;
+        arch_layer_ws *w = &ws->layers[l];
+        int B = ws->B, T = ws->T, N = B * T, C = c->hidden, F = c->ffn;
+        int qd = arch_qd(c), kd = arch_kd(c);
+        size_t NC = (size_t)N * C, NF = (size_t)N * F;
+        float *dx = *pdx, *d1 = ws->d1, *d2 = *pspare;
+        int rc;
+        /* output LN */
+        zero(d1, NC);
+        socfw_nn_layernorm_backward(d1, G(P->ln2_w), G(P->ln2_b), dx, w->s2,
+                                    W(P->ln2_w), w->mean2, w->rstd2, N, C);
+        /* MLP: d1 = dL/ds2, which is also the residual part of dL/dmid */
+        const float *dd = drop_bw(ws, d1, w->drop2, NC);
+        zero(ws->dact, NF);
+        socfw_nn_linear_backward(ws->dact, G(P->down_w), G(P->down_b), dd,
+                                 w->act, W(P->down_w), N, F, C);
+        zero(ws->dfc, NF);
+        act_backward(c->act, ws->dfc, w->fc, ws->dact, NF);
+        socfw_nn_linear_backward(d1, G(P->fc_w), G(P->fc_b), ws->dfc, w->mid,
+                                 W(P->fc_w), N, C, F);
+        /* attention LN: d2 = dL/ds1 */
+        zero(d2, NC);
+        socfw_nn_layernorm_backward(d2, G(P->ln1_w), G(P->ln1_b), d1, w->s1,
+                                    W(P->ln1_w), w->mean1, w->rstd1, N, C);
+        dd = drop_bw(ws, d2, w->drop1, NC);
+        zero(ws->datty, (size_t)N * qd);
+        socfw_nn_linear_backward(ws->datty, G(P->o_w), G(P->o_b), dd,
+                                 w->atty, W(P->o_w), N, qd, C);
+        socfw_nn_attn_desc ad = attn_desc(m, B, T,
+                                          ws->have_mask ? ws->mask : NULL);
+        zero(ws->dq, (size_t)N * qd);
+        zero(ws->dk, (size_t)N * kd);
+        zero(ws->dv, (size_t)N * kd);
+        rc = socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv, ws->datty,
+                                         w->q, w->k, w->v, w->att, &ad);
+        if (rc < 0)
+                return rc;
+        float *dA = need_dx ? d2 : NULL;
+        socfw_nn_linear_backward(dA, G(P->q_w), G(P->q_b), ws->dq, x,
+                                 W(P->q_w), N, C, qd);
+        socfw_nn_linear_backward(dA, G(P->k_w), G(P->k_b), ws->dk, x,
+                                 W(P->k_w), N, C, kd);
+        socfw_nn_linear_backward(dA, G(P->v_w), G(P->v_b), ws->dv, x,
+                                 W(P->v_w), N, C, kd);
+        *pdx = d2;
+        *pspare = dx;
+        return 0;
+}
+
+static void
+embed_backward(socfw_model *m, const float *dx)
+{
+        const socfw_model_config *c = &m->cfg;
+        arch_ws *ws = &m->ws;
+        int B = ws->B, T = ws->T, N = B * T, C = c->hidden;
+        size_t NC = (size_t)N * C;
+        const float *dd = drop_bw(ws, dx, ws->drop0, NC);
+        float *g;
+        if (c->arch == SOCFW_ARCH_BERT || c->arch == SOCFW_ARCH_ROBERTA) {
+                zero(ws->d1, NC);
+                socfw_nn_layernorm_backward(ws->d1, G(m->emb_ln_w),
+                                            G(m->emb_ln_b), dd, ws->emb_sum,
+                                            W(m->emb_ln_w), ws->emb_mean,
+                                            ws->emb_rstd, N, C);
+                dd = ws->d1;
+                if ((g = G(m->pos_emb)))
+                        socfw_nn_embedding_backward(g, dd, ws->pos, N,
+                                                    c->max_positions, C);
+                if ((g = G(m->type_emb)))
+                        socfw_nn_embedding_backward(g, dd, ws->types, N,
+                                                    c->type_vocab_size, C);
+        } else if (c->arch == SOCFW_ARCH_GPT2) {
+                if ((g = G(m->pos_emb)))
+                        socfw_nn_positional_backward(g, dd, B, T, C, 0);
+        }
+        if ((g = G(m->tok_emb)))
+                socfw_nn_embedding_backward(g, dd, ws->ids, N, c->vocab_size,
+                                            C);
+}
+
+int
+socfw_model_backward(socfw_model *m, const float *dhidden, socfw_error *err)
+{
+        const socfw_model_config *c = &m->cfg;
+        arch_ws *ws = &m->ws;
+        if (!ws->valid)
+                return socfw_error_set(err, SOCFW_ESTATE, "model backward: "
+                                       "no forward pass to go back through");
+        if (!dhidden)
+                return socfw_error_set(err, SOCFW_EINVAL, "model backward: "
+                                       "dhidden is NULL");
+        int N = ws->B * ws->T, C = c->hidden, L = c->n_layers;
+        size_t NC = (size_t)N * C;
+        float *dx = ws->d0, *spare = ws->d2;
+        const float *xL = L > 0 ? ws->layers[L - 1].out : ws->res0;
+        if (c->arch == SOCFW_ARCH_GPT2) {
+                zero(dx, NC);
+                socfw_nn_layernorm_backward(dx, G(m->fin_w), G(m->fin_b),
+                                            dhidden, xL, W(m->fin_w),
+                                            ws->fin_mean, ws->fin_rstd, N, C);
+        } else if (c->arch == SOCFW_ARCH_LLAMA) {
+                zero(dx, NC);
+                socfw_nn_rmsnorm_backward(dx, G(m->fin_w), dhidden, xL,
+                                          W(m->fin_w), ws->fin_rstd, N, C);
+        } else {
+                memcpy(dx, dhidden, NC * sizeof *dx);
+        }
+        int floor = m->bw_embeddings ? 0 : m->bw_floor;
+        for (int l = L - 1; l >= floor; l--) {
+                const float *x = l > 0 ? ws->layers[l - 1].out : ws->res0;
+                int need_dx = l > floor || m->bw_embeddings;
+                int rc;
+                if (c->arch == SOCFW_ARCH_BERT ||
+                    c->arch == SOCFW_ARCH_ROBERTA)
+                        rc = layer_backward_postnorm(m, l, x, &dx, &spare,
+                                                     need_dx);
+                else
+                        rc = layer_backward_prenorm(m, l, x, dx, need_dx);
+                if (rc < 0)
+                        return socfw_error_set(err, rc, "model backward: "
+                                               "layer %d failed", l);
+        }
+        if (m->bw_embeddings)
+                embed_backward(m, dx);
+        return 0;
+}
+
+/* ---- LM head ------------------------------------------------------------ */
+
+static int
+lm_weight(const socfw_model *m, socfw_error *err)
+{
+        if (m->cfg.arch != SOCFW_ARCH_GPT2 && m->cfg.arch != SOCFW_ARCH_LLAMA)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "model: %s has no LM head; hint: use "
+                                       "an lm head plugin for encoders",
+                                       socfw_arch_name(m->cfg.arch));
+        return m->lm_head >= 0 ? m->lm_head : m->tok_emb;
+}
+
+int
+socfw_model_lm_logits(socfw_model *m, const float *hidden, int N,
+                      float *logits, socfw_error *err)
+{
+        int idx = lm_weight(m, err);
+        if (idx < 0)
+                return idx;
+        if (N < 1 || !hidden || !logits)
+                return socfw_error_set(err, SOCFW_EINVAL, "model lm_logits: "
+                                       "bad arguments");
+        socfw_nn_linear_forward(logits, hidden, W(idx), NULL, N,
+                                m->cfg.hidden, m->cfg.vocab_size);
+        return 0;
+}
+
+int
+socfw_model_lm_logits_backward(socfw_model *m, const float *hidden,
+                               const float *dlogits, int N, float *dhidden,
+                               socfw_error *err)
+{
+        int idx = lm_weight(m, err);
+        if (idx < 0)
+                return idx;
+        if (N < 1 || !hidden || !dlogits)
+                return socfw_error_set(err, SOCFW_EINVAL, "model lm_logits "
+                                       "backward: bad arguments");
+        socfw_nn_linear_backward(dhidden, G(idx), NULL, dlogits, hidden,
+                                 W(idx), N, m->cfg.hidden, m->cfg.vocab_size);
+        return 0;
+}
+
+/* ---- pooler ------------------------------------------------------------- */
+
+int
+socfw_model_pool(socfw_model *m, const float *hidden, int B, int T,
+                 float *pooled, socfw_error *err)
+{
+        arch_ws *ws = &m->ws;
+        int C = m->cfg.hidden;
+        if (m->pool_w < 0)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED, "model: %s "
+                                       "has no pooler",
+                                       socfw_arch_name(m->cfg.arch));
+        if (B < 1 || T < 1 || !hidden || !pooled)
+                return socfw_error_set(err, SOCFW_EINVAL, "model pool: bad "
+                                       "arguments");
+        if (B > ws->pool_cap) {
+                free(ws->pool_in);
+                ws->pool_cap = 0;
+                ws->pool_in = malloc((size_t)4 * B * C * sizeof(float));
+                if (!ws->pool_in)
+                        return socfw_error_set(err, SOCFW_ENOMEM, "model "
+                                               "pool: out of memory");
+                ws->pool_cap = B;
+        }
+        ws->pool_out = ws->pool_in + (size_t)ws->pool_cap * C;
+        for (int b = 0; b < B; b++)
+                memcpy(ws->pool_in + (size_t)b * C,
+                       hidden + (size_t)b * T * C, (size_t)C * sizeof(float));
+        socfw_nn_linear_forward(ws->pool_out, ws->pool_in, W(m->pool_w),
+                                W(m->pool_b), B, C, C);
+        for (size_t i = 0; i < (size_t)B * C; i++)
+                ws->pool_out[i] = tanhf(ws->pool_out[i]);
+        memcpy(pooled, ws->pool_out, (size_t)B * C * sizeof(float));
+        ws->pool_B = B;
+        ws->pool_T = T;
+        return 0;
+}
+
+int
+socfw_model_pool_backward(socfw_model *m, const float *dpooled,
+                          float *dhidden, socfw_error *err)
+{
+        arch_ws *ws = &m->ws;
+        int C = m->cfg.hidden, B = ws->pool_B, T = ws->pool_T;
+        if (m->pool_w < 0 || B < 1)
+                return socfw_error_set(err, SOCFW_ESTATE, "model pool "
+                                       "backward: no pool() before");
+        float *dz = ws->pool_in + (size_t)2 * ws->pool_cap * C;
+        float *din = ws->pool_in + (size_t)3 * ws->pool_cap * C;
+        for (size_t i = 0; i < (size_t)B * C; i++)
+                dz[i] = dpooled[i] * (1.0f - ws->pool_out[i] *
+                                             ws->pool_out[i]);
+        zero(din, (size_t)B * C);
+        socfw_nn_linear_backward(dhidden ? din : NULL, G(m->pool_w),
+                                 G(m->pool_b), dz, ws->pool_in, W(m->pool_w),
+                                 B, C, C);
+        if (dhidden)
+                for (int b = 0; b < B; b++)
+                        for (int i = 0; i < C; i++)
+                                dhidden[(size_t)b * T * C + i] +=
+                                        din[(size_t)b * C + i];
+        return 0;
+}

@@ -1,0 +1,48 @@
+/* framework/cli/cli.h - shared pieces of the socfw program.
+ *
+ * Exit codes: 0 success, 1 failure (bad input, failed run), 2 usage error.
+ * Only the CLI prints to stdout or decides exit codes.
+ */
+#ifndef SOCFW_CLI_H
+#define SOCFW_CLI_H
+
+#include <stdio.h>
+
+#include "socfw/error.h"
+#include "socfw/registry.h"
+
+#define CLI_OK 0
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+
+/* Options every command accepts (parsed before the command name or as
+ * part of its own options). */
+typedef struct cli_globals {
+        const char *plugin_path;   /* --plugin-path, colon-separated */
+        int threads;               /* --threads, 0 = default         */
+} cli_globals;
+
+extern cli_globals cli_g;
+
+/* Print "socfw: <message>" (with file:line:col when known) to stderr. */
+void cli_error(const socfw_error *err);
+void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print a usage error and a pointer to help; returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/* Registry with the standard search path, scanned.  Problems are printed
+ * as warnings when `warn` is set.  NULL on ENOMEM. */
+socfw_registry *cli_registry(int warn);
+
+/* Commands: argc/argv start at the command name. */
+int cli_cmd_run(int argc, char **argv);
+int cli_cmd_validate(int argc, char **argv);
+int cli_cmd_inspect(int argc, char **argv);
+int cli_cmd_predict(int argc, char **argv);
+int cli_cmd_help(int argc, char **argv);
+
+/* `socfw help TOPIC` text; returns 0 when the topic exists. */
+int cli_print_help(FILE *out, const char *topic);
+
+#endif

@@ -1,0 +1,321 @@
+/* cmd_run.c - `socfw run`, `socfw validate` and `socfw predict`. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "socfw/chain.h"
+#include "socfw/io.h"
+#include "socfw/pipeline.h"
+
+#define MAX_SETS 128
+
+/* Options shared by the pipeline commands. */
+typedef struct run_opts {
+        const char *pipeline;
+        const char *sets[MAX_SETS];
+        size_t n_sets;
+        const char *input;
+        const char *output;
+        const char *text_field;
+} run_opts;
+
+static int
+parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
+               int want_io)
+{
+        static const struct option opts[] = {
+                {"set", required_argument, NULL, 's'},
+                {"input", required_argument, NULL, 'i'},
+                {"output", required_argument, NULL, 'o'},
+                {"text-field", required_argument, NULL, 'f'},
+                {"plugin-path", required_argument, NULL, 'P'},
+                {"help", no_argument, NULL, 'h'},
+                {0, 0, 0, 0},
+        };
+        int c;
+        memset(o, 0, sizeof *o);
+        while ((c = getopt_long(argc, argv, "s:i:o:P:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        if (o->n_sets == MAX_SETS)
+                                return cli_usage(cmd, "too many --set "
+                                                      "options");
+                        o->sets[o->n_sets++] = optarg;
+                        break;
+                case 'i':
+                case 'o':
+                case 'f':
+                        if (!want_io)
+                                return cli_usage(cmd, "'%s' takes no "
+                                                      "--input/--output",
+                                                 cmd);
+                        if (c == 'i')
+                                o->input = optarg;
+                        else if (c == 'o')
+                                o->output = optarg;
+                        else
+                                o->text_field = optarg;
+                        break;
+                case 'P':
+                        cli_g.plugin_path = optarg;
+                        break;
+                case 'h':
+                        cli_print_help(stdout, cmd);
+                        return -1;
+                default:
+                        return cli_usage(cmd, "bad option");
+                }
+        }
+        if (optind >= argc)
+                return cli_usage(cmd, "missing the pipeline file");
+        if (optind + 1 < argc)
+                return cli_usage(cmd, "unexpected argument '%s'",
+                                 argv[optind + 1]);
+        o->pipeline = argv[optind];
+        return 0;
+}
+
+/* Load and validate; prints every diagnostic.  NULL on failure. */
+static socfw_pipeline *
+load_pipeline(const run_opts *o, socfw_registry *reg)
+{
+        socfw_error err = {0};
+        socfw_pipeline *p = NULL;
+        int rc = socfw_pipeline_load(&p, o->pipeline, o->sets, o->n_sets,
+                                     &err);
+        if (rc == 0)
+                rc = socfw_pipeline_validate(p, reg, &err);
+        if (rc < 0) {
+                size_t n = socfw_pipeline_diag_count(p);
+                for (size_t i = 0; i < n; i++)
+                        fprintf(stderr, "%s\n", socfw_pipeline_diag(p, i));
+                if (n == 0)
+                        cli_error(&err);
+                else if (n > 1)
+                        fprintf(stderr, "socfw: %zu problems in %s\n", n,
+                                o->pipeline);
+                socfw_pipeline_free(p);
+                return NULL;
+        }
+        return p;
+}
+
+int
+cli_cmd_validate(int argc, char **argv)
+{
+        run_opts o;
+        int rc = parse_run_opts("validate", argc, argv, &o, 0);
+        if (rc)
+                return rc < 0 ? CLI_OK : rc;
+        socfw_registry *reg = cli_registry(1);
+        if (!reg)
+                return CLI_FAIL;
+        socfw_pipeline *p = load_pipeline(&o, reg);
+        if (p) {
+                printf("%s: ok (%zu task%s, chain of %zu stage%s)\n",
+                       o.pipeline, socfw_pipeline_task_count(p),
+                       socfw_pipeline_task_count(p) == 1 ? "" : "s",
+                       socfw_pipeline_chain_len(p),
+                       socfw_pipeline_chain_len(p) == 1 ? "" : "s");
+        }
+        socfw_pipeline_free(p);
+        socfw_registry_free(reg);
+        return p ? CLI_OK : CLI_FAIL;
+}
+
+/* Run the chain over every line of `input` (JSON Lines), writing one JSON
+ * line per post to `output` atomically ("-" = stdout).  A bad line stops
+ * the run with file:line; nothing half-written is left behind. */
+static int
+predict_file(const socfw_pipeline *p, const char *input, const char *output,
+             const char *text_field)
+{
+        socfw_error err = {0};
+        socfw_chain *chain = NULL;
+        socfw_atomic_file *out = NULL;
+        FILE *in = NULL;
+        char *line = NULL;
+        size_t cap = 0, n_posts = 0;
+        long lineno = 0;
+        int rc = socfw_chain_new(&chain, p, NULL, &err);
+        if (rc < 0)
+                goto out;
+        if (socfw_chain_len(chain) == 0) {
+                rc = socfw_error_set(&err, SOCFW_ESCHEMA,
+                                     "%s has an empty chain (hint: add "
+                                     "chain: [privacy, ...])",
+                                     socfw_pipeline_path(p));
+                goto out;
+        }
+        in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
+        if (!in) {
+                rc = socfw_error_set_at(&err, SOCFW_EIO, input, 0, 0,
+                                        "cannot open: %m");
+                goto out;
+        }
+        if (strcmp(output, "-") != 0 &&
+            (rc = socfw_atomic_file_open(&out, output, &err)) < 0)
+                goto out;
+        ssize_t len;
+        while ((len = getline(&line, &cap, in)) >= 0) {
+                lineno++;
+                while (len > 0 && (line[len - 1] == '\n' ||
+                                   line[len - 1] == '\r'))
+                        line[--len] = '\0';
+                if (len == 0)
+                        continue;
+                socfw_post *post = NULL;
+                rc = socfw_post_from_json(&post, line, (size_t)len,
+                                          text_field, &err);
+                if (rc == 0)
+                        rc = socfw_chain_run(chain, post, &err);
+                char *json = rc == 0 ? socfw_post_to_json(post) : NULL;
+                socfw_post_free(post);
+                if (rc < 0) {
+                        err.line = lineno;
+                        err.column = err.column > 0 ? err.column : 0;
+                        snprintf(err.file, sizeof err.file, "%s", input);
+                        goto out;
+                }
+                if (!json) {
+                        rc = socfw_error_set(&err, SOCFW_ENOMEM,
+                                             "out of memory");
+                        goto out;
+                }
+                if (out) {
+                        rc = socfw_atomic_file_printf(out, &err, "%s\n",
+                                                      json);
+                } else {
+                        fputs(json, stdout);
+                        fputc('\n', stdout);
+                }
+                free(json);
+                if (rc < 0)
+                        goto out;
+                n_posts++;
+        }
+        if (out) {
+                rc = socfw_atomic_file_commit(out, &err);
+                out = NULL;
+                if (rc < 0)
+                        goto out;
+                fprintf(stderr, "socfw: %zu posts -> %s\n", n_posts, output);
+        }
+        rc = 0;
+out:
+        socfw_atomic_file_abort(out);
+        if (in && in != stdin)
+                fclose(in);
+        free(line);
+        socfw_chain_free(chain);
+        if (rc < 0)
+                cli_error(&err);
+        return rc < 0 ? CLI_FAIL : CLI_OK;
+}
+
+int
+cli_cmd_predict(int argc, char **argv)
+{
+        run_opts o;
+        int rc = parse_run_opts("predict", argc, argv, &o, 1);
+        if (rc)
+                return rc < 0 ? CLI_OK : rc;
+        if (!o.input)
+                return cli_usage("predict", "missing --input FILE.jsonl "
+                                            "(- reads standard input)");
+        socfw_registry *reg = cli_registry(1);
+        if (!reg)
+                return CLI_FAIL;
+        socfw_pipeline *p = load_pipeline(&o, reg);
+        rc = p ? predict_file(p, o.input, o.output ? o.output : "-",
+                              o.text_field)
+               : CLI_FAIL;
+        socfw_pipeline_free(p);
+        socfw_registry_free(reg);
+        return rc;
+}
+
+/* Tasks with training data need the trainer. */
+static int
+needs_training(const socfw_pipeline *p)
+{
+        for (size_t i = 0; i < socfw_pipeline_task_count(p); i++)
+                if (socfw_config_get_string(socfw_pipeline_task(p, i),
+                                            "data.train"))
+                        return 1;
+        return 0;
+}
+
+int
+cli_cmd_run(int argc, char **argv)
+{
+        run_opts o;
+        int rc = parse_run_opts("run", argc, argv, &o, 1);
+        if (rc)
+                return rc < 0 ? CLI_OK : rc;
+        socfw_registry *reg = cli_registry(1);
+        if (!reg)
+                return CLI_FAIL;
+        socfw_pipeline *p = load_pipeline(&o, reg);
+        if (!p) {
+                socfw_registry_free(reg);
+                return CLI_FAIL;
+        }
+        rc = CLI_OK;
+        if (needs_training(p)) {
+                cli_errorf("%s: training is not available in this build "
+                           "yet: the trainer lands with the fine-tuning "
+                           "work (hint: remove data.train to run only the "
+                           "chain)",
+                           o.pipeline);
+                rc = CLI_FAIL;
+        }
+        /* the chain over the pipeline's (or the command line's) input */
+        const socfw_config *outc = socfw_pipeline_section(p, "output");
+        const char *input = o.input ? o.input
+                                    : socfw_config_get_string(outc, "input");
+        if (rc == CLI_OK && input) {
+                char *path = NULL;
+                const char *output = o.output;
+                if (!output) {
+                        const char *dir = socfw_config_get_string(outc,
+                                                                  "dir");
+                        char def[4096];
+                        if (!dir) {
+                                /* runs/<pipeline file stem> beside it */
+                                const char *base = socfw_path_basename(
+                                        o.pipeline);
+                                size_t stem = strcspn(base, ".");
+                                snprintf(def, sizeof def, "%s/runs/%.*s",
+                                         socfw_pipeline_dir(p), (int)stem,
+                                         base);
+                                dir = def;
+                        }
+                        socfw_error err = {0};
+                        if (socfw_dir_make(dir, 0755, &err) < 0) {
+                                cli_error(&err);
+                                rc = CLI_FAIL;
+                        }
+                        path = socfw_path_join_alloc(
+                                dir, socfw_config_get_string(outc,
+                                                             "predictions"));
+                        output = path;
+                        if (!path) {
+                                cli_errorf("out of memory");
+                                rc = CLI_FAIL;
+                        }
+                }
+                if (rc == CLI_OK)
+                        rc = predict_file(p, input, output, o.text_field);
+                free(path);
+        } else if (rc == CLI_OK) {
+                fprintf(stderr, "socfw: %s: nothing to run (no training "
+                                "data and no output.input)\n",
+                        o.pipeline);
+        }
+        socfw_pipeline_free(p);
+        socfw_registry_free(reg);
+        return rc;
+}

@@ -1,0 +1,178 @@
+/* help.c - `socfw help [COMMAND|pipeline]`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/param.h"
+#include "socfw/pipeline.h"
+
+void cli_list_commands(FILE *out);
+
+static const struct topic {
+        const char *name;
+        const char *text;
+} topics[] = {
+        {"run",
+         "Usage: socfw run PIPELINE.yaml [--set KEY=VALUE]... [--input FILE]\n"
+         "                 [--output FILE] [--text-field NAME]\n"
+         "\n"
+         "Validate the pipeline, then do what it describes: pretrain and\n"
+         "fine-tune its tasks when they name training data, evaluate them,\n"
+         "and pass the posts of output.input (or --input) through the\n"
+         "chain, writing one JSON line per post to output.dir/predictions\n"
+         "(or --output; - is standard output).\n"
+         "\n"
+         "  --set KEY=VALUE    override a value of the file, e.g.\n"
+         "                     --set train.lr=1e-4 --set tasks.sentiment.weight=2\n"
+         "  --input FILE       JSON Lines posts (field 'text'); - = stdin\n"
+         "  --output FILE      where the chain's output goes\n"
+         "  --text-field NAME  field of the input holding the text\n"},
+        {"validate",
+         "Usage: socfw validate PIPELINE.yaml [--set KEY=VALUE]...\n"
+         "\n"
+         "Check every key of the pipeline against the schema of socfw and of\n"
+         "the plugins it names, without running anything.  Problems are\n"
+         "printed as FILE:LINE:COLUMN: message, with a suggestion for a\n"
+         "misspelt key.  Exit status 0 when valid, 1 otherwise.\n"},
+        {"inspect",
+         "Usage: socfw inspect [NAME]\n"
+         "\n"
+         "Without NAME, list the task plugins and heads found on the plugin\n"
+         "path (--plugin-path, $SOCFW_PLUGIN_PATH, the build tree, the\n"
+         "install directory) and report modules that could not be loaded.\n"
+         "With NAME, show that plugin's details and every parameter it\n"
+         "accepts: type, default, range or choices, and help.\n"},
+        {"predict",
+         "Usage: socfw predict PIPELINE.yaml --input FILE [--output FILE]\n"
+         "                     [--set KEY=VALUE]... [--text-field NAME]\n"
+         "\n"
+         "Run the pipeline's chain over each post of FILE (JSON Lines with a\n"
+         "'text' field; - reads standard input) and write the post with\n"
+         "every stage's annotations as one JSON line (standard output by\n"
+         "default; a file is written atomically).\n"},
+        {"version", "Usage: socfw version\n\nPrint the version of socfw, "
+                    "its plugin ABI and pipeline schema.\n"},
+        {"help", "Usage: socfw help [COMMAND|pipeline]\n"},
+};
+
+static void
+print_overview(FILE *out)
+{
+        fprintf(out,
+                "Usage: socfw [--plugin-path DIRS] [--threads N] [-v|-q] "
+                "COMMAND [ARGS]\n"
+                "\n"
+                "socfw builds social-media interaction systems on "
+                "transformer models:\n"
+                "pipelines of task plugins (sentiment, dialog, recommend, "
+                "adcopy,\n"
+                "privacy) over a pretrained backbone, described in YAML.\n"
+                "\n"
+                "Commands:\n");
+        cli_list_commands(out);
+        fprintf(out,
+                "\n"
+                "Topics:\n"
+                "  pipeline   the YAML pipeline reference\n"
+                "\n"
+                "Global options:\n"
+                "  --plugin-path DIRS  extra plugin directories "
+                "(colon-separated),\n"
+                "                      searched before $SOCFW_PLUGIN_PATH\n"
+                "  --threads N         worker threads (0 = all cores)\n"
+                "  -v, --verbose       debug logging (also SOCFW_LOG=debug)\n"
+                "  -q, --quiet         warnings and errors only\n"
+                "\n"
+                "Exit status: 0 success, 1 failure, 2 usage error.\n"
+                "See socfw(1) and the guides in doc/.\n");
+}
+
+static void
+print_table(FILE *out, const socfw_param_spec *specs, const char *prefix)
+{
+        fprintf(out, "| key | type | default | accepts | meaning |\n");
+        fprintf(out, "|---|---|---|---|---|\n");
+        for (const socfw_param_spec *s = specs; s->key; s++) {
+                char desc[512];
+                socfw_param_describe(s, desc, sizeof desc);
+                fprintf(out, "| `%s%s` | %s | %s | %s | %s |\n", prefix,
+                        s->key, socfw_param_type_name(s->type),
+                        (s->flags & SOCFW_PARAM_REQUIRED)
+                                ? "required"
+                                : (s->default_value ? s->default_value : "-"),
+                        desc, s->help ? s->help : "");
+        }
+}
+
+/* The pipeline reference, generated from the host's specs (doc/pipeline.md
+ * holds the same text; the test suite checks they agree). */
+static void
+print_pipeline_reference(FILE *out)
+{
+        fprintf(out,
+                "# Pipeline reference (schema version %d)\n"
+                "\n"
+                "Generated by `socfw help pipeline` from the schema socfw "
+                "validates against.\n"
+                "Keys are written as dotted paths: `adapters.rank` means\n"
+                "`adapters: {rank: 8}`.  A task also takes the keys of its "
+                "plugin, and\n"
+                "its `head:` and `loss:` sections take the keys of its head: "
+                "see\n"
+                "`socfw inspect PLUGIN`.\n"
+                "\n"
+                "## Top level\n\n",
+                SOCFW_PIPELINE_VERSION);
+        print_table(out, socfw_pipeline_section_specs(""), "");
+        fprintf(out, "\nSections: `backbone`, `tasks` (a list), `train`, "
+                     "`pretrain`, `evaluate`, `privacy`, `serve`, "
+                     "`output`.\n");
+        const char *const *names = socfw_pipeline_section_names();
+        for (size_t i = 0; names[i]; i++) {
+                fprintf(out, "\n## %s\n\n", names[i]);
+                print_table(out, socfw_pipeline_section_specs(names[i]), "");
+        }
+        fprintf(out, "\n## tasks (each item)\n\n");
+        print_table(out, socfw_pipeline_task_specs(), "");
+        fprintf(out,
+                "| `head.type` | string | the plugin's default head | a head "
+                "module | Output layer; its other keys are the head's. |\n"
+                "| `loss.type` | enum | the head's default | the head's "
+                "losses | Loss; its other keys are the head's. |\n");
+        fprintf(out, "\n## privacy\n\n");
+        print_table(out, socfw_pipeline_section_specs("privacy"), "");
+        fprintf(out, "\nThe other keys of `privacy:` are those of its plugin "
+                     "(`socfw inspect privacy`).\n");
+}
+
+int
+cli_print_help(FILE *out, const char *topic)
+{
+        if (!topic) {
+                print_overview(out);
+                return 0;
+        }
+        if (strcmp(topic, "pipeline") == 0) {
+                print_pipeline_reference(out);
+                return 0;
+        }
+        for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
+                if (strcmp(topics[i].name, topic) == 0) {
+                        fputs(topics[i].text, out);
+                        return 0;
+                }
+        return -1;
+}
+
+int
+cli_cmd_help(int argc, char **argv)
+{
+        if (argc > 2)
+                return cli_usage("help", "expected at most one topic");
+        if (cli_print_help(stdout, argc == 2 ? argv[1] : NULL) < 0) {
+                cli_errorf("no help on '%s'", argv[1]);
+                print_overview(stderr);
+                return CLI_USAGE;
+        }
+        return CLI_OK;
+}

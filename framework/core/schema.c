@@ -1,0 +1,335 @@
+/* schema.c - the host's own pipeline schema: specs of the top-level
+ * sections and of the keys every task accepts.  doc/pipeline.md is checked
+ * against these tables by the test suite. */
+#include <string.h>
+
+#include "socfw/pipeline.h"
+
+#define END {0}
+
+static const char *const arch_choices[] = {"gpt2", "bert", "roberta",
+                                           "llama", NULL};
+static const char *const freeze_choices[] = {"none", "all", "embeddings",
+                                             "top_layers", NULL};
+static const char *const adapter_choices[] = {"none", "lora", "bottleneck",
+                                              "prefix", NULL};
+static const char *const lora_targets[] = {
+        "attn.q", "attn.k", "attn.v", "attn.o", "mlp.up", "mlp.down",
+        "mlp.gate", NULL};
+static const char *const optimizer_choices[] = {"adamw", NULL};
+static const char *const schedule_choices[] = {"linear", "cosine",
+                                               "constant", NULL};
+static const char *const es_mode_choices[] = {"auto", "max", "min", NULL};
+static const char *const bad_row_choices[] = {"error", "skip", NULL};
+static const char *const objective_choices[] = {"auto", "clm", "mlm", NULL};
+static const char *const tokenizer_choices[] = {"bpe", "wordpiece", NULL};
+static const char *const split_choices[] = {"train", "valid", "test", NULL};
+static const char *const report_choices[] = {"text", "json", "svg", NULL};
+static const char *const format_choices[] = {"auto", "jsonl", "csv", "tsv",
+                                             NULL};
+static const char *const truncation_choices[] = {"head", "tail",
+                                                 "head_tail", NULL};
+
+static const socfw_param_spec top_specs[] = {
+        {.key = "socfw", .type = SOCFW_PARAM_INT,
+         .flags = SOCFW_PARAM_REQUIRED, .min = 1, .max = 1,
+         .help = "Schema version of this file; this socfw reads 1."},
+        {.key = "threads", .type = SOCFW_PARAM_INT, .default_value = "0",
+         .min = 0, .max = 1024,
+         .help = "Worker threads (OpenBLAS and socfw's own); 0 uses every "
+                 "core. --threads overrides it."},
+        {.key = "chain", .type = SOCFW_PARAM_LIST,
+         .help = "Stages that predict, chat and serve run on each post, in "
+                 "order: 'privacy' and task names."},
+        END};
+
+static const socfw_param_spec backbone_specs[] = {
+        {.key = "model", .type = SOCFW_PARAM_PATH,
+         .help = "Pretrained backbone: a Hugging Face directory "
+                 "(config.json + model.safetensors), a .gguf file, or "
+                 "hub:ORG/NAME after `socfw pull`. Absent: a new model of "
+                 "the architecture below (see pretrain:)."},
+        {.key = "tokenizer", .type = SOCFW_PARAM_PATH,
+         .help = "Tokenizer files when they are not beside the model "
+                 "(tokenizer.json, vocab.json + merges.txt, vocab.txt)."},
+        {.key = "arch", .type = SOCFW_PARAM_ENUM, .default_value = "gpt2",
+         .choices = arch_choices,
+         .help = "Architecture of a model built from scratch."},
+        {.key = "hidden", .type = SOCFW_PARAM_INT, .default_value = "256",
+         .min = 8, .max = 16384, .help = "Hidden size (from scratch)."},
+        {.key = "layers", .type = SOCFW_PARAM_INT, .default_value = "4",
+         .min = 1, .max = 256, .help = "Number of blocks (from scratch)."},
+        {.key = "heads", .type = SOCFW_PARAM_INT, .default_value = "4",
+         .min = 1, .max = 256, .help = "Attention heads (from scratch)."},
+        {.key = "kv_heads", .type = SOCFW_PARAM_INT, .default_value = "0",
+         .min = 0, .max = 256,
+         .help = "Key/value heads for grouped-query attention; 0 = heads."},
+        {.key = "ffn", .type = SOCFW_PARAM_INT, .default_value = "0",
+         .min = 0, .max = 65536,
+         .help = "Feed-forward size; 0 = 4 x hidden."},
+        {.key = "vocab_size", .type = SOCFW_PARAM_INT,
+         .default_value = "8000", .min = 64, .max = 1000000,
+         .help = "Vocabulary size of a tokenizer trained from scratch."},
+        {.key = "max_positions", .type = SOCFW_PARAM_INT,
+         .default_value = "512", .min = 8, .max = 1048576,
+         .help = "Longest sequence the model can read (from scratch)."},
+        {.key = "max_seq_len", .type = SOCFW_PARAM_INT,
+         .default_value = "128", .min = 1, .max = 1048576,
+         .help = "Tokens per example; longer inputs are truncated (see "
+                 "truncation)."},
+        {.key = "truncation", .type = SOCFW_PARAM_ENUM,
+         .default_value = "head", .choices = truncation_choices,
+         .help = "Which tokens a long input keeps: the first, the last, or "
+                 "both ends."},
+        {.key = "dropout", .type = SOCFW_PARAM_FLOAT, .default_value = "0.1",
+         .min = 0, .max = 0.99,
+         .help = "Dropout inside the backbone while training."},
+        {.key = "freeze", .type = SOCFW_PARAM_ENUM, .default_value = "none",
+         .choices = freeze_choices,
+         .help = "Which backbone weights stay fixed: none, all, the "
+                 "embeddings, or all but the top layers."},
+        {.key = "trainable_top_layers", .type = SOCFW_PARAM_INT,
+         .default_value = "2", .min = 0, .max = 256,
+         .help = "With freeze: top_layers, how many blocks are trained."},
+        {.key = "adapters.type", .type = SOCFW_PARAM_ENUM,
+         .default_value = "none", .choices = adapter_choices,
+         .help = "Parameter-efficient fine-tuning: LoRA, bottleneck "
+                 "adapters or prefix tuning."},
+        {.key = "adapters.rank", .type = SOCFW_PARAM_INT,
+         .default_value = "8", .min = 1, .max = 4096,
+         .help = "LoRA rank r."},
+        {.key = "adapters.alpha", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "16", .min = 0, .max = 1e6,
+         .help = "LoRA scaling alpha (the update is scaled by alpha/r)."},
+        {.key = "adapters.dropout", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0", .min = 0, .max = 0.99,
+         .help = "Dropout on the adapter input."},
+        {.key = "adapters.targets", .type = SOCFW_PARAM_LIST,
+         .default_value = "attn.q,attn.v", .choices = lora_targets,
+         .help = "Projections that get LoRA adapters."},
+        {.key = "adapters.bottleneck", .type = SOCFW_PARAM_INT,
+         .default_value = "64", .min = 1, .max = 65536,
+         .help = "Bottleneck adapter width."},
+        {.key = "adapters.prefix_length", .type = SOCFW_PARAM_INT,
+         .default_value = "16", .min = 1, .max = 4096,
+         .help = "Prefix tuning: virtual tokens per layer."},
+        END};
+
+static const socfw_param_spec train_specs[] = {
+        {.key = "optimizer", .type = SOCFW_PARAM_ENUM,
+         .default_value = "adamw", .choices = optimizer_choices,
+         .help = "Optimizer (AdamW with decoupled weight decay)."},
+        {.key = "lr", .type = SOCFW_PARAM_FLOAT, .default_value = "5e-5",
+         .min = 0, .max = 10, .help = "Peak learning rate."},
+        {.key = "weight_decay", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0.01", .min = 0, .max = 10,
+         .help = "Decoupled weight decay (not applied to biases and norms)."},
+        {.key = "beta1", .type = SOCFW_PARAM_FLOAT, .default_value = "0.9",
+         .min = 0, .max = 0.999999, .help = "AdamW beta1."},
+        {.key = "beta2", .type = SOCFW_PARAM_FLOAT, .default_value = "0.999",
+         .min = 0, .max = 0.999999, .help = "AdamW beta2."},
+        {.key = "eps", .type = SOCFW_PARAM_FLOAT, .default_value = "1e-8",
+         .min = 0, .max = 1, .help = "AdamW epsilon."},
+        {.key = "batch_size", .type = SOCFW_PARAM_INT,
+         .default_value = "16", .min = 1, .max = 65536,
+         .help = "Examples per optimizer step (before accumulation)."},
+        {.key = "grad_accum", .type = SOCFW_PARAM_INT, .default_value = "1",
+         .min = 1, .max = 65536,
+         .help = "Batches whose gradients are summed per step."},
+        {.key = "epochs", .type = SOCFW_PARAM_INT, .default_value = "3",
+         .min = 0, .max = 1000000, .help = "Passes over the training data."},
+        {.key = "max_steps", .type = SOCFW_PARAM_INT, .default_value = "0",
+         .min = 0, .max = 1e12,
+         .help = "Stop after this many optimizer steps; 0 = no limit."},
+        {.key = "warmup", .type = SOCFW_PARAM_FLOAT, .default_value = "0.06",
+         .min = 0, .max = 1e12,
+         .help = "Linear warmup: a fraction of all steps when < 1, else a "
+                 "number of steps."},
+        {.key = "schedule", .type = SOCFW_PARAM_ENUM,
+         .default_value = "linear", .choices = schedule_choices,
+         .help = "Learning-rate decay after warmup."},
+        {.key = "min_lr_ratio", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0", .min = 0, .max = 1,
+         .help = "Cosine schedule: final learning rate as a fraction of "
+                 "lr."},
+        {.key = "grad_clip", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "1.0", .min = 0, .max = 1e9,
+         .help = "Clip the global gradient norm to this; 0 = off."},
+        {.key = "seed", .type = SOCFW_PARAM_INT, .default_value = "42",
+         .min = 0, .max = 4294967295.0,
+         .help = "Seed for initialisation, shuffling and dropout."},
+        {.key = "eval_every", .type = SOCFW_PARAM_INT, .default_value = "0",
+         .min = 0, .max = 1e12,
+         .help = "Validate every N steps; 0 = after each epoch."},
+        {.key = "log_every", .type = SOCFW_PARAM_INT, .default_value = "50",
+         .min = 1, .max = 1e12, .help = "Log a line every N steps."},
+        {.key = "early_stopping.metric", .type = SOCFW_PARAM_STRING,
+         .help = "Metric to watch, as task.split.name "
+                 "(sentiment.valid.macro_f1) or task.valid.loss."},
+        {.key = "early_stopping.patience", .type = SOCFW_PARAM_INT,
+         .default_value = "0", .min = 0, .max = 1000000,
+         .help = "Evaluations without improvement before stopping; 0 = "
+                 "never stop early."},
+        {.key = "early_stopping.mode", .type = SOCFW_PARAM_ENUM,
+         .default_value = "auto", .choices = es_mode_choices,
+         .help = "Whether larger is better (max), smaller (min), or as the "
+                 "metric says (auto)."},
+        {.key = "early_stopping.min_delta", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0", .min = 0, .max = 1e9,
+         .help = "Smallest change that counts as an improvement."},
+        {.key = "checkpoint_every", .type = SOCFW_PARAM_INT,
+         .default_value = "0", .min = 0, .max = 1e12,
+         .help = "Also write a resumable checkpoint every N steps; 0 = at "
+                 "each evaluation only."},
+        {.key = "keep_best", .type = SOCFW_PARAM_BOOL,
+         .default_value = "true",
+         .help = "Keep the checkpoint with the best watched metric."},
+        {.key = "on_bad_row", .type = SOCFW_PARAM_ENUM,
+         .default_value = "error", .choices = bad_row_choices,
+         .help = "A malformed data row stops the run (error) or is skipped "
+                 "and counted (skip)."},
+        END};
+
+static const socfw_param_spec pretrain_specs[] = {
+        {.key = "objective", .type = SOCFW_PARAM_ENUM,
+         .default_value = "auto", .choices = objective_choices,
+         .help = "Causal LM (decoders) or masked LM (encoders); auto picks "
+                 "by architecture."},
+        {.key = "corpus", .type = SOCFW_PARAM_LIST,
+         .help = "Plain-text files, one document per line."},
+        {.key = "steps", .type = SOCFW_PARAM_INT, .default_value = "1000",
+         .min = 0, .max = 1e12, .help = "Optimizer steps."},
+        {.key = "batch_size", .type = SOCFW_PARAM_INT,
+         .default_value = "32", .min = 1, .max = 65536,
+         .help = "Sequences per step."},
+        {.key = "seq_len", .type = SOCFW_PARAM_INT, .default_value = "128",
+         .min = 2, .max = 1048576, .help = "Tokens per sequence."},
+        {.key = "lr", .type = SOCFW_PARAM_FLOAT, .default_value = "1e-3",
+         .min = 0, .max = 10, .help = "Peak learning rate."},
+        {.key = "warmup", .type = SOCFW_PARAM_FLOAT, .default_value = "0.02",
+         .min = 0, .max = 1e12, .help = "Warmup (fraction or steps)."},
+        {.key = "mask_prob", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0.15", .min = 0, .max = 1,
+         .help = "Masked LM: share of tokens to predict."},
+        {.key = "tokenizer.type", .type = SOCFW_PARAM_ENUM,
+         .default_value = "bpe", .choices = tokenizer_choices,
+         .help = "Vocabulary to train when the backbone has none."},
+        {.key = "tokenizer.vocab_size", .type = SOCFW_PARAM_INT,
+         .default_value = "8000", .min = 64, .max = 1000000,
+         .help = "Size of the trained vocabulary."},
+        {.key = "reuse", .type = SOCFW_PARAM_BOOL, .default_value = "true",
+         .help = "Reuse a pretrained backbone already in the output "
+                 "directory instead of training it again."},
+        END};
+
+static const socfw_param_spec evaluate_specs[] = {
+        {.key = "splits", .type = SOCFW_PARAM_LIST,
+         .default_value = "valid,test", .choices = split_choices,
+         .help = "Splits evaluated after training."},
+        {.key = "report", .type = SOCFW_PARAM_LIST,
+         .default_value = "text,json,svg", .choices = report_choices,
+         .help = "Report formats written to the output directory."},
+        {.key = "batch_size", .type = SOCFW_PARAM_INT,
+         .default_value = "64", .min = 1, .max = 65536,
+         .help = "Examples per forward pass."},
+        END};
+
+static const socfw_param_spec serve_specs[] = {
+        {.key = "host", .type = SOCFW_PARAM_STRING,
+         .default_value = "127.0.0.1", .help = "Address to listen on."},
+        {.key = "port", .type = SOCFW_PARAM_INT, .default_value = "8080",
+         .min = 0, .max = 65535, .help = "TCP port (0 picks a free one)."},
+        {.key = "max_body", .type = SOCFW_PARAM_INT,
+         .default_value = "1048576", .min = 1, .max = 1073741824,
+         .help = "Largest request body in bytes."},
+        END};
+
+static const socfw_param_spec output_specs[] = {
+        {.key = "dir", .type = SOCFW_PARAM_PATH,
+         .help = "Where checkpoints, reports and predictions go; default "
+                 "runs/<pipeline file name>."},
+        {.key = "input", .type = SOCFW_PARAM_PATH,
+         .help = "Posts (JSON Lines, field 'text') that `socfw run` passes "
+                 "through the chain after training."},
+        {.key = "predictions", .type = SOCFW_PARAM_STRING,
+         .default_value = "predictions.jsonl",
+         .help = "File name, inside dir, for the chain's output."},
+        END};
+
+/* Keys of the privacy stage besides its plugin's. */
+static const socfw_param_spec privacy_host_specs[] = {
+        {.key = "plugin", .type = SOCFW_PARAM_STRING,
+         .default_value = "privacy",
+         .help = "Plugin implementing the privacy stage."},
+        END};
+
+static const socfw_param_spec task_specs[] = {
+        {.key = "name", .type = SOCFW_PARAM_STRING,
+         .flags = SOCFW_PARAM_REQUIRED,
+         .help = "Name of the task: used in the chain, in metric names "
+                 "and in output files."},
+        {.key = "plugin", .type = SOCFW_PARAM_STRING,
+         .flags = SOCFW_PARAM_REQUIRED,
+         .help = "Task plugin (see `socfw inspect`)."},
+        {.key = "weight", .type = SOCFW_PARAM_FLOAT, .default_value = "1.0",
+         .min = 0, .max = 1e6,
+         .help = "Weight of this task's loss in multi-task training."},
+        {.key = "labels", .type = SOCFW_PARAM_LIST,
+         .help = "Class names in order; inferred from the training data "
+                 "when absent."},
+        {.key = "data.train", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST, .help = "Training data."},
+        {.key = "data.valid", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST,
+         .help = "Validation data (model selection, early stopping)."},
+        {.key = "data.test", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST, .help = "Test data (final report)."},
+        {.key = "data.format", .type = SOCFW_PARAM_ENUM,
+         .default_value = "auto", .choices = format_choices,
+         .help = "File format; auto goes by the extension."},
+        {.key = "data.text_field", .type = SOCFW_PARAM_STRING,
+         .default_value = "text", .help = "Field holding the input text."},
+        {.key = "data.label_field", .type = SOCFW_PARAM_STRING,
+         .default_value = "label", .help = "Field holding the gold label."},
+        {.key = "data.max_rows", .type = SOCFW_PARAM_INT,
+         .default_value = "0", .min = 0, .max = 1e12,
+         .help = "Read at most this many rows per split; 0 = all."},
+        END};
+
+static const char *const section_names[] = {"backbone", "train", "pretrain",
+                                             "evaluate", "serve", "output",
+                                             NULL};
+
+const socfw_param_spec *
+socfw_pipeline_section_specs(const char *section)
+{
+        static const struct {
+                const char *name;
+                const socfw_param_spec *specs;
+        } map[] = {
+                {"", top_specs},
+                {"backbone", backbone_specs},
+                {"train", train_specs},
+                {"pretrain", pretrain_specs},
+                {"evaluate", evaluate_specs},
+                {"serve", serve_specs},
+                {"output", output_specs},
+                {"privacy", privacy_host_specs},
+        };
+        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+                if (strcmp(map[i].name, section) == 0)
+                        return map[i].specs;
+        return NULL;
+}
+
+const char *const *
+socfw_pipeline_section_names(void)
+{
+        return section_names;
+}
+
+const socfw_param_spec *
+socfw_pipeline_task_specs(void)
+{
+        return task_specs;
+}

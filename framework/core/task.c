@@ -1,0 +1,89 @@
+/* task.c - task plugin instances and the accessors hooks use on them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/task_impl.h"
+
+int
+socfw_task_ctx_new(socfw_task_ctx **out, const char *name,
+                   const socfw_plugin *plugin, const socfw_config *cfg,
+                   socfw_error *err)
+{
+        *out = NULL;
+        socfw_task_ctx *ctx = calloc(1, sizeof *ctx);
+        if (!ctx || !(ctx->name = strdup(name))) {
+                free(ctx);
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        }
+        ctx->cfg = cfg;
+        ctx->plugin = plugin;
+        int rc = plugin->task.create(cfg, ctx, &ctx->state, err);
+        if (rc < 0) {
+                socfw_error_prefix(err, rc, "task '%s' (plugin %s)", name,
+                                   plugin->name);
+                free(ctx->name);
+                free(ctx);
+                return rc;
+        }
+        ctx->created = 1;
+        *out = ctx;
+        return 0;
+}
+
+void
+socfw_task_ctx_free(socfw_task_ctx *ctx)
+{
+        if (!ctx)
+                return;
+        if (ctx->created && ctx->plugin->task.destroy)
+                ctx->plugin->task.destroy(ctx->state);
+        free(ctx->name);
+        free(ctx);
+}
+
+const char *
+socfw_task_name(const socfw_task_ctx *ctx)
+{
+        return ctx->name;
+}
+
+size_t
+socfw_task_label_count(const socfw_task_ctx *ctx)
+{
+        return socfw_config_list_len(ctx->cfg, "labels");
+}
+
+const char *
+socfw_task_label(const socfw_task_ctx *ctx, size_t i)
+{
+        return socfw_config_list_get(ctx->cfg, "labels", i);
+}
+
+int
+socfw_task_infer(socfw_task_ctx *ctx, const char *text, float *out, size_t n,
+                 size_t *n_out, socfw_error *err)
+{
+        if (!ctx->infer)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "task '%s' has no trained model to "
+                                       "run (hint: train it with `socfw "
+                                       "run`, then use the run directory)",
+                                       ctx->name);
+        return ctx->infer(ctx->runtime, ctx, text, out, n, n_out, err);
+}
+
+int
+socfw_task_generate(socfw_task_ctx *ctx, const char *prompt,
+                    const socfw_generate_opts *opts, char **reply,
+                    socfw_error *err)
+{
+        *reply = NULL;
+        if (!ctx->generate)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "task '%s' has no language model to "
+                                       "generate with (hint: give the "
+                                       "pipeline a backbone and train or "
+                                       "load the task)",
+                                       ctx->name);
+        return ctx->generate(ctx->runtime, ctx, prompt, opts, reply, err);
+}

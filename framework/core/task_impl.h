@@ -1,0 +1,38 @@
+/* framework/core/task_impl.h - a task plugin instantiated for a pipeline
+ * (internal).  The same object serves the chain and, later, training. */
+#ifndef SOCFW_CORE_TASK_IMPL_H
+#define SOCFW_CORE_TASK_IMPL_H
+
+#include "socfw/pipeline.h"
+#include "socfw/plugin.h"
+
+/* Runs tokenizer + backbone + head for socfw_task_infer; installed by the
+ * runtime that owns a model.  NULL: no model in this pipeline. */
+typedef int (*socfw_task_infer_fn)(void *runtime, socfw_task_ctx *ctx,
+                                   const char *text, float *out, size_t n,
+                                   size_t *n_out, socfw_error *err);
+
+typedef int (*socfw_task_generate_fn)(void *runtime, socfw_task_ctx *ctx,
+                                      const char *prompt,
+                                      const socfw_generate_opts *opts,
+                                      char **reply, socfw_error *err);
+
+struct socfw_task_ctx {
+        char *name;
+        const socfw_config *cfg;     /* borrowed from the pipeline */
+        const socfw_plugin *plugin;
+        void *state;                 /* the plugin's                */
+        int created;
+        socfw_task_infer_fn infer;
+        socfw_task_generate_fn generate;
+        void *runtime;
+};
+
+/* Create the plugin's state for the task (or the privacy stage).  On
+ * failure the message names the task and plugin. */
+int socfw_task_ctx_new(socfw_task_ctx **out, const char *name,
+                       const socfw_plugin *plugin, const socfw_config *cfg,
+                       socfw_error *err);
+void socfw_task_ctx_free(socfw_task_ctx *ctx);
+
+#endif

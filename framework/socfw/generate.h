@@ -1,0 +1,145 @@
+/* socfw/generate.h - the text generation loop, independent of the model.
+ *
+ * The model is seen through two callbacks: `step` feeds new token ids
+ * (first the whole prompt, then one token at a time) and returns the
+ * logits for the next token (the model keeps its KV cache behind it), and
+ * `piece` turns a token id into its bytes.  The loop samples (socfw/
+ * sampler.h), stops on max_tokens, stop ids (EOS, end of turn), stop
+ * strings (matched on the decoded bytes, across token boundaries, and left
+ * out of the text), the context limit, a cancel flag, or the stream
+ * callback asking to stop; it streams text as it becomes final (never a
+ * partial UTF-8 character, never a possible start of a stop string), and
+ * keeps a blocklist of words from ever being produced.
+ *
+ *     socfw_generate_model gm = {
+ *             .n_vocab = V, .n_ctx = 2048,
+ *             .step = my_step, .piece = my_piece, .user = my_model,
+ *     };
+ *     const char *stops[] = {"\nUser:"};
+ *     int32_t eos[] = {2};
+ *     socfw_generate_config cfg;
+ *     socfw_generate_config_default(&cfg);
+ *     cfg.max_tokens = 200;
+ *     cfg.stop_tokens = eos;  cfg.n_stop_tokens = 1;
+ *     cfg.stop_strings = stops;  cfg.n_stop_strings = 1;
+ *     cfg.stream = print_chunk;  cfg.stream_user = stdout;
+ *     socfw_generate_result res;
+ *     if (socfw_generate(&gm, sampler, &cfg, prompt, n_prompt, &res,
+ *                        &err) == 0) {
+ *             use(res.text, res.text_len);
+ *             socfw_generate_result_free(&res);
+ *     }
+ *
+ * The text is only the generated part (the prompt is not decoded).
+ */
+#ifndef SOCFW_GENERATE_H
+#define SOCFW_GENERATE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "socfw/error.h"
+#include "socfw/sampler.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Feed `n` tokens (n >= 1) at the next positions and return the logits
+ * (n_vocab floats) predicting the token after the last one, borrowed until
+ * the next call.  Return NULL with `err` filled on failure. */
+typedef const float *(*socfw_generate_step_fn)(void *user,
+                                                const int32_t *tokens,
+                                                size_t n, socfw_error *err);
+
+/* The bytes of token `id`: copy at most `size` bytes to buf (no NUL) and
+ * return the full length (snprintf-like, so the loop retries with a bigger
+ * buffer when the result is > size), or a negative value for a bad id.
+ * socfw_tokenizer_token_to_piece() has this shape. */
+typedef int (*socfw_generate_piece_fn)(void *user, int32_t id, char *buf,
+                                       size_t size);
+
+/* Receives final text, in order: never a partial UTF-8 character.  The
+ * chunks concatenated are exactly the result's text.  Return 0 to go on,
+ * nonzero to stop (stop reason SOCFW_GENERATE_STOP_CALLBACK). */
+typedef int (*socfw_generate_stream_fn)(void *user, const char *text,
+                                        size_t len);
+
+typedef struct socfw_generate_model {
+        int32_t n_vocab;        /* length of the logits vector            */
+        size_t n_ctx;           /* context length; 0 = no limit           */
+        socfw_generate_step_fn step;
+        socfw_generate_piece_fn piece;
+        void *user;             /* passed to both                         */
+} socfw_generate_model;
+
+typedef struct socfw_generate_config {
+        size_t max_tokens;              /* 256; 0 = until another stop    */
+        const int32_t *stop_tokens;     /* EOS, end of turn...            */
+        size_t n_stop_tokens;
+        const char *const *stop_strings;/* NUL-terminated, non-empty      */
+        size_t n_stop_strings;
+        const char *const *blocklist;   /* words never to produce         */
+        size_t n_blocklist;
+        int blocklist_ignore_case;      /* ASCII case-insensitive match   */
+        int strip_leading_space;        /* drop one leading ' ' of the
+                                         * text (SentencePiece "▁Once")   */
+        socfw_generate_stream_fn stream;/* may be NULL                    */
+        void *stream_user;
+        const atomic_int *cancel;       /* may be NULL; nonzero stops at
+                                         * the next token                 */
+} socfw_generate_config;
+
+typedef enum {
+        SOCFW_GENERATE_STOP_MAX_TOKENS = 1,
+        SOCFW_GENERATE_STOP_TOKEN = 2,     /* a stop id was sampled        */
+        SOCFW_GENERATE_STOP_STRING = 3,    /* a stop string appeared       */
+        SOCFW_GENERATE_STOP_CONTEXT = 4,   /* n_ctx reached                */
+        SOCFW_GENERATE_STOP_CANCELLED = 5, /* *cancel became nonzero       */
+        SOCFW_GENERATE_STOP_CALLBACK = 6,  /* the stream callback said so  */
+} socfw_generate_stop;
+
+typedef struct socfw_generate_result {
+        char *text;             /* caller frees (result_free); NUL-ended;
+                                 * "" when nothing was generated (NULL
+                                 * only if even that allocation failed)  */
+        size_t text_len;        /* bytes, the stop string excluded        */
+        int32_t *tokens;        /* generated ids, stop id excluded (those
+                                 * that made a stop string included)      */
+        size_t n_tokens;
+        socfw_generate_stop stop;
+        int32_t stop_token;     /* the stop id when stop == STOP_TOKEN    */
+        int stop_string;        /* index when stop == STOP_STRING, else -1*/
+        size_t n_prompt;
+        double prompt_seconds;  /* the first step (prompt processing)     */
+        double gen_seconds;     /* the rest                               */
+        double tokens_per_second; /* generated tokens / gen_seconds       */
+} socfw_generate_result;
+
+/* Defaults: max_tokens 256, nothing else set. */
+void socfw_generate_config_default(socfw_generate_config *cfg);
+
+/* Generate after `prompt` (n_prompt >= 1 ids, e.g. just BOS).  `sampler`
+ * (borrowed; NULL = greedy) sees the prompt plus the generated ids as its
+ * history.  Fills *res (caller frees with socfw_generate_result_free, also
+ * after an error: it then holds what was produced before the failure) and
+ * returns 0, or a negative code: SOCFW_EINVAL for bad arguments (empty
+ * prompt, empty stop string, prompt longer than n_ctx), the step
+ * callback's error, or SOCFW_EINVAL when the blocklist bans every token. */
+int socfw_generate(const socfw_generate_model *model, socfw_sampler *sampler,
+                   const socfw_generate_config *cfg, const int32_t *prompt,
+                   size_t n_prompt, socfw_generate_result *res,
+                   socfw_error *err);
+
+/* Free the result's buffers and zero it; NULL is a no-op. */
+void socfw_generate_result_free(socfw_generate_result *res);
+
+/* Length of the longest prefix of s[0..len) that does not end inside an
+ * incomplete UTF-8 sequence (what is safe to emit now). */
+size_t socfw_generate_utf8_complete(const char *s, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SOCFW_GENERATE_H */

@@ -1,0 +1,106 @@
+/* socfw/io.h - crash-safe file writing, bounded file reading, paths.
+ *
+ * Everything socfw writes that must survive a crash (checkpoints, reports,
+ * charts, metadata) goes through the atomic writer: the bytes go to a
+ * temporary file in the same directory, which is flushed (fsync), renamed
+ * over the target and the directory flushed too.  A reader therefore sees
+ * either the complete old file or the complete new one, never a mix.  On
+ * failure the old file is left untouched and the temporary file removed.
+ * (A process killed outright may leave a ".<name>.tmp-XXXXXX" file behind;
+ * the target itself is still intact.)
+ *
+ *     socfw_atomic_file *f;
+ *     if (socfw_atomic_file_open(&f, "runs/x/metrics.json", &err) < 0)
+ *             return err.code;
+ *     socfw_atomic_file_printf(f, &err, "{\"loss\": %g}\n", loss);
+ *     if (socfw_atomic_file_commit(f, &err) < 0)   // always consumes f
+ *             return err.code;
+ *
+ *     socfw_file_write_atomic("out.txt", buf, len, &err);      // one shot
+ *     socfw_file_read("in.txt", 1 << 20, &data, &len, &err);   // capped
+ */
+#ifndef SOCFW_IO_H
+#define SOCFW_IO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "socfw/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- atomic writer ---- */
+
+typedef struct socfw_atomic_file socfw_atomic_file;
+
+/* Start an atomic write of `path` (its directory must exist).  The new file
+ * gets the mode of the file it replaces, or 0644 when there is none.
+ * Returns 0 and *out (caller ends it with _commit or _abort), or SOCFW_EIO
+ * / SOCFW_ENOMEM / SOCFW_EINVAL with *out = NULL. */
+int socfw_atomic_file_open(socfw_atomic_file **out, const char *path,
+                           socfw_error *err);
+
+/* Append `len` bytes (buffered).  Returns 0 or SOCFW_EIO.  After a failed
+ * write the handle stays valid but commit will fail; call _abort. */
+int socfw_atomic_file_write(socfw_atomic_file *f, const void *data,
+                            size_t len, socfw_error *err);
+
+/* printf-style append.  Returns 0, SOCFW_EIO or SOCFW_ENOMEM. */
+int socfw_atomic_file_printf(socfw_atomic_file *f, socfw_error *err,
+                             const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* Flush, fsync, rename over the target, fsync the directory, free `f`.
+ * `f` is consumed whatever the result; on failure the target is unchanged
+ * and the temporary file removed.  Returns 0 or SOCFW_EIO. */
+int socfw_atomic_file_commit(socfw_atomic_file *f, socfw_error *err);
+
+/* Discard everything written, remove the temporary file, free `f`.
+ * NULL is a no-op. */
+void socfw_atomic_file_abort(socfw_atomic_file *f);
+
+/* Path of the temporary file (borrowed, valid until commit/abort). */
+const char *socfw_atomic_file_temp_path(const socfw_atomic_file *f);
+
+/* ---- whole files ---- */
+
+/* Write `len` bytes of `data` to `path` atomically (see above).
+ * Returns 0 or a negative SOCFW_E* code. */
+int socfw_file_write_atomic(const char *path, const void *data, size_t len,
+                            socfw_error *err);
+
+/* Read the whole file into a NUL-terminated buffer (caller frees *out).
+ * Files larger than `max_size` bytes are refused with SOCFW_ENOMEM and a
+ * message naming the size and the cap.  `len` may be NULL.  Returns 0,
+ * SOCFW_EIO (cannot open/read; SOCFW_ENOTFOUND when it does not exist). */
+int socfw_file_read(const char *path, size_t max_size, char **out,
+                    size_t *len, socfw_error *err);
+
+/* ---- directories and paths ---- */
+
+/* Create `path` and its missing parents (like mkdir -p).  Existing
+ * directories are fine; an existing non-directory is SOCFW_EIO. */
+int socfw_dir_make(const char *path, mode_t mode, socfw_error *err);
+
+/* buf <- a "/" b (one separator; b absolute -> b alone; a empty -> b).
+ * Returns 0, or SOCFW_EINVAL if it does not fit in `size` (buf then holds
+ * an empty string). */
+int socfw_path_join(char *buf, size_t size, const char *a, const char *b);
+
+/* Same, allocated (caller frees).  Returns NULL when out of memory. */
+char *socfw_path_join_alloc(const char *a, const char *b);
+
+/* buf <- directory part of path ("." when none, "/" for "/x").
+ * Returns 0 or SOCFW_EINVAL when it does not fit. */
+int socfw_path_dirname(char *buf, size_t size, const char *path);
+
+/* Last component of `path` (borrowed pointer into `path`; "" when `path`
+ * ends in '/'). */
+const char *socfw_path_basename(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SOCFW_IO_H */

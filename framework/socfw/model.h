@@ -1,0 +1,261 @@
+/* socfw/model.h - transformer backbones: GPT-2, BERT, RoBERTa, Llama family.
+ *
+ * A socfw_model is a backbone (embeddings + blocks + final norm) with its
+ * parameters in one socfw_params store, named with the Hugging Face names of
+ * the file it came from (so checkpoints of trainable tensors interoperate),
+ * a forward pass over a (B,T) batch that keeps what backward needs in a
+ * workspace owned by the model, a backward pass that accumulates into the
+ * store's gradients, the LM logits projection (tied or not), the encoder
+ * pooler, freezing, and incremental decoding with a KV cache.
+ *
+ *     socfw_model *m = NULL;
+ *     socfw_error err = {0};
+ *     if (socfw_model_load(&m, "models/gpt2", NULL, &err) < 0)
+ *             goto fail;
+ *     const socfw_model_config *cfg = socfw_model_config_of(m);
+ *     float *h = malloc(sizeof(float) * B * T * cfg->hidden);
+ *     socfw_model_forward(m, ids, mask, NULL, B, T, true, 0.1f, &rng, h, &err);
+ *     ... head: loss, dL/dh into dh (B,T,C) ...
+ *     socfw_params_zero_grad(socfw_model_params(m));   // once per step
+ *     socfw_model_backward(m, dh, &err);               // grads +=
+ *
+ *     // generation
+ *     socfw_model_kv *kv = NULL;
+ *     socfw_model_kv_new(&kv, m, 256, &err);
+ *     float *logits = malloc(sizeof(float) * cfg->vocab_size);
+ *     socfw_model_decode_step(m, kv, prompt, n_prompt, logits, &err);
+ *     while (...) { next = argmax(logits);
+ *                   socfw_model_decode_step(m, kv, &next, 1, logits, &err); }
+ *     socfw_model_kv_free(kv);
+ *     socfw_model_free(m);
+ *
+ * Supported files (through socfw/modelfile.h):
+ *   - Hugging Face directories / safetensors with config.json, model_type
+ *     gpt2, bert, roberta (also xlm-roberta, camembert), llama, mistral
+ *     (without sliding window), qwen2.  Tensor names with or without the
+ *     task-model prefix ("transformer.", "bert.", "roberta.", "model.").
+ *   - GGUF with general.architecture llama or qwen2.  GGUF llama files store
+ *     Q/K rows permuted for the interleaved RoPE convention; they are
+ *     permuted back on load so that every model runs rotate-half RoPE on HF
+ *     layout weights, and parameters get HF names
+ *     ("model.layers.N.self_attn.q_proj.weight", ...).
+ *
+ * Conventions: activations are batch-contiguous row-major (B,T,C); token
+ * ids and masks are int32 (B,T); mask nonzero = real token, 0 = padding.
+ * Positions are 0..T-1 for GPT-2, BERT and Llama (use right padding);
+ * RoBERTa numbers positions from padding_idx+1 skipping pad tokens, as HF.
+ * The forward "hidden" output is HF's last_hidden_state: after the final
+ * norm for decoders (ln_f / norm), after the last block for encoders.
+ *
+ * Dropout (training with rate p > 0) is applied to the embedding output and
+ * to the output of each attention and MLP branch before its residual add
+ * (HF embd/hidden/resid dropout); attention-probability dropout is not
+ * applied.
+ *
+ * A model is not thread-safe: one forward/backward/decode at a time (the
+ * kernels themselves run in parallel, see socfw/threads.h).
+ */
+#ifndef SOCFW_MODEL_H
+#define SOCFW_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "socfw/error.h"
+#include "socfw/modelfile.h"
+#include "socfw/params.h"
+#include "socfw/rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- configuration ------------------------------------------------------ */
+
+typedef enum socfw_arch {
+        SOCFW_ARCH_GPT2 = 1,    /* pre-LN decoder, learned positions, tied */
+        SOCFW_ARCH_BERT = 2,    /* post-LN encoder + pooler               */
+        SOCFW_ARCH_ROBERTA = 3, /* BERT with RoBERTa position numbering   */
+        SOCFW_ARCH_LLAMA = 4,   /* RMSNorm, RoPE, SwiGLU, GQA (Qwen2 too) */
+} socfw_arch;
+
+typedef enum socfw_act {
+        SOCFW_ACT_GELU_TANH = 1, /* "gelu_new", "gelu_pytorch_tanh"       */
+        SOCFW_ACT_GELU_ERF = 2,  /* "gelu" (exact)                        */
+        SOCFW_ACT_SWIGLU = 3,    /* silu(gate) * up (Llama "silu")        */
+} socfw_act;
+
+typedef enum socfw_rope {
+        SOCFW_ROPE_NONE = 0,        /* learned absolute positions          */
+        SOCFW_ROPE_HALF = 1,        /* HF rotate_half (NeoX)               */
+        SOCFW_ROPE_INTERLEAVED = 2, /* pairs (2i, 2i+1): GPT-J / Meta      */
+} socfw_rope;
+
+typedef struct socfw_model_config {
+        socfw_arch arch;
+        int vocab_size;
+        int hidden;             /* C                                        */
+        int n_layers;
+        int n_heads;
+        int n_kv_heads;         /* == n_heads unless GQA/MQA                */
+        int head_dim;           /* D; hidden / n_heads unless the file says */
+        int ffn;                /* MLP inner size                           */
+        int max_positions;      /* learned table rows / context length      */
+        int type_vocab_size;    /* BERT token types (0 for others)          */
+        float norm_eps;
+        float rope_theta;       /* Llama; 0 for others                      */
+        socfw_rope rope;
+        bool tie_embeddings;    /* LM head shares the token embedding       */
+        bool attn_bias;         /* Llama q/k/v biases (Qwen2)               */
+        bool pooler;            /* encoder has pooler.dense                 */
+        socfw_act act;
+        int pad_id, bos_id, eos_id; /* -1 when unknown                      */
+} socfw_model_config;
+
+/* Fill `cfg` with the defaults of `arch` at the given size (GPT-2: tied,
+ * gelu_new, eps 1e-5; BERT: gelu, eps 1e-12, 2 token types, pooler;
+ * RoBERTa: pad 1, eps 1e-5, pooler; Llama: swiglu, rope half theta 1e4,
+ * eps 1e-5, untied), n_kv_heads = n_heads, head_dim = hidden / n_heads.
+ * Adjust fields afterwards as needed. */
+void socfw_model_config_default(socfw_model_config *cfg, socfw_arch arch,
+                                int vocab_size, int hidden, int n_layers,
+                                int n_heads, int ffn, int max_positions);
+
+/* "gpt2", "bert", "roberta", "llama"; "?" otherwise.  Static string. */
+const char *socfw_arch_name(socfw_arch arch);
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+typedef struct socfw_model socfw_model;
+
+typedef struct socfw_model_options {
+        /* Seed for tensors the file lacks but the model has (an encoder
+         * without a pooler gets a fresh one, as HF does). */
+        uint64_t seed;
+        /* Do not create a pooler for encoders. */
+        bool no_pooler;
+} socfw_model_options;
+
+/* Load a backbone from a HF directory, a .safetensors file (config.json
+ * beside it is NOT read by modelfile then: give the directory) or a .gguf
+ * file.  `opts` may be NULL.  Returns 0 and sets *out (caller frees with
+ * socfw_model_free), or a negative SOCFW_E* code with *out = NULL and
+ * `err` saying which file / tensor / key is wrong. */
+int socfw_model_load(socfw_model **out, const char *path,
+                     const socfw_model_options *opts, socfw_error *err);
+
+/* Same from an already open model file (borrowed; all data is copied, so
+ * the file may be closed afterwards). */
+int socfw_model_load_modelfile(socfw_model **out, const socfw_modelfile *mf,
+                               const socfw_model_options *opts,
+                               socfw_error *err);
+
+/* A freshly initialised model for pretraining from scratch: normal(0,0.02)
+ * matrices and embeddings (GPT-2 output projections scaled by
+ * 1/sqrt(2*n_layers)), norms 1, biases 0.  The config is copied and
+ * checked.  Returns 0 / SOCFW_EINVAL (bad config) / SOCFW_ENOMEM. */
+int socfw_model_new_random(socfw_model **out, const socfw_model_config *cfg,
+                           uint64_t seed, socfw_error *err);
+
+/* Free the model, its parameters and workspace.  NULL is a no-op. */
+void socfw_model_free(socfw_model *m);
+
+/* Borrowed views.  The config is read-only; the parameter store may be
+ * used by optimizers, checkpoint writers and adapters (do not add tensors
+ * to it: it is finalized). */
+const socfw_model_config *socfw_model_config_of(const socfw_model *m);
+socfw_params *socfw_model_params(socfw_model *m);
+
+/* Prefix of the backbone tensor names ("", "transformer.", "bert.",
+ * "roberta.", "model."); borrowed. */
+const char *socfw_model_name_prefix(const socfw_model *m);
+
+/* ---- freezing ----------------------------------------------------------- */
+
+/* Make only the top `top_layers` blocks trainable (< 0: all blocks; 0:
+ * none), plus the final norm, untied LM head and pooler when top_layers
+ * != 0, plus the embeddings when `embeddings` is true.  Backward then stops
+ * below the lowest trainable part.  Returns 0. */
+int socfw_model_freeze(socfw_model *m, int top_layers, bool embeddings);
+
+/* ---- training forward / backward --------------------------------------- */
+
+/* Forward over ids (B,T).  mask (B,T) may be NULL (all real tokens);
+ * token_types (B,T) may be NULL (all 0; BERT only).  With `training` and
+ * dropout > 0, `rng` (not NULL) draws the dropout masks.  hidden (B,T,C)
+ * receives the last hidden state.  The activations for backward are kept
+ * in the model's workspace (grown when B*T grows, never shrunk).
+ * Returns 0, SOCFW_EINVAL (bad id, T > max_positions, bad sizes),
+ * SOCFW_ENOMEM. */
+int socfw_model_forward(socfw_model *m, const int32_t *ids,
+                        const int32_t *mask, const int32_t *token_types,
+                        int B, int T, bool training, float dropout,
+                        socfw_rng *rng, float *hidden, socfw_error *err);
+
+/* Backward of the last forward: dhidden (B,T,C) = dL/dhidden (read only).
+ * Accumulates (+=) into the gradients of trainable parameters.  Returns 0
+ * or SOCFW_ESTATE (no forward before). */
+int socfw_model_backward(socfw_model *m, const float *dhidden,
+                         socfw_error *err);
+
+/* ---- LM head ------------------------------------------------------------ */
+
+/* logits (N,V) = hidden (N,C) @ W^T with W the LM head (lm_head.weight, or
+ * the token embedding when tied).  Decoders only: SOCFW_EUNSUPPORTED for
+ * encoders. */
+int socfw_model_lm_logits(socfw_model *m, const float *hidden, int N,
+                          float *logits, socfw_error *err);
+
+/* dhidden (N,C) += dlogits @ W; dW += dlogits^T hidden (when trainable).
+ * dhidden may be NULL.  hidden is what lm_logits got. */
+int socfw_model_lm_logits_backward(socfw_model *m, const float *hidden,
+                                   const float *dlogits, int N,
+                                   float *dhidden, socfw_error *err);
+
+/* ---- pooler (encoders) -------------------------------------------------- */
+
+/* pooled (B,C) = tanh(dense(hidden[:, 0, :])) from hidden (B,T,C); the
+ * first-token rows and the output are saved for backward.  Returns 0,
+ * SOCFW_EUNSUPPORTED (no pooler), SOCFW_ENOMEM. */
+int socfw_model_pool(socfw_model *m, const float *hidden, int B, int T,
+                     float *pooled, socfw_error *err);
+
+/* dhidden (B,T,C) += from dpooled (B,C) (only row 0 of each sequence is
+ * touched); pooler gradients +=.  B, T as in the last socfw_model_pool. */
+int socfw_model_pool_backward(socfw_model *m, const float *dpooled,
+                              float *dhidden, socfw_error *err);
+
+/* ---- incremental decoding ----------------------------------------------- */
+
+typedef struct socfw_model_kv socfw_model_kv;
+
+/* A KV cache for one sequence of up to max_len positions (capped at the
+ * model's max_positions for learned positions).  Decoders only.  Returns
+ * 0 and *out (caller frees), SOCFW_EUNSUPPORTED (encoder), SOCFW_EINVAL,
+ * SOCFW_ENOMEM. */
+int socfw_model_kv_new(socfw_model_kv **out, const socfw_model *m,
+                       int max_len, socfw_error *err);
+
+/* NULL is a no-op. */
+void socfw_model_kv_free(socfw_model_kv *kv);
+
+/* Forget all positions (keeps the memory). */
+void socfw_model_kv_reset(socfw_model_kv *kv);
+
+/* Positions held; capacity. */
+int socfw_model_kv_len(const socfw_model_kv *kv);
+int socfw_model_kv_capacity(const socfw_model_kv *kv);
+
+/* Append n >= 1 tokens (a prompt, or one generated token) at positions
+ * len .. len+n-1 and, if logits (V) is not NULL, write the logits of the
+ * last of them.  `kv` must have been made for `m`.  Returns 0,
+ * SOCFW_EINVAL (bad id, cache full: nothing is appended then). */
+int socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
+                            const int32_t *ids, int n, float *logits,
+                            socfw_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SOCFW_MODEL_H */

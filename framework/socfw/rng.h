@@ -1,0 +1,60 @@
+/* socfw/rng.h - a small deterministic random number generator.
+ *
+ * xoshiro256** seeded through splitmix64 from one uint64.  The integer
+ * stream is identical on every platform; floats are derived from it with
+ * exact arithmetic (uniform) or Box-Muller in double precision (normal), so
+ * runs with the same seed give the same numbers.  Not for cryptography.
+ *
+ *     socfw_rng rng;
+ *     socfw_rng_seed(&rng, 42);
+ *     float u = socfw_rng_uniform(&rng);        // [0, 1)
+ *     float z = socfw_rng_normal(&rng);         // N(0, 1)
+ *     uint64_t i = socfw_rng_below(&rng, 10);   // 0..9
+ *
+ * The struct is plain data: copy it to snapshot the stream (e.g. into a
+ * checkpoint: the four state words plus the cached normal).
+ */
+#ifndef SOCFW_RNG_H
+#define SOCFW_RNG_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct socfw_rng {
+        uint64_t s[4];          /* xoshiro256** state, never all zero      */
+        double spare;           /* second Box-Muller value                 */
+        int has_spare;          /* 1 when `spare` is valid                 */
+} socfw_rng;
+
+/* Seed the generator (any value, 0 included).  `rng` must not be NULL. */
+void socfw_rng_seed(socfw_rng *rng, uint64_t seed);
+
+/* Next 64 random bits. */
+uint64_t socfw_rng_next(socfw_rng *rng);
+
+/* Uniform float in [0, 1) with 24 random bits. */
+float socfw_rng_uniform(socfw_rng *rng);
+
+/* Uniform double in [0, 1) with 53 random bits. */
+double socfw_rng_uniform_double(socfw_rng *rng);
+
+/* Standard normal (mean 0, std 1), Box-Muller in double precision. */
+float socfw_rng_normal(socfw_rng *rng);
+
+/* Uniform integer in [0, n) without modulo bias; returns 0 when n == 0. */
+uint64_t socfw_rng_below(socfw_rng *rng, uint64_t n);
+
+/* Derive an independent stream: `out` is seeded from `rng`'s next output
+ * mixed with `stream` (e.g. a worker or rank number).  `rng` advances by one. */
+void socfw_rng_fork(socfw_rng *rng, uint64_t stream, socfw_rng *out);
+
+/* Fisher-Yates shuffle of n int32 values in place. */
+void socfw_rng_shuffle_i32(socfw_rng *rng, int32_t *v, uint64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SOCFW_RNG_H */

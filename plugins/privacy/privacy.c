@@ -1,0 +1,379 @@
+/* privacy.c - the privacy task plugin: find PII in each post and anonymise
+ * it; in a chain listed twice (`chain: [privacy, ..., privacy]`) the second
+ * pass scrubs PII from the reply and, with the pseudonymize operator, puts
+ * the user's own values back where the reply uses their pseudonyms.
+ *
+ *     privacy: {entities: [EMAIL, PHONE, CN_ID, CREDIT_CARD],
+ *               operator: pseudonymize}
+ *
+ * Annotations: "privacy.entities" (JSON list of {type, start, end,
+ * cp_start, cp_end, score} of the input pass: offsets into the original
+ * text, never the values), "privacy.count".
+ *
+ * PERSON / LOCATION / ORGANIZATION spans come from a model stage and are
+ * merged with socfw_pii_spans_merge (pii.h); this module runs the pattern
+ * recognizers only.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "operators.h"
+#include "recognizers.h"
+#include "socfw/plugin.h"
+
+#define MAX_SESSIONS 4096
+
+static const char *const entity_choices[] = {
+        "EMAIL_ADDRESS", "EMAIL", "PHONE_NUMBER", "PHONE", "CREDIT_CARD",
+        "CN_ID", "IBAN_CODE", "IBAN", "US_SSN", "SSN", "IP_ADDRESS", "IP",
+        "URL", "HANDLE", "STREET_ADDRESS", "ADDRESS", "PERSON", "LOCATION",
+        "ORGANIZATION", NULL};
+static const char *const operator_choices[] = {
+        "keep", "redact", "replace", "mask", "hash", "pseudonymize", NULL};
+
+static const socfw_param_spec params[] = {
+        {.key = "entities", .type = SOCFW_PARAM_LIST,
+         .default_value = "[EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD, CN_ID, "
+                          "IBAN_CODE, US_SSN, IP_ADDRESS, URL, HANDLE, "
+                          "STREET_ADDRESS]",
+         .choices = entity_choices,
+         .help = "Entity types to find (aliases EMAIL, PHONE, IBAN, SSN, IP, "
+                 "ADDRESS allowed)."},
+        {.key = "operator", .type = SOCFW_PARAM_ENUM,
+         .default_value = "replace", .choices = operator_choices,
+         .help = "What to do with each entity: keep, redact, replace with a "
+                 "tag (<PHONE>), mask, hash (keyed pseudonym) or pseudonymize "
+                 "(reversible within a session)."},
+        {.key = "operators", .type = SOCFW_PARAM_MAP,
+         .help = "Per-type operator overriding `operator`, e.g. "
+                 "{CREDIT_CARD: mask}."},
+        {.key = "threshold", .type = SOCFW_PARAM_FLOAT, .default_value = "0.5",
+         .min = 0.0, .max = 1.0,
+         .help = "Minimum confidence of a detected entity."},
+        {.key = "mask_keep", .type = SOCFW_PARAM_INT, .default_value = "4",
+         .min = 0, .max = 64,
+         .help = "mask: characters kept at the end."},
+        {.key = "mask_char", .type = SOCFW_PARAM_STRING, .default_value = "*",
+         .help = "mask: the masking character (one character, any script)."},
+        {.key = "key_file", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST,
+         .help = "hash: file holding the HMAC key (16-64 bytes); a random "
+                 "per-process key when absent, so pseudonyms then change "
+                 "between runs."},
+        {.key = "restore", .type = SOCFW_PARAM_BOOL, .default_value = "true",
+         .help = "pseudonymize: on the second pass of a chain, put the user's "
+                 "own values back into the reply."},
+        {0}};
+
+typedef struct {
+        char *id;
+        socfw_pii_vault *vault;
+        unsigned long used;
+} session;
+
+typedef struct {
+        socfw_pii_recognizer *rec;
+        socfw_pii_anonymizer *an;
+        socfw_pii_anonymizer *scrub;    /* second pass: replace tags */
+        int restore;
+        int pseudonymize;
+        pthread_mutex_t lock;
+        session *sessions;
+        size_t n_sessions;
+        unsigned long clock;
+} privacy_state;
+
+static void
+privacy_destroy(void *state)
+{
+        privacy_state *s = state;
+        if (!s)
+                return;
+        socfw_pii_recognizer_free(s->rec);
+        socfw_pii_anonymizer_free(s->an);
+        socfw_pii_anonymizer_free(s->scrub);
+        for (size_t i = 0; i < s->n_sessions; i++) {
+                free(s->sessions[i].id);
+                socfw_pii_vault_free(s->sessions[i].vault);
+        }
+        free(s->sessions);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+}
+
+static int
+config_error(const socfw_config *cfg, const char *key, socfw_error *err,
+             const char *what)
+{
+        return socfw_error_set_at(err, SOCFW_ESCHEMA, socfw_config_file(cfg),
+                                  socfw_config_line(cfg, key),
+                                  socfw_config_column(cfg, key),
+                                  "privacy.%s: %s", key, what);
+}
+
+static int
+read_key(privacy_state *s, const char *path, socfw_error *err)
+{
+        unsigned char key[65];
+        FILE *f = fopen(path, "rb");
+        if (!f)
+                return socfw_error_set(err, SOCFW_EIO,
+                                       "privacy: cannot open key_file %s",
+                                       path);
+        size_t n = fread(key, 1, sizeof key, f);
+        fclose(f);
+        while (n > 0 && (key[n - 1] == '\n' || key[n - 1] == '\r'))
+                n--;
+        int rc = socfw_pii_anonymizer_set_key(s->an, key, n, err);
+        sodium_memzero(key, sizeof key);
+        if (rc < 0)
+                socfw_error_prefix(err, rc, "privacy: key_file %s", path);
+        return rc;
+}
+
+static int
+privacy_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
+               socfw_error *err)
+{
+        int rc = 0;
+        *state = NULL;
+        privacy_state *s = calloc(1, sizeof *s);
+        if (!s)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        pthread_mutex_init(&s->lock, NULL);
+
+        socfw_pii_options opt = socfw_pii_options_default();
+        opt.threshold = (float)socfw_config_get_float(cfg, "threshold");
+        uint32_t types = 0;
+        size_t ne = socfw_config_list_len(cfg, "entities");
+        for (size_t i = 0; i < ne; i++) {
+                const char *name = socfw_config_list_get(cfg, "entities", i);
+                socfw_pii_type t = socfw_pii_type_parse(name);
+                if (t == SOCFW_PII_NONE) {
+                        rc = config_error(cfg, "entities", err,
+                                          "unknown entity type");
+                        goto out;
+                }
+                types |= SOCFW_PII_BIT(t);
+        }
+        if (ne)
+                opt.types = types & SOCFW_PII_PATTERN_TYPES;
+        if ((rc = socfw_pii_recognizer_new(&s->rec, &opt, err)) < 0 ||
+            (rc = socfw_pii_anonymizer_new(&s->an, err)) < 0 ||
+            (rc = socfw_pii_anonymizer_new(&s->scrub, err)) < 0)
+                goto out;
+
+        socfw_pii_op op = {.kind = SOCFW_PII_OP_REPLACE};
+        const char *opname = socfw_config_get_string(cfg, "operator");
+        if (opname && socfw_pii_op_parse(opname, &op.kind) < 0) {
+                rc = config_error(cfg, "operator", err, "unknown operator");
+                goto out;
+        }
+        op.mask_keep = (size_t)socfw_config_get_int(cfg, "mask_keep");
+        const char *mc = socfw_config_get_string(cfg, "mask_char");
+        if (mc && *mc) {
+                size_t n = socfw_pii_utf8_seq((const unsigned char *)mc,
+                                              strlen(mc));
+                if (!n || mc[n] != '\0') {
+                        rc = config_error(cfg, "mask_char", err,
+                                          "expected exactly one character");
+                        goto out;
+                }
+                const unsigned char *u = (const unsigned char *)mc;
+                op.mask_char = n == 1 ? u[0] :
+                               n == 2 ? (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F) :
+                               n == 3 ? (uint32_t)(u[0] & 0x0F) << 12 |
+                                                (uint32_t)(u[1] & 0x3F) << 6 | (u[2] & 0x3F) :
+                                        (uint32_t)(u[0] & 0x07) << 18 |
+                                                (uint32_t)(u[1] & 0x3F) << 12 |
+                                                (uint32_t)(u[2] & 0x3F) << 6 | (u[3] & 0x3F);
+        }
+        socfw_pii_anonymizer_set_all(s->an, &op);
+        s->pseudonymize = op.kind == SOCFW_PII_OP_PSEUDONYMIZE;
+        size_t nm = socfw_config_map_len(cfg, "operators");
+        for (size_t i = 0; i < nm; i++) {
+                socfw_pii_type t = socfw_pii_type_parse(
+                        socfw_config_map_key(cfg, "operators", i));
+                socfw_pii_op o = op;
+                if (t == SOCFW_PII_NONE ||
+                    socfw_pii_op_parse(socfw_config_map_value(cfg, "operators",
+                                                              i),
+                                       &o.kind) < 0) {
+                        rc = config_error(cfg, "operators", err,
+                                          "expected ENTITY: operator pairs");
+                        goto out;
+                }
+                socfw_pii_anonymizer_set(s->an, t, &o, NULL);
+                if (o.kind == SOCFW_PII_OP_PSEUDONYMIZE)
+                        s->pseudonymize = 1;
+        }
+        const char *key_file = socfw_config_get_string(cfg, "key_file");
+        if (key_file && (rc = read_key(s, key_file, err)) < 0)
+                goto out;
+        s->restore = socfw_config_get_bool(cfg, "restore");
+        *state = s;
+        s = NULL;
+out:
+        (void)ctx;
+        privacy_destroy(s);
+        return rc;
+}
+
+/* The vault of a session (made on first use); call with the lock held. */
+static socfw_pii_vault *
+session_vault(privacy_state *s, const char *id, int create)
+{
+        if (!id)
+                id = "";
+        s->clock++;
+        for (size_t i = 0; i < s->n_sessions; i++)
+                if (strcmp(s->sessions[i].id, id) == 0) {
+                        s->sessions[i].used = s->clock;
+                        return s->sessions[i].vault;
+                }
+        if (!create)
+                return NULL;
+        size_t slot = s->n_sessions;
+        if (slot == MAX_SESSIONS) {
+                /* evict the least recently used session */
+                slot = 0;
+                for (size_t i = 1; i < s->n_sessions; i++)
+                        if (s->sessions[i].used < s->sessions[slot].used)
+                                slot = i;
+                free(s->sessions[slot].id);
+                socfw_pii_vault_free(s->sessions[slot].vault);
+        } else {
+                session *n = realloc(s->sessions,
+                                     (slot + 1) * sizeof *s->sessions);
+                if (!n)
+                        return NULL;
+                s->sessions = n;
+                s->n_sessions++;
+        }
+        session *ss = &s->sessions[slot];
+        ss->id = strdup(id);
+        ss->vault = NULL;
+        ss->used = s->clock;
+        if (!ss->id || socfw_pii_vault_new(&ss->vault, NULL) < 0) {
+                free(ss->id);
+                s->sessions[slot] = s->sessions[--s->n_sessions];
+                return NULL;
+        }
+        return ss->vault;
+}
+
+static char *
+spans_json(const socfw_pii_spans *sp)
+{
+        size_t cap = 16 + sp->n * 224, n = 0;
+        char *j = malloc(cap);
+        if (!j)
+                return NULL;
+        n += (size_t)snprintf(j + n, cap - n, "[");
+        for (size_t i = 0; i < sp->n; i++) {
+                const socfw_pii_span *s = &sp->v[i];
+                n += (size_t)snprintf(j + n, cap - n,
+                                      "%s{\"type\":\"%s\",\"start\":%zu,"
+                                      "\"end\":%zu,\"cp_start\":%zu,"
+                                      "\"cp_end\":%zu,\"score\":%.3f}",
+                                      i ? "," : "",
+                                      socfw_pii_type_name(s->type), s->start,
+                                      s->end, s->cp_start, s->cp_end,
+                                      (double)s->score);
+        }
+        snprintf(j + n, cap - n, "]");
+        return j;
+}
+
+static int
+privacy_predict(void *state, socfw_post *post, socfw_error *err)
+{
+        privacy_state *s = state;
+        const char *text = socfw_post_text(post);
+        if (!text)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "privacy: the post has no text");
+        size_t len = strlen(text);
+        /* the input pass leaves privacy.count: a post that has it is on its
+         * way out */
+        double seen;
+        int second = socfw_post_get_number(post, "privacy.count", &seen) == 0;
+        socfw_pii_spans sp = {0};
+        char *out = NULL, *restored = NULL, *json = NULL;
+        int rc = socfw_pii_recognizer_scan(s->rec, text, len, &sp, err);
+        if (rc < 0)
+                goto out;
+        pthread_mutex_lock(&s->lock);
+        socfw_pii_vault *v = NULL;
+        if (s->pseudonymize)
+                v = session_vault(s, socfw_post_session(post), !second);
+        if (!second) {
+                if (s->pseudonymize && !v)
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "privacy: out of memory for the "
+                                             "session vault");
+                else
+                        rc = socfw_pii_anonymize(s->an, v, text, len, &sp,
+                                                 &out, NULL, err);
+        } else {
+                /* PII the reply made up is scrubbed with tags; then the
+                 * user's own values come back */
+                rc = socfw_pii_anonymize(s->scrub, NULL, text, len, &sp, &out,
+                                         NULL, err);
+                if (rc == 0 && v && s->restore)
+                        rc = socfw_pii_vault_restore(v, out, strlen(out),
+                                                     &restored, NULL, err);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (rc < 0)
+                goto out;
+        if ((rc = socfw_post_set_text(post, restored ? restored : out,
+                                      err)) < 0)
+                goto out;
+        if (!second) {
+                if (!(json = spans_json(&sp))) {
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "out of memory");
+                        goto out;
+                }
+                if ((rc = socfw_post_set_json(post, "privacy.entities", json,
+                                              err)) < 0 ||
+                    (rc = socfw_post_set_number(post, "privacy.count",
+                                                (double)sp.n, err)) < 0)
+                        goto out;
+        }
+out:
+        free(json);
+        free(out);
+        free(restored);
+        socfw_pii_spans_free(&sp);
+        return rc;
+}
+
+static const socfw_plugin privacy_plugin = {
+        .abi_major = SOCFW_ABI_MAJOR,
+        .abi_minor = SOCFW_ABI_MINOR,
+        .kind = SOCFW_PLUGIN_TASK,
+        .name = "privacy",
+        .version = "0.1.0",
+        .description = "Finds PII (e-mail, phones, cards, CN IDs, IBAN, SSN, "
+                       "IP, URL, handles, addresses) and masks it.",
+        .license = "MIT",
+        .params = params,
+        .default_head = NULL,
+        .task = {.create = privacy_create,
+                 .destroy = privacy_destroy,
+                 .predict = privacy_predict},
+};
+
+const socfw_plugin *socfw_plugin_privacy_get(void);
+
+const socfw_plugin *
+socfw_plugin_privacy_get(void)
+{
+        return &privacy_plugin;
+}

@@ -1,0 +1,49 @@
+#!/bin/sh
+# Build the model-file fuzz targets with libFuzzer + AddressSanitizer +
+# UBSan and run each for N seconds (default 60).  Not part of `make check`.
+#
+#     tests/fuzz/run-fuzz.sh [seconds] [target...]     # targets: gguf safetensors
+#
+# Needs clang (clang-14 is used when present) and the -dev packages the
+# project already builds against (jansson).  Work files go to
+# ${FUZZ_WORKDIR:-/tmp/socfw-fuzz}; crashes are saved there as crash-*.
+set -eu
+
+secs=${1:-60}
+[ $# -gt 0 ] && shift
+targets=${*:-"gguf safetensors"}
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=${FUZZ_WORKDIR:-/tmp/socfw-fuzz}
+cc=$(command -v clang-14 || command -v clang)
+mkdir -p "$work"
+
+srcs="$top/framework/model/modelfile.c $top/framework/model/dtype.c
+      $top/framework/model/gguf.c $top/framework/model/safetensors_read.c
+      $top/framework/core/error.c $top/framework/core/log.c"
+cflags="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
+        -fno-sanitize-recover=undefined -D_DEFAULT_SOURCE
+        -D_POSIX_C_SOURCE=200809L -I$top/framework -I$top/tests/fuzz"
+libs="$(pkg-config --libs jansson 2>/dev/null || echo -ljansson) -lm -pthread"
+
+status=0
+for t in $targets; do
+        bin="$work/fuzz_$t"
+        # shellcheck disable=SC2086
+        "$cc" $cflags "$top/tests/fuzz/fuzz_$t.c" $srcs $libs -o "$bin"
+        corpus="$work/corpus_$t"
+        mkdir -p "$corpus"
+        case $t in
+        gguf) cp "$top/tests/fixtures/model/tiny.gguf" "$corpus/" ;;
+        safetensors) cp "$top/tests/fixtures/model/tiny.safetensors" \
+                        "$corpus/" ;;
+        esac
+        echo "== fuzz_$t for ${secs}s (corpus $corpus)"
+        if ! (cd "$work" && "$bin" -max_total_time="$secs" -max_len=4096 \
+                -rss_limit_mb=1024 -timeout=10 -print_final_stats=1 \
+                "$corpus"); then
+                echo "fuzz_$t FOUND A PROBLEM (see $work/crash-*)" >&2
+                status=1
+        fi
+done
+exit $status

@@ -1,0 +1,180 @@
+/* tests/test_cli.c - the socfw program end to end: exit codes, messages,
+ * inspect, validate, predict. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+TestSuite(cli, .timeout = 60);
+
+/* Run `socfw ARGS` from the build tree; output in *out (caller frees). */
+static int
+socfw(char **out, const char *fmt, const char *args)
+{
+        char cmd[8192];
+        int status;
+        snprintf(cmd, sizeof cmd, "%s/socfw %s", socfw_test_builddir(), args);
+        (void)fmt;
+        *out = socfw_test_run(cmd, &status);
+        cr_assert_not_null(*out);
+        return status;
+}
+
+static char tmp[4096];
+
+static const char *
+write_tmp(const char *name, const char *text)
+{
+        static char path[4096];
+        if (!tmp[0])
+                cr_assert_not_null(socfw_test_tmpdir(tmp, sizeof tmp));
+        snprintf(path, sizeof path, "%s/%s", tmp, name);
+        cr_assert_eq(socfw_test_write_file(path, text, strlen(text)), 0);
+        return path;
+}
+
+Test(cli, version_and_help)
+{
+        char *out;
+        cr_assert_eq(socfw(&out, "", "version"), 0);
+        cr_assert(strstr(out, "socfw 0.1.0 (plugin ABI 1.0"), "%s", out);
+        free(out);
+        cr_assert_eq(socfw(&out, "", "help"), 0);
+        cr_assert(strstr(out, "Commands:") && strstr(out, "validate"), "%s",
+                  out);
+        free(out);
+        cr_assert_eq(socfw(&out, "", "help pipeline"), 0);
+        cr_assert(strstr(out, "| `lr` | float | 5e-5 |"), "%s", out);
+        free(out);
+}
+
+Test(cli, usage_errors_exit_2)
+{
+        char *out;
+        cr_assert_eq(socfw(&out, "", ""), 2);
+        free(out);
+        cr_assert_eq(socfw(&out, "", "frobnicate"), 2);
+        cr_assert(strstr(out, "unknown command 'frobnicate'"), "%s", out);
+        free(out);
+        cr_assert_eq(socfw(&out, "", "validate"), 2);
+        cr_assert(strstr(out, "missing the pipeline file"), "%s", out);
+        free(out);
+        cr_assert_eq(socfw(&out, "", "--threads lots version"), 2);
+        free(out);
+}
+
+Test(cli, inspect_lists_the_five_task_plugins_and_the_heads)
+{
+        char *out;
+        cr_assert_eq(socfw(&out, "", "inspect"), 0);
+        const char *names[] = {"sentiment", "dialog", "recommend", "adcopy",
+                               "privacy", "classifier", "tagger", "lm",
+                               "ranker"};
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+                cr_expect(strstr(out, names[i]), "'%s' missing in:\n%s",
+                          names[i], out);
+        free(out);
+}
+
+Test(cli, inspect_name_prints_parameter_specs)
+{
+        char *out;
+        cr_assert_eq(socfw(&out, "", "inspect sentiment"), 0);
+        cr_assert(strstr(out, "Name         sentiment") &&
+                          strstr(out, "threshold") &&
+                          strstr(out, "accepts a number in [0, 1]"),
+                  "%s", out);
+        free(out);
+        cr_assert_eq(socfw(&out, "", "inspect nosuch"), 1);
+        cr_assert(strstr(out, "no plugin or head named 'nosuch'"), "%s", out);
+        free(out);
+}
+
+Test(cli, validate_misspelt_key_reports_location_and_exits_1)
+{
+        const char *p = write_tmp("typo.yaml", "socfw: 1\n"
+                                               "train:\n"
+                                               "  lr: 0.001\n"
+                                               "  batch_szie: 8\n");
+        char args[4200], *out;
+        snprintf(args, sizeof args, "validate %s", p);
+        cr_assert_eq(socfw(&out, "", args), 1);
+        char want[4400];
+        snprintf(want, sizeof want,
+                 "%s:4:3: unknown key 'batch_szie' in train; did you mean "
+                 "'batch_size'?",
+                 p);
+        cr_assert(strstr(out, want), "wanted:\n%s\ngot:\n%s", want, out);
+        free(out);
+        p = write_tmp("ok.yaml", "socfw: 1\ntrain: {lr: 0.001}\n");
+        snprintf(args, sizeof args, "validate %s", p);
+        cr_assert_eq(socfw(&out, "", args), 0, "%s", out);
+        cr_assert(strstr(out, ": ok"), "%s", out);
+        free(out);
+}
+
+Test(cli, predict_runs_the_chain_and_writes_atomically)
+{
+        char plugins[4096];
+        snprintf(plugins, sizeof plugins, "%s/tests/plugins/good",
+                 socfw_test_builddir());
+        const char *p = write_tmp("chain.yaml",
+                                  "socfw: 1\n"
+                                  "tasks:\n"
+                                  "  - {name: g, plugin: testgood, "
+                                  "greeting: bonjour}\n"
+                                  "chain: [g]\n");
+        char pipeline[4096];
+        snprintf(pipeline, sizeof pipeline, "%s", p);
+        const char *in = write_tmp("in.jsonl", "{\"text\": \"one\", \"id\": 1}\n"
+                                               "{\"text\": \"two\"}\n");
+        char input[4096];
+        snprintf(input, sizeof input, "%s", in);
+        char args[16384], *out;
+        snprintf(args, sizeof args,
+                 "--plugin-path %s predict %s --input %s --output %s/out.jsonl",
+                 plugins, pipeline, input, tmp);
+        cr_assert_eq(socfw(&out, "", args), 0, "%s", out);
+        free(out);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/out.jsonl", tmp);
+        char *res = socfw_test_read_file(path, NULL);
+        cr_assert_not_null(res);
+        cr_assert(strstr(res, "{\"text\":\"one\",\"id\":1,\"g\":{\"greeting\":"
+                              "\"bonjour\"}}\n"),
+                  "%s", res);
+        free(res);
+
+        /* a bad line: error names file:line; the old output is intact */
+        in = write_tmp("bad.jsonl", "{\"text\": \"ok\"}\n{\"txt\": 1}\n");
+        snprintf(input, sizeof input, "%s", in);
+        snprintf(args, sizeof args,
+                 "--plugin-path %s predict %s --input %s --output %s/out.jsonl",
+                 plugins, pipeline, input, tmp);
+        cr_assert_eq(socfw(&out, "", args), 1);
+        char want[4200];
+        snprintf(want, sizeof want, "%s:2: missing string field 'text'",
+                 input);
+        cr_assert(strstr(out, want), "wanted %s in:\n%s", want, out);
+        free(out);
+        res = socfw_test_read_file(path, NULL);
+        cr_assert(res && strstr(res, "bonjour"), "old output kept");
+        free(res);
+}
+
+Test(cli, a_broken_plugin_is_reported_and_the_rest_still_load)
+{
+        char args[8192], *out;
+        snprintf(args, sizeof args,
+                 "--plugin-path %s/tests/plugins/abimajor:%s/tests/plugins/good "
+                 "inspect",
+                 socfw_test_builddir(), socfw_test_builddir());
+        cr_assert_eq(socfw(&out, "", args), 0);
+        cr_assert(strstr(out, "testgood"), "%s", out);
+        cr_assert(strstr(out, "plugin skipped") &&
+                          strstr(out, "plugin ABI 2.0 is incompatible"),
+                  "%s", out);
+        free(out);
+}

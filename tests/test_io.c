@@ -1,0 +1,277 @@
+/* tests/test_io.c - atomic writes (including a SIGKILL mid-write), bounded
+ * reads, mkdir -p and path helpers. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "socfw/io.h"
+#include "testutil.h"
+
+static void
+rm_rf(const char *dir)
+{
+        char cmd[4200];
+        int status;
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        free(socfw_test_run(cmd, &status));
+}
+
+static size_t
+count_entries(const char *dir)
+{
+        DIR *d = opendir(dir);
+        size_t n = 0;
+        struct dirent *e;
+        if (!d)
+                return 0;
+        while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+Test(io, write_atomic_creates_and_replaces, .timeout = 10)
+{
+        char dir[4096], path[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(path, sizeof path, dir, "a.txt");
+        socfw_error err = {0};
+        cr_assert_eq(socfw_file_write_atomic(path, "old\n", 4, &err), 0);
+        cr_assert_eq(socfw_file_write_atomic(path, "new data\n", 9, &err), 0);
+        char *data = NULL;
+        size_t len = 0;
+        cr_assert_eq(socfw_file_read(path, 1024, &data, &len, &err), 0);
+        cr_assert_eq(len, 9);
+        cr_assert_str_eq(data, "new data\n");
+        free(data);
+        cr_assert_eq(count_entries(dir), 1, "temporary file left behind");
+        rm_rf(dir);
+}
+
+Test(io, streaming_writer_large_and_printf, .timeout = 10)
+{
+        char dir[4096], path[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(path, sizeof path, dir, "big.bin");
+        socfw_error err = {0};
+        socfw_atomic_file *f;
+        cr_assert_eq(socfw_atomic_file_open(&f, path, &err), 0);
+        size_t total = 0;
+        static char chunk[100000];
+        memset(chunk, 'x', sizeof chunk);
+        for (int i = 0; i < 1000; i++) {
+                cr_assert_eq(socfw_atomic_file_printf(f, &err, "%04d,", i), 0);
+                total += 5;
+        }
+        cr_assert_eq(socfw_atomic_file_write(f, chunk, sizeof chunk, &err), 0);
+        total += sizeof chunk;
+        /* nothing visible before commit */
+        struct stat st;
+        cr_assert_neq(stat(path, &st), 0);
+        cr_assert_eq(socfw_atomic_file_commit(f, &err), 0);
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq((size_t)st.st_size, total);
+        cr_assert_eq(st.st_mode & 0777, 0644);
+        char *data;
+        cr_assert_eq(socfw_file_read(path, total, &data, NULL, &err), 0);
+        cr_assert_eq(strncmp(data, "0000,0001,", 10), 0);
+        free(data);
+        rm_rf(dir);
+}
+
+Test(io, abort_keeps_old_file_and_removes_temp, .timeout = 10)
+{
+        char dir[4096], path[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(path, sizeof path, dir, "keep.txt");
+        socfw_error err = {0};
+        cr_assert_eq(socfw_file_write_atomic(path, "v1", 2, &err), 0);
+        socfw_atomic_file *f;
+        cr_assert_eq(socfw_atomic_file_open(&f, path, &err), 0);
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s", socfw_atomic_file_temp_path(f));
+        cr_assert_eq(strncmp(tmp, dir, strlen(dir)), 0, "temp not in same dir");
+        socfw_atomic_file_write(f, "v2-partial", 10, &err);
+        socfw_atomic_file_abort(f);
+        socfw_atomic_file_abort(NULL);
+        struct stat st;
+        cr_assert_neq(stat(tmp, &st), 0);
+        char *data;
+        cr_assert_eq(socfw_file_read(path, 100, &data, NULL, &err), 0);
+        cr_assert_str_eq(data, "v1");
+        free(data);
+        rm_rf(dir);
+}
+
+Test(io, open_in_missing_directory_fails_cleanly, .timeout = 10)
+{
+        socfw_error err = {0};
+        socfw_atomic_file *f = (void *)1;
+        int rc = socfw_atomic_file_open(&f, "/nonexistent-socfw/dir/x.txt",
+                                        &err);
+        cr_assert_eq(rc, SOCFW_EIO);
+        cr_assert_null(f);
+        cr_assert_not_null(strstr(err.message, "temporary file"));
+}
+
+Test(io, commit_failure_keeps_old_file, .timeout = 10)
+{
+        /* rename onto a non-empty directory fails: old content intact */
+        char dir[4096], path[4096], inner[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(path, sizeof path, dir, "d");
+        socfw_error err = {0};
+        cr_assert_eq(socfw_dir_make(path, 0755, &err), 0);
+        socfw_path_join(inner, sizeof inner, path, "x");
+        cr_assert_eq(socfw_file_write_atomic(inner, "keep", 4, &err), 0);
+        socfw_error_clear(&err);
+        cr_assert_lt(socfw_file_write_atomic(path, "zz", 2, &err), 0);
+        cr_assert_not_null(strstr(err.message, "rename"));
+        cr_assert_eq(count_entries(dir), 1, "temp not removed");
+        char *data;
+        cr_assert_eq(socfw_file_read(inner, 100, &data, NULL, &err), 0);
+        cr_assert_str_eq(data, "keep");
+        free(data);
+        rm_rf(dir);
+}
+
+/* A child starts an atomic write of a big file and is SIGKILLed midway;
+ * the old file must be complete and loadable. */
+Test(io, crash_midway_leaves_old_file_intact, .timeout = 20)
+{
+        char dir[4096], path[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(path, sizeof path, dir, "ckpt.json");
+        const char *old = "{\"step\": 100, \"loss\": 1.25}\n";
+        socfw_error err = {0};
+        cr_assert_eq(socfw_file_write_atomic(path, old, strlen(old), &err), 0);
+
+        int pfd[2];
+        cr_assert_eq(pipe(pfd), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                close(pfd[0]);
+                socfw_atomic_file *f;
+                if (socfw_atomic_file_open(&f, path, NULL) < 0)
+                        _exit(2);
+                static char junk[1 << 16];
+                memset(junk, 'J', sizeof junk);
+                for (int i = 0; i < 64; i++)
+                        socfw_atomic_file_write(f, junk, sizeof junk, NULL);
+                /* tell the parent we are midway, then wait to be killed */
+                if (write(pfd[1], "m", 1) != 1)
+                        _exit(3);
+                for (;;) {
+                        socfw_atomic_file_write(f, junk, sizeof junk, NULL);
+                        usleep(1000);
+                }
+        }
+        close(pfd[1]);
+        char c;
+        cr_assert_eq(read(pfd[0], &c, 1), 1);
+        close(pfd[0]);
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+        char *data;
+        size_t len;
+        cr_assert_eq(socfw_file_read(path, 1 << 20, &data, &len, &err), 0);
+        cr_assert_eq(len, strlen(old));
+        cr_assert_str_eq(data, old);
+        free(data);
+        /* the killed writer leaves only its hidden temporary behind */
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        int temps = 0;
+        while ((e = readdir(d)))
+                if (strncmp(e->d_name, ".ckpt.json.tmp-", 15) == 0)
+                        temps++;
+        closedir(d);
+        cr_assert_eq(temps, 1);
+        /* and a new atomic write still works */
+        cr_assert_eq(socfw_file_write_atomic(path, "{}", 2, &err), 0);
+        rm_rf(dir);
+}
+
+Test(io, read_cap_and_missing, .timeout = 10)
+{
+        char dir[4096], path[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(path, sizeof path, dir, "f");
+        socfw_error err = {0};
+        cr_assert_eq(socfw_file_write_atomic(path, "0123456789", 10, &err), 0);
+        char *data = NULL;
+        cr_assert_eq(socfw_file_read(path, 9, &data, NULL, &err), SOCFW_ENOMEM);
+        cr_assert_null(data);
+        cr_assert_not_null(strstr(err.message, "limit"));
+        socfw_error_clear(&err);
+        cr_assert_eq(socfw_file_read(path, 10, &data, NULL, &err), 0);
+        free(data);
+        socfw_path_join(path, sizeof path, dir, "missing");
+        cr_assert_eq(socfw_file_read(path, 10, &data, NULL, &err),
+                     SOCFW_ENOTFOUND);
+        socfw_error_clear(&err);
+        cr_assert_eq(socfw_file_read(dir, 10, &data, NULL, &err), SOCFW_EIO);
+        rm_rf(dir);
+}
+
+Test(io, mkdir_p, .timeout = 10)
+{
+        char dir[4096], path[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(path, sizeof path, dir, "a/b//c/");
+        socfw_error err = {0};
+        cr_assert_eq(socfw_dir_make(path, 0755, &err), 0);
+        cr_assert_eq(socfw_dir_make(path, 0755, &err), 0);
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert(S_ISDIR(st.st_mode));
+        socfw_path_join(path, sizeof path, dir, "a/b/file");
+        cr_assert_eq(socfw_file_write_atomic(path, "x", 1, &err), 0);
+        socfw_path_join(path, sizeof path, dir, "a/b/file/sub");
+        cr_assert_eq(socfw_dir_make(path, 0755, &err), SOCFW_EIO);
+        rm_rf(dir);
+}
+
+struct join_case { const char *a, *b, *want; };
+
+Test(io, path_helpers)
+{
+        static const struct join_case cases[] = {
+                {"a", "b", "a/b"}, {"a/", "b", "a/b"}, {"", "b", "b"},
+                {"a", "/abs", "/abs"}, {"a", "", "a"}, {"/", "x", "/x"},
+        };
+        char buf[64];
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                cr_assert_eq(socfw_path_join(buf, sizeof buf, cases[i].a,
+                                             cases[i].b), 0);
+                cr_assert_str_eq(buf, cases[i].want, "join(%s,%s)",
+                                 cases[i].a, cases[i].b);
+        }
+        cr_assert_eq(socfw_path_join(buf, 4, "abc", "def"), SOCFW_EINVAL);
+        cr_assert_str_eq(buf, "");
+        char *j = socfw_path_join_alloc("runs/x", "metrics.json");
+        cr_assert_str_eq(j, "runs/x/metrics.json");
+        free(j);
+        static const struct join_case dn[] = {
+                {"a/b/c", NULL, "a/b"}, {"c", NULL, "."}, {"/c", NULL, "/"},
+                {"a//b/", NULL, "a"}, {"/", NULL, "/"},
+        };
+        for (size_t i = 0; i < sizeof dn / sizeof dn[0]; i++) {
+                cr_assert_eq(socfw_path_dirname(buf, sizeof buf, dn[i].a), 0);
+                cr_assert_str_eq(buf, dn[i].want, "dirname(%s)", dn[i].a);
+        }
+        cr_assert_str_eq(socfw_path_basename("a/b/c.txt"), "c.txt");
+        cr_assert_str_eq(socfw_path_basename("c.txt"), "c.txt");
+        cr_assert_str_eq(socfw_path_basename("a/"), "");
+}

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Install what socfw needs to build and test on Debian (run as root, or
+# with sudo available).  Packages already present are left alone.
+set -e
+PKGS="build-essential autoconf automake libtool pkg-config \
+libltdl-dev libyaml-dev libopenblas-dev libcurl4-openssl-dev \
+libjansson-dev libutf8proc-dev libpcre2-dev libsodium-dev libsqlite3-dev \
+libmicrohttpd-dev libcriterion-dev"
+# test-only extras: clang for the fuzz targets, PyTorch for fixture scripts
+# and benchmarks (tests never need it at run time)
+[ "${SOCFW_DEPS_EXTRA:-0}" = 1 ] && PKGS="$PKGS clang python3-torch python3-numpy"
+
+missing=""
+for p in $PKGS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+                missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+echo "socfw: installing:$missing" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
