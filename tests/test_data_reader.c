@@ -330,3 +330,22 @@ Test(data_reader, utf8_validation)
                         cr_assert_eq(off, cases[i].off, "case %zu", i);
         }
 }
+
+Test(data_reader, jsonl_bom_and_crlf, .timeout = 10)
+{
+        const char *data = "\xEF\xBB\xBF{\"a\": 1}\r\n\r\n{\"a\": \"x\\r\"}\r\n";
+        socfw_reader *r;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_reader_open_memory(&r, data, strlen(data), "m.jsonl",
+                                              NULL, &err), 0);
+        socfw_record *recs[4];
+        long n = read_all(r, recs, 4, &err);
+        socfw_reader_close(r);
+        cr_assert_eq(n, 2, "%s", err.message);
+        double d;
+        cr_assert_eq(socfw_record_get_number(recs[0], "a", &d), 0);
+        cr_assert_float_eq(d, 1.0, 0);
+        cr_assert_str_eq(socfw_record_get_string(recs[1], "a"), "x\r");
+        cr_assert_eq(socfw_record_line(recs[1]), 3);
+        free_all(recs, n);
+}

@@ -129,16 +129,15 @@ check_dropout(const char *fixture)
         float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
         cr_assert(a && b);
         hcase_loss(&c, false, 1);
-        socfw_rng before = c.rng;
         memcpy(a, c.io.out, n * sizeof *a);
         hcase_loss(&c, false, 2);
         cr_expect_eq(memcmp(a, c.io.out, n * sizeof *a), 0,
                      "%s: eval output depends on the seed", fixture);
         socfw_rng fresh;
         socfw_rng_seed(&fresh, 2);
-        cr_expect_eq(memcmp(&c.rng, &fresh, sizeof fresh), 0,
-                     "%s: eval drew random numbers", fixture);
-        (void)before;
+        cr_expect(memcmp(c.rng.s, fresh.s, sizeof fresh.s) == 0 &&
+                          c.rng.has_spare == fresh.has_spare,
+                  "%s: eval drew random numbers", fixture);
         /* training: same seed, same output; another seed, another one */
         hcase_loss(&c, true, 5);
         memcpy(b, c.io.out, n * sizeof *b);

@@ -254,6 +254,7 @@ ew_fw(void *v)
                 break;
         }
         case 6: socfw_nn_softmax_forward(c->out, c->a, 3, (int)c->n / 3); break;
+        case 7: socfw_nn_tanh_forward(c->out, c->a, c->n); break;
         }
 }
 
@@ -278,6 +279,11 @@ check_ew(int which)
         case 4: socfw_nn_residual_backward(da, db, dout, n); break;
         case 5: socfw_nn_dropout_backward(da, dout, mask, n, c.p); break;
         case 6: socfw_nn_softmax_backward(da, dout, c.out, 3, (int)n / 3); break;
+        case 7:
+                for (size_t i = 0; i < n; i++)
+                        cr_assert_float_eq(c.out[i], tanhf(c.a[i]), 1e-6);
+                socfw_nn_tanh_backward(da, c.out, dout, n);
+                break;
         }
         nn_unpreload(da, n);
         nn_fd_check("da", &c, ew_fw, c.out, dout, n, c.a, n, da, EPS, ATOL, RTOL);
@@ -295,6 +301,7 @@ Test(nn_grad, swiglu) { check_ew(3); }
 Test(nn_grad, residual) { check_ew(4); }
 Test(nn_grad, dropout) { check_ew(5); }
 Test(nn_grad, softmax) { check_ew(6); }
+Test(nn_grad, tanh) { check_ew(7); }
 
 Test(nn_grad, dropout_semantics)
 {

@@ -742,3 +742,158 @@ Test(tokenizer_robust, long_inputs_in_memory, .timeout = 120)
         long_inputs(tok, "tiny-bpe");
         socfw_tokenizer_free(tok);
 }
+
+/* ---- file formats: pair merges, malformed files ---- */
+
+static void
+write_str(const char *dir, const char *name, const char *s)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        cr_assert_eq(socfw_test_write_file(path, s, strlen(s)), 0);
+}
+
+Test(tokenizer_files, tokenizer_json_with_pair_merges, .timeout = 30)
+{
+        char dir[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        /* bytes a, b, c, space (Ġ) + merges as ["a","b"] pairs */
+        write_str(dir, "tokenizer.json",
+                  "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 8, "
+                  "\"content\": \"<|eot|>\", \"special\": true}],"
+                  "\"pre_tokenizer\": {\"type\": \"ByteLevel\", "
+                  "\"add_prefix_space\": false, \"use_regex\": true},"
+                  "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, "
+                  "\"b\": 1, \"c\": 2, \"\\u0120\": 3, \"ab\": 4, "
+                  "\"abc\": 5, \"\\u0120a\": 6, \"\\u0120abc\": 7},"
+                  "\"merges\": [[\"a\", \"b\"], [\"ab\", \"c\"], "
+                  "[\"\\u0120\", \"a\"], [\"\\u0120a\", \"bc\"], "
+                  "\"\\u0120a b\"]}}");
+        socfw_tokenizer *tok = load_or_fail(dir);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        const char *s = "abc abc<|eot|>";
+        cr_assert_eq(socfw_tokenizer_encode(tok, s, strlen(s),
+                                            SOCFW_TOKENIZER_PARSE_SPECIAL,
+                                            &ids, &n, NULL), 0);
+        /* " abc": Ġa (rank 2) first? no: a b (rank 0) wins -> Ġ ab ->
+         * ab c (rank 1) -> Ġ abc; no merge (Ġ, abc) -> 3 5 */
+        int32_t want[] = { 5, 3, 5, 8 };
+        cr_assert_eq(n, 4, "got %zu ids", n);
+        cr_expect_arr_eq(ids, want, sizeof want);
+        free(ids);
+        socfw_tokenizer_free(tok);
+}
+
+Test(tokenizer_files, malformed_files_are_errors, .timeout = 30)
+{
+        char dir[4096], path[4200];
+        socfw_tokenizer *tok = NULL;
+        socfw_error err = {0};
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        write_str(dir, "tokenizer.json", "{\"model\": {\"type\": \"BPE\", ");
+        cr_expect_eq(socfw_tokenizer_load(&tok, dir, &err), SOCFW_EFORMAT);
+        cr_expect_null(tok);
+        cr_expect(strstr(err.file, "tokenizer.json") != NULL, "%s", err.file);
+        socfw_error_clear(&err);
+        write_str(dir, "tokenizer.json", "{\"model\": {\"type\": \"Unigram\", "
+                  "\"vocab\": []}}");
+        cr_expect_eq(socfw_tokenizer_load(&tok, dir, &err),
+                     SOCFW_EUNSUPPORTED);
+        cr_expect(strstr(err.message, "Unigram") != NULL, "%s", err.message);
+        socfw_error_clear(&err);
+        write_str(dir, "tokenizer.json", "{\"model\": {\"type\": \"BPE\", "
+                  "\"vocab\": {\"a\": -3}, \"merges\": []}}");
+        cr_expect_eq(socfw_tokenizer_load(&tok, dir, &err), SOCFW_EFORMAT);
+        socfw_error_clear(&err);
+        /* vocab.json + a merges.txt line without a space */
+        char d2[4096];
+        cr_assert_not_null(socfw_test_tmpdir(d2, sizeof d2));
+        write_str(d2, "vocab.json", "{\"a\": 0, \"b\": 1}");
+        write_str(d2, "merges.txt", "#version: 0.2\na b\nab\n");
+        cr_expect_eq(socfw_tokenizer_load(&tok, d2, &err), SOCFW_EFORMAT);
+        cr_expect_eq(err.line, 3);
+        socfw_error_clear(&err);
+        /* empty vocab.txt */
+        char d3[4096];
+        cr_assert_not_null(socfw_test_tmpdir(d3, sizeof d3));
+        write_str(d3, "vocab.txt", "");
+        cr_expect_eq(socfw_tokenizer_load(&tok, d3, &err), SOCFW_EFORMAT);
+        socfw_error_clear(&err);
+        /* an empty directory */
+        char d4[4096];
+        cr_assert_not_null(socfw_test_tmpdir(d4, sizeof d4));
+        cr_expect_eq(socfw_tokenizer_load(&tok, d4, &err), SOCFW_ENOTFOUND);
+        socfw_error_clear(&err);
+        /* truncated GGUFs: every cut is an error, never a crash */
+        char src[4096];
+        if (!socfw_test_shared(src, sizeof src,
+                               "models/vocab/ggml-vocab-llama-spm.gguf"))
+                return;
+        size_t len = 0;
+        char *data = socfw_test_read_file(src, &len);
+        cr_assert_not_null(data);
+        snprintf(path, sizeof path, "%s/cut.gguf", dir);
+        size_t cuts[] = { 4, 10, 24, 100, 1000, len / 3, len / 2, len - 1 };
+        for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+                cr_assert_eq(socfw_test_write_file(path, data, cuts[i]), 0);
+                socfw_error_clear(&err);
+                int rc = socfw_tokenizer_load(&tok, path, &err);
+                cr_expect_lt(rc, 0, "cut at %zu loaded", cuts[i]);
+                cr_expect_null(tok);
+                socfw_tokenizer_free(tok);
+                tok = NULL;
+        }
+        free(data);
+}
+
+/* SentencePiece exported as tokenizer.json (Llama HF layout): BPE with
+ * byte_fallback, run with the SPM algorithm. */
+Test(tokenizer_files, llama_style_tokenizer_json, .timeout = 30)
+{
+        char dir[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        write_str(dir, "tokenizer.json",
+                  "{\"added_tokens\": ["
+                  "{\"id\": 0, \"content\": \"<unk>\", \"special\": true},"
+                  "{\"id\": 1, \"content\": \"<s>\", \"special\": true},"
+                  "{\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
+                  "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": ["
+                  "{\"type\": \"Prepend\", \"prepend\": \"\\u2581\"},"
+                  "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"},"
+                  " \"content\": \"\\u2581\"}]},"
+                  "\"pre_tokenizer\": null,"
+                  "\"post_processor\": {\"type\": \"TemplateProcessing\", "
+                  "\"single\": [{\"SpecialToken\": {\"id\": \"<s>\", "
+                  "\"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", "
+                  "\"type_id\": 0}}]},"
+                  "\"model\": {\"type\": \"BPE\", \"byte_fallback\": true, "
+                  "\"unk_token\": \"<unk>\", \"vocab\": {\"<unk>\": 0, "
+                  "\"<s>\": 1, \"</s>\": 2, \"<0x0A>\": 3, \"<0x21>\": 4, "
+                  "\"\\u2581\": 5, \"h\": 6, \"i\": 7, \"\\u2581h\": 8, "
+                  "\"\\u2581hi\": 9, \"hi\": 10},"
+                  "\"merges\": [\"\\u2581 h\", \"h i\", \"\\u2581h i\"]}}");
+        socfw_tokenizer *tok = load_or_fail(dir);
+        cr_expect_eq(socfw_tokenizer_get_kind(tok), SOCFW_TOKENIZER_SPM);
+        cr_expect_eq(socfw_tokenizer_special_id(tok, SOCFW_TOKENIZER_BOS), 1);
+        cr_expect_eq(socfw_tokenizer_token_type(tok, 3), SOCFW_TOKEN_BYTE);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        const char *s = "hi hi\n";
+        cr_assert_eq(socfw_tokenizer_encode(tok, s, strlen(s),
+                                            SOCFW_TOKENIZER_ADD_SPECIAL, &ids,
+                                            &n, NULL), 0);
+        /* "▁hi▁hi\n": ▁h (rank 0) twice, then ▁hi (rank 2); "\n" has no
+         * token and falls back to <0x0A> */
+        int32_t want[] = { 1, 9, 9, 3 };
+        cr_assert_eq(n, 4, "got %zu ids", n);
+        cr_expect_arr_eq(ids, want, sizeof want);
+        char *text = NULL;
+        cr_assert_eq(socfw_tokenizer_decode(tok, ids, n,
+                                            SOCFW_TOKENIZER_SKIP_SPECIAL,
+                                            &text, NULL, NULL), 0);
+        cr_expect_str_eq(text, s);
+        free(text);
+        free(ids);
+        socfw_tokenizer_free(tok);
+}

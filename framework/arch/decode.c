@@ -10,7 +10,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(HAVE_CONFIG_H)
+#include "config.h"
+#endif
+#if defined(HAVE_CBLAS_H)
+#include <cblas.h>
+#else
+#include <openblas/cblas.h>
+#endif
+
 #define W(i) arch_w(m, (i))
+
+/* out (n,OC) = inp (n,C) @ W + bias.  One row (the usual generation step)
+ * goes through sgemv: sgemm would pack the whole weight matrix per call. */
+static void
+proj(float *out, const float *inp, const float *w, const float *bias, int n,
+     int C, int OC, socfw_nn_wlayout layout)
+{
+        if (n != 1) {
+                socfw_nn_matmul_forward(out, inp, w, bias, n, C, OC, layout);
+                return;
+        }
+        if (bias)
+                memcpy(out, bias, (size_t)OC * sizeof *out);
+        if (layout == SOCFW_NN_W_OUT_IN)        /* W (OC,C): out = W inp */
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, w, C,
+                            inp, 1, bias ? 1.0f : 0.0f, out, 1);
+        else                                    /* W (C,OC): out = W^T inp */
+                cblas_sgemv(CblasRowMajor, CblasTrans, C, OC, 1.0f, w, OC,
+                            inp, 1, bias ? 1.0f : 0.0f, out, 1);
+}
 
 struct socfw_model_kv {
         const socfw_model *m;
@@ -200,9 +229,8 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                         socfw_nn_layernorm_forward(xn, NULL, NULL, x,
                                                    W(P->ln1_w), W(P->ln1_b),
                                                    n, C, c->norm_eps);
-                        socfw_nn_matmul_forward(kv->q, xn, W(P->qkv_w),
-                                                W(P->qkv_b), n, C, 3 * C,
-                                                m->wl);
+                        proj(kv->q, xn, W(P->qkv_w), W(P->qkv_b), n, C,
+                             3 * C, m->wl);
                         for (int t = 0; t < n; t++) {
                                 const float *r = kv->q + (size_t)t * 3 * C;
                                 memcpy(kc + (size_t)(pos0 + t) * kd, r + C,
@@ -216,12 +244,10 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                                                  C, c->norm_eps);
                         float *kn = kc + (size_t)pos0 * kd;
                         float *vn = vc + (size_t)pos0 * kd;
-                        socfw_nn_linear_forward(kv->q, xn, W(P->q_w),
-                                                W(P->q_b), n, C, qd);
-                        socfw_nn_linear_forward(kn, xn, W(P->k_w), W(P->k_b),
-                                                n, C, kd);
-                        socfw_nn_linear_forward(vn, xn, W(P->v_w), W(P->v_b),
-                                                n, C, kd);
+                        proj(kv->q, xn, W(P->q_w), W(P->q_b), n, C, qd,
+                             m->wl);
+                        proj(kn, xn, W(P->k_w), W(P->k_b), n, C, kd, m->wl);
+                        proj(vn, xn, W(P->v_w), W(P->v_b), n, C, kd, m->wl);
                         socfw_nn_rope_desc rd;
                         memset(&rd, 0, sizeof rd);
                         rd.B = 1;
@@ -243,27 +269,25 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                                                 vc, &ad);
                 if (rc < 0)
                         goto bad;
-                socfw_nn_matmul_forward(kv->tmp, kv->atty, W(P->o_w),
-                                        W(P->o_b), n, qd, C, m->wl);
+                proj(kv->tmp, kv->atty, W(P->o_w), W(P->o_b), n, qd, C,
+                     m->wl);
                 socfw_nn_residual_forward(x, x, kv->tmp, nC);
                 if (gpt2) {
                         socfw_nn_layernorm_forward(xn, NULL, NULL, x,
                                                    W(P->ln2_w), W(P->ln2_b),
                                                    n, C, c->norm_eps);
-                        socfw_nn_matmul_forward(kv->fc, xn, W(P->fc_w),
-                                                W(P->fc_b), n, C, F, m->wl);
+                        proj(kv->fc, xn, W(P->fc_w), W(P->fc_b), n, C, F,
+                             m->wl);
                         act_fw(c->act, kv->act, kv->fc, nF);
                 } else {
                         socfw_nn_rmsnorm_forward(xn, NULL, x, W(P->ln2_w), n,
                                                  C, c->norm_eps);
-                        socfw_nn_linear_forward(kv->fc, xn, W(P->fc_w), NULL,
-                                                n, C, F);
-                        socfw_nn_linear_forward(kv->up, xn, W(P->up_w), NULL,
-                                                n, C, F);
+                        proj(kv->fc, xn, W(P->fc_w), NULL, n, C, F, m->wl);
+                        proj(kv->up, xn, W(P->up_w), NULL, n, C, F, m->wl);
                         socfw_nn_swiglu_forward(kv->act, kv->fc, kv->up, nF);
                 }
-                socfw_nn_matmul_forward(kv->tmp, kv->act, W(P->down_w),
-                                        W(P->down_b), n, F, C, m->wl);
+                proj(kv->tmp, kv->act, W(P->down_w), W(P->down_b), n, F,
+                     C, m->wl);
                 socfw_nn_residual_forward(x, x, kv->tmp, nC);
         }
         kv->len = Tk;
@@ -277,8 +301,8 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                         socfw_nn_rmsnorm_forward(xn, NULL, last, W(m->fin_w),
                                                  1, C, c->norm_eps);
                 int head = m->lm_head >= 0 ? m->lm_head : m->tok_emb;
-                socfw_nn_linear_forward(logits, xn, W(head), NULL, 1, C,
-                                        c->vocab_size);
+                proj(logits, xn, W(head), NULL, 1, C, c->vocab_size,
+                     SOCFW_NN_W_OUT_IN);
         }
         return 0;
 bad:

@@ -17,3 +17,10 @@ tests_test_arch_SOURCES = $(TEST_COMMON) tests/test_arch_util.h \
 	tests/test_arch_api.c
 tests_test_arch_CFLAGS = $(TEST_CFLAGS)
 tests_test_arch_LDADD = $(TEST_LDADD)
+
+# benchmark (measures only; see bench/bench_torch_gpt2.py for PyTorch)
+noinst_PROGRAMS += bench/bench_model
+bench_bench_model_SOURCES = bench/bench_model.c
+bench_bench_model_CFLAGS = $(framework_libsocfw_la_CFLAGS)
+bench_bench_model_LDADD = framework/libsocfw.la
+EXTRA_DIST += bench/bench_torch_gpt2.py

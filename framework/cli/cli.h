@@ -41,6 +41,10 @@ int cli_cmd_validate(int argc, char **argv);
 int cli_cmd_inspect(int argc, char **argv);
 int cli_cmd_predict(int argc, char **argv);
 int cli_cmd_help(int argc, char **argv);
+/* Model debugging tools (cmd_model.c). */
+int cli_cmd_tokenize(int argc, char **argv);
+int cli_cmd_generate(int argc, char **argv);
+int cli_cmd_logits(int argc, char **argv);
 
 /* `socfw help TOPIC` text; returns 0 when the topic exists. */
 int cli_print_help(FILE *out, const char *topic);

@@ -1,4 +1,5 @@
 /* cmd_run.c - `socfw run`, `socfw validate` and `socfw predict`. */
+#define _GNU_SOURCE /* asprintf */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "socfw/chain.h"
 #include "socfw/io.h"
 #include "socfw/pipeline.h"
+#include "socfw/runtime.h"
 
 #define MAX_SETS 128
 
@@ -129,8 +131,8 @@ cli_cmd_validate(int argc, char **argv)
  * line per post to `output` atomically ("-" = stdout).  A bad line stops
  * the run with file:line; nothing half-written is left behind. */
 static int
-predict_file(const socfw_pipeline *p, const char *input, const char *output,
-             const char *text_field)
+predict_file(const socfw_pipeline *p, socfw_runtime *rt, const char *input,
+             const char *output, const char *text_field)
 {
         socfw_error err = {0};
         socfw_chain *chain = NULL;
@@ -139,7 +141,8 @@ predict_file(const socfw_pipeline *p, const char *input, const char *output,
         char *line = NULL;
         size_t cap = 0, n_posts = 0;
         long lineno = 0;
-        int rc = socfw_chain_new(&chain, p, NULL, &err);
+        int rc = rt ? socfw_runtime_chain(rt, &chain, &err)
+                    : socfw_chain_new(&chain, p, NULL, &err);
         if (rc < 0)
                 goto out;
         if (socfw_chain_len(chain) == 0) {
@@ -229,7 +232,7 @@ cli_cmd_predict(int argc, char **argv)
         if (!reg)
                 return CLI_FAIL;
         socfw_pipeline *p = load_pipeline(&o, reg);
-        rc = p ? predict_file(p, o.input, o.output ? o.output : "-",
+        rc = p ? predict_file(p, NULL, o.input, o.output ? o.output : "-",
                               o.text_field)
                : CLI_FAIL;
         socfw_pipeline_free(p);
@@ -237,15 +240,29 @@ cli_cmd_predict(int argc, char **argv)
         return rc;
 }
 
-/* Tasks with training data need the trainer. */
-static int
-needs_training(const socfw_pipeline *p)
+static void
+print_progress(const char *line, void *user)
 {
-        for (size_t i = 0; i < socfw_pipeline_task_count(p); i++)
-                if (socfw_config_get_string(socfw_pipeline_task(p, i),
-                                            "data.train"))
-                        return 1;
-        return 0;
+        (void)user;
+        fprintf(stderr, "socfw: %s\n", line);
+}
+
+/* output.dir, or runs/<pipeline file stem> beside the pipeline.  Caller
+ * frees. */
+static char *
+output_dir(const socfw_pipeline *p, const char *pipeline_path)
+{
+        const char *dir = socfw_config_get_string(
+                socfw_pipeline_section(p, "output"), "dir");
+        if (dir)
+                return strdup(dir);
+        const char *base = socfw_path_basename(pipeline_path);
+        size_t stem = strcspn(base, ".");
+        char *out = NULL;
+        if (asprintf(&out, "%s/runs/%.*s", socfw_pipeline_dir(p), (int)stem,
+                     base) < 0)
+                return NULL;
+        return out;
 }
 
 int
@@ -259,62 +276,62 @@ cli_cmd_run(int argc, char **argv)
         if (!reg)
                 return CLI_FAIL;
         socfw_pipeline *p = load_pipeline(&o, reg);
-        if (!p) {
-                socfw_registry_free(reg);
-                return CLI_FAIL;
+        socfw_runtime *rt = NULL;
+        char *dir = p ? output_dir(p, o.pipeline) : NULL;
+        char *pred_path = NULL;
+        socfw_error err = {0};
+        rc = CLI_FAIL;
+        if (!p)
+                goto out;
+        if (!dir || socfw_dir_make(dir, 0755, &err) < 0) {
+                if (dir)
+                        cli_error(&err);
+                goto out;
         }
-        rc = CLI_OK;
-        if (needs_training(p)) {
-                cli_errorf("%s: training is not available in this build "
-                           "yet: the trainer lands with the fine-tuning "
-                           "work (hint: remove data.train to run only the "
-                           "chain)",
-                           o.pipeline);
-                rc = CLI_FAIL;
+        socfw_runtime_options ro = {.output_dir = dir,
+                                    .threads = cli_g.threads,
+                                    .progress = print_progress};
+        if (socfw_runtime_new(&rt, p, &ro, &err) < 0 ||
+            socfw_runtime_train(rt, &err) < 0) {
+                cli_error(&err);
+                goto out;
         }
+        /* final evaluation on the splits the pipeline asks for */
+        const socfw_config *ev = socfw_pipeline_section(p, "evaluate");
+        if (socfw_runtime_has_training(rt))
+                for (size_t i = 0; i < socfw_config_list_len(ev, "splits");
+                     i++) {
+                        const char *split = socfw_config_list_get(ev,
+                                                                  "splits", i);
+                        if (!strcmp(split, "train"))
+                                continue;
+                        if (socfw_runtime_evaluate(rt, split, &err) < 0) {
+                                cli_error(&err);
+                                goto out;
+                        }
+                }
         /* the chain over the pipeline's (or the command line's) input */
         const socfw_config *outc = socfw_pipeline_section(p, "output");
         const char *input = o.input ? o.input
                                     : socfw_config_get_string(outc, "input");
-        if (rc == CLI_OK && input) {
-                char *path = NULL;
+        rc = CLI_OK;
+        if (input) {
                 const char *output = o.output;
                 if (!output) {
-                        const char *dir = socfw_config_get_string(outc,
-                                                                  "dir");
-                        char def[4096];
-                        if (!dir) {
-                                /* runs/<pipeline file stem> beside it */
-                                const char *base = socfw_path_basename(
-                                        o.pipeline);
-                                size_t stem = strcspn(base, ".");
-                                snprintf(def, sizeof def, "%s/runs/%.*s",
-                                         socfw_pipeline_dir(p), (int)stem,
-                                         base);
-                                dir = def;
-                        }
-                        socfw_error err = {0};
-                        if (socfw_dir_make(dir, 0755, &err) < 0) {
-                                cli_error(&err);
-                                rc = CLI_FAIL;
-                        }
-                        path = socfw_path_join_alloc(
+                        pred_path = socfw_path_join_alloc(
                                 dir, socfw_config_get_string(outc,
                                                              "predictions"));
-                        output = path;
-                        if (!path) {
-                                cli_errorf("out of memory");
-                                rc = CLI_FAIL;
-                        }
+                        output = pred_path;
                 }
-                if (rc == CLI_OK)
-                        rc = predict_file(p, input, output, o.text_field);
-                free(path);
-        } else if (rc == CLI_OK) {
-                fprintf(stderr, "socfw: %s: nothing to run (no training "
-                                "data and no output.input)\n",
-                        o.pipeline);
+                rc = output ? predict_file(p, rt, input, output, o.text_field)
+                            : CLI_FAIL;
         }
+        if (rc == CLI_OK)
+                fprintf(stderr, "socfw: done; results in %s\n", dir);
+out:
+        socfw_runtime_free(rt);
+        free(pred_path);
+        free(dir);
         socfw_pipeline_free(p);
         socfw_registry_free(reg);
         return rc;

@@ -5,7 +5,18 @@ socfw_SOURCES = \
 	framework/cli/main.c \
 	framework/cli/help.c \
 	framework/cli/cmd_inspect.c \
-	framework/cli/cmd_run.c
+	framework/cli/cmd_run.c \
+	framework/cli/cmd_model.c
 socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework
 socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 socfw_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
+
+# end-to-end tests of tokenize / generate / logits (cmd_model.c)
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_cli_model
+TESTS += tests/test_cli_model
+endif
+tests_test_cli_model_SOURCES = $(TEST_COMMON) tests/test_arch_util.h \
+	tests/test_arch_util.c tests/test_cli_model.c
+tests_test_cli_model_CFLAGS = $(TEST_CFLAGS)
+tests_test_cli_model_LDADD = $(TEST_LDADD)

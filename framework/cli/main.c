@@ -82,6 +82,9 @@ static const command commands[] = {
         {"validate", cli_cmd_validate, "check a pipeline without running it"},
         {"inspect", cli_cmd_inspect, "list plugins and heads, or show one"},
         {"predict", cli_cmd_predict, "run a pipeline's chain over posts"},
+        {"tokenize", cli_cmd_tokenize, "print the token ids of a text"},
+        {"generate", cli_cmd_generate, "continue a prompt with a model"},
+        {"logits", cli_cmd_logits, "print a model's output for token ids"},
         {"version", cmd_version, "print the version"},
         {"help", cli_cmd_help, "show help for a command or topic"},
 };

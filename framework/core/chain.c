@@ -52,9 +52,12 @@ stage_for(const socfw_pipeline *p, const char *name,
         return 0;
 }
 
-int
-socfw_chain_new(socfw_chain **out, const socfw_pipeline *p,
-                const char *const *stages, socfw_error *err)
+typedef socfw_task_ctx *(*lookup_fn)(void *user, const char *name);
+
+static int
+chain_build(socfw_chain **out, const socfw_pipeline *p,
+            const char *const *stages, lookup_fn lookup, void *user,
+            socfw_error *err)
 {
         *out = NULL;
         size_t n = 0;
@@ -77,6 +80,8 @@ socfw_chain_new(socfw_chain **out, const socfw_pipeline *p,
                         if (strcmp(socfw_task_name(c->stages[j]), name) == 0)
                                 c->stages[i] = c->stages[j];
                 c->n = i + 1;
+                if (!c->stages[i] && lookup)
+                        c->stages[i] = lookup(user, name);
                 if (c->stages[i])
                         continue;
                 const socfw_plugin *plugin = NULL;
@@ -96,6 +101,25 @@ socfw_chain_new(socfw_chain **out, const socfw_pipeline *p,
         return 0;
 }
 
+int
+socfw_chain_new(socfw_chain **out, const socfw_pipeline *p,
+                const char *const *stages, socfw_error *err)
+{
+        return chain_build(out, p, stages, NULL, NULL, err);
+}
+
+/* Stages that `lookup` knows (a runtime's tasks) are borrowed from it; the
+ * others are created.  Declared by the runtime (socfw/runtime.h). */
+int socfw_chain_new_from(socfw_chain **out, const socfw_pipeline *p,
+                         lookup_fn lookup, void *user, socfw_error *err);
+
+int
+socfw_chain_new_from(socfw_chain **out, const socfw_pipeline *p,
+                     lookup_fn lookup, void *user, socfw_error *err)
+{
+        return chain_build(out, p, NULL, lookup, user, err);
+}
+
 size_t
 socfw_chain_len(const socfw_chain *chain)
 {
@@ -113,6 +137,13 @@ socfw_chain_run(socfw_chain *chain, socfw_post *post, socfw_error *err)
 {
         for (size_t i = 0; i < chain->n; i++) {
                 socfw_task_ctx *t = chain->stages[i];
+                if (!t->plugin->task.predict)
+                        return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                               "stage '%s': plugin '%s' "
+                                               "cannot run in a chain (it "
+                                               "has no predict hook)",
+                                               socfw_task_name(t),
+                                               t->plugin->name);
                 int rc = t->plugin->task.predict(t->state, post, err);
                 if (rc < 0)
                         return socfw_error_prefix(err, rc, "stage '%s'",

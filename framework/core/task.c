@@ -37,6 +37,9 @@ socfw_task_ctx_free(socfw_task_ctx *ctx)
                 return;
         if (ctx->created && ctx->plugin->task.destroy)
                 ctx->plugin->task.destroy(ctx->state);
+        for (size_t i = 0; i < ctx->n_labels; i++)
+                free(ctx->labels[i]);
+        free(ctx->labels);
         free(ctx->name);
         free(ctx);
 }
@@ -47,15 +50,41 @@ socfw_task_name(const socfw_task_ctx *ctx)
         return ctx->name;
 }
 
+int
+socfw_task_ctx_set_labels(socfw_task_ctx *ctx, const char *const *labels,
+                          size_t n)
+{
+        char **copy = calloc(n ? n : 1, sizeof *copy);
+        if (!copy)
+                return SOCFW_ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(copy[i] = strdup(labels[i]))) {
+                        while (i--)
+                                free(copy[i]);
+                        free(copy);
+                        return SOCFW_ENOMEM;
+                }
+        for (size_t i = 0; i < ctx->n_labels; i++)
+                free(ctx->labels[i]);
+        free(ctx->labels);
+        ctx->labels = copy;
+        ctx->n_labels = n;
+        return 0;
+}
+
 size_t
 socfw_task_label_count(const socfw_task_ctx *ctx)
 {
+        if (ctx->labels)
+                return ctx->n_labels;
         return socfw_config_list_len(ctx->cfg, "labels");
 }
 
 const char *
 socfw_task_label(const socfw_task_ctx *ctx, size_t i)
 {
+        if (ctx->labels)
+                return i < ctx->n_labels ? ctx->labels[i] : NULL;
         return socfw_config_list_get(ctx->cfg, "labels", i);
 }
 

@@ -25,6 +25,10 @@ struct socfw_task_ctx {
         int created;
         socfw_task_infer_fn infer;
         socfw_task_generate_fn generate;
+        /* labels inferred from the training data when the pipeline gives
+         * none (owned); socfw_task_label reads these first */
+        char **labels;
+        size_t n_labels;
         void *runtime;
 };
 
@@ -34,5 +38,9 @@ int socfw_task_ctx_new(socfw_task_ctx **out, const char *name,
                        const socfw_plugin *plugin, const socfw_config *cfg,
                        socfw_error *err);
 void socfw_task_ctx_free(socfw_task_ctx *ctx);
+
+/* Set the labels when the pipeline lists none (copied). */
+int socfw_task_ctx_set_labels(socfw_task_ctx *ctx, const char *const *labels,
+                              size_t n);
 
 #endif

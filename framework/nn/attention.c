@@ -8,6 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(HAVE_CONFIG_H)
+#include "config.h"
+#endif
+#if defined(HAVE_CBLAS_H)
+#include <cblas.h>
+#define HAVE_OPENBLAS_THREADS 1
+#else
+#include <openblas/cblas.h>
+#define HAVE_OPENBLAS_THREADS 1
+#endif
+
 typedef struct {
         const socfw_nn_attn_desc *d;
         int ldq, ldkv, ldo;
@@ -47,7 +58,7 @@ attn_last_key(const socfw_nn_attn_desc *d, int t)
 
 /* Softmax of one score row p[0..n) in place, entries marked -INFINITY are
  * masked; returns 0 if every entry was masked (row set to zeros). */
-static int
+NN_CLONES static int
 softmax_row(float *p, int n)
 {
         float mx = -INFINITY;
@@ -60,7 +71,7 @@ softmax_row(float *p, int n)
         }
         float s = 0.0f;
         for (int j = 0; j < n; j++) {
-                float e = p[j] == -INFINITY ? 0.0f : expf(p[j] - mx);
+                float e = p[j] == -INFINITY ? 0.0f : nn_expf(p[j] - mx);
                 p[j] = e;
                 s += e;
         }
@@ -70,7 +81,55 @@ softmax_row(float *p, int n)
         return 1;
 }
 
-/* rows r = ((b*H + h)*T + t) */
+/* OpenBLAS is called from inside the pool's threads below, one small
+ * sgemm per head; it must then run single-threaded (no oversubscription,
+ * and a result that does not depend on the thread count). */
+typedef struct {
+        int saved;
+} blas_guard;
+
+static void
+blas_single_begin(blas_guard *g)
+{
+#ifdef HAVE_OPENBLAS_THREADS
+        g->saved = openblas_get_num_threads();
+        if (g->saved != 1)
+                openblas_set_num_threads(1);
+#else
+        g->saved = 1;
+#endif
+}
+
+static void
+blas_single_end(blas_guard *g)
+{
+#ifdef HAVE_OPENBLAS_THREADS
+        if (g->saved != 1)
+                openblas_set_num_threads(g->saved);
+#endif
+}
+
+/* Turn the score block s (T,Tk) of batch row b into probabilities:
+ * causal and padding masks, then row softmax. */
+NN_CLONES static void
+mask_softmax_block(const socfw_nn_attn_desc *d, int b, float *s)
+{
+        int T = d->T, Tk = d->Tk;
+        const int32_t *mask = d->key_mask ? d->key_mask + (size_t)b * Tk : NULL;
+        for (int t = 0; t < T; t++) {
+                float *p = s + (size_t)t * Tk;
+                int n = attn_last_key(d, t) + 1;
+                for (int j = n; j < Tk; j++)
+                        p[j] = -INFINITY;
+                if (mask)
+                        for (int j = 0; j < n; j++)
+                                if (!mask[j])
+                                        p[j] = -INFINITY;
+                softmax_row(p, Tk);
+        }
+}
+
+/* units u = b*H + h: S = scale Q K^T, P = softmax, O = P V (sgemm) */
 static void
 attn_fw_body(void *vctx, int64_t begin, int64_t end)
 {
@@ -79,38 +138,24 @@ attn_fw_body(void *vctx, int64_t begin, int64_t end)
         int T = d->T, Tk = d->Tk, H = d->H, D = d->D, G = d->H / d->Hkv;
         float *scratch = NULL;
         if (!c->att) {
-                scratch = malloc((size_t)Tk * sizeof *scratch);
+                scratch = malloc((size_t)T * Tk * sizeof *scratch);
                 if (!scratch) {
                         __atomic_store_n(&c->oom, 1, __ATOMIC_RELAXED);
                         return;
                 }
         }
-        for (int64_t r = begin; r < end; r++) {
-                int t = (int)(r % T);
-                int h = (int)((r / T) % H);
-                int b = (int)(r / ((int64_t)T * H));
-                int kvh = h / G;
-                const float *qr = c->q + ((size_t)b * T + t) * c->ldq + (size_t)h * D;
+        for (int64_t u = begin; u < end; u++) {
+                int b = (int)(u / H), h = (int)(u % H), kvh = h / G;
+                const float *qb = c->q + (size_t)b * T * c->ldq + (size_t)h * D;
                 const float *kb = c->k + (size_t)b * Tk * c->ldkv + (size_t)kvh * D;
                 const float *vb = c->v + (size_t)b * Tk * c->ldkv + (size_t)kvh * D;
-                const int32_t *mask = d->key_mask ? d->key_mask + (size_t)b * Tk : NULL;
-                float *p = c->att ? c->att + (size_t)r * Tk : scratch;
-                int last = attn_last_key(d, t);
-                int n = last + 1;
-                for (int j = 0; j < n; j++) {
-                        if (mask && !mask[j])
-                                p[j] = -INFINITY;
-                        else
-                                p[j] = c->scale * nn_dot(qr, kb + (size_t)j * c->ldkv, D);
-                }
-                softmax_row(p, n);
-                for (int j = n; j < Tk; j++)
-                        p[j] = 0.0f;
-                float *o = c->out + ((size_t)b * T + t) * c->ldo + (size_t)h * D;
-                memset(o, 0, (size_t)D * sizeof *o);
-                for (int j = 0; j < n; j++)
-                        if (p[j] != 0.0f)
-                                nn_axpy(o, p[j], vb + (size_t)j * c->ldkv, D);
+                float *ob = c->out + (size_t)b * T * c->ldo + (size_t)h * D;
+                float *p = c->att ? c->att + (size_t)u * T * Tk : scratch;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, Tk, D,
+                            c->scale, qb, c->ldq, kb, c->ldkv, 0.0f, p, Tk);
+                mask_softmax_block(d, b, p);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, Tk,
+                            1.0f, p, Tk, vb, c->ldkv, 0.0f, ob, c->ldo);
         }
         free(scratch);
 }
@@ -129,14 +174,17 @@ socfw_nn_attention_forward(float *out, float *att, const float *q,
         c.q = q;
         c.k = k;
         c.v = v;
-        int64_t rows = (int64_t)d->B * d->H * d->T;
-        socfw_parallel_for_grain(rows, nn_grain((int64_t)d->Tk * d->D * 2),
-                                 attn_fw_body, &c);
+        blas_guard g;
+        blas_single_begin(&g);
+        socfw_parallel_for((int64_t)d->B * d->H, attn_fw_body, &c);
+        blas_single_end(&g);
         return c.oom ? SOCFW_ENOMEM : 0;
 }
 
 /* units u = b*Hkv + kvh: each owns dk/dv of its kv head and dq of the
- * query heads of its group, so no two threads write the same float. */
+ * query heads of its group, so no two threads write the same float.
+ *   dP = dO V^T, dV += P^T dO, dS = P o (dP - rowsum(P o dP)) * scale,
+ *   dQ += dS K, dK += dS^T Q */
 static void
 attn_bw_body(void *vctx, int64_t begin, int64_t end)
 {
@@ -144,8 +192,8 @@ attn_bw_body(void *vctx, int64_t begin, int64_t end)
         const socfw_nn_attn_desc *d = c->d;
         int T = d->T, Tk = d->Tk, H = d->H, Hkv = d->Hkv, D = d->D;
         int G = H / Hkv;
-        float *dp = malloc((size_t)Tk * sizeof *dp);
-        if (!dp) {
+        float *ds = malloc((size_t)T * Tk * sizeof *ds);
+        if (!ds) {
                 __atomic_store_n(&c->oom, 1, __ATOMIC_RELAXED);
                 return;
         }
@@ -153,42 +201,36 @@ attn_bw_body(void *vctx, int64_t begin, int64_t end)
                 int b = (int)(u / Hkv), kvh = (int)(u % Hkv);
                 size_t kvoff = (size_t)b * Tk * c->ldkv + (size_t)kvh * D;
                 const float *kb = c->k + kvoff, *vb = c->v + kvoff;
-                float *dkb = c->dk ? c->dk + kvoff : NULL;
-                float *dvb = c->dv ? c->dv + kvoff : NULL;
                 for (int h = kvh * G; h < (kvh + 1) * G; h++) {
+                        const float *p = c->catt + ((size_t)b * H + h) * T * Tk;
+                        const float *gb = c->dout + (size_t)b * T * c->ldo + (size_t)h * D;
+                        size_t qoff = (size_t)b * T * c->ldq + (size_t)h * D;
+                        if (c->dv)
+                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
+                                            Tk, D, T, 1.0f, p, Tk, gb, c->ldo, 1.0f,
+                                            c->dv + kvoff, c->ldkv);
+                        if (!c->dq && !c->dk)
+                                continue;
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, Tk, D,
+                                    1.0f, gb, c->ldo, vb, c->ldkv, 0.0f, ds, Tk);
                         for (int t = 0; t < T; t++) {
-                                size_t row = ((size_t)b * T + t);
-                                const float *p = c->catt + (((size_t)b * H + h) * T + t) * Tk;
-                                const float *g = c->dout + row * c->ldo + (size_t)h * D;
-                                const float *qr = c->q + row * c->ldq + (size_t)h * D;
-                                float *dqr = c->dq ? c->dq + row * c->ldq + (size_t)h * D : NULL;
-                                int n = attn_last_key(d, t) + 1;
-                                /* dp_j = g . v_j ; dv_j += p_j g */
-                                float sum = 0.0f;
-                                for (int j = 0; j < n; j++) {
-                                        if (p[j] == 0.0f) {
-                                                dp[j] = 0.0f;
-                                                continue;
-                                        }
-                                        dp[j] = nn_dot(g, vb + (size_t)j * c->ldkv, D);
-                                        sum += p[j] * dp[j];
-                                        if (dvb)
-                                                nn_axpy(dvb + (size_t)j * c->ldkv, p[j], g, D);
-                                }
-                                /* ds_j = p_j (dp_j - sum), scores = scale q.k */
-                                for (int j = 0; j < n; j++) {
-                                        if (p[j] == 0.0f)
-                                                continue;
-                                        float ds = c->scale * p[j] * (dp[j] - sum);
-                                        if (dqr)
-                                                nn_axpy(dqr, ds, kb + (size_t)j * c->ldkv, D);
-                                        if (dkb)
-                                                nn_axpy(dkb + (size_t)j * c->ldkv, ds, qr, D);
-                                }
+                                const float *pr = p + (size_t)t * Tk;
+                                float *dr = ds + (size_t)t * Tk;
+                                float sum = nn_dot(pr, dr, Tk);
+                                for (int j = 0; j < Tk; j++)
+                                        dr[j] = c->scale * pr[j] * (dr[j] - sum);
                         }
+                        if (c->dq)
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                                            T, D, Tk, 1.0f, ds, Tk, kb, c->ldkv, 1.0f,
+                                            c->dq + qoff, c->ldq);
+                        if (c->dk)
+                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
+                                            Tk, D, T, 1.0f, ds, Tk, c->q + qoff, c->ldq,
+                                            1.0f, c->dk + kvoff, c->ldkv);
                 }
         }
-        free(dp);
+        free(ds);
 }
 
 int
@@ -213,7 +255,10 @@ socfw_nn_attention_backward(float *dq, float *dk, float *dv,
         c.k = k;
         c.v = v;
         c.catt = att;
+        blas_guard g;
+        blas_single_begin(&g);
         socfw_parallel_for((int64_t)d->B * d->Hkv, attn_bw_body, &c);
+        blas_single_end(&g);
         return c.oom ? SOCFW_ENOMEM : 0;
 }
 

@@ -24,3 +24,9 @@ tests_test_nn_SOURCES = $(TEST_COMMON) tests/test_nn_util.h tests/test_nn_util.c
 	tests/test_params.c
 tests_test_nn_CFLAGS = $(TEST_CFLAGS)
 tests_test_nn_LDADD = $(TEST_LDADD)
+
+# Kernel timings (measures, never fails): bench/bench_kernels [threads]
+noinst_PROGRAMS += bench/bench_kernels
+bench_bench_kernels_SOURCES = bench/bench_kernels.c
+bench_bench_kernels_CFLAGS = $(framework_libsocfw_la_CFLAGS)
+bench_bench_kernels_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)

@@ -35,6 +35,44 @@ nn_dot(const float *a, const float *b, int n)
         return s;
 }
 
+/* Hot loops are compiled twice, for Haswell-class x86-64 (AVX2 + FMA) and
+ * for the baseline, and the right one is picked at load time (GNU ifunc).
+ * Results are deterministic on a given machine; FMA contraction may change
+ * the last bit between the two variants. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__) && \
+        !defined(SOCFW_NO_TARGET_CLONES)
+#define NN_CLONES __attribute__((target_clones("arch=haswell", "default"), \
+                                   optimize("vect-cost-model=dynamic")))
+#else
+#define NN_CLONES
+#endif
+
+/* exp(x) for float, branch-free and call-free so that loops using it
+ * vectorise: 2^n * p(r), r = x - n ln2 in [-ln2/2, ln2/2], p the degree-6
+ * Taylor polynomial (relative error ~2e-7).  x is clamped to
+ * [-87.3, 88.0], so exp(-inf) gives ~1e-38, not 0: callers that need exact
+ * zeros (masked softmax entries) handle -inf themselves. */
+static inline __attribute__((always_inline)) float
+nn_expf(float x)
+{
+        x = x < -87.3f ? -87.3f : x;
+        x = x > 88.0f ? 88.0f : x;
+        float t = x * 1.44269504088896341f;
+        float n = (t + 12582912.0f) - 12582912.0f;      /* round to nearest */
+        float r = x - n * 0.693145751953125f;           /* ln2 hi */
+        r = r - n * 1.428606765330187e-06f;             /* ln2 lo */
+        float p = 1.0f / 720.0f;
+        p = p * r + 1.0f / 120.0f;
+        p = p * r + 1.0f / 24.0f;
+        p = p * r + 1.0f / 6.0f;
+        p = p * r + 0.5f;
+        p = p * r + 1.0f;
+        p = p * r + 1.0f;
+        union { int32_t i; float f; } sc;
+        sc.i = ((int32_t)n + 127) << 23;
+        return p * sc.f;
+}
+
 /* y += a * x over n floats. */
 static inline void
 nn_axpy(float *y, float a, const float *x, int n)

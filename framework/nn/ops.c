@@ -248,7 +248,7 @@ typedef struct {
         float eps;
 } norm_ctx;
 
-static void
+NN_CLONES static void
 layernorm_fw_body(void *vctx, int64_t begin, int64_t end)
 {
         norm_ctx *c = vctx;
@@ -296,7 +296,7 @@ socfw_nn_layernorm_forward(float *out, float *mean, float *rstd,
 }
 
 /* dinp rows, parallel over rows */
-static void
+NN_CLONES static void
 layernorm_bw_rows(void *vctx, int64_t begin, int64_t end)
 {
         norm_ctx *c = vctx;
@@ -361,7 +361,7 @@ socfw_nn_layernorm_backward(float *dinp, float *dweight, float *dbias,
 
 /* ---- rmsnorm ------------------------------------------------------------ */
 
-static void
+NN_CLONES static void
 rmsnorm_fw_body(void *vctx, int64_t begin, int64_t end)
 {
         norm_ctx *c = vctx;
@@ -391,7 +391,7 @@ socfw_nn_rmsnorm_forward(float *out, float *rstd, const float *inp,
         socfw_parallel_for_grain(N, nn_grain(C), rmsnorm_fw_body, &c);
 }
 
-static void
+NN_CLONES static void
 rmsnorm_bw_rows(void *vctx, int64_t begin, int64_t end)
 {
         norm_ctx *c = vctx;
@@ -453,27 +453,28 @@ typedef struct {
 #define GELU_S 0.7978845608028654f      /* sqrt(2/pi) */
 #define GELU_K 0.044715f
 
-static void
+/* 0.5 x (1 + tanh(u)) = x * sigmoid(2u): one expf instead of tanhf */
+NN_CLONES static void
 gelu_fw(void *v, int64_t s, int64_t e)
 {
         ew_ctx *c = v;
         for (int64_t i = s; i < e; i++) {
                 float x = c->a[i];
                 float u = GELU_S * (x + GELU_K * x * x * x);
-                c->o1[i] = 0.5f * x * (1.0f + tanhf(u));
+                c->o1[i] = x / (1.0f + nn_expf(-2.0f * u));
         }
 }
 
-static void
+NN_CLONES static void
 gelu_bw(void *v, int64_t s, int64_t e)
 {
         ew_ctx *c = v;
         for (int64_t i = s; i < e; i++) {
                 float x = c->a[i];
                 float u = GELU_S * (x + GELU_K * x * x * x);
-                float th = tanhf(u);
+                float sg = 1.0f / (1.0f + nn_expf(-2.0f * u));
                 float du = GELU_S * (1.0f + 3.0f * GELU_K * x * x);
-                float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+                float d = sg + x * 2.0f * sg * (1.0f - sg) * du;
                 c->o1[i] += d * c->g[i];
         }
 }
@@ -503,13 +504,31 @@ gelu_erf_bw(void *v, int64_t s, int64_t e)
         }
 }
 
-static inline float
-sigmoidf(float x)
+NN_CLONES static void
+tanh_fw(void *v, int64_t s, int64_t e)
 {
-        return 1.0f / (1.0f + expf(-x));
+        ew_ctx *c = v;
+        for (int64_t i = s; i < e; i++)
+                c->o1[i] = tanhf(c->a[i]);
 }
 
 static void
+tanh_bw(void *v, int64_t s, int64_t e)
+{
+        ew_ctx *c = v;
+        for (int64_t i = s; i < e; i++) {
+                float y = c->a[i];
+                c->o1[i] += (1.0f - y * y) * c->g[i];
+        }
+}
+
+static inline float
+sigmoidf(float x)
+{
+        return 1.0f / (1.0f + nn_expf(-x));
+}
+
+NN_CLONES static void
 silu_fw(void *v, int64_t s, int64_t e)
 {
         ew_ctx *c = v;
@@ -519,7 +538,7 @@ silu_fw(void *v, int64_t s, int64_t e)
         }
 }
 
-static void
+NN_CLONES static void
 silu_bw(void *v, int64_t s, int64_t e)
 {
         ew_ctx *c = v;
@@ -530,7 +549,7 @@ silu_bw(void *v, int64_t s, int64_t e)
         }
 }
 
-static void
+NN_CLONES static void
 swiglu_fw(void *v, int64_t s, int64_t e)
 {
         ew_ctx *c = v;
@@ -540,7 +559,7 @@ swiglu_fw(void *v, int64_t s, int64_t e)
         }
 }
 
-static void
+NN_CLONES static void
 swiglu_bw(void *v, int64_t s, int64_t e)
 {
         ew_ctx *c = v;
@@ -585,6 +604,21 @@ socfw_nn_gelu_erf_backward(float *dinp, const float *inp, const float *dout,
 {
         ew_ctx c = { .o1 = dinp, .a = inp, .g = dout };
         socfw_parallel_for_grain((int64_t)n, EW_GRAIN, gelu_erf_bw, &c);
+}
+
+void
+socfw_nn_tanh_forward(float *out, const float *inp, size_t n)
+{
+        ew_ctx c = { .o1 = out, .a = inp };
+        socfw_parallel_for_grain((int64_t)n, EW_GRAIN, tanh_fw, &c);
+}
+
+void
+socfw_nn_tanh_backward(float *dinp, const float *out, const float *dout,
+                       size_t n)
+{
+        ew_ctx c = { .o1 = dinp, .a = out, .g = dout };
+        socfw_parallel_for_grain((int64_t)n, EW_GRAIN, tanh_bw, &c);
 }
 
 void
@@ -645,7 +679,7 @@ typedef struct {
         int C;
 } softmax_ctx;
 
-static void
+NN_CLONES static void
 softmax_fw_body(void *vctx, int64_t begin, int64_t end)
 {
         softmax_ctx *c = vctx;
@@ -659,7 +693,7 @@ softmax_fw_body(void *vctx, int64_t begin, int64_t end)
                                 mx = x[i];
                 float s = 0.0f;
                 for (int i = 0; i < C; i++) {
-                        o[i] = expf(x[i] - mx);
+                        o[i] = nn_expf(x[i] - mx);
                         s += o[i];
                 }
                 float inv = 1.0f / s;
@@ -677,7 +711,7 @@ socfw_nn_softmax_forward(float *out, const float *inp, int N, int C)
         socfw_parallel_for_grain(N, nn_grain(C), softmax_fw_body, &c);
 }
 
-static void
+NN_CLONES static void
 softmax_bw_body(void *vctx, int64_t begin, int64_t end)
 {
         softmax_ctx *c = vctx;

@@ -1,9 +1,13 @@
 /* threads.c - thread count and a persistent pthread pool for
  * socfw_parallel_for (see socfw/threads.h).
  *
- * The caller runs chunk 0 itself; workers 1..k-1 run the others.  Workers
- * spin briefly on a generation counter before blocking on a condition
- * variable, so back-to-back kernel calls do not pay a futex wake each.
+ * A job is cut into k fixed chunks (boundaries depend only on n and k);
+ * the caller and the woken workers claim chunks through one atomic counter
+ * tagged with the job's generation, so when a worker is slow to be
+ * scheduled (a busy machine) the caller simply runs its chunks itself.
+ * Which thread runs a chunk never changes what the chunk computes.
+ * Workers spin briefly on the generation counter before blocking on a
+ * condition variable, so back-to-back kernel calls rarely pay a futex wake.
  */
 #include "socfw/threads.h"
 
@@ -23,7 +27,7 @@
 #define HAVE_OPENBLAS_THREADS 1
 #endif
 
-#define SPIN_ITERS 20000
+#define SPIN_ITERS 4000         /* ~0.1-0.5 ms of pause before blocking */
 
 static struct {
         pthread_mutex_t dispatch;       /* one parallel_for at a time      */
@@ -34,7 +38,8 @@ static struct {
         pthread_t tid[SOCFW_THREADS_MAX];
         uint_fast64_t spawn_gen[SOCFW_THREADS_MAX]; /* gen when created  */
         atomic_uint_fast64_t gen;
-        atomic_int pending;
+        atomic_uint_fast64_t claim;     /* (gen & 0xffffffff) << 32 | next */
+        atomic_int done_chunks;
         int stop;
         /* the current job */
         socfw_parallel_fn fn;
@@ -66,6 +71,30 @@ run_chunk(socfw_parallel_fn fn, void *ctx, int64_t n, int64_t k, int64_t i)
                 fn(ctx, begin, end);
 }
 
+/* Claim and run chunks of job `g` until none is left. */
+static void
+claim_and_run(uint_fast64_t g, socfw_parallel_fn fn, void *ctx, int64_t n,
+              int k)
+{
+        uint_fast64_t tag = (g & 0xffffffffu) << 32;
+        for (;;) {
+                uint_fast64_t v = atomic_load(&pool.claim);
+                if ((v & ~(uint_fast64_t)0xffffffffu) != tag)
+                        return;         /* a later job: not ours */
+                uint_fast64_t i = v & 0xffffffffu;
+                if (i >= (uint_fast64_t)k)
+                        return;
+                if (!atomic_compare_exchange_weak(&pool.claim, &v, v + 1))
+                        continue;
+                run_chunk(fn, ctx, n, k, (int64_t)i);
+                if (atomic_fetch_add(&pool.done_chunks, 1) + 1 == k) {
+                        pthread_mutex_lock(&pool.m);
+                        pthread_cond_broadcast(&pool.done);
+                        pthread_mutex_unlock(&pool.m);
+                }
+        }
+}
+
 static void *
 worker(void *arg)
 {
@@ -94,14 +123,8 @@ worker(void *arg)
                 pthread_mutex_unlock(&pool.m);
                 if (stop)
                         break;
-                if (id < k) {
-                        run_chunk(fn, ctx, n, k, id);
-                        if (atomic_fetch_sub(&pool.pending, 1) == 1) {
-                                pthread_mutex_lock(&pool.m);
-                                pthread_cond_broadcast(&pool.done);
-                                pthread_mutex_unlock(&pool.m);
-                        }
-                }
+                if (id < k)
+                        claim_and_run(seen, fn, ctx, n, k);
         }
         return NULL;
 }
@@ -227,23 +250,25 @@ socfw_parallel_for_grain(int64_t n, int64_t grain, socfw_parallel_fn fn,
         pool.ctx = ctx;
         pool.n = n;
         pool.k = (int)k;
-        atomic_store(&pool.pending, (int)k - 1);
-        atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
+        atomic_store(&pool.done_chunks, 0);
+        uint_fast64_t g = atomic_load(&pool.gen) + 1;
+        atomic_store(&pool.claim, (g & 0xffffffffu) << 32);
+        atomic_store_explicit(&pool.gen, g, memory_order_release);
         pthread_cond_broadcast(&pool.start);
         pthread_mutex_unlock(&pool.m);
 
         in_parallel = 1;
-        run_chunk(fn, ctx, n, k, 0);
+        claim_and_run(g, fn, ctx, n, (int)k);
         in_parallel = 0;
 
         int spins = 0;
-        while (atomic_load_explicit(&pool.pending, memory_order_acquire) != 0 &&
+        while (atomic_load_explicit(&pool.done_chunks, memory_order_acquire) != k &&
                spins < SPIN_ITERS) {
                 cpu_relax();
                 spins++;
         }
         pthread_mutex_lock(&pool.m);
-        while (atomic_load(&pool.pending) != 0)
+        while (atomic_load(&pool.done_chunks) != k)
                 pthread_cond_wait(&pool.done, &pool.m);
         pthread_mutex_unlock(&pool.m);
         pthread_mutex_unlock(&pool.dispatch);

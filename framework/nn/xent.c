@@ -16,7 +16,7 @@ typedef struct {
         double eps, wsum, gscale_over_denom;
 } xent_ctx;
 
-static void
+NN_CLONES static void
 xent_body(void *vctx, int64_t begin, int64_t end)
 {
         xent_ctx *c = vctx;
@@ -32,33 +32,45 @@ xent_body(void *vctx, int64_t begin, int64_t end)
                                         d[k] = 0.0f;
                         continue;
                 }
+                /* pass 1: max and sum_k w_k z_k (read z before any write,
+                 * since d may alias z) */
                 float mx = -INFINITY;
-                for (int k = 0; k < V; k++)
+                double wz = 0.0;
+                for (int k = 0; k < V; k++) {
                         if (z[k] > mx)
                                 mx = z[k];
+                        wz += (c->w ? c->w[k] : 1.0) * z[k];
+                }
+                float zt = z[t];
+                /* pass 2: exponentials (kept in d when there is one) */
                 double s = 0.0;
-                for (int k = 0; k < V; k++)
-                        s += exp((double)z[k] - mx);
+                if (d) {
+                        for (int k = 0; k < V; k++) {
+                                float ek = nn_expf(z[k] - mx);
+                                d[k] = ek;
+                                s += ek;
+                        }
+                } else {
+                        for (int k = 0; k < V; k++)
+                                s += nn_expf(z[k] - mx);
+                }
                 double lse = mx + log(s);
                 double wt = c->w ? c->w[t] : 1.0;
-                double nll = lse - z[t];
-                double smooth = 0.0;
-                /* d = g * ((1-eps) w_t (p - onehot) + eps/V (W p - w)) */
-                double g = c->gscale_over_denom;
+                double nll = lse - zt;
+                /* sum_k w_k (-logp_k) = W lse - sum_k w_k z_k */
+                double smooth = c->wsum * lse - wz;
                 double a = (1.0 - c->eps) * wt;
                 double e = c->eps / V;
-                for (int k = 0; k < V; k++) {
-                        double zk = z[k];
-                        double wk = c->w ? c->w[k] : 1.0;
-                        if (e != 0.0)
-                                smooth += wk * (lse - zk);
-                        if (d) {
-                                double p = exp(zk - lse);
-                                double v = a * p + e * (c->wsum * p - wk);
-                                if (k == t)
-                                        v -= a;
-                                d[k] = (float)(g * v);
+                /* pass 3: d = g * ((1-eps) w_t (p - onehot) + eps/V (W p - w)) */
+                if (d) {
+                        float inv = (float)(1.0 / s);
+                        float fa = (float)(c->gscale_over_denom * (a + e * c->wsum));
+                        float fe = (float)(c->gscale_over_denom * e);
+                        for (int k = 0; k < V; k++) {
+                                float p = d[k] * inv;
+                                d[k] = fa * p - (c->w ? fe * c->w[k] : fe);
                         }
+                        d[t] -= (float)(c->gscale_over_denom * a);
                 }
                 c->rowloss[i] = a * nll + e * smooth;
         }

@@ -10,6 +10,14 @@
  *     tokenizer: length-bucketed batch plans, padding to (B,T) with an
  *     attention mask, truncation and overlapping chunk windows.
  *
+ * Formats: JSONL has one JSON object per line.  CSV follows RFC 4180:
+ * fields with commas, quotes or line breaks are quoted, a quote inside is
+ * doubled, line breaks inside quotes are kept; a lone quote inside an
+ * unquoted field is taken as data.  TSV has no quoting (fields cannot
+ * hold tabs or newlines).  For CSV/TSV the first row names the fields.
+ * A UTF-8 byte order mark at the start is ignored, CRLF line ends are
+ * accepted and blank lines are skipped (in all formats).
+ *
  * Every string is checked to be valid UTF-8.  A bad row (invalid JSON or
  * UTF-8, a missing field, an unknown label, a wrong field count) is an error
  * naming file:line and what is wrong, or, with SOCFW_BAD_ROWS_SKIP, skipped

@@ -18,7 +18,8 @@
  *     do not depend on the thread count (reductions over rows are done per
  *     column in a fixed order, not per thread).
  *   - out may not alias an input unless the function says "in place ok".
- *   - kernels do not allocate except where noted (attention scratch).
+ *   - kernels do not allocate except where noted (attention scratch, RoPE
+ *     cos/sin tables, the cross-entropy row buffer: O(rows) each).
  *
  * A transformer block, GPT-2 style, for (B,T,C) activations:
  *
@@ -149,8 +150,12 @@ typedef struct socfw_nn_attn_desc {
 } socfw_nn_attn_desc;
 
 /* Returns 0, or SOCFW_EINVAL for inconsistent dims (H % Hkv, sizes <= 0,
- * strides too small, causal with Tk < T).  att may be NULL (inference:
- * probabilities go to a small per-thread scratch; this allocates). */
+ * strides too small, causal with Tk < T), SOCFW_ENOMEM.  att may be NULL
+ * (inference: probabilities go to a per-thread (T,Tk) scratch; this
+ * allocates).  Implementation: per (b,h) two cblas_sgemm calls run inside
+ * the socfw thread pool; OpenBLAS is switched to 1 thread for the duration
+ * of the call and restored afterwards, so do not run other BLAS work
+ * concurrently from another application thread. */
 int socfw_nn_attention_forward(float *out, float *att, const float *q,
                                const float *k, const float *v,
                                const socfw_nn_attn_desc *d);
@@ -158,7 +163,8 @@ int socfw_nn_attention_forward(float *out, float *att, const float *q,
 /* dq (strides ld_q) +=, dk, dv (strides ld_kv) += ; any may be NULL.
  * att is what forward saved.  dq/dk/dv may point into one fused buffer
  * (e.g. dqkv, dqkv + C, dqkv + 2C) as forward's q/k/v may.
- * Returns 0 or SOCFW_EINVAL as forward.  Allocates a per-thread row. */
+ * Returns 0 or SOCFW_EINVAL/ENOMEM as forward.  Allocates a per-thread
+ * (T,Tk) block; same OpenBLAS note as forward. */
 int socfw_nn_attention_backward(float *dq, float *dk, float *dv,
                                 const float *dout, const float *q,
                                 const float *k, const float *v,
@@ -224,6 +230,12 @@ void socfw_nn_gelu_erf_forward(float *out, const float *inp, size_t n);
 void socfw_nn_gelu_erf_backward(float *dinp, const float *inp,
                                 const float *dout, size_t n);
 
+/* tanh (BERT pooler). In place ok.  Backward uses the OUTPUT:
+ * dinp += (1 - out^2) * dout. */
+void socfw_nn_tanh_forward(float *out, const float *inp, size_t n);
+void socfw_nn_tanh_backward(float *dinp, const float *out, const float *dout,
+                            size_t n);
+
 /* SiLU x * sigmoid(x). In place ok. */
 void socfw_nn_silu_forward(float *out, const float *inp, size_t n);
 void socfw_nn_silu_backward(float *dinp, const float *inp, const float *dout,
@@ -285,12 +297,16 @@ typedef struct socfw_nn_xent_opts {
  *   loss = sum_i [ (1-eps) w[t_i] nll_i + eps/V sum_c w[c] (-logp_ic) ]
  *          / sum_i w[t_i]        over rows i with t_i != ignore_index.
  * *loss receives the mean (0 if no row counts); losses (N) (may be NULL)
- * the per-row unweighted-denominator terms (ignored rows 0); dlogits (N,V)
+ * the per-row numerators (1-eps) w[t_i] nll_i + eps/V sum_c w[c] (-logp_ic),
+ * i.e. the plain nll_i without weights or smoothing (ignored rows 0, so
+ * perplexity = exp(sum losses / count)); dlogits (N,V)
  * (may be NULL) is WRITTEN (not accumulated) with d(loss)/d(logits) *
  * grad_scale (ignored rows 0).  dlogits may alias logits (in place).
- * opts NULL = SOCFW_NN_XENT_OPTS_INIT.  Log-sum-exp in double per row.
+ * opts NULL = SOCFW_NN_XENT_OPTS_INIT.  Max-subtracted log-sum-exp
+ * (exponentials summed in double).  Allocates N doubles.
  * Returns 0, or SOCFW_EINVAL if a target is outside [0,V) and is not
- * ignore_index (nothing is written then) or eps is outside [0,1]. */
+ * ignore_index (nothing is written then) or eps is outside [0,1],
+ * SOCFW_ENOMEM. */
 int socfw_nn_cross_entropy_forward_backward(float *loss, float *losses,
                                             float *dlogits,
                                             const float *logits,

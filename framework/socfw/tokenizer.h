@@ -179,7 +179,12 @@ int socfw_tokenizer_new(socfw_tokenizer **out,
 int socfw_tokenizer_load(socfw_tokenizer **out, const char *path,
                          socfw_error *err);
 
-/* Hugging Face tokenizer.json with "model": {"type": "BPE" | "WordPiece"}. */
+/* Hugging Face tokenizer.json with "model": {"type": "BPE" | "WordPiece"}.
+ * A BPE model with "byte_fallback": true (SentencePiece exported by
+ * transformers: Llama, Mistral) becomes an SPM tokenizer whose scores are
+ * the negated merge ranks.  tokenizer_config.json and
+ * special_tokens_map.json next to it, if any, name the special tokens.
+ * Unigram models are SOCFW_EUNSUPPORTED. */
 int socfw_tokenizer_load_hf_json(socfw_tokenizer **out, const char *path,
                                  socfw_error *err);
 
@@ -209,7 +214,8 @@ void socfw_tokenizer_free(socfw_tokenizer *tok);
  * when len is 0).  `flags`: SOCFW_TOKENIZER_ADD_SPECIAL,
  * SOCFW_TOKENIZER_PARSE_SPECIAL.  On success returns 0 and sets *ids to a
  * malloc'ed array of *n ids (caller frees; NULL when *n is 0).  On error
- * *ids = NULL, *n = 0. */
+ * *ids = NULL, *n = 0: SOCFW_EINVAL for NULL arguments or a text longer
+ * than 256 MiB (tokenize big corpora line by line), SOCFW_ENOMEM. */
 int socfw_tokenizer_encode(const socfw_tokenizer *tok, const char *text,
                            size_t len, unsigned flags, int32_t **ids,
                            size_t *n, socfw_error *err);
@@ -233,9 +239,10 @@ int socfw_tokenizer_decode(const socfw_tokenizer *tok, const int32_t *ids,
 int socfw_tokenizer_token_to_piece(const socfw_tokenizer *tok, int32_t id,
                                    char *buf, size_t size);
 
-/* Token string as the model file spells it ("Ġthe", "▁the", "##ing");
- * borrowed, NUL-terminated; *len (may be NULL) its length.  NULL for a bad
- * id. */
+/* Token string as the model file spells it ("Ġthe", "▁the", "##ing";
+ * WordPiece always in the "##" form, also when loaded from a GGUF that
+ * stores llama.cpp's "▁word" form); borrowed, NUL-terminated; *len (may be
+ * NULL) its length.  NULL for a bad id. */
 const char *socfw_tokenizer_token_text(const socfw_tokenizer *tok,
                                        int32_t id, size_t *len);
 

@@ -100,7 +100,9 @@ work_reserve(bpe_work *w, size_t n)
 {
         if (n <= w->cap)
                 return 0;
-        size_t cap = n < 64 ? 64 : n;
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        if (cap < n)
+                cap = n;
         int32_t *id = realloc(w->id, cap * sizeof *id);
         if (id)
                 w->id = id;

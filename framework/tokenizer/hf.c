@@ -100,7 +100,7 @@ typedef struct vocab_tab {
         const char **tok;
         size_t *len;
         int32_t *type;
-        size_t n;
+        size_t n, cap;
 } vocab_tab;
 
 static int
@@ -108,26 +108,31 @@ tab_set(vocab_tab *v, size_t id, const char *s, size_t len, int32_t type)
 {
         if (id >= TOK_MAX_VOCAB)
                 return SOCFW_EFORMAT;
-        if (id >= v->n) {
-                size_t n = id + 1;
-                const char **tok = realloc(v->tok, n * sizeof *tok);
+        if (id >= v->cap) {
+                /* geometric growth: ids mostly arrive in increasing order */
+                size_t cap = v->cap ? v->cap : 1024;
+                while (cap <= id)
+                        cap *= 2;
+                const char **tok = realloc(v->tok, cap * sizeof *tok);
                 if (tok)
                         v->tok = tok;
-                size_t *len_ = realloc(v->len, n * sizeof *len_);
+                size_t *len_ = realloc(v->len, cap * sizeof *len_);
                 if (len_)
                         v->len = len_;
-                int32_t *type_ = realloc(v->type, n * sizeof *type_);
+                int32_t *type_ = realloc(v->type, cap * sizeof *type_);
                 if (type_)
                         v->type = type_;
                 if (!tok || !len_ || !type_)
                         return SOCFW_ENOMEM;
-                for (size_t i = v->n; i < n; i++) {
-                        v->tok[i] = "";
-                        v->len[i] = 0;
-                        v->type[i] = SOCFW_TOKEN_UNUSED;
-                }
-                v->n = n;
+                v->cap = cap;
         }
+        for (size_t i = v->n; i <= id; i++) {
+                v->tok[i] = "";
+                v->len[i] = 0;
+                v->type[i] = SOCFW_TOKEN_UNUSED;
+        }
+        if (id >= v->n)
+                v->n = id + 1;
         v->tok[id] = s;
         v->len[id] = len;
         v->type[id] = type;
@@ -155,11 +160,14 @@ tab_from_object(vocab_tab *v, json_t *obj, const char *path,
                                           "token -> id");
         json_object_foreach(obj, k, val) {
                 long long id = json_count(val);
-                if (id < 0 || (size_t)id >= TOK_MAX_VOCAB)
+                size_t limit = json_object_size(obj) + TOK_MAX_ID_GAP;
+                if (limit > TOK_MAX_VOCAB)
+                        limit = TOK_MAX_VOCAB;
+                if (id < 0 || (size_t)id >= limit)
                         return socfw_error_set_at(err, SOCFW_EFORMAT, path, 0,
                                                   0, "vocab entry \"%s\" has "
                                                   "id outside 0..%zu", k,
-                                                  TOK_MAX_VOCAB - 1);
+                                                  limit - 1);
                 size_t kl = strlen(k);
                 int rc = tab_set(v, (size_t)id, k, kl, SOCFW_TOKEN_NORMAL);
                 if (rc < 0)
@@ -211,7 +219,7 @@ apply_configs(socfw_tokenizer_spec *spec, vocab_tab *v, json_t *cfg,
                         long id = strtol(k, &end, 10);
                         const char *content = token_name(val, "content");
                         if (errno || *end || id < 0 || !content ||
-                            (size_t)id >= TOK_MAX_VOCAB)
+                            (size_t)id >= v->n + TOK_MAX_ID_GAP)
                                 continue;
                         json_t *sp = json_object_get(val, "special");
                         tab_set(v, (size_t)id, content, strlen(content),
@@ -368,6 +376,129 @@ scan_postprocessor(json_t *pp, socfw_tokenizer_spec *spec,
         }
 }
 
+/* SentencePiece models exported as tokenizer.json (Llama, Mistral, ...):
+ * "BPE" with byte_fallback, spaces as U+2581.  Run them with the SPM
+ * algorithm: the token a merge of rank r produces gets score -r, so "best
+ * score first" is "lowest rank first"; tokens no merge produces rank last. */
+static int
+find_prepend(json_t *n)
+{
+        if (!json_is_object(n))
+                return 0;
+        const char *type = json_string_value(json_object_get(n, "type"));
+        if (type && !strcmp(type, "Prepend"))
+                return 1;
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(n, "normalizers"), i, x)
+                if (find_prepend(x))
+                        return 1;
+        return 0;
+}
+
+static int
+find_metaspace(json_t *p)
+{
+        /* 1: Metaspace that prepends, 0: one that does not, -1: none */
+        if (!json_is_object(p))
+                return -1;
+        const char *type = json_string_value(json_object_get(p, "type"));
+        if (type && !strcmp(type, "Metaspace")) {
+                const char *scheme = json_string_value(
+                        json_object_get(p, "prepend_scheme"));
+                json_t *aps = json_object_get(p, "add_prefix_space");
+                if (scheme)
+                        return strcmp(scheme, "never") != 0;
+                return aps ? json_is_true(aps) : 1;
+        }
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(p, "pretokenizers"), i, x) {
+                int r = find_metaspace(x);
+                if (r >= 0)
+                        return r;
+        }
+        return -1;
+}
+
+static int
+to_spm(socfw_tokenizer_spec *spec, vocab_tab *v, json_t *root, json_t *cfg,
+       const char **merges, size_t nm, float **scores_out, const char *path,
+       socfw_error *err)
+{
+        int rc = 0;
+        uint32_t *klen = NULL;
+        tok_strmap map = {0};
+        char *buf = NULL;
+        size_t n = v->n;
+        float *scores = malloc(n * sizeof *scores);
+        klen = malloc(n * sizeof *klen);
+        if (!scores || !klen)
+                goto nomem;
+        for (size_t i = 0; i < n; i++) {
+                scores[i] = -1e9f;
+                klen[i] = (uint32_t)v->len[i];
+        }
+        if (tok_strmap_build(&map, v->tok, klen, n) < 0)
+                goto nomem;
+        size_t bufcap = 0;
+        for (size_t r = 0; r < nm; r++) {
+                const char *m = merges[r];
+                size_t len = m ? strlen(m) : 0;
+                const char *sp = len > 1 ? memchr(m + 1, ' ', len - 1) : NULL;
+                if (!sp)
+                        continue;
+                if (bufcap < len) {
+                        free(buf);
+                        bufcap = len + 64;
+                        if (!(buf = malloc(bufcap)))
+                                goto nomem;
+                }
+                size_t la = (size_t)(sp - m);
+                memcpy(buf, m, la);
+                memcpy(buf + la, sp + 1, len - la - 1);
+                int32_t id = tok_strmap_find(&map, buf, len - 1);
+                if (id >= 0 && scores[id] < -(float)r)
+                        scores[id] = -(float)r;
+        }
+        const char *unk_name = json_string_value(json_object_get(
+                json_object_get(root, "model"), "unk_token"));
+        for (size_t i = 0; i < n; i++) {
+                const char *s = v->tok[i];
+                if (v->type[i] == SOCFW_TOKEN_CONTROL ||
+                    v->type[i] == SOCFW_TOKEN_USER_DEFINED ||
+                    v->type[i] == SOCFW_TOKEN_UNUSED)
+                        continue;
+                if (v->len[i] == 6 && !memcmp(s, "<0x", 3) && s[5] == '>')
+                        v->type[i] = SOCFW_TOKEN_BYTE;
+                else if (unk_name && !strcmp(s, unk_name))
+                        v->type[i] = SOCFW_TOKEN_UNKNOWN;
+        }
+        spec->kind = SOCFW_TOKENIZER_SPM;
+        spec->scores = scores;
+        spec->n_merges = 0;
+        spec->merges = NULL;
+        set_special_by_name(spec, v, SOCFW_TOKENIZER_UNK, unk_name);
+        int ms = find_metaspace(json_object_get(root, "pre_tokenizer"));
+        spec->add_space_prefix = find_prepend(json_object_get(root,
+                                                              "normalizer")) ||
+                                 ms == 1;
+        json_t *ab = cfg ? json_object_get(cfg, "add_bos_token") : NULL;
+        spec->add_bos = json_is_boolean(ab) ? json_is_true(ab) : 1;
+        *scores_out = scores;
+        scores = NULL;
+        goto out;
+nomem:
+        rc = socfw_error_set_at(err, SOCFW_ENOMEM, path, 0, 0,
+                                "out of memory");
+out:
+        free(scores);
+        free(klen);
+        free(buf);
+        tok_strmap_free(&map);
+        return rc;
+}
+
 int
 socfw_tokenizer_load_hf_json(socfw_tokenizer **out, const char *path,
                              socfw_error *err)
@@ -378,6 +509,7 @@ socfw_tokenizer_load_hf_json(socfw_tokenizer **out, const char *path,
         const char **merges = NULL;
         char **owned = NULL;
         size_t n_owned = 0;
+        float *scores = NULL;
         socfw_tokenizer_spec spec;
         char dir[4096];
         if (out)
@@ -423,7 +555,7 @@ socfw_tokenizer_load_hf_json(socfw_tokenizer **out, const char *path,
                 const char *c = json_string_value(json_object_get(at,
                                                                   "content"));
                 long long aid = json_count(jid);
-                if (aid < 0 || !c)
+                if (aid < 0 || !c || (size_t)aid >= v.n + TOK_MAX_ID_GAP)
                         continue;
                 size_t cl = json_string_length(json_object_get(at, "content"));
                 rc = tab_set(&v, (size_t)aid, c, cl,
@@ -443,15 +575,8 @@ socfw_tokenizer_load_hf_json(socfw_tokenizer **out, const char *path,
         }
         apply_configs(&spec, &v, cfg, map);
         if (spec.kind == SOCFW_TOKENIZER_BPE) {
-                if (json_is_true(json_object_get(model, "byte_fallback"))) {
-                        rc = socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path,
-                                                0, 0, "BPE with byte_fallback "
-                                                "(SentencePiece-style) is not "
-                                                "supported from "
-                                                "tokenizer.json; hint: load "
-                                                "the model's GGUF instead");
-                        goto out;
-                }
+                int spm_style = json_is_true(json_object_get(model,
+                                                             "byte_fallback"));
                 json_t *jm = json_object_get(model, "merges");
                 size_t nm = json_array_size(jm);
                 merges = calloc(nm ? nm : 1, sizeof *merges);
@@ -479,6 +604,14 @@ socfw_tokenizer_load_hf_json(socfw_tokenizer **out, const char *path,
                                 owned[n_owned++] = s;
                                 merges[i] = s;
                         }
+                }
+                if (spm_style) {
+                        rc = to_spm(&spec, &v, root, cfg, merges, nm, &scores,
+                                    path, err);
+                        if (rc < 0)
+                                goto out;
+                        nm = 0;
+                        goto built;
                 }
                 spec.n_merges = nm;
                 spec.merges = merges;
@@ -530,6 +663,7 @@ socfw_tokenizer_load_hf_json(socfw_tokenizer **out, const char *path,
                 }
                 wp_defaults(&spec, &v);
         }
+built:
         scan_postprocessor(json_object_get(root, "post_processor"), &spec, &v);
         rc = finish(out, &spec, &v, path, err);
         goto out;
@@ -541,6 +675,7 @@ out:
                 free(owned[k]);
         free(owned);
         free(merges);
+        free(scores);
         tab_free(&v);
         json_decref(root);
         json_decref(cfg);

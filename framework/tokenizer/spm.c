@@ -95,6 +95,62 @@ char_len(const char *s, size_t len)
         return n ? (uint32_t)n : 1;
 }
 
+/* Merge and emit one stretch of escaped text. */
+static int
+spm_segment(const socfw_tokenizer *t, const char *e, size_t elen,
+            spm_sym *sym, spm_heap *h, tok_ids *out)
+{
+        h->n = 0;
+        /* one symbol per character */
+        int32_t ns = 0;
+        for (size_t i = 0; i < elen;) {
+                uint32_t cl = char_len(e + i, elen - i);
+                sym[ns].off = (uint32_t)i;
+                sym[ns].len = cl;
+                sym[ns].prev = ns - 1;
+                sym[ns].next = -1;
+                if (ns > 0)
+                        sym[ns - 1].next = ns;
+                ns++;
+                i += cl;
+        }
+        for (int32_t i = 1; i < ns; i++)
+                try_bigram(t, e, sym, i - 1, i, h);
+        while (h->n) {
+                spm_bigram b = heap_pop(h);
+                spm_sym *l = &sym[b.left], *r = &sym[b.right];
+                if (l->len == 0 || r->len == 0 || l->len + r->len != b.size)
+                        continue;
+                l->len += r->len;
+                r->len = 0;
+                l->next = r->next;
+                if (r->next >= 0)
+                        sym[r->next].prev = (int32_t)b.left;
+                try_bigram(t, e, sym, l->prev, (int32_t)b.left, h);
+                try_bigram(t, e, sym, (int32_t)b.left, l->next, h);
+        }
+        int32_t unk = t->special[SOCFW_TOKENIZER_UNK];
+        for (int32_t i = 0; i >= 0 && i < ns; i = sym[i].next) {
+                int32_t id = tok_strmap_find(&t->match, e + sym[i].off,
+                                             sym[i].len);
+                if (id >= 0) {
+                        if (tok_ids_push(out, id) < 0)
+                                return SOCFW_ENOMEM;
+                        continue;
+                }
+                for (uint32_t k = 0; k < sym[i].len; k++) {
+                        int32_t bt = t->byte_tok[(uint8_t)e[sym[i].off + k]];
+                        if (bt < 0)
+                                bt = unk;
+                        if (bt >= 0 && tok_ids_push(out, bt) < 0)
+                                return SOCFW_ENOMEM;
+                        if (bt == unk && t->byte_tok[0] < 0)
+                                break;  /* no byte tokens: one <unk> */
+                }
+        }
+        return 0;
+}
+
 int
 tok_spm_encode(const socfw_tokenizer *t, const char *s, size_t len,
                int after_special, tok_ids *out, socfw_error *err)
@@ -130,52 +186,24 @@ tok_spm_encode(const socfw_tokenizer *t, const char *s, size_t len,
                         e[o++] = s[i];
                 }
         }
-        /* one symbol per character */
-        int32_t ns = 0;
-        for (size_t i = 0; i < elen;) {
-                uint32_t cl = char_len(e + i, elen - i);
-                sym[ns].off = (uint32_t)i;
-                sym[ns].len = cl;
-                sym[ns].prev = ns - 1;
-                sym[ns].next = -1;
-                if (ns > 0)
-                        sym[ns - 1].next = ns;
-                ns++;
-                i += cl;
-        }
-        for (int32_t i = 1; i < ns; i++)
-                try_bigram(t, e, sym, i - 1, i, &h);
-        while (h.n) {
-                spm_bigram b = heap_pop(&h);
-                spm_sym *l = &sym[b.left], *r = &sym[b.right];
-                if (l->len == 0 || r->len == 0 || l->len + r->len != b.size)
-                        continue;
-                l->len += r->len;
-                r->len = 0;
-                l->next = r->next;
-                if (r->next >= 0)
-                        sym[r->next].prev = (int32_t)b.left;
-                try_bigram(t, e, sym, l->prev, (int32_t)b.left, &h);
-                try_bigram(t, e, sym, (int32_t)b.left, l->next, &h);
-        }
-        int32_t unk = t->special[SOCFW_TOKENIZER_UNK];
-        for (int32_t i = 0; i >= 0 && i < ns; i = sym[i].next) {
-                int32_t id = tok_strmap_find(&t->match, e + sym[i].off,
-                                             sym[i].len);
-                if (id >= 0) {
-                        if (tok_ids_push(out, id) < 0)
-                                goto nomem;
-                        continue;
+        /* merge piece by piece (see spm_split), else all at once */
+        size_t seg = 0;
+        while (seg < elen) {
+                size_t end = elen;
+                if (t->spm_split) {
+                        /* next U+2581 that follows another character */
+                        end = seg + 1;
+                        while (end < elen &&
+                               !(end + 3 <= elen &&
+                                 !memcmp(e + end, "\xe2\x96\x81", 3) &&
+                                 !(end >= seg + 3 &&
+                                   !memcmp(e + end - 3, "\xe2\x96\x81", 3))))
+                                end++;
                 }
-                for (uint32_t k = 0; k < sym[i].len; k++) {
-                        int32_t bt = t->byte_tok[(uint8_t)e[sym[i].off + k]];
-                        if (bt < 0)
-                                bt = unk;
-                        if (bt >= 0 && tok_ids_push(out, bt) < 0)
-                                goto nomem;
-                        if (bt == unk && t->byte_tok[0] < 0)
-                                break;  /* no byte tokens: one <unk> */
-                }
+                if ((rc = spm_segment(t, e + seg, end - seg, sym, &h,
+                                      out)) < 0)
+                        goto nomem;
+                seg = end;
         }
         goto out;
 nomem:

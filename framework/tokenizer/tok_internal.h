@@ -12,9 +12,13 @@
 #include "socfw/tokenizer.h"
 
 /* Longest input encode accepts (bytes); longer is SOCFW_EINVAL. */
-#define TOK_MAX_INPUT ((size_t)1 << 30)
+#define TOK_MAX_INPUT ((size_t)1 << 28)
 /* Largest vocabulary / merge list accepted from a file. */
 #define TOK_MAX_VOCAB ((size_t)1 << 24)
+/* Ids in vocab files may leave holes (filled by added tokens), but no more
+ * than this many beyond the entries listed: a file cannot make the loader
+ * allocate a table much larger than itself. */
+#define TOK_MAX_ID_GAP ((size_t)1 << 16)
 
 /* ---- growable id vector ---- */
 
@@ -92,6 +96,10 @@ struct socfw_tokenizer {
         char *pattern;
         pcre2_code *re;
         int add_prefix_space, ignore_merges;
+        /* SPM: no token has U+2581 after another character, so text can
+         * be cut before each word-initial U+2581 and the pieces merged
+         * independently (same result, small heaps) */
+        int spm_split;
         /* WordPiece */
         int lowercase, strip_accents, tokenize_cjk;
         size_t max_chars;

@@ -3,6 +3,7 @@
 #include "tokenizer/tok_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,19 +206,23 @@ tok_byte_to_cp(uint8_t b)
         return 256 + k;
 }
 
+static int16_t cp_table[256 + 68];
+static pthread_once_t cp_once = PTHREAD_ONCE_INIT;
+
+static void
+cp_table_init(void)
+{
+        for (unsigned i = 0; i < sizeof cp_table / sizeof *cp_table; i++)
+                cp_table[i] = -1;
+        for (unsigned b = 0; b < 256; b++)
+                cp_table[tok_byte_to_cp((uint8_t)b)] = (int16_t)b;
+}
+
 static int
 cp_to_byte(uint32_t cp)
 {
-        static int16_t table[256 + 68];
-        static int ready;
-        if (!ready) {   /* idempotent: racing threads write the same values */
-                for (unsigned i = 0; i < sizeof table / sizeof *table; i++)
-                        table[i] = -1;
-                for (unsigned b = 0; b < 256; b++)
-                        table[tok_byte_to_cp((uint8_t)b)] = (int16_t)b;
-                ready = 1;
-        }
-        return cp < sizeof table / sizeof *table ? table[cp] : -1;
+        pthread_once(&cp_once, cp_table_init);
+        return cp < sizeof cp_table / sizeof *cp_table ? cp_table[cp] : -1;
 }
 
 size_t
@@ -674,6 +679,20 @@ socfw_tokenizer_new(socfw_tokenizer **out, const socfw_tokenizer_spec *spec,
                                 t->byte_tok[b] =
                                         tok_strmap_find(&t->match, &c, 1);
                         }
+                }
+        }
+        if (t->kind == SOCFW_TOKENIZER_SPM) {
+                t->spm_split = 1;
+                for (size_t i = 0; i < n && t->spm_split; i++) {
+                        const char *s = t->text[i];
+                        size_t len = t->text_len[i], k = 0;
+                        while (k + 3 <= len && !memcmp(s + k, "\xe2\x96\x81", 3))
+                                k += 3;
+                        for (; k + 3 <= len; k++)
+                                if (!memcmp(s + k, "\xe2\x96\x81", 3)) {
+                                        t->spm_split = 0;
+                                        break;
+                                }
                 }
         }
         if (t->kind == SOCFW_TOKENIZER_BPE) {

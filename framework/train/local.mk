@@ -2,9 +2,13 @@
 # (public header framework/socfw/optim.h).
 framework_libsocfw_la_SOURCES += \
 	framework/train/optim.c \
-	framework/train/schedule.c
+	framework/train/schedule.c \
+	framework/train/runtime.c framework/train/runtime_impl.h \
+	framework/train/trainer.c \
+	framework/train/pretrain.c
 socfwinclude_HEADERS += \
-	framework/socfw/optim.h
+	framework/socfw/optim.h \
+	framework/socfw/runtime.h
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/test_optim

@@ -1,6 +1,25 @@
 # dialog task plugin
 plugin_LTLIBRARIES += plugins/dialog/dialog.la
-plugins_dialog_dialog_la_SOURCES = plugins/dialog/dialog.c
-plugins_dialog_dialog_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+plugins_dialog_dialog_la_SOURCES = plugins/dialog/dialog.c \
+	plugins/dialog/template.c plugins/dialog/template.h \
+	plugins/dialog/context.c plugins/dialog/context.h \
+	plugins/dialog/sessions.c plugins/dialog/sessions.h
+plugins_dialog_dialog_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
+	$(UTF8PROC_CFLAGS) $(SQLITE_CFLAGS)
 plugins_dialog_dialog_la_LDFLAGS = $(SOCFW_MODULE_FLAGS)
-plugins_dialog_dialog_la_LIBADD = $(SOCFW_MODULE_LIBS) $(JANSSON_LIBS)
+plugins_dialog_dialog_la_LIBADD = $(SOCFW_MODULE_LIBS) $(JANSSON_LIBS) \
+	$(UTF8PROC_LIBS) $(SQLITE_LIBS)
+
+# conversation machinery: templates, history window, SQLite sessions
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_dialog
+TESTS += tests/test_dialog
+endif
+tests_test_dialog_SOURCES = $(TEST_COMMON) tests/test_dialog_template.c \
+	tests/test_dialog_context.c tests/test_dialog_sessions.c \
+	plugins/dialog/template.c plugins/dialog/context.c \
+	plugins/dialog/sessions.c
+tests_test_dialog_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/dialog \
+	-I$(top_srcdir)/tests
+tests_test_dialog_CFLAGS = $(TEST_CFLAGS) $(UTF8PROC_CFLAGS) $(SQLITE_CFLAGS)
+tests_test_dialog_LDADD = $(TEST_LDADD) $(UTF8PROC_LIBS) $(SQLITE_LIBS)

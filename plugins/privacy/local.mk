@@ -8,6 +8,8 @@ plugins_privacy_libpii_la_SOURCES = \
 	plugins/privacy/operators.c plugins/privacy/operators.h
 plugins_privacy_libpii_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(SODIUM_CFLAGS)
 plugins_privacy_libpii_la_LIBADD = $(PCRE2_LIBS) $(SODIUM_LIBS)
+# libFuzzer target, built by hand (see its header)
+EXTRA_DIST += plugins/privacy/fuzz_privacy.c
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/test_privacy

@@ -697,11 +697,11 @@ static const char *const ctx_email[] = {"email", "e-mail", "mail", "contact",
 static const char *const ctx_phone[] = {
         "phone", "tel", "telephone", "call", "mobile", "cell", "fax", "desk",
         "office", "contact", "whatsapp", "sms", "text me", "reach me",
-        "number", "ph", "电话", "手机", "联系", "致电", "号码", "座机",
+        "number", "电话", "手机", "联系", "致电", "号码", "座机",
         "热线", "微信", NULL};
 static const char *const ctx_card[] = {"card", "credit", "debit", "visa",
                                        "mastercard", "amex", "payment",
-                                       "pay", "cc", "卡号", "信用卡", "银行卡",
+                                       "pay", "卡号", "信用卡", "银行卡",
                                        "卡", NULL};
 static const char *const ctx_cn_id[] = {"身份证", "证件", "id card",
                                         "identity", "id number", "id no",
@@ -768,10 +768,11 @@ typedef struct {
         float boost;            /* added when a context word is near */
         /* Optional prefilter: the first position >= pos of a "trigger"
          * that every match contains within `back` bytes of its start (an
-         * '@' for e-mail), and in *from the earliest byte a match around it
-         * can start at.  The regex is then only tried from there up to the
-         * trigger (PCRE2 offset limit), so text without triggers costs one
-         * byte loop instead of a regex attempt per position. */
+         * '@' for e-mail), and in *from the one byte a match around it can
+         * start at (the patterns' look-behinds forbid starting inside a
+         * run).  Such patterns are compiled anchored and tried only there,
+         * so text without triggers costs one byte loop instead of a regex
+         * attempt per position, and no attempt scans ahead. */
         size_t (*trigger)(const char *t, size_t pos, size_t len,
                           size_t *from);
 } pattern_def;
@@ -814,14 +815,24 @@ trig_email(const char *t, size_t pos, size_t len, size_t *from)
         }
 }
 
+static int
+is_hex(int c)
+{
+        return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* the first ':' of an IPv6 address; it starts after the hex digits (at most
+ * four) before it */
 static size_t
 trig_colon(const char *t, size_t pos, size_t len, size_t *from)
 {
         const char *p = memchr(t + pos, ':', len - pos);
         if (!p)
                 return len;
-        size_t c = (size_t)(p - t);
-        *from = c > pos + 4 ? c - 4 : pos;
+        size_t c = (size_t)(p - t), s = c;
+        while (s > pos && c - s < 4 && is_hex((unsigned char)t[s - 1]))
+                s--;
+        *from = s;
         return c;
 }
 
@@ -848,7 +859,11 @@ trig_url(const char *t, size_t pos, size_t len, size_t *from)
         while (colon) {
                 size_t c = (size_t)(colon - t);
                 if (c + 2 < len && t[c + 1] == '/' && t[c + 2] == '/') {
-                        *from = c > pos + 5 ? c - 5 : pos;
+                        size_t st = c;  /* the scheme: http, https, ftp */
+                        while (st > pos && c - st < 5 &&
+                               is_alpha((unsigned char)t[st - 1]))
+                                st--;
+                        *from = st;
                         return c;
                 }
                 /* a "www." between this colon and the next one */
@@ -1017,7 +1032,11 @@ socfw_pii_recognizer_new(socfw_pii_recognizer **out,
                 rec->code[i] = pcre2_compile(
                         (PCRE2_SPTR)patterns[i].re, PCRE2_ZERO_TERMINATED,
                         PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NO_UTF_CHECK |
-                                (patterns[i].trigger ? PCRE2_USE_OFFSET_LIMIT
+                                /* anchored at the trigger; no "required
+                                 * character" scan ahead, which would cost
+                                 * the rest of the text on every attempt */
+                                (patterns[i].trigger ? PCRE2_ANCHORED |
+                                                       PCRE2_NO_START_OPTIMIZE
                                                      : 0) |
                                 patterns[i].flags,
                         &ec, &eo, NULL);
@@ -1097,14 +1116,9 @@ socfw_pii_recognizer_scan(const socfw_pii_recognizer *rec, const char *text,
                                        "a text and a span list");
         size_t first_new = out->n;
         pcre2_match_data *md = pcre2_match_data_create(8, NULL);
-        /* a private copy: the offset limit changes per call */
-        pcre2_match_context *mctx = pcre2_match_context_copy(rec->mctx);
-        if (!md || !mctx) {
-                pcre2_match_data_free(md);
-                pcre2_match_context_free(mctx);
+        if (!md)
                 return socfw_error_set(err, SOCFW_ENOMEM,
                                        "privacy: out of memory");
-        }
         if (!text)
                 text = "";
         for (size_t pi = 0; pi < N_PATTERNS; pi++) {
@@ -1119,15 +1133,9 @@ socfw_pii_recognizer_scan(const socfw_pii_recognizer *rec, const char *text,
                                 trig = p->trigger(text, pos, len, &from);
                                 if (trig >= len)
                                         break;
-                                while (from > pos &&
-                                       ((unsigned char)text[from] & 0xC0) ==
-                                               0x80)
-                                        from--;
-                                pcre2_set_offset_limit(mctx, trig);
                         }
                         int m = pcre2_match(rec->code[pi], (PCRE2_SPTR)text,
-                                            len, from, 0, md,
-                                            p->trigger ? mctx : rec->mctx);
+                                            len, from, 0, md, rec->mctx);
                         if (m == PCRE2_ERROR_NOMATCH && p->trigger) {
                                 pos = trig + 1;
                                 while (pos < len &&
@@ -1195,6 +1203,5 @@ socfw_pii_recognizer_scan(const socfw_pii_recognizer *rec, const char *text,
 out:
         (void)first_new;
         pcre2_match_data_free(md);
-        pcre2_match_context_free(mctx);
         return rc;
 }

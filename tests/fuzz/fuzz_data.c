@@ -11,7 +11,7 @@
  *         tests/fuzz/fuzz_data.c framework/data/reader.c \
  *         framework/data/dataset.c framework/data/batch.c \
  *         framework/nn/rng.c framework/core/error.c framework/core/log.c \
- *         -ljansson -lutf8proc -o fuzz_data
+ *         -ljansson -lutf8proc -lm -o fuzz_data
  *     ./fuzz_data -max_len=4096 tests/fixtures/data
  */
 #include <stddef.h>

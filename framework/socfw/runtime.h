@@ -1,0 +1,91 @@
+/* socfw/runtime.h - a pipeline brought to life: backbone, tokenizer, and
+ * each task with its head; pretraining, fine-tuning, evaluation and
+ * inference.
+ *
+ *     socfw_runtime *rt;
+ *     socfw_runtime_options o = {.output_dir = "runs/x"};
+ *     if (socfw_runtime_new(&rt, pipeline, &o, &err) < 0 ||   // builds it
+ *         socfw_runtime_train(rt, &err) < 0 ||                 // if data
+ *         socfw_runtime_evaluate(rt, "test", &err) < 0)
+ *             ...
+ *     socfw_chain *chain;
+ *     socfw_runtime_chain(rt, &chain, &err);  // predict with the models
+ *     socfw_runtime_free(rt);
+ *
+ * The backbone is loaded from backbone.model, or built from the
+ * architecture in backbone: and pretrained on pretrain.corpus (its
+ * tokenizer trained first).  Every task with a head gets its own parameter
+ * store; AdamW updates the trainable tensors of the backbone and the heads.
+ *
+ * The output directory holds:
+ *   backbone/           a backbone socfw built or changed (config.json,
+ *                       model.safetensors, tokenizer files)
+ *   checkpoint/         the best model so far: model.safetensors (trainable
+ *                       tensors, named "<task>/<tensor>" for heads) and
+ *                       meta.json (step, metrics, fingerprints), written
+ *                       atomically
+ *   <task>.<split>.txt / .json   classification reports
+ *   curves.svg, metrics.jsonl    training curves and every evaluation
+ */
+#ifndef SOCFW_RUNTIME_H
+#define SOCFW_RUNTIME_H
+
+#include "socfw/chain.h"
+#include "socfw/error.h"
+#include "socfw/pipeline.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct socfw_runtime socfw_runtime;
+
+/* Progress lines ("epoch 1 step 40/300 loss 0.873 ..."); the CLI prints
+ * them.  NULL: log at info level. */
+typedef void (*socfw_progress_fn)(const char *line, void *user);
+
+typedef struct socfw_runtime_options {
+        const char *output_dir;   /* required for training                */
+        int threads;              /* 0: the pipeline's, else all cores    */
+        /* Load the best checkpoint of output_dir instead of initialising
+         * the heads (for predict/evaluate on a finished run). */
+        int from_checkpoint;
+        socfw_progress_fn progress;
+        void *progress_user;
+} socfw_runtime_options;
+
+/* Build everything the pipeline describes (the pipeline must be validated
+ * and outlive the runtime).  Pretrains a backbone from scratch when the
+ * pipeline asks for it and none is cached in output_dir. */
+int socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
+                      const socfw_runtime_options *opts, socfw_error *err);
+void socfw_runtime_free(socfw_runtime *rt);
+
+/* Does any task have training data? */
+int socfw_runtime_has_training(const socfw_runtime *rt);
+
+/* Fine-tune every task with training data: epochs of AdamW steps,
+ * validation, early stopping, best checkpoint.  The best checkpoint is
+ * loaded back at the end. */
+int socfw_runtime_train(socfw_runtime *rt, socfw_error *err);
+
+/* Evaluate every task that has data for `split` ("valid" or "test") and
+ * write its reports into the output directory. */
+int socfw_runtime_evaluate(socfw_runtime *rt, const char *split,
+                           socfw_error *err);
+
+/* A chain over the pipeline's stages whose tasks use this runtime's models
+ * (socfw_task_infer / socfw_task_generate work).  Free it before the
+ * runtime. */
+int socfw_runtime_chain(socfw_runtime *rt, socfw_chain **out,
+                        socfw_error *err);
+
+/* A metric recorded by the last evaluation, e.g. "sentiment.valid.macro_f1";
+ * returns 0 and *value, or SOCFW_ENOTFOUND. */
+int socfw_runtime_metric(const socfw_runtime *rt, const char *name,
+                         double *value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SOCFW_RUNTIME_H */

@@ -1,0 +1,118 @@
+/* framework/train/runtime_impl.h - the runtime's internals, shared by
+ * runtime.c (building, inference), trainer.c (fine-tuning, evaluation)
+ * and pretrain.c (tokenizer + backbone from scratch).  Internal. */
+#ifndef SOCFW_TRAIN_RUNTIME_IMPL_H
+#define SOCFW_TRAIN_RUNTIME_IMPL_H
+
+#include <stdint.h>
+
+#include "core/task_impl.h"
+#include "socfw/metrics.h"
+#include "socfw/model.h"
+#include "socfw/optim.h"
+#include "socfw/params.h"
+#include "socfw/rng.h"
+#include "socfw/runtime.h"
+#include "socfw/tokenizer.h"
+
+/* One tokenized example. */
+typedef struct rt_example {
+        int32_t *ids;           /* n tokens, specials included             */
+        int32_t *targets;       /* LM: n next-token ids (-100 = not learnt);
+                                   NULL for sequence-level targets         */
+        int n;
+        int label;              /* CLASS; -1 otherwise                     */
+        uint8_t *multi;         /* MULTI_LABEL: n_labels 0/1, or NULL      */
+} rt_example;
+
+typedef struct rt_split {
+        rt_example *ex;
+        size_t n;
+        size_t skipped;         /* bad rows skipped (on_bad_row: skip)     */
+} rt_split;
+
+typedef struct rt_task {
+        socfw_task_ctx *ctx;
+        const socfw_config *cfg;
+        const socfw_plugin *plugin;
+        const socfw_plugin *head;
+        const socfw_config *head_cfg, *loss_cfg;
+        void *head_state;
+        socfw_params *hps;      /* the head's parameters                   */
+        socfw_adamw *hopt;
+        socfw_target_kind kind;
+        int n_outputs;
+        float weight;
+        float *class_weight;    /* per class, or NULL                      */
+        rt_split train, valid, test;
+        int trained;            /* has training data                       */
+} rt_task;
+
+/* A contiguous run of trainable backbone floats with its optimizer. */
+typedef struct rt_range {
+        size_t offset, len;
+        socfw_adamw *opt;
+} rt_range;
+
+struct socfw_runtime {
+        const socfw_pipeline *p;
+        char *out_dir;
+        socfw_progress_fn progress;
+        void *progress_user;
+
+        socfw_model *model;
+        socfw_tokenizer *tok;
+        int max_seq;            /* tokens per example                      */
+        int truncation;         /* socfw_truncate_policy                   */
+        float dropout;
+        int encoder;            /* BERT/RoBERTa: [CLS] ... [SEP]           */
+        int32_t pad_id;
+
+        rt_task *tasks;
+        size_t n_tasks;
+
+        rt_range *ranges;       /* backbone optimizer state                */
+        size_t n_ranges;
+        int backbone_trainable;
+
+        socfw_rng rng;
+        socfw_metrics *metrics; /* the latest value of every metric        */
+
+        /* work buffers, grown on demand */
+        float *hidden, *dhidden, *out, *dout;
+        size_t cap_hidden, cap_out;
+        int32_t *ids, *mask, *tags;
+        size_t cap_tokens;
+};
+
+/* Progress line through the runtime's callback (or the log). */
+void rt_progress(socfw_runtime *rt, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/* Grow the work buffers for a (B,T) batch with `out_len` head outputs. */
+int rt_reserve(socfw_runtime *rt, int B, int T, size_t out_len,
+               socfw_error *err);
+
+/* Tokenize `text` for a sequence-level task into *ids (caller frees). */
+int rt_encode(socfw_runtime *rt, const char *text, int32_t **ids, int *n,
+              socfw_error *err);
+
+/* Forward the backbone and the task's head over ex[0..B); the head output
+ * is in rt->out and *io describes the batch for loss and backward.
+ * `training` turns dropout on. */
+int rt_forward(socfw_runtime *rt, rt_task *t, const rt_example *const *ex,
+               int B, int training, socfw_head_io *io, socfw_error *err);
+
+/* Load output_dir/checkpoint into the backbone and heads (trainer.c). */
+int rt_load_best(socfw_runtime *rt, socfw_error *err);
+
+/* Backbone from scratch: tokenizer training + pretraining (pretrain.c). */
+int rt_build_from_scratch(socfw_runtime *rt, socfw_error *err);
+
+/* Save the backbone (config.json + model.safetensors + tokenizer) into dir
+ * atomically (pretrain.c). */
+int rt_save_backbone(socfw_runtime *rt, const char *dir, socfw_error *err);
+
+void rt_split_clear(rt_split *s);
+
+#endif

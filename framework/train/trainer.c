@@ -1,0 +1,817 @@
+/* trainer.c - fine-tuning: batches, AdamW steps, validation, early
+ * stopping, checkpoints, reports. */
+#define _GNU_SOURCE /* asprintf */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "core/example_impl.h"
+#include "socfw/data.h"
+#include "socfw/io.h"
+#include "socfw/modelfile.h"
+#include "socfw/report.h"
+#include "socfw/safetensors.h"
+#include "train/runtime_impl.h"
+
+/* ---- time ---- */
+
+static double
+now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- targets of a batch ---- */
+
+typedef struct batch_targets {
+        socfw_head_targets t;
+        int32_t class_ids[4096];
+        float *multi;
+} batch_targets;
+
+static int
+fill_targets(rt_task *t, const rt_example *const *ex, int B,
+             const int32_t *tags, batch_targets *bt, socfw_error *err)
+{
+        memset(&bt->t, 0, sizeof bt->t);
+        bt->multi = NULL;
+        bt->t.kind = t->kind;
+        bt->t.class_weight = t->class_weight;
+        switch (t->kind) {
+        case SOCFW_TARGET_CLASS:
+                if (B > 4096)
+                        return socfw_error_set(err, SOCFW_EINVAL,
+                                               "batch too large");
+                for (int b = 0; b < B; b++)
+                        bt->class_ids[b] = ex[b]->label;
+                bt->t.class_ids = bt->class_ids;
+                return 0;
+        case SOCFW_TARGET_MULTI_LABEL:
+                bt->multi = malloc(sizeof(float) * (size_t)B *
+                                   (size_t)t->n_outputs);
+                if (!bt->multi)
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "out of memory");
+                for (int b = 0; b < B; b++)
+                        for (int k = 0; k < t->n_outputs; k++)
+                                bt->multi[(size_t)b * t->n_outputs + k] =
+                                        ex[b]->multi[k];
+                bt->t.multi = bt->multi;
+                return 0;
+        case SOCFW_TARGET_TOKENS:
+        case SOCFW_TARGET_TAGS:
+                bt->t.tags = tags;
+                return 0;
+        default:
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "task '%s': this target kind cannot "
+                                       "be trained yet",
+                                       socfw_task_name(t->ctx));
+        }
+}
+
+/* Forward + loss (+ backward when `grad_scale` > 0) of one batch.
+ * Returns the batch's mean loss in *loss. */
+static int
+run_batch(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
+          int training, float grad_scale, float *loss, socfw_error *err)
+{
+        socfw_head_io io;
+        int rc = rt_forward(rt, t, ex, B, training, &io, err);
+        if (rc < 0)
+                return rc;
+        batch_targets bt;
+        rc = fill_targets(t, ex, B, rt->tags, &bt, err);
+        if (rc == 0)
+                rc = t->head->head.loss(t->head_state, &io, &bt.t, loss, err);
+        free(bt.multi);
+        if (rc < 0 || grad_scale <= 0)
+                return rc;
+        if (!isfinite(*loss))
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "task '%s': the loss is not finite "
+                                       "(%g); hint: lower train.lr",
+                                       socfw_task_name(t->ctx), *loss);
+        for (size_t i = 0; i < io.out_len; i++)
+                io.dout[i] *= grad_scale;
+        size_t nh = (size_t)io.B * io.T * io.C;
+        memset(io.dhidden, 0, nh * sizeof(float));
+        rc = t->head->head.backward(t->head_state, &io, err);
+        if (rc == 0 && rt->backbone_trainable)
+                rc = socfw_model_backward(rt->model, io.dhidden, err);
+        return rc;
+}
+
+/* ---- optimizer ---- */
+
+static int
+make_head_optimizers(socfw_runtime *rt, socfw_error *err)
+{
+        const socfw_config *tr = socfw_pipeline_section(rt->p, "train");
+        socfw_adamw_config ac;
+        socfw_adamw_config_default(&ac);
+        ac.lr = (float)socfw_config_get_float(tr, "lr");
+        ac.beta1 = (float)socfw_config_get_float(tr, "beta1");
+        ac.beta2 = (float)socfw_config_get_float(tr, "beta2");
+        ac.eps = (float)socfw_config_get_float(tr, "eps");
+        ac.weight_decay = (float)socfw_config_get_float(tr, "weight_decay");
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (!t->hps || t->hopt)
+                        continue;
+                size_t n = (size_t)socfw_params_size(t->hps);
+                if (n == 0)
+                        continue;
+                t->hopt = socfw_adamw_new(n, &ac, err);
+                if (!t->hopt)
+                        return SOCFW_ENOMEM;
+                socfw_adamw_set_decay_range(t->hopt, 0, n, 0, NULL);
+                for (int k = 0; k < socfw_params_count(t->hps); k++)
+                        if (socfw_params_ndim(t->hps, k) >= 2)
+                                socfw_adamw_set_decay_range(
+                                        t->hopt,
+                                        (size_t)socfw_params_offset(t->hps,
+                                                                    k),
+                                        (size_t)socfw_params_numel(t->hps, k),
+                                        1, NULL);
+        }
+        return 0;
+}
+
+/* Clip, step and zero every trainable tensor.  Returns the grad norm. */
+static float
+optimizer_step(socfw_runtime *rt, double lr, float clip)
+{
+        float *grads[4096];
+        size_t ns[4096];
+        size_t count = 0;
+        socfw_params *bps = socfw_model_params(rt->model);
+        float *bdata = socfw_params_data_buffer(bps);
+        float *bgrad = socfw_params_grad_buffer(bps);
+        for (size_t r = 0; r < rt->n_ranges && count < 4096; r++) {
+                grads[count] = bgrad + rt->ranges[r].offset;
+                ns[count++] = rt->ranges[r].len;
+        }
+        for (size_t i = 0; i < rt->n_tasks && count < 4096; i++)
+                if (rt->tasks[i].hopt) {
+                        grads[count] = socfw_params_grad_buffer(
+                                rt->tasks[i].hps);
+                        ns[count++] = (size_t)socfw_params_size(
+                                rt->tasks[i].hps);
+                }
+        float norm = socfw_grad_clip_norm_multi(grads, ns, count,
+                                                clip > 0 ? clip : INFINITY);
+        if (!isfinite(norm))
+                goto zero; /* skip the step, as mixed-precision scalers do */
+        for (size_t r = 0; r < rt->n_ranges; r++)
+                socfw_adamw_step(rt->ranges[r].opt,
+                                 bdata + rt->ranges[r].offset,
+                                 bgrad + rt->ranges[r].offset, lr);
+        for (size_t i = 0; i < rt->n_tasks; i++)
+                if (rt->tasks[i].hopt)
+                        socfw_adamw_step(
+                                rt->tasks[i].hopt,
+                                socfw_params_data_buffer(rt->tasks[i].hps),
+                                socfw_params_grad_buffer(rt->tasks[i].hps),
+                                lr);
+zero:
+        socfw_params_zero_grad(bps);
+        for (size_t i = 0; i < rt->n_tasks; i++)
+                if (rt->tasks[i].hps)
+                        socfw_params_zero_grad(rt->tasks[i].hps);
+        return norm;
+}
+
+/* ---- checkpoints ---- */
+
+/* Tensor names in a checkpoint: backbone tensors as they are, head tensors
+ * as "<task>/<name>". */
+static int
+save_checkpoint(socfw_runtime *rt, long step, const char *metric,
+                double value, socfw_error *err)
+{
+        socfw_params *bps = socfw_model_params(rt->model);
+        size_t cap = (size_t)socfw_params_count(bps);
+        for (size_t i = 0; i < rt->n_tasks; i++)
+                if (rt->tasks[i].hps)
+                        cap += (size_t)socfw_params_count(rt->tasks[i].hps);
+        socfw_tensor_info *ti = calloc(cap ? cap : 1, sizeof *ti);
+        char **names = calloc(cap ? cap : 1, sizeof *names);
+        size_t n = 0;
+        int rc = 0;
+        if (!ti || !names) {
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                goto out;
+        }
+        for (int k = 0; k < socfw_params_count(bps); k++) {
+                if (!socfw_params_trainable(bps, k))
+                        continue;
+                socfw_tensor_info *x = &ti[n++];
+                x->name = socfw_params_name(bps, k);
+                x->dtype = SOCFW_DTYPE_F32;
+                x->ndim = socfw_params_ndim(bps, k);
+                for (int d = 0; d < x->ndim; d++)
+                        x->shape[d] = socfw_params_shape(bps, k)[d];
+                x->nelem = socfw_params_numel(bps, k);
+                x->data = socfw_params_data(bps, k);
+                x->nbytes = (size_t)x->nelem * sizeof(float);
+        }
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                for (int k = 0; t->hps && k < socfw_params_count(t->hps);
+                     k++) {
+                        if (asprintf(&names[n], "%s/%s",
+                                     socfw_task_name(t->ctx),
+                                     socfw_params_name(t->hps, k)) < 0) {
+                                names[n] = NULL;
+                                rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                                     "out of memory");
+                                goto out;
+                        }
+                        socfw_tensor_info *x = &ti[n];
+                        x->name = names[n++];
+                        x->dtype = SOCFW_DTYPE_F32;
+                        x->ndim = socfw_params_ndim(t->hps, k);
+                        for (int d = 0; d < x->ndim; d++)
+                                x->shape[d] = socfw_params_shape(t->hps, k)[d];
+                        x->nelem = socfw_params_numel(t->hps, k);
+                        x->data = socfw_params_data(t->hps, k);
+                        x->nbytes = (size_t)x->nelem * sizeof(float);
+                }
+        }
+        char dir[4096], path[4200], stepbuf[32], valbuf[64];
+        snprintf(dir, sizeof dir, "%s/checkpoint", rt->out_dir);
+        if ((rc = socfw_dir_make(dir, 0755, err)) < 0)
+                goto out;
+        snprintf(stepbuf, sizeof stepbuf, "%ld", step);
+        snprintf(valbuf, sizeof valbuf, "%.6g", value);
+        socfw_safetensors_kv kv[4] = {
+                {"format", "socfw-checkpoint"},
+                {"step", stepbuf},
+                {"metric", metric ? metric : ""},
+                {"value", valbuf},
+        };
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        rc = socfw_safetensors_write(path, ti, n, kv, 4, err);
+        if (rc == 0) {
+                /* meta.json: what produced the checkpoint */
+                json_t *meta = json_pack(
+                        "{s:s, s:I, s:s, s:f, s:s}", "format",
+                        "socfw-checkpoint-1", "step", (json_int_t)step,
+                        "metric", metric ? metric : "", "value", value,
+                        "pipeline", socfw_pipeline_path(rt->p));
+                json_t *labels = json_object();
+                for (size_t i = 0; meta && labels && i < rt->n_tasks; i++) {
+                        json_t *arr = json_array();
+                        for (size_t k = 0;
+                             k < socfw_task_label_count(rt->tasks[i].ctx); k++)
+                                json_array_append_new(
+                                        arr, json_string(socfw_task_label(
+                                                     rt->tasks[i].ctx, k)));
+                        json_object_set_new(
+                                labels, socfw_task_name(rt->tasks[i].ctx),
+                                arr);
+                }
+                json_object_set_new(meta, "labels", labels);
+                char *text = meta ? json_dumps(meta, JSON_INDENT(2) |
+                                                             JSON_SORT_KEYS)
+                                  : NULL;
+                json_decref(meta);
+                snprintf(path, sizeof path, "%s/meta.json", dir);
+                rc = text ? socfw_file_write_atomic(path, text, strlen(text),
+                                                    err)
+                          : socfw_error_set(err, SOCFW_ENOMEM,
+                                            "out of memory");
+                free(text);
+        }
+out:
+        for (size_t i = 0; names && i < cap; i++)
+                free(names[i]);
+        free(names);
+        free(ti);
+        return rc;
+}
+
+/* Load the tensors of output_dir/checkpoint back into the model. */
+static int
+load_checkpoint(socfw_runtime *rt, socfw_error *err)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/checkpoint/model.safetensors",
+                 rt->out_dir);
+        socfw_modelfile *mf = NULL;
+        int rc = socfw_modelfile_open(&mf, path, err);
+        if (rc < 0)
+                return rc;
+        socfw_params *bps = socfw_model_params(rt->model);
+        for (size_t i = 0; rc == 0 && i < socfw_modelfile_n_tensors(mf);
+             i++) {
+                const socfw_tensor_info *x = socfw_modelfile_tensor(mf, i);
+                const char *slash = strchr(x->name, '/');
+                socfw_params *ps = bps;
+                const char *name = x->name;
+                if (slash) {
+                        ps = NULL;
+                        for (size_t k = 0; k < rt->n_tasks; k++)
+                                if (rt->tasks[k].hps &&
+                                    strlen(socfw_task_name(
+                                            rt->tasks[k].ctx)) ==
+                                            (size_t)(slash - x->name) &&
+                                    !strncmp(x->name,
+                                             socfw_task_name(rt->tasks[k].ctx),
+                                             (size_t)(slash - x->name)))
+                                        ps = rt->tasks[k].hps;
+                        name = slash + 1;
+                }
+                int idx = ps ? socfw_params_find(ps, name) : -1;
+                if (idx < 0 || socfw_params_numel(ps, idx) != x->nelem) {
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EFORMAT, path, 0, 0,
+                                "tensor '%s' does not fit this pipeline "
+                                "(hint: the checkpoint comes from another "
+                                "pipeline or model)",
+                                x->name);
+                        break;
+                }
+                rc = socfw_modelfile_read_f32(mf, x, socfw_params_data(ps, idx),
+                                              (size_t)x->nelem, err);
+        }
+        socfw_modelfile_close(mf);
+        return rc;
+}
+
+/* ---- evaluation ---- */
+
+static int
+evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
+              const rt_split *s, socfw_error *err)
+{
+        const socfw_config *ev = socfw_pipeline_section(rt->p, "evaluate");
+        int B = (int)socfw_config_get_int(ev, "batch_size");
+        int *gold = malloc(sizeof(int) * (s->n ? s->n : 1));
+        int *pred = malloc(sizeof(int) * (s->n ? s->n : 1));
+        int rc = gold && pred ? 0
+                              : socfw_error_set(err, SOCFW_ENOMEM,
+                                                "out of memory");
+        double loss_sum = 0;
+        size_t loss_n = 0, tokens = 0;
+        const rt_example *batch[512];
+        if (B > 512)
+                B = 512;
+        for (size_t start = 0; rc == 0 && start < s->n; start += (size_t)B) {
+                int nb = (int)(s->n - start < (size_t)B ? s->n - start : (size_t)B);
+                for (int b = 0; b < nb; b++)
+                        batch[b] = &s->ex[start + (size_t)b];
+                float loss;
+                rc = run_batch(rt, t, batch, nb, 0, 0, &loss, err);
+                if (rc < 0)
+                        break;
+                if (t->kind == SOCFW_TARGET_TOKENS) {
+                        size_t cnt = 0;
+                        for (int b = 0; b < nb; b++)
+                                for (int i = 0; i < batch[b]->n; i++)
+                                        cnt += batch[b]->targets[i] >= 0;
+                        loss_sum += (double)loss * (double)cnt;
+                        tokens += cnt;
+                        continue;
+                }
+                loss_sum += (double)loss * nb;
+                loss_n += (size_t)nb;
+                int K = t->n_outputs;
+                for (int b = 0; b < nb; b++) {
+                        const float *o = rt->out + (size_t)b * K;
+                        int best = 0;
+                        for (int k = 1; k < K; k++)
+                                if (o[k] > o[best])
+                                        best = k;
+                        gold[start + (size_t)b] = batch[b]->label;
+                        pred[start + (size_t)b] = best;
+                }
+        }
+        char name[512];
+        if (rc == 0 && t->kind == SOCFW_TARGET_TOKENS) {
+                double nll = tokens ? loss_sum / (double)tokens : 0;
+                snprintf(name, sizeof name, "%s.%s.loss",
+                         socfw_task_name(t->ctx), split);
+                socfw_metrics_set(rt->metrics, name, nll, 0);
+                snprintf(name, sizeof name, "%s.%s.perplexity",
+                         socfw_task_name(t->ctx), split);
+                socfw_metrics_set(rt->metrics, name, exp(nll), 0);
+                rt_progress(rt, "%s %s: loss %.4f perplexity %.2f (%zu "
+                                "tokens)",
+                            socfw_task_name(t->ctx), split, nll, exp(nll),
+                            tokens);
+        } else if (rc == 0) {
+                snprintf(name, sizeof name, "%s.%s.loss",
+                         socfw_task_name(t->ctx), split);
+                socfw_metrics_set(rt->metrics, name,
+                                  loss_n ? loss_sum / (double)loss_n : 0, 0);
+                socfw_eval e;
+                socfw_eval_init(&e, s->n, gold, pred, NULL,
+                                (size_t)t->n_outputs);
+                if (t->plugin->task.evaluate)
+                        rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
+                for (size_t m = 0; rc == 0 && m < e.n_metrics; m++) {
+                        snprintf(name, sizeof name, "%s.%s.%s",
+                                 socfw_task_name(t->ctx), split, e.names[m]);
+                        socfw_metrics_set(rt->metrics, name, e.values[m],
+                                          e.higher[m]);
+                }
+                if (rc == 0 && e.report && rt->out_dir) {
+                        char path[4200];
+                        snprintf(path, sizeof path, "%s/%s.%s.txt",
+                                 rt->out_dir, socfw_task_name(t->ctx), split);
+                        rc = socfw_file_write_atomic(path, e.report,
+                                                     strlen(e.report), err);
+                }
+                double acc = 0, f1 = 0, mr = 0;
+                for (size_t m = 0; m < e.n_metrics; m++) {
+                        if (!strcmp(e.names[m], "accuracy"))
+                                acc = e.values[m];
+                        if (!strcmp(e.names[m], "macro_f1"))
+                                f1 = e.values[m];
+                        if (!strcmp(e.names[m], "macro_recall"))
+                                mr = e.values[m];
+                }
+                rt_progress(rt, "%s %s: loss %.4f accuracy %.4f macro_f1 "
+                                "%.4f macro_recall %.4f (%zu examples)",
+                            socfw_task_name(t->ctx), split,
+                            loss_n ? loss_sum / (double)loss_n : 0, acc, f1,
+                            mr, s->n);
+                socfw_eval_clear(&e);
+        }
+        free(gold);
+        free(pred);
+        return rc;
+}
+
+int
+socfw_runtime_evaluate(socfw_runtime *rt, const char *split, socfw_error *err)
+{
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                const rt_split *s = !strcmp(split, "valid")  ? &t->valid
+                                    : !strcmp(split, "test") ? &t->test
+                                                             : &t->train;
+                if (!t->head || s->n == 0)
+                        continue;
+                int rc = evaluate_task(rt, t, split, s, err);
+                if (rc < 0)
+                        return rc;
+        }
+        return 0;
+}
+
+/* Append every metric to metrics.jsonl (one line per evaluation). */
+static void
+log_metrics(socfw_runtime *rt, long step, int epoch)
+{
+        if (!rt->out_dir)
+                return;
+        json_t *line = socfw_metrics_to_json(rt->metrics);
+        if (!line)
+                return;
+        json_object_set_new(line, "step", json_integer(step));
+        json_object_set_new(line, "epoch", json_integer(epoch));
+        char *text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(line);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/metrics.jsonl", rt->out_dir);
+        FILE *f = fopen(path, "a");
+        if (f && text)
+                fprintf(f, "%s\n", text);
+        if (f)
+                fclose(f);
+        free(text);
+}
+
+/* ---- the loop ---- */
+
+typedef struct work {
+        size_t task;
+        size_t start, len; /* into the task's batch plan */
+} work;
+
+typedef struct curve {
+        double *x, *y;
+        size_t n, cap;
+} curve;
+
+static void
+curve_add(curve *c, double x, double y)
+{
+        if (c->n == c->cap) {
+                size_t cap = c->cap ? c->cap * 2 : 64;
+                double *nx = realloc(c->x, cap * sizeof *nx);
+                if (!nx)
+                        return;
+                c->x = nx;
+                double *ny = realloc(c->y, cap * sizeof *ny);
+                if (!ny)
+                        return;
+                c->y = ny;
+                c->cap = cap;
+        }
+        c->x[c->n] = x;
+        c->y[c->n++] = y;
+}
+
+int
+socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
+{
+        const socfw_config *tr = socfw_pipeline_section(rt->p, "train");
+        int B = (int)socfw_config_get_int(tr, "batch_size");
+        int accum = (int)socfw_config_get_int(tr, "grad_accum");
+        int epochs = (int)socfw_config_get_int(tr, "epochs");
+        long max_steps = (long)socfw_config_get_int(tr, "max_steps");
+        long eval_every = (long)socfw_config_get_int(tr, "eval_every");
+        long log_every = (long)socfw_config_get_int(tr, "log_every");
+        double lr = socfw_config_get_float(tr, "lr");
+        float clip = (float)socfw_config_get_float(tr, "grad_clip");
+        uint64_t seed = (uint64_t)socfw_config_get_int(tr, "seed");
+        const char *es_metric = socfw_config_get_string(tr,
+                                                        "early_stopping.metric");
+        int patience = (int)socfw_config_get_int(tr,
+                                                 "early_stopping.patience");
+        const char *es_mode = socfw_config_get_string(tr,
+                                                      "early_stopping.mode");
+        double min_delta = socfw_config_get_float(tr,
+                                                  "early_stopping.min_delta");
+        int keep_best = socfw_config_get_bool(tr, "keep_best");
+        if (B > 4096)
+                B = 4096;
+        if (!socfw_runtime_has_training(rt))
+                return 0;
+        if (!rt->out_dir)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "training needs an output directory");
+        int rc = make_head_optimizers(rt, err);
+        if (rc < 0)
+                return rc;
+
+        /* batch plans: one per task, re-made each epoch */
+        socfw_batch_plan **plans = calloc(rt->n_tasks, sizeof *plans);
+        work *queue = NULL;
+        size_t n_work = 0;
+        const rt_example **batch = malloc(sizeof *batch * (size_t)B);
+        size_t **lengths = calloc(rt->n_tasks, sizeof *lengths);
+        curve train_loss = {0}, valid_curve = {0};
+        char watched[512] = "";
+        double best = NAN;
+        int bad_evals = 0, stop = 0, have_best = 0;
+        if (!plans || !batch || !lengths) {
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                goto out;
+        }
+        size_t batches_per_epoch = 0;
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (!t->trained)
+                        continue;
+                lengths[i] = malloc(sizeof(size_t) * t->train.n);
+                if (!lengths[i]) {
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "out of memory");
+                        goto out;
+                }
+                for (size_t k = 0; k < t->train.n; k++)
+                        lengths[i][k] = (size_t)t->train.ex[k].n;
+                batches_per_epoch += (t->train.n + (size_t)B - 1) / (size_t)B;
+        }
+        long steps_per_epoch = (long)((batches_per_epoch + (size_t)accum - 1) /
+                                      (size_t)accum);
+        long total = steps_per_epoch * epochs;
+        if (max_steps > 0 && max_steps < total)
+                total = max_steps;
+        if (total <= 0)
+                goto out;
+        double warm = socfw_config_get_float(tr, "warmup");
+        socfw_lr_schedule sched;
+        int kind = socfw_lr_schedule_kind_parse(
+                socfw_config_get_string(tr, "schedule"));
+        rc = socfw_lr_schedule_init(&sched, kind < 0 ? 0 : kind, total,
+                                    warm >= 1 ? (long)warm : 0,
+                                    warm < 1 ? warm : 0,
+                                    socfw_config_get_float(tr, "min_lr_ratio"),
+                                    err);
+        if (rc < 0)
+                goto out;
+
+        /* the metric that picks the best checkpoint */
+        if (es_metric)
+                snprintf(watched, sizeof watched, "%s", es_metric);
+        for (size_t i = 0; !watched[0] && i < rt->n_tasks; i++)
+                if (rt->tasks[i].trained && rt->tasks[i].valid.n)
+                        snprintf(watched, sizeof watched, "%s.valid.%s",
+                                 socfw_task_name(rt->tasks[i].ctx),
+                                 rt->tasks[i].kind == SOCFW_TARGET_CLASS
+                                         ? "macro_f1"
+                                         : "loss");
+        rt_progress(rt, "training: %ld steps (%d epochs x %ld), batch %d x "
+                        "%d accumulated, lr %g, watching %s",
+                    total, epochs, steps_per_epoch, B, accum, lr,
+                    watched[0] ? watched : "(no validation data)");
+
+        long step = 0;
+        double t0 = now(), tok_t0 = now();
+        size_t tokens = 0;
+        double loss_acc = 0;
+        int loss_n = 0, micro = 0;
+        for (int epoch = 1; epoch <= epochs && !stop && step < total;
+             epoch++) {
+                /* interleave the tasks' batches in a seeded order */
+                n_work = 0;
+                free(queue);
+                queue = malloc(sizeof *queue * (batches_per_epoch + 1));
+                if (!queue) {
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "out of memory");
+                        goto out;
+                }
+                for (size_t i = 0; i < rt->n_tasks; i++) {
+                        rt_task *t = &rt->tasks[i];
+                        if (!t->trained)
+                                continue;
+                        socfw_batch_plan_free(plans[i]);
+                        plans[i] = NULL;
+                        rc = socfw_batch_plan_new(&plans[i], lengths[i],
+                                                  t->train.n, (size_t)B, 50, 1,
+                                                  seed + (uint64_t)epoch * 7919 +
+                                                          i,
+                                                  err);
+                        if (rc < 0)
+                                goto out;
+                        for (size_t b = 0; b < plans[i]->n_batches; b++)
+                                queue[n_work++] = (work){
+                                        .task = i,
+                                        .start = plans[i]->offsets[b],
+                                        .len = plans[i]->offsets[b + 1] -
+                                               plans[i]->offsets[b]};
+                }
+                size_t *order = malloc(sizeof *order * (n_work ? n_work : 1));
+                if (!order) {
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "out of memory");
+                        goto out;
+                }
+                for (size_t k = 0; k < n_work; k++)
+                        order[k] = k;
+                socfw_shuffle_indices(order, n_work, seed ^ (uint64_t)epoch);
+
+                for (size_t w = 0; w < n_work && !stop && step < total; w++) {
+                        const work *wk = &queue[order[w]];
+                        rt_task *t = &rt->tasks[wk->task];
+                        for (size_t b = 0; b < wk->len; b++)
+                                batch[b] = &t->train.ex
+                                                    [plans[wk->task]->indices
+                                                             [wk->start + b]];
+                        float loss;
+                        rc = run_batch(rt, t, batch, (int)wk->len, 1,
+                                       t->weight / (float)accum, &loss, err);
+                        if (rc < 0) {
+                                free(order);
+                                goto out;
+                        }
+                        for (size_t b = 0; b < wk->len; b++)
+                                tokens += (size_t)batch[b]->n;
+                        loss_acc += loss;
+                        loss_n++;
+                        if (++micro < accum && w + 1 < n_work)
+                                continue;
+                        micro = 0;
+                        double cur_lr = lr * socfw_lr_schedule_factor(&sched,
+                                                                      step);
+                        float norm = optimizer_step(rt, cur_lr, clip);
+                        step++;
+                        if (step % log_every == 0 || step == total) {
+                                double el = now() - tok_t0;
+                                double avg = loss_acc / (loss_n ? loss_n : 1);
+                                curve_add(&train_loss, (double)step, avg);
+                                double eta = (now() - t0) / (double)step *
+                                             (double)(total - step);
+                                rt_progress(rt, "epoch %d step %ld/%ld loss "
+                                                "%.4f lr %.3g grad-norm %.3g "
+                                                "%.0f tokens/s ETA %.0fs",
+                                            epoch, step, total, avg, cur_lr,
+                                            norm, el > 0 ? tokens / el : 0,
+                                            eta);
+                                loss_acc = 0;
+                                loss_n = 0;
+                                tokens = 0;
+                                tok_t0 = now();
+                        }
+                        int eval_now = eval_every > 0
+                                               ? step % eval_every == 0
+                                               : 0;
+                        int end_epoch = w + 1 == n_work || step == total;
+                        if (!eval_now && !(eval_every == 0 && end_epoch))
+                                continue;
+                        rc = socfw_runtime_evaluate(rt, "valid", err);
+                        if (rc < 0) {
+                                free(order);
+                                goto out;
+                        }
+                        log_metrics(rt, step, epoch);
+                        double v;
+                        if (!watched[0] ||
+                            socfw_metrics_get(rt->metrics, watched, &v,
+                                              NULL) < 0) {
+                                if (watched[0] && es_metric) {
+                                        rc = socfw_error_set(
+                                                err, SOCFW_ESCHEMA,
+                                                "train.early_stopping.metric "
+                                                "'%s' is not computed by "
+                                                "this pipeline",
+                                                watched);
+                                        free(order);
+                                        goto out;
+                                }
+                                continue;
+                        }
+                        curve_add(&valid_curve, (double)step, v);
+                        int higher = strcmp(es_mode, "max") == 0   ? 1
+                                     : strcmp(es_mode, "min") == 0 ? 0
+                                     : socfw_metrics_higher_is_better(
+                                               rt->metrics, watched);
+                        int better = !have_best ||
+                                     (higher ? v > best + min_delta
+                                             : v < best - min_delta);
+                        if (better) {
+                                best = v;
+                                have_best = 1;
+                                bad_evals = 0;
+                                if (keep_best) {
+                                        rc = save_checkpoint(rt, step, watched,
+                                                             v, err);
+                                        if (rc < 0) {
+                                                free(order);
+                                                goto out;
+                                        }
+                                }
+                                rt_progress(rt, "new best %s = %.4f at step "
+                                                "%ld (checkpoint saved)",
+                                            watched, v, step);
+                        } else if (patience > 0 && ++bad_evals >= patience) {
+                                rt_progress(rt, "early stopping: %s has not "
+                                                "improved for %d "
+                                                "evaluations (best %.4f)",
+                                            watched, patience, best);
+                                stop = 1;
+                        }
+                }
+                free(order);
+        }
+        /* finish: the best checkpoint, or the last state */
+        if (have_best && keep_best) {
+                rc = load_checkpoint(rt, err);
+                if (rc < 0)
+                        goto out;
+                rt_progress(rt, "restored the best checkpoint (%s = %.4f)",
+                            watched, best);
+        } else {
+                rc = save_checkpoint(rt, step, watched, best, err);
+                if (rc < 0)
+                        goto out;
+        }
+        if (train_loss.n && rt->out_dir) {
+                socfw_chart_series series[2] = {
+                        {"train loss", train_loss.x, train_loss.y,
+                         train_loss.n},
+                        {watched[0] ? watched : "valid", valid_curve.x,
+                         valid_curve.y, valid_curve.n},
+                };
+                socfw_chart_options co = SOCFW_CHART_OPTIONS_INIT;
+                co.title = "training";
+                char path[4200];
+                snprintf(path, sizeof path, "%s/curves.svg", rt->out_dir);
+                rc = socfw_chart_write_svg(path, series, valid_curve.n ? 2 : 1,
+                                           &co, err);
+        }
+        rt_progress(rt, "training done in %.1fs", now() - t0);
+out:
+        for (size_t i = 0; plans && i < rt->n_tasks; i++)
+                socfw_batch_plan_free(plans[i]);
+        for (size_t i = 0; lengths && i < rt->n_tasks; i++)
+                free(lengths[i]);
+        free(lengths);
+        free(plans);
+        free(queue);
+        free(batch);
+        free(train_loss.x);
+        free(train_loss.y);
+        free(valid_curve.x);
+        free(valid_curve.y);
+        return rc;
+}
+
+int
+rt_load_best(socfw_runtime *rt, socfw_error *err)
+{
+        return load_checkpoint(rt, err);
+}
