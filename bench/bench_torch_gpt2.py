@@ -71,6 +71,10 @@ def main():
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     m = GPT2()
+    with torch.no_grad():       # GPT-2 initialisation scale
+        for n, p in m.named_parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.02)
     nparams = sum(p.numel() for p in m.parameters())
     print("torch %s GPT-2 124M shape (%d parameters), %d threads" %
           (torch.__version__, nparams, threads))

@@ -34,13 +34,24 @@
 
 /* ---- naming ---- */
 
-/* Fill `buf` with the tensor prefix of a new head whose first tensor is
- * called "<prefix>.<first>".  Returns 0 or SOCFW_EINVAL (prefix too long
- * or no free name). */
+/* 1 when some tensor of the store is called "<prefix>.<anything>". */
+static inline int
+head_prefix_taken(const socfw_params *ps, const char *prefix)
+{
+        size_t n = strlen(prefix);
+        for (int i = 0; ps && i < socfw_params_count(ps); i++) {
+                const char *name = socfw_params_name(ps, i);
+                if (name && strncmp(name, prefix, n) == 0 && name[n] == '.')
+                        return 1;
+        }
+        return 0;
+}
+
+/* Fill `buf` with the tensor prefix of a new head of module `module`.
+ * Returns 0 or SOCFW_EINVAL (prefix too long or no free name). */
 static inline int
 head_prefix(const socfw_config *cfg, const socfw_params *ps,
-            const char *module, const char *first, char *buf, size_t size,
-            socfw_error *err)
+            const char *module, char *buf, size_t size, socfw_error *err)
 {
         const char *given = socfw_config_get_string(cfg, "prefix");
         if (given) {
@@ -56,14 +67,12 @@ head_prefix(const socfw_config *cfg, const socfw_params *ps,
         const char *type = socfw_config_name(cfg);
         if (!type || !type[0] || strlen(type) > 64)
                 type = module;
-        char name[SOCFW_PARAMS_NAME_MAX];
         for (int i = 0; i < 1000; i++) {
                 if (i == 0)
                         snprintf(buf, size, "head.%s", type);
                 else
                         snprintf(buf, size, "head.%s.%d", type, i);
-                snprintf(name, sizeof name, "%s.%s", buf, first);
-                if (!ps || socfw_params_find(ps, name) < 0)
+                if (!head_prefix_taken(ps, buf))
                         return 0;
         }
         return socfw_error_set(err, SOCFW_EINVAL,

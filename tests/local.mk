@@ -3,7 +3,7 @@
 TEST_COMMON = tests/testutil.c tests/testutil.h
 TEST_CFLAGS = $(framework_libsocfw_la_CFLAGS) $(CRITERION_CFLAGS)
 TEST_LDADD = framework/libsocfw.la $(CRITERION_LIBS) $(framework_libsocfw_la_LIBADD)
-EXTRA_DIST += tests/fixtures
+EXTRA_DIST += tests/fixtures tests/lsan.supp
 
 # Modules for the registry tests (built by make check, never installed).
 TEST_MODULE_FLAGS = $(SOCFW_MODULE_FLAGS) -rpath /nowhere

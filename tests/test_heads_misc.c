@@ -258,6 +258,20 @@ Test(heads_names, lm_tied_registers_nothing)
         destroy("lm", b);
         destroy("lm", c);
         socfw_params_free(ps);
+
+        /* a tied lm with a bias, then an untied one: no clash on out.bias */
+        ps = socfw_params_new();
+        cr_assert_eq(create_into("lm", "{bias: true}", ps, 4, 6, emb, &a,
+                                 &err), 0, "%s", err.message);
+        cr_assert_eq(create_into("lm", "{tie_weights: false, bias: true}", ps,
+                                 4, 6, emb, &b, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_params_count(ps), 3);
+        cr_expect_str_eq(socfw_params_name(ps, 0), "head.lm.out.bias");
+        cr_expect_str_eq(socfw_params_name(ps, 1), "head.lm.1.out.weight");
+        cr_expect_str_eq(socfw_params_name(ps, 2), "head.lm.1.out.bias");
+        destroy("lm", a);
+        destroy("lm", b);
+        socfw_params_free(ps);
 }
 
 Test(heads_names, init_params_normal_and_zero_bias)

@@ -1,6 +1,6 @@
 /* tests/test_heads_torch.c - every head and loss against PyTorch.
  *
- * The fixtures (tests/fixtures/heads/*.txt, written by
+ * The fixtures (tests/fixtures/heads/NAME.txt, written by
  * gen_heads_fixtures.py) hold hidden states, a padding mask, weights and
  * targets, and torch's logits, loss and gradients.  Logits and loss must
  * agree within 1e-5 (absolute), gradients within 1e-4 relative. */

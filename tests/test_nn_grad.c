@@ -479,3 +479,32 @@ Test(nn_grad, cross_entropy_errors_and_stability)
         cr_assert_eq(loss, 0.0f);
         cr_assert_eq(d[0], 0.0f);
 }
+
+/* The vectorisable exp used by the kernels (framework/nn/nn_internal.h). */
+#include "nn/nn_internal.h"
+
+Test(nn_grad, fast_exp_accuracy)
+{
+        double worst = 0.0;
+        for (int i = 0; i <= 200000; i++) {
+                float x = -87.0f + 175.0f * (float)i / 200000.0f;
+                double ref = exp((double)x);
+                double rel = fabs((double)nn_expf(x) - ref) / ref;
+                if (rel > worst)
+                        worst = rel;
+        }
+        cr_assert_lt(worst, 1e-6, "max relative error %g", worst);
+        cr_assert_eq(nn_expf(0.0f), 1.0f);
+        float big = nn_expf(1e30f), tiny = nn_expf(-1e30f);
+        cr_assert(isfinite(big) && big > 1e38f, "exp(huge) = %g", (double)big);
+        cr_assert(tiny >= 0.0f && tiny < 1e-37f, "exp(-huge) = %g", (double)tiny);
+        cr_assert(nn_expf(-INFINITY) < 1e-37f);
+        float a[37], s = 0.0f;
+        for (int i = 0; i < 37; i++) {
+                a[i] = (float)(i % 11) - 5.0f;
+                s += a[i];
+        }
+        cr_assert_float_eq(nn_sum(a, 37), s, 1e-5);
+        cr_assert_eq(nn_max(a, 37), 5.0f);
+        cr_assert_eq(nn_max(a, 3), -3.0f);
+}

@@ -897,3 +897,44 @@ Test(tokenizer_files, llama_style_tokenizer_json, .timeout = 30)
         free(ids);
         socfw_tokenizer_free(tok);
 }
+
+/* The pre-tokenizer pattern decides what can merge: Llama-3 cuts digits
+ * into groups of three, GPT-2 keeps "12345" whole. */
+Test(tokenizer_memory, pretokenizer_pattern_matters)
+{
+        static char bytes[256][3];
+        const char *tokens[260];
+        for (unsigned b = 0; b < 256; b++) {
+                byte_spelling(b, bytes[b]);
+                tokens[b] = bytes[b];
+        }
+        tokens[256] = "12";
+        tokens[257] = "123";
+        tokens[258] = "34";
+        tokens[259] = "45";
+        const char *merges[] = { "3 4", "1 2", "12 3", "4 5" };
+        const char *patterns[] = { NULL, SOCFW_TOKENIZER_PATTERN_LLAMA3 };
+        int32_t want[2][3] = { { 256, 258, '5' }, { 257, 259, -1 } };
+        size_t nwant[2] = { 3, 2 };
+        for (int k = 0; k < 2; k++) {
+                socfw_tokenizer_spec spec;
+                socfw_tokenizer_spec_init(&spec, SOCFW_TOKENIZER_BPE);
+                spec.n_tokens = 260;
+                spec.tokens = tokens;
+                spec.n_merges = 4;
+                spec.merges = merges;
+                spec.pattern = patterns[k];
+                socfw_tokenizer *tok = NULL;
+                socfw_error err = {0};
+                cr_assert_eq(socfw_tokenizer_new(&tok, &spec, &err), 0, "%s",
+                             err.message);
+                int32_t *ids = NULL;
+                size_t n = 0;
+                cr_assert_eq(socfw_tokenizer_encode(tok, "12345", 5, 0, &ids,
+                                                    &n, NULL), 0);
+                cr_assert_eq(n, nwant[k], "pattern %d: %zu ids", k, n);
+                cr_expect_arr_eq(ids, want[k], n * sizeof *ids);
+                free(ids);
+                socfw_tokenizer_free(tok);
+        }
+}

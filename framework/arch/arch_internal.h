@@ -96,10 +96,19 @@ static inline int arch_kd(const socfw_model_config *c)
 
 /* Parameter data / gradient (NULL when idx < 0, or for the gradient when
  * the tensor is frozen). */
-float *arch_w(const socfw_model *m, int idx);
-float *arch_g(const socfw_model *m, int idx);
+static inline float *arch_w(const socfw_model *m, int idx)
+{
+        return idx < 0 ? NULL : socfw_params_data(m->ps, idx);
+}
 
-/* Release the workspace (forward.c). */
-void arch_ws_free(arch_ws *ws);
+static inline float *arch_g(const socfw_model *m, int idx)
+{
+        if (idx < 0 || !socfw_params_trainable(m->ps, idx))
+                return NULL;
+        return socfw_params_grad(m->ps, idx);
+}
+
+/* Release the workspace (forward.c).  Not exported from libsocfw. */
+__attribute__((visibility("hidden"))) void arch_ws_free(arch_ws *ws);
 
 #endif

@@ -482,20 +482,6 @@ socfw_model_name_prefix(const socfw_model *m)
         return m->prefix;
 }
 
-float *
-arch_w(const socfw_model *m, int idx)
-{
-        return idx < 0 ? NULL : socfw_params_data(m->ps, idx);
-}
-
-float *
-arch_g(const socfw_model *m, int idx)
-{
-        if (idx < 0 || !socfw_params_trainable(m->ps, idx))
-                return NULL;
-        return socfw_params_grad(m->ps, idx);
-}
-
 /* ---- freezing ----------------------------------------------------------- */
 
 static void

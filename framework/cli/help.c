@@ -50,6 +50,33 @@ static const struct topic {
          "'text' field; - reads standard input) and write the post with\n"
          "every stage's annotations as one JSON line (standard output by\n"
          "default; a file is written atomically).\n"},
+        {"tokenize",
+         "Usage: socfw tokenize --model PATH [--no-special] [--no-parse-special]\n"
+         "                      [--pieces] TEXT...\n"
+         "\n"
+         "Print the token ids of TEXT (arguments joined by single spaces; - reads\n"
+         "standard input) on one line.  PATH is a .gguf file or a Hugging Face\n"
+         "directory (or a file in it).  Special tokens are added as the model does\n"
+         "(BOS for Llama, [CLS]/[SEP] for BERT) unless --no-special; --pieces prints\n"
+         "ID<TAB>PIECE per line with control characters escaped.\n"},
+        {"generate",
+         "Usage: socfw generate --model PATH [--prompt TEXT] [--max-tokens N]\n"
+         "       [--temperature T] [--top-k K] [--top-p P] [--min-p P]\n"
+         "       [--repetition-penalty R] [--seed S] [--stop STR]... [--threads N]\n"
+         "       [--stats]\n"
+         "\n"
+         "Continue the prompt with a decoder model (GPT-2, Llama, Qwen2), streaming\n"
+         "the text to standard output.  An empty prompt starts from BOS;\n"
+         "temperature 0 is greedy; generation stops at N tokens (default 64), end\n"
+         "of text, a stop string, the context length or Ctrl-C; --stats prints\n"
+         "tokens/s to standard error.\n"},
+        {"logits",
+         "Usage: socfw logits --model PATH --ids \"I1 I2 ...\" [--threads N] [-v]\n"
+         "\n"
+         "Print the model's output for the token ids, one value per line: a\n"
+         "decoder's logits for the last position, or an encoder's pooled output\n"
+         "(the first token's hidden state when it has no pooler).  Ids must lie\n"
+         "in [0, vocabulary size).\n"},
         {"version", "Usage: socfw version\n\nPrint the version of socfw, "
                     "its plugin ABI and pipeline schema.\n"},
         {"help", "Usage: socfw help [COMMAND|pipeline]\n"},

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "socfw/log.h"
 #include "socfw/plugin.h"
+#include "socfw/threads.h"
 
 cli_globals cli_g;
 
@@ -139,6 +140,8 @@ main(int argc, char **argv)
                 cli_print_help(stderr, NULL);
                 return CLI_USAGE;
         }
+        if (cli_g.threads > 0)
+                socfw_threads_set(cli_g.threads);
         int idx = optind;
         const char *name = argv[idx];
         for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

@@ -58,24 +58,22 @@ attn_last_key(const socfw_nn_attn_desc *d, int t)
 
 /* Softmax of one score row p[0..n) in place, entries marked -INFINITY are
  * masked; returns 0 if every entry was masked (row set to zeros). */
-NN_CLONES static int
+static inline __attribute__((always_inline)) int
 softmax_row(float *p, int n)
 {
-        float mx = -INFINITY;
-        for (int j = 0; j < n; j++)
-                if (p[j] > mx)
-                        mx = p[j];
+        float mx = nn_max(p, n);
         if (mx == -INFINITY) {
                 memset(p, 0, (size_t)n * sizeof *p);
                 return 0;
         }
-        float s = 0.0f;
         for (int j = 0; j < n; j++) {
-                float e = p[j] == -INFINITY ? 0.0f : nn_expf(p[j] - mx);
-                p[j] = e;
-                s += e;
+                /* masked (-inf) entries become exactly 0; integer select
+                 * keeps the loop branch-free */
+                union { float f; int32_t i; } e = { nn_expf(p[j] - mx) };
+                e.i &= -(int32_t)(p[j] != -INFINITY);
+                p[j] = e.f;
         }
-        float inv = 1.0f / s;
+        float inv = 1.0f / nn_sum(p, n);
         for (int j = 0; j < n; j++)
                 p[j] *= inv;
         return 1;

@@ -20,7 +20,7 @@ nn_grain(int64_t per_item)
 
 /* Dot product with 8 independent partial sums (vectorisable without
  * -ffast-math); the summation order depends only on n. */
-static inline float
+static inline __attribute__((always_inline)) float
 nn_dot(const float *a, const float *b, int n)
 {
         float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -39,7 +39,8 @@ nn_dot(const float *a, const float *b, int n)
  * for the baseline, and the right one is picked at load time (GNU ifunc).
  * Results are deterministic on a given machine; FMA contraction may change
  * the last bit between the two variants. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__) && \
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+        defined(__ELF__) && \
         !defined(SOCFW_NO_TARGET_CLONES)
 #define NN_CLONES __attribute__((target_clones("arch=haswell", "default"), \
                                    optimize("vect-cost-model=dynamic")))
@@ -55,8 +56,13 @@ nn_dot(const float *a, const float *b, int n)
 static inline __attribute__((always_inline)) float
 nn_expf(float x)
 {
-        x = x < -87.3f ? -87.3f : x;
-        x = x > 88.0f ? 88.0f : x;
+        /* clamp with integer masks: float ?: turns into branches that
+         * stop the vectoriser */
+        union { float f; int32_t i; } u = { x }, lo = { -87.3f }, hi = { 88.0f };
+        int32_t mlo = -(int32_t)(x < lo.f), mhi = -(int32_t)(x > hi.f);
+        u.i = (u.i & ~mlo) | (lo.i & mlo);
+        u.i = (u.i & ~mhi) | (hi.i & mhi);
+        x = u.f;
         float t = x * 1.44269504088896341f;
         float n = (t + 12582912.0f) - 12582912.0f;      /* round to nearest */
         float r = x - n * 0.693145751953125f;           /* ln2 hi */
@@ -73,8 +79,45 @@ nn_expf(float x)
         return p * sc.f;
 }
 
+/* Sum and max of n floats with 8 independent lanes (vectorisable; the
+ * order depends only on n). */
+static inline __attribute__((always_inline)) float
+nn_sum(const float *a, int n)
+{
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+                for (int j = 0; j < 8; j++)
+                        acc[j] += a[i + j];
+        float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+                  ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        for (; i < n; i++)
+                s += a[i];
+        return s;
+}
+
+static inline __attribute__((always_inline)) float
+nn_max(const float *a, int n)
+{
+        float m = -__builtin_inff();
+        int i = 0;
+        if (n >= 8) {
+                float acc[8];
+                for (int j = 0; j < 8; j++)
+                        acc[j] = a[j];
+                for (i = 8; i + 8 <= n; i += 8)
+                        for (int j = 0; j < 8; j++)
+                                acc[j] = a[i + j] > acc[j] ? a[i + j] : acc[j];
+                for (int j = 0; j < 8; j++)
+                        m = acc[j] > m ? acc[j] : m;
+        }
+        for (; i < n; i++)
+                m = a[i] > m ? a[i] : m;
+        return m;
+}
+
 /* y += a * x over n floats. */
-static inline void
+static inline __attribute__((always_inline)) void
 nn_axpy(float *y, float a, const float *x, int n)
 {
         for (int i = 0; i < n; i++)

@@ -522,7 +522,7 @@ tanh_bw(void *v, int64_t s, int64_t e)
         }
 }
 
-static inline float
+static inline __attribute__((always_inline)) float
 sigmoidf(float x)
 {
         return 1.0f / (1.0f + nn_expf(-x));
@@ -563,15 +563,17 @@ NN_CLONES static void
 swiglu_bw(void *v, int64_t s, int64_t e)
 {
         ew_ctx *c = v;
-        for (int64_t i = s; i < e; i++) {
-                float x = c->a[i];
-                float sg = sigmoidf(x);
-                float g = c->g[i];
-                if (c->o1)
-                        c->o1[i] += sg * (1.0f + x * (1.0f - sg)) * c->b[i] * g;
-                if (c->o2)
-                        c->o2[i] += x * sg * g;
-        }
+        const float *a = c->a, *b = c->b, *g = c->g;
+        float *da = c->o1, *db = c->o2;
+        /* separate loops per NULL-ness so each one vectorises */
+        if (da)
+                for (int64_t i = s; i < e; i++) {
+                        float sg = sigmoidf(a[i]);
+                        da[i] += sg * (1.0f + a[i] * (1.0f - sg)) * b[i] * g[i];
+                }
+        if (db)
+                for (int64_t i = s; i < e; i++)
+                        db[i] += a[i] * sigmoidf(a[i]) * g[i];
 }
 
 #define EW_GRAIN 8192

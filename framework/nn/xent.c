@@ -32,44 +32,47 @@ xent_body(void *vctx, int64_t begin, int64_t end)
                                         d[k] = 0.0f;
                         continue;
                 }
-                /* pass 1: max and sum_k w_k z_k (read z before any write,
-                 * since d may alias z) */
-                float mx = -INFINITY;
+                double a = (1.0 - c->eps) * (c->w ? c->w[t] : 1.0);
+                double e = c->eps / V;
+                /* pass 1: max, and sum_k w_k z_k when smoothing (read z
+                 * before any write: d may alias z) */
+                float mx = nn_max(z, V);
                 double wz = 0.0;
-                for (int k = 0; k < V; k++) {
-                        if (z[k] > mx)
-                                mx = z[k];
-                        wz += (c->w ? c->w[k] : 1.0) * z[k];
-                }
+                if (e != 0.0)
+                        for (int k = 0; k < V; k++)
+                                wz += (c->w ? c->w[k] : 1.0) * z[k];
                 float zt = z[t];
                 /* pass 2: exponentials (kept in d when there is one) */
-                double s = 0.0;
+                double s;
                 if (d) {
-                        for (int k = 0; k < V; k++) {
-                                float ek = nn_expf(z[k] - mx);
-                                d[k] = ek;
-                                s += ek;
-                        }
-                } else {
                         for (int k = 0; k < V; k++)
-                                s += nn_expf(z[k] - mx);
+                                d[k] = nn_expf(z[k] - mx);
+                        s = nn_sum(d, V);
+                } else {
+                        float blk[256];
+                        s = 0.0;
+                        for (int k0 = 0; k0 < V; k0 += 256) {
+                                int m = V - k0 < 256 ? V - k0 : 256;
+                                for (int k = 0; k < m; k++)
+                                        blk[k] = nn_expf(z[k0 + k] - mx);
+                                s += nn_sum(blk, m);
+                        }
                 }
                 double lse = mx + log(s);
-                double wt = c->w ? c->w[t] : 1.0;
                 double nll = lse - zt;
                 /* sum_k w_k (-logp_k) = W lse - sum_k w_k z_k */
                 double smooth = c->wsum * lse - wz;
-                double a = (1.0 - c->eps) * wt;
-                double e = c->eps / V;
                 /* pass 3: d = g * ((1-eps) w_t (p - onehot) + eps/V (W p - w)) */
                 if (d) {
                         float inv = (float)(1.0 / s);
-                        float fa = (float)(c->gscale_over_denom * (a + e * c->wsum));
+                        float fa = (float)(c->gscale_over_denom * (a + e * c->wsum)) * inv;
                         float fe = (float)(c->gscale_over_denom * e);
-                        for (int k = 0; k < V; k++) {
-                                float p = d[k] * inv;
-                                d[k] = fa * p - (c->w ? fe * c->w[k] : fe);
-                        }
+                        if (c->w)
+                                for (int k = 0; k < V; k++)
+                                        d[k] = fa * d[k] - fe * c->w[k];
+                        else
+                                for (int k = 0; k < V; k++)
+                                        d[k] = fa * d[k] - fe;
                         d[t] -= (float)(c->gscale_over_denom * a);
                 }
                 c->rowloss[i] = a * nll + e * smooth;

@@ -144,8 +144,10 @@ socfw_tokenizer_load_gguf(socfw_tokenizer **out, const char *path,
                                                NULL, NULL) == 0 && pre) {
                         if (!strcmp(pre, "llama-bpe") ||
                             !strcmp(pre, "llama3") ||
-                            !strcmp(pre, "smaug-bpe"))
+                            !strcmp(pre, "smaug-bpe")) {
                                 spec.pattern = SOCFW_TOKENIZER_PATTERN_LLAMA3;
+                                spec.ignore_merges = 1;
+                        }
                         else if (strcmp(pre, "gpt-2") != 0 &&
                                  strcmp(pre, "default") != 0)
                                 SOCFW_LOG_WARN("%s: pre-tokenizer \"%s\" is "

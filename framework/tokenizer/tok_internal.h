@@ -11,6 +11,10 @@
 
 #include "socfw/tokenizer.h"
 
+/* Shared between the files of this directory only: kept out of
+ * libsocfw's exported symbols. */
+#pragma GCC visibility push(hidden)
+
 /* Longest input encode accepts (bytes); longer is SOCFW_EINVAL. */
 #define TOK_MAX_INPUT ((size_t)1 << 28)
 /* Largest vocabulary / merge list accepted from a file. */
@@ -147,5 +151,7 @@ int tok_bpe_compile(socfw_tokenizer *t, const char *pattern,
 /* Read a whole file (NUL-terminated; caller frees).  Capped at 1 GiB. */
 int tok_read_file(const char *path, char **data, size_t *len,
                   socfw_error *err);
+
+#pragma GCC visibility pop
 
 #endif

@@ -203,7 +203,7 @@ classifier_create(const socfw_config *head_cfg, const socfw_config *loss_cfg,
                 goto out;
         }
 
-        rc = head_prefix(head_cfg, ps, "classifier", "out.weight", s->prefix,
+        rc = head_prefix(head_cfg, ps, "classifier", s->prefix,
                          sizeof s->prefix, err);
         if (rc < 0)
                 goto out;

@@ -130,9 +130,8 @@ lm_create(const socfw_config *head_cfg, const socfw_config *loss_cfg,
                 s->tied_grad = dims->embedding_grad;
         }
         if (!s->tied || bias) {
-                rc = head_prefix(head_cfg, ps, "lm",
-                                 s->tied ? "out.bias" : "out.weight",
-                                 s->prefix, sizeof s->prefix, err);
+                rc = head_prefix(head_cfg, ps, "lm", s->prefix,
+                                 sizeof s->prefix, err);
                 if (rc < 0)
                         goto out;
         }

@@ -169,8 +169,8 @@ ranker_create(const socfw_config *head_cfg, const socfw_config *loss_cfg,
         if (!(s->temperature > 0.0f))
                 s->temperature = 0.05f;
         if (s->dim > 0) {
-                rc = head_prefix(head_cfg, ps, "ranker", "proj.weight",
-                                 s->prefix, sizeof s->prefix, err);
+                rc = head_prefix(head_cfg, ps, "ranker", s->prefix,
+                                 sizeof s->prefix, err);
                 if (rc < 0)
                         goto out;
                 rc = s->w_proj = head_add(ps, s->prefix, "proj.weight", 2,

@@ -133,7 +133,7 @@ tagger_create(const socfw_config *head_cfg, const socfw_config *loss_cfg,
                                      (double)s->smoothing);
                 goto out;
         }
-        rc = head_prefix(head_cfg, ps, "tagger", "out.weight", s->prefix,
+        rc = head_prefix(head_cfg, ps, "tagger", s->prefix,
                          sizeof s->prefix, err);
         if (rc < 0)
                 goto out;

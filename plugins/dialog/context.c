@@ -427,9 +427,10 @@ socfw_dialog_context_prompt(const socfw_dialog_context *c,
                 if (tokens > budget) {
                         /* smallest f in (first, cur] that fits: binary
                          * search (fewer turns never need more tokens) */
-                        size_t lo = first, hi = cur, t_hi = 0;
-                        rc = render_count(&j, cur, 0, NULL, NULL, &t_hi,
-                                          err);
+                        size_t lo = first, hi = cur, t_hi = tokens;
+                        if (first < cur)
+                                rc = render_count(&j, cur, 0, NULL, NULL,
+                                                  &t_hi, err);
                         if (rc < 0)
                                 return rc;
                         if (t_hi <= budget) {
