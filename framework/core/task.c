@@ -116,3 +116,14 @@ socfw_task_generate(socfw_task_ctx *ctx, const char *prompt,
                                        ctx->name);
         return ctx->generate(ctx->runtime, ctx, prompt, opts, reply, err);
 }
+
+int
+socfw_task_count_tokens(socfw_task_ctx *ctx, const char *text, size_t *n,
+                        socfw_error *err)
+{
+        if (!ctx->count_tokens)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "task '%s' has no tokenizer",
+                                       ctx->name);
+        return ctx->count_tokens(ctx->runtime, text, n, err);
+}

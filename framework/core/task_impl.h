@@ -17,6 +17,9 @@ typedef int (*socfw_task_generate_fn)(void *runtime, socfw_task_ctx *ctx,
                                       const socfw_generate_opts *opts,
                                       char **reply, socfw_error *err);
 
+typedef int (*socfw_task_count_fn)(void *runtime, const char *text,
+                                   size_t *n, socfw_error *err);
+
 struct socfw_task_ctx {
         char *name;
         const socfw_config *cfg;     /* borrowed from the pipeline */
@@ -25,6 +28,7 @@ struct socfw_task_ctx {
         int created;
         socfw_task_infer_fn infer;
         socfw_task_generate_fn generate;
+        socfw_task_count_fn count_tokens;
         /* labels inferred from the training data when the pipeline gives
          * none (owned); socfw_task_label reads these first */
         char **labels;

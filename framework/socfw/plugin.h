@@ -334,6 +334,11 @@ int socfw_task_generate(socfw_task_ctx *ctx, const char *prompt,
                         const socfw_generate_opts *opts, char **reply,
                         socfw_error *err);
 
+/* Tokens `text` takes with the pipeline's tokenizer (for context budgets).
+ * SOCFW_EUNSUPPORTED when the pipeline has no model. */
+int socfw_task_count_tokens(socfw_task_ctx *ctx, const char *text,
+                            size_t *n, socfw_error *err);
+
 /* Evaluation (evaluate): gold and predicted classes of each example, and
  * where the task reports its metrics. */
 size_t socfw_eval_count(const socfw_eval *ev);

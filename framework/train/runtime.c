@@ -8,6 +8,8 @@
 
 #include "core/example_impl.h"
 #include "socfw/data.h"
+#include "socfw/generate.h"
+#include "socfw/sampler.h"
 #include "socfw/io.h"
 #include "socfw/log.h"
 #include "socfw/safetensors.h"
@@ -482,6 +484,138 @@ infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text, float *out,
         return 0;
 }
 
+/* Decoding with the backbone's KV cache, for socfw_generate. */
+typedef struct decoder {
+        socfw_runtime *rt;
+        socfw_model_kv *kv;
+        float *logits;
+} decoder;
+
+static const float *
+decode_step(void *user, const int32_t *ids, size_t n, socfw_error *err)
+{
+        decoder *d = user;
+        if (socfw_model_decode_step(d->rt->model, d->kv, ids, (int)n,
+                                    d->logits, err) < 0)
+                return NULL;
+        return d->logits;
+}
+
+static int
+decode_piece(void *user, int32_t id, char *buf, size_t size)
+{
+        decoder *d = user;
+        return socfw_tokenizer_token_to_piece(d->rt->tok, id, buf, size);
+}
+
+static int
+generate_hook(void *runtime, socfw_task_ctx *ctx, const char *prompt,
+              const socfw_generate_opts *opts, char **reply, socfw_error *err)
+{
+        socfw_runtime *rt = runtime;
+        const socfw_model_config *mc = socfw_model_config_of(rt->model);
+        if (mc->arch != SOCFW_ARCH_GPT2 && mc->arch != SOCFW_ARCH_LLAMA)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "task '%s': generating text needs a "
+                                       "decoder backbone (GPT-2, Llama), "
+                                       "not %s",
+                                       socfw_task_name(ctx),
+                                       socfw_arch_name(mc->arch));
+        /* fields up to opts->size are the plugin's; the rest default */
+        socfw_generate_opts o = {.size = sizeof o, .max_tokens = 64,
+                                 .temperature = 0.8f, .top_k = 40,
+                                 .top_p = 0.95f, .repetition_penalty = 1.0f,
+                                 .seed = 42};
+        if (opts)
+                memcpy(&o, opts, opts->size < sizeof o ? opts->size
+                                                       : sizeof o);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        int rc = socfw_tokenizer_encode(rt->tok, prompt, strlen(prompt),
+                                        SOCFW_TOKENIZER_ADD_SPECIAL |
+                                                SOCFW_TOKENIZER_PARSE_SPECIAL,
+                                        &ids, &n, err);
+        if (rc < 0)
+                return rc;
+        int max_new = o.max_tokens > 0 ? o.max_tokens : 64;
+        /* keep the end of a prompt that would not fit */
+        size_t room = (size_t)mc->max_positions > (size_t)max_new + 1
+                              ? (size_t)mc->max_positions - (size_t)max_new
+                              : 1;
+        const int32_t *start = ids;
+        if (n > room) {
+                start = ids + (n - room);
+                n = room;
+        }
+        decoder d = {.rt = rt};
+        d.logits = malloc(sizeof(float) * (size_t)mc->vocab_size);
+        socfw_sampler_config sc;
+        socfw_sampler_config_default(&sc);
+        sc.temperature = o.temperature;
+        sc.top_k = o.top_k;
+        sc.top_p = o.top_p > 0 ? o.top_p : 1.0f;
+        sc.repeat_penalty = o.repetition_penalty > 0 ? o.repetition_penalty
+                                                     : 1.0f;
+        sc.seed = o.seed;
+        socfw_sampler *smp = NULL;
+        socfw_generate_result res = {0};
+        if (!d.logits)
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        if (rc == 0)
+                rc = socfw_model_kv_new(&d.kv, rt->model,
+                                        (int)n + max_new + 1, err);
+        if (rc == 0 && !(smp = socfw_sampler_new(mc->vocab_size, &sc, err)))
+                rc = SOCFW_ENOMEM;
+        if (rc == 0) {
+                socfw_generate_model gm = {
+                        .n_vocab = mc->vocab_size,
+                        .n_ctx = (size_t)mc->max_positions,
+                        .step = decode_step, .piece = decode_piece,
+                        .user = &d};
+                socfw_generate_config gc;
+                socfw_generate_config_default(&gc);
+                gc.max_tokens = (size_t)max_new;
+                int32_t eos = socfw_tokenizer_special_id(rt->tok,
+                                                         SOCFW_TOKENIZER_EOS);
+                if (eos >= 0) {
+                        gc.stop_tokens = &eos;
+                        gc.n_stop_tokens = 1;
+                }
+                size_t ns = 0, nb = 0;
+                while (o.stop && o.stop[ns])
+                        ns++;
+                while (o.banned && o.banned[nb])
+                        nb++;
+                gc.stop_strings = o.stop;
+                gc.n_stop_strings = ns;
+                gc.blocklist = o.banned;
+                gc.n_blocklist = nb;
+                gc.blocklist_ignore_case = 1;
+                rc = socfw_generate(&gm, smp, &gc, start, n, &res, err);
+        }
+        if (rc == 0) {
+                *reply = res.text;
+                res.text = NULL;
+        }
+        socfw_generate_result_free(&res);
+        socfw_sampler_free(smp);
+        socfw_model_kv_free(d.kv);
+        free(d.logits);
+        free(ids);
+        return rc;
+}
+
+static int
+count_hook(void *runtime, const char *text, size_t *n, socfw_error *err)
+{
+        socfw_runtime *rt = runtime;
+        int32_t *ids = NULL;
+        int rc = socfw_tokenizer_encode(rt->tok, text, strlen(text), 0, &ids,
+                                        n, err);
+        free(ids);
+        return rc;
+}
+
 /* ---- building ---- */
 
 static int
@@ -645,6 +779,8 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
                 return rc;
         t->ctx->runtime = rt;
         t->ctx->infer = infer_hook;
+        t->ctx->generate = generate_hook;
+        t->ctx->count_tokens = count_hook;
         rc = setup_labels(rt, t, err);
         if (rc < 0 || !t->head)
                 return rc;
