@@ -42,8 +42,8 @@ main(int argc, char **argv)
         int layers = (int)arg(argc, argv, 4, 12);
         int B = 4, T = 128, N = B * T;
         socfw_model_config cfg;
-        socfw_model_config_default(&cfg, SOCFW_ARCH_GPT2, 50257, 768, layers, 12,
-                                   3072, 1024);
+        socfw_model_config_default(&cfg, SOCFW_ARCH_GPT2, 50257, 768, layers,
+                                   12, 3072, 1024);
         socfw_model *m = NULL;
         socfw_error err = {0};
         if (socfw_model_new_random(&m, &cfg, 1234, &err) < 0) {

@@ -211,6 +211,22 @@ gguf_name(const char *hf, char *out, size_t size)
                                          map[i][1]);
 }
 
+/* llama.cpp's convert permute(): GGUF row (h, i, j) = HF row (h, j, i),
+ * i < D/2, j < 2, so that interleaved RoPE on GGUF rows equals
+ * rotate-half RoPE on HF rows. */
+static void
+permute_rows(float *dst, const float *src, int64_t rows, int64_t cols,
+             int heads)
+{
+        int64_t D = rows / heads, half = D / 2;
+        for (int h = 0; h < heads; h++)
+                for (int64_t i = 0; i < half; i++)
+                        for (int j = 0; j < 2; j++)
+                                memcpy(dst + (h * D + i * 2 + j) * cols,
+                                       src + (h * D + j * half + i) * cols,
+                                       sizeof(float) * (size_t)cols);
+}
+
 /* Write the fixture model as GGUF the way llama.cpp's converter does
  * (Q/K rows permuted for arch "llama"), load it, compare with PyTorch. */
 static void
@@ -261,16 +277,8 @@ check_gguf_from_fixture(const char *fx, const char *arch)
                 memcpy(g, w, sizeof(float) * numel);
                 int heads = strstr(hn, "q_proj") ? c->n_heads
                             : strstr(hn, "k_proj") ? c->n_kv_heads : 0;
-                if (permute && heads) {
-                        int64_t rows = sh[0], cols = nd > 1 ? sh[1] : 1;
-                        int64_t D = rows / heads, half = D / 2;
-                        for (int h = 0; h < heads; h++)
-                                for (int64_t ii = 0; ii < half; ii++)
-                                        for (int j = 0; j < 2; j++)
-                                                memcpy(g + (h * D + ii * 2 + j) * cols,
-                                                       w + (h * D + j * half + ii) * cols,
-                                                       sizeof(float) * cols);
-                }
+                if (permute && heads)
+                        permute_rows(g, w, sh[0], nd > 1 ? sh[1] : 1, heads);
                 gput(&data, g, sizeof(float) * numel);
                 free(g);
                 static const char zeros[32];

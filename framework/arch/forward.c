@@ -8,6 +8,7 @@
 #include "arch_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,18 +39,11 @@ rup(size_t n)
         return (n + 15) & ~(size_t)15;
 }
 
-static float *
-take(float **p, size_t n)
-{
-        float *r = *p;
-        *p += rup(n);
-        return r;
-}
-
-/* Lay out every float buffer for N rows in `base` (NULL: just count).
- * Returns the number of floats needed. */
+/* Lay out every float buffer for N rows starting at `base`, or, with base
+ * NULL, only count (pointers then go to a throw-away copy).  Returns the
+ * number of floats needed. */
 static size_t
-ws_layout(const socfw_model *m, arch_ws *ws, float *base, size_t N)
+ws_layout(const socfw_model *m, arch_ws *real, float *base, size_t N)
 {
         const socfw_model_config *c = &m->cfg;
         size_t C = (size_t)c->hidden, F = (size_t)c->ffn;
@@ -58,10 +52,10 @@ ws_layout(const socfw_model *m, arch_ws *ws, float *base, size_t N)
         int llama = c->arch == SOCFW_ARCH_LLAMA;
         int bert = !gpt2 && !llama;
         size_t qsz = gpt2 ? 3 * C : qd, ksz = gpt2 ? 0 : kd;
-        float dummy_store[16], *p = base ? base : dummy_store;
-        float *start = p;
+        arch_ws dummy;
+        arch_ws *ws = base ? real : &dummy;
         size_t total = 0;
-#define T(n) (total += rup(n), base ? take(&p, (n)) : NULL)
+#define T(n) (total += rup(n), base ? base + total - rup(n) : NULL)
         for (int l = 0; l < c->n_layers; l++) {
                 arch_layer_ws lw;
                 memset(&lw, 0, sizeof lw);
@@ -82,36 +76,36 @@ ws_layout(const socfw_model *m, arch_ws *ws, float *base, size_t N)
                 lw.act = T(N * F);
                 lw.s2 = bert ? T(N * C) : NULL;
                 lw.out = T(N * C);
-                if (base) {
-                        if (gpt2) {
-                                lw.k = lw.q + C;
-                                lw.v = lw.q + 2 * C;
-                        }
-                        lw.att = NULL;  /* set by ws_ensure */
-                        ws->layers[l] = lw;
+                if (gpt2 && base) {     /* k, v live inside the fused qkv */
+                        lw.k = lw.q + C;
+                        lw.v = lw.q + 2 * C;
                 }
+                if (base)
+                        ws->layers[l] = lw;     /* att is set by ws_ensure */
         }
-        float *v;
-        v = T(N * C); if (base) ws->emb_sum = bert ? v : NULL;
-        v = T(N); if (base) ws->emb_mean = v;
-        v = T(N); if (base) ws->emb_rstd = v;
-        v = T(N * C); if (base) ws->res0 = v;
-        v = T(N); if (base) ws->fin_mean = v;
-        v = T(N); if (base) ws->fin_rstd = v;
-        v = T(N * C); if (base) ws->d0 = v;
-        v = T(N * C); if (base) ws->d1 = v;
-        v = T(N * C); if (base) ws->d2 = v;
-        v = T(N * C); if (base) ws->dtmp = v;
-        v = T(N * C); if (base) ws->tmp = v;
-        v = T(N * qsz); if (base) ws->dq = v;
-        v = ksz ? T(N * ksz) : NULL; if (base) ws->dk = gpt2 ? ws->dq + C : v;
-        v = ksz ? T(N * ksz) : NULL; if (base) ws->dv = gpt2 ? ws->dq + 2 * C : v;
-        v = T(N * qd); if (base) ws->datty = v;
-        v = T(N * F); if (base) ws->dfc = v;
-        v = llama ? T(N * F) : NULL; if (base) ws->dup = v;
-        v = T(N * F); if (base) ws->dact = v;
+        ws->emb_sum = bert ? T(N * C) : NULL;
+        ws->emb_mean = T(N);
+        ws->emb_rstd = T(N);
+        ws->res0 = T(N * C);
+        ws->fin_mean = T(N);
+        ws->fin_rstd = T(N);
+        ws->d0 = T(N * C);
+        ws->d1 = T(N * C);
+        ws->d2 = T(N * C);
+        ws->dtmp = T(N * C);
+        ws->tmp = T(N * C);
+        ws->dq = T(N * qsz);
+        ws->dk = ksz ? T(N * ksz) : NULL;
+        ws->dv = ksz ? T(N * ksz) : NULL;
+        if (gpt2 && base) {
+                ws->dk = ws->dq + C;
+                ws->dv = ws->dq + 2 * C;
+        }
+        ws->datty = T(N * qd);
+        ws->dfc = T(N * F);
+        ws->dup = llama ? T(N * F) : NULL;
+        ws->dact = T(N * F);
 #undef T
-        (void)start;
         return total;
 }
 
@@ -123,10 +117,11 @@ ws_ensure(socfw_model *m, int B, int T, int need_drop, socfw_error *err)
         size_t N = (size_t)B * (size_t)T;
         size_t bht = (size_t)B * (size_t)c->n_heads * (size_t)T * (size_t)T;
         size_t NC = N * (size_t)c->hidden;
-        if (N > (size_t)1 << 24)
+        if (N > (size_t)1 << 24 || bht > (size_t)INT32_MAX)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
-                                       "batch of %zu tokens is too large",
-                                       N);
+                                       "batch B=%d T=%d is too large "
+                                       "(B*T <= 2^24, B*heads*T*T < 2^31)",
+                                       B, T);
         if (N <= (size_t)ws->cap_n && bht <= (size_t)ws->cap_bht &&
             (!need_drop || N <= (size_t)ws->cap_drop))
                 return 0;
@@ -174,11 +169,7 @@ ws_ensure(socfw_model *m, int B, int T, int need_drop, socfw_error *err)
                 ws->types = ws->ibuf + 2 * N;
                 ws->pos = ws->ibuf + 3 * N;
                 ws->cap_n = (int)N;
-                ws->cap_bht = (int)(bht > INT32_MAX ? INT32_MAX : bht);
-                if (bht > INT32_MAX)
-                        return socfw_error_set(err, SOCFW_EINVAL,
-                                               "model forward: B*H*T*T too "
-                                               "large");
+                ws->cap_bht = (int)bht;
         }
         if (need_drop && N > (size_t)ws->cap_drop) {
                 free(ws->dbuf);
