@@ -40,7 +40,9 @@ int cli_cmd_run(int argc, char **argv);
 int cli_cmd_validate(int argc, char **argv);
 int cli_cmd_inspect(int argc, char **argv);
 int cli_cmd_predict(int argc, char **argv);
+int cli_cmd_evaluate(int argc, char **argv);
 int cli_cmd_help(int argc, char **argv);
+int cli_cmd_chat(int argc, char **argv);
 /* Model debugging tools (cmd_model.c). */
 int cli_cmd_tokenize(int argc, char **argv);
 int cli_cmd_generate(int argc, char **argv);

@@ -1,6 +1,10 @@
-/* cmd_run.c - `socfw run`, `socfw validate` and `socfw predict`. */
+/* cmd_run.c - `socfw run`, `validate`, `predict` and `evaluate`. */
 #define _GNU_SOURCE /* asprintf */
 #include <getopt.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +25,7 @@ typedef struct run_opts {
         const char *input;
         const char *output;
         const char *text_field;
+        const char *task;       /* predict/evaluate: one task only */
 } run_opts;
 
 static int
@@ -32,13 +37,15 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                 {"input", required_argument, NULL, 'i'},
                 {"output", required_argument, NULL, 'o'},
                 {"text-field", required_argument, NULL, 'f'},
+                {"task", required_argument, NULL, 'T'},
                 {"plugin-path", required_argument, NULL, 'P'},
                 {"help", no_argument, NULL, 'h'},
                 {0, 0, 0, 0},
         };
         int c;
         memset(o, 0, sizeof *o);
-        while ((c = getopt_long(argc, argv, "s:i:o:P:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "s:i:o:T:P:h", opts, NULL)) !=
+               -1) {
                 switch (c) {
                 case 's':
                         if (o->n_sets == MAX_SETS)
@@ -59,6 +66,12 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                                 o->output = optarg;
                         else
                                 o->text_field = optarg;
+                        break;
+                case 'T':
+                        if (!want_io)
+                                return cli_usage(cmd, "'%s' takes no --task",
+                                                 cmd);
+                        o->task = optarg;
                         break;
                 case 'P':
                         cli_g.plugin_path = optarg;
@@ -132,8 +145,9 @@ cli_cmd_validate(int argc, char **argv)
  * the run with file:line; nothing half-written is left behind. */
 static int
 predict_file(const socfw_pipeline *p, socfw_runtime *rt, const char *input,
-             const char *output, const char *text_field)
+             const char *output, const char *text_field, const char *task)
 {
+        const char *only[2] = {task, NULL};
         socfw_error err = {0};
         socfw_chain *chain = NULL;
         socfw_atomic_file *out = NULL;
@@ -141,8 +155,9 @@ predict_file(const socfw_pipeline *p, socfw_runtime *rt, const char *input,
         char *line = NULL;
         size_t cap = 0, n_posts = 0;
         long lineno = 0;
-        int rc = rt ? socfw_runtime_chain(rt, &chain, &err)
-                    : socfw_chain_new(&chain, p, NULL, &err);
+        int rc = rt ? socfw_runtime_chain_stages(rt, task ? only : NULL,
+                                                 &chain, &err)
+                    : socfw_chain_new(&chain, p, task ? only : NULL, &err);
         if (rc < 0)
                 goto out;
         if (socfw_chain_len(chain) == 0) {
@@ -218,33 +233,85 @@ out:
         return rc < 0 ? CLI_FAIL : CLI_OK;
 }
 
-int
-cli_cmd_predict(int argc, char **argv)
-{
-        run_opts o;
-        int rc = parse_run_opts("predict", argc, argv, &o, 1);
-        if (rc)
-                return rc < 0 ? CLI_OK : rc;
-        if (!o.input)
-                return cli_usage("predict", "missing --input FILE.jsonl "
-                                            "(- reads standard input)");
-        socfw_registry *reg = cli_registry(1);
-        if (!reg)
-                return CLI_FAIL;
-        socfw_pipeline *p = load_pipeline(&o, reg);
-        rc = p ? predict_file(p, NULL, o.input, o.output ? o.output : "-",
-                              o.text_field)
-               : CLI_FAIL;
-        socfw_pipeline_free(p);
-        socfw_registry_free(reg);
-        return rc;
-}
-
 static void
 print_progress(const char *line, void *user)
 {
         (void)user;
         fprintf(stderr, "socfw: %s\n", line);
+}
+
+/* ---- run directories ---- */
+
+/* run.json records how a run was started, so that `socfw predict RUN_DIR`
+ * and `socfw evaluate RUN_DIR` rebuild the same pipeline. */
+static int
+write_run_json(const char *dir, const run_opts *o, socfw_error *err)
+{
+        char abs[PATH_MAX];
+        if (!realpath(o->pipeline, abs))
+                snprintf(abs, sizeof abs, "%s", o->pipeline);
+        json_t *sets = json_array();
+        for (size_t i = 0; i < o->n_sets; i++)
+                json_array_append_new(sets, json_string(o->sets[i]));
+        json_t *doc = json_pack("{s:i, s:s, s:o}", "format", 1, "pipeline",
+                                abs, "overrides", sets);
+        char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+        json_decref(doc);
+        char *path = socfw_path_join_alloc(dir, "run.json");
+        int rc = text && path ? socfw_file_write_atomic(path, text,
+                                                        strlen(text), err)
+                              : socfw_error_set(err, SOCFW_ENOMEM,
+                                                "out of memory");
+        free(text);
+        free(path);
+        return rc;
+}
+
+/* If `arg` is a run directory, fill o->pipeline and o->sets from its
+ * run.json (plus output.dir pointing at it).  Returns 1 when it was one,
+ * 0 when `arg` is not a directory, -1 (reported) on a broken run directory.
+ * The strings live in *keep (free with json_decref). */
+static int
+open_run_dir(const char *arg, run_opts *o, json_t **keep, char *dir_set,
+             size_t dir_set_size)
+{
+        struct stat st;
+        if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode))
+                return 0;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/run.json", arg);
+        json_error_t je;
+        json_t *doc = json_load_file(path, 0, &je);
+        const char *pipeline = json_string_value(json_object_get(doc,
+                                                                 "pipeline"));
+        json_t *sets = json_object_get(doc, "overrides");
+        if (!pipeline || !json_is_array(sets)) {
+                cli_errorf("%s: not a socfw run directory (%s; hint: give "
+                           "the directory `socfw run` wrote, or a pipeline "
+                           "file)",
+                           arg, doc ? "run.json lacks 'pipeline'" : je.text);
+                json_decref(doc);
+                return -1;
+        }
+        /* command-line --set values come after the recorded ones */
+        size_t n_cli = o->n_sets, n_rec = json_array_size(sets);
+        if (n_rec + n_cli + 1 > MAX_SETS) {
+                cli_errorf("%s: too many overrides", path);
+                json_decref(doc);
+                return -1;
+        }
+        memmove(o->sets + n_rec + 1, o->sets, n_cli * sizeof *o->sets);
+        for (size_t i = 0; i < n_rec; i++)
+                o->sets[i] = json_string_value(json_array_get(sets, i));
+        char abs[PATH_MAX];
+        if (!realpath(arg, abs))
+                snprintf(abs, sizeof abs, "%s", arg);
+        snprintf(dir_set, dir_set_size, "output.dir=%s", abs);
+        o->sets[n_rec] = dir_set;
+        o->n_sets = n_rec + 1 + n_cli;
+        o->pipeline = pipeline;
+        *keep = doc;
+        return 1;
 }
 
 /* output.dir, or runs/<pipeline file stem> beside the pipeline.  Caller
@@ -283,7 +350,8 @@ cli_cmd_run(int argc, char **argv)
         rc = CLI_FAIL;
         if (!p)
                 goto out;
-        if (!dir || socfw_dir_make(dir, 0755, &err) < 0) {
+        if (!dir || socfw_dir_make(dir, 0755, &err) < 0 ||
+            write_run_json(dir, &o, &err) < 0) {
                 if (dir)
                         cli_error(&err);
                 goto out;
@@ -323,7 +391,8 @@ cli_cmd_run(int argc, char **argv)
                                                              "predictions"));
                         output = pred_path;
                 }
-                rc = output ? predict_file(p, rt, input, output, o.text_field)
+                rc = output ? predict_file(p, rt, input, output, o.text_field,
+                                           NULL)
                             : CLI_FAIL;
         }
         if (rc == CLI_OK)
@@ -334,5 +403,112 @@ out:
         free(dir);
         socfw_pipeline_free(p);
         socfw_registry_free(reg);
+        return rc;
+}
+
+/* A runtime over the run's checkpoint when there is one; NULL (and *rc =
+ * CLI_OK) when the pipeline has no trained model, so the chain runs its
+ * model-free stages only. */
+static socfw_runtime *
+runtime_for_inference(const socfw_pipeline *p, const char *pipeline_path,
+                      int *rc)
+{
+        *rc = CLI_OK;
+        char *dir = output_dir(p, pipeline_path);
+        char *ckpt = dir ? socfw_path_join_alloc(
+                                   dir, "checkpoint/model.safetensors")
+                         : NULL;
+        struct stat st;
+        socfw_runtime *rt = NULL;
+        if (ckpt && stat(ckpt, &st) == 0) {
+                socfw_error err = {0};
+                socfw_runtime_options ro = {.output_dir = dir,
+                                            .threads = cli_g.threads,
+                                            .from_checkpoint = 1,
+                                            .progress = print_progress};
+                if (socfw_runtime_new(&rt, p, &ro, &err) < 0) {
+                        cli_error(&err);
+                        *rc = CLI_FAIL;
+                }
+        }
+        free(ckpt);
+        free(dir);
+        return rt;
+}
+
+int
+cli_cmd_predict(int argc, char **argv)
+{
+        run_opts o;
+        json_t *keep = NULL;
+        char dir_set[PATH_MAX + 16];
+        int rc = parse_run_opts("predict", argc, argv, &o, 1);
+        if (rc)
+                return rc < 0 ? CLI_OK : rc;
+        if (!o.input)
+                return cli_usage("predict", "missing --input FILE.jsonl "
+                                            "(- reads standard input)");
+        if (open_run_dir(o.pipeline, &o, &keep, dir_set, sizeof dir_set) < 0)
+                return CLI_FAIL;
+        socfw_registry *reg = cli_registry(1);
+        socfw_pipeline *p = reg ? load_pipeline(&o, reg) : NULL;
+        socfw_runtime *rt = NULL;
+        rc = CLI_FAIL;
+        if (p && o.task && socfw_pipeline_task_find(p, o.task) < 0)
+                cli_errorf("--task %s: %s has no such task", o.task,
+                           o.pipeline);
+        else if (p)
+                rt = runtime_for_inference(p, o.pipeline, &rc);
+        if (p && rc == CLI_OK)
+                rc = predict_file(p, rt, o.input, o.output ? o.output : "-",
+                                  o.text_field, o.task);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+        socfw_registry_free(reg);
+        json_decref(keep);
+        return rc;
+}
+
+int
+cli_cmd_evaluate(int argc, char **argv)
+{
+        run_opts o;
+        json_t *keep = NULL;
+        char dir_set[PATH_MAX + 16];
+        int rc = parse_run_opts("evaluate", argc, argv, &o, 1);
+        if (rc)
+                return rc < 0 ? CLI_OK : rc;
+        if (!o.input || !o.task)
+                return cli_usage("evaluate", "needs --task NAME and --input "
+                                             "FILE");
+        if (open_run_dir(o.pipeline, &o, &keep, dir_set, sizeof dir_set) < 0)
+                return CLI_FAIL;
+        socfw_registry *reg = cli_registry(1);
+        socfw_pipeline *p = reg ? load_pipeline(&o, reg) : NULL;
+        socfw_runtime *rt = p ? runtime_for_inference(p, o.pipeline, &rc)
+                              : NULL;
+        char *report = NULL;
+        socfw_error err = {0};
+        if (p && rc == CLI_OK && !rt) {
+                cli_errorf("%s has no trained model to evaluate (hint: "
+                           "`socfw run` it first)",
+                           o.pipeline);
+                rc = CLI_FAIL;
+        } else if (rt && socfw_runtime_evaluate_file(rt, o.task, o.input,
+                                                     &report, &err) < 0) {
+                cli_error(&err);
+                rc = CLI_FAIL;
+        } else if (rt) {
+                if (report)
+                        fputs(report, stdout);
+                rc = CLI_OK;
+        } else {
+                rc = CLI_FAIL;
+        }
+        free(report);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+        socfw_registry_free(reg);
+        json_decref(keep);
         return rc;
 }

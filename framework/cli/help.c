@@ -43,13 +43,44 @@ static const struct topic {
          "With NAME, show that plugin's details and every parameter it\n"
          "accepts: type, default, range or choices, and help.\n"},
         {"predict",
-         "Usage: socfw predict PIPELINE.yaml --input FILE [--output FILE]\n"
-         "                     [--set KEY=VALUE]... [--text-field NAME]\n"
+         "Usage: socfw predict PIPELINE.yaml|RUN_DIR --input FILE [--output FILE]\n"
+         "                     [--task NAME] [--set KEY=VALUE]... [--text-field NAME]\n"
          "\n"
-         "Run the pipeline's chain over each post of FILE (JSON Lines with a\n"
-         "'text' field; - reads standard input) and write the post with\n"
-         "every stage's annotations as one JSON line (standard output by\n"
-         "default; a file is written atomically).\n"},
+         "Run the pipeline's chain (or only --task NAME) over each post of FILE\n"
+         "(JSON Lines with a 'text' field; - reads standard input) and write the\n"
+         "post with every stage's annotations as one JSON line: a classifier adds\n"
+         "NAME.label and NAME.scores.  Output goes to standard output by default;\n"
+         "a file is written atomically.  RUN_DIR is a directory `socfw run`\n"
+         "wrote: its pipeline and best checkpoint are used.\n"},
+        {"evaluate",
+         "Usage: socfw evaluate PIPELINE.yaml|RUN_DIR --task NAME --input FILE\n"
+         "                      [--set KEY=VALUE]...\n"
+         "\n"
+         "Score the trained task NAME on a labelled file (the format its\n"
+         "training data has) and print the classification report.\n"},
+        {"chat",
+         "Usage: socfw chat PIPELINE.yaml|RUN_DIR [--session ID] [--show-prompt]\n"
+         "                  [--set KEY=VALUE]... [--output-dir DIR]\n"
+         "\n"
+         "Talk to the pipeline's dialog stage.  Each message goes through the\n"
+         "whole chain (e.g. privacy -> sentiment -> dialog -> privacy) with the\n"
+         "run's best checkpoint (output.dir, runs/<name> beside the pipeline, or\n"
+         "--output-dir; train it first with `socfw run`).  The conversation is\n"
+         "kept in the dialog stage's sessions database: --session ID continues\n"
+         "it (a new ID starts one; without --session a new ID is made and\n"
+         "printed on stderr).\n"
+         "\n"
+         "On a terminal: type a message after 'you> '; /history shows the\n"
+         "session, /reset clears it, /quit or Ctrl-D leaves.  From a pipe: one\n"
+         "line out per line in on stdout (the reply on one line; /history as a\n"
+         "JSON line {\"session\", \"turns\", \"history\"}; /reset as an empty\n"
+         "line); messages and errors go to stderr; exit status 1 if any failed.\n"
+         "\n"
+         "  --session ID       conversation to continue or start\n"
+         "  --show-prompt      print the prompt the model reads to stderr\n"
+         "  --set KEY=VALUE    override a value, e.g.\n"
+         "                     --set tasks.reply.temperature=0\n"
+         "  --output-dir DIR   the run whose checkpoint is used\n"},
         {"tokenize",
          "Usage: socfw tokenize --model PATH [--no-special] [--no-parse-special]\n"
          "                      [--pieces] TEXT...\n"

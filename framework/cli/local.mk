@@ -6,6 +6,7 @@ socfw_SOURCES = \
 	framework/cli/help.c \
 	framework/cli/cmd_inspect.c \
 	framework/cli/cmd_run.c \
+	framework/cli/cmd_chat.c \
 	framework/cli/cmd_model.c
 socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework
 socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS)

@@ -83,6 +83,8 @@ static const command commands[] = {
         {"validate", cli_cmd_validate, "check a pipeline without running it"},
         {"inspect", cli_cmd_inspect, "list plugins and heads, or show one"},
         {"predict", cli_cmd_predict, "run a pipeline's chain over posts"},
+        {"chat", cli_cmd_chat, "talk to a pipeline's dialog stage"},
+        {"evaluate", cli_cmd_evaluate, "score a trained task on a file"},
         {"tokenize", cli_cmd_tokenize, "print the token ids of a text"},
         {"generate", cli_cmd_generate, "continue a prompt with a model"},
         {"logits", cli_cmd_logits, "print a model's output for token ids"},

@@ -111,13 +111,15 @@ socfw_chain_new(socfw_chain **out, const socfw_pipeline *p,
 /* Stages that `lookup` knows (a runtime's tasks) are borrowed from it; the
  * others are created.  Declared by the runtime (socfw/runtime.h). */
 int socfw_chain_new_from(socfw_chain **out, const socfw_pipeline *p,
-                         lookup_fn lookup, void *user, socfw_error *err);
+                         const char *const *stages, lookup_fn lookup,
+                         void *user, socfw_error *err);
 
 int
 socfw_chain_new_from(socfw_chain **out, const socfw_pipeline *p,
-                     lookup_fn lookup, void *user, socfw_error *err)
+                     const char *const *stages, lookup_fn lookup, void *user,
+                     socfw_error *err)
 {
-        return chain_build(out, p, NULL, lookup, user, err);
+        return chain_build(out, p, stages, lookup, user, err);
 }
 
 size_t

@@ -6,14 +6,25 @@
  * tagged with the job's generation, so when a worker is slow to be
  * scheduled (a busy machine) the caller simply runs its chunks itself.
  * Which thread runs a chunk never changes what the chunk computes.
- * Workers spin briefly on the generation counter before blocking on a
- * condition variable, so back-to-back kernel calls rarely pay a futex wake.
+ *
+ * Cost model: socfw_parallel_for_cost() gets an estimate of the work per
+ * item and only uses as many chunks as there are SOCFW_PARALLEL_CHUNK_COST
+ * units of work; anything smaller runs inline in the caller without
+ * touching the pool (no lock, no wake-up).  Workers spin for a short, time
+ * bounded while (SPIN_NS) on the generation counter before blocking on a
+ * condition variable, so back-to-back kernel calls rarely pay a futex
+ * wake, and an idle pool costs nothing.
+ *
+ * OpenBLAS is kept single-threaded: the socfw GEMM wrappers split large
+ * products over this pool themselves (nn/ops.c), so only one set of
+ * threads ever competes for the cores.
  */
 #include "socfw/threads.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(HAVE_CONFIG_H)
@@ -27,7 +38,10 @@
 #define HAVE_OPENBLAS_THREADS 1
 #endif
 
-#define SPIN_ITERS 4000         /* ~0.1-0.5 ms of pause before blocking */
+/* How long a worker waits for the next job, and the caller for the
+ * workers' chunks, spinning before blocking (nanoseconds). */
+#define SPIN_NS_WORKER 100000
+#define SPIN_NS_CALLER 300000
 
 static struct {
         pthread_mutex_t dispatch;       /* one parallel_for at a time      */
@@ -61,6 +75,33 @@ cpu_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
+}
+
+static inline uint64_t
+mono_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Spin until *a != v (returns 1) or `ns` nanoseconds passed (returns 0). */
+static int
+spin_while_eq(atomic_uint_fast64_t *a, uint_fast64_t v, uint64_t ns)
+{
+        uint64_t t0 = 0;
+        for (unsigned i = 0;; i++) {
+                if (atomic_load_explicit(a, memory_order_acquire) != v)
+                        return 1;
+                cpu_relax();
+                if ((i & 31) == 31) {   /* the clock read is ~20 ns */
+                        uint64_t t = mono_ns();
+                        if (t0 == 0)
+                                t0 = t;
+                        else if (t - t0 > ns)
+                                return 0;
+                }
+        }
 }
 
 static void
@@ -103,12 +144,7 @@ worker(void *arg)
         uint_fast64_t seen = pool.spawn_gen[id];
         in_parallel = 1;
         for (;;) {
-                int spins = 0;
-                while (atomic_load_explicit(&pool.gen, memory_order_acquire) == seen &&
-                       spins < SPIN_ITERS) {
-                        cpu_relax();
-                        spins++;
-                }
+                spin_while_eq(&pool.gen, seen, SPIN_NS_WORKER);
                 pthread_mutex_lock(&pool.m);
                 while (atomic_load(&pool.gen) == seen && !pool.stop)
                         pthread_cond_wait(&pool.start, &pool.m);
@@ -261,11 +297,18 @@ socfw_parallel_for_grain(int64_t n, int64_t grain, socfw_parallel_fn fn,
         claim_and_run(g, fn, ctx, n, (int)k);
         in_parallel = 0;
 
-        int spins = 0;
-        while (atomic_load_explicit(&pool.done_chunks, memory_order_acquire) != k &&
-               spins < SPIN_ITERS) {
+        uint64_t t0 = 0;
+        for (unsigned i = 0;
+             atomic_load_explicit(&pool.done_chunks, memory_order_acquire) != k;
+             i++) {
                 cpu_relax();
-                spins++;
+                if ((i & 31) == 31) {
+                        uint64_t t = mono_ns();
+                        if (t0 == 0)
+                                t0 = t;
+                        else if (t - t0 > SPIN_NS_CALLER)
+                                break;
+                }
         }
         pthread_mutex_lock(&pool.m);
         while (atomic_load(&pool.done_chunks) != k)

@@ -80,6 +80,18 @@ int socfw_runtime_evaluate(socfw_runtime *rt, const char *split,
 int socfw_runtime_chain(socfw_runtime *rt, socfw_chain **out,
                         socfw_error *err);
 
+/* Same, running only `stages` (NULL-terminated names; NULL = the
+ * pipeline's chain). */
+int socfw_runtime_chain_stages(socfw_runtime *rt, const char *const *stages,
+                               socfw_chain **out, socfw_error *err);
+
+/* Evaluate task `task` on a labelled file (any format the task reads).
+ * *report receives the text report (caller frees; may be NULL when the
+ * task gives none); the metrics are recorded as "<task>.eval.<name>". */
+int socfw_runtime_evaluate_file(socfw_runtime *rt, const char *task,
+                                const char *path, char **report,
+                                socfw_error *err);
+
 /* A metric recorded by the last evaluation, e.g. "sentiment.valid.macro_f1";
  * returns 0 and *value, or SOCFW_ENOTFOUND. */
 int socfw_runtime_metric(const socfw_runtime *rt, const char *name,

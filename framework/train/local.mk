@@ -17,3 +17,13 @@ endif
 tests_test_optim_SOURCES = $(TEST_COMMON) tests/test_optim.c
 tests_test_optim_CFLAGS = $(TEST_CFLAGS)
 tests_test_optim_LDADD = $(TEST_LDADD)
+
+# the runtime end to end on tiny data
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_train
+TESTS += tests/test_train
+endif
+tests_test_train_SOURCES = $(TEST_COMMON) tests/test_train.c
+tests_test_train_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_train_CFLAGS = $(TEST_CFLAGS)
+tests_test_train_LDADD = $(TEST_LDADD)

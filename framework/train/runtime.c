@@ -245,9 +245,17 @@ add_example(socfw_runtime *rt, rt_task *t, rt_split *s, const example_item *it,
         if (t->kind == 0)
                 t->kind = kind_of(it);
         else if (t->kind != kind_of(it))
-                return socfw_error_set(err, SOCFW_EINVAL,
-                                       "the record gives another kind of "
-                                       "target than earlier records");
+                return socfw_error_set(
+                        err, SOCFW_EINVAL,
+                        "the record gives %s targets but the task trains "
+                        "for %s (hint: multi-label data needs loss: {type: "
+                        "bce}; language-model data needs head: {type: lm})",
+                        kind_of(it) == SOCFW_TARGET_MULTI_LABEL ? "multi-label"
+                        : kind_of(it) == SOCFW_TARGET_TOKENS    ? "text"
+                                                                : "class",
+                        t->kind == SOCFW_TARGET_MULTI_LABEL ? "multi-label"
+                        : t->kind == SOCFW_TARGET_TOKENS    ? "text"
+                                                            : "single classes");
         switch (it->kind) {
         case EXAMPLE_CLASS:
                 if ((size_t)it->class_id >= (size_t)t->n_outputs)
@@ -293,9 +301,9 @@ add_example(socfw_runtime *rt, rt_task *t, rt_split *s, const example_item *it,
 }
 
 /* Read one split of a task: records -> plugin examples -> tokens. */
-static int
-load_split(socfw_runtime *rt, rt_task *t, const char *path, rt_split *s,
-           socfw_error *err)
+int
+rt_load_split(socfw_runtime *rt, rt_task *t, const char *path, rt_split *s,
+              socfw_error *err)
 {
         const socfw_config *train = socfw_pipeline_section(rt->p, "train");
         socfw_reader_options ro = SOCFW_READER_OPTIONS_INIT;
@@ -634,7 +642,8 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
                 FILE *f = cached ? fopen(cfgjson, "r") : NULL;
                 const socfw_config *pt = socfw_pipeline_section(rt->p,
                                                                 "pretrain");
-                if (f && socfw_config_get_bool(pt, "reuse")) {
+                if (f && (socfw_config_get_bool(pt, "reuse") ||
+                          rt->from_checkpoint)) {
                         path = cached;
                         rt_progress(rt, "reusing the backbone pretrained in "
                                         "%s",
@@ -642,6 +651,14 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
                 }
                 if (f)
                         fclose(f);
+        }
+        if (!path && rt->from_checkpoint) {
+                rc = socfw_error_set(err, SOCFW_ENOTFOUND,
+                                     "%s has no backbone/ (hint: run the "
+                                     "pipeline with `socfw run` first)",
+                                     rt->out_dir ? rt->out_dir : "the run");
+                free(cached);
+                return rc;
         }
         if (!path) {
                 rc = rt_build_from_scratch(rt, err);
@@ -787,6 +804,12 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
 
         const socfw_model_config *mc = socfw_model_config_of(rt->model);
         int is_lm = strcmp(t->head->name, "lm") == 0;
+        const char *loss_type = socfw_config_get_string(t->loss_cfg, "type");
+        /* what the data will say, known before it is read (inference) */
+        t->kind = is_lm ? SOCFW_TARGET_TOKENS
+                  : loss_type && !strcmp(loss_type, "bce")
+                          ? SOCFW_TARGET_MULTI_LABEL
+                          : SOCFW_TARGET_CLASS;
         t->n_outputs = is_lm ? mc->vocab_size
                              : (int)socfw_task_label_count(t->ctx);
         if (t->n_outputs <= 0)
@@ -863,7 +886,7 @@ load_task_data(socfw_runtime *rt, rt_task *t, socfw_error *err)
         for (int s = 0; s < 3; s++) {
                 if (!paths[s])
                         continue;
-                int rc = load_split(rt, t, paths[s], splits[s], err);
+                int rc = rt_load_split(rt, t, paths[s], splits[s], err);
                 if (rc < 0)
                         return rc;
                 rt_progress(rt, "task %s: %zu %s examples from %s%s",
@@ -907,6 +930,7 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         rt->p = p;
         if (opts) {
+                rt->from_checkpoint = opts->from_checkpoint;
                 rt->progress = opts->progress;
                 rt->progress_user = opts->progress_user;
                 if (opts->output_dir && !(rt->out_dir = strdup(opts->output_dir))) {
@@ -1040,6 +1064,7 @@ socfw_runtime_metric(const socfw_runtime *rt, const char *name,
 /* ---- chain over the runtime's tasks ---- */
 
 int socfw_chain_new_from(socfw_chain **out, const socfw_pipeline *p,
+                         const char *const *stages,
                          socfw_task_ctx *(*lookup)(void *user,
                                                    const char *name),
                          void *user, socfw_error *err);
@@ -1058,5 +1083,12 @@ lookup_task(void *user, const char *name)
 int
 socfw_runtime_chain(socfw_runtime *rt, socfw_chain **out, socfw_error *err)
 {
-        return socfw_chain_new_from(out, rt->p, lookup_task, rt, err);
+        return socfw_chain_new_from(out, rt->p, NULL, lookup_task, rt, err);
+}
+
+int
+socfw_runtime_chain_stages(socfw_runtime *rt, const char *const *stages,
+                           socfw_chain **out, socfw_error *err)
+{
+        return socfw_chain_new_from(out, rt->p, stages, lookup_task, rt, err);
 }

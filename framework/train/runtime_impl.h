@@ -59,6 +59,7 @@ struct socfw_runtime {
         char *out_dir;
         socfw_progress_fn progress;
         void *progress_user;
+        int from_checkpoint;    /* inference on a finished run            */
 
         socfw_model *model;
         socfw_tokenizer *tok;
@@ -114,5 +115,9 @@ int rt_build_from_scratch(socfw_runtime *rt, socfw_error *err);
 int rt_save_backbone(socfw_runtime *rt, const char *dir, socfw_error *err);
 
 void rt_split_clear(rt_split *s);
+
+/* Read and tokenize one data file of a task (runtime.c). */
+int rt_load_split(socfw_runtime *rt, rt_task *t, const char *path,
+                  rt_split *s, socfw_error *err);
 
 #endif

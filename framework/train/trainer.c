@@ -350,7 +350,7 @@ load_checkpoint(socfw_runtime *rt, socfw_error *err)
 
 static int
 evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
-              const rt_split *s, socfw_error *err)
+              const rt_split *s, char **report_out, socfw_error *err)
 {
         const socfw_config *ev = socfw_pipeline_section(rt->p, "evaluate");
         int B = (int)socfw_config_get_int(ev, "batch_size");
@@ -423,7 +423,9 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                         socfw_metrics_set(rt->metrics, name, e.values[m],
                                           e.higher[m]);
                 }
-                if (rc == 0 && e.report && rt->out_dir) {
+                if (rc == 0 && e.report && report_out)
+                        *report_out = strdup(e.report);
+                if (rc == 0 && e.report && rt->out_dir && !report_out) {
                         char path[4200];
                         snprintf(path, sizeof path, "%s/%s.%s.txt",
                                  rt->out_dir, socfw_task_name(t->ctx), split);
@@ -461,11 +463,36 @@ socfw_runtime_evaluate(socfw_runtime *rt, const char *split, socfw_error *err)
                                                              : &t->train;
                 if (!t->head || s->n == 0)
                         continue;
-                int rc = evaluate_task(rt, t, split, s, err);
+                int rc = evaluate_task(rt, t, split, s, NULL, err);
                 if (rc < 0)
                         return rc;
         }
         return 0;
+}
+
+int
+socfw_runtime_evaluate_file(socfw_runtime *rt, const char *task,
+                            const char *path, char **report, socfw_error *err)
+{
+        rt_task *t = NULL;
+        *report = NULL;
+        for (size_t i = 0; i < rt->n_tasks; i++)
+                if (!strcmp(socfw_task_name(rt->tasks[i].ctx), task))
+                        t = &rt->tasks[i];
+        if (!t)
+                return socfw_error_set(err, SOCFW_ENOTFOUND,
+                                       "no task named '%s' in %s", task,
+                                       socfw_pipeline_path(rt->p));
+        if (!t->head)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "task '%s' has no model to evaluate",
+                                       task);
+        rt_split s = {0};
+        int rc = rt_load_split(rt, t, path, &s, err);
+        if (rc == 0)
+                rc = evaluate_task(rt, t, "eval", &s, report, err);
+        rt_split_clear(&s);
+        return rc;
 }
 
 /* Append every metric to metrics.jsonl (one line per evaluation). */

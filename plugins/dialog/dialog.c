@@ -1,40 +1,96 @@
 /* dialog.c - multi-turn conversation task plugin.
  *
- * Training data: JSON Lines with `turns: [{speaker, text, emotion?}, ...]`
- * (as DailyDialog), or prompt/response pairs.  Every turn after the first
- * becomes an example: the history (the last `history.max_turns` turns,
- * rendered with the chat template) is context, the turn is the target.
+ * Training data (JSON Lines), either
+ *   {"turns": [{"speaker": "A", "text": "...", "emotion": "happiness"}, ...]}
+ * (DailyDialog; extra fields such as "act" are ignored), or
+ *   {"prompt": "...", "response": "...", "emotion": "..."}.
  *
- * As a chain stage it replies to the post: the prompt is the persona, a
- * tone instruction chosen by the sentiment an earlier stage detected
- * (`tone: {negative: "apologetic, calm"}`), and the conversation so far;
- * the reply is written to dialog.reply (prefix = task name).
+ * Which turns are learnt:
+ *   - When every speaker is a role name (user/human, assistant/bot/gpt,
+ *     system), each assistant turn after the first turn is a target.
+ *   - Otherwise (speakers "A"/"B", names, or missing) every turn after the
+ *     first is a target, and the turns of its speaker are the assistant's,
+ *     every other turn the user's.
+ * Each target gives one example (socfw_example_next between them):
+ *   context = the chat template rendering of the persona (`system`, plus the
+ *             tone instruction for the target's label when `tone:` has one)
+ *             and the last `history.max_turns` turns before the target,
+ *             ending with the assistant's prefix (and the control token
+ *             "<|tone:LABEL|>" when `emotion_control` is on and the label
+ *             is known);
+ *   target  = the turn text as the template writes it after that prefix,
+ *             up to and including the template's end of turn.
+ * The label is the target turn's emotion (control_from: reply) or the
+ * previous turn's (control_from: user), mapped through `emotion_map` and
+ * then a built-in map (DailyDialog/TweetEval emotions -> negative, neutral,
+ * positive), so that training and the sentiment stage speak the same labels.
+ * The runtime keeps the end of a context longer than the model's window.
+ *
+ * As a chain stage (predict):
+ *   1. The post's text is the user's message (checked: not empty, valid
+ *      UTF-8, at most `max_message` bytes).
+ *   2. The session (socfw_post_session) is loaded from the SQLite store
+ *      `sessions` (opened on first use); no session = a one-shot exchange.
+ *   3. The label of the earlier stage (`<sentiment_stage>.label`) chooses
+ *      the tone instruction (`tone:`) and the control token.
+ *   4. The history window (history.max_turns, history.max_tokens with
+ *      max_reply_tokens reserved; counted with the model's tokenizer, or in
+ *      words when the pipeline has no model) gives the prompt.
+ *   5. The reply is generated (stops: the template's + `stop`; `blocklist`
+ *      words are never produced), trimmed, and written to <task>.reply;
+ *      <task>.tone holds the tone used, <task>.input the message answered,
+ *      <task>.prompt the prompt when debug_prompt is on.  With reply_as_text
+ *      (the default) the post's text becomes the reply, so that a later
+ *      privacy stage scrubs it.
+ *   6. Both turns are appended to the session in one transaction.
+ * Commands (the annotation <task>.command set by the caller, e.g. `socfw
+ * chat`): "reset" clears the session's turns; "history" writes
+ * <task>.history (a JSON array of {role, text, label}), <task>.turns and
+ * <task>.exists without generating anything.
  */
 #define _GNU_SOURCE /* asprintf */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+#include <utf8proc.h>
 
+#include "context.h"
+#include "sessions.h"
+#include "socfw/log.h"
 #include "socfw/plugin.h"
+#include "template.h"
 
-static const char *const template_choices[] = {"plain", "chatml", "llama2",
-                                               NULL};
+#define MAX_TURNS_PER_RECORD 4096
+#define MAX_STOPS 64
+#define KEY_MAX 320
+
+static const char *const template_choices[] = {"auto", "plain", "chatml",
+                                               "llama2", NULL};
+static const char *const control_from_choices[] = {"reply", "user", NULL};
 
 static const socfw_param_spec params[] = {
         {.key = "data.turns_field", .type = SOCFW_PARAM_STRING,
          .default_value = "turns",
-         .help = "Field holding the list of turns ({speaker, text})."},
+         .help = "Field holding the list of turns ({speaker, text, "
+                 "emotion?})."},
         {.key = "data.prompt_field", .type = SOCFW_PARAM_STRING,
          .default_value = "prompt",
          .help = "For prompt/response pairs: the field with the prompt."},
         {.key = "data.response_field", .type = SOCFW_PARAM_STRING,
          .default_value = "response",
          .help = "For prompt/response pairs: the field with the reply."},
+        {.key = "data.emotion_field", .type = SOCFW_PARAM_STRING,
+         .default_value = "emotion",
+         .help = "Field of a turn (or of a prompt/response record) with its "
+                 "emotion or sentiment label."},
         {.key = "template", .type = SOCFW_PARAM_ENUM,
-         .default_value = "plain", .choices = template_choices,
-         .help = "How a conversation is written for the model."},
+         .default_value = "auto", .choices = template_choices,
+         .help = "How a conversation is written for the model: plain, "
+                 "chatml, llama2, or auto (the model's own when known, "
+                 "else plain)."},
         {.key = "system", .type = SOCFW_PARAM_STRING,
          .default_value = "You are a friendly, helpful social-media "
                           "assistant.",
@@ -56,9 +112,20 @@ static const socfw_param_spec params[] = {
          .default_value = "true",
          .help = "Learn a control token from per-turn emotion labels and "
                  "condition replies on the detected sentiment."},
+        {.key = "control_from", .type = SOCFW_PARAM_ENUM,
+         .default_value = "reply", .choices = control_from_choices,
+         .help = "In training, whose emotion label the control token and "
+                 "tone carry: the reply's own, or the user turn before it."},
+        {.key = "emotion_map", .type = SOCFW_PARAM_MAP,
+         .help = "Label -> control label, e.g. {happiness: positive}; "
+                 "applied before the built-in map of DailyDialog and "
+                 "TweetEval emotions to negative/neutral/positive."},
         {.key = "max_reply_tokens", .type = SOCFW_PARAM_INT,
          .default_value = "64", .min = 1, .max = 65536,
          .help = "Longest reply."},
+        {.key = "max_message", .type = SOCFW_PARAM_INT,
+         .default_value = "16384", .min = 1, .max = 1048576,
+         .help = "Largest user message in bytes; longer ones are refused."},
         {.key = "temperature", .type = SOCFW_PARAM_FLOAT,
          .default_value = "0.7", .min = 0, .max = 10,
          .help = "Sampling temperature; 0 = greedy."},
@@ -69,29 +136,203 @@ static const socfw_param_spec params[] = {
         {.key = "repetition_penalty", .type = SOCFW_PARAM_FLOAT,
          .default_value = "1.1", .min = 1, .max = 10,
          .help = "Penalty on tokens already in the conversation."},
+        {.key = "seed", .type = SOCFW_PARAM_INT, .default_value = "42",
+         .min = 0, .max = 4294967295.0,
+         .help = "Sampling seed (the same prompt gives the same reply)."},
         {.key = "blocklist", .type = SOCFW_PARAM_LIST,
          .help = "Words a reply must never contain."},
         {.key = "stop", .type = SOCFW_PARAM_LIST,
          .help = "Extra strings that end a reply."},
+        {.key = "fallback_reply", .type = SOCFW_PARAM_STRING,
+         .default_value = "Sorry, could you say that again?",
+         .help = "Said when the model produces nothing printable."},
+        {.key = "reply_as_text", .type = SOCFW_PARAM_BOOL,
+         .default_value = "true",
+         .help = "Replace the post's text with the reply (so a later "
+                 "privacy stage scrubs it); the message stays in "
+                 "<task>.input."},
         {.key = "sessions", .type = SOCFW_PARAM_PATH,
          .default_value = "sessions.db",
          .help = "SQLite database keeping conversations across restarts."},
+        {.key = "debug_prompt", .type = SOCFW_PARAM_BOOL,
+         .default_value = "false",
+         .help = "Write the rendered prompt to <task>.prompt (socfw chat "
+                 "--show-prompt sets it)."},
         {0},
 };
+
+/* Emotions of DailyDialog and TweetEval as polarities. */
+static const char *const builtin_map[][2] = {
+        {"no_emotion", "neutral"}, {"none", "neutral"},
+        {"surprise", "neutral"},   {"happiness", "positive"},
+        {"joy", "positive"},       {"optimism", "positive"},
+        {"love", "positive"},      {"anger", "negative"},
+        {"disgust", "negative"},   {"fear", "negative"},
+        {"sadness", "negative"},
+};
+
+typedef enum counter_kind {
+        COUNT_UNKNOWN = 0,
+        COUNT_MODEL,
+        COUNT_WORDS,
+} counter_kind;
 
 typedef struct dialog {
         socfw_task_ctx *ctx;
         const socfw_config *cfg;
         char *name;
-        int max_turns;
+        socfw_dialog_template tmpl;
+        size_t max_turns, max_tokens, max_reply, max_message;
+        int emotion_control, control_from_user, debug_prompt, reply_as_text;
+        const char *stops[MAX_STOPS + 1];   /* borrowed strings */
+        const char **banned;                /* NULL-terminated; borrowed */
+        socfw_dialog_store *store;          /* opened on first use */
+        counter_kind counter;
 } dialog;
+
+/* ---- small helpers ---- */
+
+/* buf <- "<task>.<field>"; 0 or SOCFW_EINVAL when it does not fit. */
+static int
+task_key(const dialog *d, const char *field, char *buf, size_t size,
+         socfw_error *err)
+{
+        int n = snprintf(buf, size, "%s.%s", d->name, field);
+        if (n < 0 || (size_t)n >= size)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "task name '%s' is too long for an "
+                                       "annotation key",
+                                       d->name);
+        return 0;
+}
+
+/* The control label for `label`: emotion_map, the built-in map, or the
+ * label itself.  Borrowed; NULL when label is NULL or empty. */
+static const char *
+map_label(const dialog *d, const char *label)
+{
+        if (!label || !label[0])
+                return NULL;
+        const char *m = socfw_config_map_lookup(d->cfg, "emotion_map", label);
+        if (m && m[0])
+                return m;
+        for (size_t i = 0; i < sizeof builtin_map / sizeof builtin_map[0];
+             i++)
+                if (strcmp(builtin_map[i][0], label) == 0)
+                        return builtin_map[i][1];
+        return label;
+}
+
+/* Tone instruction for a label: the raw label first, then the mapped one. */
+static const char *
+tone_for(const dialog *d, const char *label)
+{
+        if (!label || !label[0])
+                return NULL;
+        const char *t = socfw_config_map_lookup(d->cfg, "tone", label);
+        if (!t) {
+                const char *m = map_label(d, label);
+                if (m && strcmp(m, label) != 0)
+                        t = socfw_config_map_lookup(d->cfg, "tone", m);
+        }
+        return t && t[0] ? t : NULL;
+}
+
+/* Control token for `label` into buf; returns buf, or NULL when control is
+ * off, there is no label, or it cannot be a token (logged). */
+static const char *
+control_for(const dialog *d, const char *label, char *buf, size_t size)
+{
+        const char *m = d->emotion_control ? map_label(d, label) : NULL;
+        if (!m)
+                return NULL;
+        socfw_error e = {0};
+        if (socfw_dialog_control_token(m, buf, size, &e) < 0) {
+                socfw_log(SOCFW_LOG_LEVEL_DEBUG,
+                          "dialog: no control token for label '%s': %s", m,
+                          e.message);
+                return NULL;
+        }
+        return buf;
+}
+
+/* Copy `s` keeping only valid UTF-8 (invalid bytes are dropped).  Caller
+ * frees; NULL on ENOMEM. */
+static char *
+utf8_clean(const char *s)
+{
+        size_t len = strlen(s);
+        char *out = malloc(len + 1);
+        if (!out)
+                return NULL;
+        size_t i = 0, o = 0;
+        while (i < len) {
+                utf8proc_int32_t cp;
+                utf8proc_ssize_t n = utf8proc_iterate(
+                        (const utf8proc_uint8_t *)s + i,
+                        (utf8proc_ssize_t)(len - i), &cp);
+                if (n <= 0) {
+                        i++;
+                        continue;
+                }
+                memcpy(out + o, s + i, (size_t)n);
+                o += (size_t)n;
+                i += (size_t)n;
+        }
+        out[o] = '\0';
+        return out;
+}
+
+static int
+is_space(char c)
+{
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+               c == '\f' || c == '\v';
+}
+
+/* Trim a generated reply in place: cut at the first stop string or end of
+ * turn left in it, drop a leading control token, and strip white space.
+ * Returns the start of the trimmed text (inside s). */
+static char *
+trim_reply(const dialog *d, char *s)
+{
+        for (size_t i = 0; d->stops[i]; i++) {
+                char *p = d->stops[i][0] ? strstr(s, d->stops[i]) : NULL;
+                if (p)
+                        *p = '\0';
+        }
+        const char *eot = socfw_dialog_template_end_of_turn(d->tmpl);
+        if (eot && strcmp(eot, "\n") != 0) {
+                char *p = strstr(s, eot);
+                if (p)
+                        *p = '\0';
+        }
+        while (is_space(*s))
+                s++;
+        if (strncmp(s, "<|tone:", 7) == 0) {
+                char *e = strstr(s, "|>");
+                if (e)
+                        s = e + 2;
+        }
+        while (is_space(*s))
+                s++;
+        size_t n = strlen(s);
+        while (n > 0 && is_space(s[n - 1]))
+                s[--n] = '\0';
+        return s;
+}
+
+/* ---- create / destroy ---- */
 
 static void
 dialog_destroy(void *state)
 {
         dialog *d = state;
-        if (d)
-                free(d->name);
+        if (!d)
+                return;
+        socfw_dialog_store_close(d->store);
+        free(d->banned);
+        free(d->name);
         free(d);
 }
 
@@ -99,47 +340,205 @@ static int
 dialog_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
               socfw_error *err)
 {
+        int rc = 0;
         dialog *d = calloc(1, sizeof *d);
         if (!d || !(d->name = strdup(socfw_task_name(ctx)))) {
-                free(d);
-                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                goto out;
         }
         d->ctx = ctx;
         d->cfg = cfg;
-        d->max_turns = (int)socfw_config_get_int(cfg, "history.max_turns");
+        /* auto: the model's template when its metadata tells (no accessor
+         * for it yet), else plain */
+        const char *t = socfw_config_get_string(cfg, "template");
+        if (!t || strcmp(t, "auto") == 0)
+                t = "plain";
+        if ((rc = socfw_dialog_template_parse(t, &d->tmpl, err)) < 0)
+                goto out;
+        d->max_turns = (size_t)socfw_config_get_int(cfg, "history.max_turns");
+        d->max_tokens = (size_t)socfw_config_get_int(cfg,
+                                                     "history.max_tokens");
+        d->max_reply = (size_t)socfw_config_get_int(cfg, "max_reply_tokens");
+        d->max_message = (size_t)socfw_config_get_int(cfg, "max_message");
+        d->emotion_control = socfw_config_get_bool(cfg, "emotion_control");
+        const char *cf = socfw_config_get_string(cfg, "control_from");
+        d->control_from_user = cf && strcmp(cf, "user") == 0;
+        d->debug_prompt = socfw_config_get_bool(cfg, "debug_prompt");
+        d->reply_as_text = socfw_config_get_bool(cfg, "reply_as_text");
+        if (d->max_reply >= d->max_tokens) {
+                rc = socfw_error_set_at(
+                        err, SOCFW_ESCHEMA, socfw_config_file(cfg),
+                        socfw_config_line(cfg, "max_reply_tokens"),
+                        socfw_config_column(cfg, "max_reply_tokens"),
+                        "max_reply_tokens (%zu) must be smaller than "
+                        "history.max_tokens (%zu), which also holds the "
+                        "prompt; hint: raise history.max_tokens",
+                        d->max_reply, d->max_tokens);
+                goto out;
+        }
+        /* stop strings: the template's, then the pipeline's */
+        size_t ns = 0;
+        const char *const *ts = socfw_dialog_template_stops(d->tmpl);
+        for (size_t i = 0; ts && ts[i] && ns < MAX_STOPS; i++)
+                d->stops[ns++] = ts[i];
+        size_t n_user = socfw_config_list_len(cfg, "stop");
+        if (ns + n_user > MAX_STOPS) {
+                rc = socfw_error_set_at(
+                        err, SOCFW_ESCHEMA, socfw_config_file(cfg),
+                        socfw_config_line(cfg, "stop"),
+                        socfw_config_column(cfg, "stop"),
+                        "stop: %zu strings; at most %zu are accepted", n_user,
+                        (size_t)MAX_STOPS - ns);
+                goto out;
+        }
+        for (size_t i = 0; i < n_user; i++) {
+                const char *s = socfw_config_list_get(cfg, "stop", i);
+                if (s && s[0])
+                        d->stops[ns++] = s;
+        }
+        d->stops[ns] = NULL;
+        size_t nb = socfw_config_list_len(cfg, "blocklist");
+        if (nb) {
+                if (!(d->banned = calloc(nb + 1, sizeof *d->banned))) {
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "out of memory");
+                        goto out;
+                }
+                size_t k = 0;
+                for (size_t i = 0; i < nb; i++) {
+                        const char *w = socfw_config_list_get(cfg,
+                                                              "blocklist", i);
+                        if (w && w[0])
+                                d->banned[k++] = w;
+                }
+        }
         *state = d;
-        return 0;
+        d = NULL;
+out:
+        dialog_destroy(d);
+        return rc;
 }
 
-/* Render turns [from, to) as "A: text\nB: text\n". */
-static char *
-render_history(json_t *turns, size_t from, size_t to)
+/* ---- training examples ---- */
+
+typedef struct rec_turn {
+        const char *speaker;    /* may be NULL */
+        const char *text;
+        const char *label;      /* emotion, may be NULL */
+} rec_turn;
+
+/* One example: turns[from..i) as history, turns[i] as the target, with
+ * `roles` giving each turn's role. */
+static int
+add_turn_example(dialog *d, const rec_turn *rt, const socfw_dialog_role *roles,
+                 size_t from, size_t i, socfw_example *ex, socfw_error *err)
 {
-        size_t cap = 256, len = 0;
-        char *out = malloc(cap);
-        if (!out)
-                return NULL;
-        out[0] = '\0';
-        for (size_t i = from; i < to; i++) {
-                json_t *t = json_array_get(turns, i);
-                const char *sp = json_string_value(json_object_get(t,
-                                                                   "speaker"));
-                const char *tx = json_string_value(json_object_get(t, "text"));
-                size_t need = strlen(sp ? sp : "") + strlen(tx ? tx : "") + 4;
-                if (len + need + 1 > cap) {
-                        while (len + need + 1 > cap)
-                                cap *= 2;
-                        char *g = realloc(out, cap);
-                        if (!g) {
-                                free(out);
-                                return NULL;
-                        }
-                        out = g;
-                }
-                len += (size_t)snprintf(out + len, cap - len, "%s: %s\n",
-                                        sp ? sp : "user", tx ? tx : "");
+        const char *system = socfw_config_get_string(d->cfg, "system");
+        const char *label = d->control_from_user ? (i ? rt[i - 1].label : NULL)
+                                                 : rt[i].label;
+        char ctl[SOCFW_DIALOG_LABEL_MAX + 16];
+        const char *control = control_for(d, label, ctl, sizeof ctl);
+        const char *tone = tone_for(d, label);
+        size_t n = i - from + 1;
+        socfw_dialog_turn *v = calloc(n, sizeof *v);
+        char *context = NULL, *full = NULL;
+        size_t clen = 0, flen = 0;
+        int rc = 0;
+        if (!v)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        for (size_t k = 0; k < n; k++) {
+                v[k].role = roles[from + k];
+                v[k].text = rt[from + k].text;
         }
-        return out;
+        socfw_dialog_render_opts o = {.system = system, .tone = tone,
+                                      .control = control,
+                                      .generation_prompt = 1};
+        rc = socfw_dialog_template_render(d->tmpl, &o, v, n - 1, &context,
+                                          &clen, err);
+        if (rc < 0)
+                goto out;
+        /* the whole exchange with the target turn; its control token comes
+         * from its label (the history turns carry none) */
+        socfw_dialog_render_opts fo = {.system = system, .tone = tone,
+                                       .label_controls = control != NULL};
+        if (control)
+                v[n - 1].label = map_label(d, label);
+        rc = socfw_dialog_template_render(d->tmpl, &fo, v, n, &full, &flen,
+                                          err);
+        if (rc < 0)
+                goto out;
+        if (flen <= clen || memcmp(full, context, clen) != 0) {
+                rc = socfw_error_set(err, SOCFW_EINTERNAL,
+                                     "dialog: the %s template's prompt is "
+                                     "not a prefix of the exchange",
+                                     socfw_dialog_template_name(d->tmpl));
+                goto out;
+        }
+        /* the target ends with the end of turn (what follows it belongs to
+         * the next turn's layout) */
+        char *target = full + clen;
+        const char *eot = socfw_dialog_template_end_of_turn(d->tmpl);
+        char *last = NULL;
+        for (char *p = target; eot && (p = strstr(p, eot)); p++)
+                last = p;
+        if (last)
+                last[strlen(eot)] = '\0';
+        rc = socfw_example_set_lm(ex, context, target);
+        if (rc < 0)
+                rc = socfw_error_set(err, rc, "out of memory");
+out:
+        free(context);
+        free(full);
+        free(v);
+        return rc;
+}
+
+/* Turns of one record (borrowed from `root`) into *out (caller frees). */
+static int
+record_turns(dialog *d, json_t *arr, rec_turn **out, size_t *n_out,
+             socfw_error *err)
+{
+        const char *tf = socfw_config_get_string(d->cfg, "data.turns_field");
+        const char *ef = socfw_config_get_string(d->cfg, "data.emotion_field");
+        size_t n = json_array_size(arr);
+        if (!json_is_array(arr) || n < 2)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "'%s' must be a list of at least two "
+                                       "turns ({speaker, text})",
+                                       tf);
+        if (n > MAX_TURNS_PER_RECORD)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "'%s' has %zu turns; at most %d are "
+                                       "read per record",
+                                       tf, n, MAX_TURNS_PER_RECORD);
+        rec_turn *v = calloc(n, sizeof *v);
+        if (!v)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                json_t *t = json_array_get(arr, i);
+                const char *text = json_string_value(json_object_get(t,
+                                                                     "text"));
+                if (!json_is_object(t) || !text) {
+                        free(v);
+                        return socfw_error_set(err, SOCFW_EINVAL,
+                                               "%s[%zu]: expected an object "
+                                               "with a string 'text'",
+                                               tf, i);
+                }
+                int rc = socfw_dialog_text_check(text, strlen(text),
+                                                 d->max_message, NULL, err);
+                if (rc < 0) {
+                        free(v);
+                        return socfw_error_prefix(err, rc, "%s[%zu]", tf, i);
+                }
+                v[i].text = text;
+                v[i].speaker = json_string_value(json_object_get(t,
+                                                                 "speaker"));
+                v[i].label = json_string_value(json_object_get(t, ef));
+        }
+        *out = v;
+        *n_out = n;
+        return 0;
 }
 
 static int
@@ -149,60 +548,289 @@ dialog_parse_example(void *state, const socfw_record *rec, socfw_example *ex,
         dialog *d = state;
         const char *tf = socfw_config_get_string(d->cfg, "data.turns_field");
         char *json = socfw_record_get_json(rec, tf);
+        json_t *root = NULL;
+        rec_turn *rt = NULL, pair[2];
+        socfw_dialog_role *roles = NULL;
+        size_t n = 0, made = 0;
+        int rc = 0;
         if (!json) {
                 /* prompt/response pairs */
-                const char *p = socfw_record_get_string(
-                        rec, socfw_config_get_string(d->cfg,
-                                                     "data.prompt_field"));
-                const char *r = socfw_record_get_string(
-                        rec, socfw_config_get_string(d->cfg,
-                                                     "data.response_field"));
+                const char *pf = socfw_config_get_string(d->cfg,
+                                                         "data.prompt_field");
+                const char *rf = socfw_config_get_string(
+                        d->cfg, "data.response_field");
+                const char *p = socfw_record_get_string(rec, pf);
+                const char *r = socfw_record_get_string(rec, rf);
                 if (!p || !r)
                         return socfw_error_set(
                                 err, SOCFW_EINVAL,
                                 "record has neither '%s' (a list of turns) "
-                                "nor prompt/response fields",
-                                tf);
-                return socfw_example_set_lm(ex, p, r);
+                                "nor '%s'/'%s' strings",
+                                tf, pf, rf);
+                if ((rc = socfw_dialog_text_check(p, strlen(p),
+                                                  d->max_message, pf,
+                                                  err)) < 0 ||
+                    (rc = socfw_dialog_text_check(r, strlen(r),
+                                                  d->max_message, rf,
+                                                  err)) < 0)
+                        return rc;
+                const char *em = socfw_record_get_string(
+                        rec, socfw_config_get_string(d->cfg,
+                                                     "data.emotion_field"));
+                pair[0] = (rec_turn){.speaker = "user", .text = p};
+                pair[1] = (rec_turn){.speaker = "assistant", .text = r,
+                                     .label = em};
+                rt = pair;
+                n = 2;
+        } else {
+                root = json_loads(json, JSON_DECODE_ANY, NULL);
+                free(json);
+                if ((rc = record_turns(d, root, &rt, &n, err)) < 0)
+                        goto out;
         }
-        json_t *turns = json_loads(json, JSON_DECODE_ANY, NULL);
-        free(json);
-        int rc = 0;
-        size_t n = json_array_size(turns);
-        if (!json_is_array(turns) || n < 2) {
-                json_decref(turns);
-                return socfw_error_set(err, SOCFW_EINVAL,
-                                       "'%s' must be a list of at least two "
-                                       "turns",
-                                       tf);
+        if (!(roles = calloc(n, sizeof *roles))) {
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                goto out;
         }
+        /* fixed roles when every speaker names one */
+        int fixed = 1;
+        for (size_t i = 0; i < n && fixed; i++)
+                if (!rt[i].speaker ||
+                    socfw_dialog_role_parse(rt[i].speaker, &roles[i], NULL) <
+                            0)
+                        fixed = 0;
         for (size_t i = 1; i < n && rc == 0; i++) {
-                json_t *t = json_array_get(turns, i);
-                const char *text = json_string_value(json_object_get(t,
-                                                                     "text"));
-                if (!text || !text[0]) {
-                        rc = socfw_error_set(err, SOCFW_EINVAL,
-                                             "turn %zu has no text", i + 1);
+                if (fixed) {
+                        if (roles[i] != SOCFW_DIALOG_ASSISTANT)
+                                continue;
+                } else {
+                        /* the target's speaker is the assistant */
+                        for (size_t j = 0; j <= i; j++) {
+                                int same = rt[i].speaker && rt[j].speaker
+                                                   ? strcmp(rt[i].speaker,
+                                                            rt[j].speaker) ==
+                                                             0
+                                                   : (i - j) % 2 == 0;
+                                roles[j] = same ? SOCFW_DIALOG_ASSISTANT
+                                                : SOCFW_DIALOG_USER;
+                        }
+                }
+                size_t from = i > d->max_turns ? i - d->max_turns : 0;
+                if (made && (rc = socfw_example_next(ex)) < 0) {
+                        rc = socfw_error_set(err, rc, "out of memory");
                         break;
                 }
-                size_t from = i > (size_t)d->max_turns
-                                      ? i - (size_t)d->max_turns
-                                      : 0;
-                char *ctx = render_history(turns, from, i);
-                const char *sp = json_string_value(json_object_get(t,
-                                                                   "speaker"));
-                char *target = NULL;
-                if (ctx && asprintf(&target, "%s: %s\n", sp ? sp : "bot",
-                                    text) < 0)
-                        target = NULL;
-                rc = ctx && target ? socfw_example_set_lm(ex, ctx, target)
-                                   : SOCFW_ENOMEM;
-                free(ctx);
-                free(target);
-                if (rc == 0 && i + 1 < n)
-                        rc = socfw_example_next(ex);
+                rc = add_turn_example(d, rt, roles, from, i, ex, err);
+                made++;
         }
-        json_decref(turns);
+        if (rc == 0 && made == 0)
+                rc = socfw_error_set(err, SOCFW_EINVAL,
+                                     "'%s' has no assistant turn after the "
+                                     "first turn to learn from",
+                                     tf);
+out:
+        if (rt != pair)
+                free(rt);
+        free(roles);
+        json_decref(root);
+        return rc;
+}
+
+/* ---- predict ---- */
+
+/* Token counter over the pipeline's tokenizer (text is not NUL-ended). */
+static int
+count_model(void *user, const char *text, size_t len, size_t *n,
+            socfw_error *err)
+{
+        dialog *d = user;
+        char *s = strndup(text, len);
+        if (!s)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        int rc = socfw_task_count_tokens(d->ctx, s, n, err);
+        free(s);
+        return rc;
+}
+
+/* Decide once whether the model can count tokens. */
+static void
+choose_counter(dialog *d)
+{
+        if (d->counter != COUNT_UNKNOWN)
+                return;
+        size_t n = 0;
+        socfw_error e = {0};
+        int rc = socfw_task_count_tokens(d->ctx, "hello", &n, &e);
+        d->counter = rc == 0 ? COUNT_MODEL : COUNT_WORDS;
+        if (rc < 0 && rc != SOCFW_EUNSUPPORTED)
+                socfw_log(SOCFW_LOG_LEVEL_WARN,
+                          "dialog: counting tokens failed (%s); the history "
+                          "window counts words instead",
+                          e.message);
+}
+
+static int
+open_store(dialog *d, socfw_error *err)
+{
+        if (d->store)
+                return 0;
+        const char *path = socfw_config_get_string(d->cfg, "sessions");
+        if (!path || !path[0])
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "task '%s': no sessions database "
+                                       "(hint: set sessions: FILE.db)",
+                                       d->name);
+        socfw_dialog_store_opts o = {.max_message = d->max_message};
+        int rc = socfw_dialog_store_open(&d->store, path, &o, err);
+        if (rc < 0)
+                d->store = NULL;
+        return rc;
+}
+
+/* The `history` command: the session's turns as <task>.history. */
+static int
+command_history(dialog *d, socfw_post *post, const char *session,
+                socfw_error *err)
+{
+        char key[KEY_MAX];
+        socfw_dialog_context *c = NULL;
+        int exists = 0, rc = 0;
+        char *js = NULL;
+        json_t *arr = json_array();
+        if (!arr)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        if (session && (rc = open_store(d, err)) == 0 &&
+            (rc = socfw_dialog_store_exists(d->store, session, &exists,
+                                            err)) == 0 &&
+            exists)
+                rc = socfw_dialog_store_load(d->store, session, 0, &c, err);
+        if (rc < 0)
+                goto out;
+        size_t n = c ? socfw_dialog_context_count(c) : 0;
+        const socfw_dialog_turn *t = c ? socfw_dialog_context_turns(c) : NULL;
+        for (size_t i = 0; i < n; i++) {
+                json_t *o = json_pack("{s:s, s:s, s:s?}", "role",
+                                      socfw_dialog_role_name(t[i].role),
+                                      "text", t[i].text, "label",
+                                      t[i].label);
+                if (!o || json_array_append_new(arr, o) < 0) {
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "out of memory");
+                        goto out;
+                }
+        }
+        if (!(js = json_dumps(arr, JSON_COMPACT))) {
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                goto out;
+        }
+        if ((rc = task_key(d, "history", key, sizeof key, err)) < 0 ||
+            (rc = socfw_post_set_json(post, key, js, err)) < 0 ||
+            (rc = task_key(d, "turns", key, sizeof key, err)) < 0 ||
+            (rc = socfw_post_set_number(post, key, (double)n, err)) < 0 ||
+            (rc = task_key(d, "exists", key, sizeof key, err)) < 0 ||
+            (rc = socfw_post_set_number(post, key, exists, err)) < 0)
+                goto out;
+out:
+        free(js);
+        json_decref(arr);
+        socfw_dialog_context_free(c);
+        return rc;
+}
+
+static int
+run_command(dialog *d, socfw_post *post, const char *cmd, socfw_error *err)
+{
+        const char *session = socfw_post_session(post);
+        if (strcmp(cmd, "history") == 0)
+                return command_history(d, post, session, err);
+        if (strcmp(cmd, "reset") == 0) {
+                int exists = 0, rc = 0;
+                if (!session)
+                        return 0; /* a one-shot exchange keeps nothing */
+                if ((rc = open_store(d, err)) < 0 ||
+                    (rc = socfw_dialog_store_exists(d->store, session,
+                                                    &exists, err)) < 0)
+                        return rc;
+                return exists ? socfw_dialog_store_reset(d->store, session,
+                                                         err)
+                              : 0;
+        }
+        return socfw_error_set(err, SOCFW_EINVAL,
+                               "task '%s': unknown command '%s'; expected "
+                               "reset or history",
+                               d->name, cmd);
+}
+
+/* Generate the reply to the last turn of `c`.  *reply: caller frees. */
+static int
+generate_reply(dialog *d, socfw_post *post, socfw_dialog_context *c,
+               const char *tone, const char *control, char **reply,
+               socfw_error *err)
+{
+        char key[KEY_MAX];
+        char *prompt = NULL, *raw = NULL, *clean = NULL;
+        choose_counter(d);
+        socfw_dialog_window_opts w = {
+                .tmpl = d->tmpl,
+                .render = {.tone = tone, .control = control,
+                           .generation_prompt = 1},
+                .max_turns = d->max_turns,
+                .max_tokens = d->max_tokens,
+                .reserve_tokens = d->max_reply,
+                .count = d->counter == COUNT_MODEL ? count_model
+                                                   : socfw_dialog_count_words,
+                .count_user = d,
+        };
+        socfw_dialog_window win;
+        int rc = socfw_dialog_context_prompt(c, &w, &prompt, NULL, &win, err);
+        if (rc < 0)
+                goto out;
+        if (win.dropped || win.truncated_bytes)
+                socfw_log(SOCFW_LOG_LEVEL_DEBUG,
+                          "dialog: window kept %zu turns, dropped %zu, cut "
+                          "%zu bytes of the message (%zu tokens)",
+                          win.kept, win.dropped, win.truncated_bytes,
+                          win.tokens);
+        if (d->debug_prompt &&
+            ((rc = task_key(d, "prompt", key, sizeof key, err)) < 0 ||
+             (rc = socfw_post_set_string(post, key, prompt, err)) < 0))
+                goto out;
+        socfw_generate_opts o = {
+                .size = sizeof o,
+                .max_tokens = (int)d->max_reply,
+                .temperature = (float)socfw_config_get_float(d->cfg,
+                                                             "temperature"),
+                .top_k = (int)socfw_config_get_int(d->cfg, "top_k"),
+                .top_p = (float)socfw_config_get_float(d->cfg, "top_p"),
+                .repetition_penalty = (float)socfw_config_get_float(
+                        d->cfg, "repetition_penalty"),
+                .seed = (uint64_t)socfw_config_get_int(d->cfg, "seed"),
+                .stop = d->stops,
+                .banned = d->banned,
+        };
+        rc = socfw_task_generate(d->ctx, prompt, &o, &raw, err);
+        if (rc < 0)
+                goto out;
+        if (!(clean = utf8_clean(raw ? raw : ""))) {
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                goto out;
+        }
+        const char *t = trim_reply(d, clean);
+        if (!t[0] || socfw_dialog_text_check(t, strlen(t), d->max_message,
+                                             NULL, NULL) < 0) {
+                socfw_log(SOCFW_LOG_LEVEL_DEBUG,
+                          "dialog: the model said nothing usable; using "
+                          "fallback_reply");
+                t = socfw_config_get_string(d->cfg, "fallback_reply");
+                if (!t || !t[0])
+                        t = "...";
+        }
+        if (!(*reply = strdup(t)))
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+out:
+        free(prompt);
+        free(raw);
+        free(clean);
         return rc;
 }
 
@@ -210,39 +838,81 @@ static int
 dialog_predict(void *state, socfw_post *post, socfw_error *err)
 {
         dialog *d = state;
-        char key[300], *prompt = NULL, *reply = NULL;
-        snprintf(key, sizeof key, "%s.label",
-                 socfw_config_get_string(d->cfg, "sentiment_stage"));
-        const char *label = socfw_post_get_string(post, key);
-        const char *tone = label ? socfw_config_map_lookup(d->cfg, "tone",
-                                                           label)
-                                 : NULL;
-        if (asprintf(&prompt, "%s%s%s\nuser: %s\nbot:",
-                     socfw_config_get_string(d->cfg, "system"),
-                     tone ? " Reply in this tone: " : "", tone ? tone : "",
-                     socfw_post_text(post)) < 0)
+        char key[KEY_MAX], ctl[SOCFW_DIALOG_LABEL_MAX + 16];
+        socfw_dialog_context *c = NULL;
+        char *message = NULL, *reply = NULL;
+        int rc;
+
+        if ((rc = task_key(d, "command", key, sizeof key, err)) < 0)
+                return rc;
+        const char *cmd = socfw_post_get_string(post, key);
+        if (cmd)
+                return run_command(d, post, cmd, err);
+
+        const char *text = socfw_post_text(post);
+        if ((rc = socfw_dialog_text_check(text, text ? strlen(text) : 0,
+                                          d->max_message, "the message",
+                                          err)) < 0)
+                return rc;
+        if (!(message = strdup(text)))
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        snprintf(key, sizeof key, "%s.tone", d->name);
-        int rc = tone ? socfw_post_set_string(post, key, tone, err) : 0;
-        const char *stop[] = {"\nuser:", NULL};
-        socfw_generate_opts o = {
-                .size = sizeof o,
-                .max_tokens = (int)socfw_config_get_int(d->cfg,
-                                                        "max_reply_tokens"),
-                .temperature = (float)socfw_config_get_float(d->cfg,
-                                                             "temperature"),
-                .top_k = (int)socfw_config_get_int(d->cfg, "top_k"),
-                .top_p = (float)socfw_config_get_float(d->cfg, "top_p"),
-                .repetition_penalty = (float)socfw_config_get_float(
-                        d->cfg, "repetition_penalty"),
-                .stop = stop,
-        };
-        if (rc == 0)
-                rc = socfw_task_generate(d->ctx, prompt, &o, &reply, err);
-        snprintf(key, sizeof key, "%s.reply", d->name);
-        if (rc == 0)
-                rc = socfw_post_set_string(post, key, reply, err);
-        free(prompt);
+
+        /* the sentiment of the earlier stage */
+        const char *stage = socfw_config_get_string(d->cfg,
+                                                    "sentiment_stage");
+        char lkey[KEY_MAX];
+        snprintf(lkey, sizeof lkey, "%s.label", stage ? stage : "sentiment");
+        const char *label = socfw_post_get_string(post, lkey);
+        if (label && socfw_dialog_label_check(label, NULL) < 0)
+                label = NULL;
+        const char *tone = tone_for(d, label);
+        const char *control = control_for(d, label, ctl, sizeof ctl);
+
+        /* the conversation so far */
+        const char *session = socfw_post_session(post);
+        const char *system = socfw_config_get_string(d->cfg, "system");
+        if (session) {
+                if ((rc = open_store(d, err)) < 0 ||
+                    (rc = socfw_dialog_store_load_or_create(
+                             d->store, session, system, d->max_turns, &c,
+                             NULL, err)) < 0 ||
+                    (rc = socfw_dialog_context_set_system(c, system, err)) <
+                            0)
+                        goto out;
+        } else if ((rc = socfw_dialog_context_new(&c, system, err)) < 0) {
+                goto out;
+        }
+        socfw_dialog_context_set_max_message(c, d->max_message);
+        if ((rc = socfw_dialog_context_add(c, SOCFW_DIALOG_USER, message,
+                                           label, 0, err)) < 0)
+                goto out;
+
+        if ((rc = generate_reply(d, post, c, tone, control, &reply, err)) < 0)
+                goto out;
+
+        if ((rc = task_key(d, "reply", key, sizeof key, err)) < 0 ||
+            (rc = socfw_post_set_string(post, key, reply, err)) < 0 ||
+            (rc = task_key(d, "input", key, sizeof key, err)) < 0 ||
+            (rc = socfw_post_set_string(post, key, message, err)) < 0)
+                goto out;
+        if (tone && ((rc = task_key(d, "tone", key, sizeof key, err)) < 0 ||
+                     (rc = socfw_post_set_string(post, key, tone, err)) < 0))
+                goto out;
+        if (d->reply_as_text && (rc = socfw_post_set_text(post, reply, err)) <
+                                        0)
+                goto out;
+
+        if (session) {
+                socfw_dialog_turn t[2] = {
+                        {.role = SOCFW_DIALOG_USER, .text = message,
+                         .label = label},
+                        {.role = SOCFW_DIALOG_ASSISTANT, .text = reply},
+                };
+                rc = socfw_dialog_store_append(d->store, session, t, 2, err);
+        }
+out:
+        socfw_dialog_context_free(c);
+        free(message);
         free(reply);
         return rc;
 }
@@ -252,7 +922,7 @@ static const socfw_plugin dialog_plugin = {
         .abi_minor = SOCFW_ABI_MINOR,
         .kind = SOCFW_PLUGIN_TASK,
         .name = "dialog",
-        .version = "0.1.0",
+        .version = "0.2.0",
         .description = "Multi-turn conversation: replies that keep context "
                        "and follow the user's sentiment.",
         .license = "MIT",

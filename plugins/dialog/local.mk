@@ -17,6 +17,7 @@ TESTS += tests/test_dialog
 endif
 tests_test_dialog_SOURCES = $(TEST_COMMON) tests/test_dialog_template.c \
 	tests/test_dialog_context.c tests/test_dialog_sessions.c \
+	tests/test_dialog_plugin.c \
 	plugins/dialog/template.c plugins/dialog/context.c \
 	plugins/dialog/sessions.c
 tests_test_dialog_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/dialog \

@@ -1,0 +1,642 @@
+/* test_dialog_plugin.c - the dialog task plugin loaded through the registry:
+ * training examples from dialogs and prompt/response pairs, and predict
+ * (tone, control token, stops, blocklist, sessions, bad input) with a fake
+ * generator installed in the task context. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/example_impl.h"
+#include "core/task_impl.h"
+#include "socfw/chain.h"
+#include "socfw/data.h"
+#include "socfw/pipeline.h"
+#include "testutil.h"
+
+static socfw_registry *reg;
+
+static void
+setup(void)
+{
+        reg = socfw_registry_new();
+        cr_assert(reg);
+        socfw_registry_add_default_paths(reg, NULL);
+        socfw_registry_scan(reg);
+}
+
+static void
+teardown(void)
+{
+        socfw_registry_free(reg);
+}
+
+TestSuite(dialog_plugin, .init = setup, .fini = teardown, .timeout = 30);
+
+/* ---- helpers ---- */
+
+typedef struct fixture {
+        socfw_pipeline *p;
+        socfw_task_ctx *ctx;
+} fixture;
+
+/* A pipeline whose only task is `reply` (plugin dialog) with the extra
+ * task keys in `keys` (YAML lines indented by 4). */
+static const char *
+yaml_with(const char *keys)
+{
+        static char y[8192];
+        snprintf(y, sizeof y,
+                 "socfw: 1\n"
+                 "tasks:\n"
+                 "  - name: reply\n"
+                 "    plugin: dialog\n"
+                 "%s"
+                 "chain: [reply]\n",
+                 keys);
+        return y;
+}
+
+static int
+fixture_try(fixture *f, const char *keys, socfw_error *err)
+{
+        const char *y = yaml_with(keys);
+        memset(f, 0, sizeof *f);
+        int rc = socfw_pipeline_load_buffer(&f->p, y, strlen(y), "d.yaml",
+                                            "/tmp", NULL, 0, err);
+        if (rc == 0)
+                rc = socfw_pipeline_validate(f->p, reg, err);
+        if (rc < 0) {
+                for (size_t i = 0; i < socfw_pipeline_diag_count(f->p); i++)
+                        fprintf(stderr, "%s\n", socfw_pipeline_diag(f->p, i));
+                return rc;
+        }
+        return socfw_task_ctx_new(&f->ctx, "reply",
+                                  socfw_pipeline_task_plugin(f->p, 0),
+                                  socfw_pipeline_task(f->p, 0), err);
+}
+
+static void
+fixture_open(fixture *f, const char *keys)
+{
+        socfw_error err = {0};
+        int rc = fixture_try(f, keys, &err);
+        cr_assert_eq(rc, 0, "%s", err.message);
+}
+
+static void
+fixture_close(fixture *f)
+{
+        socfw_task_ctx_free(f->ctx);
+        socfw_pipeline_free(f->p);
+}
+
+/* parse_example on one JSON line; returns the hook's code.  *ex_out is the
+ * example list (caller frees). */
+static int
+parse(fixture *f, const char *jsonl, socfw_example **ex_out,
+      socfw_error *err)
+{
+        socfw_reader *r = NULL;
+        socfw_record *rec = NULL;
+        cr_assert_eq(socfw_reader_open_memory(&r, jsonl, strlen(jsonl),
+                                              "mem.jsonl", NULL, err),
+                     0);
+        cr_assert_eq(socfw_reader_next(r, &rec, err), 1, "%s", err->message);
+        socfw_example *ex = socfw_example_new();
+        cr_assert(ex);
+        int rc = f->ctx->plugin->task.parse_example(f->ctx->state, rec, ex,
+                                                    err);
+        socfw_record_free(rec);
+        socfw_reader_close(r);
+        *ex_out = ex;
+        return rc;
+}
+
+#define EXPECT_LM(ex, i, ctx_s, tgt_s)                                         \
+        do {                                                                   \
+                const example_item *it_ = socfw_example_item((ex), (i));       \
+                cr_assert(it_, "no example %d", (int)(i));                     \
+                cr_assert_eq(it_->kind, EXAMPLE_LM);                           \
+                cr_assert_str_eq(it_->lm_context, (ctx_s));                    \
+                cr_assert_str_eq(it_->lm_target, (tgt_s));                     \
+        } while (0)
+
+static const char *daily =
+        "{\"turns\": ["
+        "{\"speaker\": \"A\", \"text\": \"Hi , how are you ?\", "
+        "\"act\": \"question\", \"emotion\": \"no_emotion\"},"
+        "{\"speaker\": \"B\", \"text\": \"Fine , thanks .\", "
+        "\"act\": \"inform\", \"emotion\": \"happiness\"},"
+        "{\"speaker\": \"A\", \"text\": \"My cat is ill .\", "
+        "\"act\": \"inform\", \"emotion\": \"sadness\"},"
+        "{\"speaker\": \"B\", \"text\": \"Oh no , I am sorry .\", "
+        "\"act\": \"inform\", \"emotion\": \"sadness\"}]}\n";
+
+/* ---- loading ---- */
+
+Test(dialog_plugin, found_by_the_registry_with_its_schema)
+{
+        const socfw_plugin *pl = socfw_registry_find(reg, "dialog",
+                                                     SOCFW_PLUGIN_TASK);
+        cr_assert(pl, "the dialog plugin is not in the build tree");
+        int has_auto = 0, has_blocklist = 0;
+        for (const socfw_param_spec *s = pl->params; s->key; s++) {
+                if (strcmp(s->key, "template") == 0)
+                        for (size_t i = 0; s->choices[i]; i++)
+                                has_auto |= !strcmp(s->choices[i], "auto");
+                has_blocklist |= !strcmp(s->key, "blocklist");
+        }
+        cr_assert(has_auto && has_blocklist);
+        cr_assert_str_eq(pl->default_head, "lm");
+}
+
+Test(dialog_plugin, a_reply_budget_larger_than_the_window_is_refused)
+{
+        fixture f;
+        socfw_error err = {0};
+        int rc = fixture_try(&f,
+                             "    history: {max_tokens: 32}\n"
+                             "    max_reply_tokens: 40\n",
+                             &err);
+        cr_assert_eq(rc, SOCFW_ESCHEMA);
+        cr_assert(strstr(err.message, "max_reply_tokens (40)"), "%s",
+                  err.message);
+        cr_assert_eq(err.line, 6, "line %ld", err.line);
+        fixture_close(&f);
+}
+
+/* ---- training examples ---- */
+
+Test(dialog_plugin, every_turn_after_the_first_is_an_example)
+{
+        fixture f;
+        fixture_open(&f, "    template: plain\n"
+                         "    system: Sys.\n"
+                         "    history: {max_turns: 2}\n"
+                         "    tone: {negative: calm}\n");
+        socfw_example *ex = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(parse(&f, daily, &ex, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_example_count(ex), 3);
+        /* happiness -> positive; the target's speaker (B) is the bot */
+        EXPECT_LM(ex, 0,
+                  "System: Sys.\nUser: Hi , how are you ?\n"
+                  "Bot: <|tone:positive|>",
+                  " Fine , thanks .\n");
+        /* sadness -> negative -> tone "calm"; roles follow the target's
+         * speaker (A) */
+        EXPECT_LM(ex, 1,
+                  "System: Sys. Reply in this tone: calm\n"
+                  "Bot: Hi , how are you ?\nUser: Fine , thanks .\n"
+                  "Bot: <|tone:negative|>",
+                  " My cat is ill .\n");
+        /* only the last two turns of history */
+        EXPECT_LM(ex, 2,
+                  "System: Sys. Reply in this tone: calm\n"
+                  "Bot: Fine , thanks .\nUser: My cat is ill .\n"
+                  "Bot: <|tone:negative|>",
+                  " Oh no , I am sorry .\n");
+        socfw_example_free(ex);
+        fixture_close(&f);
+}
+
+Test(dialog_plugin, control_tokens_can_be_off_or_from_the_user_turn)
+{
+        fixture f;
+        socfw_example *ex = NULL;
+        socfw_error err = {0};
+        fixture_open(&f, "    template: plain\n"
+                         "    system: ''\n"
+                         "    emotion_control: false\n");
+        cr_assert_eq(parse(&f, daily, &ex, &err), 0, "%s", err.message);
+        EXPECT_LM(ex, 0, "User: Hi , how are you ?\nBot:",
+                  " Fine , thanks .\n");
+        socfw_example_free(ex);
+        fixture_close(&f);
+
+        fixture_open(&f, "    template: plain\n"
+                         "    system: ''\n"
+                         "    control_from: user\n"
+                         "    emotion_map: {no_emotion: calm_user}\n");
+        cr_assert_eq(parse(&f, daily, &ex, &err), 0, "%s", err.message);
+        /* the user's turn had no_emotion, mapped by emotion_map */
+        EXPECT_LM(ex, 0,
+                  "User: Hi , how are you ?\nBot: <|tone:calm_user|>",
+                  " Fine , thanks .\n");
+        socfw_example_free(ex);
+        fixture_close(&f);
+}
+
+Test(dialog_plugin, chatml_targets_end_with_the_end_of_turn)
+{
+        fixture f;
+        socfw_example *ex = NULL;
+        socfw_error err = {0};
+        fixture_open(&f, "    template: chatml\n"
+                         "    system: S\n"
+                         "    emotion_control: false\n");
+        cr_assert_eq(parse(&f, daily, &ex, &err), 0, "%s", err.message);
+        EXPECT_LM(ex, 0,
+                  "<|im_start|>system\nS<|im_end|>\n"
+                  "<|im_start|>user\nHi , how are you ?<|im_end|>\n"
+                  "<|im_start|>assistant\n",
+                  "Fine , thanks .<|im_end|>");
+        socfw_example_free(ex);
+        fixture_close(&f);
+}
+
+Test(dialog_plugin, prompt_response_pairs_and_role_named_speakers)
+{
+        fixture f;
+        socfw_example *ex = NULL;
+        socfw_error err = {0};
+        fixture_open(&f, "    template: plain\n"
+                         "    system: ''\n");
+        cr_assert_eq(parse(&f,
+                           "{\"prompt\": \"where is my parcel?\", "
+                           "\"response\": \"Let me check.\", "
+                           "\"emotion\": \"neutral\"}\n",
+                           &ex, &err),
+                     0, "%s", err.message);
+        cr_assert_eq(socfw_example_count(ex), 1);
+        EXPECT_LM(ex, 0, "User: where is my parcel?\nBot: <|tone:neutral|>",
+                  " Let me check.\n");
+        socfw_example_free(ex);
+
+        /* speakers that are roles: only the bot's turns are learnt */
+        cr_assert_eq(parse(&f,
+                           "{\"turns\": [{\"speaker\": \"user\", \"text\": "
+                           "\"a\"}, {\"speaker\": \"bot\", \"text\": \"b\"}, "
+                           "{\"speaker\": \"user\", \"text\": \"c\"}, "
+                           "{\"speaker\": \"bot\", \"text\": \"d\"}]}\n",
+                           &ex, &err),
+                     0, "%s", err.message);
+        cr_assert_eq(socfw_example_count(ex), 2);
+        EXPECT_LM(ex, 1, "User: a\nBot: b\nUser: c\nBot:", " d\n");
+        socfw_example_free(ex);
+        fixture_close(&f);
+}
+
+Test(dialog_plugin, bad_records_name_the_problem)
+{
+        static const struct {
+                const char *line;
+                const char *needle;
+        } cases[] = {
+                {"{\"text\": \"no turns\"}\n", "neither 'turns'"},
+                {"{\"turns\": [{\"speaker\": \"A\", \"text\": \"one\"}]}\n",
+                 "at least two turns"},
+                {"{\"turns\": \"nope\"}\n", "at least two turns"},
+                {"{\"turns\": [{\"speaker\": \"A\", \"text\": \"x\"}, "
+                 "{\"speaker\": \"B\"}]}\n",
+                 "turns[1]"},
+                {"{\"turns\": [{\"speaker\": \"A\", \"text\": \"x\"}, "
+                 "{\"speaker\": \"B\", \"text\": \"   \"}]}\n",
+                 "empty"},
+                {"{\"turns\": [{\"speaker\": \"bot\", \"text\": \"x\"}, "
+                 "{\"speaker\": \"user\", \"text\": \"y\"}]}\n",
+                 "no assistant turn"},
+                {"{\"prompt\": \"\", \"response\": \"r\"}\n", "empty"},
+        };
+        fixture f;
+        fixture_open(&f, "");
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                socfw_example *ex = NULL;
+                socfw_error err = {0};
+                int rc = parse(&f, cases[i].line, &ex, &err);
+                cr_assert_eq(rc, SOCFW_EINVAL, "case %zu: rc %d", i, rc);
+                cr_assert(strstr(err.message, cases[i].needle),
+                          "case %zu: wanted '%s' in '%s'", i,
+                          cases[i].needle, err.message);
+                socfw_example_free(ex);
+        }
+        fixture_close(&f);
+}
+
+Test(dialog_plugin, a_label_that_cannot_be_a_token_is_left_out)
+{
+        fixture f;
+        socfw_example *ex = NULL;
+        socfw_error err = {0};
+        fixture_open(&f, "    template: plain\n"
+                         "    system: ''\n");
+        cr_assert_eq(parse(&f,
+                           "{\"turns\": [{\"speaker\": \"A\", \"text\": "
+                           "\"x\"}, {\"speaker\": \"B\", \"text\": \"y\", "
+                           "\"emotion\": \"very happy!\"}]}\n",
+                           &ex, &err),
+                     0, "%s", err.message);
+        EXPECT_LM(ex, 0, "User: x\nBot:", " y\n");
+        socfw_example_free(ex);
+        fixture_close(&f);
+}
+
+/* ---- predict ---- */
+
+typedef struct fake {
+        char prompts[4][4096];
+        int calls;
+        const char *answer;
+        const char *stop[16];
+        const char *banned[16];
+        int max_tokens;
+} fake;
+
+static fake g_fake;
+
+static int
+fake_generate(void *runtime, socfw_task_ctx *ctx, const char *prompt,
+              const socfw_generate_opts *o, char **reply, socfw_error *err)
+{
+        (void)runtime;
+        (void)ctx;
+        (void)err;
+        fake *f = &g_fake;
+        snprintf(f->prompts[f->calls % 4], sizeof f->prompts[0], "%s",
+                 prompt);
+        f->calls++;
+        f->max_tokens = o->max_tokens;
+        for (size_t i = 0; i < 15; i++) {
+                f->stop[i] = o->stop ? o->stop[i] : NULL;
+                if (!f->stop[i])
+                        break;
+        }
+        for (size_t i = 0; i < 15; i++) {
+                f->banned[i] = o->banned ? o->banned[i] : NULL;
+                if (!f->banned[i])
+                        break;
+        }
+        *reply = strdup(f->answer ? f->answer : " Sure thing.\n");
+        return 0;
+}
+
+static int
+list_has(const char *const *v, const char *s)
+{
+        for (size_t i = 0; v[i]; i++)
+                if (strcmp(v[i], s) == 0)
+                        return 1;
+        return 0;
+}
+
+static int
+predict(fixture *f, socfw_post *post, socfw_error *err)
+{
+        return f->ctx->plugin->task.predict(f->ctx->state, post, err);
+}
+
+Test(dialog_plugin, predict_without_a_model_says_so)
+{
+        fixture f;
+        fixture_open(&f, "");
+        socfw_post *post = socfw_post_new("hello there", NULL);
+        socfw_error err = {0};
+        int rc = predict(&f, post, &err);
+        cr_assert_eq(rc, SOCFW_EUNSUPPORTED, "rc %d: %s", rc, err.message);
+        cr_assert(strstr(err.message, "generate"), "%s", err.message);
+        cr_assert_null(socfw_post_get_string(post, "reply.reply"));
+        cr_assert_str_eq(socfw_post_text(post), "hello there");
+        socfw_post_free(post);
+        fixture_close(&f);
+}
+
+Test(dialog_plugin, tone_follows_the_sentiment_and_options_are_passed_on)
+{
+        fixture f;
+        fixture_open(&f, "    template: plain\n"
+                         "    system: Be kind.\n"
+                         "    tone: {negative: 'apologetic, calm', "
+                         "positive: warm}\n"
+                         "    blocklist: [stupid, idiot]\n"
+                         "    stop: ['###']\n"
+                         "    max_reply_tokens: 20\n"
+                         "    debug_prompt: true\n");
+        memset(&g_fake, 0, sizeof g_fake);
+        g_fake.answer = "  I am so sorry to hear that.\nUser: more";
+        f.ctx->generate = fake_generate;
+
+        socfw_error err = {0};
+        socfw_post *post = socfw_post_new("my order is late", NULL);
+        socfw_post_set_string(post, "sentiment.label", "negative", NULL);
+        cr_assert_eq(predict(&f, post, &err), 0, "%s", err.message);
+        cr_assert_str_eq(g_fake.prompts[0],
+                         "System: Be kind. Reply in this tone: apologetic, "
+                         "calm\nUser: my order is late\n"
+                         "Bot: <|tone:negative|>");
+        cr_assert_str_eq(socfw_post_get_string(post, "reply.prompt"),
+                         g_fake.prompts[0]);
+        /* trimmed at the next speaker; the text becomes the reply */
+        cr_assert_str_eq(socfw_post_get_string(post, "reply.reply"),
+                         "I am so sorry to hear that.");
+        cr_assert_str_eq(socfw_post_text(post),
+                         "I am so sorry to hear that.");
+        cr_assert_str_eq(socfw_post_get_string(post, "reply.input"),
+                         "my order is late");
+        cr_assert_str_eq(socfw_post_get_string(post, "reply.tone"),
+                         "apologetic, calm");
+        cr_assert(list_has(g_fake.banned, "stupid"));
+        cr_assert(list_has(g_fake.banned, "idiot"));
+        cr_assert(list_has(g_fake.stop, "\nUser:"));
+        cr_assert(list_has(g_fake.stop, "###"));
+        cr_assert_eq(g_fake.max_tokens, 20);
+        socfw_post_free(post);
+
+        post = socfw_post_new("my order is late", NULL);
+        socfw_post_set_string(post, "sentiment.label", "positive", NULL);
+        cr_assert_eq(predict(&f, post, &err), 0, "%s", err.message);
+        cr_assert_str_eq(g_fake.prompts[1],
+                         "System: Be kind. Reply in this tone: warm\n"
+                         "User: my order is late\nBot: <|tone:positive|>");
+        socfw_post_free(post);
+
+        /* no sentiment stage: no tone, no control, no .tone annotation */
+        post = socfw_post_new("my order is late", NULL);
+        cr_assert_eq(predict(&f, post, &err), 0, "%s", err.message);
+        cr_assert_str_eq(g_fake.prompts[2],
+                         "System: Be kind.\nUser: my order is late\nBot:");
+        cr_assert_null(socfw_post_get_string(post, "reply.tone"));
+        socfw_post_free(post);
+        fixture_close(&f);
+}
+
+Test(dialog_plugin, an_empty_generation_gets_the_fallback)
+{
+        fixture f;
+        fixture_open(&f, "    fallback_reply: Hmm?\n");
+        memset(&g_fake, 0, sizeof g_fake);
+        g_fake.answer = "  \n\xff";
+        f.ctx->generate = fake_generate;
+        socfw_error err = {0};
+        socfw_post *post = socfw_post_new("hi", NULL);
+        cr_assert_eq(predict(&f, post, &err), 0, "%s", err.message);
+        cr_assert_str_eq(socfw_post_get_string(post, "reply.reply"), "Hmm?");
+        socfw_post_free(post);
+        fixture_close(&f);
+}
+
+static double
+history_count(fixture *f, const char *session)
+{
+        socfw_error err = {0};
+        socfw_post *post = socfw_post_new("/history", session);
+        socfw_post_set_string(post, "reply.command", "history", NULL);
+        cr_assert_eq(predict(f, post, &err), 0, "%s", err.message);
+        double n = -1;
+        cr_assert_eq(socfw_post_get_number(post, "reply.turns", &n), 0);
+        socfw_post_free(post);
+        return n;
+}
+
+Test(dialog_plugin, sessions_keep_the_conversation, .timeout = 30)
+{
+        char dir[4096], keys[8192];
+        cr_assert(socfw_test_tmpdir(dir, sizeof dir));
+        snprintf(keys, sizeof keys,
+                 "    template: plain\n"
+                 "    system: S\n"
+                 "    sessions: %s/s.db\n",
+                 dir);
+        fixture f;
+        fixture_open(&f, keys);
+        memset(&g_fake, 0, sizeof g_fake);
+        g_fake.answer = "Nice to meet you.";
+        f.ctx->generate = fake_generate;
+        socfw_error err = {0};
+        cr_assert_eq(history_count(&f, "alice"), 0);
+
+        socfw_post *post = socfw_post_new("hi, I am Alice", "alice");
+        cr_assert_eq(predict(&f, post, &err), 0, "%s", err.message);
+        socfw_post_free(post);
+        post = socfw_post_new("what is my name?", "alice");
+        cr_assert_eq(predict(&f, post, &err), 0, "%s", err.message);
+        socfw_post_free(post);
+        cr_assert_str_eq(g_fake.prompts[1],
+                         "System: S\nUser: hi, I am Alice\n"
+                         "Bot: Nice to meet you.\nUser: what is my name?\n"
+                         "Bot:");
+        cr_assert_eq(history_count(&f, "alice"), 4);
+        cr_assert_eq(history_count(&f, "bob"), 0);
+
+        /* a second plugin instance (another process) sees the same */
+        fixture g;
+        fixture_open(&g, keys);
+        cr_assert_eq(history_count(&g, "alice"), 4);
+
+        /* bad input is refused and nothing is stored */
+        char *big = malloc(100 * 1024 + 1);
+        cr_assert(big);
+        memset(big, 'x', 100 * 1024);
+        big[100 * 1024] = '\0';
+        const char *bad[] = {"", "   ", "caf\xc3", big};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                socfw_error e = {0};
+                post = socfw_post_new(bad[i], "alice");
+                cr_assert_eq(predict(&g, post, &e), SOCFW_EINVAL,
+                             "bad input %zu accepted", i);
+                cr_assert(strstr(e.message, "message"), "%s", e.message);
+                socfw_post_free(post);
+        }
+        free(big);
+        cr_assert_eq(history_count(&g, "alice"), 4);
+
+        /* reset clears alice only */
+        post = socfw_post_new("/reset", "alice");
+        socfw_post_set_string(post, "reply.command", "reset", NULL);
+        cr_assert_eq(predict(&g, post, &err), 0, "%s", err.message);
+        socfw_post_free(post);
+        cr_assert_eq(history_count(&f, "alice"), 0);
+        fixture_close(&g);
+        fixture_close(&f);
+}
+
+Test(dialog_plugin, a_corrupt_session_file_is_an_error_and_left_alone,
+     .timeout = 30)
+{
+        char dir[4096], path[4200], keys[8192];
+        cr_assert(socfw_test_tmpdir(dir, sizeof dir));
+        snprintf(path, sizeof path, "%s/s.db", dir);
+        const char junk[] = "this is not a database, but it is precious";
+        cr_assert_eq(socfw_test_write_file(path, junk, sizeof junk - 1), 0);
+        snprintf(keys, sizeof keys, "    sessions: %s\n", path);
+        fixture f;
+        fixture_open(&f, keys);
+        memset(&g_fake, 0, sizeof g_fake);
+        f.ctx->generate = fake_generate;
+        socfw_error err = {0};
+        socfw_post *post = socfw_post_new("hello", "s1");
+        cr_assert_eq(predict(&f, post, &err), SOCFW_EFORMAT, "%s",
+                     err.message);
+        cr_assert(strstr(err.file, "s.db") || strstr(err.message, "s.db"),
+                  "%s", err.message);
+        cr_assert_eq(g_fake.calls, 0);
+        socfw_post_free(post);
+        size_t len = 0;
+        char *back = socfw_test_read_file(path, &len);
+        cr_assert(back);
+        cr_assert_eq(len, sizeof junk - 1);
+        cr_assert_eq(memcmp(back, junk, len), 0);
+        free(back);
+        fixture_close(&f);
+}
+
+/* Every byte is a token: a tight budget. */
+static int
+fake_count(void *runtime, const char *text, size_t *n, socfw_error *err)
+{
+        (void)runtime;
+        (void)err;
+        *n = strlen(text);
+        return 0;
+}
+
+Test(dialog_plugin, the_window_counts_with_the_model_tokenizer)
+{
+        char dir[4096], keys[8192];
+        cr_assert(socfw_test_tmpdir(dir, sizeof dir));
+        snprintf(keys, sizeof keys,
+                 "    template: plain\n"
+                 "    system: S\n"
+                 "    history: {max_tokens: 60}\n"
+                 "    max_reply_tokens: 10\n"
+                 "    sessions: %s/s.db\n",
+                 dir);
+        fixture f;
+        fixture_open(&f, keys);
+        memset(&g_fake, 0, sizeof g_fake);
+        g_fake.answer = "ok";
+        f.ctx->generate = fake_generate;
+        f.ctx->count_tokens = fake_count;
+        socfw_error err = {0};
+        const char *msgs[] = {"first message", "second message",
+                              "third message"};
+        for (size_t i = 0; i < 3; i++) {
+                socfw_post *post = socfw_post_new(msgs[i], "w");
+                cr_assert_eq(predict(&f, post, &err), 0, "%s", err.message);
+                socfw_post_free(post);
+        }
+        /* 50 bytes of budget: only the newest turns fit */
+        const char *last = g_fake.prompts[2];
+        cr_assert_leq(strlen(last), 50, "%s", last);
+        cr_assert(strstr(last, "User: third message\nBot:"), "%s", last);
+        cr_assert_null(strstr(last, "first"), "%s", last);
+        fixture_close(&f);
+}
+
+Test(dialog_plugin, runs_as_a_chain_stage)
+{
+        fixture f;
+        fixture_open(&f, "");
+        socfw_chain *chain = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_chain_new(&chain, f.p, NULL, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_chain_len(chain), 1);
+        socfw_post *post = socfw_post_new("hello", NULL);
+        int rc = socfw_chain_run(chain, post, &err);
+        cr_assert_eq(rc, SOCFW_EUNSUPPORTED, "%s", err.message);
+        cr_assert(strstr(err.message, "reply"), "%s", err.message);
+        socfw_post_free(post);
+        socfw_chain_free(chain);
+        fixture_close(&f);
+}

@@ -1,0 +1,339 @@
+/* tests/test_train.c - the runtime end to end on tiny data: pretraining a
+ * backbone from scratch, fine-tuning a classifier, checkpoints, inference
+ * from a finished run, determinism, and bad data. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "socfw/chain.h"
+#include "socfw/modelfile.h"
+#include "socfw/pipeline.h"
+#include "socfw/registry.h"
+#include "socfw/runtime.h"
+#include "testutil.h"
+
+static socfw_registry *reg;
+static char dir[4096];
+
+static void
+setup(void)
+{
+        reg = socfw_registry_new();
+        socfw_registry_add_default_paths(reg, NULL);
+        socfw_registry_scan(reg);
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+}
+
+static void
+teardown(void)
+{
+        socfw_registry_free(reg);
+}
+
+TestSuite(train, .init = setup, .fini = teardown, .timeout = 240);
+
+static const char *const POS[] = {"great", "love", "awesome", "happy",
+                                  "wonderful", "excellent"};
+static const char *const NEG[] = {"awful", "hate", "terrible", "broken",
+                                  "angry", "worst"};
+static const char *const FILL[] = {"the", "phone", "order", "app", "today",
+                                   "was", "my", "service", "really", "so"};
+
+/* n records: a few filler words around one sentiment word. */
+static void
+write_data(const char *name, int n, unsigned seed, int one_label)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        for (int i = 0; i < n; i++) {
+                seed = seed * 1103515245u + 12345u;
+                int pos = one_label ? 1 : (int)((seed >> 16) & 1);
+                const char *w = pos ? POS[(seed >> 8) % 6] : NEG[(seed >> 8) % 6];
+                fprintf(f, "{\"text\": \"%s %s %s %s\", \"label\": \"%s\"}\n",
+                        FILL[seed % 10], FILL[(seed >> 4) % 10], w,
+                        FILL[(seed >> 12) % 10], pos ? "positive" : "negative");
+        }
+        fclose(f);
+}
+
+static void
+write_text(const char *name, const char *text)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        cr_assert_eq(socfw_test_write_file(path, text, strlen(text)), 0);
+}
+
+/* A corpus and a pipeline that trains in a few seconds. */
+static const char *
+tiny_pipeline(const char *train_extra, const char *extra)
+{
+        static char y[4096];
+        char corpus[4200];
+        snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
+        FILE *f = fopen(corpus, "w");
+        for (int i = 0; i < 300; i++)
+                fprintf(f, "%s %s %s %s\n", FILL[i % 10], POS[i % 6],
+                        FILL[(i / 10) % 10], NEG[(i / 3) % 6]);
+        fclose(f);
+        snprintf(y, sizeof y,
+                 "socfw: 1\n"
+                 "threads: 1\n"
+                 "backbone: {arch: gpt2, hidden: 32, layers: 1, heads: 2,"
+                 " max_positions: 32, max_seq_len: 16, dropout: 0.0}\n"
+                 "pretrain: {corpus: [corpus.txt], steps: 10, batch_size: 8,"
+                 " seq_len: 16, tokenizer: {vocab_size: 300}}\n"
+                 "tasks:\n"
+                 "  - name: sentiment\n"
+                 "    plugin: sentiment\n"
+                 "    labels: [negative, positive]\n"
+                 "    data: {train: train.jsonl, valid: valid.jsonl}\n"
+                 "train: {lr: 3.0e-3, epochs: 6, batch_size: 16, seed: 7,"
+                 " log_every: 1000%s}\n"
+                 "output: {dir: run}\n"
+                 "%s",
+                 train_extra ? train_extra : "", extra ? extra : "");
+        return y;
+}
+
+static socfw_pipeline *
+load(const char *yaml)
+{
+        socfw_pipeline *p = NULL;
+        socfw_error err = {0};
+        int rc = socfw_pipeline_load_buffer(&p, yaml, strlen(yaml), "t.yaml",
+                                            dir, NULL, 0, &err);
+        if (rc == 0)
+                rc = socfw_pipeline_validate(p, reg, &err);
+        cr_assert_eq(rc, 0, "%s", socfw_pipeline_diag(p, 0) ?: err.message);
+        return p;
+}
+
+static void
+quiet(const char *line, void *user)
+{
+        (void)line;
+        (void)user;
+}
+
+/* Train the pipeline; returns the valid macro-F1. */
+static double
+train(socfw_pipeline *p, const char *out)
+{
+        socfw_runtime *rt = NULL;
+        socfw_error err = {0};
+        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",
+                     err.message);
+        double f1 = -1;
+        cr_assert_eq(socfw_runtime_metric(rt, "sentiment.valid.macro_f1", &f1),
+                     0);
+        socfw_runtime_free(rt);
+        return f1;
+}
+
+Test(train, learns_a_separable_task_and_checkpoints_it)
+{
+        write_data("train.jsonl", 300, 1, 0);
+        write_data("valid.jsonl", 80, 2, 0);
+        socfw_pipeline *p = load(tiny_pipeline(NULL, NULL));
+        char out[4200];
+        snprintf(out, sizeof out, "%s/run", dir);
+        double f1 = train(p, out);
+        cr_log_info("valid macro-F1 %.4f", f1);
+        cr_assert_gt(f1, 0.9, "macro-F1 %.4f", f1);
+
+        const char *files[] = {"backbone/config.json",
+                               "backbone/model.safetensors",
+                               "backbone/vocab.json",
+                               "checkpoint/model.safetensors",
+                               "checkpoint/meta.json", "metrics.jsonl",
+                               "sentiment.valid.txt", "curves.svg"};
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+                char path[4400];
+                struct stat st;
+                snprintf(path, sizeof path, "%s/%s", out, files[i]);
+                cr_expect_eq(stat(path, &st), 0, "missing %s", path);
+        }
+
+        /* a runtime over the finished run predicts without training */
+        socfw_runtime *rt = NULL;
+        socfw_error err = {0};
+        socfw_runtime_options o = {.output_dir = out, .from_checkpoint = 1,
+                                   .progress = quiet};
+        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
+                     err.message);
+        const char *stages[] = {"sentiment", NULL};
+        socfw_chain *chain = NULL;
+        cr_assert_eq(socfw_runtime_chain_stages(rt, stages, &chain, &err), 0,
+                     "%s", err.message);
+        /* sentences shaped like the training data */
+        const char *texts[2] = {"my phone awful today",
+                                "the app wonderful today"};
+        const char *want[2] = {"negative", "positive"};
+        for (int i = 0; i < 2; i++) {
+                socfw_post *post = socfw_post_new(texts[i], NULL);
+                cr_assert_eq(socfw_chain_run(chain, post, &err), 0, "%s",
+                             err.message);
+                cr_assert_str_eq(socfw_post_get_string(post, "sentiment.label"),
+                                 want[i], "'%s'", texts[i]);
+                socfw_post_free(post);
+        }
+        char *report = NULL;
+        char valid[4200];
+        snprintf(valid, sizeof valid, "%s/valid.jsonl", dir);
+        cr_assert_eq(socfw_runtime_evaluate_file(rt, "sentiment", valid,
+                                                 &report, &err),
+                     0, "%s", err.message);
+        cr_assert(report && strstr(report, "macro avg"), "%s", report);
+        free(report);
+        socfw_chain_free(chain);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
+Test(train, same_seed_same_result)
+{
+        write_data("train.jsonl", 120, 3, 0);
+        write_data("valid.jsonl", 40, 4, 0);
+        socfw_pipeline *p = load(tiny_pipeline(
+                NULL, "evaluate: {splits: [valid]}\n"));
+        char a[4200], b[4200];
+        snprintf(a, sizeof a, "%s/a", dir);
+        snprintf(b, sizeof b, "%s/b", dir);
+        double fa = train(p, a), fb = train(p, b);
+        cr_assert_eq(fa, fb, "%.17g vs %.17g", fa, fb);
+        /* the checkpoints are byte-identical */
+        char pa[4400], pb[4400];
+        snprintf(pa, sizeof pa, "%s/checkpoint/model.safetensors", a);
+        snprintf(pb, sizeof pb, "%s/checkpoint/model.safetensors", b);
+        size_t la, lb;
+        char *ca = socfw_test_read_file(pa, &la);
+        char *cb = socfw_test_read_file(pb, &lb);
+        cr_assert(ca && cb && la == lb && memcmp(ca, cb, la) == 0);
+        free(ca);
+        free(cb);
+        socfw_pipeline_free(p);
+}
+
+/* Build the runtime (which reads the data) and return the error. */
+static int
+build_error(const char *yaml, socfw_error *err)
+{
+        socfw_pipeline *p = load(yaml);
+        socfw_runtime *rt = NULL;
+        char out[4200];
+        snprintf(out, sizeof out, "%s/run", dir);
+        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        int rc = socfw_runtime_new(&rt, p, &o, err);
+        if (rc == 0)
+                rc = socfw_runtime_train(rt, err);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+        return rc;
+}
+
+Test(train, bad_data_is_reported_with_file_and_line)
+{
+        write_data("train.jsonl", 50, 5, 0);
+        socfw_error err = {0};
+
+        write_text("valid.jsonl", "");
+        cr_assert_lt(build_error(tiny_pipeline(NULL, NULL), &err), 0);
+        cr_assert(strstr(err.message, "no records") ||
+                          strstr(err.message, "no usable"),
+                  "%s", err.message);
+
+        socfw_error_clear(&err);
+        write_text("valid.jsonl", "{\"text\": \"fine\", \"label\": "
+                                  "\"negative\"}\n{\"text\": \"x\", "
+                                  "\"label\": \"meh\"}\n");
+        cr_assert_lt(build_error(tiny_pipeline(NULL, NULL), &err), 0);
+        cr_assert(strstr(err.message, "unknown label 'meh'"), "%s",
+                  err.message);
+        cr_assert_eq(err.line, 2, "line %ld", err.line);
+        cr_assert(strstr(err.file, "valid.jsonl"), "%s", err.file);
+
+        socfw_error_clear(&err);
+        write_text("valid.jsonl", "{\"text\": \"ok\", \"label\": \"negative\"}\n"
+                                  "{\"text\": \"bad \xff\xfe\", \"label\": "
+                                  "\"negative\"}\n");
+        cr_assert_lt(build_error(tiny_pipeline(NULL, NULL), &err), 0);
+        cr_assert_eq(err.line, 2, "%s (line %ld)", err.message, err.line);
+
+        socfw_error_clear(&err);
+        write_text("valid.jsonl", "{\"text\": \"ok\", \"label\": \"negative\"}\n"
+                                  "not json at all\n");
+        cr_assert_lt(build_error(tiny_pipeline(NULL, NULL), &err), 0);
+        cr_assert_eq(err.line, 2, "%s (line %ld)", err.message, err.line);
+
+        /* with on_bad_row: skip the same file trains */
+        socfw_error_clear(&err);
+        cr_assert_eq(build_error(tiny_pipeline(", on_bad_row: skip", NULL),
+                                 &err),
+                     0, "%s", err.message);
+}
+
+Test(train, one_label_and_long_posts_still_train)
+{
+        write_data("train.jsonl", 60, 6, 1); /* every label positive */
+        /* a 1 MB post in valid: truncated to max_seq_len tokens */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/valid.jsonl", dir);
+        FILE *f = fopen(path, "w");
+        fputs("{\"text\": \"", f);
+        for (int i = 0; i < 100000; i++)
+                fputs("great app ", f);
+        fputs("\", \"label\": \"positive\"}\n", f);
+        fputs("{\"text\": \"awful\", \"label\": \"negative\"}\n", f);
+        fclose(f);
+        socfw_error err = {0};
+        cr_assert_eq(build_error(tiny_pipeline(NULL, NULL), &err), 0, "%s",
+                     err.message);
+}
+
+Test(train, a_kill_during_checkpoint_writing_keeps_the_previous_one)
+{
+        write_data("train.jsonl", 400, 8, 0);
+        write_data("valid.jsonl", 40, 9, 0);
+        /* checkpoints at every evaluation, evaluations every step */
+        socfw_pipeline *p = load(tiny_pipeline(", eval_every: 1", NULL));
+        char out[4200];
+        snprintf(out, sizeof out, "%s/run", dir);
+        train(p, out); /* a first, complete checkpoint */
+        for (int round = 0; round < 5; round++) {
+                pid_t pid = fork();
+                cr_assert_neq(pid, -1);
+                if (pid == 0) {
+                        socfw_runtime *rt = NULL;
+                        socfw_runtime_options o = {.output_dir = out,
+                                                   .progress = quiet};
+                        if (socfw_runtime_new(&rt, p, &o, NULL) == 0)
+                                socfw_runtime_train(rt, NULL);
+                        _exit(0);
+                }
+                usleep(150000 + (useconds_t)round * 90000);
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                char ck[4400];
+                snprintf(ck, sizeof ck, "%s/checkpoint/model.safetensors",
+                         out);
+                socfw_modelfile *mf = NULL;
+                socfw_error err = {0};
+                cr_assert_eq(socfw_modelfile_open(&mf, ck, &err), 0,
+                             "round %d: %s", round, err.message);
+                cr_assert_gt(socfw_modelfile_n_tensors(mf), 0);
+                socfw_modelfile_close(mf);
+        }
+        socfw_pipeline_free(p);
+}
