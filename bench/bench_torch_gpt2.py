@@ -3,7 +3,10 @@
 (plain torch, no transformers), training forward + backward on 4 x 128
 tokens, and greedy generation with a KV cache.
 
-    /usr/bin/python3 bench/bench_torch_gpt2.py [threads] [steps] [gen_tokens]
+    /usr/bin/python3 bench/bench_torch_gpt2.py [threads] [steps] [gen_tokens] [layers]
+
+Prints the median and best training step and the median of 3 generation
+runs, in the format bench/bench_model.c parses.
 """
 import math
 import sys
@@ -68,6 +71,8 @@ def main():
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else torch.get_num_threads()
     steps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     gen = int(sys.argv[3]) if len(sys.argv) > 3 else 64
+    global L
+    L = int(sys.argv[4]) if len(sys.argv) > 4 else L
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     m = GPT2()
@@ -80,7 +85,7 @@ def main():
           (torch.__version__, nparams, threads))
     B, T = 4, 128
     ids = torch.randint(0, V, (B, T + 1))
-    best = 1e30
+    times = []
     for s in range(steps + 1):
         t0 = time.time()
         m.zero_grad(set_to_none=False)
@@ -89,22 +94,28 @@ def main():
         loss.backward()
         dt = time.time() - t0
         if s > 0:
-            best = min(best, dt)
+            times.append(dt)
         print("  step %d: loss %.4f, %.3f s" % (s, loss.item(), dt))
-    print("forward+backward B=%d T=%d: %.1f tokens/s (best of %d)" %
-          (B, T, B * T / best, steps))
+    times.sort()
+    med = times[len(times) // 2] if len(times) % 2 else \
+        0.5 * (times[len(times) // 2 - 1] + times[len(times) // 2])
+    print("forward+backward B=%d T=%d: %.1f tokens/s (median of %d steps, "
+          "best %.1f)" % (B, T, B * T / med, steps, B * T / times[0]))
 
+    gtimes = []
     with torch.no_grad():
-        caches = [[None, None] for _ in range(L)]
-        tok = torch.zeros(1, 1, dtype=torch.long)
-        logits = m(tok, 0, caches)
-        t0 = time.time()
-        for i in range(gen):
-            tok = logits[:, -1].argmax(-1, keepdim=True)
-            logits = m(tok, i + 1, caches)
-        dt = time.time() - t0
-    print("KV-cache greedy generation: %.1f tokens/s (%d tokens)" %
-          (gen / dt, gen))
+        for r in range(3):
+            caches = [[None, None] for _ in range(L)]
+            tok = torch.zeros(1, 1, dtype=torch.long)
+            logits = m(tok, 0, caches)
+            t0 = time.time()
+            for i in range(gen):
+                tok = logits[:, -1].argmax(-1, keepdim=True)
+                logits = m(tok, i + 1, caches)
+            gtimes.append(time.time() - t0)
+    gtimes.sort()
+    print("KV-cache greedy generation: %.1f tokens/s (%d tokens, median of 3)"
+          % (gen / gtimes[1], gen))
 
 
 if __name__ == "__main__":

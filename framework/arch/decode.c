@@ -10,35 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(HAVE_CONFIG_H)
-#include "config.h"
-#endif
-#if defined(HAVE_CBLAS_H)
-#include <cblas.h>
-#else
-#include <openblas/cblas.h>
-#endif
-
 #define W(i) arch_w(m, (i))
 
-/* out (n,OC) = inp (n,C) @ W + bias.  One row (the usual generation step)
- * goes through sgemv: sgemm would pack the whole weight matrix per call. */
+/* out (n,OC) = inp (n,C) @ W + bias (socfw_nn_matmul_forward: one row,
+ * the usual generation step, goes through a pool-split sgemv). */
 static void
 proj(float *out, const float *inp, const float *w, const float *bias, int n,
      int C, int OC, socfw_nn_wlayout layout)
 {
-        if (n != 1) {
-                socfw_nn_matmul_forward(out, inp, w, bias, n, C, OC, layout);
-                return;
-        }
-        if (bias)
-                memcpy(out, bias, (size_t)OC * sizeof *out);
-        if (layout == SOCFW_NN_W_OUT_IN)        /* W (OC,C): out = W inp */
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, w, C,
-                            inp, 1, bias ? 1.0f : 0.0f, out, 1);
-        else                                    /* W (C,OC): out = W^T inp */
-                cblas_sgemv(CblasRowMajor, CblasTrans, C, OC, 1.0f, w, OC,
-                            inp, 1, bias ? 1.0f : 0.0f, out, 1);
+        socfw_nn_matmul_forward(out, inp, w, bias, n, C, OC, layout);
 }
 
 struct socfw_model_kv {

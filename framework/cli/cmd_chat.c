@@ -242,13 +242,6 @@ file_exists(const char *dir, const char *rel)
         return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static void
-print_progress(const char *line, void *user)
-{
-        (void)user;
-        fprintf(stderr, "socfw: %s\n", line);
-}
-
 /* Everything up to the chains.  Returns CLI_OK or CLI_FAIL (reported). */
 static int
 chat_open(chat *ch)
@@ -308,8 +301,7 @@ chat_open(chat *ch)
                         ch->dir);
         socfw_runtime_options ro = {.output_dir = ch->dir,
                                     .threads = cli_g.threads,
-                                    .from_checkpoint = ckpt,
-                                    .progress = print_progress};
+                                    .from_checkpoint = ckpt};
         const char *only[2] = {ch->task, NULL};
         if (socfw_runtime_new(&ch->rt, ch->p, &ro, &err) < 0 ||
             socfw_runtime_chain(ch->rt, &ch->chain, &err) < 0 ||
@@ -444,9 +436,9 @@ show_history(chat *ch)
                 {
                         const char *role = json_string_value(
                                 json_object_get(t, "role"));
-                        printf("%s> %s\n",
-                               role && !strcmp(role, "assistant") ? "bot"
-                                                                  : "you",
+                        printf("  %s %s\n",
+                               role && !strcmp(role, "assistant") ? "bot:"
+                                                                  : "you:",
                                json_string_value(json_object_get(t, "text")));
                 }
         }

@@ -271,13 +271,14 @@ parse_collection(builder *b, ynode *node, int depth)
                 }
                 ynode *child = NULL;
                 rc = parse_node(b, &ev, depth + 1, &child);
-                if (rc == 0 && append(node, key, kl, kc, child) < 0) {
-                        ynode_free(child);
+                if (rc == 0 && append(node, key, kl, kc, child) < 0)
                         rc = SOCFW_ENOMEM;
-                }
                 free(key);
-                if (rc < 0)
+                if (rc < 0) {
+                        /* a partly built child is not in the tree yet */
+                        ynode_free(child);
                         return rc;
+                }
         }
 }
 

@@ -80,31 +80,17 @@ softmax_row(float *p, int n)
 }
 
 /* OpenBLAS is called from inside the pool's threads below, one small
- * sgemm per head; it must then run single-threaded (no oversubscription,
- * and a result that does not depend on the thread count). */
-typedef struct {
-        int saved;
-} blas_guard;
+ * sgemm per head; it runs single-threaded (socfw_threads_blas_single: no
+ * oversubscription, and a result that does not depend on the thread
+ * count). */
 
-static void
-blas_single_begin(blas_guard *g)
+/* Work of one (b,h) unit in socfw cost units (~ns): the two products
+ * (2 T Tk D madds) and the masked softmax (~4 per score). */
+static double
+attn_unit_cost(const socfw_nn_attn_desc *d, double products)
 {
-#ifdef HAVE_OPENBLAS_THREADS
-        g->saved = openblas_get_num_threads();
-        if (g->saved != 1)
-                openblas_set_num_threads(1);
-#else
-        g->saved = 1;
-#endif
-}
-
-static void
-blas_single_end(blas_guard *g)
-{
-#ifdef HAVE_OPENBLAS_THREADS
-        if (g->saved != 1)
-                openblas_set_num_threads(g->saved);
-#endif
+        double tt = (double)d->T * (double)d->Tk;
+        return tt * (products * d->D * (1.0 / 30.0) + 4.0);
 }
 
 /* Turn the score block s (T,Tk) of batch row b into probabilities:
@@ -172,10 +158,9 @@ socfw_nn_attention_forward(float *out, float *att, const float *q,
         c.q = q;
         c.k = k;
         c.v = v;
-        blas_guard g;
-        blas_single_begin(&g);
-        socfw_parallel_for((int64_t)d->B * d->H, attn_fw_body, &c);
-        blas_single_end(&g);
+        socfw_threads_blas_single();
+        socfw_parallel_for_cost((int64_t)d->B * d->H, attn_unit_cost(d, 2.0),
+                                attn_fw_body, &c);
         return c.oom ? SOCFW_ENOMEM : 0;
 }
 
@@ -253,10 +238,10 @@ socfw_nn_attention_backward(float *dq, float *dk, float *dv,
         c.k = k;
         c.v = v;
         c.catt = att;
-        blas_guard g;
-        blas_single_begin(&g);
-        socfw_parallel_for((int64_t)d->B * d->Hkv, attn_bw_body, &c);
-        blas_single_end(&g);
+        socfw_threads_blas_single();
+        socfw_parallel_for_cost((int64_t)d->B * d->Hkv,
+                                attn_unit_cost(d, 4.0) * (d->H / d->Hkv),
+                                attn_bw_body, &c);
         return c.oom ? SOCFW_ENOMEM : 0;
 }
 
@@ -271,14 +256,18 @@ typedef struct {
         int oom;
 } decode_ctx;
 
-static void
+/* score rows up to this long live on the stack (no allocation per call) */
+#define DECODE_STACK_ROW 2048
+
+NN_CLONES static void
 decode_body(void *vctx, int64_t begin, int64_t end)
 {
         decode_ctx *c = vctx;
         int H = c->H, D = c->D, L = c->L, G = c->H / c->Hkv;
         size_t ld = (size_t)c->Hkv * D;
-        float *p = malloc((size_t)L * sizeof *p);
-        if (!p) {
+        float stack_row[DECODE_STACK_ROW];
+        float *p = stack_row;
+        if (L > DECODE_STACK_ROW && !(p = malloc((size_t)L * sizeof *p))) {
                 __atomic_store_n(&c->oom, 1, __ATOMIC_RELAXED);
                 return;
         }
@@ -298,7 +287,8 @@ decode_body(void *vctx, int64_t begin, int64_t end)
                         if (p[j] != 0.0f)
                                 nn_axpy(o, p[j], vb + (size_t)j * ld, D);
         }
-        free(p);
+        if (p != stack_row)
+                free(p);
 }
 
 int
@@ -311,7 +301,7 @@ socfw_nn_attention_decode(float *out, const float *q, const float *kcache,
                 return SOCFW_EINVAL;
         decode_ctx c = { out, q, kcache, vcache, key_mask, L, Lmax, H, Hkv, D,
                          scale != 0.0f ? scale : 1.0f / sqrtf((float)D), 0 };
-        socfw_parallel_for_grain((int64_t)B * H, nn_grain((int64_t)L * D * 2),
-                                 decode_body, &c);
+        socfw_parallel_for_cost((int64_t)B * H, (double)L * (D * 0.5 + 4.0),
+                                decode_body, &c);
         return c.oom ? SOCFW_ENOMEM : 0;
 }

@@ -21,7 +21,7 @@ TESTS += tests/test_nn
 endif
 tests_test_nn_SOURCES = $(TEST_COMMON) tests/test_nn_util.h tests/test_nn_util.c \
 	tests/test_nn_torch.c tests/test_nn_grad.c tests/test_nn_attention.c \
-	tests/test_params.c
+	tests/test_params.c tests/test_nn_threads.c
 tests_test_nn_CFLAGS = $(TEST_CFLAGS)
 tests_test_nn_LDADD = $(TEST_LDADD)
 
@@ -30,3 +30,22 @@ noinst_PROGRAMS += bench/bench_kernels
 bench_bench_kernels_SOURCES = bench/bench_kernels.c
 bench_bench_kernels_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 bench_bench_kernels_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
+
+# Model load time (writes a ~500 MB model under /tmp and removes it):
+# bench/bench_load [threads] [repeats] [layers]
+noinst_PROGRAMS += bench/bench_load
+bench_bench_load_SOURCES = bench/bench_load.c
+bench_bench_load_CFLAGS = $(framework_libsocfw_la_CFLAGS)
+bench_bench_load_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
+
+# `make bench`: every benchmark, socfw vs PyTorch for the model figures
+# (see doc/performance.md).  BENCH_THREADS=0 means all CPUs.
+BENCH_THREADS = 0
+bench: bench/bench_kernels bench/bench_load bench/bench_model
+	uptime
+	bench/bench_kernels $(BENCH_THREADS)
+	bench/bench_load $(BENCH_THREADS)
+	bench/bench_model $(BENCH_THREADS) 5 64 12 \
+		--torch=$(abs_top_srcdir)/bench/bench_torch_gpt2.py
+	uptime
+.PHONY: bench

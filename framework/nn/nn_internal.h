@@ -5,6 +5,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ---- BLAS over the socfw pool (ops.c) ----------------------------------
+ * Row-major C (M,N) = alpha op(A) op(B) + beta C, as cblas_sgemm with
+ * CblasRowMajor (transA/transB: 0 no, 1 transposed).  Large products are
+ * split into column or row blocks run by socfw_parallel_for_cost, each a
+ * single-threaded OpenBLAS call; small ones (and calls from inside a
+ * parallel body) run inline.  The split never cuts the K (summation)
+ * dimension, so every output element is computed the same way whatever
+ * the thread count. */
+__attribute__((visibility("hidden")))
+void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta,
+              float *C, int ldc);
+
+/* The unsplit reference: one cblas_sgemm call (single-threaded). */
+__attribute__((visibility("hidden")))
+void nn_sgemm_ref(int transA, int transB, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc);
+
+/* y (M) = alpha op(A) x + beta y with A row-major (rows, cols, lda):
+ * trans 0: A (M,K) so y = A x; trans 1: A (K,M) so y = A^T x.  Split over
+ * the outputs like nn_sgemm. */
+__attribute__((visibility("hidden")))
+void nn_sgemv(int trans, int M, int K, float alpha, const float *A, int lda,
+              const float *x, float beta, float *y);
+
 /* Rows below this many floats of work are not worth a thread hand-off. */
 #define NN_GRAIN_FLOATS 16384
 
@@ -35,14 +61,21 @@ nn_dot(const float *a, const float *b, int n)
         return s;
 }
 
-/* Hot loops are compiled twice, for Haswell-class x86-64 (AVX2 + FMA) and
- * for the baseline, and the right one is picked at load time (GNU ifunc).
- * Results are deterministic on a given machine; FMA contraction may change
- * the last bit between the two variants. */
+/* Hot loops are compiled twice, for x86-64-v3 (AVX2 + FMA: Haswell, Zen
+ * and later) and for the baseline, and the right one is picked at load
+ * time (GNU ifunc).  "arch=x86-64-v3" is dispatched on the CPU's features;
+ * "arch=haswell" (older GCC) on the CPU model, which never matches AMD
+ * CPUs.  Results are deterministic on a given machine; FMA contraction may
+ * change the last bit between the two variants. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
         defined(__ELF__) && \
         !defined(SOCFW_NO_TARGET_CLONES)
-#define NN_CLONES __attribute__((target_clones("arch=haswell", "default"), \
+#if __GNUC__ >= 12
+#define NN_CLONES_ARCH "arch=x86-64-v3"
+#else
+#define NN_CLONES_ARCH "arch=haswell"
+#endif
+#define NN_CLONES __attribute__((target_clones(NN_CLONES_ARCH, "default"), \
                                    optimize("vect-cost-model=dynamic")))
 #else
 #define NN_CLONES

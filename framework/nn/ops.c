@@ -143,6 +143,163 @@ socfw_nn_positional_backward(float *dwpe, const float *dout, int B, int T,
                 }
 }
 
+/* ---- GEMM / GEMV over the pool ------------------------------------------ */
+
+/* Products are split over the rows of C (the M dimension) in blocks of
+ * GEMM_MBLK rows.  OpenBLAS's kernels compute an element of C the same way
+ * whichever block of rows it falls in as long as the cut is a multiple of
+ * the kernel's row tile (24 on Zen/Haswell sgemm; 48 covers the 4/8/16/24
+ * tiles of the x86 kernels), so the split result is bitwise the result of
+ * one call (tests/test_nn_threads.c checks it).  Cutting the columns is
+ * not exact (the column tiling depends on the width), so it is only used
+ * when there are too few rows to share, and then the result depends on the
+ * thread count (still deterministic for a given count). */
+#define GEMM_MBLK 48
+#define GEMM_NBLK 64
+/* cost units (~ns) per multiply-add: sgemm runs at ~30 madd/ns/core,
+ * sgemv is memory-bound (one float of A per madd) */
+#define GEMM_MADD_COST (1.0 / 30.0)
+#define GEMV_MADD_COST 0.25
+
+void
+nn_sgemm_ref(int transA, int transB, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb, float beta,
+             float *C, int ldc)
+{
+        socfw_threads_blas_single();
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                    transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+                    lda, B, ldb, beta, C, ldc);
+}
+
+typedef struct {
+        int ta, tb, M, N, K, split_n;
+        float alpha, beta;
+        const float *A, *B;
+        float *C;
+        int lda, ldb, ldc;
+} gemm_ctx;
+
+static void
+gemm_body(void *vctx, int64_t begin, int64_t end)
+{
+        gemm_ctx *c = vctx;
+        int64_t lim = c->split_n ? c->N : c->M;
+        int64_t blk = c->split_n ? GEMM_NBLK : GEMM_MBLK;
+        int64_t r0 = begin * blk, r1 = end * blk;
+        if (r1 > lim)
+                r1 = lim;
+        if (r0 >= r1)
+                return;
+        int len = (int)(r1 - r0);
+        if (c->split_n) {       /* columns r0..r1 of op(B) and of C */
+                const float *b = c->tb ? c->B + (size_t)r0 * c->ldb
+                                       : c->B + r0;
+                nn_sgemm_ref(c->ta, c->tb, c->M, len, c->K, c->alpha, c->A,
+                             c->lda, b, c->ldb, c->beta, c->C + r0, c->ldc);
+        } else {                /* rows r0..r1 of op(A) and of C */
+                const float *a = c->ta ? c->A + r0
+                                       : c->A + (size_t)r0 * c->lda;
+                nn_sgemm_ref(c->ta, c->tb, len, c->N, c->K, c->alpha, a,
+                             c->lda, c->B, c->ldb, c->beta,
+                             c->C + (size_t)r0 * c->ldc, c->ldc);
+        }
+}
+
+void
+nn_sgemm(int transA, int transB, int M, int N, int K, float alpha,
+         const float *A, int lda, const float *B, int ldb, float beta,
+         float *C, int ldc)
+{
+        if (M <= 0 || N <= 0)
+                return;
+        gemm_ctx c = { transA, transB, M, N, K, 0, alpha, beta, A, B, C,
+                       lda, ldb, ldc };
+        double madds = (double)M * (double)N * (double)(K > 0 ? K : 1);
+        int64_t nthr = socfw_threads_in_parallel() ? 1 : socfw_threads_get();
+        socfw_threads_blas_single();
+        c.split_n = (int64_t)M < 2 * GEMM_MBLK && N >= 4 * GEMM_NBLK;
+        int64_t nblk = c.split_n ? (N + GEMM_NBLK - 1) / GEMM_NBLK
+                                 : (M + GEMM_MBLK - 1) / GEMM_MBLK;
+        if (nthr <= 1 || nblk < 2) {
+                nn_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb,
+                             beta, C, ldc);
+                return;
+        }
+        socfw_parallel_for_cost(nblk, madds * GEMM_MADD_COST / (double)nblk,
+                                gemm_body, &c);
+}
+
+typedef struct {
+        int trans, M, K;
+        float alpha, beta;
+        const float *A, *x;
+        float *y;
+        int lda;
+} gemv_ctx;
+
+/* y[0..len) = alpha * sum_k x[k] A[k][0..len) + beta y: one row of A at a
+ * time (contiguous reads), each y[j] summed over k in order, so an element
+ * does not depend on which block it is in. */
+#define GEMV_TILE 512
+NN_CLONES static void
+gemv_t_block(const float *A, int lda, const float *x, int K, float alpha,
+             float beta, float *y, int len)
+{
+        float acc[GEMV_TILE];
+        for (int j = 0; j < len; j++)
+                acc[j] = 0.0f;
+        for (int k = 0; k < K; k++) {
+                const float *a = A + (size_t)k * lda;
+                float xk = x[k];
+                for (int j = 0; j < len; j++)
+                        acc[j] += xk * a[j];
+        }
+        if (beta == 0.0f)
+                for (int j = 0; j < len; j++)
+                        y[j] = alpha * acc[j];
+        else
+                for (int j = 0; j < len; j++)
+                        y[j] = alpha * acc[j] + beta * y[j];
+}
+
+static void
+gemv_body(void *vctx, int64_t begin, int64_t end)
+{
+        gemv_ctx *c = vctx;
+        int64_t r0 = begin * GEMM_NBLK, r1 = end * GEMM_NBLK;
+        if (r1 > c->M)
+                r1 = c->M;
+        if (r0 >= r1)
+                return;
+        if (c->trans) {         /* A (K,M): columns r0..r1 */
+                for (int64_t j = r0; j < r1; j += GEMV_TILE) {
+                        int len = (int)(r1 - j < GEMV_TILE ? r1 - j
+                                                           : GEMV_TILE);
+                        gemv_t_block(c->A + j, c->lda, c->x, c->K, c->alpha,
+                                     c->beta, c->y + j, len);
+                }
+        } else {                /* A (M,K): rows r0..r1 (cuts at multiples
+                                 * of 8 rows are exact in OpenBLAS) */
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(r1 - r0),
+                            c->K, c->alpha, c->A + (size_t)r0 * c->lda,
+                            c->lda, c->x, 1, c->beta, c->y + r0, 1);
+        }
+}
+
+void
+nn_sgemv(int trans, int M, int K, float alpha, const float *A, int lda,
+         const float *x, float beta, float *y)
+{
+        if (M <= 0)
+                return;
+        gemv_ctx c = { trans, M, K, alpha, beta, A, x, y, lda };
+        socfw_threads_blas_single();
+        socfw_parallel_for_cost((M + GEMM_NBLK - 1) / GEMM_NBLK,
+                                (double)GEMM_NBLK * (K > 0 ? K : 1) *
+                                GEMV_MADD_COST, gemv_body, &c);
+}
+
 /* ---- matmul ------------------------------------------------------------- */
 
 void
@@ -163,12 +320,13 @@ socfw_nn_matmul_forward(float *out, const float *inp, const float *w,
                         memset(out, 0, (size_t)N * OC * sizeof *out);
                 return;
         }
-        if (layout == SOCFW_NN_W_OUT_IN)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C,
-                            1.0f, inp, C, w, C, beta, out, OC);
+        if (N == 1)             /* one row: sgemv, no packing of W */
+                nn_sgemv(layout == SOCFW_NN_W_IN_OUT, OC, C, 1.0f, w,
+                         layout == SOCFW_NN_W_OUT_IN ? C : OC, inp, beta, out);
+        else if (layout == SOCFW_NN_W_OUT_IN)
+                nn_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, beta, out, OC);
         else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, C,
-                            1.0f, inp, C, w, OC, beta, out, OC);
+                nn_sgemm(0, 0, N, OC, C, 1.0f, inp, C, w, OC, beta, out, OC);
 }
 
 typedef struct {
@@ -197,23 +355,19 @@ socfw_nn_matmul_backward(float *dinp, float *dw, float *dbias,
                 return;
         if (dinp && C > 0) {
                 if (layout == SOCFW_NN_W_OUT_IN)       /* W (OC,C) */
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                                    N, C, OC, 1.0f, dout, OC, w, C, 1.0f,
-                                    dinp, C);
+                        nn_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f,
+                                 dinp, C);
                 else                                   /* W (C,OC) */
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                                    N, C, OC, 1.0f, dout, OC, w, OC, 1.0f,
-                                    dinp, C);
+                        nn_sgemm(0, 1, N, C, OC, 1.0f, dout, OC, w, OC, 1.0f,
+                                 dinp, C);
         }
         if (dw && C > 0) {
                 if (layout == SOCFW_NN_W_OUT_IN)       /* dW (OC,C) += dout^T inp */
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                                    OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
-                                    dw, C);
+                        nn_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
+                                 dw, C);
                 else                                   /* dW (C,OC) += inp^T dout */
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                                    C, OC, N, 1.0f, inp, C, dout, OC, 1.0f,
-                                    dw, OC);
+                        nn_sgemm(1, 0, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f,
+                                 dw, OC);
         }
         if (dbias) {
                 colsum_ctx c = { dbias, dout, N, OC };

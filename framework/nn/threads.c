@@ -55,6 +55,7 @@ static struct {
         atomic_uint_fast64_t claim;     /* (gen & 0xffffffff) << 32 | next */
         atomic_int done_chunks;
         int stop;
+        int sleepers;                   /* workers blocked on `start`      */
         /* the current job */
         socfw_parallel_fn fn;
         void *ctx;
@@ -68,6 +69,8 @@ static struct {
 };
 
 static _Thread_local int in_parallel;
+static atomic_int nthreads_cache;       /* pool.nthreads once decided      */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static inline void
 cpu_relax(void)
@@ -146,8 +149,11 @@ worker(void *arg)
         for (;;) {
                 spin_while_eq(&pool.gen, seen, SPIN_NS_WORKER);
                 pthread_mutex_lock(&pool.m);
-                while (atomic_load(&pool.gen) == seen && !pool.stop)
+                while (atomic_load(&pool.gen) == seen && !pool.stop) {
+                        pool.sleepers++;
                         pthread_cond_wait(&pool.start, &pool.m);
+                        pool.sleepers--;
+                }
                 /* snapshot the job under the lock: the caller writes it
                  * under the same lock before bumping gen */
                 int stop = pool.stop;
@@ -199,10 +205,44 @@ stop_workers(void)
         pool.stop = 0;
 }
 
+/* fork(): the child has none of the workers, and a lock a worker held at
+ * the fork would stay locked; start afresh there (threads restart on the
+ * next parallel call). */
+static void
+atfork_prepare(void)
+{
+        pthread_mutex_lock(&pool.m);
+}
+
+static void
+atfork_parent(void)
+{
+        pthread_mutex_unlock(&pool.m);
+}
+
+static void
+atfork_child(void)
+{
+        pthread_mutex_init(&pool.dispatch, NULL);
+        pthread_mutex_init(&pool.m, NULL);
+        pthread_cond_init(&pool.start, NULL);
+        pthread_cond_init(&pool.done, NULL);
+        pool.running = 0;
+        pool.stop = 0;
+        pool.sleepers = 0;
+}
+
+static void
+atfork_register(void)
+{
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
 /* Called with pool.dispatch held. */
 static void
 start_workers(void)
 {
+        pthread_once(&atfork_once, atfork_register);
         if (pool.nthreads == 0)
                 pool.nthreads = default_threads();
         while (pool.running < pool.nthreads - 1) {
@@ -213,6 +253,22 @@ start_workers(void)
                         break;  /* fewer threads than asked: still correct */
                 pool.running++;
         }
+}
+
+/* The thread count without taking the dispatch lock (decided once). */
+static int
+nthreads_now(void)
+{
+        int n = atomic_load_explicit(&nthreads_cache, memory_order_relaxed);
+        if (n > 0)
+                return n;
+        pthread_mutex_lock(&pool.dispatch);
+        if (pool.nthreads == 0)
+                pool.nthreads = default_threads();
+        n = pool.nthreads;
+        atomic_store(&nthreads_cache, n);
+        pthread_mutex_unlock(&pool.dispatch);
+        return n;
 }
 
 int
@@ -227,22 +283,32 @@ socfw_threads_set(int n)
                 stop_workers();
                 pool.nthreads = n;
         }
+        atomic_store(&nthreads_cache, n);
         pthread_mutex_unlock(&pool.dispatch);
-#ifdef HAVE_OPENBLAS_THREADS
-        openblas_set_num_threads(n);
-#endif
+        socfw_threads_blas_single();
         return n;
 }
 
 int
 socfw_threads_get(void)
 {
-        pthread_mutex_lock(&pool.dispatch);
-        if (pool.nthreads == 0)
-                pool.nthreads = default_threads();
-        int n = pool.nthreads;
-        pthread_mutex_unlock(&pool.dispatch);
-        return n;
+        return nthreads_now();
+}
+
+void
+socfw_threads_blas_single(void)
+{
+#ifdef HAVE_OPENBLAS_THREADS
+        /* a global read in OpenBLAS: cheap enough to check on every call */
+        if (openblas_get_num_threads() != 1)
+                openblas_set_num_threads(1);
+#endif
+}
+
+int
+socfw_threads_in_parallel(void)
+{
+        return in_parallel;
 }
 
 void
@@ -253,34 +319,21 @@ socfw_threads_shutdown(void)
         pthread_mutex_unlock(&pool.dispatch);
 }
 
-void
-socfw_parallel_for_grain(int64_t n, int64_t grain, socfw_parallel_fn fn,
-                         void *ctx)
+/* Run [0, n) as k >= 2 chunks on the pool. */
+static void
+dispatch(int64_t n, int64_t k, socfw_parallel_fn fn, void *ctx)
 {
-        if (n <= 0 || !fn)
-                return;
-        if (in_parallel) {
-                fn(ctx, 0, n);
-                return;
-        }
         pthread_mutex_lock(&pool.dispatch);
-        if (pool.nthreads == 0)
-                pool.nthreads = default_threads();
-        int64_t k = pool.nthreads;
-        if (grain < 1)
-                grain = 1;
-        if (k > n / grain)
-                k = n / grain;
-        if (k <= 1) {
+        start_workers();
+        if (k > pool.running + 1)
+                k = pool.running + 1;
+        if (k <= 1) {           /* no worker could be started */
                 pthread_mutex_unlock(&pool.dispatch);
                 in_parallel = 1;
                 fn(ctx, 0, n);
                 in_parallel = 0;
                 return;
         }
-        start_workers();
-        if (k > pool.running + 1)
-                k = pool.running + 1;
         pthread_mutex_lock(&pool.m);
         pool.fn = fn;
         pool.ctx = ctx;
@@ -290,7 +343,8 @@ socfw_parallel_for_grain(int64_t n, int64_t grain, socfw_parallel_fn fn,
         uint_fast64_t g = atomic_load(&pool.gen) + 1;
         atomic_store(&pool.claim, (g & 0xffffffffu) << 32);
         atomic_store_explicit(&pool.gen, g, memory_order_release);
-        pthread_cond_broadcast(&pool.start);
+        if (pool.sleepers > 0)
+                pthread_cond_broadcast(&pool.start);
         pthread_mutex_unlock(&pool.m);
 
         in_parallel = 1;
@@ -310,11 +364,65 @@ socfw_parallel_for_grain(int64_t n, int64_t grain, socfw_parallel_fn fn,
                                 break;
                 }
         }
-        pthread_mutex_lock(&pool.m);
-        while (atomic_load(&pool.done_chunks) != k)
-                pthread_cond_wait(&pool.done, &pool.m);
-        pthread_mutex_unlock(&pool.m);
+        if (atomic_load_explicit(&pool.done_chunks, memory_order_acquire) != k) {
+                pthread_mutex_lock(&pool.m);
+                while (atomic_load(&pool.done_chunks) != k)
+                        pthread_cond_wait(&pool.done, &pool.m);
+                pthread_mutex_unlock(&pool.m);
+        }
         pthread_mutex_unlock(&pool.dispatch);
+}
+
+static void
+run_inline(int64_t n, socfw_parallel_fn fn, void *ctx)
+{
+        in_parallel = 1;
+        fn(ctx, 0, n);
+        in_parallel = 0;
+}
+
+void
+socfw_parallel_for_grain(int64_t n, int64_t grain, socfw_parallel_fn fn,
+                         void *ctx)
+{
+        if (n <= 0 || !fn)
+                return;
+        if (in_parallel) {
+                fn(ctx, 0, n);
+                return;
+        }
+        int64_t k = nthreads_now();
+        if (grain < 1)
+                grain = 1;
+        if (k > n / grain)
+                k = n / grain;
+        if (k <= 1)
+                run_inline(n, fn, ctx);
+        else
+                dispatch(n, k, fn, ctx);
+}
+
+void
+socfw_parallel_for_cost(int64_t n, double cost, socfw_parallel_fn fn,
+                        void *ctx)
+{
+        if (n <= 0 || !fn)
+                return;
+        if (in_parallel) {
+                fn(ctx, 0, n);
+                return;
+        }
+        int64_t k = nthreads_now();
+        double total = (double)n * (cost > 0.0 ? cost : 0.0);
+        double chunks = total / SOCFW_PARALLEL_CHUNK_COST;
+        if ((double)k > chunks)
+                k = (int64_t)chunks;
+        if (k > n)
+                k = n;
+        if (k <= 1)
+                run_inline(n, fn, ctx);
+        else
+                dispatch(n, k, fn, ctx);
 }
 
 void

@@ -1,11 +1,21 @@
 /* socfw/threads.h - thread count and the runtime's parallel loop.
  *
- * One setting drives both OpenBLAS (openblas_set_num_threads) and the
- * runtime's own loops.  socfw_parallel_for() splits [0, n) into contiguous
- * chunks run by a persistent pthread pool; the split depends only on n and
- * the thread count, so a kernel whose chunks write disjoint outputs gives
- * bitwise-identical results for a given thread count (the socfw kernels are
- * written so that their results do not depend on the thread count at all).
+ * One setting drives all of the runtime's parallel work, matrix products
+ * included: socfw_parallel_for() splits [0, n) into contiguous chunks run
+ * by a persistent pthread pool, and the socfw GEMM wrappers split large
+ * products over the same pool while OpenBLAS itself runs single-threaded
+ * (two thread pools on the same cores only get in each other's way).  The
+ * split depends only on n, the thread count (and, for the _cost and _grain
+ * variants, the work estimate), so a kernel whose chunks write disjoint
+ * outputs gives bitwise-identical results for a given thread count (the
+ * socfw kernels are written so that their results do not depend on the
+ * thread count at all).
+ *
+ * Work too small to pay for a hand-off to another thread runs inline in
+ * the caller: pass an estimate with socfw_parallel_for_cost() (or a
+ * minimum chunk size with socfw_parallel_for_grain()).  Idle workers spin
+ * for about 0.1 ms before they sleep, so a run of kernel calls pays at
+ * most one wake-up.
  *
  *     static void body(void *ctx, int64_t begin, int64_t end)
  *     {
@@ -32,9 +42,10 @@ extern "C" {
 #define SOCFW_THREADS_MAX 256
 
 /* Set the number of threads (n <= 0: number of online CPUs; capped at
- * SOCFW_THREADS_MAX).  Also sets OpenBLAS's thread count.  Returns the
- * count in effect.  Also honours SOCFW_THREADS from the environment the
- * first time the pool is used if socfw_threads_set was never called. */
+ * SOCFW_THREADS_MAX).  Also sets OpenBLAS to one thread (see above).
+ * Returns the count in effect.  Also honours SOCFW_THREADS from the
+ * environment the first time the pool is used if socfw_threads_set was
+ * never called. */
 int socfw_threads_set(int n);
 
 /* Threads in effect (>= 1). */
@@ -51,6 +62,27 @@ void socfw_parallel_for(int64_t n, socfw_parallel_fn fn, void *ctx);
  * items (use it for cheap per-item work). */
 void socfw_parallel_for_grain(int64_t n, int64_t grain, socfw_parallel_fn fn,
                               void *ctx);
+
+/* Cost units: roughly one nanosecond of single-core work.  A chunk
+ * handed to another thread should carry at least this much (a wake-up
+ * costs a few microseconds when the worker spins, tens when it sleeps).
+ * Rules of thumb per item: an elementwise float op ~0.5, an expf/tanhf
+ * ~2-5, one sgemm multiply-add ~0.03. */
+#define SOCFW_PARALLEL_CHUNK_COST 20000.0
+
+/* Same as socfw_parallel_for, with `cost` the estimated work of one item
+ * in the units above: uses k = min(threads, n, n*cost / CHUNK_COST)
+ * chunks, and runs inline (k = 1) when the whole job is cheaper than two
+ * chunks.  cost <= 0 runs inline. */
+void socfw_parallel_for_cost(int64_t n, double cost, socfw_parallel_fn fn,
+                             void *ctx);
+
+/* 1 inside a parallel_for body (where nested calls run inline), else 0. */
+int socfw_threads_in_parallel(void);
+
+/* Make sure OpenBLAS runs single-threaded (cheap; the socfw kernels call
+ * it before their BLAS calls, in case the application changed it). */
+void socfw_threads_blas_single(void);
 
 /* Stop the pool's threads (they restart on the next parallel call).
  * Optional; for leak checkers and fork(). */

@@ -24,3 +24,7 @@ tests_test_dialog_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/dialog \
 	-I$(top_srcdir)/tests
 tests_test_dialog_CFLAGS = $(TEST_CFLAGS) $(UTF8PROC_CFLAGS) $(SQLITE_CFLAGS)
 tests_test_dialog_LDADD = $(TEST_LDADD) $(UTF8PROC_LIBS) $(SQLITE_LIBS)
+
+# `socfw chat` end to end: train the demo briefly, pipe lines into chat
+TESTS += tests/chat-pipe.sh
+EXTRA_DIST += tests/chat-pipe.sh

@@ -2,7 +2,10 @@
 # Build the model-file fuzz targets with libFuzzer + AddressSanitizer +
 # UBSan and run each for N seconds (default 60).  Not part of `make check`.
 #
-#     tests/fuzz/run-fuzz.sh [seconds] [target...]     # targets: gguf safetensors
+#     tests/fuzz/run-fuzz.sh [seconds] [target...]
+#
+# targets: gguf safetensors (model files), pipeline (YAML pipelines),
+#          data (JSONL/CSV/TSV readers)
 #
 # Needs clang (clang-14 is used when present) and the -dev packages the
 # project already builds against (jansson).  Work files go to
@@ -11,32 +14,46 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"gguf safetensors"}
+targets=${*:-"gguf safetensors pipeline data"}
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=${FUZZ_WORKDIR:-/tmp/socfw-fuzz}
 cc=$(command -v clang-14 || command -v clang)
 mkdir -p "$work"
 
-srcs="$top/framework/model/modelfile.c $top/framework/model/dtype.c
-      $top/framework/model/gguf.c $top/framework/model/safetensors_read.c
-      $top/framework/core/error.c $top/framework/core/log.c"
+common="$top/framework/core/error.c $top/framework/core/log.c"
+model_srcs="$top/framework/model/modelfile.c $top/framework/model/dtype.c
+      $top/framework/model/gguf.c $top/framework/model/safetensors_read.c"
+pipeline_srcs="$top/framework/core/yamltree.c $top/framework/core/pipeline.c
+      $top/framework/core/schema.c $top/framework/core/config.c
+      $top/framework/core/param.c $top/framework/core/registry.c"
+data_srcs="$top/framework/data/reader.c $top/framework/data/dataset.c
+      $top/framework/data/batch.c $top/framework/nn/rng.c"
 cflags="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -D_DEFAULT_SOURCE
         -D_POSIX_C_SOURCE=200809L -I$top/framework -I$top/tests/fuzz"
-libs="$(pkg-config --libs jansson 2>/dev/null || echo -ljansson) -lm -pthread"
+libs="$(pkg-config --libs jansson yaml-0.1 libutf8proc 2>/dev/null ||
+        echo -ljansson -lyaml -lutf8proc) -lltdl -lm -pthread"
 
 status=0
 for t in $targets; do
         bin="$work/fuzz_$t"
+        case $t in
+        gguf|safetensors) srcs="$model_srcs" ;;
+        pipeline) srcs="$pipeline_srcs" ;;
+        data) srcs="$data_srcs" ;;
+        *) echo "unknown target $t" >&2; exit 2 ;;
+        esac
         # shellcheck disable=SC2086
-        "$cc" $cflags "$top/tests/fuzz/fuzz_$t.c" $srcs $libs -o "$bin"
+        "$cc" $cflags "$top/tests/fuzz/fuzz_$t.c" $srcs $common $libs -o "$bin"
         corpus="$work/corpus_$t"
         mkdir -p "$corpus"
         case $t in
         gguf) cp "$top/tests/fixtures/model/tiny.gguf" "$corpus/" ;;
         safetensors) cp "$top/tests/fixtures/model/tiny.safetensors" \
                         "$corpus/" ;;
+        pipeline) cp "$top"/configs/*.yaml "$corpus/" ;;
+        data) cp "$top"/tests/fixtures/data/* "$corpus/" 2>/dev/null || true ;;
         esac
         echo "== fuzz_$t for ${secs}s (corpus $corpus)"
         if ! (cd "$work" && "$bin" -max_total_time="$secs" -max_len=4096 \
