@@ -460,6 +460,26 @@ Test(dialog_plugin, tone_follows_the_sentiment_and_options_are_passed_on)
         fixture_close(&f);
 }
 
+Test(dialog_plugin, default_label_applies_without_a_sentiment_stage)
+{
+        fixture f;
+        fixture_open(&f, "    template: plain\n"
+                         "    system: ''\n"
+                         "    default_label: no_emotion\n"
+                         "    tone: {neutral: even}\n");
+        memset(&g_fake, 0, sizeof g_fake);
+        f.ctx->generate = fake_generate;
+        socfw_error err = {0};
+        socfw_post *post = socfw_post_new("hi", NULL);
+        cr_assert_eq(predict(&f, post, &err), 0, "%s", err.message);
+        /* no_emotion maps to neutral, as in training on DailyDialog */
+        cr_assert_str_eq(g_fake.prompts[0],
+                         "System: Reply in this tone: even\nUser: hi\n"
+                         "Bot: <|tone:neutral|>");
+        socfw_post_free(post);
+        fixture_close(&f);
+}
+
 Test(dialog_plugin, an_empty_generation_gets_the_fallback)
 {
         fixture f;

@@ -337,3 +337,34 @@ Test(train, a_kill_during_checkpoint_writing_keeps_the_previous_one)
         }
         socfw_pipeline_free(p);
 }
+
+Test(train, the_privacy_stage_cleans_texts_before_learning)
+{
+        write_data("train.jsonl", 60, 10, 0);
+        write_data("valid.jsonl", 20, 11, 0);
+        socfw_pipeline *p = load(tiny_pipeline(
+                NULL, "privacy: {entities: [EMAIL_ADDRESS], operator: "
+                      "replace}\n"));
+        /* the corpus is full of one e-mail address: without the privacy
+         * stage BPE would learn pieces of it */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/corpus.txt", dir);
+        FILE *f = fopen(path, "w");
+        for (int i = 0; i < 400; i++)
+                fprintf(f, "write to zorblax.quixote@privatemail.example "
+                           "now %s\n",
+                        POS[i % 6]);
+        fclose(f);
+        char out[4200];
+        snprintf(out, sizeof out, "%s/run", dir);
+        train(p, out);
+        snprintf(path, sizeof path, "%s/backbone/vocab.json", out);
+        char *vocab = socfw_test_read_file(path, NULL);
+        cr_assert_not_null(vocab);
+        cr_assert_null(strstr(vocab, "zorb"), "the address leaked into the "
+                                              "vocabulary");
+        cr_assert_null(strstr(vocab, "quix"));
+        cr_assert_not_null(strstr(vocab, "EMAIL"), "the tag was learnt");
+        free(vocab);
+        socfw_pipeline_free(p);
+}

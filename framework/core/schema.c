@@ -261,6 +261,10 @@ static const socfw_param_spec privacy_host_specs[] = {
         {.key = "plugin", .type = SOCFW_PARAM_STRING,
          .default_value = "privacy",
          .help = "Plugin implementing the privacy stage."},
+        {.key = "training_data", .type = SOCFW_PARAM_BOOL,
+         .default_value = "true",
+         .help = "Anonymise every training, validation and test text with "
+                 "this stage before anything learns from it."},
         END};
 
 static const socfw_param_spec task_specs[] = {

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct {
         char *name;
@@ -20,9 +21,49 @@ struct socfw_params {
         bool finalized;
         int64_t size;           /* floats in each buffer, padding included */
         float *data, *grad;
+        size_t map_data, map_grad; /* > 0: that buffer is an mmap() of this size */
 };
 
 #define MAX_TENSORS (1 << 20)
+
+/* Buffers of at least this many bytes come straight from mmap: the
+ * kernel hands out zeroed pages lazily (no memset touching every page of
+ * a 500 MB model before it is loaded over) and, with transparent huge
+ * pages in "madvise" mode, in 2 MiB pages (512x fewer page faults, fewer
+ * TLB misses in the kernels). */
+#define MAP_MIN_BYTES ((size_t)4 << 20)
+
+static float *
+alloc_floats(int64_t n, size_t *mapped)
+{
+        size_t bytes = (size_t)n * sizeof(float);
+        *mapped = 0;
+        if (bytes >= MAP_MIN_BYTES) {
+                void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                if (m != MAP_FAILED) {
+#ifdef MADV_HUGEPAGE
+                        madvise(m, bytes, MADV_HUGEPAGE);
+#endif
+                        *mapped = bytes;
+                        return m;
+                }
+        }
+        /* n is a multiple of 16 floats, so bytes is a multiple of 64 */
+        float *p = aligned_alloc(SOCFW_PARAMS_ALIGN_BYTES, bytes);
+        if (p)
+                memset(p, 0, bytes);
+        return p;
+}
+
+static void
+free_floats(float *p, size_t mapped)
+{
+        if (p && mapped)
+                munmap(p, mapped);
+        else
+                free(p);
+}
 
 socfw_params *
 socfw_params_new(void)
@@ -38,8 +79,8 @@ socfw_params_free(socfw_params *ps)
         for (int i = 0; i < ps->count; i++)
                 free(ps->t[i].name);
         free(ps->t);
-        free(ps->data);
-        free(ps->grad);
+        free_floats(ps->data, ps->map_data);
+        free_floats(ps->grad, ps->map_grad);
         free(ps);
 }
 
@@ -119,17 +160,6 @@ socfw_params_add(socfw_params *ps, const char *name, int ndim,
         return ps->count++;
 }
 
-static float *
-alloc_floats(int64_t n)
-{
-        size_t bytes = (size_t)n * sizeof(float);
-        /* n is a multiple of 16 floats, so bytes is a multiple of 64 */
-        float *p = aligned_alloc(SOCFW_PARAMS_ALIGN_BYTES, bytes);
-        if (p)
-                memset(p, 0, bytes);
-        return p;
-}
-
 int
 socfw_params_finalize(socfw_params *ps, socfw_error *err)
 {
@@ -156,12 +186,13 @@ socfw_params_finalize(socfw_params *ps, socfw_error *err)
                         return socfw_error_set(err, SOCFW_ENOMEM,
                                                "params: %lld floats do not fit in memory",
                                                (long long)off);
-                ps->data = alloc_floats(off);
-                ps->grad = alloc_floats(off);
+                ps->data = alloc_floats(off, &ps->map_data);
+                ps->grad = alloc_floats(off, &ps->map_grad);
                 if (!ps->data || !ps->grad) {
-                        free(ps->data);
-                        free(ps->grad);
+                        free_floats(ps->data, ps->map_data);
+                        free_floats(ps->grad, ps->map_grad);
                         ps->data = ps->grad = NULL;
+                        ps->map_data = ps->map_grad = 0;
                         return socfw_error_set(err, SOCFW_ENOMEM,
                                                "params: cannot allocate 2 x %lld floats "
                                                "(%.1f MiB each)", (long long)off,

@@ -64,8 +64,27 @@ corpus_add(corpus *c, const char *s, size_t len)
 }
 
 /* Plain text, one document per line; invalid UTF-8 lines are skipped. */
+/* Add a line after the pipeline's privacy stage has cleaned it. */
 static int
-read_text_file(corpus *c, const char *path, socfw_error *err)
+corpus_add_clean(socfw_runtime *rt, corpus *c, const char *s, size_t len,
+                 socfw_error *err)
+{
+        if (!rt->privacy)
+                return corpus_add(c, s, len);
+        char *line = strndup(s, len), *clean = NULL;
+        if (!line)
+                return SOCFW_ENOMEM;
+        int rc = rt_anonymise(rt, line, &clean, err);
+        if (rc == 0)
+                rc = corpus_add(c, clean, strlen(clean));
+        free(line);
+        free(clean);
+        return rc;
+}
+
+static int
+read_text_file(socfw_runtime *rt, corpus *c, const char *path,
+               socfw_error *err)
 {
         FILE *f = fopen(path, "rb");
         if (!f)
@@ -83,11 +102,11 @@ read_text_file(corpus *c, const char *path, socfw_error *err)
                 if (len > MAX_LINE_BYTES ||
                     !socfw_utf8_valid(line, (size_t)len, NULL))
                         continue;
-                rc = corpus_add(c, line, (size_t)len);
+                rc = corpus_add_clean(rt, c, line, (size_t)len, err);
         }
         free(line);
         fclose(f);
-        return rc < 0 ? socfw_error_set(err, rc, "out of memory") : 0;
+        return rc < 0 ? socfw_error_set(err, rc, "reading %s", path) : 0;
 }
 
 /* The texts of the tasks' training data join the corpus. */
@@ -111,11 +130,13 @@ add_task_texts(socfw_runtime *rt, corpus *c, socfw_error *err)
                      k++) {
                         const char *s = socfw_dataset_text(ds, k);
                         if (s)
-                                rc = corpus_add(c, s, strlen(s));
+                                rc = corpus_add_clean(rt, c, s, strlen(s),
+                                                      err);
                 }
                 socfw_dataset_free(ds);
                 if (rc < 0)
-                        return socfw_error_set(err, rc, "out of memory");
+                        return socfw_error_set(err, rc, "reading %s",
+                                               train);
         }
         return 0;
 }
@@ -365,7 +386,7 @@ rt_build_from_scratch(socfw_runtime *rt, socfw_error *err)
                 char *path = socfw_config_join_path(
                         socfw_pipeline_dir(rt->p),
                         socfw_config_list_get(pt, "corpus", i));
-                rc = path ? read_text_file(&c, path, err) : SOCFW_ENOMEM;
+                rc = path ? read_text_file(rt, &c, path, err) : SOCFW_ENOMEM;
                 free(path);
         }
         if (rc == 0)

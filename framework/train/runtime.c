@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/example_impl.h"
+#include "socfw/chain.h"
 #include "socfw/data.h"
 #include "socfw/generate.h"
 #include "socfw/sampler.h"
@@ -224,6 +225,28 @@ out:
 
 /* ---- data ---- */
 
+/* The privacy stage's version of `text` (caller frees), or a copy when the
+ * pipeline does not anonymise its data. */
+int
+rt_anonymise(socfw_runtime *rt, const char *text, char **out, socfw_error *err)
+{
+        *out = NULL;
+        if (!rt->privacy) {
+                *out = strdup(text);
+                return *out ? 0 : socfw_error_set(err, SOCFW_ENOMEM,
+                                                  "out of memory");
+        }
+        socfw_post *post = socfw_post_new(text, NULL);
+        if (!post)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        int rc = rt->privacy->plugin->task.predict(rt->privacy->state, post,
+                                                   err);
+        if (rc == 0 && !(*out = strdup(socfw_post_text(post))))
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        socfw_post_free(post);
+        return rc;
+}
+
 static socfw_target_kind
 kind_of(const example_item *it)
 {
@@ -236,9 +259,39 @@ kind_of(const example_item *it)
         }
 }
 
+static int add_tokenized(socfw_runtime *rt, rt_task *t, rt_split *s,
+                         const example_item *it, socfw_error *err);
+
 static int
-add_example(socfw_runtime *rt, rt_task *t, rt_split *s, const example_item *it,
-            socfw_error *err)
+add_example(socfw_runtime *rt, rt_task *t, rt_split *s,
+            const example_item *orig, socfw_error *err)
+{
+        int rc = 0;
+        /* anonymise the texts before anything learns from them */
+        example_item copy = *orig;
+        char *text = NULL, *context = NULL, *target = NULL;
+        if (orig->text && (rc = rt_anonymise(rt, orig->text, &text, err)) < 0)
+                return rc;
+        if (orig->lm_context &&
+            (rc = rt_anonymise(rt, orig->lm_context, &context, err)) < 0)
+                goto out;
+        if (orig->lm_target &&
+            (rc = rt_anonymise(rt, orig->lm_target, &target, err)) < 0)
+                goto out;
+        copy.text = text;
+        copy.lm_context = context;
+        copy.lm_target = target;
+        rc = add_tokenized(rt, t, s, &copy, err);
+out:
+        free(text);
+        free(context);
+        free(target);
+        return rc;
+}
+
+static int
+add_tokenized(socfw_runtime *rt, rt_task *t, rt_split *s,
+              const example_item *it, socfw_error *err)
 {
         rt_example ex = {.label = -1};
         int rc = 0;
@@ -961,6 +1014,14 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         int need_model = 0;
         for (size_t i = 0; i < socfw_pipeline_task_count(p); i++)
                 need_model |= socfw_pipeline_task_head(p, i) != NULL;
+        /* the privacy stage cleans every text before learning: the
+         * pretraining corpus too, so it is made first */
+        const socfw_config *pc = socfw_pipeline_section(p, "privacy");
+        if (rc == 0 && socfw_pipeline_privacy_plugin(p) &&
+            socfw_config_get_bool(pc, "training_data"))
+                rc = socfw_task_ctx_new(&rt->privacy, "privacy",
+                                        socfw_pipeline_privacy_plugin(p), pc,
+                                        err);
         if (rc == 0 && need_model)
                 rc = build_backbone(rt, err);
         if (rc == 0 && rt->model) {
@@ -994,6 +1055,7 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         }
         if (rc == 0 && rt->model)
                 rc = setup_backbone_training(rt, err);
+
         for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++)
                 if (rt->tasks[i].head && !(opts && opts->from_checkpoint))
                         rc = load_task_data(rt, &rt->tasks[i], err);
@@ -1026,6 +1088,7 @@ socfw_runtime_free(socfw_runtime *rt)
                 socfw_task_ctx_free(t->ctx);
         }
         free(rt->tasks);
+        socfw_task_ctx_free(rt->privacy);
         for (size_t r = 0; r < rt->n_ranges; r++)
                 socfw_adamw_free(rt->ranges[r].opt);
         free(rt->ranges);

@@ -71,6 +71,7 @@ struct socfw_runtime {
 
         rt_task *tasks;
         size_t n_tasks;
+        socfw_task_ctx *privacy;  /* anonymises data texts, or NULL      */
 
         rt_range *ranges;       /* backbone optimizer state                */
         size_t n_ranges;
@@ -115,6 +116,11 @@ int rt_build_from_scratch(socfw_runtime *rt, socfw_error *err);
 int rt_save_backbone(socfw_runtime *rt, const char *dir, socfw_error *err);
 
 void rt_split_clear(rt_split *s);
+
+/* The privacy stage's version of `text` (caller frees), or a copy when the
+ * pipeline does not anonymise its data (runtime.c). */
+int rt_anonymise(socfw_runtime *rt, const char *text, char **out,
+                 socfw_error *err);
 
 /* Read and tokenize one data file of a task (runtime.c). */
 int rt_load_split(socfw_runtime *rt, rt_task *t, const char *path,

@@ -31,8 +31,9 @@
  *      UTF-8, at most `max_message` bytes).
  *   2. The session (socfw_post_session) is loaded from the SQLite store
  *      `sessions` (opened on first use); no session = a one-shot exchange.
- *   3. The label of the earlier stage (`<sentiment_stage>.label`) chooses
- *      the tone instruction (`tone:`) and the control token.
+ *   3. The label of the earlier stage (`<sentiment_stage>.label`, else
+ *      `default_label`) chooses the tone instruction (`tone:`) and the
+ *      control token.
  *   4. The history window (history.max_turns, history.max_tokens with
  *      max_reply_tokens reserved; counted with the model's tokenizer, or in
  *      words when the pipeline has no model) gives the prompt.
@@ -108,6 +109,10 @@ static const socfw_param_spec params[] = {
         {.key = "sentiment_stage", .type = SOCFW_PARAM_STRING,
          .default_value = "sentiment",
          .help = "Chain stage whose label selects the tone."},
+        {.key = "default_label", .type = SOCFW_PARAM_STRING,
+         .help = "Label used when no earlier stage gives one (e.g. "
+                 "neutral), so that replies still get the tone and control "
+                 "token they were trained with."},
         {.key = "emotion_control", .type = SOCFW_PARAM_BOOL,
          .default_value = "true",
          .help = "Learn a control token from per-turn emotion labels and "
@@ -850,9 +855,15 @@ dialog_predict(void *state, socfw_post *post, socfw_error *err)
                 return run_command(d, post, cmd, err);
 
         const char *text = socfw_post_text(post);
-        if ((rc = socfw_dialog_text_check(text, text ? strlen(text) : 0,
-                                          d->max_message, "the message",
-                                          err)) < 0)
+        size_t text_len = text ? strlen(text) : 0;
+        if (text_len > d->max_message)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "the message is too long: %zu bytes, "
+                                       "the maximum is %zu; hint: split it, "
+                                       "or raise max_message of task '%s'",
+                                       text_len, d->max_message, d->name);
+        if ((rc = socfw_dialog_text_check(text, text_len, d->max_message,
+                                          "the message", err)) < 0)
                 return rc;
         if (!(message = strdup(text)))
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
@@ -865,6 +876,12 @@ dialog_predict(void *state, socfw_post *post, socfw_error *err)
         const char *label = socfw_post_get_string(post, lkey);
         if (label && socfw_dialog_label_check(label, NULL) < 0)
                 label = NULL;
+        if (!label) {
+                label = socfw_config_get_string(d->cfg, "default_label");
+                if (label && (!label[0] ||
+                              socfw_dialog_label_check(label, NULL) < 0))
+                        label = NULL;
+        }
         const char *tone = tone_for(d, label);
         const char *control = control_for(d, label, ctl, sizeof ctl);
 
