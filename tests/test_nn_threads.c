@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -24,6 +25,7 @@
 #endif
 
 #include "socfw/nn.h"
+#include "socfw/params.h"
 #include "socfw/rng.h"
 #include "socfw/threads.h"
 #include "test_nn_util.h"
@@ -170,9 +172,8 @@ fdup(const float *x, size_t n)
 }
 
 /* Shapes big enough to be split over 2 threads (and odd sizes so that the
- * last block is partial), for both weight layouts.  (Fewer than 96 rows
- * are split by columns, which is only deterministic per thread count:
- * see the next test.) */
+ * last block is partial), for both weight layouts: row blocks, bitwise
+ * equal to one call.  (Few rows or very wide: see the next test.) */
 Test(nn_threads, split_matmul_equals_single_sgemm, .timeout = 60)
 {
         static const int shapes[][3] = {
@@ -239,27 +240,43 @@ Test(nn_threads, split_matmul_equals_single_sgemm, .timeout = 60)
         socfw_threads_set(0);
 }
 
-/* Few rows, many columns: split by columns; the same thread count gives
- * the same bits, and the result is close to one sgemm call. */
-Test(nn_threads, few_rows_matmul_is_deterministic, .timeout = 60)
+/* Few rows, or very many columns (the LM head): computed as fixed column
+ * blocks; any thread count gives the same bits, and the result is close
+ * to one sgemm call. */
+Test(nn_threads, column_blocked_matmul_is_thread_independent, .timeout = 60)
 {
-        int N = 20, C = 300, OC = 4000;
+        static const int shapes[][3] = {
+                { 20, 300, 4000 },      /* N C OC: few rows   */
+                { 60, 32, 9000 },       /* wide               */
+        };
         socfw_rng rng;
         socfw_rng_seed(&rng, 10);
-        float *x = rnd((size_t)N * C, &rng), *w = rnd((size_t)C * OC, &rng);
-        size_t nout = (size_t)N * OC;
-        float *y1 = malloc(nout * sizeof *y1), *y2 = malloc(nout * sizeof *y2),
-              *yr = malloc(nout * sizeof *yr);
-        cr_assert(y1 && y2 && yr);
-        socfw_threads_set(2);
-        socfw_nn_linear_forward(y1, x, w, NULL, N, C, OC);
-        socfw_nn_linear_forward(y2, x, w, NULL, N, C, OC);
-        cr_assert_eq(memcmp(y1, y2, nout * sizeof *y1), 0);
-        openblas_set_num_threads(1);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f,
-                    x, C, w, C, 0.0f, yr, OC);
-        nn_assert_close("column-split matmul", y1, yr, nout, 1e-4, 1e-4);
-        free(x); free(w); free(y1); free(y2); free(yr);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                int N = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
+                float *x = rnd((size_t)N * C, &rng),
+                      *w = rnd((size_t)C * OC, &rng);
+                size_t nout = (size_t)N * OC;
+                float *y[3], *yr = malloc(nout * sizeof *yr);
+                cr_assert_not_null(yr);
+                for (int t = 0; t < 3; t++) {
+                        socfw_threads_set(t + 1);
+                        y[t] = malloc(nout * sizeof *y[t]);
+                        cr_assert_not_null(y[t]);
+                        socfw_nn_linear_forward(y[t], x, w, NULL, N, C, OC);
+                }
+                for (int t = 1; t < 3; t++)
+                        cr_assert_eq(memcmp(y[0], y[t], nout * sizeof(float)),
+                                     0, "shape %zu: 1 and %d threads differ",
+                                     s, t + 1);
+                openblas_set_num_threads(1);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C,
+                            1.0f, x, C, w, C, 0.0f, yr, OC);
+                nn_assert_close("column-blocked matmul", y[1], yr, nout, 1e-4,
+                                1e-4);
+                for (int t = 0; t < 3; t++)
+                        free(y[t]);
+                free(x); free(w); free(yr);
+        }
         socfw_threads_set(0);
 }
 
@@ -323,5 +340,49 @@ Test(nn_threads, decode_long_row_matches_forward, .timeout = 60)
                 nn_assert_close("decode vs forward", o, ref, kd, 1e-5, 1e-4);
         }
         free(q); free(k); free(v); free(o); free(ref);
+        socfw_threads_set(0);
+}
+
+/* ---- parameter store: big buffers (mmap) and the parallel zero_grad ----- */
+
+Test(nn_threads, big_store_zeroed_and_zero_grad_clears, .timeout = 60)
+{
+        socfw_params *ps = socfw_params_new();
+        cr_assert_not_null(ps);
+        int64_t big[2] = { 1024, 1500 }, small[1] = { 100 };
+        int a = socfw_params_add(ps, "big", 2, big, NULL);
+        int b = socfw_params_add(ps, "frozen", 2, big, NULL);
+        int c = socfw_params_add(ps, "small", 1, small, NULL);
+        cr_assert(a >= 0 && b >= 0 && c >= 0);
+        cr_assert_eq(socfw_params_finalize(ps, NULL), 0);       /* > 4 MiB */
+        int64_t n = socfw_params_size(ps);
+        const float *d = socfw_params_data_buffer(ps);
+        float *g = socfw_params_grad_buffer(ps);
+        for (int64_t i = 0; i < n; i++)
+                cr_assert(d[i] == 0.0f && g[i] == 0.0f, "not zero at %lld",
+                          (long long)i);
+        /* 64-byte aligned like the small-buffer path */
+        cr_assert_eq((uintptr_t)d % 64, 0);
+        cr_assert_eq((uintptr_t)g % 64, 0);
+        socfw_params_set_trainable(ps, b, false);
+        for (int64_t i = 0; i < n; i++)
+                g[i] = 1.0f;
+        for (int nt = 1; nt <= 2; nt++) {
+                socfw_threads_set(nt);
+                for (int64_t i = 0; i < n; i++)
+                        if (g[i] == 0.0f)
+                                g[i] = 2.0f;
+                socfw_params_zero_grad(ps);
+                const float *ga = socfw_params_grad(ps, a);
+                const float *gb = socfw_params_grad(ps, b);
+                const float *gc = socfw_params_grad(ps, c);
+                for (int64_t i = 0; i < big[0] * big[1]; i++) {
+                        cr_assert_eq(ga[i], 0.0f);
+                        cr_assert_neq(gb[i], 0.0f, "frozen gradient cleared");
+                }
+                for (int i = 0; i < small[0]; i++)
+                        cr_assert_eq(gc[i], 0.0f);
+        }
+        socfw_params_free(ps);
         socfw_threads_set(0);
 }

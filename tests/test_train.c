@@ -87,7 +87,7 @@ tiny_pipeline(const char *train_extra, const char *extra)
                  "socfw: 1\n"
                  "threads: 1\n"
                  "backbone: {arch: gpt2, hidden: 32, layers: 1, heads: 2,"
-                 " max_positions: 32, max_seq_len: 16, dropout: 0.0}\n"
+                 " max_positions: 32, max_seq_len: 16, dropout: 0.1}\n"
                  "pretrain: {corpus: [corpus.txt], steps: 10, batch_size: 8,"
                  " seq_len: 16, tokenizer: {vocab_size: 300}}\n"
                  "tasks:\n"
@@ -95,8 +95,8 @@ tiny_pipeline(const char *train_extra, const char *extra)
                  "    plugin: sentiment\n"
                  "    labels: [negative, positive]\n"
                  "    data: {train: train.jsonl, valid: valid.jsonl}\n"
-                 "train: {lr: 3.0e-3, epochs: 6, batch_size: 16, seed: 7,"
-                 " log_every: 1000%s}\n"
+                 "train: {lr: 3.0e-3, epochs: 6, batch_size: 16, seed: 7"
+                 "%s}\n"
                  "output: {dir: run}\n"
                  "%s",
                  train_extra ? train_extra : "", extra ? extra : "");
@@ -366,5 +366,63 @@ Test(train, the_privacy_stage_cleans_texts_before_learning)
         cr_assert_null(strstr(vocab, "quix"));
         cr_assert_not_null(strstr(vocab, "EMAIL"), "the tag was learnt");
         free(vocab);
+        socfw_pipeline_free(p);
+}
+
+/* The child kills itself at step 7 of training, like a crash or kill -9. */
+static void
+die_at_step_7(const char *line, void *user)
+{
+        (void)user;
+        if (strstr(line, "step 7/"))
+                raise(SIGKILL);
+}
+
+Test(train, resume_after_a_kill_equals_an_uninterrupted_run)
+{
+        write_data("train.jsonl", 200, 12, 0);
+        write_data("valid.jsonl", 30, 13, 0);
+        /* dropout is on (0.1): the random state must be restored too */
+        socfw_pipeline *p = load(tiny_pipeline(
+                ", log_every: 1, checkpoint_every: 3, eval_every: 5", NULL));
+
+        char a[4200], b[4200];
+        snprintf(a, sizeof a, "%s/a", dir);
+        snprintf(b, sizeof b, "%s/b", dir);
+        train(p, a);
+
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0) {
+                socfw_runtime *rt = NULL;
+                socfw_runtime_options o = {.output_dir = b,
+                                           .progress = die_at_step_7};
+                if (socfw_runtime_new(&rt, p, &o, NULL) == 0)
+                        socfw_runtime_train(rt, NULL);
+                _exit(3); /* did not die: the test fails below */
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        cr_assert(WIFSIGNALED(status), "the child was meant to be killed");
+
+        socfw_runtime *rt = NULL;
+        socfw_error err = {0};
+        socfw_runtime_options o = {.output_dir = b, .resume = 1,
+                                   .progress = quiet};
+        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        socfw_runtime_free(rt);
+
+        char pa[4400], pb[4400];
+        snprintf(pa, sizeof pa, "%s/checkpoint/model.safetensors", a);
+        snprintf(pb, sizeof pb, "%s/checkpoint/model.safetensors", b);
+        size_t la, lb;
+        char *ca = socfw_test_read_file(pa, &la);
+        char *cb = socfw_test_read_file(pb, &lb);
+        cr_assert(ca && cb && la == lb && memcmp(ca, cb, la) == 0,
+                  "resumed training differs from the uninterrupted run");
+        free(ca);
+        free(cb);
         socfw_pipeline_free(p);
 }

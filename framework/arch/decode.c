@@ -245,8 +245,14 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                         if ((rc = socfw_nn_rope_forward(kn, &rd)) < 0)
                                 goto bad;
                 }
-                rc = socfw_nn_attention_forward(kv->atty, kv->att, kv->q, kc,
-                                                vc, &ad);
+                if (n == 1)     /* one query: dot products, no sgemm */
+                        rc = socfw_nn_attention_decode(kv->atty, kv->q, kc, vc,
+                                                       NULL, 1, Tk, kv->cap,
+                                                       ad.H, ad.Hkv, ad.D,
+                                                       0.0f);
+                else
+                        rc = socfw_nn_attention_forward(kv->atty, kv->att,
+                                                        kv->q, kc, vc, &ad);
                 if (rc < 0)
                         goto bad;
                 proj(kv->tmp, kv->atty, W(P->o_w), W(P->o_b), n, qd, C,

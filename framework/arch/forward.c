@@ -122,9 +122,6 @@ ws_ensure(socfw_model *m, int B, int T, int need_drop, socfw_error *err)
                                        "batch B=%d T=%d is too large "
                                        "(B*T <= 2^24, B*heads*T*T < 2^31)",
                                        B, T);
-        if (N <= (size_t)ws->cap_n && bht <= (size_t)ws->cap_bht &&
-            (!need_drop || N <= (size_t)ws->cap_drop))
-                return 0;
         if (N > (size_t)ws->cap_n || bht > (size_t)ws->cap_bht) {
                 size_t nf = ws_layout(m, ws, NULL, N);
                 size_t na = bht * (size_t)c->n_layers;
@@ -181,6 +178,10 @@ ws_ensure(socfw_model *m, int B, int T, int need_drop, socfw_error *err)
                                                "memory for dropout masks");
                 ws->cap_drop = (int)N;
         }
+        /* Mask pointers are set for this N on every training call: the
+         * layout above clears them (an eval forward may re-lay out the
+         * buffers without dropout), and a stride from an earlier, smaller
+         * N would make the masks of one call overlap. */
         if (need_drop) {
                 ws->drop0 = ws->dbuf;
                 for (int l = 0; l < c->n_layers; l++) {
@@ -300,9 +301,10 @@ embed_forward(socfw_model *m, int B, int T, float p, socfw_rng *rng,
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "position or token type out of "
                                        "range");
-        if (p > 0.0f)
-                socfw_nn_dropout_forward(x, ws->drop0, x, (size_t)N * C, p,
-                                         rng);
+        if (p > 0.0f && socfw_nn_dropout_forward(x, ws->drop0, x,
+                                                 (size_t)N * C, p, rng) < 0)
+                return socfw_error_set(err, SOCFW_ESTATE, "model forward: "
+                                       "no dropout mask buffer");
         return 0;
 }
 
@@ -335,9 +337,9 @@ layer_forward(socfw_model *m, int l, const float *x, int B, int T, float p,
                         return rc;
                 socfw_nn_linear_forward(tmp, w->atty, W(P->o_w), W(P->o_b),
                                         N, qd, C);
-                if (p > 0.0f)
-                        socfw_nn_dropout_forward(tmp, w->drop1, tmp, NC, p,
-                                                 rng);
+                if (p > 0.0f && (rc = socfw_nn_dropout_forward(
+                                         tmp, w->drop1, tmp, NC, p, rng)) < 0)
+                        return rc;
                 socfw_nn_residual_forward(w->s1, x, tmp, NC);
                 socfw_nn_layernorm_forward(w->mid, w->mean1, w->rstd1, w->s1,
                                            W(P->ln1_w), W(P->ln1_b), N, C,
@@ -347,9 +349,9 @@ layer_forward(socfw_model *m, int l, const float *x, int B, int T, float p,
                 act_forward(c->act, w->act, w->fc, NF);
                 socfw_nn_linear_forward(tmp, w->act, W(P->down_w),
                                         W(P->down_b), N, F, C);
-                if (p > 0.0f)
-                        socfw_nn_dropout_forward(tmp, w->drop2, tmp, NC, p,
-                                                 rng);
+                if (p > 0.0f && (rc = socfw_nn_dropout_forward(
+                                         tmp, w->drop2, tmp, NC, p, rng)) < 0)
+                        return rc;
                 socfw_nn_residual_forward(w->s2, w->mid, tmp, NC);
                 socfw_nn_layernorm_forward(w->out, w->mean2, w->rstd2, w->s2,
                                            W(P->ln2_w), W(P->ln2_b), N, C,
@@ -385,8 +387,9 @@ layer_forward(socfw_model *m, int l, const float *x, int B, int T, float p,
                 return rc;
         socfw_nn_matmul_forward(tmp, w->atty, W(P->o_w), W(P->o_b), N, qd, C,
                                 m->wl);
-        if (p > 0.0f)
-                socfw_nn_dropout_forward(tmp, w->drop1, tmp, NC, p, rng);
+        if (p > 0.0f &&
+            (rc = socfw_nn_dropout_forward(tmp, w->drop1, tmp, NC, p, rng)) < 0)
+                return rc;
         socfw_nn_residual_forward(w->mid, x, tmp, NC);
         if (c->arch == SOCFW_ARCH_GPT2) {
                 socfw_nn_layernorm_forward(w->m_in, w->mean2, w->rstd2,
@@ -406,8 +409,9 @@ layer_forward(socfw_model *m, int l, const float *x, int B, int T, float p,
         }
         socfw_nn_matmul_forward(tmp, w->act, W(P->down_w), W(P->down_b), N,
                                 F, C, m->wl);
-        if (p > 0.0f)
-                socfw_nn_dropout_forward(tmp, w->drop2, tmp, NC, p, rng);
+        if (p > 0.0f &&
+            (rc = socfw_nn_dropout_forward(tmp, w->drop2, tmp, NC, p, rng)) < 0)
+                return rc;
         socfw_nn_residual_forward(w->out, w->mid, tmp, NC);
         return 0;
 }

@@ -26,6 +26,7 @@ typedef struct run_opts {
         const char *output;
         const char *text_field;
         const char *task;       /* predict/evaluate: one task only */
+        int resume;             /* run: continue from the saved state */
 } run_opts;
 
 static int
@@ -38,6 +39,7 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                 {"output", required_argument, NULL, 'o'},
                 {"text-field", required_argument, NULL, 'f'},
                 {"task", required_argument, NULL, 'T'},
+                {"resume", no_argument, NULL, 'R'},
                 {"plugin-path", required_argument, NULL, 'P'},
                 {"help", no_argument, NULL, 'h'},
                 {0, 0, 0, 0},
@@ -66,6 +68,12 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                                 o->output = optarg;
                         else
                                 o->text_field = optarg;
+                        break;
+                case 'R':
+                        if (strcmp(cmd, "run") != 0)
+                                return cli_usage(cmd, "only 'run' takes "
+                                                      "--resume");
+                        o->resume = 1;
                         break;
                 case 'T':
                         if (!want_io)
@@ -358,6 +366,7 @@ cli_cmd_run(int argc, char **argv)
         }
         socfw_runtime_options ro = {.output_dir = dir,
                                     .threads = cli_g.threads,
+                                    .resume = o.resume,
                                     .progress = print_progress};
         if (socfw_runtime_new(&rt, p, &ro, &err) < 0 ||
             socfw_runtime_train(rt, &err) < 0) {

@@ -13,8 +13,8 @@ static const struct topic {
         const char *text;
 } topics[] = {
         {"run",
-         "Usage: socfw run PIPELINE.yaml [--set KEY=VALUE]... [--input FILE]\n"
-         "                 [--output FILE] [--text-field NAME]\n"
+         "Usage: socfw run PIPELINE.yaml [--set KEY=VALUE]... [--resume]\n"
+         "                 [--input FILE] [--output FILE] [--text-field NAME]\n"
          "\n"
          "Validate the pipeline, then do what it describes: pretrain and\n"
          "fine-tune its tasks when they name training data, evaluate them,\n"
@@ -22,6 +22,9 @@ static const struct topic {
          "chain, writing one JSON line per post to output.dir/predictions\n"
          "(or --output; - is standard output).\n"
          "\n"
+         "  --resume           continue an interrupted training run from its\n"
+         "                     output directory: same data order, optimizer\n"
+         "                     state and random numbers as an uninterrupted run\n"
          "  --set KEY=VALUE    override a value of the file, e.g.\n"
          "                     --set train.lr=1e-4 --set tasks.sentiment.weight=2\n"
          "  --input FILE       JSON Lines posts (field 'text'); - = stdin\n"

@@ -148,14 +148,22 @@ socfw_nn_positional_backward(float *dwpe, const float *dout, int B, int T,
 /* Products are split over the rows of C (the M dimension) in blocks of
  * GEMM_MBLK rows.  OpenBLAS's kernels compute an element of C the same way
  * whichever block of rows it falls in as long as the cut is a multiple of
- * the kernel's row tile (24 on Zen/Haswell sgemm; 48 covers the 4/8/16/24
- * tiles of the x86 kernels), so the split result is bitwise the result of
- * one call (tests/test_nn_threads.c checks it).  Cutting the columns is
- * not exact (the column tiling depends on the width), so it is only used
- * when there are too few rows to share, and then the result depends on the
- * thread count (still deterministic for a given count). */
-#define GEMM_MBLK 48
-#define GEMM_NBLK 64
+ * the kernel's row tile (24 on Zen/Haswell sgemm, 4 or 8 on others), so
+ * the split result is bitwise the result of one call
+ * (tests/test_nn_threads.c checks it).  Small blocks keep the two halves
+ * of a 512-row product balanced (264 + 248 rows).
+ *
+ * Two shapes are cut by columns instead: very wide products (the LM head,
+ * 512 x 50257: a row split would make every thread repack all of B) and
+ * products with too few rows to share.  Cutting columns changes how OpenBLAS
+ * tiles them, so those are always computed as fixed blocks of GEMM_NFIX
+ * (or GEMM_NFIX_SMALL) columns, one call per block, whatever the thread
+ * count: the result does not depend on the thread count either (it may
+ * differ from one big call in the last bits). */
+#define GEMM_MBLK 24
+#define GEMM_NFIX 4096
+#define GEMM_NFIX_SMALL 512
+#define GEMM_NBLK 64            /* sgemv output blocks */
 /* cost units (~ns) per multiply-add: sgemm runs at ~30 madd/ns/core,
  * sgemv is memory-bound (one float of A per madd) */
 #define GEMM_MADD_COST (1.0 / 30.0)
@@ -173,7 +181,9 @@ nn_sgemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 }
 
 typedef struct {
-        int ta, tb, M, N, K, split_n;
+        int ta, tb, M, N, K;
+        int nfix;               /* 0: row blocks of GEMM_MBLK, else column
+                                 * blocks of nfix */
         float alpha, beta;
         const float *A, *B;
         float *C;
@@ -184,26 +194,28 @@ static void
 gemm_body(void *vctx, int64_t begin, int64_t end)
 {
         gemm_ctx *c = vctx;
-        int64_t lim = c->split_n ? c->N : c->M;
-        int64_t blk = c->split_n ? GEMM_NBLK : GEMM_MBLK;
-        int64_t r0 = begin * blk, r1 = end * blk;
-        if (r1 > lim)
-                r1 = lim;
+        if (c->nfix) {          /* one call per fixed column block */
+                for (int64_t blk = begin; blk < end; blk++) {
+                        int64_t c0 = blk * c->nfix, c1 = c0 + c->nfix;
+                        if (c1 > c->N)
+                                c1 = c->N;
+                        const float *b = c->tb ? c->B + (size_t)c0 * c->ldb
+                                               : c->B + c0;
+                        nn_sgemm_ref(c->ta, c->tb, c->M, (int)(c1 - c0),
+                                     c->K, c->alpha, c->A, c->lda, b, c->ldb,
+                                     c->beta, c->C + c0, c->ldc);
+                }
+                return;
+        }
+        int64_t r0 = begin * GEMM_MBLK, r1 = end * GEMM_MBLK;
+        if (r1 > c->M)
+                r1 = c->M;
         if (r0 >= r1)
                 return;
-        int len = (int)(r1 - r0);
-        if (c->split_n) {       /* columns r0..r1 of op(B) and of C */
-                const float *b = c->tb ? c->B + (size_t)r0 * c->ldb
-                                       : c->B + r0;
-                nn_sgemm_ref(c->ta, c->tb, c->M, len, c->K, c->alpha, c->A,
-                             c->lda, b, c->ldb, c->beta, c->C + r0, c->ldc);
-        } else {                /* rows r0..r1 of op(A) and of C */
-                const float *a = c->ta ? c->A + r0
-                                       : c->A + (size_t)r0 * c->lda;
-                nn_sgemm_ref(c->ta, c->tb, len, c->N, c->K, c->alpha, a,
-                             c->lda, c->B, c->ldb, c->beta,
-                             c->C + (size_t)r0 * c->ldc, c->ldc);
-        }
+        const float *a = c->ta ? c->A + r0 : c->A + (size_t)r0 * c->lda;
+        nn_sgemm_ref(c->ta, c->tb, (int)(r1 - r0), c->N, c->K, c->alpha, a,
+                     c->lda, c->B, c->ldb, c->beta,
+                     c->C + (size_t)r0 * c->ldc, c->ldc);
 }
 
 void
@@ -216,12 +228,15 @@ nn_sgemm(int transA, int transB, int M, int N, int K, float alpha,
         gemm_ctx c = { transA, transB, M, N, K, 0, alpha, beta, A, B, C,
                        lda, ldb, ldc };
         double madds = (double)M * (double)N * (double)(K > 0 ? K : 1);
-        int64_t nthr = socfw_threads_in_parallel() ? 1 : socfw_threads_get();
+        if (M < 2 * GEMM_MBLK && N >= 2 * GEMM_NFIX_SMALL)
+                c.nfix = GEMM_NFIX_SMALL;
+        else if ((int64_t)N >= 8 * (int64_t)M && N >= 2 * GEMM_NFIX)
+                c.nfix = GEMM_NFIX;
+        int64_t nblk = c.nfix ? (N + c.nfix - 1) / c.nfix
+                              : (M + GEMM_MBLK - 1) / GEMM_MBLK;
         socfw_threads_blas_single();
-        c.split_n = (int64_t)M < 2 * GEMM_MBLK && N >= 4 * GEMM_NBLK;
-        int64_t nblk = c.split_n ? (N + GEMM_NBLK - 1) / GEMM_NBLK
-                                 : (M + GEMM_MBLK - 1) / GEMM_MBLK;
-        if (nthr <= 1 || nblk < 2) {
+        if (!c.nfix && (nblk < 2 || socfw_threads_in_parallel() ||
+                        socfw_threads_get() <= 1)) {
                 nn_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb,
                              beta, C, ldc);
                 return;
@@ -241,7 +256,7 @@ typedef struct {
 /* y[0..len) = alpha * sum_k x[k] A[k][0..len) + beta y: one row of A at a
  * time (contiguous reads), each y[j] summed over k in order, so an element
  * does not depend on which block it is in. */
-#define GEMV_TILE 512
+#define GEMV_TILE 2048
 NN_CLONES static void
 gemv_t_block(const float *A, int lda, const float *x, int K, float alpha,
              float beta, float *y, int len)

@@ -1,5 +1,6 @@
 /* params.c - the parameter store (see socfw/params.h). */
 #include "socfw/params.h"
+#include "socfw/threads.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -348,15 +349,40 @@ socfw_params_set_trainable_prefix(socfw_params *ps, const char *prefix,
         return n;
 }
 
+/* zero_grad: big tensors are cleared in 1 MiB pieces over the pool (a
+ * 500 MB model's gradients take ~50 ms on one core). */
+#define ZERO_PIECE ((int64_t)1 << 18)          /* floats */
+
+typedef struct {
+        float *p;
+        int64_t n;
+} zero_ctx;
+
+static void
+zero_body(void *vctx, int64_t begin, int64_t end)
+{
+        zero_ctx *c = vctx;
+        int64_t a = begin * ZERO_PIECE, b = end * ZERO_PIECE;
+        if (b > c->n)
+                b = c->n;
+        if (a < b)
+                memset(c->p + a, 0, (size_t)(b - a) * sizeof(float));
+}
+
 void
 socfw_params_zero_grad(socfw_params *ps)
 {
         if (!ps || !ps->grad)
                 return;
-        for (int i = 0; i < ps->count; i++)
-                if (ps->t[i].trainable)
-                        memset(ps->grad + ps->t[i].offset, 0,
-                               (size_t)ps->t[i].numel * sizeof(float));
+        for (int i = 0; i < ps->count; i++) {
+                if (!ps->t[i].trainable)
+                        continue;
+                zero_ctx c = { ps->grad + ps->t[i].offset, ps->t[i].numel };
+                /* ~0.1 ns per float (memory bandwidth) */
+                socfw_parallel_for_cost((c.n + ZERO_PIECE - 1) / ZERO_PIECE,
+                                        0.1 * (double)ZERO_PIECE, zero_body,
+                                        &c);
+        }
 }
 
 double

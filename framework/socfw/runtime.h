@@ -24,6 +24,11 @@
  *                       tensors, named "<task>/<tensor>" for heads) and
  *                       meta.json (step, metrics, fingerprints), written
  *                       atomically
+ *   state.safetensors   everything needed to resume training exactly
+ *                       (--resume): trainable tensors, AdamW moments,
+ *                       random state, position; written atomically at
+ *                       every evaluation and every train.checkpoint_every
+ *                       steps
  *   <task>.<split>.txt / .json   classification reports
  *   curves.svg, metrics.jsonl    training curves and every evaluation
  */
@@ -50,6 +55,10 @@ typedef struct socfw_runtime_options {
         /* Load the best checkpoint of output_dir instead of initialising
          * the heads (for predict/evaluate on a finished run). */
         int from_checkpoint;
+        /* Continue an interrupted training run from output_dir/state/
+         * (parameters, optimizer moments, random state, position in the
+         * data): the result equals an uninterrupted run's. */
+        int resume;
         socfw_progress_fn progress;
         void *progress_user;
 } socfw_runtime_options;

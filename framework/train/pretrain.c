@@ -116,7 +116,10 @@ add_task_texts(socfw_runtime *rt, corpus *c, socfw_error *err)
         for (size_t i = 0; i < socfw_pipeline_task_count(rt->p); i++) {
                 const socfw_config *t = socfw_pipeline_task(rt->p, i);
                 const char *train = socfw_config_get_string(t, "data.train");
-                if (!train)
+                const socfw_plugin *head = socfw_pipeline_task_head(rt->p, i);
+                /* text classification data has one text field; other
+                 * shapes (dialog turns, interactions) are left out */
+                if (!train || !head || strcmp(head->name, "classifier") != 0)
                         continue;
                 socfw_dataset_options o = SOCFW_DATASET_OPTIONS_INIT;
                 o.text_field = socfw_config_get_string(t, "data.text_field");

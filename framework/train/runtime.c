@@ -422,7 +422,9 @@ static int
 setup_labels(socfw_runtime *rt, rt_task *t, socfw_error *err)
 {
         (void)rt;
-        if (socfw_task_label_count(t->ctx) > 0)
+        /* language-model tasks have no labels */
+        if (socfw_task_label_count(t->ctx) > 0 || !t->head ||
+            !strcmp(t->head->name, "lm"))
                 return 0;
         const char *train = socfw_config_get_string(t->cfg, "data.train");
         if (!train)
@@ -436,9 +438,10 @@ setup_labels(socfw_runtime *rt, rt_task *t, socfw_error *err)
                                   : (socfw_data_format)fmt;
         o.reader.bad_rows = SOCFW_BAD_ROWS_SKIP;
         socfw_dataset *ds = NULL;
-        int rc = socfw_dataset_load(&ds, train, &o, err);
+        socfw_error local = {0};
+        int rc = socfw_dataset_load(&ds, train, &o, &local);
         if (rc < 0)
-                return 0; /* tasks without labels (LM) come here */
+                return 0; /* reading the data reports the problem */
         size_t n = socfw_dataset_num_labels(ds);
         if (n > MAX_LABELS)
                 rc = socfw_error_set(err, SOCFW_EINVAL,
@@ -671,8 +674,11 @@ count_hook(void *runtime, const char *text, size_t *n, socfw_error *err)
 {
         socfw_runtime *rt = runtime;
         int32_t *ids = NULL;
-        int rc = socfw_tokenizer_encode(rt->tok, text, strlen(text), 0, &ids,
-                                        n, err);
+        /* counted as generate_hook encodes prompts */
+        int rc = socfw_tokenizer_encode(rt->tok, text, strlen(text),
+                                        SOCFW_TOKENIZER_ADD_SPECIAL |
+                                                SOCFW_TOKENIZER_PARSE_SPECIAL,
+                                        &ids, n, err);
         free(ids);
         return rc;
 }
@@ -984,6 +990,7 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         rt->p = p;
         if (opts) {
                 rt->from_checkpoint = opts->from_checkpoint;
+                rt->resume = opts->resume;
                 rt->progress = opts->progress;
                 rt->progress_user = opts->progress_user;
                 if (opts->output_dir && !(rt->out_dir = strdup(opts->output_dir))) {
@@ -1024,6 +1031,10 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                                         err);
         if (rc == 0 && need_model)
                 rc = build_backbone(rt, err);
+        /* fine-tuning draws from its own stream, whether or not the
+         * backbone was pretrained in this process */
+        socfw_rng_seed(&rt->rng, (uint64_t)socfw_config_get_int(tr, "seed") ^
+                                         0x9e3779b97f4a7c15ull);
         if (rc == 0 && rt->model) {
                 const socfw_model_config *mc =
                         socfw_model_config_of(rt->model);

@@ -60,6 +60,7 @@ struct socfw_runtime {
         socfw_progress_fn progress;
         void *progress_user;
         int from_checkpoint;    /* inference on a finished run            */
+        int resume;             /* continue from output_dir/state         */
 
         socfw_model *model;
         socfw_tokenizer *tok;

@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdarg.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "core/example_impl.h"
 #include "socfw/data.h"
 #include "socfw/io.h"
+#include "socfw/log.h"
 #include "socfw/modelfile.h"
 #include "socfw/report.h"
 #include "socfw/safetensors.h"
@@ -346,6 +349,278 @@ load_checkpoint(socfw_runtime *rt, socfw_error *err)
         return rc;
 }
 
+/* ---- resumable state ---- */
+
+/* Where the loop is: saved with the tensors so --resume continues at the
+ * same batch with the same random numbers. */
+typedef struct loop_state {
+        long step;
+        int epoch;              /* 1-based epoch to continue in            */
+        size_t next_work;       /* first batch of that epoch not yet done  */
+        double loss_acc;
+        int loss_n;
+        int have_best, bad_evals, finished;
+        double best;
+} loop_state;
+
+typedef struct tensor_list {
+        socfw_tensor_info *ti;
+        char **names;
+        size_t n, cap;
+} tensor_list;
+
+static int
+tl_add(tensor_list *tl, char *name, const float *data, size_t n)
+{
+        if (!name)
+                return SOCFW_ENOMEM;
+        if (tl->n == tl->cap) {
+                size_t cap = tl->cap ? tl->cap * 2 : 64;
+                socfw_tensor_info *ti = realloc(tl->ti, cap * sizeof *ti);
+                if (!ti) {
+                        free(name);
+                        return SOCFW_ENOMEM;
+                }
+                tl->ti = ti;
+                char **nm = realloc(tl->names, cap * sizeof *nm);
+                if (!nm) {
+                        free(name);
+                        return SOCFW_ENOMEM;
+                }
+                tl->names = nm;
+                tl->cap = cap;
+        }
+        socfw_tensor_info *x = &tl->ti[tl->n];
+        memset(x, 0, sizeof *x);
+        x->name = name;
+        x->dtype = SOCFW_DTYPE_F32;
+        x->ndim = 1;
+        x->shape[0] = (int64_t)n;
+        x->nelem = (int64_t)n;
+        x->data = data;
+        x->nbytes = n * sizeof(float);
+        tl->names[tl->n++] = name;
+        return 0;
+}
+
+static void
+tl_free(tensor_list *tl)
+{
+        for (size_t i = 0; i < tl->n; i++)
+                free(tl->names[i]);
+        free(tl->names);
+        free(tl->ti);
+}
+
+static char *
+fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *
+fmt(const char *f, ...)
+{
+        char *out = NULL;
+        va_list ap;
+        va_start(ap, f);
+        if (vasprintf(&out, f, ap) < 0)
+                out = NULL;
+        va_end(ap);
+        return out;
+}
+
+/* Flat regions the optimizers own, in a fixed order: backbone ranges, then
+ * each task's head store. */
+static int
+state_tensors(socfw_runtime *rt, tensor_list *tl)
+{
+        socfw_params *bps = socfw_model_params(rt->model);
+        float *bdata = socfw_params_data_buffer(bps);
+        int rc = 0;
+        for (size_t r = 0; rc == 0 && r < rt->n_ranges; r++) {
+                rt_range *rg = &rt->ranges[r];
+                rc = tl_add(tl, fmt("backbone.%zu.param", r),
+                            bdata + rg->offset, rg->len);
+                if (rc == 0)
+                        rc = tl_add(tl, fmt("backbone.%zu.m", r),
+                                    socfw_adamw_m(rg->opt), rg->len);
+                if (rc == 0)
+                        rc = tl_add(tl, fmt("backbone.%zu.v", r),
+                                    socfw_adamw_v(rg->opt), rg->len);
+        }
+        for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (!t->hopt)
+                        continue;
+                size_t n = (size_t)socfw_params_size(t->hps);
+                const char *name = socfw_task_name(t->ctx);
+                rc = tl_add(tl, fmt("head.%s.param", name),
+                            socfw_params_data_buffer(t->hps), n);
+                if (rc == 0)
+                        rc = tl_add(tl, fmt("head.%s.m", name),
+                                    socfw_adamw_m(t->hopt), n);
+                if (rc == 0)
+                        rc = tl_add(tl, fmt("head.%s.v", name),
+                                    socfw_adamw_v(t->hopt), n);
+        }
+        return rc;
+}
+
+static int
+save_state(socfw_runtime *rt, const loop_state *ls, socfw_error *err)
+{
+        tensor_list tl = {0};
+        int rc = state_tensors(rt, &tl);
+        if (rc < 0) {
+                tl_free(&tl);
+                return socfw_error_set(err, rc, "out of memory");
+        }
+        char step[32], epoch[32], work[32], acc[64], ln[32], best[64],
+                hb[8], bad[32], fin[8], rng[128], spare[64], steps[32];
+        snprintf(step, sizeof step, "%ld", ls->step);
+        snprintf(epoch, sizeof epoch, "%d", ls->epoch);
+        snprintf(work, sizeof work, "%zu", ls->next_work);
+        snprintf(acc, sizeof acc, "%a", ls->loss_acc);
+        snprintf(ln, sizeof ln, "%d", ls->loss_n);
+        snprintf(best, sizeof best, "%a", ls->best);
+        snprintf(hb, sizeof hb, "%d", ls->have_best);
+        snprintf(bad, sizeof bad, "%d", ls->bad_evals);
+        snprintf(fin, sizeof fin, "%d", ls->finished);
+        snprintf(rng, sizeof rng, "%llx %llx %llx %llx %d",
+                 (unsigned long long)rt->rng.s[0],
+                 (unsigned long long)rt->rng.s[1],
+                 (unsigned long long)rt->rng.s[2],
+                 (unsigned long long)rt->rng.s[3], rt->rng.has_spare);
+        snprintf(spare, sizeof spare, "%a", rt->rng.spare);
+        long adam_steps = rt->n_ranges ? socfw_adamw_steps(rt->ranges[0].opt)
+                                       : 0;
+        for (size_t i = 0; !rt->n_ranges && i < rt->n_tasks; i++)
+                if (rt->tasks[i].hopt)
+                        adam_steps = socfw_adamw_steps(rt->tasks[i].hopt);
+        snprintf(steps, sizeof steps, "%ld", adam_steps);
+        socfw_safetensors_kv kv[] = {
+                {"format", "socfw-train-state-1"}, {"step", step},
+                {"epoch", epoch}, {"next_work", work}, {"loss_acc", acc},
+                {"loss_n", ln}, {"best", best}, {"have_best", hb},
+                {"bad_evals", bad}, {"finished", fin}, {"rng", rng},
+                {"rng_spare", spare}, {"adam_steps", steps},
+        };
+        char path[4200];
+        snprintf(path, sizeof path, "%s/state.safetensors", rt->out_dir);
+        rc = socfw_safetensors_write(path, tl.ti, tl.n, kv,
+                                     sizeof kv / sizeof kv[0], err);
+        tl_free(&tl);
+        return rc;
+}
+
+static int
+meta_str(const socfw_modelfile *mf, const char *key, const char **out,
+         socfw_error *err)
+{
+        char full[128];
+        snprintf(full, sizeof full, "__metadata__.%s", key);
+        return socfw_modelfile_get_string(mf, full, out, NULL, err);
+}
+
+/* Returns 1 when a state was loaded, 0 when there is none. */
+static int
+load_state(socfw_runtime *rt, loop_state *ls, socfw_error *err)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/state.safetensors", rt->out_dir);
+        if (access(path, F_OK) != 0)
+                return 0;
+        socfw_modelfile *mf = NULL;
+        int rc = socfw_modelfile_open(&mf, path, err);
+        if (rc < 0)
+                return rc;
+        tensor_list tl = {0};
+        rc = state_tensors(rt, &tl);
+        const char *v[13] = {0};
+        static const char *const keys[13] = {
+                "format", "step", "epoch", "next_work", "loss_acc", "loss_n",
+                "best", "have_best", "bad_evals", "finished", "rng",
+                "rng_spare", "adam_steps"};
+        for (int k = 0; rc == 0 && k < 13; k++)
+                rc = meta_str(mf, keys[k], &v[k], err);
+        if (rc == 0 && strcmp(v[0], "socfw-train-state-1") != 0)
+                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
+                                        "not a socfw training state "
+                                        "(format '%s')",
+                                        v[0]);
+        /* tensors: params copied, moments restored below */
+        long adam_steps = rc == 0 ? strtol(v[12], NULL, 10) : 0;
+        for (size_t i = 0; rc == 0 && i < tl.n; i += 3) {
+                const socfw_tensor_info *p = socfw_modelfile_find(
+                        mf, tl.ti[i].name);
+                const socfw_tensor_info *m = socfw_modelfile_find(
+                        mf, tl.ti[i + 1].name);
+                const socfw_tensor_info *vv = socfw_modelfile_find(
+                        mf, tl.ti[i + 2].name);
+                if (!p || !m || !vv || p->nelem != tl.ti[i].nelem ||
+                    m->nelem != p->nelem || vv->nelem != p->nelem) {
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EFORMAT, path, 0, 0,
+                                "tensor '%s' is missing or has another size "
+                                "(hint: the state comes from another "
+                                "pipeline; remove it to start afresh)",
+                                tl.ti[i].name);
+                        break;
+                }
+                size_t n = (size_t)p->nelem;
+                float *mbuf = malloc(n * sizeof(float));
+                float *vbuf = malloc(n * sizeof(float));
+                rc = mbuf && vbuf ? 0 : SOCFW_ENOMEM;
+                if (rc == 0)
+                        rc = socfw_modelfile_read_f32(
+                                mf, p, (float *)tl.ti[i].data, n, err);
+                if (rc == 0)
+                        rc = socfw_modelfile_read_f32(mf, m, mbuf, n, err);
+                if (rc == 0)
+                        rc = socfw_modelfile_read_f32(mf, vv, vbuf, n, err);
+                socfw_adamw *opt = NULL;
+                if (rc == 0 && !strncmp(tl.ti[i].name, "backbone.", 9))
+                        opt = rt->ranges[i / 3].opt;
+                else if (rc == 0)
+                        for (size_t k = 0; k < rt->n_tasks; k++) {
+                                char want[512];
+                                snprintf(want, sizeof want, "head.%s.param",
+                                         socfw_task_name(rt->tasks[k].ctx));
+                                if (!strcmp(want, tl.ti[i].name))
+                                        opt = rt->tasks[k].hopt;
+                        }
+                if (rc == 0)
+                        rc = opt ? socfw_adamw_restore(opt, mbuf, vbuf, n,
+                                                       adam_steps, err)
+                                 : SOCFW_EINTERNAL;
+                free(mbuf);
+                free(vbuf);
+        }
+        if (rc == 0) {
+                unsigned long long s0, s1, s2, s3;
+                int has;
+                ls->step = strtol(v[1], NULL, 10);
+                ls->epoch = (int)strtol(v[2], NULL, 10);
+                ls->next_work = (size_t)strtoull(v[3], NULL, 10);
+                ls->loss_acc = strtod(v[4], NULL);
+                ls->loss_n = (int)strtol(v[5], NULL, 10);
+                ls->best = strtod(v[6], NULL);
+                ls->have_best = (int)strtol(v[7], NULL, 10);
+                ls->bad_evals = (int)strtol(v[8], NULL, 10);
+                ls->finished = (int)strtol(v[9], NULL, 10);
+                if (sscanf(v[10], "%llx %llx %llx %llx %d", &s0, &s1, &s2,
+                           &s3, &has) != 5)
+                        rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0,
+                                                0, "bad random state");
+                rt->rng.s[0] = s0;
+                rt->rng.s[1] = s1;
+                rt->rng.s[2] = s2;
+                rt->rng.s[3] = s3;
+                rt->rng.has_spare = has;
+                rt->rng.spare = strtod(v[11], NULL);
+        }
+        tl_free(&tl);
+        socfw_modelfile_close(mf);
+        return rc < 0 ? rc : 1;
+}
+
 /* ---- evaluation ---- */
 
 static int
@@ -650,7 +925,29 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
         size_t tokens = 0;
         double loss_acc = 0;
         int loss_n = 0, micro = 0;
-        for (int epoch = 1; epoch <= epochs && !stop && step < total;
+        long checkpoint_every = (long)socfw_config_get_int(tr,
+                                                           "checkpoint_every");
+        loop_state ls = {.epoch = 1};
+        if (rt->resume) {
+                rc = load_state(rt, &ls, err);
+                if (rc < 0)
+                        goto out;
+                if (rc == 1)
+                        rt_progress(rt, "resuming at step %ld (epoch %d)%s",
+                                    ls.step, ls.epoch,
+                                    ls.finished ? ": training had finished"
+                                                : "");
+                rc = 0;
+                step = ls.step;
+                loss_acc = ls.loss_acc;
+                loss_n = ls.loss_n;
+                best = ls.best;
+                have_best = ls.have_best;
+                bad_evals = ls.bad_evals;
+                stop = ls.finished;
+        }
+        long t_resumed = step;
+        for (int epoch = ls.epoch; epoch <= epochs && !stop && step < total;
              epoch++) {
                 /* interleave the tasks' batches in a seeded order */
                 n_work = 0;
@@ -691,7 +988,9 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                         order[k] = k;
                 socfw_shuffle_indices(order, n_work, seed ^ (uint64_t)epoch);
 
-                for (size_t w = 0; w < n_work && !stop && step < total; w++) {
+                size_t w0 = epoch == ls.epoch ? ls.next_work : 0;
+                for (size_t w = w0; w < n_work && !stop && step < total;
+                     w++) {
                         const work *wk = &queue[order[w]];
                         rt_task *t = &rt->tasks[wk->task];
                         for (size_t b = 0; b < wk->len; b++)
@@ -716,11 +1015,17 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                                                                       step);
                         float norm = optimizer_step(rt, cur_lr, clip);
                         step++;
+                        /* where to continue after this step */
+                        loop_state here = {
+                                .step = step,
+                                .epoch = w + 1 < n_work ? epoch : epoch + 1,
+                                .next_work = w + 1 < n_work ? w + 1 : 0};
                         if (step % log_every == 0 || step == total) {
                                 double el = now() - tok_t0;
                                 double avg = loss_acc / (loss_n ? loss_n : 1);
                                 curve_add(&train_loss, (double)step, avg);
-                                double eta = (now() - t0) / (double)step *
+                                double eta = (now() - t0) /
+                                             (double)(step - t_resumed) *
                                              (double)(total - step);
                                 rt_progress(rt, "epoch %d step %ld/%ld loss "
                                                 "%.4f lr %.3g grad-norm %.3g "
@@ -737,8 +1042,22 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                                                ? step % eval_every == 0
                                                : 0;
                         int end_epoch = w + 1 == n_work || step == total;
-                        if (!eval_now && !(eval_every == 0 && end_epoch))
+                        if (!eval_now && !(eval_every == 0 && end_epoch)) {
+                                if (checkpoint_every > 0 &&
+                                    step % checkpoint_every == 0) {
+                                        here.loss_acc = loss_acc;
+                                        here.loss_n = loss_n;
+                                        here.best = best;
+                                        here.have_best = have_best;
+                                        here.bad_evals = bad_evals;
+                                        rc = save_state(rt, &here, err);
+                                        if (rc < 0) {
+                                                free(order);
+                                                goto out;
+                                        }
+                                }
                                 continue;
+                        }
                         rc = socfw_runtime_evaluate(rt, "valid", err);
                         if (rc < 0) {
                                 free(order);
@@ -791,8 +1110,27 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                                             watched, patience, best);
                                 stop = 1;
                         }
+                        here.loss_acc = loss_acc;
+                        here.loss_n = loss_n;
+                        here.best = best;
+                        here.have_best = have_best;
+                        here.bad_evals = bad_evals;
+                        here.finished = stop;
+                        rc = save_state(rt, &here, err);
+                        if (rc < 0) {
+                                free(order);
+                                goto out;
+                        }
                 }
                 free(order);
+        }
+        {
+                loop_state fin = {.step = step, .epoch = epochs + 1,
+                                  .best = best, .have_best = have_best,
+                                  .bad_evals = bad_evals, .finished = 1};
+                rc = save_state(rt, &fin, err);
+                if (rc < 0)
+                        goto out;
         }
         /* finish: the best checkpoint, or the last state */
         if (have_best && keep_best) {
