@@ -2,10 +2,15 @@
  * pool-split BLAS calls, each compared with its reference path:
  *   socfw_parallel_for_cost: inline below the cost threshold, fixed chunks
  *     above it, every index exactly once; works after fork();
- *   matmul forward/backward split over 2 threads == one cblas_sgemm call
- *     (bitwise: the split never cuts the summation dimension);
- *   one-row matmul (sgemv path) ~ cblas_sgemm;
- *   KV-cache attention with a long row (heap scratch) ~ attention_forward. */
+ *   matmul forward/backward split by rows over 2 threads == one
+ *     cblas_sgemm call (bitwise);
+ *   few-row and very wide products (fixed column blocks): the same bits
+ *     for 1, 2, 3 threads, close to one cblas_sgemm call;
+ *   one-row matmul (sgemv path) ~ cblas_sgemm, same bits for 1 and 2
+ *     threads;
+ *   KV-cache attention with a long row (heap scratch) ~ attention_forward;
+ *   parameter store: big (mmap) buffers start zeroed, the parallel
+ *     zero_grad clears trainable tensors only. */
 #include <criterion/criterion.h>
 
 #include <pthread.h>

@@ -189,6 +189,12 @@ Test(train, learns_a_separable_task_and_checkpoints_it)
                                  want[i], "'%s'", texts[i]);
                 socfw_post_free(post);
         }
+        /* an empty post is a valid input with one position */
+        socfw_post *empty = socfw_post_new("", NULL);
+        cr_assert_eq(socfw_chain_run(chain, empty, &err), 0, "%s",
+                     err.message);
+        cr_assert_not_null(socfw_post_get_string(empty, "sentiment.label"));
+        socfw_post_free(empty);
         char *report = NULL;
         char valid[4200];
         snprintf(valid, sizeof valid, "%s/valid.jsonl", dir);

@@ -253,10 +253,10 @@ typedef struct {
         int lda;
 } gemv_ctx;
 
-/* y[0..len) = alpha * sum_k x[k] A[k][0..len) + beta y: one row of A at a
- * time (contiguous reads), each y[j] summed over k in order, so an element
- * does not depend on which block it is in. */
-#define GEMV_TILE 2048
+/* y[0..len) = alpha * sum_k x[k] A[k][0..len) + beta y: eight rows of A at
+ * a time (contiguous reads), each y[j] summed over k in order, so an
+ * element does not depend on which block it is in. */
+#define GEMV_TILE 1024
 NN_CLONES static void
 gemv_t_block(const float *A, int lda, const float *x, int K, float alpha,
              float beta, float *y, int len)
@@ -264,7 +264,26 @@ gemv_t_block(const float *A, int lda, const float *x, int K, float alpha,
         float acc[GEMV_TILE];
         for (int j = 0; j < len; j++)
                 acc[j] = 0.0f;
-        for (int k = 0; k < K; k++) {
+        int k = 0;
+        for (; k + 8 <= K; k += 8) {
+                const float *a0 = A + (size_t)k * lda, *a1 = a0 + lda,
+                            *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda,
+                            *a5 = a4 + lda, *a6 = a5 + lda, *a7 = a6 + lda;
+                float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
+                float x4 = x[k + 4], x5 = x[k + 5], x6 = x[k + 6],
+                      x7 = x[k + 7];
+                for (int j = 0; j < len; j++) {
+                        float t = acc[j] + x0 * a0[j];
+                        t = t + x1 * a1[j];
+                        t = t + x2 * a2[j];
+                        t = t + x3 * a3[j];
+                        t = t + x4 * a4[j];
+                        t = t + x5 * a5[j];
+                        t = t + x6 * a6[j];
+                        acc[j] = t + x7 * a7[j];
+                }
+        }
+        for (; k < K; k++) {
                 const float *a = A + (size_t)k * lda;
                 float xk = x[k];
                 for (int j = 0; j < len; j++)

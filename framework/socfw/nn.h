@@ -16,7 +16,9 @@
  *     (often B*T).  Sizes are ints, products are computed in size_t.
  *   - big loops run through socfw_parallel_for (socfw/threads.h); results
  *     do not depend on the thread count (reductions over rows are done per
- *     column in a fixed order, not per thread).
+ *     column in a fixed order, not per thread; matrix products are split
+ *     over the pool by rows, or by fixed column blocks, never along the
+ *     summation).  Work too small to pay for a thread hand-off runs inline.
  *   - out may not alias an input unless the function says "in place ok".
  *   - kernels do not allocate except where noted (attention scratch, RoPE
  *     cos/sin tables, the cross-entropy row buffer: O(rows) each).
@@ -153,9 +155,8 @@ typedef struct socfw_nn_attn_desc {
  * strides too small, causal with Tk < T), SOCFW_ENOMEM.  att may be NULL
  * (inference: probabilities go to a per-thread (T,Tk) scratch; this
  * allocates).  Implementation: per (b,h) two cblas_sgemm calls run inside
- * the socfw thread pool; OpenBLAS is switched to 1 thread for the duration
- * of the call and restored afterwards, so do not run other BLAS work
- * concurrently from another application thread. */
+ * the socfw thread pool (OpenBLAS single-threaded, see socfw/threads.h);
+ * small problems run inline in the caller. */
 int socfw_nn_attention_forward(float *out, float *att, const float *q,
                                const float *k, const float *v,
                                const socfw_nn_attn_desc *d);

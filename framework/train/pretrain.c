@@ -447,7 +447,8 @@ rt_build_from_scratch(socfw_runtime *rt, socfw_error *err)
                         stream = g;
                         cap = ncap;
                 }
-                memcpy(stream + n_stream, ids, n * sizeof *ids);
+                if (n)
+                        memcpy(stream + n_stream, ids, n * sizeof *ids);
                 n_stream += n;
                 if (eot >= 0)
                         stream[n_stream++] = eot;

@@ -160,7 +160,8 @@ rt_encode(socfw_runtime *rt, const char *text, int32_t **out, int *n_out,
                 res[k++] = cls;
         if (bos >= 0)
                 res[k++] = bos;
-        memcpy(res + k, ids, (size_t)m * sizeof(int32_t));
+        if (m > 0)
+                memcpy(res + k, ids, (size_t)m * sizeof(int32_t));
         k += m;
         if (sep >= 0)
                 res[k++] = sep;
@@ -203,10 +204,13 @@ encode_lm(socfw_runtime *rt, const char *context, const char *target,
         size_t k = 0;
         if (bos >= 0)
                 ex->ids[k++] = bos;
-        memcpy(ex->ids + k, c + (nc - keep_c), keep_c * sizeof(int32_t));
+        if (keep_c)
+                memcpy(ex->ids + k, c + (nc - keep_c),
+                       keep_c * sizeof(int32_t));
         k += keep_c;
         size_t first_target = k;
-        memcpy(ex->ids + k, t, keep_t * sizeof(int32_t));
+        if (keep_t)
+                memcpy(ex->ids + k, t, keep_t * sizeof(int32_t));
         k += keep_t;
         if (eos >= 0 && keep_t == nt)
                 ex->ids[k++] = eos;
