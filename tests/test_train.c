@@ -158,7 +158,8 @@ Test(train, learns_a_separable_task_and_checkpoints_it)
                                "backbone/vocab.json",
                                "checkpoint/model.safetensors",
                                "checkpoint/meta.json", "metrics.jsonl",
-                               "sentiment.valid.txt", "curves.svg"};
+                               "sentiment.valid.txt", "sentiment.valid.json",
+                               "curves.svg", "state.safetensors"};
         for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
                 char path[4400];
                 struct stat st;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "socfw/chain.h"
@@ -241,10 +242,26 @@ out:
         return rc < 0 ? CLI_FAIL : CLI_OK;
 }
 
+/* On a terminal, step lines overwrite each other (a progress line with
+ * loss, tokens/s and ETA); other lines, and everything in a log file, are
+ * printed one per line. */
 static void
 print_progress(const char *line, void *user)
 {
+        static int tty = -1, pending;
         (void)user;
+        if (tty < 0)
+                tty = isatty(STDERR_FILENO);
+        int step = strncmp(line, "epoch ", 6) == 0 ||
+                   strncmp(line, "pretrain step ", 14) == 0;
+        if (tty && step) {
+                fprintf(stderr, "\r\033[Ksocfw: %s", line);
+                pending = 1;
+                return;
+        }
+        if (pending)
+                fputc('\n', stderr);
+        pending = 0;
         fprintf(stderr, "socfw: %s\n", line);
 }
 

@@ -623,6 +623,50 @@ load_state(socfw_runtime *rt, loop_state *ls, socfw_error *err)
 
 /* ---- evaluation ---- */
 
+/* <task>.<split>.json: the metrics, the labels and the confusion matrix
+ * (rows: gold, columns: predicted), written atomically. */
+static int
+write_json_report(socfw_runtime *rt, rt_task *t, const char *split,
+                  const int *gold, const int *pred, size_t n,
+                  const socfw_eval *e, socfw_error *err)
+{
+        size_t K = (size_t)t->n_outputs;
+        json_t *doc = json_object(), *metrics = json_object();
+        json_t *labels = json_array(), *cm = json_array();
+        for (size_t m = 0; m < e->n_metrics; m++)
+                json_object_set_new(metrics, e->names[m],
+                                    json_real(e->values[m]));
+        for (size_t k = 0; k < K; k++) {
+                const char *l = socfw_task_label(t->ctx, k);
+                json_array_append_new(labels, json_string(l ? l : ""));
+                json_t *row = json_array();
+                for (size_t j = 0; j < K; j++) {
+                        size_t c = 0;
+                        for (size_t i = 0; i < n; i++)
+                                c += (size_t)gold[i] == k &&
+                                     (size_t)pred[i] == j;
+                        json_array_append_new(row, json_integer((json_int_t)c));
+                }
+                json_array_append_new(cm, row);
+        }
+        json_object_set_new(doc, "task", json_string(socfw_task_name(t->ctx)));
+        json_object_set_new(doc, "split", json_string(split));
+        json_object_set_new(doc, "examples", json_integer((json_int_t)n));
+        json_object_set_new(doc, "metrics", metrics);
+        json_object_set_new(doc, "labels", labels);
+        json_object_set_new(doc, "confusion_matrix", cm);
+        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                             JSON_REAL_PRECISION(6));
+        json_decref(doc);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s.%s.json", rt->out_dir,
+                 socfw_task_name(t->ctx), split);
+        int rc = text ? socfw_file_write_atomic(path, text, strlen(text), err)
+                      : socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        free(text);
+        return rc;
+}
+
 static int
 evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
               const rt_split *s, char **report_out, socfw_error *err)
@@ -707,6 +751,9 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                         rc = socfw_file_write_atomic(path, e.report,
                                                      strlen(e.report), err);
                 }
+                if (rc == 0 && rt->out_dir && !report_out)
+                        rc = write_json_report(rt, t, split, gold, pred,
+                                               s->n, &e, err);
                 double acc = 0, f1 = 0, mr = 0;
                 for (size_t m = 0; m < e.n_metrics; m++) {
                         if (!strcmp(e.names[m], "accuracy"))
