@@ -128,6 +128,46 @@ Test(arch_api, freeze_top_layers, .timeout = 30)
         socfw_model_free(m);
 }
 
+/* The lowest trainable block's first norm learns even though nothing
+ * below it does (its input gradient is not needed). */
+static void
+lowest_block_norm(socfw_arch arch, const char *name)
+{
+        socfw_model *m = tiny(arch);
+        float *h = malloc(sizeof(float) * 2 * 5 * 64);
+        socfw_params *ps = socfw_model_params(m);
+        int idx = socfw_params_find(ps, name);
+        cr_assert_geq(idx, 0, "%s", name);
+        int64_t n = socfw_params_numel(ps, idx);
+        float *want = malloc(sizeof(float) * (size_t)n);
+
+        socfw_model_freeze(m, -1, true);
+        socfw_params_zero_grad(ps);
+        step(m, 2, 5, 1, 0.0f, 3, h);
+        memcpy(want, socfw_params_grad(ps, idx), sizeof(float) * (size_t)n);
+
+        socfw_model_freeze(m, 1, false);
+        socfw_params_zero_grad(ps);
+        step(m, 2, 5, 1, 0.0f, 3, h);
+        const float *got = socfw_params_grad(ps, idx);
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++) {
+                sum += fabs(want[i]);
+                cr_assert_float_eq(got[i], want[i], 1e-6, "%s[%ld]", name,
+                                   (long)i);
+        }
+        cr_assert_gt(sum, 0.0, "%s has a gradient", name);
+        free(want);
+        free(h);
+        socfw_model_free(m);
+}
+
+Test(arch_api, lowest_trainable_block_norm_gets_its_gradient, .timeout = 30)
+{
+        lowest_block_norm(SOCFW_ARCH_GPT2, "h.2.ln_1.weight");
+        lowest_block_norm(SOCFW_ARCH_LLAMA, "model.layers.2.input_layernorm.weight");
+}
+
 Test(arch_api, bad_input, .timeout = 30)
 {
         socfw_model *m = tiny(SOCFW_ARCH_GPT2);

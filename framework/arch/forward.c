@@ -586,6 +586,9 @@ layer_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
         socfw_nn_attn_desc ad = attn_desc(m, B, T,
                                           ws->have_mask ? ws->mask : NULL);
         zero(d1, NC);
+        /* d1 (into the first norm) is needed for the block input's
+         * gradient and for the norm's own weights when they train */
+        int need_d1 = need_dx || G(P->ln1_w) || G(P->ln1_b);
         if (gpt2) {
                 zero(ws->dq, (size_t)N * 3 * C);
                 rc = socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv,
@@ -593,7 +596,7 @@ layer_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
                                                  w->att, &ad);
                 if (rc < 0)
                         return rc;
-                socfw_nn_matmul_backward(need_dx ? d1 : NULL, G(P->qkv_w),
+                socfw_nn_matmul_backward(need_d1 ? d1 : NULL, G(P->qkv_w),
                                          G(P->qkv_b), ws->dq, w->a_in,
                                          W(P->qkv_w), N, C, 3 * C, m->wl);
                 socfw_nn_layernorm_backward(need_dx ? dx : NULL, G(P->ln1_w),
@@ -614,7 +617,7 @@ layer_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
                 if ((rc = socfw_nn_rope_backward(ws->dq, &rq)) < 0 ||
                     (rc = socfw_nn_rope_backward(ws->dk, &rk)) < 0)
                         return rc;
-                float *dA = need_dx ? d1 : NULL;
+                float *dA = need_d1 ? d1 : NULL;
                 socfw_nn_linear_backward(dA, G(P->q_w), G(P->q_b), ws->dq,
                                          w->a_in, W(P->q_w), N, C, qd);
                 socfw_nn_linear_backward(dA, G(P->k_w), G(P->k_b), ws->dk,

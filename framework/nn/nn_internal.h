@@ -7,12 +7,11 @@
 
 /* ---- BLAS over the socfw pool (ops.c) ----------------------------------
  * Row-major C (M,N) = alpha op(A) op(B) + beta C, as cblas_sgemm with
- * CblasRowMajor (transA/transB: 0 no, 1 transposed).  Large products are
- * split into column or row blocks run by socfw_parallel_for_cost, each a
- * single-threaded OpenBLAS call; small ones (and calls from inside a
- * parallel body) run inline.  The split never cuts the K (summation)
- * dimension, so every output element is computed the same way whatever
- * the thread count. */
+ * CblasRowMajor (transA/transB: 0 no, 1 transposed).  Products are split
+ * into row blocks (or fixed column blocks) run by socfw_parallel_for_cost,
+ * each a single-threaded OpenBLAS call; small ones (and calls from inside
+ * a parallel body) run inline; very large ones run on OpenBLAS's threads
+ * (see ops.c).  The split never cuts the K (summation) dimension. */
 __attribute__((visibility("hidden")))
 void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,

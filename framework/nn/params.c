@@ -374,10 +374,22 @@ socfw_params_zero_grad(socfw_params *ps)
 {
         if (!ps || !ps->grad)
                 return;
-        for (int i = 0; i < ps->count; i++) {
-                if (!ps->t[i].trainable)
+        /* runs of consecutive trainable tensors (padding included: it is
+         * never read) are cleared with one pool dispatch each, usually one
+         * for the whole model */
+        const int64_t A = SOCFW_PARAMS_ALIGN_FLOATS;
+        for (int i = 0; i < ps->count;) {
+                if (!ps->t[i].trainable) {
+                        i++;
                         continue;
-                zero_ctx c = { ps->grad + ps->t[i].offset, ps->t[i].numel };
+                }
+                int64_t start = ps->t[i].offset, end = start;
+                while (i < ps->count && ps->t[i].trainable) {
+                        end = ps->t[i].offset +
+                              (ps->t[i].numel + A - 1) / A * A;
+                        i++;
+                }
+                zero_ctx c = { ps->grad + start, end - start };
                 /* ~0.1 ns per float (memory bandwidth) */
                 socfw_parallel_for_cost((c.n + ZERO_PIECE - 1) / ZERO_PIECE,
                                         0.1 * (double)ZERO_PIECE, zero_body,

@@ -15,13 +15,16 @@
  * condition variable, so back-to-back kernel calls rarely pay a futex
  * wake, and an idle pool costs nothing.
  *
- * OpenBLAS is kept single-threaded: the socfw GEMM wrappers split large
- * products over this pool themselves (nn/ops.c), so only one set of
- * threads ever competes for the cores.
+ * OpenBLAS is kept single-threaded: the socfw GEMM wrappers split
+ * products over this pool themselves (nn/ops.c), except very large ones,
+ * which they give to OpenBLAS's threads for the duration of the call while
+ * this pool is idle, so only one set of threads competes for the cores at
+ * a time.
  */
 #include "socfw/threads.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -42,6 +45,7 @@
  * workers' chunks, spinning before blocking (nanoseconds). */
 #define SPIN_NS_WORKER 100000
 #define SPIN_NS_CALLER 300000
+#define SPIN_YIELD_NS 20000     /* spin this long before yielding too */
 
 static struct {
         pthread_mutex_t dispatch;       /* one parallel_for at a time      */
@@ -88,6 +92,29 @@ mono_ns(void)
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* One step of a bounded spin that started at *t0 (0: not yet): pause,
+ * and every 32 steps look at the clock; past SPIN_YIELD_NS give the core
+ * away with sched_yield (on a busy machine the thread we wait for may be
+ * queued behind us; on an idle one the call returns at once).  Returns 0
+ * once `ns` nanoseconds have passed. */
+static inline int
+spin_step(unsigned i, uint64_t *t0, uint64_t ns)
+{
+        cpu_relax();
+        if ((i & 31) != 31)
+                return 1;
+        uint64_t t = mono_ns();         /* vDSO, ~20 ns */
+        if (*t0 == 0) {
+                *t0 = t;
+                return 1;
+        }
+        if (t - *t0 > ns)
+                return 0;
+        if (t - *t0 > SPIN_YIELD_NS)
+                sched_yield();
+        return 1;
+}
+
 /* Spin until *a != v (returns 1) or `ns` nanoseconds passed (returns 0). */
 static int
 spin_while_eq(atomic_uint_fast64_t *a, uint_fast64_t v, uint64_t ns)
@@ -96,14 +123,8 @@ spin_while_eq(atomic_uint_fast64_t *a, uint_fast64_t v, uint64_t ns)
         for (unsigned i = 0;; i++) {
                 if (atomic_load_explicit(a, memory_order_acquire) != v)
                         return 1;
-                cpu_relax();
-                if ((i & 31) == 31) {   /* the clock read is ~20 ns */
-                        uint64_t t = mono_ns();
-                        if (t0 == 0)
-                                t0 = t;
-                        else if (t - t0 > ns)
-                                return 0;
-                }
+                if (!spin_step(i, &t0, ns))
+                        return 0;
         }
 }
 
@@ -354,16 +375,9 @@ dispatch(int64_t n, int64_t k, socfw_parallel_fn fn, void *ctx)
         uint64_t t0 = 0;
         for (unsigned i = 0;
              atomic_load_explicit(&pool.done_chunks, memory_order_acquire) != k;
-             i++) {
-                cpu_relax();
-                if ((i & 31) == 31) {
-                        uint64_t t = mono_ns();
-                        if (t0 == 0)
-                                t0 = t;
-                        else if (t - t0 > SPIN_NS_CALLER)
-                                break;
-                }
-        }
+             i++)
+                if (!spin_step(i, &t0, SPIN_NS_CALLER))
+                        break;
         if (atomic_load_explicit(&pool.done_chunks, memory_order_acquire) != k) {
                 pthread_mutex_lock(&pool.m);
                 while (atomic_load(&pool.done_chunks) != k)

@@ -18,7 +18,9 @@
  *     do not depend on the thread count (reductions over rows are done per
  *     column in a fixed order, not per thread; matrix products are split
  *     over the pool by rows, or by fixed column blocks, never along the
- *     summation).  Work too small to pay for a thread hand-off runs inline.
+ *     summation), except matrix products of 64M multiply-adds and more,
+ *     which run on OpenBLAS's threads (deterministic for a given thread
+ *     count).  Work too small to pay for a thread hand-off runs inline.
  *   - out may not alias an input unless the function says "in place ok".
  *   - kernels do not allocate except where noted (attention scratch, RoPE
  *     cos/sin tables, the cross-entropy row buffer: O(rows) each).

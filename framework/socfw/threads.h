@@ -2,9 +2,11 @@
  *
  * One setting drives all of the runtime's parallel work, matrix products
  * included: socfw_parallel_for() splits [0, n) into contiguous chunks run
- * by a persistent pthread pool, and the socfw GEMM wrappers split large
- * products over the same pool while OpenBLAS itself runs single-threaded
- * (two thread pools on the same cores only get in each other's way).  The
+ * by a persistent pthread pool, and the socfw GEMM wrappers split products
+ * over the same pool while OpenBLAS runs single-threaded (two thread pools
+ * on the same cores only get in each other's way); only for very large
+ * products (>= 64M multiply-adds) do they hand the cores to OpenBLAS's
+ * threads for the duration of the call, and set it back to one.  The
  * split depends only on n, the thread count (and, for the _cost and _grain
  * variants, the work estimate), so a kernel whose chunks write disjoint
  * outputs gives bitwise-identical results for a given thread count (the
@@ -24,11 +26,13 @@
  *                     x[i] *= 2.0f;
  *     }
  *     socfw_threads_set(0);                    // all online CPUs
- *     socfw_parallel_for(n, body, x);
+ *     socfw_parallel_for_cost(n, 0.5, body, x); // ~0.5 ns per item
  *
  * A parallel_for called from inside a parallel_for body runs serially in the
  * calling thread.  Calls from several application threads at once are
- * serialised (one pool).  `fn` must not throw/longjmp.
+ * serialised (one pool).  `fn` must not throw/longjmp.  The pool survives
+ * fork(): the child starts without workers and starts new ones on its
+ * first parallel call (do not fork from inside a body).
  */
 #ifndef SOCFW_THREADS_H
 #define SOCFW_THREADS_H
@@ -42,7 +46,8 @@ extern "C" {
 #define SOCFW_THREADS_MAX 256
 
 /* Set the number of threads (n <= 0: number of online CPUs; capped at
- * SOCFW_THREADS_MAX).  Also sets OpenBLAS to one thread (see above).
+ * SOCFW_THREADS_MAX).  Also sets OpenBLAS to one thread (see above; the
+ * socfw kernels raise it to n only around very large products).
  * Returns the count in effect.  Also honours SOCFW_THREADS from the
  * environment the first time the pool is used if socfw_threads_set was
  * never called. */
