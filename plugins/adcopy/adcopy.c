@@ -45,16 +45,17 @@ static const socfw_param_spec params[] = {
         {.key = "banned_claims", .type = SOCFW_PARAM_LIST,
          .help = "Phrases no copy may contain (e.g. \"guaranteed "
                  "results\")."},
-        {.key = "candidates", .type = SOCFW_PARAM_INT, .default_value = "4",
-         .min = 1, .max = 256,
-         .help = "Copies sampled per request; the best is kept."},
+        {.key = "candidates", .type = SOCFW_PARAM_INT, .default_value = "1",
+         .min = 1, .max = 1,
+         .help = "Copies sampled per request (ranking several candidates "
+                 "is not available yet: 1)."},
         {.key = "temperature", .type = SOCFW_PARAM_FLOAT,
          .default_value = "0.8", .min = 0, .max = 10,
          .help = "Sampling temperature."},
         {.key = "prefer_positive", .type = SOCFW_PARAM_BOOL,
-         .default_value = "true",
-         .help = "Rank candidates higher when a sentiment stage finds them "
-                 "positive."},
+         .default_value = "false",
+         .help = "Rank candidates by a sentiment stage (not available yet: "
+                 "false)."},
         {0},
 };
 
@@ -78,8 +79,70 @@ adcopy_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         a->ctx = ctx;
         a->cfg = cfg;
+        /* constraints not enforced yet are refused, not ignored */
+        static const char *const pending[] = {"keywords", "banned_claims",
+                                              "audience"};
+        for (size_t i = 0; i < sizeof pending / sizeof pending[0]; i++)
+                if (socfw_config_has(cfg, pending[i])) {
+                        free(a);
+                        return socfw_error_set_at(
+                                err, SOCFW_EUNSUPPORTED,
+                                socfw_config_file(cfg),
+                                socfw_config_line(cfg, pending[i]),
+                                socfw_config_column(cfg, pending[i]),
+                                "adcopy: '%s' is not enforced in this build "
+                                "yet (banned_words and the channel's length "
+                                "limit are)",
+                                pending[i]);
+                }
+        if (socfw_config_get_bool(cfg, "prefer_positive")) {
+                free(a);
+                return socfw_error_set_at(
+                        err, SOCFW_EUNSUPPORTED, socfw_config_file(cfg),
+                        socfw_config_line(cfg, "prefer_positive"),
+                        socfw_config_column(cfg, "prefer_positive"),
+                        "adcopy: prefer_positive is not available in this "
+                        "build yet");
+        }
         *state = a;
         return 0;
+}
+
+/* The channel's length limit in characters (code points). */
+static size_t
+max_chars(const adcopy *a)
+{
+        long long n = socfw_config_get_int(a->cfg, "max_chars");
+        if (n > 0)
+                return (size_t)n;
+        const char *ch = socfw_config_get_string(a->cfg, "channel");
+        return !strcmp(ch, "twitter")     ? 280
+               : !strcmp(ch, "weibo")     ? 140
+               : !strcmp(ch, "search_ad") ? 90
+               : !strcmp(ch, "banner")    ? 60
+                                          : 500;
+}
+
+/* Cut `s` to at most `limit` code points, at the last space when there is
+ * one in the second half, never inside a UTF-8 character. */
+static void
+cut_to(char *s, size_t limit)
+{
+        size_t cps = 0, i = 0, last_space = 0;
+        for (; s[i]; i++) {
+                if (((unsigned char)s[i] & 0xC0) == 0x80)
+                        continue;
+                if (cps == limit)
+                        break;
+                if (s[i] == ' ')
+                        last_space = i;
+                cps++;
+        }
+        if (!s[i])
+                return;
+        if (last_space > i / 2)
+                i = last_space;
+        s[i] = '\0';
 }
 
 static int
@@ -115,12 +178,30 @@ adcopy_predict(void *state, socfw_post *post, socfw_error *err)
         char *prompt = NULL, *copy = NULL;
         if (asprintf(&prompt, "%s\ncopy:", socfw_post_text(post)) < 0)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        /* banned words are enforced while generating */
+        size_t nb = socfw_config_list_len(a->cfg, "banned_words");
+        const char **banned = calloc(nb + 1, sizeof *banned);
+        if (!banned) {
+                free(prompt);
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < nb; i++)
+                banned[i] = socfw_config_list_get(a->cfg, "banned_words", i);
+        const char *stop[] = {"\n", NULL};
+        size_t limit = max_chars(a);
         socfw_generate_opts o = {
                 .size = sizeof o,
+                /* a token is at least one character: enough tokens */
+                .max_tokens = (int)(limit < 1024 ? limit : 1024),
                 .temperature = (float)socfw_config_get_float(a->cfg,
                                                              "temperature"),
+                .stop = stop,
+                .banned = banned,
         };
         int rc = socfw_task_generate(a->ctx, prompt, &o, &copy, err);
+        free(banned);
+        if (rc == 0)
+                cut_to(copy, limit);
         char key[300];
         snprintf(key, sizeof key, "%s.copy", socfw_task_name(a->ctx));
         if (rc == 0)

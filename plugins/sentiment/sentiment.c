@@ -84,6 +84,17 @@ sentiment_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
         s->text_field = strdup(socfw_config_get_string(cfg, "data.text_field"));
         s->label_field =
                 strdup(socfw_config_get_string(cfg, "data.label_field"));
+        if (!strcmp(socfw_config_get_string(cfg, "long_text"),
+                    "chunk_average")) {
+                free(s);
+                return socfw_error_set_at(
+                        err, SOCFW_EUNSUPPORTED, socfw_config_file(cfg),
+                        socfw_config_line(cfg, "long_text"),
+                        socfw_config_column(cfg, "long_text"),
+                        "long_text: chunk_average is not available in this "
+                        "build yet; hint: use truncate with "
+                        "backbone.truncation: head_tail");
+        }
         s->multi_label = socfw_config_get_bool(cfg, "multi_label");
         s->threshold = socfw_config_get_float(cfg, "threshold");
         if (!s->name || !s->text_field || !s->label_field) {
