@@ -178,3 +178,26 @@ Test(cli, a_broken_plugin_is_reported_and_the_rest_still_load)
                   "%s", out);
         free(out);
 }
+
+Test(cli, settings_not_implemented_yet_are_refused_not_ignored)
+{
+        const char *p = write_tmp("ad.yaml",
+                                  "socfw: 1\n"
+                                  "tasks:\n"
+                                  "  - name: ad\n"
+                                  "    plugin: adcopy\n"
+                                  "    keywords: [fast]\n"
+                                  "chain: [ad]\n");
+        char pipeline[4096];
+        snprintf(pipeline, sizeof pipeline, "%s", p);
+        const char *in = write_tmp("ad.jsonl", "{\"text\": \"shoes\"}\n");
+        char args[9000], *out;
+        snprintf(args, sizeof args, "predict %s --input %s", pipeline, in);
+        cr_assert_eq(socfw(&out, "", args), 1);
+        char want[4200];
+        snprintf(want, sizeof want, "%s:5:15: task 'ad' (plugin adcopy): "
+                                    "adcopy: 'keywords' is not enforced",
+                 pipeline);
+        cr_assert(strstr(out, want), "wanted %s in:\n%s", want, out);
+        free(out);
+}
