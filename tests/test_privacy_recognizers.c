@@ -619,3 +619,25 @@ Test(privacy_recognizers, cn_id_generated_precision_recall, .timeout = 30)
         cr_expect_geq(r, 0.99);
         cr_expect_eq(wrong_check_accepted, 0);
 }
+
+/* A word such as "order" marks a number as an id only when it labels it
+ * directly; earlier in the sentence it says nothing about a phone. */
+Test(privacy_recognizers, negative_words_only_label_the_next_number)
+{
+        socfw_pii_spans sp;
+        const char *t = "charged twice for one order, call me on "
+                        "+1 415 555 0134";
+        scan(t, &sp);
+        cr_assert_not_null(find(&sp, t, SOCFW_PII_PHONE_NUMBER,
+                                "+1 415 555 0134"));
+        socfw_pii_spans_free(&sp);
+        const char *ids[] = {"order #4155550134", "order no. 4155550134",
+                             "tracking number 4155550134",
+                             "订单号：13812345678"};
+        for (size_t i = 0; i < 4; i++) {
+                scan(ids[i], &sp);
+                cr_assert_eq(count_type(&sp, SOCFW_PII_PHONE_NUMBER), 0,
+                             "'%s'", ids[i]);
+                socfw_pii_spans_free(&sp);
+        }
+}

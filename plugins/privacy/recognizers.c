@@ -683,6 +683,52 @@ has_word(const char *w, size_t wn, const char *word)
         return 0;
 }
 
+/* Does one of `words` label the number that follows the window directly:
+ * "order #123", "order no. 123", "订单号：123", but not "order, call me on
+ * +1 ..."?  Between the word and the end of the window only punctuation,
+ * spaces, digits and the fillers no/nr/num/number/id/# may stand. */
+static int
+labels_number(const char *w, size_t wn, const char *const *words)
+{
+        static const char *const fillers[] = {"no", "nr", "num", "number",
+                                              "id", NULL};
+        for (; words && *words; words++) {
+                const char *word = *words;
+                size_t k = strlen(word);
+                int ascii = (unsigned char)word[0] < 0x80;
+                for (size_t i = wn >= k ? wn - k + 1 : 0; i-- > 0;) {
+                        if (memcmp(w + i, word, k) != 0 ||
+                            (ascii && i > 0 && is_alpha((unsigned char)w[i - 1])) ||
+                            (ascii && i + k < wn &&
+                             is_alpha((unsigned char)w[i + k])))
+                                continue;
+                        /* the tail after the word: no other words */
+                        size_t j = i + k;
+                        int ok = 1;
+                        while (j < wn && ok) {
+                                if (!is_alpha((unsigned char)w[j])) {
+                                        j++;
+                                        continue;
+                                }
+                                size_t e = j;
+                                while (e < wn && is_alpha((unsigned char)w[e]))
+                                        e++;
+                                int filler = 0;
+                                for (size_t f = 0; fillers[f] && !filler; f++)
+                                        filler = strlen(fillers[f]) == e - j &&
+                                                 !memcmp(w + j, fillers[f],
+                                                         e - j);
+                                ok = filler;
+                                j = e;
+                        }
+                        if (ok)
+                                return 1;
+                        break; /* only the nearest occurrence counts */
+                }
+        }
+        return 0;
+}
+
 static int
 has_any(const char *w, size_t wn, const char *const *words)
 {
@@ -1089,7 +1135,7 @@ score_context(const socfw_pii_recognizer *rec, const pattern_def *p,
         if (p->negative) {
                 size_t na = c->s > 18 ? c->s - 18 : 0;
                 size_t n = window(t, na, c->s, w);
-                if (has_any(w, n, p->negative)) {
+                if (labels_number(w, n, p->negative)) {
                         *reject = 1;
                         return 0.0f;
                 }
