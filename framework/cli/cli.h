@@ -8,7 +8,10 @@
 
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "socfw/error.h"
+#include "socfw/pipeline.h"
 #include "socfw/registry.h"
 
 #define CLI_OK 0
@@ -34,6 +37,23 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 /* Registry with the standard search path, scanned.  Problems are printed
  * as warnings when `warn` is set.  NULL on ENOMEM. */
 socfw_registry *cli_registry(int warn);
+
+/* ---- shared by the pipeline commands (rundir.c) ---- */
+
+/* Load and validate; every diagnostic is printed.  NULL on failure. */
+socfw_pipeline *cli_load_pipeline(const char *path, const char *const *sets,
+                                  size_t n_sets, const socfw_registry *reg);
+
+/* output.dir, or runs/<pipeline file stem> beside the pipeline (what
+ * `socfw run` uses).  Caller frees; NULL on ENOMEM. */
+char *cli_output_dir(const socfw_pipeline *p, const char *pipeline_path);
+
+/* A run directory: `socfw run` records its pipeline and overrides in
+ * run.json.  Returns 1 and fills *doc (caller json_decref's it; the strings
+ * live in it), *pipeline and *overrides (an array of strings); 0 when `arg`
+ * is not a directory; -1 (reported) when it is not a run directory. */
+int cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
+                     json_t **overrides);
 
 /* Commands: argc/argv start at the command name. */
 int cli_cmd_run(int argc, char **argv);

@@ -126,39 +126,23 @@ parse_opts(int argc, char **argv, chat_opts *o)
 static int
 open_run_dir(chat *ch)
 {
-        struct stat st;
-        const char *arg = ch->o.target;
-        if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode))
-                return 0;
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/run.json", arg);
-        json_error_t je;
-        json_t *doc = json_load_file(path, 0, &je);
-        const char *pipeline = json_string_value(json_object_get(doc,
-                                                                 "pipeline"));
-        json_t *sets = json_object_get(doc, "overrides");
+        const char *pipeline;
+        json_t *sets, *doc;
+        int rc = cli_read_run_dir(ch->o.target, &doc, &pipeline, &sets);
+        if (rc <= 0)
+                return rc;
         size_t n_rec = json_array_size(sets), n_cli = ch->o.n_sets;
-        if (!pipeline || !json_is_array(sets)) {
-                cli_errorf("%s: not a socfw run directory (%s; hint: give "
-                           "the directory `socfw run` wrote, or a pipeline "
-                           "file)",
-                           arg, doc ? "run.json lacks 'pipeline'" : je.text);
-                json_decref(doc);
-                return -1;
-        }
         if (n_rec + n_cli + 3 >= MAX_SETS) {
-                cli_errorf("%s: too many overrides", path);
+                cli_errorf("%s: too many overrides", ch->o.target);
                 json_decref(doc);
                 return -1;
         }
         memmove(ch->o.sets + n_rec, ch->o.sets, n_cli * sizeof *ch->o.sets);
-        for (size_t i = 0; i < n_rec; i++) {
-                const char *s = json_string_value(json_array_get(sets, i));
-                ch->o.sets[i] = s ? s : "";
-        }
+        for (size_t i = 0; i < n_rec; i++)
+                ch->o.sets[i] = json_string_value(json_array_get(sets, i));
         ch->o.n_sets = n_rec + n_cli;
         if (!ch->o.output_dir)
-                ch->o.output_dir = arg;
+                ch->o.output_dir = ch->o.target;
         ch->pipeline = pipeline;
         ch->run_json = doc;
         return 1;
@@ -174,21 +158,7 @@ load_pipeline(chat *ch, const char *const *extra, size_t n_extra)
                 sets[n++] = ch->o.sets[i];
         for (size_t i = 0; i < n_extra && n < MAX_SETS; i++)
                 sets[n++] = extra[i];
-        socfw_error err = {0};
-        socfw_pipeline *p = NULL;
-        int rc = socfw_pipeline_load(&p, ch->pipeline, sets, n, &err);
-        if (rc == 0)
-                rc = socfw_pipeline_validate(p, ch->reg, &err);
-        if (rc < 0) {
-                size_t nd = socfw_pipeline_diag_count(p);
-                for (size_t i = 0; i < nd; i++)
-                        fprintf(stderr, "%s\n", socfw_pipeline_diag(p, i));
-                if (nd == 0)
-                        cli_error(&err);
-                socfw_pipeline_free(p);
-                return NULL;
-        }
-        return p;
+        return cli_load_pipeline(ch->pipeline, sets, n, ch->reg);
 }
 
 /* The last chain stage whose plugin is `dialog`; NULL when none. */
@@ -214,23 +184,6 @@ find_dialog_stage(const socfw_pipeline *p, int *reply_as_text)
         return found;
 }
 
-/* output.dir, or runs/<pipeline file stem> beside the pipeline (as `socfw
- * run` computes it).  Caller frees. */
-static char *
-output_dir(const socfw_pipeline *p, const char *pipeline_path)
-{
-        const char *dir = socfw_config_get_string(
-                socfw_pipeline_section(p, "output"), "dir");
-        if (dir)
-                return strdup(dir);
-        const char *base = socfw_path_basename(pipeline_path);
-        size_t stem = strcspn(base, ".");
-        char *out = NULL;
-        if (asprintf(&out, "%s/runs/%.*s", socfw_pipeline_dir(p), (int)stem,
-                     base) < 0)
-                return NULL;
-        return out;
-}
 
 static int
 file_exists(const char *dir, const char *rel)
@@ -281,7 +234,7 @@ chat_open(chat *ch)
                 ch->task = find_dialog_stage(ch->p, &ch->reply_as_text);
         }
         const char *outdir = ch->o.output_dir;
-        ch->dir = outdir ? strdup(outdir) : output_dir(ch->p, ch->pipeline);
+        ch->dir = outdir ? strdup(outdir) : cli_output_dir(ch->p, ch->pipeline);
         if (!ch->dir) {
                 cli_errorf("out of memory");
                 return CLI_FAIL;

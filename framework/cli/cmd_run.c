@@ -101,31 +101,6 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
         return 0;
 }
 
-/* Load and validate; prints every diagnostic.  NULL on failure. */
-static socfw_pipeline *
-load_pipeline(const run_opts *o, socfw_registry *reg)
-{
-        socfw_error err = {0};
-        socfw_pipeline *p = NULL;
-        int rc = socfw_pipeline_load(&p, o->pipeline, o->sets, o->n_sets,
-                                     &err);
-        if (rc == 0)
-                rc = socfw_pipeline_validate(p, reg, &err);
-        if (rc < 0) {
-                size_t n = socfw_pipeline_diag_count(p);
-                for (size_t i = 0; i < n; i++)
-                        fprintf(stderr, "%s\n", socfw_pipeline_diag(p, i));
-                if (n == 0)
-                        cli_error(&err);
-                else if (n > 1)
-                        fprintf(stderr, "socfw: %zu problems in %s\n", n,
-                                o->pipeline);
-                socfw_pipeline_free(p);
-                return NULL;
-        }
-        return p;
-}
-
 int
 cli_cmd_validate(int argc, char **argv)
 {
@@ -136,7 +111,8 @@ cli_cmd_validate(int argc, char **argv)
         socfw_registry *reg = cli_registry(1);
         if (!reg)
                 return CLI_FAIL;
-        socfw_pipeline *p = load_pipeline(&o, reg);
+        socfw_pipeline *p = cli_load_pipeline(o.pipeline, o.sets, o.n_sets,
+                                              reg);
         if (p) {
                 printf("%s: ok (%zu task%s, chain of %zu stage%s)\n",
                        o.pipeline, socfw_pipeline_task_count(p),
@@ -300,29 +276,17 @@ static int
 open_run_dir(const char *arg, run_opts *o, json_t **keep, char *dir_set,
              size_t dir_set_size)
 {
-        struct stat st;
-        if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode))
-                return 0;
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/run.json", arg);
-        json_error_t je;
-        json_t *doc = json_load_file(path, 0, &je);
-        const char *pipeline = json_string_value(json_object_get(doc,
-                                                                 "pipeline"));
-        json_t *sets = json_object_get(doc, "overrides");
-        if (!pipeline || !json_is_array(sets)) {
-                cli_errorf("%s: not a socfw run directory (%s; hint: give "
-                           "the directory `socfw run` wrote, or a pipeline "
-                           "file)",
-                           arg, doc ? "run.json lacks 'pipeline'" : je.text);
-                json_decref(doc);
-                return -1;
-        }
+        const char *pipeline;
+        json_t *sets;
+        int rc = cli_read_run_dir(arg, keep, &pipeline, &sets);
+        if (rc <= 0)
+                return rc;
         /* command-line --set values come after the recorded ones */
         size_t n_cli = o->n_sets, n_rec = json_array_size(sets);
         if (n_rec + n_cli + 1 > MAX_SETS) {
-                cli_errorf("%s: too many overrides", path);
-                json_decref(doc);
+                cli_errorf("%s: too many overrides", arg);
+                json_decref(*keep);
+                *keep = NULL;
                 return -1;
         }
         memmove(o->sets + n_rec + 1, o->sets, n_cli * sizeof *o->sets);
@@ -335,27 +299,9 @@ open_run_dir(const char *arg, run_opts *o, json_t **keep, char *dir_set,
         o->sets[n_rec] = dir_set;
         o->n_sets = n_rec + 1 + n_cli;
         o->pipeline = pipeline;
-        *keep = doc;
         return 1;
 }
 
-/* output.dir, or runs/<pipeline file stem> beside the pipeline.  Caller
- * frees. */
-static char *
-output_dir(const socfw_pipeline *p, const char *pipeline_path)
-{
-        const char *dir = socfw_config_get_string(
-                socfw_pipeline_section(p, "output"), "dir");
-        if (dir)
-                return strdup(dir);
-        const char *base = socfw_path_basename(pipeline_path);
-        size_t stem = strcspn(base, ".");
-        char *out = NULL;
-        if (asprintf(&out, "%s/runs/%.*s", socfw_pipeline_dir(p), (int)stem,
-                     base) < 0)
-                return NULL;
-        return out;
-}
 
 int
 cli_cmd_run(int argc, char **argv)
@@ -367,9 +313,10 @@ cli_cmd_run(int argc, char **argv)
         socfw_registry *reg = cli_registry(1);
         if (!reg)
                 return CLI_FAIL;
-        socfw_pipeline *p = load_pipeline(&o, reg);
+        socfw_pipeline *p = cli_load_pipeline(o.pipeline, o.sets, o.n_sets,
+                                              reg);
         socfw_runtime *rt = NULL;
-        char *dir = p ? output_dir(p, o.pipeline) : NULL;
+        char *dir = p ? cli_output_dir(p, o.pipeline) : NULL;
         char *pred_path = NULL;
         socfw_error err = {0};
         rc = CLI_FAIL;
@@ -440,7 +387,7 @@ runtime_for_inference(const socfw_pipeline *p, const char *pipeline_path,
                       int *rc)
 {
         *rc = CLI_OK;
-        char *dir = output_dir(p, pipeline_path);
+        char *dir = cli_output_dir(p, pipeline_path);
         char *ckpt = dir ? socfw_path_join_alloc(
                                    dir, "checkpoint/model.safetensors")
                          : NULL;
@@ -477,7 +424,9 @@ cli_cmd_predict(int argc, char **argv)
         if (open_run_dir(o.pipeline, &o, &keep, dir_set, sizeof dir_set) < 0)
                 return CLI_FAIL;
         socfw_registry *reg = cli_registry(1);
-        socfw_pipeline *p = reg ? load_pipeline(&o, reg) : NULL;
+        socfw_pipeline *p = reg ? cli_load_pipeline(o.pipeline, o.sets,
+                                                    o.n_sets, reg)
+                                : NULL;
         socfw_runtime *rt = NULL;
         rc = CLI_FAIL;
         if (p && o.task && socfw_pipeline_task_find(p, o.task) < 0)
@@ -510,7 +459,9 @@ cli_cmd_evaluate(int argc, char **argv)
         if (open_run_dir(o.pipeline, &o, &keep, dir_set, sizeof dir_set) < 0)
                 return CLI_FAIL;
         socfw_registry *reg = cli_registry(1);
-        socfw_pipeline *p = reg ? load_pipeline(&o, reg) : NULL;
+        socfw_pipeline *p = reg ? cli_load_pipeline(o.pipeline, o.sets,
+                                                    o.n_sets, reg)
+                                : NULL;
         socfw_runtime *rt = p ? runtime_for_inference(p, o.pipeline, &rc)
                               : NULL;
         char *report = NULL;

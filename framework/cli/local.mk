@@ -5,6 +5,7 @@ socfw_SOURCES = \
 	framework/cli/main.c \
 	framework/cli/help.c \
 	framework/cli/cmd_inspect.c \
+	framework/cli/rundir.c \
 	framework/cli/cmd_run.c \
 	framework/cli/cmd_chat.c \
 	framework/cli/cmd_model.c

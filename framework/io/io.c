@@ -351,7 +351,7 @@ atomic_flush(socfw_atomic_file *f, socfw_error *err)
                 f->failed = 1;
                 f->used = 0;
                 return socfw_error_set_at(err, SOCFW_EIO, f->path, 0, 0,
-                                          "write failed: %s",
+                                          "write failed: %s (the previous file is unchanged)",
                                           strerror(errno));
         }
         f->used = 0;
@@ -374,7 +374,7 @@ socfw_atomic_file_write(socfw_atomic_file *f, const void *data, size_t len,
                 if (write_all(f->fd, data, len) < 0) {
                         f->failed = 1;
                         return socfw_error_set_at(err, SOCFW_EIO, f->path,
-                                                  0, 0, "write failed: %s",
+                                                  0, 0, "write failed: %s (the previous file is unchanged)",
                                                   strerror(errno));
                 }
                 return 0;

@@ -1,5 +1,6 @@
 /* safetensors_write.c - deterministic, atomic safetensors writer. */
 #include "socfw/safetensors.h"
+#include "socfw/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -185,43 +186,6 @@ out:
         return rc;
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-        const char *p = buf;
-        while (len > 0) {
-                size_t chunk = len > (1u << 30) ? (1u << 30) : len;
-                ssize_t w = write(fd, p, chunk);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -1;
-                }
-                p += w;
-                len -= (size_t)w;
-        }
-        return 0;
-}
-
-static int
-fsync_dir_of(const char *path)
-{
-        const char *slash = strrchr(path, '/');
-        char *dir = slash ? (slash == path ? strdup("/")
-                                           : strndup(path,
-                                                     (size_t)(slash - path)))
-                          : strdup(".");
-        if (!dir)
-                return -1;
-        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        free(dir);
-        if (fd < 0)
-                return -1;
-        int rc = fsync(fd);
-        close(fd);
-        return rc;
-}
-
 int
 socfw_safetensors_write(const char *path, const socfw_tensor_info *tensors,
                         size_t n, const socfw_safetensors_kv *meta,
@@ -230,9 +194,10 @@ socfw_safetensors_write(const char *path, const socfw_tensor_info *tensors,
         struct wt *w = NULL;
         struct wt **layout = NULL;
         socfw_safetensors_kv *kv = NULL;
-        char *header = NULL, *tmp = NULL;
+        char *header = NULL;
         size_t hlen = 0;
-        int fd = -1, rc = 0;
+        socfw_atomic_file *af = NULL;
+        int rc = 0;
 
         if (!path || !*path || (n && !tensors) || (n_kv && !meta))
                 return socfw_error_set(err, SOCFW_EINVAL,
@@ -294,64 +259,27 @@ socfw_safetensors_write(const char *path, const socfw_tensor_info *tensors,
         if (rc < 0)
                 goto out;
 
-        size_t lp = strlen(path);
-        tmp = malloc(lp + sizeof ".tmp.XXXXXX");
-        if (!tmp) {
-                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        /* atomically: a temporary file, fsync, rename, fsync the
+         * directory (socfw/io.h) */
+        rc = socfw_atomic_file_open(&af, path, err);
+        if (rc < 0)
                 goto out;
-        }
-        memcpy(tmp, path, lp);
-        memcpy(tmp + lp, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-        fd = mkstemp(tmp);
-        if (fd < 0) {
-                rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                        "cannot create temporary file %s: %s",
-                                        tmp, strerror(errno));
-                free(tmp);
-                tmp = NULL;
-                goto out;
-        }
-        (void)fchmod(fd, 0644);
-
         uint8_t lenbuf[8];
         for (int i = 0; i < 8; i++)
                 lenbuf[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
-        if (write_all(fd, lenbuf, 8) < 0 || write_all(fd, header, hlen) < 0)
-                goto io_error;
-        for (size_t i = 0; i < n; i++)
-                if (layout[i]->nbytes &&
-                    write_all(fd, layout[i]->t->data, layout[i]->nbytes) < 0)
-                        goto io_error;
-        if (fsync(fd) < 0)
-                goto io_error;
-        if (close(fd) < 0) {
-                fd = -1;
-                goto io_error;
+        rc = socfw_atomic_file_write(af, lenbuf, 8, err);
+        if (rc == 0)
+                rc = socfw_atomic_file_write(af, header, hlen, err);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+                if (layout[i]->nbytes)
+                        rc = socfw_atomic_file_write(af, layout[i]->t->data,
+                                                     layout[i]->nbytes, err);
+        if (rc == 0) {
+                rc = socfw_atomic_file_commit(af, err);
+                af = NULL;
         }
-        fd = -1;
-        if (rename(tmp, path) < 0)
-                goto io_error;
-        free(tmp);
-        tmp = NULL;
-        if (fsync_dir_of(path) < 0) {
-                rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                        "written, but fsync of its "
-                                        "directory failed: %s",
-                                        strerror(errno));
-                goto out;
-        }
-        goto out;
-io_error:
-        rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                "writing failed: %s (the previous file, if "
-                                "any, is unchanged)", strerror(errno));
 out:
-        if (fd >= 0)
-                close(fd);
-        if (tmp) {
-                unlink(tmp);
-                free(tmp);
-        }
+        socfw_atomic_file_abort(af);
         free(header);
         free(kv);
         free(layout);

@@ -209,17 +209,8 @@ rt_save_backbone(socfw_runtime *rt, const char *dir, socfw_error *err)
         socfw_tensor_info *ti = calloc(n ? n : 1, sizeof *ti);
         if (rc == 0 && !ti)
                 rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        for (size_t k = 0; rc == 0 && k < n; k++) {
-                socfw_tensor_info *x = &ti[k];
-                x->name = socfw_params_name(ps, (int)k);
-                x->dtype = SOCFW_DTYPE_F32;
-                x->ndim = socfw_params_ndim(ps, (int)k);
-                for (int d = 0; d < x->ndim; d++)
-                        x->shape[d] = socfw_params_shape(ps, (int)k)[d];
-                x->nelem = socfw_params_numel(ps, (int)k);
-                x->data = socfw_params_data(ps, (int)k);
-                x->nbytes = (size_t)x->nelem * sizeof(float);
-        }
+        for (size_t k = 0; rc == 0 && k < n; k++)
+                rt_tensor_of(&ti[k], ps, (int)k, NULL);
         socfw_safetensors_kv kv[1] = {{"format", "pt"}};
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
         if (rc == 0)

@@ -118,6 +118,12 @@ int rt_save_backbone(socfw_runtime *rt, const char *dir, socfw_error *err);
 
 void rt_split_clear(rt_split *s);
 
+/* Describe tensor k of a parameter store for socfw_safetensors_write
+ * (F32, its shape and data; `name` NULL keeps the store's name). */
+struct socfw_tensor_info;
+void rt_tensor_of(struct socfw_tensor_info *x, const socfw_params *ps, int k,
+                  const char *name);
+
 /* The privacy stage's version of `text` (caller frees), or a copy when the
  * pipeline does not anonymise its data (runtime.c). */
 int rt_anonymise(socfw_runtime *rt, const char *text, char **out,

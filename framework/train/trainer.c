@@ -215,15 +215,7 @@ save_checkpoint(socfw_runtime *rt, long step, const char *metric,
         for (int k = 0; k < socfw_params_count(bps); k++) {
                 if (!socfw_params_trainable(bps, k))
                         continue;
-                socfw_tensor_info *x = &ti[n++];
-                x->name = socfw_params_name(bps, k);
-                x->dtype = SOCFW_DTYPE_F32;
-                x->ndim = socfw_params_ndim(bps, k);
-                for (int d = 0; d < x->ndim; d++)
-                        x->shape[d] = socfw_params_shape(bps, k)[d];
-                x->nelem = socfw_params_numel(bps, k);
-                x->data = socfw_params_data(bps, k);
-                x->nbytes = (size_t)x->nelem * sizeof(float);
+                rt_tensor_of(&ti[n++], bps, k, NULL);
         }
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
@@ -237,15 +229,8 @@ save_checkpoint(socfw_runtime *rt, long step, const char *metric,
                                                      "out of memory");
                                 goto out;
                         }
-                        socfw_tensor_info *x = &ti[n];
-                        x->name = names[n++];
-                        x->dtype = SOCFW_DTYPE_F32;
-                        x->ndim = socfw_params_ndim(t->hps, k);
-                        for (int d = 0; d < x->ndim; d++)
-                                x->shape[d] = socfw_params_shape(t->hps, k)[d];
-                        x->nelem = socfw_params_numel(t->hps, k);
-                        x->data = socfw_params_data(t->hps, k);
-                        x->nbytes = (size_t)x->nelem * sizeof(float);
+                        rt_tensor_of(&ti[n], t->hps, k, names[n]);
+                        n++;
                 }
         }
         char dir[4096], path[4200], stepbuf[32], valbuf[64];

@@ -1,0 +1,85 @@
+/* rundir.c - what the pipeline commands share: loading a pipeline with its
+ * diagnostics, the output directory, and run directories (run.json). */
+#define _GNU_SOURCE /* asprintf */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "socfw/io.h"
+
+socfw_pipeline *
+cli_load_pipeline(const char *path, const char *const *sets, size_t n_sets,
+                  const socfw_registry *reg)
+{
+        socfw_error err = {0};
+        socfw_pipeline *p = NULL;
+        int rc = socfw_pipeline_load(&p, path, sets, n_sets, &err);
+        if (rc == 0)
+                rc = socfw_pipeline_validate(p, reg, &err);
+        if (rc < 0) {
+                size_t n = socfw_pipeline_diag_count(p);
+                for (size_t i = 0; i < n; i++)
+                        fprintf(stderr, "%s\n", socfw_pipeline_diag(p, i));
+                if (n == 0)
+                        cli_error(&err);
+                else if (n > 1)
+                        fprintf(stderr, "socfw: %zu problems in %s\n", n,
+                                path);
+                socfw_pipeline_free(p);
+                return NULL;
+        }
+        return p;
+}
+
+char *
+cli_output_dir(const socfw_pipeline *p, const char *pipeline_path)
+{
+        const char *dir = socfw_config_get_string(
+                socfw_pipeline_section(p, "output"), "dir");
+        if (dir)
+                return strdup(dir);
+        const char *base = socfw_path_basename(pipeline_path);
+        size_t stem = strcspn(base, ".");
+        char *out = NULL;
+        if (asprintf(&out, "%s/runs/%.*s", socfw_pipeline_dir(p), (int)stem,
+                     base) < 0)
+                return NULL;
+        return out;
+}
+
+int
+cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
+                 json_t **overrides)
+{
+        struct stat st;
+        *doc = NULL;
+        if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode))
+                return 0;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/run.json", arg);
+        json_error_t je;
+        json_t *d = json_load_file(path, 0, &je);
+        const char *pl = json_string_value(json_object_get(d, "pipeline"));
+        json_t *sets = json_object_get(d, "overrides");
+        if (!pl || !json_is_array(sets)) {
+                cli_errorf("%s: not a socfw run directory (%s; hint: give "
+                           "the directory `socfw run` wrote, or a pipeline "
+                           "file)",
+                           arg, d ? "run.json lacks 'pipeline'" : je.text);
+                json_decref(d);
+                return -1;
+        }
+        for (size_t i = 0; i < json_array_size(sets); i++)
+                if (!json_is_string(json_array_get(sets, i))) {
+                        cli_errorf("%s: overrides must be strings", path);
+                        json_decref(d);
+                        return -1;
+                }
+        *doc = d;
+        *pipeline = pl;
+        *overrides = sets;
+        return 1;
+}
