@@ -209,6 +209,47 @@ Test(train, learns_a_separable_task_and_checkpoints_it)
         socfw_pipeline_free(p);
 }
 
+/* meta.json names the backbone and tokenizer the heads were trained on;
+ * a run whose backbone changed since is refused with the field named. */
+Test(train, a_checkpoint_on_another_backbone_is_refused)
+{
+        write_data("train.jsonl", 120, 1, 0);
+        write_data("valid.jsonl", 40, 2, 0);
+        socfw_pipeline *p = load(tiny_pipeline(NULL, NULL));
+        char out[4200], meta[4400];
+        snprintf(out, sizeof out, "%s/run", dir);
+        train(p, out);
+        snprintf(meta, sizeof meta, "%s/checkpoint/meta.json", out);
+        size_t len = 0;
+        char *text = socfw_test_read_file(meta, &len);
+        cr_assert_not_null(text);
+        char *fp = strstr(text, "\"fingerprint\": \"");
+        cr_assert_not_null(fp, "%s", text);
+        fp += strlen("\"fingerprint\": \"");
+        cr_assert_eq(strspn(fp, "0123456789abcdef"), 64, "%.80s", fp);
+
+        /* the same backbone loads back */
+        socfw_runtime *rt = NULL;
+        socfw_error err = {0};
+        socfw_runtime_options o = {.output_dir = out, .from_checkpoint = 1,
+                                   .progress = quiet};
+        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
+                     err.message);
+        socfw_runtime_free(rt);
+
+        /* a different one (as if the files were replaced) does not */
+        memset(fp, '0', 64);
+        cr_assert_eq(socfw_test_write_file(meta, text, len), 0);
+        free(text);
+        rt = NULL;
+        cr_assert_lt(socfw_runtime_new(&rt, p, &o, &err), 0);
+        cr_assert_null(rt);
+        cr_assert(strstr(err.message, "fingerprint") &&
+                          strstr(err.file, "meta.json"),
+                  "%s: %s", err.file, err.message);
+        socfw_pipeline_free(p);
+}
+
 Test(train, same_seed_same_result)
 {
         write_data("train.jsonl", 120, 3, 0);
@@ -354,7 +395,7 @@ Test(train, the_privacy_stage_cleans_texts_before_learning)
                       "replace}\n"));
         /* the corpus is full of one e-mail address: without the privacy
          * stage BPE would learn pieces of it */
-        char path[4200];
+        char path[4400];
         snprintf(path, sizeof path, "%s/corpus.txt", dir);
         FILE *f = fopen(path, "w");
         for (int i = 0; i < 400; i++)

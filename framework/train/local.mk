@@ -5,6 +5,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/train/schedule.c \
 	framework/train/runtime.c framework/train/runtime_impl.h \
 	framework/train/trainer.c \
+	framework/train/fingerprint.c \
 	framework/train/pretrain.c
 socfwinclude_HEADERS += \
 	framework/socfw/optim.h \
@@ -27,3 +28,23 @@ tests_test_train_SOURCES = $(TEST_COMMON) tests/test_train.c
 tests_test_train_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_test_train_CFLAGS = $(TEST_CFLAGS)
 tests_test_train_LDADD = $(TEST_LDADD)
+
+# masked-LM pretraining of encoders (WordPiece vocabulary, BERT/RoBERTa)
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_pretrain
+TESTS += tests/test_pretrain
+endif
+tests_test_pretrain_SOURCES = $(TEST_COMMON) tests/test_pretrain.c
+tests_test_pretrain_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_pretrain_CFLAGS = $(TEST_CFLAGS)
+tests_test_pretrain_LDADD = $(TEST_LDADD)
+
+# token classification (word tags, BIO) through the runtime
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_tagging
+TESTS += tests/test_tagging
+endif
+tests_test_tagging_SOURCES = $(TEST_COMMON) tests/test_tagging.c
+tests_test_tagging_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_tagging_CFLAGS = $(TEST_CFLAGS)
+tests_test_tagging_LDADD = $(TEST_LDADD)

@@ -1051,6 +1051,10 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                                         err);
         if (rc == 0 && need_model)
                 rc = build_backbone(rt, err);
+        if (rc == 0 && rt->model && rt->tok) {
+                rt_fingerprint_model(rt->model, rt->backbone_fp);
+                rt_fingerprint_tokenizer(rt->tok, rt->tokenizer_fp);
+        }
         /* fine-tuning draws from its own stream, whether or not the
          * backbone was pretrained in this process */
         socfw_rng_seed(&rt->rng, (uint64_t)socfw_config_get_int(tr, "seed") ^

@@ -64,6 +64,8 @@ struct socfw_runtime {
 
         socfw_model *model;
         socfw_tokenizer *tok;
+        char backbone_fp[65];   /* rt_fingerprint_* of the backbone as     */
+        char tokenizer_fp[65];  /* loaded or pretrained, before fine-tuning */
         int max_seq;            /* tokens per example                      */
         int truncation;         /* socfw_truncate_policy                   */
         float dropout;
@@ -117,6 +119,14 @@ int rt_build_from_scratch(socfw_runtime *rt, socfw_error *err);
 int rt_save_backbone(socfw_runtime *rt, const char *dir, socfw_error *err);
 
 void rt_split_clear(rt_split *s);
+
+/* Fingerprints (fingerprint.c): hex BLAKE2b-256 of the backbone's
+ * configuration, tensor names/shapes and a sample of every tensor's
+ * values; and of the tokenizer's kind and vocabulary. */
+#define RT_FINGERPRINT_HEX 65
+void rt_fingerprint_model(socfw_model *m, char hex[RT_FINGERPRINT_HEX]);
+void rt_fingerprint_tokenizer(const socfw_tokenizer *tok,
+                              char hex[RT_FINGERPRINT_HEX]);
 
 /* Describe tensor k of a parameter store for socfw_safetensors_write
  * (F32, its shape and data; `name` NULL keeps the store's name). */

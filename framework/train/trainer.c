@@ -193,6 +193,63 @@ zero:
 
 /* ---- checkpoints ---- */
 
+/* What the checkpoint was trained on top of (meta.json "backbone" and
+ * "tokenizer"); checked again by check_fingerprints when it is loaded. */
+static json_t *
+backbone_meta(const socfw_runtime *rt)
+{
+        const socfw_model_config *c = socfw_model_config_of(rt->model);
+        const char *src = socfw_config_get_string(
+                socfw_pipeline_section(rt->p, "backbone"), "model");
+        return json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "fingerprint",
+                         rt->backbone_fp, "architecture",
+                         socfw_arch_name(c->arch), "layers", c->n_layers,
+                         "hidden", c->hidden, "vocab_size", c->vocab_size,
+                         "source", src ? src : "pretrained by the pipeline");
+}
+
+static json_t *
+tokenizer_meta(const socfw_runtime *rt)
+{
+        return json_pack("{s:s, s:I}", "fingerprint", rt->tokenizer_fp,
+                         "vocab_size",
+                         (json_int_t)socfw_tokenizer_vocab_size(rt->tok));
+}
+
+/* Refuse a checkpoint made on another backbone or vocabulary than the one
+ * this pipeline loaded (checkpoints from before fingerprints pass). */
+static int
+check_fingerprints(const socfw_runtime *rt, socfw_error *err)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/checkpoint/meta.json", rt->out_dir);
+        json_error_t je;
+        json_t *meta = json_load_file(path, 0, &je);
+        if (!meta)
+                return socfw_error_set_at(err, SOCFW_EFORMAT, path, je.line,
+                                          je.column, "%s (hint: the run's "
+                                          "checkpoint is damaged; train it "
+                                          "again)", je.text);
+        int rc = 0;
+        static const char *const parts[] = {"backbone", "tokenizer"};
+        const char *have[] = {rt->backbone_fp, rt->tokenizer_fp};
+        for (int i = 0; i < 2 && rc == 0; i++) {
+                const char *fp = json_string_value(json_object_get(
+                        json_object_get(meta, parts[i]), "fingerprint"));
+                if (fp && strcmp(fp, have[i]) != 0)
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EFORMAT, path, 0, 0,
+                                "%s.fingerprint: the checkpoint was trained "
+                                "on a %s with fingerprint %.16s..., but the "
+                                "pipeline now loads one with %.16s... (hint: "
+                                "the backbone files changed since the run; "
+                                "restore them or train the pipeline again)",
+                                parts[i], parts[i], fp, have[i]);
+        }
+        json_decref(meta);
+        return rc;
+}
+
 /* Tensor names in a checkpoint: backbone tensors as they are, head tensors
  * as "<task>/<name>". */
 static int
@@ -267,6 +324,8 @@ save_checkpoint(socfw_runtime *rt, long step, const char *metric,
                                 arr);
                 }
                 json_object_set_new(meta, "labels", labels);
+                json_object_set_new(meta, "backbone", backbone_meta(rt));
+                json_object_set_new(meta, "tokenizer", tokenizer_meta(rt));
                 char *text = meta ? json_dumps(meta, JSON_INDENT(2) |
                                                              JSON_SORT_KEYS)
                                   : NULL;
@@ -293,8 +352,11 @@ load_checkpoint(socfw_runtime *rt, socfw_error *err)
         char path[4200];
         snprintf(path, sizeof path, "%s/checkpoint/model.safetensors",
                  rt->out_dir);
+        int rc = check_fingerprints(rt, err);
+        if (rc < 0)
+                return rc;
         socfw_modelfile *mf = NULL;
-        int rc = socfw_modelfile_open(&mf, path, err);
+        rc = socfw_modelfile_open(&mf, path, err);
         if (rc < 0)
                 return rc;
         socfw_params *bps = socfw_model_params(rt->model);

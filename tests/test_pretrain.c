@@ -1,0 +1,2 @@
+/* tests/test_pretrain.c - being written */
+#include <criterion/criterion.h>

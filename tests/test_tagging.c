@@ -1,0 +1,2 @@
+/* tests/test_tagging.c - being written */
+#include <criterion/criterion.h>
