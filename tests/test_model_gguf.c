@@ -77,7 +77,7 @@ struct layout {
 /* Tensor payloads with known values. */
 #define N_TENSORS 6
 static const char *tensor_names[N_TENSORS] = {"f32", "f16", "bf16", "q8_0",
-                                              "q4_0", "q4_k"};
+                                              "q4_0", "q8_1"};
 
 static void
 payload(int i, struct gb *d, uint32_t *gtype, int *ndim, uint64_t ne[4])
@@ -120,9 +120,9 @@ payload(int i, struct gb *d, uint32_t *gtype, int *ndim, uint64_t ne[4])
                 for (int k = 0; k < 16; k++)
                         gb_u8(d, (uint8_t)(((k + 3) & 0xf) | (k << 4)));
                 break;
-        default:        /* q4_k (256): one zero block, unsupported by read */
-                *gtype = 12; *ndim = 1; ne[0] = 256;
-                for (int k = 0; k < 144; k++)
+        default:        /* q8_1 (32): one zero block, unsupported by read */
+                *gtype = 9; *ndim = 1; ne[0] = 32;
+                for (int k = 0; k < 36; k++)
                         gb_u8(d, 0);
                 break;
         }
@@ -424,14 +424,14 @@ Test(model_gguf, dequantises_exactly)
         cr_assert_eq(v[0], 1.5f);
         cr_assert_null(socfw_modelfile_f32_data(q8));
         /* unsupported dtype names the tensor */
-        const socfw_tensor_info *qk = socfw_modelfile_find(mf, "q4_k");
-        cr_assert_eq(qk->dtype, SOCFW_DTYPE_Q4_K);
+        const socfw_tensor_info *qk = socfw_modelfile_find(mf, "q8_1");
+        cr_assert_eq(qk->dtype, SOCFW_DTYPE_Q8_1);
         float *big = malloc(256 * sizeof *big);
         socfw_error err = {0};
         cr_assert_eq(socfw_modelfile_read_f32(mf, qk, big, 256, &err),
                      SOCFW_EUNSUPPORTED);
-        cr_assert(strstr(err.message, "'q4_k'") &&
-                  strstr(err.message, "Q4_K"), "%s", err.message);
+        cr_assert(strstr(err.message, "'q8_1'") &&
+                  strstr(err.message, "Q8_1"), "%s", err.message);
         free(big);
         socfw_modelfile_close(mf);
         free(p);

@@ -313,6 +313,13 @@ socfw_model_convert_f32(socfw_dtype t, const void *src_, size_t nelem,
                 }
                 return 0;
         }
+        case SOCFW_DTYPE_Q2_K:
+        case SOCFW_DTYPE_Q3_K:
+        case SOCFW_DTYPE_Q4_K:
+        case SOCFW_DTYPE_Q5_K:
+        case SOCFW_DTYPE_Q6_K:
+        case SOCFW_DTYPE_Q8_K:
+                return mf_dequant_kquant(t, s, nelem, dst);
         default:
                 return SOCFW_EUNSUPPORTED;
         }

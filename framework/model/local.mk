@@ -4,6 +4,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/model/modelfile_internal.h \
 	framework/model/modelfile.c \
 	framework/model/dtype.c \
+	framework/model/kquants.c \
 	framework/model/gguf.c \
 	framework/model/safetensors_read.c \
 	framework/model/safetensors_write.c
@@ -17,6 +18,7 @@ check_PROGRAMS += tests/test_model
 TESTS += tests/test_model
 endif
 tests_test_model_SOURCES = $(TEST_COMMON) tests/test_model_gguf.c \
-	tests/test_model_safetensors.c tests/test_model_writer.c
+	tests/test_model_safetensors.c tests/test_model_writer.c \
+	tests/test_model_kquants.c
 tests_test_model_CFLAGS = $(TEST_CFLAGS)
 tests_test_model_LDADD = $(TEST_LDADD)

@@ -67,10 +67,10 @@ typedef enum socfw_dtype {
         SOCFW_DTYPE_Q5_1,       /* f16 d, f16 m + 4 B high bits + 16 B    */
         SOCFW_DTYPE_Q8_0,       /* f16 d + 32 int8: q * d                 */
         SOCFW_DTYPE_Q8_1,       /* f16 d, f16 s + 32 int8 (not readable)  */
-        SOCFW_DTYPE_Q2_K,       /* K-quants: 256 per block; recognised so */
-        SOCFW_DTYPE_Q3_K,       /* files open, but read_f32 reports       */
-        SOCFW_DTYPE_Q4_K,       /* SOCFW_EUNSUPPORTED for them            */
-        SOCFW_DTYPE_Q5_K,
+        SOCFW_DTYPE_Q2_K,       /* K-quants: 256 elements per block with  */
+        SOCFW_DTYPE_Q3_K,       /* per-sub-block scales (framework/model/ */
+        SOCFW_DTYPE_Q4_K,       /* kquants.c has the layouts); read_f32   */
+        SOCFW_DTYPE_Q5_K,       /* dequantises them                       */
         SOCFW_DTYPE_Q6_K,
         SOCFW_DTYPE_Q8_K,
         SOCFW_DTYPE_COUNT
