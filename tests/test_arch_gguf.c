@@ -2,6 +2,7 @@
  * stories260K.gguf): greedy decoding with the KV cache tells the known
  * story, and the full forward agrees with incremental decoding. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,11 +239,15 @@ check_gguf_from_fixture(const char *fx, const char *arch)
         int permute = !strcmp(arch, "llama");
         gbuf hdr = {0}, data = {0};
         int nt = socfw_params_count(ps);
+        /* scaled RoPE travels as llama.cpp writes it for Llama 3: a
+         * rope_freqs tensor of per-frequency divisors */
+        int n_freq = 0;
+        const float *inv = socfw_model_rope_inv_freq(hf, &n_freq);
         char a[32];
         snprintf(a, sizeof a, "%s.", arch);
         gput(&hdr, "GGUF", 4);
         gu32(&hdr, 3);
-        gu64(&hdr, (uint64_t)nt);
+        gu64(&hdr, (uint64_t)nt + (inv != NULL));
         gu64(&hdr, 10);
         gstr(&hdr, "general.architecture");
         gu32(&hdr, 8);  /* STRING */
@@ -283,6 +288,19 @@ check_gguf_from_fixture(const char *fx, const char *arch)
                 free(g);
                 static const char zeros[32];
                 gput(&data, zeros, (32 - data.n % 32) % 32);
+        }
+        if (inv) {
+                gstr(&hdr, "rope_freqs.weight");
+                gu32(&hdr, 1);
+                gu64(&hdr, (uint64_t)n_freq);
+                gu32(&hdr, 0);
+                gu64(&hdr, data.n);
+                for (int i = 0; i < n_freq; i++) {
+                        double base = pow((double)c->rope_theta,
+                                          -2.0 * i / c->head_dim);
+                        float f = (float)(base / inv[i]);
+                        gput(&data, &f, sizeof f);
+                }
         }
         static const char zeros[32];
         gput(&hdr, zeros, (32 - hdr.n % 32) % 32);
@@ -341,6 +359,11 @@ check_gguf_from_fixture(const char *fx, const char *arch)
 Test(arch_gguf, llama_fixture_permuted, .timeout = 30)
 {
         check_gguf_from_fixture("llama", "llama");
+}
+
+Test(arch_gguf, llama3_rope_freqs_tensor, .timeout = 30)
+{
+        check_gguf_from_fixture("llama3", "llama");
 }
 
 Test(arch_gguf, qwen2_fixture, .timeout = 30)

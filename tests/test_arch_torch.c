@@ -11,6 +11,7 @@
 #include "socfw/model.h"
 #include "socfw/nn.h"
 #include "test_arch_util.h"
+#include "testutil.h"
 
 #define OUT_TOL 1e-4
 #define GRAD_RTOL 1e-3
@@ -187,6 +188,60 @@ Test(arch_torch, llama_gqa, .timeout = 30)
 Test(arch_torch, qwen2_bias_tied, .timeout = 30)
 {
         check_decoder("qwen2");
+}
+
+/* config.json rope_scaling {rope_type: llama3}: frequencies kept, blended
+ * and divided, as Llama 3.1/3.2 checkpoints use. */
+Test(arch_torch, llama3_rope_scaling, .timeout = 30)
+{
+        check_decoder("llama3");
+        socfw_model *m = arch_load_fixture("llama3");
+        int n = 0;
+        const float *f = socfw_model_rope_inv_freq(m, &n);
+        cr_assert_not_null(f);
+        cr_assert_eq(n, 4);
+        /* theta 1e4, head_dim 8: 1 (wavelength 6.3, kept), 0.1
+         * (wavelength 62.8: blend s = (64/62.8 - 1)/3 = 0.0062, so
+         * (1-s) 0.1/8 + s 0.1 = 0.0130423 (computed in Python)), 0.01/8,
+         * 0.001/8 */
+        for (int i = 0; i < 4; i++)
+                cr_log_info("inv_freq[%d] = %.9g", i, (double)f[i]);
+        cr_assert_float_eq(f[0], 1.0f, 1e-7);
+        cr_assert_float_eq(f[1], 0.0130422560f, 1e-8);
+        cr_assert_float_eq(f[2], 0.00125f, 1e-9);
+        cr_assert_float_eq(f[3], 0.000125f, 1e-10);
+        socfw_model_free(m);
+}
+
+/* An unknown scaling type is refused by name. */
+Test(arch_torch, unknown_rope_scaling_is_refused, .timeout = 30)
+{
+        char dir[4096], path[4200];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        char src[4096];
+        arch_fixture_dir(src, sizeof src, "llama3");
+        snprintf(path, sizeof path, "%s/model.safetensors", src);
+        size_t len = 0;
+        char *st = socfw_test_read_file(path, &len);
+        cr_assert_not_null(st);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        cr_assert_eq(socfw_test_write_file(path, st, len), 0);
+        free(st);
+        snprintf(path, sizeof path, "%s/config.json", src);
+        char *cfg = socfw_test_read_file(path, NULL);
+        cr_assert_not_null(cfg);
+        char *at = strstr(cfg, "\"llama3\"");
+        cr_assert_not_null(at);
+        memcpy(at + 1, "yarn  ", 6);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        cr_assert_eq(socfw_test_write_file(path, cfg, strlen(cfg)), 0);
+        free(cfg);
+        socfw_model *m = NULL;
+        socfw_error err = {0};
+        cr_assert_lt(socfw_model_load(&m, dir, NULL, &err), 0);
+        cr_assert(strstr(err.message, "rope_scaling") &&
+                          strstr(err.message, "yarn"),
+                  "%s", err.message);
 }
 
 /* ---- encoders: BERT, RoBERTa -------------------------------------------- */

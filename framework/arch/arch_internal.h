@@ -81,6 +81,7 @@ struct socfw_model {
         int bw_floor;           /* lowest block backward runs through     */
         int bw_embeddings;      /* 1: run into the embeddings             */
         arch_ws ws;
+        float *inv_freq;        /* scaled RoPE frequencies, or NULL       */
 };
 
 /* Sizes used everywhere. */

@@ -234,6 +234,7 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                         rd.T = n;
                         rd.D = c->head_dim;
                         rd.theta = c->rope_theta;
+                        rd.inv_freq = m->inv_freq;
                         rd.mode = c->rope == SOCFW_ROPE_INTERLEAVED
                                           ? SOCFW_NN_ROPE_INTERLEAVED
                                           : SOCFW_NN_ROPE_HALF;

@@ -220,8 +220,9 @@ zero(float *p, size_t n)
 }
 
 static socfw_nn_rope_desc
-rope_desc(const socfw_model_config *c, int B, int T, int H, int ld, int pos0)
+rope_desc(const socfw_model *m, int B, int T, int H, int ld, int pos0)
 {
+        const socfw_model_config *c = &m->cfg;
         socfw_nn_rope_desc d;
         memset(&d, 0, sizeof d);
         d.B = B;
@@ -230,6 +231,7 @@ rope_desc(const socfw_model_config *c, int B, int T, int H, int ld, int pos0)
         d.D = c->head_dim;
         d.ld = ld;
         d.theta = c->rope_theta;
+        d.inv_freq = m->inv_freq;
         d.mode = c->rope == SOCFW_ROPE_INTERLEAVED ? SOCFW_NN_ROPE_INTERLEAVED
                                                    : SOCFW_NN_ROPE_HALF;
         d.pos0 = pos0;
@@ -374,8 +376,8 @@ layer_forward(socfw_model *m, int l, const float *x, int B, int T, float p,
                                         N, C, kd);
                 socfw_nn_linear_forward(w->v, w->a_in, W(P->v_w), W(P->v_b),
                                         N, C, kd);
-                socfw_nn_rope_desc rq = rope_desc(c, B, T, c->n_heads, 0, 0);
-                socfw_nn_rope_desc rk = rope_desc(c, B, T, c->n_kv_heads, 0,
+                socfw_nn_rope_desc rq = rope_desc(m, B, T, c->n_heads, 0, 0);
+                socfw_nn_rope_desc rk = rope_desc(m, B, T, c->n_kv_heads, 0,
                                                   0);
                 if ((rc = socfw_nn_rope_forward(w->q, &rq)) < 0 ||
                     (rc = socfw_nn_rope_forward(w->k, &rk)) < 0)
@@ -611,8 +613,8 @@ layer_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
                                                  w->att, &ad);
                 if (rc < 0)
                         return rc;
-                socfw_nn_rope_desc rq = rope_desc(c, B, T, c->n_heads, 0, 0);
-                socfw_nn_rope_desc rk = rope_desc(c, B, T, c->n_kv_heads, 0,
+                socfw_nn_rope_desc rq = rope_desc(m, B, T, c->n_heads, 0, 0);
+                socfw_nn_rope_desc rk = rope_desc(m, B, T, c->n_kv_heads, 0,
                                                   0);
                 if ((rc = socfw_nn_rope_backward(ws->dq, &rq)) < 0 ||
                     (rc = socfw_nn_rope_backward(ws->dk, &rk)) < 0)

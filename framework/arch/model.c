@@ -117,6 +117,17 @@ config_check(const socfw_model_config *c, socfw_error *err)
                  ((c->act == SOCFW_ACT_SWIGLU) !=
                   (c->arch == SOCFW_ARCH_LLAMA)))
                 what = "act (SwiGLU for Llama, GELU for the others)";
+        else if ((c->rope_scaling == SOCFW_ROPE_SCALING_LINEAR ||
+                  c->rope_scaling == SOCFW_ROPE_SCALING_LLAMA3) &&
+                 !(c->rope_factor > 0.0f))
+                what = "rope_scaling.factor (> 0)";
+        else if (c->rope_scaling == SOCFW_ROPE_SCALING_LLAMA3 &&
+                 (!(c->rope_low_freq_factor > 0.0f) ||
+                  !(c->rope_high_freq_factor > c->rope_low_freq_factor) ||
+                  c->rope_original_max_positions < 1))
+                what = "rope_scaling (llama3 needs 0 < low_freq_factor < "
+                       "high_freq_factor and original_max_position_"
+                       "embeddings >= 1)";
         if (what)
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "model config: bad %s for %s", what,
@@ -340,6 +351,68 @@ layer_reset(arch_layer *L)
                 p[i] = -1;
 }
 
+/* RoPE frequencies under the config's scaling (HF
+ * _compute_*_parameters semantics); `factors` (head_dim/2 divisors) for
+ * SOCFW_ROPE_SCALING_FACTORS.  Leaves m->inv_freq NULL without scaling. */
+static int
+rope_scaled_inv_freq(socfw_model *m, const float *factors, socfw_error *err)
+{
+        const socfw_model_config *c = &m->cfg;
+        if (c->rope == SOCFW_ROPE_NONE ||
+            c->rope_scaling == SOCFW_ROPE_SCALING_NONE)
+                return 0;
+        if (c->rope_scaling == SOCFW_ROPE_SCALING_FACTORS && !factors)
+                return 0;       /* filled in once the tensor is read */
+        int half = c->head_dim / 2;
+        float *f = malloc((size_t)half * sizeof *f);
+        if (!f)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model: out of "
+                                       "memory");
+        const double pi = 3.14159265358979323846;
+        double lo_wavelen = 0, hi_wavelen = 0;
+        if (c->rope_scaling == SOCFW_ROPE_SCALING_LLAMA3) {
+                lo_wavelen = c->rope_original_max_positions /
+                             (double)c->rope_low_freq_factor;
+                hi_wavelen = c->rope_original_max_positions /
+                             (double)c->rope_high_freq_factor;
+        }
+        for (int i = 0; i < half; i++) {
+                double base = 1.0 / pow((double)c->rope_theta,
+                                        (double)(2 * i) / c->head_dim);
+                double v = base;
+                switch (c->rope_scaling) {
+                case SOCFW_ROPE_SCALING_LINEAR:
+                        v = base / c->rope_factor;
+                        break;
+                case SOCFW_ROPE_SCALING_LLAMA3: {
+                        double wavelen = 2 * pi / base;
+                        if (wavelen > lo_wavelen) {
+                                v = base / c->rope_factor;
+                        } else if (wavelen >= hi_wavelen) {
+                                double smooth =
+                                        (c->rope_original_max_positions /
+                                                 wavelen -
+                                         c->rope_low_freq_factor) /
+                                        (c->rope_high_freq_factor -
+                                         c->rope_low_freq_factor);
+                                v = (1 - smooth) * base / c->rope_factor +
+                                    smooth * base;
+                        }
+                        break;
+                }
+                case SOCFW_ROPE_SCALING_FACTORS:
+                        v = base / factors[i];
+                        break;
+                default:
+                        break;
+                }
+                f[i] = (float)v;
+        }
+        free(m->inv_freq);
+        m->inv_freq = f;
+        return 0;
+}
+
 /* Allocate the model, declare its tensors, finalize the store.  The decl
  * list (caller frees dl->v) says where every tensor comes from. */
 static int
@@ -391,7 +464,7 @@ model_build(socfw_model **out, const socfw_model_config *cfg,
                 goto out;
         m->bw_floor = 0;
         m->bw_embeddings = 1;
-        rc = 0;
+        rc = rope_scaled_inv_freq(m, NULL, err);
 out:
         if (rc < 0) {
                 socfw_model_free(m);
@@ -459,9 +532,18 @@ socfw_model_free(socfw_model *m)
         if (!m)
                 return;
         arch_ws_free(&m->ws);
+        free(m->inv_freq);
         socfw_params_free(m->ps);
         free(m->layers);
         free(m);
+}
+
+const float *
+socfw_model_rope_inv_freq(const socfw_model *m, int *n)
+{
+        if (n)
+                *n = m->inv_freq ? m->cfg.head_dim / 2 : 0;
+        return m->inv_freq;
 }
 
 const socfw_model_config *
@@ -622,6 +704,47 @@ hf_prefix(const socfw_modelfile *mf, const char *probe)
         return NULL;
 }
 
+/* config.json "rope_scaling": {"rope_type" (or "type"): "linear" |
+ * "llama3" | "default", "factor", "low_freq_factor", "high_freq_factor",
+ * "original_max_position_embeddings"}. */
+static int
+hf_rope_scaling(const socfw_modelfile *mf, socfw_model_config *c,
+                const char *path, socfw_error *err)
+{
+        const char *type = NULL;
+        if (socfw_modelfile_get_string(mf, "rope_scaling.rope_type", &type,
+                                       NULL, NULL) != 0 &&
+            socfw_modelfile_get_string(mf, "rope_scaling.type", &type, NULL,
+                                       NULL) != 0)
+                return 0;       /* absent or null */
+        if (!strcmp(type, "default"))
+                return 0;
+        if (strcmp(type, "linear") && strcmp(type, "llama3"))
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "%s: rope_scaling.rope_type '%s' is "
+                                       "not supported (hint: linear and "
+                                       "llama3 are)",
+                                       path, type);
+        int rc;
+        c->rope_scaling = strcmp(type, "linear") ? SOCFW_ROPE_SCALING_LLAMA3
+                                                 : SOCFW_ROPE_SCALING_LINEAR;
+        c->rope_factor = 0;
+        c->rope_low_freq_factor = 1;
+        c->rope_high_freq_factor = 4;
+        c->rope_original_max_positions = 8192;
+        if ((rc = opt_float(mf, "rope_scaling.factor", &c->rope_factor,
+                            err)) < 0 ||
+            (rc = opt_float(mf, "rope_scaling.low_freq_factor",
+                            &c->rope_low_freq_factor, err)) < 0 ||
+            (rc = opt_float(mf, "rope_scaling.high_freq_factor",
+                            &c->rope_high_freq_factor, err)) < 0 ||
+            (rc = opt_int(mf, "rope_scaling.original_max_position_embeddings",
+                          1, 1 << 24, &c->rope_original_max_positions,
+                          err)) < 0)
+                return rc;
+        return 0;
+}
+
 static int
 hf_config(const socfw_modelfile *mf, socfw_model_config *c,
           const char **prefix, socfw_error *err)
@@ -755,12 +878,8 @@ hf_config(const socfw_modelfile *mf, socfw_model_config *c,
                     (rc = opt_bool(mf, "attention_bias", &c->attn_bias,
                                    err)) < 0)
                         return rc;
-                socfw_meta_type t;
-                if (socfw_modelfile_has(mf, "rope_scaling", &t) &&
-                    t != SOCFW_META_NULL)
-                        return socfw_error_set(err, SOCFW_EUNSUPPORTED,
-                                               "%s: rope_scaling is not "
-                                               "supported yet", path);
+                if ((rc = hf_rope_scaling(mf, c, path, err)) < 0)
+                        return rc;
                 const char *s = NULL;
                 if (socfw_modelfile_get_string(mf, "hidden_act", &s, NULL,
                                                NULL) == 0 &&
@@ -879,11 +998,25 @@ gguf_config(const socfw_modelfile *mf, socfw_model_config *c,
         if (socfw_modelfile_has(mf, K("rope.scaling.type"), NULL)) {
                 const char *s = NULL;
                 socfw_modelfile_get_string(mf, key, &s, NULL, NULL);
-                if (s && strcmp(s, "none"))
+                if (s && !strcmp(s, "linear")) {
+                        c->rope_scaling = SOCFW_ROPE_SCALING_LINEAR;
+                        c->rope_factor = 0;
+                        if ((rc = opt_float(mf, K("rope.scaling.factor"),
+                                            &c->rope_factor, err)) < 0)
+                                return rc;
+                } else if (s && strcmp(s, "none")) {
                         return socfw_error_set(err, SOCFW_EUNSUPPORTED,
                                                "%s: rope scaling '%s' is "
-                                               "not supported yet", path, s);
+                                               "not supported (hint: none "
+                                               "and linear are)", path, s);
+                }
         }
+        /* Llama 3.x GGUF files carry their scaling as per-frequency
+         * divisors (the llama3 formula applied at conversion) */
+        const socfw_tensor_info *rf = socfw_modelfile_find(mf,
+                                                           "rope_freqs.weight");
+        if (rf && c->rope_scaling == SOCFW_ROPE_SCALING_NONE)
+                c->rope_scaling = SOCFW_ROPE_SCALING_FACTORS;
 #undef K
         if (rot && rot != c->head_dim)
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED,
@@ -982,6 +1115,38 @@ load_decl(socfw_model *m, const socfw_modelfile *mf, const decl *d, int gguf,
         return 0;
 }
 
+/* GGUF rope_freqs.weight: one positive divisor per rotary frequency. */
+static int
+load_rope_factors(socfw_model *m, const socfw_modelfile *mf,
+                  socfw_error *err)
+{
+        const socfw_tensor_info *t = socfw_modelfile_find(mf,
+                                                          "rope_freqs.weight");
+        int half = m->cfg.head_dim / 2;
+        if (!t || t->nelem != half)
+                return socfw_error_set_at(
+                        err, SOCFW_EFORMAT, socfw_modelfile_path(mf), 0, 0,
+                        "rope_freqs.weight: %lld values, expected head_dim "
+                        "/ 2 = %d",
+                        t ? (long long)t->nelem : 0LL, half);
+        float *f = malloc((size_t)half * sizeof *f);
+        if (!f)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        int rc = socfw_modelfile_read_f32(mf, t, f, (size_t)half, err);
+        for (int i = 0; rc == 0 && i < half; i++)
+                if (!(f[i] > 0.0f) || !isfinite(f[i]))
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EFORMAT, socfw_modelfile_path(mf),
+                                0, 0,
+                                "rope_freqs.weight[%d] = %g: divisors must "
+                                "be positive and finite",
+                                i, (double)f[i]);
+        if (rc == 0)
+                rc = rope_scaled_inv_freq(m, f, err);
+        free(f);
+        return rc;
+}
+
 int
 socfw_model_load_modelfile(socfw_model **out, const socfw_modelfile *mf,
                            const socfw_model_options *opts, socfw_error *err)
@@ -1019,6 +1184,9 @@ socfw_model_load_modelfile(socfw_model **out, const socfw_modelfile *mf,
                 if (rc < 0)
                         goto out;
         }
+        if (cfg.rope_scaling == SOCFW_ROPE_SCALING_FACTORS &&
+            (rc = load_rope_factors(m, mf, err)) < 0)
+                goto out;
         SOCFW_LOG_DEBUG("%s: %s backbone, %d layers, hidden %d, %lld "
                         "parameters", socfw_modelfile_path(mf),
                         socfw_arch_name(cfg.arch), cfg.n_layers, cfg.hidden,

@@ -92,6 +92,19 @@ typedef enum socfw_rope {
         SOCFW_ROPE_INTERLEAVED = 2, /* pairs (2i, 2i+1): GPT-J / Meta      */
 } socfw_rope;
 
+/* How RoPE frequencies are stretched for contexts past the pretraining
+ * length (HF config.json "rope_scaling"; GGUF rope.scaling.* or a
+ * rope_freqs tensor). */
+typedef enum socfw_rope_scaling {
+        SOCFW_ROPE_SCALING_NONE = 0,
+        SOCFW_ROPE_SCALING_LINEAR = 1,  /* every frequency / factor        */
+        SOCFW_ROPE_SCALING_LLAMA3 = 2,  /* Llama 3.1: long wavelengths /
+                                           factor, short ones kept, a
+                                           smooth blend between            */
+        SOCFW_ROPE_SCALING_FACTORS = 3, /* per-frequency divisors from the
+                                           file (GGUF rope_freqs.weight)   */
+} socfw_rope_scaling;
+
 typedef struct socfw_model_config {
         socfw_arch arch;
         int vocab_size;
@@ -111,6 +124,11 @@ typedef struct socfw_model_config {
         bool pooler;            /* encoder has pooler.dense                 */
         socfw_act act;
         int pad_id, bos_id, eos_id; /* -1 when unknown                      */
+        socfw_rope_scaling rope_scaling;
+        float rope_factor;              /* LINEAR, LLAMA3                   */
+        float rope_low_freq_factor;     /* LLAMA3 (1 in Llama 3.1)          */
+        float rope_high_freq_factor;    /* LLAMA3 (4)                       */
+        int rope_original_max_positions; /* LLAMA3 (8192)                   */
 } socfw_model_config;
 
 /* Fill `cfg` with the defaults of `arch` at the given size (GPT-2: tied,
@@ -166,6 +184,11 @@ void socfw_model_free(socfw_model *m);
  * to it: it is finalized). */
 const socfw_model_config *socfw_model_config_of(const socfw_model *m);
 socfw_params *socfw_model_params(socfw_model *m);
+
+/* The rotary inverse frequencies in use when RoPE is scaled (head_dim/2
+ * floats, *n gets the count), or NULL when the plain theta^(-2i/d) ones
+ * are (no scaling, or no RoPE).  Borrowed. */
+const float *socfw_model_rope_inv_freq(const socfw_model *m, int *n);
 
 /* Prefix of the backbone tensor names ("", "transformer.", "bert.",
  * "roberta.", "model."); borrowed. */
