@@ -2,6 +2,7 @@
 # fragment; this one only includes them.
 include framework/core/local.mk
 include framework/io/local.mk
+include framework/hub/local.mk
 include framework/nn/local.mk
 include framework/model/local.mk
 include framework/arch/local.mk

@@ -57,6 +57,7 @@ int cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
 
 /* Commands: argc/argv start at the command name. */
 int cli_cmd_run(int argc, char **argv);
+int cli_cmd_pull(int argc, char **argv);
 int cli_cmd_validate(int argc, char **argv);
 int cli_cmd_inspect(int argc, char **argv);
 int cli_cmd_predict(int argc, char **argv);

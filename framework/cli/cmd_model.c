@@ -23,6 +23,7 @@
 
 #include "cli/cli.h"
 #include "socfw/generate.h"
+#include "socfw/hub.h"
 #include "socfw/io.h"
 #include "socfw/log.h"
 #include "socfw/model.h"
@@ -215,13 +216,42 @@ read_stdin(size_t *len)
         return buf;
 }
 
+/* A "hub:ORG/NAME" model is the directory (or .gguf) `socfw pull` left in
+ * the cache: *owned (caller frees) holds it, else NULL and `path` stays. */
+static int
+hub_path(const char **path, char **owned, socfw_error *err)
+{
+        *owned = NULL;
+        if (strncmp(*path, "hub:", 4) != 0)
+                return 0;
+        int rc = socfw_hub_resolve(*path, NULL, owned, err);
+        if (rc == 0)
+                *path = *owned;
+        return rc;
+}
+
 /* The tokenizer of the model at `path`: the path itself (a .gguf file, a
  * directory, a tokenizer file), else the directory of a file such as
  * model.safetensors, else `alt` (may be NULL: the .gguf file a directory
  * holds).  On failure `err` tells about `path` (or its directory). */
+static int load_tokenizer_at(socfw_tokenizer **tok, const char *path,
+                             const char *alt, socfw_error *err);
+
 static int
 load_tokenizer(socfw_tokenizer **tok, const char *path, const char *alt,
                socfw_error *err)
+{
+        char *owned = NULL;
+        int rc = hub_path(&path, &owned, err);
+        if (rc == 0)
+                rc = load_tokenizer_at(tok, path, alt, err);
+        free(owned);
+        return rc;
+}
+
+static int
+load_tokenizer_at(socfw_tokenizer **tok, const char *path, const char *alt,
+                  socfw_error *err)
 {
         int rc = socfw_tokenizer_load(tok, path, err);
         if (rc == 0)
@@ -256,7 +286,11 @@ load_model(socfw_model **m, char **gguf, const char *path, socfw_error *err)
 {
         static const char pooler[] = "pooler.dense.weight";
         socfw_modelfile *mf = NULL;
-        int rc = socfw_modelfile_open(&mf, path, err);
+        char *owned = NULL;
+        int rc = hub_path(&path, &owned, err);
+        if (rc == 0)
+                rc = socfw_modelfile_open(&mf, path, err);
+        free(owned);
         if (rc < 0)
                 return rc;
         socfw_model_options mo = {.seed = 0, .no_pooler = true};

@@ -111,6 +111,32 @@ static const struct topic {
          "decoder's logits for the last position, or an encoder's pooled output\n"
          "(the first token's hidden state when it has no pooler).  Ids must lie\n"
          "in [0, vocabulary size).\n"},
+        {"pull",
+         "Usage: socfw pull ORG/NAME [--revision REV] [--file NAME]...\n"
+         "                  [--endpoint URL] [--cache-dir DIR] [--token T]\n"
+         "\n"
+         "Download a model repository from the Hugging Face hub (or another\n"
+         "endpoint serving /ORG/NAME/resolve/REV/FILE) into the local cache\n"
+         "and print the local path.  Pipelines then use it as\n"
+         "`backbone: {model: hub:ORG/NAME}` (hub:ORG/NAME@REV for another\n"
+         "revision); socfw downloads nothing unless this command is run.\n"
+         "\n"
+         "Without --file: config.json, model.safetensors (or the shards of\n"
+         "model.safetensors.index.json) and the tokenizer files present.\n"
+         "With --file (repeatable): exactly those files, e.g. one .gguf.\n"
+         "\n"
+         "  --revision REV   branch, tag or commit (default main)\n"
+         "  --file NAME      a file to fetch (repeatable)\n"
+         "  --endpoint URL   hub address (default $SOCFW_HUB_ENDPOINT, else\n"
+         "                   https://huggingface.co)\n"
+         "  --cache-dir DIR  cache root (default $SOCFW_CACHE_DIR/hub, else\n"
+         "                   $XDG_CACHE_HOME/socfw/hub, else\n"
+         "                   ~/.cache/socfw/hub)\n"
+         "  --token T        access token for gated or private models\n"
+         "                   (default $HF_TOKEN)\n"
+         "\n"
+         "An interrupted pull resumes when run again; files are checked\n"
+         "against the SHA-256 the hub gives for large files.\n"},
         {"version", "Usage: socfw version\n\nPrint the version of socfw, "
                     "its plugin ABI and pipeline schema.\n"},
         {"help", "Usage: socfw help [COMMAND|pipeline]\n"},

@@ -11,6 +11,7 @@
 #include "socfw/data.h"
 #include "socfw/generate.h"
 #include "socfw/sampler.h"
+#include "socfw/hub.h"
 #include "socfw/io.h"
 #include "socfw/log.h"
 #include "socfw/modelfile.h"
@@ -744,13 +745,15 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
                 free(cached);
                 return rc;
         }
+        char *pulled = NULL;
         if (strncmp(path, "hub:", 4) == 0) {
-                free(cached);
-                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
-                                       "backbone.model '%s': hub models are "
-                                       "not available in this build (hint: "
-                                       "download it and give its directory)",
-                                       path);
+                rc = socfw_hub_resolve(path, NULL, &pulled, err);
+                if (rc < 0) {
+                        socfw_error_prefix(err, rc, "backbone.model");
+                        free(cached);
+                        return rc;
+                }
+                path = pulled;
         }
         socfw_model_options mo = {.seed = (uint64_t)socfw_config_get_int(
                                           socfw_pipeline_section(rt->p,
@@ -772,6 +775,7 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
                             socfw_model_config_of(rt->model)->n_layers,
                             socfw_model_config_of(rt->model)->hidden);
         free(cached);
+        free(pulled);
         return rc;
 }
 
