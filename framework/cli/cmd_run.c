@@ -28,6 +28,8 @@ typedef struct run_opts {
         const char *text_field;
         const char *task;       /* predict/evaluate: one task only */
         int resume;             /* run: continue from the saved state */
+        const char *host;       /* serve                              */
+        int port;               /* serve                              */
 } run_opts;
 
 static int
@@ -41,12 +43,16 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                 {"text-field", required_argument, NULL, 'f'},
                 {"task", required_argument, NULL, 'T'},
                 {"resume", no_argument, NULL, 'R'},
+                {"host", required_argument, NULL, 'H'},
+                {"port", required_argument, NULL, 'p'},
                 {"plugin-path", required_argument, NULL, 'P'},
                 {"help", no_argument, NULL, 'h'},
                 {0, 0, 0, 0},
         };
         int c;
         memset(o, 0, sizeof *o);
+        o->host = "127.0.0.1";
+        o->port = 8080;
         while ((c = getopt_long(argc, argv, "s:i:o:T:P:h", opts, NULL)) !=
                -1) {
                 switch (c) {
@@ -82,6 +88,24 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                                                  cmd);
                         o->task = optarg;
                         break;
+                case 'H':
+                case 'p': {
+                        if (strcmp(cmd, "serve") != 0)
+                                return cli_usage(cmd, "only 'serve' takes "
+                                                      "--host/--port");
+                        if (c == 'H') {
+                                o->host = optarg;
+                                break;
+                        }
+                        char *end;
+                        long v = strtol(optarg, &end, 10);
+                        if (*optarg == '\0' || *end || v < 0 || v > 65535)
+                                return cli_usage(cmd, "--port: expected 0 "
+                                                      "to 65535 (0: any free "
+                                                      "port)");
+                        o->port = (int)v;
+                        break;
+                }
                 case 'P':
                         cli_g.plugin_path = optarg;
                         break;
@@ -437,6 +461,51 @@ cli_cmd_predict(int argc, char **argv)
         if (p && rc == CLI_OK)
                 rc = predict_file(p, rt, o.input, o.output ? o.output : "-",
                                   o.text_field, o.task);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+        socfw_registry_free(reg);
+        json_decref(keep);
+        return rc;
+}
+
+int
+cli_cmd_serve(int argc, char **argv)
+{
+        run_opts o;
+        json_t *keep = NULL;
+        char dir_set[PATH_MAX + 16];
+        int rc = parse_run_opts("serve", argc, argv, &o, 0);
+        if (rc)
+                return rc < 0 ? CLI_OK : rc;
+        if (open_run_dir(o.pipeline, &o, &keep, dir_set, sizeof dir_set) < 0)
+                return CLI_FAIL;
+        socfw_registry *reg = cli_registry(1);
+        socfw_pipeline *p = reg ? cli_load_pipeline(o.pipeline, o.sets,
+                                                    o.n_sets, reg)
+                                : NULL;
+        socfw_runtime *rt = NULL;
+        socfw_chain *chain = NULL;
+        socfw_error err = {0};
+        rc = CLI_FAIL;
+        if (p)
+                rt = runtime_for_inference(p, o.pipeline, &rc);
+        if (p && rc == CLI_OK) {
+                int r = rt ? socfw_runtime_chain(rt, &chain, &err)
+                           : socfw_chain_new(&chain, p, NULL, &err);
+                if (r < 0) {
+                        cli_error(&err);
+                        rc = CLI_FAIL;
+                } else if (socfw_chain_len(chain) == 0) {
+                        cli_errorf("%s has an empty chain (hint: add chain: "
+                                   "[privacy, ...])",
+                                   o.pipeline);
+                        rc = CLI_FAIL;
+                } else {
+                        rc = cli_serve(chain, p, o.host, o.port,
+                                       o.text_field);
+                }
+        }
+        socfw_chain_free(chain);
         socfw_runtime_free(rt);
         socfw_pipeline_free(p);
         socfw_registry_free(reg);

@@ -111,6 +111,24 @@ static const struct topic {
          "decoder's logits for the last position, or an encoder's pooled output\n"
          "(the first token's hidden state when it has no pooler).  Ids must lie\n"
          "in [0, vocabulary size).\n"},
+        {"serve",
+         "Usage: socfw serve PIPELINE|RUN_DIR [--host ADDR] [--port N]\n"
+         "                   [--set KEY=VALUE]... [--text-field NAME]\n"
+         "\n"
+         "Answer the pipeline's chain over HTTP with JSON, using the trained\n"
+         "run when there is one (as `socfw predict` does):\n"
+         "\n"
+         "  GET  /health       {\"status\": \"ok\", \"pipeline\": ..., \"stages\": [...]}\n"
+         "  POST /v1/predict   a record {\"text\": ..., \"session\": ...} or an array\n"
+         "                     of up to 256; answers the record(s) with every\n"
+         "                     stage's annotations.  A \"session\" lets a dialog\n"
+         "                     stage continue that conversation.\n"
+         "\n"
+         "Errors are JSON {\"error\": ..., \"status\": N} (400 bad JSON, 404,\n"
+         "405, 413 body over 1 MiB, 422 input a stage refuses).  Requests run one\n"
+         "at a time.  --host defaults to 127.0.0.1 (this machine only; 0.0.0.0\n"
+         "for every interface), --port to 8080 (0 picks a free port; the address\n"
+         "is printed on standard error).  SIGINT/SIGTERM stop the server.\n"},
         {"pull",
          "Usage: socfw pull ORG/NAME [--revision REV] [--file NAME]...\n"
          "                  [--endpoint URL] [--cache-dir DIR] [--token T]\n"

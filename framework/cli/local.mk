@@ -9,7 +9,8 @@ socfw_SOURCES = \
 	framework/cli/cmd_run.c \
 	framework/cli/cmd_chat.c \
 	framework/cli/cmd_model.c \
-	framework/cli/cmd_pull.c
+	framework/cli/cmd_pull.c \
+	framework/cli/cmd_serve.c
 socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework
 socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 socfw_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
@@ -23,3 +24,7 @@ tests_test_cli_model_SOURCES = $(TEST_COMMON) tests/test_arch_util.h \
 	tests/test_arch_util.c tests/test_cli_model.c
 tests_test_cli_model_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_model_LDADD = $(TEST_LDADD)
+
+# `socfw serve` over HTTP, end to end
+TESTS += tests/serve-http.sh
+EXTRA_DIST += tests/serve-http.sh
