@@ -27,7 +27,7 @@ static char tmp[4096];
 static const char *
 write_tmp(const char *name, const char *text)
 {
-        static char path[4096];
+        static char path[4200];
         if (!tmp[0])
                 cr_assert_not_null(socfw_test_tmpdir(tmp, sizeof tmp));
         snprintf(path, sizeof path, "%s/%s", tmp, name);
@@ -39,7 +39,7 @@ Test(cli, version_and_help)
 {
         char *out;
         cr_assert_eq(socfw(&out, "", "version"), 0);
-        cr_assert(strstr(out, "socfw 0.1.0 (plugin ABI 1.0"), "%s", out);
+        cr_assert(strstr(out, "socfw 0.1.0 (plugin ABI 1.1"), "%s", out);
         free(out);
         cr_assert_eq(socfw(&out, "", "help"), 0);
         cr_assert(strstr(out, "Commands:") && strstr(out, "validate"), "%s",
@@ -126,13 +126,13 @@ Test(cli, predict_runs_the_chain_and_writes_atomically)
                                   "  - {name: g, plugin: testgood, "
                                   "greeting: bonjour}\n"
                                   "chain: [g]\n");
-        char pipeline[4096];
+        char pipeline[4200];
         snprintf(pipeline, sizeof pipeline, "%s", p);
         const char *in = write_tmp("in.jsonl", "{\"text\": \"one\", \"id\": 1}\n"
                                                "{\"text\": \"two\"}\n");
-        char input[4096];
+        char input[4200];
         snprintf(input, sizeof input, "%s", in);
-        char args[16384], *out;
+        char args[20000], *out;
         snprintf(args, sizeof args,
                  "--plugin-path %s predict %s --input %s --output %s/out.jsonl",
                  plugins, pipeline, input, tmp);
@@ -154,7 +154,7 @@ Test(cli, predict_runs_the_chain_and_writes_atomically)
                  "--plugin-path %s predict %s --input %s --output %s/out.jsonl",
                  plugins, pipeline, input, tmp);
         cr_assert_eq(socfw(&out, "", args), 1);
-        char want[4200];
+        char want[4400];
         snprintf(want, sizeof want, "%s:2: missing string field 'text'",
                  input);
         cr_assert(strstr(out, want), "wanted %s in:\n%s", want, out);
@@ -181,22 +181,23 @@ Test(cli, a_broken_plugin_is_reported_and_the_rest_still_load)
 
 Test(cli, settings_not_implemented_yet_are_refused_not_ignored)
 {
-        const char *p = write_tmp("ad.yaml",
+        const char *p = write_tmp("rec.yaml",
                                   "socfw: 1\n"
                                   "tasks:\n"
-                                  "  - name: ad\n"
-                                  "    plugin: adcopy\n"
-                                  "    keywords: [fast]\n"
-                                  "chain: [ad]\n");
+                                  "  - name: rec\n"
+                                  "    plugin: recommend\n"
+                                  "    rerank: 20\n"
+                                  "chain: [rec]\n");
         char pipeline[4096];
         snprintf(pipeline, sizeof pipeline, "%s", p);
-        const char *in = write_tmp("ad.jsonl", "{\"text\": \"shoes\"}\n");
+        const char *in = write_tmp("rec.jsonl", "{\"text\": \"u1\"}\n");
         char args[9000], *out;
         snprintf(args, sizeof args, "predict %s --input %s", pipeline, in);
         cr_assert_eq(socfw(&out, "", args), 1);
         char want[4200];
-        snprintf(want, sizeof want, "%s:5:15: task 'ad' (plugin adcopy): "
-                                    "adcopy: 'keywords' is not enforced",
+        snprintf(want, sizeof want, "%s:5:13: task 'rec' (plugin recommend): "
+                                    "rerank: cross-encoder re-ranking is not "
+                                    "available",
                  pipeline);
         cr_assert(strstr(out, want), "wanted %s in:\n%s", want, out);
         free(out);

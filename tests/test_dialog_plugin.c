@@ -3,14 +3,17 @@
  * (tone, control token, stops, blocklist, sessions, bad input) with a fake
  * generator installed in the task context. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/example_impl.h"
 #include "core/task_impl.h"
 #include "socfw/chain.h"
 #include "socfw/data.h"
+#include "socfw/log.h"
 #include "socfw/pipeline.h"
 #include "testutil.h"
 
@@ -658,5 +661,305 @@ Test(dialog_plugin, runs_as_a_chain_stage)
         cr_assert(strstr(err.message, "reply"), "%s", err.message);
         socfw_post_free(post);
         socfw_chain_free(chain);
+        fixture_close(&f);
+}
+
+/* ---- template: auto from the model's metadata ---- */
+
+static char log_text[4096];
+static int log_warnings;
+
+static void
+log_capture(socfw_log_level level, const char *msg, void *user)
+{
+        (void)user;
+        if (level == SOCFW_LOG_LEVEL_WARN) {
+                log_warnings++;
+                snprintf(log_text, sizeof log_text, "%s", msg);
+        }
+}
+
+static void
+open_auto(fixture *f, const char *model)
+{
+        char keys[4096];
+        snprintf(keys, sizeof keys,
+                 "    template: auto\n"
+                 "    system: ''\n"
+                 "    emotion_control: false\n"
+                 "    chat_template_from: %s/tests/fixtures/dialog/%s\n",
+                 socfw_test_srcdir(), model);
+        fixture_open(f, keys);
+}
+
+Test(dialog_plugin, template_auto_follows_the_model_metadata)
+{
+        static const struct {
+                const char *model;
+                const char *context;
+                int warned;
+        } cases[] = {
+                {"chatml.gguf",
+                 "<|im_start|>user\nHi , how are you ?<|im_end|>\n"
+                 "<|im_start|>assistant\n",
+                 0},
+                {"hf-llama2-list", "[INST] Hi , how are you ? [/INST]", 0},
+                {"hf-plain", "User: Hi , how are you ?\nBot:", 0},
+                {"notemplate.gguf", "User: Hi , how are you ?\nBot:", 0},
+                /* unknown: plain, with a warning */
+                {"unknown.gguf", "User: Hi , how are you ?\nBot:", 1},
+        };
+        socfw_log_set_sink(log_capture, NULL);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                fixture f;
+                log_warnings = 0;
+                open_auto(&f, cases[i].model);
+                socfw_example *ex = NULL;
+                socfw_error err = {0};
+                cr_assert_eq(parse(&f, daily, &ex, &err), 0, "%s",
+                             err.message);
+                const example_item *it = socfw_example_item(ex, 0);
+                cr_assert_str_eq(it->lm_context, cases[i].context, "%s",
+                                 cases[i].model);
+                cr_assert_eq(log_warnings, cases[i].warned, "%s",
+                             cases[i].model);
+                if (cases[i].warned)
+                        cr_assert(strstr(log_text, "plain"), "%s", log_text);
+                socfw_example_free(ex);
+                fixture_close(&f);
+        }
+        socfw_log_set_sink(NULL, NULL);
+}
+
+Test(dialog_plugin, template_auto_with_a_broken_model_config_fails)
+{
+        fixture f;
+        char keys[4096];
+        socfw_error err = {0};
+        snprintf(keys, sizeof keys,
+                 "    template: auto\n"
+                 "    chat_template_from: %s/tests/fixtures/dialog/hf-bad\n",
+                 socfw_test_srcdir());
+        int rc = fixture_try(&f, keys, &err);
+        cr_assert_eq(rc, SOCFW_EFORMAT, "rc %d: %s", rc, err.message);
+        cr_assert(strstr(err.message, "tokenizer_config.json") &&
+                          strstr(err.message, "hint:"),
+                  "%s", err.message);
+        fixture_close(&f);
+}
+
+/* ---- evaluate: distinct-n of generated replies ---- */
+
+static const char *const eval_answers[] = {
+        " I am fine , thanks .\n", " I am tired .\n", " <|tone:neutral|> ok\n",
+        "\n"};
+
+typedef struct gen_log {
+        int calls;
+        float temperature;
+        char prompts[8][1024];
+} gen_log;
+
+static gen_log g_gen;
+
+static int
+cycle_generate(void *runtime, socfw_task_ctx *ctx, const char *prompt,
+               const socfw_generate_opts *o, char **reply, socfw_error *err)
+{
+        (void)runtime;
+        (void)ctx;
+        (void)err;
+        g_gen.temperature = o->temperature;
+        snprintf(g_gen.prompts[g_gen.calls % 8], sizeof g_gen.prompts[0],
+                 "%s", prompt);
+        *reply = strdup(eval_answers[g_gen.calls++ % 4]);
+        return 0;
+}
+
+/* Parse every line of `jsonl` as records of a file named `name`. */
+static size_t
+parse_file(fixture *f, const char *jsonl, const char *name)
+{
+        socfw_reader *r = NULL;
+        socfw_record *rec = NULL;
+        socfw_error err = {0};
+        size_t n = 0;
+        cr_assert_eq(socfw_reader_open_memory(&r, jsonl, strlen(jsonl), name,
+                                              NULL, &err),
+                     0);
+        while (socfw_reader_next(r, &rec, &err) == 1) {
+                socfw_example *ex = socfw_example_new();
+                cr_assert_eq(f->ctx->plugin->task.parse_example(
+                                     f->ctx->state, rec, ex, &err),
+                             0, "%s", err.message);
+                n += socfw_example_count(ex);
+                socfw_example_free(ex);
+                socfw_record_free(rec);
+        }
+        socfw_reader_close(r);
+        return n;
+}
+
+static double
+metric(const socfw_eval *e, const char *name)
+{
+        for (size_t i = 0; i < e->n_metrics; i++)
+                if (strcmp(e->names[i], name) == 0)
+                        return e->values[i];
+        cr_assert_fail("no metric %s", name);
+        return -1;
+}
+
+Test(dialog_plugin, evaluate_measures_generated_replies)
+{
+        fixture f;
+        fixture_open(&f, "    template: plain\n"
+                         "    system: ''\n"
+                         "    eval_generate: 4\n"
+                         "    seed: 3\n");
+        f.ctx->generate = cycle_generate;
+        memset(&g_gen, 0, sizeof g_gen);
+        char two[4096];
+        snprintf(two, sizeof two, "%s%s", daily, daily);
+        size_t n = parse_file(&f, two, "valid.jsonl");
+        cr_assert_eq(n, 6);
+
+        /* a split of another size: not this file, nothing generated */
+        socfw_eval e;
+        socfw_eval_init(&e, 5, NULL, NULL, NULL, 0);
+        cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, NULL), 0);
+        cr_assert_eq(e.n_metrics, 0);
+        cr_assert_eq(g_gen.calls, 0);
+        socfw_eval_clear(&e);
+
+        /* the valid split: 4 sampled contexts, greedy */
+        socfw_eval_init(&e, 6, NULL, NULL, NULL, 0);
+        socfw_error err = {0};
+        cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, &err), 0,
+                     "%s", err.message);
+        cr_assert_eq(g_gen.calls, 4);
+        cr_assert_float_eq(g_gen.temperature, 0.0f, 1e-9);
+        for (int i = 0; i < 4; i++)
+                cr_assert(strstr(g_gen.prompts[i], "\nBot:"), "%s",
+                          g_gen.prompts[i]);
+        /* replies "I am fine , thanks ." "I am tired ." "ok" "" (trimmed;
+         * the control token dropped): 6+4+1+0 = 11 words, 8 unique;
+         * bigrams 5+3 = 8, (i am) twice -> 7 unique */
+        cr_assert_float_eq(metric(&e, "distinct_1"), 8.0 / 11, 1e-9);
+        cr_assert_float_eq(metric(&e, "distinct_2"), 7.0 / 8, 1e-9);
+        cr_assert_float_eq(metric(&e, "avg_reply_words"), 11.0 / 4, 1e-9);
+        cr_assert_float_eq(metric(&e, "generated_replies"), 4, 1e-9);
+        socfw_eval_clear(&e);
+
+        /* the file read again (a new pass) replaces, not adds */
+        cr_assert_eq(parse_file(&f, two, "valid.jsonl"), 6);
+        socfw_eval_init(&e, 6, NULL, NULL, NULL, 0);
+        cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, NULL), 0);
+        cr_assert_eq(g_gen.calls, 8);
+        socfw_eval_clear(&e);
+        fixture_close(&f);
+}
+
+Test(dialog_plugin, evaluate_is_off_by_default)
+{
+        fixture f;
+        fixture_open(&f, "    template: plain\n");
+        f.ctx->generate = cycle_generate;
+        memset(&g_gen, 0, sizeof g_gen);
+        cr_assert_eq(parse_file(&f, daily, "valid.jsonl"), 3);
+        socfw_eval e;
+        socfw_eval_init(&e, 3, NULL, NULL, NULL, 0);
+        cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, NULL), 0);
+        cr_assert_eq(e.n_metrics, 0);
+        cr_assert_eq(g_gen.calls, 0);
+        socfw_eval_clear(&e);
+        fixture_close(&f);
+}
+
+/* ---- streaming to <task>.stream_fd ---- */
+
+static int
+piece_generate(void *runtime, socfw_task_ctx *ctx, const char *prompt,
+               const socfw_generate_opts *o, char **reply, socfw_error *err)
+{
+        (void)runtime;
+        (void)ctx;
+        (void)prompt;
+        (void)err;
+        static const char *const pieces[] = {" <|tone:", "positive|>", " Glad",
+                                             " to", " hear", " it", "!", "\n",
+                                             NULL};
+        char buf[256] = "";
+        size_t len = 0;
+        cr_assert_geq(o->size, sizeof *o);
+        for (size_t i = 0; pieces[i]; i++) {
+                len += (size_t)snprintf(buf + len, sizeof buf - len, "%s",
+                                        pieces[i]);
+                if (o->on_piece &&
+                    o->on_piece(o->on_piece_user, pieces[i],
+                                strlen(pieces[i])))
+                        break;
+        }
+        *reply = strdup(buf);
+        return 0;
+}
+
+Test(dialog_plugin, predict_streams_the_reply_to_a_descriptor)
+{
+        fixture f;
+        fixture_open(&f, "    template: plain\n");
+        f.ctx->generate = piece_generate;
+        int fds[2];
+        cr_assert_eq(pipe(fds), 0);
+        socfw_error err = {0};
+        socfw_post *post = socfw_post_new("great news!", NULL);
+        cr_assert_eq(socfw_post_set_number(post, "reply.stream_fd", fds[1],
+                                           &err),
+                     0);
+        cr_assert_eq(predict(&f, post, &err), 0, "%s", err.message);
+        close(fds[1]);
+        char buf[256] = {0};
+        ssize_t k = read(fds[0], buf, sizeof buf - 1);
+        close(fds[0]);
+        cr_assert_str_eq(socfw_post_get_string(post, "reply.reply"),
+                         "Glad to hear it!");
+        cr_assert_eq(k, (ssize_t)strlen("Glad to hear it!"));
+        cr_assert_str_eq(buf, "Glad to hear it!");
+        double streamed = 0;
+        cr_assert_eq(socfw_post_get_number(post, "reply.streamed", &streamed),
+                     0);
+        cr_assert_float_eq(streamed, 16, 1e-9);
+        socfw_post_free(post);
+
+        /* no descriptor: nothing streamed, no annotation */
+        post = socfw_post_new("great news!", NULL);
+        cr_assert_eq(predict(&f, post, &err), 0, "%s", err.message);
+        cr_assert_neq(socfw_post_get_number(post, "reply.streamed",
+                                            &streamed),
+                      0);
+        socfw_post_free(post);
+        fixture_close(&f);
+}
+
+Test(dialog_plugin, a_closed_stream_stops_generation)
+{
+        fixture f;
+        fixture_open(&f, "    template: plain\n");
+        f.ctx->generate = piece_generate;
+        int fd = open("/dev/null", O_RDONLY); /* not writable */
+        cr_assert_geq(fd, 0);
+        socfw_error err = {0};
+        socfw_post *post = socfw_post_new("great news!", NULL);
+        cr_assert_eq(socfw_post_set_number(post, "reply.stream_fd", fd, &err),
+                     0);
+        cr_assert_eq(predict(&f, post, &err), 0, "%s", err.message);
+        close(fd);
+        /* the generator stopped at the first written piece (" Glad") */
+        cr_assert_str_eq(socfw_post_get_string(post, "reply.reply"), "Glad");
+        double streamed = -1;
+        cr_assert_eq(socfw_post_get_number(post, "reply.streamed", &streamed),
+                     0);
+        cr_assert_float_eq(streamed, 0, 1e-9);
+        socfw_post_free(post);
         fixture_close(&f);
 }

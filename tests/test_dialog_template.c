@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "template.h"
+#include "testutil.h"
 
 static const socfw_dialog_turn conv[] = {
         {.role = SOCFW_DIALOG_USER, .text = "Hi"},
@@ -219,4 +220,92 @@ Test(dialog_template, control_tokens)
                                                   &o, t, 1, &s, NULL, NULL),
                      SOCFW_EINVAL);
         cr_expect_null(s);
+}
+
+/* ---- template: auto, from model metadata (tests/fixtures/dialog, made
+ * by tests/fixtures/gen_dialog_fixtures.py) ---- */
+
+static const char *
+fixture(const char *name)
+{
+        static char path[4096];
+        snprintf(path, sizeof path, "%s/tests/fixtures/dialog/%s",
+                 socfw_test_srcdir(), name);
+        return path;
+}
+
+Test(dialog_template, auto_reads_gguf_and_hugging_face_metadata,
+     .timeout = 10)
+{
+        static const struct {
+                const char *model;
+                int rc;
+                socfw_dialog_template want;
+                const char *msg; /* in err.message when rc != 0 */
+        } cases[] = {
+                {"chatml.gguf", 0, SOCFW_DIALOG_TEMPLATE_CHATML, NULL},
+                {"llama2.gguf", 0, SOCFW_DIALOG_TEMPLATE_LLAMA2, NULL},
+                {"hf-chatml", 0, SOCFW_DIALOG_TEMPLATE_CHATML, NULL},
+                /* a list of named templates: "default" wins */
+                {"hf-llama2-list", 0, SOCFW_DIALOG_TEMPLATE_LLAMA2, NULL},
+                /* a file of an HF model: the config beside it */
+                {"hf-chatml/tokenizer_config.json", 0,
+                 SOCFW_DIALOG_TEMPLATE_CHATML, NULL},
+                {"hf-plain", 0, SOCFW_DIALOG_TEMPLATE_PLAIN, NULL},
+                /* unknown family -> plain, said as "unknown" */
+                {"unknown.gguf", SOCFW_DIALOG_AUTO_UNKNOWN,
+                 SOCFW_DIALOG_TEMPLATE_PLAIN, "no known family"},
+                {"notemplate.gguf", SOCFW_DIALOG_AUTO_NO_TEMPLATE,
+                 SOCFW_DIALOG_TEMPLATE_PLAIN, "tokenizer.chat_template"},
+                {"hf-none", SOCFW_DIALOG_AUTO_NO_TEMPLATE,
+                 SOCFW_DIALOG_TEMPLATE_PLAIN, "no chat_template"},
+                {"missing.gguf", SOCFW_DIALOG_AUTO_NO_TEMPLATE,
+                 SOCFW_DIALOG_TEMPLATE_PLAIN, "not found"},
+                /* a broken config is an error with file:line */
+                {"hf-bad", SOCFW_EFORMAT, SOCFW_DIALOG_TEMPLATE_PLAIN,
+                 "not valid JSON"},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                socfw_dialog_template t = SOCFW_DIALOG_TEMPLATE_LLAMA2;
+                socfw_error err = {0};
+                int rc = socfw_dialog_template_auto(fixture(cases[i].model),
+                                                    &t, &err);
+                cr_expect_eq(rc, cases[i].rc, "%s: rc %d (%s)",
+                             cases[i].model, rc, err.message);
+                if (rc >= 0)
+                        cr_expect_eq(t, cases[i].want, "%s: %s",
+                                     cases[i].model,
+                                     socfw_dialog_template_name(t));
+                if (cases[i].msg)
+                        cr_expect(strstr(err.message, cases[i].msg),
+                                  "%s: '%s'", cases[i].model, err.message);
+        }
+}
+
+Test(dialog_template, the_raw_template_text_is_returned, .timeout = 10)
+{
+        char *jinja = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_dialog_model_chat_template(fixture("llama2.gguf"),
+                                                      &jinja, &err),
+                     0, "%s", err.message);
+        cr_assert(strstr(jinja, "[INST]") && strstr(jinja, "<<SYS>>"));
+        free(jinja);
+        cr_assert_eq(socfw_dialog_model_chat_template(NULL, &jinja, NULL),
+                     SOCFW_ENOTFOUND);
+        cr_assert_null(jinja);
+}
+
+Test(dialog_template, detect_plain_text_templates)
+{
+        socfw_dialog_template t = SOCFW_DIALOG_TEMPLATE_CHATML;
+        cr_assert_eq(socfw_dialog_template_detect(
+                             "{{ 'User: ' + m }}{{ 'Assistant: ' + r }}", &t,
+                             NULL),
+                     0);
+        cr_assert_eq(t, SOCFW_DIALOG_TEMPLATE_PLAIN);
+        /* "User:" alone is not enough */
+        cr_assert_eq(socfw_dialog_template_detect("{{ 'User: ' + m }}", &t,
+                                                  NULL),
+                     SOCFW_ENOTFOUND);
 }

@@ -250,6 +250,151 @@ Test(train, a_checkpoint_on_another_backbone_is_refused)
         socfw_pipeline_free(p);
 }
 
+/* n records whose sentiment word comes after 24 filler words: beyond the
+ * first window of 16 tokens. */
+static void
+write_long_data(const char *name, int n, unsigned seed)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        for (int i = 0; i < n; i++) {
+                seed = seed * 1103515245u + 12345u;
+                int pos = (int)((seed >> 16) & 1);
+                fputs("{\"text\": \"", f);
+                for (int k = 0; k < 24; k++)
+                        fprintf(f, "%s ", FILL[(seed >> (k % 13)) % 10]);
+                fprintf(f, "%s\", \"label\": \"%s\"}\n",
+                        pos ? POS[(seed >> 8) % 6] : NEG[(seed >> 8) % 6],
+                        pos ? "positive" : "negative");
+        }
+        fclose(f);
+}
+
+static socfw_pipeline *
+long_pipeline(const char *truncation)
+{
+        static char y[8192];
+        const char *base = tiny_pipeline(NULL, NULL);
+        const char *at = strstr(base, "max_seq_len: 16");
+        cr_assert_not_null(at);
+        snprintf(y, sizeof y, "%.*smax_seq_len: 16, truncation: %s, "
+                              "chunk_overlap: 4%s",
+                 (int)(at - base), base, truncation,
+                 at + strlen("max_seq_len: 16"));
+        /* one window in four carries the label word: train longer */
+        static char z[8192];
+        char *ep = strstr(y, "epochs: 6");
+        cr_assert_not_null(ep);
+        snprintf(z, sizeof z, "%.*sepochs: 16%s", (int)(ep - y), y,
+                 ep + strlen("epochs: 6"));
+        return load(z);
+}
+
+/* backbone.truncation: chunk_average reads every window of a long post:
+ * the word that decides the label is past the first window, which is all
+ * that head truncation keeps. */
+Test(train, chunk_average_reads_past_the_first_window)
+{
+        write_long_data("train.jsonl", 300, 21);
+        write_long_data("valid.jsonl", 80, 22);
+        char out[4200];
+        snprintf(out, sizeof out, "%s/run-head", dir);
+        socfw_pipeline *p = long_pipeline("head");
+        double f1_head = train(p, out);
+        socfw_pipeline_free(p);
+        snprintf(out, sizeof out, "%s/run-chunks", dir);
+        p = long_pipeline("chunk_average");
+        double f1_chunks = train(p, out);
+        cr_log_info("valid macro-F1: head %.3f, chunk_average %.3f", f1_head,
+                    f1_chunks);
+        cr_assert_lt(f1_head, 0.7, "head truncation saw the word? %.3f",
+                     f1_head);
+        cr_assert_gt(f1_chunks, 0.85, "chunk_average %.3f", f1_chunks);
+
+        /* prediction averages the windows of a post too */
+        socfw_runtime *rt = NULL;
+        socfw_error err = {0};
+        socfw_runtime_options o = {.output_dir = out, .from_checkpoint = 1,
+                                   .progress = quiet};
+        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
+                     err.message);
+        const char *stages[] = {"sentiment", NULL};
+        socfw_chain *chain = NULL;
+        cr_assert_eq(socfw_runtime_chain_stages(rt, stages, &chain, &err), 0,
+                     "%s", err.message);
+        socfw_post *post = socfw_post_new(
+                "the phone order app today was my service really so the "
+                "phone order app today was my service really so the app "
+                "today awful", NULL);
+        cr_assert_eq(socfw_chain_run(chain, post, &err), 0, "%s",
+                     err.message);
+        cr_assert_str_eq(socfw_post_get_string(post, "sentiment.label"),
+                         "negative");
+        socfw_post_free(post);
+        socfw_chain_free(chain);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
+/* Language-model examples keep the start of a long reply and the end of
+ * its context; replies of every length around half the window (where an
+ * off-by-one once read a token past the reply: uninitialised memory, which
+ * the sanitizer build's forward pass rejects as outside the vocabulary)
+ * train cleanly. */
+Test(train, lm_examples_of_every_reply_length_fit_the_window)
+{
+        char path[4400];
+        snprintf(path, sizeof path, "%s/pairs.jsonl", dir);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        for (int len = 1; len <= 24; len++) {
+                fputs("{\"prompt\": \"how was the order today\", "
+                      "\"response\": \"", f);
+                for (int k = 0; k < len; k++)
+                        fprintf(f, "%s%s", k ? " " : "", FILL[k % 10]);
+                fputs("\"}\n", f);
+        }
+        fclose(f);
+        char corpus[4200];
+        snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
+        f = fopen(corpus, "w");
+        for (int i = 0; i < 200; i++)
+                fprintf(f, "%s %s %s\n", FILL[i % 10], FILL[(i / 10) % 10],
+                        POS[i % 6]);
+        fclose(f);
+        const char *y =
+                "socfw: 1\n"
+                "threads: 1\n"
+                "backbone: {arch: gpt2, hidden: 32, layers: 1, heads: 2,"
+                " max_positions: 32, max_seq_len: 16}\n"
+                "pretrain: {corpus: [corpus.txt], steps: 4, batch_size: 8,"
+                " seq_len: 16, tokenizer: {vocab_size: 300}}\n"
+                "tasks:\n"
+                "  - name: reply\n"
+                "    plugin: dialog\n"
+                "    head: {type: lm}\n"
+                "    data: {train: pairs.jsonl, valid: pairs.jsonl}\n"
+                "train: {epochs: 1, batch_size: 4, seed: 3}\n"
+                "output: {dir: run-lm}\n";
+        socfw_pipeline *p = load(y);
+        char out[4200];
+        snprintf(out, sizeof out, "%s/run-lm", dir);
+        socfw_runtime *rt = NULL;
+        socfw_error err = {0};
+        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        double ppl = 0;
+        cr_assert_eq(socfw_runtime_metric(rt, "reply.valid.perplexity", &ppl),
+                     0);
+        cr_assert(ppl > 1 && ppl < 1000, "perplexity %g", ppl);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
 Test(train, same_seed_same_result)
 {
         write_data("train.jsonl", 120, 3, 0);

@@ -10,6 +10,15 @@
  * and /quit; Ctrl-D ends.  From a pipe: one output line per input line on
  * stdout (the reply, newlines folded to spaces; /history as one JSON line;
  * /reset as an empty line), everything else on stderr.
+ *
+ * Streaming: on a terminal the reply is printed as it is generated when the
+ * dialog stage is the last stage of the chain.  The stage writes it to the
+ * descriptor given as the annotation <task>.stream_fd (standard output) and
+ * tells how many bytes it wrote in <task>.streamed.  When a stage follows
+ * the dialog stage (a privacy stage scrubbing the reply, or anything else
+ * that may rewrite it) the reply is printed only once the whole chain has
+ * run, so that nothing unscrubbed reaches the screen.  --no-stream (and
+ * --show-prompt, which prints the prompt first) turn streaming off.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <getopt.h>
@@ -40,6 +49,7 @@ typedef struct chat_opts {
         const char *session;
         const char *output_dir;
         int show_prompt;
+        int no_stream;
 } chat_opts;
 
 typedef struct chat {
@@ -56,6 +66,7 @@ typedef struct chat {
         int reply_as_text;
         char session[SESSION_MAX + 1];
         int interactive;
+        int stream;                     /* print replies as generated */
         size_t failures;
 } chat;
 
@@ -65,6 +76,7 @@ parse_opts(int argc, char **argv, chat_opts *o)
         static const struct option opts[] = {
                 {"session", required_argument, NULL, 'S'},
                 {"show-prompt", no_argument, NULL, 'p'},
+                {"no-stream", no_argument, NULL, 'n'},
                 {"set", required_argument, NULL, 's'},
                 {"output-dir", required_argument, NULL, 'd'},
                 {"plugin-path", required_argument, NULL, 'P'},
@@ -81,6 +93,9 @@ parse_opts(int argc, char **argv, chat_opts *o)
                         break;
                 case 'p':
                         o->show_prompt = 1;
+                        break;
+                case 'n':
+                        o->no_stream = 1;
                         break;
                 case 's':
                         /* room for the overrides chat adds itself */
@@ -161,11 +176,13 @@ load_pipeline(chat *ch, const char *const *extra, size_t n_extra)
         return cli_load_pipeline(ch->pipeline, sets, n, ch->reg);
 }
 
-/* The last chain stage whose plugin is `dialog`; NULL when none. */
+/* The last chain stage whose plugin is `dialog`; NULL when none.
+ * *last: 1 when no stage runs after it. */
 static const char *
-find_dialog_stage(const socfw_pipeline *p, int *reply_as_text)
+find_dialog_stage(const socfw_pipeline *p, int *reply_as_text, int *last)
 {
         const char *found = NULL;
+        *last = 0;
         for (size_t i = 0; i < socfw_pipeline_chain_len(p); i++) {
                 const char *name = socfw_pipeline_chain_stage(p, i);
                 int t = strcmp(name, "privacy") == 0
@@ -176,6 +193,7 @@ find_dialog_stage(const socfw_pipeline *p, int *reply_as_text)
                                                 : NULL;
                 if (pl && strcmp(pl->name, "dialog") == 0) {
                         found = name;
+                        *last = i + 1 == socfw_pipeline_chain_len(p);
                         *reply_as_text = socfw_config_get_bool(
                                 socfw_pipeline_task(p, (size_t)t),
                                 "reply_as_text");
@@ -209,7 +227,8 @@ chat_open(chat *ch)
         const char *extra[2] = {"pretrain.reuse=true", NULL};
         if (!(ch->p = load_pipeline(ch, extra, 1)))
                 return CLI_FAIL;
-        ch->task = find_dialog_stage(ch->p, &ch->reply_as_text);
+        int last = 0;
+        ch->task = find_dialog_stage(ch->p, &ch->reply_as_text, &last);
         if (!ch->task) {
                 cli_errorf("%s: the chain has no dialog stage (hint: add a "
                            "task with plugin: dialog and list it in "
@@ -231,8 +250,13 @@ chat_open(chat *ch)
                 free(set);
                 if (!ch->p)
                         return CLI_FAIL;
-                ch->task = find_dialog_stage(ch->p, &ch->reply_as_text);
+                ch->task = find_dialog_stage(ch->p, &ch->reply_as_text,
+                                             &last);
         }
+        /* stream only what no later stage can rewrite (privacy); with
+         * --show-prompt the prompt is printed before the whole reply */
+        ch->stream = ch->interactive && !ch->o.no_stream &&
+                     !ch->o.show_prompt && last;
         const char *outdir = ch->o.output_dir;
         ch->dir = outdir ? strdup(outdir) : cli_output_dir(ch->p, ch->pipeline);
         if (!ch->dir) {
@@ -305,8 +329,20 @@ say(chat *ch, const char *text)
                 cli_errorf("out of memory");
                 return CLI_FAIL;
         }
-        int rc = socfw_chain_run(ch->chain, post, &err);
+        char key[512];
+        int rc = 0;
+        if (ch->stream) {
+                snprintf(key, sizeof key, "%s.stream_fd", ch->task);
+                rc = socfw_post_set_number(post, key, STDOUT_FILENO, &err);
+                fputs("bot> ", stdout);
+                fflush(stdout); /* the stage writes to the descriptor */
+        }
+        if (rc == 0)
+                rc = socfw_chain_run(ch->chain, post, &err);
         if (rc < 0) {
+                if (ch->stream)
+                        putchar('\n');
+                fflush(stdout);
                 cli_error(&err);
                 socfw_post_free(post);
                 return CLI_FAIL;
@@ -320,7 +356,19 @@ say(chat *ch, const char *text)
          * have scrubbed it; without reply_as_text, the raw reply */
         const char *reply = ch->reply_as_text ? socfw_post_text(post)
                                               : annotation(post, ch, "reply");
-        if (ch->interactive) {
+        double streamed = 0;
+        snprintf(key, sizeof key, "%s.streamed", ch->task);
+        if (ch->stream && socfw_post_get_number(post, key, &streamed) == 0 &&
+            streamed > 0) {
+                /* already on the screen; reprinted only if the stage
+                 * replaced it afterwards (e.g. by fallback_reply) */
+                if (reply && (size_t)streamed == strlen(reply))
+                        putchar('\n');
+                else
+                        printf("\nbot> %s\n", reply ? reply : "");
+        } else if (ch->stream) {
+                printf("%s\n", reply ? reply : "");
+        } else if (ch->interactive) {
                 printf("bot> %s\n", reply ? reply : "");
         } else {
                 put_one_line(reply ? reply : "");

@@ -63,7 +63,7 @@ static const struct topic {
          "training data has) and print the classification report.\n"},
         {"chat",
          "Usage: socfw chat PIPELINE.yaml|RUN_DIR [--session ID] [--show-prompt]\n"
-         "                  [--set KEY=VALUE]... [--output-dir DIR]\n"
+         "                  [--no-stream] [--set KEY=VALUE]... [--output-dir DIR]\n"
          "\n"
          "Talk to the pipeline's dialog stage.  Each message goes through the\n"
          "whole chain (e.g. privacy -> sentiment -> dialog -> privacy) with the\n"
@@ -72,6 +72,10 @@ static const struct topic {
          "kept in the dialog stage's sessions database: --session ID continues\n"
          "it (a new ID starts one; without --session a new ID is made and\n"
          "printed on stderr).\n"
+         "\n"
+         "On a terminal the reply is printed as it is generated when the dialog\n"
+         "stage ends the chain (never when a stage such as privacy follows it);\n"
+         "--no-stream prints it whole.\n"
          "\n"
          "On a terminal: type a message after 'you> '; /history shows the\n"
          "session, /reset clears it, /quit or Ctrl-D leaves.  From a pipe: one\n"

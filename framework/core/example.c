@@ -303,3 +303,9 @@ socfw_eval_add_report(socfw_eval *ev, const char *text)
 {
         return set_str(&ev->report, text);
 }
+
+const char *
+socfw_eval_source(const socfw_eval *ev)
+{
+        return ev ? ev->source : NULL;
+}

@@ -59,6 +59,7 @@ struct socfw_eval {
         bool *higher;
         size_t n_metrics;
         char *report;
+        const char *source;     /* data file evaluated (borrowed), or NULL */
 };
 
 /* Borrow the arrays; metrics are owned.  Clear with socfw_eval_clear. */

@@ -22,13 +22,15 @@ static const char *const schedule_choices[] = {"linear", "cosine",
 static const char *const es_mode_choices[] = {"auto", "max", "min", NULL};
 static const char *const bad_row_choices[] = {"error", "skip", NULL};
 static const char *const objective_choices[] = {"auto", "clm", "mlm", NULL};
-static const char *const tokenizer_choices[] = {"bpe", "wordpiece", NULL};
+static const char *const tokenizer_choices[] = {"auto", "bpe", "wordpiece",
+                                                NULL};
 static const char *const split_choices[] = {"train", "valid", "test", NULL};
 static const char *const report_choices[] = {"text", "json", "svg", NULL};
 static const char *const format_choices[] = {"auto", "jsonl", "csv", "tsv",
                                              NULL};
 static const char *const truncation_choices[] = {"head", "tail",
-                                                 "head_tail", NULL};
+                                                   "head_tail",
+                                                   "chunk_average", NULL};
 
 static const socfw_param_spec top_specs[] = {
         {.key = "socfw", .type = SOCFW_PARAM_INT,
@@ -79,8 +81,17 @@ static const socfw_param_spec backbone_specs[] = {
                  "truncation)."},
         {.key = "truncation", .type = SOCFW_PARAM_ENUM,
          .default_value = "head", .choices = truncation_choices,
-         .help = "Which tokens a long input keeps: the first, the last, or "
-                 "both ends."},
+         .help = "What a long input becomes: its first tokens, its last, "
+                 "both ends, or (chunk_average, for classification) "
+                 "overlapping windows that are all learnt and whose "
+                 "predictions are averaged."},
+        {.key = "chunk_overlap", .type = SOCFW_PARAM_INT,
+         .default_value = "32", .min = 0, .max = 65536,
+         .help = "chunk_average: tokens shared by neighbouring windows."},
+        {.key = "max_chunks", .type = SOCFW_PARAM_INT,
+         .default_value = "16", .min = 1, .max = 4096,
+         .help = "chunk_average: windows per input at most; a longer input "
+                 "is covered by that many windows spread evenly over it."},
         {.key = "dropout", .type = SOCFW_PARAM_FLOAT, .default_value = "0.1",
          .min = 0, .max = 0.99,
          .help = "Dropout inside the backbone while training."},
@@ -161,6 +172,11 @@ static const socfw_param_spec train_specs[] = {
         {.key = "eval_every", .type = SOCFW_PARAM_INT, .default_value = "0",
          .min = 0, .max = 1e12,
          .help = "Validate every N steps; 0 = after each epoch."},
+        {.key = "eval_before", .type = SOCFW_PARAM_BOOL,
+         .default_value = "false",
+         .help = "Also validate once before the first training step, "
+                 "reported as <task>.valid.<metric>@step0 (e.g. the "
+                 "perplexity before fine-tuning)."},
         {.key = "log_every", .type = SOCFW_PARAM_INT, .default_value = "50",
          .min = 1, .max = 1e12, .help = "Log a line every N steps."},
         {.key = "early_stopping.metric", .type = SOCFW_PARAM_STRING,
@@ -208,12 +224,21 @@ static const socfw_param_spec pretrain_specs[] = {
          .min = 0, .max = 10, .help = "Peak learning rate."},
         {.key = "warmup", .type = SOCFW_PARAM_FLOAT, .default_value = "0.02",
          .min = 0, .max = 1e12, .help = "Warmup (fraction or steps)."},
+        {.key = "max_minutes", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0", .min = 0, .max = 1e9,
+         .help = "Wall-time budget: fewer steps when they would not fit "
+                 "(the schedule is shortened to match); 0 = no limit."},
         {.key = "mask_prob", .type = SOCFW_PARAM_FLOAT,
          .default_value = "0.15", .min = 0, .max = 1,
-         .help = "Masked LM: share of tokens to predict."},
+         .help = "Masked LM: share of tokens to predict (80% become the "
+                 "mask token, 10% a random token, 10% stay)."},
+        {.key = "whole_word_mask", .type = SOCFW_PARAM_BOOL,
+         .default_value = "false",
+         .help = "Masked LM: mask all pieces of a word together."},
         {.key = "tokenizer.type", .type = SOCFW_PARAM_ENUM,
-         .default_value = "bpe", .choices = tokenizer_choices,
-         .help = "Vocabulary to train when the backbone has none."},
+         .default_value = "auto", .choices = tokenizer_choices,
+         .help = "Vocabulary to train when the backbone has none: auto is "
+                 "WordPiece for bert, byte-level BPE otherwise."},
         {.key = "tokenizer.vocab_size", .type = SOCFW_PARAM_INT,
          .default_value = "8000", .min = 64, .max = 1000000,
          .help = "Size of the trained vocabulary."},

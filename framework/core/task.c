@@ -117,6 +117,49 @@ socfw_task_generate(socfw_task_ctx *ctx, const char *prompt,
         return ctx->generate(ctx->runtime, ctx, prompt, opts, reply, err);
 }
 
+const char *
+socfw_task_split(const socfw_task_ctx *ctx)
+{
+        return ctx ? ctx->split : NULL;
+}
+
+int
+socfw_task_tag_words(socfw_task_ctx *ctx, const char *const *words,
+                     size_t n_words, float *probs, size_t n_probs,
+                     size_t *n_tags, socfw_error *err)
+{
+        size_t dummy;
+        if (!n_tags)
+                n_tags = &dummy;
+        *n_tags = 0;
+        if (!ctx || !ctx->tag_words)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "task '%s' has no trained tagger to "
+                                       "run (hint: give it head: {type: "
+                                       "tagger}, train it with `socfw run`, "
+                                       "then use the run directory)",
+                                       ctx ? ctx->name : "?");
+        return ctx->tag_words(ctx->runtime, ctx, words, n_words, probs,
+                              n_probs, n_tags, err);
+}
+
+int
+socfw_task_run_stage(socfw_task_ctx *ctx, const char *task, socfw_post *post,
+                     socfw_error *err)
+{
+        if (!ctx || !ctx->run_stage)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "task '%s' cannot run other stages "
+                                       "here (hint: run the pipeline or its "
+                                       "run directory with socfw)",
+                                       ctx ? ctx->name : "?");
+        if (!task || !post)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "socfw_task_run_stage: no task name "
+                                       "or post");
+        return ctx->run_stage(ctx->runtime, ctx, task, post, err);
+}
+
 int
 socfw_task_count_tokens(socfw_task_ctx *ctx, const char *text, size_t *n,
                         socfw_error *err)

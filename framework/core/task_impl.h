@@ -20,6 +20,18 @@ typedef int (*socfw_task_generate_fn)(void *runtime, socfw_task_ctx *ctx,
 typedef int (*socfw_task_count_fn)(void *runtime, const char *text,
                                    size_t *n, socfw_error *err);
 
+/* Per-word tag probabilities for socfw_task_tag_words (tagger heads). */
+typedef int (*socfw_task_tag_fn)(void *runtime, socfw_task_ctx *ctx,
+                                 const char *const *words, size_t n_words,
+                                 float *probs, size_t n_probs,
+                                 size_t *n_tags, socfw_error *err);
+
+/* Another task of the same pipeline, run as a chain stage on a post, for
+ * socfw_task_run_stage. */
+typedef int (*socfw_task_stage_fn)(void *runtime, socfw_task_ctx *ctx,
+                                   const char *task, socfw_post *post,
+                                   socfw_error *err);
+
 struct socfw_task_ctx {
         char *name;
         const socfw_config *cfg;     /* borrowed from the pipeline */
@@ -34,6 +46,11 @@ struct socfw_task_ctx {
         char **labels;
         size_t n_labels;
         void *runtime;
+        socfw_task_tag_fn tag_words;    /* NULL: no model */
+        /* the split parse_example is reading ("train", "valid", "test",
+         * "eval"), NULL outside (static strings) */
+        const char *split;
+        socfw_task_stage_fn run_stage;  /* NULL: no runtime */
 };
 
 /* Create the plugin's state for the task (or the privacy stage).  On

@@ -3,13 +3,21 @@
 
 #include <math.h>
 
-static uint64_t
-splitmix64(uint64_t *x)
+uint64_t
+socfw_rng_mix64(uint64_t x)
 {
-        uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
+        uint64_t z = x + UINT64_C(0x9e3779b97f4a7c15);
         z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
         z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
         return z ^ (z >> 31);
+}
+
+static uint64_t
+splitmix64(uint64_t *x)
+{
+        uint64_t z = socfw_rng_mix64(*x);
+        *x += UINT64_C(0x9e3779b97f4a7c15);
+        return z;
 }
 
 static inline uint64_t

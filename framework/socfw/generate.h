@@ -11,6 +11,23 @@
  * partial UTF-8 character, never a possible start of a stop string), and
  * keeps a blocklist of words from ever being produced.
  *
+ * Constraints enforced while decoding (not checked afterwards):
+ *   - blocklist: a token that would complete a blocked word or phrase
+ *     (bytes, optionally ASCII case-insensitive, across token boundaries)
+ *     has its logit set to -inf before sampling;
+ *   - max_chars: a token whose text would take the output past the limit
+ *     (in code points) is masked; when nothing fits, generation stops
+ *     (SOCFW_GENERATE_STOP_MAX_TOKENS with result.max_chars_reached set):
+ *     the text never exceeds the limit;
+ *   - required: words that must appear.  While one is missing, a sampled
+ *     token that would leave too little room (characters or tokens) for the
+ *     missing words, or that would end the text (a stop id, a stop string),
+ *     is replaced by the tokens of the first missing word (`encode` of the
+ *     model turns it into ids), preceded by a space when needed.  Forced
+ *     words are checked against the blocklist too.
+ * The result carries the model's log-probability of every generated token
+ * (forced ones included), for ranking several samples.
+ *
  *     socfw_generate_model gm = {
  *             .n_vocab = V, .n_ctx = 2048,
  *             .step = my_step, .piece = my_piece, .user = my_model,
@@ -66,12 +83,20 @@ typedef int (*socfw_generate_piece_fn)(void *user, int32_t id, char *buf,
 typedef int (*socfw_generate_stream_fn)(void *user, const char *text,
                                         size_t len);
 
+/* Tokenize `len` bytes of `text` (no special tokens added): *ids gets a
+ * malloc'ed array (caller frees) of *n ids.  Return 0 or a negative code. */
+typedef int (*socfw_generate_encode_fn)(void *user, const char *text,
+                                        size_t len, int32_t **ids,
+                                        size_t *n);
+
 typedef struct socfw_generate_model {
         int32_t n_vocab;        /* length of the logits vector            */
         size_t n_ctx;           /* context length; 0 = no limit           */
         socfw_generate_step_fn step;
         socfw_generate_piece_fn piece;
-        void *user;             /* passed to both                         */
+        void *user;             /* passed to all callbacks                */
+        /* Needed only for socfw_generate_config.required; may be NULL. */
+        socfw_generate_encode_fn encode;
 } socfw_generate_model;
 
 typedef struct socfw_generate_config {
@@ -89,6 +114,15 @@ typedef struct socfw_generate_config {
         void *stream_user;
         const atomic_int *cancel;       /* may be NULL; nonzero stops at
                                          * the next token                 */
+        /* Fields below were added later; zero keeps the old behaviour. */
+        size_t max_chars;               /* code points of text; 0 = none  */
+        const char *const *required;    /* words that must appear (the
+                                         * model needs `encode`)          */
+        size_t n_required;
+        int required_ignore_case;       /* ASCII case-insensitive match   */
+        int valid_utf8;                 /* never sample a token that makes
+                                         * the text invalid UTF-8 (byte
+                                         * tokens out of sequence)        */
 } socfw_generate_config;
 
 typedef enum {
@@ -115,6 +149,14 @@ typedef struct socfw_generate_result {
         double prompt_seconds;  /* the first step (prompt processing)     */
         double gen_seconds;     /* the rest                               */
         double tokens_per_second; /* generated tokens / gen_seconds       */
+        /* Added later. */
+        double logprob;         /* sum of log p(token) under the model's
+                                 * own distribution (before bans, penalty
+                                 * and temperature) over `tokens`; divide
+                                 * by n_tokens for the mean              */
+        size_t n_forced;        /* tokens placed to satisfy `required`    */
+        size_t n_chars;         /* code points of text                    */
+        int max_chars_reached;  /* stopped because no token fitted        */
 } socfw_generate_result;
 
 /* Defaults: max_tokens 256, nothing else set. */
@@ -125,8 +167,11 @@ void socfw_generate_config_default(socfw_generate_config *cfg);
  * history.  Fills *res (caller frees with socfw_generate_result_free, also
  * after an error: it then holds what was produced before the failure) and
  * returns 0, or a negative code: SOCFW_EINVAL for bad arguments (empty
- * prompt, empty stop string, prompt longer than n_ctx), the step
- * callback's error, or SOCFW_EINVAL when the blocklist bans every token. */
+ * prompt, empty stop string, prompt longer than n_ctx, an empty required
+ * word, required words without an `encode` callback, required words
+ * longer together than max_chars, a required word that contains a blocked
+ * one), the step callback's error, or SOCFW_EINVAL when the blocklist bans
+ * every token. */
 int socfw_generate(const socfw_generate_model *model, socfw_sampler *sampler,
                    const socfw_generate_config *cfg, const int32_t *prompt,
                    size_t n_prompt, socfw_generate_result *res,

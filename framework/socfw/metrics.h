@@ -156,6 +156,47 @@ size_t socfw_span_scorer_types(const socfw_span_scorer *s,
                                const socfw_span_type_metrics **types,
                                socfw_span_type_metrics *overall);
 
+/* ---- entity-level evaluation of token tagging (framework/report/entities.c) ----
+ *
+ * seqeval-style: each sequence of tag ids becomes BIO spans (conlleval
+ * rules, as socfw_bio_to_spans) and a predicted entity counts only when a
+ * gold one has the same start, end and type.
+ *
+ *     socfw_entity_metrics em;
+ *     socfw_entity_metrics_compute(&em, gold, pred, lens, n_seqs, names,
+ *                                  n_tags, &err);
+ *     printf("entity F1 %.4f\n", em.micro_f1);
+ *     socfw_entity_metrics_clear(&em);
+ */
+typedef struct socfw_entity_metrics {
+        size_t n_types;
+        socfw_span_type_metrics *per_type;   /* owned, sorted by type; fbeta
+                                                is F2                        */
+        size_t tp, fp, fn;                   /* over all types               */
+        double micro_precision, micro_recall, micro_f1, micro_f2;
+        double macro_precision, macro_recall, macro_f1, macro_f2; /* mean
+                                                over the types seen in gold
+                                                or predictions               */
+        size_t tokens, tokens_correct;
+        double token_accuracy;               /* tags equal, O included       */
+} socfw_entity_metrics;
+
+/* gold and pred hold the tag ids of n_seqs sequences back to back
+ * (lens[s] tags each); tag_names[id] is "O", "B-PER", "I-PER", ... (an id
+ * outside [0, n_tags) counts as O).  Returns 0, SOCFW_EINVAL or
+ * SOCFW_ENOMEM; release with _clear. */
+int socfw_entity_metrics_compute(socfw_entity_metrics *res, const int *gold,
+                                 const int *pred, const size_t *lens,
+                                 size_t n_seqs,
+                                 const char *const *tag_names, size_t n_tags,
+                                 socfw_error *err);
+void socfw_entity_metrics_clear(socfw_entity_metrics *res);
+/* The figures of one type (borrowed), or NULL when it was never seen. */
+const socfw_span_type_metrics *
+socfw_entity_metrics_type(const socfw_entity_metrics *res, const char *type);
+/* A seqeval-like text table (caller frees); NULL when out of memory. */
+char *socfw_entity_metrics_report(const socfw_entity_metrics *res);
+
 /* ---- ranking ---- */
 
 /* 1 if any relevant item is among the first min(k, n) ranked items.
@@ -242,6 +283,13 @@ const char *socfw_metrics_name(const socfw_metrics *m, size_t i,
  * prefix.macro_precision, prefix.weighted_f1.  Returns 0 or an error. */
 int socfw_metrics_add_classification(socfw_metrics *m, const char *prefix,
                                      const socfw_classification *res);
+
+/* Set prefix.f1, .precision, .recall, .f2 (micro over entities),
+ * .macro_f1, .macro_precision, .macro_recall, .token_accuracy and, per
+ * type, prefix.<TYPE>.precision/.recall/.f1/.f2 (entities.c).  Returns 0
+ * or an error. */
+int socfw_metrics_add_entities(socfw_metrics *m, const char *prefix,
+                               const socfw_entity_metrics *res);
 
 /* {"name": value, ...} (new reference, caller decrefs; NULL on OOM).
  * Non-finite values become null. */

@@ -70,7 +70,8 @@ extern "C" {
 #endif
 
 #define SOCFW_ABI_MAJOR 1
-#define SOCFW_ABI_MINOR 0
+#define SOCFW_ABI_MINOR 1   /* 1.1: tag_words, split, eval_source,
+                                 generate_opts streaming/constraints */
 
 /* ---- parameter specs: the pipeline schema ---- */
 
@@ -328,11 +329,72 @@ typedef struct socfw_generate_opts {
         uint64_t seed;
         const char *const *stop;        /* NULL-terminated, may be NULL  */
         const char *const *banned;      /* words never produced; NULL ok */
+        /* Streaming: called with each piece of final reply text, in order
+         * (never a partial UTF-8 character; the pieces concatenated are
+         * exactly *reply).  Return 0 to go on, nonzero to stop generating
+         * (*reply then holds what was produced so far).  NULL: no
+         * streaming.  `on_piece_user` is passed back. */
+        int (*on_piece)(void *user, const char *piece, size_t len);
+        void *on_piece_user;
+        /* Constraints and score (read only when `size` covers them).
+         * `banned` entries may be phrases ("guaranteed results"); they and
+         * `required` match ASCII case-insensitively, across tokens. */
+        const char *const *required;    /* words the reply must contain:
+                                           forced in when room runs out or
+                                           the model would stop; NULL ok */
+        int max_chars;                  /* code points of the reply: tokens
+                                           that do not fit are never
+                                           produced; 0: no limit         */
+        double *score;                  /* out, may be NULL: mean log-prob
+                                           per reply token, forced ones
+                                           included (the model's own
+                                           distribution)                 */
+        int *at_limit;                  /* out, may be NULL: 1 when the
+                                           reply ended at max_tokens,
+                                           max_chars or the context (it
+                                           may end inside a word), 0 when
+                                           the model ended it            */
+        int *n_forced;                  /* out, may be NULL: tokens placed
+                                           to satisfy `required` (0: the
+                                           model wrote every word)       */
 } socfw_generate_opts;
 
 int socfw_task_generate(socfw_task_ctx *ctx, const char *prompt,
                         const socfw_generate_opts *opts, char **reply,
                         socfw_error *err);
+
+/* The data split parse_example is being called for: "train", "valid",
+ * "test", or "eval" (`socfw evaluate --input`); NULL outside
+ * parse_example.  Lets a task hold out a deterministic part of a file that
+ * is both its training and its validation data.  Static string.  Since
+ * ABI 1.1. */
+const char *socfw_task_split(const socfw_task_ctx *ctx);
+
+/* Token classification (predict of tagging tasks, head: {type: tagger}):
+ * run tokenizer + backbone + tagger over `words` split as the task's
+ * training examples were (socfw_example_set_word_tags), and write the
+ * n_words x n_tags tag probabilities into `probs`, row w for word w (read
+ * at its first sub-token, or the last with the head's label_token: last;
+ * tag ids are label indices, socfw_task_label).  A text longer than the
+ * model's window is run in windows of whole words, so every word gets a
+ * row; an empty word gets a row of zeros.  `n_probs` is the room in
+ * `probs` (floats); *n_tags gets the number of tags (also on
+ * SOCFW_EINVAL when the room is too small, so a caller can size it).
+ * Returns 0, SOCFW_EUNSUPPORTED when the task has no tagger model,
+ * SOCFW_EINVAL, SOCFW_ENOMEM.  Added in ABI 1.1 (a host function only:
+ * descriptors are unchanged). */
+int socfw_task_tag_words(socfw_task_ctx *ctx, const char *const *words,
+                         size_t n_words, float *probs, size_t n_probs,
+                         size_t *n_tags, socfw_error *err);
+
+/* Run another task of the same pipeline, named `task`, as a chain stage
+ * on `post` (its predict hook with its trained model): e.g. an ad-copy
+ * task scoring candidates with the pipeline's sentiment task.  Its
+ * annotations land on `post` under its name.  SOCFW_ENOTFOUND for an
+ * unknown task, SOCFW_EINVAL when `task` is the caller itself,
+ * SOCFW_EUNSUPPORTED outside a runtime.  Since ABI 1.1. */
+int socfw_task_run_stage(socfw_task_ctx *ctx, const char *task,
+                         socfw_post *post, socfw_error *err);
 
 /* Tokens `text` takes with the pipeline's tokenizer (for context budgets).
  * SOCFW_EUNSUPPORTED when the pipeline has no model. */
@@ -348,6 +410,10 @@ const float *socfw_eval_scores(const socfw_eval *ev, size_t i);
 int socfw_eval_add_metric(socfw_eval *ev, const char *name, double value,
                           bool higher_is_better);
 int socfw_eval_add_report(socfw_eval *ev, const char *text);
+/* The data file whose examples are evaluated (borrowed; NULL when the host
+ * does not know).  Tasks that rank a catalogue (recommend) re-read it to
+ * know each example's user and item.  Since ABI 1.1 (a new function). */
+const char *socfw_eval_source(const socfw_eval *ev);
 
 #ifdef __cplusplus
 }

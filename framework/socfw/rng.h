@@ -29,6 +29,11 @@ typedef struct socfw_rng {
         int has_spare;          /* 1 when `spare` is valid                 */
 } socfw_rng;
 
+/* A stateless 64-bit mix (the splitmix64 output function of x + golden
+ * ratio): well-spread hashes of ids, lines or seeds, e.g. for a seeded
+ * deterministic hold-out.  Bijective. */
+uint64_t socfw_rng_mix64(uint64_t x);
+
 /* Seed the generator (any value, 0 included).  `rng` must not be NULL. */
 void socfw_rng_seed(socfw_rng *rng, uint64_t seed);
 

@@ -5,8 +5,10 @@ framework_libsocfw_la_SOURCES += \
 	framework/train/schedule.c \
 	framework/train/runtime.c framework/train/runtime_impl.h \
 	framework/train/trainer.c \
+	framework/train/retrieval.c \
 	framework/train/fingerprint.c \
-	framework/train/pretrain.c
+	framework/train/chunks.c \
+	framework/train/pretrain.c framework/train/mlm.c framework/train/mlm.h
 socfwinclude_HEADERS += \
 	framework/socfw/optim.h \
 	framework/socfw/runtime.h

@@ -2,6 +2,7 @@
  * tokenize their data; run them for inference. */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "socfw/io.h"
 #include "socfw/log.h"
 #include "socfw/modelfile.h"
+#include "socfw/nn.h"
 #include "socfw/safetensors.h"
 #include "socfw/threads.h"
 #include "train/runtime_impl.h"
@@ -94,6 +96,7 @@ rt_split_clear(rt_split *s)
                 free(s->ex[i].ids);
                 free(s->ex[i].targets);
                 free(s->ex[i].multi);
+                free(s->ex[i].ids2);
         }
         free(s->ex);
         memset(s, 0, sizeof *s);
@@ -116,80 +119,6 @@ rt_tensor_of(socfw_tensor_info *x, const socfw_params *ps, int k,
 
 /* ---- tokenization ---- */
 
-/* Keep at most `max` ids by the truncation policy; returns the new n. */
-static int
-truncate_ids(const socfw_runtime *rt, int32_t *ids, int n, int max)
-{
-        if (n <= max)
-                return n;
-        int32_t *tmp = malloc(sizeof(int32_t) * (size_t)max);
-        if (!tmp)
-                return max; /* fall back to keeping the head */
-        size_t kept = socfw_truncate(ids, (size_t)n, tmp, (size_t)max,
-                                     (socfw_truncate_policy)rt->truncation,
-                                     (size_t)max / 2);
-        memcpy(ids, tmp, kept * sizeof(int32_t));
-        free(tmp);
-        return (int)kept;
-}
-
-int
-rt_encode(socfw_runtime *rt, const char *text, int32_t **out, int *n_out,
-          socfw_error *err)
-{
-        int32_t *ids = NULL;
-        size_t n = 0;
-        int rc = socfw_tokenizer_encode(rt->tok, text, strlen(text), 0, &ids,
-                                        &n, err);
-        if (rc < 0)
-                return rc;
-        int max = rt->max_seq;
-        int32_t cls = -1, sep = -1, bos = -1;
-        if (rt->encoder) {
-                cls = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_CLS);
-                sep = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_SEP);
-                if (cls < 0)
-                        cls = socfw_tokenizer_special_id(rt->tok,
-                                                         SOCFW_TOKENIZER_BOS);
-                if (sep < 0)
-                        sep = socfw_tokenizer_special_id(rt->tok,
-                                                         SOCFW_TOKENIZER_EOS);
-                max -= (cls >= 0) + (sep >= 0);
-        } else {
-                bos = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_BOS);
-                max -= bos >= 0;
-        }
-        if (max < 1)
-                max = 1;
-        int m = truncate_ids(rt, ids, (int)n, max);
-        int total = m + (cls >= 0) + (sep >= 0) + (bos >= 0);
-        if (total == 0) {
-                /* an empty post still needs one position */
-                total = 1;
-        }
-        int32_t *res = malloc(sizeof(int32_t) * (size_t)total);
-        if (!res) {
-                free(ids);
-                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        }
-        int k = 0;
-        if (cls >= 0)
-                res[k++] = cls;
-        if (bos >= 0)
-                res[k++] = bos;
-        if (m > 0)
-                memcpy(res + k, ids, (size_t)m * sizeof(int32_t));
-        k += m;
-        if (sep >= 0)
-                res[k++] = sep;
-        if (k == 0)
-                res[k++] = rt->pad_id;
-        free(ids);
-        *out = res;
-        *n_out = k;
-        return 0;
-}
-
 /* LM example: context tokens are read, target tokens learnt. */
 static int
 encode_lm(socfw_runtime *rt, const char *context, const char *target,
@@ -207,8 +136,9 @@ encode_lm(socfw_runtime *rt, const char *context, const char *target,
         int32_t bos = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_BOS);
         int32_t eos = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_EOS);
         size_t max = (size_t)rt->max_seq;
-        /* keep the end of the context and the start of the target */
-        size_t keep_t = nt + (eos >= 0) < max / 2 ? nt : max / 2;
+        /* keep the end of the context and the start of the target: all of
+         * it (and its end-of-text) when that fits in half the window */
+        size_t keep_t = nt + (eos >= 0) <= max / 2 ? nt : max / 2;
         size_t room = max - keep_t - (eos >= 0 && keep_t == nt) - (bos >= 0);
         size_t keep_c = nc < room ? nc : room;
         size_t n = (bos >= 0) + keep_c + keep_t + (eos >= 0 && keep_t == nt);
@@ -242,6 +172,179 @@ out:
         free(c);
         free(t);
         return rc;
+}
+
+/* ---- word tags (token classification) ---- */
+
+/* 1 for code points of scripts written without spaces between words (CJK
+ * ideographs and punctuation, kana, Hangul, full-width forms). */
+static int
+is_cjk(uint32_t c)
+{
+        return (c >= 0x2E80 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
+               (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFE30 && c <= 0xFE4F) ||
+               (c >= 0xFF00 && c <= 0xFFEF) || (c >= 0x20000 && c <= 0x3FFFF);
+}
+
+/* First (last = 0) or last code point of a UTF-8 word; 0 when invalid. */
+static uint32_t
+edge_cp(const char *w, int last)
+{
+        const unsigned char *s = (const unsigned char *)w;
+        size_t n = strlen(w);
+        if (!n)
+                return 0;
+        size_t i = 0;
+        if (last) {
+                i = n - 1;
+                while (i > 0 && (s[i] & 0xC0) == 0x80 && n - i < 4)
+                        i--;
+        }
+        unsigned char c = s[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2
+                                 : (c & 0xF0) == 0xE0 ? 3
+                                 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (!len || i + len > n)
+                return 0;
+        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1Fu
+                                 : len == 3 ? c & 0x0Fu : c & 0x07u;
+        for (size_t k = 1; k < len; k++) {
+                if ((s[i + k] & 0xC0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[i + k] & 0x3Fu);
+        }
+        return cp;
+}
+
+static int
+push_token(int32_t **ids, int32_t **tg, size_t *n, size_t *cap, int32_t id,
+           int32_t tag)
+{
+        if (*n == *cap) {
+                size_t nc = *cap ? *cap * 2 : 64;
+                int32_t *a = realloc(*ids, nc * sizeof *a);
+                if (!a)
+                        return SOCFW_ENOMEM;
+                *ids = a;
+                int32_t *b = realloc(*tg, nc * sizeof *b);
+                if (!b)
+                        return SOCFW_ENOMEM;
+                *tg = b;
+                *cap = nc;
+        }
+        (*ids)[*n] = id;
+        (*tg)[(*n)++] = tag;
+        return 0;
+}
+
+int
+rt_encode_words(socfw_runtime *rt, const char *const *words, const int *tags,
+                size_t n_words, int label_last, rt_example *ex, int *word_pos,
+                size_t *n_used, socfw_error *err)
+{
+        int32_t cls = -1, sep = -1, bos = -1;
+        if (rt->encoder) {
+                cls = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_CLS);
+                sep = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_SEP);
+                if (cls < 0)
+                        cls = socfw_tokenizer_special_id(rt->tok,
+                                                         SOCFW_TOKENIZER_BOS);
+                if (sep < 0)
+                        sep = socfw_tokenizer_special_id(rt->tok,
+                                                         SOCFW_TOKENIZER_EOS);
+        } else {
+                bos = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_BOS);
+        }
+        size_t budget = rt->max_seq > 0 ? (size_t)rt->max_seq : 1;
+        size_t specials = (cls >= 0) + (sep >= 0) + (bos >= 0);
+        budget = budget > specials ? budget - specials : 1;
+        /* byte-level BPE reads the space before a word as part of it */
+        int spaced = socfw_tokenizer_get_kind(rt->tok) == SOCFW_TOKENIZER_BPE;
+        int32_t *ids = NULL, *tg = NULL, *w_ids = NULL;
+        size_t n = 0, cap = 0, used = 0, w = 0;
+        char *buf = NULL;
+        size_t buf_cap = 0;
+        int rc = 0;
+        memset(ex, 0, sizeof *ex);
+        ex->label = -1;
+        if (cls >= 0)
+                rc = push_token(&ids, &tg, &n, &cap, cls, -100);
+        if (bos >= 0 && rc == 0)
+                rc = push_token(&ids, &tg, &n, &cap, bos, -100);
+        for (w = 0; rc == 0 && w < n_words; w++) {
+                const char *word = words[w] ? words[w] : "";
+                size_t wl = strlen(word);
+                if (word_pos)
+                        word_pos[w] = -1;
+                if (!wl)
+                        continue;
+                int space = spaced && w > 0 && words[w - 1] &&
+                            words[w - 1][0] &&
+                            !is_cjk(edge_cp(words[w - 1], 1)) &&
+                            !is_cjk(edge_cp(word, 0));
+                if (wl + 2 > buf_cap) {
+                        char *nb = realloc(buf, wl + 2);
+                        if (!nb) {
+                                rc = SOCFW_ENOMEM;
+                                break;
+                        }
+                        buf = nb;
+                        buf_cap = wl + 2;
+                }
+                buf[0] = ' ';
+                memcpy(buf + space, word, wl);
+                size_t nw = 0;
+                free(w_ids);
+                w_ids = NULL;
+                rc = socfw_tokenizer_encode(rt->tok, buf, wl + (size_t)space,
+                                            0, &w_ids, &nw, err);
+                if (rc < 0)
+                        break;
+                if (!nw)
+                        continue;
+                if (used + nw > budget) {
+                        /* truncation: whole words only, except that a
+                         * first word longer than the budget is cut */
+                        if (used > 0)
+                                break;
+                        nw = budget;
+                }
+                size_t at = label_last ? nw - 1 : 0;
+                for (size_t k = 0; rc == 0 && k < nw; k++)
+                        rc = push_token(&ids, &tg, &n, &cap, w_ids[k],
+                                        k == at && tags ? tags[w] : -100);
+                if (word_pos)
+                        word_pos[w] = (int)(n - nw + at);
+                used += nw;
+                if (used >= budget) {
+                        w++;
+                        break;
+                }
+        }
+        for (size_t k = w; word_pos && k < n_words; k++)
+                word_pos[k] = -1;
+        if (sep >= 0 && rc == 0)
+                rc = push_token(&ids, &tg, &n, &cap, sep, -100);
+        if (n == 0 && rc == 0) /* an empty example still needs a position */
+                rc = push_token(&ids, &tg, &n, &cap, rt->pad_id, -100);
+        free(w_ids);
+        free(buf);
+        if (rc < 0) {
+                free(ids);
+                free(tg);
+                return rc == SOCFW_ENOMEM
+                               ? socfw_error_set(err, rc, "out of memory")
+                               : rc;
+        }
+        ex->ids = ids;
+        ex->n = (int)n;
+        if (tags)
+                ex->targets = tg;
+        else
+                free(tg);
+        if (n_used)
+                *n_used = w;
+        return 0;
 }
 
 /* ---- data ---- */
@@ -290,9 +393,12 @@ add_example(socfw_runtime *rt, rt_task *t, rt_split *s,
         int rc = 0;
         /* anonymise the texts before anything learns from them */
         example_item copy = *orig;
-        char *text = NULL, *context = NULL, *target = NULL;
+        char *text = NULL, *context = NULL, *target = NULL, *pair = NULL;
         if (orig->text && (rc = rt_anonymise(rt, orig->text, &text, err)) < 0)
                 return rc;
+        if (orig->text_pair &&
+            (rc = rt_anonymise(rt, orig->text_pair, &pair, err)) < 0)
+                goto out;
         if (orig->lm_context &&
             (rc = rt_anonymise(rt, orig->lm_context, &context, err)) < 0)
                 goto out;
@@ -300,13 +406,57 @@ add_example(socfw_runtime *rt, rt_task *t, rt_split *s,
             (rc = rt_anonymise(rt, orig->lm_target, &target, err)) < 0)
                 goto out;
         copy.text = text;
+        copy.text_pair = pair;
         copy.lm_context = context;
         copy.lm_target = target;
         rc = add_tokenized(rt, t, s, &copy, err);
 out:
+        free(pair);
         free(text);
         free(context);
         free(target);
+        return rc;
+}
+
+/* A sequence-level example: one per window of `text` (one window unless
+ * chunk_average cuts a long input), each with proto's target.  `proto`'s
+ * multi-label array is consumed. */
+static int
+push_windows(socfw_runtime *rt, rt_task *t, rt_split *s, rt_example *proto,
+             const char *text, socfw_error *err)
+{
+        rt_chunks c;
+        int rc = rt_encode_chunks(rt, text ? text : "", &c, err);
+        rt_example *g = rc == 0 ? realloc(s->ex, (s->n + (size_t)c.count) *
+                                                         sizeof *g)
+                                : NULL;
+        if (rc == 0 && !g)
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        for (int i = 0; rc == 0 && i < c.count; i++) {
+                rt_example ex = *proto;
+                if (i > 0 && proto->multi) {
+                        ex.multi = malloc((size_t)t->n_outputs);
+                        if (!ex.multi) {
+                                rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                                     "out of memory");
+                                break;
+                        }
+                        memcpy(ex.multi, proto->multi, (size_t)t->n_outputs);
+                }
+                ex.ids = c.ids[i];
+                ex.n = c.n[i];
+                ex.chunk = i;
+                c.ids[i] = NULL;
+                s->ex = g;
+                s->ex[s->n++] = ex;
+                if (i == 0)
+                        proto->multi = NULL;    /* now owned by s */
+        }
+        if (g)
+                s->ex = g;
+        free(proto->multi);
+        proto->multi = NULL;
+        rt_chunks_clear(&c);
         return rc;
 }
 
@@ -337,9 +487,7 @@ add_tokenized(socfw_runtime *rt, rt_task *t, rt_split *s,
                                                "class %d out of range",
                                                it->class_id);
                 ex.label = it->class_id;
-                rc = rt_encode(rt, it->text ? it->text : "", &ex.ids, &ex.n,
-                               err);
-                break;
+                return push_windows(rt, t, s, &ex, it->text, err);
         case EXAMPLE_MULTI_LABEL:
                 ex.multi = calloc((size_t)t->n_outputs, 1);
                 if (!ex.multi)
@@ -347,16 +495,49 @@ add_tokenized(socfw_runtime *rt, rt_task *t, rt_split *s,
                 for (size_t k = 0; k < it->n_multi; k++)
                         if (it->multi[k] < t->n_outputs)
                                 ex.multi[it->multi[k]] = 1;
-                rc = rt_encode(rt, it->text ? it->text : "", &ex.ids, &ex.n,
-                               err);
-                break;
+                return push_windows(rt, t, s, &ex, it->text, err);
         case EXAMPLE_LM:
                 rc = encode_lm(rt, it->lm_context, it->lm_target, &ex, err);
                 break;
+        case EXAMPLE_SCORE:
+                /* (query, item) pairs for a ranker head; see retrieval.c */
+                if (!rt_is_ranker(t))
+                        return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                               "scored examples can only be "
+                                               "trained with head: {type: "
+                                               "ranker}");
+                if (!it->text_pair)
+                        return socfw_error_set(err, SOCFW_EINVAL,
+                                               "a scored example needs a "
+                                               "second text (the item)");
+                ex.score = (float)it->score;
+                rc = rt_encode(rt, it->text ? it->text : "", &ex.ids, &ex.n,
+                               err);
+                if (rc == 0)
+                        rc = rt_encode(rt, it->text_pair, &ex.ids2, &ex.n2,
+                                       err);
+                break;
+        case EXAMPLE_WORD_TAGS:
+                /* tags per word -> first (or last) sub-token; see
+                 * rt_encode_words */
+                for (size_t k = 0; k < it->n_words; k++)
+                        if (it->word_tags[k] != -100 &&
+                            (it->word_tags[k] < 0 ||
+                             it->word_tags[k] >= t->n_outputs))
+                                return socfw_error_set(
+                                        err, SOCFW_EINVAL,
+                                        "word %zu ('%.40s') has tag %d, "
+                                        "outside the task's %d tags",
+                                        k, it->words[k], it->word_tags[k],
+                                        t->n_outputs);
+                rc = rt_encode_words(rt, (const char *const *)it->words,
+                                     it->word_tags, it->n_words,
+                                     rt_label_last(t), &ex, NULL, NULL, err);
+                break;
         default:
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED,
-                                       "this kind of example (word tags, "
-                                       "scores) cannot be trained yet");
+                                       "this kind of example cannot be "
+                                       "trained yet");
         }
         if (rc == 0) {
                 rt_example *g = realloc(s->ex, (s->n + 1) * sizeof *g);
@@ -371,6 +552,7 @@ add_tokenized(socfw_runtime *rt, rt_task *t, rt_split *s,
         free(ex.ids);
         free(ex.targets);
         free(ex.multi);
+        free(ex.ids2);
         return rc;
 }
 
@@ -388,12 +570,17 @@ rt_load_split(socfw_runtime *rt, rt_task *t, const char *path, rt_split *s,
                           "skip") == 0;
         ro.bad_rows = skip ? SOCFW_BAD_ROWS_SKIP : SOCFW_BAD_ROWS_ERROR;
         long max_rows = (long)socfw_config_get_int(t->cfg, "data.max_rows");
+        t->ctx->split = s == &t->train   ? "train"
+                        : s == &t->valid ? "valid"
+                        : s == &t->test  ? "test"
+                                         : "eval";
         socfw_reader *r = NULL;
         socfw_example *ex = socfw_example_new();
         int rc = ex ? socfw_reader_open(&r, path, &ro, err)
                     : socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         socfw_record *rec = NULL;
         long rows = 0;
+        s->source = path;
         while (rc == 0 && (max_rows == 0 || rows < max_rows)) {
                 int got = socfw_reader_next(r, &rec, err);
                 if (got <= 0) {
@@ -432,10 +619,28 @@ rt_load_split(socfw_runtime *rt, rt_task *t, const char *path, rt_split *s,
                 s->skipped += socfw_reader_skipped(r);
         socfw_reader_close(r);
         socfw_example_free(ex);
+        t->ctx->split = NULL;
         if (rc < 0)
                 socfw_error_prefix(err, rc, "task '%s'",
                                    socfw_task_name(t->ctx));
         return rc < 0 ? rc : 0;
+}
+
+/* Token classification: the tagger head, labelling first sub-tokens
+ * unless its `label_token` says last. */
+static int
+rt_is_tagger(const rt_task *t)
+{
+        return t->head && !strcmp(t->head->name, "tagger");
+}
+
+int
+rt_label_last(const rt_task *t)
+{
+        const char *lt = t->head_cfg ? socfw_config_get_string(t->head_cfg,
+                                                               "label_token")
+                                     : NULL;
+        return lt && !strcmp(lt, "last");
 }
 
 /* Labels: from the pipeline, or inferred (sorted) from the training set. */
@@ -443,9 +648,10 @@ static int
 setup_labels(socfw_runtime *rt, rt_task *t, socfw_error *err)
 {
         (void)rt;
-        /* language-model tasks have no labels */
+        /* language-model and ranking tasks have no labels */
         if (socfw_task_label_count(t->ctx) > 0 || !t->head ||
-            !strcmp(t->head->name, "lm"))
+            !strcmp(t->head->name, "lm") || rt_is_ranker(t) ||
+            rt_is_tagger(t)) /* tags are listed: labels: [O, B-X, I-X] */
                 return 0;
         const char *train = socfw_config_get_string(t->cfg, "data.train");
         if (!train)
@@ -540,33 +746,123 @@ infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text, float *out,
                 return socfw_error_set(err, SOCFW_ESTATE,
                                        "task '%s' has no head to run",
                                        socfw_task_name(ctx));
-        rt_example ex = {.label = -1};
-        int rc = rt_encode(rt, text ? text : "", &ex.ids, &ex.n, err);
+        /* a ranker embeds the text as one window; a classifier reads
+         * every window of it (chunk_average) and averages */
+        rt_chunks c = {0};
+        int rc;
+        if (t->kind == SOCFW_TARGET_SCORE) {
+                c.ids = calloc(1, sizeof *c.ids);
+                c.n = calloc(1, sizeof *c.n);
+                rc = c.ids && c.n ? rt_encode(rt, text ? text : "", &c.ids[0],
+                                              &c.n[0], err)
+                                  : socfw_error_set(err, SOCFW_ENOMEM,
+                                                    "out of memory");
+                c.count = rc == 0;
+        } else {
+                rc = rt_encode_chunks(rt, text ? text : "", &c, err);
+        }
+        rt_example *ex = rc == 0 ? calloc((size_t)c.count, sizeof *ex) : NULL;
+        const rt_example **rows =
+                rc == 0 ? calloc((size_t)c.count, sizeof *rows) : NULL;
+        if (rc == 0 && (!ex || !rows))
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        for (int i = 0; rc == 0 && i < c.count; i++) {
+                ex[i] = (rt_example){.ids = c.ids[i], .n = c.n[i],
+                                     .label = -1, .chunk = i};
+                rows[i] = &ex[i];
+        }
         socfw_head_io io;
-        const rt_example *one = &ex;
         if (rc == 0)
-                rc = rt_forward(rt, t, &one, 1, 0, &io, err);
-        free(ex.ids);
+                rc = rt_forward(rt, t, rows, c.count, 0, &io, err);
+        int B = c.count;
+        free(ex);
+        free(rows);
+        rt_chunks_clear(&c);
         if (rc < 0)
                 return rc;
         size_t K = (size_t)t->n_outputs;
         *n_out = K;
-        /* classification heads give logits: return probabilities */
-        if (t->kind == SOCFW_TARGET_MULTI_LABEL) {
-                for (size_t k = 0; k < K && k < n; k++)
-                        out[k] = 1.0f / (1.0f + expf(-rt->out[k]));
-        } else {
-                float mx = rt->out[0];
-                for (size_t k = 1; k < K; k++)
-                        if (rt->out[k] > mx)
-                                mx = rt->out[k];
+        /* classification heads give logits: return probabilities; a
+         * ranker's output is an embedding, returned as it is */
+        if (t->kind == SOCFW_TARGET_SCORE) {
+                memcpy(out, rt->out, (K < n ? K : n) * sizeof *out);
+                return 0;
+        }
+        if (t->kind == SOCFW_TARGET_MULTI_LABEL)
+                for (size_t i = 0; i < (size_t)B * K; i++)
+                        rt->out[i] = 1.0f / (1.0f + expf(-rt->out[i]));
+        else
+                socfw_nn_softmax_forward(rt->out, rt->out, B, (int)K);
+        for (size_t k = 0; k < K && k < n; k++) {
                 double sum = 0;
-                for (size_t k = 0; k < K; k++)
-                        sum += exp(rt->out[k] - mx);
-                for (size_t k = 0; k < K && k < n; k++)
-                        out[k] = (float)(exp(rt->out[k] - mx) / sum);
+                for (int b = 0; b < B; b++)
+                        sum += rt->out[(size_t)b * K + k];
+                out[k] = (float)(sum / B);
         }
         return 0;
+}
+
+/* Per-word tag probabilities for socfw_task_tag_words.  The words go
+ * through in windows of at most max_seq tokens, so a long text loses
+ * nothing; row w of `probs` is the softmax over the tags at word w's
+ * labelled sub-token (all zero for an empty word). */
+static int
+tag_words_hook(void *runtime, socfw_task_ctx *ctx, const char *const *words,
+               size_t n_words, float *probs, size_t n_probs, size_t *n_tags,
+               socfw_error *err)
+{
+        socfw_runtime *rt = runtime;
+        rt_task *t = NULL;
+        for (size_t i = 0; i < rt->n_tasks; i++)
+                if (rt->tasks[i].ctx == ctx)
+                        t = &rt->tasks[i];
+        if (!t || !t->head_state || !rt_is_tagger(t))
+                return socfw_error_set(err, SOCFW_ESTATE,
+                                       "task '%s' has no tagger head to run "
+                                       "(hint: head: {type: tagger})",
+                                       socfw_task_name(ctx));
+        size_t K = (size_t)t->n_outputs;
+        *n_tags = K;
+        if (n_words == 0)
+                return 0;
+        if (!words || !probs || n_words > SIZE_MAX / K / sizeof(float) ||
+            n_probs < n_words * K)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "task '%s': %zu words need %zu "
+                                       "floats of probabilities, %zu given",
+                                       socfw_task_name(ctx), n_words,
+                                       n_words * K, n_probs);
+        memset(probs, 0, n_words * K * sizeof *probs);
+        int *pos = malloc(n_words * sizeof *pos);
+        if (!pos)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        int rc = 0;
+        size_t start = 0;
+        while (rc == 0 && start < n_words) {
+                rt_example ex;
+                size_t used = 0;
+                rc = rt_encode_words(rt, words + start, NULL, n_words - start,
+                                     rt_label_last(t), &ex, pos + start,
+                                     &used, err);
+                if (rc < 0)
+                        break;
+                socfw_head_io io;
+                const rt_example *one = &ex;
+                rc = rt_forward(rt, t, &one, 1, 0, &io, err);
+                free(ex.ids);
+                for (size_t w = start; rc == 0 && w < start + used; w++) {
+                        if (pos[w] < 0)
+                                continue;
+                        socfw_nn_softmax_forward(probs + w * K,
+                                                 rt->out + (size_t)pos[w] * K,
+                                                 1, (int)K);
+                }
+                if (used == 0)
+                        break; /* cannot happen: a window reads a word */
+                start += used;
+        }
+        free(pos);
+        return rc;
 }
 
 /* Decoding with the backbone's KV cache, for socfw_generate. */
@@ -591,6 +887,16 @@ decode_piece(void *user, int32_t id, char *buf, size_t size)
 {
         decoder *d = user;
         return socfw_tokenizer_token_to_piece(d->rt->tok, id, buf, size);
+}
+
+/* Token ids of a forced (required) word, without special tokens. */
+static int
+decode_encode(void *user, const char *text, size_t len, int32_t **ids,
+              size_t *n)
+{
+        decoder *d = user;
+        return socfw_tokenizer_encode(d->rt->tok, text, len, 0, ids, n,
+                                      NULL);
 }
 
 static int
@@ -623,6 +929,14 @@ generate_hook(void *runtime, socfw_task_ctx *ctx, const char *prompt,
         if (rc < 0)
                 return rc;
         int max_new = o.max_tokens > 0 ? o.max_tokens : 64;
+        /* required words may be forced in past max_tokens: room for them
+         * (a token is at least one byte) */
+        size_t n_req = 0;
+        while (o.required && o.required[n_req]) {
+                if (max_new < 1 << 20)
+                        max_new += (int)strnlen(o.required[n_req], 4096) + 2;
+                n_req++;
+        }
         /* keep the end of a prompt that would not fit */
         size_t room = (size_t)mc->max_positions > (size_t)max_new + 1
                               ? (size_t)mc->max_positions - (size_t)max_new
@@ -656,10 +970,16 @@ generate_hook(void *runtime, socfw_task_ctx *ctx, const char *prompt,
                         .n_vocab = mc->vocab_size,
                         .n_ctx = (size_t)mc->max_positions,
                         .step = decode_step, .piece = decode_piece,
-                        .user = &d};
+                        .user = &d, .encode = decode_encode};
                 socfw_generate_config gc;
                 socfw_generate_config_default(&gc);
-                gc.max_tokens = (size_t)max_new;
+                gc.max_tokens = (size_t)(o.max_tokens > 0 ? o.max_tokens
+                                                          : 64);
+                gc.max_chars = o.max_chars > 0 ? (size_t)o.max_chars : 0;
+                gc.required = o.required;
+                gc.n_required = n_req;
+                gc.required_ignore_case = 1;
+                gc.valid_utf8 = 1;      /* replies become annotations */
                 int32_t eos = socfw_tokenizer_special_id(rt->tok,
                                                          SOCFW_TOKENIZER_EOS);
                 if (eos >= 0) {
@@ -676,11 +996,24 @@ generate_hook(void *runtime, socfw_task_ctx *ctx, const char *prompt,
                 gc.blocklist = o.banned;
                 gc.n_blocklist = nb;
                 gc.blocklist_ignore_case = 1;
+                /* the plugin's streaming callback (opts->on_piece) */
+                gc.stream = o.on_piece;
+                gc.stream_user = o.on_piece_user;
                 rc = socfw_generate(&gm, smp, &gc, start, n, &res, err);
         }
         if (rc == 0) {
                 *reply = res.text;
                 res.text = NULL;
+                if (o.score)
+                        *o.score = res.n_tokens ? res.logprob /
+                                                          (double)res.n_tokens
+                                                : 0.0;
+                if (o.n_forced)
+                        *o.n_forced = (int)res.n_forced;
+                if (o.at_limit)
+                        *o.at_limit =
+                                res.stop == SOCFW_GENERATE_STOP_MAX_TOKENS ||
+                                res.stop == SOCFW_GENERATE_STOP_CONTEXT;
         }
         socfw_generate_result_free(&res);
         socfw_sampler_free(smp);
@@ -704,6 +1037,31 @@ count_hook(void *runtime, const char *text, size_t *n, socfw_error *err)
         return rc;
 }
 
+/* socfw_task_run_stage: another task's predict hook on a post. */
+static int
+stage_hook(void *runtime, socfw_task_ctx *ctx, const char *name,
+           socfw_post *post, socfw_error *err)
+{
+        socfw_runtime *rt = runtime;
+        if (!strcmp(name, socfw_task_name(ctx)))
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "task '%s' cannot run itself as a "
+                                       "stage", name);
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (!t->ctx || strcmp(socfw_task_name(t->ctx), name))
+                        continue;
+                if (!t->plugin->task.predict)
+                        return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                               "task '%s' has no predict "
+                                               "step", name);
+                return t->plugin->task.predict(t->ctx->state, post, err);
+        }
+        return socfw_error_set(err, SOCFW_ENOTFOUND,
+                               "no task '%s' in this pipeline (hint: add it "
+                               "under tasks:)", name);
+}
+
 /* ---- building ---- */
 
 static int
@@ -713,7 +1071,7 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
         const char *path = socfw_config_get_string(bb, "model");
         char *cached = NULL;
         int rc = 0;
-        if (!path && rt->out_dir) {
+        if ((!path || rt_pretrain_wanted(rt)) && rt->out_dir) {
                 /* a backbone this pipeline pretrained earlier */
                 cached = socfw_path_join_alloc(rt->out_dir, "backbone");
                 char cfgjson[4096];
@@ -774,6 +1132,10 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
                                                     ->arch),
                             socfw_model_config_of(rt->model)->n_layers,
                             socfw_model_config_of(rt->model)->hidden);
+        /* continued pretraining of the loaded backbone on pretrain.corpus */
+        if (rc == 0 && path != cached && !rt->from_checkpoint &&
+            rt_pretrain_wanted(rt))
+                rc = rt_pretrain_continue(rt, path, err);
         free(cached);
         free(pulled);
         return rc;
@@ -881,6 +1243,8 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
         t->ctx->infer = infer_hook;
         t->ctx->generate = generate_hook;
         t->ctx->count_tokens = count_hook;
+        t->ctx->tag_words = tag_words_hook;
+        t->ctx->run_stage = stage_hook;
         rc = setup_labels(rt, t, err);
         if (rc < 0 || !t->head)
                 return rc;
@@ -895,6 +1259,13 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
                           : SOCFW_TARGET_CLASS;
         t->n_outputs = is_lm ? mc->vocab_size
                              : (int)socfw_task_label_count(t->ctx);
+        if (rt_is_ranker(t)) {
+                /* embeddings: the size is the head's (set after create) */
+                t->kind = SOCFW_TARGET_SCORE;
+                t->n_outputs = mc->hidden;
+        }
+        if (rt_is_tagger(t)) /* one tag per word: labels are the tags */
+                t->kind = SOCFW_TARGET_TAGS;
         if (t->n_outputs <= 0)
                 return socfw_error_set(err, SOCFW_ESCHEMA,
                                        "task '%s' has no labels: list them "
@@ -938,6 +1309,9 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
                 socfw_rng_fork(&rt->rng, 1000 + i, &r);
                 rc = t->head->head.init_params(t->head_state, t->hps, &r, err);
         }
+        if (rc == 0 && t->kind == SOCFW_TARGET_SCORE)
+                t->n_outputs = (int)t->head->head.output_size(t->head_state,
+                                                             1, 1);
         if (rc < 0)
                 return socfw_error_prefix(err, rc, "task '%s' head %s",
                                           socfw_task_name(t->ctx),
@@ -1000,6 +1374,35 @@ load_task_data(socfw_runtime *rt, rt_task *t, socfw_error *err)
                                           : 0.0f;
                 free(counts);
         }
+        /* tagging: balanced over the tagged (first sub-)tokens */
+        if (t->kind == SOCFW_TARGET_TAGS && cw && !strcmp(cw, "balanced") &&
+            t->train.n) {
+                size_t K = (size_t)t->n_outputs, total = 0;
+                t->class_weight = calloc(K, sizeof(float));
+                size_t *counts = calloc(K, sizeof *counts);
+                if (!t->class_weight || !counts) {
+                        free(counts);
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "out of memory");
+                }
+                for (size_t i = 0; i < t->train.n; i++)
+                        for (int k = 0; t->train.ex[i].targets &&
+                                        k < t->train.ex[i].n;
+                             k++) {
+                                int32_t g = t->train.ex[i].targets[k];
+                                if (g >= 0 && (size_t)g < K) {
+                                        counts[g]++;
+                                        total++;
+                                }
+                        }
+                for (size_t k = 0; k < K; k++)
+                        t->class_weight[k] =
+                                counts[k] ? (float)((double)total /
+                                                    ((double)K *
+                                                     (double)counts[k]))
+                                          : 0.0f;
+                free(counts);
+        }
         return 0;
 }
 
@@ -1034,8 +1437,14 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         socfw_rng_seed(&rt->rng, (uint64_t)socfw_config_get_int(tr, "seed"));
         rt->max_seq = (int)socfw_config_get_int(bb, "max_seq_len");
         rt->dropout = (float)socfw_config_get_float(bb, "dropout");
-        rt->truncation = socfw_truncate_policy_parse(
-                socfw_config_get_string(bb, "truncation"));
+        const char *trunc = socfw_config_get_string(bb, "truncation");
+        rt->chunking = trunc && !strcmp(trunc, "chunk_average");
+        rt->chunk_overlap = (int)socfw_config_get_int(bb, "chunk_overlap");
+        rt->max_chunks = (int)socfw_config_get_int(bb, "max_chunks");
+        if (rt->max_chunks < 1)
+                rt->max_chunks = 1;
+        rt->truncation = rt->chunking ? SOCFW_TRUNCATE_HEAD
+                                      : socfw_truncate_policy_parse(trunc);
         if (rt->truncation < 0)
                 rt->truncation = SOCFW_TRUNCATE_HEAD;
         rt->metrics = socfw_metrics_new();
@@ -1088,6 +1497,10 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                         rc = socfw_task_ctx_new(&t->ctx,
                                                 socfw_config_name(t->cfg),
                                                 t->plugin, t->cfg, err);
+                        if (rc == 0) {
+                                t->ctx->runtime = rt;
+                                t->ctx->run_stage = stage_hook;
+                        }
                         continue;
                 }
                 rc = build_task(rt, i, err);

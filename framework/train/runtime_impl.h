@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/task_impl.h"
 #include "socfw/metrics.h"
 #include "socfw/model.h"
@@ -22,13 +24,21 @@ typedef struct rt_example {
                                    NULL for sequence-level targets         */
         int n;
         int label;              /* CLASS; -1 otherwise                     */
+        int chunk;              /* 0: an input's first window; k > 0: its
+                                   k-th continuation (chunk_average)       */
         uint8_t *multi;         /* MULTI_LABEL: n_labels 0/1, or NULL      */
+        int32_t *ids2;          /* SCORE pairs (ranker): the second text's
+                                   tokens (the item), n2 of them; NULL
+                                   otherwise (retrieval.c)                 */
+        int n2;
+        float score;            /* SCORE: the pair's label                 */
 } rt_example;
 
 typedef struct rt_split {
         rt_example *ex;
         size_t n;
         size_t skipped;         /* bad rows skipped (on_bad_row: skip)     */
+        const char *source;     /* the data file (borrowed), or NULL       */
 } rt_split;
 
 typedef struct rt_task {
@@ -68,6 +78,9 @@ struct socfw_runtime {
         char tokenizer_fp[65];  /* loaded or pretrained, before fine-tuning */
         int max_seq;            /* tokens per example                      */
         int truncation;         /* socfw_truncate_policy                   */
+        int chunking;           /* backbone.truncation: chunk_average      */
+        int chunk_overlap;      /* tokens shared by neighbouring windows   */
+        int max_chunks;         /* windows per input at most               */
         float dropout;
         int encoder;            /* BERT/RoBERTa: [CLS] ... [SEP]           */
         int32_t pad_id;
@@ -98,9 +111,23 @@ void rt_progress(socfw_runtime *rt, const char *fmt, ...)
 int rt_reserve(socfw_runtime *rt, int B, int T, size_t out_len,
                socfw_error *err);
 
-/* Tokenize `text` for a sequence-level task into *ids (caller frees). */
+/* Tokenize `text` for a sequence-level task into *ids (caller frees):
+ * the specials around one window, longer inputs cut by the truncation
+ * policy (chunks.c). */
 int rt_encode(socfw_runtime *rt, const char *text, int32_t **ids, int *n,
               socfw_error *err);
+
+/* The windows of one input (chunks.c): one unless the pipeline says
+ * chunk_average and the input is longer than a window. */
+typedef struct rt_chunks {
+        int32_t **ids;
+        int *n;
+        int count;
+} rt_chunks;
+
+int rt_encode_chunks(socfw_runtime *rt, const char *text, rt_chunks *c,
+                     socfw_error *err);
+void rt_chunks_clear(rt_chunks *c);
 
 /* Forward the backbone and the task's head over ex[0..B); the head output
  * is in rt->out and *io describes the batch for loss and backward.
@@ -108,11 +135,27 @@ int rt_encode(socfw_runtime *rt, const char *text, int32_t **ids, int *n,
 int rt_forward(socfw_runtime *rt, rt_task *t, const rt_example *const *ex,
                int B, int training, socfw_head_io *io, socfw_error *err);
 
+/* OUTPUT/<task>.<split>.json (trainer.c): task, split, `n` examples,
+ * `metrics` and the fields of `extra` (both consumed; may be NULL). */
+int rt_write_eval_json(socfw_runtime *rt, rt_task *t, const char *split,
+                       size_t n, json_t *metrics, json_t *extra,
+                       socfw_error *err);
+/* An evaluation's metrics as a JSON object (new reference). */
+json_t *rt_eval_metrics_json(const socfw_eval *e);
+
 /* Load output_dir/checkpoint into the backbone and heads (trainer.c). */
 int rt_load_best(socfw_runtime *rt, socfw_error *err);
 
 /* Backbone from scratch: tokenizer training + pretraining (pretrain.c). */
 int rt_build_from_scratch(socfw_runtime *rt, socfw_error *err);
+
+/* Continued pretraining (pretrain.c): wanted when the pipeline gives a
+ * pretrain.corpus and steps > 0 besides backbone.model; _continue
+ * pretrains the loaded rt->model (read from `src`) with its objective,
+ * saves it to output_dir/backbone and makes that the run's backbone. */
+int rt_pretrain_wanted(const socfw_runtime *rt);
+int rt_pretrain_continue(socfw_runtime *rt, const char *src,
+                         socfw_error *err);
 
 /* Save the backbone (config.json + model.safetensors + tokenizer) into dir
  * atomically (pretrain.c). */
@@ -139,8 +182,50 @@ void rt_tensor_of(struct socfw_tensor_info *x, const socfw_params *ps, int k,
 int rt_anonymise(socfw_runtime *rt, const char *text, char **out,
                  socfw_error *err);
 
+/* ---- ranker tasks: two-tower retrieval (retrieval.c) ---- */
+
+/* 1 when the task trains (query, item) pairs with a ranker head. */
+int rt_is_ranker(const rt_task *t);
+
+/* Forward + loss (+ backward when grad_scale > 0) of k pair examples laid
+ * out as the ranker's loss expects ([q..., item...], or [q..., pos...,
+ * neg...] for bpr/bce with negatives drawn from `pool`). */
+int rt_ranker_batch(socfw_runtime *rt, rt_task *t, const rt_example *const *ex,
+                    int k, const rt_split *pool, int training,
+                    float grad_scale, float *loss, socfw_error *err);
+
+/* Loss over a split, then the plugin's evaluate hook (full-catalogue
+ * ranking metrics), metrics into rt->metrics and <task>.<split>.json. */
+int rt_ranker_evaluate(socfw_runtime *rt, rt_task *t, const char *split,
+                       const rt_split *s, char **report_out,
+                       socfw_error *err);
+
 /* Read and tokenize one data file of a task (runtime.c). */
 int rt_load_split(socfw_runtime *rt, rt_task *t, const char *path,
                   rt_split *s, socfw_error *err);
+
+/* ---- token classification (word tags; runtime.c, trainer.c) ---- */
+
+/* 1 when a tagger task labels the LAST sub-token of each word (head
+ * option label_token: last, for causal decoders whose first sub-token has
+ * not read the word yet), 0 for the first (the Hugging Face convention). */
+int rt_label_last(const rt_task *t);
+
+/* Tokenize words[0..n_words) as one sequence: each word on its own
+ * (byte-level BPE: with the space before it, except between CJK
+ * characters, which the text writes without spaces; WordPiece/SPM as they
+ * are), [CLS] ... [SEP] for encoders or BOS first for decoders, as
+ * rt_encode.  With `tags`, ex->targets gets tags[w] at the first (last
+ * when label_last) sub-token of word w and -100 elsewhere (the LM target
+ * convention); without, ex->targets stays NULL.  Truncation keeps whole
+ * words from the head (a first word longer than max_seq is cut), so the
+ * kept tags stay aligned.  word_pos (NULL or n_words entries) gets each
+ * word's labelled position in ex->ids, -1 for empty or cut-off words;
+ * *n_used (may be NULL) the number of words read before the budget ran
+ * out.  Returns 0 or a negative code; ex->ids/targets: caller frees. */
+int rt_encode_words(socfw_runtime *rt, const char *const *words,
+                    const int *tags, size_t n_words, int label_last,
+                    rt_example *ex, int *word_pos, size_t *n_used,
+                    socfw_error *err);
 
 #endif

@@ -14,6 +14,7 @@
 #include "core/example_impl.h"
 #include "socfw/data.h"
 #include "socfw/io.h"
+#include "socfw/nn.h"
 #include "socfw/log.h"
 #include "socfw/modelfile.h"
 #include "socfw/report.h"
@@ -85,6 +86,9 @@ static int
 run_batch(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
           int training, float grad_scale, float *loss, socfw_error *err)
 {
+        if (rt_is_ranker(t)) /* (query, item) pairs: retrieval.c */
+                return rt_ranker_batch(rt, t, ex, B, &t->train, training,
+                                       grad_scale, loss, err);
         socfw_head_io io;
         int rc = rt_forward(rt, t, ex, B, training, &io, err);
         if (rc < 0)
@@ -672,17 +676,47 @@ load_state(socfw_runtime *rt, loop_state *ls, socfw_error *err)
 
 /* <task>.<split>.json: the metrics, the labels and the confusion matrix
  * (rows: gold, columns: predicted), written atomically. */
+int
+rt_write_eval_json(socfw_runtime *rt, rt_task *t, const char *split,
+                   size_t n, json_t *metrics, json_t *extra, socfw_error *err)
+{
+        json_t *doc = json_object();
+        json_object_set_new(doc, "task", json_string(socfw_task_name(t->ctx)));
+        json_object_set_new(doc, "split", json_string(split));
+        json_object_set_new(doc, "examples", json_integer((json_int_t)n));
+        json_object_set_new(doc, "metrics", metrics ? metrics : json_object());
+        if (extra)
+                json_object_update(doc, extra);
+        json_decref(extra);
+        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                             JSON_REAL_PRECISION(6));
+        json_decref(doc);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s.%s.json", rt->out_dir,
+                 socfw_task_name(t->ctx), split);
+        int rc = text ? socfw_file_write_atomic(path, text, strlen(text), err)
+                      : socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        free(text);
+        return rc;
+}
+
+json_t *
+rt_eval_metrics_json(const socfw_eval *e)
+{
+        json_t *metrics = json_object();
+        for (size_t m = 0; metrics && m < e->n_metrics; m++)
+                json_object_set_new(metrics, e->names[m],
+                                    json_real(e->values[m]));
+        return metrics;
+}
+
 static int
 write_json_report(socfw_runtime *rt, rt_task *t, const char *split,
                   const int *gold, const int *pred, size_t n,
                   const socfw_eval *e, socfw_error *err)
 {
         size_t K = (size_t)t->n_outputs;
-        json_t *doc = json_object(), *metrics = json_object();
         json_t *labels = json_array(), *cm = json_array();
-        for (size_t m = 0; m < e->n_metrics; m++)
-                json_object_set_new(metrics, e->names[m],
-                                    json_real(e->values[m]));
         for (size_t k = 0; k < K; k++) {
                 const char *l = socfw_task_label(t->ctx, k);
                 json_array_append_new(labels, json_string(l ? l : ""));
@@ -696,28 +730,218 @@ write_json_report(socfw_runtime *rt, rt_task *t, const char *split,
                 }
                 json_array_append_new(cm, row);
         }
-        json_object_set_new(doc, "task", json_string(socfw_task_name(t->ctx)));
-        json_object_set_new(doc, "split", json_string(split));
-        json_object_set_new(doc, "examples", json_integer((json_int_t)n));
-        json_object_set_new(doc, "metrics", metrics);
-        json_object_set_new(doc, "labels", labels);
-        json_object_set_new(doc, "confusion_matrix", cm);
-        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                             JSON_REAL_PRECISION(6));
-        json_decref(doc);
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s.%s.json", rt->out_dir,
-                 socfw_task_name(t->ctx), split);
-        int rc = text ? socfw_file_write_atomic(path, text, strlen(text), err)
-                      : socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        return rt_write_eval_json(rt, t, split, n, rt_eval_metrics_json(e),
+                                  json_pack("{s:o, s:o}", "labels", labels,
+                                            "confusion_matrix", cm),
+                                  err);
+}
+
+/* Token classification: word-level gold and predicted tags (the labelled
+ * sub-token of each word), entity-level metrics (seqeval-style exact
+ * spans) per type, micro and macro, and token accuracy.  Metrics
+ * <task>.<split>.f1/.precision/.recall/.f2/.macro_f1/.token_accuracy/
+ * .<TYPE>.f1 ... and .loss; the table in <task>.<split>.txt, everything in
+ * <task>.<split>.json. */
+static int
+evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
+              const rt_split *s, char **report_out, socfw_error *err)
+{
+        const socfw_config *ev = socfw_pipeline_section(rt->p, "evaluate");
+        int B = (int)socfw_config_get_int(ev, "batch_size");
+        size_t K = (size_t)t->n_outputs, words = 0;
+        for (size_t i = 0; i < s->n; i++)
+                for (int k = 0; s->ex[i].targets && k < s->ex[i].n; k++)
+                        words += s->ex[i].targets[k] >= 0;
+        int *gold = malloc(sizeof(int) * (words ? words : 1));
+        int *pred = malloc(sizeof(int) * (words ? words : 1));
+        size_t *lens = calloc(s->n ? s->n : 1, sizeof *lens);
+        const char **names = calloc(K ? K : 1, sizeof *names);
+        char *table = NULL, *text = NULL;
+        socfw_entity_metrics em = {0};
+        socfw_eval e;
+        int have_eval = 0;
+        int rc = gold && pred && lens && names
+                         ? 0
+                         : socfw_error_set(err, SOCFW_ENOMEM,
+                                           "out of memory");
+        double loss_sum = 0;
+        size_t counted = 0, w = 0;
+        const rt_example *batch[512];
+        if (B < 1)
+                B = 1;
+        if (B > 512)
+                B = 512;
+        for (size_t start = 0; rc == 0 && start < s->n; start += (size_t)B) {
+                int nb = (int)(s->n - start < (size_t)B ? s->n - start
+                                                        : (size_t)B);
+                int T = 1;
+                for (int b = 0; b < nb; b++) {
+                        batch[b] = &s->ex[start + (size_t)b];
+                        if (batch[b]->n > T)
+                                T = batch[b]->n;
+                }
+                float loss;
+                rc = run_batch(rt, t, batch, nb, 0, 0, &loss, err);
+                if (rc < 0)
+                        break;
+                size_t cnt = 0;
+                for (int b = 0; b < nb; b++) {
+                        const rt_example *x = batch[b];
+                        for (int i = 0; x->targets && i < x->n; i++) {
+                                if (x->targets[i] < 0)
+                                        continue;
+                                const float *o =
+                                        rt->out +
+                                        ((size_t)b * (size_t)T + (size_t)i) *
+                                                K;
+                                size_t best = 0;
+                                for (size_t k = 1; k < K; k++)
+                                        if (o[k] > o[best])
+                                                best = k;
+                                gold[w] = x->targets[i];
+                                pred[w++] = (int)best;
+                                lens[start + (size_t)b]++;
+                                cnt++;
+                        }
+                }
+                loss_sum += (double)loss * (double)cnt;
+                counted += cnt;
+        }
+        for (size_t k = 0; rc == 0 && k < K; k++)
+                names[k] = socfw_task_label(t->ctx, k);
+        if (rc == 0)
+                rc = socfw_entity_metrics_compute(&em, gold, pred, lens, s->n,
+                                                  names, K, err);
+        char prefix[512], name[600];
+        snprintf(prefix, sizeof prefix, "%s.%s", socfw_task_name(t->ctx),
+                 split);
+        double loss = counted ? loss_sum / (double)counted : 0;
+        if (rc == 0) {
+                snprintf(name, sizeof name, "%s.loss", prefix);
+                rc = socfw_metrics_set(rt->metrics, name, loss, 0);
+        }
+        if (rc == 0)
+                rc = socfw_metrics_add_entities(rt->metrics, prefix, &em);
+        if (rc < 0 && rc != SOCFW_ENOMEM)
+                goto out;
+        if (rc < 0) {
+                rc = socfw_error_set(err, rc, "out of memory");
+                goto out;
+        }
+        /* the task's own metrics, over the words */
+        socfw_eval_init(&e, words, gold, pred, NULL, K);
+        have_eval = 1;
+        if (t->plugin->task.evaluate)
+                rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
+        for (size_t m = 0; rc == 0 && m < e.n_metrics; m++) {
+                snprintf(name, sizeof name, "%s.%s", prefix, e.names[m]);
+                socfw_metrics_set(rt->metrics, name, e.values[m],
+                                  e.higher[m]);
+        }
+        if (rc < 0)
+                goto out;
+        table = socfw_entity_metrics_report(&em);
+        if (!table) {
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                goto out;
+        }
+        if (asprintf(&text, "%s %s: %zu examples, %zu words, loss %.4f\n\n"
+                            "%s%s%s",
+                     socfw_task_name(t->ctx), split, s->n, words, loss,
+                     table, e.report ? "\n" : "",
+                     e.report ? e.report : "") < 0) {
+                text = NULL;
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                goto out;
+        }
+        if (report_out) {
+                *report_out = text;
+                text = NULL;
+        } else if (rt->out_dir) {
+                char path[4200];
+                snprintf(path, sizeof path, "%s/%s.txt", rt->out_dir, prefix);
+                rc = socfw_file_write_atomic(path, text, strlen(text), err);
+                if (rc == 0) {
+                        json_t *mj = json_object();
+                        json_t *tj = json_object(), *lj = json_array();
+                        for (size_t k = 0; k < K; k++)
+                                json_array_append_new(
+                                        lj, json_string(names[k] ? names[k]
+                                                                 : ""));
+                        for (size_t m = 0;
+                             m < socfw_metrics_count(rt->metrics); m++) {
+                                double v;
+                                const char *mn = socfw_metrics_name(
+                                        rt->metrics, m, &v, NULL);
+                                size_t pl = strlen(prefix);
+                                if (mn && !strncmp(mn, prefix, pl) &&
+                                    mn[pl] == '.')
+                                        json_object_set_new(mj, mn + pl + 1,
+                                                            json_real(v));
+                        }
+                        for (size_t k = 0; k < em.n_types; k++) {
+                                const socfw_span_type_metrics *x =
+                                        &em.per_type[k];
+                                json_object_set_new(
+                                        tj, x->type,
+                                        json_pack("{s:f,s:f,s:f,s:f,s:I,s:I}",
+                                                  "precision", x->precision,
+                                                  "recall", x->recall, "f1",
+                                                  x->f1, "f2", x->fbeta,
+                                                  "support",
+                                                  (json_int_t)(x->tp + x->fn),
+                                                  "predicted",
+                                                  (json_int_t)(x->tp +
+                                                               x->fp)));
+                        }
+                        rc = rt_write_eval_json(
+                                rt, t, split, s->n, mj,
+                                json_pack("{s:I, s:o, s:o}", "words",
+                                          (json_int_t)words, "entities", tj,
+                                          "labels", lj),
+                                err);
+                }
+        }
+        if (rc == 0)
+                rt_progress(rt, "%s %s: loss %.4f entity precision %.4f "
+                                "recall %.4f f1 %.4f macro_f1 %.4f token "
+                                "accuracy %.4f (%zu examples, %zu gold "
+                                "entities)",
+                            socfw_task_name(t->ctx), split, loss,
+                            em.micro_precision, em.micro_recall, em.micro_f1,
+                            em.macro_f1, em.token_accuracy, s->n,
+                            em.tp + em.fn);
+out:
+        if (have_eval)
+                socfw_eval_clear(&e);
+        socfw_entity_metrics_clear(&em);
+        free(table);
         free(text);
+        free(gold);
+        free(pred);
+        free(lens);
+        free(names);
         return rc;
+}
+
+static int
+argmax(const double *v, int K)
+{
+        int best = 0;
+        for (int k = 1; k < K; k++)
+                if (v[k] > v[best])
+                        best = k;
+        return best;
 }
 
 static int
 evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
               const rt_split *s, char **report_out, socfw_error *err)
 {
+        if (rt_is_ranker(t)) /* full-catalogue ranking: retrieval.c */
+                return rt_ranker_evaluate(rt, t, split, s, report_out, err);
+        if (t->kind == SOCFW_TARGET_TAGS) /* entity-level metrics */
+                return evaluate_tags(rt, t, split, s, report_out, err);
         const socfw_config *ev = socfw_pipeline_section(rt->p, "evaluate");
         int B = (int)socfw_config_get_int(ev, "batch_size");
         int *gold = malloc(sizeof(int) * (s->n ? s->n : 1));
@@ -726,8 +950,12 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                               : socfw_error_set(err, SOCFW_ENOMEM,
                                                 "out of memory");
         double loss_sum = 0;
-        size_t loss_n = 0, tokens = 0;
+        size_t loss_n = 0, tokens = 0, n_rec = 0;
         const rt_example *batch[512];
+        int K_acc = t->n_outputs > 0 ? t->n_outputs : 1;
+        double *probs = calloc((size_t)K_acc, sizeof *probs);
+        if (!probs && rc == 0)
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         if (B > 512)
                 B = 512;
         for (size_t start = 0; rc == 0 && start < s->n; start += (size_t)B) {
@@ -749,17 +977,25 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 }
                 loss_sum += (double)loss * nb;
                 loss_n += (size_t)nb;
+                /* a record is its first window and the continuation
+                 * windows after it (backbone.truncation: chunk_average):
+                 * its prediction is the best of the averaged class
+                 * probabilities (with one window: the best logit) */
                 int K = t->n_outputs;
+                socfw_nn_softmax_forward(rt->out, rt->out, nb, K);
                 for (int b = 0; b < nb; b++) {
-                        const float *o = rt->out + (size_t)b * K;
-                        int best = 0;
-                        for (int k = 1; k < K; k++)
-                                if (o[k] > o[best])
-                                        best = k;
-                        gold[start + (size_t)b] = batch[b]->label;
-                        pred[start + (size_t)b] = best;
+                        if (batch[b]->chunk == 0) {
+                                if (n_rec > 0)
+                                        pred[n_rec - 1] = argmax(probs, K);
+                                gold[n_rec++] = batch[b]->label;
+                                memset(probs, 0, sizeof(double) * (size_t)K);
+                        }
+                        for (int k = 0; k < K; k++)
+                                probs[k] += rt->out[(size_t)b * K + k];
                 }
         }
+        if (rc == 0 && n_rec > 0 && t->kind != SOCFW_TARGET_TOKENS)
+                pred[n_rec - 1] = argmax(probs, K_acc);
         char name[512];
         if (rc == 0 && t->kind == SOCFW_TARGET_TOKENS) {
                 double nll = tokens ? loss_sum / (double)tokens : 0;
@@ -773,13 +1009,45 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                                 "tokens)",
                             socfw_task_name(t->ctx), split, nll, exp(nll),
                             tokens);
+                /* the task's own metrics (e.g. dialog: distinct-n of
+                 * generated replies); no classes to compare */
+                if (t->plugin->task.evaluate) {
+                        socfw_eval e;
+                        for (size_t i = 0; i < s->n; i++)
+                                gold[i] = pred[i] = -1;
+                        socfw_eval_init(&e, s->n, gold, pred, NULL, 0);
+                        rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
+                        for (size_t m = 0; rc == 0 && m < e.n_metrics; m++) {
+                                snprintf(name, sizeof name, "%s.%s.%s",
+                                         socfw_task_name(t->ctx), split,
+                                         e.names[m]);
+                                socfw_metrics_set(rt->metrics, name,
+                                                  e.values[m], e.higher[m]);
+                                rt_progress(rt, "%s %s: %s %.4f",
+                                            socfw_task_name(t->ctx), split,
+                                            e.names[m], e.values[m]);
+                        }
+                        if (rc == 0 && e.report && report_out)
+                                *report_out = strdup(e.report);
+                        if (rc == 0 && e.report && rt->out_dir &&
+                            !report_out) {
+                                char path[4200];
+                                snprintf(path, sizeof path, "%s/%s.%s.txt",
+                                         rt->out_dir, socfw_task_name(t->ctx),
+                                         split);
+                                rc = socfw_file_write_atomic(
+                                        path, e.report, strlen(e.report),
+                                        err);
+                        }
+                        socfw_eval_clear(&e);
+                }
         } else if (rc == 0) {
                 snprintf(name, sizeof name, "%s.%s.loss",
                          socfw_task_name(t->ctx), split);
                 socfw_metrics_set(rt->metrics, name,
                                   loss_n ? loss_sum / (double)loss_n : 0, 0);
                 socfw_eval e;
-                socfw_eval_init(&e, s->n, gold, pred, NULL,
+                socfw_eval_init(&e, n_rec, gold, pred, NULL,
                                 (size_t)t->n_outputs);
                 if (t->plugin->task.evaluate)
                         rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
@@ -800,7 +1068,7 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 }
                 if (rc == 0 && rt->out_dir && !report_out)
                         rc = write_json_report(rt, t, split, gold, pred,
-                                               s->n, &e, err);
+                                               n_rec, &e, err);
                 double acc = 0, f1 = 0, mr = 0;
                 for (size_t m = 0; m < e.n_metrics; m++) {
                         if (!strcmp(e.names[m], "accuracy"))
@@ -814,9 +1082,10 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                                 "%.4f macro_recall %.4f (%zu examples)",
                             socfw_task_name(t->ctx), split,
                             loss_n ? loss_sum / (double)loss_n : 0, acc, f1,
-                            mr, s->n);
+                            mr, n_rec);
                 socfw_eval_clear(&e);
         }
+        free(probs);
         free(gold);
         free(pred);
         return rc;
@@ -1008,6 +1277,8 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                                  socfw_task_name(rt->tasks[i].ctx),
                                  rt->tasks[i].kind == SOCFW_TARGET_CLASS
                                          ? "macro_f1"
+                                 : rt->tasks[i].kind == SOCFW_TARGET_TAGS
+                                         ? "f1"
                                          : "loss");
         rt_progress(rt, "training: %ld steps (%d epochs x %ld), batch %d x "
                         "%d accumulated, lr %g, watching %s",
@@ -1039,6 +1310,27 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                 have_best = ls.have_best;
                 bad_evals = ls.bad_evals;
                 stop = ls.finished;
+        }
+        if (step == 0 && socfw_config_get_bool(tr, "eval_before")) {
+                /* train.eval_before: the starting point (e.g. the
+                 * perplexity before fine-tuning), kept as <metric>@step0 */
+                rc = socfw_runtime_evaluate(rt, "valid", err);
+                if (rc < 0)
+                        goto out;
+                size_t n_m = socfw_metrics_count(rt->metrics);
+                for (size_t m = 0; m < n_m; m++) {
+                        double v = 0;
+                        int hi = 0;
+                        const char *mn = socfw_metrics_name(rt->metrics, m,
+                                                            &v, &hi);
+                        char at[600];
+                        if (!mn || !strstr(mn, ".valid.") ||
+                            strchr(mn, '@'))
+                                continue;
+                        snprintf(at, sizeof at, "%s@step0", mn);
+                        socfw_metrics_set(rt->metrics, at, v, hi);
+                }
+                log_metrics(rt, 0, 0);
         }
         long t_resumed = step;
         for (int epoch = ls.epoch; epoch <= epochs && !stop && step < total;

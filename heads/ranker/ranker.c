@@ -22,6 +22,12 @@
  *                     (score[k] in [0,1]), B = 2k pairs laid out as for
  *                     in_batch_softmax, each with its own label score[j].
  *
+ * The runtime builds these layouts from a task's (query, item) pair
+ * examples in framework/train/retrieval.c (bpr negatives: the items of
+ * random training pairs); inference (socfw_task_infer) returns one row's
+ * embedding, which tasks such as plugins/recommend use to rank a whole
+ * catalogue.
+ *
  * Tensors: <prefix>.proj.weight (dim,C) and <prefix>.proj.bias (dim) when
  * dim > 0; prefix "head.ranker" by default (see heads/head_util.h).
  */

@@ -10,6 +10,11 @@
  * optional label_smoothing and per-class weights (targets->class_weight):
  * torch.nn.functional.cross_entropy(ignore_index=-100, reduction="mean").
  *
+ * Words and tags: the host tokenizes each word of a word-tag example and
+ * puts the word's tag on its first sub-token (label_token: last puts it on
+ * the last one), -100 on the others; socfw_task_tag_words reads the same
+ * position back at inference.
+ *
  * Tensors: <prefix>.out.weight (K,C), <prefix>.out.bias (K), prefix
  * "head.tagger" by default (see heads/head_util.h).
  */
@@ -27,6 +32,7 @@
 
 static const char *const loss_choices[] = {"cross_entropy", NULL};
 static const char *const weight_choices[] = {"none", "balanced", NULL};
+static const char *const token_choices[] = {"first", "last", NULL};
 
 static const socfw_param_spec params[] = {
         {.key = "dropout", .type = SOCFW_PARAM_FLOAT, .default_value = "0.1",
@@ -37,6 +43,12 @@ static const socfw_param_spec params[] = {
          .help = "Name prefix of the head's tensors in checkpoints; default "
                  "head.tagger (head.tagger.1, ... for further tagger "
                  "heads)."},
+        {.key = "label_token", .type = SOCFW_PARAM_ENUM,
+         .default_value = "first", .choices = token_choices,
+         .help = "Which sub-token of a word carries its tag (the others "
+                 "are not learnt): first, as usual for encoders, or last, "
+                 "for causal decoders (GPT-2, Llama), whose first sub-token "
+                 "has not yet read the whole word."},
         {0}};
 
 static const socfw_param_spec loss_params[] = {

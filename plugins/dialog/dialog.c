@@ -48,9 +48,33 @@
  * chat`): "reset" clears the session's turns; "history" writes
  * <task>.history (a JSON array of {role, text, label}), <task>.turns and
  * <task>.exists without generating anything.
+ *
+ * Streaming: when the caller sets the number <task>.stream_fd, the reply is
+ * written to that file descriptor as it is generated (trimmed as the final
+ * reply is: no leading control token or white space, no trailing white
+ * space), and <task>.streamed gets the number of bytes written.  A write
+ * error stops generation.  The caller decides whether streaming is safe:
+ * text streamed here has not been through any later chain stage (socfw
+ * chat streams only when the dialog stage is the last one, so a privacy
+ * stage after it always sees the reply first).
+ *
+ * Evaluation (eval_generate > 0): while the host reads an evaluation file
+ * (any data file but data.train), a seeded sample of eval_generate prompts
+ * is kept per file, with the number of examples the file gave.  The
+ * evaluate hook picks the file whose example count equals the split's
+ * (socfw_eval_count), generates a reply for each kept prompt (greedy, or
+ * the configured sampling with eval_sampling: configured), and reports
+ * distinct_1, distinct_2, avg_reply_words (words as genmetrics.h defines
+ * them) and generated_replies.
+ *
+ * template: auto reads the chat template in the metadata of
+ * chat_template_from (template.h: socfw_dialog_template_auto): ChatML,
+ * Llama-2 or plain by their markers; no template -> plain; a template of
+ * no known family -> plain with a warning.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +83,9 @@
 #include <utf8proc.h>
 
 #include "context.h"
+#include "genmetrics.h"
 #include "sessions.h"
+#include "stream.h"
 #include "socfw/log.h"
 #include "socfw/plugin.h"
 #include "template.h"
@@ -71,6 +97,8 @@
 static const char *const template_choices[] = {"auto", "plain", "chatml",
                                                "llama2", NULL};
 static const char *const control_from_choices[] = {"reply", "user", NULL};
+static const char *const eval_sampling_choices[] = {"greedy", "configured",
+                                                    NULL};
 
 static const socfw_param_spec params[] = {
         {.key = "data.turns_field", .type = SOCFW_PARAM_STRING,
@@ -90,8 +118,13 @@ static const socfw_param_spec params[] = {
         {.key = "template", .type = SOCFW_PARAM_ENUM,
          .default_value = "auto", .choices = template_choices,
          .help = "How a conversation is written for the model: plain, "
-                 "chatml, llama2, or auto (the model's own when known, "
-                 "else plain)."},
+                 "chatml, llama2, or auto (the family of the chat template "
+                 "in the metadata of chat_template_from, else plain)."},
+        {.key = "chat_template_from", .type = SOCFW_PARAM_PATH,
+         .help = "For template: auto, the model whose metadata names the "
+                 "chat template: a .gguf file (tokenizer.chat_template) or "
+                 "a Hugging Face directory (tokenizer_config.json "
+                 "chat_template); usually the same as backbone.model."},
         {.key = "system", .type = SOCFW_PARAM_STRING,
          .default_value = "You are a friendly, helpful social-media "
                           "assistant.",
@@ -159,6 +192,15 @@ static const socfw_param_spec params[] = {
         {.key = "sessions", .type = SOCFW_PARAM_PATH,
          .default_value = "sessions.db",
          .help = "SQLite database keeping conversations across restarts."},
+        {.key = "eval_generate", .type = SOCFW_PARAM_INT,
+         .default_value = "0", .min = 0, .max = 100000,
+         .help = "At each evaluation, generate replies for this many "
+                 "contexts of the split (a seeded sample) and report "
+                 "distinct_1, distinct_2 and avg_reply_words; 0 = off."},
+        {.key = "eval_sampling", .type = SOCFW_PARAM_ENUM,
+         .default_value = "greedy", .choices = eval_sampling_choices,
+         .help = "How eval_generate replies are made: greedy, or the "
+                 "configured temperature/top_k/top_p with `seed`."},
         {.key = "debug_prompt", .type = SOCFW_PARAM_BOOL,
          .default_value = "false",
          .help = "Write the rendered prompt to <task>.prompt (socfw chat "
@@ -182,6 +224,20 @@ typedef enum counter_kind {
         COUNT_WORDS,
 } counter_kind;
 
+/* Contexts of one evaluation file, for eval_generate: the number of
+ * examples it gave (this is how evaluate tells the splits apart: the host
+ * passes the split's example count) and a seeded reservoir sample of their
+ * prompts. */
+#define MAX_EVAL_FILES 8
+typedef struct eval_file {
+        char *path;
+        long last_line;         /* a smaller line starts a new pass      */
+        size_t examples;
+        char **contexts;        /* up to eval_generate                   */
+        size_t n_contexts;
+        uint64_t rng;
+} eval_file;
+
 typedef struct dialog {
         socfw_task_ctx *ctx;
         const socfw_config *cfg;
@@ -193,6 +249,14 @@ typedef struct dialog {
         const char **banned;                /* NULL-terminated; borrowed */
         socfw_dialog_store *store;          /* opened on first use */
         counter_kind counter;
+        /* eval_generate */
+        size_t eval_generate;
+        int eval_greedy;
+        eval_file files[MAX_EVAL_FILES];
+        size_t n_files;
+        char **pending;                     /* the record being parsed */
+        size_t n_pending, cap_pending;
+        int collect;
 } dialog;
 
 /* ---- small helpers ---- */
@@ -336,9 +400,58 @@ dialog_destroy(void *state)
         if (!d)
                 return;
         socfw_dialog_store_close(d->store);
+        for (size_t i = 0; i < d->n_files; i++) {
+                for (size_t k = 0; k < d->files[i].n_contexts; k++)
+                        free(d->files[i].contexts[k]);
+                free(d->files[i].contexts);
+                free(d->files[i].path);
+        }
+        for (size_t k = 0; k < d->n_pending; k++)
+                free(d->pending[k]);
+        free(d->pending);
         free(d->banned);
         free(d->name);
         free(d);
+}
+
+/* template: auto - the family of the model's chat template (metadata of
+ * chat_template_from), else plain. */
+static int
+choose_template(dialog *d, const socfw_config *cfg, socfw_error *err)
+{
+        const char *from = socfw_config_get_string(cfg, "chat_template_from");
+        socfw_error e = {0};
+        d->tmpl = SOCFW_DIALOG_TEMPLATE_PLAIN;
+        if (!from || !from[0]) {
+                socfw_log(SOCFW_LOG_LEVEL_DEBUG,
+                          "dialog: template auto without chat_template_from: "
+                          "plain");
+                return 0;
+        }
+        int rc = socfw_dialog_template_auto(from, &d->tmpl, &e);
+        if (rc < 0)
+                return socfw_error_set_at(
+                        err, rc, socfw_config_file(cfg),
+                        socfw_config_line(cfg, "chat_template_from"),
+                        socfw_config_column(cfg, "chat_template_from"),
+                        "chat_template_from: %s; hint: name the model's "
+                        ".gguf file or Hugging Face directory, or set "
+                        "template: plain, chatml or llama2",
+                        e.message);
+        if (rc == SOCFW_DIALOG_AUTO_UNKNOWN)
+                socfw_log(SOCFW_LOG_LEVEL_WARN,
+                          "dialog: task '%s': %s; using the plain template",
+                          d->name, e.message);
+        else if (rc == SOCFW_DIALOG_AUTO_NO_TEMPLATE)
+                socfw_log(SOCFW_LOG_LEVEL_INFO,
+                          "dialog: task '%s': %s; using the plain template",
+                          d->name, e.message);
+        else
+                socfw_log(SOCFW_LOG_LEVEL_INFO,
+                          "dialog: task '%s': the model's chat template is "
+                          "%s",
+                          d->name, socfw_dialog_template_name(d->tmpl));
+        return 0;
 }
 
 static int
@@ -353,13 +466,14 @@ dialog_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
         }
         d->ctx = ctx;
         d->cfg = cfg;
-        /* auto: the model's template when its metadata tells (no accessor
-         * for it yet), else plain */
         const char *t = socfw_config_get_string(cfg, "template");
-        if (!t || strcmp(t, "auto") == 0)
-                t = "plain";
-        if ((rc = socfw_dialog_template_parse(t, &d->tmpl, err)) < 0)
+        if (!t || strcmp(t, "auto") == 0) {
+                if ((rc = choose_template(d, cfg, err)) < 0)
+                        goto out;
+        } else if ((rc = socfw_dialog_template_parse(t, &d->tmpl, err)) <
+                   0) {
                 goto out;
+        }
         d->max_turns = (size_t)socfw_config_get_int(cfg, "history.max_turns");
         d->max_tokens = (size_t)socfw_config_get_int(cfg,
                                                      "history.max_tokens");
@@ -370,6 +484,9 @@ dialog_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
         d->control_from_user = cf && strcmp(cf, "user") == 0;
         d->debug_prompt = socfw_config_get_bool(cfg, "debug_prompt");
         d->reply_as_text = socfw_config_get_bool(cfg, "reply_as_text");
+        d->eval_generate = (size_t)socfw_config_get_int(cfg, "eval_generate");
+        const char *es = socfw_config_get_string(cfg, "eval_sampling");
+        d->eval_greedy = !es || strcmp(es, "greedy") == 0;
         if (d->max_reply >= d->max_tokens) {
                 rc = socfw_error_set_at(
                         err, SOCFW_ESCHEMA, socfw_config_file(cfg),
@@ -491,6 +608,21 @@ add_turn_example(dialog *d, const rec_turn *rt, const socfw_dialog_role *roles,
         rc = socfw_example_set_lm(ex, context, target);
         if (rc < 0)
                 rc = socfw_error_set(err, rc, "out of memory");
+        if (rc == 0 && d->collect) {
+                if (d->n_pending == d->cap_pending) {
+                        size_t nc = d->cap_pending ? d->cap_pending * 2 : 16;
+                        char **g = realloc(d->pending, nc * sizeof *g);
+                        if (!g) {
+                                rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                                     "out of memory");
+                                goto out;
+                        }
+                        d->pending = g;
+                        d->cap_pending = nc;
+                }
+                d->pending[d->n_pending++] = context;
+                context = NULL;
+        }
 out:
         free(context);
         free(full);
@@ -546,11 +678,118 @@ record_turns(dialog *d, json_t *arr, rec_turn **out, size_t *n_out,
         return 0;
 }
 
+/* ---- eval_generate: contexts of the evaluation files ---- */
+
+static void
+pending_clear(dialog *d)
+{
+        for (size_t k = 0; k < d->n_pending; k++)
+                free(d->pending[k]);
+        d->n_pending = 0;
+}
+
+static uint64_t
+next_rand(uint64_t *s)
+{
+        /* splitmix64 */
+        uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+}
+
+static void
+eval_file_reset(dialog *d, eval_file *f)
+{
+        for (size_t k = 0; k < f->n_contexts; k++)
+                free(f->contexts[k]);
+        f->n_contexts = 0;
+        f->examples = 0;
+        f->last_line = 0;
+        f->rng = (uint64_t)socfw_config_get_int(d->cfg, "seed") ^
+                 0x6469616c6f67ULL;
+}
+
+/* The evaluation file `rec` comes from, or NULL when contexts are not
+ * collected for it (eval_generate off, the training file, too many). */
+static eval_file *
+eval_file_of(dialog *d, const socfw_record *rec)
+{
+        const char *path = socfw_record_file(rec);
+        const char *train = socfw_config_get_string(d->cfg, "data.train");
+        if (!d->eval_generate || !path || (train && !strcmp(path, train)))
+                return NULL;
+        eval_file *f = NULL;
+        for (size_t i = 0; i < d->n_files && !f; i++)
+                if (strcmp(d->files[i].path, path) == 0)
+                        f = &d->files[i];
+        if (!f) {
+                if (d->n_files == MAX_EVAL_FILES)
+                        return NULL;
+                f = &d->files[d->n_files];
+                memset(f, 0, sizeof *f);
+                f->contexts = calloc(d->eval_generate, sizeof *f->contexts);
+                if (!f->contexts || !(f->path = strdup(path))) {
+                        free(f->contexts);
+                        f->contexts = NULL;
+                        return NULL;
+                }
+                d->n_files++;
+                eval_file_reset(d, f);
+        }
+        long line = socfw_record_line(rec);
+        if (line > 0 && line <= f->last_line)
+                eval_file_reset(d, f); /* the file is read again */
+        f->last_line = line;
+        return f;
+}
+
+/* The record's examples are accepted: count them, sample their contexts. */
+static void
+eval_file_commit(dialog *d, eval_file *f)
+{
+        for (size_t k = 0; k < d->n_pending; k++) {
+                size_t idx = f->examples++;
+                char *c = d->pending[k];
+                d->pending[k] = NULL;
+                if (idx < d->eval_generate) {
+                        f->contexts[f->n_contexts++] = c;
+                        continue;
+                }
+                uint64_t j = next_rand(&f->rng) % (uint64_t)(idx + 1);
+                if (j < d->eval_generate) {
+                        free(f->contexts[j]);
+                        f->contexts[j] = c;
+                } else {
+                        free(c);
+                }
+        }
+        d->n_pending = 0;
+}
+
+static int parse_record(dialog *d, const socfw_record *rec,
+                        socfw_example *ex, socfw_error *err);
+
 static int
 dialog_parse_example(void *state, const socfw_record *rec, socfw_example *ex,
                      socfw_error *err)
 {
         dialog *d = state;
+        eval_file *ef = eval_file_of(d, rec);
+        pending_clear(d);
+        d->collect = ef != NULL;
+        int rc = parse_record(d, rec, ex, err);
+        if (rc == 0 && ef)
+                eval_file_commit(d, ef);
+        pending_clear(d);
+        d->collect = 0;
+        return rc;
+}
+
+static int
+parse_record(dialog *d, const socfw_record *rec, socfw_example *ex,
+             socfw_error *err)
+{
         const char *tf = socfw_config_get_string(d->cfg, "data.turns_field");
         char *json = socfw_record_get_json(rec, tf);
         json_t *root = NULL;
@@ -766,6 +1005,26 @@ run_command(dialog *d, socfw_post *post, const char *cmd, socfw_error *err)
                                d->name, cmd);
 }
 
+/* Generation options from the task's section; greedy: temperature 0. */
+static void
+gen_opts(const dialog *d, socfw_generate_opts *o, int greedy)
+{
+        *o = (socfw_generate_opts){
+                .size = sizeof *o,
+                .max_tokens = (int)d->max_reply,
+                .temperature = greedy ? 0.0f
+                                      : (float)socfw_config_get_float(
+                                                d->cfg, "temperature"),
+                .top_k = (int)socfw_config_get_int(d->cfg, "top_k"),
+                .top_p = (float)socfw_config_get_float(d->cfg, "top_p"),
+                .repetition_penalty = (float)socfw_config_get_float(
+                        d->cfg, "repetition_penalty"),
+                .seed = (uint64_t)socfw_config_get_int(d->cfg, "seed"),
+                .stop = d->stops,
+                .banned = d->banned,
+        };
+}
+
 /* Generate the reply to the last turn of `c`.  *reply: caller frees. */
 static int
 generate_reply(dialog *d, socfw_post *post, socfw_dialog_context *c,
@@ -800,20 +1059,31 @@ generate_reply(dialog *d, socfw_post *post, socfw_dialog_context *c,
             ((rc = task_key(d, "prompt", key, sizeof key, err)) < 0 ||
              (rc = socfw_post_set_string(post, key, prompt, err)) < 0))
                 goto out;
-        socfw_generate_opts o = {
-                .size = sizeof o,
-                .max_tokens = (int)d->max_reply,
-                .temperature = (float)socfw_config_get_float(d->cfg,
-                                                             "temperature"),
-                .top_k = (int)socfw_config_get_int(d->cfg, "top_k"),
-                .top_p = (float)socfw_config_get_float(d->cfg, "top_p"),
-                .repetition_penalty = (float)socfw_config_get_float(
-                        d->cfg, "repetition_penalty"),
-                .seed = (uint64_t)socfw_config_get_int(d->cfg, "seed"),
-                .stop = d->stops,
-                .banned = d->banned,
-        };
+        socfw_generate_opts o;
+        gen_opts(d, &o, 0);
+        /* streaming: the caller (socfw chat on a terminal) asks for the
+         * reply on a file descriptor as it is generated */
+        socfw_dialog_stream st;
+        double fd = -1;
+        int streaming = task_key(d, "stream_fd", key, sizeof key, NULL) == 0 &&
+                        socfw_post_get_number(post, key, &fd) == 0 &&
+                        fd >= 0 && fd < 65536;
+        if (streaming) {
+                socfw_dialog_stream_init(&st, socfw_dialog_sink_fd,
+                                         (void *)(intptr_t)fd);
+                o.on_piece = socfw_dialog_stream_piece;
+                o.on_piece_user = &st;
+        }
         rc = socfw_task_generate(d->ctx, prompt, &o, &raw, err);
+        if (streaming) {
+                socfw_dialog_stream_finish(&st);
+                int krc = task_key(d, "streamed", key, sizeof key, err);
+                if (krc == 0)
+                        krc = socfw_post_set_number(post, key,
+                                                    (double)st.written, err);
+                if (rc == 0)
+                        rc = krc;
+        }
         if (rc < 0)
                 goto out;
         if (!(clean = utf8_clean(raw ? raw : ""))) {
@@ -934,6 +1204,109 @@ out:
         return rc;
 }
 
+/* ---- evaluate: replies generated for a sample of the split ---- */
+
+/* The report: the figures and the first replies with the end of their
+ * prompts. */
+static int
+add_samples(socfw_eval *ev, const eval_file *f, char *const *replies,
+            const socfw_dialog_genstats *st, socfw_error *err)
+{
+        char *text = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&text, &len);
+        if (!m)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        fprintf(m, "generated replies: %zu (%zu empty), distinct-1 %.4f, "
+                   "distinct-2 %.4f, %.2f words on average\n",
+                st->n_replies, st->n_empty, st->distinct_1, st->distinct_2,
+                st->avg_words);
+        for (size_t i = 0; i < f->n_contexts && i < 5; i++) {
+                const char *c = f->contexts[i];
+                size_t n = strlen(c), from = n > 240 ? n - 240 : 0;
+                while (from > 0 && ((unsigned char)c[from] & 0xC0) == 0x80)
+                        from++; /* not inside a character */
+                fprintf(m, "\n--- prompt%s ---\n%s\n--- reply ---\n%s\n",
+                        from ? " (end)" : "", c + from, replies[i]);
+        }
+        int rc = fclose(m) == 0 && text ? socfw_eval_add_report(ev, text)
+                                        : SOCFW_ENOMEM;
+        free(text);
+        return rc < 0 ? socfw_error_set(err, SOCFW_ENOMEM, "out of memory")
+                      : 0;
+}
+
+static int
+dialog_evaluate(void *state, socfw_eval *ev, socfw_error *err)
+{
+        dialog *d = state;
+        if (!d->eval_generate)
+                return 0;
+        /* the split: the evaluation file that gave as many examples */
+        size_t n_ex = socfw_eval_count(ev);
+        eval_file *f = NULL;
+        for (size_t i = d->n_files; i-- > 0 && !f;)
+                if (d->files[i].examples == n_ex && d->files[i].n_contexts)
+                        f = &d->files[i];
+        if (!f) {
+                socfw_log(SOCFW_LOG_LEVEL_DEBUG,
+                          "dialog: no contexts kept for a split of %zu "
+                          "examples; no generation metrics",
+                          n_ex);
+                return 0;
+        }
+        char **replies = calloc(f->n_contexts, sizeof *replies);
+        if (!replies)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        socfw_generate_opts o;
+        gen_opts(d, &o, d->eval_greedy);
+        int rc = 0;
+        for (size_t i = 0; i < f->n_contexts && rc == 0; i++) {
+                char *raw = NULL;
+                rc = socfw_task_generate(d->ctx, f->contexts[i], &o, &raw,
+                                         err);
+                if (rc == SOCFW_EUNSUPPORTED) {
+                        socfw_log(SOCFW_LOG_LEVEL_WARN,
+                                  "dialog: eval_generate: %s; no generation "
+                                  "metrics",
+                                  err ? err->message : "cannot generate");
+                        rc = 1;
+                        break;
+                }
+                char *clean = rc == 0 ? utf8_clean(raw ? raw : "") : NULL;
+                free(raw);
+                if (rc == 0 && !clean)
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "out of memory");
+                if (rc == 0) {
+                        char *t = trim_reply(d, clean);
+                        memmove(clean, t, strlen(t) + 1);
+                        replies[i] = clean;
+                }
+        }
+        socfw_dialog_genstats st;
+        if (rc == 0)
+                rc = socfw_dialog_genstats_compute(
+                        (const char *const *)replies, f->n_contexts, &st,
+                        err);
+        if (rc == 0 &&
+            (socfw_eval_add_metric(ev, "distinct_1", st.distinct_1, true) <
+                     0 ||
+             socfw_eval_add_metric(ev, "distinct_2", st.distinct_2, true) <
+                     0 ||
+             socfw_eval_add_metric(ev, "avg_reply_words", st.avg_words,
+                                   true) < 0 ||
+             socfw_eval_add_metric(ev, "generated_replies",
+                                   (double)st.n_replies, true) < 0))
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        if (rc == 0)
+                rc = add_samples(ev, f, replies, &st, err);
+        for (size_t i = 0; i < f->n_contexts; i++)
+                free(replies[i]);
+        free(replies);
+        return rc > 0 ? 0 : rc;
+}
+
 static const socfw_plugin dialog_plugin = {
         .abi_major = SOCFW_ABI_MAJOR,
         .abi_minor = SOCFW_ABI_MINOR,
@@ -949,7 +1322,8 @@ static const socfw_plugin dialog_plugin = {
         .task = {.create = dialog_create,
                  .destroy = dialog_destroy,
                  .parse_example = dialog_parse_example,
-                 .predict = dialog_predict},
+                 .predict = dialog_predict,
+                 .evaluate = dialog_evaluate},
 };
 
 const socfw_plugin *socfw_plugin_dialog_get(void);

@@ -1,10 +1,16 @@
 /* template.c - chat templates (see template.h for the exact strings). */
+#define _GNU_SOURCE /* strndup */
 #include "template.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "socfw/modelfile.h"
 
 /* ---- names ---- */
 
@@ -98,11 +104,158 @@ socfw_dialog_template_detect(const char *chat_template,
                 *out = SOCFW_DIALOG_TEMPLATE_LLAMA2;
                 return 0;
         }
+        if (strstr(chat_template, "User:") &&
+            (strstr(chat_template, "Bot:") ||
+             strstr(chat_template, "Assistant:"))) {
+                *out = SOCFW_DIALOG_TEMPLATE_PLAIN;
+                return 0;
+        }
         return socfw_error_set(err, SOCFW_ENOTFOUND,
                                "the model's chat template is of no known "
                                "family (looked for \"<|im_start|>\" for "
-                               "chatml and \"[INST]\" for llama2); hint: "
-                               "set `template:` in the pipeline");
+                               "chatml, \"[INST]\" for llama2, \"User:\" "
+                               "with \"Bot:\" or \"Assistant:\" for "
+                               "plain); hint: set `template:` in the "
+                               "pipeline");
+}
+
+/* ---- the chat template in a model's metadata ---- */
+
+#define TOKENIZER_CONFIG_MAX ((off_t)64 << 20)
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+        size_t n = strlen(s), m = strlen(suffix);
+        return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* "chat_template" of a Hugging Face tokenizer_config.json. */
+static int
+hf_chat_template(const char *file, char **out, socfw_error *err)
+{
+        struct stat st;
+        if (stat(file, &st) < 0 || !S_ISREG(st.st_mode))
+                return socfw_error_set(err, SOCFW_ENOTFOUND,
+                                       "%s: no such file", file);
+        if (st.st_size > TOKENIZER_CONFIG_MAX)
+                return socfw_error_set(err, SOCFW_EFORMAT,
+                                       "%s: %lld bytes; a tokenizer config "
+                                       "of at most %lld bytes is read",
+                                       file, (long long)st.st_size,
+                                       (long long)TOKENIZER_CONFIG_MAX);
+        json_error_t je;
+        json_t *root = json_load_file(file, 0, &je);
+        if (!root)
+                return socfw_error_set_at(err, SOCFW_EFORMAT, file, je.line,
+                                          je.column,
+                                          "%s:%d:%d: not valid JSON: %s",
+                                          file, je.line, je.column, je.text);
+        int rc = 0;
+        const char *t = NULL;
+        json_t *ct = json_object_get(root, "chat_template");
+        if (json_is_string(ct)) {
+                t = json_string_value(ct);
+        } else if (json_is_array(ct)) {
+                /* named templates: the "default" one, else the first */
+                size_t i;
+                json_t *e;
+                json_array_foreach(ct, i, e)
+                {
+                        const char *name = json_string_value(
+                                json_object_get(e, "name"));
+                        const char *tt = json_string_value(
+                                json_object_get(e, "template"));
+                        if (tt && (!t || (name && !strcmp(name, "default"))))
+                                t = tt;
+                        if (tt && name && !strcmp(name, "default"))
+                                break;
+                }
+        }
+        if (!t)
+                rc = socfw_error_set(err, SOCFW_ENOTFOUND,
+                                     "%s has no chat_template", file);
+        else if (!(*out = strdup(t)))
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        json_decref(root);
+        return rc;
+}
+
+/* tokenizer.chat_template of a GGUF file (or a directory holding one). */
+static int
+gguf_chat_template(const char *path, char **out, socfw_error *err)
+{
+        socfw_modelfile *mf = NULL;
+        int rc = socfw_modelfile_open(&mf, path, err);
+        if (rc < 0)
+                return rc;
+        const char *t = NULL;
+        size_t len = 0;
+        rc = socfw_modelfile_get_string(mf, "tokenizer.chat_template", &t,
+                                        &len, NULL);
+        if (rc < 0 || !t)
+                rc = socfw_error_set(err, SOCFW_ENOTFOUND,
+                                     "%s has no tokenizer.chat_template",
+                                     path);
+        else if (!(*out = strndup(t, len)))
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        socfw_modelfile_close(mf);
+        return rc;
+}
+
+int
+socfw_dialog_model_chat_template(const char *path, char **out,
+                                 socfw_error *err)
+{
+        char file[4096];
+        struct stat st;
+        *out = NULL;
+        if (!path || !path[0] || stat(path, &st) < 0)
+                return socfw_error_set(err, SOCFW_ENOTFOUND,
+                                       "model '%s' not found",
+                                       path ? path : "(null)");
+        if (S_ISDIR(st.st_mode)) {
+                int n = snprintf(file, sizeof file,
+                                 "%s/tokenizer_config.json", path);
+                if (n > 0 && (size_t)n < sizeof file &&
+                    stat(file, &st) == 0)
+                        return hf_chat_template(file, out, err);
+                return gguf_chat_template(path, out, err);
+        }
+        if (ends_with(path, ".gguf"))
+                return gguf_chat_template(path, out, err);
+        /* a file of a Hugging Face model: its directory's config */
+        const char *slash = strrchr(path, '/');
+        int n = slash ? snprintf(file, sizeof file,
+                                 "%.*s/tokenizer_config.json",
+                                 (int)(slash - path), path)
+                      : snprintf(file, sizeof file, "tokenizer_config.json");
+        if (n < 0 || (size_t)n >= sizeof file)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "model path too long: %s", path);
+        return hf_chat_template(file, out, err);
+}
+
+int
+socfw_dialog_template_auto(const char *path, socfw_dialog_template *out,
+                           socfw_error *err)
+{
+        char *jinja = NULL;
+        *out = SOCFW_DIALOG_TEMPLATE_PLAIN;
+        int rc = socfw_dialog_model_chat_template(path, &jinja, err);
+        if (rc == SOCFW_ENOTFOUND) {
+                /* err explains; plain is the answer */
+                return SOCFW_DIALOG_AUTO_NO_TEMPLATE;
+        }
+        if (rc < 0)
+                return rc;
+        socfw_dialog_template t;
+        rc = socfw_dialog_template_detect(jinja, &t, err);
+        free(jinja);
+        if (rc < 0)
+                return SOCFW_DIALOG_AUTO_UNKNOWN;
+        *out = t;
+        return 0;
 }
 
 const char *

@@ -112,11 +112,36 @@ int socfw_dialog_template_parse(const char *name, socfw_dialog_template *out,
 
 /* Which family a model's chat template (e.g. the GGUF metadata string
  * tokenizer.chat_template, or tokenizer_config.json "chat_template") is:
- * it contains "<|im_start|>" -> chatml, else "[INST]" -> llama2.
+ * it contains "<|im_start|>" -> chatml, else "[INST]" -> llama2, else
+ * "User:" together with "Bot:" or "Assistant:" -> plain.
  * Returns 0, or SOCFW_ENOTFOUND when `chat_template` is NULL/empty or of an
  * unknown family (the caller then uses the configured template). */
 int socfw_dialog_template_detect(const char *chat_template,
                                  socfw_dialog_template *out, socfw_error *err);
+
+/* The chat template (Jinja text) in a model's metadata: `path` is
+ *   - a .gguf file: its tokenizer.chat_template;
+ *   - a directory: its tokenizer_config.json "chat_template" (a string, or
+ *     a list of {name, template}: the one named "default", else the
+ *     first), or, without that file, the GGUF file in it;
+ *   - another file (model.safetensors): tokenizer_config.json beside it.
+ * *out: caller frees.  Returns 0, SOCFW_ENOTFOUND (no model there, or no
+ * template in it; err says which), SOCFW_EFORMAT (a broken file, with
+ * file:line:col for JSON) or SOCFW_ENOMEM. */
+int socfw_dialog_model_chat_template(const char *path, char **out,
+                                     socfw_error *err);
+
+/* What `template: auto` uses for the model at `path`: sets *out and
+ * returns 0 when the model's template is of a known family; else *out is
+ * plain and the return says why (err holds the message):
+ *   SOCFW_DIALOG_AUTO_NO_TEMPLATE  the model has no chat template;
+ *   SOCFW_DIALOG_AUTO_UNKNOWN      its template is of no known family
+ *                                  (worth a warning).
+ * A broken model file is a negative SOCFW_E* code. */
+#define SOCFW_DIALOG_AUTO_NO_TEMPLATE 1
+#define SOCFW_DIALOG_AUTO_UNKNOWN 2
+int socfw_dialog_template_auto(const char *path, socfw_dialog_template *out,
+                               socfw_error *err);
 
 /* The string that ends a turn ("\n", "<|im_end|>", "</s>"); static. */
 const char *socfw_dialog_template_end_of_turn(socfw_dialog_template t);

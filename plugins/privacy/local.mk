@@ -5,9 +5,11 @@ noinst_LTLIBRARIES += plugins/privacy/libpii.la
 plugins_privacy_libpii_la_SOURCES = \
 	plugins/privacy/pii.c plugins/privacy/pii.h \
 	plugins/privacy/recognizers.c plugins/privacy/recognizers.h \
-	plugins/privacy/operators.c plugins/privacy/operators.h
-plugins_privacy_libpii_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(SODIUM_CFLAGS)
-plugins_privacy_libpii_la_LIBADD = $(PCRE2_LIBS) $(SODIUM_LIBS)
+	plugins/privacy/operators.c plugins/privacy/operators.h \
+	plugins/privacy/model.c plugins/privacy/model.h
+plugins_privacy_libpii_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(SODIUM_CFLAGS) \
+	$(JANSSON_CFLAGS)
+plugins_privacy_libpii_la_LIBADD = $(PCRE2_LIBS) $(SODIUM_LIBS) $(JANSSON_LIBS)
 # libFuzzer target, built by hand (see its header)
 EXTRA_DIST += plugins/privacy/fuzz_privacy.c
 
@@ -17,7 +19,7 @@ TESTS += tests/test_privacy
 endif
 tests_test_privacy_SOURCES = $(TEST_COMMON) tests/test_privacy_eval.c \
 	tests/test_privacy_recognizers.c tests/test_privacy_operators.c \
-	tests/test_privacy_plugin.c
+	tests/test_privacy_plugin.c tests/test_privacy_model.c
 tests_test_privacy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/privacy \
 	-I$(top_srcdir)/tests
 tests_test_privacy_CFLAGS = $(TEST_CFLAGS)

@@ -10,9 +10,23 @@
  * cp_start, cp_end, score} of the input pass: offsets into the original
  * text, never the values), "privacy.count".
  *
- * PERSON / LOCATION / ORGANIZATION spans come from a model stage and are
- * merged with socfw_pii_spans_merge (pii.h); this module runs the pattern
- * recognizers only.
+ * PERSON / LOCATION / ORGANIZATION spans come from a model: as a task with
+ * a tagger head the plugin trains on NER data (model.h: word tags such as
+ * WNUT-17 / Weibo, or character spans such as pii-en), and at predict time
+ * the tagger's spans are merged with the pattern recognizers' ones
+ * (socfw_pii_spans_merge) before the operators run:
+ *
+ *     tasks:
+ *       - name: pii
+ *         plugin: privacy
+ *         head: {type: tagger}
+ *         labels: [O, B-PERSON, I-PERSON, B-LOCATION, I-LOCATION,
+ *                  B-ORGANIZATION, I-ORGANIZATION]
+ *         data: {train: ner/train.jsonl, valid: ner/valid.jsonl}
+ *     chain: [pii]
+ *
+ * Without a trained tagger (the `privacy:` section, a task without a
+ * head) only the pattern recognizers run.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +35,7 @@
 
 #include <sodium.h>
 
+#include "model.h"
 #include "operators.h"
 #include "recognizers.h"
 #include "socfw/plugin.h"
@@ -67,6 +82,12 @@ static const socfw_param_spec params[] = {
         {.key = "restore", .type = SOCFW_PARAM_BOOL, .default_value = "true",
          .help = "pseudonymize: on the second pass of a chain, put the user's "
                  "own values back into the reply."},
+        {.key = "holdout_every", .type = SOCFW_PARAM_INT,
+         .default_value = "0", .min = 0, .max = 1000000,
+         .help = "Training a tagger on a file that is also its validation "
+                 "data: rows whose line number is a multiple of N are held "
+                 "out (left out of train, the only rows of valid/test/"
+                 "eval); 0: off."},
         {0}};
 
 typedef struct {
@@ -76,6 +97,10 @@ typedef struct {
 } session;
 
 typedef struct {
+        socfw_task_ctx *ctx;
+        uint32_t model_types;           /* PERSON/LOCATION/ORGANIZATION */
+        float threshold;
+        long holdout_every;
         socfw_pii_recognizer *rec;
         socfw_pii_anonymizer *an;
         socfw_pii_anonymizer *scrub;    /* second pass: replace tags */
@@ -162,6 +187,14 @@ privacy_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
         }
         if (ne)
                 opt.types = types & SOCFW_PII_PATTERN_TYPES;
+        /* the model's types: those listed, or all when none is */
+        s->model_types = types & ~SOCFW_PII_PATTERN_TYPES;
+        if (!s->model_types)
+                s->model_types = SOCFW_PII_ALL_TYPES &
+                                 ~SOCFW_PII_PATTERN_TYPES;
+        s->ctx = ctx;
+        s->threshold = opt.threshold;
+        s->holdout_every = (long)socfw_config_get_int(cfg, "holdout_every");
         if ((rc = socfw_pii_recognizer_new(&s->rec, &opt, err)) < 0 ||
             (rc = socfw_pii_anonymizer_new(&s->an, err)) < 0 ||
             (rc = socfw_pii_anonymizer_new(&s->scrub, err)) < 0)
@@ -218,7 +251,6 @@ privacy_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
         *state = s;
         s = NULL;
 out:
-        (void)ctx;
         privacy_destroy(s);
         return rc;
 }
@@ -289,6 +321,107 @@ spans_json(const socfw_pii_spans *sp)
         return j;
 }
 
+/* The tagger's PERSON / LOCATION / ORGANIZATION spans merged into *sp;
+ * nothing when the task has no trained tagger. */
+static int
+model_spans(privacy_state *s, const char *text, size_t len,
+            socfw_pii_spans *sp, socfw_error *err)
+{
+        size_t K = s->ctx ? socfw_task_label_count(s->ctx) : 0;
+        if (!K)
+                return 0;
+        socfw_pii_words w = {0};
+        socfw_pii_spans found = {0};
+        float *probs = NULL;
+        const char **labels = NULL;
+        size_t n_tags = 0;
+        int rc = socfw_pii_words_split(text, len, &w);
+        if (rc < 0) {
+                rc = socfw_error_set(err, rc, "privacy: out of memory");
+                goto out;
+        }
+        if (w.n == 0)
+                goto out;
+        probs = w.n <= SIZE_MAX / sizeof(float) / K
+                        ? malloc(w.n * K * sizeof *probs)
+                        : NULL;
+        labels = calloc(K, sizeof *labels);
+        if (!probs || !labels) {
+                rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                     "privacy: out of memory");
+                goto out;
+        }
+        const char **words = malloc(w.n * sizeof *words);
+        char *copy = malloc(len + w.n + 1);
+        if (!words || !copy) {
+                free(words);
+                free(copy);
+                rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                     "privacy: out of memory");
+                goto out;
+        }
+        size_t at = 0;
+        for (size_t i = 0; i < w.n; i++) {
+                size_t n = w.v[i].end - w.v[i].start;
+                memcpy(copy + at, text + w.v[i].start, n);
+                copy[at + n] = '\0';
+                words[i] = copy + at;
+                at += n + 1;
+        }
+        socfw_error local = {0};
+        rc = socfw_task_tag_words(s->ctx, words, w.n, probs, w.n * K,
+                                  &n_tags, &local);
+        free(words);
+        free(copy);
+        if (rc == SOCFW_EUNSUPPORTED) {
+                rc = 0; /* no tagger in this pipeline: patterns only */
+                goto out;
+        }
+        if (rc < 0) {
+                rc = socfw_error_set(err, rc, "%s", local.message);
+                goto out;
+        }
+        for (size_t k = 0; k < K; k++)
+                labels[k] = socfw_task_label(s->ctx, k);
+        rc = socfw_pii_spans_from_tags(&w, probs, n_tags, labels,
+                                       s->threshold, s->model_types, &found,
+                                       err);
+        if (rc == 0 && found.n)
+                rc = socfw_pii_spans_merge(sp, found.v, found.n, text, len,
+                                           err);
+out:
+        free(probs);
+        free(labels);
+        socfw_pii_words_free(&w);
+        socfw_pii_spans_free(&found);
+        return rc;
+}
+
+/* A training record of a tagger task (model.h); with holdout_every, the
+ * held-out rows feed valid/test/eval only. */
+static int
+privacy_parse_example(void *state, const socfw_record *rec,
+                      socfw_example *ex, socfw_error *err)
+{
+        privacy_state *s = state;
+        if (s->holdout_every > 0) {
+                const char *split = socfw_task_split(s->ctx);
+                int held = socfw_record_line(rec) % s->holdout_every == 0;
+                int training = split && !strcmp(split, "train");
+                if (held == training)
+                        return 0; /* not this split's row */
+        }
+        size_t K = socfw_task_label_count(s->ctx);
+        const char **labels = calloc(K ? K : 1, sizeof *labels);
+        if (!labels)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        for (size_t k = 0; k < K; k++)
+                labels[k] = socfw_task_label(s->ctx, k);
+        int rc = socfw_pii_ner_example(rec, ex, labels, K, err);
+        free(labels);
+        return rc;
+}
+
 static int
 privacy_predict(void *state, socfw_post *post, socfw_error *err)
 {
@@ -305,6 +438,8 @@ privacy_predict(void *state, socfw_post *post, socfw_error *err)
         socfw_pii_spans sp = {0};
         char *out = NULL, *restored = NULL, *json = NULL;
         int rc = socfw_pii_recognizer_scan(s->rec, text, len, &sp, err);
+        if (rc == 0)
+                rc = model_spans(s, text, len, &sp, err);
         if (rc < 0)
                 goto out;
         pthread_mutex_lock(&s->lock);
@@ -361,12 +496,14 @@ static const socfw_plugin privacy_plugin = {
         .name = "privacy",
         .version = "0.1.0",
         .description = "Finds PII (e-mail, phones, cards, CN IDs, IBAN, SSN, "
-                       "IP, URL, handles, addresses) and masks it.",
+                       "IP, URL, handles, addresses; persons, locations, "
+                       "organisations with a tagger head) and masks it.",
         .license = "MIT",
         .params = params,
         .default_head = NULL,
         .task = {.create = privacy_create,
                  .destroy = privacy_destroy,
+                 .parse_example = privacy_parse_example,
                  .predict = privacy_predict},
 };
 

@@ -24,8 +24,6 @@
 #define MAX_LABELS 1024
 
 static const char *const language_choices[] = {"auto", "en", "zh", NULL};
-static const char *const long_text_choices[] = {"truncate", "chunk_average",
-                                                NULL};
 
 static const socfw_param_spec params[] = {
         {.key = "language", .type = SOCFW_PARAM_ENUM, .default_value = "auto",
@@ -40,14 +38,6 @@ static const socfw_param_spec params[] = {
          .min = 0, .max = 1,
          .help = "Multi-label: probability above which a label is "
                  "predicted."},
-        {.key = "long_text", .type = SOCFW_PARAM_ENUM,
-         .default_value = "truncate", .choices = long_text_choices,
-         .help = "Posts longer than backbone.max_seq_len are truncated, or "
-                 "split into overlapping chunks whose predictions are "
-                 "averaged."},
-        {.key = "chunk_overlap", .type = SOCFW_PARAM_INT,
-         .default_value = "32", .min = 0, .max = 65536,
-         .help = "Tokens shared by neighbouring chunks (chunk_average)."},
         {0},
 };
 
@@ -84,17 +74,6 @@ sentiment_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
         s->text_field = strdup(socfw_config_get_string(cfg, "data.text_field"));
         s->label_field =
                 strdup(socfw_config_get_string(cfg, "data.label_field"));
-        if (!strcmp(socfw_config_get_string(cfg, "long_text"),
-                    "chunk_average")) {
-                free(s);
-                return socfw_error_set_at(
-                        err, SOCFW_EUNSUPPORTED, socfw_config_file(cfg),
-                        socfw_config_line(cfg, "long_text"),
-                        socfw_config_column(cfg, "long_text"),
-                        "long_text: chunk_average is not available in this "
-                        "build yet; hint: use truncate with "
-                        "backbone.truncation: head_tail");
-        }
         s->multi_label = socfw_config_get_bool(cfg, "multi_label");
         s->threshold = socfw_config_get_float(cfg, "threshold");
         if (!s->name || !s->text_field || !s->label_field) {

@@ -1,0 +1,343 @@
+/* test_dialog_runtime.c - the dialog task on a real (tiny) model: a GPT-2
+ * pretrained for a few steps and fine-tuned on made-up dialogs.  Checks
+ * train.eval_before (metrics at step 0), eval_generate (distinct-n and
+ * reply length of generated replies in the trainer's metrics), and
+ * streaming through socfw_task_generate's on_piece callback and through the
+ * chain (<task>.stream_fd). */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "socfw/chain.h"
+#include "socfw/pipeline.h"
+#include "socfw/registry.h"
+#include "socfw/runtime.h"
+#include "testutil.h"
+#include "train/runtime_impl.h"
+
+static socfw_registry *reg;
+static char dir[4096];
+
+static void
+setup(void)
+{
+        reg = socfw_registry_new();
+        socfw_registry_add_default_paths(reg, NULL);
+        socfw_registry_scan(reg);
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+}
+
+static void
+teardown(void)
+{
+        socfw_registry_free(reg);
+}
+
+TestSuite(dialog_runtime, .init = setup, .fini = teardown, .timeout = 120);
+
+static const char *const GREET[] = {"hello there", "hi friend", "good morning",
+                                    "hey you"};
+static const char *const ASK[] = {"how are you ?", "what is new ?",
+                                  "where are you going ?", "is it raining ?"};
+static const char *const ANSWER[] = {"i am fine , thanks .",
+                                     "not much , just work .",
+                                     "to the shop .", "yes , it is wet ."};
+
+static void
+write_dialogs(const char *name, int n, int offset)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        for (int i = 0; i < n; i++) {
+                int k = (i + offset) % 4;
+                fprintf(f,
+                        "{\"turns\": [{\"speaker\": \"A\", \"text\": \"%s\"},"
+                        " {\"speaker\": \"B\", \"text\": \"%s %s\","
+                        " \"emotion\": \"happiness\"},"
+                        " {\"speaker\": \"A\", \"text\": \"%s\","
+                        " \"emotion\": \"no_emotion\"}]}\n",
+                        GREET[k], GREET[(k + 1) % 4], ASK[k], ANSWER[k]);
+        }
+        fclose(f);
+}
+
+static const char *
+pipeline_yaml(void)
+{
+        static char y[4096];
+        char corpus[4200];
+        snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
+        FILE *f = fopen(corpus, "w");
+        cr_assert_not_null(f);
+        for (int i = 0; i < 200; i++)
+                fprintf(f, "%s %s %s\n", GREET[i % 4], ASK[(i / 4) % 4],
+                        ANSWER[(i / 16) % 4]);
+        fclose(f);
+        write_dialogs("train.jsonl", 48, 0);
+        write_dialogs("valid.jsonl", 6, 1); /* 12 examples */
+        snprintf(y, sizeof y,
+                 "socfw: 1\n"
+                 "threads: 1\n"
+                 "backbone: {arch: gpt2, hidden: 32, layers: 1, heads: 2,"
+                 " max_positions: 128, max_seq_len: 96, dropout: 0.0}\n"
+                 "pretrain: {corpus: [corpus.txt], steps: 10, batch_size: 8,"
+                 " seq_len: 32, tokenizer: {vocab_size: 500}}\n"
+                 "tasks:\n"
+                 "  - name: reply\n"
+                 "    plugin: dialog\n"
+                 "    data: {train: train.jsonl, valid: valid.jsonl}\n"
+                 "    template: plain\n"
+                 "    system: ''\n"
+                 "    history: {max_turns: 2, max_tokens: 120}\n"
+                 "    max_reply_tokens: 24\n"
+                 "    temperature: 0\n"
+                 "    default_label: happiness\n"
+                 "    eval_generate: 5\n"
+                 "    sessions: sessions.db\n"
+                 "train: {lr: 5.0e-3, epochs: 20, batch_size: 8, seed: 7,"
+                 " eval_before: true}\n"
+                 "chain: [reply]\n"
+                 "output: {dir: run}\n");
+        return y;
+}
+
+static void
+quiet(const char *line, void *user)
+{
+        (void)line;
+        (void)user;
+}
+
+static socfw_runtime *
+trained(socfw_pipeline **pp)
+{
+        const char *y = pipeline_yaml();
+        socfw_pipeline *p = NULL;
+        socfw_error err = {0};
+        int rc = socfw_pipeline_load_buffer(&p, y, strlen(y), "d.yaml", dir,
+                                            NULL, 0, &err);
+        if (rc == 0)
+                rc = socfw_pipeline_validate(p, reg, &err);
+        cr_assert_eq(rc, 0, "%s", socfw_pipeline_diag(p, 0) ?: err.message);
+        char out[4200];
+        snprintf(out, sizeof out, "%s/run", dir);
+        socfw_runtime *rt = NULL;
+        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        *pp = p;
+        return rt;
+}
+
+/* The metrics.jsonl line with step == `step` (first one; caller decrefs). */
+static json_t *
+metrics_line(long step)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/run/metrics.jsonl", dir);
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f, "no %s", path);
+        char line[65536];
+        json_t *found = NULL;
+        while (!found && fgets(line, sizeof line, f)) {
+                json_t *j = json_loads(line, 0, NULL);
+                cr_assert_not_null(j, "bad line %s", line);
+                if (json_integer_value(json_object_get(j, "step")) == step)
+                        found = j;
+                else
+                        json_decref(j);
+        }
+        fclose(f);
+        return found;
+}
+
+static double
+num(json_t *o, const char *key)
+{
+        json_t *v = json_object_get(o, key);
+        cr_assert(json_is_number(v), "no number '%s'", key);
+        return json_number_value(v);
+}
+
+Test(dialog_runtime, eval_before_and_generation_metrics_reach_metrics_jsonl)
+{
+        socfw_pipeline *p = NULL;
+        socfw_runtime *rt = trained(&p);
+
+        /* step 0: the perplexity before fine-tuning, under its own name */
+        json_t *m0 = metrics_line(0);
+        cr_assert_not_null(m0, "no step-0 line in metrics.jsonl");
+        double ppl0 = num(m0, "reply.valid.perplexity@step0");
+        cr_assert(isfinite(ppl0) && ppl0 > 1.0, "ppl0 %g", ppl0);
+        cr_assert_float_eq(num(m0, "reply.valid.perplexity"), ppl0, 1e-9);
+        num(m0, "reply.valid.loss@step0");
+        /* generated replies are measured before training too */
+        double d1_0 = num(m0, "reply.valid.distinct_1@step0");
+        cr_assert(d1_0 >= 0 && d1_0 <= 1);
+        json_decref(m0);
+
+        /* after the epochs: fresh values, the step-0 entries kept */
+        double ppl = -1, d1 = -1, d2 = -1, len = -1, n = -1, keep = -1;
+        cr_assert_eq(socfw_runtime_metric(rt, "reply.valid.perplexity", &ppl),
+                     0);
+        cr_assert_eq(socfw_runtime_metric(rt, "reply.valid.perplexity@step0",
+                                          &keep),
+                     0);
+        cr_assert_float_eq(keep, ppl0, 1e-9);
+        cr_assert_lt(ppl, ppl0, "fine-tuning did not lower the perplexity "
+                                "(%g -> %g)",
+                     ppl0, ppl);
+        cr_assert_eq(socfw_runtime_metric(rt, "reply.valid.distinct_1", &d1),
+                     0);
+        cr_assert_eq(socfw_runtime_metric(rt, "reply.valid.distinct_2", &d2),
+                     0);
+        cr_assert_eq(socfw_runtime_metric(rt, "reply.valid.avg_reply_words",
+                                          &len),
+                     0);
+        cr_assert_eq(socfw_runtime_metric(rt, "reply.valid.generated_replies",
+                                          &n),
+                     0);
+        cr_assert_float_eq(n, 5.0, 1e-9, "eval_generate caps the replies");
+        cr_assert(d1 >= 0 && d1 <= 1 && d2 >= 0 && d2 <= 1, "%g %g", d1, d2);
+        cr_assert(len > 0 && len <= 24, "avg words %g", len);
+        /* the report shows the figures and sample replies */
+        char path[4200], text[8192] = "";
+        snprintf(path, sizeof path, "%s/run/reply.valid.txt", dir);
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f, "no %s", path);
+        size_t got = fread(text, 1, sizeof text - 1, f);
+        text[got] = '\0';
+        fclose(f);
+        cr_assert(strstr(text, "generated replies: 5") &&
+                          strstr(text, "--- reply ---"),
+                  "%s", text);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
+/* ---- streaming ---- */
+
+typedef struct pieces {
+        char text[4096];
+        size_t len;
+        int calls;
+        int stop_after;         /* return 1 on this call; 0 never */
+} pieces;
+
+static int
+on_piece(void *user, const char *piece, size_t len)
+{
+        pieces *p = user;
+        p->calls++;
+        cr_assert_gt(len, 0);
+        cr_assert_lt(p->len + len, sizeof p->text);
+        memcpy(p->text + p->len, piece, len);
+        p->len += len;
+        p->text[p->len] = '\0';
+        return p->stop_after && p->calls >= p->stop_after;
+}
+
+Test(dialog_runtime, on_piece_streams_the_reply_and_can_stop_it)
+{
+        socfw_pipeline *p = NULL;
+        socfw_runtime *rt = trained(&p);
+        socfw_task_ctx *ctx = rt->tasks[0].ctx;
+        /* as the training contexts are written */
+        const char *prompt = "Bot: hello there\nUser: hi friend how are "
+                             "you ?\nBot: <|tone:neutral|>";
+        socfw_error err = {0};
+
+        /* no callback: the reference reply */
+        socfw_generate_opts o = {.size = sizeof o, .max_tokens = 24,
+                                 .temperature = 0};
+        char *ref = NULL;
+        cr_assert_eq(socfw_task_generate(ctx, prompt, &o, &ref, &err), 0,
+                     "%s", err.message);
+
+        /* streamed: the pieces make the same reply */
+        pieces pc = {0};
+        o.on_piece = on_piece;
+        o.on_piece_user = &pc;
+        char *reply = NULL;
+        cr_assert_eq(socfw_task_generate(ctx, prompt, &o, &reply, &err), 0,
+                     "%s", err.message);
+        cr_assert_str_eq(reply, ref);
+        cr_assert_str_eq(pc.len ? pc.text : "", reply);
+        cr_assert_gt(pc.calls, 1, "want a reply of several pieces: '%s'",
+                     reply);
+
+        /* the callback stops generation after its first piece */
+        pieces first = {.stop_after = 1};
+        o.on_piece_user = &first;
+        char *cut = NULL;
+        cr_assert_eq(socfw_task_generate(ctx, prompt, &o, &cut, &err), 0,
+                     "%s", err.message);
+        cr_assert_eq(first.calls, 1);
+        cr_assert_str_eq(cut, first.text);
+        cr_assert_lt(strlen(cut), strlen(ref));
+        cr_assert_eq(strncmp(ref, cut, strlen(cut)), 0, "'%s' / '%s'", cut,
+                     ref);
+
+        /* an older plugin's smaller options: no callback is read */
+        pieces none = {0};
+        o.on_piece_user = &none;
+        o.size = offsetof(socfw_generate_opts, on_piece);
+        char *old = NULL;
+        cr_assert_eq(socfw_task_generate(ctx, prompt, &o, &old, &err), 0);
+        cr_assert_eq(none.calls, 0);
+        cr_assert_str_eq(old, ref);
+        free(ref);
+        free(reply);
+        free(cut);
+        free(old);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
+/* The chain's dialog stage streams to <task>.stream_fd what it replies. */
+Test(dialog_runtime, the_dialog_stage_streams_to_a_descriptor)
+{
+        socfw_pipeline *p = NULL;
+        socfw_runtime *rt = trained(&p);
+        socfw_chain *chain = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_runtime_chain(rt, &chain, &err), 0, "%s",
+                     err.message);
+        int fds[2];
+        cr_assert_eq(pipe(fds), 0);
+        socfw_post *post = socfw_post_new("good morning", NULL);
+        cr_assert_not_null(post);
+        cr_assert_eq(socfw_post_set_number(post, "reply.stream_fd", fds[1],
+                                           &err),
+                     0);
+        cr_assert_eq(socfw_chain_run(chain, post, &err), 0, "%s",
+                     err.message);
+        close(fds[1]);
+        char buf[4096] = {0};
+        size_t got = 0;
+        ssize_t k;
+        while ((k = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0)
+                got += (size_t)k;
+        close(fds[0]);
+        const char *reply = socfw_post_get_string(post, "reply.reply");
+        double streamed = -1;
+        cr_assert_not_null(reply);
+        cr_assert_eq(socfw_post_get_number(post, "reply.streamed", &streamed),
+                     0);
+        cr_assert_eq((size_t)streamed, got);
+        cr_assert_gt(got, 0, "nothing streamed; reply '%s'", reply);
+        cr_assert_str_eq(buf, reply);
+        socfw_post_free(post);
+        socfw_chain_free(chain);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
