@@ -824,9 +824,10 @@ Test(dialog_plugin, evaluate_measures_generated_replies)
         size_t n = parse_file(&f, two, "valid.jsonl");
         cr_assert_eq(n, 6);
 
-        /* a split of another size: not this file, nothing generated */
+        /* another file's split: nothing kept for it, nothing generated */
         socfw_eval e;
         socfw_eval_init(&e, 5, NULL, NULL, NULL, 0);
+        e.source = "test.jsonl";
         cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, NULL), 0);
         cr_assert_eq(e.n_metrics, 0);
         cr_assert_eq(g_gen.calls, 0);
@@ -834,6 +835,7 @@ Test(dialog_plugin, evaluate_measures_generated_replies)
 
         /* the valid split: 4 sampled contexts, greedy */
         socfw_eval_init(&e, 6, NULL, NULL, NULL, 0);
+        e.source = "valid.jsonl";
         socfw_error err = {0};
         cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, &err), 0,
                      "%s", err.message);
@@ -854,6 +856,7 @@ Test(dialog_plugin, evaluate_measures_generated_replies)
         /* the file read again (a new pass) replaces, not adds */
         cr_assert_eq(parse_file(&f, two, "valid.jsonl"), 6);
         socfw_eval_init(&e, 6, NULL, NULL, NULL, 0);
+        e.source = "valid.jsonl";
         cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, NULL), 0);
         cr_assert_eq(g_gen.calls, 8);
         socfw_eval_clear(&e);

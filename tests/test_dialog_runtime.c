@@ -27,9 +27,7 @@ static char dir[4096];
 static void
 setup(void)
 {
-        reg = socfw_registry_new();
-        socfw_registry_add_default_paths(reg, NULL);
-        socfw_registry_scan(reg);
+        reg = socfw_test_registry();
         cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
 }
 
@@ -109,13 +107,6 @@ pipeline_yaml(void)
         return y;
 }
 
-static void
-quiet(const char *line, void *user)
-{
-        (void)line;
-        (void)user;
-}
-
 static socfw_runtime *
 trained(socfw_pipeline **pp)
 {
@@ -130,7 +121,7 @@ trained(socfw_pipeline **pp)
         char out[4200];
         snprintf(out, sizeof out, "%s/run", dir);
         socfw_runtime *rt = NULL;
-        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);

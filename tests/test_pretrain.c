@@ -484,9 +484,7 @@ static char dir[4096];
 static void
 setup(void)
 {
-        reg = socfw_registry_new();
-        socfw_registry_add_default_paths(reg, NULL);
-        socfw_registry_scan(reg);
+        reg = socfw_test_registry();
         cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
 }
 
@@ -497,6 +495,13 @@ teardown(void)
 }
 
 TestSuite(pretrain, .init = setup, .fini = teardown, .timeout = 120);
+
+/* The test's pipeline text, loaded and validated in its directory. */
+static socfw_pipeline *
+load(const char *yaml)
+{
+        return socfw_test_pipeline(reg, yaml, dir);
+}
 
 static const char *const POS[] = {"great", "love", "awesome", "happy",
                                   "wonderful", "excellent"};
@@ -564,19 +569,6 @@ pipeline(const char *backbone, const char *pretrain, const char *out)
                          : "batch_size: 8, seq_len: 16, lr: 2.0e-3, ",
                  pretrain, out);
         return y;
-}
-
-static socfw_pipeline *
-load(const char *yaml)
-{
-        socfw_pipeline *p = NULL;
-        socfw_error err = {0};
-        int rc = socfw_pipeline_load_buffer(&p, yaml, strlen(yaml), "t.yaml",
-                                            dir, NULL, 0, &err);
-        if (rc == 0)
-                rc = socfw_pipeline_validate(p, reg, &err);
-        cr_assert_eq(rc, 0, "%s", socfw_pipeline_diag(p, 0) ?: err.message);
-        return p;
 }
 
 /* progress lines, kept for assertions */

@@ -85,9 +85,7 @@ write_data(const char *extra_train)
 static void
 setup(void)
 {
-        reg = socfw_registry_new();
-        socfw_registry_add_default_paths(reg, NULL);
-        socfw_registry_scan(reg);
+        reg = socfw_test_registry();
         cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
 }
 
@@ -98,6 +96,13 @@ teardown(void)
 }
 
 TestSuite(recommend_train, .init = setup, .fini = teardown, .timeout = 120);
+
+/* The test's pipeline text, loaded and validated in its directory. */
+static socfw_pipeline *
+load(const char *yaml)
+{
+        return socfw_test_pipeline(reg, yaml, dir);
+}
 
 static const char *
 pipeline(const char *loss, const char *train_extra)
@@ -127,26 +132,6 @@ pipeline(const char *loss, const char *train_extra)
         return y;
 }
 
-static socfw_pipeline *
-load(const char *yaml)
-{
-        socfw_pipeline *p = NULL;
-        socfw_error err = {0};
-        int rc = socfw_pipeline_load_buffer(&p, yaml, strlen(yaml), "t.yaml",
-                                            dir, NULL, 0, &err);
-        if (rc == 0)
-                rc = socfw_pipeline_validate(p, reg, &err);
-        cr_assert_eq(rc, 0, "%s", socfw_pipeline_diag(p, 0) ?: err.message);
-        return p;
-}
-
-static void
-quiet(const char *line, void *user)
-{
-        (void)line;
-        (void)user;
-}
-
 static double
 metric(socfw_runtime *rt, const char *name)
 {
@@ -163,7 +148,7 @@ Test(recommend_train, learns_what_users_like_and_predicts_from_the_run)
         snprintf(out, sizeof out, "%s/run", dir);
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
@@ -248,7 +233,7 @@ Test(recommend_train, bpr_and_bce_train_too)
                 socfw_runtime *rt = NULL;
                 socfw_error err = {0};
                 socfw_runtime_options o = {.output_dir = out,
-                                           .progress = quiet};
+                                           .progress = socfw_test_quiet};
                 cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                              err.message);
                 cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s: %s",
@@ -274,7 +259,7 @@ Test(recommend_train, unknown_items_stop_the_run_or_are_skipped)
         snprintf(out, sizeof out, "%s/run", dir);
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
         cr_assert_lt(socfw_runtime_new(&rt, p, &o, &err), 0);
         cr_assert(strstr(err.message, "unknown item 'i999'"), "%s",
                   err.message);

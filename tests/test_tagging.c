@@ -373,12 +373,17 @@ Test(tagging, entity_metrics_edge_cases)
 static socfw_registry *reg;
 static char dir[4096];
 
+/* The test's pipeline text, loaded and validated in its directory. */
+static socfw_pipeline *
+load(const char *yaml)
+{
+        return socfw_test_pipeline(reg, yaml, dir);
+}
+
 static void
 setup(void)
 {
-        reg = socfw_registry_new();
-        socfw_registry_add_default_paths(reg, NULL);
-        socfw_registry_scan(reg);
+        reg = socfw_test_registry();
         cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
 }
 
@@ -483,26 +488,6 @@ ner_pipeline(const char *task_extra)
         return y;
 }
 
-static socfw_pipeline *
-load(const char *yaml)
-{
-        socfw_pipeline *p = NULL;
-        socfw_error err = {0};
-        int rc = socfw_pipeline_load_buffer(&p, yaml, strlen(yaml), "t.yaml",
-                                            dir, NULL, 0, &err);
-        if (rc == 0)
-                rc = socfw_pipeline_validate(p, reg, &err);
-        cr_assert_eq(rc, 0, "%s", socfw_pipeline_diag(p, 0) ?: err.message);
-        return p;
-}
-
-static void
-quiet(const char *line, void *user)
-{
-        (void)line;
-        (void)user;
-}
-
 Test(tagging, a_tiny_ner_task_learns_and_finds_entities, .init = setup,
      .fini = teardown, .timeout = 240)
 {
@@ -514,7 +499,7 @@ Test(tagging, a_tiny_ner_task_learns_and_finds_entities, .init = setup,
         snprintf(out, sizeof out, "%s/run", dir);
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
         /* before training: about chance */
@@ -616,7 +601,7 @@ Test(tagging, holdout_splits_one_file_and_weights_balance_tags,
         snprintf(out, sizeof out, "%s/run", dir);
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
         cr_assert_eq(rt->n_tasks, 1);
@@ -665,7 +650,7 @@ Test(tagging, bad_tag_records_name_the_field, .init = setup,
         snprintf(out, sizeof out, "%s/run", dir);
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
         cr_assert_lt(socfw_runtime_new(&rt, p, &o, &err), 0);
         cr_assert(strstr(err.message, "tags") &&
                           strstr(err.file, "bad.jsonl") && err.line == 1,

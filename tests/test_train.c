@@ -23,9 +23,7 @@ static char dir[4096];
 static void
 setup(void)
 {
-        reg = socfw_registry_new();
-        socfw_registry_add_default_paths(reg, NULL);
-        socfw_registry_scan(reg);
+        reg = socfw_test_registry();
         cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
 }
 
@@ -36,6 +34,13 @@ teardown(void)
 }
 
 TestSuite(train, .init = setup, .fini = teardown, .timeout = 240);
+
+/* The test's pipeline text, loaded and validated in its directory. */
+static socfw_pipeline *
+load(const char *yaml)
+{
+        return socfw_test_pipeline(reg, yaml, dir);
+}
 
 static const char *const POS[] = {"great", "love", "awesome", "happy",
                                   "wonderful", "excellent"};
@@ -103,33 +108,13 @@ tiny_pipeline(const char *train_extra, const char *extra)
         return y;
 }
 
-static socfw_pipeline *
-load(const char *yaml)
-{
-        socfw_pipeline *p = NULL;
-        socfw_error err = {0};
-        int rc = socfw_pipeline_load_buffer(&p, yaml, strlen(yaml), "t.yaml",
-                                            dir, NULL, 0, &err);
-        if (rc == 0)
-                rc = socfw_pipeline_validate(p, reg, &err);
-        cr_assert_eq(rc, 0, "%s", socfw_pipeline_diag(p, 0) ?: err.message);
-        return p;
-}
-
-static void
-quiet(const char *line, void *user)
-{
-        (void)line;
-        (void)user;
-}
-
 /* Train the pipeline; returns the valid macro-F1. */
 static double
 train(socfw_pipeline *p, const char *out)
 {
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
@@ -171,7 +156,7 @@ Test(train, learns_a_separable_task_and_checkpoints_it)
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
         socfw_runtime_options o = {.output_dir = out, .from_checkpoint = 1,
-                                   .progress = quiet};
+                                   .progress = socfw_test_quiet};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
         const char *stages[] = {"sentiment", NULL};
@@ -232,7 +217,7 @@ Test(train, a_checkpoint_on_another_backbone_is_refused)
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
         socfw_runtime_options o = {.output_dir = out, .from_checkpoint = 1,
-                                   .progress = quiet};
+                                   .progress = socfw_test_quiet};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
         socfw_runtime_free(rt);
@@ -317,7 +302,7 @@ Test(train, chunk_average_reads_past_the_first_window)
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
         socfw_runtime_options o = {.output_dir = out, .from_checkpoint = 1,
-                                   .progress = quiet};
+                                   .progress = socfw_test_quiet};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
         const char *stages[] = {"sentiment", NULL};
@@ -383,7 +368,7 @@ Test(train, lm_examples_of_every_reply_length_fit_the_window)
         snprintf(out, sizeof out, "%s/run-lm", dir);
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
@@ -427,7 +412,7 @@ build_error(const char *yaml, socfw_error *err)
         socfw_runtime *rt = NULL;
         char out[4200];
         snprintf(out, sizeof out, "%s/run", dir);
-        socfw_runtime_options o = {.output_dir = out, .progress = quiet};
+        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
         int rc = socfw_runtime_new(&rt, p, &o, err);
         if (rc == 0)
                 rc = socfw_runtime_train(rt, err);
@@ -510,7 +495,7 @@ Test(train, a_kill_during_checkpoint_writing_keeps_the_previous_one)
                 if (pid == 0) {
                         socfw_runtime *rt = NULL;
                         socfw_runtime_options o = {.output_dir = out,
-                                                   .progress = quiet};
+                                                   .progress = socfw_test_quiet};
                         if (socfw_runtime_new(&rt, p, &o, NULL) == 0)
                                 socfw_runtime_train(rt, NULL);
                         _exit(0);
@@ -601,7 +586,7 @@ Test(train, resume_after_a_kill_equals_an_uninterrupted_run)
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
         socfw_runtime_options o = {.output_dir = b, .resume = 1,
-                                   .progress = quiet};
+                                   .progress = socfw_test_quiet};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);

@@ -1,12 +1,17 @@
 /* tests/testutil.c - see testutil.h */
 #include "testutil.h"
 
+#include <criterion/criterion.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "socfw/pipeline.h"
+#include "socfw/registry.h"
 
 static const char *
 env_or(const char *name, const char *fallback)
@@ -126,4 +131,35 @@ socfw_test_run(const char *cmd, int *status)
         if (out)
                 out[n] = '\0';
         return out;
+}
+
+struct socfw_registry *
+socfw_test_registry(void)
+{
+        socfw_registry *reg = socfw_registry_new();
+        cr_assert_not_null(reg);
+        socfw_registry_add_default_paths(reg, NULL);
+        socfw_registry_scan(reg);
+        return reg;
+}
+
+struct socfw_pipeline *
+socfw_test_pipeline(const struct socfw_registry *reg, const char *yaml,
+                    const char *dir)
+{
+        socfw_pipeline *p = NULL;
+        socfw_error err = {0};
+        int rc = socfw_pipeline_load_buffer(&p, yaml, strlen(yaml), "t.yaml",
+                                            dir, NULL, 0, &err);
+        if (rc == 0)
+                rc = socfw_pipeline_validate(p, reg, &err);
+        cr_assert_eq(rc, 0, "%s", socfw_pipeline_diag(p, 0) ?: err.message);
+        return p;
+}
+
+void
+socfw_test_quiet(const char *line, void *user)
+{
+        (void)line;
+        (void)user;
 }

@@ -38,6 +38,24 @@ char *socfw_test_read_file(const char *path, size_t *len);
  * (caller frees).  Returns the exit status (or -1) in *status. */
 char *socfw_test_run(const char *cmd, int *status);
 
+/* ---- pipelines (these assert through Criterion on failure) ---- */
+
+struct socfw_registry;
+struct socfw_pipeline;
+
+/* A registry over the default plugin path (the build tree's plugins and
+ * heads), scanned.  Caller frees with socfw_registry_free. */
+struct socfw_registry *socfw_test_registry(void);
+
+/* `yaml` loaded as "t.yaml" in `dir` and validated against `reg`; asserts
+ * that it is valid, with the first diagnostic as the message.  Caller
+ * frees with socfw_pipeline_free. */
+struct socfw_pipeline *socfw_test_pipeline(const struct socfw_registry *reg,
+                                           const char *yaml, const char *dir);
+
+/* A runtime progress callback that drops every line. */
+void socfw_test_quiet(const char *line, void *user);
+
 #define SOCFW_TEST_NEED_SHARED(buf, rel)                                       \
         do {                                                                   \
                 if (!socfw_test_shared((buf), sizeof(buf), (rel)))             \

@@ -149,33 +149,46 @@ cli_cmd_validate(int argc, char **argv)
         return p ? CLI_OK : CLI_FAIL;
 }
 
-/* Run the chain over every line of `input` (JSON Lines), writing one JSON
- * line per post to `output` atomically ("-" = stdout).  A bad line stops
- * the run with file:line; nothing half-written is left behind. */
-static int
-predict_file(const socfw_pipeline *p, socfw_runtime *rt, const char *input,
-             const char *output, const char *text_field, const char *task)
+/* The chain of a pipeline opened for inference: the trained stages of `rt`
+ * when there is a run, else the model-free ones; `task` (NULL: all) keeps
+ * one stage.  Prints the problem and returns NULL when it cannot be built
+ * or is empty. */
+static socfw_chain *
+inference_chain(const socfw_pipeline *p, socfw_runtime *rt, const char *task)
 {
         const char *only[2] = {task, NULL};
         socfw_error err = {0};
         socfw_chain *chain = NULL;
+        int rc = rt ? socfw_runtime_chain_stages(rt, task ? only : NULL,
+                                                 &chain, &err)
+                    : socfw_chain_new(&chain, p, task ? only : NULL, &err);
+        if (rc == 0 && socfw_chain_len(chain) == 0)
+                rc = socfw_error_set(&err, SOCFW_ESCHEMA,
+                                     "%s has an empty chain (hint: add "
+                                     "chain: [privacy, ...])",
+                                     socfw_pipeline_path(p));
+        if (rc < 0) {
+                cli_error(&err);
+                socfw_chain_free(chain);
+                return NULL;
+        }
+        return chain;
+}
+
+/* Run the chain over every line of `input` (JSON Lines), writing one JSON
+ * line per post to `output` atomically ("-" = stdout).  A bad line stops
+ * the run with file:line; nothing half-written is left behind. */
+static int
+predict_file(socfw_chain *chain, const char *input, const char *output,
+             const char *text_field)
+{
+        socfw_error err = {0};
         socfw_atomic_file *out = NULL;
         FILE *in = NULL;
         char *line = NULL;
         size_t cap = 0, n_posts = 0;
         long lineno = 0;
-        int rc = rt ? socfw_runtime_chain_stages(rt, task ? only : NULL,
-                                                 &chain, &err)
-                    : socfw_chain_new(&chain, p, task ? only : NULL, &err);
-        if (rc < 0)
-                goto out;
-        if (socfw_chain_len(chain) == 0) {
-                rc = socfw_error_set(&err, SOCFW_ESCHEMA,
-                                     "%s has an empty chain (hint: add "
-                                     "chain: [privacy, ...])",
-                                     socfw_pipeline_path(p));
-                goto out;
-        }
+        int rc;
         in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
         if (!in) {
                 rc = socfw_error_set_at(&err, SOCFW_EIO, input, 0, 0,
@@ -236,7 +249,6 @@ out:
         if (in && in != stdin)
                 fclose(in);
         free(line);
-        socfw_chain_free(chain);
         if (rc < 0)
                 cli_error(&err);
         return rc < 0 ? CLI_FAIL : CLI_OK;
@@ -388,9 +400,11 @@ cli_cmd_run(int argc, char **argv)
                                                              "predictions"));
                         output = pred_path;
                 }
-                rc = output ? predict_file(p, rt, input, output, o.text_field,
-                                           NULL)
-                            : CLI_FAIL;
+                socfw_chain *chain = output ? inference_chain(p, rt, NULL)
+                                            : NULL;
+                rc = chain ? predict_file(chain, input, output, o.text_field)
+                           : CLI_FAIL;
+                socfw_chain_free(chain);
         }
         if (rc == CLI_OK)
                 fprintf(stderr, "socfw: done; results in %s\n", dir);
@@ -433,38 +447,72 @@ runtime_for_inference(const socfw_pipeline *p, const char *pipeline_path,
         return rt;
 }
 
+/* What predict, serve and evaluate work on: the pipeline (or run
+ * directory) from the options, its task checked, and the runtime of its
+ * trained run when there is one. */
+typedef struct inference {
+        json_t *keep;                   /* strings of a run directory  */
+        char dir_set[PATH_MAX + 16];
+        socfw_registry *reg;
+        socfw_pipeline *p;
+        socfw_runtime *rt;              /* NULL: no trained run        */
+} inference;
+
+/* Returns CLI_OK, or CLI_FAIL after printing the problem. */
+static int
+inference_open(inference *in, run_opts *o)
+{
+        memset(in, 0, sizeof *in);
+        if (open_run_dir(o->pipeline, o, &in->keep, in->dir_set,
+                         sizeof in->dir_set) < 0)
+                return CLI_FAIL;
+        in->reg = cli_registry(1);
+        in->p = in->reg ? cli_load_pipeline(o->pipeline, o->sets, o->n_sets,
+                                            in->reg)
+                        : NULL;
+        if (!in->p)
+                return CLI_FAIL;
+        if (o->task && socfw_pipeline_task_find(in->p, o->task) < 0) {
+                cli_errorf("--task %s: %s has no such task", o->task,
+                           o->pipeline);
+                return CLI_FAIL;
+        }
+        int rc;
+        in->rt = runtime_for_inference(in->p, o->pipeline, &rc);
+        return rc;
+}
+
+static void
+inference_close(inference *in)
+{
+        socfw_runtime_free(in->rt);
+        socfw_pipeline_free(in->p);
+        socfw_registry_free(in->reg);
+        json_decref(in->keep);
+}
+
 int
 cli_cmd_predict(int argc, char **argv)
 {
         run_opts o;
-        json_t *keep = NULL;
-        char dir_set[PATH_MAX + 16];
+        inference in;
         int rc = parse_run_opts("predict", argc, argv, &o, 1);
         if (rc)
                 return rc < 0 ? CLI_OK : rc;
         if (!o.input)
                 return cli_usage("predict", "missing --input FILE.jsonl "
                                             "(- reads standard input)");
-        if (open_run_dir(o.pipeline, &o, &keep, dir_set, sizeof dir_set) < 0)
-                return CLI_FAIL;
-        socfw_registry *reg = cli_registry(1);
-        socfw_pipeline *p = reg ? cli_load_pipeline(o.pipeline, o.sets,
-                                                    o.n_sets, reg)
-                                : NULL;
-        socfw_runtime *rt = NULL;
-        rc = CLI_FAIL;
-        if (p && o.task && socfw_pipeline_task_find(p, o.task) < 0)
-                cli_errorf("--task %s: %s has no such task", o.task,
-                           o.pipeline);
-        else if (p)
-                rt = runtime_for_inference(p, o.pipeline, &rc);
-        if (p && rc == CLI_OK)
-                rc = predict_file(p, rt, o.input, o.output ? o.output : "-",
-                                  o.text_field, o.task);
-        socfw_runtime_free(rt);
-        socfw_pipeline_free(p);
-        socfw_registry_free(reg);
-        json_decref(keep);
+        rc = inference_open(&in, &o);
+        socfw_chain *chain = rc == CLI_OK ? inference_chain(in.p, in.rt,
+                                                            o.task)
+                                          : NULL;
+        if (chain)
+                rc = predict_file(chain, o.input, o.output ? o.output : "-",
+                                  o.text_field);
+        else
+                rc = CLI_FAIL;
+        socfw_chain_free(chain);
+        inference_close(&in);
         return rc;
 }
 
@@ -472,44 +520,17 @@ int
 cli_cmd_serve(int argc, char **argv)
 {
         run_opts o;
-        json_t *keep = NULL;
-        char dir_set[PATH_MAX + 16];
+        inference in;
         int rc = parse_run_opts("serve", argc, argv, &o, 0);
         if (rc)
                 return rc < 0 ? CLI_OK : rc;
-        if (open_run_dir(o.pipeline, &o, &keep, dir_set, sizeof dir_set) < 0)
-                return CLI_FAIL;
-        socfw_registry *reg = cli_registry(1);
-        socfw_pipeline *p = reg ? cli_load_pipeline(o.pipeline, o.sets,
-                                                    o.n_sets, reg)
-                                : NULL;
-        socfw_runtime *rt = NULL;
-        socfw_chain *chain = NULL;
-        socfw_error err = {0};
-        rc = CLI_FAIL;
-        if (p)
-                rt = runtime_for_inference(p, o.pipeline, &rc);
-        if (p && rc == CLI_OK) {
-                int r = rt ? socfw_runtime_chain(rt, &chain, &err)
-                           : socfw_chain_new(&chain, p, NULL, &err);
-                if (r < 0) {
-                        cli_error(&err);
-                        rc = CLI_FAIL;
-                } else if (socfw_chain_len(chain) == 0) {
-                        cli_errorf("%s has an empty chain (hint: add chain: "
-                                   "[privacy, ...])",
-                                   o.pipeline);
-                        rc = CLI_FAIL;
-                } else {
-                        rc = cli_serve(chain, p, o.host, o.port,
-                                       o.text_field);
-                }
-        }
+        rc = inference_open(&in, &o);
+        socfw_chain *chain = rc == CLI_OK ? inference_chain(in.p, in.rt, NULL)
+                                          : NULL;
+        rc = chain ? cli_serve(chain, in.p, o.host, o.port, o.text_field)
+                   : CLI_FAIL;
         socfw_chain_free(chain);
-        socfw_runtime_free(rt);
-        socfw_pipeline_free(p);
-        socfw_registry_free(reg);
-        json_decref(keep);
+        inference_close(&in);
         return rc;
 }
 
@@ -517,44 +538,30 @@ int
 cli_cmd_evaluate(int argc, char **argv)
 {
         run_opts o;
-        json_t *keep = NULL;
-        char dir_set[PATH_MAX + 16];
+        inference in;
         int rc = parse_run_opts("evaluate", argc, argv, &o, 1);
         if (rc)
                 return rc < 0 ? CLI_OK : rc;
         if (!o.input || !o.task)
                 return cli_usage("evaluate", "needs --task NAME and --input "
                                              "FILE");
-        if (open_run_dir(o.pipeline, &o, &keep, dir_set, sizeof dir_set) < 0)
-                return CLI_FAIL;
-        socfw_registry *reg = cli_registry(1);
-        socfw_pipeline *p = reg ? cli_load_pipeline(o.pipeline, o.sets,
-                                                    o.n_sets, reg)
-                                : NULL;
-        socfw_runtime *rt = p ? runtime_for_inference(p, o.pipeline, &rc)
-                              : NULL;
+        rc = inference_open(&in, &o);
         char *report = NULL;
         socfw_error err = {0};
-        if (p && rc == CLI_OK && !rt) {
+        if (rc == CLI_OK && !in.rt) {
                 cli_errorf("%s has no trained model to evaluate (hint: "
                            "`socfw run` it first)",
                            o.pipeline);
                 rc = CLI_FAIL;
-        } else if (rt && socfw_runtime_evaluate_file(rt, o.task, o.input,
-                                                     &report, &err) < 0) {
+        } else if (rc == CLI_OK &&
+                   socfw_runtime_evaluate_file(in.rt, o.task, o.input,
+                                               &report, &err) < 0) {
                 cli_error(&err);
                 rc = CLI_FAIL;
-        } else if (rt) {
-                if (report)
-                        fputs(report, stdout);
-                rc = CLI_OK;
-        } else {
-                rc = CLI_FAIL;
+        } else if (rc == CLI_OK && report) {
+                fputs(report, stdout);
         }
         free(report);
-        socfw_runtime_free(rt);
-        socfw_pipeline_free(p);
-        socfw_registry_free(reg);
-        json_decref(keep);
+        inference_close(&in);
         return rc;
 }

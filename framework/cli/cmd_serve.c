@@ -46,11 +46,10 @@ typedef struct request {
         int too_large;
 } request;
 
+/* Answer with `text` (JSON, consumed; NULL: out of memory). */
 static enum MHD_Result
-send_json(struct MHD_Connection *c, unsigned status, json_t *doc)
+send_text(struct MHD_Connection *c, unsigned status, char *text)
 {
-        char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-        json_decref(doc);
         if (!text) {
                 static const char oom[] = "{\"error\":\"out of memory\","
                                           "\"status\":500}";
@@ -74,6 +73,14 @@ send_json(struct MHD_Connection *c, unsigned status, json_t *doc)
 }
 
 static enum MHD_Result
+send_json(struct MHD_Connection *c, unsigned status, json_t *doc)
+{
+        char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+        return send_text(c, status, text);
+}
+
+static enum MHD_Result
 send_error(struct MHD_Connection *c, unsigned status, const char *msg)
 {
         return send_json(c, status, json_pack("{s:s, s:i}", "error", msg,
@@ -81,9 +88,10 @@ send_error(struct MHD_Connection *c, unsigned status, const char *msg)
 }
 
 /* Run the chain over one record (JSON text); *out gets the annotated
- * record.  Returns 0, or an HTTP status with *msg filled. */
+ * record as JSON text (caller frees).  Returns 0, or an HTTP status with
+ * *msg filled. */
 static unsigned
-predict_one(server *s, const char *json, size_t len, json_t **out,
+predict_one(server *s, const char *json, size_t len, char **out,
             char *msg, size_t msg_size)
 {
         socfw_error err = {0};
@@ -104,11 +112,8 @@ predict_one(server *s, const char *json, size_t len, json_t **out,
                 socfw_post_free(post);
                 return status;
         }
-        char *text = socfw_post_to_json(post);
+        *out = socfw_post_to_json(post);
         socfw_post_free(post);
-        json_error_t je;
-        *out = text ? json_loads(text, 0, &je) : NULL;
-        free(text);
         if (!*out) {
                 snprintf(msg, msg_size, "out of memory");
                 return 500;
@@ -120,7 +125,7 @@ static enum MHD_Result
 predict(server *s, struct MHD_Connection *c, const request *rq)
 {
         char msg[SOCFW_ERROR_MSG_MAX + 128];
-        json_t *out = NULL;
+        char *out = NULL;
         if (rq->len == 0)
                 return send_error(c, 400, "empty body (hint: send a JSON "
                                           "record such as {\"text\": "
@@ -131,50 +136,59 @@ predict(server *s, struct MHD_Connection *c, const request *rq)
         while (p < rq->body + rq->len && (*p == ' ' || *p == '\t' ||
                                           *p == '\r' || *p == '\n'))
                 p++;
-        if (p < rq->body + rq->len && *p == '[') {
-                json_error_t je;
-                json_t *arr = json_loadb(rq->body, rq->len, 0, &je);
-                if (!arr) {
-                        snprintf(msg, sizeof msg,
-                                 "invalid JSON at line %d column %d: %s",
-                                 je.line, je.column, je.text);
-                        return send_error(c, 400, msg);
-                }
-                if (json_array_size(arr) > SERVE_MAX_BATCH) {
-                        json_decref(arr);
-                        snprintf(msg, sizeof msg,
-                                 "more than %d records in one request",
-                                 SERVE_MAX_BATCH);
-                        return send_error(c, 413, msg);
-                }
-                out = json_array();
-                for (size_t i = 0; out && i < json_array_size(arr); i++) {
-                        char *one = json_dumps(json_array_get(arr, i),
-                                               JSON_COMPACT |
-                                                       JSON_ENCODE_ANY);
-                        json_t *res = NULL;
-                        char m1[SOCFW_ERROR_MSG_MAX + 64] = "out of memory";
-                        unsigned st = one ? predict_one(s, one, strlen(one),
-                                                        &res, m1, sizeof m1)
-                                          : 500;
-                        free(one);
-                        if (st) {
-                                json_decref(arr);
-                                json_decref(out);
-                                snprintf(msg, sizeof msg, "record %zu: %s",
-                                         i, m1);
-                                return send_error(c, st, msg);
-                        }
-                        json_array_append_new(out, res);
-                }
-                json_decref(arr);
-                return send_json(c, 200, out);
+        if (p == rq->body + rq->len || *p != '[') {
+                unsigned st = predict_one(s, rq->body, rq->len, &out, msg,
+                                          sizeof msg);
+                return st ? send_error(c, st, msg) : send_text(c, 200, out);
         }
-        unsigned st = predict_one(s, rq->body, rq->len, &out, msg,
-                                  sizeof msg);
-        if (st)
+        json_error_t je;
+        json_t *arr = json_loadb(rq->body, rq->len, 0, &je);
+        if (!arr) {
+                snprintf(msg, sizeof msg,
+                         "invalid JSON at line %d column %d: %s", je.line,
+                         je.column, je.text);
+                return send_error(c, 400, msg);
+        }
+        if (json_array_size(arr) > SERVE_MAX_BATCH) {
+                json_decref(arr);
+                snprintf(msg, sizeof msg, "more than %d records in one "
+                                          "request",
+                         SERVE_MAX_BATCH);
+                return send_error(c, 413, msg);
+        }
+        /* the answers' JSON texts joined into an array as they come */
+        size_t len = 0;
+        FILE *m = open_memstream(&out, &len);
+        unsigned st = m ? 0 : 500;
+        snprintf(msg, sizeof msg, "out of memory");
+        if (m)
+                fputc('[', m);
+        for (size_t i = 0; st == 0 && i < json_array_size(arr); i++) {
+                char *one = json_dumps(json_array_get(arr, i),
+                                       JSON_COMPACT | JSON_ENCODE_ANY);
+                char *res = NULL;
+                char m1[SOCFW_ERROR_MSG_MAX + 64] = "out of memory";
+                st = one ? predict_one(s, one, strlen(one), &res, m1,
+                                       sizeof m1)
+                         : 500;
+                free(one);
+                if (st)
+                        snprintf(msg, sizeof msg, "record %zu: %s", i, m1);
+                else
+                        fprintf(m, "%s%s", i ? "," : "", res);
+                free(res);
+        }
+        json_decref(arr);
+        if (m) {
+                fputc(']', m);
+                if (fclose(m) != 0 && st == 0)
+                        st = 500;
+        }
+        if (st) {
+                free(out);
                 return send_error(c, st, msg);
-        return send_json(c, 200, out);
+        }
+        return send_text(c, 200, out);
 }
 
 static enum MHD_Result

@@ -309,3 +309,9 @@ socfw_eval_source(const socfw_eval *ev)
 {
         return ev ? ev->source : NULL;
 }
+
+const char *
+socfw_eval_split(const socfw_eval *ev)
+{
+        return ev ? ev->split : NULL;
+}

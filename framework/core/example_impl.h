@@ -60,6 +60,7 @@ struct socfw_eval {
         size_t n_metrics;
         char *report;
         const char *source;     /* data file evaluated (borrowed), or NULL */
+        const char *split;      /* "train", "valid", "test", "eval", or NULL */
 };
 
 /* Borrow the arrays; metrics are owned.  Clear with socfw_eval_clear. */

@@ -414,6 +414,10 @@ int socfw_eval_add_report(socfw_eval *ev, const char *text);
  * does not know).  Tasks that rank a catalogue (recommend) re-read it to
  * know each example's user and item.  Since ABI 1.1 (a new function). */
 const char *socfw_eval_source(const socfw_eval *ev);
+/* Which split is evaluated: "train", "valid", "test", or "eval" (`socfw
+ * evaluate --input`); NULL when the host does not say.  Static string.
+ * Since ABI 1.1. */
+const char *socfw_eval_split(const socfw_eval *ev);
 
 #ifdef __cplusplus
 }

@@ -22,30 +22,21 @@
 #include "runtime_impl.h"
 #include "socfw/data.h"
 
-/* Special tokens around a window. */
-typedef struct specials {
-        int32_t cls, sep, bos;
-        int room;               /* content tokens per window               */
-} specials;
-
-static specials
-specials_of(const socfw_runtime *rt)
+rt_specials
+rt_specials_for(const socfw_tokenizer *tok, int encoder, int max_seq)
 {
-        specials s = {-1, -1, -1, rt->max_seq};
-        if (rt->encoder) {
-                s.cls = socfw_tokenizer_special_id(rt->tok,
-                                                   SOCFW_TOKENIZER_CLS);
-                s.sep = socfw_tokenizer_special_id(rt->tok,
-                                                   SOCFW_TOKENIZER_SEP);
+        rt_specials s = {-1, -1, -1, max_seq};
+        if (encoder) {
+                s.cls = socfw_tokenizer_special_id(tok, SOCFW_TOKENIZER_CLS);
+                s.sep = socfw_tokenizer_special_id(tok, SOCFW_TOKENIZER_SEP);
                 if (s.cls < 0)
-                        s.cls = socfw_tokenizer_special_id(
-                                rt->tok, SOCFW_TOKENIZER_BOS);
+                        s.cls = socfw_tokenizer_special_id(tok,
+                                                           SOCFW_TOKENIZER_BOS);
                 if (s.sep < 0)
-                        s.sep = socfw_tokenizer_special_id(
-                                rt->tok, SOCFW_TOKENIZER_EOS);
+                        s.sep = socfw_tokenizer_special_id(tok,
+                                                           SOCFW_TOKENIZER_EOS);
         } else {
-                s.bos = socfw_tokenizer_special_id(rt->tok,
-                                                   SOCFW_TOKENIZER_BOS);
+                s.bos = socfw_tokenizer_special_id(tok, SOCFW_TOKENIZER_BOS);
         }
         s.room -= (s.cls >= 0) + (s.sep >= 0) + (s.bos >= 0);
         if (s.room < 1)
@@ -53,9 +44,15 @@ specials_of(const socfw_runtime *rt)
         return s;
 }
 
+static rt_specials
+specials_of(const socfw_runtime *rt)
+{
+        return rt_specials_for(rt->tok, rt->encoder, rt->max_seq);
+}
+
 /* ids[0..m) with the specials around them, as a new array. */
 static int
-wrap(const socfw_runtime *rt, const specials *s, const int32_t *ids, int m,
+wrap(const socfw_runtime *rt, const rt_specials *s, const int32_t *ids, int m,
      int32_t **out, int *n_out, socfw_error *err)
 {
         int total = m + (s->cls >= 0) + (s->sep >= 0) + (s->bos >= 0);
@@ -90,7 +87,7 @@ rt_encode(socfw_runtime *rt, const char *text, int32_t **out, int *n_out,
                                         &n, err);
         if (rc < 0)
                 return rc;
-        specials s = specials_of(rt);
+        rt_specials s = specials_of(rt);
         int m = (int)n;
         if (m > s.room) {
                 int32_t *kept = malloc(sizeof(int32_t) * (size_t)s.room);
@@ -146,7 +143,7 @@ rt_encode_chunks(socfw_runtime *rt, const char *text, rt_chunks *c,
                                         &n, err);
         if (rc < 0)
                 return rc;
-        specials s = specials_of(rt);
+        rt_specials s = specials_of(rt);
         int W = s.room;
         int stride = W - rt->chunk_overlap;
         if (stride < 1)

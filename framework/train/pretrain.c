@@ -550,12 +550,8 @@ pretrain_mlm(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
                 return rc;
         if ((rc = rt_mlm_vocab_init(&voc, rt->tok, err)) < 0)
                 return rc;
-        int32_t cls = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_CLS);
-        int32_t sep = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_SEP);
-        if (cls < 0)
-                cls = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_BOS);
-        if (sep < 0)
-                sep = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_EOS);
+        rt_specials sp = rt_specials_for(rt->tok, 1, T);
+        int32_t cls = sp.cls, sep = sp.sep;
         int C = mc->hidden, L = T - 2;
         size_t N = (size_t)B * (size_t)T, NC = N * (size_t)C;
         int32_t *ids = malloc(sizeof(int32_t) * N);

@@ -198,6 +198,7 @@ rt_ranker_evaluate(socfw_runtime *rt, rt_task *t, const char *split,
         socfw_eval e;
         socfw_eval_init(&e, s->n, zeros, zeros, NULL, 0);
         e.source = s->source;
+        e.split = split;
         if (t->plugin->task.evaluate)
                 rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
         if (rc == 0)

@@ -242,22 +242,9 @@ rt_encode_words(socfw_runtime *rt, const char *const *words, const int *tags,
                 size_t n_words, int label_last, rt_example *ex, int *word_pos,
                 size_t *n_used, socfw_error *err)
 {
-        int32_t cls = -1, sep = -1, bos = -1;
-        if (rt->encoder) {
-                cls = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_CLS);
-                sep = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_SEP);
-                if (cls < 0)
-                        cls = socfw_tokenizer_special_id(rt->tok,
-                                                         SOCFW_TOKENIZER_BOS);
-                if (sep < 0)
-                        sep = socfw_tokenizer_special_id(rt->tok,
-                                                         SOCFW_TOKENIZER_EOS);
-        } else {
-                bos = socfw_tokenizer_special_id(rt->tok, SOCFW_TOKENIZER_BOS);
-        }
-        size_t budget = rt->max_seq > 0 ? (size_t)rt->max_seq : 1;
-        size_t specials = (cls >= 0) + (sep >= 0) + (bos >= 0);
-        budget = budget > specials ? budget - specials : 1;
+        rt_specials sp = rt_specials_for(rt->tok, rt->encoder, rt->max_seq);
+        int32_t cls = sp.cls, sep = sp.sep, bos = sp.bos;
+        size_t budget = (size_t)sp.room;
         /* byte-level BPE reads the space before a word as part of it */
         int spaced = socfw_tokenizer_get_kind(rt->tok) == SOCFW_TOKENIZER_BPE;
         int32_t *ids = NULL, *tg = NULL, *w_ids = NULL;

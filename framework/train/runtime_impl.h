@@ -117,6 +117,18 @@ int rt_reserve(socfw_runtime *rt, int B, int T, size_t out_len,
 int rt_encode(socfw_runtime *rt, const char *text, int32_t **ids, int *n,
               socfw_error *err);
 
+/* The special tokens around one window (chunks.c): [CLS] ... [SEP] for
+ * encoders (BOS/EOS when the vocabulary has no CLS/SEP), BOS first for
+ * decoders that have one; -1 for each one absent.  `room`: the content
+ * tokens a window of max_seq has left (at least 1). */
+typedef struct rt_specials {
+        int32_t cls, sep, bos;
+        int room;
+} rt_specials;
+
+rt_specials rt_specials_for(const socfw_tokenizer *tok, int encoder,
+                            int max_seq);
+
 /* The windows of one input (chunks.c): one unless the pipeline says
  * chunk_average and the input is longer than a window. */
 typedef struct rt_chunks {

@@ -830,6 +830,8 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
         }
         /* the task's own metrics, over the words */
         socfw_eval_init(&e, words, gold, pred, NULL, K);
+        e.source = s->source;
+        e.split = split;
         have_eval = 1;
         if (t->plugin->task.evaluate)
                 rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
@@ -1016,6 +1018,8 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                         for (size_t i = 0; i < s->n; i++)
                                 gold[i] = pred[i] = -1;
                         socfw_eval_init(&e, s->n, gold, pred, NULL, 0);
+                        e.source = s->source;
+                        e.split = split;
                         rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
                         for (size_t m = 0; rc == 0 && m < e.n_metrics; m++) {
                                 snprintf(name, sizeof name, "%s.%s.%s",
@@ -1049,6 +1053,8 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 socfw_eval e;
                 socfw_eval_init(&e, n_rec, gold, pred, NULL,
                                 (size_t)t->n_outputs);
+                e.source = s->source;
+                e.split = split;
                 if (t->plugin->task.evaluate)
                         rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
                 for (size_t m = 0; rc == 0 && m < e.n_metrics; m++) {

@@ -169,7 +169,7 @@ typedef struct adcopy {
         double holdout;
         uint64_t split_seed;
         held *valid;            /* held-out briefs (up to eval_samples)     */
-        size_t n_valid, n_valid_examples;
+        size_t n_valid;
 } adcopy;
 
 /* One generated candidate. */
@@ -486,7 +486,6 @@ adcopy_parse_example(void *state, const socfw_record *rec, socfw_example *ex,
         rc = socfw_example_set_lm(ex, prompt, target);
         free(prompt);
         if (rc == 0 && is_valid) {
-                a->n_valid_examples++;
                 b.length_hint = 0;
                 rc = apply_defaults(a, &b, err);
                 if (rc == 0 && remember(a, &b, v[3]) < 0)
@@ -752,8 +751,9 @@ static int
 adcopy_evaluate(void *state, socfw_eval *ev, socfw_error *err)
 {
         adcopy *a = state;
-        /* generation metrics for the held-out split only */
-        if (a->n_valid == 0 || socfw_eval_count(ev) != a->n_valid_examples)
+        /* generation metrics for the held-out (validation) split only */
+        const char *split = socfw_eval_split(ev);
+        if (a->n_valid == 0 || !split || strcmp(split, "valid") != 0)
                 return 0;
         size_t n = a->n_valid;
         size_t nc = (size_t)socfw_config_get_int(a->cfg, "candidates");

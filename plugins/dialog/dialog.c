@@ -60,9 +60,9 @@
  *
  * Evaluation (eval_generate > 0): while the host reads an evaluation file
  * (any data file but data.train), a seeded sample of eval_generate prompts
- * is kept per file, with the number of examples the file gave.  The
- * evaluate hook picks the file whose example count equals the split's
- * (socfw_eval_count), generates a reply for each kept prompt (greedy, or
+ * is kept per file.  The evaluate hook takes the sample of the file
+ * being evaluated (socfw_eval_source), generates a reply for each kept
+ * prompt (greedy, or
  * the configured sampling with eval_sampling: configured), and reports
  * distinct_1, distinct_2, avg_reply_words (words as genmetrics.h defines
  * them) and generated_replies.
@@ -224,10 +224,9 @@ typedef enum counter_kind {
         COUNT_WORDS,
 } counter_kind;
 
-/* Contexts of one evaluation file, for eval_generate: the number of
- * examples it gave (this is how evaluate tells the splits apart: the host
- * passes the split's example count) and a seeded reservoir sample of their
- * prompts. */
+/* Contexts of one data file, for eval_generate: a seeded reservoir
+ * sample of its prompts (`examples` counts what the sample was drawn
+ * from); evaluate finds the file by socfw_eval_source. */
 #define MAX_EVAL_FILES 8
 typedef struct eval_file {
         char *path;
@@ -1242,17 +1241,17 @@ dialog_evaluate(void *state, socfw_eval *ev, socfw_error *err)
         dialog *d = state;
         if (!d->eval_generate)
                 return 0;
-        /* the split: the evaluation file that gave as many examples */
-        size_t n_ex = socfw_eval_count(ev);
+        /* the contexts kept while the evaluated file was read */
+        const char *src = socfw_eval_source(ev);
         eval_file *f = NULL;
-        for (size_t i = d->n_files; i-- > 0 && !f;)
-                if (d->files[i].examples == n_ex && d->files[i].n_contexts)
+        for (size_t i = 0; src && i < d->n_files && !f; i++)
+                if (!strcmp(d->files[i].path, src) && d->files[i].n_contexts)
                         f = &d->files[i];
         if (!f) {
                 socfw_log(SOCFW_LOG_LEVEL_DEBUG,
-                          "dialog: no contexts kept for a split of %zu "
-                          "examples; no generation metrics",
-                          n_ex);
+                          "dialog: no contexts kept for %s; no generation "
+                          "metrics",
+                          src ? src : "this split");
                 return 0;
         }
         char **replies = calloc(f->n_contexts, sizeof *replies);
