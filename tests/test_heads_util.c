@@ -19,6 +19,7 @@ const char *const heads_fixtures[] = {
         "lm_untied",              "ranker_softmax",
         "ranker_softmax_raw",     "ranker_bpr",
         "ranker_bce",             "ranker_bce_score",
+        "tagger_lookahead",
         NULL};
 
 /* ---- fixtures ---- */

@@ -2,6 +2,13 @@
  *
  *     hidden (B,T,C) --dropout--> linear --> logits (B,T,K)
  *
+ * With lookahead: L > 0 the output layer at position t reads the hidden
+ * states of t and of the L positions after it, concatenated,
+ * [h(t) h(t+1) ... h(t+L)] (C*(L+1) wide; a position past the end of the
+ * row or on padding reads zeros).  A causal decoder's state at t has not
+ * read the words after it; the following states have, so a word's tag can
+ * depend on its right context ("Stephan" before "Fenstermacher").
+ *
  * Padding positions (mask 0) are skipped: their logits are 0, they count
  * for nothing in the loss and receive no gradient.
  *
@@ -15,7 +22,7 @@
  * the last one), -100 on the others; socfw_task_tag_words reads the same
  * position back at inference.
  *
- * Tensors: <prefix>.out.weight (K,C), <prefix>.out.bias (K), prefix
+ * Tensors: <prefix>.out.weight (K,C*(L+1)), <prefix>.out.bias (K), prefix
  * "head.tagger" by default (see heads/head_util.h).
  */
 #include <stdint.h>
@@ -49,6 +56,11 @@ static const socfw_param_spec params[] = {
                  "are not learnt): first, as usual for encoders, or last, "
                  "for causal decoders (GPT-2, Llama), whose first sub-token "
                  "has not yet read the whole word."},
+        {.key = "lookahead", .type = SOCFW_PARAM_INT, .default_value = "0",
+         .min = 0, .max = 8,
+         .help = "Also read the hidden states of the next N positions "
+                 "(concatenated), so a causal decoder's tags see some "
+                 "right context; 0 reads the position alone."},
         {0}};
 
 static const socfw_param_spec loss_params[] = {
@@ -71,6 +83,7 @@ typedef struct {
         char prefix[HEAD_PREFIX_MAX + 16];
         socfw_params *ps;
         int C, K;
+        int L;                  /* lookahead positions              */
         float dropout, smoothing;
         int w_out, b_out;
 
@@ -81,6 +94,8 @@ typedef struct {
         head_buf mbuf;          /* (B*T*C) dropout mask             */
         head_buf dxbuf;         /* backward scratch                 */
         head_buf tbuf;          /* (B*T) targets with padding -100  */
+        head_buf wbuf;          /* (B*T, C*(L+1)) with lookahead    */
+        head_buf dwbuf;         /* its gradient                     */
 } tagger;
 
 static void
@@ -93,6 +108,8 @@ tagger_destroy(void *state)
         head_buf_free(&s->mbuf);
         head_buf_free(&s->dxbuf);
         head_buf_free(&s->tbuf);
+        head_buf_free(&s->wbuf);
+        head_buf_free(&s->dwbuf);
         free(s);
 }
 
@@ -122,6 +139,14 @@ tagger_create(const socfw_config *head_cfg, const socfw_config *loss_cfg,
         s->C = dims->hidden;
         s->K = dims->n_outputs;
         s->dropout = (float)socfw_config_get_float(head_cfg, "dropout");
+        s->L = (int)socfw_config_get_int(head_cfg, "lookahead");
+        if (s->L < 0 || s->L > 8) {
+                rc = socfw_error_set(err, SOCFW_EINVAL,
+                                     "tagger: lookahead %d is outside "
+                                     "[0, 8]",
+                                     s->L);
+                goto out;
+        }
         if (!(s->dropout >= 0.0f && s->dropout < 1.0f)) {
                 rc = socfw_error_set(err, SOCFW_EINVAL,
                                      "tagger: dropout %g is outside [0, 1)",
@@ -149,8 +174,8 @@ tagger_create(const socfw_config *head_cfg, const socfw_config *loss_cfg,
                          sizeof s->prefix, err);
         if (rc < 0)
                 goto out;
-        rc = s->w_out = head_add(ps, s->prefix, "out.weight", 2, s->K, s->C,
-                                 err);
+        rc = s->w_out = head_add(ps, s->prefix, "out.weight", 2, s->K,
+                                 s->C * (s->L + 1), err);
         if (rc < 0)
                 goto out;
         rc = s->b_out = head_add(ps, s->prefix, "out.bias", 1, s->K, 0, err);
@@ -212,6 +237,58 @@ layer_input(const tagger *s, const socfw_head_io *io)
         return s->p > 0.0f ? (const float *)s->xbuf.p : io->hidden;
 }
 
+/* The window of position t: its row and the L following rows of the same
+ * sequence, zeros past the end or on padding. */
+static int
+window_has(const int32_t *mask, int T, int b, int t)
+{
+        return t < T && head_real(mask, (size_t)b * T + t);
+}
+
+static void
+gather_window(float *w, const float *x, const int32_t *mask, int B, int T,
+              int C, int L)
+{
+        size_t CW = (size_t)C * (L + 1);
+        for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++) {
+                        float *row = w + ((size_t)b * T + t) * CW;
+                        for (int j = 0; j <= L; j++) {
+                                float *dst = row + (size_t)j * C;
+                                if (window_has(mask, T, b, t + j))
+                                        memcpy(dst,
+                                               x + ((size_t)b * T + t + j) *
+                                                           C,
+                                               (size_t)C * sizeof *dst);
+                                else
+                                        memset(dst, 0,
+                                               (size_t)C * sizeof *dst);
+                        }
+                }
+}
+
+/* dx(t + j) += dw(t)[j] for every window that read row t + j. */
+static void
+scatter_window(float *dx, const float *dw, const int32_t *mask, int B, int T,
+               int C, int L)
+{
+        size_t CW = (size_t)C * (L + 1);
+        for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++) {
+                        if (!head_real(mask, (size_t)b * T + t))
+                                continue;
+                        const float *row = dw + ((size_t)b * T + t) * CW;
+                        for (int j = 0; j <= L; j++) {
+                                if (!window_has(mask, T, b, t + j))
+                                        continue;
+                                float *d = dx + ((size_t)b * T + t + j) * C;
+                                const float *g = row + (size_t)j * C;
+                                for (int c = 0; c < C; c++)
+                                        d[c] += g[c];
+                        }
+                }
+}
+
 static int
 tagger_forward(void *state, socfw_head_io *io, socfw_error *err)
 {
@@ -252,13 +329,24 @@ tagger_forward(void *state, socfw_head_io *io, socfw_error *err)
         }
         s->p = p;
         const float *x = layer_input(s, io);
+        int CW = C * (s->L + 1);
+        if (s->L > 0) {
+                float *w = head_buf_get(&s->wbuf, N * CW, sizeof(float));
+                if (!w)
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "tagger: out of memory for "
+                                               "%zu tokens",
+                                               N);
+                gather_window(w, x, io->mask, io->B, io->T, C, s->L);
+                x = w;
+        }
         const float *W = socfw_params_data(s->ps, s->w_out);
         const float *bias = socfw_params_data(s->ps, s->b_out);
         memset(io->out, 0, N * K * sizeof *io->out);
         size_t b0, e0, from = 0;
         while (head_next_run(io->mask, N, from, &b0, &e0)) {
-                socfw_nn_linear_forward(io->out + b0 * K, x + b0 * C, W, bias,
-                                        (int)(e0 - b0), C, K);
+                socfw_nn_linear_forward(io->out + b0 * K, x + b0 * CW, W,
+                                        bias, (int)(e0 - b0), CW, K);
                 from = e0;
         }
         io->out_len = N * K;
@@ -332,13 +420,31 @@ tagger_backward(void *state, socfw_head_io *io, socfw_error *err)
                                                "tagger: out of memory");
                 memset(dx, 0, N * C * sizeof *dx);
         }
+        int CW = C * (s->L + 1);
+        float *dwin = NULL;
+        if (s->L > 0) {
+                x = s->wbuf.p; /* the windows the forward pass read */
+                if (dx) {
+                        dwin = head_buf_get(&s->dwbuf, N * CW,
+                                            sizeof(float));
+                        if (!dwin)
+                                return socfw_error_set(err, SOCFW_ENOMEM,
+                                                       "tagger: out of "
+                                                       "memory");
+                        memset(dwin, 0, N * CW * sizeof *dwin);
+                }
+        }
+        float *dlayer = dwin ? dwin : dx;
         size_t b0, e0, from = 0;
         while (head_next_run(io->mask, N, from, &b0, &e0)) {
-                socfw_nn_linear_backward(dx ? dx + b0 * C : NULL, dW, db,
-                                         io->dout + b0 * K, x + b0 * C, W,
-                                         (int)(e0 - b0), C, K);
+                socfw_nn_linear_backward(dlayer ? dlayer + b0 * CW : NULL,
+                                         dW, db, io->dout + b0 * K,
+                                         x + b0 * CW, W, (int)(e0 - b0), CW,
+                                         K);
                 from = e0;
         }
+        if (dwin)
+                scatter_window(dx, dwin, io->mask, s->B, s->T, C, s->L);
         if (dx && dx != io->dhidden)
                 socfw_nn_dropout_backward(io->dhidden, dx, s->mbuf.p, N * C,
                                           s->p);
