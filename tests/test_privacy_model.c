@@ -45,6 +45,47 @@ Test(privacy_model, words_split_on_space_punctuation_and_cjk)
         socfw_pii_words_free(&w); /* twice is fine */
 }
 
+Test(privacy_model, line_breaks_between_words_are_words)
+{
+        /* a signature: the name's line, then the company's */
+        const char *t = "\n Ann Lee \r\n\n Acme\xe2\x80\xa8Inc.\n\n";
+        socfw_pii_words w = {0};
+        cr_assert_eq(socfw_pii_words_split(t, strlen(t), &w), 0);
+        const char *want[] = {"Ann", "Lee", "\r", "Acme", "\xe2\x80\xa8",
+                              "Inc", "."};
+        const int brk[] = {0, 0, 1, 0, 1, 0, 0};
+        size_t nw = sizeof want / sizeof want[0];
+        cr_assert_eq(w.n, nw, "%zu words (none for the leading or trailing "
+                              "breaks)", w.n);
+        for (size_t i = 0; i < nw; i++) {
+                char *s = word(t, &w.v[i]);
+                cr_assert_str_eq(s, want[i], "word %zu", i);
+                cr_assert_eq(w.v[i].line_break, brk[i], "word %zu", i);
+                free(s);
+        }
+        cr_assert_eq(w.v[2].cp_start, 10);
+        cr_assert_eq(w.v[4].cp_start, 18, "U+2028 is one code point");
+
+        /* a break tagged I-PERSON still ends the name: "Ann Lee", "Acme" */
+        float p[7 * NL] = {0};
+        const int tag[] = {1, 2, 2, 2, 2, 0, 0};
+        for (size_t i = 0; i < nw; i++)
+                p[i * NL + tag[i]] = 0.9f;
+        socfw_pii_spans sp = {0};
+        socfw_error err = {0};
+        cr_assert_eq(socfw_pii_spans_from_tags(&w, p, NL, LABELS, 0.5f,
+                                               SOCFW_PII_ALL_TYPES, &sp,
+                                               &err),
+                     0, "%s", err.message);
+        cr_assert_eq(sp.n, 2);
+        cr_assert_eq(sp.v[0].cp_start, 2);
+        cr_assert_eq(sp.v[0].cp_end, 9);
+        cr_assert_eq(sp.v[1].cp_start, 14, "an I- after the break opens");
+        cr_assert_eq(sp.v[1].cp_end, 18);
+        socfw_pii_spans_free(&sp);
+        socfw_pii_words_free(&w);
+}
+
 Test(privacy_model, words_survive_bad_input)
 {
         /* invalid UTF-8, NULs inside the length, only spaces, lone signs */
@@ -151,6 +192,21 @@ Test(privacy_model, records_with_tokens_or_spans_become_word_tags,
         const int want[] = {1, 2, 0, 0, 3, 0};
         for (int i = 0; i < 6; i++)
                 cr_assert_eq(it->word_tags[i], want[i], "word %d", i);
+        socfw_example_reset(ex);
+
+        /* a span across a line break: the break is O, the next line's
+         * words start a new entity */
+        cr_assert_eq(parse("{\"text\": \"Acme Ltd\\nOslo Branch\", "
+                           "\"spans\": [{\"start\": 0, \"end\": 20, "
+                           "\"type\": \"ORG\"}]}\n",
+                           ex, &err),
+                     0, "%s", err.message);
+        it = socfw_example_item(ex, 0);
+        cr_assert_eq(it->n_words, 5); /* Acme Ltd \n Oslo Branch */
+        cr_assert_str_eq(it->words[2], "\n");
+        const int want_org[] = {5, 6, 0, 5, 6};
+        for (int i = 0; i < 5; i++)
+                cr_assert_eq(it->word_tags[i], want_org[i], "word %d", i);
         socfw_example_reset(ex);
 
         /* bad records name the field */

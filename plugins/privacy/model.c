@@ -66,6 +66,13 @@ is_punct(uint32_t c)
 /* ---- words ---- */
 
 static int
+is_line_break(uint32_t c)
+{
+        return (c >= 0x0A && c <= 0x0D) || c == 0x85 || c == 0x2028 ||
+               c == 0x2029;
+}
+
+static int
 push_word(socfw_pii_words *w, size_t s, size_t e, size_t cs, size_t ce)
 {
         if (w->n == w->cap) {
@@ -78,7 +85,7 @@ push_word(socfw_pii_words *w, size_t s, size_t e, size_t cs, size_t ce)
                 w->v = v;
                 w->cap = cap;
         }
-        w->v[w->n++] = (socfw_pii_word){s, e, cs, ce};
+        w->v[w->n++] = (socfw_pii_word){s, e, cs, ce, 0};
         return 0;
 }
 
@@ -110,16 +117,31 @@ each_char(const char *text, size_t len, size_t i, size_t cp, size_t end,
 int
 socfw_pii_words_split(const char *text, size_t len, socfw_pii_words *out)
 {
-        size_t i = 0, cp = 0;
+        size_t i = 0, cp = 0, first = out->n;
+        size_t brk = 0, brk_n = 0, brk_cp = 0; /* a pending line break */
         int rc = 0;
         while (rc == 0 && i < len) {
                 uint32_t c;
                 size_t n = char_at(text, len, i, &c);
                 if (is_space(c)) {
+                        if (is_line_break(c) && !brk_n) {
+                                brk = i;
+                                brk_n = n;
+                                brk_cp = cp;
+                        }
                         i += n;
                         cp++;
                         continue;
                 }
+                if (brk_n && out->n > first) {
+                        /* a line break between two words is a word */
+                        rc = push_word(out, brk, brk + brk_n, brk_cp,
+                                       brk_cp + 1);
+                        if (rc < 0)
+                                break;
+                        out->v[out->n - 1].line_break = 1;
+                }
+                brk_n = 0;
                 if (is_cjk(c)) {
                         rc = push_word(out, i, i + n, cp, cp + 1);
                         i += n;
@@ -380,9 +402,16 @@ example_from_spans(const char *text, json_t *spans, socfw_example *ex,
                 int idi = socfw_pii_ner_label(ti, labels, n_labels);
                 int first = 1;
                 for (size_t i = 0; i < w.n; i++) {
-                        /* a word inside the span (code points) */
+                        /* a word inside the span (code points); a line
+                         * break is never part of an entity, the words
+                         * after it start a new one (as decoding reads
+                         * them) */
                         if (w.v[i].cp_end <= a || w.v[i].cp_start >= b)
                                 continue;
+                        if (w.v[i].line_break) {
+                                first = 1;
+                                continue;
+                        }
                         ids[i] = first ? idb : idi;
                         first = 0;
                 }
@@ -496,7 +525,9 @@ socfw_pii_spans_from_tags(const socfw_pii_words *w, const float *probs,
                 for (size_t k = 1; k < n_tags; k++)
                         if (row[k] > row[best])
                                 best = k;
-                char p = row[best] > 0 ? prefix[best] : 'O';
+                char p = row[best] > 0 && !w->v[i].line_break
+                                 ? prefix[best]
+                                 : 'O';
                 if (p == 'O') {
                         rc = close_entity(&e, w, threshold, types, out);
                         continue;

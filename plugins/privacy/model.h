@@ -44,6 +44,7 @@ extern "C" {
 typedef struct socfw_pii_word {
         size_t start, end;        /* bytes, [start, end)       */
         size_t cp_start, cp_end;  /* code points               */
+        int line_break;           /* the line break between two words */
 } socfw_pii_word;
 
 /* Zero-initialise; free with socfw_pii_words_free. */
@@ -55,7 +56,11 @@ typedef struct socfw_pii_words {
 /* Split a UTF-8 text into words: white space separates them; punctuation
  * at the start or end of a word becomes a word of its own (one character
  * each; '@' and '#' opening a handle or hashtag stay); every CJK character
- * is a word (Weibo NER tags characters).  An invalid byte counts as one
+ * is a word (Weibo NER tags characters).  White space holding a line
+ * break between two words gives a word of its own, its first line-break
+ * character, flagged line_break: the model reads where lines end (a name
+ * on one line of a signature, a company on the next), and no entity
+ * crosses it (its tag is always O).  An invalid byte counts as one
  * character.  Appends to *out.  Returns 0 or SOCFW_ENOMEM (at most
  * 16 Mi words). */
 int socfw_pii_words_split(const char *text, size_t len, socfw_pii_words *out);
@@ -80,8 +85,8 @@ int socfw_pii_ner_example(const socfw_record *rec, socfw_example *ex,
 /* Entity spans from per-word tag probabilities (n_words x n_tags, rows as
  * socfw_task_tag_words writes them): the most likely tag of each word,
  * BIO-decoded as conlleval does (an I- after O or after another type
- * opens an entity); a span runs from its first word's start to its last
- * word's end; its score is the mean probability of the chosen tags.
+ * opens an entity; a line-break word is O whatever its tag); a span runs
+ * from its first word's start to its last word's end; its score is the mean probability of the chosen tags.
  * Spans of types outside `types` (a SOCFW_PII_BIT mask) or scoring below
  * `threshold` are dropped.  Appends to *out with byte and code point
  * offsets, source SOCFW_PII_SOURCE_EXTERNAL.  Returns 0 or SOCFW_ENOMEM. */
