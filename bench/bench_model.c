@@ -9,8 +9,10 @@
  *                       [--no-torch] [--torch=SCRIPT]
  *
  * threads 0 = all CPUs; defaults 0 5 64 12.  Prints per-step times, the
- * median step split into its phases, tokens/s (median and best), and the
- * socfw / PyTorch ratios.  It measures; it does not pass or fail. */
+ * median step split into its phases, tokens/s (median and best), the
+ * ceiling that the machine's matrix-product rate sets (the step's GFLOP of
+ * products over the rate measured in the same run), and the socfw /
+ * PyTorch ratios.  It measures; it does not pass or fail. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +62,64 @@ static const char *ph_name[PH_N] = {
 typedef struct {
         double train_med, train_best;   /* tokens/s */
         double gen;                     /* tokens/s */
+        double step_gflop;              /* matrix products of one step */
+        double gemm_gflops;             /* measured product rate */
+        double ceiling;                 /* tokens/s at that rate */
 } figures;
+
+/* Multiply-adds x 2 of the matrix products in one training step of a
+ * GPT-2 shape (N = B*T tokens): per layer the QKV, output, FFN up and
+ * down projections (24 N C^2) and the attention scores and mix (4 B T^2 C,
+ * the full square), plus the tied LM head (2 N C V); the backward pass does
+ * twice the forward's products (input and weight gradients). */
+static double
+step_gflop(int B, int T, int C, int V, int layers)
+{
+        double N = (double)B * T;
+        double fwd = layers * (24.0 * N * C * C + 4.0 * B * (double)T * T * C) +
+                     2.0 * N * C * V;
+        return 3.0 * fwd * 1e-9;
+}
+
+/* The rate at which this machine runs the step's products now, through the
+ * same library call the model uses: the FFN up projection (N x C x 4C) and
+ * a slice of the LM head (N x C x 8192), best of 5 after a warm-up. */
+static double
+gemm_rate(int N, int C)
+{
+        int shapes[2] = {4 * C, 8192};
+        double flop = 0.0, secs = 0.0;
+        for (int k = 0; k < 2; k++) {
+                int OC = shapes[k];
+                float *x = calloc((size_t)N * C, sizeof *x);
+                float *w = calloc((size_t)OC * C, sizeof *w);
+                float *y = malloc((size_t)N * OC * sizeof *y);
+                if (!x || !w || !y) {
+                        free(x);
+                        free(w);
+                        free(y);
+                        return 0.0;
+                }
+                for (size_t i = 0; i < (size_t)N * C; i++)
+                        x[i] = (float)(i % 7) * 0.1f;
+                for (size_t i = 0; i < (size_t)OC * C; i++)
+                        w[i] = (float)(i % 5) * 0.01f;
+                double best = 1e30;
+                for (int r = 0; r < 6; r++) {
+                        double t0 = now();
+                        socfw_nn_linear_forward(y, x, w, NULL, N, C, OC);
+                        double t = now() - t0;
+                        if (r > 0 && t < best)
+                                best = t;
+                }
+                flop += 2.0 * N * C * (double)OC;
+                secs += best;
+                free(x);
+                free(w);
+                free(y);
+        }
+        return flop / secs * 1e-9;
+}
 
 static int
 run_socfw(int threads, int steps, int gen, int layers, figures *f)
@@ -144,6 +203,16 @@ run_socfw(int threads, int steps, int gen, int layers, figures *f)
         printf("forward+backward B=%d T=%d: %.1f tokens/s (median of %d "
                "steps, best %.1f)\n", B, T, f->train_med, steps,
                f->train_best);
+        f->step_gflop = step_gflop(B, T, C, V, layers);
+        f->gemm_gflops = gemm_rate(N, C);
+        f->ceiling = f->gemm_gflops > 0.0
+                             ? N / (f->step_gflop / f->gemm_gflops)
+                             : 0.0;
+        printf("ceiling: %.1f GFLOP of matrix products per step; this "
+               "machine's products run at %.1f GFLOP/s now, so no step "
+               "beats %.1f tokens/s (this step: %.0f%% of it)\n",
+               f->step_gflop, f->gemm_gflops, f->ceiling,
+               f->ceiling > 0.0 ? 100.0 * f->train_med / f->ceiling : 0.0);
 
         socfw_model_kv *kv = NULL;
         if (socfw_model_kv_new(&kv, m, gen + 1, &err) < 0) {
@@ -268,5 +337,10 @@ main(int argc, char **argv)
                        s.train_best / t.train_best);
         printf("  KV-cache generation:    %7.1f vs %7.1f tokens/s = %.2fx\n",
                s.gen, t.gen, s.gen / t.gen);
+        if (s.ceiling > 0.0)
+                printf("  product-rate ceiling:   %7.1f vs %7.1f tokens/s = "
+                       "%.2fx (the most any implementation's step could "
+                       "reach here)\n",
+                       s.ceiling, t.train_med, s.ceiling / t.train_med);
         return 0;
 }
