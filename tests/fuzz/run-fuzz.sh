@@ -5,7 +5,8 @@
 #     tests/fuzz/run-fuzz.sh [seconds] [target...]
 #
 # targets: gguf safetensors (model files), pipeline (YAML pipelines),
-#          data (JSONL/CSV/TSV readers)
+#          data (JSONL/CSV/TSV readers), ner (the privacy plugin's word
+#          splitter, NER training records and BIO decoding)
 #
 # Needs clang (clang-14 is used when present) and the -dev packages the
 # project already builds against (jansson).  Work files go to
@@ -14,7 +15,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"gguf safetensors pipeline data"}
+targets=${*:-"gguf safetensors pipeline data ner"}
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=${FUZZ_WORKDIR:-/tmp/socfw-fuzz}
@@ -29,9 +30,12 @@ pipeline_srcs="$top/framework/core/yamltree.c $top/framework/core/pipeline.c
       $top/framework/core/param.c $top/framework/core/registry.c"
 data_srcs="$top/framework/data/reader.c $top/framework/data/dataset.c
       $top/framework/data/batch.c $top/framework/nn/rng.c"
+ner_srcs="$top/plugins/privacy/model.c $top/plugins/privacy/pii.c
+      $top/framework/core/example.c $top/framework/data/reader.c"
 cflags="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -D_DEFAULT_SOURCE
-        -D_POSIX_C_SOURCE=200809L -I$top/framework -I$top/tests/fuzz"
+        -D_POSIX_C_SOURCE=200809L -I$top/framework -I$top/tests/fuzz
+        -I$top/plugins/privacy"
 libs="$(pkg-config --libs jansson yaml-0.1 libutf8proc 2>/dev/null ||
         echo -ljansson -lyaml -lutf8proc) -lltdl -lm -pthread"
 
@@ -42,6 +46,7 @@ for t in $targets; do
         gguf|safetensors) srcs="$model_srcs" ;;
         pipeline) srcs="$pipeline_srcs" ;;
         data) srcs="$data_srcs" ;;
+        ner) srcs="$ner_srcs" ;;
         *) echo "unknown target $t" >&2; exit 2 ;;
         esac
         # shellcheck disable=SC2086
@@ -54,6 +59,10 @@ for t in $targets; do
                         "$corpus/" ;;
         pipeline) cp "$top"/configs/*.yaml "$corpus/" ;;
         data) cp "$top"/tests/fixtures/data/* "$corpus/" 2>/dev/null || true ;;
+        ner) printf '%s\n' \
+                '{"text": "Ann Lee\nAcme", "spans": [{"start": 0, "end": 7, "type": "PERSON"}]}' \
+                '{"tokens": ["Empire", "State"], "tags": ["B-location", "I-location"]}' \
+                > "$corpus/seed.jsonl" ;;
         esac
         echo "== fuzz_$t for ${secs}s (corpus $corpus)"
         if ! (cd "$work" && "$bin" -max_total_time="$secs" -max_len=4096 \
