@@ -456,9 +456,10 @@ static const socfw_plugin descriptor = {
         .abi_minor = SOCFW_ABI_MINOR,
         .kind = SOCFW_PLUGIN_HEAD,
         .name = "tagger",
-        .version = "0.1.0",
+        .version = "0.2.0",
         .description = "Token tagger: dropout and a linear layer per token "
-                       "to the tags; cross-entropy over tagged tokens.",
+                       "(optionally reading the next positions too) to the "
+                       "tags; cross-entropy over tagged tokens.",
         .license = "MIT",
         .author = "socfw",
         .params = params,
