@@ -291,12 +291,13 @@ Test(cli_model, generate_sampling_is_seeded)
         char path[4096];
         SOCFW_TEST_NEED_SHARED(path, "models/stories260K.gguf");
         char *a, *b, *c;
-        const char *fmt = "generate -m '%s' --temperature 1.5 --top-k 0 "
-                          "--top-p 1 --min-p 0 --repetition-penalty 1.1 "
-                          "--seed %d -n 30 --threads 1";
-        cr_assert_eq(socfwf(&a, fmt, path, 11), 0, "%s", a);
-        cr_assert_eq(socfwf(&b, fmt, path, 11), 0, "%s", b);
-        cr_assert_eq(socfwf(&c, fmt, path, 12), 0, "%s", c);
+#define SAMPLED "generate -m '%s' --temperature 1.5 --top-k 0 --top-p 1 " \
+                "--min-p 0 --repetition-penalty 1.1 --seed %d -n 30 "      \
+                "--threads 1"
+        cr_assert_eq(socfwf(&a, SAMPLED, path, 11), 0, "%s", a);
+        cr_assert_eq(socfwf(&b, SAMPLED, path, 11), 0, "%s", b);
+        cr_assert_eq(socfwf(&c, SAMPLED, path, 12), 0, "%s", c);
+#undef SAMPLED
         cr_assert_str_eq(a, b);
         cr_assert_str_neq(a, c, "seeds 11 and 12 gave \"%s\"", a);
         cr_assert_gt(strlen(a), 10);
@@ -499,18 +500,19 @@ Test(cli_model, help_prints_usage)
 
 Test(cli_model, bad_model_path_exits_1_naming_it)
 {
-        static const char *const fmts[] = {
-                "tokenize -m '%s' hello",
-                "generate -m '%s'",
-                "logits -m '%s' --ids 1",
+        static const char *const cmd[][2] = {
+                {"tokenize", "hello"},
+                {"generate", ""},
+                {"logits", "--ids 1"},
         };
         const char *bad = "/nonexistent/socfw-test/model.gguf";
         for (size_t i = 0; i < 3; i++) {
                 char *out;
-                int st = socfwf(&out, fmts[i], bad);
-                cr_expect_eq(st, 1, "%s: %d %s", fmts[i], st, out);
+                int st = socfwf(&out, "%s -m '%s' %s", cmd[i][0], bad,
+                                cmd[i][1]);
+                cr_expect_eq(st, 1, "%s: %d %s", cmd[i][0], st, out);
                 cr_expect(strstr(out, bad), "%s: path not named: %s",
-                          fmts[i], out);
+                          cmd[i][0], out);
                 free(out);
         }
         /* a file that is not a model: the loader's message names it */

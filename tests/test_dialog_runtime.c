@@ -50,10 +50,7 @@ static const char *const ANSWER[] = {"i am fine , thanks .",
 static void
 write_dialogs(const char *name, int n, int offset)
 {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f);
+        FILE *f = socfw_test_create(dir, name);
         for (int i = 0; i < n; i++) {
                 int k = (i + offset) % 4;
                 fprintf(f,

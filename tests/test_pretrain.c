@@ -513,10 +513,7 @@ static const char *const FILL[] = {"the", "phone", "order", "app", "today",
 static void
 write_data(const char *name, int n, unsigned seed)
 {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f);
+        FILE *f = socfw_test_create(dir, name);
         for (int i = 0; i < n; i++) {
                 seed = seed * 1103515245u + 12345u;
                 int pos = (int)((seed >> 16) & 1);

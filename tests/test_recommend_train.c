@@ -146,11 +146,8 @@ Test(recommend_train, learns_what_users_like_and_predicts_from_the_run)
         socfw_pipeline *p = load(pipeline("type: in_batch_softmax", NULL));
         char out[4200];
         snprintf(out, sizeof out, "%s/run", dir);
-        socfw_runtime *rt = NULL;
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
-        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
-                     err.message);
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
         cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",
                      err.message);
@@ -180,9 +177,7 @@ Test(recommend_train, learns_what_users_like_and_predicts_from_the_run)
         }
 
         /* predict from the finished run: top 3 unseen items per user */
-        o.from_checkpoint = 1;
-        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
-                     err.message);
+        rt = socfw_test_runtime(p, out, 1);
         const char *stages[] = {"rec", NULL};
         socfw_chain *chain = NULL;
         cr_assert_eq(socfw_runtime_chain_stages(rt, stages, &chain, &err), 0,
@@ -230,12 +225,8 @@ Test(recommend_train, bpr_and_bce_train_too)
                 socfw_pipeline *p = load(pipeline(losses[i], NULL));
                 char out[4200];
                 snprintf(out, sizeof out, "%s/run%d", dir, i);
-                socfw_runtime *rt = NULL;
+                socfw_runtime *rt = socfw_test_runtime(p, out, 0);
                 socfw_error err = {0};
-                socfw_runtime_options o = {.output_dir = out,
-                                           .progress = socfw_test_quiet};
-                cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
-                             err.message);
                 cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s: %s",
                              losses[i], err.message);
                 cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0,

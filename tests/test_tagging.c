@@ -393,6 +393,8 @@ teardown(void)
         socfw_registry_free(reg);
 }
 
+#define PLAIN_HEAD "{type: tagger, dropout: 0.0}"
+
 static const char *const FIRST[] = {"Alice", "Bob", "Carol", "Dave",
                                     "Erin", "Frank"};
 static const char *const LAST[] = {"Smith", "Jones", "Brown", "Taylor"};
@@ -406,10 +408,7 @@ static const char *const FILL[] = {"the", "phone", "today", "was", "my",
 static void
 write_ner(const char *name, int n, unsigned seed, int as_spans)
 {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f);
+        FILE *f = socfw_test_create(dir, name);
         for (int i = 0; i < n; i++) {
                 const char *w[8];
                 const char *t[8];
@@ -456,14 +455,13 @@ write_ner(const char *name, int n, unsigned seed, int as_spans)
         fclose(f);
 }
 
+/* The tiny NER pipeline: `head` is the task's head mapping, `task_extra`
+ * more keys of the task. */
 static const char *
-ner_pipeline(const char *task_extra)
+ner_pipeline(const char *head, const char *task_extra)
 {
         static char y[4096];
-        char corpus[4200];
-        snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
-        FILE *f = fopen(corpus, "w");
-        cr_assert_not_null(f);
+        FILE *f = socfw_test_create(dir, "corpus.txt");
         for (int i = 0; i < 300; i++)
                 fprintf(f, "%s %s %s %s %s\n", FILL[i % 10], FIRST[i % 6],
                         LAST[(i / 6) % 4], FILL[(i / 10) % 10], CITY[i % 5]);
@@ -478,13 +476,13 @@ ner_pipeline(const char *task_extra)
                  "tasks:\n"
                  "  - name: pii\n"
                  "    plugin: privacy\n"
-                 "    head: {type: tagger, dropout: 0.0}\n"
+                 "    head: %s\n"
                  "    labels: [O, B-PERSON, I-PERSON, B-LOCATION,"
                  " I-LOCATION]\n"
                  "%s"
                  "train: {lr: 1.0e-2, epochs: 6, batch_size: 16, seed: 7}\n"
                  "output: {dir: run}\n",
-                 task_extra);
+                 head, task_extra);
         return y;
 }
 
@@ -493,15 +491,12 @@ Test(tagging, a_tiny_ner_task_learns_and_finds_entities, .init = setup,
 {
         write_ner("train.jsonl", 240, 1, 0);
         write_ner("valid.jsonl", 60, 2, 1); /* the pii-en shape */
-        socfw_pipeline *p = load(ner_pipeline(
+        socfw_pipeline *p = load(ner_pipeline(PLAIN_HEAD,
                 "    data: {train: train.jsonl, valid: valid.jsonl}\n"));
         char out[4200];
         snprintf(out, sizeof out, "%s/run", dir);
-        socfw_runtime *rt = NULL;
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
-        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
-                     err.message);
         /* before training: about chance */
         cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",
                      err.message);
@@ -539,9 +534,7 @@ Test(tagging, a_tiny_ner_task_learns_and_finds_entities, .init = setup,
 
         /* predict from the finished run: model spans merged with the
          * patterns', anonymised by the same operators */
-        o.from_checkpoint = 1;
-        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
-                     err.message);
+        rt = socfw_test_runtime(p, out, 1);
         const char *stages[] = {"pii", NULL};
         socfw_chain *chain = NULL;
         cr_assert_eq(socfw_runtime_chain_stages(rt, stages, &chain, &err), 0,
@@ -594,10 +587,7 @@ Test(tagging, a_tiny_ner_task_learns_and_finds_entities, .init = setup,
 static void
 write_next_word_ner(const char *name, int n, unsigned seed)
 {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f);
+        FILE *f = socfw_test_create(dir, name);
         for (int i = 0; i < n; i++) {
                 seed = seed * 1103515245u + 12345u;
                 int person = (seed >> 12) & 1;
@@ -617,32 +607,17 @@ write_next_word_ner(const char *name, int n, unsigned seed)
 static double
 next_word_f1(int lookahead)
 {
-        char extra[512];
-        snprintf(extra, sizeof extra,
-                 "    data: {train: nw-train.jsonl, valid: nw-valid.jsonl}\n");
-        char *y = strdup(ner_pipeline(extra));
-        char head[128];
+        char head[128], out[4200];
         snprintf(head, sizeof head,
-                 "head: {type: tagger, dropout: 0.0, label_token: last, "
+                 "{type: tagger, dropout: 0.0, label_token: last, "
                  "lookahead: %d}",
                  lookahead);
-        char *at = strstr(y, "head: {type: tagger, dropout: 0.0}");
-        cr_assert_not_null(at);
-        size_t old = strlen("head: {type: tagger, dropout: 0.0}");
-        char *yy = malloc(strlen(y) + strlen(head) + 1);
-        cr_assert_not_null(yy);
-        memcpy(yy, y, (size_t)(at - y));
-        strcpy(yy + (at - y), head);
-        strcat(yy, at + old);
-        socfw_pipeline *p = load(yy);
-        char out[4200];
+        socfw_pipeline *p = load(ner_pipeline(
+                head,
+                "    data: {train: nw-train.jsonl, valid: nw-valid.jsonl}\n"));
         snprintf(out, sizeof out, "%s/run-la%d", dir, lookahead);
-        socfw_runtime *rt = NULL;
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out,
-                                   .progress = socfw_test_quiet};
-        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
-                     err.message);
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
         cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",
                      err.message);
@@ -650,8 +625,6 @@ next_word_f1(int lookahead)
         cr_assert_eq(socfw_runtime_metric(rt, "pii.valid.PERSON.f1", &f1), 0);
         socfw_runtime_free(rt);
         socfw_pipeline_free(p);
-        free(yy);
-        free(y);
         return f1;
 }
 
@@ -673,17 +646,13 @@ Test(tagging, holdout_splits_one_file_and_weights_balance_tags,
      .init = setup, .fini = teardown, .timeout = 120)
 {
         write_ner("all.jsonl", 50, 3, 1);
-        socfw_pipeline *p = load(ner_pipeline(
+        socfw_pipeline *p = load(ner_pipeline(PLAIN_HEAD,
                 "    holdout_every: 5\n"
                 "    loss: {class_weights: balanced}\n"
                 "    data: {train: all.jsonl, valid: all.jsonl}\n"));
         char out[4200];
         snprintf(out, sizeof out, "%s/run", dir);
-        socfw_runtime *rt = NULL;
-        socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
-        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
-                     err.message);
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         cr_assert_eq(rt->n_tasks, 1);
         cr_assert_eq(rt->tasks[0].train.n, 40);
         cr_assert_eq(rt->tasks[0].valid.n, 10);
@@ -725,7 +694,7 @@ Test(tagging, bad_tag_records_name_the_field, .init = setup,
                 "{\"tokens\": [\"a\", \"b\"], \"tags\": [\"O\"]}\n";
         cr_assert_eq(socfw_test_write_file(path, data, strlen(data)), 0);
         socfw_pipeline *p = load(
-                ner_pipeline("    data: {train: bad.jsonl}\n"));
+                ner_pipeline(PLAIN_HEAD, "    data: {train: bad.jsonl}\n"));
         char out[4200];
         snprintf(out, sizeof out, "%s/run", dir);
         socfw_runtime *rt = NULL;

@@ -53,10 +53,7 @@ static const char *const FILL[] = {"the", "phone", "order", "app", "today",
 static void
 write_data(const char *name, int n, unsigned seed, int one_label)
 {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f);
+        FILE *f = socfw_test_create(dir, name);
         for (int i = 0; i < n; i++) {
                 seed = seed * 1103515245u + 12345u;
                 int pos = one_label ? 1 : (int)((seed >> 16) & 1);
@@ -112,11 +109,8 @@ tiny_pipeline(const char *train_extra, const char *extra)
 static double
 train(socfw_pipeline *p, const char *out)
 {
-        socfw_runtime *rt = NULL;
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
-        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
-                     err.message);
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
         cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",
                      err.message);
@@ -240,10 +234,7 @@ Test(train, a_checkpoint_on_another_backbone_is_refused)
 static void
 write_long_data(const char *name, int n, unsigned seed)
 {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f);
+        FILE *f = socfw_test_create(dir, name);
         for (int i = 0; i < n; i++) {
                 seed = seed * 1103515245u + 12345u;
                 int pos = (int)((seed >> 16) & 1);
@@ -366,11 +357,8 @@ Test(train, lm_examples_of_every_reply_length_fit_the_window)
         socfw_pipeline *p = load(y);
         char out[4200];
         snprintf(out, sizeof out, "%s/run-lm", dir);
-        socfw_runtime *rt = NULL;
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         socfw_error err = {0};
-        socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
-        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
-                     err.message);
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
         double ppl = 0;
         cr_assert_eq(socfw_runtime_metric(rt, "reply.valid.perplexity", &ppl),

@@ -12,6 +12,7 @@
 
 #include "socfw/pipeline.h"
 #include "socfw/registry.h"
+#include "socfw/runtime.h"
 
 static const char *
 env_or(const char *name, const char *fallback)
@@ -162,4 +163,28 @@ socfw_test_quiet(const char *line, void *user)
 {
         (void)line;
         (void)user;
+}
+
+socfw_runtime *
+socfw_test_runtime(const socfw_pipeline *p, const char *out_dir,
+                   int from_checkpoint)
+{
+        socfw_runtime *rt = NULL;
+        socfw_error err = {0};
+        socfw_runtime_options o = {.output_dir = out_dir,
+                                   .progress = socfw_test_quiet,
+                                   .from_checkpoint = from_checkpoint};
+        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
+                     err.message);
+        return rt;
+}
+
+FILE *
+socfw_test_create(const char *dir, const char *name)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f, "cannot create %s", path);
+        return f;
 }

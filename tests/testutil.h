@@ -13,6 +13,7 @@
 #define SOCFW_TESTUTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Directory from the environment, falling back to the compile-time path. */
 const char *socfw_test_srcdir(void);
@@ -55,6 +56,18 @@ struct socfw_pipeline *socfw_test_pipeline(const struct socfw_registry *reg,
 
 /* A runtime progress callback that drops every line. */
 void socfw_test_quiet(const char *line, void *user);
+
+struct socfw_runtime;
+
+/* A runtime for `p` writing to out_dir, progress dropped (from the run's
+ * checkpoint with from_checkpoint); asserts that it opens.  Caller frees
+ * with socfw_runtime_free. */
+struct socfw_runtime *socfw_test_runtime(const struct socfw_pipeline *p,
+                                         const char *out_dir,
+                                         int from_checkpoint);
+
+/* dir/name opened for writing; asserts.  Caller fcloses. */
+FILE *socfw_test_create(const char *dir, const char *name);
 
 #define SOCFW_TEST_NEED_SHARED(buf, rel)                                       \
         do {                                                                   \
