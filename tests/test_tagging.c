@@ -568,6 +568,26 @@ Test(tagging, a_tiny_ner_task_learns_and_finds_entities, .init = setup,
                   socfw_post_text(post));
         socfw_post_free(post);
 
+        /* 301 words through overlapping windows of 16 tokens: every word
+         * gets exactly one row of probabilities, seams included */
+        const char *many[301];
+        for (int i = 0; i < 301; i++)
+                many[i] = i % 7 == 3 ? "Frank" : i % 2 ? "today" : "the";
+        size_t n_tags = 0;
+        float *pr = malloc(301 * 5 * sizeof *pr);
+        cr_assert_not_null(pr);
+        cr_assert_eq(socfw_task_tag_words(rt->tasks[0].ctx, many, 301, pr,
+                                          301 * 5, &n_tags, &err),
+                     0, "%s", err.message);
+        cr_assert_eq(n_tags, 5);
+        for (int i = 0; i < 301; i++) {
+                double sum = 0;
+                for (int k = 0; k < 5; k++)
+                        sum += pr[i * 5 + k];
+                cr_assert_float_eq(sum, 1.0, 1e-5, "word %d: %g", i, sum);
+        }
+        free(pr);
+
         /* `socfw evaluate` on a file: the entity table */
         char *report = NULL;
         char valid[4200];

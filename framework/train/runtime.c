@@ -791,8 +791,12 @@ infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text, float *out,
 
 /* Per-word tag probabilities for socfw_task_tag_words.  The words go
  * through in windows of at most max_seq tokens, so a long text loses
- * nothing; row w of `probs` is the softmax over the tags at word w's
- * labelled sub-token (all zero for an empty word). */
+ * nothing.  Windows overlap by a quarter of their words (h = used / 8 on
+ * each side of the cut): a word near a window's end is taken from the
+ * next window instead, where the words before it and after it are read
+ * too (a name cut in two by a window boundary stays one name).  Row w of
+ * `probs` is the softmax over the tags at word w's labelled sub-token
+ * (all zero for an empty word). */
 static int
 tag_words_hook(void *runtime, socfw_task_ctx *ctx, const char *const *words,
                size_t n_words, float *probs, size_t n_probs, size_t *n_tags,
@@ -824,7 +828,7 @@ tag_words_hook(void *runtime, socfw_task_ctx *ctx, const char *const *words,
         if (!pos)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         int rc = 0;
-        size_t start = 0;
+        size_t start = 0, keep_from = 0;
         while (rc == 0 && start < n_words) {
                 rt_example ex;
                 size_t used = 0;
@@ -837,16 +841,21 @@ tag_words_hook(void *runtime, socfw_task_ctx *ctx, const char *const *words,
                 const rt_example *one = &ex;
                 rc = rt_forward(rt, t, &one, 1, 0, &io, err);
                 free(ex.ids);
-                for (size_t w = start; rc == 0 && w < start + used; w++) {
+                if (used == 0)
+                        break; /* cannot happen: a window reads a word */
+                size_t end = start + used;
+                size_t h = end < n_words ? used / 8 : 0;
+                /* this window's words [keep_from, end - h); the next
+                 * window starts h words before that and keeps from it */
+                for (size_t w = keep_from; rc == 0 && w < end - h; w++) {
                         if (pos[w] < 0)
                                 continue;
                         socfw_nn_softmax_forward(probs + w * K,
                                                  rt->out + (size_t)pos[w] * K,
                                                  1, (int)K);
                 }
-                if (used == 0)
-                        break; /* cannot happen: a window reads a word */
-                start += used;
+                keep_from = end - h;
+                start = end - 2 * h;
         }
         free(pos);
         return rc;
