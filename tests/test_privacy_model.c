@@ -227,6 +227,87 @@ Test(privacy_model, records_with_tokens_or_spans_become_word_tags,
         socfw_example_free(ex);
 }
 
+/* The template hash of one JSONL record. */
+static int
+template_hash(const char *line, uint64_t *h)
+{
+        char dir[4096], path[4200];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        snprintf(path, sizeof path, "%s/t.jsonl", dir);
+        cr_assert_eq(socfw_test_write_file(path, line, strlen(line)), 0);
+        socfw_reader_options ro = SOCFW_READER_OPTIONS_INIT;
+        socfw_reader *r = NULL;
+        socfw_record *rec = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_reader_open(&r, path, &ro, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_reader_next(r, &rec, &err), 1, "%s", err.message);
+        int rc = socfw_pii_ner_template_hash(rec, h);
+        socfw_record_free(rec);
+        socfw_reader_close(r);
+        return rc;
+}
+
+Test(privacy_model, rows_of_one_template_hash_alike, .timeout = 30)
+{
+        uint64_t a, b, c, d, e, f, g;
+        /* the same sentence pattern with other values (and other lengths,
+         * "é" being one code point) */
+        cr_assert_eq(template_hash("{\"text\": \"My name is Ann Lee, I "
+                                   "live in Oslo\", \"spans\": [{\"start\": "
+                                   "11, \"end\": 18, \"type\": \"PERSON\"}, "
+                                   "{\"start\": 30, \"end\": 34, \"type\": "
+                                   "\"GPE\"}]}\n",
+                                   &a),
+                     0);
+        cr_assert_eq(template_hash("{\"text\": \"My name is Zoé "
+                                   "Kowalczyk-Wrona, I live in Rome\", "
+                                   "\"spans\": [{\"start\": 42, \"end\": 46, "
+                                   "\"type\": \"GPE\"}, {\"start\": 11, "
+                                   "\"end\": 30, \"type\": \"PERSON\"}]}\n",
+                                   &b),
+                     0);
+        cr_assert_eq(a, b, "one template, two rows");
+        /* another sentence, another type in the same place */
+        cr_assert_eq(template_hash("{\"text\": \"My name is Ann Lee, I "
+                                   "work in Oslo\", \"spans\": [{\"start\": "
+                                   "11, \"end\": 18, \"type\": \"PERSON\"}, "
+                                   "{\"start\": 30, \"end\": 34, \"type\": "
+                                   "\"GPE\"}]}\n",
+                                   &c),
+                     0);
+        cr_assert_eq(template_hash("{\"text\": \"My name is Ann Lee, I "
+                                   "live in Oslo\", \"spans\": [{\"start\": "
+                                   "11, \"end\": 18, \"type\": \"ORG\"}, "
+                                   "{\"start\": 30, \"end\": 34, \"type\": "
+                                   "\"GPE\"}]}\n",
+                                   &d),
+                     0);
+        cr_assert_neq(a, c);
+        cr_assert_neq(a, d);
+        /* word-tag rows: entity words become their type */
+        cr_assert_eq(template_hash("{\"tokens\": [\"met\", \"Ann\", "
+                                   "\"Lee\"], \"tags\": [\"O\", "
+                                   "\"B-person\", \"I-person\"]}\n",
+                                   &e),
+                     0);
+        cr_assert_eq(template_hash("{\"tokens\": [\"met\", \"Bob\"], "
+                                   "\"tags\": [\"O\", \"B-person\"]}\n",
+                                   &f),
+                     0);
+        cr_assert_eq(e, f);
+        /* overlapping and out-of-range spans are read, not trusted */
+        cr_assert_eq(template_hash("{\"text\": \"see www.a.com/x@y.org\", "
+                                   "\"spans\": [{\"start\": 4, \"end\": 99, "
+                                   "\"type\": \"URL\"}, {\"start\": 14, "
+                                   "\"end\": 21, \"type\": \"EMAIL\"}, "
+                                   "{\"start\": 3, \"end\": 1, \"type\": "
+                                   "\"X\"}]}\n",
+                                   &g),
+                     0);
+        cr_assert_lt(template_hash("{\"label\": 1}\n", &g), 0);
+}
+
 Test(privacy_model, tag_probabilities_decode_into_spans)
 {
         const char *t = "so Ann Lee met 张伟 in Rome";

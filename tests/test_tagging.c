@@ -705,6 +705,42 @@ Test(tagging, holdout_splits_one_file_and_weights_balance_tags,
         socfw_pipeline_free(p);
 }
 
+Test(tagging, holdout_by_template_keeps_a_sentence_pattern_together,
+     .init = setup, .fini = teardown, .timeout = 120)
+{
+        /* 40 rows from ten sentence patterns, four names each */
+        FILE *f = socfw_test_create(dir, "tpl.jsonl");
+        for (int i = 0; i < 40; i++) {
+                const char *name = FIRST[i % 4];
+                int n = (int)strlen(name);
+                fprintf(f, "{\"text\": \"%s %s said hi\", \"spans\": "
+                           "[{\"start\": %d, \"end\": %d, \"type\": "
+                           "\"PERSON\"}]}\n",
+                        FILL[i / 4], name, (int)strlen(FILL[i / 4]) + 1,
+                        (int)strlen(FILL[i / 4]) + 1 + n);
+        }
+        fclose(f);
+        size_t n_valid[2];
+        for (int by = 0; by < 2; by++) {
+                char extra[256], out[4200];
+                snprintf(extra, sizeof extra,
+                         "    holdout_every: 3\n"
+                         "    holdout_by: %s\n"
+                         "    data: {train: tpl.jsonl, valid: tpl.jsonl}\n",
+                         by ? "template" : "line");
+                socfw_pipeline *p = load(ner_pipeline(PLAIN_HEAD, extra));
+                snprintf(out, sizeof out, "%s/run%d", dir, by);
+                socfw_runtime *rt = socfw_test_runtime(p, out, 0);
+                cr_assert_eq(rt->tasks[0].train.n + rt->tasks[0].valid.n, 40);
+                n_valid[by] = rt->tasks[0].valid.n;
+                socfw_runtime_free(rt);
+                socfw_pipeline_free(p);
+        }
+        cr_assert_eq(n_valid[0], 13, "every 3rd line");
+        cr_assert(n_valid[1] % 4 == 0 && n_valid[1] > 0 && n_valid[1] < 40,
+                  "whole patterns only: %zu rows held out", n_valid[1]);
+}
+
 Test(tagging, bad_tag_records_name_the_field, .init = setup,
      .fini = teardown, .timeout = 120)
 {

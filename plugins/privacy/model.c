@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "model.h"
 
@@ -460,6 +461,164 @@ socfw_pii_ner_example(const socfw_record *rec, socfw_example *ex,
                 rc = example_from_spans(text, js, ex, labels, n_labels, err);
         json_decref(js);
         free(spans);
+        return rc;
+}
+
+/* ---- templates ---- */
+
+/* Append n bytes to a growing buffer. */
+static int
+grow_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+        if (*len + n + 1 > *cap) {
+                size_t c = (*cap ? *cap : 64);
+                while (c < *len + n + 1)
+                        c *= 2;
+                char *b = realloc(*buf, c);
+                if (!b)
+                        return SOCFW_ENOMEM;
+                *buf = b;
+                *cap = c;
+        }
+        memcpy(*buf + *len, s, n);
+        *len += n;
+        (*buf)[*len] = '\0';
+        return 0;
+}
+
+static int
+append_type(char **buf, size_t *len, size_t *cap, const char *type)
+{
+        int rc = grow_append(buf, len, cap, "{", 1);
+        if (rc == 0)
+                rc = grow_append(buf, len, cap, type, strlen(type));
+        if (rc == 0)
+                rc = grow_append(buf, len, cap, "}", 1);
+        return rc;
+}
+
+typedef struct tspan {
+        json_int_t start, end;
+        const char *type;
+} tspan;
+
+static int
+tspan_cmp(const void *a, const void *b)
+{
+        const tspan *x = a, *y = b;
+        return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* "My name is {PERSON}": the text with every span replaced by its type
+ * (overlapping spans: the first to start names the run). */
+static int
+template_of_spans(const char *text, json_t *spans, char **buf, size_t *len,
+                  size_t *cap)
+{
+        size_t ns = 0, n_in = json_array_size(spans);
+        tspan *v = n_in ? calloc(n_in, sizeof *v) : NULL;
+        if (n_in && !v)
+                return SOCFW_ENOMEM;
+        for (size_t k = 0; k < n_in; k++) {
+                json_t *sp = json_array_get(spans, k);
+                json_t *js = json_object_get(sp, "start");
+                json_t *je = json_object_get(sp, "end");
+                const char *ty = json_string_value(json_object_get(sp,
+                                                                   "type"));
+                if (json_is_integer(js) && json_is_integer(je) &&
+                    json_integer_value(js) < json_integer_value(je))
+                        v[ns++] = (tspan){json_integer_value(js),
+                                          json_integer_value(je),
+                                          ty ? ty : "?"};
+        }
+        if (ns)
+                qsort(v, ns, sizeof *v, tspan_cmp);
+        size_t tl = strlen(text), i = 0, j = 0;
+        json_int_t cp = 0, covered_to = 0;
+        int rc = 0;
+        while (rc == 0 && i < tl) {
+                uint32_t c;
+                size_t n = char_at(text, tl, i, &c);
+                while (j < ns && v[j].start < cp)
+                        j++; /* starts inside a run already replaced */
+                if (j < ns && v[j].start == cp) {
+                        if (cp >= covered_to)
+                                rc = append_type(buf, len, cap, v[j].type);
+                        for (; j < ns && v[j].start == cp; j++)
+                                if (v[j].end > covered_to)
+                                        covered_to = v[j].end;
+                } else if (cp >= covered_to) {
+                        rc = grow_append(buf, len, cap, text + i, n);
+                }
+                i += n;
+                cp++;
+        }
+        free(v);
+        return rc;
+}
+
+/* "I met {person} in {location}": words, entities as their type. */
+static int
+template_of_tokens(json_t *tokens, json_t *tags, char **buf, size_t *len,
+                   size_t *cap)
+{
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < json_array_size(tokens); i++) {
+                const char *w = json_string_value(json_array_get(tokens, i));
+                const char *t = json_string_value(json_array_get(tags, i));
+                const char *type = NULL;
+                char p = split_tag(t, &type);
+                if (p == 'I')
+                        continue;
+                if (i)
+                        rc = grow_append(buf, len, cap, " ", 1);
+                if (rc == 0)
+                        rc = p == 'B' ? append_type(buf, len, cap, type)
+                                      : grow_append(buf, len, cap,
+                                                    w ? w : "",
+                                                    w ? strlen(w) : 0);
+        }
+        return rc;
+}
+
+int
+socfw_pii_ner_template_hash(const socfw_record *rec, uint64_t *hash)
+{
+        char *buf = NULL;
+        size_t len = 0, cap = 0;
+        int rc = SOCFW_EINVAL;
+        if (sodium_init() < 0)
+                return SOCFW_ENOMEM;
+        char *tokens = socfw_record_get_json(rec, "tokens");
+        const char *text = socfw_record_get_string(rec, "text");
+        if (tokens) {
+                char *tags = socfw_record_get_json(rec, "tags");
+                json_t *jt = json_loads(tokens, 0, NULL);
+                json_t *jg = tags ? json_loads(tags, 0, NULL) : NULL;
+                if (json_is_array(jt) && json_is_array(jg))
+                        rc = template_of_tokens(jt, jg, &buf, &len, &cap);
+                json_decref(jt);
+                json_decref(jg);
+                free(tags);
+        } else if (text) {
+                char *spans = socfw_record_get_json(rec, "spans");
+                json_t *js = spans ? json_loads(spans, 0, NULL) : NULL;
+                rc = template_of_spans(text, json_is_array(js) ? js : NULL,
+                                       &buf, &len, &cap);
+                json_decref(js);
+                free(spans);
+        }
+        free(tokens);
+        if (rc == 0) {
+                unsigned char h[8];
+                crypto_generichash(h, sizeof h, (const unsigned char *)buf,
+                                   len, NULL, 0);
+                uint64_t v = 0;
+                for (int k = 0; k < 8; k++)
+                        v = v << 8 | h[k];
+                *hash = v;
+        }
+        free(buf);
         return rc;
 }
 

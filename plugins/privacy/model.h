@@ -82,6 +82,16 @@ int socfw_pii_ner_example(const socfw_record *rec, socfw_example *ex,
                           const char *const *labels, size_t n_labels,
                           socfw_error *err);
 
+/* A hash of the record's template: its text with every entity replaced by
+ * its type ("My name is {PERSON}"), or its tokens with each entity's words
+ * replaced by the type.  Synthetic data sets such as pii-en fill a few
+ * hundred templates with many values; holding out by template
+ * (holdout_by: template) measures how a model does on sentences it has
+ * never seen, not on new names in known sentences.  BLAKE2b (libsodium),
+ * so the split is the same on every machine.  Returns 0, or SOCFW_EINVAL
+ * for a record of neither shape, or SOCFW_ENOMEM. */
+int socfw_pii_ner_template_hash(const socfw_record *rec, uint64_t *hash);
+
 /* Entity spans from per-word tag probabilities (n_words x n_tags, rows as
  * socfw_task_tag_words writes them): the most likely tag of each word,
  * BIO-decoded as conlleval does (an I- after O or after another type

@@ -47,6 +47,8 @@ static const char *const entity_choices[] = {
         "CN_ID", "IBAN_CODE", "IBAN", "US_SSN", "SSN", "IP_ADDRESS", "IP",
         "URL", "HANDLE", "STREET_ADDRESS", "ADDRESS", "PERSON", "LOCATION",
         "ORGANIZATION", NULL};
+static const char *const holdout_choices[] = {"line", "template", NULL};
+
 static const char *const operator_choices[] = {
         "keep", "redact", "replace", "mask", "hash", "pseudonymize", NULL};
 
@@ -88,6 +90,13 @@ static const socfw_param_spec params[] = {
                  "data: rows whose line number is a multiple of N are held "
                  "out (left out of train, the only rows of valid/test/"
                  "eval); 0: off."},
+        {.key = "holdout_by", .type = SOCFW_PARAM_ENUM,
+         .default_value = "line", .choices = holdout_choices,
+         .help = "What holdout_every counts: line (the row's line number), "
+                 "or template (a hash of the row's text with its entities "
+                 "replaced by their types, so that every row of a held-out "
+                 "sentence pattern is held out: the honest split for "
+                 "synthetic data filled from templates, such as pii-en)."},
         {0}};
 
 typedef struct {
@@ -101,6 +110,7 @@ typedef struct {
         uint32_t model_types;           /* PERSON/LOCATION/ORGANIZATION */
         float threshold;
         long holdout_every;
+        int holdout_by_template;
         socfw_pii_recognizer *rec;
         socfw_pii_anonymizer *an;
         socfw_pii_anonymizer *scrub;    /* second pass: replace tags */
@@ -195,6 +205,8 @@ privacy_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
         s->ctx = ctx;
         s->threshold = opt.threshold;
         s->holdout_every = (long)socfw_config_get_int(cfg, "holdout_every");
+        const char *hb = socfw_config_get_string(cfg, "holdout_by");
+        s->holdout_by_template = hb && !strcmp(hb, "template");
         if ((rc = socfw_pii_recognizer_new(&s->rec, &opt, err)) < 0 ||
             (rc = socfw_pii_anonymizer_new(&s->an, err)) < 0 ||
             (rc = socfw_pii_anonymizer_new(&s->scrub, err)) < 0)
@@ -397,6 +409,18 @@ out:
         return rc;
 }
 
+/* Whether a row is held out: its line number, or its template's hash, is
+ * a multiple of holdout_every (a row of neither NER shape: its line). */
+static int
+held_out(const privacy_state *s, const socfw_record *rec)
+{
+        uint64_t h;
+        if (s->holdout_by_template &&
+            socfw_pii_ner_template_hash(rec, &h) == 0)
+                return h % (uint64_t)s->holdout_every == 0;
+        return socfw_record_line(rec) % s->holdout_every == 0;
+}
+
 /* A training record of a tagger task (model.h); with holdout_every, the
  * held-out rows feed valid/test/eval only. */
 static int
@@ -406,7 +430,7 @@ privacy_parse_example(void *state, const socfw_record *rec,
         privacy_state *s = state;
         if (s->holdout_every > 0) {
                 const char *split = socfw_task_split(s->ctx);
-                int held = socfw_record_line(rec) % s->holdout_every == 0;
+                int held = held_out(s, rec);
                 int training = split && !strcmp(split, "train");
                 if (held == training)
                         return 0; /* not this split's row */
