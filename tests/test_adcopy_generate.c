@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "socfw/generate.h"
+#include "testutil.h"
 
 /* id 0 is the end token; the rest are pieces, a few of them multi-byte
  * or parts of banned words. */
@@ -92,25 +93,6 @@ rnd_encode(void *user, const char *text, size_t len, int32_t **ids,
         return 0;
 }
 
-static size_t
-chars(const char *s)
-{
-        size_t c = 0;
-        for (; *s; s++)
-                c += ((unsigned char)*s & 0xC0) != 0x80;
-        return c;
-}
-
-static int
-has_icase(const char *hay, const char *needle)
-{
-        size_t n = strlen(needle);
-        for (; *hay; hay++)
-                if (!strncasecmp(hay, needle, n))
-                        return 1;
-        return 0;
-}
-
 static void
 setup(socfw_generate_model *gm, socfw_generate_config *cfg, struct rnd *r)
 {
@@ -154,17 +136,17 @@ Test(adcopy_generate, random_model_never_violates_a_constraint)
                 int rc = socfw_generate(&gm, s, &cfg, &bos, 1, &res, &err);
                 cr_assert_eq(rc, 0, "seed %llu: %s",
                              (unsigned long long)seed, err.message);
-                cr_assert_leq(chars(res.text), cfg.max_chars,
+                cr_assert_leq(socfw_test_utf8_chars(res.text), cfg.max_chars,
                               "seed %llu: '%s'", (unsigned long long)seed,
                               res.text);
-                cr_assert_eq(res.n_chars, chars(res.text));
+                cr_assert_eq(res.n_chars, socfw_test_utf8_chars(res.text));
                 for (size_t k = 0; k < 3; k++)
-                        cr_assert(!has_icase(res.text, banned[k]),
+                        cr_assert(!socfw_test_has_icase(res.text, banned[k]),
                                   "seed %llu: '%s' has '%s'",
                                   (unsigned long long)seed, res.text,
                                   banned[k]);
                 for (size_t k = 0; k < 2; k++)
-                        cr_assert(has_icase(res.text, required[k]),
+                        cr_assert(socfw_test_has_icase(res.text, required[k]),
                                   "seed %llu: '%s' lacks '%s'",
                                   (unsigned long long)seed, res.text,
                                   required[k]);
@@ -222,8 +204,9 @@ Test(adcopy_generate, length_limit_alone_stops_at_the_limit)
         socfw_generate_result res;
         int32_t bos = 3;
         cr_assert_eq(socfw_generate(&gm, NULL, &cfg, &bos, 1, &res, NULL), 0);
-        cr_assert_leq(chars(res.text), 25);
-        cr_assert_geq(chars(res.text), 25 - 8); /* longest piece: 8 */
+        cr_assert_leq(socfw_test_utf8_chars(res.text), 25);
+        /* the longest piece is 8 characters */
+        cr_assert_geq(socfw_test_utf8_chars(res.text), 25 - 8);
         cr_assert_eq(res.stop, SOCFW_GENERATE_STOP_MAX_TOKENS);
         cr_assert_eq(res.max_chars_reached, 1);
         socfw_generate_result_free(&res);

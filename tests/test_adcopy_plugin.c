@@ -17,24 +17,7 @@
 #include "socfw/runtime.h"
 #include "testutil.h"
 
-static socfw_registry *reg;
-
-static void
-setup(void)
-{
-        reg = socfw_registry_new();
-        cr_assert(reg);
-        socfw_registry_add_default_paths(reg, NULL);
-        socfw_registry_scan(reg);
-}
-
-static void
-teardown(void)
-{
-        socfw_registry_free(reg);
-}
-
-TestSuite(adcopy_plugin, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(adcopy_plugin, .init = fx_setup, .fini = fx_teardown, .timeout = 60);
 
 typedef struct fixture {
         socfw_pipeline *p;
@@ -73,7 +56,7 @@ fixture_try(fixture *f, const char *tasks, const char *chain,
         int rc = socfw_pipeline_load_buffer(&f->p, y, strlen(y), "ad.yaml",
                                             "/tmp", NULL, 0, err);
         if (rc == 0)
-                rc = socfw_pipeline_validate(f->p, reg, err);
+                rc = socfw_pipeline_validate(f->p, fx.reg, err);
         if (rc < 0)
                 return rc;
         socfw_runtime_options ro = {.progress = on_progress,
@@ -107,25 +90,6 @@ run(fixture *f, const char *brief, socfw_error *err)
         json_t *o = js ? json_loads(js, 0, NULL) : NULL;
         free(js);
         return o;
-}
-
-static size_t
-chars(const char *s)
-{
-        size_t c = 0;
-        for (; *s; s++)
-                c += ((unsigned char)*s & 0xC0) != 0x80;
-        return c;
-}
-
-static int
-has_icase(const char *hay, const char *needle)
-{
-        size_t n = strlen(needle);
-        for (; *hay; hay++)
-                if (!strncasecmp(hay, needle, n))
-                        return 1;
-        return 0;
 }
 
 static const char *const banned[] = {"the", "cheap", "free",
@@ -190,16 +154,18 @@ Test(adcopy_plugin, random_model_meets_every_constraint)
                         json_t *cand = json_array_get(cands, c);
                         const char *t = json_string_value(
                                 json_object_get(cand, "copy"));
-                        cr_assert_leq(chars(t), cases[i].limit,
+                        cr_assert_leq(socfw_test_utf8_chars(t), cases[i].limit,
                                       "case %zu: '%s'", i, t);
                         for (size_t b = 0; b < 5; b++)
-                                cr_assert(!has_icase(t, banned[b]),
+                                cr_assert(!socfw_test_has_icase(t, banned[b]),
                                           "case %zu: '%s' has '%s'", i, t,
                                           banned[b]);
-                        for (size_t k = 0; k < 3 && cases[i].kw[k]; k++)
-                                cr_assert(has_icase(t, cases[i].kw[k]),
+                        for (size_t k = 0; k < 3 && cases[i].kw[k]; k++) {
+                                const char *kw = cases[i].kw[k];
+                                cr_assert(socfw_test_has_icase(t, kw),
                                           "case %zu: '%s' lacks '%s'", i, t,
-                                          cases[i].kw[k]);
+                                          kw);
+                        }
                         cr_assert_eq(json_integer_value(json_object_get(
                                              cand, "violations")),
                                      0);

@@ -17,24 +17,7 @@
 #include "socfw/pipeline.h"
 #include "testutil.h"
 
-static socfw_registry *reg;
-
-static void
-setup(void)
-{
-        reg = socfw_registry_new();
-        cr_assert(reg);
-        socfw_registry_add_default_paths(reg, NULL);
-        socfw_registry_scan(reg);
-}
-
-static void
-teardown(void)
-{
-        socfw_registry_free(reg);
-}
-
-TestSuite(dialog_plugin, .init = setup, .fini = teardown, .timeout = 30);
+TestSuite(dialog_plugin, .init = fx_setup, .fini = fx_teardown, .timeout = 30);
 
 /* ---- helpers ---- */
 
@@ -68,7 +51,7 @@ fixture_try(fixture *f, const char *keys, socfw_error *err)
         int rc = socfw_pipeline_load_buffer(&f->p, y, strlen(y), "d.yaml",
                                             "/tmp", NULL, 0, err);
         if (rc == 0)
-                rc = socfw_pipeline_validate(f->p, reg, err);
+                rc = socfw_pipeline_validate(f->p, fx.reg, err);
         if (rc < 0) {
                 for (size_t i = 0; i < socfw_pipeline_diag_count(f->p); i++)
                         fprintf(stderr, "%s\n", socfw_pipeline_diag(f->p, i));
@@ -140,7 +123,7 @@ static const char *daily =
 
 Test(dialog_plugin, found_by_the_registry_with_its_schema)
 {
-        const socfw_plugin *pl = socfw_registry_find(reg, "dialog",
+        const socfw_plugin *pl = socfw_registry_find(fx.reg, "dialog",
                                                      SOCFW_PLUGIN_TASK);
         cr_assert(pl, "the dialog plugin is not in the build tree");
         int has_auto = 0, has_blocklist = 0;

@@ -21,23 +21,8 @@
 #include "testutil.h"
 #include "train/runtime_impl.h"
 
-static socfw_registry *reg;
-static char dir[4096];
-
-static void
-setup(void)
-{
-        reg = socfw_test_registry();
-        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
-}
-
-static void
-teardown(void)
-{
-        socfw_registry_free(reg);
-}
-
-TestSuite(dialog_runtime, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(dialog_runtime, .init = fx_setup,
+          .fini = fx_teardown, .timeout = 120);
 
 static const char *const GREET[] = {"hello there", "hi friend", "good morning",
                                     "hey you"};
@@ -50,7 +35,7 @@ static const char *const ANSWER[] = {"i am fine , thanks .",
 static void
 write_dialogs(const char *name, int n, int offset)
 {
-        FILE *f = socfw_test_create(dir, name);
+        FILE *f = socfw_test_create(fx.dir, name);
         for (int i = 0; i < n; i++) {
                 int k = (i + offset) % 4;
                 fprintf(f,
@@ -69,7 +54,7 @@ pipeline_yaml(void)
 {
         static char y[4096];
         char corpus[4200];
-        snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
+        snprintf(corpus, sizeof corpus, "%s/corpus.txt", fx.dir);
         FILE *f = fopen(corpus, "w");
         cr_assert_not_null(f);
         for (int i = 0; i < 200; i++)
@@ -110,13 +95,13 @@ trained(socfw_pipeline **pp)
         const char *y = pipeline_yaml();
         socfw_pipeline *p = NULL;
         socfw_error err = {0};
-        int rc = socfw_pipeline_load_buffer(&p, y, strlen(y), "d.yaml", dir,
+        int rc = socfw_pipeline_load_buffer(&p, y, strlen(y), "d.yaml", fx.dir,
                                             NULL, 0, &err);
         if (rc == 0)
-                rc = socfw_pipeline_validate(p, reg, &err);
+                rc = socfw_pipeline_validate(p, fx.reg, &err);
         cr_assert_eq(rc, 0, "%s", socfw_pipeline_diag(p, 0) ?: err.message);
         char out[4200];
-        snprintf(out, sizeof out, "%s/run", dir);
+        snprintf(out, sizeof out, "%s/run", fx.dir);
         socfw_runtime *rt = NULL;
         socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
@@ -131,7 +116,7 @@ static json_t *
 metrics_line(long step)
 {
         char path[4200];
-        snprintf(path, sizeof path, "%s/run/metrics.jsonl", dir);
+        snprintf(path, sizeof path, "%s/run/metrics.jsonl", fx.dir);
         FILE *f = fopen(path, "r");
         cr_assert_not_null(f, "no %s", path);
         char line[65536];
@@ -199,7 +184,7 @@ Test(dialog_runtime, eval_before_and_generation_metrics_reach_metrics_jsonl)
         cr_assert(len > 0 && len <= 24, "avg words %g", len);
         /* the report shows the figures and sample replies */
         char path[4200], text[8192] = "";
-        snprintf(path, sizeof path, "%s/run/reply.valid.txt", dir);
+        snprintf(path, sizeof path, "%s/run/reply.valid.txt", fx.dir);
         FILE *f = fopen(path, "r");
         cr_assert_not_null(f, "no %s", path);
         size_t got = fread(text, 1, sizeof text - 1, f);

@@ -72,7 +72,7 @@ fixture_load(fixture *f, const char *rel)
 }
 
 static float *
-fx(const fixture *f, const char *name, size_t n)
+fixture_tensor(const fixture *f, const char *name, size_t n)
 {
         for (int i = 0; i < f->n; i++)
                 if (!strcmp(f->names[i], name)) {
@@ -129,10 +129,11 @@ Test(mlm_head, matches_pytorch)
         };
         for (int i = 0; i < 5; i++)
                 memcpy(socfw_params_data(h->ps, p[i].idx),
-                       fx(&f, p[i].name, p[i].n), p[i].n * sizeof(float));
-        const float *x = fx(&f, "x", (size_t)M * C);
-        const float *emb = fx(&f, "emb", (size_t)V * C);
-        const float *tf = fx(&f, "target", (size_t)M);
+                       fixture_tensor(&f, p[i].name, p[i].n),
+                       p[i].n * sizeof(float));
+        const float *x = fixture_tensor(&f, "x", (size_t)M * C);
+        const float *emb = fixture_tensor(&f, "emb", (size_t)V * C);
+        const float *tf = fixture_tensor(&f, "target", (size_t)M);
         int32_t tgt[64];
         for (int i = 0; i < M; i++)
                 tgt[i] = (int32_t)tf[i];
@@ -148,12 +149,13 @@ Test(mlm_head, matches_pytorch)
         cr_expect_float_eq(loss, f.loss, 1e-5, "loss %.7f vs %.7f", loss,
                            f.loss);
         cr_expect_eq(correct, f.correct);
-        double d = maxdiff(dx, fx(&f, "grad:x", (size_t)M * C),
+        double d = maxdiff(dx, fixture_tensor(&f, "grad:x", (size_t)M * C),
                            (size_t)M * C);
         cr_log_info("  grad x max diff %.3g", d);
         cr_expect_lt(d, 1e-5, "grad x %.3g", d);
         worst = fmax(worst, d);
-        d = maxdiff(demb, fx(&f, "grad:emb", (size_t)V * C), (size_t)V * C);
+        d = maxdiff(demb, fixture_tensor(&f, "grad:emb", (size_t)V * C),
+                    (size_t)V * C);
         cr_log_info("  grad embeddings max diff %.3g", d);
         cr_expect_lt(d, 1e-5, "grad emb %.3g", d);
         worst = fmax(worst, d);
@@ -161,7 +163,7 @@ Test(mlm_head, matches_pytorch)
                 char gname[64];
                 snprintf(gname, sizeof gname, "grad:%s", p[i].name);
                 d = maxdiff(socfw_params_grad(h->ps, p[i].idx),
-                            fx(&f, gname, p[i].n), p[i].n);
+                            fixture_tensor(&f, gname, p[i].n), p[i].n);
                 cr_log_info("  %s max diff %.3g", gname, d);
                 cr_expect_lt(d, 1e-5, "%s %.3g", gname, d);
                 worst = fmax(worst, d);
@@ -478,30 +480,8 @@ Test(mlm_mask, a_vocabulary_without_mask_token_is_refused)
 
 /* ---- the runtime end to end ---- */
 
-static socfw_registry *reg;
-static char dir[4096];
-
-static void
-setup(void)
-{
-        reg = socfw_test_registry();
-        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
-}
-
-static void
-teardown(void)
-{
-        socfw_registry_free(reg);
-}
-
-TestSuite(pretrain, .init = setup, .fini = teardown, .timeout = 120);
-
-/* The test's pipeline text, loaded and validated in its directory. */
-static socfw_pipeline *
-load(const char *yaml)
-{
-        return socfw_test_pipeline(reg, yaml, dir);
-}
+TestSuite(pretrain, .init = fx_setup,
+          .fini = fx_teardown, .timeout = 120);
 
 static const char *const POS[] = {"great", "love", "awesome", "happy",
                                   "wonderful", "excellent"};
@@ -513,7 +493,7 @@ static const char *const FILL[] = {"the", "phone", "order", "app", "today",
 static void
 write_data(const char *name, int n, unsigned seed)
 {
-        FILE *f = socfw_test_create(dir, name);
+        FILE *f = socfw_test_create(fx.dir, name);
         for (int i = 0; i < n; i++) {
                 seed = seed * 1103515245u + 12345u;
                 int pos = (int)((seed >> 16) & 1);
@@ -532,7 +512,7 @@ static void
 write_corpus(void)
 {
         char path[4200];
-        snprintf(path, sizeof path, "%s/corpus.txt", dir);
+        snprintf(path, sizeof path, "%s/corpus.txt", fx.dir);
         FILE *f = fopen(path, "w");
         cr_assert_not_null(f);
         for (int i = 0; i < 400; i++)
@@ -586,7 +566,7 @@ start(socfw_pipeline *p, const char *out)
         socfw_error err = {0};
         progress_log[0] = '\0';
         char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, out);
+        snprintf(path, sizeof path, "%s/%s", fx.dir, out);
         socfw_runtime_options o = {.output_dir = path, .progress = keep};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s\n%s",
                      err.message, progress_log);
@@ -605,7 +585,7 @@ static void
 check_saved_encoder(const char *out, socfw_arch arch, const char *head)
 {
         char path[4400];
-        snprintf(path, sizeof path, "%s/%s/backbone", dir, out);
+        snprintf(path, sizeof path, "%s/%s/backbone", fx.dir, out);
         socfw_model *m = NULL;
         socfw_tokenizer *tok = NULL;
         socfw_error err = {0};
@@ -635,7 +615,7 @@ Test(pretrain, bert_from_scratch_learns_saves_and_fine_tunes)
         write_corpus();
         write_data("train.jsonl", 300, 1);
         write_data("valid.jsonl", 80, 2);
-        socfw_pipeline *p = load(pipeline(
+        socfw_pipeline *p = fx_load(pipeline(
                 "arch: bert, hidden: 32, layers: 2, heads: 2,"
                 " max_positions: 32",
                 "steps: 60, warmup: 5, tokenizer: {vocab_size: 200}", "bert"));
@@ -668,7 +648,7 @@ Test(pretrain, bert_from_scratch_learns_saves_and_fine_tunes)
                   progress_log);
         socfw_runtime_free(rt);
         char out[4200];
-        snprintf(out, sizeof out, "%s/bert", dir);
+        snprintf(out, sizeof out, "%s/bert", fx.dir);
         socfw_runtime_options o = {.output_dir = out, .from_checkpoint = 1,
                                    .progress = keep};
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
@@ -679,7 +659,7 @@ Test(pretrain, bert_from_scratch_learns_saves_and_fine_tunes)
          * back, so the loss starts where the first run ended */
         char yaml[4400];
         snprintf(yaml, sizeof yaml, "model: %s/backbone", out);
-        socfw_pipeline *q = load(pipeline(yaml, "steps: 10, warmup: 2",
+        socfw_pipeline *q = fx_load(pipeline(yaml, "steps: 10, warmup: 2",
                                           "bert2"));
         rt = start(q, "bert2");
         cr_expect(strstr(progress_log, "continuing to pretrain") != NULL,
@@ -701,7 +681,7 @@ Test(pretrain, roberta_from_scratch_with_byte_level_bpe)
         write_corpus();
         write_data("train.jsonl", 60, 1);
         write_data("valid.jsonl", 20, 2);
-        socfw_pipeline *p = load(pipeline(
+        socfw_pipeline *p = fx_load(pipeline(
                 "arch: roberta, hidden: 32, layers: 1, heads: 2,"
                 " max_positions: 32",
                 "steps: 30, whole_word_mask: true,"
@@ -716,7 +696,7 @@ Test(pretrain, roberta_from_scratch_with_byte_level_bpe)
         cr_expect_lt(last, first);
         check_saved_encoder("roberta", SOCFW_ARCH_ROBERTA, "lm_head.bias");
         char path[4200];
-        snprintf(path, sizeof path, "%s/roberta/backbone", dir);
+        snprintf(path, sizeof path, "%s/roberta/backbone", fx.dir);
         socfw_tokenizer *tok = NULL;
         cr_assert_eq(socfw_tokenizer_load(&tok, path, NULL), 0);
         /* RoBERTa's ids: <s> 0, <pad> 1, </s> 2, <unk> 3, <mask> 4 */
@@ -741,7 +721,7 @@ Test(pretrain, same_seed_same_backbone)
         for (int i = 0; i < 2; i++) {
                 char out[32];
                 snprintf(out, sizeof out, "det%d", i);
-                socfw_pipeline *p = load(pipeline(
+                socfw_pipeline *p = fx_load(pipeline(
                         "arch: bert, hidden: 16, layers: 1, heads: 2,"
                         " max_positions: 32",
                         "steps: 8, tokenizer: {vocab_size: 150}", out));
@@ -750,7 +730,7 @@ Test(pretrain, same_seed_same_backbone)
                 socfw_pipeline_free(p);
                 char path[4200];
                 snprintf(path, sizeof path, "%s/%s/backbone/model.safetensors",
-                         dir, out);
+                         fx.dir, out);
                 size_t len = 0;
                 files[i] = socfw_test_read_file(path, &len);
                 cr_assert_not_null(files[i], "%s", path);
@@ -859,14 +839,14 @@ Test(pretrain, objective_must_fit_the_architecture)
         write_corpus();
         write_data("train.jsonl", 20, 1);
         write_data("valid.jsonl", 10, 2);
-        socfw_pipeline *p = load(pipeline(
+        socfw_pipeline *p = fx_load(pipeline(
                 "arch: gpt2, hidden: 16, layers: 1, heads: 2,"
                 " max_positions: 32",
                 "steps: 5, objective: mlm", "bad"));
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
         char out[4200];
-        snprintf(out, sizeof out, "%s/bad", dir);
+        snprintf(out, sizeof out, "%s/bad", fx.dir);
         socfw_runtime_options o = {.output_dir = out, .progress = keep};
         cr_expect_eq(socfw_runtime_new(&rt, p, &o, &err), SOCFW_EUNSUPPORTED);
         cr_expect_null(rt);
@@ -882,7 +862,7 @@ Test(pretrain, the_time_budget_stops_pretraining)
         write_data("train.jsonl", 20, 1);
         write_data("valid.jsonl", 10, 2);
         /* 0.3 s for 100000 steps */
-        socfw_pipeline *p = load(pipeline(
+        socfw_pipeline *p = fx_load(pipeline(
                 "arch: bert, hidden: 16, layers: 1, heads: 2,"
                 " max_positions: 32",
                 "steps: 100000, max_minutes: 0.005,"

@@ -18,14 +18,11 @@
 #include "socfw/pipeline.h"
 #include "testutil.h"
 
-static socfw_registry *reg;
-static char dir[4096];
-
 static void
 put(const char *name, const char *text)
 {
         char p[4200];
-        snprintf(p, sizeof p, "%s/%s", dir, name);
+        snprintf(p, sizeof p, "%s/%s", fx.dir, name);
         cr_assert_eq(socfw_test_write_file(p, text, strlen(text)), 0);
 }
 
@@ -34,11 +31,7 @@ put(const char *name, const char *text)
 static void
 setup(void)
 {
-        reg = socfw_registry_new();
-        cr_assert(reg);
-        socfw_registry_add_default_paths(reg, NULL);
-        socfw_registry_scan(reg);
-        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        fx_setup();
         put("items.jsonl",
             "{\"item\": \"a1\", \"title\": \"Alpha One\"}\n"
             "{\"item\": \"a2\", \"title\": \"Alpha Two\"}\n"
@@ -64,13 +57,7 @@ setup(void)
             "{\"user\": \"u1\", \"item\": \"nope\", \"ts\": 11}\n");
 }
 
-static void
-teardown(void)
-{
-        socfw_registry_free(reg);
-}
-
-TestSuite(recommend_plugin, .init = setup, .fini = teardown, .timeout = 30);
+TestSuite(recommend_plugin, .init = setup, .fini = fx_teardown, .timeout = 30);
 
 typedef struct fixture {
         socfw_pipeline *p;
@@ -93,9 +80,9 @@ fixture_try(fixture *f, const char *keys, socfw_error *err)
                  keys);
         memset(f, 0, sizeof *f);
         int rc = socfw_pipeline_load_buffer(&f->p, y, strlen(y), "r.yaml",
-                                            dir, NULL, 0, err);
+                                            fx.dir, NULL, 0, err);
         if (rc == 0)
-                rc = socfw_pipeline_validate(f->p, reg, err);
+                rc = socfw_pipeline_validate(f->p, fx.reg, err);
         if (rc < 0) {
                 for (size_t i = 0; f->p && i < socfw_pipeline_diag_count(f->p);
                      i++)

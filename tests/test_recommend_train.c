@@ -17,9 +17,6 @@
 #include "socfw/runtime.h"
 #include "testutil.h"
 
-static socfw_registry *reg;
-static char dir[4096];
-
 #define N_ITEMS 20
 #define N_USERS 16
 
@@ -27,7 +24,7 @@ static void
 write_text(const char *name, const char *text)
 {
         char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
+        snprintf(path, sizeof path, "%s/%s", fx.dir, name);
         cr_assert_eq(socfw_test_write_file(path, text, strlen(text)), 0);
 }
 
@@ -42,7 +39,7 @@ write_data(const char *extra_train)
         static const char *const B[] = {"dark", "rain", "film", "crime",
                                         "night"};
         char path[4200];
-        snprintf(path, sizeof path, "%s/items.jsonl", dir);
+        snprintf(path, sizeof path, "%s/items.jsonl", fx.dir);
         FILE *f = fopen(path, "w");
         cr_assert(f);
         for (int i = 0; i < N_ITEMS; i++) {
@@ -54,9 +51,9 @@ write_data(const char *extra_train)
                         i % 2 ? "beta" : "alpha");
         }
         fclose(f);
-        snprintf(path, sizeof path, "%s/train.jsonl", dir);
+        snprintf(path, sizeof path, "%s/train.jsonl", fx.dir);
         FILE *t = fopen(path, "w");
-        snprintf(path, sizeof path, "%s/valid.jsonl", dir);
+        snprintf(path, sizeof path, "%s/valid.jsonl", fx.dir);
         FILE *v = fopen(path, "w");
         cr_assert(t && v);
         unsigned seed = 12345;
@@ -82,27 +79,8 @@ write_data(const char *extra_train)
         fclose(v);
 }
 
-static void
-setup(void)
-{
-        reg = socfw_test_registry();
-        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
-}
-
-static void
-teardown(void)
-{
-        socfw_registry_free(reg);
-}
-
-TestSuite(recommend_train, .init = setup, .fini = teardown, .timeout = 120);
-
-/* The test's pipeline text, loaded and validated in its directory. */
-static socfw_pipeline *
-load(const char *yaml)
-{
-        return socfw_test_pipeline(reg, yaml, dir);
-}
+TestSuite(recommend_train, .init = fx_setup,
+          .fini = fx_teardown, .timeout = 120);
 
 static const char *
 pipeline(const char *loss, const char *train_extra)
@@ -143,9 +121,9 @@ metric(socfw_runtime *rt, const char *name)
 Test(recommend_train, learns_what_users_like_and_predicts_from_the_run)
 {
         write_data(NULL);
-        socfw_pipeline *p = load(pipeline("type: in_batch_softmax", NULL));
+        socfw_pipeline *p = fx_load(pipeline("type: in_batch_softmax", NULL));
         char out[4200];
-        snprintf(out, sizeof out, "%s/run", dir);
+        snprintf(out, sizeof out, "%s/run", fx.dir);
         socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         socfw_error err = {0};
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
@@ -222,9 +200,9 @@ Test(recommend_train, bpr_and_bce_train_too)
         write_data(NULL);
         const char *losses[] = {"type: bpr", "type: bce"};
         for (int i = 0; i < 2; i++) {
-                socfw_pipeline *p = load(pipeline(losses[i], NULL));
+                socfw_pipeline *p = fx_load(pipeline(losses[i], NULL));
                 char out[4200];
-                snprintf(out, sizeof out, "%s/run%d", dir, i);
+                snprintf(out, sizeof out, "%s/run%d", fx.dir, i);
                 socfw_runtime *rt = socfw_test_runtime(p, out, 0);
                 socfw_error err = {0};
                 cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s: %s",
@@ -245,9 +223,9 @@ Test(recommend_train, unknown_items_stop_the_run_or_are_skipped)
 {
         write_data("{\"user\": \"u0\", \"item\": \"i999\", \"rating\": 5, "
                    "\"ts\": 5000}\n");
-        socfw_pipeline *p = load(pipeline("type: in_batch_softmax", NULL));
+        socfw_pipeline *p = fx_load(pipeline("type: in_batch_softmax", NULL));
         char out[4200];
-        snprintf(out, sizeof out, "%s/run", dir);
+        snprintf(out, sizeof out, "%s/run", fx.dir);
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
         socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
@@ -258,7 +236,7 @@ Test(recommend_train, unknown_items_stop_the_run_or_are_skipped)
         cr_assert_eq(err.line, N_USERS * 6 + 1, "line %ld", err.line);
         socfw_pipeline_free(p);
 
-        p = load(pipeline("type: in_batch_softmax", ", on_bad_row: skip"));
+        p = fx_load(pipeline("type: in_batch_softmax", ", on_bad_row: skip"));
         memset(&err, 0, sizeof err);
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
@@ -273,7 +251,7 @@ Test(recommend_train, unknown_items_stop_the_run_or_are_skipped)
                                   "{\"user\": \"v\", \"item\": \"i0\", "
                                   "\"rating\": 5}\n");
         write_text("valid.jsonl", "{\"user\": \"w\", \"item\": \"i1\"}\n");
-        p = load(pipeline("type: in_batch_softmax", NULL));
+        p = fx_load(pipeline("type: in_batch_softmax", NULL));
         cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
                      err.message);
         cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",

@@ -370,29 +370,6 @@ Test(tagging, entity_metrics_edge_cases)
 
 /* ---- a tiny NER task through the runtime ---- */
 
-static socfw_registry *reg;
-static char dir[4096];
-
-/* The test's pipeline text, loaded and validated in its directory. */
-static socfw_pipeline *
-load(const char *yaml)
-{
-        return socfw_test_pipeline(reg, yaml, dir);
-}
-
-static void
-setup(void)
-{
-        reg = socfw_test_registry();
-        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
-}
-
-static void
-teardown(void)
-{
-        socfw_registry_free(reg);
-}
-
 #define PLAIN_HEAD "{type: tagger, dropout: 0.0}"
 
 static const char *const FIRST[] = {"Alice", "Bob", "Carol", "Dave",
@@ -408,7 +385,7 @@ static const char *const FILL[] = {"the", "phone", "today", "was", "my",
 static void
 write_ner(const char *name, int n, unsigned seed, int as_spans)
 {
-        FILE *f = socfw_test_create(dir, name);
+        FILE *f = socfw_test_create(fx.dir, name);
         for (int i = 0; i < n; i++) {
                 const char *w[8];
                 const char *t[8];
@@ -461,7 +438,7 @@ static const char *
 ner_pipeline(const char *head, const char *task_extra)
 {
         static char y[4096];
-        FILE *f = socfw_test_create(dir, "corpus.txt");
+        FILE *f = socfw_test_create(fx.dir, "corpus.txt");
         for (int i = 0; i < 300; i++)
                 fprintf(f, "%s %s %s %s %s\n", FILL[i % 10], FIRST[i % 6],
                         LAST[(i / 6) % 4], FILL[(i / 10) % 10], CITY[i % 5]);
@@ -486,15 +463,16 @@ ner_pipeline(const char *head, const char *task_extra)
         return y;
 }
 
-Test(tagging, a_tiny_ner_task_learns_and_finds_entities, .init = setup,
-     .fini = teardown, .timeout = 240)
+Test(tagging, a_tiny_ner_task_learns_and_finds_entities,
+     .init = fx_setup,
+     .fini = fx_teardown, .timeout = 240)
 {
         write_ner("train.jsonl", 240, 1, 0);
         write_ner("valid.jsonl", 60, 2, 1); /* the pii-en shape */
-        socfw_pipeline *p = load(ner_pipeline(PLAIN_HEAD,
+        socfw_pipeline *p = fx_load(ner_pipeline(PLAIN_HEAD,
                 "    data: {train: train.jsonl, valid: valid.jsonl}\n"));
         char out[4200];
-        snprintf(out, sizeof out, "%s/run", dir);
+        snprintf(out, sizeof out, "%s/run", fx.dir);
         socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         socfw_error err = {0};
         /* before training: about chance */
@@ -591,7 +569,7 @@ Test(tagging, a_tiny_ner_task_learns_and_finds_entities, .init = setup,
         /* `socfw evaluate` on a file: the entity table */
         char *report = NULL;
         char valid[4200];
-        snprintf(valid, sizeof valid, "%s/valid.jsonl", dir);
+        snprintf(valid, sizeof valid, "%s/valid.jsonl", fx.dir);
         cr_assert_eq(socfw_runtime_evaluate_file(rt, "pii", valid, &report,
                                                  &err),
                      0, "%s", err.message);
@@ -607,7 +585,7 @@ Test(tagging, a_tiny_ner_task_learns_and_finds_entities, .init = setup,
 static void
 write_next_word_ner(const char *name, int n, unsigned seed)
 {
-        FILE *f = socfw_test_create(dir, name);
+        FILE *f = socfw_test_create(fx.dir, name);
         for (int i = 0; i < n; i++) {
                 seed = seed * 1103515245u + 12345u;
                 int person = (seed >> 12) & 1;
@@ -632,10 +610,10 @@ next_word_f1(int lookahead)
                  "{type: tagger, dropout: 0.0, label_token: last, "
                  "lookahead: %d}",
                  lookahead);
-        socfw_pipeline *p = load(ner_pipeline(
+        socfw_pipeline *p = fx_load(ner_pipeline(
                 head,
                 "    data: {train: nw-train.jsonl, valid: nw-valid.jsonl}\n"));
-        snprintf(out, sizeof out, "%s/run-la%d", dir, lookahead);
+        snprintf(out, sizeof out, "%s/run-la%d", fx.dir, lookahead);
         socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         socfw_error err = {0};
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
@@ -649,7 +627,7 @@ next_word_f1(int lookahead)
 }
 
 Test(tagging, lookahead_lets_a_causal_tagger_read_the_next_word,
-     .init = setup, .fini = teardown, .timeout = 240)
+     .init = fx_setup, .fini = fx_teardown, .timeout = 240)
 {
         write_next_word_ner("nw-train.jsonl", 240, 11);
         write_next_word_ner("nw-valid.jsonl", 80, 12);
@@ -663,15 +641,15 @@ Test(tagging, lookahead_lets_a_causal_tagger_read_the_next_word,
 }
 
 Test(tagging, holdout_splits_one_file_and_weights_balance_tags,
-     .init = setup, .fini = teardown, .timeout = 120)
+     .init = fx_setup, .fini = fx_teardown, .timeout = 120)
 {
         write_ner("all.jsonl", 50, 3, 1);
-        socfw_pipeline *p = load(ner_pipeline(PLAIN_HEAD,
+        socfw_pipeline *p = fx_load(ner_pipeline(PLAIN_HEAD,
                 "    holdout_every: 5\n"
                 "    loss: {class_weights: balanced}\n"
                 "    data: {train: all.jsonl, valid: all.jsonl}\n"));
         char out[4200];
-        snprintf(out, sizeof out, "%s/run", dir);
+        snprintf(out, sizeof out, "%s/run", fx.dir);
         socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         cr_assert_eq(rt->n_tasks, 1);
         cr_assert_eq(rt->tasks[0].train.n, 40);
@@ -706,10 +684,10 @@ Test(tagging, holdout_splits_one_file_and_weights_balance_tags,
 }
 
 Test(tagging, holdout_by_template_keeps_a_sentence_pattern_together,
-     .init = setup, .fini = teardown, .timeout = 120)
+     .init = fx_setup, .fini = fx_teardown, .timeout = 120)
 {
         /* 40 rows from ten sentence patterns, four names each */
-        FILE *f = socfw_test_create(dir, "tpl.jsonl");
+        FILE *f = socfw_test_create(fx.dir, "tpl.jsonl");
         for (int i = 0; i < 40; i++) {
                 const char *name = FIRST[i % 4];
                 int n = (int)strlen(name);
@@ -728,8 +706,8 @@ Test(tagging, holdout_by_template_keeps_a_sentence_pattern_together,
                          "    holdout_by: %s\n"
                          "    data: {train: tpl.jsonl, valid: tpl.jsonl}\n",
                          by ? "template" : "line");
-                socfw_pipeline *p = load(ner_pipeline(PLAIN_HEAD, extra));
-                snprintf(out, sizeof out, "%s/run%d", dir, by);
+                socfw_pipeline *p = fx_load(ner_pipeline(PLAIN_HEAD, extra));
+                snprintf(out, sizeof out, "%s/run%d", fx.dir, by);
                 socfw_runtime *rt = socfw_test_runtime(p, out, 0);
                 cr_assert_eq(rt->tasks[0].train.n + rt->tasks[0].valid.n, 40);
                 n_valid[by] = rt->tasks[0].valid.n;
@@ -741,18 +719,19 @@ Test(tagging, holdout_by_template_keeps_a_sentence_pattern_together,
                   "whole patterns only: %zu rows held out", n_valid[1]);
 }
 
-Test(tagging, bad_tag_records_name_the_field, .init = setup,
-     .fini = teardown, .timeout = 120)
+Test(tagging, bad_tag_records_name_the_field,
+     .init = fx_setup,
+     .fini = fx_teardown, .timeout = 120)
 {
         char path[4200];
-        snprintf(path, sizeof path, "%s/bad.jsonl", dir);
+        snprintf(path, sizeof path, "%s/bad.jsonl", fx.dir);
         const char *data =
                 "{\"tokens\": [\"a\", \"b\"], \"tags\": [\"O\"]}\n";
         cr_assert_eq(socfw_test_write_file(path, data, strlen(data)), 0);
-        socfw_pipeline *p = load(
+        socfw_pipeline *p = fx_load(
                 ner_pipeline(PLAIN_HEAD, "    data: {train: bad.jsonl}\n"));
         char out[4200];
-        snprintf(out, sizeof out, "%s/run", dir);
+        snprintf(out, sizeof out, "%s/run", fx.dir);
         socfw_runtime *rt = NULL;
         socfw_error err = {0};
         socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};

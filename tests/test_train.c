@@ -17,30 +17,8 @@
 #include "socfw/runtime.h"
 #include "testutil.h"
 
-static socfw_registry *reg;
-static char dir[4096];
-
-static void
-setup(void)
-{
-        reg = socfw_test_registry();
-        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
-}
-
-static void
-teardown(void)
-{
-        socfw_registry_free(reg);
-}
-
-TestSuite(train, .init = setup, .fini = teardown, .timeout = 240);
-
-/* The test's pipeline text, loaded and validated in its directory. */
-static socfw_pipeline *
-load(const char *yaml)
-{
-        return socfw_test_pipeline(reg, yaml, dir);
-}
+TestSuite(train, .init = fx_setup,
+          .fini = fx_teardown, .timeout = 240);
 
 static const char *const POS[] = {"great", "love", "awesome", "happy",
                                   "wonderful", "excellent"};
@@ -53,7 +31,7 @@ static const char *const FILL[] = {"the", "phone", "order", "app", "today",
 static void
 write_data(const char *name, int n, unsigned seed, int one_label)
 {
-        FILE *f = socfw_test_create(dir, name);
+        FILE *f = socfw_test_create(fx.dir, name);
         for (int i = 0; i < n; i++) {
                 seed = seed * 1103515245u + 12345u;
                 int pos = one_label ? 1 : (int)((seed >> 16) & 1);
@@ -69,7 +47,7 @@ static void
 write_text(const char *name, const char *text)
 {
         char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
+        snprintf(path, sizeof path, "%s/%s", fx.dir, name);
         cr_assert_eq(socfw_test_write_file(path, text, strlen(text)), 0);
 }
 
@@ -79,7 +57,7 @@ tiny_pipeline(const char *train_extra, const char *extra)
 {
         static char y[4096];
         char corpus[4200];
-        snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
+        snprintf(corpus, sizeof corpus, "%s/corpus.txt", fx.dir);
         FILE *f = fopen(corpus, "w");
         for (int i = 0; i < 300; i++)
                 fprintf(f, "%s %s %s %s\n", FILL[i % 10], POS[i % 6],
@@ -125,9 +103,9 @@ Test(train, learns_a_separable_task_and_checkpoints_it)
 {
         write_data("train.jsonl", 300, 1, 0);
         write_data("valid.jsonl", 80, 2, 0);
-        socfw_pipeline *p = load(tiny_pipeline(NULL, NULL));
+        socfw_pipeline *p = fx_load(tiny_pipeline(NULL, NULL));
         char out[4200];
-        snprintf(out, sizeof out, "%s/run", dir);
+        snprintf(out, sizeof out, "%s/run", fx.dir);
         double f1 = train(p, out);
         cr_log_info("valid macro-F1 %.4f", f1);
         cr_assert_gt(f1, 0.9, "macro-F1 %.4f", f1);
@@ -177,7 +155,7 @@ Test(train, learns_a_separable_task_and_checkpoints_it)
         socfw_post_free(empty);
         char *report = NULL;
         char valid[4200];
-        snprintf(valid, sizeof valid, "%s/valid.jsonl", dir);
+        snprintf(valid, sizeof valid, "%s/valid.jsonl", fx.dir);
         cr_assert_eq(socfw_runtime_evaluate_file(rt, "sentiment", valid,
                                                  &report, &err),
                      0, "%s", err.message);
@@ -194,9 +172,9 @@ Test(train, a_checkpoint_on_another_backbone_is_refused)
 {
         write_data("train.jsonl", 120, 1, 0);
         write_data("valid.jsonl", 40, 2, 0);
-        socfw_pipeline *p = load(tiny_pipeline(NULL, NULL));
+        socfw_pipeline *p = fx_load(tiny_pipeline(NULL, NULL));
         char out[4200], meta[4400];
-        snprintf(out, sizeof out, "%s/run", dir);
+        snprintf(out, sizeof out, "%s/run", fx.dir);
         train(p, out);
         snprintf(meta, sizeof meta, "%s/checkpoint/meta.json", out);
         size_t len = 0;
@@ -234,7 +212,7 @@ Test(train, a_checkpoint_on_another_backbone_is_refused)
 static void
 write_long_data(const char *name, int n, unsigned seed)
 {
-        FILE *f = socfw_test_create(dir, name);
+        FILE *f = socfw_test_create(fx.dir, name);
         for (int i = 0; i < n; i++) {
                 seed = seed * 1103515245u + 12345u;
                 int pos = (int)((seed >> 16) & 1);
@@ -265,7 +243,7 @@ long_pipeline(const char *truncation)
         cr_assert_not_null(ep);
         snprintf(z, sizeof z, "%.*sepochs: 16%s", (int)(ep - y), y,
                  ep + strlen("epochs: 6"));
-        return load(z);
+        return fx_load(z);
 }
 
 /* backbone.truncation: chunk_average reads every window of a long post:
@@ -276,11 +254,11 @@ Test(train, chunk_average_reads_past_the_first_window)
         write_long_data("train.jsonl", 300, 21);
         write_long_data("valid.jsonl", 80, 22);
         char out[4200];
-        snprintf(out, sizeof out, "%s/run-head", dir);
+        snprintf(out, sizeof out, "%s/run-head", fx.dir);
         socfw_pipeline *p = long_pipeline("head");
         double f1_head = train(p, out);
         socfw_pipeline_free(p);
-        snprintf(out, sizeof out, "%s/run-chunks", dir);
+        snprintf(out, sizeof out, "%s/run-chunks", fx.dir);
         p = long_pipeline("chunk_average");
         double f1_chunks = train(p, out);
         cr_log_info("valid macro-F1: head %.3f, chunk_average %.3f", f1_head,
@@ -322,7 +300,7 @@ Test(train, chunk_average_reads_past_the_first_window)
 Test(train, lm_examples_of_every_reply_length_fit_the_window)
 {
         char path[4400];
-        snprintf(path, sizeof path, "%s/pairs.jsonl", dir);
+        snprintf(path, sizeof path, "%s/pairs.jsonl", fx.dir);
         FILE *f = fopen(path, "w");
         cr_assert_not_null(f);
         for (int len = 1; len <= 24; len++) {
@@ -334,7 +312,7 @@ Test(train, lm_examples_of_every_reply_length_fit_the_window)
         }
         fclose(f);
         char corpus[4200];
-        snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
+        snprintf(corpus, sizeof corpus, "%s/corpus.txt", fx.dir);
         f = fopen(corpus, "w");
         for (int i = 0; i < 200; i++)
                 fprintf(f, "%s %s %s\n", FILL[i % 10], FILL[(i / 10) % 10],
@@ -354,9 +332,9 @@ Test(train, lm_examples_of_every_reply_length_fit_the_window)
                 "    data: {train: pairs.jsonl, valid: pairs.jsonl}\n"
                 "train: {epochs: 1, batch_size: 4, seed: 3}\n"
                 "output: {dir: run-lm}\n";
-        socfw_pipeline *p = load(y);
+        socfw_pipeline *p = fx_load(y);
         char out[4200];
-        snprintf(out, sizeof out, "%s/run-lm", dir);
+        snprintf(out, sizeof out, "%s/run-lm", fx.dir);
         socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         socfw_error err = {0};
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
@@ -372,11 +350,11 @@ Test(train, same_seed_same_result)
 {
         write_data("train.jsonl", 120, 3, 0);
         write_data("valid.jsonl", 40, 4, 0);
-        socfw_pipeline *p = load(tiny_pipeline(
+        socfw_pipeline *p = fx_load(tiny_pipeline(
                 NULL, "evaluate: {splits: [valid]}\n"));
         char a[4200], b[4200];
-        snprintf(a, sizeof a, "%s/a", dir);
-        snprintf(b, sizeof b, "%s/b", dir);
+        snprintf(a, sizeof a, "%s/a", fx.dir);
+        snprintf(b, sizeof b, "%s/b", fx.dir);
         double fa = train(p, a), fb = train(p, b);
         cr_assert_eq(fa, fb, "%.17g vs %.17g", fa, fb);
         /* the checkpoints are byte-identical */
@@ -396,10 +374,10 @@ Test(train, same_seed_same_result)
 static int
 build_error(const char *yaml, socfw_error *err)
 {
-        socfw_pipeline *p = load(yaml);
+        socfw_pipeline *p = fx_load(yaml);
         socfw_runtime *rt = NULL;
         char out[4200];
-        snprintf(out, sizeof out, "%s/run", dir);
+        snprintf(out, sizeof out, "%s/run", fx.dir);
         socfw_runtime_options o = {.output_dir = out, .progress = socfw_test_quiet};
         int rc = socfw_runtime_new(&rt, p, &o, err);
         if (rc == 0)
@@ -455,7 +433,7 @@ Test(train, one_label_and_long_posts_still_train)
         write_data("train.jsonl", 60, 6, 1); /* every label positive */
         /* a 1 MB post in valid: truncated to max_seq_len tokens */
         char path[4200];
-        snprintf(path, sizeof path, "%s/valid.jsonl", dir);
+        snprintf(path, sizeof path, "%s/valid.jsonl", fx.dir);
         FILE *f = fopen(path, "w");
         fputs("{\"text\": \"", f);
         for (int i = 0; i < 100000; i++)
@@ -473,9 +451,9 @@ Test(train, a_kill_during_checkpoint_writing_keeps_the_previous_one)
         write_data("train.jsonl", 400, 8, 0);
         write_data("valid.jsonl", 40, 9, 0);
         /* checkpoints at every evaluation, evaluations every step */
-        socfw_pipeline *p = load(tiny_pipeline(", eval_every: 1", NULL));
+        socfw_pipeline *p = fx_load(tiny_pipeline(", eval_every: 1", NULL));
         char out[4200];
-        snprintf(out, sizeof out, "%s/run", dir);
+        snprintf(out, sizeof out, "%s/run", fx.dir);
         train(p, out); /* a first, complete checkpoint */
         for (int round = 0; round < 5; round++) {
                 pid_t pid = fork();
@@ -508,13 +486,13 @@ Test(train, the_privacy_stage_cleans_texts_before_learning)
 {
         write_data("train.jsonl", 60, 10, 0);
         write_data("valid.jsonl", 20, 11, 0);
-        socfw_pipeline *p = load(tiny_pipeline(
+        socfw_pipeline *p = fx_load(tiny_pipeline(
                 NULL, "privacy: {entities: [EMAIL_ADDRESS], operator: "
                       "replace}\n"));
         /* the corpus is full of one e-mail address: without the privacy
          * stage BPE would learn pieces of it */
         char path[4400];
-        snprintf(path, sizeof path, "%s/corpus.txt", dir);
+        snprintf(path, sizeof path, "%s/corpus.txt", fx.dir);
         FILE *f = fopen(path, "w");
         for (int i = 0; i < 400; i++)
                 fprintf(f, "write to zorblax.quixote@privatemail.example "
@@ -522,7 +500,7 @@ Test(train, the_privacy_stage_cleans_texts_before_learning)
                         POS[i % 6]);
         fclose(f);
         char out[4200];
-        snprintf(out, sizeof out, "%s/run", dir);
+        snprintf(out, sizeof out, "%s/run", fx.dir);
         train(p, out);
         snprintf(path, sizeof path, "%s/backbone/vocab.json", out);
         char *vocab = socfw_test_read_file(path, NULL);
@@ -549,12 +527,12 @@ Test(train, resume_after_a_kill_equals_an_uninterrupted_run)
         write_data("train.jsonl", 200, 12, 0);
         write_data("valid.jsonl", 30, 13, 0);
         /* dropout is on (0.1): the random state must be restored too */
-        socfw_pipeline *p = load(tiny_pipeline(
+        socfw_pipeline *p = fx_load(tiny_pipeline(
                 ", log_every: 1, checkpoint_every: 3, eval_every: 5", NULL));
 
         char a[4200], b[4200];
-        snprintf(a, sizeof a, "%s/a", dir);
-        snprintf(b, sizeof b, "%s/b", dir);
+        snprintf(a, sizeof a, "%s/a", fx.dir);
+        snprintf(b, sizeof b, "%s/b", fx.dir);
         train(p, a);
 
         pid_t pid = fork();

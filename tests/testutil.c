@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -163,6 +164,47 @@ socfw_test_quiet(const char *line, void *user)
 {
         (void)line;
         (void)user;
+}
+
+size_t
+socfw_test_utf8_chars(const char *s)
+{
+        size_t c = 0;
+        for (; *s; s++)
+                c += ((unsigned char)*s & 0xC0) != 0x80;
+        return c;
+}
+
+int
+socfw_test_has_icase(const char *hay, const char *needle)
+{
+        size_t n = strlen(needle);
+        for (; *hay; hay++)
+                if (!strncasecmp(hay, needle, n))
+                        return 1;
+        return 0;
+}
+
+socfw_fixture fx;
+
+void
+fx_setup(void)
+{
+        fx.reg = socfw_test_registry();
+        cr_assert_not_null(socfw_test_tmpdir(fx.dir, sizeof fx.dir));
+}
+
+void
+fx_teardown(void)
+{
+        socfw_registry_free(fx.reg);
+        fx.reg = NULL;
+}
+
+socfw_pipeline *
+fx_load(const char *yaml)
+{
+        return socfw_test_pipeline(fx.reg, yaml, fx.dir);
 }
 
 socfw_runtime *

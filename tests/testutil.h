@@ -57,6 +57,36 @@ struct socfw_pipeline *socfw_test_pipeline(const struct socfw_registry *reg,
 /* A runtime progress callback that drops every line. */
 void socfw_test_quiet(const char *line, void *user);
 
+/* Code points of a UTF-8 string (continuation bytes not counted). */
+size_t socfw_test_utf8_chars(const char *s);
+
+/* Whether `needle` occurs in `hay`, ASCII case ignored. */
+int socfw_test_has_icase(const char *hay, const char *needle);
+
+/* ---- the fixture of the end-to-end tests ---- */
+
+/* Tests that run whole pipelines share one fixture: the scanned plugin
+ * registry and a fresh temporary directory, both new for every test.
+ *
+ *     TestSuite(train, .init = fx_setup,
+ *               .fini = fx_teardown);
+ *     ... write data files into fx.dir ...
+ *     socfw_pipeline *p = fx_load(yaml);  // validated
+ */
+typedef struct socfw_fixture {
+        struct socfw_registry *reg;
+        char dir[4096];
+} socfw_fixture;
+
+extern socfw_fixture fx;
+
+void fx_setup(void);
+void fx_teardown(void);
+
+/* `yaml` loaded as fx.dir/t.yaml and validated against fx.reg
+ * (socfw_test_pipeline). */
+struct socfw_pipeline *fx_load(const char *yaml);
+
 struct socfw_runtime;
 
 /* A runtime for `p` writing to out_dir, progress dropped (from the run's

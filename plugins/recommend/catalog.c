@@ -347,7 +347,8 @@ rc_catalog_load_items(rc_catalog **out, const char *path,
                 char *htext = join_fields(obj, c->o.history_fields,
                                           c->o.n_history_fields);
                 json_decref(obj);
-                if (!cid || !text || !htext) {
+                if (!cid || !text || !htext ||
+                    strmap_put(&c->by_id, cid, (int)c->n) < 0) {
                         free(cid);
                         free(text);
                         free(htext);
@@ -359,14 +360,6 @@ rc_catalog_load_items(rc_catalog **out, const char *path,
                 c->texts[c->n] = text;
                 c->htexts[c->n] = htext;
                 c->count[c->n] = 0;
-                if (strmap_put(&c->by_id, cid, (int)c->n) < 0) {
-                        free(cid);
-                        free(text);
-                        free(htext);
-                        rc = socfw_error_set(err, SOCFW_ENOMEM,
-                                             "out of memory");
-                        goto out;
-                }
                 c->n++;
         }
         if (c->n == 0)
