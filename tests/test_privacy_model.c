@@ -139,9 +139,11 @@ Test(privacy_model, data_set_tags_map_to_labels)
         cr_assert_eq(socfw_pii_ner_type(NULL), SOCFW_PII_NONE);
 }
 
-/* Read one JSON line as a record and turn it into an example. */
+/* Read one JSON line as a record and turn it into an example with the
+ * given labels. */
 static int
-parse(const char *line, socfw_example *ex, socfw_error *err)
+parse_with(const char *line, const char *const *labels, size_t n_labels,
+           socfw_example *ex, socfw_error *err)
 {
         char dir[4096], path[4200];
         cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
@@ -153,10 +155,16 @@ parse(const char *line, socfw_example *ex, socfw_error *err)
         cr_assert_eq(socfw_reader_open(&r, path, &ro, err), 0, "%s",
                      err->message);
         cr_assert_eq(socfw_reader_next(r, &rec, err), 1, "%s", err->message);
-        int rc = socfw_pii_ner_example(rec, ex, LABELS, NL, err);
+        int rc = socfw_pii_ner_example(rec, ex, labels, n_labels, err);
         socfw_record_free(rec);
         socfw_reader_close(r);
         return rc;
+}
+
+static int
+parse(const char *line, socfw_example *ex, socfw_error *err)
+{
+        return parse_with(line, LABELS, NL, ex, err);
 }
 
 Test(privacy_model, records_with_tokens_or_spans_become_word_tags,
@@ -225,6 +233,63 @@ Test(privacy_model, records_with_tokens_or_spans_become_word_tags,
         cr_assert_lt(parse("{\"label\": 1}\n", ex, &err), 0);
         cr_assert(strstr(err.message, "tokens"), "%s", err.message);
         socfw_example_free(ex);
+}
+
+/* The IO scheme: labels without B- tags.  Every word of an entity takes
+ * the type's label, and decoding joins adjacent words of one type. */
+static const char *const IO_LABELS[] = {"O", "PERSON", "I-LOCATION",
+                                        "ORGANIZATION"};
+#define NIO 4
+
+Test(privacy_model, io_labels_tag_every_word_of_an_entity_alike,
+     .timeout = 30)
+{
+        cr_assert_eq(socfw_pii_ner_label("B-person", IO_LABELS, NIO), 1);
+        cr_assert_eq(socfw_pii_ner_label("I-person", IO_LABELS, NIO), 1);
+        cr_assert_eq(socfw_pii_ner_label("B-GPE", IO_LABELS, NIO), 2);
+        cr_assert_eq(socfw_pii_ner_label("S-ORG", IO_LABELS, NIO), 3);
+        cr_assert_eq(socfw_pii_ner_label("B-product", IO_LABELS, NIO), 0);
+
+        socfw_example *ex = socfw_example_new();
+        socfw_error err = {0};
+        cr_assert_eq(parse_with("{\"text\": \"Mathias Ruud met Ann in "
+                                "Oslo\", \"spans\": [{\"start\": 0, "
+                                "\"end\": 12, \"type\": \"PERSON\"}, "
+                                "{\"start\": 17, \"end\": 20, \"type\": "
+                                "\"PERSON\"}, {\"start\": 24, \"end\": "
+                                "28, \"type\": \"GPE\"}]}\n",
+                                IO_LABELS, NIO, ex, &err),
+                     0, "%s", err.message);
+        const example_item *it = socfw_example_item(ex, 0);
+        cr_assert_not_null(it);
+        cr_assert_eq(it->n_words, 6);
+        const int want[] = {1, 1, 0, 1, 0, 2};
+        for (int i = 0; i < 6; i++)
+                cr_assert_eq(it->word_tags[i], want[i], "word %d", i);
+        socfw_example_free(ex);
+
+        /* decoding: "Mathias Ruud" is one name, "Ann , Bo" two */
+        const char *t = "Mathias Ruud met Ann , Bo";
+        socfw_pii_words w = {0};
+        cr_assert_eq(socfw_pii_words_split(t, strlen(t), &w), 0);
+        cr_assert_eq(w.n, 6);
+        const int tag[] = {1, 1, 0, 1, 0, 1};
+        float p[6 * NIO] = {0};
+        for (int i = 0; i < 6; i++)
+                p[i * NIO + tag[i]] = 0.9f;
+        socfw_pii_spans sp = {0};
+        cr_assert_eq(socfw_pii_spans_from_tags(&w, p, NIO, IO_LABELS, 0.5f,
+                                               SOCFW_PII_ALL_TYPES, &sp,
+                                               &err),
+                     0, "%s", err.message);
+        cr_assert_eq(sp.n, 3);
+        cr_assert_eq(sp.v[0].cp_start, 0);
+        cr_assert_eq(sp.v[0].cp_end, 12);
+        cr_assert_eq(sp.v[1].cp_start, 17);
+        cr_assert_eq(sp.v[1].cp_end, 20);
+        cr_assert_eq(sp.v[2].cp_start, 23);
+        socfw_pii_spans_free(&sp);
+        socfw_pii_words_free(&w);
 }
 
 /* The template hash of one JSONL record. */

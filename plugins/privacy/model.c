@@ -261,11 +261,18 @@ socfw_pii_ner_label(const char *tag, const char *const *labels,
                                      : socfw_pii_ner_type(type);
         if (ty == SOCFW_PII_NONE)
                 return o;
-        for (size_t k = 0; k < n_labels; k++) {
-                const char *lt;
-                char lp = split_tag(labels[k], &lt);
-                if (lp == p && socfw_pii_ner_type(lt) == ty)
-                        return (int)k;
+        /* the tag's own prefix; failing that, a B- tag takes the type's
+         * inside label: labels without B- tags are the IO scheme (each
+         * entity word is I-TYPE, or just TYPE; adjacent words of one type
+         * are one entity) */
+        for (int pass = 0; pass < 2; pass++) {
+                char want = pass == 0 ? p : p == 'B' ? 'I' : 0;
+                for (size_t k = 0; want && k < n_labels; k++) {
+                        const char *lt;
+                        char lp = split_tag(labels[k], &lt);
+                        if (lp == want && socfw_pii_ner_type(lt) == ty)
+                                return (int)k;
+                }
         }
         return o;
 }

@@ -27,6 +27,14 @@
  * location, LOC, GPE, GPE.NAM -> LOCATION; corporation, group, ORG ->
  * ORGANIZATION; nominal mentions (X.NOM) and other types -> O) and looked
  * up as "B-<TYPE>" / "I-<TYPE>" among the labels, else O.
+ *
+ * Labels without B- tags are the IO scheme (labels: [O, PERSON, LOCATION,
+ * ORGANIZATION], or I-PERSON, ...): every word of an entity takes the
+ * type's one label, and decoding joins adjacent words of one type into
+ * one entity.  Two entities of one type side by side without a word
+ * between them cannot be told apart then - rare for names - and the model
+ * no longer has to decide where one starts (a common error of a small
+ * model: "Mathias" B-PERSON, "Ruud" B-PERSON again).
  */
 #ifndef SOCFW_PII_MODEL_H
 #define SOCFW_PII_MODEL_H
