@@ -326,6 +326,22 @@ Test(tagging, entity_metrics_match_hand_computed_values)
         cr_assert_eq(em.tokens, 12);
         cr_assert_eq(em.tokens_correct, 8);
         cr_assert_float_eq(em.token_accuracy, 8.0 / 12, 1e-9);
+        /* word level (Presidio's evaluator), by hand:
+         *   PER gold words 4 (seq1 0-1, seq2 1, seq3 2), all predicted PER,
+         *       plus seq2 word 3: tp 4, fp 1, fn 0
+         *   LOC gold seq1 3, seq3 0; pred seq1 3-4: tp 1, fp 1, fn 1 */
+        cr_assert_eq(em.n_word_types, 2);
+        cr_assert_str_eq(em.per_type_words[0].type, "LOC");
+        const socfw_span_type_metrics *wl = &em.per_type_words[0];
+        const socfw_span_type_metrics *wp = &em.per_type_words[1];
+        cr_assert_eq(wp->tp, 4);
+        cr_assert_eq(wp->fp, 1);
+        cr_assert_eq(wp->fn, 0);
+        cr_assert_eq(wl->tp, 1);
+        cr_assert_eq(wl->fp, 1);
+        cr_assert_eq(wl->fn, 1);
+        cr_assert_float_eq(wp->fbeta, 5 * 0.8 / (4 * 0.8 + 1), 1e-9);
+        cr_assert_float_eq(wl->f1, 0.5, 1e-9);
 
         char *table = socfw_entity_metrics_report(&em);
         cr_assert_not_null(table);
@@ -340,8 +356,28 @@ Test(tagging, entity_metrics_match_hand_computed_values)
         cr_assert_float_eq(v, 0.6, 1e-9);
         cr_assert_eq(socfw_metrics_get(m, "ner.valid.PER.f2", &v, NULL), 0);
         cr_assert_float_eq(v, per->fbeta, 1e-9);
+        cr_assert_eq(socfw_metrics_get(m, "ner.valid.PER.word_f2", &v,
+                                       NULL),
+                     0);
+        cr_assert_float_eq(v, wp->fbeta, 1e-9);
         cr_assert_eq(socfw_metrics_higher_is_better(m, "ner.valid.f1"), 1);
         socfw_metrics_free(m);
+        socfw_entity_metrics_clear(&em);
+
+        /* a name split in two: no entity right, both words right */
+        const int g2[] = {1, 2}, p2[] = {1, 1};
+        const size_t l2[] = {2};
+        cr_assert_eq(socfw_entity_metrics_compute(&em, g2, p2, l2, 1, names,
+                                                  5, &err),
+                     0);
+        cr_assert_eq(em.tp, 0);
+        cr_assert_eq(em.fp, 2);
+        cr_assert_eq(em.fn, 1);
+        cr_assert_eq(em.per_type_words[0].tp, 2);
+        cr_assert_float_eq(em.per_type_words[0].fbeta, 1.0, 1e-9);
+        table = socfw_entity_metrics_report(&em);
+        cr_assert(strstr(table, "Presidio"), "%s", table);
+        free(table);
         socfw_entity_metrics_clear(&em);
 }
 

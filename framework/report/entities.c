@@ -1,7 +1,8 @@
 /* entities.c - entity-level evaluation of token tagging (seqeval-style):
  * tag-id sequences -> BIO spans (conlleval rules, socfw_bio_to_spans) ->
  * exact-match precision / recall / F1 / F2 per type, micro and macro
- * averages, and token accuracy; a text report. */
+ * averages, token accuracy, and per-type word-level figures (Presidio's
+ * evaluator); a text report. */
 #define _GNU_SOURCE /* open_memstream */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,49 @@ static double
 ratio(double a, double b)
 {
         return b > 0 ? a / b : 0.0;
+}
+
+static void
+finish(socfw_span_type_metrics *t)
+{
+        t->precision = ratio((double)t->tp, (double)(t->tp + t->fp));
+        t->recall = ratio((double)t->tp, (double)(t->tp + t->fn));
+        double pr = t->precision + t->recall;
+        t->f1 = pr > 0 ? 2 * t->precision * t->recall / pr : 0.0;
+        double d = 4 * t->precision + t->recall;
+        t->fbeta = d > 0 ? 5 * t->precision * t->recall / d : 0.0;
+}
+
+/* The entity type a tag names: "B-PER" -> "PER", "PER" -> "PER"; NULL for
+ * O. */
+static const char *
+tag_type(const char *tag)
+{
+        if (!tag || !*tag || !strcmp(tag, "O"))
+                return NULL;
+        if (tag[1] == '-' && strchr("BIES", tag[0]))
+                return tag[2] ? tag + 2 : NULL;
+        return tag;
+}
+
+/* The word-level counters of `type`, added when new (at most one per tag
+ * name, so `types` has room). */
+static socfw_span_type_metrics *
+word_type(socfw_span_type_metrics *types, size_t *n, const char *type)
+{
+        for (size_t k = 0; k < *n; k++)
+                if (!strcmp(types[k].type, type))
+                        return &types[k];
+        socfw_span_type_metrics *t = &types[(*n)++];
+        snprintf(t->type, sizeof t->type, "%s", type);
+        return t;
+}
+
+static int
+type_cmp(const void *a, const void *b)
+{
+        return strcmp(((const socfw_span_type_metrics *)a)->type,
+                      ((const socfw_span_type_metrics *)b)->type);
 }
 
 int
@@ -35,6 +79,11 @@ socfw_entity_metrics_compute(socfw_entity_metrics *res, const int *gold,
         const char **g = NULL, **p = NULL;
         size_t cap = 0, off = 0;
         int rc = socfw_span_scorer_new(&sc, 2.0, err);
+        /* every word type is named by a tag, so n_tags entries suffice */
+        res->per_type_words = calloc(n_tags ? n_tags : 1,
+                                     sizeof *res->per_type_words);
+        if (rc == 0 && !res->per_type_words)
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         for (size_t s = 0; rc == 0 && s < n_seqs; s++) {
                 size_t n = lens[s];
                 if (n > cap) {
@@ -63,6 +112,16 @@ socfw_entity_metrics_compute(socfw_entity_metrics *res, const int *gold,
                                        : "O";
                         res->tokens++;
                         res->tokens_correct += a == b;
+                        const char *gt = tag_type(g[i]), *pt = tag_type(p[i]);
+                        size_t *nw = &res->n_word_types;
+                        if (gt && pt && !strcmp(gt, pt)) {
+                                word_type(res->per_type_words, nw, gt)->tp++;
+                                continue;
+                        }
+                        if (gt)
+                                word_type(res->per_type_words, nw, gt)->fn++;
+                        if (pt)
+                                word_type(res->per_type_words, nw, pt)->fp++;
                 }
                 off += n;
                 rc = socfw_span_scorer_add_tags(sc, g, p, n, err);
@@ -102,6 +161,11 @@ socfw_entity_metrics_compute(socfw_entity_metrics *res, const int *gold,
                 }
                 res->token_accuracy = ratio((double)res->tokens_correct,
                                             (double)res->tokens);
+                for (size_t k = 0; k < res->n_word_types; k++)
+                        finish(&res->per_type_words[k]);
+                if (res->n_word_types)
+                        qsort(res->per_type_words, res->n_word_types,
+                              sizeof *res->per_type_words, type_cmp);
         }
 out:
         socfw_span_scorer_free(sc);
@@ -118,6 +182,7 @@ socfw_entity_metrics_clear(socfw_entity_metrics *res)
         if (!res)
                 return;
         free(res->per_type);
+        free(res->per_type_words);
         memset(res, 0, sizeof *res);
 }
 
@@ -178,6 +243,20 @@ socfw_metrics_add_entities(socfw_metrics *m, const char *prefix,
                 if (rc == 0)
                         rc = set(m, prefix, key, t->fbeta);
         }
+        for (size_t k = 0; rc == 0 && k < res->n_word_types; k++) {
+                const socfw_span_type_metrics *t = &res->per_type_words[k];
+                const struct { const char *k; double v; } w[] = {
+                        {"word_precision", t->precision},
+                        {"word_recall", t->recall},
+                        {"word_f1", t->f1},
+                        {"word_f2", t->fbeta},
+                };
+                for (size_t i = 0; rc == 0 && i < 4; i++) {
+                        char key[128];
+                        snprintf(key, sizeof key, "%s.%s", t->type, w[i].k);
+                        rc = set(m, prefix, key, w[i].v);
+                }
+        }
         return rc;
 }
 
@@ -208,6 +287,16 @@ socfw_entity_metrics_report(const socfw_entity_metrics *res)
                 res->macro_f2, res->tp + res->fn, res->tp + res->fp);
         fprintf(f, "\ntoken accuracy %.4f (%zu of %zu tagged words)\n",
                 res->token_accuracy, res->tokens_correct, res->tokens);
+        if (res->n_word_types)
+                fprintf(f, "\n%-24s %9s %9s %9s %9s %9s %9s\n",
+                        "words (Presidio-style)", "precision", "recall",
+                        "f1", "f2", "support", "predicted");
+        for (size_t k = 0; k < res->n_word_types; k++) {
+                const socfw_span_type_metrics *t = &res->per_type_words[k];
+                fprintf(f, "%-24s %9.4f %9.4f %9.4f %9.4f %9zu %9zu\n",
+                        t->type, t->precision, t->recall, t->f1, t->fbeta,
+                        t->tp + t->fn, t->tp + t->fp);
+        }
         if (fclose(f) != 0) {
                 free(buf);
                 return NULL;

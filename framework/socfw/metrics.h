@@ -179,6 +179,13 @@ typedef struct socfw_entity_metrics {
                                                 or predictions               */
         size_t tokens, tokens_correct;
         double token_accuracy;               /* tags equal, O included       */
+        /* Word level, as Presidio's evaluator counts: each word is gold
+         * type X (any tag of X, B- or I-) or not, predicted X or not; a
+         * word that is X in both is a hit.  Partly found names earn
+         * partial credit here and none above.  Owned, sorted by type;
+         * fbeta is F2. */
+        size_t n_word_types;
+        socfw_span_type_metrics *per_type_words;
 } socfw_entity_metrics;
 
 /* gold and pred hold the tag ids of n_seqs sequences back to back
