@@ -373,6 +373,37 @@ Test(privacy_model, rows_of_one_template_hash_alike, .timeout = 30)
         cr_assert_lt(template_hash("{\"label\": 1}\n", &g), 0);
 }
 
+Test(privacy_model, io_tagged_rows_hash_like_bio_tagged_rows, .timeout = 30)
+{
+        /* an entity is read as the evaluation reads it (conlleval): bare
+         * types and I- after O open one, so IO rows have templates too */
+        uint64_t bio, io, bare, other;
+        cr_assert_eq(template_hash("{\"tokens\": [\"met\", \"Ann\", "
+                                   "\"Lee\", \"today\"], \"tags\": "
+                                   "[\"O\", \"B-person\", \"I-person\", "
+                                   "\"O\"]}\n",
+                                   &bio),
+                     0);
+        cr_assert_eq(template_hash("{\"tokens\": [\"met\", \"Bo\", "
+                                   "\"today\"], \"tags\": [\"O\", "
+                                   "\"I-person\", \"O\"]}\n",
+                                   &io),
+                     0);
+        cr_assert_eq(template_hash("{\"tokens\": [\"met\", \"Bo\", "
+                                   "\"Li\", \"today\"], \"tags\": "
+                                   "[\"O\", \"person\", \"person\", "
+                                   "\"O\"]}\n",
+                                   &bare),
+                     0);
+        cr_assert_eq(template_hash("{\"tokens\": [\"met\", \"today\"], "
+                                   "\"tags\": [\"O\", \"O\"]}\n",
+                                   &other),
+                     0);
+        cr_assert_eq(bio, io);
+        cr_assert_eq(bio, bare);
+        cr_assert_neq(bio, other, "the entity is part of the template");
+}
+
 Test(privacy_model, tag_probabilities_decode_into_spans)
 {
         const char *t = "so Ann Lee met 张伟 in Rome";

@@ -402,6 +402,21 @@ Test(tagging, entity_metrics_edge_cases)
         cr_assert_float_eq(em.micro_f1, 1.0, 1e-12);
         socfw_entity_metrics_clear(&em);
         socfw_entity_metrics_clear(NULL);
+        /* a type longer than a span's type field: cut alike everywhere,
+         * one type however many words carry it */
+        char lb[80], li[80];
+        snprintf(lb, sizeof lb, "B-%060d", 7);
+        snprintf(li, sizeof li, "I-%060d", 7);
+        const char *const longs[] = {"O", lb, li};
+        const int g3[] = {1, 2, 2, 2, 0, 1}, p3[] = {1, 2, 0, 2, 0, 1};
+        const size_t l3[] = {6};
+        cr_assert_eq(socfw_entity_metrics_compute(&em, g3, p3, l3, 1, longs,
+                                                  3, NULL),
+                     0);
+        cr_assert_eq(em.n_word_types, 1);
+        cr_assert_eq(em.per_type_words[0].tp, 4);
+        cr_assert_eq(em.per_type_words[0].fn, 1);
+        socfw_entity_metrics_clear(&em);
 }
 
 /* ---- a tiny NER task through the runtime ---- */

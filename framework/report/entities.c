@@ -18,47 +18,16 @@ ratio(double a, double b)
         return b > 0 ? a / b : 0.0;
 }
 
-static void
-finish(socfw_span_type_metrics *t)
-{
-        t->precision = ratio((double)t->tp, (double)(t->tp + t->fp));
-        t->recall = ratio((double)t->tp, (double)(t->tp + t->fn));
-        double pr = t->precision + t->recall;
-        t->f1 = pr > 0 ? 2 * t->precision * t->recall / pr : 0.0;
-        double d = 4 * t->precision + t->recall;
-        t->fbeta = d > 0 ? 5 * t->precision * t->recall / d : 0.0;
-}
-
-/* The entity type a tag names: "B-PER" -> "PER", "PER" -> "PER"; NULL for
- * O. */
-static const char *
-tag_type(const char *tag)
-{
-        if (!tag || !*tag || !strcmp(tag, "O"))
-                return NULL;
-        if (tag[1] == '-' && strchr("BIES", tag[0]))
-                return tag[2] ? tag + 2 : NULL;
-        return tag;
-}
-
-/* The word-level counters of `type`, added when new (at most one per tag
- * name, so `types` has room). */
+/* A scorer's per-type figures, copied (n may be 0). */
 static socfw_span_type_metrics *
-word_type(socfw_span_type_metrics *types, size_t *n, const char *type)
+copy_types(const socfw_span_scorer *sc, size_t *n)
 {
-        for (size_t k = 0; k < *n; k++)
-                if (!strcmp(types[k].type, type))
-                        return &types[k];
-        socfw_span_type_metrics *t = &types[(*n)++];
-        snprintf(t->type, sizeof t->type, "%s", type);
-        return t;
-}
-
-static int
-type_cmp(const void *a, const void *b)
-{
-        return strcmp(((const socfw_span_type_metrics *)a)->type,
-                      ((const socfw_span_type_metrics *)b)->type);
+        const socfw_span_type_metrics *types = NULL;
+        *n = socfw_span_scorer_types(sc, &types, NULL);
+        socfw_span_type_metrics *out = calloc(*n ? *n : 1, sizeof *out);
+        if (out && *n)
+                memcpy(out, types, *n * sizeof *out);
+        return out;
 }
 
 int
@@ -75,15 +44,12 @@ socfw_entity_metrics_compute(socfw_entity_metrics *res, const int *gold,
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "entity metrics: sequences need "
                                        "lengths and tag names");
-        socfw_span_scorer *sc = NULL;
+        socfw_span_scorer *sc = NULL, *words = NULL;
         const char **g = NULL, **p = NULL;
         size_t cap = 0, off = 0;
         int rc = socfw_span_scorer_new(&sc, 2.0, err);
-        /* every word type is named by a tag, so n_tags entries suffice */
-        res->per_type_words = calloc(n_tags ? n_tags : 1,
-                                     sizeof *res->per_type_words);
-        if (rc == 0 && !res->per_type_words)
-                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        if (rc == 0)
+                rc = socfw_span_scorer_new(&words, 2.0, err);
         for (size_t s = 0; rc == 0 && s < n_seqs; s++) {
                 size_t n = lens[s];
                 if (n > cap) {
@@ -112,34 +78,23 @@ socfw_entity_metrics_compute(socfw_entity_metrics *res, const int *gold,
                                        : "O";
                         res->tokens++;
                         res->tokens_correct += a == b;
-                        const char *gt = tag_type(g[i]), *pt = tag_type(p[i]);
-                        size_t *nw = &res->n_word_types;
-                        if (gt && pt && !strcmp(gt, pt)) {
-                                word_type(res->per_type_words, nw, gt)->tp++;
-                                continue;
-                        }
-                        if (gt)
-                                word_type(res->per_type_words, nw, gt)->fn++;
-                        if (pt)
-                                word_type(res->per_type_words, nw, pt)->fp++;
                 }
                 off += n;
                 rc = socfw_span_scorer_add_tags(sc, g, p, n, err);
+                if (rc == 0)
+                        rc = socfw_span_scorer_add_words(words, g, p, n, err);
         }
         if (rc == 0) {
                 const socfw_span_type_metrics *types = NULL;
                 socfw_span_type_metrics all;
                 size_t nt = socfw_span_scorer_types(sc, &types, &all);
-                res->per_type = calloc(nt ? nt : 1, sizeof *res->per_type);
-                if (!res->per_type) {
+                res->per_type = copy_types(sc, &res->n_types);
+                res->per_type_words = copy_types(words, &res->n_word_types);
+                if (!res->per_type || !res->per_type_words) {
                         rc = socfw_error_set(err, SOCFW_ENOMEM,
                                              "out of memory");
                         goto out;
                 }
-                if (nt)
-                        memcpy(res->per_type, types,
-                               nt * sizeof *res->per_type);
-                res->n_types = nt;
                 res->tp = all.tp;
                 res->fp = all.fp;
                 res->fn = all.fn;
@@ -161,14 +116,10 @@ socfw_entity_metrics_compute(socfw_entity_metrics *res, const int *gold,
                 }
                 res->token_accuracy = ratio((double)res->tokens_correct,
                                             (double)res->tokens);
-                for (size_t k = 0; k < res->n_word_types; k++)
-                        finish(&res->per_type_words[k]);
-                if (res->n_word_types)
-                        qsort(res->per_type_words, res->n_word_types,
-                              sizeof *res->per_type_words, type_cmp);
         }
 out:
         socfw_span_scorer_free(sc);
+        socfw_span_scorer_free(words);
         free(g);
         free(p);
         if (rc < 0)

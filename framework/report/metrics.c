@@ -454,6 +454,36 @@ socfw_span_scorer_add_tags(socfw_span_scorer *s, const char *const *gold,
         return rc;
 }
 
+/* The one-word span of word i when its tag names a type. */
+static size_t
+word_span(const char *tag, size_t i, socfw_span *out)
+{
+        tag_parts tp = split_tag(tag);
+        if (tp.tag == 'O')
+                return 0;
+        out->start = i;
+        out->end = i + 1;
+        snprintf(out->type, sizeof out->type, "%.*s", (int)tp.type_len,
+                 tp.type);
+        return 1;
+}
+
+int
+socfw_span_scorer_add_words(socfw_span_scorer *s, const char *const *gold,
+                            const char *const *pred, size_t n,
+                            socfw_error *err)
+{
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+                socfw_span g, p;
+                size_t ng = word_span(gold[i], i, &g);
+                size_t np = word_span(pred[i], i, &p);
+                if (ng || np)
+                        rc = socfw_span_scorer_add(s, &g, ng, &p, np, err);
+        }
+        return rc;
+}
+
 size_t
 socfw_span_scorer_types(const socfw_span_scorer *s,
                         const socfw_span_type_metrics **types,

@@ -150,6 +150,15 @@ int socfw_span_scorer_add_tags(socfw_span_scorer *s,
                                const char *const *pred, size_t n,
                                socfw_error *err);
 
+/* Score one pair of tag sequences word by word, as Presidio's evaluator
+ * counts: each word whose tag names a type (B-, I-, E-, S- or bare) is a
+ * one-word span of that type, so a name found in part earns part of the
+ * credit. */
+int socfw_span_scorer_add_words(socfw_span_scorer *s,
+                                const char *const *gold,
+                                const char *const *pred, size_t n,
+                                socfw_error *err);
+
 /* Types seen so far, sorted by name, and their figures (borrowed, valid
  * until the next add).  *overall gets the micro average over all types. */
 size_t socfw_span_scorer_types(const socfw_span_scorer *s,
@@ -179,11 +188,11 @@ typedef struct socfw_entity_metrics {
                                                 or predictions               */
         size_t tokens, tokens_correct;
         double token_accuracy;               /* tags equal, O included       */
-        /* Word level, as Presidio's evaluator counts: each word is gold
-         * type X (any tag of X, B- or I-) or not, predicted X or not; a
-         * word that is X in both is a hit.  Partly found names earn
-         * partial credit here and none above.  Owned, sorted by type;
-         * fbeta is F2. */
+        /* Word level, as Presidio's evaluator counts
+         * (socfw_span_scorer_add_words): a word that is type X in gold
+         * and prediction is a hit.  Partly found names earn partial
+         * credit here and none above.  Owned, sorted by type; fbeta is
+         * F2. */
         size_t n_word_types;
         socfw_span_type_metrics *per_type_words;
 } socfw_entity_metrics;

@@ -4,6 +4,7 @@
 noinst_LTLIBRARIES += plugins/privacy/libpii.la
 plugins_privacy_libpii_la_SOURCES = \
 	plugins/privacy/pii.c plugins/privacy/pii.h \
+	plugins/privacy/buf.c plugins/privacy/buf.h \
 	plugins/privacy/recognizers.c plugins/privacy/recognizers.h \
 	plugins/privacy/operators.c plugins/privacy/operators.h \
 	plugins/privacy/model.c plugins/privacy/model.h

@@ -9,7 +9,9 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "buf.h"
 #include "model.h"
+#include "socfw/metrics.h"
 
 #define MAX_WORDS ((size_t)16 << 20)
 
@@ -473,35 +475,12 @@ socfw_pii_ner_example(const socfw_record *rec, socfw_example *ex,
 
 /* ---- templates ---- */
 
-/* Append n bytes to a growing buffer. */
-static int
-grow_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+static void
+append_type(socfw_pii_buf *b, const char *type)
 {
-        if (*len + n + 1 > *cap) {
-                size_t c = (*cap ? *cap : 64);
-                while (c < *len + n + 1)
-                        c *= 2;
-                char *b = realloc(*buf, c);
-                if (!b)
-                        return SOCFW_ENOMEM;
-                *buf = b;
-                *cap = c;
-        }
-        memcpy(*buf + *len, s, n);
-        *len += n;
-        (*buf)[*len] = '\0';
-        return 0;
-}
-
-static int
-append_type(char **buf, size_t *len, size_t *cap, const char *type)
-{
-        int rc = grow_append(buf, len, cap, "{", 1);
-        if (rc == 0)
-                rc = grow_append(buf, len, cap, type, strlen(type));
-        if (rc == 0)
-                rc = grow_append(buf, len, cap, "}", 1);
-        return rc;
+        socfw_pii_buf_add(b, "{", 1);
+        socfw_pii_buf_str(b, type);
+        socfw_pii_buf_add(b, "}", 1);
 }
 
 typedef struct tspan {
@@ -519,8 +498,7 @@ tspan_cmp(const void *a, const void *b)
 /* "My name is {PERSON}": the text with every span replaced by its type
  * (overlapping spans: the first to start names the run). */
 static int
-template_of_spans(const char *text, json_t *spans, char **buf, size_t *len,
-                  size_t *cap)
+template_of_spans(const char *text, json_t *spans, socfw_pii_buf *b)
 {
         size_t ns = 0, n_in = json_array_size(spans);
         tspan *v = n_in ? calloc(n_in, sizeof *v) : NULL;
@@ -542,57 +520,61 @@ template_of_spans(const char *text, json_t *spans, char **buf, size_t *len,
                 qsort(v, ns, sizeof *v, tspan_cmp);
         size_t tl = strlen(text), i = 0, j = 0;
         json_int_t cp = 0, covered_to = 0;
-        int rc = 0;
-        while (rc == 0 && i < tl) {
+        while (i < tl) {
                 uint32_t c;
                 size_t n = char_at(text, tl, i, &c);
                 while (j < ns && v[j].start < cp)
                         j++; /* starts inside a run already replaced */
                 if (j < ns && v[j].start == cp) {
                         if (cp >= covered_to)
-                                rc = append_type(buf, len, cap, v[j].type);
+                                append_type(b, v[j].type);
                         for (; j < ns && v[j].start == cp; j++)
                                 if (v[j].end > covered_to)
                                         covered_to = v[j].end;
                 } else if (cp >= covered_to) {
-                        rc = grow_append(buf, len, cap, text + i, n);
+                        socfw_pii_buf_add(b, text + i, n);
                 }
                 i += n;
                 cp++;
         }
         free(v);
-        return rc;
+        return 0;
 }
 
-/* "I met {person} in {location}": words, entities as their type. */
+/* "met {person}": the words, each entity (conlleval rules, as the
+ * evaluation reads tags: socfw_bio_to_spans) as its type. */
 static int
-template_of_tokens(json_t *tokens, json_t *tags, char **buf, size_t *len,
-                   size_t *cap)
+template_of_tokens(json_t *tokens, json_t *tags, socfw_pii_buf *b)
 {
-        int rc = 0;
-        for (size_t i = 0; rc == 0 && i < json_array_size(tokens); i++) {
-                const char *w = json_string_value(json_array_get(tokens, i));
-                const char *t = json_string_value(json_array_get(tags, i));
-                const char *type = NULL;
-                char p = split_tag(t, &type);
-                if (p == 'I')
-                        continue;
+        size_t n = json_array_size(tokens);
+        const char **t = calloc(n ? n : 1, sizeof *t);
+        if (!t)
+                return SOCFW_ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                t[i] = json_string_value(json_array_get(tags, i));
+        socfw_span *sp = NULL;
+        size_t ns = 0, k = 0;
+        int rc = socfw_bio_to_spans(t, n, &sp, &ns);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
                 if (i)
-                        rc = grow_append(buf, len, cap, " ", 1);
-                if (rc == 0)
-                        rc = p == 'B' ? append_type(buf, len, cap, type)
-                                      : grow_append(buf, len, cap,
-                                                    w ? w : "",
-                                                    w ? strlen(w) : 0);
+                        socfw_pii_buf_add(b, " ", 1);
+                if (k < ns && sp[k].start == i) {
+                        append_type(b, sp[k].type);
+                        i = sp[k++].end - 1;
+                        continue;
+                }
+                const char *w = json_string_value(json_array_get(tokens, i));
+                socfw_pii_buf_str(b, w ? w : "");
         }
+        free(sp);
+        free(t);
         return rc;
 }
 
 int
 socfw_pii_ner_template_hash(const socfw_record *rec, uint64_t *hash)
 {
-        char *buf = NULL;
-        size_t len = 0, cap = 0;
+        socfw_pii_buf b = {0};
         int rc = SOCFW_EINVAL;
         if (sodium_init() < 0)
                 return SOCFW_ENOMEM;
@@ -603,7 +585,7 @@ socfw_pii_ner_template_hash(const socfw_record *rec, uint64_t *hash)
                 json_t *jt = json_loads(tokens, 0, NULL);
                 json_t *jg = tags ? json_loads(tags, 0, NULL) : NULL;
                 if (json_is_array(jt) && json_is_array(jg))
-                        rc = template_of_tokens(jt, jg, &buf, &len, &cap);
+                        rc = template_of_tokens(jt, jg, &b);
                 json_decref(jt);
                 json_decref(jg);
                 free(tags);
@@ -611,21 +593,23 @@ socfw_pii_ner_template_hash(const socfw_record *rec, uint64_t *hash)
                 char *spans = socfw_record_get_json(rec, "spans");
                 json_t *js = spans ? json_loads(spans, 0, NULL) : NULL;
                 rc = template_of_spans(text, json_is_array(js) ? js : NULL,
-                                       &buf, &len, &cap);
+                                       &b);
                 json_decref(js);
                 free(spans);
         }
         free(tokens);
+        if (rc == 0 && b.failed)
+                rc = SOCFW_ENOMEM;
         if (rc == 0) {
                 unsigned char h[8];
-                crypto_generichash(h, sizeof h, (const unsigned char *)buf,
-                                   len, NULL, 0);
+                crypto_generichash(h, sizeof h, (const unsigned char *)b.p,
+                                   b.n, NULL, 0);
                 uint64_t v = 0;
                 for (int k = 0; k < 8; k++)
                         v = v << 8 | h[k];
                 *hash = v;
         }
-        free(buf);
+        free(b.p);
         return rc;
 }
 

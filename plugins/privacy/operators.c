@@ -8,50 +8,11 @@
 
 #include <sodium.h>
 
+#include "buf.h"
+
 #define MAX_VAULT_ENTRIES ((size_t)1 << 20)
 #define MAX_VALUE_BYTES ((size_t)1 << 20)
 #define TOKEN_MAX 48
-
-/* ---- growable output buffer ---- */
-
-typedef struct {
-        char *p;
-        size_t n, cap;
-        int failed;
-} buf_t;
-
-static void
-buf_add(buf_t *b, const void *data, size_t n)
-{
-        if (b->failed)
-                return;
-        if (b->n + n + 1 > b->cap) {
-                size_t cap = b->cap ? b->cap : 64;
-                while (cap < b->n + n + 1) {
-                        if (cap > SIZE_MAX / 2) {
-                                b->failed = 1;
-                                return;
-                        }
-                        cap *= 2;
-                }
-                char *p = realloc(b->p, cap);
-                if (!p) {
-                        b->failed = 1;
-                        return;
-                }
-                b->p = p;
-                b->cap = cap;
-        }
-        memcpy(b->p + b->n, data, n);
-        b->n += n;
-        b->p[b->n] = '\0';
-}
-
-static void
-buf_str(buf_t *b, const char *s)
-{
-        buf_add(b, s, strlen(s));
-}
 
 /* ---- UTF-8 ---- */
 
@@ -202,7 +163,7 @@ socfw_pii_anonymizer_set_key(socfw_pii_anonymizer *an, const void *key,
 
 static void
 op_hash(const socfw_pii_anonymizer *an, socfw_pii_type type, const char *v,
-        size_t n, buf_t *b)
+        size_t n, socfw_pii_buf *b)
 {
         crypto_auth_hmacsha256_state st;
         unsigned char mac[crypto_auth_hmacsha256_BYTES];
@@ -217,11 +178,11 @@ op_hash(const socfw_pii_anonymizer *an, socfw_pii_type type, const char *v,
         sodium_bin2hex(hex, sizeof hex, mac, 3);
         char tok[TOKEN_MAX];
         snprintf(tok, sizeof tok, "<%s_%s>", socfw_pii_type_tag(type), hex);
-        buf_str(b, tok);
+        socfw_pii_buf_str(b, tok);
 }
 
 static void
-op_mask(const socfw_pii_op *op, const char *v, size_t n, buf_t *b)
+op_mask(const socfw_pii_op *op, const char *v, size_t n, socfw_pii_buf *b)
 {
         const unsigned char *s = (const unsigned char *)v;
         size_t cps = 0;
@@ -233,9 +194,9 @@ op_mask(const socfw_pii_op *op, const char *v, size_t n, buf_t *b)
         size_t i = 0;
         for (size_t k = 0; k < masked; k++) {
                 i += char_len(s + i, n - i);
-                buf_add(b, mc, mcn);
+                socfw_pii_buf_add(b, mc, mcn);
         }
-        buf_add(b, v + i, n - i);
+        socfw_pii_buf_add(b, v + i, n - i);
 }
 
 int
@@ -244,7 +205,7 @@ socfw_pii_anonymize(const socfw_pii_anonymizer *an, socfw_pii_vault *vault,
                     char **out, size_t *out_len, socfw_error *err)
 {
         int rc = 0;
-        buf_t b = {0};
+        socfw_pii_buf b = {0};
         *out = NULL;
         if (out_len)
                 *out_len = 0;
@@ -270,21 +231,21 @@ socfw_pii_anonymize(const socfw_pii_anonymizer *an, socfw_pii_vault *vault,
                                              s->end, len);
                         goto out;
                 }
-                buf_add(&b, text + pos, s->start - pos);
+                socfw_pii_buf_add(&b, text + pos, s->start - pos);
                 const socfw_pii_op *op = &an->ops[s->type];
                 const char *v = text + s->start;
                 size_t vn = s->end - s->start;
                 char tok[TOKEN_MAX];
                 switch (op->kind) {
                 case SOCFW_PII_OP_KEEP:
-                        buf_add(&b, v, vn);
+                        socfw_pii_buf_add(&b, v, vn);
                         break;
                 case SOCFW_PII_OP_REDACT:
                         break;
                 case SOCFW_PII_OP_REPLACE:
                         snprintf(tok, sizeof tok, "<%s>",
                                  socfw_pii_type_tag(s->type));
-                        buf_str(&b, tok);
+                        socfw_pii_buf_str(&b, tok);
                         break;
                 case SOCFW_PII_OP_MASK:
                         op_mask(op, v, vn, &b);
@@ -304,14 +265,14 @@ socfw_pii_anonymize(const socfw_pii_anonymizer *an, socfw_pii_vault *vault,
                                                        tok, sizeof tok, err);
                         if (rc < 0)
                                 goto out;
-                        buf_str(&b, tok);
+                        socfw_pii_buf_str(&b, tok);
                         break;
                 }
                 pos = s->end;
         }
-        buf_add(&b, text + pos, len - pos);
+        socfw_pii_buf_add(&b, text + pos, len - pos);
         if (!b.p && !b.failed)
-                buf_add(&b, "", 0);
+                socfw_pii_buf_add(&b, "", 0);
         if (b.failed) {
                 rc = socfw_error_set(err, SOCFW_ENOMEM,
                                      "privacy: out of memory writing the "
@@ -541,7 +502,7 @@ int
 socfw_pii_vault_restore(const socfw_pii_vault *v, const char *text, size_t len,
                         char **out, size_t *out_len, socfw_error *err)
 {
-        buf_t b = {0};
+        socfw_pii_buf b = {0};
         *out = NULL;
         if (!v || (!text && len))
                 return socfw_error_set(err, SOCFW_EINVAL,
@@ -558,15 +519,15 @@ socfw_pii_vault_restore(const socfw_pii_vault *v, const char *text, size_t len,
                 size_t tn = parse_token(text + i, len - i, &type, &seq);
                 if (tn && seq <= v->next_seq[type]) {
                         const vault_entry *e = &v->e[v->by_seq[type][seq - 1]];
-                        buf_add(&b, text + pos, i - pos);
-                        buf_add(&b, e->value, e->len);
+                        socfw_pii_buf_add(&b, text + pos, i - pos);
+                        socfw_pii_buf_add(&b, e->value, e->len);
                         i += tn;
                         pos = i;
                 } else {
                         i++;
                 }
         }
-        buf_add(&b, text + pos, len - pos);
+        socfw_pii_buf_add(&b, text + pos, len - pos);
         if (b.failed) {
                 free(b.p);
                 return socfw_error_set(err, SOCFW_ENOMEM,
