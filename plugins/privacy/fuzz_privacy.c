@@ -9,7 +9,8 @@
  *         -Iplugins/privacy -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
  *         plugins/privacy/fuzz_privacy.c plugins/privacy/pii.c \
  *         plugins/privacy/recognizers.c plugins/privacy/operators.c \
- *         framework/core/error.c -lpcre2-8 -lsodium -o fuzz_privacy
+ *         plugins/privacy/buf.c framework/core/error.c -lpcre2-8 -lsodium \
+ *         -o fuzz_privacy
  *     ./fuzz_privacy -max_len=65536
  */
 #include <stdint.h>

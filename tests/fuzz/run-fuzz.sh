@@ -31,13 +31,15 @@ pipeline_srcs="$top/framework/core/yamltree.c $top/framework/core/pipeline.c
 data_srcs="$top/framework/data/reader.c $top/framework/data/dataset.c
       $top/framework/data/batch.c $top/framework/nn/rng.c"
 ner_srcs="$top/plugins/privacy/model.c $top/plugins/privacy/pii.c
-      $top/framework/core/example.c $top/framework/data/reader.c"
+      $top/plugins/privacy/buf.c $top/framework/core/example.c
+      $top/framework/data/reader.c $top/framework/report/metrics.c"
 cflags="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -D_DEFAULT_SOURCE
         -D_POSIX_C_SOURCE=200809L -I$top/framework -I$top/tests/fuzz
         -I$top/plugins/privacy"
-libs="$(pkg-config --libs jansson yaml-0.1 libutf8proc 2>/dev/null ||
-        echo -ljansson -lyaml -lutf8proc) -lltdl -lm -pthread"
+libs="$(pkg-config --libs jansson yaml-0.1 libutf8proc libsodium \
+        2>/dev/null || echo -ljansson -lyaml -lutf8proc -lsodium) -lltdl -lm
+        -pthread"
 
 status=0
 for t in $targets; do
