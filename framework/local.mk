@@ -6,6 +6,7 @@ include framework/hub/local.mk
 include framework/nn/local.mk
 include framework/model/local.mk
 include framework/arch/local.mk
+include framework/peft/local.mk
 include framework/tokenizer/local.mk
 include framework/generate/local.mk
 include framework/train/local.mk

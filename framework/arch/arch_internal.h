@@ -4,9 +4,11 @@
 #define SOCFW_ARCH_INTERNAL_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "socfw/model.h"
 #include "socfw/nn.h"
+#include "socfw/peft.h"
 
 /* Parameter indices into the store of one block; -1 when absent. */
 typedef struct arch_layer {
@@ -82,7 +84,23 @@ struct socfw_model {
         int bw_embeddings;      /* 1: run into the embeddings             */
         arch_ws ws;
         float *inv_freq;        /* scaled RoPE frequencies, or NULL       */
+        socfw_adapter *adapter; /* attached (borrowed), or NULL           */
 };
+
+/* One pass of new rows through a block (block.c): a training / eval batch
+ * of B sequences of T rows, or T new tokens of one sequence appended to a
+ * KV cache (kc != NULL, B = 1). */
+typedef struct arch_pass {
+        int B, T;
+        float drop;             /* residual-branch dropout (0: none)      */
+        int training;           /* adapters' own dropout on               */
+        socfw_rng *rng;         /* dropout masks                          */
+        const int32_t *mask;    /* key mask (B,T), or NULL                */
+        int save;               /* keep activations for backward          */
+        float *kc, *vc;         /* this block's cache rows (kv_cap, kd)   */
+        int pos0;               /* position of the first new row          */
+        int kv_cap;
+} arch_pass;
 
 /* Sizes used everywhere. */
 static inline int arch_qd(const socfw_model_config *c)
@@ -109,7 +127,45 @@ static inline float *arch_g(const socfw_model *m, int idx)
         return socfw_params_grad(m->ps, idx);
 }
 
+static inline void
+arch_zero(float *p, size_t n)
+{
+        memset(p, 0, n * sizeof *p);
+}
+
+/* dout through the dropout with `mask` of the saved forward: the gradient
+ * before dropout (in ws->dtmp), or dout itself when no dropout ran. */
+static inline const float *
+arch_drop_bw(arch_ws *ws, const float *dout, const uint8_t *mask, size_t n)
+{
+        if (ws->drop_p <= 0.0f)
+                return dout;
+        arch_zero(ws->dtmp, n);
+        socfw_nn_dropout_backward(ws->dtmp, dout, mask, n, ws->drop_p);
+        return ws->dtmp;
+}
+
+#define ARCH_HIDDEN __attribute__((visibility("hidden")))
+
 /* Release the workspace (forward.c).  Not exported from libsocfw. */
-__attribute__((visibility("hidden"))) void arch_ws_free(arch_ws *ws);
+ARCH_HIDDEN void arch_ws_free(arch_ws *ws);
+
+/* Block `l` forward (block.c): x (N,C) in, w->out (N,C) out; w holds the
+ * block's activations (w->att: attention probabilities), tmp (N,C) is
+ * scratch.  Returns 0 or a negative SOCFW_E* code. */
+ARCH_HIDDEN int arch_block_forward(socfw_model *m, int l, const float *x,
+                                   arch_layer_ws *w, float *tmp,
+                                   const arch_pass *p);
+
+/* Block `l` backward of the saved forward in m->ws: *pdx holds dL/d(block
+ * output) and on return points to dL/d(block input) (when need_dx); the
+ * buffers *pdx and *pspare may be swapped. */
+ARCH_HIDDEN int arch_block_backward(socfw_model *m, int l, const float *x,
+                                    float **pdx, float **pspare, int need_dx);
+
+/* The base weight / bias indices of site s in block l, and the first
+ * output column of the site in that weight (GPT-2's fused q|k|v). */
+ARCH_HIDDEN int arch_site_weight(const socfw_model *m, int l, socfw_site s,
+                                 int *w_idx, int *b_idx, int *col0);
 
 #endif

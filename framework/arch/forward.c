@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "peft/peft_internal.h"
 #include "socfw/log.h"
 
 #define W(i) arch_w(m, (i))   /* parameter data         */
@@ -192,71 +193,6 @@ ws_ensure(socfw_model *m, int B, int T, int need_drop, socfw_error *err)
         return 0;
 }
 
-/* ---- small helpers ------------------------------------------------------ */
-
-static void
-act_forward(socfw_act a, float *out, const float *in, size_t n)
-{
-        if (a == SOCFW_ACT_GELU_ERF)
-                socfw_nn_gelu_erf_forward(out, in, n);
-        else
-                socfw_nn_gelu_forward(out, in, n);
-}
-
-static void
-act_backward(socfw_act a, float *din, const float *in, const float *dout,
-             size_t n)
-{
-        if (a == SOCFW_ACT_GELU_ERF)
-                socfw_nn_gelu_erf_backward(din, in, dout, n);
-        else
-                socfw_nn_gelu_backward(din, in, dout, n);
-}
-
-static void
-zero(float *p, size_t n)
-{
-        memset(p, 0, n * sizeof *p);
-}
-
-static socfw_nn_rope_desc
-rope_desc(const socfw_model *m, int B, int T, int H, int ld, int pos0)
-{
-        const socfw_model_config *c = &m->cfg;
-        socfw_nn_rope_desc d;
-        memset(&d, 0, sizeof d);
-        d.B = B;
-        d.T = T;
-        d.H = H;
-        d.D = c->head_dim;
-        d.ld = ld;
-        d.theta = c->rope_theta;
-        d.inv_freq = m->inv_freq;
-        d.mode = c->rope == SOCFW_ROPE_INTERLEAVED ? SOCFW_NN_ROPE_INTERLEAVED
-                                                   : SOCFW_NN_ROPE_HALF;
-        d.pos0 = pos0;
-        return d;
-}
-
-static socfw_nn_attn_desc
-attn_desc(const socfw_model *m, int B, int T, const int32_t *mask)
-{
-        const socfw_model_config *c = &m->cfg;
-        socfw_nn_attn_desc d;
-        memset(&d, 0, sizeof d);
-        d.B = B;
-        d.T = T;
-        d.Tk = T;
-        d.H = c->n_heads;
-        d.Hkv = c->n_kv_heads;
-        d.D = c->head_dim;
-        d.causal = c->arch == SOCFW_ARCH_GPT2 || c->arch == SOCFW_ARCH_LLAMA;
-        d.key_mask = mask;
-        if (c->arch == SOCFW_ARCH_GPT2)
-                d.ld_q = d.ld_kv = 3 * c->hidden;
-        return d;
-}
-
 /* ---- forward ------------------------------------------------------------ */
 
 static int
@@ -307,114 +243,6 @@ embed_forward(socfw_model *m, int B, int T, float p, socfw_rng *rng,
                                                  (size_t)N * C, p, rng) < 0)
                 return socfw_error_set(err, SOCFW_ESTATE, "model forward: "
                                        "no dropout mask buffer");
-        return 0;
-}
-
-static int
-layer_forward(socfw_model *m, int l, const float *x, int B, int T, float p,
-              socfw_rng *rng)
-{
-        const socfw_model_config *c = &m->cfg;
-        const arch_layer *P = &m->layers[l];
-        arch_layer_ws *w = &m->ws.layers[l];
-        float *tmp = m->ws.tmp;
-        int N = B * T, C = c->hidden, F = c->ffn;
-        int qd = arch_qd(c), kd = arch_kd(c);
-        size_t NC = (size_t)N * C, NF = (size_t)N * F;
-        float eps = c->norm_eps;
-        socfw_nn_attn_desc ad = attn_desc(m, B, T,
-                                          m->ws.have_mask ? m->ws.mask
-                                                          : NULL);
-        int rc;
-        if (c->arch == SOCFW_ARCH_BERT || c->arch == SOCFW_ARCH_ROBERTA) {
-                socfw_nn_linear_forward(w->q, x, W(P->q_w), W(P->q_b), N, C,
-                                        qd);
-                socfw_nn_linear_forward(w->k, x, W(P->k_w), W(P->k_b), N, C,
-                                        kd);
-                socfw_nn_linear_forward(w->v, x, W(P->v_w), W(P->v_b), N, C,
-                                        kd);
-                rc = socfw_nn_attention_forward(w->atty, w->att, w->q, w->k,
-                                                w->v, &ad);
-                if (rc < 0)
-                        return rc;
-                socfw_nn_linear_forward(tmp, w->atty, W(P->o_w), W(P->o_b),
-                                        N, qd, C);
-                if (p > 0.0f && (rc = socfw_nn_dropout_forward(
-                                         tmp, w->drop1, tmp, NC, p, rng)) < 0)
-                        return rc;
-                socfw_nn_residual_forward(w->s1, x, tmp, NC);
-                socfw_nn_layernorm_forward(w->mid, w->mean1, w->rstd1, w->s1,
-                                           W(P->ln1_w), W(P->ln1_b), N, C,
-                                           eps);
-                socfw_nn_linear_forward(w->fc, w->mid, W(P->fc_w),
-                                        W(P->fc_b), N, C, F);
-                act_forward(c->act, w->act, w->fc, NF);
-                socfw_nn_linear_forward(tmp, w->act, W(P->down_w),
-                                        W(P->down_b), N, F, C);
-                if (p > 0.0f && (rc = socfw_nn_dropout_forward(
-                                         tmp, w->drop2, tmp, NC, p, rng)) < 0)
-                        return rc;
-                socfw_nn_residual_forward(w->s2, w->mid, tmp, NC);
-                socfw_nn_layernorm_forward(w->out, w->mean2, w->rstd2, w->s2,
-                                           W(P->ln2_w), W(P->ln2_b), N, C,
-                                           eps);
-                return 0;
-        }
-        /* pre-norm decoders */
-        if (c->arch == SOCFW_ARCH_GPT2) {
-                socfw_nn_layernorm_forward(w->a_in, w->mean1, w->rstd1, x,
-                                           W(P->ln1_w), W(P->ln1_b), N, C,
-                                           eps);
-                socfw_nn_matmul_forward(w->q, w->a_in, W(P->qkv_w),
-                                        W(P->qkv_b), N, C, 3 * C, m->wl);
-        } else {
-                socfw_nn_rmsnorm_forward(w->a_in, w->rstd1, x, W(P->ln1_w), N,
-                                         C, eps);
-                socfw_nn_linear_forward(w->q, w->a_in, W(P->q_w), W(P->q_b),
-                                        N, C, qd);
-                socfw_nn_linear_forward(w->k, w->a_in, W(P->k_w), W(P->k_b),
-                                        N, C, kd);
-                socfw_nn_linear_forward(w->v, w->a_in, W(P->v_w), W(P->v_b),
-                                        N, C, kd);
-                socfw_nn_rope_desc rq = rope_desc(m, B, T, c->n_heads, 0, 0);
-                socfw_nn_rope_desc rk = rope_desc(m, B, T, c->n_kv_heads, 0,
-                                                  0);
-                if ((rc = socfw_nn_rope_forward(w->q, &rq)) < 0 ||
-                    (rc = socfw_nn_rope_forward(w->k, &rk)) < 0)
-                        return rc;
-        }
-        rc = socfw_nn_attention_forward(w->atty, w->att, w->q, w->k, w->v,
-                                        &ad);
-        if (rc < 0)
-                return rc;
-        socfw_nn_matmul_forward(tmp, w->atty, W(P->o_w), W(P->o_b), N, qd, C,
-                                m->wl);
-        if (p > 0.0f &&
-            (rc = socfw_nn_dropout_forward(tmp, w->drop1, tmp, NC, p, rng)) < 0)
-                return rc;
-        socfw_nn_residual_forward(w->mid, x, tmp, NC);
-        if (c->arch == SOCFW_ARCH_GPT2) {
-                socfw_nn_layernorm_forward(w->m_in, w->mean2, w->rstd2,
-                                           w->mid, W(P->ln2_w), W(P->ln2_b),
-                                           N, C, eps);
-                socfw_nn_matmul_forward(w->fc, w->m_in, W(P->fc_w),
-                                        W(P->fc_b), N, C, F, m->wl);
-                act_forward(c->act, w->act, w->fc, NF);
-        } else {
-                socfw_nn_rmsnorm_forward(w->m_in, w->rstd2, w->mid,
-                                         W(P->ln2_w), N, C, eps);
-                socfw_nn_linear_forward(w->fc, w->m_in, W(P->fc_w), NULL, N,
-                                        C, F);
-                socfw_nn_linear_forward(w->up, w->m_in, W(P->up_w), NULL, N,
-                                        C, F);
-                socfw_nn_swiglu_forward(w->act, w->fc, w->up, NF);
-        }
-        socfw_nn_matmul_forward(tmp, w->act, W(P->down_w), W(P->down_b), N,
-                                F, C, m->wl);
-        if (p > 0.0f &&
-            (rc = socfw_nn_dropout_forward(tmp, w->drop2, tmp, NC, p, rng)) < 0)
-                return rc;
-        socfw_nn_residual_forward(w->out, w->mid, tmp, NC);
         return 0;
 }
 
@@ -498,8 +326,12 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
         if (rc < 0)
                 return rc;
         const float *x = ws->res0;
+        arch_pass ap = {.B = B, .T = T, .drop = p, .training = training,
+                        .rng = rng, .mask = ws->have_mask ? ws->mask : NULL,
+                        .save = 1};
         for (int l = 0; l < c->n_layers; l++) {
-                rc = layer_forward(m, l, x, B, T, p, rng);
+                rc = arch_block_forward(m, l, x, &ws->layers[l], ws->tmp,
+                                        &ap);
                 if (rc < 0)
                         return socfw_error_set(err, rc, "model forward: "
                                                "layer %d failed (bad "
@@ -527,168 +359,6 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
 
 /* ---- backward ----------------------------------------------------------- */
 
-/* dout through a dropout with mask: returns the gradient before dropout
- * (scratch, or dout itself when no dropout was applied). */
-static const float *
-drop_bw(arch_ws *ws, const float *dout, const uint8_t *mask, size_t n)
-{
-        if (ws->drop_p <= 0.0f)
-                return dout;
-        zero(ws->dtmp, n);
-        socfw_nn_dropout_backward(ws->dtmp, dout, mask, n, ws->drop_p);
-        return ws->dtmp;
-}
-
-/* Pre-norm block backward: dx (N,C) holds dL/d(block output) and receives
- * dL/d(block input) (when need_dx). */
-static int
-layer_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
-                       int need_dx)
-{
-        const socfw_model_config *c = &m->cfg;
-        const arch_layer *P = &m->layers[l];
-        arch_ws *ws = &m->ws;
-        arch_layer_ws *w = &ws->layers[l];
-        int B = ws->B, T = ws->T, N = B * T, C = c->hidden, F = c->ffn;
-        int qd = arch_qd(c), kd = arch_kd(c);
-        size_t NC = (size_t)N * C, NF = (size_t)N * F;
-        int gpt2 = c->arch == SOCFW_ARCH_GPT2;
-        float *d1 = ws->d1;
-        int rc;
-        /* MLP branch */
-        const float *dd = drop_bw(ws, dx, w->drop2, NC);
-        zero(ws->dact, NF);
-        socfw_nn_matmul_backward(ws->dact, G(P->down_w), G(P->down_b), dd,
-                                 w->act, W(P->down_w), N, F, C, m->wl);
-        zero(ws->dfc, NF);
-        zero(d1, NC);
-        if (gpt2) {
-                act_backward(c->act, ws->dfc, w->fc, ws->dact, NF);
-                socfw_nn_matmul_backward(d1, G(P->fc_w), G(P->fc_b), ws->dfc,
-                                         w->m_in, W(P->fc_w), N, C, F, m->wl);
-                socfw_nn_layernorm_backward(dx, G(P->ln2_w), G(P->ln2_b), d1,
-                                            w->mid, W(P->ln2_w), w->mean2,
-                                            w->rstd2, N, C);
-        } else {
-                zero(ws->dup, NF);
-                socfw_nn_swiglu_backward(ws->dfc, ws->dup, ws->dact, w->fc,
-                                         w->up, NF);
-                socfw_nn_linear_backward(d1, G(P->fc_w), NULL, ws->dfc,
-                                         w->m_in, W(P->fc_w), N, C, F);
-                socfw_nn_linear_backward(d1, G(P->up_w), NULL, ws->dup,
-                                         w->m_in, W(P->up_w), N, C, F);
-                socfw_nn_rmsnorm_backward(dx, G(P->ln2_w), d1, w->mid,
-                                          W(P->ln2_w), w->rstd2, N, C);
-        }
-        /* attention branch */
-        dd = drop_bw(ws, dx, w->drop1, NC);
-        zero(ws->datty, (size_t)N * qd);
-        socfw_nn_matmul_backward(ws->datty, G(P->o_w), G(P->o_b), dd, w->atty,
-                                 W(P->o_w), N, qd, C, m->wl);
-        socfw_nn_attn_desc ad = attn_desc(m, B, T,
-                                          ws->have_mask ? ws->mask : NULL);
-        zero(d1, NC);
-        /* d1 (into the first norm) is needed for the block input's
-         * gradient and for the norm's own weights when they train */
-        int need_d1 = need_dx || G(P->ln1_w) || G(P->ln1_b);
-        if (gpt2) {
-                zero(ws->dq, (size_t)N * 3 * C);
-                rc = socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv,
-                                                 ws->datty, w->q, w->k, w->v,
-                                                 w->att, &ad);
-                if (rc < 0)
-                        return rc;
-                socfw_nn_matmul_backward(need_d1 ? d1 : NULL, G(P->qkv_w),
-                                         G(P->qkv_b), ws->dq, w->a_in,
-                                         W(P->qkv_w), N, C, 3 * C, m->wl);
-                socfw_nn_layernorm_backward(need_dx ? dx : NULL, G(P->ln1_w),
-                                            G(P->ln1_b), d1, x, W(P->ln1_w),
-                                            w->mean1, w->rstd1, N, C);
-        } else {
-                zero(ws->dq, (size_t)N * qd);
-                zero(ws->dk, (size_t)N * kd);
-                zero(ws->dv, (size_t)N * kd);
-                rc = socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv,
-                                                 ws->datty, w->q, w->k, w->v,
-                                                 w->att, &ad);
-                if (rc < 0)
-                        return rc;
-                socfw_nn_rope_desc rq = rope_desc(m, B, T, c->n_heads, 0, 0);
-                socfw_nn_rope_desc rk = rope_desc(m, B, T, c->n_kv_heads, 0,
-                                                  0);
-                if ((rc = socfw_nn_rope_backward(ws->dq, &rq)) < 0 ||
-                    (rc = socfw_nn_rope_backward(ws->dk, &rk)) < 0)
-                        return rc;
-                float *dA = need_d1 ? d1 : NULL;
-                socfw_nn_linear_backward(dA, G(P->q_w), G(P->q_b), ws->dq,
-                                         w->a_in, W(P->q_w), N, C, qd);
-                socfw_nn_linear_backward(dA, G(P->k_w), G(P->k_b), ws->dk,
-                                         w->a_in, W(P->k_w), N, C, kd);
-                socfw_nn_linear_backward(dA, G(P->v_w), G(P->v_b), ws->dv,
-                                         w->a_in, W(P->v_w), N, C, kd);
-                socfw_nn_rmsnorm_backward(need_dx ? dx : NULL, G(P->ln1_w),
-                                          d1, x, W(P->ln1_w), w->rstd1, N, C);
-        }
-        return 0;
-}
-
-/* Post-norm (BERT) block backward: *pdx holds dL/d(block output); on
- * return *pdx points to dL/d(block input) (buffers are rotated). */
-static int
-layer_backward_postnorm(socfw_model *m, int l, const float *x, float **pdx,
-                        float **pspare, int need_dx)
-{
-        const socfw_model_config *c = &m->cfg;
-        const arch_layer *P = &m->layers[l];
-        arch_ws *ws = &m->ws;
-        arch_layer_ws *w = &ws->layers[l];
-        int B = ws->B, T = ws->T, N = B * T, C = c->hidden, F = c->ffn;
-        int qd = arch_qd(c), kd = arch_kd(c);
-        size_t NC = (size_t)N * C, NF = (size_t)N * F;
-        float *dx = *pdx, *d1 = ws->d1, *d2 = *pspare;
-        int rc;
-        /* output LN */
-        zero(d1, NC);
-        socfw_nn_layernorm_backward(d1, G(P->ln2_w), G(P->ln2_b), dx, w->s2,
-                                    W(P->ln2_w), w->mean2, w->rstd2, N, C);
-        /* MLP: d1 = dL/ds2, which is also the residual part of dL/dmid */
-        const float *dd = drop_bw(ws, d1, w->drop2, NC);
-        zero(ws->dact, NF);
-        socfw_nn_linear_backward(ws->dact, G(P->down_w), G(P->down_b), dd,
-                                 w->act, W(P->down_w), N, F, C);
-        zero(ws->dfc, NF);
-        act_backward(c->act, ws->dfc, w->fc, ws->dact, NF);
-        socfw_nn_linear_backward(d1, G(P->fc_w), G(P->fc_b), ws->dfc, w->mid,
-                                 W(P->fc_w), N, C, F);
-        /* attention LN: d2 = dL/ds1 */
-        zero(d2, NC);
-        socfw_nn_layernorm_backward(d2, G(P->ln1_w), G(P->ln1_b), d1, w->s1,
-                                    W(P->ln1_w), w->mean1, w->rstd1, N, C);
-        dd = drop_bw(ws, d2, w->drop1, NC);
-        zero(ws->datty, (size_t)N * qd);
-        socfw_nn_linear_backward(ws->datty, G(P->o_w), G(P->o_b), dd,
-                                 w->atty, W(P->o_w), N, qd, C);
-        socfw_nn_attn_desc ad = attn_desc(m, B, T,
-                                          ws->have_mask ? ws->mask : NULL);
-        zero(ws->dq, (size_t)N * qd);
-        zero(ws->dk, (size_t)N * kd);
-        zero(ws->dv, (size_t)N * kd);
-        rc = socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv, ws->datty,
-                                         w->q, w->k, w->v, w->att, &ad);
-        if (rc < 0)
-                return rc;
-        float *dA = need_dx ? d2 : NULL;
-        socfw_nn_linear_backward(dA, G(P->q_w), G(P->q_b), ws->dq, x,
-                                 W(P->q_w), N, C, qd);
-        socfw_nn_linear_backward(dA, G(P->k_w), G(P->k_b), ws->dk, x,
-                                 W(P->k_w), N, C, kd);
-        socfw_nn_linear_backward(dA, G(P->v_w), G(P->v_b), ws->dv, x,
-                                 W(P->v_w), N, C, kd);
-        *pdx = d2;
-        *pspare = dx;
-        return 0;
-}
-
 static void
 embed_backward(socfw_model *m, const float *dx)
 {
@@ -696,10 +366,10 @@ embed_backward(socfw_model *m, const float *dx)
         arch_ws *ws = &m->ws;
         int B = ws->B, T = ws->T, N = B * T, C = c->hidden;
         size_t NC = (size_t)N * C;
-        const float *dd = drop_bw(ws, dx, ws->drop0, NC);
+        const float *dd = arch_drop_bw(ws, dx, ws->drop0, NC);
         float *g;
         if (c->arch == SOCFW_ARCH_BERT || c->arch == SOCFW_ARCH_ROBERTA) {
-                zero(ws->d1, NC);
+                arch_zero(ws->d1, NC);
                 socfw_nn_layernorm_backward(ws->d1, G(m->emb_ln_w),
                                             G(m->emb_ln_b), dd, ws->emb_sum,
                                             W(m->emb_ln_w), ws->emb_mean,
@@ -736,28 +406,24 @@ socfw_model_backward(socfw_model *m, const float *dhidden, socfw_error *err)
         float *dx = ws->d0, *spare = ws->d2;
         const float *xL = L > 0 ? ws->layers[L - 1].out : ws->res0;
         if (c->arch == SOCFW_ARCH_GPT2) {
-                zero(dx, NC);
+                arch_zero(dx, NC);
                 socfw_nn_layernorm_backward(dx, G(m->fin_w), G(m->fin_b),
                                             dhidden, xL, W(m->fin_w),
                                             ws->fin_mean, ws->fin_rstd, N, C);
         } else if (c->arch == SOCFW_ARCH_LLAMA) {
-                zero(dx, NC);
+                arch_zero(dx, NC);
                 socfw_nn_rmsnorm_backward(dx, G(m->fin_w), dhidden, xL,
                                           W(m->fin_w), ws->fin_rstd, N, C);
         } else {
                 memcpy(dx, dhidden, NC * sizeof *dx);
         }
         int floor = m->bw_embeddings ? 0 : m->bw_floor;
+        if (m->adapter && peft_lowest_layer(m->adapter) < floor)
+                floor = peft_lowest_layer(m->adapter);
         for (int l = L - 1; l >= floor; l--) {
                 const float *x = l > 0 ? ws->layers[l - 1].out : ws->res0;
                 int need_dx = l > floor || m->bw_embeddings;
-                int rc;
-                if (c->arch == SOCFW_ARCH_BERT ||
-                    c->arch == SOCFW_ARCH_ROBERTA)
-                        rc = layer_backward_postnorm(m, l, x, &dx, &spare,
-                                                     need_dx);
-                else
-                        rc = layer_backward_prenorm(m, l, x, dx, need_dx);
+                int rc = arch_block_backward(m, l, x, &dx, &spare, need_dx);
                 if (rc < 0)
                         return socfw_error_set(err, rc, "model backward: "
                                                "layer %d failed", l);
@@ -863,7 +529,7 @@ socfw_model_pool_backward(socfw_model *m, const float *dpooled,
         for (size_t i = 0; i < (size_t)B * C; i++)
                 dz[i] = dpooled[i] * (1.0f - ws->pool_out[i] *
                                              ws->pool_out[i]);
-        zero(din, (size_t)B * C);
+        arch_zero(din, (size_t)B * C);
         socfw_nn_linear_backward(dhidden ? din : NULL, G(m->pool_w),
                                  G(m->pool_b), dz, ws->pool_in, W(m->pool_w),
                                  B, C, C);

@@ -4,6 +4,7 @@
 framework_libsocfw_la_SOURCES += \
 	framework/arch/arch_internal.h \
 	framework/arch/model.c \
+	framework/arch/block.c \
 	framework/arch/forward.c \
 	framework/arch/decode.c
 socfwinclude_HEADERS += framework/socfw/model.h

@@ -1,0 +1,392 @@
+/* adapter.c - socfw_adapter: configuration, tensors and initialisation of
+ * LoRA, (IA)3 and bottleneck adapters, attaching one to a model, and
+ * folding one into the weights (merge).  The numerics at a site are in
+ * sites.c. */
+#include "peft/adapter_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- names -------------------------------------------------------------- */
+
+static const char *const site_names[SOCFW_SITE_COUNT] = {
+        "attn.q", "attn.k", "attn.v", "attn.o",
+        "mlp.up", "mlp.gate", "mlp.down",
+};
+
+const char *
+socfw_site_name(socfw_site s)
+{
+        if ((int)s < 0 || (int)s >= SOCFW_SITE_COUNT)
+                return "?";
+        return site_names[s];
+}
+
+int
+socfw_site_parse(const char *name)
+{
+        if (!name)
+                return -1;
+        for (int s = 0; s < SOCFW_SITE_COUNT; s++)
+                if (strcmp(name, site_names[s]) == 0)
+                        return s;
+        return -1;
+}
+
+const char *
+socfw_adapter_type_name(socfw_adapter_type t)
+{
+        switch (t) {
+        case SOCFW_ADAPTER_NONE: return "none";
+        case SOCFW_ADAPTER_LORA: return "lora";
+        case SOCFW_ADAPTER_IA3: return "ia3";
+        case SOCFW_ADAPTER_BOTTLENECK: return "bottleneck";
+        }
+        return "?";
+}
+
+int
+socfw_adapter_type_parse(const char *name)
+{
+        static const socfw_adapter_type all[] = {
+                SOCFW_ADAPTER_NONE, SOCFW_ADAPTER_LORA, SOCFW_ADAPTER_IA3,
+                SOCFW_ADAPTER_BOTTLENECK,
+        };
+        if (!name)
+                return -1;
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+                if (strcmp(name, socfw_adapter_type_name(all[i])) == 0)
+                        return (int)all[i];
+        return -1;
+}
+
+void
+socfw_adapter_config_default(socfw_adapter_config *c, socfw_adapter_type type)
+{
+        memset(c, 0, sizeof *c);
+        c->type = type;
+        c->rank = 8;
+        c->alpha = 8.0f;
+        c->reduction_factor = 16;
+        c->act = SOCFW_ADAPTER_ACT_RELU;
+        switch (type) {
+        case SOCFW_ADAPTER_LORA:
+                c->targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_Q) |
+                             SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V);
+                break;
+        case SOCFW_ADAPTER_IA3:
+                c->targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_K) |
+                             SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V) |
+                             SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN);
+                break;
+        case SOCFW_ADAPTER_BOTTLENECK:
+                c->targets = SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN);
+                break;
+        case SOCFW_ADAPTER_NONE:
+                break;
+        }
+}
+
+/* ---- creation ----------------------------------------------------------- */
+
+static int
+check_config(const socfw_model *m, const socfw_adapter_config *c,
+             socfw_error *err)
+{
+        if (c->type != SOCFW_ADAPTER_LORA && c->type != SOCFW_ADAPTER_IA3 &&
+            c->type != SOCFW_ADAPTER_BOTTLENECK)
+                return socfw_error_set(err, SOCFW_EINVAL, "adapter: type "
+                                       "'%s' has no tensors to make; hint: "
+                                       "lora, ia3 or bottleneck",
+                                       socfw_adapter_type_name(c->type));
+        if (c->targets == 0 || (c->targets & ~SOCFW_SITE_ALL))
+                return socfw_error_set(err, SOCFW_EINVAL, "adapter: no valid "
+                                       "target sites; hint: attn.q, attn.k, "
+                                       "attn.v, attn.o, mlp.up, mlp.gate, "
+                                       "mlp.down");
+        for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
+                if (!(c->targets & SOCFW_SITE_BIT(s)))
+                        continue;
+                if (!socfw_model_has_site(m, (socfw_site)s))
+                        return socfw_error_set(
+                                err, SOCFW_EINVAL, "adapter: target %s does "
+                                "not exist in %s blocks; hint: mlp.gate is "
+                                "Llama's gate_proj, use mlp.up / mlp.down",
+                                site_names[s],
+                                socfw_arch_name(socfw_model_config_of(m)
+                                                        ->arch));
+                int in, out;
+                socfw_model_site_dims(m, (socfw_site)s, &in, &out);
+                if (c->type == SOCFW_ADAPTER_LORA &&
+                    (c->rank > in || c->rank > out))
+                        return socfw_error_set(
+                                err, SOCFW_EINVAL, "adapter: LoRA rank %d "
+                                "is above the size of %s (%d x %d); hint: "
+                                "a rank of 4-64", c->rank, site_names[s], in,
+                                out);
+                if (c->type == SOCFW_ADAPTER_BOTTLENECK &&
+                    s != SOCFW_SITE_ATTN_O && s != SOCFW_SITE_MLP_DOWN)
+                        return socfw_error_set(
+                                err, SOCFW_EINVAL, "adapter: a bottleneck "
+                                "adapter sits after attn.o or mlp.down, not "
+                                "%s", site_names[s]);
+                if (c->type == SOCFW_ADAPTER_BOTTLENECK &&
+                    (c->reduction_factor < 1 ||
+                     out / c->reduction_factor < 1))
+                        return socfw_error_set(
+                                err, SOCFW_EINVAL, "adapter: reduction "
+                                "factor %d leaves no width of %d; hint: 2 to "
+                                "%d", c->reduction_factor, out, out);
+        }
+        if (c->type == SOCFW_ADAPTER_LORA) {
+                if (c->rank < 1)
+                        return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
+                                               "LoRA rank %d; hint: >= 1",
+                                               c->rank);
+                if (!(c->alpha > 0.0f) || !isfinite(c->alpha))
+                        return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
+                                               "LoRA alpha must be > 0");
+                if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+                        return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
+                                               "LoRA dropout %g is outside "
+                                               "[0, 1)", (double)c->dropout);
+        }
+        if (c->act < SOCFW_ADAPTER_ACT_RELU || c->act > SOCFW_ADAPTER_ACT_SILU)
+                return socfw_error_set(err, SOCFW_EINVAL, "adapter: unknown "
+                                       "non-linearity");
+        return 0;
+}
+
+static int
+add_tensor(socfw_adapter *a, int l, socfw_site s, const char *what, int ndim,
+           int64_t d0, int64_t d1, socfw_error *err)
+{
+        char name[128];
+        int64_t shape[2] = {d0, d1};
+        snprintf(name, sizeof name, "layers.%d.%s.%s", l, site_names[s], what);
+        return socfw_params_add(a->ps, name, ndim, shape, err);
+}
+
+int
+socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
+                  const socfw_adapter_config *cfg, uint64_t seed,
+                  socfw_error *err)
+{
+        *out = NULL;
+        int rc = check_config(m, cfg, err);
+        if (rc < 0)
+                return rc;
+        const socfw_model_config *mc = socfw_model_config_of(m);
+        socfw_adapter *a = calloc(1, sizeof *a);
+        if (!a)
+                return socfw_error_set(err, SOCFW_ENOMEM, "adapter: out of "
+                                       "memory");
+        a->cfg = *cfg;
+        a->n_layers = mc->n_layers;
+        a->shape = *mc;
+        for (int s = 0; s < SOCFW_SITE_COUNT; s++)
+                socfw_model_site_dims(m, (socfw_site)s, &a->in[s], &a->out[s]);
+        a->scale = 1.0f;
+        if (cfg->type == SOCFW_ADAPTER_LORA)
+                a->scale = cfg->use_rslora
+                                   ? cfg->alpha / sqrtf((float)cfg->rank)
+                                   : cfg->alpha / (float)cfg->rank;
+        a->slots = calloc((size_t)a->n_layers * SOCFW_SITE_COUNT,
+                          sizeof *a->slots);
+        a->ps = socfw_params_new();
+        if (!a->slots || !a->ps) {
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "adapter: out of "
+                                     "memory");
+                goto fail;
+        }
+        for (int l = 0; l < a->n_layers; l++) {
+                for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
+                        peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
+                        sl->t[0] = sl->t[1] = sl->t[2] = sl->t[3] = -1;
+                        if (!(cfg->targets & SOCFW_SITE_BIT(s)))
+                                continue;
+                        int in = a->in[s], o = a->out[s];
+                        int r = cfg->rank;
+                        int mid = o / (cfg->reduction_factor > 0
+                                               ? cfg->reduction_factor
+                                               : 1);
+                        sl->active = 1;
+                        switch (cfg->type) {
+                        case SOCFW_ADAPTER_LORA:
+                                sl->t[0] = add_tensor(a, l, s, "lora_A", 2,
+                                                      r, in, err);
+                                sl->t[1] = add_tensor(a, l, s, "lora_B", 2,
+                                                      o, r, err);
+                                break;
+                        case SOCFW_ADAPTER_IA3:
+                                sl->t[0] = add_tensor(
+                                        a, l, s, "ia3_l", 1,
+                                        s == SOCFW_SITE_MLP_DOWN ? in : o, 1,
+                                        err);
+                                break;
+                        case SOCFW_ADAPTER_BOTTLENECK:
+                                sl->t[0] = add_tensor(a, l, s, "down.weight",
+                                                      2, mid, o, err);
+                                sl->t[1] = add_tensor(a, l, s, "down.bias",
+                                                      1, mid, 1, err);
+                                sl->t[2] = add_tensor(a, l, s, "up.weight",
+                                                      2, o, mid, err);
+                                sl->t[3] = add_tensor(a, l, s, "up.bias", 1,
+                                                      o, 1, err);
+                                sl->mid = mid;
+                                break;
+                        case SOCFW_ADAPTER_NONE:
+                                break;
+                        }
+                        for (int k = 0; k < peft_n_tensors(cfg->type); k++)
+                                if (sl->t[k] < 0) {
+                                        rc = sl->t[k];
+                                        goto fail;
+                                }
+                }
+        }
+        if ((rc = socfw_params_finalize(a->ps, err)) < 0)
+                goto fail;
+        /* initialise in declaration order from one stream */
+        socfw_rng rng;
+        socfw_rng_seed(&rng, seed);
+        for (int l = 0; l < a->n_layers; l++) {
+                for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
+                        peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
+                        if (!sl->active)
+                                continue;
+                        switch (cfg->type) {
+                        case SOCFW_ADAPTER_LORA: {
+                                float b = 1.0f / sqrtf((float)a->in[s]);
+                                socfw_params_init_uniform(a->ps, sl->t[0], -b,
+                                                          b, &rng);
+                                break;
+                        }
+                        case SOCFW_ADAPTER_IA3:
+                                socfw_params_init_const(a->ps, sl->t[0], 1.0f);
+                                break;
+                        case SOCFW_ADAPTER_BOTTLENECK:
+                                socfw_params_init_normal(a->ps, sl->t[0], 0.0f,
+                                                         0.01f, &rng);
+                                break;
+                        case SOCFW_ADAPTER_NONE:
+                                break;
+                        }
+                }
+        }
+        *out = a;
+        return 0;
+fail:
+        socfw_adapter_free(a);
+        return rc < 0 ? rc : SOCFW_EINTERNAL;
+}
+
+void
+socfw_adapter_free(socfw_adapter *a)
+{
+        if (!a)
+                return;
+        if (a->slots) {
+                for (size_t i = 0; i < (size_t)a->n_layers * SOCFW_SITE_COUNT;
+                     i++) {
+                        free(a->slots[i].saved);
+                        free(a->slots[i].mask);
+                }
+        }
+        free(a->slots);
+        for (int i = 0; i < PEFT_N_SCRATCH; i++)
+                free(a->scratch[i].p);
+        socfw_params_free(a->ps);
+        free(a);
+}
+
+const socfw_adapter_config *
+socfw_adapter_config_of(const socfw_adapter *a)
+{
+        return &a->cfg;
+}
+
+socfw_params *
+socfw_adapter_params(socfw_adapter *a)
+{
+        return a->ps;
+}
+
+float
+socfw_adapter_lora_scale(const socfw_adapter *a)
+{
+        return a->scale;
+}
+
+bool
+socfw_adapter_has(const socfw_adapter *a, int layer, socfw_site s)
+{
+        if (!a || layer < 0 || layer >= a->n_layers || (int)s < 0 ||
+            (int)s >= SOCFW_SITE_COUNT)
+                return false;
+        return a->slots[(size_t)layer * SOCFW_SITE_COUNT + s].active != 0;
+}
+
+int
+peft_lowest_layer(const socfw_adapter *a)
+{
+        for (int l = 0; l < a->n_layers; l++)
+                for (int s = 0; s < SOCFW_SITE_COUNT; s++)
+                        if (socfw_adapter_has(a, l, (socfw_site)s))
+                                return l;
+        return a->n_layers;
+}
+
+int
+peft_shape_check(const socfw_adapter *a, const socfw_model *m,
+                 socfw_error *err)
+{
+        const socfw_model_config *c = socfw_model_config_of(m);
+        const socfw_model_config *s = &a->shape;
+        const char *what = NULL;
+        int have = 0, want = 0;
+#define DIFF(f, name)                                                     \
+        if (!what && c->f != s->f) {                                      \
+                what = name;                                              \
+                have = (int)s->f;                                         \
+                want = (int)c->f;                                         \
+        }
+        DIFF(arch, "architecture")
+        DIFF(n_layers, "layers")
+        DIFF(hidden, "hidden size")
+        DIFF(ffn, "MLP size")
+        DIFF(n_heads, "attention heads")
+        DIFF(n_kv_heads, "key/value heads")
+        DIFF(head_dim, "head size")
+#undef DIFF
+        if (what)
+                return socfw_error_set(err, SOCFW_EINVAL, "adapter: made for "
+                                       "a model with %s %d, this one has %d; "
+                                       "hint: an adapter only fits the base "
+                                       "model it was trained on", what, have,
+                                       want);
+        return 0;
+}
+
+/* ---- scratch ------------------------------------------------------------ */
+
+float *
+peft_grow(float **p, size_t *cap, size_t n)
+{
+        if (n <= *cap && *p)
+                return *p;
+        free(*p);
+        *cap = 0;
+        *p = malloc((n ? n : 1) * sizeof(float));
+        if (*p)
+                *cap = n;
+        return *p;
+}
+
+float *
+peft_scratch(socfw_adapter *a, int which, size_t n)
+{
+        return peft_grow(&a->scratch[which].p, &a->scratch[which].cap, n);
+}

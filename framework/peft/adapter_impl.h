@@ -1,0 +1,60 @@
+/* adapter_impl.h - the inside of a socfw_adapter, shared by adapter.c,
+ * sites.c and the adapter file code.  Not installed. */
+#ifndef SOCFW_PEFT_ADAPTER_IMPL_H
+#define SOCFW_PEFT_ADAPTER_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "peft/peft_internal.h"
+
+/* One (block, site): its tensors and what its forward saved. */
+typedef struct peft_slot {
+        int active;
+        int t[4];               /* LoRA: A, B; IA3: l; bottleneck: down.w,
+                                   down.b, up.w, up.b (indices, -1 unused) */
+        int mid;                /* bottleneck width                        */
+        float *saved;           /* activations for backward (see sites.c)  */
+        size_t saved_cap;
+        uint8_t *mask;          /* LoRA dropout mask (N,in)                */
+        size_t mask_cap;
+        int saved_n;            /* rows saved; 0: nothing to go back on    */
+        float saved_drop;       /* LoRA dropout rate of the saved forward  */
+} peft_slot;
+
+#define PEFT_N_SCRATCH 3
+
+struct socfw_adapter {
+        socfw_adapter_config cfg;
+        socfw_model_config shape;       /* the model it was made for      */
+        int n_layers;
+        int in[SOCFW_SITE_COUNT], out[SOCFW_SITE_COUNT];
+        float scale;                    /* LoRA s                         */
+        socfw_params *ps;
+        peft_slot *slots;               /* n_layers x SOCFW_SITE_COUNT    */
+        struct { float *p; size_t cap; } scratch[PEFT_N_SCRATCH];
+};
+
+static inline peft_slot *
+peft_slot_of(const socfw_adapter *a, int l, socfw_site s)
+{
+        return &a->slots[(size_t)l * SOCFW_SITE_COUNT + (size_t)s];
+}
+
+/* Tensors per site of each type. */
+static inline int
+peft_n_tensors(socfw_adapter_type t)
+{
+        return t == SOCFW_ADAPTER_LORA ? 2 : t == SOCFW_ADAPTER_IA3 ? 1
+               : t == SOCFW_ADAPTER_BOTTLENECK ? 4 : 0;
+}
+
+/* A buffer of at least n floats in *p (grown, contents lost); NULL when
+ * out of memory. */
+PEFT_HIDDEN float *peft_grow(float **p, size_t *cap, size_t n);
+
+/* Shared scratch `which` (0..PEFT_N_SCRATCH-1) of at least n floats. */
+PEFT_HIDDEN float *peft_scratch(socfw_adapter *a, int which, size_t n);
+
+
+#endif

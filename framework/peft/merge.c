@@ -1,0 +1,76 @@
+/* merge.c - folding a LoRA or (IA)3 adapter into the backbone's weights:
+ * afterwards the model alone computes what model + adapter did. */
+#include "peft/adapter_impl.h"
+
+#include "arch/arch_internal.h"
+
+/* Element (o, i) of a site's weight: output o (from the site's first
+ * column col0), input i, in the weight's own layout. */
+static float *
+wat(float *w, socfw_nn_wlayout lay, int total_out, int in, int col0, int o,
+    int i)
+{
+        if (lay == SOCFW_NN_W_IN_OUT)   /* (in, total_out) */
+                return &w[(size_t)i * total_out + col0 + o];
+        (void)total_out;
+        return &w[(size_t)(col0 + o) * in + i];      /* (out, in) */
+}
+
+int
+socfw_adapter_merge(const socfw_adapter *a, socfw_model *m, socfw_error *err)
+{
+        const socfw_adapter_config *c = &a->cfg;
+        if (m->adapter == a)
+                return socfw_error_set(err, SOCFW_ESTATE, "adapter merge: "
+                                       "detach the adapter first");
+        if (c->type != SOCFW_ADAPTER_LORA && c->type != SOCFW_ADAPTER_IA3)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED, "adapter "
+                                       "merge: a %s adapter adds a layer of "
+                                       "its own and cannot be folded into "
+                                       "the weights; hint: run it attached "
+                                       "(--adapter)",
+                                       socfw_adapter_type_name(c->type));
+        int rc = peft_shape_check(a, m, err);
+        if (rc < 0)
+                return rc;
+        for (int l = 0; l < a->n_layers; l++) {
+                for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
+                        if (!socfw_adapter_has(a, l, (socfw_site)s))
+                                continue;
+                        const peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
+                        int wi, bi, col0, in = a->in[s], out = a->out[s];
+                        arch_site_weight(m, l, (socfw_site)s, &wi, &bi, &col0);
+                        float *w = arch_w(m, wi), *b = arch_w(m, bi);
+                        int total = (int)(socfw_params_numel(m->ps, wi) / in);
+                        const float *t0 = socfw_params_data(a->ps, sl->t[0]);
+                        if (c->type == SOCFW_ADAPTER_LORA) {
+                                const float *B = socfw_params_data(a->ps,
+                                                                   sl->t[1]);
+                                int r = c->rank;
+                                for (int o = 0; o < out; o++)
+                                        for (int i = 0; i < in; i++) {
+                                                double d = 0.0;
+                                                for (int k = 0; k < r; k++)
+                                                        d += (double)B[(size_t)o * r + k] *
+                                                             t0[(size_t)k * in + i];
+                                                *wat(w, m->wl, total, in, col0,
+                                                     o, i) += a->scale * (float)d;
+                                        }
+                        } else if (s == SOCFW_SITE_MLP_DOWN) {
+                                for (int o = 0; o < out; o++)     /* inputs */
+                                        for (int i = 0; i < in; i++)
+                                                *wat(w, m->wl, total, in, col0,
+                                                     o, i) *= t0[i];
+                        } else {
+                                for (int o = 0; o < out; o++) {   /* outputs */
+                                        for (int i = 0; i < in; i++)
+                                                *wat(w, m->wl, total, in, col0,
+                                                     o, i) *= t0[o];
+                                        if (b)
+                                                b[col0 + o] *= t0[o];
+                                }
+                        }
+                }
+        }
+        return 0;
+}

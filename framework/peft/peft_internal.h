@@ -1,0 +1,70 @@
+/* peft_internal.h - how the transformer block calls an attached adapter at
+ * its named linear sites (framework/arch/block.c).  Not installed.
+ *
+ * A site computes y = x W + b.  Around it the block calls:
+ *
+ *   forward:  x' = peft_in_forward(x)        (IA3 on a feed-forward input)
+ *             y  = x' W + b                   (the frozen projection)
+ *             peft_out_forward(x, y)          (LoRA, IA3 output, bottleneck)
+ *   backward: peft_out_backward(x, dy, dx)   dy becomes dL/d(x'W+b) in
+ *                                             place; dx += the adapter's own
+ *                                             path (LoRA); adapter grads +=
+ *             dx' += dy W^T                   (the frozen projection)
+ *             peft_in_backward(dx')           dx' becomes dL/dx in place
+ *
+ * `x` is the site input as the base projection saw it before the in-hook
+ * (contiguous (N,in)); y / dy may be column slices of a wider buffer
+ * (GPT-2's fused q|k|v), hence their row strides.  With `save`, what
+ * backward needs is kept in the adapter (one forward at a time). */
+#ifndef SOCFW_PEFT_INTERNAL_H
+#define SOCFW_PEFT_INTERNAL_H
+
+#include "socfw/peft.h"
+#include "socfw/rng.h"
+
+#define PEFT_HIDDEN __attribute__((visibility("hidden")))
+
+typedef struct peft_pass {
+        int N;                  /* rows                                    */
+        int save;               /* keep activations for backward           */
+        int training;           /* adapter dropout on                      */
+        socfw_rng *rng;         /* for dropout (training only)             */
+} peft_pass;
+
+/* The input the base projection should read: x itself, or a scaled copy
+ * owned by the adapter.  NULL when out of memory. */
+PEFT_HIDDEN const float *peft_in_forward(socfw_adapter *a, int l,
+                                         socfw_site s, const float *x,
+                                         int in, const peft_pass *p);
+
+/* Returns 0 or a negative SOCFW_E* code (out of memory, bad dropout). */
+PEFT_HIDDEN int peft_out_forward(socfw_adapter *a, int l, socfw_site s,
+                                 const float *x, float *y, int ldy, int in,
+                                 int out, const peft_pass *p);
+
+/* dx (N,in) may be NULL when the block does not need it.  Returns 0 or
+ * SOCFW_ESTATE (no saved forward). */
+PEFT_HIDDEN int peft_out_backward(socfw_adapter *a, int l, socfw_site s,
+                                  const float *x, float *dy, int ldy,
+                                  float *dx, int in, int out, int N);
+
+PEFT_HIDDEN void peft_in_backward(socfw_adapter *a, int l, socfw_site s,
+                                  const float *x, float *dx, int in, int N);
+
+/* The input the base projection read in the saved forward (the scaled
+ * copy of an IA3 input site, x otherwise). */
+PEFT_HIDDEN const float *peft_in_saved(const socfw_adapter *a, int l,
+                                       socfw_site s, const float *x);
+
+/* Whether the adapter hooks the input / output of (l, s). */
+PEFT_HIDDEN int peft_hooks_in(const socfw_adapter *a, int l, socfw_site s);
+PEFT_HIDDEN int peft_hooks_out(const socfw_adapter *a, int l, socfw_site s);
+
+/* 0, or SOCFW_EINVAL naming the first shape difference with `m`. */
+PEFT_HIDDEN int peft_shape_check(const socfw_adapter *a,
+                                 const socfw_model *m, socfw_error *err);
+
+/* Lowest block the adapter touches (n_layers when none). */
+PEFT_HIDDEN int peft_lowest_layer(const socfw_adapter *a);
+
+#endif

@@ -1,0 +1,371 @@
+/* sites.c - what an adapter computes at one named linear site, forward and
+ * backward (the contract is in peft_internal.h, the maths in socfw/peft.h).
+ *
+ * Saved per site for backward (slot->saved, N rows):
+ *   LoRA        z = drop(x) A^T (N,r); the dropout mask (N,in) if any
+ *   IA3 output  the output before scaling (N,out)
+ *   IA3 input   the scaled input the base projection read (N,in)
+ *   bottleneck  y before the adapter (N,out), down pre-activation (N,m),
+ *               activation (N,m) */
+#include "peft/adapter_impl.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "socfw/nn.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static float *
+pgrad(socfw_adapter *a, int idx)
+{
+        return socfw_params_grad(a->ps, idx);
+}
+
+static const float *
+pdata(const socfw_adapter *a, int idx)
+{
+        return socfw_params_data(a->ps, idx);
+}
+
+static float *
+save_buf(peft_slot *sl, size_t n)
+{
+        return peft_grow(&sl->saved, &sl->saved_cap, n);
+}
+
+static void
+act_fw(socfw_adapter_act k, float *out, const float *in, size_t n)
+{
+        switch (k) {
+        case SOCFW_ADAPTER_ACT_RELU:
+                for (size_t i = 0; i < n; i++)
+                        out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+                break;
+        case SOCFW_ADAPTER_ACT_GELU:
+                socfw_nn_gelu_forward(out, in, n);
+                break;
+        case SOCFW_ADAPTER_ACT_SILU:
+                socfw_nn_silu_forward(out, in, n);
+                break;
+        }
+}
+
+/* din = act'(in) * dout (written, not accumulated) */
+static void
+act_bw(socfw_adapter_act k, float *din, const float *in, const float *dout,
+       size_t n)
+{
+        switch (k) {
+        case SOCFW_ADAPTER_ACT_RELU:
+                for (size_t i = 0; i < n; i++)
+                        din[i] = in[i] > 0.0f ? dout[i] : 0.0f;
+                return;
+        case SOCFW_ADAPTER_ACT_GELU:
+                memset(din, 0, n * sizeof *din);
+                socfw_nn_gelu_backward(din, in, dout, n);
+                return;
+        case SOCFW_ADAPTER_ACT_SILU:
+                memset(din, 0, n * sizeof *din);
+                socfw_nn_silu_backward(din, in, dout, n);
+                return;
+        }
+}
+
+int
+peft_hooks_in(const socfw_adapter *a, int l, socfw_site s)
+{
+        return a && a->cfg.type == SOCFW_ADAPTER_IA3 &&
+               s == SOCFW_SITE_MLP_DOWN && socfw_adapter_has(a, l, s);
+}
+
+int
+peft_hooks_out(const socfw_adapter *a, int l, socfw_site s)
+{
+        return a && socfw_adapter_has(a, l, s) && !peft_hooks_in(a, l, s);
+}
+
+/* ---- forward ------------------------------------------------------------ */
+
+const float *
+peft_in_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
+                int in, const peft_pass *p)
+{
+        if (!peft_hooks_in(a, l, s))
+                return x;
+        peft_slot *sl = peft_slot_of(a, l, s);
+        size_t n = (size_t)p->N * (size_t)in;
+        float *xs = p->save ? save_buf(sl, n) : peft_scratch(a, 0, n);
+        if (!xs)
+                return NULL;
+        const float *lv = pdata(a, sl->t[0]);
+        for (int i = 0; i < p->N; i++)
+                for (int j = 0; j < in; j++)
+                        xs[(size_t)i * in + j] = x[(size_t)i * in + j] * lv[j];
+        sl->saved_n = p->save ? p->N : 0;
+        return xs;
+}
+
+static int
+lora_forward(socfw_adapter *a, peft_slot *sl, const float *x, float *y,
+             int ldy, int in, int out, const peft_pass *p)
+{
+        int N = p->N, r = a->cfg.rank;
+        float drop = p->training ? a->cfg.dropout : 0.0f;
+        const float *A = pdata(a, sl->t[0]), *B = pdata(a, sl->t[1]);
+        size_t nr = (size_t)N * r, nin = (size_t)N * in;
+        float *z = p->save ? save_buf(sl, nr) : peft_scratch(a, 0, nr);
+        if (!z)
+                return SOCFW_ENOMEM;
+        const float *xin = x;
+        if (drop > 0.0f) {
+                float *xd = peft_scratch(a, 1, nin);
+                if (!xd || !p->rng)
+                        return xd ? SOCFW_EINVAL : SOCFW_ENOMEM;
+                if (nin > sl->mask_cap) {
+                        free(sl->mask);
+                        sl->mask_cap = 0;
+                        sl->mask = malloc(nin);
+                        if (!sl->mask)
+                                return SOCFW_ENOMEM;
+                        sl->mask_cap = nin;
+                }
+                int rc = socfw_nn_dropout_forward(xd, sl->mask, x, nin, drop,
+                                                  p->rng);
+                if (rc < 0)
+                        return rc;
+                xin = xd;
+        }
+        /* z (N,r) = xin (N,in) A^T;  y (N,out) += s z B^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, r, in, 1.0f,
+                    xin, in, A, in, 0.0f, z, r);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, r,
+                    a->scale, z, r, B, r, 1.0f, y, ldy);
+        sl->saved_drop = drop;
+        return 0;
+}
+
+static int
+ia3_out_forward(socfw_adapter *a, peft_slot *sl, float *y, int ldy, int out,
+                const peft_pass *p)
+{
+        const float *lv = pdata(a, sl->t[0]);
+        float *pre = NULL;
+        if (p->save && !(pre = save_buf(sl, (size_t)p->N * out)))
+                return SOCFW_ENOMEM;
+        for (int i = 0; i < p->N; i++) {
+                float *row = y + (size_t)i * ldy;
+                if (pre)
+                        memcpy(pre + (size_t)i * out, row,
+                               (size_t)out * sizeof *row);
+                for (int j = 0; j < out; j++)
+                        row[j] *= lv[j];
+        }
+        return 0;
+}
+
+static int
+bottleneck_forward(socfw_adapter *a, peft_slot *sl, float *y, int ldy,
+                   int out, const peft_pass *p)
+{
+        int N = p->N, m = sl->mid;
+        size_t no = (size_t)N * out, nm = (size_t)N * m;
+        float *buf = p->save ? save_buf(sl, no + 2 * nm)
+                             : peft_scratch(a, 0, no + 2 * nm);
+        if (!buf)
+                return SOCFW_ENOMEM;
+        float *pre = buf, *h = buf + no, *act = buf + no + nm;
+        for (int i = 0; i < N; i++)
+                memcpy(pre + (size_t)i * out, y + (size_t)i * ldy,
+                       (size_t)out * sizeof *y);
+        /* h (N,m) = pre Wd^T + bd;  y += act(h) Wu^T + bu */
+        socfw_nn_linear_forward(h, pre, pdata(a, sl->t[0]),
+                                pdata(a, sl->t[1]), N, out, m);
+        act_fw(a->cfg.act, act, h, nm);
+        const float *bu = pdata(a, sl->t[3]);
+        for (int i = 0; i < N; i++)
+                for (int j = 0; j < out; j++)
+                        y[(size_t)i * ldy + j] += bu[j];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, m, 1.0f,
+                    act, m, pdata(a, sl->t[2]), m, 1.0f, y, ldy);
+        return 0;
+}
+
+int
+peft_out_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
+                 float *y, int ldy, int in, int out, const peft_pass *p)
+{
+        if (!peft_hooks_out(a, l, s))
+                return 0;
+        peft_slot *sl = peft_slot_of(a, l, s);
+        int rc = 0;
+        sl->saved_n = 0;
+        switch (a->cfg.type) {
+        case SOCFW_ADAPTER_LORA:
+                rc = lora_forward(a, sl, x, y, ldy, in, out, p);
+                break;
+        case SOCFW_ADAPTER_IA3:
+                rc = ia3_out_forward(a, sl, y, ldy, out, p);
+                break;
+        case SOCFW_ADAPTER_BOTTLENECK:
+                rc = bottleneck_forward(a, sl, y, ldy, out, p);
+                break;
+        case SOCFW_ADAPTER_NONE:
+                break;
+        }
+        if (rc == 0 && p->save)
+                sl->saved_n = p->N;
+        return rc;
+}
+
+/* ---- backward ----------------------------------------------------------- */
+
+static int
+lora_backward(socfw_adapter *a, peft_slot *sl, const float *x,
+              const float *dy, int ldy, float *dx, int in, int out, int N)
+{
+        int r = a->cfg.rank;
+        float s = a->scale, drop = sl->saved_drop;
+        const float *A = pdata(a, sl->t[0]), *B = pdata(a, sl->t[1]);
+        float *dA = pgrad(a, sl->t[0]), *dB = pgrad(a, sl->t[1]);
+        const float *z = sl->saved;
+        size_t nin = (size_t)N * in;
+        float *dz = peft_scratch(a, 0, (size_t)N * r);
+        if (!dz)
+                return SOCFW_ENOMEM;
+        /* dB (out,r) += s dy^T z;  dz (N,r) = s dy B */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, r, N, s, dy,
+                    ldy, z, r, 1.0f, dB, r);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, out, s,
+                    dy, ldy, B, r, 0.0f, dz, r);
+        const float *xin = x;
+        if (drop > 0.0f) {      /* the input A saw: x * mask / (1-p) */
+                float *xd = peft_scratch(a, 1, nin);
+                if (!xd)
+                        return SOCFW_ENOMEM;
+                float k = 1.0f / (1.0f - drop);
+                for (size_t i = 0; i < nin; i++)
+                        xd[i] = sl->mask[i] ? x[i] * k : 0.0f;
+                xin = xd;
+        }
+        /* dA (r,in) += dz^T xin */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, in, N, 1.0f,
+                    dz, r, xin, in, 1.0f, dA, in);
+        if (!dx)
+                return 0;
+        if (drop <= 0.0f) {     /* dx += dz A */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in,
+                            r, 1.0f, dz, r, A, in, 1.0f, dx, in);
+                return 0;
+        }
+        float *t = peft_scratch(a, 2, nin);
+        if (!t)
+                return SOCFW_ENOMEM;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, r, 1.0f,
+                    dz, r, A, in, 0.0f, t, in);
+        socfw_nn_dropout_backward(dx, t, sl->mask, nin, drop);
+        return 0;
+}
+
+static void
+ia3_out_backward(socfw_adapter *a, peft_slot *sl, float *dy, int ldy,
+                 int out, int N)
+{
+        const float *lv = pdata(a, sl->t[0]), *pre = sl->saved;
+        float *dl = pgrad(a, sl->t[0]);
+        for (int i = 0; i < N; i++) {
+                float *row = dy + (size_t)i * ldy;
+                const float *pr = pre + (size_t)i * out;
+                for (int j = 0; j < out; j++) {
+                        dl[j] += pr[j] * row[j];
+                        row[j] *= lv[j];
+                }
+        }
+}
+
+static int
+bottleneck_backward(socfw_adapter *a, peft_slot *sl, float *dy, int ldy,
+                    int out, int N)
+{
+        int m = sl->mid;
+        size_t no = (size_t)N * out, nm = (size_t)N * m;
+        const float *pre = sl->saved, *h = sl->saved + no,
+                    *act = sl->saved + no + nm;
+        const float *Wd = pdata(a, sl->t[0]), *Wu = pdata(a, sl->t[2]);
+        float *dWd = pgrad(a, sl->t[0]), *dbd = pgrad(a, sl->t[1]);
+        float *dWu = pgrad(a, sl->t[2]), *dbu = pgrad(a, sl->t[3]);
+        float *da = peft_scratch(a, 0, 2 * nm);
+        if (!da)
+                return SOCFW_ENOMEM;
+        float *dh = da + nm;
+        for (int i = 0; i < N; i++)
+                for (int j = 0; j < out; j++)
+                        dbu[j] += dy[(size_t)i * ldy + j];
+        /* dWu (out,m) += dy^T act;  da (N,m) = dy Wu */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, m, N, 1.0f,
+                    dy, ldy, act, m, 1.0f, dWu, m);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, m, out,
+                    1.0f, dy, ldy, Wu, m, 0.0f, da, m);
+        act_bw(a->cfg.act, dh, h, da, nm);
+        for (int i = 0; i < N; i++)
+                for (int j = 0; j < m; j++)
+                        dbd[j] += dh[(size_t)i * m + j];
+        /* dWd (m,out) += dh^T pre;  dy += dh Wd */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, out, N, 1.0f,
+                    dh, m, pre, out, 1.0f, dWd, out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, out, m,
+                    1.0f, dh, m, Wd, out, 1.0f, dy, ldy);
+        return 0;
+}
+
+int
+peft_out_backward(socfw_adapter *a, int l, socfw_site s, const float *x,
+                  float *dy, int ldy, float *dx, int in, int out, int N)
+{
+        if (!peft_hooks_out(a, l, s))
+                return 0;
+        peft_slot *sl = peft_slot_of(a, l, s);
+        if (sl->saved_n != N)
+                return SOCFW_ESTATE;
+        switch (a->cfg.type) {
+        case SOCFW_ADAPTER_LORA:
+                return lora_backward(a, sl, x, dy, ldy, dx, in, out, N);
+        case SOCFW_ADAPTER_IA3:
+                ia3_out_backward(a, sl, dy, ldy, out, N);
+                return 0;
+        case SOCFW_ADAPTER_BOTTLENECK:
+                return bottleneck_backward(a, sl, dy, ldy, out, N);
+        case SOCFW_ADAPTER_NONE:
+                break;
+        }
+        return 0;
+}
+
+void
+peft_in_backward(socfw_adapter *a, int l, socfw_site s, const float *x,
+                 float *dx, int in, int N)
+{
+        if (!peft_hooks_in(a, l, s))
+                return;
+        peft_slot *sl = peft_slot_of(a, l, s);
+        const float *lv = pdata(a, sl->t[0]);
+        float *dl = pgrad(a, sl->t[0]);
+        for (int i = 0; i < N; i++) {
+                float *row = dx + (size_t)i * in;
+                const float *xr = x + (size_t)i * in;
+                for (int j = 0; j < in; j++) {
+                        dl[j] += xr[j] * row[j];
+                        row[j] *= lv[j];
+                }
+        }
+}
+
+const float *
+peft_in_saved(const socfw_adapter *a, int l, socfw_site s, const float *x)
+{
+        if (!peft_hooks_in(a, l, s))
+                return x;
+        return peft_slot_of(a, l, s)->saved;
+}

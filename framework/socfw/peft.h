@@ -1,0 +1,187 @@
+/* socfw/peft.h - parameter-efficient adapters over a frozen backbone:
+ * LoRA, (IA)3 and bottleneck adapters at the block's named linear sites.
+ *
+ * Every transformer block of a socfw_model has the same named linear sites
+ * (socfw_site): attn.q, attn.k, attn.v, attn.o, mlp.up, mlp.gate (Llama
+ * only) and mlp.down.  GPT-2's fused c_attn is three sites, its column
+ * slices.  An adapter holds its own tensors (a socfw_params store, names
+ * "layers.<l>.<site>.<tensor>") and, attached to a model, changes what the
+ * block computes at those sites in the training forward, in backward and in
+ * KV-cache decoding alike - the backbone's own weights are never written.
+ *
+ *     socfw_adapter_config ac;
+ *     socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);
+ *     ac.rank = 8; ac.alpha = 16;
+ *     ac.targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_Q) |
+ *                  SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V);
+ *     socfw_adapter *a = NULL;
+ *     if (socfw_adapter_new(&a, model, &ac, seed, &err) < 0) goto fail;
+ *     socfw_model_freeze(model, 0, false);        // backbone frozen
+ *     socfw_model_attach(model, a, &err);         // borrowed until detached
+ *     ... socfw_model_forward / socfw_model_backward as usual: gradients go
+ *         to socfw_adapter_params(a) (and the model's trainable tensors) ...
+ *     socfw_model_attach(model, NULL, &err);      // plain backbone again
+ *     socfw_adapter_free(a);
+ *
+ * What each type computes at a site with input x (N,in), base output
+ * y = x W + b (N,out):
+ *
+ *   LoRA     y += s * dropout(x) A^T B^T,  A (r,in), B (out,r),
+ *            s = alpha / r (alpha / sqrt(r) with use_rslora).  PEFT's
+ *            initialisation: A Kaiming-uniform (a = sqrt(5): U(+-1/sqrt(in))),
+ *            B zero, so an untrained adapter changes nothing.
+ *            Tensors: lora_A (r,in), lora_B (out,r).
+ *   (IA)3    output sites (attn.q/k/v/o, mlp.up, mlp.gate): y = l * y with
+ *            l (out); feed-forward input sites (mlp.down): y = (x * l) W + b
+ *            with l (in), as PEFT's feedforward_modules.  l starts at 1.
+ *            Tensor: ia3_l.
+ *   bottleneck  at attn.o and/or mlp.down (Houlsby: both; Pfeiffer:
+ *            mlp.down): y += up(act(down(y))), down (m,out) + bias,
+ *            up (out,m) + bias, m = out / reduction_factor; near-identity
+ *            start (down N(0, 0.01), up zero).  The adapter runs before the
+ *            branch's dropout and residual add.  Tensors: down.weight,
+ *            down.bias, up.weight, up.bias.
+ *
+ * Threading: an adapter keeps the activations its backward needs (like the
+ * model's workspace), so one forward/backward at a time per adapter.
+ */
+#ifndef SOCFW_PEFT_H
+#define SOCFW_PEFT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "socfw/error.h"
+#include "socfw/model.h"
+#include "socfw/params.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- named linear sites ------------------------------------------------- */
+
+typedef enum socfw_site {
+        SOCFW_SITE_ATTN_Q = 0,
+        SOCFW_SITE_ATTN_K = 1,
+        SOCFW_SITE_ATTN_V = 2,
+        SOCFW_SITE_ATTN_O = 3,
+        SOCFW_SITE_MLP_UP = 4,
+        SOCFW_SITE_MLP_GATE = 5,
+        SOCFW_SITE_MLP_DOWN = 6,
+} socfw_site;
+
+#define SOCFW_SITE_COUNT 7
+#define SOCFW_SITE_BIT(s) (1u << (unsigned)(s))
+#define SOCFW_SITE_ALL ((1u << SOCFW_SITE_COUNT) - 1u)
+
+/* "attn.q", ...; "?" for a bad value.  Static string. */
+const char *socfw_site_name(socfw_site s);
+
+/* The site named `name` ("attn.q" ... "mlp.down"), or -1. */
+int socfw_site_parse(const char *name);
+
+/* Whether blocks of `m` have the site (mlp.gate: Llama family only). */
+bool socfw_model_has_site(const socfw_model *m, socfw_site s);
+
+/* Input and output width of a site of `m` (0 when it lacks the site). */
+void socfw_model_site_dims(const socfw_model *m, socfw_site s, int *in,
+                           int *out);
+
+/* The Hugging Face module of a site in block `layer`, without the
+ * backbone's name prefix ("h.3.attn.c_attn", "layers.0.self_attn.q_proj",
+ * "encoder.layer.1.attention.self.query"); GPT-2's q, k and v all live in
+ * "h.N.attn.c_attn".  Writes at most `cap` bytes; returns 0 or
+ * SOCFW_EINVAL (no such site / too small). */
+int socfw_model_site_module(const socfw_model *m, int layer, socfw_site s,
+                            char *buf, size_t cap);
+
+/* ---- adapter configuration ---------------------------------------------- */
+
+typedef enum socfw_adapter_type {
+        SOCFW_ADAPTER_NONE = 0,
+        SOCFW_ADAPTER_LORA = 1,
+        SOCFW_ADAPTER_IA3 = 2,
+        SOCFW_ADAPTER_BOTTLENECK = 3,
+} socfw_adapter_type;
+
+typedef enum socfw_adapter_act {
+        SOCFW_ADAPTER_ACT_RELU = 0,
+        SOCFW_ADAPTER_ACT_GELU = 1,   /* tanh approximation */
+        SOCFW_ADAPTER_ACT_SILU = 2,
+} socfw_adapter_act;
+
+typedef struct socfw_adapter_config {
+        socfw_adapter_type type;
+        unsigned targets;       /* SOCFW_SITE_BIT()s                       */
+        /* LoRA */
+        int rank;               /* r >= 1                                  */
+        float alpha;            /* scale numerator                         */
+        float dropout;          /* on the LoRA input, training only        */
+        bool use_rslora;        /* s = alpha / sqrt(r)                     */
+        /* bottleneck */
+        int reduction_factor;   /* m = width / reduction_factor            */
+        socfw_adapter_act act;
+} socfw_adapter_config;
+
+/* Defaults of each type (PEFT's where PEFT has the type):
+ *   LoRA: r 8, alpha 8, dropout 0, targets attn.q + attn.v;
+ *   IA3: targets attn.k + attn.v + mlp.down;
+ *   bottleneck: Pfeiffer (mlp.down), reduction 16, relu. */
+void socfw_adapter_config_default(socfw_adapter_config *c,
+                                  socfw_adapter_type type);
+
+/* "lora", "ia3", "bottleneck", "none"; "?" otherwise.  Static string. */
+const char *socfw_adapter_type_name(socfw_adapter_type t);
+
+/* The type named `name` ("lora", "ia3", "bottleneck", "none"), or -1. */
+int socfw_adapter_type_parse(const char *name);
+
+/* ---- adapters ----------------------------------------------------------- */
+
+typedef struct socfw_adapter socfw_adapter;
+
+/* A new adapter for every block of `m` at cfg->targets, initialised as
+ * documented above from `seed`.  Refuses (SOCFW_EINVAL, naming the site or
+ * value) a target the architecture lacks, rank < 1 or above the smaller
+ * side of a target projection, a bottleneck target other than attn.o /
+ * mlp.down, a reduction factor that leaves no width.  Returns 0 and *out
+ * (caller frees), or a negative SOCFW_E* code with *out = NULL. */
+int socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
+                      const socfw_adapter_config *cfg, uint64_t seed,
+                      socfw_error *err);
+
+/* NULL is a no-op.  Detach it from its model first. */
+void socfw_adapter_free(socfw_adapter *a);
+
+/* Borrowed: the adapter's configuration and tensors (all trainable; the
+ * store is finalized: read, write and optimize them, add none). */
+const socfw_adapter_config *socfw_adapter_config_of(const socfw_adapter *a);
+socfw_params *socfw_adapter_params(socfw_adapter *a);
+
+/* LoRA scale s (1 for other types). */
+float socfw_adapter_lora_scale(const socfw_adapter *a);
+
+/* Whether block `layer` has the adapter at site `s`. */
+bool socfw_adapter_has(const socfw_adapter *a, int layer, socfw_site s);
+
+/* Attach `a` to `m` (borrowed until detached; NULL detaches).  Checks that
+ * the adapter was made for a model of this shape (SOCFW_EINVAL naming the
+ * first difference).  Backward then runs down to the lowest adapted block
+ * even when the backbone is frozen; frozen weights get no gradient. */
+int socfw_model_attach(socfw_model *m, socfw_adapter *a, socfw_error *err);
+
+/* The attached adapter, or NULL.  Borrowed. */
+socfw_adapter *socfw_model_attached(const socfw_model *m);
+
+/* Fold a LoRA or IA3 adapter into the weights of `m` (W += s B A, or the
+ * (IA)3 scalings), so that `m` alone computes what `m` + `a` did.
+ * `m` must not have `a` attached.  Bottleneck adapters cannot be folded:
+ * SOCFW_EUNSUPPORTED. */
+int socfw_adapter_merge(const socfw_adapter *a, socfw_model *m,
+                        socfw_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SOCFW_PEFT_H */
