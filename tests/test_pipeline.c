@@ -105,8 +105,8 @@ Test(pipeline, misspelt_key_gets_location_and_suggestion)
         EXPECT_DIAG("socfw: 1\ntrian: {lr: 1}\n",
                     "p.yaml:2:1: unknown key 'trian' in the pipeline; did "
                     "you mean 'train'?");
-        EXPECT_DIAG("socfw: 1\nbackbone: {adapters: {rnak: 4}}\n",
-                    "unknown key 'adapters.rnak' in backbone; did you mean "
+        EXPECT_DIAG("socfw: 1\nbackbone: {adapter: {rnak: 4}}\n",
+                    "unknown key 'adapter.rnak' in backbone; did you mean "
                     "'rank'?");
         EXPECT_DIAG("socfw: 1\ntasks:\n  - name: t\n    plugin: testgood\n"
                     "    greting: hi\n",
@@ -281,10 +281,9 @@ Test(pipeline, list_defaults_and_maps_read_back)
         cr_assert_eq(socfw_config_map_len(t, "tone"), 2);
         cr_assert_str_eq(socfw_config_map_lookup(t, "tone", "negative"),
                          "calm");
-        const socfw_config *bb = socfw_pipeline_section(p, "backbone");
-        cr_assert_eq(socfw_config_list_len(bb, "adapters.targets"), 2);
-        cr_assert_str_eq(socfw_config_list_get(bb, "adapters.targets", 1),
-                         "attn.v");
+        const socfw_config *ev = socfw_pipeline_section(p, "evaluate");
+        cr_assert_eq(socfw_config_list_len(ev, "splits"), 2);
+        cr_assert_str_eq(socfw_config_list_get(ev, "splits", 1), "test");
         cr_assert_not_null(socfw_pipeline_task_head(p, 0) ? "x" : "x");
         socfw_pipeline_free(p);
 }

@@ -11,8 +11,10 @@ static const char *const arch_choices[] = {"gpt2", "bert", "roberta",
                                            "llama", NULL};
 static const char *const freeze_choices[] = {"none", "all", "embeddings",
                                              "top_layers", NULL};
-static const char *const adapter_choices[] = {"none", "lora", "bottleneck",
-                                              "prefix", NULL};
+static const char *const adapter_choices[] = {"none", "lora", "ia3",
+                                              "bottleneck", NULL};
+static const char *const adapter_act_choices[] = {"relu", "gelu", "silu",
+                                                  NULL};
 static const char *const lora_targets[] = {
         "attn.q", "attn.k", "attn.v", "attn.o", "mlp.up", "mlp.down",
         "mlp.gate", NULL};
@@ -31,6 +33,42 @@ static const char *const format_choices[] = {"auto", "jsonl", "csv", "tsv",
 static const char *const truncation_choices[] = {"head", "tail",
                                                    "head_tail",
                                                    "chunk_average", NULL};
+
+/* The adapter keys, under `backbone.adapter.` (the pipeline's default,
+ * with defaults) and `tasks[].adapter.` (a task's own; absent keys come
+ * from the backbone's). */
+#define ADAPTER_SPECS(P, TYPE, RANK, ALPHA, DROP, TARGETS, RS, RED, ACT,   \
+                      HELP)                                              \
+        {.key = P "type", .type = SOCFW_PARAM_ENUM,                      \
+         .default_value = TYPE, .choices = adapter_choices,              \
+         .help = HELP},                                                   \
+        {.key = P "rank", .type = SOCFW_PARAM_INT, .default_value = RANK, \
+         .min = 1, .max = 4096, .help = "LoRA rank r."},                  \
+        {.key = P "alpha", .type = SOCFW_PARAM_FLOAT,                    \
+         .default_value = ALPHA, .min = 1e-6, .max = 1e6,                 \
+         .help = "LoRA scaling: the update is scaled by alpha / r (alpha "\
+                 "/ sqrt(r) with use_rslora)."},                          \
+        {.key = P "dropout", .type = SOCFW_PARAM_FLOAT,                  \
+         .default_value = DROP, .min = 0, .max = 0.99,                    \
+         .help = "LoRA: dropout on the adapter's input while training."},\
+        {.key = P "targets", .type = SOCFW_PARAM_LIST,                   \
+         .default_value = TARGETS, .choices = lora_targets,               \
+         .help = "Named linear sites of every block that get the "        \
+                 "adapter (mlp.gate: Llama only).  Absent: LoRA attn.q, " \
+                 "attn.v; IA3 attn.k, attn.v, mlp.down (IA3 scales the "  \
+                 "outputs of attention and mlp.up/gate sites and the "    \
+                 "input of mlp.down); bottleneck mlp.down (Pfeiffer; "    \
+                 "add attn.o for Houlsby)."},                             \
+        {.key = P "use_rslora", .type = SOCFW_PARAM_BOOL,                \
+         .default_value = RS,                                             \
+         .help = "LoRA: rank-stabilised scaling alpha / sqrt(r)."},       \
+        {.key = P "reduction_factor", .type = SOCFW_PARAM_INT,           \
+         .default_value = RED, .min = 1, .max = 65536,                    \
+         .help = "Bottleneck: width = hidden / reduction_factor."},       \
+        {.key = P "non_linearity", .type = SOCFW_PARAM_ENUM,             \
+         .default_value = ACT, .choices = adapter_act_choices,            \
+         .help = "Bottleneck: activation between down and up "            \
+                 "projections."}
 
 static const socfw_param_spec top_specs[] = {
         {.key = "socfw", .type = SOCFW_PARAM_INT,
@@ -102,28 +140,13 @@ static const socfw_param_spec backbone_specs[] = {
         {.key = "trainable_top_layers", .type = SOCFW_PARAM_INT,
          .default_value = "2", .min = 0, .max = 256,
          .help = "With freeze: top_layers, how many blocks are trained."},
-        {.key = "adapters.type", .type = SOCFW_PARAM_ENUM,
-         .default_value = "none", .choices = adapter_choices,
-         .help = "Parameter-efficient fine-tuning: LoRA, bottleneck "
-                 "adapters or prefix tuning."},
-        {.key = "adapters.rank", .type = SOCFW_PARAM_INT,
-         .default_value = "8", .min = 1, .max = 4096,
-         .help = "LoRA rank r."},
-        {.key = "adapters.alpha", .type = SOCFW_PARAM_FLOAT,
-         .default_value = "16", .min = 0, .max = 1e6,
-         .help = "LoRA scaling alpha (the update is scaled by alpha/r)."},
-        {.key = "adapters.dropout", .type = SOCFW_PARAM_FLOAT,
-         .default_value = "0", .min = 0, .max = 0.99,
-         .help = "Dropout on the adapter input."},
-        {.key = "adapters.targets", .type = SOCFW_PARAM_LIST,
-         .default_value = "attn.q,attn.v", .choices = lora_targets,
-         .help = "Projections that get LoRA adapters."},
-        {.key = "adapters.bottleneck", .type = SOCFW_PARAM_INT,
-         .default_value = "64", .min = 1, .max = 65536,
-         .help = "Bottleneck adapter width."},
-        {.key = "adapters.prefix_length", .type = SOCFW_PARAM_INT,
-         .default_value = "16", .min = 1, .max = 4096,
-         .help = "Prefix tuning: virtual tokens per layer."},
+        ADAPTER_SPECS("adapter.", "none", "8", "16", "0", NULL,
+                      "false", "16", "relu",
+                      "Parameter-efficient fine-tuning for every task "
+                      "that trains a head (a task's own adapter: overrides "
+                      "it): LoRA, IA3 or bottleneck adapters over the "
+                      "frozen backbone; none trains the backbone itself "
+                      "(see freeze)."),
         END};
 
 static const socfw_param_spec train_specs[] = {
@@ -306,6 +329,11 @@ static const socfw_param_spec task_specs[] = {
         {.key = "labels", .type = SOCFW_PARAM_LIST,
          .help = "Class names in order; inferred from the training data "
                  "when absent."},
+        ADAPTER_SPECS("adapter.", NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                      NULL,
+                      "This task's own adapter over the frozen, shared "
+                      "backbone; each key absent here comes from "
+                      "backbone.adapter."),
         {.key = "data.train", .type = SOCFW_PARAM_PATH,
          .flags = SOCFW_PARAM_MUST_EXIST, .help = "Training data."},
         {.key = "data.valid", .type = SOCFW_PARAM_PATH,

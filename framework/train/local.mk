@@ -6,6 +6,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/train/runtime.c framework/train/runtime_impl.h \
 	framework/train/trainer.c \
 	framework/train/retrieval.c \
+	framework/train/adapters.c \
 	framework/train/fingerprint.c \
 	framework/train/chunks.c \
 	framework/train/pretrain.c framework/train/mlm.c framework/train/mlm.h

@@ -702,9 +702,11 @@ rt_forward(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
                                               ? ex[b]->targets[i]
                                               : -100;
                 }
-        rc = socfw_model_forward(rt->model, rt->ids, rt->mask, NULL, B, T,
-                                 training, rt->dropout, &rt->rng, rt->hidden,
-                                 err);
+        rc = rt_use_adapter(rt, t, err);
+        if (rc == 0)
+                rc = socfw_model_forward(rt->model, rt->ids, rt->mask, NULL,
+                                         B, T, training, rt->dropout,
+                                         &rt->rng, rt->hidden, err);
         if (rc < 0)
                 return rc;
         const socfw_model_config *mc = socfw_model_config_of(rt->model);
@@ -918,6 +920,10 @@ generate_hook(void *runtime, socfw_task_ctx *ctx, const char *prompt,
                                                        : sizeof o);
         int32_t *ids = NULL;
         size_t n = 0;
+        for (size_t i = 0; i < rt->n_tasks; i++)  /* the task's adapter */
+                if (rt->tasks[i].ctx == ctx &&
+                    rt_use_adapter(rt, &rt->tasks[i], err) < 0)
+                        return err ? err->code : SOCFW_EINVAL;
         int rc = socfw_tokenizer_encode(rt->tok, prompt, strlen(prompt),
                                         SOCFW_TOKENIZER_ADD_SPECIAL |
                                                 SOCFW_TOKENIZER_PARSE_SPECIAL,
@@ -1144,17 +1150,20 @@ setup_backbone_training(socfw_runtime *rt, socfw_error *err)
         const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
         const socfw_config *tr = socfw_pipeline_section(rt->p, "train");
         const char *freeze = socfw_config_get_string(bb, "freeze");
-        const char *adapters = socfw_config_get_string(bb, "adapters.type");
-        if (strcmp(adapters, "none") != 0)
+        /* adapters train over a frozen backbone shared by every task: a
+         * backbone that also trains would change the other tasks */
+        if (rt->n_adapters && socfw_config_has(bb, "freeze") &&
+            strcmp(freeze, "all") != 0)
                 return socfw_error_set_at(
-                        err, SOCFW_EUNSUPPORTED, socfw_pipeline_path(rt->p),
-                        socfw_config_line(bb, "adapters.type"),
-                        socfw_config_column(bb, "adapters.type"),
-                        "backbone.adapters.type '%s' is not available in "
-                        "this build yet; hint: use freeze: top_layers",
-                        adapters);
+                        err, SOCFW_ESCHEMA, socfw_config_file(bb),
+                        socfw_config_line(bb, "freeze"),
+                        socfw_config_column(bb, "freeze"),
+                        "backbone.freeze: '%s' trains the backbone, but "
+                        "tasks with adapters share it frozen; hint: remove "
+                        "freeze (adapters freeze it) or set adapter.type: "
+                        "none for full fine-tuning", freeze);
         int rc = 0;
-        if (strcmp(freeze, "all") == 0)
+        if (rt->n_adapters || strcmp(freeze, "all") == 0)
                 rc = socfw_model_freeze(rt->model, 0, false);
         else if (strcmp(freeze, "top_layers") == 0)
                 rc = socfw_model_freeze(
@@ -1502,6 +1511,8 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                 rc = build_task(rt, i, err);
         }
         if (rc == 0 && rt->model)
+                rc = rt_build_adapters(rt, err);
+        if (rc == 0 && rt->model)
                 rc = setup_backbone_training(rt, err);
 
         for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++)
@@ -1529,6 +1540,11 @@ socfw_runtime_free(socfw_runtime *rt)
                         t->head->head.destroy(t->head_state);
                 socfw_params_free(t->hps);
                 socfw_adamw_free(t->hopt);
+                if (rt->model && socfw_model_attached(rt->model) ==
+                                         t->adapter)
+                        socfw_model_attach(rt->model, NULL, NULL);
+                socfw_adapter_free(t->adapter);
+                socfw_adamw_free(t->aopt);
                 free(t->class_weight);
                 rt_split_clear(&t->train);
                 rt_split_clear(&t->valid);

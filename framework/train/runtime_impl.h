@@ -13,6 +13,7 @@
 #include "socfw/model.h"
 #include "socfw/optim.h"
 #include "socfw/params.h"
+#include "socfw/peft.h"
 #include "socfw/rng.h"
 #include "socfw/runtime.h"
 #include "socfw/tokenizer.h"
@@ -56,6 +57,8 @@ typedef struct rt_task {
         float *class_weight;    /* per class, or NULL                      */
         rt_split train, valid, test;
         int trained;            /* has training data                       */
+        socfw_adapter *adapter; /* this task's own, or NULL (adapters.c)  */
+        socfw_adamw *aopt;      /* its optimizer state                     */
 } rt_task;
 
 /* A contiguous run of trainable backbone floats with its optimizer. */
@@ -89,6 +92,7 @@ struct socfw_runtime {
         size_t n_tasks;
         socfw_task_ctx *privacy;  /* anonymises data texts, or NULL      */
 
+        size_t n_adapters;      /* tasks with an adapter                   */
         rt_range *ranges;       /* backbone optimizer state                */
         size_t n_ranges;
         int backbone_trainable;
@@ -174,6 +178,22 @@ int rt_pretrain_continue(socfw_runtime *rt, const char *src,
 int rt_save_backbone(socfw_runtime *rt, const char *dir, socfw_error *err);
 
 void rt_split_clear(rt_split *s);
+
+/* ---- adapters (adapters.c) ---- */
+
+/* The adapter configuration of task t: its adapter.* keys over the
+ * pipeline's backbone.adapter.* (type none: no adapter).  Errors name the
+ * YAML key. */
+int rt_task_adapter_config(socfw_runtime *rt, const rt_task *t,
+                           socfw_adapter_config *ac, socfw_error *err);
+
+/* Create every task's adapter (after build_task, before the backbone's
+ * freezing policy); counts them in rt->n_adapters. */
+int rt_build_adapters(socfw_runtime *rt, socfw_error *err);
+
+/* Attach task t's adapter to the backbone (NULL t or no adapter: the
+ * plain backbone) for the passes that follow. */
+int rt_use_adapter(socfw_runtime *rt, const rt_task *t, socfw_error *err);
 
 /* Fingerprints (fingerprint.c): hex BLAKE2b-256 of the backbone's
  * configuration, tensor names/shapes and a sample of every tensor's

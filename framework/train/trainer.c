@@ -110,12 +110,33 @@ run_batch(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
         size_t nh = (size_t)io.B * io.T * io.C;
         memset(io.dhidden, 0, nh * sizeof(float));
         rc = t->head->head.backward(t->head_state, &io, err);
-        if (rc == 0 && rt->backbone_trainable)
+        if (rc == 0 && (rt->backbone_trainable || t->adapter))
                 rc = socfw_model_backward(rt->model, io.dhidden, err);
         return rc;
 }
 
 /* ---- optimizer ---- */
+
+/* AdamW over a whole store, decaying its matrices only (NULL for an
+ * empty store or out of memory). */
+static socfw_adamw *
+store_optimizer(const socfw_params *ps, const socfw_adamw_config *ac,
+                socfw_error *err)
+{
+        size_t n = (size_t)socfw_params_size(ps);
+        if (n == 0)
+                return NULL;
+        socfw_adamw *opt = socfw_adamw_new(n, ac, err);
+        if (!opt)
+                return NULL;
+        socfw_adamw_set_decay_range(opt, 0, n, 0, NULL);
+        for (int k = 0; k < socfw_params_count(ps); k++)
+                if (socfw_params_ndim(ps, k) >= 2)
+                        socfw_adamw_set_decay_range(
+                                opt, (size_t)socfw_params_offset(ps, k),
+                                (size_t)socfw_params_numel(ps, k), 1, NULL);
+        return opt;
+}
 
 static int
 make_head_optimizers(socfw_runtime *rt, socfw_error *err)
@@ -130,23 +151,14 @@ make_head_optimizers(socfw_runtime *rt, socfw_error *err)
         ac.weight_decay = (float)socfw_config_get_float(tr, "weight_decay");
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
-                if (!t->hps || t->hopt)
-                        continue;
-                size_t n = (size_t)socfw_params_size(t->hps);
-                if (n == 0)
-                        continue;
-                t->hopt = socfw_adamw_new(n, &ac, err);
-                if (!t->hopt)
+                if (t->hps && !t->hopt &&
+                    !(t->hopt = store_optimizer(t->hps, &ac, err)) &&
+                    socfw_params_size(t->hps) > 0)
                         return SOCFW_ENOMEM;
-                socfw_adamw_set_decay_range(t->hopt, 0, n, 0, NULL);
-                for (int k = 0; k < socfw_params_count(t->hps); k++)
-                        if (socfw_params_ndim(t->hps, k) >= 2)
-                                socfw_adamw_set_decay_range(
-                                        t->hopt,
-                                        (size_t)socfw_params_offset(t->hps,
-                                                                    k),
-                                        (size_t)socfw_params_numel(t->hps, k),
-                                        1, NULL);
+                if (t->adapter && !t->aopt &&
+                    !(t->aopt = store_optimizer(
+                              socfw_adapter_params(t->adapter), &ac, err)))
+                        return SOCFW_ENOMEM;
         }
         return 0;
 }
@@ -165,13 +177,18 @@ optimizer_step(socfw_runtime *rt, double lr, float clip)
                 grads[count] = bgrad + rt->ranges[r].offset;
                 ns[count++] = rt->ranges[r].len;
         }
-        for (size_t i = 0; i < rt->n_tasks && count < 4096; i++)
-                if (rt->tasks[i].hopt) {
-                        grads[count] = socfw_params_grad_buffer(
-                                rt->tasks[i].hps);
-                        ns[count++] = (size_t)socfw_params_size(
-                                rt->tasks[i].hps);
+        for (size_t i = 0; i < rt->n_tasks && count < 4095; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (t->hopt) {
+                        grads[count] = socfw_params_grad_buffer(t->hps);
+                        ns[count++] = (size_t)socfw_params_size(t->hps);
                 }
+                if (t->aopt) {
+                        socfw_params *aps = socfw_adapter_params(t->adapter);
+                        grads[count] = socfw_params_grad_buffer(aps);
+                        ns[count++] = (size_t)socfw_params_size(aps);
+                }
+        }
         float norm = socfw_grad_clip_norm_multi(grads, ns, count,
                                                 clip > 0 ? clip : INFINITY);
         if (!isfinite(norm))
@@ -180,18 +197,29 @@ optimizer_step(socfw_runtime *rt, double lr, float clip)
                 socfw_adamw_step(rt->ranges[r].opt,
                                  bdata + rt->ranges[r].offset,
                                  bgrad + rt->ranges[r].offset, lr);
-        for (size_t i = 0; i < rt->n_tasks; i++)
-                if (rt->tasks[i].hopt)
-                        socfw_adamw_step(
-                                rt->tasks[i].hopt,
-                                socfw_params_data_buffer(rt->tasks[i].hps),
-                                socfw_params_grad_buffer(rt->tasks[i].hps),
-                                lr);
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (t->hopt)
+                        socfw_adamw_step(t->hopt,
+                                         socfw_params_data_buffer(t->hps),
+                                         socfw_params_grad_buffer(t->hps), lr);
+                if (t->aopt) {
+                        socfw_params *aps = socfw_adapter_params(t->adapter);
+                        socfw_adamw_step(t->aopt,
+                                         socfw_params_data_buffer(aps),
+                                         socfw_params_grad_buffer(aps), lr);
+                }
+        }
 zero:
-        socfw_params_zero_grad(bps);
-        for (size_t i = 0; i < rt->n_tasks; i++)
+        if (rt->backbone_trainable)
+                socfw_params_zero_grad(bps);
+        for (size_t i = 0; i < rt->n_tasks; i++) {
                 if (rt->tasks[i].hps)
                         socfw_params_zero_grad(rt->tasks[i].hps);
+                if (rt->tasks[i].adapter)
+                        socfw_params_zero_grad(
+                                socfw_adapter_params(rt->tasks[i].adapter));
+        }
         return norm;
 }
 
@@ -262,9 +290,13 @@ save_checkpoint(socfw_runtime *rt, long step, const char *metric,
 {
         socfw_params *bps = socfw_model_params(rt->model);
         size_t cap = (size_t)socfw_params_count(bps);
-        for (size_t i = 0; i < rt->n_tasks; i++)
+        for (size_t i = 0; i < rt->n_tasks; i++) {
                 if (rt->tasks[i].hps)
                         cap += (size_t)socfw_params_count(rt->tasks[i].hps);
+                if (rt->tasks[i].adapter)
+                        cap += (size_t)socfw_params_count(
+                                socfw_adapter_params(rt->tasks[i].adapter));
+        }
         socfw_tensor_info *ti = calloc(cap ? cap : 1, sizeof *ti);
         char **names = calloc(cap ? cap : 1, sizeof *names);
         size_t n = 0;
@@ -291,6 +323,21 @@ save_checkpoint(socfw_runtime *rt, long step, const char *metric,
                                 goto out;
                         }
                         rt_tensor_of(&ti[n], t->hps, k, names[n]);
+                        n++;
+                }
+                socfw_params *aps = t->adapter ? socfw_adapter_params(
+                                                         t->adapter)
+                                               : NULL;
+                for (int k = 0; aps && k < socfw_params_count(aps); k++) {
+                        if (asprintf(&names[n], "%s/adapter/%s",
+                                     socfw_task_name(t->ctx),
+                                     socfw_params_name(aps, k)) < 0) {
+                                names[n] = NULL;
+                                rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                                     "out of memory");
+                                goto out;
+                        }
+                        rt_tensor_of(&ti[n], aps, k, names[n]);
                         n++;
                 }
         }
@@ -372,16 +419,22 @@ load_checkpoint(socfw_runtime *rt, socfw_error *err)
                 const char *name = x->name;
                 if (slash) {
                         ps = NULL;
-                        for (size_t k = 0; k < rt->n_tasks; k++)
-                                if (rt->tasks[k].hps &&
-                                    strlen(socfw_task_name(
-                                            rt->tasks[k].ctx)) ==
-                                            (size_t)(slash - x->name) &&
-                                    !strncmp(x->name,
-                                             socfw_task_name(rt->tasks[k].ctx),
-                                             (size_t)(slash - x->name)))
-                                        ps = rt->tasks[k].hps;
                         name = slash + 1;
+                        int in_adapter = !strncmp(name, "adapter/", 8);
+                        for (size_t k = 0; k < rt->n_tasks; k++) {
+                                rt_task *t = &rt->tasks[k];
+                                if (strlen(socfw_task_name(t->ctx)) !=
+                                            (size_t)(slash - x->name) ||
+                                    strncmp(x->name, socfw_task_name(t->ctx),
+                                            (size_t)(slash - x->name)))
+                                        continue;
+                                if (in_adapter && t->adapter)
+                                        ps = socfw_adapter_params(t->adapter);
+                                else if (!in_adapter)
+                                        ps = t->hps;
+                        }
+                        if (in_adapter)
+                                name += 8;
                 }
                 int idx = ps ? socfw_params_find(ps, name) : -1;
                 if (idx < 0 || socfw_params_numel(ps, idx) != x->nelem) {
@@ -511,6 +564,22 @@ state_tensors(socfw_runtime *rt, tensor_list *tl)
                         rc = tl_add(tl, fmt("head.%s.v", name),
                                     socfw_adamw_v(t->hopt), n);
         }
+        for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (!t->aopt)
+                        continue;
+                socfw_params *aps = socfw_adapter_params(t->adapter);
+                size_t n = (size_t)socfw_params_size(aps);
+                const char *name = socfw_task_name(t->ctx);
+                rc = tl_add(tl, fmt("adapter.%s.param", name),
+                            socfw_params_data_buffer(aps), n);
+                if (rc == 0)
+                        rc = tl_add(tl, fmt("adapter.%s.m", name),
+                                    socfw_adamw_m(t->aopt), n);
+                if (rc == 0)
+                        rc = tl_add(tl, fmt("adapter.%s.v", name),
+                                    socfw_adamw_v(t->aopt), n);
+        }
         return rc;
 }
 
@@ -636,6 +705,11 @@ load_state(socfw_runtime *rt, loop_state *ls, socfw_error *err)
                                          socfw_task_name(rt->tasks[k].ctx));
                                 if (!strcmp(want, tl.ti[i].name))
                                         opt = rt->tasks[k].hopt;
+                                snprintf(want, sizeof want,
+                                         "adapter.%s.param",
+                                         socfw_task_name(rt->tasks[k].ctx));
+                                if (!strcmp(want, tl.ti[i].name))
+                                        opt = rt->tasks[k].aopt;
                         }
                 if (rc == 0)
                         rc = opt ? socfw_adamw_restore(opt, mbuf, vbuf, n,

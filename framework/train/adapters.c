@@ -1,0 +1,142 @@
+/* adapters.c - each task's own adapter over the shared, frozen backbone:
+ * its configuration (the task's adapter.* keys over backbone.adapter.*)
+ * and its creation.  The adapter is attached to the model for the task's
+ * forward passes (rt_use_adapter); only its tensors and the head train. */
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime_impl.h"
+#include "socfw/log.h"
+
+/* The value of adapter key `key` for a task: its own, or the backbone's
+ * (which has a default).  *from gets the config that gave it. */
+static const socfw_config *
+source(const socfw_config *task, const socfw_config *bb, const char *key)
+{
+        char full[64];
+        snprintf(full, sizeof full, "adapter.%s", key);
+        return socfw_config_has(task, full) ? task : bb;
+}
+
+static int
+at(const socfw_config *c, const char *key, int code, socfw_error *err,
+   const char *task, const char *msg)
+{
+        char full[64];
+        snprintf(full, sizeof full, "adapter.%s", key);
+        return socfw_error_set_at(err, code, socfw_config_file(c),
+                                  socfw_config_line(c, full),
+                                  socfw_config_column(c, full),
+                                  "task '%s': %s.%s: %s", task,
+                                  socfw_config_name(c), full, msg);
+}
+
+int
+rt_task_adapter_config(socfw_runtime *rt, const rt_task *t,
+                       socfw_adapter_config *ac, socfw_error *err)
+{
+        const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
+        const socfw_config *c = source(t->cfg, bb, "type");
+        const char *type = socfw_config_get_string(c, "adapter.type");
+        int ty = socfw_adapter_type_parse(type ? type : "none");
+        if (ty < 0)
+                return at(c, "type", SOCFW_ESCHEMA, err,
+                          socfw_task_name(t->ctx), "unknown adapter type");
+        socfw_adapter_config_default(ac, (socfw_adapter_type)ty);
+        if (ty == SOCFW_ADAPTER_NONE)
+                return 0;
+        c = source(t->cfg, bb, "rank");
+        ac->rank = (int)socfw_config_get_int(c, "adapter.rank");
+        c = source(t->cfg, bb, "alpha");
+        ac->alpha = (float)socfw_config_get_float(c, "adapter.alpha");
+        c = source(t->cfg, bb, "dropout");
+        ac->dropout = (float)socfw_config_get_float(c, "adapter.dropout");
+        c = source(t->cfg, bb, "use_rslora");
+        ac->use_rslora = socfw_config_get_bool(c, "adapter.use_rslora");
+        c = source(t->cfg, bb, "reduction_factor");
+        ac->reduction_factor = (int)socfw_config_get_int(
+                c, "adapter.reduction_factor");
+        c = source(t->cfg, bb, "non_linearity");
+        const char *act = socfw_config_get_string(c, "adapter.non_linearity");
+        ac->act = act && !strcmp(act, "gelu")   ? SOCFW_ADAPTER_ACT_GELU
+                  : act && !strcmp(act, "silu") ? SOCFW_ADAPTER_ACT_SILU
+                                                : SOCFW_ADAPTER_ACT_RELU;
+        /* targets: the type's own default unless the YAML names them */
+        c = source(t->cfg, bb, "targets");
+        if (socfw_config_has(c, "adapter.targets")) {
+                ac->targets = 0;
+                size_t n = socfw_config_list_len(c, "adapter.targets");
+                for (size_t i = 0; i < n; i++) {
+                        const char *name =
+                                socfw_config_list_get(c, "adapter.targets", i);
+                        int s = socfw_site_parse(name);
+                        if (s < 0)
+                                return at(c, "targets", SOCFW_ESCHEMA, err,
+                                          socfw_task_name(t->ctx),
+                                          "unknown site; hint: attn.q, "
+                                          "attn.k, attn.v, attn.o, mlp.up, "
+                                          "mlp.gate, mlp.down");
+                        ac->targets |= SOCFW_SITE_BIT(s);
+                }
+        } else if (ty == SOCFW_ADAPTER_BOTTLENECK) {
+                ac->targets = SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN);
+        }
+        return 0;
+}
+
+int
+rt_build_adapters(socfw_runtime *rt, socfw_error *err)
+{
+        const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (!t->head)
+                        continue;
+                socfw_adapter_config ac;
+                int rc = rt_task_adapter_config(rt, t, &ac, err);
+                if (rc < 0)
+                        return rc;
+                if (ac.type == SOCFW_ADAPTER_NONE)
+                        continue;
+                socfw_rng r;
+                socfw_rng_fork(&rt->rng, 2000 + i, &r);
+                rc = socfw_adapter_new(&t->adapter, rt->model, &ac,
+                                       socfw_rng_next(&r), err);
+                if (rc < 0) {
+                        /* point at the key the user would change */
+                        const socfw_config *c = source(t->cfg, bb, "targets");
+                        if (!socfw_config_has(c, "adapter.targets"))
+                                c = source(t->cfg, bb, "type");
+                        const char *key = socfw_config_has(c, "adapter.targets")
+                                                  ? "targets"
+                                                  : "type";
+                        char msg[SOCFW_ERROR_MSG_MAX];
+                        snprintf(msg, sizeof msg, "%s", err ? err->message
+                                                            : "bad adapter");
+                        return at(c, key, rc, err, socfw_task_name(t->ctx),
+                                  msg);
+                }
+                socfw_params *ps = socfw_adapter_params(t->adapter);
+                rt_progress(rt, "task %s: %s adapter, %lld trainable "
+                            "parameters (%.3f%% of the backbone's %lld)",
+                            socfw_task_name(t->ctx),
+                            socfw_adapter_type_name(ac.type),
+                            (long long)socfw_params_total_numel(ps),
+                            100.0 * (double)socfw_params_total_numel(ps) /
+                                    (double)socfw_params_total_numel(
+                                            socfw_model_params(rt->model)),
+                            (long long)socfw_params_total_numel(
+                                    socfw_model_params(rt->model)));
+                rt->n_adapters++;
+        }
+        return 0;
+}
+
+int
+rt_use_adapter(socfw_runtime *rt, const rt_task *t, socfw_error *err)
+{
+        socfw_adapter *want = t ? t->adapter : NULL;
+        if (socfw_model_attached(rt->model) == want)
+                return 0;
+        return socfw_model_attach(rt->model, want, err);
+}
