@@ -6,7 +6,8 @@ framework_libsocfw_la_SOURCES += \
 	framework/arch/model.c \
 	framework/arch/block.c \
 	framework/arch/forward.c \
-	framework/arch/decode.c
+	framework/arch/decode.c \
+	framework/arch/save.c
 socfwinclude_HEADERS += framework/socfw/model.h
 
 if HAVE_CRITERION

@@ -76,6 +76,8 @@ int cli_cmd_chat(int argc, char **argv);
 int cli_cmd_tokenize(int argc, char **argv);
 int cli_cmd_generate(int argc, char **argv);
 int cli_cmd_logits(int argc, char **argv);
+/* Adapters: merge into the base model, inspect (cmd_adapter.c). */
+int cli_cmd_adapter(int argc, char **argv);
 
 /* `socfw help TOPIC` text; returns 0 when the topic exists. */
 int cli_print_help(FILE *out, const char *topic);

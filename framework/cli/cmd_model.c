@@ -27,6 +27,7 @@
 #include "socfw/io.h"
 #include "socfw/log.h"
 #include "socfw/model.h"
+#include "socfw/peft.h"
 #include "socfw/modelfile.h"
 #include "socfw/sampler.h"
 #include "socfw/threads.h"
@@ -64,7 +65,7 @@ static const char generate_usage[] =
         "                      [--temperature T] [--top-k K] [--top-p P]\n"
         "                      [--min-p P] [--repetition-penalty R]\n"
         "                      [--seed S] [--stop STR]... [--threads N]\n"
-        "                      [--stats]\n"
+        "                      [--stats] [--adapter DIR]\n"
         "\n"
         "Continue the prompt with a decoder model (GPT-2, Llama, Qwen2: a\n"
         ".gguf file or a Hugging Face directory) and stream the generated\n"
@@ -75,6 +76,9 @@ static const char generate_usage[] =
         "context length, or on Ctrl-C.\n"
         "\n"
         "  -m, --model PATH           the model\n"
+        "  --adapter DIR              run it with this adapter (a PEFT\n"
+        "                             directory: LoRA, IA3, or socfw's\n"
+        "                             bottleneck; OUTPUT/adapters/<task>)\n"
         "  --prompt TEXT              text to continue (default empty;\n"
         "                             - reads standard input)\n"
         "  -n, --max-tokens N         at most N new tokens (default 64;\n"
@@ -96,6 +100,7 @@ static const char generate_usage[] =
 
 static const char logits_usage[] =
         "Usage: socfw logits --model PATH --ids \"I1 I2 ...\" [--threads N]\n"
+        "                    [--adapter DIR]\n"
         "\n"
         "Run the model on the token ids and print its output, one value per\n"
         "line (%.6g): for a decoder (GPT-2, Llama, Qwen2) the logits of the\n"
@@ -107,6 +112,7 @@ static const char logits_usage[] =
         "  -m, --model PATH   the model (.gguf file or Hugging Face\n"
         "                     directory)\n"
         "  --ids \"I1 I2 ...\"  the token ids\n"
+        "  --adapter DIR      run the model with this adapter\n"
         "  --threads N        worker threads (0 = all cores)\n"
         "  -v, --verbose      say on standard error what was printed\n";
 
@@ -281,6 +287,21 @@ load_tokenizer_at(socfw_tokenizer **tok, const char *path, const char *alt,
  * it has one, and no invented one otherwise.  *gguf (may be NULL) receives
  * the .gguf file the model came from (caller frees; NULL for
  * safetensors).  Returns 0 or a negative SOCFW_E* code. */
+/* Load the adapter in `dir` for m (refused when it was trained on
+ * another base model) and attach it; *out gets it (caller frees after
+ * the model). */
+static int
+attach_adapter(socfw_model *m, const char *dir, socfw_adapter **out,
+               socfw_error *err)
+{
+        int rc = socfw_adapter_load(out, m, dir, true, err);
+        if (rc == 0)
+                rc = socfw_model_attach(m, *out, err);
+        if (rc < 0)
+                socfw_error_prefix(err, rc, "adapter %s", dir);
+        return rc;
+}
+
 static int
 load_model(socfw_model **m, char **gguf, const char *path, socfw_error *err)
 {
@@ -563,6 +584,7 @@ stop_reason(socfw_generate_stop s)
 
 typedef struct gen_opts {
         const char *model;
+        const char *adapter;
         const char *prompt;
         long max_tokens;
         socfw_sampler_config sc;
@@ -590,6 +612,7 @@ parse_gen_opts(int argc, char **argv, gen_opts *o)
                 {"threads", required_argument, NULL, 't'},
                 {"stats", no_argument, NULL, 'v'},
                 {"verbose", no_argument, NULL, 'v'},
+                {"adapter", required_argument, NULL, 'A'},
                 {"help", no_argument, NULL, 'h'},
                 {0, 0, 0, 0},
         };
@@ -608,6 +631,9 @@ parse_gen_opts(int argc, char **argv, gen_opts *o)
                         break;
                 case 'P':
                         o->prompt = optarg;
+                        break;
+                case 'A':
+                        o->adapter = optarg;
                         break;
                 case 'n':
                         rc = parse_long(cmd, "--max-tokens", optarg, 0,
@@ -697,6 +723,7 @@ cli_cmd_generate(int argc, char **argv)
         size_t n_prompt = 0;
         char *stdin_prompt = NULL, *gguf = NULL;
         socfw_generate_result res = {0};
+        socfw_adapter *adapter = NULL;
         int have_res = 0;
         struct sigaction old_sa, sa;
         int sa_set = 0;
@@ -713,6 +740,8 @@ cli_cmd_generate(int argc, char **argv)
         }
 
         rc = load_model(&g.m, &gguf, o.model, &err);
+        if (rc == 0 && o.adapter)
+                rc = attach_adapter(g.m, o.adapter, &adapter, &err);
         if (rc < 0)
                 goto fail;
         const socfw_model_config *mc = socfw_model_config_of(g.m);
@@ -871,6 +900,7 @@ out:
         socfw_model_kv_free(g.kv);
         socfw_tokenizer_free(g.tok);
         socfw_model_free(g.m);
+        socfw_adapter_free(adapter);
         socfw_threads_shutdown();
         return rc;
 }
@@ -942,12 +972,13 @@ cli_cmd_logits(int argc, char **argv)
         static const struct option opts[] = {
                 {"model", required_argument, NULL, 'm'},
                 {"ids", required_argument, NULL, 'i'},
+                {"adapter", required_argument, NULL, 'A'},
                 {"threads", required_argument, NULL, 't'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
                 {0, 0, 0, 0},
         };
-        const char *model = NULL, *ids_arg = NULL;
+        const char *model = NULL, *ids_arg = NULL, *adapter_dir = NULL;
         int threads = 0, verbose = 0, c, rc;
         long v;
         while ((c = getopt_long(argc, argv, "m:i:vh", opts, NULL)) != -1) {
@@ -957,6 +988,9 @@ cli_cmd_logits(int argc, char **argv)
                         break;
                 case 'i':
                         ids_arg = optarg;
+                        break;
+                case 'A':
+                        adapter_dir = optarg;
                         break;
                 case 't':
                         rc = parse_long("logits", "--threads", optarg, 0,
@@ -994,10 +1028,13 @@ cli_cmd_logits(int argc, char **argv)
 
         socfw_error err = {0};
         socfw_model *m = NULL;
+        socfw_adapter *adapter = NULL;
         int32_t *ids = NULL;
         float *hidden = NULL, *outv = NULL;
         /* no invented pooler: without one we show the CLS hidden state */
         rc = load_model(&m, NULL, model, &err);
+        if (rc == 0 && adapter_dir)
+                rc = attach_adapter(m, adapter_dir, &adapter, &err);
         if (rc < 0)
                 goto fail;
         const socfw_model_config *mc = socfw_model_config_of(m);
@@ -1090,6 +1127,7 @@ out:
         free(ids);
         free(lids);
         socfw_model_free(m);
+        socfw_adapter_free(adapter);
         socfw_threads_shutdown();
         return rc;
 }

@@ -9,6 +9,7 @@ socfw_SOURCES = \
 	framework/cli/cmd_run.c \
 	framework/cli/cmd_chat.c \
 	framework/cli/cmd_model.c \
+	framework/cli/cmd_adapter.c \
 	framework/cli/cmd_pull.c \
 	framework/cli/cmd_serve.c
 socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework

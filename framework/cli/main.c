@@ -89,6 +89,8 @@ static const command commands[] = {
         {"tokenize", cli_cmd_tokenize, "print the token ids of a text"},
         {"generate", cli_cmd_generate, "continue a prompt with a model"},
         {"logits", cli_cmd_logits, "print a model's output for token ids"},
+        {"adapter", cli_cmd_adapter, "merge an adapter into its model, or "
+                                     "inspect one"},
         {"pull", cli_cmd_pull, "download a model from a hub into the cache"},
         {"version", cmd_version, "print the version"},
         {"help", cli_cmd_help, "show help for a command or topic"},

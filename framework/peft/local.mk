@@ -5,5 +5,6 @@ framework_libsocfw_la_SOURCES += \
 	framework/peft/adapter_impl.h \
 	framework/peft/adapter.c \
 	framework/peft/sites.c \
-	framework/peft/merge.c
+	framework/peft/merge.c \
+	framework/peft/peft_file.c
 socfwinclude_HEADERS += framework/socfw/peft.h

@@ -194,6 +194,24 @@ const float *socfw_model_rope_inv_freq(const socfw_model *m, int *n);
  * "roberta.", "model."); borrowed. */
 const char *socfw_model_name_prefix(const socfw_model *m);
 
+/* A short identity of the weights: hex BLAKE2b-256 (64 digits + NUL) of
+ * the architecture, every size, each tensor's name and shape and a sample
+ * of its values.  Checkpoints and adapters record it, and are refused on
+ * a model whose fingerprint differs. */
+void socfw_model_fingerprint(const socfw_model *m, char hex[65]);
+
+/* Save as a Hugging Face directory: config.json (the model_type and sizes
+ * transformers reads) and model.safetensors (every tensor under its own
+ * name; unprefixed encoder tensors under "bert." / "roberta."), plus the
+ * `n_extra` tensors of `extra` (may be NULL) in the same file.  The
+ * directory is made if needed; each file is written atomically.  The
+ * tokenizer is not written (socfw_tokenizer_save).  Returns 0,
+ * SOCFW_EUNSUPPORTED (an architecture without an HF config), SOCFW_EIO. */
+struct socfw_tensor_info;
+int socfw_model_save(socfw_model *m, const char *dir,
+                     const struct socfw_tensor_info *extra, size_t n_extra,
+                     socfw_error *err);
+
 /* ---- freezing ----------------------------------------------------------- */
 
 /* Make only the top `top_layers` blocks trainable (< 0: all blocks; 0:

@@ -181,6 +181,32 @@ socfw_adapter *socfw_model_attached(const socfw_model *m);
 int socfw_adapter_merge(const socfw_adapter *a, socfw_model *m,
                         socfw_error *err);
 
+/* ---- files (Hugging Face PEFT layout) ---------------------------------- */
+
+/* Write `dir`/adapter_config.json and adapter_model.safetensors as PEFT
+ * does for the Hugging Face model of `m` (tensor names
+ * "base_model.model.<module>.lora_A.weight", ...; GPT-2's q/k/v sites as
+ * one c_attn adapter), and meta.json: type, task (may be NULL), the base
+ * model's fingerprint and `base_source` (may be NULL).  Bottleneck
+ * adapters use the same layout with peft_type "SOCFW_BOTTLENECK" (socfw
+ * reads them, PEFT does not).  Files are written atomically; `dir` is made
+ * if needed.  Returns 0 or a negative SOCFW_E* code. */
+int socfw_adapter_save(const socfw_adapter *a, const socfw_model *m,
+                       const char *dir, const char *task,
+                       const char *base_source, socfw_error *err);
+
+/* Read an adapter directory (written by socfw or by PEFT: LoRA and IA3)
+ * for `m`.  With check_base, an adapter whose meta.json names another base
+ * model fingerprint is refused naming both.  Refused with the file and
+ * tensor: a tensor of no site of this architecture, a missing partner, a
+ * shape that does not fit (both shapes shown), an unsupported PEFT type
+ * or option (DoRA, trained biases, modules_to_save).  A loaded LoRA has
+ * one rank (the largest; smaller ones zero-padded) and scale 1, each
+ * module's alpha / r folded into its B: the same function.  Returns 0 and
+ * *out (caller frees), or a negative code with *out NULL. */
+int socfw_adapter_load(socfw_adapter **out, const socfw_model *m,
+                       const char *dir, bool check_base, socfw_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,6 +29,7 @@
 
 #include "socfw/error.h"
 #include "socfw/modelfile.h"
+#include "socfw/params.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,6 +57,12 @@ int socfw_safetensors_write(const char *path,
                             const socfw_tensor_info *tensors, size_t n,
                             const socfw_safetensors_kv *meta, size_t n_kv,
                             socfw_error *err);
+
+/* Describe tensor k of a parameter store for socfw_safetensors_write: F32,
+ * its shape and data (borrowed), under `name` (NULL: the store's name;
+ * borrowed, must outlive the write). */
+void socfw_safetensors_tensor_of(socfw_tensor_info *x, const socfw_params *ps,
+                                 int k, const char *name);
 
 #ifdef __cplusplus
 }

@@ -3,10 +3,12 @@
  * and its creation.  The adapter is attached to the model for the task's
  * forward passes (rt_use_adapter); only its tensors and the head train. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime_impl.h"
 #include "socfw/log.h"
+#include "socfw/safetensors.h"
 
 /* The value of adapter key `key` for a task: its own, or the backbone's
  * (which has a default).  *from gets the config that gave it. */
@@ -139,4 +141,42 @@ rt_use_adapter(socfw_runtime *rt, const rt_task *t, socfw_error *err)
         if (socfw_model_attached(rt->model) == want)
                 return 0;
         return socfw_model_attach(rt->model, want, err);
+}
+
+int
+rt_save_adapters(socfw_runtime *rt, socfw_error *err)
+{
+        const char *src = socfw_config_get_string(
+                socfw_pipeline_section(rt->p, "backbone"), "model");
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (!t->adapter)
+                        continue;
+                char dir[4200], path[4300];
+                snprintf(dir, sizeof dir, "%s/adapters/%s", rt->out_dir,
+                         socfw_task_name(t->ctx));
+                int rc = socfw_adapter_save(t->adapter, rt->model, dir,
+                                            socfw_task_name(t->ctx),
+                                            src ? src : "backbone", err);
+                if (rc < 0)
+                        return rc;
+                int n = t->hps ? socfw_params_count(t->hps) : 0;
+                socfw_tensor_info *ti = calloc(n ? (size_t)n : 1, sizeof *ti);
+                if (!ti)
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "out of memory");
+                for (int k = 0; k < n; k++)
+                        socfw_safetensors_tensor_of(&ti[k], t->hps, k, NULL);
+                socfw_safetensors_kv kv[2] = {
+                        {"format", "socfw-head-1"},
+                        {"head", t->head ? t->head->name : ""}};
+                snprintf(path, sizeof path, "%s/head.safetensors", dir);
+                rc = socfw_safetensors_write(path, ti, (size_t)n, kv, 2, err);
+                free(ti);
+                if (rc < 0)
+                        return rc;
+                rt_progress(rt, "task %s: adapter written to %s",
+                            socfw_task_name(t->ctx), dir);
+        }
+        return 0;
 }

@@ -59,6 +59,12 @@ put_str(crypto_generichash_state *st, const char *s)
 void
 rt_fingerprint_model(socfw_model *m, char hex[RT_FINGERPRINT_HEX])
 {
+        socfw_model_fingerprint(m, hex);
+}
+
+void
+socfw_model_fingerprint(const socfw_model *m, char hex[65])
+{
         crypto_generichash_state st;
         unsigned char d[32];
         if (sodium_init() < 0)  /* idempotent; picks the fast BLAKE2b */
@@ -73,7 +79,7 @@ rt_fingerprint_model(socfw_model *m, char hex[RT_FINGERPRINT_HEX])
                            c->attn_bias,  c->pooler,     c->act};
         for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
                 put_int(&st, sizes[i]);
-        socfw_params *ps = socfw_model_params(m);
+        const socfw_params *ps = socfw_model_params((socfw_model *)m);
         for (int k = 0; k < socfw_params_count(ps); k++) {
                 put_str(&st, socfw_params_name(ps, k));
                 const int64_t *shape = socfw_params_shape(ps, k);

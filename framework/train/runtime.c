@@ -102,21 +102,6 @@ rt_split_clear(rt_split *s)
         memset(s, 0, sizeof *s);
 }
 
-void
-rt_tensor_of(socfw_tensor_info *x, const socfw_params *ps, int k,
-             const char *name)
-{
-        memset(x, 0, sizeof *x);
-        x->name = name ? name : socfw_params_name(ps, k);
-        x->dtype = SOCFW_DTYPE_F32;
-        x->ndim = socfw_params_ndim(ps, k);
-        for (int d = 0; d < x->ndim; d++)
-                x->shape[d] = socfw_params_shape(ps, k)[d];
-        x->nelem = socfw_params_numel(ps, k);
-        x->data = socfw_params_data(ps, k);
-        x->nbytes = (size_t)x->nelem * sizeof(float);
-}
-
 /* ---- tokenization ---- */
 
 /* LM example: context tokens are read, target tokens learnt. */

@@ -191,6 +191,11 @@ int rt_task_adapter_config(socfw_runtime *rt, const rt_task *t,
  * freezing policy); counts them in rt->n_adapters. */
 int rt_build_adapters(socfw_runtime *rt, socfw_error *err);
 
+/* OUTPUT/adapters/<task>/ for every task with an adapter: the adapter in
+ * PEFT's layout (socfw_adapter_save) and the task's head beside it
+ * (head.safetensors). */
+int rt_save_adapters(socfw_runtime *rt, socfw_error *err);
+
 /* Attach task t's adapter to the backbone (NULL t or no adapter: the
  * plain backbone) for the passes that follow. */
 int rt_use_adapter(socfw_runtime *rt, const rt_task *t, socfw_error *err);
@@ -202,12 +207,6 @@ int rt_use_adapter(socfw_runtime *rt, const rt_task *t, socfw_error *err);
 void rt_fingerprint_model(socfw_model *m, char hex[RT_FINGERPRINT_HEX]);
 void rt_fingerprint_tokenizer(const socfw_tokenizer *tok,
                               char hex[RT_FINGERPRINT_HEX]);
-
-/* Describe tensor k of a parameter store for socfw_safetensors_write
- * (F32, its shape and data; `name` NULL keeps the store's name). */
-struct socfw_tensor_info;
-void rt_tensor_of(struct socfw_tensor_info *x, const socfw_params *ps, int k,
-                  const char *name);
 
 /* The privacy stage's version of `text` (caller frees), or a copy when the
  * pipeline does not anonymise its data (runtime.c). */

@@ -308,7 +308,7 @@ save_checkpoint(socfw_runtime *rt, long step, const char *metric,
         for (int k = 0; k < socfw_params_count(bps); k++) {
                 if (!socfw_params_trainable(bps, k))
                         continue;
-                rt_tensor_of(&ti[n++], bps, k, NULL);
+                socfw_safetensors_tensor_of(&ti[n++], bps, k, NULL);
         }
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
@@ -322,7 +322,7 @@ save_checkpoint(socfw_runtime *rt, long step, const char *metric,
                                                      "out of memory");
                                 goto out;
                         }
-                        rt_tensor_of(&ti[n], t->hps, k, names[n]);
+                        socfw_safetensors_tensor_of(&ti[n], t->hps, k, names[n]);
                         n++;
                 }
                 socfw_params *aps = t->adapter ? socfw_adapter_params(
@@ -337,7 +337,7 @@ save_checkpoint(socfw_runtime *rt, long step, const char *metric,
                                                      "out of memory");
                                 goto out;
                         }
-                        rt_tensor_of(&ti[n], aps, k, names[n]);
+                        socfw_safetensors_tensor_of(&ti[n], aps, k, names[n]);
                         n++;
                 }
         }
@@ -1624,6 +1624,8 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                 rc = socfw_chart_write_svg(path, series, valid_curve.n ? 2 : 1,
                                            &co, err);
         }
+        if (rc == 0 && rt->n_adapters && rt->out_dir)
+                rc = rt_save_adapters(rt, err);
         rt_progress(rt, "training done in %.1fs", now() - t0);
 out:
         for (size_t i = 0; plans && i < rt->n_tasks; i++)

@@ -1,0 +1,287 @@
+/* cmd_adapter.c - `socfw adapter merge|inspect`: fold a trained adapter
+ * into its base model as a standalone Hugging Face directory, and show
+ * what an adapter directory holds.
+ *
+ *   socfw adapter merge runs/bot --task sentiment --output merged/
+ *   socfw adapter inspect runs/bot/adapters/sentiment
+ */
+#define _GNU_SOURCE /* asprintf */
+#include <ftw.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "socfw/model.h"
+#include "socfw/modelfile.h"
+#include "socfw/peft.h"
+#include "socfw/threads.h"
+#include "socfw/tokenizer.h"
+
+static const char adapter_usage[] =
+        "Usage: socfw adapter merge RUN --task T --output DIR [--model M]\n"
+        "                           [--force]\n"
+        "       socfw adapter merge ADAPTER_DIR --model M --output DIR\n"
+        "       socfw adapter inspect ADAPTER_DIR\n"
+        "\n"
+        "merge    fold a LoRA or IA3 adapter into the weights of its base\n"
+        "         model and write the result as a standalone Hugging Face\n"
+        "         directory (config.json, model.safetensors, tokenizer):\n"
+        "         its outputs equal the base model run with the adapter.\n"
+        "         RUN is a trained run (its adapters/<task> and, when the\n"
+        "         pipeline pretrained it, its backbone/); --model names the\n"
+        "         base model otherwise.  An adapter trained on another base\n"
+        "         model is refused.  DIR must not exist unless --force.\n"
+        "inspect  print an adapter's type, sites, ranks, parameter count\n"
+        "         and the fingerprint of the base model it was trained on.\n";
+
+static int
+exists(const char *path)
+{
+        struct stat st;
+        return stat(path, &st) == 0;
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        return remove(path);
+}
+
+/* ---- merge -------------------------------------------------------------- */
+
+static int
+cmd_merge(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"task", required_argument, NULL, 'k'},
+                {"output", required_argument, NULL, 'o'},
+                {"model", required_argument, NULL, 'm'},
+                {"force", no_argument, NULL, 'f'},
+                {"help", no_argument, NULL, 'h'},
+                {0, 0, 0, 0},
+        };
+        const char *task = NULL, *output = NULL, *model = NULL;
+        int force = 0, c;
+        optind = 0;     /* re-initialise getopt for the subcommand */
+        while ((c = getopt_long(argc, argv, "k:o:m:fh", opts, NULL)) != -1) {
+                switch (c) {
+                case 'k': task = optarg; break;
+                case 'o': output = optarg; break;
+                case 'm': model = optarg; break;
+                case 'f': force = 1; break;
+                case 'h': fputs(adapter_usage, stdout); return CLI_OK;
+                default: return cli_usage("adapter merge", "bad option");
+                }
+        }
+        if (optind + 1 != argc)
+                return cli_usage("adapter merge", "expected one RUN or "
+                                 "ADAPTER_DIR");
+        if (!output)
+                return cli_usage("adapter merge", "missing --output DIR");
+        const char *src = argv[optind];
+        char *adir = NULL, *base = NULL, *probe = NULL, *tmp = NULL,
+             *old = NULL;
+        int rc = CLI_FAIL;
+        if (asprintf(&probe, "%s/adapter_config.json", src) < 0)
+                goto nomem;
+        if (exists(probe)) {
+                adir = strdup(src);
+        } else {
+                if (!task) {
+                        rc = cli_usage("adapter merge", "%s is a run: name "
+                                       "the task (--task T)", src);
+                        goto out;
+                }
+                if (asprintf(&adir, "%s/adapters/%s", src, task) < 0)
+                        adir = NULL;
+        }
+        if (!adir)
+                goto nomem;
+        if (model) {
+                base = strdup(model);
+        } else {
+                free(probe);
+                probe = NULL;
+                if (asprintf(&probe, "%s/backbone/config.json", src) < 0)
+                        goto nomem;
+                if (exists(probe) && asprintf(&base, "%s/backbone", src) < 0)
+                        base = NULL;
+                if (!base) {
+                        cli_errorf("%s: no backbone/ in it; hint: name the "
+                                   "base model with --model", src);
+                        goto out;
+                }
+        }
+        if (!base)
+                goto nomem;
+        if (exists(output) && !force) {
+                cli_errorf("%s exists; hint: --force replaces it", output);
+                goto out;
+        }
+
+        socfw_error err = {0};
+        socfw_model *m = NULL;
+        socfw_adapter *a = NULL;
+        socfw_tokenizer *tok = NULL;
+        int r = socfw_model_load(&m, base, NULL, &err);
+        if (r == 0)
+                r = socfw_adapter_load(&a, m, adir, true, &err);
+        if (r == 0)
+                r = socfw_adapter_merge(a, m, &err);
+        if (r == 0)
+                r = socfw_tokenizer_load(&tok, base, &err);
+        if (r == 0 && (asprintf(&tmp, "%s.tmp-%ld", output, (long)getpid()) < 0))
+                r = socfw_error_set(&err, SOCFW_ENOMEM, "out of memory");
+        if (r == 0)
+                r = socfw_model_save(m, tmp, NULL, 0, &err);
+        if (r == 0)
+                r = socfw_tokenizer_save(tok, tmp, &err);
+        if (r == 0 && exists(output)) {   /* --force: swap, then remove */
+                if (asprintf(&old, "%s.old-%ld", output, (long)getpid()) < 0 ||
+                    rename(output, old) != 0)
+                        r = socfw_error_set(&err, SOCFW_EIO, "cannot move %s "
+                                            "aside", output);
+        }
+        if (r == 0 && rename(tmp, output) != 0)
+                r = socfw_error_set(&err, SOCFW_EIO, "cannot rename %s to %s",
+                                    tmp, output);
+        if (r == 0 && old)
+                nftw(old, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        if (r < 0 && tmp && exists(tmp))
+                nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        socfw_tokenizer_free(tok);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
+        if (r < 0) {
+                cli_error(&err);
+                goto out;
+        }
+        fprintf(stderr, "socfw: %s + %s merged into %s\n", base, adir, output);
+        rc = CLI_OK;
+        goto out;
+nomem:
+        cli_errorf("out of memory");
+out:
+        free(adir);
+        free(base);
+        free(probe);
+        free(tmp);
+        free(old);
+        socfw_threads_shutdown();
+        return rc;
+}
+
+/* ---- inspect ------------------------------------------------------------ */
+
+static int
+cmd_inspect(int argc, char **argv)
+{
+        if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+                if (argc == 2)
+                        return fputs(adapter_usage, stdout), CLI_OK;
+                return cli_usage("adapter inspect", "expected ADAPTER_DIR");
+        }
+        const char *dir = argv[1];
+        char path[4200];
+        json_error_t je;
+        snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+        json_t *cfg = json_load_file(path, 0, &je);
+        if (!cfg) {
+                socfw_error e = {0};
+                socfw_error_set_at(&e, SOCFW_EFORMAT, path, je.line,
+                                   je.column, "%s", je.text);
+                cli_error(&e);
+                return CLI_FAIL;
+        }
+        snprintf(path, sizeof path, "%s/meta.json", dir);
+        json_t *meta = json_load_file(path, 0, &je);
+        socfw_modelfile *mf = NULL;
+        socfw_error err = {0};
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+        if (socfw_modelfile_open(&mf, path, &err) < 0) {
+                cli_error(&err);
+                json_decref(cfg);
+                json_decref(meta);
+                return CLI_FAIL;
+        }
+        const char *type = json_string_value(json_object_get(cfg,
+                                                             "peft_type"));
+        printf("adapter      %s\n", dir);
+        printf("type         %s\n", type ? type : "?");
+        json_t *bm = json_object_get(meta, "base_model");
+        if (bm) {
+                printf("base model   %s, %lld layers, hidden %lld\n",
+                       json_string_value(json_object_get(bm, "architecture")),
+                       (long long)json_integer_value(json_object_get(bm,
+                                                                     "layers")),
+                       (long long)json_integer_value(json_object_get(bm,
+                                                                     "hidden")));
+                printf("fingerprint  %s\n",
+                       json_string_value(json_object_get(bm, "fingerprint")));
+                const char *s = json_string_value(json_object_get(bm,
+                                                                  "source"));
+                if (s)
+                        printf("source       %s\n", s);
+        } else {
+                printf("base model   (no meta.json: not checked)\n");
+        }
+        const char *task = json_string_value(json_object_get(meta, "task"));
+        if (task)
+                printf("task         %s\n", task);
+        if (json_object_get(cfg, "r"))
+                printf("LoRA         r %lld, alpha %g%s\n",
+                       (long long)json_integer_value(json_object_get(cfg, "r")),
+                       json_number_value(json_object_get(cfg, "lora_alpha")),
+                       json_is_true(json_object_get(cfg, "use_rslora"))
+                               ? ", rsLoRA" : "");
+        /* per module: the rank (LoRA A rows) or the vector size */
+        long long total = 0;
+        printf("tensors      %zu\n", socfw_modelfile_n_tensors(mf));
+        for (size_t i = 0; i < socfw_modelfile_n_tensors(mf); i++) {
+                const socfw_tensor_info *t = socfw_modelfile_tensor(mf, i);
+                total += (long long)t->nelem;
+                const char *name = t->name;
+                if (!strncmp(name, "base_model.model.", 17))
+                        name += 17;
+                size_t n = strlen(name);
+                if (n > 14 && !strcmp(name + n - 14, ".lora_A.weight"))
+                        printf("  %-52.*s rank %lld\n", (int)(n - 14), name,
+                               (long long)t->shape[0]);
+                else if (n > 6 && !strcmp(name + n - 6, ".ia3_l"))
+                        printf("  %-52.*s %lld scalings\n", (int)(n - 6),
+                               name, (long long)t->nelem);
+                else if (n > 20 && !strcmp(name + n - 20,
+                                           ".adapter_down.weight"))
+                        printf("  %-52.*s bottleneck %lld\n", (int)(n - 20),
+                               name, (long long)t->shape[0]);
+        }
+        printf("parameters   %lld\n", total);
+        socfw_modelfile_close(mf);
+        json_decref(cfg);
+        json_decref(meta);
+        return CLI_OK;
+}
+
+int
+cli_cmd_adapter(int argc, char **argv)
+{
+        if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+                if (argc >= 2)
+                        return fputs(adapter_usage, stdout), CLI_OK;
+                return cli_usage("adapter", "expected merge or inspect");
+        }
+        if (!strcmp(argv[1], "merge"))
+                return cmd_merge(argc - 1, argv + 1);
+        if (!strcmp(argv[1], "inspect"))
+                return cmd_inspect(argc - 1, argv + 1);
+        return cli_usage("adapter", "unknown subcommand '%s' (hint: merge "
+                         "or inspect)", argv[1]);
+}

@@ -1,0 +1,994 @@
+/* peft_file.c - adapter directories in Hugging Face PEFT's layout:
+ * adapter_config.json + adapter_model.safetensors (tensor names
+ * "base_model.model.<HF module>.lora_A.weight", ...), plus socfw's
+ * meta.json (what the adapter was trained on).
+ *
+ * socfw keeps one adapter tensor set per named site; PEFT keeps one per
+ * Hugging Face module.  They differ only for GPT-2, whose q, k and v are
+ * column slices of one module (c_attn):
+ *   - saving, the sites S of c_attn become one LoRA of rank |S| r:
+ *     A = [A_s ; ...] stacked, B block-diagonal in its q|k|v row blocks,
+ *     with rank_pattern / alpha_pattern keeping the scale; IA3's k and v
+ *     scalings become one (3C, 1) vector with 1 for q;
+ *   - loading, a c_attn LoRA becomes the three sites with the same A and
+ *     each site's rows of B (sites whose rows are all zero are left out).
+ * A loaded LoRA keeps one rank for all sites (the largest; smaller ones are
+ * zero-padded) and scale 1 with each module's alpha / r folded into its B:
+ * the same function, exactly.
+ *
+ * Bottleneck adapters have no PEFT type: they are written in the same
+ * layout with "peft_type": "SOCFW_BOTTLENECK" and adapter_down / adapter_up
+ * tensors, read by socfw only. */
+#define _GNU_SOURCE /* asprintf */
+#include "peft/adapter_impl.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "socfw/io.h"
+#include "socfw/modelfile.h"
+#include "socfw/safetensors.h"
+
+#define PEFT_PREFIX "base_model.model."
+
+/* The prefix of HF module paths for `m`: its own tensor-name prefix, or
+ * the one of the usual *ForCausalLM class for unprefixed decoders. */
+static const char *
+module_prefix(const socfw_model *m)
+{
+        const char *p = socfw_model_name_prefix(m);
+        if (p && p[0])
+                return p;
+        switch (socfw_model_config_of(m)->arch) {
+        case SOCFW_ARCH_GPT2: return "transformer.";
+        case SOCFW_ARCH_LLAMA: return "model.";
+        default: return "";
+        }
+}
+
+static int
+fused_qkv(const socfw_model *m, socfw_site s)
+{
+        return socfw_model_config_of(m)->arch == SOCFW_ARCH_GPT2 &&
+               s <= SOCFW_SITE_ATTN_V;
+}
+
+/* The module name of site s without layer ("attn.c_attn", "q_proj",
+ * "intermediate.dense"): what target_modules lists. */
+static void
+module_leaf(const socfw_model *m, socfw_site s, char *buf, size_t cap)
+{
+        char full[160];
+        buf[0] = '\0';
+        if (socfw_model_site_module(m, 0, s, full, sizeof full) < 0)
+                return;
+        /* drop "h.0." / "layers.0." / "encoder.layer.0." */
+        const char *p = strstr(full, ".0.");
+        snprintf(buf, cap, "%s", p ? p + 3 : full);
+        if (socfw_model_config_of(m)->arch == SOCFW_ARCH_LLAMA) {
+                const char *dot = strrchr(buf, '.');   /* q_proj, ... */
+                if (dot)
+                        memmove(buf, dot + 1, strlen(dot + 1) + 1);
+        }
+}
+
+/* ---- saving ------------------------------------------------------------- */
+
+typedef struct out_list {
+        socfw_tensor_info *ti;
+        char **names;
+        float **bufs;
+        size_t n, cap;
+} out_list;
+
+static void
+out_free(out_list *o)
+{
+        for (size_t i = 0; i < o->n; i++) {
+                free(o->names[i]);
+                free(o->bufs[i]);
+        }
+        free(o->ti);
+        free(o->names);
+        free(o->bufs);
+}
+
+/* Add a tensor `name` (taken) of shape (d0, d1) over `buf` (taken). */
+static int
+out_add(out_list *o, char *name, float *buf, int64_t d0, int64_t d1)
+{
+        if (!name || !buf) {
+                free(name);
+                free(buf);
+                return SOCFW_ENOMEM;
+        }
+        if (o->n == o->cap) {
+                size_t cap = o->cap ? 2 * o->cap : 64;
+                socfw_tensor_info *ti = realloc(o->ti, cap * sizeof *ti);
+                char **nm = ti ? realloc(o->names, cap * sizeof *nm) : NULL;
+                float **bf = nm ? realloc(o->bufs, cap * sizeof *bf) : NULL;
+                if (ti)
+                        o->ti = ti;
+                if (nm)
+                        o->names = nm;
+                if (!bf) {
+                        free(name);
+                        free(buf);
+                        return SOCFW_ENOMEM;
+                }
+                o->bufs = bf;
+                o->cap = cap;
+        }
+        socfw_tensor_info *x = &o->ti[o->n];
+        memset(x, 0, sizeof *x);
+        x->name = name;
+        x->dtype = SOCFW_DTYPE_F32;
+        x->ndim = 2;
+        x->shape[0] = d0;
+        x->shape[1] = d1;
+        x->nelem = d0 * d1;
+        x->data = buf;
+        x->nbytes = (size_t)x->nelem * sizeof(float);
+        o->names[o->n] = name;
+        o->bufs[o->n++] = buf;
+        return 0;
+}
+
+static char *
+tname(const socfw_model *m, int l, socfw_site s, const char *what)
+{
+        char mod[160];
+        char *out = NULL;
+        if (socfw_model_site_module(m, l, s, mod, sizeof mod) < 0)
+                return NULL;
+        if (asprintf(&out, PEFT_PREFIX "%s%s.%s", module_prefix(m), mod,
+                     what) < 0)
+                return NULL;
+        return out;
+}
+
+static float *
+copy_of(const float *p, size_t n)
+{
+        float *q = malloc(n * sizeof *q);
+        if (q)
+                memcpy(q, p, n * sizeof *q);
+        return q;
+}
+
+static const float *
+T(const socfw_adapter *a, const peft_slot *sl, int k)
+{
+        return socfw_params_data(a->ps, sl->t[k]);
+}
+
+static int
+save_lora(const socfw_adapter *a, const socfw_model *m, out_list *o,
+          int *fused_rank)
+{
+        int r = a->cfg.rank, C = a->shape.hidden;
+        *fused_rank = 0;
+        for (int l = 0; l < a->n_layers; l++) {
+                /* GPT-2 q|k|v -> one c_attn LoRA */
+                if (a->shape.arch == SOCFW_ARCH_GPT2) {
+                        int S[3], ns = 0;
+                        for (int s = 0; s < 3; s++)
+                                if (socfw_adapter_has(a, l, (socfw_site)s))
+                                        S[ns++] = s;
+                        if (ns) {
+                                int rf = ns * r;
+                                float *A = calloc((size_t)rf * C, sizeof *A);
+                                float *B = calloc((size_t)3 * C * rf,
+                                                  sizeof *B);
+                                if (A && B) {
+                                        for (int j = 0; j < ns; j++) {
+                                                const peft_slot *sl =
+                                                        peft_slot_of(a, l, (socfw_site)S[j]);
+                                                memcpy(A + (size_t)j * r * C,
+                                                       T(a, sl, 0),
+                                                       (size_t)r * C * sizeof *A);
+                                                const float *b = T(a, sl, 1);
+                                                for (int oo = 0; oo < C; oo++)
+                                                        for (int k = 0; k < r; k++)
+                                                                B[(size_t)(S[j] * C + oo) * rf + j * r + k] =
+                                                                        b[(size_t)oo * r + k];
+                                        }
+                                }
+                                int rc = out_add(o, tname(m, l, SOCFW_SITE_ATTN_Q,
+                                                          "lora_A.weight"),
+                                                 A, rf, C);
+                                if (rc == 0)
+                                        rc = out_add(o, tname(m, l, SOCFW_SITE_ATTN_Q,
+                                                              "lora_B.weight"),
+                                                     B, 3 * C, rf);
+                                else
+                                        free(B);
+                                if (rc < 0)
+                                        return rc;
+                                *fused_rank = rf;
+                        }
+                }
+                for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
+                        if (!socfw_adapter_has(a, l, (socfw_site)s) ||
+                            fused_qkv(m, (socfw_site)s))
+                                continue;
+                        const peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
+                        int in = a->in[s], out = a->out[s];
+                        int rc = out_add(o, tname(m, l, (socfw_site)s,
+                                                  "lora_A.weight"),
+                                         copy_of(T(a, sl, 0), (size_t)r * in),
+                                         r, in);
+                        if (rc == 0)
+                                rc = out_add(o, tname(m, l, (socfw_site)s,
+                                                      "lora_B.weight"),
+                                             copy_of(T(a, sl, 1),
+                                                     (size_t)out * r),
+                                             out, r);
+                        if (rc < 0)
+                                return rc;
+                }
+        }
+        return 0;
+}
+
+static int
+save_ia3(const socfw_adapter *a, const socfw_model *m, out_list *o)
+{
+        int C = a->shape.hidden;
+        for (int l = 0; l < a->n_layers; l++) {
+                if (a->shape.arch == SOCFW_ARCH_GPT2) {
+                        int any = 0;
+                        float *v = malloc((size_t)3 * C * sizeof *v);
+                        for (int i = 0; v && i < 3 * C; i++)
+                                v[i] = 1.0f;
+                        for (int s = 0; v && s < 3; s++) {
+                                if (!socfw_adapter_has(a, l, (socfw_site)s))
+                                        continue;
+                                any = 1;
+                                memcpy(v + (size_t)s * C,
+                                       T(a, peft_slot_of(a, l, (socfw_site)s), 0),
+                                       (size_t)C * sizeof *v);
+                        }
+                        int rc = 0;
+                        if (any)
+                                rc = out_add(o, tname(m, l, SOCFW_SITE_ATTN_Q,
+                                                      "ia3_l"),
+                                             v, 3 * C, 1);
+                        else
+                                free(v);
+                        if (rc < 0)
+                                return rc;
+                }
+                for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
+                        if (!socfw_adapter_has(a, l, (socfw_site)s) ||
+                            fused_qkv(m, (socfw_site)s))
+                                continue;
+                        int ff = s == SOCFW_SITE_MLP_DOWN;
+                        int n = ff ? a->in[s] : a->out[s];
+                        int rc = out_add(o, tname(m, l, (socfw_site)s,
+                                                  "ia3_l"),
+                                         copy_of(T(a, peft_slot_of(a, l, (socfw_site)s), 0),
+                                                 (size_t)n),
+                                         ff ? 1 : n, ff ? n : 1);
+                        if (rc < 0)
+                                return rc;
+                }
+        }
+        return 0;
+}
+
+static int
+save_bottleneck(const socfw_adapter *a, const socfw_model *m, out_list *o)
+{
+        static const char *const what[4] = {
+                "adapter_down.weight", "adapter_down.bias",
+                "adapter_up.weight", "adapter_up.bias"};
+        for (int l = 0; l < a->n_layers; l++)
+                for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
+                        if (!socfw_adapter_has(a, l, (socfw_site)s))
+                                continue;
+                        const peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
+                        for (int k = 0; k < 4; k++) {
+                                const int64_t *sh = socfw_params_shape(
+                                        a->ps, sl->t[k]);
+                                int nd = socfw_params_ndim(a->ps, sl->t[k]);
+                                int64_t n = socfw_params_numel(a->ps,
+                                                               sl->t[k]);
+                                int rc = out_add(o, tname(m, l, (socfw_site)s,
+                                                          what[k]),
+                                                 copy_of(T(a, sl, k),
+                                                         (size_t)n),
+                                                 sh[0], nd > 1 ? sh[1] : 1);
+                                if (rc < 0)
+                                        return rc;
+                                if (nd == 1)
+                                        o->ti[o->n - 1].ndim = 1;
+                        }
+                }
+        return 0;
+}
+
+/* target_modules (feedforward_modules with `feedforward`): the module
+ * names PEFT matches by suffix; for BERT-style encoders a regular
+ * expression over the layer's modules, since the MLP's output.dense would
+ * also match attention.output.dense by suffix. */
+static json_t *
+target_list(const socfw_adapter *a, const socfw_model *m, int feedforward)
+{
+        int encoder = a->shape.arch != SOCFW_ARCH_GPT2 &&
+                      a->shape.arch != SOCFW_ARCH_LLAMA;
+        json_t *arr = json_array();
+        char re[512] = ".*\\.layer\\.\\d+\\.(?:";
+        size_t rn = strlen(re);
+        int first = 1;
+        for (int s = 0; arr && s < SOCFW_SITE_COUNT; s++) {
+                if (!(a->cfg.targets & SOCFW_SITE_BIT(s)))
+                        continue;
+                if (feedforward && s != SOCFW_SITE_MLP_DOWN)
+                        continue;
+                char leaf[160];
+                module_leaf(m, (socfw_site)s, leaf, sizeof leaf);
+                if (encoder) {
+                        if (!first && rn + 1 < sizeof re)
+                                re[rn++] = '|';
+                        first = 0;
+                        for (const char *c = leaf; *c && rn + 3 < sizeof re;
+                             c++) {
+                                if (*c == '.')
+                                        re[rn++] = '\\';
+                                re[rn++] = *c;
+                        }
+                        re[rn] = '\0';
+                        continue;
+                }
+                int dup = 0;
+                for (size_t i = 0; i < json_array_size(arr); i++)
+                        dup |= !strcmp(json_string_value(
+                                               json_array_get(arr, i)),
+                                       leaf);
+                if (!dup)
+                        json_array_append_new(arr, json_string(leaf));
+        }
+        if (!encoder)
+                return arr;
+        json_decref(arr);
+        if (first)
+                return json_array();
+        snprintf(re + rn, sizeof re - rn, ")");
+        return json_string(re);
+}
+
+static json_t *
+peft_config(const socfw_adapter *a, const socfw_model *m,
+            const char *base_source, int fused_rank)
+{
+        const socfw_adapter_config *c = &a->cfg;
+        const char *type = c->type == SOCFW_ADAPTER_LORA  ? "LORA"
+                           : c->type == SOCFW_ADAPTER_IA3 ? "IA3"
+                                                          : "SOCFW_BOTTLENECK";
+        json_t *j = json_pack("{s:s, s:o, s:o, s:b, s:o, s:n, s:n}",
+                              "peft_type", type, "base_model_name_or_path",
+                              base_source ? json_string(base_source)
+                                          : json_null(),
+                              "target_modules", target_list(a, m, 0),
+                              "inference_mode", 1, "task_type", json_null(),
+                              "revision", "modules_to_save");
+        if (!j)
+                return NULL;
+        int gpt2 = a->shape.arch == SOCFW_ARCH_GPT2;
+        if (c->type == SOCFW_ADAPTER_LORA) {
+                json_object_set_new(j, "r", json_integer(c->rank));
+                json_object_set_new(j, "lora_alpha", json_real(c->alpha));
+                json_object_set_new(j, "lora_dropout", json_real(c->dropout));
+                json_object_set_new(j, "use_rslora", json_boolean(c->use_rslora));
+                json_object_set_new(j, "fan_in_fan_out", json_boolean(gpt2));
+                json_object_set_new(j, "bias", json_string("none"));
+                json_object_set_new(j, "init_lora_weights", json_true());
+                json_t *rp = json_object(), *ap = json_object();
+                if (fused_rank && fused_rank != c->rank) {
+                        double k = (double)fused_rank / c->rank;
+                        json_object_set_new(rp, "attn.c_attn",
+                                            json_integer(fused_rank));
+                        json_object_set_new(ap, "attn.c_attn",
+                                            json_real(c->alpha *
+                                                      (c->use_rslora ? sqrt(k)
+                                                                     : k)));
+                }
+                json_object_set_new(j, "rank_pattern", rp);
+                json_object_set_new(j, "alpha_pattern", ap);
+        } else if (c->type == SOCFW_ADAPTER_IA3) {
+                json_object_set_new(j, "feedforward_modules",
+                                    target_list(a, m, 1));
+                json_object_set_new(j, "fan_in_fan_out", json_boolean(gpt2));
+                json_object_set_new(j, "init_ia3_weights", json_true());
+        } else {
+                json_object_set_new(j, "reduction_factor",
+                                    json_integer(c->reduction_factor));
+                static const char *const acts[] = {"relu", "gelu", "silu"};
+                json_object_set_new(j, "non_linearity",
+                                    json_string(acts[c->act]));
+        }
+        return j;
+}
+
+static int
+write_json(const char *dir, const char *file, json_t *j, socfw_error *err)
+{
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS)
+                       : NULL;
+        json_decref(j);
+        if (!text)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        size_t n = strlen(text);
+        char *t2 = realloc(text, n + 2);
+        if (t2) {
+                text = t2;
+                text[n++] = '\n';
+                text[n] = '\0';
+        }
+        int rc = socfw_file_write_atomic(path, text, n, err);
+        free(text);
+        return rc;
+}
+
+int
+socfw_adapter_save(const socfw_adapter *a, const socfw_model *m,
+                   const char *dir, const char *task, const char *base_source,
+                   socfw_error *err)
+{
+        int rc = peft_shape_check(a, m, err);
+        if (rc < 0)
+                return rc;
+        if ((rc = socfw_dir_make(dir, 0755, err)) < 0)
+                return rc;
+        out_list o = {0};
+        int fused_rank = 0;
+        switch (a->cfg.type) {
+        case SOCFW_ADAPTER_LORA:
+                rc = save_lora(a, m, &o, &fused_rank);
+                break;
+        case SOCFW_ADAPTER_IA3:
+                rc = save_ia3(a, m, &o);
+                break;
+        case SOCFW_ADAPTER_BOTTLENECK:
+                rc = save_bottleneck(a, m, &o);
+                break;
+        case SOCFW_ADAPTER_NONE:
+                rc = SOCFW_EINVAL;
+                break;
+        }
+        if (rc < 0) {
+                out_free(&o);
+                return socfw_error_set(err, rc, "adapter save: out of "
+                                       "memory");
+        }
+        char path[4200];
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+        socfw_safetensors_kv kv[1] = {{"format", "pt"}};
+        rc = socfw_safetensors_write(path, o.ti, o.n, kv, 1, err);
+        out_free(&o);
+        if (rc == 0)
+                rc = write_json(dir, "adapter_config.json",
+                                peft_config(a, m, base_source, fused_rank),
+                                err);
+        if (rc < 0)
+                return rc;
+        char fp[65];
+        socfw_model_fingerprint(m, fp);
+        json_t *sites = json_array();
+        for (int s = 0; sites && s < SOCFW_SITE_COUNT; s++)
+                if (a->cfg.targets & SOCFW_SITE_BIT(s))
+                        json_array_append_new(sites,
+                                              json_string(socfw_site_name((socfw_site)s)));
+        json_t *meta = json_pack(
+                "{s:s, s:s, s:s?, s:{s:s, s:s, s:i, s:i, s:s?}, s:o, s:i, "
+                "s:f, s:I}",
+                "format", "socfw-adapter-1", "type",
+                socfw_adapter_type_name(a->cfg.type), "task", task,
+                "base_model", "fingerprint", fp, "architecture",
+                socfw_arch_name(a->shape.arch), "layers", a->shape.n_layers,
+                "hidden", a->shape.hidden, "source", base_source, "sites",
+                sites, "rank", a->cfg.rank, "scale", (double)a->scale,
+                "parameters",
+                (json_int_t)socfw_params_total_numel(a->ps));
+        return write_json(dir, "meta.json", meta, err);
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+/* Which (layer, site) a file tensor belongs to, and which of its tensors
+ * it is: the name must be "[base_model.model.][any prefix.]<module>.<what>"
+ * with <module> one of the model's site modules.  For GPT-2's c_attn the
+ * site returned is attn.q (the module of all three).  Returns 0 or -1. */
+static int
+locate(const socfw_model *m, const char *name, const char *what, int *layer,
+       socfw_site *site)
+{
+        size_t n = strlen(name), w = strlen(what);
+        if (n <= w + 1 || strcmp(name + n - w, what) != 0 ||
+            name[n - w - 1] != '.')
+                return -1;
+        size_t stem = n - w - 1;        /* name[0..stem) is the module path */
+        int L = socfw_model_config_of(m)->n_layers;
+        for (int l = 0; l < L; l++)
+                for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
+                        char mod[160];
+                        if (socfw_model_site_module(m, l, (socfw_site)s, mod,
+                                                    sizeof mod) < 0)
+                                continue;
+                        size_t k = strlen(mod);
+                        if (k > stem || memcmp(name + stem - k, mod, k) != 0)
+                                continue;
+                        if (k < stem && name[stem - k - 1] != '.')
+                                continue;
+                        *layer = l;
+                        *site = (socfw_site)s;
+                        return 0;
+                }
+        return -1;
+}
+
+/* PEFT's pattern match: `key` names the module if the module path ends
+ * with it (at a dot). */
+static int
+pattern_matches(const char *key, const char *path)
+{
+        size_t k = strlen(key), n = strlen(path);
+        return k <= n && !strcmp(path + n - k, key) &&
+               (k == n || path[n - k - 1] == '.');
+}
+
+/* alpha / r of the module at `path` (rank_pattern / alpha_pattern). */
+static float
+lora_scale_for(json_t *cfg, const char *path, int r)
+{
+        double alpha = json_number_value(json_object_get(cfg, "lora_alpha"));
+        json_t *ap = json_object_get(cfg, "alpha_pattern");
+        const char *key;
+        json_t *v;
+        json_object_foreach(ap, key, v) if (pattern_matches(key, path))
+                alpha = json_number_value(v);
+        int rs = json_is_true(json_object_get(cfg, "use_rslora"));
+        return (float)(rs ? alpha / sqrt((double)r) : alpha / r);
+}
+
+static int
+tensor_err(socfw_error *err, const char *path, const char *name,
+           const char *msg, int64_t h0, int64_t h1, int64_t w0, int64_t w1)
+{
+        return socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
+                                  "tensor '%s' %s: it is (%lld, %lld), the "
+                                  "model needs (%lld, %lld); hint: the "
+                                  "adapter was made for another base model",
+                                  name, msg, (long long)h0, (long long)h1,
+                                  (long long)w0, (long long)w1);
+}
+
+typedef struct found {
+        const socfw_tensor_info *t[3];  /* LoRA A, B / IA3 l / bottleneck */
+        const socfw_tensor_info *bt[4];
+} found;
+
+static int
+read_all(const socfw_modelfile *mf, const socfw_tensor_info *t, float **out,
+         socfw_error *err)
+{
+        *out = malloc((size_t)t->nelem * sizeof **out);
+        if (!*out)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        return socfw_modelfile_read_f32(mf, t, *out, (size_t)t->nelem, err);
+}
+
+static int
+load_lora(socfw_adapter **out, const socfw_model *m, json_t *cfg,
+          const socfw_modelfile *mf, const char *path, socfw_error *err)
+{
+        const socfw_model_config *mc = socfw_model_config_of(m);
+        int L = mc->n_layers, C = mc->hidden;
+        found *f = calloc((size_t)L * SOCFW_SITE_COUNT, sizeof *f);
+        if (!f)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        int rc = 0, R = 0;
+        unsigned targets = 0;
+        for (size_t i = 0; rc == 0 && i < socfw_modelfile_n_tensors(mf); i++) {
+                const socfw_tensor_info *t = socfw_modelfile_tensor(mf, i);
+                int l, isb = 0;
+                socfw_site s;
+                if (locate(m, t->name, "lora_A.weight", &l, &s) < 0) {
+                        if (locate(m, t->name, "lora_B.weight", &l, &s) < 0) {
+                                rc = socfw_error_set_at(
+                                        err, SOCFW_EFORMAT, path, 0, 0,
+                                        "tensor '%s' is not a LoRA tensor of "
+                                        "any %s site; hint: the adapter was "
+                                        "made for another architecture",
+                                        t->name, socfw_arch_name(mc->arch));
+                                break;
+                        }
+                        isb = 1;
+                }
+                if (t->ndim != 2) {
+                        rc = tensor_err(err, path, t->name, "is not a matrix",
+                                        t->shape[0], t->ndim > 1 ? t->shape[1] : 1,
+                                        0, 0);
+                        break;
+                }
+                f[l * SOCFW_SITE_COUNT + s].t[isb] = t;
+                int r = (int)(isb ? t->shape[1] : t->shape[0]);
+                if (r > R)
+                        R = r;
+        }
+        /* shapes, and which sites carry anything */
+        for (int l = 0; rc == 0 && l < L; l++)
+                for (int s = 0; rc == 0 && s < SOCFW_SITE_COUNT; s++) {
+                        found *x = &f[l * SOCFW_SITE_COUNT + s];
+                        if (!x->t[0] && !x->t[1])
+                                continue;
+                        const socfw_tensor_info *A = x->t[0], *B = x->t[1];
+                        if (!A || !B) {
+                                rc = socfw_error_set_at(
+                                        err, SOCFW_EFORMAT, path, 0, 0,
+                                        "tensor '%s' has no lora_%s partner; "
+                                        "hint: the file is incomplete",
+                                        (A ? A : B)->name, A ? "B" : "A");
+                                break;
+                        }
+                        int in, o;
+                        socfw_model_site_dims(m, (socfw_site)s, &in, &o);
+                        if (fused_qkv(m, (socfw_site)s))
+                                o = 3 * C;
+                        int r = (int)A->shape[0];
+                        if (A->shape[1] != in)
+                                rc = tensor_err(err, path, A->name,
+                                                "does not fit", A->shape[0],
+                                                A->shape[1], r, in);
+                        else if (B->shape[0] != o || B->shape[1] != r)
+                                rc = tensor_err(err, path, B->name,
+                                                "does not fit", B->shape[0],
+                                                B->shape[1], o, r);
+                        if (fused_qkv(m, (socfw_site)s)) {
+                                float *b = NULL;
+                                if (rc == 0)
+                                        rc = read_all(mf, B, &b, err);
+                                for (int q = 0; rc == 0 && q < 3; q++) {
+                                        size_t nz = 0;
+                                        for (size_t k = (size_t)q * C * r;
+                                             k < (size_t)(q + 1) * C * r; k++)
+                                                nz += b[k] != 0.0f;
+                                        if (nz)
+                                                targets |= SOCFW_SITE_BIT(q);
+                                }
+                                free(b);
+                        } else {
+                                targets |= SOCFW_SITE_BIT(s);
+                        }
+                }
+        if (rc == 0 && !targets)
+                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
+                                        "the adapter has no LoRA tensors");
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);
+        ac.targets = targets;
+        ac.rank = R;
+        ac.alpha = (float)R;            /* scale 1: each site's in its B */
+        ac.dropout = (float)json_number_value(json_object_get(cfg,
+                                                              "lora_dropout"));
+        if (!(ac.dropout >= 0.0f && ac.dropout < 1.0f))
+                ac.dropout = 0.0f;
+        socfw_adapter *a = NULL;
+        if (rc == 0)
+                rc = socfw_adapter_new(&a, m, &ac, 0, err);
+        for (int l = 0; rc == 0 && l < L; l++)
+                for (int s = 0; rc == 0 && s < SOCFW_SITE_COUNT; s++) {
+                        if (!socfw_adapter_has(a, l, (socfw_site)s))
+                                continue;
+                        peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
+                        float *dA = socfw_params_data(a->ps, sl->t[0]);
+                        float *dB = socfw_params_data(a->ps, sl->t[1]);
+                        int in = a->in[s], o = a->out[s];
+                        memset(dA, 0, (size_t)R * in * sizeof *dA);
+                        memset(dB, 0, (size_t)o * R * sizeof *dB);
+                        int fs = fused_qkv(m, (socfw_site)s);
+                        found *x = &f[l * SOCFW_SITE_COUNT +
+                                      (fs ? SOCFW_SITE_ATTN_Q : s)];
+                        if (!x->t[0])
+                                continue;       /* not in this layer */
+                        int r = (int)x->t[0]->shape[0];
+                        float *A = NULL, *B = NULL;
+                        rc = read_all(mf, x->t[0], &A, err);
+                        if (rc == 0)
+                                rc = read_all(mf, x->t[1], &B, err);
+                        if (rc == 0) {
+                                char mod[160];
+                                socfw_model_site_module(m, l, (socfw_site)s,
+                                                        mod, sizeof mod);
+                                float sc = lora_scale_for(cfg, mod, r);
+                                size_t row0 = fs ? (size_t)s * C : 0;
+                                memcpy(dA, A, (size_t)r * in * sizeof *dA);
+                                for (int oo = 0; oo < o; oo++)
+                                        for (int k = 0; k < r; k++)
+                                                dB[(size_t)oo * R + k] =
+                                                        sc * B[(row0 + oo) * r + k];
+                        }
+                        free(A);
+                        free(B);
+                }
+        free(f);
+        if (rc < 0) {
+                socfw_adapter_free(a);
+                return rc;
+        }
+        *out = a;
+        return 0;
+}
+
+static int
+load_ia3(socfw_adapter **out, const socfw_model *m, json_t *cfg,
+         const socfw_modelfile *mf, const char *path, socfw_error *err)
+{
+        const socfw_model_config *mc = socfw_model_config_of(m);
+        int L = mc->n_layers, C = mc->hidden;
+        json_t *ff = json_object_get(cfg, "feedforward_modules");
+        const socfw_tensor_info **f = calloc((size_t)L * SOCFW_SITE_COUNT,
+                                             sizeof *f);
+        if (!f)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        unsigned targets = 0;
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < socfw_modelfile_n_tensors(mf); i++) {
+                const socfw_tensor_info *t = socfw_modelfile_tensor(mf, i);
+                int l;
+                socfw_site s;
+                if (locate(m, t->name, "ia3_l", &l, &s) < 0) {
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EFORMAT, path, 0, 0,
+                                "tensor '%s' is not an IA3 vector of any %s "
+                                "site", t->name, socfw_arch_name(mc->arch));
+                        break;
+                }
+                int in, o;
+                socfw_model_site_dims(m, s, &in, &o);
+                int down = s == SOCFW_SITE_MLP_DOWN;
+                /* is the module a feed-forward (input-scaled) one? */
+                char leaf[160];
+                module_leaf(m, s, leaf, sizeof leaf);
+                int is_ff = 0;
+                if (json_is_array(ff)) {
+                        for (size_t k = 0; k < json_array_size(ff); k++) {
+                                const char *key = json_string_value(
+                                        json_array_get(ff, k));
+                                char mod[160];
+                                socfw_model_site_module(m, l, s, mod,
+                                                        sizeof mod);
+                                is_ff |= key && pattern_matches(key, mod);
+                        }
+                } else {
+                        is_ff = t->ndim == 2 && t->shape[0] == 1 &&
+                                t->shape[1] > 1;
+                }
+                if (is_ff != down) {
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EUNSUPPORTED, path, 0, 0,
+                                "tensor '%s': socfw's IA3 scales the input "
+                                "of mlp.down and the output of every other "
+                                "site; this file scales the %s of %s",
+                                t->name, is_ff ? "input" : "output", leaf);
+                        break;
+                }
+                int64_t want = down ? in : fused_qkv(m, s) ? 3 * C : o;
+                if (t->nelem != want) {
+                        rc = tensor_err(err, path, t->name, "does not fit",
+                                        t->shape[0],
+                                        t->ndim > 1 ? t->shape[1] : 1,
+                                        down ? 1 : want, down ? want : 1);
+                        break;
+                }
+                f[l * SOCFW_SITE_COUNT + s] = t;
+                targets |= fused_qkv(m, s) ? 7u : SOCFW_SITE_BIT(s);
+        }
+        if (rc == 0 && !targets)
+                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
+                                        "the adapter has no IA3 tensors");
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_IA3);
+        ac.targets = targets;
+        socfw_adapter *a = NULL;
+        if (rc == 0)
+                rc = socfw_adapter_new(&a, m, &ac, 0, err);
+        for (int l = 0; rc == 0 && l < L; l++)
+                for (int s = 0; rc == 0 && s < SOCFW_SITE_COUNT; s++) {
+                        if (!socfw_adapter_has(a, l, (socfw_site)s))
+                                continue;
+                        int fs = fused_qkv(m, (socfw_site)s);
+                        const socfw_tensor_info *t =
+                                f[l * SOCFW_SITE_COUNT +
+                                  (fs ? SOCFW_SITE_ATTN_Q : s)];
+                        if (!t)
+                                continue;       /* stays 1 */
+                        float *v = NULL;
+                        rc = read_all(mf, t, &v, err);
+                        if (rc == 0) {
+                                peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
+                                int64_t n = socfw_params_numel(a->ps, sl->t[0]);
+                                memcpy(socfw_params_data(a->ps, sl->t[0]),
+                                       v + (fs ? (size_t)s * C : 0),
+                                       (size_t)n * sizeof *v);
+                        }
+                        free(v);
+                }
+        free(f);
+        if (rc < 0) {
+                socfw_adapter_free(a);
+                return rc;
+        }
+        *out = a;
+        return 0;
+}
+
+static int
+load_bottleneck(socfw_adapter **out, const socfw_model *m, json_t *cfg,
+                const socfw_modelfile *mf, const char *path,
+                socfw_error *err)
+{
+        static const char *const what[4] = {
+                "adapter_down.weight", "adapter_down.bias",
+                "adapter_up.weight", "adapter_up.bias"};
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_BOTTLENECK);
+        ac.targets = 0;
+        json_int_t red = json_integer_value(json_object_get(cfg,
+                                                            "reduction_factor"));
+        const char *act = json_string_value(json_object_get(cfg,
+                                                            "non_linearity"));
+        ac.reduction_factor = red > 0 && red < 65536 ? (int)red : 16;
+        ac.act = act && !strcmp(act, "gelu")   ? SOCFW_ADAPTER_ACT_GELU
+                 : act && !strcmp(act, "silu") ? SOCFW_ADAPTER_ACT_SILU
+                                               : SOCFW_ADAPTER_ACT_RELU;
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < socfw_modelfile_n_tensors(mf); i++) {
+                const socfw_tensor_info *t = socfw_modelfile_tensor(mf, i);
+                int l, ok = 0;
+                socfw_site s;
+                for (int k = 0; k < 4 && !ok; k++)
+                        ok = locate(m, t->name, what[k], &l, &s) == 0;
+                if (!ok)
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EFORMAT, path, 0, 0,
+                                "tensor '%s' is not a bottleneck adapter "
+                                "tensor of any site", t->name);
+                else
+                        ac.targets |= SOCFW_SITE_BIT(s);
+        }
+        socfw_adapter *a = NULL;
+        if (rc == 0)
+                rc = socfw_adapter_new(&a, m, &ac, 0, err);
+        for (int l = 0; rc == 0 && l < a->n_layers; l++)
+                for (int s = 0; rc == 0 && s < SOCFW_SITE_COUNT; s++) {
+                        if (!socfw_adapter_has(a, l, (socfw_site)s))
+                                continue;
+                        peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
+                        for (int k = 0; rc == 0 && k < 4; k++) {
+                                char *name = tname(m, l, (socfw_site)s,
+                                                   what[k]);
+                                const socfw_tensor_info *t = NULL;
+                                /* any prefix: find by suffix */
+                                for (size_t i = 0; name && !t &&
+                                                   i < socfw_modelfile_n_tensors(mf);
+                                     i++) {
+                                        const socfw_tensor_info *c =
+                                                socfw_modelfile_tensor(mf, i);
+                                        int cl;
+                                        socfw_site cs;
+                                        if (locate(m, c->name, what[k], &cl,
+                                                   &cs) == 0 &&
+                                            cl == l && (int)cs == s)
+                                                t = c;
+                                }
+                                int64_t n = socfw_params_numel(a->ps,
+                                                               sl->t[k]);
+                                if (!t || t->nelem != n)
+                                        rc = socfw_error_set_at(
+                                                err, SOCFW_EFORMAT, path, 0,
+                                                0, "tensor '%s' is missing "
+                                                "or has %lld values, not "
+                                                "%lld", name ? name : "?",
+                                                t ? (long long)t->nelem : 0LL,
+                                                (long long)n);
+                                else
+                                        rc = socfw_modelfile_read_f32(
+                                                mf, t,
+                                                socfw_params_data(a->ps,
+                                                                  sl->t[k]),
+                                                (size_t)n, err);
+                                free(name);
+                        }
+                }
+        if (rc < 0) {
+                socfw_adapter_free(a);
+                return rc;
+        }
+        *out = a;
+        return 0;
+}
+
+int
+socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
+                   bool check_base, socfw_error *err)
+{
+        *out = NULL;
+        char path[4200];
+        json_error_t je;
+        snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+        json_t *cfg = json_load_file(path, 0, &je);
+        if (!cfg)
+                return socfw_error_set_at(err, SOCFW_EFORMAT, path, je.line,
+                                          je.column, "%s (hint: an adapter "
+                                          "directory holds "
+                                          "adapter_config.json and "
+                                          "adapter_model.safetensors)",
+                                          je.text);
+        int rc = 0;
+        const char *type = json_string_value(json_object_get(cfg,
+                                                             "peft_type"));
+        const char *bias = json_string_value(json_object_get(cfg, "bias"));
+        json_t *mts = json_object_get(cfg, "modules_to_save");
+        if (!type)
+                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
+                                        "peft_type is missing");
+        else if (strcmp(type, "LORA") && strcmp(type, "IA3") &&
+                 strcmp(type, "SOCFW_BOTTLENECK"))
+                rc = socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path, 0, 0,
+                                        "peft_type %s is not supported; "
+                                        "hint: socfw reads LORA, IA3 and its "
+                                        "own SOCFW_BOTTLENECK", type);
+        else if (json_is_true(json_object_get(cfg, "use_dora")))
+                rc = socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path, 0, 0,
+                                        "use_dora: DoRA adapters are not "
+                                        "supported");
+        else if (bias && strcmp(bias, "none") != 0)
+                rc = socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path, 0, 0,
+                                        "bias: '%s': adapters that train "
+                                        "biases are not supported", bias);
+        else if (mts && !json_is_null(mts) &&
+                 !(json_is_array(mts) && json_array_size(mts) == 0))
+                rc = socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path, 0, 0,
+                                        "modules_to_save: the adapter "
+                                        "carries whole trained modules, "
+                                        "which socfw cannot load; hint: "
+                                        "export the adapter without them");
+        char meta_path[4200];
+        snprintf(meta_path, sizeof meta_path, "%s/meta.json", dir);
+        json_t *meta = rc == 0 ? json_load_file(meta_path, 0, &je) : NULL;
+        if (rc == 0 && check_base && meta) {
+                const char *fp = json_string_value(json_object_get(
+                        json_object_get(meta, "base_model"), "fingerprint"));
+                char have[65];
+                socfw_model_fingerprint(m, have);
+                if (fp && strcmp(fp, have) != 0)
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EINVAL, meta_path, 0, 0,
+                                "base_model.fingerprint: the adapter was "
+                                "trained on a base model with fingerprint "
+                                "%.16s..., this model has %.16s...; hint: "
+                                "load the base model it was trained on",
+                                fp, have);
+        }
+        json_decref(meta);
+        socfw_modelfile *mf = NULL;
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+        if (rc == 0)
+                rc = socfw_modelfile_open(&mf, path, err);
+        if (rc == 0 && !strcmp(type, "LORA"))
+                rc = load_lora(out, m, cfg, mf, path, err);
+        else if (rc == 0 && !strcmp(type, "IA3"))
+                rc = load_ia3(out, m, cfg, mf, path, err);
+        else if (rc == 0)
+                rc = load_bottleneck(out, m, cfg, mf, path, err);
+        socfw_modelfile_close(mf);
+        json_decref(cfg);
+        return rc;
+}
