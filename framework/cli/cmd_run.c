@@ -28,6 +28,8 @@ typedef struct run_opts {
         const char *text_field;
         const char *task;       /* predict/evaluate: one task only */
         int resume;             /* run: continue from the saved state */
+        const char *retrain[MAX_SETS]; /* run: tasks to train again       */
+        size_t n_retrain;
         const char *host;       /* serve                              */
         int port;               /* serve                              */
 } run_opts;
@@ -43,6 +45,7 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                 {"text-field", required_argument, NULL, 'f'},
                 {"task", required_argument, NULL, 'T'},
                 {"resume", no_argument, NULL, 'R'},
+                {"retrain", required_argument, NULL, 'r'},
                 {"host", required_argument, NULL, 'H'},
                 {"port", required_argument, NULL, 'p'},
                 {"plugin-path", required_argument, NULL, 'P'},
@@ -81,6 +84,15 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                                 return cli_usage(cmd, "only 'run' takes "
                                                       "--resume");
                         o->resume = 1;
+                        break;
+                case 'r':
+                        if (strcmp(cmd, "run") != 0)
+                                return cli_usage(cmd, "only 'run' takes "
+                                                      "--retrain");
+                        if (o->n_retrain == MAX_SETS)
+                                return cli_usage(cmd, "too many --retrain "
+                                                      "options");
+                        o->retrain[o->n_retrain++] = optarg;
                         break;
                 case 'T':
                         if (!want_io)
@@ -367,7 +379,9 @@ cli_cmd_run(int argc, char **argv)
         socfw_runtime_options ro = {.output_dir = dir,
                                     .threads = cli_g.threads,
                                     .resume = o.resume,
-                                    .progress = print_progress};
+                                    .progress = print_progress,
+                                    .retrain = o.retrain,
+                                    .n_retrain = o.n_retrain};
         if (socfw_runtime_new(&rt, p, &ro, &err) < 0 ||
             socfw_runtime_train(rt, &err) < 0) {
                 cli_error(&err);

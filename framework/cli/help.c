@@ -14,7 +14,8 @@ static const struct topic {
 } topics[] = {
         {"run",
          "Usage: socfw run PIPELINE.yaml [--set KEY=VALUE]... [--resume]\n"
-         "                 [--input FILE] [--output FILE] [--text-field NAME]\n"
+         "                 [--retrain TASK]... [--input FILE] [--output FILE]\n"
+         "                 [--text-field NAME]\n"
          "\n"
          "Validate the pipeline, then do what it describes: pretrain and\n"
          "fine-tune its tasks when they name training data, evaluate them,\n"
@@ -25,11 +26,26 @@ static const struct topic {
          "  --resume           continue an interrupted training run from its\n"
          "                     output directory: same data order, optimizer\n"
          "                     state and random numbers as an uninterrupted run\n"
+         "  --retrain TASK     train TASK again even though its adapter in\n"
+         "                     output.dir/adapters/ was trained on the same\n"
+         "                     section, data and backbone (such tasks are\n"
+         "                     otherwise loaded, not trained: adding a task\n"
+         "                     to a pipeline trains only the new one)\n"
          "  --set KEY=VALUE    override a value of the file, e.g.\n"
          "                     --set train.lr=1e-4 --set tasks.sentiment.weight=2\n"
          "  --input FILE       JSON Lines posts (field 'text'); - = stdin\n"
          "  --output FILE      where the chain's output goes\n"
          "  --text-field NAME  field of the input holding the text\n"},
+        {"adapter",
+         "Usage: socfw adapter merge RUN --task T --output DIR [--model M]\n"
+         "                           [--force]\n"
+         "       socfw adapter inspect ADAPTER_DIR\n"
+         "\n"
+         "merge: fold a task's LoRA or IA3 adapter into its base model and\n"
+         "write a standalone Hugging Face directory whose outputs equal the\n"
+         "base model run with the adapter (socfw logits --adapter).\n"
+         "inspect: type, sites, ranks, size and base-model fingerprint of an\n"
+         "adapter directory (OUTPUT/adapters/<task>, or one PEFT wrote).\n"},
         {"validate",
          "Usage: socfw validate PIPELINE.yaml [--set KEY=VALUE]...\n"
          "\n"

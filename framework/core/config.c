@@ -7,6 +7,9 @@
 
 #include "core/param.h"
 
+#include <sodium.h>
+#include <stdint.h>
+
 socfw_config *
 socfw_config_new(const char *name, const char *file, const char *base_dir,
                  const ynode *node, const socfw_param_spec *const *tables,
@@ -395,4 +398,48 @@ const char *
 socfw_config_name(const socfw_config *cfg)
 {
         return cfg ? cfg->name : NULL;
+}
+
+/* ---- digest ------------------------------------------------------------- */
+
+static void
+digest_put(crypto_generichash_state *st, const char *s)
+{
+        uint64_t n = s ? strlen(s) : (uint64_t)-1;
+        crypto_generichash_update(st, (const unsigned char *)&n, sizeof n);
+        if (s)
+                crypto_generichash_update(st, (const unsigned char *)s,
+                                          (size_t)n);
+}
+
+static void
+digest_node(crypto_generichash_state *st, const ynode *n)
+{
+        if (!n) {
+                digest_put(st, NULL);
+                return;
+        }
+        char kind[2] = {(char)('0' + n->kind), 0};
+        digest_put(st, kind);
+        if (n->kind == YNODE_SCALAR) {
+                digest_put(st, n->value);
+                return;
+        }
+        for (size_t i = 0; i < n->n; i++) {
+                if (n->kind == YNODE_MAP)
+                        digest_put(st, n->keys[i]);
+                digest_node(st, n->items[i]);
+        }
+}
+
+void
+socfw_config_digest(const socfw_config *cfg, unsigned char out[32])
+{
+        crypto_generichash_state st;
+        if (sodium_init() < 0) /* idempotent */
+                memset(out, 0, 32);
+        crypto_generichash_init(&st, NULL, 0, 32);
+        digest_put(&st, cfg ? cfg->name : NULL);
+        digest_node(&st, cfg ? cfg->node : NULL);
+        crypto_generichash_final(&st, out, 32);
 }

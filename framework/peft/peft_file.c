@@ -584,9 +584,109 @@ read_all(const socfw_modelfile *mf, const socfw_tensor_info *t, float **out,
         return socfw_modelfile_read_f32(mf, t, *out, (size_t)t->nelem, err);
 }
 
+/* socfw's own LoRA files load back into exactly the structure that was
+ * saved (same sites, rank and scale; GPT-2's c_attn split into its q, k,
+ * v sites again), so a run's checkpoint and its adapter files agree.
+ * Returns 1 when the file is such a one and *out is filled, 0 when it is
+ * not (the general path then reads it), negative on error. */
+static int
+load_lora_native(socfw_adapter **out, const socfw_model *m, json_t *cfg,
+                 json_t *meta, const found *f, const socfw_modelfile *mf,
+                 socfw_error *err)
+{
+        const socfw_model_config *mc = socfw_model_config_of(m);
+        int L = mc->n_layers, C = mc->hidden;
+        const char *type = json_string_value(json_object_get(meta, "type"));
+        int r = (int)json_integer_value(json_object_get(meta, "rank"));
+        json_t *sites = json_object_get(meta, "sites");
+        if (!type || strcmp(type, "lora") || r < 1 || !json_is_array(sites))
+                return 0;
+        unsigned targets = 0;
+        for (size_t i = 0; i < json_array_size(sites); i++) {
+                int s = socfw_site_parse(json_string_value(
+                        json_array_get(sites, i)));
+                if (s < 0)
+                        return 0;
+                targets |= SOCFW_SITE_BIT(s);
+        }
+        int S[3], ns = 0;
+        for (int s = 0; s < 3; s++)
+                if (fused_qkv(m, (socfw_site)s) && (targets & SOCFW_SITE_BIT(s)))
+                        S[ns++] = s;
+        /* every tensor must have the rank the structure implies */
+        for (int l = 0; l < L; l++)
+                for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
+                        const found *x = &f[l * SOCFW_SITE_COUNT + s];
+                        if (fused_qkv(m, (socfw_site)s) &&
+                            s != SOCFW_SITE_ATTN_Q)
+                                continue;       /* all in attn.q's entry */
+                        int want_site = fused_qkv(m, (socfw_site)s)
+                                                ? ns > 0
+                                                : (targets & SOCFW_SITE_BIT(s)) != 0;
+                        if (!x->t[0] != !want_site)
+                                return 0;
+                        if (!x->t[0])
+                                continue;
+                        int want = fused_qkv(m, (socfw_site)s) ? ns * r : r;
+                        if (x->t[0]->shape[0] != want)
+                                return 0;
+                }
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);
+        ac.targets = targets;
+        ac.rank = r;
+        ac.alpha = (float)json_number_value(json_object_get(cfg, "lora_alpha"));
+        ac.use_rslora = json_is_true(json_object_get(cfg, "use_rslora"));
+        ac.dropout = (float)json_number_value(json_object_get(cfg,
+                                                              "lora_dropout"));
+        if (!(ac.dropout >= 0.0f && ac.dropout < 1.0f))
+                ac.dropout = 0.0f;
+        socfw_adapter *a = NULL;
+        int rc = socfw_adapter_new(&a, m, &ac, 0, err);
+        for (int l = 0; rc == 0 && l < L; l++)
+                for (int s = 0; rc == 0 && s < SOCFW_SITE_COUNT; s++) {
+                        if (!socfw_adapter_has(a, l, (socfw_site)s))
+                                continue;
+                        peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
+                        float *dA = socfw_params_data(a->ps, sl->t[0]);
+                        float *dB = socfw_params_data(a->ps, sl->t[1]);
+                        int in = a->in[s], o = a->out[s];
+                        int fs = fused_qkv(m, (socfw_site)s);
+                        const found *x = &f[l * SOCFW_SITE_COUNT +
+                                            (fs ? SOCFW_SITE_ATTN_Q : s)];
+                        float *A = NULL, *B = NULL;
+                        rc = read_all(mf, x->t[0], &A, err);
+                        if (rc == 0)
+                                rc = read_all(mf, x->t[1], &B, err);
+                        if (rc == 0 && !fs) {
+                                memcpy(dA, A, (size_t)r * in * sizeof *dA);
+                                memcpy(dB, B, (size_t)o * r * sizeof *dB);
+                        } else if (rc == 0) {
+                                int j = 0, rf = ns * r;
+                                while (S[j] != s)
+                                        j++;
+                                memcpy(dA, A + (size_t)j * r * C,
+                                       (size_t)r * C * sizeof *dA);
+                                for (int oo = 0; oo < o; oo++)
+                                        for (int k = 0; k < r; k++)
+                                                dB[(size_t)oo * r + k] =
+                                                        B[(size_t)(s * C + oo) * rf + j * r + k];
+                        }
+                        free(A);
+                        free(B);
+                }
+        if (rc < 0) {
+                socfw_adapter_free(a);
+                return rc;
+        }
+        *out = a;
+        return 1;
+}
+
 static int
 load_lora(socfw_adapter **out, const socfw_model *m, json_t *cfg,
-          const socfw_modelfile *mf, const char *path, socfw_error *err)
+          json_t *meta, const socfw_modelfile *mf, const char *path,
+          socfw_error *err)
 {
         const socfw_model_config *mc = socfw_model_config_of(m);
         int L = mc->n_layers, C = mc->hidden;
@@ -670,6 +770,13 @@ load_lora(socfw_adapter **out, const socfw_model *m, json_t *cfg,
         if (rc == 0 && !targets)
                 rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
                                         "the adapter has no LoRA tensors");
+        if (rc == 0 && meta) {
+                rc = load_lora_native(out, m, cfg, meta, f, mf, err);
+                if (rc != 0) {
+                        free(f);
+                        return rc < 0 ? rc : 0;
+                }
+        }
         socfw_adapter_config ac;
         socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);
         ac.targets = targets;
@@ -977,18 +1084,18 @@ socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
                                 "load the base model it was trained on",
                                 fp, have);
         }
-        json_decref(meta);
         socfw_modelfile *mf = NULL;
         snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
         if (rc == 0)
                 rc = socfw_modelfile_open(&mf, path, err);
         if (rc == 0 && !strcmp(type, "LORA"))
-                rc = load_lora(out, m, cfg, mf, path, err);
+                rc = load_lora(out, m, cfg, meta, mf, path, err);
         else if (rc == 0 && !strcmp(type, "IA3"))
                 rc = load_ia3(out, m, cfg, mf, path, err);
         else if (rc == 0)
                 rc = load_bottleneck(out, m, cfg, mf, path, err);
         socfw_modelfile_close(mf);
+        json_decref(meta);
         json_decref(cfg);
         return rc;
 }

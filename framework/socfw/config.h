@@ -63,6 +63,11 @@ long socfw_config_column(const socfw_config *cfg, const char *key);
  * key ("privacy", "train"). Borrowed. */
 const char *socfw_config_name(const socfw_config *cfg);
 
+/* A digest of the section as written: its name and every key, value and
+ * nesting in file order (BLAKE2b-256 into out).  Equal digests, equal
+ * sections; reordering keys changes it. */
+void socfw_config_digest(const socfw_config *cfg, unsigned char out[32]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -61,6 +61,12 @@ typedef struct socfw_runtime_options {
         int resume;
         socfw_progress_fn progress;
         void *progress_user;
+        /* Composition: a task with an adapter whose files in
+         * output_dir/adapters/<task>/ were trained on the same task
+         * section, data and backbone is loaded from them, not trained
+         * again - unless its name is in `retrain`. */
+        const char *const *retrain;
+        size_t n_retrain;
 } socfw_runtime_options;
 
 /* Build everything the pipeline describes (the pipeline must be validated

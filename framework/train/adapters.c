@@ -2,13 +2,19 @@
  * its configuration (the task's adapter.* keys over backbone.adapter.*)
  * and its creation.  The adapter is attached to the model for the task's
  * forward passes (rt_use_adapter); only its tensors and the head train. */
+#include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime_impl.h"
 #include "socfw/log.h"
+#include "socfw/io.h"
 #include "socfw/safetensors.h"
+
+static void task_fingerprint(socfw_runtime *rt, const rt_task *t,
+                             char hex[65]);
 
 /* The value of adapter key `key` for a task: its own, or the backbone's
  * (which has a default).  *from gets the config that gave it. */
@@ -150,7 +156,7 @@ rt_save_adapters(socfw_runtime *rt, socfw_error *err)
                 socfw_pipeline_section(rt->p, "backbone"), "model");
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
-                if (!t->adapter)
+                if (!t->adapter || t->reused)   /* reused: files untouched */
                         continue;
                 char dir[4200], path[4300];
                 snprintf(dir, sizeof dir, "%s/adapters/%s", rt->out_dir,
@@ -175,8 +181,145 @@ rt_save_adapters(socfw_runtime *rt, socfw_error *err)
                 free(ti);
                 if (rc < 0)
                         return rc;
+                /* what it was trained on, for composition */
+                char fp[65];
+                task_fingerprint(rt, t, fp);
+                snprintf(path, sizeof path, "%s/meta.json", dir);
+                json_t *meta = json_load_file(path, 0, NULL);
+                char *text = NULL;
+                if (meta && !json_object_set_new(meta, "task_fingerprint",
+                                                 json_string(fp)))
+                        text = json_dumps(meta, JSON_INDENT(2) |
+                                                        JSON_SORT_KEYS);
+                json_decref(meta);
+                rc = text ? socfw_file_write_atomic(path, text, strlen(text),
+                                                    err)
+                          : socfw_error_set(err, SOCFW_EFORMAT,
+                                            "%s: cannot update", path);
+                free(text);
+                if (rc < 0)
+                        return rc;
                 rt_progress(rt, "task %s: adapter written to %s",
                             socfw_task_name(t->ctx), dir);
+        }
+        return 0;
+}
+
+/* ---- composition ---- */
+
+static void
+hash_file(crypto_generichash_state *st, const char *path)
+{
+        unsigned char buf[1 << 16];
+        FILE *f = path ? fopen(path, "rb") : NULL;
+        uint64_t total = 0;
+        size_t n;
+        while (f && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+                crypto_generichash_update(st, buf, n);
+                total += n;
+        }
+        if (f)
+                fclose(f);
+        crypto_generichash_update(st, (const unsigned char *)&total,
+                                  sizeof total);
+}
+
+/* What a task's training depends on: its section (head, loss, adapter,
+ * data keys...), its training and validation data, the backbone and the
+ * vocabulary. */
+static void
+task_fingerprint(socfw_runtime *rt, const rt_task *t, char hex[65])
+{
+        unsigned char d[32];
+        crypto_generichash_state st;
+        crypto_generichash_init(&st, NULL, 0, sizeof d);
+        socfw_config_digest(t->cfg, d);
+        crypto_generichash_update(&st, d, sizeof d);
+        crypto_generichash_update(&st, (const unsigned char *)rt->backbone_fp,
+                                  strlen(rt->backbone_fp));
+        crypto_generichash_update(&st, (const unsigned char *)rt->tokenizer_fp,
+                                  strlen(rt->tokenizer_fp));
+        hash_file(&st, socfw_config_get_string(t->cfg, "data.train"));
+        hash_file(&st, socfw_config_get_string(t->cfg, "data.valid"));
+        crypto_generichash_final(&st, d, sizeof d);
+        for (int i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+static int
+load_head(rt_task *t, const char *dir, socfw_error *err)
+{
+        char path[4300];
+        snprintf(path, sizeof path, "%s/head.safetensors", dir);
+        socfw_modelfile *mf = NULL;
+        int rc = socfw_modelfile_open(&mf, path, err);
+        for (int k = 0; rc == 0 && t->hps && k < socfw_params_count(t->hps);
+             k++) {
+                const char *name = socfw_params_name(t->hps, k);
+                const socfw_tensor_info *x = socfw_modelfile_find(mf, name);
+                if (!x || x->nelem != socfw_params_numel(t->hps, k))
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EFORMAT, path, 0, 0,
+                                "head tensor '%s' is missing or has another "
+                                "size; hint: --retrain %s",
+                                name, socfw_task_name(t->ctx));
+                else
+                        rc = socfw_modelfile_read_f32(
+                                mf, x, socfw_params_data(t->hps, k),
+                                (size_t)x->nelem, err);
+        }
+        socfw_modelfile_close(mf);
+        return rc;
+}
+
+int
+rt_reuse_adapters(socfw_runtime *rt, const char *const *retrain,
+                  size_t n_retrain, socfw_error *err)
+{
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (!t->adapter)
+                        continue;
+                const char *name = socfw_task_name(t->ctx);
+                int forced = 0;
+                for (size_t k = 0; k < n_retrain; k++)
+                        forced |= retrain[k] && !strcmp(retrain[k], name);
+                char dir[4200], path[4300], fp[65];
+                snprintf(dir, sizeof dir, "%s/adapters/%s", rt->out_dir, name);
+                snprintf(path, sizeof path, "%s/meta.json", dir);
+                json_t *meta = json_load_file(path, 0, NULL);
+                const char *had = json_string_value(
+                        json_object_get(meta, "task_fingerprint"));
+                task_fingerprint(rt, t, fp);
+                int same = had && !strcmp(had, fp);
+                json_decref(meta);
+                if (!same || forced) {
+                        if (had)
+                                rt_progress(rt, "task %s: %s; training it "
+                                            "again", name,
+                                            forced ? "--retrain"
+                                                   : "its section, data or "
+                                                     "backbone changed");
+                        continue;
+                }
+                socfw_adapter *a = NULL;
+                int rc = socfw_adapter_load(&a, rt->model, dir, true, err);
+                if (rc == 0)
+                        rc = load_head(t, dir, err);
+                if (rc < 0) {
+                        socfw_adapter_free(a);
+                        return socfw_error_prefix(err, rc, "task '%s': "
+                                                  "reusing %s", name, dir);
+                }
+                if (socfw_model_attached(rt->model) == t->adapter)
+                        socfw_model_attach(rt->model, NULL, NULL);
+                socfw_adapter_free(t->adapter);
+                t->adapter = a;
+                t->reused = 1;
+                t->trained = 0;
+                rt_progress(rt, "task %s: unchanged since it was trained; "
+                            "reusing %s (--retrain %s trains it again)",
+                            name, dir, name);
         }
         return 0;
 }

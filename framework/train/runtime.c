@@ -1503,6 +1503,10 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++)
                 if (rt->tasks[i].head && !(opts && opts->from_checkpoint))
                         rc = load_task_data(rt, &rt->tasks[i], err);
+        if (rc == 0 && rt->n_adapters && rt->out_dir &&
+            !(opts && opts->from_checkpoint))
+                rc = rt_reuse_adapters(rt, opts ? opts->retrain : NULL,
+                                       opts ? opts->n_retrain : 0, err);
         if (rc == 0 && opts && opts->from_checkpoint && rt->model &&
             rt->out_dir)
                 rc = rt_load_best(rt, err);

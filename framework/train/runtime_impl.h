@@ -59,6 +59,8 @@ typedef struct rt_task {
         int trained;            /* has training data                       */
         socfw_adapter *adapter; /* this task's own, or NULL (adapters.c)  */
         socfw_adamw *aopt;      /* its optimizer state                     */
+        int reused;             /* adapter + head loaded from an earlier
+                                   run's adapters/<task>: not trained     */
 } rt_task;
 
 /* A contiguous run of trainable backbone floats with its optimizer. */
@@ -195,6 +197,13 @@ int rt_build_adapters(socfw_runtime *rt, socfw_error *err);
  * PEFT's layout (socfw_adapter_save) and the task's head beside it
  * (head.safetensors). */
 int rt_save_adapters(socfw_runtime *rt, socfw_error *err);
+
+/* Tasks whose adapters/<task>/ in the output directory was trained on
+ * the same task section, data and backbone (meta.json task_fingerprint)
+ * load it instead of training again, unless named in `retrain`.  Call
+ * after the tasks' data are read. */
+int rt_reuse_adapters(socfw_runtime *rt, const char *const *retrain,
+                      size_t n_retrain, socfw_error *err);
 
 /* Attach task t's adapter to the backbone (NULL t or no adapter: the
  * plain backbone) for the passes that follow. */

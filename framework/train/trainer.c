@@ -151,6 +151,8 @@ make_head_optimizers(socfw_runtime *rt, socfw_error *err)
         ac.weight_decay = (float)socfw_config_get_float(tr, "weight_decay");
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
+                if (t->reused)          /* unchanged since its own run */
+                        continue;
                 if (t->hps && !t->hopt &&
                     !(t->hopt = store_optimizer(t->hps, &ac, err)) &&
                     socfw_params_size(t->hps) > 0)
@@ -1349,6 +1351,19 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                 goto out;
 
         /* the metric that picks the best checkpoint */
+        /* a task reused from an earlier run does not change: watching
+         * its metric would stop the new tasks' training at once */
+        for (size_t i = 0; es_metric && i < rt->n_tasks; i++) {
+                const char *name = socfw_task_name(rt->tasks[i].ctx);
+                size_t n = strlen(name);
+                if (rt->tasks[i].reused && !strncmp(es_metric, name, n) &&
+                    es_metric[n] == '.') {
+                        rt_progress(rt, "early stopping: %s belongs to a "
+                                    "reused task; watching the trained "
+                                    "tasks instead", es_metric);
+                        es_metric = NULL;
+                }
+        }
         if (es_metric)
                 snprintf(watched, sizeof watched, "%s", es_metric);
         for (size_t i = 0; !watched[0] && i < rt->n_tasks; i++)
