@@ -259,6 +259,13 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
         if (!ids || !hidden || B < 1 || T < 1)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "bad arguments (B=%d, T=%d)", B, T);
+        if (training && m->adapter && !rng &&
+            socfw_adapter_config_of(m->adapter)->dropout > 0.0f)
+                return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
+                                       "the attached adapter's LoRA dropout "
+                                       "%g needs an rng",
+                                       (double)socfw_adapter_config_of(
+                                               m->adapter)->dropout);
         if (!(p >= 0.0f && p < 1.0f) || (p > 0.0f && !rng))
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "dropout %g needs 0 <= p < 1 and an "

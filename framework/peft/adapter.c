@@ -345,6 +345,13 @@ peft_shape_check(const socfw_adapter *a, const socfw_model *m,
 {
         const socfw_model_config *c = socfw_model_config_of(m);
         const socfw_model_config *s = &a->shape;
+        if (c->arch != s->arch)
+                return socfw_error_set(err, SOCFW_EINVAL, "adapter: made for "
+                                       "a %s model, this one is %s; hint: an "
+                                       "adapter only fits the base model it "
+                                       "was trained on",
+                                       socfw_arch_name(s->arch),
+                                       socfw_arch_name(c->arch));
         const char *what = NULL;
         int have = 0, want = 0;
 #define DIFF(f, name)                                                     \
@@ -353,7 +360,6 @@ peft_shape_check(const socfw_adapter *a, const socfw_model *m,
                 have = (int)s->f;                                         \
                 want = (int)c->f;                                         \
         }
-        DIFF(arch, "architecture")
         DIFF(n_layers, "layers")
         DIFF(hidden, "hidden size")
         DIFF(ffn, "MLP size")

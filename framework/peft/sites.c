@@ -104,7 +104,8 @@ peft_in_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
         for (int i = 0; i < p->N; i++)
                 for (int j = 0; j < in; j++)
                         xs[(size_t)i * in + j] = x[(size_t)i * in + j] * lv[j];
-        sl->saved_n = p->save ? p->N : 0;
+        if (p->save)    /* a pass that keeps nothing leaves the saved one */
+                sl->saved_n = p->N;
         return xs;
 }
 
@@ -143,7 +144,8 @@ lora_forward(socfw_adapter *a, peft_slot *sl, const float *x, float *y,
                     xin, in, A, in, 0.0f, z, r);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, r,
                     a->scale, z, r, B, r, 1.0f, y, ldy);
-        sl->saved_drop = drop;
+        if (p->save)
+                sl->saved_drop = drop;
         return 0;
 }
 
@@ -201,7 +203,10 @@ peft_out_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
                 return 0;
         peft_slot *sl = peft_slot_of(a, l, s);
         int rc = 0;
-        sl->saved_n = 0;
+        /* a pass that keeps nothing (KV decoding) must not disturb what a
+         * training forward saved for its backward */
+        if (p->save)
+                sl->saved_n = 0;
         switch (a->cfg.type) {
         case SOCFW_ADAPTER_LORA:
                 rc = lora_forward(a, sl, x, y, ldy, in, out, p);

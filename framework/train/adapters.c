@@ -121,6 +121,8 @@ rt_build_adapters(socfw_runtime *rt, socfw_error *err)
                         char msg[SOCFW_ERROR_MSG_MAX];
                         snprintf(msg, sizeof msg, "%s", err ? err->message
                                                             : "bad adapter");
+                        if (err)
+                                *err = (socfw_error){0};
                         return at(c, key, rc, err, socfw_task_name(t->ctx),
                                   msg);
                 }

@@ -51,3 +51,13 @@ tests_test_tagging_SOURCES = $(TEST_COMMON) tests/test_tagging.c
 tests_test_tagging_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_test_tagging_CFLAGS = $(TEST_CFLAGS)
 tests_test_tagging_LDADD = $(TEST_LDADD)
+
+# per-task adapters through the runtime: files, merge, composition, errors
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_adapters
+TESTS += tests/test_adapters
+endif
+tests_test_adapters_SOURCES = $(TEST_COMMON) tests/test_adapters.c
+tests_test_adapters_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_adapters_CFLAGS = $(TEST_CFLAGS)
+tests_test_adapters_LDADD = $(TEST_LDADD)

@@ -59,6 +59,7 @@ typedef struct rt_task {
         int trained;            /* has training data                       */
         socfw_adapter *adapter; /* this task's own, or NULL (adapters.c)  */
         socfw_adamw *aopt;      /* its optimizer state                     */
+        int had_batch;          /* since the last optimizer step           */
         int reused;             /* adapter + head loaded from an earlier
                                    run's adapters/<task>: not trained     */
 } rt_task;

@@ -110,6 +110,7 @@ run_batch(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
         size_t nh = (size_t)io.B * io.T * io.C;
         memset(io.dhidden, 0, nh * sizeof(float));
         rc = t->head->head.backward(t->head_state, &io, err);
+        t->had_batch = 1;
         if (rc == 0 && (rt->backbone_trainable || t->adapter))
                 rc = socfw_model_backward(rt->model, io.dhidden, err);
         return rc;
@@ -205,12 +206,17 @@ optimizer_step(socfw_runtime *rt, double lr, float clip)
                         socfw_adamw_step(t->hopt,
                                          socfw_params_data_buffer(t->hps),
                                          socfw_params_grad_buffer(t->hps), lr);
-                if (t->aopt) {
+                /* an adapter is stepped only when its task had a batch
+                 * in this step (as PyTorch skips tensors without a
+                 * gradient): momentum alone would move it while the
+                 * other tasks train */
+                if (t->aopt && t->had_batch) {
                         socfw_params *aps = socfw_adapter_params(t->adapter);
                         socfw_adamw_step(t->aopt,
                                          socfw_params_data_buffer(aps),
                                          socfw_params_grad_buffer(aps), lr);
                 }
+                t->had_batch = 0;
         }
 zero:
         if (rt->backbone_trainable)

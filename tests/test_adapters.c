@@ -1,0 +1,489 @@
+/* tests/test_adapters.c - per-task adapters through the runtime: training
+ * only adapter and head tensors over a frozen backbone, the PEFT-layout
+ * files a run writes and their round trip, merging, composition (adding a
+ * task trains only it), and the errors for bad adapter settings and files.
+ * The numerics of each adapter type are checked against PyTorch and by
+ * finite differences in tests/test_peft.c. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "socfw/model.h"
+#include "socfw/modelfile.h"
+#include "socfw/peft.h"
+#include "socfw/pipeline.h"
+#include "socfw/runtime.h"
+#include "testutil.h"
+
+TestSuite(adapters, .init = fx_setup, .fini = fx_teardown, .timeout = 240);
+
+static const char *const POS[] = {"great", "love", "awesome", "happy"};
+static const char *const NEG[] = {"awful", "hate", "terrible", "broken"};
+static const char *const FILL[] = {"the", "phone", "order", "app", "today",
+                                   "was", "my", "service"};
+
+static void
+write_data(const char *name, int n, unsigned seed)
+{
+        FILE *f = socfw_test_create(fx.dir, name);
+        for (int i = 0; i < n; i++) {
+                seed = seed * 1103515245u + 12345u;
+                int pos = (int)((seed >> 16) & 1);
+                const char *w = pos ? POS[(seed >> 8) % 4] : NEG[(seed >> 8) % 4];
+                fprintf(f, "{\"text\": \"%s %s %s\", \"label\": \"%s\"}\n",
+                        FILL[seed % 8], w, FILL[(seed >> 4) % 8],
+                        pos ? "positive" : "negative");
+        }
+        fclose(f);
+}
+
+/* A tiny GPT-2 pretrained on a small corpus, with the given tasks block. */
+static const char *
+pipeline(const char *backbone_extra, const char *tasks)
+{
+        static char y[8192];
+        FILE *f = socfw_test_create(fx.dir, "corpus.txt");
+        for (int i = 0; i < 200; i++)
+                fprintf(f, "%s %s %s %s\n", FILL[i % 8], POS[i % 4],
+                        FILL[(i / 8) % 8], NEG[(i / 3) % 4]);
+        fclose(f);
+        snprintf(y, sizeof y,
+                 "socfw: 1\n"
+                 "threads: 1\n"
+                 "backbone: {arch: gpt2, hidden: 32, layers: 2, heads: 2,"
+                 " max_positions: 32, max_seq_len: 16, dropout: 0.0%s}\n"
+                 "pretrain: {corpus: [corpus.txt], steps: 20, batch_size: 8,"
+                 " seq_len: 16, tokenizer: {vocab_size: 300}}\n"
+                 "tasks:\n%s"
+                 "train: {lr: 1.0e-2, epochs: 8, batch_size: 16, seed: 7}\n"
+                 "output: {dir: run}\n",
+                 backbone_extra ? backbone_extra : "", tasks);
+        return y;
+}
+
+static const char *const TASK_LORA =
+        "  - name: sentiment\n"
+        "    plugin: sentiment\n"
+        "    labels: [negative, positive]\n"
+        "    adapter: {type: lora, rank: 2, alpha: 4,"
+        " targets: [attn.q, attn.v, mlp.up]}\n"
+        "    data: {train: train.jsonl, valid: valid.jsonl}\n";
+
+static const char *const TASK_IA3 =
+        "  - name: mood\n"
+        "    plugin: sentiment\n"
+        "    labels: [negative, positive]\n"
+        "    adapter: {type: ia3}\n"
+        "    data: {train: train.jsonl, valid: valid.jsonl}\n";
+
+static const char *const TASK_BOTTLENECK =
+        "  - name: tone\n"
+        "    plugin: sentiment\n"
+        "    labels: [negative, positive]\n"
+        "    adapter: {type: bottleneck, reduction_factor: 4,"
+        " targets: [attn.o, mlp.down]}\n"
+        "    data: {train: train.jsonl, valid: valid.jsonl}\n";
+
+static char out_dir[4200];
+
+static double
+train_run(const char *yaml, const char *metric)
+{
+        socfw_pipeline *p = fx_load(yaml);
+        snprintf(out_dir, sizeof out_dir, "%s/run", fx.dir);
+        socfw_runtime *rt = socfw_test_runtime(p, out_dir, 0);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",
+                     err.message);
+        double v = -1;
+        cr_assert_eq(socfw_runtime_metric(rt, metric, &v), 0, "%s", metric);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+        return v;
+}
+
+static char *
+read_text(const char *rel)
+{
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", out_dir, rel);
+        char *t = socfw_test_read_file(path, NULL);
+        cr_assert_not_null(t, "cannot read %s", path);
+        return t;
+}
+
+/* Every tensor of a safetensors file: name -> (shape) */
+static socfw_modelfile *
+open_st(const char *rel)
+{
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", out_dir, rel);
+        socfw_modelfile *mf = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_modelfile_open(&mf, path, &err), 0, "%s",
+                     err.message);
+        return mf;
+}
+
+/* ---- training ---- */
+
+Test(adapters, lora_trains_adapter_and_head_only_and_writes_peft_files)
+{
+        write_data("train.jsonl", 300, 1);
+        write_data("valid.jsonl", 80, 2);
+        double f1 = train_run(pipeline(NULL, TASK_LORA),
+                              "sentiment.valid.macro_f1");
+        cr_log_info("LoRA valid macro-F1 %.4f", f1);
+        cr_assert_gt(f1, 0.85, "macro-F1 %.4f", f1);
+
+        /* the checkpoint holds the task's tensors only: nothing of the
+         * backbone trained */
+        socfw_modelfile *mf = open_st("checkpoint/model.safetensors");
+        int n_adapter = 0;
+        for (size_t i = 0; i < socfw_modelfile_n_tensors(mf); i++) {
+                const char *name = socfw_modelfile_tensor(mf, i)->name;
+                cr_assert(!strncmp(name, "sentiment/", 10),
+                          "backbone tensor %s in the checkpoint", name);
+                n_adapter += !strncmp(name, "sentiment/adapter/", 18);
+        }
+        cr_assert_eq(n_adapter, 2 * 3 * 2, "2 layers x 3 sites x (A, B)");
+        socfw_modelfile_close(mf);
+
+        /* PEFT's layout: GPT-2's q and v in one c_attn LoRA of rank 2 x 2,
+         * c_fc on its own; fan_in_fan_out for Conv1D */
+        char *cfg = read_text("adapters/sentiment/adapter_config.json");
+        json_t *j = json_loads(cfg, 0, NULL);
+        cr_assert_not_null(j);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "peft_type")),
+                         "LORA");
+        cr_assert_eq(json_integer_value(json_object_get(j, "r")), 2);
+        cr_assert(json_is_true(json_object_get(j, "fan_in_fan_out")));
+        cr_assert_eq(json_integer_value(json_object_get(
+                             json_object_get(j, "rank_pattern"),
+                             "attn.c_attn")),
+                     4);
+        json_decref(j);
+        free(cfg);
+        mf = open_st("adapters/sentiment/adapter_model.safetensors");
+        const socfw_tensor_info *a = socfw_modelfile_find(
+                mf, "base_model.model.transformer.h.1.attn.c_attn.lora_A.weight");
+        const socfw_tensor_info *b = socfw_modelfile_find(
+                mf, "base_model.model.transformer.h.1.attn.c_attn.lora_B.weight");
+        const socfw_tensor_info *fc = socfw_modelfile_find(
+                mf, "base_model.model.transformer.h.0.mlp.c_fc.lora_B.weight");
+        cr_assert(a && b && fc, "PEFT tensor names");
+        cr_assert(a->shape[0] == 4 && a->shape[1] == 32);
+        cr_assert(b->shape[0] == 96 && b->shape[1] == 4);
+        cr_assert(fc->shape[0] == 128 && fc->shape[1] == 2);
+        socfw_modelfile_close(mf);
+        char *meta = read_text("adapters/sentiment/meta.json");
+        cr_assert(strstr(meta, "\"task_fingerprint\""));
+        cr_assert(strstr(meta, "\"fingerprint\""));
+        free(meta);
+}
+
+/* The adapter files load back into the function the run trained: the
+ * backbone + loaded adapter equals the merged model, and differs from the
+ * bare backbone. */
+Test(adapters, files_round_trip_and_merge_equals_the_adapted_model)
+{
+        write_data("train.jsonl", 200, 3);
+        write_data("valid.jsonl", 40, 4);
+        train_run(pipeline(NULL, TASK_LORA), "sentiment.valid.macro_f1");
+        char bb[4400], ad[4400];
+        snprintf(bb, sizeof bb, "%s/backbone", out_dir);
+        snprintf(ad, sizeof ad, "%s/adapters/sentiment", out_dir);
+        socfw_error err = {0};
+        socfw_model *m = NULL, *merged = NULL;
+        socfw_adapter *a = NULL;
+        cr_assert_eq(socfw_model_load(&m, bb, NULL, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_load(&merged, bb, NULL, &err), 0);
+        cr_assert_eq(socfw_adapter_load(&a, m, ad, true, &err), 0, "%s",
+                     err.message);
+        const socfw_adapter_config *ac = socfw_adapter_config_of(a);
+        cr_assert_eq(ac->rank, 2, "loads back at the trained rank");
+        cr_assert_eq(ac->targets, SOCFW_SITE_BIT(SOCFW_SITE_ATTN_Q) |
+                                          SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V) |
+                                          SOCFW_SITE_BIT(SOCFW_SITE_MLP_UP));
+        cr_assert_eq(socfw_adapter_merge(a, merged, &err), 0, "%s",
+                     err.message);
+        int32_t ids[6] = {5, 9, 40, 7, 100, 3};
+        const socfw_model_config *c = socfw_model_config_of(m);
+        float h0[6 * 32], h1[6 * 32], h2[6 * 32];
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
+                                         NULL, h0, &err), 0);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
+                                         NULL, h1, &err), 0);
+        cr_assert_eq(socfw_model_forward(merged, ids, NULL, NULL, 1, 6, false,
+                                         0, NULL, h2, &err), 0);
+        double d_merge = 0, d_base = 0;
+        for (int i = 0; i < 6 * c->hidden; i++) {
+                d_merge = fmax(d_merge, fabs(h1[i] - h2[i]));
+                d_base = fmax(d_base, fabs(h1[i] - h0[i]));
+        }
+        cr_log_info("|adapted - merged| %.3g, |adapted - base| %.3g", d_merge,
+                    d_base);
+        cr_assert_lt(d_merge, 1e-4);
+        cr_assert_gt(d_base, 1e-3, "the trained adapter changes nothing?");
+        socfw_model_attach(m, NULL, NULL);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
+        socfw_model_free(merged);
+}
+
+/* One task at a time: in a multi-task run the best checkpoint follows
+ * the first task's metric. */
+static void
+train_one(const char *task_yaml, const char *task, const char *type_name,
+          double min_f1)
+{
+        socfw_pipeline *p = fx_load(pipeline(NULL, task_yaml));
+        snprintf(out_dir, sizeof out_dir, "%s/run-%s", fx.dir, task);
+        socfw_runtime *rt = socfw_test_runtime(p, out_dir, 0);
+        socfw_error err = {0};
+        char metric[128], eval_metric[128];
+        snprintf(metric, sizeof metric, "%s.valid.macro_f1", task);
+        snprintf(eval_metric, sizeof eval_metric, "%s.eval.macro_f1", task);
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0);
+        double f1 = -1;
+        cr_assert_eq(socfw_runtime_metric(rt, metric, &f1), 0);
+        socfw_runtime_free(rt);
+        cr_log_info("%s: valid macro-F1 %.4f", task, f1);
+        cr_assert_gt(f1, min_f1, "%s: %.4f", task, f1);
+        char rel[256];
+        snprintf(rel, sizeof rel, "adapters/%s/adapter_config.json", task);
+        char *cfg = read_text(rel);
+        cr_assert(strstr(cfg, type_name), "%s", cfg);
+        free(cfg);
+        /* a finished run answers from its checkpoint with the same figure */
+        rt = socfw_test_runtime(p, out_dir, 1);
+        char valid[4400];
+        snprintf(valid, sizeof valid, "%s/valid.jsonl", fx.dir);
+        char *report = NULL;
+        cr_assert_eq(socfw_runtime_evaluate_file(rt, task, valid, &report,
+                                                 &err),
+                     0, "%s", err.message);
+        free(report);
+        double again = -1;
+        cr_assert_eq(socfw_runtime_metric(rt, eval_metric, &again), 0);
+        cr_assert_float_eq(again, f1, 1e-9, "%.6f vs %.6f", again, f1);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
+Test(adapters, ia3_and_bottleneck_train_and_predict_from_the_run)
+{
+        write_data("train.jsonl", 300, 5);
+        write_data("valid.jsonl", 80, 6);
+        train_one(TASK_IA3, "mood", "\"IA3\"", 0.65);
+        train_one(TASK_BOTTLENECK, "tone", "\"SOCFW_BOTTLENECK\"", 0.65);
+}
+
+/* ---- composition ---- */
+
+static unsigned char *
+slurp(const char *rel, size_t *n)
+{
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", out_dir, rel);
+        unsigned char *t = (unsigned char *)socfw_test_read_file(path, n);
+        cr_assert_not_null(t, "cannot read %s", path);
+        return t;
+}
+
+Test(adapters, adding_a_task_trains_only_it_and_leaves_the_others_files)
+{
+        static const char *const files[] = {
+                "adapters/sentiment/adapter_config.json",
+                "adapters/sentiment/adapter_model.safetensors",
+                "adapters/sentiment/head.safetensors",
+                "adapters/sentiment/meta.json"};
+        write_data("train.jsonl", 200, 7);
+        write_data("valid.jsonl", 40, 8);
+        double f1 = train_run(pipeline(NULL, TASK_LORA),
+                              "sentiment.valid.macro_f1");
+        unsigned char *before[4];
+        size_t nb[4];
+        for (int i = 0; i < 4; i++)
+                before[i] = slurp(files[i], &nb[i]);
+
+        char tasks[2048];
+        snprintf(tasks, sizeof tasks, "%s%s", TASK_LORA, TASK_IA3);
+        double f1_again = train_run(pipeline(NULL, tasks),
+                                    "sentiment.valid.macro_f1");
+        cr_assert_float_eq(f1_again, f1, 1e-9, "the reused task's figure "
+                           "changed: %.6f vs %.6f", f1_again, f1);
+        for (int i = 0; i < 4; i++) {
+                size_t n;
+                unsigned char *after = slurp(files[i], &n);
+                cr_assert(n == nb[i] && !memcmp(after, before[i], n),
+                          "%s changed", files[i]);
+                free(after);
+                free(before[i]);
+        }
+        struct stat st;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/adapters/mood/adapter_model.safetensors",
+                 out_dir);
+        cr_assert_eq(stat(path, &st), 0, "the new task was trained");
+
+        /* a changed task section trains that task again */
+        snprintf(tasks, sizeof tasks, "%s%s",
+                 "  - name: sentiment\n"
+                 "    plugin: sentiment\n"
+                 "    labels: [negative, positive]\n"
+                 "    adapter: {type: lora, rank: 3, alpha: 4,"
+                 " targets: [attn.q, attn.v, mlp.up]}\n"
+                 "    data: {train: train.jsonl, valid: valid.jsonl}\n",
+                 TASK_IA3);
+        train_run(pipeline(NULL, tasks), "sentiment.valid.macro_f1");
+        char *cfg = read_text("adapters/sentiment/adapter_config.json");
+        cr_assert(strstr(cfg, "\"r\": 3"), "retrained at rank 3: %s", cfg);
+        free(cfg);
+}
+
+/* ---- bad input ---- */
+
+static void
+expect_build_error(const char *yaml, const char *want1, const char *want2)
+{
+        socfw_pipeline *p = fx_load(yaml);
+        snprintf(out_dir, sizeof out_dir, "%s/run", fx.dir);
+        socfw_runtime *rt = NULL;
+        socfw_error err = {0};
+        socfw_runtime_options o = {.output_dir = out_dir,
+                                   .progress = socfw_test_quiet};
+        cr_assert_lt(socfw_runtime_new(&rt, p, &o, &err), 0);
+        cr_assert_null(rt);
+        char full[4096];
+        snprintf(full, sizeof full, "%s:%ld:%ld: %s", err.file, err.line,
+                 err.column, err.message);
+        cr_log_info("%s", full);
+        cr_assert(strstr(full, want1), "'%s' not in: %s", want1, full);
+        cr_assert(!want2 || strstr(full, want2), "'%s' not in: %s", want2,
+                  full);
+        socfw_pipeline_free(p);
+}
+
+Test(adapters, a_site_the_architecture_lacks_is_refused_at_its_line)
+{
+        write_data("train.jsonl", 20, 9);
+        write_data("valid.jsonl", 10, 10);
+        expect_build_error(pipeline(NULL,
+                                    "  - name: sentiment\n"
+                                    "    plugin: sentiment\n"
+                                    "    labels: [negative, positive]\n"
+                                    "    adapter: {type: lora, targets: [mlp.gate]}\n"
+                                    "    data: {train: train.jsonl}\n"),
+                           "mlp.gate", "t.yaml:9:");
+}
+
+Test(adapters, a_rank_above_the_projection_is_refused)
+{
+        write_data("train.jsonl", 20, 9);
+        expect_build_error(pipeline(NULL,
+                                    "  - name: sentiment\n"
+                                    "    plugin: sentiment\n"
+                                    "    labels: [negative, positive]\n"
+                                    "    adapter: {type: lora, rank: 64}\n"
+                                    "    data: {train: train.jsonl}\n"),
+                           "rank 64", "sentiment");
+}
+
+Test(adapters, a_backbone_that_trains_under_adapters_is_refused)
+{
+        write_data("train.jsonl", 20, 9);
+        write_data("valid.jsonl", 10, 10);
+        expect_build_error(pipeline(", freeze: none", TASK_LORA),
+                           "backbone.freeze", "t.yaml:3:");
+}
+
+Test(adapters, a_bottleneck_on_a_projection_input_is_refused)
+{
+        write_data("train.jsonl", 20, 9);
+        expect_build_error(pipeline(NULL,
+                                    "  - name: sentiment\n"
+                                    "    plugin: sentiment\n"
+                                    "    labels: [negative, positive]\n"
+                                    "    adapter: {type: bottleneck, targets: [attn.q]}\n"
+                                    "    data: {train: train.jsonl}\n"),
+                           "after attn.o or mlp.down", "attn.q");
+}
+
+/* Adapter files: another base model, a mis-shaped tensor, a PEFT type
+ * socfw does not run. */
+Test(adapters, bad_adapter_files_are_refused_naming_file_and_tensor)
+{
+        write_data("train.jsonl", 100, 11);
+        write_data("valid.jsonl", 20, 12);
+        train_run(pipeline(NULL, TASK_LORA), "sentiment.valid.macro_f1");
+        char bb[4400], ad[4400], path[4500];
+        snprintf(bb, sizeof bb, "%s/backbone", out_dir);
+        snprintf(ad, sizeof ad, "%s/adapters/sentiment", out_dir);
+        socfw_error err = {0};
+        socfw_adapter *a = NULL;
+
+        /* another base model of the same shape */
+        socfw_model *other = NULL;
+        socfw_model_config mc;
+        socfw_model *m = NULL;
+        cr_assert_eq(socfw_model_load(&m, bb, NULL, &err), 0);
+        mc = *socfw_model_config_of(m);
+        cr_assert_eq(socfw_model_new_random(&other, &mc, 99, &err), 0);
+        err = (socfw_error){0};
+        cr_assert_lt(socfw_adapter_load(&a, other, ad, true, &err), 0);
+        cr_assert(strstr(err.message, "fingerprint"), "%s", err.message);
+        cr_assert(strstr(err.file, "meta.json"), "%s", err.file);
+        cr_assert_null(a);
+        /* without the check it loads (same shapes) */
+        cr_assert_eq(socfw_adapter_load(&a, other, ad, false, &err), 0, "%s",
+                     err.message);
+        socfw_adapter_free(a);
+        a = NULL;
+
+        /* another architecture size: the tensor and both shapes named */
+        socfw_model_config small = mc;
+        small.hidden = 16;
+        small.head_dim = 8;
+        small.ffn = 64;
+        socfw_model *tiny = NULL;
+        cr_assert_eq(socfw_model_new_random(&tiny, &small, 1, &err), 0);
+        err = (socfw_error){0};
+        cr_assert_lt(socfw_adapter_load(&a, tiny, ad, false, &err), 0);
+        cr_log_info("%s", err.message);
+        cr_assert(strstr(err.message, "lora_A.weight") &&
+                  strstr(err.message, "(4, 32)") &&
+                  strstr(err.message, "(4, 16)"), "%s", err.message);
+
+        /* unsupported PEFT types and options */
+        snprintf(path, sizeof path, "%s/adapter_config.json", ad);
+        static const char *const bad[][2] = {
+                {"{\"peft_type\": \"PREFIX_TUNING\"}", "PREFIX_TUNING"},
+                {"{\"peft_type\": \"LORA\", \"use_dora\": true}", "DoRA"},
+                {"{\"peft_type\": \"LORA\", \"bias\": \"all\"}", "bias"},
+                {"{\"peft_type\": \"LORA\", \"modules_to_save\": "
+                 "[\"classifier\"]}", "modules_to_save"},
+                {"{\"peft_type\": ", "adapter_config.json"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                cr_assert_eq(socfw_test_write_file(path, bad[i][0],
+                                                   strlen(bad[i][0])), 0);
+                err = (socfw_error){0};
+                cr_assert_lt(socfw_adapter_load(&a, m, ad, false, &err), 0);
+                char full[2048];
+                snprintf(full, sizeof full, "%s: %s", err.file, err.message);
+                cr_assert(strstr(full, bad[i][1]), "'%s' not in %s",
+                          bad[i][1], full);
+        }
+        socfw_model_free(tiny);
+        socfw_model_free(other);
+        socfw_model_free(m);
+}
