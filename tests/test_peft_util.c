@@ -69,7 +69,7 @@ peft_tiny_model(socfw_arch arch, uint64_t seed)
         for (int i = 0; i < socfw_params_count(ps); i++)
                 if (socfw_params_ndim(ps, i) == 2)
                         cr_assert_eq(socfw_params_init_normal(ps, i, 0.0f,
-                                                              0.3f, &rng),
+                                                              0.2f, &rng),
                                      0);
         return m;
 }

@@ -19,7 +19,7 @@ socfw_modelfile *peft_fixture_open(const char *name, const char *file);
 void peft_load_tensors(socfw_adapter *a, const socfw_modelfile *mf);
 
 /* A tiny random model of `arch` (hidden 16, 2 layers, 2 heads; Llama with
- * 1 key/value head) whose matrices are N(0, 0.3) so that every path
+ * 1 key/value head) whose matrices are N(0, 0.2) so that every path
  * carries signal. */
 socfw_model *peft_tiny_model(socfw_arch arch, uint64_t seed);
 
