@@ -34,6 +34,7 @@ typedef struct fd_ctx {
         float *hidden, *dh;
         int N, C;
         bool training;          /* LoRA dropout on                    */
+        float model_drop;       /* the backbone's own dropout         */
         uint64_t rng_seed;      /* re-seeded before every forward     */
 } fd_ctx;
 
@@ -45,7 +46,8 @@ fd_loss(fd_ctx *c)
         socfw_rng_seed(&rng, c->rng_seed);
         socfw_error err = {0};
         cr_assert_eq(socfw_model_forward(c->m, c->ids, c->mask, NULL, FB, FT,
-                                         c->training, 0.0f, &rng, c->hidden,
+                                         c->training, c->model_drop, &rng,
+                                         c->hidden,
                                          &err), 0, "%s", err.message);
         double l = 0;
         for (size_t i = 0; i < (size_t)c->N * c->C; i++)
@@ -83,7 +85,7 @@ static const float fd_step[4] = {2.0f, 1.0f, -1.0f, -2.0f};
  * central differences. */
 static void
 fd_check(const char *what, socfw_arch arch, const socfw_adapter_config *ac,
-         bool training)
+         bool training, float model_drop)
 {
         socfw_model *m = peft_tiny_model(arch, 11);
         socfw_params *mps = socfw_model_params(m);
@@ -101,6 +103,7 @@ fd_check(const char *what, socfw_arch arch, const socfw_adapter_config *ac,
         fd_ctx c;
         fd_setup(&c, m, arch == SOCFW_ARCH_BERT);
         c.training = training;
+        c.model_drop = model_drop;
         if (training) {
                 /* the dropout masks are drawn: training differs from eval */
                 float *ev = malloc(sizeof(float) * c.N * c.C);
@@ -161,6 +164,22 @@ fd_check(const char *what, socfw_arch arch, const socfw_adapter_config *ac,
                 cr_expect_gt(gmax, 1e-4, "%s: %s has no gradient", what,
                              socfw_params_name(ps, i));
         }
+        /* a second forward + backward adds the same again */
+        fd_loss(&c);
+        cr_assert_eq(socfw_model_backward(m, c.dh, &err), 0, "%s",
+                     err.message);
+        double dacc = 0;
+        k = 0;
+        for (int i = 0; i < socfw_params_count(ps); i++) {
+                const float *g = socfw_params_grad(ps, i);
+                for (int64_t j = 0; j < socfw_params_numel(ps, i); j++, k++) {
+                        double d = fabs(g[j] - 2.0 * an[k]) /
+                                   (1e-3 + fabs(an[k]));
+                        dacc = d > dacc ? d : dacc;
+                }
+        }
+        cr_expect_lt(dacc, 1e-4, "%s: backward does not accumulate (%.3g)",
+                     what, dacc);
         cr_log_info("%s: %d adapter values by finite differences, %d off, "
                     "worst error / tolerance %.3g (%s)", what, checked, bad,
                     worst, worst_name);
@@ -217,29 +236,41 @@ houlsby(socfw_adapter_act act)
         Test(peft_fd, tag##_lora, .timeout = 120)                            \
         {                                                                    \
                 socfw_adapter_config ac = lora_all(arch, 0.0f);              \
-                fd_check(#tag " lora", arch, &ac, false);                    \
+                fd_check(#tag " lora", arch, &ac, false, 0.0f);              \
         }                                                                    \
         Test(peft_fd, tag##_lora_rslora, .timeout = 120)                     \
         {                                                                    \
                 socfw_adapter_config ac = lora_all(arch, 0.0f);              \
                 ac.use_rslora = true;                                        \
                 ac.rank = 4;                                                 \
-                fd_check(#tag " lora rslora", arch, &ac, false);             \
+                fd_check(#tag " lora rslora", arch, &ac, false, 0.0f);       \
         }                                                                    \
         Test(peft_fd, tag##_lora_dropout, .timeout = 120)                    \
         {                                                                    \
                 socfw_adapter_config ac = lora_all(arch, 0.3f);              \
-                fd_check(#tag " lora dropout 0.3", arch, &ac, true);         \
+                fd_check(#tag " lora dropout 0.3", arch, &ac, true, 0.0f);   \
+        }                                                                    \
+        Test(peft_fd, tag##_lora_and_model_dropout, .timeout = 120)          \
+        {                                                                    \
+                socfw_adapter_config ac = lora_all(arch, 0.2f);              \
+                fd_check(#tag " lora dropout 0.2 + model dropout 0.1", arch, \
+                         &ac, true, 0.1f);                                   \
         }                                                                    \
         Test(peft_fd, tag##_ia3, .timeout = 120)                             \
         {                                                                    \
                 socfw_adapter_config ac = ia3_all(arch);                     \
-                fd_check(#tag " ia3", arch, &ac, false);                     \
+                fd_check(#tag " ia3", arch, &ac, false, 0.0f);               \
         }                                                                    \
         Test(peft_fd, tag##_bottleneck, .timeout = 120)                      \
         {                                                                    \
                 socfw_adapter_config ac = houlsby(act);                      \
-                fd_check(#tag " bottleneck", arch, &ac, false);              \
+                fd_check(#tag " bottleneck", arch, &ac, false, 0.0f);        \
+        }                                                                    \
+        Test(peft_fd, tag##_bottleneck_model_dropout, .timeout = 120)        \
+        {                                                                    \
+                socfw_adapter_config ac = houlsby(act);                      \
+                fd_check(#tag " bottleneck + model dropout 0.1", arch, &ac,  \
+                         true, 0.1f);                                        \
         }
 
 FD_TESTS(gpt2, SOCFW_ARCH_GPT2, SOCFW_ADAPTER_ACT_GELU)
@@ -484,6 +515,13 @@ Test(peft_bad, state_errors, .timeout = 30)
                                          0, NULL, c.hidden, &err), 0,
                      "LoRA dropout without an rng");
         cr_log_info("LoRA dropout without rng: %s", err.message);
+        /* a forward with the adapter, then detached: nothing to go back on */
+        cr_assert_eq(socfw_model_forward(m, c.ids, NULL, NULL, FB, FT, false,
+                                         0, NULL, c.hidden, &err), 0);
+        cr_assert_eq(socfw_model_attach(m, NULL, &err), 0);
+        memset(&err, 0, sizeof err);
+        cr_expect_eq(socfw_model_backward(m, c.dh, &err), SOCFW_ESTATE,
+                     "backward after detaching");
         free(c.hidden);
         free(c.dh);
         socfw_model_attach(m, NULL, NULL);
