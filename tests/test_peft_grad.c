@@ -564,3 +564,105 @@ Test(peft_names, sites_and_types, .timeout = 10)
         cr_expect(in == 32 && out == 16, "%d %d", in, out);
         socfw_model_free(l);
 }
+
+/* KNOWN LIBRARY BUG (framework/peft/sites.c, reported to the lead, not
+ * fixed here): a decode step (which runs the hooks with save = 0) clears
+ * what the training forward saved - peft_out_forward sets
+ * sl->saved_n = 0 unconditionally, peft_in_forward sets it to 0 when not
+ * saving, and lora_forward overwrites sl->saved_drop with the decode
+ * step's rate 0 - so socfw_model_backward after
+ * forward -> decode_step fails with SOCFW_ESTATE ("model backward: layer 1
+ * failed") for LoRA, IA3 output sites and bottleneck, and once that is
+ * fixed LoRA with dropout would go back with the wrong mask rate.  The
+ * fix: guard those three assignments with `if (p->save)`.  With it all
+ * four tests below pass (checked); until then they are disabled: set
+ * PEFT_DECODE_BETWEEN_BUG to false when sites.c is fixed. */
+#define PEFT_DECODE_BETWEEN_BUG true
+
+/* Decoding between a training forward and its backward: without an
+ * adapter the model's backward still goes back on the training forward
+ * (decoding keeps its activations in the KV cache's scratch, not in the
+ * model's workspace); with one attached it must do the same, with the same
+ * gradients. */
+static void
+check_decode_between(socfw_adapter_type type, float lora_dropout)
+{
+        socfw_model *m = peft_tiny_model(SOCFW_ARCH_LLAMA, 4);
+        socfw_adapter_config ac;
+        if (type == SOCFW_ADAPTER_LORA)
+                ac = lora_all(SOCFW_ARCH_LLAMA, lora_dropout);
+        else if (type == SOCFW_ADAPTER_IA3)
+                ac = ia3_all(SOCFW_ARCH_LLAMA);
+        else
+                ac = houlsby(SOCFW_ADAPTER_ACT_SILU);
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 1, &err), 0);
+        peft_randomize(a, 8);
+        socfw_model_freeze(m, 0, false);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        fd_ctx c;
+        fd_setup(&c, m, false);
+        c.training = lora_dropout > 0.0f;
+        socfw_params *ps = socfw_adapter_params(a);
+        size_t n = (size_t)socfw_params_size(ps);
+        /* reference: forward, backward */
+        socfw_params_zero_grad(ps);
+        fd_loss(&c);
+        cr_assert_eq(socfw_model_backward(m, c.dh, &err), 0, "%s",
+                     err.message);
+        float *want = malloc(sizeof(float) * n);
+        memcpy(want, socfw_params_grad_buffer(ps), sizeof(float) * n);
+        /* forward, a decode step, backward */
+        socfw_params_zero_grad(ps);
+        fd_loss(&c);
+        socfw_model_kv *kv = NULL;
+        float logits[20];
+        cr_assert_eq(socfw_model_kv_new(&kv, m, 8, &err), 0);
+        cr_assert_eq(socfw_model_decode_step(m, kv, c.ids, 3, logits, &err),
+                     0, "%s", err.message);
+        memset(&err, 0, sizeof err);
+        int rc = socfw_model_backward(m, c.dh, &err);
+        cr_expect_eq(rc, 0, "%s: backward after a decode step: %d %s",
+                     socfw_adapter_type_name(type), rc, err.message);
+        if (rc == 0)
+                cr_expect_eq(memcmp(want, socfw_params_grad_buffer(ps),
+                                    sizeof(float) * n), 0,
+                             "%s: other gradients after a decode step",
+                             socfw_adapter_type_name(type));
+        socfw_model_kv_free(kv);
+        free(want);
+        free(c.hidden);
+        free(c.dh);
+        socfw_model_attach(m, NULL, NULL);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
+}
+
+Test(peft_state, decode_between_forward_and_backward_lora, .timeout = 30,
+     .disabled = PEFT_DECODE_BETWEEN_BUG)
+{
+        check_decode_between(SOCFW_ADAPTER_LORA, 0.0f);
+}
+
+Test(peft_state, decode_between_forward_and_backward_ia3, .timeout = 30,
+     .disabled = PEFT_DECODE_BETWEEN_BUG)
+{
+        check_decode_between(SOCFW_ADAPTER_IA3, 0.0f);
+}
+
+Test(peft_state, decode_between_forward_and_backward_bottleneck,
+     .timeout = 30,
+     .disabled = PEFT_DECODE_BETWEEN_BUG)
+{
+        check_decode_between(SOCFW_ADAPTER_BOTTLENECK, 0.0f);
+}
+
+/* The same with LoRA dropout in the training forward: backward must use
+ * that forward's mask and rate, not the decode step's (no dropout). */
+Test(peft_state, decode_between_forward_and_backward_lora_dropout,
+     .timeout = 30,
+     .disabled = PEFT_DECODE_BETWEEN_BUG)
+{
+        check_decode_between(SOCFW_ADAPTER_LORA, 0.3f);
+}
