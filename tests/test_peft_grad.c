@@ -1,7 +1,9 @@
-/* tests/test_peft_grad.c - adapters beyond the PyTorch fixtures: central
- * finite differences of every adapter tensor's gradient on tiny random
- * models of each architecture (also with LoRA dropout, whose mask backward
- * must reuse), untrained adapters that change nothing, and bad input. */
+/* tests/test_peft_grad.c - adapters beyond the PyTorch fixtures: finite
+ * differences of every adapter tensor's gradient on tiny random models of
+ * each architecture (also with LoRA dropout and the backbone's dropout,
+ * whose masks backward must reuse; backward accumulates), untrained
+ * adapters that change nothing, bad configurations and shapes, and the
+ * state rules of attach / detach / decode. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
