@@ -8,3 +8,13 @@ framework_libsocfw_la_SOURCES += \
 	framework/peft/merge.c \
 	framework/peft/peft_file.c
 socfwinclude_HEADERS += framework/socfw/peft.h
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_peft
+TESTS += tests/test_peft
+endif
+tests_test_peft_SOURCES = $(TEST_COMMON) tests/test_arch_util.h \
+	tests/test_arch_util.c tests/test_peft_util.h tests/test_peft_util.c \
+	tests/test_peft.c tests/test_peft_grad.c
+tests_test_peft_CFLAGS = $(TEST_CFLAGS)
+tests_test_peft_LDADD = $(TEST_LDADD)
