@@ -567,19 +567,11 @@ Test(peft_names, sites_and_types, .timeout = 10)
         socfw_model_free(l);
 }
 
-/* KNOWN LIBRARY BUG (framework/peft/sites.c, reported to the lead, not
- * fixed here): a decode step (which runs the hooks with save = 0) clears
- * what the training forward saved - peft_out_forward sets
- * sl->saved_n = 0 unconditionally, peft_in_forward sets it to 0 when not
- * saving, and lora_forward overwrites sl->saved_drop with the decode
- * step's rate 0 - so socfw_model_backward after
- * forward -> decode_step fails with SOCFW_ESTATE ("model backward: layer 1
- * failed") for LoRA, IA3 output sites and bottleneck, and once that is
- * fixed LoRA with dropout would go back with the wrong mask rate.  The
- * fix: guard those three assignments with `if (p->save)`.  With it all
- * four tests below pass (checked); until then they are disabled: set
- * PEFT_DECODE_BETWEEN_BUG to false when sites.c is fixed. */
-#define PEFT_DECODE_BETWEEN_BUG true
+/* Regression (found by these tests): a decode step runs the hooks with
+ * save = 0 and once cleared what the training forward had saved, so
+ * backward after forward -> decode_step failed for every adapter type
+ * (and LoRA with dropout would have gone back with the wrong rate). */
+#define PEFT_DECODE_BETWEEN_BUG false
 
 /* Decoding between a training forward and its backward: without an
  * adapter the model's backward still goes back on the training forward

@@ -347,7 +347,8 @@ peft_shape_check(const socfw_adapter *a, const socfw_model *m,
         const socfw_model_config *s = &a->shape;
         if (c->arch != s->arch)
                 return socfw_error_set(err, SOCFW_EINVAL, "adapter: made for "
-                                       "a %s model, this one is %s; hint: an "
+                                       "architecture %s, this model is %s; "
+                                       "hint: an "
                                        "adapter only fits the base model it "
                                        "was trained on",
                                        socfw_arch_name(s->arch),
