@@ -18,3 +18,11 @@ tests_test_peft_SOURCES = $(TEST_COMMON) tests/test_arch_util.h \
 	tests/test_peft.c tests/test_peft_grad.c
 tests_test_peft_CFLAGS = $(TEST_CFLAGS)
 tests_test_peft_LDADD = $(TEST_LDADD)
+
+# full fine-tuning against LoRA (measures only; bench/bench_torch_lora.py
+# is the PyTorch side)
+noinst_PROGRAMS += bench/bench_peft
+bench_bench_peft_SOURCES = bench/bench_peft.c
+bench_bench_peft_CFLAGS = $(framework_libsocfw_la_CFLAGS)
+bench_bench_peft_LDADD = framework/libsocfw.la
+EXTRA_DIST += bench/bench_torch_lora.py
