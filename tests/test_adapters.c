@@ -348,6 +348,21 @@ Test(adapters, adding_a_task_trains_only_it_and_leaves_the_others_files)
         char *cfg = read_text("adapters/sentiment/adapter_config.json");
         cr_assert(strstr(cfg, "\"r\": 3"), "retrained at rank 3: %s", cfg);
         free(cfg);
+
+        /* a task removed from the pipeline: the run still answers for the
+         * others from its checkpoint */
+        socfw_pipeline *p = fx_load(pipeline(NULL, TASK_IA3));
+        socfw_runtime *rt = socfw_test_runtime(p, out_dir, 1);
+        char valid[4400];
+        snprintf(valid, sizeof valid, "%s/valid.jsonl", fx.dir);
+        socfw_error err = {0};
+        char *report = NULL;
+        cr_assert_eq(socfw_runtime_evaluate_file(rt, "mood", valid, &report,
+                                                 &err),
+                     0, "%s", err.message);
+        free(report);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
 }
 
 /* ---- bad input ---- */

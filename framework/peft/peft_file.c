@@ -833,9 +833,26 @@ load_lora(socfw_adapter **out, const socfw_model *m, json_t *cfg,
         return 0;
 }
 
+/* The sites socfw's meta.json lists (0 when absent or unreadable). */
+static unsigned
+meta_sites(json_t *meta)
+{
+        json_t *sites = json_object_get(meta, "sites");
+        unsigned bits = 0;
+        for (size_t i = 0; i < json_array_size(sites); i++) {
+                int s = socfw_site_parse(json_string_value(
+                        json_array_get(sites, i)));
+                if (s < 0)
+                        return 0;
+                bits |= SOCFW_SITE_BIT(s);
+        }
+        return bits;
+}
+
 static int
 load_ia3(socfw_adapter **out, const socfw_model *m, json_t *cfg,
-         const socfw_modelfile *mf, const char *path, socfw_error *err)
+         json_t *meta, const socfw_modelfile *mf, const char *path,
+         socfw_error *err)
 {
         const socfw_model_config *mc = socfw_model_config_of(m);
         int L = mc->n_layers, C = mc->hidden;
@@ -900,6 +917,11 @@ load_ia3(socfw_adapter **out, const socfw_model *m, json_t *cfg,
         if (rc == 0 && !targets)
                 rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
                                         "the adapter has no IA3 tensors");
+        /* socfw's own file: the q/k/v sites it was trained with, not all
+         * three slices of GPT-2's c_attn (the others hold 1) */
+        unsigned ms = meta_sites(meta);
+        if (ms && (ms & targets) == ms)
+                targets = ms;
         socfw_adapter_config ac;
         socfw_adapter_config_default(&ac, SOCFW_ADAPTER_IA3);
         ac.targets = targets;
@@ -1091,7 +1113,7 @@ socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
         if (rc == 0 && !strcmp(type, "LORA"))
                 rc = load_lora(out, m, cfg, meta, mf, path, err);
         else if (rc == 0 && !strcmp(type, "IA3"))
-                rc = load_ia3(out, m, cfg, mf, path, err);
+                rc = load_ia3(out, m, cfg, meta, mf, path, err);
         else if (rc == 0)
                 rc = load_bottleneck(out, m, cfg, mf, path, err);
         socfw_modelfile_close(mf);

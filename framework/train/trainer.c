@@ -443,6 +443,19 @@ load_checkpoint(socfw_runtime *rt, socfw_error *err)
                         }
                         if (in_adapter)
                                 name += 8;
+                        /* a task removed from the pipeline since: the
+                         * others still load */
+                        int known = 0;
+                        for (size_t k = 0; k < rt->n_tasks; k++) {
+                                const char *tn = socfw_task_name(
+                                        rt->tasks[k].ctx);
+                                known |= strlen(tn) ==
+                                                 (size_t)(slash - x->name) &&
+                                         !strncmp(x->name, tn,
+                                                  (size_t)(slash - x->name));
+                        }
+                        if (!known)
+                                continue;
                 }
                 int idx = ps ? socfw_params_find(ps, name) : -1;
                 if (idx < 0 || socfw_params_numel(ps, idx) != x->nelem) {
