@@ -16,6 +16,7 @@
 #include "socfw/modelfile.h"
 #include "socfw/peft.h"
 #include "socfw/pipeline.h"
+#include "socfw/registry.h"
 #include "socfw/runtime.h"
 #include "testutil.h"
 
@@ -501,4 +502,42 @@ Test(adapters, bad_adapter_files_are_refused_naming_file_and_tensor)
         socfw_model_free(tiny);
         socfw_model_free(other);
         socfw_model_free(m);
+}
+
+/* ---- heads by their declared target ---- */
+
+/* A head socfw has never heard of, of a known kind (the classifier's
+ * hooks under another name), trains without any change to the host. */
+Test(adapters, a_third_party_head_of_a_known_kind_trains)
+{
+        static socfw_plugin mine;
+        const socfw_plugin *cls = socfw_registry_find(fx.reg, "classifier",
+                                                      SOCFW_PLUGIN_HEAD);
+        cr_assert_not_null(cls);
+        mine = *cls;
+        mine.name = "mylinear";
+        mine.abi_minor = SOCFW_ABI_MINOR;
+        mine.target = SOCFW_TARGET_CLASS;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_registry_add_static(fx.reg, &mine, "test", &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_registry_head_target(&mine), SOCFW_TARGET_CLASS);
+        write_data("train.jsonl", 300, 13);
+        write_data("valid.jsonl", 80, 14);
+        double f1 = train_run(pipeline(NULL,
+                                       "  - name: sentiment\n"
+                                       "    plugin: sentiment\n"
+                                       "    head: {type: mylinear}\n"
+                                       "    labels: [negative, positive]\n"
+                                       "    adapter: {type: lora, rank: 2}\n"
+                                       "    data: {train: train.jsonl,"
+                                       " valid: valid.jsonl}\n"),
+                              "sentiment.valid.macro_f1");
+        cr_log_info("mylinear head: valid macro-F1 %.4f", f1);
+        cr_assert_gt(f1, 0.8);
+        /* a head of no declared kind built before ABI 1.2 is not guessed */
+        mine.abi_minor = 1;
+        cr_assert_eq(socfw_registry_head_target(&mine), 0);
+        mine.name = "tagger";
+        cr_assert_eq(socfw_registry_head_target(&mine), SOCFW_TARGET_TAGS);
 }

@@ -39,7 +39,7 @@ Test(cli, version_and_help)
 {
         char *out;
         cr_assert_eq(socfw(&out, "", "version"), 0);
-        cr_assert(strstr(out, "socfw 0.1.0 (plugin ABI 1.1"), "%s", out);
+        cr_assert(strstr(out, "socfw 0.1.0 (plugin ABI 1.2"), "%s", out);
         free(out);
         cr_assert_eq(socfw(&out, "", "help"), 0);
         cr_assert(strstr(out, "Commands:") && strstr(out, "validate"), "%s",

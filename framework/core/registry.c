@@ -737,3 +737,27 @@ socfw_registry_problem(const socfw_registry *reg, size_t i)
 {
         return i < reg->n_problems ? reg->problems[i] : NULL;
 }
+
+/* ---- what a head learns from ---- */
+
+socfw_target_kind
+socfw_registry_head_target(const socfw_plugin *head)
+{
+        static const struct {
+                const char *name;
+                socfw_target_kind kind;
+        } builtin[] = {
+                {"classifier", SOCFW_TARGET_CLASS},
+                {"tagger", SOCFW_TARGET_TAGS},
+                {"lm", SOCFW_TARGET_TOKENS},
+                {"ranker", SOCFW_TARGET_SCORE},
+        };
+        if (!head || head->kind != SOCFW_PLUGIN_HEAD)
+                return 0;
+        if (head->abi_minor >= 2 && head->target)
+                return head->target;
+        for (size_t i = 0; i < sizeof builtin / sizeof *builtin; i++)
+                if (head->name && !strcmp(head->name, builtin[i].name))
+                        return builtin[i].kind;
+        return 0;
+}

@@ -70,8 +70,9 @@ extern "C" {
 #endif
 
 #define SOCFW_ABI_MAJOR 1
-#define SOCFW_ABI_MINOR 1   /* 1.1: tag_words, split, eval_source,
-                                 generate_opts streaming/constraints */
+#define SOCFW_ABI_MINOR 2   /* 1.1: tag_words, split, eval_source,
+                                 generate_opts streaming/constraints;
+                               1.2: a head's declared target */
 
 /* ---- parameter specs: the pipeline schema ---- */
 
@@ -250,6 +251,15 @@ typedef struct socfw_plugin {
         socfw_task_hooks task;       /* kind == TASK                        */
         socfw_head_hooks head;       /* kind == HEAD                        */
         /* Fields added in later minor versions go here, at the end. */
+
+        /* Since 1.2, HEAD only: the kind of gold target the head learns
+         * from - SOCFW_TARGET_CLASS (one class per example; the host
+         * passes MULTI_LABEL instead when the loss is "bce"), TAGS (one
+         * per token), TOKENS (next-token ids), SCORE (query/item pairs).
+         * The host prepares examples, batches and evaluation by this kind
+         * alone, so a new head of an existing kind needs no host change.
+         * 0 in heads built before 1.2 (see socfw_registry_head_target). */
+        socfw_target_kind target;
 } socfw_plugin;
 
 /* The type of the one exported function. */

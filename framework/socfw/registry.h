@@ -89,6 +89,12 @@ int socfw_plugin_check(const socfw_plugin *desc, const char *expected_name,
 
 /* Short words for enum values ("task", "head"; "int", "path", ...). */
 const char *socfw_plugin_kind_name(int kind);
+
+/* The kind of gold target head `head` learns from: its declared `target`
+ * (ABI 1.2 and later), or, for a head built before 1.2, the kind of the
+ * built-in head of that name (classifier, tagger, lm, ranker); 0 when
+ * neither says. */
+socfw_target_kind socfw_registry_head_target(const socfw_plugin *head);
 const char *socfw_param_type_name(int type);
 
 #ifdef __cplusplus

@@ -127,7 +127,8 @@ add_task_texts(socfw_runtime *rt, corpus *c, socfw_error *err)
                 const socfw_plugin *head = socfw_pipeline_task_head(rt->p, i);
                 /* text classification data has one text field; other
                  * shapes (dialog turns, interactions) are left out */
-                if (!train || !head || strcmp(head->name, "classifier") != 0)
+                if (!train || !head ||
+                    socfw_registry_head_target(head) != SOCFW_TARGET_CLASS)
                         continue;
                 socfw_dataset_options o = SOCFW_DATASET_OPTIONS_INIT;
                 o.text_field = socfw_config_get_string(t, "data.text_field");

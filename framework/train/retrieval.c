@@ -38,7 +38,8 @@
 int
 rt_is_ranker(const rt_task *t)
 {
-        return t && t->head && strcmp(t->head->name, "ranker") == 0;
+        return t && t->head &&
+               socfw_registry_head_target(t->head) == SOCFW_TARGET_SCORE;
 }
 
 enum { LOSS_SOFTMAX, LOSS_BPR, LOSS_BCE };

@@ -603,7 +603,8 @@ rt_load_split(socfw_runtime *rt, rt_task *t, const char *path, rt_split *s,
 static int
 rt_is_tagger(const rt_task *t)
 {
-        return t->head && !strcmp(t->head->name, "tagger");
+        return t->head &&
+               socfw_registry_head_target(t->head) == SOCFW_TARGET_TAGS;
 }
 
 int
@@ -622,7 +623,8 @@ setup_labels(socfw_runtime *rt, rt_task *t, socfw_error *err)
         (void)rt;
         /* language-model and ranking tasks have no labels */
         if (socfw_task_label_count(t->ctx) > 0 || !t->head ||
-            !strcmp(t->head->name, "lm") || rt_is_ranker(t) ||
+            socfw_registry_head_target(t->head) == SOCFW_TARGET_TOKENS ||
+            rt_is_ranker(t) ||
             rt_is_tagger(t)) /* tags are listed: labels: [O, B-X, I-X] */
                 return 0;
         const char *train = socfw_config_get_string(t->cfg, "data.train");
@@ -1240,7 +1242,15 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
                 return rc;
 
         const socfw_model_config *mc = socfw_model_config_of(rt->model);
-        int is_lm = strcmp(t->head->name, "lm") == 0;
+        socfw_target_kind declared = socfw_registry_head_target(t->head);
+        if (!declared)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "task '%s': head '%s' declares no "
+                                       "target kind; hint: a head built for "
+                                       "socfw ABI 1.2 or later sets .target",
+                                       socfw_task_name(t->ctx),
+                                       t->head->name);
+        int is_lm = declared == SOCFW_TARGET_TOKENS;
         const char *loss_type = socfw_config_get_string(t->loss_cfg, "type");
         /* what the data will say, known before it is read (inference) */
         t->kind = is_lm ? SOCFW_TARGET_TOKENS

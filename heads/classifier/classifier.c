@@ -552,6 +552,7 @@ static const socfw_plugin descriptor = {
                  .loss = classifier_loss,
                  .backward = classifier_backward,
                  .output_size = classifier_output_size},
+        .target = SOCFW_TARGET_CLASS,
 };
 
 const socfw_plugin *socfw_plugin_classifier_get(void);

@@ -326,6 +326,7 @@ static const socfw_plugin descriptor = {
                  .loss = lm_loss,
                  .backward = lm_backward,
                  .output_size = lm_output_size},
+        .target = SOCFW_TARGET_TOKENS,
 };
 
 const socfw_plugin *socfw_plugin_lm_get(void);

@@ -530,6 +530,7 @@ static const socfw_plugin descriptor = {
                  .loss = ranker_loss,
                  .backward = ranker_backward,
                  .output_size = ranker_output_size},
+        .target = SOCFW_TARGET_SCORE,
 };
 
 const socfw_plugin *socfw_plugin_ranker_get(void);

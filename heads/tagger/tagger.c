@@ -471,6 +471,7 @@ static const socfw_plugin descriptor = {
                  .loss = tagger_loss,
                  .backward = tagger_backward,
                  .output_size = tagger_output_size},
+        .target = SOCFW_TARGET_TAGS,
 };
 
 const socfw_plugin *socfw_plugin_tagger_get(void);
