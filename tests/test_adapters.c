@@ -288,6 +288,47 @@ Test(adapters, ia3_and_bottleneck_train_and_predict_from_the_run)
         train_one(TASK_BOTTLENECK, "tone", "\"SOCFW_BOTTLENECK\"", 0.65);
 }
 
+/* A task can start from an adapter directory trained elsewhere; without
+ * further training it answers as the run that made it. */
+Test(adapters, adapter_from_a_directory_starts_where_it_left_off)
+{
+        write_data("train.jsonl", 200, 15);
+        write_data("valid.jsonl", 60, 16);
+        double f1 = train_run(pipeline(NULL, TASK_LORA),
+                              "sentiment.valid.macro_f1");
+        char moved[4400], cmd[9000];
+        snprintf(moved, sizeof moved, "%s/elsewhere", fx.dir);
+        snprintf(cmd, sizeof cmd, "cp -r '%s/adapters/sentiment' '%s' && "
+                 "cp -r '%s/backbone' '%s/base'", out_dir, moved, out_dir,
+                 fx.dir);
+        cr_assert_eq(system(cmd), 0);
+        char tasks[1024];
+        snprintf(tasks, sizeof tasks,
+                 "  - name: sentiment\n"
+                 "    plugin: sentiment\n"
+                 "    labels: [negative, positive]\n"
+                 "    adapter: {from: elsewhere}\n"
+                 "    data: {valid: valid.jsonl}\n");
+        char y[8192];
+        snprintf(y, sizeof y,
+                 "socfw: 1\nthreads: 1\nbackbone: {model: base, "
+                 "max_seq_len: 16, dropout: 0.0}\ntasks:\n%s"
+                 "output: {dir: run2}\n", tasks);
+        socfw_pipeline *p = fx_load(y);
+        snprintf(out_dir, sizeof out_dir, "%s/run2", fx.dir);
+        mkdir(out_dir, 0755);
+        socfw_runtime *rt = socfw_test_runtime(p, out_dir, 0);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",
+                     err.message);
+        double again = -1;
+        cr_assert_eq(socfw_runtime_metric(rt, "sentiment.valid.macro_f1",
+                                          &again), 0);
+        cr_assert_float_eq(again, f1, 1e-9, "%.6f vs %.6f", again, f1);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
 /* ---- composition ---- */
 
 static unsigned char *

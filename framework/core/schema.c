@@ -68,7 +68,12 @@ static const char *const truncation_choices[] = {"head", "tail",
         {.key = P "non_linearity", .type = SOCFW_PARAM_ENUM,             \
          .default_value = ACT, .choices = adapter_act_choices,            \
          .help = "Bottleneck: activation between down and up "            \
-                 "projections."}
+                 "projections."},                                         \
+        {.key = P "from", .type = SOCFW_PARAM_PATH,                      \
+         .flags = SOCFW_PARAM_MUST_EXIST,                                 \
+         .help = "Start from this adapter directory (PEFT's LoRA or IA3, "\
+                 "or one socfw wrote) instead of a new adapter; its own " \
+                 "type and sites replace the keys above."}
 
 static const socfw_param_spec top_specs[] = {
         {.key = "socfw", .type = SOCFW_PARAM_INT,

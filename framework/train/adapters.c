@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime_impl.h"
 #include "socfw/log.h"
@@ -15,6 +16,7 @@
 
 static void task_fingerprint(socfw_runtime *rt, const rt_task *t,
                              char hex[65]);
+static int load_head(rt_task *t, const char *dir, socfw_error *err);
 
 /* The value of adapter key `key` for a task: its own, or the backbone's
  * (which has a default).  *from gets the config that gave it. */
@@ -104,6 +106,30 @@ rt_build_adapters(socfw_runtime *rt, socfw_error *err)
                 int rc = rt_task_adapter_config(rt, t, &ac, err);
                 if (rc < 0)
                         return rc;
+                const socfw_config *fc = source(t->cfg, bb, "from");
+                const char *from = socfw_config_get_string(fc,
+                                                           "adapter.from");
+                if (from) {     /* trained elsewhere: PEFT or socfw files */
+                        rc = socfw_adapter_load(&t->adapter, rt->model, from,
+                                                true, err);
+                        /* socfw's own directory carries the head too */
+                        char hp[4300];
+                        snprintf(hp, sizeof hp, "%s/head.safetensors", from);
+                        if (rc == 0 && access(hp, F_OK) == 0)
+                                rc = load_head(t, from, err);
+                        if (rc < 0)
+                                return socfw_error_prefix(
+                                        err, rc, "task '%s': adapter.from",
+                                        socfw_task_name(t->ctx));
+                        rt_progress(rt, "task %s: %s adapter from %s",
+                                    socfw_task_name(t->ctx),
+                                    socfw_adapter_type_name(
+                                            socfw_adapter_config_of(t->adapter)
+                                                    ->type),
+                                    from);
+                        rt->n_adapters++;
+                        continue;
+                }
                 if (ac.type == SOCFW_ADAPTER_NONE)
                         continue;
                 socfw_rng r;
