@@ -1318,6 +1318,38 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "training needs an output directory");
         int rc = make_head_optimizers(rt, err);
+        if (rc == 0) {  /* what trains, and what AdamW keeps for it */
+                double total = (double)socfw_params_total_numel(
+                        socfw_model_params(rt->model));
+                double trainable = 0, state = 0;
+                for (size_t r = 0; r < rt->n_ranges; r++) {
+                        trainable += (double)rt->ranges[r].len;
+                        state += 2.0 * (double)rt->ranges[r].len;
+                }
+                for (size_t i = 0; i < rt->n_tasks; i++) {
+                        rt_task *t = &rt->tasks[i];
+                        socfw_params *aps = t->adapter
+                                ? socfw_adapter_params(t->adapter) : NULL;
+                        double nh = t->hps ? (double)socfw_params_total_numel(
+                                                     t->hps) : 0;
+                        double na = aps ? (double)socfw_params_total_numel(
+                                                  aps) : 0;
+                        total += nh + na;
+                        if (t->hopt) {
+                                trainable += nh;
+                                state += 2.0 * (double)socfw_params_size(
+                                                       t->hps);
+                        }
+                        if (t->aopt) {
+                                trainable += na;
+                                state += 2.0 * (double)socfw_params_size(aps);
+                        }
+                }
+                rt_progress(rt, "trainable: %.0f of %.0f parameters "
+                            "(%.3g%%), optimizer state %.2f MiB", trainable,
+                            total, total > 0 ? 100.0 * trainable / total : 0,
+                            state * sizeof(float) / 1048576.0);
+        }
         if (rc < 0)
                 return rc;
 
