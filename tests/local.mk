@@ -43,3 +43,6 @@ TESTS += tests/oot-plugin.sh
 EXTRA_DIST += tests/oot-plugin.sh doc/examples
 TESTS += tests/doc-reference.sh
 EXTRA_DIST += tests/doc-reference.sh
+
+# libFuzzer targets (built with clang when present; see tests/fuzz/local.mk)
+include tests/fuzz/local.mk

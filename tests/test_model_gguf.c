@@ -760,3 +760,60 @@ Test(model_gguf, python_written_fixture, .timeout = 10)
         cr_assert_eq(out[2], 7.0f);
         socfw_modelfile_close(mf);
 }
+
+/* Found by tests/fuzz/fuzz_quant.c: a row range near INT64_MAX overflowed
+ * while the refusal was being worded, and the rows of an empty tensor were
+ * counted by multiplying outer dimensions that nothing bounds. */
+Test(model_gguf, row_ranges_never_overflow)
+{
+        struct gb b = {0};
+        gb_raw(&b, "GGUF", 4);
+        gb_u32(&b, 3);
+        gb_u64(&b, 2);                          /* tensors  */
+        gb_u64(&b, 0);                          /* metadata */
+        gb_str(&b, "m");                        /* Q8_0, 4 rows of 32 */
+        gb_u32(&b, 2);
+        gb_u64(&b, 32);
+        gb_u64(&b, 4);
+        gb_u32(&b, 8);
+        gb_u64(&b, 0);
+        gb_str(&b, "empty");                    /* F32 [2^62, 2^62, 0] */
+        gb_u32(&b, 3);
+        gb_u64(&b, 0);
+        gb_u64(&b, UINT64_C(1) << 62);
+        gb_u64(&b, UINT64_C(1) << 62);
+        gb_u32(&b, 0);
+        gb_u64(&b, 0);
+        while (b.n % 32)
+                gb_u8(&b, 0);
+        for (int i = 0; i < 4 * 34; i++)
+                gb_u8(&b, (uint8_t)i);
+
+        socfw_modelfile *mf = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_modelfile_open_memory(&mf, b.p, b.n, "r.gguf",
+                                                 &err), 0, "%s", err.message);
+        const socfw_tensor_info *m = socfw_modelfile_find(mf, "m");
+        const socfw_tensor_info *e = socfw_modelfile_find(mf, "empty");
+        cr_assert(m && e);
+        float out[64];
+        cr_assert_eq(socfw_modelfile_read_f32_rows(mf, m, 1, INT64_MAX, out,
+                                                   64, &err), SOCFW_EINVAL);
+        cr_assert(strstr(err.message, "from row 1 out of range (it has 4 "
+                                      "rows)"), "%s", err.message);
+        cr_assert_eq(socfw_modelfile_read_f32_rows(mf, m, INT64_MAX, 1, out,
+                                                   64, NULL), SOCFW_EINVAL);
+        cr_assert_eq(socfw_modelfile_read_f32_rows(mf, m, 3, 1, out, 32,
+                                                   NULL), 0);
+        /* 2^124 empty rows: counted as INT64_MAX, every range reads nothing */
+        cr_assert_eq(e->nelem, 0);
+        cr_assert_eq(socfw_modelfile_read_f32_rows(mf, e, 0, INT64_MAX, out,
+                                                   1, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_modelfile_read_f32_rows(mf, e, INT64_MAX, 1, out,
+                                                   1, NULL), SOCFW_EINVAL);
+        cr_assert_eq(socfw_modelfile_read_f32_rows(mf, e, -1, 1, out, 1,
+                                                   NULL), SOCFW_EINVAL);
+        socfw_modelfile_close(mf);
+        free(b.p);
+}

@@ -5,12 +5,14 @@ set -e
 PKGS="build-essential autoconf automake libtool pkg-config \
 libltdl-dev libyaml-dev libopenblas-dev libcurl4-openssl-dev \
 libjansson-dev libutf8proc-dev libpcre2-dev libsodium-dev libsqlite3-dev \
-libmicrohttpd-dev libcriterion-dev python3"
+libmicrohttpd-dev libcriterion-dev python3 clang libclang-rt-dev"
 # (python3's standard library plays the hub and the HTTP client in
-# tests/hub-pull.sh and tests/serve-http.sh)
-# test-only extras: clang for the fuzz targets, PyTorch for fixture scripts
-# and benchmarks (tests never need it at run time)
-[ "${SOCFW_DEPS_EXTRA:-0}" = 1 ] && PKGS="$PKGS clang python3-torch python3-numpy"
+# tests/hub-pull.sh and tests/serve-http.sh; clang with libFuzzer builds the
+# fuzz targets that make check runs, tests/fuzz/local.mk: ~100 MB, so that a
+# parser's fuzz target that stops building or crashes fails the suite)
+# test-only extras: PyTorch for fixture scripts and benchmarks (tests never
+# need it at run time)
+[ "${SOCFW_DEPS_EXTRA:-0}" = 1 ] && PKGS="$PKGS python3-torch python3-numpy"
 
 missing=""
 for p in $PKGS; do

@@ -593,17 +593,24 @@ socfw_modelfile_read_f32_rows(const socfw_modelfile *mf,
         int64_t rl = row_length(t);
         int64_t rows = rl > 0 ? t->nelem / rl : 0;
         if (rl == 0 && t->ndim > 0) {
+                /* empty rows: nelem (0) does not bound the outer
+                 * dimensions, so count them without overflowing */
                 rows = 1;
-                for (int i = 0; i < t->ndim - 1; i++)
-                        rows *= t->shape[i];
+                for (int i = 0; i < t->ndim - 1; i++) {
+                        int64_t d = t->shape[i];
+                        if (d == 0 || rows == 0) {
+                                rows = 0;
+                                break;
+                        }
+                        rows = rows > INT64_MAX / d ? INT64_MAX : rows * d;
+                }
         }
         if (row0 < 0 || nrows < 0 || row0 > rows || nrows > rows - row0)
                 return socfw_error_set_at(err, SOCFW_EINVAL, t->file, 0, 0,
-                                          "tensor '%s': rows %lld..%lld out "
-                                          "of range (it has %lld rows)",
-                                          t->name, (long long)row0,
-                                          (long long)(row0 + nrows),
-                                          (long long)rows);
+                                          "tensor '%s': %lld rows from row "
+                                          "%lld out of range (it has %lld "
+                                          "rows)", t->name, (long long)nrows,
+                                          (long long)row0, (long long)rows);
         return read_range(mf, t, (uint64_t)row0 * (uint64_t)rl,
                           (uint64_t)nrows * (uint64_t)rl, dst, n, err);
 }

@@ -1,17 +1,14 @@
 /* plugins/privacy/fuzz_privacy.c - libFuzzer target for the privacy engine.
  *
- * Not part of the normal build.  The input is a text (any bytes, so invalid
+ * The input is a text (any bytes, so invalid
  * UTF-8 too): it is scanned, anonymised with an operator picked by the
  * first byte, restored through a session vault, and finally fed to
  * socfw_pii_vault_load as an encrypted blob (which must fail cleanly).
  *
- *     clang -g -O1 -fsanitize=fuzzer,address,undefined -Iframework \
- *         -Iplugins/privacy -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
- *         plugins/privacy/fuzz_privacy.c plugins/privacy/pii.c \
- *         plugins/privacy/recognizers.c plugins/privacy/operators.c \
- *         plugins/privacy/buf.c framework/core/error.c -lpcre2-8 -lsodium \
- *         -o fuzz_privacy
- *     ./fuzz_privacy -max_len=65536
+ * Built by make check with the other fuzz targets (tests/fuzz/local.mk,
+ * against libpii's own source list) when clang with libFuzzer is present,
+ * and run a few seconds on tests/fuzz/seeds/privacy/; longer runs:
+ * tests/fuzz/run-fuzz.sh 60 privacy.
  */
 #include <stdint.h>
 #include <stdlib.h>

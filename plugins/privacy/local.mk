@@ -11,7 +11,7 @@ plugins_privacy_libpii_la_SOURCES = \
 plugins_privacy_libpii_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(SODIUM_CFLAGS) \
 	$(JANSSON_CFLAGS)
 plugins_privacy_libpii_la_LIBADD = $(PCRE2_LIBS) $(SODIUM_LIBS) $(JANSSON_LIBS)
-# libFuzzer target, built by hand (see its header)
+# libFuzzer target, built and run by make check (tests/fuzz/local.mk)
 EXTRA_DIST += plugins/privacy/fuzz_privacy.c tests/fuzz/fuzz_ner.c
 
 if HAVE_CRITERION

@@ -32,6 +32,20 @@ fuzz_modelfile(const uint8_t *data, size_t size, const char *name)
                                   t->offset > size ||
                                   t->nbytes > size - t->offset))
                         abort();
+                /* row ranges at the edges of int64 read nothing or are
+                 * refused, whatever the shape */
+                static const int64_t r[][2] = {{0, 0}, {0, 1}, {1, 0},
+                                               {0, INT64_MAX},
+                                               {INT64_MAX, 1},
+                                               {1, INT64_MAX}, {-1, 1}};
+                for (size_t k = 0; k < sizeof r / sizeof r[0]; k++) {
+                        float one;
+                        int rc = socfw_modelfile_read_f32_rows(
+                                mf, t, r[k][0], r[k][1], &one, 1, NULL);
+                        if (rc != 0 && rc != SOCFW_EINVAL &&
+                            rc != SOCFW_EUNSUPPORTED)
+                                abort();
+                }
                 if (t->nelem > 0 && t->nelem <= (1 << 16)) {
                         float *f = malloc((size_t)t->nelem * sizeof *f);
                         if (f) {

@@ -1,18 +1,14 @@
 /* tests/fuzz/fuzz_data.c - libFuzzer target for the data readers.
  *
- * Not part of the normal build.  The first input byte picks the format
+ * The first input byte picks the format
  * (JSONL / CSV / TSV), the bad-row policy, a small max_line and the
  * memory or FILE (fmemopen) interface; the rest is the file.  Every record
  * is queried by field name and dotted path, and the same bytes are loaded
  * as a dataset with text/label mapping, shuffled and bucketed.
  *
- *     clang -g -O1 -fsanitize=fuzzer,address,undefined -Iframework \
- *         -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
- *         tests/fuzz/fuzz_data.c framework/data/reader.c \
- *         framework/data/dataset.c framework/data/batch.c \
- *         framework/nn/rng.c framework/core/error.c framework/core/log.c \
- *         -ljansson -lutf8proc -lm -o fuzz_data
- *     ./fuzz_data -max_len=4096 tests/fixtures/data
+ * Built by make check (tests/fuzz/local.mk) when clang with libFuzzer is
+ * present, run a few seconds there; tests/fuzz/run-fuzz.sh 60 data runs it
+ * longer.
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,6 @@
 /* fuzz_gguf.c - libFuzzer target for the GGUF parser.
- * Build and run with tests/fuzz/run-fuzz.sh. */
+ * Built and run by make check (tests/fuzz/local.mk); longer runs:
+ * tests/fuzz/run-fuzz.sh 60 gguf. */
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

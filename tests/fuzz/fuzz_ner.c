@@ -2,8 +2,8 @@
  * input: the word splitter, training records in both shapes (tokens +
  * tags, text + character spans) and BIO decoding of tag probabilities.
  *
- * Not part of the normal build; tests/fuzz/run-fuzz.sh 60 ner builds and
- * runs it.  The input is a JSON Lines file (any bytes): every record is
+ * Built by make check (tests/fuzz/local.mk) when clang with libFuzzer is
+ * present; tests/fuzz/run-fuzz.sh 60 ner runs it longer.  The input is a JSON Lines file (any bytes): every record is
  * turned into a word-tag example, and every byte string is split into words
  * and decoded with tag probabilities drawn from the input itself.  Checked:
  * words lie inside the text, in order, never overlapping; a record's words

@@ -1,6 +1,7 @@
 /* fuzz_pipeline.c - libFuzzer target: arbitrary bytes as a pipeline file
  * (YAML parsing with its alias/depth limits, --set-free validation against
- * the host schema).  Built by tests/fuzz/run-fuzz.sh, not by make. */
+ * the host schema).  Built and run by make check when clang with libFuzzer
+ * is present (tests/fuzz/local.mk); tests/fuzz/run-fuzz.sh runs it longer. */
 #include <stddef.h>
 #include <stdint.h>
 

@@ -1,77 +1,118 @@
 #!/bin/sh
-# Build the model-file fuzz targets with libFuzzer + AddressSanitizer +
-# UBSan and run each for N seconds (default 60).  Not part of `make check`.
+# Run the libFuzzer targets (tests/fuzz/local.mk builds them with clang,
+# AddressSanitizer and UBSan from the library's own source lists), each for
+# N seconds (default 60) on its seed corpus.
 #
-#     tests/fuzz/run-fuzz.sh [seconds] [target...]
+#     tests/fuzz/run-fuzz.sh [-n] [seconds] [target...]
 #
-# targets: gguf safetensors (model files), pipeline (YAML pipelines),
-#          data (JSONL/CSV/TSV readers), ner (the privacy plugin's word
-#          splitter, NER training records and BIO decoding)
+#   -n        do not run `make fuzz` first (make check's tests/fuzz.sh)
+#   targets   gguf safetensors (model files), quant (tensor element types:
+#             the GGML block formats, K-quants, half precision), pipeline
+#             (YAML pipelines), data (JSONL/CSV/TSV readers), ner (the
+#             privacy plugin's word splitter, NER records, BIO decoding),
+#             privacy (PII recognizers, operators, vault); default: all
+#             (FUZZ_TARGETS in tests/fuzz/local.mk)
 #
-# Needs clang (clang-14 is used when present) and the -dev packages the
-# project already builds against (jansson).  Work files go to
-# ${FUZZ_WORKDIR:-/tmp/socfw-fuzz}; crashes are saved there as crash-*.
+# Needs a configured build tree (FUZZ_BUILDDIR, else the current directory
+# when it holds a Makefile, else ./build under the source tree) whose
+# configure found clang with libFuzzer.  Work files go to
+# ${FUZZ_WORKDIR:-<build>/tests/fuzz-work}: corpus_<target>/ (grows from
+# run to run unless FUZZ_FRESH=1) and <target>-crash-* when something is
+# found, with the command that replays it.  Prints one line per target:
+#
+#     fuzz_gguf: 61 s, 1234567 runs, corpus 321 inputs, nothing found
 set -eu
 
+nobuild=0
+[ "${1:-}" = -n ] && { nobuild=1; shift; }
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"gguf safetensors pipeline data ner"}
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=${FUZZ_WORKDIR:-/tmp/socfw-fuzz}
-cc=$(command -v clang-14 || command -v clang)
+if [ -n "${FUZZ_BUILDDIR:-}" ]; then
+        build=$FUZZ_BUILDDIR
+elif [ -f Makefile ] && grep -q '^FUZZ_TARGETS' Makefile; then
+        build=.
+else
+        build=$top/build
+fi
+[ -f "$build/Makefile" ] || {
+        echo "run-fuzz.sh: no configured build in $build (hint: mkdir build && cd build && ../configure; or set FUZZ_BUILDDIR)" >&2
+        exit 2
+}
+build=$(cd "$build" && pwd)
+work=${FUZZ_WORKDIR:-$build/tests/fuzz-work}
 mkdir -p "$work"
 
-common="$top/framework/core/error.c $top/framework/core/log.c"
-model_srcs="$top/framework/model/modelfile.c $top/framework/model/dtype.c
-      $top/framework/model/gguf.c $top/framework/model/safetensors_read.c"
-pipeline_srcs="$top/framework/core/yamltree.c $top/framework/core/pipeline.c
-      $top/framework/core/schema.c $top/framework/core/config.c
-      $top/framework/core/param.c $top/framework/core/registry.c"
-data_srcs="$top/framework/data/reader.c $top/framework/data/dataset.c
-      $top/framework/data/batch.c $top/framework/nn/rng.c"
-ner_srcs="$top/plugins/privacy/model.c $top/plugins/privacy/pii.c
-      $top/plugins/privacy/buf.c $top/framework/core/example.c
-      $top/framework/data/reader.c $top/framework/report/metrics.c"
-cflags="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
-        -fno-sanitize-recover=undefined -D_DEFAULT_SOURCE
-        -D_POSIX_C_SOURCE=200809L -I$top/framework -I$top/tests/fuzz
-        -I$top/plugins/privacy"
-libs="$(pkg-config --libs jansson yaml-0.1 libutf8proc libsodium \
-        2>/dev/null || echo -ljansson -lyaml -lutf8proc -lsodium) -lltdl -lm
-        -pthread"
+all=${SOCFW_FUZZ_TARGETS:-$(make -s --no-print-directory -C "$build" fuzz-list)}
+targets=${*:-$all}
+if [ $nobuild = 0 ]; then
+        nice make -s --no-print-directory -C "$build" fuzz >&2 ||
+                { echo "run-fuzz.sh: building the fuzz targets failed" >&2; exit 1; }
+fi
+
+# Seed corpus of a target: the files of tests/fuzz/seeds/<target>/ and the
+# fixtures named here.
+seeds() {
+        [ -d "$top/tests/fuzz/seeds/$1" ] && ls -d "$top/tests/fuzz/seeds/$1"/*
+        case $1 in
+        gguf) ls -d "$top"/tests/fixtures/model/*.gguf ;;
+        safetensors) ls -d "$top"/tests/fixtures/model/*.safetensors ;;
+        pipeline) ls -d "$top"/configs/*.yaml ;;
+        data) ls -d "$top"/tests/fixtures/data/*.jsonl \
+                    "$top"/tests/fixtures/data/*.csv \
+                    "$top"/tests/fixtures/data/*.tsv ;;
+        esac
+}
+
+# LeakSanitizer findings count: the suppressions file only names Criterion
+LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp}
+export LSAN_OPTIONS
 
 status=0
 for t in $targets; do
-        bin="$work/fuzz_$t"
-        case $t in
-        gguf|safetensors) srcs="$model_srcs" ;;
-        pipeline) srcs="$pipeline_srcs" ;;
-        data) srcs="$data_srcs" ;;
-        ner) srcs="$ner_srcs" ;;
-        *) echo "unknown target $t" >&2; exit 2 ;;
-        esac
-        # shellcheck disable=SC2086
-        "$cc" $cflags "$top/tests/fuzz/fuzz_$t.c" $srcs $common $libs -o "$bin"
-        corpus="$work/corpus_$t"
-        mkdir -p "$corpus"
-        case $t in
-        gguf) cp "$top/tests/fixtures/model/tiny.gguf" "$corpus/" ;;
-        safetensors) cp "$top/tests/fixtures/model/tiny.safetensors" \
-                        "$corpus/" ;;
-        pipeline) cp "$top"/configs/*.yaml "$corpus/" ;;
-        data) cp "$top"/tests/fixtures/data/* "$corpus/" 2>/dev/null || true ;;
-        ner) printf '%s\n' \
-                '{"text": "Ann Lee\nAcme", "spans": [{"start": 0, "end": 7, "type": "PERSON"}]}' \
-                '{"tokens": ["Empire", "State"], "tags": ["B-location", "I-location"]}' \
-                > "$corpus/seed.jsonl" ;;
-        esac
-        echo "== fuzz_$t for ${secs}s (corpus $corpus)"
-        if ! (cd "$work" && "$bin" -max_total_time="$secs" -max_len=4096 \
-                -rss_limit_mb=1024 -timeout=10 -print_final_stats=1 \
-                "$corpus"); then
-                echo "fuzz_$t FOUND A PROBLEM (see $work/crash-*)" >&2
+        bin="$build/tests/fuzz/fuzz_$t"
+        [ -x "$bin" ] || {
+                echo "fuzz_$t: not built (known targets: $all)" >&2
                 status=1
+                continue
+        }
+        corpus="$work/corpus_$t"
+        [ "${FUZZ_FRESH:-0}" = 1 ] && rm -rf "$corpus"
+        mkdir -p "$corpus"
+        n_seeds=0
+        for f in $(seeds "$t" 2>/dev/null); do
+                [ -f "$f" ] || continue
+                cp "$f" "$corpus/"
+                n_seeds=$((n_seeds + 1))
+        done
+        [ $n_seeds -gt 0 ] || {
+                echo "fuzz_$t: no seed corpus (add tests/fuzz/seeds/$t/)" >&2
+                status=1
+                continue
+        }
+        log="$work/fuzz_$t.log"
+        stamp="$work/.stamp_$t"
+        : >"$stamp"     # crash files newer than this are this run's
+        start=$(date +%s)
+        # -malloc_limit_mb: no single allocation of 128 MiB from a 4 KiB
+        # input; -rss_limit_mb: nor 1 GiB in all
+        rc=0
+        (cd "$work" && "$bin" -max_total_time="$secs" -max_len=4096 \
+                -rss_limit_mb=1024 -malloc_limit_mb=128 -timeout=10 \
+                -print_final_stats=1 -artifact_prefix="$work/$t-" \
+                "$corpus") >"$log" 2>&1 || rc=$?
+        took=$(($(date +%s) - start))
+        runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+        size=$(ls "$corpus" | wc -l)
+        if [ $rc -ne 0 ] || [ -z "$runs" ] || [ "$runs" -lt $n_seeds ]; then
+                echo "fuzz_$t: FOUND A PROBLEM after $took s (exit $rc, ${runs:-0} runs); log $log" >&2
+                grep -E 'ERROR|SUMMARY|runtime error|==[0-9]+==|#[0-9]+ 0x|Test unit written|Seed:' "$log" | head -40 >&2
+                find "$work" -maxdepth 1 -name "$t-*" -newer "$stamp" |
+                        sed "s|^|  replay: $bin |" >&2
+                status=1
+        else
+                echo "fuzz_$t: $took s, $runs runs, corpus $size inputs, nothing found"
         fi
 done
 exit $status
