@@ -14,7 +14,7 @@
 # A new target: add tests/fuzz/fuzz_NAME.c, NAME to FUZZ_TARGETS here and
 # its seed corpus as tests/fuzz/seeds/NAME/ (or fixtures named in
 # run-fuzz.sh); a target without seeds fails the test.
-FUZZ_TARGETS = gguf safetensors quant pipeline data ner privacy
+FUZZ_TARGETS = gguf safetensors quant pipeline data ner privacy adapter
 FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%)
 
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
@@ -75,7 +75,7 @@ if ENABLE_FUZZ
 check_DATA = $(FUZZ_BINS)
 endif
 TESTS += tests/fuzz.sh
-EXTRA_DIST += tests/fuzz.sh
+EXTRA_DIST += tests/fuzz.sh tests/fuzz/gen_adapter_seeds.py
 AM_TESTS_ENVIRONMENT += SOCFW_FUZZ_SKIP='$(FUZZ_SKIP_REASON)'; \
 	SOCFW_FUZZ_TARGETS='$(FUZZ_TARGETS)'; \
 	export SOCFW_FUZZ_SKIP SOCFW_FUZZ_TARGETS;

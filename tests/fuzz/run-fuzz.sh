@@ -10,7 +10,8 @@
 #             the GGML block formats, K-quants, half precision), pipeline
 #             (YAML pipelines), data (JSONL/CSV/TSV readers), ner (the
 #             privacy plugin's word splitter, NER records, BIO decoding),
-#             privacy (PII recognizers, operators, vault); default: all
+#             privacy (PII recognizers, operators, vault), adapter
+#             (adapter directories: PEFT config, meta, tensors); default: all
 #             (FUZZ_TARGETS in tests/fuzz/local.mk)
 #
 # Needs a configured build tree (FUZZ_BUILDDIR, else the current directory
