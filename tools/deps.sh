@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential autoconf automake libtool pkg-config \
 libltdl-dev libyaml-dev libopenblas-dev libcurl4-openssl-dev \
 libjansson-dev libutf8proc-dev libpcre2-dev libsodium-dev libsqlite3-dev \
-libmicrohttpd-dev libcriterion-dev python3"
+libmicrohttpd-dev liblinear-dev libcriterion-dev python3"
 # (python3's standard library plays the hub and the HTTP client in
 # tests/hub-pull.sh and tests/serve-http.sh)
 # test-only extras: clang for the fuzz targets, PyTorch for fixture scripts
