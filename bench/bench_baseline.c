@@ -3,7 +3,7 @@
  * (liblinear, C=2, balanced), exactly as classification reports show it
  * next to the model (socfw/baseline.h).
  *
- *     bench/bench_baseline TRAIN.jsonl VALID.jsonl [min_df]
+ *     bench/bench_baseline TRAIN.jsonl VALID.jsonl [min_df [eps]]
  *
  * Reads JSON Lines with "text" and "label" (labels sorted by name, as a
  * pipeline without labels: infers them), trains on TRAIN, prints VALID's
@@ -32,7 +32,7 @@ int
 main(int argc, char **argv)
 {
         if (argc < 3) {
-                fprintf(stderr, "usage: %s TRAIN.jsonl VALID.jsonl [min_df]\n",
+                fprintf(stderr, "usage: %s TRAIN.jsonl VALID.jsonl [min_df [eps]]\n",
                         argv[0]);
                 return 2;
         }
@@ -44,6 +44,8 @@ main(int argc, char **argv)
         socfw_baseline_options bo = SOCFW_BASELINE_OPTIONS_INIT;
         if (argc > 3)
                 bo.min_df = (int)strtol(argv[3], NULL, 10);
+        if (argc > 4)
+                bo.eps = strtod(argv[4], NULL);
         socfw_baseline *b = NULL;
         socfw_confusion *cm = NULL;
         socfw_classification res = {0};

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <linear.h>
 #include <sodium.h>
 #include <utf8proc.h>
@@ -19,6 +20,8 @@
 #include "socfw/chain.h"
 #include "socfw/config.h"
 #include "socfw/data.h"
+#include "socfw/io.h"
+#include "socfw/log.h"
 #include "socfw/report.h"
 
 #define NGRAM_MAX 8
@@ -1054,11 +1057,119 @@ seconds_now(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* BLAKE2b-256 (hex) of everything the baseline's result depends on: the
+ * recipe, the labels, and both splits' texts and classes. */
+static void
+fingerprint(const socfw_baseline_options *o, const char *const *names,
+            size_t K, const corpus *tr, const corpus *te, char hex[65])
+{
+        crypto_generichash_state st;
+        unsigned char h[32];
+        char buf[256];
+        crypto_generichash_init(&st, NULL, 0, sizeof h);
+        int n = snprintf(buf, sizeof buf,
+                         "socfw-baseline-1 %d %d %d %d %d %d %.17g %d %.17g "
+                         "%zu",
+                         o->word_min_n, o->word_max_n, o->char_min_n,
+                         o->char_max_n, o->min_df, o->sublinear_tf, o->C,
+                         o->balanced, o->eps, K);
+        crypto_generichash_update(&st, (const unsigned char *)buf,
+                                  (size_t)n + 1);
+        for (size_t k = 0; k < K; k++)
+                crypto_generichash_update(
+                        &st, (const unsigned char *)(names[k] ? names[k] : ""),
+                        strlen(names[k] ? names[k] : "") + 1);
+        const corpus *c[2] = {tr, te};
+        for (int j = 0; j < 2; j++) {
+                n = snprintf(buf, sizeof buf, "split %d %zu", j, c[j]->n);
+                crypto_generichash_update(&st, (const unsigned char *)buf,
+                                          (size_t)n + 1);
+                for (size_t i = 0; i < c[j]->n; i++) {
+                        n = snprintf(buf, sizeof buf, "%d", c[j]->label[i]);
+                        crypto_generichash_update(
+                                &st, (const unsigned char *)buf, (size_t)n + 1);
+                        crypto_generichash_update(
+                                &st, (const unsigned char *)c[j]->text[i],
+                                strlen(c[j]->text[i]) + 1);
+                }
+        }
+        crypto_generichash_final(&st, h, sizeof h);
+        sodium_bin2hex(hex, 65, h, sizeof h);
+}
+
+/* A result saved by an earlier evaluation of this run with the same
+ * fingerprint: fills cm (K x K), *n_features and *secs and returns 1;
+ * 0 when there is none or it does not fit (then it is recomputed). */
+static int
+cache_load(const char *path, const char *fp, socfw_confusion *cm,
+           size_t *n_features, double *secs)
+{
+        json_t *j = json_load_file(path, 0, NULL);
+        json_t *rows = json_object_get(j, "confusion_matrix");
+        const char *have = json_string_value(json_object_get(j,
+                                                             "fingerprint"));
+        size_t K = cm->n_classes;
+        int ok = have && !strcmp(have, fp) && json_is_array(rows) &&
+                 json_array_size(rows) == K &&
+                 json_is_integer(json_object_get(j, "features")) &&
+                 json_is_number(json_object_get(j, "seconds"));
+        for (size_t t = 0; ok && t < K; t++) {
+                json_t *row = json_array_get(rows, t);
+                ok = json_is_array(row) && json_array_size(row) == K;
+                for (size_t q = 0; ok && q < K; q++) {
+                        json_t *v = json_array_get(row, q);
+                        ok = json_is_integer(v) && json_integer_value(v) >= 0;
+                        if (ok)
+                                cm->counts[t * K + q] =
+                                        (size_t)json_integer_value(v);
+                }
+        }
+        if (ok) {
+                json_int_t f = json_integer_value(json_object_get(j,
+                                                                  "features"));
+                *n_features = f > 0 ? (size_t)f : 0;
+                *secs = json_number_value(json_object_get(j, "seconds"));
+        } else {
+                memset(cm->counts, 0, K * K * sizeof *cm->counts);
+        }
+        json_decref(j);
+        return ok;
+}
+
+/* <task>.<split>.baseline.json: the fingerprint, the training set, and
+ * the classification report with its confusion matrix. */
+static int
+cache_save(const char *path, const char *fp, const char *train,
+           size_t n_train, size_t n_features, double secs,
+           const socfw_classification *res, const socfw_confusion *cm,
+           const char *const *names, socfw_error *err)
+{
+        json_t *j = socfw_report_classification_json(res, cm, names);
+        char *text = NULL;
+        int rc = 0;
+        if (!j ||
+            json_object_set_new(j, "fingerprint", json_string(fp)) < 0 ||
+            json_object_set_new(j, "train", json_string(train)) < 0 ||
+            json_object_set_new(j, "train_texts",
+                                json_integer((json_int_t)n_train)) < 0 ||
+            json_object_set_new(j, "features",
+                                json_integer((json_int_t)n_features)) < 0 ||
+            json_object_set_new(j, "seconds", json_real(secs)) < 0 ||
+            !(text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS)))
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        if (rc == 0)
+                rc = socfw_file_write_atomic(path, text, strlen(text), err);
+        free(text);
+        json_decref(j);
+        return rc;
+}
+
 int
 socfw_baseline_task_report(socfw_task_ctx *ctx, socfw_task_ctx *privacy,
                            const socfw_pipeline *p, const char *split,
-                           const char *path, socfw_metrics *metrics,
-                           char **report, socfw_error *err)
+                           const char *path, const char *out_dir,
+                           socfw_metrics *metrics, char **report,
+                           socfw_error *err)
 {
         const socfw_config *ev = p ? socfw_pipeline_section(p, "evaluate")
                                    : NULL;
@@ -1076,8 +1187,9 @@ socfw_baseline_task_report(socfw_task_ctx *ctx, socfw_task_ctx *privacy,
         socfw_error local = {0};
         const char **names = calloc(K, sizeof *names);
         char *table = NULL, *sec = NULL; /* the section, then appended */
-        size_t len = 0;
-        int oom = !names, rc = 0;
+        char *cache = NULL, fp[65];
+        size_t len = 0, n_features = 0;
+        int oom = !names, rc = 0, cached = 0;
         double t0 = seconds_now(), secs = 0;
         if (oom)
                 goto out;
@@ -1104,19 +1216,41 @@ socfw_baseline_task_report(socfw_task_ctx *ctx, socfw_task_ctx *privacy,
                                         tr.n ? path : train, 0, 0,
                                         "no usable examples");
         if (rc == 0)
+                rc = socfw_confusion_new(&cm, K, &local);
+        /* the same data as an earlier evaluation of this run: its result */
+        if (rc == 0 && out_dir) {
+                char file[600];
+                snprintf(file, sizeof file, "%s.%s.baseline.json",
+                         socfw_task_name(ctx), split);
+                cache = socfw_path_join_alloc(out_dir, file);
+                if (!cache)
+                        rc = socfw_error_set(&local, SOCFW_ENOMEM,
+                                             "out of memory");
+                fingerprint(&o, names, K, &tr, &te, fp);
+                cached = cache &&
+                         cache_load(cache, fp, cm, &n_features, &secs);
+        }
+        if (rc == 0 && !cached) {
                 rc = socfw_baseline_train(&b, (const char *const *)tr.text,
                                           tr.label, tr.n, K, &o, &local);
-        if (rc == 0)
-                rc = socfw_confusion_new(&cm, K, &local);
-        for (size_t i = 0; rc == 0 && i < te.n; i++) {
-                int k;
-                rc = socfw_baseline_predict(b, te.text[i], NULL, &k, &local);
-                if (rc == 0)
-                        socfw_confusion_add(cm, te.label[i], k);
+                for (size_t i = 0; rc == 0 && i < te.n; i++) {
+                        int k;
+                        rc = socfw_baseline_predict(b, te.text[i], NULL, &k,
+                                                    &local);
+                        if (rc == 0)
+                                socfw_confusion_add(cm, te.label[i], k);
+                }
+                n_features = socfw_tfidf_n_features(
+                        socfw_baseline_features(b));
+                secs = seconds_now() - t0;
         }
         if (rc == 0)
                 rc = socfw_classification_compute(&res, cm, &local);
-        secs = seconds_now() - t0;
+        if (rc == 0 && cache && !cached &&
+            cache_save(cache, fp, train, tr.n, n_features, secs, &res, cm,
+                       names, &local) < 0)
+                SOCFW_LOG_WARN("baseline: cannot save %s: %s", cache,
+                               local.message);
         if (rc == SOCFW_ENOMEM) {
                 rc = socfw_error_set(err, rc, "%s", local.message);
                 goto out;
@@ -1136,8 +1270,11 @@ socfw_baseline_task_report(socfw_task_ctx *ctx, socfw_task_ctx *privacy,
             socfw_metrics_add_classification(metrics, prefix, &res) < 0)
                 oom = 1;
         sb_append(&sec, &len, &oom, "  %zu training texts (%s), %zu "
-                  "features, %.1f s\n", tr.n, train,
-                  socfw_tfidf_n_features(socfw_baseline_features(b)), secs);
+                  "features, trained and scored in %.1f s%s\n", tr.n, train,
+                  n_features, secs,
+                  cached ? " (result kept from an earlier evaluation of "
+                           "this run on the same data)"
+                         : "");
         static const char *const cmp[] = {"macro_recall", "macro_f1",
                                           "accuracy"};
         double base[] = {res.macro_recall, res.macro_f1, res.accuracy};
@@ -1176,6 +1313,7 @@ out:
         if (oom && rc == 0)
                 rc = socfw_error_set(err, SOCFW_ENOMEM,
                                      "baseline: out of memory");
+        free(cache);
         free(sec);
         free(table);
         free(names);

@@ -131,13 +131,21 @@ const socfw_tfidf *socfw_baseline_features(const socfw_baseline *b);
 /* The baseline for one classification task and split, as evaluation
  * writes it: reads the task's training file (data.train) and `path` (the
  * split evaluated) through the task plugin's parse_example with the
- * pipeline's reader options (data.format, data.max_rows,
- * train.on_bad_row), anonymised by `privacy` (NULL: none) as the model's
- * data is; trains on the one, predicts the other, sets
- * <task>.<split>.baseline.accuracy, .macro_f1, .macro_recall,
- * .macro_precision, .weighted_f1 in `metrics` and appends a section with
- * its classification report and confusion matrix to *report (malloc'ed
- * or NULL; reallocated).
+ * task's reader options (data.format, data.max_rows; bad rows skipped, as
+ * the model's reading already applied train.on_bad_row), anonymised by
+ * `privacy` (NULL: none) as the model's data is; trains on the one,
+ * predicts the other, sets <task>.<split>.baseline.accuracy, .macro_f1,
+ * .macro_recall, .macro_precision, .weighted_f1 in `metrics` (may be
+ * NULL) and appends a section with the model-vs-baseline figures, the
+ * classification report and confusion matrix to *report (malloc'ed or
+ * NULL; reallocated; `report` may be NULL).
+ *
+ * With `out_dir` (may be NULL) the result is also written to
+ * out_dir/<task>.<split>.baseline.json (the JSON classification report
+ * plus a BLAKE2b fingerprint of the recipe, labels and both splits' texts
+ * and classes); a later evaluation with the same fingerprint (the next
+ * validation of the same run, a resumed run) reuses it instead of
+ * training again.
  *
  * Does nothing (returns 0) when evaluate.baseline is false or the task is
  * not single-label classification.  A baseline that cannot be computed
@@ -145,8 +153,9 @@ const socfw_tfidf *socfw_baseline_features(const socfw_baseline *b);
  * says why.  Returns 0, or SOCFW_ENOMEM. */
 int socfw_baseline_task_report(socfw_task_ctx *ctx, socfw_task_ctx *privacy,
                                const socfw_pipeline *p, const char *split,
-                               const char *path, socfw_metrics *metrics,
-                               char **report, socfw_error *err);
+                               const char *path, const char *out_dir,
+                               socfw_metrics *metrics, char **report,
+                               socfw_error *err);
 
 #ifdef __cplusplus
 }

@@ -1068,7 +1068,8 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 if (rc == 0)
                         rc = socfw_baseline_task_report(
                                 t->ctx, rt->privacy, rt->p, split, s->source,
-                                rt->metrics, &e.report, err);
+                                report_out ? NULL : rt->out_dir, rt->metrics,
+                                &e.report, err);
                 if (rc == 0 && e.report && report_out)
                         *report_out = strdup(e.report);
                 if (rc == 0 && e.report && rt->out_dir && !report_out) {
