@@ -8,7 +8,8 @@ framework_libsocfw_la_SOURCES += \
 socfwinclude_HEADERS += framework/socfw/metrics.h
 framework_libsocfw_la_SOURCES += framework/report/report.c
 socfwinclude_HEADERS += framework/socfw/report.h
-framework_libsocfw_la_SOURCES += framework/report/baseline.c
+framework_libsocfw_la_SOURCES += framework/report/baseline.c \
+	framework/report/baseline_report.c
 socfwinclude_HEADERS += framework/socfw/baseline.h
 
 if HAVE_CRITERION

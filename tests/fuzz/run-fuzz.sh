@@ -6,7 +6,8 @@
 #
 # targets: gguf safetensors (model files), pipeline (YAML pipelines),
 #          data (JSONL/CSV/TSV readers), ner (the privacy plugin's word
-#          splitter, NER training records and BIO decoding)
+#          splitter, NER training records and BIO decoding), baseline
+#          (TF-IDF analysis and the liblinear classifier)
 #
 # Needs clang (clang-14 is used when present) and the -dev packages the
 # project already builds against (jansson).  Work files go to
@@ -15,7 +16,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"gguf safetensors pipeline data ner"}
+targets=${*:-"gguf safetensors pipeline data ner baseline"}
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=${FUZZ_WORKDIR:-/tmp/socfw-fuzz}
@@ -33,6 +34,7 @@ data_srcs="$top/framework/data/reader.c $top/framework/data/dataset.c
 ner_srcs="$top/plugins/privacy/model.c $top/plugins/privacy/pii.c
       $top/plugins/privacy/buf.c $top/framework/core/example.c
       $top/framework/data/reader.c $top/framework/report/metrics.c"
+baseline_srcs="$top/framework/report/baseline.c"
 cflags="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -D_DEFAULT_SOURCE
         -D_POSIX_C_SOURCE=200809L -I$top/framework -I$top/tests/fuzz
@@ -49,6 +51,7 @@ for t in $targets; do
         pipeline) srcs="$pipeline_srcs" ;;
         data) srcs="$data_srcs" ;;
         ner) srcs="$ner_srcs" ;;
+        baseline) srcs="$baseline_srcs -llinear" ;;
         *) echo "unknown target $t" >&2; exit 2 ;;
         esac
         # shellcheck disable=SC2086
@@ -65,6 +68,8 @@ for t in $targets; do
                 '{"text": "Ann Lee\nAcme", "spans": [{"start": 0, "end": 7, "type": "PERSON"}]}' \
                 '{"tokens": ["Empire", "State"], "tags": ["B-location", "I-location"]}' \
                 > "$corpus/seed.jsonl" ;;
+        baseline) printf '\001I love NY!!\n\001worst  app\tever\n%b\n' \
+                '\344\275\240\345\245\275 caf\303\251' > "$corpus/seed.txt" ;;
         esac
         echo "== fuzz_$t for ${secs}s (corpus $corpus)"
         if ! (cd "$work" && "$bin" -max_total_time="$secs" -max_len=4096 \
