@@ -416,6 +416,8 @@ socfw_baseline_task_report(socfw_task_ctx *ctx, socfw_task_ctx *privacy,
         static const char *const cmp[] = {"macro_recall", "macro_f1",
                                           "accuracy"};
         double base[] = {res.macro_recall, res.macro_f1, res.accuracy};
+        char diff[160] = "";
+        size_t dl = 0;
         int shown = 0;
         for (size_t i = 0; metrics && i < 3; i++) {
                 double v;
@@ -426,9 +428,19 @@ socfw_baseline_task_report(socfw_task_ctx *ctx, socfw_task_ctx *privacy,
                 sb_append(&sec, &len, &oom, "%s%s %.4f vs %.4f (%+.4f)",
                           shown++ ? ", " : "  model vs baseline: ", cmp[i],
                           v, base[i], v - base[i]);
+                int w = snprintf(diff + dl, sizeof diff - dl, " %s %+.4f",
+                                 cmp[i], v - base[i]);
+                if (w > 0 && (size_t)w < sizeof diff - dl)
+                        dl += (size_t)w;
         }
         if (shown)
                 sb_append(&sec, &len, &oom, "\n");
+        /* and one line on the console, next to the model's */
+        SOCFW_LOG_INFO("%s %s baseline (TF-IDF + logistic regression): "
+                       "accuracy %.4f macro_f1 %.4f macro_recall %.4f%s%s",
+                       socfw_task_name(ctx), split, res.accuracy,
+                       res.macro_f1, res.macro_recall,
+                       shown ? "; model minus baseline:" : "", diff);
         table = socfw_report_classification_text(&res, cm, names, 4);
         if (!table)
                 oom = 1;
