@@ -508,3 +508,50 @@ Test(baseline_report, evaluate_baseline_false_turns_it_off)
         socfw_runtime_free(rt);
         socfw_pipeline_free(p);
 }
+
+/* The class is given away by an e-mail address only (texts 2j and 2j+1
+ * differ in nothing else): the baseline learns it from raw texts, and
+ * cannot once the privacy stage has replaced the addresses, as it reads
+ * what the model reads. */
+static double
+email_task_recall(const char *privacy)
+{
+        const char *file[2] = {"train.jsonl", "valid.jsonl"};
+        for (int s = 0; s < 2; s++) {
+                FILE *f = socfw_test_create(fx.dir, file[s]);
+                for (int i = 0; i < (s ? 40 : 120); i++)
+                        fprintf(f, "{\"text\": \"%s wrote from %s %s\", "
+                                   "\"label\": \"%s\"}\n",
+                                FILL[(i / 2) % 8],
+                                i % 2 ? "zorblax@quixote.example"
+                                      : "wimble@frobnitz.example",
+                                FILL[(i / 16 + s) % 8],
+                                i % 2 ? "positive" : "negative");
+                fclose(f);
+        }
+        socfw_pipeline *p = tiny(privacy);
+        char out[4200];
+        snprintf(out, sizeof out, "%s/run-%s", fx.dir, privacy ? "p" : "raw");
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        double rec = -1;
+        cr_assert_eq(socfw_runtime_metric(
+                             rt, "sentiment.valid.baseline.macro_recall",
+                             &rec),
+                     0);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+        return rec;
+}
+
+Test(baseline_report, the_baseline_reads_anonymised_texts)
+{
+        double raw = email_task_recall(NULL);
+        double anon = email_task_recall("privacy: {entities: [EMAIL_ADDRESS],"
+                                        " operator: replace}\n");
+        cr_log_info("baseline macro-recall: raw %.4f, anonymised %.4f", raw,
+                    anon);
+        cr_expect_gt(raw, 0.95, "raw texts: %.4f", raw);
+        cr_expect(anon > 0.2 && anon < 0.8, "anonymised texts: %.4f", anon);
+}
