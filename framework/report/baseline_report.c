@@ -345,8 +345,8 @@ socfw_baseline_task_report(socfw_task_ctx *ctx, socfw_task_ctx *privacy,
         }
         sb_append(&sec, &len, &oom, "baseline: TF-IDF (word %d-%d-grams + "
                   "char %d-%d-grams, sublinear tf, min_df %d) + logistic "
-                  "regression (liblinear, C=%g, %s class weights), trained "
-                  "in this run\n",
+                  "regression (liblinear, C=%g, %s class weights) on the "
+                  "model's training data\n",
                   o.word_min_n, o.word_max_n, o.char_min_n, o.char_max_n,
                   o.min_df, o.C, o.balanced ? "balanced" : "equal");
         if (rc == 0 && (tr.n == 0 || te.n == 0))
