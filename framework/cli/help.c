@@ -76,7 +76,11 @@ static const struct topic {
          "                      [--set KEY=VALUE]...\n"
          "\n"
          "Score the trained task NAME on a labelled file (the format its\n"
-         "training data has) and print the classification report.\n"},
+         "training data has) and print the classification report.  For a\n"
+         "single-label classification task the report ends with a TF-IDF +\n"
+         "logistic regression baseline trained on the task's data.train and\n"
+         "scored on the same file (--set evaluate.baseline=false leaves it\n"
+         "out).\n"},
         {"chat",
          "Usage: socfw chat PIPELINE.yaml|RUN_DIR [--session ID] [--show-prompt]\n"
          "                  [--no-stream] [--set KEY=VALUE]... [--output-dir DIR]\n"

@@ -285,6 +285,12 @@ static const socfw_param_spec evaluate_specs[] = {
         {.key = "batch_size", .type = SOCFW_PARAM_INT,
          .default_value = "64", .min = 1, .max = 65536,
          .help = "Examples per forward pass."},
+        {.key = "baseline", .type = SOCFW_PARAM_BOOL,
+         .default_value = "true",
+         .help = "Single-label classification tasks: also train a TF-IDF + "
+                 "logistic regression baseline on the same training data "
+                 "and report it next to the model "
+                 "(<task>.<split>.baseline.macro_f1 ...)."},
         END};
 
 static const socfw_param_spec serve_specs[] = {

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "core/example_impl.h"
+#include "socfw/baseline.h"
 #include "socfw/data.h"
 #include "socfw/io.h"
 #include "socfw/nn.h"
@@ -1158,6 +1159,12 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                         socfw_metrics_set(rt->metrics, name, e.values[m],
                                           e.higher[m]);
                 }
+                /* the classical baseline next to the model's figures */
+                if (rc == 0)
+                        rc = socfw_baseline_task_report(
+                                t->ctx, rt->privacy, rt->p, split, s->source,
+                                report_out ? NULL : rt->out_dir, rt->metrics,
+                                &e.report, err);
                 if (rc == 0 && e.report && report_out)
                         *report_out = strdup(e.report);
                 if (rc == 0 && e.report && rt->out_dir && !report_out) {

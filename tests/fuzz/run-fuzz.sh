@@ -11,7 +11,8 @@
 #             (YAML pipelines), data (JSONL/CSV/TSV readers), ner (the
 #             privacy plugin's word splitter, NER records, BIO decoding),
 #             privacy (PII recognizers, operators, vault), adapter
-#             (adapter directories: PEFT config, meta, tensors); default: all
+#             (adapter directories: PEFT config, meta, tensors), baseline
+#             (TF-IDF analysis and the liblinear classifier); default: all
 #             (FUZZ_TARGETS in tests/fuzz/local.mk)
 #
 # Needs a configured build tree (FUZZ_BUILDDIR, else the current directory
