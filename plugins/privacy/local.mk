@@ -8,11 +8,12 @@ plugins_privacy_libpii_la_SOURCES = \
 	plugins/privacy/recognizers.c plugins/privacy/recognizers.h \
 	plugins/privacy/operators.c plugins/privacy/operators.h \
 	plugins/privacy/model.c plugins/privacy/model.h \
-	plugins/privacy/names.c plugins/privacy/names.h
+	plugins/privacy/names.c plugins/privacy/names.h \
+	plugins/privacy/custom.c plugins/privacy/custom.h
 plugins_privacy_libpii_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(SODIUM_CFLAGS) \
-	$(JANSSON_CFLAGS) $(UTF8PROC_CFLAGS)
+	$(JANSSON_CFLAGS) $(UTF8PROC_CFLAGS) $(YAML_CFLAGS)
 plugins_privacy_libpii_la_LIBADD = $(PCRE2_LIBS) $(SODIUM_LIBS) $(JANSSON_LIBS) \
-	$(UTF8PROC_LIBS) -lm
+	$(UTF8PROC_LIBS) $(YAML_LIBS) -lm
 # libFuzzer target, built by hand (see its header)
 EXTRA_DIST += plugins/privacy/fuzz_privacy.c tests/fuzz/fuzz_ner.c
 
