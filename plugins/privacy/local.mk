@@ -23,7 +23,8 @@ TESTS += tests/test_privacy
 endif
 tests_test_privacy_SOURCES = $(TEST_COMMON) tests/test_privacy_eval.c \
 	tests/test_privacy_recognizers.c tests/test_privacy_operators.c \
-	tests/test_privacy_plugin.c tests/test_privacy_model.c
+	tests/test_privacy_plugin.c tests/test_privacy_model.c \
+	tests/test_privacy_names.c
 tests_test_privacy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/privacy \
 	-I$(top_srcdir)/tests
 tests_test_privacy_CFLAGS = $(TEST_CFLAGS)

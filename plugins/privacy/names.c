@@ -406,6 +406,13 @@ static const char *const not_names[] = {
         "q", "a", "i", "i'm", "i'll", "i've", "i'd", "re", "fwd", "ps",
         "note", "subject", "producer", "director", NULL};
 
+/* Compound family names, whatever the list holds. */
+static const char *const zh_compound[] = {
+        "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙",
+        "慕容", "令狐", "长孙", "宇文", "司徒", "夏侯", "端木", "独孤",
+        "南宫", "西门", "轩辕", "闻人", "申屠", "澹台", "呼延", "百里",
+        NULL};
+
 /* Characters common in Chinese given names. */
 static const char zh_given_chars[] =
         "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉文建红志海国"
@@ -564,6 +571,19 @@ socfw_pii_names_new(socfw_pii_names **out, const socfw_pii_names_options *opt,
                                 goto out;
                         }
                         e->flags |= classes[c].flag;
+                }
+        if (o->surnames_zh)
+                for (const char *const *w = zh_compound; *w; w++) {
+                        entry *e = upsert(nm, *w, strlen(*w));
+                        if (!e) {
+                                rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                                     "privacy: out of "
+                                                     "memory");
+                                goto out;
+                        }
+                        if (!(e->flags & F_ZH))
+                                e->zh = 0.6f;
+                        e->flags |= F_ZH;
                 }
         nm->have_en = o->given != NULL;
         nm->have_zh = o->surnames_zh != NULL;
@@ -1027,7 +1047,7 @@ score_run(const socfw_pii_names *nm, const char *t, size_t len,
                         while (j > 0 && (t[j - 1] == ' ' || t[j - 1] == '\t'))
                                 j--;
                         if (j == 0 || t[j - 1] == '\n')
-                                z += 2.0f;
+                                z += 2.5f;
                 }
         }
         if ((ev & SOCFW_PII_NAMES_TAGGER) && tg) {
@@ -1118,12 +1138,15 @@ scan_en(const socfw_pii_names *nm, const char *t, size_t len,
                 i = b;
                 /* trim ordinary words ("Dear", "The", "Directed") at the
                  * ends */
+                /* (a listed name stays: "Dear Will" is for the score
+                 * to decide, by context) */
                 while (a < b && !ws.v[a].initial &&
-                       (wi[a].ordinary || wi[a].calendar ||
+                       ((wi[a].ordinary && !wi[a].listed) || wi[a].calendar ||
                         is_title(nm, t, &ws.v[a]) || wi[a].particle))
                         a++;
                 while (b > a && !ws.v[b - 1].initial &&
-                       (wi[b - 1].ordinary || wi[b - 1].particle) &&
+                       ((wi[b - 1].ordinary && !wi[b - 1].listed) ||
+                        wi[b - 1].particle) &&
                        !(b - 1 == a && a > 0 && ws.v[a].joined &&
                          is_title(nm, t, &ws.v[a - 1])) &&
                        !(b - 1 > a && wi[b - 1].listed &&
@@ -1333,10 +1356,10 @@ scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                                 break;
                         size_t s = i, e = ends[fam + g - 1];
                         float z = -3.2f + 1.5f * fz + 0.9f * (float)usual;
-                        if ((size_t)usual == g)
-                                z += 0.4f;
-                        if (g == 2)
-                                z += 0.2f;
+                        if (!usual)
+                                z -= 1.0f;
+                        if (g == 2)     /* most given names have two */
+                                z += 0.5f;
                         if (ev & SOCFW_PII_NAMES_CONTEXT) {
                                 if (zh_phrase_before(t, s, nm->ctx_zh))
                                         z += 2.5f;

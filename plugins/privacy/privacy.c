@@ -303,7 +303,7 @@ read_custom(privacy_state *s, const socfw_config *cfg, socfw_error *err)
 /* The name recognizer, when lists are configured and PERSON is wanted. */
 static int
 read_names(privacy_state *s, const socfw_config *cfg, uint32_t types,
-           size_t n_entities, socfw_error *err)
+           int entities_given, socfw_error *err)
 {
         socfw_pii_names_options o = socfw_pii_names_options_default();
         o.given = socfw_config_get_string(cfg, "names.given");
@@ -321,7 +321,7 @@ read_names(privacy_state *s, const socfw_config *cfg, uint32_t types,
                                             "names)");
                 return 0;
         }
-        if (n_entities && !(types & SOCFW_PII_BIT(SOCFW_PII_PERSON)))
+        if (entities_given && !(types & SOCFW_PII_BIT(SOCFW_PII_PERSON)))
                 return 0;       /* PERSON not wanted */
         static const char *const keys[] = {"names.context_en",
                                            "names.weak_context_en",
@@ -399,7 +399,8 @@ privacy_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
         if ((rc = read_thresholds(s, cfg, &opt, err)) < 0 ||
             (rc = socfw_pii_recognizer_new(&s->rec, &opt, err)) < 0 ||
             (rc = read_custom(s, cfg, err)) < 0 ||
-            (rc = read_names(s, cfg, types, ne, err)) < 0 ||
+            (rc = read_names(s, cfg, types,
+                             socfw_config_has(cfg, "entities"), err)) < 0 ||
             (rc = socfw_pii_anonymizer_new(&s->an, err)) < 0 ||
             (rc = socfw_pii_anonymizer_new(&s->scrub, err)) < 0)
                 goto out;
