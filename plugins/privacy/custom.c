@@ -643,7 +643,7 @@ socfw_pii_custom_scan(const socfw_pii_custom *c, const char *text, size_t len,
                 rc = socfw_error_set(err, rc, "privacy: out of memory");
                 goto out;
         }
-        {
+        if (out->n > first) {
                 socfw_pii_spans fresh = {.v = out->v + first,
                                          .n = out->n - first,
                                          .cap = out->n - first};

@@ -15,7 +15,8 @@ plugins_privacy_libpii_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(SODIUM_CFLAGS)
 plugins_privacy_libpii_la_LIBADD = $(PCRE2_LIBS) $(SODIUM_LIBS) $(JANSSON_LIBS) \
 	$(UTF8PROC_LIBS) $(YAML_LIBS) -lm
 # libFuzzer target, built by hand (see its header)
-EXTRA_DIST += plugins/privacy/fuzz_privacy.c tests/fuzz/fuzz_ner.c
+EXTRA_DIST += plugins/privacy/fuzz_privacy.c tests/fuzz/fuzz_ner.c \
+	tests/fuzz/fuzz_names.c
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/test_privacy

@@ -1396,6 +1396,23 @@ scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
 
 /* ---- the scan ---- */
 
+/* Is byte i on a character boundary (invalid bytes are characters)? */
+static int
+boundary(const char *t, size_t len, size_t i)
+{
+        if (i == 0 || i >= len)
+                return i <= len;
+        for (size_t back = 1; back <= 3 && back <= i; back++) {
+                size_t k = socfw_pii_utf8_seq((const unsigned char *)t + i - back,
+                                              len - (i - back));
+                if (k > back)
+                        return 0;       /* inside that character */
+                if (k)
+                        break;
+        }
+        return 1;
+}
+
 /* Other occurrences of accepted names, as whole words. */
 static int
 propagate(const char *t, size_t len, const found *f, size_t nf,
@@ -1454,13 +1471,17 @@ socfw_pii_names_scan(const socfw_pii_names *nm, const char *text, size_t len,
                 for (size_t i = 0; i < tagger->n && rc == 0; i++)
                         if (tagger->v[i].type == SOCFW_PII_PERSON &&
                             tagger->v[i].score >= nm->opt.threshold &&
-                            tagger->v[i].end <= len)
+                            tagger->v[i].start < tagger->v[i].end &&
+                            boundary(text, len, tagger->v[i].start) &&
+                            boundary(text, len, tagger->v[i].end))
                                 rc = emit(out, tagger->v[i].start,
                                           tagger->v[i].end,
                                           tagger->v[i].score * 0.95f);
         if (rc < 0)
                 return socfw_error_set(err, rc, "privacy: out of memory");
         /* code point offsets of the new spans */
+        if (out->n == first)
+                return 0;
         socfw_pii_spans fresh = {.v = out->v + first, .n = out->n - first,
                                  .cap = out->n - first};
         return socfw_pii_spans_fill_cp(&fresh, text, len, err);

@@ -6,7 +6,8 @@
 #
 # targets: gguf safetensors (model files), pipeline (YAML pipelines),
 #          data (JSONL/CSV/TSV readers), ner (the privacy plugin's word
-#          splitter, NER training records and BIO decoding)
+#          splitter, NER training records and BIO decoding), names (the
+#          privacy plugin's name recognizer and recognizer YAML files)
 #
 # Needs clang (clang-14 is used when present) and the -dev packages the
 # project already builds against (jansson).  Work files go to
@@ -15,7 +16,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"gguf safetensors pipeline data ner"}
+targets=${*:-"gguf safetensors pipeline data ner names"}
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=${FUZZ_WORKDIR:-/tmp/socfw-fuzz}
@@ -33,12 +34,15 @@ data_srcs="$top/framework/data/reader.c $top/framework/data/dataset.c
 ner_srcs="$top/plugins/privacy/model.c $top/plugins/privacy/pii.c
       $top/plugins/privacy/buf.c $top/framework/core/example.c
       $top/framework/data/reader.c $top/framework/report/metrics.c"
+names_srcs="$top/plugins/privacy/names.c $top/plugins/privacy/custom.c
+      $top/plugins/privacy/pii.c $top/plugins/privacy/recognizers.c"
 cflags="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -D_DEFAULT_SOURCE
         -D_POSIX_C_SOURCE=200809L -I$top/framework -I$top/tests/fuzz
         -I$top/plugins/privacy"
-libs="$(pkg-config --libs jansson yaml-0.1 libutf8proc libsodium \
-        2>/dev/null || echo -ljansson -lyaml -lutf8proc -lsodium) -lltdl -lm
+libs="$(pkg-config --libs jansson yaml-0.1 libutf8proc libsodium libpcre2-8 \
+        2>/dev/null || echo -ljansson -lyaml -lutf8proc -lsodium -lpcre2-8) \
+        -lltdl -lm
         -pthread"
 
 status=0
@@ -49,6 +53,7 @@ for t in $targets; do
         pipeline) srcs="$pipeline_srcs" ;;
         data) srcs="$data_srcs" ;;
         ner) srcs="$ner_srcs" ;;
+        names) srcs="$names_srcs" ;;
         *) echo "unknown target $t" >&2; exit 2 ;;
         esac
         # shellcheck disable=SC2086
@@ -65,6 +70,10 @@ for t in $targets; do
                 '{"text": "Ann Lee\nAcme", "spans": [{"start": 0, "end": 7, "type": "PERSON"}]}' \
                 '{"tokens": ["Empire", "State"], "tags": ["B-location", "I-location"]}' \
                 > "$corpus/seed.jsonl" ;;
+        names) printf '%s' 'xDear John Smith, call 王小明先生 -- Ann' \
+                > "$corpus/text"
+                { printf 'y'; cat "$top/configs/privacy-recognizers.yaml"; } \
+                > "$corpus/recognizers" ;;
         esac
         echo "== fuzz_$t for ${secs}s (corpus $corpus)"
         if ! (cd "$work" && "$bin" -max_total_time="$secs" -max_len=4096 \
