@@ -3,7 +3,8 @@
  *
  *     eval_names pii-en  SHARED [heldout|train] [lists|context|all] [THRESHOLD]
  *     eval_names weibo   SHARED [all|heldout|tune] [lists|context|all] [THRESHOLD]
- *     eval_names fp      SHARED N        < lines (e.g. zcat books valid)
+ *     eval_names fp      SHARED N [STEP] < lines (e.g. zcat books valid)
+ *     eval_names lines   SHARED          < lines (any: hard negatives)
  *     eval_names speed   SHARED FILE [MB]
  *
  * SHARED is the ../shared directory (lists in data/names, the word table
@@ -23,7 +24,11 @@
  * the other three quarters.
  *
  * fp: of the first N input lines that have no capitalised word after the
- * first word, how many get a PERSON span.
+ * first word (every STEP-th such line, to spread them over the books),
+ * how many get a PERSON span, and how many only at the first word (often
+ * a real name: "Walter sat down").
+ *
+ * lines: the same count over every input line (no filter).
  *
  * speed: MB/s of socfw_pii_names_scan on one core, post by post, over the
  * lines of FILE repeated up to MB megabytes (default 20).
@@ -338,7 +343,7 @@ weibo(const char *shared, const char *part, const char *mode, float thr,
 }
 
 static int
-fp_lines(const char *shared, long want, int verbose)
+fp_lines(const char *shared, long want, long step, int filter, int verbose)
 {
         socfw_pii_names *nm = NULL;
         if (load(&nm, shared, "all", 0.5f) < 0)
@@ -346,11 +351,13 @@ fp_lines(const char *shared, long want, int verbose)
         char *line = NULL;
         size_t cap = 0;
         ssize_t n;
-        long used = 0, flagged = 0;
+        long used = 0, flagged = 0, first_only = 0, seen = 0;
+        if (step < 1)
+                step = 1;
         while (used < want && (n = getline(&line, &cap, stdin)) > 0) {
                 while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
                         line[--n] = '\0';
-                if (n < 20)
+                if (filter && n < 20)
                         continue;
                 /* no capitalised word after the first */
                 int ok = 1, first = 1;
@@ -365,12 +372,16 @@ fp_lines(const char *shared, long want, int verbose)
                         if (c == ' ')
                                 first = 0;
                 }
-                if (!ok)
+                if ((filter && !ok) || seen++ % step)
                         continue;
                 used++;
                 socfw_pii_spans sp = {0};
                 socfw_error err = {0};
                 socfw_pii_names_scan(nm, line, (size_t)n, NULL, &sp, &err);
+                int later = 0;
+                for (size_t k = 0; k < sp.n; k++)
+                        later |= sp.v[k].start > 0;
+                first_only += sp.n && !later;
                 if (sp.n) {
                         flagged++;
                         if (verbose)
@@ -381,9 +392,12 @@ fp_lines(const char *shared, long want, int verbose)
                 socfw_pii_spans_free(&sp);
         }
         free(line);
-        printf("fp: %ld of %ld lines without capitalised words after the "
-               "first flagged (%.2f%%)\n",
-               flagged, used, used ? 100.0 * (double)flagged / (double)used : 0);
+        printf("fp: %ld of %ld lines%s flagged (%.2f%%); %ld of them only "
+               "at the first word (%.2f%% of lines flagged elsewhere)\n",
+               flagged, used,
+               filter ? " without capitalised words after the first" : "",
+               used ? 100.0 * (double)flagged / (double)used : 0, first_only,
+               used ? 100.0 * (double)(flagged - first_only) / (double)used : 0);
         socfw_pii_names_free(nm);
         return 0;
 }
@@ -468,8 +482,12 @@ main(int argc, char **argv)
                                pii_en(shared, split, mode, thr, verbose, NULL);
         }
         if (!strcmp(cmd, "fp"))
-                return fp_lines(shared, argc > 3 ? strtol(argv[3], NULL, 10) :
-                                                   1000, verbose);
+                return fp_lines(shared,
+                                argc > 3 ? strtol(argv[3], NULL, 10) : 1000,
+                                argc > 4 ? strtol(argv[4], NULL, 10) : 1, 1,
+                                verbose);
+        if (!strcmp(cmd, "lines"))
+                return fp_lines(shared, 100000000, 1, 0, verbose);
         if (!strcmp(cmd, "speed") && argc > 3)
                 return speed(shared, argv[3],
                              argc > 4 ? strtod(argv[4], NULL) : 20.0);

@@ -404,7 +404,9 @@ static const char *const calendar[] = {
 static const char *const not_names[] = {
         "bot", "user", "agent", "customer", "assistant", "system", "admin",
         "q", "a", "i", "i'm", "i'll", "i've", "i'd", "re", "fwd", "ps",
-        "note", "subject", "producer", "director", NULL};
+        "note", "subject", "producer", "director", "ref", "sku", "id",
+        "tel", "fax", "isbn", "ext", "url", "ip", "vs", "eta", "faq", "pin",
+        "otp", "ok", "re", "cc", "bcc", "attn", "ps", "nb", "fyi", NULL};
 
 /* Compound family names, whatever the list holds. */
 static const char *const zh_compound[] = {
@@ -1307,20 +1309,35 @@ scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                 }
                 size_t ends[6];
                 uint32_t cps[6];
-                /* "@名字:" - a user name */
+                /* "@名字:" - a user name is a person's name when it starts
+                 * with a family name (accounts such as "@美食频道" do not) */
                 if (cp == '@') {
                         size_t n = han_run(t, len, i + 1, ends, cps, 5);
                         size_t ne = n ? ends[n - 1] : 0;
-                        if (n >= 2 && n <= 4 && ne < len &&
-                            (t[ne] == ':' || t[ne] == ' ' ||
-                             (len - ne >= 3 &&
-                              !memcmp(t + ne, "\xEF\xBC\x9A", 3))) &&
-                            (ev & SOCFW_PII_NAMES_CONTEXT)) {
-                                float sc = sigmoid(1.0f);
+                        uint32_t after = 0;
+                        if (ne < len)
+                                cp_at(t, len, ne, &after);
+                        const entry *f1 = n >= 2 ? find(nm, t + i + 1,
+                                                        ends[0] - i - 1) : NULL;
+                        const entry *f2 = n >= 3 ? find(nm, t + i + 1,
+                                                        ends[1] - i - 1) : NULL;
+                        float fz = f2 && (f2->flags & F_ZH) ? f2->zh :
+                                   f1 && (f1->flags & F_ZH) ? f1->zh : -1.0f;
+                        if (n >= 2 && n <= 4 && !is_han(after) && fz >= 0 &&
+                            (ev & SOCFW_PII_NAMES_CONTEXT) &&
+                            (ev & SOCFW_PII_NAMES_LISTS)) {
+                                float sc = sigmoid(0.5f + 1.5f * fz);
                                 if (sc >= nm->opt.threshold &&
-                                    emit(out, i + 1, ends[n - 1], sc) < 0)
+                                    emit(out, i + 1, ne, sc) < 0)
                                         return SOCFW_ENOMEM;
-                                i = ends[n - 1];
+                                if (sc >= nm->opt.threshold &&
+                                    *n_fnd < MAX_PROPAGATE) {
+                                        fnd[*n_fnd].s = i + 1;
+                                        fnd[*n_fnd].e = ne;
+                                        fnd[*n_fnd].score = sc;
+                                        (*n_fnd)++;
+                                }
+                                i = ne;
                                 continue;
                         }
                         i += k;
@@ -1355,6 +1372,10 @@ scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                         if (stop)
                                 break;
                         size_t s = i, e = ends[fam + g - 1];
+                        /* "魏晨魏晨": the name repeated, not 魏 + 晨魏 */
+                        if (g == 2 && ends[fam] + (ends[fam - 1] - i) <= len &&
+                            !memcmp(t + ends[fam], t + i, ends[fam - 1] - i))
+                                break;
                         float z = -3.2f + 1.5f * fz + 0.9f * (float)usual;
                         if (!usual)
                                 z -= 1.0f;
