@@ -346,7 +346,7 @@ static int
 fp_lines(const char *shared, long want, long step, int filter, int verbose)
 {
         socfw_pii_names *nm = NULL;
-        if (load(&nm, shared, "all", 0.5f) < 0)
+        if (load(&nm, shared, "all", 0.4f) < 0)
                 return 1;
         char *line = NULL;
         size_t cap = 0;
@@ -414,7 +414,7 @@ static int
 speed(const char *shared, const char *file, double mb)
 {
         socfw_pii_names *nm = NULL;
-        if (load(&nm, shared, "all", 0.5f) < 0)
+        if (load(&nm, shared, "all", 0.4f) < 0)
                 return 1;
         FILE *f = fopen(file, "r");
         if (!f) {
@@ -465,7 +465,7 @@ main(int argc, char **argv)
                 const char *split = argc > 3 ? argv[3] :
                                     !strcmp(cmd, "weibo") ? "all" : "heldout";
                 const char *mode = argc > 4 ? argv[4] : "all";
-                const char *th = argc > 5 ? argv[5] : "0.5";
+                const char *th = argc > 5 ? argv[5] : "0.4";
                 if (!strcmp(th, "sweep") && !strcmp(cmd, "pii-en")) {
                         for (int k = 30; k <= 80; k += 5) {
                                 double f2 = 0;

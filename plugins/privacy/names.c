@@ -35,6 +35,8 @@ typedef struct {
         float common;           /* share of lower-case uses, [0, 1]   */
         float zh;               /* Chinese family name prior           */
         uint32_t lower, cap;    /* counts from the word table          */
+        uint32_t gcount;        /* registrations of the given name      */
+        uint32_t scount;        /* people with the surname              */
         uint16_t flags;
 } entry;
 
@@ -222,6 +224,8 @@ apply(entry *e, list_kind kind, uint64_t a, uint64_t b)
         case L_GIVEN:
                 /* 10 registrations: nothing; 10,000: certain */
                 e->given = fmaxf(e->given, clamp01((l - 1.0) / 3.0));
+                if (a > e->gcount)
+                        e->gcount = a > UINT32_MAX ? UINT32_MAX : (uint32_t)a;
                 e->flags |= F_GIVEN;
                 break;
         case L_SURNAME:
@@ -229,6 +233,8 @@ apply(entry *e, list_kind kind, uint64_t a, uint64_t b)
                 e->surname = fmaxf(e->surname,
                                    clamp01(0.6 + 0.4 * (l - 4.5) / 2.0));
                 e->flags |= F_SURNAME;
+                if (a > e->scount)
+                        e->scount = a > UINT32_MAX ? UINT32_MAX : (uint32_t)a;
                 break;
         case L_ZH:
                 e->zh = fmaxf(e->zh, clamp01(0.3 + 0.7 * l / 4.0));
@@ -361,8 +367,8 @@ static const char *const def_ctx_en[] = {
         "author", NULL};
 static const char *const def_weak_en[] = {
         "call", "ask", "ask for", "talk to", "speak to", "meet", "met",
-        "hi", "hello", "hey", "with", "to", "and", "said", "says", "told",
-        "cc", "contact", "for", "from", "by", NULL};
+        "hi", "hello", "hey", "with", "said", "says", "told",
+        "cc", "contact", "from", "by", NULL};
 static const char *const def_titles_en[] = {
         "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir",
         "madam", "dame", "lady", "lord", "rev", "fr", "sr", "jr", "mister",
@@ -406,7 +412,12 @@ static const char *const not_names[] = {
         "q", "a", "i", "i'm", "i'll", "i've", "i'd", "re", "fwd", "ps",
         "note", "subject", "producer", "director", "ref", "sku", "id",
         "tel", "fax", "isbn", "ext", "url", "ip", "vs", "eta", "faq", "pin",
-        "otp", "ok", "re", "cc", "bcc", "attn", "ps", "nb", "fyi", NULL};
+        "otp", "ok", "re", "cc", "bcc", "attn", "ps", "nb", "fyi",
+        "website", "web", "e-mail", "email", "mail", "phone", "mobile",
+        "address", "name", "title", "company", "city", "country", "zip",
+        "postcode", "date", "time", "rua", "rue", "via", "calle", "avenida",
+        "str", "strasse", "vicolo", "ul", "plaza", "piazza", "praça",
+        "largo", "travessa", "calea", "ulica", "gasse", NULL};
 
 /* Compound family names, whatever the list holds. */
 static const char *const zh_compound[] = {
@@ -467,7 +478,7 @@ socfw_pii_names_options
 socfw_pii_names_options_default(void)
 {
         socfw_pii_names_options o = {0};
-        o.threshold = 0.5f;
+        o.threshold = 0.4f;     /* chosen on pii-en's training templates */
         o.evidence = SOCFW_PII_NAMES_ALL;
         return o;
 }
@@ -843,13 +854,26 @@ word_look(const socfw_pii_names *nm, const char *t, const word *w,
         wi->calendar = (e->flags & (F_CAL | F_NOT)) != 0;
         wi->org = (e->flags & F_ORG) != 0;
         wi->particle = (e->flags & F_PART) != 0;
-        wi->listed = (e->flags & (F_GIVEN | F_SURNAME)) != 0;
+        /* a real name, however common a word ("Will"), not a list's
+         * oddity ("The", registered five times) */
+        wi->listed = e->given >= 0.3f || (e->flags & F_SURNAME);
         float keep = 1.0f - e->common;
+        /* capitalised in books far more often than registered as a
+         * name: a place or a people ("France", "Tunisia") */
+        float given = e->given, surname = e->surname;
+        if ((e->flags & F_FREQ) && e->cap > 20) {
+                double r = (double)e->gcount / (double)e->cap;
+                if (r < 30.0)
+                        given *= (float)(r / 30.0);
+                r = (double)e->scount / (double)e->cap;
+                if (r < 30.0)
+                        surname *= (float)(r / 30.0);
+        }
         if (wi->calendar)
                 keep *= 0.2f;
         if (nm->opt.evidence & SOCFW_PII_NAMES_LISTS) {
-                wi->given = e->given * keep;
-                wi->surname = e->surname * keep;
+                wi->given = given * keep;
+                wi->surname = surname * keep;
         }
         wi->common = e->common;
         int seen = (e->flags & F_FREQ) && e->lower + e->cap >= 30;
@@ -1172,8 +1196,8 @@ scan_en(const socfw_pii_names *nm, const char *t, size_t len,
                 int use_tagger = 0;
                 float sc = score_run(nm, t, len, ws.v, wi, a, b, tg, &tlo,
                                      &use_tagger);
-                if (sc < 0.15f)
-                        continue;
+                if (sc < 0.05f)
+                        continue;       /* kept for "X and Y" below */
                 if (n_runs == runs_cap) {
                         size_t nc = runs_cap ? runs_cap * 2 : 32;
                         run *r = realloc(runs, nc * sizeof *r);
@@ -1326,7 +1350,7 @@ scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                         if (n >= 2 && n <= 4 && !is_han(after) && fz >= 0 &&
                             (ev & SOCFW_PII_NAMES_CONTEXT) &&
                             (ev & SOCFW_PII_NAMES_LISTS)) {
-                                float sc = sigmoid(0.5f + 1.5f * fz);
+                                float sc = sigmoid(0.1f + 1.5f * fz);
                                 if (sc >= nm->opt.threshold &&
                                     emit(out, i + 1, ne, sc) < 0)
                                         return SOCFW_ENOMEM;
@@ -1376,7 +1400,7 @@ scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                         if (g == 2 && ends[fam] + (ends[fam - 1] - i) <= len &&
                             !memcmp(t + ends[fam], t + i, ends[fam - 1] - i))
                                 break;
-                        float z = -3.2f + 1.5f * fz + 0.9f * (float)usual;
+                        float z = -3.6f + 1.5f * fz + 0.9f * (float)usual;
                         if (!usual)
                                 z -= 1.0f;
                         if (g == 2)     /* most given names have two */

@@ -79,7 +79,7 @@ typedef struct socfw_pii_names_options {
         const char *const *weak_context_en;
         const char *const *titles_en;
         const char *const *context_zh;   /* before or after the name     */
-        float threshold;          /* keep spans scoring >= this (0.5)     */
+        float threshold;          /* keep spans scoring >= this (0.4)     */
         unsigned evidence;        /* SOCFW_PII_NAMES_* mask (ALL)         */
 } socfw_pii_names_options;
 

@@ -138,9 +138,10 @@ static const socfw_param_spec params[] = {
                  "capitalised; configs/privacy-name-wordfreq.tsv): names "
                  "that are common words (Will, Mark, May) need context."},
         {.key = "names.threshold", .type = SOCFW_PARAM_FLOAT,
-         .default_value = "0.5", .min = 0.0, .max = 1.0,
+         .default_value = "0.4", .min = 0.0, .max = 1.0,
          .help = "Minimum merged score of a name (chosen on pii-en's "
-                 "training templates)."},
+                 "training templates); `threshold` does not apply to the "
+                 "names found, thresholds.PERSON does."},
         {.key = "names.context_en", .type = SOCFW_PARAM_LIST,
          .help = "Phrases that introduce a name (\"my name is\", "
                  "\"dear\"); replaces the built-in list."},
@@ -171,6 +172,7 @@ typedef struct {
         socfw_pii_names *names;         /* NULL: no name lists configured */
         socfw_pii_custom *custom;
         float type_threshold[SOCFW_PII_TYPE_COUNT];
+        int person_threshold_set;       /* thresholds: {PERSON: x} given */
         socfw_pii_anonymizer *an;
         socfw_pii_anonymizer *scrub;    /* second pass: replace tags */
         int restore;
@@ -254,6 +256,8 @@ read_thresholds(privacy_state *s, const socfw_config *cfg,
                                             "[0, 1] pairs, e.g. {PERSON: "
                                             "0.6}");
                 s->type_threshold[t] = (float)d;
+                if (t == SOCFW_PII_PERSON)
+                        s->person_threshold_set = 1;
                 if ((float)d < lowest)
                         lowest = (float)d;
         }
@@ -631,6 +635,9 @@ more_spans(privacy_state *s, const char *text, size_t len,
         size_t k = 0;
         for (size_t i = 0; i < sp->n; i++)
                 if ((unsigned)sp->v[i].type >= SOCFW_PII_TYPE_COUNT ||
+                    /* names: names.threshold applied already */
+                    (sp->v[i].type == SOCFW_PII_PERSON &&
+                     !s->person_threshold_set) ||
                     sp->v[i].score >= s->type_threshold[sp->v[i].type])
                         sp->v[k++] = sp->v[i];
         sp->n = k;
