@@ -38,6 +38,7 @@ typedef struct {
         uint32_t gcount;        /* registrations of the given name      */
         uint32_t scount;        /* people with the surname              */
         uint16_t flags;
+        uint8_t klen;           /* key length in bytes (<= 255)        */
 } entry;
 
 struct socfw_pii_names {
@@ -51,6 +52,9 @@ struct socfw_pii_names {
         char **owned;           /* copies of the caller's phrase lists */
         size_t n_owned;
         int have_en, have_zh;
+        uint8_t zh_given[8192], zh_stop[8192];  /* BMP bitmaps */
+        uint8_t zh_fam1[8192];  /* one-character family names          */
+        uint8_t zh_fam2[8192];  /* first characters of two-char ones   */
 };
 
 static uint32_t
@@ -109,7 +113,7 @@ find(const socfw_pii_names *nm, const char *key, size_t n)
                 if (!e->key)
                         return NULL;
                 const char *k = nm->arena + e->key - 1;
-                if (e->hash == h && strlen(k) == n && !memcmp(k, key, n))
+                if (e->hash == h && e->klen == n && !memcmp(k, key, n))
                         return e;
         }
 }
@@ -150,7 +154,7 @@ upsert(socfw_pii_names *nm, const char *key, size_t n)
                 if (!e->key)
                         break;
                 const char *k = nm->arena + e->key - 1;
-                if (e->hash == h && strlen(k) == n && !memcmp(k, key, n))
+                if (e->hash == h && e->klen == n && !memcmp(k, key, n))
                         return e;
         }
         if (nm->arena_n + n + 1 > nm->arena_cap) {
@@ -167,6 +171,7 @@ upsert(socfw_pii_names *nm, const char *key, size_t n)
         entry *e = &nm->tab[i];
         memset(e, 0, sizeof *e);
         e->key = (uint32_t)nm->arena_n + 1;
+        e->klen = (uint8_t)n;
         e->hash = h;
         nm->arena_n += n + 1;
         nm->n++;
@@ -382,6 +387,11 @@ static const char *const def_ctx_zh[] = {
         "书记", "部长", "局长", "市长", "姐姐", "哥哥", "妹妹", "弟弟",
         "姑娘", "表示", "说", "@", NULL};
 
+/* Chinese words that introduce a name: strong context, always on. */
+static const char *const zh_introduce[] = {
+        "我是", "我叫", "名叫", "姓名", "名字是", "联系人", "收件人",
+        "寄件人", "收货人", "负责人", "本人", NULL};
+
 /* Particles inside a name: "Ludwig van Beethoven". */
 static const char *const particles[] = {"van", "von", "de", "da", "del",
                                         "della", "der", "den", "di", "du",
@@ -444,23 +454,28 @@ static const char zh_stop_chars[] =
         "过得地把被让给对从向跟与或而但还又很太最更已将从所以因为如果"
         "一二三四五六七八九十百千万亿几多少些每各某其之乎者以及于为";
 
-static int
-in_chars(const char *set, uint32_t cp)
+/* Set the bits of a string's code points (BMP) in a bitmap. */
+static void
+char_bits(uint8_t *bits, const char *set)
 {
-        utf8proc_uint8_t enc[4];
-        utf8proc_ssize_t m = utf8proc_encode_char((utf8proc_int32_t)cp, enc);
-        if (m <= 0)
-                return 0;
-        for (const char *p = set; *p;) {
-                size_t k = socfw_pii_utf8_seq((const unsigned char *)p,
-                                              strlen(p));
-                if (!k)
-                        return 0;
-                if ((utf8proc_ssize_t)k == m && !memcmp(p, enc, k))
-                        return 1;
-                p += k;
+        size_t n = strlen(set);
+        for (size_t i = 0; i < n;) {
+                utf8proc_int32_t cp;
+                utf8proc_ssize_t k = utf8proc_iterate(
+                        (const utf8proc_uint8_t *)set + i,
+                        (utf8proc_ssize_t)(n - i), &cp);
+                if (k <= 0)
+                        return;
+                if (cp < 65536)
+                        bits[cp >> 3] |= (uint8_t)(1u << (cp & 7));
+                i += (size_t)k;
         }
-        return 0;
+}
+
+static int
+has_bit(const uint8_t *bits, uint32_t cp)
+{
+        return cp < 65536 && (bits[cp >> 3] >> (cp & 7) & 1);
 }
 
 static int
@@ -598,6 +613,25 @@ socfw_pii_names_new(socfw_pii_names **out, const socfw_pii_names_options *opt,
                                 e->zh = 0.6f;
                         e->flags |= F_ZH;
                 }
+        /* which characters can open a family name: most Han characters
+         * then cost a bit test, not a hash lookup */
+        for (size_t i = 0; i < nm->cap; i++) {
+                const entry *e = &nm->tab[i];
+                if (!e->key || !(e->flags & F_ZH))
+                        continue;
+                const char *k = nm->arena + e->key - 1;
+                utf8proc_int32_t c0;
+                utf8proc_ssize_t m = utf8proc_iterate(
+                        (const utf8proc_uint8_t *)k, e->klen, &c0);
+                if (m <= 0 || c0 >= 65536 || c0 < 0)
+                        continue;
+                if ((size_t)m == e->klen)
+                        nm->zh_fam1[c0 >> 3] |= (uint8_t)(1u << (c0 & 7));
+                else
+                        nm->zh_fam2[c0 >> 3] |= (uint8_t)(1u << (c0 & 7));
+        }
+        char_bits(nm->zh_given, zh_given_chars);
+        char_bits(nm->zh_stop, zh_stop_chars);
         nm->have_en = o->given != NULL;
         nm->have_zh = o->surnames_zh != NULL;
         nm->ctx_en = def_ctx_en;
@@ -1372,7 +1406,9 @@ scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                 size_t fam = 0;
                 float fz = 0.0f;
                 for (size_t L = 2; L >= 1 && !fam; L--) {
-                        if (n < L + 1)
+                        if (n < L + 1 ||
+                            !has_bit(L == 1 ? nm->zh_fam1 : nm->zh_fam2,
+                                     cps[0]))
                                 continue;
                         const entry *e = find(nm, t + i, ends[L - 1] - i);
                         if (e && (e->flags & F_ZH)) {
@@ -1390,8 +1426,8 @@ scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                 for (size_t g = 1; g <= 2 && fam + g <= n; g++) {
                         int stop = 0, usual = 0;
                         for (size_t j = fam; j < fam + g; j++) {
-                                stop |= in_chars(zh_stop_chars, cps[j]);
-                                usual += in_chars(zh_given_chars, cps[j]);
+                                stop |= has_bit(nm->zh_stop, cps[j]);
+                                usual += has_bit(nm->zh_given, cps[j]);
                         }
                         if (stop)
                                 break;
@@ -1403,13 +1439,25 @@ scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                         float z = -3.6f + 1.5f * fz + 0.9f * (float)usual;
                         if (!usual)
                                 z -= 1.0f;
+                        /* the same name again nearby: "徐妍徐妍", a post
+                         * that names someone twice (a bounded window keeps
+                         * the scan linear) */
+                        {
+                                size_t w0 = s > 600 ? s - 600 : 0;
+                                size_t w1 = e + 600 < len ? e + 600 : len;
+                                if (memmem(t + e, w1 - e, t + s, e - s) ||
+                                    memmem(t + w0, s - w0, t + s, e - s))
+                                        z += 1.0f;
+                        }
                         if (g == 2)     /* most given names have two */
                                 z += 0.5f;
                         if (ev & SOCFW_PII_NAMES_CONTEXT) {
-                                if (zh_phrase_before(t, s, nm->ctx_zh))
+                                if (zh_phrase_before(t, s, zh_introduce))
                                         z += 2.5f;
+                                else if (zh_phrase_before(t, s, nm->ctx_zh))
+                                        z += 1.0f;
                                 if (zh_phrase_after(t, len, e, nm->ctx_zh))
-                                        z += 2.5f;
+                                        z += 1.0f;
                         }
                         if ((ev & SOCFW_PII_NAMES_TAGGER) && tg) {
                                 float ts = tagger_score(tg, s, e, &tlo);
