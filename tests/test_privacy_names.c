@@ -279,31 +279,45 @@ Test(privacy_names, bad_list_files, .timeout = 30)
 Test(privacy_names, long_and_invalid_text, .timeout = 60)
 {
         socfw_pii_names *nm = names(SOCFW_PII_NAMES_ALL);
-        /* 4 MB of names, capitalised runs, CJK and invalid bytes */
+        /* 2 MB of names, capitalised runs, CJK and invalid bytes */
         const char *piece = "Dear John Smith, A B C D E F G H I J \xff\xc3 "
                             "王小明先生 O'Brien-- \n";
-        size_t pn = strlen(piece), n = 0, cap = 4u << 20;
+        size_t pn = strlen(piece), n = 0, cap = 2u << 20;
         char *t = malloc(cap);
         cr_assert_not_null(t);
         while (n + pn <= cap) {
                 memcpy(t + n, piece, pn);
                 n += pn;
         }
-        clock_t c0 = clock();
         socfw_pii_spans sp = {0};
         socfw_error err = {0};
-        cr_assert_eq(socfw_pii_names_scan(nm, t, n / 4, NULL, &sp, &err), 0);
-        double quarter = (double)(clock() - c0);
-        size_t n_quarter = sp.n;
-        socfw_pii_spans_free(&sp);
-        c0 = clock();
-        cr_assert_eq(socfw_pii_names_scan(nm, t, n, NULL, &sp, &err), 0);
-        double whole = (double)(clock() - c0);
-        cr_assert_gt(n_quarter, 0);
-        cr_assert_geq(sp.n, 3 * n_quarter, "spans grow with the text");
-        /* linear: four times the text, not sixteen times the time */
-        cr_assert_lt(whole, 10.0 * quarter + 0.05 * CLOCKS_PER_SEC,
-                     "quarter %.0f whole %.0f", quarter, whole);
+        /* CPU time of a sixteenth and of the whole, best of three each:
+         * linear is 16 times, quadratic 256 times; the bound leaves room
+         * for a loaded machine and the sanitizers */
+        double part = 1e30, whole = 1e30;
+        size_t n_part = 0;
+        for (int r = 0; r < 3; r++) {
+                clock_t c0 = clock();
+                cr_assert_eq(socfw_pii_names_scan(nm, t, n / 16, NULL, &sp,
+                                                  &err),
+                             0);
+                double d = (double)(clock() - c0);
+                part = d < part ? d : part;
+                n_part = sp.n;
+                socfw_pii_spans_free(&sp);
+        }
+        for (int r = 0; r < 3; r++) {
+                socfw_pii_spans_free(&sp);
+                clock_t c0 = clock();
+                cr_assert_eq(socfw_pii_names_scan(nm, t, n, NULL, &sp, &err),
+                             0);
+                double d = (double)(clock() - c0);
+                whole = d < whole ? d : whole;
+        }
+        cr_assert_gt(n_part, 0);
+        cr_assert_geq(sp.n, 15 * n_part, "spans grow with the text");
+        cr_assert_lt(whole, 64.0 * part + 0.05 * CLOCKS_PER_SEC,
+                     "a sixteenth %.0f, the whole %.0f", part, whole);
         for (size_t i = 0; i < sp.n; i++)
                 for (size_t j = sp.v[i].start; j < sp.v[i].end; j++)
                         cr_assert_neq((unsigned char)t[j], 0xff,
