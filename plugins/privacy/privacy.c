@@ -26,7 +26,20 @@
  *     chain: [pii]
  *
  * Without a trained tagger (the `privacy:` section, a task without a
- * head) only the pattern recognizers run.
+ * head) only the pattern recognizers run, plus, when name lists are
+ * configured, the name recognizer (names.h: lists, shape, context; with a
+ * tagger its PERSON spans are evidence too):
+ *
+ *     privacy: {names: {given: ../shared/data/names/first-names-en.tsv,
+ *                       surnames_zh: ../shared/data/names/surnames-zh.tsv}}
+ *
+ * and the user's own recognizers, deny and allow lists (custom.h), with
+ * per-type thresholds:
+ *
+ *     privacy: {recognizers: my-recognizers.yaml,
+ *               deny_list: {"Project Falcon": ORGANIZATION},
+ *               allow_list: [help@example.com],
+ *               thresholds: {PHONE_NUMBER: 0.4}}
  */
 #include <pthread.h>
 #include <stdio.h>
