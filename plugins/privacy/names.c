@@ -392,6 +392,11 @@ static const char *const zh_introduce[] = {
         "我是", "我叫", "名叫", "姓名", "名字是", "联系人", "收件人",
         "寄件人", "收货人", "负责人", "本人", NULL};
 
+/* Titles right after a family name: the pair names a person. */
+static const char *const zh_titles[] = {
+        "先生", "女士", "小姐", "老师", "老板", "经理", "医生", "教授",
+        "总", "师傅", "律师", "警官", NULL};
+
 /* Particles inside a name: "Ludwig van Beethoven". */
 static const char *const particles[] = {"van", "von", "de", "da", "del",
                                         "della", "der", "den", "di", "du",
@@ -1469,6 +1474,24 @@ scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                                 best_len = g;
                         }
                 }
+                /* a family name and a title: 张先生, 贾老板 */
+                if ((!best_len || best < nm->opt.threshold) &&
+                    (ev & SOCFW_PII_NAMES_CONTEXT)) {
+                        size_t e0 = ends[fam - 1];
+                        for (const char *const *tt = zh_titles; *tt; tt++) {
+                                size_t tl = strlen(*tt);
+                                if (e0 + tl <= len && !memcmp(t + e0, *tt, tl)) {
+                                        float sc = sigmoid(-1.6f + 1.5f * fz);
+                                        if (sc >= nm->opt.threshold) {
+                                                if (emit(out, i, e0 + tl, sc) < 0)
+                                                        return SOCFW_ENOMEM;
+                                                i = e0 + tl;
+                                                goto next;
+                                        }
+                                        break;
+                                }
+                        }
+                }
                 if (best_len && best >= nm->opt.threshold) {
                         size_t e = ends[fam + best_len - 1];
                         if (emit(out, i, e, best) < 0)
@@ -1483,6 +1506,7 @@ scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                         continue;
                 }
                 i += k;
+        next:;
         }
         return 0;
 }
