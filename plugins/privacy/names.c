@@ -362,6 +362,7 @@ out:
 
 static const char *const def_ctx_en[] = {
         "name is", "name's", "names are", "my name", "call me",
+        "named him", "named her", "calls him", "calls her",
         "last name", "first name", "surname", "full name", "maiden name",
         "calls me", "i'm", "i am", "called",
         "named", "signed", "regards", "sincerely", "cheers", "dear",
@@ -373,7 +374,11 @@ static const char *const def_ctx_en[] = {
 static const char *const def_weak_en[] = {
         "call", "ask", "ask for", "talk to", "speak to", "meet", "met",
         "hi", "hello", "hey", "with", "said", "says", "told",
-        "cc", "contact", "from", "by", NULL};
+        "cc", "contact", "from", "by",
+        /* after a name: what people do */
+        "shouted", "whispered", "replied", "asked", "smiled", "laughed",
+        "lives", "lived", "spent", "wrote", "is from", "was born", "works",
+        "worked", "married", "had given", NULL};
 static const char *const def_titles_en[] = {
         "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir",
         "madam", "dame", "lady", "lord", "rev", "fr", "sr", "jr", "mister",
