@@ -9,6 +9,7 @@ plugins_privacy_libpii_la_SOURCES = \
 	plugins/privacy/operators.c plugins/privacy/operators.h \
 	plugins/privacy/model.c plugins/privacy/model.h \
 	plugins/privacy/names.c plugins/privacy/names.h \
+	plugins/privacy/names_zh.c plugins/privacy/names_impl.h \
 	plugins/privacy/custom.c plugins/privacy/custom.h
 plugins_privacy_libpii_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(SODIUM_CFLAGS) \
 	$(JANSSON_CFLAGS) $(UTF8PROC_CFLAGS) $(YAML_CFLAGS)

@@ -3,11 +3,11 @@
  *
  * Sections: the word table (one open-addressing hash of lower-cased
  * words: given-name prior, surname prior, how ordinary a word it is),
- * the list readers, English candidates and their score, Chinese
- * candidates and theirs, and the scan that ties them together.
+ * the list readers, English candidates and their score, and the scan
+ * that ties them together with the Chinese candidates of names_zh.c.
  */
 #define _GNU_SOURCE 1   /* memmem */
-#include "names.h"
+#include "names_impl.h"
 
 #include <errno.h>
 #include <math.h>
@@ -18,44 +18,7 @@
 
 #include <utf8proc.h>
 
-#define MAX_WORD 64             /* bytes of a list entry or looked-up word */
-#define MAX_LINE 4096           /* bytes of a list row                     */
-#define MAX_ENTRIES (1u << 22)  /* words in the table                      */
-#define MAX_PROPAGATE 16        /* names re-found elsewhere in one text    */
-
 /* ---- the word table ---- */
-
-enum { F_GIVEN = 1, F_SURNAME = 2, F_ZH = 4, F_FREQ = 8, F_CAL = 16,
-       F_ORG = 32, F_PART = 64, F_NOT = 128 };
-
-typedef struct {
-        uint32_t key;           /* offset in the arena, +1; 0 = empty */
-        uint32_t hash;
-        float given, surname;   /* priors in [0, 1]                   */
-        float common;           /* share of lower-case uses, [0, 1]   */
-        float zh;               /* Chinese family name prior           */
-        uint32_t lower, cap;    /* counts from the word table          */
-        uint32_t gcount;        /* registrations of the given name      */
-        uint32_t scount;        /* people with the surname              */
-        uint16_t flags;
-        uint8_t klen;           /* key length in bytes (<= 255)        */
-} entry;
-
-struct socfw_pii_names {
-        socfw_pii_names_options opt;
-        entry *tab;
-        size_t cap, n;
-        char *arena;
-        size_t arena_n, arena_cap;
-        const char *const *ctx_en, *const *weak_en, *const *titles_en;
-        const char *const *ctx_zh;
-        char **owned;           /* copies of the caller's phrase lists */
-        size_t n_owned;
-        int have_en, have_zh;
-        uint8_t zh_given[8192], zh_stop[8192];  /* BMP bitmaps */
-        uint8_t zh_fam1[8192];  /* one-character family names          */
-        uint8_t zh_fam2[8192];  /* first characters of two-char ones   */
-};
 
 static uint32_t
 hash_bytes(const char *s, size_t n)
@@ -102,8 +65,8 @@ fold(const char *s, size_t n, char *out, size_t cap)
         return o;
 }
 
-static const entry *
-find(const socfw_pii_names *nm, const char *key, size_t n)
+const entry *
+socfw_pii_names_find(const socfw_pii_names *nm, const char *key, size_t n)
 {
         if (!nm->cap)
                 return NULL;
@@ -140,8 +103,8 @@ grow(socfw_pii_names *nm)
 }
 
 /* The entry of a folded key, made when absent; NULL when out of memory. */
-static entry *
-upsert(socfw_pii_names *nm, const char *key, size_t n)
+entry *
+socfw_pii_names_upsert(socfw_pii_names *nm, const char *key, size_t n)
 {
         if ((nm->n + 1) * 2 > nm->cap) {
                 if (nm->n >= MAX_ENTRIES || grow(nm) < 0)
@@ -332,7 +295,7 @@ load_list(socfw_pii_names *nm, const char *path, list_kind kind,
                                        "valid UTF-8");
                         goto out;
                 }
-                entry *e = upsert(nm, key, kn);
+                entry *e = socfw_pii_names_upsert(nm, key, kn);
                 if (!e) {
                         rc = socfw_error_set(err, SOCFW_ENOMEM,
                                              "privacy: out of memory reading "
@@ -383,25 +346,6 @@ static const char *const def_titles_en[] = {
         "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir",
         "madam", "dame", "lady", "lord", "rev", "fr", "sr", "jr", "mister",
         "doctor", "uncle", "aunt", "auntie", "grandma", "grandpa", NULL};
-/* Before the name (叫, 我是, ...) or right after it (先生, 老师, ...). */
-static const char *const def_ctx_zh[] = {
-        "我是", "叫", "名叫", "姓名", "名字", "联系人", "收件人", "寄件人",
-        "负责人", "作者", "主演", "导演", "演员", "歌手", "球星", "主持人",
-        "记者", "先生", "女士", "小姐", "老师", "经理", "同学", "教授",
-        "医生", "主任", "校长", "总裁", "董事长", "师傅", "阿姨", "同志",
-        "书记", "部长", "局长", "市长", "姐姐", "哥哥", "妹妹", "弟弟",
-        "姑娘", "表示", "说", "@", NULL};
-
-/* Chinese words that introduce a name: strong context, always on. */
-static const char *const zh_introduce[] = {
-        "我是", "我叫", "名叫", "姓名", "名字是", "联系人", "收件人",
-        "寄件人", "收货人", "负责人", "本人", NULL};
-
-/* Titles right after a family name: the pair names a person. */
-static const char *const zh_titles[] = {
-        "先生", "女士", "小姐", "老师", "老板", "经理", "医生", "教授",
-        "总", "师傅", "律师", "警官", NULL};
-
 /* Particles inside a name: "Ludwig van Beethoven". */
 static const char *const particles[] = {"van", "von", "de", "da", "del",
                                         "della", "der", "den", "di", "du",
@@ -438,55 +382,6 @@ static const char *const not_names[] = {
         "postcode", "date", "time", "rua", "rue", "via", "calle", "avenida",
         "str", "strasse", "vicolo", "ul", "plaza", "piazza", "praça",
         "largo", "travessa", "calea", "ulica", "gasse", NULL};
-
-/* Compound family names, whatever the list holds. */
-static const char *const zh_compound[] = {
-        "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙",
-        "慕容", "令狐", "长孙", "宇文", "司徒", "夏侯", "端木", "独孤",
-        "南宫", "西门", "轩辕", "闻人", "申屠", "澹台", "呼延", "百里",
-        NULL};
-
-/* Characters common in Chinese given names. */
-static const char zh_given_chars[] =
-        "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉文建红志海国"
-        "林峰鹏辉波宇浩凯健俊帆帅旭宁龙斌飞彬鑫晨晓欣怡婷雪琳晶颖慧佳嘉"
-        "子梓涵轩睿博瑞泽楠鹤云雨雯菲萍燕莉倩茜琪琦瑶蕾薇蓉婉柔馨悦然思"
-        "月冰丹青蓝露梅兰竹菊松柏翔宏亮光永长春荣富贵福禄庆安康乐喜兴盛"
-        "德仁义礼智信忠孝诚良善美好真晗晏彤昊昕冉婧妍娅媛嫣姗珊瑛璐瑜璇"
-        "琳琴瑾瑗玲珍珠宝金银铭锋锐钧键诗书画墨韵清源泉江河湖滨洲涵淼森"
-        "杉桐楷榕树木秋冬夏春阳晖曦昭晴景易曼妮娇婵妙娴秀倩小大晋魏伦霖"
-        "腾坚新民心车淇彬茂宪卫庄素晗叶凤婷泽麟厚雷壮敬同嘉炤羽于晏汉良"
-        "天宁冠希诗波若希琦妃";
-
-/* Characters that never stand in a given name: function words. */
-static const char zh_stop_chars[] =
-        "的了是在我你他她它们这那不有和就都也说要会个吗呢吧啊哦呀嘛么着"
-        "过得地把被让给对从向跟与或而但还又很太最更已将从所以因为如果"
-        "一二三四五六七八九十百千万亿几多少些每各某其之乎者以及于为";
-
-/* Set the bits of a string's code points (BMP) in a bitmap. */
-static void
-char_bits(uint8_t *bits, const char *set)
-{
-        size_t n = strlen(set);
-        for (size_t i = 0; i < n;) {
-                utf8proc_int32_t cp;
-                utf8proc_ssize_t k = utf8proc_iterate(
-                        (const utf8proc_uint8_t *)set + i,
-                        (utf8proc_ssize_t)(n - i), &cp);
-                if (k <= 0)
-                        return;
-                if (cp < 65536)
-                        bits[cp >> 3] |= (uint8_t)(1u << (cp & 7));
-                i += (size_t)k;
-        }
-}
-
-static int
-has_bit(const uint8_t *bits, uint32_t cp)
-{
-        return cp < 65536 && (bits[cp >> 3] >> (cp & 7) & 1);
-}
 
 static int
 in_list(const char *const *list, const char *w, size_t n)
@@ -601,7 +496,7 @@ socfw_pii_names_new(socfw_pii_names **out, const socfw_pii_names_options *opt,
                        {particles, F_PART}, {not_names, F_NOT}};
         for (size_t c = 0; c < sizeof classes / sizeof classes[0]; c++)
                 for (const char *const *w = classes[c].list; *w; w++) {
-                        entry *e = upsert(nm, *w, strlen(*w));
+                        entry *e = socfw_pii_names_upsert(nm, *w, strlen(*w));
                         if (!e) {
                                 rc = socfw_error_set(err, SOCFW_ENOMEM,
                                                      "privacy: out of "
@@ -610,44 +505,16 @@ socfw_pii_names_new(socfw_pii_names **out, const socfw_pii_names_options *opt,
                         }
                         e->flags |= classes[c].flag;
                 }
-        if (o->surnames_zh)
-                for (const char *const *w = zh_compound; *w; w++) {
-                        entry *e = upsert(nm, *w, strlen(*w));
-                        if (!e) {
-                                rc = socfw_error_set(err, SOCFW_ENOMEM,
-                                                     "privacy: out of "
-                                                     "memory");
-                                goto out;
-                        }
-                        if (!(e->flags & F_ZH))
-                                e->zh = 0.6f;
-                        e->flags |= F_ZH;
-                }
-        /* which characters can open a family name: most Han characters
-         * then cost a bit test, not a hash lookup */
-        for (size_t i = 0; i < nm->cap; i++) {
-                const entry *e = &nm->tab[i];
-                if (!e->key || !(e->flags & F_ZH))
-                        continue;
-                const char *k = nm->arena + e->key - 1;
-                utf8proc_int32_t c0;
-                utf8proc_ssize_t m = utf8proc_iterate(
-                        (const utf8proc_uint8_t *)k, e->klen, &c0);
-                if (m <= 0 || c0 >= 65536 || c0 < 0)
-                        continue;
-                if ((size_t)m == e->klen)
-                        nm->zh_fam1[c0 >> 3] |= (uint8_t)(1u << (c0 & 7));
-                else
-                        nm->zh_fam2[c0 >> 3] |= (uint8_t)(1u << (c0 & 7));
+        if ((rc = socfw_pii_names_zh_setup(nm)) < 0) {
+                rc = socfw_error_set(err, rc, "privacy: out of memory");
+                goto out;
         }
-        char_bits(nm->zh_given, zh_given_chars);
-        char_bits(nm->zh_stop, zh_stop_chars);
         nm->have_en = o->given != NULL;
         nm->have_zh = o->surnames_zh != NULL;
         nm->ctx_en = def_ctx_en;
         nm->weak_en = def_weak_en;
         nm->titles_en = def_titles_en;
-        nm->ctx_zh = def_ctx_zh;
+        nm->ctx_zh = socfw_pii_names_def_ctx_zh;
         if ((o->context_en && (rc = own_list(nm, o->context_en,
                                              &nm->ctx_en)) < 0) ||
             (o->weak_context_en && (rc = own_list(nm, o->weak_context_en,
@@ -672,15 +539,15 @@ socfw_pii_names_lookup(const socfw_pii_names *nm, const char *word)
 {
         char key[MAX_WORD + 1];
         size_t n = fold(word, strlen(word), key, sizeof key);
-        const entry *e = n ? find(nm, key, n) : NULL;
+        const entry *e = n ? socfw_pii_names_find(nm, key, n) : NULL;
         return e ? e->flags & (F_GIVEN | F_SURNAME | F_ZH) : 0;
 }
 
 /* ---- reading the text ---- */
 
 /* The code point at t[i] (invalid byte: U+FFFD, length 1). */
-static size_t
-cp_at(const char *t, size_t len, size_t i, uint32_t *cp)
+size_t
+socfw_pii_names_cp_at(const char *t, size_t len, size_t i, uint32_t *cp)
 {
         unsigned char c = (unsigned char)t[i];
         if (c < 0x80) {
@@ -699,8 +566,8 @@ cp_at(const char *t, size_t len, size_t i, uint32_t *cp)
         return k;
 }
 
-static int
-is_han(uint32_t c)
+int
+socfw_pii_names_is_han(uint32_t c)
 {
         return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
                (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x2FA1F);
@@ -713,7 +580,7 @@ letter_case(uint32_t c)
 {
         if (c < 0x80)
                 return (c >= 'A' && c <= 'Z') ? 1 : (c >= 'a' && c <= 'z') ? 2 : 0;
-        if (is_han(c) || c == 0xFFFD)
+        if (socfw_pii_names_is_han(c) || c == 0xFFFD)
                 return 0;
         switch (utf8proc_category((utf8proc_int32_t)c)) {
         case UTF8PROC_CATEGORY_LU:
@@ -786,7 +653,7 @@ split_words(const socfw_pii_names *nm, const char *t, size_t len, words *out)
         int have_prev = 0;
         while (i < len) {
                 uint32_t cp;
-                size_t k = cp_at(t, len, i, &cp);
+                size_t k = socfw_pii_names_cp_at(t, len, i, &cp);
                 int lc = letter_case(cp);
                 if (!lc) {
                         if (cp == ' ' || cp == '\t') {
@@ -820,7 +687,7 @@ split_words(const socfw_pii_names *nm, const char *t, size_t len, words *out)
                 size_t nl = 0, nupper = 0;
                 size_t j = i;
                 while (j < len) {
-                        size_t kk = cp_at(t, len, j, &cp);
+                        size_t kk = socfw_pii_names_cp_at(t, len, j, &cp);
                         int c = letter_case(cp);
                         if (c) {
                                 nl++;
@@ -831,7 +698,7 @@ split_words(const socfw_pii_names *nm, const char *t, size_t len, words *out)
                         if ((cp == '\'' || cp == 0x2019 || cp == '-') &&
                             j + kk < len) {
                                 uint32_t nx;
-                                cp_at(t, len, j + kk, &nx);
+                                socfw_pii_names_cp_at(t, len, j + kk, &nx);
                                 if (letter_case(nx)) {
                                         j += kk;
                                         continue;
@@ -890,7 +757,7 @@ word_look(const socfw_pii_names *nm, const char *t, const word *w,
                 wi->foreign = 0;
                 return;
         }
-        const entry *e = find(nm, key, n);
+        const entry *e = socfw_pii_names_find(nm, key, n);
         if (!e) {
                 wi->foreign = 1;
                 return;
@@ -1014,15 +881,15 @@ signature_line(const char *t, size_t s)
                (j + 3 <= s && !memcmp(t + j, "\xE2\x80\x94", 3));
 }
 
-static float
-sigmoid(float z)
+float
+socfw_pii_names_sigmoid(float z)
 {
         return 1.0f / (1.0f + expf(-z));
 }
 
 /* Best tagger PERSON score overlapping [s, e), or -1. */
-static float
-tagger_score(const socfw_pii_spans *tg, size_t s, size_t e, size_t *lo)
+float
+socfw_pii_names_tagger_score(const socfw_pii_spans *tg, size_t s, size_t e, size_t *lo)
 {
         float best = -1.0f;
         if (!tg)
@@ -1038,8 +905,8 @@ tagger_score(const socfw_pii_spans *tg, size_t s, size_t e, size_t *lo)
         return best;
 }
 
-static int
-emit(socfw_pii_spans *out, size_t s, size_t e, float score)
+int
+socfw_pii_names_emit(socfw_pii_spans *out, size_t s, size_t e, float score)
 {
         socfw_pii_span sp = {.start = s, .end = e,
                              .type = SOCFW_PII_PERSON, .score = score,
@@ -1121,14 +988,14 @@ score_run(const socfw_pii_names *nm, const char *t, size_t len,
                 }
         }
         if ((ev & SOCFW_PII_NAMES_TAGGER) && tg) {
-                float ts = tagger_score(tg, w[a].s, w[b - 1].e, tlo);
+                float ts = socfw_pii_names_tagger_score(tg, w[a].s, w[b - 1].e, tlo);
                 *use_tagger = 1;
                 if (ts >= 0)
                         z += 1.0f + 4.0f * (ts - 0.5f);
                 else
                         z -= 1.0f;
         }
-        return sigmoid(z);
+        return socfw_pii_names_sigmoid(z);
 }
 
 static int
@@ -1142,13 +1009,6 @@ typedef struct {
         size_t a, b;
         float score;
 } run;
-
-/* Accepted names, to find them again elsewhere in the text ("Faina D.
- * Yefremova ... early Yefremova"). */
-typedef struct {
-        size_t s, e;
-        float score;
-} found;
 
 static int
 scan_en(const socfw_pii_names *nm, const char *t, size_t len,
@@ -1285,7 +1145,7 @@ scan_en(const socfw_pii_names *nm, const char *t, size_t len,
                 if (sc < thr)
                         continue;
                 size_t s = ws.v[a].s, e = ws.v[b - 1].e;
-                if ((rc = emit(out, s, e, sc)) < 0)
+                if ((rc = socfw_pii_names_emit(out, s, e, sc)) < 0)
                         goto out;
                 /* the name again later, whole, or its first or last
                  * word alone ("Asya Godina ... Asya") */
@@ -1308,212 +1168,6 @@ out:
         free(ws.v);
         free(wi);
         return rc;
-}
-
-/* ---- Chinese ---- */
-
-/* Up to `max` Han code points from byte i: their byte ends in ends[]. */
-static size_t
-han_run(const char *t, size_t len, size_t i, size_t *ends, uint32_t *cps,
-        size_t max)
-{
-        size_t n = 0;
-        while (n < max && i < len) {
-                uint32_t cp;
-                size_t k = cp_at(t, len, i, &cp);
-                if (!is_han(cp))
-                        break;
-                cps[n] = cp;
-                i += k;
-                ends[n++] = i;
-        }
-        return n;
-}
-
-static int
-zh_phrase_after(const char *t, size_t len, size_t e, const char *const *list)
-{
-        for (; list && *list; list++) {
-                size_t k = strlen(*list);
-                if ((unsigned char)(*list)[0] < 0x80)
-                        continue;
-                if (e + k <= len && !memcmp(t + e, *list, k))
-                        return 1;
-        }
-        return 0;
-}
-
-static int
-zh_phrase_before(const char *t, size_t s, const char *const *list)
-{
-        for (; list && *list; list++) {
-                size_t k = strlen(*list);
-                size_t j = s;
-                /* allow a colon or space between: "联系人：" */
-                while (j > 0 && (t[j - 1] == ' ' || t[j - 1] == ':'))
-                        j--;
-                if (j >= 3 && !memcmp(t + j - 3, "\xEF\xBC\x9A", 3))
-                        j -= 3;   /* full-width colon */
-                if (j >= k && !memcmp(t + j - k, *list, k))
-                        return 1;
-        }
-        return 0;
-}
-
-static int
-scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
-        const socfw_pii_spans *tg, socfw_pii_spans *out, found *fnd,
-        size_t *n_fnd)
-{
-        unsigned ev = nm->opt.evidence;
-        size_t tlo = 0;
-        size_t i = 0;
-        while (i < len) {
-                uint32_t cp;
-                size_t k = cp_at(t, len, i, &cp);
-                if (!is_han(cp) && cp != '@') {
-                        i += k;
-                        continue;
-                }
-                size_t ends[6];
-                uint32_t cps[6];
-                /* "@名字:" - a user name is a person's name when it starts
-                 * with a family name (accounts such as "@美食频道" do not) */
-                if (cp == '@') {
-                        size_t n = han_run(t, len, i + 1, ends, cps, 5);
-                        size_t ne = n ? ends[n - 1] : 0;
-                        uint32_t after = 0;
-                        if (ne < len)
-                                cp_at(t, len, ne, &after);
-                        const entry *f1 = n >= 2 ? find(nm, t + i + 1,
-                                                        ends[0] - i - 1) : NULL;
-                        const entry *f2 = n >= 3 ? find(nm, t + i + 1,
-                                                        ends[1] - i - 1) : NULL;
-                        float fz = f2 && (f2->flags & F_ZH) ? f2->zh :
-                                   f1 && (f1->flags & F_ZH) ? f1->zh : -1.0f;
-                        if (n >= 2 && n <= 4 && !is_han(after) && fz >= 0 &&
-                            (ev & SOCFW_PII_NAMES_CONTEXT) &&
-                            (ev & SOCFW_PII_NAMES_LISTS)) {
-                                float sc = sigmoid(0.1f + 1.5f * fz);
-                                if (sc >= nm->opt.threshold &&
-                                    emit(out, i + 1, ne, sc) < 0)
-                                        return SOCFW_ENOMEM;
-                                if (sc >= nm->opt.threshold &&
-                                    *n_fnd < MAX_PROPAGATE) {
-                                        fnd[*n_fnd].s = i + 1;
-                                        fnd[*n_fnd].e = ne;
-                                        fnd[*n_fnd].score = sc;
-                                        (*n_fnd)++;
-                                }
-                                i = ne;
-                                continue;
-                        }
-                        i += k;
-                        continue;
-                }
-                size_t n = han_run(t, len, i, ends, cps, 4);
-                /* family name: compound first */
-                size_t fam = 0;
-                float fz = 0.0f;
-                for (size_t L = 2; L >= 1 && !fam; L--) {
-                        if (n < L + 1 ||
-                            !has_bit(L == 1 ? nm->zh_fam1 : nm->zh_fam2,
-                                     cps[0]))
-                                continue;
-                        const entry *e = find(nm, t + i, ends[L - 1] - i);
-                        if (e && (e->flags & F_ZH)) {
-                                fam = L;
-                                fz = e->zh;
-                        }
-                }
-                if (!fam || !(ev & SOCFW_PII_NAMES_LISTS)) {
-                        i += k;
-                        continue;
-                }
-                /* given name: one or two characters, never function words */
-                float best = 0.0f;
-                size_t best_len = 0;
-                for (size_t g = 1; g <= 2 && fam + g <= n; g++) {
-                        int stop = 0, usual = 0;
-                        for (size_t j = fam; j < fam + g; j++) {
-                                stop |= has_bit(nm->zh_stop, cps[j]);
-                                usual += has_bit(nm->zh_given, cps[j]);
-                        }
-                        if (stop)
-                                break;
-                        size_t s = i, e = ends[fam + g - 1];
-                        /* "魏晨魏晨": the name repeated, not 魏 + 晨魏 */
-                        if (g == 2 && ends[fam] + (ends[fam - 1] - i) <= len &&
-                            !memcmp(t + ends[fam], t + i, ends[fam - 1] - i))
-                                break;
-                        float z = -3.6f + 1.5f * fz + 0.9f * (float)usual;
-                        if (!usual)
-                                z -= 1.0f;
-                        /* the same name again nearby: "徐妍徐妍", a post
-                         * that names someone twice (a bounded window keeps
-                         * the scan linear) */
-                        {
-                                size_t w0 = s > 600 ? s - 600 : 0;
-                                size_t w1 = e + 600 < len ? e + 600 : len;
-                                if (memmem(t + e, w1 - e, t + s, e - s) ||
-                                    memmem(t + w0, s - w0, t + s, e - s))
-                                        z += 1.0f;
-                        }
-                        if (g == 2)     /* most given names have two */
-                                z += 0.5f;
-                        if (ev & SOCFW_PII_NAMES_CONTEXT) {
-                                if (zh_phrase_before(t, s, zh_introduce))
-                                        z += 2.5f;
-                                else if (zh_phrase_before(t, s, nm->ctx_zh))
-                                        z += 1.0f;
-                                if (zh_phrase_after(t, len, e, nm->ctx_zh))
-                                        z += 1.0f;
-                        }
-                        if ((ev & SOCFW_PII_NAMES_TAGGER) && tg) {
-                                float ts = tagger_score(tg, s, e, &tlo);
-                                z += ts >= 0 ? 1.0f + 4.0f * (ts - 0.5f) : -1.0f;
-                        }
-                        float sc = sigmoid(z);
-                        if (sc > best + 0.02f) {
-                                best = sc;
-                                best_len = g;
-                        }
-                }
-                /* a family name and a title: 张先生, 贾老板 */
-                if ((!best_len || best < nm->opt.threshold) &&
-                    (ev & SOCFW_PII_NAMES_CONTEXT)) {
-                        size_t e0 = ends[fam - 1];
-                        for (const char *const *tt = zh_titles; *tt; tt++) {
-                                size_t tl = strlen(*tt);
-                                if (e0 + tl <= len && !memcmp(t + e0, *tt, tl)) {
-                                        float sc = sigmoid(-1.6f + 1.5f * fz);
-                                        if (sc >= nm->opt.threshold) {
-                                                if (emit(out, i, e0 + tl, sc) < 0)
-                                                        return SOCFW_ENOMEM;
-                                                i = e0 + tl;
-                                                goto next;
-                                        }
-                                        break;
-                                }
-                        }
-                }
-                if (best_len && best >= nm->opt.threshold) {
-                        size_t e = ends[fam + best_len - 1];
-                        if (emit(out, i, e, best) < 0)
-                                return SOCFW_ENOMEM;
-                        if (*n_fnd < MAX_PROPAGATE) {
-                                fnd[*n_fnd].s = i;
-                                fnd[*n_fnd].e = e;
-                                fnd[*n_fnd].score = best;
-                                (*n_fnd)++;
-                        }
-                        i = e;
-                        continue;
-                }
-                i += k;
-        next:;
-        }
-        return 0;
 }
 
 /* ---- the scan ---- */
@@ -1560,7 +1214,7 @@ propagate(const char *t, size_t len, const found *f, size_t nf,
                                      (e < len && (((unsigned char)t[e] | 32) >= 'a' &&
                                                   ((unsigned char)t[e] | 32) <= 'z'))))
                                 continue;
-                        if (emit(out, s, e, f[k].score) < 0)
+                        if (socfw_pii_names_emit(out, s, e, f[k].score) < 0)
                                 return SOCFW_ENOMEM;
                 }
         }
@@ -1585,7 +1239,8 @@ socfw_pii_names_scan(const socfw_pii_names *nm, const char *text, size_t len,
         if (nm->have_en)
                 rc = scan_en(nm, text, len, tagger, out, fnd, &n_fnd);
         if (rc == 0 && nm->have_zh)
-                rc = scan_zh(nm, text, len, tagger, out, fnd, &n_fnd);
+                rc = socfw_pii_names_scan_zh(nm, text, len, tagger, out, fnd,
+                                             &n_fnd);
         if (rc == 0)
                 rc = propagate(text, len, fnd, n_fnd, out);
         /* the tagger's own PERSON spans stand with the tagger's score */
@@ -1596,7 +1251,7 @@ socfw_pii_names_scan(const socfw_pii_names *nm, const char *text, size_t len,
                             tagger->v[i].start < tagger->v[i].end &&
                             boundary(text, len, tagger->v[i].start) &&
                             boundary(text, len, tagger->v[i].end))
-                                rc = emit(out, tagger->v[i].start,
+                                rc = socfw_pii_names_emit(out, tagger->v[i].start,
                                           tagger->v[i].end,
                                           tagger->v[i].score * 0.95f);
         if (rc < 0)

@@ -34,7 +34,8 @@ data_srcs="$top/framework/data/reader.c $top/framework/data/dataset.c
 ner_srcs="$top/plugins/privacy/model.c $top/plugins/privacy/pii.c
       $top/plugins/privacy/buf.c $top/framework/core/example.c
       $top/framework/data/reader.c $top/framework/report/metrics.c"
-names_srcs="$top/plugins/privacy/names.c $top/plugins/privacy/custom.c
+names_srcs="$top/plugins/privacy/names.c $top/plugins/privacy/names_zh.c
+      $top/plugins/privacy/custom.c
       $top/plugins/privacy/pii.c $top/plugins/privacy/recognizers.c"
 cflags="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -D_DEFAULT_SOURCE
