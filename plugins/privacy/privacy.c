@@ -26,7 +26,20 @@
  *     chain: [pii]
  *
  * Without a trained tagger (the `privacy:` section, a task without a
- * head) only the pattern recognizers run.
+ * head) only the pattern recognizers run, plus, when name lists are
+ * configured, the name recognizer (names.h: lists, shape, context; with a
+ * tagger its PERSON spans are evidence too):
+ *
+ *     privacy: {names: {given: ../shared/data/names/first-names-en.tsv,
+ *                       surnames_zh: ../shared/data/names/surnames-zh.tsv}}
+ *
+ * and the user's own recognizers, deny and allow lists (custom.h), with
+ * per-type thresholds:
+ *
+ *     privacy: {recognizers: my-recognizers.yaml,
+ *               deny_list: {"Project Falcon": ORGANIZATION},
+ *               allow_list: [help@example.com],
+ *               thresholds: {PHONE_NUMBER: 0.4}}
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -35,7 +48,9 @@
 
 #include <sodium.h>
 
+#include "custom.h"
 #include "model.h"
+#include "names.h"
 #include "operators.h"
 #include "recognizers.h"
 #include "socfw/plugin.h"
@@ -48,6 +63,9 @@ static const char *const entity_choices[] = {
         "URL", "HANDLE", "STREET_ADDRESS", "ADDRESS", "PERSON", "LOCATION",
         "ORGANIZATION", NULL};
 static const char *const holdout_choices[] = {"line", "template", NULL};
+
+static const char *const match_choices[] = {"exact", "case_insensitive",
+                                             NULL};
 
 static const char *const operator_choices[] = {
         "keep", "redact", "replace", "mask", "hash", "pseudonymize", NULL};
@@ -97,6 +115,58 @@ static const socfw_param_spec params[] = {
                  "replaced by their types, so that every row of a held-out "
                  "sentence pattern is held out: the honest split for "
                  "synthetic data filled from templates, such as pii-en)."},
+        {.key = "thresholds", .type = SOCFW_PARAM_MAP,
+         .help = "Per-type minimum confidence overriding `threshold`, e.g. "
+                 "{PERSON: 0.6, PHONE_NUMBER: 0.4}."},
+        {.key = "allow_list", .type = SOCFW_PARAM_LIST,
+         .help = "Values never reported, whatever found them (e.g. a "
+                 "support address)."},
+        {.key = "deny_list", .type = SOCFW_PARAM_MAP,
+         .help = "Values always reported, as whole words, with their type: "
+                 "{\"Project Falcon\": ORGANIZATION}."},
+        {.key = "list_match", .type = SOCFW_PARAM_ENUM,
+         .default_value = "exact", .choices = match_choices,
+         .help = "How allow_list and deny_list values match: exact or "
+                 "case_insensitive (ASCII letters)."},
+        {.key = "recognizers", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST,
+         .help = "A YAML file of ad-hoc recognizers (name, type, pattern or "
+                 "words, context, score, validator: none|luhn|cn_id|iban, "
+                 "case_insensitive); see doc/guide.md."},
+        {.key = "names.given", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST,
+         .help = "Given names (TSV: name, count, ...), e.g. ../shared/data/"
+                 "names/first-names-en.tsv: turns on the English name "
+                 "recognizer for PERSON."},
+        {.key = "names.surnames", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST,
+         .help = "Surnames (TSV: name, count)."},
+        {.key = "names.surnames_zh", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST,
+         .help = "Chinese family names (TSV: name, frequency): turns on "
+                 "the Chinese name recognizer."},
+        {.key = "names.word_freq", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST,
+         .help = "How often words are ordinary words (TSV: word, lower, "
+                 "capitalised; configs/privacy-name-wordfreq.tsv): names "
+                 "that are common words (Will, Mark, May) need context."},
+        {.key = "names.threshold", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0.4", .min = 0.0, .max = 1.0,
+         .help = "Minimum merged score of a name (chosen on pii-en's "
+                 "training templates); `threshold` does not apply to the "
+                 "names found, thresholds.PERSON does."},
+        {.key = "names.context_en", .type = SOCFW_PARAM_LIST,
+         .help = "Phrases that introduce a name (\"my name is\", "
+                 "\"dear\"); replaces the built-in list."},
+        {.key = "names.weak_context_en", .type = SOCFW_PARAM_LIST,
+         .help = "Words often near a name (\"call\", \"ask\"); replaces "
+                 "the built-in list."},
+        {.key = "names.titles_en", .type = SOCFW_PARAM_LIST,
+         .help = "Titles before a name (mr, ms, dr, prof); replaces the "
+                 "built-in list."},
+        {.key = "names.context_zh", .type = SOCFW_PARAM_LIST,
+         .help = "Chinese context before or after a name (叫, 我是, 先生, "
+                 "老师); replaces the built-in list."},
         {0}};
 
 typedef struct {
@@ -112,6 +182,10 @@ typedef struct {
         long holdout_every;
         int holdout_by_template;
         socfw_pii_recognizer *rec;
+        socfw_pii_names *names;         /* NULL: no name lists configured */
+        socfw_pii_custom *custom;
+        float type_threshold[SOCFW_PII_TYPE_COUNT];
+        int person_threshold_set;       /* thresholds: {PERSON: x} given */
         socfw_pii_anonymizer *an;
         socfw_pii_anonymizer *scrub;    /* second pass: replace tags */
         int restore;
@@ -129,6 +203,8 @@ privacy_destroy(void *state)
         if (!s)
                 return;
         socfw_pii_recognizer_free(s->rec);
+        socfw_pii_names_free(s->names);
+        socfw_pii_custom_free(s->custom);
         socfw_pii_anonymizer_free(s->an);
         socfw_pii_anonymizer_free(s->scrub);
         for (size_t i = 0; i < s->n_sessions; i++) {
@@ -170,6 +246,136 @@ read_key(privacy_state *s, const char *path, socfw_error *err)
         return rc;
 }
 
+/* thresholds: {TYPE: 0.6}; the recognizers run at the lowest threshold
+ * and each type's spans are filtered by its own. */
+static int
+read_thresholds(privacy_state *s, const socfw_config *cfg,
+                socfw_pii_options *opt, socfw_error *err)
+{
+        for (int t = 0; t < SOCFW_PII_TYPE_COUNT; t++)
+                s->type_threshold[t] = opt->threshold;
+        size_t n = socfw_config_map_len(cfg, "thresholds");
+        float lowest = opt->threshold;
+        for (size_t i = 0; i < n; i++) {
+                const char *k = socfw_config_map_key(cfg, "thresholds", i);
+                const char *v = socfw_config_map_value(cfg, "thresholds", i);
+                socfw_pii_type t = socfw_pii_type_parse(k);
+                char *end = NULL;
+                double d = v ? strtod(v, &end) : -1;
+                if (t == SOCFW_PII_NONE || !v || end == v || *end ||
+                    !(d >= 0 && d <= 1))
+                        return config_error(cfg, "thresholds", err,
+                                            "expected ENTITY: number in "
+                                            "[0, 1] pairs, e.g. {PERSON: "
+                                            "0.6}");
+                s->type_threshold[t] = (float)d;
+                if (t == SOCFW_PII_PERSON)
+                        s->person_threshold_set = 1;
+                if ((float)d < lowest)
+                        lowest = (float)d;
+        }
+        opt->threshold = lowest;
+        return 0;
+}
+
+static int
+read_custom(privacy_state *s, const socfw_config *cfg, socfw_error *err)
+{
+        const char *path = socfw_config_get_string(cfg, "recognizers");
+        size_t na = socfw_config_list_len(cfg, "allow_list");
+        size_t nd = socfw_config_map_len(cfg, "deny_list");
+        if (!path && !na && !nd)
+                return 0;
+        int rc = socfw_pii_custom_new(&s->custom, err);
+        if (rc < 0)
+                return rc;
+        const char *m = socfw_config_get_string(cfg, "list_match");
+        socfw_pii_custom_set_case_insensitive(
+                s->custom, m && !strcmp(m, "case_insensitive"));
+        if (path && (rc = socfw_pii_custom_load(s->custom, path, err)) < 0)
+                return rc;
+        for (size_t i = 0; i < na; i++)
+                if (socfw_pii_custom_add_allow(
+                            s->custom,
+                            socfw_config_list_get(cfg, "allow_list", i),
+                            NULL) < 0)
+                        return config_error(cfg, "allow_list", err,
+                                            "empty value");
+        for (size_t i = 0; i < nd; i++) {
+                socfw_pii_type t = socfw_pii_type_parse(
+                        socfw_config_map_value(cfg, "deny_list", i));
+                if (t == SOCFW_PII_NONE ||
+                    socfw_pii_custom_add_deny(
+                            s->custom,
+                            socfw_config_map_key(cfg, "deny_list", i), t,
+                            NULL) < 0)
+                        return config_error(cfg, "deny_list", err,
+                                            "expected \"value\": ENTITY "
+                                            "pairs, e.g. {\"Project "
+                                            "Falcon\": ORGANIZATION}");
+        }
+        return 0;
+}
+
+/* The name recognizer, when lists are configured and PERSON is wanted. */
+static int
+read_names(privacy_state *s, const socfw_config *cfg, uint32_t types,
+           int entities_given, socfw_error *err)
+{
+        socfw_pii_names_options o = socfw_pii_names_options_default();
+        o.given = socfw_config_get_string(cfg, "names.given");
+        o.surnames = socfw_config_get_string(cfg, "names.surnames");
+        o.surnames_zh = socfw_config_get_string(cfg, "names.surnames_zh");
+        o.word_freq = socfw_config_get_string(cfg, "names.word_freq");
+        o.threshold = (float)socfw_config_get_float(cfg, "names.threshold");
+        if (!o.given && !o.surnames_zh) {
+                if (o.surnames || o.word_freq)
+                        return config_error(cfg, "names", err,
+                                            "names.surnames and "
+                                            "names.word_freq need "
+                                            "names.given (the English "
+                                            "recognizer starts from given "
+                                            "names)");
+                return 0;
+        }
+        if (entities_given && !(types & SOCFW_PII_BIT(SOCFW_PII_PERSON)))
+                return 0;       /* PERSON not wanted */
+        static const char *const keys[] = {"names.context_en",
+                                           "names.weak_context_en",
+                                           "names.titles_en",
+                                           "names.context_zh"};
+        const char **lists[4] = {0};
+        int rc = 0;
+        for (int k = 0; k < 4; k++) {
+                size_t n = socfw_config_list_len(cfg, keys[k]);
+                if (!socfw_config_has(cfg, keys[k]))
+                        continue;
+                lists[k] = calloc(n + 1, sizeof *lists[k]);
+                if (!lists[k]) {
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "out of memory");
+                        goto out;
+                }
+                for (size_t i = 0; i < n; i++)
+                        lists[k][i] = socfw_config_list_get(cfg, keys[k], i);
+        }
+        o.context_en = lists[0];
+        o.weak_context_en = lists[1];
+        o.titles_en = lists[2];
+        o.context_zh = lists[3];
+        rc = socfw_pii_names_new(&s->names, &o, err);
+        if (rc < 0)
+                socfw_error_prefix(err, rc, "%s:%ld: privacy.names",
+                                   socfw_config_file(cfg),
+                                   socfw_config_line(cfg, o.given ?
+                                                     "names.given" :
+                                                     "names.surnames_zh"));
+out:
+        for (int k = 0; k < 4; k++)
+                free(lists[k]);
+        return rc;
+}
+
 static int
 privacy_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
                socfw_error *err)
@@ -207,7 +413,11 @@ privacy_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
         s->holdout_every = (long)socfw_config_get_int(cfg, "holdout_every");
         const char *hb = socfw_config_get_string(cfg, "holdout_by");
         s->holdout_by_template = hb && !strcmp(hb, "template");
-        if ((rc = socfw_pii_recognizer_new(&s->rec, &opt, err)) < 0 ||
+        if ((rc = read_thresholds(s, cfg, &opt, err)) < 0 ||
+            (rc = socfw_pii_recognizer_new(&s->rec, &opt, err)) < 0 ||
+            (rc = read_custom(s, cfg, err)) < 0 ||
+            (rc = read_names(s, cfg, types,
+                             socfw_config_has(cfg, "entities"), err)) < 0 ||
             (rc = socfw_pii_anonymizer_new(&s->an, err)) < 0 ||
             (rc = socfw_pii_anonymizer_new(&s->scrub, err)) < 0)
                 goto out;
@@ -409,6 +619,48 @@ out:
         return rc;
 }
 
+/* Names (with the tagger's PERSON spans as evidence), the user's own
+ * recognizers and deny list; then per-type thresholds, the allow list,
+ * and overlaps resolved once more. */
+static int
+more_spans(privacy_state *s, const char *text, size_t len,
+           socfw_pii_spans *sp, socfw_error *err)
+{
+        int rc = 0;
+        socfw_pii_spans tagger = {0};
+        if (s->names) {
+                for (size_t i = 0; i < sp->n && rc == 0; i++)
+                        if (sp->v[i].type == SOCFW_PII_PERSON &&
+                            sp->v[i].source == SOCFW_PII_SOURCE_EXTERNAL)
+                                rc = socfw_pii_spans_push(&tagger, &sp->v[i]);
+                if (rc < 0) {
+                        rc = socfw_error_set(err, rc, "out of memory");
+                        goto out;
+                }
+                if ((rc = socfw_pii_names_scan(s->names, text, len,
+                                               tagger.n ? &tagger : NULL, sp,
+                                               err)) < 0)
+                        goto out;
+        }
+        if (s->custom &&
+            (rc = socfw_pii_custom_scan(s->custom, text, len, sp, err)) < 0)
+                goto out;
+        size_t k = 0;
+        for (size_t i = 0; i < sp->n; i++)
+                if ((unsigned)sp->v[i].type >= SOCFW_PII_TYPE_COUNT ||
+                    /* names: names.threshold applied already */
+                    (sp->v[i].type == SOCFW_PII_PERSON &&
+                     !s->person_threshold_set) ||
+                    sp->v[i].score >= s->type_threshold[sp->v[i].type])
+                        sp->v[k++] = sp->v[i];
+        sp->n = k;
+        socfw_pii_custom_filter(s->custom, text, len, sp);
+        socfw_pii_spans_resolve(sp);
+out:
+        socfw_pii_spans_free(&tagger);
+        return rc;
+}
+
 /* Whether a row is held out: its line number, or its template's hash, is
  * a multiple of holdout_every (a row of neither NER shape: its line). */
 static int
@@ -464,6 +716,8 @@ privacy_predict(void *state, socfw_post *post, socfw_error *err)
         int rc = socfw_pii_recognizer_scan(s->rec, text, len, &sp, err);
         if (rc == 0)
                 rc = model_spans(s, text, len, &sp, err);
+        if (rc == 0)
+                rc = more_spans(s, text, len, &sp, err);
         if (rc < 0)
                 goto out;
         pthread_mutex_lock(&s->lock);

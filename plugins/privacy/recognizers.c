@@ -636,6 +636,16 @@ v_phone(cand *c)
                 else if (ng - gi != 1)
                         nanp = 0;
         }
+        /* UK national: 0 and ten digits, 07700 900123, 020 7946 0958,
+         * 0161 496 0000 */
+        int uk = !intl && nd == 11 && d[0] == '0' &&
+                 (d[1] == '1' || d[1] == '2' || d[1] == '3' || d[1] == '7' ||
+                  d[1] == '8') &&
+                 (ng == 1 || (ng == 2 && groups[0] == 5) ||
+                  (ng == 2 && groups[0] == 4) ||
+                  (ng == 3 && ((groups[0] == 3 && groups[1] == 4) ||
+                               (groups[0] == 4 && groups[1] == 3) ||
+                               (groups[0] == 5 && groups[1] == 3))));
         /* Chinese landline: 0AA[A]-NNNNNNN[N] */
         int cn_land = !intl && ng == 2 && d[0] == '0' && d[1] != '0' &&
                       (groups[0] == 3 || groups[0] == 4) &&
@@ -652,6 +662,8 @@ v_phone(cand *c)
                 score = 0.4f;
         else if (cn_land)
                 score = 0.5f;
+        else if (uk)
+                score = ng > 1 ? 0.5f : 0.4f;
         c->score = score;
         c->strong = score >= 0.55f;
         (void)seps;
@@ -771,6 +783,16 @@ static const char *const neg_number[] = {
         "order", "invoice", "tracking", "isbn", "version", "ver", "build",
         "release", "ref", "sku", "serial", "timestamp", "unix", "epoch",
         "ts", "订单", "单号", "版本", "快递", "运单", NULL};
+/* Before a phone-shaped number: words naming another kind of number
+ * ("card number 4111 ...", "account no. 1234567890") veto the phone
+ * reading - a 15-digit card number that fails Luhn is still no phone. */
+static const char *const neg_phone[] = {
+        "order", "invoice", "tracking", "isbn", "version", "ver", "build",
+        "release", "ref", "sku", "serial", "timestamp", "unix", "epoch",
+        "ts", "card", "credit card", "debit card", "account", "acct",
+        "iban", "passport", "licence", "license", "ssn", "routing", "policy",
+        "membership", "member", "customer", "transaction", "订单", "单号",
+        "版本", "快递", "运单", "卡号", "账号", "身份证", NULL};
 static const char *const neg_ip[] = {"version", "ver", "build", "release",
                                      "firmware", "update", "upgrade", "patch",
                                      "sdk", "版本", NULL};
@@ -994,7 +1016,7 @@ static const pattern_def patterns[] = {
          "(?:\\(\\d{1,5}+\\)[ .\\-]?+)?\\d{1,12}+(?:[ .\\-]\\d{1,12}+){0,6}+"
          "(?:[ ]?+(?:x|ext\\.?|\\#)[ ]?+\\d{1,6}+)?"
          "(?![A-Za-z0-9_@]|[.:/\\-]\\d)",
-         0, v_phone, ctx_phone, neg_number, 1, 0.35f, NULL},
+         0, v_phone, ctx_phone, neg_phone, 1, 0.35f, NULL},
         {SOCFW_PII_HANDLE,
          "(?<![A-Za-z0-9_@.\\-/])@(?:[A-Za-z_]|\\p{Han})[\\p{L}\\p{N}_]{0,29}+"
          "(?![\\p{L}\\p{N}_@]|\\.[A-Za-z0-9])",
@@ -1133,7 +1155,7 @@ score_context(const socfw_pii_recognizer *rec, const pattern_def *p,
                 return 0.0f;
         }
         if (p->negative) {
-                size_t na = c->s > 18 ? c->s - 18 : 0;
+                size_t na = c->s > 24 ? c->s - 24 : 0;
                 size_t n = window(t, na, c->s, w);
                 if (labels_number(w, n, p->negative)) {
                         *reject = 1;

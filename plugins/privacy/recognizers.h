@@ -8,7 +8,10 @@
  * real dates, SSN ranges, ...) and gives a base score; context words in a
  * window around the match ("phone", "tel", "电话", "card", "身份证", ...)
  * raise it, negative context ("order", "version", "ISBN", "订单", ...) drops
- * number-like candidates.  Spans whose score reaches the threshold are kept
+ * number-like candidates; for phones, words naming another kind of number
+ * ("card number", "account no.", "卡号") veto the phone reading.  Phone
+ * shapes: international, North American, Chinese mobile and landline, UK
+ * national (07700 900123, 020 7946 0958).  Spans whose score reaches the threshold are kept
  * and overlaps resolved (see socfw_pii_spans_resolve in pii.h).
  *
  *     socfw_pii_recognizer *rec = NULL;

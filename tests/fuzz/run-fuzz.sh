@@ -12,7 +12,9 @@
 #             privacy plugin's word splitter, NER records, BIO decoding),
 #             privacy (PII recognizers, operators, vault), adapter
 #             (adapter directories: PEFT config, meta, tensors), baseline
-#             (TF-IDF analysis and the liblinear classifier); default: all
+#             (TF-IDF analysis and the liblinear classifier), names (the
+#             privacy plugin's name recognizer and recognizer YAML files);
+#             default: all
 #             (FUZZ_TARGETS in tests/fuzz/local.mk)
 #
 # Needs a configured build tree (FUZZ_BUILDDIR, else the current directory
