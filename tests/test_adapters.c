@@ -81,6 +81,14 @@ static const char *const TASK_IA3 =
         "    adapter: {type: ia3}\n"
         "    data: {train: train.jsonl, valid: valid.jsonl}\n";
 
+static const char *const TASK_ADALORA =
+        "  - name: svd\n"
+        "    plugin: sentiment\n"
+        "    labels: [negative, positive]\n"
+        "    adapter: {type: adalora, rank: 4, target_rank: 2, tinit: 10,"
+        " tfinal: 40, delta_t: 5, targets: [attn.q, attn.v, mlp.up]}\n"
+        "    data: {train: train.jsonl, valid: valid.jsonl}\n";
+
 static const char *const TASK_BOTTLENECK =
         "  - name: tone\n"
         "    plugin: sentiment\n"
@@ -286,6 +294,30 @@ Test(adapters, ia3_and_bottleneck_train_and_predict_from_the_run)
         write_data("valid.jsonl", 80, 6);
         train_one(TASK_IA3, "mood", "\"IA3\"", 0.65);
         train_one(TASK_BOTTLENECK, "tone", "\"SOCFW_BOTTLENECK\"", 0.65);
+        train_one(TASK_ADALORA, "svd", "\"ADALORA\"", 0.65);
+        /* its files load back into the structure it trained */
+        char bb[4400], ad[4400];
+        snprintf(bb, sizeof bb, "%s/backbone", out_dir);
+        snprintf(ad, sizeof ad, "%s/adapters/svd", out_dir);
+        socfw_error err = {0};
+        socfw_model *m = NULL;
+        socfw_adapter *a = NULL;
+        cr_assert_eq(socfw_model_load(&m, bb, NULL, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_adapter_load(&a, m, ad, true, &err), 0, "%s",
+                     err.message);
+        const socfw_adapter_config *ac = socfw_adapter_config_of(a);
+        cr_assert_eq(ac->type, SOCFW_ADAPTER_ADALORA);
+        cr_assert_eq(ac->rank, 4);
+        int ranks = 0;
+        for (int l = 0; l < 2; l++)
+                ranks += socfw_adapter_site_rank(a, l, SOCFW_SITE_ATTN_Q) +
+                         socfw_adapter_site_rank(a, l, SOCFW_SITE_ATTN_V) +
+                         socfw_adapter_site_rank(a, l, SOCFW_SITE_MLP_UP);
+        cr_log_info("AdaLoRA: %d of 24 singular values in use", ranks);
+        cr_assert(ranks > 0 && ranks <= 24);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
 }
 
 /* A task can start from an adapter directory trained elsewhere; without
@@ -296,7 +328,7 @@ Test(adapters, adapter_from_a_directory_starts_where_it_left_off)
         write_data("valid.jsonl", 60, 16);
         double f1 = train_run(pipeline(NULL, TASK_LORA),
                               "sentiment.valid.macro_f1");
-        char moved[4400], cmd[9000];
+        char moved[4400], cmd[20000];
         snprintf(moved, sizeof moved, "%s/elsewhere", fx.dir);
         snprintf(cmd, sizeof cmd, "cp -r '%s/adapters/sentiment' '%s' && "
                  "cp -r '%s/backbone' '%s/base'", out_dir, moved, out_dir,

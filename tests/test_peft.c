@@ -43,6 +43,7 @@ case_config(const pcase *pc)
         socfw_adapter_config_default(&ac, pc->type);
         ac.targets = pc->targets;
         ac.rank = 3;
+        ac.target_r = 2;        /* AdaLoRA: at most init_r */
         ac.alpha = 6.0f;
         ac.dropout = 0.0f;
         ac.use_rslora = pc->rslora;
@@ -310,7 +311,9 @@ check_case(const pcase *pc)
         cr_assert_eq(socfw_adapter_new(&a, m, &ac, 1, &err), 0, "%s: %s", fx,
                      err.message);
         peft_load_tensors(a, adf);
-        float expect_scale = pc->type != SOCFW_ADAPTER_LORA ? 1.0f
+        float expect_scale = pc->type == SOCFW_ADAPTER_ADALORA
+                                     ? 6.0f / (3.0f + 1e-5f) /* PEFT's */
+                             : pc->type != SOCFW_ADAPTER_LORA ? 1.0f
                              : pc->rslora ? 6.0f / sqrtf(3.0f) : 2.0f;
         cr_expect_float_eq(socfw_adapter_lora_scale(a), expect_scale, 1e-6);
 
@@ -415,6 +418,8 @@ check_case(const pcase *pc)
         {n, a, SOCFW_ADAPTER_LORA, t, rs, SOCFW_ADAPTER_ACT_RELU}
 #define IA3(n, a) {n, a, SOCFW_ADAPTER_IA3, IA3_DEFAULT, false, \
                    SOCFW_ADAPTER_ACT_RELU}
+#define ADALORA(n, a, t) {n, a, SOCFW_ADAPTER_ADALORA, t, false, \
+                        SOCFW_ADAPTER_ACT_RELU}
 #define BOTTLENECK(n, a, t, act) \
         {n, a, SOCFW_ADAPTER_BOTTLENECK, t, false, SOCFW_ADAPTER_ACT_##act}
 
@@ -423,6 +428,9 @@ static const pcase cases[] = {
         IA3("gpt2_ia3", "gpt2"),
         BOTTLENECK("gpt2_houlsby", "gpt2", HOULSBY, RELU),
         BOTTLENECK("gpt2_pfeiffer_gelu", "gpt2", BIT(MLP_DOWN), GELU),
+        ADALORA("gpt2_adalora", "gpt2", ALL_NO_GATE),
+        ADALORA("bert_adalora", "bert", ALL_NO_GATE),
+        ADALORA("llama_adalora", "llama", SOCFW_SITE_ALL),
         LORA("bert_lora", "bert", ALL_NO_GATE, false),
         IA3("bert_ia3", "bert"),
         BOTTLENECK("bert_houlsby", "bert", HOULSBY, RELU),
@@ -463,3 +471,6 @@ CASE(llama_lora_rslora)
 CASE(llama_ia3)
 CASE(llama_houlsby)
 CASE(llama_houlsby_silu)
+CASE(gpt2_adalora)
+CASE(bert_adalora)
+CASE(llama_adalora)

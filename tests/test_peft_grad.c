@@ -212,6 +212,20 @@ lora_all(socfw_arch arch, float dropout)
 }
 
 static socfw_adapter_config
+adalora_all(socfw_arch arch)
+{
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_ADALORA);
+        ac.targets = SOCFW_SITE_ALL;
+        if (arch != SOCFW_ARCH_LLAMA)
+                ac.targets &= ~BIT(MLP_GATE);
+        ac.rank = 3;
+        ac.target_r = 1;
+        ac.alpha = 3.0f;
+        return ac;
+}
+
+static socfw_adapter_config
 ia3_all(socfw_arch arch)
 {
         socfw_adapter_config ac;
@@ -267,6 +281,11 @@ houlsby(socfw_adapter_act act)
         {                                                                    \
                 socfw_adapter_config ac = houlsby(act);                      \
                 fd_check(#tag " bottleneck", arch, &ac, false, 0.0f);        \
+        }                                                                    \
+        Test(peft_fd, tag##_adalora, .timeout = 120)                         \
+        {                                                                    \
+                socfw_adapter_config ac = adalora_all(arch);                 \
+                fd_check(#tag " adalora", arch, &ac, false, 0.0f);           \
         }                                                                    \
         Test(peft_fd, tag##_bottleneck_model_dropout, .timeout = 120)        \
         {                                                                    \
@@ -659,4 +678,129 @@ Test(peft_state, decode_between_forward_and_backward_lora_dropout,
      .disabled = PEFT_DECODE_BETWEEN_BUG)
 {
         check_decode_between(SOCFW_ADAPTER_LORA, 0.3f);
+}
+
+/* ---- AdaLoRA: the regulariser and the rank budget ---------------------- */
+
+static double
+adalora_reg(socfw_adapter *a)
+{
+        float r = 0.0f;
+        socfw_params_zero_grad(socfw_adapter_params(a));
+        cr_assert_eq(socfw_adapter_adalora_regularize(a, &r), 0);
+        return r;
+}
+
+/* The gradient the regulariser adds is the derivative of the value it
+ * reports (central differences on every tensor of a small adapter). */
+Test(peft_adalora, regulariser_gradient_matches_its_value, .timeout = 60)
+{
+        socfw_model *m = peft_tiny_model(SOCFW_ARCH_LLAMA, 11);
+        socfw_adapter_config ac = adalora_all(SOCFW_ARCH_LLAMA);
+        ac.targets = BIT(ATTN_Q) | BIT(MLP_DOWN);
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 3, &err), 0, "%s",
+                     err.message);
+        peft_randomize(a, 9);
+        socfw_params *ps = socfw_adapter_params(a);
+        double r0 = adalora_reg(a);
+        cr_assert_gt(r0, 0.0);
+        size_t total = (size_t)socfw_params_size(ps);
+        float *g = malloc(sizeof(float) * total);
+        memcpy(g, socfw_params_grad_buffer(ps), sizeof(float) * total);
+        double worst = 0;
+        int checked = 0;
+        for (int i = 0; i < socfw_params_count(ps); i++) {
+                float *x = socfw_params_data(ps, i);
+                const float *gi = g + socfw_params_offset(ps, i);
+                for (int64_t j = 0; j < socfw_params_numel(ps, i); j++) {
+                        float keep = x[j], eps = 1e-3f;
+                        x[j] = keep + eps;
+                        double up = adalora_reg(a);
+                        x[j] = keep - eps;
+                        double dn = adalora_reg(a);
+                        x[j] = keep;
+                        double fd = (up - dn) / (2.0 * eps);
+                        double d = fabs(fd - gi[j]);
+                        cr_expect_lt(d, 2e-3 + 2e-2 * fabs(fd),
+                                     "%s[%lld]: fd %g, analytic %g",
+                                     socfw_params_name(ps, i), (long long)j,
+                                     fd, gi[j]);
+                        if (d > worst)
+                                worst = d;
+                        checked++;
+                }
+        }
+        cr_log_info("AdaLoRA regulariser: %d derivatives, worst |fd - "
+                    "analytic| %.3g", checked, worst);
+        free(g);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
+}
+
+/* The budget follows the cubic schedule; masking keeps exactly the budget
+ * of non-zero singular values; the final phase keeps its pattern. */
+Test(peft_adalora, budget_schedule_and_masks, .timeout = 60)
+{
+        socfw_model *m = peft_tiny_model(SOCFW_ARCH_GPT2, 11);
+        socfw_adapter_config ac = adalora_all(SOCFW_ARCH_GPT2);
+        ac.targets = BIT(ATTN_Q) | BIT(ATTN_V);
+        ac.rank = 4;
+        ac.target_r = 1;
+        ac.tinit = 2;
+        ac.tfinal = 3;
+        ac.delta_t = 1;
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 3, &err), 0, "%s",
+                     err.message);
+        int L = socfw_model_config_of(m)->n_layers;
+        long sites = 2L * L, total = 13;
+        socfw_params *ps = socfw_adapter_params(a);
+        socfw_rng rng;
+        socfw_rng_seed(&rng, 4);
+        uint8_t before_final[64] = {0};
+        for (long step = 1; step <= total; step++) {
+                /* fresh non-zero weights and gradients every step */
+                float *d = socfw_params_data_buffer(ps);
+                float *g = socfw_params_grad_buffer(ps);
+                for (int64_t i = 0; i < socfw_params_size(ps); i++) {
+                        if (step == 1 || socfw_rng_uniform(&rng) < 0.5f)
+                                d[i] = socfw_rng_normal(&rng);
+                        g[i] = socfw_rng_normal(&rng);
+                }
+                long b = socfw_adapter_adalora_step(a, step, total);
+                long init = sites * 4, target = sites * 1;
+                long want;
+                if (step <= 2)
+                        want = init;
+                else if (step > total - 3)
+                        want = target;
+                else {
+                        double f = 1.0 - (double)(step - 2) / (total - 3 - 2);
+                        want = target + (long)((init - target) * f * f * f);
+                }
+                cr_assert_eq(b, want, "step %ld: budget %ld, want %ld", step,
+                             b, want);
+                long kept = 0;
+                int k = 0;
+                for (int l = 0; l < L; l++)
+                        for (int s = 0; s < 3; s += 2) {
+                                int rk = socfw_adapter_site_rank(a, l,
+                                                                 (socfw_site)s);
+                                kept += rk;
+                                if (step == total - 2)
+                                        before_final[k] = (uint8_t)rk;
+                                else if (step > total - 2)
+                                        cr_assert_eq(rk, before_final[k],
+                                                     "the final pattern moved");
+                                k++;
+                        }
+                if (step > 2)
+                        cr_assert_leq(kept, b, "step %ld: %ld ranks kept, "
+                                      "budget %ld", step, kept, b);
+        }
+        socfw_adapter_free(a);
+        socfw_model_free(m);
 }

@@ -11,8 +11,8 @@ static const char *const arch_choices[] = {"gpt2", "bert", "roberta",
                                            "llama", NULL};
 static const char *const freeze_choices[] = {"none", "all", "embeddings",
                                              "top_layers", NULL};
-static const char *const adapter_choices[] = {"none", "lora", "ia3",
-                                              "bottleneck", NULL};
+static const char *const adapter_choices[] = {"none", "lora", "adalora",
+                                              "ia3", "bottleneck", NULL};
 static const char *const adapter_act_choices[] = {"relu", "gelu", "silu",
                                                   NULL};
 static const char *const lora_targets[] = {
@@ -38,7 +38,7 @@ static const char *const truncation_choices[] = {"head", "tail",
  * with defaults) and `tasks[].adapter.` (a task's own; absent keys come
  * from the backbone's). */
 #define ADAPTER_SPECS(P, TYPE, RANK, ALPHA, DROP, TARGETS, RS, RED, ACT,   \
-                      HELP)                                              \
+                      TR, TI, DT, OW, HELP)                              \
         {.key = P "type", .type = SOCFW_PARAM_ENUM,                      \
          .default_value = TYPE, .choices = adapter_choices,              \
          .help = HELP},                                                   \
@@ -69,6 +69,22 @@ static const char *const truncation_choices[] = {"head", "tail",
          .default_value = ACT, .choices = adapter_act_choices,            \
          .help = "Bottleneck: activation between down and up "            \
                  "projections."},                                         \
+        {.key = P "target_rank", .type = SOCFW_PARAM_INT,                \
+         .default_value = TR, .min = 1, .max = 4096,                      \
+         .help = "AdaLoRA: average rank per site at the end of training " \
+                 "(rank is the initial one)."},                           \
+        {.key = P "tinit", .type = SOCFW_PARAM_INT, .default_value = TI,  \
+         .min = 0, .max = 1e12,                                           \
+         .help = "AdaLoRA: steps at the full initial budget."},           \
+        {.key = P "tfinal", .type = SOCFW_PARAM_INT, .default_value = TI, \
+         .min = 0, .max = 1e12,                                           \
+         .help = "AdaLoRA: last steps at the final budget."},             \
+        {.key = P "delta_t", .type = SOCFW_PARAM_INT, .default_value = DT,\
+         .min = 1, .max = 1e12,                                           \
+         .help = "AdaLoRA: steps between two rank allocations."},         \
+        {.key = P "orth_reg_weight", .type = SOCFW_PARAM_FLOAT,          \
+         .default_value = OW, .min = 0, .max = 1e6,                       \
+         .help = "AdaLoRA: weight of the orthogonality regulariser."},    \
         {.key = P "from", .type = SOCFW_PARAM_PATH,                      \
          .flags = SOCFW_PARAM_MUST_EXIST,                                 \
          .help = "Start from this adapter directory (PEFT's LoRA or IA3, "\
@@ -146,10 +162,10 @@ static const socfw_param_spec backbone_specs[] = {
          .default_value = "2", .min = 0, .max = 256,
          .help = "With freeze: top_layers, how many blocks are trained."},
         ADAPTER_SPECS("adapter.", "none", "8", "16", "0", NULL,
-                      "false", "16", "relu",
+                      "false", "16", "relu", "4", "0", "1", "0.5",
                       "Parameter-efficient fine-tuning for every task "
                       "that trains a head (a task's own adapter: overrides "
-                      "it): LoRA, IA3 or bottleneck adapters over the "
+                      "it): LoRA, AdaLoRA, IA3 or bottleneck adapters over the "
                       "frozen backbone; none trains the backbone itself "
                       "(see freeze)."),
         END};
@@ -341,7 +357,7 @@ static const socfw_param_spec task_specs[] = {
          .help = "Class names in order; inferred from the training data "
                  "when absent."},
         ADAPTER_SPECS("adapter.", NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                      NULL,
+                      NULL, NULL, NULL, NULL, NULL,
                       "This task's own adapter over the frozen, shared "
                       "backbone; each key absent here comes from "
                       "backbone.adapter."),

@@ -43,6 +43,7 @@ socfw_adapter_type_name(socfw_adapter_type t)
         case SOCFW_ADAPTER_LORA: return "lora";
         case SOCFW_ADAPTER_IA3: return "ia3";
         case SOCFW_ADAPTER_BOTTLENECK: return "bottleneck";
+        case SOCFW_ADAPTER_ADALORA: return "adalora";
         }
         return "?";
 }
@@ -52,7 +53,7 @@ socfw_adapter_type_parse(const char *name)
 {
         static const socfw_adapter_type all[] = {
                 SOCFW_ADAPTER_NONE, SOCFW_ADAPTER_LORA, SOCFW_ADAPTER_IA3,
-                SOCFW_ADAPTER_BOTTLENECK,
+                SOCFW_ADAPTER_BOTTLENECK, SOCFW_ADAPTER_ADALORA,
         };
         if (!name)
                 return -1;
@@ -71,7 +72,16 @@ socfw_adapter_config_default(socfw_adapter_config *c, socfw_adapter_type type)
         c->alpha = 8.0f;
         c->reduction_factor = 16;
         c->act = SOCFW_ADAPTER_ACT_RELU;
+        c->target_r = 8;
+        c->delta_t = 1;
+        c->beta1 = c->beta2 = 0.85f;
+        c->orth_reg_weight = 0.5f;
         switch (type) {
+        case SOCFW_ADAPTER_ADALORA:     /* PEFT's AdaLoraConfig */
+                c->rank = 12;
+                c->targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_Q) |
+                             SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V);
+                break;
         case SOCFW_ADAPTER_LORA:
                 c->targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_Q) |
                              SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V);
@@ -96,10 +106,11 @@ check_config(const socfw_model *m, const socfw_adapter_config *c,
              socfw_error *err)
 {
         if (c->type != SOCFW_ADAPTER_LORA && c->type != SOCFW_ADAPTER_IA3 &&
-            c->type != SOCFW_ADAPTER_BOTTLENECK)
+            c->type != SOCFW_ADAPTER_BOTTLENECK &&
+            c->type != SOCFW_ADAPTER_ADALORA)
                 return socfw_error_set(err, SOCFW_EINVAL, "adapter: type "
                                        "'%s' has no tensors to make; hint: "
-                                       "lora, ia3 or bottleneck",
+                                       "lora, adalora, ia3 or bottleneck",
                                        socfw_adapter_type_name(c->type));
         if (c->targets == 0 || (c->targets & ~SOCFW_SITE_ALL))
                 return socfw_error_set(err, SOCFW_EINVAL, "adapter: no valid "
@@ -119,7 +130,7 @@ check_config(const socfw_model *m, const socfw_adapter_config *c,
                                                         ->arch));
                 int in, out;
                 socfw_model_site_dims(m, (socfw_site)s, &in, &out);
-                if (c->type == SOCFW_ADAPTER_LORA &&
+                if (peft_is_lora(c->type) &&
                     (c->rank > in || c->rank > out))
                         return socfw_error_set(
                                 err, SOCFW_EINVAL, "adapter: LoRA rank %d "
@@ -140,7 +151,22 @@ check_config(const socfw_model *m, const socfw_adapter_config *c,
                                 "factor %d leaves no width of %d; hint: 2 to "
                                 "%d", c->reduction_factor, out, out);
         }
-        if (c->type == SOCFW_ADAPTER_LORA) {
+        if (c->type == SOCFW_ADAPTER_ADALORA &&
+            (c->target_r < 1 || c->target_r > c->rank))
+                return socfw_error_set(err, SOCFW_EINVAL, "adapter: AdaLoRA "
+                                       "target_r %d must lie in [1, init_r "
+                                       "%d]; hint: a smaller target_r or a "
+                                       "larger rank", c->target_r, c->rank);
+        if (c->type == SOCFW_ADAPTER_ADALORA &&
+            (c->delta_t < 1 || c->tinit < 0 || c->tfinal < 0 ||
+             !(c->beta1 >= 0.0f && c->beta1 < 1.0f) ||
+             !(c->beta2 >= 0.0f && c->beta2 < 1.0f) ||
+             !(c->orth_reg_weight >= 0.0f)))
+                return socfw_error_set(err, SOCFW_EINVAL, "adapter: AdaLoRA "
+                                       "needs delta_t >= 1, tinit, tfinal "
+                                       ">= 0, betas in [0, 1) and "
+                                       "orth_reg_weight >= 0");
+        if (peft_is_lora(c->type)) {
                 if (c->rank < 1)
                         return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
                                                "LoRA rank %d; hint: >= 1",
@@ -189,7 +215,9 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
         for (int s = 0; s < SOCFW_SITE_COUNT; s++)
                 socfw_model_site_dims(m, (socfw_site)s, &a->in[s], &a->out[s]);
         a->scale = 1.0f;
-        if (cfg->type == SOCFW_ADAPTER_LORA)
+        if (cfg->type == SOCFW_ADAPTER_ADALORA)  /* PEFT: alpha/(r+1e-5) */
+                a->scale = cfg->alpha / ((float)cfg->rank + 1e-5f);
+        else if (cfg->type == SOCFW_ADAPTER_LORA)
                 a->scale = cfg->use_rslora
                                    ? cfg->alpha / sqrtf((float)cfg->rank)
                                    : cfg->alpha / (float)cfg->rank;
@@ -214,6 +242,19 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                                                : 1);
                         sl->active = 1;
                         switch (cfg->type) {
+                        case SOCFW_ADAPTER_ADALORA:
+                                sl->t[2] = add_tensor(a, l, s, "lora_E", 2,
+                                                      r, 1, err);
+                                sl->imp = calloc((size_t)2 * ((size_t)r * in +
+                                                              (size_t)o * r + r),
+                                                 sizeof *sl->imp);
+                                if (!sl->imp) {
+                                        rc = socfw_error_set(
+                                                err, SOCFW_ENOMEM,
+                                                "adapter: out of memory");
+                                        goto fail;
+                                }
+                                /* fall through - A and B as LoRA's */
                         case SOCFW_ADAPTER_LORA:
                                 sl->t[0] = add_tensor(a, l, s, "lora_A", 2,
                                                       r, in, err);
@@ -258,6 +299,12 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                         if (!sl->active)
                                 continue;
                         switch (cfg->type) {
+                        case SOCFW_ADAPTER_ADALORA:     /* E stays 0 */
+                                socfw_params_init_normal(a->ps, sl->t[0], 0.0f,
+                                                         0.02f, &rng);
+                                socfw_params_init_normal(a->ps, sl->t[1], 0.0f,
+                                                         0.02f, &rng);
+                                break;
                         case SOCFW_ADAPTER_LORA: {
                                 float b = 1.0f / sqrtf((float)a->in[s]);
                                 socfw_params_init_uniform(a->ps, sl->t[0], -b,
@@ -293,6 +340,8 @@ socfw_adapter_free(socfw_adapter *a)
                      i++) {
                         free(a->slots[i].saved);
                         free(a->slots[i].mask);
+                        free(a->slots[i].imp);
+                        free(a->slots[i].keep);
                 }
         }
         free(a->slots);

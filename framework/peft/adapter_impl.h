@@ -11,8 +11,9 @@
 /* One (block, site): its tensors and what its forward saved. */
 typedef struct peft_slot {
         int active;
-        int t[4];               /* LoRA: A, B; IA3: l; bottleneck: down.w,
-                                   down.b, up.w, up.b (indices, -1 unused) */
+        int t[4];               /* LoRA: A, B; AdaLoRA: A, B, E; IA3: l;
+                                   bottleneck: down.w, down.b, up.w, up.b
+                                   (indices, -1 unused)                  */
         int mid;                /* bottleneck width                        */
         float *saved;           /* activations for backward (see sites.c)  */
         size_t saved_cap;
@@ -20,9 +21,14 @@ typedef struct peft_slot {
         size_t mask_cap;
         int saved_n;            /* rows saved; 0: nothing to go back on    */
         float saved_drop;       /* LoRA dropout rate of the saved forward  */
+        float *imp;             /* AdaLoRA: importance EMA and uncertainty
+                                   of A, B, E: 2 x (r in + out r + r)     */
+        uint8_t *keep;          /* AdaLoRA: the final rank pattern, fixed
+                                   when the final phase starts (r), or
+                                   NULL before                            */
 } peft_slot;
 
-#define PEFT_N_SCRATCH 3
+#define PEFT_N_SCRATCH 4
 
 struct socfw_adapter {
         socfw_adapter_config cfg;
@@ -46,7 +52,8 @@ static inline int
 peft_n_tensors(socfw_adapter_type t)
 {
         return t == SOCFW_ADAPTER_LORA ? 2 : t == SOCFW_ADAPTER_IA3 ? 1
-               : t == SOCFW_ADAPTER_BOTTLENECK ? 4 : 0;
+               : t == SOCFW_ADAPTER_BOTTLENECK ? 4
+               : t == SOCFW_ADAPTER_ADALORA ? 3 : 0;
 }
 
 /* A buffer of at least n floats in *p (grown, contents lost); NULL when
@@ -56,5 +63,12 @@ PEFT_HIDDEN float *peft_grow(float **p, size_t *cap, size_t n);
 /* Shared scratch `which` (0..PEFT_N_SCRATCH-1) of at least n floats. */
 PEFT_HIDDEN float *peft_scratch(socfw_adapter *a, int which, size_t n);
 
+
+/* LoRA-like (LoRA, AdaLoRA): A (r,in) and B (out,r) at t[0], t[1]. */
+static inline int
+peft_is_lora(socfw_adapter_type t)
+{
+        return t == SOCFW_ADAPTER_LORA || t == SOCFW_ADAPTER_ADALORA;
+}
 
 #endif

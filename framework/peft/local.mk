@@ -6,6 +6,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/peft/adapter.c \
 	framework/peft/sites.c \
 	framework/peft/merge.c \
+	framework/peft/adalora.c \
 	framework/peft/peft_file.c
 socfwinclude_HEADERS += framework/socfw/peft.h
 

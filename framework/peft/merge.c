@@ -23,7 +23,7 @@ socfw_adapter_merge(const socfw_adapter *a, socfw_model *m, socfw_error *err)
         if (m->adapter == a)
                 return socfw_error_set(err, SOCFW_ESTATE, "adapter merge: "
                                        "detach the adapter first");
-        if (c->type != SOCFW_ADAPTER_LORA && c->type != SOCFW_ADAPTER_IA3)
+        if (!peft_is_lora(c->type) && c->type != SOCFW_ADAPTER_IA3)
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED, "adapter "
                                        "merge: a %s adapter adds a layer of "
                                        "its own and cannot be folded into "
@@ -43,16 +43,20 @@ socfw_adapter_merge(const socfw_adapter *a, socfw_model *m, socfw_error *err)
                         float *w = arch_w(m, wi), *b = arch_w(m, bi);
                         int total = (int)(socfw_params_numel(m->ps, wi) / in);
                         const float *t0 = socfw_params_data(a->ps, sl->t[0]);
-                        if (c->type == SOCFW_ADAPTER_LORA) {
+                        if (peft_is_lora(c->type)) {
                                 const float *B = socfw_params_data(a->ps,
                                                                    sl->t[1]);
+                                const float *E = c->type == SOCFW_ADAPTER_ADALORA
+                                        ? socfw_params_data(a->ps, sl->t[2])
+                                        : NULL;
                                 int r = c->rank;
                                 for (int o = 0; o < out; o++)
                                         for (int i = 0; i < in; i++) {
                                                 double d = 0.0;
                                                 for (int k = 0; k < r; k++)
                                                         d += (double)B[(size_t)o * r + k] *
-                                                             t0[(size_t)k * in + i];
+                                                             t0[(size_t)k * in + i] *
+                                                             (E ? E[k] : 1.0f);
                                                 *wat(w, m->wl, total, in, col0,
                                                      o, i) += a->scale * (float)d;
                                         }

@@ -165,14 +165,19 @@ T(const socfw_adapter *a, const peft_slot *sl, int k)
         return socfw_params_data(a->ps, sl->t[k]);
 }
 
+/* LoRA and AdaLoRA: PEFT names LoRA's tensors "lora_A.weight" (nn.Linear)
+ * and AdaLoRA's "lora_A", "lora_B", "lora_E" (parameters). */
 static int
 save_lora(const socfw_adapter *a, const socfw_model *m, out_list *o,
           int *fused_rank)
 {
         int r = a->cfg.rank, C = a->shape.hidden;
+        int ada = a->cfg.type == SOCFW_ADAPTER_ADALORA;
+        const char *nA = ada ? "lora_A" : "lora_A.weight";
+        const char *nB = ada ? "lora_B" : "lora_B.weight";
         *fused_rank = 0;
         for (int l = 0; l < a->n_layers; l++) {
-                /* GPT-2 q|k|v -> one c_attn LoRA */
+                /* GPT-2 q|k|v -> one c_attn adapter */
                 if (a->shape.arch == SOCFW_ARCH_GPT2) {
                         int S[3], ns = 0;
                         for (int s = 0; s < 3; s++)
@@ -183,13 +188,19 @@ save_lora(const socfw_adapter *a, const socfw_model *m, out_list *o,
                                 float *A = calloc((size_t)rf * C, sizeof *A);
                                 float *B = calloc((size_t)3 * C * rf,
                                                   sizeof *B);
-                                if (A && B) {
+                                float *E = ada ? calloc((size_t)rf, sizeof *E)
+                                               : NULL;
+                                if (A && B && (!ada || E)) {
                                         for (int j = 0; j < ns; j++) {
                                                 const peft_slot *sl =
                                                         peft_slot_of(a, l, (socfw_site)S[j]);
                                                 memcpy(A + (size_t)j * r * C,
                                                        T(a, sl, 0),
                                                        (size_t)r * C * sizeof *A);
+                                                if (ada)
+                                                        memcpy(E + (size_t)j * r,
+                                                               T(a, sl, 2),
+                                                               (size_t)r * sizeof *E);
                                                 const float *b = T(a, sl, 1);
                                                 for (int oo = 0; oo < C; oo++)
                                                         for (int k = 0; k < r; k++)
@@ -198,14 +209,17 @@ save_lora(const socfw_adapter *a, const socfw_model *m, out_list *o,
                                         }
                                 }
                                 int rc = out_add(o, tname(m, l, SOCFW_SITE_ATTN_Q,
-                                                          "lora_A.weight"),
-                                                 A, rf, C);
+                                                          nA), A, rf, C);
                                 if (rc == 0)
                                         rc = out_add(o, tname(m, l, SOCFW_SITE_ATTN_Q,
-                                                              "lora_B.weight"),
-                                                     B, 3 * C, rf);
+                                                              nB), B, 3 * C, rf);
                                 else
                                         free(B);
+                                if (rc == 0 && ada)
+                                        rc = out_add(o, tname(m, l, SOCFW_SITE_ATTN_Q,
+                                                              "lora_E"), E, rf, 1);
+                                else
+                                        free(E);
                                 if (rc < 0)
                                         return rc;
                                 *fused_rank = rf;
@@ -217,16 +231,19 @@ save_lora(const socfw_adapter *a, const socfw_model *m, out_list *o,
                                 continue;
                         const peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
                         int in = a->in[s], out = a->out[s];
-                        int rc = out_add(o, tname(m, l, (socfw_site)s,
-                                                  "lora_A.weight"),
+                        int rc = out_add(o, tname(m, l, (socfw_site)s, nA),
                                          copy_of(T(a, sl, 0), (size_t)r * in),
                                          r, in);
                         if (rc == 0)
-                                rc = out_add(o, tname(m, l, (socfw_site)s,
-                                                      "lora_B.weight"),
+                                rc = out_add(o, tname(m, l, (socfw_site)s, nB),
                                              copy_of(T(a, sl, 1),
                                                      (size_t)out * r),
                                              out, r);
+                        if (rc == 0 && ada)
+                                rc = out_add(o, tname(m, l, (socfw_site)s,
+                                                      "lora_E"),
+                                             copy_of(T(a, sl, 2), (size_t)r),
+                                             r, 1);
                         if (rc < 0)
                                 return rc;
                 }
@@ -366,9 +383,10 @@ peft_config(const socfw_adapter *a, const socfw_model *m,
             const char *base_source, int fused_rank)
 {
         const socfw_adapter_config *c = &a->cfg;
-        const char *type = c->type == SOCFW_ADAPTER_LORA  ? "LORA"
-                           : c->type == SOCFW_ADAPTER_IA3 ? "IA3"
-                                                          : "SOCFW_BOTTLENECK";
+        const char *type = c->type == SOCFW_ADAPTER_LORA      ? "LORA"
+                           : c->type == SOCFW_ADAPTER_ADALORA ? "ADALORA"
+                           : c->type == SOCFW_ADAPTER_IA3     ? "IA3"
+                                                              : "SOCFW_BOTTLENECK";
         json_t *j = json_pack("{s:s, s:o, s:o, s:b, s:o, s:n, s:n}",
                               "peft_type", type, "base_model_name_or_path",
                               base_source ? json_string(base_source)
@@ -379,7 +397,26 @@ peft_config(const socfw_adapter *a, const socfw_model *m,
         if (!j)
                 return NULL;
         int gpt2 = a->shape.arch == SOCFW_ARCH_GPT2;
-        if (c->type == SOCFW_ADAPTER_LORA) {
+        if (c->type == SOCFW_ADAPTER_ADALORA) {
+                /* every module at init_r (GPT-2's fused c_attn holds its
+                 * sites' triplets side by side); masked ones have E = 0 */
+                json_object_set_new(j, "init_r", json_integer(
+                        fused_rank ? fused_rank : c->rank));
+                json_object_set_new(j, "target_r", json_integer(c->target_r));
+                json_object_set_new(j, "r", json_integer(c->rank));
+                json_object_set_new(j, "lora_alpha", json_real(c->alpha));
+                json_object_set_new(j, "lora_dropout", json_real(c->dropout));
+                json_object_set_new(j, "tinit", json_integer(c->tinit));
+                json_object_set_new(j, "tfinal", json_integer(c->tfinal));
+                json_object_set_new(j, "deltaT", json_integer(c->delta_t));
+                json_object_set_new(j, "beta1", json_real(c->beta1));
+                json_object_set_new(j, "beta2", json_real(c->beta2));
+                json_object_set_new(j, "orth_reg_weight",
+                                    json_real(c->orth_reg_weight));
+                json_object_set_new(j, "fan_in_fan_out", json_boolean(gpt2));
+                json_object_set_new(j, "bias", json_string("none"));
+                json_object_set_new(j, "rank_pattern", json_null());
+        } else if (c->type == SOCFW_ADAPTER_LORA) {
                 json_object_set_new(j, "r", json_integer(c->rank));
                 json_object_set_new(j, "lora_alpha", json_real(c->alpha));
                 json_object_set_new(j, "lora_dropout", json_real(c->dropout));
@@ -450,6 +487,7 @@ socfw_adapter_save(const socfw_adapter *a, const socfw_model *m,
         int fused_rank = 0;
         switch (a->cfg.type) {
         case SOCFW_ADAPTER_LORA:
+        case SOCFW_ADAPTER_ADALORA:
                 rc = save_lora(a, m, &o, &fused_rank);
                 break;
         case SOCFW_ADAPTER_IA3:
@@ -1044,6 +1082,163 @@ load_bottleneck(socfw_adapter **out, const socfw_model *m, json_t *cfg,
         return 0;
 }
 
+/* AdaLoRA ("ADALORA"): lora_A (r,in), lora_B (out,r), lora_E (r,1) per
+ * module.  socfw's own files (meta.json sites and rank) come back in the
+ * structure that was saved; others get one rank (the largest, smaller
+ * modules zero-padded with E = 0 there) and each module's alpha / r folded
+ * into its B. */
+static int
+load_adalora(socfw_adapter **out, const socfw_model *m, json_t *cfg,
+             json_t *meta, const socfw_modelfile *mf, const char *path,
+             socfw_error *err)
+{
+        static const char *const what[3] = {"lora_A", "lora_B", "lora_E"};
+        const socfw_model_config *mc = socfw_model_config_of(m);
+        int L = mc->n_layers, C = mc->hidden, R = 0, rc = 0;
+        const socfw_tensor_info **f = calloc((size_t)L * SOCFW_SITE_COUNT * 3,
+                                             sizeof *f);
+        if (!f)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        for (size_t i = 0; rc == 0 && i < socfw_modelfile_n_tensors(mf); i++) {
+                const socfw_tensor_info *t = socfw_modelfile_tensor(mf, i);
+                int l = 0, k = -1;
+                socfw_site s = SOCFW_SITE_ATTN_Q;
+                for (int q = 0; q < 3 && k < 0; q++)
+                        if (locate(m, t->name, what[q], &l, &s) == 0)
+                                k = q;
+                if (k < 0 || t->ndim != 2) {
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EFORMAT, path, 0, 0,
+                                "tensor '%s' is not an AdaLoRA matrix of any "
+                                "%s site", t->name, socfw_arch_name(mc->arch));
+                        break;
+                }
+                f[(l * SOCFW_SITE_COUNT + s) * 3 + k] = t;
+                if (k == 0 && t->shape[0] > R)
+                        R = (int)t->shape[0];
+        }
+        unsigned targets = 0;
+        for (int l = 0; rc == 0 && l < L; l++)
+                for (int s = 0; rc == 0 && s < SOCFW_SITE_COUNT; s++) {
+                        const socfw_tensor_info **x =
+                                &f[(l * SOCFW_SITE_COUNT + s) * 3];
+                        if (!x[0] && !x[1] && !x[2])
+                                continue;
+                        int in, o;
+                        socfw_model_site_dims(m, (socfw_site)s, &in, &o);
+                        int fs = fused_qkv(m, (socfw_site)s);
+                        if (fs)
+                                o = 3 * C;
+                        int r = x[0] ? (int)x[0]->shape[0] : 0;
+                        if (!x[0] || !x[1] || !x[2])
+                                rc = socfw_error_set_at(
+                                        err, SOCFW_EFORMAT, path, 0, 0,
+                                        "tensor '%s' lacks its lora_A, "
+                                        "lora_B or lora_E partner",
+                                        (x[0] ? x[0] : x[1] ? x[1] : x[2])->name);
+                        else if (x[0]->shape[1] != in)
+                                rc = tensor_err(err, path, x[0]->name,
+                                                "does not fit", x[0]->shape[0],
+                                                x[0]->shape[1], r, in);
+                        else if (x[1]->shape[0] != o || x[1]->shape[1] != r)
+                                rc = tensor_err(err, path, x[1]->name,
+                                                "does not fit", x[1]->shape[0],
+                                                x[1]->shape[1], o, r);
+                        else if (x[2]->nelem != r)
+                                rc = tensor_err(err, path, x[2]->name,
+                                                "does not fit", x[2]->shape[0],
+                                                x[2]->shape[1], r, 1);
+                        targets |= fs ? 7u : SOCFW_SITE_BIT(s);
+                }
+        /* socfw's own file: its sites and rank */
+        unsigned ms = meta_sites(meta);
+        int mr = (int)json_integer_value(json_object_get(meta, "rank"));
+        int nq = 0;
+        for (int s = 0; s < 3; s++)
+                nq += fused_qkv(m, (socfw_site)s) && (ms & SOCFW_SITE_BIT(s));
+        int native = ms && mr > 0 && (ms & targets) == ms;
+        for (int l = 0; native && l < L; l++)
+                for (int s = 0; native && s < SOCFW_SITE_COUNT; s++) {
+                        const socfw_tensor_info *A =
+                                f[(l * SOCFW_SITE_COUNT + s) * 3];
+                        if (A)
+                                native = A->shape[0] ==
+                                         (fused_qkv(m, (socfw_site)s) ? nq * mr
+                                                                      : mr);
+                }
+        if (rc == 0 && !targets)
+                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
+                                        "the adapter has no AdaLoRA tensors");
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_ADALORA);
+        ac.targets = native ? ms : targets;
+        ac.rank = native ? mr : R;
+        ac.alpha = (float)json_number_value(json_object_get(cfg, "lora_alpha"));
+        if (!(ac.alpha > 0.0f))
+                ac.alpha = (float)ac.rank;
+        json_int_t tr = json_integer_value(json_object_get(cfg, "target_r"));
+        ac.target_r = tr >= 1 && tr <= ac.rank ? (int)tr : ac.rank;
+        socfw_adapter *a = NULL;
+        if (rc == 0)
+                rc = socfw_adapter_new(&a, m, &ac, 0, err);
+        for (int l = 0; rc == 0 && l < L; l++)
+                for (int s = 0; rc == 0 && s < SOCFW_SITE_COUNT; s++) {
+                        if (!socfw_adapter_has(a, l, (socfw_site)s))
+                                continue;
+                        peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
+                        int in = a->in[s], o = a->out[s], Ra = ac.rank;
+                        float *dA = socfw_params_data(a->ps, sl->t[0]);
+                        float *dB = socfw_params_data(a->ps, sl->t[1]);
+                        float *dE = socfw_params_data(a->ps, sl->t[2]);
+                        memset(dA, 0, (size_t)Ra * in * sizeof *dA);
+                        memset(dB, 0, (size_t)o * Ra * sizeof *dB);
+                        memset(dE, 0, (size_t)Ra * sizeof *dE);
+                        int fs = fused_qkv(m, (socfw_site)s);
+                        const socfw_tensor_info **x =
+                                &f[(l * SOCFW_SITE_COUNT +
+                                    (fs ? SOCFW_SITE_ATTN_Q : s)) * 3];
+                        if (!x[0])
+                                continue;       /* not in this layer */
+                        int r = (int)x[0]->shape[0];
+                        float *A = NULL, *B = NULL, *E = NULL;
+                        rc = read_all(mf, x[0], &A, err);
+                        if (rc == 0)
+                                rc = read_all(mf, x[1], &B, err);
+                        if (rc == 0)
+                                rc = read_all(mf, x[2], &E, err);
+                        /* which rows of the file's A/E are this site's */
+                        int j0 = 0, nr = r;
+                        if (rc == 0 && native && fs) {
+                                nr = mr;
+                                for (int q = 0; q < s; q++)
+                                        j0 += (ms & SOCFW_SITE_BIT(q)) ? mr : 0;
+                        }
+                        /* general files: the module's own scale in B */
+                        float k = native ? 1.0f
+                                         : ((float)Ra + 1e-5f) / ((float)r + 1e-5f);
+                        size_t row0 = fs ? (size_t)s * C : 0;
+                        for (int q = 0; rc == 0 && q < nr; q++) {
+                                memcpy(dA + (size_t)q * in,
+                                       A + (size_t)(j0 + q) * in,
+                                       (size_t)in * sizeof *dA);
+                                dE[q] = E[j0 + q];
+                                for (int oo = 0; oo < o; oo++)
+                                        dB[(size_t)oo * Ra + q] =
+                                                k * B[(row0 + oo) * r + j0 + q];
+                        }
+                        free(A);
+                        free(B);
+                        free(E);
+                }
+        free(f);
+        if (rc < 0) {
+                socfw_adapter_free(a);
+                return rc;
+        }
+        *out = a;
+        return 0;
+}
+
 int
 socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
                    bool check_base, socfw_error *err)
@@ -1069,11 +1264,11 @@ socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
                 rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
                                         "peft_type is missing");
         else if (strcmp(type, "LORA") && strcmp(type, "IA3") &&
-                 strcmp(type, "SOCFW_BOTTLENECK"))
+                 strcmp(type, "ADALORA") && strcmp(type, "SOCFW_BOTTLENECK"))
                 rc = socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path, 0, 0,
                                         "peft_type %s is not supported; "
-                                        "hint: socfw reads LORA, IA3 and its "
-                                        "own SOCFW_BOTTLENECK", type);
+                                        "hint: socfw reads LORA, ADALORA, IA3 "
+                                        "and its own SOCFW_BOTTLENECK", type);
         else if (json_is_true(json_object_get(cfg, "use_dora")))
                 rc = socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path, 0, 0,
                                         "use_dora: DoRA adapters are not "
@@ -1112,6 +1307,8 @@ socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
                 rc = socfw_modelfile_open(&mf, path, err);
         if (rc == 0 && !strcmp(type, "LORA"))
                 rc = load_lora(out, m, cfg, meta, mf, path, err);
+        else if (rc == 0 && !strcmp(type, "ADALORA"))
+                rc = load_adalora(out, m, cfg, meta, mf, path, err);
         else if (rc == 0 && !strcmp(type, "IA3"))
                 rc = load_ia3(out, m, cfg, meta, mf, path, err);
         else if (rc == 0)

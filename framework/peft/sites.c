@@ -109,13 +109,34 @@ peft_in_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
         return xs;
 }
 
+/* The A the product uses: A itself, or AdaLoRA's A o E (each row k
+ * scaled by the singular value E[k]) in scratch 3. */
+static const float *
+lora_a(socfw_adapter *a, const peft_slot *sl, int in)
+{
+        const float *A = pdata(a, sl->t[0]);
+        if (a->cfg.type != SOCFW_ADAPTER_ADALORA)
+                return A;
+        int r = a->cfg.rank;
+        const float *E = pdata(a, sl->t[2]);
+        float *Ae = peft_scratch(a, 3, (size_t)r * in);
+        if (!Ae)
+                return NULL;
+        for (int k = 0; k < r; k++)
+                for (int i = 0; i < in; i++)
+                        Ae[(size_t)k * in + i] = A[(size_t)k * in + i] * E[k];
+        return Ae;
+}
+
 static int
 lora_forward(socfw_adapter *a, peft_slot *sl, const float *x, float *y,
              int ldy, int in, int out, const peft_pass *p)
 {
         int N = p->N, r = a->cfg.rank;
         float drop = p->training ? a->cfg.dropout : 0.0f;
-        const float *A = pdata(a, sl->t[0]), *B = pdata(a, sl->t[1]);
+        const float *A = lora_a(a, sl, in), *B = pdata(a, sl->t[1]);
+        if (!A)
+                return SOCFW_ENOMEM;
         size_t nr = (size_t)N * r, nin = (size_t)N * in;
         float *z = p->save ? save_buf(sl, nr) : peft_scratch(a, 0, nr);
         if (!z)
@@ -209,6 +230,7 @@ peft_out_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
                 sl->saved_n = 0;
         switch (a->cfg.type) {
         case SOCFW_ADAPTER_LORA:
+        case SOCFW_ADAPTER_ADALORA:
                 rc = lora_forward(a, sl, x, y, ldy, in, out, p);
                 break;
         case SOCFW_ADAPTER_IA3:
@@ -231,15 +253,19 @@ static int
 lora_backward(socfw_adapter *a, peft_slot *sl, const float *x,
               const float *dy, int ldy, float *dx, int in, int out, int N)
 {
-        int r = a->cfg.rank;
+        int r = a->cfg.rank, ada = a->cfg.type == SOCFW_ADAPTER_ADALORA;
         float s = a->scale, drop = sl->saved_drop;
-        const float *A = pdata(a, sl->t[0]), *B = pdata(a, sl->t[1]);
+        const float *A = lora_a(a, sl, in), *B = pdata(a, sl->t[1]);
         float *dA = pgrad(a, sl->t[0]), *dB = pgrad(a, sl->t[1]);
         const float *z = sl->saved;
         size_t nin = (size_t)N * in;
         float *dz = peft_scratch(a, 0, (size_t)N * r);
-        if (!dz)
+        /* AdaLoRA: the gradient of A o E first, then split into A and E */
+        float *dAe = ada ? peft_scratch(a, 2, (size_t)r * in) : NULL;
+        if (!dz || !A || (ada && !dAe))
                 return SOCFW_ENOMEM;
+        if (ada)
+                memset(dAe, 0, (size_t)r * in * sizeof *dAe);
         /* dB (out,r) += s dy^T z;  dz (N,r) = s dy B */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, r, N, s, dy,
                     ldy, z, r, 1.0f, dB, r);
@@ -257,7 +283,20 @@ lora_backward(socfw_adapter *a, peft_slot *sl, const float *x,
         }
         /* dA (r,in) += dz^T xin */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, in, N, 1.0f,
-                    dz, r, xin, in, 1.0f, dA, in);
+                    dz, r, xin, in, 1.0f, ada ? dAe : dA, in);
+        if (ada) {      /* d(A o E): dA += . o E, dE += rowsum(. o A) */
+                const float *A0 = pdata(a, sl->t[0]), *E = pdata(a, sl->t[2]);
+                float *dE = pgrad(a, sl->t[2]);
+                for (int k = 0; k < r; k++) {
+                        double acc = 0.0;
+                        for (int i = 0; i < in; i++) {
+                                size_t j = (size_t)k * in + i;
+                                dA[j] += dAe[j] * E[k];
+                                acc += (double)dAe[j] * A0[j];
+                        }
+                        dE[k] += (float)acc;
+                }
+        }
         if (!dx)
                 return 0;
         if (drop <= 0.0f) {     /* dx += dz A */
@@ -265,7 +304,7 @@ lora_backward(socfw_adapter *a, peft_slot *sl, const float *x,
                             r, 1.0f, dz, r, A, in, 1.0f, dx, in);
                 return 0;
         }
-        float *t = peft_scratch(a, 2, nin);
+        float *t = peft_scratch(a, 1, nin);
         if (!t)
                 return SOCFW_ENOMEM;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, r, 1.0f,
@@ -336,6 +375,7 @@ peft_out_backward(socfw_adapter *a, int l, socfw_site s, const float *x,
                 return SOCFW_ESTATE;
         switch (a->cfg.type) {
         case SOCFW_ADAPTER_LORA:
+        case SOCFW_ADAPTER_ADALORA:
                 return lora_backward(a, sl, x, dy, ldy, dx, in, out, N);
         case SOCFW_ADAPTER_IA3:
                 ia3_out_backward(a, sl, dy, ldy, out, N);

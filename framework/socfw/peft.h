@@ -35,6 +35,16 @@
  *            l (out); feed-forward input sites (mlp.down): y = (x * l) W + b
  *            with l (in), as PEFT's feedforward_modules.  l starts at 1.
  *            Tensor: ia3_l.
+ *   AdaLoRA  (Zhang et al. 2023) LoRA in SVD form: y += s * x (A o E)^T B^T
+ *            with lora_A = Q (r,in), lora_E = the r singular values
+ *            (r,1), lora_B = P (out,r), s = alpha / r; A and B start
+ *            N(0, 0.02), E at 0.  Training adds the orthogonality
+ *            regulariser and, after each optimizer step, scores every
+ *            singular triplet (smoothed |w * grad| times its uncertainty)
+ *            and zeroes the lowest E entries down to a budget that falls
+ *            cubically from init_r to target_r per site
+ *            (socfw_adapter_adalora_step).  Tensors: lora_A, lora_B,
+ *            lora_E.
  *   bottleneck  at attn.o and/or mlp.down (Houlsby: both; Pfeiffer:
  *            mlp.down): y += up(act(down(y))), down (m,out) + bias,
  *            up (out,m) + bias, m = out / reduction_factor; near-identity
@@ -103,6 +113,7 @@ typedef enum socfw_adapter_type {
         SOCFW_ADAPTER_LORA = 1,
         SOCFW_ADAPTER_IA3 = 2,
         SOCFW_ADAPTER_BOTTLENECK = 3,
+        SOCFW_ADAPTER_ADALORA = 4,
 } socfw_adapter_type;
 
 typedef enum socfw_adapter_act {
@@ -122,6 +133,12 @@ typedef struct socfw_adapter_config {
         /* bottleneck */
         int reduction_factor;   /* m = width / reduction_factor            */
         socfw_adapter_act act;
+        /* AdaLoRA (rank above is init_r) */
+        int target_r;           /* average rank per site at the end       */
+        long tinit, tfinal;     /* steps at full budget / at the target   */
+        long delta_t;           /* steps between budget allocations       */
+        float beta1, beta2;     /* importance and uncertainty EMAs        */
+        float orth_reg_weight;  /* weight of ||PᵀP - I|| + ||QQᵀ - I||    */
 } socfw_adapter_config;
 
 /* Defaults of each type (PEFT's where PEFT has the type):
@@ -158,6 +175,29 @@ void socfw_adapter_free(socfw_adapter *a);
  * store is finalized: read, write and optimize them, add none). */
 const socfw_adapter_config *socfw_adapter_config_of(const socfw_adapter *a);
 socfw_params *socfw_adapter_params(socfw_adapter *a);
+
+/* ---- AdaLoRA training ---------------------------------------------------- */
+
+/* After the gradients of an optimizer step are complete (before clipping):
+ * add the orthogonality regulariser's gradient, weight orth_reg_weight,
+ * mean over the adapter's A and B matrices of ||A Aᵀ - I||_F and
+ * ||Bᵀ B - I||_F, as PEFT does; *reg (may be NULL) gets its value.  No-op
+ * (0) for other types. */
+int socfw_adapter_adalora_regularize(socfw_adapter *a, float *reg);
+
+/* After optimizer step `step` (1-based) of `total_steps`, with the step's
+ * gradients still in place: update the importance of every singular
+ * triplet and, on allocation steps, zero the E entries with the lowest
+ * scores so that at most budget(step) stay (the cubic schedule between
+ * tinit and total_steps - tfinal, every delta_t steps; from then on the
+ * final mask is kept).  Returns the budget now in force (total ranks), or
+ * 0 for other types. */
+long socfw_adapter_adalora_step(socfw_adapter *a, long step,
+                                long total_steps);
+
+/* Singular values still in use at (layer, site): its rank now (LoRA and
+ * AdaLoRA; 0 for other types or absent sites). */
+int socfw_adapter_site_rank(const socfw_adapter *a, int layer, socfw_site s);
 
 /* LoRA scale s (1 for other types). */
 float socfw_adapter_lora_scale(const socfw_adapter *a);

@@ -66,6 +66,17 @@ rt_task_adapter_config(socfw_runtime *rt, const rt_task *t,
         c = source(t->cfg, bb, "reduction_factor");
         ac->reduction_factor = (int)socfw_config_get_int(
                 c, "adapter.reduction_factor");
+        c = source(t->cfg, bb, "target_rank");
+        ac->target_r = (int)socfw_config_get_int(c, "adapter.target_rank");
+        c = source(t->cfg, bb, "tinit");
+        ac->tinit = (long)socfw_config_get_int(c, "adapter.tinit");
+        c = source(t->cfg, bb, "tfinal");
+        ac->tfinal = (long)socfw_config_get_int(c, "adapter.tfinal");
+        c = source(t->cfg, bb, "delta_t");
+        ac->delta_t = (long)socfw_config_get_int(c, "adapter.delta_t");
+        c = source(t->cfg, bb, "orth_reg_weight");
+        ac->orth_reg_weight = (float)socfw_config_get_float(
+                c, "adapter.orth_reg_weight");
         c = source(t->cfg, bb, "non_linearity");
         const char *act = socfw_config_get_string(c, "adapter.non_linearity");
         ac->act = act && !strcmp(act, "gelu")   ? SOCFW_ADAPTER_ACT_GELU
@@ -227,6 +238,28 @@ rt_save_adapters(socfw_runtime *rt, socfw_error *err)
                 free(text);
                 if (rc < 0)
                         return rc;
+                if (socfw_adapter_config_of(t->adapter)->type ==
+                    SOCFW_ADAPTER_ADALORA) {   /* where the budget went */
+                        char line[1024];
+                        size_t len = 0;
+                        const socfw_model_config *mc =
+                                socfw_model_config_of(rt->model);
+                        for (int l = 0; l < mc->n_layers && len < 900; l++)
+                                for (int q = 0; q < SOCFW_SITE_COUNT &&
+                                                len < 900; q++)
+                                        if (socfw_adapter_has(t->adapter, l,
+                                                              (socfw_site)q))
+                                                len += (size_t)snprintf(
+                                                        line + len,
+                                                        sizeof line - len,
+                                                        " %d.%s=%d", l,
+                                                        socfw_site_name((socfw_site)q),
+                                                        socfw_adapter_site_rank(
+                                                                t->adapter, l,
+                                                                (socfw_site)q));
+                        rt_progress(rt, "task %s: AdaLoRA ranks per site:%s",
+                                    socfw_task_name(t->ctx), line);
+                }
                 rt_progress(rt, "task %s: adapter written to %s",
                             socfw_task_name(t->ctx), dir);
         }

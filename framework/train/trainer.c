@@ -167,10 +167,17 @@ make_head_optimizers(socfw_runtime *rt, socfw_error *err)
         return 0;
 }
 
-/* Clip, step and zero every trainable tensor.  Returns the grad norm. */
+/* Clip, step and zero every trainable tensor.  Returns the grad norm.
+ * `step` (1-based) of `total` drives AdaLoRA's rank budget. */
 static float
-optimizer_step(socfw_runtime *rt, double lr, float clip)
+optimizer_step(socfw_runtime *rt, double lr, float clip, long step,
+               long total)
 {
+        /* AdaLoRA: the orthogonality regulariser joins the gradient */
+        for (size_t i = 0; i < rt->n_tasks; i++)
+                if (rt->tasks[i].had_batch)
+                        socfw_adapter_adalora_regularize(rt->tasks[i].adapter,
+                                                         NULL);
         float *grads[4096];
         size_t ns[4096];
         size_t count = 0;
@@ -216,6 +223,9 @@ optimizer_step(socfw_runtime *rt, double lr, float clip)
                         socfw_adamw_step(t->aopt,
                                          socfw_params_data_buffer(aps),
                                          socfw_params_grad_buffer(aps), lr);
+                        /* AdaLoRA: importance from this step's gradients,
+                         * then the singular values over budget masked */
+                        socfw_adapter_adalora_step(t->adapter, step, total);
                 }
                 t->had_batch = 0;
         }
@@ -1552,7 +1562,8 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                         micro = 0;
                         double cur_lr = lr * socfw_lr_schedule_factor(&sched,
                                                                       step);
-                        float norm = optimizer_step(rt, cur_lr, clip);
+                        float norm = optimizer_step(rt, cur_lr, clip,
+                                                    step + 1, total);
                         step++;
                         /* where to continue after this step */
                         loop_state here = {
