@@ -255,7 +255,19 @@ cmd_inspect(int argc, char **argv)
                 if (n > 14 && !strcmp(name + n - 14, ".lora_A.weight"))
                         printf("  %-52.*s rank %lld\n", (int)(n - 14), name,
                                (long long)t->shape[0]);
-                else if (n > 6 && !strcmp(name + n - 6, ".ia3_l"))
+                else if (n > 7 && !strcmp(name + n - 7, ".lora_E")) {
+                        /* AdaLoRA: singular values still in use */
+                        float *e = malloc((size_t)t->nelem * sizeof *e);
+                        long long used = 0;
+                        if (e && socfw_modelfile_read_f32(mf, t, e,
+                                                          (size_t)t->nelem,
+                                                          &err) == 0)
+                                for (int64_t q = 0; q < t->nelem; q++)
+                                        used += e[q] != 0.0f;
+                        free(e);
+                        printf("  %-52.*s rank %lld of %lld\n", (int)(n - 7),
+                               name, used, (long long)t->nelem);
+                } else if (n > 6 && !strcmp(name + n - 6, ".ia3_l"))
                         printf("  %-52.*s %lld scalings\n", (int)(n - 6),
                                name, (long long)t->nelem);
                 else if (n > 20 && !strcmp(name + n - 20,
