@@ -287,6 +287,13 @@ houlsby(socfw_adapter_act act)
                 socfw_adapter_config ac = adalora_all(arch);                 \
                 fd_check(#tag " adalora", arch, &ac, false, 0.0f);           \
         }                                                                    \
+        Test(peft_fd, tag##_prefix, .timeout = 120)                          \
+        {                                                                    \
+                socfw_adapter_config ac;                                     \
+                socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PREFIX);     \
+                ac.prefix_length = 3;                                        \
+                fd_check(#tag " prefix", arch, &ac, false, 0.0f);            \
+        }                                                                    \
         Test(peft_fd, tag##_bottleneck_model_dropout, .timeout = 120)        \
         {                                                                    \
                 socfw_adapter_config ac = houlsby(act);                      \
@@ -557,11 +564,11 @@ Test(peft_names, sites_and_types, .timeout = 10)
                              s);
         cr_expect_eq(socfw_site_parse("attn.x"), -1);
         cr_expect_str_eq(socfw_site_name((socfw_site)9), "?");
-        for (int t = 0; t <= SOCFW_ADAPTER_BOTTLENECK; t++)
+        for (int t = 0; t <= SOCFW_ADAPTER_PREFIX; t++)
                 cr_expect_eq(socfw_adapter_type_parse(
                                      socfw_adapter_type_name(
                                              (socfw_adapter_type)t)), t);
-        cr_expect_eq(socfw_adapter_type_parse("prefix"), -1);
+        cr_expect_eq(socfw_adapter_type_parse("prompt"), -1);
         socfw_model *g = arch_load_fixture("gpt2");
         char buf[64];
         cr_expect_eq(socfw_model_site_module(g, 1, SOCFW_SITE_ATTN_V, buf,
@@ -803,4 +810,70 @@ Test(peft_adalora, budget_schedule_and_masks, .timeout = 60)
         }
         socfw_adapter_free(a);
         socfw_model_free(m);
+}
+
+/* ---- prefix tuning: KV decoding equals the full forward ---------------- */
+
+static void
+prefix_decode_matches(socfw_arch arch)
+{
+        socfw_model *m = peft_tiny_model(arch, 11);
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PREFIX);
+        ac.prefix_length = 2;   /* the tiny GPT-2 has 8 positions */
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 3, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        const socfw_model_config *c = socfw_model_config_of(m);
+        enum { T = 6 };
+        int32_t ids[T] = {3, 9, 1, 17, 5, 2};
+        int C = c->hidden, V = c->vocab_size;
+        float *h = malloc(sizeof(float) * T * C);
+        float *full = malloc(sizeof(float) * V), *step = malloc(sizeof(float) * V);
+        float *bare = malloc(sizeof(float) * V);
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, T, false, 0,
+                                         NULL, h, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_model_lm_logits(m, h + (T - 1) * C, 1, full, &err),
+                     0);
+        socfw_model_kv *kv = NULL;
+        cr_assert_eq(socfw_model_kv_new(&kv, m, T, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_decode_step(m, kv, ids, 3, NULL, &err), 0,
+                     "%s", err.message);
+        for (int t = 3; t < T; t++)
+                cr_assert_eq(socfw_model_decode_step(m, kv, ids + t, 1, step,
+                                                     &err), 0, "%s",
+                             err.message);
+        cr_assert_eq(socfw_model_kv_len(kv), 2 + T, "the prefix rows are "
+                     "the cache's first positions");
+        double d = arch_max_diff(full, step, (size_t)V);
+        /* and the prefix matters */
+        socfw_model_attach(m, NULL, NULL);
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, T, false, 0,
+                                         NULL, h, &err), 0);
+        socfw_model_lm_logits(m, h + (T - 1) * C, 1, bare, &err);
+        double dp = arch_max_diff(full, bare, (size_t)V);
+        cr_log_info("%s prefix: |decode - forward| %.3g, |with - without| %.3g",
+                    socfw_arch_name(c->arch), d, dp);
+        cr_assert_lt(d, 1e-4);
+        cr_assert_gt(dp, 1e-3);
+        socfw_model_kv_free(kv);
+        free(h);
+        free(full);
+        free(step);
+        free(bare);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
+}
+
+Test(peft_prefix, gpt2_decode_equals_forward, .timeout = 30)
+{
+        prefix_decode_matches(SOCFW_ARCH_GPT2);
+}
+
+Test(peft_prefix, llama_decode_equals_forward, .timeout = 30)
+{
+        prefix_decode_matches(SOCFW_ARCH_LLAMA);
 }

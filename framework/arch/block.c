@@ -291,12 +291,65 @@ attn_desc(const socfw_model *m, const arch_pass *p)
         return d;
 }
 
-/* Attention of the new rows: over themselves (training) or over the cache
- * (decoding, where k and v already hold the new rows). */
+/* Prefix tuning over a batch: the block's keys and values with the
+ * adapter's P rows in front of every sequence, (B, P+T, kd) each, kept in
+ * the adapter for backward; *pmask the key mask with the prefix's rows
+ * set (NULL when the batch has none). */
 static int
-attend(socfw_model *m, arch_layer_ws *w, const arch_pass *p)
+prefix_kv(socfw_model *m, int l, const arch_layer_ws *w, int B, int T,
+          const int32_t *mask, float **kf, float **vf, int32_t **pmask)
+{
+        socfw_adapter *a = m->adapter;
+        int P = socfw_adapter_prefix_length(a), Tk = P + T;
+        int kd = arch_kd(&m->cfg);
+        int ld = m->cfg.arch == SOCFW_ARCH_GPT2 ? 3 * m->cfg.hidden : kd;
+        size_t n = (size_t)B * Tk * kd;
+        *kf = peft_prefix_saved(a, l, 0, n);
+        *vf = peft_prefix_saved(a, l, 1, n);
+        *pmask = mask ? peft_prefix_mask(a, (size_t)B * Tk) : NULL;
+        if (!*kf || !*vf || (mask && !*pmask))
+                return SOCFW_ENOMEM;
+        const float *pk = peft_prefix(a, l, 0), *pv = peft_prefix(a, l, 1);
+        size_t row = (size_t)kd * sizeof(float);
+        for (int b = 0; b < B; b++) {
+                float *kb = *kf + (size_t)b * Tk * kd;
+                float *vb = *vf + (size_t)b * Tk * kd;
+                memcpy(kb, pk, (size_t)P * row);
+                memcpy(vb, pv, (size_t)P * row);
+                for (int t = 0; t < T; t++) {
+                        size_t src = ((size_t)b * T + t) * ld;
+                        memcpy(kb + (size_t)(P + t) * kd, w->k + src, row);
+                        memcpy(vb + (size_t)(P + t) * kd, w->v + src, row);
+                }
+                if (mask)
+                        for (int j = 0; j < Tk; j++)
+                                (*pmask)[(size_t)b * Tk + j] =
+                                        j < P ? 1 : mask[(size_t)b * T + j - P];
+        }
+        return 0;
+}
+
+/* Attention of the new rows: over themselves (training), with a prefix
+ * adapter's rows in front, or over the cache (decoding, where k and v
+ * already hold the new rows and the prefix). */
+static int
+attend(socfw_model *m, int l, arch_layer_ws *w, const arch_pass *p)
 {
         socfw_nn_attn_desc ad = attn_desc(m, p);
+        int P = socfw_adapter_prefix_length(m->adapter);
+        if (!p->kc && P) {
+                float *kf, *vf;
+                int32_t *pm;
+                int rc = prefix_kv(m, l, w, p->B, p->T, p->mask, &kf, &vf,
+                                   &pm);
+                if (rc < 0)
+                        return rc;
+                ad.Tk = P + p->T;
+                ad.ld_kv = arch_kd(&m->cfg);
+                ad.key_mask = pm;
+                return socfw_nn_attention_forward(w->atty, w->att, w->q, kf,
+                                                  vf, &ad);
+        }
         if (!p->kc)
                 return socfw_nn_attention_forward(w->atty, w->att, w->q, w->k,
                                                   w->v, &ad);
@@ -333,7 +386,7 @@ block_forward_postnorm(socfw_model *m, int l, const float *x,
         if ((rc = site_forward(m, l, SOCFW_SITE_ATTN_Q, w->q, x, C, qd, p)) ||
             (rc = site_forward(m, l, SOCFW_SITE_ATTN_K, w->k, x, C, kd, p)) ||
             (rc = site_forward(m, l, SOCFW_SITE_ATTN_V, w->v, x, C, kd, p)) ||
-            (rc = attend(m, w, p)) ||
+            (rc = attend(m, l, w, p)) ||
             (rc = site_forward(m, l, SOCFW_SITE_ATTN_O, tmp, w->atty, qd, C,
                                p)) ||
             (rc = dropout(tmp, w->drop1, NC, p)))
@@ -407,7 +460,7 @@ arch_block_forward(socfw_model *m, int l, const float *x, arch_layer_ws *w,
                     (rc = socfw_nn_rope_forward(k, &rk)) < 0)
                         return rc;
         }
-        if ((rc = attend(m, w, p)) < 0 ||
+        if ((rc = attend(m, l, w, p)) < 0 ||
             (rc = site_forward(m, l, SOCFW_SITE_ATTN_O, tmp, w->atty, qd, C,
                                p)) < 0 ||
             (rc = dropout(tmp, w->drop1, NC, p)) < 0)
@@ -441,6 +494,70 @@ arch_block_forward(socfw_model *m, int l, const float *x, arch_layer_ws *w,
 }
 
 /* ---- backward ----------------------------------------------------------- */
+
+/* Attention backward of block l: dq, dk, dv (their strides as the
+ * forward's q, k, v) +=; with a prefix adapter through the saved keys and
+ * values with the prefix in front, whose rows' gradient goes to the
+ * prefix tensors. */
+static int
+attend_backward(socfw_model *m, int l, arch_ws *ws, arch_layer_ws *w,
+                socfw_nn_attn_desc *ad)
+{
+        socfw_adapter *a = m->adapter;
+        int P = socfw_adapter_prefix_length(a);
+        if (!P)
+                return socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv,
+                                                   ws->datty, w->q, w->k,
+                                                   w->v, w->att, ad);
+        int B = ad->B, T = ad->T, Tk = P + T, kd = arch_kd(&m->cfg);
+        int ld = m->cfg.arch == SOCFW_ARCH_GPT2 ? 3 * m->cfg.hidden : kd;
+        size_t n = (size_t)B * Tk * kd;
+        float *kf = peft_prefix_saved(a, l, 0, n);
+        float *vf = peft_prefix_saved(a, l, 1, n);
+        float *dkf = peft_prefix_scratch(a, 1, n);
+        float *dvf = peft_prefix_scratch(a, 2, n);
+        int32_t *pm = ad->key_mask ? peft_prefix_mask(a, (size_t)B * Tk)
+                                   : NULL;
+        if (!kf || !vf || !dkf || !dvf || (ad->key_mask && !pm))
+                return SOCFW_ENOMEM;
+        if (pm)         /* the forward's mask: prefix rows set */
+                for (int b = 0; b < B; b++)
+                        for (int j = 0; j < Tk; j++)
+                                pm[(size_t)b * Tk + j] =
+                                        j < P ? 1
+                                              : ad->key_mask[(size_t)b * T +
+                                                             j - P];
+        memset(dkf, 0, n * sizeof *dkf);
+        memset(dvf, 0, n * sizeof *dvf);
+        socfw_nn_attn_desc pd = *ad;
+        pd.Tk = Tk;
+        pd.ld_kv = kd;
+        pd.key_mask = pm;
+        int rc = socfw_nn_attention_backward(ws->dq, dkf, dvf, ws->datty,
+                                             w->q, kf, vf, w->att, &pd);
+        if (rc < 0)
+                return rc;
+        float *gk = peft_prefix_grad(a, l, 0), *gv = peft_prefix_grad(a, l, 1);
+        for (int b = 0; b < B; b++) {
+                const float *kb = dkf + (size_t)b * Tk * kd;
+                const float *vb = dvf + (size_t)b * Tk * kd;
+                for (size_t i = 0; i < (size_t)P * kd; i++) {
+                        gk[i] += kb[i];
+                        gv[i] += vb[i];
+                }
+                for (int t = 0; t < T; t++) {
+                        float *dk = ws->dk + ((size_t)b * T + t) * ld;
+                        float *dv = ws->dv + ((size_t)b * T + t) * ld;
+                        const float *sk = kb + (size_t)(P + t) * kd;
+                        const float *sv = vb + (size_t)(P + t) * kd;
+                        for (int i = 0; i < kd; i++) {
+                                dk[i] += sk[i];
+                                dv[i] += sv[i];
+                        }
+                }
+        }
+        return 0;
+}
 
 /* The gradient arriving at a site's output must be writable (the
  * adapter's hooks change it in place) and must not be a buffer the rest of
@@ -514,9 +631,7 @@ block_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
         float *dA = need_d1 ? d1 : NULL;
         if (gpt2) {
                 arch_zero(ws->dq, (size_t)N * 3 * C);
-                rc = socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv,
-                                                 ws->datty, w->q, w->k, w->v,
-                                                 w->att, &ad);
+                rc = attend_backward(m, l, ws, w, &ad);
                 if (rc < 0 ||
                     (rc = fused_qkv_backward(m, l, ws->dq, dA, w->a_in, N)) < 0)
                         return rc;
@@ -527,13 +642,14 @@ block_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
                 arch_zero(ws->dq, (size_t)N * qd);
                 arch_zero(ws->dk, (size_t)N * kd);
                 arch_zero(ws->dv, (size_t)N * kd);
-                rc = socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv,
-                                                 ws->datty, w->q, w->k, w->v,
-                                                 w->att, &ad);
+                rc = attend_backward(m, l, ws, w, &ad);
                 if (rc < 0)
                         return rc;
-                socfw_nn_rope_desc rq = rope_desc(m, B, T, c->n_heads, 0);
-                socfw_nn_rope_desc rk = rope_desc(m, B, T, c->n_kv_heads, 0);
+                /* real tokens sit after a prefix adapter's rows */
+                int pre = socfw_adapter_prefix_length(m->adapter);
+                socfw_nn_rope_desc rq = rope_desc(m, B, T, c->n_heads, pre);
+                socfw_nn_rope_desc rk = rope_desc(m, B, T, c->n_kv_heads,
+                                                  pre);
                 if ((rc = socfw_nn_rope_backward(ws->dq, &rq)) < 0 ||
                     (rc = socfw_nn_rope_backward(ws->dk, &rk)) < 0)
                         return rc;
@@ -595,8 +711,7 @@ block_backward_postnorm(socfw_model *m, int l, const float *x, float **pdx,
         arch_zero(ws->dq, (size_t)N * qd);
         arch_zero(ws->dk, (size_t)N * kd);
         arch_zero(ws->dv, (size_t)N * kd);
-        rc = socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv, ws->datty,
-                                         w->q, w->k, w->v, w->att, &ad);
+        rc = attend_backward(m, l, ws, w, &ad);
         if (rc < 0)
                 return rc;
         float *dA = need_dx ? d2 : NULL;

@@ -9,6 +9,8 @@
  * grows. */
 #include "arch_internal.h"
 
+#include "peft/peft_internal.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +89,9 @@ socfw_model_kv_new(socfw_model_kv **out, const socfw_model *m, int max_len,
                 return socfw_error_set(err, SOCFW_EINVAL, "model kv cache: "
                                        "max_len %d out of range [1, %d]",
                                        max_len, 1 << 20);
+        /* an attached prefix adapter's rows take the first positions */
+        if (max_len <= (1 << 20) - socfw_adapter_prefix_length(m->adapter))
+                max_len += socfw_adapter_prefix_length(m->adapter);
         if (c->arch == SOCFW_ARCH_GPT2 && max_len > c->max_positions)
                 max_len = c->max_positions;
         socfw_model_kv *kv = calloc(1, sizeof *kv);
@@ -168,6 +173,24 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
         if (kv_scratch(kv, n) < 0)
                 return socfw_error_set(err, SOCFW_ENOMEM, "model decode: out "
                                        "of memory for %d tokens", n);
+        /* a prefix adapter: its rows are the cache's first positions */
+        int pre = socfw_adapter_prefix_length(m->adapter);
+        if (pre && kv->len == 0) {
+                if (n > kv->cap - pre)
+                        return socfw_error_set(err, SOCFW_EINVAL, "model "
+                                               "decode: KV cache full (%d "
+                                               "prefix + %d tokens > %d)",
+                                               pre, n, kv->cap);
+                for (int l = 0; l < c->n_layers; l++) {
+                        memcpy(kv->k + (size_t)l * kv->cap * kd,
+                               peft_prefix(m->adapter, l, 0),
+                               (size_t)pre * kd * sizeof(float));
+                        memcpy(kv->v + (size_t)l * kv->cap * kd,
+                               peft_prefix(m->adapter, l, 1),
+                               (size_t)pre * kd * sizeof(float));
+                }
+                kv->len = pre;
+        }
         int pos0 = kv->len, Tk = pos0 + n;
         float *x = kv->x, *xn = kv->xn;
         socfw_nn_embedding_forward(x, ids, W(m->tok_emb), n, c->vocab_size,

@@ -116,7 +116,10 @@ ws_ensure(socfw_model *m, int B, int T, int need_drop, socfw_error *err)
         arch_ws *ws = &m->ws;
         const socfw_model_config *c = &m->cfg;
         size_t N = (size_t)B * (size_t)T;
-        size_t bht = (size_t)B * (size_t)c->n_heads * (size_t)T * (size_t)T;
+        /* a prefix adapter's rows are keys too: (B,H,T,P+T) probabilities */
+        size_t Tk = (size_t)T + (size_t)socfw_adapter_prefix_length(
+                                       m->adapter);
+        size_t bht = (size_t)B * (size_t)c->n_heads * (size_t)T * Tk;
         size_t NC = N * (size_t)c->hidden;
         if (N > (size_t)1 << 24 || bht > (size_t)INT32_MAX)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
@@ -208,8 +211,10 @@ embed_forward(socfw_model *m, int B, int T, float p, socfw_rng *rng,
         case SOCFW_ARCH_GPT2:
                 socfw_nn_embedding_forward(x, ws->ids, arch_w(m, m->tok_emb),
                                            N, c->vocab_size, C);
-                rc = socfw_nn_positional_forward(x, arch_w(m, m->pos_emb), B,
-                                                 T, C, 0, c->max_positions);
+                rc = socfw_nn_positional_forward(
+                        x, arch_w(m, m->pos_emb), B, T, C,
+                        socfw_adapter_prefix_length(m->adapter),
+                        c->max_positions);
                 break;
         case SOCFW_ARCH_LLAMA:
                 socfw_nn_embedding_forward(x, ws->ids, arch_w(m, m->tok_emb),
@@ -270,12 +275,14 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "dropout %g needs 0 <= p < 1 and an "
                                        "rng", (double)dropout);
-        if (c->arch != SOCFW_ARCH_LLAMA && T > c->max_positions)
+        /* after a prefix adapter's rows, real tokens start at position P */
+        int pre = socfw_adapter_prefix_length(m->adapter);
+        if (c->arch != SOCFW_ARCH_LLAMA && T + pre > c->max_positions)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
-                                       "sequence length %d exceeds the "
-                                       "model's %d positions; hint: "
-                                       "truncate the input", T,
-                                       c->max_positions);
+                                       "sequence length %d (after %d "
+                                       "prefix rows) exceeds the model's "
+                                       "%d positions; hint: truncate the "
+                                       "input", T, pre, c->max_positions);
         int N = B * T;
         for (int i = 0; i < N; i++)
                 if (ids[i] < 0 || ids[i] >= c->vocab_size)
@@ -313,7 +320,7 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
                                 if (ids[i] != c->pad_id)
                                         n++;
                                 ws->pos[i] = ids[i] != c->pad_id
-                                                     ? n + c->pad_id
+                                                     ? n + c->pad_id + pre
                                                      : c->pad_id;
                                 if (ws->pos[i] >= c->max_positions)
                                         return socfw_error_set(
@@ -327,7 +334,7 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
                 }
         } else {
                 for (int i = 0; i < N; i++)
-                        ws->pos[i] = i % T;
+                        ws->pos[i] = i % T + pre;
         }
         rc = embed_forward(m, B, T, p, rng, err);
         if (rc < 0)
@@ -335,7 +342,7 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
         const float *x = ws->res0;
         arch_pass ap = {.B = B, .T = T, .drop = p, .training = training,
                         .rng = rng, .mask = ws->have_mask ? ws->mask : NULL,
-                        .save = 1};
+                        .save = 1, .pos0 = pre};
         for (int l = 0; l < c->n_layers; l++) {
                 rc = arch_block_forward(m, l, x, &ws->layers[l], ws->tmp,
                                         &ap);
@@ -390,7 +397,9 @@ embed_backward(socfw_model *m, const float *dx)
                                                     c->type_vocab_size, C);
         } else if (c->arch == SOCFW_ARCH_GPT2) {
                 if ((g = G(m->pos_emb)))
-                        socfw_nn_positional_backward(g, dd, B, T, C, 0);
+                        socfw_nn_positional_backward(
+                                g, dd, B, T, C,
+                                socfw_adapter_prefix_length(m->adapter));
         }
         if ((g = G(m->tok_emb)))
                 socfw_nn_embedding_backward(g, dd, ws->ids, N, c->vocab_size,

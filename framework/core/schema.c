@@ -12,7 +12,8 @@ static const char *const arch_choices[] = {"gpt2", "bert", "roberta",
 static const char *const freeze_choices[] = {"none", "all", "embeddings",
                                              "top_layers", NULL};
 static const char *const adapter_choices[] = {"none", "lora", "adalora",
-                                              "ia3", "bottleneck", NULL};
+                                              "ia3", "bottleneck", "prefix",
+                                              NULL};
 static const char *const adapter_act_choices[] = {"relu", "gelu", "silu",
                                                   NULL};
 static const char *const lora_targets[] = {
@@ -38,7 +39,7 @@ static const char *const truncation_choices[] = {"head", "tail",
  * with defaults) and `tasks[].adapter.` (a task's own; absent keys come
  * from the backbone's). */
 #define ADAPTER_SPECS(P, TYPE, RANK, ALPHA, DROP, TARGETS, RS, RED, ACT,   \
-                      TR, TI, DT, OW, HELP)                              \
+                      TR, TI, DT, OW, PL, HELP)                          \
         {.key = P "type", .type = SOCFW_PARAM_ENUM,                      \
          .default_value = TYPE, .choices = adapter_choices,              \
          .help = HELP},                                                   \
@@ -85,6 +86,10 @@ static const char *const truncation_choices[] = {"head", "tail",
         {.key = P "orth_reg_weight", .type = SOCFW_PARAM_FLOAT,          \
          .default_value = OW, .min = 0, .max = 1e6,                       \
          .help = "AdaLoRA: weight of the orthogonality regulariser."},    \
+        {.key = P "prefix_length", .type = SOCFW_PARAM_INT,              \
+         .default_value = PL, .min = 1, .max = 4096,                      \
+         .help = "Prefix tuning: learned key/value rows per block, in "   \
+                 "front of every sequence."},                             \
         {.key = P "from", .type = SOCFW_PARAM_PATH,                      \
          .flags = SOCFW_PARAM_MUST_EXIST,                                 \
          .help = "Start from this adapter directory (PEFT's LoRA or IA3, "\
@@ -162,10 +167,11 @@ static const socfw_param_spec backbone_specs[] = {
          .default_value = "2", .min = 0, .max = 256,
          .help = "With freeze: top_layers, how many blocks are trained."},
         ADAPTER_SPECS("adapter.", "none", "8", "16", "0", NULL,
-                      "false", "16", "relu", "4", "0", "1", "0.5",
+                      "false", "16", "relu", "4", "0", "1", "0.5", "10",
                       "Parameter-efficient fine-tuning for every task "
                       "that trains a head (a task's own adapter: overrides "
-                      "it): LoRA, AdaLoRA, IA3 or bottleneck adapters over the "
+                      "it): LoRA, AdaLoRA, IA3, bottleneck or prefix adapters "
+                      "over the "
                       "frozen backbone; none trains the backbone itself "
                       "(see freeze)."),
         END};
@@ -357,7 +363,7 @@ static const socfw_param_spec task_specs[] = {
          .help = "Class names in order; inferred from the training data "
                  "when absent."},
         ADAPTER_SPECS("adapter.", NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                      NULL, NULL, NULL, NULL, NULL,
+                      NULL, NULL, NULL, NULL, NULL, NULL,
                       "This task's own adapter over the frozen, shared "
                       "backbone; each key absent here comes from "
                       "backbone.adapter."),

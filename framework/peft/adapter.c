@@ -44,6 +44,7 @@ socfw_adapter_type_name(socfw_adapter_type t)
         case SOCFW_ADAPTER_IA3: return "ia3";
         case SOCFW_ADAPTER_BOTTLENECK: return "bottleneck";
         case SOCFW_ADAPTER_ADALORA: return "adalora";
+        case SOCFW_ADAPTER_PREFIX: return "prefix";
         }
         return "?";
 }
@@ -54,6 +55,7 @@ socfw_adapter_type_parse(const char *name)
         static const socfw_adapter_type all[] = {
                 SOCFW_ADAPTER_NONE, SOCFW_ADAPTER_LORA, SOCFW_ADAPTER_IA3,
                 SOCFW_ADAPTER_BOTTLENECK, SOCFW_ADAPTER_ADALORA,
+                SOCFW_ADAPTER_PREFIX,
         };
         if (!name)
                 return -1;
@@ -76,7 +78,12 @@ socfw_adapter_config_default(socfw_adapter_config *c, socfw_adapter_type type)
         c->delta_t = 1;
         c->beta1 = c->beta2 = 0.85f;
         c->orth_reg_weight = 0.5f;
+        c->prefix_length = 10;
         switch (type) {
+        case SOCFW_ADAPTER_PREFIX:      /* every block's keys and values */
+                c->targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_K) |
+                             SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V);
+                break;
         case SOCFW_ADAPTER_ADALORA:     /* PEFT's AdaLoraConfig */
                 c->rank = 12;
                 c->targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_Q) |
@@ -107,11 +114,29 @@ check_config(const socfw_model *m, const socfw_adapter_config *c,
 {
         if (c->type != SOCFW_ADAPTER_LORA && c->type != SOCFW_ADAPTER_IA3 &&
             c->type != SOCFW_ADAPTER_BOTTLENECK &&
-            c->type != SOCFW_ADAPTER_ADALORA)
+            c->type != SOCFW_ADAPTER_ADALORA &&
+            c->type != SOCFW_ADAPTER_PREFIX)
                 return socfw_error_set(err, SOCFW_EINVAL, "adapter: type "
                                        "'%s' has no tensors to make; hint: "
-                                       "lora, adalora, ia3 or bottleneck",
+                                       "lora, adalora, ia3, bottleneck or "
+                                       "prefix",
                                        socfw_adapter_type_name(c->type));
+        if (c->type == SOCFW_ADAPTER_PREFIX) {
+                if (c->prefix_length < 1 || c->prefix_length > 4096)
+                        return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
+                                               "prefix_length %d; hint: 1 to "
+                                               "4096 virtual tokens",
+                                               c->prefix_length);
+                const socfw_model_config *mc = socfw_model_config_of(m);
+                if (mc->arch != SOCFW_ARCH_LLAMA &&
+                    c->prefix_length >= mc->max_positions)
+                        return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
+                                               "prefix_length %d leaves no "
+                                               "room in the model's %d "
+                                               "positions", c->prefix_length,
+                                               mc->max_positions);
+                return 0;       /* it sits in attention, not at sites */
+        }
         if (c->targets == 0 || (c->targets & ~SOCFW_SITE_ALL))
                 return socfw_error_set(err, SOCFW_EINVAL, "adapter: no valid "
                                        "target sites; hint: attn.q, attn.k, "
@@ -221,6 +246,13 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                 a->scale = cfg->use_rslora
                                    ? cfg->alpha / sqrtf((float)cfg->rank)
                                    : cfg->alpha / (float)cfg->rank;
+        socfw_adapter_config fixed = *cfg;
+        if (cfg->type == SOCFW_ADAPTER_PREFIX) {
+                fixed.targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_K) |
+                                SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V);
+                a->cfg = fixed;
+                cfg = &a->cfg;
+        }
         a->slots = calloc((size_t)a->n_layers * SOCFW_SITE_COUNT,
                           sizeof *a->slots);
         a->ps = socfw_params_new();
@@ -260,6 +292,11 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                                                       r, in, err);
                                 sl->t[1] = add_tensor(a, l, s, "lora_B", 2,
                                                       o, r, err);
+                                break;
+                        case SOCFW_ADAPTER_PREFIX:
+                                sl->t[0] = add_tensor(a, l, s, "prefix", 2,
+                                                      cfg->prefix_length, o,
+                                                      err);
                                 break;
                         case SOCFW_ADAPTER_IA3:
                                 sl->t[0] = add_tensor(
@@ -314,6 +351,10 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                         case SOCFW_ADAPTER_IA3:
                                 socfw_params_init_const(a->ps, sl->t[0], 1.0f);
                                 break;
+                        case SOCFW_ADAPTER_PREFIX:  /* nn.Embedding's */
+                                socfw_params_init_normal(a->ps, sl->t[0], 0.0f,
+                                                         1.0f, &rng);
+                                break;
                         case SOCFW_ADAPTER_BOTTLENECK:
                                 socfw_params_init_normal(a->ps, sl->t[0], 0.0f,
                                                          0.01f, &rng);
@@ -347,6 +388,7 @@ socfw_adapter_free(socfw_adapter *a)
         free(a->slots);
         for (int i = 0; i < PEFT_N_SCRATCH; i++)
                 free(a->scratch[i].p);
+        free(a->pmask);
         socfw_params_free(a->ps);
         free(a);
 }
@@ -361,6 +403,14 @@ socfw_params *
 socfw_adapter_params(socfw_adapter *a)
 {
         return a->ps;
+}
+
+int
+socfw_adapter_prefix_length(const socfw_adapter *a)
+{
+        return a && a->cfg.type == SOCFW_ADAPTER_PREFIX
+                       ? a->cfg.prefix_length
+                       : 0;
 }
 
 float
@@ -445,4 +495,51 @@ float *
 peft_scratch(socfw_adapter *a, int which, size_t n)
 {
         return peft_grow(&a->scratch[which].p, &a->scratch[which].cap, n);
+}
+
+/* ---- prefix tuning ------------------------------------------------------ */
+
+const float *
+peft_prefix(const socfw_adapter *a, int l, int value)
+{
+        const peft_slot *sl = peft_slot_of(
+                a, l, value ? SOCFW_SITE_ATTN_V : SOCFW_SITE_ATTN_K);
+        return socfw_params_data(a->ps, sl->t[0]);
+}
+
+float *
+peft_prefix_grad(socfw_adapter *a, int l, int value)
+{
+        const peft_slot *sl = peft_slot_of(
+                a, l, value ? SOCFW_SITE_ATTN_V : SOCFW_SITE_ATTN_K);
+        return socfw_params_grad(a->ps, sl->t[0]);
+}
+
+float *
+peft_prefix_saved(socfw_adapter *a, int l, int value, size_t n)
+{
+        peft_slot *sl = peft_slot_of(a, l,
+                                     value ? SOCFW_SITE_ATTN_V
+                                           : SOCFW_SITE_ATTN_K);
+        return peft_grow(&sl->saved, &sl->saved_cap, n);
+}
+
+int32_t *
+peft_prefix_mask(socfw_adapter *a, size_t n)
+{
+        if (n > a->pmask_cap || !a->pmask) {
+                free(a->pmask);
+                a->pmask_cap = 0;
+                a->pmask = malloc((n ? n : 1) * sizeof *a->pmask);
+                if (!a->pmask)
+                        return NULL;
+                a->pmask_cap = n;
+        }
+        return a->pmask;
+}
+
+float *
+peft_prefix_scratch(socfw_adapter *a, int which, size_t n)
+{
+        return peft_scratch(a, which, n);
 }

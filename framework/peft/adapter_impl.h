@@ -39,6 +39,8 @@ struct socfw_adapter {
         socfw_params *ps;
         peft_slot *slots;               /* n_layers x SOCFW_SITE_COUNT    */
         struct { float *p; size_t cap; } scratch[PEFT_N_SCRATCH];
+        int32_t *pmask;                 /* prefix: key mask of a batch    */
+        size_t pmask_cap;
 };
 
 static inline peft_slot *
@@ -53,7 +55,8 @@ peft_n_tensors(socfw_adapter_type t)
 {
         return t == SOCFW_ADAPTER_LORA ? 2 : t == SOCFW_ADAPTER_IA3 ? 1
                : t == SOCFW_ADAPTER_BOTTLENECK ? 4
-               : t == SOCFW_ADAPTER_ADALORA ? 3 : 0;
+               : t == SOCFW_ADAPTER_ADALORA ? 3
+               : t == SOCFW_ADAPTER_PREFIX ? 1 : 0;
 }
 
 /* A buffer of at least n floats in *p (grown, contents lost); NULL when

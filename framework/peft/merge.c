@@ -23,6 +23,12 @@ socfw_adapter_merge(const socfw_adapter *a, socfw_model *m, socfw_error *err)
         if (m->adapter == a)
                 return socfw_error_set(err, SOCFW_ESTATE, "adapter merge: "
                                        "detach the adapter first");
+        if (c->type == SOCFW_ADAPTER_PREFIX)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED, "adapter "
+                                       "merge: a prefix adapter adds keys and "
+                                       "values of its own and cannot be "
+                                       "folded into the weights; hint: run "
+                                       "it attached (--adapter)");
         if (!peft_is_lora(c->type) && c->type != SOCFW_ADAPTER_IA3)
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED, "adapter "
                                        "merge: a %s adapter adds a layer of "

@@ -386,6 +386,7 @@ peft_config(const socfw_adapter *a, const socfw_model *m,
         const char *type = c->type == SOCFW_ADAPTER_LORA      ? "LORA"
                            : c->type == SOCFW_ADAPTER_ADALORA ? "ADALORA"
                            : c->type == SOCFW_ADAPTER_IA3     ? "IA3"
+                           : c->type == SOCFW_ADAPTER_PREFIX  ? "PREFIX_TUNING"
                                                               : "SOCFW_BOTTLENECK";
         json_t *j = json_pack("{s:s, s:o, s:o, s:b, s:o, s:n, s:n}",
                               "peft_type", type, "base_model_name_or_path",
@@ -397,7 +398,21 @@ peft_config(const socfw_adapter *a, const socfw_model *m,
         if (!j)
                 return NULL;
         int gpt2 = a->shape.arch == SOCFW_ARCH_GPT2;
-        if (c->type == SOCFW_ADAPTER_ADALORA) {
+        if (c->type == SOCFW_ADAPTER_PREFIX) {
+                /* the keys and values themselves (no projection) */
+                json_object_set_new(j, "num_virtual_tokens",
+                                    json_integer(c->prefix_length));
+                json_object_set_new(j, "num_layers",
+                                    json_integer(a->shape.n_layers));
+                json_object_set_new(j, "token_dim", json_integer(
+                        a->shape.n_kv_heads * a->shape.head_dim));
+                json_object_set_new(j, "num_attention_heads",
+                                    json_integer(a->shape.n_kv_heads));
+                json_object_set_new(j, "encoder_hidden_size",
+                                    json_integer(a->shape.hidden));
+                json_object_set_new(j, "prefix_projection", json_false());
+                json_object_del(j, "target_modules");
+        } else if (c->type == SOCFW_ADAPTER_ADALORA) {
                 /* every module at init_r (GPT-2's fused c_attn holds its
                  * sites' triplets side by side); masked ones have E = 0 */
                 json_object_set_new(j, "init_r", json_integer(
@@ -496,6 +511,23 @@ socfw_adapter_save(const socfw_adapter *a, const socfw_model *m,
         case SOCFW_ADAPTER_BOTTLENECK:
                 rc = save_bottleneck(a, m, &o);
                 break;
+        case SOCFW_ADAPTER_PREFIX: {
+                /* PEFT's prompt_embeddings (P, layers x 2 x kd): row j
+                 * holds every block's key then value for virtual token j */
+                int P = a->cfg.prefix_length, L = a->n_layers;
+                int kd = a->shape.n_kv_heads * a->shape.head_dim;
+                size_t row = (size_t)L * 2 * kd;
+                float *e = malloc((size_t)P * row * sizeof *e);
+                for (int j = 0; e && j < P; j++)
+                        for (int l = 0; l < L; l++)
+                                for (int v = 0; v < 2; v++)
+                                        memcpy(e + j * row + ((size_t)l * 2 + v) * kd,
+                                               peft_prefix(a, l, v) + (size_t)j * kd,
+                                               (size_t)kd * sizeof *e);
+                char *name = strdup("prompt_embeddings");
+                rc = out_add(&o, name, e, P, (int64_t)row);
+                break;
+        }
         case SOCFW_ADAPTER_NONE:
                 rc = SOCFW_EINVAL;
                 break;
@@ -1239,6 +1271,51 @@ load_adalora(socfw_adapter **out, const socfw_model *m, json_t *cfg,
         return 0;
 }
 
+/* PREFIX_TUNING: prompt_embeddings (P, layers x 2 x kd), as PEFT saves a
+ * prefix (its projection, if any, already applied). */
+static int
+load_prefix(socfw_adapter **out, const socfw_model *m, json_t *cfg,
+            const socfw_modelfile *mf, const char *path, socfw_error *err)
+{
+        const socfw_model_config *mc = socfw_model_config_of(m);
+        int L = mc->n_layers, kd = mc->n_kv_heads * mc->head_dim;
+        const socfw_tensor_info *t = socfw_modelfile_find(mf,
+                                                          "prompt_embeddings");
+        json_int_t P = json_integer_value(json_object_get(cfg,
+                                                          "num_virtual_tokens"));
+        int64_t row = (int64_t)L * 2 * kd;
+        if (!t)
+                return socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
+                                          "tensor 'prompt_embeddings' is "
+                                          "missing");
+        if (t->ndim != 2 || t->shape[1] != row || (P > 0 && t->shape[0] != P))
+                return tensor_err(err, path, t->name, "does not fit",
+                                  t->shape[0], t->ndim > 1 ? t->shape[1] : 1,
+                                  P > 0 ? P : t->shape[0], row);
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PREFIX);
+        ac.prefix_length = (int)t->shape[0];
+        socfw_adapter *a = NULL;
+        int rc = socfw_adapter_new(&a, m, &ac, 0, err);
+        float *e = NULL;
+        if (rc == 0)
+                rc = read_all(mf, t, &e, err);
+        for (int j = 0; rc == 0 && j < ac.prefix_length; j++)
+                for (int l = 0; l < L; l++)
+                        for (int v = 0; v < 2; v++)
+                                memcpy((float *)peft_prefix(a, l, v) +
+                                               (size_t)j * kd,
+                                       e + j * row + ((size_t)l * 2 + v) * kd,
+                                       (size_t)kd * sizeof *e);
+        free(e);
+        if (rc < 0) {
+                socfw_adapter_free(a);
+                return rc;
+        }
+        *out = a;
+        return 0;
+}
+
 int
 socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
                    bool check_base, socfw_error *err)
@@ -1264,11 +1341,13 @@ socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
                 rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
                                         "peft_type is missing");
         else if (strcmp(type, "LORA") && strcmp(type, "IA3") &&
-                 strcmp(type, "ADALORA") && strcmp(type, "SOCFW_BOTTLENECK"))
+                 strcmp(type, "ADALORA") && strcmp(type, "PREFIX_TUNING") &&
+                 strcmp(type, "SOCFW_BOTTLENECK"))
                 rc = socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path, 0, 0,
                                         "peft_type %s is not supported; "
-                                        "hint: socfw reads LORA, ADALORA, IA3 "
-                                        "and its own SOCFW_BOTTLENECK", type);
+                                        "hint: socfw reads LORA, ADALORA, IA3, "
+                                        "PREFIX_TUNING and its own "
+                                        "SOCFW_BOTTLENECK", type);
         else if (json_is_true(json_object_get(cfg, "use_dora")))
                 rc = socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path, 0, 0,
                                         "use_dora: DoRA adapters are not "
@@ -1307,6 +1386,8 @@ socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
                 rc = socfw_modelfile_open(&mf, path, err);
         if (rc == 0 && !strcmp(type, "LORA"))
                 rc = load_lora(out, m, cfg, meta, mf, path, err);
+        else if (rc == 0 && !strcmp(type, "PREFIX_TUNING"))
+                rc = load_prefix(out, m, cfg, mf, path, err);
         else if (rc == 0 && !strcmp(type, "ADALORA"))
                 rc = load_adalora(out, m, cfg, meta, mf, path, err);
         else if (rc == 0 && !strcmp(type, "IA3"))

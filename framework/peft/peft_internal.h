@@ -64,6 +64,20 @@ PEFT_HIDDEN int peft_hooks_out(const socfw_adapter *a, int l, socfw_site s);
 PEFT_HIDDEN int peft_shape_check(const socfw_adapter *a,
                                  const socfw_model *m, socfw_error *err);
 
+/* ---- prefix tuning (block.c, decode.c) ---- */
+
+/* Block l's learned keys (value 0) or values (1): (P, kd); their
+ * gradient; a buffer of n floats kept with them for backward (the keys or
+ * values of a whole batch with the prefix in front); the batch's key mask
+ * with the prefix in front (n entries); scratch `which` (1, 2) of n
+ * floats.  NULL when out of memory. */
+PEFT_HIDDEN const float *peft_prefix(const socfw_adapter *a, int l, int value);
+PEFT_HIDDEN float *peft_prefix_grad(socfw_adapter *a, int l, int value);
+PEFT_HIDDEN float *peft_prefix_saved(socfw_adapter *a, int l, int value,
+                                     size_t n);
+PEFT_HIDDEN int32_t *peft_prefix_mask(socfw_adapter *a, size_t n);
+PEFT_HIDDEN float *peft_prefix_scratch(socfw_adapter *a, int which, size_t n);
+
 /* Lowest block the adapter touches (n_layers when none). */
 PEFT_HIDDEN int peft_lowest_layer(const socfw_adapter *a);
 

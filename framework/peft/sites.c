@@ -84,7 +84,8 @@ peft_hooks_in(const socfw_adapter *a, int l, socfw_site s)
 int
 peft_hooks_out(const socfw_adapter *a, int l, socfw_site s)
 {
-        return a && socfw_adapter_has(a, l, s) && !peft_hooks_in(a, l, s);
+        return a && a->cfg.type != SOCFW_ADAPTER_PREFIX &&
+               socfw_adapter_has(a, l, s) && !peft_hooks_in(a, l, s);
 }
 
 /* ---- forward ------------------------------------------------------------ */
@@ -239,6 +240,7 @@ peft_out_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
         case SOCFW_ADAPTER_BOTTLENECK:
                 rc = bottleneck_forward(a, sl, y, ldy, out, p);
                 break;
+        case SOCFW_ADAPTER_PREFIX:      /* in attention, block.c */
         case SOCFW_ADAPTER_NONE:
                 break;
         }
@@ -382,6 +384,7 @@ peft_out_backward(socfw_adapter *a, int l, socfw_site s, const float *x,
                 return 0;
         case SOCFW_ADAPTER_BOTTLENECK:
                 return bottleneck_backward(a, sl, dy, ldy, out, N);
+        case SOCFW_ADAPTER_PREFIX:
         case SOCFW_ADAPTER_NONE:
                 break;
         }

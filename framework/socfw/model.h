@@ -284,7 +284,9 @@ void socfw_model_kv_free(socfw_model_kv *kv);
 /* Forget all positions (keeps the memory). */
 void socfw_model_kv_reset(socfw_model_kv *kv);
 
-/* Positions held; capacity. */
+/* Positions held; capacity.  With a prefix adapter attached (socfw/
+ * peft.h) the cache made after attaching has room for its rows too, and
+ * they are the first positions held once a step ran. */
 int socfw_model_kv_len(const socfw_model_kv *kv);
 int socfw_model_kv_capacity(const socfw_model_kv *kv);
 

@@ -45,6 +45,13 @@
  *            cubically from init_r to target_r per site
  *            (socfw_adapter_adalora_step).  Tensors: lora_A, lora_B,
  *            lora_E.
+ *   prefix   (Li & Liang 2021, PEFT's PREFIX_TUNING without projection)
+ *            every block's attention also reads P learned key and value
+ *            rows placed before the sequence, as a KV cache of P tokens
+ *            would hold them: real tokens sit at positions P, P+1, ...
+ *            (learned positions and RoPE alike); no site is touched.
+ *            Tensors: layers.<l>.attn.k.prefix (P,kd), layers.<l>.attn.v.
+ *            prefix (P,kd), start N(0,1) as PEFT's embedding.
  *   bottleneck  at attn.o and/or mlp.down (Houlsby: both; Pfeiffer:
  *            mlp.down): y += up(act(down(y))), down (m,out) + bias,
  *            up (out,m) + bias, m = out / reduction_factor; near-identity
@@ -114,6 +121,7 @@ typedef enum socfw_adapter_type {
         SOCFW_ADAPTER_IA3 = 2,
         SOCFW_ADAPTER_BOTTLENECK = 3,
         SOCFW_ADAPTER_ADALORA = 4,
+        SOCFW_ADAPTER_PREFIX = 5,
 } socfw_adapter_type;
 
 typedef enum socfw_adapter_act {
@@ -139,6 +147,8 @@ typedef struct socfw_adapter_config {
         long delta_t;           /* steps between budget allocations       */
         float beta1, beta2;     /* importance and uncertainty EMAs        */
         float orth_reg_weight;  /* weight of ||PᵀP - I|| + ||QQᵀ - I||    */
+        /* prefix tuning */
+        int prefix_length;      /* virtual tokens per layer               */
 } socfw_adapter_config;
 
 /* Defaults of each type (PEFT's where PEFT has the type):
@@ -201,6 +211,10 @@ int socfw_adapter_site_rank(const socfw_adapter *a, int layer, socfw_site s);
 
 /* LoRA scale s (1 for other types). */
 float socfw_adapter_lora_scale(const socfw_adapter *a);
+
+/* Virtual tokens of a prefix adapter (0 for other types or NULL): what
+ * the backbone's positions and KV caches make room for. */
+int socfw_adapter_prefix_length(const socfw_adapter *a);
 
 /* Whether block `layer` has the adapter at site `s`. */
 bool socfw_adapter_has(const socfw_adapter *a, int layer, socfw_site s);

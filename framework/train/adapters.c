@@ -77,6 +77,9 @@ rt_task_adapter_config(socfw_runtime *rt, const rt_task *t,
         c = source(t->cfg, bb, "orth_reg_weight");
         ac->orth_reg_weight = (float)socfw_config_get_float(
                 c, "adapter.orth_reg_weight");
+        c = source(t->cfg, bb, "prefix_length");
+        ac->prefix_length = (int)socfw_config_get_int(c,
+                                                      "adapter.prefix_length");
         c = source(t->cfg, bb, "non_linearity");
         const char *act = socfw_config_get_string(c, "adapter.non_linearity");
         ac->act = act && !strcmp(act, "gelu")   ? SOCFW_ADAPTER_ACT_GELU
@@ -143,6 +146,22 @@ rt_build_adapters(socfw_runtime *rt, socfw_error *err)
                 }
                 if (ac.type == SOCFW_ADAPTER_NONE)
                         continue;
+                const socfw_model_config *mc =
+                        socfw_model_config_of(rt->model);
+                if (ac.type == SOCFW_ADAPTER_PREFIX &&
+                    mc->arch != SOCFW_ARCH_LLAMA &&
+                    rt->max_seq + ac.prefix_length > mc->max_positions) {
+                        const socfw_config *c = source(t->cfg, bb,
+                                                       "prefix_length");
+                        char msg[256];
+                        snprintf(msg, sizeof msg, "%d prefix rows and "
+                                 "max_seq_len %d exceed the model's %d "
+                                 "positions; hint: a shorter prefix or "
+                                 "backbone.max_seq_len", ac.prefix_length,
+                                 rt->max_seq, mc->max_positions);
+                        return at(c, "prefix_length", SOCFW_ESCHEMA, err,
+                                  socfw_task_name(t->ctx), msg);
+                }
                 socfw_rng r;
                 socfw_rng_fork(&rt->rng, 2000 + i, &r);
                 rc = socfw_adapter_new(&t->adapter, rt->model, &ac,
