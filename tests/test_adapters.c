@@ -555,7 +555,7 @@ Test(adapters, bad_adapter_files_are_refused_naming_file_and_tensor)
         /* unsupported PEFT types and options */
         snprintf(path, sizeof path, "%s/adapter_config.json", ad);
         static const char *const bad[][2] = {
-                {"{\"peft_type\": \"PREFIX_TUNING\"}", "PREFIX_TUNING"},
+                {"{\"peft_type\": \"P_TUNING\"}", "P_TUNING"},
                 {"{\"peft_type\": \"LORA\", \"use_dora\": true}", "DoRA"},
                 {"{\"peft_type\": \"LORA\", \"bias\": \"all\"}", "bias"},
                 {"{\"peft_type\": \"LORA\", \"modules_to_save\": "
