@@ -241,6 +241,30 @@ Test(adapters, files_round_trip_and_merge_equals_the_adapted_model)
                     d_base);
         cr_assert_lt(d_merge, 1e-4);
         cr_assert_gt(d_base, 1e-3, "the trained adapter changes nothing?");
+
+        /* the same files without socfw's meta.json, as PEFT would hand
+         * them over: read by the general path (one rank, scales folded,
+         * c_attn split by its non-zero rows), the same function */
+        char peft[4400], cmd[20000];
+        snprintf(peft, sizeof peft, "%s/peft-only", fx.dir);
+        snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && rm '%s/meta.json'", ad,
+                 peft, peft);
+        cr_assert_eq(system(cmd), 0);
+        socfw_adapter *g = NULL;
+        cr_assert_eq(socfw_adapter_load(&g, m, peft, true, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_attach(m, g, &err), 0);
+        float h3[6 * 32];
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
+                                         NULL, h3, &err), 0);
+        double d_peft = 0;
+        for (int i = 0; i < 6 * c->hidden; i++)
+                d_peft = fmax(d_peft, fabs(h1[i] - h3[i]));
+        cr_log_info("|socfw files - PEFT-only files| %.3g (rank %d)", d_peft,
+                    socfw_adapter_config_of(g)->rank);
+        cr_assert_lt(d_peft, 1e-5);
+        socfw_model_attach(m, NULL, NULL);
+        socfw_adapter_free(g);
         socfw_model_attach(m, NULL, NULL);
         socfw_adapter_free(a);
         socfw_model_free(m);

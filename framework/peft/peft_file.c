@@ -639,11 +639,6 @@ tensor_err(socfw_error *err, const char *path, const char *name,
                                   (long long)w0, (long long)w1);
 }
 
-typedef struct found {
-        const socfw_tensor_info *t[3];  /* LoRA A, B / IA3 l / bottleneck */
-        const socfw_tensor_info *bt[4];
-} found;
-
 static int
 read_all(const socfw_modelfile *mf, const socfw_tensor_info *t, float **out,
          socfw_error *err)
@@ -652,255 +647,6 @@ read_all(const socfw_modelfile *mf, const socfw_tensor_info *t, float **out,
         if (!*out)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         return socfw_modelfile_read_f32(mf, t, *out, (size_t)t->nelem, err);
-}
-
-/* socfw's own LoRA files load back into exactly the structure that was
- * saved (same sites, rank and scale; GPT-2's c_attn split into its q, k,
- * v sites again), so a run's checkpoint and its adapter files agree.
- * Returns 1 when the file is such a one and *out is filled, 0 when it is
- * not (the general path then reads it), negative on error. */
-static int
-load_lora_native(socfw_adapter **out, const socfw_model *m, json_t *cfg,
-                 json_t *meta, const found *f, const socfw_modelfile *mf,
-                 socfw_error *err)
-{
-        const socfw_model_config *mc = socfw_model_config_of(m);
-        int L = mc->n_layers, C = mc->hidden;
-        const char *type = json_string_value(json_object_get(meta, "type"));
-        int r = (int)json_integer_value(json_object_get(meta, "rank"));
-        json_t *sites = json_object_get(meta, "sites");
-        if (!type || strcmp(type, "lora") || r < 1 || !json_is_array(sites))
-                return 0;
-        unsigned targets = 0;
-        for (size_t i = 0; i < json_array_size(sites); i++) {
-                int s = socfw_site_parse(json_string_value(
-                        json_array_get(sites, i)));
-                if (s < 0)
-                        return 0;
-                targets |= SOCFW_SITE_BIT(s);
-        }
-        int S[3], ns = 0;
-        for (int s = 0; s < 3; s++)
-                if (fused_qkv(m, (socfw_site)s) && (targets & SOCFW_SITE_BIT(s)))
-                        S[ns++] = s;
-        /* every tensor must have the rank the structure implies */
-        for (int l = 0; l < L; l++)
-                for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
-                        const found *x = &f[l * SOCFW_SITE_COUNT + s];
-                        if (fused_qkv(m, (socfw_site)s) &&
-                            s != SOCFW_SITE_ATTN_Q)
-                                continue;       /* all in attn.q's entry */
-                        int want_site = fused_qkv(m, (socfw_site)s)
-                                                ? ns > 0
-                                                : (targets & SOCFW_SITE_BIT(s)) != 0;
-                        if (!x->t[0] != !want_site)
-                                return 0;
-                        if (!x->t[0])
-                                continue;
-                        int want = fused_qkv(m, (socfw_site)s) ? ns * r : r;
-                        if (x->t[0]->shape[0] != want)
-                                return 0;
-                }
-        socfw_adapter_config ac;
-        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);
-        ac.targets = targets;
-        ac.rank = r;
-        ac.alpha = (float)json_number_value(json_object_get(cfg, "lora_alpha"));
-        ac.use_rslora = json_is_true(json_object_get(cfg, "use_rslora"));
-        ac.dropout = (float)json_number_value(json_object_get(cfg,
-                                                              "lora_dropout"));
-        if (!(ac.dropout >= 0.0f && ac.dropout < 1.0f))
-                ac.dropout = 0.0f;
-        socfw_adapter *a = NULL;
-        int rc = socfw_adapter_new(&a, m, &ac, 0, err);
-        for (int l = 0; rc == 0 && l < L; l++)
-                for (int s = 0; rc == 0 && s < SOCFW_SITE_COUNT; s++) {
-                        if (!socfw_adapter_has(a, l, (socfw_site)s))
-                                continue;
-                        peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
-                        float *dA = socfw_params_data(a->ps, sl->t[0]);
-                        float *dB = socfw_params_data(a->ps, sl->t[1]);
-                        int in = a->in[s], o = a->out[s];
-                        int fs = fused_qkv(m, (socfw_site)s);
-                        const found *x = &f[l * SOCFW_SITE_COUNT +
-                                            (fs ? SOCFW_SITE_ATTN_Q : s)];
-                        float *A = NULL, *B = NULL;
-                        rc = read_all(mf, x->t[0], &A, err);
-                        if (rc == 0)
-                                rc = read_all(mf, x->t[1], &B, err);
-                        if (rc == 0 && !fs) {
-                                memcpy(dA, A, (size_t)r * in * sizeof *dA);
-                                memcpy(dB, B, (size_t)o * r * sizeof *dB);
-                        } else if (rc == 0) {
-                                int j = 0, rf = ns * r;
-                                while (S[j] != s)
-                                        j++;
-                                memcpy(dA, A + (size_t)j * r * C,
-                                       (size_t)r * C * sizeof *dA);
-                                for (int oo = 0; oo < o; oo++)
-                                        for (int k = 0; k < r; k++)
-                                                dB[(size_t)oo * r + k] =
-                                                        B[(size_t)(s * C + oo) * rf + j * r + k];
-                        }
-                        free(A);
-                        free(B);
-                }
-        if (rc < 0) {
-                socfw_adapter_free(a);
-                return rc;
-        }
-        *out = a;
-        return 1;
-}
-
-static int
-load_lora(socfw_adapter **out, const socfw_model *m, json_t *cfg,
-          json_t *meta, const socfw_modelfile *mf, const char *path,
-          socfw_error *err)
-{
-        const socfw_model_config *mc = socfw_model_config_of(m);
-        int L = mc->n_layers, C = mc->hidden;
-        found *f = calloc((size_t)L * SOCFW_SITE_COUNT, sizeof *f);
-        if (!f)
-                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        int rc = 0, R = 0;
-        unsigned targets = 0;
-        for (size_t i = 0; rc == 0 && i < socfw_modelfile_n_tensors(mf); i++) {
-                const socfw_tensor_info *t = socfw_modelfile_tensor(mf, i);
-                int l, isb = 0;
-                socfw_site s;
-                if (locate(m, t->name, "lora_A.weight", &l, &s) < 0) {
-                        if (locate(m, t->name, "lora_B.weight", &l, &s) < 0) {
-                                rc = socfw_error_set_at(
-                                        err, SOCFW_EFORMAT, path, 0, 0,
-                                        "tensor '%s' is not a LoRA tensor of "
-                                        "any %s site; hint: the adapter was "
-                                        "made for another architecture",
-                                        t->name, socfw_arch_name(mc->arch));
-                                break;
-                        }
-                        isb = 1;
-                }
-                if (t->ndim != 2) {
-                        rc = tensor_err(err, path, t->name, "is not a matrix",
-                                        t->shape[0], t->ndim > 1 ? t->shape[1] : 1,
-                                        0, 0);
-                        break;
-                }
-                f[l * SOCFW_SITE_COUNT + s].t[isb] = t;
-                int r = (int)(isb ? t->shape[1] : t->shape[0]);
-                if (r > R)
-                        R = r;
-        }
-        /* shapes, and which sites carry anything */
-        for (int l = 0; rc == 0 && l < L; l++)
-                for (int s = 0; rc == 0 && s < SOCFW_SITE_COUNT; s++) {
-                        found *x = &f[l * SOCFW_SITE_COUNT + s];
-                        if (!x->t[0] && !x->t[1])
-                                continue;
-                        const socfw_tensor_info *A = x->t[0], *B = x->t[1];
-                        if (!A || !B) {
-                                rc = socfw_error_set_at(
-                                        err, SOCFW_EFORMAT, path, 0, 0,
-                                        "tensor '%s' has no lora_%s partner; "
-                                        "hint: the file is incomplete",
-                                        (A ? A : B)->name, A ? "B" : "A");
-                                break;
-                        }
-                        int in, o;
-                        socfw_model_site_dims(m, (socfw_site)s, &in, &o);
-                        if (fused_qkv(m, (socfw_site)s))
-                                o = 3 * C;
-                        int r = (int)A->shape[0];
-                        if (A->shape[1] != in)
-                                rc = tensor_err(err, path, A->name,
-                                                "does not fit", A->shape[0],
-                                                A->shape[1], r, in);
-                        else if (B->shape[0] != o || B->shape[1] != r)
-                                rc = tensor_err(err, path, B->name,
-                                                "does not fit", B->shape[0],
-                                                B->shape[1], o, r);
-                        if (fused_qkv(m, (socfw_site)s)) {
-                                float *b = NULL;
-                                if (rc == 0)
-                                        rc = read_all(mf, B, &b, err);
-                                for (int q = 0; rc == 0 && q < 3; q++) {
-                                        size_t nz = 0;
-                                        for (size_t k = (size_t)q * C * r;
-                                             k < (size_t)(q + 1) * C * r; k++)
-                                                nz += b[k] != 0.0f;
-                                        if (nz)
-                                                targets |= SOCFW_SITE_BIT(q);
-                                }
-                                free(b);
-                        } else {
-                                targets |= SOCFW_SITE_BIT(s);
-                        }
-                }
-        if (rc == 0 && !targets)
-                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
-                                        "the adapter has no LoRA tensors");
-        if (rc == 0 && meta) {
-                rc = load_lora_native(out, m, cfg, meta, f, mf, err);
-                if (rc != 0) {
-                        free(f);
-                        return rc < 0 ? rc : 0;
-                }
-        }
-        socfw_adapter_config ac;
-        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);
-        ac.targets = targets;
-        ac.rank = R;
-        ac.alpha = (float)R;            /* scale 1: each site's in its B */
-        ac.dropout = (float)json_number_value(json_object_get(cfg,
-                                                              "lora_dropout"));
-        if (!(ac.dropout >= 0.0f && ac.dropout < 1.0f))
-                ac.dropout = 0.0f;
-        socfw_adapter *a = NULL;
-        if (rc == 0)
-                rc = socfw_adapter_new(&a, m, &ac, 0, err);
-        for (int l = 0; rc == 0 && l < L; l++)
-                for (int s = 0; rc == 0 && s < SOCFW_SITE_COUNT; s++) {
-                        if (!socfw_adapter_has(a, l, (socfw_site)s))
-                                continue;
-                        peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
-                        float *dA = socfw_params_data(a->ps, sl->t[0]);
-                        float *dB = socfw_params_data(a->ps, sl->t[1]);
-                        int in = a->in[s], o = a->out[s];
-                        memset(dA, 0, (size_t)R * in * sizeof *dA);
-                        memset(dB, 0, (size_t)o * R * sizeof *dB);
-                        int fs = fused_qkv(m, (socfw_site)s);
-                        found *x = &f[l * SOCFW_SITE_COUNT +
-                                      (fs ? SOCFW_SITE_ATTN_Q : s)];
-                        if (!x->t[0])
-                                continue;       /* not in this layer */
-                        int r = (int)x->t[0]->shape[0];
-                        float *A = NULL, *B = NULL;
-                        rc = read_all(mf, x->t[0], &A, err);
-                        if (rc == 0)
-                                rc = read_all(mf, x->t[1], &B, err);
-                        if (rc == 0) {
-                                char mod[160];
-                                socfw_model_site_module(m, l, (socfw_site)s,
-                                                        mod, sizeof mod);
-                                float sc = lora_scale_for(cfg, mod, r);
-                                size_t row0 = fs ? (size_t)s * C : 0;
-                                memcpy(dA, A, (size_t)r * in * sizeof *dA);
-                                for (int oo = 0; oo < o; oo++)
-                                        for (int k = 0; k < r; k++)
-                                                dB[(size_t)oo * R + k] =
-                                                        sc * B[(row0 + oo) * r + k];
-                        }
-                        free(A);
-                        free(B);
-                }
-        free(f);
-        if (rc < 0) {
-                socfw_adapter_free(a);
-                return rc;
-        }
-        *out = a;
-        return 0;
 }
 
 /* The sites socfw's meta.json lists (0 when absent or unreadable). */
@@ -1114,102 +860,150 @@ load_bottleneck(socfw_adapter **out, const socfw_model *m, json_t *cfg,
         return 0;
 }
 
-/* AdaLoRA ("ADALORA"): lora_A (r,in), lora_B (out,r), lora_E (r,1) per
- * module.  socfw's own files (meta.json sites and rank) come back in the
- * structure that was saved; others get one rank (the largest, smaller
- * modules zero-padded with E = 0 there) and each module's alpha / r folded
- * into its B. */
+/* LoRA ("LORA": lora_A.weight (r,in), lora_B.weight (out,r)) and AdaLoRA
+ * ("ADALORA": lora_A, lora_B, lora_E (r,1)), one module each.
+ *
+ * socfw's own files (meta.json's sites and rank fit the tensors) load back
+ * into exactly the structure that was saved - same sites, rank and scale,
+ * GPT-2's c_attn split into its q, k, v sites again - so a run's
+ * checkpoint and its adapter files agree.  Other files get one rank for
+ * every site (the largest; smaller modules zero-padded, AdaLoRA's padding
+ * with E = 0) and each module's own scale folded into its B: LoRA's alpha /
+ * r from alpha_pattern / rank_pattern (alpha / sqrt(r) with use_rslora),
+ * AdaLoRA's alpha / (r + 1e-5).  A c_attn module becomes the q, k, v sites
+ * whose rows of B are not all zero, each with the module's A (and E). */
 static int
-load_adalora(socfw_adapter **out, const socfw_model *m, json_t *cfg,
+load_lowrank(socfw_adapter **out, const socfw_model *m, json_t *cfg,
              json_t *meta, const socfw_modelfile *mf, const char *path,
-             socfw_error *err)
+             int ada, socfw_error *err)
 {
-        static const char *const what[3] = {"lora_A", "lora_B", "lora_E"};
+        const char *const what[3] = {ada ? "lora_A" : "lora_A.weight",
+                                     ada ? "lora_B" : "lora_B.weight",
+                                     "lora_E"};
+        int nt = ada ? 3 : 2;
         const socfw_model_config *mc = socfw_model_config_of(m);
         int L = mc->n_layers, C = mc->hidden, R = 0, rc = 0;
+        /* the module tensors by (layer, site); GPT-2's c_attn at attn.q */
         const socfw_tensor_info **f = calloc((size_t)L * SOCFW_SITE_COUNT * 3,
                                              sizeof *f);
         if (!f)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+#define F(l, s, k) f[((size_t)(l) * SOCFW_SITE_COUNT + (size_t)(s)) * 3 + (k)]
         for (size_t i = 0; rc == 0 && i < socfw_modelfile_n_tensors(mf); i++) {
                 const socfw_tensor_info *t = socfw_modelfile_tensor(mf, i);
                 int l = 0, k = -1;
                 socfw_site s = SOCFW_SITE_ATTN_Q;
-                for (int q = 0; q < 3 && k < 0; q++)
+                for (int q = 0; q < nt && k < 0; q++)
                         if (locate(m, t->name, what[q], &l, &s) == 0)
                                 k = q;
-                if (k < 0 || t->ndim != 2) {
+                if (k < 0 || t->ndim != 2)
                         rc = socfw_error_set_at(
                                 err, SOCFW_EFORMAT, path, 0, 0,
-                                "tensor '%s' is not an AdaLoRA matrix of any "
-                                "%s site", t->name, socfw_arch_name(mc->arch));
-                        break;
-                }
-                f[(l * SOCFW_SITE_COUNT + s) * 3 + k] = t;
-                if (k == 0 && t->shape[0] > R)
+                                "tensor '%s' is not a %s matrix of any %s "
+                                "site; hint: the adapter was made for another "
+                                "architecture", t->name,
+                                ada ? "AdaLoRA" : "LoRA",
+                                socfw_arch_name(mc->arch));
+                else
+                        F(l, s, k) = t;
+                if (rc == 0 && k == 0 && t->shape[0] > R)
                         R = (int)t->shape[0];
         }
+        /* shapes, partners, and the sites that carry anything */
         unsigned targets = 0;
         for (int l = 0; rc == 0 && l < L; l++)
                 for (int s = 0; rc == 0 && s < SOCFW_SITE_COUNT; s++) {
-                        const socfw_tensor_info **x =
-                                &f[(l * SOCFW_SITE_COUNT + s) * 3];
-                        if (!x[0] && !x[1] && !x[2])
+                        const socfw_tensor_info *A = F(l, s, 0),
+                                                *B = F(l, s, 1),
+                                                *E = ada ? F(l, s, 2) : NULL;
+                        if (!A && !B && !E)
                                 continue;
-                        int in, o;
-                        socfw_model_site_dims(m, (socfw_site)s, &in, &o);
-                        int fs = fused_qkv(m, (socfw_site)s);
-                        if (fs)
-                                o = 3 * C;
-                        int r = x[0] ? (int)x[0]->shape[0] : 0;
-                        if (!x[0] || !x[1] || !x[2])
+                        if (!A || !B || (ada && !E)) {
                                 rc = socfw_error_set_at(
                                         err, SOCFW_EFORMAT, path, 0, 0,
-                                        "tensor '%s' lacks its lora_A, "
-                                        "lora_B or lora_E partner",
-                                        (x[0] ? x[0] : x[1] ? x[1] : x[2])->name);
-                        else if (x[0]->shape[1] != in)
-                                rc = tensor_err(err, path, x[0]->name,
-                                                "does not fit", x[0]->shape[0],
-                                                x[0]->shape[1], r, in);
-                        else if (x[1]->shape[0] != o || x[1]->shape[1] != r)
-                                rc = tensor_err(err, path, x[1]->name,
-                                                "does not fit", x[1]->shape[0],
-                                                x[1]->shape[1], o, r);
-                        else if (x[2]->nelem != r)
-                                rc = tensor_err(err, path, x[2]->name,
-                                                "does not fit", x[2]->shape[0],
-                                                x[2]->shape[1], r, 1);
-                        targets |= fs ? 7u : SOCFW_SITE_BIT(s);
+                                        "tensor '%s' lacks a partner (lora_A, "
+                                        "lora_B%s); hint: the file is "
+                                        "incomplete", (A ? A : B ? B : E)->name,
+                                        ada ? ", lora_E" : "");
+                                break;
+                        }
+                        int in, o, fs = fused_qkv(m, (socfw_site)s);
+                        socfw_model_site_dims(m, (socfw_site)s, &in, &o);
+                        if (fs)
+                                o = 3 * C;
+                        int r = (int)A->shape[0];
+                        if (A->shape[1] != in)
+                                rc = tensor_err(err, path, A->name,
+                                                "does not fit", A->shape[0],
+                                                A->shape[1], r, in);
+                        else if (B->shape[0] != o || B->shape[1] != r)
+                                rc = tensor_err(err, path, B->name,
+                                                "does not fit", B->shape[0],
+                                                B->shape[1], o, r);
+                        else if (E && E->nelem != r)
+                                rc = tensor_err(err, path, E->name,
+                                                "does not fit", E->shape[0],
+                                                E->shape[1], r, 1);
+                        if (rc < 0 || !fs) {
+                                targets |= SOCFW_SITE_BIT(s);
+                                continue;
+                        }
+                        float *b = NULL;
+                        rc = read_all(mf, B, &b, err);
+                        for (int q = 0; rc == 0 && q < 3; q++) {
+                                size_t nz = 0;
+                                for (size_t k = (size_t)q * C * r;
+                                     k < (size_t)(q + 1) * C * r; k++)
+                                        nz += b[k] != 0.0f;
+                                if (nz)
+                                        targets |= SOCFW_SITE_BIT(q);
+                        }
+                        free(b);
                 }
-        /* socfw's own file: its sites and rank */
+        if (rc == 0 && !targets)
+                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
+                                        "the adapter has no %s tensors",
+                                        ada ? "AdaLoRA" : "LoRA");
+        /* socfw's own file? its sites and rank must fit every tensor */
+        const char *mtype = json_string_value(json_object_get(meta, "type"));
         unsigned ms = meta_sites(meta);
         int mr = (int)json_integer_value(json_object_get(meta, "rank"));
         int nq = 0;
         for (int s = 0; s < 3; s++)
                 nq += fused_qkv(m, (socfw_site)s) && (ms & SOCFW_SITE_BIT(s));
-        int native = ms && mr > 0 && (ms & targets) == ms;
+        int native = rc == 0 && mtype &&
+                     !strcmp(mtype, ada ? "adalora" : "lora") && ms &&
+                     mr > 0;
         for (int l = 0; native && l < L; l++)
                 for (int s = 0; native && s < SOCFW_SITE_COUNT; s++) {
-                        const socfw_tensor_info *A =
-                                f[(l * SOCFW_SITE_COUNT + s) * 3];
-                        if (A)
-                                native = A->shape[0] ==
-                                         (fused_qkv(m, (socfw_site)s) ? nq * mr
-                                                                      : mr);
+                        int fs = fused_qkv(m, (socfw_site)s);
+                        if (fs && s != SOCFW_SITE_ATTN_Q)
+                                continue;
+                        int want = fs ? nq > 0 : (ms & SOCFW_SITE_BIT(s)) != 0;
+                        const socfw_tensor_info *A = F(l, s, 0);
+                        if (A ? A->shape[0] != (fs ? nq * mr : mr) : want)
+                                native = 0;
                 }
-        if (rc == 0 && !targets)
-                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
-                                        "the adapter has no AdaLoRA tensors");
         socfw_adapter_config ac;
-        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_ADALORA);
+        socfw_adapter_config_default(&ac, ada ? SOCFW_ADAPTER_ADALORA
+                                              : SOCFW_ADAPTER_LORA);
+        double alpha = json_number_value(json_object_get(cfg, "lora_alpha"));
         ac.targets = native ? ms : targets;
         ac.rank = native ? mr : R;
-        ac.alpha = (float)json_number_value(json_object_get(cfg, "lora_alpha"));
+        ac.alpha = native || ada ? (float)alpha : (float)R;
         if (!(ac.alpha > 0.0f))
                 ac.alpha = (float)ac.rank;
-        json_int_t tr = json_integer_value(json_object_get(cfg, "target_r"));
-        ac.target_r = tr >= 1 && tr <= ac.rank ? (int)tr : ac.rank;
+        ac.use_rslora = native && !ada &&
+                        json_is_true(json_object_get(cfg, "use_rslora"));
+        ac.dropout = (float)json_number_value(json_object_get(cfg,
+                                                              "lora_dropout"));
+        if (!(ac.dropout >= 0.0f && ac.dropout < 1.0f))
+                ac.dropout = 0.0f;
+        if (ada) {
+                json_int_t tr = json_integer_value(json_object_get(cfg,
+                                                                   "target_r"));
+                ac.target_r = tr >= 1 && tr <= ac.rank ? (int)tr : ac.rank;
+        }
         socfw_adapter *a = NULL;
         if (rc == 0)
                 rc = socfw_adapter_new(&a, m, &ac, 0, err);
@@ -1221,39 +1015,49 @@ load_adalora(socfw_adapter **out, const socfw_model *m, json_t *cfg,
                         int in = a->in[s], o = a->out[s], Ra = ac.rank;
                         float *dA = socfw_params_data(a->ps, sl->t[0]);
                         float *dB = socfw_params_data(a->ps, sl->t[1]);
-                        float *dE = socfw_params_data(a->ps, sl->t[2]);
+                        float *dE = ada ? socfw_params_data(a->ps, sl->t[2])
+                                        : NULL;
                         memset(dA, 0, (size_t)Ra * in * sizeof *dA);
                         memset(dB, 0, (size_t)o * Ra * sizeof *dB);
-                        memset(dE, 0, (size_t)Ra * sizeof *dE);
+                        if (dE)
+                                memset(dE, 0, (size_t)Ra * sizeof *dE);
                         int fs = fused_qkv(m, (socfw_site)s);
-                        const socfw_tensor_info **x =
-                                &f[(l * SOCFW_SITE_COUNT +
-                                    (fs ? SOCFW_SITE_ATTN_Q : s)) * 3];
-                        if (!x[0])
+                        int ms_site = fs ? SOCFW_SITE_ATTN_Q : s;
+                        if (!F(l, ms_site, 0))
                                 continue;       /* not in this layer */
-                        int r = (int)x[0]->shape[0];
+                        int r = (int)F(l, ms_site, 0)->shape[0];
                         float *A = NULL, *B = NULL, *E = NULL;
-                        rc = read_all(mf, x[0], &A, err);
+                        rc = read_all(mf, F(l, ms_site, 0), &A, err);
                         if (rc == 0)
-                                rc = read_all(mf, x[1], &B, err);
-                        if (rc == 0)
-                                rc = read_all(mf, x[2], &E, err);
-                        /* which rows of the file's A/E are this site's */
+                                rc = read_all(mf, F(l, ms_site, 1), &B, err);
+                        if (rc == 0 && ada)
+                                rc = read_all(mf, F(l, ms_site, 2), &E, err);
+                        /* the rows of the module's A (E) that are this
+                         * site's: its block for socfw's fused files */
                         int j0 = 0, nr = r;
-                        if (rc == 0 && native && fs) {
+                        if (native && fs) {
                                 nr = mr;
                                 for (int q = 0; q < s; q++)
                                         j0 += (ms & SOCFW_SITE_BIT(q)) ? mr : 0;
                         }
-                        /* general files: the module's own scale in B */
-                        float k = native ? 1.0f
-                                         : ((float)Ra + 1e-5f) / ((float)r + 1e-5f);
+                        /* general files: the module's scale into B */
+                        float k = 1.0f;
+                        if (!native) {
+                                char mod[160];
+                                socfw_model_site_module(m, l, (socfw_site)s,
+                                                        mod, sizeof mod);
+                                k = ada ? ((float)Ra + 1e-5f) /
+                                                  ((float)r + 1e-5f)
+                                        : lora_scale_for(cfg, mod, r) /
+                                                  a->scale;
+                        }
                         size_t row0 = fs ? (size_t)s * C : 0;
                         for (int q = 0; rc == 0 && q < nr; q++) {
                                 memcpy(dA + (size_t)q * in,
                                        A + (size_t)(j0 + q) * in,
                                        (size_t)in * sizeof *dA);
-                                dE[q] = E[j0 + q];
+                                if (dE)
+                                        dE[q] = E[j0 + q];
                                 for (int oo = 0; oo < o; oo++)
                                         dB[(size_t)oo * Ra + q] =
                                                 k * B[(row0 + oo) * r + j0 + q];
@@ -1262,6 +1066,7 @@ load_adalora(socfw_adapter **out, const socfw_model *m, json_t *cfg,
                         free(B);
                         free(E);
                 }
+#undef F
         free(f);
         if (rc < 0) {
                 socfw_adapter_free(a);
@@ -1385,11 +1190,11 @@ socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
         if (rc == 0)
                 rc = socfw_modelfile_open(&mf, path, err);
         if (rc == 0 && !strcmp(type, "LORA"))
-                rc = load_lora(out, m, cfg, meta, mf, path, err);
+                rc = load_lowrank(out, m, cfg, meta, mf, path, 0, err);
         else if (rc == 0 && !strcmp(type, "PREFIX_TUNING"))
                 rc = load_prefix(out, m, cfg, mf, path, err);
         else if (rc == 0 && !strcmp(type, "ADALORA"))
-                rc = load_adalora(out, m, cfg, meta, mf, path, err);
+                rc = load_lowrank(out, m, cfg, meta, mf, path, 1, err);
         else if (rc == 0 && !strcmp(type, "IA3"))
                 rc = load_ia3(out, m, cfg, meta, mf, path, err);
         else if (rc == 0)
