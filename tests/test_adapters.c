@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "socfw/model.h"
 #include "socfw/modelfile.h"
@@ -42,6 +45,9 @@ write_data(const char *name, int n, unsigned seed)
         fclose(f);
 }
 
+/* Extra keys of the train section (", key: value"), or "". */
+static const char *train_extra = "";
+
 /* A tiny GPT-2 pretrained on a small corpus, with the given tasks block. */
 static const char *
 pipeline(const char *backbone_extra, const char *tasks)
@@ -60,9 +66,9 @@ pipeline(const char *backbone_extra, const char *tasks)
                  "pretrain: {corpus: [corpus.txt], steps: 20, batch_size: 8,"
                  " seq_len: 16, tokenizer: {vocab_size: 300}}\n"
                  "tasks:\n%s"
-                 "train: {lr: 1.0e-2, epochs: 8, batch_size: 16, seed: 7}\n"
+                 "train: {lr: 1.0e-2, epochs: 8, batch_size: 16, seed: 7%s}\n"
                  "output: {dir: run}\n",
-                 backbone_extra ? backbone_extra : "", tasks);
+                 backbone_extra ? backbone_extra : "", tasks, train_extra);
         return y;
 }
 
@@ -637,4 +643,76 @@ Test(adapters, a_third_party_head_of_a_known_kind_trains)
         cr_assert_eq(socfw_registry_head_target(&mine), 0);
         mine.name = "tagger";
         cr_assert_eq(socfw_registry_head_target(&mine), SOCFW_TARGET_TAGS);
+}
+
+/* ---- resuming ---- */
+
+static void
+die_at_step_7(const char *line, void *user)
+{
+        (void)user;
+        if (strstr(line, "step 7/"))
+                raise(SIGKILL);
+}
+
+/* A run killed mid-training resumes exactly: the adapter's tensors, its
+ * AdamW moments and (LoRA dropout on) the random state come back. */
+Test(adapters, resume_after_a_kill_equals_an_uninterrupted_run)
+{
+        write_data("train.jsonl", 200, 17);
+        write_data("valid.jsonl", 30, 18);
+        train_extra = ", log_every: 1, checkpoint_every: 3, eval_every: 5";
+        socfw_pipeline *p = fx_load(pipeline(
+                NULL,
+                "  - name: sentiment\n"
+                "    plugin: sentiment\n"
+                "    labels: [negative, positive]\n"
+                "    adapter: {type: lora, rank: 2, dropout: 0.1,"
+                " targets: [attn.q, attn.v]}\n"
+                "    data: {train: train.jsonl, valid: valid.jsonl}\n"));
+        train_extra = "";
+        char a[4200], b[4200];
+        snprintf(a, sizeof a, "%s/a", fx.dir);
+        snprintf(b, sizeof b, "%s/b", fx.dir);
+        socfw_runtime *rt = socfw_test_runtime(p, a, 0);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        socfw_runtime_free(rt);
+
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0) {
+                socfw_runtime *crt = NULL;
+                socfw_runtime_options o = {.output_dir = b,
+                                           .progress = die_at_step_7};
+                if (socfw_runtime_new(&crt, p, &o, NULL) == 0)
+                        socfw_runtime_train(crt, NULL);
+                _exit(3);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        cr_assert(WIFSIGNALED(status), "the child was meant to be killed");
+        socfw_runtime_options o = {.output_dir = b, .resume = 1,
+                                   .progress = socfw_test_quiet};
+        cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        socfw_runtime_free(rt);
+        static const char *const files[] = {
+                "checkpoint/model.safetensors",
+                "adapters/sentiment/adapter_model.safetensors"};
+        for (int i = 0; i < 2; i++) {
+                char pa[4400], pb[4400];
+                snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
+                snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
+                size_t la, lb;
+                char *ca = socfw_test_read_file(pa, &la);
+                char *cb = socfw_test_read_file(pb, &lb);
+                cr_assert(ca && cb && la == lb && memcmp(ca, cb, la) == 0,
+                          "%s: resumed training differs from the "
+                          "uninterrupted run", files[i]);
+                free(ca);
+                free(cb);
+        }
+        socfw_pipeline_free(p);
 }
