@@ -120,7 +120,7 @@ Test(pipeline, wrong_types_and_ranges)
                     "p.yaml:2:13: bad value for 'lr' in train: expected a "
                     "number");
         EXPECT_DIAG("socfw: 1\ntrain: {batch_size: 0}\n",
-                    "expected an integer in [1, 65536], got '0'");
+                    "expected an integer in [1, 4096], got '0'");
         EXPECT_DIAG("socfw: 1\ntrain: {lr: [1, 2]}\n",
                     "wrong type for 'lr' in train: expected a number in "
                     "[0, 10], got a list");

@@ -192,8 +192,9 @@ static const socfw_param_spec train_specs[] = {
         {.key = "eps", .type = SOCFW_PARAM_FLOAT, .default_value = "1e-8",
          .min = 0, .max = 1, .help = "AdamW epsilon."},
         {.key = "batch_size", .type = SOCFW_PARAM_INT,
-         .default_value = "16", .min = 1, .max = 65536,
-         .help = "Examples per optimizer step (before accumulation)."},
+         .default_value = "16", .min = 1, .max = 4096,
+         .help = "Examples per optimizer step (before accumulation); use "
+                 "grad_accum for more than 4096."},
         {.key = "grad_accum", .type = SOCFW_PARAM_INT, .default_value = "1",
          .min = 1, .max = 65536,
          .help = "Batches whose gradients are summed per step."},

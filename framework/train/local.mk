@@ -7,6 +7,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/train/trainer.c \
 	framework/train/retrieval.c \
 	framework/train/adapters.c \
+	framework/train/settings.c framework/train/settings.h \
 	framework/train/fingerprint.c \
 	framework/train/chunks.c \
 	framework/train/pretrain.c framework/train/mlm.c framework/train/mlm.h

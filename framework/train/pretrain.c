@@ -188,10 +188,7 @@ rt_save_backbone(socfw_runtime *rt, const char *dir, socfw_error *err)
 static int
 reload_backbone(socfw_runtime *rt, const char *dir, socfw_error *err)
 {
-        socfw_model_options mo = {.seed = (uint64_t)socfw_config_get_int(
-                                          socfw_pipeline_section(rt->p,
-                                                                 "train"),
-                                          "seed")};
+        socfw_model_options mo = {.seed = rt->train.seed};
         socfw_model *m = NULL;
         socfw_tokenizer *tok = NULL;
         int rc = socfw_model_load(&m, dir, &mo, err);
@@ -297,8 +294,7 @@ store_optimizer(socfw_params *ps, float beta2, socfw_error *err)
 static long
 log_every(const socfw_runtime *rt)
 {
-        long n = (long)socfw_config_get_int(
-                socfw_pipeline_section(rt->p, "train"), "log_every");
+        long n = (long)rt->train.log_every;
         return n > 0 ? n : 50;
 }
 
@@ -308,7 +304,6 @@ pretrain_clm(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
              socfw_error *err)
 {
         const socfw_config *pt = socfw_pipeline_section(rt->p, "pretrain");
-        const socfw_config *tr = socfw_pipeline_section(rt->p, "train");
         int B = (int)socfw_config_get_int(pt, "batch_size");
         int T = (int)socfw_config_get_int(pt, "seq_len");
         const socfw_model_config *mc = socfw_model_config_of(rt->model);
@@ -338,7 +333,7 @@ pretrain_clm(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
                 goto out;
         }
         double lr = socfw_config_get_float(pt, "lr");
-        float clip = (float)socfw_config_get_float(tr, "grad_clip");
+        float clip = rt->train.grad_clip;
         long every = log_every(rt);
         double t0 = seconds(), loss_sum = 0;
         int loss_n = 0;
@@ -423,7 +418,6 @@ pretrain_mlm(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
              rt_mlm_head *head, socfw_error *err)
 {
         const socfw_config *pt = socfw_pipeline_section(rt->p, "pretrain");
-        const socfw_config *tr = socfw_pipeline_section(rt->p, "train");
         int B = (int)socfw_config_get_int(pt, "batch_size");
         int T = (int)socfw_config_get_int(pt, "seq_len");
         float prob = (float)socfw_config_get_float(pt, "mask_prob");
@@ -480,7 +474,7 @@ pretrain_mlm(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
                 goto out;
         }
         double lr = socfw_config_get_float(pt, "lr");
-        float clip = (float)socfw_config_get_float(tr, "grad_clip");
+        float clip = rt->train.grad_clip;
         long every = log_every(rt);
         double t0 = seconds(), loss_sum = 0;
         long n_masked = 0, n_right = 0;
@@ -809,9 +803,7 @@ pretrain_and_save(socfw_runtime *rt, int mlm, const int32_t *stream,
                 rc = rt_mlm_head_new(
                         &head, mc->arch, mc->hidden, mc->vocab_size,
                         mc->norm_eps,
-                        (uint64_t)socfw_config_get_int(
-                                socfw_pipeline_section(rt->p, "train"),
-                                "seed") ^
+                        rt->train.seed ^
                                 0x6d6c6dull,
                         err);
                 socfw_modelfile *mf = NULL;
@@ -927,8 +919,7 @@ rt_build_from_scratch(socfw_runtime *rt, socfw_error *err)
         }
         rc = socfw_model_new_random(
                 &rt->model, &mc,
-                (uint64_t)socfw_config_get_int(
-                        socfw_pipeline_section(rt->p, "train"), "seed"),
+                rt->train.seed,
                 err);
         if (rc < 0)
                 goto out;

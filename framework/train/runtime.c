@@ -533,14 +533,12 @@ int
 rt_load_split(socfw_runtime *rt, rt_task *t, const char *path, rt_split *s,
               socfw_error *err)
 {
-        const socfw_config *train = socfw_pipeline_section(rt->p, "train");
         socfw_reader_options ro = SOCFW_READER_OPTIONS_INIT;
         int fmt = socfw_data_format_parse(
                 socfw_config_get_string(t->cfg, "data.format"));
         ro.format = fmt < 0 ? SOCFW_DATA_FORMAT_AUTO : (socfw_data_format)fmt;
-        int skip = strcmp(socfw_config_get_string(train, "on_bad_row"),
-                          "skip") == 0;
-        ro.bad_rows = skip ? SOCFW_BAD_ROWS_SKIP : SOCFW_BAD_ROWS_ERROR;
+        ro.bad_rows = rt->train.skip_bad_rows ? SOCFW_BAD_ROWS_SKIP
+                                              : SOCFW_BAD_ROWS_ERROR;
         long max_rows = (long)socfw_config_get_int(t->cfg, "data.max_rows");
         t->ctx->split = s == &t->train   ? "train"
                         : s == &t->valid ? "valid"
@@ -1102,10 +1100,7 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
                 }
                 path = pulled;
         }
-        socfw_model_options mo = {.seed = (uint64_t)socfw_config_get_int(
-                                          socfw_pipeline_section(rt->p,
-                                                                 "train"),
-                                          "seed")};
+        socfw_model_options mo = {.seed = rt->train.seed};
         rc = socfw_model_load(&rt->model, path, &mo, err);
         if (rc == 0) {
                 const char *tpath = socfw_config_get_string(bb, "tokenizer");
@@ -1135,7 +1130,6 @@ static int
 setup_backbone_training(socfw_runtime *rt, socfw_error *err)
 {
         const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
-        const socfw_config *tr = socfw_pipeline_section(rt->p, "train");
         const char *freeze = socfw_config_get_string(bb, "freeze");
         /* adapters train over a frozen backbone shared by every task: a
          * backbone that also trains would change the other tasks */
@@ -1164,13 +1158,7 @@ setup_backbone_training(socfw_runtime *rt, socfw_error *err)
         if (rc < 0)
                 return rc;
         socfw_params *ps = socfw_model_params(rt->model);
-        socfw_adamw_config ac;
-        socfw_adamw_config_default(&ac);
-        ac.lr = (float)socfw_config_get_float(tr, "lr");
-        ac.beta1 = (float)socfw_config_get_float(tr, "beta1");
-        ac.beta2 = (float)socfw_config_get_float(tr, "beta2");
-        ac.eps = (float)socfw_config_get_float(tr, "eps");
-        ac.weight_decay = (float)socfw_config_get_float(tr, "weight_decay");
+        socfw_adamw_config ac = rt->train.adamw;
         int n = socfw_params_count(ps);
         for (int i = 0; i < n; i++) {
                 if (!socfw_params_trainable(ps, i))
@@ -1290,8 +1278,7 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
                 .hidden = mc->hidden,
                 .n_outputs = t->n_outputs,
                 .max_seq = rt->max_seq,
-                .max_batch = (int)socfw_config_get_int(
-                        socfw_pipeline_section(p, "train"), "batch_size"),
+                .max_batch = rt->train.batch_size,
                 .embedding = emb >= 0 ? socfw_params_data(bps, emb) : NULL,
                 .embedding_grad = emb >= 0 && socfw_params_trainable(bps, emb)
                                           ? socfw_params_grad(bps, emb)
@@ -1428,13 +1415,13 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         }
         const socfw_config *top = socfw_pipeline_section(p, "");
         const socfw_config *bb = socfw_pipeline_section(p, "backbone");
-        const socfw_config *tr = socfw_pipeline_section(p, "train");
+        rt_train_settings_read(&rt->train, p);
         int threads = opts && opts->threads ? opts->threads
                                             : (int)socfw_config_get_int(
                                                       top, "threads");
         if (threads > 0)
                 socfw_threads_set(threads);
-        socfw_rng_seed(&rt->rng, (uint64_t)socfw_config_get_int(tr, "seed"));
+        socfw_rng_seed(&rt->rng, rt->train.seed);
         rt->max_seq = (int)socfw_config_get_int(bb, "max_seq_len");
         rt->dropout = (float)socfw_config_get_float(bb, "dropout");
         const char *trunc = socfw_config_get_string(bb, "truncation");
@@ -1470,8 +1457,7 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         }
         /* fine-tuning draws from its own stream, whether or not the
          * backbone was pretrained in this process */
-        socfw_rng_seed(&rt->rng, (uint64_t)socfw_config_get_int(tr, "seed") ^
-                                         0x9e3779b97f4a7c15ull);
+        socfw_rng_seed(&rt->rng, rt->train.seed ^ 0x9e3779b97f4a7c15ull);
         if (rc == 0 && rt->model) {
                 const socfw_model_config *mc =
                         socfw_model_config_of(rt->model);

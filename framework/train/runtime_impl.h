@@ -17,6 +17,7 @@
 #include "socfw/rng.h"
 #include "socfw/runtime.h"
 #include "socfw/tokenizer.h"
+#include "train/settings.h"
 
 /* One tokenized example. */
 typedef struct rt_example {
@@ -72,6 +73,7 @@ typedef struct rt_range {
 
 struct socfw_runtime {
         const socfw_pipeline *p;
+        rt_train_settings train;        /* the train: section, read once  */
         char *out_dir;
         socfw_progress_fn progress;
         void *progress_user;

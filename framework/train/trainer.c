@@ -143,14 +143,7 @@ store_optimizer(const socfw_params *ps, const socfw_adamw_config *ac,
 static int
 make_head_optimizers(socfw_runtime *rt, socfw_error *err)
 {
-        const socfw_config *tr = socfw_pipeline_section(rt->p, "train");
-        socfw_adamw_config ac;
-        socfw_adamw_config_default(&ac);
-        ac.lr = (float)socfw_config_get_float(tr, "lr");
-        ac.beta1 = (float)socfw_config_get_float(tr, "beta1");
-        ac.beta2 = (float)socfw_config_get_float(tr, "beta2");
-        ac.eps = (float)socfw_config_get_float(tr, "eps");
-        ac.weight_decay = (float)socfw_config_get_float(tr, "weight_decay");
+        socfw_adamw_config ac = rt->train.adamw;
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
                 if (t->reused)          /* unchanged since its own run */
@@ -1308,27 +1301,20 @@ curve_add(curve *c, double x, double y)
 int
 socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
 {
-        const socfw_config *tr = socfw_pipeline_section(rt->p, "train");
-        int B = (int)socfw_config_get_int(tr, "batch_size");
-        int accum = (int)socfw_config_get_int(tr, "grad_accum");
-        int epochs = (int)socfw_config_get_int(tr, "epochs");
-        long max_steps = (long)socfw_config_get_int(tr, "max_steps");
-        long eval_every = (long)socfw_config_get_int(tr, "eval_every");
-        long log_every = (long)socfw_config_get_int(tr, "log_every");
-        double lr = socfw_config_get_float(tr, "lr");
-        float clip = (float)socfw_config_get_float(tr, "grad_clip");
-        uint64_t seed = (uint64_t)socfw_config_get_int(tr, "seed");
-        const char *es_metric = socfw_config_get_string(tr,
-                                                        "early_stopping.metric");
-        int patience = (int)socfw_config_get_int(tr,
-                                                 "early_stopping.patience");
-        const char *es_mode = socfw_config_get_string(tr,
-                                                      "early_stopping.mode");
-        double min_delta = socfw_config_get_float(tr,
-                                                  "early_stopping.min_delta");
-        int keep_best = socfw_config_get_bool(tr, "keep_best");
-        if (B > 4096)
-                B = 4096;
+        const rt_train_settings *ts = &rt->train;
+        int B = ts->batch_size;
+        int accum = ts->grad_accum;
+        int epochs = ts->epochs;
+        long max_steps = ts->max_steps;
+        long eval_every = ts->eval_every;
+        long log_every = ts->log_every;
+        double lr = ts->lr;
+        float clip = ts->grad_clip;
+        uint64_t seed = ts->seed;
+        const char *es_metric = ts->es_metric;
+        int patience = ts->es_patience;
+        double min_delta = ts->es_min_delta;
+        int keep_best = ts->keep_best;
         if (!socfw_runtime_has_training(rt))
                 return 0;
         if (!rt->out_dir)
@@ -1406,14 +1392,11 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                 total = max_steps;
         if (total <= 0)
                 goto out;
-        double warm = socfw_config_get_float(tr, "warmup");
+        double warm = ts->warmup;
         socfw_lr_schedule sched;
-        int kind = socfw_lr_schedule_kind_parse(
-                socfw_config_get_string(tr, "schedule"));
-        rc = socfw_lr_schedule_init(&sched, kind < 0 ? 0 : kind, total,
+        rc = socfw_lr_schedule_init(&sched, ts->schedule, total,
                                     warm >= 1 ? (long)warm : 0,
-                                    warm < 1 ? warm : 0,
-                                    socfw_config_get_float(tr, "min_lr_ratio"),
+                                    warm < 1 ? warm : 0, ts->min_lr_ratio,
                                     err);
         if (rc < 0)
                 goto out;
@@ -1453,8 +1436,7 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
         size_t tokens = 0;
         double loss_acc = 0;
         int loss_n = 0, micro = 0;
-        long checkpoint_every = (long)socfw_config_get_int(tr,
-                                                           "checkpoint_every");
+        long checkpoint_every = ts->checkpoint_every;
         loop_state ls = {.epoch = 1};
         if (rt->resume) {
                 rc = load_state(rt, &ls, err);
@@ -1474,7 +1456,7 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                 bad_evals = ls.bad_evals;
                 stop = ls.finished;
         }
-        if (step == 0 && socfw_config_get_bool(tr, "eval_before")) {
+        if (step == 0 && ts->eval_before) {
                 /* train.eval_before: the starting point (e.g. the
                  * perplexity before fine-tuning), kept as <metric>@step0 */
                 rc = socfw_runtime_evaluate(rt, "valid", err);
@@ -1631,8 +1613,8 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                                 continue;
                         }
                         curve_add(&valid_curve, (double)step, v);
-                        int higher = strcmp(es_mode, "max") == 0   ? 1
-                                     : strcmp(es_mode, "min") == 0 ? 0
+                        int higher = ts->es_mode == RT_ES_MAX   ? 1
+                                     : ts->es_mode == RT_ES_MIN ? 0
                                      : socfw_metrics_higher_is_better(
                                                rt->metrics, watched);
                         int better = !have_best ||

@@ -1,0 +1,48 @@
+/* framework/train/settings.h - the pipeline's train: section, read once.
+ *
+ * The validated section is translated into typed values when the runtime
+ * is built (rt_train_settings_read); the training code reads these fields
+ * and never looks keys up by name.  Internal to the runtime. */
+#ifndef SOCFW_TRAIN_SETTINGS_H
+#define SOCFW_TRAIN_SETTINGS_H
+
+#include <stdint.h>
+
+#include "socfw/optim.h"
+#include "socfw/pipeline.h"
+
+typedef enum rt_es_mode {
+        RT_ES_AUTO = 0,         /* as the metric's name says              */
+        RT_ES_MAX = 1,
+        RT_ES_MIN = 2,
+} rt_es_mode;
+
+typedef struct rt_train_settings {
+        socfw_adamw_config adamw;       /* lr, betas, eps, weight decay   */
+        double lr;                      /* peak learning rate             */
+        int batch_size;                 /* examples per batch             */
+        int grad_accum;                 /* batches per optimizer step     */
+        int epochs;
+        long max_steps;                 /* 0: no limit                    */
+        double warmup;                  /* < 1: a fraction, else steps    */
+        int schedule;                   /* socfw_lr_schedule_kind         */
+        double min_lr_ratio;
+        float grad_clip;                /* 0: off                         */
+        uint64_t seed;
+        long eval_every;                /* 0: after each epoch            */
+        int eval_before;
+        long log_every;
+        long checkpoint_every;          /* 0: at each evaluation only     */
+        int keep_best;
+        int skip_bad_rows;              /* on_bad_row: skip               */
+        const char *es_metric;          /* NULL: the first task's own     */
+        int es_patience;                /* 0: never stop early            */
+        rt_es_mode es_mode;
+        double es_min_delta;
+} rt_train_settings;
+
+/* Fill `s` from the validated pipeline's train: section (defaults for
+ * absent keys).  Strings are borrowed from the pipeline.  Returns 0. */
+int rt_train_settings_read(rt_train_settings *s, const socfw_pipeline *p);
+
+#endif
