@@ -6,6 +6,7 @@
  * state rules of attach / detach / decode. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -876,4 +877,82 @@ Test(peft_prefix, gpt2_decode_equals_forward, .timeout = 30)
 Test(peft_prefix, llama_decode_equals_forward, .timeout = 30)
 {
         prefix_decode_matches(SOCFW_ARCH_LLAMA);
+}
+
+/* ---- contexts: many callers over one set of weights -------------------- */
+
+typedef struct ctx_job {
+        socfw_context *c;
+        const int32_t *ids;
+        float *out;
+        int rounds, rc;
+} ctx_job;
+
+static void *
+ctx_run(void *arg)
+{
+        ctx_job *j = arg;
+        socfw_error err = {0};
+        for (int r = 0; r < j->rounds && j->rc == 0; r++)
+                j->rc = socfw_context_forward(j->c, j->ids, NULL, NULL, 2, 5,
+                                              false, 0, NULL, j->out, &err);
+        return NULL;
+}
+
+/* Two threads run forwards at once on two contexts over one model, each
+ * with its own adapter (and a third context sharing the first adapter):
+ * every result equals the same forward run alone. */
+Test(peft_context, concurrent_forwards_on_shared_weights, .timeout = 60)
+{
+        socfw_model *m = peft_tiny_model(SOCFW_ARCH_LLAMA, 11);
+        socfw_adapter_config lc = lora_all(SOCFW_ARCH_LLAMA, 0.0f);
+        socfw_adapter_config ic = ia3_all(SOCFW_ARCH_LLAMA);
+        socfw_adapter *la = NULL, *ia = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&la, m, &lc, 3, &err), 0);
+        cr_assert_eq(socfw_adapter_new(&ia, m, &ic, 4, &err), 0);
+        peft_randomize(la, 5);
+        peft_randomize(ia, 6);
+        socfw_context *c[3];
+        for (int i = 0; i < 3; i++)
+                cr_assert_eq(socfw_context_new(&c[i], m, &err), 0);
+        cr_assert_eq(socfw_context_attach(c[0], la, &err), 0);
+        cr_assert_eq(socfw_context_attach(c[1], ia, &err), 0);
+        cr_assert_eq(socfw_context_attach(c[2], la, &err), 0);
+        int32_t ids[10] = {1, 4, 9, 2, 7, 3, 3, 8, 5, 6};
+        size_t n = (size_t)10 * socfw_model_config_of(m)->hidden;
+        float *alone[3], *both[3];
+        for (int i = 0; i < 3; i++) {
+                alone[i] = malloc(sizeof(float) * n);
+                both[i] = malloc(sizeof(float) * n);
+                cr_assert_eq(socfw_context_forward(c[i], ids, NULL, NULL, 2,
+                                                   5, false, 0, NULL,
+                                                   alone[i], &err), 0, "%s",
+                             err.message);
+        }
+        cr_assert_gt(arch_max_diff(alone[0], alone[1], n), 1e-3,
+                     "the two adapters give the same output");
+        pthread_t th[3];
+        ctx_job jobs[3];
+        for (int i = 0; i < 3; i++) {
+                jobs[i] = (ctx_job){c[i], ids, both[i], 50, 0};
+                cr_assert_eq(pthread_create(&th[i], NULL, ctx_run, &jobs[i]),
+                             0);
+        }
+        for (int i = 0; i < 3; i++) {
+                pthread_join(th[i], NULL);
+                cr_assert_eq(jobs[i].rc, 0);
+                cr_assert_eq(memcmp(alone[i], both[i], n * sizeof(float)), 0,
+                             "context %d: concurrent result differs", i);
+        }
+        /* the model's own calls are unaffected by the contexts */
+        cr_assert_null(socfw_model_attached(m));
+        for (int i = 0; i < 3; i++) {
+                socfw_context_free(c[i]);
+                free(alone[i]);
+                free(both[i]);
+        }
+        socfw_adapter_free(la);
+        socfw_adapter_free(ia);
+        socfw_model_free(m);
 }

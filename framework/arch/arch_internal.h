@@ -9,6 +9,7 @@
 #include "socfw/model.h"
 #include "socfw/nn.h"
 #include "socfw/peft.h"
+#include "peft/peft_internal.h"
 
 /* Parameter indices into the store of one block; -1 when absent. */
 typedef struct arch_layer {
@@ -84,8 +85,23 @@ struct socfw_model {
         int bw_embeddings;      /* 1: run into the embeddings             */
         arch_ws ws;
         float *inv_freq;        /* scaled RoPE frequencies, or NULL       */
-        socfw_adapter *adapter; /* attached (borrowed), or NULL           */
+        socfw_context *ctx0;    /* the context of the socfw_model_* calls
+                                   (made on first use), or NULL          */
 };
+
+/* One caller's state over a model (socfw_context in socfw/model.h): the
+ * activations a forward keeps for its backward, the attached adapter, and
+ * the adapter scratch of passes that keep nothing.  The weights are the
+ * model's, read only. */
+struct socfw_context {
+        socfw_model *m;
+        arch_ws ws;
+        socfw_adapter *adapter; /* attached (borrowed), or NULL           */
+        peft_scratch_set scr;
+};
+
+/* The model's own context, made on first use; NULL when out of memory. */
+__attribute__((visibility("hidden"))) socfw_context *arch_ctx0(socfw_model *m);
 
 /* One pass of new rows through a block (block.c): a training / eval batch
  * of B sequences of T rows, or T new tokens of one sequence appended to a
@@ -97,6 +113,8 @@ typedef struct arch_pass {
         socfw_rng *rng;         /* dropout masks                          */
         const int32_t *mask;    /* key mask (B,T), or NULL                */
         int save;               /* keep activations for backward          */
+        socfw_adapter *adapter; /* attached to the caller, or NULL        */
+        peft_scratch_set *scr;  /* the caller's adapter scratch           */
         float *kc, *vc;         /* this block's cache rows (kv_cap, kd)   */
         int pos0;               /* position of the first new row          */
         int kv_cap;
@@ -157,10 +175,10 @@ ARCH_HIDDEN int arch_block_forward(socfw_model *m, int l, const float *x,
                                    arch_layer_ws *w, float *tmp,
                                    const arch_pass *p);
 
-/* Block `l` backward of the saved forward in m->ws: *pdx holds dL/d(block
+/* Block `l` backward of the saved forward in cx->ws: *pdx holds dL/d(block
  * output) and on return points to dL/d(block input) (when need_dx); the
  * buffers *pdx and *pspare may be swapped. */
-ARCH_HIDDEN int arch_block_backward(socfw_model *m, int l, const float *x,
+ARCH_HIDDEN int arch_block_backward(socfw_context *cx, int l, const float *x,
                                     float **pdx, float **pspare, int need_dx);
 
 /* The base weight / bias indices of site s in block l, and the first

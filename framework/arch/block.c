@@ -153,8 +153,8 @@ site_forward(socfw_model *m, int l, socfw_site s, float *y, const float *x,
 {
         int wi, bi, col0;
         arch_site_weight(m, l, s, &wi, &bi, &col0);
-        socfw_adapter *a = m->adapter;
-        peft_pass pp = {p->B * p->T, p->save, p->training, p->rng};
+        socfw_adapter *a = p->adapter;
+        peft_pass pp = {p->B * p->T, p->save, p->training, p->rng, p->scr};
         const float *xin = a ? peft_in_forward(a, l, s, x, in, &pp) : x;
         if (!xin)
                 return SOCFW_ENOMEM;
@@ -172,11 +172,11 @@ fused_qkv(socfw_model *m, int l, float *qkv, const float *x,
         int C = m->cfg.hidden, N = p->B * p->T;
         socfw_nn_matmul_forward(qkv, x, W(P->qkv_w), W(P->qkv_b), N, C,
                                 3 * C, m->wl);
-        if (!m->adapter)
+        if (!p->adapter)
                 return 0;
-        peft_pass pp = {N, p->save, p->training, p->rng};
+        peft_pass pp = {N, p->save, p->training, p->rng, p->scr};
         for (int s = SOCFW_SITE_ATTN_Q; s <= SOCFW_SITE_ATTN_V; s++) {
-                int rc = peft_out_forward(m->adapter, l, (socfw_site)s, x,
+                int rc = peft_out_forward(p->adapter, l, (socfw_site)s, x,
                                           qkv + (size_t)s * C, 3 * C, C, C,
                                           &pp);
                 if (rc < 0)
@@ -189,12 +189,13 @@ fused_qkv(socfw_model *m, int l, float *qkv, const float *x,
  * modified in place (the adapter's output hooks); dx (N,in) += dL/dx
  * (NULL: not needed); base and adapter gradients +=. */
 static int
-site_backward(socfw_model *m, int l, socfw_site s, float *dy, float *dx,
+site_backward(socfw_context *cx, int l, socfw_site s, float *dy, float *dx,
               const float *x, int in, int out, int N)
 {
+        socfw_model *m = cx->m;
         int wi, bi, col0;
         arch_site_weight(m, l, s, &wi, &bi, &col0);
-        socfw_adapter *a = m->adapter;
+        socfw_adapter *a = cx->adapter;
         const float *xin = x;
         if (a) {
                 int rc = peft_out_backward(a, l, s, x, dy, out, dx, in, out,
@@ -211,14 +212,15 @@ site_backward(socfw_model *m, int l, socfw_site s, float *dy, float *dx,
 }
 
 static int
-fused_qkv_backward(socfw_model *m, int l, float *dqkv, float *dx,
+fused_qkv_backward(socfw_context *cx, int l, float *dqkv, float *dx,
                    const float *x, int N)
 {
+        socfw_model *m = cx->m;
         const arch_layer *P = &m->layers[l];
         int C = m->cfg.hidden;
-        if (m->adapter) {
+        if (cx->adapter) {
                 for (int s = SOCFW_SITE_ATTN_Q; s <= SOCFW_SITE_ATTN_V; s++) {
-                        int rc = peft_out_backward(m->adapter, l,
+                        int rc = peft_out_backward(cx->adapter, l,
                                                    (socfw_site)s, x,
                                                    dqkv + (size_t)s * C,
                                                    3 * C, dx, C, C, N);
@@ -296,17 +298,25 @@ attn_desc(const socfw_model *m, const arch_pass *p)
  * the adapter for backward; *pmask the key mask with the prefix's rows
  * set (NULL when the batch has none). */
 static int
-prefix_kv(socfw_model *m, int l, const arch_layer_ws *w, int B, int T,
-          const int32_t *mask, float **kf, float **vf, int32_t **pmask)
+prefix_kv(socfw_model *m, int l, const arch_layer_ws *w, const arch_pass *p,
+          float **kf, float **vf, int32_t **pmask)
 {
-        socfw_adapter *a = m->adapter;
+        socfw_adapter *a = p->adapter;
+        int B = p->B, T = p->T;
+        const int32_t *mask = p->mask;
         int P = socfw_adapter_prefix_length(a), Tk = P + T;
         int kd = arch_kd(&m->cfg);
         int ld = m->cfg.arch == SOCFW_ARCH_GPT2 ? 3 * m->cfg.hidden : kd;
         size_t n = (size_t)B * Tk * kd;
-        *kf = peft_prefix_saved(a, l, 0, n);
-        *vf = peft_prefix_saved(a, l, 1, n);
-        *pmask = mask ? peft_prefix_mask(a, (size_t)B * Tk) : NULL;
+        /* kept with the adapter for backward, or in the caller's scratch */
+        peft_pass pp = {B * T, p->save, p->training, p->rng, p->scr};
+        *kf = p->save ? peft_prefix_saved(a, l, 0, n)
+                      : peft_pass_scratch(a, &pp, 1, n);
+        *vf = p->save ? peft_prefix_saved(a, l, 1, n)
+                      : peft_pass_scratch(a, &pp, 2, n);
+        *pmask = mask ? (p->save ? peft_prefix_mask(a, (size_t)B * Tk)
+                                 : peft_pass_mask(a, &pp, (size_t)B * Tk))
+                      : NULL;
         if (!*kf || !*vf || (mask && !*pmask))
                 return SOCFW_ENOMEM;
         const float *pk = peft_prefix(a, l, 0), *pv = peft_prefix(a, l, 1);
@@ -336,12 +346,11 @@ static int
 attend(socfw_model *m, int l, arch_layer_ws *w, const arch_pass *p)
 {
         socfw_nn_attn_desc ad = attn_desc(m, p);
-        int P = socfw_adapter_prefix_length(m->adapter);
+        int P = socfw_adapter_prefix_length(p->adapter);
         if (!p->kc && P) {
                 float *kf, *vf;
                 int32_t *pm;
-                int rc = prefix_kv(m, l, w, p->B, p->T, p->mask, &kf, &vf,
-                                   &pm);
+                int rc = prefix_kv(m, l, w, p, &kf, &vf, &pm);
                 if (rc < 0)
                         return rc;
                 ad.Tk = P + p->T;
@@ -500,10 +509,12 @@ arch_block_forward(socfw_model *m, int l, const float *x, arch_layer_ws *w,
  * values with the prefix in front, whose rows' gradient goes to the
  * prefix tensors. */
 static int
-attend_backward(socfw_model *m, int l, arch_ws *ws, arch_layer_ws *w,
+attend_backward(socfw_context *cx, int l, arch_layer_ws *w,
                 socfw_nn_attn_desc *ad)
 {
-        socfw_adapter *a = m->adapter;
+        socfw_model *m = cx->m;
+        arch_ws *ws = &cx->ws;
+        socfw_adapter *a = cx->adapter;
         int P = socfw_adapter_prefix_length(a);
         if (!P)
                 return socfw_nn_attention_backward(ws->dq, ws->dk, ws->dv,
@@ -574,12 +585,13 @@ own(arch_ws *ws, const float *d, size_t n)
 /* Pre-norm block backward: dx (N,C) holds dL/d(block output) and receives
  * dL/d(block input) (when need_dx). */
 static int
-block_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
+block_backward_prenorm(socfw_context *cx, int l, const float *x, float *dx,
                        int need_dx)
 {
+        socfw_model *m = cx->m;
         const socfw_model_config *c = &m->cfg;
         const arch_layer *P = &m->layers[l];
-        arch_ws *ws = &m->ws;
+        arch_ws *ws = &cx->ws;
         arch_layer_ws *w = &ws->layers[l];
         int B = ws->B, T = ws->T, N = B * T, C = c->hidden, F = c->ffn;
         int qd = arch_qd(c), kd = arch_kd(c);
@@ -590,14 +602,14 @@ block_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
         /* MLP branch */
         float *dd = own(ws, arch_drop_bw(ws, dx, w->drop2, NC), NC);
         arch_zero(ws->dact, NF);
-        if ((rc = site_backward(m, l, SOCFW_SITE_MLP_DOWN, dd, ws->dact,
+        if ((rc = site_backward(cx, l, SOCFW_SITE_MLP_DOWN, dd, ws->dact,
                                 w->act, F, C, N)) < 0)
                 return rc;
         arch_zero(ws->dfc, NF);
         arch_zero(d1, NC);
         if (gpt2) {
                 act_backward(c->act, ws->dfc, w->fc, ws->dact, NF);
-                if ((rc = site_backward(m, l, SOCFW_SITE_MLP_UP, ws->dfc, d1,
+                if ((rc = site_backward(cx, l, SOCFW_SITE_MLP_UP, ws->dfc, d1,
                                         w->m_in, C, F, N)) < 0)
                         return rc;
                 socfw_nn_layernorm_backward(dx, G(P->ln2_w), G(P->ln2_b), d1,
@@ -607,9 +619,9 @@ block_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
                 arch_zero(ws->dup, NF);
                 socfw_nn_swiglu_backward(ws->dfc, ws->dup, ws->dact, w->fc,
                                          w->up, NF);
-                if ((rc = site_backward(m, l, SOCFW_SITE_MLP_GATE, ws->dfc,
+                if ((rc = site_backward(cx, l, SOCFW_SITE_MLP_GATE, ws->dfc,
                                         d1, w->m_in, C, F, N)) < 0 ||
-                    (rc = site_backward(m, l, SOCFW_SITE_MLP_UP, ws->dup, d1,
+                    (rc = site_backward(cx, l, SOCFW_SITE_MLP_UP, ws->dup, d1,
                                         w->m_in, C, F, N)) < 0)
                         return rc;
                 socfw_nn_rmsnorm_backward(dx, G(P->ln2_w), d1, w->mid,
@@ -618,7 +630,7 @@ block_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
         /* attention branch */
         dd = own(ws, arch_drop_bw(ws, dx, w->drop1, NC), NC);
         arch_zero(ws->datty, (size_t)N * qd);
-        if ((rc = site_backward(m, l, SOCFW_SITE_ATTN_O, dd, ws->datty,
+        if ((rc = site_backward(cx, l, SOCFW_SITE_ATTN_O, dd, ws->datty,
                                 w->atty, qd, C, N)) < 0)
                 return rc;
         arch_pass p = {.B = B, .T = T,
@@ -631,9 +643,9 @@ block_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
         float *dA = need_d1 ? d1 : NULL;
         if (gpt2) {
                 arch_zero(ws->dq, (size_t)N * 3 * C);
-                rc = attend_backward(m, l, ws, w, &ad);
+                rc = attend_backward(cx, l, w, &ad);
                 if (rc < 0 ||
-                    (rc = fused_qkv_backward(m, l, ws->dq, dA, w->a_in, N)) < 0)
+                    (rc = fused_qkv_backward(cx, l, ws->dq, dA, w->a_in, N)) < 0)
                         return rc;
                 socfw_nn_layernorm_backward(need_dx ? dx : NULL, G(P->ln1_w),
                                             G(P->ln1_b), d1, x, W(P->ln1_w),
@@ -642,22 +654,22 @@ block_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
                 arch_zero(ws->dq, (size_t)N * qd);
                 arch_zero(ws->dk, (size_t)N * kd);
                 arch_zero(ws->dv, (size_t)N * kd);
-                rc = attend_backward(m, l, ws, w, &ad);
+                rc = attend_backward(cx, l, w, &ad);
                 if (rc < 0)
                         return rc;
                 /* real tokens sit after a prefix adapter's rows */
-                int pre = socfw_adapter_prefix_length(m->adapter);
+                int pre = socfw_adapter_prefix_length(cx->adapter);
                 socfw_nn_rope_desc rq = rope_desc(m, B, T, c->n_heads, pre);
                 socfw_nn_rope_desc rk = rope_desc(m, B, T, c->n_kv_heads,
                                                   pre);
                 if ((rc = socfw_nn_rope_backward(ws->dq, &rq)) < 0 ||
                     (rc = socfw_nn_rope_backward(ws->dk, &rk)) < 0)
                         return rc;
-                if ((rc = site_backward(m, l, SOCFW_SITE_ATTN_Q, ws->dq, dA,
+                if ((rc = site_backward(cx, l, SOCFW_SITE_ATTN_Q, ws->dq, dA,
                                         w->a_in, C, qd, N)) < 0 ||
-                    (rc = site_backward(m, l, SOCFW_SITE_ATTN_K, ws->dk, dA,
+                    (rc = site_backward(cx, l, SOCFW_SITE_ATTN_K, ws->dk, dA,
                                         w->a_in, C, kd, N)) < 0 ||
-                    (rc = site_backward(m, l, SOCFW_SITE_ATTN_V, ws->dv, dA,
+                    (rc = site_backward(cx, l, SOCFW_SITE_ATTN_V, ws->dv, dA,
                                         w->a_in, C, kd, N)) < 0)
                         return rc;
                 socfw_nn_rmsnorm_backward(need_dx ? dx : NULL, G(P->ln1_w),
@@ -669,12 +681,13 @@ block_backward_prenorm(socfw_model *m, int l, const float *x, float *dx,
 /* Post-norm (BERT) block backward: *pdx holds dL/d(block output); on
  * return *pdx points to dL/d(block input) (buffers are rotated). */
 static int
-block_backward_postnorm(socfw_model *m, int l, const float *x, float **pdx,
+block_backward_postnorm(socfw_context *cx, int l, const float *x, float **pdx,
                         float **pspare, int need_dx)
 {
+        socfw_model *m = cx->m;
         const socfw_model_config *c = &m->cfg;
         const arch_layer *P = &m->layers[l];
-        arch_ws *ws = &m->ws;
+        arch_ws *ws = &cx->ws;
         arch_layer_ws *w = &ws->layers[l];
         int B = ws->B, T = ws->T, N = B * T, C = c->hidden, F = c->ffn;
         int qd = arch_qd(c), kd = arch_kd(c);
@@ -688,12 +701,12 @@ block_backward_postnorm(socfw_model *m, int l, const float *x, float **pdx,
         /* MLP: d1 = dL/ds2, which is also the residual part of dL/dmid */
         float *dd = own(ws, arch_drop_bw(ws, d1, w->drop2, NC), NC);
         arch_zero(ws->dact, NF);
-        if ((rc = site_backward(m, l, SOCFW_SITE_MLP_DOWN, dd, ws->dact,
+        if ((rc = site_backward(cx, l, SOCFW_SITE_MLP_DOWN, dd, ws->dact,
                                 w->act, F, C, N)) < 0)
                 return rc;
         arch_zero(ws->dfc, NF);
         act_backward(c->act, ws->dfc, w->fc, ws->dact, NF);
-        if ((rc = site_backward(m, l, SOCFW_SITE_MLP_UP, ws->dfc, d1, w->mid,
+        if ((rc = site_backward(cx, l, SOCFW_SITE_MLP_UP, ws->dfc, d1, w->mid,
                                 C, F, N)) < 0)
                 return rc;
         /* attention LN: d2 = dL/ds1 */
@@ -702,7 +715,7 @@ block_backward_postnorm(socfw_model *m, int l, const float *x, float **pdx,
                                     W(P->ln1_w), w->mean1, w->rstd1, N, C);
         dd = own(ws, arch_drop_bw(ws, d2, w->drop1, NC), NC);
         arch_zero(ws->datty, (size_t)N * qd);
-        if ((rc = site_backward(m, l, SOCFW_SITE_ATTN_O, dd, ws->datty,
+        if ((rc = site_backward(cx, l, SOCFW_SITE_ATTN_O, dd, ws->datty,
                                 w->atty, qd, C, N)) < 0)
                 return rc;
         arch_pass p = {.B = B, .T = T,
@@ -711,15 +724,15 @@ block_backward_postnorm(socfw_model *m, int l, const float *x, float **pdx,
         arch_zero(ws->dq, (size_t)N * qd);
         arch_zero(ws->dk, (size_t)N * kd);
         arch_zero(ws->dv, (size_t)N * kd);
-        rc = attend_backward(m, l, ws, w, &ad);
+        rc = attend_backward(cx, l, w, &ad);
         if (rc < 0)
                 return rc;
         float *dA = need_dx ? d2 : NULL;
-        if ((rc = site_backward(m, l, SOCFW_SITE_ATTN_Q, ws->dq, dA, x, C, qd,
+        if ((rc = site_backward(cx, l, SOCFW_SITE_ATTN_Q, ws->dq, dA, x, C, qd,
                                 N)) < 0 ||
-            (rc = site_backward(m, l, SOCFW_SITE_ATTN_K, ws->dk, dA, x, C, kd,
+            (rc = site_backward(cx, l, SOCFW_SITE_ATTN_K, ws->dk, dA, x, C, kd,
                                 N)) < 0 ||
-            (rc = site_backward(m, l, SOCFW_SITE_ATTN_V, ws->dv, dA, x, C, kd,
+            (rc = site_backward(cx, l, SOCFW_SITE_ATTN_V, ws->dv, dA, x, C, kd,
                                 N)) < 0)
                 return rc;
         *pdx = d2;
@@ -728,32 +741,49 @@ block_backward_postnorm(socfw_model *m, int l, const float *x, float **pdx,
 }
 
 int
-arch_block_backward(socfw_model *m, int l, const float *x, float **pdx,
+arch_block_backward(socfw_context *cx, int l, const float *x, float **pdx,
                     float **pspare, int need_dx)
 {
-        const socfw_model_config *c = &m->cfg;
+        const socfw_model_config *c = &cx->m->cfg;
         if (c->arch == SOCFW_ARCH_BERT || c->arch == SOCFW_ARCH_ROBERTA)
-                return block_backward_postnorm(m, l, x, pdx, pspare, need_dx);
-        return block_backward_prenorm(m, l, x, *pdx, need_dx);
+                return block_backward_postnorm(cx, l, x, pdx, pspare,
+                                               need_dx);
+        return block_backward_prenorm(cx, l, x, *pdx, need_dx);
 }
 
 /* ---- attaching an adapter ----------------------------------------------- */
 
 int
-socfw_model_attach(socfw_model *m, socfw_adapter *a, socfw_error *err)
+socfw_context_attach(socfw_context *c, socfw_adapter *a, socfw_error *err)
 {
         if (a) {
-                int rc = peft_shape_check(a, m, err);
+                int rc = peft_shape_check(a, c->m, err);
                 if (rc < 0)
                         return rc;
         }
-        m->adapter = a;
-        m->ws.valid = 0;        /* a saved forward no longer matches */
+        c->adapter = a;
+        c->ws.valid = 0;        /* a saved forward no longer matches */
         return 0;
+}
+
+socfw_adapter *
+socfw_context_attached(const socfw_context *c)
+{
+        return c->adapter;
+}
+
+int
+socfw_model_attach(socfw_model *m, socfw_adapter *a, socfw_error *err)
+{
+        socfw_context *c = arch_ctx0(m);
+        if (!c)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model attach: out "
+                                       "of memory");
+        return socfw_context_attach(c, a, err);
 }
 
 socfw_adapter *
 socfw_model_attached(const socfw_model *m)
 {
-        return m->adapter;
+        return m->ctx0 ? m->ctx0->adapter : NULL;
 }

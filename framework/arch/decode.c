@@ -18,6 +18,7 @@
 
 struct socfw_model_kv {
         const socfw_model *m;
+        peft_scratch_set scr;   /* adapter scratch of this sequence       */
         int len, cap;
         float *k, *v;           /* (n_layers, cap, kd) each             */
         int rows;               /* scratch capacity in token rows       */
@@ -90,8 +91,9 @@ socfw_model_kv_new(socfw_model_kv **out, const socfw_model *m, int max_len,
                                        "max_len %d out of range [1, %d]",
                                        max_len, 1 << 20);
         /* an attached prefix adapter's rows take the first positions */
-        if (max_len <= (1 << 20) - socfw_adapter_prefix_length(m->adapter))
-                max_len += socfw_adapter_prefix_length(m->adapter);
+        int pre = socfw_adapter_prefix_length(socfw_model_attached(m));
+        if (max_len <= (1 << 20) - pre)
+                max_len += pre;
         if (c->arch == SOCFW_ARCH_GPT2 && max_len > c->max_positions)
                 max_len = c->max_positions;
         socfw_model_kv *kv = calloc(1, sizeof *kv);
@@ -117,6 +119,8 @@ socfw_model_kv_new(socfw_model_kv **out, const socfw_model *m, int max_len,
 void
 socfw_model_kv_free(socfw_model_kv *kv)
 {
+        if (kv)
+                peft_scratch_set_clear(&kv->scr);
         if (!kv)
                 return;
         kv_scratch_free(kv);
@@ -174,7 +178,8 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                 return socfw_error_set(err, SOCFW_ENOMEM, "model decode: out "
                                        "of memory for %d tokens", n);
         /* a prefix adapter: its rows are the cache's first positions */
-        int pre = socfw_adapter_prefix_length(m->adapter);
+        socfw_adapter *ad = socfw_model_attached(m);
+        int pre = socfw_adapter_prefix_length(ad);
         if (pre && kv->len == 0) {
                 if (n > kv->cap - pre)
                         return socfw_error_set(err, SOCFW_EINVAL, "model "
@@ -183,10 +188,10 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                                                pre, n, kv->cap);
                 for (int l = 0; l < c->n_layers; l++) {
                         memcpy(kv->k + (size_t)l * kv->cap * kd,
-                               peft_prefix(m->adapter, l, 0),
+                               peft_prefix(ad, l, 0),
                                (size_t)pre * kd * sizeof(float));
                         memcpy(kv->v + (size_t)l * kv->cap * kd,
-                               peft_prefix(m->adapter, l, 1),
+                               peft_prefix(ad, l, 1),
                                (size_t)pre * kd * sizeof(float));
                 }
                 kv->len = pre;
@@ -212,7 +217,8 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
         w.up = kv->up;
         w.act = kv->act;
         w.out = x;              /* a pre-norm block may update x in place */
-        arch_pass ap = {.B = 1, .T = n, .pos0 = pos0, .kv_cap = kv->cap};
+        arch_pass ap = {.B = 1, .T = n, .pos0 = pos0, .kv_cap = kv->cap,
+                        .adapter = ad, .scr = &kv->scr};
         for (int l = 0; l < c->n_layers; l++) {
                 ap.kc = kv->k + (size_t)l * kv->cap * kd;
                 ap.vc = kv->v + (size_t)l * kv->cap * kd;

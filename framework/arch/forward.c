@@ -111,14 +111,15 @@ ws_layout(const socfw_model *m, arch_ws *real, float *base, size_t N)
 }
 
 static int
-ws_ensure(socfw_model *m, int B, int T, int need_drop, socfw_error *err)
+ws_ensure(socfw_context *cx, int B, int T, int need_drop, socfw_error *err)
 {
-        arch_ws *ws = &m->ws;
+        socfw_model *m = cx->m;
+        arch_ws *ws = &cx->ws;
         const socfw_model_config *c = &m->cfg;
         size_t N = (size_t)B * (size_t)T;
         /* a prefix adapter's rows are keys too: (B,H,T,P+T) probabilities */
         size_t Tk = (size_t)T + (size_t)socfw_adapter_prefix_length(
-                                       m->adapter);
+                                       cx->adapter);
         size_t bht = (size_t)B * (size_t)c->n_heads * (size_t)T * Tk;
         size_t NC = N * (size_t)c->hidden;
         if (N > (size_t)1 << 24 || bht > (size_t)INT32_MAX)
@@ -196,14 +197,46 @@ ws_ensure(socfw_model *m, int B, int T, int need_drop, socfw_error *err)
         return 0;
 }
 
+/* ---- contexts ----------------------------------------------------------- */
+
+int
+socfw_context_new(socfw_context **out, socfw_model *m, socfw_error *err)
+{
+        *out = calloc(1, sizeof **out);
+        if (!*out)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model context: "
+                                       "out of memory");
+        (*out)->m = m;
+        return 0;
+}
+
+void
+socfw_context_free(socfw_context *c)
+{
+        if (!c)
+                return;
+        arch_ws_free(&c->ws);
+        peft_scratch_set_clear(&c->scr);
+        free(c);
+}
+
+socfw_context *
+arch_ctx0(socfw_model *m)
+{
+        if (!m->ctx0 && socfw_context_new(&m->ctx0, m, NULL) < 0)
+                return NULL;
+        return m->ctx0;
+}
+
 /* ---- forward ------------------------------------------------------------ */
 
 static int
-embed_forward(socfw_model *m, int B, int T, float p, socfw_rng *rng,
+embed_forward(socfw_context *cx, int B, int T, float p, socfw_rng *rng,
               socfw_error *err)
 {
+        socfw_model *m = cx->m;
         const socfw_model_config *c = &m->cfg;
-        arch_ws *ws = &m->ws;
+        arch_ws *ws = &cx->ws;
         int N = B * T, C = c->hidden;
         float *x = ws->res0;
         int rc = 0;
@@ -213,7 +246,7 @@ embed_forward(socfw_model *m, int B, int T, float p, socfw_rng *rng,
                                            N, c->vocab_size, C);
                 rc = socfw_nn_positional_forward(
                         x, arch_w(m, m->pos_emb), B, T, C,
-                        socfw_adapter_prefix_length(m->adapter),
+                        socfw_adapter_prefix_length(cx->adapter),
                         c->max_positions);
                 break;
         case SOCFW_ARCH_LLAMA:
@@ -257,26 +290,41 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
                     float dropout, socfw_rng *rng, float *hidden,
                     socfw_error *err)
 {
+        socfw_context *cx = arch_ctx0(m);
+        if (!cx)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model forward: "
+                                       "out of memory");
+        return socfw_context_forward(cx, ids, mask, token_types, B, T,
+                                     training, dropout, rng, hidden, err);
+}
+
+int
+socfw_context_forward(socfw_context *cx, const int32_t *ids,
+                      const int32_t *mask, const int32_t *token_types, int B,
+                      int T, bool training, float dropout, socfw_rng *rng,
+                      float *hidden, socfw_error *err)
+{
+        socfw_model *m = cx->m;
         const socfw_model_config *c = &m->cfg;
-        arch_ws *ws = &m->ws;
+        arch_ws *ws = &cx->ws;
         float p = training ? dropout : 0.0f;
         int rc;
         if (!ids || !hidden || B < 1 || T < 1)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "bad arguments (B=%d, T=%d)", B, T);
-        if (training && m->adapter && !rng &&
-            socfw_adapter_config_of(m->adapter)->dropout > 0.0f)
+        if (training && cx->adapter && !rng &&
+            socfw_adapter_config_of(cx->adapter)->dropout > 0.0f)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "the attached adapter's LoRA dropout "
                                        "%g needs an rng",
                                        (double)socfw_adapter_config_of(
-                                               m->adapter)->dropout);
+                                               cx->adapter)->dropout);
         if (!(p >= 0.0f && p < 1.0f) || (p > 0.0f && !rng))
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "dropout %g needs 0 <= p < 1 and an "
                                        "rng", (double)dropout);
         /* after a prefix adapter's rows, real tokens start at position P */
-        int pre = socfw_adapter_prefix_length(m->adapter);
+        int pre = socfw_adapter_prefix_length(cx->adapter);
         if (c->arch != SOCFW_ARCH_LLAMA && T + pre > c->max_positions)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "sequence length %d (after %d "
@@ -301,7 +349,7 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
                                         "(%d,%d) is outside [0,%d)",
                                         token_types[i], i / T, i % T,
                                         c->type_vocab_size);
-        rc = ws_ensure(m, B, T, p > 0.0f, err);
+        rc = ws_ensure(cx, B, T, p > 0.0f, err);
         if (rc < 0)
                 return rc;
         ws->valid = 0;
@@ -336,13 +384,14 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
                 for (int i = 0; i < N; i++)
                         ws->pos[i] = i % T + pre;
         }
-        rc = embed_forward(m, B, T, p, rng, err);
+        rc = embed_forward(cx, B, T, p, rng, err);
         if (rc < 0)
                 return rc;
         const float *x = ws->res0;
         arch_pass ap = {.B = B, .T = T, .drop = p, .training = training,
                         .rng = rng, .mask = ws->have_mask ? ws->mask : NULL,
-                        .save = 1, .pos0 = pre};
+                        .save = 1, .pos0 = pre, .adapter = cx->adapter,
+                        .scr = &cx->scr};
         for (int l = 0; l < c->n_layers; l++) {
                 rc = arch_block_forward(m, l, x, &ws->layers[l], ws->tmp,
                                         &ap);
@@ -374,10 +423,11 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
 /* ---- backward ----------------------------------------------------------- */
 
 static void
-embed_backward(socfw_model *m, const float *dx)
+embed_backward(socfw_context *cx, const float *dx)
 {
+        socfw_model *m = cx->m;
         const socfw_model_config *c = &m->cfg;
-        arch_ws *ws = &m->ws;
+        arch_ws *ws = &cx->ws;
         int B = ws->B, T = ws->T, N = B * T, C = c->hidden;
         size_t NC = (size_t)N * C;
         const float *dd = arch_drop_bw(ws, dx, ws->drop0, NC);
@@ -399,7 +449,7 @@ embed_backward(socfw_model *m, const float *dx)
                 if ((g = G(m->pos_emb)))
                         socfw_nn_positional_backward(
                                 g, dd, B, T, C,
-                                socfw_adapter_prefix_length(m->adapter));
+                                socfw_adapter_prefix_length(cx->adapter));
         }
         if ((g = G(m->tok_emb)))
                 socfw_nn_embedding_backward(g, dd, ws->ids, N, c->vocab_size,
@@ -409,8 +459,20 @@ embed_backward(socfw_model *m, const float *dx)
 int
 socfw_model_backward(socfw_model *m, const float *dhidden, socfw_error *err)
 {
+        socfw_context *cx = arch_ctx0(m);
+        if (!cx)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model backward: "
+                                       "out of memory");
+        return socfw_context_backward(cx, dhidden, err);
+}
+
+int
+socfw_context_backward(socfw_context *cx, const float *dhidden,
+                       socfw_error *err)
+{
+        socfw_model *m = cx->m;
         const socfw_model_config *c = &m->cfg;
-        arch_ws *ws = &m->ws;
+        arch_ws *ws = &cx->ws;
         if (!ws->valid)
                 return socfw_error_set(err, SOCFW_ESTATE, "model backward: "
                                        "no forward pass to go back through");
@@ -434,18 +496,18 @@ socfw_model_backward(socfw_model *m, const float *dhidden, socfw_error *err)
                 memcpy(dx, dhidden, NC * sizeof *dx);
         }
         int floor = m->bw_embeddings ? 0 : m->bw_floor;
-        if (m->adapter && peft_lowest_layer(m->adapter) < floor)
-                floor = peft_lowest_layer(m->adapter);
+        if (cx->adapter && peft_lowest_layer(cx->adapter) < floor)
+                floor = peft_lowest_layer(cx->adapter);
         for (int l = L - 1; l >= floor; l--) {
                 const float *x = l > 0 ? ws->layers[l - 1].out : ws->res0;
                 int need_dx = l > floor || m->bw_embeddings;
-                int rc = arch_block_backward(m, l, x, &dx, &spare, need_dx);
+                int rc = arch_block_backward(cx, l, x, &dx, &spare, need_dx);
                 if (rc < 0)
                         return socfw_error_set(err, rc, "model backward: "
                                                "layer %d failed", l);
         }
         if (m->bw_embeddings)
-                embed_backward(m, dx);
+                embed_backward(cx, dx);
         return 0;
 }
 
@@ -499,7 +561,19 @@ int
 socfw_model_pool(socfw_model *m, const float *hidden, int B, int T,
                  float *pooled, socfw_error *err)
 {
-        arch_ws *ws = &m->ws;
+        socfw_context *cx = arch_ctx0(m);
+        if (!cx)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model pool: out "
+                                       "of memory");
+        return socfw_context_pool(cx, hidden, B, T, pooled, err);
+}
+
+int
+socfw_context_pool(socfw_context *cx, const float *hidden, int B, int T,
+                   float *pooled, socfw_error *err)
+{
+        socfw_model *m = cx->m;
+        arch_ws *ws = &cx->ws;
         int C = m->cfg.hidden;
         if (m->pool_w < 0)
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED, "model: %s "
@@ -535,7 +609,19 @@ int
 socfw_model_pool_backward(socfw_model *m, const float *dpooled,
                           float *dhidden, socfw_error *err)
 {
-        arch_ws *ws = &m->ws;
+        socfw_context *cx = arch_ctx0(m);
+        if (!cx)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model pool "
+                                       "backward: out of memory");
+        return socfw_context_pool_backward(cx, dpooled, dhidden, err);
+}
+
+int
+socfw_context_pool_backward(socfw_context *cx, const float *dpooled,
+                            float *dhidden, socfw_error *err)
+{
+        socfw_model *m = cx->m;
+        arch_ws *ws = &cx->ws;
         int C = m->cfg.hidden, B = ws->pool_B, T = ws->pool_T;
         if (m->pool_w < 0 || B < 1)
                 return socfw_error_set(err, SOCFW_ESTATE, "model pool "

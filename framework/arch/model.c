@@ -531,7 +531,7 @@ socfw_model_free(socfw_model *m)
 {
         if (!m)
                 return;
-        arch_ws_free(&m->ws);
+        socfw_context_free(m->ctx0);
         free(m->inv_freq);
         socfw_params_free(m->ps);
         free(m->layers);

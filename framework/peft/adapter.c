@@ -543,3 +543,39 @@ peft_prefix_scratch(socfw_adapter *a, int which, size_t n)
 {
         return peft_scratch(a, which, n);
 }
+
+/* ---- a caller's scratch ------------------------------------------------- */
+
+void
+peft_scratch_set_clear(peft_scratch_set *s)
+{
+        for (int i = 0; i < 4; i++)
+                free(s->p[i]);
+        free(s->mask);
+        memset(s, 0, sizeof *s);
+}
+
+float *
+peft_pass_scratch(socfw_adapter *a, const peft_pass *p, int which, size_t n)
+{
+        if (!p || !p->scr)
+                return peft_scratch(a, which, n);
+        return peft_grow(&p->scr->p[which], &p->scr->cap[which], n);
+}
+
+int32_t *
+peft_pass_mask(socfw_adapter *a, const peft_pass *p, size_t n)
+{
+        if (!p || !p->scr)
+                return peft_prefix_mask(a, n);
+        peft_scratch_set *s = p->scr;
+        if (n > s->mask_cap || !s->mask) {
+                free(s->mask);
+                s->mask_cap = 0;
+                s->mask = malloc((n ? n : 1) * sizeof *s->mask);
+                if (!s->mask)
+                        return NULL;
+                s->mask_cap = n;
+        }
+        return s->mask;
+}

@@ -20,7 +20,7 @@ int
 socfw_adapter_merge(const socfw_adapter *a, socfw_model *m, socfw_error *err)
 {
         const socfw_adapter_config *c = &a->cfg;
-        if (m->adapter == a)
+        if (socfw_model_attached(m) == a)
                 return socfw_error_set(err, SOCFW_ESTATE, "adapter merge: "
                                        "detach the adapter first");
         if (c->type == SOCFW_ADAPTER_PREFIX)

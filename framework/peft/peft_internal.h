@@ -24,12 +24,34 @@
 
 #define PEFT_HIDDEN __attribute__((visibility("hidden")))
 
+/* Scratch of one caller (a socfw_context, a KV cache) for the passes
+ * that keep nothing: many callers may run one adapter at once. */
+typedef struct peft_scratch_set {
+        float *p[4];
+        size_t cap[4];
+        int32_t *mask;
+        size_t mask_cap;
+} peft_scratch_set;
+
+/* Release the buffers (the struct itself is the caller's). */
+PEFT_HIDDEN void peft_scratch_set_clear(peft_scratch_set *s);
+
 typedef struct peft_pass {
         int N;                  /* rows                                    */
         int save;               /* keep activations for backward           */
         int training;           /* adapter dropout on                      */
         socfw_rng *rng;         /* for dropout (training only)             */
+        peft_scratch_set *scr;  /* the caller's scratch (passes that keep
+                                   nothing), or NULL: the adapter's own   */
 } peft_pass;
+
+/* Scratch buffer `which` (0..3) of at least n floats for pass p: the
+ * caller's set when it has one, else the adapter's.  NULL when out of
+ * memory. */
+PEFT_HIDDEN float *peft_pass_scratch(socfw_adapter *a, const peft_pass *p,
+                                     int which, size_t n);
+PEFT_HIDDEN int32_t *peft_pass_mask(socfw_adapter *a, const peft_pass *p,
+                                    size_t n);
 
 /* The input the base projection should read: x itself, or a scaled copy
  * owned by the adapter.  NULL when out of memory. */

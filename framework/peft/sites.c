@@ -98,7 +98,7 @@ peft_in_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
                 return x;
         peft_slot *sl = peft_slot_of(a, l, s);
         size_t n = (size_t)p->N * (size_t)in;
-        float *xs = p->save ? save_buf(sl, n) : peft_scratch(a, 0, n);
+        float *xs = p->save ? save_buf(sl, n) : peft_pass_scratch(a, p, 0, n);
         if (!xs)
                 return NULL;
         const float *lv = pdata(a, sl->t[0]);
@@ -113,14 +113,14 @@ peft_in_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
 /* The A the product uses: A itself, or AdaLoRA's A o E (each row k
  * scaled by the singular value E[k]) in scratch 3. */
 static const float *
-lora_a(socfw_adapter *a, const peft_slot *sl, int in)
+lora_a(socfw_adapter *a, const peft_slot *sl, int in, const peft_pass *p)
 {
         const float *A = pdata(a, sl->t[0]);
         if (a->cfg.type != SOCFW_ADAPTER_ADALORA)
                 return A;
         int r = a->cfg.rank;
         const float *E = pdata(a, sl->t[2]);
-        float *Ae = peft_scratch(a, 3, (size_t)r * in);
+        float *Ae = peft_pass_scratch(a, p, 3, (size_t)r * in);
         if (!Ae)
                 return NULL;
         for (int k = 0; k < r; k++)
@@ -135,16 +135,16 @@ lora_forward(socfw_adapter *a, peft_slot *sl, const float *x, float *y,
 {
         int N = p->N, r = a->cfg.rank;
         float drop = p->training ? a->cfg.dropout : 0.0f;
-        const float *A = lora_a(a, sl, in), *B = pdata(a, sl->t[1]);
+        const float *A = lora_a(a, sl, in, p), *B = pdata(a, sl->t[1]);
         if (!A)
                 return SOCFW_ENOMEM;
         size_t nr = (size_t)N * r, nin = (size_t)N * in;
-        float *z = p->save ? save_buf(sl, nr) : peft_scratch(a, 0, nr);
+        float *z = p->save ? save_buf(sl, nr) : peft_pass_scratch(a, p, 0, nr);
         if (!z)
                 return SOCFW_ENOMEM;
         const float *xin = x;
         if (drop > 0.0f) {
-                float *xd = peft_scratch(a, 1, nin);
+                float *xd = peft_pass_scratch(a, p, 1, nin);
                 if (!xd || !p->rng)
                         return xd ? SOCFW_EINVAL : SOCFW_ENOMEM;
                 if (nin > sl->mask_cap) {
@@ -197,7 +197,7 @@ bottleneck_forward(socfw_adapter *a, peft_slot *sl, float *y, int ldy,
         int N = p->N, m = sl->mid;
         size_t no = (size_t)N * out, nm = (size_t)N * m;
         float *buf = p->save ? save_buf(sl, no + 2 * nm)
-                             : peft_scratch(a, 0, no + 2 * nm);
+                             : peft_pass_scratch(a, p, 0, no + 2 * nm);
         if (!buf)
                 return SOCFW_ENOMEM;
         float *pre = buf, *h = buf + no, *act = buf + no + nm;
@@ -257,7 +257,7 @@ lora_backward(socfw_adapter *a, peft_slot *sl, const float *x,
 {
         int r = a->cfg.rank, ada = a->cfg.type == SOCFW_ADAPTER_ADALORA;
         float s = a->scale, drop = sl->saved_drop;
-        const float *A = lora_a(a, sl, in), *B = pdata(a, sl->t[1]);
+        const float *A = lora_a(a, sl, in, NULL), *B = pdata(a, sl->t[1]);
         float *dA = pgrad(a, sl->t[0]), *dB = pgrad(a, sl->t[1]);
         const float *z = sl->saved;
         size_t nin = (size_t)N * in;

@@ -52,8 +52,9 @@
  * (HF embd/hidden/resid dropout); attention-probability dropout is not
  * applied.
  *
- * A model is not thread-safe: one forward/backward/decode at a time (the
- * kernels themselves run in parallel, see socfw/threads.h).
+ * The socfw_model_* calls share the model's own context: one at a time.
+ * Callers that run at once use a socfw_context each (see "contexts"
+ * below; the kernels themselves run in parallel, see socfw/threads.h).
  */
 #ifndef SOCFW_MODEL_H
 #define SOCFW_MODEL_H
@@ -266,6 +267,41 @@ int socfw_model_pool(socfw_model *m, const float *hidden, int B, int T,
  * touched); pooler gradients +=.  B, T as in the last socfw_model_pool. */
 int socfw_model_pool_backward(socfw_model *m, const float *dpooled,
                               float *dhidden, socfw_error *err);
+
+/* ---- contexts: many callers over one set of weights -------------------- */
+
+/* A context is one caller's state over a model: the activations a forward
+ * keeps for its backward and an attached adapter (socfw/peft.h).  The
+ * socfw_model_forward/backward/pool calls use the model's own context.
+ *
+ * Threading contract: the weights are read only while contexts run.
+ * Forwards on distinct contexts may run at the same time from different
+ * threads, also with one adapter attached to several of them (inference:
+ * training = false); socfw's kernels share one thread pool, whose calls
+ * are serialised.  A backward writes the gradients of the model's and the
+ * adapter's trainable tensors: one training context at a time.  KV caches
+ * (below) are per sequence in the same way. */
+typedef struct socfw_context socfw_context;
+
+/* A new context over m (borrowed; it must outlive the context).  Returns
+ * 0 and *out (caller frees), or SOCFW_ENOMEM. */
+int socfw_context_new(socfw_context **out, socfw_model *m, socfw_error *err);
+
+/* NULL is a no-op. */
+void socfw_context_free(socfw_context *c);
+
+/* socfw_model_forward / _backward / _pool / _pool_backward on context c:
+ * the same contracts, with c's workspace and adapter. */
+int socfw_context_forward(socfw_context *c, const int32_t *ids,
+                          const int32_t *mask, const int32_t *token_types,
+                          int B, int T, bool training, float dropout,
+                          socfw_rng *rng, float *hidden, socfw_error *err);
+int socfw_context_backward(socfw_context *c, const float *dhidden,
+                           socfw_error *err);
+int socfw_context_pool(socfw_context *c, const float *hidden, int B, int T,
+                       float *pooled, socfw_error *err);
+int socfw_context_pool_backward(socfw_context *c, const float *dpooled,
+                                float *dhidden, socfw_error *err);
 
 /* ---- incremental decoding ----------------------------------------------- */
 

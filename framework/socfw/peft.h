@@ -228,6 +228,12 @@ int socfw_model_attach(socfw_model *m, socfw_adapter *a, socfw_error *err);
 /* The attached adapter, or NULL.  Borrowed. */
 socfw_adapter *socfw_model_attached(const socfw_model *m);
 
+/* The same for one context (socfw/model.h): an adapter may be attached to
+ * several contexts at once for inference. */
+int socfw_context_attach(socfw_context *c, socfw_adapter *a,
+                         socfw_error *err);
+socfw_adapter *socfw_context_attached(const socfw_context *c);
+
 /* Fold a LoRA or IA3 adapter into the weights of `m` (W += s B A, or the
  * (IA)3 scalings), so that `m` alone computes what `m` + `a` did.
  * `m` must not have `a` attached.  Bottleneck adapters cannot be folded:
