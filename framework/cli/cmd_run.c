@@ -153,8 +153,8 @@ cli_cmd_validate(int argc, char **argv)
  * when there is a run, else the model-free ones; `task` (NULL: all) keeps
  * one stage.  Prints the problem and returns NULL when it cannot be built
  * or is empty. */
-static socfw_chain *
-inference_chain(const socfw_pipeline *p, socfw_runtime *rt, const char *task)
+socfw_chain *
+cli_inference_chain(const socfw_pipeline *p, socfw_runtime *rt, const char *task)
 {
         const char *only[2] = {task, NULL};
         socfw_error err = {0};
@@ -400,7 +400,7 @@ cli_cmd_run(int argc, char **argv)
                                                              "predictions"));
                         output = pred_path;
                 }
-                socfw_chain *chain = output ? inference_chain(p, rt, NULL)
+                socfw_chain *chain = output ? cli_inference_chain(p, rt, NULL)
                                             : NULL;
                 rc = chain ? predict_file(chain, input, output, o.text_field)
                            : CLI_FAIL;
@@ -450,13 +450,7 @@ runtime_for_inference(const socfw_pipeline *p, const char *pipeline_path,
 /* What predict, serve and evaluate work on: the pipeline (or run
  * directory) from the options, its task checked, and the runtime of its
  * trained run when there is one. */
-typedef struct inference {
-        json_t *keep;                   /* strings of a run directory  */
-        char dir_set[PATH_MAX + 16];
-        socfw_registry *reg;
-        socfw_pipeline *p;
-        socfw_runtime *rt;              /* NULL: no trained run        */
-} inference;
+typedef cli_inference inference;
 
 /* Returns CLI_OK, or CLI_FAIL after printing the problem. */
 static int
@@ -492,6 +486,29 @@ inference_close(inference *in)
 }
 
 int
+cli_inference_open(cli_inference *in, const char *pipeline,
+                   const char *const *sets, size_t n_sets)
+{
+        run_opts o;
+        memset(&o, 0, sizeof o);
+        o.pipeline = pipeline;
+        if (n_sets > MAX_SETS / 2)
+                n_sets = MAX_SETS / 2;
+        for (size_t i = 0; i < n_sets; i++)
+                o.sets[i] = sets[i];
+        o.n_sets = n_sets;
+        int rc = inference_open(in, &o);
+        in->pipeline = o.pipeline;
+        return rc;
+}
+
+void
+cli_inference_close(cli_inference *in)
+{
+        inference_close(in);
+}
+
+int
 cli_cmd_predict(int argc, char **argv)
 {
         run_opts o;
@@ -503,7 +520,7 @@ cli_cmd_predict(int argc, char **argv)
                 return cli_usage("predict", "missing --input FILE.jsonl "
                                             "(- reads standard input)");
         rc = inference_open(&in, &o);
-        socfw_chain *chain = rc == CLI_OK ? inference_chain(in.p, in.rt,
+        socfw_chain *chain = rc == CLI_OK ? cli_inference_chain(in.p, in.rt,
                                                             o.task)
                                           : NULL;
         if (chain)
@@ -525,7 +542,7 @@ cli_cmd_serve(int argc, char **argv)
         if (rc)
                 return rc < 0 ? CLI_OK : rc;
         rc = inference_open(&in, &o);
-        socfw_chain *chain = rc == CLI_OK ? inference_chain(in.p, in.rt, NULL)
+        socfw_chain *chain = rc == CLI_OK ? cli_inference_chain(in.p, in.rt, NULL)
                                           : NULL;
         rc = chain ? cli_serve(chain, in.p, o.host, o.port, o.text_field)
                    : CLI_FAIL;
