@@ -64,9 +64,14 @@ def main():
     episodes = []
     warm = 24 * 3600.0
     slot = (span - warm) / max(a.episodes, 1)
+    order = []
+    while len(order) < a.episodes:      # every key in turn, shuffled
+        batch = keys[:]
+        rnd.shuffle(batch)
+        order += batch
     for i in range(a.episodes):
         start = t0 + warm + i * slot + rnd.uniform(0.1, 0.5) * slot
-        episodes.append({"key": rnd.choice(keys), "start": start,
+        episodes.append({"key": order[i], "start": start,
                          "end": start + a.episode_hours * 3600.0,
                          "first_post": None, "last_post": None})
 

@@ -582,16 +582,30 @@ slot_of(socfw_monitor *m, mon_key *key, int64_t k)
 
 size_t
 mon_detect(const mon_config *c, int metric, mon_detector *d, double x,
-           mon_hit *hits)
+           double volume, mon_hit *hits)
 {
         size_t n = 0;
+        double upd = x;
         if (d->n >= c->warmup) {
-                double floor_sd = metric == MET_NEG_SHARE
-                                          ? c->min_sd_share
-                                          : fmax(c->min_sd_volume,
-                                                 sqrt(fmax(d->mean, 0)));
+                /* floors: what sampling alone would give (binomial share
+                 * of `volume` posts, Poisson count) and the configured one */
+                double p = fmin(fmax(d->mean, 0), 1);
+                double floor_sd =
+                        metric == MET_NEG_SHARE
+                                ? fmax(c->min_sd_share,
+                                       volume > 0 ? sqrt(p * (1 - p) / volume)
+                                                  : 0)
+                                : fmax(c->min_sd_volume,
+                                       sqrt(fmax(d->mean, 0)));
                 double sd = fmax(sqrt(fmax(d->var, 0)), floor_sd);
                 double z = sd > 0 ? (x - d->mean) / sd : 0;
+                /* the baseline learns from a burst no more than from a
+                 * value CLIP sd away, so one episode does not blunt the
+                 * detectors for the next (winsorised EWMA) */
+                if (z > MON_CLIP_Z)
+                        upd = d->mean + MON_CLIP_Z * sd;
+                else if (z < -MON_CLIP_Z)
+                        upd = d->mean - MON_CLIP_Z * sd;
                 if (c->detectors[DET_EWMA] && z >= c->z_threshold)
                         hits[n++] = (mon_hit){metric, DET_EWMA, x, d->mean,
                                               z, c->z_threshold};
@@ -609,7 +623,7 @@ mon_detect(const mon_config *c, int metric, mon_detector *d, double x,
                 d->mean = x;
                 d->var = 0;
         } else {
-                double diff = x - d->mean, incr = c->alpha * diff;
+                double diff = upd - d->mean, incr = c->alpha * diff;
                 d->mean += incr;
                 d->var = (1 - c->alpha) * (d->var + diff * incr);
         }
@@ -728,12 +742,12 @@ close_window(socfw_monitor *m, mon_key *key, int64_t k, socfw_error *err)
         size_t n = 0;
         if (c->metrics[MET_VOLUME])
                 n += mon_detect(c, MET_VOLUME, &key->det[MET_VOLUME],
-                                (double)w->n, hits + n);
+                                (double)w->n, (double)w->n, hits + n);
         if (c->metrics[MET_NEG_SHARE] && w->n > 0 &&
             (int64_t)w->n >= c->min_volume)
                 n += mon_detect(c, MET_NEG_SHARE, &key->det[MET_NEG_SHARE],
                                 (double)w->c[MON_NEG] / (double)w->n,
-                                hits + n);
+                                (double)w->n, hits + n);
         if (n)
                 rc = alert_build(m, key, &cw, hits, n, err);
         m->st.windows_closed++;

@@ -20,6 +20,7 @@
 #define MON_KEYS_PER_POST 16 /* keys.max_per_post at most                 */
 #define MON_RING_MAX 4096    /* open windows per key at most              */
 #define MON_LIST_MAX 16      /* label / slot-type lists                   */
+#define MON_CLIP_Z 3.0       /* baseline updates clipped at mean +- 3 sd  */
 
 enum { MON_NEG = 0, MON_NEU = 1, MON_POS = 2 };
 enum { MET_NEG_SHARE = 0, MET_VOLUME = 1, MET_COUNT = 2 };
@@ -139,10 +140,10 @@ size_t mon_extract_keys(socfw_monitor *m, const json_t *rec,
                         char keys[][MON_KEY_MAX], size_t max);
 /* MON_NEG/NEU/POS, or -1 when the record has no sentiment. */
 int mon_sentiment(const socfw_monitor *m, const json_t *rec);
-/* Run the detectors of one metric on value x (updates d); fills hits
- * (up to 2) and returns how many fired. */
+/* Run the detectors of one metric on value x of a window of `volume` posts
+ * (updates d); fills hits (up to 2) and returns how many fired. */
 size_t mon_detect(const mon_config *c, int metric, mon_detector *d, double x,
-                  mon_hit *hits);
+                  double volume, mon_hit *hits);
 /* Default configuration (what an absent `monitor:` section reads). */
 void mon_config_defaults(mon_config *c);
 
