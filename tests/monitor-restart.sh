@@ -1,0 +1,121 @@
+#!/bin/sh
+# `socfw monitor` end to end: a synthetic stream with negative bursts, a
+# webhook receiver on loopback (python3 stdlib; its first answer is a 500,
+# so a retry is exercised), the monitor killed with kill -9 while the
+# stream is still arriving, then started again.  Every alert of an
+# uninterrupted reference run must reach the receiver exactly once, and no
+# other alert; the report is written.
+set -eu
+src=${SOCFW_SRCDIR:?}
+build=${SOCFW_BUILDDIR:?}
+tmp=$(mktemp -d)
+mon= rcv=
+trap '[ -n "$mon" ] && kill -9 "$mon" 2>/dev/null; [ -n "$rcv" ] && kill "$rcv" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+py=$(command -v python3 || true)
+[ -n "$py" ] || { echo "SKIP: no python3 for the receiver"; exit 77; }
+
+"$py" "$src/tests/monitor-stream.py" --posts 30000 --keys 4 --episodes 8 \
+        --seed 7 --bad 0.002 --iso --out "$tmp/stream.jsonl" \
+        --truth "$tmp/truth.json"
+cat >"$tmp/p.yaml" <<'EOF'
+socfw: 1
+monitor:
+  sentiment: {field: label}
+  keys: {from: [cashtags]}
+  window: {size: 3600, lateness: 300}
+  timestamp: {policy: skip}
+  sinks:
+    webhook: {timeout: 5, retries: 3, backoff: 0.05, max_backoff: 0.2}
+EOF
+
+# the receiver: logs "KEY STATUS" per request, 500 on the first one
+cat >"$tmp/recv.py" <<'EOF'
+import http.server, json, sys
+log = open(sys.argv[1], "a")
+calls = [0]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        doc = json.loads(body)
+        key = self.headers.get("Idempotency-Key", "")
+        assert key == doc["id"], (key, doc["id"])
+        for f in ("key", "window_start", "window_end", "metric", "value",
+                  "baseline", "score", "post_ids"):
+            assert f in doc, f
+        calls[0] += 1
+        status = 500 if calls[0] == 1 else 200
+        log.write("%s %d\n" % (key, status))
+        log.flush()
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[2], "w").write(str(s.server_address[1]))
+s.serve_forever()
+EOF
+"$py" "$tmp/recv.py" "$tmp/got.log" "$tmp/port" &
+rcv=$!
+i=0
+while [ ! -s "$tmp/port" ]; do
+        i=$((i + 1)); [ $i -lt 100 ] || fail "receiver did not start"
+        sleep 0.1
+done
+url="http://127.0.0.1:$(cat "$tmp/port")/alert"
+
+# reference: one uninterrupted run (alerts on stdout, no webhook)
+"$build/socfw" monitor "$tmp/p.yaml" --input "$tmp/stream.jsonl" \
+        --state "$tmp/ref.sqlite" >"$tmp/ref.jsonl" 2>"$tmp/ref.err" ||
+        { cat "$tmp/ref.err"; fail "reference run"; }
+n_ref=$(wc -l <"$tmp/ref.jsonl")
+[ "$n_ref" -ge 4 ] || fail "only $n_ref alerts in the reference run"
+
+# the stream arrives in pieces while the monitor follows it; kill -9
+head -n 6000 "$tmp/stream.jsonl" >"$tmp/in.jsonl"
+"$build/socfw" monitor "$tmp/p.yaml" --input "$tmp/in.jsonl" --follow \
+        --webhook "$url" --state "$tmp/m.sqlite" >"$tmp/run1.jsonl" \
+        2>"$tmp/run1.err" &
+mon=$!
+total=$(wc -l <"$tmp/stream.jsonl")
+line=6000
+while [ $line -lt 21000 ]; do
+        sed -n "$((line + 1)),$((line + 1500))p" "$tmp/stream.jsonl" \
+                >>"$tmp/in.jsonl"
+        line=$((line + 1500))
+        sleep 0.1
+done
+kill -9 "$mon"
+wait "$mon" 2>/dev/null || true
+mon=
+n1=$(grep -c ' 200$' "$tmp/got.log" || true)
+[ "$n1" -ge 1 ] || { cat "$tmp/run1.err"; fail "no alert delivered before the kill"; }
+[ "$n1" -lt "$n_ref" ] || fail "the kill came after the last alert ($n1)"
+sed -n "$((line + 1)),${total}p" "$tmp/stream.jsonl" >>"$tmp/in.jsonl"
+
+# restart: continues after the last closed window, then ends the input
+"$build/socfw" monitor "$tmp/p.yaml" --input "$tmp/in.jsonl" \
+        --webhook "$url" --state "$tmp/m.sqlite" --report "$tmp/r.html" \
+        >"$tmp/run2.jsonl" 2>"$tmp/run2.err" ||
+        { cat "$tmp/run2.err"; fail "restart"; }
+grep -q "continuing" "$tmp/run2.err" || { cat "$tmp/run2.err"; fail "did not resume"; }
+
+"$py" - "$tmp/ref.jsonl" "$tmp/got.log" <<'EOF' || fail "alerts after the restart"
+import collections, json, sys
+ref = [json.loads(l)["id"] for l in open(sys.argv[1])]
+got = [l.split() for l in open(sys.argv[2])]
+ok = collections.Counter(k for k, st in got if st == "200")
+twice = [k for k, n in ok.items() if n > 1]
+missed = [k for k in ref if k not in ok]
+extra = [k for k in ok if k not in ref]
+print("reference %d alerts, delivered %d, retried %d" %
+      (len(ref), sum(ok.values()), sum(1 for k, st in got if st != "200")))
+if twice or missed or extra:
+    print("FAIL: twice %s missed %s extra %s" % (twice, missed, extra),
+          file=sys.stderr)
+    sys.exit(1)
+EOF
+grep -q "<svg" "$tmp/r.html" || fail "report without chart"
+grep -q "negative_share" "$tmp/r.html" || fail "report without alerts"
+echo "ok: kill -9 and restart: $n_ref alerts, each delivered once"
