@@ -153,8 +153,8 @@ cli_cmd_validate(int argc, char **argv)
  * when there is a run, else the model-free ones; `task` (NULL: all) keeps
  * one stage.  Prints the problem and returns NULL when it cannot be built
  * or is empty. */
-socfw_chain *
-cli_inference_chain(const socfw_pipeline *p, socfw_runtime *rt, const char *task)
+static socfw_chain *
+inference_chain(const socfw_pipeline *p, socfw_runtime *rt, const char *task)
 {
         const char *only[2] = {task, NULL};
         socfw_error err = {0};
@@ -400,7 +400,7 @@ cli_cmd_run(int argc, char **argv)
                                                              "predictions"));
                         output = pred_path;
                 }
-                socfw_chain *chain = output ? cli_inference_chain(p, rt, NULL)
+                socfw_chain *chain = output ? inference_chain(p, rt, NULL)
                                             : NULL;
                 rc = chain ? predict_file(chain, input, output, o.text_field)
                            : CLI_FAIL;
@@ -508,6 +508,13 @@ cli_inference_close(cli_inference *in)
         inference_close(in);
 }
 
+socfw_chain *
+cli_inference_chain(const socfw_pipeline *p, socfw_runtime *rt,
+                    const char *task)
+{
+        return inference_chain(p, rt, task);
+}
+
 int
 cli_cmd_predict(int argc, char **argv)
 {
@@ -520,7 +527,7 @@ cli_cmd_predict(int argc, char **argv)
                 return cli_usage("predict", "missing --input FILE.jsonl "
                                             "(- reads standard input)");
         rc = inference_open(&in, &o);
-        socfw_chain *chain = rc == CLI_OK ? cli_inference_chain(in.p, in.rt,
+        socfw_chain *chain = rc == CLI_OK ? inference_chain(in.p, in.rt,
                                                             o.task)
                                           : NULL;
         if (chain)
@@ -542,7 +549,7 @@ cli_cmd_serve(int argc, char **argv)
         if (rc)
                 return rc < 0 ? CLI_OK : rc;
         rc = inference_open(&in, &o);
-        socfw_chain *chain = rc == CLI_OK ? cli_inference_chain(in.p, in.rt, NULL)
+        socfw_chain *chain = rc == CLI_OK ? inference_chain(in.p, in.rt, NULL)
                                           : NULL;
         rc = chain ? cli_serve(chain, in.p, o.host, o.port, o.text_field)
                    : CLI_FAIL;

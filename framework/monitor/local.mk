@@ -20,7 +20,8 @@ tests_test_monitor_LDADD = $(TEST_LDADD)
 
 # kill -9 mid-stream and restart: no alert twice, none missed
 TESTS += tests/monitor-restart.sh
-EXTRA_DIST += tests/monitor-restart.sh tests/monitor-stream.py
+EXTRA_DIST += tests/monitor-restart.sh tests/monitor-stream.py \
+	tests/fuzz/fuzz_monitor.c
 
 # the monitor stage alone on synthetic streams with injected episodes
 noinst_PROGRAMS += bench/bench_monitor

@@ -1,0 +1,58 @@
+/* tests/fuzz/fuzz_monitor.c - libFuzzer target for the monitor's input
+ * side: each input line is a record fed to one monitor (the schema's
+ * defaults, state in memory: cashtag keys, sentiment.label, 1 h windows;
+ * out-of-order, very late, missing and far-future times all meet the
+ * window code), and every line is also parsed as a timestamp.  The monitor must never crash, and a
+ * rejected record must carry a message.
+ *
+ * Not part of the normal build; link against the built library:
+ *
+ *     clang -g -O1 -fsanitize=fuzzer,address,undefined -Iframework \
+ *         -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
+ *         tests/fuzz/fuzz_monitor.c -Lbuild/framework/.libs -lsocfw \
+ *         -ljansson -o fuzz_monitor
+ *     LD_LIBRARY_PATH=build/framework/.libs ./fuzz_monitor -max_len=4096
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "socfw/monitor.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        socfw_monitor *m = NULL;
+        socfw_error err = {0};
+        if (socfw_monitor_open(&m, NULL, NULL, &err) < 0)
+                abort();
+        size_t start = 0;
+        long line = 0;
+        for (size_t i = 0; i <= size; i++) {
+                if (i < size && data[i] != '\n')
+                        continue;
+                line++;
+                json_t *rec = json_loadb((const char *)data + start,
+                                         i - start, 0, NULL);
+                json_t *str = json_stringn_nocheck((const char *)data + start,
+                                                   i - start);
+                double t;
+                (void)socfw_monitor_parse_time(str, &t);
+                json_decref(str);
+                if (json_is_object(rec)) {
+                        /* the defaults read sentiment.label and cashtags */
+                        if (socfw_monitor_feed(m, rec, "fuzz", line,
+                                               (int64_t)i, &err) < 0 &&
+                            !err.message[0])
+                                abort();
+                }
+                json_decref(rec);
+                start = i + 1;
+        }
+        if (socfw_monitor_finish(m, &err) < 0 && !err.message[0])
+                abort();
+        socfw_monitor_close(m);
+        return 0;
+}
