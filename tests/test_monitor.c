@@ -701,3 +701,67 @@ Test(monitor, report_is_written)
         free(html);
         socfw_monitor_close(m);
 }
+
+Test(monitor, full_disk_keeps_the_last_commit)
+{
+        char state[4200];
+        snprintf(state, sizeof state, "%s/m.sqlite", dir);
+        socfw_monitor *m = open_mon(FIELD_KEYS
+                                    "  window: {size: 60, lateness: 0}\n",
+                                    state);
+        long id = 1;
+        for (; id <= 200; id++)
+                post(m, id, 99960 + id * 3.0, "A", "neutral");
+        /* the "disk" cannot grow any more */
+        int pages = count_rows(m, "PRAGMA page_count");
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA max_page_count = %d", pages);
+        cr_assert_eq(sqlite3_exec(m->db, sql, NULL, NULL, NULL), SQLITE_OK);
+        socfw_error err = {0};
+        int rc = 0;
+        for (; id <= 20000 && rc == 0; id++) {
+                char js[256];
+                snprintf(js, sizeof js,
+                         "{\"id\": %ld, \"timestamp\": %.1f, \"text\": "
+                         "\"x\", \"key\": \"K%ld\", \"label\": \"neutral\"}",
+                         id, 99960 + id * 3.0, id);
+                json_t *rec = json_loads(js, 0, NULL);
+                rc = socfw_monitor_feed(m, rec, "in.jsonl", id, id, &err);
+                json_decref(rec);
+        }
+        cr_assert_eq(rc, SOCFW_EIO, "the state never filled up");
+        cr_expect(strstr(err.message, "disk full"), "%s", err.message);
+        cr_expect_str_eq(err.file, state);
+        long failed_at = id - 1;
+        socfw_monitor_close(m);
+        /* a new monitor continues from the last commit */
+        m = open_mon(FIELD_KEYS "  window: {size: 60, lateness: 0}\n", state);
+        int64_t done = socfw_monitor_input_lines(m);
+        cr_expect(done >= 200 && done < failed_at, "resume point %lld",
+                  (long long)done);
+        int before = count_rows(m, "SELECT count(*) FROM windows");
+        for (long i = done + 1; i <= failed_at + 100; i++)
+                post(m, i, 99960 + i * 3.0, "A", "neutral");
+        cr_assert_eq(socfw_monitor_finish(m, &err), 0, "%s", err.message);
+        cr_expect_gt(count_rows(m, "SELECT count(*) FROM windows"), before);
+        socfw_monitor_close(m);
+}
+
+Test(monitor, open_windows_are_bounded)
+{
+        char yaml[512];
+        snprintf(yaml, sizeof yaml,
+                 "socfw: 1\nmonitor:\n  window: {type: sliding, size: "
+                 "86400, step: 60, lateness: 86400}\n  keys: {max_keys: "
+                 "1000000}\n");
+        pipe_ = socfw_test_pipeline(reg, yaml, dir);
+        socfw_monitor *m = NULL;
+        socfw_error err = {0};
+        cr_expect_eq(socfw_monitor_open(&m, socfw_pipeline_section(pipe_,
+                                                                   "monitor"),
+                                        NULL, &err),
+                     SOCFW_ESCHEMA);
+        cr_expect(strstr(err.message, "MiB") && strstr(err.message, "hint"),
+                  "%s", err.message);
+        cr_expect_null(m);
+}

@@ -117,6 +117,21 @@ config_read(mon_config *c, const socfw_config *cfg, socfw_error *err)
                         "open windows per key; at most %d (hint: a larger "
                         "step or a shorter lateness)",
                         (c->size + c->lateness) / c->step, MON_RING_MAX - 2);
+        /* every key keeps its open windows: bound what keys.max_keys may
+         * cost before the first post arrives */
+        double ring = ceil((c->size + c->lateness) / c->step) + 2;
+        double mib = ring * (double)sizeof(mon_window) *
+                     (double)get_i(cfg, "keys.max_keys") / (1 << 20);
+        if (mib > MON_MEMORY_MIB)
+                return socfw_error_set_at(
+                        err, SOCFW_ESCHEMA, file,
+                        cfg ? socfw_config_line(cfg, "keys.max_keys") : 0, 0,
+                        "monitor: %.0f open windows per key for up to %lld "
+                        "keys would take %.0f MiB; at most %d (hint: fewer "
+                        "keys.max_keys, a larger window.step or a shorter "
+                        "lateness)",
+                        ring, (long long)get_i(cfg, "keys.max_keys"), mib,
+                        MON_MEMORY_MIB);
         get_s(cfg, "timestamp.field", c->ts_field, sizeof c->ts_field);
         get_s(cfg, "timestamp.policy", buf, sizeof buf);
         c->ts_policy = strcmp(buf, "skip") == 0    ? TS_SKIP
@@ -794,7 +809,8 @@ close_until(socfw_monitor *m, int64_t upto, socfw_error *err)
                 return rc;
         }
         if (m->n_new) {
-                rc = mon_deliver_pending(m, m->new_alerts, m->n_new, err);
+                rc = mon_deliver_pending(m, m->new_alerts, m->n_new, 0,
+                                         err);
                 for (size_t i = 0; i < m->n_new; i++)
                         free(m->new_alerts[i]);
                 m->n_new = 0;
@@ -934,9 +950,12 @@ socfw_monitor_checkpoint(socfw_monitor *m, socfw_error *err)
         int rc = mon_state_begin(m, err);
         if (rc == 0)
                 rc = mon_state_commit(m, err);
-        if (rc < 0)
+        if (rc < 0) {
                 mon_state_rollback(m);
-        return rc;
+                return rc;
+        }
+        /* a quiet stream still retries what failed, once a minute */
+        return mon_deliver_pending(m, NULL, 0, 0, err);
 }
 
 int
@@ -956,7 +975,7 @@ socfw_monitor_finish(socfw_monitor *m, socfw_error *err)
         if (rc == 0)
                 rc = socfw_monitor_checkpoint(m, err);
         if (rc == 0)
-                rc = mon_deliver_pending(m, NULL, 0, err);
+                rc = mon_deliver_pending(m, NULL, 0, 1, err);
         return rc;
 }
 
@@ -1009,7 +1028,7 @@ socfw_monitor_open(socfw_monitor **out, const socfw_config *cfg,
             (rc = mon_state_load(m, err)) < 0)
                 goto out;
         /* deliveries an earlier run could not complete */
-        rc = mon_deliver_pending(m, NULL, 0, err);
+        rc = mon_deliver_pending(m, NULL, 0, 1, err);
 out:
         if (rc < 0) {
                 socfw_monitor_close(m);

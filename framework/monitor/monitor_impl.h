@@ -20,6 +20,7 @@
 #define MON_KEYS_PER_POST 16 /* keys.max_per_post at most                 */
 #define MON_RING_MAX 4096    /* open windows per key at most              */
 #define MON_LIST_MAX 16      /* label / slot-type lists                   */
+#define MON_MEMORY_MIB 2048  /* open windows of all keys at most           */
 #define MON_CLIP_Z 3.0       /* baseline updates clipped at mean +- 3 sd  */
 
 enum { MON_NEG = 0, MON_NEU = 1, MON_POS = 2 };
@@ -171,10 +172,12 @@ int mon_get_key(socfw_monitor *m, const char *name, mon_key **out,
 /* ---- sink.c ---- */
 /* Names of the configured sinks ("webhook", "jsonl", "command"). */
 size_t mon_sinks(const socfw_monitor *m, const char *names[3]);
-/* Try every pending delivery (of `only` alert ids when not NULL), marking
- * each sent or leaving it pending with its error. */
+/* Try the pending deliveries of the `only` alert ids, and the other
+ * pending ones when `all` is set or the last such retry is more than a
+ * minute old; each is marked sent or left pending with its error.  A sink
+ * that fails is not tried again in the same pass. */
 int mon_deliver_pending(socfw_monitor *m, char **only, size_t n_only,
-                        socfw_error *err);
+                        int all, socfw_error *err);
 int mon_deliver_one(socfw_monitor *m, const char *sink, const char *id,
                     const char *json, char *why, size_t why_size);
 

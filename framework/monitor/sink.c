@@ -352,7 +352,7 @@ typedef struct pending {
 } pending;
 
 int
-mon_deliver_pending(socfw_monitor *m, char **only, size_t n_only,
+mon_deliver_pending(socfw_monitor *m, char **only, size_t n_only, int all,
                     socfw_error *err)
 {
         sqlite3_stmt *st = NULL, *up = NULL;
@@ -373,7 +373,7 @@ mon_deliver_pending(socfw_monitor *m, char **only, size_t n_only,
         }
         /* old pending deliveries are retried at most once a minute while
          * the stream runs */
-        int retry_old = !only || wall() - m->last_retry > 60;
+        int retry_old = all || wall() - m->last_retry > 60;
         while ((sq = sqlite3_step(st)) == SQLITE_ROW) {
                 const char *id = (const char *)sqlite3_column_text(st, 0);
                 const char *sink = (const char *)sqlite3_column_text(st, 1);

@@ -106,8 +106,10 @@ const char *socfw_monitor_input_name(const socfw_monitor *m);
  * resume point).  A post without a usable timestamp follows
  * monitor.timestamp.policy; a post without key or sentiment is counted and
  * ignored.  May close windows (and deliver alerts).  Errors: the record
- * under policy "error" (SOCFW_EINVAL with file:line), or the state
- * database (SOCFW_EIO). */
+ * under policy "error" (SOCFW_EINVAL with file:line; the monitor may go
+ * on), or the state database (SOCFW_EIO, e.g. a full disk: the file keeps
+ * its last commit; close the monitor, and a new one continues from
+ * there). */
 int socfw_monitor_feed(socfw_monitor *m, const json_t *rec, const char *file,
                        long line, int64_t offset, socfw_error *err);
 
