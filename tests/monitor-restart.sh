@@ -116,6 +116,22 @@ if twice or missed or extra:
           file=sys.stderr)
     sys.exit(1)
 EOF
+# through a chain (privacy) the same posts give the same alerts, epoch
+# timestamps included (the chain prints reals with 7 digits)
+"$py" "$src/tests/monitor-stream.py" --posts 10000 --keys 2 --episodes 3 \
+        --seed 3 --out "$tmp/epoch.jsonl" --truth "$tmp/truth2.json"
+sed 's/^socfw: 1$/socfw: 1\nchain: [privacy]\nprivacy: {entities: [EMAIL_ADDRESS], operator: replace}/' \
+        "$tmp/p.yaml" >"$tmp/chain.yaml"
+grep -q "chain: \[privacy\]" "$tmp/chain.yaml" || fail "chain pipeline"
+"$build/socfw" monitor "$tmp/p.yaml" --input "$tmp/epoch.jsonl" \
+        --state "$tmp/e1.sqlite" >"$tmp/e1.jsonl" 2>"$tmp/e1.err" ||
+        { cat "$tmp/e1.err"; fail "epoch run"; }
+"$build/socfw" monitor "$tmp/chain.yaml" --input "$tmp/epoch.jsonl" \
+        --state "$tmp/e2.sqlite" >"$tmp/e2.jsonl" 2>"$tmp/e2.err" ||
+        { cat "$tmp/e2.err"; fail "chain run"; }
+[ -s "$tmp/e1.jsonl" ] || fail "no alert on the epoch stream"
+cmp -s "$tmp/e1.jsonl" "$tmp/e2.jsonl" || fail "the chain changed the alerts"
+
 grep -q "<svg" "$tmp/r.html" || fail "report without chart"
 grep -q "negative_share" "$tmp/r.html" || fail "report without alerts"
 echo "ok: kill -9 and restart: $n_ref alerts, each delivered once"

@@ -219,9 +219,17 @@ handle_line(socfw_monitor *m, socfw_chain *chain, const char *text_field,
                         rc = -1;
                         goto out;
                 }
-                json_decref(rec);
-                rec = json_loads(js, 0, NULL);
+                json_t *out = json_loads(js, 0, NULL);
                 free(js);
+                /* posts print reals with 7 digits: keep the record's own
+                 * numbers (epoch timestamps need all theirs) */
+                const char *k;
+                json_t *v;
+                json_object_foreach(rec, k, v)
+                        if (json_is_real(v) && json_is_object(out))
+                                json_object_set(out, k, v);
+                json_decref(rec);
+                rec = out;
         }
         if (socfw_monitor_feed(m, rec, file, lineno, offset, &err) < 0)
                 rc = -1;
