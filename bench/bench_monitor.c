@@ -15,7 +15,8 @@
  * An alert matches an episode when it is for the episode's key and its
  * window overlaps [start, end + 1 h); every other alert is false.  Delay:
  * from the episode's start to the end of the first matching alert's window
- * (in seconds of post time, and in posts of the stream).
+ * (seconds of post time), and from the episode's first post to the post
+ * whose arrival closed that window (posts of the stream).
  */
 #include <jansson.h>
 #include <math.h>
@@ -29,10 +30,12 @@
 typedef struct alert {
         char key[64];
         double start, end;
+        size_t fired_at;        /* index of the post that closed it */
 } alert;
 
 static alert *alerts;
 static size_t n_alerts, cap_alerts;
+static size_t current;          /* index of the post being fed */
 
 static double
 parse_iso(const char *s)
@@ -64,15 +67,22 @@ on_alert(const char *js, void *user)
                                                                "window_start")));
         x->end = parse_iso(json_string_value(json_object_get(a,
                                                              "window_end")));
+        x->fired_at = current;
         json_decref(a);
+}
+
+static double
+clock_of(clockid_t id)
+{
+        struct timespec ts;
+        clock_gettime(id, &ts);
+        return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static double
 now(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+        return clock_of(CLOCK_MONOTONIC);
 }
 
 static int
@@ -126,8 +136,9 @@ main(int argc, char **argv)
                 fprintf(stderr, "%s\n", err.message);
                 return 1;
         }
-        double t0 = now();
+        double t0 = now(), c0 = clock_of(CLOCK_PROCESS_CPUTIME_ID);
         for (size_t i = 0; i < n; i++) {
+                current = i;
                 json_t *rec = json_loads(lines[i], 0, &je);
                 if (!rec)
                         continue;
@@ -143,11 +154,13 @@ main(int argc, char **argv)
                 }
                 json_decref(rec);
         }
+        current = n;
         if (socfw_monitor_finish(m, &err) < 0) {
                 fprintf(stderr, "%s\n", err.message);
                 return 1;
         }
         double secs = now() - t0;
+        double cpu = clock_of(CLOCK_PROCESS_CPUTIME_ID) - c0;
         socfw_monitor_stats st;
         socfw_monitor_get_stats(m, &st);
         socfw_monitor_close(m);
@@ -180,22 +193,21 @@ main(int argc, char **argv)
                 double s = json_number_value(json_object_get(ep, "start"));
                 double t = json_number_value(json_object_get(ep, "end"));
                 double best = INFINITY;
+                size_t fired = 0;
                 for (size_t a = 0; a < n_alerts; a++)
                         if (strcmp(alerts[a].key, key) == 0 &&
                             alerts[a].end > s && alerts[a].start < t + 3600 &&
-                            alerts[a].end < best)
+                            alerts[a].end < best) {
                                 best = alerts[a].end;
+                                fired = alerts[a].fired_at;
+                        }
                 if (!isfinite(best))
                         continue;
-                /* posts of the stream between the start and the alert
-                 * (the stream's rate is steady: by time) */
-                double posts;
-                double total = json_number_value(json_object_get(truth,
-                                                                 "posts"));
-                double span = json_number_value(json_object_get(truth,
-                                                                "t_end")) -
-                              json_number_value(json_object_get(truth, "t0"));
-                posts = (best - s) / span * total;
+                /* posts of the stream from the episode's first post to the
+                 * one whose arrival closed the alerting window */
+                double first = json_number_value(json_object_get(ep,
+                                                                 "first_post"));
+                double posts = (double)fired - first;
                 delay_s[found] = best - s;
                 delay_p[found] = posts;
                 found++;
@@ -213,16 +225,16 @@ main(int argc, char **argv)
         printf("posts %zu  keys %zu  episodes %zu  state %s\n", n,
                json_array_size(json_object_get(truth, "keys")), ne,
                argc > 3 ? argv[3] : "memory");
-        printf("monitor stage: %.3f s, %.0f posts/s (late %lld, windows "
-               "closed %lld)\n",
-               secs, (double)n / secs, (long long)st.late_dropped,
-               (long long)st.windows_closed);
+        printf("monitor stage: %.3f s wall, %.0f posts/s; %.3f s CPU, %.0f "
+               "posts per CPU second (late %lld, windows closed %lld)\n",
+               secs, (double)n / secs, cpu, (double)n / cpu,
+               (long long)st.late_dropped, (long long)st.windows_closed);
         printf("alerts %zu  recall %.3f (%zu/%zu)  false %zu = %.2f per "
                "10,000 posts\n",
                n_alerts, ne ? (double)found / (double)ne : 0, found, ne,
                n_false, (double)n_false * 1e4 / (double)n);
         printf("median detection delay: %.0f s of post time (%.2f windows "
-               "of 1 h), %.0f posts of the stream\n",
+               "of 1 h); %.0f posts of the stream\n",
                med_s, med_s / 3600, med_p);
         for (size_t i = 0; i < n; i++)
                 free(lines[i]);
