@@ -132,6 +132,30 @@ grep -q "chain: \[privacy\]" "$tmp/chain.yaml" || fail "chain pipeline"
 [ -s "$tmp/e1.jsonl" ] || fail "no alert on the epoch stream"
 cmp -s "$tmp/e1.jsonl" "$tmp/e2.jsonl" || fail "the chain changed the alerts"
 
+# bad input: a broken line stops with file:line, or is skipped on request;
+# an unparsable timestamp under policy error names its line too
+printf '%s\n\n%s\n' '{"id": 1, "timestamp": 5, "text": "$A up", "label": "neutral"}' \
+        '{not json' >"$tmp/bad.jsonl"
+if "$build/socfw" monitor "$tmp/p.yaml" --input "$tmp/bad.jsonl" \
+        --state "$tmp/bad.sqlite" >/dev/null 2>"$tmp/bad.err"; then
+        fail "a broken line was accepted"
+fi
+grep -q "bad.jsonl:3" "$tmp/bad.err" || { cat "$tmp/bad.err"; fail "no file:line"; }
+rm -f "$tmp"/bad.sqlite*
+"$build/socfw" monitor "$tmp/p.yaml" --input "$tmp/bad.jsonl" \
+        --set monitor.on_bad_record=skip --state "$tmp/bad.sqlite" \
+        >/dev/null 2>"$tmp/bad.err" || { cat "$tmp/bad.err"; fail "skip"; }
+grep -q "1 bad lines skipped" "$tmp/bad.err" || { cat "$tmp/bad.err"; fail "skip count"; }
+printf '%s\n%s\n' '{"id": 1, "timestamp": 5, "text": "$A", "label": "x"}' \
+        '{"id": 2, "timestamp": "soon", "text": "$A", "label": "x"}' \
+        >"$tmp/bad2.jsonl"
+if "$build/socfw" monitor "$tmp/p.yaml" --input "$tmp/bad2.jsonl" \
+        --set monitor.timestamp.policy=error --state "$tmp/bad2.sqlite" \
+        >/dev/null 2>"$tmp/bad.err"; then
+        fail "an unparsable timestamp was accepted under policy error"
+fi
+grep -q "bad2.jsonl:2.*timestamp" "$tmp/bad.err" || { cat "$tmp/bad.err"; fail "timestamp error"; }
+
 grep -q "<svg" "$tmp/r.html" || fail "report without chart"
 grep -q "negative_share" "$tmp/r.html" || fail "report without alerts"
 echo "ok: kill -9 and restart: $n_ref alerts, each delivered once"

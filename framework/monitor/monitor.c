@@ -714,15 +714,20 @@ alert_build(socfw_monitor *m, mon_key *key, const mon_closed *cw,
                                      metric_names[h->metric], js, err);
         if (rc == 1) {
                 m->st.alerts++;
+                /* shown and delivered once the window's commit holds */
                 if (m->n_new == m->cap_new) {
                         size_t nc = m->cap_new ? m->cap_new * 2 : 16;
                         char **p = realloc(m->new_alerts, nc * sizeof *p);
-                        if (!p) {
+                        char **q = p ? realloc(m->new_json, nc * sizeof *q)
+                                     : NULL;
+                        if (p)
+                                m->new_alerts = p;
+                        if (!q) {
                                 free(js);
                                 return socfw_error_set(err, SOCFW_ENOMEM,
                                                        "out of memory");
                         }
-                        m->new_alerts = p;
+                        m->new_json = q;
                         m->cap_new = nc;
                 }
                 if (!(m->new_alerts[m->n_new] = strdup(id))) {
@@ -730,9 +735,8 @@ alert_build(socfw_monitor *m, mon_key *key, const mon_closed *cw,
                         return socfw_error_set(err, SOCFW_ENOMEM,
                                                "out of memory");
                 }
-                m->n_new++;
-                if (m->opts.on_alert)
-                        m->opts.on_alert(js, m->opts.user);
+                m->new_json[m->n_new++] = js;
+                return 0;
         }
         free(js);
         return rc < 0 ? rc : 0;
@@ -771,6 +775,16 @@ close_window(socfw_monitor *m, mon_key *key, int64_t k, socfw_error *err)
         return rc;
 }
 
+static void
+new_alerts_clear(socfw_monitor *m)
+{
+        for (size_t i = 0; i < m->n_new; i++) {
+                free(m->new_alerts[i]);
+                free(m->new_json[i]);
+        }
+        m->n_new = 0;
+}
+
 /* Close windows [m->closed_k, upto) for every key, in one transaction. */
 static int
 close_until(socfw_monitor *m, int64_t upto, socfw_error *err)
@@ -806,14 +820,17 @@ close_until(socfw_monitor *m, int64_t upto, socfw_error *err)
         }
         if (rc < 0) {
                 mon_state_rollback(m);
+                new_alerts_clear(m);
                 return rc;
         }
         if (m->n_new) {
+                if (m->opts.on_alert)
+                        for (size_t i = 0; i < m->n_new; i++)
+                                m->opts.on_alert(m->new_json[i],
+                                                 m->opts.user);
                 rc = mon_deliver_pending(m, m->new_alerts, m->n_new, 0,
                                          err);
-                for (size_t i = 0; i < m->n_new; i++)
-                        free(m->new_alerts[i]);
-                m->n_new = 0;
+                new_alerts_clear(m);
         }
         return rc;
 }
@@ -1047,9 +1064,9 @@ socfw_monitor_close(socfw_monitor *m)
         for (size_t i = 0; i < m->n_slots; i++)
                 key_free(m->slots[i]);
         free(m->slots);
-        for (size_t i = 0; i < m->n_new; i++)
-                free(m->new_alerts[i]);
+        new_alerts_clear(m);
         free(m->new_alerts);
+        free(m->new_json);
         pcre2_code_free(m->re_cash);
         pcre2_code_free(m->re_hash);
         pcre2_match_data_free(m->md);

@@ -129,6 +129,7 @@ struct socfw_monitor {
         pcre2_code *re_cash, *re_hash;
         pcre2_match_data *md;
         char **new_alerts;                /* ids raised since the commit */
+        char **new_json;                  /* ... and their JSON          */
         size_t n_new, cap_new;
 };
 
