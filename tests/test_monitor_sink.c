@@ -70,6 +70,11 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
         int status = s->statuses[s->calls < s->n ? s->calls : s->n - 1];
         s->calls++;
         pthread_mutex_unlock(&s->lock);
+        if (status == 0) { /* a slow server: answers after the timeout */
+                struct timespec ts = {1, 200000000L};
+                nanosleep(&ts, NULL);
+                status = 200;
+        }
         struct MHD_Response *r = MHD_create_response_from_buffer(
                 2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
         if (status == 429)
@@ -84,8 +89,9 @@ serve(script *s, char *url, size_t size)
 {
         pthread_mutex_init(&s->lock, NULL);
         struct MHD_Daemon *d = MHD_start_daemon(
-                MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle, s,
-                MHD_OPTION_END);
+                MHD_USE_INTERNAL_POLLING_THREAD |
+                        MHD_USE_THREAD_PER_CONNECTION,
+                0, NULL, NULL, handle, s, MHD_OPTION_END);
         cr_assert_not_null(d, "cannot start the test HTTP server");
         const union MHD_DaemonInfo *info =
                 MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -178,4 +184,23 @@ Test(monitor_sink, unreachable_server_is_retried, .timeout = 30)
                                          0.01, 0.05, &attempts, &err);
         cr_expect_eq(rc, SOCFW_EIO);
         cr_expect_eq(attempts, 3);
+}
+
+Test(monitor_sink, slow_server_times_out_then_recovers, .timeout = 30)
+{
+        /* first answer too late for the 0.4 s timeout, the second in time */
+        script s = {.statuses = {0, 200}, .n = 2};
+        char url[128];
+        struct MHD_Daemon *d = serve(&s, url, sizeof url);
+        socfw_error err = {0};
+        int attempts = 0;
+        double t0 = now();
+        int rc = socfw_monitor_post_json(url, BODY, "alert-5", NULL, 0.4, 2,
+                                         0.01, 0.05, &attempts, &err);
+        double took = now() - t0;
+        cr_expect_eq(rc, 0, "%s", err.message);
+        cr_expect_eq(attempts, 2);
+        cr_expect(took >= 0.4 && took < 1.2, "took %.2f s", took);
+        cr_expect_str_eq(s.keys[1], "alert-5");
+        MHD_stop_daemon(d);
 }

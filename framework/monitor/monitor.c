@@ -419,8 +419,11 @@ scan(socfw_monitor *m, pcre2_code *re, const char *text, int hashtag,
 {
         size_t len = strlen(text), pos = 0;
         while (n < max && pos < len) {
+                /* the first match checks the UTF-8 (a caller may hand
+                 * over unchecked bytes), the next ones need not */
                 int rc = pcre2_match(re, (PCRE2_SPTR)text, len, pos,
-                                     PCRE2_NO_UTF_CHECK, m->md, NULL);
+                                     pos ? PCRE2_NO_UTF_CHECK : 0, m->md,
+                                     NULL);
                 if (rc < 2)
                         break;
                 PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
@@ -671,6 +674,8 @@ alert_build(socfw_monitor *m, mon_key *key, const mon_closed *cw,
         unsigned char dg[16];
         int tl = snprintf(tag, sizeof tag, "%s%c%.3f%c%.3f", key->name, 0x1f,
                           cw->start, 0x1f, cw->end);
+        if (tl < 0 || (size_t)tl >= sizeof tag)
+                tl = (int)sizeof tag - 1;
         crypto_generichash(dg, sizeof dg, (const unsigned char *)tag,
                            (size_t)tl, NULL, 0);
         sodium_bin2hex(id, sizeof id, dg, sizeof dg);

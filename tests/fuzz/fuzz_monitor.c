@@ -2,7 +2,8 @@
  * side: each input line is a record fed to one monitor (the schema's
  * defaults, state in memory: cashtag keys, sentiment.label, 1 h windows;
  * out-of-order, very late, missing and far-future times all meet the
- * window code), and every line is also parsed as a timestamp.  The monitor must never crash, and a
+ * window code); every line is also parsed as a timestamp and fed as the
+ * unchecked text of a post.  The monitor must never crash, and a
  * rejected record must carry a message.
  *
  * Not part of the normal build; link against the built library:
@@ -48,6 +49,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             !err.message[0])
                                 abort();
                 }
+                json_decref(rec);
+                /* the raw bytes as an unchecked text: keys are scanned
+                 * from whatever a caller hands over */
+                rec = json_pack("{s:o, s:I, s:{s:s}}", "text",
+                                json_stringn_nocheck(
+                                        (const char *)data + start,
+                                        i - start),
+                                "timestamp", (json_int_t)(1700000000 + line),
+                                "sentiment", "label", "negative");
+                if (rec && socfw_monitor_feed(m, rec, "fuzz", line,
+                                              (int64_t)i, &err) < 0 &&
+                    !err.message[0])
+                        abort();
                 json_decref(rec);
                 start = i + 1;
         }
