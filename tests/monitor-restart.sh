@@ -156,6 +156,24 @@ if "$build/socfw" monitor "$tmp/p.yaml" --input "$tmp/bad2.jsonl" \
 fi
 grep -q "bad2.jsonl:2.*timestamp" "$tmp/bad.err" || { cat "$tmp/bad.err"; fail "timestamp error"; }
 
+# --follow stops cleanly on SIGTERM; --report alone charts the state
+"$build/socfw" monitor "$tmp/p.yaml" --input "$tmp/epoch.jsonl" --follow \
+        --state "$tmp/f.sqlite" >/dev/null 2>"$tmp/f.err" &
+mon=$!
+i=0
+while ! [ -s "$tmp/f.sqlite" ]; do
+        i=$((i + 1)); [ $i -lt 100 ] || fail "follow did not start"
+        sleep 0.1
+done
+sleep 0.5
+kill -TERM "$mon"
+wait "$mon" || { cat "$tmp/f.err"; fail "SIGTERM exit status $?"; }
+mon=
+grep -q "socfw: monitor: [0-9]* posts (" "$tmp/f.err" || { cat "$tmp/f.err"; fail "follow summary"; }
+"$build/socfw" monitor "$tmp/p.yaml" --state "$tmp/m.sqlite" \
+        --report "$tmp/r2.html" 2>/dev/null || fail "--report alone"
+grep -q "negative_share" "$tmp/r2.html" || fail "report from the state"
+
 grep -q "<svg" "$tmp/r.html" || fail "report without chart"
 grep -q "negative_share" "$tmp/r.html" || fail "report without alerts"
 echo "ok: kill -9 and restart: $n_ref alerts, each delivered once"

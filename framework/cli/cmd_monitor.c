@@ -92,9 +92,11 @@ parse_opts(int argc, char **argv, mon_opts *o)
                 return cli_usage("monitor", "unexpected argument '%s'",
                                  argv[optind + 1]);
         o->pipeline = argv[optind];
-        if (!o->input)
+        if (!o->input && !o->report)
                 return cli_usage("monitor", "missing --input FILE.jsonl (- "
-                                            "reads standard input)");
+                                            "reads standard input), or "
+                                            "--report alone to chart the "
+                                            "state");
         return 0;
 }
 
@@ -279,14 +281,32 @@ cli_cmd_monitor(int argc, char **argv)
                 goto out;
         if (!(state = state_path(&o, &in, cfg)))
                 goto out;
+        socfw_monitor_options mo = {.state_path = state,
+                                    .webhook_url = o.webhook,
+                                    .on_alert = print_alert};
+        if (!o.input) { /* --report alone: chart what the state holds */
+                struct stat sb;
+                if (stat(state, &sb) != 0) {
+                        cli_errorf("%s: no monitor state to report on "
+                                   "(hint: run with --input first, or give "
+                                   "--state)",
+                                   state);
+                        goto out;
+                }
+                if (socfw_monitor_open(&m, cfg, &mo, &err) < 0 ||
+                    socfw_monitor_write_report(m, o.report, &err) < 0) {
+                        cli_error(&err);
+                        goto out;
+                }
+                fprintf(stderr, "socfw: monitor: report %s\n", o.report);
+                rc = CLI_OK;
+                goto out;
+        }
         fin = strcmp(o.input, "-") == 0 ? stdin : fopen(o.input, "rb");
         if (!fin) {
                 cli_errorf("%s: cannot open: %s", o.input, strerror(errno));
                 goto out;
         }
-        socfw_monitor_options mo = {.state_path = state,
-                                    .webhook_url = o.webhook,
-                                    .on_alert = print_alert};
         if (socfw_monitor_open(&m, cfg, &mo, &err) < 0) {
                 cli_error(&err);
                 goto out;

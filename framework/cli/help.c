@@ -83,7 +83,8 @@ static const struct topic {
          "                     Idempotency-Key header, X-Socfw-Signature when\n"
          "                     $SOCFW_WEBHOOK_SECRET is set)\n"
          "  --report OUT.html  per-key volume and sentiment shares with the\n"
-         "                     alerts marked, and the alert table\n"
+         "                     alerts marked, and the alert table (without\n"
+         "                     --input: from the state alone)\n"
          "  --state DB         the SQLite state file\n"},
         {"evaluate",
          "Usage: socfw evaluate PIPELINE.yaml|RUN_DIR --task NAME --input FILE\n"
