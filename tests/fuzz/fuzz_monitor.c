@@ -6,12 +6,16 @@
  * unchecked text of a post.  The monitor must never crash, and a
  * rejected record must carry a message.
  *
- * Not part of the normal build; link against the built library:
+ * Not part of the normal build.  The monitor's sources are compiled in
+ * (instrumented); the rest comes from the built library:
  *
  *     clang -g -O1 -fsanitize=fuzzer,address,undefined -Iframework \
- *         -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
- *         tests/fuzz/fuzz_monitor.c -Lbuild/framework/.libs -lsocfw \
- *         -ljansson -o fuzz_monitor
+ *         -Ibuild -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
+ *         tests/fuzz/fuzz_monitor.c framework/monitor/monitor.c \
+ *         framework/monitor/state.c framework/monitor/sink.c \
+ *         framework/monitor/mreport.c -Lbuild/framework/.libs -lsocfw \
+ *         -ljansson -lsqlite3 -lpcre2-8 -lsodium -lcurl -lutf8proc -lm \
+ *         -o fuzz_monitor
  *     LD_LIBRARY_PATH=build/framework/.libs ./fuzz_monitor -max_len=4096
  */
 #include <stdint.h>
