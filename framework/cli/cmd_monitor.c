@@ -187,7 +187,7 @@ handle_line(socfw_monitor *m, socfw_chain *chain, const char *text_field,
             !json_is_string(json_object_get(rec, text_field))) {
                 if (skip_bad) {
                         (*bad)++;
-                        socfw_monitor_skip_line(m, offset);
+                        socfw_monitor_skip_line(m, file, offset);
                         goto out;
                 }
                 if (!rec)
@@ -369,7 +369,7 @@ cli_cmd_monitor(int argc, char **argv)
                 while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
                         n--;
                 if (n == 0) {
-                        socfw_monitor_skip_line(m, offset);
+                        socfw_monitor_skip_line(m, o.input, offset);
                         continue;
                 }
                 if (handle_line(m, chain, text_field, skip_bad, o.input,

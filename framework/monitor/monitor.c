@@ -840,6 +840,8 @@ close_until(socfw_monitor *m, int64_t upto, socfw_error *err)
         return rc;
 }
 
+static void set_input(socfw_monitor *m, const char *file);
+
 static int64_t
 kfloor(double x)
 {
@@ -861,8 +863,7 @@ socfw_monitor_feed(socfw_monitor *m, const json_t *rec, const char *file,
         const mon_config *c = &m->cfg;
         m->lines++;
         m->offset = offset;
-        if (file && strcmp(file, m->input_name) != 0)
-                snprintf(m->input_name, sizeof m->input_name, "%s", file);
+        set_input(m, file);
         m->st.posts++;
         double t;
         if (!json_is_object(rec))
@@ -959,11 +960,19 @@ socfw_monitor_feed(socfw_monitor *m, const json_t *rec, const char *file,
         return close_until(m, upto, err);
 }
 
+static void
+set_input(socfw_monitor *m, const char *file)
+{
+        if (file && strcmp(file, m->input_name) != 0)
+                snprintf(m->input_name, sizeof m->input_name, "%s", file);
+}
+
 void
-socfw_monitor_skip_line(socfw_monitor *m, int64_t offset)
+socfw_monitor_skip_line(socfw_monitor *m, const char *file, int64_t offset)
 {
         m->lines++;
         m->offset = offset;
+        set_input(m, file);
 }
 
 int

@@ -115,7 +115,8 @@ int socfw_monitor_feed(socfw_monitor *m, const json_t *rec, const char *file,
 
 /* A line of the input that is blank or was skipped by the caller (bad
  * JSON under on_bad_record: skip): it only moves the resume point. */
-void socfw_monitor_skip_line(socfw_monitor *m, int64_t offset);
+void socfw_monitor_skip_line(socfw_monitor *m, const char *file,
+                             int64_t offset);
 
 /* End of a finite input: close every open window (with the detectors and
  * alerts that follow) and retry pending deliveries. */
