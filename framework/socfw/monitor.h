@@ -31,11 +31,12 @@
  * (tumbling windows: step = size).  The watermark is the latest post time
  * seen minus the allowed lateness; a window closes when its end is at or
  * before the watermark.  A post older than the watermark is late: counted
- * and dropped.  Closing a window is one SQLite transaction holding the
- * window's counts, the detectors' new state, the alerts it raised with
- * their pending deliveries, the still-open windows and how far into the
- * input the monitor got; delivery happens after the commit, and a delivery
- * is marked done only after its sink accepted it.  After kill -9 a restart
+ * and dropped.  Closing windows (those one post's arrival closes, for
+ * every key) is one SQLite transaction holding their counts, the
+ * detectors' new state, the alerts they raised with their pending
+ * deliveries, the still-open windows and how far into the input the
+ * monitor got; alerts are shown and delivered after the commit, and a
+ * delivery is marked done only after its sink accepted it.  After kill -9 a restart
  * therefore re-reads the input from the last commit, rebuilds the same
  * windows, finds the alerts already recorded (same ids) and re-sends only
  * deliveries that were not confirmed.
