@@ -4,11 +4,14 @@
  *
  *     python3 tests/monitor-stream.py --posts 100000 --out s.jsonl \
  *             --truth t.json
- *     bench/bench_monitor s.jsonl t.json [STATE.sqlite]
+ *     bench/bench_monitor s.jsonl t.json [--state STATE.sqlite]
+ *             [--set monitor.detect.z_threshold=3.5]...
  *
  * The monitor runs with the schema's defaults (`socfw help pipeline`,
- * monitor section): keys from cashtags, windows of 1 h, lateness 5 min;
- * the record's "label" is given as the sentiment stage's label.
+ * monitor section: keys from cashtags, windows of 1 h, lateness 5 min)
+ * plus sentiment.field: label (the record's label stands in for the
+ * sentiment stage) and the --set overrides.  The state is in memory unless
+ * --state names a file.
  *
  * Posts are read into memory first, then timed from the JSON line to the
  * monitor (parse, cashtag extraction, windows, detectors, state commits).
@@ -26,6 +29,8 @@
 #include <time.h>
 
 #include "socfw/monitor.h"
+#include "socfw/pipeline.h"
+#include "socfw/registry.h"
 
 typedef struct alert {
         char key[64];
@@ -95,15 +100,42 @@ cmp_double(const void *a, const void *b)
 int
 main(int argc, char **argv)
 {
-        if (argc < 3) {
-                fprintf(stderr, "usage: %s STREAM.jsonl TRUTH.json "
-                                "[STATE.sqlite]\n",
+        const char *files[2] = {NULL, NULL}, *state = NULL;
+        const char *sets[64];
+        size_t n_sets = 0, n_files = 0;
+        for (int i = 1; i < argc; i++) {
+                if (!strcmp(argv[i], "--state") && i + 1 < argc)
+                        state = argv[++i];
+                else if (!strcmp(argv[i], "--set") && i + 1 < argc &&
+                         n_sets < 64)
+                        sets[n_sets++] = argv[++i];
+                else if (argv[i][0] != '-' && n_files < 2)
+                        files[n_files++] = argv[i];
+                else
+                        n_files = 3;
+        }
+        if (n_files != 2) {
+                fprintf(stderr, "usage: %s STREAM.jsonl TRUTH.json [--state "
+                                "STATE.sqlite] [--set monitor.KEY=VALUE]...\n",
                         argv[0]);
                 return 2;
         }
-        FILE *f = fopen(argv[1], "rb");
+        static const char yaml[] = "socfw: 1\nmonitor: {sentiment: {field: "
+                                   "label}}\n";
+        socfw_pipeline *pl = NULL;
+        socfw_registry *reg = socfw_registry_new();
+        socfw_error perr = {0};
+        if (!reg ||
+            socfw_pipeline_load_buffer(&pl, yaml, sizeof yaml - 1,
+                                       "bench.yaml", NULL, sets, n_sets,
+                                       &perr) < 0 ||
+            socfw_pipeline_validate(pl, reg, &perr) < 0) {
+                fprintf(stderr, "%s\n", perr.message);
+                return 1;
+        }
+        FILE *f = fopen(files[0], "rb");
         if (!f) {
-                perror(argv[1]);
+                perror(files[0]);
                 return 1;
         }
         char **lines = NULL;
@@ -122,17 +154,17 @@ main(int argc, char **argv)
         free(line);
         fclose(f);
         json_error_t je;
-        json_t *truth = json_load_file(argv[2], 0, &je);
+        json_t *truth = json_load_file(files[1], 0, &je);
         if (!truth) {
-                fprintf(stderr, "%s: %s\n", argv[2], je.text);
+                fprintf(stderr, "%s: %s\n", files[1], je.text);
                 return 1;
         }
         /* sentiment from the record's label: the monitor alone */
-        socfw_monitor_options o = {.state_path = argc > 3 ? argv[3] : NULL,
-                                   .on_alert = on_alert};
+        socfw_monitor_options o = {.state_path = state, .on_alert = on_alert};
         socfw_monitor *m;
         socfw_error err = {0};
-        if (socfw_monitor_open(&m, NULL, &o, &err) < 0) {
+        if (socfw_monitor_open(&m, socfw_pipeline_section(pl, "monitor"), &o,
+                               &err) < 0) {
                 fprintf(stderr, "%s\n", err.message);
                 return 1;
         }
@@ -142,12 +174,7 @@ main(int argc, char **argv)
                 json_t *rec = json_loads(lines[i], 0, &je);
                 if (!rec)
                         continue;
-                /* the defaults read sentiment.label (task "sentiment") */
-                json_t *lab = json_object_get(rec, "label");
-                if (lab)
-                        json_object_set_new(rec, "sentiment",
-                                            json_pack("{s:O}", "label", lab));
-                if (socfw_monitor_feed(m, rec, argv[1], (long)i + 1, 0,
+                if (socfw_monitor_feed(m, rec, files[0], (long)i + 1, 0,
                                        &err) < 0) {
                         fprintf(stderr, "line %zu: %s\n", i + 1, err.message);
                         return 1;
@@ -224,7 +251,7 @@ main(int argc, char **argv)
                              : NAN;
         printf("posts %zu  keys %zu  episodes %zu  state %s\n", n,
                json_array_size(json_object_get(truth, "keys")), ne,
-               argc > 3 ? argv[3] : "memory");
+               state ? state : "memory");
         printf("monitor stage: %.3f s wall, %.0f posts/s; %.3f s CPU, %.0f "
                "posts per CPU second (late %lld, windows closed %lld)\n",
                secs, (double)n / secs, cpu, (double)n / cpu,
@@ -243,5 +270,7 @@ main(int argc, char **argv)
         free(delay_p);
         free(alerts);
         json_decref(truth);
+        socfw_pipeline_free(pl);
+        socfw_registry_free(reg);
         return 0;
 }

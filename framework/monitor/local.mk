@@ -21,6 +21,7 @@ tests_test_monitor_LDADD = $(TEST_LDADD)
 # kill -9 mid-stream and restart: no alert twice, none missed
 TESTS += tests/monitor-restart.sh
 EXTRA_DIST += tests/monitor-restart.sh tests/monitor-stream.py \
+	bench/monitor-sweep.sh \
 	tests/fuzz/fuzz_monitor.c
 
 # the monitor stage alone on synthetic streams with injected episodes
