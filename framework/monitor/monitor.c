@@ -531,6 +531,7 @@ key_free(mon_key *k)
                 return;
         free(k->name);
         free(k->ring);
+        free(k->lag);
         free(k);
 }
 
@@ -577,6 +578,18 @@ mon_get_key(socfw_monitor *m, const char *name, mon_key **out,
         }
         for (size_t i = 0; i < m->ring_cap; i++)
                 k->ring[i].k = -1;
+        size_t lag = (size_t)ceil(m->cfg.size / m->cfg.step - 1e-9) - 1;
+        if (lag > 0) {
+                if (!(k->lag = calloc(MET_COUNT * lag, sizeof *k->lag))) {
+                        key_free(k);
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "out of memory");
+                }
+                for (int d = 0; d < MET_COUNT; d++) {
+                        k->det[d].lag = k->lag + (size_t)d * lag;
+                        k->det[d].lag_cap = (uint32_t)lag;
+                }
+        }
         k->next_k = m->closed_k;
         m->slots[j] = k;
         m->n_keys++;
@@ -597,6 +610,20 @@ slot_of(socfw_monitor *m, mon_key *key, int64_t k)
 }
 
 /* ---- detectors ---- */
+
+static void
+detect_learn(const mon_config *c, mon_detector *d, double v)
+{
+        if (d->n == 0) {
+                d->mean = v;
+                d->var = 0;
+        } else {
+                double diff = v - d->mean, incr = c->alpha * diff;
+                d->mean += incr;
+                d->var = (1 - c->alpha) * (d->var + diff * incr);
+        }
+        d->n++;
+}
 
 size_t
 mon_detect(const mon_config *c, int metric, mon_detector *d, double x,
@@ -628,7 +655,10 @@ mon_detect(const mon_config *c, int metric, mon_detector *d, double x,
                         hits[n++] = (mon_hit){metric, DET_EWMA, x, d->mean,
                                               z, c->z_threshold};
                 if (c->detectors[DET_CUSUM]) {
-                        d->cusum = fmax(0, d->cusum + z - c->cusum_k);
+                        /* overlapping (sliding) windows repeat the same
+                         * posts: each counts step/size of a window */
+                        d->cusum = fmax(0, d->cusum + (z - c->cusum_k) *
+                                                   c->step / c->size);
                         if (d->cusum >= c->cusum_h) {
                                 hits[n++] = (mon_hit){metric, DET_CUSUM, x,
                                                       d->mean, d->cusum,
@@ -637,15 +667,19 @@ mon_detect(const mon_config *c, int metric, mon_detector *d, double x,
                         }
                 }
         }
-        if (d->n == 0) {
-                d->mean = x;
-                d->var = 0;
+        /* the baseline learns a window only once no later window it is
+         * scored against overlaps it: sliding windows wait in d->lag */
+        if (!d->lag || d->lag_cap == 0) {
+                detect_learn(c, d, upd);
         } else {
-                double diff = upd - d->mean, incr = c->alpha * diff;
-                d->mean += incr;
-                d->var = (1 - c->alpha) * (d->var + diff * incr);
+                if (d->lag_len == d->lag_cap) {
+                        detect_learn(c, d, d->lag[d->lag_head]);
+                        d->lag_head = (d->lag_head + 1) % d->lag_cap;
+                        d->lag_len--;
+                }
+                d->lag[(d->lag_head + d->lag_len) % d->lag_cap] = upd;
+                d->lag_len++;
         }
-        d->n++;
         return n;
 }
 

@@ -77,10 +77,15 @@ typedef struct mon_window {
         char any_ids[MON_SAMPLES_MAX][MON_ID_MAX];
 } mon_window;
 
-/* A detector's state for one key and metric. */
+/* A detector's state for one key and metric.  With sliding windows the
+ * values of the windows that overlap the next one wait in `lag` (a FIFO of
+ * lag_cap = ceil(size / step) - 1 values, owned by the key) before the
+ * baseline learns them; lag NULL: learnt at once. */
 typedef struct mon_detector {
         double mean, var, cusum;
-        int64_t n;                        /* windows measured */
+        int64_t n;                        /* windows learnt */
+        double *lag;
+        uint32_t lag_cap, lag_head, lag_len;
 } mon_detector;
 
 typedef struct mon_key {
@@ -89,6 +94,7 @@ typedef struct mon_key {
         double cooldown_until;            /* post time; 0 = none         */
         mon_detector det[MET_COUNT];
         mon_window *ring;                 /* ring_cap slots, by k % cap  */
+        double *lag;                      /* the detectors' lag buffers  */
 } mon_key;
 
 /* A closed window's figures handed to the detectors. */

@@ -14,7 +14,7 @@ enum { ST_KEY, ST_OPEN, ST_WINDOW, ST_ALERT, ST_DELIVERY, ST_META, ST_N };
 
 static const char *const stmt_sql[ST_N] = {
         "INSERT OR REPLACE INTO keys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-        "?9, ?10, ?11)",
+        "?9, ?10, ?11, ?12, ?13)",
         "INSERT OR REPLACE INTO open_windows VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
         "?7, ?8)",
         "INSERT OR REPLACE INTO windows VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -29,7 +29,7 @@ static const char schema_sql[] =
         "CREATE TABLE IF NOT EXISTS keys (name TEXT PRIMARY KEY, next_k "
         "INTEGER, cooldown_until REAL, neg_mean REAL, neg_var REAL, "
         "neg_cusum REAL, neg_n INTEGER, vol_mean REAL, vol_var REAL, "
-        "vol_cusum REAL, vol_n INTEGER);"
+        "vol_cusum REAL, vol_n INTEGER, neg_lag TEXT, vol_lag TEXT);"
         "CREATE TABLE IF NOT EXISTS open_windows (key TEXT, k INTEGER, n "
         "INTEGER, neg INTEGER, neu INTEGER, pos INTEGER, neg_ids TEXT, "
         "any_ids TEXT, PRIMARY KEY (key, k));"
@@ -192,6 +192,37 @@ ids_json(const char ids[][MON_ID_MAX], uint8_t n)
         return s;
 }
 
+/* A detector's waiting values, oldest first, as a JSON array. */
+static char *
+lag_json(const mon_detector *d)
+{
+        json_t *a = json_array();
+        for (uint32_t i = 0; a && i < d->lag_len; i++)
+                json_array_append_new(a, json_real(
+                        d->lag[(d->lag_head + i) % d->lag_cap]));
+        char *s = a ? json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(17))
+                    : NULL;
+        json_decref(a);
+        return s;
+}
+
+static void
+lag_load(mon_detector *d, const char *js)
+{
+        json_t *a = js ? json_loads(js, 0, NULL) : NULL;
+        size_t i;
+        json_t *it;
+        d->lag_head = d->lag_len = 0;
+        json_array_foreach(a, i, it)
+        {
+                if (!d->lag || d->lag_len >= d->lag_cap ||
+                    !json_is_number(it))
+                        break;
+                d->lag[d->lag_len++] = json_number_value(it);
+        }
+        json_decref(a);
+}
+
 static int
 save_key(socfw_monitor *m, const mon_key *k, socfw_error *err)
 {
@@ -204,6 +235,15 @@ save_key(socfw_monitor *m, const mon_key *k, socfw_error *err)
                 sqlite3_bind_double(st, 5 + 4 * d, k->det[d].var);
                 sqlite3_bind_double(st, 6 + 4 * d, k->det[d].cusum);
                 sqlite3_bind_int64(st, 7 + 4 * d, k->det[d].n);
+                char *lag = lag_json(&k->det[d]);
+                if (!lag) {
+                        sqlite3_reset(st);
+                        sqlite3_clear_bindings(st);
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "out of memory");
+                }
+                sqlite3_bind_text(st, 12 + d, lag, -1, SQLITE_TRANSIENT);
+                free(lag);
         }
         int rc = step(m, st, "saving a key", err);
         if (rc < 0)
@@ -409,6 +449,9 @@ mon_state_load(socfw_monitor *m, socfw_error *err)
                         k->det[d].var = sqlite3_column_double(st, 4 + 4 * d);
                         k->det[d].cusum = sqlite3_column_double(st, 5 + 4 * d);
                         k->det[d].n = sqlite3_column_int64(st, 6 + 4 * d);
+                        lag_load(&k->det[d],
+                                 (const char *)sqlite3_column_text(
+                                         st, 11 + d));
                 }
         }
         sqlite3_finalize(st);

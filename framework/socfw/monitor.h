@@ -39,7 +39,8 @@
  * delivery is marked done only after its sink accepted it.  After kill -9 a restart
  * therefore re-reads the input from the last commit, rebuilds the same
  * windows, finds the alerts already recorded (same ids) and re-sends only
- * deliveries that were not confirmed.
+ * deliveries that were not confirmed (a webhook that accepted an alert
+ * just before the kill sees it again, with the same Idempotency-Key).
  *
  * Detectors.  Per key and metric (negative_share, volume), from the windows
  * that close: an EWMA of the metric's mean and variance (weight alpha), a
