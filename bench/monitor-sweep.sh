@@ -54,3 +54,5 @@ sweep "30 min windows, min_volume 5" --set monitor.window.size=1800 \
         --set monitor.detect.min_volume=5
 sweep "sliding 1 h every 15 min" --set monitor.window.type=sliding \
         --set monitor.window.step=900
+sweep "sliding 1 h every 15 min, z 4.5" --set monitor.window.type=sliding \
+        --set monitor.window.step=900 --set monitor.detect.z_threshold=4.5
