@@ -6,6 +6,9 @@
  * unchecked text of a post.  The monitor must never crash, and a
  * rejected record must carry a message.
  *
+ * The first byte picks the configuration: the schema's defaults, or
+ * sliding windows with every key source.
+ *
  * Not part of the normal build.  The monitor's sources are compiled in
  * (instrumented); the rest comes from the built library:
  *
@@ -23,15 +26,42 @@
 #include <string.h>
 
 #include "socfw/monitor.h"
+#include "socfw/pipeline.h"
+#include "socfw/registry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Odd first byte: sliding windows (lagged baselines), every key source,
+ * timestamps skipped when bad.  Even: the schema's defaults. */
+static const char sliding_yaml[] =
+        "socfw: 1\nmonitor:\n"
+        "  window: {type: sliding, size: 3600, step: 900, lateness: 600}\n"
+        "  keys: {from: [cashtags, hashtags, field, nlu, all]}\n"
+        "  timestamp: {policy: skip}\n"
+        "  detect: {warmup: 1, min_volume: 1}\n";
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+        static socfw_pipeline *sliding;
+        static socfw_registry *reg;
         socfw_monitor *m = NULL;
         socfw_error err = {0};
-        if (socfw_monitor_open(&m, NULL, NULL, &err) < 0)
+        if (!sliding) {
+                reg = socfw_registry_new();
+                if (!reg ||
+                    socfw_pipeline_load_buffer(&sliding, sliding_yaml,
+                                               sizeof sliding_yaml - 1,
+                                               "fuzz.yaml", NULL, NULL, 0,
+                                               &err) < 0 ||
+                    socfw_pipeline_validate(sliding, reg, &err) < 0)
+                        abort();
+        }
+        const socfw_config *cfg =
+                size && (data[0] & 1)
+                        ? socfw_pipeline_section(sliding, "monitor")
+                        : NULL;
+        if (socfw_monitor_open(&m, cfg, NULL, &err) < 0)
                 abort();
         size_t start = 0;
         long line = 0;
