@@ -12,4 +12,5 @@ include framework/generate/local.mk
 include framework/train/local.mk
 include framework/data/local.mk
 include framework/report/local.mk
+include framework/monitor/local.mk
 include framework/cli/local.mk

@@ -55,7 +55,32 @@ char *cli_output_dir(const socfw_pipeline *p, const char *pipeline_path);
 int cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
                      json_t **overrides);
 
+/* What predict, serve and monitor work on (cmd_run.c): a pipeline or run
+ * directory loaded and validated, and the runtime of its trained run when
+ * there is one. */
+struct socfw_runtime;
+typedef struct cli_inference {
+        json_t *keep;                   /* strings of a run directory  */
+        char dir_set[4096 + 16];
+        socfw_registry *reg;
+        socfw_pipeline *p;
+        struct socfw_runtime *rt;       /* NULL: no trained run        */
+        const char *pipeline;           /* the pipeline file's path    */
+} cli_inference;
+
+/* Returns CLI_OK, or CLI_FAIL after printing the problem; close `in`
+ * either way. */
+int cli_inference_open(cli_inference *in, const char *pipeline,
+                       const char *const *sets, size_t n_sets);
+void cli_inference_close(cli_inference *in);
+/* The inference chain (all stages, or only `task`); prints the problem and
+ * returns NULL when it cannot be built or is empty. */
+struct socfw_chain *cli_inference_chain(const socfw_pipeline *p,
+                                        struct socfw_runtime *rt,
+                                        const char *task);
+
 /* Commands: argc/argv start at the command name. */
+int cli_cmd_monitor(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_pull(int argc, char **argv);
 int cli_cmd_serve(int argc, char **argv);

@@ -464,13 +464,7 @@ runtime_for_inference(const socfw_pipeline *p, const char *pipeline_path,
 /* What predict, serve and evaluate work on: the pipeline (or run
  * directory) from the options, its task checked, and the runtime of its
  * trained run when there is one. */
-typedef struct inference {
-        json_t *keep;                   /* strings of a run directory  */
-        char dir_set[PATH_MAX + 16];
-        socfw_registry *reg;
-        socfw_pipeline *p;
-        socfw_runtime *rt;              /* NULL: no trained run        */
-} inference;
+typedef cli_inference inference;
 
 /* Returns CLI_OK, or CLI_FAIL after printing the problem. */
 static int
@@ -503,6 +497,36 @@ inference_close(inference *in)
         socfw_pipeline_free(in->p);
         socfw_registry_free(in->reg);
         json_decref(in->keep);
+}
+
+int
+cli_inference_open(cli_inference *in, const char *pipeline,
+                   const char *const *sets, size_t n_sets)
+{
+        run_opts o;
+        memset(&o, 0, sizeof o);
+        o.pipeline = pipeline;
+        if (n_sets > MAX_SETS / 2)
+                n_sets = MAX_SETS / 2;
+        for (size_t i = 0; i < n_sets; i++)
+                o.sets[i] = sets[i];
+        o.n_sets = n_sets;
+        int rc = inference_open(in, &o);
+        in->pipeline = o.pipeline;
+        return rc;
+}
+
+void
+cli_inference_close(cli_inference *in)
+{
+        inference_close(in);
+}
+
+socfw_chain *
+cli_inference_chain(const socfw_pipeline *p, socfw_runtime *rt,
+                    const char *task)
+{
+        return inference_chain(p, rt, task);
 }
 
 int

@@ -71,6 +71,37 @@ static const struct topic {
          "NAME.label and NAME.scores.  Output goes to standard output by default;\n"
          "a file is written atomically.  RUN_DIR is a directory `socfw run`\n"
          "wrote: its pipeline and best checkpoint are used.\n"},
+        {"monitor",
+         "Usage: socfw monitor PIPELINE.yaml|RUN_DIR --input FILE|- [--follow]\n"
+         "                     [--webhook URL] [--report OUT.html] [--state DB]\n"
+         "                     [--set KEY=VALUE]... [--text-field NAME]\n"
+         "\n"
+         "Follow the sentiment of posts per key (a $CASHTAG, #hashtag, nlu slot\n"
+         "or record field) over time windows and alert when it turns.  Each\n"
+         "record {\"id\", \"timestamp\" (ISO 8601 or epoch seconds), \"text\"} goes\n"
+         "through the pipeline's chain (e.g. privacy -> sentiment -> nlu), then\n"
+         "the monitor counts it in its windows by post time; when a window\n"
+         "closes, EWMA z-score and CUSUM detectors on the negative share and the\n"
+         "volume may raise an alert: printed as one JSON line on standard output\n"
+         "and delivered to the sinks of monitor.sinks (webhook, JSON Lines file,\n"
+         "command).  The `monitor:` section of the pipeline sets windows,\n"
+         "lateness, keys, detectors and sinks (socfw help pipeline).\n"
+         "\n"
+         "Windows, detector state, alerts and undelivered alerts live in an\n"
+         "SQLite file (--state, monitor.state, or OUTPUT_DIR/monitor.sqlite).\n"
+         "Started again with the same --input and state, the monitor continues\n"
+         "after the last window it closed: no alert is sent twice and none is\n"
+         "lost, even after kill -9.  The end of a finite input closes every\n"
+         "window; with --follow the monitor waits for more lines (like tail -f)\n"
+         "until SIGINT/SIGTERM, and keeps open windows for the next start.\n"
+         "\n"
+         "  --webhook URL      POST each alert as JSON (retries with backoff,\n"
+         "                     Idempotency-Key header, X-Socfw-Signature when\n"
+         "                     $SOCFW_WEBHOOK_SECRET is set)\n"
+         "  --report OUT.html  per-key volume and sentiment shares with the\n"
+         "                     alerts marked, and the alert table (without\n"
+         "                     --input: from the state alone)\n"
+         "  --state DB         the SQLite state file\n"},
         {"evaluate",
          "Usage: socfw evaluate PIPELINE.yaml|RUN_DIR --task NAME --input FILE\n"
          "                      [--set KEY=VALUE]...\n"
@@ -255,7 +286,7 @@ print_pipeline_reference(FILE *out)
         print_table(out, socfw_pipeline_section_specs(""), "");
         fprintf(out, "\nSections: `backbone`, `tasks` (a list), `train`, "
                      "`pretrain`, `evaluate`, `privacy`, `serve`, "
-                     "`output`.\n");
+                     "`output`, `monitor`.\n");
         const char *const *names = socfw_pipeline_section_names();
         for (size_t i = 0; names[i]; i++) {
                 fprintf(out, "\n## %s\n\n", names[i]);

@@ -11,7 +11,8 @@ socfw_SOURCES = \
 	framework/cli/cmd_model.c \
 	framework/cli/cmd_adapter.c \
 	framework/cli/cmd_pull.c \
-	framework/cli/cmd_serve.c
+	framework/cli/cmd_serve.c \
+	framework/cli/cmd_monitor.c
 socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework
 socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 socfw_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)

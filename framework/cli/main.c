@@ -85,6 +85,7 @@ static const command commands[] = {
         {"predict", cli_cmd_predict, "run a pipeline's chain over posts"},
         {"chat", cli_cmd_chat, "talk to a pipeline's dialog stage"},
         {"serve", cli_cmd_serve, "answer a pipeline's chain over HTTP"},
+        {"monitor", cli_cmd_monitor, "follow sentiment per key and alert"},
         {"evaluate", cli_cmd_evaluate, "score a trained task on a file"},
         {"tokenize", cli_cmd_tokenize, "print the token ids of a text"},
         {"generate", cli_cmd_generate, "continue a prompt with a model"},

@@ -31,7 +31,7 @@ struct socfw_pipeline {
         char **diags;
         size_t n_diags;
         int validated;
-        socfw_config *sections[8]; /* by index in section_names + privacy */
+        socfw_config *sections[16]; /* by index in section_names + privacy */
         socfw_config *top;
         task *tasks;
         size_t n_tasks;
@@ -790,7 +790,7 @@ validate_task(socfw_pipeline *p, const socfw_registry *reg, const ynode *tn,
 
 static const char *const top_keys[] = {
         "socfw", "threads", "chain", "backbone", "tasks", "train",
-        "pretrain", "evaluate", "privacy", "serve", "output", NULL};
+        "pretrain", "evaluate", "privacy", "serve", "output", "monitor", NULL};
 
 int
 socfw_pipeline_validate(socfw_pipeline *p, const socfw_registry *reg,

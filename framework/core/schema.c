@@ -338,6 +338,181 @@ static const socfw_param_spec output_specs[] = {
          .help = "File name, inside dir, for the chain's output."},
         END};
 
+static const char *const window_choices[] = {"tumbling", "sliding", NULL};
+static const char *const ts_policy_choices[] = {"arrival", "skip", "error",
+                                                NULL};
+static const char *const key_source_choices[] = {"field", "hashtags",
+                                                 "cashtags", "nlu", "all",
+                                                 NULL};
+static const char *const metric_choices[] = {"negative_share", "volume",
+                                             NULL};
+static const char *const detector_choices[] = {"ewma", "cusum", NULL};
+static const char *const sync_choices[] = {"full", "normal", NULL};
+
+/* `socfw monitor` (framework/monitor, socfw/monitor.h); the monitor reads
+ * its defaults from this table. */
+static const socfw_param_spec monitor_specs[] = {
+        {.key = "window.type", .type = SOCFW_PARAM_ENUM,
+         .default_value = "tumbling", .choices = window_choices,
+         .help = "Tumbling windows (back to back) or sliding ones (size "
+                 "long, starting every step)."},
+        {.key = "window.size", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "3600", .min = 1, .max = 31536000,
+         .help = "Window length in seconds of post time."},
+        {.key = "window.step", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0", .min = 0, .max = 31536000,
+         .help = "Sliding windows: seconds between window starts (0 = "
+                 "size)."},
+        {.key = "window.lateness", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "300", .min = 0, .max = 31536000,
+         .help = "How far behind the latest post time a post may arrive "
+                 "and still be counted; older posts are counted as late and "
+                 "dropped. A window closes once it ends this long before "
+                 "the latest post."},
+        {.key = "timestamp.field", .type = SOCFW_PARAM_STRING,
+         .default_value = "timestamp",
+         .help = "Record field with the post time: ISO 8601 or epoch "
+                 "seconds."},
+        {.key = "timestamp.policy", .type = SOCFW_PARAM_ENUM,
+         .default_value = "arrival", .choices = ts_policy_choices,
+         .help = "A missing or unparsable timestamp: use the arrival time, "
+                 "skip the post (counted), or stop with file:line."},
+        {.key = "id_field", .type = SOCFW_PARAM_STRING,
+         .default_value = "id",
+         .help = "Record field with the post id (alerts list sample ids); "
+                 "absent: FILE:LINE."},
+        {.key = "text_field", .type = SOCFW_PARAM_STRING,
+         .default_value = "text",
+         .help = "Record field with the text (hashtags and cashtags are "
+                 "read from it)."},
+        {.key = "sentiment.field", .type = SOCFW_PARAM_STRING,
+         .help = "Record field (dotted path) holding the sentiment label, "
+                 "e.g. a label already in the data; absent: the label of "
+                 "sentiment.task."},
+        {.key = "sentiment.task", .type = SOCFW_PARAM_STRING,
+         .default_value = "sentiment",
+         .help = "Chain stage whose TASK.label is the post's sentiment."},
+        {.key = "sentiment.negative", .type = SOCFW_PARAM_LIST,
+         .default_value = "negative",
+         .help = "Labels counted as negative."},
+        {.key = "sentiment.positive", .type = SOCFW_PARAM_LIST,
+         .default_value = "positive",
+         .help = "Labels counted as positive; any other label is "
+                 "neutral."},
+        {.key = "keys.from", .type = SOCFW_PARAM_LIST,
+         .default_value = "cashtags", .choices = key_source_choices,
+         .help = "Where a post's keys come from: a record field, "
+                 "#hashtags or $CASHTAGS found in the text, slots of the "
+                 "nlu stage, or one key '*' for all posts. Several sources "
+                 "are merged."},
+        {.key = "keys.field", .type = SOCFW_PARAM_STRING,
+         .default_value = "key",
+         .help = "keys.from field: the field (a string or a list of "
+                 "strings)."},
+        {.key = "keys.nlu_field", .type = SOCFW_PARAM_STRING,
+         .default_value = "nlu.slots",
+         .help = "keys.from nlu: the list of {type, text} slots."},
+        {.key = "keys.nlu_types", .type = SOCFW_PARAM_LIST,
+         .default_value = "TICKER,CASHTAG,ORG",
+         .help = "keys.from nlu: slot types that are keys (TICKER and "
+                 "CASHTAG are written upper-case without '$', so they "
+                 "match cashtags)."},
+        {.key = "keys.max_keys", .type = SOCFW_PARAM_INT,
+         .default_value = "10000", .min = 1, .max = 10000000,
+         .help = "Keys followed at most; posts of further keys are counted "
+                 "and ignored."},
+        {.key = "keys.max_per_post", .type = SOCFW_PARAM_INT,
+         .default_value = "5", .min = 1, .max = 16,
+         .help = "Keys taken from one post at most."},
+        {.key = "detect.metrics", .type = SOCFW_PARAM_LIST,
+         .default_value = "negative_share,volume", .choices = metric_choices,
+         .help = "What the detectors watch per key and window."},
+        {.key = "detect.detectors", .type = SOCFW_PARAM_LIST,
+         .default_value = "ewma,cusum", .choices = detector_choices,
+         .help = "EWMA z-score and/or CUSUM."},
+        {.key = "detect.warmup", .type = SOCFW_PARAM_INT,
+         .default_value = "8", .min = 0, .max = 1000000,
+         .help = "Windows a metric is measured in before it may alert."},
+        {.key = "detect.min_volume", .type = SOCFW_PARAM_INT,
+         .default_value = "10", .min = 1, .max = 1000000000,
+         .help = "Posts a window needs before its negative share is "
+                 "measured."},
+        {.key = "detect.alpha", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0.1", .min = 0.0001, .max = 1,
+         .help = "EWMA weight of the newest window in the baseline mean "
+                 "and variance."},
+        {.key = "detect.z_threshold", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "4", .min = 0, .max = 1000,
+         .help = "EWMA: alert when (value - mean) / sd reaches this."},
+        {.key = "detect.min_sd_share", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0.05", .min = 0, .max = 1,
+         .help = "Floor of the negative share's standard deviation (a "
+                 "steady series does not make every wiggle an alert)."},
+        {.key = "detect.min_sd_volume", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "1", .min = 0, .max = 1e9,
+         .help = "Floor of the volume's standard deviation (also at least "
+                 "the square root of the mean, as for Poisson counts)."},
+        {.key = "detect.cusum_k", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0.5", .min = 0, .max = 100,
+         .help = "CUSUM: allowance subtracted from each z-score."},
+        {.key = "detect.cusum_h", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "5", .min = 0, .max = 1000,
+         .help = "CUSUM: alert when the sum reaches this (then it "
+                 "restarts)."},
+        {.key = "alerts.cooldown", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "3600", .min = 0, .max = 31536000,
+         .help = "Seconds of post time after an alert's window during "
+                 "which the same key raises no alert."},
+        {.key = "alerts.sample_ids", .type = SOCFW_PARAM_INT,
+         .default_value = "5", .min = 0, .max = 10,
+         .help = "Post ids an alert carries as evidence."},
+        {.key = "sinks.webhook.url", .type = SOCFW_PARAM_STRING,
+         .help = "POST each alert here as JSON (--webhook overrides)."},
+        {.key = "sinks.webhook.secret_env", .type = SOCFW_PARAM_STRING,
+         .default_value = "SOCFW_WEBHOOK_SECRET",
+         .help = "Environment variable holding the HMAC-SHA256 secret; when "
+                 "set, X-Socfw-Signature: sha256=HEX signs the body."},
+        {.key = "sinks.webhook.timeout", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "10", .min = 0.01, .max = 3600,
+         .help = "Seconds per attempt."},
+        {.key = "sinks.webhook.retries", .type = SOCFW_PARAM_INT,
+         .default_value = "4", .min = 0, .max = 100,
+         .help = "Further attempts after a failure (connection error, 429, "
+                 "5xx); the file and command sinks use it too."},
+        {.key = "sinks.webhook.backoff", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0.5", .min = 0, .max = 3600,
+         .help = "First wait in seconds, doubled per attempt, with random "
+                 "jitter."},
+        {.key = "sinks.webhook.max_backoff", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "30", .min = 0, .max = 86400,
+         .help = "Longest wait between attempts (also caps Retry-After)."},
+        {.key = "sinks.jsonl", .type = SOCFW_PARAM_PATH,
+         .help = "Append each alert as one JSON line to this file."},
+        {.key = "sinks.command", .type = SOCFW_PARAM_STRING,
+         .help = "Run this shell command per alert with the alert JSON on "
+                 "its standard input (and SOCFW_ALERT_ID set); exit status "
+                 "0 means delivered."},
+        {.key = "sinks.command_timeout", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "30", .min = 0.01, .max = 86400,
+         .help = "Seconds the command may run."},
+        {.key = "state", .type = SOCFW_PARAM_PATH,
+         .help = "SQLite state file; default OUTPUT_DIR/monitor.sqlite "
+                 "(--state overrides)."},
+        {.key = "state_sync", .type = SOCFW_PARAM_ENUM,
+         .default_value = "full", .choices = sync_choices,
+         .help = "full: each window close survives a power cut; normal: "
+                 "faster, survives a killed process."},
+        {.key = "on_bad_record", .type = SOCFW_PARAM_ENUM,
+         .default_value = "error", .choices = bad_row_choices,
+         .help = "A line that is not a JSON object with a text stops the "
+                 "monitor with file:line (error) or is counted and skipped "
+                 "(skip)."},
+        {.key = "report.max_keys", .type = SOCFW_PARAM_INT,
+         .default_value = "12", .min = 1, .max = 10000,
+         .help = "Keys charted in --report (those with alerts first, then "
+                 "the busiest)."},
+        END};
+
 /* Keys of the privacy stage besides its plugin's. */
 static const socfw_param_spec privacy_host_specs[] = {
         {.key = "plugin", .type = SOCFW_PARAM_STRING,
@@ -389,7 +564,7 @@ static const socfw_param_spec task_specs[] = {
 
 static const char *const section_names[] = {"backbone", "train", "pretrain",
                                              "evaluate", "serve", "output",
-                                             NULL};
+                                             "monitor", NULL};
 
 const socfw_param_spec *
 socfw_pipeline_section_specs(const char *section)
@@ -405,6 +580,7 @@ socfw_pipeline_section_specs(const char *section)
                 {"evaluate", evaluate_specs},
                 {"serve", serve_specs},
                 {"output", output_specs},
+                {"monitor", monitor_specs},
                 {"privacy", privacy_host_specs},
         };
         for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
