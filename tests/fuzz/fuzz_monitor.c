@@ -9,17 +9,9 @@
  * The first byte picks the configuration: the schema's defaults, or
  * sliding windows with every key source.
  *
- * Not part of the normal build.  The monitor's sources are compiled in
- * (instrumented); the rest comes from the built library:
- *
- *     clang -g -O1 -fsanitize=fuzzer,address,undefined -Iframework \
- *         -Ibuild -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
- *         tests/fuzz/fuzz_monitor.c framework/monitor/monitor.c \
- *         framework/monitor/state.c framework/monitor/sink.c \
- *         framework/monitor/mreport.c -Lbuild/framework/.libs -lsocfw \
- *         -ljansson -lsqlite3 -lpcre2-8 -lsodium -lcurl -lutf8proc -lm \
- *         -o fuzz_monitor
- *     LD_LIBRARY_PATH=build/framework/.libs ./fuzz_monitor -max_len=4096
+ * make check builds and runs it on tests/fuzz/seeds/monitor/
+ * (tests/fuzz/local.mk), with the monitor's sources instrumented like the
+ * rest of the library.
  */
 #include <stdint.h>
 #include <stdlib.h>

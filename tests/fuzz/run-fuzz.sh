@@ -13,7 +13,8 @@
 #             privacy (PII recognizers, operators, vault), adapter
 #             (adapter directories: PEFT config, meta, tensors), baseline
 #             (TF-IDF analysis and the liblinear classifier), names (the
-#             privacy plugin's name recognizer and recognizer YAML files);
+#             privacy plugin's name recognizer and recognizer YAML files),
+#             monitor (records and timestamps into the monitor's windows);
 #             default: all
 #             (FUZZ_TARGETS in tests/fuzz/local.mk)
 #
