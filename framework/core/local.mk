@@ -26,7 +26,8 @@ check_PROGRAMS += tests/test_core
 TESTS += tests/test_core
 endif
 tests_test_core_SOURCES = $(TEST_COMMON) tests/test_error.c \
-	tests/test_registry.c tests/test_pipeline.c tests/test_cli.c
+	tests/test_registry.c tests/test_pipeline.c tests/test_cli.c \
+	tests/test_abi_layout.c
 tests_test_core_CFLAGS = $(TEST_CFLAGS)
 tests_test_core_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_test_core_LDADD = $(TEST_LDADD)

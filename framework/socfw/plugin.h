@@ -42,7 +42,7 @@
  *             .task = {.create = hello_create, .destroy = hello_destroy,
  *                      .predict = hello_predict},
  *     };
- *     const socfw_plugin *socfw_plugin_hello_get(void) { return &hello; }
+ *     SOCFW_PLUGIN_DEFINE(hello, hello)   // socfw_plugin_hello_get()
  *
  * Compatibility rules:
  *   - The host refuses a plugin whose abi_major differs from its own, or
@@ -264,6 +264,19 @@ typedef struct socfw_plugin {
 
 /* The type of the one exported function. */
 typedef const socfw_plugin *(*socfw_plugin_get_fn)(void);
+
+/* Write that function for the module NAME (the module file's base name),
+ * returning the constant descriptor DESC:
+ *
+ *     static const socfw_plugin hello = { ... };
+ *     SOCFW_PLUGIN_DEFINE(hello, hello)
+ */
+#define SOCFW_PLUGIN_DEFINE(name, desc)                                   \
+        const socfw_plugin *socfw_plugin_##name##_get(void);              \
+        const socfw_plugin *socfw_plugin_##name##_get(void)               \
+        {                                                                 \
+                return &(desc);                                           \
+        }
 
 /* ---- accessors the host exports for hooks ---- */
 

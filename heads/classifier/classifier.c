@@ -555,10 +555,4 @@ static const socfw_plugin descriptor = {
         .target = SOCFW_TARGET_CLASS,
 };
 
-const socfw_plugin *socfw_plugin_classifier_get(void);
-
-const socfw_plugin *
-socfw_plugin_classifier_get(void)
-{
-        return &descriptor;
-}
+SOCFW_PLUGIN_DEFINE(classifier, descriptor)

@@ -329,10 +329,4 @@ static const socfw_plugin descriptor = {
         .target = SOCFW_TARGET_TOKENS,
 };
 
-const socfw_plugin *socfw_plugin_lm_get(void);
-
-const socfw_plugin *
-socfw_plugin_lm_get(void)
-{
-        return &descriptor;
-}
+SOCFW_PLUGIN_DEFINE(lm, descriptor)

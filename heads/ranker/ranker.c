@@ -533,10 +533,4 @@ static const socfw_plugin descriptor = {
         .target = SOCFW_TARGET_SCORE,
 };
 
-const socfw_plugin *socfw_plugin_ranker_get(void);
-
-const socfw_plugin *
-socfw_plugin_ranker_get(void)
-{
-        return &descriptor;
-}
+SOCFW_PLUGIN_DEFINE(ranker, descriptor)

@@ -474,10 +474,4 @@ static const socfw_plugin descriptor = {
         .target = SOCFW_TARGET_TAGS,
 };
 
-const socfw_plugin *socfw_plugin_tagger_get(void);
-
-const socfw_plugin *
-socfw_plugin_tagger_get(void)
-{
-        return &descriptor;
-}
+SOCFW_PLUGIN_DEFINE(tagger, descriptor)

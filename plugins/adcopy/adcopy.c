@@ -860,10 +860,4 @@ static const socfw_plugin adcopy_plugin = {
                  .evaluate = adcopy_evaluate},
 };
 
-const socfw_plugin *socfw_plugin_adcopy_get(void);
-
-const socfw_plugin *
-socfw_plugin_adcopy_get(void)
-{
-        return &adcopy_plugin;
-}
+SOCFW_PLUGIN_DEFINE(adcopy, adcopy_plugin)

@@ -1325,10 +1325,4 @@ static const socfw_plugin dialog_plugin = {
                  .evaluate = dialog_evaluate},
 };
 
-const socfw_plugin *socfw_plugin_dialog_get(void);
-
-const socfw_plugin *
-socfw_plugin_dialog_get(void)
-{
-        return &dialog_plugin;
-}
+SOCFW_PLUGIN_DEFINE(dialog, dialog_plugin)

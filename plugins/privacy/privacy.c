@@ -785,10 +785,4 @@ static const socfw_plugin privacy_plugin = {
                  .predict = privacy_predict},
 };
 
-const socfw_plugin *socfw_plugin_privacy_get(void);
-
-const socfw_plugin *
-socfw_plugin_privacy_get(void)
-{
-        return &privacy_plugin;
-}
+SOCFW_PLUGIN_DEFINE(privacy, privacy_plugin)

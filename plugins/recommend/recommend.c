@@ -695,10 +695,4 @@ static const socfw_plugin recommend_plugin = {
                  .evaluate = recommend_evaluate},
 };
 
-const socfw_plugin *socfw_plugin_recommend_get(void);
-
-const socfw_plugin *
-socfw_plugin_recommend_get(void)
-{
-        return &recommend_plugin;
-}
+SOCFW_PLUGIN_DEFINE(recommend, recommend_plugin)

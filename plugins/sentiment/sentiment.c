@@ -297,10 +297,4 @@ static const socfw_plugin sentiment_plugin = {
                  .evaluate = sentiment_evaluate},
 };
 
-const socfw_plugin *socfw_plugin_sentiment_get(void);
-
-const socfw_plugin *
-socfw_plugin_sentiment_get(void)
-{
-        return &sentiment_plugin;
-}
+SOCFW_PLUGIN_DEFINE(sentiment, sentiment_plugin)

@@ -124,10 +124,5 @@ static const socfw_plugin mention_plugin = {
                  .predict = mention_predict},
 };
 
-const socfw_plugin *socfw_plugin_mention_get(void);
-
-const socfw_plugin *
-socfw_plugin_mention_get(void)
-{
-        return &mention_plugin;
-}
+/* the one exported function, socfw_plugin_mention_get() */
+SOCFW_PLUGIN_DEFINE(mention, mention_plugin)
