@@ -6,7 +6,8 @@
 #
 # targets: gguf safetensors (model files), pipeline (YAML pipelines),
 #          data (JSONL/CSV/TSV readers), ner (the privacy plugin's word
-#          splitter, NER training records and BIO decoding)
+#          splitter, NER training records and BIO decoding), nlu (the nlu
+#          plugin's company lists, extractors, words and slot spans)
 #
 # Needs clang (clang-14 is used when present) and the -dev packages the
 # project already builds against (jansson).  Work files go to
@@ -15,7 +16,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"gguf safetensors pipeline data ner"}
+targets=${*:-"gguf safetensors pipeline data ner nlu"}
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=${FUZZ_WORKDIR:-/tmp/socfw-fuzz}
@@ -33,10 +34,13 @@ data_srcs="$top/framework/data/reader.c $top/framework/data/dataset.c
 ner_srcs="$top/plugins/privacy/model.c $top/plugins/privacy/pii.c
       $top/plugins/privacy/buf.c $top/framework/core/example.c
       $top/framework/data/reader.c $top/framework/report/metrics.c"
+nlu_srcs="$top/plugins/nlu/extract.c $top/plugins/nlu/tickers.c
+      $top/plugins/nlu/dates.c $top/plugins/nlu/spans.c
+      $top/framework/report/metrics.c $top/framework/io/io.c"
 cflags="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -D_DEFAULT_SOURCE
         -D_POSIX_C_SOURCE=200809L -I$top/framework -I$top/tests/fuzz
-        -I$top/plugins/privacy"
+        -I$top/plugins/privacy -I$top/plugins/nlu"
 libs="$(pkg-config --libs jansson yaml-0.1 libutf8proc libsodium \
         2>/dev/null || echo -ljansson -lyaml -lutf8proc -lsodium) -lltdl -lm
         -pthread"
@@ -44,15 +48,19 @@ libs="$(pkg-config --libs jansson yaml-0.1 libutf8proc libsodium \
 status=0
 for t in $targets; do
         bin="$work/fuzz_$t"
+        extra=
         case $t in
         gguf|safetensors) srcs="$model_srcs" ;;
         pipeline) srcs="$pipeline_srcs" ;;
         data) srcs="$data_srcs" ;;
         ner) srcs="$ner_srcs" ;;
+        nlu) srcs="$nlu_srcs"; extra=$(pkg-config --libs libpcre2-8 \
+                2>/dev/null || echo -lpcre2-8) ;;
         *) echo "unknown target $t" >&2; exit 2 ;;
         esac
         # shellcheck disable=SC2086
-        "$cc" $cflags "$top/tests/fuzz/fuzz_$t.c" $srcs $common $libs -o "$bin"
+        "$cc" $cflags "$top/tests/fuzz/fuzz_$t.c" $srcs $common $libs \
+                ${extra:-} -o "$bin"
         corpus="$work/corpus_$t"
         mkdir -p "$corpus"
         case $t in
@@ -65,6 +73,8 @@ for t in $targets; do
                 '{"text": "Ann Lee\nAcme", "spans": [{"start": 0, "end": 7, "type": "PERSON"}]}' \
                 '{"tokens": ["Empire", "State"], "tags": ["B-location", "I-location"]}' \
                 > "$corpus/seed.jsonl" ;;
+        nlu) printf 'AAPL\tApple Inc.\nMSFT\tMicrosoft\0$AAPL up 5%% on 2024-03-15, Apple paid $1,200.50 yesterday; order #12345 next Friday' \
+                > "$corpus/seed.txt" ;;
         esac
         echo "== fuzz_$t for ${secs}s (corpus $corpus)"
         if ! (cd "$work" && "$bin" -max_total_time="$secs" -max_len=4096 \
