@@ -37,7 +37,6 @@
  * computed through the same path predict takes: intent_accuracy (with
  * intent_task), slot_f1, exact_match (intent and every slot right).
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
