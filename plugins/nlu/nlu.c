@@ -728,6 +728,12 @@ evaluate_intent(nlu *s, socfw_eval *ev, socfw_error *err)
         if (rc == 0) {
                 socfw_eval_add_metric(ev, "accuracy", res.accuracy, true);
                 socfw_eval_add_metric(ev, "macro_f1", res.macro_f1, true);
+                socfw_eval_add_metric(ev, "weighted_f1", res.weighted_f1,
+                                      true);
+                socfw_eval_add_metric(ev, "macro_recall", res.macro_recall,
+                                      true);
+                socfw_eval_add_metric(ev, "macro_precision",
+                                      res.macro_precision, true);
                 for (size_t i = 0; i < n_labels; i++)
                         names[i] = socfw_task_label(s->ctx, i);
                 char *text = socfw_report_classification_text(&res, cm, names,
