@@ -54,6 +54,7 @@
 
 #define MAX_LABELS 1024
 #define MAX_EVAL_LINE (1u << 20)
+#define MAX_TAGGED_WORDS 65536  /* words of one post the tagger reads */
 
 static const char *const role_choices[] = {"auto", "intent", "slots",
                                            "extract", NULL};
@@ -587,6 +588,8 @@ model_spans(nlu *s, const char *text, size_t len, socfw_nlu_spans *out,
                 rc = socfw_error_set(err, rc, "out of memory");
                 goto out;
         }
+        if (w.n > MAX_TAGGED_WORDS)
+                w.n = MAX_TAGGED_WORDS; /* the rest is left to patterns */
         rc = tag_probs(s, text, &w, &probs, &n_tags, err);
         if (rc < 0 || !n_tags)
                 goto out;
@@ -617,7 +620,7 @@ post_reference(const nlu *s, const socfw_post *post, socfw_nlu_date *ref)
         if (ts && socfw_nlu_date_parse_reference(ts, ref) == 0)
                 return 1;
         if (!ts && socfw_post_get_number(post, s->ts_field, &t) == 0 &&
-            t > -1e11 && t < 2.5e11) {
+            t >= 0 && t < 2.5e11) {
                 *ref = socfw_nlu_date_from_epoch(t);
                 return 1;
         }
