@@ -102,6 +102,65 @@ Test(nlu_plugin, extractors_run_without_training, .init = fx_setup,
         socfw_pipeline_free(p);
 }
 
+Test(nlu_plugin, parameters_take_effect, .init = fx_setup,
+     .fini = fx_teardown, .timeout = 60)
+{
+        socfw_pipeline *p = fx_load("socfw: 1\n"
+                                    "tasks:\n"
+                                    "  - name: keys\n"
+                                    "    plugin: nlu\n"
+                                    "    key: info\n"
+                                    "    extractors: [date, amount]\n"
+                                    "    day_first: true\n"
+                                    "    dollar: CAD\n"
+                                    "    date_reference: none\n"
+                                    "chain: [keys]\n");
+        socfw_chain *chain = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_chain_new(&chain, p, NULL, &err), 0, "%s",
+                     err.message);
+        socfw_post *post = socfw_post_new(
+                "$AAPL cost $5 on 03/04/2024, 10% more than yesterday",
+                NULL);
+        cr_assert_eq(socfw_chain_run(chain, post, &err), 0, "%s",
+                     err.message);
+        char *js = socfw_post_to_json(post);
+        json_t *o = json_loads(js, 0, NULL);
+        json_t *slots = json_object_get(json_object_get(o, "info"), "slots");
+        cr_assert(json_is_array(slots), "%s", js);
+        cr_assert_null(slot_of(slots, "cashtag"), "%s", js);
+        cr_assert_null(slot_of(slots, "percent"), "%s", js);
+        cr_assert_str_eq(json_string_value(json_object_get(
+                                 slot_of(slots, "amount"), "value")),
+                         "5 CAD");
+        /* day first; and no post date: "yesterday" is found, no value */
+        size_t i;
+        json_t *x;
+        int dates = 0;
+        json_array_foreach(slots, i, x)
+        {
+                const char *t = json_string_value(json_object_get(x, "text"));
+                if (strcmp(json_string_value(json_object_get(x, "type")),
+                           "date"))
+                        continue;
+                dates++;
+                if (!strcmp(t, "03/04/2024"))
+                        cr_assert_str_eq(json_string_value(
+                                                 json_object_get(x, "value")),
+                                         "2024-04-03");
+                else
+                        cr_assert(!strcmp(t, "yesterday") &&
+                                          !json_object_get(x, "value"),
+                                  "%s", js);
+        }
+        cr_assert_eq(dates, 2, "%s", js);
+        json_decref(o);
+        free(js);
+        socfw_post_free(post);
+        socfw_chain_free(chain);
+        socfw_pipeline_free(p);
+}
+
 Test(nlu_plugin, configuration_errors_name_the_place, .init = fx_setup,
      .fini = fx_teardown, .timeout = 60)
 {
