@@ -70,24 +70,24 @@ Test(nlu_plugin, extractors_run_without_training, .init = fx_setup,
                      err.message);
         json_t *slots = annotation(post, "slots");
         cr_assert(json_is_array(slots));
-        json_t *c = slot_of(slots, "cashtag");
+        json_t *c = slot_of(slots, "CASHTAG");
         cr_assert_not_null(c);
         /* "Café talk: " is 11 code points (12 bytes) */
         cr_assert_eq(json_integer_value(json_object_get(c, "start")), 11);
         cr_assert_eq(json_integer_value(json_object_get(c, "end")), 16);
         cr_assert_str_eq(json_string_value(json_object_get(c, "text")),
                          "$AAPL");
-        json_t *d = slot_of(slots, "date");
+        json_t *d = slot_of(slots, "DATE");
         cr_assert_str_eq(json_string_value(json_object_get(d, "value")),
                          "2024-03-14");
         cr_assert_str_eq(json_string_value(json_object_get(
-                                 slot_of(slots, "company"), "value")),
+                                 slot_of(slots, "COMPANY"), "value")),
                          "MSFT");
         cr_assert_str_eq(json_string_value(json_object_get(
-                                 slot_of(slots, "amount"), "value")),
+                                 slot_of(slots, "AMOUNT"), "value")),
                          "30 EUR");
         cr_assert_str_eq(json_string_value(json_object_get(
-                                 slot_of(slots, "percent"), "value")),
+                                 slot_of(slots, "PERCENT"), "value")),
                          "5");
         json_decref(slots);
         json_t *tk = annotation(post, "tickers");
@@ -128,10 +128,10 @@ Test(nlu_plugin, parameters_take_effect, .init = fx_setup,
         json_t *o = json_loads(js, 0, NULL);
         json_t *slots = json_object_get(json_object_get(o, "info"), "slots");
         cr_assert(json_is_array(slots), "%s", js);
-        cr_assert_null(slot_of(slots, "cashtag"), "%s", js);
-        cr_assert_null(slot_of(slots, "percent"), "%s", js);
+        cr_assert_null(slot_of(slots, "CASHTAG"), "%s", js);
+        cr_assert_null(slot_of(slots, "PERCENT"), "%s", js);
         cr_assert_str_eq(json_string_value(json_object_get(
-                                 slot_of(slots, "amount"), "value")),
+                                 slot_of(slots, "AMOUNT"), "value")),
                          "5 CAD");
         /* day first; and no post date: "yesterday" is found, no value */
         size_t i;
@@ -141,7 +141,7 @@ Test(nlu_plugin, parameters_take_effect, .init = fx_setup,
         {
                 const char *t = json_string_value(json_object_get(x, "text"));
                 if (strcmp(json_string_value(json_object_get(x, "type")),
-                           "date"))
+                           "DATE"))
                         continue;
                 dates++;
                 if (!strcmp(t, "03/04/2024"))
@@ -334,7 +334,7 @@ Test(nlu_plugin, a_tiny_joint_model_learns_and_predicts, .init = fx_setup,
         cr_assert_str_eq(json_string_value(json_object_get(a, "source")),
                          "model");
         cr_assert_not_null(slot_of(slots, "service"), "%s", dump);
-        json_t *m = slot_of(slots, "amount");
+        json_t *m = slot_of(slots, "AMOUNT");
         cr_assert_not_null(m, "%s", dump);
         cr_assert_str_eq(json_string_value(json_object_get(m, "source")),
                          "pattern");
@@ -350,7 +350,7 @@ Test(nlu_plugin, a_tiny_joint_model_learns_and_predicts, .init = fx_setup,
         cr_assert_not_null(slot_of(slots, "city"));
         /* "tomorrow" is both a model slot (time) and a pattern date: the
          * pattern wins by default */
-        cr_assert_not_null(slot_of(slots, "date"));
+        cr_assert_not_null(slot_of(slots, "DATE"));
         cr_assert_null(slot_of(slots, "time"));
         json_decref(slots);
         socfw_post_free(post);

@@ -111,17 +111,17 @@ Test(nlu_spans, merge_policies)
                              SOCFW_NLU_MODEL, 0.8f);
         socfw_nlu_spans_push(&model, "artist", 20, 25, NULL, SOCFW_NLU_MODEL,
                              0.7f);
-        socfw_nlu_spans_push(&pat, "date", 0, 9, "2024-03-03",
+        socfw_nlu_spans_push(&pat, "DATE", 0, 9, "2024-03-03",
                              SOCFW_NLU_PATTERN, 1);
-        socfw_nlu_spans_push(&pat, "amount", 12, 15, "5 USD",
+        socfw_nlu_spans_push(&pat, "AMOUNT", 12, 15, "5 USD",
                              SOCFW_NLU_PATTERN, 1);
         cr_assert_eq(socfw_nlu_spans_merge(&model, &pat,
                                            SOCFW_NLU_PATTERN_WINS, &out),
                      0);
         cr_assert_eq(out.n, 3);
-        cr_assert_str_eq(out.v[0].type, "date");
+        cr_assert_str_eq(out.v[0].type, "DATE");
         cr_assert_str_eq(out.v[0].value, "2024-03-03");
-        cr_assert_str_eq(out.v[1].type, "amount");
+        cr_assert_str_eq(out.v[1].type, "AMOUNT");
         cr_assert_str_eq(out.v[2].type, "artist");
         socfw_nlu_spans_free(&out);
         cr_assert_eq(socfw_nlu_spans_merge(&model, &pat,
@@ -146,7 +146,7 @@ Test(nlu_spans, json_offsets_are_code_points)
         const char *text = "caf\xC3\xA9 costs \xE2\x82\xAC" "30 \xff ok";
         socfw_nlu_spans sp = {0};
         size_t s = strlen("caf\xC3\xA9 costs ");
-        socfw_nlu_spans_push(&sp, "amount", s, s + 5, "30 EUR",
+        socfw_nlu_spans_push(&sp, "AMOUNT", s, s + 5, "30 EUR",
                              SOCFW_NLU_PATTERN, 1);
         socfw_nlu_spans_push(&sp, "x", s + 6, s + 7, NULL, SOCFW_NLU_MODEL,
                              0.5f);
@@ -156,7 +156,7 @@ Test(nlu_spans, json_offsets_are_code_points)
         cr_assert(json_is_array(a), "%s: %s", js, je.text);
         json_t *o = json_array_get(a, 0);
         cr_assert_str_eq(json_string_value(json_object_get(o, "type")),
-                         "amount");
+                         "AMOUNT");
         cr_assert_str_eq(json_string_value(json_object_get(o, "text")),
                          "\xE2\x82\xAC" "30");
         cr_assert_eq(json_integer_value(json_object_get(o, "start")), 11);

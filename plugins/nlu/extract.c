@@ -23,8 +23,8 @@
 #define MAX_COMPANY_WORDS 12
 
 static const char *const kind_names[SOCFW_NLU_N_KINDS] = {
-        "cashtag", "ticker", "company", "amount", "percent", "date",
-        "order_number", "tracking_number"};
+        "CASHTAG", "TICKER", "COMPANY", "AMOUNT", "PERCENT", "DATE",
+        "ORDER_NUMBER", "TRACKING_NUMBER"};
 
 const char *
 socfw_nlu_kind_name(socfw_nlu_kind k)
@@ -36,7 +36,7 @@ int
 socfw_nlu_kind_parse(const char *name)
 {
         for (int k = 0; name && k < SOCFW_NLU_N_KINDS; k++)
-                if (!strcmp(name, kind_names[k]))
+                if (!strcasecmp(name, kind_names[k]))
                         return k;
         return -1;
 }

@@ -9,12 +9,14 @@
  *     socfw_nlu_spans found = {0};
  *     socfw_nlu_extract(x, "Bought $AAPL for $1,200.50 yesterday", n, &ref,
  *                       &found, &err);
- *     //  cashtag "$AAPL" value AAPL; amount "$1,200.50" value "1200.5 USD";
- *     //  date "yesterday" value 2024-03-14
+ *     //  CASHTAG "$AAPL" value AAPL; AMOUNT "$1,200.50" value "1200.5 USD";
+ *     //  DATE "yesterday" value 2024-03-14
  *     socfw_nlu_spans_free(&found);
  *     socfw_nlu_extractor_free(x);
  *
- * The kinds (span types) and their values:
+ * The kinds and their values (span types are the names in capitals,
+ * CASHTAG, TICKER, ...: the types socfw's monitor keys by; a model's
+ * slot types keep the data set's names):
  *   cashtag          $AAPL, $BRK.B (a '$' and a letter first: "$5" is an
  *                    amount)                          value: AAPL
  *   ticker           AAPL written in capitals, when the company list has
@@ -73,7 +75,8 @@ typedef enum socfw_nlu_kind {
 #define SOCFW_NLU_BIT(k) (1u << (k))
 #define SOCFW_NLU_ALL_KINDS ((1u << SOCFW_NLU_N_KINDS) - 1u)
 
-/* The span type of a kind ("cashtag", ...), and back (-1 if unknown). */
+/* The span type of a kind ("CASHTAG", ...), and back from a name in any
+ * case ("cashtag" as the YAML writes it; -1 if unknown). */
 const char *socfw_nlu_kind_name(socfw_nlu_kind k);
 int socfw_nlu_kind_parse(const char *name);
 

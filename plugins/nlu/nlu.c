@@ -26,7 +26,10 @@
  *     nlu.intent         the most likely intent
  *     nlu.intent_scores  {intent: probability, ...}
  *     nlu.slots          [{type, text, start, end, value?, source,
- *                          score?}] (start/end: code points)
+ *                          score?}] (start/end: code points; pattern
+ *                          types in capitals: CASHTAG, TICKER, COMPANY,
+ *                          AMOUNT, PERCENT, DATE, ORDER_NUMBER,
+ *                          TRACKING_NUMBER)
  *     nlu.tickers        the tickers the slots name (cashtags, tickers,
  *                        companies), each once, in order
  * ("nlu" is the `key` parameter).  A task of this plugin without a head
@@ -636,9 +639,9 @@ tickers_json(const socfw_nlu_spans *sp)
         json_t *arr = json_array();
         for (size_t i = 0; arr && i < sp->n; i++) {
                 const socfw_nlu_span *x = &sp->v[i];
-                if (!x->value || (strcmp(x->type, "cashtag") &&
-                                  strcmp(x->type, "ticker") &&
-                                  strcmp(x->type, "company")))
+                if (!x->value || x->source != SOCFW_NLU_PATTERN ||
+                    (strcmp(x->type, "CASHTAG") && strcmp(x->type, "TICKER") &&
+                     strcmp(x->type, "COMPANY")))
                         continue;
                 int seen = 0;
                 for (size_t k = 0; !seen && k < json_array_size(arr); k++)
