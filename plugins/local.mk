@@ -4,3 +4,4 @@ include plugins/dialog/local.mk
 include plugins/recommend/local.mk
 include plugins/adcopy/local.mk
 include plugins/privacy/local.mk
+include plugins/nlu/local.mk

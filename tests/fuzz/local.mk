@@ -15,7 +15,7 @@
 # its seed corpus as tests/fuzz/seeds/NAME/ (or fixtures named in
 # run-fuzz.sh); a target without seeds fails the test.
 FUZZ_TARGETS = gguf safetensors quant pipeline data ner privacy adapter baseline names \
-	monitor
+	monitor nlu
 FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%)
 
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
@@ -24,19 +24,22 @@ FUZZ_CFLAGS = -std=c11 -g -O1 -pthread -Wall -Wextra -Wno-unused-parameter \
 	$(FUZZ_SAN)
 FUZZ_CPPFLAGS = $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) $(CPPFLAGS) \
 	$(filter-out $(AM_CFLAGS),$(framework_libsocfw_la_CFLAGS) \
-	$(plugins_privacy_libpii_la_CFLAGS))
-FUZZ_LIBS = $(framework_libsocfw_la_LIBADD) $(plugins_privacy_libpii_la_LIBADD)
+	$(plugins_privacy_libpii_la_CFLAGS) $(plugins_nlu_libnlu_la_CFLAGS))
+FUZZ_LIBS = $(framework_libsocfw_la_LIBADD) $(plugins_privacy_libpii_la_LIBADD) \
+	$(plugins_nlu_libnlu_la_LIBADD)
 
 FUZZ_LIB_OBJS = $(patsubst %.c,tests/fuzz/obj/%.o,\
 	$(filter %.c,$(framework_libsocfw_la_SOURCES)))
 FUZZ_PII_OBJS = $(patsubst %.c,tests/fuzz/obj/%.o,\
 	$(filter %.c,$(plugins_privacy_libpii_la_SOURCES)))
+FUZZ_NLU_OBJS = $(patsubst %.c,tests/fuzz/obj/%.o,\
+	$(filter %.c,$(plugins_nlu_libnlu_la_SOURCES)))
 # every object is rebuilt when any header of the library changes (no
 # dependency tracking for the second compiler; all of them take about 20 s
 # on 2 cores)
 FUZZ_H_DEPS = config.h $(socfwinclude_HEADERS) $(noinst_HEADERS) \
 	$(filter %.h,$(framework_libsocfw_la_SOURCES) \
-	$(plugins_privacy_libpii_la_SOURCES))
+	$(plugins_privacy_libpii_la_SOURCES) $(plugins_nlu_libnlu_la_SOURCES))
 
 tests/fuzz/obj/%.o: %.c $(FUZZ_H_DEPS)
 	@$(MKDIR_P) $(@D)
@@ -45,17 +48,20 @@ tests/fuzz/obj/%.o: %.c $(FUZZ_H_DEPS)
 
 tests/fuzz/libsocfw-fuzz.a: $(FUZZ_LIB_OBJS)
 tests/fuzz/libpii-fuzz.a: $(FUZZ_PII_OBJS)
-tests/fuzz/libsocfw-fuzz.a tests/fuzz/libpii-fuzz.a:
+tests/fuzz/libnlu-fuzz.a: $(FUZZ_NLU_OBJS)
+tests/fuzz/libsocfw-fuzz.a tests/fuzz/libpii-fuzz.a tests/fuzz/libnlu-fuzz.a:
 	$(AM_V_GEN)rm -f $@ && $(AR) cr $@ $^ && $(RANLIB) $@
 
 # fuzz_privacy.c lives with the plugin it fuzzes
 FUZZ_SRC_privacy = plugins/privacy/fuzz_privacy.c
 $(FUZZ_BINS): tests/fuzz/fuzz_%: tests/fuzz/libpii-fuzz.a \
-		tests/fuzz/libsocfw-fuzz.a
+		tests/fuzz/libnlu-fuzz.a tests/fuzz/libsocfw-fuzz.a
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) -I$(srcdir)/tests/fuzz \
-		-I$(srcdir)/plugins/privacy $(FUZZ_CFLAGS) -fsanitize=fuzzer \
+		-I$(srcdir)/plugins/privacy -I$(srcdir)/plugins/nlu \
+		$(FUZZ_CFLAGS) -fsanitize=fuzzer \
 		-o $@ $(srcdir)/$(or $(FUZZ_SRC_$*),tests/fuzz/fuzz_$*.c) \
-		tests/fuzz/libpii-fuzz.a tests/fuzz/libsocfw-fuzz.a $(FUZZ_LIBS)
+		tests/fuzz/libpii-fuzz.a tests/fuzz/libnlu-fuzz.a \
+		tests/fuzz/libsocfw-fuzz.a $(FUZZ_LIBS)
 $(FUZZ_BINS): $(FUZZ_H_DEPS) tests/fuzz/fuzz_common.h
 tests/fuzz/fuzz_privacy: plugins/privacy/fuzz_privacy.c
 $(filter-out tests/fuzz/fuzz_privacy,$(FUZZ_BINS)): tests/fuzz/fuzz_%: \
@@ -80,7 +86,8 @@ EXTRA_DIST += tests/fuzz.sh tests/fuzz/gen_adapter_seeds.py
 AM_TESTS_ENVIRONMENT += SOCFW_FUZZ_SKIP='$(FUZZ_SKIP_REASON)'; \
 	SOCFW_FUZZ_TARGETS='$(FUZZ_TARGETS)'; \
 	export SOCFW_FUZZ_SKIP SOCFW_FUZZ_TARGETS;
-CLEANFILES += $(FUZZ_BINS) tests/fuzz/libsocfw-fuzz.a tests/fuzz/libpii-fuzz.a
+CLEANFILES += $(FUZZ_BINS) tests/fuzz/libsocfw-fuzz.a tests/fuzz/libpii-fuzz.a \
+	tests/fuzz/libnlu-fuzz.a
 clean-local: clean-fuzz
 clean-fuzz:
 	rm -rf tests/fuzz/obj tests/fuzz-work

@@ -14,7 +14,8 @@
 #             (adapter directories: PEFT config, meta, tensors), baseline
 #             (TF-IDF analysis and the liblinear classifier), names (the
 #             privacy plugin's name recognizer and recognizer YAML files),
-#             monitor (records and timestamps into the monitor's windows);
+#             monitor (records and timestamps into the monitor's windows),
+#             nlu (company lists, extractors, words, BIO decoding, slots);
 #             default: all
 #             (FUZZ_TARGETS in tests/fuzz/local.mk)
 #
