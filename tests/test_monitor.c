@@ -216,6 +216,16 @@ Test(monitor, keys_from_text_field_and_nlu)
                             json_stringn_nocheck("$AB \xff\xfe #x\xc3", 10));
         cr_expect_eq(mon_extract_keys(m, rec, keys, MON_KEYS_PER_POST), 0);
         json_decref(rec);
+        /* the nlu stage's normalised value wins over the text: a
+         * company named by name keys as its ticker, with $-tickers */
+        rec = json_loads("{\"text\": \"Apple and $AAPL\", \"nlu\": "
+                         "{\"slots\": [{\"type\": \"TICKER\", \"text\": "
+                         "\"Apple\", \"value\": \"AAPL\"}]}}", 0, NULL);
+        cr_assert_not_null(rec);
+        n = mon_extract_keys(m, rec, keys, MON_KEYS_PER_POST);
+        cr_assert_eq(n, 1, "got %zu keys", n);
+        cr_expect_str_eq(keys[0], "AAPL");
+        json_decref(rec);
         socfw_monitor_close(m);
         /* at most max_per_post */
         m = open_mon("  keys: {from: [cashtags], max_per_post: 2}\n", NULL);

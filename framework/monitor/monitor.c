@@ -486,7 +486,12 @@ mon_extract_keys(socfw_monitor *m, const json_t *rec,
                         {
                                 const char *type = json_string_value(
                                         json_object_get(it, "type"));
-                                json_t *tx = json_object_get(it, "text");
+                                /* the slot's normalised value (a company
+                                 * name's ticker) when the nlu stage gives
+                                 * one, else its text */
+                                json_t *tx = json_object_get(it, "value");
+                                if (!json_is_string(tx))
+                                        tx = json_object_get(it, "text");
                                 if (!type || !json_is_string(tx))
                                         continue;
                                 int ok = 0;
