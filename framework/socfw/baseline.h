@@ -9,9 +9,10 @@
  *
  * Features, as scikit-learn's TfidfVectorizer computes them (two
  * vectorizers side by side, as a FeatureUnion):
- *   - words: the text lower-cased, tokens are runs of two or more word
- *     characters (letters, digits, '_'; scikit-learn's \b\w\w+\b), 1- and
- *     2-grams (a bigram is "w1 w2");
+ *   - words: the text lower-cased (Unicode simple case mapping, so "İ"
+ *     and a final "Σ" differ from Python's str.lower), tokens are runs of
+ *     two or more word characters (letters, digits, '_'; scikit-learn's
+ *     \b\w\w+\b), 1- and 2-grams (a bigram is "w1 w2");
  *   - characters: the lower-cased text with runs of two or more white-space
  *     characters made one space, 2- to 5-grams of code points (spaces
  *     included);
