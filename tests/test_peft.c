@@ -44,6 +44,7 @@ case_config(const pcase *pc)
         ac.targets = pc->targets;
         ac.rank = 3;
         ac.target_r = 2;        /* AdaLoRA: at most init_r */
+        ac.prefix_length = 3;
         ac.alpha = 6.0f;
         ac.dropout = 0.0f;
         ac.use_rslora = pc->rslora;
@@ -159,11 +160,15 @@ check_merge(const pcase *pc, socfw_adapter *a, const int32_t *ids,
         int N = B * T, C = c->hidden;
         socfw_error err = {0};
         int rc = socfw_adapter_merge(a, m2, &err);
-        if (pc->type == SOCFW_ADAPTER_BOTTLENECK) {
+        if (pc->type == SOCFW_ADAPTER_BOTTLENECK ||
+            pc->type == SOCFW_ADAPTER_PREFIX) {
                 cr_expect_eq(rc, SOCFW_EUNSUPPORTED, "%s: merge gave %d",
                              pc->name, rc);
-                cr_expect(strstr(err.message, "bottleneck") != NULL, "%s",
-                          err.message);
+                cr_expect(strstr(err.message,
+                                 pc->type == SOCFW_ADAPTER_PREFIX
+                                         ? "prefix"
+                                         : "bottleneck") != NULL,
+                          "%s", err.message);
                 socfw_model_free(m2);
                 return;
         }
@@ -420,6 +425,8 @@ check_case(const pcase *pc)
                    SOCFW_ADAPTER_ACT_RELU}
 #define ADALORA(n, a, t) {n, a, SOCFW_ADAPTER_ADALORA, t, false, \
                         SOCFW_ADAPTER_ACT_RELU}
+#define PREFIX(n, a) {n, a, SOCFW_ADAPTER_PREFIX, 0, false, \
+                     SOCFW_ADAPTER_ACT_RELU}
 #define BOTTLENECK(n, a, t, act) \
         {n, a, SOCFW_ADAPTER_BOTTLENECK, t, false, SOCFW_ADAPTER_ACT_##act}
 
@@ -431,6 +438,9 @@ static const pcase cases[] = {
         ADALORA("gpt2_adalora", "gpt2", ALL_NO_GATE),
         ADALORA("bert_adalora", "bert", ALL_NO_GATE),
         ADALORA("llama_adalora", "llama", SOCFW_SITE_ALL),
+        PREFIX("gpt2_prefix", "gpt2"),
+        PREFIX("bert_prefix", "bert"),
+        PREFIX("llama_prefix", "llama"),
         LORA("bert_lora", "bert", ALL_NO_GATE, false),
         IA3("bert_ia3", "bert"),
         BOTTLENECK("bert_houlsby", "bert", HOULSBY, RELU),
@@ -474,3 +484,6 @@ CASE(llama_houlsby_silu)
 CASE(gpt2_adalora)
 CASE(bert_adalora)
 CASE(llama_adalora)
+CASE(gpt2_prefix)
+CASE(bert_prefix)
+CASE(llama_prefix)
