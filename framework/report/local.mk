@@ -3,7 +3,7 @@
 framework_libsocfw_la_SOURCES += \
 	framework/report/metrics.c \
 	framework/report/ranking.c \
-	framework/report/registry.c \
+	framework/report/metric_values.c \
 	framework/report/entities.c
 socfwinclude_HEADERS += framework/socfw/metrics.h
 framework_libsocfw_la_SOURCES += framework/report/report.c

@@ -7,7 +7,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/tokenizer/wordpiece.c \
 	framework/tokenizer/spm.c \
 	framework/tokenizer/hf.c \
-	framework/tokenizer/gguf.c \
+	framework/tokenizer/gguf_vocab.c \
 	framework/tokenizer/train.c \
 	framework/tokenizer/save.c
 socfwinclude_HEADERS += framework/socfw/tokenizer.h

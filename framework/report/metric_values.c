@@ -1,4 +1,4 @@
-/* registry.c - named metric values with a direction, for early stopping. */
+/* metric_values.c - named metric values with a direction, for early stopping. */
 #include "socfw/metrics.h"
 
 #include <math.h>

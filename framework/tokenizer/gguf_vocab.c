@@ -1,4 +1,4 @@
-/* gguf.c - tokenizers from GGUF metadata (tokenizer.ggml.*), read through
+/* gguf_vocab.c - tokenizers from GGUF metadata (tokenizer.ggml.*), read through
  * socfw/modelfile.h. */
 #include "tokenizer/tok_internal.h"
 
