@@ -78,14 +78,14 @@ cmd_merge(int argc, char **argv)
                 case 'm': model = optarg; break;
                 case 'f': force = 1; break;
                 case 'h': fputs(adapter_usage, stdout); return CLI_OK;
-                default: return cli_usage("adapter merge", "bad option");
+                default: return cli_usage("adapter", "bad option");
                 }
         }
         if (optind + 1 != argc)
-                return cli_usage("adapter merge", "expected one RUN or "
+                return cli_usage("adapter", "expected one RUN or "
                                  "ADAPTER_DIR");
         if (!output)
-                return cli_usage("adapter merge", "missing --output DIR");
+                return cli_usage("adapter", "missing --output DIR");
         const char *src = argv[optind];
         char *adir = NULL, *base = NULL, *probe = NULL, *tmp = NULL,
              *old = NULL;
@@ -96,7 +96,7 @@ cmd_merge(int argc, char **argv)
                 adir = strdup(src);
         } else {
                 if (!task) {
-                        rc = cli_usage("adapter merge", "%s is a run: name "
+                        rc = cli_usage("adapter", "%s is a run: name "
                                        "the task (--task T)", src);
                         goto out;
                 }
@@ -187,7 +187,7 @@ cmd_inspect(int argc, char **argv)
         if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
                 if (argc == 2)
                         return fputs(adapter_usage, stdout), CLI_OK;
-                return cli_usage("adapter inspect", "expected ADAPTER_DIR");
+                return cli_usage("adapter", "expected ADAPTER_DIR");
         }
         const char *dir = argv[1];
         char path[4200];

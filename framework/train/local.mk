@@ -62,3 +62,7 @@ tests_test_adapters_SOURCES = $(TEST_COMMON) tests/test_adapters.c
 tests_test_adapters_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_test_adapters_CFLAGS = $(TEST_CFLAGS)
 tests_test_adapters_LDADD = $(TEST_LDADD)
+
+# adapters from the command line: PEFT files, merge, composition
+TESTS += tests/adapter-cli.sh
+EXTRA_DIST += tests/adapter-cli.sh
