@@ -183,8 +183,8 @@ rt_build_adapters(socfw_runtime *rt, socfw_error *err)
                                   msg);
                 }
                 socfw_params *ps = socfw_adapter_params(t->adapter);
-                rt_progress(rt, "task %s: %s adapter, %lld trainable "
-                            "parameters (%.3f%% of the backbone's %lld)",
+                rt_progress(rt, "task %s: %s adapter, %lld parameters "
+                            "(%.3f%% of the backbone's %lld)",
                             socfw_task_name(t->ctx),
                             socfw_adapter_type_name(ac.type),
                             (long long)socfw_params_total_numel(ps),
@@ -212,6 +212,11 @@ rt_save_adapters(socfw_runtime *rt, socfw_error *err)
 {
         const char *src = socfw_config_get_string(
                 socfw_pipeline_section(rt->p, "backbone"), "model");
+        /* a backbone the pipeline pretrained lives in the run */
+        char pretrained[4200];
+        snprintf(pretrained, sizeof pretrained, "%s/backbone", rt->out_dir);
+        if (!src)
+                src = pretrained;
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
                 if (!t->adapter || t->reused)   /* reused: files untouched */
@@ -220,8 +225,8 @@ rt_save_adapters(socfw_runtime *rt, socfw_error *err)
                 snprintf(dir, sizeof dir, "%s/adapters/%s", rt->out_dir,
                          socfw_task_name(t->ctx));
                 int rc = socfw_adapter_save(t->adapter, rt->model, dir,
-                                            socfw_task_name(t->ctx),
-                                            src ? src : "backbone", err);
+                                            socfw_task_name(t->ctx), src,
+                                            err);
                 if (rc < 0)
                         return rc;
                 int n = t->hps ? socfw_params_count(t->hps) : 0;
