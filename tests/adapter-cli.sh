@@ -88,4 +88,14 @@ test -s "$tmp/run/adapters/mood/adapter_model.safetensors" ||
         fail "the new task has no adapter"
 [ "$(cd "$ad" && md5sum ./*)" = "$sums" ] ||
         fail "the first task's adapter files changed"
+# socfw validate refuses what socfw run would, before any pretraining:
+# a site the from-scratch architecture lacks, named with its line
+pipeline "$(printf '%s\n' "$task_sentiment" |
+        sed 's/targets: \[attn.q, attn.v\]/targets: [mlp.gate]/')" \
+        >"$tmp/bad.yaml"
+if "$socfw" validate "$tmp/bad.yaml" >"$tmp/validate.out" 2>&1; then
+        fail "validate accepted mlp.gate on GPT-2"
+fi
+grep -q "bad.yaml:[0-9]*:[0-9]*: .*mlp.gate" "$tmp/validate.out" ||
+        { cat "$tmp/validate.out"; fail "validate: no file:line:col"; }
 echo "ok: PEFT files, merge equals adapter, adding a task trains only it"

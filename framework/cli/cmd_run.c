@@ -149,6 +149,12 @@ cli_cmd_validate(int argc, char **argv)
                 return CLI_FAIL;
         socfw_pipeline *p = cli_load_pipeline(o.pipeline, o.sets, o.n_sets,
                                               reg);
+        socfw_error err = {0};
+        if (p && socfw_runtime_check_adapters(p, &err) < 0) {
+                cli_error(&err);        /* what socfw run would refuse */
+                socfw_pipeline_free(p);
+                p = NULL;
+        }
         if (p) {
                 printf("%s: ok (%zu task%s, chain of %zu stage%s)\n",
                        o.pipeline, socfw_pipeline_task_count(p),

@@ -50,8 +50,10 @@ static const struct topic {
          "Usage: socfw validate PIPELINE.yaml [--set KEY=VALUE]...\n"
          "\n"
          "Check every key of the pipeline against the schema of socfw and of\n"
-         "the plugins it names, without running anything.  Problems are\n"
-         "printed as FILE:LINE:COLUMN: message, with a suggestion for a\n"
+         "the plugins it names, and the adapter settings `run` would\n"
+         "refuse (before any pretraining), without running anything.\n"
+         "Problems are printed as FILE:LINE:COLUMN: message, with a\n"
+         "suggestion for a\n"
          "misspelt key.  Exit status 0 when valid, 1 otherwise.\n"},
         {"inspect",
          "Usage: socfw inspect [NAME]\n"

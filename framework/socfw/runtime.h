@@ -69,6 +69,16 @@ typedef struct socfw_runtime_options {
         size_t n_retrain;
 } socfw_runtime_options;
 
+/* The adapter settings of a validated pipeline that can be checked
+ * without loading or training its backbone: AdaLoRA's target_rank, a site
+ * a from-scratch architecture lacks, a bottleneck's sites, a prefix that
+ * leaves no room in a from-scratch model's positions, and a
+ * backbone.freeze that would train a backbone the adapters share.  Errors
+ * carry the YAML file, line and column.  socfw validate and
+ * socfw_runtime_new (before any pretraining) run it.  Returns 0 or
+ * SOCFW_ESCHEMA. */
+int socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err);
+
 /* Build everything the pipeline describes (the pipeline must be validated
  * and outlive the runtime).  Pretrains a backbone from scratch when the
  * pipeline asks for it and none is cached in output_dir. */

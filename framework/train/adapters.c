@@ -42,51 +42,51 @@ at(const socfw_config *c, const char *key, int code, socfw_error *err,
 }
 
 int
-rt_task_adapter_config(socfw_runtime *rt, const rt_task *t,
+rt_task_adapter_config(const socfw_pipeline *p, const socfw_config *task,
                        socfw_adapter_config *ac, socfw_error *err)
 {
-        const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
-        const socfw_config *c = source(t->cfg, bb, "type");
+        const socfw_config *bb = socfw_pipeline_section(p, "backbone");
+        const socfw_config *c = source(task, bb, "type");
         const char *type = socfw_config_get_string(c, "adapter.type");
         int ty = socfw_adapter_type_parse(type ? type : "none");
         if (ty < 0)
                 return at(c, "type", SOCFW_ESCHEMA, err,
-                          socfw_task_name(t->ctx), "unknown adapter type");
+                          socfw_config_name(task), "unknown adapter type");
         socfw_adapter_config_default(ac, (socfw_adapter_type)ty);
         if (ty == SOCFW_ADAPTER_NONE)
                 return 0;
-        c = source(t->cfg, bb, "rank");
+        c = source(task, bb, "rank");
         ac->rank = (int)socfw_config_get_int(c, "adapter.rank");
-        c = source(t->cfg, bb, "alpha");
+        c = source(task, bb, "alpha");
         ac->alpha = (float)socfw_config_get_float(c, "adapter.alpha");
-        c = source(t->cfg, bb, "dropout");
+        c = source(task, bb, "dropout");
         ac->dropout = (float)socfw_config_get_float(c, "adapter.dropout");
-        c = source(t->cfg, bb, "use_rslora");
+        c = source(task, bb, "use_rslora");
         ac->use_rslora = socfw_config_get_bool(c, "adapter.use_rslora");
-        c = source(t->cfg, bb, "reduction_factor");
+        c = source(task, bb, "reduction_factor");
         ac->reduction_factor = (int)socfw_config_get_int(
                 c, "adapter.reduction_factor");
-        c = source(t->cfg, bb, "target_rank");
+        c = source(task, bb, "target_rank");
         ac->target_r = (int)socfw_config_get_int(c, "adapter.target_rank");
-        c = source(t->cfg, bb, "tinit");
+        c = source(task, bb, "tinit");
         ac->tinit = (long)socfw_config_get_int(c, "adapter.tinit");
-        c = source(t->cfg, bb, "tfinal");
+        c = source(task, bb, "tfinal");
         ac->tfinal = (long)socfw_config_get_int(c, "adapter.tfinal");
-        c = source(t->cfg, bb, "delta_t");
+        c = source(task, bb, "delta_t");
         ac->delta_t = (long)socfw_config_get_int(c, "adapter.delta_t");
-        c = source(t->cfg, bb, "orth_reg_weight");
+        c = source(task, bb, "orth_reg_weight");
         ac->orth_reg_weight = (float)socfw_config_get_float(
                 c, "adapter.orth_reg_weight");
-        c = source(t->cfg, bb, "prefix_length");
+        c = source(task, bb, "prefix_length");
         ac->prefix_length = (int)socfw_config_get_int(c,
                                                       "adapter.prefix_length");
-        c = source(t->cfg, bb, "non_linearity");
+        c = source(task, bb, "non_linearity");
         const char *act = socfw_config_get_string(c, "adapter.non_linearity");
         ac->act = act && !strcmp(act, "gelu")   ? SOCFW_ADAPTER_ACT_GELU
                   : act && !strcmp(act, "silu") ? SOCFW_ADAPTER_ACT_SILU
                                                 : SOCFW_ADAPTER_ACT_RELU;
         /* targets: the type's own default unless the YAML names them */
-        c = source(t->cfg, bb, "targets");
+        c = source(task, bb, "targets");
         if (socfw_config_has(c, "adapter.targets")) {
                 ac->targets = 0;
                 size_t n = socfw_config_list_len(c, "adapter.targets");
@@ -96,7 +96,7 @@ rt_task_adapter_config(socfw_runtime *rt, const rt_task *t,
                         int s = socfw_site_parse(name);
                         if (s < 0)
                                 return at(c, "targets", SOCFW_ESCHEMA, err,
-                                          socfw_task_name(t->ctx),
+                                          socfw_config_name(task),
                                           "unknown site; hint: attn.q, "
                                           "attn.k, attn.v, attn.o, mlp.up, "
                                           "mlp.gate, mlp.down");
@@ -109,6 +109,93 @@ rt_task_adapter_config(socfw_runtime *rt, const rt_task *t,
 }
 
 int
+socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
+{
+        const socfw_config *bb = socfw_pipeline_section(p, "backbone");
+        /* what a backbone built from scratch will be */
+        int scratch = !socfw_config_get_string(bb, "model");
+        const char *arch = socfw_config_get_string(bb, "arch");
+        int llama = arch && !strcmp(arch, "llama");
+        long max_pos = (long)socfw_config_get_int(bb, "max_positions");
+        long max_seq = (long)socfw_config_get_int(bb, "max_seq_len");
+        int any = 0;
+        for (size_t i = 0; i < socfw_pipeline_task_count(p); i++) {
+                const socfw_config *task = socfw_pipeline_task(p, i);
+                if (!socfw_pipeline_task_head(p, i))
+                        continue;
+                socfw_adapter_config ac;
+                int rc = rt_task_adapter_config(p, task, &ac, err);
+                if (rc < 0)
+                        return rc;
+                const char *name = socfw_config_name(task);
+                const socfw_config *from = source(task, bb, "from");
+                if (socfw_config_get_string(from, "adapter.from")) {
+                        any = 1;
+                        continue;       /* its own file says what it is */
+                }
+                if (ac.type == SOCFW_ADAPTER_NONE)
+                        continue;
+                any = 1;
+                char msg[256];
+                if (ac.type == SOCFW_ADAPTER_ADALORA &&
+                    ac.target_r > ac.rank) {
+                        snprintf(msg, sizeof msg, "target_rank %d is above "
+                                 "the initial rank %d; hint: a smaller "
+                                 "target_rank or a larger rank", ac.target_r,
+                                 ac.rank);
+                        return at(source(task, bb, "target_rank"),
+                                  "target_rank", SOCFW_ESCHEMA, err, name,
+                                  msg);
+                }
+                if (scratch && !llama &&
+                    (ac.targets & SOCFW_SITE_BIT(SOCFW_SITE_MLP_GATE)) &&
+                    ac.type != SOCFW_ADAPTER_PREFIX) {
+                        snprintf(msg, sizeof msg, "mlp.gate does not exist "
+                                 "in %s blocks; hint: mlp.gate is Llama's "
+                                 "gate_proj, use mlp.up / mlp.down", arch);
+                        return at(source(task, bb, "targets"), "targets",
+                                  SOCFW_ESCHEMA, err, name, msg);
+                }
+                if (ac.type == SOCFW_ADAPTER_BOTTLENECK &&
+                    (ac.targets & ~(SOCFW_SITE_BIT(SOCFW_SITE_ATTN_O) |
+                                    SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN)))) {
+                        int bad = 0;
+                        while (!(ac.targets & SOCFW_SITE_BIT(bad)) ||
+                               bad == SOCFW_SITE_ATTN_O ||
+                               bad == SOCFW_SITE_MLP_DOWN)
+                                bad++;
+                        snprintf(msg, sizeof msg, "a bottleneck adapter "
+                                 "sits after attn.o or mlp.down, not %s",
+                                 socfw_site_name((socfw_site)bad));
+                        return at(source(task, bb, "targets"), "targets",
+                                  SOCFW_ESCHEMA, err, name, msg);
+                }
+                if (ac.type == SOCFW_ADAPTER_PREFIX && scratch && !llama &&
+                    max_seq + ac.prefix_length > max_pos) {
+                        snprintf(msg, sizeof msg, "%d prefix rows and "
+                                 "max_seq_len %ld exceed the model's %ld "
+                                 "positions; hint: a shorter prefix or "
+                                 "backbone.max_seq_len", ac.prefix_length,
+                                 max_seq, max_pos);
+                        return at(source(task, bb, "prefix_length"),
+                                  "prefix_length", SOCFW_ESCHEMA, err, name,
+                                  msg);
+                }
+        }
+        const char *freeze = socfw_config_get_string(bb, "freeze");
+        if (any && socfw_config_has(bb, "freeze") && strcmp(freeze, "all"))
+                return socfw_error_set_at(
+                        err, SOCFW_ESCHEMA, socfw_config_file(bb),
+                        socfw_config_line(bb, "freeze"),
+                        socfw_config_column(bb, "freeze"),
+                        "backbone.freeze: '%s' trains the backbone, but "
+                        "tasks with adapters share it frozen; hint: remove "
+                        "freeze (adapters freeze it) or set adapter.type: "
+                        "none for full fine-tuning", freeze);
+        return 0;
+}
+
+int
 rt_build_adapters(socfw_runtime *rt, socfw_error *err)
 {
         const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
@@ -117,7 +204,7 @@ rt_build_adapters(socfw_runtime *rt, socfw_error *err)
                 if (!t->head)
                         continue;
                 socfw_adapter_config ac;
-                int rc = rt_task_adapter_config(rt, t, &ac, err);
+                int rc = rt_task_adapter_config(rt->p, t->cfg, &ac, err);
                 if (rc < 0)
                         return rc;
                 const socfw_config *fc = source(t->cfg, bb, "from");

@@ -1131,18 +1131,9 @@ setup_backbone_training(socfw_runtime *rt, socfw_error *err)
 {
         const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
         const char *freeze = socfw_config_get_string(bb, "freeze");
-        /* adapters train over a frozen backbone shared by every task: a
-         * backbone that also trains would change the other tasks */
-        if (rt->n_adapters && socfw_config_has(bb, "freeze") &&
-            strcmp(freeze, "all") != 0)
-                return socfw_error_set_at(
-                        err, SOCFW_ESCHEMA, socfw_config_file(bb),
-                        socfw_config_line(bb, "freeze"),
-                        socfw_config_column(bb, "freeze"),
-                        "backbone.freeze: '%s' trains the backbone, but "
-                        "tasks with adapters share it frozen; hint: remove "
-                        "freeze (adapters freeze it) or set adapter.type: "
-                        "none for full fine-tuning", freeze);
+        /* adapters train over a frozen backbone shared by every task (an
+         * explicit freeze that would train it was refused before, by
+         * socfw_runtime_check_adapters) */
         int rc = 0;
         if (rt->n_adapters || strcmp(freeze, "all") == 0)
                 rc = socfw_model_freeze(rt->model, 0, false);
@@ -1436,6 +1427,9 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                 rt->truncation = SOCFW_TRUNCATE_HEAD;
         rt->metrics = socfw_metrics_new();
         int rc = rt->metrics ? 0 : SOCFW_ENOMEM;
+        /* what the adapters would refuse, before any pretraining */
+        if (rc == 0)
+                rc = socfw_runtime_check_adapters(p, err);
 
         /* tasks need a backbone only when they have a head */
         int need_model = 0;

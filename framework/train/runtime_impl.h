@@ -189,7 +189,7 @@ void rt_split_clear(rt_split *s);
 /* The adapter configuration of task t: its adapter.* keys over the
  * pipeline's backbone.adapter.* (type none: no adapter).  Errors name the
  * YAML key. */
-int rt_task_adapter_config(socfw_runtime *rt, const rt_task *t,
+int rt_task_adapter_config(const socfw_pipeline *p, const socfw_config *task,
                            socfw_adapter_config *ac, socfw_error *err);
 
 /* Create every task's adapter (after build_task, before the backbone's
