@@ -527,17 +527,11 @@ attend_backward(socfw_context *cx, int l, arch_layer_ws *w,
         float *vf = peft_prefix_saved(a, l, 1, n);
         float *dkf = peft_prefix_scratch(a, 1, n);
         float *dvf = peft_prefix_scratch(a, 2, n);
+        /* the key mask the forward made (prefix rows set), still there */
         int32_t *pm = ad->key_mask ? peft_prefix_mask(a, (size_t)B * Tk)
                                    : NULL;
         if (!kf || !vf || !dkf || !dvf || (ad->key_mask && !pm))
                 return SOCFW_ENOMEM;
-        if (pm)         /* the forward's mask: prefix rows set */
-                for (int b = 0; b < B; b++)
-                        for (int j = 0; j < Tk; j++)
-                                pm[(size_t)b * Tk + j] =
-                                        j < P ? 1
-                                              : ad->key_mask[(size_t)b * T +
-                                                             j - P];
         memset(dkf, 0, n * sizeof *dkf);
         memset(dvf, 0, n * sizeof *dvf);
         socfw_nn_attn_desc pd = *ad;

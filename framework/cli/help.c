@@ -53,8 +53,8 @@ static const struct topic {
          "the plugins it names, and the adapter settings `run` would\n"
          "refuse (before any pretraining), without running anything.\n"
          "Problems are printed as FILE:LINE:COLUMN: message, with a\n"
-         "suggestion for a\n"
-         "misspelt key.  Exit status 0 when valid, 1 otherwise.\n"},
+         "suggestion for a misspelt key.  Exit status 0 when valid, 1\n"
+         "otherwise.\n"},
         {"inspect",
          "Usage: socfw inspect [NAME]\n"
          "\n"

@@ -68,6 +68,15 @@ void socfw_adamw_config_default(socfw_adamw_config *cfg);
 socfw_adamw *socfw_adamw_new(size_t n, const socfw_adamw_config *cfg,
                              socfw_error *err);
 
+/* An optimizer over a whole parameter store (socfw_params_size() floats,
+ * padding included) that decays its matrices (2 dimensions or more) and
+ * not its vectors (biases, norms, scalings), as torch recipes do.  NULL
+ * for an empty store (err untouched) or on error (err filled). */
+struct socfw_params;
+socfw_adamw *socfw_adamw_new_for_params(const struct socfw_params *ps,
+                                        const socfw_adamw_config *cfg,
+                                        socfw_error *err);
+
 /* Free; NULL is a no-op. */
 void socfw_adamw_free(socfw_adamw *opt);
 

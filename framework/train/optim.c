@@ -1,5 +1,6 @@
 /* optim.c - AdamW (as torch.optim.AdamW) and gradient clipping. */
 #include "socfw/optim.h"
+#include "socfw/params.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -379,4 +380,23 @@ socfw_grad_accumulate(float *dst, const float *src, size_t n)
 {
         for (size_t i = 0; i < n; i++)
                 dst[i] += src[i];
+}
+
+socfw_adamw *
+socfw_adamw_new_for_params(const socfw_params *ps,
+                           const socfw_adamw_config *cfg, socfw_error *err)
+{
+        size_t n = (size_t)socfw_params_size(ps);
+        if (n == 0)
+                return NULL;
+        socfw_adamw *opt = socfw_adamw_new(n, cfg, err);
+        if (!opt)
+                return NULL;
+        socfw_adamw_set_decay_range(opt, 0, n, 0, NULL);
+        for (int k = 0; k < socfw_params_count(ps); k++)
+                if (socfw_params_ndim(ps, k) >= 2)
+                        socfw_adamw_set_decay_range(
+                                opt, (size_t)socfw_params_offset(ps, k),
+                                (size_t)socfw_params_numel(ps, k), 1, NULL);
+        return opt;
 }

@@ -271,6 +271,7 @@ plan_after(pt_plan *pl, socfw_runtime *rt, long done)
 }
 
 /* AdamW over a whole store: decay on matrices only. */
+/* AdamW for pretraining: weight decay 0.01 on the matrices, `beta2`. */
 static socfw_adamw *
 store_optimizer(socfw_params *ps, float beta2, socfw_error *err)
 {
@@ -278,17 +279,7 @@ store_optimizer(socfw_params *ps, float beta2, socfw_error *err)
         socfw_adamw_config_default(&ac);
         ac.weight_decay = 0.01f;
         ac.beta2 = beta2;
-        size_t np = (size_t)socfw_params_size(ps);
-        socfw_adamw *opt = socfw_adamw_new(np ? np : 1, &ac, err);
-        if (!opt)
-                return NULL;
-        socfw_adamw_set_decay_range(opt, 0, np ? np : 1, 0, NULL);
-        for (int k = 0; k < socfw_params_count(ps); k++)
-                if (socfw_params_ndim(ps, k) >= 2)
-                        socfw_adamw_set_decay_range(
-                                opt, (size_t)socfw_params_offset(ps, k),
-                                (size_t)socfw_params_numel(ps, k), 1, NULL);
-        return opt;
+        return socfw_adamw_new_for_params(ps, &ac, err);
 }
 
 static long

@@ -119,27 +119,6 @@ run_batch(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
 
 /* ---- optimizer ---- */
 
-/* AdamW over a whole store, decaying its matrices only (NULL for an
- * empty store or out of memory). */
-static socfw_adamw *
-store_optimizer(const socfw_params *ps, const socfw_adamw_config *ac,
-                socfw_error *err)
-{
-        size_t n = (size_t)socfw_params_size(ps);
-        if (n == 0)
-                return NULL;
-        socfw_adamw *opt = socfw_adamw_new(n, ac, err);
-        if (!opt)
-                return NULL;
-        socfw_adamw_set_decay_range(opt, 0, n, 0, NULL);
-        for (int k = 0; k < socfw_params_count(ps); k++)
-                if (socfw_params_ndim(ps, k) >= 2)
-                        socfw_adamw_set_decay_range(
-                                opt, (size_t)socfw_params_offset(ps, k),
-                                (size_t)socfw_params_numel(ps, k), 1, NULL);
-        return opt;
-}
-
 static int
 make_head_optimizers(socfw_runtime *rt, socfw_error *err)
 {
@@ -149,11 +128,11 @@ make_head_optimizers(socfw_runtime *rt, socfw_error *err)
                 if (t->reused)          /* unchanged since its own run */
                         continue;
                 if (t->hps && !t->hopt &&
-                    !(t->hopt = store_optimizer(t->hps, &ac, err)) &&
+                    !(t->hopt = socfw_adamw_new_for_params(t->hps, &ac, err)) &&
                     socfw_params_size(t->hps) > 0)
                         return SOCFW_ENOMEM;
                 if (t->adapter && !t->aopt &&
-                    !(t->aopt = store_optimizer(
+                    !(t->aopt = socfw_adamw_new_for_params(
                               socfw_adapter_params(t->adapter), &ac, err)))
                         return SOCFW_ENOMEM;
         }
