@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/example_impl.h"
 #include "socfw/io.h"
+#include "socfw/plugin.h"
 #include "socfw/report.h"
 #include "testutil.h"
 
@@ -49,6 +51,35 @@ Test(report, text_matches_sklearn_layout)
         free(txt);
         socfw_classification_clear(&res);
         socfw_confusion_free(cm);
+}
+
+/* What a classification task's evaluate hook adds in one call: the five
+ * figures (higher is better) and the text report with its label names. */
+Test(report, eval_add_classification_adds_figures_and_report)
+{
+        const int gold[] = {0, 0, 1, 1}, pred[] = {0, 1, 1, 1};
+        const char *names[] = {"neg", "pos"};
+        socfw_eval e;
+        socfw_eval_init(&e, 4, gold, pred, NULL, 2);
+        cr_assert_eq(socfw_eval_add_classification(&e, names, 2, NULL), 0);
+        const struct { const char *name; double want; } figures[] = {
+                {"accuracy", 0.75},
+                {"macro_f1", (2.0 / 3 + 0.8) / 2},
+                {"weighted_f1", (2.0 / 3 + 0.8) / 2},
+                {"macro_recall", 0.75},
+                {"macro_precision", (1 + 2.0 / 3) / 2},
+        };
+        cr_assert_eq(e.n_metrics, 5);
+        for (size_t i = 0; i < 5; i++) {
+                cr_assert_str_eq(e.names[i], figures[i].name);
+                cr_assert_float_eq(e.values[i], figures[i].want, 1e-12,
+                                   "%s", figures[i].name);
+                cr_assert(e.higher[i]);
+        }
+        cr_assert_not_null(e.report);
+        cr_assert_not_null(strstr(e.report, "         pos     0.6667"),
+                           "got:\n%s", e.report);
+        socfw_eval_clear(&e);
 }
 
 Test(report, json_has_sklearn_keys_and_matrix)

@@ -6,6 +6,8 @@
 
 #include "core/example_impl.h"
 #include "socfw/data.h"
+#include "socfw/metrics.h"
+#include "socfw/report.h"
 
 /* ---- examples ---- */
 
@@ -302,6 +304,44 @@ int
 socfw_eval_add_report(socfw_eval *ev, const char *text)
 {
         return set_str(&ev->report, text);
+}
+
+int
+socfw_eval_add_classification(socfw_eval *ev, const char *const *label_names,
+                              size_t n_labels, socfw_error *err)
+{
+        socfw_confusion *cm = NULL;
+        socfw_classification res = {0};
+        int rc = socfw_confusion_new(&cm, n_labels, err);
+        if (rc < 0)
+                return rc;
+        for (size_t i = 0; i < ev->n; i++)
+                socfw_confusion_add(cm, ev->gold[i], ev->pred[i]);
+        rc = socfw_classification_compute(&res, cm, err);
+        const struct { const char *name; double value; } figures[] = {
+                {"accuracy", res.accuracy},
+                {"macro_f1", res.macro_f1},
+                {"weighted_f1", res.weighted_f1},
+                {"macro_recall", res.macro_recall},
+                {"macro_precision", res.macro_precision},
+        };
+        for (size_t i = 0;
+             rc == 0 && i < sizeof figures / sizeof figures[0]; i++)
+                rc = socfw_eval_add_metric(ev, figures[i].name,
+                                           figures[i].value, true);
+        char *text = NULL;
+        if (rc == 0 &&
+            !(text = socfw_report_classification_text(&res, cm, label_names,
+                                                      4)))
+                rc = SOCFW_ENOMEM;
+        if (rc == 0)
+                rc = socfw_eval_add_report(ev, text);
+        if (rc == SOCFW_ENOMEM)
+                rc = socfw_error_set(err, rc, "out of memory");
+        free(text);
+        socfw_classification_clear(&res);
+        socfw_confusion_free(cm);
+        return rc;
 }
 
 const char *

@@ -72,7 +72,8 @@ extern "C" {
 #define SOCFW_ABI_MAJOR 1
 #define SOCFW_ABI_MINOR 2   /* 1.1: tag_words, split, eval_source,
                                  generate_opts streaming/constraints;
-                               1.2: a head's declared target */
+                               1.2: a head's declared target,
+                                 socfw_eval_add_classification */
 
 /* ---- parameter specs: the pipeline schema ---- */
 
@@ -433,6 +434,14 @@ const float *socfw_eval_scores(const socfw_eval *ev, size_t i);
 int socfw_eval_add_metric(socfw_eval *ev, const char *name, double value,
                           bool higher_is_better);
 int socfw_eval_add_report(socfw_eval *ev, const char *text);
+/* The usual figures of a classification task in one call: builds the
+ * confusion matrix of gold vs predicted classes, adds accuracy, macro_f1,
+ * weighted_f1, macro_recall and macro_precision (all higher-is-better) and
+ * the per-class text report whose rows are named by `label_names`
+ * (n_labels of them; NULL: "0", "1", ...).  Since ABI 1.2. */
+int socfw_eval_add_classification(socfw_eval *ev,
+                                  const char *const *label_names,
+                                  size_t n_labels, socfw_error *err);
 /* The data file whose examples are evaluated (borrowed; NULL when the host
  * does not know).  Tasks that rank a catalogue (recommend) re-read it to
  * know each example's user and item.  Since ABI 1.1 (a new function). */

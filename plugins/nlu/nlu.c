@@ -719,38 +719,12 @@ static int
 evaluate_intent(nlu *s, socfw_eval *ev, socfw_error *err)
 {
         size_t n_labels = socfw_task_label_count(s->ctx);
-        socfw_confusion *cm = NULL;
-        socfw_classification res = {0};
         const char *names[MAX_LABELS];
         if (n_labels > MAX_LABELS)
                 n_labels = MAX_LABELS;
-        int rc = socfw_confusion_new(&cm, n_labels, err);
-        if (rc < 0)
-                return rc;
-        for (size_t i = 0; i < socfw_eval_count(ev); i++)
-                socfw_confusion_add(cm, socfw_eval_gold(ev, i),
-                                    socfw_eval_pred(ev, i));
-        rc = socfw_classification_compute(&res, cm, err);
-        if (rc == 0) {
-                socfw_eval_add_metric(ev, "accuracy", res.accuracy, true);
-                socfw_eval_add_metric(ev, "macro_f1", res.macro_f1, true);
-                socfw_eval_add_metric(ev, "weighted_f1", res.weighted_f1,
-                                      true);
-                socfw_eval_add_metric(ev, "macro_recall", res.macro_recall,
-                                      true);
-                socfw_eval_add_metric(ev, "macro_precision",
-                                      res.macro_precision, true);
-                for (size_t i = 0; i < n_labels; i++)
-                        names[i] = socfw_task_label(s->ctx, i);
-                char *text = socfw_report_classification_text(&res, cm, names,
-                                                              4);
-                if (text)
-                        socfw_eval_add_report(ev, text);
-                free(text);
-        }
-        socfw_classification_clear(&res);
-        socfw_confusion_free(cm);
-        return rc;
+        for (size_t i = 0; i < n_labels; i++)
+                names[i] = socfw_task_label(s->ctx, i);
+        return socfw_eval_add_classification(ev, names, n_labels, err);
 }
 
 typedef struct joint {
