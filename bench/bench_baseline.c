@@ -15,18 +15,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "socfw/baseline.h"
 #include "socfw/data.h"
 #include "socfw/metrics.h"
 #include "socfw/report.h"
-
-static double
-now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 int
 main(int argc, char **argv)
@@ -69,10 +62,10 @@ main(int argc, char **argv)
                 texts[i] = socfw_dataset_text(tr, i);
                 labels[i] = socfw_dataset_label(tr, i);
         }
-        double t0 = now();
+        double t0 = bench_now();
         if (socfw_baseline_train(&b, texts, labels, n, K, &bo, &err) < 0)
                 goto out;
-        double t1 = now();
+        double t1 = bench_now();
         if (socfw_confusion_new(&cm, K, &err) < 0)
                 goto out;
         for (size_t i = 0; i < socfw_dataset_size(va); i++) {
@@ -82,7 +75,7 @@ main(int argc, char **argv)
                         goto out;
                 socfw_confusion_add(cm, socfw_dataset_label(va, i), k);
         }
-        double t2 = now();
+        double t2 = bench_now();
         if (socfw_classification_compute(&res, cm, &err) < 0)
                 goto out;
         char *txt = socfw_report_classification_text(&res, cm, names, 4);

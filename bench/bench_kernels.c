@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "socfw/nn.h"
 #include "socfw/rng.h"
 #include "socfw/threads.h"
@@ -24,14 +25,6 @@
 #else
 #include <openblas/cblas.h>
 #endif
-
-static double
-now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static float *
 buf(size_t n, socfw_rng *rng)
@@ -80,14 +73,14 @@ main(int argc, char **argv)
               *dy = buf((size_t)N * OC, &rng), *dx = buf((size_t)N * C, &rng),
               *dw = buf((size_t)OC * C, &rng), *db = buf(OC, &rng);
         double flops = 2.0 * N * C * OC;
-        double t0 = now();
+        double t0 = bench_now();
         for (int r = 0; r < REPS; r++)
                 socfw_nn_linear_forward(y, x, w, bias, N, C, OC);
-        double tf = (now() - t0) / REPS;
-        t0 = now();
+        double tf = (bench_now() - t0) / REPS;
+        t0 = bench_now();
         for (int r = 0; r < REPS; r++)
                 socfw_nn_linear_backward(dx, dw, db, dy, x, w, N, C, OC);
-        double tb = (now() - t0) / REPS;
+        double tb = (bench_now() - t0) / REPS;
         printf("linear (%d,%d)x(%d,%d)^T  fwd %7.2f ms %6.1f GFLOP/s   bwd %7.2f ms %6.1f GFLOP/s\n",
                N, C, OC, C, tf * 1e3, flops / tf * 1e-9, tb * 1e3, 2 * flops / tb * 1e-9);
 
@@ -97,32 +90,32 @@ main(int argc, char **argv)
               *ao = buf((size_t)N * C, &rng), *dao = buf((size_t)N * C, &rng);
         socfw_nn_attn_desc ad = { .B = B, .T = T, .Tk = T, .H = H, .Hkv = H, .D = D,
                                   .causal = 1, .ld_q = 3 * C, .ld_kv = 3 * C };
-        t0 = now();
+        t0 = bench_now();
         for (int r = 0; r < REPS; r++)
                 socfw_nn_attention_forward(ao, att, qkv, qkv + C, qkv + 2 * C, &ad);
-        tf = (now() - t0) / REPS;
-        t0 = now();
+        tf = (bench_now() - t0) / REPS;
+        t0 = bench_now();
         for (int r = 0; r < REPS; r++)
                 socfw_nn_attention_backward(dqkv, dqkv + C, dqkv + 2 * C, dao, qkv, qkv + C,
                                             qkv + 2 * C, att, &ad);
-        tb = (now() - t0) / REPS;
+        tb = (bench_now() - t0) / REPS;
         double aflops = 4.0 * B * H * T * T * D / 2; /* causal half */
         printf("attention causal          fwd %7.2f ms %6.1f GFLOP/s   bwd %7.2f ms %6.1f GFLOP/s\n",
                tf * 1e3, aflops / tf * 1e-9, tb * 1e3, 2 * aflops / tb * 1e-9);
 
         float *mean = buf(N, &rng), *rstd = buf(N, &rng), *g = buf(C, &rng), *bb = buf(C, &rng);
-        t0 = now();
+        t0 = bench_now();
         for (int r = 0; r < REPS; r++) {
                 socfw_nn_layernorm_forward(ao, mean, rstd, x, g, bb, N, C, 1e-5f);
                 socfw_nn_layernorm_backward(dx, db, bb, dao, x, g, mean, rstd, N, C);
         }
-        printf("layernorm (%d,%d)        fwd+bwd %7.2f ms\n", N, C, (now() - t0) / REPS * 1e3);
-        t0 = now();
+        printf("layernorm (%d,%d)        fwd+bwd %7.2f ms\n", N, C, (bench_now() - t0) / REPS * 1e3);
+        t0 = bench_now();
         for (int r = 0; r < REPS; r++) {
                 socfw_nn_gelu_forward(dy, y, (size_t)N * OC);
                 socfw_nn_gelu_backward(dy, y, dy, (size_t)N * OC);
         }
-        printf("gelu (%d)            fwd+bwd %7.2f ms\n", N * OC, (now() - t0) / REPS * 1e3);
+        printf("gelu (%d)            fwd+bwd %7.2f ms\n", N * OC, (bench_now() - t0) / REPS * 1e3);
 
         int NL = 256;
         float *logits = buf((size_t)NL * V, &rng);
@@ -130,11 +123,11 @@ main(int argc, char **argv)
         for (int i = 0; i < NL; i++)
                 tg[i] = (int32_t)socfw_rng_below(&rng, V);
         float loss;
-        t0 = now();
+        t0 = bench_now();
         for (int r = 0; r < REPS; r++)
                 socfw_nn_cross_entropy_forward_backward(&loss, NULL, logits, logits, tg, NL, V,
                                                         NULL, NULL);
-        printf("cross-entropy (%d,%d)  fused %7.2f ms\n", NL, V, (now() - t0) / REPS * 1e3);
+        printf("cross-entropy (%d,%d)  fused %7.2f ms\n", NL, V, (bench_now() - t0) / REPS * 1e3);
 
         /* GPT-2 124M training GEMMs (B*T = 512 rows, HF Conv1D layout):
          * socfw's pool split vs OpenBLAS threading the same calls */
@@ -156,11 +149,11 @@ main(int argc, char **argv)
                         double gfl = 6.0 * R * gc * goc, best[2] = { 1e30, 1e30 };
                         int reps = goc > 10000 ? 2 : 4;
                         for (int r = 0; r < reps; r++) {
-                                double t1 = now();
+                                double t1 = bench_now();
                                 socfw_nn_matmul_forward(gy, gx, gw, NULL, R, gc, goc, gs[i].layout);
                                 socfw_nn_matmul_backward(gdx, gdw, NULL, gy, gx, gw, R, gc, goc,
                                                          gs[i].layout);
-                                double t2 = now();
+                                double t2 = bench_now();
                                 openblas_set_num_threads(threads);
                                 cblas_sgemm(CblasRowMajor, CblasNoTrans,
                                             oi ? CblasTrans : CblasNoTrans, R, goc, gc, 1.0f, gx, gc,
@@ -174,7 +167,7 @@ main(int argc, char **argv)
                                 else
                                         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, gc, goc,
                                                     R, 1.0f, gx, gc, gy, goc, 1.0f, gdw, goc);
-                                double t3 = now();
+                                double t3 = bench_now();
                                 openblas_set_num_threads(1);
                                 if (t2 - t1 < best[0])
                                         best[0] = t2 - t1;
@@ -188,10 +181,10 @@ main(int argc, char **argv)
         }
 
         volatile int64_t sink = 0;
-        t0 = now();
+        t0 = bench_now();
         for (int r = 0; r < 10000; r++)
                 socfw_parallel_for(2, empty_body, (void *)&sink);
-        printf("parallel_for dispatch     %7.2f us per call\n", (now() - t0) / 10000 * 1e6);
+        printf("parallel_for dispatch     %7.2f us per call\n", (bench_now() - t0) / 10000 * 1e6);
 
         free(x); free(w); free(bias); free(y); free(dy); free(dx); free(dw); free(db);
         free(qkv); free(dqkv); free(att); free(ao); free(dao); free(mean); free(rstd);

@@ -13,26 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "socfw/model.h"
 #include "socfw/modelfile.h"
 #include "socfw/params.h"
 #include "socfw/safetensors.h"
 #include "socfw/threads.h"
-
-static double
-now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
 
 static long
 arg(int argc, char **argv, int i, long def, long max)
@@ -122,20 +108,20 @@ main(int argc, char **argv)
 
         double t_open[50], t_load[50];
         for (int r = 0; r <= reps; r++) {
-                double t0 = now();
+                double t0 = bench_now();
                 socfw_modelfile *mf = NULL;
                 if (socfw_modelfile_open(&mf, dir, &err) < 0) {
                         fprintf(stderr, "bench_load: %s\n", err.message);
                         goto out;
                 }
-                double t1 = now();
+                double t1 = bench_now();
                 socfw_modelfile_close(mf);
-                double t2 = now();
+                double t2 = bench_now();
                 if (socfw_model_load(&m, dir, NULL, &err) < 0) {
                         fprintf(stderr, "bench_load: %s\n", err.message);
                         goto out;
                 }
-                double t3 = now();
+                double t3 = bench_now();
                 socfw_model_free(m);
                 m = NULL;
                 printf("  run %d: open %.1f ms, socfw_model_load %.1f ms%s\n",
@@ -146,8 +132,8 @@ main(int argc, char **argv)
                         t_load[r - 1] = t3 - t2;
                 }
         }
-        qsort(t_open, (size_t)reps, sizeof(double), cmp_double);
-        qsort(t_load, (size_t)reps, sizeof(double), cmp_double);
+        bench_sort(t_open, (size_t)reps);
+        bench_sort(t_load, (size_t)reps);
         double med = t_load[reps / 2];
         printf("load (median of %d): %.1f ms = %.2f GB/s (open + header "
                "%.1f ms)\n", reps, 1e3 * med, mb / 1e3 / med,

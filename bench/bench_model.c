@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "socfw/model.h"
 #include "socfw/nn.h"
 #include "socfw/threads.h"
@@ -25,21 +26,6 @@
 #ifndef SOCFW_SRCDIR
 #define SOCFW_SRCDIR "."
 #endif
-
-static double
-now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
 
 /* median of n values (sorts a copy) */
 static double
@@ -49,7 +35,7 @@ median(const double *v, int n)
         if (n > 64)
                 n = 64;
         memcpy(tmp, v, (size_t)n * sizeof *tmp);
-        qsort(tmp, (size_t)n, sizeof *tmp, cmp_double);
+        bench_sort(tmp, (size_t)n);
         return n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
 }
 
@@ -106,9 +92,9 @@ gemm_rate(int N, int C)
                         w[i] = (float)(i % 5) * 0.01f;
                 double best = 1e30;
                 for (int r = 0; r < 6; r++) {
-                        double t0 = now();
+                        double t0 = bench_now();
                         socfw_nn_linear_forward(y, x, w, NULL, N, C, OC);
-                        double t = now() - t0;
+                        double t = bench_now() - t0;
                         if (r > 0 && t < best)
                                 best = t;
                 }
@@ -160,24 +146,24 @@ run_socfw(int threads, int steps, int gen, int layers, figures *f)
                 double t[PH_N + 1];
                 float loss = 0.0f;
                 int rc = 0;
-                t[0] = now();
+                t[0] = bench_now();
                 rc |= socfw_model_forward(m, ids, NULL, NULL, B, T, true,
                                           0.0f, &rng, h, &err);
-                t[1] = now();
+                t[1] = bench_now();
                 rc |= socfw_model_lm_logits(m, h, N, logits, &err);
-                t[2] = now();
+                t[2] = bench_now();
                 rc |= socfw_nn_cross_entropy_forward_backward(
                         &loss, NULL, logits, logits, ids + 1, N, V, NULL,
                         &err);
-                t[3] = now();
+                t[3] = bench_now();
                 socfw_params_zero_grad(socfw_model_params(m));
                 memset(dh, 0, sizeof(float) * N * C);
-                t[4] = now();
+                t[4] = bench_now();
                 rc |= socfw_model_lm_logits_backward(m, h, logits, N, dh,
                                                      &err);
-                t[5] = now();
+                t[5] = bench_now();
                 rc |= socfw_model_backward(m, dh, &err);
-                t[6] = now();
+                t[6] = bench_now();
                 if (rc < 0) {
                         fprintf(stderr, "bench_model: %s\n", err.message);
                         return -1;
@@ -224,7 +210,7 @@ run_socfw(int threads, int steps, int gen, int layers, figures *f)
                 socfw_model_kv_reset(kv);
                 int32_t tok = 0;
                 socfw_model_decode_step(m, kv, &tok, 1, lg, &err);
-                double t0 = now();
+                double t0 = bench_now();
                 for (int i = 0; i < gen; i++) {
                         int best_id = 0;
                         for (int j = 1; j < V; j++)
@@ -238,7 +224,7 @@ run_socfw(int threads, int steps, int gen, int layers, figures *f)
                                 return -1;
                         }
                 }
-                gen_t[r] = now() - t0;
+                gen_t[r] = bench_now() - t0;
         }
         f->gen = gen / median(gen_t, 3);
         printf("KV-cache greedy generation: %.1f tokens/s (%d tokens, "

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "socfw/model.h"
 #include "socfw/nn.h"
 #include "socfw/optim.h"
@@ -39,21 +40,6 @@ typedef struct result {
         double opt_bytes;       /* AdamW moments */
         double rss_mib;         /* peak resident memory of the child */
 } result;
-
-static double
-now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
 
 /* One setting, in this (child) process; writes the result to fd. */
 static int
@@ -104,7 +90,7 @@ run_mode(int mode, int threads, int steps, int layers, int fd)
                 steps = 63;
         for (int s = 0; s <= steps; s++) {
                 float loss = 0.0f;
-                double t0 = now();
+                double t0 = bench_now();
                 int rc = 0;
                 socfw_params_zero_grad(trained);
                 rc |= socfw_model_forward(m, ids, NULL, NULL, B, T, true, 0.0f,
@@ -122,14 +108,14 @@ run_mode(int mode, int threads, int steps, int layers, int fd)
                                        1e-4f);
                 if (rc < 0)
                         goto fail;
-                double dt = now() - t0;
+                double dt = bench_now() - t0;
                 printf("  %-8s step %d: loss %.4f, %.3f s\n", mode_name[mode],
                        s, loss, dt);
                 fflush(stdout);
                 if (s > 0)
                         times[s - 1] = dt;
         }
-        qsort(times, (size_t)steps, sizeof *times, cmp_double);
+        bench_sort(times, (size_t)steps);
         result r;
         r.step_s = steps % 2 ? times[steps / 2]
                              : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "recognizers.h"
 
 static const char *const plain[] = {
@@ -40,14 +41,6 @@ static const char *const with_pii[] = {
         "Server 192.168.10.24 keeps timing out, see https://status.example.com/incident?id=42",
         "We moved to 221 Baker Street, London. Come visit!",
 };
-
-static double
-now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* CPU time of this process: what one core spent, whatever else runs */
 static double
@@ -140,12 +133,12 @@ main(int argc, char **argv)
 
         /* whole buffer */
         socfw_pii_spans sp = {0};
-        double t0 = now(), c0 = cpu();
+        double t0 = bench_now(), c0 = cpu();
         if (socfw_pii_recognizer_scan(rec, text, len, &sp, &err) < 0) {
                 fprintf(stderr, "bench_privacy: %s\n", err.message);
                 return 1;
         }
-        double dt = now() - t0, dc = cpu() - c0;
+        double dt = bench_now() - t0, dc = cpu() - c0;
         printf("whole buffer : %8.1f MB/s wall, %8.1f MB/s cpu  (%zu spans)\n",
                len / 1048576.0 / dt, len / 1048576.0 / dc, sp.n);
         size_t per_type[SOCFW_PII_TYPE_COUNT] = {0};
@@ -155,7 +148,7 @@ main(int argc, char **argv)
 
         /* post by post */
         size_t spans = 0, posts = 0;
-        t0 = now();
+        t0 = bench_now();
         c0 = cpu();
         for (size_t p = 0; p < len;) {
                 const char *nl = memchr(text + p, '\n', len - p);
@@ -170,7 +163,7 @@ main(int argc, char **argv)
                 sp.n = 0;
                 p = e + 1;
         }
-        dt = now() - t0;
+        dt = bench_now() - t0;
         dc = cpu() - c0;
         socfw_pii_spans_free(&sp);
         printf("post by post : %8.1f MB/s wall, %8.1f MB/s cpu  (%zu posts, "

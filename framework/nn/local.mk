@@ -25,6 +25,9 @@ tests_test_nn_SOURCES = $(TEST_COMMON) tests/test_nn_util.h tests/test_nn_util.c
 tests_test_nn_CFLAGS = $(TEST_CFLAGS)
 tests_test_nn_LDADD = $(TEST_LDADD)
 
+# The benchmarks' clock and timing sort
+noinst_HEADERS += bench/bench_clock.h
+
 # Kernel timings (measures, never fails): bench/bench_kernels [threads]
 noinst_PROGRAMS += bench/bench_kernels
 bench_bench_kernels_SOURCES = bench/bench_kernels.c
