@@ -2,7 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/example_impl.h"
 #include "core/task_impl.h"
+#include "socfw/data.h"
 
 int
 socfw_task_ctx_new(socfw_task_ctx **out, const char *name,
@@ -169,4 +171,58 @@ socfw_task_count_tokens(socfw_task_ctx *ctx, const char *text, size_t *n,
                                        "task '%s' has no tokenizer",
                                        ctx->name);
         return ctx->count_tokens(ctx->runtime, text, n, err);
+}
+
+int
+socfw_task_read_file(socfw_task_ctx *ctx, const char *path, const char *split,
+                     int skip_bad_rows, socfw_task_item_fn on_item, void *arg,
+                     size_t *skipped, socfw_error *err)
+{
+        socfw_reader_options ro = SOCFW_READER_OPTIONS_INIT;
+        int fmt = socfw_data_format_parse(
+                socfw_config_get_string(ctx->cfg, "data.format"));
+        ro.format = fmt < 0 ? SOCFW_DATA_FORMAT_AUTO : (socfw_data_format)fmt;
+        ro.bad_rows = skip_bad_rows ? SOCFW_BAD_ROWS_SKIP
+                                    : SOCFW_BAD_ROWS_ERROR;
+        int64_t max_rows = socfw_config_get_int(ctx->cfg, "data.max_rows");
+        const char *saved = ctx->split;
+        ctx->split = !strcmp(split, "train")   ? "train"
+                     : !strcmp(split, "valid") ? "valid"
+                     : !strcmp(split, "test")  ? "test"
+                                               : "eval";
+        socfw_reader *r = NULL;
+        socfw_record *rec = NULL;
+        socfw_example *ex = socfw_example_new();
+        int rc = ex ? socfw_reader_open(&r, path, &ro, err)
+                    : socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        for (int64_t rows = 0;
+             rc == 0 && (max_rows <= 0 || rows < max_rows); rows++) {
+                int got = socfw_reader_next(r, &rec, err);
+                if (got <= 0) {
+                        rc = got;
+                        break;
+                }
+                socfw_error perr = {0};
+                socfw_example_reset(ex);
+                int prc = ctx->plugin->task.parse_example(ctx->state, rec, ex,
+                                                          &perr);
+                for (size_t i = 0; prc == 0 && i < socfw_example_count(ex);
+                     i++)
+                        prc = on_item(arg, socfw_example_item(ex, i), &perr);
+                if (prc > 0)
+                        rc = prc;
+                else if (prc == SOCFW_ENOMEM)
+                        rc = socfw_error_set(err, prc, "out of memory");
+                else if (prc < 0) /* logged and counted, or the error */
+                        rc = socfw_reader_reject(r, rec, prc, err, "%s",
+                                                 perr.message);
+                socfw_record_free(rec);
+                rec = NULL;
+        }
+        if (skipped) /* the reader counts the rows refused here too */
+                *skipped = r ? socfw_reader_skipped(r) : 0;
+        ctx->split = saved;
+        socfw_reader_close(r);
+        socfw_example_free(ex);
+        return rc;
 }

@@ -64,4 +64,24 @@ void socfw_task_ctx_free(socfw_task_ctx *ctx);
 int socfw_task_ctx_set_labels(socfw_task_ctx *ctx, const char *const *labels,
                               size_t n);
 
+/* One example a task's parse_example produced from a record, handed to the
+ * consumer of socfw_task_read_file.  Negative: the record is refused (perr
+ * says why); positive: stop reading and return that value. */
+struct example_item;
+typedef int (*socfw_task_item_fn)(void *arg, const struct example_item *it,
+                                  socfw_error *perr);
+
+/* Read a task's data file as every consumer of it does: with the task's
+ * data.format and data.max_rows, ctx->split set to `split` ("train",
+ * "valid", "test"; anything else reads as "eval") while the plugin's
+ * parse_example turns each record into examples, each handed to on_item.
+ * A record the plugin or on_item refuses is rejected as the reader rejects
+ * a malformed row: with skip_bad_rows it is logged and counted in
+ * *skipped (with the reader's own skips), otherwise the read stops with
+ * an error naming file:line. */
+int socfw_task_read_file(socfw_task_ctx *ctx, const char *path,
+                         const char *split, int skip_bad_rows,
+                         socfw_task_item_fn on_item, void *arg,
+                         size_t *skipped, socfw_error *err);
+
 #endif

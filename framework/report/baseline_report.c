@@ -29,7 +29,6 @@ typedef struct corpus {
         char **text;
         int *label;
         size_t n, cap;
-        size_t skipped;         /* rows parse_example refused */
 } corpus;
 
 static void
@@ -99,67 +98,43 @@ model_text(socfw_task_ctx *privacy, const example_item *it, char **out,
         return rc;
 }
 
+typedef struct split_reading {
+        socfw_task_ctx *privacy;
+        corpus *c;
+        socfw_error *err;
+        int failed;             /* the error that stopped the reading */
+} split_reading;
+
+/* One example into the corpus: the text the model reads and its class.
+ * Stops the reading (1) when the task is not single-label classification
+ * or when the privacy stage or memory fails (not a fault of the row). */
+static int
+add_item(void *arg, const example_item *it, socfw_error *perr)
+{
+        split_reading *sr = arg;
+        char *text;
+        (void)perr;
+        if (it->kind != EXAMPLE_CLASS)
+                return 1;
+        int rc = model_text(sr->privacy, it, &text, sr->err);
+        if (rc == 0 && corpus_push(sr->c, text, it->class_id) < 0)
+                rc = socfw_error_set(sr->err, SOCFW_ENOMEM, "out of memory");
+        sr->failed = rc;
+        return rc < 0 ? 1 : 0;
+}
+
 /* Read one data file through the task's parse_example, as the runtime
- * reads it for the model.  Returns 0, 1 when the task is not single-label
- * classification, or a negative code. */
+ * reads it for the model (whose reading already applied train.on_bad_row,
+ * so bad rows are skipped here).  Returns 0, 1 when the task is not
+ * single-label classification, or a negative code. */
 static int
 read_split(socfw_task_ctx *ctx, socfw_task_ctx *privacy, const char *split,
            const char *path, corpus *c, socfw_error *err)
 {
-        socfw_reader_options ro = SOCFW_READER_OPTIONS_INIT;
-        int fmt = socfw_data_format_parse(
-                socfw_config_get_string(ctx->cfg, "data.format"));
-        ro.format = fmt < 0 ? SOCFW_DATA_FORMAT_AUTO : (socfw_data_format)fmt;
-        /* the model's own reading already applied train.on_bad_row */
-        ro.bad_rows = SOCFW_BAD_ROWS_SKIP;
-        int64_t max_rows = socfw_config_get_int(ctx->cfg, "data.max_rows");
-        const char *saved = ctx->split;
-        socfw_reader *r = NULL;
-        socfw_record *rec = NULL;
-        socfw_example *ex = socfw_example_new();
-        int rc = ex ? socfw_reader_open(&r, path, &ro, err)
-                    : socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        int64_t rows = 0;
-        ctx->split = !strcmp(split, "train")   ? "train"
-                     : !strcmp(split, "valid") ? "valid"
-                     : !strcmp(split, "test")  ? "test"
-                                               : "eval";
-        while (rc == 0 && (max_rows <= 0 || rows < max_rows)) {
-                int got = socfw_reader_next(r, &rec, err);
-                if (got <= 0) {
-                        rc = got;
-                        break;
-                }
-                rows++;
-                socfw_error perr = {0};
-                socfw_example_reset(ex);
-                int prc = ctx->plugin->task.parse_example(ctx->state, rec, ex,
-                                                          &perr);
-                if (prc == SOCFW_ENOMEM)
-                        rc = socfw_error_set(err, prc, "out of memory");
-                else if (prc < 0)
-                        c->skipped++;
-                for (size_t i = 0; prc == 0 && rc == 0 &&
-                                   i < socfw_example_count(ex);
-                     i++) {
-                        const example_item *it = socfw_example_item(ex, i);
-                        char *text;
-                        if (it->kind != EXAMPLE_CLASS) {
-                                rc = 1;
-                                break;
-                        }
-                        rc = model_text(privacy, it, &text, err);
-                        if (rc == 0 && corpus_push(c, text, it->class_id) < 0)
-                                rc = socfw_error_set(err, SOCFW_ENOMEM,
-                                                     "out of memory");
-                }
-                socfw_record_free(rec);
-                rec = NULL;
-        }
-        ctx->split = saved;
-        socfw_reader_close(r);
-        socfw_example_free(ex);
-        return rc;
+        split_reading sr = {privacy, c, err, 0};
+        int rc = socfw_task_read_file(ctx, path, split, 1, add_item, &sr,
+                                      NULL, err);
+        return sr.failed < 0 ? sr.failed : rc;
 }
 
 static void

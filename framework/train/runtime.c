@@ -528,68 +528,38 @@ add_tokenized(socfw_runtime *rt, rt_task *t, rt_split *s,
         return rc;
 }
 
+typedef struct split_reading {
+        socfw_runtime *rt;
+        rt_task *t;
+        rt_split *s;
+} split_reading;
+
+static int
+add_item(void *arg, const example_item *it, socfw_error *perr)
+{
+        split_reading *sr = arg;
+        return add_example(sr->rt, sr->t, sr->s, it, perr);
+}
+
 /* Read one split of a task: records -> plugin examples -> tokens. */
 int
 rt_load_split(socfw_runtime *rt, rt_task *t, const char *path, rt_split *s,
               socfw_error *err)
 {
-        socfw_reader_options ro = SOCFW_READER_OPTIONS_INIT;
-        int fmt = socfw_data_format_parse(
-                socfw_config_get_string(t->cfg, "data.format"));
-        ro.format = fmt < 0 ? SOCFW_DATA_FORMAT_AUTO : (socfw_data_format)fmt;
-        ro.bad_rows = rt->train.skip_bad_rows ? SOCFW_BAD_ROWS_SKIP
-                                              : SOCFW_BAD_ROWS_ERROR;
-        long max_rows = (long)socfw_config_get_int(t->cfg, "data.max_rows");
-        t->ctx->split = s == &t->train   ? "train"
-                        : s == &t->valid ? "valid"
-                        : s == &t->test  ? "test"
-                                         : "eval";
-        socfw_reader *r = NULL;
-        socfw_example *ex = socfw_example_new();
-        int rc = ex ? socfw_reader_open(&r, path, &ro, err)
-                    : socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        socfw_record *rec = NULL;
-        long rows = 0;
+        const char *split = s == &t->train   ? "train"
+                            : s == &t->valid ? "valid"
+                            : s == &t->test  ? "test"
+                                             : "eval";
+        split_reading sr = {rt, t, s};
         s->source = path;
-        while (rc == 0 && (max_rows == 0 || rows < max_rows)) {
-                int got = socfw_reader_next(r, &rec, err);
-                if (got <= 0) {
-                        rc = got;
-                        break;
-                }
-                rows++;
-                socfw_error perr = {0};
-                socfw_example_reset(ex);
-                int prc = t->plugin->task.parse_example(t->ctx->state, rec, ex,
-                                                        &perr);
-                for (size_t i = 0; prc == 0 && i < socfw_example_count(ex);
-                     i++)
-                        prc = add_example(rt, t, s, socfw_example_item(ex, i),
-                                          &perr);
-                if (prc < 0) {
-                        if (prc == SOCFW_ENOMEM) {
-                                rc = socfw_error_set(err, prc,
-                                                     "out of memory");
-                        } else {
-                                rc = socfw_reader_reject(r, rec, prc, err,
-                                                         "%s", perr.message);
-                                if (rc == 0)
-                                        s->skipped++;
-                        }
-                }
-                socfw_record_free(rec);
-                rec = NULL;
-        }
+        int rc = socfw_task_read_file(t->ctx, path, split,
+                                      rt->train.skip_bad_rows, add_item, &sr,
+                                      &s->skipped, err);
         if (rc == 0 && s->n == 0)
                 rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
                                         "no usable examples (%zu rows "
                                         "skipped)",
                                         s->skipped);
-        if (r)
-                s->skipped += socfw_reader_skipped(r);
-        socfw_reader_close(r);
-        socfw_example_free(ex);
-        t->ctx->split = NULL;
         if (rc < 0)
                 socfw_error_prefix(err, rc, "task '%s'",
                                    socfw_task_name(t->ctx));
