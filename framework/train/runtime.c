@@ -1037,8 +1037,11 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
                 FILE *f = cached ? fopen(cfgjson, "r") : NULL;
                 const socfw_config *pt = socfw_pipeline_section(rt->p,
                                                                 "pretrain");
-                if (f && (socfw_config_get_bool(pt, "reuse") ||
-                          rt->from_checkpoint)) {
+                /* (an interrupted chunked pretraining is continued from
+                 * its state instead) */
+                if (f && !rt_pretrain_unfinished(rt) &&
+                    (socfw_config_get_bool(pt, "reuse") ||
+                     rt->from_checkpoint)) {
                         path = cached;
                         rt_progress(rt, "reusing the backbone pretrained in "
                                         "%s",
@@ -1517,6 +1520,12 @@ socfw_runtime_free(socfw_runtime *rt)
         free(rt->tags);
         free(rt->out_dir);
         free(rt);
+}
+
+int
+socfw_runtime_pretraining_paused(const socfw_runtime *rt)
+{
+        return rt->pretrain_paused;
 }
 
 int
