@@ -1050,3 +1050,37 @@ Test(pretrain, a_gzip_corpus_is_read_as_its_text)
         free(files[0]);
         free(files[1]);
 }
+
+/* pretrain.valid: the causal LM's held-out perplexity at eval_every steps
+ * and at the end, in the metrics and in OUTPUT/pretrain.jsonl. */
+Test(pretrain, held_out_perplexity_is_logged_with_the_hours)
+{
+        write_corpus();
+        write_data("train.jsonl", 20, 1);
+        write_data("valid.jsonl", 10, 2);
+        socfw_pipeline *p = fx_load(pipeline(
+                "arch: gpt2, hidden: 16, layers: 1, heads: 2,"
+                " max_positions: 32",
+                "steps: 10, eval_every: 4, valid: [corpus.txt],"
+                " valid_tokens: 2000, tokenizer: {vocab_size: 300}",
+                "ppl"));
+        socfw_runtime *rt = start(p, "ppl");
+        double ppl = metric(rt, "pretrain.valid.perplexity");
+        double loss = metric(rt, "pretrain.loss");
+        cr_log_info("valid perplexity %.2f, exp(train loss) %.2f", ppl,
+                    exp(loss));
+        cr_expect(isfinite(ppl) && ppl > 1 && ppl < 300, "%g", ppl);
+        /* the held-out text is the corpus itself: near exp(train loss) */
+        cr_expect(ppl > 0.5 * exp(loss) && ppl < 2 * exp(loss));
+        char path[4200];
+        snprintf(path, sizeof path, "%s/ppl/pretrain.jsonl", fx.dir);
+        char *log = socfw_test_read_file(path, NULL);
+        cr_assert_not_null(log);
+        cr_expect(strstr(log, "\"step\": 4,") != NULL, "%s", log);
+        cr_expect(strstr(log, "\"step\": 8,") != NULL, "%s", log);
+        cr_expect(strstr(log, "\"step\": 10,") != NULL, "%s", log);
+        cr_expect(strstr(log, "\"hours\"") != NULL);
+        free(log);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}

@@ -265,6 +265,18 @@ static const socfw_param_spec pretrain_specs[] = {
         {.key = "corpus", .type = SOCFW_PARAM_LIST,
          .help = "Plain-text files, one document per line; gzip-compressed "
                  "when the name ends in .gz."},
+        {.key = "valid", .type = SOCFW_PARAM_LIST,
+         .help = "Held-out text files (plain or .gz): a causal LM's "
+                 "perplexity on them is logged at eval_every steps and at "
+                 "the end of each sitting, and appended to "
+                 "OUTPUT/pretrain.jsonl with the hours of pretraining."},
+        {.key = "valid_tokens", .type = SOCFW_PARAM_INT,
+         .default_value = "100000", .min = 16, .max = 1e9,
+         .help = "Score at most this many held-out tokens."},
+        {.key = "eval_every", .type = SOCFW_PARAM_INT,
+         .default_value = "0", .min = 0, .max = 1e12,
+         .help = "Score pretrain.valid every this many steps (0 = at the "
+                 "end of each sitting only)."},
         {.key = "max_corpus_mb", .type = SOCFW_PARAM_INT,
          .default_value = "256", .min = 1, .max = 65536,
          .help = "Read at most this many MiB of corpus text (the rest of "

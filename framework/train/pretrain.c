@@ -240,6 +240,12 @@ typedef struct pretrainer {
         int32_t *mtgt, *pos;
         float *x, *dx;
         long n_masked, n_right;
+        /* held-out perplexity (causal LM; pretrain.valid) */
+        int32_t *valid;
+        size_t n_valid;
+        long eval_every, evaluated_at;
+        double elapsed0;        /* pretraining seconds of earlier sittings */
+        double t0;              /* this sitting's start                    */
 } pretrainer;
 
 static void
@@ -363,6 +369,90 @@ pt_mlm_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
         return rc;
 }
 
+static double
+pt_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Perplexity of the causal LM on the held-out stream: consecutive windows
+ * of T tokens, each predicting its next tokens, no dropout.  Logged, kept
+ * as pretrain.valid.perplexity, and appended to OUTPUT/pretrain.jsonl with
+ * the hours of pretraining so far (all sittings). */
+static int
+pt_evaluate(pretrainer *pt, long step, socfw_error *err)
+{
+        socfw_runtime *rt = pt->rt;
+        if (!pt->valid || pt->head || pt->evaluated_at == step)
+                return 0;
+        pt->evaluated_at = step;
+        const socfw_model_config *mc = socfw_model_config_of(rt->model);
+        int T = pt->T, V = mc->vocab_size;
+        size_t windows = (pt->n_valid - 1) / (size_t)T;
+        double nll = 0;
+        size_t count = 0;
+        int rc = 0;
+        for (size_t w = 0; rc == 0 && w < windows; w += (size_t)pt->B) {
+                int B = (int)(windows - w < (size_t)pt->B ? windows - w
+                                                          : (size_t)pt->B);
+                for (int b = 0; b < B; b++) {
+                        const int32_t *src = pt->valid + (w + (size_t)b) * T;
+                        memcpy(pt->ids + (size_t)b * T, src,
+                               sizeof(int32_t) * (size_t)T);
+                        memcpy(pt->tgt + (size_t)b * T, src + 1,
+                               sizeof(int32_t) * (size_t)T);
+                }
+                int N = B * T;
+                float loss = 0;
+                rc = socfw_model_forward(rt->model, pt->ids, NULL, NULL, B, T,
+                                         false, 0, NULL, pt->hidden, err);
+                if (rc == 0)
+                        rc = socfw_model_lm_logits(rt->model, pt->hidden, N,
+                                                   pt->logits, err);
+                if (rc == 0)
+                        rc = socfw_nn_cross_entropy_forward_backward(
+                                &loss, NULL, pt->logits, pt->logits, pt->tgt,
+                                N, V, NULL, err);
+                nll += (double)loss * N;
+                count += (size_t)N;
+        }
+        if (rc < 0 || count == 0)
+                return rc;
+        double ppl = exp(nll / (double)count);
+        double hours = (pt->elapsed0 + pt_now() - pt->t0) / 3600.0;
+        socfw_metrics_set(rt->metrics, "pretrain.valid.perplexity", ppl, 0);
+        rt_progress(rt, "pretraining: step %ld, %.2f h of pretraining, valid "
+                        "perplexity %.2f (%zu tokens)",
+                    step, hours, ppl, count);
+        if (!rt->out_dir)
+                return 0;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/pretrain.jsonl", rt->out_dir);
+        FILE *f = fopen(path, "a");
+        if (!f)
+                return socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
+                                          "cannot append: %m");
+        fprintf(f, "{\"step\": %ld, \"hours\": %.4f, \"train_tokens\": %.0f, "
+                   "\"valid_tokens\": %zu, \"valid_loss\": %.6f, "
+                   "\"valid_perplexity\": %.4f}\n",
+                step, hours, (double)step * (double)pt->N, count,
+                nll / (double)count, ppl);
+        fclose(f);
+        return 0;
+}
+
+static int
+pt_after_step(void *self, rt_loop *lp, int end_of_pass, socfw_error *err)
+{
+        (void)end_of_pass;
+        pretrainer *pt = self;
+        if (pt->eval_every > 0 && lp->step % pt->eval_every == 0)
+                return pt_evaluate(pt, lp->step, err);
+        return 0;
+}
+
 static void
 pt_where(void *self, char *buf, size_t n)
 {
@@ -393,6 +483,8 @@ pt_save(void *self, rt_state_kv *kv)
                         pt->head ? "masked-lm" : "causal-lm");
         rt_state_kv_add(kv, "stream_tokens", "%zu", pt->n_stream);
         rt_state_kv_add(kv, "first_loss_done", "%d", pt->first_done);
+        rt_state_kv_add(kv, "elapsed_seconds", "%.3f",
+                        pt->elapsed0 + pt_now() - pt->t0);
 }
 
 /* A state must come from the same objective over the same token stream
@@ -428,11 +520,15 @@ pt_restore(void *self, const socfw_modelfile *mf, const char *path,
                         "start afresh)",
                         n, pt->n_stream);
         pt->first_done = (int)strtol(first, NULL, 10);
+        const char *el = NULL;
+        if (rt_loop_state_get(mf, path, "elapsed_seconds", &el, NULL) == 0)
+                pt->elapsed0 = strtod(el, NULL);
         return 0;
 }
 
 static const rt_objective clm_objective = {
         .micro_batch = pt_clm_batch,
+        .after_step = pt_after_step,
         .where = pt_where,
         .on_log = pt_on_log,
         .save = pt_save,
@@ -471,6 +567,7 @@ pt_clear(pretrainer *pt)
         free(pt->pos);
         free(pt->x);
         free(pt->dx);
+        free(pt->valid);
 }
 
 /* Window length and buffers.  Returns 0, 1 when the stream is too short
@@ -582,6 +679,54 @@ rt_pretrain_unfinished(const socfw_runtime *rt)
         return unfinished;
 }
 
+static int token_stream(socfw_runtime *rt, const corpus *c, int32_t sep,
+                        int32_t **out, size_t *n_out, socfw_error *err);
+
+/* The held-out stream of pretrain.valid (causal LM): at most
+ * pretrain.valid_tokens tokens, documents separated by EOS. */
+static int
+load_valid(pretrainer *pt, const socfw_config *cfg, socfw_error *err)
+{
+        socfw_runtime *rt = pt->rt;
+        size_t nf = socfw_config_list_len(cfg, "valid");
+        if (nf == 0)
+                return 0;
+        if (pt->head) {
+                rt_progress(rt, "pretraining: pretrain.valid is scored for "
+                                "causal LMs only; the masked LM logs its "
+                                "training loss and accuracy");
+                return 0;
+        }
+        size_t limit = (size_t)socfw_config_get_int(cfg, "valid_tokens");
+        corpus c = {.max_bytes = limit * 16 + 4096};
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < nf; i++) {
+                char *path = socfw_config_join_path(
+                        socfw_pipeline_dir(rt->p),
+                        socfw_config_list_get(cfg, "valid", i));
+                rc = path ? read_text_file(rt, &c, path, err) : SOCFW_ENOMEM;
+                free(path);
+        }
+        if (rc == 0)
+                rc = token_stream(rt, &c,
+                                  socfw_tokenizer_special_id(
+                                          rt->tok, SOCFW_TOKENIZER_EOS),
+                                  &pt->valid, &pt->n_valid, err);
+        corpus_free(&c);
+        if (rc < 0)
+                return socfw_error_prefix(err, rc, "pretrain.valid");
+        if (pt->n_valid > limit)
+                pt->n_valid = limit;
+        if (pt->n_valid < (size_t)pt->T + 1) {
+                rt_progress(rt, "pretraining: pretrain.valid has %zu tokens, "
+                                "fewer than one window (%d); not scored",
+                            pt->n_valid, pt->T + 1);
+                free(pt->valid);
+                pt->valid = NULL;
+        }
+        return 0;
+}
+
 /* Pretrain rt->model on the stream, with the MLM head `head` (masked LM)
  * or as a causal LM (head NULL).  With --resume, continue from the state
  * an earlier, interrupted pretraining left.  *finished is set when the
@@ -612,6 +757,11 @@ pretrain(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
                 rc = SOCFW_ENOMEM;
                 goto out;
         }
+        pt.t0 = pt_now();
+        pt.evaluated_at = -1;
+        pt.eval_every = (long)socfw_config_get_int(cfg, "eval_every");
+        if ((rc = load_valid(&pt, cfg, err)) < 0)
+                goto out;
         int chunked = socfw_config_get_bool(cfg, "chunked");
         if (rt->out_dir && (rc = socfw_dir_make(rt->out_dir, 0755, err)) < 0)
                 goto out;
@@ -673,6 +823,8 @@ pretrain(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
                                 "%d tokens over a stream of %zu tokens",
                             steps, pt.B, pt.T, n_stream);
         rc = rt_loop_run(&lp, obj, &pt, err);
+        if (rc == 0)
+                rc = pt_evaluate(&pt, lp.step, err);
         if (rc == 0 && chunked && lp.step < lp.sched.total_steps) {
                 *finished = 0;
                 rt_progress(rt, "pretraining: paused at step %ld of %ld "

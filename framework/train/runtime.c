@@ -1404,8 +1404,9 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         if (rc == 0)
                 rc = socfw_runtime_check_adapters(p, err);
 
-        /* tasks need a backbone only when they have a head */
-        int need_model = 0;
+        /* a task with a head needs the backbone; so does a pipeline that
+         * only pretrains one (a base pipeline such as configs/base-en) */
+        int need_model = rt_pretrain_wanted(rt);
         for (size_t i = 0; i < socfw_pipeline_task_count(p); i++)
                 need_model |= socfw_pipeline_task_head(p, i) != NULL;
         /* the privacy stage cleans every text before learning: the
