@@ -570,3 +570,102 @@ Test(train, resume_after_a_kill_equals_an_uninterrupted_run)
         free(cb);
         socfw_pipeline_free(p);
 }
+
+/* ---- a third-party class task without an evaluate hook ---- */
+
+typedef struct plain_state {
+        socfw_task_ctx *ctx;
+} plain_state;
+
+static int
+plain_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **out,
+             socfw_error *err)
+{
+        (void)cfg;
+        plain_state *s = malloc(sizeof *s);
+        if (!s)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        s->ctx = ctx;
+        *out = s;
+        return 0;
+}
+
+static void
+plain_destroy(void *s)
+{
+        free(s);
+}
+
+static int
+plain_parse(void *state, const socfw_record *rec, socfw_example *ex,
+            socfw_error *err)
+{
+        plain_state *s = state;
+        const char *text = socfw_record_get_string(rec, "text");
+        const char *label = socfw_record_get_string(rec, "label");
+        if (!text || !label)
+                return socfw_error_set(err, SOCFW_EINVAL, "text and label");
+        int rc = socfw_example_set_text(ex, text);
+        for (size_t i = 0; rc == 0 && i < socfw_task_label_count(s->ctx); i++)
+                if (!strcmp(label, socfw_task_label(s->ctx, i)))
+                        return socfw_example_set_class(ex, (int)i);
+        return rc < 0 ? rc : socfw_error_set(err, SOCFW_EINVAL, "label");
+}
+
+static const socfw_plugin plain_plugin = {
+        .abi_major = SOCFW_ABI_MAJOR,
+        .abi_minor = SOCFW_ABI_MINOR,
+        .kind = SOCFW_PLUGIN_TASK,
+        .name = "plainclass",
+        .version = "1.0",
+        .description = "A class task that leaves metrics to the host.",
+        .license = "MIT",
+        .default_head = "classifier",
+        .task = {.create = plain_create,
+                 .destroy = plain_destroy,
+                 .parse_example = plain_parse},
+};
+
+/* plugin.h: evaluate == NULL gives the host's classification figures and
+ * report for a class task, as sentiment's own hook does. */
+Test(train, a_class_task_without_evaluate_gets_the_default_report)
+{
+        write_data("train.jsonl", 300, 1, 0);
+        write_data("valid.jsonl", 80, 2, 0);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_registry_add_static(fx.reg, &plain_plugin, "test",
+                                               &err),
+                     0, "%s", err.message);
+        const char *base = tiny_pipeline(NULL, NULL);
+        const char *task = "  - name: sentiment\n    plugin: sentiment\n";
+        const char *at = strstr(base, task);
+        cr_assert_not_null(at);
+        char y[8192];
+        snprintf(y, sizeof y, "%.*s  - name: plain\n    plugin: plainclass\n%s",
+                 (int)(at - base), base, at + strlen(task));
+        socfw_pipeline *p = fx_load(y);
+        char out[4200];
+        snprintf(out, sizeof out, "%s/plain-run", fx.dir);
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",
+                     err.message);
+        double f1 = -1, acc = -1, mr = -1;
+        cr_expect_eq(socfw_runtime_metric(rt, "plain.valid.macro_f1", &f1), 0);
+        cr_expect_eq(socfw_runtime_metric(rt, "plain.valid.accuracy", &acc),
+                     0);
+        cr_expect_eq(socfw_runtime_metric(rt, "plain.valid.macro_recall",
+                                          &mr),
+                     0);
+        cr_log_info("plainclass: valid macro-F1 %.4f accuracy %.4f", f1, acc);
+        cr_expect_gt(f1, 0.9, "macro-F1 %.4f", f1);
+        char path[4400];
+        snprintf(path, sizeof path, "%s/plain.valid.txt", out);
+        char *report = socfw_test_read_file(path, NULL);
+        cr_assert_not_null(report, "no %s", path);
+        cr_expect(strstr(report, "negative") && strstr(report, "positive"),
+                  "%s", report);
+        free(report);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}

@@ -647,6 +647,22 @@ argmax(const double *v, int K)
         return best;
 }
 
+/* A class task whose plugin has no evaluate hook gets the usual
+ * classification figures and report over its labels (plugin.h). */
+static int
+default_class_metrics(rt_task *t, socfw_eval *e, socfw_error *err)
+{
+        size_t n = socfw_task_label_count(t->ctx);
+        const char **names = calloc(n ? n : 1, sizeof *names);
+        if (!names)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+                names[i] = socfw_task_label(t->ctx, i);
+        int rc = socfw_eval_add_classification(e, names, n, err);
+        free(names);
+        return rc;
+}
+
 static int
 evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
               const rt_split *s, char **report_out, socfw_error *err)
@@ -768,6 +784,8 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 e.split = split;
                 if (t->plugin->task.evaluate)
                         rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
+                else if (t->kind == SOCFW_TARGET_CLASS)
+                        rc = default_class_metrics(t, &e, err);
                 for (size_t m = 0; rc == 0 && m < e.n_metrics; m++) {
                         snprintf(name, sizeof name, "%s.%s.%s",
                                  socfw_task_name(t->ctx), split, e.names[m]);
