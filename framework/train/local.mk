@@ -33,6 +33,14 @@ tests_test_loop_SOURCES = $(TEST_COMMON) tests/test_loop.c
 tests_test_loop_CFLAGS = $(TEST_CFLAGS)
 tests_test_loop_LDADD = $(TEST_LDADD)
 
+# data-parallel training over MPI: two processes train as one
+# (skipped when socfw is built without MPI)
+check_PROGRAMS += tests/dist_train
+tests_dist_train_SOURCES = tests/dist_train.c
+tests_dist_train_LDADD = framework/libsocfw.la
+TESTS += tests/dist-train.sh
+EXTRA_DIST += tests/dist-train.sh
+
 # the runtime end to end on tiny data
 if HAVE_CRITERION
 check_PROGRAMS += tests/test_train

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "socfw/dist.h"
 #include "socfw/safetensors.h"
 
 #define STATE_FORMAT "socfw-train-state-1"
@@ -315,6 +316,27 @@ rt_loop_resume(rt_loop *lp, const rt_objective *obj, void *self,
         }
         socfw_modelfile_close(mf);
         return rc < 0 ? rc : 1;
+}
+
+/* ---- data-parallel processes ---- */
+
+int
+rt_loop_average_over_processes(void *user, rt_group *groups, size_t n,
+                               socfw_error *err)
+{
+        (void)user;
+        int N = socfw_dist_size();
+        if (N <= 1)
+                return 0;
+        for (size_t g = 0; g < n; g++) {
+                int rc = socfw_dist_allreduce_sum(groups[g].grad,
+                                                  groups[g].n, err);
+                if (rc < 0)
+                        return rc;
+                socfw_grad_scale(groups[g].grad, groups[g].n,
+                                 1.0f / (float)N);
+        }
+        return 0;
 }
 
 /* ---- the loop ---- */

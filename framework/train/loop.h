@@ -185,6 +185,12 @@ int rt_loop_save_state(rt_loop *lp, const rt_objective *obj, void *self,
 /* End the loop after the current step (early stopping). */
 void rt_loop_stop(rt_loop *lp);
 
+/* A gradient hook (rt_loop_config.grad_hook) that averages every group's
+ * gradients over the data-parallel processes (socfw/dist.h); `user` is
+ * unused.  With one process it does nothing. */
+int rt_loop_average_over_processes(void *user, rt_group *groups, size_t n,
+                                   socfw_error *err);
+
 /* A key of the state file being restored (for objective.restore):
  * 0 and *out (borrowed from mf), or an error naming the file. */
 int rt_loop_state_get(const socfw_modelfile *mf, const char *path,

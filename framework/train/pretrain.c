@@ -18,6 +18,7 @@
 
 #include "core/config_impl.h"
 #include "socfw/data.h"
+#include "socfw/dist.h"
 #include "socfw/io.h"
 #include "socfw/metrics.h"
 #include "socfw/modelfile.h"
@@ -785,6 +786,9 @@ pretrain(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
                 .rng = &rt->rng,
                 .progress = pt_progress,
                 .progress_user = rt,
+                .grad_hook = socfw_dist_size() > 1
+                                     ? rt_loop_average_over_processes
+                                     : NULL,
         };
         if ((rc = rt_loop_init(&lp, &lc, err)) < 0)
                 goto out;

@@ -14,6 +14,7 @@
 #include "core/example_impl.h"
 #include "socfw/baseline.h"
 #include "socfw/data.h"
+#include "socfw/dist.h"
 #include "socfw/io.h"
 #include "socfw/nn.h"
 #include "socfw/log.h"
@@ -1009,12 +1010,21 @@ ft_micro_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
         }
         const work *wk = &ft->queue[ft->order[ft->next++]];
         rt_task *t = &rt->tasks[wk->task];
-        for (size_t b = 0; b < wk->len; b++)
+        /* data-parallel (socfw/dist.h): this process's share of the batch,
+         * its gradient weighted by its size so that the average over the
+         * processes is the whole batch's mean */
+        size_t off = 0, len = wk->len;
+        socfw_dist_shard(wk->len, &off, &len);
+        float share = (float)len * (float)socfw_dist_size() / (float)wk->len;
+        for (size_t b = 0; b < len; b++)
                 ft->batch[b] = &t->train.ex[ft->plans[wk->task]
-                                                    ->indices[wk->start + b]];
-        rc = run_batch(rt, t, ft->batch, (int)wk->len, 1, t->weight * scale,
-                       &mb->loss, err);
-        for (size_t b = 0; b < wk->len; b++)
+                                                    ->indices[wk->start +
+                                                              off + b]];
+        if (len > 0)
+                rc = run_batch(rt, t, ft->batch, (int)len, 1,
+                               t->weight * scale * share, &mb->loss, err);
+        t->had_batch = 1; /* on every process alike, share or not */
+        for (size_t b = 0; b < len; b++)
                 mb->tokens += (size_t)ft->batch[b]->n;
         mb->end_of_pass = ft->next == ft->n_work;
         return rc;
@@ -1410,6 +1420,9 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                 .rng = &rt->rng,
                 .progress = loop_progress,
                 .progress_user = rt,
+                .grad_hook = socfw_dist_size() > 1
+                                     ? rt_loop_average_over_processes
+                                     : NULL,
         };
         if ((rc = rt_loop_init(&lp, &lc, err)) < 0 ||
             (rc = add_groups(rt, &lp)) < 0)
