@@ -145,6 +145,7 @@ static float
 optimizer_step(socfw_runtime *rt, double lr, float clip, long step,
                long total)
 {
+        rt_l2sp_apply(rt);      /* continual.l2_sp: toward the start */
         /* AdaLoRA: the orthogonality regulariser joins the gradient */
         for (size_t i = 0; i < rt->n_tasks; i++)
                 if (rt->tasks[i].had_batch)
