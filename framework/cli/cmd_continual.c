@@ -192,7 +192,7 @@ cli_continual_run(const char *pipeline, const char *run, const char *data,
          * the task started from the current version */
         size_t n_base = n_ov - 1;       /* without output.dir */
         n_ov = n_base;
-        char *extra[8] = {0};
+        char *extra[10] = {0};
         size_t n_extra = 0;
         int ok = asprintf(&extra[n_extra++], "output.dir=%s/out", work) >= 0 &&
                  asprintf(&extra[n_extra++], "tasks.%s.data.train=%s",
@@ -202,7 +202,9 @@ cli_continual_run(const char *pipeline, const char *run, const char *data,
                  asprintf(&extra[n_extra++], "tasks.%s.data.max_rows=0",
                           s.task) >= 0 &&
                  asprintf(&extra[n_extra++], "tasks.%s.adapter.from=%s",
-                          s.task, cur_dir) >= 0;
+                          s.task, cur_dir) >= 0 &&
+                 /* the gate compares versions, not a TF-IDF model */
+                 asprintf(&extra[n_extra++], "evaluate.baseline=false") >= 0;
         if (ok && file_exists(abs_run, "backbone/config.json"))
                 ok = asprintf(&extra[n_extra++], "backbone.model=%s/backbone",
                               abs_run) >= 0 &&
