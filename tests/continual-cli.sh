@@ -159,6 +159,14 @@ if "$socfw" run "$tmp/p.yaml" --continue "$tmp/run" --data "$new" \
 fi
 grep -q "also in the gate set" "$tmp/c4.err" ||
         { cat "$tmp/c4.err"; fail "overlap not explained"; }
-[ "$(socfw_latest=$(ls "$ad/versions" | wc -l); echo "$socfw_latest")" = 3 ] ||
-        fail "a refused input made a version"
+# one continued run of a task at a time
+if command -v flock >/dev/null; then
+        if flock "$tmp/run/continual/sentiment.lock" "$socfw" run "$tmp/p.yaml" \
+                --continue "$tmp/run" --data "$new" >/dev/null 2>"$tmp/c5.err"; then
+                fail "a second continued run of the task ran at the same time"
+        fi
+        grep -q "another continued run of task 'sentiment' is in progress" \
+                "$tmp/c5.err" || { cat "$tmp/c5.err"; fail "lock not explained"; }
+fi
+[ "$(ls "$ad/versions" | wc -l)" = 3 ] || fail "a refused input made a version"
 echo "ok: v2 promoted, shuffled labels refused, rollback, serve reload, bad input refused"

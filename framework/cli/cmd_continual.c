@@ -9,7 +9,10 @@
  * Exit status: 0 promoted, 1 refused by the gate (the current version
  * keeps serving) or failed. */
 #define _GNU_SOURCE /* asprintf */
+#include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <sys/file.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -103,7 +106,7 @@ cli_continual_run(const char *pipeline, const char *run, const char *data,
         json_t *runjson = NULL, *keep_labels = NULL, *info = NULL,
                *metrics = NULL;
         char *cur_dir = NULL;
-        int rc = CLI_FAIL, work_made = 0;
+        int rc = CLI_FAIL, work_made = 0, lock_fd = -1;
         const char *rec_pipeline;
         json_t *rec_sets;
         if (n_sets + 16 > MAX_OVERRIDES)
@@ -159,6 +162,23 @@ cli_continual_run(const char *pipeline, const char *run, const char *data,
         const char *labels[256];
         size_t n_labels = task_labels(abs_run, tcfg, s.task, labels, 256,
                                       &keep_labels);
+        /* one continued run of a task at a time: they share its work
+         * directory and its next version number */
+        char lock[PATH_MAX + 128];
+        snprintf(work, sizeof work, "%s/continual", abs_run);
+        snprintf(lock, sizeof lock, "%s/%s.lock", work, s.task);
+        if (socfw_dir_make(work, 0755, &err) < 0) {
+                cli_error(&err);
+                goto out;
+        }
+        lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+                cli_errorf("%s: %s (hint: another continued run of task "
+                           "'%s' is in progress; wait for it)",
+                           lock, lock_fd < 0 ? strerror(errno) : "locked",
+                           s.task);
+                goto out;
+        }
         snprintf(work, sizeof work, "%s/continual/%s.work", abs_run, s.task);
         nftw(work, rm_one, 16, FTW_DEPTH | FTW_PHYS);
         if (socfw_dir_make(work, 0755, &err) < 0) {
@@ -284,6 +304,8 @@ out:
         socfw_runtime_free(rt);
         if (work_made)
                 nftw(work, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        if (lock_fd >= 0)
+                close(lock_fd);         /* releases the lock */
         for (size_t i = 0; i < MAX_OVERRIDES; i++)
                 free(ov[i]);
         free(cur_dir);
