@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential autoconf automake libtool pkg-config \
 libltdl-dev libyaml-dev libopenblas-dev libcurl4-openssl-dev \
-libjansson-dev libutf8proc-dev libpcre2-dev libsodium-dev libsqlite3-dev \
+libjansson-dev libutf8proc-dev libpcre2-dev libsodium-dev libsqlite3-dev zlib1g-dev \
 libmicrohttpd-dev liblinear-dev libcriterion-dev python3 clang libclang-rt-dev"
 # (python3's standard library plays the hub and the HTTP client in
 # tests/hub-pull.sh and tests/serve-http.sh; clang with libFuzzer builds the

@@ -407,8 +407,20 @@ cli_cmd_run(int argc, char **argv)
                                     .progress = print_progress,
                                     .retrain = o.retrain,
                                     .n_retrain = o.n_retrain};
-        if (socfw_runtime_new(&rt, p, &ro, &err) < 0 ||
-            socfw_runtime_train(rt, &err) < 0) {
+        if (socfw_runtime_new(&rt, p, &ro, &err) < 0) {
+                cli_error(&err);
+                goto out;
+        }
+        if (socfw_runtime_pretraining_paused(rt)) {
+                fprintf(stderr, "socfw: pretraining paused at its time "
+                                "budget (the backbone so far is in "
+                                "%s/backbone); continue with `socfw run %s "
+                                "--resume`\n",
+                        dir, o.pipeline);
+                rc = CLI_OK;
+                goto out;
+        }
+        if (socfw_runtime_train(rt, &err) < 0) {
                 cli_error(&err);
                 goto out;
         }

@@ -263,7 +263,24 @@ static const socfw_param_spec pretrain_specs[] = {
          .help = "Causal LM (decoders) or masked LM (encoders); auto picks "
                  "by architecture."},
         {.key = "corpus", .type = SOCFW_PARAM_LIST,
-         .help = "Plain-text files, one document per line."},
+         .help = "Plain-text files, one document per line; gzip-compressed "
+                 "when the name ends in .gz."},
+        {.key = "valid", .type = SOCFW_PARAM_LIST,
+         .help = "Held-out text files (plain or .gz): a causal LM's "
+                 "perplexity on them is logged at eval_every steps and at "
+                 "the end of each sitting, and appended to "
+                 "OUTPUT/pretrain.jsonl with the hours of pretraining."},
+        {.key = "valid_tokens", .type = SOCFW_PARAM_INT,
+         .default_value = "100000", .min = 16, .max = 1e9,
+         .help = "Score at most this many held-out tokens."},
+        {.key = "eval_every", .type = SOCFW_PARAM_INT,
+         .default_value = "0", .min = 0, .max = 1e12,
+         .help = "Score pretrain.valid every this many steps (0 = at the "
+                 "end of each sitting only)."},
+        {.key = "max_corpus_mb", .type = SOCFW_PARAM_INT,
+         .default_value = "256", .min = 1, .max = 65536,
+         .help = "Read at most this many MiB of corpus text (the rest of "
+                 "the files is left out, with a notice)."},
         {.key = "steps", .type = SOCFW_PARAM_INT, .default_value = "1000",
          .min = 0, .max = 1e12, .help = "Optimizer steps."},
         {.key = "batch_size", .type = SOCFW_PARAM_INT,
@@ -278,7 +295,18 @@ static const socfw_param_spec pretrain_specs[] = {
         {.key = "max_minutes", .type = SOCFW_PARAM_FLOAT,
          .default_value = "0", .min = 0, .max = 1e9,
          .help = "Wall-time budget: fewer steps when they would not fit "
-                 "(the schedule is shortened to match); 0 = no limit."},
+                 "(the schedule is shortened to match); with chunked, the "
+                 "length of one chunk instead; 0 = no limit."},
+        {.key = "chunked", .type = SOCFW_PARAM_BOOL,
+         .default_value = "false",
+         .help = "Pretrain in chunks of max_minutes: the schedule stays "
+                 "over all steps, a chunk stops at the budget with its "
+                 "state saved (OUTPUT/pretrain.state.safetensors) and the "
+                 "backbone so far, and `socfw run --resume` continues."},
+        {.key = "checkpoint_every", .type = SOCFW_PARAM_INT,
+         .default_value = "0", .min = 0, .max = 1e12,
+         .help = "Save the resumable pretraining state every this many "
+                 "steps (0 = only when a chunk ends)."},
         {.key = "mask_prob", .type = SOCFW_PARAM_FLOAT,
          .default_value = "0.15", .min = 0, .max = 1,
          .help = "Masked LM: share of tokens to predict (80% become the "

@@ -4,6 +4,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/train/optim.c \
 	framework/train/schedule.c \
 	framework/train/runtime.c framework/train/runtime_impl.h \
+	framework/train/loop.c framework/train/loop.h \
 	framework/train/trainer.c \
 	framework/train/retrieval.c \
 	framework/train/adapters.c \
@@ -27,6 +28,15 @@ endif
 tests_test_optim_SOURCES = $(TEST_COMMON) tests/test_optim.c
 tests_test_optim_CFLAGS = $(TEST_CFLAGS)
 tests_test_optim_LDADD = $(TEST_LDADD)
+
+# the one training loop on a toy objective
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_loop
+TESTS += tests/test_loop
+endif
+tests_test_loop_SOURCES = $(TEST_COMMON) tests/test_loop.c
+tests_test_loop_CFLAGS = $(TEST_CFLAGS)
+tests_test_loop_LDADD = $(TEST_LDADD)
 
 # the runtime end to end on tiny data
 if HAVE_CRITERION

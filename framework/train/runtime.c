@@ -1038,8 +1038,11 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
                 FILE *f = cached ? fopen(cfgjson, "r") : NULL;
                 const socfw_config *pt = socfw_pipeline_section(rt->p,
                                                                 "pretrain");
-                if (f && (socfw_config_get_bool(pt, "reuse") ||
-                          rt->from_checkpoint)) {
+                /* (an interrupted chunked pretraining is continued from
+                 * its state instead) */
+                if (f && !rt_pretrain_unfinished(rt) &&
+                    (socfw_config_get_bool(pt, "reuse") ||
+                     rt->from_checkpoint)) {
                         path = cached;
                         rt_progress(rt, "reusing the backbone pretrained in "
                                         "%s",
@@ -1402,8 +1405,9 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         if (rc == 0)
                 rc = socfw_runtime_check_adapters(p, err);
 
-        /* tasks need a backbone only when they have a head */
-        int need_model = 0;
+        /* a task with a head needs the backbone; so does a pipeline that
+         * only pretrains one (a base pipeline such as configs/base-en) */
+        int need_model = rt_pretrain_wanted(rt);
         for (size_t i = 0; i < socfw_pipeline_task_count(p); i++)
                 need_model |= socfw_pipeline_task_head(p, i) != NULL;
         /* the privacy stage cleans every text before learning: the
@@ -1528,6 +1532,12 @@ socfw_runtime_free(socfw_runtime *rt)
         free(rt->tags);
         free(rt->out_dir);
         free(rt);
+}
+
+int
+socfw_runtime_pretraining_paused(const socfw_runtime *rt)
+{
+        return rt->pretrain_paused;
 }
 
 int

@@ -81,6 +81,8 @@ struct socfw_runtime {
         void *progress_user;
         int from_checkpoint;    /* inference on a finished run            */
         int resume;             /* continue from output_dir/state         */
+        int pretrain_paused;    /* chunked pretraining stopped at its
+                                   budget before the end of its schedule  */
 
         socfw_model *model;
         socfw_tokenizer *tok;
@@ -179,6 +181,9 @@ int rt_build_from_scratch(socfw_runtime *rt, socfw_error *err);
  * pretrains the loaded rt->model (read from `src`) with its objective,
  * saves it to output_dir/backbone and makes that the run's backbone. */
 int rt_pretrain_wanted(const socfw_runtime *rt);
+/* --resume and OUTPUT/pretrain.state.safetensors holds a pretraining that
+ * stopped before the end of its schedule (chunked). */
+int rt_pretrain_unfinished(const socfw_runtime *rt);
 int rt_pretrain_continue(socfw_runtime *rt, const char *src,
                          socfw_error *err);
 
