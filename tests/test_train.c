@@ -2,6 +2,7 @@
  * backbone from scratch, fine-tuning a classifier, checkpoints, inference
  * from a finished run, determinism, and bad data. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,6 +445,25 @@ Test(train, one_label_and_long_posts_still_train)
         socfw_error err = {0};
         cr_assert_eq(build_error(tiny_pipeline(NULL, NULL), &err), 0, "%s",
                      err.message);
+}
+
+/* eval_every beyond the last step: no evaluation, so the checkpoint has
+ * no value to record; it is written with "value": null, not refused */
+Test(train, a_run_that_never_evaluates_still_writes_its_checkpoint)
+{
+        write_data("train.jsonl", 64, 8, 0);
+        write_data("valid.jsonl", 20, 9, 0);
+        socfw_pipeline *p = fx_load(tiny_pipeline(
+                ", eval_every: 1000", NULL));
+        char out[4200], meta[4300];
+        snprintf(out, sizeof out, "%s/run", fx.dir);
+        train(p, out);
+        snprintf(meta, sizeof meta, "%s/checkpoint/meta.json", out);
+        json_t *m = json_load_file(meta, 0, NULL);
+        cr_assert_not_null(m, "no %s", meta);
+        cr_assert(json_is_null(json_object_get(m, "value")));
+        json_decref(m);
+        socfw_pipeline_free(p);
 }
 
 Test(train, a_kill_during_checkpoint_writing_keeps_the_previous_one)

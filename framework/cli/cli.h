@@ -79,6 +79,14 @@ struct socfw_chain *cli_inference_chain(const socfw_pipeline *p,
                                         struct socfw_runtime *rt,
                                         const char *task);
 
+/* `socfw run PIPELINE --continue RUN --data NEW` (cmd_continual.c):
+ * train, gate and maybe promote a new version of a task's adapter (task
+ * NULL: continual.task or the only task with an adapter).  Returns CLI_OK
+ * when promoted, CLI_FAIL when refused or failed. */
+int cli_continual_run(const char *pipeline, const char *run,
+                      const char *data, const char *task,
+                      const char *const *sets, size_t n_sets);
+
 /* Commands: argc/argv start at the command name. */
 int cli_cmd_monitor(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
@@ -90,7 +98,8 @@ int cli_cmd_serve(int argc, char **argv);
  * exit code. */
 struct socfw_chain;
 int cli_serve(struct socfw_chain *chain, const socfw_pipeline *p,
-              const char *host, int port, const char *text_field);
+              struct socfw_runtime *rt, const char *host, int port,
+              const char *text_field);
 int cli_cmd_validate(int argc, char **argv);
 int cli_cmd_inspect(int argc, char **argv);
 int cli_cmd_predict(int argc, char **argv);

@@ -12,7 +12,10 @@
  * Errors are JSON too: {"error": "...", "status": N}.  Requests are served
  * one at a time (one polling thread; the runtime is not re-entrant), bodies
  * are capped at SERVE_MAX_BODY, idle connections time out, and SIGINT or
- * SIGTERM stop the server after the request in progress.
+ * SIGTERM stop the server after the request in progress.  SIGHUP reloads
+ * the tasks' adapters whose current version changed (socfw adapter
+ * promote/rollback, a continued run that passed its gate) between two
+ * requests.
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -28,6 +31,7 @@
 
 #include "cli/cli.h"
 #include "socfw/chain.h"
+#include "socfw/continual.h"
 
 #define SERVE_MAX_BODY (1u << 20)
 #define SERVE_MAX_BATCH 256
@@ -269,8 +273,9 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 int
-cli_serve(socfw_chain *chain, const socfw_pipeline *p, const char *host,
-          int port, const char *text_field)
+cli_serve(socfw_chain *chain, const socfw_pipeline *p,
+          struct socfw_runtime *rt, const char *host, int port,
+          const char *text_field)
 {
         server s = {.chain = chain, .p = p, .text_field = text_field};
         struct sockaddr_in addr = {.sin_family = AF_INET,
@@ -288,6 +293,7 @@ cli_serve(socfw_chain *chain, const socfw_pipeline *p, const char *host,
         sigemptyset(&stop);
         sigaddset(&stop, SIGINT);
         sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGHUP);
         pthread_sigmask(SIG_BLOCK, &stop, NULL);
         struct MHD_Daemon *d = MHD_start_daemon(
                 MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
@@ -310,7 +316,21 @@ cli_serve(socfw_chain *chain, const socfw_pipeline *p, const char *host,
                 socfw_pipeline_path(p), host,
                 info ? info->port : (unsigned)port);
         int sig = 0;
-        sigwait(&stop, &sig);
+        while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+                socfw_error err = {0};
+                size_t changed = 0;
+                int rc = 0;
+                pthread_mutex_lock(&s.lock);
+                if (rt)
+                        rc = socfw_runtime_reload_adapters(rt, &changed, &err);
+                pthread_mutex_unlock(&s.lock);
+                if (rc < 0)
+                        cli_error(&err);   /* the loaded ones keep serving */
+                else
+                        fprintf(stderr, "socfw: reloaded: %zu adapter%s "
+                                "changed version\n", changed,
+                                changed == 1 ? "" : "s");
+        }
         fprintf(stderr, "socfw: stopping (signal %d)\n", sig);
         MHD_stop_daemon(d);
         pthread_mutex_destroy(&s.lock);

@@ -542,6 +542,49 @@ static const socfw_param_spec monitor_specs[] = {
         END};
 
 /* Keys of the privacy stage besides its plugin's. */
+/* continual re-fine-tuning: `socfw run PIPELINE --continue RUN --data
+ * NEW.jsonl` (framework/train/continual.c) */
+static const socfw_param_spec continual_specs[] = {
+        {.key = "task", .type = SOCFW_PARAM_STRING,
+         .help = "Task whose adapter continues (--task); default the only "
+                 "task with an adapter."},
+        {.key = "data", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST,
+         .help = "Newly labelled data (JSON Lines) to continue on "
+                 "(--data)."},
+        {.key = "replay", .type = SOCFW_PARAM_FLOAT, .default_value = "1.0",
+         .min = 0, .max = 1000,
+         .help = "Examples of the task's old training data (data.train) "
+                 "mixed in per new training example; 0: none."},
+        {.key = "holdout", .type = SOCFW_PARAM_FLOAT, .default_value = "0.2",
+         .min = 0.01, .max = 0.9,
+         .help = "Share of the new data held out: not trained on, the "
+                 "gate's second test."},
+        {.key = "gate", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST,
+         .help = "Fixed gate set the new version must not do worse on; "
+                 "default the task's data.valid.  Refused when it shares "
+                 "a text with the new data."},
+        {.key = "metric", .type = SOCFW_PARAM_STRING,
+         .help = "Metric the gate compares (higher is better); default the "
+                 "task's early-stopping metric, else macro_f1."},
+        {.key = "tolerance", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0.01", .min = 0, .max = 1,
+         .help = "Largest drop of the metric on the gate set that still "
+                 "promotes."},
+        {.key = "min_gain", .type = SOCFW_PARAM_FLOAT, .default_value = "0",
+         .min = 0, .max = 1,
+         .help = "Gain on the held-out part the new version must exceed."},
+        {.key = "l2_sp", .type = SOCFW_PARAM_FLOAT, .default_value = "0",
+         .min = 0, .max = 1e6,
+         .help = "L2-SP: strength of the pull toward the weights the "
+                 "adapter and head start from (0: off)."},
+        {.key = "seed", .type = SOCFW_PARAM_INT, .default_value = "-1",
+         .min = -1, .max = 9.2e18,
+         .help = "Seed of the held-out part and the replay sample; -1: "
+                 "train.seed."},
+        END};
+
 static const socfw_param_spec privacy_host_specs[] = {
         {.key = "plugin", .type = SOCFW_PARAM_STRING,
          .default_value = "privacy",
@@ -592,7 +635,7 @@ static const socfw_param_spec task_specs[] = {
 
 static const char *const section_names[] = {"backbone", "train", "pretrain",
                                              "evaluate", "serve", "output",
-                                             "monitor", NULL};
+                                             "monitor", "continual", NULL};
 
 const socfw_param_spec *
 socfw_pipeline_section_specs(const char *section)
@@ -609,6 +652,7 @@ socfw_pipeline_section_specs(const char *section)
                 {"serve", serve_specs},
                 {"output", output_specs},
                 {"monitor", monitor_specs},
+                {"continual", continual_specs},
                 {"privacy", privacy_host_specs},
         };
         for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)

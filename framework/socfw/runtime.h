@@ -67,6 +67,9 @@ typedef struct socfw_runtime_options {
          * again - unless its name is in `retrain`. */
         const char *const *retrain;
         size_t n_retrain;
+        /* Read training data for this task only (NULL: every task): the
+         * others keep their untrained heads (a continued run). */
+        const char *only_task;
 } socfw_runtime_options;
 
 /* The adapter settings of a validated pipeline that can be checked

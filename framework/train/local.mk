@@ -8,12 +8,17 @@ framework_libsocfw_la_SOURCES += \
 	framework/train/trainer.c \
 	framework/train/retrieval.c \
 	framework/train/adapters.c \
+	framework/train/adapter_store.c \
+	framework/train/continual.c \
+	framework/train/l2sp.c \
 	framework/train/settings.c framework/train/settings.h \
 	framework/train/fingerprint.c \
 	framework/train/chunks.c \
 	framework/train/pretrain.c framework/train/mlm.c framework/train/mlm.h
 socfwinclude_HEADERS += \
 	framework/socfw/optim.h \
+	framework/socfw/adapter_store.h \
+	framework/socfw/continual.h \
 	framework/socfw/runtime.h
 
 if HAVE_CRITERION
@@ -84,3 +89,19 @@ tests_test_adapters_LDADD = $(TEST_LDADD)
 # adapters from the command line: PEFT files, merge, composition
 TESTS += tests/adapter-cli.sh
 EXTRA_DIST += tests/adapter-cli.sh
+
+# continual re-fine-tuning: version store, replay, held-out split, gate,
+# L2-SP (framework/train/continual.c, adapter_store.c, l2sp.c)
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_continual
+TESTS += tests/test_continual
+endif
+tests_test_continual_SOURCES = $(TEST_COMMON) tests/test_continual.c
+tests_test_continual_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_continual_CFLAGS = $(TEST_CFLAGS)
+tests_test_continual_LDADD = $(TEST_LDADD)
+
+# continual re-fine-tuning from the command line: promote, refuse,
+# rollback, serve reload, bad input
+TESTS += tests/continual-cli.sh
+EXTRA_DIST += tests/continual-cli.sh

@@ -9,6 +9,7 @@
 
 #include "core/example_impl.h"
 #include "socfw/chain.h"
+#include "socfw/continual.h"
 #include "socfw/data.h"
 #include "socfw/generate.h"
 #include "socfw/sampler.h"
@@ -1463,9 +1464,14 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                 rc = rt_build_adapters(rt, err);
         if (rc == 0 && rt->model)
                 rc = setup_backbone_training(rt, err);
+        if (rc == 0 && rt->model && !rt->from_checkpoint)
+                rc = rt_l2sp_setup(rt, err);    /* continual.l2_sp */
 
         for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++)
-                if (rt->tasks[i].head && !(opts && opts->from_checkpoint))
+                if (rt->tasks[i].head && !(opts && opts->from_checkpoint) &&
+                    !(opts && opts->only_task &&
+                      strcmp(opts->only_task,
+                             socfw_task_name(rt->tasks[i].ctx))))
                         rc = load_task_data(rt, &rt->tasks[i], err);
         if (rc == 0 && rt->n_adapters && rt->out_dir &&
             !(opts && opts->from_checkpoint))
@@ -1474,6 +1480,10 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         if (rc == 0 && opts && opts->from_checkpoint && rt->model &&
             rt->out_dir)
                 rc = rt_load_best(rt, err);
+        /* a task's promoted adapter version (continual.c) */
+        if (rc == 0 && opts && opts->from_checkpoint && rt->model &&
+            rt->out_dir)
+                rc = socfw_runtime_reload_adapters(rt, NULL, err);
         if (rc < 0) {
                 socfw_runtime_free(rt);
                 return rc;
@@ -1505,6 +1515,7 @@ socfw_runtime_free(socfw_runtime *rt)
                 socfw_task_ctx_free(t->ctx);
         }
         free(rt->tasks);
+        rt_l2sp_free(rt);
         socfw_task_ctx_free(rt->privacy);
         for (size_t r = 0; r < rt->n_ranges; r++)
                 socfw_adamw_free(rt->ranges[r].opt);

@@ -63,6 +63,8 @@ typedef struct rt_task {
         int had_batch;          /* since the last optimizer step           */
         int reused;             /* adapter + head loaded from an earlier
                                    run's adapters/<task>: not trained     */
+        int version;            /* adapter store version loaded
+                                   (continual.c); 0: the run's own        */
 } rt_task;
 
 /* A contiguous run of trainable backbone floats with its optimizer. */
@@ -103,6 +105,8 @@ struct socfw_runtime {
         rt_range *ranges;       /* backbone optimizer state                */
         size_t n_ranges;
         int backbone_trainable;
+
+        struct rt_l2sp *l2sp;   /* continual.l2_sp references (l2sp.c)     */
 
         socfw_rng rng;
         socfw_metrics *metrics; /* the latest value of every metric        */
@@ -212,6 +216,17 @@ int rt_save_adapters(socfw_runtime *rt, socfw_error *err);
  * after the tasks' data are read. */
 int rt_reuse_adapters(socfw_runtime *rt, const char *const *retrain,
                       size_t n_retrain, socfw_error *err);
+
+/* Load dir/head.safetensors into task t's head (adapters.c). */
+int rt_load_head(rt_task *t, const char *dir, socfw_error *err);
+
+/* L2-SP (l2sp.c): with continual.l2_sp > 0, _setup records the starting
+ * adapter and head of every task that starts from adapter.from; _apply
+ * (before each optimizer step) adds l2_sp * (w - w0) to their gradients;
+ * _free releases it (NULL-safe). */
+int rt_l2sp_setup(socfw_runtime *rt, socfw_error *err);
+void rt_l2sp_apply(socfw_runtime *rt);
+void rt_l2sp_free(socfw_runtime *rt);
 
 /* Attach task t's adapter to the backbone (NULL t or no adapter: the
  * plain backbone) for the passes that follow. */

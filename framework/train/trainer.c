@@ -275,10 +275,13 @@ save_checkpoint(socfw_runtime *rt, long step, const char *metric,
         rc = socfw_safetensors_write(path, ti, n, kv, 4, err);
         if (rc == 0) {
                 /* meta.json: what produced the checkpoint */
+                /* no evaluation yet (eval_every beyond the last step):
+                 * value is NaN, which JSON cannot hold */
                 json_t *meta = json_pack(
-                        "{s:s, s:I, s:s, s:f, s:s}", "format",
+                        "{s:s, s:I, s:s, s:o, s:s}", "format",
                         "socfw-checkpoint-1", "step", (json_int_t)step,
-                        "metric", metric ? metric : "", "value", value,
+                        "metric", metric ? metric : "", "value",
+                        isfinite(value) ? json_real(value) : json_null(),
                         "pipeline", socfw_pipeline_path(rt->p));
                 json_t *labels = json_object();
                 for (size_t i = 0; meta && labels && i < rt->n_tasks; i++) {
@@ -1030,12 +1033,14 @@ ft_micro_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
         return rc;
 }
 
-/* AdaLoRA: the orthogonality regulariser joins the gradient. */
+/* AdaLoRA: the orthogonality regulariser joins the gradient; so does
+ * L2-SP's pull toward the starting weights (continual.l2_sp, l2sp.c). */
 static int
 ft_before_update(void *self, socfw_error *err)
 {
         (void)err;
         finetune *ft = self;
+        rt_l2sp_apply(ft->rt);
         for (size_t i = 0; i < ft->rt->n_tasks; i++)
                 if (ft->rt->tasks[i].had_batch)
                         socfw_adapter_adalora_regularize(
