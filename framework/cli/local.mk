@@ -12,7 +12,8 @@ socfw_SOURCES = \
 	framework/cli/cmd_adapter.c \
 	framework/cli/cmd_pull.c \
 	framework/cli/cmd_serve.c \
-	framework/cli/cmd_monitor.c
+	framework/cli/cmd_monitor.c \
+	framework/cli/cmd_quantize.c
 socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework
 socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 socfw_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
@@ -30,3 +31,7 @@ tests_test_cli_model_LDADD = $(TEST_LDADD)
 # `socfw serve` over HTTP, end to end
 TESTS += tests/serve-http.sh
 EXTRA_DIST += tests/serve-http.sh
+
+# `socfw quantize` end to end (cmd_quantize.c)
+TESTS += tests/quantize-cli.sh
+EXTRA_DIST += tests/quantize-cli.sh

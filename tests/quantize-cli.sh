@@ -1,0 +1,106 @@
+#!/bin/sh
+# `socfw quantize` end to end: the Llama / Llama-3 / Qwen2 fixture models
+# (Hugging Face directories) written as GGUF in every type give the logits of
+# the original within a per-type tolerance (relative to the largest logit);
+# F32 gives them exactly; a GGUF re-quantised to its own type is the same
+# file; an existing OUT is refused without --force; unknown types and
+# unsupported architectures are refused by name.  With ../shared present,
+# stories260K.gguf in each type generates greedily the same text as the F32
+# file (6-bit and up: 60 tokens; 4/5-bit: the first sentence).
+set -eu
+src=${SOCFW_SRCDIR:?}
+build=${SOCFW_BUILDDIR:?}
+tmp=$(mktemp -d)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+socfw=$build/socfw
+fx=$src/tests/fixtures/arch
+ids="1 5 7 9 3 11 2"
+
+# largest |a - b| over the largest |a|, of two one-value-a-line files
+reldiff() {
+        paste "$1" "$2" | awk '{ d = $1 - $2; if (d < 0) d = -d;
+                if (d > m) m = d; a = $1 < 0 ? -$1 : $1; if (a > r) r = a }
+                END { printf "%.6f\n", (r > 0) ? m / r : m }'
+}
+
+# type:tolerance.  The fixtures' N(0, 1) weights in 2 tiny layers amplify
+# weight error; measured at most: f16 0.0013, bf16 0.012, q8_0 0.047,
+# 5-bit 0.32, 4-bit 0.45.  (A wrong layout or name gives ~1 or worse; F32
+# must be exact.)
+for spec in f32:0 f16:0.003 bf16:0.03 q8_0:0.1 q6_k:0.1 q5_k:0.5 \
+            q5_0:0.5 q5_1:0.5 q4_k:0.8 q4_0:0.8 q4_1:0.8; do
+        t=${spec%%:*}
+        tol=${spec#*:}
+        for m in llama llama3 qwen2; do
+                out=$tmp/$m.$t.gguf
+                "$socfw" quantize "$fx/$m" "$out" --type "$t" \
+                        2>"$tmp/log" || { cat "$tmp/log"; fail "$m $t"; }
+                "$socfw" logits --model "$fx/$m" --ids "$ids" >"$tmp/ref"
+                "$socfw" logits --model "$out" --ids "$ids" >"$tmp/got" ||
+                        fail "logits of $m $t"
+                r=$(reldiff "$tmp/ref" "$tmp/got")
+                echo "quantize $m $t: max logit difference $r of the largest"
+                awk -v r="$r" -v t="$tol" 'BEGIN { exit !(r <= t) }' ||
+                        fail "$m $t: relative logit difference $r > $tol"
+        done
+done
+# the fixtures' 48-wide FFN cannot be cut into 32-blocks: F16, noticed
+"$socfw" quantize "$fx/llama" "$tmp/n.gguf" --type q8_0 2>"$tmp/log"
+grep -q "ffn_down.weight: row length 48 is not a multiple of the Q8_0 block size 32; using F16" \
+        "$tmp/log" || fail "no fallback notice: $(cat "$tmp/log")"
+
+# a GGUF re-quantised to its own type: same tensors, same file
+"$socfw" quantize "$tmp/llama.q8_0.gguf" "$tmp/again.gguf" --type q8_0 \
+        2>/dev/null
+cmp -s "$tmp/llama.q8_0.gguf" "$tmp/again.gguf" ||
+        fail "re-quantising a Q8_0 GGUF to Q8_0 changed it"
+
+# refusals
+if "$socfw" quantize "$fx/llama" "$tmp/again.gguf" --type q8_0 \
+        2>"$tmp/log"; then
+        fail "an existing OUT was replaced without --force"
+fi
+grep -q "exists (hint: --force" "$tmp/log" || fail "$(cat "$tmp/log")"
+"$socfw" quantize "$fx/llama" "$tmp/again.gguf" --type q4_k --force \
+        2>/dev/null || fail "--force did not replace OUT"
+if "$socfw" quantize "$fx/llama" "$tmp/x.gguf" --type q3_x 2>"$tmp/log"; then
+        fail "unknown type accepted"
+fi
+grep -q "unknown type 'q3_x'" "$tmp/log" || fail "$(cat "$tmp/log")"
+if "$socfw" quantize "$fx/gpt2" "$tmp/x.gguf" --type q8_0 2>"$tmp/log"; then
+        fail "GPT-2 accepted"
+fi
+grep -q "gpt2 model" "$tmp/log" || fail "$(cat "$tmp/log")"
+[ ! -e "$tmp/x.gguf" ] || fail "a refused run left $tmp/x.gguf"
+
+# stories260K: greedy text of each type against F32
+shared=${SOCFW_SHARED_DIR:-$src/../shared}
+st=$shared/models/stories260K.gguf
+if [ ! -f "$st" ]; then
+        echo "SKIP stories260K part: $st not present"
+        exit 0
+fi
+"$socfw" generate --model "$st" --temperature 0 --max-tokens 60 \
+        >"$tmp/ref.txt" 2>/dev/null
+first="Once upon a time, there was a little girl named Lily. She loved to play"
+for t in f16 bf16 q8_0 q6_k q5_k q5_0 q4_k q4_0; do
+        "$socfw" quantize "$st" "$tmp/s.$t.gguf" --type "$t" 2>/dev/null
+        "$socfw" generate --model "$tmp/s.$t.gguf" --temperature 0 \
+                --max-tokens 60 >"$tmp/got.txt" 2>/dev/null
+        case $t in
+        f16|bf16|q8_0|q6_k)
+                cmp -s "$tmp/ref.txt" "$tmp/got.txt" ||
+                        fail "stories260K $t: greedy text differs:
+$(cat "$tmp/got.txt")" ;;
+        *)
+                case $(cat "$tmp/got.txt") in
+                "$first"*) ;;
+                *) fail "stories260K $t: $(cat "$tmp/got.txt")" ;;
+                esac ;;
+        esac
+        echo "quantize stories260K $t: $(wc -c <"$tmp/s.$t.gguf") bytes," \
+             "greedy text as F32$(cmp -s "$tmp/ref.txt" "$tmp/got.txt" ||
+                                  echo ' up to the first sentence')"
+done
+echo "PASS quantize-cli"
