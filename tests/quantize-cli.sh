@@ -103,4 +103,23 @@ $(cat "$tmp/got.txt")" ;;
              "greedy text as F32$(cmp -s "$tmp/ref.txt" "$tmp/got.txt" ||
                                   echo ' up to the first sentence')"
 done
+
+# tokenizer metadata: the SentencePiece vocabulary of a GGUF is copied, and a
+# Hugging Face byte-level BPE (GPT-2's vocab.json + merges.txt, next to the
+# Llama fixture's weights) becomes tokenizer.ggml.* that tokenizes the same
+text="Hello world, it's a test: naïve café 1234"
+[ "$("$socfw" tokenize --model "$st" "$text")" = \
+  "$("$socfw" tokenize --model "$tmp/s.q4_k.gguf" "$text")" ] ||
+        fail "stories260K tokenizer changed by quantize"
+gp=$shared/models/hf/fake_gpt2
+if [ -f "$gp/vocab.json" ]; then
+        mkdir "$tmp/bpe"
+        cp "$fx/llama/config.json" "$fx/llama/model.safetensors" \
+           "$gp/vocab.json" "$gp/merges.txt" "$tmp/bpe/"
+        "$socfw" quantize "$tmp/bpe" "$tmp/bpe.gguf" --type q8_0 2>/dev/null
+        a=$("$socfw" tokenize --model "$gp" "$text")
+        b=$("$socfw" tokenize --model "$tmp/bpe.gguf" "$text")
+        [ "$a" = "$b" ] || fail "GPT-2 BPE in GGUF: '$b', expected '$a'"
+        echo "quantize: BPE tokenizer metadata tokenizes as the original ($b)"
+fi
 echo "PASS quantize-cli"
