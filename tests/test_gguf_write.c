@@ -166,7 +166,7 @@ Test(gguf_write, round_trip_default_alignment, .timeout = 30)
 
 Test(gguf_write, round_trip_alignment_64_and_copy_meta, .timeout = 30)
 {
-        char path[4200], copy[4200];
+        char path[4200], copy[4300];
         float w32[3 * 64 + 512];
         uint8_t q8[3 * 2 * 34], q4k[2 * 144];
         tmpfile_path(path, sizeof path, "m.gguf");

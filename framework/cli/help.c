@@ -168,6 +168,15 @@ static const struct topic {
          "decoder's logits for the last position, or an encoder's pooled output\n"
          "(the first token's hidden state when it has no pooler).  Ids must lie\n"
          "in [0, vocabulary size).\n"},
+        {"perplexity",
+         "Usage: socfw perplexity --model PATH --input FILE [--ctx N]\n"
+         "                        [--stride N] [--max-tokens N]\n"
+         "\n"
+         "Perplexity of a decoder model over a text file (gzip read too), as\n"
+         "llama.cpp computes it: windows of N tokens (default 512) every\n"
+         "--stride tokens (default N), BOS first when the model adds one, the\n"
+         "second half of each window scored.  Prints \"ppl P nll_per_token X\n"
+         "scored K tokens T windows W ctx N stride S\".  Encoders are refused.\n"},
         {"quantize",
          "Usage: socfw quantize IN OUT --type TYPE [--force]\n"
          "\n"

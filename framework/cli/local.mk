@@ -13,7 +13,8 @@ socfw_SOURCES = \
 	framework/cli/cmd_pull.c \
 	framework/cli/cmd_serve.c \
 	framework/cli/cmd_monitor.c \
-	framework/cli/cmd_quantize.c
+	framework/cli/cmd_quantize.c \
+	framework/cli/cmd_perplexity.c
 socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework
 socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 socfw_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
@@ -35,3 +36,7 @@ EXTRA_DIST += tests/serve-http.sh
 # `socfw quantize` end to end (cmd_quantize.c)
 TESTS += tests/quantize-cli.sh
 EXTRA_DIST += tests/quantize-cli.sh
+
+# `socfw perplexity` end to end (cmd_perplexity.c)
+TESTS += tests/perplexity-cli.sh
+EXTRA_DIST += tests/perplexity-cli.sh

@@ -2,10 +2,12 @@
 # (public headers framework/socfw/sampler.h, framework/socfw/generate.h).
 framework_libsocfw_la_SOURCES += \
 	framework/generate/sampler.c \
-	framework/generate/generate.c
+	framework/generate/generate.c \
+	framework/generate/perplexity.c
 socfwinclude_HEADERS += \
 	framework/socfw/sampler.h \
-	framework/socfw/generate.h
+	framework/socfw/generate.h \
+	framework/socfw/perplexity.h
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/test_generate
@@ -15,3 +17,4 @@ tests_test_generate_SOURCES = $(TEST_COMMON) tests/test_generate_sampler.c \
 	tests/test_generate_loop.c tests/test_generate_stories.c
 tests_test_generate_CFLAGS = $(TEST_CFLAGS)
 tests_test_generate_LDADD = $(TEST_LDADD)
+
