@@ -74,6 +74,20 @@ fi
 grep -q "gpt2 model" "$tmp/log" || fail "$(cat "$tmp/log")"
 [ ! -e "$tmp/x.gguf" ] || fail "a refused run left $tmp/x.gguf"
 
+# a BPE vocabulary smaller than the model's 80 rows is padded, as
+# llama.cpp's converter does, and still tokenizes as the original
+mkdir "$tmp/small"
+cp "$fx/llama/config.json" "$fx/llama/model.safetensors" "$tmp/small/"
+printf '{"a": 0, "b": 1, "c": 2, "\\u0120": 3, "ab": 4, "\\u0120c": 5}' \
+        >"$tmp/small/vocab.json"
+printf '#version: 0.2\na b\n\xc4\xa0 c\n' >"$tmp/small/merges.txt"
+"$socfw" quantize "$tmp/small" "$tmp/small.gguf" --type f16 2>"$tmp/log"
+grep -q "padded with unused \[PAD\] tokens" "$tmp/log" ||
+        fail "no padding notice: $(cat "$tmp/log")"
+a=$("$socfw" tokenize --model "$tmp/small" "abc ab c")
+b=$("$socfw" tokenize --model "$tmp/small.gguf" "abc ab c")
+[ "$a" = "$b" ] || fail "padded BPE: '$b', expected '$a'"
+
 # stories260K: greedy text of each type against F32
 shared=${SOCFW_SHARED_DIR:-$src/../shared}
 st=$shared/models/stories260K.gguf

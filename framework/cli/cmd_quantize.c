@@ -225,11 +225,15 @@ m_bool(meta_ctx *c, const char *key, bool v)
                 c->rc = socfw_gguf_writer_set_bool(c->w, key, v, c->err);
 }
 
-/* tokenizer.ggml.* from a socfw tokenizer. */
+/* tokenizer.ggml.* from a socfw tokenizer; a vocabulary shorter than the
+ * model's `n_vocab` embedding rows is padded with unused "[PADi]" tokens,
+ * as llama.cpp's converter does (llama.cpp wants one token a row). */
 static void
-tokenizer_meta(meta_ctx *c, const socfw_tokenizer *tok)
+tokenizer_meta(meta_ctx *c, const socfw_tokenizer *tok, size_t n_vocab)
 {
-        size_t n = socfw_tokenizer_vocab_size(tok);
+        size_t n_tok = socfw_tokenizer_vocab_size(tok);
+        size_t n = n_vocab > n_tok ? n_vocab : n_tok;
+        char (*pad)[24] = NULL;
         socfw_tokenizer_kind k = socfw_tokenizer_get_kind(tok);
         socfw_strview *sv = calloc(n + 1, sizeof *sv);
         int32_t *types = calloc(n + 1, sizeof *types);
@@ -237,7 +241,10 @@ tokenizer_meta(meta_ctx *c, const socfw_tokenizer *tok)
         size_t nm = socfw_tokenizer_n_merges(tok);
         socfw_strview *mv = calloc(nm + 1, sizeof *mv);
         char **mtext = calloc(nm + 1, sizeof *mtext);
-        if (!sv || !types || !scores || !mv || !mtext) {
+        if (n > n_tok)
+                pad = calloc(n - n_tok, sizeof *pad);
+        if (!sv || !types || !scores || !mv || !mtext ||
+            (n > n_tok && !pad)) {
                 c->rc = socfw_error_set(c->err, SOCFW_ENOMEM, "out of memory");
                 goto out;
         }
@@ -252,11 +259,19 @@ tokenizer_meta(meta_ctx *c, const socfw_tokenizer *tok)
                       : pat && !strcmp(pat, SOCFW_TOKENIZER_PATTERN_GPT2)
                               ? "gpt-2" : "default");
         }
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n_tok; i++) {
                 sv[i].ptr = socfw_tokenizer_token_text(tok, (int32_t)i,
                                                        &sv[i].len);
                 types[i] = socfw_tokenizer_token_type(tok, (int32_t)i);
                 scores[i] = socfw_tokenizer_token_score(tok, (int32_t)i);
+        }
+        for (size_t i = n_tok; i < n; i++) {
+                int len = snprintf(pad[i - n_tok], sizeof pad[0], "[PAD%zu]",
+                                   i);
+                sv[i].ptr = pad[i - n_tok];
+                sv[i].len = (size_t)len;
+                types[i] = SOCFW_TOKEN_UNUSED;
+                scores[i] = -1000.0f;
         }
         if (c->rc == 0)
                 c->rc = socfw_gguf_writer_set_array(c->w,
@@ -320,6 +335,7 @@ tokenizer_meta(meta_ctx *c, const socfw_tokenizer *tok)
         if (k == SOCFW_TOKENIZER_SPM)
                 m_bool(c, "tokenizer.ggml.add_space_prefix", sp);
 out:
+        free(pad);
         for (size_t r = 0; mtext && r < nm; r++)
                 free(mtext[r]);
         free(mtext);
@@ -490,16 +506,25 @@ plan_hf(socfw_model *m, const char *in, socfw_gguf_writer *w, out_list *l,
                 return mc.rc;
         socfw_tokenizer *tok = NULL;
         socfw_error terr = {0};
-        if (socfw_tokenizer_load(&tok, in, &terr) == 0) {
-                if (socfw_tokenizer_vocab_size(tok) !=
-                    (size_t)c->vocab_size)
+        if (socfw_tokenizer_load(&tok, in, &terr) == 0 &&
+            socfw_tokenizer_get_kind(tok) == SOCFW_TOKENIZER_WORDPIECE) {
+                fprintf(stderr, "socfw: notice: %s: a WordPiece tokenizer "
+                        "is not written to Llama GGUF files\n", in);
+        } else if (tok) {
+                size_t nt = socfw_tokenizer_vocab_size(tok);
+                if (nt < (size_t)c->vocab_size)
                         fprintf(stderr,
                                 "socfw: notice: the tokenizer has %zu tokens "
-                                "and the model %d embedding rows\n",
-                                socfw_tokenizer_vocab_size(tok),
+                                "and the model %d embedding rows: padded "
+                                "with unused [PAD] tokens\n", nt,
                                 c->vocab_size);
-                tokenizer_meta(&mc, tok);
-                socfw_tokenizer_free(tok);
+                else if (nt > (size_t)c->vocab_size)
+                        fprintf(stderr,
+                                "socfw: notice: the tokenizer has %zu tokens, "
+                                "more than the model's %d embedding rows "
+                                "(llama.cpp will refuse the file)\n", nt,
+                                c->vocab_size);
+                tokenizer_meta(&mc, tok, (size_t)c->vocab_size);
         } else {
                 fprintf(stderr,
                         "socfw: notice: %s has no tokenizer socfw reads (%s); "
@@ -513,6 +538,7 @@ plan_hf(socfw_model *m, const char *in, socfw_gguf_writer *w, out_list *l,
                         m_u32(&mc, "tokenizer.ggml.eos_token_id",
                               (uint32_t)c->eos_id);
         }
+        socfw_tokenizer_free(tok);
         return mc.rc;
 }
 
