@@ -122,7 +122,7 @@ Test(perplexity, refusals)
 static socfw_tokenizer *
 byte_tokenizer(void)
 {
-        static char texts[256][8];
+        static char texts[256][16];
         const char *tokens[256];
         /* GPT-2's byte-to-unicode map keeps printable ASCII as is; the rest
          * are not needed for this text */
