@@ -1,6 +1,7 @@
 /* cmd_quantize.c - `socfw quantize IN OUT --type T`: write a GGUF file with
  * llama.cpp's tensor names, metadata and block layouts, from a Hugging Face
- * directory (also `socfw adapter merge` output) or from a GGUF file.
+ * directory of a GPT-2, Llama or Qwen2 model (also `socfw adapter merge`
+ * output) or from a GGUF file.
  *
  *   socfw quantize models/my-llama out.q4_k.gguf --type q4_k
  *   socfw quantize stories260K.gguf stories.q8_0.gguf --type q8_0
@@ -30,17 +31,19 @@ static const char quantize_usage[] =
         "\n"
         "Write the decoder model IN as the GGUF file OUT with its weights in\n"
         "TYPE, with llama.cpp's tensor names, metadata and block layouts, so\n"
-        "llama.cpp and socfw both read it.  IN is a Hugging Face directory\n"
+        "llama.cpp reads it (and socfw: Llama and Qwen2 files; GPT-2 GGUF\n"
+        "files are not loaded by socfw yet).  IN is a Hugging Face directory\n"
         "(config.json + safetensors + tokenizer files; `socfw adapter merge`\n"
-        "writes one) of a Llama or Qwen2 model, or a GGUF file (its metadata\n"
-        "and tokenizer are kept, its tensors re-quantised).\n"
+        "writes one) of a GPT-2, Llama or Qwen2 model, or a GGUF file (its\n"
+        "metadata and tokenizer are kept, its tensors re-quantised).\n"
         "\n"
         "  --type TYPE   f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k,\n"
         "                q5_k or q6_k\n"
         "  --force       replace OUT if it exists (never a half-written\n"
         "                file: OUT is written to a temporary and renamed)\n"
         "\n"
-        "As llama.cpp's mixes: 1-D tensors (norms, biases) stay F32; the\n"
+        "As llama.cpp's mixes: 1-D tensors (norms, biases) and GPT-2's\n"
+        "position embedding stay F32; the\n"
         "output projection (the token embedding when it is tied) becomes Q6_K\n"
         "for every block type below Q8_0; q4_k and q5_k are llama.cpp's Q4_K_M\n"
         "and Q5_K_M: attn_v and ffn_down take Q6_K in the first and last\n"
@@ -87,8 +90,9 @@ static socfw_dtype
 choose_type(plan *p, const char *name, int ndim, int64_t row_len)
 {
         socfw_dtype b = p->base, t = b;
-        if (ndim < 2)
-                return SOCFW_DTYPE_F32;
+        if (ndim < 2 || !strcmp(name, "position_embd.weight") ||
+            !strcmp(name, "token_types.weight"))
+                return SOCFW_DTYPE_F32;         /* as llama.cpp */
         int quantised = socfw_dtype_block_size(b) > 1;
         int is_out = strcmp(name, "output.weight") == 0 ||
                      (!p->has_output && strcmp(name, "token_embd.weight") ==
@@ -148,6 +152,8 @@ typedef struct out_tensor {
         const float *f32;       /* from a loaded model, or ... */
         const socfw_tensor_info *src;   /* ... from the input GGUF */
         int permute_heads;      /* llama Q/K: HF -> GGUF row order */
+        int transpose;          /* GPT-2 Conv1D: f32 holds (shape[1],
+                                   shape[0]), written transposed */
         float *owned;           /* f32 data this command allocated */
 } out_tensor;
 
@@ -379,6 +385,11 @@ add_param(out_list *l, socfw_model *m, const char *gguf, int layer,
           const char *hf, int64_t d0, int64_t d1, int permute,
           socfw_error *err)
 {
+        int transpose = 0;
+        if (permute < 0) {      /* GPT-2 Conv1D weight, stored (in, out) */
+                transpose = 1;
+                permute = 0;
+        }
         char g[64];
         with_layer(g, sizeof g, gguf, layer);
         const float *x = param(m, hf, layer);
@@ -394,7 +405,60 @@ add_param(out_list *l, socfw_model *m, const char *gguf, int layer,
         t->shape[0] = d0;
         t->shape[1] = d1 > 0 ? d1 : 1;
         t->permute_heads = permute;
+        t->transpose = transpose;
         return 0;
+}
+
+/* GPT-2 as llama.cpp's converter writes it: Conv1D weights transposed to
+ * (out, in), the LM head tied to token_embd (no output.weight). */
+static int
+plan_gpt2(socfw_model *m, const char *in, socfw_gguf_writer *w, out_list *l,
+          plan *p, socfw_error *err)
+{
+        const socfw_model_config *c = socfw_model_config_of(m);
+        int64_t C = c->hidden, F = c->ffn;
+        int rc, i = 0;
+        p->n_layers = c->n_layers;
+        p->has_output = 0;
+#define P(g, hf, d0, d1, t)                                                   \
+        if ((rc = add_param(l, m, g, i, hf, d0, d1, t, err)) < 0)             \
+                return rc
+        P("token_embd.weight", "wte.weight", c->vocab_size, C, 0);
+        P("position_embd.weight", "wpe.weight", c->max_positions, C, 0);
+        for (i = 0; i < c->n_layers; i++) {
+                P("blk.%d.attn_norm.weight", "h.%d.ln_1.weight", C, 0, 0);
+                P("blk.%d.attn_norm.bias", "h.%d.ln_1.bias", C, 0, 0);
+                P("blk.%d.attn_qkv.weight", "h.%d.attn.c_attn.weight", 3 * C,
+                  C, -1);
+                P("blk.%d.attn_qkv.bias", "h.%d.attn.c_attn.bias", 3 * C, 0,
+                  0);
+                P("blk.%d.attn_output.weight", "h.%d.attn.c_proj.weight", C,
+                  C, -1);
+                P("blk.%d.attn_output.bias", "h.%d.attn.c_proj.bias", C, 0,
+                  0);
+                P("blk.%d.ffn_norm.weight", "h.%d.ln_2.weight", C, 0, 0);
+                P("blk.%d.ffn_norm.bias", "h.%d.ln_2.bias", C, 0, 0);
+                P("blk.%d.ffn_up.weight", "h.%d.mlp.c_fc.weight", F, C, -1);
+                P("blk.%d.ffn_up.bias", "h.%d.mlp.c_fc.bias", F, 0, 0);
+                P("blk.%d.ffn_down.weight", "h.%d.mlp.c_proj.weight", C, F,
+                  -1);
+                P("blk.%d.ffn_down.bias", "h.%d.mlp.c_proj.bias", C, 0, 0);
+        }
+        i = 0;
+        P("output_norm.weight", "ln_f.weight", C, 0, 0);
+        P("output_norm.bias", "ln_f.bias", C, 0, 0);
+#undef P
+        meta_ctx mc = {w, err, 0};
+        m_str(&mc, "general.architecture", "gpt2");
+        const char *base = strrchr(in, '/');
+        m_str(&mc, "general.name", base && base[1] ? base + 1 : in);
+        m_u32(&mc, "gpt2.context_length", (uint32_t)c->max_positions);
+        m_u32(&mc, "gpt2.embedding_length", (uint32_t)C);
+        m_u32(&mc, "gpt2.feed_forward_length", (uint32_t)F);
+        m_u32(&mc, "gpt2.block_count", (uint32_t)c->n_layers);
+        m_u32(&mc, "gpt2.attention.head_count", (uint32_t)c->n_heads);
+        m_f32(&mc, "gpt2.attention.layer_norm_epsilon", c->norm_eps);
+        return mc.rc;
 }
 
 static int
@@ -402,19 +466,26 @@ plan_hf(socfw_model *m, const char *in, socfw_gguf_writer *w, out_list *l,
         plan *p, socfw_error *err)
 {
         const socfw_model_config *c = socfw_model_config_of(m);
-        if (c->arch != SOCFW_ARCH_LLAMA)
+        if (c->arch != SOCFW_ARCH_LLAMA && c->arch != SOCFW_ARCH_GPT2)
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED,
                                        "quantize: %s is a %s model; socfw "
-                                       "writes Llama and Qwen2 GGUF files "
-                                       "(hint: GPT-2 and encoders are not "
-                                       "supported yet)", in,
+                                       "writes GPT-2, Llama and Qwen2 GGUF "
+                                       "files (hint: encoders are not "
+                                       "supported)", in,
                                        socfw_arch_name(c->arch));
+        int rc;
+        meta_ctx mc = {w, err, 0};
+        if (c->arch == SOCFW_ARCH_GPT2) {
+                rc = plan_gpt2(m, in, w, l, p, err);
+                if (rc < 0)
+                        return rc;
+                goto tokenizer;
+        }
         const char *arch = c->attn_bias ? "qwen2" : "llama";
         int permute = !c->attn_bias;    /* llama.cpp permutes llama Q/K */
         int64_t C = c->hidden, F = c->ffn;
         int64_t qd = (int64_t)c->n_heads * c->head_dim;
         int64_t kd = (int64_t)c->n_kv_heads * c->head_dim;
-        int rc;
         p->n_layers = c->n_layers;
         p->has_output = !c->tie_embeddings;
 #define P(g, hf, d0, d1, perm)                                                \
@@ -476,7 +547,6 @@ plan_hf(socfw_model *m, const char *in, socfw_gguf_writer *w, out_list *l,
                 t->shape[1] = 1;
         }
 
-        meta_ctx mc = {w, err, 0};
         char key[128];
 #define K(s) (snprintf(key, sizeof key, "%s.%s", arch, s), key)
         m_str(&mc, "general.architecture", arch);
@@ -504,6 +574,7 @@ plan_hf(socfw_model *m, const char *in, socfw_gguf_writer *w, out_list *l,
 #undef K
         if (mc.rc < 0)
                 return mc.rc;
+tokenizer:;
         socfw_tokenizer *tok = NULL;
         socfw_error terr = {0};
         if (socfw_tokenizer_load(&tok, in, &terr) == 0 &&
@@ -644,6 +715,12 @@ write_all(socfw_gguf_writer *w, const socfw_modelfile *mf, out_list *l,
                 }
                 if (rc == 0 && t->permute_heads > 0) {
                         permute_rows(x, perm, nr, rl, t->permute_heads);
+                        x = perm;
+                }
+                if (rc == 0 && t->transpose) {
+                        for (int64_t r = 0; r < nr; r++)
+                                for (int64_t k = 0; k < rl; k++)
+                                        perm[r * rl + k] = x[k * nr + r];
                         x = perm;
                 }
                 if (rc == 0)
