@@ -181,9 +181,9 @@ static const struct topic {
          "Usage: socfw quantize IN OUT --type TYPE [--force]\n"
          "\n"
          "Write the decoder model IN (a Hugging Face GPT-2/Llama/Qwen2\n"
-         "directory, or a GGUF file) as the GGUF file OUT in TYPE: f32, f16, bf16, q8_0,\n"
-         "q4_0, q4_1, q5_0, q5_1, q4_k (llama.cpp's Q4_K_M mix), q5_k (Q5_K_M)\n"
-         "or q6_k, with llama.cpp's names and block layouts.  Norms and biases\n"
+         "directory, or a GGUF file) as the GGUF file OUT in TYPE: f32, f16,\n"
+         "bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k (llama.cpp's Q4_K_M mix),\n"
+         "q5_k (Q5_K_M) or q6_k, with llama.cpp's names and block layouts.  Norms and biases\n"
          "stay F32, the output projection becomes Q6_K for block types below\n"
          "Q8_0, and a tensor whose rows do not divide into blocks falls back to\n"
          "a wider type with a notice.  OUT is replaced only with --force.\n"},
