@@ -183,10 +183,11 @@ static const struct topic {
          "Write the decoder model IN (a Hugging Face GPT-2/Llama/Qwen2\n"
          "directory, or a GGUF file) as the GGUF file OUT in TYPE: f32, f16,\n"
          "bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k (llama.cpp's Q4_K_M mix),\n"
-         "q5_k (Q5_K_M) or q6_k, with llama.cpp's names and block layouts.  Norms and biases\n"
-         "stay F32, the output projection becomes Q6_K for block types below\n"
-         "Q8_0, and a tensor whose rows do not divide into blocks falls back to\n"
-         "a wider type with a notice.  OUT is replaced only with --force.\n"},
+         "q5_k (Q5_K_M) or q6_k, with llama.cpp's names and block layouts.\n"
+         "Norms and biases stay F32, the output projection becomes Q6_K for\n"
+         "block types below Q8_0, and a tensor whose rows do not divide into\n"
+         "blocks falls back to a wider type with a notice.  OUT is replaced\n"
+         "only with --force.\n"},
         {"serve",
          "Usage: socfw serve PIPELINE|RUN_DIR [--host ADDR] [--port N]\n"
          "                   [--set KEY=VALUE]... [--text-field NAME]\n"
