@@ -50,6 +50,29 @@ done
 grep -q "ffn_down.weight: row length 48 is not a multiple of the Q8_0 block size 32; using F16" \
         "$tmp/log" || fail "no fallback notice: $(cat "$tmp/log")"
 
+# a Llama wide enough for 256-blocks (8 layers of 256): real K-quants and
+# llama.cpp's Q4_K_M mix (output, and attn_v/ffn_down of layers 0, 3, 6, 7
+# in Q6_K: 9 tensors), logits near the original's (measured: q8_0 0.022,
+# q6_k 0.067, q5_k 0.083, q4_k 0.205 of the largest logit)
+python3 "$src/tests/gen-wide-llama.py" "$tmp/wide"
+"$socfw" logits --model "$tmp/wide" --ids "$ids" >"$tmp/ref"
+for spec in q8_0:0.05:"58 Q8_0" q6_k:0.13:"58 Q6_K" \
+            q5_k:0.17:"49 Q5_K, 9 Q6_K" q4_k:0.35:"49 Q4_K, 9 Q6_K"; do
+        t=${spec%%:*}
+        rest=${spec#*:}
+        tol=${rest%%:*}
+        mix=${rest#*:}
+        "$socfw" quantize "$tmp/wide" "$tmp/wide.$t.gguf" --type "$t" \
+                2>"$tmp/log"
+        grep -q "(17 F32, $mix)" "$tmp/log" ||
+                fail "wide $t mix: $(cat "$tmp/log")"
+        "$socfw" logits --model "$tmp/wide.$t.gguf" --ids "$ids" >"$tmp/got"
+        r=$(reldiff "$tmp/ref" "$tmp/got")
+        echo "quantize wide llama $t ($mix): max logit difference $r"
+        awk -v r="$r" -v t="$tol" 'BEGIN { exit !(r <= t) }' ||
+                fail "wide $t: relative logit difference $r > $tol"
+done
+
 # a GGUF re-quantised to its own type: same tensors, same file
 "$socfw" quantize "$tmp/llama.q8_0.gguf" "$tmp/again.gguf" --type q8_0 \
         2>/dev/null

@@ -35,7 +35,8 @@ EXTRA_DIST += tests/serve-http.sh
 
 # `socfw quantize` end to end (cmd_quantize.c)
 TESTS += tests/quantize-cli.sh
-EXTRA_DIST += tests/quantize-cli.sh tests/gguf-gpt2-check.py
+EXTRA_DIST += tests/quantize-cli.sh tests/gguf-gpt2-check.py \
+	tests/gen-wide-llama.py
 
 # `socfw perplexity` end to end (cmd_perplexity.c)
 TESTS += tests/perplexity-cli.sh
