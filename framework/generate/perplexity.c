@@ -1,11 +1,11 @@
 /* perplexity.c - windowed perplexity of a decoder (socfw/perplexity.h). */
 #include "socfw/perplexity.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+
+#include "socfw/io.h"
 
 #define ROWS_PER_PASS 32        /* logits rows computed at a time */
 
@@ -140,76 +140,66 @@ socfw_perplexity_read_tokens(const char *path, const socfw_tokenizer *tok,
                              size_t *n_out, socfw_error *err)
 {
         enum { PIECE = 64 * 1024 };
+        socfw_line_reader *lr = NULL;
         int32_t *ids = NULL, *part = NULL;
-        size_t n = 0, cap = 0, np = 0;
+        size_t n = 0, cap = 0, np = 0, have = 0, bcap = 0;
         char *buf = NULL;
-        size_t have = 0;
-        int rc = 0, eof = 0;
+        int rc, more = 1;
         *ids_out = NULL;
         *n_out = 0;
-        errno = 0;
-        gzFile gz = gzopen(path, "rb");         /* plain files pass through */
-        if (!gz)
-                return socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                          "cannot open: %s",
-                                          errno ? strerror(errno)
-                                                : "out of memory");
-        buf = malloc(2 * PIECE + 1);
-        if (!buf) {
-                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-                goto out;
-        }
-        while (!eof && (max_tokens <= 0 || (int64_t)n < max_tokens)) {
-                int got = gzread(gz, buf + have, (unsigned)(2 * PIECE - have));
-                if (got < 0) {
-                        int zerr;
-                        const char *msg = gzerror(gz, &zerr);
-                        rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                                "read failed: %s",
-                                                zerr == Z_ERRNO
-                                                        ? strerror(errno)
-                                                        : msg);
-                        goto out;
-                }
-                have += (size_t)got;
-                eof = got == 0 || have < 2 * PIECE;
-                /* encode up to the last line end in the first PIECE+ bytes
-                 * (everything at the end of the file) */
-                size_t cut = have;
-                if (!eof) {
-                        cut = 0;
-                        for (size_t i = have; i > PIECE / 2; i--)
-                                if (buf[i - 1] == '\n') {
-                                        cut = i;
-                                        break;
-                                }
-                        if (cut == 0)
-                                cut = PIECE;    /* a very long line */
-                }
-                if (cut > 0) {
-                        rc = socfw_tokenizer_encode(tok, buf, cut, 0, &part,
-                                                    &np, err);
+        rc = socfw_line_reader_open(&lr, path, 0, err);
+        if (rc < 0)
+                return rc;
+        while (more && (max_tokens <= 0 || (int64_t)n < max_tokens)) {
+                /* gather whole lines (newline restored) into a piece */
+                have = 0;
+                while (have < PIECE) {
+                        const char *line;
+                        size_t len;
+                        rc = socfw_line_reader_next(lr, &line, &len, err);
                         if (rc < 0)
                                 goto out;
-                        rc = append_ids(&ids, &n, &cap, part, np);
-                        free(part);
-                        part = NULL;
-                        if (rc < 0) {
-                                rc = socfw_error_set(err, rc,
-                                                     "out of memory");
-                                goto out;
+                        if (rc == 0) {
+                                more = 0;
+                                break;
                         }
+                        if (have + len + 1 > bcap) {
+                                size_t nc = 2 * (have + len + 1) + PIECE;
+                                char *nb = realloc(buf, nc);
+                                if (!nb) {
+                                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                                             "out of memory");
+                                        goto out;
+                                }
+                                buf = nb;
+                                bcap = nc;
+                        }
+                        memcpy(buf + have, line, len);
+                        buf[have + len] = '\n';
+                        have += len + 1;
                 }
-                memmove(buf, buf + cut, have - cut);
-                have -= cut;
+                if (have == 0)
+                        break;
+                rc = socfw_tokenizer_encode(tok, buf, have, 0, &part, &np,
+                                            err);
+                if (rc < 0)
+                        goto out;
+                rc = append_ids(&ids, &n, &cap, part, np);
+                free(part);
+                part = NULL;
+                if (rc < 0) {
+                        rc = socfw_error_set(err, rc, "out of memory");
+                        goto out;
+                }
         }
+        rc = 0;
         if (max_tokens > 0 && (int64_t)n > max_tokens)
                 n = (size_t)max_tokens;
         *ids_out = ids;
         *n_out = n;
         ids = NULL;
 out:
-        gzclose(gz);
+        socfw_line_reader_close(lr);
         free(buf);
         free(part);
         free(ids);

@@ -58,13 +58,13 @@ int socfw_perplexity_ids(socfw_model *m, const int32_t *ids, size_t n,
                          int ctx, int stride, int32_t bos,
                          socfw_perplexity *out, socfw_error *err);
 
-/* Tokens of a UTF-8 text file (".gz" or not: gzip is detected from the
- * bytes, not the name), without special tokens, read and encoded in pieces
- * of about 64 KiB ending at a line end, stopping once `max_tokens` (> 0;
- * 0 = all) are there.  (An SPM tokenizer adds its dummy prefix space at
- * each piece's start, a negligible difference to encoding the whole text.)
- * Returns 0 and sets *ids (caller frees) and *n; SOCFW_EIO (with errno
- * text or zlib's message), SOCFW_ENOMEM. */
+/* Tokens of a UTF-8 text file (plain or gzip: socfw_line_reader), without
+ * special tokens, encoded in pieces of whole lines of about 64 KiB (each
+ * line ending "\n"; "\r\n" becomes "\n"; lines over 1 MiB are skipped),
+ * stopping once `max_tokens` (> 0; 0 = all) are there.  (An SPM tokenizer
+ * adds its dummy prefix space at each piece's start, a negligible
+ * difference to encoding the whole text.)  Returns 0 and sets *ids (caller
+ * frees) and *n; SOCFW_EIO naming the file, SOCFW_ENOMEM. */
 int socfw_perplexity_read_tokens(const char *path, const socfw_tokenizer *tok,
                                  int64_t max_tokens, int32_t **ids, size_t *n,
                                  socfw_error *err);
