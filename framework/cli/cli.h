@@ -110,6 +110,8 @@ int cli_cmd_chat(int argc, char **argv);
 int cli_cmd_tokenize(int argc, char **argv);
 int cli_cmd_generate(int argc, char **argv);
 int cli_cmd_logits(int argc, char **argv);
+int cli_cmd_quantize(int argc, char **argv);
+int cli_cmd_perplexity(int argc, char **argv);
 /* Adapters: merge into the base model, inspect (cmd_adapter.c). */
 int cli_cmd_adapter(int argc, char **argv);
 

@@ -194,6 +194,26 @@ static const struct topic {
          "decoder's logits for the last position, or an encoder's pooled output\n"
          "(the first token's hidden state when it has no pooler).  Ids must lie\n"
          "in [0, vocabulary size).\n"},
+        {"perplexity",
+         "Usage: socfw perplexity --model PATH --input FILE [--ctx N]\n"
+         "                        [--stride N] [--max-tokens N]\n"
+         "\n"
+         "Perplexity of a decoder model over a text file (gzip read too), as\n"
+         "llama.cpp computes it: windows of N tokens (default 512) every\n"
+         "--stride tokens (default N), BOS first when the model adds one, the\n"
+         "second half of each window scored.  Prints \"ppl P nll_per_token X\n"
+         "scored K tokens T windows W ctx N stride S\".  Encoders are refused.\n"},
+        {"quantize",
+         "Usage: socfw quantize IN OUT --type TYPE [--force]\n"
+         "\n"
+         "Write the decoder model IN (a Hugging Face GPT-2/Llama/Qwen2\n"
+         "directory, or a GGUF file) as the GGUF file OUT in TYPE: f32, f16,\n"
+         "bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k (llama.cpp's Q4_K_M mix),\n"
+         "q5_k (Q5_K_M) or q6_k, with llama.cpp's names and block layouts.\n"
+         "Norms and biases stay F32, the output projection becomes Q6_K for\n"
+         "block types below Q8_0, and a tensor whose rows do not divide into\n"
+         "blocks falls back to a wider type with a notice.  OUT is replaced\n"
+         "only with --force.\n"},
         {"serve",
          "Usage: socfw serve PIPELINE|RUN_DIR [--host ADDR] [--port N]\n"
          "                   [--set KEY=VALUE]... [--text-field NAME]\n"

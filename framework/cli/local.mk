@@ -13,7 +13,9 @@ socfw_SOURCES = \
 	framework/cli/cmd_continual.c \
 	framework/cli/cmd_pull.c \
 	framework/cli/cmd_serve.c \
-	framework/cli/cmd_monitor.c
+	framework/cli/cmd_monitor.c \
+	framework/cli/cmd_quantize.c \
+	framework/cli/cmd_perplexity.c
 socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework
 socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 socfw_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
@@ -31,3 +33,12 @@ tests_test_cli_model_LDADD = $(TEST_LDADD)
 # `socfw serve` over HTTP, end to end
 TESTS += tests/serve-http.sh
 EXTRA_DIST += tests/serve-http.sh
+
+# `socfw quantize` end to end (cmd_quantize.c)
+TESTS += tests/quantize-cli.sh
+EXTRA_DIST += tests/quantize-cli.sh tests/gguf-gpt2-check.py \
+	tests/gen-wide-llama.py
+
+# `socfw perplexity` end to end (cmd_perplexity.c)
+TESTS += tests/perplexity-cli.sh
+EXTRA_DIST += tests/perplexity-cli.sh

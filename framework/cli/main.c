@@ -92,6 +92,10 @@ static const command commands[] = {
         {"logits", cli_cmd_logits, "print a model's output for token ids"},
         {"adapter", cli_cmd_adapter, "merge an adapter into its model, or "
                                      "inspect one"},
+        {"perplexity", cli_cmd_perplexity, "a language model's perplexity "
+                                           "on a text file"},
+        {"quantize", cli_cmd_quantize, "write a model as a quantised GGUF "
+                                       "file"},
         {"pull", cli_cmd_pull, "download a model from a hub into the cache"},
         {"version", cmd_version, "print the version"},
         {"help", cli_cmd_help, "show help for a command or topic"},

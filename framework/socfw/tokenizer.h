@@ -253,6 +253,24 @@ int32_t socfw_tokenizer_token_id(const socfw_tokenizer *tok, const char *text,
 /* SOCFW_TOKEN_* type of id, or -1 for a bad id. */
 int socfw_tokenizer_token_type(const socfw_tokenizer *tok, int32_t id);
 
+/* SPM score of id (0 for other kinds or a bad id). */
+float socfw_tokenizer_token_score(const socfw_tokenizer *tok, int32_t id);
+
+/* BPE merges, highest priority first: their count (0 for other kinds) and
+ * merge `rank` as the ids of its two halves (spell them with
+ * socfw_tokenizer_token_text).  Returns 0 or SOCFW_EINVAL. */
+size_t socfw_tokenizer_n_merges(const socfw_tokenizer *tok);
+int socfw_tokenizer_merge(const socfw_tokenizer *tok, size_t rank,
+                          int32_t *left, int32_t *right);
+
+/* BPE pre-tokenizer regex (borrowed; NULL for other kinds). */
+const char *socfw_tokenizer_pattern(const socfw_tokenizer *tok);
+
+/* What ADD_SPECIAL adds (BOS, EOS) and SPM's dummy prefix space; any out
+ * pointer may be NULL.  Returns 0 or SOCFW_EINVAL. */
+int socfw_tokenizer_adds(const socfw_tokenizer *tok, int *bos, int *eos,
+                         int *space_prefix);
+
 socfw_tokenizer_kind socfw_tokenizer_get_kind(const socfw_tokenizer *tok);
 size_t socfw_tokenizer_vocab_size(const socfw_tokenizer *tok);
 

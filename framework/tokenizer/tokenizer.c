@@ -777,6 +777,50 @@ socfw_tokenizer_token_type(const socfw_tokenizer *t, int32_t id)
         return valid_id(t, id) ? t->type[id] : -1;
 }
 
+float
+socfw_tokenizer_token_score(const socfw_tokenizer *t, int32_t id)
+{
+        return valid_id(t, id) && t->score ? t->score[id] : 0.0f;
+}
+
+size_t
+socfw_tokenizer_n_merges(const socfw_tokenizer *t)
+{
+        return t && t->kind == SOCFW_TOKENIZER_BPE ? t->n_merges : 0;
+}
+
+int
+socfw_tokenizer_merge(const socfw_tokenizer *t, size_t rank, int32_t *left,
+                      int32_t *right)
+{
+        if (rank >= socfw_tokenizer_n_merges(t))
+                return SOCFW_EINVAL;
+        *left = t->merges[rank].left;
+        *right = t->merges[rank].right;
+        return 0;
+}
+
+const char *
+socfw_tokenizer_pattern(const socfw_tokenizer *t)
+{
+        return t && t->kind == SOCFW_TOKENIZER_BPE ? t->pattern : NULL;
+}
+
+int
+socfw_tokenizer_adds(const socfw_tokenizer *t, int *bos, int *eos,
+                     int *space_prefix)
+{
+        if (!t)
+                return SOCFW_EINVAL;
+        if (bos)
+                *bos = t->add_bos;
+        if (eos)
+                *eos = t->add_eos;
+        if (space_prefix)
+                *space_prefix = t->add_space_prefix;
+        return 0;
+}
+
 const char *
 socfw_tokenizer_token_text(const socfw_tokenizer *t, int32_t id, size_t *len)
 {
