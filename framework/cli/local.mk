@@ -12,6 +12,11 @@ socfw_SOURCES = \
 	framework/cli/cmd_adapter.c \
 	framework/cli/cmd_pull.c \
 	framework/cli/cmd_serve.c \
+	framework/cli/serve.h \
+	framework/cli/serve_http.c \
+	framework/cli/serve_predict.c \
+	framework/cli/serve_openai.c \
+	framework/cli/serve_metrics.c \
 	framework/cli/cmd_monitor.c
 socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework
 socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS)
