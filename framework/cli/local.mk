@@ -33,5 +33,5 @@ tests_test_cli_model_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_model_LDADD = $(TEST_LDADD)
 
 # `socfw serve` over HTTP, end to end
-TESTS += tests/serve-http.sh
-EXTRA_DIST += tests/serve-http.sh
+TESTS += tests/serve-http.sh tests/serve-openai.sh
+EXTRA_DIST += tests/serve-http.sh tests/serve-openai.sh

@@ -35,7 +35,8 @@
  * stage has run, so nothing unscrubbed leaves the server.  A client that
  * goes away stops the generation (the stage's stream descriptor fails).
  * The answer carries an extension object "socfw": {"mood", "tone"} (the
- * sentiment label and the tone it chose).
+ * sentiment label and the tone it chose; "prompt" too when the stage's
+ * debug_prompt is on).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -378,6 +379,7 @@ typedef struct oai_result {
         char *reply;
         long prompt_tokens, completion_tokens;
         char *mood, *tone;
+        char *prompt;           /* with the stage's debug_prompt on      */
 } oai_result;
 
 static void
@@ -386,6 +388,7 @@ result_clear(oai_result *res)
         free(res->reply);
         free(res->mood);
         free(res->tone);
+        free(res->prompt);
         memset(res, 0, sizeof *res);
 }
 
@@ -416,6 +419,9 @@ collect(server *s, const socfw_post *post, oai_result *res)
         snprintf(key, sizeof key, "%s.tone", d);
         const char *tone = socfw_post_get_string(post, key);
         res->tone = tone ? strdup(tone) : NULL;
+        snprintf(key, sizeof key, "%s.prompt", d);
+        const char *prompt = socfw_post_get_string(post, key);
+        res->prompt = prompt ? strdup(prompt) : NULL;
         /* the sentiment stage the dialog stage read its label from */
         const char *mood = NULL;
         for (size_t i = 0; !mood && i < socfw_chain_len(s->model.chain);
@@ -459,8 +465,8 @@ usage_json(const oai_result *res)
 static json_t *
 extension_json(const oai_result *res)
 {
-        return json_pack("{s:s?, s:s?}", "mood", res->mood, "tone",
-                         res->tone);
+        return json_pack("{s:s?, s:s?, s:s?}", "mood", res->mood, "tone",
+                         res->tone, "prompt", res->prompt);
 }
 
 /* ---- streaming ---- */
