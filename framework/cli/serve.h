@@ -10,11 +10,11 @@
  *                    GET /v1/models (dialog pipelines), server-sent events
  *   serve_metrics.c  GET /metrics (Prometheus text format)
  *
- * One model (runtime + chain) serves every request.  Its chain runs are
- * serialised by srv->run_lock: the runtime's inference buffers are shared
- * (framework/train/runtime.c), so `--workers` bounds how many requests are
- * admitted at once (parsing, queueing, streaming, I/O), not how many
- * forward passes run together.
+ * One model (runtime + chain) serves every request, with one copy of the
+ * weights: the runtime's inference hooks take a socfw_context and buffers
+ * per call (framework/train/runtime.c), so up to `--workers` chain runs go
+ * at once.  The kernels share socfw's one thread pool (socfw/threads.h),
+ * whose parallel loops are serialised across callers.
  */
 #ifndef SOCFW_CLI_SERVE_H
 #define SOCFW_CLI_SERVE_H
@@ -90,7 +90,6 @@ typedef struct server {
         serve_model model;
         pthread_rwlock_t model_lock;    /* read: a request uses the model;
                                            write: SIGHUP swaps it         */
-        pthread_mutex_t run_lock;       /* one chain run at a time        */
         pthread_mutex_t lock;           /* admission state below          */
         pthread_cond_t cond;
         int active, waiting, draining;
@@ -140,7 +139,7 @@ void serve_leave(server *s);
 /* Parse a request body as one JSON value; NULL after filling msg (400). */
 json_t *serve_parse_body(const serve_request *rq, char *msg, size_t size);
 
-/* Run the chain on post under the run lock (see the top of the file). */
+/* Run the chain on post (concurrently with other workers). */
 int serve_chain_run(server *s, socfw_post *post, socfw_error *err);
 
 /* ---- endpoints ---- */

@@ -169,10 +169,9 @@ serve_leave(server *s)
 int
 serve_chain_run(server *s, socfw_post *post, socfw_error *err)
 {
-        pthread_mutex_lock(&s->run_lock);
-        int rc = socfw_chain_run(s->model.chain, post, err);
-        pthread_mutex_unlock(&s->run_lock);
-        return rc;
+        /* the runtime's inference is re-entrant (one socfw_context per
+         * call over the shared weights): workers run at once */
+        return socfw_chain_run(s->model.chain, post, err);
 }
 
 const char *
@@ -519,7 +518,6 @@ serve_run(const serve_opts *o, serve_model *model)
                 return CLI_FAIL;
         }
         pthread_rwlock_init(&s.model_lock, NULL);
-        pthread_mutex_init(&s.run_lock, NULL);
         pthread_mutex_init(&s.lock, NULL);
         pthread_mutex_init(&s.log_lock, NULL);
         pthread_cond_init(&s.cond, NULL);
@@ -608,7 +606,6 @@ out:
         pthread_cond_destroy(&s.cond);
         pthread_mutex_destroy(&s.log_lock);
         pthread_mutex_destroy(&s.lock);
-        pthread_mutex_destroy(&s.run_lock);
         pthread_rwlock_destroy(&s.model_lock);
         return rc;
 }

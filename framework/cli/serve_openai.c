@@ -361,9 +361,7 @@ mask_history(server *s, json_t *history, socfw_error *err)
                 if (!p)
                         return socfw_error_set(err, SOCFW_ENOMEM,
                                                "out of memory");
-                pthread_mutex_lock(&s->run_lock);
                 int rc = socfw_chain_run(s->model.mask, p, err);
-                pthread_mutex_unlock(&s->run_lock);
                 if (rc == 0)
                         json_object_set_new(m, "content",
                                             json_string(socfw_post_text(p)));

@@ -66,3 +66,13 @@ tests_test_adapters_LDADD = $(TEST_LDADD)
 # adapters from the command line: PEFT files, merge, composition
 TESTS += tests/adapter-cli.sh
 EXTRA_DIST += tests/adapter-cli.sh
+
+# the runtime's inference from several threads (socfw serve --workers)
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_runtime_threads
+TESTS += tests/test_runtime_threads
+endif
+tests_test_runtime_threads_SOURCES = $(TEST_COMMON) tests/test_runtime_threads.c
+tests_test_runtime_threads_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_runtime_threads_CFLAGS = $(TEST_CFLAGS)
+tests_test_runtime_threads_LDADD = $(TEST_LDADD)

@@ -4,6 +4,7 @@
 #ifndef SOCFW_TRAIN_RUNTIME_IMPL_H
 #define SOCFW_TRAIN_RUNTIME_IMPL_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -105,11 +106,21 @@ struct socfw_runtime {
         socfw_rng rng;
         socfw_metrics *metrics; /* the latest value of every metric        */
 
-        /* work buffers, grown on demand */
+        /* work buffers, grown on demand (training, evaluation) */
         float *hidden, *dhidden, *out, *dout;
         size_t cap_hidden, cap_out;
         int32_t *ids, *mask, *tags;
         size_t cap_tokens;
+
+        /* inference from several threads at once (the chain's hooks):
+         * each call takes a scratch (a socfw_context and its buffers) from
+         * `spare`; heads keep their activations in their state, so a
+         * head's forward runs under head_lock; generating with adapters
+         * switches the model's attached adapter, under gen_lock */
+        pthread_mutex_t infer_lock;     /* guards spare                   */
+        struct rt_scratch *spare;
+        pthread_mutex_t head_lock;
+        pthread_mutex_t gen_lock;
 };
 
 /* Progress line through the runtime's callback (or the log). */

@@ -83,6 +83,7 @@
  * no known family -> plain with a warning.
  */
 #define _GNU_SOURCE /* asprintf */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -254,6 +255,10 @@ typedef struct dialog {
         socfw_dialog_template tmpl;
         size_t max_turns, max_tokens, max_reply, max_message;
         int emotion_control, control_from_user, debug_prompt, reply_as_text;
+        /* predict may run from several threads (socfw serve): the session
+         * store and the counter choice are shared */
+        pthread_mutex_t lock;
+        int lock_ready;
         const char *stops[MAX_STOPS + 1];   /* borrowed strings */
         const char **banned;                /* NULL-terminated; borrowed */
         socfw_dialog_store *store;          /* opened on first use */
@@ -420,6 +425,8 @@ dialog_destroy(void *state)
         free(d->pending);
         free(d->banned);
         free(d->name);
+        if (d->lock_ready)
+                pthread_mutex_destroy(&d->lock);
         free(d);
 }
 
@@ -473,6 +480,8 @@ dialog_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
                 rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
                 goto out;
         }
+        pthread_mutex_init(&d->lock, NULL);
+        d->lock_ready = 1;
         d->ctx = ctx;
         d->cfg = cfg;
         const char *t = socfw_config_get_string(cfg, "template");
@@ -909,12 +918,16 @@ count_model(void *user, const char *text, size_t len, size_t *n,
 static void
 choose_counter(dialog *d)
 {
-        if (d->counter != COUNT_UNKNOWN)
-                return;
+        pthread_mutex_lock(&d->lock);
+        int known = d->counter != COUNT_UNKNOWN;
         size_t n = 0;
         socfw_error e = {0};
-        int rc = socfw_task_count_tokens(d->ctx, "hello", &n, &e);
-        d->counter = rc == 0 ? COUNT_MODEL : COUNT_WORDS;
+        int rc = known ? 0 : socfw_task_count_tokens(d->ctx, "hello", &n, &e);
+        if (!known)
+                d->counter = rc == 0 ? COUNT_MODEL : COUNT_WORDS;
+        pthread_mutex_unlock(&d->lock);
+        if (known)
+                return;
         if (rc < 0 && rc != SOCFW_EUNSUPPORTED)
                 socfw_log(SOCFW_LOG_LEVEL_WARN,
                           "dialog: counting tokens failed (%s); the history "
@@ -1249,8 +1262,12 @@ dialog_predict(void *state, socfw_post *post, socfw_error *err)
         if ((rc = task_key(d, "command", key, sizeof key, err)) < 0)
                 return rc;
         const char *cmd = socfw_post_get_string(post, key);
-        if (cmd)
-                return run_command(d, post, cmd, err);
+        if (cmd) {
+                pthread_mutex_lock(&d->lock);
+                rc = run_command(d, post, cmd, err);
+                pthread_mutex_unlock(&d->lock);
+                return rc;
+        }
 
         const char *text = socfw_post_text(post);
         size_t text_len = text ? strlen(text) : 0;
@@ -1287,10 +1304,13 @@ dialog_predict(void *state, socfw_post *post, socfw_error *err)
         const char *session = socfw_post_session(post);
         const char *system = socfw_config_get_string(d->cfg, "system");
         if (session) {
-                if ((rc = open_store(d, err)) < 0 ||
-                    (rc = socfw_dialog_store_load_or_create(
-                             d->store, session, system, d->max_turns, &c,
-                             NULL, err)) < 0 ||
+                pthread_mutex_lock(&d->lock);
+                if ((rc = open_store(d, err)) == 0)
+                        rc = socfw_dialog_store_load_or_create(
+                                d->store, session, system, d->max_turns, &c,
+                                NULL, err);
+                pthread_mutex_unlock(&d->lock);
+                if (rc < 0 ||
                     (rc = socfw_dialog_context_set_system(c, system, err)) <
                             0)
                         goto out;
@@ -1324,7 +1344,9 @@ dialog_predict(void *state, socfw_post *post, socfw_error *err)
                          .label = label},
                         {.role = SOCFW_DIALOG_ASSISTANT, .text = reply},
                 };
+                pthread_mutex_lock(&d->lock);
                 rc = socfw_dialog_store_append(d->store, session, t, 2, err);
+                pthread_mutex_unlock(&d->lock);
         }
 out:
         socfw_dialog_context_free(c);
