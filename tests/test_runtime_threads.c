@@ -1,7 +1,7 @@
 /* tests/test_runtime_threads.c - the runtime's inference from several
  * threads at once (what `socfw serve` does with --workers): concurrent
- * chain runs over one runtime give exactly the sequential answers, with
- * and without a LoRA adapter attached, and text generation too.  Run it
+ * chain runs over one runtime (micro-batched into shared forward passes)
+ * give exactly the sequential answers, with and without a LoRA adapter.  Run it
  * under ThreadSanitizer to find races (doc/performance.md says how). */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -149,6 +149,13 @@ concurrent_equals_sequential(const char *adapter)
                         free(w[t].got[i]);
                 }
         }
+        /* every window went through one batched forward or another */
+        unsigned long long batches = 0, rows = 0;
+        socfw_runtime_batch_stats(rt, &batches, &rows);
+        cr_assert_eq(rows, (unsigned long long)N_TEXTS * (N_THREADS + 1),
+                     "%llu windows", rows);
+        cr_assert(batches >= 1 && batches <= rows);
+        cr_log_info("%llu windows in %llu forward passes", rows, batches);
         for (int i = 0; i < N_TEXTS; i++)
                 free(seq.got[i]);
         socfw_chain_free(chain);

@@ -75,7 +75,7 @@ load(void *user, serve_model *out)
                 return -1;
         }
         *out = (serve_model){.chain = l->chain, .mask = l->mask,
-                             .p = l->in.p, .owner = l,
+                             .p = l->in.p, .rt = l->in.rt, .owner = l,
                              .release = loaded_free};
         return 0;
 }

@@ -39,6 +39,7 @@ typedef struct serve_model {
                                            when it is a privacy stage (for
                                            chat history), or NULL         */
         const socfw_pipeline *p;
+        struct socfw_runtime *rt;       /* NULL: no trained model        */
         void *owner;                    /* released by release(owner)    */
         void (*release)(void *owner);
 } serve_model;
@@ -81,7 +82,8 @@ void serve_metrics_tokens(serve_metrics *m, long n);
 void serve_metrics_batch(serve_metrics *m, size_t n);
 /* The exposition text (caller frees); queue/in-flight are sampled now. */
 char *serve_metrics_text(serve_metrics *m, int queued, int in_flight,
-                         int workers, int queue_max);
+                         int workers, int queue_max,
+                         struct socfw_runtime *rt);
 
 /* ---- the server (serve_http.c) ---- */
 

@@ -243,7 +243,8 @@ dispatch(server *s, struct MHD_Connection *c, serve_request *rq,
                 int q = s->waiting, a = s->active;
                 pthread_mutex_unlock(&s->lock);
                 char *text = serve_metrics_text(s->metrics, q, a,
-                                                s->o.workers, s->o.queue);
+                                                s->o.workers, s->o.queue,
+                                                s->model.rt);
                 if (!text)
                         return serve_send_text(c, rq, 500, NULL);
                 struct MHD_Response *r = MHD_create_response_from_buffer(

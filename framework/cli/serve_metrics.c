@@ -8,6 +8,9 @@
  *   socfw_generated_tokens_total                counter (dialog replies)
  *   socfw_predict_batch_size                    histogram (records per
  *                                               /v1/predict request)
+ *   socfw_batch_forward_passes_total,           counters: the runtime's
+ *   socfw_batch_windows_total                   micro-batches (their ratio
+ *                                               is the mean batch size)
  */
 #define _GNU_SOURCE /* open_memstream */
 #include <pthread.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 
 #include "cli/serve.h"
+#include "socfw/runtime.h"
 
 #define MAX_STATUS 16
 
@@ -137,7 +141,7 @@ put_histogram(FILE *f, const char *name, const char *labels,
 
 char *
 serve_metrics_text(serve_metrics *m, int queued, int in_flight, int workers,
-                   int queue_max)
+                   int queue_max, struct socfw_runtime *rt)
 {
         char *out = NULL;
         size_t len = 0;
@@ -195,6 +199,22 @@ serve_metrics_text(serve_metrics *m, int queued, int in_flight, int workers,
         put_histogram(f, "socfw_predict_batch_size", "", &m->batch,
                       batch_bounds, N_BATCH);
         pthread_mutex_unlock(&m->lock);
+        if (rt) {
+                unsigned long long passes = 0, rows = 0;
+                socfw_runtime_batch_stats(rt, &passes, &rows);
+                fprintf(f,
+                        "# HELP socfw_batch_forward_passes_total Classification "
+                        "forward passes (concurrent calls are micro-batched "
+                        "into one).\n"
+                        "# TYPE socfw_batch_forward_passes_total counter\n"
+                        "socfw_batch_forward_passes_total %llu\n"
+                        "# HELP socfw_batch_windows_total Windows those "
+                        "passes held (windows / passes = mean batch "
+                        "size).\n"
+                        "# TYPE socfw_batch_windows_total counter\n"
+                        "socfw_batch_windows_total %llu\n",
+                        passes, rows);
+        }
         if (fclose(f) != 0) {
                 free(out);
                 return NULL;

@@ -786,6 +786,121 @@ infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
         return rc;
 }
 
+/* ---- micro-batching of concurrent classification calls ---- */
+
+#define RT_BATCH_ROWS 64        /* windows in one batched forward at most */
+
+/* One caller's windows, waiting to be run in a batch. */
+typedef struct rt_job {
+        rt_task *t;
+        const rt_example *const *rows;
+        int n;
+        float *out;             /* K probabilities, averaged over rows   */
+        size_t n_out;
+        int rc, done;
+        socfw_error err;
+        struct rt_job *next;
+} rt_job;
+
+/* Run jobs[0..k) (one task) as one forward and give each its answer. */
+static void
+run_batch(socfw_runtime *rt, rt_job **jobs, int k)
+{
+        rt_task *t = jobs[0]->t;
+        int R = 0;
+        for (int i = 0; i < k; i++)
+                R += jobs[i]->n;
+        const rt_example **all = calloc((size_t)R, sizeof *all);
+        socfw_error err = {0};
+        int rc = all ? 0 : socfw_error_set(&err, SOCFW_ENOMEM,
+                                           "out of memory");
+        for (int i = 0, r = 0; rc == 0 && i < k; i++)
+                for (int j = 0; j < jobs[i]->n; j++)
+                        all[r++] = jobs[i]->rows[j];
+        rt_scratch *sc = rc == 0 ? scratch_get(rt, &err) : NULL;
+        if (rc == 0 && !sc)
+                rc = err.code ? err.code : SOCFW_ENOMEM;
+        size_t out_len = 0;
+        if (rc == 0)
+                rc = infer_forward(rt, sc, t, all, R, &out_len, &err);
+        size_t K = (size_t)t->n_outputs;
+        if (rc == 0) {
+                float *o = sc->out;
+                if (t->kind == SOCFW_TARGET_MULTI_LABEL)
+                        for (size_t i = 0; i < (size_t)R * K; i++)
+                                o[i] = 1.0f / (1.0f + expf(-o[i]));
+                else
+                        socfw_nn_softmax_forward(o, o, R, (int)K);
+                for (int i = 0, r0 = 0; i < k; r0 += jobs[i]->n, i++)
+                        for (size_t c = 0; c < K && c < jobs[i]->n_out;
+                             c++) {
+                                double sum = 0;
+                                for (int b = 0; b < jobs[i]->n; b++)
+                                        sum += o[(size_t)(r0 + b) * K + c];
+                                jobs[i]->out[c] =
+                                        (float)(sum / jobs[i]->n);
+                        }
+        }
+        for (int i = 0; i < k; i++) {
+                jobs[i]->rc = rc;
+                if (rc < 0)
+                        jobs[i]->err = err;
+        }
+        if (sc)
+                scratch_put(rt, sc);
+        free(all);
+}
+
+/* The averaged probabilities of rows[0..n) of task t, batched with the
+ * calls of other threads that arrive meanwhile.  A lone caller runs at
+ * once: batching adds no wait. */
+static int
+infer_batched(socfw_runtime *rt, rt_task *t, const rt_example *const *rows,
+              int n, float *out, size_t n_out, socfw_error *err)
+{
+        rt_job me = {.t = t, .rows = rows, .n = n, .out = out,
+                     .n_out = n_out};
+        pthread_mutex_lock(&rt->batch_lock);
+        rt_job **tail = &rt->queue;
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = &me;
+        while (!me.done) {
+                if (rt->batch_leader) {
+                        pthread_cond_wait(&rt->batch_cond, &rt->batch_lock);
+                        continue;
+                }
+                rt->batch_leader = 1;
+                rt_job *take[RT_BATCH_ROWS];
+                int k = 0, used = 0;
+                rt_task *bt = rt->queue->t;
+                for (rt_job **pp = &rt->queue; *pp && k < RT_BATCH_ROWS;) {
+                        rt_job *j = *pp;
+                        if (j->t == bt &&
+                            (k == 0 || used + j->n <= RT_BATCH_ROWS)) {
+                                take[k++] = j;
+                                used += j->n;
+                                *pp = j->next;
+                        } else {
+                                pp = &j->next;
+                        }
+                }
+                pthread_mutex_unlock(&rt->batch_lock);
+                run_batch(rt, take, k);
+                pthread_mutex_lock(&rt->batch_lock);
+                for (int i = 0; i < k; i++)
+                        take[i]->done = 1;
+                rt->batches++;
+                rt->batched_rows += (unsigned long long)used;
+                rt->batch_leader = 0;
+                pthread_cond_broadcast(&rt->batch_cond);
+        }
+        pthread_mutex_unlock(&rt->batch_lock);
+        if (me.rc < 0 && err)
+                *err = me.err;
+        return me.rc;
+}
+
 /* ---- inference hooks for the chain ---- */
 
 static int
@@ -825,6 +940,17 @@ infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text, float *out,
                 ex[i] = (rt_example){.ids = c.ids[i], .n = c.n[i],
                                      .label = -1, .chunk = i};
                 rows[i] = &ex[i];
+        }
+        if (t->kind != SOCFW_TARGET_SCORE) {
+                /* classification: batched with other threads' calls */
+                if (rc == 0)
+                        rc = infer_batched(rt, t, rows, c.count, out, n, err);
+                if (rc == 0)
+                        *n_out = (size_t)t->n_outputs;
+                free(ex);
+                free(rows);
+                rt_chunks_clear(&c);
+                return rc;
         }
         rt_scratch *sc = rc == 0 ? scratch_get(rt, err) : NULL;
         size_t out_len = 0;
@@ -1513,6 +1639,8 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         pthread_mutex_init(&rt->infer_lock, NULL);
         pthread_mutex_init(&rt->head_lock, NULL);
         pthread_mutex_init(&rt->gen_lock, NULL);
+        pthread_mutex_init(&rt->batch_lock, NULL);
+        pthread_cond_init(&rt->batch_cond, NULL);
         if (opts) {
                 rt->from_checkpoint = opts->from_checkpoint;
                 rt->resume = opts->resume;
@@ -1641,6 +1769,8 @@ socfw_runtime_free(socfw_runtime *rt)
         pthread_mutex_destroy(&rt->infer_lock);
         pthread_mutex_destroy(&rt->head_lock);
         pthread_mutex_destroy(&rt->gen_lock);
+        pthread_mutex_destroy(&rt->batch_lock);
+        pthread_cond_destroy(&rt->batch_cond);
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
                 if (t->head_state && t->head->head.destroy)
@@ -1684,6 +1814,16 @@ socfw_runtime_has_training(const socfw_runtime *rt)
                 if (rt->tasks[i].trained)
                         return 1;
         return 0;
+}
+
+void
+socfw_runtime_batch_stats(socfw_runtime *rt, unsigned long long *batches,
+                          unsigned long long *rows)
+{
+        pthread_mutex_lock(&rt->batch_lock);
+        *batches = rt->batches;
+        *rows = rt->batched_rows;
+        pthread_mutex_unlock(&rt->batch_lock);
 }
 
 int

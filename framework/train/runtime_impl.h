@@ -121,6 +121,14 @@ struct socfw_runtime {
         struct rt_scratch *spare;
         pthread_mutex_t head_lock;
         pthread_mutex_t gen_lock;
+        /* micro-batching: classification calls that arrive while a
+         * forward runs wait in `queue`; the next caller to find no leader
+         * runs all of them (one task at a time) as one batch */
+        pthread_mutex_t batch_lock;
+        pthread_cond_t batch_cond;
+        struct rt_job *queue;
+        int batch_leader;
+        unsigned long long batches, batched_rows;       /* run so far   */
 };
 
 /* Progress line through the runtime's callback (or the log). */
