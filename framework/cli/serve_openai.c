@@ -463,8 +463,14 @@ usage_json(const oai_result *res)
 static json_t *
 extension_json(const oai_result *res)
 {
-        return json_pack("{s:s?, s:s?, s:s?}", "mood", res->mood, "tone",
-                         res->tone, "prompt", res->prompt);
+        json_t *o = json_object();
+        if (o && res->mood)
+                json_object_set_new(o, "mood", json_string(res->mood));
+        if (o && res->tone)
+                json_object_set_new(o, "tone", json_string(res->tone));
+        if (o && res->prompt)
+                json_object_set_new(o, "prompt", json_string(res->prompt));
+        return o;
 }
 
 /* ---- streaming ---- */
