@@ -193,6 +193,11 @@ for body, want, param in [
     check(st == want and isinstance(e, dict) and e["message"] and
           e["type"] and e.get("param") == param,
           "bad request %s: %s %s" % (str(body)[:60], st, doc))
+# a message the dialog stage refuses (over its max_message): 400, named
+st, doc, _ = post("/v1/chat/completions", {"model": "reply", "messages": [
+    {"role": "user", "content": "x" * 20000}]})
+check(st == 400 and "too long" in doc["error"]["message"],
+      "long message %s %s" % (st, doc))
 st, doc, _ = post("/v1/completions", {"model": "reply", "prompt": 3})
 check(st == 400 and doc["error"]["param"] == "prompt", "prompt type %s" % doc)
 

@@ -34,6 +34,9 @@
  * follows it (privacy scrubbing the reply) the reply is sent once that
  * stage has run, so nothing unscrubbed leaves the server.  A client that
  * goes away stops the generation (the stage's stream descriptor fails).
+ * A reply (streamed or not) is bounded by the server's --timeout: at the
+ * deadline the stage's descriptor is shut, which stops the generation; a
+ * plain request then gets 504, a stream its end.
  * The answer carries an extension object "socfw": {"mood", "tone"} (the
  * sentiment label and the tone it chose; "prompt" too when the stage's
  * debug_prompt is on).
@@ -481,7 +484,8 @@ typedef struct job {
         socfw_post *post;
         int sv[2];              /* [0] the reader's end, [1] the stage's  */
         pthread_mutex_t lock;
-        int refs, done, failed;
+        int refs, done, failed, rc;
+        int owns_slot;          /* the generator leaves the worker slot  */
         char error[SOCFW_ERROR_MSG_MAX];
         oai_result res;
         char id[48];
@@ -526,6 +530,7 @@ generator(void *arg)
         pthread_mutex_lock(&j->lock);
         if (rc < 0) {
                 j->failed = 1;
+                j->rc = rc;
                 snprintf(j->error, sizeof j->error, "%s", err.message);
         } else {
                 collect(s, j->post, &j->res);
@@ -534,7 +539,8 @@ generator(void *arg)
         pthread_mutex_unlock(&j->lock);
         close(j->sv[1]);        /* the reader sees the end */
         pthread_rwlock_unlock(&s->model_lock);
-        serve_leave(s);
+        if (j->owns_slot)
+                serve_leave(s);
         job_unref(j);
         return NULL;
 }
@@ -732,6 +738,7 @@ stream(server *s, struct MHD_Connection *c, serve_request *rq, oai_req *r,
         snprintf(j->model, sizeof j->model, "%s", j->r.model);
         j->r.model = j->model;
         j->refs = 2;
+        j->owns_slot = 1;
         j->created = (long long)time(NULL);
         j->deadline = rq->t0 + s->o.timeout;
         new_id(j->id, sizeof j->id, j->r.chat);
@@ -776,6 +783,86 @@ stream(server *s, struct MHD_Connection *c, serve_request *rq, oai_req *r,
         return serve_queue(c, rq, 200, resp);
 }
 
+/* Run the chain for a plain (not streamed) request on a generator thread
+ * while this one waits at most until the request's deadline: then the
+ * stage's stream descriptor is shut, which stops the generation.  Returns
+ * 0 with res filled, or an HTTP status with msg. */
+static unsigned
+run_bounded(server *s, serve_request *rq, socfw_post *post, oai_result *res,
+            char *msg, size_t size)
+{
+        job *j = calloc(1, sizeof *j);
+        if (!j) {
+                socfw_post_free(post);
+                snprintf(msg, size, "out of memory");
+                return 500;
+        }
+        j->s = s;
+        j->post = post;
+        j->refs = 2;
+        j->sv[0] = j->sv[1] = -1;
+        pthread_mutex_init(&j->lock, NULL);
+        char key[256];
+        snprintf(key, sizeof key, "%s.stream_fd", s->dialog);
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, j->sv) < 0 ||
+            socfw_post_set_number(post, key, j->sv[1], NULL) < 0 ||
+            pthread_create(&th, &at, generator, j) != 0) {
+                pthread_attr_destroy(&at);
+                if (j->sv[1] >= 0)
+                        close(j->sv[1]);
+                j->refs = 1;
+                job_unref(j);
+                snprintf(msg, size, "cannot start the generator: %s",
+                         strerror(errno));
+                return 500;
+        }
+        pthread_attr_destroy(&at);
+        double deadline = rq->t0 + s->o.timeout;
+        int timed_out = 0;
+        char buf[4096];
+        for (;;) {     /* the stage's pieces are not needed: drop them */
+                if (!timed_out && serve_now() > deadline) {
+                        timed_out = 1;
+                        shutdown(j->sv[0], SHUT_RDWR);
+                }
+                struct pollfd pf = {.fd = j->sv[0], .events = POLLIN};
+                if (poll(&pf, 1, 100) == 0)
+                        continue;
+                ssize_t n = read(j->sv[0], buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+        }
+        /* the end of the descriptor comes after the results */
+        pthread_mutex_lock(&j->lock);
+        while (!j->done) {
+                pthread_mutex_unlock(&j->lock);
+                usleep(1000);
+                pthread_mutex_lock(&j->lock);
+        }
+        unsigned st = 0;
+        if (timed_out) {
+                snprintf(msg, size, "the reply took longer than the "
+                                    "server's --timeout (%d s)",
+                         s->o.timeout);
+                st = 504;
+        } else if (j->failed) {
+                snprintf(msg, size, "%s", j->error);
+                st = j->rc == SOCFW_EINVAL ? 400 : 500;
+        } else {
+                *res = j->res;
+                memset(&j->res, 0, sizeof j->res);
+        }
+        pthread_mutex_unlock(&j->lock);
+        job_unref(j);
+        return st;
+}
+
 /* ---- the endpoint ---- */
 
 enum MHD_Result
@@ -818,13 +905,12 @@ serve_openai(server *s, struct MHD_Connection *c, serve_request *rq,
                 post = NULL;
                 goto out;
         }
-        int rc = serve_chain_run(s, post, &err);
-        if (rc < 0) {
-                ret = serve_openai_error(c, rq, rc == SOCFW_EINVAL ? 400 : 500,
-                                         NULL, "%s", err.message);
+        st = run_bounded(s, rq, post, &res, msg, sizeof msg);
+        post = NULL;    /* the job's */
+        if (st) {
+                ret = serve_openai_error(c, rq, st, NULL, "%s", msg);
                 goto out;
         }
-        collect(s, post, &res);
         char id[48];
         new_id(id, sizeof id, chat);
         json_t *choice =
