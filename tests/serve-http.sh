@@ -110,6 +110,16 @@ st, doc = call("/v1/chat/completions", json.dumps(
 check(st == 404 and doc["error"]["code"] == "model_not_found",
       "chat without dialog %s %s" % (st, doc))
 
+# the web page: one self-contained file, nothing from elsewhere
+req = urllib.request.Request(base + "/")
+with urllib.request.urlopen(req, timeout=30) as r:
+    page = r.read().decode()
+    check(r.headers["Content-Type"].startswith("text/html") and
+          "default-src 'self'" in r.headers["Content-Security-Policy"],
+          "page headers %s" % r.headers)
+check("<title>socfw</title>" in page and "/v1/predict" in page and
+      "http://" not in page and "https://" not in page, "page body")
+
 # metrics count what was answered
 req = urllib.request.Request(base + "/metrics")
 with urllib.request.urlopen(req, timeout=30) as r:

@@ -187,6 +187,8 @@ static const struct topic {
          "  GET  /metrics      Prometheus text: requests by route and status,\n"
          "                     latency histograms, queue depth, tokens,\n"
          "                     batch sizes\n"
+         "  GET  /             a web page: chat, classify, anonymise (works\n"
+         "                     offline; installed with socfw)\n"
          "With a dialog stage in the chain, OpenAI-compatible endpoints:\n"
          "  GET  /v1/models            the dialog stage (the model name)\n"
          "  POST /v1/chat/completions  messages, temperature, top_p, max_tokens,\n"

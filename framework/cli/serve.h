@@ -9,6 +9,7 @@
  *   serve_openai.c   POST /v1/chat/completions, POST /v1/completions,
  *                    GET /v1/models (dialog pipelines), server-sent events
  *   serve_metrics.c  GET /metrics (Prometheus text format)
+ *   serve_ui.c       GET / (the web page, web/index.html as installed)
  *
  * One model (runtime + chain) serves every request, with one copy of the
  * weights: the runtime's inference hooks take a socfw_context and buffers
@@ -63,7 +64,7 @@ typedef struct serve_opts {
 /* Routes, for metrics and the access log. */
 typedef enum serve_route {
         ROUTE_HEALTH, ROUTE_PREDICT, ROUTE_CHAT, ROUTE_COMPLETIONS,
-        ROUTE_MODELS, ROUTE_METRICS, ROUTE_OTHER, ROUTE_COUNT
+        ROUTE_MODELS, ROUTE_METRICS, ROUTE_UI, ROUTE_OTHER, ROUTE_COUNT
 } serve_route;
 
 const char *serve_route_name(serve_route r);
@@ -152,6 +153,8 @@ enum MHD_Result serve_predict(server *s, struct MHD_Connection *c,
                               serve_request *rq);
 enum MHD_Result serve_models(server *s, struct MHD_Connection *c,
                              serve_request *rq);
+enum MHD_Result serve_ui(server *s, struct MHD_Connection *c,
+                         serve_request *rq);
 /* chat: 1 for /v1/chat/completions, 0 for /v1/completions */
 enum MHD_Result serve_openai(server *s, struct MHD_Connection *c,
                              serve_request *rq, int chat);

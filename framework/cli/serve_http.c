@@ -228,6 +228,8 @@ static const route_def routes[] = {
         {"/v1/completions", ROUTE_COMPLETIONS, "POST"},
         {"/v1/models", ROUTE_MODELS, "GET"},
         {"/metrics", ROUTE_METRICS, "GET"},
+        {"/", ROUTE_UI, "GET"},
+        {"/index.html", ROUTE_UI, "GET"},
 };
 
 static enum MHD_Result
@@ -238,6 +240,8 @@ dispatch(server *s, struct MHD_Connection *c, serve_request *rq,
                 return serve_health(s, c, rq);
         if (rd->route == ROUTE_MODELS)
                 return serve_models(s, c, rq);
+        if (rd->route == ROUTE_UI)
+                return serve_ui(s, c, rq);
         if (rd->route == ROUTE_METRICS) {
                 pthread_mutex_lock(&s->lock);
                 int q = s->waiting, a = s->active;
@@ -345,7 +349,9 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
                         "serve` lists them)",
                         url);
         rq->route = rd->route;
-        if (rd->route != ROUTE_HEALTH && !authorised(s, c)) {
+        /* the page and /health are public; the page asks for the key */
+        if (rd->route != ROUTE_HEALTH && rd->route != ROUTE_UI &&
+            !authorised(s, c)) {
                 struct MHD_Response *r = MHD_create_response_from_buffer(
                         0, (void *)"", MHD_RESPMEM_PERSISTENT);
                 json_t *doc = json_pack(

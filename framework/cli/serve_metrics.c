@@ -49,7 +49,7 @@ serve_route_name(serve_route r)
 {
         static const char *const names[ROUTE_COUNT] = {
                 "/health", "/v1/predict", "/v1/chat/completions",
-                "/v1/completions", "/v1/models", "/metrics", "other"};
+                "/v1/completions", "/v1/models", "/metrics", "/", "other"};
         return r < ROUTE_COUNT ? names[r] : "other";
 }
 
