@@ -10,6 +10,10 @@ per second (the answers' usage.completion_tokens over the wall time).
     bench/serve_load.py URL chat      [-c 8] [-n 64]  [--max-tokens 32]
     bench/serve_load.py URL chat-stream ...   (stream: true; tokens from
                                                the usage chunk)
+    bench/serve_load.py URL predict --malformed 0.1 --server-pid PID
+        (soak: every 10th request is malformed - bad JSON, a wrong type,
+         invalid UTF-8, an oversized body - and must get its 4xx status;
+         the server's resident memory is read before and after)
 
 URL must be http://127.0.0.1:PORT or http://localhost:PORT.  Measures;
 never fails on time.  A non-200 answer is counted and reported.
@@ -46,8 +50,14 @@ def body_for(kind, i, max_tokens):
     return "/v1/chat/completions", b
 
 
+BAD = [(b"{not json", 400), (b'{"text": 42}', 400),
+       (b'{"text": "\xff\xfe"}', 400), (b"[" + b'{"text": "a"},' * 300 +
+                                        b'{"text": "a"}]', 413),
+       (b"x" * ((1 << 20) + 1), 413)]
+
+
 def client(host, port, kind, counter, lock, results, deadline, max_tokens,
-           key):
+           key, malformed):
     conn = http.client.HTTPConnection(host, port, timeout=120)
     headers = {"Content-Type": "application/json"}
     if key:
@@ -60,9 +70,12 @@ def client(host, port, kind, counter, lock, results, deadline, max_tokens,
             i = counter[1]
             counter[1] += 1
         path, body = body_for(kind, i, max_tokens)
+        data, want = json.dumps(body), 200
+        if malformed and i % max(1, round(1 / malformed)) == 0:
+            data, want = BAD[i % len(BAD)]
         t0 = time.monotonic()
         try:
-            conn.request("POST", path, json.dumps(body), headers)
+            conn.request("POST", path, data, headers)
             r = conn.getresponse()
             data = r.read()
             status = r.status
@@ -71,6 +84,14 @@ def client(host, port, kind, counter, lock, results, deadline, max_tokens,
             conn = http.client.HTTPConnection(host, port, timeout=120)
             status, data = 0, b""
         dt = time.monotonic() - t0
+        if want != 200:
+            with lock:
+                results.append(("bad-ok" if status == want else
+                                "bad-wrong:%d" % status, dt, 0))
+            if status in (0, 413):
+                conn.close()
+                conn = http.client.HTTPConnection(host, port, timeout=120)
+            continue
         tokens = 0
         if status == 200 and kind == "chat":
             tokens = json.loads(data)["usage"]["completion_tokens"]
@@ -104,6 +125,10 @@ def main():
     ap.add_argument("--model", default=None,
                     help="chat model (default: the first of /v1/models)")
     ap.add_argument("--api-key", default=None)
+    ap.add_argument("--malformed", type=float, default=0.0,
+                    help="share of malformed requests (0..0.5)")
+    ap.add_argument("--server-pid", type=int, default=0,
+                    help="report this process's resident memory")
     a = ap.parse_args()
     u = urllib.parse.urlparse(a.url)
     if u.hostname not in ("127.0.0.1", "localhost") or not u.port:
@@ -117,6 +142,14 @@ def main():
         h = {"Authorization": "Bearer " + a.api_key} if a.api_key else {}
         conn.request("GET", "/v1/models", headers=h)
         MODEL = json.loads(conn.getresponse().read())["data"][0]["id"]
+    def rss():
+        if not a.server_pid:
+            return 0
+        for line in open("/proc/%d/status" % a.server_pid):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+    rss0 = rss()
     lock = threading.Lock()
     counter = [a.requests, 0]
     results = []
@@ -124,7 +157,8 @@ def main():
     deadline = t0 + a.time
     ts = [threading.Thread(target=client,
                            args=(u.hostname, u.port, a.kind, counter, lock,
-                                 results, deadline, a.max_tokens, a.api_key))
+                                 results, deadline, a.max_tokens, a.api_key,
+                                 a.malformed))
           for _ in range(a.concurrency)]
     for t in ts:
         t.start()
@@ -132,6 +166,8 @@ def main():
         t.join()
     wall = time.monotonic() - t0
     ok = [dt for st, dt, _ in results if st == 200]
+    mal = [st for st, _, _ in results if isinstance(st, str)]
+    results = [r for r in results if not isinstance(r[0], str)]
     bad = len(results) - len(ok)
     tokens = sum(tk for st, _, tk in results if st == 200)
     line = ("%s c=%d: %d requests in %.2f s, %.1f req/s, p50 %.1f ms, "
@@ -143,6 +179,15 @@ def main():
     if bad:
         codes = sorted({st for st, _, _ in results if st != 200})
         line += ", %d not 200 (%s)" % (bad, ",".join(map(str, codes)))
+    if mal:
+        wrong = [m for m in mal if m != "bad-ok"]
+        line += ", %d malformed (%d with the wrong status%s)" % (
+            len(mal), len(wrong), ": " + ",".join(sorted(set(wrong)))
+            if wrong else "")
+    if a.server_pid:
+        r1 = rss()
+        line += ", server RSS %d -> %d KiB (%+.1f%%)" % (
+            rss0, r1, 100.0 * (r1 - rss0) / rss0 if rss0 else 0)
     print(line)
 
 
