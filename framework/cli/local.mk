@@ -40,4 +40,5 @@ tests_test_cli_model_LDADD = $(TEST_LDADD)
 
 # `socfw serve` over HTTP, end to end
 TESTS += tests/serve-http.sh tests/serve-openai.sh tests/serve-webui.sh
-EXTRA_DIST += tests/serve-http.sh tests/serve-openai.sh tests/serve-webui.sh
+EXTRA_DIST += tests/serve-http.sh tests/serve-openai.sh tests/serve-webui.sh \
+	tests/webui_cdp.py
