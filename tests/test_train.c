@@ -570,3 +570,32 @@ Test(train, resume_after_a_kill_equals_an_uninterrupted_run)
         free(cb);
         socfw_pipeline_free(p);
 }
+
+/* Without validation data the last step's model is the checkpoint, and
+ * its meta.json has no value (it used to fail with "out of memory": NaN
+ * is not JSON). */
+Test(train, trains_without_validation_data)
+{
+        write_data("train.jsonl", 64, 1, 0);
+        char yaml[4096];
+        snprintf(yaml, sizeof yaml, "%s",
+                 tiny_pipeline(", max_steps: 4", NULL));
+        char *valid = strstr(yaml, ", valid: valid.jsonl");
+        cr_assert_not_null(valid);
+        memmove(valid, valid + strlen(", valid: valid.jsonl"),
+                strlen(valid + strlen(", valid: valid.jsonl")) + 1);
+        socfw_pipeline *p = fx_load(yaml);
+        char out[4200], meta[4400];
+        snprintf(out, sizeof out, "%s/run", fx.dir);
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        socfw_runtime_free(rt);
+        snprintf(meta, sizeof meta, "%s/checkpoint/meta.json", out);
+        size_t len = 0;
+        char *text = socfw_test_read_file(meta, &len);
+        cr_assert_not_null(text, "no %s", meta);
+        cr_assert(strstr(text, "\"value\": null"), "%s", text);
+        free(text);
+        socfw_pipeline_free(p);
+}

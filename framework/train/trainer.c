@@ -348,10 +348,12 @@ save_checkpoint(socfw_runtime *rt, long step, const char *metric,
         rc = socfw_safetensors_write(path, ti, n, kv, 4, err);
         if (rc == 0) {
                 /* meta.json: what produced the checkpoint */
+                /* no validation data: no value (NaN is not JSON) */
                 json_t *meta = json_pack(
-                        "{s:s, s:I, s:s, s:f, s:s}", "format",
+                        "{s:s, s:I, s:s, s:o, s:s}", "format",
                         "socfw-checkpoint-1", "step", (json_int_t)step,
-                        "metric", metric ? metric : "", "value", value,
+                        "metric", metric ? metric : "", "value",
+                        isfinite(value) ? json_real(value) : json_null(),
                         "pipeline", socfw_pipeline_path(rt->p));
                 json_t *labels = json_object();
                 for (size_t i = 0; meta && labels && i < rt->n_tasks; i++) {
