@@ -9,6 +9,7 @@ include framework/arch/local.mk
 include framework/peft/local.mk
 include framework/tokenizer/local.mk
 include framework/generate/local.mk
+include framework/dist/local.mk
 include framework/train/local.mk
 include framework/data/local.mk
 include framework/report/local.mk

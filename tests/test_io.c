@@ -275,3 +275,144 @@ Test(io, path_helpers)
         cr_assert_str_eq(socfw_path_basename("c.txt"), "c.txt");
         cr_assert_str_eq(socfw_path_basename("a/"), "");
 }
+
+/* ---- line reader ---- */
+
+/* All lines of `path` joined by '|', and the count of skipped ones. */
+static char *
+read_lines(const char *path, size_t max_line, long *skipped, int *rc)
+{
+        socfw_line_reader *r = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_line_reader_open(&r, path, max_line, &err), 0,
+                     "%s", err.message);
+        size_t cap = 1 << 20, n = 0;
+        char *out = calloc(cap, 1);
+        const char *line;
+        size_t len;
+        while ((*rc = socfw_line_reader_next(r, &line, &len, &err)) == 1) {
+                cr_assert_eq(strlen(line), len, "embedded NUL or bad length");
+                cr_assert_lt(n + len + 2, cap);
+                memcpy(out + n, line, len);
+                n += len;
+                out[n++] = '|';
+        }
+        *skipped = socfw_line_reader_skipped(r);
+        socfw_line_reader_close(r);
+        return out;
+}
+
+static void
+write_bytes(const char *path, const char *data, size_t len)
+{
+        cr_assert_eq(socfw_test_write_file(path, data, len), 0);
+}
+
+Test(lines, plain_and_gzip_read_the_same_lines, .timeout = 10)
+{
+        char dir[4096], plain[4200], gz[4200], cmd[9000];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        snprintf(plain, sizeof plain, "%s/a.txt", dir);
+        snprintf(gz, sizeof gz, "%s/a.txt.gz", dir);
+        /* CRLF, an empty line, UTF-8, and no newline at the end */
+        const char text[] = "one\r\ntwo\n\nnaïve 中文\nlast";
+        write_bytes(plain, text, sizeof text - 1);
+        snprintf(cmd, sizeof cmd, "gzip -c '%s' > '%s'", plain, gz);
+        cr_assert_eq(system(cmd), 0);
+        long sk = -1;
+        int rc = 0;
+        char *a = read_lines(plain, 0, &sk, &rc);
+        cr_expect_eq(rc, 0);
+        cr_expect_str_eq(a, "one|two||naïve 中文|last|");
+        char *b = read_lines(gz, 0, &sk, &rc);
+        cr_expect_eq(rc, 0);
+        cr_expect_str_eq(b, a);
+        cr_expect_eq(sk, 0);
+        free(a);
+        free(b);
+}
+
+Test(lines, many_lines_across_buffer_boundaries, .timeout = 10)
+{
+        char dir[4096], path[4200];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        snprintf(path, sizeof path, "%s/big.txt", dir);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        for (int i = 0; i < 30000; i++)
+                fprintf(f, "line %d %.*s\n", i, i % 37, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        fclose(f);
+        socfw_line_reader *r = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_line_reader_open(&r, path, 0, &err), 0);
+        const char *line;
+        size_t len;
+        int i = 0, rc;
+        while ((rc = socfw_line_reader_next(r, &line, &len, &err)) == 1) {
+                char want[128];
+                snprintf(want, sizeof want, "line %d %.*s", i, i % 37,
+                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+                cr_assert_str_eq(line, want);
+                i++;
+        }
+        cr_expect_eq(rc, 0);
+        cr_expect_eq(i, 30000);
+        cr_expect_eq(socfw_line_reader_line(r), 30000);
+        socfw_line_reader_close(r);
+}
+
+Test(lines, overlong_lines_are_skipped_and_counted, .timeout = 10)
+{
+        char dir[4096], path[4200];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        snprintf(path, sizeof path, "%s/long.txt", dir);
+        size_t big = 300000;
+        char *data = malloc(big + 64);
+        size_t n = 0;
+        n += (size_t)sprintf(data + n, "short\n");
+        memset(data + n, 'z', big);
+        n += big;
+        n += (size_t)sprintf(data + n, "\nafter\n");
+        write_bytes(path, data, n);
+        free(data);
+        long sk = 0;
+        int rc = 0;
+        char *a = read_lines(path, 1000, &sk, &rc);
+        cr_expect_eq(rc, 0);
+        cr_expect_str_eq(a, "short|after|");
+        cr_expect_eq(sk, 1);
+        free(a);
+}
+
+Test(lines, a_truncated_gzip_file_is_an_error_naming_it, .timeout = 10)
+{
+        char dir[4096], plain[4200], gz[4200], cmd[9000];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        snprintf(plain, sizeof plain, "%s/t.txt", dir);
+        snprintf(gz, sizeof gz, "%s/t.txt.gz", dir);
+        FILE *f = fopen(plain, "w");
+        for (int i = 0; i < 20000; i++)
+                fprintf(f, "%d some words to compress %d\n", i, i * 7);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "gzip -c '%s' | head -c 20000 > '%s'",
+                 plain, gz);
+        cr_assert_eq(system(cmd), 0);
+        socfw_line_reader *r = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_line_reader_open(&r, gz, 0, &err), 0);
+        const char *line;
+        size_t len;
+        int rc;
+        while ((rc = socfw_line_reader_next(r, &line, &len, &err)) == 1)
+                ;
+        cr_expect_eq(rc, SOCFW_EIO);
+        cr_expect(strstr(err.file, "t.txt.gz") != NULL, "%s", err.file);
+        cr_expect_gt(err.line, 1);
+        socfw_line_reader_close(r);
+        /* and a file that does not exist */
+        memset(&err, 0, sizeof err);
+        cr_expect_eq(socfw_line_reader_open(&r, "/nonexistent/x.gz", 0, &err),
+                     SOCFW_EIO);
+        cr_expect(strstr(err.message, "No such file") != NULL, "%s",
+                  err.message);
+}

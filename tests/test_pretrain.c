@@ -204,6 +204,57 @@ head_loss(rt_mlm_head *h, const float *x, int M, const float *emb,
         return loss;
 }
 
+/* A step with fewer masked rows than an earlier one gives the gradients a
+ * fresh head gives: nothing of the earlier, larger step leaks in (its
+ * scratch rows sit `cap` rows apart). */
+Test(mlm_head, a_smaller_step_after_a_larger_one_is_clean)
+{
+        enum { BIG = 8, M = 3, C = 8, V = 13 };
+        rt_mlm_head *used = NULL, *fresh = NULL;
+        cr_assert_eq(rt_mlm_head_new(&used, SOCFW_ARCH_BERT, C, V, 1e-12f, 5,
+                                     NULL),
+                     0);
+        cr_assert_eq(rt_mlm_head_new(&fresh, SOCFW_ARCH_BERT, C, V, 1e-12f, 5,
+                                     NULL),
+                     0);
+        float x[BIG * C], emb[V * C], dx1[BIG * C], dx2[BIG * C];
+        int32_t tgt[BIG];
+        socfw_rng r;
+        socfw_rng_seed(&r, 9);
+        for (int i = 0; i < BIG * C; i++)
+                x[i] = socfw_rng_normal(&r);
+        for (int i = 0; i < V * C; i++)
+                emb[i] = 0.1f * socfw_rng_normal(&r);
+        for (int i = 0; i < BIG; i++)
+                tgt[i] = (i * 5) % V;
+        float loss;
+        memset(dx1, 0, sizeof dx1);
+        cr_assert_eq(rt_mlm_head_step(used, x, BIG, emb, NULL, tgt, &loss,
+                                      NULL, dx1, NULL),
+                     0);
+        socfw_params_zero_grad(used->ps);
+        memset(dx1, 0, sizeof dx1);
+        memset(dx2, 0, sizeof dx2);
+        cr_assert_eq(rt_mlm_head_step(used, x, M, emb, NULL, tgt, &loss, NULL,
+                                      dx1, NULL),
+                     0);
+        cr_assert_eq(rt_mlm_head_step(fresh, x, M, emb, NULL, tgt, &loss,
+                                      NULL, dx2, NULL),
+                     0);
+        cr_expect_eq(memcmp(dx1, dx2, sizeof(float) * M * C), 0,
+                     "input gradients differ");
+        for (int k = 0; k < socfw_params_count(used->ps); k++)
+                cr_expect_eq(memcmp(socfw_params_grad(used->ps, k),
+                                    socfw_params_grad(fresh->ps, k),
+                                    sizeof(float) *
+                                            (size_t)socfw_params_numel(
+                                                    used->ps, k)),
+                             0, "%s: gradients differ",
+                             socfw_params_name(used->ps, k));
+        rt_mlm_head_free(used);
+        rt_mlm_head_free(fresh);
+}
+
 Test(mlm_head, finite_differences)
 {
         enum { M = 5, C = 8, V = 13 };
@@ -872,6 +923,164 @@ Test(pretrain, the_time_budget_stops_pretraining)
         cr_expect(strstr(progress_log, "fit in the time budget") != NULL,
                   "%s", progress_log);
         cr_expect(strstr(progress_log, "backbone saved") != NULL);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
+/* Pretraining in chunks: each chunk stops at its (tiny) time budget with
+ * its state saved and the run paused; --resume continues; the backbone at
+ * the end is the one an uninterrupted run makes, bit for bit. */
+static char *
+chunked_backbone(const char *arch, const char *out, int chunked, int *chunks,
+                 size_t *len)
+{
+        char pt[256];
+        snprintf(pt, sizeof pt,
+                 "steps: 30, tokenizer: {vocab_size: %d}%s",
+                 strcmp(arch, "gpt2") ? 150 : 300, chunked ? ", chunked: true, max_minutes: 0.0001" : "");
+        char bb[256];
+        snprintf(bb, sizeof bb,
+                 "arch: %s, hidden: 16, layers: 1, heads: 2, "
+                 "max_positions: 32",
+                 arch);
+        socfw_pipeline *p = fx_load(pipeline(bb, pt, out));
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", fx.dir, out);
+        *chunks = 0;
+        for (int paused = 1; paused;) {
+                socfw_runtime *rt = NULL;
+                socfw_error err = {0};
+                progress_log[0] = '\0';
+                socfw_runtime_options o = {.output_dir = path,
+                                           .progress = keep,
+                                           .resume = *chunks > 0};
+                cr_assert_eq(socfw_runtime_new(&rt, p, &o, &err), 0,
+                             "%s\n%s", err.message, progress_log);
+                paused = socfw_runtime_pretraining_paused(rt);
+                if (paused)
+                        cr_expect(strstr(progress_log, "paused at step") !=
+                                          NULL,
+                                  "%s", progress_log);
+                if (*chunks > 0)
+                        cr_expect(strstr(progress_log, "resuming at step") !=
+                                          NULL,
+                                  "%s", progress_log);
+                socfw_runtime_free(rt);
+                cr_assert_lt(++*chunks, 40, "pretraining never finished");
+        }
+        socfw_pipeline_free(p);
+        snprintf(path, sizeof path, "%s/%s/backbone/model.safetensors",
+                 fx.dir, out);
+        char *bytes = socfw_test_read_file(path, len);
+        cr_assert_not_null(bytes, "%s", path);
+        return bytes;
+}
+
+static void
+check_chunked(const char *arch)
+{
+        write_corpus();
+        write_data("train.jsonl", 20, 1);
+        write_data("valid.jsonl", 10, 2);
+        int one = 0, many = 0;
+        char a[64], b[64];
+        snprintf(a, sizeof a, "%s-whole", arch);
+        snprintf(b, sizeof b, "%s-chunks", arch);
+        size_t n1 = 0, n2 = 0;
+        char *whole = chunked_backbone(arch, a, 0, &one, &n1);
+        char *chunks = chunked_backbone(arch, b, 1, &many, &n2);
+        cr_log_info("%s: pretraining in %d chunks", arch, many);
+        cr_expect_gt(many, 1, "the budget never stopped a chunk");
+        cr_assert_eq(n1, n2);
+        cr_expect_eq(memcmp(whole, chunks, n1), 0,
+                     "%s: chunked pretraining gave another backbone", arch);
+        free(whole);
+        free(chunks);
+}
+
+Test(pretrain, chunks_resume_to_the_uninterrupted_backbone_gpt2)
+{
+        check_chunked("gpt2");
+}
+
+Test(pretrain, chunks_resume_to_the_uninterrupted_backbone_bert)
+{
+        check_chunked("bert");
+}
+
+/* A gzip corpus reads as its plain text. */
+Test(pretrain, a_gzip_corpus_is_read_as_its_text)
+{
+        write_corpus();
+        write_data("train.jsonl", 20, 1);
+        write_data("valid.jsonl", 10, 2);
+        char cmd[9000];
+        snprintf(cmd, sizeof cmd, "gzip -c '%s/corpus.txt' > '%s/c.txt.gz'",
+                 fx.dir, fx.dir);
+        cr_assert_eq(system(cmd), 0);
+        const char *bb = "arch: gpt2, hidden: 16, layers: 1, heads: 2, "
+                         "max_positions: 32";
+        char *files[2];
+        for (int i = 0; i < 2; i++) {
+                char y[8192];
+                snprintf(y, sizeof y, "%s",
+                         pipeline(bb, "steps: 4, tokenizer: {vocab_size: 300}",
+                                  i ? "gz" : "plain"));
+                if (i) {
+                        char *at = strstr(y, "corpus.txt");
+                        cr_assert_not_null(at);
+                        memcpy(at, "c.txt.gz  ", 10);
+                }
+                socfw_pipeline *p = fx_load(y);
+                socfw_runtime *rt = start(p, i ? "gz" : "plain");
+                cr_expect(strstr(progress_log, "400 lines from") != NULL,
+                          "%s", progress_log);
+                socfw_runtime_free(rt);
+                socfw_pipeline_free(p);
+                char path[4200];
+                snprintf(path, sizeof path,
+                         "%s/%s/backbone/model.safetensors", fx.dir,
+                         i ? "gz" : "plain");
+                size_t len = 0;
+                files[i] = socfw_test_read_file(path, &len);
+                cr_assert_not_null(files[i]);
+                if (i)
+                        cr_expect_eq(memcmp(files[0], files[1], len), 0);
+        }
+        free(files[0]);
+        free(files[1]);
+}
+
+/* pretrain.valid: the causal LM's held-out perplexity at eval_every steps
+ * and at the end, in the metrics and in OUTPUT/pretrain.jsonl. */
+Test(pretrain, held_out_perplexity_is_logged_with_the_hours)
+{
+        write_corpus();
+        write_data("train.jsonl", 20, 1);
+        write_data("valid.jsonl", 10, 2);
+        socfw_pipeline *p = fx_load(pipeline(
+                "arch: gpt2, hidden: 16, layers: 1, heads: 2,"
+                " max_positions: 32",
+                "steps: 10, eval_every: 4, valid: [corpus.txt],"
+                " valid_tokens: 2000, tokenizer: {vocab_size: 300}",
+                "ppl"));
+        socfw_runtime *rt = start(p, "ppl");
+        double ppl = metric(rt, "pretrain.valid.perplexity");
+        double loss = metric(rt, "pretrain.loss");
+        cr_log_info("valid perplexity %.2f, exp(train loss) %.2f", ppl,
+                    exp(loss));
+        cr_expect(isfinite(ppl) && ppl > 1 && ppl < 300, "%g", ppl);
+        /* the held-out text is the corpus itself: near exp(train loss) */
+        cr_expect(ppl > 0.5 * exp(loss) && ppl < 2 * exp(loss));
+        char path[4200];
+        snprintf(path, sizeof path, "%s/ppl/pretrain.jsonl", fx.dir);
+        char *log = socfw_test_read_file(path, NULL);
+        cr_assert_not_null(log);
+        cr_expect(strstr(log, "\"step\": 4,") != NULL, "%s", log);
+        cr_expect(strstr(log, "\"step\": 8,") != NULL, "%s", log);
+        cr_expect(strstr(log, "\"step\": 10,") != NULL, "%s", log);
+        cr_expect(strstr(log, "\"hours\"") != NULL);
+        free(log);
         socfw_runtime_free(rt);
         socfw_pipeline_free(p);
 }

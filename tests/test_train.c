@@ -2,6 +2,7 @@
  * backbone from scratch, fine-tuning a classifier, checkpoints, inference
  * from a finished run, determinism, and bad data. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -446,6 +447,25 @@ Test(train, one_label_and_long_posts_still_train)
                      err.message);
 }
 
+/* eval_every beyond the last step: no evaluation, so the checkpoint has
+ * no value to record; it is written with "value": null, not refused */
+Test(train, a_run_that_never_evaluates_still_writes_its_checkpoint)
+{
+        write_data("train.jsonl", 64, 8, 0);
+        write_data("valid.jsonl", 20, 9, 0);
+        socfw_pipeline *p = fx_load(tiny_pipeline(
+                ", eval_every: 1000", NULL));
+        char out[4200], meta[4300];
+        snprintf(out, sizeof out, "%s/run", fx.dir);
+        train(p, out);
+        snprintf(meta, sizeof meta, "%s/checkpoint/meta.json", out);
+        json_t *m = json_load_file(meta, 0, NULL);
+        cr_assert_not_null(m, "no %s", meta);
+        cr_assert(json_is_null(json_object_get(m, "value")));
+        json_decref(m);
+        socfw_pipeline_free(p);
+}
+
 Test(train, a_kill_during_checkpoint_writing_keeps_the_previous_one)
 {
         write_data("train.jsonl", 400, 8, 0);
@@ -571,31 +591,101 @@ Test(train, resume_after_a_kill_equals_an_uninterrupted_run)
         socfw_pipeline_free(p);
 }
 
-/* Without validation data the last step's model is the checkpoint, and
- * its meta.json has no value (it used to fail with "out of memory": NaN
- * is not JSON). */
-Test(train, trains_without_validation_data)
+/* ---- a third-party class task without an evaluate hook ---- */
+
+typedef struct plain_state {
+        socfw_task_ctx *ctx;
+} plain_state;
+
+static int
+plain_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **out,
+             socfw_error *err)
 {
-        write_data("train.jsonl", 64, 1, 0);
-        char yaml[4096];
-        snprintf(yaml, sizeof yaml, "%s",
-                 tiny_pipeline(", max_steps: 4", NULL));
-        char *valid = strstr(yaml, ", valid: valid.jsonl");
-        cr_assert_not_null(valid);
-        memmove(valid, valid + strlen(", valid: valid.jsonl"),
-                strlen(valid + strlen(", valid: valid.jsonl")) + 1);
-        socfw_pipeline *p = fx_load(yaml);
-        char out[4200], meta[4400];
-        snprintf(out, sizeof out, "%s/run", fx.dir);
-        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
+        (void)cfg;
+        plain_state *s = malloc(sizeof *s);
+        if (!s)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        s->ctx = ctx;
+        *out = s;
+        return 0;
+}
+
+static void
+plain_destroy(void *s)
+{
+        free(s);
+}
+
+static int
+plain_parse(void *state, const socfw_record *rec, socfw_example *ex,
+            socfw_error *err)
+{
+        plain_state *s = state;
+        const char *text = socfw_record_get_string(rec, "text");
+        const char *label = socfw_record_get_string(rec, "label");
+        if (!text || !label)
+                return socfw_error_set(err, SOCFW_EINVAL, "text and label");
+        int rc = socfw_example_set_text(ex, text);
+        for (size_t i = 0; rc == 0 && i < socfw_task_label_count(s->ctx); i++)
+                if (!strcmp(label, socfw_task_label(s->ctx, i)))
+                        return socfw_example_set_class(ex, (int)i);
+        return rc < 0 ? rc : socfw_error_set(err, SOCFW_EINVAL, "label");
+}
+
+static const socfw_plugin plain_plugin = {
+        .abi_major = SOCFW_ABI_MAJOR,
+        .abi_minor = SOCFW_ABI_MINOR,
+        .kind = SOCFW_PLUGIN_TASK,
+        .name = "plainclass",
+        .version = "1.0",
+        .description = "A class task that leaves metrics to the host.",
+        .license = "MIT",
+        .default_head = "classifier",
+        .task = {.create = plain_create,
+                 .destroy = plain_destroy,
+                 .parse_example = plain_parse},
+};
+
+/* plugin.h: evaluate == NULL gives the host's classification figures and
+ * report for a class task, as sentiment's own hook does. */
+Test(train, a_class_task_without_evaluate_gets_the_default_report)
+{
+        write_data("train.jsonl", 300, 1, 0);
+        write_data("valid.jsonl", 80, 2, 0);
         socfw_error err = {0};
+        cr_assert_eq(socfw_registry_add_static(fx.reg, &plain_plugin, "test",
+                                               &err),
+                     0, "%s", err.message);
+        const char *base = tiny_pipeline(NULL, NULL);
+        const char *task = "  - name: sentiment\n    plugin: sentiment\n";
+        const char *at = strstr(base, task);
+        cr_assert_not_null(at);
+        char y[8192];
+        snprintf(y, sizeof y, "%.*s  - name: plain\n    plugin: plainclass\n%s",
+                 (int)(at - base), base, at + strlen(task));
+        socfw_pipeline *p = fx_load(y);
+        char out[4200];
+        snprintf(out, sizeof out, "%s/plain-run", fx.dir);
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",
+                     err.message);
+        double f1 = -1, acc = -1, mr = -1;
+        cr_expect_eq(socfw_runtime_metric(rt, "plain.valid.macro_f1", &f1), 0);
+        cr_expect_eq(socfw_runtime_metric(rt, "plain.valid.accuracy", &acc),
+                     0);
+        cr_expect_eq(socfw_runtime_metric(rt, "plain.valid.macro_recall",
+                                          &mr),
+                     0);
+        cr_log_info("plainclass: valid macro-F1 %.4f accuracy %.4f", f1, acc);
+        cr_expect_gt(f1, 0.9, "macro-F1 %.4f", f1);
+        char path[4400];
+        snprintf(path, sizeof path, "%s/plain.valid.txt", out);
+        char *report = socfw_test_read_file(path, NULL);
+        cr_assert_not_null(report, "no %s", path);
+        cr_expect(strstr(report, "negative") && strstr(report, "positive"),
+                  "%s", report);
+        free(report);
         socfw_runtime_free(rt);
-        snprintf(meta, sizeof meta, "%s/checkpoint/meta.json", out);
-        size_t len = 0;
-        char *text = socfw_test_read_file(meta, &len);
-        cr_assert_not_null(text, "no %s", meta);
-        cr_assert(strstr(text, "\"value\": null"), "%s", text);
-        free(text);
         socfw_pipeline_free(p);
 }

@@ -79,6 +79,14 @@ struct socfw_chain *cli_inference_chain(const socfw_pipeline *p,
                                         struct socfw_runtime *rt,
                                         const char *task);
 
+/* `socfw run PIPELINE --continue RUN --data NEW` (cmd_continual.c):
+ * train, gate and maybe promote a new version of a task's adapter (task
+ * NULL: continual.task or the only task with an adapter).  Returns CLI_OK
+ * when promoted, CLI_FAIL when refused or failed. */
+int cli_continual_run(const char *pipeline, const char *run,
+                      const char *data, const char *task,
+                      const char *const *sets, size_t n_sets);
+
 /* Commands: argc/argv start at the command name. */
 int cli_cmd_monitor(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);

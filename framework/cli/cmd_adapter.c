@@ -1,9 +1,12 @@
-/* cmd_adapter.c - `socfw adapter merge|inspect`: fold a trained adapter
- * into its base model as a standalone Hugging Face directory, and show
- * what an adapter directory holds.
+/* cmd_adapter.c - `socfw adapter merge|inspect|versions|promote|
+ * rollback`: fold a trained adapter into its base model as a standalone
+ * Hugging Face directory, show what an adapter directory holds, and list
+ * or switch the versions continued runs made (socfw/adapter_store.h).
  *
  *   socfw adapter merge runs/bot --task sentiment --output merged/
  *   socfw adapter inspect runs/bot/adapters/sentiment
+ *   socfw adapter versions runs/bot --task sentiment
+ *   socfw adapter rollback runs/bot --task sentiment
  */
 #define _GNU_SOURCE /* asprintf */
 #include <ftw.h>
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "socfw/adapter_store.h"
 #include "socfw/model.h"
 #include "socfw/modelfile.h"
 #include "socfw/peft.h"
@@ -27,6 +31,9 @@ static const char adapter_usage[] =
         "                           [--force]\n"
         "       socfw adapter merge ADAPTER_DIR --model M --output DIR\n"
         "       socfw adapter inspect ADAPTER_DIR\n"
+        "       socfw adapter versions RUN --task T\n"
+        "       socfw adapter promote RUN --task T --version N\n"
+        "       socfw adapter rollback RUN --task T [--version N]\n"
         "\n"
         "merge    fold a LoRA or IA3 adapter into the weights of its base\n"
         "         model and write the result as a standalone Hugging Face\n"
@@ -37,7 +44,14 @@ static const char adapter_usage[] =
         "         base model otherwise.  An adapter trained on another base\n"
         "         model is refused.  DIR must not exist unless --force.\n"
         "inspect  print an adapter's type, sites, ranks, parameter count\n"
-        "         and the fingerprint of the base model it was trained on.\n";
+        "         and the fingerprint of the base model it was trained on.\n"
+        "versions list the versions of a task's adapter that continued\n"
+        "         runs (socfw run --continue) made: decision, gate scores,\n"
+        "         data, and which one is current.\n"
+        "promote  make version N current (predict reads it; a running\n"
+        "         serve after SIGHUP), whatever its gate said.\n"
+        "rollback make the current version's parent current again (or\n"
+        "         version N).\n";
 
 static int
 exists(const char *path)
@@ -282,6 +296,140 @@ cmd_inspect(int argc, char **argv)
         return CLI_OK;
 }
 
+/* ---- versions, promote, rollback --------------------------------------- */
+
+static int
+cmd_store(const char *sub, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"task", required_argument, NULL, 'k'},
+                {"version", required_argument, NULL, 'v'},
+                {"help", no_argument, NULL, 'h'},
+                {0, 0, 0, 0},
+        };
+        const char *task = NULL;
+        long version = 0;
+        int c;
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "k:v:h", opts, NULL)) != -1) {
+                char *end;
+                switch (c) {
+                case 'k': task = optarg; break;
+                case 'v':
+                        version = strtol(optarg, &end, 10);
+                        if (*optarg == '\0' || *end || version < 1 ||
+                            version > 1000000)
+                                return cli_usage("adapter", "--version: "
+                                                 "expected a version number "
+                                                 "(1, 2, ...)");
+                        break;
+                case 'h': fputs(adapter_usage, stdout); return CLI_OK;
+                default: return cli_usage("adapter", "bad option");
+                }
+        }
+        if (optind + 1 != argc)
+                return cli_usage("adapter", "expected one RUN");
+        if (!task)
+                return cli_usage("adapter", "missing --task T");
+        if (!strcmp(sub, "promote") && !version)
+                return cli_usage("adapter", "promote needs --version N");
+        char *tdir = NULL;
+        if (asprintf(&tdir, "%s/adapters/%s", argv[optind], task) < 0) {
+                cli_errorf("out of memory");
+                return CLI_FAIL;
+        }
+        socfw_error err = {0};
+        int rc = CLI_FAIL, cur = 0;
+        json_t *list = NULL;
+        if (!exists(tdir)) {
+                cli_errorf("%s: no adapter of task '%s' (hint: is %s a run "
+                           "of a pipeline whose task '%s' has an adapter?)",
+                           tdir, task, argv[optind], task);
+                goto out;
+        }
+        if (socfw_adapter_store_current(tdir, &cur, &err) < 0) {
+                cli_error(&err);
+                goto out;
+        }
+        if (!strcmp(sub, "versions")) {
+                if (socfw_adapter_store_list(tdir, &list, &err) < 0) {
+                        cli_error(&err);
+                        goto out;
+                }
+                if (json_array_size(list) == 0)
+                        printf("task %s: one version, the run's own (no "
+                               "continued runs yet)\n", task);
+                else
+                        printf("   version  parent  decision  gate (cur -> "
+                               "new)      held-out (cur -> new)  time\n");
+                for (size_t i = 0; i < json_array_size(list); i++) {
+                        json_t *m = json_array_get(list, i);
+                        json_t *sc = json_object_get(m, "scores");
+                        json_t *gs = json_object_get(sc, "gate");
+                        json_t *hs = json_object_get(sc, "holdout");
+                        char gate[64] = "-", hold[64] = "-";
+                        if (gs)
+                                snprintf(gate, sizeof gate, "%.4f -> %.4f",
+                                         json_number_value(json_object_get(
+                                                 gs, "current")),
+                                         json_number_value(json_object_get(
+                                                 gs, "candidate")));
+                        if (hs)
+                                snprintf(hold, sizeof hold, "%.4f -> %.4f",
+                                         json_number_value(json_object_get(
+                                                 hs, "current")),
+                                         json_number_value(json_object_get(
+                                                 hs, "candidate")));
+                        json_t *par = json_object_get(m, "parent");
+                        char parent[32] = "-";
+                        if (json_is_integer(par))
+                                snprintf(parent, sizeof parent, "v%lld",
+                                         (long long)json_integer_value(par));
+                        const char *dec = json_string_value(
+                                json_object_get(m, "decision"));
+                        const char *when = json_string_value(
+                                json_object_get(m, "time"));
+                        printf("%s v%-7lld %-7s %-9s %-21s %-22s %s\n",
+                               json_is_true(json_object_get(m, "current"))
+                                       ? "*"
+                                       : " ",
+                               (long long)json_integer_value(
+                                       json_object_get(m, "version")),
+                               parent, dec ? dec : "?", gate, hold,
+                               when ? when : "");
+                        const char *why = json_string_value(
+                                json_object_get(m, "reasons"));
+                        if (why)
+                                printf("             %s\n", why);
+                }
+                rc = CLI_OK;
+                goto out;
+        }
+        int to = (int)version;
+        if (!strcmp(sub, "rollback") && !to) {
+                to = cur ? socfw_adapter_store_parent(tdir, cur) : 0;
+                if (!to) {
+                        cli_errorf("task %s: version %d has no earlier "
+                                   "version to roll back to (hint: socfw "
+                                   "adapter versions %s --task %s)",
+                                   task, cur, argv[optind], task);
+                        goto out;
+                }
+        }
+        char why[128];
+        snprintf(why, sizeof why, "%s by hand (was v%d)", sub, cur);
+        if (socfw_adapter_store_promote(tdir, to, why, &err) < 0) {
+                cli_error(&err);
+                goto out;
+        }
+        printf("task %s: version %d is current (was %d)\n", task, to, cur);
+        rc = CLI_OK;
+out:
+        json_decref(list);
+        free(tdir);
+        return rc;
+}
+
 int
 cli_cmd_adapter(int argc, char **argv)
 {
@@ -294,6 +442,9 @@ cli_cmd_adapter(int argc, char **argv)
                 return cmd_merge(argc - 1, argv + 1);
         if (!strcmp(argv[1], "inspect"))
                 return cmd_inspect(argc - 1, argv + 1);
-        return cli_usage("adapter", "unknown subcommand '%s' (hint: merge "
-                         "or inspect)", argv[1]);
+        if (!strcmp(argv[1], "versions") || !strcmp(argv[1], "promote") ||
+            !strcmp(argv[1], "rollback"))
+                return cmd_store(argv[1], argc - 1, argv + 1);
+        return cli_usage("adapter", "unknown subcommand '%s' (hint: merge, "
+                         "inspect, versions, promote or rollback)", argv[1]);
 }

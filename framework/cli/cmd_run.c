@@ -30,6 +30,8 @@ typedef struct run_opts {
         int resume;             /* run: continue from the saved state */
         const char *retrain[MAX_SETS]; /* run: tasks to train again       */
         size_t n_retrain;
+        const char *continue_run; /* run --continue RUN (continual)    */
+        const char *data;       /* run --data NEW.jsonl (continual)   */
         const char *host;       /* serve                              */
         int port;               /* serve                              */
 } run_opts;
@@ -46,6 +48,8 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                 {"task", required_argument, NULL, 'T'},
                 {"resume", no_argument, NULL, 'R'},
                 {"retrain", required_argument, NULL, 'r'},
+                {"continue", required_argument, NULL, 'C'},
+                {"data", required_argument, NULL, 'D'},
                 {"host", required_argument, NULL, 'H'},
                 {"port", required_argument, NULL, 'p'},
                 {"plugin-path", required_argument, NULL, 'P'},
@@ -93,6 +97,16 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                                 return cli_usage(cmd, "too many --retrain "
                                                       "options");
                         o->retrain[o->n_retrain++] = optarg;
+                        break;
+                case 'C':
+                case 'D':
+                        if (strcmp(cmd, "run") != 0)
+                                return cli_usage(cmd, "only 'run' takes "
+                                                      "--continue/--data");
+                        if (c == 'C')
+                                o->continue_run = optarg;
+                        else
+                                o->data = optarg;
                         break;
                 case 'T':
                         if (!want_io)
@@ -364,6 +378,11 @@ cli_cmd_run(int argc, char **argv)
         int rc = parse_run_opts("run", argc, argv, &o, 1);
         if (rc)
                 return rc < 0 ? CLI_OK : rc;
+        if (o.data && !o.continue_run)
+                return cli_usage("run", "--data goes with --continue RUN");
+        if (o.continue_run)     /* continual re-fine-tuning */
+                return cli_continual_run(o.pipeline, o.continue_run, o.data,
+                                         o.task, o.sets, o.n_sets);
         socfw_registry *reg = cli_registry(1);
         if (!reg)
                 return CLI_FAIL;
@@ -388,8 +407,20 @@ cli_cmd_run(int argc, char **argv)
                                     .progress = print_progress,
                                     .retrain = o.retrain,
                                     .n_retrain = o.n_retrain};
-        if (socfw_runtime_new(&rt, p, &ro, &err) < 0 ||
-            socfw_runtime_train(rt, &err) < 0) {
+        if (socfw_runtime_new(&rt, p, &ro, &err) < 0) {
+                cli_error(&err);
+                goto out;
+        }
+        if (socfw_runtime_pretraining_paused(rt)) {
+                fprintf(stderr, "socfw: pretraining paused at its time "
+                                "budget (the backbone so far is in "
+                                "%s/backbone); continue with `socfw run %s "
+                                "--resume`\n",
+                        dir, o.pipeline);
+                rc = CLI_OK;
+                goto out;
+        }
+        if (socfw_runtime_train(rt, &err) < 0) {
                 cli_error(&err);
                 goto out;
         }

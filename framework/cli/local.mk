@@ -10,6 +10,7 @@ socfw_SOURCES = \
 	framework/cli/cmd_chat.c \
 	framework/cli/cmd_model.c \
 	framework/cli/cmd_adapter.c \
+	framework/cli/cmd_continual.c \
 	framework/cli/cmd_pull.c \
 	framework/cli/cmd_serve.c \
 	framework/cli/serve.h \

@@ -12,10 +12,10 @@
  * or an address, so no personal data reaches the log.
  *
  * Signals: SIGTERM/SIGINT drain (new requests get 503, requests holding a
- * slot finish, at most the request timeout), then stop; SIGHUP builds the
- * model again (the run's adapters and heads as they are on disk now) and
- * swaps it in once the requests using the old one are done; requests
- * arriving meanwhile wait, none is dropped.
+ * slot finish, at most the request timeout), then stop; SIGHUP reloads the
+ * run's adapters whose current version changed (socfw/continual.h) once
+ * the requests using the model are done; requests arriving meanwhile
+ * wait, none is dropped.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -33,6 +33,7 @@
 
 #include "cli/cli.h"
 #include "cli/serve.h"
+#include "socfw/continual.h"
 
 double
 serve_now(void)
@@ -466,11 +467,28 @@ release(serve_model *m)
         memset(m, 0, sizeof *m);
 }
 
-/* SIGHUP: build the new model first, then swap it in while no request
- * uses the old one. */
+/* SIGHUP: the run's adapters whose current version changed are loaded
+ * in place while no request uses the model (requests arriving meanwhile
+ * wait); without a trained run, the model is built again first and then
+ * swapped in. */
 static void
 reload(server *s)
 {
+        if (s->model.rt) {
+                socfw_error err = {0};
+                size_t changed = 0;
+                pthread_rwlock_wrlock(&s->model_lock);
+                int rc = socfw_runtime_reload_adapters(s->model.rt, &changed,
+                                                       &err);
+                pthread_rwlock_unlock(&s->model_lock);
+                if (rc < 0)
+                        cli_error(&err);   /* the loaded ones keep serving */
+                else
+                        fprintf(stderr, "socfw: reloaded: %zu adapter%s "
+                                        "changed version\n",
+                                changed, changed == 1 ? "" : "s");
+                return;
+        }
         if (!s->o.reload) {
                 fprintf(stderr, "socfw: SIGHUP ignored (nothing to "
                                 "reload)\n");

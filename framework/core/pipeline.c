@@ -790,7 +790,8 @@ validate_task(socfw_pipeline *p, const socfw_registry *reg, const ynode *tn,
 
 static const char *const top_keys[] = {
         "socfw", "threads", "chain", "backbone", "tasks", "train",
-        "pretrain", "evaluate", "privacy", "serve", "output", "monitor", NULL};
+        "pretrain", "evaluate", "privacy", "serve", "output", "monitor",
+        "continual", NULL};
 
 int
 socfw_pipeline_validate(socfw_pipeline *p, const socfw_registry *reg,

@@ -263,7 +263,24 @@ static const socfw_param_spec pretrain_specs[] = {
          .help = "Causal LM (decoders) or masked LM (encoders); auto picks "
                  "by architecture."},
         {.key = "corpus", .type = SOCFW_PARAM_LIST,
-         .help = "Plain-text files, one document per line."},
+         .help = "Plain-text files, one document per line; gzip-compressed "
+                 "when the name ends in .gz."},
+        {.key = "valid", .type = SOCFW_PARAM_LIST,
+         .help = "Held-out text files (plain or .gz): a causal LM's "
+                 "perplexity on them is logged at eval_every steps and at "
+                 "the end of each sitting, and appended to "
+                 "OUTPUT/pretrain.jsonl with the hours of pretraining."},
+        {.key = "valid_tokens", .type = SOCFW_PARAM_INT,
+         .default_value = "100000", .min = 16, .max = 1e9,
+         .help = "Score at most this many held-out tokens."},
+        {.key = "eval_every", .type = SOCFW_PARAM_INT,
+         .default_value = "0", .min = 0, .max = 1e12,
+         .help = "Score pretrain.valid every this many steps (0 = at the "
+                 "end of each sitting only)."},
+        {.key = "max_corpus_mb", .type = SOCFW_PARAM_INT,
+         .default_value = "256", .min = 1, .max = 65536,
+         .help = "Read at most this many MiB of corpus text (the rest of "
+                 "the files is left out, with a notice)."},
         {.key = "steps", .type = SOCFW_PARAM_INT, .default_value = "1000",
          .min = 0, .max = 1e12, .help = "Optimizer steps."},
         {.key = "batch_size", .type = SOCFW_PARAM_INT,
@@ -278,7 +295,18 @@ static const socfw_param_spec pretrain_specs[] = {
         {.key = "max_minutes", .type = SOCFW_PARAM_FLOAT,
          .default_value = "0", .min = 0, .max = 1e9,
          .help = "Wall-time budget: fewer steps when they would not fit "
-                 "(the schedule is shortened to match); 0 = no limit."},
+                 "(the schedule is shortened to match); with chunked, the "
+                 "length of one chunk instead; 0 = no limit."},
+        {.key = "chunked", .type = SOCFW_PARAM_BOOL,
+         .default_value = "false",
+         .help = "Pretrain in chunks of max_minutes: the schedule stays "
+                 "over all steps, a chunk stops at the budget with its "
+                 "state saved (OUTPUT/pretrain.state.safetensors) and the "
+                 "backbone so far, and `socfw run --resume` continues."},
+        {.key = "checkpoint_every", .type = SOCFW_PARAM_INT,
+         .default_value = "0", .min = 0, .max = 1e12,
+         .help = "Save the resumable pretraining state every this many "
+                 "steps (0 = only when a chunk ends)."},
         {.key = "mask_prob", .type = SOCFW_PARAM_FLOAT,
          .default_value = "0.15", .min = 0, .max = 1,
          .help = "Masked LM: share of tokens to predict (80% become the "
@@ -514,6 +542,49 @@ static const socfw_param_spec monitor_specs[] = {
         END};
 
 /* Keys of the privacy stage besides its plugin's. */
+/* continual re-fine-tuning: `socfw run PIPELINE --continue RUN --data
+ * NEW.jsonl` (framework/train/continual.c) */
+static const socfw_param_spec continual_specs[] = {
+        {.key = "task", .type = SOCFW_PARAM_STRING,
+         .help = "Task whose adapter continues (--task); default the only "
+                 "task with an adapter."},
+        {.key = "data", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST,
+         .help = "Newly labelled data (JSON Lines) to continue on "
+                 "(--data)."},
+        {.key = "replay", .type = SOCFW_PARAM_FLOAT, .default_value = "1.0",
+         .min = 0, .max = 1000,
+         .help = "Examples of the task's old training data (data.train) "
+                 "mixed in per new training example; 0: none."},
+        {.key = "holdout", .type = SOCFW_PARAM_FLOAT, .default_value = "0.2",
+         .min = 0.01, .max = 0.9,
+         .help = "Share of the new data held out: not trained on, the "
+                 "gate's second test."},
+        {.key = "gate", .type = SOCFW_PARAM_PATH,
+         .flags = SOCFW_PARAM_MUST_EXIST,
+         .help = "Fixed gate set the new version must not do worse on; "
+                 "default the task's data.valid.  Refused when it shares "
+                 "a text with the new data."},
+        {.key = "metric", .type = SOCFW_PARAM_STRING,
+         .help = "Metric the gate compares (higher is better); default the "
+                 "task's early-stopping metric, else macro_f1."},
+        {.key = "tolerance", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "0.01", .min = 0, .max = 1,
+         .help = "Largest drop of the metric on the gate set that still "
+                 "promotes."},
+        {.key = "min_gain", .type = SOCFW_PARAM_FLOAT, .default_value = "0",
+         .min = 0, .max = 1,
+         .help = "Gain on the held-out part the new version must exceed."},
+        {.key = "l2_sp", .type = SOCFW_PARAM_FLOAT, .default_value = "0",
+         .min = 0, .max = 1e6,
+         .help = "L2-SP: strength of the pull toward the weights the "
+                 "adapter and head start from (0: off)."},
+        {.key = "seed", .type = SOCFW_PARAM_INT, .default_value = "-1",
+         .min = -1, .max = 9.2e18,
+         .help = "Seed of the held-out part and the replay sample; -1: "
+                 "train.seed."},
+        END};
+
 static const socfw_param_spec privacy_host_specs[] = {
         {.key = "plugin", .type = SOCFW_PARAM_STRING,
          .default_value = "privacy",
@@ -564,7 +635,7 @@ static const socfw_param_spec task_specs[] = {
 
 static const char *const section_names[] = {"backbone", "train", "pretrain",
                                              "evaluate", "serve", "output",
-                                             "monitor", NULL};
+                                             "monitor", "continual", NULL};
 
 const socfw_param_spec *
 socfw_pipeline_section_specs(const char *section)
@@ -581,6 +652,7 @@ socfw_pipeline_section_specs(const char *section)
                 {"serve", serve_specs},
                 {"output", output_specs},
                 {"monitor", monitor_specs},
+                {"continual", continual_specs},
                 {"privacy", privacy_host_specs},
         };
         for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)

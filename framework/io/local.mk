@@ -1,5 +1,5 @@
 # io: atomic file writes, bounded reads, mkdir -p, paths (socfw/io.h)
-framework_libsocfw_la_SOURCES += framework/io/io.c
+framework_libsocfw_la_SOURCES += framework/io/io.c framework/io/lines.c
 socfwinclude_HEADERS += framework/socfw/io.h
 
 if HAVE_CRITERION

@@ -18,6 +18,15 @@
  *
  *     socfw_file_write_atomic("out.txt", buf, len, &err);      // one shot
  *     socfw_file_read("in.txt", 1 << 20, &data, &len, &err);   // capped
+ *
+ * Text corpora, plain or gzip-compressed, are read a line at a time:
+ *
+ *     socfw_line_reader *r;
+ *     const char *line; size_t len;
+ *     if (socfw_line_reader_open(&r, "books/train.txt.gz", 0, &err) < 0) ...
+ *     while ((rc = socfw_line_reader_next(r, &line, &len, &err)) == 1)
+ *             use(line, len);                  // no newline; borrowed
+ *     socfw_line_reader_close(r);              // rc < 0: err says where
  */
 #ifndef SOCFW_IO_H
 #define SOCFW_IO_H
@@ -99,6 +108,34 @@ int socfw_path_dirname(char *buf, size_t size, const char *path);
 /* Last component of `path` (borrowed pointer into `path`; "" when `path`
  * ends in '/'). */
 const char *socfw_path_basename(const char *path);
+
+/* ---- line reader: plain or gzip text ---- */
+
+typedef struct socfw_line_reader socfw_line_reader;
+
+/* Open `path` to read line by line.  A gzip file (any name) is
+ * decompressed as it is read; any other file is read as it is.  Lines
+ * longer than `max_line` bytes (0: 1 MiB) are skipped and counted, so
+ * memory stays bounded on any input.  Returns 0 and *out (caller closes),
+ * or SOCFW_EIO naming the file. */
+int socfw_line_reader_open(socfw_line_reader **out, const char *path,
+                           size_t max_line, socfw_error *err);
+
+/* The next line without its "\n" or "\r\n": 1 with *line (borrowed until
+ * the next call; NUL-terminated) and *len; 0 at the end; SOCFW_EIO for a
+ * read error or a corrupt or truncated gzip stream (file:line). */
+int socfw_line_reader_next(socfw_line_reader *r, const char **line,
+                           size_t *len, socfw_error *err);
+
+/* The 1-based number of the line last returned, and how many overlong
+ * lines were skipped so far. */
+long socfw_line_reader_line(const socfw_line_reader *r);
+long socfw_line_reader_skipped(const socfw_line_reader *r);
+
+/* Bytes of (decompressed) text read so far. */
+size_t socfw_line_reader_bytes(const socfw_line_reader *r);
+
+void socfw_line_reader_close(socfw_line_reader *r);
 
 #ifdef __cplusplus
 }

@@ -139,8 +139,11 @@ typedef struct socfw_task_hooks {
         int (*predict)(void *state, socfw_post *post, socfw_error *err);
 
         /* Compute the task's metrics from predictions vs gold labels
-         * (socfw_eval_*); the host adds the loss.  NULL: only the host's
-         * default metrics for the head's target kind. */
+         * (socfw_eval_*); the host adds the loss.  NULL: the host's
+         * default metrics for the head's target kind: for single-label
+         * classes what socfw_eval_add_classification gives over the
+         * task's labels (accuracy, macro/weighted F1, macro recall and
+         * precision, the per-class report); the loss alone otherwise. */
         int (*evaluate)(void *state, socfw_eval *ev, socfw_error *err);
 } socfw_task_hooks;
 

@@ -67,6 +67,9 @@ typedef struct socfw_runtime_options {
          * again - unless its name is in `retrain`. */
         const char *const *retrain;
         size_t n_retrain;
+        /* Read training data for this task only (NULL: every task): the
+         * others keep their untrained heads (a continued run). */
+        const char *only_task;
 } socfw_runtime_options;
 
 /* The adapter settings of a validated pipeline that can be checked
@@ -85,6 +88,13 @@ int socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err);
 int socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                       const socfw_runtime_options *opts, socfw_error *err);
 void socfw_runtime_free(socfw_runtime *rt);
+
+/* 1 when chunked pretraining (pretrain.chunked) stopped at its time
+ * budget before the end of its schedule: the backbone so far and the state
+ * to continue from are saved in output_dir, and nothing is fine-tuned
+ * (socfw_runtime_train does nothing) until a runtime made with `resume`
+ * has finished the pretraining. */
+int socfw_runtime_pretraining_paused(const socfw_runtime *rt);
 
 /* Does any task have training data? */
 int socfw_runtime_has_training(const socfw_runtime *rt);

@@ -16,7 +16,6 @@
 
 static void task_fingerprint(socfw_runtime *rt, const rt_task *t,
                              char hex[65]);
-static int load_head(rt_task *t, const char *dir, socfw_error *err);
 
 /* The value of adapter key `key` for a task: its own, or the backbone's
  * (which has a default).  *from gets the config that gave it. */
@@ -217,7 +216,7 @@ rt_build_adapters(socfw_runtime *rt, socfw_error *err)
                         char hp[4300];
                         snprintf(hp, sizeof hp, "%s/head.safetensors", from);
                         if (rc == 0 && access(hp, F_OK) == 0)
-                                rc = load_head(t, from, err);
+                                rc = rt_load_head(t, from, err);
                         if (rc < 0)
                                 return socfw_error_prefix(
                                         err, rc, "task '%s': adapter.from",
@@ -418,8 +417,8 @@ task_fingerprint(socfw_runtime *rt, const rt_task *t, char hex[65])
                 snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
-static int
-load_head(rt_task *t, const char *dir, socfw_error *err)
+int
+rt_load_head(rt_task *t, const char *dir, socfw_error *err)
 {
         char path[4300];
         snprintf(path, sizeof path, "%s/head.safetensors", dir);
@@ -477,7 +476,7 @@ rt_reuse_adapters(socfw_runtime *rt, const char *const *retrain,
                 socfw_adapter *a = NULL;
                 int rc = socfw_adapter_load(&a, rt->model, dir, true, err);
                 if (rc == 0)
-                        rc = load_head(t, dir, err);
+                        rc = rt_load_head(t, dir, err);
                 if (rc < 0) {
                         socfw_adapter_free(a);
                         return socfw_error_prefix(err, rc, "task '%s': "

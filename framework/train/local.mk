@@ -4,15 +4,21 @@ framework_libsocfw_la_SOURCES += \
 	framework/train/optim.c \
 	framework/train/schedule.c \
 	framework/train/runtime.c framework/train/runtime_impl.h \
+	framework/train/loop.c framework/train/loop.h \
 	framework/train/trainer.c \
 	framework/train/retrieval.c \
 	framework/train/adapters.c \
+	framework/train/adapter_store.c \
+	framework/train/continual.c \
+	framework/train/l2sp.c \
 	framework/train/settings.c framework/train/settings.h \
 	framework/train/fingerprint.c \
 	framework/train/chunks.c \
 	framework/train/pretrain.c framework/train/mlm.c framework/train/mlm.h
 socfwinclude_HEADERS += \
 	framework/socfw/optim.h \
+	framework/socfw/adapter_store.h \
+	framework/socfw/continual.h \
 	framework/socfw/runtime.h
 
 if HAVE_CRITERION
@@ -22,6 +28,23 @@ endif
 tests_test_optim_SOURCES = $(TEST_COMMON) tests/test_optim.c
 tests_test_optim_CFLAGS = $(TEST_CFLAGS)
 tests_test_optim_LDADD = $(TEST_LDADD)
+
+# the one training loop on a toy objective
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_loop
+TESTS += tests/test_loop
+endif
+tests_test_loop_SOURCES = $(TEST_COMMON) tests/test_loop.c
+tests_test_loop_CFLAGS = $(TEST_CFLAGS)
+tests_test_loop_LDADD = $(TEST_LDADD)
+
+# data-parallel training over MPI: two processes train as one
+# (skipped when socfw is built without MPI)
+check_PROGRAMS += tests/dist_train
+tests_dist_train_SOURCES = tests/dist_train.c
+tests_dist_train_LDADD = framework/libsocfw.la
+TESTS += tests/dist-train.sh
+EXTRA_DIST += tests/dist-train.sh
 
 # the runtime end to end on tiny data
 if HAVE_CRITERION
@@ -76,3 +99,19 @@ tests_test_runtime_threads_SOURCES = $(TEST_COMMON) tests/test_runtime_threads.c
 tests_test_runtime_threads_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_test_runtime_threads_CFLAGS = $(TEST_CFLAGS)
 tests_test_runtime_threads_LDADD = $(TEST_LDADD)
+
+# continual re-fine-tuning: version store, replay, held-out split, gate,
+# L2-SP (framework/train/continual.c, adapter_store.c, l2sp.c)
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_continual
+TESTS += tests/test_continual
+endif
+tests_test_continual_SOURCES = $(TEST_COMMON) tests/test_continual.c
+tests_test_continual_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_continual_CFLAGS = $(TEST_CFLAGS)
+tests_test_continual_LDADD = $(TEST_LDADD)
+
+# continual re-fine-tuning from the command line: promote, refuse,
+# rollback, serve reload, bad input
+TESTS += tests/continual-cli.sh
+EXTRA_DIST += tests/continual-cli.sh

@@ -260,7 +260,11 @@ rt_mlm_head_step(rt_mlm_head *h, const float *x, int M, const float *emb,
         if (loss)
                 *loss = l;
         bool tr_bias = socfw_params_trainable(ps, h->bias);
-        memset(h->du, 0, sizeof(float) * 3 * mc); /* du, da, dt */
+        /* the backward passes add into du, da, dt: zero the M rows of
+         * each (they sit `cap` rows apart, so not one block when M < cap) */
+        memset(h->du, 0, sizeof(float) * mc);
+        memset(h->da, 0, sizeof(float) * mc);
+        memset(h->dt, 0, sizeof(float) * mc);
         socfw_nn_linear_backward(h->du, demb,
                                  tr_bias ? socfw_params_grad(ps, h->bias)
                                          : NULL,

@@ -18,21 +18,23 @@
 
 #include "core/config_impl.h"
 #include "socfw/data.h"
+#include "socfw/dist.h"
 #include "socfw/io.h"
 #include "socfw/metrics.h"
 #include "socfw/modelfile.h"
 #include "socfw/nn.h"
 #include "socfw/safetensors.h"
+#include "train/loop.h"
 #include "train/mlm.h"
 #include "train/runtime_impl.h"
 
-#define MAX_CORPUS_BYTES ((size_t)256 << 20)
 #define MAX_LINE_BYTES 65536
 
 typedef struct corpus {
         char **lines;
         size_t *lens;
         size_t n, cap, bytes;
+        size_t max_bytes;       /* pretrain.max_corpus_mb                  */
 } corpus;
 
 static void
@@ -48,7 +50,7 @@ corpus_free(corpus *c)
 static int
 corpus_add(corpus *c, const char *s, size_t len)
 {
-        if (len == 0 || c->bytes + len > MAX_CORPUS_BYTES)
+        if (len == 0 || c->bytes + len > c->max_bytes)
                 return 0;
         if (c->n == c->cap) {
                 size_t cap = c->cap ? c->cap * 2 : 1024;
@@ -90,31 +92,39 @@ corpus_add_clean(socfw_runtime *rt, corpus *c, const char *s, size_t len,
         return rc;
 }
 
+/* One document per line, plain or gzip; invalid UTF-8 lines and lines
+ * over MAX_LINE_BYTES are left out.  Reading stops at the corpus's byte
+ * budget (pretrain.max_corpus_mb), with a notice. */
 static int
 read_text_file(socfw_runtime *rt, corpus *c, const char *path,
                socfw_error *err)
 {
-        FILE *f = fopen(path, "rb");
-        if (!f)
-                return socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                          "cannot open the pretraining "
-                                          "corpus: %m");
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t len;
-        int rc = 0;
-        while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
-                while (len > 0 && (line[len - 1] == '\n' ||
-                                   line[len - 1] == '\r'))
-                        len--;
-                if (len > MAX_LINE_BYTES ||
-                    !socfw_utf8_valid(line, (size_t)len, NULL))
+        socfw_line_reader *r = NULL;
+        int rc = socfw_line_reader_open(&r, path, MAX_LINE_BYTES, err);
+        if (rc < 0)
+                return socfw_error_prefix(err, rc, "pretraining corpus");
+        const char *line;
+        size_t len, before = c->n;
+        while ((rc = socfw_line_reader_next(r, &line, &len, err)) == 1) {
+                if (c->bytes + len > c->max_bytes) {
+                        rt_progress(rt, "pretraining corpus: %s read up to "
+                                        "line %ld; the corpus reached "
+                                        "pretrain.max_corpus_mb (%zu MiB)",
+                                    path, socfw_line_reader_line(r) - 1,
+                                    c->max_bytes >> 20);
+                        rc = 0;
+                        break;
+                }
+                if (!socfw_utf8_valid(line, len, NULL))
                         continue;
-                rc = corpus_add_clean(rt, c, line, (size_t)len, err);
+                if ((rc = corpus_add_clean(rt, c, line, len, err)) < 0)
+                        break;
         }
-        free(line);
-        fclose(f);
-        return rc < 0 ? socfw_error_set(err, rc, "reading %s", path) : 0;
+        if (rc == 0)
+                rt_progress(rt, "pretraining corpus: %zu lines from %s",
+                            c->n - before, path);
+        socfw_line_reader_close(r);
+        return rc;
 }
 
 /* The texts of the tasks' training data join the corpus. */
@@ -208,69 +218,332 @@ reload_backbone(socfw_runtime *rt, const char *dir, socfw_error *err)
 
 /* ---- pretraining ---- */
 
+/* Causal-LM and masked-LM pretraining as objectives of the training loop
+ * (loop.h): each micro-batch is B random windows of the token stream. */
+typedef struct pretrainer {
+        socfw_runtime *rt;
+        const rt_loop *lp;
+        const int32_t *stream;
+        size_t n_stream;
+        int B, T;
+        size_t N;               /* B x T                                   */
+        int32_t *ids, *tgt;
+        float *hidden, *dhidden;
+        int first_done;         /* pretrain.first_loss recorded            */
+        /* causal LM */
+        float *logits;
+        /* masked LM */
+        rt_mlm_head *head;      /* borrowed                                */
+        rt_mlm_vocab voc;
+        int32_t cls, sep;
+        float prob;
+        int wwm, emb;
+        int32_t *mtgt, *pos;
+        float *x, *dx;
+        long n_masked, n_right;
+        /* held-out perplexity (causal LM; pretrain.valid) */
+        int32_t *valid;
+        size_t n_valid;
+        long eval_every, evaluated_at;
+        double elapsed0;        /* pretraining seconds of earlier sittings */
+        double t0;              /* this sitting's start                    */
+} pretrainer;
+
+static void
+pt_first_loss(pretrainer *pt, float loss)
+{
+        if (!pt->first_done)
+                socfw_metrics_set(pt->rt->metrics, "pretrain.first_loss",
+                                  loss, 0);
+        pt->first_done = 1;
+}
+
+/* Causal LM: each window predicts its next tokens.  (Pretraining steps
+ * one micro-batch at a time: `scale` is 1.) */
+static int
+pt_clm_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
+{
+        (void)scale;
+        pretrainer *pt = self;
+        socfw_runtime *rt = pt->rt;
+        int B = pt->B, T = pt->T;
+        const socfw_model_config *mc = socfw_model_config_of(rt->model);
+        int V = mc->vocab_size, C = mc->hidden;
+        for (int b = 0; b < B; b++) {
+                size_t start = (size_t)socfw_rng_below(
+                        &rt->rng, pt->n_stream - (size_t)T);
+                memcpy(pt->ids + (size_t)b * T, pt->stream + start,
+                       sizeof(int32_t) * (size_t)T);
+                memcpy(pt->tgt + (size_t)b * T, pt->stream + start + 1,
+                       sizeof(int32_t) * (size_t)T);
+        }
+        int rc = socfw_model_forward(rt->model, pt->ids, NULL, NULL, B, T,
+                                     true, rt->dropout, &rt->rng, pt->hidden,
+                                     err);
+        if (rc == 0)
+                rc = socfw_model_lm_logits(rt->model, pt->hidden, (int)pt->N,
+                                           pt->logits, err);
+        if (rc == 0)
+                rc = socfw_nn_cross_entropy_forward_backward(
+                        &mb->loss, NULL, pt->logits, pt->logits, pt->tgt,
+                        (int)pt->N, V, NULL, err);
+        if (rc == 0) {
+                memset(pt->dhidden, 0, sizeof(float) * pt->N * (size_t)C);
+                rc = socfw_model_lm_logits_backward(rt->model, pt->hidden,
+                                                    pt->logits, (int)pt->N,
+                                                    pt->dhidden, err);
+        }
+        if (rc == 0)
+                rc = socfw_model_backward(rt->model, pt->dhidden, err);
+        mb->tokens = pt->N;
+        pt_first_loss(pt, mb->loss);
+        return rc;
+}
+
+/* Masked LM on windows read as [CLS] window [SEP] (RoBERTa: <s> window
+ * </s>); the head's logits are computed for the masked positions only. */
+static int
+pt_mlm_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
+{
+        (void)scale;
+        pretrainer *pt = self;
+        socfw_runtime *rt = pt->rt;
+        int B = pt->B, T = pt->T, L = T - 2;
+        const socfw_model_config *mc = socfw_model_config_of(rt->model);
+        int C = mc->hidden;
+        size_t N = pt->N, NC = N * (size_t)C;
+        int M = 0;
+        /* a window without a masked token teaches nothing: draw again */
+        for (int tries = 0; M == 0; tries++) {
+                if (tries == 1000)
+                        return socfw_error_set(err, SOCFW_EINVAL,
+                                               "masked-LM pretraining: no "
+                                               "token was masked in 1000 "
+                                               "batches (hint: raise "
+                                               "pretrain.mask_prob)");
+                for (int b = 0; b < B; b++) {
+                        int32_t *row = pt->ids + (size_t)b * T;
+                        size_t start = (size_t)socfw_rng_below(
+                                &rt->rng, pt->n_stream - (size_t)L + 1);
+                        row[0] = pt->cls;
+                        memcpy(row + 1, pt->stream + start,
+                               sizeof(int32_t) * (size_t)L);
+                        row[T - 1] = pt->sep;
+                }
+                rt_mlm_mask(pt->ids, pt->tgt, N, &pt->voc, pt->prob, pt->wwm,
+                            &rt->rng);
+                for (size_t i = 0; i < N; i++)
+                        if (pt->tgt[i] >= 0) {
+                                pt->pos[M] = (int32_t)i;
+                                pt->mtgt[M++] = pt->tgt[i];
+                        }
+        }
+        int rc = socfw_model_forward(rt->model, pt->ids, NULL, NULL, B, T,
+                                     true, rt->dropout, &rt->rng, pt->hidden,
+                                     err);
+        if (rc < 0)
+                return rc;
+        for (int m = 0; m < M; m++)
+                memcpy(pt->x + (size_t)m * C,
+                       pt->hidden + (size_t)pt->pos[m] * C,
+                       sizeof(float) * (size_t)C);
+        memset(pt->dx, 0, sizeof(float) * (size_t)M * C);
+        socfw_params *ps = socfw_model_params(rt->model);
+        float *demb = socfw_params_trainable(ps, pt->emb)
+                              ? socfw_params_grad(ps, pt->emb)
+                              : NULL;
+        int right = 0;
+        rc = rt_mlm_head_step(pt->head, pt->x, M,
+                              socfw_params_data(ps, pt->emb), demb, pt->mtgt,
+                              &mb->loss, &right, pt->dx, err);
+        if (rc < 0)
+                return rc;
+        memset(pt->dhidden, 0, sizeof(float) * NC);
+        for (int m = 0; m < M; m++)
+                memcpy(pt->dhidden + (size_t)pt->pos[m] * C,
+                       pt->dx + (size_t)m * C, sizeof(float) * (size_t)C);
+        rc = socfw_model_backward(rt->model, pt->dhidden, err);
+        mb->tokens = N;
+        pt->n_masked += M;
+        pt->n_right += right;
+        pt_first_loss(pt, mb->loss);
+        return rc;
+}
+
 static double
-seconds(void)
+pt_now(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The step count, learning-rate schedule and wall-time budget of a
- * pretraining loop.  With pretrain.max_minutes the loop measures its speed
- * and shortens `steps` (never lengthens) so that the cosine schedule ends
- * inside the budget; it stops at the budget in any case. */
-typedef struct pt_plan {
-        long steps;
-        double warm;
-        double t0, limit;       /* seconds; limit 0 = none                 */
-        socfw_lr_schedule sched;
-} pt_plan;
-
+/* Perplexity of the causal LM on the held-out stream: consecutive windows
+ * of T tokens, each predicting its next tokens, no dropout.  Logged, kept
+ * as pretrain.valid.perplexity, and appended to OUTPUT/pretrain.jsonl with
+ * the hours of pretraining so far (all sittings). */
 static int
-plan_init(pt_plan *pl, const socfw_config *pt, socfw_error *err)
+pt_evaluate(pretrainer *pt, long step, socfw_error *err)
 {
-        pl->steps = (long)socfw_config_get_int(pt, "steps");
-        pl->warm = socfw_config_get_float(pt, "warmup");
-        pl->limit = 60.0 * socfw_config_get_float(pt, "max_minutes");
-        pl->t0 = seconds();
-        return socfw_lr_schedule_init(&pl->sched, SOCFW_LR_COSINE, pl->steps,
-                                      pl->warm >= 1 ? (long)pl->warm : 0,
-                                      pl->warm < 1 ? pl->warm : 0, 0.1, err);
-}
-
-/* After step `done` steps: 1 to go on, 0 to stop (budget spent). */
-static int
-plan_after(pt_plan *pl, socfw_runtime *rt, long done)
-{
-        if (pl->limit <= 0 || done >= pl->steps)
-                return 1;
-        double el = seconds() - pl->t0;
-        if (el >= pl->limit) {
-                rt_progress(rt, "pretraining: the time budget (%.1f min) is "
-                                "spent after %ld of %ld steps",
-                            pl->limit / 60, done, pl->steps);
-                pl->steps = done;
+        socfw_runtime *rt = pt->rt;
+        if (!pt->valid || pt->head || pt->evaluated_at == step)
                 return 0;
-        }
-        if (done == 10 || done % 100 == 0) {
-                long fit = (long)(pl->limit / (el / (double)done));
-                if (fit < pl->steps && fit > done) {
-                        rt_progress(rt, "pretraining: %ld steps fit in the "
-                                        "time budget (%.1f min); the "
-                                        "schedule now ends there",
-                                    fit, pl->limit / 60);
-                        pl->steps = fit;
-                        socfw_lr_schedule_init(
-                                &pl->sched, SOCFW_LR_COSINE, fit,
-                                pl->warm >= 1 ? (long)pl->warm : 0,
-                                pl->warm < 1 ? pl->warm : 0, 0.1, NULL);
+        pt->evaluated_at = step;
+        const socfw_model_config *mc = socfw_model_config_of(rt->model);
+        int T = pt->T, V = mc->vocab_size;
+        size_t windows = (pt->n_valid - 1) / (size_t)T;
+        double nll = 0;
+        size_t count = 0;
+        int rc = 0;
+        for (size_t w = 0; rc == 0 && w < windows; w += (size_t)pt->B) {
+                int B = (int)(windows - w < (size_t)pt->B ? windows - w
+                                                          : (size_t)pt->B);
+                for (int b = 0; b < B; b++) {
+                        const int32_t *src = pt->valid + (w + (size_t)b) * T;
+                        memcpy(pt->ids + (size_t)b * T, src,
+                               sizeof(int32_t) * (size_t)T);
+                        memcpy(pt->tgt + (size_t)b * T, src + 1,
+                               sizeof(int32_t) * (size_t)T);
                 }
+                int N = B * T;
+                float loss = 0;
+                rc = socfw_model_forward(rt->model, pt->ids, NULL, NULL, B, T,
+                                         false, 0, NULL, pt->hidden, err);
+                if (rc == 0)
+                        rc = socfw_model_lm_logits(rt->model, pt->hidden, N,
+                                                   pt->logits, err);
+                if (rc == 0)
+                        rc = socfw_nn_cross_entropy_forward_backward(
+                                &loss, NULL, pt->logits, pt->logits, pt->tgt,
+                                N, V, NULL, err);
+                nll += (double)loss * N;
+                count += (size_t)N;
         }
-        return 1;
+        if (rc < 0 || count == 0)
+                return rc;
+        double ppl = exp(nll / (double)count);
+        double hours = (pt->elapsed0 + pt_now() - pt->t0) / 3600.0;
+        socfw_metrics_set(rt->metrics, "pretrain.valid.perplexity", ppl, 0);
+        rt_progress(rt, "pretraining: step %ld, %.2f h of pretraining, valid "
+                        "perplexity %.2f (%zu tokens)",
+                    step, hours, ppl, count);
+        if (!rt->out_dir)
+                return 0;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/pretrain.jsonl", rt->out_dir);
+        FILE *f = fopen(path, "a");
+        if (!f)
+                return socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
+                                          "cannot append: %m");
+        fprintf(f, "{\"step\": %ld, \"hours\": %.4f, \"train_tokens\": %.0f, "
+                   "\"valid_tokens\": %zu, \"valid_loss\": %.6f, "
+                   "\"valid_perplexity\": %.4f}\n",
+                step, hours, (double)step * (double)pt->N, count,
+                nll / (double)count, ppl);
+        fclose(f);
+        return 0;
 }
 
-/* AdamW over a whole store: decay on matrices only. */
+static int
+pt_after_step(void *self, rt_loop *lp, int end_of_pass, socfw_error *err)
+{
+        (void)end_of_pass;
+        pretrainer *pt = self;
+        if (pt->eval_every > 0 && lp->step % pt->eval_every == 0)
+                return pt_evaluate(pt, lp->step, err);
+        return 0;
+}
+
+static void
+pt_where(void *self, char *buf, size_t n)
+{
+        (void)self;
+        snprintf(buf, n, "pretrain");
+}
+
+static void
+pt_on_log(void *self, long step, double mean_loss, char *extra, size_t n)
+{
+        (void)step;
+        pretrainer *pt = self;
+        socfw_metrics_set(pt->rt->metrics, "pretrain.loss", mean_loss, 0);
+        if (!pt->head)
+                return;
+        double acc = pt->n_masked ? (double)pt->n_right / (double)pt->n_masked
+                                  : 0;
+        socfw_metrics_set(pt->rt->metrics, "pretrain.accuracy", acc, 1);
+        snprintf(extra, n, " masked-LM accuracy %.3f", acc);
+        pt->n_masked = pt->n_right = 0;
+}
+
+static void
+pt_save(void *self, rt_state_kv *kv)
+{
+        pretrainer *pt = self;
+        rt_state_kv_add(kv, "objective", "%s",
+                        pt->head ? "masked-lm" : "causal-lm");
+        rt_state_kv_add(kv, "stream_tokens", "%zu", pt->n_stream);
+        rt_state_kv_add(kv, "first_loss_done", "%d", pt->first_done);
+        rt_state_kv_add(kv, "elapsed_seconds", "%.3f",
+                        pt->elapsed0 + pt_now() - pt->t0);
+}
+
+/* A state must come from the same objective over the same token stream
+ * (same corpus and vocabulary), or the continuation is another run. */
+static int
+pt_restore(void *self, const socfw_modelfile *mf, const char *path,
+           socfw_error *err)
+{
+        pretrainer *pt = self;
+        const char *obj = NULL, *n = NULL, *first = NULL;
+        int rc = rt_loop_state_get(mf, path, "objective", &obj, err);
+        if (rc == 0)
+                rc = rt_loop_state_get(mf, path, "stream_tokens", &n, err);
+        if (rc == 0)
+                rc = rt_loop_state_get(mf, path, "first_loss_done", &first,
+                                       err);
+        if (rc < 0)
+                return rc;
+        const char *want = pt->head ? "masked-lm" : "causal-lm";
+        if (strcmp(obj, want) != 0)
+                return socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
+                                          "the pretraining state is for a "
+                                          "%s, this pipeline pretrains a %s "
+                                          "(hint: remove the state to start "
+                                          "afresh)",
+                                          obj, want);
+        if ((size_t)strtoull(n, NULL, 10) != pt->n_stream)
+                return socfw_error_set_at(
+                        err, SOCFW_EFORMAT, path, 0, 0,
+                        "the pretraining state was made over a stream of %s "
+                        "tokens, the corpus now gives %zu (hint: the corpus "
+                        "or the vocabulary changed; remove the state to "
+                        "start afresh)",
+                        n, pt->n_stream);
+        pt->first_done = (int)strtol(first, NULL, 10);
+        const char *el = NULL;
+        if (rt_loop_state_get(mf, path, "elapsed_seconds", &el, NULL) == 0)
+                pt->elapsed0 = strtod(el, NULL);
+        return 0;
+}
+
+static const rt_objective clm_objective = {
+        .micro_batch = pt_clm_batch,
+        .after_step = pt_after_step,
+        .where = pt_where,
+        .on_log = pt_on_log,
+        .save = pt_save,
+        .restore = pt_restore,
+};
+
+static const rt_objective mlm_objective = {
+        .micro_batch = pt_mlm_batch,
+        .where = pt_where,
+        .on_log = pt_on_log,
+        .save = pt_save,
+        .restore = pt_restore,
+};
+
 /* AdamW for pretraining: weight decay 0.01 on the matrices, `beta2`. */
 static socfw_adamw *
 store_optimizer(socfw_params *ps, float beta2, socfw_error *err)
@@ -282,309 +555,311 @@ store_optimizer(socfw_params *ps, float beta2, socfw_error *err)
         return socfw_adamw_new_for_params(ps, &ac, err);
 }
 
-static long
-log_every(const socfw_runtime *rt)
+static void
+pt_clear(pretrainer *pt)
 {
-        long n = (long)rt->train.log_every;
-        return n > 0 ? n : 50;
+        rt_mlm_vocab_clear(&pt->voc);
+        free(pt->ids);
+        free(pt->tgt);
+        free(pt->hidden);
+        free(pt->dhidden);
+        free(pt->logits);
+        free(pt->mtgt);
+        free(pt->pos);
+        free(pt->x);
+        free(pt->dx);
+        free(pt->valid);
 }
 
-/* Causal LM on random windows of the token stream. */
+/* Window length and buffers.  Returns 0, 1 when the stream is too short
+ * to learn from (nothing to do), or an error. */
 static int
-pretrain_clm(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
-             socfw_error *err)
+pt_setup(pretrainer *pt, socfw_error *err)
 {
-        const socfw_config *pt = socfw_pipeline_section(rt->p, "pretrain");
-        int B = (int)socfw_config_get_int(pt, "batch_size");
-        int T = (int)socfw_config_get_int(pt, "seq_len");
+        socfw_runtime *rt = pt->rt;
+        const socfw_config *cfg = socfw_pipeline_section(rt->p, "pretrain");
         const socfw_model_config *mc = socfw_model_config_of(rt->model);
-        if (T > mc->max_positions)
-                T = mc->max_positions;
-        if ((size_t)T + 1 > n_stream)
-                T = (int)n_stream - 1;
-        pt_plan pl;
-        int rc = plan_init(&pl, pt, err);
-        if (rc < 0 || T < 2 || pl.steps <= 0)
-                return rc;
-        int V = mc->vocab_size, C = mc->hidden;
-        size_t N = (size_t)B * (size_t)T;
-        int32_t *ids = malloc(sizeof(int32_t) * N);
-        int32_t *tgt = malloc(sizeof(int32_t) * N);
-        float *hidden = malloc(sizeof(float) * N * (size_t)C);
-        float *dhidden = calloc(N * (size_t)C, sizeof(float));
-        float *logits = malloc(sizeof(float) * N * (size_t)V);
-        socfw_params *ps = socfw_model_params(rt->model);
-        size_t np = (size_t)socfw_params_size(ps);
-        socfw_adamw *opt = store_optimizer(ps, 0.95f, err);
-        if (!ids || !tgt || !hidden || !dhidden || !logits || !opt) {
-                rc = socfw_error_set(err, SOCFW_ENOMEM,
-                                     "out of memory for pretraining batches "
-                                     "(%d x %d, vocabulary %d)",
-                                     B, T, V);
-                goto out;
+        int B = (int)socfw_config_get_int(cfg, "batch_size");
+        int T = (int)socfw_config_get_int(cfg, "seq_len");
+        int C = mc->hidden;
+        if (!pt->head) {
+                if (T > mc->max_positions)
+                        T = mc->max_positions;
+                if ((size_t)T + 1 > pt->n_stream)
+                        T = (int)pt->n_stream - 1;
+                if (T < 2)
+                        return 1;
+        } else {
+                pt->prob = (float)socfw_config_get_float(cfg, "mask_prob");
+                pt->wwm = socfw_config_get_bool(cfg, "whole_word_mask");
+                int maxT = mc->max_positions -
+                           (mc->arch == SOCFW_ARCH_ROBERTA ? mc->pad_id + 1
+                                                           : 0);
+                if (T > maxT)
+                        T = maxT;
+                if ((size_t)T - 2 > pt->n_stream)
+                        T = (int)pt->n_stream + 2;
+                if (T < 3 || pt->prob <= 0)
+                        return 1;
         }
-        double lr = socfw_config_get_float(pt, "lr");
-        float clip = rt->train.grad_clip;
-        long every = log_every(rt);
-        double t0 = seconds(), loss_sum = 0;
-        int loss_n = 0;
-        rt_progress(rt, "pretraining (causal LM): %ld steps of %d x %d "
-                        "tokens over a stream of %zu tokens",
-                    pl.steps, B, T, n_stream);
-        for (long step = 0; step < pl.steps; step++) {
-                for (int b = 0; b < B; b++) {
-                        size_t start = (size_t)socfw_rng_below(
-                                &rt->rng, n_stream - (size_t)T);
-                        memcpy(ids + (size_t)b * T, stream + start,
-                               sizeof(int32_t) * (size_t)T);
-                        memcpy(tgt + (size_t)b * T, stream + start + 1,
-                               sizeof(int32_t) * (size_t)T);
-                }
-                rc = socfw_model_forward(rt->model, ids, NULL, NULL, B, T,
-                                         true, rt->dropout, &rt->rng, hidden,
-                                         err);
-                if (rc == 0)
-                        rc = socfw_model_lm_logits(rt->model, hidden, (int)N,
-                                                   logits, err);
-                float loss = 0;
-                if (rc == 0)
-                        rc = socfw_nn_cross_entropy_forward_backward(
-                                &loss, NULL, logits, logits, tgt, (int)N, V,
-                                NULL, err);
-                if (rc == 0) {
-                        memset(dhidden, 0, sizeof(float) * N * (size_t)C);
-                        rc = socfw_model_lm_logits_backward(
-                                rt->model, hidden, logits, (int)N, dhidden,
-                                err);
-                }
-                if (rc == 0)
-                        rc = socfw_model_backward(rt->model, dhidden, err);
-                if (rc < 0)
-                        goto out;
-                float *grad = socfw_params_grad_buffer(ps);
-                float norm = socfw_grad_clip_norm(grad, np,
-                                                  clip > 0 ? clip : INFINITY);
-                double cur = lr * socfw_lr_schedule_factor(&pl.sched, step);
-                if (isfinite(norm))
-                        socfw_adamw_step(opt, socfw_params_data_buffer(ps),
-                                         grad, cur);
-                socfw_params_zero_grad(ps);
-                if (step == 0)
-                        socfw_metrics_set(rt->metrics, "pretrain.first_loss",
-                                          loss, 0);
-                loss_sum += loss;
-                loss_n++;
-                int go = plan_after(&pl, rt, step + 1);
-                if ((step + 1) % every == 0 || step + 1 == pl.steps || !go) {
-                        double el = seconds() - t0;
-                        rt_progress(rt, "pretrain step %ld/%ld loss %.4f lr "
-                                        "%.3g %.0f tokens/s ETA %.0fs",
-                                    step + 1, pl.steps, loss_sum / loss_n, cur,
-                                    (double)(step + 1) * (double)N / el,
-                                    el / (double)(step + 1) *
-                                            (double)(pl.steps - step - 1));
-                        socfw_metrics_set(rt->metrics, "pretrain.loss",
-                                          loss_sum / loss_n, 0);
-                        loss_sum = 0;
-                        loss_n = 0;
-                }
-                if (!go)
-                        break;
+        pt->B = B;
+        pt->T = T;
+        pt->N = (size_t)B * (size_t)T;
+        size_t N = pt->N, NC = N * (size_t)C;
+        pt->ids = malloc(sizeof(int32_t) * N);
+        pt->tgt = malloc(sizeof(int32_t) * N);
+        pt->hidden = malloc(sizeof(float) * NC);
+        pt->dhidden = calloc(NC, sizeof(float));
+        int ok = pt->ids && pt->tgt && pt->hidden && pt->dhidden;
+        if (!pt->head) {
+                pt->logits = malloc(sizeof(float) * N *
+                                    (size_t)mc->vocab_size);
+                ok = ok && pt->logits;
+        } else {
+                pt->mtgt = malloc(sizeof(int32_t) * N);
+                pt->pos = malloc(sizeof(int32_t) * N);
+                pt->x = malloc(sizeof(float) * NC);
+                pt->dx = malloc(sizeof(float) * NC);
+                ok = ok && pt->mtgt && pt->pos && pt->x && pt->dx;
         }
-out:
-        socfw_adamw_free(opt);
-        free(ids);
-        free(tgt);
-        free(hidden);
-        free(dhidden);
-        free(logits);
-        return rc;
-}
-
-/* Masked LM on windows of the token stream, each read as
- * [CLS] window [SEP] (RoBERTa: <s> window </s>); the MLM head's logits are
- * computed for the masked positions only. */
-static int
-pretrain_mlm(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
-             rt_mlm_head *head, socfw_error *err)
-{
-        const socfw_config *pt = socfw_pipeline_section(rt->p, "pretrain");
-        int B = (int)socfw_config_get_int(pt, "batch_size");
-        int T = (int)socfw_config_get_int(pt, "seq_len");
-        float prob = (float)socfw_config_get_float(pt, "mask_prob");
-        int wwm = socfw_config_get_bool(pt, "whole_word_mask");
-        const socfw_model_config *mc = socfw_model_config_of(rt->model);
-        int maxT = mc->max_positions -
-                   (mc->arch == SOCFW_ARCH_ROBERTA ? mc->pad_id + 1 : 0);
-        if (T > maxT)
-                T = maxT;
-        if ((size_t)T - 2 > n_stream)
-                T = (int)n_stream + 2;
-        rt_mlm_vocab voc = {0};
-        pt_plan pl;
-        int rc = plan_init(&pl, pt, err);
-        if (rc < 0 || T < 3 || pl.steps <= 0 || prob <= 0)
-                return rc;
-        if ((rc = rt_mlm_vocab_init(&voc, rt->tok, err)) < 0)
+        if (!ok)
+                return socfw_error_set(err, SOCFW_ENOMEM,
+                                       "out of memory for pretraining "
+                                       "batches (%d x %d, hidden %d, "
+                                       "vocabulary %d)",
+                                       B, T, C, mc->vocab_size);
+        if (!pt->head)
+                return 0;
+        int rc = rt_mlm_vocab_init(&pt->voc, rt->tok, err);
+        if (rc < 0)
                 return rc;
         rt_specials sp = rt_specials_for(rt->tok, 1, T);
-        int32_t cls = sp.cls, sep = sp.sep;
-        int C = mc->hidden, L = T - 2;
-        size_t N = (size_t)B * (size_t)T, NC = N * (size_t)C;
-        int32_t *ids = malloc(sizeof(int32_t) * N);
-        int32_t *tgt = malloc(sizeof(int32_t) * N);
-        int32_t *mtgt = malloc(sizeof(int32_t) * N);
-        int32_t *pos = malloc(sizeof(int32_t) * N);
-        float *hidden = malloc(sizeof(float) * NC);
-        float *dhidden = malloc(sizeof(float) * NC);
-        float *x = malloc(sizeof(float) * NC);
-        float *dx = malloc(sizeof(float) * NC);
-        socfw_params *ps = socfw_model_params(rt->model);
-        size_t np = (size_t)socfw_params_size(ps);
-        size_t nh = (size_t)socfw_params_size(head->ps);
-        socfw_adamw *opt = store_optimizer(ps, 0.98f, err);
-        socfw_adamw *hopt = opt ? store_optimizer(head->ps, 0.98f, err)
-                                : NULL;
+        pt->cls = sp.cls;
+        pt->sep = sp.sep;
         char ename[300];
         snprintf(ename, sizeof ename, "%sembeddings.word_embeddings.weight",
                  socfw_model_name_prefix(rt->model));
-        int emb = socfw_params_find(ps, ename);
-        if (!ids || !tgt || !mtgt || !pos || !hidden || !dhidden || !x ||
-            !dx || !opt || !hopt) {
-                rc = socfw_error_set(err, SOCFW_ENOMEM,
-                                     "out of memory for pretraining batches "
-                                     "(%d x %d, hidden %d)",
-                                     B, T, C);
+        pt->emb = socfw_params_find(socfw_model_params(rt->model), ename);
+        if (pt->emb < 0)
+                return socfw_error_set(err, SOCFW_ENOTFOUND,
+                                       "masked-LM pretraining: the backbone "
+                                       "has no tensor %s",
+                                       ename);
+        return 0;
+}
+
+static void
+pt_progress(void *user, const char *line)
+{
+        rt_progress(user, "%s", line);
+}
+
+/* Where pretraining keeps the state it resumes from. */
+static char *
+pt_state_path(const socfw_runtime *rt)
+{
+        return rt->out_dir ? socfw_path_join_alloc(rt->out_dir,
+                                                   "pretrain.state.safetensors")
+                           : NULL;
+}
+
+int
+rt_pretrain_unfinished(const socfw_runtime *rt)
+{
+        char *path = rt->resume ? pt_state_path(rt) : NULL;
+        socfw_modelfile *mf = NULL;
+        const char *step = NULL, *total = NULL;
+        int unfinished =
+                path && access(path, F_OK) == 0 &&
+                socfw_modelfile_open(&mf, path, NULL) == 0 &&
+                rt_loop_state_get(mf, path, "step", &step, NULL) == 0 &&
+                rt_loop_state_get(mf, path, "total_steps", &total, NULL) == 0 &&
+                strtol(step, NULL, 10) < strtol(total, NULL, 10);
+        socfw_modelfile_close(mf);
+        free(path);
+        return unfinished;
+}
+
+static int token_stream(socfw_runtime *rt, const corpus *c, int32_t sep,
+                        int32_t **out, size_t *n_out, socfw_error *err);
+
+/* The held-out stream of pretrain.valid (causal LM): at most
+ * pretrain.valid_tokens tokens, documents separated by EOS. */
+static int
+load_valid(pretrainer *pt, const socfw_config *cfg, socfw_error *err)
+{
+        socfw_runtime *rt = pt->rt;
+        size_t nf = socfw_config_list_len(cfg, "valid");
+        if (nf == 0)
+                return 0;
+        if (pt->head) {
+                rt_progress(rt, "pretraining: pretrain.valid is scored for "
+                                "causal LMs only; the masked LM logs its "
+                                "training loss and accuracy");
+                return 0;
+        }
+        size_t limit = (size_t)socfw_config_get_int(cfg, "valid_tokens");
+        corpus c = {.max_bytes = limit * 16 + 4096};
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < nf; i++) {
+                char *path = socfw_config_join_path(
+                        socfw_pipeline_dir(rt->p),
+                        socfw_config_list_get(cfg, "valid", i));
+                rc = path ? read_text_file(rt, &c, path, err) : SOCFW_ENOMEM;
+                free(path);
+        }
+        if (rc == 0)
+                rc = token_stream(rt, &c,
+                                  socfw_tokenizer_special_id(
+                                          rt->tok, SOCFW_TOKENIZER_EOS),
+                                  &pt->valid, &pt->n_valid, err);
+        corpus_free(&c);
+        if (rc < 0)
+                return socfw_error_prefix(err, rc, "pretrain.valid");
+        if (pt->n_valid > limit)
+                pt->n_valid = limit;
+        if (pt->n_valid < (size_t)pt->T + 1) {
+                rt_progress(rt, "pretraining: pretrain.valid has %zu tokens, "
+                                "fewer than one window (%d); not scored",
+                            pt->n_valid, pt->T + 1);
+                free(pt->valid);
+                pt->valid = NULL;
+        }
+        return 0;
+}
+
+/* Pretrain rt->model on the stream, with the MLM head `head` (masked LM)
+ * or as a causal LM (head NULL).  With --resume, continue from the state
+ * an earlier, interrupted pretraining left.  *finished is set when the
+ * schedule ran to its end (not stopped at a chunked budget). */
+static int
+pretrain(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
+         rt_mlm_head *head, int *finished, socfw_error *err)
+{
+        const socfw_config *cfg = socfw_pipeline_section(rt->p, "pretrain");
+        pretrainer pt = {.rt = rt, .stream = stream, .n_stream = n_stream,
+                         .head = head};
+        rt_loop lp;
+        memset(&lp, 0, sizeof lp);
+        socfw_adamw *opt = NULL, *hopt = NULL;
+        char *state = pt_state_path(rt);
+        *finished = 1;
+        long steps = (long)socfw_config_get_int(cfg, "steps");
+        int rc = steps > 0 ? pt_setup(&pt, err) : 1;
+        if (rc != 0) {
+                rc = rc < 0 ? rc : 0;
                 goto out;
         }
-        if (emb < 0) {
-                rc = socfw_error_set(err, SOCFW_ENOTFOUND,
-                                     "masked-LM pretraining: the backbone "
-                                     "has no tensor %s",
-                                     ename);
+        socfw_params *ps = socfw_model_params(rt->model);
+        float beta2 = head ? 0.98f : 0.95f;
+        opt = store_optimizer(ps, beta2, err);
+        hopt = opt && head ? store_optimizer(head->ps, beta2, err) : NULL;
+        if (!opt || (head && !hopt)) {
+                rc = SOCFW_ENOMEM;
                 goto out;
         }
-        double lr = socfw_config_get_float(pt, "lr");
-        float clip = rt->train.grad_clip;
-        long every = log_every(rt);
-        double t0 = seconds(), loss_sum = 0;
-        long n_masked = 0, n_right = 0;
-        int loss_n = 0;
-        rt_progress(rt, "pretraining (masked LM, %.0f%% of tokens%s): %ld "
-                        "steps of %d x %d tokens over a stream of %zu tokens",
-                    100.0 * prob, wwm ? ", whole words" : "", pl.steps, B, T,
-                    n_stream);
-        for (long step = 0; step < pl.steps; step++) {
-                for (int b = 0; b < B; b++) {
-                        int32_t *row = ids + (size_t)b * T;
-                        size_t start = (size_t)socfw_rng_below(
-                                &rt->rng, n_stream - (size_t)L + 1);
-                        row[0] = cls;
-                        memcpy(row + 1, stream + start,
-                               sizeof(int32_t) * (size_t)L);
-                        row[T - 1] = sep;
-                }
-                rt_mlm_mask(ids, tgt, N, &voc, prob, wwm, &rt->rng);
-                int M = 0;
-                for (size_t i = 0; i < N; i++)
-                        if (tgt[i] >= 0) {
-                                pos[M] = (int32_t)i;
-                                mtgt[M++] = tgt[i];
-                        }
-                if (M == 0)
-                        continue;
-                rc = socfw_model_forward(rt->model, ids, NULL, NULL, B, T,
-                                         true, rt->dropout, &rt->rng, hidden,
-                                         err);
+        pt.t0 = pt_now();
+        pt.evaluated_at = -1;
+        pt.eval_every = (long)socfw_config_get_int(cfg, "eval_every");
+        if ((rc = load_valid(&pt, cfg, err)) < 0)
+                goto out;
+        int chunked = socfw_config_get_bool(cfg, "chunked");
+        if (rt->out_dir && (rc = socfw_dir_make(rt->out_dir, 0755, err)) < 0)
+                goto out;
+        rt_loop_config lc = {
+                .total_steps = steps,
+                .accum = 1,
+                .lr = socfw_config_get_float(cfg, "lr"),
+                .clip = rt->train.grad_clip,
+                .schedule = SOCFW_LR_COSINE,
+                .warmup = socfw_config_get_float(cfg, "warmup"),
+                .min_ratio = 0.1,
+                .log_every = rt->train.log_every > 0 ? rt->train.log_every
+                                                     : 50,
+                .checkpoint_every = socfw_config_get_int(cfg,
+                                                         "checkpoint_every"),
+                .budget_seconds = 60.0 *
+                                  socfw_config_get_float(cfg, "max_minutes"),
+                .fit_budget = !chunked,
+                .what = "pretraining",
+                .state_path = state,
+                .rng = &rt->rng,
+                .progress = pt_progress,
+                .progress_user = rt,
+                .grad_hook = socfw_dist_size() > 1
+                                     ? rt_loop_average_over_processes
+                                     : NULL,
+        };
+        if ((rc = rt_loop_init(&lp, &lc, err)) < 0)
+                goto out;
+        pt.lp = &lp;
+        rc = rt_loop_add_group(&lp, "backbone", socfw_params_data_buffer(ps),
+                               socfw_params_grad_buffer(ps),
+                               (size_t)socfw_params_size(ps), opt, NULL);
+        if (rc == 0 && head)
+                rc = rt_loop_add_group(
+                        &lp, "mlm_head", socfw_params_data_buffer(head->ps),
+                        socfw_params_grad_buffer(head->ps),
+                        (size_t)socfw_params_size(head->ps), hopt, NULL);
+        if (rc < 0) {
+                rc = socfw_error_set(err, rc, "out of memory");
+                goto out;
+        }
+        const rt_objective *obj = head ? &mlm_objective : &clm_objective;
+        if (rt->resume) {
+                rc = rt_loop_resume(&lp, obj, &pt, err);
                 if (rc < 0)
                         goto out;
-                for (int m = 0; m < M; m++)
-                        memcpy(x + (size_t)m * C,
-                               hidden + (size_t)pos[m] * C,
-                               sizeof(float) * (size_t)C);
-                memset(dx, 0, sizeof(float) * (size_t)M * C);
-                float loss = 0;
-                int right = 0;
-                float *demb = socfw_params_trainable(ps, emb)
-                                      ? socfw_params_grad(ps, emb)
-                                      : NULL;
-                rc = rt_mlm_head_step(head, x, M, socfw_params_data(ps, emb),
-                                      demb, mtgt, &loss, &right, dx, err);
-                if (rc < 0)
-                        goto out;
-                memset(dhidden, 0, sizeof(float) * NC);
-                for (int m = 0; m < M; m++)
-                        memcpy(dhidden + (size_t)pos[m] * C,
-                               dx + (size_t)m * C,
-                               sizeof(float) * (size_t)C);
-                if ((rc = socfw_model_backward(rt->model, dhidden, err)) < 0)
-                        goto out;
-                float *grads[2] = {socfw_params_grad_buffer(ps),
-                                   socfw_params_grad_buffer(head->ps)};
-                size_t ns[2] = {np, nh};
-                float norm = socfw_grad_clip_norm_multi(
-                        grads, ns, 2, clip > 0 ? clip : INFINITY);
-                double cur = lr * socfw_lr_schedule_factor(&pl.sched, step);
-                if (isfinite(norm)) {
-                        socfw_adamw_step(opt, socfw_params_data_buffer(ps),
-                                         grads[0], cur);
-                        socfw_adamw_step(hopt,
-                                         socfw_params_data_buffer(head->ps),
-                                         grads[1], cur);
-                }
-                socfw_params_zero_grad(ps);
-                socfw_params_zero_grad(head->ps);
-                if (step == 0)
-                        socfw_metrics_set(rt->metrics, "pretrain.first_loss",
-                                          loss, 0);
-                loss_sum += loss;
-                loss_n++;
-                n_masked += M;
-                n_right += right;
-                int go = plan_after(&pl, rt, step + 1);
-                if ((step + 1) % every == 0 || step + 1 == pl.steps || !go) {
-                        double el = seconds() - t0;
-                        double acc = (double)n_right / (double)n_masked;
-                        rt_progress(rt, "pretrain step %ld/%ld masked-LM "
-                                        "loss %.4f accuracy %.3f lr %.3g "
-                                        "%.0f tokens/s ETA %.0fs",
-                                    step + 1, pl.steps, loss_sum / loss_n,
-                                    acc, cur,
-                                    (double)(step + 1) * (double)N / el,
-                                    el / (double)(step + 1) *
-                                            (double)(pl.steps - step - 1));
-                        socfw_metrics_set(rt->metrics, "pretrain.loss",
-                                          loss_sum / loss_n, 0);
-                        socfw_metrics_set(rt->metrics, "pretrain.accuracy",
-                                          acc, 1);
-                        loss_sum = 0;
-                        loss_n = 0;
-                        n_masked = n_right = 0;
-                }
-                if (!go)
-                        break;
+                if (rc == 1)
+                        rt_progress(rt, "pretraining: resuming at step %ld "
+                                        "of %ld from %s",
+                                    lp.step, steps, state);
+                rc = 0;
+        }
+        if (head)
+                rt_progress(rt, "pretraining (masked LM, %.0f%% of "
+                                "tokens%s): %ld steps of %d x %d tokens over "
+                                "a stream of %zu tokens",
+                            100.0 * pt.prob, pt.wwm ? ", whole words" : "",
+                            steps, pt.B, pt.T, n_stream);
+        else
+                rt_progress(rt, "pretraining (causal LM): %ld steps of %d x "
+                                "%d tokens over a stream of %zu tokens",
+                            steps, pt.B, pt.T, n_stream);
+        rc = rt_loop_run(&lp, obj, &pt, err);
+        if (rc == 0)
+                rc = pt_evaluate(&pt, lp.step, err);
+        if (rc == 0 && chunked && lp.step < lp.sched.total_steps) {
+                *finished = 0;
+                rt_progress(rt, "pretraining: paused at step %ld of %ld "
+                                "(state in %s); continue with `socfw run "
+                                "--resume`",
+                            lp.step, lp.sched.total_steps, state);
         }
 out:
-        rt_mlm_vocab_clear(&voc);
+        pt_clear(&pt);
+        rt_loop_clear(&lp);
         socfw_adamw_free(opt);
         socfw_adamw_free(hopt);
-        free(ids);
-        free(tgt);
-        free(mtgt);
-        free(pos);
-        free(hidden);
-        free(dhidden);
-        free(x);
-        free(dx);
+        free(state);
         return rc;
 }
 
 /* ---- corpus, vocabulary, token stream ---- */
 
+static double
+seconds(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int
 load_corpus(socfw_runtime *rt, corpus *c, socfw_error *err)
 {
         const socfw_config *pt = socfw_pipeline_section(rt->p, "pretrain");
+        c->max_bytes = (size_t)socfw_config_get_int(pt, "max_corpus_mb") << 20;
         int rc = 0;
         for (size_t i = 0; rc == 0 && i < socfw_config_list_len(pt, "corpus");
              i++) {
@@ -823,11 +1098,11 @@ pretrain_and_save(socfw_runtime *rt, int mlm, const int32_t *stream,
                                                 "from %s",
                                             got, head_src);
                 }
-                if (rc == 0)
-                        rc = pretrain_mlm(rt, stream, n_stream, head, err);
-        } else {
-                rc = pretrain_clm(rt, stream, n_stream, err);
         }
+        int finished = 1;
+        if (rc == 0)
+                rc = pretrain(rt, stream, n_stream, head, &finished, err);
+        rt->pretrain_paused = !finished;
         if (rc == 0 && rt->out_dir) {
                 char *dir = socfw_path_join_alloc(rt->out_dir, "backbone");
                 rc = dir ? save_backbone(rt, dir, head, err)
@@ -859,8 +1134,18 @@ rt_build_from_scratch(socfw_runtime *rt, socfw_error *err)
         int32_t *stream = NULL;
         size_t n_stream = 0;
         int rc = load_corpus(rt, &c, err);
-        if (rc == 0)
+        /* resuming an interrupted pretraining: its vocabulary, saved with
+         * the backbone so far, instead of training one again */
+        char *saved = rt->out_dir && rt_pretrain_unfinished(rt)
+                              ? socfw_path_join_alloc(rt->out_dir, "backbone")
+                              : NULL;
+        if (rc == 0 && saved &&
+            socfw_tokenizer_load(&rt->tok, saved, NULL) == 0)
+                rt_progress(rt, "tokenizer: %zu tokens, from %s",
+                            socfw_tokenizer_vocab_size(rt->tok), saved);
+        else if (rc == 0)
                 rc = train_vocabulary(rt, a, &c, err);
+        free(saved);
         if (rc < 0)
                 goto out;
 

@@ -9,6 +9,7 @@
 
 #include "core/example_impl.h"
 #include "socfw/chain.h"
+#include "socfw/continual.h"
 #include "socfw/data.h"
 #include "socfw/generate.h"
 #include "socfw/sampler.h"
@@ -731,6 +732,16 @@ scratch_put(socfw_runtime *rt, rt_scratch *sc)
         pthread_mutex_unlock(&rt->infer_lock);
 }
 
+void
+rt_scratch_detach(socfw_runtime *rt, const socfw_adapter *a)
+{
+        pthread_mutex_lock(&rt->infer_lock);
+        for (rt_scratch *sc = rt->spare; sc; sc = sc->next)
+                if (a && socfw_context_attached(sc->ctx) == a)
+                        socfw_context_attach(sc->ctx, NULL, NULL);
+        pthread_mutex_unlock(&rt->infer_lock);
+}
+
 /* rt_forward for inference on scratch sc: the backbone on sc's context
  * with the task's adapter, the head under head_lock; the head's output is
  * in sc->out (out_len floats). */
@@ -1310,8 +1321,11 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
                 FILE *f = cached ? fopen(cfgjson, "r") : NULL;
                 const socfw_config *pt = socfw_pipeline_section(rt->p,
                                                                 "pretrain");
-                if (f && (socfw_config_get_bool(pt, "reuse") ||
-                          rt->from_checkpoint)) {
+                /* (an interrupted chunked pretraining is continued from
+                 * its state instead) */
+                if (f && !rt_pretrain_unfinished(rt) &&
+                    (socfw_config_get_bool(pt, "reuse") ||
+                     rt->from_checkpoint)) {
                         path = cached;
                         rt_progress(rt, "reusing the backbone pretrained in "
                                         "%s",
@@ -1679,8 +1693,9 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         if (rc == 0)
                 rc = socfw_runtime_check_adapters(p, err);
 
-        /* tasks need a backbone only when they have a head */
-        int need_model = 0;
+        /* a task with a head needs the backbone; so does a pipeline that
+         * only pretrains one (a base pipeline such as configs/base-en) */
+        int need_model = rt_pretrain_wanted(rt);
         for (size_t i = 0; i < socfw_pipeline_task_count(p); i++)
                 need_model |= socfw_pipeline_task_head(p, i) != NULL;
         /* the privacy stage cleans every text before learning: the
@@ -1737,9 +1752,14 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                 rc = rt_build_adapters(rt, err);
         if (rc == 0 && rt->model)
                 rc = setup_backbone_training(rt, err);
+        if (rc == 0 && rt->model && !rt->from_checkpoint)
+                rc = rt_l2sp_setup(rt, err);    /* continual.l2_sp */
 
         for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++)
-                if (rt->tasks[i].head && !(opts && opts->from_checkpoint))
+                if (rt->tasks[i].head && !(opts && opts->from_checkpoint) &&
+                    !(opts && opts->only_task &&
+                      strcmp(opts->only_task,
+                             socfw_task_name(rt->tasks[i].ctx))))
                         rc = load_task_data(rt, &rt->tasks[i], err);
         if (rc == 0 && rt->n_adapters && rt->out_dir &&
             !(opts && opts->from_checkpoint))
@@ -1748,6 +1768,10 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         if (rc == 0 && opts && opts->from_checkpoint && rt->model &&
             rt->out_dir)
                 rc = rt_load_best(rt, err);
+        /* a task's promoted adapter version (continual.c) */
+        if (rc == 0 && opts && opts->from_checkpoint && rt->model &&
+            rt->out_dir)
+                rc = socfw_runtime_reload_adapters(rt, NULL, err);
         if (rc < 0) {
                 socfw_runtime_free(rt);
                 return rc;
@@ -1789,6 +1813,7 @@ socfw_runtime_free(socfw_runtime *rt)
                 socfw_task_ctx_free(t->ctx);
         }
         free(rt->tasks);
+        rt_l2sp_free(rt);
         socfw_task_ctx_free(rt->privacy);
         for (size_t r = 0; r < rt->n_ranges; r++)
                 socfw_adamw_free(rt->ranges[r].opt);
@@ -1805,6 +1830,12 @@ socfw_runtime_free(socfw_runtime *rt)
         free(rt->tags);
         free(rt->out_dir);
         free(rt);
+}
+
+int
+socfw_runtime_pretraining_paused(const socfw_runtime *rt)
+{
+        return rt->pretrain_paused;
 }
 
 int

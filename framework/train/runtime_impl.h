@@ -64,6 +64,8 @@ typedef struct rt_task {
         int had_batch;          /* since the last optimizer step           */
         int reused;             /* adapter + head loaded from an earlier
                                    run's adapters/<task>: not trained     */
+        int version;            /* adapter store version loaded
+                                   (continual.c); 0: the run's own        */
 } rt_task;
 
 /* A contiguous run of trainable backbone floats with its optimizer. */
@@ -80,6 +82,8 @@ struct socfw_runtime {
         void *progress_user;
         int from_checkpoint;    /* inference on a finished run            */
         int resume;             /* continue from output_dir/state         */
+        int pretrain_paused;    /* chunked pretraining stopped at its
+                                   budget before the end of its schedule  */
 
         socfw_model *model;
         socfw_tokenizer *tok;
@@ -102,6 +106,8 @@ struct socfw_runtime {
         rt_range *ranges;       /* backbone optimizer state                */
         size_t n_ranges;
         int backbone_trainable;
+
+        struct rt_l2sp *l2sp;   /* continual.l2_sp references (l2sp.c)     */
 
         socfw_rng rng;
         socfw_metrics *metrics; /* the latest value of every metric        */
@@ -194,6 +200,9 @@ int rt_build_from_scratch(socfw_runtime *rt, socfw_error *err);
  * pretrains the loaded rt->model (read from `src`) with its objective,
  * saves it to output_dir/backbone and makes that the run's backbone. */
 int rt_pretrain_wanted(const socfw_runtime *rt);
+/* --resume and OUTPUT/pretrain.state.safetensors holds a pretraining that
+ * stopped before the end of its schedule (chunked). */
+int rt_pretrain_unfinished(const socfw_runtime *rt);
 int rt_pretrain_continue(socfw_runtime *rt, const char *src,
                          socfw_error *err);
 
@@ -226,6 +235,21 @@ int rt_save_adapters(socfw_runtime *rt, socfw_error *err);
  * after the tasks' data are read. */
 int rt_reuse_adapters(socfw_runtime *rt, const char *const *retrain,
                       size_t n_retrain, socfw_error *err);
+
+/* Load dir/head.safetensors into task t's head (adapters.c). */
+int rt_load_head(rt_task *t, const char *dir, socfw_error *err);
+
+/* L2-SP (l2sp.c): with continual.l2_sp > 0, _setup records the starting
+ * adapter and head of every task that starts from adapter.from; _apply
+ * (before each optimizer step) adds l2_sp * (w - w0) to their gradients;
+ * _free releases it (NULL-safe). */
+int rt_l2sp_setup(socfw_runtime *rt, socfw_error *err);
+void rt_l2sp_apply(socfw_runtime *rt);
+void rt_l2sp_free(socfw_runtime *rt);
+
+/* Detach adapter `a` from the contexts kept for inference (before it is
+ * freed; no inference call may run meanwhile). */
+void rt_scratch_detach(socfw_runtime *rt, const socfw_adapter *a);
 
 /* Attach task t's adapter to the backbone (NULL t or no adapter: the
  * plain backbone) for the passes that follow. */

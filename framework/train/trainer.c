@@ -14,12 +14,14 @@
 #include "core/example_impl.h"
 #include "socfw/baseline.h"
 #include "socfw/data.h"
+#include "socfw/dist.h"
 #include "socfw/io.h"
 #include "socfw/nn.h"
 #include "socfw/log.h"
 #include "socfw/modelfile.h"
 #include "socfw/report.h"
 #include "socfw/safetensors.h"
+#include "train/loop.h"
 #include "train/runtime_impl.h"
 
 /* ---- time ---- */
@@ -137,81 +139,6 @@ make_head_optimizers(socfw_runtime *rt, socfw_error *err)
                         return SOCFW_ENOMEM;
         }
         return 0;
-}
-
-/* Clip, step and zero every trainable tensor.  Returns the grad norm.
- * `step` (1-based) of `total` drives AdaLoRA's rank budget. */
-static float
-optimizer_step(socfw_runtime *rt, double lr, float clip, long step,
-               long total)
-{
-        /* AdaLoRA: the orthogonality regulariser joins the gradient */
-        for (size_t i = 0; i < rt->n_tasks; i++)
-                if (rt->tasks[i].had_batch)
-                        socfw_adapter_adalora_regularize(rt->tasks[i].adapter,
-                                                         NULL);
-        float *grads[4096];
-        size_t ns[4096];
-        size_t count = 0;
-        socfw_params *bps = socfw_model_params(rt->model);
-        float *bdata = socfw_params_data_buffer(bps);
-        float *bgrad = socfw_params_grad_buffer(bps);
-        for (size_t r = 0; r < rt->n_ranges && count < 4096; r++) {
-                grads[count] = bgrad + rt->ranges[r].offset;
-                ns[count++] = rt->ranges[r].len;
-        }
-        for (size_t i = 0; i < rt->n_tasks && count < 4095; i++) {
-                rt_task *t = &rt->tasks[i];
-                if (t->hopt) {
-                        grads[count] = socfw_params_grad_buffer(t->hps);
-                        ns[count++] = (size_t)socfw_params_size(t->hps);
-                }
-                if (t->aopt) {
-                        socfw_params *aps = socfw_adapter_params(t->adapter);
-                        grads[count] = socfw_params_grad_buffer(aps);
-                        ns[count++] = (size_t)socfw_params_size(aps);
-                }
-        }
-        float norm = socfw_grad_clip_norm_multi(grads, ns, count,
-                                                clip > 0 ? clip : INFINITY);
-        if (!isfinite(norm))
-                goto zero; /* skip the step, as mixed-precision scalers do */
-        for (size_t r = 0; r < rt->n_ranges; r++)
-                socfw_adamw_step(rt->ranges[r].opt,
-                                 bdata + rt->ranges[r].offset,
-                                 bgrad + rt->ranges[r].offset, lr);
-        for (size_t i = 0; i < rt->n_tasks; i++) {
-                rt_task *t = &rt->tasks[i];
-                if (t->hopt)
-                        socfw_adamw_step(t->hopt,
-                                         socfw_params_data_buffer(t->hps),
-                                         socfw_params_grad_buffer(t->hps), lr);
-                /* an adapter is stepped only when its task had a batch
-                 * in this step (as PyTorch skips tensors without a
-                 * gradient): momentum alone would move it while the
-                 * other tasks train */
-                if (t->aopt && t->had_batch) {
-                        socfw_params *aps = socfw_adapter_params(t->adapter);
-                        socfw_adamw_step(t->aopt,
-                                         socfw_params_data_buffer(aps),
-                                         socfw_params_grad_buffer(aps), lr);
-                        /* AdaLoRA: importance from this step's gradients,
-                         * then the singular values over budget masked */
-                        socfw_adapter_adalora_step(t->adapter, step, total);
-                }
-                t->had_batch = 0;
-        }
-zero:
-        if (rt->backbone_trainable)
-                socfw_params_zero_grad(bps);
-        for (size_t i = 0; i < rt->n_tasks; i++) {
-                if (rt->tasks[i].hps)
-                        socfw_params_zero_grad(rt->tasks[i].hps);
-                if (rt->tasks[i].adapter)
-                        socfw_params_zero_grad(
-                                socfw_adapter_params(rt->tasks[i].adapter));
-        }
-        return norm;
 }
 
 /* ---- checkpoints ---- */
@@ -348,7 +275,8 @@ save_checkpoint(socfw_runtime *rt, long step, const char *metric,
         rc = socfw_safetensors_write(path, ti, n, kv, 4, err);
         if (rc == 0) {
                 /* meta.json: what produced the checkpoint */
-                /* no validation data: no value (NaN is not JSON) */
+                /* no evaluation yet (eval_every beyond the last step):
+                 * value is NaN, which JSON cannot hold */
                 json_t *meta = json_pack(
                         "{s:s, s:I, s:s, s:o, s:s}", "format",
                         "socfw-checkpoint-1", "step", (json_int_t)step,
@@ -457,299 +385,6 @@ load_checkpoint(socfw_runtime *rt, socfw_error *err)
         }
         socfw_modelfile_close(mf);
         return rc;
-}
-
-/* ---- resumable state ---- */
-
-/* Where the loop is: saved with the tensors so --resume continues at the
- * same batch with the same random numbers. */
-typedef struct loop_state {
-        long step;
-        int epoch;              /* 1-based epoch to continue in            */
-        size_t next_work;       /* first batch of that epoch not yet done  */
-        double loss_acc;
-        int loss_n;
-        int have_best, bad_evals, finished;
-        double best;
-} loop_state;
-
-typedef struct tensor_list {
-        socfw_tensor_info *ti;
-        char **names;
-        size_t n, cap;
-} tensor_list;
-
-static int
-tl_add(tensor_list *tl, char *name, const float *data, size_t n)
-{
-        if (!name)
-                return SOCFW_ENOMEM;
-        if (tl->n == tl->cap) {
-                size_t cap = tl->cap ? tl->cap * 2 : 64;
-                socfw_tensor_info *ti = realloc(tl->ti, cap * sizeof *ti);
-                if (!ti) {
-                        free(name);
-                        return SOCFW_ENOMEM;
-                }
-                tl->ti = ti;
-                char **nm = realloc(tl->names, cap * sizeof *nm);
-                if (!nm) {
-                        free(name);
-                        return SOCFW_ENOMEM;
-                }
-                tl->names = nm;
-                tl->cap = cap;
-        }
-        socfw_tensor_info *x = &tl->ti[tl->n];
-        memset(x, 0, sizeof *x);
-        x->name = name;
-        x->dtype = SOCFW_DTYPE_F32;
-        x->ndim = 1;
-        x->shape[0] = (int64_t)n;
-        x->nelem = (int64_t)n;
-        x->data = data;
-        x->nbytes = n * sizeof(float);
-        tl->names[tl->n++] = name;
-        return 0;
-}
-
-static void
-tl_free(tensor_list *tl)
-{
-        for (size_t i = 0; i < tl->n; i++)
-                free(tl->names[i]);
-        free(tl->names);
-        free(tl->ti);
-}
-
-static char *
-fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *
-fmt(const char *f, ...)
-{
-        char *out = NULL;
-        va_list ap;
-        va_start(ap, f);
-        if (vasprintf(&out, f, ap) < 0)
-                out = NULL;
-        va_end(ap);
-        return out;
-}
-
-/* Flat regions the optimizers own, in a fixed order: backbone ranges, then
- * each task's head store. */
-static int
-state_tensors(socfw_runtime *rt, tensor_list *tl)
-{
-        socfw_params *bps = socfw_model_params(rt->model);
-        float *bdata = socfw_params_data_buffer(bps);
-        int rc = 0;
-        for (size_t r = 0; rc == 0 && r < rt->n_ranges; r++) {
-                rt_range *rg = &rt->ranges[r];
-                rc = tl_add(tl, fmt("backbone.%zu.param", r),
-                            bdata + rg->offset, rg->len);
-                if (rc == 0)
-                        rc = tl_add(tl, fmt("backbone.%zu.m", r),
-                                    socfw_adamw_m(rg->opt), rg->len);
-                if (rc == 0)
-                        rc = tl_add(tl, fmt("backbone.%zu.v", r),
-                                    socfw_adamw_v(rg->opt), rg->len);
-        }
-        for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++) {
-                rt_task *t = &rt->tasks[i];
-                if (!t->hopt)
-                        continue;
-                size_t n = (size_t)socfw_params_size(t->hps);
-                const char *name = socfw_task_name(t->ctx);
-                rc = tl_add(tl, fmt("head.%s.param", name),
-                            socfw_params_data_buffer(t->hps), n);
-                if (rc == 0)
-                        rc = tl_add(tl, fmt("head.%s.m", name),
-                                    socfw_adamw_m(t->hopt), n);
-                if (rc == 0)
-                        rc = tl_add(tl, fmt("head.%s.v", name),
-                                    socfw_adamw_v(t->hopt), n);
-        }
-        for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++) {
-                rt_task *t = &rt->tasks[i];
-                if (!t->aopt)
-                        continue;
-                socfw_params *aps = socfw_adapter_params(t->adapter);
-                size_t n = (size_t)socfw_params_size(aps);
-                const char *name = socfw_task_name(t->ctx);
-                rc = tl_add(tl, fmt("adapter.%s.param", name),
-                            socfw_params_data_buffer(aps), n);
-                if (rc == 0)
-                        rc = tl_add(tl, fmt("adapter.%s.m", name),
-                                    socfw_adamw_m(t->aopt), n);
-                if (rc == 0)
-                        rc = tl_add(tl, fmt("adapter.%s.v", name),
-                                    socfw_adamw_v(t->aopt), n);
-        }
-        return rc;
-}
-
-static int
-save_state(socfw_runtime *rt, const loop_state *ls, socfw_error *err)
-{
-        tensor_list tl = {0};
-        int rc = state_tensors(rt, &tl);
-        if (rc < 0) {
-                tl_free(&tl);
-                return socfw_error_set(err, rc, "out of memory");
-        }
-        char step[32], epoch[32], work[32], acc[64], ln[32], best[64],
-                hb[8], bad[32], fin[8], rng[128], spare[64], steps[32];
-        snprintf(step, sizeof step, "%ld", ls->step);
-        snprintf(epoch, sizeof epoch, "%d", ls->epoch);
-        snprintf(work, sizeof work, "%zu", ls->next_work);
-        snprintf(acc, sizeof acc, "%a", ls->loss_acc);
-        snprintf(ln, sizeof ln, "%d", ls->loss_n);
-        snprintf(best, sizeof best, "%a", ls->best);
-        snprintf(hb, sizeof hb, "%d", ls->have_best);
-        snprintf(bad, sizeof bad, "%d", ls->bad_evals);
-        snprintf(fin, sizeof fin, "%d", ls->finished);
-        snprintf(rng, sizeof rng, "%llx %llx %llx %llx %d",
-                 (unsigned long long)rt->rng.s[0],
-                 (unsigned long long)rt->rng.s[1],
-                 (unsigned long long)rt->rng.s[2],
-                 (unsigned long long)rt->rng.s[3], rt->rng.has_spare);
-        snprintf(spare, sizeof spare, "%a", rt->rng.spare);
-        long adam_steps = rt->n_ranges ? socfw_adamw_steps(rt->ranges[0].opt)
-                                       : 0;
-        for (size_t i = 0; !rt->n_ranges && i < rt->n_tasks; i++)
-                if (rt->tasks[i].hopt)
-                        adam_steps = socfw_adamw_steps(rt->tasks[i].hopt);
-        snprintf(steps, sizeof steps, "%ld", adam_steps);
-        socfw_safetensors_kv kv[] = {
-                {"format", "socfw-train-state-1"}, {"step", step},
-                {"epoch", epoch}, {"next_work", work}, {"loss_acc", acc},
-                {"loss_n", ln}, {"best", best}, {"have_best", hb},
-                {"bad_evals", bad}, {"finished", fin}, {"rng", rng},
-                {"rng_spare", spare}, {"adam_steps", steps},
-        };
-        char path[4200];
-        snprintf(path, sizeof path, "%s/state.safetensors", rt->out_dir);
-        rc = socfw_safetensors_write(path, tl.ti, tl.n, kv,
-                                     sizeof kv / sizeof kv[0], err);
-        tl_free(&tl);
-        return rc;
-}
-
-static int
-meta_str(const socfw_modelfile *mf, const char *key, const char **out,
-         socfw_error *err)
-{
-        char full[128];
-        snprintf(full, sizeof full, "__metadata__.%s", key);
-        return socfw_modelfile_get_string(mf, full, out, NULL, err);
-}
-
-/* Returns 1 when a state was loaded, 0 when there is none. */
-static int
-load_state(socfw_runtime *rt, loop_state *ls, socfw_error *err)
-{
-        char path[4200];
-        snprintf(path, sizeof path, "%s/state.safetensors", rt->out_dir);
-        if (access(path, F_OK) != 0)
-                return 0;
-        socfw_modelfile *mf = NULL;
-        int rc = socfw_modelfile_open(&mf, path, err);
-        if (rc < 0)
-                return rc;
-        tensor_list tl = {0};
-        rc = state_tensors(rt, &tl);
-        const char *v[13] = {0};
-        static const char *const keys[13] = {
-                "format", "step", "epoch", "next_work", "loss_acc", "loss_n",
-                "best", "have_best", "bad_evals", "finished", "rng",
-                "rng_spare", "adam_steps"};
-        for (int k = 0; rc == 0 && k < 13; k++)
-                rc = meta_str(mf, keys[k], &v[k], err);
-        if (rc == 0 && strcmp(v[0], "socfw-train-state-1") != 0)
-                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
-                                        "not a socfw training state "
-                                        "(format '%s')",
-                                        v[0]);
-        /* tensors: params copied, moments restored below */
-        long adam_steps = rc == 0 ? strtol(v[12], NULL, 10) : 0;
-        for (size_t i = 0; rc == 0 && i < tl.n; i += 3) {
-                const socfw_tensor_info *p = socfw_modelfile_find(
-                        mf, tl.ti[i].name);
-                const socfw_tensor_info *m = socfw_modelfile_find(
-                        mf, tl.ti[i + 1].name);
-                const socfw_tensor_info *vv = socfw_modelfile_find(
-                        mf, tl.ti[i + 2].name);
-                if (!p || !m || !vv || p->nelem != tl.ti[i].nelem ||
-                    m->nelem != p->nelem || vv->nelem != p->nelem) {
-                        rc = socfw_error_set_at(
-                                err, SOCFW_EFORMAT, path, 0, 0,
-                                "tensor '%s' is missing or has another size "
-                                "(hint: the state comes from another "
-                                "pipeline; remove it to start afresh)",
-                                tl.ti[i].name);
-                        break;
-                }
-                size_t n = (size_t)p->nelem;
-                float *mbuf = malloc(n * sizeof(float));
-                float *vbuf = malloc(n * sizeof(float));
-                rc = mbuf && vbuf ? 0 : SOCFW_ENOMEM;
-                if (rc == 0)
-                        rc = socfw_modelfile_read_f32(
-                                mf, p, (float *)tl.ti[i].data, n, err);
-                if (rc == 0)
-                        rc = socfw_modelfile_read_f32(mf, m, mbuf, n, err);
-                if (rc == 0)
-                        rc = socfw_modelfile_read_f32(mf, vv, vbuf, n, err);
-                socfw_adamw *opt = NULL;
-                if (rc == 0 && !strncmp(tl.ti[i].name, "backbone.", 9))
-                        opt = rt->ranges[i / 3].opt;
-                else if (rc == 0)
-                        for (size_t k = 0; k < rt->n_tasks; k++) {
-                                char want[512];
-                                snprintf(want, sizeof want, "head.%s.param",
-                                         socfw_task_name(rt->tasks[k].ctx));
-                                if (!strcmp(want, tl.ti[i].name))
-                                        opt = rt->tasks[k].hopt;
-                                snprintf(want, sizeof want,
-                                         "adapter.%s.param",
-                                         socfw_task_name(rt->tasks[k].ctx));
-                                if (!strcmp(want, tl.ti[i].name))
-                                        opt = rt->tasks[k].aopt;
-                        }
-                if (rc == 0)
-                        rc = opt ? socfw_adamw_restore(opt, mbuf, vbuf, n,
-                                                       adam_steps, err)
-                                 : SOCFW_EINTERNAL;
-                free(mbuf);
-                free(vbuf);
-        }
-        if (rc == 0) {
-                unsigned long long s0, s1, s2, s3;
-                int has;
-                ls->step = strtol(v[1], NULL, 10);
-                ls->epoch = (int)strtol(v[2], NULL, 10);
-                ls->next_work = (size_t)strtoull(v[3], NULL, 10);
-                ls->loss_acc = strtod(v[4], NULL);
-                ls->loss_n = (int)strtol(v[5], NULL, 10);
-                ls->best = strtod(v[6], NULL);
-                ls->have_best = (int)strtol(v[7], NULL, 10);
-                ls->bad_evals = (int)strtol(v[8], NULL, 10);
-                ls->finished = (int)strtol(v[9], NULL, 10);
-                if (sscanf(v[10], "%llx %llx %llx %llx %d", &s0, &s1, &s2,
-                           &s3, &has) != 5)
-                        rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0,
-                                                0, "bad random state");
-                rt->rng.s[0] = s0;
-                rt->rng.s[1] = s1;
-                rt->rng.s[2] = s2;
-                rt->rng.s[3] = s3;
-                rt->rng.has_spare = has;
-                rt->rng.spare = strtod(v[11], NULL);
-        }
-        tl_free(&tl);
-        socfw_modelfile_close(mf);
-        return rc < 0 ? rc : 1;
 }
 
 /* ---- evaluation ---- */
@@ -1016,6 +651,22 @@ argmax(const double *v, int K)
         return best;
 }
 
+/* A class task whose plugin has no evaluate hook gets the usual
+ * classification figures and report over its labels (plugin.h). */
+static int
+default_class_metrics(rt_task *t, socfw_eval *e, socfw_error *err)
+{
+        size_t n = socfw_task_label_count(t->ctx);
+        const char **names = calloc(n ? n : 1, sizeof *names);
+        if (!names)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+                names[i] = socfw_task_label(t->ctx, i);
+        int rc = socfw_eval_add_classification(e, names, n, err);
+        free(names);
+        return rc;
+}
+
 static int
 evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
               const rt_split *s, char **report_out, socfw_error *err)
@@ -1137,6 +788,8 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 e.split = split;
                 if (t->plugin->task.evaluate)
                         rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
+                else if (t->kind == SOCFW_TARGET_CLASS)
+                        rc = default_class_metrics(t, &e, err);
                 for (size_t m = 0; rc == 0 && m < e.n_metrics; m++) {
                         snprintf(name, sizeof name, "%s.%s.%s",
                                  socfw_task_name(t->ctx), split, e.names[m]);
@@ -1248,7 +901,11 @@ log_metrics(socfw_runtime *rt, long step, int epoch)
         free(text);
 }
 
-/* ---- the loop ---- */
+/* ---- the fine-tuning objective ---- */
+
+/* Fine-tuning as an objective of the training loop (loop.h): every
+ * task's batches interleaved in a seeded order per epoch; validation,
+ * early stopping and the best checkpoint after the steps that evaluate. */
 
 typedef struct work {
         size_t task;
@@ -1279,414 +936,552 @@ curve_add(curve *c, double x, double y)
         c->y[c->n++] = y;
 }
 
-int
-socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
-{
-        const rt_train_settings *ts = &rt->train;
-        int B = ts->batch_size;
-        int accum = ts->grad_accum;
-        int epochs = ts->epochs;
-        long max_steps = ts->max_steps;
-        long eval_every = ts->eval_every;
-        long log_every = ts->log_every;
-        double lr = ts->lr;
-        float clip = ts->grad_clip;
-        uint64_t seed = ts->seed;
-        const char *es_metric = ts->es_metric;
-        int patience = ts->es_patience;
-        double min_delta = ts->es_min_delta;
-        int keep_best = ts->keep_best;
-        if (!socfw_runtime_has_training(rt))
-                return 0;
-        if (!rt->out_dir)
-                return socfw_error_set(err, SOCFW_EINVAL,
-                                       "training needs an output directory");
-        int rc = make_head_optimizers(rt, err);
-        if (rc == 0) {  /* what trains, and what AdamW keeps for it */
-                double total = (double)socfw_params_total_numel(
-                        socfw_model_params(rt->model));
-                double trainable = 0, state = 0;
-                for (size_t r = 0; r < rt->n_ranges; r++) {
-                        trainable += (double)rt->ranges[r].len;
-                        state += 2.0 * (double)rt->ranges[r].len;
-                }
-                for (size_t i = 0; i < rt->n_tasks; i++) {
-                        rt_task *t = &rt->tasks[i];
-                        socfw_params *aps = t->adapter
-                                ? socfw_adapter_params(t->adapter) : NULL;
-                        double nh = t->hps ? (double)socfw_params_total_numel(
-                                                     t->hps) : 0;
-                        double na = aps ? (double)socfw_params_total_numel(
-                                                  aps) : 0;
-                        total += nh + na;
-                        if (t->hopt) {
-                                trainable += nh;
-                                state += 2.0 * (double)socfw_params_size(
-                                                       t->hps);
-                        }
-                        if (t->aopt) {
-                                trainable += na;
-                                state += 2.0 * (double)socfw_params_size(aps);
-                        }
-                }
-                rt_progress(rt, "trainable: %.0f of %.0f parameters "
-                            "(%.3g%%), optimizer state %.2f MiB", trainable,
-                            total, total > 0 ? 100.0 * trainable / total : 0,
-                            state * sizeof(float) / 1048576.0);
-        }
-        if (rc < 0)
-                return rc;
+typedef struct finetune {
+        socfw_runtime *rt;
+        /* the data: one batch plan per task, re-made each epoch */
+        socfw_batch_plan **plans;
+        size_t **lengths;
+        work *queue;
+        size_t *order;
+        size_t n_work, batches_per_epoch;
+        int epoch;              /* of the queue (1-based)                  */
+        size_t next;            /* next entry of `order`                   */
+        int have_queue;
+        const rt_example **batch;
+        /* validation and early stopping */
+        const char *es_metric;  /* train.early_stopping.metric, or NULL    */
+        char watched[512];
+        double best;
+        int have_best, bad_evals, finished;
+        curve valid;
+} finetune;
 
-        /* batch plans: one per task, re-made each epoch */
-        socfw_batch_plan **plans = calloc(rt->n_tasks, sizeof *plans);
-        work *queue = NULL;
-        size_t n_work = 0;
-        const rt_example **batch = malloc(sizeof *batch * (size_t)B);
-        size_t **lengths = calloc(rt->n_tasks, sizeof *lengths);
-        curve train_loss = {0}, valid_curve = {0};
-        char watched[512] = "";
-        double best = NAN;
-        int bad_evals = 0, stop = 0, have_best = 0;
-        if (!plans || !batch || !lengths) {
-                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-                goto out;
-        }
-        size_t batches_per_epoch = 0;
+/* The interleaved batches of epoch ft->epoch. */
+static int
+ft_make_epoch(finetune *ft, socfw_error *err)
+{
+        socfw_runtime *rt = ft->rt;
+        const rt_train_settings *ts = &rt->train;
+        size_t B = (size_t)ts->batch_size;
+        ft->n_work = 0;
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
                 if (!t->trained)
                         continue;
-                lengths[i] = malloc(sizeof(size_t) * t->train.n);
-                if (!lengths[i]) {
-                        rc = socfw_error_set(err, SOCFW_ENOMEM,
-                                             "out of memory");
-                        goto out;
-                }
-                for (size_t k = 0; k < t->train.n; k++)
-                        lengths[i][k] = (size_t)t->train.ex[k].n;
-                batches_per_epoch += (t->train.n + (size_t)B - 1) / (size_t)B;
+                socfw_batch_plan_free(ft->plans[i]);
+                ft->plans[i] = NULL;
+                int rc = socfw_batch_plan_new(
+                        &ft->plans[i], ft->lengths[i], t->train.n, B, 50, 1,
+                        ts->seed + (uint64_t)ft->epoch * 7919 + i, err);
+                if (rc < 0)
+                        return rc;
+                for (size_t b = 0; b < ft->plans[i]->n_batches; b++)
+                        ft->queue[ft->n_work++] = (work){
+                                .task = i,
+                                .start = ft->plans[i]->offsets[b],
+                                .len = ft->plans[i]->offsets[b + 1] -
+                                       ft->plans[i]->offsets[b]};
         }
-        long steps_per_epoch = (long)((batches_per_epoch + (size_t)accum - 1) /
-                                      (size_t)accum);
-        long total = steps_per_epoch * epochs;
-        if (max_steps > 0 && max_steps < total)
-                total = max_steps;
-        if (total <= 0)
-                goto out;
-        double warm = ts->warmup;
-        socfw_lr_schedule sched;
-        rc = socfw_lr_schedule_init(&sched, ts->schedule, total,
-                                    warm >= 1 ? (long)warm : 0,
-                                    warm < 1 ? warm : 0, ts->min_lr_ratio,
-                                    err);
-        if (rc < 0)
-                goto out;
+        for (size_t k = 0; k < ft->n_work; k++)
+                ft->order[k] = k;
+        socfw_shuffle_indices(ft->order, ft->n_work,
+                              ts->seed ^ (uint64_t)ft->epoch);
+        ft->have_queue = 1;
+        return 0;
+}
 
-        /* the metric that picks the best checkpoint */
-        /* a task reused from an earlier run does not change: watching
-         * its metric would stop the new tasks' training at once */
-        for (size_t i = 0; es_metric && i < rt->n_tasks; i++) {
+static int
+ft_micro_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
+{
+        finetune *ft = self;
+        socfw_runtime *rt = ft->rt;
+        int rc = 0;
+        if (ft->have_queue && ft->next >= ft->n_work) {
+                ft->epoch++;
+                ft->next = 0;
+                ft->have_queue = 0;
+        }
+        if (ft->epoch > rt->train.epochs) {
+                mb->exhausted = 1;
+                return 0;
+        }
+        if (!ft->have_queue && (rc = ft_make_epoch(ft, err)) < 0)
+                return rc;
+        if (ft->next >= ft->n_work) {
+                mb->exhausted = 1;
+                return 0;
+        }
+        const work *wk = &ft->queue[ft->order[ft->next++]];
+        rt_task *t = &rt->tasks[wk->task];
+        /* data-parallel (socfw/dist.h): this process's share of the batch,
+         * its gradient weighted by its size so that the average over the
+         * processes is the whole batch's mean */
+        size_t off = 0, len = wk->len;
+        socfw_dist_shard(wk->len, &off, &len);
+        float share = (float)len * (float)socfw_dist_size() / (float)wk->len;
+        for (size_t b = 0; b < len; b++)
+                ft->batch[b] = &t->train.ex[ft->plans[wk->task]
+                                                    ->indices[wk->start +
+                                                              off + b]];
+        if (len > 0)
+                rc = run_batch(rt, t, ft->batch, (int)len, 1,
+                               t->weight * scale * share, &mb->loss, err);
+        t->had_batch = 1; /* on every process alike, share or not */
+        for (size_t b = 0; b < len; b++)
+                mb->tokens += (size_t)ft->batch[b]->n;
+        mb->end_of_pass = ft->next == ft->n_work;
+        return rc;
+}
+
+/* AdaLoRA: the orthogonality regulariser joins the gradient; so does
+ * L2-SP's pull toward the starting weights (continual.l2_sp, l2sp.c). */
+static int
+ft_before_update(void *self, socfw_error *err)
+{
+        (void)err;
+        finetune *ft = self;
+        rt_l2sp_apply(ft->rt);
+        for (size_t i = 0; i < ft->rt->n_tasks; i++)
+                if (ft->rt->tasks[i].had_batch)
+                        socfw_adapter_adalora_regularize(
+                                ft->rt->tasks[i].adapter, NULL);
+        return 0;
+}
+
+/* AdaLoRA: importance from this step's gradients, then the singular
+ * values over budget masked. */
+static void
+ft_after_update(void *self, long step, long total, int updated)
+{
+        finetune *ft = self;
+        for (size_t i = 0; i < ft->rt->n_tasks; i++) {
+                rt_task *t = &ft->rt->tasks[i];
+                if (updated && t->aopt && t->had_batch)
+                        socfw_adapter_adalora_step(t->adapter, step, total);
+                t->had_batch = 0;
+        }
+}
+
+static void
+ft_where(void *self, char *buf, size_t n)
+{
+        finetune *ft = self;
+        snprintf(buf, n, "epoch %d", ft->epoch);
+}
+
+/* Where to continue: the epoch and entry after the last step. */
+static void
+ft_save(void *self, rt_state_kv *kv)
+{
+        finetune *ft = self;
+        int at_end = ft->have_queue && ft->next >= ft->n_work;
+        rt_state_kv_add(kv, "epoch", "%d", at_end ? ft->epoch + 1
+                                                  : ft->epoch);
+        rt_state_kv_add(kv, "next_work", "%zu", at_end ? 0 : ft->next);
+        rt_state_kv_add(kv, "best", "%a", ft->best);
+        rt_state_kv_add(kv, "have_best", "%d", ft->have_best);
+        rt_state_kv_add(kv, "bad_evals", "%d", ft->bad_evals);
+        rt_state_kv_add(kv, "finished", "%d", ft->finished);
+}
+
+static int
+ft_restore(void *self, const socfw_modelfile *mf, const char *path,
+           socfw_error *err)
+{
+        finetune *ft = self;
+        static const char *const keys[6] = {"epoch",     "next_work",
+                                            "best",      "have_best",
+                                            "bad_evals", "finished"};
+        const char *v[6];
+        for (int k = 0; k < 6; k++) {
+                int rc = rt_loop_state_get(mf, path, keys[k], &v[k], err);
+                if (rc < 0)
+                        return rc;
+        }
+        ft->epoch = (int)strtol(v[0], NULL, 10);
+        ft->next = (size_t)strtoull(v[1], NULL, 10);
+        ft->have_queue = 0;
+        ft->best = strtod(v[2], NULL);
+        ft->have_best = (int)strtol(v[3], NULL, 10);
+        ft->bad_evals = (int)strtol(v[4], NULL, 10);
+        ft->finished = (int)strtol(v[5], NULL, 10);
+        return 0;
+}
+
+static const rt_objective finetune_objective;
+
+/* After a step: validation when due, the best checkpoint, early
+ * stopping, and the state to resume from. */
+static int
+ft_after_step(void *self, rt_loop *lp, int end_of_pass, socfw_error *err)
+{
+        finetune *ft = self;
+        socfw_runtime *rt = ft->rt;
+        const rt_train_settings *ts = &rt->train;
+        long step = lp->step;
+        int eval_now = ts->eval_every > 0 ? step % ts->eval_every == 0 : 0;
+        int end_epoch = end_of_pass || step == lp->sched.total_steps;
+        if (!eval_now && !(ts->eval_every == 0 && end_epoch))
+                return 0;
+        int rc = socfw_runtime_evaluate(rt, "valid", err);
+        if (rc < 0)
+                return rc;
+        log_metrics(rt, step, ft->epoch);
+        double v;
+        if (!ft->watched[0] ||
+            socfw_metrics_get(rt->metrics, ft->watched, &v, NULL) < 0) {
+                if (ft->watched[0] && ft->es_metric)
+                        return socfw_error_set(err, SOCFW_ESCHEMA,
+                                               "train.early_stopping.metric "
+                                               "'%s' is not computed by "
+                                               "this pipeline",
+                                               ft->watched);
+                return 0;
+        }
+        curve_add(&ft->valid, (double)step, v);
+        int higher = ts->es_mode == RT_ES_MAX   ? 1
+                     : ts->es_mode == RT_ES_MIN ? 0
+                     : socfw_metrics_higher_is_better(rt->metrics,
+                                                      ft->watched);
+        int better = !ft->have_best ||
+                     (higher ? v > ft->best + ts->es_min_delta
+                             : v < ft->best - ts->es_min_delta);
+        if (better) {
+                ft->best = v;
+                ft->have_best = 1;
+                ft->bad_evals = 0;
+                if (ts->keep_best &&
+                    (rc = save_checkpoint(rt, step, ft->watched, v, err)) < 0)
+                        return rc;
+                rt_progress(rt, "new best %s = %.4f at step %ld (checkpoint "
+                                "saved)",
+                            ft->watched, v, step);
+        } else if (ts->es_patience > 0 &&
+                   ++ft->bad_evals >= ts->es_patience) {
+                rt_progress(rt, "early stopping: %s has not improved for %d "
+                                "evaluations (best %.4f)",
+                            ft->watched, ts->es_patience, ft->best);
+                ft->finished = 1;
+                rt_loop_stop(lp);
+        }
+        return rt_loop_save_state(lp, &finetune_objective, ft, err);
+}
+
+static const rt_objective finetune_objective = {
+        .micro_batch = ft_micro_batch,
+        .before_update = ft_before_update,
+        .after_update = ft_after_update,
+        .where = ft_where,
+        .after_step = ft_after_step,
+        .save = ft_save,
+        .restore = ft_restore,
+};
+
+static void
+ft_clear(finetune *ft)
+{
+        for (size_t i = 0; ft->plans && i < ft->rt->n_tasks; i++)
+                socfw_batch_plan_free(ft->plans[i]);
+        for (size_t i = 0; ft->lengths && i < ft->rt->n_tasks; i++)
+                free(ft->lengths[i]);
+        free(ft->lengths);
+        free(ft->plans);
+        free(ft->queue);
+        free(ft->order);
+        free(ft->batch);
+        free(ft->valid.x);
+        free(ft->valid.y);
+}
+
+/* The loop's groups, in a fixed order: the backbone's trainable ranges,
+ * then each task's head and adapter. */
+static int
+add_groups(socfw_runtime *rt, rt_loop *lp)
+{
+        socfw_params *bps = socfw_model_params(rt->model);
+        float *bdata = socfw_params_data_buffer(bps);
+        float *bgrad = socfw_params_grad_buffer(bps);
+        char name[128];
+        int rc = 0;
+        for (size_t r = 0; rc == 0 && r < rt->n_ranges; r++) {
+                snprintf(name, sizeof name, "backbone.%zu", r);
+                rc = rt_loop_add_group(lp, name, bdata + rt->ranges[r].offset,
+                                       bgrad + rt->ranges[r].offset,
+                                       rt->ranges[r].len, rt->ranges[r].opt,
+                                       NULL);
+        }
+        for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                const char *tn = socfw_task_name(t->ctx);
+                if (t->hopt) {
+                        snprintf(name, sizeof name, "head.%s", tn);
+                        rc = rt_loop_add_group(
+                                lp, name, socfw_params_data_buffer(t->hps),
+                                socfw_params_grad_buffer(t->hps),
+                                (size_t)socfw_params_size(t->hps), t->hopt,
+                                NULL);
+                }
+                if (rc == 0 && t->aopt) {
+                        socfw_params *aps = socfw_adapter_params(t->adapter);
+                        snprintf(name, sizeof name, "adapter.%s", tn);
+                        rc = rt_loop_add_group(
+                                lp, name, socfw_params_data_buffer(aps),
+                                socfw_params_grad_buffer(aps),
+                                (size_t)socfw_params_size(aps), t->aopt,
+                                &t->had_batch);
+                }
+        }
+        return rc;
+}
+
+static void
+loop_progress(void *user, const char *line)
+{
+        rt_progress(user, "%s", line);
+}
+
+/* What trains, and what AdamW keeps for it (the start of the run). */
+static void
+report_trainable(socfw_runtime *rt)
+{
+        double total = (double)socfw_params_total_numel(
+                socfw_model_params(rt->model));
+        double trainable = 0, state = 0;
+        for (size_t r = 0; r < rt->n_ranges; r++) {
+                trainable += (double)rt->ranges[r].len;
+                state += 2.0 * (double)rt->ranges[r].len;
+        }
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                socfw_params *aps = t->adapter
+                                            ? socfw_adapter_params(t->adapter)
+                                            : NULL;
+                double nh = t->hps ? (double)socfw_params_total_numel(t->hps)
+                                   : 0;
+                double na = aps ? (double)socfw_params_total_numel(aps) : 0;
+                total += nh + na;
+                if (t->hopt) {
+                        trainable += nh;
+                        state += 2.0 * (double)socfw_params_size(t->hps);
+                }
+                if (t->aopt) {
+                        trainable += na;
+                        state += 2.0 * (double)socfw_params_size(aps);
+                }
+        }
+        rt_progress(rt, "trainable: %.0f of %.0f parameters (%.3g%%), "
+                        "optimizer state %.2f MiB",
+                    trainable, total,
+                    total > 0 ? 100.0 * trainable / total : 0,
+                    state * sizeof(float) / 1048576.0);
+}
+
+/* train.eval_before: the starting point (e.g. the perplexity before
+ * fine-tuning), kept as <metric>@step0. */
+static int
+evaluate_before(socfw_runtime *rt, socfw_error *err)
+{
+        int rc = socfw_runtime_evaluate(rt, "valid", err);
+        if (rc < 0)
+                return rc;
+        size_t n_m = socfw_metrics_count(rt->metrics);
+        for (size_t m = 0; m < n_m; m++) {
+                double v = 0;
+                int hi = 0;
+                const char *mn = socfw_metrics_name(rt->metrics, m, &v, &hi);
+                char at[600];
+                if (!mn || !strstr(mn, ".valid.") || strchr(mn, '@'))
+                        continue;
+                snprintf(at, sizeof at, "%s@step0", mn);
+                socfw_metrics_set(rt->metrics, at, v, hi);
+        }
+        log_metrics(rt, 0, 0);
+        return 0;
+}
+
+/* The metric that picks the best checkpoint.  A task reused from an
+ * earlier run does not change: watching its metric would stop the new
+ * tasks' training at once. */
+static void
+choose_watched(socfw_runtime *rt, finetune *ft)
+{
+        const char *es = rt->train.es_metric;
+        for (size_t i = 0; es && i < rt->n_tasks; i++) {
                 const char *name = socfw_task_name(rt->tasks[i].ctx);
                 size_t n = strlen(name);
-                if (rt->tasks[i].reused && !strncmp(es_metric, name, n) &&
-                    es_metric[n] == '.') {
+                if (rt->tasks[i].reused && !strncmp(es, name, n) &&
+                    es[n] == '.') {
                         rt_progress(rt, "early stopping: %s belongs to a "
-                                    "reused task; watching the trained "
-                                    "tasks instead", es_metric);
-                        es_metric = NULL;
+                                        "reused task; watching the trained "
+                                        "tasks instead",
+                                    es);
+                        es = NULL;
                 }
         }
-        if (es_metric)
-                snprintf(watched, sizeof watched, "%s", es_metric);
-        for (size_t i = 0; !watched[0] && i < rt->n_tasks; i++)
+        ft->es_metric = es;
+        if (es)
+                snprintf(ft->watched, sizeof ft->watched, "%s", es);
+        for (size_t i = 0; !ft->watched[0] && i < rt->n_tasks; i++)
                 if (rt->tasks[i].trained && rt->tasks[i].valid.n)
-                        snprintf(watched, sizeof watched, "%s.valid.%s",
+                        snprintf(ft->watched, sizeof ft->watched,
+                                 "%s.valid.%s",
                                  socfw_task_name(rt->tasks[i].ctx),
                                  rt->tasks[i].kind == SOCFW_TARGET_CLASS
                                          ? "macro_f1"
                                  : rt->tasks[i].kind == SOCFW_TARGET_TAGS
                                          ? "f1"
                                          : "loss");
+}
+
+/* curves.svg: training loss and the watched metric over the steps. */
+static int
+write_curves(socfw_runtime *rt, const rt_loop *lp, const finetune *ft,
+             socfw_error *err)
+{
+        if (!lp->curve_n || !rt->out_dir)
+                return 0;
+        socfw_chart_series series[2] = {
+                {"train loss", lp->curve_x, lp->curve_y, lp->curve_n},
+                {ft->watched[0] ? ft->watched : "valid", ft->valid.x,
+                 ft->valid.y, ft->valid.n},
+        };
+        socfw_chart_options co = SOCFW_CHART_OPTIONS_INIT;
+        co.title = "training";
+        char path[4200];
+        snprintf(path, sizeof path, "%s/curves.svg", rt->out_dir);
+        return socfw_chart_write_svg(path, series, ft->valid.n ? 2 : 1, &co,
+                                     err);
+}
+
+int
+socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
+{
+        const rt_train_settings *ts = &rt->train;
+        if (!socfw_runtime_has_training(rt) || rt->pretrain_paused)
+                return 0;
+        if (!rt->out_dir)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "training needs an output directory");
+        int rc = make_head_optimizers(rt, err);
+        if (rc < 0)
+                return rc;
+        report_trainable(rt);
+
+        finetune ft = {.rt = rt, .epoch = 1, .best = NAN};
+        rt_loop lp;
+        memset(&lp, 0, sizeof lp);
+        double t0 = now();
+        size_t B = (size_t)ts->batch_size;
+        ft.plans = calloc(rt->n_tasks, sizeof *ft.plans);
+        ft.lengths = calloc(rt->n_tasks, sizeof *ft.lengths);
+        ft.batch = malloc(sizeof *ft.batch * B);
+        if (!ft.plans || !ft.lengths || !ft.batch) {
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                goto out;
+        }
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (!t->trained)
+                        continue;
+                ft.lengths[i] = malloc(sizeof(size_t) * t->train.n);
+                if (!ft.lengths[i]) {
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "out of memory");
+                        goto out;
+                }
+                for (size_t k = 0; k < t->train.n; k++)
+                        ft.lengths[i][k] = (size_t)t->train.ex[k].n;
+                ft.batches_per_epoch += (t->train.n + B - 1) / B;
+        }
+        ft.queue = malloc(sizeof *ft.queue * (ft.batches_per_epoch + 1));
+        ft.order = malloc(sizeof *ft.order * (ft.batches_per_epoch + 1));
+        if (!ft.queue || !ft.order) {
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                goto out;
+        }
+        long steps_per_epoch =
+                (long)((ft.batches_per_epoch + (size_t)ts->grad_accum - 1) /
+                       (size_t)ts->grad_accum);
+        long total = steps_per_epoch * ts->epochs;
+        if (ts->max_steps > 0 && ts->max_steps < total)
+                total = ts->max_steps;
+        if (total <= 0)
+                goto out;
+        char state_path[4200];
+        snprintf(state_path, sizeof state_path, "%s/state.safetensors",
+                 rt->out_dir);
+        rt_loop_config lc = {
+                .total_steps = total,
+                .accum = ts->grad_accum,
+                .lr = ts->lr,
+                .clip = ts->grad_clip,
+                .schedule = ts->schedule,
+                .warmup = ts->warmup,
+                .min_ratio = ts->min_lr_ratio,
+                .log_every = ts->log_every,
+                .checkpoint_every = ts->checkpoint_every,
+                .what = "training",
+                .state_path = state_path,
+                .rng = &rt->rng,
+                .progress = loop_progress,
+                .progress_user = rt,
+                .grad_hook = socfw_dist_size() > 1
+                                     ? rt_loop_average_over_processes
+                                     : NULL,
+        };
+        if ((rc = rt_loop_init(&lp, &lc, err)) < 0 ||
+            (rc = add_groups(rt, &lp)) < 0)
+                goto out;
+        choose_watched(rt, &ft);
         rt_progress(rt, "training: %ld steps (%d epochs x %ld), batch %d x "
                         "%d accumulated, lr %g, watching %s",
-                    total, epochs, steps_per_epoch, B, accum, lr,
-                    watched[0] ? watched : "(no validation data)");
-
-        long step = 0;
-        double t0 = now(), tok_t0 = now();
-        size_t tokens = 0;
-        double loss_acc = 0;
-        int loss_n = 0, micro = 0;
-        long checkpoint_every = ts->checkpoint_every;
-        loop_state ls = {.epoch = 1};
+                    total, ts->epochs, steps_per_epoch, ts->batch_size,
+                    ts->grad_accum, ts->lr,
+                    ft.watched[0] ? ft.watched : "(no validation data)");
         if (rt->resume) {
-                rc = load_state(rt, &ls, err);
+                rc = rt_loop_resume(&lp, &finetune_objective, &ft, err);
                 if (rc < 0)
                         goto out;
                 if (rc == 1)
                         rt_progress(rt, "resuming at step %ld (epoch %d)%s",
-                                    ls.step, ls.epoch,
-                                    ls.finished ? ": training had finished"
+                                    lp.step, ft.epoch,
+                                    ft.finished ? ": training had finished"
                                                 : "");
                 rc = 0;
-                step = ls.step;
-                loss_acc = ls.loss_acc;
-                loss_n = ls.loss_n;
-                best = ls.best;
-                have_best = ls.have_best;
-                bad_evals = ls.bad_evals;
-                stop = ls.finished;
         }
-        if (step == 0 && ts->eval_before) {
-                /* train.eval_before: the starting point (e.g. the
-                 * perplexity before fine-tuning), kept as <metric>@step0 */
-                rc = socfw_runtime_evaluate(rt, "valid", err);
-                if (rc < 0)
-                        goto out;
-                size_t n_m = socfw_metrics_count(rt->metrics);
-                for (size_t m = 0; m < n_m; m++) {
-                        double v = 0;
-                        int hi = 0;
-                        const char *mn = socfw_metrics_name(rt->metrics, m,
-                                                            &v, &hi);
-                        char at[600];
-                        if (!mn || !strstr(mn, ".valid.") ||
-                            strchr(mn, '@'))
-                                continue;
-                        snprintf(at, sizeof at, "%s@step0", mn);
-                        socfw_metrics_set(rt->metrics, at, v, hi);
-                }
-                log_metrics(rt, 0, 0);
-        }
-        long t_resumed = step;
-        for (int epoch = ls.epoch; epoch <= epochs && !stop && step < total;
-             epoch++) {
-                /* interleave the tasks' batches in a seeded order */
-                n_work = 0;
-                free(queue);
-                queue = malloc(sizeof *queue * (batches_per_epoch + 1));
-                if (!queue) {
-                        rc = socfw_error_set(err, SOCFW_ENOMEM,
-                                             "out of memory");
-                        goto out;
-                }
-                for (size_t i = 0; i < rt->n_tasks; i++) {
-                        rt_task *t = &rt->tasks[i];
-                        if (!t->trained)
-                                continue;
-                        socfw_batch_plan_free(plans[i]);
-                        plans[i] = NULL;
-                        rc = socfw_batch_plan_new(&plans[i], lengths[i],
-                                                  t->train.n, (size_t)B, 50, 1,
-                                                  seed + (uint64_t)epoch * 7919 +
-                                                          i,
-                                                  err);
-                        if (rc < 0)
-                                goto out;
-                        for (size_t b = 0; b < plans[i]->n_batches; b++)
-                                queue[n_work++] = (work){
-                                        .task = i,
-                                        .start = plans[i]->offsets[b],
-                                        .len = plans[i]->offsets[b + 1] -
-                                               plans[i]->offsets[b]};
-                }
-                size_t *order = malloc(sizeof *order * (n_work ? n_work : 1));
-                if (!order) {
-                        rc = socfw_error_set(err, SOCFW_ENOMEM,
-                                             "out of memory");
-                        goto out;
-                }
-                for (size_t k = 0; k < n_work; k++)
-                        order[k] = k;
-                socfw_shuffle_indices(order, n_work, seed ^ (uint64_t)epoch);
-
-                size_t w0 = epoch == ls.epoch ? ls.next_work : 0;
-                for (size_t w = w0; w < n_work && !stop && step < total;
-                     w++) {
-                        const work *wk = &queue[order[w]];
-                        rt_task *t = &rt->tasks[wk->task];
-                        for (size_t b = 0; b < wk->len; b++)
-                                batch[b] = &t->train.ex
-                                                    [plans[wk->task]->indices
-                                                             [wk->start + b]];
-                        float loss;
-                        rc = run_batch(rt, t, batch, (int)wk->len, 1,
-                                       t->weight / (float)accum, &loss, err);
-                        if (rc < 0) {
-                                free(order);
-                                goto out;
-                        }
-                        for (size_t b = 0; b < wk->len; b++)
-                                tokens += (size_t)batch[b]->n;
-                        loss_acc += loss;
-                        loss_n++;
-                        if (++micro < accum && w + 1 < n_work)
-                                continue;
-                        micro = 0;
-                        double cur_lr = lr * socfw_lr_schedule_factor(&sched,
-                                                                      step);
-                        float norm = optimizer_step(rt, cur_lr, clip,
-                                                    step + 1, total);
-                        step++;
-                        /* where to continue after this step */
-                        loop_state here = {
-                                .step = step,
-                                .epoch = w + 1 < n_work ? epoch : epoch + 1,
-                                .next_work = w + 1 < n_work ? w + 1 : 0};
-                        if (step % log_every == 0 || step == total) {
-                                double el = now() - tok_t0;
-                                double avg = loss_acc / (loss_n ? loss_n : 1);
-                                curve_add(&train_loss, (double)step, avg);
-                                double eta = (now() - t0) /
-                                             (double)(step - t_resumed) *
-                                             (double)(total - step);
-                                rt_progress(rt, "epoch %d step %ld/%ld loss "
-                                                "%.4f lr %.3g grad-norm %.3g "
-                                                "%.0f tokens/s ETA %.0fs",
-                                            epoch, step, total, avg, cur_lr,
-                                            norm, el > 0 ? tokens / el : 0,
-                                            eta);
-                                loss_acc = 0;
-                                loss_n = 0;
-                                tokens = 0;
-                                tok_t0 = now();
-                        }
-                        int eval_now = eval_every > 0
-                                               ? step % eval_every == 0
-                                               : 0;
-                        int end_epoch = w + 1 == n_work || step == total;
-                        if (!eval_now && !(eval_every == 0 && end_epoch)) {
-                                if (checkpoint_every > 0 &&
-                                    step % checkpoint_every == 0) {
-                                        here.loss_acc = loss_acc;
-                                        here.loss_n = loss_n;
-                                        here.best = best;
-                                        here.have_best = have_best;
-                                        here.bad_evals = bad_evals;
-                                        rc = save_state(rt, &here, err);
-                                        if (rc < 0) {
-                                                free(order);
-                                                goto out;
-                                        }
-                                }
-                                continue;
-                        }
-                        rc = socfw_runtime_evaluate(rt, "valid", err);
-                        if (rc < 0) {
-                                free(order);
-                                goto out;
-                        }
-                        log_metrics(rt, step, epoch);
-                        double v;
-                        if (!watched[0] ||
-                            socfw_metrics_get(rt->metrics, watched, &v,
-                                              NULL) < 0) {
-                                if (watched[0] && es_metric) {
-                                        rc = socfw_error_set(
-                                                err, SOCFW_ESCHEMA,
-                                                "train.early_stopping.metric "
-                                                "'%s' is not computed by "
-                                                "this pipeline",
-                                                watched);
-                                        free(order);
-                                        goto out;
-                                }
-                                continue;
-                        }
-                        curve_add(&valid_curve, (double)step, v);
-                        int higher = ts->es_mode == RT_ES_MAX   ? 1
-                                     : ts->es_mode == RT_ES_MIN ? 0
-                                     : socfw_metrics_higher_is_better(
-                                               rt->metrics, watched);
-                        int better = !have_best ||
-                                     (higher ? v > best + min_delta
-                                             : v < best - min_delta);
-                        if (better) {
-                                best = v;
-                                have_best = 1;
-                                bad_evals = 0;
-                                if (keep_best) {
-                                        rc = save_checkpoint(rt, step, watched,
-                                                             v, err);
-                                        if (rc < 0) {
-                                                free(order);
-                                                goto out;
-                                        }
-                                }
-                                rt_progress(rt, "new best %s = %.4f at step "
-                                                "%ld (checkpoint saved)",
-                                            watched, v, step);
-                        } else if (patience > 0 && ++bad_evals >= patience) {
-                                rt_progress(rt, "early stopping: %s has not "
-                                                "improved for %d "
-                                                "evaluations (best %.4f)",
-                                            watched, patience, best);
-                                stop = 1;
-                        }
-                        here.loss_acc = loss_acc;
-                        here.loss_n = loss_n;
-                        here.best = best;
-                        here.have_best = have_best;
-                        here.bad_evals = bad_evals;
-                        here.finished = stop;
-                        rc = save_state(rt, &here, err);
-                        if (rc < 0) {
-                                free(order);
-                                goto out;
-                        }
-                }
-                free(order);
-        }
-        {
-                loop_state fin = {.step = step, .epoch = epochs + 1,
-                                  .best = best, .have_best = have_best,
-                                  .bad_evals = bad_evals, .finished = 1};
-                rc = save_state(rt, &fin, err);
-                if (rc < 0)
-                        goto out;
-        }
-        /* finish: the best checkpoint, or the last state */
-        if (have_best && keep_best) {
+        if (lp.step == 0 && ts->eval_before &&
+            (rc = evaluate_before(rt, err)) < 0)
+                goto out;
+        if (!ft.finished &&
+            (rc = rt_loop_run(&lp, &finetune_objective, &ft, err)) < 0)
+                goto out;
+        /* the end: a state that says so, then the best checkpoint or the
+         * last weights */
+        ft.finished = 1;
+        ft.epoch = ts->epochs + 1;
+        ft.next = 0;
+        ft.have_queue = 0;
+        if ((rc = rt_loop_save_state(&lp, &finetune_objective, &ft, err)) <
+            0)
+                goto out;
+        if (ft.have_best && ts->keep_best) {
                 rc = load_checkpoint(rt, err);
                 if (rc < 0)
                         goto out;
                 rt_progress(rt, "restored the best checkpoint (%s = %.4f)",
-                            watched, best);
+                            ft.watched, ft.best);
         } else {
-                rc = save_checkpoint(rt, step, watched, best, err);
+                rc = save_checkpoint(rt, lp.step, ft.watched, ft.best, err);
                 if (rc < 0)
                         goto out;
         }
-        if (train_loss.n && rt->out_dir) {
-                socfw_chart_series series[2] = {
-                        {"train loss", train_loss.x, train_loss.y,
-                         train_loss.n},
-                        {watched[0] ? watched : "valid", valid_curve.x,
-                         valid_curve.y, valid_curve.n},
-                };
-                socfw_chart_options co = SOCFW_CHART_OPTIONS_INIT;
-                co.title = "training";
-                char path[4200];
-                snprintf(path, sizeof path, "%s/curves.svg", rt->out_dir);
-                rc = socfw_chart_write_svg(path, series, valid_curve.n ? 2 : 1,
-                                           &co, err);
-        }
+        rc = write_curves(rt, &lp, &ft, err);
         if (rc == 0 && rt->n_adapters && rt->out_dir)
                 rc = rt_save_adapters(rt, err);
         rt_progress(rt, "training done in %.1fs", now() - t0);
 out:
-        for (size_t i = 0; plans && i < rt->n_tasks; i++)
-                socfw_batch_plan_free(plans[i]);
-        for (size_t i = 0; lengths && i < rt->n_tasks; i++)
-                free(lengths[i]);
-        free(lengths);
-        free(plans);
-        free(queue);
-        free(batch);
-        free(train_loss.x);
-        free(train_loss.y);
-        free(valid_curve.x);
-        free(valid_curve.y);
+        ft_clear(&ft);
+        rt_loop_clear(&lp);
         return rc;
 }
 

@@ -15,7 +15,7 @@
 # its seed corpus as tests/fuzz/seeds/NAME/ (or fixtures named in
 # run-fuzz.sh); a target without seeds fails the test.
 FUZZ_TARGETS = gguf safetensors quant pipeline data ner privacy adapter baseline names \
-	monitor nlu
+	monitor nlu continual
 FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%)
 
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \

@@ -15,7 +15,8 @@
 #             (TF-IDF analysis and the liblinear classifier), names (the
 #             privacy plugin's name recognizer and recognizer YAML files),
 #             monitor (records and timestamps into the monitor's windows),
-#             nlu (company lists, extractors, words, BIO decoding, slots);
+#             nlu (company lists, extractors, words, BIO decoding, slots),
+#             continual (new data, gate set, the version pointer);
 #             default: all
 #             (FUZZ_TARGETS in tests/fuzz/local.mk)
 #

@@ -1,0 +1,69 @@
+/* socfw/dist.h - data-parallel training across processes (MPI).
+ *
+ * N processes, started by `mpirun -np N` or Slurm's `srun`, each build the
+ * same pipeline; every batch is split between them by rank, each computes
+ * the gradient of its share, and the training loop's gradient hook
+ * averages the gradients of the trainable tensors over all processes
+ * before the update (socfw_dist_grad_hook), so every process makes the
+ * same update and holds the same weights.  One process with batch B and N
+ * processes with B/N each make the same steps, up to the order in which
+ * floats are summed.
+ *
+ * Without MPI (a build without it, or a program not started by an MPI
+ * launcher) there is one process: rank 0 of 1, and everything here is a
+ * no-op.
+ *
+ *     socfw_dist_init(&argc, &argv, &err);      // once, first thing
+ *     if (socfw_dist_size() > 1) ...             // started by mpirun
+ *     socfw_dist_shard(B, &off, &len);           // my share of a batch
+ *     ...
+ *     socfw_dist_finalize();                     // once, at exit
+ */
+#ifndef SOCFW_DIST_H
+#define SOCFW_DIST_H
+
+#include <stddef.h>
+
+#include "socfw/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 when socfw was built with MPI (configure --with-mpi). */
+int socfw_dist_built_with_mpi(void);
+
+/* Join the processes the launcher started (MPI_Init when socfw was built
+ * with MPI and an MPI launcher started the program; otherwise nothing).
+ * Returns 0, or SOCFW_EUNSUPPORTED when the environment says an MPI
+ * launcher started N > 1 processes but socfw was built without MPI. */
+int socfw_dist_init(int *argc, char ***argv, socfw_error *err);
+
+/* Leave the process group (MPI_Finalize); a no-op when not joined. */
+void socfw_dist_finalize(void);
+
+/* This process's rank (0-based) and the number of processes. */
+int socfw_dist_rank(void);
+int socfw_dist_size(void);
+
+/* This process's share of `n` items split by rank as evenly as possible
+ * (the first n % size ranks get one more): items [*off, *off + *len). */
+void socfw_dist_shard(size_t n, size_t *off, size_t *len);
+
+/* Sum `buf` (n floats, in place) over all processes, each process ending
+ * with the same sums.  0, or SOCFW_EIO naming the failure. */
+int socfw_dist_allreduce_sum(float *buf, size_t n, socfw_error *err);
+
+/* Sum doubles likewise (metrics, loss sums). */
+int socfw_dist_allreduce_sum_f64(double *buf, size_t n, socfw_error *err);
+
+/* Check that every process has the same `value` for `what` (e.g. the
+ * pipeline's fingerprint): 0, or SOCFW_EINVAL naming the first rank that
+ * differs and both values. */
+int socfw_dist_check_same(const char *what, const char *value,
+                          socfw_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SOCFW_DIST_H */
