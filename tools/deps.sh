@@ -13,8 +13,9 @@ libopenmpi-dev openmpi-bin"
 # fuzz targets that make check runs, tests/fuzz/local.mk: ~100 MB, so that a
 # parser's fuzz target that stops building or crashes fails the suite)
 # test-only extras: PyTorch for fixture scripts and benchmarks (tests never
-# need it at run time)
-[ "${SOCFW_DEPS_EXTRA:-0}" = 1 ] && PKGS="$PKGS python3-torch python3-numpy"
+# need it at run time), Chromium for the headless test of serve's web page
+# (tests/serve-webui.sh skips without it)
+[ "${SOCFW_DEPS_EXTRA:-0}" = 1 ] && PKGS="$PKGS python3-torch python3-numpy chromium"
 
 missing=""
 for p in $PKGS; do

@@ -93,13 +93,6 @@ int cli_cmd_run(int argc, char **argv);
 int cli_cmd_pull(int argc, char **argv);
 int cli_cmd_serve(int argc, char **argv);
 
-/* Serve `chain` over HTTP on host:port until SIGINT/SIGTERM (cmd_serve.c);
- * `text_field` (NULL: "text") names the records' text.  Returns a CLI_*
- * exit code. */
-struct socfw_chain;
-int cli_serve(struct socfw_chain *chain, const socfw_pipeline *p,
-              struct socfw_runtime *rt, const char *host, int port,
-              const char *text_field);
 int cli_cmd_validate(int argc, char **argv);
 int cli_cmd_inspect(int argc, char **argv);
 int cli_cmd_predict(int argc, char **argv);

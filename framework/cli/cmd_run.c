@@ -592,25 +592,6 @@ cli_cmd_predict(int argc, char **argv)
 }
 
 int
-cli_cmd_serve(int argc, char **argv)
-{
-        run_opts o;
-        inference in;
-        int rc = parse_run_opts("serve", argc, argv, &o, 0);
-        if (rc)
-                return rc < 0 ? CLI_OK : rc;
-        rc = inference_open(&in, &o);
-        socfw_chain *chain = rc == CLI_OK ? inference_chain(in.p, in.rt, NULL)
-                                          : NULL;
-        rc = chain ? cli_serve(chain, in.p, in.rt, o.host, o.port,
-                               o.text_field)
-                   : CLI_FAIL;
-        socfw_chain_free(chain);
-        inference_close(&in);
-        return rc;
-}
-
-int
 cli_cmd_evaluate(int argc, char **argv)
 {
         run_opts o;

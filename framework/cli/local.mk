@@ -13,10 +13,21 @@ socfw_SOURCES = \
 	framework/cli/cmd_continual.c \
 	framework/cli/cmd_pull.c \
 	framework/cli/cmd_serve.c \
+	framework/cli/serve.h \
+	framework/cli/serve_http.c \
+	framework/cli/serve_predict.c \
+	framework/cli/serve_openai.c \
+	framework/cli/serve_metrics.c \
+	framework/cli/serve_ui.c \
 	framework/cli/cmd_monitor.c \
 	framework/cli/cmd_quantize.c \
 	framework/cli/cmd_perplexity.c
-socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework
+socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework \
+	-DSOCFW_WEBDIR='"$(webdir)"'
+
+# serve's web page (GET /), one self-contained file
+webdir = $(pkgdatadir)/web
+dist_web_DATA = web/index.html
 socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 socfw_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
 
@@ -31,8 +42,9 @@ tests_test_cli_model_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_model_LDADD = $(TEST_LDADD)
 
 # `socfw serve` over HTTP, end to end
-TESTS += tests/serve-http.sh
-EXTRA_DIST += tests/serve-http.sh
+TESTS += tests/serve-http.sh tests/serve-openai.sh tests/serve-webui.sh
+EXTRA_DIST += tests/serve-http.sh tests/serve-openai.sh tests/serve-webui.sh \
+	tests/webui_cdp.py
 
 # `socfw quantize` end to end (cmd_quantize.c)
 TESTS += tests/quantize-cli.sh

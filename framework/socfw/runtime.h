@@ -127,6 +127,16 @@ int socfw_runtime_evaluate_file(socfw_runtime *rt, const char *task,
                                 const char *path, char **report,
                                 socfw_error *err);
 
+/* Inference from several threads: the chain's hooks (classification,
+ * tagging, generation) may be called at once from different threads over
+ * one runtime; each call works in a socfw_context of its own over the
+ * shared weights.  Classification calls that arrive while one runs are
+ * micro-batched: run together as one forward pass.  This gives the
+ * number of such forward passes so far and the windows they held (both
+ * only grow; their ratio is the mean batch size). */
+void socfw_runtime_batch_stats(socfw_runtime *rt, unsigned long long *batches,
+                               unsigned long long *rows);
+
 /* A metric recorded by the last evaluation, e.g. "sentiment.valid.macro_f1";
  * returns 0 and *value, or SOCFW_ENOTFOUND. */
 int socfw_runtime_metric(const socfw_runtime *rt, const char *name,

@@ -554,6 +554,7 @@ socfw_runtime_load_adapter(socfw_runtime *rt, const char *task,
         }
         if (socfw_model_attached(rt->model) == t->adapter)
                 socfw_model_attach(rt->model, NULL, NULL);
+        rt_scratch_detach(rt, t->adapter);     /* inference contexts too */
         socfw_adapter_free(t->adapter);
         socfw_adamw_free(t->aopt);
         t->aopt = NULL;

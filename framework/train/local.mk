@@ -90,6 +90,16 @@ tests_test_adapters_LDADD = $(TEST_LDADD)
 TESTS += tests/adapter-cli.sh
 EXTRA_DIST += tests/adapter-cli.sh
 
+# the runtime's inference from several threads (socfw serve --workers)
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_runtime_threads
+TESTS += tests/test_runtime_threads
+endif
+tests_test_runtime_threads_SOURCES = $(TEST_COMMON) tests/test_runtime_threads.c
+tests_test_runtime_threads_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_runtime_threads_CFLAGS = $(TEST_CFLAGS)
+tests_test_runtime_threads_LDADD = $(TEST_LDADD)
+
 # continual re-fine-tuning: version store, replay, held-out split, gate,
 # L2-SP (framework/train/continual.c, adapter_store.c, l2sp.c)
 if HAVE_CRITERION

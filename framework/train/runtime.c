@@ -676,6 +676,242 @@ rt_forward(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
         return t->head->head.forward(t->head_state, io, err);
 }
 
+/* ---- inference scratch: one per concurrent caller ---- */
+
+/* What one inference call writes: its own context over the shared
+ * weights, and its own batch buffers. */
+typedef struct rt_scratch {
+        socfw_context *ctx;
+        float *hidden, *out;
+        int32_t *ids, *mask;
+        size_t cap_hidden, cap_out, cap_tokens;
+        struct rt_scratch *next;
+} rt_scratch;
+
+static void
+scratch_free(rt_scratch *sc)
+{
+        if (!sc)
+                return;
+        socfw_context_free(sc->ctx);
+        free(sc->hidden);
+        free(sc->out);
+        free(sc->ids);
+        free(sc->mask);
+        free(sc);
+}
+
+/* A scratch for this call (a spare one, or a new one). */
+static rt_scratch *
+scratch_get(socfw_runtime *rt, socfw_error *err)
+{
+        pthread_mutex_lock(&rt->infer_lock);
+        rt_scratch *sc = rt->spare;
+        if (sc)
+                rt->spare = sc->next;
+        pthread_mutex_unlock(&rt->infer_lock);
+        if (sc)
+                return sc;
+        if (!(sc = calloc(1, sizeof *sc))) {
+                socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                return NULL;
+        }
+        if (socfw_context_new(&sc->ctx, rt->model, err) < 0) {
+                free(sc);
+                return NULL;
+        }
+        return sc;
+}
+
+static void
+scratch_put(socfw_runtime *rt, rt_scratch *sc)
+{
+        pthread_mutex_lock(&rt->infer_lock);
+        sc->next = rt->spare;
+        rt->spare = sc;
+        pthread_mutex_unlock(&rt->infer_lock);
+}
+
+void
+rt_scratch_detach(socfw_runtime *rt, const socfw_adapter *a)
+{
+        pthread_mutex_lock(&rt->infer_lock);
+        for (rt_scratch *sc = rt->spare; sc; sc = sc->next)
+                if (a && socfw_context_attached(sc->ctx) == a)
+                        socfw_context_attach(sc->ctx, NULL, NULL);
+        pthread_mutex_unlock(&rt->infer_lock);
+}
+
+/* rt_forward for inference on scratch sc: the backbone on sc's context
+ * with the task's adapter, the head under head_lock; the head's output is
+ * in sc->out (out_len floats). */
+static int
+infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
+              const rt_example *const *ex, int B, size_t *out_len,
+              socfw_error *err)
+{
+        const socfw_model_config *mc = socfw_model_config_of(rt->model);
+        int T = 1;
+        for (int b = 0; b < B; b++)
+                if (ex[b]->n > T)
+                        T = ex[b]->n;
+        size_t bt = (size_t)B * (size_t)T;
+        size_t need = t->head->head.output_size(t->head_state, B, T);
+        if (grow((void **)&sc->hidden, &sc->cap_hidden,
+                 bt * (size_t)mc->hidden, sizeof(float)) < 0 ||
+            grow((void **)&sc->out, &sc->cap_out, need, sizeof(float)) < 0 ||
+            grow((void **)&sc->ids, &sc->cap_tokens, bt, sizeof(int32_t)) <
+                    0 ||
+            (sc->cap_tokens = 0,
+             grow((void **)&sc->mask, &sc->cap_tokens, bt,
+                  sizeof(int32_t)) < 0))
+                return socfw_error_set(err, SOCFW_ENOMEM,
+                                       "out of memory for a batch of %d x "
+                                       "%d",
+                                       B, T);
+        for (int b = 0; b < B; b++)
+                for (int i = 0; i < T; i++) {
+                        size_t k = (size_t)b * T + i;
+                        int real = i < ex[b]->n;
+                        sc->ids[k] = real ? ex[b]->ids[i] : rt->pad_id;
+                        sc->mask[k] = real;
+                }
+        int rc = 0;
+        if (socfw_context_attached(sc->ctx) != t->adapter)
+                rc = socfw_context_attach(sc->ctx, t->adapter, err);
+        if (rc == 0)
+                rc = socfw_context_forward(sc->ctx, sc->ids, sc->mask, NULL,
+                                           B, T, false, 0.0f, NULL,
+                                           sc->hidden, err);
+        if (rc < 0)
+                return rc;
+        socfw_head_io io = {
+                .B = B, .T = T, .C = mc->hidden,
+                .hidden = sc->hidden, .mask = sc->mask, .ids = sc->ids,
+                .out = sc->out, .out_len = need, .training = 0,
+        };
+        pthread_mutex_lock(&rt->head_lock);
+        rc = t->head->head.forward(t->head_state, &io, err);
+        pthread_mutex_unlock(&rt->head_lock);
+        *out_len = io.out_len;
+        return rc;
+}
+
+/* ---- micro-batching of concurrent classification calls ---- */
+
+#define RT_BATCH_ROWS 64        /* windows in one batched forward at most */
+
+/* One caller's windows, waiting to be run in a batch. */
+typedef struct rt_job {
+        rt_task *t;
+        const rt_example *const *rows;
+        int n;
+        float *out;             /* K probabilities, averaged over rows   */
+        size_t n_out;
+        int rc, done;
+        socfw_error err;
+        struct rt_job *next;
+} rt_job;
+
+/* Run jobs[0..k) (one task) as one forward and give each its answer. */
+static void
+run_batch(socfw_runtime *rt, rt_job **jobs, int k)
+{
+        rt_task *t = jobs[0]->t;
+        int R = 0;
+        for (int i = 0; i < k; i++)
+                R += jobs[i]->n;
+        const rt_example **all = calloc((size_t)R, sizeof *all);
+        socfw_error err = {0};
+        int rc = all ? 0 : socfw_error_set(&err, SOCFW_ENOMEM,
+                                           "out of memory");
+        for (int i = 0, r = 0; rc == 0 && i < k; i++)
+                for (int j = 0; j < jobs[i]->n; j++)
+                        all[r++] = jobs[i]->rows[j];
+        rt_scratch *sc = rc == 0 ? scratch_get(rt, &err) : NULL;
+        if (rc == 0 && !sc)
+                rc = err.code ? err.code : SOCFW_ENOMEM;
+        size_t out_len = 0;
+        if (rc == 0)
+                rc = infer_forward(rt, sc, t, all, R, &out_len, &err);
+        size_t K = (size_t)t->n_outputs;
+        if (rc == 0) {
+                float *o = sc->out;
+                if (t->kind == SOCFW_TARGET_MULTI_LABEL)
+                        for (size_t i = 0; i < (size_t)R * K; i++)
+                                o[i] = 1.0f / (1.0f + expf(-o[i]));
+                else
+                        socfw_nn_softmax_forward(o, o, R, (int)K);
+                for (int i = 0, r0 = 0; i < k; r0 += jobs[i]->n, i++)
+                        for (size_t c = 0; c < K && c < jobs[i]->n_out;
+                             c++) {
+                                double sum = 0;
+                                for (int b = 0; b < jobs[i]->n; b++)
+                                        sum += o[(size_t)(r0 + b) * K + c];
+                                jobs[i]->out[c] =
+                                        (float)(sum / jobs[i]->n);
+                        }
+        }
+        for (int i = 0; i < k; i++) {
+                jobs[i]->rc = rc;
+                if (rc < 0)
+                        jobs[i]->err = err;
+        }
+        if (sc)
+                scratch_put(rt, sc);
+        free(all);
+}
+
+/* The averaged probabilities of rows[0..n) of task t, batched with the
+ * calls of other threads that arrive meanwhile.  A lone caller runs at
+ * once: batching adds no wait. */
+static int
+infer_batched(socfw_runtime *rt, rt_task *t, const rt_example *const *rows,
+              int n, float *out, size_t n_out, socfw_error *err)
+{
+        rt_job me = {.t = t, .rows = rows, .n = n, .out = out,
+                     .n_out = n_out};
+        pthread_mutex_lock(&rt->batch_lock);
+        rt_job **tail = &rt->queue;
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = &me;
+        while (!me.done) {
+                if (rt->batch_leader) {
+                        pthread_cond_wait(&rt->batch_cond, &rt->batch_lock);
+                        continue;
+                }
+                rt->batch_leader = 1;
+                rt_job *take[RT_BATCH_ROWS];
+                int k = 0, used = 0;
+                rt_task *bt = rt->queue->t;
+                for (rt_job **pp = &rt->queue; *pp && k < RT_BATCH_ROWS;) {
+                        rt_job *j = *pp;
+                        if (j->t == bt &&
+                            (k == 0 || used + j->n <= RT_BATCH_ROWS)) {
+                                take[k++] = j;
+                                used += j->n;
+                                *pp = j->next;
+                        } else {
+                                pp = &j->next;
+                        }
+                }
+                pthread_mutex_unlock(&rt->batch_lock);
+                run_batch(rt, take, k);
+                pthread_mutex_lock(&rt->batch_lock);
+                for (int i = 0; i < k; i++)
+                        take[i]->done = 1;
+                rt->batches++;
+                rt->batched_rows += (unsigned long long)used;
+                rt->batch_leader = 0;
+                pthread_cond_broadcast(&rt->batch_cond);
+        }
+        pthread_mutex_unlock(&rt->batch_lock);
+        if (me.rc < 0 && err)
+                *err = me.err;
+        return me.rc;
+}
+
 /* ---- inference hooks for the chain ---- */
 
 static int
@@ -716,35 +952,53 @@ infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text, float *out,
                                      .label = -1, .chunk = i};
                 rows[i] = &ex[i];
         }
-        socfw_head_io io;
+        if (t->kind != SOCFW_TARGET_SCORE) {
+                /* classification: batched with other threads' calls */
+                if (rc == 0)
+                        rc = infer_batched(rt, t, rows, c.count, out, n, err);
+                if (rc == 0)
+                        *n_out = (size_t)t->n_outputs;
+                free(ex);
+                free(rows);
+                rt_chunks_clear(&c);
+                return rc;
+        }
+        rt_scratch *sc = rc == 0 ? scratch_get(rt, err) : NULL;
+        size_t out_len = 0;
+        if (rc == 0 && !sc)
+                rc = err ? err->code : SOCFW_ENOMEM;
         if (rc == 0)
-                rc = rt_forward(rt, t, rows, c.count, 0, &io, err);
+                rc = infer_forward(rt, sc, t, rows, c.count, &out_len, err);
         int B = c.count;
         free(ex);
         free(rows);
         rt_chunks_clear(&c);
         if (rc < 0)
-                return rc;
+                goto out;
         size_t K = (size_t)t->n_outputs;
         *n_out = K;
+        float *o = sc->out;
         /* classification heads give logits: return probabilities; a
          * ranker's output is an embedding, returned as it is */
         if (t->kind == SOCFW_TARGET_SCORE) {
-                memcpy(out, rt->out, (K < n ? K : n) * sizeof *out);
-                return 0;
+                memcpy(out, o, (K < n ? K : n) * sizeof *out);
+                goto out;
         }
         if (t->kind == SOCFW_TARGET_MULTI_LABEL)
                 for (size_t i = 0; i < (size_t)B * K; i++)
-                        rt->out[i] = 1.0f / (1.0f + expf(-rt->out[i]));
+                        o[i] = 1.0f / (1.0f + expf(-o[i]));
         else
-                socfw_nn_softmax_forward(rt->out, rt->out, B, (int)K);
+                socfw_nn_softmax_forward(o, o, B, (int)K);
         for (size_t k = 0; k < K && k < n; k++) {
                 double sum = 0;
                 for (int b = 0; b < B; b++)
-                        sum += rt->out[(size_t)b * K + k];
+                        sum += o[(size_t)b * K + k];
                 out[k] = (float)(sum / B);
         }
-        return 0;
+out:
+        if (sc)
+                scratch_put(rt, sc);
+        return rc;
 }
 
 /* Per-word tag probabilities for socfw_task_tag_words.  The words go
@@ -785,7 +1039,8 @@ tag_words_hook(void *runtime, socfw_task_ctx *ctx, const char *const *words,
         int *pos = malloc(n_words * sizeof *pos);
         if (!pos)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        int rc = 0;
+        rt_scratch *sc = scratch_get(rt, err);
+        int rc = sc ? 0 : err ? err->code : SOCFW_ENOMEM;
         size_t start = 0, keep_from = 0;
         while (rc == 0 && start < n_words) {
                 rt_example ex;
@@ -795,9 +1050,9 @@ tag_words_hook(void *runtime, socfw_task_ctx *ctx, const char *const *words,
                                      &used, err);
                 if (rc < 0)
                         break;
-                socfw_head_io io;
                 const rt_example *one = &ex;
-                rc = rt_forward(rt, t, &one, 1, 0, &io, err);
+                size_t out_len = 0;
+                rc = infer_forward(rt, sc, t, &one, 1, &out_len, err);
                 free(ex.ids);
                 if (used == 0)
                         break; /* cannot happen: a window reads a word */
@@ -809,13 +1064,15 @@ tag_words_hook(void *runtime, socfw_task_ctx *ctx, const char *const *words,
                         if (pos[w] < 0)
                                 continue;
                         socfw_nn_softmax_forward(probs + w * K,
-                                                 rt->out + (size_t)pos[w] * K,
+                                                 sc->out + (size_t)pos[w] * K,
                                                  1, (int)K);
                 }
                 keep_from = end - h;
                 start = end - 2 * h;
         }
         free(pos);
+        if (sc)
+                scratch_put(rt, sc);
         return rc;
 }
 
@@ -853,6 +1110,11 @@ decode_encode(void *user, const char *text, size_t len, int32_t **ids,
                                       NULL);
 }
 
+static int generate_with(socfw_runtime *rt, socfw_task_ctx *ctx,
+                         const char *prompt, const socfw_generate_opts *opts,
+                         const socfw_model_config *mc, char **reply,
+                         socfw_error *err);
+
 static int
 generate_hook(void *runtime, socfw_task_ctx *ctx, const char *prompt,
               const socfw_generate_opts *opts, char **reply, socfw_error *err)
@@ -874,12 +1136,33 @@ generate_hook(void *runtime, socfw_task_ctx *ctx, const char *prompt,
         if (opts)
                 memcpy(&o, opts, opts->size < sizeof o ? opts->size
                                                        : sizeof o);
-        int32_t *ids = NULL;
-        size_t n = 0;
-        for (size_t i = 0; i < rt->n_tasks; i++)  /* the task's adapter */
+        /* the model's attached adapter is shared: with adapters, one
+         * generation at a time (without, decoding is re-entrant: the KV
+         * cache, logits and sampler are this call's) */
+        int locked = rt->n_adapters > 0;
+        if (locked)
+                pthread_mutex_lock(&rt->gen_lock);
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++)
                 if (rt->tasks[i].ctx == ctx &&
                     rt_use_adapter(rt, &rt->tasks[i], err) < 0)
-                        return err ? err->code : SOCFW_EINVAL;
+                        rc = err ? err->code : SOCFW_EINVAL;
+        if (rc == 0)
+                rc = generate_with(rt, ctx, prompt, &o, mc, reply, err);
+        if (locked)
+                pthread_mutex_unlock(&rt->gen_lock);
+        return rc;
+}
+
+static int
+generate_with(socfw_runtime *rt, socfw_task_ctx *ctx, const char *prompt,
+              const socfw_generate_opts *opts, const socfw_model_config *mc,
+              char **reply, socfw_error *err)
+{
+        (void)ctx;
+        socfw_generate_opts o = *opts;
+        int32_t *ids = NULL;
+        size_t n = 0;
         int rc = socfw_tokenizer_encode(rt->tok, prompt, strlen(prompt),
                                         SOCFW_TOKENIZER_ADD_SPECIAL |
                                                 SOCFW_TOKENIZER_PARSE_SPECIAL,
@@ -1367,13 +1650,18 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         if (!rt)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         rt->p = p;
+        pthread_mutex_init(&rt->infer_lock, NULL);
+        pthread_mutex_init(&rt->head_lock, NULL);
+        pthread_mutex_init(&rt->gen_lock, NULL);
+        pthread_mutex_init(&rt->batch_lock, NULL);
+        pthread_cond_init(&rt->batch_cond, NULL);
         if (opts) {
                 rt->from_checkpoint = opts->from_checkpoint;
                 rt->resume = opts->resume;
                 rt->progress = opts->progress;
                 rt->progress_user = opts->progress_user;
                 if (opts->output_dir && !(rt->out_dir = strdup(opts->output_dir))) {
-                        free(rt);
+                        socfw_runtime_free(rt);
                         return socfw_error_set(err, SOCFW_ENOMEM,
                                                "out of memory");
                 }
@@ -1497,6 +1785,16 @@ socfw_runtime_free(socfw_runtime *rt)
 {
         if (!rt)
                 return;
+        while (rt->spare) {     /* before the model they are over */
+                rt_scratch *sc = rt->spare;
+                rt->spare = sc->next;
+                scratch_free(sc);
+        }
+        pthread_mutex_destroy(&rt->infer_lock);
+        pthread_mutex_destroy(&rt->head_lock);
+        pthread_mutex_destroy(&rt->gen_lock);
+        pthread_mutex_destroy(&rt->batch_lock);
+        pthread_cond_destroy(&rt->batch_cond);
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
                 if (t->head_state && t->head->head.destroy)
@@ -1547,6 +1845,16 @@ socfw_runtime_has_training(const socfw_runtime *rt)
                 if (rt->tasks[i].trained)
                         return 1;
         return 0;
+}
+
+void
+socfw_runtime_batch_stats(socfw_runtime *rt, unsigned long long *batches,
+                          unsigned long long *rows)
+{
+        pthread_mutex_lock(&rt->batch_lock);
+        *batches = rt->batches;
+        *rows = rt->batched_rows;
+        pthread_mutex_unlock(&rt->batch_lock);
 }
 
 int

@@ -4,6 +4,7 @@
 #ifndef SOCFW_TRAIN_RUNTIME_IMPL_H
 #define SOCFW_TRAIN_RUNTIME_IMPL_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -111,11 +112,29 @@ struct socfw_runtime {
         socfw_rng rng;
         socfw_metrics *metrics; /* the latest value of every metric        */
 
-        /* work buffers, grown on demand */
+        /* work buffers, grown on demand (training, evaluation) */
         float *hidden, *dhidden, *out, *dout;
         size_t cap_hidden, cap_out;
         int32_t *ids, *mask, *tags;
         size_t cap_tokens;
+
+        /* inference from several threads at once (the chain's hooks):
+         * each call takes a scratch (a socfw_context and its buffers) from
+         * `spare`; heads keep their activations in their state, so a
+         * head's forward runs under head_lock; generating with adapters
+         * switches the model's attached adapter, under gen_lock */
+        pthread_mutex_t infer_lock;     /* guards spare                   */
+        struct rt_scratch *spare;
+        pthread_mutex_t head_lock;
+        pthread_mutex_t gen_lock;
+        /* micro-batching: classification calls that arrive while a
+         * forward runs wait in `queue`; the next caller to find no leader
+         * runs all of them (one task at a time) as one batch */
+        pthread_mutex_t batch_lock;
+        pthread_cond_t batch_cond;
+        struct rt_job *queue;
+        int batch_leader;
+        unsigned long long batches, batched_rows;       /* run so far   */
 };
 
 /* Progress line through the runtime's callback (or the log). */
@@ -227,6 +246,10 @@ int rt_load_head(rt_task *t, const char *dir, socfw_error *err);
 int rt_l2sp_setup(socfw_runtime *rt, socfw_error *err);
 void rt_l2sp_apply(socfw_runtime *rt);
 void rt_l2sp_free(socfw_runtime *rt);
+
+/* Detach adapter `a` from the contexts kept for inference (before it is
+ * freed; no inference call may run meanwhile). */
+void rt_scratch_detach(socfw_runtime *rt, const socfw_adapter *a);
 
 /* Attach task t's adapter to the backbone (NULL t or no adapter: the
  * plain backbone) for the passes that follow. */

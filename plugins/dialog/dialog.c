@@ -49,6 +49,16 @@
  * <task>.history (a JSON array of {role, text, label}), <task>.turns and
  * <task>.exists without generating anything.
  *
+ * Caller-supplied conversation (socfw serve's OpenAI-compatible API): with
+ * no session, the string annotation <task>.messages (a JSON array of
+ * {"role": "system"|"user"|"assistant", "content": "..."}, oldest first)
+ * gives the turns before the post's message; a "system" entry replaces the
+ * persona.  The numbers <task>.temperature, <task>.top_p, <task>.max_tokens
+ * and <task>.seed and the string <task>.stop_json (a JSON array of up to
+ * four strings) override the section's generation settings for this post.
+ * <task>.prompt_tokens and <task>.reply_tokens get the prompt's and the
+ * reply's token counts when the model can count them.
+ *
  * Streaming: when the caller sets the number <task>.stream_fd, the reply is
  * written to that file descriptor as it is generated (trimmed as the final
  * reply is: no leading control token or white space, no trailing white
@@ -73,6 +83,7 @@
  * no known family -> plain with a warning.
  */
 #define _GNU_SOURCE /* asprintf */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -244,6 +255,10 @@ typedef struct dialog {
         socfw_dialog_template tmpl;
         size_t max_turns, max_tokens, max_reply, max_message;
         int emotion_control, control_from_user, debug_prompt, reply_as_text;
+        /* predict may run from several threads (socfw serve): the session
+         * store and the counter choice are shared */
+        pthread_mutex_t lock;
+        int lock_ready;
         const char *stops[MAX_STOPS + 1];   /* borrowed strings */
         const char **banned;                /* NULL-terminated; borrowed */
         socfw_dialog_store *store;          /* opened on first use */
@@ -410,6 +425,8 @@ dialog_destroy(void *state)
         free(d->pending);
         free(d->banned);
         free(d->name);
+        if (d->lock_ready)
+                pthread_mutex_destroy(&d->lock);
         free(d);
 }
 
@@ -463,6 +480,8 @@ dialog_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
                 rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
                 goto out;
         }
+        pthread_mutex_init(&d->lock, NULL);
+        d->lock_ready = 1;
         d->ctx = ctx;
         d->cfg = cfg;
         const char *t = socfw_config_get_string(cfg, "template");
@@ -899,12 +918,16 @@ count_model(void *user, const char *text, size_t len, size_t *n,
 static void
 choose_counter(dialog *d)
 {
-        if (d->counter != COUNT_UNKNOWN)
-                return;
+        pthread_mutex_lock(&d->lock);
+        int known = d->counter != COUNT_UNKNOWN;
         size_t n = 0;
         socfw_error e = {0};
-        int rc = socfw_task_count_tokens(d->ctx, "hello", &n, &e);
-        d->counter = rc == 0 ? COUNT_MODEL : COUNT_WORDS;
+        int rc = known ? 0 : socfw_task_count_tokens(d->ctx, "hello", &n, &e);
+        if (!known)
+                d->counter = rc == 0 ? COUNT_MODEL : COUNT_WORDS;
+        pthread_mutex_unlock(&d->lock);
+        if (known)
+                return;
         if (rc < 0 && rc != SOCFW_EUNSUPPORTED)
                 socfw_log(SOCFW_LOG_LEVEL_WARN,
                           "dialog: counting tokens failed (%s); the history "
@@ -1024,6 +1047,107 @@ gen_opts(const dialog *d, socfw_generate_opts *o, int greedy)
         };
 }
 
+/* The caller's generation settings for this post (see the top of the
+ * file).  stop[] gets the section's stops followed by the caller's (their
+ * strings live in *doc, which the caller releases after generating). */
+static int
+caller_overrides(dialog *d, const socfw_post *post, socfw_generate_opts *o,
+                 const char **stop, json_t **doc, socfw_error *err)
+{
+        char key[KEY_MAX];
+        double v;
+        if (task_key(d, "temperature", key, sizeof key, NULL) == 0 &&
+            socfw_post_get_number(post, key, &v) == 0)
+                o->temperature = (float)v;
+        if (task_key(d, "top_p", key, sizeof key, NULL) == 0 &&
+            socfw_post_get_number(post, key, &v) == 0)
+                o->top_p = (float)v;
+        if (task_key(d, "max_tokens", key, sizeof key, NULL) == 0 &&
+            socfw_post_get_number(post, key, &v) == 0 && v >= 1 &&
+            v < (double)d->max_reply + 1)
+                o->max_tokens = (int)v;
+        if (task_key(d, "seed", key, sizeof key, NULL) == 0 &&
+            socfw_post_get_number(post, key, &v) == 0 && v >= 0)
+                o->seed = (uint64_t)v;
+        const char *js = task_key(d, "stop_json", key, sizeof key, NULL) == 0
+                                 ? socfw_post_get_string(post, key)
+                                 : NULL;
+        if (!js)
+                return 0;
+        size_t n = 0;
+        while (d->stops[n] && n < MAX_STOPS)
+                stop[n] = d->stops[n], n++;
+        *doc = json_loads(js, 0, NULL);
+        if (!json_is_array(*doc) || json_array_size(*doc) > 4)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "%s: expected a JSON array of at most "
+                                       "4 strings",
+                                       key);
+        size_t i;
+        json_t *e;
+        json_array_foreach(*doc, i, e) {
+                if (!json_is_string(e) || !json_string_length(e))
+                        return socfw_error_set(err, SOCFW_EINVAL,
+                                               "%s: stop %zu is not a "
+                                               "non-empty string",
+                                               key, i);
+                stop[n++] = json_string_value(e);
+        }
+        stop[n] = NULL;
+        o->stop = stop;
+        return 0;
+}
+
+/* The turns the caller sent before the message (<task>.messages), added
+ * to the fresh context c; a system entry replaces the persona. */
+static int
+add_caller_history(dialog *d, const socfw_post *post, socfw_dialog_context *c,
+                   socfw_error *err)
+{
+        char key[KEY_MAX];
+        const char *js = task_key(d, "messages", key, sizeof key, NULL) == 0
+                                 ? socfw_post_get_string(post, key)
+                                 : NULL;
+        if (!js)
+                return 0;
+        json_t *doc = json_loads(js, 0, NULL);
+        int rc = 0;
+        if (!json_is_array(doc))
+                rc = socfw_error_set(err, SOCFW_EINVAL,
+                                     "%s: expected a JSON array of "
+                                     "{role, content}", key);
+        size_t i;
+        json_t *m;
+        json_array_foreach(doc, i, m) {
+                if (rc < 0)
+                        break;
+                const char *role = json_string_value(json_object_get(m,
+                                                                     "role"));
+                const char *text = json_string_value(
+                        json_object_get(m, "content"));
+                if (!role || !text) {
+                        rc = socfw_error_set(err, SOCFW_EINVAL,
+                                             "%s: entry %zu needs string "
+                                             "role and content", key, i);
+                } else if (!strcmp(role, "system")) {
+                        rc = socfw_dialog_context_set_system(c, text, err);
+                } else if (!strcmp(role, "user") ||
+                           !strcmp(role, "assistant")) {
+                        rc = socfw_dialog_context_add(
+                                c, role[0] == 'u' ? SOCFW_DIALOG_USER
+                                                  : SOCFW_DIALOG_ASSISTANT,
+                                text, NULL, 0, err);
+                } else {
+                        rc = socfw_error_set(err, SOCFW_EINVAL,
+                                             "%s: entry %zu has role '%s' "
+                                             "(expected system, user or "
+                                             "assistant)", key, i, role);
+                }
+        }
+        json_decref(doc);
+        return rc;
+}
+
 /* Generate the reply to the last turn of `c`.  *reply: caller frees. */
 static int
 generate_reply(dialog *d, socfw_post *post, socfw_dialog_context *c,
@@ -1060,6 +1184,18 @@ generate_reply(dialog *d, socfw_post *post, socfw_dialog_context *c,
                 goto out;
         socfw_generate_opts o;
         gen_opts(d, &o, 0);
+        const char *stop_extra[MAX_STOPS + 5] = {NULL};
+        json_t *stop_doc = NULL;
+        if ((rc = caller_overrides(d, post, &o, stop_extra, &stop_doc, err)) <
+            0) {
+                json_decref(stop_doc);
+                goto out;
+        }
+        size_t n_prompt = 0;
+        if (d->counter == COUNT_MODEL &&
+            socfw_task_count_tokens(d->ctx, prompt, &n_prompt, NULL) == 0 &&
+            task_key(d, "prompt_tokens", key, sizeof key, NULL) == 0)
+                socfw_post_set_number(post, key, (double)n_prompt, NULL);
         /* streaming: the caller (socfw chat on a terminal) asks for the
          * reply on a file descriptor as it is generated */
         socfw_dialog_stream st;
@@ -1074,6 +1210,12 @@ generate_reply(dialog *d, socfw_post *post, socfw_dialog_context *c,
                 o.on_piece_user = &st;
         }
         rc = socfw_task_generate(d->ctx, prompt, &o, &raw, err);
+        json_decref(stop_doc);
+        size_t n_reply = 0;
+        if (rc == 0 && d->counter == COUNT_MODEL && raw &&
+            count_model(d, raw, strlen(raw), &n_reply, NULL) == 0 &&
+            task_key(d, "reply_tokens", key, sizeof key, NULL) == 0)
+                socfw_post_set_number(post, key, (double)n_reply, NULL);
         if (streaming) {
                 socfw_dialog_stream_finish(&st);
                 int krc = task_key(d, "streamed", key, sizeof key, err);
@@ -1120,8 +1262,12 @@ dialog_predict(void *state, socfw_post *post, socfw_error *err)
         if ((rc = task_key(d, "command", key, sizeof key, err)) < 0)
                 return rc;
         const char *cmd = socfw_post_get_string(post, key);
-        if (cmd)
-                return run_command(d, post, cmd, err);
+        if (cmd) {
+                pthread_mutex_lock(&d->lock);
+                rc = run_command(d, post, cmd, err);
+                pthread_mutex_unlock(&d->lock);
+                return rc;
+        }
 
         const char *text = socfw_post_text(post);
         size_t text_len = text ? strlen(text) : 0;
@@ -1158,14 +1304,18 @@ dialog_predict(void *state, socfw_post *post, socfw_error *err)
         const char *session = socfw_post_session(post);
         const char *system = socfw_config_get_string(d->cfg, "system");
         if (session) {
-                if ((rc = open_store(d, err)) < 0 ||
-                    (rc = socfw_dialog_store_load_or_create(
-                             d->store, session, system, d->max_turns, &c,
-                             NULL, err)) < 0 ||
+                pthread_mutex_lock(&d->lock);
+                if ((rc = open_store(d, err)) == 0)
+                        rc = socfw_dialog_store_load_or_create(
+                                d->store, session, system, d->max_turns, &c,
+                                NULL, err);
+                pthread_mutex_unlock(&d->lock);
+                if (rc < 0 ||
                     (rc = socfw_dialog_context_set_system(c, system, err)) <
                             0)
                         goto out;
-        } else if ((rc = socfw_dialog_context_new(&c, system, err)) < 0) {
+        } else if ((rc = socfw_dialog_context_new(&c, system, err)) < 0 ||
+                   (rc = add_caller_history(d, post, c, err)) < 0) {
                 goto out;
         }
         socfw_dialog_context_set_max_message(c, d->max_message);
@@ -1194,7 +1344,9 @@ dialog_predict(void *state, socfw_post *post, socfw_error *err)
                          .label = label},
                         {.role = SOCFW_DIALOG_ASSISTANT, .text = reply},
                 };
+                pthread_mutex_lock(&d->lock);
                 rc = socfw_dialog_store_append(d->store, session, t, 2, err);
+                pthread_mutex_unlock(&d->lock);
         }
 out:
         socfw_dialog_context_free(c);

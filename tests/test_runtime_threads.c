@@ -1,0 +1,176 @@
+/* tests/test_runtime_threads.c - the runtime's inference from several
+ * threads at once (what `socfw serve` does with --workers): concurrent
+ * chain runs over one runtime (micro-batched into shared forward passes)
+ * give exactly the sequential answers, with and without a LoRA adapter.  Run it
+ * under ThreadSanitizer to find races (doc/performance.md says how). */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "socfw/chain.h"
+#include "socfw/pipeline.h"
+#include "socfw/plugin.h"
+#include "socfw/runtime.h"
+#include "testutil.h"
+
+TestSuite(runtime_threads, .init = fx_setup, .fini = fx_teardown,
+          .timeout = 240);
+
+#define N_TEXTS 24
+#define N_THREADS 4
+
+static const char *const WORDS[] = {"great", "love", "awful", "hate",
+                                    "phone", "order", "app", "today",
+                                    "was", "my", "service", "broken"};
+
+static char texts[N_TEXTS][128];
+
+static void
+make_texts(void)
+{
+        unsigned seed = 11;
+        for (int i = 0; i < N_TEXTS; i++) {
+                size_t off = 0;
+                int n = 1 + i % 9;      /* lengths differ: batch shapes too */
+                for (int w = 0; w < n; w++) {
+                        seed = seed * 1103515245u + 12345u;
+                        off += (size_t)snprintf(texts[i] + off,
+                                                sizeof texts[i] - off, "%s%s",
+                                                w ? " " : "",
+                                                WORDS[(seed >> 16) % 12]);
+                }
+        }
+}
+
+static void
+write_files(void)
+{
+        FILE *f = socfw_test_create(fx.dir, "corpus.txt");
+        for (int i = 0; i < 300; i++)
+                fprintf(f, "%s %s %s %s\n", WORDS[i % 12],
+                        WORDS[(i / 3) % 12], WORDS[(i / 7) % 12],
+                        WORDS[(i / 5) % 12]);
+        fclose(f);
+        for (int k = 0; k < 2; k++) {
+                f = socfw_test_create(fx.dir,
+                                      k ? "valid.jsonl" : "train.jsonl");
+                for (int i = 0; i < 64; i++)
+                        fprintf(f, "{\"text\": \"%s %s\", \"label\": "
+                                   "\"%s\"}\n",
+                                WORDS[i % 4], WORDS[4 + (i + k) % 8],
+                                i % 4 < 2 ? "positive" : "negative");
+                fclose(f);
+        }
+}
+
+static const char *
+pipeline(const char *adapter)
+{
+        static char y[2048];
+        snprintf(y, sizeof y,
+                 "socfw: 1\n"
+                 "threads: 2\n"
+                 "backbone: {arch: gpt2, hidden: 32, layers: 1, heads: 2,"
+                 " max_positions: 32, max_seq_len: 16, dropout: 0.1}\n"
+                 "pretrain: {corpus: [corpus.txt], steps: 10, batch_size: 8,"
+                 " seq_len: 16, tokenizer: {vocab_size: 300}}\n"
+                 "tasks:\n"
+                 "  - name: sentiment\n"
+                 "    plugin: sentiment\n"
+                 "    labels: [negative, positive]\n"
+                 "%s"
+                 "    data: {train: train.jsonl, valid: valid.jsonl}\n"
+                 "train: {lr: 3.0e-3, epochs: 1, batch_size: 16, seed: 7}\n"
+                 "chain: [sentiment]\n"
+                 "output: {dir: run}\n",
+                 adapter);
+        return y;
+}
+
+typedef struct worker {
+        socfw_chain *chain;
+        int start;              /* each thread goes round from elsewhere */
+        char *got[N_TEXTS];
+        int failed;
+} worker;
+
+static void *
+work(void *arg)
+{
+        worker *w = arg;
+        for (int k = 0; k < N_TEXTS; k++) {
+                int i = (w->start + k) % N_TEXTS;
+                socfw_post *post = socfw_post_new(texts[i], NULL);
+                socfw_error err = {0};
+                if (!post || socfw_chain_run(w->chain, post, &err) < 0)
+                        w->failed = 1;
+                else
+                        w->got[i] = socfw_post_to_json(post);
+                socfw_post_free(post);
+        }
+        return NULL;
+}
+
+static void
+concurrent_equals_sequential(const char *adapter)
+{
+        make_texts();
+        write_files();
+        socfw_pipeline *p = fx_load(pipeline(adapter));
+        char out[4200];
+        snprintf(out, sizeof out, "%s/run", fx.dir);
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        socfw_chain *chain = NULL;
+        cr_assert_eq(socfw_runtime_chain(rt, &chain, &err), 0, "%s",
+                     err.message);
+
+        worker seq = {.chain = chain};
+        work(&seq);
+        cr_assert_not(seq.failed);
+
+        worker w[N_THREADS];
+        pthread_t th[N_THREADS];
+        for (int t = 0; t < N_THREADS; t++) {
+                w[t] = (worker){.chain = chain, .start = t * 5};
+                cr_assert_eq(pthread_create(&th[t], NULL, work, &w[t]), 0);
+        }
+        for (int t = 0; t < N_THREADS; t++)
+                pthread_join(th[t], NULL);
+        for (int t = 0; t < N_THREADS; t++) {
+                cr_assert_not(w[t].failed, "thread %d failed", t);
+                for (int i = 0; i < N_TEXTS; i++) {
+                        cr_assert_str_eq(w[t].got[i], seq.got[i],
+                                         "thread %d, text %d '%s'", t, i,
+                                         texts[i]);
+                        free(w[t].got[i]);
+                }
+        }
+        /* every window went through one batched forward or another */
+        unsigned long long batches = 0, rows = 0;
+        socfw_runtime_batch_stats(rt, &batches, &rows);
+        cr_assert_eq(rows, (unsigned long long)N_TEXTS * (N_THREADS + 1),
+                     "%llu windows", rows);
+        cr_assert(batches >= 1 && batches <= rows);
+        cr_log_info("%llu windows in %llu forward passes", rows, batches);
+        for (int i = 0; i < N_TEXTS; i++)
+                free(seq.got[i]);
+        socfw_chain_free(chain);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
+Test(runtime_threads, concurrent_predictions_equal_sequential_ones)
+{
+        concurrent_equals_sequential("");
+}
+
+Test(runtime_threads, concurrent_predictions_with_a_lora_adapter)
+{
+        concurrent_equals_sequential("    adapter: {type: lora, rank: 2, "
+                                     "alpha: 4, targets: [attn.q, attn.v, "
+                                     "mlp.up]}\n");
+}
