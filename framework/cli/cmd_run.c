@@ -28,6 +28,7 @@ typedef struct run_opts {
         const char *text_field;
         const char *task;       /* predict/evaluate: one task only */
         int resume;             /* run: continue from the saved state */
+        int force;              /* run: train over a finished run     */
         const char *retrain[MAX_SETS]; /* run: tasks to train again       */
         size_t n_retrain;
         const char *host;       /* serve                              */
@@ -45,6 +46,7 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                 {"text-field", required_argument, NULL, 'f'},
                 {"task", required_argument, NULL, 'T'},
                 {"resume", no_argument, NULL, 'R'},
+                {"force", no_argument, NULL, 'F'},
                 {"retrain", required_argument, NULL, 'r'},
                 {"host", required_argument, NULL, 'H'},
                 {"port", required_argument, NULL, 'p'},
@@ -84,6 +86,12 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                                 return cli_usage(cmd, "only 'run' takes "
                                                       "--resume");
                         o->resume = 1;
+                        break;
+                case 'F':
+                        if (strcmp(cmd, "run") != 0)
+                                return cli_usage(cmd, "only 'run' takes "
+                                                      "--force");
+                        o->force = 1;
                         break;
                 case 'r':
                         if (strcmp(cmd, "run") != 0)
@@ -376,6 +384,9 @@ cli_cmd_run(int argc, char **argv)
         rc = CLI_FAIL;
         if (!p)
                 goto out;
+        if (dir && cli_package_guard(dir, p, o.force, o.resume,
+                                     o.n_retrain) != CLI_OK)
+                goto out;
         if (!dir || socfw_dir_make(dir, 0755, &err) < 0 ||
             write_run_json(dir, &o, &err) < 0) {
                 if (dir)
@@ -426,6 +437,10 @@ cli_cmd_run(int argc, char **argv)
                            : CLI_FAIL;
                 socfw_chain_free(chain);
         }
+        /* the run directory becomes self-contained */
+        if (rc == CLI_OK)
+                rc = cli_package_finish(dir, o.pipeline, o.sets, o.n_sets,
+                                        reg);
         if (rc == CLI_OK)
                 fprintf(stderr, "socfw: done; results in %s\n", dir);
 out:

@@ -6,6 +6,7 @@ socfw_SOURCES = \
 	framework/cli/help.c \
 	framework/cli/cmd_inspect.c \
 	framework/cli/rundir.c \
+	framework/cli/runpkg.c \
 	framework/cli/cmd_run.c \
 	framework/cli/cmd_chat.c \
 	framework/cli/cmd_model.c \
@@ -30,3 +31,7 @@ tests_test_cli_model_LDADD = $(TEST_LDADD)
 # `socfw serve` over HTTP, end to end
 TESTS += tests/serve-http.sh
 EXTRA_DIST += tests/serve-http.sh
+
+# run packages: a moved run predicts and serves without its pipeline/data
+TESTS += tests/run-package.sh
+EXTRA_DIST += tests/run-package.sh

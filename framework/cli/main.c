@@ -92,6 +92,8 @@ static const command commands[] = {
         {"logits", cli_cmd_logits, "print a model's output for token ids"},
         {"adapter", cli_cmd_adapter, "merge an adapter into its model, or "
                                      "inspect one"},
+        {"export", cli_cmd_export, "copy a finished run into a "
+                                   "self-contained directory"},
         {"pull", cli_cmd_pull, "download a model from a hub into the cache"},
         {"version", cmd_version, "print the version"},
         {"help", cli_cmd_help, "show help for a command or topic"},
