@@ -158,7 +158,7 @@ cli_cmd_validate(int argc, char **argv)
         socfw_pipeline *p = cli_load_pipeline(o.pipeline, o.sets, o.n_sets,
                                               reg);
         socfw_error err = {0};
-        if (p && socfw_runtime_check_adapters(p, &err) < 0) {
+        if (p && socfw_runtime_preflight(p, &err) < 0) {
                 cli_error(&err);        /* what socfw run would refuse */
                 socfw_pipeline_free(p);
                 p = NULL;
