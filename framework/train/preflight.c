@@ -79,6 +79,10 @@ check_task_data(const socfw_pipeline *p, size_t i, socfw_error *err)
         if (!any || !t.head || !t.plugin || !t.plugin->task.parse_example)
                 return 0; /* nothing read, or refused later with a reason */
         socfw_runtime rt = {.p = p, .progress = quiet};
+        /* bad rows stop the run unless train.on_bad_row says skip */
+        const char *bad = socfw_config_get_string(
+                socfw_pipeline_section(p, "train"), "on_bad_row");
+        int skip = bad && !strcmp(bad, "skip");
         int rc = socfw_task_ctx_new(&t.ctx, socfw_config_name(t.cfg),
                                     t.plugin, t.cfg, err);
         if (rc == 0)
@@ -90,13 +94,13 @@ check_task_data(const socfw_pipeline *p, size_t i, socfw_error *err)
                 size_t n = 0, skipped = 0;
                 if (!path)
                         continue;
-                rc = socfw_task_read_file(t.ctx, path, splits[s], 0,
+                rc = socfw_task_read_file(t.ctx, path, splits[s], skip,
                                           stop_after, &n, &skipped, err);
                 if (rc > 0)
                         rc = 0;
                 else if (rc == 0 && n == 0)
                         rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0,
-                                                0, "no examples in the file");
+                                                0, "no usable examples (the file has no records)");
                 if (rc < 0)
                         socfw_error_prefix(err, rc, "task '%s': %s",
                                            socfw_config_name(t.cfg), key);
