@@ -295,3 +295,53 @@ Test(cli, validate_runs_the_checks_run_makes_before_real_work)
         cr_assert_eq(socfw(&out, "", args), 0, "%s", out);
         free(out);
 }
+
+/* `socfw init` writes a pipeline that validates as written, for the default
+ * task and for every shipped task plugin; a name that is no task plugin,
+ * and an existing --output, are refused. */
+Test(cli, init_writes_a_pipeline_that_validates)
+{
+        static const char *const sets[] = {
+                "", "--task sentiment --task privacy",
+                "--task nlu --task recommend --task adcopy --task dialog "
+                "--task sentiment --task sentiment"};
+        char args[9000], *out;
+        if (!tmp[0])
+                cr_assert_not_null(socfw_test_tmpdir(tmp, sizeof tmp));
+        for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+                char path[4200];
+                snprintf(path, sizeof path, "%s/init%zu.yaml", tmp, i);
+                snprintf(args, sizeof args, "init %s --output %s", sets[i],
+                         path);
+                cr_assert_eq(socfw(&out, "", args), 0, "%s", out);
+                free(out);
+                char *text = socfw_test_read_file(path, NULL);
+                cr_assert(text && strstr(text, "socfw: 1") &&
+                                  strstr(text, "chain: [privacy") &&
+                                  strstr(text, "# data:"),
+                          "%s", text);
+                if (i == 2)
+                        cr_assert(strstr(text, "name: sentiment2") &&
+                                          strstr(text, "plugin: recommend"),
+                                  "%s", text);
+                free(text);
+                snprintf(args, sizeof args, "validate %s", path);
+                cr_assert_eq(socfw(&out, "", args), 0, "%s: %s", sets[i],
+                             out);
+                cr_assert(strstr(out, ": ok"), "%s", out);
+                free(out);
+                snprintf(args, sizeof args, "init --output %s", path);
+                cr_assert_eq(socfw(&out, "", args), 1);
+                cr_assert(strstr(out, "already exists"), "%s", out);
+                free(out);
+        }
+        cr_assert_eq(socfw(&out, "", "init --task sentimnet"), 1);
+        cr_assert(strstr(out, "--task sentimnet: no task plugin"), "%s", out);
+        free(out);
+        /* to standard output */
+        cr_assert_eq(socfw(&out, "", "init"), 0);
+        cr_assert(strstr(out, "plugin: sentiment") &&
+                          strstr(out, "# pooling: mean"),
+                  "%s", out);
+        free(out);
+}

@@ -77,6 +77,7 @@ int cli_package_finish(const char *dir, const char *pipeline,
 int cli_package_open(const char *dir, json_t *doc, const char **pipeline,
                      json_t **overrides);
 int cli_cmd_export(int argc, char **argv);
+int cli_cmd_init(int argc, char **argv);
 
 /* What predict, serve and monitor work on (cmd_run.c): a pipeline or run
  * directory loaded and validated, and the runtime of its trained run when

@@ -68,6 +68,17 @@ static const struct topic {
          "base model run with the adapter (socfw logits --adapter).\n"
          "inspect: type, sites, ranks, size and base-model fingerprint of an\n"
          "adapter directory (OUTPUT/adapters/<task>, or one PEFT wrote).\n"},
+        {"init",
+         "Usage: socfw init [--task PLUGIN]... [--output FILE]\n"
+         "\n"
+         "Write a complete pipeline to start from (standard output, or FILE,\n"
+         "which must not exist): a backbone, one task per --task (sentiment\n"
+         "when none is given; the plugins `socfw inspect` lists), training,\n"
+         "evaluation, the privacy stage (always: remove it if unwanted) and the\n"
+         "chain.  Every task lists its plugin's and head's keys with their\n"
+         "defaults as comments.  It validates as written; point the commented\n"
+         "data: lines at your files (or give pretrain.corpus or\n"
+         "backbone.model) before `socfw run`.\n"},
         {"validate",
          "Usage: socfw validate PIPELINE.yaml [--set KEY=VALUE]...\n"
          "\n"

@@ -7,6 +7,7 @@ socfw_SOURCES = \
 	framework/cli/cmd_inspect.c \
 	framework/cli/rundir.c \
 	framework/cli/runpkg.c \
+	framework/cli/cmd_init.c \
 	framework/cli/cmd_run.c \
 	framework/cli/cmd_chat.c \
 	framework/cli/cmd_model.c \
@@ -15,8 +16,9 @@ socfw_SOURCES = \
 	framework/cli/cmd_serve.c \
 	framework/cli/cmd_monitor.c
 socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework
-socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS)
-socfw_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
+socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS) $(EDIT_CFLAGS)
+socfw_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD) \
+	$(EDIT_LIBS)
 
 # end-to-end tests of tokenize / generate / logits (cmd_model.c)
 if HAVE_CRITERION

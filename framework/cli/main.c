@@ -80,6 +80,8 @@ typedef struct command {
 
 static const command commands[] = {
         {"run", cli_cmd_run, "run a pipeline: train, evaluate, predict"},
+        {"init", cli_cmd_init, "write a complete, commented pipeline to "
+                               "start from"},
         {"validate", cli_cmd_validate, "check a pipeline without running it"},
         {"inspect", cli_cmd_inspect, "list plugins and heads, or show one"},
         {"predict", cli_cmd_predict, "run a pipeline's chain over posts"},
