@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "socfw/chain.h"
 #include "socfw/io.h"
+#include "socfw/log.h"
 #include "socfw/pipeline.h"
 #include "socfw/runtime.h"
 
@@ -288,6 +289,9 @@ print_progress(const char *line, void *user)
 {
         static int tty = -1, pending;
         (void)user;
+        /* progress is information: -q and SOCFW_LOG=warn silence it */
+        if (socfw_log_get_level() < SOCFW_LOG_LEVEL_INFO)
+                return;
         if (tty < 0)
                 tty = isatty(STDERR_FILENO);
         int step = strncmp(line, "epoch ", 6) == 0 ||
@@ -441,7 +445,7 @@ cli_cmd_run(int argc, char **argv)
         if (rc == CLI_OK)
                 rc = cli_package_finish(dir, o.pipeline, o.sets, o.n_sets,
                                         reg);
-        if (rc == CLI_OK)
+        if (rc == CLI_OK && socfw_log_get_level() >= SOCFW_LOG_LEVEL_INFO)
                 fprintf(stderr, "socfw: done; results in %s\n", dir);
 out:
         socfw_runtime_free(rt);

@@ -1246,6 +1246,35 @@ log_metrics(socfw_runtime *rt, long step, int epoch)
         free(text);
 }
 
+/* A training-loss line in metrics.jsonl at every progress line
+ * (train.log_every steps): {"train_step", "epoch", "train.loss" (mean over
+ * the steps since the last line), "train.lr", "train.grad_norm",
+ * "train.tokens_per_s"}.  "train_step" (not "step") keeps these apart from
+ * the evaluation lines. */
+static void
+log_train_step(socfw_runtime *rt, long step, int epoch, double loss,
+               double lr, double norm, double tokens_per_s)
+{
+        if (!rt->out_dir)
+                return;
+        json_t *line = json_pack("{s:I, s:i, s:f, s:f, s:f, s:f}",
+                                 "train_step", (json_int_t)step, "epoch",
+                                 epoch, "train.loss", loss, "train.lr", lr,
+                                 "train.grad_norm", norm,
+                                 "train.tokens_per_s", tokens_per_s);
+        char *text = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS)
+                          : NULL;
+        json_decref(line);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/metrics.jsonl", rt->out_dir);
+        FILE *f = text ? fopen(path, "a") : NULL;
+        if (f) {
+                fprintf(f, "%s\n", text);
+                fclose(f);
+        }
+        free(text);
+}
+
 /* ---- the loop ---- */
 
 typedef struct work {
@@ -1544,6 +1573,9 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                                             epoch, step, total, avg, cur_lr,
                                             norm, el > 0 ? tokens / el : 0,
                                             eta);
+                                log_train_step(rt, step, epoch, avg, cur_lr,
+                                               isfinite(norm) ? norm : -1.0,
+                                               el > 0 ? tokens / el : 0);
                                 loss_acc = 0;
                                 loss_n = 0;
                                 tokens = 0;
