@@ -20,7 +20,9 @@
  *   2. $SOCFW_PLUGIN_PATH, colon-separated;
  *   3. the build tree's plugins/ and heads/ when the program runs from the
  *      build tree (or SOCFW_UNINSTALLED=1 is set);
- *   4. the install directory, $(libdir)/socfw-<ABI major>.
+ *   4. otherwise, <the program's directory>/../lib/socfw-<ABI major> when
+ *      it exists (an install made with `make install prefix=/x`, or moved);
+ *   5. the install directory, $(libdir)/socfw-<ABI major>.
  */
 #ifndef SOCFW_REGISTRY_H
 #define SOCFW_REGISTRY_H
