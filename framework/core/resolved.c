@@ -203,12 +203,23 @@ put_map(emitter *e, const ynode *map, int ind, int inline_first,
                 } else if (v->n == 0) {
                         fputs(v->kind == YNODE_MAP ? " {}\n" : " []\n", e->f);
                 } else if (v->kind == YNODE_SEQ && all_scalars(v)) {
+                        /* the pretraining corpus: files beside the
+                         * pipeline, made absolute like PATH values */
+                        int files = c && c == socfw_pipeline_section(
+                                                     e->p, "pretrain") &&
+                                    !strcmp(key, "corpus");
                         fputs(" [", e->f);
                         for (size_t k = 0; k < v->n; k++) {
+                                char *abs = files ? socfw_config_join_path(
+                                                            socfw_pipeline_dir(
+                                                                    e->p),
+                                                            v->items[k]->value)
+                                                  : NULL;
                                 if (k)
                                         fputs(", ", e->f);
-                                put_scalar(e, v->items[k]->value,
+                                put_scalar(e, abs ? abs : v->items[k]->value,
                                            v->items[k]->quoted);
+                                free(abs);
                         }
                         fputs("]\n", e->f);
                 } else if (v->kind == YNODE_SEQ) {
