@@ -39,7 +39,7 @@ Test(cli, version_and_help)
 {
         char *out;
         cr_assert_eq(socfw(&out, "", "version"), 0);
-        cr_assert(strstr(out, "socfw 0.1.0 (plugin ABI 1.2"), "%s", out);
+        cr_assert(strstr(out, "socfw 0.1.0 (plugin ABI 1.3"), "%s", out);
         free(out);
         cr_assert_eq(socfw(&out, "", "help"), 0);
         cr_assert(strstr(out, "Commands:") && strstr(out, "validate"), "%s",
@@ -343,5 +343,40 @@ Test(cli, init_writes_a_pipeline_that_validates)
         cr_assert(strstr(out, "plugin: sentiment") &&
                           strstr(out, "# pooling: mean"),
                   "%s", out);
+        free(out);
+}
+
+/* A task that reads records of its own (its plugin declares `input`):
+ * predict hands an ad-copy chain a brief without a text field, instead of
+ * stopping at "missing string field 'text'"; a text field of the wrong type
+ * is still named; inspect shows what the task reads. */
+Test(cli, predict_gives_record_tasks_their_own_records)
+{
+        const char *p = write_tmp("ad.yaml", "socfw: 1\n"
+                                             "tasks:\n"
+                                             "  - {name: ad, plugin: adcopy}\n"
+                                             "chain: [ad]\n");
+        char pipeline[4200];
+        snprintf(pipeline, sizeof pipeline, "%s", p);
+        const char *in = write_tmp("brief.jsonl",
+                                   "{\"category\": \"shoes\", \"advertiser\": "
+                                   "\"Acme\", \"product\": \"trail runner\"}\n");
+        char args[9000], *out;
+        snprintf(args, sizeof args, "predict %s --input %s", pipeline, in);
+        cr_assert_eq(socfw(&out, "", args), 1); /* no model: cannot write */
+        cr_assert_null(strstr(out, "missing string field"), "%s", out);
+        cr_assert(strstr(out, "brief.jsonl:1: stage 'ad'") &&
+                          strstr(out, "no language model"),
+                  "%s", out);
+        free(out);
+        in = write_tmp("bad.jsonl", "{\"text\": 5, \"product\": \"x\"}\n");
+        snprintf(args, sizeof args, "predict %s --input %s", pipeline, in);
+        cr_assert_eq(socfw(&out, "", args), 1);
+        cr_assert(strstr(out, "bad.jsonl:1: field 'text' must be a string"),
+                  "%s", out);
+        free(out);
+        cr_assert_eq(socfw(&out, "", "inspect recommend"), 0);
+        cr_assert(strstr(out, "Input        a user {\"user\": ID}"), "%s",
+                  out);
         free(out);
 }

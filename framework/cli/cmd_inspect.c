@@ -92,9 +92,13 @@ print_details(const socfw_plugin *d, const char *file,
                 printf("  %-13s%s\n", "Author", d->author);
         printf("  %-13s%u.%u\n", "ABI", d->abi_major, d->abi_minor);
         printf("  %-13s%s\n", "File", file);
-        if (d->kind == SOCFW_PLUGIN_TASK)
+        if (d->kind == SOCFW_PLUGIN_TASK) {
                 printf("  %-13s%s\n", "Default head",
                        d->default_head ? d->default_head : "(none)");
+                const char *in = socfw_registry_task_input(d);
+                printf("  %-13s%s\n", "Input",
+                       in ? in : "a post {\"text\": ...}");
+        }
         print_hooks(d);
         printf("\n%s:\n", d->kind == SOCFW_PLUGIN_TASK
                                   ? "Parameters (keys of the task; every task "

@@ -771,6 +771,15 @@ socfw_registry_problem(const socfw_registry *reg, size_t i)
 
 /* ---- what a head learns from ---- */
 
+const char *
+socfw_registry_task_input(const socfw_plugin *task)
+{
+        if (!task || task->kind != SOCFW_PLUGIN_TASK || task->abi_major != 1 ||
+            task->abi_minor < 3)
+                return NULL;
+        return task->input;
+}
+
 socfw_target_kind
 socfw_registry_head_target(const socfw_plugin *head)
 {
