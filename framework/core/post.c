@@ -65,14 +65,14 @@ post_parse(socfw_post **out, const char *json, size_t len,
         }
         json_t *t = json_object_get(obj, text_field);
         if (!require_text && t && !json_is_string(t)) {
-                json_decref(obj);
+                const char *kind = json_is_number(t)  ? "a number"
+                                   : json_is_array(t) ? "a list"
+                                                      : "another type";
+                json_decref(obj); /* t goes with it */
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "field '%s' must be a string (the "
                                        "text), not %s",
-                                       text_field,
-                                       json_is_number(t)  ? "a number"
-                                       : json_is_array(t) ? "a list"
-                                                          : "another type");
+                                       text_field, kind);
         }
         if (require_text && !json_is_string(t)) {
                 json_decref(obj);
