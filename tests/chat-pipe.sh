@@ -74,4 +74,43 @@ echo hi | "$socfw" chat "$yaml" $sets --set tasks.reply.sessions="$tmp/bad.db" \
         --session x >"$tmp/out6" 2>"$tmp/err6" && fail "corrupt db accepted"
 grep -q "not an SQLite database" "$tmp/err6" || { cat "$tmp/err6"; fail "db msg"; }
 cmp -s "$tmp/bad.db" "$tmp/bad.copy" || fail "corrupt db was modified"
+# a command chat does not know is answered here, never sent to the model;
+# //text sends a message that starts with /
+printf '/foo bar\n//slash\n/history\n' | chat --session dave >"$tmp/out7" &&
+        fail "an unknown command did not fail"
+test "$(wc -l <"$tmp/out7")" -eq 3 || { cat "$tmp/out7"; fail "alignment"; }
+head -1 "$tmp/out7" | grep -q '^$' || { cat "$tmp/out7"; fail "want an empty line"; }
+grep -q "unknown chat command '/foo'" "$tmp/chat.err" || fail "no local answer"
+tail -1 "$tmp/out7" | grep -q '"turns":2,.*"text":"/slash"' ||
+        { cat "$tmp/out7"; fail "//slash not sent as /slash (only)"; }
+
+# the finished run directory stands for the pipeline
+echo "hello there" | "$socfw" chat "$tmp/run" --session erin \
+        >"$tmp/out8" 2>>"$tmp/chat.err" || { tail "$tmp/chat.err"; fail "chat RUN"; }
+test "$(wc -l <"$tmp/out8")" -eq 1 || fail "chat RUN: want 1 line"
+
+# on a terminal: line editing, and the detected mood after each reply
+if command -v python3 >/dev/null; then
+        python3 - "$socfw" "$tmp/run" <<'PY' || fail "chat on a terminal"
+import os, pty, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "chat", sys.argv[2], "--no-stream"])
+out = b""
+def read_until(marker, limit=120):
+    global out
+    end = time.time() + limit
+    while marker not in out and time.time() < end:
+        try:
+            out += os.read(fd, 4096)
+        except OSError:
+            break
+    return marker in out
+assert read_until(b"you> "), out
+os.write(fd, b"this is awful, I hate it\r")
+assert read_until(b"(your mood: "), out
+os.write(fd, b"/quit\r")
+os.waitpid(pid, 0)
+PY
+fi
 echo "chat-pipe: ok"

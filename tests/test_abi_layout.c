@@ -1,5 +1,5 @@
 /* tests/test_abi_layout.c - the plugin ABI's structures, pinned: the size
- * and every field offset of the descriptor and hook tables as socfw 1.2
+ * and every field offset of the descriptor and hook tables as socfw 1.3
  * lays them out on LP64 machines (x86-64, AArch64).  A change that moves
  * a field breaks every plugin built before it; this test fails first.
  * Fields may only be added at the end (then update the sizes here and
@@ -23,8 +23,8 @@ Test(abi_layout, plugin_structures_are_where_plugins_expect_them)
         if (sizeof(void *) != 8 || sizeof(long) != 8)
                 cr_skip_test("skipped: the pinned layout is LP64's");
         cr_expect_eq(SOCFW_ABI_MAJOR, 1);
-        cr_expect_eq(SOCFW_ABI_MINOR, 2);
-        SIZE(socfw_plugin, 184);
+        cr_expect_eq(SOCFW_ABI_MINOR, 3);
+        SIZE(socfw_plugin, 192);
         CHECK(socfw_plugin, abi_major, 0);
         CHECK(socfw_plugin, abi_minor, 4);
         CHECK(socfw_plugin, kind, 8);
@@ -39,6 +39,7 @@ Test(abi_layout, plugin_structures_are_where_plugins_expect_them)
         CHECK(socfw_plugin, task, 80);
         CHECK(socfw_plugin, head, 120);
         CHECK(socfw_plugin, target, 176);
+        CHECK(socfw_plugin, input, 184);
         SIZE(socfw_task_hooks, 40);
         CHECK(socfw_task_hooks, create, 0);
         CHECK(socfw_task_hooks, destroy, 8);

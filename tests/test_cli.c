@@ -39,7 +39,7 @@ Test(cli, version_and_help)
 {
         char *out;
         cr_assert_eq(socfw(&out, "", "version"), 0);
-        cr_assert(strstr(out, "socfw 0.1.0 (plugin ABI 1.2"), "%s", out);
+        cr_assert(strstr(out, "socfw 0.1.0 (plugin ABI 1.3"), "%s", out);
         free(out);
         cr_assert_eq(socfw(&out, "", "help"), 0);
         cr_assert(strstr(out, "Commands:") && strstr(out, "validate"), "%s",
@@ -57,6 +57,22 @@ Test(cli, usage_errors_exit_2)
         free(out);
         cr_assert_eq(socfw(&out, "", "frobnicate"), 2);
         cr_assert(strstr(out, "unknown command 'frobnicate'"), "%s", out);
+        free(out);
+        /* a mistyped command gets the one it most likely meant */
+        static const char *const typos[][2] = {
+                {"predcit", "predict"}, {"valdiate", "validate"},
+                {"serv", "serve"},      {"train", "run"},
+                {"exprot", "export"}};
+        for (size_t i = 0; i < sizeof typos / sizeof typos[0]; i++) {
+                char want[128];
+                cr_assert_eq(socfw(&out, "", typos[i][0]), 2);
+                snprintf(want, sizeof want, "did you mean '%s'?",
+                         typos[i][1]);
+                cr_assert(strstr(out, want), "%s: %s", typos[i][0], out);
+                free(out);
+        }
+        cr_assert_eq(socfw(&out, "", "zzzzzz"), 2);
+        cr_assert_null(strstr(out, "did you mean"), "%s", out);
         free(out);
         cr_assert_eq(socfw(&out, "", "validate"), 2);
         cr_assert(strstr(out, "missing the pipeline file"), "%s", out);
@@ -87,6 +103,14 @@ Test(cli, inspect_name_prints_parameter_specs)
                           strstr(out, "accepts a number in [0, 1]"),
                   "%s", out);
         free(out);
+        /* a task shows the keys of its default head and loss too */
+        cr_assert_eq(socfw(&out, "", "inspect sentiment"), 0);
+        cr_assert(strstr(out, "Head parameters (keys of head:, default head "
+                              "'classifier'") &&
+                          strstr(out, "pooling") &&
+                          strstr(out, "cross_entropy"),
+                  "%s", out);
+        free(out);
         cr_assert_eq(socfw(&out, "", "inspect nosuch"), 1);
         cr_assert(strstr(out, "no plugin or head named 'nosuch'"), "%s", out);
         free(out);
@@ -108,7 +132,9 @@ Test(cli, validate_misspelt_key_reports_location_and_exits_1)
                  p);
         cr_assert(strstr(out, want), "wanted:\n%s\ngot:\n%s", want, out);
         free(out);
-        p = write_tmp("ok.yaml", "socfw: 1\ntrain: {lr: 0.001}\n");
+        p = write_tmp("ok.yaml", "socfw: 1\ntrain: {lr: 0.001}\n"
+                                 "privacy: {entities: [EMAIL_ADDRESS]}\n"
+                                 "chain: [privacy]\n");
         snprintf(args, sizeof args, "validate %s", p);
         cr_assert_eq(socfw(&out, "", args), 0, "%s", out);
         cr_assert(strstr(out, ": ok"), "%s", out);
@@ -200,5 +226,157 @@ Test(cli, settings_not_implemented_yet_are_refused_not_ignored)
                                     "available",
                  pipeline);
         cr_assert(strstr(out, want), "wanted %s in:\n%s", want, out);
+        free(out);
+}
+
+/* `validate` refuses what `run` would refuse only after setup: a pipeline
+ * with nothing to do, an unreadable pretraining corpus, a data file whose
+ * rows lack the label field (named with file:line, before any
+ * pretraining in `run`). */
+Test(cli, validate_runs_the_checks_run_makes_before_real_work)
+{
+        char args[9000], *out;
+        const char *p = write_tmp("empty.yaml", "socfw: 1\n");
+        snprintf(args, sizeof args, "validate %s", p);
+        cr_assert_eq(socfw(&out, "", args), 1);
+        cr_assert(strstr(out, "no tasks and no chain"), "%s", out);
+        free(out);
+
+        char data[4096];
+        snprintf(data, sizeof data, "%s/configs/data", socfw_test_srcdir());
+        char yaml[16384];
+        static const char *const tmpl =
+                "socfw: 1\n"
+                "backbone: {arch: gpt2, hidden: 32, layers: 1, heads: 2,\n"
+                "           max_positions: 64}\n"
+                "pretrain: {corpus: [%s], steps: 5}\n"
+                "tasks:\n"
+                "  - name: s\n"
+                "    plugin: sentiment\n"
+                "    data: {train: %s/quickstart-train.jsonl,\n"
+                "           label_field: %s}\n"
+                "train: {epochs: 1}\n"
+                "output: {dir: %s/never}\n";
+        char corpus[4200];
+        snprintf(corpus, sizeof corpus, "%s/no-such-corpus.txt", data);
+        snprintf(yaml, sizeof yaml, tmpl, corpus, data, "label", tmp);
+        p = write_tmp("nocorpus.yaml", yaml);
+        snprintf(args, sizeof args, "validate %s", p);
+        cr_assert_eq(socfw(&out, "", args), 1);
+        cr_assert(strstr(out, "nocorpus.yaml:4:20: pretrain.corpus: cannot "
+                              "read") &&
+                          strstr(out, "no-such-corpus.txt"),
+                  "%s", out);
+        free(out);
+
+        snprintf(corpus, sizeof corpus, "%s/quickstart-corpus.txt", data);
+        snprintf(yaml, sizeof yaml, tmpl, corpus, data, "sentiment_label",
+                 tmp);
+        p = write_tmp("badlabel.yaml", yaml);
+        char want[4400];
+        snprintf(want, sizeof want,
+                 "%s/quickstart-train.jsonl:1: task 's': data.train: "
+                 "missing field 'sentiment_label'",
+                 data);
+        snprintf(args, sizeof args, "validate %s", p);
+        cr_assert_eq(socfw(&out, "", args), 1);
+        cr_assert(strstr(out, want), "wanted %s in:\n%s", want, out);
+        free(out);
+        /* run stops at the same place, before pretraining */
+        snprintf(args, sizeof args, "run %s", p);
+        cr_assert_eq(socfw(&out, "", args), 1);
+        cr_assert(strstr(out, want), "wanted %s in:\n%s", want, out);
+        cr_assert_null(strstr(out, "pretrain step"), "%s", out);
+        free(out);
+
+        snprintf(yaml, sizeof yaml, tmpl, corpus, data, "label", tmp);
+        p = write_tmp("good.yaml", yaml);
+        snprintf(args, sizeof args, "validate %s", p);
+        cr_assert_eq(socfw(&out, "", args), 0, "%s", out);
+        free(out);
+}
+
+/* `socfw init` writes a pipeline that validates as written, for the default
+ * task and for every shipped task plugin; a name that is no task plugin,
+ * and an existing --output, are refused. */
+Test(cli, init_writes_a_pipeline_that_validates)
+{
+        static const char *const sets[] = {
+                "", "--task sentiment --task privacy",
+                "--task nlu --task recommend --task adcopy --task dialog "
+                "--task sentiment --task sentiment"};
+        char args[9000], *out;
+        if (!tmp[0])
+                cr_assert_not_null(socfw_test_tmpdir(tmp, sizeof tmp));
+        for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+                char path[4200];
+                snprintf(path, sizeof path, "%s/init%zu.yaml", tmp, i);
+                snprintf(args, sizeof args, "init %s --output %s", sets[i],
+                         path);
+                cr_assert_eq(socfw(&out, "", args), 0, "%s", out);
+                free(out);
+                char *text = socfw_test_read_file(path, NULL);
+                cr_assert(text && strstr(text, "socfw: 1") &&
+                                  strstr(text, "chain: [privacy") &&
+                                  strstr(text, "# data:"),
+                          "%s", text);
+                if (i == 2)
+                        cr_assert(strstr(text, "name: sentiment2") &&
+                                          strstr(text, "plugin: recommend"),
+                                  "%s", text);
+                free(text);
+                snprintf(args, sizeof args, "validate %s", path);
+                cr_assert_eq(socfw(&out, "", args), 0, "%s: %s", sets[i],
+                             out);
+                cr_assert(strstr(out, ": ok"), "%s", out);
+                free(out);
+                snprintf(args, sizeof args, "init --output %s", path);
+                cr_assert_eq(socfw(&out, "", args), 1);
+                cr_assert(strstr(out, "already exists"), "%s", out);
+                free(out);
+        }
+        cr_assert_eq(socfw(&out, "", "init --task sentimnet"), 1);
+        cr_assert(strstr(out, "--task sentimnet: no task plugin"), "%s", out);
+        free(out);
+        /* to standard output */
+        cr_assert_eq(socfw(&out, "", "init"), 0);
+        cr_assert(strstr(out, "plugin: sentiment") &&
+                          strstr(out, "# pooling: mean"),
+                  "%s", out);
+        free(out);
+}
+
+/* A task that reads records of its own (its plugin declares `input`):
+ * predict hands an ad-copy chain a brief without a text field, instead of
+ * stopping at "missing string field 'text'"; a text field of the wrong type
+ * is still named; inspect shows what the task reads. */
+Test(cli, predict_gives_record_tasks_their_own_records)
+{
+        const char *p = write_tmp("ad.yaml", "socfw: 1\n"
+                                             "tasks:\n"
+                                             "  - {name: ad, plugin: adcopy}\n"
+                                             "chain: [ad]\n");
+        char pipeline[4200];
+        snprintf(pipeline, sizeof pipeline, "%s", p);
+        const char *in = write_tmp("brief.jsonl",
+                                   "{\"category\": \"shoes\", \"advertiser\": "
+                                   "\"Acme\", \"product\": \"trail runner\"}\n");
+        char args[9000], *out;
+        snprintf(args, sizeof args, "predict %s --input %s", pipeline, in);
+        cr_assert_eq(socfw(&out, "", args), 1); /* no model: cannot write */
+        cr_assert_null(strstr(out, "missing string field"), "%s", out);
+        cr_assert(strstr(out, "brief.jsonl:1: stage 'ad'") &&
+                          strstr(out, "no language model"),
+                  "%s", out);
+        free(out);
+        in = write_tmp("bad.jsonl", "{\"text\": 5, \"product\": \"x\"}\n");
+        snprintf(args, sizeof args, "predict %s --input %s", pipeline, in);
+        cr_assert_eq(socfw(&out, "", args), 1);
+        cr_assert(strstr(out, "bad.jsonl:1: field 'text' must be a string"),
+                  "%s", out);
+        free(out);
+        cr_assert_eq(socfw(&out, "", "inspect recommend"), 0);
+        cr_assert(strstr(out, "Input        a user {\"user\": ID}"), "%s",
+                  out);
         free(out);
 }

@@ -1,5 +1,6 @@
 /* tests/test_pipeline.c - YAML parsing limits, schema validation messages
  * with file:line:column, --set overrides, config accessors. */
+#define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -286,4 +287,78 @@ Test(pipeline, list_defaults_and_maps_read_back)
         cr_assert_str_eq(socfw_config_list_get(ev, "splits", 1), "test");
         cr_assert_not_null(socfw_pipeline_task_head(p, 0) ? "x" : "x");
         socfw_pipeline_free(p);
+}
+
+static void
+drop_data_comments(char *text)
+{
+        char *line = text, *w = text;
+        while (*line) {
+                char *nl = strchr(line, '\n');
+                size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+                if (!memmem(line, len, "(training data:", 15)) {
+                        memmove(w, line, len);
+                        w += len;
+                }
+                line += len;
+        }
+        *w = '\0';
+}
+
+/* The run's copy of its pipeline (socfw_pipeline_resolved_yaml), for every
+ * shipped pipeline: it validates when loaded from another directory, gives
+ * the same settings (writing it again gives the same text, overrides
+ * included), and has the data files as comments only. */
+Test(pipeline, resolved_copy_round_trips_from_another_directory)
+{
+        static const char *const files[] = {
+                "quickstart.yaml", "sentiment-en.yaml", "sentiment-en-lora.yaml",
+                "privacy.yaml", "privacy-names.yaml", "nlu-atis.yaml",
+                "dialog.yaml", "adcopy.yaml", "recommend.yaml",
+                "monitor.yaml"};
+        const char *sets[] = {"train.lr=0.25", "output.dir=/x/run dir"};
+        for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+                char path[4096];
+                snprintf(path, sizeof path, "%s/configs/%s",
+                         socfw_test_srcdir(), files[f]);
+                socfw_pipeline *p = NULL, *q = NULL;
+                socfw_error err = {0};
+                char *a = NULL, *b = NULL;
+                int rc = socfw_pipeline_load(&p, path, sets, 2, &err);
+                if (rc == 0)
+                        rc = socfw_pipeline_validate(p, reg, &err);
+                if (rc < 0) { /* a plugin this build lacks */
+                        cr_log_info("%s skipped: %s", files[f], err.message);
+                        socfw_pipeline_free(p);
+                        continue;
+                }
+                cr_assert_eq(socfw_pipeline_resolved_yaml(p, &a, &err), 0);
+                cr_assert(strstr(a, "lr: 0.25"), "%s: no override", files[f]);
+                cr_assert(strstr(a, "dir: \"/x/run dir\""), "%s", a);
+                cr_assert_null(strstr(a, "\n      train:"),
+                               "%s: data file not commented out", files[f]);
+                rc = socfw_pipeline_load_buffer(&q, a, strlen(a), "copy.yaml",
+                                                "/nonexistent", NULL, 0, &err);
+                if (rc == 0)
+                        rc = socfw_pipeline_validate(q, reg, &err);
+                for (size_t i = 0; rc && i < socfw_pipeline_diag_count(q); i++)
+                        cr_log_error("%s", socfw_pipeline_diag(q, i));
+                cr_assert_eq(rc, 0, "%s: the copy does not validate:\n%s",
+                             files[f], a);
+                cr_assert_eq(socfw_pipeline_resolved_yaml(q, &b, &err), 0);
+                /* the first line names the file it came from; the copy
+                 * has no data files left to comment on */
+                drop_data_comments(a);
+                drop_data_comments(b);
+                cr_assert_str_eq(strchr(a, '\n'), strchr(b, '\n'),
+                                 "%s: settings differ", files[f]);
+                cr_assert_float_eq(socfw_config_get_float(
+                                           socfw_pipeline_section(q, "train"),
+                                           "lr"),
+                                   0.25, 1e-12);
+                free(a);
+                free(b);
+                socfw_pipeline_free(p);
+                socfw_pipeline_free(q);
+        }
 }

@@ -5,10 +5,11 @@ set -e
 PKGS="build-essential autoconf automake libtool pkg-config \
 libltdl-dev libyaml-dev libopenblas-dev libcurl4-openssl-dev \
 libjansson-dev libutf8proc-dev libpcre2-dev libsodium-dev libsqlite3-dev zlib1g-dev \
-libmicrohttpd-dev liblinear-dev libcriterion-dev python3 clang libclang-rt-dev \
-libopenmpi-dev openmpi-bin"
-# (Open MPI: data-parallel training across processes, tests/dist-train.sh;
-# python3's standard library plays the hub and the HTTP client in
+libmicrohttpd-dev liblinear-dev libcriterion-dev libedit-dev python3 clang \
+libclang-rt-dev libopenmpi-dev openmpi-bin"
+# (libedit-dev is optional: line editing in socfw chat; Open MPI:
+# data-parallel training across processes, tests/dist-train.sh; python3's
+# standard library plays the hub and the HTTP client in
 # tests/hub-pull.sh and tests/serve-http.sh; clang with libFuzzer builds the
 # fuzz targets that make check runs, tests/fuzz/local.mk: ~100 MB, so that a
 # parser's fuzz target that stops building or crashes fails the suite)

@@ -55,6 +55,30 @@ char *cli_output_dir(const socfw_pipeline *p, const char *pipeline_path);
 int cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
                      json_t **overrides);
 
+/* ---- run packages (runpkg.c) ---- */
+
+/* Before `socfw run` writes into `dir`: CLI_OK, or CLI_FAIL (reported)
+ * when dir holds a finished run that this run would replace - unless
+ * `force` or `resume`, or every task trains its own adapter (composition:
+ * the unchanged ones are reused, only new or changed tasks train). */
+int cli_package_guard(const char *dir, const socfw_pipeline *p, int force,
+                      int resume, size_t n_retrain);
+/* After a successful run: the snapshot (pipeline.resolved.yaml), the
+ * model card (README.md) and run.json with the manifest.  Returns a CLI_*
+ * code (reported). */
+int cli_package_finish(const char *dir, const char *pipeline,
+                       const char *const *sets, size_t n_sets,
+                       const socfw_registry *reg);
+/* Called by cli_read_run_dir: for a finished run, check every file of the
+ * manifest (the first missing or damaged one is named), warn when the
+ * pipeline file changed since, and give the snapshot and the overrides to
+ * load it with (strings stored in `doc`).  1: a package; 0: a run from
+ * before packages (use run.json's pipeline); -1: reported. */
+int cli_package_open(const char *dir, json_t *doc, const char **pipeline,
+                     json_t **overrides);
+int cli_cmd_export(int argc, char **argv);
+int cli_cmd_init(int argc, char **argv);
+
 /* What predict, serve and monitor work on (cmd_run.c): a pipeline or run
  * directory loaded and validated, and the runtime of its trained run when
  * there is one. */

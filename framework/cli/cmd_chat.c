@@ -33,6 +33,10 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "config.h"
+#ifdef HAVE_LIBEDIT
+#include <editline/readline.h>
+#endif
 #include "socfw/chain.h"
 #include "socfw/io.h"
 #include "socfw/pipeline.h"
@@ -63,6 +67,7 @@ typedef struct chat {
         socfw_chain *chain;             /* every stage, with the models */
         socfw_chain *control;           /* the dialog stage alone */
         const char *task;               /* the dialog stage's name */
+        char mood_key[300];             /* <sentiment stage>.label     */
         int reply_as_text;
         char session[SESSION_MAX + 1];
         int interactive;
@@ -253,6 +258,15 @@ chat_open(chat *ch)
                 ch->task = find_dialog_stage(ch->p, &ch->reply_as_text,
                                              &last);
         }
+        /* the label the dialog stage takes its tone from */
+        int ti = socfw_pipeline_task_find(ch->p, ch->task);
+        const char *ss = ti >= 0 ? socfw_config_get_string(
+                                           socfw_pipeline_task(ch->p,
+                                                               (size_t)ti),
+                                           "sentiment_stage")
+                                 : NULL;
+        snprintf(ch->mood_key, sizeof ch->mood_key, "%s.label",
+                 ss ? ss : "sentiment");
         /* stream only what no later stage can rewrite (privacy); with
          * --show-prompt the prompt is printed before the whole reply */
         ch->stream = ch->interactive && !ch->o.no_stream &&
@@ -373,6 +387,13 @@ say(chat *ch, const char *text)
         } else {
                 put_one_line(reply ? reply : "");
         }
+        /* on a terminal: the mood detected in the message, and the tone
+         * the reply took from it */
+        const char *mood = socfw_post_get_string(post, ch->mood_key);
+        const char *tone = annotation(post, ch, "tone");
+        if (ch->interactive && mood)
+                printf("     (your mood: %s%s%s)\n", mood,
+                       tone ? "; tone: " : "", tone ? tone : "");
         fflush(stdout);
         socfw_post_free(post);
         return CLI_OK;
@@ -555,11 +576,44 @@ chat_loop(chat *ch)
                        ch->task, ch->pipeline);
         for (;;) {
                 if (ch->interactive) {
+#ifdef HAVE_LIBEDIT
+                        /* line editing, and this session's lines on Up
+                         * (kept in memory only: messages may hold
+                         * personal data) */
+                        char *got = readline("you> ");
+                        if (!got) {
+                                r = 0;
+                                break;
+                        }
+                        size_t n = strlen(got);
+                        too_long = n > MAX_LINE;
+                        if (!too_long && n + 1 > cap) {
+                                char *g = realloc(line, n + 1);
+                                if (!g) {
+                                        free(got);
+                                        r = -1;
+                                        break;
+                                }
+                                line = g;
+                                cap = n + 1;
+                        }
+                        if (!too_long)
+                                memcpy(line, got, n + 1);
+                        if (!is_blank(got))
+                                add_history(got);
+                        free(got);
+                        r = 1;
+                        goto have_line;
+#else
                         fputs("you> ", stdout);
                         fflush(stdout);
+#endif
                 }
                 if ((r = read_line(stdin, &line, &cap, &too_long)) <= 0)
                         break;
+#ifdef HAVE_LIBEDIT
+have_line:;
+#endif
                 const char *text = line ? line : "";
                 int rc = CLI_OK;
                 if (too_long) {
@@ -577,10 +631,22 @@ chat_loop(chat *ch)
                 } else if (ch->interactive && strcmp(text, "/help") == 0) {
                         puts("/history  show this session's turns\n"
                              "/reset    forget them\n"
-                             "/quit     leave (or Ctrl-D)");
+                             "/quit     leave (or Ctrl-D)\n"
+                             "//text    send a message that starts with /");
                         continue;
                 } else if (ch->interactive && is_blank(text)) {
                         continue;
+                } else if (text[0] == '/' && text[1] == '/') {
+                        rc = say(ch, text + 1);
+                } else if (text[0] == '/' && text[1] &&
+                           !strchr(" \t/", text[1]) && !is_blank(text + 1)) {
+                        /* a command socfw chat does not know: answered
+                         * here, never sent to the model */
+                        cli_errorf("unknown chat command '%.*s' (commands: "
+                                   "/history, /reset, /help, /quit; //text "
+                                   "sends a message starting with /)",
+                                   (int)strcspn(text, " \t"), text);
+                        rc = ch->interactive ? CLI_OK : CLI_FAIL;
                 } else {
                         rc = say(ch, text);
                 }

@@ -79,7 +79,8 @@ print_hooks(const socfw_plugin *d)
 }
 
 static void
-print_details(const socfw_plugin *d, const char *file)
+print_details(const socfw_plugin *d, const char *file,
+              const socfw_registry *reg)
 {
         printf("Plugin Details:\n");
         printf("  %-13s%s\n", "Name", d->name);
@@ -91,9 +92,13 @@ print_details(const socfw_plugin *d, const char *file)
                 printf("  %-13s%s\n", "Author", d->author);
         printf("  %-13s%u.%u\n", "ABI", d->abi_major, d->abi_minor);
         printf("  %-13s%s\n", "File", file);
-        if (d->kind == SOCFW_PLUGIN_TASK)
+        if (d->kind == SOCFW_PLUGIN_TASK) {
                 printf("  %-13s%s\n", "Default head",
                        d->default_head ? d->default_head : "(none)");
+                const char *in = socfw_registry_task_input(d);
+                printf("  %-13s%s\n", "Input",
+                       in ? in : "a post {\"text\": ...}");
+        }
         print_hooks(d);
         printf("\n%s:\n", d->kind == SOCFW_PLUGIN_TASK
                                   ? "Parameters (keys of the task; every task "
@@ -104,6 +109,24 @@ print_details(const socfw_plugin *d, const char *file)
         if (d->kind == SOCFW_PLUGIN_HEAD) {
                 printf("\nLoss parameters (keys of loss:):\n");
                 cli_print_specs(stdout, d->loss_params, "  ");
+        }
+        /* a task's default head: the keys of its head: and loss: too */
+        const socfw_plugin *h = d->kind == SOCFW_PLUGIN_TASK &&
+                                                d->default_head
+                                        ? socfw_registry_find(
+                                                  reg, d->default_head,
+                                                  SOCFW_PLUGIN_HEAD)
+                                        : NULL;
+        if (h) {
+                printf("\nHead parameters (keys of head:, default head "
+                       "'%s'; `socfw inspect HEAD` for another):\n",
+                       h->name);
+                cli_print_specs(stdout, h->params, "  ");
+                printf("\nLoss parameters (keys of loss:):\n");
+                cli_print_specs(stdout, h->loss_params, "  ");
+        } else if (d->kind == SOCFW_PLUGIN_TASK && d->default_head) {
+                printf("\nHead '%s' not found on the plugin path.\n",
+                       d->default_head);
         }
 }
 
@@ -152,7 +175,7 @@ cli_cmd_inspect(int argc, char **argv)
                         rc = CLI_FAIL;
                 } else {
                         print_details(socfw_registry_get(reg, i),
-                                      socfw_registry_file(reg, i));
+                                      socfw_registry_file(reg, i), reg);
                 }
         } else {
                 size_t counts[3] = {0};

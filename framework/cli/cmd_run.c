@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "socfw/chain.h"
 #include "socfw/io.h"
+#include "socfw/log.h"
 #include "socfw/pipeline.h"
 #include "socfw/runtime.h"
 
@@ -28,6 +29,7 @@ typedef struct run_opts {
         const char *text_field;
         const char *task;       /* predict/evaluate: one task only */
         int resume;             /* run: continue from the saved state */
+        int force;              /* run: train over a finished run     */
         const char *retrain[MAX_SETS]; /* run: tasks to train again       */
         size_t n_retrain;
         const char *continue_run; /* run --continue RUN (continual)    */
@@ -47,6 +49,7 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                 {"text-field", required_argument, NULL, 'f'},
                 {"task", required_argument, NULL, 'T'},
                 {"resume", no_argument, NULL, 'R'},
+                {"force", no_argument, NULL, 'F'},
                 {"retrain", required_argument, NULL, 'r'},
                 {"continue", required_argument, NULL, 'C'},
                 {"data", required_argument, NULL, 'D'},
@@ -88,6 +91,12 @@ parse_run_opts(const char *cmd, int argc, char **argv, run_opts *o,
                                 return cli_usage(cmd, "only 'run' takes "
                                                       "--resume");
                         o->resume = 1;
+                        break;
+                case 'F':
+                        if (strcmp(cmd, "run") != 0)
+                                return cli_usage(cmd, "only 'run' takes "
+                                                      "--force");
+                        o->force = 1;
                         break;
                 case 'r':
                         if (strcmp(cmd, "run") != 0)
@@ -164,7 +173,7 @@ cli_cmd_validate(int argc, char **argv)
         socfw_pipeline *p = cli_load_pipeline(o.pipeline, o.sets, o.n_sets,
                                               reg);
         socfw_error err = {0};
-        if (p && socfw_runtime_check_adapters(p, &err) < 0) {
+        if (p && socfw_runtime_preflight(p, &err) < 0) {
                 cli_error(&err);        /* what socfw run would refuse */
                 socfw_pipeline_free(p);
                 p = NULL;
@@ -210,9 +219,26 @@ inference_chain(const socfw_pipeline *p, socfw_runtime *rt, const char *task)
 /* Run the chain over every line of `input` (JSON Lines), writing one JSON
  * line per post to `output` atomically ("-" = stdout).  A bad line stops
  * the run with file:line; nothing half-written is left behind. */
+/* Does every stage `predict` runs (all of the chain, or `task`) read
+ * records of its own rather than a post's text (its plugin declares
+ * `input`)?  Then records need no text field. */
+static int
+reads_records(const socfw_pipeline *p, const char *task)
+{
+        size_t n = task ? 1 : socfw_pipeline_chain_len(p);
+        for (size_t i = 0; i < n; i++) {
+                const char *st = task ? task : socfw_pipeline_chain_stage(p, i);
+                int t = socfw_pipeline_task_find(p, st);
+                if (t < 0 || !socfw_registry_task_input(
+                                     socfw_pipeline_task_plugin(p, (size_t)t)))
+                        return 0; /* privacy, or a task reading posts */
+        }
+        return n > 0;
+}
+
 static int
 predict_file(socfw_chain *chain, const char *input, const char *output,
-             const char *text_field)
+             const char *text_field, int records)
 {
         socfw_error err = {0};
         socfw_atomic_file *out = NULL;
@@ -239,8 +265,11 @@ predict_file(socfw_chain *chain, const char *input, const char *output,
                 if (len == 0)
                         continue;
                 socfw_post *post = NULL;
-                rc = socfw_post_from_json(&post, line, (size_t)len,
-                                          text_field, &err);
+                rc = records ? socfw_post_from_record(&post, line,
+                                                      (size_t)len,
+                                                      text_field, &err)
+                             : socfw_post_from_json(&post, line, (size_t)len,
+                                                    text_field, &err);
                 if (rc == 0)
                         rc = socfw_chain_run(chain, post, &err);
                 char *json = rc == 0 ? socfw_post_to_json(post) : NULL;
@@ -294,6 +323,9 @@ print_progress(const char *line, void *user)
 {
         static int tty = -1, pending;
         (void)user;
+        /* progress is information: -q and SOCFW_LOG=warn silence it */
+        if (socfw_log_get_level() < SOCFW_LOG_LEVEL_INFO)
+                return;
         if (tty < 0)
                 tty = isatty(STDERR_FILENO);
         int step = strncmp(line, "epoch ", 6) == 0 ||
@@ -395,6 +427,9 @@ cli_cmd_run(int argc, char **argv)
         rc = CLI_FAIL;
         if (!p)
                 goto out;
+        if (dir && cli_package_guard(dir, p, o.force, o.resume,
+                                     o.n_retrain) != CLI_OK)
+                goto out;
         if (!dir || socfw_dir_make(dir, 0755, &err) < 0 ||
             write_run_json(dir, &o, &err) < 0) {
                 if (dir)
@@ -453,11 +488,16 @@ cli_cmd_run(int argc, char **argv)
                 }
                 socfw_chain *chain = output ? inference_chain(p, rt, NULL)
                                             : NULL;
-                rc = chain ? predict_file(chain, input, output, o.text_field)
+                rc = chain ? predict_file(chain, input, output, o.text_field,
+                                          reads_records(p, NULL))
                            : CLI_FAIL;
                 socfw_chain_free(chain);
         }
+        /* the run directory becomes self-contained */
         if (rc == CLI_OK)
+                rc = cli_package_finish(dir, o.pipeline, o.sets, o.n_sets,
+                                        reg);
+        if (rc == CLI_OK && socfw_log_get_level() >= SOCFW_LOG_LEVEL_INFO)
                 fprintf(stderr, "socfw: done; results in %s\n", dir);
 out:
         socfw_runtime_free(rt);
@@ -583,7 +623,7 @@ cli_cmd_predict(int argc, char **argv)
                                           : NULL;
         if (chain)
                 rc = predict_file(chain, o.input, o.output ? o.output : "-",
-                                  o.text_field);
+                                  o.text_field, reads_records(in.p, o.task));
         else
                 rc = CLI_FAIL;
         socfw_chain_free(chain);

@@ -14,8 +14,8 @@ static const struct topic {
 } topics[] = {
         {"run",
          "Usage: socfw run PIPELINE.yaml [--set KEY=VALUE]... [--resume]\n"
-         "                 [--retrain TASK]... [--input FILE] [--output FILE]\n"
-         "                 [--text-field NAME]\n"
+         "                 [--force] [--retrain TASK]... [--input FILE]\n"
+         "                 [--output FILE] [--text-field NAME]\n"
          "       socfw run PIPELINE.yaml --continue RUN --data NEW.jsonl\n"
          "                 [--task T] [--set KEY=VALUE]...\n"
          "\n"
@@ -25,6 +25,19 @@ static const struct topic {
          "chain, writing one JSON line per post to output.dir/predictions\n"
          "(or --output; - is standard output).\n"
          "\n"
+         "A finished run directory is self-contained for inference: it holds\n"
+         "pipeline.resolved.yaml (the pipeline as it ran: overrides applied,\n"
+         "paths absolute, inferred labels written out, defaults as comments),\n"
+         "README.md (a model card: tasks, labels, data and sizes, metrics,\n"
+         "training settings, backbone, version, date, limitations), and\n"
+         "run.json (the backbone by source and fingerprint, and the size and\n"
+         "SHA-256 of every file inference reads).  predict, evaluate, serve\n"
+         "and chat on the directory need neither the pipeline file nor the\n"
+         "data.  A directory that already holds a trained run is refused\n"
+         "unless --force or --resume, or every task trains its own adapter\n"
+         "(then unchanged tasks are reused and only new or changed ones train).\n"
+         "\n"
+         "  --force            train again over a finished run, replacing it\n"
          "  --resume           continue an interrupted training run from its\n"
          "                     output directory: same data order, optimizer\n"
          "                     state and random numbers as an uninterrupted run\n"
@@ -54,6 +67,15 @@ static const struct topic {
          "the new data, are refused.  Exit status 0 when promoted, 1 when\n"
          "the gate refused (the current version keeps serving; the reasons\n"
          "are printed) or on error.\n"},
+        {"export",
+         "Usage: socfw export RUN_DIR DIR [--with-backbone]\n"
+         "\n"
+         "Copy a finished run into the new directory DIR, without the state\n"
+         "kept for --resume, after checking every file against run.json.  The\n"
+         "copy is used like the original (socfw predict DIR ...).  A backbone\n"
+         "the pipeline pretrained is part of the run; one loaded from\n"
+         "backbone.model (a path or hub:ORG/NAME) is referred to by its source\n"
+         "and fingerprint, and copied into DIR/backbone with --with-backbone.\n"},
         {"adapter",
          "Usage: socfw adapter merge RUN --task T --output DIR [--model M]\n"
          "                           [--force]\n"
@@ -72,6 +94,17 @@ static const struct topic {
          "promote: make version N current (predict uses it at once, a running\n"
          "serve after SIGHUP), whatever its gate said.  rollback: make the\n"
          "current version's parent (or version N) current again.\n"},
+        {"init",
+         "Usage: socfw init [--task PLUGIN]... [--output FILE]\n"
+         "\n"
+         "Write a complete pipeline to start from (standard output, or FILE,\n"
+         "which must not exist): a backbone, one task per --task (sentiment\n"
+         "when none is given; the plugins `socfw inspect` lists), training,\n"
+         "evaluation, the privacy stage (always: remove it if unwanted) and the\n"
+         "chain.  Every task lists its plugin's and head's keys with their\n"
+         "defaults as comments.  It validates as written; point the commented\n"
+         "data: lines at your files (or give pretrain.corpus or\n"
+         "backbone.model) before `socfw run`.\n"},
         {"validate",
          "Usage: socfw validate PIPELINE.yaml [--set KEY=VALUE]...\n"
          "\n"
@@ -98,7 +131,11 @@ static const struct topic {
          "post with every stage's annotations as one JSON line: a classifier adds\n"
          "NAME.label and NAME.scores.  Output goes to standard output by default;\n"
          "a file is written atomically.  RUN_DIR is a directory `socfw run`\n"
-         "wrote: its pipeline and best checkpoint are used.\n"},
+         "wrote: its own copy of the pipeline (pipeline.resolved.yaml) and its\n"
+         "best checkpoint are used, after every file is checked against\n"
+         "run.json (a missing or damaged one is named); the pipeline file and\n"
+         "the training data are not needed, and a warning says when the\n"
+         "pipeline file changed since the run.\n"},
         {"monitor",
          "Usage: socfw monitor PIPELINE.yaml|RUN_DIR --input FILE|- [--follow]\n"
          "                     [--webhook URL] [--report OUT.html] [--state DB]\n"

@@ -6,6 +6,8 @@ socfw_SOURCES = \
 	framework/cli/help.c \
 	framework/cli/cmd_inspect.c \
 	framework/cli/rundir.c \
+	framework/cli/runpkg.c \
+	framework/cli/cmd_init.c \
 	framework/cli/cmd_run.c \
 	framework/cli/cmd_chat.c \
 	framework/cli/cmd_model.c \
@@ -28,8 +30,9 @@ socfw_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/framework \
 # serve's web page (GET /), one self-contained file
 webdir = $(pkgdatadir)/web
 dist_web_DATA = web/index.html
-socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS)
-socfw_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
+socfw_CFLAGS = $(framework_libsocfw_la_CFLAGS) $(EDIT_CFLAGS)
+socfw_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD) \
+	$(EDIT_LIBS)
 
 # end-to-end tests of tokenize / generate / logits (cmd_model.c)
 if HAVE_CRITERION
@@ -54,3 +57,7 @@ EXTRA_DIST += tests/quantize-cli.sh tests/gguf-gpt2-check.py \
 # `socfw perplexity` end to end (cmd_perplexity.c)
 TESTS += tests/perplexity-cli.sh
 EXTRA_DIST += tests/perplexity-cli.sh
+
+# run packages: a moved run predicts and serves without its pipeline/data
+TESTS += tests/run-package.sh
+EXTRA_DIST += tests/run-package.sh

@@ -80,6 +80,8 @@ typedef struct command {
 
 static const command commands[] = {
         {"run", cli_cmd_run, "run a pipeline: train, evaluate, predict"},
+        {"init", cli_cmd_init, "write a complete, commented pipeline to "
+                               "start from"},
         {"validate", cli_cmd_validate, "check a pipeline without running it"},
         {"inspect", cli_cmd_inspect, "list plugins and heads, or show one"},
         {"predict", cli_cmd_predict, "run a pipeline's chain over posts"},
@@ -92,6 +94,8 @@ static const command commands[] = {
         {"logits", cli_cmd_logits, "print a model's output for token ids"},
         {"adapter", cli_cmd_adapter, "merge an adapter into its model, or "
                                      "inspect one"},
+        {"export", cli_cmd_export, "copy a finished run into a "
+                                   "self-contained directory"},
         {"perplexity", cli_cmd_perplexity, "a language model's perplexity "
                                            "on a text file"},
         {"quantize", cli_cmd_quantize, "write a model as a quantised GGUF "
@@ -100,6 +104,70 @@ static const command commands[] = {
         {"version", cmd_version, "print the version"},
         {"help", cli_cmd_help, "show help for a command or topic"},
 };
+
+/* Edit distance (insertions, deletions, substitutions, and swaps of two
+ * neighbours), for did-you-mean; long names give a large distance. */
+static int
+edit_distance(const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = strlen(b);
+        if (la > 31 || lb > 31)
+                return 100;
+        int d[32][32];
+        for (size_t i = 0; i <= la; i++)
+                d[i][0] = (int)i;
+        for (size_t j = 0; j <= lb; j++)
+                d[0][j] = (int)j;
+        for (size_t i = 1; i <= la; i++)
+                for (size_t j = 1; j <= lb; j++) {
+                        int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+                        if (d[i - 1][j] + 1 < best)
+                                best = d[i - 1][j] + 1;
+                        if (d[i][j - 1] + 1 < best)
+                                best = d[i][j - 1] + 1;
+                        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                            a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                                best = d[i - 2][j - 2] + 1;
+                        d[i][j] = best;
+                }
+        return d[la][lb];
+}
+
+/* The command a mistyped name most likely meant: within two edits (one
+ * for short names), or the only command it is a prefix of; NULL when none
+ * stands out. */
+static const char *
+closest_command(const char *name)
+{
+        /* words other tools use for what socfw calls otherwise */
+        static const char *const synonyms[][2] = {
+                {"train", "run"},     {"fit", "run"},
+                {"finetune", "run"},  {"infer", "predict"},
+                {"classify", "predict"}, {"check", "validate"},
+                {"server", "serve"},  {"download", "pull"},
+                {"eval", "evaluate"}, {"package", "export"},
+        };
+        for (size_t i = 0; i < sizeof synonyms / sizeof synonyms[0]; i++)
+                if (edit_distance(name, synonyms[i][0]) <= 1)
+                        return synonyms[i][1];
+        const char *best = NULL, *prefix_of = NULL;
+        int bd = 100, n_prefix = 0;
+        size_t len = strlen(name);
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+                int d = edit_distance(name, commands[i].name);
+                if (d < bd) {
+                        bd = d;
+                        best = commands[i].name;
+                }
+                if (len >= 2 && !strncmp(commands[i].name, name, len)) {
+                        prefix_of = commands[i].name;
+                        n_prefix++;
+                }
+        }
+        if (bd <= (len <= 4 ? 1 : 2))
+                return best;
+        return n_prefix == 1 ? prefix_of : NULL;
+}
 
 int
 main(int argc, char **argv)
@@ -161,6 +229,11 @@ main(int argc, char **argv)
                         return commands[i].fn(argc - idx, argv + idx);
                 }
         }
+        const char *near = closest_command(name);
+        if (near)
+                return cli_usage(NULL, "unknown command '%s'; did you mean "
+                                       "'%s'?",
+                                 name, near);
         return cli_usage(NULL, "unknown command '%s'", name);
 }
 

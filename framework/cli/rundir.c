@@ -72,6 +72,12 @@ cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
                 json_decref(d);
                 return -1;
         }
+        /* a finished run loads its own copy of the pipeline */
+        int pkg = cli_package_open(arg, d, &pl, &sets);
+        if (pkg < 0) {
+                json_decref(d);
+                return -1;
+        }
         for (size_t i = 0; i < json_array_size(sets); i++)
                 if (!json_is_string(json_array_get(sets, i))) {
                         cli_errorf("%s: overrides must be strings", path);

@@ -7,7 +7,8 @@ framework_libsocfw_la_SOURCES += \
 	framework/core/yamltree.c framework/core/yamltree.h \
 	framework/core/config.c framework/core/config_impl.h \
 	framework/core/schema.c \
-	framework/core/pipeline.c \
+	framework/core/pipeline.c framework/core/pipeline_impl.h \
+	framework/core/resolved.c \
 	framework/core/post.c \
 	framework/core/task.c framework/core/task_impl.h \
 	framework/core/chain.c \

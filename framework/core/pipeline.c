@@ -11,6 +11,7 @@
 
 #include "core/config_impl.h"
 #include "core/param.h"
+#include "core/pipeline_impl.h"
 #include "core/yamltree.h"
 
 #define MAX_DIAGS 50
@@ -332,6 +333,12 @@ const char *
 socfw_pipeline_dir(const socfw_pipeline *p)
 {
         return p->dir;
+}
+
+const ynode *
+socfw_pipeline_root_node(const socfw_pipeline *p)
+{
+        return p ? p->root : NULL;
 }
 
 /* ---- validation ---- */

@@ -41,9 +41,11 @@ socfw_post_new(const char *text, const char *session)
         return p;
 }
 
-int
-socfw_post_from_json(socfw_post **out, const char *json, size_t len,
-                     const char *text_field, socfw_error *err)
+/* A post from a JSON object; the text field must be a string, or, unless
+ * `require_text`, absent. */
+static int
+post_parse(socfw_post **out, const char *json, size_t len,
+           const char *text_field, int require_text, socfw_error *err)
 {
         json_error_t je;
         *out = NULL;
@@ -62,7 +64,17 @@ socfw_post_from_json(socfw_post **out, const char *json, size_t len,
                                        text_field);
         }
         json_t *t = json_object_get(obj, text_field);
-        if (!json_is_string(t)) {
+        if (!require_text && t && !json_is_string(t)) {
+                const char *kind = json_is_number(t)  ? "a number"
+                                   : json_is_array(t) ? "a list"
+                                                      : "another type";
+                json_decref(obj); /* t goes with it */
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "field '%s' must be a string (the "
+                                       "text), not %s",
+                                       text_field, kind);
+        }
+        if (require_text && !json_is_string(t)) {
                 json_decref(obj);
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "missing string field '%s' (hint: "
@@ -83,6 +95,20 @@ socfw_post_from_json(socfw_post **out, const char *json, size_t len,
         }
         *out = p;
         return 0;
+}
+
+int
+socfw_post_from_json(socfw_post **out, const char *json, size_t len,
+                     const char *text_field, socfw_error *err)
+{
+        return post_parse(out, json, len, text_field, 1, err);
+}
+
+int
+socfw_post_from_record(socfw_post **out, const char *json, size_t len,
+                       const char *text_field, socfw_error *err)
+{
+        return post_parse(out, json, len, text_field, 0, err);
 }
 
 void

@@ -181,6 +181,35 @@ running_uninstalled(void)
         return strncmp(exe, SOCFW_BUILDDIR, lb) == 0 && exe[lb] == '/';
 }
 
+/* An installation made with another prefix than configure's (make install
+ * prefix=/x) or moved since: the modules beside the program,
+ * <dir of the executable>/../lib/socfw-N, when that directory exists and
+ * is not SOCFW_PLUGINDIR itself. */
+static int
+add_relocated_path(socfw_registry *reg)
+{
+        char exe[PATH_MAX], dir[PATH_MAX + 64], a[PATH_MAX], b[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n <= 0)
+                return 0;
+        exe[n] = '\0';
+        for (int up = 0; up < 2; up++) { /* .../bin/socfw -> ... */
+                char *slash = strrchr(exe, '/');
+                if (!slash)
+                        return 0;
+                *slash = '\0';
+        }
+        const char *leaf = strrchr(SOCFW_PLUGINDIR, '/');
+        snprintf(dir, sizeof dir, "%s/lib%s", exe,
+                 leaf ? leaf : "/socfw-1");
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || !realpath(dir, a))
+                return 0;
+        if (realpath(SOCFW_PLUGINDIR, b) && strcmp(a, b) == 0)
+                return 0;
+        return socfw_registry_add_path(reg, a);
+}
+
 int
 socfw_registry_add_default_paths(socfw_registry *reg, const char *cli_paths)
 {
@@ -198,6 +227,8 @@ socfw_registry_add_default_paths(socfw_registry *reg, const char *cli_paths)
                 if (rc == 0)
                         rc = socfw_registry_add_path(reg, dir);
         }
+        else if (rc == 0)
+                rc = add_relocated_path(reg);
         if (rc == 0)
                 rc = socfw_registry_add_path(reg, SOCFW_PLUGINDIR);
         return rc;
@@ -739,6 +770,15 @@ socfw_registry_problem(const socfw_registry *reg, size_t i)
 }
 
 /* ---- what a head learns from ---- */
+
+const char *
+socfw_registry_task_input(const socfw_plugin *task)
+{
+        if (!task || task->kind != SOCFW_PLUGIN_TASK || task->abi_major != 1 ||
+            task->abi_minor < 3)
+                return NULL;
+        return task->input;
+}
 
 socfw_target_kind
 socfw_registry_head_target(const socfw_plugin *head)

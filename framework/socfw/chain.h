@@ -53,6 +53,11 @@ socfw_post *socfw_post_new(const char *text, const char *session);
  * back by _to_json.  Errors name what is wrong with the object. */
 int socfw_post_from_json(socfw_post **out, const char *json, size_t len,
                          const char *text_field, socfw_error *err);
+/* Same, for a task that reads records rather than a post's text (its
+ * plugin declares `input`): the text field may be absent (then
+ * socfw_post_text gives NULL); when present it must be a string. */
+int socfw_post_from_record(socfw_post **out, const char *json, size_t len,
+                           const char *text_field, socfw_error *err);
 void socfw_post_free(socfw_post *post);
 /* The post as one line of compact JSON: its fields, "text", and one object
  * per stage with that stage's annotations.  Caller frees; NULL on ENOMEM. */

@@ -102,6 +102,17 @@ const socfw_plugin *socfw_pipeline_privacy_plugin(const socfw_pipeline *p);
 size_t socfw_pipeline_chain_len(const socfw_pipeline *p);
 const char *socfw_pipeline_chain_stage(const socfw_pipeline *p, size_t i);
 
+/* The pipeline as it runs, as YAML text for a run's own copy
+ * (OUTPUT/pipeline.resolved.yaml): every key given, --set overrides
+ * applied, PATH values made absolute, and each default not given written
+ * as a comment ("# lr: 5e-5  (default)").  The tasks' data files
+ * (data.train/valid/test) are comments too, so the copy loads and
+ * validates after the training data is gone.  Loading the text from any
+ * directory gives the same settings.  `p` must be validated.  *out: caller
+ * frees.  Returns 0, or SOCFW_ENOMEM / SOCFW_ESTATE. */
+int socfw_pipeline_resolved_yaml(const socfw_pipeline *p, char **out,
+                                 socfw_error *err);
+
 /* The host's own specs for a top-level section (NULL for an unknown name),
  * and the list of section names (NULL-terminated).  Used by `socfw help
  * pipeline` and the reference documentation. */

@@ -70,10 +70,11 @@ extern "C" {
 #endif
 
 #define SOCFW_ABI_MAJOR 1
-#define SOCFW_ABI_MINOR 2   /* 1.1: tag_words, split, eval_source,
+#define SOCFW_ABI_MINOR 3   /* 1.1: tag_words, split, eval_source,
                                  generate_opts streaming/constraints;
                                1.2: a head's declared target,
-                                 socfw_eval_add_classification */
+                                 socfw_eval_add_classification;
+                               1.3: a task's declared input */
 
 /* ---- parameter specs: the pipeline schema ---- */
 
@@ -264,6 +265,16 @@ typedef struct socfw_plugin {
          * alone, so a new head of an existing kind needs no host change.
          * 0 in heads built before 1.2 (see socfw_registry_head_target). */
         socfw_target_kind target;
+
+        /* Since 1.3, TASK only: what the task's predict reads from a
+         * record when that is not a post's text - NULL for a post (the
+         * record's text field is then required), otherwise a short
+         * description of the record, e.g. "a brief {category, advertiser,
+         * product, ...}".  `socfw predict` accepts records without a text
+         * field when every stage it runs reads records; `socfw inspect`
+         * shows it.  NULL in plugins built before 1.3 (see
+         * socfw_registry_task_input). */
+        const char *input;
 } socfw_plugin;
 
 /* The type of the one exported function. */

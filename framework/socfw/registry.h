@@ -20,7 +20,9 @@
  *   2. $SOCFW_PLUGIN_PATH, colon-separated;
  *   3. the build tree's plugins/ and heads/ when the program runs from the
  *      build tree (or SOCFW_UNINSTALLED=1 is set);
- *   4. the install directory, $(libdir)/socfw-<ABI major>.
+ *   4. otherwise, <the program's directory>/../lib/socfw-<ABI major> when
+ *      it exists (an install made with `make install prefix=/x`, or moved);
+ *   5. the install directory, $(libdir)/socfw-<ABI major>.
  */
 #ifndef SOCFW_REGISTRY_H
 #define SOCFW_REGISTRY_H
@@ -95,6 +97,11 @@ const char *socfw_plugin_kind_name(int kind);
  * built-in head of that name (classifier, tagger, lm, ranker); 0 when
  * neither says. */
 socfw_target_kind socfw_registry_head_target(const socfw_plugin *head);
+
+/* What task plugin `task` reads in predict: its declared `input` (ABI 1.3
+ * and later), or NULL: a post's text (also for a plugin built before 1.3,
+ * or a head). */
+const char *socfw_registry_task_input(const socfw_plugin *task);
 const char *socfw_param_type_name(int type);
 
 #ifdef __cplusplus

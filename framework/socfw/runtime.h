@@ -82,6 +82,19 @@ typedef struct socfw_runtime_options {
  * SOCFW_ESCHEMA. */
 int socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err);
 
+/* Every check socfw_runtime_new makes before real work, without loading
+ * a model: socfw_runtime_check_adapters; a pipeline with neither tasks
+ * nor a chain is refused; each pretrain.corpus file must be readable; and
+ * for each task with a head and data, its labels are set up as training
+ * does and the first SOCFW_PREFLIGHT_ROWS records of every split are read
+ * by the task's plugin, bad rows being errors unless train.on_bad_row is
+ * skip (a wrong data.label_field or text field fails here, naming
+ * file:line; with skip, a split without one usable row in them fails).  socfw validate runs it;
+ * socfw_runtime_new runs it before any pretraining.  Returns 0 or a
+ * negative status with `err` set. */
+#define SOCFW_PREFLIGHT_ROWS 20
+int socfw_runtime_preflight(const socfw_pipeline *p, socfw_error *err);
+
 /* Build everything the pipeline describes (the pipeline must be validated
  * and outlive the runtime).  Pretrains a backbone from scratch when the
  * pipeline asks for it and none is cached in output_dir. */

@@ -5,6 +5,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/train/schedule.c \
 	framework/train/runtime.c framework/train/runtime_impl.h \
 	framework/train/loop.c framework/train/loop.h \
+	framework/train/preflight.c \
 	framework/train/trainer.c \
 	framework/train/retrieval.c \
 	framework/train/adapters.c \

@@ -586,8 +586,8 @@ rt_label_last(const rt_task *t)
 }
 
 /* Labels: from the pipeline, or inferred (sorted) from the training set. */
-static int
-setup_labels(socfw_runtime *rt, rt_task *t, socfw_error *err)
+int
+rt_setup_labels(socfw_runtime *rt, rt_task *t, socfw_error *err)
 {
         (void)rt;
         /* language-model and ranking tasks have no labels */
@@ -1473,7 +1473,7 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
         t->ctx->count_tokens = count_hook;
         t->ctx->tag_words = tag_words_hook;
         t->ctx->run_stage = stage_hook;
-        rc = setup_labels(rt, t, err);
+        rc = rt_setup_labels(rt, t, err);
         if (rc < 0 || !t->head)
                 return rc;
 
@@ -1689,9 +1689,11 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                 rt->truncation = SOCFW_TRUNCATE_HEAD;
         rt->metrics = socfw_metrics_new();
         int rc = rt->metrics ? 0 : SOCFW_ENOMEM;
-        /* what the adapters would refuse, before any pretraining */
+        /* what would stop the run later (adapters, data, corpus), before
+         * any pretraining */
         if (rc == 0)
-                rc = socfw_runtime_check_adapters(p, err);
+                rc = rt->from_checkpoint ? socfw_runtime_check_adapters(p, err)
+                                         : socfw_runtime_preflight(p, err);
 
         /* a task with a head needs the backbone; so does a pipeline that
          * only pretrains one (a base pipeline such as configs/base-en) */

@@ -296,6 +296,9 @@ int rt_load_split(socfw_runtime *rt, rt_task *t, const char *path,
  * option label_token: last, for causal decoders whose first sub-token has
  * not read the word yet), 0 for the first (the Hugging Face convention). */
 int rt_label_last(const rt_task *t);
+/* A task's labels: from the pipeline, or inferred (sorted) from its
+ * training data and set on its context. */
+int rt_setup_labels(socfw_runtime *rt, rt_task *t, socfw_error *err);
 
 /* Tokenize words[0..n_words) as one sequence: each word on its own
  * (byte-level BPE: with the space before it, except between CJK

@@ -901,6 +901,35 @@ log_metrics(socfw_runtime *rt, long step, int epoch)
         free(text);
 }
 
+/* A training-loss line in metrics.jsonl at every progress line
+ * (train.log_every steps): {"train_step", "epoch", "train.loss" (mean over
+ * the steps since the last line), "train.lr", "train.grad_norm",
+ * "train.tokens_per_s"}.  "train_step" (not "step") keeps these apart from
+ * the evaluation lines. */
+static void
+log_train_step(socfw_runtime *rt, long step, int epoch, double loss,
+               double lr, double norm, double tokens_per_s)
+{
+        if (!rt->out_dir)
+                return;
+        json_t *line = json_pack("{s:I, s:i, s:f, s:f, s:f, s:f}",
+                                 "train_step", (json_int_t)step, "epoch",
+                                 epoch, "train.loss", loss, "train.lr", lr,
+                                 "train.grad_norm", norm,
+                                 "train.tokens_per_s", tokens_per_s);
+        char *text = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS)
+                          : NULL;
+        json_decref(line);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/metrics.jsonl", rt->out_dir);
+        FILE *f = text ? fopen(path, "a") : NULL;
+        if (f) {
+                fprintf(f, "%s\n", text);
+                fclose(f);
+        }
+        free(text);
+}
+
 /* ---- the fine-tuning objective ---- */
 
 /* Fine-tuning as an objective of the training loop (loop.h): every
@@ -948,6 +977,7 @@ typedef struct finetune {
         size_t next;            /* next entry of `order`                   */
         int have_queue;
         const rt_example **batch;
+        const rt_loop *lp;      /* the loop running it (progress figures) */
         /* validation and early stopping */
         const char *es_metric;  /* train.early_stopping.metric, or NULL    */
         char watched[512];
@@ -1062,6 +1092,20 @@ ft_after_update(void *self, long step, long total, int updated)
         }
 }
 
+/* At each progress line: the training loss in metrics.jsonl. */
+static void
+ft_on_log(void *self, long step, double mean_loss, char *extra, size_t n)
+{
+        (void)extra;
+        (void)n;
+        finetune *ft = self;
+        const rt_loop *lp = ft->lp;
+        double el = now() - lp->tok_t0; /* (the loop's clock) */
+        log_train_step(ft->rt, step, ft->epoch, mean_loss, lp->last_lr,
+                       isfinite(lp->last_norm) ? lp->last_norm : -1.0,
+                       el > 0 ? (double)lp->tokens / el : 0);
+}
+
 static void
 ft_where(void *self, char *buf, size_t n)
 {
@@ -1172,6 +1216,7 @@ static const rt_objective finetune_objective = {
         .before_update = ft_before_update,
         .after_update = ft_after_update,
         .where = ft_where,
+        .on_log = ft_on_log,
         .after_step = ft_after_step,
         .save = ft_save,
         .restore = ft_restore,
@@ -1432,6 +1477,7 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
         if ((rc = rt_loop_init(&lp, &lc, err)) < 0 ||
             (rc = add_groups(rt, &lp)) < 0)
                 goto out;
+        ft.lp = &lp;
         choose_watched(rt, &ft);
         rt_progress(rt, "training: %ld steps (%d epochs x %ld), batch %d x "
                         "%d accumulated, lr %g, watching %s",

@@ -858,6 +858,8 @@ static const socfw_plugin adcopy_plugin = {
                  .parse_example = adcopy_parse_example,
                  .predict = adcopy_predict,
                  .evaluate = adcopy_evaluate},
+        .input = "a brief {category, advertiser, product, audience, tone} "
+                 "(field names: data.*_field)",
 };
 
 SOCFW_PLUGIN_DEFINE(adcopy, adcopy_plugin)

@@ -693,6 +693,8 @@ static const socfw_plugin recommend_plugin = {
                  .parse_example = recommend_parse_example,
                  .predict = recommend_predict,
                  .evaluate = recommend_evaluate},
+        .input = "a user {\"user\": ID} (field name: user_field; the "
+                 "text field also works)",
 };
 
 SOCFW_PLUGIN_DEFINE(recommend, recommend_plugin)
