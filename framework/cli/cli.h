@@ -76,6 +76,10 @@ int cli_package_finish(const char *dir, const char *pipeline,
  * before packages (use run.json's pipeline); -1: reported. */
 int cli_package_open(const char *dir, json_t *doc, const char **pipeline,
                      json_t **overrides);
+/* Rewrite the manifest of run `dir` after its files changed on purpose
+ * (an adapter version promoted or rolled back).  A CLI_* code (reported);
+ * a run from before packages is left alone. */
+int cli_package_refresh(const char *dir);
 int cli_cmd_export(int argc, char **argv);
 int cli_cmd_init(int argc, char **argv);
 

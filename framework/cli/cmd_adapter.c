@@ -422,6 +422,8 @@ cmd_store(const char *sub, int argc, char **argv)
                 cli_error(&err);
                 goto out;
         }
+        if (cli_package_refresh(argv[optind]) != CLI_OK)
+                goto out;
         printf("task %s: version %d is current (was %d)\n", task, to, cur);
         rc = CLI_OK;
 out:

@@ -288,6 +288,8 @@ cli_continual_run(const char *pipeline, const char *run, const char *data,
                 cli_error(&err);
                 goto out;
         }
+        if (pass && cli_package_refresh(abs_run) != CLI_OK)
+                goto out;
         if (pass) {
                 printf("task %s: version %d promoted (was %d): %s\n", s.task,
                        v, cur, why);

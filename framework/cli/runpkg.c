@@ -486,6 +486,44 @@ out:
         return rc;
 }
 
+/* After a run's files changed on purpose (an adapter version promoted or
+ * rolled back): the manifest lists the files as they are now. */
+int
+cli_package_refresh(const char *dir)
+{
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/run.json", dir);
+        json_error_t jerr;
+        json_t *doc = json_load_file(path, 0, &jerr);
+        socfw_error err = {0};
+        int rc = CLI_OK;
+        if (!doc || !json_object_get(doc, "files")) {
+                json_decref(doc); /* a run from before packages */
+                return CLI_OK;
+        }
+        json_t *files = json_object();
+        char *text = NULL;
+        for (size_t i = 0; files && package_parts[i]; i++)
+                if (manifest_add(files, dir, package_parts[i]) < 0) {
+                        json_decref(files);
+                        files = NULL;
+                }
+        if (files)
+                json_object_set_new(doc, "files", files);
+        text = files ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+        if (!text) {
+                cli_errorf("%s: cannot list the run's files", dir);
+                rc = CLI_FAIL;
+        } else if (socfw_file_write_atomic(path, text, strlen(text), &err) <
+                   0) {
+                cli_error(&err);
+                rc = CLI_FAIL;
+        }
+        free(text);
+        json_decref(doc);
+        return rc;
+}
+
 /* ---- opening a run ---- */
 
 int
