@@ -119,7 +119,9 @@ check_case(socfw_dtype t, int64_t rows, int64_t nblk, int N)
         float *y = malloc((size_t)(N * rows) * sizeof *y);
         float *bias = malloc((size_t)rows * sizeof *bias);
         cr_assert(W && x && y && bias);
-        socfw_qtensor_dequant_rows(&w, 0, rows, W);
+        /* the reference reads the blocks with the portable dequantiser */
+        cr_assert_eq(socfw_dtype_to_f32(t, w.data, (size_t)(rows * cols), W),
+                     0);
         for (int64_t i = 0; i < N * cols; i++)
                 x[i] = urand() * (i % 7 == 0 ? 3.0f : 1.0f);
         for (int64_t r = 0; r < rows; r++)
@@ -285,4 +287,35 @@ Test(nn_quant, permute_rows_moves_whole_rows)
         socfw_qtensor_release(&w);
         socfw_qtensor_release(NULL);
         free(data);
+}
+
+/* Row dequantisation (the prefill panels, token embeddings) on every path
+ * equals the portable dequantiser exactly. */
+Test(nn_quant, dequant_rows_equal_portable_on_every_path)
+{
+        const char *paths[] = {"scalar", "avx2"};
+        for (size_t p = 0; p < 2; p++) {
+                if (socfw_nn_qkernel_set(paths[p]) != 0)
+                        continue;
+                for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+                        int64_t rows = 3, cols = 512;
+                        size_t nbytes;
+                        uint8_t *data = random_matrix(types[t], rows, cols,
+                                                      &nbytes);
+                        socfw_qtensor w;
+                        cr_assert_eq(socfw_qtensor_init(&w, "w", types[t],
+                                                        rows, cols, data,
+                                                        nbytes, 0, NULL), 0);
+                        float a[2 * 512], b[2 * 512];
+                        socfw_qtensor_dequant_rows(&w, 1, 2, a);
+                        socfw_dtype_to_f32(types[t], data + w.row_bytes,
+                                           2 * 512, b);
+                        for (int i = 0; i < 2 * 512; i++)
+                                cr_assert(a[i] == b[i],
+                                          "%s [%s] element %d: %g vs %g",
+                                          socfw_dtype_name(types[t]),
+                                          paths[p], i, a[i], b[i]);
+                        free(data);
+                }
+        }
 }

@@ -213,11 +213,16 @@ typedef float (*nn_qdot_fn)(const nn_qtraits *tr, const uint8_t *row,
                             const nn_q8 *a, int64_t nblocks);
 typedef float (*nn_hdot_fn)(const uint8_t *row, const float *x, int64_t n);
 
-/* The kernels of the selected path (qdot.c). */
+/* dst (n floats) = n elements at src of one type (n whole blocks). */
+typedef void (*nn_deq_fn)(const uint8_t *src, float *dst, int64_t n);
+
+/* The kernels of the selected path (qdot.c); deq entries may be NULL
+ * (socfw_dtype_to_f32 then). */
 typedef struct nn_qkernels {
         const char *name;
         nn_qdot_fn dot[SOCFW_DTYPE_COUNT];      /* block formats          */
         nn_hdot_fn hdot[SOCFW_DTYPE_COUNT];     /* F16, BF16              */
+        nn_deq_fn deq[SOCFW_DTYPE_COUNT];       /* fast dequantisation    */
 } nn_qkernels;
 
 __attribute__((visibility("hidden")))

@@ -11,7 +11,8 @@
  * each 16), the dot of one 32-element sub-block is
  *     d_a * (s0 * sum_{e<16} q[e] q_a[e] + s1 * sum_{e>=16} q[e] q_a[e]
  *            + m0 * bs[0] + m1 * bs[1])
- * Q8_0, Q4_0 and Q4_K have AVX2 kernels reading the blocks directly. */
+ * Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K have AVX2 kernels reading
+ * the blocks directly; Q2_K, Q3_K and Q5_K unpack, then use AVX2. */
 #include "nn/nn_internal.h"
 
 #include <math.h>
@@ -262,6 +263,144 @@ dot_q4_0_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
         return hsum8(acc) - 8.0f * corr;
 }
 
+/* The 32 bits at p as 32 bytes, 0xff where the bit is set (byte i <- bit
+ * i). */
+AVX2 static inline __m256i
+bits32(const uint8_t *p)
+{
+        uint32_t x;
+        memcpy(&x, p, 4);
+        const __m256i shuf = _mm256_set_epi64x(
+                0x0303030303030303LL, 0x0202020202020202LL,
+                0x0101010101010101LL, 0x0000000000000000LL);
+        __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
+        b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfeLL));
+        return _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
+}
+
+/* The 32 nibbles of 16 bytes at p: low nibbles are bytes 0..15, high
+ * nibbles 16..31. */
+AVX2 static inline __m256i
+nibbles32(const uint8_t *p)
+{
+        __m128i raw = _mm_loadu_si128((const void *)p);
+        return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                _mm256_set1_epi8(0x0f));
+}
+
+/* Q4_1, Q5_0, Q5_1: unsigned u (4 or 5 bits); x = (u - off) d + m, so the
+ * dot is d d_a (sum u q_a - off (bs0 + bs1)) + m d_a (bs0 + bs1). */
+AVX2 static inline float
+dot_u32_avx2(const uint8_t *row, const nn_q8 *a, int64_t nblocks,
+             size_t bytes, int has_m, int has_h, float off)
+{
+        __m256 acc = _mm256_setzero_ps();
+        float corr = 0.0f;
+        const __m256i h16 = _mm256_set1_epi8(0x10);
+        for (int64_t b = 0; b < nblocks; b++, row += bytes, a++) {
+                const uint8_t *qs = row + (has_m ? 4 : 2) + (has_h ? 4 : 0);
+                __m256i u = nibbles32(qs);
+                if (has_h)
+                        u = _mm256_or_si256(
+                                u, _mm256_and_si256(
+                                           bits32(row + (has_m ? 4 : 2)), h16));
+                __m256 p = _mm256_cvtepi32_ps(
+                        u8dot(u, _mm256_loadu_si256((const void *)a->q)));
+                float dd = f16(row) * a->d;
+                float bs = (float)(a->bs[0] + a->bs[1]);
+                acc = _mm256_fmadd_ps(p, _mm256_set1_ps(dd), acc);
+                corr += (has_m ? f16(row + 2) * a->d : -off * dd) * bs;
+        }
+        return hsum8(acc) + corr;
+}
+
+AVX2 static float
+dot_q4_1_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+              int64_t nblocks)
+{
+        (void)tr;
+        return dot_u32_avx2(row, a, nblocks, 20, 1, 0, 0.0f);
+}
+
+AVX2 static float
+dot_q5_0_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+              int64_t nblocks)
+{
+        (void)tr;
+        return dot_u32_avx2(row, a, nblocks, 22, 0, 1, 16.0f);
+}
+
+AVX2 static float
+dot_q5_1_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+              int64_t nblocks)
+{
+        (void)tr;
+        return dot_u32_avx2(row, a, nblocks, 24, 1, 1, 0.0f);
+}
+
+/* Q6_K: per 128 elements h, ql[64] and qh[32]; element 32k + l of the
+ * half is the k-th 4-bit field (k = 0: low nibble of ql[l], 1: of
+ * ql[l+32], 2/3: the high nibbles) with bits 2k, 2k+1 of qh[l] on top,
+ * minus 32; one int8 scale per 16 (kquants.c). */
+AVX2 static float
+dot_q6_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+              int64_t nblocks)
+{
+        (void)tr;
+        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+        __m256 acc = _mm256_setzero_ps();
+        float corr = 0.0f;
+        for (int64_t b = 0; b < nblocks; b++, row += 210) {
+                const int8_t *sc = (const int8_t *)(row + 192);
+                float d = f16(row + 208);
+                for (int h = 0; h < 2; h++) {
+                        const uint8_t *ql = row + 64 * h;
+                        __m256i l0 = _mm256_loadu_si256((const void *)ql);
+                        __m256i l1 = _mm256_loadu_si256((const void *)(ql + 32));
+                        __m256i hh = _mm256_loadu_si256(
+                                (const void *)(row + 128 + 32 * h));
+                        __m256i u[4];
+                        u[0] = _mm256_or_si256(
+                                _mm256_and_si256(l0, m4),
+                                _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
+                        u[1] = _mm256_or_si256(
+                                _mm256_and_si256(l1, m4),
+                                _mm256_slli_epi16(
+                                        _mm256_and_si256(
+                                                _mm256_srli_epi16(hh, 2), m2),
+                                        4));
+                        u[2] = _mm256_or_si256(
+                                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                _mm256_slli_epi16(
+                                        _mm256_and_si256(
+                                                _mm256_srli_epi16(hh, 4), m2),
+                                        4));
+                        u[3] = _mm256_or_si256(
+                                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                _mm256_slli_epi16(
+                                        _mm256_and_si256(
+                                                _mm256_srli_epi16(hh, 6), m2),
+                                        4));
+                        for (int k = 0; k < 4; k++, a++) {
+                                int g = 8 * h + 2 * k;
+                                float s0 = d * (float)sc[g] * a->d;
+                                float s1 = d * (float)sc[g + 1] * a->d;
+                                __m256 p = _mm256_cvtepi32_ps(u8dot(
+                                        u[k],
+                                        _mm256_loadu_si256((const void *)a->q)));
+                                acc = _mm256_fmadd_ps(
+                                        p,
+                                        _mm256_set_m128(_mm_set1_ps(s1),
+                                                        _mm_set1_ps(s0)),
+                                        acc);
+                                corr += 32.0f * (s0 * (float)a->bs[0] +
+                                                 s1 * (float)a->bs[1]);
+                        }
+                }
+        }
+        return hsum8(acc) - corr;
+}
+
 /* Q4_K: per 64 elements g, 32 bytes whose low nibbles are sub-block 2g
  * and high nibbles 2g+1 (kquants.c). */
 AVX2 static float
@@ -348,24 +487,75 @@ hdot_bf16_avx2(const uint8_t *row, const float *x, int64_t n)
         return s;
 }
 
+AVX2 static void
+deq_f16_avx2(const uint8_t *src, float *dst, int64_t n)
+{
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+                _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(
+                                                  (const void *)(src + 2 * i))));
+        for (; i < n; i++)
+                dst[i] = f16(src + 2 * i);
+}
+
+AVX2 static void
+deq_q8_0_avx2(const uint8_t *src, float *dst, int64_t n)
+{
+        for (int64_t b = 0; b < n / 32; b++, src += 34, dst += 32) {
+                __m256 d = _mm256_set1_ps(f16(src));
+                for (int k = 0; k < 4; k++) {
+                        __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(
+                                (const void *)(src + 2 + 8 * k)));
+                        _mm256_storeu_ps(dst + 8 * k,
+                                         _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
+                }
+        }
+}
+
+AVX2 static void
+deq_q4_0_avx2(const uint8_t *src, float *dst, int64_t n)
+{
+        const __m256i eight = _mm256_set1_epi8(8);
+        for (int64_t b = 0; b < n / 32; b++, src += 18, dst += 32) {
+                __m256 d = _mm256_set1_ps(f16(src));
+                __m256i q = _mm256_sub_epi8(nibbles32(src + 2), eight);
+                __m128i lo = _mm256_castsi256_si128(q);
+                __m128i hi = _mm256_extracti128_si256(q, 1);
+                __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi,
+                                    _mm_srli_si128(hi, 8)};
+                for (int k = 0; k < 4; k++)
+                        _mm256_storeu_ps(
+                                dst + 8 * k,
+                                _mm256_mul_ps(_mm256_cvtepi32_ps(
+                                                      _mm256_cvtepi8_epi32(
+                                                              parts[k])),
+                                              d));
+        }
+}
+
 static const nn_qkernels k_avx2 = {
         .name = "avx2",
         .dot = {
                 [SOCFW_DTYPE_Q8_0] = dot_q8_0_avx2,
                 [SOCFW_DTYPE_Q4_0] = dot_q4_0_avx2,
-                [SOCFW_DTYPE_Q4_1] = dot_avx2,
-                [SOCFW_DTYPE_Q5_0] = dot_avx2,
-                [SOCFW_DTYPE_Q5_1] = dot_avx2,
+                [SOCFW_DTYPE_Q4_1] = dot_q4_1_avx2,
+                [SOCFW_DTYPE_Q5_0] = dot_q5_0_avx2,
+                [SOCFW_DTYPE_Q5_1] = dot_q5_1_avx2,
                 [SOCFW_DTYPE_Q2_K] = dot_avx2,
                 [SOCFW_DTYPE_Q3_K] = dot_avx2,
                 [SOCFW_DTYPE_Q4_K] = dot_q4_k_avx2,
                 [SOCFW_DTYPE_Q5_K] = dot_avx2,
-                [SOCFW_DTYPE_Q6_K] = dot_avx2,
+                [SOCFW_DTYPE_Q6_K] = dot_q6_k_avx2,
                 [SOCFW_DTYPE_Q8_K] = dot_avx2,
         },
         .hdot = {
                 [SOCFW_DTYPE_F16] = hdot_f16_avx2,
                 [SOCFW_DTYPE_BF16] = hdot_bf16_avx2,
+        },
+        .deq = {
+                [SOCFW_DTYPE_F16] = deq_f16_avx2,
+                [SOCFW_DTYPE_Q8_0] = deq_q8_0_avx2,
+                [SOCFW_DTYPE_Q4_0] = deq_q4_0_avx2,
         },
 };
 

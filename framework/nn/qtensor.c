@@ -120,8 +120,12 @@ socfw_qtensor_dequant_rows(const socfw_qtensor *t, int64_t row0, int64_t n,
                            float *dst)
 {
         assert(row0 >= 0 && n >= 0 && row0 + n <= t->rows);
-        socfw_dtype_to_f32(t->dtype, t->data + (size_t)row0 * t->row_bytes,
-                           (size_t)(n * t->cols), dst);
+        const uint8_t *src = t->data + (size_t)row0 * t->row_bytes;
+        nn_deq_fn deq = nn_qkernels_get()->deq[t->dtype];
+        if (deq)
+                deq(src, dst, n * t->cols);
+        else
+                socfw_dtype_to_f32(t->dtype, src, (size_t)(n * t->cols), dst);
 }
 
 /* ---- the linear layer --------------------------------------------------- */
