@@ -359,6 +359,7 @@ run_type(const char *path, const gtype *t, int rounds, uint64_t wbytes,
                 return 1;
         }
         double load = bench_now() - t0;
+        long rss_load = status_kb("VmRSS:");
         int32_t ids[PROMPT];
         for (int i = 0; i < PROMPT; i++)
                 ids[i] = (int32_t)(1 + (rnd() % (V - 1)));
@@ -387,11 +388,12 @@ run_type(const char *path, const gtype *t, int rounds, uint64_t wbytes,
         long rss = status_kb("VmRSS:"), hwm = status_kb("VmHWM:");
         int nq = 0;
         socfw_model_quantized_bytes(m, &nq);
-        printf("%-5s %8.1f %8.1f %8.2f %9.1f %9.1f %8.1f %7.1f %7.0f%% "
-               "%5.2f\n",
+        printf("%-5s %8.1f %8.1f %8.2f %9.1f %9.1f %8.1f %8.1f %7.1f "
+               "%7.0f%% %5.2f\n",
                t->name, (double)fbytes / 1048576.0,
                (double)wbytes / 1048576.0, load, pp_best, tg_best,
-               (double)rss / 1024.0, (double)hwm / 1024.0,
+               (double)rss_load / 1024.0, (double)rss / 1024.0,
+               (double)hwm / 1024.0,
                100.0 * tg_best / (bw / (double)wbytes), bw / (double)wbytes);
         fflush(stdout);
         free(lg);
@@ -421,9 +423,9 @@ main(int argc, char **argv)
                socfw_nn_qkernel_name(), rounds);
         double bw = read_bandwidth(rounds + 2);
         printf("streaming read bandwidth: %.2f GB/s\n", bw / 1e9);
-        printf("%-5s %8s %8s %8s %9s %9s %8s %7s %8s %5s\n", "type",
+        printf("%-5s %8s %8s %8s %9s %9s %8s %8s %7s %8s %5s\n", "type",
                "file MiB", "wts MiB", "load s", "pp128 t/s", "tg64 t/s",
-               "RSS MiB", "HWM MiB", "roofline", "max");
+               "RSS load", "RSS end", "HWM MiB", "roofline", "max");
         for (int i = 0; i < nnames; i++) {
                 const gtype *t = NULL;
                 for (size_t k = 0; k < sizeof gtypes / sizeof *gtypes; k++)

@@ -1260,6 +1260,7 @@ load_from(socfw_model **out, const socfw_modelfile *mf,
         if (rc < 0)
                 goto out;
         if (opts && opts->keep_quantized) {
+                socfw_params_hint_sparse(m->ps);
                 m->qw = calloc((size_t)socfw_params_count(m->ps),
                                sizeof *m->qw);
                 if (!m->qw) {
