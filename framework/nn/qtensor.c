@@ -22,7 +22,7 @@
 /* Up to this many input rows take the dot-product path. */
 #define QLIN_VEC_MAX 8
 /* Weight rows per dequantised panel of the sgemm path. */
-#define QLIN_PANEL 32
+#define QLIN_PANEL 128
 
 bool
 socfw_qtensor_type_supported(socfw_dtype t)
