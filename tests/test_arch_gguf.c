@@ -228,12 +228,70 @@ permute_rows(float *dst, const float *src, int64_t rows, int64_t cols,
                                        sizeof(float) * (size_t)cols);
 }
 
-/* Write the fixture model as GGUF the way llama.cpp's converter does
- * (Q/K rows permuted for arch "llama"), load it, compare with PyTorch. */
+/* GGML type ids and test-side quantisers (llama.cpp's reference
+ * rounding) for the element types a GGUF may be written in here. */
+enum { GG_F32 = 0, GG_F16 = 1, GG_Q4_0 = 2, GG_Q8_0 = 8, GG_BF16 = 30 };
+
 static void
-check_gguf_from_fixture(const char *fx, const char *arch)
+gf16(gbuf *b, float v)
 {
-        socfw_model *hf = arch_load_fixture(fx);
+        uint16_t h = socfw_f32_to_f16(v);
+        gput(b, &h, 2);
+}
+
+/* Append n floats (n a multiple of the block size) as GGML type gt. */
+static void
+gput_typed(gbuf *b, const float *x, int64_t n, int gt)
+{
+        if (gt == GG_F32) {
+                gput(b, x, sizeof(float) * (size_t)n);
+                return;
+        }
+        if (gt == GG_F16 || gt == GG_BF16) {
+                for (int64_t i = 0; i < n; i++) {
+                        uint16_t h = gt == GG_F16 ? socfw_f32_to_f16(x[i])
+                                                  : socfw_f32_to_bf16(x[i]);
+                        gput(b, &h, 2);
+                }
+                return;
+        }
+        for (int64_t k = 0; k < n; k += 32, x += 32) {
+                float amax = 0, max = 0;
+                for (int i = 0; i < 32; i++)
+                        if (fabsf(x[i]) > amax) {
+                                amax = fabsf(x[i]);
+                                max = x[i];
+                        }
+                if (gt == GG_Q8_0) {
+                        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+                        gf16(b, d);
+                        for (int i = 0; i < 32; i++) {
+                                int8_t q = (int8_t)lrintf(x[i] * id);
+                                gput(b, &q, 1);
+                        }
+                } else {        /* Q4_0 */
+                        float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
+                        gf16(b, d);
+                        for (int i = 0; i < 16; i++) {
+                                int lo = (int)(x[i] * id + 8.5f);
+                                int hi = (int)(x[i + 16] * id + 8.5f);
+                                lo = lo > 15 ? 15 : lo;
+                                hi = hi > 15 ? 15 : hi;
+                                unsigned char q = (unsigned char)(lo |
+                                                                  (hi << 4));
+                                gput(b, &q, 1);
+                        }
+                }
+        }
+}
+
+/* The model `hf` as a GGUF in memory (caller frees the buffer), written the
+ * way llama.cpp's converter does (Q/K rows permuted for arch "llama");
+ * 2-D matrices whose rows are whole 32-blocks in element type gt, the rest
+ * F32. */
+static gbuf
+gguf_of_model(socfw_model *hf, const char *arch, int gt)
+{
         const socfw_model_config *c = socfw_model_config_of(hf);
         socfw_params *ps = socfw_model_params(hf);
         int permute = !strcmp(arch, "llama");
@@ -275,7 +333,8 @@ check_gguf_from_fixture(const char *fx, const char *arch)
                 gu32(&hdr, (uint32_t)nd);
                 for (int d = nd - 1; d >= 0; d--)
                         gu64(&hdr, (uint64_t)sh[d]);
-                gu32(&hdr, 0);  /* F32 */
+                int t = nd == 2 && sh[1] % 32 == 0 ? gt : GG_F32;
+                gu32(&hdr, (uint32_t)t);
                 gu64(&hdr, data.n);
                 const float *w = socfw_params_data(ps, i);
                 float *g = malloc(sizeof(float) * numel);
@@ -284,7 +343,7 @@ check_gguf_from_fixture(const char *fx, const char *arch)
                             : strstr(hn, "k_proj") ? c->n_kv_heads : 0;
                 if (permute && heads)
                         permute_rows(g, w, sh[0], nd > 1 ? sh[1] : 1, heads);
-                gput(&data, g, sizeof(float) * numel);
+                gput_typed(&data, g, numel, t);
                 free(g);
                 static const char zeros[32];
                 gput(&data, zeros, (32 - data.n % 32) % 32);
@@ -305,6 +364,20 @@ check_gguf_from_fixture(const char *fx, const char *arch)
         static const char zeros[32];
         gput(&hdr, zeros, (32 - hdr.n % 32) % 32);
         gput(&hdr, data.p, data.n);
+        free(data.p);
+        return hdr;
+}
+
+/* Write the fixture model as GGUF the way llama.cpp's converter does
+ * (Q/K rows permuted for arch "llama"), load it, compare with PyTorch. */
+static void
+check_gguf_from_fixture(const char *fx, const char *arch)
+{
+        socfw_model *hf = arch_load_fixture(fx);
+        const socfw_model_config *c = socfw_model_config_of(hf);
+        socfw_params *ps = socfw_model_params(hf);
+        int nt = socfw_params_count(ps);
+        gbuf hdr = gguf_of_model(hf, arch, GG_F32);
 
         socfw_modelfile *mf = NULL;
         socfw_error err = {0};
@@ -353,7 +426,6 @@ check_gguf_from_fixture(const char *fx, const char *arch)
         socfw_modelfile_close(mf);
         socfw_model_free(hf);
         free(hdr.p);
-        free(data.p);
 }
 
 Test(arch_gguf, llama_fixture_permuted, .timeout = 30)
@@ -370,3 +442,191 @@ Test(arch_gguf, qwen2_fixture, .timeout = 30)
 {
         check_gguf_from_fixture("qwen2", "qwen2");
 }
+
+/* ---- weights kept in the file's format ---------------------------------- */
+
+/* Greedy decoding of n tokens after BOS; seq[0..n-1] the tokens, margin[i]
+ * the gap between the best and second-best logit when seq[i] was chosen. */
+static void
+greedy(socfw_model *m, int n, int32_t *seq, float *margin)
+{
+        const socfw_model_config *c = socfw_model_config_of(m);
+        socfw_model_kv *kv = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_model_kv_new(&kv, m, n + 2, &err), 0);
+        float *lg = malloc(sizeof(float) * c->vocab_size);
+        int32_t tok = c->bos_id;
+        for (int i = 0; i < n; i++) {
+                cr_assert_eq(socfw_model_decode_step(m, kv, &tok, 1, lg, &err),
+                             0, "%s", err.message);
+                int best = argmax(lg, c->vocab_size);
+                float second = -INFINITY;
+                for (int v = 0; v < c->vocab_size; v++)
+                        if (v != best && lg[v] > second)
+                                second = lg[v];
+                seq[i] = best;
+                margin[i] = lg[best] - second;
+                tok = best;
+        }
+        free(lg);
+        socfw_model_kv_free(kv);
+}
+
+/* The quantised path's greedy tokens equal the float path's up to the
+ * first step where the float path's two best logits are within `tie` of
+ * each other (there the 8-bit activations may pick the other one). */
+static void
+expect_same_greedy(socfw_model *mq, socfw_model *mf, int n, float tie,
+                   const char *what)
+{
+        int32_t *sq = malloc(sizeof(int32_t) * n), *sf = malloc(sizeof(int32_t) * n);
+        float *gq = malloc(sizeof(float) * n), *gf = malloc(sizeof(float) * n);
+        greedy(mq, n, sq, gq);
+        greedy(mf, n, sf, gf);
+        int same = 0;
+        while (same < n && sq[same] == sf[same])
+                same++;
+        cr_log_info("%s: greedy tokens equal for %d of %d steps", what, same,
+                    n);
+        if (same < n)
+                cr_expect_lt(gf[same], tie,
+                             "%s: step %d differs (%d vs %d) with a float "
+                             "margin of %g, not a near tie (< %g)",
+                             what, same, sq[same], sf[same], gf[same], tie);
+        free(sq);
+        free(sf);
+        free(gq);
+        free(gf);
+}
+
+static int
+n_quant(const socfw_model *m)
+{
+        int n = 0;
+        socfw_model_quantized_bytes(m, &n);
+        return n;
+}
+
+/* A fixture written in element type gt, loaded twice from the same bytes:
+ * weights kept in the file's format (copied) and dequantised to float32.
+ * Logits agree within tol of the largest logit; greedy tokens agree. */
+static void
+check_kept(const char *fx, const char *arch, int gt, double tol)
+{
+        socfw_model *hf = arch_load_fixture(fx);
+        gbuf buf = gguf_of_model(hf, arch, gt);
+        socfw_model_free(hf);
+        socfw_modelfile *mf = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_modelfile_open_memory(&mf, buf.p, buf.n, fx, &err),
+                     0, "%s", err.message);
+        socfw_model *m32 = NULL, *mq = NULL;
+        socfw_model_options keep = {.keep_quantized = true};
+        cr_assert_eq(socfw_model_load_modelfile(&m32, mf, NULL, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_load_modelfile(&mq, mf, &keep, &err), 0, "%s",
+                     err.message);
+        socfw_modelfile_close(mf);      /* mq holds copies */
+        free(buf.p);
+        const socfw_model_config *c = socfw_model_config_of(m32);
+        cr_expect_eq(n_quant(m32), 0);
+        cr_assert_gt(n_quant(mq), 0, "no matrix kept in the file's format");
+
+        socfw_modelfile *ref = arch_ref_open(fx);
+        const socfw_tensor_info *ti = arch_ref_info(ref, "input_ids");
+        int B = (int)ti->shape[0], T = (int)ti->shape[1], N = B * T;
+        int32_t *ids = arch_ref_i32(ref, "input_ids", NULL);
+        size_t NV = (size_t)N * c->vocab_size;
+        float *h = malloc(sizeof(float) * N * c->hidden);
+        float *l32 = malloc(sizeof(float) * NV), *lq = malloc(sizeof(float) * NV);
+        cr_assert_eq(socfw_model_forward(m32, ids, NULL, NULL, B, T, false, 0,
+                                         NULL, h, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_model_lm_logits(m32, h, N, l32, &err), 0);
+        cr_assert_eq(socfw_model_forward(mq, ids, NULL, NULL, B, T, false, 0,
+                                         NULL, h, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_model_lm_logits(mq, h, N, lq, &err), 0);
+        double d = arch_max_diff(lq, l32, NV), mx = arch_max_abs(l32, NV);
+        cr_log_info("%s as %d kept: max |logits - dequantised| %.3g (max "
+                    "|logit| %.3g)", fx, gt, d, mx);
+        cr_expect_leq(d, tol * mx, "%s type %d: logits differ by %g > %g",
+                      fx, gt, d, tol * mx);
+        /* one token at a time (the 8-bit dot-product path) */
+        socfw_model_kv *k32 = NULL, *kq = NULL;
+        cr_assert_eq(socfw_model_kv_new(&k32, m32, T, &err), 0);
+        cr_assert_eq(socfw_model_kv_new(&kq, mq, T, &err), 0);
+        double dd = 0;
+        for (int t = 0; t < T; t++) {
+                cr_assert_eq(socfw_model_decode_step(m32, k32, ids + t, 1, l32,
+                                                     &err), 0, "%s",
+                             err.message);
+                cr_assert_eq(socfw_model_decode_step(mq, kq, ids + t, 1, lq,
+                                                     &err), 0, "%s",
+                             err.message);
+                double e = arch_max_diff(lq, l32, (size_t)c->vocab_size);
+                dd = e > dd ? e : dd;
+        }
+        cr_log_info("%s as %d kept, decoding: max |logits - dequantised| "
+                    "%.3g", fx, gt, dd);
+        cr_expect_leq(dd, tol * mx, "%s type %d: decode logits differ by %g "
+                      "> %g", fx, gt, dd, tol * mx);
+        socfw_model_kv_free(k32);
+        socfw_model_kv_free(kq);
+        /* training needs the float weights: refused, with a hint */
+        cr_expect_eq(socfw_model_backward(mq, h, &err), SOCFW_ESTATE);
+        cr_expect(strstr(err.message, "keep_quantized"), "%s", err.message);
+        expect_same_greedy(mq, m32, 20, (float)(4 * tol * mx), fx);
+        free(h);
+        free(l32);
+        free(lq);
+        free(ids);
+        socfw_modelfile_close(ref);
+        socfw_model_free(m32);
+        socfw_model_free(mq);
+}
+
+/* Tolerances, of the largest logit: F16/BF16 rows are exact floats
+ * against float activations (only the summation order differs); Q8_0/Q4_0
+ * decoding takes 8-bit activations: with rows 32 wide, one scale covers a
+ * whole row, and the error measured through two layers is ~2.5% of the
+ * largest logit (limit 5%); a batch forward dequantises panels (float
+ * only), so its logits agree to float rounding. */
+Test(arch_gguf, kept_f16, .timeout = 30) { check_kept("llama", "llama", GG_F16, 1e-4); }
+Test(arch_gguf, kept_bf16, .timeout = 30) { check_kept("qwen2", "qwen2", GG_BF16, 1e-4); }
+Test(arch_gguf, kept_q8_0, .timeout = 30) { check_kept("llama", "llama", GG_Q8_0, 5e-2); }
+Test(arch_gguf, kept_q4_0, .timeout = 30) { check_kept("qwen2", "qwen2", GG_Q4_0, 5e-2); }
+
+/* stories260K rewritten as Q8_0 / Q4_0 into a file, loaded with the
+ * weights borrowed from the mapping: greedy text equals the dequantised
+ * path's up to near ties. */
+static void
+check_stories_kept(int gt, float tie)
+{
+        char path[4096], dir[4096], file[4200];
+        SOCFW_TEST_NEED_SHARED(path, "models/stories260K.gguf");
+        socfw_error err = {0};
+        socfw_model *src = NULL;
+        cr_assert_eq(socfw_model_load(&src, path, NULL, &err), 0, "%s",
+                     err.message);
+        gbuf buf = gguf_of_model(src, "llama", gt);
+        socfw_model_free(src);
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        snprintf(file, sizeof file, "%s/stories.gguf", dir);
+        cr_assert_eq(socfw_test_write_file(file, buf.p, buf.n), 0);
+        free(buf.p);
+        socfw_model *mq = NULL, *m32 = NULL;
+        socfw_model_options keep = {.keep_quantized = true};
+        cr_assert_eq(socfw_model_load(&mq, file, &keep, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_load(&m32, file, NULL, &err), 0, "%s",
+                     err.message);
+        cr_assert_gt(n_quant(mq), 0);
+        expect_same_greedy(mq, m32, 48, tie, gt == GG_Q8_0 ? "stories Q8_0"
+                                                           : "stories Q4_0");
+        socfw_model_free(mq);
+        socfw_model_free(m32);
+        remove(file);
+        remove(dir);
+}
+
+Test(arch_gguf, stories260k_kept_q8_0, .timeout = 60) { check_stories_kept(GG_Q8_0, 0.1f); }
+Test(arch_gguf, stories260k_kept_q4_0, .timeout = 60) { check_stories_kept(GG_Q4_0, 0.1f); }

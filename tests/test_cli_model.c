@@ -275,6 +275,15 @@ Test(cli_model, generate_greedy_stories260K)
         cr_assert(strstr(out, "5 tokens in") && strstr(out, "tokens/s") &&
                           strstr(out, "stopped: max tokens"),
                   "%s", out);
+        cr_assert(strstr(out, "resident memory") && strstr(out, "MiB"),
+                  "%s", out);
+        free(out);
+        /* --dequantize changes nothing for a float32 file */
+        cr_assert_eq(socfwf(&out, "generate -m '%s' --prompt '' "
+                                  "--temperature 0 --stop . --dequantize "
+                                  "--threads 1 2>/dev/null", path), 0);
+        cr_assert_str_eq(out, "Once upon a time, there was a little girl "
+                              "named Lily\n");
         free(out);
 
         /* a prompt: its BOS is added, only the continuation is printed */

@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "socfw/model.h"
+#include "socfw/modelfile.h"
 #include "socfw/nn.h"
 #include "socfw/peft.h"
+#include "socfw/qtensor.h"
 #include "peft/peft_internal.h"
 
 /* Parameter indices into the store of one block; -1 when absent. */
@@ -87,6 +89,12 @@ struct socfw_model {
         float *inv_freq;        /* scaled RoPE frequencies, or NULL       */
         socfw_context *ctx0;    /* the context of the socfw_model_* calls
                                    (made on first use), or NULL          */
+        /* weights kept in their file's format (keep_quantized): qw[idx]
+         * has data for such a parameter, whose float slot in ps stays
+         * unused (never touched, so never resident) */
+        socfw_qtensor *qw;      /* one per parameter, or NULL            */
+        int n_quant;
+        socfw_modelfile *mf;    /* the mapped file qw borrows, or NULL   */
 };
 
 /* One caller's state over a model (socfw_context in socfw/model.h): the
@@ -138,6 +146,12 @@ static inline float *arch_w(const socfw_model *m, int idx)
         return idx < 0 ? NULL : socfw_params_data(m->ps, idx);
 }
 
+/* The weight at idx kept in its file's format, or NULL (float32). */
+static inline const socfw_qtensor *arch_qw(const socfw_model *m, int idx)
+{
+        return idx >= 0 && m->qw && m->qw[idx].data ? &m->qw[idx] : NULL;
+}
+
 static inline float *arch_g(const socfw_model *m, int idx)
 {
         if (idx < 0 || !socfw_params_trainable(m->ps, idx))
@@ -180,6 +194,23 @@ ARCH_HIDDEN int arch_block_forward(socfw_model *m, int l, const float *x,
  * buffers *pdx and *pspare may be swapped. */
 ARCH_HIDDEN int arch_block_backward(socfw_context *cx, int l, const float *x,
                                     float **pdx, float **pspare, int need_dx);
+
+/* y (N,out) = x (N,in) W^T + b for the (out,in) weight wi and bias bi
+ * (-1: none), whichever format W is kept in (block.c).  Returns 0 or
+ * SOCFW_ENOMEM. */
+ARCH_HIDDEN int arch_linear(const socfw_model *m, int wi, int bi, float *y,
+                            const float *x, int N, int in, int out);
+
+/* x (N,C) = token embedding rows of ids (block.c); ids outside the
+ * vocabulary give zero rows and SOCFW_EINVAL, as
+ * socfw_nn_embedding_forward. */
+ARCH_HIDDEN int arch_embed(const socfw_model *m, float *x, const int32_t *ids,
+                           int N);
+
+/* SOCFW_ESTATE with a hint when m keeps quantised weights (what: the
+ * refused operation), else 0. */
+ARCH_HIDDEN int arch_refuse_quantized(const socfw_model *m, const char *what,
+                                      socfw_error *err);
 
 /* The base weight / bias indices of site s in block l, and the first
  * output column of the site in that weight (GPT-2's fused q|k|v). */

@@ -158,8 +158,56 @@ site_forward(socfw_model *m, int l, socfw_site s, float *y, const float *x,
         const float *xin = a ? peft_in_forward(a, l, s, x, in, &pp) : x;
         if (!xin)
                 return SOCFW_ENOMEM;
-        socfw_nn_matmul_forward(y, xin, W(wi), W(bi), pp.N, in, out, m->wl);
+        int rc = arch_linear(m, wi, bi, y, xin, pp.N, in, out);
+        if (rc < 0)
+                return rc;
         return a ? peft_out_forward(a, l, s, x, y, out, in, out, &pp) : 0;
+}
+
+int
+arch_linear(const socfw_model *m, int wi, int bi, float *y, const float *x,
+            int N, int in, int out)
+{
+        const socfw_qtensor *q = arch_qw(m, wi);
+        if (q)
+                return socfw_nn_qlinear_forward(y, x, q, W(bi), N);
+        socfw_nn_matmul_forward(y, x, W(wi), W(bi), N, in, out, m->wl);
+        return 0;
+}
+
+int
+arch_embed(const socfw_model *m, float *x, const int32_t *ids, int N)
+{
+        const socfw_model_config *c = &m->cfg;
+        const socfw_qtensor *q = arch_qw(m, m->tok_emb);
+        if (!q)
+                return socfw_nn_embedding_forward(x, ids, W(m->tok_emb), N,
+                                                  c->vocab_size, c->hidden);
+        int rc = 0;
+        for (int i = 0; i < N; i++) {
+                float *row = x + (size_t)i * c->hidden;
+                if (ids[i] < 0 || ids[i] >= c->vocab_size) {
+                        arch_zero(row, (size_t)c->hidden);
+                        rc = SOCFW_EINVAL;
+                        continue;
+                }
+                socfw_qtensor_dequant_rows(q, ids[i], 1, row);
+        }
+        return rc;
+}
+
+int
+arch_refuse_quantized(const socfw_model *m, const char *what,
+                      socfw_error *err)
+{
+        if (m->n_quant == 0)
+                return 0;
+        return socfw_error_set(err, SOCFW_ESTATE,
+                               "model: %s needs float32 weights, but %d "
+                               "matrices are kept in their file's format; "
+                               "hint: load the model without keep_quantized "
+                               "(socfw generate/logits: --dequantize)",
+                               what, m->n_quant);
 }
 
 /* GPT-2: qkv (N,3C) = x c_attn, then the q, k, v sites' hooks on their

@@ -198,8 +198,7 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
         }
         int pos0 = kv->len, Tk = pos0 + n;
         float *x = kv->x, *xn = kv->xn;
-        socfw_nn_embedding_forward(x, ids, W(m->tok_emb), n, c->vocab_size,
-                                   C);
+        arch_embed(m, x, ids, n);
         if (gpt2 && socfw_nn_positional_forward(x, W(m->pos_emb), 1, n, C,
                                                 pos0, c->max_positions) < 0)
                 return socfw_error_set(err, SOCFW_EINVAL, "model decode: "
@@ -236,8 +235,16 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                         socfw_nn_rmsnorm_forward(xn, NULL, last, W(m->fin_w),
                                                  1, C, c->norm_eps);
                 int head = m->lm_head >= 0 ? m->lm_head : m->tok_emb;
-                socfw_nn_matmul_forward(logits, xn, W(head), NULL, 1, C,
-                                        c->vocab_size, SOCFW_NN_W_OUT_IN);
+                const socfw_qtensor *q = arch_qw(m, head);
+                if (q) {
+                        if ((rc = socfw_nn_qlinear_forward(logits, xn, q, NULL,
+                                                           1)) < 0)
+                                goto bad;
+                } else {
+                        socfw_nn_matmul_forward(logits, xn, W(head), NULL, 1,
+                                                C, c->vocab_size,
+                                                SOCFW_NN_W_OUT_IN);
+                }
         }
         return 0;
 bad:

@@ -250,14 +250,11 @@ embed_forward(socfw_context *cx, int B, int T, float p, socfw_rng *rng,
                         c->max_positions);
                 break;
         case SOCFW_ARCH_LLAMA:
-                socfw_nn_embedding_forward(x, ws->ids, arch_w(m, m->tok_emb),
-                                           N, c->vocab_size, C);
+                arch_embed(m, x, ws->ids, N);
                 break;
         case SOCFW_ARCH_BERT:
         case SOCFW_ARCH_ROBERTA:
-                socfw_nn_embedding_forward(ws->emb_sum, ws->ids,
-                                           arch_w(m, m->tok_emb), N,
-                                           c->vocab_size, C);
+                arch_embed(m, ws->emb_sum, ws->ids, N);
                 rc = socfw_nn_embedding_add_forward(ws->emb_sum, ws->pos,
                                                     arch_w(m, m->pos_emb), N,
                                                     c->max_positions, C);
@@ -473,6 +470,9 @@ socfw_context_backward(socfw_context *cx, const float *dhidden,
         socfw_model *m = cx->m;
         const socfw_model_config *c = &m->cfg;
         arch_ws *ws = &cx->ws;
+        int rq = arch_refuse_quantized(m, "backward", err);
+        if (rq < 0)
+                return rq;
         if (!ws->valid)
                 return socfw_error_set(err, SOCFW_ESTATE, "model backward: "
                                        "no forward pass to go back through");
@@ -534,6 +534,14 @@ socfw_model_lm_logits(socfw_model *m, const float *hidden, int N,
         if (N < 1 || !hidden || !logits)
                 return socfw_error_set(err, SOCFW_EINVAL, "model lm_logits: "
                                        "bad arguments");
+        const socfw_qtensor *q = arch_qw(m, idx);
+        if (q) {
+                if (socfw_nn_qlinear_forward(logits, hidden, q, NULL, N) < 0)
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "model lm_logits: out of "
+                                               "memory");
+                return 0;
+        }
         socfw_nn_linear_forward(logits, hidden, W(idx), NULL, N,
                                 m->cfg.hidden, m->cfg.vocab_size);
         return 0;
@@ -550,6 +558,9 @@ socfw_model_lm_logits_backward(socfw_model *m, const float *hidden,
         if (N < 1 || !hidden || !dlogits)
                 return socfw_error_set(err, SOCFW_EINVAL, "model lm_logits "
                                        "backward: bad arguments");
+        int rq = arch_refuse_quantized(m, "lm_logits backward", err);
+        if (rq < 0)
+                return rq;
         socfw_nn_linear_backward(dhidden, G(idx), NULL, dlogits, hidden,
                                  W(idx), N, m->cfg.hidden, m->cfg.vocab_size);
         return 0;

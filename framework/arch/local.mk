@@ -26,3 +26,11 @@ bench_bench_model_SOURCES = bench/bench_model.c
 bench_bench_model_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 bench_bench_model_LDADD = framework/libsocfw.la
 EXTRA_DIST += bench/bench_torch_gpt2.py
+
+# weights kept in their file's format: random Llama GGUF files (SmolLM-135M
+# shape) per type, prefill/decode tokens/s, memory, bandwidth roofline:
+# bench/bench_quant [threads] [rounds] [layers] [TYPE...]
+noinst_PROGRAMS += bench/bench_quant
+bench_bench_quant_SOURCES = bench/bench_quant.c
+bench_bench_quant_CFLAGS = $(framework_libsocfw_la_CFLAGS)
+bench_bench_quant_LDADD = framework/libsocfw.la

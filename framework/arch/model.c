@@ -532,6 +532,13 @@ socfw_model_free(socfw_model *m)
         if (!m)
                 return;
         socfw_context_free(m->ctx0);
+        if (m->qw) {
+                int n = socfw_params_count(m->ps);
+                for (int i = 0; i < n; i++)
+                        socfw_qtensor_release(&m->qw[i]);
+                free(m->qw);
+        }
+        socfw_modelfile_close(m->mf);
         free(m->inv_freq);
         socfw_params_free(m->ps);
         free(m->layers);
@@ -1063,9 +1070,81 @@ unpermute_rows(float *w, int64_t rows, int64_t cols, int heads)
         return 0;
 }
 
+/* May tensor idx stay in its file's format?  The (out, in) matrices the
+ * linear layer reads: the sites' weights, the LM head, the token
+ * embeddings (read a row at a time). */
+static int
+quant_candidate(const socfw_model *m, int idx)
+{
+        if (m->wl != SOCFW_NN_W_OUT_IN)
+                return 0;
+        if (idx == m->tok_emb || idx == m->lm_head)
+                return 1;
+        for (int l = 0; l < m->cfg.n_layers; l++) {
+                const arch_layer *P = &m->layers[l];
+                if (idx == P->q_w || idx == P->k_w || idx == P->v_w ||
+                    idx == P->o_w || idx == P->fc_w || idx == P->up_w ||
+                    idx == P->down_w)
+                        return 1;
+        }
+        return 0;
+}
+
+/* Keep tensor t (a 2-D decl d) in its format in m->qw: borrowed from the
+ * mapping when `borrow`, else copied; Llama GGUF Q/K rows are put back in
+ * HF order (a copy).  Returns 1 when kept, 0 when t should be read as
+ * float32 instead, or an error. */
+static int
+keep_quantized(socfw_model *m, const socfw_tensor_info *t, const decl *d,
+               int borrow, socfw_error *err)
+{
+        static int said;
+        int idx = *d->idx;
+        if (t->dtype == SOCFW_DTYPE_F32 || d->ndim != 2 ||
+            !quant_candidate(m, idx))
+                return 0;
+        if (!socfw_qtensor_type_supported(t->dtype)) {
+                if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+                        SOCFW_LOG_INFO("%s: tensor '%s' is %s, which the "
+                                       "quantised linear layer does not "
+                                       "take; dequantising it to float32",
+                                       t->file, t->name,
+                                       socfw_dtype_name(t->dtype));
+                return 0;
+        }
+        int64_t rows = d->shape[0], cols = d->shape[1];
+        int perm = d->permute_heads > 0;
+        socfw_qtensor *q = &m->qw[idx];
+        int rc = socfw_qtensor_init(q, t->name, t->dtype, rows, cols, t->data,
+                                    t->nbytes, !borrow && !perm, err);
+        if (rc < 0)
+                return socfw_error_prefix(err, rc, "%s", t->file);
+        if (perm) {
+                /* row (h, j*half + i) <- file row (h, 2i + j) */
+                int64_t D = rows / d->permute_heads, half = D / 2;
+                int64_t *p = malloc((size_t)rows * sizeof *p);
+                socfw_qtensor tmp = *q;
+                if (!p)
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "model: out of memory");
+                for (int64_t h = 0; h < d->permute_heads; h++)
+                        for (int64_t j = 0; j < 2; j++)
+                                for (int64_t i = 0; i < half; i++)
+                                        p[h * D + j * half + i] =
+                                                h * D + 2 * i + j;
+                rc = socfw_qtensor_permute_rows(q, &tmp, p, err);
+                socfw_qtensor_release(&tmp);
+                free(p);
+                if (rc < 0)
+                        return rc;
+        }
+        m->n_quant++;
+        return 1;
+}
+
 static int
 load_decl(socfw_model *m, const socfw_modelfile *mf, const decl *d, int gguf,
-          socfw_rng *rng, socfw_error *err)
+          int borrow, socfw_rng *rng, socfw_error *err)
 {
         const char *path = socfw_modelfile_path(mf);
         const char *fname = gguf ? d->gguf : d->name;
@@ -1100,8 +1179,11 @@ load_decl(socfw_model *m, const socfw_modelfile *mf, const decl *d, int gguf,
                                        t->ndim, (long long)d->shape[0],
                                        (long long)(d->ndim > 1 ? d->shape[1]
                                                                : 0));
+        int rc = m->qw ? keep_quantized(m, t, d, borrow, err) : 0;
+        if (rc != 0)
+                return rc < 0 ? rc : 0;
         float *w = socfw_params_data(m->ps, idx);
-        int rc = socfw_modelfile_read_f32(mf, t, w, (size_t)n, err);
+        rc = socfw_modelfile_read_f32(mf, t, w, (size_t)n, err);
         if (rc < 0)
                 return rc;
         if (gguf && d->permute_heads > 0) {
@@ -1147,9 +1229,11 @@ load_rope_factors(socfw_model *m, const socfw_modelfile *mf,
         return rc;
 }
 
-int
-socfw_model_load_modelfile(socfw_model **out, const socfw_modelfile *mf,
-                           const socfw_model_options *opts, socfw_error *err)
+/* borrow: quantised tensors may point into mf's mapping (the caller
+ * keeps mf open for the model's lifetime). */
+static int
+load_from(socfw_model **out, const socfw_modelfile *mf,
+          const socfw_model_options *opts, int borrow, socfw_error *err)
 {
         socfw_model_config cfg;
         socfw_model *m = NULL;
@@ -1175,12 +1259,22 @@ socfw_model_load_modelfile(socfw_model **out, const socfw_modelfile *mf,
         rc = model_build(&m, &cfg, prefix, &dl, err);
         if (rc < 0)
                 goto out;
+        if (opts && opts->keep_quantized) {
+                socfw_params_hint_sparse(m->ps);
+                m->qw = calloc((size_t)socfw_params_count(m->ps),
+                               sizeof *m->qw);
+                if (!m->qw) {
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "model: out of memory");
+                        goto out;
+                }
+        }
         socfw_rng rng;
         socfw_rng_seed(&rng, opts ? opts->seed : 0);
         for (int i = 0; i < dl.n; i++) {
                 if (!permute)
                         dl.v[i].permute_heads = 0;
-                rc = load_decl(m, mf, &dl.v[i], gguf, &rng, err);
+                rc = load_decl(m, mf, &dl.v[i], gguf, borrow, &rng, err);
                 if (rc < 0)
                         goto out;
         }
@@ -1191,12 +1285,24 @@ socfw_model_load_modelfile(socfw_model **out, const socfw_modelfile *mf,
                         "parameters", socfw_modelfile_path(mf),
                         socfw_arch_name(cfg.arch), cfg.n_layers, cfg.hidden,
                         (long long)socfw_params_total_numel(m->ps));
+        if (m->n_quant > 0)
+                SOCFW_LOG_DEBUG("%s: %d matrices kept in the file's format "
+                                "(%zu bytes)", socfw_modelfile_path(mf),
+                                m->n_quant,
+                                socfw_model_quantized_bytes(m, NULL));
         *out = m;
         m = NULL;
 out:
         socfw_model_free(m);
         free(dl.v);
         return rc;
+}
+
+int
+socfw_model_load_modelfile(socfw_model **out, const socfw_modelfile *mf,
+                           const socfw_model_options *opts, socfw_error *err)
+{
+        return load_from(out, mf, opts, 0, err);
 }
 
 int
@@ -1208,7 +1314,26 @@ socfw_model_load(socfw_model **out, const char *path,
         int rc = socfw_modelfile_open(&mf, path, err);
         if (rc < 0)
                 return rc;
-        rc = socfw_model_load_modelfile(out, mf, opts, err);
+        int keep = opts && opts->keep_quantized;
+        rc = load_from(out, mf, opts, keep, err);
+        if (rc == 0 && keep && (*out)->n_quant > 0) {
+                (*out)->mf = mf;        /* the model's weights point in */
+                mf = NULL;
+        }
         socfw_modelfile_close(mf);
         return rc;
+}
+
+size_t
+socfw_model_quantized_bytes(const socfw_model *m, int *n_tensors)
+{
+        size_t total = 0;
+        if (n_tensors)
+                *n_tensors = m->n_quant;
+        if (!m->qw)
+                return 0;
+        int n = socfw_params_count(m->ps);
+        for (int i = 0; i < n; i++)
+                total += (size_t)m->qw[i].rows * m->qw[i].row_bytes;
+        return total;
 }

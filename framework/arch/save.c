@@ -87,6 +87,9 @@ socfw_model_save(socfw_model *m, const char *dir,
                  socfw_error *err)
 {
         const socfw_model_config *mc = &m->cfg;
+        int rq = arch_refuse_quantized(m, "saving", err);
+        if (rq < 0)
+                return rq;
         json_t *cfg = hf_config(mc);
         if (!cfg)
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED,

@@ -65,7 +65,7 @@ static const char generate_usage[] =
         "                      [--temperature T] [--top-k K] [--top-p P]\n"
         "                      [--min-p P] [--repetition-penalty R]\n"
         "                      [--seed S] [--stop STR]... [--threads N]\n"
-        "                      [--stats] [--adapter DIR]\n"
+        "                      [--stats] [--adapter DIR] [--dequantize]\n"
         "\n"
         "Continue the prompt with a decoder model (GPT-2, Llama, Qwen2: a\n"
         ".gguf file or a Hugging Face directory) and stream the generated\n"
@@ -95,12 +95,17 @@ static const char generate_usage[] =
         "  --seed S                   random seed (default 42)\n"
         "  --stop STR                 stop when STR appears (repeatable)\n"
         "  --threads N                worker threads (0 = all cores)\n"
-        "  -v, --stats                print token counts and tokens/s to\n"
-        "                             standard error\n";
+        "  --dequantize               convert quantised / half-precision\n"
+        "                             weights to float32 on load (by\n"
+        "                             default they stay in the file's\n"
+        "                             format, memory-mapped; always with\n"
+        "                             --adapter)\n"
+        "  -v, --stats                print token counts, tokens/s and\n"
+        "                             resident memory to standard error\n";
 
 static const char logits_usage[] =
         "Usage: socfw logits --model PATH --ids \"I1 I2 ...\" [--threads N]\n"
-        "                    [--adapter DIR]\n"
+        "                    [--adapter DIR] [--dequantize]\n"
         "\n"
         "Run the model on the token ids and print its output, one value per\n"
         "line (%.6g): for a decoder (GPT-2, Llama, Qwen2) the logits of the\n"
@@ -114,6 +119,7 @@ static const char logits_usage[] =
         "  --ids \"I1 I2 ...\"  the token ids\n"
         "  --adapter DIR      run the model with this adapter\n"
         "  --threads N        worker threads (0 = all cores)\n"
+        "  --dequantize       convert the weights to float32 on load\n"
         "  -v, --verbose      say on standard error what was printed\n";
 
 /* ---- shared helpers ------------------------------------------------------ */
@@ -303,7 +309,8 @@ attach_adapter(socfw_model *m, const char *dir, socfw_adapter **out,
 }
 
 static int
-load_model(socfw_model **m, char **gguf, const char *path, socfw_error *err)
+load_model(socfw_model **m, char **gguf, const char *path, int keep,
+           socfw_error *err)
 {
         static const char pooler[] = "pooler.dense.weight";
         socfw_modelfile *mf = NULL;
@@ -311,10 +318,12 @@ load_model(socfw_model **m, char **gguf, const char *path, socfw_error *err)
         int rc = hub_path(&path, &owned, err);
         if (rc == 0)
                 rc = socfw_modelfile_open(&mf, path, err);
-        free(owned);
-        if (rc < 0)
+        if (rc < 0) {
+                free(owned);
                 return rc;
-        socfw_model_options mo = {.seed = 0, .no_pooler = true};
+        }
+        socfw_model_options mo = {.seed = 0, .no_pooler = true,
+                                  .keep_quantized = keep};
         size_t nt = socfw_modelfile_n_tensors(mf);
         for (size_t i = 0; i < nt; i++) {
                 const char *name = socfw_modelfile_tensor(mf, i)->name;
@@ -325,7 +334,11 @@ load_model(socfw_model **m, char **gguf, const char *path, socfw_error *err)
                         break;
                 }
         }
-        rc = socfw_model_load_modelfile(m, mf, &mo, err);
+        if (keep)       /* reopened: the model keeps the mapping */
+                rc = socfw_model_load(m, path, &mo, err);
+        else
+                rc = socfw_model_load_modelfile(m, mf, &mo, err);
+        free(owned);
         if (rc == 0 && gguf && nt > 0 &&
             socfw_modelfile_format_of(mf) == SOCFW_MODELFILE_GGUF) {
                 *gguf = strdup(socfw_modelfile_tensor(mf, 0)->file);
@@ -592,6 +605,7 @@ typedef struct gen_opts {
         size_t n_stops;
         int threads;
         int stats;
+        int dequantize;
 } gen_opts;
 
 /* Returns 0, CLI_USAGE, or -1 after printing --help. */
@@ -613,6 +627,7 @@ parse_gen_opts(int argc, char **argv, gen_opts *o)
                 {"stats", no_argument, NULL, 'v'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"adapter", required_argument, NULL, 'A'},
+                {"dequantize", no_argument, NULL, 'D'},
                 {"help", no_argument, NULL, 'h'},
                 {0, 0, 0, 0},
         };
@@ -681,6 +696,9 @@ parse_gen_opts(int argc, char **argv, gen_opts *o)
                 case 'v':
                         o->stats = 1;
                         break;
+                case 'D':
+                        o->dequantize = 1;
+                        break;
                 case 'h':
                         fputs(generate_usage, stdout);
                         return -1;
@@ -697,6 +715,41 @@ parse_gen_opts(int argc, char **argv, gen_opts *o)
         if (!o->model)
                 return cli_usage(cmd, "missing --model PATH");
         return 0;
+}
+
+/* The kB value of `key` ("VmRSS:") in /proc/self/status, or -1. */
+static long
+proc_status_kb(const char *key)
+{
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        long v = -1;
+        size_t kl = strlen(key);
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof line, f))
+                if (strncmp(line, key, kl) == 0) {
+                        v = strtol(line + kl, NULL, 10);
+                        break;
+                }
+        fclose(f);
+        return v;
+}
+
+/* --stats: resident memory now and at its peak, and the weights kept in
+ * their file's format. */
+static void
+print_memory(const socfw_model *m)
+{
+        long rss = proc_status_kb("VmRSS:"), hwm = proc_status_kb("VmHWM:");
+        int nq = 0;
+        size_t qb = socfw_model_quantized_bytes(m, &nq);
+        if (rss < 0)
+                return;
+        fprintf(stderr, "socfw: resident memory %.1f MiB (peak %.1f MiB); "
+                "%d matrices in the file's format (%.1f MiB)\n",
+                (double)rss / 1024.0, (double)hwm / 1024.0, nq,
+                (double)qb / 1048576.0);
 }
 
 static int
@@ -739,7 +792,8 @@ cli_cmd_generate(int argc, char **argv)
                 text = stdin_prompt;
         }
 
-        rc = load_model(&g.m, &gguf, o.model, &err);
+        rc = load_model(&g.m, &gguf, o.model, !o.dequantize && !o.adapter,
+                        &err);
         if (rc == 0 && o.adapter)
                 rc = attach_adapter(g.m, o.adapter, &adapter, &err);
         if (rc < 0)
@@ -873,13 +927,15 @@ cli_cmd_generate(int argc, char **argv)
                 rc = CLI_FAIL;
                 goto out;
         }
-        if (o.stats)
+        if (o.stats) {
                 fprintf(stderr,
                         "socfw: %zu tokens in %.3f s (%.1f tokens/s); prompt "
                         "%zu token%s in %.3f s; stopped: %s\n",
                         res.n_tokens, res.gen_seconds, res.tokens_per_second,
                         res.n_prompt, res.n_prompt == 1 ? "" : "s",
                         res.prompt_seconds, stop_reason(res.stop));
+                print_memory(g.m);
+        }
         rc = finish_stdout(CLI_OK);
         goto out;
 nomem:
@@ -975,11 +1031,12 @@ cli_cmd_logits(int argc, char **argv)
                 {"adapter", required_argument, NULL, 'A'},
                 {"threads", required_argument, NULL, 't'},
                 {"verbose", no_argument, NULL, 'v'},
+                {"dequantize", no_argument, NULL, 'D'},
                 {"help", no_argument, NULL, 'h'},
                 {0, 0, 0, 0},
         };
         const char *model = NULL, *ids_arg = NULL, *adapter_dir = NULL;
-        int threads = 0, verbose = 0, c, rc;
+        int threads = 0, verbose = 0, dequantize = 0, c, rc;
         long v;
         while ((c = getopt_long(argc, argv, "m:i:vh", opts, NULL)) != -1) {
                 switch (c) {
@@ -1001,6 +1058,9 @@ cli_cmd_logits(int argc, char **argv)
                         break;
                 case 'v':
                         verbose = 1;
+                        break;
+                case 'D':
+                        dequantize = 1;
                         break;
                 case 'h':
                         fputs(logits_usage, stdout);
@@ -1032,7 +1092,7 @@ cli_cmd_logits(int argc, char **argv)
         int32_t *ids = NULL;
         float *hidden = NULL, *outv = NULL;
         /* no invented pooler: without one we show the CLS hidden state */
-        rc = load_model(&m, NULL, model, &err);
+        rc = load_model(&m, NULL, model, !dequantize && !adapter_dir, &err);
         if (rc == 0 && adapter_dir)
                 rc = attach_adapter(m, adapter_dir, &adapter, &err);
         if (rc < 0)

@@ -217,15 +217,18 @@ static const struct topic {
          "Usage: socfw generate --model PATH [--prompt TEXT] [--max-tokens N]\n"
          "       [--temperature T] [--top-k K] [--top-p P] [--min-p P]\n"
          "       [--repetition-penalty R] [--seed S] [--stop STR]... [--threads N]\n"
-         "       [--stats]\n"
+         "       [--stats] [--adapter DIR] [--dequantize]\n"
          "\n"
          "Continue the prompt with a decoder model (GPT-2, Llama, Qwen2), streaming\n"
          "the text to standard output.  An empty prompt starts from BOS;\n"
          "temperature 0 is greedy; generation stops at N tokens (default 64), end\n"
          "of text, a stop string, the context length or Ctrl-C; --stats prints\n"
-         "tokens/s to standard error.\n"},
+         "tokens/s and resident memory to standard error.  Quantised and\n"
+         "half-precision weights stay in the file's format (memory-mapped) unless\n"
+         "--dequantize (or --adapter) converts them to float32.\n"},
         {"logits",
          "Usage: socfw logits --model PATH --ids \"I1 I2 ...\" [--threads N] [-v]\n"
+         "       [--adapter DIR] [--dequantize]\n"
          "\n"
          "Print the model's output for the token ids, one value per line: a\n"
          "decoder's logits for the last position, or an encoder's pooled output\n"

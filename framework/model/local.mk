@@ -4,7 +4,6 @@ framework_libsocfw_la_SOURCES += \
 	framework/model/modelfile_internal.h \
 	framework/model/modelfile.c \
 	framework/model/dtype.c \
-	framework/model/kquants.c \
 	framework/model/gguf.c \
 	framework/model/safetensors_read.c \
 	framework/model/safetensors_write.c \

@@ -100,12 +100,6 @@ int mf_safetensors_parse(socfw_modelfile *mf, const struct mf_map *m,
                          socfw_error *err);
 int mf_hf_dir_open(socfw_modelfile *mf, const char *dir, socfw_error *err);
 
-/* ---- kquants.c ---- */
-/* Dequantise whole Q2_K..Q8_K blocks (nelem a multiple of 256).  Returns 0
- * or SOCFW_EUNSUPPORTED for another type. */
-int mf_dequant_kquant(socfw_dtype t, const uint8_t *src, size_t nelem,
-                      float *dst);
-
 /* ---- dtype.c ---- */
 int socfw_model_convert_f32(socfw_dtype t, const void *src, size_t nelem,
                             float *dst);

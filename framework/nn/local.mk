@@ -1,5 +1,7 @@
 # nn: numerical kernels (forward/backward), the parameter store, the RNG and
-# the thread pool.  Public headers: socfw/nn.h, params.h, rng.h, threads.h.
+# the thread pool, element types and the linear layer over quantised
+# weights.  Public headers: socfw/nn.h, params.h, rng.h, threads.h, dtype.h,
+# qtensor.h.
 framework_libsocfw_la_SOURCES += \
 	framework/nn/nn_internal.h \
 	framework/nn/rng.c \
@@ -8,12 +10,18 @@ framework_libsocfw_la_SOURCES += \
 	framework/nn/ops.c \
 	framework/nn/attention.c \
 	framework/nn/rope.c \
-	framework/nn/xent.c
+	framework/nn/xent.c \
+	framework/nn/dtype.c \
+	framework/nn/kquants.c \
+	framework/nn/qdot.c \
+	framework/nn/qtensor.c
 socfwinclude_HEADERS += \
 	framework/socfw/nn.h \
 	framework/socfw/params.h \
 	framework/socfw/rng.h \
-	framework/socfw/threads.h
+	framework/socfw/threads.h \
+	framework/socfw/dtype.h \
+	framework/socfw/qtensor.h
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/test_nn
@@ -24,6 +32,15 @@ tests_test_nn_SOURCES = $(TEST_COMMON) tests/test_nn_util.h tests/test_nn_util.c
 	tests/test_params.c tests/test_nn_threads.c
 tests_test_nn_CFLAGS = $(TEST_CFLAGS)
 tests_test_nn_LDADD = $(TEST_LDADD)
+
+# The linear layer over quantised / half-precision weights
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_nn_quant
+TESTS += tests/test_nn_quant
+endif
+tests_test_nn_quant_SOURCES = $(TEST_COMMON) tests/test_nn_quant.c
+tests_test_nn_quant_CFLAGS = $(TEST_CFLAGS)
+tests_test_nn_quant_LDADD = $(TEST_LDADD)
 
 # The benchmarks' clock and timing sort
 noinst_HEADERS += bench/bench_clock.h
@@ -44,11 +61,12 @@ bench_bench_load_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
 # `make bench`: every benchmark, socfw vs PyTorch for the model figures
 # (see doc/performance.md).  BENCH_THREADS=0 means all CPUs.
 BENCH_THREADS = 0
-bench: bench/bench_kernels bench/bench_load bench/bench_model
+bench: bench/bench_kernels bench/bench_load bench/bench_model bench/bench_quant
 	uptime
 	bench/bench_kernels $(BENCH_THREADS)
 	bench/bench_load $(BENCH_THREADS)
 	bench/bench_model $(BENCH_THREADS) 5 64 12 \
 		--torch=$(abs_top_srcdir)/bench/bench_torch_gpt2.py
+	bench/bench_quant $(BENCH_THREADS) 3
 	uptime
 .PHONY: bench

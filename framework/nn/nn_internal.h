@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "socfw/dtype.h"
+
 /* ---- BLAS over the socfw pool (ops.c) ----------------------------------
  * Row-major C (M,N) = alpha op(A) op(B) + beta C, as cblas_sgemm with
  * CblasRowMajor (transA/transB: 0 no, 1 transposed).  Products are split
@@ -155,5 +157,79 @@ nn_axpy(float *y, float a, const float *x, int n)
         for (int i = 0; i < n; i++)
                 y[i] += a * x[i];
 }
+
+/* ---- block formats (dtype.c, kquants.c, qdot.c, qtensor.c) ------------- */
+
+/* Unpack one weight block into small integers q[block] and, per group of
+ * 16 elements g, a scale s[g] and an offset m[g]:
+ *     element e = s[e / 16] * q[e] + m[e / 16]
+ * (|q| <= 128 always, so q fits the int8 dot products). */
+typedef void (*nn_unpack_fn)(const uint8_t *blk, int8_t *q, float *s,
+                             float *m);
+
+/* The type-traits of one block format. */
+typedef struct nn_qtraits {
+        int block;              /* elements per block: 32 or 256          */
+        size_t bytes;           /* bytes per block                        */
+        nn_unpack_fn unpack;
+} nn_qtraits;
+
+/* The traits of a block format, or NULL for F32/F16/BF16/integer types. */
+__attribute__((visibility("hidden")))
+const nn_qtraits *nn_qtraits_of(socfw_dtype t);
+
+/* dst (nblocks * block) = the blocks at src as float. */
+__attribute__((visibility("hidden")))
+void nn_dequant_blocks(const nn_qtraits *tr, const uint8_t *src,
+                       size_t nblocks, float *dst);
+
+/* The K-quant unpackers (kquants.c). */
+#define NN_UNPACK_DECL(T) __attribute__((visibility("hidden"))) \
+        void nn_unpack_##T(const uint8_t *x, int8_t *q, float *s, float *m)
+NN_UNPACK_DECL(q2_k);
+NN_UNPACK_DECL(q3_k);
+NN_UNPACK_DECL(q4_k);
+NN_UNPACK_DECL(q5_k);
+NN_UNPACK_DECL(q6_k);
+NN_UNPACK_DECL(q8_k);
+
+/* An activation row quantised to 8 bits per 32 elements: element i of
+ * block b is d * q[i]; bs[h] is the sum of q over its half h (16). */
+typedef struct nn_q8 {
+        float d;
+        int16_t bs[2];
+        int8_t q[32];
+} nn_q8;
+
+/* y (n / 32 blocks) = x (n floats, n a multiple of 32) quantised:
+ * d = max|x| / 127, q = round(x / d). */
+__attribute__((visibility("hidden")))
+void nn_quantize_q8(const float *x, nn_q8 *y, int64_t n);
+
+/* dot(weight row, activation row) for a row of `nblocks` blocks of a block
+ * format with traits tr, against the quantised activations a; float rows
+ * (F16, BF16) against the float activations x (n elements). */
+typedef float (*nn_qdot_fn)(const nn_qtraits *tr, const uint8_t *row,
+                            const nn_q8 *a, int64_t nblocks);
+typedef float (*nn_hdot_fn)(const uint8_t *row, const float *x, int64_t n);
+
+/* dst (n floats) = n elements at src of one type (n whole blocks). */
+typedef void (*nn_deq_fn)(const uint8_t *src, float *dst, int64_t n);
+
+/* The kernels of the selected path (qdot.c); deq entries may be NULL
+ * (socfw_dtype_to_f32 then). */
+typedef struct nn_qkernels {
+        const char *name;
+        nn_qdot_fn dot[SOCFW_DTYPE_COUNT];      /* block formats          */
+        nn_hdot_fn hdot[SOCFW_DTYPE_COUNT];     /* F16, BF16              */
+        nn_deq_fn deq[SOCFW_DTYPE_COUNT];       /* fast dequantisation    */
+} nn_qkernels;
+
+__attribute__((visibility("hidden")))
+const nn_qkernels *nn_qkernels_get(void);
+
+/* The portable kernels (every entry set): the fallback of a missing one. */
+__attribute__((visibility("hidden")))
+const nn_qkernels *nn_qkernels_portable(void);
 
 #endif

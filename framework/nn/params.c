@@ -279,6 +279,19 @@ socfw_params_grad(const socfw_params *ps, int idx)
         return t && ps->grad ? ps->grad + t->offset : NULL;
 }
 
+void
+socfw_params_hint_sparse(socfw_params *ps)
+{
+#ifdef MADV_NOHUGEPAGE
+        if (ps && ps->map_data)
+                madvise(ps->data, ps->map_data, MADV_NOHUGEPAGE);
+        if (ps && ps->map_grad)
+                madvise(ps->grad, ps->map_grad, MADV_NOHUGEPAGE);
+#else
+        (void)ps;
+#endif
+}
+
 float *
 socfw_params_data_buffer(const socfw_params *ps)
 {

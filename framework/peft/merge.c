@@ -36,7 +36,10 @@ socfw_adapter_merge(const socfw_adapter *a, socfw_model *m, socfw_error *err)
                                        "the weights; hint: run it attached "
                                        "(--adapter)",
                                        socfw_adapter_type_name(c->type));
-        int rc = peft_shape_check(a, m, err);
+        int rc = arch_refuse_quantized(m, "adapter merge", err);
+        if (rc < 0)
+                return rc;
+        rc = peft_shape_check(a, m, err);
         if (rc < 0)
                 return rc;
         for (int l = 0; l < a->n_layers; l++) {

@@ -154,6 +154,16 @@ typedef struct socfw_model_options {
         uint64_t seed;
         /* Do not create a pooler for encoders. */
         bool no_pooler;
+        /* Inference only: keep the matrices of the linear sites, the LM
+         * head and the token embeddings in the file's element type (F16,
+         * BF16, Q8_0, Q4_K, ...; see socfw/qtensor.h) instead of
+         * dequantising them to float32.  socfw_model_load borrows them from
+         * the mapped file (kept open until socfw_model_free), and
+         * socfw_model_load_modelfile copies them.  Float32 tensors, 1-D
+         * tensors and GPT-2's (in, out) matrices load as usual.  Backward,
+         * saving and training are refused on such a model (load it without
+         * this option to train). */
+        bool keep_quantized;
 } socfw_model_options;
 
 /* Load a backbone from a HF directory, a .safetensors file (config.json
@@ -176,6 +186,10 @@ int socfw_model_load_modelfile(socfw_model **out, const socfw_modelfile *mf,
  * checked.  Returns 0 / SOCFW_EINVAL (bad config) / SOCFW_ENOMEM. */
 int socfw_model_new_random(socfw_model **out, const socfw_model_config *cfg,
                            uint64_t seed, socfw_error *err);
+
+/* Bytes of weights kept in their file's format (socfw_model_options
+ * keep_quantized), and how many matrices; 0 for a float32 model. */
+size_t socfw_model_quantized_bytes(const socfw_model *m, int *n_tensors);
 
 /* Free the model, its parameters and workspace.  NULL is a no-op. */
 void socfw_model_free(socfw_model *m);

@@ -98,6 +98,13 @@ float *socfw_params_grad(const socfw_params *ps, int idx);
 /* The flat buffers (borrowed; NULL before finalize or when empty) and their
  * length in floats, padding included. */
 float *socfw_params_data_buffer(const socfw_params *ps);
+
+/* Tell a finalized store that only a few of its tensors will be touched (a
+ * model whose big matrices live elsewhere: socfw_model_options
+ * keep_quantized).  Large buffers then use small pages, so writing a norm
+ * weight does not make a 2 MiB huge page around it resident.  No-op for
+ * small stores. */
+void socfw_params_hint_sparse(socfw_params *ps);
 float *socfw_params_grad_buffer(const socfw_params *ps);
 int64_t socfw_params_size(const socfw_params *ps);
 

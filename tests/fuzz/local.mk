@@ -14,7 +14,7 @@
 # A new target: add tests/fuzz/fuzz_NAME.c, NAME to FUZZ_TARGETS here and
 # its seed corpus as tests/fuzz/seeds/NAME/ (or fixtures named in
 # run-fuzz.sh); a target without seeds fails the test.
-FUZZ_TARGETS = gguf safetensors quant pipeline data ner privacy adapter baseline names \
+FUZZ_TARGETS = gguf safetensors quant qlinear pipeline data ner privacy adapter baseline names \
 	monitor nlu continual
 FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%)
 

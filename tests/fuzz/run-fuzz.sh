@@ -7,7 +7,8 @@
 #
 #   -n        do not run `make fuzz` first (make check's tests/fuzz.sh)
 #   targets   gguf safetensors (model files), quant (tensor element types:
-#             the GGML block formats, K-quants, half precision), pipeline
+#             the GGML block formats, K-quants, half precision), qlinear
+#             (the linear layer over those types, every kernel path), pipeline
 #             (YAML pipelines), data (JSONL/CSV/TSV readers), ner (the
 #             privacy plugin's word splitter, NER records, BIO decoding),
 #             privacy (PII recognizers, operators, vault), adapter

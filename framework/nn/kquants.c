@@ -23,7 +23,9 @@
  * use byte (e % 32) + 32 * (e / 64), low nibble for the first 32 of each 64
  * and high nibble for the second.  The loops below walk those orders.
  */
-#include "model/modelfile_internal.h"
+#include "socfw/dtype.h"
+#include "socfw/error.h"
+#include "nn/nn_internal.h"
 
 #include <string.h>
 
@@ -57,30 +59,32 @@ scale_min_k4(int j, const uint8_t *q, int *sc, int *m)
         }
 }
 
-static void
-q2_k(const uint8_t *x, float *y)
+/* Each unpack fills q[256] and, per group of 16 elements g, s[g] and m[g]
+ * such that element e = s[e/16] * q[e] + m[e/16] (nn_internal.h). */
+
+void
+nn_unpack_q2_k(const uint8_t *x, int8_t *q, float *s, float *m)
 {
         const uint8_t *scales = x, *qs = x + 16;
         float d = half(x + 80), dmin = half(x + 82);
-        int is = 0;
+        int g = 0;
         for (int half128 = 0; half128 < 2; half128++) {
-                const uint8_t *q = qs + 32 * half128;
+                const uint8_t *b = qs + 32 * half128;
                 for (int shift = 0; shift < 8; shift += 2) {
-                        for (int part = 0; part < 2; part++) {
-                                int sc = scales[is++];
-                                float dl = d * (float)(sc & 0x0f);
-                                float ml = dmin * (float)(sc >> 4);
+                        for (int part = 0; part < 2; part++, g++) {
+                                int sc = scales[g];
+                                s[g] = d * (float)(sc & 0x0f);
+                                m[g] = -(dmin * (float)(sc >> 4));
                                 for (int l = 0; l < 16; l++)
-                                        *y++ = dl * (float)((q[16 * part + l] >>
-                                                             shift) & 3) -
-                                               ml;
+                                        *q++ = (int8_t)((b[16 * part + l] >>
+                                                         shift) & 3);
                         }
                 }
         }
 }
 
-static void
-q3_k(const uint8_t *x, float *y)
+void
+nn_unpack_q3_k(const uint8_t *x, int8_t *q, float *s, float *m)
 {
         const uint8_t *hmask = x, *qs = x + 32, *raw = x + 96;
         float d = half(x + 108);
@@ -95,18 +99,19 @@ q3_k(const uint8_t *x, float *y)
                 sc[12 + k] = (raw[4 + k] >> 4) |
                              (((raw[8 + k] >> 6) & 3) << 4);
         }
-        int is = 0, bit = 0;
+        int g = 0, bit = 0;
         for (int half128 = 0; half128 < 2; half128++) {
-                const uint8_t *q = qs + 32 * half128;
+                const uint8_t *b = qs + 32 * half128;
                 for (int shift = 0; shift < 8; shift += 2, bit++) {
-                        for (int part = 0; part < 2; part++) {
-                                float dl = d * (float)(sc[is++] - 32);
+                        for (int part = 0; part < 2; part++, g++) {
+                                s[g] = d * (float)(sc[g] - 32);
+                                m[g] = 0.0f;
                                 for (int l = 0; l < 16; l++) {
                                         int i = 16 * part + l;
-                                        int v = (q[i] >> shift) & 3;
+                                        int v = (b[i] >> shift) & 3;
                                         if (!((hmask[i] >> bit) & 1))
                                                 v -= 4;
-                                        *y++ = dl * (float)v;
+                                        *q++ = (int8_t)v;
                                 }
                         }
                 }
@@ -115,80 +120,77 @@ q3_k(const uint8_t *x, float *y)
 
 /* Q4_K and Q5_K: qh is NULL for Q4_K. */
 static void
-q45_k(const uint8_t *x, const uint8_t *qh, const uint8_t *qs, float *y)
+q45_k(const uint8_t *x, const uint8_t *qh, const uint8_t *qs, int8_t *q,
+      float *s, float *m)
 {
         float d = half(x), dmin = half(x + 2);
         const uint8_t *scales = x + 4;
         for (int g = 0; g < 4; g++) {
-                const uint8_t *q = qs + 32 * g;
+                const uint8_t *b = qs + 32 * g;
                 for (int nib = 0; nib < 2; nib++) {
-                        int sc, m;
-                        scale_min_k4(2 * g + nib, scales, &sc, &m);
-                        float dl = d * (float)sc, ml = dmin * (float)m;
-                        int bit = 2 * g + nib;
+                        int sc, mn, sb = 2 * g + nib;
+                        scale_min_k4(sb, scales, &sc, &mn);
+                        s[2 * sb] = s[2 * sb + 1] = d * (float)sc;
+                        m[2 * sb] = m[2 * sb + 1] = -(dmin * (float)mn);
                         for (int l = 0; l < 32; l++) {
-                                int v = nib ? q[l] >> 4 : q[l] & 0x0f;
-                                if (qh && ((qh[l] >> bit) & 1))
+                                int v = nib ? b[l] >> 4 : b[l] & 0x0f;
+                                if (qh && ((qh[l] >> sb) & 1))
                                         v += 16;
-                                *y++ = dl * (float)v - ml;
+                                *q++ = (int8_t)v;
                         }
                 }
         }
 }
 
-static void
-q6_k(const uint8_t *x, float *y)
+void
+nn_unpack_q4_k(const uint8_t *x, int8_t *q, float *s, float *m)
+{
+        q45_k(x, NULL, x + 16, q, s, m);
+}
+
+void
+nn_unpack_q5_k(const uint8_t *x, int8_t *q, float *s, float *m)
+{
+        q45_k(x, x + 16, x + 48, q, s, m);
+}
+
+void
+nn_unpack_q6_k(const uint8_t *x, int8_t *q, float *s, float *m)
 {
         const uint8_t *ql = x, *qh = x + 128;
         const int8_t *sc = (const int8_t *)(x + 192);
         float d = half(x + 208);
+        /* group g = e / 16 of element e = 128 h + 32 k + l uses sc[g] */
+        for (int g = 0; g < 16; g++) {
+                s[g] = d * (float)sc[g];
+                m[g] = 0.0f;
+        }
         for (int half128 = 0; half128 < 2; half128++) {
                 for (int l = 0; l < 32; l++) {
-                        int is = l / 16;
                         int h = qh[l];
-                        int q1 = ((ql[l] & 0x0f) | ((h & 3) << 4)) - 32;
-                        int q2 = ((ql[l + 32] & 0x0f) | (((h >> 2) & 3) << 4)) -
-                                 32;
-                        int q3 = ((ql[l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
-                        int q4 = ((ql[l + 32] >> 4) | (((h >> 6) & 3) << 4)) -
-                                 32;
-                        y[l] = d * (float)sc[is] * (float)q1;
-                        y[l + 32] = d * (float)sc[is + 2] * (float)q2;
-                        y[l + 64] = d * (float)sc[is + 4] * (float)q3;
-                        y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+                        q[l] = (int8_t)(((ql[l] & 0x0f) | ((h & 3) << 4)) -
+                                        32);
+                        q[l + 32] = (int8_t)(((ql[l + 32] & 0x0f) |
+                                              (((h >> 2) & 3) << 4)) - 32);
+                        q[l + 64] = (int8_t)(((ql[l] >> 4) |
+                                              (((h >> 4) & 3) << 4)) - 32);
+                        q[l + 96] = (int8_t)(((ql[l + 32] >> 4) |
+                                              (((h >> 6) & 3) << 4)) - 32);
                 }
-                y += 128;
+                q += 128;
                 ql += 64;
                 qh += 32;
-                sc += 8;
         }
 }
 
-static void
-q8_k(const uint8_t *x, float *y)
+void
+nn_unpack_q8_k(const uint8_t *x, int8_t *q, float *s, float *m)
 {
         float d;
         memcpy(&d, x, sizeof d); /* little-endian hosts only, as GGUF */
-        for (int i = 0; i < QK_K; i++)
-                y[i] = d * (float)(int8_t)x[4 + i];
-}
-
-int
-mf_dequant_kquant(socfw_dtype t, const uint8_t *src, size_t nelem, float *dst)
-{
-        size_t bytes = socfw_dtype_block_bytes(t);
-        for (size_t b = 0; b < nelem / QK_K; b++) {
-                const uint8_t *x = src + b * bytes;
-                float *y = dst + b * QK_K;
-                switch (t) {
-                case SOCFW_DTYPE_Q2_K: q2_k(x, y); break;
-                case SOCFW_DTYPE_Q3_K: q3_k(x, y); break;
-                case SOCFW_DTYPE_Q4_K: q45_k(x, NULL, x + 16, y); break;
-                case SOCFW_DTYPE_Q5_K: q45_k(x, x + 16, x + 48, y); break;
-                case SOCFW_DTYPE_Q6_K: q6_k(x, y); break;
-                case SOCFW_DTYPE_Q8_K: q8_k(x, y); break;
-                default: return SOCFW_EUNSUPPORTED;
-                }
+        for (int g = 0; g < 16; g++) {
+                s[g] = d;
+                m[g] = 0.0f;
         }
-        return 0;
+        memcpy(q, x + 4, QK_K);
 }

@@ -1,0 +1,473 @@
+/* bench/bench_quant.c - socfw on weights kept in their file's format:
+ * random-weight Llama GGUF files in the SmolLM-135M shape (30 layers, 576
+ * wide, 9 heads / 3 KV heads, FFN 1536, vocab 32000, tied embeddings)
+ * written in F32, F16, Q8_0, Q4_0 and Q4_K (Q5_0 where a row is not whole
+ * 256-blocks, as llama.cpp does), each loaded (memory-mapped)
+ * in a child process that times prefill (one 128-token prompt) and decode
+ * (64 tokens after it), and reports resident memory.  The same run
+ * measures the machine's streaming-read bandwidth, which bounds decode:
+ * every token reads every weight once, so tokens/s <= bandwidth / weight
+ * bytes per token (the roofline printed per type).
+ *
+ *     bench/bench_quant [threads] [rounds] [layers] [TYPE...]
+ *
+ * threads 0 = all CPUs; defaults 0 3 30 F32 F16 Q8_0 Q4_0 Q4_K.  The
+ * files go to $TMPDIR (or /tmp) and are removed.  Weights are random
+ * blocks (the kernels' speed does not depend on the values), written by
+ * this file: it is test tooling, not a quantiser.  It measures; it does
+ * not pass or fail. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_clock.h"
+#include "socfw/dtype.h"
+#include "socfw/model.h"
+#include "socfw/qtensor.h"
+#include "socfw/threads.h"
+
+/* ---- shape ---- */
+
+static int L = 30;
+enum { C = 576, H = 9, KVH = 3, F = 1536, V = 32000, CTX = 512 };
+enum { PROMPT = 128, GEN = 64 };
+
+/* ---- GGUF writing ---- */
+
+typedef struct gtype {
+        const char *name;
+        uint32_t ggml;          /* GGML type id */
+        int block;              /* elements per block */
+        int bytes;              /* bytes per block */
+} gtype;
+
+static const gtype gtypes[] = {
+        {"F32", 0, 1, 4},   {"F16", 1, 1, 2},    {"Q8_0", 8, 32, 34},
+        {"Q4_0", 2, 32, 18}, {"Q4_K", 12, 256, 144}, {"BF16", 30, 1, 2},
+        {"Q5_0", 6, 32, 22},
+};
+
+/* Rows that are not whole blocks of t take Q5_0 (K-quants in a 576-wide
+ * model: only ffn_down's 1536-long rows are whole 256-blocks), as
+ * llama.cpp's Q4_K mixes do. */
+static const gtype *
+fit(const gtype *t, int64_t cols)
+{
+        return cols % t->block == 0 ? t : &gtypes[6];
+}
+
+static uint64_t rs = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t
+rnd(void)
+{
+        rs ^= rs << 13;
+        rs ^= rs >> 7;
+        rs ^= rs << 17;
+        return (uint32_t)rs;
+}
+
+static float
+nrand(void)     /* roughly N(0, 1): sum of 4 uniforms, scaled */
+{
+        float s = 0;
+        for (int i = 0; i < 4; i++)
+                s += (float)rnd() / 4294967296.0f;
+        return (s - 2.0f) * 1.732f;
+}
+
+static void
+put16(uint8_t *p, uint16_t v)
+{
+        p[0] = (uint8_t)v;
+        p[1] = (uint8_t)(v >> 8);
+}
+
+/* n elements of random weights (std ~0.02) of type t into out. */
+static void
+random_data(const gtype *t, int64_t n, uint8_t *out)
+{
+        if (t->block == 1) {
+                for (int64_t i = 0; i < n; i++) {
+                        float w = 0.02f * nrand();
+                        if (t->ggml == 0)
+                                memcpy(out + 4 * i, &w, 4);
+                        else
+                                put16(out + 2 * i, t->ggml == 1
+                                                           ? socfw_f32_to_f16(w)
+                                                           : socfw_f32_to_bf16(w));
+                }
+                return;
+        }
+        int64_t nb = n / t->block;
+        for (int64_t b = 0; b < nb; b++) {
+                uint8_t *p = out + b * t->bytes;
+                for (int i = 0; i < t->bytes; i++)
+                        p[i] = (uint8_t)rnd();
+                switch (t->ggml) {
+                case 8:         /* Q8_0: q uniform in [-128,127], std ~74 */
+                        put16(p, socfw_f32_to_f16(0.02f / 74.0f));
+                        break;
+                case 2:         /* Q4_0: q - 8, std ~4.6 */
+                        put16(p, socfw_f32_to_f16(0.02f / 4.6f));
+                        break;
+                case 6:         /* Q5_0: q - 16, std ~9.2 */
+                        put16(p, socfw_f32_to_f16(0.02f / 9.2f));
+                        break;
+                case 12:        /* Q4_K: d sc q - dmin m, sc ~ 32 */
+                        put16(p, socfw_f32_to_f16(0.02f / (4.6f * 32.0f)));
+                        put16(p + 2, socfw_f32_to_f16(0.02f * 7.5f /
+                                                     (4.6f * 32.0f)));
+                        break;
+                }
+        }
+}
+
+static void
+w_u32(FILE *f, uint32_t v)
+{
+        fwrite(&v, 4, 1, f);
+}
+
+static void
+w_u64(FILE *f, uint64_t v)
+{
+        fwrite(&v, 8, 1, f);
+}
+
+static void
+w_str(FILE *f, const char *s)
+{
+        w_u64(f, strlen(s));
+        fwrite(s, 1, strlen(s), f);
+}
+
+static void
+w_kv_u32(FILE *f, const char *k, uint32_t v)
+{
+        w_str(f, k);
+        w_u32(f, 4);
+        w_u32(f, v);
+}
+
+static void
+w_kv_f32(FILE *f, const char *k, float v)
+{
+        w_str(f, k);
+        w_u32(f, 6);
+        fwrite(&v, 4, 1, f);
+}
+
+typedef struct tdesc {
+        char name[64];
+        int64_t rows, cols;     /* cols 0: 1-D of rows */
+        const gtype *t;
+        uint64_t off, bytes;
+} tdesc;
+
+static size_t
+tensor_list(tdesc *d, const gtype *t, const gtype *f32)
+{
+        size_t n = 0;
+#define T2(nm, r, c_) do { snprintf(d[n].name, sizeof d[n].name, "%s", nm); \
+                d[n].rows = (r); d[n].cols = (c_); d[n].t = fit(t, c_); \
+                n++; } while (0)
+#define T1(nm, r) do { snprintf(d[n].name, sizeof d[n].name, "%s", nm); \
+                d[n].rows = (r); d[n].cols = 0; d[n].t = f32; n++; } while (0)
+        T2("token_embd.weight", V, C);
+        T1("output_norm.weight", C);
+        char nm[64];
+        for (int l = 0; l < L; l++) {
+                snprintf(nm, sizeof nm, "blk.%d.attn_norm.weight", l);
+                T1(nm, C);
+                snprintf(nm, sizeof nm, "blk.%d.ffn_norm.weight", l);
+                T1(nm, C);
+                snprintf(nm, sizeof nm, "blk.%d.attn_q.weight", l);
+                T2(nm, C, C);
+                snprintf(nm, sizeof nm, "blk.%d.attn_k.weight", l);
+                T2(nm, C / H * KVH, C);
+                snprintf(nm, sizeof nm, "blk.%d.attn_v.weight", l);
+                T2(nm, C / H * KVH, C);
+                snprintf(nm, sizeof nm, "blk.%d.attn_output.weight", l);
+                T2(nm, C, C);
+                snprintf(nm, sizeof nm, "blk.%d.ffn_gate.weight", l);
+                T2(nm, F, C);
+                snprintf(nm, sizeof nm, "blk.%d.ffn_up.weight", l);
+                T2(nm, F, C);
+                /* rows of 1536 are whole 256-blocks too */
+                snprintf(nm, sizeof nm, "blk.%d.ffn_down.weight", l);
+                T2(nm, C, F);
+        }
+#undef T1
+#undef T2
+        uint64_t off = 0;
+        for (size_t i = 0; i < n; i++) {
+                int64_t ne = d[i].rows * (d[i].cols ? d[i].cols : 1);
+                d[i].off = off;
+                d[i].bytes = (uint64_t)(ne / d[i].t->block) * d[i].t->bytes;
+                off += (d[i].bytes + 31) / 32 * 32;
+        }
+        return n;
+}
+
+/* Write the model in type t to path; returns the bytes of its 2-D
+ * weights (what decode reads per token), or 0 on error. */
+static uint64_t
+write_gguf(const char *path, const gtype *t)
+{
+        static tdesc d[16 + 16 * 64];
+        const gtype *f32 = &gtypes[0];
+        size_t n = tensor_list(d, t, f32);
+        FILE *f = fopen(path, "wb");
+        if (!f)
+                return 0;
+        fwrite("GGUF", 1, 4, f);
+        w_u32(f, 3);
+        w_u64(f, n);
+        w_u64(f, 10);
+        w_str(f, "general.architecture");
+        w_u32(f, 8);
+        w_str(f, "llama");
+        w_kv_u32(f, "llama.embedding_length", C);
+        w_kv_u32(f, "llama.block_count", (uint32_t)L);
+        w_kv_u32(f, "llama.attention.head_count", H);
+        w_kv_u32(f, "llama.attention.head_count_kv", KVH);
+        w_kv_u32(f, "llama.feed_forward_length", F);
+        w_kv_u32(f, "llama.context_length", CTX);
+        w_kv_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        w_kv_f32(f, "llama.rope.freq_base", 10000.0f);
+        w_kv_u32(f, "tokenizer.ggml.bos_token_id", 1);
+        uint64_t wbytes = 0;
+        for (size_t i = 0; i < n; i++) {
+                w_str(f, d[i].name);
+                w_u32(f, d[i].cols ? 2 : 1);
+                if (d[i].cols)
+                        w_u64(f, (uint64_t)d[i].cols);
+                w_u64(f, (uint64_t)d[i].rows);
+                w_u32(f, d[i].t->ggml);
+                w_u64(f, d[i].off);
+                if (d[i].cols)
+                        wbytes += d[i].bytes;
+        }
+        long pos = ftell(f);
+        static const uint8_t zeros[32];
+        fwrite(zeros, 1, (size_t)((32 - pos % 32) % 32), f);
+        for (size_t i = 0; i < n; i++) {
+                uint8_t *buf = malloc(d[i].bytes);
+                if (!buf) {
+                        fclose(f);
+                        return 0;
+                }
+                if (d[i].cols) {
+                        random_data(d[i].t, d[i].rows * d[i].cols, buf);
+                } else {
+                        float one = 1.0f;
+                        for (int64_t k = 0; k < d[i].rows; k++)
+                                memcpy(buf + 4 * k, &one, 4);
+                }
+                fwrite(buf, 1, d[i].bytes, f);
+                fwrite(zeros, 1, (size_t)((32 - d[i].bytes % 32) % 32), f);
+                free(buf);
+        }
+        if (fclose(f) != 0)
+                return 0;
+        return wbytes;
+}
+
+/* ---- machine ceilings ---- */
+
+typedef struct bw_job {
+        const float *p;
+        int64_t n;
+        double sums[1024];
+} bw_job;
+
+static void
+bw_body(void *ctx, int64_t b, int64_t e)
+{
+        bw_job *j = ctx;
+        float acc[16] = {0};
+        for (int64_t blk = b; blk < e; blk++) {
+                const float *p = j->p + blk * 4096;
+                for (int i = 0; i < 4096; i += 16)
+                        for (int k = 0; k < 16; k++)
+                                acc[k] += p[i + k];
+        }
+        double s = 0;
+        for (int k = 0; k < 16; k++)
+                s += acc[k];
+        j->sums[b % 1024] += s;
+}
+
+/* Streaming-read bandwidth (bytes/s) over a 512 MiB buffer, all threads,
+ * best of rounds. */
+static double
+read_bandwidth(int rounds)
+{
+        int64_t n = (int64_t)512 << 18;         /* floats: 512 MiB */
+        float *p = malloc((size_t)n * sizeof *p);
+        if (!p)
+                return 0;
+        for (int64_t i = 0; i < n; i++)
+                p[i] = 1.0f;
+        bw_job *j = calloc(1, sizeof *j);
+        j->p = p;
+        j->n = n;
+        double best = 0;
+        for (int r = 0; r < rounds; r++) {
+                double t0 = bench_now();
+                socfw_parallel_for(n / 4096, bw_body, j);
+                double bw = (double)n * 4 / (bench_now() - t0);
+                best = bw > best ? bw : best;
+        }
+        free(j);
+        free(p);
+        return best;
+}
+
+/* ---- one type, in a child ---- */
+
+static long
+status_kb(const char *key)
+{
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        long v = -1;
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof line, f))
+                if (!strncmp(line, key, strlen(key)))
+                        v = strtol(line + strlen(key), NULL, 10);
+        fclose(f);
+        return v;
+}
+
+static int
+run_type(const char *path, const gtype *t, int rounds, uint64_t wbytes,
+         double bw, uint64_t fbytes)
+{
+        socfw_error err = {0};
+        socfw_model *m = NULL;
+        socfw_model_options mo = {.keep_quantized = true};
+        double t0 = bench_now();
+        if (socfw_model_load(&m, path, &mo, &err) < 0) {
+                fprintf(stderr, "bench_quant: %s\n", err.message);
+                return 1;
+        }
+        double load = bench_now() - t0;
+        long rss_load = status_kb("VmRSS:");
+        int32_t ids[PROMPT];
+        for (int i = 0; i < PROMPT; i++)
+                ids[i] = (int32_t)(1 + (rnd() % (V - 1)));
+        float *lg = malloc(sizeof(float) * V);
+        double pp_best = 0, tg_best = 0;
+        for (int r = 0; r < rounds; r++) {
+                socfw_model_kv *kv = NULL;
+                if (socfw_model_kv_new(&kv, m, PROMPT + GEN + 1, &err) < 0) {
+                        fprintf(stderr, "bench_quant: %s\n", err.message);
+                        return 1;
+                }
+                t0 = bench_now();
+                socfw_model_decode_step(m, kv, ids, PROMPT, lg, &err);
+                double pp = PROMPT / (bench_now() - t0);
+                int32_t tok = 7;
+                t0 = bench_now();
+                for (int g = 0; g < GEN; g++) {
+                        socfw_model_decode_step(m, kv, &tok, 1, lg, &err);
+                        tok = (int32_t)((tok * 31 + g) % V);
+                }
+                double tg = GEN / (bench_now() - t0);
+                pp_best = pp > pp_best ? pp : pp_best;
+                tg_best = tg > tg_best ? tg : tg_best;
+                socfw_model_kv_free(kv);
+        }
+        long rss = status_kb("VmRSS:"), hwm = status_kb("VmHWM:");
+        int nq = 0;
+        socfw_model_quantized_bytes(m, &nq);
+        printf("%-5s %8.1f %8.1f %8.2f %9.1f %9.1f %8.1f %8.1f %7.1f "
+               "%7.0f%% %5.2f\n",
+               t->name, (double)fbytes / 1048576.0,
+               (double)wbytes / 1048576.0, load, pp_best, tg_best,
+               (double)rss_load / 1024.0, (double)rss / 1024.0,
+               (double)hwm / 1024.0,
+               100.0 * tg_best / (bw / (double)wbytes), bw / (double)wbytes);
+        fflush(stdout);
+        free(lg);
+        socfw_model_free(m);
+        return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+        int threads = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 0;
+        int rounds = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 3;
+        L = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 30;
+        if (rounds < 1)
+                rounds = 1;
+        if (L < 1 || L > 64)
+                L = 30;
+        const char *defaults[] = {"F32", "F16", "Q8_0", "Q4_0", "Q4_K"};
+        const char **names = argc > 4 ? (const char **)argv + 4 : defaults;
+        int nnames = argc > 4 ? argc - 4 : 5;
+        socfw_threads_set(threads);
+        const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+        printf("bench_quant: Llama %d layers x %d wide, %d/%d heads, FFN %d, "
+               "vocab %d (tied); threads %d; kernels %s; best of %d\n",
+               L, C, H, KVH, F, V, socfw_threads_get(),
+               socfw_nn_qkernel_name(), rounds);
+        double bw = read_bandwidth(rounds + 2);
+        printf("streaming read bandwidth: %.2f GB/s\n", bw / 1e9);
+        printf("%-5s %8s %8s %8s %9s %9s %8s %8s %7s %8s %5s\n", "type",
+               "file MiB", "wts MiB", "load s", "pp128 t/s", "tg64 t/s",
+               "RSS load", "RSS end", "HWM MiB", "roofline", "max");
+        for (int i = 0; i < nnames; i++) {
+                const gtype *t = NULL;
+                for (size_t k = 0; k < sizeof gtypes / sizeof *gtypes; k++)
+                        if (!strcmp(gtypes[k].name, names[i]))
+                                t = &gtypes[k];
+                if (!t) {
+                        fprintf(stderr, "bench_quant: unknown type %s\n",
+                                names[i]);
+                        continue;
+                }
+                char path[4096];
+                snprintf(path, sizeof path, "%s/bench_quant_%d_%s.gguf", tmp,
+                         (int)getpid(), t->name);
+                uint64_t wbytes = write_gguf(path, t);
+                if (!wbytes) {
+                        fprintf(stderr, "bench_quant: cannot write %s\n",
+                                path);
+                        remove(path);
+                        continue;
+                }
+                FILE *f = fopen(path, "rb");
+                uint64_t fbytes = 0;
+                if (f) {
+                        fseek(f, 0, SEEK_END);
+                        fbytes = (uint64_t)ftell(f);
+                        fclose(f);
+                }
+                fflush(stdout);
+                /* a child per type, so that its peak memory is its own */
+                socfw_threads_shutdown();
+                pid_t pid = fork();
+                if (pid == 0) {
+                        socfw_threads_set(threads);
+                        _exit(run_type(path, t, rounds, wbytes, bw, fbytes));
+                }
+                int st = 0;
+                if (pid > 0)
+                        waitpid(pid, &st, 0);
+                remove(path);
+        }
+        printf("(pp128: one 128-token prompt; tg64: 64 tokens after it; "
+               "roofline: tg64 / (bandwidth / weight bytes per token); "
+               "max: that ceiling in tokens/s)\n");
+        return 0;
+}

@@ -1,0 +1,630 @@
+/* qdot.c - dot products of a weight row in its file's format with an
+ * activation row: 8-bit quantisation of the activations, integer dot
+ * products per block (portable C, and AVX2 `maddubs` where the CPU has
+ * it), and half-precision rows against float activations.  The path is
+ * chosen once, at first use, from the CPU's features; SOCFW_QKERNEL=scalar
+ * forces the portable one (socfw/qtensor.h).
+ *
+ * Every block format is read through its unpack function (dtype.c,
+ * kquants.c): q[e] small integers and per 16 elements a scale s and an
+ * offset m.  With the activation block (d_a, q_a, bs = sums of q_a over
+ * each 16), the dot of one 32-element sub-block is
+ *     d_a * (s0 * sum_{e<16} q[e] q_a[e] + s1 * sum_{e>=16} q[e] q_a[e]
+ *            + m0 * bs[0] + m1 * bs[1])
+ * Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K have AVX2 kernels reading
+ * the blocks directly; Q2_K, Q3_K and Q5_K unpack, then use AVX2. */
+#include "nn/nn_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "socfw/error.h"
+#include "socfw/log.h"
+#include "socfw/qtensor.h"
+
+/* ---- activations -------------------------------------------------------- */
+
+NN_CLONES void
+nn_quantize_q8(const float *x, nn_q8 *y, int64_t n)
+{
+        for (int64_t b = 0; b < n / 32; b++, x += 32, y++) {
+                float amax = 0.0f;
+                for (int i = 0; i < 32; i++) {
+                        float v = fabsf(x[i]);
+                        amax = v > amax ? v : amax;
+                }
+                float d = amax / 127.0f;
+                float id = d > 0.0f ? 1.0f / d : 0.0f;
+                int s0 = 0, s1 = 0;
+                for (int i = 0; i < 32; i++) {
+                        int v = (int)lrintf(x[i] * id);
+                        y->q[i] = (int8_t)v;
+                        if (i < 16)
+                                s0 += v;
+                        else
+                                s1 += v;
+                }
+                y->d = d;
+                y->bs[0] = (int16_t)s0;
+                y->bs[1] = (int16_t)s1;
+        }
+}
+
+/* ---- portable path ------------------------------------------------------ */
+
+static float
+dot_scalar(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+           int64_t nblocks)
+{
+        int8_t q[256];
+        float s[16], m[16];
+        float acc = 0.0f;
+        int subs = tr->block / 32;
+        for (int64_t b = 0; b < nblocks; b++, row += tr->bytes) {
+                tr->unpack(row, q, s, m);
+                for (int j = 0; j < subs; j++, a++) {
+                        const int8_t *w = q + 32 * j;
+                        int32_t i0 = 0, i1 = 0;
+                        for (int e = 0; e < 16; e++)
+                                i0 += w[e] * a->q[e];
+                        for (int e = 16; e < 32; e++)
+                                i1 += w[e] * a->q[e];
+                        acc += a->d * (s[2 * j] * (float)i0 +
+                                       s[2 * j + 1] * (float)i1 +
+                                       m[2 * j] * (float)a->bs[0] +
+                                       m[2 * j + 1] * (float)a->bs[1]);
+                }
+        }
+        return acc;
+}
+
+static uint16_t
+rd16(const uint8_t *p)
+{
+        return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static float
+hdot_f16_scalar(const uint8_t *row, const float *x, int64_t n)
+{
+        float acc[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+                for (int j = 0; j < 8; j++)
+                        acc[j] += socfw_f16_to_f32(rd16(row + 2 * (i + j))) *
+                                  x[i + j];
+        for (; i < n; i++)
+                acc[0] += socfw_f16_to_f32(rd16(row + 2 * i)) * x[i];
+        return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+               ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+NN_CLONES static float
+hdot_bf16_scalar(const uint8_t *row, const float *x, int64_t n)
+{
+        float acc[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+                for (int j = 0; j < 8; j++) {
+                        uint32_t u = (uint32_t)rd16(row + 2 * (i + j)) << 16;
+                        float w;
+                        memcpy(&w, &u, sizeof w);
+                        acc[j] += w * x[i + j];
+                }
+        for (; i < n; i++)
+                acc[0] += socfw_bf16_to_f32(rd16(row + 2 * i)) * x[i];
+        return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+               ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+static const nn_qkernels k_scalar = {
+        .name = "scalar",
+        .dot = {
+                [SOCFW_DTYPE_Q8_0] = dot_scalar,
+                [SOCFW_DTYPE_Q4_0] = dot_scalar,
+                [SOCFW_DTYPE_Q4_1] = dot_scalar,
+                [SOCFW_DTYPE_Q5_0] = dot_scalar,
+                [SOCFW_DTYPE_Q5_1] = dot_scalar,
+                [SOCFW_DTYPE_Q2_K] = dot_scalar,
+                [SOCFW_DTYPE_Q3_K] = dot_scalar,
+                [SOCFW_DTYPE_Q4_K] = dot_scalar,
+                [SOCFW_DTYPE_Q5_K] = dot_scalar,
+                [SOCFW_DTYPE_Q6_K] = dot_scalar,
+                [SOCFW_DTYPE_Q8_K] = dot_scalar,
+        },
+        .hdot = {
+                [SOCFW_DTYPE_F16] = hdot_f16_scalar,
+                [SOCFW_DTYPE_BF16] = hdot_bf16_scalar,
+        },
+};
+
+/* ---- AVX2 path ---------------------------------------------------------- */
+
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__) && \
+        !defined(SOCFW_NO_TARGET_CLONES)
+#define NN_HAVE_AVX2 1
+#include <cpuid.h>
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/* 8 int32 sums of products of the signed bytes w and a: lanes 0..3 cover
+ * bytes 0..15, lanes 4..7 bytes 16..31 (|w| <= 128, |a| <= 127). */
+AVX2 static inline __m256i
+i8dot(__m256i w, __m256i a)
+{
+        __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w),
+                                         _mm256_sign_epi8(a, w));
+        return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/* Same for unsigned bytes u (<= 127) against signed a. */
+AVX2 static inline __m256i
+u8dot(__m256i u, __m256i a)
+{
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(u, a),
+                                 _mm256_set1_epi16(1));
+}
+
+AVX2 static inline float
+hsum8(__m256 v)
+{
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
+                              _mm256_extractf128_ps(v, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        return _mm_cvtss_f32(s);
+}
+
+AVX2 static inline float
+f16(const uint8_t *p)
+{
+        return _cvtsh_ss(rd16(p));
+}
+
+AVX2 static float
+dot_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+         int64_t nblocks)
+{
+        int8_t q[256];
+        float s[16], m[16];
+        __m256 acc = _mm256_setzero_ps();
+        float macc = 0.0f;
+        int subs = tr->block / 32;
+        for (int64_t b = 0; b < nblocks; b++, row += tr->bytes) {
+                tr->unpack(row, q, s, m);
+                for (int j = 0; j < subs; j++, a++) {
+                        __m256i w = _mm256_loadu_si256((const void *)(q +
+                                                                      32 * j));
+                        __m256i x = _mm256_loadu_si256((const void *)a->q);
+                        __m256 p = _mm256_cvtepi32_ps(i8dot(w, x));
+                        __m256 sc = _mm256_set_m128(
+                                _mm_set1_ps(s[2 * j + 1] * a->d),
+                                _mm_set1_ps(s[2 * j] * a->d));
+                        acc = _mm256_fmadd_ps(p, sc, acc);
+                        macc += a->d * (m[2 * j] * (float)a->bs[0] +
+                                        m[2 * j + 1] * (float)a->bs[1]);
+                }
+        }
+        return hsum8(acc) + macc;
+}
+
+AVX2 static float
+dot_q8_0_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+              int64_t nblocks)
+{
+        (void)tr;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        int64_t b = 0;
+        for (; b + 2 <= nblocks; b += 2, row += 68, a += 2) {
+                __m256i w0 = _mm256_loadu_si256((const void *)(row + 2));
+                __m256i w1 = _mm256_loadu_si256((const void *)(row + 36));
+                __m256 p0 = _mm256_cvtepi32_ps(
+                        i8dot(w0, _mm256_loadu_si256((const void *)a[0].q)));
+                __m256 p1 = _mm256_cvtepi32_ps(
+                        i8dot(w1, _mm256_loadu_si256((const void *)a[1].q)));
+                acc0 = _mm256_fmadd_ps(p0, _mm256_set1_ps(f16(row) * a[0].d),
+                                       acc0);
+                acc1 = _mm256_fmadd_ps(p1,
+                                       _mm256_set1_ps(f16(row + 34) * a[1].d),
+                                       acc1);
+        }
+        for (; b < nblocks; b++, row += 34, a++) {
+                __m256i w = _mm256_loadu_si256((const void *)(row + 2));
+                __m256 p = _mm256_cvtepi32_ps(
+                        i8dot(w, _mm256_loadu_si256((const void *)a->q)));
+                acc0 = _mm256_fmadd_ps(p, _mm256_set1_ps(f16(row) * a->d),
+                                       acc0);
+        }
+        return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+/* Q4_0: the nibbles u in 0..15 as unsigned bytes; x = (u - 8) d, so the
+ * dot is d d_a (sum u q_a - 8 (bs0 + bs1)). */
+AVX2 static float
+dot_q4_0_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+              int64_t nblocks)
+{
+        (void)tr;
+        const __m256i lo = _mm256_set1_epi8(0x0f);
+        __m256 acc = _mm256_setzero_ps();
+        float corr = 0.0f;
+        for (int64_t b = 0; b < nblocks; b++, row += 18, a++) {
+                __m128i raw = _mm_loadu_si128((const void *)(row + 2));
+                __m256i u = _mm256_and_si256(
+                        _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), lo);
+                __m256 p = _mm256_cvtepi32_ps(
+                        u8dot(u, _mm256_loadu_si256((const void *)a->q)));
+                float dd = f16(row) * a->d;
+                acc = _mm256_fmadd_ps(p, _mm256_set1_ps(dd), acc);
+                corr += dd * (float)(a->bs[0] + a->bs[1]);
+        }
+        return hsum8(acc) - 8.0f * corr;
+}
+
+/* The 32 bits at p as 32 bytes, 0xff where the bit is set (byte i <- bit
+ * i). */
+AVX2 static inline __m256i
+bits32(const uint8_t *p)
+{
+        uint32_t x;
+        memcpy(&x, p, 4);
+        const __m256i shuf = _mm256_set_epi64x(
+                0x0303030303030303LL, 0x0202020202020202LL,
+                0x0101010101010101LL, 0x0000000000000000LL);
+        __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
+        b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfeLL));
+        return _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
+}
+
+/* The 32 nibbles of 16 bytes at p: low nibbles are bytes 0..15, high
+ * nibbles 16..31. */
+AVX2 static inline __m256i
+nibbles32(const uint8_t *p)
+{
+        __m128i raw = _mm_loadu_si128((const void *)p);
+        return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+                                _mm256_set1_epi8(0x0f));
+}
+
+/* Q4_1, Q5_0, Q5_1: unsigned u (4 or 5 bits); x = (u - off) d + m, so the
+ * dot is d d_a (sum u q_a - off (bs0 + bs1)) + m d_a (bs0 + bs1). */
+AVX2 static inline float
+dot_u32_avx2(const uint8_t *row, const nn_q8 *a, int64_t nblocks,
+             size_t bytes, int has_m, int has_h, float off)
+{
+        __m256 acc = _mm256_setzero_ps();
+        float corr = 0.0f;
+        const __m256i h16 = _mm256_set1_epi8(0x10);
+        for (int64_t b = 0; b < nblocks; b++, row += bytes, a++) {
+                const uint8_t *qs = row + (has_m ? 4 : 2) + (has_h ? 4 : 0);
+                __m256i u = nibbles32(qs);
+                if (has_h)
+                        u = _mm256_or_si256(
+                                u, _mm256_and_si256(
+                                           bits32(row + (has_m ? 4 : 2)), h16));
+                __m256 p = _mm256_cvtepi32_ps(
+                        u8dot(u, _mm256_loadu_si256((const void *)a->q)));
+                float dd = f16(row) * a->d;
+                float bs = (float)(a->bs[0] + a->bs[1]);
+                acc = _mm256_fmadd_ps(p, _mm256_set1_ps(dd), acc);
+                corr += (has_m ? f16(row + 2) * a->d : -off * dd) * bs;
+        }
+        return hsum8(acc) + corr;
+}
+
+AVX2 static float
+dot_q4_1_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+              int64_t nblocks)
+{
+        (void)tr;
+        return dot_u32_avx2(row, a, nblocks, 20, 1, 0, 0.0f);
+}
+
+AVX2 static float
+dot_q5_0_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+              int64_t nblocks)
+{
+        (void)tr;
+        return dot_u32_avx2(row, a, nblocks, 22, 0, 1, 16.0f);
+}
+
+AVX2 static float
+dot_q5_1_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+              int64_t nblocks)
+{
+        (void)tr;
+        return dot_u32_avx2(row, a, nblocks, 24, 1, 1, 0.0f);
+}
+
+/* Q6_K: per 128 elements h, ql[64] and qh[32]; element 32k + l of the
+ * half is the k-th 4-bit field (k = 0: low nibble of ql[l], 1: of
+ * ql[l+32], 2/3: the high nibbles) with bits 2k, 2k+1 of qh[l] on top,
+ * minus 32; one int8 scale per 16 (kquants.c). */
+AVX2 static float
+dot_q6_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+              int64_t nblocks)
+{
+        (void)tr;
+        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+        __m256 acc = _mm256_setzero_ps();
+        float corr = 0.0f;
+        for (int64_t b = 0; b < nblocks; b++, row += 210) {
+                const int8_t *sc = (const int8_t *)(row + 192);
+                float d = f16(row + 208);
+                for (int h = 0; h < 2; h++) {
+                        const uint8_t *ql = row + 64 * h;
+                        __m256i l0 = _mm256_loadu_si256((const void *)ql);
+                        __m256i l1 = _mm256_loadu_si256((const void *)(ql + 32));
+                        __m256i hh = _mm256_loadu_si256(
+                                (const void *)(row + 128 + 32 * h));
+                        __m256i u[4];
+                        u[0] = _mm256_or_si256(
+                                _mm256_and_si256(l0, m4),
+                                _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
+                        u[1] = _mm256_or_si256(
+                                _mm256_and_si256(l1, m4),
+                                _mm256_slli_epi16(
+                                        _mm256_and_si256(
+                                                _mm256_srli_epi16(hh, 2), m2),
+                                        4));
+                        u[2] = _mm256_or_si256(
+                                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                _mm256_slli_epi16(
+                                        _mm256_and_si256(
+                                                _mm256_srli_epi16(hh, 4), m2),
+                                        4));
+                        u[3] = _mm256_or_si256(
+                                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                _mm256_slli_epi16(
+                                        _mm256_and_si256(
+                                                _mm256_srli_epi16(hh, 6), m2),
+                                        4));
+                        for (int k = 0; k < 4; k++, a++) {
+                                int g = 8 * h + 2 * k;
+                                float s0 = d * (float)sc[g] * a->d;
+                                float s1 = d * (float)sc[g + 1] * a->d;
+                                __m256 p = _mm256_cvtepi32_ps(u8dot(
+                                        u[k],
+                                        _mm256_loadu_si256((const void *)a->q)));
+                                acc = _mm256_fmadd_ps(
+                                        p,
+                                        _mm256_set_m128(_mm_set1_ps(s1),
+                                                        _mm_set1_ps(s0)),
+                                        acc);
+                                corr += 32.0f * (s0 * (float)a->bs[0] +
+                                                 s1 * (float)a->bs[1]);
+                        }
+                }
+        }
+        return hsum8(acc) - corr;
+}
+
+/* Q4_K: per 64 elements g, 32 bytes whose low nibbles are sub-block 2g
+ * and high nibbles 2g+1 (kquants.c). */
+AVX2 static float
+dot_q4_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
+              int64_t nblocks)
+{
+        (void)tr;
+        const __m256i lo = _mm256_set1_epi8(0x0f);
+        __m256 acc = _mm256_setzero_ps();
+        float macc = 0.0f;
+        for (int64_t b = 0; b < nblocks; b++, row += 144) {
+                float d = f16(row), dmin = f16(row + 2);
+                const uint8_t *sc = row + 4, *qs = row + 16;
+                int s[8], mn[8];
+                for (int j = 0; j < 4; j++) {
+                        s[j] = sc[j] & 63;
+                        mn[j] = sc[j + 4] & 63;
+                        s[j + 4] = (sc[j + 8] & 0x0f) | ((sc[j] >> 6) << 4);
+                        mn[j + 4] = (sc[j + 8] >> 4) | ((sc[j + 4] >> 6) << 4);
+                }
+                for (int g = 0; g < 4; g++, a += 2) {
+                        __m256i raw = _mm256_loadu_si256((const void *)(qs +
+                                                                        32 * g));
+                        __m256i u0 = _mm256_and_si256(raw, lo);
+                        __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(raw, 4),
+                                                      lo);
+                        __m256 p0 = _mm256_cvtepi32_ps(u8dot(
+                                u0, _mm256_loadu_si256((const void *)a[0].q)));
+                        __m256 p1 = _mm256_cvtepi32_ps(u8dot(
+                                u1, _mm256_loadu_si256((const void *)a[1].q)));
+                        acc = _mm256_fmadd_ps(
+                                p0, _mm256_set1_ps(d * (float)s[2 * g] * a[0].d),
+                                acc);
+                        acc = _mm256_fmadd_ps(
+                                p1,
+                                _mm256_set1_ps(d * (float)s[2 * g + 1] * a[1].d),
+                                acc);
+                        macc += dmin * ((float)mn[2 * g] * a[0].d *
+                                                (float)(a[0].bs[0] + a[0].bs[1]) +
+                                        (float)mn[2 * g + 1] * a[1].d *
+                                                (float)(a[1].bs[0] + a[1].bs[1]));
+                }
+        }
+        return hsum8(acc) - macc;
+}
+
+AVX2 static float
+hdot_f16_avx2(const uint8_t *row, const float *x, int64_t n)
+{
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+                __m256 w0 = _mm256_cvtph_ps(
+                        _mm_loadu_si128((const void *)(row + 2 * i)));
+                __m256 w1 = _mm256_cvtph_ps(
+                        _mm_loadu_si128((const void *)(row + 2 * i + 16)));
+                acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
+                acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
+        }
+        float s = hsum8(_mm256_add_ps(acc0, acc1));
+        for (; i < n; i++)
+                s += f16(row + 2 * i) * x[i];
+        return s;
+}
+
+AVX2 static float
+hdot_bf16_avx2(const uint8_t *row, const float *x, int64_t n)
+{
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+                __m256i h0 = _mm256_cvtepu16_epi32(
+                        _mm_loadu_si128((const void *)(row + 2 * i)));
+                __m256i h1 = _mm256_cvtepu16_epi32(
+                        _mm_loadu_si128((const void *)(row + 2 * i + 16)));
+                __m256 w0 = _mm256_castsi256_ps(_mm256_slli_epi32(h0, 16));
+                __m256 w1 = _mm256_castsi256_ps(_mm256_slli_epi32(h1, 16));
+                acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
+                acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
+        }
+        float s = hsum8(_mm256_add_ps(acc0, acc1));
+        for (; i < n; i++)
+                s += socfw_bf16_to_f32(rd16(row + 2 * i)) * x[i];
+        return s;
+}
+
+AVX2 static void
+deq_f16_avx2(const uint8_t *src, float *dst, int64_t n)
+{
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+                _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(
+                                                  (const void *)(src + 2 * i))));
+        for (; i < n; i++)
+                dst[i] = f16(src + 2 * i);
+}
+
+AVX2 static void
+deq_q8_0_avx2(const uint8_t *src, float *dst, int64_t n)
+{
+        for (int64_t b = 0; b < n / 32; b++, src += 34, dst += 32) {
+                __m256 d = _mm256_set1_ps(f16(src));
+                for (int k = 0; k < 4; k++) {
+                        __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(
+                                (const void *)(src + 2 + 8 * k)));
+                        _mm256_storeu_ps(dst + 8 * k,
+                                         _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
+                }
+        }
+}
+
+AVX2 static void
+deq_q4_0_avx2(const uint8_t *src, float *dst, int64_t n)
+{
+        const __m256i eight = _mm256_set1_epi8(8);
+        for (int64_t b = 0; b < n / 32; b++, src += 18, dst += 32) {
+                __m256 d = _mm256_set1_ps(f16(src));
+                __m256i q = _mm256_sub_epi8(nibbles32(src + 2), eight);
+                __m128i lo = _mm256_castsi256_si128(q);
+                __m128i hi = _mm256_extracti128_si256(q, 1);
+                __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi,
+                                    _mm_srli_si128(hi, 8)};
+                for (int k = 0; k < 4; k++)
+                        _mm256_storeu_ps(
+                                dst + 8 * k,
+                                _mm256_mul_ps(_mm256_cvtepi32_ps(
+                                                      _mm256_cvtepi8_epi32(
+                                                              parts[k])),
+                                              d));
+        }
+}
+
+static const nn_qkernels k_avx2 = {
+        .name = "avx2",
+        .dot = {
+                [SOCFW_DTYPE_Q8_0] = dot_q8_0_avx2,
+                [SOCFW_DTYPE_Q4_0] = dot_q4_0_avx2,
+                [SOCFW_DTYPE_Q4_1] = dot_q4_1_avx2,
+                [SOCFW_DTYPE_Q5_0] = dot_q5_0_avx2,
+                [SOCFW_DTYPE_Q5_1] = dot_q5_1_avx2,
+                [SOCFW_DTYPE_Q2_K] = dot_avx2,
+                [SOCFW_DTYPE_Q3_K] = dot_avx2,
+                [SOCFW_DTYPE_Q4_K] = dot_q4_k_avx2,
+                [SOCFW_DTYPE_Q5_K] = dot_avx2,
+                [SOCFW_DTYPE_Q6_K] = dot_q6_k_avx2,
+                [SOCFW_DTYPE_Q8_K] = dot_avx2,
+        },
+        .hdot = {
+                [SOCFW_DTYPE_F16] = hdot_f16_avx2,
+                [SOCFW_DTYPE_BF16] = hdot_bf16_avx2,
+        },
+        .deq = {
+                [SOCFW_DTYPE_F16] = deq_f16_avx2,
+                [SOCFW_DTYPE_Q8_0] = deq_q8_0_avx2,
+                [SOCFW_DTYPE_Q4_0] = deq_q4_0_avx2,
+        },
+};
+
+static int
+cpu_has_avx2(void)
+{
+        unsigned a, b, c, d;
+        __builtin_cpu_init();
+        /* F16C: CPUID leaf 1, ECX bit 29 (not every compiler knows the
+         * name for __builtin_cpu_supports) */
+        if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 29)))
+                return 0;
+        return __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("fma");
+}
+#endif
+
+/* ---- selection ---------------------------------------------------------- */
+
+static const nn_qkernels *selected;
+
+static const nn_qkernels *
+best(void)
+{
+        const char *env = getenv("SOCFW_QKERNEL");
+        if (env && !strcmp(env, "scalar"))
+                return &k_scalar;
+#ifdef NN_HAVE_AVX2
+        if (cpu_has_avx2())
+                return &k_avx2;
+#endif
+        return &k_scalar;
+}
+
+const nn_qkernels *
+nn_qkernels_get(void)
+{
+        const nn_qkernels *k = __atomic_load_n(&selected, __ATOMIC_ACQUIRE);
+        if (!k) {
+                k = best();
+                __atomic_store_n(&selected, k, __ATOMIC_RELEASE);
+        }
+        return k;
+}
+
+const nn_qkernels *
+nn_qkernels_portable(void)
+{
+        return &k_scalar;
+}
+
+const char *
+socfw_nn_qkernel_name(void)
+{
+        return nn_qkernels_get()->name;
+}
+
+int
+socfw_nn_qkernel_set(const char *name)
+{
+        const nn_qkernels *k = NULL;
+        if (name && !strcmp(name, "scalar"))
+                k = &k_scalar;
+#ifdef NN_HAVE_AVX2
+        else if (name && !strcmp(name, "avx2") && cpu_has_avx2())
+                k = &k_avx2;
+#endif
+        if (!k)
+                return SOCFW_EUNSUPPORTED;
+        __atomic_store_n(&selected, k, __ATOMIC_RELEASE);
+        return 0;
+}

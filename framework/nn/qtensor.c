@@ -1,0 +1,252 @@
+/* qtensor.c - weight matrices in their file's element type and the linear
+ * layer over them (socfw/qtensor.h).
+ *
+ * Few rows (decode: one token; small batches): each activation row is
+ * quantised to 8 bits per 32 (nn_q8) once, then every output row is one
+ * dot product per input row against the weight row in its own format
+ * (qdot.c), the weight row read once for all input rows.  Many rows
+ * (prefill): panels of weight rows are dequantised to float32 and
+ * multiplied with sgemm; each thread takes contiguous output rows. */
+#include "nn/nn_internal.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "socfw/log.h"
+#include "socfw/nn.h"
+#include "socfw/qtensor.h"
+#include "socfw/threads.h"
+
+/* Up to this many input rows take the dot-product path. */
+#define QLIN_VEC_MAX 8
+/* Weight rows per dequantised panel of the sgemm path. */
+#define QLIN_PANEL 128
+
+bool
+socfw_qtensor_type_supported(socfw_dtype t)
+{
+        if (t == SOCFW_DTYPE_F32 || t == SOCFW_DTYPE_F16 ||
+            t == SOCFW_DTYPE_BF16)
+                return true;
+        return t != SOCFW_DTYPE_Q8_K && nn_qtraits_of(t) != NULL;
+}
+
+int
+socfw_qtensor_init(socfw_qtensor *t, const char *name, socfw_dtype dtype,
+                   int64_t rows, int64_t cols, const void *data,
+                   size_t nbytes, int copy, socfw_error *err)
+{
+        memset(t, 0, sizeof *t);
+        const char *nm = name ? name : "(tensor)";
+        if (!socfw_qtensor_type_supported(dtype))
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "%s: element type %s is not supported "
+                                       "by the linear layer; hint: supported "
+                                       "are F32, F16, BF16, Q8_0, Q4_0, Q4_1, "
+                                       "Q5_0, Q5_1, Q2_K..Q6_K",
+                                       nm, socfw_dtype_name(dtype));
+        size_t bs = socfw_dtype_block_size(dtype);
+        if (rows < 0 || cols <= 0 || (uint64_t)cols % bs != 0)
+                return socfw_error_set(err, SOCFW_EFORMAT,
+                                       "%s: rows of %lld elements are not a "
+                                       "whole number of %s blocks (%zu "
+                                       "elements each)",
+                                       nm, (long long)cols,
+                                       socfw_dtype_name(dtype), bs);
+        size_t rb = (size_t)cols / bs * socfw_dtype_block_bytes(dtype);
+        if (rows > 0 && (nbytes / rb < (size_t)rows ||
+                         nbytes != rb * (size_t)rows))
+                return socfw_error_set(err, SOCFW_EFORMAT,
+                                       "%s: %zu bytes, expected %lld rows of "
+                                       "%zu bytes (%s)",
+                                       nm, nbytes, (long long)rows, rb,
+                                       socfw_dtype_name(dtype));
+        t->dtype = dtype;
+        t->rows = rows;
+        t->cols = cols;
+        t->row_bytes = rb;
+        t->data = data;
+        if (copy && nbytes > 0) {
+                size_t cap = (nbytes + 63) / 64 * 64;
+                void *p = aligned_alloc(64, cap);
+                if (!p) {
+                        memset(t, 0, sizeof *t);
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "%s: out of memory copying "
+                                               "%zu bytes", nm, nbytes);
+                }
+                memcpy(p, data, nbytes);
+                t->owned = p;
+                t->data = p;
+        }
+        return 0;
+}
+
+int
+socfw_qtensor_permute_rows(socfw_qtensor *dst, const socfw_qtensor *src,
+                           const int64_t *perm, socfw_error *err)
+{
+        *dst = *src;
+        dst->owned = NULL;
+        size_t n = (size_t)src->rows * src->row_bytes;
+        uint8_t *p = aligned_alloc(64, (n + 63) / 64 * 64);
+        if (!p) {
+                memset(dst, 0, sizeof *dst);
+                return socfw_error_set(err, SOCFW_ENOMEM,
+                                       "qtensor: out of memory");
+        }
+        for (int64_t i = 0; i < src->rows; i++)
+                memcpy(p + (size_t)i * src->row_bytes,
+                       src->data + (size_t)perm[i] * src->row_bytes,
+                       src->row_bytes);
+        dst->owned = p;
+        dst->data = p;
+        return 0;
+}
+
+void
+socfw_qtensor_release(socfw_qtensor *t)
+{
+        if (!t)
+                return;
+        free(t->owned);
+        memset(t, 0, sizeof *t);
+}
+
+void
+socfw_qtensor_dequant_rows(const socfw_qtensor *t, int64_t row0, int64_t n,
+                           float *dst)
+{
+        assert(row0 >= 0 && n >= 0 && row0 + n <= t->rows);
+        const uint8_t *src = t->data + (size_t)row0 * t->row_bytes;
+        nn_deq_fn deq = nn_qkernels_get()->deq[t->dtype];
+        if (deq)
+                deq(src, dst, n * t->cols);
+        else
+                socfw_dtype_to_f32(t->dtype, src, (size_t)(n * t->cols), dst);
+}
+
+/* ---- the linear layer --------------------------------------------------- */
+
+typedef struct qlin_job {
+        float *out;
+        const float *inp;
+        const socfw_qtensor *w;
+        const float *bias;
+        int N;
+        const nn_q8 *aq;        /* (N, cols/32) quantised rows, or NULL   */
+        nn_qdot_fn dot;
+        nn_hdot_fn hdot;
+        const nn_qtraits *tr;
+        int failed;             /* a panel could not be allocated         */
+} qlin_job;
+
+static void
+qlin_vec_body(void *ctx, int64_t r0, int64_t r1)
+{
+        const qlin_job *j = ctx;
+        const socfw_qtensor *w = j->w;
+        int64_t OC = w->rows, C = w->cols;
+        int64_t nb = j->tr ? C / j->tr->block : 0, na = C / 32;
+        for (int64_t r = r0; r < r1; r++) {
+                const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+                float b = j->bias ? j->bias[r] : 0.0f;
+                for (int n = 0; n < j->N; n++) {
+                        float v = j->aq ? j->dot(j->tr, row, j->aq + n * na, nb)
+                                        : j->hdot(row, j->inp + n * C, C);
+                        j->out[(size_t)n * OC + r] = v + b;
+                }
+        }
+}
+
+static void
+qlin_panel_body(void *ctx, int64_t p0, int64_t p1)
+{
+        const qlin_job *j = ctx;
+        const socfw_qtensor *w = j->w;
+        int64_t OC = w->rows, C = w->cols;
+        float *panel = malloc((size_t)(QLIN_PANEL * C) * sizeof *panel);
+        if (!panel) {
+                __atomic_store_n(&((qlin_job *)ctx)->failed, 1,
+                                 __ATOMIC_RELAXED);
+                return;
+        }
+        for (int64_t p = p0; p < p1; p++) {
+                int64_t r0 = p * QLIN_PANEL;
+                int64_t nr = OC - r0 < QLIN_PANEL ? OC - r0 : QLIN_PANEL;
+                socfw_qtensor_dequant_rows(w, r0, nr, panel);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->N,
+                            (int)nr, (int)C, 1.0f, j->inp, (int)C, panel,
+                            (int)C, 0.0f, j->out + r0, (int)OC);
+                if (j->bias)
+                        for (int n = 0; n < j->N; n++)
+                                for (int64_t r = 0; r < nr; r++)
+                                        j->out[(size_t)n * OC + r0 + r] +=
+                                                j->bias[r0 + r];
+        }
+        free(panel);
+}
+
+static void
+notice_fallback(socfw_dtype t)
+{
+        static int said[SOCFW_DTYPE_COUNT];
+        if (!__atomic_exchange_n(&said[t], 1, __ATOMIC_RELAXED))
+                SOCFW_LOG_INFO("qlinear: no %s kernel for %s weights; using "
+                               "the portable one", socfw_nn_qkernel_name(),
+                               socfw_dtype_name(t));
+}
+
+int
+socfw_nn_qlinear_forward(float *out, const float *inp, const socfw_qtensor *w,
+                         const float *bias, int N)
+{
+        int64_t OC = w->rows, C = w->cols;
+        if (N <= 0 || OC <= 0)
+                return 0;
+        if (w->dtype == SOCFW_DTYPE_F32) {
+                socfw_nn_matmul_forward(out, inp, (const float *)w->data,
+                                        bias, N, (int)C, (int)OC,
+                                        SOCFW_NN_W_OUT_IN);
+                return 0;
+        }
+        qlin_job j = {out, inp, w, bias, N, NULL, NULL, NULL,
+                      nn_qtraits_of(w->dtype), 0};
+        if (N > QLIN_VEC_MAX) {
+                socfw_threads_blas_single();
+                int64_t np = (OC + QLIN_PANEL - 1) / QLIN_PANEL;
+                /* per panel: dequantise (~1 ns per element) + sgemm */
+                double cost = (double)QLIN_PANEL * (double)C *
+                              (1.0 + 0.03 * N);
+                socfw_parallel_for_cost(np, cost, qlin_panel_body, &j);
+                return j.failed ? SOCFW_ENOMEM : 0;
+        }
+        const nn_qkernels *k = nn_qkernels_get();
+        nn_q8 *aq = NULL;
+        if (j.tr) {
+                j.dot = k->dot[w->dtype];
+                if (!j.dot) {
+                        notice_fallback(w->dtype);
+                        j.dot = nn_qkernels_portable()->dot[w->dtype];
+                }
+                aq = malloc((size_t)(N * (C / 32)) * sizeof *aq);
+                if (!aq)
+                        return SOCFW_ENOMEM;
+                for (int n = 0; n < N; n++)
+                        nn_quantize_q8(inp + (size_t)n * C,
+                                       aq + (size_t)n * (C / 32), C);
+                j.aq = aq;
+        } else {
+                j.hdot = k->hdot[w->dtype];
+                if (!j.hdot) {
+                        notice_fallback(w->dtype);
+                        j.hdot = nn_qkernels_portable()->hdot[w->dtype];
+                }
+        }
+        double cost = (double)N * (double)C * 0.25;
+        socfw_parallel_for_cost(OC, cost, qlin_vec_body, &j);
+        free(aq);
+        return 0;
+}

@@ -1,0 +1,321 @@
+/* tests/test_nn_quant.c - the linear layer over weights in their file's
+ * format (socfw/qtensor.h) against "dequantise, then the float product in
+ * double precision", for every weight type, on odd row counts and row
+ * lengths of 1, 2, 3, 5 and 17 blocks, 1..17 input rows (the dot-product
+ * and the dequantise-to-panel paths), and every kernel path the CPU has
+ * plus the portable one forced.
+ *
+ * Tolerance, stated per output: the 8-bit activations differ from x by at
+ * most d_a / 2 per element (d_a = max|x| / 127 over the element's block of
+ * 32), so |y - y_ref| <= sum_e |w_e| d_a(e) / 2 (times 1.01) plus 1e-4 of
+ * sum_e |w_e x_e| for float rounding.  The half-precision and panel paths
+ * multiply exact float weights: 1e-4 of sum_e |w_e x_e| + 1e-6. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "socfw/qtensor.h"
+#include "socfw/rng.h"
+
+static uint64_t seed = 12345;
+
+static uint32_t
+rnd(void)
+{
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        return (uint32_t)(seed >> 33);
+}
+
+static float
+urand(void)
+{
+        return (float)rnd() / 2147483648.0f - 1.0f;     /* [-1, 1) */
+}
+
+static void
+put_f16(uint8_t *p, float v)
+{
+        uint16_t h = socfw_f32_to_f16(v);
+        p[0] = (uint8_t)h;
+        p[1] = (uint8_t)(h >> 8);
+}
+
+/* Offsets of the f16 scale fields of one block (-1 ends). */
+static const int *
+scale_fields(socfw_dtype t)
+{
+        static const int d0[] = {0, -1}, dm[] = {0, 2, -1},
+                         q2k[] = {80, 82, -1}, q3k[] = {108, -1},
+                         q6k[] = {208, -1};
+        switch (t) {
+        case SOCFW_DTYPE_Q4_1:
+        case SOCFW_DTYPE_Q5_1:
+        case SOCFW_DTYPE_Q4_K:
+        case SOCFW_DTYPE_Q5_K:
+                return dm;
+        case SOCFW_DTYPE_Q2_K:
+                return q2k;
+        case SOCFW_DTYPE_Q3_K:
+                return q3k;
+        case SOCFW_DTYPE_Q6_K:
+                return q6k;
+        default:
+                return d0;
+        }
+}
+
+/* rows x cols of random weights of type t (random bits, sane scales). */
+static uint8_t *
+random_matrix(socfw_dtype t, int64_t rows, int64_t cols, size_t *nbytes)
+{
+        size_t n;
+        cr_assert_eq(socfw_dtype_nbytes(t, (uint64_t)(rows * cols), &n), 0);
+        uint8_t *p = malloc(n + 1);
+        cr_assert_not_null(p);
+        if (t == SOCFW_DTYPE_F16 || t == SOCFW_DTYPE_BF16) {
+                for (int64_t i = 0; i < rows * cols; i++) {
+                        uint16_t h = t == SOCFW_DTYPE_F16
+                                             ? socfw_f32_to_f16(urand())
+                                             : socfw_f32_to_bf16(urand());
+                        p[2 * i] = (uint8_t)h;
+                        p[2 * i + 1] = (uint8_t)(h >> 8);
+                }
+        } else {
+                for (size_t i = 0; i < n; i++)
+                        p[i] = (uint8_t)rnd();
+                size_t bb = socfw_dtype_block_bytes(t);
+                for (size_t b = 0; b < n / bb; b++)
+                        for (const int *f = scale_fields(t); *f >= 0; f++)
+                                put_f16(p + b * bb + *f,
+                                        0.01f + 0.05f * (urand() + 1.0f));
+        }
+        *nbytes = n;
+        return p;
+}
+
+static const socfw_dtype types[] = {
+        SOCFW_DTYPE_F16,  SOCFW_DTYPE_BF16, SOCFW_DTYPE_Q8_0, SOCFW_DTYPE_Q4_0,
+        SOCFW_DTYPE_Q4_1, SOCFW_DTYPE_Q5_0, SOCFW_DTYPE_Q5_1, SOCFW_DTYPE_Q2_K,
+        SOCFW_DTYPE_Q3_K, SOCFW_DTYPE_Q4_K, SOCFW_DTYPE_Q5_K, SOCFW_DTYPE_Q6_K,
+};
+
+/* Check one (type, rows, blocks per row, N) case on the current path. */
+static void
+check_case(socfw_dtype t, int64_t rows, int64_t nblk, int N)
+{
+        int64_t bs = (int64_t)socfw_dtype_block_size(t);
+        int64_t cols = nblk * (bs == 1 ? 32 : bs);
+        size_t nbytes;
+        uint8_t *data = random_matrix(t, rows, cols, &nbytes);
+        socfw_qtensor w;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_qtensor_init(&w, "w", t, rows, cols, data, nbytes,
+                                        1, &err), 0, "%s", err.message);
+        free(data);
+        float *W = malloc((size_t)(rows * cols) * sizeof *W);
+        float *x = malloc((size_t)(N * cols) * sizeof *x);
+        float *y = malloc((size_t)(N * rows) * sizeof *y);
+        float *bias = malloc((size_t)rows * sizeof *bias);
+        cr_assert(W && x && y && bias);
+        /* the reference reads the blocks with the portable dequantiser */
+        cr_assert_eq(socfw_dtype_to_f32(t, w.data, (size_t)(rows * cols), W),
+                     0);
+        for (int64_t i = 0; i < N * cols; i++)
+                x[i] = urand() * (i % 7 == 0 ? 3.0f : 1.0f);
+        for (int64_t r = 0; r < rows; r++)
+                bias[r] = urand();
+        cr_assert_eq(socfw_nn_qlinear_forward(y, x, &w, bias, N), 0);
+        int quant_acts = bs > 1 && N <= 8;
+        for (int n = 0; n < N; n++) {
+                const float *xn = x + n * cols;
+                for (int64_t r = 0; r < rows; r++) {
+                        const float *wr = W + r * cols;
+                        double ref = bias[r], mag = fabs(bias[r]), qb = 0;
+                        for (int64_t e = 0; e < cols; e++) {
+                                ref += (double)wr[e] * xn[e];
+                                mag += fabs((double)wr[e] * xn[e]);
+                        }
+                        if (quant_acts) {
+                                for (int64_t b = 0; b < cols / 32; b++) {
+                                        double amax = 0, sw = 0;
+                                        for (int e = 0; e < 32; e++) {
+                                                amax = fmax(amax,
+                                                            fabs(xn[32 * b + e]));
+                                                sw += fabs(wr[32 * b + e]);
+                                        }
+                                        qb += sw * amax / 127.0 / 2.0;
+                                }
+                        }
+                        double tol = 1.01 * qb + 1e-4 * mag + 1e-6;
+                        double got = y[n * rows + r];
+                        cr_assert(fabs(got - ref) <= tol,
+                                  "%s [%s] rows %lld cols %lld N %d: y[%d,%lld]"
+                                  " = %.7g, reference %.7g (tolerance %.3g)",
+                                  socfw_dtype_name(t), socfw_nn_qkernel_name(),
+                                  (long long)rows, (long long)cols, N, n,
+                                  (long long)r, got, ref, tol);
+                }
+        }
+        socfw_qtensor_release(&w);
+        free(W);
+        free(x);
+        free(y);
+        free(bias);
+}
+
+static void
+check_all_types(void)
+{
+        static const int64_t rows[] = {1, 7, 33};
+        static const int64_t blocks[] = {1, 2, 3, 5, 17};
+        static const int Ns[] = {1, 2, 8, 9, 17};
+        for (size_t t = 0; t < sizeof types / sizeof *types; t++)
+                for (size_t r = 0; r < 3; r++)
+                        for (size_t b = 0; b < 5; b++)
+                                for (size_t n = 0; n < 5; n++)
+                                        check_case(types[t], rows[r],
+                                                   blocks[b], Ns[n]);
+}
+
+Test(nn_quant, portable_path_matches_dequantised_reference, .timeout = 120)
+{
+        cr_assert_eq(socfw_nn_qkernel_set("scalar"), 0);
+        cr_assert_str_eq(socfw_nn_qkernel_name(), "scalar");
+        check_all_types();
+}
+
+Test(nn_quant, avx2_path_matches_dequantised_reference, .timeout = 120)
+{
+        if (socfw_nn_qkernel_set("avx2") != 0)
+                cr_skip_test("this CPU (or build) has no AVX2 path");
+        cr_assert_str_eq(socfw_nn_qkernel_name(), "avx2");
+        check_all_types();
+}
+
+/* The paths agree with each other more closely than with the reference:
+ * same quantised activations, same integer sums. */
+Test(nn_quant, paths_agree, .timeout = 60)
+{
+        if (socfw_nn_qkernel_set("avx2") != 0)
+                cr_skip_test("this CPU (or build) has no AVX2 path");
+        for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+                int64_t rows = 5, cols = 3 * 256;
+                size_t nbytes;
+                uint8_t *data = random_matrix(types[t], rows, cols, &nbytes);
+                socfw_qtensor w;
+                cr_assert_eq(socfw_qtensor_init(&w, "w", types[t], rows, cols,
+                                                data, nbytes, 0, NULL), 0);
+                float x[3 * 256], ya[5], ys[5];
+                for (int i = 0; i < cols; i++)
+                        x[i] = urand();
+                socfw_nn_qkernel_set("avx2");
+                socfw_nn_qlinear_forward(ya, x, &w, NULL, 1);
+                socfw_nn_qkernel_set("scalar");
+                socfw_nn_qlinear_forward(ys, x, &w, NULL, 1);
+                for (int r = 0; r < rows; r++)
+                        cr_assert_float_eq(ya[r], ys[r],
+                                           1e-5f * (fabsf(ys[r]) + 1.0f),
+                                           "%s row %d: avx2 %g scalar %g",
+                                           socfw_dtype_name(types[t]), r,
+                                           ya[r], ys[r]);
+                free(data);
+        }
+}
+
+Test(nn_quant, f32_weights_take_the_float_path)
+{
+        float W[2 * 3] = {1, 2, 3, 4, 5, 6}, x[3] = {1, 0, -1}, y[2];
+        socfw_qtensor w;
+        cr_assert_eq(socfw_qtensor_init(&w, "w", SOCFW_DTYPE_F32, 2, 3, W,
+                                        sizeof W, 0, NULL), 0);
+        cr_assert_eq(socfw_nn_qlinear_forward(y, x, &w, NULL, 1), 0);
+        cr_assert_float_eq(y[0], -2.0f, 1e-6f);
+        cr_assert_float_eq(y[1], -2.0f, 1e-6f);
+}
+
+Test(nn_quant, rows_that_are_not_whole_blocks_are_refused)
+{
+        uint8_t buf[34 * 4] = {0};
+        socfw_qtensor w;
+        socfw_error err = {0};
+        int rc = socfw_qtensor_init(&w, "blk.3.ffn_up.weight",
+                                    SOCFW_DTYPE_Q8_0, 2, 48, buf, sizeof buf,
+                                    0, &err);
+        cr_assert_eq(rc, SOCFW_EFORMAT);
+        cr_assert(strstr(err.message, "blk.3.ffn_up.weight"), "%s",
+                  err.message);
+        cr_assert(strstr(err.message, "Q8_0"), "%s", err.message);
+        cr_assert_null(w.data);
+        /* bytes that do not match the shape */
+        rc = socfw_qtensor_init(&w, "t", SOCFW_DTYPE_Q8_0, 3, 32, buf,
+                                sizeof buf, 0, &err);
+        cr_assert_eq(rc, SOCFW_EFORMAT);
+}
+
+Test(nn_quant, unsupported_types_are_named)
+{
+        uint8_t buf[64] = {0};
+        socfw_qtensor w;
+        socfw_error err = {0};
+        int rc = socfw_qtensor_init(&w, "emb", SOCFW_DTYPE_I32, 2, 8, buf,
+                                    sizeof buf, 0, &err);
+        cr_assert_eq(rc, SOCFW_EUNSUPPORTED);
+        cr_assert(strstr(err.message, "I32") && strstr(err.message, "emb"),
+                  "%s", err.message);
+        cr_assert(!socfw_qtensor_type_supported(SOCFW_DTYPE_Q8_1));
+        cr_assert(socfw_qtensor_type_supported(SOCFW_DTYPE_Q6_K));
+}
+
+Test(nn_quant, permute_rows_moves_whole_rows)
+{
+        size_t nbytes;
+        uint8_t *data = random_matrix(SOCFW_DTYPE_Q4_K, 4, 256, &nbytes);
+        socfw_qtensor w, p;
+        cr_assert_eq(socfw_qtensor_init(&w, "w", SOCFW_DTYPE_Q4_K, 4, 256,
+                                        data, nbytes, 0, NULL), 0);
+        int64_t perm[4] = {2, 0, 3, 1};
+        cr_assert_eq(socfw_qtensor_permute_rows(&p, &w, perm, NULL), 0);
+        float a[256], b[256];
+        for (int i = 0; i < 4; i++) {
+                socfw_qtensor_dequant_rows(&p, i, 1, a);
+                socfw_qtensor_dequant_rows(&w, perm[i], 1, b);
+                cr_assert_arr_eq(a, b, sizeof a);
+        }
+        socfw_qtensor_release(&p);
+        socfw_qtensor_release(&w);
+        socfw_qtensor_release(NULL);
+        free(data);
+}
+
+/* Row dequantisation (the prefill panels, token embeddings) on every path
+ * equals the portable dequantiser exactly. */
+Test(nn_quant, dequant_rows_equal_portable_on_every_path)
+{
+        const char *paths[] = {"scalar", "avx2"};
+        for (size_t p = 0; p < 2; p++) {
+                if (socfw_nn_qkernel_set(paths[p]) != 0)
+                        continue;
+                for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+                        int64_t rows = 3, cols = 512;
+                        size_t nbytes;
+                        uint8_t *data = random_matrix(types[t], rows, cols,
+                                                      &nbytes);
+                        socfw_qtensor w;
+                        cr_assert_eq(socfw_qtensor_init(&w, "w", types[t],
+                                                        rows, cols, data,
+                                                        nbytes, 0, NULL), 0);
+                        float a[2 * 512], b[2 * 512];
+                        socfw_qtensor_dequant_rows(&w, 1, 2, a);
+                        socfw_dtype_to_f32(types[t], data + w.row_bytes,
+                                           2 * 512, b);
+                        for (int i = 0; i < 2 * 512; i++)
+                                cr_assert(a[i] == b[i],
+                                          "%s [%s] element %d: %g vs %g",
+                                          socfw_dtype_name(types[t]),
+                                          paths[p], i, a[i], b[i]);
+                        free(data);
+                }
+        }
+}
