@@ -239,7 +239,17 @@ Test(cli, validate_runs_the_checks_run_makes_before_real_work)
         const char *p = write_tmp("empty.yaml", "socfw: 1\n");
         snprintf(args, sizeof args, "validate %s", p);
         cr_assert_eq(socfw(&out, "", args), 1);
-        cr_assert(strstr(out, "no tasks and no chain"), "%s", out);
+        cr_assert(strstr(out, "no tasks, no chain and no pretraining"),
+                  "%s", out);
+        free(out);
+        /* a base pipeline that only pretrains (configs/base-en.yaml) is
+         * work to do */
+        char base[8192];
+        snprintf(base, sizeof base, "validate %s/configs/base-en.yaml",
+                 socfw_test_srcdir());
+        int st = socfw(&out, "", base);
+        cr_expect(!strstr(out, "nothing to run"), "%s", out);
+        cr_expect(st == 0 || strstr(out, "shared"), "%s", out);
         free(out);
 
         char data[4096];

@@ -115,14 +115,18 @@ socfw_runtime_preflight(const socfw_pipeline *p, socfw_error *err)
         int rc = socfw_runtime_check_adapters(p, err);
         if (rc < 0)
                 return rc;
+        /* a base pipeline that only pretrains a backbone has work to do */
+        const socfw_config *pt = socfw_pipeline_section(p, "pretrain");
+        int pretrains = socfw_config_list_len(pt, "corpus") > 0 &&
+                        socfw_config_get_int(pt, "steps") > 0;
         if (socfw_pipeline_task_count(p) == 0 &&
             socfw_pipeline_chain_len(p) == 0 &&
-            !socfw_pipeline_privacy_plugin(p))
+            !socfw_pipeline_privacy_plugin(p) && !pretrains)
                 return socfw_error_set_at(
                         err, SOCFW_ESCHEMA, socfw_pipeline_path(p), 0, 0,
-                        "the pipeline has no tasks and no chain: nothing to "
-                        "run (hint: `socfw init` writes a complete pipeline "
-                        "to start from)");
+                        "the pipeline has no tasks, no chain and no "
+                        "pretraining: nothing to run (hint: `socfw init` "
+                        "writes a complete pipeline to start from)");
         rc = check_corpus(p, err);
         for (size_t i = 0; rc == 0 && i < socfw_pipeline_task_count(p); i++)
                 rc = check_task_data(p, i, err);
