@@ -26,12 +26,3 @@ endif
 tests_test_perplexity_SOURCES = $(TEST_COMMON) tests/test_perplexity.c
 tests_test_perplexity_CFLAGS = $(TEST_CFLAGS)
 tests_test_perplexity_LDADD = $(TEST_LDADD)
-
-# windowed perplexity (perplexity.c) against PyTorch
-if HAVE_CRITERION
-check_PROGRAMS += tests/test_perplexity
-TESTS += tests/test_perplexity
-endif
-tests_test_perplexity_SOURCES = $(TEST_COMMON) tests/test_perplexity.c
-tests_test_perplexity_CFLAGS = $(TEST_CFLAGS)
-tests_test_perplexity_LDADD = $(TEST_LDADD)

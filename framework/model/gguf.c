@@ -145,8 +145,8 @@ rd_str(struct rd *r, const uint8_t **s, size_t *len, const char *what)
 
 /* ---- metadata values ---- */
 
-static size_t
-scalar_size(uint32_t type)
+size_t
+mf_gguf_scalar_size(uint32_t type)
 {
         switch (type) {
         case SOCFW_META_U8: case SOCFW_META_I8: case SOCFW_META_BOOL:
@@ -166,7 +166,7 @@ scalar_size(uint32_t type)
 static void
 decode_scalar(uint32_t type, const uint8_t *p, struct mf_value *v)
 {
-        uint64_t u = le(p, (int)scalar_size(type));
+        uint64_t u = le(p, (int)mf_gguf_scalar_size(type));
         switch (type) {
         case SOCFW_META_U8: case SOCFW_META_U16: case SOCFW_META_U32:
                 v->v.i = (int64_t)u;
@@ -214,7 +214,7 @@ read_array(struct rd *r, int depth, struct mf_value *out)
                             et);
         /* smallest encoding of one element bounds the count */
         size_t min = et == SOCFW_META_STRING ? 8
-                     : et == SOCFW_META_ARRAY ? 12 : scalar_size(et);
+                     : et == SOCFW_META_ARRAY ? 12 : mf_gguf_scalar_size(et);
         if (count > left(r) / min)
                 return fail(r, SOCFW_EFORMAT,
                             "array of %llu %s elements at offset %zu cannot "
@@ -254,7 +254,7 @@ read_array(struct rd *r, int depth, struct mf_value *out)
                         if (read_array(r, depth + 1, &vv[i]) < 0)
                                 return SOCFW_EFORMAT;
         } else {
-                size_t ss = scalar_size(et);
+                size_t ss = mf_gguf_scalar_size(et);
                 for (size_t i = 0; i < n; i++) {
                         struct mf_value tmp;
                         decode_scalar(et, r->base + r->pos + i * ss, &tmp);
@@ -289,7 +289,7 @@ read_value(struct rd *r, uint32_t type, int depth, struct mf_value *out)
         }
         if (type == SOCFW_META_ARRAY)
                 return read_array(r, depth, out);
-        size_t ss = scalar_size(type);
+        size_t ss = mf_gguf_scalar_size(type);
         if (ss == 0)
                 return fail(r, SOCFW_EFORMAT,
                             "unknown value type %u (valid: 0..12)", type);

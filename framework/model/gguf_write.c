@@ -2,6 +2,7 @@
  * it is set, tensor infos laid out at _begin, data streamed afterwards
  * through the atomic writer. */
 #include "socfw/gguf_write.h"
+#include "model/modelfile_internal.h"
 #include "socfw/io.h"
 
 #include <stdlib.h>
@@ -280,21 +281,11 @@ socfw_gguf_writer_set_string(socfw_gguf_writer *w, const char *key,
         return set_encoded(w, key, &v, err);
 }
 
+/* (the reader's table: model/modelfile_internal.h) */
 static int
 scalar_bytes(socfw_meta_type t)
 {
-        switch (t) {
-        case SOCFW_META_U8: case SOCFW_META_I8: case SOCFW_META_BOOL:
-                return 1;
-        case SOCFW_META_U16: case SOCFW_META_I16:
-                return 2;
-        case SOCFW_META_U32: case SOCFW_META_I32: case SOCFW_META_F32:
-                return 4;
-        case SOCFW_META_U64: case SOCFW_META_I64: case SOCFW_META_F64:
-                return 8;
-        default:
-                return 0;
-        }
+        return (int)mf_gguf_scalar_size((uint32_t)t);
 }
 
 int

@@ -92,6 +92,11 @@ int mf_map_file(socfw_modelfile *mf, const char *path, socfw_error *err);
 int mf_finish(socfw_modelfile *mf, const char *what, socfw_error *err);
 
 /* ---- gguf.c ---- */
+/* Bytes of one GGUF metadata scalar of `type` (socfw_meta_type); 0 for
+ * strings, arrays and unknown types.  Shared by the reader and the
+ * writer (gguf_write.c). */
+size_t mf_gguf_scalar_size(uint32_t type);
+
 int mf_gguf_parse(socfw_modelfile *mf, const struct mf_map *m,
                   socfw_error *err);
 

@@ -10,34 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_files.h"
 #include "socfw/model.h"
 #include "socfw/peft.h"
 
 static char dir[64];
 static socfw_model *models[2];
-
-static void
-put(const char *name, const uint8_t *p, size_t n)
-{
-        char path[128];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        FILE *f = fopen(path, "wb");
-        if (!f)
-                abort();
-        if (n && fwrite(p, 1, n, f) != n)
-                abort();
-        fclose(f);
-}
-
-static const uint8_t *
-part(const uint8_t **p, const uint8_t *end, size_t *n)
-{
-        const uint8_t *s = *p;
-        const uint8_t *z = memchr(s, 0, (size_t)(end - s));
-        *n = z ? (size_t)(z - s) : (size_t)(end - s);
-        *p = z ? z + 1 : end;
-        return s;
-}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -64,12 +42,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         const uint8_t *p = data, *end = data + size;
         size_t n1, n2, n3;
-        const uint8_t *cfg = part(&p, end, &n1);
-        const uint8_t *meta = part(&p, end, &n2);
-        const uint8_t *st = part(&p, end, &n3);
-        put("adapter_config.json", cfg, n1);
-        put("meta.json", meta, n2);
-        put("adapter_model.safetensors", st, n3);
+        const uint8_t *cfg = fuzz_part(&p, end, &n1);
+        const uint8_t *meta = fuzz_part(&p, end, &n2);
+        const uint8_t *st = fuzz_part(&p, end, &n3);
+        fuzz_put(dir, "adapter_config.json", cfg, n1);
+        fuzz_put(dir, "meta.json", meta, n2);
+        fuzz_put(dir, "adapter_model.safetensors", st, n3);
         for (int k = 0; k < 2; k++) {
                 socfw_adapter *a = NULL;
                 socfw_error err = {0};

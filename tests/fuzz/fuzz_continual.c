@@ -11,33 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_files.h"
 #include "socfw/adapter_store.h"
 #include "socfw/continual.h"
 
 static char dir[64];
-
-static void
-put(const char *name, const uint8_t *p, size_t n)
-{
-        char path[128];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        FILE *f = fopen(path, "wb");
-        if (!f)
-                abort();
-        if (n && fwrite(p, 1, n, f) != n)
-                abort();
-        fclose(f);
-}
-
-static const uint8_t *
-part(const uint8_t **p, const uint8_t *end, size_t *n)
-{
-        const uint8_t *s = *p;
-        const uint8_t *z = memchr(s, 0, (size_t)(end - s));
-        *n = z ? (size_t)(z - s) : (size_t)(end - s);
-        *p = z ? z + 1 : end;
-        return s;
-}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -55,12 +33,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         const uint8_t *p = data, *end = data + size;
         size_t n1, n2, n3;
-        const uint8_t *nw = part(&p, end, &n1);
-        const uint8_t *gate = part(&p, end, &n2);
-        const uint8_t *cur = part(&p, end, &n3);
-        put("new.jsonl", nw, n1);
-        put("gate.jsonl", gate, n2);
-        put("current", cur, n3);
+        const uint8_t *nw = fuzz_part(&p, end, &n1);
+        const uint8_t *gate = fuzz_part(&p, end, &n2);
+        const uint8_t *cur = fuzz_part(&p, end, &n3);
+        fuzz_put(dir, "new.jsonl", nw, n1);
+        fuzz_put(dir, "gate.jsonl", gate, n2);
+        fuzz_put(dir, "current", cur, n3);
         char newp[128], gatep[128], tr[128], ho[128];
         snprintf(newp, sizeof newp, "%s/new.jsonl", dir);
         snprintf(gatep, sizeof gatep, "%s/gate.jsonl", dir);

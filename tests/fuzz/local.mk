@@ -62,7 +62,7 @@ $(FUZZ_BINS): tests/fuzz/fuzz_%: tests/fuzz/libpii-fuzz.a \
 		-o $@ $(srcdir)/$(or $(FUZZ_SRC_$*),tests/fuzz/fuzz_$*.c) \
 		tests/fuzz/libpii-fuzz.a tests/fuzz/libnlu-fuzz.a \
 		tests/fuzz/libsocfw-fuzz.a $(FUZZ_LIBS)
-$(FUZZ_BINS): $(FUZZ_H_DEPS) tests/fuzz/fuzz_common.h
+$(FUZZ_BINS): $(FUZZ_H_DEPS) tests/fuzz/fuzz_common.h tests/fuzz/fuzz_files.h
 tests/fuzz/fuzz_privacy: plugins/privacy/fuzz_privacy.c
 $(filter-out tests/fuzz/fuzz_privacy,$(FUZZ_BINS)): tests/fuzz/fuzz_%: \
 		tests/fuzz/fuzz_%.c
