@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "testutil.h"
 
 TestSuite(cli, .timeout = 60);
@@ -388,5 +389,39 @@ Test(cli, predict_gives_record_tasks_their_own_records)
         cr_assert_eq(socfw(&out, "", "inspect recommend"), 0);
         cr_assert(strstr(out, "Input        a user {\"user\": ID}"), "%s",
                   out);
+        free(out);
+}
+
+/* `version` says whether this build trains across processes (MPI), as
+ * config.h says; `validate` names an unreadable pretrain.valid file with
+ * its line, as it does a corpus, before `run` would meet it after the
+ * corpus and vocabulary. */
+Test(cli, version_tells_mpi_and_validate_checks_pretrain_valid)
+{
+        char *out;
+        cr_assert_eq(socfw(&out, "", "version"), 0);
+#ifdef HAVE_MPI
+        cr_expect(strstr(out, "MPI yes"), "%s", out);
+#else
+        cr_expect(strstr(out, "MPI no"), "%s", out);
+#endif
+        free(out);
+        const char *corpus = write_tmp("c.txt", "one line of text\n");
+        char yaml[4096];
+        snprintf(yaml, sizeof yaml,
+                 "socfw: 1\n"
+                 "backbone: {arch: gpt2, hidden: 16, layers: 1, heads: 2,"
+                 " max_positions: 32}\n"
+                 "pretrain: {corpus: [%s],\n"
+                 "           valid: [no-such-valid.txt.gz]}\n",
+                 corpus);
+        const char *p = write_tmp("pv.yaml", yaml);
+        char args[9000];
+        snprintf(args, sizeof args, "validate %s", p);
+        cr_assert_eq(socfw(&out, "", args), 1);
+        cr_expect(strstr(out, "pretrain.valid: cannot read") &&
+                          strstr(out, "no-such-valid.txt.gz") &&
+                          strstr(out, "pv.yaml:4:"),
+                  "%s", out);
         free(out);
 }

@@ -357,6 +357,6 @@ Test(loop, the_end_of_a_pass_cuts_accumulation_short)
         cr_expect_eq(a.t.end_of_pass_steps[0], 2);
         cr_expect_eq(a.t.end_of_pass_steps[1], 4);
         cr_expect_eq(a.t.end_of_pass_steps[2], 6);
-        cr_expect_eq(a.lp.curve_n, 2, "progress points at steps 5 and 6");
+        cr_expect_eq(a.lp.loss.n, 2, "progress points at steps 5 and 6");
         run_free(&a);
 }

@@ -41,6 +41,8 @@ static const struct topic {
          "  --resume           continue an interrupted training run from its\n"
          "                     output directory: same data order, optimizer\n"
          "                     state and random numbers as an uninterrupted run\n"
+         "                     (pretraining too: pretrain.chunked pauses at\n"
+         "                     pretrain.max_minutes, --resume goes on)\n"
          "  --retrain TASK     train TASK again even though its adapter in\n"
          "                     output.dir/adapters/ was trained on the same\n"
          "                     section, data and backbone (such tasks are\n"

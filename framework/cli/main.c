@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "config.h"
+#include "socfw/dist.h"
 #include "socfw/log.h"
 #include "socfw/plugin.h"
 #include "socfw/threads.h"
@@ -67,8 +68,9 @@ cmd_version(int argc, char **argv)
 {
         (void)argc;
         (void)argv;
-        printf("socfw %s (plugin ABI %d.%d, pipeline schema %d)\n",
-               PACKAGE_VERSION, SOCFW_ABI_MAJOR, SOCFW_ABI_MINOR, 1);
+        printf("socfw %s (plugin ABI %d.%d, pipeline schema %d, MPI %s)\n",
+               PACKAGE_VERSION, SOCFW_ABI_MAJOR, SOCFW_ABI_MINOR, 1,
+               socfw_dist_built_with_mpi() ? "yes" : "no");
         return CLI_OK;
 }
 

@@ -17,12 +17,39 @@
 
 #define STATE_FORMAT "socfw-train-state-1"
 
-static double
-now(void)
+double
+rt_seconds(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void
+rt_curve_add(rt_curve *c, double x, double y)
+{
+        if (c->n == c->cap) {
+                size_t cap = c->cap ? c->cap * 2 : 64;
+                double *nx = realloc(c->x, cap * sizeof *nx);
+                if (!nx)
+                        return;
+                c->x = nx;
+                double *ny = realloc(c->y, cap * sizeof *ny);
+                if (!ny)
+                        return;
+                c->y = ny;
+                c->cap = cap;
+        }
+        c->x[c->n] = x;
+        c->y[c->n++] = y;
+}
+
+void
+rt_curve_clear(rt_curve *c)
+{
+        free(c->x);
+        free(c->y);
+        memset(c, 0, sizeof *c);
 }
 
 static void
@@ -86,25 +113,37 @@ rt_loop_clear(rt_loop *lp)
         if (!lp)
                 return;
         free(lp->groups);
-        free(lp->curve_x);
-        free(lp->curve_y);
+        free(lp->grads);
+        free(lp->sizes);
+        rt_curve_clear(&lp->loss);
         memset(lp, 0, sizeof *lp);
 }
 
 int
 rt_loop_add_group(rt_loop *lp, const char *name, float *data, float *grad,
-                  size_t n, socfw_adamw *opt, const int *active)
+                  size_t n_floats, socfw_adamw *opt, const int *active)
 {
-        rt_group *g = realloc(lp->groups, (lp->n_groups + 1) * sizeof *g);
+        size_t n = lp->n_groups + 1;
+        rt_group *g = realloc(lp->groups, n * sizeof *g);
         if (!g)
                 return SOCFW_ENOMEM;
         lp->groups = g;
+        float **gr = realloc(lp->grads, n * sizeof *gr);
+        if (!gr)
+                return SOCFW_ENOMEM;
+        lp->grads = gr;
+        size_t *sz = realloc(lp->sizes, n * sizeof *sz);
+        if (!sz)
+                return SOCFW_ENOMEM;
+        lp->sizes = sz;
+        gr[n - 1] = grad;
+        sz[n - 1] = n_floats;
         g = &lp->groups[lp->n_groups++];
         memset(g, 0, sizeof *g);
         snprintf(g->name, sizeof g->name, "%s", name);
         g->data = data;
         g->grad = grad;
-        g->n = n;
+        g->n = n_floats;
         g->opt = opt;
         g->active = active;
         return 0;
@@ -341,52 +380,14 @@ rt_loop_average_over_processes(void *user, rt_group *groups, size_t n,
 
 /* ---- the loop ---- */
 
-static void
-curve_add(rt_loop *lp, double x, double y)
-{
-        if (lp->curve_n == lp->curve_cap) {
-                size_t cap = lp->curve_cap ? lp->curve_cap * 2 : 64;
-                double *nx = realloc(lp->curve_x, cap * sizeof *nx);
-                if (!nx)
-                        return;
-                lp->curve_x = nx;
-                double *ny = realloc(lp->curve_y, cap * sizeof *ny);
-                if (!ny)
-                        return;
-                lp->curve_y = ny;
-                lp->curve_cap = cap;
-        }
-        lp->curve_x[lp->curve_n] = x;
-        lp->curve_y[lp->curve_n++] = y;
-}
-
 /* The step's update over every group: clip, AdamW.  Returns the
  * gradient norm before clipping (non-finite: no update). */
 static float
 update(rt_loop *lp, double lr)
 {
-        float *stack_g[64];
-        size_t stack_n[64];
-        float **grads = stack_g;
-        size_t *ns = stack_n;
-        if (lp->n_groups > 64) {
-                grads = malloc(lp->n_groups * sizeof *grads);
-                ns = malloc(lp->n_groups * sizeof *ns);
-        }
-        float norm = NAN;
-        if (grads && ns) {
-                for (size_t g = 0; g < lp->n_groups; g++) {
-                        grads[g] = lp->groups[g].grad;
-                        ns[g] = lp->groups[g].n;
-                }
-                float clip = lp->cfg.clip > 0 ? lp->cfg.clip : INFINITY;
-                norm = socfw_grad_clip_norm_multi(grads, ns, lp->n_groups,
-                                                  clip);
-        }
-        if (grads != stack_g)
-                free(grads);
-        if (ns != stack_n)
-                free(ns);
+        float clip = lp->cfg.clip > 0 ? lp->cfg.clip : INFINITY;
+        float norm = socfw_grad_clip_norm_multi(lp->grads, lp->sizes,
+                                                lp->n_groups, clip);
         /* a non-finite norm skips the step, as mixed-precision scalers do */
         for (size_t g = 0; isfinite(norm) && g < lp->n_groups; g++) {
                 rt_group *gr = &lp->groups[g];
@@ -406,7 +407,7 @@ within_budget(rt_loop *lp)
         long total = lp->sched.total_steps;
         if (limit <= 0 || lp->step >= total)
                 return 1;
-        double el = now() - lp->t0;
+        double el = rt_seconds() - lp->t0;
         long done = lp->step - lp->first_step;
         if (el >= limit) {
                 say(lp, "%s: the time budget (%.1f min) is spent after %ld "
@@ -433,7 +434,7 @@ within_budget(rt_loop *lp)
 static void
 log_progress(rt_loop *lp, const rt_objective *obj, void *self)
 {
-        double t = now();
+        double t = rt_seconds();
         double mean = lp->loss_acc / (lp->loss_n ? lp->loss_n : 1);
         long total = lp->sched.total_steps;
         char where[64] = "", extra[160] = "";
@@ -441,7 +442,7 @@ log_progress(rt_loop *lp, const rt_objective *obj, void *self)
                 obj->where(self, where, sizeof where);
         if (obj->on_log)
                 obj->on_log(self, lp->step, mean, extra, sizeof extra);
-        curve_add(lp, (double)lp->step, mean);
+        rt_curve_add(&lp->loss, (double)lp->step, mean);
         double el = t - lp->tok_t0;
         double per = (t - lp->t0) / (double)(lp->step - lp->first_step);
         say(lp, "%s%sstep %ld/%ld loss %.4f%s lr %.3g grad-norm %.3g %.0f "
@@ -461,7 +462,7 @@ rt_loop_run(rt_loop *lp, const rt_objective *obj, void *self,
             socfw_error *err)
 {
         int rc = 0;
-        lp->t0 = lp->tok_t0 = now();
+        lp->t0 = lp->tok_t0 = rt_seconds();
         lp->first_step = lp->step;
         lp->stop = lp->budget_spent = 0;
         while (lp->step < lp->sched.total_steps && !lp->stop &&

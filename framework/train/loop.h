@@ -45,6 +45,20 @@
 #include "socfw/optim.h"
 #include "socfw/rng.h"
 
+/* Seconds on a monotonic clock (the training code's one clock). */
+double rt_seconds(void);
+
+/* A series of (x, y) points, e.g. a loss per step, for curves.svg. */
+typedef struct rt_curve {
+        double *x, *y;
+        size_t n, cap;
+} rt_curve;
+
+/* Append a point (dropped silently when out of memory: a chart is not
+ * worth failing a run for); _clear frees. */
+void rt_curve_add(rt_curve *c, double x, double y);
+void rt_curve_clear(rt_curve *c);
+
 /* One flat region the optimizer updates, with its gradient. */
 typedef struct rt_group {
         char name[128];         /* state tensors <name>.param/.m/.v        */
@@ -141,6 +155,8 @@ struct rt_loop {
         rt_loop_config cfg;
         rt_group *groups;
         size_t n_groups;
+        float **grads;          /* the groups' gradients and sizes, for   */
+        size_t *sizes;          /* the global-norm clip (n_groups each)   */
         socfw_lr_schedule sched;
         long step;              /* optimizer steps done                    */
         long first_step;        /* where this process started (ETA)        */
@@ -153,8 +169,7 @@ struct rt_loop {
         int budget_spent;
         long saved_at;          /* step of the last state written (-1)     */
         double t0, tok_t0;
-        double *curve_x, *curve_y; /* mean training loss at progress lines */
-        size_t curve_n, curve_cap;
+        rt_curve loss;          /* mean training loss at progress lines    */
 };
 
 /* Set up (copies cfg; strings borrowed).  0 or SOCFW_EINVAL (a bad
@@ -165,9 +180,6 @@ void rt_loop_clear(rt_loop *lp);
 /* Register a group (name copied).  0 or SOCFW_ENOMEM. */
 int rt_loop_add_group(rt_loop *lp, const char *name, float *data, float *grad,
                       size_t n, socfw_adamw *opt, const int *active);
-
-/* Trainable floats and AdamW state bytes over every group. */
-void rt_loop_sizes(const rt_loop *lp, double *trainable, double *state_bytes);
 
 /* Continue from cfg.state_path when it exists: 1 resumed (lp->step set),
  * 0 no state file, or a negative error naming the file and tensor. */

@@ -26,16 +26,18 @@ stop_after(void *arg, const struct example_item *it, socfw_error *perr)
         return ++*n >= SOCFW_PREFLIGHT_ROWS ? 1 : 0;
 }
 
+/* Every file of pretrain.<key> (corpus, valid) can be read. */
 static int
-check_corpus(const socfw_pipeline *p, socfw_error *err)
+check_pretrain_files(const socfw_pipeline *p, const char *key,
+                     socfw_error *err)
 {
         const socfw_config *pt = socfw_pipeline_section(p, "pretrain");
         if (socfw_config_get_int(pt, "steps") <= 0)
                 return 0;
-        for (size_t i = 0; i < socfw_config_list_len(pt, "corpus"); i++) {
+        for (size_t i = 0; i < socfw_config_list_len(pt, key); i++) {
                 char *path = socfw_config_join_path(
                         socfw_pipeline_dir(p),
-                        socfw_config_list_get(pt, "corpus", i));
+                        socfw_config_list_get(pt, key, i));
                 if (!path)
                         return socfw_error_set(err, SOCFW_ENOMEM,
                                                "out of memory");
@@ -48,11 +50,11 @@ check_corpus(const socfw_pipeline *p, socfw_error *err)
                 }
                 int rc = socfw_error_set_at(
                         err, SOCFW_EIO, socfw_config_file(pt),
-                        socfw_config_line(pt, "corpus"),
-                        socfw_config_column(pt, "corpus"),
-                        "pretrain.corpus: cannot read %s: %s (hint: paths "
+                        socfw_config_line(pt, key),
+                        socfw_config_column(pt, key),
+                        "pretrain.%s: cannot read %s: %s (hint: paths "
                         "are relative to the pipeline file)",
-                        path, strerror(e));
+                        key, path, strerror(e));
                 free(path);
                 return rc;
         }
@@ -127,7 +129,9 @@ socfw_runtime_preflight(const socfw_pipeline *p, socfw_error *err)
                         "the pipeline has no tasks, no chain and no "
                         "pretraining: nothing to run (hint: `socfw init` "
                         "writes a complete pipeline to start from)");
-        rc = check_corpus(p, err);
+        rc = check_pretrain_files(p, "corpus", err);
+        if (rc == 0)
+                rc = check_pretrain_files(p, "valid", err);
         for (size_t i = 0; rc == 0 && i < socfw_pipeline_task_count(p); i++)
                 rc = check_task_data(p, i, err);
         return rc;

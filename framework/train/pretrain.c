@@ -96,21 +96,21 @@ corpus_add_clean(socfw_runtime *rt, corpus *c, const char *s, size_t len,
  * over MAX_LINE_BYTES are left out.  Reading stops at the corpus's byte
  * budget (pretrain.max_corpus_mb), with a notice. */
 static int
-read_text_file(socfw_runtime *rt, corpus *c, const char *path,
-               socfw_error *err)
+read_text_file(socfw_runtime *rt, corpus *c, const char *what,
+               const char *path, socfw_error *err)
 {
         socfw_line_reader *r = NULL;
         int rc = socfw_line_reader_open(&r, path, MAX_LINE_BYTES, err);
         if (rc < 0)
-                return socfw_error_prefix(err, rc, "pretraining corpus");
+                return socfw_error_prefix(err, rc, "%s", what);
         const char *line;
         size_t len, before = c->n;
         while ((rc = socfw_line_reader_next(r, &line, &len, err)) == 1) {
                 if (c->bytes + len > c->max_bytes) {
-                        rt_progress(rt, "pretraining corpus: %s read up to "
-                                        "line %ld; the corpus reached "
-                                        "pretrain.max_corpus_mb (%zu MiB)",
-                                    path, socfw_line_reader_line(r) - 1,
+                        rt_progress(rt, "%s: %s read up to "
+                                        "line %ld; it reached its budget "
+                                        "(%zu MiB)",
+                                    what, path, socfw_line_reader_line(r) - 1,
                                     c->max_bytes >> 20);
                         rc = 0;
                         break;
@@ -121,7 +121,7 @@ read_text_file(socfw_runtime *rt, corpus *c, const char *path,
                         break;
         }
         if (rc == 0)
-                rt_progress(rt, "pretraining corpus: %zu lines from %s",
+                rt_progress(rt, "%s: %zu lines from %s", what,
                             c->n - before, path);
         socfw_line_reader_close(r);
         return rc;
@@ -370,14 +370,6 @@ pt_mlm_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
         return rc;
 }
 
-static double
-pt_now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Perplexity of the causal LM on the held-out stream: consecutive windows
  * of T tokens, each predicting its next tokens, no dropout.  Logged, kept
  * as pretrain.valid.perplexity, and appended to OUTPUT/pretrain.jsonl with
@@ -422,7 +414,7 @@ pt_evaluate(pretrainer *pt, long step, socfw_error *err)
         if (rc < 0 || count == 0)
                 return rc;
         double ppl = exp(nll / (double)count);
-        double hours = (pt->elapsed0 + pt_now() - pt->t0) / 3600.0;
+        double hours = (pt->elapsed0 + rt_seconds() - pt->t0) / 3600.0;
         socfw_metrics_set(rt->metrics, "pretrain.valid.perplexity", ppl, 0);
         rt_progress(rt, "pretraining: step %ld, %.2f h of pretraining, valid "
                         "perplexity %.2f (%zu tokens)",
@@ -485,7 +477,7 @@ pt_save(void *self, rt_state_kv *kv)
         rt_state_kv_add(kv, "stream_tokens", "%zu", pt->n_stream);
         rt_state_kv_add(kv, "first_loss_done", "%d", pt->first_done);
         rt_state_kv_add(kv, "elapsed_seconds", "%.3f",
-                        pt->elapsed0 + pt_now() - pt->t0);
+                        pt->elapsed0 + rt_seconds() - pt->t0);
 }
 
 /* A state must come from the same objective over the same token stream
@@ -705,7 +697,8 @@ load_valid(pretrainer *pt, const socfw_config *cfg, socfw_error *err)
                 char *path = socfw_config_join_path(
                         socfw_pipeline_dir(rt->p),
                         socfw_config_list_get(cfg, "valid", i));
-                rc = path ? read_text_file(rt, &c, path, err) : SOCFW_ENOMEM;
+                rc = path ? read_text_file(rt, &c, "pretrain.valid", path, err)
+                          : SOCFW_ENOMEM;
                 free(path);
         }
         if (rc == 0)
@@ -758,7 +751,7 @@ pretrain(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
                 rc = SOCFW_ENOMEM;
                 goto out;
         }
-        pt.t0 = pt_now();
+        pt.t0 = rt_seconds();
         pt.evaluated_at = -1;
         pt.eval_every = (long)socfw_config_get_int(cfg, "eval_every");
         if ((rc = load_valid(&pt, cfg, err)) < 0)
@@ -847,13 +840,6 @@ out:
 
 /* ---- corpus, vocabulary, token stream ---- */
 
-static double
-seconds(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int
 load_corpus(socfw_runtime *rt, corpus *c, socfw_error *err)
@@ -866,7 +852,9 @@ load_corpus(socfw_runtime *rt, corpus *c, socfw_error *err)
                 char *path = socfw_config_join_path(
                         socfw_pipeline_dir(rt->p),
                         socfw_config_list_get(pt, "corpus", i));
-                rc = path ? read_text_file(rt, c, path, err) : SOCFW_ENOMEM;
+                rc = path ? read_text_file(rt, c, "pretraining corpus", path,
+                                         err)
+                          : SOCFW_ENOMEM;
                 free(path);
         }
         if (rc == 0)
@@ -938,7 +926,7 @@ train_vocabulary(socfw_runtime *rt, socfw_arch a, const corpus *c,
                 .special_tokens = sp,
                 .n_special_tokens = sp == gpt ? 1 : 5,
         };
-        double t0 = seconds();
+        double t0 = rt_seconds();
         int rc = wordpiece
                          ? socfw_tokenizer_train_wordpiece(
                                    &rt->tok, (const char *const *)c->lines,
@@ -975,7 +963,7 @@ train_vocabulary(socfw_runtime *rt, socfw_arch a, const corpus *c,
                 rt_progress(rt, "tokenizer: %s, %zu tokens, trained in %.1fs",
                             wordpiece ? "WordPiece" : "byte-level BPE",
                             socfw_tokenizer_vocab_size(rt->tok),
-                            seconds() - t0);
+                            rt_seconds() - t0);
         return rc;
 }
 

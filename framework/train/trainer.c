@@ -24,16 +24,6 @@
 #include "train/loop.h"
 #include "train/runtime_impl.h"
 
-/* ---- time ---- */
-
-static double
-now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- targets of a batch ---- */
 
 typedef struct batch_targets {
@@ -113,7 +103,6 @@ run_batch(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
         size_t nh = (size_t)io.B * io.T * io.C;
         memset(io.dhidden, 0, nh * sizeof(float));
         rc = t->head->head.backward(t->head_state, &io, err);
-        t->had_batch = 1;
         if (rc == 0 && (rt->backbone_trainable || t->adapter))
                 rc = socfw_model_backward(rt->model, io.dhidden, err);
         return rc;
@@ -941,30 +930,6 @@ typedef struct work {
         size_t start, len; /* into the task's batch plan */
 } work;
 
-typedef struct curve {
-        double *x, *y;
-        size_t n, cap;
-} curve;
-
-static void
-curve_add(curve *c, double x, double y)
-{
-        if (c->n == c->cap) {
-                size_t cap = c->cap ? c->cap * 2 : 64;
-                double *nx = realloc(c->x, cap * sizeof *nx);
-                if (!nx)
-                        return;
-                c->x = nx;
-                double *ny = realloc(c->y, cap * sizeof *ny);
-                if (!ny)
-                        return;
-                c->y = ny;
-                c->cap = cap;
-        }
-        c->x[c->n] = x;
-        c->y[c->n++] = y;
-}
-
 typedef struct finetune {
         socfw_runtime *rt;
         /* the data: one batch plan per task, re-made each epoch */
@@ -983,7 +948,7 @@ typedef struct finetune {
         char watched[512];
         double best;
         int have_best, bad_evals, finished;
-        curve valid;
+        rt_curve valid;
 } finetune;
 
 /* The interleaved batches of epoch ft->epoch. */
@@ -1056,7 +1021,9 @@ ft_micro_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
         if (len > 0)
                 rc = run_batch(rt, t, ft->batch, (int)len, 1,
                                t->weight * scale * share, &mb->loss, err);
-        t->had_batch = 1; /* on every process alike, share or not */
+        /* the task had its batch in this step (on every process alike,
+         * share or not): its adapter is updated */
+        t->had_batch = 1;
         for (size_t b = 0; b < len; b++)
                 mb->tokens += (size_t)ft->batch[b]->n;
         mb->end_of_pass = ft->next == ft->n_work;
@@ -1100,7 +1067,7 @@ ft_on_log(void *self, long step, double mean_loss, char *extra, size_t n)
         (void)n;
         finetune *ft = self;
         const rt_loop *lp = ft->lp;
-        double el = now() - lp->tok_t0; /* (the loop's clock) */
+        double el = rt_seconds() - lp->tok_t0;
         log_train_step(ft->rt, step, ft->epoch, mean_loss, lp->last_lr,
                        isfinite(lp->last_norm) ? lp->last_norm : -1.0,
                        el > 0 ? (double)lp->tokens / el : 0);
@@ -1182,7 +1149,7 @@ ft_after_step(void *self, rt_loop *lp, int end_of_pass, socfw_error *err)
                                                ft->watched);
                 return 0;
         }
-        curve_add(&ft->valid, (double)step, v);
+        rt_curve_add(&ft->valid, (double)step, v);
         int higher = ts->es_mode == RT_ES_MAX   ? 1
                      : ts->es_mode == RT_ES_MIN ? 0
                      : socfw_metrics_higher_is_better(rt->metrics,
@@ -1234,8 +1201,7 @@ ft_clear(finetune *ft)
         free(ft->queue);
         free(ft->order);
         free(ft->batch);
-        free(ft->valid.x);
-        free(ft->valid.y);
+        rt_curve_clear(&ft->valid);
 }
 
 /* The loop's groups, in a fixed order: the backbone's trainable ranges,
@@ -1383,10 +1349,10 @@ static int
 write_curves(socfw_runtime *rt, const rt_loop *lp, const finetune *ft,
              socfw_error *err)
 {
-        if (!lp->curve_n || !rt->out_dir)
+        if (!lp->loss.n || !rt->out_dir)
                 return 0;
         socfw_chart_series series[2] = {
-                {"train loss", lp->curve_x, lp->curve_y, lp->curve_n},
+                {"train loss", lp->loss.x, lp->loss.y, lp->loss.n},
                 {ft->watched[0] ? ft->watched : "valid", ft->valid.x,
                  ft->valid.y, ft->valid.n},
         };
@@ -1415,7 +1381,7 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
         finetune ft = {.rt = rt, .epoch = 1, .best = NAN};
         rt_loop lp;
         memset(&lp, 0, sizeof lp);
-        double t0 = now();
+        double t0 = rt_seconds();
         size_t B = (size_t)ts->batch_size;
         ft.plans = calloc(rt->n_tasks, sizeof *ft.plans);
         ft.lengths = calloc(rt->n_tasks, sizeof *ft.lengths);
@@ -1524,7 +1490,7 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
         rc = write_curves(rt, &lp, &ft, err);
         if (rc == 0 && rt->n_adapters && rt->out_dir)
                 rc = rt_save_adapters(rt, err);
-        rt_progress(rt, "training done in %.1fs", now() - t0);
+        rt_progress(rt, "training done in %.1fs", rt_seconds() - t0);
 out:
         ft_clear(&ft);
         rt_loop_clear(&lp);
