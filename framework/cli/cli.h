@@ -52,6 +52,11 @@ char *cli_output_dir(const socfw_pipeline *p, const char *pipeline_path);
  * run.json.  Returns 1 and fills *doc (caller json_decref's it; the strings
  * live in it), *pipeline and *overrides (an array of strings); 0 when `arg`
  * is not a directory; -1 (reported) when it is not a run directory. */
+/* The chain's conversational stage (cmd_chat.c): the last stage whose
+ * task generates text from a post; NULL when none.  *last: 1 when no stage
+ * runs after it.  Used by `chat` and `serve`. */
+const char *cli_chat_stage(const socfw_pipeline *p, int *last);
+
 int cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
                      json_t **overrides);
 

@@ -181,32 +181,46 @@ load_pipeline(chat *ch, const char *const *extra, size_t n_extra)
         return cli_load_pipeline(ch->pipeline, sets, n, ch->reg);
 }
 
-/* The last chain stage whose plugin is `dialog`; NULL when none.
- * *last: 1 when no stage runs after it. */
-static const char *
-find_dialog_stage(const socfw_pipeline *p, int *reply_as_text, int *last)
+/* The conversational stage of a chain: the last stage whose task
+ * generates text (its head's target is tokens) from a post (the task
+ * declares no other input, as adcopy's briefs); NULL when none.  *last: 1
+ * when no stage runs after it.  Decided by what the plugins declare, not
+ * by their names, so a third-party dialog plugin chats and serves too. */
+const char *
+cli_chat_stage(const socfw_pipeline *p, int *last)
 {
         const char *found = NULL;
         *last = 0;
         for (size_t i = 0; i < socfw_pipeline_chain_len(p); i++) {
                 const char *name = socfw_pipeline_chain_stage(p, i);
-                int t = strcmp(name, "privacy") == 0
-                                ? -1
-                                : socfw_pipeline_task_find(p, name);
-                const socfw_plugin *pl = t >= 0 ? socfw_pipeline_task_plugin(
-                                                          p, (size_t)t)
-                                                : NULL;
-                if (pl && strcmp(pl->name, "dialog") == 0) {
+                int t = socfw_pipeline_task_find(p, name);
+                if (t < 0)
+                        continue; /* the privacy section's stage */
+                const socfw_plugin *head =
+                        socfw_pipeline_task_head(p, (size_t)t);
+                if (head &&
+                    socfw_registry_head_target(head) == SOCFW_TARGET_TOKENS &&
+                    !socfw_registry_task_input(
+                            socfw_pipeline_task_plugin(p, (size_t)t))) {
                         found = name;
                         *last = i + 1 == socfw_pipeline_chain_len(p);
-                        *reply_as_text = socfw_config_get_bool(
-                                socfw_pipeline_task(p, (size_t)t),
-                                "reply_as_text");
                 }
         }
         return found;
 }
 
+/* cli_chat_stage, and whether that task answers with its reply as the
+ * post's text (reply_as_text). */
+static const char *
+find_dialog_stage(const socfw_pipeline *p, int *reply_as_text, int *last)
+{
+        const char *found = cli_chat_stage(p, last);
+        int t = found ? socfw_pipeline_task_find(p, found) : -1;
+        *reply_as_text = t >= 0 && socfw_config_get_bool(
+                                           socfw_pipeline_task(p, (size_t)t),
+                                           "reply_as_text");
+        return found;
+}
 
 static int
 file_exists(const char *dir, const char *rel)

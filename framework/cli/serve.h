@@ -164,9 +164,6 @@ enum MHD_Result serve_openai_error(struct MHD_Connection *c,
                                    const char *param, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
 
-/* The dialog stage of the pipeline's chain (NULL: none); *last: no stage
- * after it. */
-const char *serve_find_dialog(const socfw_pipeline *p, int *last);
 
 /* Serve until SIGINT/SIGTERM (drain: requests in progress finish, new
  * ones get 503).  Takes over `model` (released at the end).  Returns a

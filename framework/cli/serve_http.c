@@ -175,27 +175,6 @@ serve_chain_run(server *s, socfw_post *post, socfw_error *err)
         return socfw_chain_run(s->model.chain, post, err);
 }
 
-const char *
-serve_find_dialog(const socfw_pipeline *p, int *last)
-{
-        const char *found = NULL;
-        *last = 0;
-        for (size_t i = 0; i < socfw_pipeline_chain_len(p); i++) {
-                const char *name = socfw_pipeline_chain_stage(p, i);
-                int t = strcmp(name, "privacy") == 0
-                                ? -1
-                                : socfw_pipeline_task_find(p, name);
-                const socfw_plugin *pl =
-                        t >= 0 ? socfw_pipeline_task_plugin(p, (size_t)t)
-                               : NULL;
-                if (pl && strcmp(pl->name, "dialog") == 0) {
-                        found = name;
-                        *last = i + 1 == socfw_pipeline_chain_len(p);
-                }
-        }
-        return found;
-}
-
 /* ---- authentication ---- */
 
 /* 1 when the request carries the bearer token (or none is required). */
@@ -504,7 +483,7 @@ reload(server *s)
         pthread_rwlock_wrlock(&s->model_lock);
         serve_model old = s->model;
         s->model = fresh;
-        s->dialog = serve_find_dialog(fresh.p, &s->dialog_last);
+        s->dialog = cli_chat_stage(fresh.p, &s->dialog_last);
         pthread_rwlock_unlock(&s->model_lock);
         release(&old);
         fprintf(stderr, "socfw: reloaded\n");
@@ -546,7 +525,7 @@ serve_run(const serve_opts *o, serve_model *model)
         pthread_mutex_init(&s.lock, NULL);
         pthread_mutex_init(&s.log_lock, NULL);
         pthread_cond_init(&s.cond, NULL);
-        s.dialog = serve_find_dialog(s.model.p, &s.dialog_last);
+        s.dialog = cli_chat_stage(s.model.p, &s.dialog_last);
         s.metrics = serve_metrics_new();
         if (o->access_log && !strcmp(o->access_log, "-")) {
                 s.log = stderr;
