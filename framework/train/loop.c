@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* vasprintf */
 #include "train/loop.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -71,6 +72,8 @@ say(const rt_loop *lp, const char *fmt, ...)
 void
 rt_state_kv_add(rt_state_kv *kv, const char *key, const char *fmt, ...)
 {
+        /* a programming error: an objective adds a fixed handful */
+        assert(kv->n < (int)(sizeof kv->key / sizeof kv->key[0]));
         if (kv->n >= (int)(sizeof kv->key / sizeof kv->key[0]))
                 return;
         snprintf(kv->key[kv->n], sizeof kv->key[0], "%s", key);

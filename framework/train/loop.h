@@ -88,8 +88,8 @@ typedef struct rt_state_kv {
         int n;
 } rt_state_kv;
 
-/* Add key = printf(fmt, ...) to kv (silently ignored past 16 keys, which
- * is a programming error caught by the tests). */
+/* Add key = printf(fmt, ...) to kv (at most 16 keys: more is a
+ * programming error, asserted). */
 void rt_state_kv_add(rt_state_kv *kv, const char *key, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
