@@ -5,9 +5,14 @@
  *
  * Each process trains its share of every batch (socfw/dist.h) and keeps
  * its files in OUT/rank-<r>; the script compares the checkpoints of
- * different process counts.  Prints nothing on success. */
+ * different process counts.  Prints nothing on success.
+ *
+ * DIST_TRAIN_HANG_RANK=r makes rank r stop answering (it sleeps instead
+ * of training), to check that the others give up after
+ * train.dist_timeout naming it; a failed process then stops the job. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "socfw/dist.h"
 #include "socfw/pipeline.h"
@@ -47,7 +52,10 @@ main(int argc, char **argv)
                 rc = socfw_pipeline_validate(p, reg, &err);
         if (rc == 0)
                 rc = socfw_runtime_new(&rt, p, &o, &err);
-        if (rc == 0)
+        const char *hang = getenv("DIST_TRAIN_HANG_RANK");
+        if (rc == 0 && hang && strtol(hang, NULL, 10) == socfw_dist_rank())
+                sleep(60);
+        else if (rc == 0)
                 rc = socfw_runtime_train(rt, &err);
         if (rc < 0)
                 fprintf(stderr, "dist_train: rank %d: %s%s%s\n",
@@ -56,6 +64,8 @@ main(int argc, char **argv)
         socfw_runtime_free(rt);
         socfw_pipeline_free(p);
         socfw_registry_free(reg);
+        if (rc < 0)
+                socfw_dist_abort(1);
         socfw_dist_finalize();
         return rc < 0 ? 1 : 0;
 }

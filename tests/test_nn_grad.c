@@ -331,6 +331,50 @@ Test(nn_grad, dropout_semantics)
         cr_assert_eq(socfw_nn_dropout_forward(y, m, x, N, -0.1f, &r), SOCFW_EINVAL);
 }
 
+/* Masks keyed by example (socfw_rng_key_rows, for data-parallel
+ * training): the rate is right, a row's mask depends on its global index
+ * and not on how the batch is split, successive calls differ, rows
+ * differ, and the stream is left alone. */
+Test(nn_grad, dropout_keyed_by_example)
+{
+        enum { B = 16, C = 1000, N = B * C };
+        static float x[N], y[N], y2[N];
+        static uint8_t m[N], m2[N];
+        socfw_rng whole, part;
+        nn_fill_const(x, N, 1.0f);
+        socfw_rng_seed(&whole, 5);
+        socfw_rng_seed(&part, 99); /* another stream: must not matter */
+        socfw_rng stream = part;
+        socfw_rng_key_rows(&whole, 1234, 0, B);
+        cr_assert_eq(socfw_nn_dropout_forward(y, m, x, N, 0.25f, &whole), 0);
+        int kept = 0;
+        for (int i = 0; i < N; i++)
+                kept += m[i];
+        cr_assert(kept > N * 0.74 && kept < N * 0.76, "kept %d of %d", kept,
+                  N);
+        /* the batch in two shares of 8 rows, as two processes hold it */
+        socfw_rng_key_rows(&part, 1234, 0, 8);
+        socfw_nn_dropout_forward(y2, m2, x, N / 2, 0.25f, &part);
+        socfw_rng_key_rows(&part, 1234, 8, 8);
+        socfw_nn_dropout_forward(y2 + N / 2, m2 + N / 2, x, N / 2, 0.25f,
+                                 &part);
+        cr_assert_eq(memcmp(m, m2, N), 0, "a split batch drew other masks");
+        cr_assert_eq(memcmp(y, y2, sizeof y), 0);
+        cr_assert_eq(memcmp(part.s, stream.s, sizeof stream.s), 0,
+                     "keyed masks advanced the stream");
+        /* the next call under the same key, and another row, differ */
+        socfw_nn_dropout_forward(y2, m2, x, N, 0.25f, &whole);
+        cr_assert_neq(memcmp(m, m2, N), 0);
+        cr_assert_neq(memcmp(m, m + C, C), 0);
+        /* another key differs; rows 0 returns to the stream */
+        socfw_rng_key_rows(&part, 1235, 0, B);
+        socfw_nn_dropout_forward(y2, m2, x, N, 0.25f, &part);
+        cr_assert_neq(memcmp(m, m2, N), 0);
+        socfw_rng_key_rows(&part, 0, 0, 0);
+        socfw_nn_dropout_forward(y2, m2, x, N, 0.25f, &part);
+        cr_assert_neq(memcmp(part.s, stream.s, sizeof stream.s), 0);
+}
+
 /* ---- attention ------------------------------------------------------------- */
 
 typedef struct {

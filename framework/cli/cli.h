@@ -23,6 +23,9 @@
 typedef struct cli_globals {
         const char *plugin_path;   /* --plugin-path, colon-separated */
         int threads;               /* --threads, 0 = default         */
+        const char *tag;           /* message prefix: "socfw", or
+                                      "socfw[rank N]" in an MPI job's
+                                      other processes (NULL: "socfw") */
 } cli_globals;
 
 extern cli_globals cli_g;
@@ -59,6 +62,34 @@ const char *cli_chat_stage(const socfw_pipeline *p, int *last);
 
 int cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
                      json_t **overrides);
+
+/* Copy the regular files under `from` to `to`, recursively (atomic
+ * writes; hidden files skipped), leaving out the top-level
+ * state.safetensors unless `with_state`.  0 or -1 (reported). */
+int cli_copy_tree(const char *from, const char *to, int with_state);
+/* Remove `path` and everything under it (no symlinks followed). */
+void cli_remove_tree(const char *path);
+
+/* ---- data-parallel jobs: mpirun -np N socfw run (dist_run.c) ---- */
+
+/* Join the job's processes (socfw_dist_init), first thing in main; the
+ * other ranks then log warnings and errors only, prefixed with their
+ * rank.  A CLI_* code (reported). */
+int cli_dist_start(int *argc, char ***argv);
+/* Last thing in main: with rc a failure in a job of several processes,
+ * stop them all (MPI_Abort); otherwise leave the job.  Returns rc. */
+int cli_dist_end(int rc);
+/* CLI_OK, or CLI_USAGE (said by rank 0) when `command` cannot run in a
+ * job of several processes (every command but run, version, help). */
+int cli_dist_only_run(const char *command);
+/* Every process runs the same resolved pipeline and sees the same run
+ * directory (its resumable state and cached backbone): CLI_OK, or
+ * CLI_FAIL naming the first rank that differs.  Collective. */
+int cli_dist_check_run(const socfw_pipeline *p, const char *dir);
+/* A ranks > 0 process's own output directory under $TMPDIR, holding a
+ * copy of run directory `dir` when it exists (to resume from); the
+ * caller removes it with cli_remove_tree and frees it.  NULL: reported. */
+char *cli_dist_private_dir(const char *dir);
 
 /* ---- run packages (runpkg.c) ---- */
 

@@ -11,7 +11,6 @@
 #define _GNU_SOURCE /* asprintf */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/file.h>
 #include <jansson.h>
 #include <limits.h>
@@ -28,15 +27,6 @@
 #include "socfw/runtime.h"
 
 #define MAX_OVERRIDES 160
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(path);
-}
 
 static void
 progress(const char *line, void *user)
@@ -180,7 +170,7 @@ cli_continual_run(const char *pipeline, const char *run, const char *data,
                 goto out;
         }
         snprintf(work, sizeof work, "%s/continual/%s.work", abs_run, s.task);
-        nftw(work, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        cli_remove_tree(work);
         if (socfw_dir_make(work, 0755, &err) < 0) {
                 cli_error(&err);
                 goto out;
@@ -305,7 +295,7 @@ cli_continual_run(const char *pipeline, const char *run, const char *data,
 out:
         socfw_runtime_free(rt);
         if (work_made)
-                nftw(work, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+                cli_remove_tree(work);
         if (lock_fd >= 0)
                 close(lock_fd);         /* releases the lock */
         for (size_t i = 0; i < MAX_OVERRIDES; i++)

@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "socfw/chain.h"
+#include "socfw/dist.h"
 #include "socfw/io.h"
 #include "socfw/log.h"
 #include "socfw/pipeline.h"
@@ -412,6 +413,10 @@ cli_cmd_run(int argc, char **argv)
                 return rc < 0 ? CLI_OK : rc;
         if (o.data && !o.continue_run)
                 return cli_usage("run", "--data goes with --continue RUN");
+        if (o.continue_run && socfw_dist_size() > 1)
+                return cli_usage("run", "--continue (continual "
+                                        "re-fine-tuning) runs as one "
+                                        "process; start it without mpirun");
         if (o.continue_run)     /* continual re-fine-tuning */
                 return cli_continual_run(o.pipeline, o.continue_run, o.data,
                                          o.task, o.sets, o.n_sets);
@@ -423,20 +428,32 @@ cli_cmd_run(int argc, char **argv)
         socfw_runtime *rt = NULL;
         char *dir = p ? cli_output_dir(p, o.pipeline) : NULL;
         char *pred_path = NULL;
+        /* in a data-parallel job rank 0 writes the run directory; the
+         * other ranks keep what the runtime writes to themselves */
+        int writer = socfw_dist_rank() == 0;
+        char *own_dir = NULL;
         socfw_error err = {0};
         rc = CLI_FAIL;
-        if (!p)
+        if (!p || !dir)
                 goto out;
-        if (dir && cli_package_guard(dir, p, o.force, o.resume,
-                                     o.n_retrain) != CLI_OK)
+        if (cli_package_guard(dir, p, o.force, o.resume, o.n_retrain) !=
+            CLI_OK)
                 goto out;
-        if (!dir || socfw_dir_make(dir, 0755, &err) < 0 ||
-            write_run_json(dir, &o, &err) < 0) {
-                if (dir)
-                        cli_error(&err);
+        if (!writer && !(own_dir = cli_dist_private_dir(dir)))
+                goto out;
+        if (cli_dist_check_run(p, dir) != CLI_OK)
+                goto out;
+        if (writer && (socfw_dir_make(dir, 0755, &err) < 0 ||
+                       write_run_json(dir, &o, &err) < 0)) {
+                cli_error(&err);
                 goto out;
         }
-        socfw_runtime_options ro = {.output_dir = dir,
+        if (writer && socfw_dist_size() > 1)
+                fprintf(stderr, "socfw: data-parallel training over %d "
+                                "processes (socfw/dist.h): each batch is "
+                                "split between them; rank 0 writes %s\n",
+                        socfw_dist_size(), dir);
+        socfw_runtime_options ro = {.output_dir = writer ? dir : own_dir,
                                     .threads = cli_g.threads,
                                     .resume = o.resume,
                                     .progress = print_progress,
@@ -447,12 +464,14 @@ cli_cmd_run(int argc, char **argv)
                 goto out;
         }
         if (socfw_runtime_pretraining_paused(rt)) {
+                rc = CLI_OK;
+                if (!writer)
+                        goto out;
                 fprintf(stderr, "socfw: pretraining paused at its time "
                                 "budget (the backbone so far is in "
                                 "%s/backbone); continue with `socfw run %s "
                                 "--resume`\n",
                         dir, o.pipeline);
-                rc = CLI_OK;
                 goto out;
         }
         if (socfw_runtime_train(rt, &err) < 0) {
@@ -478,7 +497,7 @@ cli_cmd_run(int argc, char **argv)
         const char *input = o.input ? o.input
                                     : socfw_config_get_string(outc, "input");
         rc = CLI_OK;
-        if (input) {
+        if (input && writer) {
                 const char *output = o.output;
                 if (!output) {
                         pred_path = socfw_path_join_alloc(
@@ -494,13 +513,17 @@ cli_cmd_run(int argc, char **argv)
                 socfw_chain_free(chain);
         }
         /* the run directory becomes self-contained */
-        if (rc == CLI_OK)
+        if (rc == CLI_OK && writer)
                 rc = cli_package_finish(dir, o.pipeline, o.sets, o.n_sets,
                                         reg);
-        if (rc == CLI_OK && socfw_log_get_level() >= SOCFW_LOG_LEVEL_INFO)
+        if (rc == CLI_OK && writer &&
+            socfw_log_get_level() >= SOCFW_LOG_LEVEL_INFO)
                 fprintf(stderr, "socfw: done; results in %s\n", dir);
 out:
         socfw_runtime_free(rt);
+        if (own_dir)
+                cli_remove_tree(own_dir);
+        free(own_dir);
         free(pred_path);
         free(dir);
         socfw_pipeline_free(p);

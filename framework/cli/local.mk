@@ -3,6 +3,7 @@ bin_PROGRAMS += socfw
 socfw_SOURCES = \
 	framework/cli/cli.h \
 	framework/cli/main.c \
+	framework/cli/dist_run.c \
 	framework/cli/help.c \
 	framework/cli/cmd_inspect.c \
 	framework/cli/rundir.c \

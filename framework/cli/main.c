@@ -18,7 +18,8 @@ void
 cli_error(const socfw_error *err)
 {
         char buf[2048];
-        fprintf(stderr, "socfw: %s\n", socfw_error_string(err, buf, sizeof buf));
+        fprintf(stderr, "%s: %s\n", cli_g.tag ? cli_g.tag : "socfw",
+                socfw_error_string(err, buf, sizeof buf));
 }
 
 void
@@ -26,7 +27,7 @@ cli_errorf(const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
-        fputs("socfw: ", stderr);
+        fprintf(stderr, "%s: ", cli_g.tag ? cli_g.tag : "socfw");
         vfprintf(stderr, fmt, ap);
         fputc('\n', stderr);
         va_end(ap);
@@ -171,8 +172,8 @@ closest_command(const char *name)
         return n_prefix == 1 ? prefix_of : NULL;
 }
 
-int
-main(int argc, char **argv)
+static int
+run_command_line(int argc, char **argv)
 {
         static const struct option opts[] = {
                 {"plugin-path", required_argument, NULL, 'P'},
@@ -227,6 +228,9 @@ main(int argc, char **argv)
         const char *name = argv[idx];
         for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
                 if (strcmp(commands[i].name, name) == 0) {
+                        int rc = cli_dist_only_run(name);
+                        if (rc != CLI_OK)
+                                return rc;
                         optind = 0; /* re-initialise getopt for the command */
                         return commands[i].fn(argc - idx, argv + idx);
                 }
@@ -237,6 +241,16 @@ main(int argc, char **argv)
                                        "'%s'?",
                                  name, near);
         return cli_usage(NULL, "unknown command '%s'", name);
+}
+
+int
+main(int argc, char **argv)
+{
+        /* an MPI launcher's processes join first (mpirun -np N socfw run) */
+        int rc = cli_dist_start(&argc, &argv);
+        if (rc == CLI_OK)
+                rc = run_command_line(argc, argv);
+        return cli_dist_end(rc);
 }
 
 /* Used by `socfw help` to list the commands. */

@@ -1,6 +1,7 @@
 /* rundir.c - what the pipeline commands share: loading a pipeline with its
  * diagnostics, the output directory, and run directories (run.json). */
 #define _GNU_SOURCE /* asprintf */
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,4 +89,21 @@ cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
         *pipeline = pl;
         *overrides = sets;
         return 1;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag,
+           struct FTW *ftw)
+{
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        return remove(path);
+}
+
+void
+cli_remove_tree(const char *path)
+{
+        if (path && *path)
+                nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }

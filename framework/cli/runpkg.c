@@ -642,10 +642,8 @@ copy_file(const char *from, const char *to)
         return rc;
 }
 
-/* Copy the regular files under from/ to to/ (recursively), but not the
- * state kept for --resume. */
 static int
-copy_tree(const char *from, const char *to, int top)
+copy_tree(const char *from, const char *to, int top, int with_state)
 {
         DIR *d = opendir(from);
         if (!d) {
@@ -656,18 +654,25 @@ copy_tree(const char *from, const char *to, int top)
         int rc = 0;
         while (rc == 0 && (e = readdir(d))) {
                 if (e->d_name[0] == '.' ||
-                    (top && !strcmp(e->d_name, "state.safetensors")))
+                    (top && !with_state &&
+                     !strcmp(e->d_name, "state.safetensors")))
                         continue;
                 char a[PATH_MAX], b[PATH_MAX];
                 snprintf(a, sizeof a, "%s/%s", from, e->d_name);
                 snprintf(b, sizeof b, "%s/%s", to, e->d_name);
                 if (is_dir(a))
-                        rc = copy_tree(a, b, 0);
+                        rc = copy_tree(a, b, 0, with_state);
                 else if (is_file(a))
                         rc = copy_file(a, b);
         }
         closedir(d);
         return rc;
+}
+
+int
+cli_copy_tree(const char *from, const char *to, int with_state)
+{
+        return copy_tree(from, to, 1, with_state);
 }
 
 int
@@ -718,7 +723,7 @@ cli_cmd_export(int argc, char **argv)
         }
         socfw_error err = {0};
         rc = socfw_dir_make(to, 0755, &err) < 0 ? (cli_error(&err), -1)
-                                                : copy_tree(run, to, 1);
+                                                : copy_tree(run, to, 1, 0);
         /* the backbone the run loaded, when it lives outside the run */
         json_t *bb = json_object_get(doc, "backbone");
         const char *src = json_string_value(json_object_get(bb, "source"));
@@ -736,7 +741,7 @@ cli_cmd_export(int argc, char **argv)
                 char dst[PATH_MAX];
                 snprintf(dst, sizeof dst, "%s/backbone", to);
                 if (rc == 0 && is_dir(from)) {
-                        rc = copy_tree(from, dst, 0);
+                        rc = copy_tree(from, dst, 0, 0);
                         json_object_set_new(bb, "copy", json_string("backbone"));
                 } else if (rc == 0) {
                         char *rel = NULL;

@@ -251,6 +251,12 @@ static const socfw_param_spec train_specs[] = {
         {.key = "keep_best", .type = SOCFW_PARAM_BOOL,
          .default_value = "true",
          .help = "Keep the checkpoint with the best watched metric."},
+        {.key = "dist_timeout", .type = SOCFW_PARAM_FLOAT,
+         .default_value = "300", .min = 0, .max = 1e9,
+         .help = "Data-parallel jobs (mpirun -np N socfw run): seconds a "
+                 "process waits for the others at a step before the job "
+                 "stops, naming the process that did not answer; 0 = wait "
+                 "for ever."},
         {.key = "on_bad_row", .type = SOCFW_PARAM_ENUM,
          .default_value = "error", .choices = bad_row_choices,
          .help = "A malformed data row stops the run (error) or is skipped "

@@ -969,6 +969,18 @@ socfw_nn_dropout_forward(float *out, uint8_t *mask, const float *inp,
         float scale = 1.0f / (1.0f - p);
         /* keep with probability 1-p: compare 24 random bits to a threshold */
         uint32_t thresh = (uint32_t)((double)p * 16777216.0);
+        uint64_t call_key, row_len;
+        if (socfw_rng_keyed_begin(rng, n, &call_key, &row_len)) {
+                /* keyed by example (data-parallel training): see rng.h */
+                for (size_t i = 0; i < n; i++) {
+                        uint64_t r = socfw_rng_keyed_bits(rng, call_key,
+                                                          row_len, i);
+                        uint8_t keep = (uint32_t)(r >> 40) >= thresh;
+                        mask[i] = keep;
+                        out[i] = keep ? inp[i] * scale : 0.0f;
+                }
+                return 0;
+        }
         for (size_t i = 0; i < n; i++) {
                 uint64_t r = socfw_rng_next(rng);
                 /* two draws per 64-bit output would change nothing in

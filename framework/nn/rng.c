@@ -36,6 +36,41 @@ socfw_rng_seed(socfw_rng *rng, uint64_t seed)
                 rng->s[0] = 1;  /* cannot happen with splitmix, but be sure */
         rng->spare = 0.0;
         rng->has_spare = 0;
+        rng->key = rng->row0 = rng->rows = rng->calls = 0;
+}
+
+void
+socfw_rng_key_rows(socfw_rng *rng, uint64_t key, uint64_t row0,
+                   uint64_t rows)
+{
+        rng->key = key;
+        rng->row0 = row0;
+        rng->rows = rows;
+        rng->calls = 0;
+}
+
+int
+socfw_rng_keyed_begin(socfw_rng *rng, uint64_t n, uint64_t *call_key,
+                      uint64_t *row_len)
+{
+        if (!rng || rng->rows == 0)
+                return 0;
+        *row_len = n % rng->rows == 0 ? n / rng->rows : n;
+        if (*row_len == 0)
+                *row_len = 1;
+        *call_key = socfw_rng_mix64(rng->key ^
+                                    socfw_rng_mix64(++rng->calls));
+        return 1;
+}
+
+uint64_t
+socfw_rng_keyed_bits(const socfw_rng *rng, uint64_t call_key,
+                     uint64_t row_len, uint64_t i)
+{
+        uint64_t row = rng->row0 + i / row_len, col = i % row_len;
+        uint64_t row_key = socfw_rng_mix64(call_key ^
+                                           (row * UINT64_C(0xd1b54a32d192ed03)));
+        return socfw_rng_mix64(row_key + col * UINT64_C(0x9e3779b97f4a7c15));
 }
 
 uint64_t

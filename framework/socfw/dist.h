@@ -57,6 +57,32 @@ int socfw_dist_allreduce_sum(float *buf, size_t n, socfw_error *err);
 /* Sum doubles likewise (metrics, loss sums). */
 int socfw_dist_allreduce_sum_f64(double *buf, size_t n, socfw_error *err);
 
+/* Stop waiting for the other processes after `seconds` in any of the
+ * calls below (0: wait for ever; the default is 300): a process that died
+ * or hangs then makes the others fail with SOCFW_EIO naming it where
+ * it can be known (rank 0 knows who did not check in; the others know
+ * that rank 0 did not answer), instead of waiting for ever. */
+void socfw_dist_set_timeout(double seconds);
+
+/* Every process says it reached step `step` of the work `what` before the
+ * step's collective work; returns when all have, SOCFW_EIO naming
+ * the ranks that did not check in within the timeout, or SOCFW_EINVAL
+ * when a rank is at another step (they must move in lockstep). */
+int socfw_dist_checkin(const char *what, long step, socfw_error *err);
+
+/* The largest of every process's `*value` (in place): decisions taken
+ * from local measurements (elapsed time) become the same everywhere. */
+int socfw_dist_max_f64(double *value, socfw_error *err);
+
+/* Rank 0's `n` doubles for everyone (in place): values that must agree
+ * bit for bit (an evaluation metric that decides early stopping). */
+int socfw_dist_bcast_f64(double *buf, size_t n, socfw_error *err);
+
+/* Stop every process of the job now (MPI_Abort) with exit status `code`.
+ * For programs (the CLI) after they printed why; library code never
+ * calls it.  A no-op returning when there is one process. */
+void socfw_dist_abort(int code);
+
 /* Check that every process has the same `value` for `what` (e.g. the
  * pipeline's fingerprint): 0, or SOCFW_EINVAL naming the first rank that
  * differs and both values. */

@@ -271,7 +271,9 @@ void socfw_nn_softmax_backward(float *dinp, const float *dout,
 /* ---- dropout ------------------------------------------------------------ */
 
 /* Training: mask[i] = 1 with probability 1-p (drawn in order from rng, so
- * results depend only on the seed), out = inp * mask / (1-p).
+ * results depend only on the seed; or, when rng is keyed by example with
+ * socfw_rng_key_rows, from the example's key, so they do not depend on
+ * how the batch is split between processes), out = inp * mask / (1-p).
  * p == 0 (or eval: pass p = 0): out = inp, mask (if not NULL) all 1, rng
  * untouched.  p must be in [0,1); p >= 1 zeroes everything.  mask (n) may
  * be NULL only when p == 0.  In place ok.  Returns 0 or SOCFW_EINVAL

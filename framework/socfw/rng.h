@@ -27,6 +27,9 @@ typedef struct socfw_rng {
         uint64_t s[4];          /* xoshiro256** state, never all zero      */
         double spare;           /* second Box-Muller value                 */
         int has_spare;          /* 1 when `spare` is valid                 */
+        /* Keyed draws for dropout masks (socfw_rng_key_rows); rows 0:
+         * off.  Not part of the stream's state. */
+        uint64_t key, row0, rows, calls;
 } socfw_rng;
 
 /* A stateless 64-bit mix (the splitmix64 output function of x + golden
@@ -55,6 +58,31 @@ uint64_t socfw_rng_below(socfw_rng *rng, uint64_t n);
 /* Derive an independent stream: `out` is seeded from `rng`'s next output
  * mixed with `stream` (e.g. a worker or rank number).  `rng` advances by one. */
 void socfw_rng_fork(socfw_rng *rng, uint64_t stream, socfw_rng *out);
+
+/* Counter-based masks, keyed by example.  After this call the dropout
+ * masks drawn with `rng` (socfw_nn_dropout_forward) no longer come from
+ * the stream but from a hash of (`key`, the number of the dropout call
+ * since this call, the example's global index, the element's place in
+ * its example): a buffer of n elements is read as `rows` examples of n /
+ * rows elements each, the first being example `row0`.  So an example gets
+ * the same masks whichever process of a data-parallel job trains it and
+ * whatever else is in its batch: one process with a batch of 16 and two
+ * with 8 each draw the same masks.  The host keys before each batch's
+ * forward pass (key: seed, step, task; row0: the batch's first example
+ * in the step).  A buffer whose size is not a multiple of `rows` is read
+ * as one example, `row0`.  rows == 0 returns to the stream.  The stream
+ * itself (socfw_rng_next and the rest) is unaffected. */
+void socfw_rng_key_rows(socfw_rng *rng, uint64_t key, uint64_t row0,
+                        uint64_t rows);
+
+/* The keyed bits of element i of the next keyed buffer: call
+ * socfw_rng_keyed_begin once per buffer of n elements (it numbers the
+ * call), then socfw_rng_keyed_bits for each element.  Used by dropout;
+ * 0 from _begin when `rng` is not keyed. */
+int socfw_rng_keyed_begin(socfw_rng *rng, uint64_t n, uint64_t *call_key,
+                          uint64_t *row_len);
+uint64_t socfw_rng_keyed_bits(const socfw_rng *rng, uint64_t call_key,
+                              uint64_t row_len, uint64_t i);
 
 /* Fisher-Yates shuffle of n int32 values in place. */
 void socfw_rng_shuffle_i32(socfw_rng *rng, int32_t *v, uint64_t n);

@@ -366,13 +366,17 @@ int
 rt_loop_average_over_processes(void *user, rt_group *groups, size_t n,
                                socfw_error *err)
 {
-        (void)user;
+        const rt_loop *lp = user;
         int N = socfw_dist_size();
         if (N <= 1)
                 return 0;
+        int rc = socfw_dist_checkin(lp ? lp->cfg.what : "training",
+                                    lp ? lp->step + 1 : 0, err);
+        if (rc < 0)
+                return rc;
         for (size_t g = 0; g < n; g++) {
-                int rc = socfw_dist_allreduce_sum(groups[g].grad,
-                                                  groups[g].n, err);
+                rc = socfw_dist_allreduce_sum(groups[g].grad, groups[g].n,
+                                              err);
                 if (rc < 0)
                         return rc;
                 socfw_grad_scale(groups[g].grad, groups[g].n,
@@ -411,6 +415,10 @@ within_budget(rt_loop *lp)
         if (limit <= 0 || lp->step >= total)
                 return 1;
         double el = rt_seconds() - lp->t0;
+        /* the processes of a data-parallel job decide by the slowest
+         * clock, so that they stop and reschedule at the same step */
+        if (socfw_dist_size() > 1 && socfw_dist_max_f64(&el, NULL) < 0)
+                el = limit; /* the job is broken: stop and save */
         long done = lp->step - lp->first_step;
         if (el >= limit) {
                 say(lp, "%s: the time budget (%.1f min) is spent after %ld "
@@ -448,11 +456,16 @@ log_progress(rt_loop *lp, const rt_objective *obj, void *self)
         rt_curve_add(&lp->loss, (double)lp->step, mean);
         double el = t - lp->tok_t0;
         double per = (t - lp->t0) / (double)(lp->step - lp->first_step);
+        /* every process logs at the same step: the tokens of all of them */
+        double tokens = (double)lp->tokens;
+        if (socfw_dist_size() > 1 &&
+            socfw_dist_allreduce_sum_f64(&tokens, 1, NULL) < 0)
+                tokens = (double)lp->tokens * socfw_dist_size();
         say(lp, "%s%sstep %ld/%ld loss %.4f%s lr %.3g grad-norm %.3g %.0f "
                 "tokens/s ETA %.0fs",
             where, where[0] ? " " : "", lp->step, total, mean, extra,
             lp->last_lr, (double)lp->last_norm,
-            el > 0 ? (double)lp->tokens / el : 0,
+            el > 0 ? tokens / el : 0,
             per * (double)(total - lp->step));
         lp->loss_acc = 0;
         lp->loss_n = 0;

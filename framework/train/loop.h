@@ -198,8 +198,10 @@ int rt_loop_save_state(rt_loop *lp, const rt_objective *obj, void *self,
 void rt_loop_stop(rt_loop *lp);
 
 /* A gradient hook (rt_loop_config.grad_hook) that averages every group's
- * gradients over the data-parallel processes (socfw/dist.h); `user` is
- * unused.  With one process it does nothing. */
+ * gradients over the data-parallel processes (socfw/dist.h) after every
+ * process checked in at the same step (a process that died or hangs is
+ * named after train.dist_timeout); `user` is the rt_loop.  With one
+ * process it does nothing. */
 int rt_loop_average_over_processes(void *user, rt_group *groups, size_t n,
                                    socfw_error *err);
 

@@ -150,6 +150,7 @@ rt_mlm_head_new(rt_mlm_head **out, socfw_arch arch, int C, int V, float eps,
         h->C = C;
         h->V = V;
         h->eps = eps;
+        h->grad_scale = 1.0f;
         int64_t cc[2] = {C, C}, c1[1] = {C}, v1[1] = {V};
         int rc = 0;
         if ((h->dense_w = socfw_params_add(h->ps, names[0], 2, cc, err)) < 0 ||
@@ -259,6 +260,9 @@ rt_mlm_head_step(rt_mlm_head *h, const float *x, int M, const float *emb,
                 return rc;
         if (loss)
                 *loss = l;
+        if (h->grad_scale != 1.0f)
+                for (size_t i = 0; i < (size_t)M * (size_t)V; i++)
+                        h->logits[i] *= h->grad_scale;
         bool tr_bias = socfw_params_trainable(ps, h->bias);
         /* the backward passes add into du, da, dt: zero the M rows of
          * each (they sit `cap` rows apart, so not one block when M < cap) */

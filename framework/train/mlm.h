@@ -70,6 +70,9 @@ typedef struct rt_mlm_head {
         int dense_w, dense_b, ln_w, ln_b, bias;
         int C, V;
         float eps;
+        /* the gradients of a step are multiplied by this (1 after
+         * rt_mlm_head_new; a data-parallel process sets its share) */
+        float grad_scale;
         /* workspace for up to cap rows */
         int cap;
         float *t, *a, *u, *mean, *rstd, *logits, *du, *da, *dt;
@@ -86,7 +89,8 @@ void rt_mlm_head_free(rt_mlm_head *h);
  * x (M,C) hidden states of the masked positions, emb (V,C) the word
  * embeddings, targets (M) ids in [0,V).  *loss = mean loss, *correct =
  * rows whose argmax is the target (either may be NULL).  Accumulates (+=)
- * dx (M,C) (may be NULL), demb (V,C) (may be NULL: frozen embeddings) and
+ * grad_scale times the gradients: dx (M,C) (may be NULL), demb (V,C)
+ * (may be NULL: frozen embeddings) and
  * the head's gradients.  Returns 0, SOCFW_EINVAL (bad target),
  * SOCFW_ENOMEM. */
 int rt_mlm_head_step(rt_mlm_head *h, const float *x, int M, const float *emb,

@@ -258,6 +258,17 @@ pt_first_loss(pretrainer *pt, float loss)
         pt->first_done = 1;
 }
 
+/* Dropout masks keyed by the windows' places in the step's batch, so that
+ * they do not depend on the number of processes (rng.h). */
+static void
+pt_key_dropout(pretrainer *pt, size_t off, size_t len)
+{
+        uint64_t key = socfw_rng_mix64(pt->rt->train.seed ^
+                                       UINT64_C(0x5bd1e9955bd1e995) ^
+                                       socfw_rng_mix64((uint64_t)pt->lp->step));
+        socfw_rng_key_rows(&pt->rt->drop, key, off, len);
+}
+
 /* Causal LM: each window predicts its next tokens.  (Pretraining steps
  * one micro-batch at a time: `scale` is 1.) */
 static int
@@ -269,6 +280,8 @@ pt_clm_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
         int B = pt->B, T = pt->T;
         const socfw_model_config *mc = socfw_model_config_of(rt->model);
         int V = mc->vocab_size, C = mc->hidden;
+        /* every process draws the whole batch's windows (the same stream
+         * everywhere) and trains its share of them (socfw/dist.h) */
         for (int b = 0; b < B; b++) {
                 size_t start = (size_t)socfw_rng_below(
                         &rt->rng, pt->n_stream - (size_t)T);
@@ -277,25 +290,38 @@ pt_clm_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
                 memcpy(pt->tgt + (size_t)b * T, pt->stream + start + 1,
                        sizeof(int32_t) * (size_t)T);
         }
-        int rc = socfw_model_forward(rt->model, pt->ids, NULL, NULL, B, T,
-                                     true, rt->dropout, &rt->rng, pt->hidden,
-                                     err);
-        if (rc == 0)
-                rc = socfw_model_lm_logits(rt->model, pt->hidden, (int)pt->N,
+        size_t off, len;
+        socfw_dist_shard((size_t)B, &off, &len);
+        int n = (int)len * T;
+        pt_key_dropout(pt, off, len);
+        int rc = len == 0 ? 0
+                          : socfw_model_forward(rt->model,
+                                                pt->ids + off * (size_t)T,
+                                                NULL, NULL, (int)len, T, true,
+                                                rt->dropout, &rt->drop,
+                                                pt->hidden, err);
+        if (rc == 0 && n > 0)
+                rc = socfw_model_lm_logits(rt->model, pt->hidden, n,
                                            pt->logits, err);
-        if (rc == 0)
+        if (rc == 0 && n > 0)
                 rc = socfw_nn_cross_entropy_forward_backward(
-                        &mb->loss, NULL, pt->logits, pt->logits, pt->tgt,
-                        (int)pt->N, V, NULL, err);
-        if (rc == 0) {
-                memset(pt->dhidden, 0, sizeof(float) * pt->N * (size_t)C);
+                        &mb->loss, NULL, pt->logits, pt->logits,
+                        pt->tgt + off * (size_t)T, n, V, NULL, err);
+        /* the mean over this share, weighted by its size so that the
+         * average over the processes is the whole batch's mean */
+        float share = (float)len * (float)socfw_dist_size() / (float)B;
+        if (rc == 0 && n > 0 && share != 1.0f)
+                for (size_t i = 0; i < (size_t)n * (size_t)V; i++)
+                        pt->logits[i] *= share;
+        if (rc == 0 && n > 0) {
+                memset(pt->dhidden, 0, sizeof(float) * (size_t)n * C);
                 rc = socfw_model_lm_logits_backward(rt->model, pt->hidden,
-                                                    pt->logits, (int)pt->N,
+                                                    pt->logits, n,
                                                     pt->dhidden, err);
         }
-        if (rc == 0)
+        if (rc == 0 && n > 0)
                 rc = socfw_model_backward(rt->model, pt->dhidden, err);
-        mb->tokens = pt->N;
+        mb->tokens = (size_t)n;
         pt_first_loss(pt, mb->loss);
         return rc;
 }
@@ -333,15 +359,32 @@ pt_mlm_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
                 rt_mlm_mask(pt->ids, pt->tgt, N, &pt->voc, pt->prob, pt->wwm,
                             &rt->rng);
                 for (size_t i = 0; i < N; i++)
-                        if (pt->tgt[i] >= 0) {
-                                pt->pos[M] = (int32_t)i;
-                                pt->mtgt[M++] = pt->tgt[i];
-                        }
+                        M += pt->tgt[i] >= 0;
         }
-        int rc = socfw_model_forward(rt->model, pt->ids, NULL, NULL, B, T,
-                                     true, rt->dropout, &rt->rng, pt->hidden,
-                                     err);
-        if (rc < 0)
+        /* every process drew and masked the whole batch (the same stream
+         * everywhere); it trains its share of the windows, its gradient
+         * weighted by its share of the masked tokens */
+        size_t off, len;
+        socfw_dist_shard((size_t)B, &off, &len);
+        int M_all = M;
+        M = 0;
+        for (size_t i = off * (size_t)T; i < (off + len) * (size_t)T; i++)
+                if (pt->tgt[i] >= 0) {
+                        pt->pos[M] = (int32_t)(i - off * (size_t)T);
+                        pt->mtgt[M++] = pt->tgt[i];
+                }
+        pt->head->grad_scale =
+                (float)M * (float)socfw_dist_size() / (float)M_all;
+        N = len * (size_t)T;
+        NC = N * (size_t)C;
+        pt_key_dropout(pt, off, len);
+        int rc = len == 0 ? 0
+                          : socfw_model_forward(rt->model,
+                                                pt->ids + off * (size_t)T,
+                                                NULL, NULL, (int)len, T, true,
+                                                rt->dropout, &rt->drop,
+                                                pt->hidden, err);
+        if (rc < 0 || len == 0)
                 return rc;
         for (int m = 0; m < M; m++)
                 memcpy(pt->x + (size_t)m * C,
@@ -739,6 +782,22 @@ pretrain(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
         *finished = 1;
         long steps = (long)socfw_config_get_int(cfg, "steps");
         int rc = steps > 0 ? pt_setup(&pt, err) : 1;
+        if (rc == 0 && socfw_dist_size() > 1) {
+                /* the processes draw the same windows: the same stream */
+                char seen[96];
+                snprintf(seen, sizeof seen, "%zu tokens, %s", n_stream,
+                         head ? "masked LM" : "causal LM");
+                if (pt.B < socfw_dist_size())
+                        rc = socfw_error_set(
+                                err, SOCFW_EINVAL,
+                                "pretrain.batch_size %d is smaller than the "
+                                "%d processes (hint: a batch of at least "
+                                "one sequence per process)",
+                                pt.B, socfw_dist_size());
+                else
+                        rc = socfw_dist_check_same("the pretraining corpus",
+                                                   seen, err);
+        }
         if (rc != 0) {
                 rc = rc < 0 ? rc : 0;
                 goto out;
@@ -782,6 +841,7 @@ pretrain(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
                 .grad_hook = socfw_dist_size() > 1
                                      ? rt_loop_average_over_processes
                                      : NULL,
+                .hook_user = &lp,
         };
         if ((rc = rt_loop_init(&lp, &lc, err)) < 0)
                 goto out;

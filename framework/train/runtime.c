@@ -14,6 +14,7 @@
 #include "socfw/generate.h"
 #include "socfw/sampler.h"
 #include "socfw/hub.h"
+#include "socfw/dist.h"
 #include "socfw/io.h"
 #include "socfw/log.h"
 #include "socfw/modelfile.h"
@@ -662,7 +663,7 @@ rt_forward(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
         if (rc == 0)
                 rc = socfw_model_forward(rt->model, rt->ids, rt->mask, NULL,
                                          B, T, training, rt->dropout,
-                                         &rt->rng, rt->hidden, err);
+                                         &rt->drop, rt->hidden, err);
         if (rc < 0)
                 return rc;
         const socfw_model_config *mc = socfw_model_config_of(rt->model);
@@ -671,7 +672,7 @@ rt_forward(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
                 .hidden = rt->hidden, .dhidden = rt->dhidden,
                 .mask = rt->mask, .ids = rt->ids,
                 .out = rt->out, .dout = rt->dout, .out_len = out_len,
-                .training = training, .rng = &rt->rng,
+                .training = training, .rng = &rt->drop,
         };
         return t->head->head.forward(t->head_state, io, err);
 }
@@ -1675,6 +1676,8 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         if (threads > 0)
                 socfw_threads_set(threads);
         socfw_rng_seed(&rt->rng, rt->train.seed);
+        socfw_rng_seed(&rt->drop, rt->train.seed);
+        socfw_dist_set_timeout(rt->train.dist_timeout);
         rt->max_seq = (int)socfw_config_get_int(bb, "max_seq_len");
         rt->dropout = (float)socfw_config_get_float(bb, "dropout");
         const char *trunc = socfw_config_get_string(bb, "truncation");

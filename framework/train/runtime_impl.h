@@ -110,6 +110,10 @@ struct socfw_runtime {
         struct rt_l2sp *l2sp;   /* continual.l2_sp references (l2sp.c)     */
 
         socfw_rng rng;
+        /* dropout masks in training: keyed by example before each batch
+         * (socfw_rng_key_rows) so that they do not depend on how batches
+         * are split between processes */
+        socfw_rng drop;
         socfw_metrics *metrics; /* the latest value of every metric        */
 
         /* work buffers, grown on demand (training, evaluation) */

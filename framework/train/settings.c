@@ -32,6 +32,7 @@ rt_train_settings_read(rt_train_settings *s, const socfw_pipeline *p)
         s->eval_every = (long)socfw_config_get_int(tr, "eval_every");
         s->eval_before = socfw_config_get_bool(tr, "eval_before");
         s->log_every = (long)socfw_config_get_int(tr, "log_every");
+        s->dist_timeout = socfw_config_get_float(tr, "dist_timeout");
         s->checkpoint_every = (long)socfw_config_get_int(tr,
                                                          "checkpoint_every");
         s->keep_best = socfw_config_get_bool(tr, "keep_best");

@@ -39,6 +39,7 @@ typedef struct rt_train_settings {
         int es_patience;                /* 0: never stop early            */
         rt_es_mode es_mode;
         double es_min_delta;
+        double dist_timeout;            /* seconds; 0: wait for ever      */
 } rt_train_settings;
 
 /* Fill `s` from the validated pipeline's train: section (defaults for

@@ -1018,6 +1018,14 @@ ft_micro_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
                 ft->batch[b] = &t->train.ex[ft->plans[wk->task]
                                                     ->indices[wk->start +
                                                               off + b]];
+        /* dropout masks keyed by the examples' places in the epoch, so
+         * that they do not depend on the number of processes */
+        socfw_rng_key_rows(&rt->drop,
+                           socfw_rng_mix64(rt->train.seed ^
+                                           socfw_rng_mix64(
+                                                   ((uint64_t)ft->epoch << 20) +
+                                                   (uint64_t)wk->task)),
+                           wk->start + off, len);
         if (len > 0)
                 rc = run_batch(rt, t, ft->batch, (int)len, 1,
                                t->weight * scale * share, &mb->loss, err);
@@ -1149,6 +1157,10 @@ ft_after_step(void *self, rt_loop *lp, int end_of_pass, socfw_error *err)
                                                ft->watched);
                 return 0;
         }
+        /* data-parallel processes evaluate alike; rank 0's figure decides
+         * for all, so that they never stop or keep a checkpoint apart */
+        if ((rc = socfw_dist_bcast_f64(&v, 1, err)) < 0)
+                return rc;
         rt_curve_add(&ft->valid, (double)step, v);
         int higher = ts->es_mode == RT_ES_MAX   ? 1
                      : ts->es_mode == RT_ES_MIN ? 0
@@ -1364,6 +1376,51 @@ write_curves(socfw_runtime *rt, const rt_loop *lp, const finetune *ft,
                                      err);
 }
 
+/* A data-parallel job (socfw/dist.h): what cannot be split between
+ * processes, and what they must agree on before the first step (a
+ * difference would make their steps drift apart silently). */
+static int
+check_data_parallel(socfw_runtime *rt, socfw_error *err)
+{
+        int N = socfw_dist_size();
+        if (N <= 1)
+                return 0;
+        char seen[512];
+        int k = snprintf(seen, sizeof seen, "backbone %.12s tokenizer %.12s",
+                         rt->backbone_fp, rt->tokenizer_fp);
+        for (size_t i = 0; i < rt->n_tasks; i++) {
+                rt_task *t = &rt->tasks[i];
+                if (!t->trained)
+                        continue;
+                const char *name = socfw_task_name(t->ctx);
+                if (rt_is_ranker(t))
+                        return socfw_error_set(
+                                err, SOCFW_EUNSUPPORTED,
+                                "task '%s': ranking pairs train as one "
+                                "process: their in-batch and drawn "
+                                "negatives depend on how a batch is split "
+                                "(hint: train this pipeline without "
+                                "mpirun)",
+                                name);
+                if (t->train.n < (size_t)N)
+                        return socfw_error_set(
+                                err, SOCFW_EINVAL,
+                                "task '%s' has %zu training examples, fewer "
+                                "than the %d processes (hint: mpirun -np "
+                                "%zu or fewer)",
+                                name, t->train.n, N, t->train.n);
+                if (k > 0 && (size_t)k < sizeof seen)
+                        k += snprintf(seen + k, sizeof seen - (size_t)k,
+                                      ", %s: %zu examples", name,
+                                      t->train.n);
+        }
+        int rc = socfw_dist_checkin("training setup", 0, err);
+        return rc < 0 ? rc
+                      : socfw_dist_check_same("the backbone and training "
+                                              "data",
+                                              seen, err);
+}
+
 int
 socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
 {
@@ -1373,7 +1430,9 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
         if (!rt->out_dir)
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "training needs an output directory");
-        int rc = make_head_optimizers(rt, err);
+        int rc = check_data_parallel(rt, err);
+        if (rc == 0)
+                rc = make_head_optimizers(rt, err);
         if (rc < 0)
                 return rc;
         report_trainable(rt);
@@ -1439,6 +1498,7 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                 .grad_hook = socfw_dist_size() > 1
                                      ? rt_loop_average_over_processes
                                      : NULL,
+                .hook_user = &lp,
         };
         if ((rc = rt_loop_init(&lp, &lc, err)) < 0 ||
             (rc = add_groups(rt, &lp)) < 0)
