@@ -10,6 +10,14 @@
  * bytes per token (the roofline printed per type).
  *
  *     bench/bench_quant [threads] [rounds] [layers] [TYPE...]
+ *     bench/bench_quant qlora [threads] [steps] [layers] [TYPE...]
+ *
+ * The qlora form trains instead: LoRA (r 8 on attn.q and attn.v) over the
+ * frozen model kept in its file's format (QLoRA; F32 is the float32
+ * baseline), steps of 4 x 128 tokens (forward, a squared-norm loss on the
+ * hidden states, backward through the quantised matrices to the
+ * adapters), and reports the median step time and the peak resident
+ * memory of each type.
  *
  * threads 0 = all CPUs; defaults 0 3 30 F32 F16 Q8_0 Q4_0 Q4_K.  The
  * files go to $TMPDIR (or /tmp) and are removed.  Weights are random
@@ -27,6 +35,8 @@
 #include "bench_clock.h"
 #include "socfw/dtype.h"
 #include "socfw/model.h"
+#include "socfw/peft.h"
+#include "socfw/rng.h"
 #include "socfw/qtensor.h"
 #include "socfw/threads.h"
 
@@ -401,9 +411,72 @@ run_type(const char *path, const gtype *t, int rounds, uint64_t wbytes,
         return 0;
 }
 
+/* QLoRA: LoRA training steps over the model kept in its file's format. */
+static int
+run_qlora(const char *path, const gtype *t, int steps, uint64_t fbytes)
+{
+        enum { B = 4, T = 128 };
+        socfw_error err = {0};
+        socfw_model *m = NULL;
+        socfw_model_options mo = {.keep_quantized = true};
+        socfw_adapter *a = NULL;
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);
+        if (socfw_model_load(&m, path, &mo, &err) < 0 ||
+            socfw_model_freeze(m, 0, false) < 0 ||
+            socfw_adapter_new(&a, m, &ac, 1, &err) < 0 ||
+            socfw_model_attach(m, a, &err) < 0) {
+                fprintf(stderr, "bench_quant: %s\n", err.message);
+                return 1;
+        }
+        size_t NC = (size_t)B * T * C;
+        float *h = malloc(sizeof(float) * NC);
+        int32_t *ids = malloc(sizeof(int32_t) * B * T);
+        if (!h || !ids)
+                return 1;
+        for (int i = 0; i < B * T; i++)
+                ids[i] = (int32_t)(1 + (rnd() % (V - 1)));
+        socfw_rng rng;
+        socfw_rng_seed(&rng, 1);
+        double times[16];
+        if (steps > 16)
+                steps = 16;
+        for (int s = 0; s <= steps; s++) {
+                double t0 = bench_now();
+                socfw_params_zero_grad(socfw_adapter_params(a));
+                if (socfw_model_forward(m, ids, NULL, NULL, B, T, true, 0,
+                                        &rng, h, &err) < 0 ||
+                    socfw_model_backward(m, h, &err) < 0) { /* d(|h|^2/2) */
+                        fprintf(stderr, "bench_quant: %s\n", err.message);
+                        return 1;
+                }
+                if (s > 0)
+                        times[s - 1] = bench_now() - t0;
+        }
+        bench_sort(times, (size_t)steps);
+        long hwm = status_kb("VmHWM:");
+        int nq = 0;
+        socfw_model_quantized_bytes(m, &nq);
+        printf("%-5s %8.1f %8d %10.2f %9.0f %8.1f\n", t->name,
+               (double)fbytes / 1048576.0, nq, times[steps / 2],
+               B * T / times[steps / 2], (double)hwm / 1024.0);
+        fflush(stdout);
+        socfw_model_attach(m, NULL, NULL);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
+        free(h);
+        free(ids);
+        return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+        int qlora = argc > 1 && !strcmp(argv[1], "qlora");
+        if (qlora) {
+                argc--;
+                argv++;
+        }
         int threads = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 0;
         int rounds = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 3;
         L = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 30;
@@ -421,11 +494,19 @@ main(int argc, char **argv)
                "vocab %d (tied); threads %d; kernels %s; best of %d\n",
                L, C, H, KVH, F, V, socfw_threads_get(),
                socfw_nn_qkernel_name(), rounds);
-        double bw = read_bandwidth(rounds + 2);
-        printf("streaming read bandwidth: %.2f GB/s\n", bw / 1e9);
-        printf("%-5s %8s %8s %8s %9s %9s %8s %8s %7s %8s %5s\n", "type",
-               "file MiB", "wts MiB", "load s", "pp128 t/s", "tg64 t/s",
-               "RSS load", "RSS end", "HWM MiB", "roofline", "max");
+        double bw = qlora ? 1 : read_bandwidth(rounds + 2);
+        if (qlora)
+                printf("QLoRA: LoRA r 8 on attn.q + attn.v, steps of 4 x 128 "
+                       "tokens (median of %d)\n%-5s %8s %8s %10s %9s %8s\n",
+                       rounds, "type", "file MiB", "kept", "step s",
+                       "tokens/s", "HWM MiB");
+        else {
+                printf("streaming read bandwidth: %.2f GB/s\n", bw / 1e9);
+                printf("%-5s %8s %8s %8s %9s %9s %8s %8s %7s %8s %5s\n",
+                       "type", "file MiB", "wts MiB", "load s", "pp128 t/s",
+                       "tg64 t/s", "RSS load", "RSS end", "HWM MiB",
+                       "roofline", "max");
+        }
         for (int i = 0; i < nnames; i++) {
                 const gtype *t = NULL;
                 for (size_t k = 0; k < sizeof gtypes / sizeof *gtypes; k++)
@@ -459,15 +540,18 @@ main(int argc, char **argv)
                 pid_t pid = fork();
                 if (pid == 0) {
                         socfw_threads_set(threads);
-                        _exit(run_type(path, t, rounds, wbytes, bw, fbytes));
+                        _exit(qlora ? run_qlora(path, t, rounds, fbytes)
+                                    : run_type(path, t, rounds, wbytes, bw,
+                                               fbytes));
                 }
                 int st = 0;
                 if (pid > 0)
                         waitpid(pid, &st, 0);
                 remove(path);
         }
-        printf("(pp128: one 128-token prompt; tg64: 64 tokens after it; "
-               "roofline: tg64 / (bandwidth / weight bytes per token); "
-               "max: that ceiling in tokens/s)\n");
+        if (!qlora)
+                printf("(pp128: one 128-token prompt; tg64: 64 tokens after "
+                       "it; roofline: tg64 / (bandwidth / weight bytes per "
+                       "token); max: that ceiling in tokens/s)\n");
         return 0;
 }

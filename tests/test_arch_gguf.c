@@ -9,6 +9,8 @@
 
 #include "socfw/model.h"
 #include "socfw/modelfile.h"
+#include "socfw/peft.h"
+#include "socfw/rng.h"
 #include "test_arch_util.h"
 #include "testutil.h"
 
@@ -630,3 +632,90 @@ check_stories_kept(int gt, float tie)
 
 Test(arch_gguf, stories260k_kept_q8_0, .timeout = 60) { check_stories_kept(GG_Q8_0, 0.1f); }
 Test(arch_gguf, stories260k_kept_q4_0, .timeout = 60) { check_stories_kept(GG_Q4_0, 0.1f); }
+
+/* QLoRA: LoRA on every linear site of a Llama whose matrices stay Q8_0
+ * (frozen) trains as over the same weights dequantised to float32: the
+ * forward of a batch dequantises panels, the backward takes the input's
+ * gradient through them (socfw_nn_qlinear_backward_input), so the
+ * adapter's gradients agree to float rounding.  Backward refuses a
+ * quantised matrix left trainable, naming it. */
+Test(arch_gguf, qlora_gradients_equal_the_dequantised_model, .timeout = 60)
+{
+        socfw_model *hf = arch_load_fixture("llama");
+        gbuf buf = gguf_of_model(hf, "llama", GG_Q8_0);
+        socfw_model_free(hf);
+        socfw_modelfile *mf = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_modelfile_open_memory(&mf, buf.p, buf.n, "llama",
+                                                 &err), 0, "%s", err.message);
+        socfw_model *m[2] = {NULL, NULL};
+        socfw_model_options keep = {.keep_quantized = true};
+        cr_assert_eq(socfw_model_load_modelfile(&m[0], mf, NULL, &err), 0);
+        cr_assert_eq(socfw_model_load_modelfile(&m[1], mf, &keep, &err), 0);
+        socfw_modelfile_close(mf);
+        free(buf.p);
+        cr_assert_eq(n_quant(m[0]), 0);
+        cr_assert_gt(n_quant(m[1]), 0);
+        const socfw_model_config *c = socfw_model_config_of(m[0]);
+        enum { B = 2, T = 8 };  /* 16 rows: the panel path, not 8-bit dots */
+        int32_t ids[B * T];
+        for (int i = 0; i < B * T; i++)
+                ids[i] = (int32_t)((i * 7 + 3) % c->vocab_size);
+        size_t NC = (size_t)B * T * c->hidden;
+        float *h = malloc(sizeof(float) * NC), *dh = malloc(sizeof(float) * NC);
+        cr_assert(h && dh);
+        for (size_t i = 0; i < NC; i++)
+                dh[i] = (float)((int)(i * 37 % 101) - 50) / 50.0f;
+        /* trainable quantised matrices are refused by name */
+        socfw_rng rng0;
+        socfw_rng_seed(&rng0, 1);
+        cr_assert_eq(socfw_model_forward(m[1], ids, NULL, NULL, B, T, true,
+                                         0, &rng0, h, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_backward(m[1], dh, &err), SOCFW_ESTATE);
+        cr_assert(strstr(err.message, "cannot be trained") &&
+                  strstr(err.message, "Q8_0"), "%s", err.message);
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);
+        ac.rank = 2;
+        ac.targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_Q) |
+                     SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V) |
+                     SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN);
+        socfw_adapter *a[2];
+        float *g[2];
+        int64_t n = 0;
+        for (int k = 0; k < 2; k++) {
+                err = (socfw_error){0};
+                cr_assert_eq(socfw_model_freeze(m[k], 0, false), 0);
+                cr_assert_eq(socfw_adapter_new(&a[k], m[k], &ac, 5, &err), 0,
+                             "%s", err.message);
+                socfw_params *ps = socfw_adapter_params(a[k]);
+                n = socfw_params_size(ps);
+                float *w = socfw_params_data_buffer(ps);
+                for (int64_t i = 0; i < n; i++) /* B != 0: A learns too */
+                        w[i] = (float)((int)(i * 13 % 29) - 14) / 100.0f;
+                cr_assert_eq(socfw_model_attach(m[k], a[k], &err), 0);
+                socfw_params_zero_grad(ps);
+                socfw_rng rng;
+                socfw_rng_seed(&rng, 1);
+                cr_assert_eq(socfw_model_forward(m[k], ids, NULL, NULL, B, T,
+                                                 true, 0, &rng, h, &err), 0,
+                             "%s", err.message);
+                cr_assert_eq(socfw_model_backward(m[k], dh, &err), 0, "%s",
+                             err.message);
+                g[k] = socfw_params_grad_buffer(ps);
+        }
+        double d = arch_max_diff(g[1], g[0], (size_t)n),
+               mx = arch_max_abs(g[0], (size_t)n);
+        cr_log_info("QLoRA over Q8_0: max |adapter grad - float32's| %.3g "
+                    "(max %.3g, %lld values)", d, mx, (long long)n);
+        cr_assert_gt(mx, 0.0);
+        cr_assert_leq(d, 1e-4 * mx, "adapter gradients differ by %g", d);
+        for (int k = 0; k < 2; k++) {
+                socfw_model_attach(m[k], NULL, NULL);
+                socfw_adapter_free(a[k]);
+                socfw_model_free(m[k]);
+        }
+        free(h);
+        free(dh);
+}

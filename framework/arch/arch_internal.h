@@ -211,6 +211,11 @@ ARCH_HIDDEN int arch_embed(const socfw_model *m, float *x, const int32_t *ids,
  * refused operation), else 0. */
 ARCH_HIDDEN int arch_refuse_quantized(const socfw_model *m, const char *what,
                                       socfw_error *err);
+/* Backward through matrices kept in their file's format is for frozen
+ * ones (QLoRA: the input's gradient only): SOCFW_ESTATE naming the first
+ * such matrix that is trainable, else 0. */
+ARCH_HIDDEN int arch_refuse_trainable_quantized(const socfw_model *m,
+                                                socfw_error *err);
 
 /* The base weight / bias indices of site s in block l, and the first
  * output column of the site in that weight (GPT-2's fused q|k|v). */

@@ -210,6 +210,24 @@ arch_refuse_quantized(const socfw_model *m, const char *what,
                                what, m->n_quant);
 }
 
+int
+arch_refuse_trainable_quantized(const socfw_model *m, socfw_error *err)
+{
+        int n = socfw_params_count(m->ps);
+        for (int i = 0; m->n_quant && i < n; i++)
+                if (arch_qw(m, i) && socfw_params_trainable(m->ps, i))
+                        return socfw_error_set(
+                                err, SOCFW_ESTATE,
+                                "model backward: '%s' is kept in its file's "
+                                "format (%s) and cannot be trained; hint: "
+                                "freeze the backbone and train an adapter "
+                                "(QLoRA), or load it as float32 "
+                                "(backbone.keep_quantized: false)",
+                                socfw_params_name(m->ps, i),
+                                socfw_dtype_name(arch_qw(m, i)->dtype));
+        return 0;
+}
+
 /* GPT-2: qkv (N,3C) = x c_attn, then the q, k, v sites' hooks on their
  * column slices. */
 static int
@@ -252,8 +270,21 @@ site_backward(socfw_context *cx, int l, socfw_site s, float *dy, float *dx,
                         return rc;
                 xin = peft_in_saved(a, l, s, x);
         }
-        socfw_nn_matmul_backward(dx, G(wi), G(bi), dy, xin, W(wi), N, in,
-                                 out, m->wl);
+        const socfw_qtensor *q = arch_qw(m, wi);
+        if (q) {
+                /* a matrix kept in its file's format is frozen (QLoRA):
+                 * only the input's gradient flows through it */
+                int rc = socfw_nn_qlinear_backward_input(dx, dy, q, N);
+                float *db = G(bi);
+                for (int n = 0; rc == 0 && db && n < N; n++)
+                        for (int o = 0; o < out; o++)
+                                db[o] += dy[(size_t)n * out + o];
+                if (rc < 0)
+                        return rc;
+        } else {
+                socfw_nn_matmul_backward(dx, G(wi), G(bi), dy, xin, W(wi), N,
+                                         in, out, m->wl);
+        }
         if (a && dx)
                 peft_in_backward(a, l, s, x, dx, in, N);
         return 0;

@@ -470,7 +470,7 @@ socfw_context_backward(socfw_context *cx, const float *dhidden,
         socfw_model *m = cx->m;
         const socfw_model_config *c = &m->cfg;
         arch_ws *ws = &cx->ws;
-        int rq = arch_refuse_quantized(m, "backward", err);
+        int rq = arch_refuse_trainable_quantized(m, err);
         if (rq < 0)
                 return rq;
         if (!ws->valid)

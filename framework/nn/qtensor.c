@@ -250,3 +250,60 @@ socfw_nn_qlinear_forward(float *out, const float *inp, const socfw_qtensor *w,
         free(aq);
         return 0;
 }
+
+/* ---- backward: the input's gradient through a frozen quantised W ---- */
+
+typedef struct {
+        float *dinp;
+        const float *dout;
+        const socfw_qtensor *w;
+        int failed;
+} qlin_back_job;
+
+/* Rows [n0, n1) of dinp += dout W: every panel of W dequantised and
+ * multiplied in (each worker dequantises W once: cheap next to the
+ * product for the batches training runs). */
+static void
+qlin_back_body(void *ctx, int64_t n0, int64_t n1)
+{
+        qlin_back_job *j = ctx;
+        const socfw_qtensor *w = j->w;
+        int64_t OC = w->rows, C = w->cols;
+        float *panel = malloc((size_t)(QLIN_PANEL * C) * sizeof *panel);
+        if (!panel) {
+                __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+                return;
+        }
+        for (int64_t r0 = 0; r0 < OC; r0 += QLIN_PANEL) {
+                int64_t nr = OC - r0 < QLIN_PANEL ? OC - r0 : QLIN_PANEL;
+                socfw_qtensor_dequant_rows(w, r0, nr, panel);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                            (int)(n1 - n0), (int)C, (int)nr, 1.0f,
+                            j->dout + (size_t)n0 * OC + r0, (int)OC, panel,
+                            (int)C, 1.0f, j->dinp + (size_t)n0 * C, (int)C);
+        }
+        free(panel);
+}
+
+int
+socfw_nn_qlinear_backward_input(float *dinp, const float *dout,
+                                const socfw_qtensor *w, int N)
+{
+        int64_t OC = w->rows, C = w->cols;
+        if (!dinp || N <= 0 || OC <= 0)
+                return 0;
+        if (w->dtype == SOCFW_DTYPE_F32) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N,
+                            (int)C, (int)OC, 1.0f, dout, (int)OC,
+                            (const float *)w->data, (int)C, 1.0f, dinp,
+                            (int)C);
+                return 0;
+        }
+        socfw_threads_blas_single();
+        qlin_back_job j = {dinp, dout, w, 0};
+        /* per row of the batch: its share of W's dequantisation and the
+         * product (C x OC multiply-adds) */
+        double cost = (double)C * (double)OC * 0.05;
+        socfw_parallel_for_cost(N, cost, qlin_back_body, &j);
+        return j.failed ? SOCFW_ENOMEM : 0;
+}

@@ -51,7 +51,9 @@ int socfw_dist_size(void);
 void socfw_dist_shard(size_t n, size_t *off, size_t *len);
 
 /* Sum `buf` (n floats, in place) over all processes, each process ending
- * with the same sums.  0, or SOCFW_EIO naming the failure. */
+ * with the same sums.  0, or SOCFW_EIO naming the failure.  It waits
+ * without the timeout below (it is the bulk transfer of a step; call
+ * socfw_dist_checkin first to catch a process that hangs). */
 int socfw_dist_allreduce_sum(float *buf, size_t n, socfw_error *err);
 
 /* Sum doubles likewise (metrics, loss sums). */

@@ -86,6 +86,16 @@ int socfw_nn_qlinear_forward(float *out, const float *inp,
                               const socfw_qtensor *w, const float *bias,
                               int N);
 
+/* dinp (N, cols) += dout (N, rows) W: the input's gradient of
+ * socfw_nn_qlinear_forward through a frozen W (QLoRA: adapters train over
+ * a backbone kept in its file's format; W itself gets no gradient).  W is
+ * dequantised panel by panel into float32 and multiplied exactly, so the
+ * result equals the float32 product with the dequantised W up to the
+ * order of sums.  Split over the thread pool by rows of the batch.
+ * Returns 0 or SOCFW_ENOMEM (a panel; dinp is then partly updated). */
+int socfw_nn_qlinear_backward_input(float *dinp, const float *dout,
+                                    const socfw_qtensor *w, int N);
+
 /* Convert nelem elements of t (F32, F16, BF16 or whole blocks of a block
  * format) to float32.  Returns 0 or SOCFW_EUNSUPPORTED. */
 int socfw_dtype_to_f32(socfw_dtype t, const void *src, size_t nelem,

@@ -191,6 +191,24 @@ socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
                         "tasks with adapters share it frozen; hint: remove "
                         "freeze (adapters freeze it) or set adapter.type: "
                         "none for full fine-tuning", freeze);
+        if (socfw_config_get_bool(bb, "keep_quantized")) {
+                const char *why =
+                        !socfw_config_has(bb, "model")
+                                ? "a backbone built from scratch is "
+                                  "float32; hint: remove keep_quantized"
+                        : !any && strcmp(freeze, "all")
+                                ? "its matrices would stay frozen, but "
+                                  "the backbone is fine-tuned; hint: give "
+                                  "the tasks an adapter (QLoRA) or set "
+                                  "backbone.freeze: all"
+                                : NULL;
+                if (why)
+                        return socfw_error_set_at(
+                                err, SOCFW_ESCHEMA, socfw_config_file(bb),
+                                socfw_config_line(bb, "keep_quantized"),
+                                socfw_config_column(bb, "keep_quantized"),
+                                "backbone.keep_quantized: %s", why);
+        }
         return 0;
 }
 

@@ -1358,7 +1358,10 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
                 }
                 path = pulled;
         }
-        socfw_model_options mo = {.seed = rt->train.seed};
+        socfw_model_options mo = {
+                .seed = rt->train.seed,
+                .keep_quantized = socfw_config_get_bool(bb, "keep_quantized"),
+        };
         rc = socfw_model_load(&rt->model, path, &mo, err);
         if (rc == 0) {
                 const char *tpath = socfw_config_get_string(bb, "tokenizer");
