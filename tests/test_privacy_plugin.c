@@ -52,7 +52,7 @@ Test(privacy_plugin, descriptor_exports_params)
                                                     SOCFW_PLUGIN_TASK);
         cr_assert_not_null(d, "privacy module not found in the build tree");
         cr_assert_str_eq(d->name, "privacy");
-        cr_assert_not_null(d->task.predict);
+        cr_assert_not_null(d->task->predict);
         int has_entities = 0, has_operator = 0;
         for (const socfw_param_spec *s = d->params; s->key; s++) {
                 has_entities |= strcmp(s->key, "entities") == 0;

@@ -924,11 +924,7 @@ nlu_evaluate(void *state, socfw_eval *ev, socfw_error *err)
         return 0;
 }
 
-static const socfw_plugin nlu_plugin = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_TASK,
-        .name = "nlu",
+SOCFW_TASK_PLUGIN(nlu,
         .version = "0.1.0",
         .description = "Intents and slots of posts (joint intent classifier "
                        "+ BIO slot tagger), with pattern extractors for "
@@ -938,11 +934,8 @@ static const socfw_plugin nlu_plugin = {
         .author = "socfw developers",
         .params = params,
         .default_head = NULL,
-        .task = {.create = nlu_create,
-                 .destroy = nlu_destroy,
-                 .parse_example = nlu_parse_example,
-                 .predict = nlu_predict,
-                 .evaluate = nlu_evaluate},
-};
-
-SOCFW_PLUGIN_DEFINE(nlu, nlu_plugin)
+        .task = SOCFW_TASK_HOOKS(.create = nlu_create,
+                                 .destroy = nlu_destroy,
+                                 .parse_example = nlu_parse_example,
+                                 .predict = nlu_predict,
+                                 .evaluate = nlu_evaluate));

@@ -767,11 +767,7 @@ out:
         return rc;
 }
 
-static const socfw_plugin privacy_plugin = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_TASK,
-        .name = "privacy",
+SOCFW_TASK_PLUGIN(privacy,
         .version = "0.1.0",
         .description = "Finds PII (e-mail, phones, cards, CN IDs, IBAN, SSN, "
                        "IP, URL, handles, addresses; persons, locations, "
@@ -779,10 +775,7 @@ static const socfw_plugin privacy_plugin = {
         .license = "MIT",
         .params = params,
         .default_head = NULL,
-        .task = {.create = privacy_create,
-                 .destroy = privacy_destroy,
-                 .parse_example = privacy_parse_example,
-                 .predict = privacy_predict},
-};
-
-SOCFW_PLUGIN_DEFINE(privacy, privacy_plugin)
+        .task = SOCFW_TASK_HOOKS(.create = privacy_create,
+                                 .destroy = privacy_destroy,
+                                 .parse_example = privacy_parse_example,
+                                 .predict = privacy_predict));
