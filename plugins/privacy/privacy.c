@@ -49,6 +49,7 @@
 #include <sodium.h>
 
 #include "custom.h"
+#include "leaks.h"
 #include "model.h"
 #include "names.h"
 #include "operators.h"
@@ -767,6 +768,15 @@ out:
         return rc;
 }
 
+/* Entity-level F1 comes from the host; this adds what masking with the
+ * predictions would leave in the clear (leaks.h). */
+static int
+privacy_evaluate(void *state, socfw_eval *ev, socfw_error *err)
+{
+        privacy_state *s = state;
+        return socfw_pii_eval_leaks(ev, s->ctx, 10, err);
+}
+
 SOCFW_TASK_PLUGIN(privacy,
         .version = "0.1.0",
         .description = "Finds PII (e-mail, phones, cards, CN IDs, IBAN, SSN, "
@@ -778,4 +788,5 @@ SOCFW_TASK_PLUGIN(privacy,
         .task = SOCFW_TASK_HOOKS(.create = privacy_create,
                                  .destroy = privacy_destroy,
                                  .parse_example = privacy_parse_example,
-                                 .predict = privacy_predict));
+                                 .predict = privacy_predict,
+                                 .evaluate = privacy_evaluate));
