@@ -262,26 +262,31 @@ socfw_eval_kind(const socfw_eval *ev)
         return ev->kind;
 }
 
+/* Items with one class each: CLASS, and MULTI_LABEL as the host scores
+ * it today (its single best class; gold -1). */
+static int
+has_classes(const socfw_eval *ev, size_t i)
+{
+        return i < ev->n && (ev->kind == SOCFW_TARGET_CLASS ||
+                             ev->kind == SOCFW_TARGET_MULTI_LABEL);
+}
+
 int
 socfw_eval_gold(const socfw_eval *ev, size_t i)
 {
-        return i < ev->n && ev->gold && ev->kind != SOCFW_TARGET_TAGS
-                       ? ev->gold[i]
-                       : -1;
+        return has_classes(ev, i) && ev->gold ? ev->gold[i] : -1;
 }
 
 int
 socfw_eval_pred(const socfw_eval *ev, size_t i)
 {
-        return i < ev->n && ev->pred && ev->kind != SOCFW_TARGET_TAGS
-                       ? ev->pred[i]
-                       : -1;
+        return has_classes(ev, i) && ev->pred ? ev->pred[i] : -1;
 }
 
 const float *
 socfw_eval_scores(const socfw_eval *ev, size_t i)
 {
-        return ev->scores && i < ev->n && ev->kind != SOCFW_TARGET_TAGS
+        return has_classes(ev, i) && ev->scores
                        ? ev->scores + i * ev->n_classes
                        : NULL;
 }
@@ -368,7 +373,7 @@ socfw_eval_add_classification(socfw_eval *ev, const char *const *label_names,
                            ? ev->tag_off[ev->n]
                            : ev->n;
         for (size_t i = 0; ev->gold && ev->pred && i < n; i++)
-                if (ev->gold[i] >= 0) /* a word without a tag: none */
+                if (ev->gold[i] >= 0 && ev->pred[i] >= 0) /* else none */
                         socfw_confusion_add(cm, ev->gold[i], ev->pred[i]);
         rc = socfw_classification_compute(&res, cm, err);
         const struct { const char *name; double value; } figures[] = {

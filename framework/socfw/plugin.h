@@ -50,8 +50,8 @@
  *   - The host refuses a plugin whose abi_major differs from its own (a 1.x
  *     plugin in a 2.x socfw, or the reverse), or whose abi_minor is newer
  *     than its own; the message shows both versions.
- *   - The descriptor and each hook table begin with their size as the
- *     plugin was built (`size`, filled by the macros).  Structures only ever
+ *   - The descriptor (after its version) and each hook table start with
+ *     their size as the plugin was built (`size`, filled by the macros).  Structures only ever
  *     grow at the end within a major version; the host reads a field only
  *     when the plugin's size covers it, so a hook added in 2.1 reads as NULL
  *     (a field as 0) for a plugin built against 2.0.  Hook tables sit behind
@@ -525,7 +525,8 @@ socfw_target_kind socfw_eval_kind(const socfw_eval *ev);
  * again - logged).  The host reads the evaluated file again on the first
  * call, so a task that never asks pays nothing. */
 const socfw_record *socfw_eval_record(socfw_eval *ev, size_t i);
-/* CLASS: gold and predicted class of item i; -1 for other kinds. */
+/* CLASS: gold and predicted class of item i (MULTI_LABEL: the best class
+ * and gold -1); -1 for other kinds. */
 int socfw_eval_gold(const socfw_eval *ev, size_t i);
 int socfw_eval_pred(const socfw_eval *ev, size_t i);
 /* CLASS: the class probabilities of item i (socfw_task_label_count of
