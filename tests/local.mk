@@ -24,7 +24,7 @@ tests_plugins_dup_testgood_la_LDFLAGS = $(TEST_MODULE_FLAGS)
 tests_plugins_dup_testgood_la_LIBADD = $(SOCFW_MODULE_LIBS)
 tests_plugins_abimajor_testabimajor_la_SOURCES = tests/plugins/testplugin.c
 tests_plugins_abimajor_testabimajor_la_CPPFLAGS = $(AM_CPPFLAGS) \
-	-DTEST_NAME=testabimajor -DTEST_ABI_MAJOR=2 -DTEST_ABI_MINOR=0
+	-DTEST_NAME=testabimajor -DTEST_ABI_1_3=1
 tests_plugins_abimajor_testabimajor_la_LDFLAGS = $(TEST_MODULE_FLAGS)
 tests_plugins_abimajor_testabimajor_la_LIBADD = $(SOCFW_MODULE_LIBS)
 tests_plugins_abiminor_testabiminor_la_SOURCES = tests/plugins/testplugin.c

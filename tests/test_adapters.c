@@ -624,7 +624,6 @@ Test(adapters, a_third_party_head_of_a_known_kind_trains)
         cr_assert_not_null(cls);
         mine = *cls;
         mine.name = "mylinear";
-        mine.abi_minor = SOCFW_ABI_MINOR;
         mine.target = SOCFW_TARGET_CLASS;
         socfw_error err = {0};
         cr_assert_eq(socfw_registry_add_static(fx.reg, &mine, "test", &err), 0, "%s",
@@ -643,11 +642,14 @@ Test(adapters, a_third_party_head_of_a_known_kind_trains)
                               "sentiment.valid.macro_f1");
         cr_log_info("mylinear head: valid macro-F1 %.4f", f1);
         cr_assert_gt(f1, 0.8);
-        /* a head of no declared kind built before ABI 1.2 is not guessed */
-        mine.abi_minor = 1;
-        cr_assert_eq(socfw_registry_head_target(&mine), 0);
+        /* a head must declare its kind: its name is never guessed from */
         mine.name = "tagger";
-        cr_assert_eq(socfw_registry_head_target(&mine), SOCFW_TARGET_TAGS);
+        mine.target = 0;
+        cr_assert_eq(socfw_registry_head_target(&mine), 0);
+        cr_assert_lt(socfw_plugin_check(&mine, NULL, &err), 0);
+        cr_assert(strstr(err.message, "declares no kind of target"), "%s",
+                  err.message);
+        socfw_error_clear(&err);
 }
 
 /* ---- resuming ---- */

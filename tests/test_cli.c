@@ -40,7 +40,7 @@ Test(cli, version_and_help)
 {
         char *out;
         cr_assert_eq(socfw(&out, "", "version"), 0);
-        cr_assert(strstr(out, "socfw 0.1.0 (plugin ABI 1.3"), "%s", out);
+        cr_assert(strstr(out, "socfw 0.1.0 (plugin ABI 2.0"), "%s", out);
         free(out);
         cr_assert_eq(socfw(&out, "", "help"), 0);
         cr_assert(strstr(out, "Commands:") && strstr(out, "validate"), "%s",
@@ -111,6 +111,12 @@ Test(cli, inspect_name_prints_parameter_specs)
                           strstr(out, "pooling") &&
                           strstr(out, "cross_entropy"),
                   "%s", out);
+        cr_assert(strstr(out, "ABI          2.0"), "%s", out);
+        free(out);
+        /* a head shows the target it declares */
+        cr_assert_eq(socfw(&out, "", "inspect tagger"), 0);
+        cr_assert(strstr(out, "Target       tags (one tag per word)"), "%s",
+                  out);
         free(out);
         cr_assert_eq(socfw(&out, "", "inspect nosuch"), 1);
         cr_assert(strstr(out, "no plugin or head named 'nosuch'"), "%s", out);
@@ -201,7 +207,9 @@ Test(cli, a_broken_plugin_is_reported_and_the_rest_still_load)
         cr_assert_eq(socfw(&out, "", args), 0);
         cr_assert(strstr(out, "testgood"), "%s", out);
         cr_assert(strstr(out, "plugin skipped") &&
-                          strstr(out, "plugin ABI 2.0 is incompatible"),
+                          strstr(out, "'testabimajor' was built for socfw "
+                                      "plugin ABI 1.3; this socfw speaks "
+                                      "2.0"),
                   "%s", out);
         free(out);
 }

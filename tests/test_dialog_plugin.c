@@ -91,7 +91,7 @@ parse(fixture *f, const char *jsonl, socfw_example **ex_out,
         cr_assert_eq(socfw_reader_next(r, &rec, err), 1, "%s", err->message);
         socfw_example *ex = socfw_example_new();
         cr_assert(ex);
-        int rc = f->ctx->plugin->task.parse_example(f->ctx->state, rec, ex,
+        int rc = f->ctx->plugin->task->parse_example(f->ctx->state, rec, ex,
                                                     err);
         socfw_record_free(rec);
         socfw_reader_close(r);
@@ -369,7 +369,7 @@ list_has(const char *const *v, const char *s)
 static int
 predict(fixture *f, socfw_post *post, socfw_error *err)
 {
-        return f->ctx->plugin->task.predict(f->ctx->state, post, err);
+        return f->ctx->plugin->task->predict(f->ctx->state, post, err);
 }
 
 Test(dialog_plugin, predict_without_a_model_says_so)
@@ -772,7 +772,7 @@ parse_file(fixture *f, const char *jsonl, const char *name)
                      0);
         while (socfw_reader_next(r, &rec, &err) == 1) {
                 socfw_example *ex = socfw_example_new();
-                cr_assert_eq(f->ctx->plugin->task.parse_example(
+                cr_assert_eq(f->ctx->plugin->task->parse_example(
                                      f->ctx->state, rec, ex, &err),
                              0, "%s", err.message);
                 n += socfw_example_count(ex);
@@ -811,7 +811,7 @@ Test(dialog_plugin, evaluate_measures_generated_replies)
         socfw_eval e;
         socfw_eval_init(&e, 5, NULL, NULL, NULL, 0);
         e.source = "test.jsonl";
-        cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, NULL), 0);
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, NULL), 0);
         cr_assert_eq(e.n_metrics, 0);
         cr_assert_eq(g_gen.calls, 0);
         socfw_eval_clear(&e);
@@ -820,7 +820,7 @@ Test(dialog_plugin, evaluate_measures_generated_replies)
         socfw_eval_init(&e, 6, NULL, NULL, NULL, 0);
         e.source = "valid.jsonl";
         socfw_error err = {0};
-        cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, &err), 0,
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err), 0,
                      "%s", err.message);
         cr_assert_eq(g_gen.calls, 4);
         cr_assert_float_eq(g_gen.temperature, 0.0f, 1e-9);
@@ -840,7 +840,7 @@ Test(dialog_plugin, evaluate_measures_generated_replies)
         cr_assert_eq(parse_file(&f, two, "valid.jsonl"), 6);
         socfw_eval_init(&e, 6, NULL, NULL, NULL, 0);
         e.source = "valid.jsonl";
-        cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, NULL), 0);
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, NULL), 0);
         cr_assert_eq(g_gen.calls, 8);
         socfw_eval_clear(&e);
         fixture_close(&f);
@@ -855,7 +855,7 @@ Test(dialog_plugin, evaluate_is_off_by_default)
         cr_assert_eq(parse_file(&f, daily, "valid.jsonl"), 3);
         socfw_eval e;
         socfw_eval_init(&e, 3, NULL, NULL, NULL, 0);
-        cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, NULL), 0);
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, NULL), 0);
         cr_assert_eq(e.n_metrics, 0);
         cr_assert_eq(g_gen.calls, 0);
         socfw_eval_clear(&e);

@@ -36,10 +36,10 @@ Test(heads_specs, descriptors_pass_plugin_check)
                           "%s: version '%s' is not MAJOR.MINOR.PATCH", *n,
                           d->version ? d->version : "(null)");
                 cr_expect_str_eq(d->license, "MIT");
-                cr_expect(d->head.create && d->head.destroy &&
-                          d->head.init_params && d->head.forward &&
-                          d->head.loss && d->head.backward &&
-                          d->head.output_size,
+                cr_expect(d->head->create && d->head->destroy &&
+                          d->head->init_params && d->head->forward &&
+                          d->head->loss && d->head->backward &&
+                          d->head->output_size,
                           "%s: a hook is missing", *n);
                 cr_assert_not_null(d->params);
                 for (const socfw_param_spec *s = d->params; s->key; s++) {
@@ -87,7 +87,7 @@ check_masking(const char *fixture)
         hcase c;
         hcase_open(&c, fixture);
         size_t N = (size_t)c.fx.B * c.fx.T, C = (size_t)c.fx.C;
-        size_t nout = c.h.d->head.output_size(c.h.state, c.fx.B, c.fx.T);
+        size_t nout = c.h.d->head->output_size(c.h.state, c.fx.B, c.fx.T);
         float l1 = hcase_step(&c, false, 3);
         float *out1 = malloc(nout * sizeof *out1);
         float *dh1 = malloc(N * C * sizeof *dh1);
@@ -132,7 +132,7 @@ check_dropout(const char *fixture)
 {
         hcase c;
         hcase_open(&c, fixture);
-        size_t n = c.h.d->head.output_size(c.h.state, c.fx.B, c.fx.T);
+        size_t n = c.h.d->head->output_size(c.h.state, c.fx.B, c.fx.T);
         float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
         cr_assert(a && b);
         hcase_loss(&c, false, 1);
@@ -186,7 +186,7 @@ create_into(const char *type, const char *head_yaml, socfw_params *ps,
         socfw_config *lc = heads_config("loss", NULL, d->loss_params, &ln);
         socfw_head_dims dims = {.hidden = C, .n_outputs = K, .max_seq = 8,
                                 .max_batch = 4, .embedding = emb};
-        int rc = d->head.create(hc, lc, &dims, ps, state, err);
+        int rc = d->head->create(hc, lc, &dims, ps, state, err);
         socfw_config_free(hc);
         socfw_config_free(lc);
         ynode_free(hn);
@@ -198,7 +198,7 @@ static void
 destroy(const char *type, void *state)
 {
         socfw_registry_find(heads_registry(), type, SOCFW_PLUGIN_HEAD)
-                ->head.destroy(state);
+                ->head->destroy(state);
 }
 
 Test(heads_names, unique_per_instance_and_prefix)
@@ -349,7 +349,7 @@ Test(heads_misc, backward_without_dhidden)
                 socfw_params_zero_grad(c.h.ps);
                 socfw_error err = {0};
                 hcase_loss(&c, false, 1);
-                cr_expect_eq(c.h.d->head.backward(c.h.state, &c.io, &err), 0,
+                cr_expect_eq(c.h.d->head->backward(c.h.state, &c.io, &err), 0,
                              "%s: %s", *f, err.message);
                 if (n > 0)
                         cr_expect_eq(memcmp(ref,
@@ -369,7 +369,7 @@ Test(heads_misc, batch_larger_than_max_batch)
         cr_assert_eq(hinst_new(&h, "classifier", "{pooling: max, hidden: 4}",
                                NULL, 8, 3, NULL, &err), 0);
         int B = 40, T = 7, C = 8;
-        size_t n = h.d->head.output_size(h.state, B, T);
+        size_t n = h.d->head->output_size(h.state, B, T);
         cr_assert_eq(n, (size_t)B * 3);
         float *hid = calloc((size_t)B * T * C, sizeof *hid);
         float *out = calloc(n, sizeof *out), *dout = calloc(n, sizeof *dout);
@@ -386,11 +386,11 @@ Test(heads_misc, batch_larger_than_max_batch)
         socfw_head_targets tg = {.kind = SOCFW_TARGET_CLASS,
                                  .class_ids = cls};
         float loss = 0;
-        cr_expect_eq(h.d->head.forward(h.state, &io, &err), 0, "%s",
+        cr_expect_eq(h.d->head->forward(h.state, &io, &err), 0, "%s",
                      err.message);
-        cr_expect_eq(h.d->head.loss(h.state, &io, &tg, &loss, &err), 0);
+        cr_expect_eq(h.d->head->loss(h.state, &io, &tg, &loss, &err), 0);
         cr_expect(isfinite(loss) && loss > 0);
-        cr_expect_eq(h.d->head.backward(h.state, &io, &err), 0);
+        cr_expect_eq(h.d->head->backward(h.state, &io, &err), 0);
         free(hid);
         free(out);
         free(dout);
@@ -411,31 +411,31 @@ Test(heads_errors, wrong_targets_and_layouts)
         /* multi-label targets for cross_entropy */
         socfw_head_targets multi = {.kind = SOCFW_TARGET_MULTI_LABEL,
                                     .multi = c.ftarget};
-        cr_expect_eq(c.h.d->head.loss(c.h.state, &c.io, &multi, &loss, &err),
+        cr_expect_eq(c.h.d->head->loss(c.h.state, &c.io, &multi, &loss, &err),
                      SOCFW_EINVAL);
         cr_expect_neq(strstr(err.message, "bce"), NULL, "%s", err.message);
         /* NULL targets */
         memset(&err, 0, sizeof err);
-        cr_expect_eq(c.h.d->head.loss(c.h.state, &c.io, NULL, &loss, &err),
+        cr_expect_eq(c.h.d->head->loss(c.h.state, &c.io, NULL, &loss, &err),
                      SOCFW_EINVAL);
         /* a class id out of range */
         memset(&err, 0, sizeof err);
         c.itarget[1] = 7;
-        cr_expect_eq(c.h.d->head.loss(c.h.state, &c.io, &c.tg, &loss, &err),
+        cr_expect_eq(c.h.d->head->loss(c.h.state, &c.io, &c.tg, &loss, &err),
                      SOCFW_EINVAL);
         cr_expect_neq(err.message[0], '\0');
         /* loss for another batch size than the last forward */
         memset(&err, 0, sizeof err);
         c.itarget[1] = 0;
         c.io.B = 2;
-        cr_expect_eq(c.h.d->head.loss(c.h.state, &c.io, &c.tg, &loss, &err),
+        cr_expect_eq(c.h.d->head->loss(c.h.state, &c.io, &c.tg, &loss, &err),
                      SOCFW_ESTATE);
         c.io.B = c.fx.B;
         /* training with dropout but no generator */
         memset(&err, 0, sizeof err);
         c.io.training = true;
         c.io.rng = NULL;
-        cr_expect_eq(c.h.d->head.forward(c.h.state, &c.io, &err),
+        cr_expect_eq(c.h.d->head->forward(c.h.state, &c.io, &err),
                      SOCFW_EINVAL);
         hcase_close(&c);
 
@@ -443,16 +443,16 @@ Test(heads_errors, wrong_targets_and_layouts)
         hcase_open(&c, "ranker_softmax_raw");       /* B = 4 */
         c.io.B = 3;
         memset(&err, 0, sizeof err);
-        cr_expect_eq(c.h.d->head.forward(c.h.state, &c.io, &err), 0);
-        cr_expect_eq(c.h.d->head.loss(c.h.state, &c.io, NULL, &loss, &err),
+        cr_expect_eq(c.h.d->head->forward(c.h.state, &c.io, &err), 0);
+        cr_expect_eq(c.h.d->head->loss(c.h.state, &c.io, NULL, &loss, &err),
                      SOCFW_EINVAL);
         cr_expect_neq(strstr(err.message, "pairs"), NULL, "%s", err.message);
         hcase_close(&c);
         hcase_open(&c, "ranker_bpr");               /* B = 6 */
         c.io.B = 4;
         memset(&err, 0, sizeof err);
-        cr_expect_eq(c.h.d->head.forward(c.h.state, &c.io, &err), 0);
-        cr_expect_eq(c.h.d->head.loss(c.h.state, &c.io, NULL, &loss, &err),
+        cr_expect_eq(c.h.d->head->forward(c.h.state, &c.io, &err), 0);
+        cr_expect_eq(c.h.d->head->loss(c.h.state, &c.io, NULL, &loss, &err),
                      SOCFW_EINVAL);
         cr_expect_neq(strstr(err.message, "triples"), NULL, "%s",
                       err.message);

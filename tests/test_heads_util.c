@@ -175,7 +175,7 @@ hinst_new(hinst *h, const char *type, const char *head_yaml,
                 h->dims.embedding = h->emb;
                 h->dims.embedding_grad = h->emb_grad;
         }
-        int rc = h->d->head.create(h->hc, h->lc, &h->dims, h->ps, &h->state,
+        int rc = h->d->head->create(h->hc, h->lc, &h->dims, h->ps, &h->state,
                                    err);
         if (rc < 0)
                 return rc;
@@ -184,14 +184,14 @@ hinst_new(hinst *h, const char *type, const char *head_yaml,
                 return rc;
         socfw_rng rng;
         socfw_rng_seed(&rng, 7);
-        return h->d->head.init_params(h->state, h->ps, &rng, err);
+        return h->d->head->init_params(h->state, h->ps, &rng, err);
 }
 
 void
 hinst_free(hinst *h)
 {
         if (h->d && h->state)
-                h->d->head.destroy(h->state);
+                h->d->head->destroy(h->state);
         socfw_params_free(h->ps);
         socfw_config_free(h->hc);
         socfw_config_free(h->lc);
@@ -247,7 +247,7 @@ hcase_open(hcase *c, const char *fixture)
         memcpy(c->hidden, hid->v, hid->n * sizeof *c->hidden);
         for (size_t i = 0; i < N; i++)
                 c->mask[i] = (int32_t)m->v[i];
-        size_t out_n = c->h.d->head.output_size(c->h.state, f->B, f->T);
+        size_t out_n = c->h.d->head->output_size(c->h.state, f->B, f->T);
         cr_assert_gt(out_n, 0);
         c->io.B = f->B;
         c->io.T = f->T;
@@ -318,12 +318,12 @@ hcase_loss(hcase *c, bool training, uint64_t seed)
         socfw_rng_seed(&c->rng, seed);
         c->io.training = training;
         c->io.rng = &c->rng;
-        int rc = c->h.d->head.forward(c->h.state, &c->io, &err);
+        int rc = c->h.d->head->forward(c->h.state, &c->io, &err);
         cr_assert_eq(rc, 0, "%s forward: %s", c->fx.type, err.message);
         cr_assert_eq(c->io.out_len,
-                     c->h.d->head.output_size(c->h.state, c->io.B, c->io.T));
+                     c->h.d->head->output_size(c->h.state, c->io.B, c->io.T));
         float loss = NAN;
-        rc = c->h.d->head.loss(c->h.state, &c->io,
+        rc = c->h.d->head->loss(c->h.state, &c->io,
                                c->has_targets ? &c->tg : NULL, &loss, &err);
         cr_assert_eq(rc, 0, "%s loss: %s", c->fx.type, err.message);
         return loss;
@@ -340,7 +340,7 @@ hcase_step(hcase *c, bool training, uint64_t seed)
         memset(c->io.dhidden, 0,
                (size_t)c->fx.B * c->fx.T * c->fx.C * sizeof(float));
         float loss = hcase_loss(c, training, seed);
-        int rc = c->h.d->head.backward(c->h.state, &c->io, &err);
+        int rc = c->h.d->head->backward(c->h.state, &c->io, &err);
         cr_assert_eq(rc, 0, "%s backward: %s", c->fx.type, err.message);
         return loss;
 }

@@ -222,3 +222,38 @@ Test(report, svg_chart_written_atomically_and_well_formed, .timeout = 20)
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         free(socfw_test_run(cmd, &status));
 }
+
+/* ABI 2.0's evaluation items: what each accessor gives follows the kind,
+ * and the classification figures of a tagging task count its words. */
+Test(report, eval_accessors_follow_the_kind)
+{
+        /* two examples of 3 and 2 words; word 2 has no gold tag, word 4
+         * no prediction (cut off) */
+        const int gold[] = {0, 1, -1, 1, 0}, pred[] = {0, 1, 1, 0, -1};
+        const size_t off[] = {0, 3, 5};
+        socfw_eval e;
+        socfw_eval_init(&e, 2, gold, pred, NULL, 2);
+        cr_assert_eq(socfw_eval_kind(&e), SOCFW_TARGET_CLASS);
+        cr_assert_eq(socfw_eval_gold(&e, 1), 1);
+        cr_assert_eq(socfw_eval_tags(&e, 0, NULL, NULL), 0);
+        cr_assert_null(socfw_eval_record(&e, 0)); /* no records known */
+        e.kind = SOCFW_TARGET_TAGS;
+        e.tag_off = off;
+        const int *g, *p;
+        cr_assert_eq(socfw_eval_tags(&e, 1, &g, &p), 2);
+        cr_assert(g[0] == 1 && g[1] == 0 && p[0] == 0 && p[1] == -1);
+        cr_assert_eq(socfw_eval_tags(&e, 2, &g, &p), 0);
+        cr_assert_null(g);
+        cr_assert_eq(socfw_eval_gold(&e, 0), -1);
+        cr_assert_eq(socfw_eval_pred(&e, 0), -1);
+        cr_assert_null(socfw_eval_scores(&e, 0));
+        /* words 0, 1, 3 count (2 has no gold, 4 no prediction): 2 of 3 */
+        cr_assert_eq(socfw_eval_add_classification(&e, NULL, 2, NULL), 0);
+        cr_assert_str_eq(e.names[0], "accuracy");
+        cr_assert_float_eq(e.values[0], 2.0 / 3, 1e-12);
+        socfw_eval_clear(&e);
+        socfw_eval_init(&e, 2, gold, pred, NULL, 2);
+        e.kind = SOCFW_TARGET_SCORE;
+        cr_assert_eq(socfw_eval_gold(&e, 0), -1);
+        socfw_eval_clear(&e);
+}

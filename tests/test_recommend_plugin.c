@@ -133,7 +133,7 @@ parse(fixture *f, const char *file, const char *jsonl, socfw_example **out,
         cr_assert_eq(socfw_reader_next(r, &rec, err), 1, "%s", err->message);
         socfw_example *ex = socfw_example_new();
         cr_assert(ex);
-        int rc = f->ctx->plugin->task.parse_example(f->ctx->state, rec, ex,
+        int rc = f->ctx->plugin->task->parse_example(f->ctx->state, rec, ex,
                                                     err);
         socfw_record_free(rec);
         socfw_reader_close(r);
@@ -326,7 +326,7 @@ Test(recommend_plugin, evaluation_ranks_the_whole_catalogue)
         e.source = path_of(&f, "data.valid");
         socfw_error err = {0};
         fake_calls = 0;
-        cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, &err), 0,
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err), 0,
                      "%s", err.message);
         /* 8 items + 1 probe + 3 queries (the row with an unknown item is
          * skipped) */
@@ -348,7 +348,7 @@ Test(recommend_plugin, evaluation_ranks_the_whole_catalogue)
         socfw_eval_clear(&e);
         /* no source: nothing to rank, no metrics */
         socfw_eval_init(&e, 3, zeros, zeros, NULL, 0);
-        cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, &err), 0);
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err), 0);
         cr_assert_eq(e.n_metrics, 0);
         socfw_eval_clear(&e);
         fixture_close(&f);
@@ -366,7 +366,7 @@ Test(recommend_plugin, logq_correction_adds_the_popularity_prior)
         socfw_eval_init(&e, 3, zeros, zeros, NULL, 0);
         e.source = path_of(&f, "data.valid");
         socfw_error err = {0};
-        cr_assert_eq(f.ctx->plugin->task.evaluate(f.ctx->state, &e, &err), 0,
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err), 0,
                      "%s", err.message);
         /* score = dot / 2 + log(count + 1).  u1: a3 1 + 0 beats b2 (log
          * 2): rank 1; u2: b3 1 + 0 loses to a1 (log 3 = 1.10): rank 2; u4:
@@ -386,7 +386,7 @@ Test(recommend_plugin, predict_writes_the_top_k_unseen_items)
         const char *in = "{\"text\": \"\", \"user\": \"u2\"}";
         cr_assert_eq(socfw_post_from_json(&post, in, strlen(in), NULL, &err),
                      0);
-        cr_assert_eq(f.ctx->plugin->task.predict(f.ctx->state, post, &err),
+        cr_assert_eq(f.ctx->plugin->task->predict(f.ctx->state, post, &err),
                      0, "%s", err.message);
         char *json = socfw_post_to_json(post);
         json_t *doc = json_loads(json, 0, NULL);
@@ -411,7 +411,7 @@ Test(recommend_plugin, predict_writes_the_top_k_unseen_items)
         fake_calls = 0;
         cr_assert_eq(socfw_post_from_json(&post, in, strlen(in), NULL, &err),
                      0);
-        cr_assert_eq(f.ctx->plugin->task.predict(f.ctx->state, post, &err),
+        cr_assert_eq(f.ctx->plugin->task->predict(f.ctx->state, post, &err),
                      0);
         cr_assert_eq(fake_calls, 1);
         socfw_post_free(post);
@@ -421,7 +421,7 @@ Test(recommend_plugin, predict_writes_the_top_k_unseen_items)
         fixture_open(&f, NULL);
         cr_assert_eq(socfw_post_from_json(&post, in, strlen(in), NULL, &err),
                      0);
-        cr_assert_eq(f.ctx->plugin->task.predict(f.ctx->state, post, &err),
+        cr_assert_eq(f.ctx->plugin->task->predict(f.ctx->state, post, &err),
                      SOCFW_EUNSUPPORTED);
         socfw_post_free(post);
         fixture_close(&f);

@@ -1,5 +1,6 @@
 /* tests/test_registry.c - finding and checking plugin modules. */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,18 +44,48 @@ Test(registry, loads_a_good_module_without_calling_hooks, .timeout = 20)
         socfw_registry_free(reg);
 }
 
-Test(registry, refuses_another_abi_major_showing_both, .timeout = 20)
+/* testabimajor is a module laid out as a socfw 1.3 plugin (hook tables
+ * by value): refused by name, with both versions and what to do. */
+Test(registry, refuses_a_1x_plugin_showing_both_versions, .timeout = 20)
 {
         socfw_registry *reg = socfw_registry_new();
         socfw_registry_add_path(reg, build_dir("abimajor"));
         cr_assert_eq(socfw_registry_scan(reg), 0);
+        cr_assert_eq(socfw_registry_count(reg), 0);
         const char *pr = problem_for(reg, "testabimajor");
         cr_assert_not_null(pr);
-        char host[32];
-        snprintf(host, sizeof host, "(ABI %d.%d)", SOCFW_ABI_MAJOR,
-                 SOCFW_ABI_MINOR);
-        cr_assert(strstr(pr, "plugin ABI 2.0") && strstr(pr, host),
+        char host[64];
+        snprintf(host, sizeof host, "this socfw speaks %d.%d",
+                 SOCFW_ABI_MAJOR, SOCFW_ABI_MINOR);
+        cr_assert(strstr(pr, "plugin 'testabimajor' was built for socfw "
+                             "plugin ABI 1.3") &&
+                          strstr(pr, host) && strstr(pr, "rebuild it"),
                   "message: %s", pr);
+        socfw_registry_free(reg);
+}
+
+/* The same refusal for a descriptor registered from the program. */
+Test(registry, refuses_a_static_1x_descriptor, .timeout = 20)
+{
+        /* socfw 1.3's first fields: abi_major, abi_minor, kind, name */
+        static const struct {
+                uint32_t abi_major, abi_minor;
+                int kind;
+                const char *name;
+                void *rest[24];
+        } old = {1, 3, SOCFW_PLUGIN_TASK, "oldtask", {0}};
+        socfw_registry *reg = socfw_registry_new();
+        socfw_error err = {0};
+        cr_assert_eq(socfw_registry_add_static(
+                             reg, (const socfw_plugin *)(const void *)&old,
+                             "static", &err),
+                     SOCFW_EABI);
+        cr_assert(strstr(err.message, "plugin 'oldtask' was built for socfw "
+                                      "plugin ABI 1.3; this socfw speaks "
+                                      "2.0"),
+                  "%s", err.message);
+        cr_assert_eq(socfw_registry_count(reg), 0);
+        socfw_error_clear(&err);
         socfw_registry_free(reg);
 }
 
@@ -65,10 +96,12 @@ Test(registry, refuses_a_newer_abi_minor_showing_both, .timeout = 20)
         cr_assert_eq(socfw_registry_scan(reg), 0);
         const char *pr = problem_for(reg, "testabiminor");
         cr_assert_not_null(pr);
-        char host[32];
-        snprintf(host, sizeof host, "ABI %d.%d", SOCFW_ABI_MAJOR,
-                 SOCFW_ABI_MINOR);
-        cr_assert(strstr(pr, "1.7 is newer") && strstr(pr, host),
+        char mine[64], host[64];
+        snprintf(mine, sizeof mine, "plugin ABI %d.7", SOCFW_ABI_MAJOR);
+        snprintf(host, sizeof host, "this socfw speaks %d.%d",
+                 SOCFW_ABI_MAJOR, SOCFW_ABI_MINOR);
+        cr_assert(strstr(pr, mine) && strstr(pr, host) &&
+                          strstr(pr, "upgrade socfw"),
                   "message: %s", pr);
         socfw_registry_free(reg);
 }
@@ -152,7 +185,7 @@ Test(registry, search_order_puts_the_command_line_first)
         cr_assert_str_eq(socfw_registry_path(reg, 2), "/env/a");
         cr_assert_str_eq(socfw_registry_path(reg, 3), "/env/b");
         size_t n = socfw_registry_path_count(reg);
-        cr_assert(strstr(socfw_registry_path(reg, n - 1), "socfw-1"),
+        cr_assert(strstr(socfw_registry_path(reg, n - 1), "socfw-2"),
                   "install dir last: %s", socfw_registry_path(reg, n - 1));
         socfw_registry_free(reg);
         unsetenv("SOCFW_PLUGIN_PATH");
@@ -183,9 +216,10 @@ Test(registry, descriptor_checks_catch_bad_specs)
                 {0}};
         socfw_plugin d = {.abi_major = SOCFW_ABI_MAJOR,
                           .abi_minor = SOCFW_ABI_MINOR,
+                          .size = sizeof(socfw_plugin),
                           .kind = SOCFW_PLUGIN_TASK, .name = "x",
                           .version = "1", .description = "d",
-                          .task = {.create = null_create}};
+                          .task = SOCFW_TASK_HOOKS(.create = null_create)};
         socfw_error err = {0};
         cr_assert_eq(socfw_plugin_check(&d, "x", &err), 0);
         d.params = bad_default;

@@ -514,6 +514,49 @@ ner_pipeline(const char *head, const char *task_extra)
         return y;
 }
 
+/* The privacy task's own evaluate hook (plugins/privacy/leaks.c) reads
+ * each example's record and predicted tags (plugin ABI 2.0): its report
+ * in run/pii.valid.txt names each leaked word with the file:line of its
+ * record; check every listed word is on that line of valid.jsonl (the
+ * listing itself is tested in test_privacy_plugin.c). */
+static void
+check_leak_report(const char *out, int trained)
+{
+        char path[4400];
+        snprintf(path, sizeof path, "%s/pii.valid.txt", out);
+        char *txt = socfw_test_read_file(path, NULL);
+        cr_assert(txt && strstr(txt, "masking with the tagger: "), "%s",
+                  txt ? txt : "(missing)");
+        snprintf(path, sizeof path, "%s/valid.jsonl", fx.dir);
+        char *data = socfw_test_read_file(path, NULL);
+        cr_assert_not_null(data);
+        size_t listed = 0;
+        for (const char *at = strstr(txt, path); at;
+             at = strstr(at + 1, path)) {
+                long line = 0;
+                char word[64] = "", type[32] = "";
+                cr_assert_eq(sscanf(at + strlen(path), ":%ld: '%63[^']' "
+                                                       "(%31[A-Z])",
+                                    &line, word, type),
+                             3, "%.80s", at);
+                const char *l = data;
+                for (long k = 1; k < line && l; k++)
+                        if ((l = strchr(l, '\n')))
+                                l++;
+                cr_assert_not_null(l, "line %ld", line);
+                const char *end = strchr(l, '\n');
+                cr_assert(strstr(l, word) && strstr(l, word) < end,
+                          "'%s' is not on line %ld: %.*s", word, line,
+                          (int)(end - l), l);
+                listed++;
+        }
+        cr_log_info("%s model: %zu leaks listed", trained ? "trained"
+                                                           : "untrained",
+                    listed);
+        free(data);
+        free(txt);
+}
+
 Test(tagging, a_tiny_ner_task_learns_and_finds_entities,
      .init = fx_setup,
      .fini = fx_teardown, .timeout = 240)
@@ -531,6 +574,7 @@ Test(tagging, a_tiny_ner_task_learns_and_finds_entities,
                      err.message);
         double f1_before = -1, f1 = -1, acc = -1, per_f2 = -1;
         cr_assert_eq(socfw_runtime_metric(rt, "pii.valid.f1", &f1_before), 0);
+        check_leak_report(out, 0);
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
         cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",
                      err.message);
@@ -546,6 +590,12 @@ Test(tagging, a_tiny_ner_task_learns_and_finds_entities,
         cr_assert_lt(f1_before, 0.3, "untrained F1 %.4f", f1_before);
         cr_assert_gt(f1, 0.8, "entity F1 %.4f", f1);
         cr_assert_gt(per_f2, 0.8, "PERSON F2 %.4f", per_f2);
+        double masked = -1;
+        cr_assert_eq(socfw_runtime_metric(rt, "pii.valid.masked_word_recall",
+                                          &masked),
+                     0);
+        cr_assert_gt(masked, 0.8, "masked word recall %.4f", masked);
+        check_leak_report(out, 1);
         socfw_runtime_free(rt);
 
         char path[4400];

@@ -632,19 +632,14 @@ plain_parse(void *state, const socfw_record *rec, socfw_example *ex,
         return rc < 0 ? rc : socfw_error_set(err, SOCFW_EINVAL, "label");
 }
 
-static const socfw_plugin plain_plugin = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_TASK,
-        .name = "plainclass",
+SOCFW_TASK_PLUGIN(plainclass,
         .version = "1.0",
         .description = "A class task that leaves metrics to the host.",
         .license = "MIT",
         .default_head = "classifier",
-        .task = {.create = plain_create,
-                 .destroy = plain_destroy,
-                 .parse_example = plain_parse},
-};
+        .task = SOCFW_TASK_HOOKS(.create = plain_create,
+                                 .destroy = plain_destroy,
+                                 .parse_example = plain_parse));
 
 /* plugin.h: evaluate == NULL gives the host's classification figures and
  * report for a class task, as sentiment's own hook does. */
@@ -653,7 +648,7 @@ Test(train, a_class_task_without_evaluate_gets_the_default_report)
         write_data("train.jsonl", 300, 1, 0);
         write_data("valid.jsonl", 80, 2, 0);
         socfw_error err = {0};
-        cr_assert_eq(socfw_registry_add_static(fx.reg, &plain_plugin, "test",
+        cr_assert_eq(socfw_registry_add_static(fx.reg, socfw_plugin_plainclass_get(), "test",
                                                &err),
                      0, "%s", err.message);
         const char *base = tiny_pipeline(NULL, NULL);

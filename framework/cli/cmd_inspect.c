@@ -49,10 +49,10 @@ print_hooks(const socfw_plugin *d)
                         const void *fn;
                         const char *name;
                 } h[] = {
-                        {(const void *)d->task.create, "create"},
-                        {(const void *)d->task.parse_example, "parse_example"},
-                        {(const void *)d->task.predict, "predict"},
-                        {(const void *)d->task.evaluate, "evaluate"},
+                        {(const void *)d->task->create, "create"},
+                        {(const void *)d->task->parse_example, "parse_example"},
+                        {(const void *)d->task->predict, "predict"},
+                        {(const void *)d->task->evaluate, "evaluate"},
                 };
                 for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
                         if (h[i].fn) {
@@ -64,10 +64,10 @@ print_hooks(const socfw_plugin *d)
                         const void *fn;
                         const char *name;
                 } h[] = {
-                        {(const void *)d->head.create, "create"},
-                        {(const void *)d->head.forward, "forward"},
-                        {(const void *)d->head.loss, "loss"},
-                        {(const void *)d->head.backward, "backward"},
+                        {(const void *)d->head->create, "create"},
+                        {(const void *)d->head->forward, "forward"},
+                        {(const void *)d->head->loss, "loss"},
+                        {(const void *)d->head->backward, "backward"},
                 };
                 for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
                         if (h[i].fn) {
@@ -76,6 +76,20 @@ print_hooks(const socfw_plugin *d)
                         }
         }
         printf("\n");
+}
+
+/* What a head learns from, as `socfw inspect` says it. */
+static const char *
+target_name(socfw_target_kind k)
+{
+        switch (k) {
+        case SOCFW_TARGET_CLASS: return "class (one class per example)";
+        case SOCFW_TARGET_MULTI_LABEL: return "multi-label (0/1 per class)";
+        case SOCFW_TARGET_TAGS: return "tags (one tag per word)";
+        case SOCFW_TARGET_TOKENS: return "tokens (next-token ids)";
+        case SOCFW_TARGET_SCORE: return "score (query/item pairs)";
+        default: return "unknown";
+        }
 }
 
 static void
@@ -92,6 +106,8 @@ print_details(const socfw_plugin *d, const char *file,
                 printf("  %-13s%s\n", "Author", d->author);
         printf("  %-13s%u.%u\n", "ABI", d->abi_major, d->abi_minor);
         printf("  %-13s%s\n", "File", file);
+        if (d->kind == SOCFW_PLUGIN_HEAD)
+                printf("  %-13s%s\n", "Target", target_name(d->target));
         if (d->kind == SOCFW_PLUGIN_TASK) {
                 printf("  %-13s%s\n", "Default head",
                        d->default_head ? d->default_head : "(none)");

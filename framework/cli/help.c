@@ -130,8 +130,10 @@ static const struct topic {
          "Without NAME, list the task plugins and heads found on the plugin\n"
          "path (--plugin-path, $SOCFW_PLUGIN_PATH, the build tree, the\n"
          "install directory) and report modules that could not be loaded.\n"
-         "With NAME, show that plugin's details and every parameter it\n"
-         "accepts: type, default, range or choices, and help.\n"},
+         "With NAME, show that plugin's details (its plugin ABI, hooks and,\n"
+         "for a head, the target it learns from) and every parameter it\n"
+         "accepts: type, default, range or choices, and help.  A module\n"
+         "built for another plugin ABI major is reported with both versions.\n"},
         {"predict",
          "Usage: socfw predict PIPELINE.yaml|RUN_DIR --input FILE [--output FILE]\n"
          "                     [--task NAME] [--set KEY=VALUE]... [--text-field NAME]\n"

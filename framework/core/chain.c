@@ -44,7 +44,7 @@ stage_for(const socfw_pipeline *p, const char *name,
         if (!*plugin)
                 return socfw_error_set(err, SOCFW_ENOTFOUND,
                                        "stage '%s' has no plugin", name);
-        if (!(*plugin)->task.predict)
+        if (!(*plugin)->task->predict)
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED,
                                        "stage '%s': plugin '%s' cannot run "
                                        "in a chain (it has no predict hook)",
@@ -139,14 +139,14 @@ socfw_chain_run(socfw_chain *chain, socfw_post *post, socfw_error *err)
 {
         for (size_t i = 0; i < chain->n; i++) {
                 socfw_task_ctx *t = chain->stages[i];
-                if (!t->plugin->task.predict)
+                if (!t->plugin->task->predict)
                         return socfw_error_set(err, SOCFW_EUNSUPPORTED,
                                                "stage '%s': plugin '%s' "
                                                "cannot run in a chain (it "
                                                "has no predict hook)",
                                                socfw_task_name(t),
                                                t->plugin->name);
-                int rc = t->plugin->task.predict(t->state, post, err);
+                int rc = t->plugin->task->predict(t->state, post, err);
                 if (rc < 0)
                         return socfw_error_prefix(err, rc, "stage '%s'",
                                                   socfw_task_name(t));

@@ -5,7 +5,9 @@
 #include <jansson.h>
 
 #include "core/example_impl.h"
+#include "core/task_impl.h"
 #include "socfw/data.h"
+#include "socfw/log.h"
 #include "socfw/metrics.h"
 #include "socfw/report.h"
 
@@ -230,11 +232,15 @@ socfw_eval_init(socfw_eval *ev, size_t n, const int *gold, const int *pred,
         ev->pred = pred;
         ev->scores = scores;
         ev->n_classes = n_classes;
+        ev->kind = SOCFW_TARGET_CLASS;
 }
 
 void
 socfw_eval_clear(socfw_eval *ev)
 {
+        for (size_t i = 0; i < ev->n_records; i++)
+                socfw_record_free(ev->records[i]);
+        free(ev->records);
         for (size_t i = 0; i < ev->n_metrics; i++)
                 free(ev->names[i]);
         free(ev->names);
@@ -250,23 +256,71 @@ socfw_eval_count(const socfw_eval *ev)
         return ev->n;
 }
 
+socfw_target_kind
+socfw_eval_kind(const socfw_eval *ev)
+{
+        return ev->kind;
+}
+
+/* Items with one class each: CLASS, and MULTI_LABEL as the host scores
+ * it today (its single best class; gold -1). */
+static int
+has_classes(const socfw_eval *ev, size_t i)
+{
+        return i < ev->n && (ev->kind == SOCFW_TARGET_CLASS ||
+                             ev->kind == SOCFW_TARGET_MULTI_LABEL);
+}
+
 int
 socfw_eval_gold(const socfw_eval *ev, size_t i)
 {
-        return i < ev->n ? ev->gold[i] : -1;
+        return has_classes(ev, i) && ev->gold ? ev->gold[i] : -1;
 }
 
 int
 socfw_eval_pred(const socfw_eval *ev, size_t i)
 {
-        return i < ev->n ? ev->pred[i] : -1;
+        return has_classes(ev, i) && ev->pred ? ev->pred[i] : -1;
 }
 
 const float *
 socfw_eval_scores(const socfw_eval *ev, size_t i)
 {
-        return ev->scores && i < ev->n ? ev->scores + i * ev->n_classes
-                                       : NULL;
+        return has_classes(ev, i) && ev->scores
+                       ? ev->scores + i * ev->n_classes
+                       : NULL;
+}
+
+size_t
+socfw_eval_tags(const socfw_eval *ev, size_t i, const int **gold,
+                const int **pred)
+{
+        int ok = ev->kind == SOCFW_TARGET_TAGS && ev->tag_off && i < ev->n;
+        if (gold)
+                *gold = ok ? ev->gold + ev->tag_off[i] : NULL;
+        if (pred)
+                *pred = ok ? ev->pred + ev->tag_off[i] : NULL;
+        return ok ? ev->tag_off[i + 1] - ev->tag_off[i] : 0;
+}
+
+const socfw_record *
+socfw_eval_record(socfw_eval *ev, size_t i)
+{
+        if (!ev || i >= ev->n || !ev->rows || !ev->ctx || !ev->source)
+                return NULL;
+        if (!ev->records_tried) {
+                socfw_error err = {0};
+                ev->records_tried = 1;
+                if (socfw_task_read_records(ev->ctx, ev->source, ev->rows,
+                                            ev->n, &ev->records,
+                                            &ev->n_records, &err) < 0)
+                        SOCFW_LOG_WARN("%s: cannot read the evaluated "
+                                       "records again: %s",
+                                       ev->source, err.message);
+        }
+        long r = ev->rows[i];
+        return r > 0 && (size_t)r <= ev->n_records ? ev->records[r - 1]
+                                                   : NULL;
 }
 
 int
@@ -315,8 +369,12 @@ socfw_eval_add_classification(socfw_eval *ev, const char *const *label_names,
         int rc = socfw_confusion_new(&cm, n_labels, err);
         if (rc < 0)
                 return rc;
-        for (size_t i = 0; i < ev->n; i++)
-                socfw_confusion_add(cm, ev->gold[i], ev->pred[i]);
+        size_t n = ev->kind == SOCFW_TARGET_TAGS && ev->tag_off
+                           ? ev->tag_off[ev->n]
+                           : ev->n;
+        for (size_t i = 0; ev->gold && ev->pred && i < n; i++)
+                if (ev->gold[i] >= 0 && ev->pred[i] >= 0) /* else none */
+                        socfw_confusion_add(cm, ev->gold[i], ev->pred[i]);
         rc = socfw_classification_compute(&res, cm, err);
         const struct { const char *name; double value; } figures[] = {
                 {"accuracy", res.accuracy},

@@ -31,6 +31,9 @@ typedef struct example_item {
         char *lm_context;       /* LM: read, not learnt                    */
         char *lm_target;        /* LM: learnt                              */
         double score;
+        long record;            /* which record of its file made it:
+                                   1-based ordinal as the reader returned
+                                   it (socfw_task_read_file); 0: unknown */
 } example_item;
 
 struct socfw_example {
@@ -50,10 +53,20 @@ const example_item *socfw_example_item(const socfw_example *ex, size_t i);
 
 struct socfw_eval {
         size_t n;
-        const int *gold;
+        socfw_target_kind kind; /* what the items hold (CLASS by default) */
+        const int *gold;        /* CLASS: n; TAGS: tag_off[n] words        */
         const int *pred;
         const float *scores;    /* n x n_classes, may be NULL              */
         size_t n_classes;
+        const size_t *tag_off;  /* TAGS: n + 1 offsets into gold/pred      */
+        /* Records, read again on demand (socfw_eval_record): item i came
+         * from record rows[i] (1-based ordinal, 0: unknown) of `source`,
+         * read as `ctx` reads its data.  NULL rows or ctx: no records. */
+        const long *rows;
+        socfw_task_ctx *ctx;
+        socfw_record **records; /* owned: records[ordinal - 1], or NULL   */
+        size_t n_records;
+        int records_tried;
         char **names;           /* metrics added by the hook               */
         double *values;
         bool *higher;
@@ -63,7 +76,9 @@ struct socfw_eval {
         const char *split;      /* "train", "valid", "test", "eval", or NULL */
 };
 
-/* Borrow the arrays; metrics are owned.  Clear with socfw_eval_clear. */
+/* Borrow the arrays; metrics are owned.  Clear with socfw_eval_clear.
+ * The kind is CLASS; set kind, tag_off, rows, ctx, source and split after
+ * init as the evaluation has them. */
 void socfw_eval_init(socfw_eval *ev, size_t n, const int *gold,
                      const int *pred, const float *scores, size_t n_classes);
 void socfw_eval_clear(socfw_eval *ev);

@@ -18,7 +18,7 @@
 #include "socfw/log.h"
 
 #ifndef SOCFW_PLUGINDIR
-#define SOCFW_PLUGINDIR "/usr/local/lib/socfw-1"
+#define SOCFW_PLUGINDIR "/usr/local/lib/socfw-2"
 #endif
 #ifndef SOCFW_BUILDDIR
 #define SOCFW_BUILDDIR ""
@@ -26,8 +26,26 @@
 
 #define MAX_MODULES 4096
 
+/* The sizes of ABI 2.0's structures (the smallest a 2.x plugin has):
+ * each ends with the field named here, whatever later minors append. */
+#define END_OF(type, field)                                               \
+        (offsetof(type, field) + sizeof(((type *)0)->field))
+#define SOCFW_PLUGIN_SIZE_2_0 END_OF(socfw_plugin, head)
+#define SOCFW_TASK_HOOKS_SIZE_2_0 END_OF(socfw_task_hooks, evaluate)
+#define SOCFW_HEAD_HOOKS_SIZE_2_0 END_OF(socfw_head_hooks, output_size)
+
+/* The host's copy of a descriptor and its hook tables, each at this
+ * socfw's size: what an older plugin's structures lack reads as 0/NULL,
+ * so the rest of the host reads fields and hooks directly. */
+typedef struct host_copy {
+        socfw_plugin d;
+        socfw_task_hooks task;
+        socfw_head_hooks head;
+} host_copy;
+
 typedef struct entry {
-        const socfw_plugin *desc;
+        const socfw_plugin *desc; /* &copy->d */
+        host_copy *copy;
         char *file;
         lt_dlhandle handle; /* NULL for static entries */
 } entry;
@@ -112,6 +130,7 @@ socfw_registry_free(socfw_registry *reg)
                 return;
         for (size_t i = 0; i < reg->n_entries; i++) {
                 free(reg->entries[i].file);
+                free(reg->entries[i].copy);
                 if (reg->entries[i].handle)
                         lt_dlclose(reg->entries[i].handle);
         }
@@ -201,7 +220,7 @@ add_relocated_path(socfw_registry *reg)
         }
         const char *leaf = strrchr(SOCFW_PLUGINDIR, '/');
         snprintf(dir, sizeof dir, "%s/lib%s", exe,
-                 leaf ? leaf : "/socfw-1");
+                 leaf ? leaf : "/socfw-2");
         struct stat st;
         if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || !realpath(dir, a))
                 return 0;
@@ -311,22 +330,31 @@ socfw_plugin_check(const socfw_plugin *d, const char *expected_name,
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "the descriptor function returned "
                                        "NULL");
-        if (d->abi_major != SOCFW_ABI_MAJOR)
+        /* abi_major, abi_minor and name sit at the same offsets in
+         * every major version (1.x and 2.x), so a plugin of another
+         * major is named in the refusal */
+        if (d->abi_major != SOCFW_ABI_MAJOR || d->abi_minor > SOCFW_ABI_MINOR)
                 return socfw_error_set(
                         err, SOCFW_EABI,
-                        "plugin ABI %u.%u is incompatible with this socfw "
-                        "(ABI %d.%d): the major versions differ; hint: "
-                        "rebuild the plugin against socfw %d.x",
-                        d->abi_major, d->abi_minor, SOCFW_ABI_MAJOR,
-                        SOCFW_ABI_MINOR, SOCFW_ABI_MAJOR);
-        if (d->abi_minor > SOCFW_ABI_MINOR)
+                        "plugin '%s' was built for socfw plugin ABI %u.%u; "
+                        "this socfw speaks %d.%d (hint: %s)",
+                        d->name ? d->name : "?", d->abi_major, d->abi_minor,
+                        SOCFW_ABI_MAJOR, SOCFW_ABI_MINOR,
+                        d->abi_major == SOCFW_ABI_MAJOR
+                                ? "upgrade socfw, or rebuild the plugin "
+                                  "against this socfw's socfw/plugin.h"
+                                : "rebuild it against this socfw's "
+                                  "socfw/plugin.h; see the plugin guide's "
+                                  "ABI section for what changed");
+        if (d->size < SOCFW_PLUGIN_SIZE_2_0)
                 return socfw_error_set(
                         err, SOCFW_EABI,
-                        "plugin ABI %u.%u is newer than this socfw (ABI "
-                        "%d.%d); hint: upgrade socfw or rebuild the plugin "
-                        "against this version",
-                        d->abi_major, d->abi_minor, SOCFW_ABI_MAJOR,
-                        SOCFW_ABI_MINOR);
+                        "plugin '%s' gives its descriptor size as %u bytes, "
+                        "less than ABI %d.0's %u (hint: build the "
+                        "descriptor with SOCFW_TASK_PLUGIN or "
+                        "SOCFW_HEAD_PLUGIN, which fill the size)",
+                        d->name ? d->name : "?", (unsigned)d->size,
+                        SOCFW_ABI_MAJOR, (unsigned)SOCFW_PLUGIN_SIZE_2_0);
         if (d->kind != SOCFW_PLUGIN_TASK && d->kind != SOCFW_PLUGIN_HEAD)
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "unknown plugin kind %d (expected "
@@ -354,16 +382,41 @@ socfw_plugin_check(const socfw_plugin *d, const char *expected_name,
                                        "plugin '%s' lacks a version or "
                                        "description",
                                        d->name);
-        if (d->kind == SOCFW_PLUGIN_TASK && !d->task.create)
+        if (d->task && d->task->size < SOCFW_TASK_HOOKS_SIZE_2_0)
+                return socfw_error_set(
+                        err, SOCFW_EABI,
+                        "plugin '%s': its task hook table gives its size as "
+                        "%zu bytes, less than ABI %d.0's %zu (hint: write "
+                        "it with SOCFW_TASK_HOOKS, which fills the size)",
+                        d->name, d->task->size, SOCFW_ABI_MAJOR,
+                        (size_t)SOCFW_TASK_HOOKS_SIZE_2_0);
+        if (d->head && d->head->size < SOCFW_HEAD_HOOKS_SIZE_2_0)
+                return socfw_error_set(
+                        err, SOCFW_EABI,
+                        "plugin '%s': its head hook table gives its size as "
+                        "%zu bytes, less than ABI %d.0's %zu (hint: write "
+                        "it with SOCFW_HEAD_HOOKS, which fills the size)",
+                        d->name, d->head->size, SOCFW_ABI_MAJOR,
+                        (size_t)SOCFW_HEAD_HOOKS_SIZE_2_0);
+        if (d->kind == SOCFW_PLUGIN_TASK && (!d->task || !d->task->create))
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "task plugin '%s' has no create hook",
                                        d->name);
         if (d->kind == SOCFW_PLUGIN_HEAD &&
-            (!d->head.create || !d->head.forward || !d->head.output_size))
+            (!d->head || !d->head->create || !d->head->forward ||
+             !d->head->output_size))
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "head '%s' lacks create, forward or "
                                        "output_size",
                                        d->name);
+        if (d->kind == SOCFW_PLUGIN_HEAD &&
+            (d->target < SOCFW_TARGET_CLASS || d->target > SOCFW_TARGET_SCORE))
+                return socfw_error_set(
+                        err, SOCFW_EINVAL,
+                        "head '%s' declares no kind of target (hint: set "
+                        ".target, e.g. SOCFW_TARGET_CLASS for one class per "
+                        "example or SOCFW_TARGET_TAGS for one tag per token)",
+                        d->name);
         int rc = check_specs(d->params, d->name, err);
         if (rc == 0)
                 rc = check_specs(d->loss_params, d->name, err);
@@ -371,6 +424,36 @@ socfw_plugin_check(const socfw_plugin *d, const char *expected_name,
 }
 
 /* ---- registration ---- */
+
+static size_t
+min_size(size_t a, size_t b)
+{
+        return a < b ? a : b;
+}
+
+/* A checked descriptor at this socfw's sizes (see host_copy). */
+static host_copy *
+copy_descriptor(const socfw_plugin *d)
+{
+        host_copy *c = calloc(1, sizeof *c);
+        if (!c)
+                return NULL;
+        memcpy(&c->d, d, min_size(d->size, sizeof c->d));
+        c->d.size = sizeof c->d;
+        if (d->task) {
+                memcpy(&c->task, d->task, min_size(d->task->size,
+                                                   sizeof c->task));
+                c->task.size = sizeof c->task;
+                c->d.task = &c->task;
+        }
+        if (d->head) {
+                memcpy(&c->head, d->head, min_size(d->head->size,
+                                                   sizeof c->head));
+                c->head.size = sizeof c->head;
+                c->d.head = &c->head;
+        }
+        return c;
+}
 
 static int
 add_entry(socfw_registry *reg, const socfw_plugin *desc, const char *file,
@@ -396,15 +479,17 @@ add_entry(socfw_registry *reg, const socfw_plugin *desc, const char *file,
         entry *grown =
                 realloc(reg->entries, sizeof(entry) * (reg->n_entries + 1));
         char *copy = strdup(file);
-        if (!grown || !copy) {
+        host_copy *hc = copy_descriptor(desc);
+        if (!grown || !copy || !hc) {
                 free(copy);
+                free(hc);
                 if (grown)
                         reg->entries = grown;
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         }
         reg->entries = grown;
-        reg->entries[reg->n_entries++] =
-                (entry){.desc = desc, .file = copy, .handle = handle};
+        reg->entries[reg->n_entries++] = (entry){
+                .desc = &hc->d, .copy = hc, .file = copy, .handle = handle};
         return 0;
 }
 
@@ -774,30 +859,11 @@ socfw_registry_problem(const socfw_registry *reg, size_t i)
 const char *
 socfw_registry_task_input(const socfw_plugin *task)
 {
-        if (!task || task->kind != SOCFW_PLUGIN_TASK || task->abi_major != 1 ||
-            task->abi_minor < 3)
-                return NULL;
-        return task->input;
+        return task && task->kind == SOCFW_PLUGIN_TASK ? task->input : NULL;
 }
 
 socfw_target_kind
 socfw_registry_head_target(const socfw_plugin *head)
 {
-        static const struct {
-                const char *name;
-                socfw_target_kind kind;
-        } builtin[] = {
-                {"classifier", SOCFW_TARGET_CLASS},
-                {"tagger", SOCFW_TARGET_TAGS},
-                {"lm", SOCFW_TARGET_TOKENS},
-                {"ranker", SOCFW_TARGET_SCORE},
-        };
-        if (!head || head->kind != SOCFW_PLUGIN_HEAD)
-                return 0;
-        if (head->abi_minor >= 2 && head->target)
-                return head->target;
-        for (size_t i = 0; i < sizeof builtin / sizeof *builtin; i++)
-                if (head->name && !strcmp(head->name, builtin[i].name))
-                        return builtin[i].kind;
-        return 0;
+        return head && head->kind == SOCFW_PLUGIN_HEAD ? head->target : 0;
 }

@@ -19,7 +19,7 @@ socfw_task_ctx_new(socfw_task_ctx **out, const char *name,
         }
         ctx->cfg = cfg;
         ctx->plugin = plugin;
-        int rc = plugin->task.create(cfg, ctx, &ctx->state, err);
+        int rc = plugin->task->create(cfg, ctx, &ctx->state, err);
         if (rc < 0) {
                 socfw_error_prefix(err, rc, "task '%s' (plugin %s)", name,
                                    plugin->name);
@@ -37,8 +37,8 @@ socfw_task_ctx_free(socfw_task_ctx *ctx)
 {
         if (!ctx)
                 return;
-        if (ctx->created && ctx->plugin->task.destroy)
-                ctx->plugin->task.destroy(ctx->state);
+        if (ctx->created && ctx->plugin->task->destroy)
+                ctx->plugin->task->destroy(ctx->state);
         for (size_t i = 0; i < ctx->n_labels; i++)
                 free(ctx->labels[i]);
         free(ctx->labels);
@@ -204,8 +204,10 @@ socfw_task_read_file(socfw_task_ctx *ctx, const char *path, const char *split,
                 }
                 socfw_error perr = {0};
                 socfw_example_reset(ex);
-                int prc = ctx->plugin->task.parse_example(ctx->state, rec, ex,
-                                                          &perr);
+                int prc = ctx->plugin->task->parse_example(ctx->state, rec,
+                                                           ex, &perr);
+                for (size_t i = 0; i < socfw_example_count(ex); i++)
+                        ex->items[i].record = (long)rows + 1;
                 for (size_t i = 0; prc == 0 && i < socfw_example_count(ex);
                      i++)
                         prc = on_item(arg, socfw_example_item(ex, i), &perr);
@@ -225,4 +227,56 @@ socfw_task_read_file(socfw_task_ctx *ctx, const char *path, const char *split,
         socfw_reader_close(r);
         socfw_example_free(ex);
         return rc;
+}
+
+int
+socfw_task_read_records(socfw_task_ctx *ctx, const char *path,
+                        const long *rows, size_t n_rows,
+                        socfw_record ***out, size_t *n_out, socfw_error *err)
+{
+        *out = NULL;
+        *n_out = 0;
+        long last = 0;
+        for (size_t i = 0; i < n_rows; i++)
+                if (rows[i] > last)
+                        last = rows[i];
+        if (last == 0)
+                return 0;
+        socfw_reader_options ro = SOCFW_READER_OPTIONS_INIT;
+        int fmt = socfw_data_format_parse(
+                socfw_config_get_string(ctx->cfg, "data.format"));
+        ro.format = fmt < 0 ? SOCFW_DATA_FORMAT_AUTO : (socfw_data_format)fmt;
+        ro.bad_rows = SOCFW_BAD_ROWS_SKIP; /* told once, when first read */
+        unsigned char *want = calloc((size_t)last, 1);
+        socfw_record **recs = calloc((size_t)last, sizeof *recs);
+        socfw_reader *r = NULL;
+        int rc = want && recs ? socfw_reader_open(&r, path, &ro, err)
+                              : socfw_error_set(err, SOCFW_ENOMEM,
+                                                "out of memory");
+        for (size_t i = 0; rc == 0 && i < n_rows; i++)
+                if (rows[i] > 0)
+                        want[rows[i] - 1] = 1;
+        for (long row = 0; rc == 0 && row < last; row++) {
+                socfw_record *rec = NULL;
+                int got = socfw_reader_next(r, &rec, err);
+                if (got <= 0) {
+                        rc = got; /* the file got shorter: fewer records */
+                        break;
+                }
+                if (want[row])
+                        recs[row] = rec;
+                else
+                        socfw_record_free(rec);
+        }
+        socfw_reader_close(r);
+        free(want);
+        if (rc < 0) {
+                for (long i = 0; recs && i < last; i++)
+                        socfw_record_free(recs[i]);
+                free(recs);
+                return rc;
+        }
+        *out = recs;
+        *n_out = (size_t)last;
+        return 0;
 }

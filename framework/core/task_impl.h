@@ -84,4 +84,15 @@ int socfw_task_read_file(socfw_task_ctx *ctx, const char *path,
                          socfw_task_item_fn on_item, void *arg,
                          size_t *skipped, socfw_error *err);
 
+/* Read records `rows` (1-based ordinals, as socfw_task_read_file counted
+ * them into example_item.record; 0 entries ignored) of `path` again, as
+ * ctx reads its data.  *out gets an array of *n_out slots, slot k holding
+ * record k + 1 when it was asked for (NULL otherwise); the caller frees
+ * each with socfw_record_free, then the array.  Returns 0 or a negative
+ * code. */
+int socfw_task_read_records(socfw_task_ctx *ctx, const char *path,
+                            const long *rows, size_t n_rows,
+                            socfw_record ***out, size_t *n_out,
+                            socfw_error *err);
+
 #endif

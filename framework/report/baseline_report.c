@@ -91,7 +91,7 @@ model_text(socfw_task_ctx *privacy, const example_item *it, char **out,
         free(t);
         if (!post)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        int rc = privacy->plugin->task.predict(privacy->state, post, err);
+        int rc = privacy->plugin->task->predict(privacy->state, post, err);
         if (rc == 0 && !(*out = strdup(socfw_post_text(post))))
                 rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         socfw_post_free(post);
@@ -288,7 +288,7 @@ socfw_baseline_task_report(socfw_task_ctx *ctx, socfw_task_ctx *privacy,
                                    : NULL;
         size_t K = ctx ? socfw_task_label_count(ctx) : 0;
         if (!ctx || !path || !split || K < 2 ||
-            !ctx->plugin->task.parse_example ||
+            !ctx->plugin->task->parse_example ||
             (ev && !socfw_config_get_bool(ev, "baseline")))
                 return 0;
         socfw_baseline_options o = SOCFW_BASELINE_OPTIONS_INIT;

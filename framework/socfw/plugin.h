@@ -1,4 +1,4 @@
-/* socfw/plugin.h - the stable C ABI between socfw and its plugins.
+/* socfw/plugin.h - the stable C ABI between socfw and its plugins (2.0).
  *
  * A plugin is a libtool module (`-module -avoid-version`) that exports ONE
  * function, named after the module file:
@@ -16,7 +16,8 @@
  *     its metrics.  A task names the head it trains (e.g. "classifier").
  *   - a HEAD (classifier, tagger, lm, ranker) is an output layer on top of
  *     the backbone's hidden states: it owns its parameters and implements
- *     forward, loss and backward.
+ *     forward, loss and backward, and declares the kind of target it learns
+ *     from (`target`).
  *
  * A minimal task plugin:
  *
@@ -34,26 +35,33 @@
  *     }
  *     ...create() stores socfw_config_get_string(cfg, "greeting") in *state...
  *
- *     static const socfw_plugin hello = {
- *             .abi_major = SOCFW_ABI_MAJOR, .abi_minor = SOCFW_ABI_MINOR,
- *             .kind = SOCFW_PLUGIN_TASK, .name = "hello", .version = "1.0",
- *             .description = "Greets every post.", .license = "MIT",
- *             .params = params,
- *             .task = {.create = hello_create, .destroy = hello_destroy,
- *                      .predict = hello_predict},
- *     };
- *     SOCFW_PLUGIN_DEFINE(hello, hello)   // socfw_plugin_hello_get()
+ *     SOCFW_TASK_PLUGIN(hello,
+ *             .version = "1.0", .description = "Greets every post.",
+ *             .license = "MIT", .params = params,
+ *             .task = SOCFW_TASK_HOOKS(.create = hello_create,
+ *                                      .destroy = hello_destroy,
+ *                                      .predict = hello_predict));
+ *
+ * SOCFW_TASK_PLUGIN (SOCFW_HEAD_PLUGIN for a head) fills the ABI version,
+ * the sizes, the kind and the name, and writes socfw_plugin_hello_get();
+ * the plugin writes only what is its own.
  *
  * Compatibility rules:
- *   - The host refuses a plugin whose abi_major differs from its own, or
- *     whose abi_minor is newer than its own; the message shows both.
- *   - Structures in this header only ever grow at the end.  A field added in
- *     minor version N is read by the host only when the plugin's abi_minor
- *     is >= N (see the "since" notes).
+ *   - The host refuses a plugin whose abi_major differs from its own (a 1.x
+ *     plugin in a 2.x socfw, or the reverse), or whose abi_minor is newer
+ *     than its own; the message shows both versions.
+ *   - The descriptor (after its version) and each hook table start with
+ *     their size as the plugin was built (`size`, filled by the macros).  Structures only ever
+ *     grow at the end within a major version; the host reads a field only
+ *     when the plugin's size covers it, so a hook added in 2.1 reads as NULL
+ *     (a field as 0) for a plugin built against 2.0.  Hook tables sit behind
+ *     pointers, so one can grow without moving the other.
  *   - A hook left NULL means "not supported": the host reports a clear error
  *     when a pipeline needs it.
  *   - Every hook returns 0 on success or a negative SOCFW_E* code and fills
  *     `err`.  Hooks never print to stdout and never exit.
+ *   - Removing or moving a field, or changing a hook's signature, is a new
+ *     major version (tests/test_abi_layout.c pins every offset).
  */
 #ifndef SOCFW_PLUGIN_H
 #define SOCFW_PLUGIN_H
@@ -69,12 +77,14 @@
 extern "C" {
 #endif
 
-#define SOCFW_ABI_MAJOR 1
-#define SOCFW_ABI_MINOR 3   /* 1.1: tag_words, split, eval_source,
-                                 generate_opts streaming/constraints;
-                               1.2: a head's declared target,
-                                 socfw_eval_add_classification;
-                               1.3: a task's declared input */
+#define SOCFW_ABI_MAJOR 2
+#define SOCFW_ABI_MINOR 0   /* 2.0: hook tables behind pointers, each and
+                                 the descriptor with its size; a head's
+                                 target and a task's input are plain
+                                 fields; evaluate sees each example's
+                                 record and the prediction in the head's
+                                 kind (socfw_eval_record, _kind, _tags);
+                                 SOCFW_TASK_PLUGIN / SOCFW_HEAD_PLUGIN */
 
 /* ---- parameter specs: the pipeline schema ---- */
 
@@ -120,6 +130,10 @@ typedef struct socfw_rng socfw_rng;           /* random numbers (rng.h)     */
 /* ---- task plugins ---- */
 
 typedef struct socfw_task_hooks {
+        /* sizeof(socfw_task_hooks) where the plugin was built (the
+         * SOCFW_TASK_HOOKS macro fills it): the host reads only the hooks
+         * it covers. */
+        size_t size;
         /* Build the task's state from its validated section.  `ctx` stays
          * valid until destroy; it gives access to the host (labels, running
          * the backbone and head, generation).  Required. */
@@ -139,12 +153,17 @@ typedef struct socfw_task_hooks {
          * NULL: the task cannot be used in a chain. */
         int (*predict)(void *state, socfw_post *post, socfw_error *err);
 
-        /* Compute the task's metrics from predictions vs gold labels
-         * (socfw_eval_*); the host adds the loss.  NULL: the host's
-         * default metrics for the head's target kind: for single-label
-         * classes what socfw_eval_add_classification gives over the
-         * task's labels (accuracy, macro/weighted F1, macro recall and
-         * precision, the per-class report); the loss alone otherwise. */
+        /* Compute the task's metrics (socfw_eval_*): one item per
+         * evaluated example, with the data record it came from
+         * (socfw_eval_record) and the gold target and the model's
+         * prediction in the head's own kind (socfw_eval_kind: class ids
+         * and probabilities, per-word tags, ...).  The host adds the loss
+         * and its own figures for the kind (entity-level F1 for tags,
+         * perplexity for tokens).  NULL: the host's default metrics for
+         * the head's target kind: for single-label classes what
+         * socfw_eval_add_classification gives over the task's labels
+         * (accuracy, macro/weighted F1, macro recall and precision, the
+         * per-class report); the host's figures alone otherwise. */
         int (*evaluate)(void *state, socfw_eval *ev, socfw_error *err);
 } socfw_task_hooks;
 
@@ -200,6 +219,9 @@ typedef struct socfw_head_targets {
 } socfw_head_targets;
 
 typedef struct socfw_head_hooks {
+        /* sizeof(socfw_head_hooks) where the plugin was built (filled by
+         * SOCFW_HEAD_HOOKS): the host reads only the hooks it covers. */
+        size_t size;
         /* Build the head: read its section (`head:`) and loss section
          * (`loss:`), and register its parameters with socfw_params_add().
          * The host finalizes the store after every head has registered. */
@@ -235,8 +257,12 @@ typedef enum socfw_plugin_kind {
 } socfw_plugin_kind;
 
 typedef struct socfw_plugin {
+        /* abi_major, abi_minor and name stay where they are (offsets 0,
+         * 4 and 16) in every major version, so any socfw can tell which
+         * ABI a plugin speaks and name it when refusing it. */
         uint32_t abi_major;          /* SOCFW_ABI_MAJOR at build time       */
         uint32_t abi_minor;          /* SOCFW_ABI_MINOR at build time       */
+        uint32_t size;               /* sizeof(socfw_plugin) at build time  */
         socfw_plugin_kind kind;
         const char *name;            /* equals the module file's base name  */
         const char *version;         /* the plugin's own version            */
@@ -245,53 +271,91 @@ typedef struct socfw_plugin {
         const char *author;          /* may be NULL                         */
         const socfw_param_spec *params;      /* section keys; {0}-ended     */
 
-        /* TASK only: the head type a task uses when the pipeline does not
-         * say (`head: {type: ...}`), NULL for tasks without a head (e.g. a
+        /* ---- TASK only ---- */
+        /* The head type a task uses when the pipeline does not say
+         * (`head: {type: ...}`), NULL for tasks without a head (e.g. a
          * rule-based stage). */
         const char *default_head;
-        /* HEAD only: keys of the `loss:` section; its "type" key lists the
-         * losses the head implements. */
-        const socfw_param_spec *loss_params;
-
-        socfw_task_hooks task;       /* kind == TASK                        */
-        socfw_head_hooks head;       /* kind == HEAD                        */
-        /* Fields added in later minor versions go here, at the end. */
-
-        /* Since 1.2, HEAD only: the kind of gold target the head learns
-         * from - SOCFW_TARGET_CLASS (one class per example; the host
-         * passes MULTI_LABEL instead when the loss is "bce"), TAGS (one
-         * per token), TOKENS (next-token ids), SCORE (query/item pairs).
-         * The host prepares examples, batches and evaluation by this kind
-         * alone, so a new head of an existing kind needs no host change.
-         * 0 in heads built before 1.2 (see socfw_registry_head_target). */
-        socfw_target_kind target;
-
-        /* Since 1.3, TASK only: what the task's predict reads from a
-         * record when that is not a post's text - NULL for a post (the
-         * record's text field is then required), otherwise a short
-         * description of the record, e.g. "a brief {category, advertiser,
-         * product, ...}".  `socfw predict` accepts records without a text
-         * field when every stage it runs reads records; `socfw inspect`
-         * shows it.  NULL in plugins built before 1.3 (see
-         * socfw_registry_task_input). */
+        /* What the task's predict reads from a record when that is not a
+         * post's text - NULL for a post (the record's text field is then
+         * required), otherwise a short description of the record, e.g. "a
+         * brief {category, advertiser, product, ...}".  `socfw predict`
+         * accepts records without a text field when every stage it runs
+         * reads records; `socfw inspect` shows it. */
         const char *input;
+        const socfw_task_hooks *task;        /* required for a task         */
+
+        /* ---- HEAD only ---- */
+        /* Keys of the `loss:` section; its "type" key lists the losses the
+         * head implements. */
+        const socfw_param_spec *loss_params;
+        /* The kind of gold target the head learns from -
+         * SOCFW_TARGET_CLASS (one class per example; the host passes
+         * MULTI_LABEL instead when the loss is "bce"), TAGS (one per
+         * token), TOKENS (next-token ids), SCORE (query/item pairs).  The
+         * host prepares examples, batches and evaluation by this kind
+         * alone, so a new head of an existing kind needs no host change.
+         * Required for a head. */
+        socfw_target_kind target;
+        const socfw_head_hooks *head;        /* required for a head         */
+        /* Fields added in later minor versions go here, at the end. */
 } socfw_plugin;
 
 /* The type of the one exported function. */
 typedef const socfw_plugin *(*socfw_plugin_get_fn)(void);
 
-/* Write that function for the module NAME (the module file's base name),
- * returning the constant descriptor DESC:
+/* A hook table with its size filled in, as a constant the descriptor
+ * points to:
  *
- *     static const socfw_plugin hello = { ... };
- *     SOCFW_PLUGIN_DEFINE(hello, hello)
+ *     .task = SOCFW_TASK_HOOKS(.create = hello_create,
+ *                              .predict = hello_predict)
+ */
+#define SOCFW_TASK_HOOKS(...)                                             \
+        (&(const socfw_task_hooks){.size = sizeof(socfw_task_hooks),      \
+                                   __VA_ARGS__})
+#define SOCFW_HEAD_HOOKS(...)                                             \
+        (&(const socfw_head_hooks){.size = sizeof(socfw_head_hooks),      \
+                                   __VA_ARGS__})
+
+/* The descriptor of the module NAME (the module file's base name) and its
+ * exported socfw_plugin_<NAME>_get(): the ABI version, size, kind and name
+ * are filled in; the arguments are the remaining designated fields.  End
+ * it with a semicolon.
+ *
+ *     SOCFW_HEAD_PLUGIN(scorer,
+ *             .version = "0.1", .description = "One score per post.",
+ *             .license = "MIT", .target = SOCFW_TARGET_SCORE,
+ *             .loss_params = loss_params,
+ *             .head = SOCFW_HEAD_HOOKS(.create = scorer_create, ...));
+ */
+#define SOCFW_TASK_PLUGIN(NAME, ...)                                      \
+        SOCFW_PLUGIN_DESCRIPTOR_(NAME, SOCFW_PLUGIN_TASK, __VA_ARGS__)
+#define SOCFW_HEAD_PLUGIN(NAME, ...)                                      \
+        SOCFW_PLUGIN_DESCRIPTOR_(NAME, SOCFW_PLUGIN_HEAD, __VA_ARGS__)
+
+/* Only the exported function, for a descriptor written by hand (which
+ * then sets abi_major, abi_minor and size itself):
+ *
+ *     static const socfw_plugin hello = {...};
+ *     SOCFW_PLUGIN_DEFINE(hello, hello);
  */
 #define SOCFW_PLUGIN_DEFINE(name, desc)                                   \
         const socfw_plugin *socfw_plugin_##name##_get(void);              \
         const socfw_plugin *socfw_plugin_##name##_get(void)               \
         {                                                                 \
                 return &(desc);                                           \
-        }
+        }                                                                 \
+        const socfw_plugin *socfw_plugin_##name##_get(void)
+
+#define SOCFW_PLUGIN_DESCRIPTOR_(NAME, KIND, ...)                         \
+        static const socfw_plugin socfw_plugin_##NAME##_desc_ = {         \
+                .abi_major = SOCFW_ABI_MAJOR,                             \
+                .abi_minor = SOCFW_ABI_MINOR,                             \
+                .size = sizeof(socfw_plugin),                             \
+                .kind = KIND,                                             \
+                .name = #NAME,                                            \
+                __VA_ARGS__};                                             \
+        SOCFW_PLUGIN_DEFINE(NAME, socfw_plugin_##NAME##_desc_)
 
 /* ---- accessors the host exports for hooks ---- */
 
@@ -404,8 +468,7 @@ int socfw_task_generate(socfw_task_ctx *ctx, const char *prompt,
 /* The data split parse_example is being called for: "train", "valid",
  * "test", or "eval" (`socfw evaluate --input`); NULL outside
  * parse_example.  Lets a task hold out a deterministic part of a file that
- * is both its training and its validation data.  Static string.  Since
- * ABI 1.1. */
+ * is both its training and its validation data.  Static string. */
 const char *socfw_task_split(const socfw_task_ctx *ctx);
 
 /* Token classification (predict of tagging tasks, head: {type: tagger}):
@@ -419,8 +482,7 @@ const char *socfw_task_split(const socfw_task_ctx *ctx);
  * `probs` (floats); *n_tags gets the number of tags (also on
  * SOCFW_EINVAL when the room is too small, so a caller can size it).
  * Returns 0, SOCFW_EUNSUPPORTED when the task has no tagger model,
- * SOCFW_EINVAL, SOCFW_ENOMEM.  Added in ABI 1.1 (a host function only:
- * descriptors are unchanged). */
+ * SOCFW_EINVAL, SOCFW_ENOMEM. */
 int socfw_task_tag_words(socfw_task_ctx *ctx, const char *const *words,
                          size_t n_words, float *probs, size_t n_probs,
                          size_t *n_tags, socfw_error *err);
@@ -430,7 +492,7 @@ int socfw_task_tag_words(socfw_task_ctx *ctx, const char *const *words,
  * task scoring candidates with the pipeline's sentiment task.  Its
  * annotations land on `post` under its name.  SOCFW_ENOTFOUND for an
  * unknown task, SOCFW_EINVAL when `task` is the caller itself,
- * SOCFW_EUNSUPPORTED outside a runtime.  Since ABI 1.1. */
+ * SOCFW_EUNSUPPORTED outside a runtime. */
 int socfw_task_run_stage(socfw_task_ctx *ctx, const char *task,
                          socfw_post *post, socfw_error *err);
 
@@ -439,30 +501,62 @@ int socfw_task_run_stage(socfw_task_ctx *ctx, const char *task,
 int socfw_task_count_tokens(socfw_task_ctx *ctx, const char *text,
                             size_t *n, socfw_error *err);
 
-/* Evaluation (evaluate): gold and predicted classes of each example, and
- * where the task reports its metrics. */
+/* Evaluation (evaluate): one item per evaluated example - a record for a
+ * class task (its windows averaged), a parsed example otherwise (a dialog
+ * gives one per turn, so several items may share a record) - and where
+ * the task reports its metrics.
+ *
+ *     for (size_t i = 0; i < socfw_eval_count(ev); i++) {
+ *             const socfw_record *rec = socfw_eval_record(ev, i);
+ *             const int *gold, *pred;
+ *             size_t n = socfw_eval_tags(ev, i, &gold, &pred);
+ *             ... compare, reading the words again from rec ...
+ *     }
+ *
+ * socfw_eval_kind: what the items hold - SOCFW_TARGET_CLASS (gold/pred
+ * class ids, _scores), TAGS (_tags), TOKENS and SCORE (the record and the
+ * host's loss only: a task that generates or ranks does so itself, with
+ * socfw_task_generate or its own catalogue), MULTI_LABEL (the record). */
 size_t socfw_eval_count(const socfw_eval *ev);
+socfw_target_kind socfw_eval_kind(const socfw_eval *ev);
+/* The data record item i was parsed from (as parse_example saw it:
+ * socfw_record_get_*, _file, _line), borrowed until the hook returns;
+ * NULL when the host cannot tell (no data file, or it could not be read
+ * again - logged).  The host reads the evaluated file again on the first
+ * call, so a task that never asks pays nothing. */
+const socfw_record *socfw_eval_record(socfw_eval *ev, size_t i);
+/* CLASS: gold and predicted class of item i (MULTI_LABEL: the best class
+ * and gold -1); -1 for other kinds. */
 int socfw_eval_gold(const socfw_eval *ev, size_t i);
 int socfw_eval_pred(const socfw_eval *ev, size_t i);
+/* CLASS: the class probabilities of item i (socfw_task_label_count of
+ * them, the average over a record's windows), or NULL. */
 const float *socfw_eval_scores(const socfw_eval *ev, size_t i);
+/* TAGS: the gold and predicted tag of every word of item i, in the order
+ * the task gave them to socfw_example_set_word_tags; *gold and *pred
+ * (either may be NULL) point to that many ints, -1 for a word without a
+ * tag (an ignored tag, or cut off by the model's window).  Returns the
+ * number of words; 0 (and NULL arrays) for other kinds. */
+size_t socfw_eval_tags(const socfw_eval *ev, size_t i, const int **gold,
+                       const int **pred);
 int socfw_eval_add_metric(socfw_eval *ev, const char *name, double value,
                           bool higher_is_better);
 int socfw_eval_add_report(socfw_eval *ev, const char *text);
 /* The usual figures of a classification task in one call: builds the
- * confusion matrix of gold vs predicted classes, adds accuracy, macro_f1,
- * weighted_f1, macro_recall and macro_precision (all higher-is-better) and
- * the per-class text report whose rows are named by `label_names`
- * (n_labels of them; NULL: "0", "1", ...).  Since ABI 1.2. */
+ * confusion matrix of gold vs predicted classes (for TAGS: of every
+ * tagged word), adds accuracy, macro_f1, weighted_f1, macro_recall and
+ * macro_precision (all higher-is-better) and the per-class text report
+ * whose rows are named by `label_names` (n_labels of them; NULL: "0",
+ * "1", ...). */
 int socfw_eval_add_classification(socfw_eval *ev,
                                   const char *const *label_names,
                                   size_t n_labels, socfw_error *err);
 /* The data file whose examples are evaluated (borrowed; NULL when the host
  * does not know).  Tasks that rank a catalogue (recommend) re-read it to
- * know each example's user and item.  Since ABI 1.1 (a new function). */
+ * know every user and item. */
 const char *socfw_eval_source(const socfw_eval *ev);
 /* Which split is evaluated: "train", "valid", "test", or "eval" (`socfw
- * evaluate --input`); NULL when the host does not say.  Static string.
- * Since ABI 1.1. */
+ * evaluate --input`); NULL when the host does not say.  Static string. */
 const char *socfw_eval_split(const socfw_eval *ev);
 
 #ifdef __cplusplus

@@ -2,8 +2,11 @@
  *
  * The registry scans directories for libtool modules (`*.la`, else `*.so`),
  * loads each one, calls its single exported `socfw_plugin_<name>_get` and
- * checks the descriptor (ABI version, kind, name, parameter specs).  No hook
- * is called: metadata only.  A module that fails is recorded as a problem
+ * checks the descriptor (ABI version, sizes, kind, name, parameter specs).
+ * No hook is called: metadata only.  What it hands out is its own copy of
+ * each descriptor and its hook tables at this socfw's sizes (a field or
+ * hook past what the plugin's size covers reads 0/NULL), valid until
+ * socfw_registry_free.  A module that fails is recorded as a problem
  * ("<file>: <reason>") and scanning goes on.
  *
  *     socfw_registry *reg = socfw_registry_new();
@@ -84,7 +87,8 @@ const socfw_plugin *socfw_registry_find(const socfw_registry *reg,
 size_t socfw_registry_problem_count(const socfw_registry *reg);
 const char *socfw_registry_problem(const socfw_registry *reg, size_t i);
 
-/* Check a descriptor as the registry does (ABI numbers, kind, name, specs).
+/* Check a descriptor as the registry does (ABI numbers, sizes, kind, name,
+ * required hooks, a head's target, specs).
  * `expected_name` may be NULL.  Used by the registry and by plugin tests. */
 int socfw_plugin_check(const socfw_plugin *desc, const char *expected_name,
                        socfw_error *err);
@@ -92,15 +96,12 @@ int socfw_plugin_check(const socfw_plugin *desc, const char *expected_name,
 /* Short words for enum values ("task", "head"; "int", "path", ...). */
 const char *socfw_plugin_kind_name(int kind);
 
-/* The kind of gold target head `head` learns from: its declared `target`
- * (ABI 1.2 and later), or, for a head built before 1.2, the kind of the
- * built-in head of that name (classifier, tagger, lm, ranker); 0 when
- * neither says. */
+/* The kind of gold target head `head` learns from (its declared
+ * `target`); 0 for a task or NULL. */
 socfw_target_kind socfw_registry_head_target(const socfw_plugin *head);
 
-/* What task plugin `task` reads in predict: its declared `input` (ABI 1.3
- * and later), or NULL: a post's text (also for a plugin built before 1.3,
- * or a head). */
+/* What task plugin `task` reads in predict (its declared `input`), or
+ * NULL: a post's text (also for a head or NULL). */
 const char *socfw_registry_task_input(const socfw_plugin *task);
 const char *socfw_param_type_name(int type);
 

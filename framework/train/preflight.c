@@ -78,7 +78,7 @@ check_task_data(const socfw_pipeline *p, size_t i, socfw_error *err)
                 snprintf(key, sizeof key, "data.%s", splits[s]);
                 any |= socfw_config_get_string(t.cfg, key) != NULL;
         }
-        if (!any || !t.head || !t.plugin || !t.plugin->task.parse_example)
+        if (!any || !t.head || !t.plugin || !t.plugin->task->parse_example)
                 return 0; /* nothing read, or refused later with a reason */
         socfw_runtime rt = {.p = p, .progress = quiet};
         /* bad rows stop the run unless train.on_bad_row says skip */

@@ -132,7 +132,7 @@ rt_ranker_batch(socfw_runtime *rt, rt_task *t, const rt_example *const *ex,
         if (rc < 0)
                 goto out;
         socfw_head_targets tg = {.kind = SOCFW_TARGET_SCORE, .score = score};
-        rc = t->head->head.loss(t->head_state, &io, &tg, loss, err);
+        rc = t->head->head->loss(t->head_state, &io, &tg, loss, err);
         if (rc < 0 || grad_scale <= 0)
                 goto out;
         if (!isfinite(*loss)) {
@@ -146,7 +146,7 @@ rt_ranker_batch(socfw_runtime *rt, rt_task *t, const rt_example *const *ex,
         for (size_t i = 0; i < io.out_len; i++)
                 io.dout[i] *= grad_scale;
         memset(io.dhidden, 0, (size_t)io.B * io.T * io.C * sizeof(float));
-        rc = t->head->head.backward(t->head_state, &io, err);
+        rc = t->head->head->backward(t->head_state, &io, err);
         if (rc == 0 && rt->backbone_trainable)
                 rc = socfw_model_backward(rt->model, io.dhidden, err);
 out:
@@ -194,14 +194,23 @@ rt_ranker_evaluate(socfw_runtime *rt, rt_task *t, const char *split,
 
         /* ranking metrics from the plugin */
         int *zeros = calloc(s->n ? s->n : 1, sizeof *zeros);
-        if (!zeros)
+        long *rows = calloc(s->n ? s->n : 1, sizeof *rows);
+        if (!zeros || !rows) {
+                free(zeros);
+                free(rows);
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < s->n; i++)
+                rows[i] = s->ex[i].record;
         socfw_eval e;
         socfw_eval_init(&e, s->n, zeros, zeros, NULL, 0);
+        e.kind = SOCFW_TARGET_SCORE;
+        e.rows = rows;
+        e.ctx = t->ctx;
         e.source = s->source;
         e.split = split;
-        if (t->plugin->task.evaluate)
-                rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
+        if (t->plugin->task->evaluate)
+                rc = t->plugin->task->evaluate(t->ctx->state, &e, err);
         if (rc == 0)
                 rc = socfw_eval_add_metric(&e, "loss", loss, false);
         char line[1024];
@@ -232,5 +241,6 @@ rt_ranker_evaluate(socfw_runtime *rt, rt_task *t, const char *split,
                                         rt_eval_metrics_json(&e), NULL, err);
         socfw_eval_clear(&e);
         free(zeros);
+        free(rows);
         return rc;
 }

@@ -2,6 +2,7 @@
  * tokenize their data; run them for inference. */
 #include <math.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,7 @@ rt_split_clear(rt_split *s)
                 free(s->ex[i].targets);
                 free(s->ex[i].multi);
                 free(s->ex[i].ids2);
+                free(s->ex[i].word_pos);
         }
         free(s->ex);
         memset(s, 0, sizeof *s);
@@ -337,7 +339,7 @@ rt_anonymise(socfw_runtime *rt, const char *text, char **out, socfw_error *err)
         socfw_post *post = socfw_post_new(text, NULL);
         if (!post)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        int rc = rt->privacy->plugin->task.predict(rt->privacy->state, post,
+        int rc = rt->privacy->plugin->task->predict(rt->privacy->state, post,
                                                    err);
         if (rc == 0 && !(*out = strdup(socfw_post_text(post))))
                 rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
@@ -438,7 +440,8 @@ static int
 add_tokenized(socfw_runtime *rt, rt_task *t, rt_split *s,
               const example_item *it, socfw_error *err)
 {
-        rt_example ex = {.label = -1};
+        rt_example ex = {.label = -1, .record = it->record};
+        int *pos = NULL;
         int rc = 0;
         if (t->kind == 0)
                 t->kind = kind_of(it);
@@ -504,15 +507,26 @@ add_tokenized(socfw_runtime *rt, rt_task *t, rt_split *s,
                                         "outside the task's %d tags",
                                         k, it->words[k], it->word_tags[k],
                                         t->n_outputs);
+                if (it->n_words > (size_t)INT_MAX)
+                        return socfw_error_set(err, SOCFW_EINVAL,
+                                               "%zu words in one example",
+                                               it->n_words);
+                pos = malloc(sizeof(int) * (it->n_words ? it->n_words : 1));
+                if (!pos)
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "out of memory");
                 rc = rt_encode_words(rt, (const char *const *)it->words,
                                      it->word_tags, it->n_words,
-                                     rt_label_last(t), &ex, NULL, NULL, err);
+                                     rt_label_last(t), &ex, pos, NULL, err);
+                ex.word_pos = pos; /* (it clears ex) */
+                ex.n_words = (int)it->n_words;
                 break;
         default:
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED,
                                        "this kind of example cannot be "
                                        "trained yet");
         }
+        ex.record = it->record; /* (an encoder may have cleared ex) */
         if (rc == 0) {
                 rt_example *g = realloc(s->ex, (s->n + 1) * sizeof *g);
                 if (!g)
@@ -527,6 +541,7 @@ add_tokenized(socfw_runtime *rt, rt_task *t, rt_split *s,
         free(ex.targets);
         free(ex.multi);
         free(ex.ids2);
+        free(ex.word_pos);
         return rc;
 }
 
@@ -645,7 +660,7 @@ rt_forward(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
         for (int b = 0; b < B; b++)
                 if (ex[b]->n > T)
                         T = ex[b]->n;
-        size_t out_len = t->head->head.output_size(t->head_state, B, T);
+        size_t out_len = t->head->head->output_size(t->head_state, B, T);
         int rc = rt_reserve(rt, B, T, out_len, err);
         if (rc < 0)
                 return rc;
@@ -674,7 +689,7 @@ rt_forward(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
                 .out = rt->out, .dout = rt->dout, .out_len = out_len,
                 .training = training, .rng = &rt->drop,
         };
-        return t->head->head.forward(t->head_state, io, err);
+        return t->head->head->forward(t->head_state, io, err);
 }
 
 /* ---- inference scratch: one per concurrent caller ---- */
@@ -757,7 +772,7 @@ infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
                 if (ex[b]->n > T)
                         T = ex[b]->n;
         size_t bt = (size_t)B * (size_t)T;
-        size_t need = t->head->head.output_size(t->head_state, B, T);
+        size_t need = t->head->head->output_size(t->head_state, B, T);
         if (grow((void **)&sc->hidden, &sc->cap_hidden,
                  bt * (size_t)mc->hidden, sizeof(float)) < 0 ||
             grow((void **)&sc->out, &sc->cap_out, need, sizeof(float)) < 0 ||
@@ -792,7 +807,7 @@ infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
                 .out = sc->out, .out_len = need, .training = 0,
         };
         pthread_mutex_lock(&rt->head_lock);
-        rc = t->head->head.forward(t->head_state, &io, err);
+        rc = t->head->head->forward(t->head_state, &io, err);
         pthread_mutex_unlock(&rt->head_lock);
         *out_len = io.out_len;
         return rc;
@@ -1293,11 +1308,11 @@ stage_hook(void *runtime, socfw_task_ctx *ctx, const char *name,
                 rt_task *t = &rt->tasks[i];
                 if (!t->ctx || strcmp(socfw_task_name(t->ctx), name))
                         continue;
-                if (!t->plugin->task.predict)
+                if (!t->plugin->task->predict)
                         return socfw_error_set(err, SOCFW_EUNSUPPORTED,
                                                "task '%s' has no predict "
                                                "step", name);
-                return t->plugin->task.predict(t->ctx->state, post, err);
+                return t->plugin->task->predict(t->ctx->state, post, err);
         }
         return socfw_error_set(err, SOCFW_ENOTFOUND,
                                "no task '%s' in this pipeline (hint: add it "
@@ -1539,17 +1554,17 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
         t->hps = socfw_params_new();
         if (!t->hps)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        rc = t->head->head.create(t->head_cfg, t->loss_cfg, &dims, t->hps,
+        rc = t->head->head->create(t->head_cfg, t->loss_cfg, &dims, t->hps,
                                   &t->head_state, err);
         if (rc == 0)
                 rc = socfw_params_finalize(t->hps, err);
-        if (rc == 0 && t->head->head.init_params) {
+        if (rc == 0 && t->head->head->init_params) {
                 socfw_rng r;
                 socfw_rng_fork(&rt->rng, 1000 + i, &r);
-                rc = t->head->head.init_params(t->head_state, t->hps, &r, err);
+                rc = t->head->head->init_params(t->head_state, t->hps, &r, err);
         }
         if (rc == 0 && t->kind == SOCFW_TARGET_SCORE)
-                t->n_outputs = (int)t->head->head.output_size(t->head_state,
+                t->n_outputs = (int)t->head->head->output_size(t->head_state,
                                                              1, 1);
         if (rc < 0)
                 return socfw_error_prefix(err, rc, "task '%s' head %s",
@@ -1568,7 +1583,7 @@ load_task_data(socfw_runtime *rt, rt_task *t, socfw_error *err)
         rt_split *splits[3] = {&t->train, &t->valid, &t->test};
         if (!paths[0] && !paths[1] && !paths[2])
                 return 0;
-        if (!t->plugin->task.parse_example)
+        if (!t->plugin->task->parse_example)
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED,
                                        "task '%s': plugin '%s' cannot read "
                                        "training data (no parse_example)",
@@ -1805,8 +1820,8 @@ socfw_runtime_free(socfw_runtime *rt)
         pthread_cond_destroy(&rt->batch_cond);
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
-                if (t->head_state && t->head->head.destroy)
-                        t->head->head.destroy(t->head_state);
+                if (t->head_state && t->head->head->destroy)
+                        t->head->head->destroy(t->head_state);
                 socfw_params_free(t->hps);
                 socfw_adamw_free(t->hopt);
                 if (rt->model && socfw_model_attached(rt->model) ==

@@ -35,6 +35,12 @@ typedef struct rt_example {
                                    otherwise (retrieval.c)                 */
         int n2;
         float score;            /* SCORE: the pair's label                 */
+        long record;            /* the data record it came from (1-based
+                                   ordinal in its file; 0: unknown), for
+                                   socfw_eval_record                       */
+        int *word_pos;          /* TAGS: each word's labelled position in
+                                   ids, -1 when none (n_words entries)     */
+        int n_words;
 } rt_example;
 
 typedef struct rt_split {

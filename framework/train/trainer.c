@@ -89,7 +89,7 @@ run_batch(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
         batch_targets bt;
         rc = fill_targets(t, ex, B, rt->tags, &bt, err);
         if (rc == 0)
-                rc = t->head->head.loss(t->head_state, &io, &bt.t, loss, err);
+                rc = t->head->head->loss(t->head_state, &io, &bt.t, loss, err);
         free(bt.multi);
         if (rc < 0 || grad_scale <= 0)
                 return rc;
@@ -102,7 +102,7 @@ run_batch(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
                 io.dout[i] *= grad_scale;
         size_t nh = (size_t)io.B * io.T * io.C;
         memset(io.dhidden, 0, nh * sizeof(float));
-        rc = t->head->head.backward(t->head_state, &io, err);
+        rc = t->head->head->backward(t->head_state, &io, err);
         if (rc == 0 && (rt->backbone_trainable || t->adapter))
                 rc = socfw_model_backward(rt->model, io.dhidden, err);
         return rc;
@@ -456,15 +456,25 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
         for (size_t i = 0; i < s->n; i++)
                 for (int k = 0; s->ex[i].targets && k < s->ex[i].n; k++)
                         words += s->ex[i].targets[k] >= 0;
+        /* the task's hook sees every word of each example, -1 where
+         * there is no tag (socfw_eval_tags) */
+        size_t all_words = 0;
+        for (size_t i = 0; i < s->n; i++)
+                all_words += (size_t)s->ex[i].n_words;
         int *gold = malloc(sizeof(int) * (words ? words : 1));
         int *pred = malloc(sizeof(int) * (words ? words : 1));
+        int *wgold = malloc(sizeof(int) * (all_words ? all_words : 1));
+        int *wpred = malloc(sizeof(int) * (all_words ? all_words : 1));
+        size_t *woff = calloc(s->n + 1, sizeof *woff);
+        long *rows = calloc(s->n ? s->n : 1, sizeof *rows);
         size_t *lens = calloc(s->n ? s->n : 1, sizeof *lens);
         const char **names = calloc(K ? K : 1, sizeof *names);
         char *table = NULL, *text = NULL;
         socfw_entity_metrics em = {0};
         socfw_eval e;
         int have_eval = 0;
-        int rc = gold && pred && lens && names
+        int rc = gold && pred && wgold && wpred && woff && rows && lens &&
+                                 names
                          ? 0
                          : socfw_error_set(err, SOCFW_ENOMEM,
                                            "out of memory");
@@ -507,6 +517,28 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
                                 lens[start + (size_t)b]++;
                                 cnt++;
                         }
+                        size_t j = start + (size_t)b, at = woff[j];
+                        rows[j] = x->record;
+                        for (int k = 0; k < x->n_words; k++, at++) {
+                                int pos = x->word_pos[k];
+                                wgold[at] = pos >= 0 && x->targets &&
+                                                            x->targets[pos] >= 0
+                                                    ? x->targets[pos]
+                                                    : -1;
+                                wpred[at] = -1;
+                                if (pos < 0)
+                                        continue;
+                                const float *o =
+                                        rt->out +
+                                        ((size_t)b * (size_t)T + (size_t)pos) *
+                                                K;
+                                size_t best = 0;
+                                for (size_t c = 1; c < K; c++)
+                                        if (o[c] > o[best])
+                                                best = c;
+                                wpred[at] = (int)best;
+                        }
+                        woff[j + 1] = at;
                 }
                 loss_sum += (double)loss * (double)cnt;
                 counted += cnt;
@@ -532,13 +564,17 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
                 rc = socfw_error_set(err, rc, "out of memory");
                 goto out;
         }
-        /* the task's own metrics, over the words */
-        socfw_eval_init(&e, words, gold, pred, NULL, K);
+        /* the task's own metrics, per example and its words */
+        socfw_eval_init(&e, s->n, wgold, wpred, NULL, K);
+        e.kind = SOCFW_TARGET_TAGS;
+        e.tag_off = woff;
+        e.rows = rows;
+        e.ctx = t->ctx;
         e.source = s->source;
         e.split = split;
         have_eval = 1;
-        if (t->plugin->task.evaluate)
-                rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
+        if (t->plugin->task->evaluate)
+                rc = t->plugin->task->evaluate(t->ctx->state, &e, err);
         for (size_t m = 0; rc == 0 && m < e.n_metrics; m++) {
                 snprintf(name, sizeof name, "%s.%s", prefix, e.names[m]);
                 socfw_metrics_set(rt->metrics, name, e.values[m],
@@ -625,6 +661,10 @@ out:
         free(text);
         free(gold);
         free(pred);
+        free(wgold);
+        free(wpred);
+        free(woff);
+        free(rows);
         free(lens);
         free(names);
         return rc;
@@ -638,6 +678,16 @@ argmax(const double *v, int K)
                 if (v[k] > v[best])
                         best = k;
         return best;
+}
+
+/* A record's windows are all seen: its prediction is the best of their
+ * summed class probabilities, `out` gets their mean. */
+static void
+record_done(const double *sum, int K, size_t windows, int *pred, float *out)
+{
+        *pred = argmax(sum, K);
+        for (int k = 0; k < K; k++)
+                out[k] = windows ? (float)(sum[k] / (double)windows) : 0.0f;
 }
 
 /* A class task whose plugin has no evaluate hook gets the usual
@@ -668,15 +718,23 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
         int B = (int)socfw_config_get_int(ev, "batch_size");
         int *gold = malloc(sizeof(int) * (s->n ? s->n : 1));
         int *pred = malloc(sizeof(int) * (s->n ? s->n : 1));
-        int rc = gold && pred ? 0
-                              : socfw_error_set(err, SOCFW_ENOMEM,
-                                                "out of memory");
+        long *rows = calloc(s->n ? s->n : 1, sizeof *rows);
+        int rc = gold && pred && rows ? 0
+                                      : socfw_error_set(err, SOCFW_ENOMEM,
+                                                        "out of memory");
         double loss_sum = 0;
         size_t loss_n = 0, tokens = 0, n_rec = 0;
         const rt_example *batch[512];
         int K_acc = t->n_outputs > 0 ? t->n_outputs : 1;
         double *probs = calloc((size_t)K_acc, sizeof *probs);
-        if (!probs && rc == 0)
+        /* each record's class probabilities (socfw_eval_scores) */
+        float *rec_probs = t->kind == SOCFW_TARGET_TOKENS
+                                   ? NULL
+                                   : calloc((s->n ? s->n : 1) * (size_t)K_acc,
+                                            sizeof *rec_probs);
+        size_t windows = 0;
+        if ((!probs || (t->kind != SOCFW_TARGET_TOKENS && !rec_probs)) &&
+            rc == 0)
                 rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         if (B > 512)
                 B = 512;
@@ -708,16 +766,24 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 for (int b = 0; b < nb; b++) {
                         if (batch[b]->chunk == 0) {
                                 if (n_rec > 0)
-                                        pred[n_rec - 1] = argmax(probs, K);
+                                        record_done(probs, K, windows,
+                                                    &pred[n_rec - 1],
+                                                    rec_probs +
+                                                            (n_rec - 1) *
+                                                                    (size_t)K);
+                                rows[n_rec] = batch[b]->record;
                                 gold[n_rec++] = batch[b]->label;
                                 memset(probs, 0, sizeof(double) * (size_t)K);
+                                windows = 0;
                         }
                         for (int k = 0; k < K; k++)
                                 probs[k] += rt->out[(size_t)b * K + k];
+                        windows++;
                 }
         }
         if (rc == 0 && n_rec > 0 && t->kind != SOCFW_TARGET_TOKENS)
-                pred[n_rec - 1] = argmax(probs, K_acc);
+                record_done(probs, K_acc, windows, &pred[n_rec - 1],
+                            rec_probs + (n_rec - 1) * (size_t)K_acc);
         char name[512];
         if (rc == 0 && t->kind == SOCFW_TARGET_TOKENS) {
                 double nll = tokens ? loss_sum / (double)tokens : 0;
@@ -733,14 +799,19 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                             tokens);
                 /* the task's own metrics (e.g. dialog: distinct-n of
                  * generated replies); no classes to compare */
-                if (t->plugin->task.evaluate) {
+                if (t->plugin->task->evaluate) {
                         socfw_eval e;
-                        for (size_t i = 0; i < s->n; i++)
+                        for (size_t i = 0; i < s->n; i++) {
                                 gold[i] = pred[i] = -1;
+                                rows[i] = s->ex[i].record;
+                        }
                         socfw_eval_init(&e, s->n, gold, pred, NULL, 0);
+                        e.kind = SOCFW_TARGET_TOKENS;
+                        e.rows = rows;
+                        e.ctx = t->ctx;
                         e.source = s->source;
                         e.split = split;
-                        rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
+                        rc = t->plugin->task->evaluate(t->ctx->state, &e, err);
                         for (size_t m = 0; rc == 0 && m < e.n_metrics; m++) {
                                 snprintf(name, sizeof name, "%s.%s.%s",
                                          socfw_task_name(t->ctx), split,
@@ -771,12 +842,15 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 socfw_metrics_set(rt->metrics, name,
                                   loss_n ? loss_sum / (double)loss_n : 0, 0);
                 socfw_eval e;
-                socfw_eval_init(&e, n_rec, gold, pred, NULL,
+                socfw_eval_init(&e, n_rec, gold, pred, rec_probs,
                                 (size_t)t->n_outputs);
+                e.kind = t->kind;
+                e.rows = rows;
+                e.ctx = t->ctx;
                 e.source = s->source;
                 e.split = split;
-                if (t->plugin->task.evaluate)
-                        rc = t->plugin->task.evaluate(t->ctx->state, &e, err);
+                if (t->plugin->task->evaluate)
+                        rc = t->plugin->task->evaluate(t->ctx->state, &e, err);
                 else if (t->kind == SOCFW_TARGET_CLASS)
                         rc = default_class_metrics(t, &e, err);
                 for (size_t m = 0; rc == 0 && m < e.n_metrics; m++) {
@@ -820,6 +894,8 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 socfw_eval_clear(&e);
         }
         free(probs);
+        free(rec_probs);
+        free(rows);
         free(gold);
         free(pred);
         return rc;

@@ -532,11 +532,7 @@ classifier_backward(void *state, socfw_head_io *io, socfw_error *err)
         return 0;
 }
 
-static const socfw_plugin descriptor = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_HEAD,
-        .name = "classifier",
+SOCFW_HEAD_PLUGIN(classifier,
         .version = "0.1.0",
         .description = "Sequence classifier: pooling (cls/mean/last/max), "
                        "optional hidden layer, dropout, linear to the "
@@ -545,14 +541,11 @@ static const socfw_plugin descriptor = {
         .author = "socfw",
         .params = params,
         .loss_params = loss_params,
-        .head = {.create = classifier_create,
-                 .destroy = classifier_destroy,
-                 .init_params = classifier_init_params,
-                 .forward = classifier_forward,
-                 .loss = classifier_loss,
-                 .backward = classifier_backward,
-                 .output_size = classifier_output_size},
-        .target = SOCFW_TARGET_CLASS,
-};
-
-SOCFW_PLUGIN_DEFINE(classifier, descriptor)
+        .head = SOCFW_HEAD_HOOKS(.create = classifier_create,
+                                 .destroy = classifier_destroy,
+                                 .init_params = classifier_init_params,
+                                 .forward = classifier_forward,
+                                 .loss = classifier_loss,
+                                 .backward = classifier_backward,
+                                 .output_size = classifier_output_size),
+        .target = SOCFW_TARGET_CLASS);

@@ -306,11 +306,7 @@ lm_backward(void *state, socfw_head_io *io, socfw_error *err)
         return 0;
 }
 
-static const socfw_plugin descriptor = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_HEAD,
-        .name = "lm",
+SOCFW_HEAD_PLUGIN(lm,
         .version = "0.1.0",
         .description = "Language-model head: logits over the vocabulary, "
                        "tied to the backbone's embedding by default; "
@@ -319,14 +315,11 @@ static const socfw_plugin descriptor = {
         .author = "socfw",
         .params = params,
         .loss_params = loss_params,
-        .head = {.create = lm_create,
-                 .destroy = lm_destroy,
-                 .init_params = lm_init_params,
-                 .forward = lm_forward,
-                 .loss = lm_loss,
-                 .backward = lm_backward,
-                 .output_size = lm_output_size},
-        .target = SOCFW_TARGET_TOKENS,
-};
-
-SOCFW_PLUGIN_DEFINE(lm, descriptor)
+        .head = SOCFW_HEAD_HOOKS(.create = lm_create,
+                                 .destroy = lm_destroy,
+                                 .init_params = lm_init_params,
+                                 .forward = lm_forward,
+                                 .loss = lm_loss,
+                                 .backward = lm_backward,
+                                 .output_size = lm_output_size),
+        .target = SOCFW_TARGET_TOKENS);

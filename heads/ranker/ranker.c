@@ -510,11 +510,7 @@ ranker_backward(void *state, socfw_head_io *io, socfw_error *err)
         return 0;
 }
 
-static const socfw_plugin descriptor = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_HEAD,
-        .name = "ranker",
+SOCFW_HEAD_PLUGIN(ranker,
         .version = "0.1.0",
         .description = "Embedding ranker: pooling, optional projection and "
                        "L2 norm; in-batch softmax over rows [q..., item...], "
@@ -523,14 +519,11 @@ static const socfw_plugin descriptor = {
         .author = "socfw",
         .params = params,
         .loss_params = loss_params,
-        .head = {.create = ranker_create,
-                 .destroy = ranker_destroy,
-                 .init_params = ranker_init_params,
-                 .forward = ranker_forward,
-                 .loss = ranker_loss,
-                 .backward = ranker_backward,
-                 .output_size = ranker_output_size},
-        .target = SOCFW_TARGET_SCORE,
-};
-
-SOCFW_PLUGIN_DEFINE(ranker, descriptor)
+        .head = SOCFW_HEAD_HOOKS(.create = ranker_create,
+                                 .destroy = ranker_destroy,
+                                 .init_params = ranker_init_params,
+                                 .forward = ranker_forward,
+                                 .loss = ranker_loss,
+                                 .backward = ranker_backward,
+                                 .output_size = ranker_output_size),
+        .target = SOCFW_TARGET_SCORE);

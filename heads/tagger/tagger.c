@@ -451,11 +451,7 @@ tagger_backward(void *state, socfw_head_io *io, socfw_error *err)
         return 0;
 }
 
-static const socfw_plugin descriptor = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_HEAD,
-        .name = "tagger",
+SOCFW_HEAD_PLUGIN(tagger,
         .version = "0.2.0",
         .description = "Token tagger: dropout and a linear layer per token "
                        "(optionally reading the next positions too) to the "
@@ -464,14 +460,11 @@ static const socfw_plugin descriptor = {
         .author = "socfw",
         .params = params,
         .loss_params = loss_params,
-        .head = {.create = tagger_create,
-                 .destroy = tagger_destroy,
-                 .init_params = tagger_init_params,
-                 .forward = tagger_forward,
-                 .loss = tagger_loss,
-                 .backward = tagger_backward,
-                 .output_size = tagger_output_size},
-        .target = SOCFW_TARGET_TAGS,
-};
-
-SOCFW_PLUGIN_DEFINE(tagger, descriptor)
+        .head = SOCFW_HEAD_HOOKS(.create = tagger_create,
+                                 .destroy = tagger_destroy,
+                                 .init_params = tagger_init_params,
+                                 .forward = tagger_forward,
+                                 .loss = tagger_loss,
+                                 .backward = tagger_backward,
+                                 .output_size = tagger_output_size),
+        .target = SOCFW_TARGET_TAGS);

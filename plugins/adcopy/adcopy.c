@@ -840,11 +840,7 @@ adcopy_evaluate(void *state, socfw_eval *ev, socfw_error *err)
         return rc;
 }
 
-static const socfw_plugin adcopy_plugin = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_TASK,
-        .name = "adcopy",
+SOCFW_TASK_PLUGIN(adcopy,
         .version = "0.2.0",
         .description = "Advertising copy for a product and audience, with "
                        "length, keyword, banned-word and banned-claim "
@@ -853,13 +849,10 @@ static const socfw_plugin adcopy_plugin = {
         .author = "socfw developers",
         .params = params,
         .default_head = "lm",
-        .task = {.create = adcopy_create,
-                 .destroy = adcopy_destroy,
-                 .parse_example = adcopy_parse_example,
-                 .predict = adcopy_predict,
-                 .evaluate = adcopy_evaluate},
+        .task = SOCFW_TASK_HOOKS(.create = adcopy_create,
+                                 .destroy = adcopy_destroy,
+                                 .parse_example = adcopy_parse_example,
+                                 .predict = adcopy_predict,
+                                 .evaluate = adcopy_evaluate),
         .input = "a brief {category, advertiser, product, audience, tone} "
-                 "(field names: data.*_field)",
-};
-
-SOCFW_PLUGIN_DEFINE(adcopy, adcopy_plugin)
+                 "(field names: data.*_field)");

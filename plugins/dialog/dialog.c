@@ -1458,11 +1458,7 @@ dialog_evaluate(void *state, socfw_eval *ev, socfw_error *err)
         return rc > 0 ? 0 : rc;
 }
 
-static const socfw_plugin dialog_plugin = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_TASK,
-        .name = "dialog",
+SOCFW_TASK_PLUGIN(dialog,
         .version = "0.2.0",
         .description = "Multi-turn conversation: replies that keep context "
                        "and follow the user's sentiment.",
@@ -1470,11 +1466,8 @@ static const socfw_plugin dialog_plugin = {
         .author = "socfw developers",
         .params = params,
         .default_head = "lm",
-        .task = {.create = dialog_create,
-                 .destroy = dialog_destroy,
-                 .parse_example = dialog_parse_example,
-                 .predict = dialog_predict,
-                 .evaluate = dialog_evaluate},
-};
-
-SOCFW_PLUGIN_DEFINE(dialog, dialog_plugin)
+        .task = SOCFW_TASK_HOOKS(.create = dialog_create,
+                                 .destroy = dialog_destroy,
+                                 .parse_example = dialog_parse_example,
+                                 .predict = dialog_predict,
+                                 .evaluate = dialog_evaluate));

@@ -56,7 +56,6 @@
 #include "tickers.h"
 
 #define MAX_LABELS 1024
-#define MAX_EVAL_LINE (1u << 20)
 #define MAX_TAGGED_WORDS 65536  /* words of one post the tagger reads */
 
 static const char *const role_choices[] = {"auto", "intent", "slots",
@@ -143,7 +142,6 @@ typedef struct nlu {
         char *name, *key, *intent_task, *tokens_field, *tags_field;
         char *text_field, *label_field, *ts_field, *intent_field;
         int lowercase, joint, arrival;
-        long max_rows;
         socfw_nlu_overlap overlap;
         socfw_nlu_tickers *tickers;
         socfw_nlu_extractor *x;
@@ -249,7 +247,6 @@ nlu_create(const socfw_config *cfg, socfw_task_ctx *ctx, void **state,
         }
         s->lowercase = socfw_config_get_bool(cfg, "lowercase");
         s->joint = socfw_config_get_bool(cfg, "joint_metrics");
-        s->max_rows = (long)socfw_config_get_int(cfg, "data.max_rows");
         const char *ref = socfw_config_get_string(cfg, "date_reference");
         s->arrival = !ref || strcmp(ref, "none") != 0;
         const char *ov = socfw_config_get_string(cfg, "overlap");
@@ -851,37 +848,48 @@ out:
         return rc < 0 ? rc : 0;
 }
 
-/* Joint figures over the evaluated file, through predict's path. */
+/* The fields joint_record reads, from one record (NULL on ENOMEM). */
+static json_t *
+record_object(const nlu *s, const socfw_record *rec)
+{
+        const char *fields[] = {s->tokens_field, s->tags_field,
+                                s->intent_field,
+                                s->text_field ? s->text_field : "text"};
+        json_t *o = json_object();
+        for (size_t i = 0; o && i < sizeof fields / sizeof *fields; i++) {
+                char *v = fields[i] ? socfw_record_get_json(rec, fields[i])
+                                    : NULL;
+                json_t *jv = v ? json_loads(v, JSON_DECODE_ANY, NULL) : NULL;
+                free(v);
+                if (jv && json_object_set_new(o, fields[i], jv) < 0) {
+                        json_decref(o);
+                        o = NULL;
+                }
+        }
+        return o;
+}
+
+/* Joint figures over the evaluated records, through predict's path. */
 static int
 evaluate_joint(nlu *s, socfw_eval *ev, socfw_error *err)
 {
-        const char *src = socfw_eval_source(ev);
-        size_t pl = src ? strlen(src) : 0;
-        if (!src || pl < 6 || strcmp(src + pl - 6, ".jsonl"))
-                return 0; /* only JSON Lines files are re-read */
-        FILE *f = fopen(src, "r");
-        if (!f)
-                return socfw_error_set(err, SOCFW_EIO, "%s: %m", src);
         joint j = {0};
-        char *line = NULL;
-        size_t cap = 0;
-        long rows = 0;
         int rc = socfw_span_scorer_new(&j.sc, 1.0, err);
-        ssize_t got;
-        while (rc == 0 && (got = getline(&line, &cap, f)) > 0) {
-                if ((size_t)got > MAX_EVAL_LINE)
-                        continue;
-                json_t *o = json_loadb(line, (size_t)got, 0, NULL);
-                if (json_is_object(o)) {
-                        rows++;
-                        rc = joint_record(s, o, &j, err);
-                }
-                json_decref(o);
-                if (s->max_rows > 0 && rows >= s->max_rows)
+        const socfw_record *prev = NULL;
+        for (size_t i = 0; rc == 0 && i < socfw_eval_count(ev); i++) {
+                const socfw_record *rec = socfw_eval_record(ev, i);
+                if (!rec || rec == prev)
+                        continue; /* unknown, or the same record again */
+                prev = rec;
+                json_t *o = record_object(s, rec);
+                if (!o) {
+                        rc = socfw_error_set(err, SOCFW_ENOMEM,
+                                             "out of memory");
                         break;
+                }
+                rc = joint_record(s, o, &j, err);
+                json_decref(o);
         }
-        free(line);
-        fclose(f);
         if (rc == 0 && j.n) {
                 socfw_span_type_metrics all;
                 const socfw_span_type_metrics *types = NULL;
@@ -924,11 +932,7 @@ nlu_evaluate(void *state, socfw_eval *ev, socfw_error *err)
         return 0;
 }
 
-static const socfw_plugin nlu_plugin = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_TASK,
-        .name = "nlu",
+SOCFW_TASK_PLUGIN(nlu,
         .version = "0.1.0",
         .description = "Intents and slots of posts (joint intent classifier "
                        "+ BIO slot tagger), with pattern extractors for "
@@ -938,11 +942,8 @@ static const socfw_plugin nlu_plugin = {
         .author = "socfw developers",
         .params = params,
         .default_head = NULL,
-        .task = {.create = nlu_create,
-                 .destroy = nlu_destroy,
-                 .parse_example = nlu_parse_example,
-                 .predict = nlu_predict,
-                 .evaluate = nlu_evaluate},
-};
-
-SOCFW_PLUGIN_DEFINE(nlu, nlu_plugin)
+        .task = SOCFW_TASK_HOOKS(.create = nlu_create,
+                                 .destroy = nlu_destroy,
+                                 .parse_example = nlu_parse_example,
+                                 .predict = nlu_predict,
+                                 .evaluate = nlu_evaluate));

@@ -10,7 +10,8 @@ plugins_privacy_libpii_la_SOURCES = \
 	plugins/privacy/model.c plugins/privacy/model.h \
 	plugins/privacy/names.c plugins/privacy/names.h \
 	plugins/privacy/names_zh.c plugins/privacy/names_impl.h \
-	plugins/privacy/custom.c plugins/privacy/custom.h
+	plugins/privacy/custom.c plugins/privacy/custom.h \
+	plugins/privacy/leaks.c plugins/privacy/leaks.h
 plugins_privacy_libpii_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(SODIUM_CFLAGS) \
 	$(JANSSON_CFLAGS) $(UTF8PROC_CFLAGS) $(YAML_CFLAGS)
 plugins_privacy_libpii_la_LIBADD = $(PCRE2_LIBS) $(SODIUM_LIBS) $(JANSSON_LIBS) \

@@ -676,11 +676,7 @@ out:
         return rc;
 }
 
-static const socfw_plugin recommend_plugin = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_TASK,
-        .name = "recommend",
+SOCFW_TASK_PLUGIN(recommend,
         .version = "0.2.0",
         .description = "Personalised recommendation from the text of the "
                        "items a user interacted with (two-tower ranker).",
@@ -688,13 +684,10 @@ static const socfw_plugin recommend_plugin = {
         .author = "socfw developers",
         .params = params,
         .default_head = "ranker",
-        .task = {.create = recommend_create,
-                 .destroy = recommend_destroy,
-                 .parse_example = recommend_parse_example,
-                 .predict = recommend_predict,
-                 .evaluate = recommend_evaluate},
+        .task = SOCFW_TASK_HOOKS(.create = recommend_create,
+                                 .destroy = recommend_destroy,
+                                 .parse_example = recommend_parse_example,
+                                 .predict = recommend_predict,
+                                 .evaluate = recommend_evaluate),
         .input = "a user {\"user\": ID} (field name: user_field; the "
-                 "text field also works)",
-};
-
-SOCFW_PLUGIN_DEFINE(recommend, recommend_plugin)
+                 "text field also works)");

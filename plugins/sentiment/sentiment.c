@@ -253,11 +253,7 @@ sentiment_evaluate(void *state, socfw_eval *ev, socfw_error *err)
         return socfw_eval_add_classification(ev, names, n_labels, err);
 }
 
-static const socfw_plugin sentiment_plugin = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_TASK,
-        .name = "sentiment",
+SOCFW_TASK_PLUGIN(sentiment,
         .version = "0.1.0",
         .description = "Text classification of posts: sentiment, emotion, "
                        "irony, hate, offensive language, stance (English "
@@ -266,11 +262,8 @@ static const socfw_plugin sentiment_plugin = {
         .author = "socfw developers",
         .params = params,
         .default_head = "classifier",
-        .task = {.create = sentiment_create,
-                 .destroy = sentiment_destroy,
-                 .parse_example = sentiment_parse_example,
-                 .predict = sentiment_predict,
-                 .evaluate = sentiment_evaluate},
-};
-
-SOCFW_PLUGIN_DEFINE(sentiment, sentiment_plugin)
+        .task = SOCFW_TASK_HOOKS(.create = sentiment_create,
+                                 .destroy = sentiment_destroy,
+                                 .parse_example = sentiment_parse_example,
+                                 .predict = sentiment_predict,
+                                 .evaluate = sentiment_evaluate));

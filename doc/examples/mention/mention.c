@@ -109,20 +109,12 @@ mention_predict(void *state, socfw_post *post, socfw_error *err)
         return rc;
 }
 
-static const socfw_plugin mention_plugin = {
-        .abi_major = SOCFW_ABI_MAJOR,
-        .abi_minor = SOCFW_ABI_MINOR,
-        .kind = SOCFW_PLUGIN_TASK,
-        .name = "mention",
+SOCFW_TASK_PLUGIN(mention,
         .version = "1.0.0",
         .description = "Flags posts that mention given brand names.",
         .license = "MIT",
         .author = "Example Corp",
         .params = params,
-        .task = {.create = mention_create,
-                 .destroy = mention_destroy,
-                 .predict = mention_predict},
-};
-
-/* the one exported function, socfw_plugin_mention_get() */
-SOCFW_PLUGIN_DEFINE(mention, mention_plugin)
+        .task = SOCFW_TASK_HOOKS(.create = mention_create,
+                                 .destroy = mention_destroy,
+                                 .predict = mention_predict));
