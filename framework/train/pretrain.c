@@ -612,10 +612,10 @@ static int
 pt_setup(pretrainer *pt, socfw_error *err)
 {
         socfw_runtime *rt = pt->rt;
-        const socfw_config *cfg = socfw_pipeline_section(rt->p, "pretrain");
+        const rt_pretrain_settings *ps = &rt->pretrain;
         const socfw_model_config *mc = socfw_model_config_of(rt->model);
-        int B = (int)socfw_config_get_int(cfg, "batch_size");
-        int T = (int)socfw_config_get_int(cfg, "seq_len");
+        int B = ps->batch_size;
+        int T = ps->seq_len;
         int C = mc->hidden;
         if (!pt->head) {
                 if (T > mc->max_positions)
@@ -625,8 +625,8 @@ pt_setup(pretrainer *pt, socfw_error *err)
                 if (T < 2)
                         return 1;
         } else {
-                pt->prob = (float)socfw_config_get_float(cfg, "mask_prob");
-                pt->wwm = socfw_config_get_bool(cfg, "whole_word_mask");
+                pt->prob = ps->mask_prob;
+                pt->wwm = ps->whole_word_mask;
                 int maxT = mc->max_positions -
                            (mc->arch == SOCFW_ARCH_ROBERTA ? mc->pad_id + 1
                                                            : 0);
@@ -721,10 +721,10 @@ static int token_stream(socfw_runtime *rt, const corpus *c, int32_t sep,
 /* The held-out stream of pretrain.valid (causal LM): at most
  * pretrain.valid_tokens tokens, documents separated by EOS. */
 static int
-load_valid(pretrainer *pt, const socfw_config *cfg, socfw_error *err)
+load_valid(pretrainer *pt, socfw_error *err)
 {
         socfw_runtime *rt = pt->rt;
-        size_t nf = socfw_config_list_len(cfg, "valid");
+        size_t nf = rt->pretrain.n_valid;
         if (nf == 0)
                 return 0;
         if (pt->head) {
@@ -733,13 +733,12 @@ load_valid(pretrainer *pt, const socfw_config *cfg, socfw_error *err)
                                 "training loss and accuracy");
                 return 0;
         }
-        size_t limit = (size_t)socfw_config_get_int(cfg, "valid_tokens");
+        size_t limit = rt->pretrain.valid_tokens;
         corpus c = {.max_bytes = limit * 16 + 4096};
         int rc = 0;
         for (size_t i = 0; rc == 0 && i < nf; i++) {
                 char *path = socfw_config_join_path(
-                        socfw_pipeline_dir(rt->p),
-                        socfw_config_list_get(cfg, "valid", i));
+                        socfw_pipeline_dir(rt->p), rt->pretrain.valid[i]);
                 rc = path ? read_text_file(rt, &c, "pretrain.valid", path, err)
                           : SOCFW_ENOMEM;
                 free(path);
@@ -772,7 +771,7 @@ static int
 pretrain(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
          rt_mlm_head *head, int *finished, socfw_error *err)
 {
-        const socfw_config *cfg = socfw_pipeline_section(rt->p, "pretrain");
+        const rt_pretrain_settings *cfg = &rt->pretrain;
         pretrainer pt = {.rt = rt, .stream = stream, .n_stream = n_stream,
                          .head = head};
         rt_loop lp;
@@ -780,7 +779,7 @@ pretrain(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
         socfw_adamw *opt = NULL, *hopt = NULL;
         char *state = pt_state_path(rt);
         *finished = 1;
-        long steps = (long)socfw_config_get_int(cfg, "steps");
+        long steps = cfg->steps;
         int rc = steps > 0 ? pt_setup(&pt, err) : 1;
         if (rc == 0 && socfw_dist_size() > 1) {
                 /* the processes draw the same windows: the same stream */
@@ -812,26 +811,24 @@ pretrain(socfw_runtime *rt, const int32_t *stream, size_t n_stream,
         }
         pt.t0 = rt_seconds();
         pt.evaluated_at = -1;
-        pt.eval_every = (long)socfw_config_get_int(cfg, "eval_every");
-        if ((rc = load_valid(&pt, cfg, err)) < 0)
+        pt.eval_every = cfg->eval_every;
+        if ((rc = load_valid(&pt, err)) < 0)
                 goto out;
-        int chunked = socfw_config_get_bool(cfg, "chunked");
+        int chunked = cfg->chunked;
         if (rt->out_dir && (rc = socfw_dir_make(rt->out_dir, 0755, err)) < 0)
                 goto out;
         rt_loop_config lc = {
                 .total_steps = steps,
                 .accum = 1,
-                .lr = socfw_config_get_float(cfg, "lr"),
+                .lr = cfg->lr,
                 .clip = rt->train.grad_clip,
                 .schedule = SOCFW_LR_COSINE,
-                .warmup = socfw_config_get_float(cfg, "warmup"),
+                .warmup = cfg->warmup,
                 .min_ratio = 0.1,
                 .log_every = rt->train.log_every > 0 ? rt->train.log_every
                                                      : 50,
-                .checkpoint_every = socfw_config_get_int(cfg,
-                                                         "checkpoint_every"),
-                .budget_seconds = 60.0 *
-                                  socfw_config_get_float(cfg, "max_minutes"),
+                .checkpoint_every = cfg->checkpoint_every,
+                .budget_seconds = 60.0 * cfg->max_minutes,
                 .fit_budget = !chunked,
                 .what = "pretraining",
                 .state_path = state,
@@ -900,18 +897,14 @@ out:
 
 /* ---- corpus, vocabulary, token stream ---- */
 
-
 static int
 load_corpus(socfw_runtime *rt, corpus *c, socfw_error *err)
 {
-        const socfw_config *pt = socfw_pipeline_section(rt->p, "pretrain");
-        c->max_bytes = (size_t)socfw_config_get_int(pt, "max_corpus_mb") << 20;
+        c->max_bytes = rt->pretrain.max_corpus_bytes;
         int rc = 0;
-        for (size_t i = 0; rc == 0 && i < socfw_config_list_len(pt, "corpus");
-             i++) {
+        for (size_t i = 0; rc == 0 && i < rt->pretrain.n_corpus; i++) {
                 char *path = socfw_config_join_path(
-                        socfw_pipeline_dir(rt->p),
-                        socfw_config_list_get(pt, "corpus", i));
+                        socfw_pipeline_dir(rt->p), rt->pretrain.corpus[i]);
                 rc = path ? read_text_file(rt, c, "pretraining corpus", path,
                                          err)
                           : SOCFW_ENOMEM;
@@ -967,8 +960,7 @@ static int
 train_vocabulary(socfw_runtime *rt, socfw_arch a, const corpus *c,
                  socfw_error *err)
 {
-        const socfw_config *pt = socfw_pipeline_section(rt->p, "pretrain");
-        const char *type = socfw_config_get_string(pt, "tokenizer.type");
+        const char *type = rt->pretrain.tokenizer_type;
         int wordpiece = type && !strcmp(type, "wordpiece");
         if (!type || !strcmp(type, "auto"))
                 wordpiece = a == SOCFW_ARCH_BERT;
@@ -980,8 +972,7 @@ train_vocabulary(socfw_runtime *rt, socfw_arch a, const corpus *c,
                                           "<mask>"};
         const char *const *sp = wordpiece ? wp : encoder ? rob : gpt;
         socfw_tokenizer_train_options to = {
-                .vocab_size = (size_t)socfw_config_get_int(
-                        pt, "tokenizer.vocab_size"),
+                .vocab_size = rt->pretrain.vocab_size,
                 .min_frequency = 2,
                 .special_tokens = sp,
                 .n_special_tokens = sp == gpt ? 1 : 5,
@@ -1087,8 +1078,8 @@ is_encoder(socfw_arch a)
 static int
 objective_of(socfw_runtime *rt, socfw_arch a, socfw_error *err)
 {
-        const socfw_config *pt = socfw_pipeline_section(rt->p, "pretrain");
-        const char *o = socfw_config_get_string(pt, "objective");
+        const socfw_config *pt = rt->pretrain.section;
+        const char *o = rt->pretrain.objective;
         int mlm = is_encoder(a);
         if (o && strcmp(o, "auto") != 0 && (!strcmp(o, "mlm")) != mlm)
                 return socfw_error_set_at(
@@ -1169,8 +1160,8 @@ pretrain_and_save(socfw_runtime *rt, int mlm, const int32_t *stream,
 int
 rt_build_from_scratch(socfw_runtime *rt, socfw_error *err)
 {
-        const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
-        const char *arch = socfw_config_get_string(bb, "arch");
+        const rt_backbone_settings *bb = &rt->backbone;
+        const char *arch = bb->arch;
         socfw_arch a = !strcmp(arch, "llama")     ? SOCFW_ARCH_LLAMA
                        : !strcmp(arch, "bert")    ? SOCFW_ARCH_BERT
                        : !strcmp(arch, "roberta") ? SOCFW_ARCH_ROBERTA
@@ -1205,25 +1196,22 @@ rt_build_from_scratch(socfw_runtime *rt, socfw_error *err)
 
         /* the model */
         socfw_model_config mc;
-        int hidden = (int)socfw_config_get_int(bb, "hidden");
-        int heads = (int)socfw_config_get_int(bb, "heads");
-        int ffn = (int)socfw_config_get_int(bb, "ffn");
+        int hidden = bb->hidden, heads = bb->heads, ffn = bb->ffn;
         if (hidden % heads != 0) {
                 rc = socfw_error_set_at(
                         err, SOCFW_ESCHEMA, socfw_pipeline_path(rt->p),
-                        socfw_config_line(bb, "heads"),
-                        socfw_config_column(bb, "heads"),
+                        socfw_config_line(bb->section, "heads"),
+                        socfw_config_column(bb->section, "heads"),
                         "backbone.hidden (%d) must be a multiple of "
                         "backbone.heads (%d)",
                         hidden, heads);
                 goto out;
         }
-        int maxpos = (int)socfw_config_get_int(bb, "max_positions");
+        int maxpos = bb->max_positions;
         socfw_model_config_default(
                 &mc, a, (int)socfw_tokenizer_vocab_size(rt->tok), hidden,
-                (int)socfw_config_get_int(bb, "layers"), heads,
-                ffn ? ffn : 4 * hidden, maxpos);
-        int kv = (int)socfw_config_get_int(bb, "kv_heads");
+                bb->layers, heads, ffn ? ffn : 4 * hidden, maxpos);
+        int kv = bb->kv_heads;
         if (kv > 0)
                 mc.n_kv_heads = kv;
         if (mlm) {
@@ -1263,9 +1251,7 @@ out:
 int
 rt_pretrain_wanted(const socfw_runtime *rt)
 {
-        const socfw_config *pt = socfw_pipeline_section(rt->p, "pretrain");
-        return socfw_config_list_len(pt, "corpus") > 0 &&
-               socfw_config_get_int(pt, "steps") > 0;
+        return rt->pretrain.n_corpus > 0 && rt->pretrain.steps > 0;
 }
 
 int

@@ -1324,8 +1324,8 @@ stage_hook(void *runtime, socfw_task_ctx *ctx, const char *name,
 static int
 build_backbone(socfw_runtime *rt, socfw_error *err)
 {
-        const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
-        const char *path = socfw_config_get_string(bb, "model");
+        const rt_backbone_settings *bb = &rt->backbone;
+        const char *path = bb->model;
         char *cached = NULL;
         int rc = 0;
         if ((!path || rt_pretrain_wanted(rt)) && rt->out_dir) {
@@ -1335,13 +1335,10 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
                 snprintf(cfgjson, sizeof cfgjson, "%s/config.json",
                          cached ? cached : "");
                 FILE *f = cached ? fopen(cfgjson, "r") : NULL;
-                const socfw_config *pt = socfw_pipeline_section(rt->p,
-                                                                "pretrain");
                 /* (an interrupted chunked pretraining is continued from
                  * its state instead) */
                 if (f && !rt_pretrain_unfinished(rt) &&
-                    (socfw_config_get_bool(pt, "reuse") ||
-                     rt->from_checkpoint)) {
+                    (rt->pretrain.reuse || rt->from_checkpoint)) {
                         path = cached;
                         rt_progress(rt, "reusing the backbone pretrained in "
                                         "%s",
@@ -1375,12 +1372,12 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
         }
         socfw_model_options mo = {
                 .seed = rt->train.seed,
-                .keep_quantized = socfw_config_get_bool(bb, "keep_quantized"),
+                .keep_quantized = bb->keep_quantized,
         };
         rc = socfw_model_load(&rt->model, path, &mo, err);
         if (rc == 0) {
-                const char *tpath = socfw_config_get_string(bb, "tokenizer");
-                rc = socfw_tokenizer_load(&rt->tok, tpath ? tpath : path,
+                rc = socfw_tokenizer_load(&rt->tok,
+                                          bb->tokenizer ? bb->tokenizer : path,
                                           err);
         }
         if (rc < 0)
@@ -1405,8 +1402,7 @@ build_backbone(socfw_runtime *rt, socfw_error *err)
 static int
 setup_backbone_training(socfw_runtime *rt, socfw_error *err)
 {
-        const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
-        const char *freeze = socfw_config_get_string(bb, "freeze");
+        const char *freeze = rt->backbone.freeze;
         /* adapters train over a frozen backbone shared by every task (an
          * explicit freeze that would train it was refused before, by
          * socfw_runtime_check_adapters) */
@@ -1416,7 +1412,7 @@ setup_backbone_training(socfw_runtime *rt, socfw_error *err)
         else if (strcmp(freeze, "top_layers") == 0)
                 rc = socfw_model_freeze(
                         rt->model,
-                        (int)socfw_config_get_int(bb, "trainable_top_layers"),
+                        rt->backbone.trainable_top_layers,
                         false);
         else if (strcmp(freeze, "embeddings") == 0)
                 rc = socfw_model_freeze(rt->model, -1, false);
@@ -1686,8 +1682,13 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                 }
         }
         const socfw_config *top = socfw_pipeline_section(p, "");
-        const socfw_config *bb = socfw_pipeline_section(p, "backbone");
         rt_train_settings_read(&rt->train, p);
+        rt_backbone_settings_read(&rt->backbone, p);
+        if (rt_pretrain_settings_read(&rt->pretrain, p) < 0) {
+                socfw_runtime_free(rt);
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        }
+        const rt_backbone_settings *bb = &rt->backbone;
         int threads = opts && opts->threads ? opts->threads
                                             : (int)socfw_config_get_int(
                                                       top, "threads");
@@ -1696,12 +1697,12 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         socfw_rng_seed(&rt->rng, rt->train.seed);
         socfw_rng_seed(&rt->drop, rt->train.seed);
         socfw_dist_set_timeout(rt->train.dist_timeout);
-        rt->max_seq = (int)socfw_config_get_int(bb, "max_seq_len");
-        rt->dropout = (float)socfw_config_get_float(bb, "dropout");
-        const char *trunc = socfw_config_get_string(bb, "truncation");
+        rt->max_seq = bb->max_seq_len;
+        rt->dropout = bb->dropout;
+        const char *trunc = bb->truncation;
         rt->chunking = trunc && !strcmp(trunc, "chunk_average");
-        rt->chunk_overlap = (int)socfw_config_get_int(bb, "chunk_overlap");
-        rt->max_chunks = (int)socfw_config_get_int(bb, "max_chunks");
+        rt->chunk_overlap = bb->chunk_overlap;
+        rt->max_chunks = bb->max_chunks;
         if (rt->max_chunks < 1)
                 rt->max_chunks = 1;
         rt->truncation = rt->chunking ? SOCFW_TRUNCATE_HEAD
@@ -1851,6 +1852,7 @@ socfw_runtime_free(socfw_runtime *rt)
         free(rt->ids);
         free(rt->mask);
         free(rt->tags);
+        rt_pretrain_settings_clear(&rt->pretrain);
         free(rt->out_dir);
         free(rt);
 }

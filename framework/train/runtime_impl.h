@@ -83,6 +83,8 @@ typedef struct rt_range {
 struct socfw_runtime {
         const socfw_pipeline *p;
         rt_train_settings train;        /* the train: section, read once  */
+        rt_pretrain_settings pretrain;  /* the pretrain: section          */
+        rt_backbone_settings backbone;  /* the backbone: section          */
         char *out_dir;
         socfw_progress_fn progress;
         void *progress_user;

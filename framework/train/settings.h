@@ -46,4 +46,57 @@ typedef struct rt_train_settings {
  * absent keys).  Strings are borrowed from the pipeline.  Returns 0. */
 int rt_train_settings_read(rt_train_settings *s, const socfw_pipeline *p);
 
+/* The pretrain: section.  File names are as written (relative to the
+ * pipeline's directory). */
+typedef struct rt_pretrain_settings {
+        const socfw_config *section;    /* for file:line in diagnostics   */
+        const char *objective;          /* "auto", "clm" or "mlm"         */
+        const char **corpus;            /* n_corpus files                 */
+        size_t n_corpus;
+        const char **valid;             /* n_valid held-out files         */
+        size_t n_valid;
+        size_t valid_tokens;
+        long eval_every;                /* 0: at the end of each sitting  */
+        size_t max_corpus_bytes;
+        long steps;
+        int batch_size, seq_len;
+        double lr, warmup;
+        double max_minutes;             /* 0: no budget                   */
+        int chunked;
+        long checkpoint_every;
+        float mask_prob;
+        int whole_word_mask;
+        int reuse;                      /* a cached backbone is reused    */
+        const char *tokenizer_type;     /* "auto", "bpe", "wordpiece"     */
+        size_t vocab_size;              /* of the tokenizer trained       */
+} rt_pretrain_settings;
+
+/* Fill `s` from the pretrain: section.  Returns 0 or SOCFW_ENOMEM (the
+ * file lists); free with rt_pretrain_settings_clear. */
+int rt_pretrain_settings_read(rt_pretrain_settings *s,
+                              const socfw_pipeline *p);
+void rt_pretrain_settings_clear(rt_pretrain_settings *s);
+
+/* The backbone: section. */
+typedef struct rt_backbone_settings {
+        const socfw_config *section;    /* for file:line in diagnostics   */
+        const char *model;              /* NULL: built from scratch       */
+        const char *tokenizer;          /* NULL: beside the model         */
+        int keep_quantized;
+        /* a model built from scratch */
+        const char *arch;
+        int hidden, layers, heads, kv_heads, ffn, max_positions;
+        /* inputs and training */
+        int max_seq_len;
+        const char *truncation;
+        int chunk_overlap, max_chunks;
+        float dropout;
+        const char *freeze;             /* none, all, embeddings, ...     */
+        int trainable_top_layers;
+} rt_backbone_settings;
+
+/* Fill `s` from the backbone: section.  Returns 0. */
+int rt_backbone_settings_read(rt_backbone_settings *s,
+                              const socfw_pipeline *p);
+
 #endif
