@@ -2,9 +2,13 @@
  * (plugins/privacy/names.h) on the shared data sets.
  *
  *     eval_names pii-en  SHARED [heldout|train] [lists|context|all] [THRESHOLD]
- *     eval_names weibo   SHARED [all|heldout|tune] [lists|context|all] [THRESHOLD]
+ *     eval_names weibo   SHARED [all|heldout|tune] [MODE] [THRESHOLD]
+ *
+ * MODE, the evidence used: lists (lists, shape, titles), context (+
+ * context words), nick (+ Chinese nicknames), translit (+ Chinese
+ * transliterated names), rules (all but the tagger), all (default).
  *     eval_names fp      SHARED N [STEP] < lines (e.g. zcat books valid)
- *     eval_names lines   SHARED          < lines (any: hard negatives)
+ *     eval_names lines   SHARED [MODE]   < lines (any: hard negatives)
  *     eval_names speed   SHARED FILE [MB]
  *
  * SHARED is the ../shared directory (lists in data/names, the word table
@@ -69,6 +73,14 @@ load(socfw_pii_names **nm, const char *shared, const char *mode,
                 o.evidence = SOCFW_PII_NAMES_LISTS;
         else if (mode && !strcmp(mode, "context"))
                 o.evidence = SOCFW_PII_NAMES_LISTS | SOCFW_PII_NAMES_CONTEXT;
+        else if (mode && !strcmp(mode, "nick"))   /* + nicknames (zh) */
+                o.evidence = SOCFW_PII_NAMES_LISTS | SOCFW_PII_NAMES_CONTEXT |
+                             SOCFW_PII_NAMES_NICK;
+        else if (mode && !strcmp(mode, "translit"))  /* + transliterations */
+                o.evidence = SOCFW_PII_NAMES_LISTS | SOCFW_PII_NAMES_CONTEXT |
+                             SOCFW_PII_NAMES_TRANSLIT;
+        else if (mode && !strcmp(mode, "rules"))  /* all but the tagger */
+                o.evidence = SOCFW_PII_NAMES_ALL & ~SOCFW_PII_NAMES_TAGGER;
         socfw_error err = {0};
         if (!patterns && socfw_pii_recognizer_new(&patterns, NULL, &err) < 0) {
                 fprintf(stderr, "eval_names: %s\n", err.message);
@@ -343,10 +355,11 @@ weibo(const char *shared, const char *part, const char *mode, float thr,
 }
 
 static int
-fp_lines(const char *shared, long want, long step, int filter, int verbose)
+fp_lines(const char *shared, long want, long step, int filter, int verbose,
+         const char *mode)
 {
         socfw_pii_names *nm = NULL;
-        if (load(&nm, shared, "all", 0.4f) < 0)
+        if (load(&nm, shared, mode, 0.4f) < 0)
                 return 1;
         char *line = NULL;
         size_t cap = 0;
@@ -384,10 +397,10 @@ fp_lines(const char *shared, long want, long step, int filter, int verbose)
                 first_only += sp.n && !later;
                 if (sp.n) {
                         flagged++;
-                        if (verbose)
+                        for (size_t k = 0; verbose && k < sp.n; k++)
                                 printf("FP %.*s | %s\n",
-                                       (int)(sp.v[0].end - sp.v[0].start),
-                                       line + sp.v[0].start, line);
+                                       (int)(sp.v[k].end - sp.v[k].start),
+                                       line + sp.v[k].start, line);
                 }
                 socfw_pii_spans_free(&sp);
         }
@@ -504,9 +517,10 @@ main(int argc, char **argv)
                 return fp_lines(shared,
                                 argc > 3 ? strtol(argv[3], NULL, 10) : 1000,
                                 argc > 4 ? strtol(argv[4], NULL, 10) : 1, 1,
-                                verbose);
+                                verbose, "all");
         if (!strcmp(cmd, "lines"))
-                return fp_lines(shared, 100000000, 1, 0, verbose);
+                return fp_lines(shared, 100000000, 1, 0, verbose,
+                                argc > 3 ? argv[3] : "all");
         if (!strcmp(cmd, "speed") && argc > 3)
                 return speed(shared, argv[3],
                              argc > 4 ? strtod(argv[4], NULL) : 20.0);

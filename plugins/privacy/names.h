@@ -65,7 +65,9 @@ extern "C" {
 #define SOCFW_PII_NAMES_LISTS   (1u << 0)  /* lists, shape, titles      */
 #define SOCFW_PII_NAMES_CONTEXT (1u << 1)  /* context words             */
 #define SOCFW_PII_NAMES_TAGGER  (1u << 2)  /* a tagger's spans          */
-#define SOCFW_PII_NAMES_ALL     7u
+#define SOCFW_PII_NAMES_TRANSLIT (1u << 3) /* transliterated names (zh)  */
+#define SOCFW_PII_NAMES_NICK    (1u << 4)  /* nicknames (zh): 阿袁, 毛爷爷 */
+#define SOCFW_PII_NAMES_ALL     31u
 
 typedef struct socfw_pii_names_options {
         const char *given;        /* given names TSV; NULL: no English    */
@@ -79,6 +81,12 @@ typedef struct socfw_pii_names_options {
         const char *const *weak_context_en;
         const char *const *titles_en;
         const char *const *context_zh;   /* before or after the name     */
+        /* Chinese: roles and verbs around a transliterated foreign name
+         * (球星, 总统, 说; NULL: the built-in list, names_zh_lists.c),
+         * and words that are never a person (纽约, 曼联, 沙拉), added to
+         * the built-in ones. */
+        const char *const *translit_context_zh;
+        const char *const *not_names_zh;
         float threshold;          /* keep spans scoring >= this (0.4)     */
         unsigned evidence;        /* SOCFW_PII_NAMES_* mask (ALL)         */
 } socfw_pii_names_options;
