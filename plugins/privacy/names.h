@@ -113,6 +113,13 @@ int socfw_pii_names_scan(const socfw_pii_names *nm, const char *text,
                          size_t len, const socfw_pii_spans *tagger,
                          socfw_pii_spans *out, socfw_error *err);
 
+/* Whether `w` can be an entry of a Chinese word list (the options'
+ * translit_context_zh, not_names_zh): valid UTF-8 of min..max code
+ * points, every one a Han character when han_only.  For configuration
+ * checks (privacy.c names the file and line). */
+int socfw_pii_names_zh_entry_ok(const char *w, size_t min, size_t max,
+                                int han_only);
+
 /* Whether `word` (UTF-8, any case) is in the lists: bit 1 given name,
  * bit 2 surname, bit 4 Chinese family name.  For tests. */
 int socfw_pii_names_lookup(const socfw_pii_names *nm, const char *word);

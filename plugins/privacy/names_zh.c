@@ -170,6 +170,25 @@ socfw_pii_names_zh_setup(socfw_pii_names *nm)
         return 0;
 }
 
+int
+socfw_pii_names_zh_entry_ok(const char *w, size_t min, size_t max,
+                            int han_only)
+{
+        if (!w)
+                return 0;
+        size_t len = strlen(w), n = 0;
+        for (size_t i = 0; i < len;) {
+                uint32_t cp;
+                size_t k = socfw_pii_names_cp_at(w, len, i, &cp);
+                if ((cp == 0xFFFD && k == 1) ||
+                    (han_only && !socfw_pii_names_is_han(cp)))
+                        return 0;
+                i += k;
+                n++;
+        }
+        return n >= min && n <= max;
+}
+
 size_t
 socfw_pii_names_zh_not_at(const socfw_pii_names *nm, const char *t,
                           size_t len, size_t i)

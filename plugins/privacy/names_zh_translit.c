@@ -31,6 +31,21 @@ segment(const socfw_pii_names *nm, const char *t, size_t len,
         const size_t *st, const size_t *en, const uint32_t *cps, size_t a,
         size_t b, socfw_pii_spans *out, found *fnd, size_t *n_fnd)
 {
+        /* the context: right before or after the run, or a role that
+         * ends inside it (模特 + 安德鲁: 特 is a transliteration character)
+         * or a word that starts inside its end (博士, 夫人, 坦言) */
+        int ctx = 0;
+        const char *const *cl = nm->translit_ctx_zh;
+        for (size_t d = 0; d <= 2 && !ctx && a + d < b; d++)
+                if (socfw_pii_names_zh_before(t, d ? en[a + d - 1] : st[a], cl)) {
+                        ctx = 1;
+                        a += d;
+                }
+        for (size_t d = 0; d <= 2 && !ctx && b >= a + d + 1; d++)
+                if (socfw_pii_names_zh_after(t, len, d ? st[b - d] : en[b - 1], cl)) {
+                        ctx = 1;
+                        b -= d;
+                }
         /* no dot at either end */
         while (a < b && is_dot(cps[a]))
                 a++;
@@ -57,8 +72,7 @@ segment(const socfw_pii_names *nm, const char *t, size_t len,
         float z = -2.0f;
         if (dots)
                 z += 2.5f;
-        if (socfw_pii_names_zh_before(t, s, nm->translit_ctx_zh) ||
-            socfw_pii_names_zh_after(t, len, e, nm->translit_ctx_zh))
+        if (ctx)
                 z += 2.6f;
         if (chars >= 4)
                 z += 0.2f;
