@@ -563,10 +563,14 @@ socfw_pii_names_cp_at(const char *t, size_t len, size_t i, uint32_t *cp)
                 *cp = 0xFFFD;
                 return 1;
         }
-        utf8proc_int32_t v;
-        utf8proc_iterate((const utf8proc_uint8_t *)t + i, (utf8proc_ssize_t)k,
-                         &v);
-        *cp = (uint32_t)v;
+        /* a valid sequence (socfw_pii_utf8_seq checked it): decode */
+        const unsigned char *u = (const unsigned char *)t + i;
+        *cp = k == 2 ? (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F)
+            : k == 3 ? (uint32_t)(u[0] & 0x0F) << 12 |
+                               (uint32_t)(u[1] & 0x3F) << 6 | (u[2] & 0x3F)
+                     : (uint32_t)(u[0] & 0x07) << 18 |
+                               (uint32_t)(u[1] & 0x3F) << 12 |
+                               (uint32_t)(u[2] & 0x3F) << 6 | (u[3] & 0x3F);
         return k;
 }
 

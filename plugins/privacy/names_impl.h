@@ -53,6 +53,7 @@ struct socfw_pii_names {
         uint8_t zh_fam2[8192];  /* first characters of two-char ones   */
         uint8_t zh_translit[8192];  /* transliteration characters      */
         uint8_t zh_not1[8192];  /* first characters of never-a-person words */
+        uint8_t zh_notmax[65536];  /* their longest word, in characters */
 };
 
 /* An accepted name, to find again elsewhere in the text ("Faina D.

@@ -106,6 +106,11 @@ add_not_name(socfw_pii_names *nm, const char *w)
                 return SOCFW_ENOMEM;
         e->flags |= F_ZHNOT;
         nm->zh_not1[c0 >> 3] |= (uint8_t)(1u << (c0 & 7));
+        size_t chars = 0;
+        for (size_t i = 0; i < n; i++)
+                chars += ((unsigned char)w[i] & 0xC0) != 0x80;
+        if (chars > nm->zh_notmax[c0])
+                nm->zh_notmax[c0] = (uint8_t)(chars < 8 ? chars : 8);
         return 0;
 }
 
@@ -198,8 +203,8 @@ socfw_pii_names_zh_not_at(const socfw_pii_names *nm, const char *t,
         if (!has_bit(nm->zh_not1, cp))
                 return 0;
         size_t ends[8];
-        size_t n = 0, j = i;
-        while (n < 8 && j < len) {
+        size_t n = 0, j = i, max = nm->zh_notmax[cp];
+        while (n < max && j < len) {
                 size_t k = socfw_pii_names_cp_at(t, len, j, &cp);
                 if (cp >= 0x80 && !socfw_pii_names_is_han(cp))
                         break;          /* ASCII joins: AC米兰, 卡拉OK */
@@ -400,25 +405,17 @@ socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
         unsigned ev = nm->opt.evidence;
         size_t tlo = 0;
         size_t i = 0;
-        size_t prev = 0;        /* the character before i, when Han */
-        int prev_at = 0;
         while (i < len) {
                 uint32_t cp;
                 size_t k = socfw_pii_names_cp_at(t, len, i, &cp);
-                prev_at = 0;
-                if (i > 0) {
-                        size_t b = i - 1;
-                        while (b > 0 && i - b < 4 &&
-                               ((unsigned char)t[b] & 0xC0) == 0x80)
-                                b--;
-                        uint32_t pc;
-                        if (socfw_pii_names_cp_at(t, len, b, &pc) == i - b &&
-                            socfw_pii_names_is_han(pc)) {
-                                prev = b;
-                                prev_at = 1;
-                        }
-                }
                 if (!socfw_pii_names_is_han(cp) && cp != '@') {
+                        i += k;
+                        continue;
+                }
+                /* most characters open neither a family name nor a
+                 * nickname: one bit test each */
+                if (cp != '@' && cp != 0x963F /* 阿 */ &&
+                    !has_bit(nm->zh_fam1, cp) && !has_bit(nm->zh_fam2, cp)) {
                         i += k;
                         continue;
                 }
@@ -462,10 +459,18 @@ socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                 }
                 /* ... not the end of a word that starts before it
                  * (红包飞新年, 容易安安静静, 女王清新) */
-                if (prev_at && socfw_pii_names_zh_not_at(nm, t, len, prev) >
-                                       i - prev) {
-                        i += k;
-                        continue;
+                if (i > 0) {
+                        size_t prev = i - 1;
+                        while (prev > 0 && i - prev < 4 &&
+                               ((unsigned char)t[prev] & 0xC0) == 0x80)
+                                prev--;
+                        uint32_t pc;
+                        if (socfw_pii_names_cp_at(t, len, prev, &pc) == i - prev &&
+                            socfw_pii_names_is_han(pc) &&
+                            socfw_pii_names_zh_not_at(nm, t, len, prev) > i - prev) {
+                                i += k;
+                                continue;
+                        }
                 }
                 /* given name: one or two characters, never function words */
                 float best = 0.0f;
