@@ -247,11 +247,16 @@ int
 socfw_pii_names_zh_after(const char *t, size_t len, size_t e,
                          const char *const *list)
 {
+        if (e >= len)
+                return 0;
         for (; list && *list; list++) {
-                size_t k = strlen(*list);
-                if ((unsigned char)(*list)[0] < 0x80)
+                const char *w = *list;
+                if ((unsigned char)w[0] < 0x80 || w[0] != t[e])
                         continue;
-                if (e + k <= len && !memcmp(t + e, *list, k))
+                size_t m = 1;
+                while (w[m] && e + m < len && t[e + m] == w[m])
+                        m++;
+                if (!w[m])
                         return 1;
         }
         return 0;
@@ -260,15 +265,18 @@ socfw_pii_names_zh_after(const char *t, size_t len, size_t e,
 int
 socfw_pii_names_zh_before(const char *t, size_t s, const char *const *list)
 {
+        size_t j = s;
+        /* allow a colon or space between: "联系人：" */
+        while (j > 0 && (t[j - 1] == ' ' || t[j - 1] == ':'))
+                j--;
+        if (j >= 3 && !memcmp(t + j - 3, "\xEF\xBC\x9A", 3))
+                j -= 3;   /* full-width colon */
+        if (j == 0)
+                return 0;
         for (; list && *list; list++) {
                 size_t k = strlen(*list);
-                size_t j = s;
-                /* allow a colon or space between: "联系人：" */
-                while (j > 0 && (t[j - 1] == ' ' || t[j - 1] == ':'))
-                        j--;
-                if (j >= 3 && !memcmp(t + j - 3, "\xEF\xBC\x9A", 3))
-                        j -= 3;   /* full-width colon */
-                if (j >= k && !memcmp(t + j - k, *list, k))
+                if (j >= k && k && (*list)[k - 1] == t[j - 1] &&
+                    !memcmp(t + j - k, *list, k))
                         return 1;
         }
         return 0;
