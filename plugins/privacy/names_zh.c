@@ -461,7 +461,10 @@ socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                 /* family name: compound first */
                 float fz = 0.0f;
                 size_t fam = family_at(nm, t, i, ends, cps, n, 1, &fz);
-                if (!fam || !(ev & SOCFW_PII_NAMES_LISTS)) {
+                /* a rare family name that is a function word (是, 和)
+                 * is the word */
+                if (!fam || !(ev & SOCFW_PII_NAMES_LISTS) ||
+                    (fam == 1 && fz < 0.6f && has_bit(nm->zh_stop, cp))) {
                         i += k;
                         continue;
                 }
@@ -492,10 +495,11 @@ socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                         if (stop)
                                 break;
                         size_t s = i, e = ends[fam + g - 1];
-                        /* a given name that is a word: 熊孩子, 贺新春 */
+                        /* a given name that is or starts a word: 熊孩子,
+                         * 贺新春, 全宇宙 */
                         size_t gw = socfw_pii_names_zh_not_at(nm, t, len,
                                                               ends[fam - 1]);
-                        if (g == 2 && gw == e - ends[fam - 1])
+                        if (gw && gw >= e - ends[fam - 1])
                                 break;
                         /* "魏晨魏晨": the name repeated, not 魏 + 晨魏 */
                         if (g == 2 && ends[fam] + (ends[fam - 1] - i) <= len &&
