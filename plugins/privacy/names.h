@@ -26,7 +26,15 @@
  * by the family name's frequency, whether the following characters are
  * usual in given names (and never function words such as 的, 了, 是), and
  * context (我是, 叫, 联系人, 收件人 before; 先生, 女士, 老师, 经理, 同学
- * after).
+ * after); a family name with a title (张先生); an "@" screen name that
+ * looks like a name (@杨壮).  Words that are never a person (places,
+ * brands, common words: 纽约, 淘宝, 红包, 孩子; names_zh_lists.c, plus
+ * not_names_zh) stop a candidate that starts in them or in which its
+ * given name starts.  Two more evidence sources: nicknames (阿袁, 阿明哥,
+ * 毛爷爷; SOCFW_PII_NAMES_NICK) and transliterated foreign names (a run
+ * of transliteration-table characters next to a role or speech verb, or
+ * joined by a middle dot: 球星安德鲁古德洛克, 玛丽·安托瓦内特;
+ * SOCFW_PII_NAMES_TRANSLIT).
  *
  *     socfw_pii_names_options o = socfw_pii_names_options_default();
  *     o.given = "../shared/data/names/first-names-en.tsv";
