@@ -1222,6 +1222,23 @@ boundary(const char *t, size_t len, size_t i)
         return 1;
 }
 
+/* The next occurrence of p[0, n) in t[from, len), or NULL.  memchr and
+ * memcmp rather than memmem: sanitizers check memmem's whole haystack on
+ * every call, which made the loop below quadratic under them. */
+static const char *
+find_from(const char *t, size_t len, size_t from, const char *p, size_t n)
+{
+        while (from + n <= len) {
+                const char *c = memchr(t + from, p[0], len - n + 1 - from);
+                if (!c)
+                        return NULL;
+                if (!memcmp(c, p, n))
+                        return c;
+                from = (size_t)(c - t) + 1;
+        }
+        return NULL;
+}
+
 /* Other occurrences of accepted names, as whole words. */
 static int
 propagate(const char *t, size_t len, const found *f, size_t nf,
@@ -1234,8 +1251,8 @@ propagate(const char *t, size_t len, const found *f, size_t nf,
                 int han = (unsigned char)t[f[k].s] >= 0xE0;
                 size_t from = 0;
                 while (from + n <= len) {
-                        const char *p = memmem(t + from, len - from,
-                                               t + f[k].s, n);
+                        const char *p = find_from(t, len, from,
+                                                  t + f[k].s, n);
                         if (!p)
                                 break;
                         size_t s = (size_t)(p - t), e = s + n;
