@@ -440,9 +440,9 @@ socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                         continue;
                 }
                 size_t n = han_run(t, len, i, ends, cps, 4);
-                /* a place, brand or word that is never a person: 南宁,
-                 * 淘宝, 美丽 (skip its first character only: a name may
-                 * follow inside it only if the word ends first) */
+                /* a place, brand or word that is never a person starts
+                 * here: 南宁, 淘宝, 美丽 (its later characters are stopped
+                 * by the word-start test below) */
                 if ((ev & SOCFW_PII_NAMES_LISTS) &&
                     socfw_pii_names_zh_not_at(nm, t, len, i)) {
                         i += k;
