@@ -2,9 +2,13 @@
  * (plugins/privacy/names.h) on the shared data sets.
  *
  *     eval_names pii-en  SHARED [heldout|train] [lists|context|all] [THRESHOLD]
- *     eval_names weibo   SHARED [all|heldout|tune] [lists|context|all] [THRESHOLD]
+ *     eval_names weibo   SHARED [all|heldout|tune] [MODE] [THRESHOLD]
+ *
+ * MODE, the evidence used: lists (lists, shape, titles), context (+
+ * context words), nick (+ Chinese nicknames), translit (+ Chinese
+ * transliterated names), rules (all but the tagger), all (default).
  *     eval_names fp      SHARED N [STEP] < lines (e.g. zcat books valid)
- *     eval_names lines   SHARED          < lines (any: hard negatives)
+ *     eval_names lines   SHARED [MODE]   < lines (any: hard negatives)
  *     eval_names speed   SHARED FILE [MB]
  *
  * SHARED is the ../shared directory (lists in data/names, the word table
@@ -20,6 +24,9 @@
  * With THRESHOLD "sweep" it prints F2 for thresholds 0.30..0.80.
  *
  * weibo: exact PER.NAM spans of ner-weibo dev (characters), P/R/F1;
+ * with EVAL_TAGGER=FILE, the PERSON entities of `socfw predict RUN
+ * --task ner_zh` over the same lines (one output line per dev line) are
+ * the tagger's spans (modes all and tagger);
  * "heldout" is every 4th line (the lines privacy-ner holds out), "tune"
  * the other three quarters.
  *
@@ -69,6 +76,16 @@ load(socfw_pii_names **nm, const char *shared, const char *mode,
                 o.evidence = SOCFW_PII_NAMES_LISTS;
         else if (mode && !strcmp(mode, "context"))
                 o.evidence = SOCFW_PII_NAMES_LISTS | SOCFW_PII_NAMES_CONTEXT;
+        else if (mode && !strcmp(mode, "nick"))   /* + nicknames (zh) */
+                o.evidence = SOCFW_PII_NAMES_LISTS | SOCFW_PII_NAMES_CONTEXT |
+                             SOCFW_PII_NAMES_NICK;
+        else if (mode && !strcmp(mode, "translit"))  /* + transliterations */
+                o.evidence = SOCFW_PII_NAMES_LISTS | SOCFW_PII_NAMES_CONTEXT |
+                             SOCFW_PII_NAMES_TRANSLIT;
+        else if (mode && !strcmp(mode, "rules"))  /* all but the tagger */
+                o.evidence = SOCFW_PII_NAMES_ALL & ~SOCFW_PII_NAMES_TAGGER;
+        else if (mode && !strcmp(mode, "tagger"))  /* the tagger's spans only */
+                o.evidence = SOCFW_PII_NAMES_TAGGER;
         socfw_error err = {0};
         if (!patterns && socfw_pii_recognizer_new(&patterns, NULL, &err) < 0) {
                 fprintf(stderr, "eval_names: %s\n", err.message);
@@ -254,15 +271,50 @@ weibo(const char *shared, const char *part, const char *mode, float thr,
                 perror(path);
                 return 1;
         }
-        char *line = NULL;
-        size_t cap = 0, tp = 0, fp = 0, fn = 0, lineno = 0;
+        /* a tagger's spans: `socfw predict RUN --task ner_zh` output over
+         * the same lines (EVAL_TAGGER=file) */
+        const char *tpath = getenv("EVAL_TAGGER");
+        FILE *tf = tpath ? fopen(tpath, "r") : NULL;
+        if (tpath && !tf) {
+                perror(tpath);
+                fclose(f);
+                return 1;
+        }
+        char *line = NULL, *tline = NULL;
+        size_t cap = 0, tcap = 0, tp = 0, fp = 0, fn = 0, lineno = 0;
         ssize_t n;
         while ((n = getline(&line, &cap, f)) > 0) {
                 lineno++;
+                socfw_pii_spans tagger = {0};
+                if (tf && getline(&tline, &tcap, tf) > 0) {
+                        json_t *tr = json_loads(tline, 0, NULL);
+                        json_t *ents = json_object_get(
+                                json_object_get(tr, "privacy"), "entities");
+                        for (size_t k = 0; k < json_array_size(ents); k++) {
+                                json_t *en = json_array_get(ents, k);
+                                const char *ty = json_string_value(
+                                        json_object_get(en, "type"));
+                                if (!ty || strcmp(ty, "PERSON"))
+                                        continue;
+                                socfw_pii_span sp = {
+                                        .start = (size_t)json_integer_value(
+                                                json_object_get(en, "start")),
+                                        .end = (size_t)json_integer_value(
+                                                json_object_get(en, "end")),
+                                        .type = SOCFW_PII_PERSON,
+                                        .score = (float)json_number_value(
+                                                json_object_get(en, "score")),
+                                        .source = SOCFW_PII_SOURCE_EXTERNAL};
+                                socfw_pii_spans_push(&tagger, &sp);
+                        }
+                        json_decref(tr);
+                }
                 int held = lineno % 4 == 0;
                 if ((!strcmp(part, "heldout") && !held) ||
-                    (!strcmp(part, "tune") && held))
+                    (!strcmp(part, "tune") && held)) {
+                        socfw_pii_spans_free(&tagger);
                         continue;
+                }
                 json_t *row = json_loadb(line, (size_t)n, 0, NULL);
                 json_t *tok = json_object_get(row, "tokens");
                 json_t *tag = json_object_get(row, "tags");
@@ -302,7 +354,10 @@ weibo(const char *shared, const char *part, const char *mode, float thr,
                 }
                 socfw_pii_spans found = {0};
                 socfw_error err = {0};
-                socfw_pii_names_scan(nm, text, len, NULL, &found, &err);
+                socfw_pii_spans_sort(&tagger);
+                socfw_pii_names_scan(nm, text, len, tf ? &tagger : NULL,
+                                     &found, &err);
+                socfw_pii_spans_free(&tagger);
                 resolve(&found);
                 int *used = calloc(ng + 1, sizeof *used);
                 for (size_t k = 0; k < found.n; k++) {
@@ -331,7 +386,10 @@ weibo(const char *shared, const char *part, const char *mode, float thr,
                 json_decref(row);
         }
         free(line);
+        free(tline);
         fclose(f);
+        if (tf)
+                fclose(tf);
         double p = tp + fp ? (double)tp / (double)(tp + fp) : 0;
         double r = tp + fn ? (double)tp / (double)(tp + fn) : 0;
         printf("weibo dev %s evidence %s threshold %.2f: PER.NAM P %.3f R "
@@ -343,10 +401,11 @@ weibo(const char *shared, const char *part, const char *mode, float thr,
 }
 
 static int
-fp_lines(const char *shared, long want, long step, int filter, int verbose)
+fp_lines(const char *shared, long want, long step, int filter, int verbose,
+         const char *mode)
 {
         socfw_pii_names *nm = NULL;
-        if (load(&nm, shared, "all", 0.4f) < 0)
+        if (load(&nm, shared, mode, 0.4f) < 0)
                 return 1;
         char *line = NULL;
         size_t cap = 0;
@@ -384,10 +443,10 @@ fp_lines(const char *shared, long want, long step, int filter, int verbose)
                 first_only += sp.n && !later;
                 if (sp.n) {
                         flagged++;
-                        if (verbose)
+                        for (size_t k = 0; verbose && k < sp.n; k++)
                                 printf("FP %.*s | %s\n",
-                                       (int)(sp.v[0].end - sp.v[0].start),
-                                       line + sp.v[0].start, line);
+                                       (int)(sp.v[k].end - sp.v[k].start),
+                                       line + sp.v[k].start, line);
                 }
                 socfw_pii_spans_free(&sp);
         }
@@ -504,9 +563,10 @@ main(int argc, char **argv)
                 return fp_lines(shared,
                                 argc > 3 ? strtol(argv[3], NULL, 10) : 1000,
                                 argc > 4 ? strtol(argv[4], NULL, 10) : 1, 1,
-                                verbose);
+                                verbose, "all");
         if (!strcmp(cmd, "lines"))
-                return fp_lines(shared, 100000000, 1, 0, verbose);
+                return fp_lines(shared, 100000000, 1, 0, verbose,
+                                argc > 3 ? argv[3] : "all");
         if (!strcmp(cmd, "speed") && argc > 3)
                 return speed(shared, argv[3],
                              argc > 4 ? strtod(argv[4], NULL) : 20.0);

@@ -50,7 +50,8 @@ fixtures(void)
         write(surn, "name\tcount\nSmith\t2442977\nLee\t693023\n"
                     "O'Brien\t100000\nYoung\t484447\n");
         write(zh, "name\tcount\n王\t9520\n李\t9340\n欧阳\t91\n诸葛\t5.5\n"
-                  "司马\t20\n");
+                  "司马\t20\n陈\t7000\n杨\t6000\n袁\t667\n熊\t384\n"
+                  "毛\t264\n安\t179\n包\t115\n美\t5\n");
         write(freq, "word\tlower\tcapitalised\nwill\t102172\t1045\n"
                     "mark\t1986\t1773\ngrace\t2544\t873\nmay\t41879\t1957\n"
                     "john\t2\t6775\nthe\t2154839\t16861\ndear\t9000\t3\n"
@@ -208,6 +209,106 @@ Test(privacy_names, chinese_rules, .timeout = 30)
         socfw_pii_names_free(nm);
 }
 
+/* Transliterated foreign names: announced by a role or a verb, or
+ * joined by a middle dot; places, dishes and laughter are not names. */
+static const struct {
+        const char *text, *want;
+} translit_cases[] = {
+        {"匹克球星安德鲁古德洛克的拼图游戏", "安德鲁古德洛克|"},
+        {"很应毕加索一句话：每一次创造都是始于破坏", "毕加索|"},
+        {"我喜欢玛丽·安托瓦内特的故事", "玛丽·安托瓦内特|"},
+        {"我们去纽约和伦敦旅游", ""},
+        {"点了个提拉米苏和沙拉", ""},
+        {"哈哈哈哈哈哈哈", ""},
+        {"他说巴塞罗那很美", ""},
+        {"克里斯蒂娜来了", ""},       /* no role, no dot: left alone */
+};
+
+Test(privacy_names, chinese_transliterations, .timeout = 30)
+{
+        socfw_pii_names *nm = names(SOCFW_PII_NAMES_ALL);
+        char got[512];
+        for (size_t i = 0; i < sizeof translit_cases / sizeof translit_cases[0];
+             i++) {
+                persons(nm, translit_cases[i].text, NULL, got, sizeof got);
+                cr_expect_str_eq(got, translit_cases[i].want, "text: %s",
+                                 translit_cases[i].text);
+        }
+        socfw_pii_names_free(nm);
+        /* without the transliteration source only the family-name rule
+         * sees it, and takes 安 + 德鲁 for a name */
+        nm = names(SOCFW_PII_NAMES_ALL & ~SOCFW_PII_NAMES_TRANSLIT);
+        persons(nm, translit_cases[0].text, NULL, got, sizeof got);
+        cr_expect_str_eq(got, "安德鲁|");
+        socfw_pii_names_free(nm);
+}
+
+/* Nicknames, screen names, traditional family names, and words a family
+ * name character ends or starts (红包, 容易, 孩子, 阿姨, 阿里巴巴). */
+static const struct {
+        const char *text, *want;
+} nick_cases[] = {
+        {"阿袁在外地学习。没几天，阿袁收到家里的回电", "阿袁|阿袁|"},
+        {"转载《阿明哥光影第六季》", "阿明哥|"},
+        {"偏离了毛爷爷的思想路线", "毛爷爷|"},
+        {"阿姨说阿里巴巴不错", ""},
+        {"对柜台熊孩子说：关注啦", ""},
+        {"好不容易安安静静待会了", ""},
+        {"让红包飞新年的钟声回荡", ""},
+        {"//@美食频道:不管你信不信", ""},
+        {"//@杨壮:想象力", "杨壮|"},
+        {"//@陳冠希:哈哈", "陳冠希|"},
+        /* Latin words glued to Chinese: listed names stay, others go */
+        {"我用ShopEx开店", ""},
+        {"我和Mary去看电影", "Mary|"},
+};
+
+Test(privacy_names, chinese_nicknames_and_screen_names, .timeout = 30)
+{
+        socfw_pii_names *nm = names(SOCFW_PII_NAMES_ALL);
+        char got[512];
+        for (size_t i = 0; i < sizeof nick_cases / sizeof nick_cases[0]; i++) {
+                persons(nm, nick_cases[i].text, NULL, got, sizeof got);
+                cr_expect_str_eq(got, nick_cases[i].want, "text: %s",
+                                 nick_cases[i].text);
+        }
+        socfw_pii_names_free(nm);
+        /* nicknames are an evidence source of their own */
+        nm = names(SOCFW_PII_NAMES_ALL & ~SOCFW_PII_NAMES_NICK);
+        persons(nm, nick_cases[0].text, NULL, got, sizeof got);
+        cr_expect_str_eq(got, "");
+        socfw_pii_names_free(nm);
+}
+
+Test(privacy_names, chinese_lists_from_options, .timeout = 30)
+{
+        fixtures();
+        static const char *const not_names[] = {"杨壮", NULL};
+        static const char *const roles[] = {"拼图", NULL};
+        socfw_pii_names_options o = socfw_pii_names_options_default();
+        o.surnames_zh = zh;
+        o.not_names_zh = not_names;
+        o.translit_context_zh = roles;
+        socfw_pii_names *nm = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_pii_names_new(&nm, &o, &err), 0, "%s",
+                     err.message);
+        char got[512];
+        persons(nm, "//@杨壮:想象力", NULL, got, sizeof got);
+        cr_expect_str_eq(got, "");
+        /* the role list replaces the built-in one: 球星 no longer counts */
+        persons(nm, "拼图安德鲁古德洛克", NULL, got, sizeof got);
+        cr_expect_str_eq(got, "安德鲁古德洛克|");
+        persons(nm, "球星克里斯蒂娜", NULL, got, sizeof got);
+        cr_expect_str_eq(got, "");
+        socfw_pii_names_free(nm);
+        cr_assert(socfw_pii_names_zh_entry_ok("纽约", 2, 8, 1));
+        cr_assert(!socfw_pii_names_zh_entry_ok("纽", 2, 8, 1));
+        cr_assert(!socfw_pii_names_zh_entry_ok("NY", 2, 8, 1));
+        cr_assert(!socfw_pii_names_zh_entry_ok("\xe7\xba", 1, 8, 0));
+        cr_assert(socfw_pii_names_zh_entry_ok("CEO", 1, 16, 0));
+}
+
 /* A names object over one list file holding `text`; the error message. */
 static int
 load_given(const char *text, char *msg, size_t cap)
@@ -333,6 +434,70 @@ Test(privacy_names, long_and_invalid_text, .timeout = 60)
                              0);
                 socfw_pii_spans_free(&sp);
         }
+        free(t);
+        socfw_pii_names_free(nm);
+}
+
+Test(privacy_names, chinese_long_and_invalid_text, .timeout = 60)
+{
+        socfw_pii_names *nm = names(SOCFW_PII_NAMES_ALL);
+        /* 2 MB of transliterations, dots, nicknames, screen names, a run
+         * of transliteration characters too long to be a name, and
+         * invalid bytes */
+        const char *piece = "球星安德鲁古德洛克说\xff阿袁在·玛丽·\xe5\x8e"
+                            "@杨壮:克克特克特克特克特克特克特克特克特克特"
+                            "克特克特 阿\xff 毛爷爷\xe7 ";
+        size_t pn = strlen(piece), n = 0, cap = 2u << 20;
+        char *t = malloc(cap);
+        cr_assert_not_null(t);
+        while (n + pn <= cap) {
+                memcpy(t + n, piece, pn);
+                n += pn;
+        }
+        socfw_pii_spans sp = {0};
+        socfw_error err = {0};
+        double part = 1e30, whole = 1e30;
+        size_t n_part = 0;
+        for (int r = 0; r < 3; r++) {
+                clock_t c0 = clock();
+                cr_assert_eq(socfw_pii_names_scan(nm, t, n / 16, NULL, &sp,
+                                                  &err),
+                             0);
+                double d = (double)(clock() - c0);
+                part = d < part ? d : part;
+                n_part = sp.n;
+                socfw_pii_spans_free(&sp);
+        }
+        for (int r = 0; r < 3; r++) {
+                socfw_pii_spans_free(&sp);
+                clock_t c0 = clock();
+                cr_assert_eq(socfw_pii_names_scan(nm, t, n, NULL, &sp, &err),
+                             0);
+                double d = (double)(clock() - c0);
+                whole = d < whole ? d : whole;
+        }
+        cr_assert_gt(n_part, 0);
+        cr_assert_geq(sp.n, 15 * n_part, "spans grow with the text");
+        cr_assert_lt(whole, 64.0 * part + 0.05 * CLOCKS_PER_SEC,
+                     "a sixteenth %.0f, the whole %.0f", part, whole);
+        for (size_t i = 0; i < sp.n; i++)
+                for (size_t j = sp.v[i].start; j < sp.v[i].end; j++)
+                        cr_assert((unsigned char)t[j] != 0xff &&
+                                  (unsigned char)t[j] != ' ',
+                                  "an invalid byte or a space inside a name");
+        socfw_pii_spans_free(&sp);
+        /* every prefix of texts with broken sequences (the dot and the
+         * characters cut short) */
+        static const char *const broken[] = {
+                "球星安德鲁\xc2\xb7古德洛克说", "阿\xe8\xa2 @杨\xe5:",
+                "玛丽\xc2", "总统奥巴马\xe9\xa9"};
+        for (size_t b = 0; b < sizeof broken / sizeof broken[0]; b++)
+                for (size_t k = 0; k <= strlen(broken[b]); k++) {
+                        cr_assert_eq(socfw_pii_names_scan(nm, broken[b], k,
+                                                          NULL, &sp, &err),
+                                     0);
+                        socfw_pii_spans_free(&sp);
+                }
         free(t);
         socfw_pii_names_free(nm);
 }
@@ -693,6 +858,55 @@ Test(privacy_plugin_names, bad_keys_are_refused, .init = setup,
         cr_assert_not_null(strstr(where, "offset"), "%s", where);
         socfw_chain_free(c);
         socfw_pipeline_free(p);
+}
+
+Test(privacy_plugin_names, chinese_lists_in_yaml, .init = setup,
+     .fini = teardown, .timeout = 30)
+{
+        fixtures();
+        char yaml[9000];
+        snprintf(yaml, sizeof yaml,
+                 "socfw: 1\n"
+                 "privacy:\n"
+                 "  names:\n"
+                 "    surnames_zh: %s\n"
+                 "    not_names_zh: [杨壮]\n"
+                 "    translit_context_zh: [拼图]\n"
+                 "chain: [privacy]\n", zh);
+        char *json = run(yaml, "//@杨壮:拼图安德鲁古德洛克");
+        cr_assert_not_null(strstr(json, "//@杨壮:拼图<PERSON>"), "%s", json);
+        free(json);
+        /* a bad entry: the file, the line of the list, the item */
+        static const char *const bad[] = {
+                "    not_names_zh: [纽约, 纽]\n",
+                "    not_names_zh: [NYC]\n",
+                "    translit_context_zh: [\"\"]\n",
+                "    not_names_zh: 纽约\n",   /* not a list */
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                snprintf(yaml, sizeof yaml,
+                         "socfw: 1\n"
+                         "privacy:\n"
+                         "  names:\n"
+                         "    surnames_zh: %s\n"
+                         "%s"
+                         "chain: [privacy]\n", zh, bad[i]);
+                socfw_pipeline *p = NULL;
+                socfw_error err = {0};
+                int rc = load(yaml, &p, &err);
+                socfw_chain *c = NULL;
+                if (rc == 0)
+                        rc = socfw_chain_new(&c, p, NULL, &err);
+                cr_expect_lt(rc, 0, "case %zu accepted", i);
+                char where[1200];
+                socfw_error_string(&err, where, sizeof where);
+                cr_expect_not_null(strstr(where, "p.yaml:5:"), "case %zu: %s",
+                                   i, where);
+                if (i < 3)
+                        cr_expect_not_null(strstr(where, "item"), "%s", where);
+                socfw_chain_free(c);
+                socfw_pipeline_free(p);
+        }
 }
 
 /* ---- the real lists ---- */

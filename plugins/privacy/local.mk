@@ -10,6 +10,7 @@ plugins_privacy_libpii_la_SOURCES = \
 	plugins/privacy/model.c plugins/privacy/model.h \
 	plugins/privacy/names.c plugins/privacy/names.h \
 	plugins/privacy/names_zh.c plugins/privacy/names_impl.h \
+	plugins/privacy/names_zh_translit.c plugins/privacy/names_zh_lists.c \
 	plugins/privacy/custom.c plugins/privacy/custom.h \
 	plugins/privacy/leaks.c plugins/privacy/leaks.h
 plugins_privacy_libpii_la_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(SODIUM_CFLAGS) \

@@ -515,6 +515,7 @@ socfw_pii_names_new(socfw_pii_names **out, const socfw_pii_names_options *opt,
         nm->weak_en = def_weak_en;
         nm->titles_en = def_titles_en;
         nm->ctx_zh = socfw_pii_names_def_ctx_zh;
+        nm->translit_ctx_zh = socfw_pii_names_zh_def_translit_ctx;
         if ((o->context_en && (rc = own_list(nm, o->context_en,
                                              &nm->ctx_en)) < 0) ||
             (o->weak_context_en && (rc = own_list(nm, o->weak_context_en,
@@ -522,7 +523,10 @@ socfw_pii_names_new(socfw_pii_names **out, const socfw_pii_names_options *opt,
             (o->titles_en && (rc = own_list(nm, o->titles_en,
                                             &nm->titles_en)) < 0) ||
             (o->context_zh && (rc = own_list(nm, o->context_zh,
-                                             &nm->ctx_zh)) < 0)) {
+                                             &nm->ctx_zh)) < 0) ||
+            (o->translit_context_zh &&
+             (rc = own_list(nm, o->translit_context_zh,
+                            &nm->translit_ctx_zh)) < 0)) {
                 rc = socfw_error_set(err, SOCFW_ENOMEM,
                                      "privacy: out of memory");
                 goto out;
@@ -559,10 +563,14 @@ socfw_pii_names_cp_at(const char *t, size_t len, size_t i, uint32_t *cp)
                 *cp = 0xFFFD;
                 return 1;
         }
-        utf8proc_int32_t v;
-        utf8proc_iterate((const utf8proc_uint8_t *)t + i, (utf8proc_ssize_t)k,
-                         &v);
-        *cp = (uint32_t)v;
+        /* a valid sequence (socfw_pii_utf8_seq checked it): decode */
+        const unsigned char *u = (const unsigned char *)t + i;
+        *cp = k == 2 ? (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F)
+            : k == 3 ? (uint32_t)(u[0] & 0x0F) << 12 |
+                               (uint32_t)(u[1] & 0x3F) << 6 | (u[2] & 0x3F)
+                     : (uint32_t)(u[0] & 0x07) << 18 |
+                               (uint32_t)(u[1] & 0x3F) << 12 |
+                               (uint32_t)(u[2] & 0x3F) << 6 | (u[3] & 0x3F);
         return k;
 }
 
@@ -914,6 +922,29 @@ socfw_pii_names_emit(socfw_pii_spans *out, size_t s, size_t e, float score)
         return socfw_pii_spans_push(out, &sp);
 }
 
+/* Whether a Han character ends right before byte s or starts at byte e:
+ * an unlisted Latin word glued to Chinese text ("@Mc小小豪", "ShopEx的")
+ * is more often part of a screen name or a brand than a person's name
+ * (listed given names such as "Emma张" are kept). */
+static int
+glued_to_han(const char *t, size_t len, size_t s, size_t e)
+{
+        uint32_t cp;
+        if (e < len) {
+                socfw_pii_names_cp_at(t, len, e, &cp);
+                if (socfw_pii_names_is_han(cp))
+                        return 1;
+        }
+        for (size_t back = 1; back <= 4 && back <= s; back++) {
+                unsigned char c = (unsigned char)t[s - back];
+                if ((c & 0xC0) == 0x80)
+                        continue;
+                size_t k = socfw_pii_names_cp_at(t, len, s - back, &cp);
+                return k == back && socfw_pii_names_is_han(cp);
+        }
+        return 0;
+}
+
 /* Score the names in w[a..b) (consecutive candidate words). */
 static float
 score_run(const socfw_pii_names *nm, const char *t, size_t len,
@@ -968,6 +999,8 @@ score_run(const socfw_pii_names *nm, const char *t, size_t len,
                         z -= 4.0f;
                 if (n_words > 4)
                         z -= 2.0f;
+                if (best < 0.35f && glued_to_han(t, len, w[a].s, w[b - 1].e))
+                        z -= 1.5f;      /* unlisted: Mc, iPad, ShopEx */
         }
         if (ev & SOCFW_PII_NAMES_CONTEXT) {
                 size_t s = w[a].s, e = w[b - 1].e;
@@ -1189,6 +1222,23 @@ boundary(const char *t, size_t len, size_t i)
         return 1;
 }
 
+/* The next occurrence of p[0, n) in t[from, len), or NULL.  memchr and
+ * memcmp rather than memmem: sanitizers check memmem's whole haystack on
+ * every call, which made the loop below quadratic under them. */
+static const char *
+find_from(const char *t, size_t len, size_t from, const char *p, size_t n)
+{
+        while (from + n <= len) {
+                const char *c = memchr(t + from, p[0], len - n + 1 - from);
+                if (!c)
+                        return NULL;
+                if (!memcmp(c, p, n))
+                        return c;
+                from = (size_t)(c - t) + 1;
+        }
+        return NULL;
+}
+
 /* Other occurrences of accepted names, as whole words. */
 static int
 propagate(const char *t, size_t len, const found *f, size_t nf,
@@ -1201,8 +1251,8 @@ propagate(const char *t, size_t len, const found *f, size_t nf,
                 int han = (unsigned char)t[f[k].s] >= 0xE0;
                 size_t from = 0;
                 while (from + n <= len) {
-                        const char *p = memmem(t + from, len - from,
-                                               t + f[k].s, n);
+                        const char *p = find_from(t, len, from,
+                                                  t + f[k].s, n);
                         if (!p)
                                 break;
                         size_t s = (size_t)(p - t), e = s + n;

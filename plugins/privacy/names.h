@@ -26,7 +26,15 @@
  * by the family name's frequency, whether the following characters are
  * usual in given names (and never function words such as 的, 了, 是), and
  * context (我是, 叫, 联系人, 收件人 before; 先生, 女士, 老师, 经理, 同学
- * after).
+ * after); a family name with a title (张先生); an "@" screen name that
+ * looks like a name (@杨壮).  Words that are never a person (places,
+ * brands, common words: 纽约, 淘宝, 红包, 孩子; names_zh_lists.c, plus
+ * not_names_zh) stop a candidate that starts in them or in which its
+ * given name starts.  Two more evidence sources: nicknames (阿袁, 阿明哥,
+ * 毛爷爷; SOCFW_PII_NAMES_NICK) and transliterated foreign names (a run
+ * of transliteration-table characters next to a role or speech verb, or
+ * joined by a middle dot: 球星安德鲁古德洛克, 玛丽·安托瓦内特;
+ * SOCFW_PII_NAMES_TRANSLIT).
  *
  *     socfw_pii_names_options o = socfw_pii_names_options_default();
  *     o.given = "../shared/data/names/first-names-en.tsv";
@@ -65,7 +73,9 @@ extern "C" {
 #define SOCFW_PII_NAMES_LISTS   (1u << 0)  /* lists, shape, titles      */
 #define SOCFW_PII_NAMES_CONTEXT (1u << 1)  /* context words             */
 #define SOCFW_PII_NAMES_TAGGER  (1u << 2)  /* a tagger's spans          */
-#define SOCFW_PII_NAMES_ALL     7u
+#define SOCFW_PII_NAMES_TRANSLIT (1u << 3) /* transliterated names (zh)  */
+#define SOCFW_PII_NAMES_NICK    (1u << 4)  /* nicknames (zh): 阿袁, 毛爷爷 */
+#define SOCFW_PII_NAMES_ALL     31u
 
 typedef struct socfw_pii_names_options {
         const char *given;        /* given names TSV; NULL: no English    */
@@ -79,6 +89,12 @@ typedef struct socfw_pii_names_options {
         const char *const *weak_context_en;
         const char *const *titles_en;
         const char *const *context_zh;   /* before or after the name     */
+        /* Chinese: roles and verbs around a transliterated foreign name
+         * (球星, 总统, 说; NULL: the built-in list, names_zh_lists.c),
+         * and words that are never a person (纽约, 曼联, 沙拉), added to
+         * the built-in ones. */
+        const char *const *translit_context_zh;
+        const char *const *not_names_zh;
         float threshold;          /* keep spans scoring >= this (0.4)     */
         unsigned evidence;        /* SOCFW_PII_NAMES_* mask (ALL)         */
 } socfw_pii_names_options;
@@ -104,6 +120,13 @@ void socfw_pii_names_free(socfw_pii_names *nm);
 int socfw_pii_names_scan(const socfw_pii_names *nm, const char *text,
                          size_t len, const socfw_pii_spans *tagger,
                          socfw_pii_spans *out, socfw_error *err);
+
+/* Whether `w` can be an entry of a Chinese word list (the options'
+ * translit_context_zh, not_names_zh): valid UTF-8 of min..max code
+ * points, every one a Han character when han_only.  For configuration
+ * checks (privacy.c names the file and line). */
+int socfw_pii_names_zh_entry_ok(const char *w, size_t min, size_t max,
+                                int han_only);
 
 /* Whether `word` (UTF-8, any case) is in the lists: bit 1 given name,
  * bit 2 surname, bit 4 Chinese family name.  For tests. */

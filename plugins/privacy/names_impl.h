@@ -20,7 +20,8 @@
 
 /* Entry flags: which lists and word classes hold the word. */
 enum { F_GIVEN = 1, F_SURNAME = 2, F_ZH = 4, F_FREQ = 8, F_CAL = 16,
-       F_ORG = 32, F_PART = 64, F_NOT = 128 };
+       F_ORG = 32, F_PART = 64, F_NOT = 128,
+       F_ZHNOT = 256 /* Chinese word that is never a person (纽约) */ };
 
 typedef struct {
         uint32_t key;           /* offset in the arena, +1; 0 = empty */
@@ -43,12 +44,16 @@ struct socfw_pii_names {
         size_t arena_n, arena_cap;
         const char *const *ctx_en, *const *weak_en, *const *titles_en;
         const char *const *ctx_zh;
+        const char *const *translit_ctx_zh;  /* roles: 球星, 总统, 说 */
         char **owned;           /* copies of the caller's phrase lists */
         size_t n_owned;
         int have_en, have_zh;
         uint8_t zh_given[8192], zh_stop[8192];  /* BMP bitmaps */
         uint8_t zh_fam1[8192];  /* one-character family names          */
         uint8_t zh_fam2[8192];  /* first characters of two-char ones   */
+        uint8_t zh_translit[8192];  /* transliteration characters      */
+        uint8_t zh_not1[8192];  /* first characters of never-a-person words */
+        uint8_t zh_notmax[65536];  /* their longest word, in characters */
 };
 
 /* An accepted name, to find again elsewhere in the text ("Faina D.
@@ -80,6 +85,26 @@ int socfw_pii_names_emit(socfw_pii_spans *out, size_t s, size_t e,
 
 /* The built-in Chinese context phrases. */
 extern const char *const socfw_pii_names_def_ctx_zh[];
+/* names_zh_lists.c: transliteration characters, their context words,
+ * words never a person, kinship tails, traditional family names. */
+extern const char socfw_pii_names_zh_translit_chars[];
+extern const char *const socfw_pii_names_zh_def_translit_ctx[];
+extern const char *const socfw_pii_names_zh_def_not_names[];
+extern const char *const socfw_pii_names_zh_kin[];
+extern const char socfw_pii_names_zh_traditional[];
+
+/* Whether a phrase of `list` ends right before byte s (a colon or space
+ * between allowed), or starts at byte e. */
+int socfw_pii_names_zh_before(const char *t, size_t s,
+                              const char *const *list);
+int socfw_pii_names_zh_after(const char *t, size_t len, size_t e,
+                             const char *const *list);
+/* Bitmap test for a BMP code point. */
+int socfw_pii_names_zh_bit(const uint8_t *bits, uint32_t cp);
+/* The length in bytes of the longest never-a-person word (F_ZHNOT) that
+ * starts at byte i, looking at up to 8 Han characters; 0 if none. */
+size_t socfw_pii_names_zh_not_at(const socfw_pii_names *nm, const char *t,
+                                 size_t len, size_t i);
 /* Compound family names and the character bitmaps, after the lists are
  * read.  0 or SOCFW_ENOMEM. */
 int socfw_pii_names_zh_setup(socfw_pii_names *nm);
@@ -88,5 +113,13 @@ int socfw_pii_names_zh_setup(socfw_pii_names *nm);
 int socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t,
                             size_t len, const socfw_pii_spans *tg,
                             socfw_pii_spans *out, found *fnd, size_t *n_fnd);
+/* Transliterated foreign names (names_zh_translit.c): runs of
+ * transliteration characters (安德鲁·古德洛克) announced by a role or a
+ * speech verb, or joined by a middle dot; accepted ones go to fnd too.
+ * 0 or SOCFW_ENOMEM. */
+int socfw_pii_names_scan_zh_translit(const socfw_pii_names *nm,
+                                     const char *t, size_t len,
+                                     socfw_pii_spans *out, found *fnd,
+                                     size_t *n_fnd);
 
 #endif /* SOCFW_PII_NAMES_IMPL_H */

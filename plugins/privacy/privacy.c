@@ -168,6 +168,15 @@ static const socfw_param_spec params[] = {
         {.key = "names.context_zh", .type = SOCFW_PARAM_LIST,
          .help = "Chinese context before or after a name (叫, 我是, 先生, "
                  "老师); replaces the built-in list."},
+        {.key = "names.translit_context_zh", .type = SOCFW_PARAM_LIST,
+         .help = "Roles and verbs around a transliterated foreign name "
+                 "(球星, 总统, 说): without one (or a middle dot) a run of "
+                 "transliteration characters is not a name; replaces the "
+                 "built-in list."},
+        {.key = "names.not_names_zh", .type = SOCFW_PARAM_LIST,
+         .help = "Chinese words that are never a person (places, brands, "
+                 "words: 纽约, 曼联, 红包; 2 to 8 Han characters), added "
+                 "to the built-in list."},
         {0}};
 
 typedef struct {
@@ -344,10 +353,13 @@ read_names(privacy_state *s, const socfw_config *cfg, uint32_t types,
         static const char *const keys[] = {"names.context_en",
                                            "names.weak_context_en",
                                            "names.titles_en",
-                                           "names.context_zh"};
-        const char **lists[4] = {0};
+                                           "names.context_zh",
+                                           "names.translit_context_zh",
+                                           "names.not_names_zh"};
+        enum { N_LISTS = sizeof keys / sizeof keys[0] };
+        const char **lists[N_LISTS] = {0};
         int rc = 0;
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < N_LISTS; k++) {
                 size_t n = socfw_config_list_len(cfg, keys[k]);
                 if (!socfw_config_has(cfg, keys[k]))
                         continue;
@@ -357,13 +369,37 @@ read_names(privacy_state *s, const socfw_config *cfg, uint32_t types,
                                              "out of memory");
                         goto out;
                 }
-                for (size_t i = 0; i < n; i++)
-                        lists[k][i] = socfw_config_list_get(cfg, keys[k], i);
+                for (size_t i = 0; i < n; i++) {
+                        const char *w = socfw_config_list_get(cfg, keys[k], i);
+                        lists[k][i] = w;
+                        /* the Chinese lists: whole words of Han characters
+                         * (not_names_zh) or short phrases (roles) */
+                        int bad = k == 4 ? !socfw_pii_names_zh_entry_ok(w, 1, 16, 0)
+                                : k == 5 ? !socfw_pii_names_zh_entry_ok(w, 2, 8, 1)
+                                         : 0;
+                        if (bad) {
+                                char what[256];
+                                snprintf(what, sizeof what,
+                                         "item %zu (\"%.64s\") is not %s",
+                                         i + 1, w ? w : "",
+                                         k == 4 ? "a phrase of 1 to 16 "
+                                                  "characters of valid UTF-8 "
+                                                  "(hint: a role such as 球星)"
+                                                : "a word of 2 to 8 Chinese "
+                                                  "characters (hint: a place, "
+                                                  "brand or word such as "
+                                                  "纽约)");
+                                rc = config_error(cfg, keys[k], err, what);
+                                goto out;
+                        }
+                }
         }
         o.context_en = lists[0];
         o.weak_context_en = lists[1];
         o.titles_en = lists[2];
         o.context_zh = lists[3];
+        o.translit_context_zh = lists[4];
+        o.not_names_zh = lists[5];
         rc = socfw_pii_names_new(&s->names, &o, err);
         if (rc < 0)
                 socfw_error_prefix(err, rc, "%s:%ld: privacy.names",
@@ -372,7 +408,7 @@ read_names(privacy_state *s, const socfw_config *cfg, uint32_t types,
                                                      "names.given" :
                                                      "names.surnames_zh"));
 out:
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < N_LISTS; k++)
                 free(lists[k]);
         return rc;
 }

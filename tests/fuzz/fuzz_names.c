@@ -5,7 +5,8 @@
  * make check builds and runs it on tests/fuzz/seeds/names/
  * (tests/fuzz/local.mk).  The first byte picks what the rest is:
  *   even: a text (any bytes, invalid UTF-8 too) scanned for names with
- *         small built-in lists, once without and once with a "tagger"
+ *         small built-in lists (English and Chinese: family names,
+ *         transliterations, nicknames, screen names), once without and once with a "tagger"
  *         span made from the input;
  *   odd:  a recognizers YAML file, loaded (it may be refused, never
  *         crash), and when it loads, used to scan itself.
@@ -51,7 +52,8 @@ setup(void)
         write_file(g, "name\tcount\nJohn\t500000\nWill\t40000\nAnn\t9000\n"
                       "Mary-Jane\t900\n");
         write_file(s, "name\tcount\nSmith\t2000000\nO'Brien\t90000\n");
-        write_file(z, "name\tcount\n王\t9520\n欧阳\t91\n李\t30.5\n");
+        write_file(z, "name\tcount\n王\t9520\n欧阳\t91\n李\t30.5\n陈\t7000\n"
+                      "袁\t667\n毛\t264\n安\t179\n");
         write_file(w, "word\tlower\tcapitalised\nwill\t100000\t1000\n"
                       "the\t2000000\t10000\n");
         socfw_pii_names_options o = socfw_pii_names_options_default();
