@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "monitor/monitor_impl.h"
 #include "socfw/pipeline.h"
@@ -518,7 +519,7 @@ stream(socfw_monitor *m, int windows, unsigned burst, long *id)
 
 Test(monitor, one_alert_per_key_window_and_cooldown)
 {
-        char path[4200], yaml[2048];
+        char path[4200], yaml[8192];
         snprintf(path, sizeof path, "%s/alerts.jsonl", dir);
         /* bursts in windows 6 and 7: both detectors fire on 6 -> one
          * alert; 7 falls in the cooldown */
@@ -568,7 +569,7 @@ Test(monitor, one_alert_per_key_window_and_cooldown)
 
 Test(monitor, restart_after_crash_sends_nothing_twice)
 {
-        char path[4200], ref[4200], state[4200], state2[4200], yaml[2048];
+        char path[4200], ref[4200], state[4200], state2[4200], yaml[8192];
         snprintf(path, sizeof path, "%s/alerts.jsonl", dir);
         snprintf(ref, sizeof ref, "%s/ref.jsonl", dir);
         snprintf(state, sizeof state, "%s/m.sqlite", dir);
@@ -624,7 +625,7 @@ Test(monitor, restart_after_crash_sends_nothing_twice)
 
 Test(monitor, failed_deliveries_wait_in_the_state)
 {
-        char state[4200], out[4200], yaml[2048];
+        char state[4200], out[4200], yaml[8192];
         snprintf(state, sizeof state, "%s/m.sqlite", dir);
         snprintf(out, sizeof out, "%s/got.jsonl", dir);
         /* a command that fails: the alert stays pending */
@@ -699,7 +700,7 @@ Test(monitor, state_refuses_other_windows)
 
 Test(monitor, report_is_written)
 {
-        char path[4200], yaml[2048], alerts[4200];
+        char path[4200], yaml[8192], alerts[4200];
         snprintf(path, sizeof path, "%s/r.html", dir);
         snprintf(alerts, sizeof alerts, "%s/a.jsonl", dir);
         snprintf(yaml, sizeof yaml, ALERT_CFG("0", "%s"), alerts);
@@ -828,7 +829,7 @@ post_nth(socfw_monitor *m, long i, unsigned burst)
 
 Test(monitor, sliding_state_survives_a_crash)
 {
-        char path[4200], ref[4200], state[4200], yaml[2048];
+        char path[4200], ref[4200], state[4200], yaml[8192];
         const unsigned burst = (1u << 8) | (1u << 14);
         const long total = 18 * 20;
         snprintf(path, sizeof path, "%s/alerts.jsonl", dir);
