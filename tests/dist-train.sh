@@ -129,6 +129,11 @@ for f in run.json README.md pipeline.resolved.yaml checkpoint/model.safetensors;
 done
 test -z "$(ls private)" || fail "a private directory was left: $(ls private)"
 compare checkpoint/model.safetensors cli1 cli2 5e-5 || fail "socfw run: 2 processes differ from 1"
+# the evaluation was split between the processes and gathered: the same
+# report as one process's (the weights differ by float rounding only)
+cmp -s cli1/sentiment.valid.txt cli2/sentiment.valid.txt ||
+        { diff cli1/sentiment.valid.txt cli2/sentiment.valid.txt >&2
+          fail "the valid report of 2 processes differs from 1's"; }
 "$socfw" -q predict cli2 --task sentiment --input valid.jsonl --output pred.jsonl ||
         fail "predict on the data-parallel run"
 

@@ -738,49 +738,84 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         if (B > 512)
                 B = 512;
-        for (size_t start = 0; rc == 0 && start < s->n; start += (size_t)B) {
-                int nb = (int)(s->n - start < (size_t)B ? s->n - start : (size_t)B);
+        /* the forward passes, split between the processes of a
+         * data-parallel job batch by batch (each process one batch in N)
+         * and gathered: every example's class probabilities and every
+         * batch's loss and count, summed in batch order afterwards, so
+         * that every process gets the figures one process gets */
+        size_t nbatch = (s->n + (size_t)B - 1) / (size_t)B;
+        int N = socfw_dist_size(), me = socfw_dist_rank();
+        double *bstat = calloc(2 * (nbatch ? nbatch : 1), sizeof *bstat);
+        float *ex_probs = t->kind == SOCFW_TARGET_TOKENS
+                                  ? NULL
+                                  : calloc((s->n ? s->n : 1) * (size_t)K_acc,
+                                           sizeof *ex_probs);
+        if ((!bstat || (t->kind != SOCFW_TARGET_TOKENS && !ex_probs)) &&
+            rc == 0)
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        for (size_t bi = 0; rc == 0 && bi < nbatch; bi++) {
+                if ((int)(bi % (size_t)N) != me)
+                        continue;
+                size_t start = bi * (size_t)B;
+                int nb = (int)(s->n - start < (size_t)B ? s->n - start
+                                                        : (size_t)B);
                 for (int b = 0; b < nb; b++)
                         batch[b] = &s->ex[start + (size_t)b];
                 float loss;
                 rc = run_batch(rt, t, batch, nb, 0, 0, &loss, err);
                 if (rc < 0)
                         break;
+                size_t cnt = (size_t)nb;
                 if (t->kind == SOCFW_TARGET_TOKENS) {
-                        size_t cnt = 0;
+                        cnt = 0;
                         for (int b = 0; b < nb; b++)
                                 for (int i = 0; i < batch[b]->n; i++)
                                         cnt += batch[b]->targets[i] >= 0;
-                        loss_sum += (double)loss * (double)cnt;
-                        tokens += cnt;
-                        continue;
+                } else {
+                        socfw_nn_softmax_forward(rt->out, rt->out, nb,
+                                                 t->n_outputs);
+                        memcpy(ex_probs + start * (size_t)K_acc, rt->out,
+                               sizeof(float) * (size_t)nb * (size_t)K_acc);
                 }
-                loss_sum += (double)loss * nb;
-                loss_n += (size_t)nb;
-                /* a record is its first window and the continuation
-                 * windows after it (backbone.truncation: chunk_average):
-                 * its prediction is the best of the averaged class
-                 * probabilities (with one window: the best logit) */
-                int K = t->n_outputs;
-                socfw_nn_softmax_forward(rt->out, rt->out, nb, K);
-                for (int b = 0; b < nb; b++) {
-                        if (batch[b]->chunk == 0) {
-                                if (n_rec > 0)
-                                        record_done(probs, K, windows,
-                                                    &pred[n_rec - 1],
-                                                    rec_probs +
-                                                            (n_rec - 1) *
-                                                                    (size_t)K);
-                                rows[n_rec] = batch[b]->record;
-                                gold[n_rec++] = batch[b]->label;
-                                memset(probs, 0, sizeof(double) * (size_t)K);
-                                windows = 0;
-                        }
-                        for (int k = 0; k < K; k++)
-                                probs[k] += rt->out[(size_t)b * K + k];
-                        windows++;
-                }
+                bstat[2 * bi] = (double)loss * (double)cnt;
+                bstat[2 * bi + 1] = (double)cnt;
         }
+        if (rc == 0 && N > 1)
+                rc = socfw_dist_allreduce_sum_f64(bstat, 2 * nbatch, err);
+        if (rc == 0 && N > 1 && ex_probs)
+                rc = socfw_dist_allreduce_sum(ex_probs,
+                                              s->n * (size_t)K_acc, err);
+        for (size_t bi = 0; rc == 0 && bi < nbatch; bi++) {
+                loss_sum += bstat[2 * bi];
+                if (t->kind == SOCFW_TARGET_TOKENS)
+                        tokens += (size_t)bstat[2 * bi + 1];
+                else
+                        loss_n += (size_t)bstat[2 * bi + 1];
+        }
+        /* a record is its first window and the continuation windows after
+         * it (backbone.truncation: chunk_average): its prediction is the
+         * best of the averaged class probabilities (with one window: the
+         * best logit) */
+        int K = t->n_outputs;
+        for (size_t i = 0; rc == 0 && ex_probs && i < s->n; i++) {
+                const rt_example *ex = &s->ex[i];
+                if (ex->chunk == 0) {
+                        if (n_rec > 0)
+                                record_done(probs, K, windows,
+                                            &pred[n_rec - 1],
+                                            rec_probs +
+                                                    (n_rec - 1) * (size_t)K);
+                        rows[n_rec] = ex->record;
+                        gold[n_rec++] = ex->label;
+                        memset(probs, 0, sizeof(double) * (size_t)K);
+                        windows = 0;
+                }
+                for (int k = 0; k < K; k++)
+                        probs[k] += ex_probs[i * (size_t)K + k];
+                windows++;
+        }
+        free(bstat);
+        free(ex_probs);
         if (rc == 0 && n_rec > 0 && t->kind != SOCFW_TARGET_TOKENS)
                 record_done(probs, K_acc, windows, &pred[n_rec - 1],
                             rec_probs + (n_rec - 1) * (size_t)K_acc);
