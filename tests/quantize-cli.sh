@@ -96,14 +96,25 @@ if "$socfw" quantize "$fx/bert" "$tmp/x.gguf" --type q8_0 2>"$tmp/log"; then
 fi
 grep -q "bert model" "$tmp/log" || fail "$(cat "$tmp/log")"
 
-# GPT-2 (what socfw pretrains and `adapter merge` writes): socfw does not
-# load GPT-2 GGUF files yet, so check the file itself against the
-# safetensors with an independent reader: names, Conv1D orientation, data
+# GPT-2 (what socfw pretrains and `adapter merge` writes): the file itself
+# against the safetensors with an independent reader (names, Conv1D
+# orientation, data), then socfw loads it back: F32 gives the logits of the
+# safetensors exactly, Q8_0 within the Llama fixtures' tolerance
 "$socfw" quantize "$fx/gpt2" "$tmp/gpt2.gguf" --type f32 2>/dev/null
 python3 "$src/tests/gguf-gpt2-check.py" "$tmp/gpt2.gguf" "$fx/gpt2" ||
         fail "GPT-2 GGUF does not match its safetensors"
 "$socfw" quantize "$fx/gpt2" "$tmp/gpt2.q8.gguf" --type q8_0 2>/dev/null ||
         fail "GPT-2 to q8_0"
+"$socfw" logits --model "$fx/gpt2" --ids "$ids" >"$tmp/ref"
+"$socfw" logits --model "$tmp/gpt2.gguf" --ids "$ids" >"$tmp/got" ||
+        fail "socfw does not load its GPT-2 GGUF"
+cmp -s "$tmp/ref" "$tmp/got" || fail "GPT-2 F32 GGUF: logits differ"
+"$socfw" logits --model "$tmp/gpt2.q8.gguf" --ids "$ids" >"$tmp/got" ||
+        fail "socfw does not load its GPT-2 Q8_0 GGUF"
+d=$(reldiff "$tmp/ref" "$tmp/got")
+awk -v d="$d" 'BEGIN { exit !(d <= 0.1) }' ||
+        fail "GPT-2 Q8_0 GGUF: logits differ by $d of the largest"
+echo "quantize gpt2: F32 GGUF logits exact, Q8_0 within $d"
 [ ! -e "$tmp/x.gguf" ] || fail "a refused run left $tmp/x.gguf"
 
 # a BPE vocabulary smaller than the model's 80 rows is padded, as

@@ -147,6 +147,8 @@ typedef struct decl {
         int *idx;
         enum init_kind init;
         int permute_heads;  /* GGUF Q/K: un-permute rows for this many heads */
+        int transpose_gguf; /* GGUF stores it (out, in); here (in, out):
+                               GPT-2's Conv1D weights                     */
 } decl;
 
 typedef struct decl_list {
@@ -205,33 +207,49 @@ declare_gpt2(socfw_model *m, decl_list *dl)
 {
         const socfw_model_config *c = &m->cfg;
         int64_t C = c->hidden, F = c->ffn;
-        ADD(&m->tok_emb, INIT_NORMAL, c->vocab_size, C, NULL, "wte.weight");
-        ADD(&m->pos_emb, INIT_NORMAL, c->max_positions, C, NULL,
-            "wpe.weight");
+        char g[64];
+        ADD(&m->tok_emb, INIT_NORMAL, c->vocab_size, C, "token_embd.weight",
+            "wte.weight");
+        ADD(&m->pos_emb, INIT_NORMAL, c->max_positions, C,
+            "position_embd.weight", "wpe.weight");
         for (int i = 0; i < c->n_layers; i++) {
                 arch_layer *L = &m->layers[i];
-                ADD(&L->ln1_w, INIT_ONE, C, 0, NULL, "h.%d.ln_1.weight", i);
-                ADD(&L->ln1_b, INIT_ZERO, C, 0, NULL, "h.%d.ln_1.bias", i);
-                ADD(&L->qkv_w, INIT_NORMAL, C, 3 * C, NULL,
+#define G(s) (snprintf(g, sizeof g, "blk.%d.%s", i, s), g)
+/* a Conv1D weight: (in, out) here, (out, in) in GGUF */
+#define T (dl->v[dl->n - 1].transpose_gguf = 1)
+                ADD(&L->ln1_w, INIT_ONE, C, 0, G("attn_norm.weight"),
+                    "h.%d.ln_1.weight", i);
+                ADD(&L->ln1_b, INIT_ZERO, C, 0, G("attn_norm.bias"),
+                    "h.%d.ln_1.bias", i);
+                ADD(&L->qkv_w, INIT_NORMAL, C, 3 * C, G("attn_qkv.weight"),
                     "h.%d.attn.c_attn.weight", i);
-                ADD(&L->qkv_b, INIT_ZERO, 3 * C, 0, NULL,
+                T;
+                ADD(&L->qkv_b, INIT_ZERO, 3 * C, 0, G("attn_qkv.bias"),
                     "h.%d.attn.c_attn.bias", i);
-                ADD(&L->o_w, INIT_PROJ, C, C, NULL,
+                ADD(&L->o_w, INIT_PROJ, C, C, G("attn_output.weight"),
                     "h.%d.attn.c_proj.weight", i);
-                ADD(&L->o_b, INIT_ZERO, C, 0, NULL, "h.%d.attn.c_proj.bias",
-                    i);
-                ADD(&L->ln2_w, INIT_ONE, C, 0, NULL, "h.%d.ln_2.weight", i);
-                ADD(&L->ln2_b, INIT_ZERO, C, 0, NULL, "h.%d.ln_2.bias", i);
-                ADD(&L->fc_w, INIT_NORMAL, C, F, NULL,
+                T;
+                ADD(&L->o_b, INIT_ZERO, C, 0, G("attn_output.bias"),
+                    "h.%d.attn.c_proj.bias", i);
+                ADD(&L->ln2_w, INIT_ONE, C, 0, G("ffn_norm.weight"),
+                    "h.%d.ln_2.weight", i);
+                ADD(&L->ln2_b, INIT_ZERO, C, 0, G("ffn_norm.bias"),
+                    "h.%d.ln_2.bias", i);
+                ADD(&L->fc_w, INIT_NORMAL, C, F, G("ffn_up.weight"),
                     "h.%d.mlp.c_fc.weight", i);
-                ADD(&L->fc_b, INIT_ZERO, F, 0, NULL, "h.%d.mlp.c_fc.bias", i);
-                ADD(&L->down_w, INIT_PROJ, F, C, NULL,
+                T;
+                ADD(&L->fc_b, INIT_ZERO, F, 0, G("ffn_up.bias"),
+                    "h.%d.mlp.c_fc.bias", i);
+                ADD(&L->down_w, INIT_PROJ, F, C, G("ffn_down.weight"),
                     "h.%d.mlp.c_proj.weight", i);
-                ADD(&L->down_b, INIT_ZERO, C, 0, NULL,
+                T;
+                ADD(&L->down_b, INIT_ZERO, C, 0, G("ffn_down.bias"),
                     "h.%d.mlp.c_proj.bias", i);
+#undef T
+#undef G
         }
-        ADD(&m->fin_w, INIT_ONE, C, 0, NULL, "ln_f.weight");
-        ADD(&m->fin_b, INIT_ZERO, C, 0, NULL, "ln_f.bias");
+        ADD(&m->fin_w, INIT_ONE, C, 0, "output_norm.weight", "ln_f.weight");
+        ADD(&m->fin_b, INIT_ZERO, C, 0, "output_norm.bias", "ln_f.bias");
         return 0;
 }
 
@@ -957,6 +975,66 @@ hf_config(const socfw_modelfile *mf, socfw_model_config *c,
         return 0;
 }
 
+/* The vocabulary: the rows of token_embd.weight. */
+static int
+gguf_vocab(const socfw_modelfile *mf, socfw_model_config *c,
+           socfw_error *err)
+{
+        const socfw_tensor_info *t = socfw_modelfile_find(mf,
+                                                          "token_embd.weight");
+        if (!t || t->ndim != 2 || t->shape[0] < 1 || t->shape[0] > (1 << 22))
+                return socfw_error_set(err, SOCFW_EFORMAT,
+                                       "%s: tensor 'token_embd.weight' is "
+                                       "missing or not 2-d",
+                                       socfw_modelfile_path(mf));
+        c->vocab_size = (int)t->shape[0];
+        c->tie_embeddings = !socfw_modelfile_find(mf, "output.weight");
+        return 0;
+}
+
+/* A GPT-2 GGUF (llama.cpp's names, as `socfw quantize` writes them):
+ * gpt2.* hyper-parameters; the LM head is tied to the embedding. */
+static int
+gguf_config_gpt2(const socfw_modelfile *mf, socfw_model_config *c,
+                 socfw_error *err)
+{
+        socfw_model_config_default(c, SOCFW_ARCH_GPT2, 0, 0, 0, 0, 0, 0);
+        int rc;
+        if ((rc = need_int(mf, "gpt2.embedding_length", 1, 1 << 16,
+                           &c->hidden, err)) < 0 ||
+            (rc = need_int(mf, "gpt2.block_count", 1, 1024, &c->n_layers,
+                           err)) < 0 ||
+            (rc = need_int(mf, "gpt2.attention.head_count", 1, 1 << 16,
+                           &c->n_heads, err)) < 0 ||
+            (rc = need_int(mf, "gpt2.feed_forward_length", 1, 1 << 20,
+                           &c->ffn, err)) < 0 ||
+            (rc = need_int(mf, "gpt2.context_length", 1, 1 << 20,
+                           &c->max_positions, err)) < 0 ||
+            (rc = opt_float(mf, "gpt2.attention.layer_norm_epsilon",
+                            &c->norm_eps, err)) < 0)
+                return rc;
+        if (c->hidden % c->n_heads)
+                return socfw_error_set(err, SOCFW_EFORMAT,
+                                       "%s: gpt2.embedding_length %d is not "
+                                       "a multiple of the %d heads",
+                                       socfw_modelfile_path(mf), c->hidden,
+                                       c->n_heads);
+        c->n_kv_heads = c->n_heads;
+        c->head_dim = c->hidden / c->n_heads;
+        opt_id(mf, "tokenizer.ggml.bos_token_id", &c->bos_id);
+        opt_id(mf, "tokenizer.ggml.eos_token_id", &c->eos_id);
+        opt_id(mf, "tokenizer.ggml.padding_token_id", &c->pad_id);
+        if ((rc = gguf_vocab(mf, c, err)) < 0)
+                return rc;
+        if (!c->tie_embeddings)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
+                                       "%s: a GPT-2 GGUF with its own "
+                                       "output.weight (an untied LM head) is "
+                                       "not supported",
+                                       socfw_modelfile_path(mf));
+        return 0;
+}
+
 static int
 gguf_config(const socfw_modelfile *mf, socfw_model_config *c,
             socfw_error *err)
@@ -967,12 +1045,15 @@ gguf_config(const socfw_modelfile *mf, socfw_model_config *c,
                                             NULL, err);
         if (rc < 0)
                 return rc;
-        if (strcmp(arch, "llama") && strcmp(arch, "qwen2"))
+        if (strcmp(arch, "llama") && strcmp(arch, "qwen2") &&
+            strcmp(arch, "gpt2"))
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED,
                                        "%s: GGUF architecture '%s' is not "
-                                       "supported (llama, qwen2); hint: use "
-                                       "the Hugging Face safetensors", path,
-                                       arch);
+                                       "supported (llama, qwen2, gpt2); "
+                                       "hint: use the Hugging Face "
+                                       "safetensors", path, arch);
+        if (!strcmp(arch, "gpt2"))
+                return gguf_config_gpt2(mf, c, err);
         socfw_model_config_default(c, SOCFW_ARCH_LLAMA, 0, 0, 0, 0, 0, 0);
         char key[128];
 #define K(s) (snprintf(key, sizeof key, "%s.%s", arch, s), key)
@@ -1034,14 +1115,8 @@ gguf_config(const socfw_modelfile *mf, socfw_model_config *c,
         opt_id(mf, "tokenizer.ggml.bos_token_id", &c->bos_id);
         opt_id(mf, "tokenizer.ggml.eos_token_id", &c->eos_id);
         opt_id(mf, "tokenizer.ggml.padding_token_id", &c->pad_id);
-        const socfw_tensor_info *t = socfw_modelfile_find(mf,
-                                                          "token_embd.weight");
-        if (!t || t->ndim != 2 || t->shape[0] < 1 || t->shape[0] > (1 << 22))
-                return socfw_error_set(err, SOCFW_EFORMAT,
-                                       "%s: tensor 'token_embd.weight' is "
-                                       "missing or not 2-d", path);
-        c->vocab_size = (int)t->shape[0];
-        c->tie_embeddings = !socfw_modelfile_find(mf, "output.weight");
+        if ((rc = gguf_vocab(mf, c, err)) < 0)
+                return rc;
         c->attn_bias = socfw_modelfile_find(mf, "blk.0.attn_q.bias") != NULL;
         return 0;
 }
@@ -1167,8 +1242,9 @@ load_decl(socfw_model *m, const socfw_modelfile *mf, const decl *d, int gguf,
                                        socfw_arch_name(m->cfg.arch));
         }
         int64_t n = d->shape[0] * (d->ndim == 2 ? d->shape[1] : 1);
+        int transpose = gguf && d->transpose_gguf && d->ndim == 2;
         if (t->ndim != d->ndim || t->nelem != n ||
-            t->shape[0] != d->shape[0])
+            t->shape[0] != d->shape[transpose ? 1 : 0])
                 return socfw_error_set(err, SOCFW_EFORMAT,
                                        "%s: tensor '%s' has shape [%lld, "
                                        "%lld] (%d-d), expected [%lld, %lld]",
@@ -1183,6 +1259,20 @@ load_decl(socfw_model *m, const socfw_modelfile *mf, const decl *d, int gguf,
         if (rc != 0)
                 return rc < 0 ? rc : 0;
         float *w = socfw_params_data(m->ps, idx);
+        if (transpose) {
+                /* (out, in) in the file -> (in, out) here */
+                int64_t in = d->shape[0], out = d->shape[1];
+                float *tmp = malloc(sizeof(float) * (size_t)n);
+                if (!tmp)
+                        return socfw_error_set(err, SOCFW_ENOMEM,
+                                               "model: out of memory");
+                rc = socfw_modelfile_read_f32(mf, t, tmp, (size_t)n, err);
+                for (int64_t o = 0; rc == 0 && o < out; o++)
+                        for (int64_t i = 0; i < in; i++)
+                                w[i * out + o] = tmp[o * in + i];
+                free(tmp);
+                return rc;
+        }
         rc = socfw_modelfile_read_f32(mf, t, w, (size_t)n, err);
         if (rc < 0)
                 return rc;
