@@ -8,6 +8,7 @@
  *   serve_predict.c  GET /health, POST /v1/predict
  *   serve_openai.c   POST /v1/chat/completions, POST /v1/completions,
  *                    GET /v1/models (dialog pipelines), server-sent events
+ *   serve_parse.c    request bodies -> request values (serve_parse.h)
  *   serve_metrics.c  GET /metrics (Prometheus text format)
  *   serve_ui.c       GET / (the web page, web/index.html as installed)
  *
@@ -26,12 +27,10 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "cli/serve_parse.h"
 #include "socfw/chain.h"
 #include "socfw/pipeline.h"
 
-#define SERVE_MAX_BODY (1u << 20)       /* bytes of one request body      */
-#define SERVE_MAX_BATCH 256             /* records of one /v1/predict     */
-#define SERVE_MAX_MESSAGES 256          /* messages of one chat request   */
 
 /* What serves: a chain over a pipeline, and who owns them. */
 typedef struct serve_model {
