@@ -16,7 +16,10 @@ per second (the answers' usage.completion_tokens over the wall time).
          the server's resident memory is read before and after)
 
 URL must be http://127.0.0.1:PORT or http://localhost:PORT.  Measures;
-never fails on time.  A non-200 answer is counted and reported.
+never fails on time.  A non-200 answer is counted and reported.  The
+server's /metrics before and after the run give the mean batch sizes of
+the run: classification windows per batched forward pass, and tokens per
+batched decoding step (generations decoded together).
 """
 import argparse
 import http.client
@@ -105,6 +108,27 @@ def client(host, port, kind, counter, lock, results, deadline, max_tokens,
             results.append((status, dt, tokens))
 
 
+COUNTERS = ("socfw_batch_forward_passes_total", "socfw_batch_windows_total",
+            "socfw_decode_steps_total", "socfw_decode_tokens_total")
+
+
+def counters(host, port, key):
+    """The server's batching counters (/metrics), or {} if unreadable."""
+    try:
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        h = {"Authorization": "Bearer " + key} if key else {}
+        conn.request("GET", "/metrics", headers=h)
+        text = conn.getresponse().read().decode()
+    except (OSError, http.client.HTTPException, UnicodeDecodeError):
+        return {}
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in COUNTERS:
+            out[parts[0]] = float(parts[1])
+    return out
+
+
 def pct(xs, p):
     if not xs:
         return float("nan")
@@ -150,6 +174,7 @@ def main():
                 return int(line.split()[1])
         return 0
     rss0 = rss()
+    m0 = counters(u.hostname, u.port, a.api_key)
     lock = threading.Lock()
     counter = [a.requests, 0]
     results = []
@@ -184,6 +209,18 @@ def main():
         line += ", %d malformed (%d with the wrong status%s)" % (
             len(mal), len(wrong), ": " + ",".join(sorted(set(wrong)))
             if wrong else "")
+    m1 = counters(u.hostname, u.port, a.api_key)
+    d = {k: m1.get(k, 0) - m0.get(k, 0) for k in COUNTERS}
+    if d["socfw_batch_forward_passes_total"] > 0:
+        line += ", mean classification batch %.2f (%d windows / %d passes)" % (
+            d["socfw_batch_windows_total"] /
+            d["socfw_batch_forward_passes_total"],
+            d["socfw_batch_windows_total"],
+            d["socfw_batch_forward_passes_total"])
+    if d["socfw_decode_steps_total"] > 0:
+        line += ", mean decoding batch %.2f (%d tokens / %d steps)" % (
+            d["socfw_decode_tokens_total"] / d["socfw_decode_steps_total"],
+            d["socfw_decode_tokens_total"], d["socfw_decode_steps_total"])
     if a.server_pid:
         r1 = rss()
         line += ", server RSS %d -> %d KiB (%+.1f%%)" % (

@@ -394,6 +394,23 @@ static int
 attend(socfw_model *m, int l, arch_layer_ws *w, const arch_pass *p)
 {
         socfw_nn_attn_desc ad = attn_desc(m, p);
+        if (p->seq) {   /* one query per sequence, over its own cache */
+                const socfw_model_config *c = &m->cfg;
+                int qd = arch_qd(c), kd = arch_kd(c);
+                int ldq = c->arch == SOCFW_ARCH_GPT2 ? 3 * c->hidden : qd;
+                for (int b = 0; b < p->B; b++) {
+                        const arch_seq *sq = &p->seq[b];
+                        size_t at = (size_t)l * sq->cap * kd;
+                        int rc = socfw_nn_attention_decode(
+                                w->atty + (size_t)b * qd,
+                                w->q + (size_t)b * ldq, sq->k + at,
+                                sq->v + at, NULL, 1, sq->pos + 1, sq->cap,
+                                ad.H, ad.Hkv, ad.D, 0.0f);
+                        if (rc < 0)
+                                return rc;
+                }
+                return 0;
+        }
         int P = socfw_adapter_prefix_length(p->adapter);
         if (!p->kc && P) {
                 float *kf, *vf;
@@ -487,6 +504,14 @@ arch_block_forward(socfw_model *m, int l, const float *x, arch_layer_ws *w,
                                            eps);
                 if ((rc = fused_qkv(m, l, w->q, w->a_in, p)) < 0)
                         return rc;
+                for (int b = 0; p->seq && b < B; b++) {
+                        const arch_seq *sq = &p->seq[b];
+                        const float *r = w->q + (size_t)b * 3 * C;
+                        size_t at = ((size_t)l * sq->cap + sq->pos) * kd;
+                        memcpy(sq->k + at, r + C, (size_t)C * sizeof(float));
+                        memcpy(sq->v + at, r + 2 * C,
+                               (size_t)C * sizeof(float));
+                }
                 if (p->kc) {    /* the new k, v rows go into the cache */
                         for (int t = 0; t < T; t++) {
                                 const float *r = w->q + (size_t)t * 3 * C;
@@ -513,9 +538,19 @@ arch_block_forward(socfw_model *m, int l, const float *x, arch_layer_ws *w,
                                                   p->pos0);
                 socfw_nn_rope_desc rk = rope_desc(m, B, T, c->n_kv_heads,
                                                   p->pos0);
+                rq.pos = rk.pos = p->seq_pos;
                 if ((rc = socfw_nn_rope_forward(w->q, &rq)) < 0 ||
                     (rc = socfw_nn_rope_forward(k, &rk)) < 0)
                         return rc;
+                /* batched decoding: each new k, v row into its cache */
+                for (int b = 0; p->seq && b < B; b++) {
+                        const arch_seq *sq = &p->seq[b];
+                        size_t at = ((size_t)l * sq->cap + sq->pos) * kd;
+                        memcpy(sq->k + at, k + (size_t)b * kd,
+                               (size_t)kd * sizeof(float));
+                        memcpy(sq->v + at, v + (size_t)b * kd,
+                               (size_t)kd * sizeof(float));
+                }
         }
         if ((rc = attend(m, l, w, p)) < 0 ||
             (rc = site_forward(m, l, SOCFW_SITE_ATTN_O, tmp, w->atty, qd, C,

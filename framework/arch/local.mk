@@ -16,7 +16,7 @@ TESTS += tests/test_arch
 endif
 tests_test_arch_SOURCES = $(TEST_COMMON) tests/test_arch_util.h \
 	tests/test_arch_util.c tests/test_arch_torch.c tests/test_arch_gguf.c \
-	tests/test_arch_api.c tests/test_arch_eval.c
+	tests/test_arch_api.c tests/test_arch_eval.c tests/test_arch_batch.c
 tests_test_arch_CFLAGS = $(TEST_CFLAGS)
 tests_test_arch_LDADD = $(TEST_LDADD)
 

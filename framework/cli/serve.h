@@ -15,7 +15,9 @@
  * One model (runtime + chain) serves every request, with one copy of the
  * weights: the runtime's inference hooks take a socfw_context and buffers
  * per call (framework/train/runtime.c), so up to `--workers` chain runs go
- * at once.  The kernels share socfw's one thread pool (socfw/threads.h),
+ * at once; concurrent classifications are micro-batched into one forward
+ * pass and concurrent generations decoded in shared batched steps
+ * (framework/train/decode_batch.c).  The kernels share socfw's one thread pool (socfw/threads.h),
  * whose parallel loops are serialised across callers.
  */
 #ifndef SOCFW_CLI_SERVE_H

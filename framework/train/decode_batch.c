@@ -1,0 +1,182 @@
+/* decode_batch.c - batched decoding of the runtime's concurrent
+ * generations (continuous batching; see runtime_impl.h, rt_decoder).
+ *
+ * Every generation runs its own loop on its caller's thread (socfw_generate:
+ * sampling, stop strings, streaming callbacks, cancellation and timeouts
+ * stay per request); only the model step of one new token goes through
+ * here.  A thread that needs its next-token logits queues its step; the
+ * first thread to find no leader leads: it waits until every live
+ * generation has queued its step (or RT_DECODE_WAIT_US passed: one that
+ * is busy elsewhere, e.g. writing to a slow client, joins the next step),
+ * takes the queue (at most RT_DECODE_MAX) and runs it as one
+ * socfw_model_decode_batch, one pass over the weights for all of them,
+ * then hands each its logits.  A generation is live from its first
+ * one-token step (after its prompt, which goes through
+ * socfw_model_decode_step alone) until it ends, so sequences join and
+ * leave between steps.  A lone generation waits for nobody. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "train/runtime_impl.h"
+
+#define RT_DECODE_MAX 64        /* sequences in one batched step at most */
+#define RT_DECODE_WAIT_US 2000  /* a leader waits this long for the rest */
+
+/* One waiting step. */
+typedef struct rt_dstep {
+        socfw_model_kv *kv;
+        int32_t id;
+        float *logits;          /* the caller's (V)                      */
+        int rc, done;
+        socfw_error err;
+        struct rt_dstep *next;
+} rt_dstep;
+
+void
+rt_decoder_init(rt_decoder *d)
+{
+        memset(d, 0, sizeof *d);
+        pthread_mutex_init(&d->lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&d->cond, &ca);
+        pthread_condattr_destroy(&ca);
+}
+
+void
+rt_decoder_destroy(rt_decoder *d)
+{
+        pthread_mutex_destroy(&d->lock);
+        pthread_cond_destroy(&d->cond);
+        free(d->logits);
+        d->logits = NULL;
+}
+
+void
+rt_decode_join(socfw_runtime *rt)
+{
+        rt_decoder *d = &rt->dec;
+        pthread_mutex_lock(&d->lock);
+        d->live++;
+        pthread_mutex_unlock(&d->lock);
+}
+
+void
+rt_decode_leave(socfw_runtime *rt)
+{
+        rt_decoder *d = &rt->dec;
+        pthread_mutex_lock(&d->lock);
+        d->live--;
+        /* a leader waiting for this one need not */
+        pthread_cond_broadcast(&d->cond);
+        pthread_mutex_unlock(&d->lock);
+}
+
+/* Run steps[0..k) as one batch (the leader, without the lock). */
+static void
+run_steps(socfw_runtime *rt, rt_dstep **steps, int k, float *logits)
+{
+        socfw_model_kv *kvs[RT_DECODE_MAX];
+        int32_t ids[RT_DECODE_MAX];
+        for (int i = 0; i < k; i++) {
+                kvs[i] = steps[i]->kv;
+                ids[i] = steps[i]->id;
+        }
+        size_t V = (size_t)socfw_model_config_of(rt->model)->vocab_size;
+        socfw_error err = {0};
+        int rc = socfw_model_decode_batch(rt->model, kvs, ids, k, logits,
+                                          &err);
+        for (int i = 0; i < k; i++) {
+                steps[i]->rc = rc;
+                if (rc < 0)
+                        steps[i]->err = err;
+                else
+                        memcpy(steps[i]->logits, logits + (size_t)i * V,
+                               V * sizeof *logits);
+        }
+}
+
+int
+rt_decode_one(socfw_runtime *rt, socfw_model_kv *kv, int32_t id,
+              float *logits, socfw_error *err)
+{
+        rt_decoder *d = &rt->dec;
+        size_t V = (size_t)socfw_model_config_of(rt->model)->vocab_size;
+        rt_dstep me = {.kv = kv, .id = id, .logits = logits};
+        pthread_mutex_lock(&d->lock);
+        rt_dstep **tail = &d->queue;
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = &me;
+        d->queued++;
+        pthread_cond_broadcast(&d->cond);       /* a leader counts us */
+        while (!me.done) {
+                if (d->leader) {
+                        pthread_cond_wait(&d->cond, &d->lock);
+                        continue;
+                }
+                d->leader = 1;
+                struct timespec until;
+                clock_gettime(CLOCK_MONOTONIC, &until);
+                until.tv_nsec += RT_DECODE_WAIT_US * 1000L;
+                if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                }
+                while (d->queued < d->live && d->queued < RT_DECODE_MAX &&
+                       pthread_cond_timedwait(&d->cond, &d->lock, &until) !=
+                               ETIMEDOUT)
+                        ;
+                rt_dstep *take[RT_DECODE_MAX];
+                int k = 0;
+                while (d->queue && k < RT_DECODE_MAX) {
+                        take[k++] = d->queue;
+                        d->queue = d->queue->next;
+                }
+                d->queued -= k;
+                /* the (k, V) logits: the leader's alone until it is done */
+                float *buf = d->logits;
+                if (d->cap < (size_t)k * V) {
+                        buf = realloc(d->logits, (size_t)k * V * sizeof *buf);
+                        if (buf) {
+                                d->logits = buf;
+                                d->cap = (size_t)k * V;
+                        }
+                }
+                pthread_mutex_unlock(&d->lock);
+                if (buf) {
+                        run_steps(rt, take, k, buf);
+                } else {
+                        for (int i = 0; i < k; i++)
+                                take[i]->rc = socfw_error_set(
+                                        &take[i]->err, SOCFW_ENOMEM,
+                                        "out of memory for a decoding batch "
+                                        "of %d", k);
+                }
+                pthread_mutex_lock(&d->lock);
+                for (int i = 0; i < k; i++)
+                        take[i]->done = 1;
+                d->steps++;
+                d->rows += (unsigned long long)k;
+                d->leader = 0;
+                pthread_cond_broadcast(&d->cond);
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (me.rc < 0 && err)
+                *err = me.err;
+        return me.rc;
+}
+
+void
+socfw_runtime_decode_stats(socfw_runtime *rt, unsigned long long *steps,
+                           unsigned long long *rows)
+{
+        pthread_mutex_lock(&rt->dec.lock);
+        *steps = rt->dec.steps;
+        *rows = rt->dec.rows;
+        pthread_mutex_unlock(&rt->dec.lock);
+}
