@@ -211,6 +211,11 @@ ARCH_HIDDEN int arch_block_backward(socfw_context *cx, int l, const float *x,
  * SOCFW_ENOMEM. */
 ARCH_HIDDEN int arch_linear(const socfw_model *m, int wi, int bi, float *y,
                             const float *x, int N, int in, int out);
+/* The same for a few rows (batched decoding, socfw_nn_matmul_forward_few):
+ * each weight read once for all of them. */
+ARCH_HIDDEN int arch_linear_few(const socfw_model *m, int wi, int bi,
+                                float *y, const float *x, int N, int in,
+                                int out);
 
 /* x (N,C) = token embedding rows of ids (block.c); ids outside the
  * vocabulary give zero rows and SOCFW_EINVAL, as

@@ -158,7 +158,8 @@ site_forward(socfw_model *m, int l, socfw_site s, float *y, const float *x,
         const float *xin = a ? peft_in_forward(a, l, s, x, in, &pp) : x;
         if (!xin)
                 return SOCFW_ENOMEM;
-        int rc = arch_linear(m, wi, bi, y, xin, pp.N, in, out);
+        int rc = p->seq ? arch_linear_few(m, wi, bi, y, xin, pp.N, in, out)
+                        : arch_linear(m, wi, bi, y, xin, pp.N, in, out);
         if (rc < 0)
                 return rc;
         return a ? peft_out_forward(a, l, s, x, y, out, in, out, &pp) : 0;
@@ -172,6 +173,17 @@ arch_linear(const socfw_model *m, int wi, int bi, float *y, const float *x,
         if (q)
                 return socfw_nn_qlinear_forward(y, x, q, W(bi), N);
         socfw_nn_matmul_forward(y, x, W(wi), W(bi), N, in, out, m->wl);
+        return 0;
+}
+
+int
+arch_linear_few(const socfw_model *m, int wi, int bi, float *y,
+                const float *x, int N, int in, int out)
+{
+        const socfw_qtensor *q = arch_qw(m, wi);
+        if (q)
+                return socfw_nn_qlinear_forward(y, x, q, W(bi), N);
+        socfw_nn_matmul_forward_few(y, x, W(wi), W(bi), N, in, out, m->wl);
         return 0;
 }
 
@@ -218,8 +230,12 @@ fused_qkv(socfw_model *m, int l, float *qkv, const float *x,
 {
         const arch_layer *P = &m->layers[l];
         int C = m->cfg.hidden, N = p->B * p->T;
-        socfw_nn_matmul_forward(qkv, x, W(P->qkv_w), W(P->qkv_b), N, C,
-                                3 * C, m->wl);
+        if (p->seq)     /* batched decoding: a few rows */
+                socfw_nn_matmul_forward_few(qkv, x, W(P->qkv_w),
+                                            W(P->qkv_b), N, C, 3 * C, m->wl);
+        else
+                socfw_nn_matmul_forward(qkv, x, W(P->qkv_w), W(P->qkv_b), N,
+                                        C, 3 * C, m->wl);
         if (!p->adapter)
                 return 0;
         peft_pass pp = {N, p->save, p->training, p->rng, p->scr};

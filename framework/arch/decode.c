@@ -165,7 +165,8 @@ socfw_model_kv_capacity(const socfw_model_kv *kv)
 }
 
 /* logits (N,V) of the rows x (N,C): the final norm (into xn), then the
- * language-model head as one (N,C) x (V,C)^T product. */
+ * language-model head as one (N,C) x (V,C)^T product (a few rows: each
+ * weight read once for all, socfw_nn_matmul_forward_few). */
 static int
 lm_head(socfw_model *m, float *xn, const float *x, int N, float *logits)
 {
@@ -181,8 +182,8 @@ lm_head(socfw_model *m, float *xn, const float *x, int N, float *logits)
         const socfw_qtensor *q = arch_qw(m, head);
         if (q)
                 return socfw_nn_qlinear_forward(logits, xn, q, NULL, N);
-        socfw_nn_matmul_forward(logits, xn, W(head), NULL, N, C,
-                                c->vocab_size, SOCFW_NN_W_OUT_IN);
+        socfw_nn_matmul_forward_few(logits, xn, W(head), NULL, N, C,
+                                    c->vocab_size, SOCFW_NN_W_OUT_IN);
         return 0;
 }
 

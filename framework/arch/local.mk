@@ -25,6 +25,11 @@ noinst_PROGRAMS += bench/bench_model
 bench_bench_model_SOURCES = bench/bench_model.c
 bench_bench_model_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 bench_bench_model_LDADD = framework/libsocfw.la
+# batched decoding against one sequence at a time (doc/performance.md)
+noinst_PROGRAMS += bench/bench_decode_batch
+bench_bench_decode_batch_SOURCES = bench/bench_decode_batch.c
+bench_bench_decode_batch_CFLAGS = $(framework_libsocfw_la_CFLAGS)
+bench_bench_decode_batch_LDADD = framework/libsocfw.la
 EXTRA_DIST += bench/bench_torch_gpt2.py
 
 # weights kept in their file's format: random Llama GGUF files (SmolLM-135M
