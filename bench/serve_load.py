@@ -24,6 +24,7 @@ batched decoding step (generations decoded together).
 import argparse
 import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -152,7 +153,8 @@ def main():
     ap.add_argument("--malformed", type=float, default=0.0,
                     help="share of malformed requests (0..0.5)")
     ap.add_argument("--server-pid", type=int, default=0,
-                    help="report this process's resident memory")
+                    help="report this process's resident memory and CPU "
+                         "time per request")
     a = ap.parse_args()
     u = urllib.parse.urlparse(a.url)
     if u.hostname not in ("127.0.0.1", "localhost") or not u.port:
@@ -173,7 +175,15 @@ def main():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         return 0
+    def cpu():
+        """The server's CPU seconds so far (user + system)."""
+        if not a.server_pid:
+            return 0.0
+        with open("/proc/%d/stat" % a.server_pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     rss0 = rss()
+    cpu0 = cpu()
     m0 = counters(u.hostname, u.port, a.api_key)
     lock = threading.Lock()
     counter = [a.requests, 0]
@@ -221,6 +231,9 @@ def main():
         line += ", mean decoding batch %.2f (%d tokens / %d steps)" % (
             d["socfw_decode_tokens_total"] / d["socfw_decode_steps_total"],
             d["socfw_decode_tokens_total"], d["socfw_decode_steps_total"])
+    if a.server_pid and results:
+        line += ", server CPU %.2f ms/request" % (
+            (cpu() - cpu0) * 1000.0 / len(results))
     if a.server_pid:
         r1 = rss()
         line += ", server RSS %d -> %d KiB (%+.1f%%)" % (

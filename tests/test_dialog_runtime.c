@@ -328,8 +328,13 @@ gen_run(void *arg)
  * replies alone (greedy). */
 Test(dialog_runtime, concurrent_generations_are_batched_and_equal_alone)
 {
+        /* the leader of a step waits for every live generation (up to
+         * 50 ms): on this tiny model a step is shorter than a callback,
+         * and the default bound (one step's time) would rarely wait */
+        setenv("SOCFW_DECODE_WAIT_US", "50000", 1);
         socfw_pipeline *p = NULL;
         socfw_runtime *rt = trained(&p);
+        unsetenv("SOCFW_DECODE_WAIT_US");
         socfw_task_ctx *ctx = rt->tasks[0].ctx;
         static const char *const prompts[N_GEN] = {
                 "User: hello there\nBot: <|tone:neutral|>",
@@ -380,8 +385,9 @@ Test(dialog_runtime, concurrent_generations_are_batched_and_equal_alone)
         rows -= rows0;
         cr_log_info("%llu tokens in %llu batched steps", rows, steps);
         cr_assert_gt(steps, 0);
-        /* six at once: most steps held several of them */
-        cr_expect_gt((double)rows / (double)steps, 1.5,
+        /* six at once, every step waiting for all live ones: most steps
+         * held several of them */
+        cr_expect_gt((double)rows / (double)steps, 2.0,
                      "%llu tokens in %llu steps", rows, steps);
         socfw_runtime_free(rt);
         socfw_pipeline_free(p);

@@ -6,14 +6,21 @@
  * stay per request); only the model step of one new token goes through
  * here.  A thread that needs its next-token logits queues its step; the
  * first thread to find no leader leads: it waits until every live
- * generation has queued its step (or RT_DECODE_WAIT_US passed: one that
- * is busy elsewhere, e.g. writing to a slow client, joins the next step),
- * takes the queue (at most RT_DECODE_MAX) and runs it as one
+ * generation has queued its step, but no longer than the last batched
+ * step took (at most RT_DECODE_WAIT_US: one that is busy elsewhere, e.g.
+ * writing to a slow client or not scheduled on a busy machine, joins the
+ * next step; waiting longer than a step costs more than it saves), takes
+ * the queue (at most RT_DECODE_MAX) and runs it as one
  * socfw_model_decode_batch, one pass over the weights for all of them,
  * then hands each its logits.  A generation is live from its first
  * one-token step (after its prompt, which goes through
  * socfw_model_decode_step alone) until it ends, so sequences join and
- * leave between steps.  A lone generation waits for nobody. */
+ * leave between steps.  A lone generation waits for nobody.
+ *
+ * SOCFW_DECODE_WAIT_US=N (0..1000000) replaces the leader's bound by N
+ * microseconds: longer waits give fuller batches where a step is cheap
+ * next to what a generation does between steps (tests use it to make
+ * batches certain). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -23,7 +30,8 @@
 #include "train/runtime_impl.h"
 
 #define RT_DECODE_MAX 64        /* sequences in one batched step at most */
-#define RT_DECODE_WAIT_US 2000  /* a leader waits this long for the rest */
+#define RT_DECODE_WAIT_US 2000  /* a leader waits at most this long for the
+                                   rest (and no longer than a step takes) */
 
 /* One waiting step. */
 typedef struct rt_dstep {
@@ -44,7 +52,16 @@ rt_decoder_init(rt_decoder *d)
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&d->cond, &ca);
+        pthread_cond_init(&d->gather, &ca);
         pthread_condattr_destroy(&ca);
+        d->wait_ns = -1;
+        const char *env = getenv("SOCFW_DECODE_WAIT_US");
+        if (env && env[0]) {
+                char *end;
+                long us = strtol(env, &end, 10);
+                if (*end == '\0' && us >= 0 && us <= 1000000)
+                        d->wait_ns = us * 1000L;
+        }
 }
 
 void
@@ -52,6 +69,7 @@ rt_decoder_destroy(rt_decoder *d)
 {
         pthread_mutex_destroy(&d->lock);
         pthread_cond_destroy(&d->cond);
+        pthread_cond_destroy(&d->gather);
         free(d->logits);
         d->logits = NULL;
 }
@@ -72,7 +90,8 @@ rt_decode_leave(socfw_runtime *rt)
         pthread_mutex_lock(&d->lock);
         d->live--;
         /* a leader waiting for this one need not */
-        pthread_cond_broadcast(&d->cond);
+        if (d->gathering)
+                pthread_cond_signal(&d->gather);
         pthread_mutex_unlock(&d->lock);
 }
 
@@ -113,24 +132,32 @@ rt_decode_one(socfw_runtime *rt, socfw_model_kv *kv, int32_t id,
                 tail = &(*tail)->next;
         *tail = &me;
         d->queued++;
-        pthread_cond_broadcast(&d->cond);       /* a leader counts us */
+        if (d->gathering)
+                pthread_cond_signal(&d->gather);        /* a leader counts us */
         while (!me.done) {
                 if (d->leader) {
                         pthread_cond_wait(&d->cond, &d->lock);
                         continue;
                 }
                 d->leader = 1;
-                struct timespec until;
+                long wait_ns = d->wait_ns >= 0 ? d->wait_ns
+                               : d->step_ns < RT_DECODE_WAIT_US * 1000L
+                                       ? d->step_ns
+                                       : RT_DECODE_WAIT_US * 1000L;
+                struct timespec until, t0, t1;
                 clock_gettime(CLOCK_MONOTONIC, &until);
-                until.tv_nsec += RT_DECODE_WAIT_US * 1000L;
+                until.tv_sec += wait_ns / 1000000000L;
+                until.tv_nsec += wait_ns % 1000000000L;
                 if (until.tv_nsec >= 1000000000L) {
                         until.tv_sec++;
                         until.tv_nsec -= 1000000000L;
                 }
+                d->gathering = 1;
                 while (d->queued < d->live && d->queued < RT_DECODE_MAX &&
-                       pthread_cond_timedwait(&d->cond, &d->lock, &until) !=
-                               ETIMEDOUT)
+                       pthread_cond_timedwait(&d->gather, &d->lock,
+                                              &until) != ETIMEDOUT)
                         ;
+                d->gathering = 0;
                 rt_dstep *take[RT_DECODE_MAX];
                 int k = 0;
                 while (d->queue && k < RT_DECODE_MAX) {
@@ -148,6 +175,7 @@ rt_decode_one(socfw_runtime *rt, socfw_model_kv *kv, int32_t id,
                         }
                 }
                 pthread_mutex_unlock(&d->lock);
+                clock_gettime(CLOCK_MONOTONIC, &t0);
                 if (buf) {
                         run_steps(rt, take, k, buf);
                 } else {
@@ -157,7 +185,12 @@ rt_decode_one(socfw_runtime *rt, socfw_model_kv *kv, int32_t id,
                                         "out of memory for a decoding batch "
                                         "of %d", k);
                 }
+                clock_gettime(CLOCK_MONOTONIC, &t1);
                 pthread_mutex_lock(&d->lock);
+                /* how long a step takes (a moving average) */
+                long ns = (long)(t1.tv_sec - t0.tv_sec) * 1000000000L +
+                          (t1.tv_nsec - t0.tv_nsec);
+                d->step_ns = d->step_ns ? (3 * d->step_ns + ns) / 4 : ns;
                 for (int i = 0; i < k; i++)
                         take[i]->done = 1;
                 d->steps++;

@@ -77,7 +77,12 @@ typedef struct rt_range {
 /* The scheduler of batched decoding (decode_batch.c). */
 typedef struct rt_decoder {
         pthread_mutex_t lock;
-        pthread_cond_t cond;            /* on CLOCK_MONOTONIC             */
+        pthread_cond_t cond;            /* a batch is done (CLOCK_MONOTONIC) */
+        pthread_cond_t gather;          /* a step queued, a generation left:
+                                           for the leader gathering        */
+        int gathering;                  /* the leader waits on `gather`   */
+        long step_ns;                   /* a batched step takes (average) */
+        long wait_ns;                   /* SOCFW_DECODE_WAIT_US, or -1    */
         struct rt_dstep *queue;         /* steps waiting for a batch      */
         int queued;                     /* their number                   */
         int live;                       /* generations past their prompt  */
