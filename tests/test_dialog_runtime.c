@@ -332,9 +332,11 @@ Test(dialog_runtime, concurrent_generations_are_batched_and_equal_alone)
          * 50 ms): on this tiny model a step is shorter than a callback,
          * and the default bound (one step's time) would rarely wait */
         setenv("SOCFW_DECODE_WAIT_US", "50000", 1);
+        setenv("SOCFW_DECODE_BATCH", "1", 1);   /* however small it is */
         socfw_pipeline *p = NULL;
         socfw_runtime *rt = trained(&p);
         unsetenv("SOCFW_DECODE_WAIT_US");
+        unsetenv("SOCFW_DECODE_BATCH");
         socfw_task_ctx *ctx = rt->tasks[0].ctx;
         static const char *const prompts[N_GEN] = {
                 "User: hello there\nBot: <|tone:neutral|>",

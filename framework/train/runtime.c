@@ -1125,7 +1125,8 @@ typedef struct decoder {
 } decoder;
 
 /* The prompt (n > 1) goes through alone; each next token is batched with
- * the other generations' (decode_batch.c).  A step the batch would refuse
+ * the other generations' (decode_batch.c) when the backbone is big enough
+ * for that to pay.  A step the batch would refuse
  * (a full cache) goes alone too, to fail with its own message. */
 static const float *
 decode_step(void *user, const int32_t *ids, size_t n, socfw_error *err)
@@ -1133,7 +1134,8 @@ decode_step(void *user, const int32_t *ids, size_t n, socfw_error *err)
         decoder *d = user;
         int rc;
         if (n == 1 && socfw_model_kv_len(d->kv) > 0 &&
-            socfw_model_kv_len(d->kv) < socfw_model_kv_capacity(d->kv)) {
+            socfw_model_kv_len(d->kv) < socfw_model_kv_capacity(d->kv) &&
+            (d->live || rt_decode_batches(d->rt))) {
                 if (!d->live) {
                         rt_decode_join(d->rt);
                         d->live = 1;

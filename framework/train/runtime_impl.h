@@ -83,6 +83,7 @@ typedef struct rt_decoder {
         int gathering;                  /* the leader waits on `gather`   */
         long step_ns;                   /* a batched step takes (average) */
         long wait_ns;                   /* SOCFW_DECODE_WAIT_US, or -1    */
+        int mode;                       /* 1 batch, 0 not, -1 not decided */
         struct rt_dstep *queue;         /* steps waiting for a batch      */
         int queued;                     /* their number                   */
         int live;                       /* generations past their prompt  */
@@ -163,6 +164,7 @@ struct socfw_runtime {
  * one-token steps batched with the other live generations' steps. */
 void rt_decoder_init(rt_decoder *d);
 void rt_decoder_destroy(rt_decoder *d);
+int rt_decode_batches(socfw_runtime *rt);        /* 1: worth it (size) */
 void rt_decode_join(socfw_runtime *rt);
 void rt_decode_leave(socfw_runtime *rt);
 int rt_decode_one(socfw_runtime *rt, socfw_model_kv *kv, int32_t id,
