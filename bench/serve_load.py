@@ -159,9 +159,9 @@ def main():
     u = urllib.parse.urlparse(a.url)
     if u.hostname not in ("127.0.0.1", "localhost") or not u.port:
         sys.exit("serve_load: loopback only (http://127.0.0.1:PORT)")
-    if not (1 <= a.concurrency <= 256 and 1 <= a.requests <= 100000 and
+    if not (1 <= a.concurrency <= 256 and 1 <= a.requests <= 1000000 and
             0 < a.time <= 3600):
-        sys.exit("serve_load: -c 1..256, -n 1..100000, -t up to 3600 s")
+        sys.exit("serve_load: -c 1..256, -n 1..1000000, -t up to 3600 s")
     MODEL = a.model
     if a.kind != "predict" and not MODEL:
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
