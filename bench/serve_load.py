@@ -16,11 +16,15 @@ per second (the answers' usage.completion_tokens over the wall time).
          the server's resident memory is read before and after)
 
 URL must be http://127.0.0.1:PORT or http://localhost:PORT.  Measures;
-never fails on time.  A non-200 answer is counted and reported.
+never fails on time.  A non-200 answer is counted and reported.  The
+server's /metrics before and after the run give the mean batch sizes of
+the run: classification windows per batched forward pass, and tokens per
+batched decoding step (generations decoded together).
 """
 import argparse
 import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -105,6 +109,27 @@ def client(host, port, kind, counter, lock, results, deadline, max_tokens,
             results.append((status, dt, tokens))
 
 
+COUNTERS = ("socfw_batch_forward_passes_total", "socfw_batch_windows_total",
+            "socfw_decode_steps_total", "socfw_decode_tokens_total")
+
+
+def counters(host, port, key):
+    """The server's batching counters (/metrics), or {} if unreadable."""
+    try:
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        h = {"Authorization": "Bearer " + key} if key else {}
+        conn.request("GET", "/metrics", headers=h)
+        text = conn.getresponse().read().decode()
+    except (OSError, http.client.HTTPException, UnicodeDecodeError):
+        return {}
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in COUNTERS:
+            out[parts[0]] = float(parts[1])
+    return out
+
+
 def pct(xs, p):
     if not xs:
         return float("nan")
@@ -128,14 +153,15 @@ def main():
     ap.add_argument("--malformed", type=float, default=0.0,
                     help="share of malformed requests (0..0.5)")
     ap.add_argument("--server-pid", type=int, default=0,
-                    help="report this process's resident memory")
+                    help="report this process's resident memory and CPU "
+                         "time per request")
     a = ap.parse_args()
     u = urllib.parse.urlparse(a.url)
     if u.hostname not in ("127.0.0.1", "localhost") or not u.port:
         sys.exit("serve_load: loopback only (http://127.0.0.1:PORT)")
-    if not (1 <= a.concurrency <= 256 and 1 <= a.requests <= 100000 and
+    if not (1 <= a.concurrency <= 256 and 1 <= a.requests <= 1000000 and
             0 < a.time <= 3600):
-        sys.exit("serve_load: -c 1..256, -n 1..100000, -t up to 3600 s")
+        sys.exit("serve_load: -c 1..256, -n 1..1000000, -t up to 3600 s")
     MODEL = a.model
     if a.kind != "predict" and not MODEL:
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
@@ -149,7 +175,16 @@ def main():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         return 0
+    def cpu():
+        """The server's CPU seconds so far (user + system)."""
+        if not a.server_pid:
+            return 0.0
+        with open("/proc/%d/stat" % a.server_pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     rss0 = rss()
+    cpu0 = cpu()
+    m0 = counters(u.hostname, u.port, a.api_key)
     lock = threading.Lock()
     counter = [a.requests, 0]
     results = []
@@ -184,6 +219,21 @@ def main():
         line += ", %d malformed (%d with the wrong status%s)" % (
             len(mal), len(wrong), ": " + ",".join(sorted(set(wrong)))
             if wrong else "")
+    m1 = counters(u.hostname, u.port, a.api_key)
+    d = {k: m1.get(k, 0) - m0.get(k, 0) for k in COUNTERS}
+    if d["socfw_batch_forward_passes_total"] > 0:
+        line += ", mean classification batch %.2f (%d windows / %d passes)" % (
+            d["socfw_batch_windows_total"] /
+            d["socfw_batch_forward_passes_total"],
+            d["socfw_batch_windows_total"],
+            d["socfw_batch_forward_passes_total"])
+    if d["socfw_decode_steps_total"] > 0:
+        line += ", mean decoding batch %.2f (%d tokens / %d steps)" % (
+            d["socfw_decode_tokens_total"] / d["socfw_decode_steps_total"],
+            d["socfw_decode_tokens_total"], d["socfw_decode_steps_total"])
+    if a.server_pid and results:
+        line += ", server CPU %.2f ms/request" % (
+            (cpu() - cpu0) * 1000.0 / len(results))
     if a.server_pid:
         r1 = rss()
         line += ", server RSS %d -> %d KiB (%+.1f%%)" % (

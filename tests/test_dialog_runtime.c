@@ -3,11 +3,13 @@
  * train.eval_before (metrics at step 0), eval_generate (distinct-n and
  * reply length of generated replies in the trainer's metrics), and
  * streaming through socfw_task_generate's on_piece callback and through the
- * chain (<task>.stream_fd). */
+ * chain (<task>.stream_fd), and concurrent generations decoded in shared
+ * batched steps giving the replies each gives alone. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +274,123 @@ Test(dialog_runtime, on_piece_streams_the_reply_and_can_stop_it)
         free(reply);
         free(cut);
         free(old);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
+/* ---- concurrent generations: batched decoding ---- */
+
+#define N_GEN 6
+
+typedef struct gen_job {
+        socfw_task_ctx *ctx;
+        const char *prompt;
+        const char *stop[2];
+        int stop_after;         /* on_piece stops after this many pieces */
+        pthread_barrier_t *go;
+        char *reply;
+        pieces pc;
+        int rc;
+        char msg[SOCFW_ERROR_MSG_MAX];
+} gen_job;
+
+/* on_piece, slowly (a client reading the stream): on this tiny model a
+ * generation would otherwise be over before the next thread starts */
+static int
+on_piece_slow(void *user, const char *piece, size_t len)
+{
+        usleep(1000);
+        return on_piece(user, piece, len);
+}
+
+static void *
+gen_run(void *arg)
+{
+        gen_job *j = arg;
+        socfw_generate_opts o = {.size = sizeof o, .max_tokens = 24,
+                                 .temperature = 0};
+        if (j->stop[0])
+                o.stop = j->stop;
+        j->pc = (pieces){.stop_after = j->stop_after};
+        o.on_piece = on_piece_slow;
+        o.on_piece_user = &j->pc;
+        socfw_error err = {0};
+        if (j->go)
+                pthread_barrier_wait(j->go);
+        j->rc = socfw_task_generate(j->ctx, j->prompt, &o, &j->reply, &err);
+        snprintf(j->msg, sizeof j->msg, "%s", err.message);
+        return NULL;
+}
+
+/* Six generations at once (prompts of different lengths, one with a stop
+ * string, one whose streaming callback stops it after 3 pieces) go
+ * through shared batched decoding steps and reply exactly what each
+ * replies alone (greedy). */
+Test(dialog_runtime, concurrent_generations_are_batched_and_equal_alone)
+{
+        /* the leader of a step waits for every live generation (up to
+         * 50 ms): on this tiny model a step is shorter than a callback,
+         * and the default bound (one step's time) would rarely wait */
+        setenv("SOCFW_DECODE_WAIT_US", "50000", 1);
+        setenv("SOCFW_DECODE_BATCH", "1", 1);   /* however small it is */
+        socfw_pipeline *p = NULL;
+        socfw_runtime *rt = trained(&p);
+        unsetenv("SOCFW_DECODE_WAIT_US");
+        unsetenv("SOCFW_DECODE_BATCH");
+        socfw_task_ctx *ctx = rt->tasks[0].ctx;
+        static const char *const prompts[N_GEN] = {
+                "User: hello there\nBot: <|tone:neutral|>",
+                "Bot: hello there\nUser: hi friend how are you ?\nBot: "
+                "<|tone:neutral|>",
+                "User: is it raining ?\nBot:",
+                "Bot: good morning\nUser: hey you what is new ?\nBot: "
+                "<|tone:neutral|>",
+                "User: where are you going ?\nBot: <|tone:neutral|>",
+                "User: hi\nBot: <|tone:neutral|>"};
+        gen_job alone[N_GEN], both[N_GEN];
+        for (int i = 0; i < N_GEN; i++) {
+                alone[i] = (gen_job){.ctx = ctx, .prompt = prompts[i]};
+                if (i == 2)
+                        alone[i].stop[0] = " .";
+                if (i == 4)
+                        alone[i].stop_after = 3;
+                both[i] = alone[i];
+        }
+        for (int i = 0; i < N_GEN; i++) {
+                gen_run(&alone[i]);
+                cr_assert_eq(alone[i].rc, 0, "%s", alone[i].msg);
+        }
+        unsigned long long steps0 = 0, rows0 = 0, steps = 0, rows = 0;
+        socfw_runtime_decode_stats(rt, &steps0, &rows0);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, N_GEN);
+        pthread_t th[N_GEN];
+        for (int i = 0; i < N_GEN; i++) {
+                both[i].go = &go;
+                cr_assert_eq(pthread_create(&th[i], NULL, gen_run, &both[i]),
+                             0);
+        }
+        for (int i = 0; i < N_GEN; i++)
+                pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&go);
+        socfw_runtime_decode_stats(rt, &steps, &rows);
+        for (int i = 0; i < N_GEN; i++) {
+                cr_assert_eq(both[i].rc, 0, "%s", both[i].msg);
+                cr_expect_str_eq(both[i].reply, alone[i].reply,
+                                 "generation %d", i);
+                if (i == 4)
+                        cr_expect_eq(both[i].pc.calls, 3);
+                free(both[i].reply);
+                free(alone[i].reply);
+        }
+        steps -= steps0;
+        rows -= rows0;
+        cr_log_info("%llu tokens in %llu batched steps", rows, steps);
+        cr_assert_gt(steps, 0);
+        /* six at once, every step waiting for all live ones: most steps
+         * held several of them */
+        cr_expect_gt((double)rows / (double)steps, 2.0,
+                     "%llu tokens in %llu steps", rows, steps);
         socfw_runtime_free(rt);
         socfw_pipeline_free(p);
 }

@@ -9,6 +9,9 @@
  *     for 1, 2, 3 threads, close to one cblas_sgemm call;
  *   one-row matmul (sgemv path) ~ cblas_sgemm, same bits for 1 and 2
  *     threads;
+ *   few-row matmul (socfw_nn_matmul_forward_few, batched decoding): each
+ *     row as the one-row matmul of that row (W_IN_OUT bitwise), same bits
+ *     for 1 and 2 threads;
  *   KV-cache attention with a long row (heap scratch) ~ attention_forward;
  *   parameter store: big (mmap) buffers start zeroed, the parallel
  *     zero_grad clears trainable tensors only. */
@@ -345,6 +348,65 @@ Test(nn_threads, one_row_matmul_matches_sgemm, .timeout = 60)
                 free(y[1]);
         }
         free(x); free(w); free(bias); free(yr);
+        socfw_threads_set(0);
+}
+
+/* A few rows at once (batched decoding): every row is what the one-row
+ * matmul gives for it alone - bit for bit with W (C,OC), whose kernel
+ * sums in the same order; within 1e-5 with W (OC,C) - with and without a
+ * bias, for every N up to the limit and one past it (plain matmul). */
+Test(nn_threads, few_row_matmul_matches_one_row_each, .timeout = 60)
+{
+        int C = 203, OC = 1037, NMAX = 9;       /* tails everywhere */
+        socfw_rng rng;
+        socfw_rng_seed(&rng, 9);
+        float *x = rnd((size_t)NMAX * C, &rng),
+              *w = rnd((size_t)C * OC, &rng), *bias = rnd((size_t)OC, &rng);
+        float *y1 = malloc((size_t)OC * sizeof *y1);
+        float *y[2];
+        for (int t = 0; t < 2; t++) {
+                y[t] = malloc((size_t)NMAX * OC * sizeof *y[t]);
+                cr_assert_not_null(y[t]);
+        }
+        cr_assert_not_null(y1);
+        for (int layout = 0; layout < 2; layout++)
+                for (int b = 0; b < 2; b++)
+                        for (int N = 2; N <= NMAX; N++) {
+                                for (int t = 0; t < 2; t++) {
+                                        socfw_threads_set(t + 1);
+                                        socfw_nn_matmul_forward_few(
+                                                y[t], x, w, b ? bias : NULL, N,
+                                                C, OC,
+                                                (socfw_nn_wlayout)layout);
+                                }
+                                cr_assert_eq(memcmp(y[0], y[1],
+                                                    (size_t)N * OC *
+                                                            sizeof(float)),
+                                             0, "1 and 2 threads differ");
+                                for (int r = 0; r < N; r++) {
+                                        socfw_nn_matmul_forward(
+                                                y1, x + (size_t)r * C, w,
+                                                b ? bias : NULL, 1, C, OC,
+                                                (socfw_nn_wlayout)layout);
+                                        const float *got =
+                                                y[1] + (size_t)r * OC;
+                                        if (layout == SOCFW_NN_W_IN_OUT &&
+                                            N < NMAX)
+                                                cr_assert_eq(
+                                                        memcmp(got, y1,
+                                                               (size_t)OC *
+                                                                       sizeof(float)),
+                                                        0,
+                                                        "N %d row %d bias %d",
+                                                        N, r, b);
+                                        else
+                                                nn_assert_close(
+                                                        "few-row matmul", got,
+                                                        y1, (size_t)OC, 1e-5,
+                                                        1e-5);
+                                }
+                        }
+        free(x); free(w); free(bias); free(y1); free(y[0]); free(y[1]);
         socfw_threads_set(0);
 }
 

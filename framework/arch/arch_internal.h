@@ -111,9 +111,18 @@ struct socfw_context {
 /* The model's own context, made on first use; NULL when out of memory. */
 __attribute__((visibility("hidden"))) socfw_context *arch_ctx0(socfw_model *m);
 
+/* One sequence of a batched decoding step: its KV cache (every layer's
+ * rows, (n_layers, cap, kd) each) and the position of its new token. */
+typedef struct arch_seq {
+        float *k, *v;
+        int cap;
+        int pos;
+} arch_seq;
+
 /* One pass of new rows through a block (block.c): a training / eval batch
- * of B sequences of T rows, or T new tokens of one sequence appended to a
- * KV cache (kc != NULL, B = 1). */
+ * of B sequences of T rows, T new tokens of one sequence appended to a
+ * KV cache (kc != NULL, B = 1), or one new token of each of B sequences
+ * with caches of their own (seq != NULL, T = 1). */
 typedef struct arch_pass {
         int B, T;
         float drop;             /* residual-branch dropout (0: none)      */
@@ -126,6 +135,8 @@ typedef struct arch_pass {
         float *kc, *vc;         /* this block's cache rows (kv_cap, kd)   */
         int pos0;               /* position of the first new row          */
         int kv_cap;
+        const arch_seq *seq;    /* (B) batched decoding, or NULL          */
+        const int32_t *seq_pos; /* (B) their positions                    */
 } arch_pass;
 
 /* Sizes used everywhere. */
@@ -200,6 +211,11 @@ ARCH_HIDDEN int arch_block_backward(socfw_context *cx, int l, const float *x,
  * SOCFW_ENOMEM. */
 ARCH_HIDDEN int arch_linear(const socfw_model *m, int wi, int bi, float *y,
                             const float *x, int N, int in, int out);
+/* The same for a few rows (batched decoding, socfw_nn_matmul_forward_few):
+ * each weight read once for all of them. */
+ARCH_HIDDEN int arch_linear_few(const socfw_model *m, int wi, int bi,
+                                float *y, const float *x, int N, int in,
+                                int out);
 
 /* x (N,C) = token embedding rows of ids (block.c); ids outside the
  * vocabulary give zero rows and SOCFW_EINVAL, as

@@ -158,7 +158,8 @@ site_forward(socfw_model *m, int l, socfw_site s, float *y, const float *x,
         const float *xin = a ? peft_in_forward(a, l, s, x, in, &pp) : x;
         if (!xin)
                 return SOCFW_ENOMEM;
-        int rc = arch_linear(m, wi, bi, y, xin, pp.N, in, out);
+        int rc = p->seq ? arch_linear_few(m, wi, bi, y, xin, pp.N, in, out)
+                        : arch_linear(m, wi, bi, y, xin, pp.N, in, out);
         if (rc < 0)
                 return rc;
         return a ? peft_out_forward(a, l, s, x, y, out, in, out, &pp) : 0;
@@ -172,6 +173,17 @@ arch_linear(const socfw_model *m, int wi, int bi, float *y, const float *x,
         if (q)
                 return socfw_nn_qlinear_forward(y, x, q, W(bi), N);
         socfw_nn_matmul_forward(y, x, W(wi), W(bi), N, in, out, m->wl);
+        return 0;
+}
+
+int
+arch_linear_few(const socfw_model *m, int wi, int bi, float *y,
+                const float *x, int N, int in, int out)
+{
+        const socfw_qtensor *q = arch_qw(m, wi);
+        if (q)
+                return socfw_nn_qlinear_forward(y, x, q, W(bi), N);
+        socfw_nn_matmul_forward_few(y, x, W(wi), W(bi), N, in, out, m->wl);
         return 0;
 }
 
@@ -236,8 +248,12 @@ fused_qkv(socfw_model *m, int l, float *qkv, const float *x,
 {
         const arch_layer *P = &m->layers[l];
         int C = m->cfg.hidden, N = p->B * p->T;
-        socfw_nn_matmul_forward(qkv, x, W(P->qkv_w), W(P->qkv_b), N, C,
-                                3 * C, m->wl);
+        if (p->seq)     /* batched decoding: a few rows */
+                socfw_nn_matmul_forward_few(qkv, x, W(P->qkv_w),
+                                            W(P->qkv_b), N, C, 3 * C, m->wl);
+        else
+                socfw_nn_matmul_forward(qkv, x, W(P->qkv_w), W(P->qkv_b), N,
+                                        C, 3 * C, m->wl);
         if (!p->adapter)
                 return 0;
         peft_pass pp = {N, p->save, p->training, p->rng, p->scr};
@@ -425,6 +441,23 @@ static int
 attend(socfw_model *m, int l, arch_layer_ws *w, const arch_pass *p)
 {
         socfw_nn_attn_desc ad = attn_desc(m, p);
+        if (p->seq) {   /* one query per sequence, over its own cache */
+                const socfw_model_config *c = &m->cfg;
+                int qd = arch_qd(c), kd = arch_kd(c);
+                int ldq = c->arch == SOCFW_ARCH_GPT2 ? 3 * c->hidden : qd;
+                for (int b = 0; b < p->B; b++) {
+                        const arch_seq *sq = &p->seq[b];
+                        size_t at = (size_t)l * sq->cap * kd;
+                        int rc = socfw_nn_attention_decode(
+                                w->atty + (size_t)b * qd,
+                                w->q + (size_t)b * ldq, sq->k + at,
+                                sq->v + at, NULL, 1, sq->pos + 1, sq->cap,
+                                ad.H, ad.Hkv, ad.D, 0.0f);
+                        if (rc < 0)
+                                return rc;
+                }
+                return 0;
+        }
         int P = socfw_adapter_prefix_length(p->adapter);
         if (!p->kc && P) {
                 float *kf, *vf;
@@ -518,6 +551,14 @@ arch_block_forward(socfw_model *m, int l, const float *x, arch_layer_ws *w,
                                            eps);
                 if ((rc = fused_qkv(m, l, w->q, w->a_in, p)) < 0)
                         return rc;
+                for (int b = 0; p->seq && b < B; b++) {
+                        const arch_seq *sq = &p->seq[b];
+                        const float *r = w->q + (size_t)b * 3 * C;
+                        size_t at = ((size_t)l * sq->cap + sq->pos) * kd;
+                        memcpy(sq->k + at, r + C, (size_t)C * sizeof(float));
+                        memcpy(sq->v + at, r + 2 * C,
+                               (size_t)C * sizeof(float));
+                }
                 if (p->kc) {    /* the new k, v rows go into the cache */
                         for (int t = 0; t < T; t++) {
                                 const float *r = w->q + (size_t)t * 3 * C;
@@ -544,9 +585,19 @@ arch_block_forward(socfw_model *m, int l, const float *x, arch_layer_ws *w,
                                                   p->pos0);
                 socfw_nn_rope_desc rk = rope_desc(m, B, T, c->n_kv_heads,
                                                   p->pos0);
+                rq.pos = rk.pos = p->seq_pos;
                 if ((rc = socfw_nn_rope_forward(w->q, &rq)) < 0 ||
                     (rc = socfw_nn_rope_forward(k, &rk)) < 0)
                         return rc;
+                /* batched decoding: each new k, v row into its cache */
+                for (int b = 0; p->seq && b < B; b++) {
+                        const arch_seq *sq = &p->seq[b];
+                        size_t at = ((size_t)l * sq->cap + sq->pos) * kd;
+                        memcpy(sq->k + at, k + (size_t)b * kd,
+                               (size_t)kd * sizeof(float));
+                        memcpy(sq->v + at, v + (size_t)b * kd,
+                               (size_t)kd * sizeof(float));
+                }
         }
         if ((rc = attend(m, l, w, p)) < 0 ||
             (rc = site_forward(m, l, SOCFW_SITE_ATTN_O, tmp, w->atty, qd, C,

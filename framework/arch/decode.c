@@ -24,6 +24,9 @@ struct socfw_model_kv {
         int rows;               /* scratch capacity in token rows       */
         float *x, *xn, *q, *atty, *tmp, *fc, *up, *act, *mid;
         float *att;             /* (H, rows, cap)                       */
+        float *kb, *vb;         /* (rows, kd): a batch step's new k, v  */
+        arch_seq *seq;          /* (rows): a batch step's sequences     */
+        int32_t *pos, *ids;     /* (rows)                               */
 };
 
 static void
@@ -39,7 +42,14 @@ kv_scratch_free(socfw_model_kv *kv)
         free(kv->act);
         free(kv->att);
         free(kv->mid);
-        kv->mid = NULL;
+        free(kv->kb);
+        free(kv->vb);
+        free(kv->seq);
+        free(kv->pos);
+        free(kv->ids);
+        kv->mid = kv->kb = kv->vb = NULL;
+        kv->seq = NULL;
+        kv->pos = kv->ids = NULL;
         kv->x = kv->xn = kv->q = kv->atty = kv->tmp = NULL;
         kv->fc = kv->up = kv->act = kv->att = NULL;
         kv->rows = 0;
@@ -67,8 +77,15 @@ kv_scratch(socfw_model_kv *kv, int n)
         kv->mid = malloc(r * C * sizeof(float));
         kv->att = malloc((size_t)c->n_heads * r * (size_t)kv->cap *
                          sizeof(float));
+        size_t kd = (size_t)arch_kd(c);
+        kv->kb = malloc(r * kd * sizeof(float));
+        kv->vb = malloc(r * kd * sizeof(float));
+        kv->seq = malloc(r * sizeof *kv->seq);
+        kv->pos = malloc(r * sizeof *kv->pos);
+        kv->ids = malloc(r * sizeof *kv->ids);
         if (!kv->x || !kv->xn || !kv->q || !kv->atty || !kv->tmp ||
-            !kv->fc || !kv->up || !kv->act || !kv->att || !kv->mid) {
+            !kv->fc || !kv->up || !kv->act || !kv->att || !kv->mid ||
+            !kv->kb || !kv->vb || !kv->seq || !kv->pos || !kv->ids) {
                 kv_scratch_free(kv);
                 return SOCFW_ENOMEM;
         }
@@ -145,6 +162,29 @@ int
 socfw_model_kv_capacity(const socfw_model_kv *kv)
 {
         return kv->cap;
+}
+
+/* logits (N,V) of the rows x (N,C): the final norm (into xn), then the
+ * language-model head as one (N,C) x (V,C)^T product (a few rows: each
+ * weight read once for all, socfw_nn_matmul_forward_few). */
+static int
+lm_head(socfw_model *m, float *xn, const float *x, int N, float *logits)
+{
+        const socfw_model_config *c = &m->cfg;
+        int C = c->hidden;
+        if (c->arch == SOCFW_ARCH_GPT2)
+                socfw_nn_layernorm_forward(xn, NULL, NULL, x, W(m->fin_w),
+                                           W(m->fin_b), N, C, c->norm_eps);
+        else
+                socfw_nn_rmsnorm_forward(xn, NULL, x, W(m->fin_w), N, C,
+                                         c->norm_eps);
+        int head = m->lm_head >= 0 ? m->lm_head : m->tok_emb;
+        const socfw_qtensor *q = arch_qw(m, head);
+        if (q)
+                return socfw_nn_qlinear_forward(logits, xn, q, NULL, N);
+        socfw_nn_matmul_forward_few(logits, xn, W(head), NULL, N, C,
+                                    c->vocab_size, SOCFW_NN_W_OUT_IN);
+        return 0;
 }
 
 int
@@ -225,29 +265,106 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                         goto bad;
         }
         kv->len = Tk;
-        if (logits) {
-                const float *last = x + (size_t)(n - 1) * C;
-                if (gpt2)
-                        socfw_nn_layernorm_forward(xn, NULL, NULL, last,
-                                                   W(m->fin_w), W(m->fin_b),
-                                                   1, C, c->norm_eps);
-                else
-                        socfw_nn_rmsnorm_forward(xn, NULL, last, W(m->fin_w),
-                                                 1, C, c->norm_eps);
-                int head = m->lm_head >= 0 ? m->lm_head : m->tok_emb;
-                const socfw_qtensor *q = arch_qw(m, head);
-                if (q) {
-                        if ((rc = socfw_nn_qlinear_forward(logits, xn, q, NULL,
-                                                           1)) < 0)
-                                goto bad;
-                } else {
-                        socfw_nn_matmul_forward(logits, xn, W(head), NULL, 1,
-                                                C, c->vocab_size,
-                                                SOCFW_NN_W_OUT_IN);
-                }
-        }
+        if (logits && (rc = lm_head(m, xn, x + (size_t)(n - 1) * C, 1,
+                                    logits)) < 0)
+                goto bad;
         return 0;
 bad:
         return socfw_error_set(err, rc, "model decode: kernel refused the "
                                "dimensions (bug?)");
+}
+
+int
+socfw_model_decode_batch(socfw_model *m, socfw_model_kv *const *kvs,
+                         const int32_t *ids, int k, float *logits,
+                         socfw_error *err)
+{
+        const socfw_model_config *c = &m->cfg;
+        int C = c->hidden;
+        int gpt2 = c->arch == SOCFW_ARCH_GPT2;
+        int rc;
+        if (!kvs || !ids || !logits || k < 1)
+                return socfw_error_set(err, SOCFW_EINVAL, "model decode "
+                                       "batch: no sequences");
+        for (int b = 0; b < k; b++) {
+                const socfw_model_kv *kv = kvs[b];
+                if (!kv || kv->m != m)
+                        return socfw_error_set(err, SOCFW_EINVAL, "model "
+                                               "decode batch: sequence %d's "
+                                               "KV cache belongs to another "
+                                               "model", b);
+                if (kv->len < 1)
+                        return socfw_error_set(err, SOCFW_EINVAL, "model "
+                                               "decode batch: sequence %d "
+                                               "has no prompt yet (hint: "
+                                               "socfw_model_decode_step "
+                                               "first)", b);
+                if (kv->len >= kv->cap)
+                        return socfw_error_set(err, SOCFW_EINVAL, "model "
+                                               "decode batch: sequence %d's "
+                                               "KV cache is full (%d)", b,
+                                               kv->cap);
+                if (ids[b] < 0 || ids[b] >= c->vocab_size)
+                        return socfw_error_set(err, SOCFW_EINVAL,
+                                               "model decode batch: token id "
+                                               "%d outside the vocabulary "
+                                               "[0,%d)", ids[b],
+                                               c->vocab_size);
+                if (gpt2 && kv->len >= c->max_positions)
+                        return socfw_error_set(err, SOCFW_EINVAL, "model "
+                                               "decode batch: position %d "
+                                               "past the model's %d",
+                                               kv->len, c->max_positions);
+                for (int a = 0; a < b; a++)
+                        if (kvs[a] == kv)
+                                return socfw_error_set(err, SOCFW_EINVAL,
+                                                       "model decode batch: "
+                                                       "sequences %d and %d "
+                                                       "share a KV cache",
+                                                       a, b);
+        }
+        /* the first sequence's scratch serves the batch */
+        socfw_model_kv *s0 = kvs[0];
+        if (kv_scratch(s0, k) < 0)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model decode "
+                                       "batch: out of memory for %d rows", k);
+        for (int b = 0; b < k; b++) {
+                s0->seq[b] = (arch_seq){.k = kvs[b]->k, .v = kvs[b]->v,
+                                        .cap = kvs[b]->cap,
+                                        .pos = kvs[b]->len};
+                s0->pos[b] = kvs[b]->len;
+        }
+        float *x = s0->x, *xn = s0->xn;
+        arch_embed(m, x, ids, k);
+        for (int b = 0; gpt2 && b < k; b++)
+                socfw_nn_positional_forward(x + (size_t)b * C, W(m->pos_emb),
+                                            1, 1, C, s0->pos[b],
+                                            c->max_positions);
+        arch_layer_ws w;
+        memset(&w, 0, sizeof w);
+        w.a_in = w.m_in = xn;
+        w.q = s0->q;
+        w.k = s0->kb;
+        w.v = s0->vb;
+        w.atty = s0->atty;
+        w.att = s0->att;
+        w.mid = s0->mid;
+        w.fc = s0->fc;
+        w.up = s0->up;
+        w.act = s0->act;
+        w.out = x;
+        arch_pass ap = {.B = k, .T = 1, .adapter = socfw_model_attached(m),
+                        .scr = &s0->scr, .seq = s0->seq,
+                        .seq_pos = s0->pos};
+        for (int l = 0; l < c->n_layers; l++)
+                if ((rc = arch_block_forward(m, l, x, &w, s0->tmp, &ap)) < 0)
+                        goto bad;
+        for (int b = 0; b < k; b++)
+                kvs[b]->len++;
+        if ((rc = lm_head(m, xn, x, k, logits)) < 0)
+                goto bad;
+        return 0;
+bad:
+        return socfw_error_set(err, rc, "model decode batch: kernel refused "
+                               "the dimensions (bug?)");
 }

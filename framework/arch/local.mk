@@ -16,7 +16,7 @@ TESTS += tests/test_arch
 endif
 tests_test_arch_SOURCES = $(TEST_COMMON) tests/test_arch_util.h \
 	tests/test_arch_util.c tests/test_arch_torch.c tests/test_arch_gguf.c \
-	tests/test_arch_api.c tests/test_arch_eval.c
+	tests/test_arch_api.c tests/test_arch_eval.c tests/test_arch_batch.c
 tests_test_arch_CFLAGS = $(TEST_CFLAGS)
 tests_test_arch_LDADD = $(TEST_LDADD)
 
@@ -25,6 +25,11 @@ noinst_PROGRAMS += bench/bench_model
 bench_bench_model_SOURCES = bench/bench_model.c
 bench_bench_model_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 bench_bench_model_LDADD = framework/libsocfw.la
+# batched decoding against one sequence at a time (doc/performance.md)
+noinst_PROGRAMS += bench/bench_decode_batch
+bench_bench_decode_batch_SOURCES = bench/bench_decode_batch.c
+bench_bench_decode_batch_CFLAGS = $(framework_libsocfw_la_CFLAGS)
+bench_bench_decode_batch_LDADD = framework/libsocfw.la
 EXTRA_DIST += bench/bench_torch_gpt2.py
 
 # weights kept in their file's format: random Llama GGUF files (SmolLM-135M

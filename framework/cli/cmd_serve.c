@@ -111,10 +111,14 @@ cli_cmd_serve(int argc, char **argv)
         };
         serve_cmd sc;
         memset(&sc, 0, sizeof sc);
+        /* workers: more requests in flight than cores, so that
+         * concurrent ones meet in the runtime's batches (classification
+         * forward passes, decoding steps) instead of queueing here */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         serve_opts o = {.host = "127.0.0.1", .port = 8080,
-                        .workers = cores > 0 ? (int)cores : 2, .queue = 64,
-                        .timeout = 60};
+                        .workers = cores > 0 && cores < 64 ? 4 * (int)cores
+                                                           : 8,
+                        .queue = 64, .timeout = 60};
         const char *env = getenv("SOCFW_API_KEY");
         if (env && env[0])
                 o.api_key = env;

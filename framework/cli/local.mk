@@ -18,6 +18,8 @@ socfw_SOURCES = \
 	framework/cli/cmd_serve.c \
 	framework/cli/serve.h \
 	framework/cli/serve_http.c \
+	framework/cli/serve_parse.h \
+	framework/cli/serve_parse.c \
 	framework/cli/serve_predict.c \
 	framework/cli/serve_openai.c \
 	framework/cli/serve_metrics.c \

@@ -8,13 +8,16 @@
  *   serve_predict.c  GET /health, POST /v1/predict
  *   serve_openai.c   POST /v1/chat/completions, POST /v1/completions,
  *                    GET /v1/models (dialog pipelines), server-sent events
+ *   serve_parse.c    request bodies -> request values (serve_parse.h)
  *   serve_metrics.c  GET /metrics (Prometheus text format)
  *   serve_ui.c       GET / (the web page, web/index.html as installed)
  *
  * One model (runtime + chain) serves every request, with one copy of the
  * weights: the runtime's inference hooks take a socfw_context and buffers
  * per call (framework/train/runtime.c), so up to `--workers` chain runs go
- * at once.  The kernels share socfw's one thread pool (socfw/threads.h),
+ * at once; concurrent classifications are micro-batched into one forward
+ * pass and concurrent generations decoded in shared batched steps
+ * (framework/train/decode_batch.c).  The kernels share socfw's one thread pool (socfw/threads.h),
  * whose parallel loops are serialised across callers.
  */
 #ifndef SOCFW_CLI_SERVE_H
@@ -26,12 +29,10 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "cli/serve_parse.h"
 #include "socfw/chain.h"
 #include "socfw/pipeline.h"
 
-#define SERVE_MAX_BODY (1u << 20)       /* bytes of one request body      */
-#define SERVE_MAX_BATCH 256             /* records of one /v1/predict     */
-#define SERVE_MAX_MESSAGES 256          /* messages of one chat request   */
 
 /* What serves: a chain over a pipeline, and who owns them. */
 typedef struct serve_model {

@@ -107,23 +107,7 @@ serve_send_error(struct MHD_Connection *c, serve_request *rq, unsigned status,
 json_t *
 serve_parse_body(const serve_request *rq, char *msg, size_t size)
 {
-        if (rq->len == 0) {
-                snprintf(msg, size, "empty body (hint: send a JSON object)");
-                return NULL;
-        }
-        json_error_t je;
-        /* jansson refuses invalid UTF-8 and NUL bytes in strings */
-        json_t *doc = json_loadb(rq->body, rq->len,
-                                 JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-                                 &je);
-        if (!doc)
-                snprintf(msg, size, "invalid %s at line %d column %d: %s",
-                         strstr(je.text, "decode byte") ? "UTF-8 (the body "
-                                                          "must be UTF-8 "
-                                                          "JSON)"
-                                                        : "JSON",
-                         je.line, je.column, je.text);
-        return doc;
+        return serve_parse_json(rq->body, rq->len, msg, size);
 }
 
 /* ---- admission ---- */

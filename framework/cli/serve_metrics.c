@@ -11,6 +11,10 @@
  *   socfw_batch_forward_passes_total,           counters: the runtime's
  *   socfw_batch_windows_total                   micro-batches (their ratio
  *                                               is the mean batch size)
+ *   socfw_decode_steps_total,                   counters: batched decoding
+ *   socfw_decode_tokens_total                   of concurrent generations
+ *                                               (tokens / steps = mean
+ *                                               generations per step)
  */
 #define _GNU_SOURCE /* open_memstream */
 #include <pthread.h>
@@ -213,6 +217,18 @@ serve_metrics_text(serve_metrics *m, int queued, int in_flight, int workers,
                         "size).\n"
                         "# TYPE socfw_batch_windows_total counter\n"
                         "socfw_batch_windows_total %llu\n",
+                        passes, rows);
+                socfw_runtime_decode_stats(rt, &passes, &rows);
+                fprintf(f,
+                        "# HELP socfw_decode_steps_total Batched decoding "
+                        "steps (one new token for every live generation).\n"
+                        "# TYPE socfw_decode_steps_total counter\n"
+                        "socfw_decode_steps_total %llu\n"
+                        "# HELP socfw_decode_tokens_total Tokens those steps "
+                        "made (tokens / steps = mean generations per "
+                        "step).\n"
+                        "# TYPE socfw_decode_tokens_total counter\n"
+                        "socfw_decode_tokens_total %llu\n",
                         passes, rows);
         }
         if (fclose(f) != 0) {

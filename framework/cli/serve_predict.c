@@ -44,36 +44,6 @@ serve_health(server *s, struct MHD_Connection *c, serve_request *rq)
                           s->dialog));
 }
 
-/* Check one record; 0 or 400 with msg filled. */
-static unsigned
-check_record(const json_t *rec, const char *field, char *msg, size_t size)
-{
-        if (!json_is_object(rec)) {
-                snprintf(msg, size, "expected a JSON object such as "
-                                    "{\"%s\": \"...\"}",
-                         field);
-                return 400;
-        }
-        const json_t *t = json_object_get(rec, field);
-        if (!t) {
-                snprintf(msg, size, "missing field '%s' (hint: {\"%s\": "
-                                    "\"the post\"}; serve --text-field "
-                                    "names another field)",
-                         field, field);
-                return 400;
-        }
-        if (!json_is_string(t)) {
-                snprintf(msg, size, "field '%s' must be a string", field);
-                return 400;
-        }
-        const json_t *ses = json_object_get(rec, "session");
-        if (ses && !json_is_string(ses)) {
-                snprintf(msg, size, "field 'session' must be a string");
-                return 400;
-        }
-        return 0;
-}
-
 /* Run the chain over one record; *out gets the answer (new reference).
  * Returns 0, or an HTTP status with msg filled. */
 static unsigned
@@ -81,7 +51,7 @@ predict_one(server *s, const json_t *rec, json_t **out, char *msg,
             size_t size)
 {
         const char *field = s->o.text_field ? s->o.text_field : "text";
-        unsigned st = check_record(rec, field, msg, size);
+        unsigned st = serve_check_record(rec, field, msg, size);
         if (st)
                 return st;
         socfw_error err = {0};

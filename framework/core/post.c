@@ -241,9 +241,11 @@ int
 socfw_post_set_number(socfw_post *post, const char *key, double value,
                       socfw_error *err)
 {
-        /* whole numbers are written as integers ("count": 2) */
-        if (value == (double)(json_int_t)value && value > -9e15 &&
-            value < 9e15)
+        /* whole numbers are written as integers ("count": 2); the range
+         * is checked first: converting a double outside json_int_t's
+         * range (or NaN) is undefined */
+        if (value > -9e15 && value < 9e15 &&
+            value == (double)(json_int_t)value)
                 return store(post, key, json_integer((json_int_t)value), err);
         return store(post, key, json_real(value), err);
 }

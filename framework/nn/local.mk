@@ -61,7 +61,8 @@ bench_bench_load_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
 # `make bench`: every benchmark, socfw vs PyTorch for the model figures
 # (see doc/performance.md).  BENCH_THREADS=0 means all CPUs.
 BENCH_THREADS = 0
-bench: bench/bench_kernels bench/bench_load bench/bench_model bench/bench_quant
+bench: bench/bench_kernels bench/bench_load bench/bench_model bench/bench_quant \
+	bench/bench_decode_batch
 	uptime
 	bench/bench_kernels $(BENCH_THREADS)
 	bench/bench_load $(BENCH_THREADS)

@@ -352,6 +352,115 @@ nn_sgemv(int trans, int M, int K, float alpha, const float *A, int lda,
                                 GEMV_MADD_COST, gemv_body, &c);
 }
 
+/* ---- a few rows at once: each weight read once for all of them -------- */
+
+#define FEW_MAX 8               /* rows of socfw_nn_matmul_forward_few      */
+#define FEW_TILE 256            /* output columns summed at a time (W_IN_OUT) */
+
+typedef struct {
+        int trans, M, K, R;     /* trans: A (K,M) (W_IN_OUT), else (M,K)   */
+        const float *A, *x, *bias;      /* x (R,K)                          */
+        float *y;               /* (R,M)                                    */
+        int lda;
+} few_ctx;
+
+/* W_IN_OUT, columns [j0, j0+len): gemv_t_block for R rows of x at once,
+ * every row's sums in gemv_t_block's order (so bit for bit its result),
+ * each 8 rows of A read once for all R. */
+NN_CLONES static void
+gemv_t_few(const float *A, int lda, const float *x, int R, int K,
+           const float *bias, float *y, int ldy, int len)
+{
+        float acc[FEW_MAX][FEW_TILE];
+        for (int r = 0; r < R; r++)
+                for (int j = 0; j < len; j++)
+                        acc[r][j] = 0.0f;
+        int k = 0;
+        for (; k + 8 <= K; k += 8) {
+                const float *a0 = A + (size_t)k * lda, *a1 = a0 + lda,
+                            *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda,
+                            *a5 = a4 + lda, *a6 = a5 + lda, *a7 = a6 + lda;
+                for (int r = 0; r < R; r++) {
+                        const float *xr = x + (size_t)r * K + k;
+                        float x0 = xr[0], x1 = xr[1], x2 = xr[2], x3 = xr[3];
+                        float x4 = xr[4], x5 = xr[5], x6 = xr[6], x7 = xr[7];
+                        float *ar = acc[r];
+                        for (int j = 0; j < len; j++) {
+                                float t = ar[j] + x0 * a0[j];
+                                t = t + x1 * a1[j];
+                                t = t + x2 * a2[j];
+                                t = t + x3 * a3[j];
+                                t = t + x4 * a4[j];
+                                t = t + x5 * a5[j];
+                                t = t + x6 * a6[j];
+                                ar[j] = t + x7 * a7[j];
+                        }
+                }
+        }
+        for (; k < K; k++) {
+                const float *a = A + (size_t)k * lda;
+                for (int r = 0; r < R; r++) {
+                        float xk = x[(size_t)r * K + k];
+                        for (int j = 0; j < len; j++)
+                                acc[r][j] += xk * a[j];
+                }
+        }
+        for (int r = 0; r < R; r++) {
+                float *yr = y + (size_t)r * ldy;
+                if (bias)       /* as sgemv with beta 1 over the bias */
+                        for (int j = 0; j < len; j++)
+                                yr[j] = 1.0f * acc[r][j] + 1.0f * bias[j];
+                else
+                        for (int j = 0; j < len; j++)
+                                yr[j] = 1.0f * acc[r][j];
+        }
+}
+
+/* W_OUT_IN, output rows [o0, o1): y[r][o] = A[o] . x[r] (+ bias[o]); each
+ * row of A read once (from memory) for all R. */
+NN_CLONES static void
+dot_few(const float *A, int lda, const float *x, int R, int K,
+        const float *bias, float *y, int ldy, int64_t o0, int64_t o1)
+{
+        for (int64_t o = o0; o < o1; o++) {
+                const float *a = A + (size_t)o * lda;
+                for (int r = 0; r < R; r++) {
+                        const float *xr = x + (size_t)r * K;
+                        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                        int k = 0;
+                        for (; k + 8 <= K; k += 8)
+                                for (int l = 0; l < 8; l++)
+                                        s[l] += a[k + l] * xr[k + l];
+                        float t = ((s[0] + s[1]) + (s[2] + s[3])) +
+                                  ((s[4] + s[5]) + (s[6] + s[7]));
+                        for (; k < K; k++)
+                                t += a[k] * xr[k];
+                        y[(size_t)r * ldy + o] = bias ? t + bias[o] : t;
+                }
+        }
+}
+
+static void
+few_body(void *vctx, int64_t begin, int64_t end)
+{
+        few_ctx *c = vctx;
+        int64_t j0 = begin * GEMM_NBLK, j1 = end * GEMM_NBLK;
+        if (j1 > c->M)
+                j1 = c->M;
+        if (c->trans) {
+                for (int64_t j = j0; j < j1; j += FEW_TILE) {
+                        int len = (int)(j1 - j < FEW_TILE ? j1 - j
+                                                          : FEW_TILE);
+                        gemv_t_few(c->A + j, c->lda, c->x, c->R, c->K,
+                                   c->bias ? c->bias + j : NULL, c->y + j,
+                                   c->M, len);
+                }
+        } else {
+                dot_few(c->A, c->lda, c->x, c->R, c->K, c->bias, c->y, c->M,
+                        j0, j1);
+        }
+}
+
 /* ---- matmul ------------------------------------------------------------- */
 
 void
@@ -379,6 +488,23 @@ socfw_nn_matmul_forward(float *out, const float *inp, const float *w,
                 nn_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, beta, out, OC);
         else
                 nn_sgemm(0, 0, N, OC, C, 1.0f, inp, C, w, OC, beta, out, OC);
+}
+
+void
+socfw_nn_matmul_forward_few(float *out, const float *inp, const float *w,
+                            const float *bias, int N, int C, int OC,
+                            socfw_nn_wlayout layout)
+{
+        if (N <= 1 || N > FEW_MAX || C <= 0 || OC <= 0) {
+                socfw_nn_matmul_forward(out, inp, w, bias, N, C, OC, layout);
+                return;
+        }
+        few_ctx c = {layout == SOCFW_NN_W_IN_OUT, OC, C, N, w, inp, bias,
+                     out, layout == SOCFW_NN_W_IN_OUT ? OC : C};
+        socfw_threads_blas_single();
+        socfw_parallel_for_cost((OC + GEMM_NBLK - 1) / GEMM_NBLK,
+                                (double)GEMM_NBLK * C * GEMV_MADD_COST,
+                                few_body, &c);
 }
 
 typedef struct {

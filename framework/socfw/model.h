@@ -348,6 +348,25 @@ int socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                             const int32_t *ids, int n, float *logits,
                             socfw_error *err);
 
+/* One new token for each of k sequences at once: ids[b] is appended to
+ * kvs[b] (each at its own position; every cache holds its prompt already,
+ * from socfw_model_decode_step) and logits (k, V) gets row b's next-token
+ * logits.  The linear layers and the language-model head run as (k, C) x
+ * W^T products, one pass over the weights for the k tokens; attention
+ * runs per sequence over its own cache.  Greedy decoding gives the
+ * tokens of k separate decode_step calls (the float sums are the same
+ * products in another blocking, so logits agree to rounding).  The batch
+ * uses kvs[0]'s scratch, which grows to k rows.  Returns 0, or
+ * SOCFW_EINVAL (a cache of another model, empty or full, shared by two
+ * rows, a bad id: nothing is appended then), SOCFW_ENOMEM.
+ *
+ *     socfw_model_kv *kvs[2] = {a, b};     // prompts already decoded
+ *     int32_t next[2] = {ta, tb};
+ *     socfw_model_decode_batch(m, kvs, next, 2, logits2, &err); */
+int socfw_model_decode_batch(socfw_model *m, socfw_model_kv *const *kvs,
+                             const int32_t *ids, int k, float *logits,
+                             socfw_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,6 +93,16 @@ void socfw_nn_matmul_forward(float *out, const float *inp, const float *w,
                              const float *bias, int N, int C, int OC,
                              socfw_nn_wlayout layout);
 
+/* The same for a few rows (batched decoding: one new token of each of N
+ * sequences): for 2 <= N <= 8 every weight is read once for all N rows
+ * instead of sgemm packing W (which costs more than it saves below ~8
+ * rows); with W_IN_OUT each row's result is bit for bit what
+ * socfw_nn_matmul_forward gives for that row alone.  Other N: exactly
+ * socfw_nn_matmul_forward. */
+void socfw_nn_matmul_forward_few(float *out, const float *inp,
+                                 const float *w, const float *bias, int N,
+                                 int C, int OC, socfw_nn_wlayout layout);
+
 /* dinp (N,C) += dout (N,OC) @ W^T        [dinp may be NULL]
  * dw   (same layout as w) += dout^T inp  [dw may be NULL: frozen weight]
  * dbias (OC) += sum over rows of dout   [dbias may be NULL] */

@@ -150,6 +150,14 @@ int socfw_runtime_evaluate_file(socfw_runtime *rt, const char *task,
 void socfw_runtime_batch_stats(socfw_runtime *rt, unsigned long long *batches,
                                unsigned long long *rows);
 
+/* Generations running at once are decoded together: each new token of
+ * every live generation in one batched step (socfw_model_decode_batch),
+ * sequences joining and leaving between steps.  This gives the number of
+ * such steps so far and the tokens they produced (their ratio is the mean
+ * number of generations per step). */
+void socfw_runtime_decode_stats(socfw_runtime *rt, unsigned long long *steps,
+                                unsigned long long *rows);
+
 /* A metric recorded by the last evaluation, e.g. "sentiment.valid.macro_f1";
  * returns 0 and *value, or SOCFW_ENOTFOUND. */
 int socfw_runtime_metric(const socfw_runtime *rt, const char *name,

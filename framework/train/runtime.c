@@ -1,5 +1,6 @@
 /* runtime.c - build a pipeline's backbone, tasks and heads; read and
  * tokenize their data; run them for inference. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/example_impl.h"
 #include "socfw/chain.h"
@@ -878,9 +880,29 @@ run_batch(socfw_runtime *rt, rt_job **jobs, int k)
         free(all);
 }
 
+#define RT_BATCH_WAIT_US 1000  /* a leader waits this long at most for
+                                   callers that are encoding their text  */
+
+/* A classification call announces itself before encoding its text, so
+ * that a leader gathering a batch waits for it (batch_entered: the
+ * announcement is taken back, by queueing or by failing). */
+static void
+batch_entering(socfw_runtime *rt, int delta)
+{
+        pthread_mutex_lock(&rt->batch_lock);
+        rt->batch_entering += delta;
+        if (delta < 0)
+                pthread_cond_broadcast(&rt->batch_cond);
+        pthread_mutex_unlock(&rt->batch_lock);
+}
+
 /* The averaged probabilities of rows[0..n) of task t, batched with the
- * calls of other threads that arrive meanwhile.  A lone caller runs at
- * once: batching adds no wait. */
+ * calls of other threads.  The first caller to find no leader leads: it
+ * waits while other callers are still encoding their texts (at most
+ * RT_BATCH_WAIT_US), then runs everything queued for its task as one
+ * forward; callers arriving meanwhile form the next batch.  A lone caller
+ * runs at once: batching adds no wait.  The caller has announced itself
+ * (batch_entering); queueing takes the announcement back. */
 static int
 infer_batched(socfw_runtime *rt, rt_task *t, const rt_example *const *rows,
               int n, float *out, size_t n_out, socfw_error *err)
@@ -888,16 +910,30 @@ infer_batched(socfw_runtime *rt, rt_task *t, const rt_example *const *rows,
         rt_job me = {.t = t, .rows = rows, .n = n, .out = out,
                      .n_out = n_out};
         pthread_mutex_lock(&rt->batch_lock);
+        rt->batch_entering--;
         rt_job **tail = &rt->queue;
         while (*tail)
                 tail = &(*tail)->next;
         *tail = &me;
+        pthread_cond_broadcast(&rt->batch_cond);        /* a leader waits */
         while (!me.done) {
                 if (rt->batch_leader) {
                         pthread_cond_wait(&rt->batch_cond, &rt->batch_lock);
                         continue;
                 }
                 rt->batch_leader = 1;
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += RT_BATCH_WAIT_US * 1000L;
+                if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                }
+                while (rt->batch_entering > 0 &&
+                       pthread_cond_timedwait(&rt->batch_cond,
+                                              &rt->batch_lock,
+                                              &until) != ETIMEDOUT)
+                        ;
                 rt_job *take[RT_BATCH_ROWS];
                 int k = 0, used = 0;
                 rt_task *bt = rt->queue->t;
@@ -947,6 +983,8 @@ infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text, float *out,
          * every window of it (chunk_average) and averages */
         rt_chunks c = {0};
         int rc;
+        if (t->kind != SOCFW_TARGET_SCORE)
+                batch_entering(rt, 1);  /* infer_batched takes it back */
         if (t->kind == SOCFW_TARGET_SCORE) {
                 c.ids = calloc(1, sizeof *c.ids);
                 c.n = calloc(1, sizeof *c.n);
@@ -972,6 +1010,8 @@ infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text, float *out,
                 /* classification: batched with other threads' calls */
                 if (rc == 0)
                         rc = infer_batched(rt, t, rows, c.count, out, n, err);
+                else
+                        batch_entering(rt, -1);
                 if (rc == 0)
                         *n_out = (size_t)t->n_outputs;
                 free(ex);
@@ -1097,16 +1137,31 @@ typedef struct decoder {
         socfw_runtime *rt;
         socfw_model_kv *kv;
         float *logits;
+        int live;               /* joined the batched decoding           */
 } decoder;
 
+/* The prompt (n > 1) goes through alone; each next token is batched with
+ * the other generations' (decode_batch.c) when the backbone is big enough
+ * for that to pay.  A step the batch would refuse
+ * (a full cache) goes alone too, to fail with its own message. */
 static const float *
 decode_step(void *user, const int32_t *ids, size_t n, socfw_error *err)
 {
         decoder *d = user;
-        if (socfw_model_decode_step(d->rt->model, d->kv, ids, (int)n,
-                                    d->logits, err) < 0)
-                return NULL;
-        return d->logits;
+        int rc;
+        if (n == 1 && socfw_model_kv_len(d->kv) > 0 &&
+            socfw_model_kv_len(d->kv) < socfw_model_kv_capacity(d->kv) &&
+            (d->live || rt_decode_batches(d->rt))) {
+                if (!d->live) {
+                        rt_decode_join(d->rt);
+                        d->live = 1;
+                }
+                rc = rt_decode_one(d->rt, d->kv, ids[0], d->logits, err);
+        } else {
+                rc = socfw_model_decode_step(d->rt->model, d->kv, ids,
+                                             (int)n, d->logits, err);
+        }
+        return rc < 0 ? NULL : d->logits;
 }
 
 static int
@@ -1272,6 +1327,8 @@ generate_with(socfw_runtime *rt, socfw_task_ctx *ctx, const char *prompt,
                                 res.stop == SOCFW_GENERATE_STOP_MAX_TOKENS ||
                                 res.stop == SOCFW_GENERATE_STOP_CONTEXT;
         }
+        if (d.live)
+                rt_decode_leave(rt);
         socfw_generate_result_free(&res);
         socfw_sampler_free(smp);
         socfw_model_kv_free(d.kv);
@@ -1670,6 +1727,7 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         pthread_mutex_init(&rt->gen_lock, NULL);
         pthread_mutex_init(&rt->batch_lock, NULL);
         pthread_cond_init(&rt->batch_cond, NULL);
+        rt_decoder_init(&rt->dec);
         if (opts) {
                 rt->from_checkpoint = opts->from_checkpoint;
                 rt->resume = opts->resume;
@@ -1819,6 +1877,7 @@ socfw_runtime_free(socfw_runtime *rt)
         pthread_mutex_destroy(&rt->gen_lock);
         pthread_mutex_destroy(&rt->batch_lock);
         pthread_cond_destroy(&rt->batch_cond);
+        rt_decoder_destroy(&rt->dec);
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
                 if (t->head_state && t->head->head->destroy)

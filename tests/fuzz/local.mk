@@ -15,7 +15,7 @@
 # its seed corpus as tests/fuzz/seeds/NAME/ (or fixtures named in
 # run-fuzz.sh); a target without seeds fails the test.
 FUZZ_TARGETS = gguf safetensors quant qlinear pipeline data ner privacy adapter baseline names \
-	monitor nlu continual
+	monitor nlu continual serve
 FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%)
 
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
@@ -52,20 +52,24 @@ tests/fuzz/libnlu-fuzz.a: $(FUZZ_NLU_OBJS)
 tests/fuzz/libsocfw-fuzz.a tests/fuzz/libpii-fuzz.a tests/fuzz/libnlu-fuzz.a:
 	$(AM_V_GEN)rm -f $@ && $(AR) cr $@ $^ && $(RANLIB) $@
 
-# fuzz_privacy.c lives with the plugin it fuzzes
+# fuzz_privacy.c lives with the plugin it fuzzes; a target may compile
+# sources of the socfw program with it (FUZZ_EXTRA_<target>)
 FUZZ_SRC_privacy = plugins/privacy/fuzz_privacy.c
+FUZZ_EXTRA_serve = framework/cli/serve_parse.c
 $(FUZZ_BINS): tests/fuzz/fuzz_%: tests/fuzz/libpii-fuzz.a \
 		tests/fuzz/libnlu-fuzz.a tests/fuzz/libsocfw-fuzz.a
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CPPFLAGS) -I$(srcdir)/tests/fuzz \
 		-I$(srcdir)/plugins/privacy -I$(srcdir)/plugins/nlu \
 		$(FUZZ_CFLAGS) -fsanitize=fuzzer \
 		-o $@ $(srcdir)/$(or $(FUZZ_SRC_$*),tests/fuzz/fuzz_$*.c) \
+		$(FUZZ_EXTRA_$*:%=$(srcdir)/%) \
 		tests/fuzz/libpii-fuzz.a tests/fuzz/libnlu-fuzz.a \
 		tests/fuzz/libsocfw-fuzz.a $(FUZZ_LIBS)
 $(FUZZ_BINS): $(FUZZ_H_DEPS) tests/fuzz/fuzz_common.h tests/fuzz/fuzz_files.h
 tests/fuzz/fuzz_privacy: plugins/privacy/fuzz_privacy.c
 $(filter-out tests/fuzz/fuzz_privacy,$(FUZZ_BINS)): tests/fuzz/fuzz_%: \
 		tests/fuzz/fuzz_%.c
+tests/fuzz/fuzz_serve: framework/cli/serve_parse.c framework/cli/serve_parse.h
 
 # `make fuzz` builds the targets in any build with a clang (run-fuzz.sh
 # calls it); make check builds them only where configure enabled them.

@@ -17,7 +17,9 @@
 #             privacy plugin's name recognizer and recognizer YAML files),
 #             monitor (records and timestamps into the monitor's windows),
 #             nlu (company lists, extractors, words, BIO decoding, slots),
-#             continual (new data, gate set, the version pointer);
+#             continual (new data, gate set, the version pointer),
+#             serve (socfw serve's request bodies: /v1/predict,
+#             /v1/chat/completions, /v1/completions);
 #             default: all
 #             (FUZZ_TARGETS in tests/fuzz/local.mk)
 #
