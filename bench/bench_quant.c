@@ -11,6 +11,11 @@
  *
  *     bench/bench_quant [threads] [rounds] [layers] [TYPE...]
  *     bench/bench_quant qlora [threads] [steps] [layers] [TYPE...]
+ *     bench/bench_quant file [threads] [rounds] FILE.gguf...
+ *
+ * The file form measures existing GGUF files the same way (the same
+ * prompt of 128 tokens and 64 decoded ones as llama.cpp's llama-bench
+ * pp128 / tg64), for side-by-side runs with another program.
  *
  * The qlora form trains instead: LoRA (r 8 on attn.q and attn.v) over the
  * frozen model kept in its file's format (QLoRA; F32 is the float32
@@ -370,10 +375,11 @@ run_type(const char *path, const gtype *t, int rounds, uint64_t wbytes,
         }
         double load = bench_now() - t0;
         long rss_load = status_kb("VmRSS:");
+        int nv = socfw_model_config_of(m)->vocab_size;
         int32_t ids[PROMPT];
         for (int i = 0; i < PROMPT; i++)
-                ids[i] = (int32_t)(1 + (rnd() % (V - 1)));
-        float *lg = malloc(sizeof(float) * V);
+                ids[i] = (int32_t)(1 + (rnd() % (uint64_t)(nv - 1)));
+        float *lg = malloc(sizeof(float) * (size_t)nv);
         double pp_best = 0, tg_best = 0;
         for (int r = 0; r < rounds; r++) {
                 socfw_model_kv *kv = NULL;
@@ -388,7 +394,7 @@ run_type(const char *path, const gtype *t, int rounds, uint64_t wbytes,
                 t0 = bench_now();
                 for (int g = 0; g < GEN; g++) {
                         socfw_model_decode_step(m, kv, &tok, 1, lg, &err);
-                        tok = (int32_t)((tok * 31 + g) % V);
+                        tok = (int32_t)((tok * 31 + g) % nv);
                 }
                 double tg = GEN / (bench_now() - t0);
                 pp_best = pp > pp_best ? pp : pp_best;
@@ -469,9 +475,55 @@ run_qlora(const char *path, const gtype *t, int steps, uint64_t fbytes)
         return 0;
 }
 
+/* bench_quant file THREADS ROUNDS FILE...: existing files, one child each. */
+static int
+measure_files(int argc, char **argv)
+{
+        int threads = (int)strtol(argv[0], NULL, 10);
+        int rounds = (int)strtol(argv[1], NULL, 10);
+        if (rounds < 1)
+                rounds = 1;
+        socfw_threads_set(threads);
+        double bw = read_bandwidth(rounds + 2);
+        printf("bench_quant: threads %d; kernels %s; best of %d; streaming "
+               "read bandwidth %.2f GB/s\n",
+               socfw_threads_get(), socfw_nn_qkernel_name(), rounds,
+               bw / 1e9);
+        printf("%-5s %8s %8s %8s %9s %9s %8s %8s %7s %8s %5s\n", "file",
+               "file MiB", "wts MiB", "load s", "pp128 t/s", "tg64 t/s",
+               "RSS load", "RSS end", "HWM MiB", "roofline", "max");
+        for (int i = 2; i < argc; i++) {
+                FILE *f = fopen(argv[i], "rb");
+                if (!f) {
+                        fprintf(stderr, "bench_quant: cannot open %s\n",
+                                argv[i]);
+                        continue;
+                }
+                fseek(f, 0, SEEK_END);
+                uint64_t fbytes = (uint64_t)ftell(f);
+                fclose(f);
+                const char *base = strrchr(argv[i], '/');
+                gtype t = {base ? base + 1 : argv[i], 0, 1, 4};
+                fflush(stdout);
+                socfw_threads_shutdown();
+                pid_t pid = fork();
+                if (pid == 0) {
+                        socfw_threads_set(threads);
+                        _exit(run_type(argv[i], &t, rounds, fbytes, bw,
+                                       fbytes));
+                }
+                int st = 0;
+                if (pid > 0)
+                        waitpid(pid, &st, 0);
+        }
+        return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+        if (argc > 4 && !strcmp(argv[1], "file"))
+                return measure_files(argc - 2, argv + 2);
         int qlora = argc > 1 && !strcmp(argv[1], "qlora");
         if (qlora) {
                 argc--;

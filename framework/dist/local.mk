@@ -10,3 +10,4 @@ noinst_PROGRAMS += bench/bench_dist
 bench_bench_dist_SOURCES = bench/bench_dist.c bench/bench_clock.h
 bench_bench_dist_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 bench_bench_dist_LDADD = framework/libsocfw.la
+EXTRA_DIST += bench/dist_projection.py

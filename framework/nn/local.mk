@@ -71,3 +71,8 @@ bench: bench/bench_kernels bench/bench_load bench/bench_model bench/bench_quant 
 	bench/bench_quant $(BENCH_THREADS) 3
 	uptime
 .PHONY: bench
+
+# socfw and llama.cpp side by side on the same GGUF files (downloads the
+# npm package node-llama-cpp into $WORK; run by hand, not by make)
+EXTRA_DIST += bench/llamacpp-side-by-side.sh bench/llamacpp_bench.c \
+	bench/make_random_llama.py
