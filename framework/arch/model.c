@@ -1271,11 +1271,15 @@ load_decl(socfw_model *m, const socfw_modelfile *mf, const decl *d, int gguf,
                         for (int64_t i = 0; i < in; i++)
                                 w[i * out + o] = tmp[o * in + i];
                 free(tmp);
+                socfw_modelfile_release(mf, t);
                 return rc;
         }
         rc = socfw_modelfile_read_f32(mf, t, w, (size_t)n, err);
         if (rc < 0)
                 return rc;
+        /* the float copy is made: the file's pages can go (a load peaks
+         * at about the model's size, not the file's plus the model's) */
+        socfw_modelfile_release(mf, t);
         if (gguf && d->permute_heads > 0) {
                 rc = unpermute_rows(w, d->shape[0],
                                     d->ndim == 2 ? d->shape[1] : 1,

@@ -982,3 +982,24 @@ socfw_modelfile_get_f64_array(const socfw_modelfile *mf, const char *key,
                 dst[i] = elem_double(v, i);
         return 0;
 }
+
+void
+socfw_modelfile_release(const socfw_modelfile *mf, const socfw_tensor_info *t)
+{
+        if (!mf || !t || !t->data || t->nbytes == 0)
+                return;
+        const uint8_t *p = t->data;
+        for (size_t i = 0; i < mf->n_maps; i++) {
+                const struct mf_map *m = &mf->maps[i];
+                if (!m->mapped || p < m->base || p >= m->base + m->size)
+                        continue;
+                /* whole pages inside the tensor only: its neighbours'
+                 * bytes stay */
+                uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+                uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+                uintptr_t b = ((uintptr_t)p + t->nbytes) & ~(page - 1);
+                if (b > a)
+                        madvise((void *)a, b - a, MADV_DONTNEED);
+                return;
+        }
+}

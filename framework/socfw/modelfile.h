@@ -137,6 +137,14 @@ int socfw_modelfile_read_f32(const socfw_modelfile *mf,
                              const socfw_tensor_info *t, float *dst,
                              size_t n, socfw_error *err);
 
+/* The caller has its own copy of t and will not read t->data again soon
+ * (a model loaded into float32): let the kernel drop the pages of t's
+ * bytes from memory, so that loading does not hold the file and its
+ * float copy at once.  They are read from the file again if touched.  A
+ * no-op for tensors not in a file mapping (socfw_modelfile_open_memory). */
+void socfw_modelfile_release(const socfw_modelfile *mf,
+                             const socfw_tensor_info *t);
+
 /* Same for rows [row0, row0 + nrows) where a row is the innermost dimension
  * (shape[ndim-1] elements), e.g. to look up a few embedding rows of a
  * quantised table.  dst receives nrows * row_length floats; `n` is its
