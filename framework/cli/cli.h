@@ -67,6 +67,11 @@ int cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
  * writes; hidden files skipped), leaving out the top-level
  * state.safetensors unless `with_state`.  0 or -1 (reported). */
 int cli_copy_tree(const char *from, const char *to, int with_state);
+/* Does every stage predict or serve runs (all of the chain, or `task`)
+ * read records of its own rather than a post's text (its plugin declares
+ * `input`, e.g. an ad-copy brief or a recommendation's {user})?  Then a
+ * record needs no text field.  1 or 0. */
+int cli_chain_reads_records(const socfw_pipeline *p, const char *task);
 /* Remove `path` and everything under it (no symlinks followed). */
 void cli_remove_tree(const char *path);
 

@@ -220,23 +220,6 @@ inference_chain(const socfw_pipeline *p, socfw_runtime *rt, const char *task)
 /* Run the chain over every line of `input` (JSON Lines), writing one JSON
  * line per post to `output` atomically ("-" = stdout).  A bad line stops
  * the run with file:line; nothing half-written is left behind. */
-/* Does every stage `predict` runs (all of the chain, or `task`) read
- * records of its own rather than a post's text (its plugin declares
- * `input`)?  Then records need no text field. */
-static int
-reads_records(const socfw_pipeline *p, const char *task)
-{
-        size_t n = task ? 1 : socfw_pipeline_chain_len(p);
-        for (size_t i = 0; i < n; i++) {
-                const char *st = task ? task : socfw_pipeline_chain_stage(p, i);
-                int t = socfw_pipeline_task_find(p, st);
-                if (t < 0 || !socfw_registry_task_input(
-                                     socfw_pipeline_task_plugin(p, (size_t)t)))
-                        return 0; /* privacy, or a task reading posts */
-        }
-        return n > 0;
-}
-
 static int
 predict_file(socfw_chain *chain, const char *input, const char *output,
              const char *text_field, int records)
@@ -508,7 +491,7 @@ cli_cmd_run(int argc, char **argv)
                 socfw_chain *chain = output ? inference_chain(p, rt, NULL)
                                             : NULL;
                 rc = chain ? predict_file(chain, input, output, o.text_field,
-                                          reads_records(p, NULL))
+                                          cli_chain_reads_records(p, NULL))
                            : CLI_FAIL;
                 socfw_chain_free(chain);
         }
@@ -646,7 +629,7 @@ cli_cmd_predict(int argc, char **argv)
                                           : NULL;
         if (chain)
                 rc = predict_file(chain, o.input, o.output ? o.output : "-",
-                                  o.text_field, reads_records(in.p, o.task));
+                                  o.text_field, cli_chain_reads_records(in.p, o.task));
         else
                 rc = CLI_FAIL;
         socfw_chain_free(chain);

@@ -107,3 +107,17 @@ cli_remove_tree(const char *path)
         if (path && *path)
                 nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+int
+cli_chain_reads_records(const socfw_pipeline *p, const char *task)
+{
+        size_t n = task ? 1 : socfw_pipeline_chain_len(p);
+        for (size_t i = 0; i < n; i++) {
+                const char *st = task ? task : socfw_pipeline_chain_stage(p, i);
+                int t = socfw_pipeline_task_find(p, st);
+                if (t < 0 || !socfw_registry_task_input(
+                                     socfw_pipeline_task_plugin(p, (size_t)t)))
+                        return 0; /* privacy, or a task reading posts */
+        }
+        return n > 0;
+}

@@ -104,6 +104,9 @@ typedef struct server {
         /* the dialog stage of the chain, or NULL (serve_openai.c) */
         const char *dialog;
         int dialog_last;                /* no stage after it: streamable  */
+        /* every stage reads records of its own (an ad-copy brief, a
+         * {user}): /v1/predict records need no text field */
+        int records;
 } server;
 
 /* One request (the handler's per-connection state). */

@@ -468,6 +468,7 @@ reload(server *s)
         serve_model old = s->model;
         s->model = fresh;
         s->dialog = cli_chat_stage(fresh.p, &s->dialog_last);
+        s->records = cli_chain_reads_records(fresh.p, NULL);
         pthread_rwlock_unlock(&s->model_lock);
         release(&old);
         fprintf(stderr, "socfw: reloaded\n");
@@ -510,6 +511,7 @@ serve_run(const serve_opts *o, serve_model *model)
         pthread_mutex_init(&s.log_lock, NULL);
         pthread_cond_init(&s.cond, NULL);
         s.dialog = cli_chat_stage(s.model.p, &s.dialog_last);
+        s.records = cli_chain_reads_records(s.model.p, NULL);
         s.metrics = serve_metrics_new();
         if (o->access_log && !strcmp(o->access_log, "-")) {
                 s.log = stderr;

@@ -30,7 +30,8 @@ serve_parse_json(const char *body, size_t len, char *msg, size_t size)
 }
 
 unsigned
-serve_check_record(const json_t *rec, const char *field, char *msg, size_t size)
+serve_check_record(const json_t *rec, const char *field, int text_optional,
+                   char *msg, size_t size)
 {
         if (!json_is_object(rec)) {
                 snprintf(msg, size, "expected a JSON object such as "
@@ -39,14 +40,14 @@ serve_check_record(const json_t *rec, const char *field, char *msg, size_t size)
                 return 400;
         }
         const json_t *t = json_object_get(rec, field);
-        if (!t) {
+        if (!t && !text_optional) {
                 snprintf(msg, size, "missing field '%s' (hint: {\"%s\": "
                                     "\"the post\"}; serve --text-field "
                                     "names another field)",
                          field, field);
                 return 400;
         }
-        if (!json_is_string(t)) {
+        if (t && !json_is_string(t)) {
                 snprintf(msg, size, "field '%s' must be a string", field);
                 return 400;
         }

@@ -32,10 +32,12 @@
 json_t *serve_parse_json(const char *body, size_t len, char *msg,
                          size_t size);
 
-/* One /v1/predict record: an object whose `field` is a string, and whose
- * "session", when present, is a string.  0, or 400 with msg filled. */
-unsigned serve_check_record(const json_t *rec, const char *field, char *msg,
-                            size_t size);
+/* One /v1/predict record: an object whose `field` is a string (it may be
+ * absent when `text_optional`: a chain whose stages read records of their
+ * own), and whose "session", when present, is a string.  0, or 400 with
+ * msg filled. */
+unsigned serve_check_record(const json_t *rec, const char *field,
+                            int text_optional, char *msg, size_t size);
 
 /* A /v1/chat/completions (chat = 1) or /v1/completions request. */
 typedef struct oai_req {

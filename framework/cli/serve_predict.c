@@ -51,15 +51,17 @@ predict_one(server *s, const json_t *rec, json_t **out, char *msg,
             size_t size)
 {
         const char *field = s->o.text_field ? s->o.text_field : "text";
-        unsigned st = serve_check_record(rec, field, msg, size);
+        unsigned st = serve_check_record(rec, field, s->records, msg, size);
         if (st)
                 return st;
         socfw_error err = {0};
         socfw_post *post = NULL;
         char *in = json_dumps(rec, JSON_COMPACT), *js = NULL;
-        int rc = in ? socfw_post_from_json(&post, in, strlen(in), field,
-                                           &err)
-                    : SOCFW_ENOMEM;
+        int rc = !in        ? SOCFW_ENOMEM
+                 : s->records ? socfw_post_from_record(&post, in, strlen(in),
+                                                       field, &err)
+                              : socfw_post_from_json(&post, in, strlen(in),
+                                                     field, &err);
         if (rc < 0) {
                 st = rc == SOCFW_ENOMEM ? 500 : 400;
         } else if ((rc = serve_chain_run(s, post, &err)) < 0) {
