@@ -5,8 +5,10 @@
 # with the same bits.  Batches of 16 (8 + 8) and of 15 (8 + 7: the shares
 # are weighted by their size), with dropout on in the backbone and the
 # head (masks keyed by example, rng.h) and the pretraining windows split.
-# Then the program: `mpirun -np 2 socfw run` equals `socfw run`, rank 0
-# alone writes the run directory; pretraining paused by 2 processes
+# Then the program: `mpirun -np 2 socfw run` equals `socfw run` (full
+# fine-tuning and a LoRA adapter), rank 0 alone writes the run directory
+# and the evaluation split between the processes gives the same report;
+# more processes than examples are refused; pretraining paused by 2 processes
 # resumes in 1 and ends where an uninterrupted run ends; processes with
 # different pipelines are refused naming the difference; other commands
 # are refused under mpirun; a process that stops answering is named
@@ -164,6 +166,28 @@ if grep -q "pretraining paused" pb.log; then
 else
         echo "note: the first sitting finished its 200 steps inside the budget; resume not exercised"
 fi
+
+# an adapter: LoRA with dropout over the frozen backbone, 2 processes
+# against 1 (the adapter files in PEFT's layout)
+sed 's/    head: {type: classifier, dropout: 0.1}/    head: {type: classifier, dropout: 0.1}\
+    adapter: {type: lora, rank: 2, alpha: 4, dropout: 0.1, targets: [attn.q, attn.v]}/' \
+        p.yaml >lora.yaml
+grep -q "type: lora" lora.yaml || fail "test setup: no adapter"
+"$socfw" -q run lora.yaml --set output.dir=lora1 || fail "LoRA, one process"
+$MPIRUN "$socfw" -q run lora.yaml --set output.dir=lora2 >lora.log 2>&1 ||
+        { cat lora.log >&2; fail "LoRA, two processes"; }
+compare adapters/sentiment/adapter_model.safetensors lora1 lora2 5e-5 ||
+        fail "LoRA: 2 processes differ from 1"
+
+# more processes than a task has examples: refused naming the task
+head -3 train.jsonl >tiny.jsonl
+sed 's/train: train.jsonl/train: tiny.jsonl/' p.yaml >tiny.yaml
+if mpirun --allow-run-as-root --oversubscribe -np 4 "$socfw" run tiny.yaml \
+        --set output.dir=tiny >tiny.log 2>&1; then
+        fail "4 processes over 3 examples were not refused"
+fi
+grep -q "task 'sentiment' has 3 training examples, fewer than the 4 processes" \
+        tiny.log || { cat tiny.log >&2; fail "no clear refusal of N > examples"; }
 
 # processes that do not run the same pipeline
 pipeline 15 >other.yaml
