@@ -179,6 +179,43 @@ $MPIRUN "$socfw" -q run lora.yaml --set output.dir=lora2 >lora.log 2>&1 ||
 compare adapters/sentiment/adapter_model.safetensors lora1 lora2 5e-5 ||
         fail "LoRA: 2 processes differ from 1"
 
+# a tagging task (the privacy plugin's tagger): its evaluation is split
+# between the processes too; the same weights and the same entity report
+python3 - <<'PY'
+import json, random
+random.seed(4)
+names, words = ["Ann", "Bob", "Eve", "Raj"], ["call", "me", "today", "see", "the", "app", "now"]
+for name, n in (("ner_train", 60), ("ner_valid", 20)):
+    with open(name + ".jsonl", "w") as f:
+        for _ in range(n):
+            toks = [random.choice(words) for _ in range(4)]
+            k = random.randrange(4)
+            toks[k] = random.choice(names)
+            f.write(json.dumps({"tokens": toks, "tags": ["PERSON" if i == k else "O" for i in range(4)]}) + "\n")
+PY
+cat >tag.yaml <<EOF2
+socfw: 1
+threads: 1
+backbone: {arch: gpt2, hidden: 32, layers: 1, heads: 2, max_positions: 32, max_seq_len: 16, dropout: 0.1}
+pretrain: {corpus: [corpus.txt], steps: 8, batch_size: 8, seq_len: 16, tokenizer: {vocab_size: 300}}
+tasks:
+  - name: ner
+    plugin: privacy
+    head: {type: tagger, dropout: 0.1}
+    labels: [O, PERSON]
+    data: {train: ner_train.jsonl, valid: ner_valid.jsonl}
+train: {lr: 3.0e-3, epochs: 2, batch_size: 16, seed: 7}
+evaluate: {batch_size: 8}
+EOF2
+"$socfw" -q run tag.yaml --set output.dir=tag1 || fail "tagging, one process"
+$MPIRUN "$socfw" -q run tag.yaml --set output.dir=tag2 >tag.log 2>&1 ||
+        { cat tag.log >&2; fail "tagging, two processes"; }
+compare checkpoint/model.safetensors tag1 tag2 5e-5 ||
+        fail "tagging: 2 processes differ from 1"
+cmp -s tag1/ner.valid.txt tag2/ner.valid.txt ||
+        { diff tag1/ner.valid.txt tag2/ner.valid.txt >&2
+          fail "tagging: the valid report of 2 processes differs from 1's"; }
+
 # more processes than a task has examples: refused naming the task
 head -3 train.jsonl >tiny.jsonl
 sed 's/train: train.jsonl/train: tiny.jsonl/' p.yaml >tiny.yaml

@@ -485,7 +485,24 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
                 B = 1;
         if (B > 512)
                 B = 512;
-        for (size_t start = 0; rc == 0 && start < s->n; start += (size_t)B) {
+        /* the forward passes, split between the processes of a
+         * data-parallel job batch by batch and gathered (as
+         * evaluate_task): each token's best tag, each batch's loss and
+         * count; then the words and entities in example order */
+        size_t nbatch = (s->n + (size_t)B - 1) / (size_t)B, tokens = 0;
+        size_t *toff = calloc(s->n + 1, sizeof *toff);
+        for (size_t i = 0; toff && i < s->n; i++)
+                toff[i + 1] = toff[i] + (size_t)s->ex[i].n;
+        tokens = toff ? toff[s->n] : 0;
+        float *best_tag = calloc(tokens ? tokens : 1, sizeof *best_tag);
+        double *bstat = calloc(2 * (nbatch ? nbatch : 1), sizeof *bstat);
+        if ((!toff || !best_tag || !bstat) && rc == 0)
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        int N = socfw_dist_size(), me = socfw_dist_rank();
+        for (size_t bi = 0; rc == 0 && bi < nbatch; bi++) {
+                if ((int)(bi % (size_t)N) != me)
+                        continue;
+                size_t start = bi * (size_t)B;
                 int nb = (int)(s->n - start < (size_t)B ? s->n - start
                                                         : (size_t)B);
                 int T = 1;
@@ -501,9 +518,8 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
                 size_t cnt = 0;
                 for (int b = 0; b < nb; b++) {
                         const rt_example *x = batch[b];
-                        for (int i = 0; x->targets && i < x->n; i++) {
-                                if (x->targets[i] < 0)
-                                        continue;
+                        float *bt = best_tag + toff[start + (size_t)b];
+                        for (int i = 0; i < x->n; i++) {
                                 const float *o =
                                         rt->out +
                                         ((size_t)b * (size_t)T + (size_t)i) *
@@ -512,37 +528,46 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
                                 for (size_t k = 1; k < K; k++)
                                         if (o[k] > o[best])
                                                 best = k;
-                                gold[w] = x->targets[i];
-                                pred[w++] = (int)best;
-                                lens[start + (size_t)b]++;
-                                cnt++;
+                                bt[i] = (float)best;
+                                cnt += x->targets && x->targets[i] >= 0;
                         }
-                        size_t j = start + (size_t)b, at = woff[j];
-                        rows[j] = x->record;
-                        for (int k = 0; k < x->n_words; k++, at++) {
-                                int pos = x->word_pos[k];
-                                wgold[at] = pos >= 0 && x->targets &&
-                                                            x->targets[pos] >= 0
-                                                    ? x->targets[pos]
-                                                    : -1;
-                                wpred[at] = -1;
-                                if (pos < 0)
-                                        continue;
-                                const float *o =
-                                        rt->out +
-                                        ((size_t)b * (size_t)T + (size_t)pos) *
-                                                K;
-                                size_t best = 0;
-                                for (size_t c = 1; c < K; c++)
-                                        if (o[c] > o[best])
-                                                best = c;
-                                wpred[at] = (int)best;
-                        }
-                        woff[j + 1] = at;
                 }
-                loss_sum += (double)loss * (double)cnt;
-                counted += cnt;
+                bstat[2 * bi] = (double)loss * (double)cnt;
+                bstat[2 * bi + 1] = (double)cnt;
         }
+        if (rc == 0 && N > 1)
+                rc = socfw_dist_allreduce_sum_f64(bstat, 2 * nbatch, err);
+        if (rc == 0 && N > 1)
+                rc = socfw_dist_allreduce_sum(best_tag, tokens, err);
+        for (size_t bi = 0; rc == 0 && bi < nbatch; bi++) {
+                loss_sum += bstat[2 * bi];
+                counted += (size_t)bstat[2 * bi + 1];
+        }
+        for (size_t j = 0; rc == 0 && j < s->n; j++) {
+                const rt_example *x = &s->ex[j];
+                const float *bt = best_tag + toff[j];
+                for (int i = 0; x->targets && i < x->n; i++) {
+                        if (x->targets[i] < 0)
+                                continue;
+                        gold[w] = x->targets[i];
+                        pred[w++] = (int)bt[i];
+                        lens[j]++;
+                }
+                size_t at = woff[j];
+                rows[j] = x->record;
+                for (int k = 0; k < x->n_words; k++, at++) {
+                        int pos = x->word_pos[k];
+                        wgold[at] = pos >= 0 && x->targets &&
+                                                    x->targets[pos] >= 0
+                                            ? x->targets[pos]
+                                            : -1;
+                        wpred[at] = pos >= 0 ? (int)bt[pos] : -1;
+                }
+                woff[j + 1] = at;
+        }
+        free(toff);
+        free(best_tag);
+        free(bstat);
         for (size_t k = 0; rc == 0 && k < K; k++)
                 names[k] = socfw_task_label(t->ctx, k);
         if (rc == 0)
@@ -1120,11 +1145,32 @@ ft_micro_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
         const work *wk = &ft->queue[ft->order[ft->next++]];
         rt_task *t = &rt->tasks[wk->task];
         /* data-parallel (socfw/dist.h): this process's share of the batch,
-         * its gradient weighted by its size so that the average over the
-         * processes is the whole batch's mean */
+         * its gradient weighted by its share of what the loss averages
+         * over (examples; counted tokens for tags and tokens) so that the
+         * average over the processes is the whole batch's mean */
         size_t off = 0, len = wk->len;
         socfw_dist_shard(wk->len, &off, &len);
-        float share = (float)len * (float)socfw_dist_size() / (float)wk->len;
+        float share = 1.0f;
+        if (socfw_dist_size() > 1) {
+                double mine = 0, all = 0;
+                for (size_t b = 0; b < wk->len; b++) {
+                        const rt_example *x =
+                                &t->train.ex[ft->plans[wk->task]
+                                                     ->indices[wk->start + b]];
+                        double items = 1;
+                        if (t->kind == SOCFW_TARGET_TAGS ||
+                            t->kind == SOCFW_TARGET_TOKENS) {
+                                items = 0;
+                                for (int i = 0; x->targets && i < x->n; i++)
+                                        items += x->targets[i] >= 0;
+                        }
+                        all += items;
+                        if (b >= off && b < off + len)
+                                mine += items;
+                }
+                share = all > 0 ? (float)(mine * socfw_dist_size() / all)
+                                : 0.0f;
+        }
         for (size_t b = 0; b < len; b++)
                 ft->batch[b] = &t->train.ex[ft->plans[wk->task]
                                                     ->indices[wk->start +
