@@ -216,6 +216,37 @@ cmp -s tag1/ner.valid.txt tag2/ner.valid.txt ||
         { diff tag1/ner.valid.txt tag2/ner.valid.txt >&2
           fail "tagging: the valid report of 2 processes differs from 1's"; }
 
+# a ranking task cannot train distributed (its negatives depend on how a
+# batch is split): refused naming the task, before training
+python3 - <<'PY'
+import json
+with open("items.jsonl", "w") as f:
+    for i in range(12):
+        f.write(json.dumps({"item": "i%d" % i, "title": "item %d" % i}) + "\n")
+with open("rec.jsonl", "w") as f:
+    for u in range(8):
+        for k in range(4):
+            f.write(json.dumps({"user": "u%d" % u, "item": "i%d" % ((u + 3 * k) % 12),
+                                "rating": 5, "ts": 10 * u + k}) + "\n")
+PY
+cat >rec.yaml <<EOF2
+socfw: 1
+threads: 1
+backbone: {arch: gpt2, hidden: 32, layers: 1, heads: 2, max_positions: 32, max_seq_len: 16}
+pretrain: {corpus: [corpus.txt], steps: 8, batch_size: 8, seq_len: 16, tokenizer: {vocab_size: 300}}
+tasks:
+  - name: rec
+    plugin: recommend
+    head: {type: ranker}
+    data: {items: items.jsonl, train: rec.jsonl, valid: rec.jsonl}
+train: {epochs: 1, batch_size: 8, seed: 3}
+EOF2
+if $MPIRUN "$socfw" run rec.yaml --set output.dir=rec >rec.log 2>&1; then
+        fail "a ranking task trained across processes"
+fi
+grep -q "task 'rec': ranking pairs train as one process" rec.log ||
+        { cat rec.log >&2; fail "no clear refusal of a ranking task"; }
+
 # more processes than a task has examples: refused naming the task
 head -3 train.jsonl >tiny.jsonl
 sed 's/train: train.jsonl/train: tiny.jsonl/' p.yaml >tiny.yaml
