@@ -446,6 +446,37 @@ write_json_report(socfw_runtime *rt, rt_task *t, const char *split,
  * <task>.<split>.f1/.precision/.recall/.f2/.macro_f1/.token_accuracy/
  * .<TYPE>.f1 ... and .loss; the table in <task>.<split>.txt, everything in
  * <task>.<split>.json. */
+/* An evaluation split into batches of B examples runs in a data-parallel
+ * job as every process taking every N-th batch: batch bi's examples go to
+ * batch[] and its size is returned when this process runs it, 0 when
+ * another does. */
+static int
+eval_batch(const rt_split *s, size_t bi, int B, const rt_example **batch)
+{
+        if ((int)(bi % (size_t)socfw_dist_size()) != socfw_dist_rank())
+                return 0;
+        size_t start = bi * (size_t)B;
+        int nb = (int)(s->n - start < (size_t)B ? s->n - start : (size_t)B);
+        for (int b = 0; b < nb; b++)
+                batch[b] = &s->ex[start + (size_t)b];
+        return nb;
+}
+
+/* ...and what the processes computed is gathered: bstat (a loss sum and a
+ * count per batch, 2 x nbatch) and vals (per example or token, each
+ * written by exactly one process, zeros elsewhere) summed over them. */
+static int
+eval_gather(double *bstat, size_t nbatch, float *vals, size_t n_vals,
+            socfw_error *err)
+{
+        if (socfw_dist_size() <= 1)
+                return 0;
+        int rc = socfw_dist_allreduce_sum_f64(bstat, 2 * nbatch, err);
+        if (rc == 0 && vals)
+                rc = socfw_dist_allreduce_sum(vals, n_vals, err);
+        return rc;
+}
+
 static int
 evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
               const rt_split *s, char **report_out, socfw_error *err)
@@ -498,19 +529,15 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
         double *bstat = calloc(2 * (nbatch ? nbatch : 1), sizeof *bstat);
         if ((!toff || !best_tag || !bstat) && rc == 0)
                 rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        int N = socfw_dist_size(), me = socfw_dist_rank();
         for (size_t bi = 0; rc == 0 && bi < nbatch; bi++) {
-                if ((int)(bi % (size_t)N) != me)
+                int nb = eval_batch(s, bi, B, batch);
+                if (nb == 0)
                         continue;
                 size_t start = bi * (size_t)B;
-                int nb = (int)(s->n - start < (size_t)B ? s->n - start
-                                                        : (size_t)B);
                 int T = 1;
-                for (int b = 0; b < nb; b++) {
-                        batch[b] = &s->ex[start + (size_t)b];
+                for (int b = 0; b < nb; b++)
                         if (batch[b]->n > T)
                                 T = batch[b]->n;
-                }
                 float loss;
                 rc = run_batch(rt, t, batch, nb, 0, 0, &loss, err);
                 if (rc < 0)
@@ -535,10 +562,8 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
                 bstat[2 * bi] = (double)loss * (double)cnt;
                 bstat[2 * bi + 1] = (double)cnt;
         }
-        if (rc == 0 && N > 1)
-                rc = socfw_dist_allreduce_sum_f64(bstat, 2 * nbatch, err);
-        if (rc == 0 && N > 1)
-                rc = socfw_dist_allreduce_sum(best_tag, tokens, err);
+        if (rc == 0)
+                rc = eval_gather(bstat, nbatch, best_tag, tokens, err);
         for (size_t bi = 0; rc == 0 && bi < nbatch; bi++) {
                 loss_sum += bstat[2 * bi];
                 counted += (size_t)bstat[2 * bi + 1];
@@ -769,7 +794,6 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
          * batch's loss and count, summed in batch order afterwards, so
          * that every process gets the figures one process gets */
         size_t nbatch = (s->n + (size_t)B - 1) / (size_t)B;
-        int N = socfw_dist_size(), me = socfw_dist_rank();
         double *bstat = calloc(2 * (nbatch ? nbatch : 1), sizeof *bstat);
         float *ex_probs = t->kind == SOCFW_TARGET_TOKENS
                                   ? NULL
@@ -779,13 +803,10 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
             rc == 0)
                 rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         for (size_t bi = 0; rc == 0 && bi < nbatch; bi++) {
-                if ((int)(bi % (size_t)N) != me)
+                int nb = eval_batch(s, bi, B, batch);
+                if (nb == 0)
                         continue;
                 size_t start = bi * (size_t)B;
-                int nb = (int)(s->n - start < (size_t)B ? s->n - start
-                                                        : (size_t)B);
-                for (int b = 0; b < nb; b++)
-                        batch[b] = &s->ex[start + (size_t)b];
                 float loss;
                 rc = run_batch(rt, t, batch, nb, 0, 0, &loss, err);
                 if (rc < 0)
@@ -805,11 +826,9 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 bstat[2 * bi] = (double)loss * (double)cnt;
                 bstat[2 * bi + 1] = (double)cnt;
         }
-        if (rc == 0 && N > 1)
-                rc = socfw_dist_allreduce_sum_f64(bstat, 2 * nbatch, err);
-        if (rc == 0 && N > 1 && ex_probs)
-                rc = socfw_dist_allreduce_sum(ex_probs,
-                                              s->n * (size_t)K_acc, err);
+        if (rc == 0)
+                rc = eval_gather(bstat, nbatch, ex_probs,
+                                 s->n * (size_t)K_acc, err);
         for (size_t bi = 0; rc == 0 && bi < nbatch; bi++) {
                 loss_sum += bstat[2 * bi];
                 if (t->kind == SOCFW_TARGET_TOKENS)
