@@ -64,3 +64,6 @@ EXTRA_DIST += tests/perplexity-cli.sh
 # run packages: a moved run predicts and serves without its pipeline/data
 TESTS += tests/run-package.sh
 EXTRA_DIST += tests/run-package.sh
+
+# the load generator of doc/performance.md (serving)
+EXTRA_DIST += bench/serve_load.py
