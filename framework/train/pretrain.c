@@ -258,15 +258,23 @@ pt_first_loss(pretrainer *pt, float loss)
         pt->first_done = 1;
 }
 
-/* Dropout masks keyed by the windows' places in the step's batch, so that
- * they do not depend on the number of processes (rng.h). */
-static void
-pt_key_dropout(pretrainer *pt, size_t off, size_t len)
+/* The forward pass over this process's share [off, off + len) of the
+ * step's windows (all of them with one process), its dropout masks keyed
+ * by the windows' places in the batch so that they do not depend on the
+ * number of processes (rng.h).  Nothing to do for an empty share. */
+static int
+pt_forward_share(pretrainer *pt, size_t off, size_t len, socfw_error *err)
 {
-        uint64_t key = socfw_rng_mix64(pt->rt->train.seed ^
+        socfw_runtime *rt = pt->rt;
+        uint64_t key = socfw_rng_mix64(rt->train.seed ^
                                        UINT64_C(0x5bd1e9955bd1e995) ^
                                        socfw_rng_mix64((uint64_t)pt->lp->step));
-        socfw_rng_key_rows(&pt->rt->drop, key, off, len);
+        socfw_rng_key_rows(&rt->drop, key, off, len);
+        if (len == 0)
+                return 0;
+        return socfw_model_forward(rt->model, pt->ids + off * (size_t)pt->T,
+                                   NULL, NULL, (int)len, pt->T, true,
+                                   rt->dropout, &rt->drop, pt->hidden, err);
 }
 
 /* Causal LM: each window predicts its next tokens.  (Pretraining steps
@@ -293,13 +301,7 @@ pt_clm_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
         size_t off, len;
         socfw_dist_shard((size_t)B, &off, &len);
         int n = (int)len * T;
-        pt_key_dropout(pt, off, len);
-        int rc = len == 0 ? 0
-                          : socfw_model_forward(rt->model,
-                                                pt->ids + off * (size_t)T,
-                                                NULL, NULL, (int)len, T, true,
-                                                rt->dropout, &rt->drop,
-                                                pt->hidden, err);
+        int rc = pt_forward_share(pt, off, len, err);
         if (rc == 0 && n > 0)
                 rc = socfw_model_lm_logits(rt->model, pt->hidden, n,
                                            pt->logits, err);
@@ -377,13 +379,7 @@ pt_mlm_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
                 (float)M * (float)socfw_dist_size() / (float)M_all;
         N = len * (size_t)T;
         NC = N * (size_t)C;
-        pt_key_dropout(pt, off, len);
-        int rc = len == 0 ? 0
-                          : socfw_model_forward(rt->model,
-                                                pt->ids + off * (size_t)T,
-                                                NULL, NULL, (int)len, T, true,
-                                                rt->dropout, &rt->drop,
-                                                pt->hidden, err);
+        int rc = pt_forward_share(pt, off, len, err);
         if (rc < 0 || len == 0)
                 return rc;
         for (int m = 0; m < M; m++)
