@@ -72,6 +72,7 @@ check_task_data(const socfw_pipeline *p, size_t i, socfw_error *err)
         t.head = socfw_pipeline_task_head(p, i);
         t.head_cfg = socfw_pipeline_task_head_config(p, i);
         t.loss_cfg = socfw_pipeline_task_loss_config(p, i);
+        rt_task_settings_read(&t.set, t.cfg, t.head_cfg, t.loss_cfg);
         int any = 0;
         for (int s = 0; s < 3; s++) {
                 char key[16];

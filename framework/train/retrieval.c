@@ -47,7 +47,7 @@ enum { LOSS_SOFTMAX, LOSS_BPR, LOSS_BCE };
 static int
 loss_kind(const rt_task *t)
 {
-        const char *lt = socfw_config_get_string(t->loss_cfg, "type");
+        const char *lt = t->set.loss_type;
         if (lt && !strcmp(lt, "bpr"))
                 return LOSS_BPR;
         if (lt && !strcmp(lt, "bce"))
@@ -161,8 +161,7 @@ int
 rt_ranker_evaluate(socfw_runtime *rt, rt_task *t, const char *split,
                    const rt_split *s, char **report_out, socfw_error *err)
 {
-        const socfw_config *ev = socfw_pipeline_section(rt->p, "evaluate");
-        int B = (int)socfw_config_get_int(ev, "batch_size");
+        int B = rt->train.eval_batch_size;
         if (B < 2)
                 B = 2;
         if (B > 512)

@@ -597,10 +597,7 @@ rt_is_tagger(const rt_task *t)
 int
 rt_label_last(const rt_task *t)
 {
-        const char *lt = t->head_cfg ? socfw_config_get_string(t->head_cfg,
-                                                               "label_token")
-                                     : NULL;
-        return lt && !strcmp(lt, "last");
+        return t->set.label_last;
 }
 
 /* Labels: from the pipeline, or inferred (sorted) from the training set. */
@@ -614,14 +611,14 @@ rt_setup_labels(socfw_runtime *rt, rt_task *t, socfw_error *err)
             rt_is_ranker(t) ||
             rt_is_tagger(t)) /* tags are listed: labels: [O, B-X, I-X] */
                 return 0;
-        const char *train = socfw_config_get_string(t->cfg, "data.train");
+        const char *train = t->set.data_train;
         if (!train)
                 return 0;
         socfw_dataset_options o = SOCFW_DATASET_OPTIONS_INIT;
         o.text_field = NULL;
-        o.label_field = socfw_config_get_string(t->cfg, "data.label_field");
+        o.label_field = t->set.label_field;
         int fmt = socfw_data_format_parse(
-                socfw_config_get_string(t->cfg, "data.format"));
+                t->set.data_format);
         o.reader.format = fmt < 0 ? SOCFW_DATA_FORMAT_AUTO
                                   : (socfw_data_format)fmt;
         o.reader.bad_rows = SOCFW_BAD_ROWS_SKIP;
@@ -1534,7 +1531,8 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
         t->head = socfw_pipeline_task_head(p, i);
         t->head_cfg = socfw_pipeline_task_head_config(p, i);
         t->loss_cfg = socfw_pipeline_task_loss_config(p, i);
-        t->weight = (float)socfw_config_get_float(t->cfg, "weight");
+        rt_task_settings_read(&t->set, t->cfg, t->head_cfg, t->loss_cfg);
+        t->weight = t->set.weight;
         int rc = socfw_task_ctx_new(&t->ctx, socfw_config_name(t->cfg),
                                     t->plugin, t->cfg, err);
         if (rc < 0)
@@ -1559,7 +1557,7 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
                                        socfw_task_name(t->ctx),
                                        t->head->name);
         int is_lm = declared == SOCFW_TARGET_TOKENS;
-        const char *loss_type = socfw_config_get_string(t->loss_cfg, "type");
+        const char *loss_type = t->set.loss_type;
         /* what the data will say, known before it is read (inference) */
         t->kind = is_lm ? SOCFW_TARGET_TOKENS
                   : loss_type && !strcmp(loss_type, "bce")
@@ -1629,10 +1627,8 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
 static int
 load_task_data(socfw_runtime *rt, rt_task *t, socfw_error *err)
 {
-        const char *paths[3] = {
-                socfw_config_get_string(t->cfg, "data.train"),
-                socfw_config_get_string(t->cfg, "data.valid"),
-                socfw_config_get_string(t->cfg, "data.test")};
+        const char *paths[3] = {t->set.data_train, t->set.data_valid,
+                                t->set.data_test};
         rt_split *splits[3] = {&t->train, &t->valid, &t->test};
         if (!paths[0] && !paths[1] && !paths[2])
                 return 0;
@@ -1661,7 +1657,7 @@ load_task_data(socfw_runtime *rt, rt_task *t, socfw_error *err)
         }
         t->trained = t->train.n > 0;
         /* class weights for the loss */
-        const char *cw = socfw_config_get_string(t->loss_cfg, "class_weights");
+        const char *cw = t->set.class_weights;
         if (t->kind == SOCFW_TARGET_CLASS && cw && !strcmp(cw, "balanced") &&
             t->train.n) {
                 t->class_weight = calloc((size_t)t->n_outputs, sizeof(float));
@@ -1819,6 +1815,7 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                         rt_task *t = &rt->tasks[i];
                         t->cfg = socfw_pipeline_task(p, i);
                         t->plugin = socfw_pipeline_task_plugin(p, i);
+                        rt_task_settings_read(&t->set, t->cfg, NULL, NULL);
                         rc = socfw_task_ctx_new(&t->ctx,
                                                 socfw_config_name(t->cfg),
                                                 t->plugin, t->cfg, err);

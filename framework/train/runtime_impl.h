@@ -56,6 +56,7 @@ typedef struct rt_task {
         const socfw_plugin *plugin;
         const socfw_plugin *head;
         const socfw_config *head_cfg, *loss_cfg;
+        rt_task_settings set;   /* its section, read once                  */
         void *head_state;
         socfw_params *hps;      /* the head's parameters                   */
         socfw_adamw *hopt;

@@ -51,6 +51,30 @@ rt_train_settings_read(rt_train_settings *s, const socfw_pipeline *p)
                                                     : RT_ES_AUTO;
         s->es_min_delta = socfw_config_get_float(tr,
                                                  "early_stopping.min_delta");
+        s->eval_batch_size = (int)socfw_config_get_int(
+                socfw_pipeline_section(p, "evaluate"), "batch_size");
+        return 0;
+}
+
+int
+rt_task_settings_read(rt_task_settings *s, const socfw_config *task,
+                      const socfw_config *head, const socfw_config *loss)
+{
+        memset(s, 0, sizeof *s);
+        s->data_train = socfw_config_get_string(task, "data.train");
+        s->data_valid = socfw_config_get_string(task, "data.valid");
+        s->data_test = socfw_config_get_string(task, "data.test");
+        s->label_field = socfw_config_get_string(task, "data.label_field");
+        s->data_format = socfw_config_get_string(task, "data.format");
+        s->weight = (float)socfw_config_get_float(task, "weight");
+        if (loss) {
+                s->loss_type = socfw_config_get_string(loss, "type");
+                s->class_weights = socfw_config_get_string(loss,
+                                                           "class_weights");
+        }
+        const char *lt = head ? socfw_config_get_string(head, "label_token")
+                              : NULL;
+        s->label_last = lt && !strcmp(lt, "last");
         return 0;
 }
 

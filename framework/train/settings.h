@@ -40,6 +40,7 @@ typedef struct rt_train_settings {
         rt_es_mode es_mode;
         double es_min_delta;
         double dist_timeout;            /* seconds; 0: wait for ever      */
+        int eval_batch_size;            /* evaluate.batch_size            */
 } rt_train_settings;
 
 /* Fill `s` from the validated pipeline's train: section (defaults for
@@ -94,6 +95,22 @@ typedef struct rt_backbone_settings {
         const char *freeze;             /* none, all, embeddings, ...     */
         int trainable_top_layers;
 } rt_backbone_settings;
+
+/* One task's section (tasks[i]) and its head's loss: section. */
+typedef struct rt_task_settings {
+        const char *data_train, *data_valid, *data_test;   /* or NULL   */
+        const char *label_field;        /* NULL: the plugin's default    */
+        const char *data_format;        /* "auto", "jsonl", "csv", ...    */
+        float weight;                   /* its loss's weight in a step    */
+        const char *loss_type;          /* NULL: the head's default      */
+        const char *class_weights;      /* NULL or "balanced"             */
+        int label_last;                 /* head label_token: last         */
+} rt_task_settings;
+
+/* Fill `s` from a validated task section, its head's and its loss's (the
+ * last two may be NULL: a task without a head).  Returns 0. */
+int rt_task_settings_read(rt_task_settings *s, const socfw_config *task,
+                          const socfw_config *head, const socfw_config *loss);
 
 /* Fill `s` from the backbone: section.  Returns 0. */
 int rt_backbone_settings_read(rt_backbone_settings *s,

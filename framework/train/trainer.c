@@ -138,8 +138,7 @@ static json_t *
 backbone_meta(const socfw_runtime *rt)
 {
         const socfw_model_config *c = socfw_model_config_of(rt->model);
-        const char *src = socfw_config_get_string(
-                socfw_pipeline_section(rt->p, "backbone"), "model");
+        const char *src = rt->backbone.model;
         return json_pack("{s:s, s:s, s:i, s:i, s:i, s:s}", "fingerprint",
                          rt->backbone_fp, "architecture",
                          socfw_arch_name(c->arch), "layers", c->n_layers,
@@ -481,8 +480,7 @@ static int
 evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
               const rt_split *s, char **report_out, socfw_error *err)
 {
-        const socfw_config *ev = socfw_pipeline_section(rt->p, "evaluate");
-        int B = (int)socfw_config_get_int(ev, "batch_size");
+        int B = rt->train.eval_batch_size;
         size_t K = (size_t)t->n_outputs, words = 0;
         for (size_t i = 0; i < s->n; i++)
                 for (int k = 0; s->ex[i].targets && k < s->ex[i].n; k++)
@@ -764,8 +762,7 @@ evaluate_task(socfw_runtime *rt, rt_task *t, const char *split,
                 return rt_ranker_evaluate(rt, t, split, s, report_out, err);
         if (t->kind == SOCFW_TARGET_TAGS) /* entity-level metrics */
                 return evaluate_tags(rt, t, split, s, report_out, err);
-        const socfw_config *ev = socfw_pipeline_section(rt->p, "evaluate");
-        int B = (int)socfw_config_get_int(ev, "batch_size");
+        int B = rt->train.eval_batch_size;
         int *gold = malloc(sizeof(int) * (s->n ? s->n : 1));
         int *pred = malloc(sizeof(int) * (s->n ? s->n : 1));
         long *rows = calloc(s->n ? s->n : 1, sizeof *rows);
