@@ -1098,12 +1098,16 @@ socfw_nn_dropout_forward(float *out, uint8_t *mask, const float *inp,
         uint64_t call_key, row_len;
         if (socfw_rng_keyed_begin(rng, n, &call_key, &row_len)) {
                 /* keyed by example (data-parallel training): see rng.h */
-                for (size_t i = 0; i < n; i++) {
-                        uint64_t r = socfw_rng_keyed_bits(rng, call_key,
-                                                          row_len, i);
-                        uint8_t keep = (uint32_t)(r >> 40) >= thresh;
-                        mask[i] = keep;
-                        out[i] = keep ? inp[i] * scale : 0.0f;
+                for (size_t r0 = 0; r0 < n; r0 += row_len) {
+                        uint64_t rk = socfw_rng_keyed_row(
+                                call_key, rng->row0 + r0 / row_len);
+                        for (size_t j = 0; j < row_len && r0 + j < n; j++) {
+                                uint64_t r = socfw_rng_keyed_bits(rk, j);
+                                uint8_t keep = (uint32_t)(r >> 40) >= thresh;
+                                mask[r0 + j] = keep;
+                                out[r0 + j] = keep ? inp[r0 + j] * scale
+                                                   : 0.0f;
+                        }
                 }
                 return 0;
         }

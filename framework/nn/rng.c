@@ -64,12 +64,15 @@ socfw_rng_keyed_begin(socfw_rng *rng, uint64_t n, uint64_t *call_key,
 }
 
 uint64_t
-socfw_rng_keyed_bits(const socfw_rng *rng, uint64_t call_key,
-                     uint64_t row_len, uint64_t i)
+socfw_rng_keyed_row(uint64_t call_key, uint64_t global_row)
 {
-        uint64_t row = rng->row0 + i / row_len, col = i % row_len;
-        uint64_t row_key = socfw_rng_mix64(call_key ^
-                                           (row * UINT64_C(0xd1b54a32d192ed03)));
+        return socfw_rng_mix64(call_key ^
+                               (global_row * UINT64_C(0xd1b54a32d192ed03)));
+}
+
+uint64_t
+socfw_rng_keyed_bits(uint64_t row_key, uint64_t col)
+{
         return socfw_rng_mix64(row_key + col * UINT64_C(0x9e3779b97f4a7c15));
 }
 

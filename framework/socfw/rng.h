@@ -75,14 +75,15 @@ void socfw_rng_fork(socfw_rng *rng, uint64_t stream, socfw_rng *out);
 void socfw_rng_key_rows(socfw_rng *rng, uint64_t key, uint64_t row0,
                         uint64_t rows);
 
-/* The keyed bits of element i of the next keyed buffer: call
- * socfw_rng_keyed_begin once per buffer of n elements (it numbers the
- * call), then socfw_rng_keyed_bits for each element.  Used by dropout;
- * 0 from _begin when `rng` is not keyed. */
+/* The keyed bits of a buffer, for dropout: socfw_rng_keyed_begin once
+ * per buffer of n elements (it numbers the call; 0 when `rng` is not
+ * keyed), then socfw_rng_keyed_row once per example row (the row's
+ * global index is rng->row0 + the row in the buffer) and
+ * socfw_rng_keyed_bits for each element of that row. */
 int socfw_rng_keyed_begin(socfw_rng *rng, uint64_t n, uint64_t *call_key,
                           uint64_t *row_len);
-uint64_t socfw_rng_keyed_bits(const socfw_rng *rng, uint64_t call_key,
-                              uint64_t row_len, uint64_t i);
+uint64_t socfw_rng_keyed_row(uint64_t call_key, uint64_t global_row);
+uint64_t socfw_rng_keyed_bits(uint64_t row_key, uint64_t col);
 
 /* Fisher-Yates shuffle of n int32 values in place. */
 void socfw_rng_shuffle_i32(socfw_rng *rng, int32_t *v, uint64_t n);
