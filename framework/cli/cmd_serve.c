@@ -116,8 +116,9 @@ cli_cmd_serve(int argc, char **argv)
          * forward passes, decoding steps) instead of queueing here */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         serve_opts o = {.host = "127.0.0.1", .port = 8080,
-                        .workers = cores > 0 && cores < 64 ? 4 * (int)cores
-                                                           : 8,
+                        .workers = cores <= 0   ? 8
+                                   : cores < 64 ? 4 * (int)cores
+                                                : 256,
                         .queue = 64, .timeout = 60};
         const char *env = getenv("SOCFW_API_KEY");
         if (env && env[0])

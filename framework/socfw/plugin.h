@@ -42,6 +42,11 @@
  *                                      .destroy = hello_destroy,
  *                                      .predict = hello_predict));
  *
+ * (The macros are C: they take the address of compound literals, which
+ * C++ does not have.  From C++, write a static socfw_task_hooks /
+ * socfw_head_hooks and the socfw_plugin descriptor by hand, sizes set,
+ * and export them with SOCFW_PLUGIN_DEFINE.)
+ *
  * SOCFW_TASK_PLUGIN (SOCFW_HEAD_PLUGIN for a head) fills the ABI version,
  * the sizes, the kind and the name, and writes socfw_plugin_hello_get();
  * the plugin writes only what is its own.

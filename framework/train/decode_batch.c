@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "socfw/log.h"
 #include "socfw/params.h"
 #include "train/runtime_impl.h"
 
@@ -68,12 +69,19 @@ rt_decoder_init(rt_decoder *d)
         const char *b = getenv("SOCFW_DECODE_BATCH");
         if (b && (!strcmp(b, "0") || !strcmp(b, "1")))
                 d->mode = b[0] - '0';
+        else if (b && b[0])
+                SOCFW_LOG_WARN("SOCFW_DECODE_BATCH='%s' ignored (hint: 0 or "
+                               "1)", b);
         const char *env = getenv("SOCFW_DECODE_WAIT_US");
         if (env && env[0]) {
                 char *end;
                 long us = strtol(env, &end, 10);
                 if (*end == '\0' && us >= 0 && us <= 1000000)
                         d->wait_ns = us * 1000L;
+                else
+                        SOCFW_LOG_WARN("SOCFW_DECODE_WAIT_US='%s' ignored "
+                                       "(hint: microseconds, 0 to "
+                                       "1000000)", env);
         }
 }
 

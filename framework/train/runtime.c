@@ -1135,6 +1135,9 @@ typedef struct decoder {
         socfw_model_kv *kv;
         float *logits;
         int live;               /* joined the batched decoding           */
+        int batch;              /* the backbone is worth batching: fixed
+                                   per generation, so that a small model's
+                                   tokens take no lock                  */
 } decoder;
 
 /* The prompt (n > 1) goes through alone; each next token is batched with
@@ -1148,7 +1151,7 @@ decode_step(void *user, const int32_t *ids, size_t n, socfw_error *err)
         int rc;
         if (n == 1 && socfw_model_kv_len(d->kv) > 0 &&
             socfw_model_kv_len(d->kv) < socfw_model_kv_capacity(d->kv) &&
-            (d->live || rt_decode_batches(d->rt))) {
+            d->batch) {
                 if (!d->live) {
                         rt_decode_join(d->rt);
                         d->live = 1;
@@ -1255,7 +1258,7 @@ generate_with(socfw_runtime *rt, socfw_task_ctx *ctx, const char *prompt,
                 start = ids + (n - room);
                 n = room;
         }
-        decoder d = {.rt = rt};
+        decoder d = {.rt = rt, .batch = rt_decode_batches(rt)};
         d.logits = malloc(sizeof(float) * (size_t)mc->vocab_size);
         socfw_sampler_config sc;
         socfw_sampler_config_default(&sc);
@@ -1548,14 +1551,8 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
                 return rc;
 
         const socfw_model_config *mc = socfw_model_config_of(rt->model);
+        /* (the registry refuses a head that declares no target) */
         socfw_target_kind declared = socfw_registry_head_target(t->head);
-        if (!declared)
-                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
-                                       "task '%s': head '%s' declares no "
-                                       "target kind; hint: a head built for "
-                                       "socfw ABI 1.2 or later sets .target",
-                                       socfw_task_name(t->ctx),
-                                       t->head->name);
         int is_lm = declared == SOCFW_TARGET_TOKENS;
         const char *loss_type = t->set.loss_type;
         /* what the data will say, known before it is read (inference) */

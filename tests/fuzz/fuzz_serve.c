@@ -26,6 +26,24 @@ check_predict(const json_t *rec)
         unsigned st = serve_check_record(rec, "text", 0, msg, sizeof msg);
         if (!st && lenient)
                 abort();
+        if (!lenient) {
+                /* what serve does for a chain of record-reading stages */
+                char *rin = json_dumps(rec, JSON_COMPACT);
+                socfw_post *rp = NULL;
+                socfw_error rerr = {0};
+                if (rin && socfw_post_from_record(&rp, rin, strlen(rin),
+                                                  "text", &rerr) < 0 &&
+                    !rerr.message[0])
+                        abort();
+                char *rjs = rp ? socfw_post_to_json(rp) : NULL;
+                json_t *rback = rjs ? json_loads(rjs, 0, NULL) : NULL;
+                if (rjs && !rback)
+                        abort();        /* the answer must be JSON */
+                json_decref(rback);
+                free(rjs);
+                socfw_post_free(rp);
+                free(rin);
+        }
         if (st) {
                 if (st != 400 || !msg[0])
                         abort();
