@@ -207,7 +207,7 @@ socfw_pii_names_zh_not_at(const socfw_pii_names *nm, const char *t,
         while (n < max && j < len) {
                 size_t k = socfw_pii_names_cp_at(t, len, j, &cp);
                 if (cp >= 0x80 && !socfw_pii_names_is_han(cp))
-                        break;          /* ASCII joins: AC米兰, 卡拉OK */
+                        break;          /* ASCII letters join: 卡拉OK */
                 if (cp < 0x80 && !((cp | 32) >= 'a' && (cp | 32) <= 'z'))
                         break;
                 j += k;
