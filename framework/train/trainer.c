@@ -1087,6 +1087,10 @@ typedef struct finetune {
         /* the data: one batch plan per task, re-made each epoch */
         socfw_batch_plan **plans;
         size_t **lengths;
+        /* per example, what its loss averages over (1, or its counted
+         * tokens for tag and token losses): a data-parallel process's
+         * share of a batch is its share of these */
+        size_t **items;
         work *queue;
         size_t *order;
         size_t n_work, batches_per_epoch;
@@ -1170,19 +1174,13 @@ ft_micro_batch(void *self, float scale, rt_micro *mb, socfw_error *err)
         if (socfw_dist_size() > 1) {
                 double mine = 0, all = 0;
                 for (size_t b = 0; b < wk->len; b++) {
-                        const rt_example *x =
-                                &t->train.ex[ft->plans[wk->task]
-                                                     ->indices[wk->start + b]];
-                        double items = 1;
-                        if (t->kind == SOCFW_TARGET_TAGS ||
-                            t->kind == SOCFW_TARGET_TOKENS) {
-                                items = 0;
-                                for (int i = 0; x->targets && i < x->n; i++)
-                                        items += x->targets[i] >= 0;
-                        }
-                        all += items;
+                        size_t items = ft->items[wk->task]
+                                                [ft->plans[wk->task]
+                                                         ->indices[wk->start +
+                                                                   b]];
+                        all += (double)items;
                         if (b >= off && b < off + len)
-                                mine += items;
+                                mine += (double)items;
                 }
                 share = all > 0 ? (float)(mine * socfw_dist_size() / all)
                                 : 0.0f;
@@ -1381,7 +1379,10 @@ ft_clear(finetune *ft)
                 socfw_batch_plan_free(ft->plans[i]);
         for (size_t i = 0; ft->lengths && i < ft->rt->n_tasks; i++)
                 free(ft->lengths[i]);
+        for (size_t i = 0; ft->items && i < ft->rt->n_tasks; i++)
+                free(ft->items[i]);
         free(ft->lengths);
+        free(ft->items);
         free(ft->plans);
         free(ft->queue);
         free(ft->order);
@@ -1617,8 +1618,9 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
         size_t B = (size_t)ts->batch_size;
         ft.plans = calloc(rt->n_tasks, sizeof *ft.plans);
         ft.lengths = calloc(rt->n_tasks, sizeof *ft.lengths);
+        ft.items = calloc(rt->n_tasks, sizeof *ft.items);
         ft.batch = malloc(sizeof *ft.batch * B);
-        if (!ft.plans || !ft.lengths || !ft.batch) {
+        if (!ft.plans || !ft.lengths || !ft.items || !ft.batch) {
                 rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
                 goto out;
         }
@@ -1627,13 +1629,22 @@ socfw_runtime_train(socfw_runtime *rt, socfw_error *err)
                 if (!t->trained)
                         continue;
                 ft.lengths[i] = malloc(sizeof(size_t) * t->train.n);
-                if (!ft.lengths[i]) {
+                ft.items[i] = malloc(sizeof(size_t) * t->train.n);
+                if (!ft.lengths[i] || !ft.items[i]) {
                         rc = socfw_error_set(err, SOCFW_ENOMEM,
                                              "out of memory");
                         goto out;
                 }
-                for (size_t k = 0; k < t->train.n; k++)
-                        ft.lengths[i][k] = (size_t)t->train.ex[k].n;
+                int per_token = t->kind == SOCFW_TARGET_TAGS ||
+                                t->kind == SOCFW_TARGET_TOKENS;
+                for (size_t k = 0; k < t->train.n; k++) {
+                        const rt_example *x = &t->train.ex[k];
+                        ft.lengths[i][k] = (size_t)x->n;
+                        ft.items[i][k] = per_token ? 0 : 1;
+                        for (int j = 0; per_token && x->targets && j < x->n;
+                             j++)
+                                ft.items[i][k] += x->targets[j] >= 0;
+                }
                 ft.batches_per_epoch += (t->train.n + B - 1) / B;
         }
         ft.queue = malloc(sizeof *ft.queue * (ft.batches_per_epoch + 1));
