@@ -173,10 +173,13 @@ socfw_task_count_tokens(socfw_task_ctx *ctx, const char *text, size_t *n,
         return ctx->count_tokens(ctx->runtime, text, n, err);
 }
 
-int
-socfw_task_read_file(socfw_task_ctx *ctx, const char *path, const char *split,
-                     int skip_bad_rows, socfw_task_item_fn on_item, void *arg,
-                     size_t *skipped, socfw_error *err)
+/* A reader over the task's data file `path` as its data: section says
+ * (format), bad rows skipped or errors.  socfw_task_read_file and
+ * socfw_task_read_records open files only through it, so that the record
+ * ordinals of the one are the ordinals of the other. */
+static int
+task_reader_open(const socfw_task_ctx *ctx, const char *path,
+                 int skip_bad_rows, socfw_reader **r, socfw_error *err)
 {
         socfw_reader_options ro = SOCFW_READER_OPTIONS_INIT;
         int fmt = socfw_data_format_parse(
@@ -184,6 +187,14 @@ socfw_task_read_file(socfw_task_ctx *ctx, const char *path, const char *split,
         ro.format = fmt < 0 ? SOCFW_DATA_FORMAT_AUTO : (socfw_data_format)fmt;
         ro.bad_rows = skip_bad_rows ? SOCFW_BAD_ROWS_SKIP
                                     : SOCFW_BAD_ROWS_ERROR;
+        return socfw_reader_open(r, path, &ro, err);
+}
+
+int
+socfw_task_read_file(socfw_task_ctx *ctx, const char *path, const char *split,
+                     int skip_bad_rows, socfw_task_item_fn on_item, void *arg,
+                     size_t *skipped, socfw_error *err)
+{
         int64_t max_rows = socfw_config_get_int(ctx->cfg, "data.max_rows");
         const char *saved = ctx->split;
         ctx->split = !strcmp(split, "train")   ? "train"
@@ -193,7 +204,7 @@ socfw_task_read_file(socfw_task_ctx *ctx, const char *path, const char *split,
         socfw_reader *r = NULL;
         socfw_record *rec = NULL;
         socfw_example *ex = socfw_example_new();
-        int rc = ex ? socfw_reader_open(&r, path, &ro, err)
+        int rc = ex ? task_reader_open(ctx, path, skip_bad_rows, &r, err)
                     : socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         for (int64_t rows = 0;
              rc == 0 && (max_rows <= 0 || rows < max_rows); rows++) {
@@ -242,15 +253,11 @@ socfw_task_read_records(socfw_task_ctx *ctx, const char *path,
                         last = rows[i];
         if (last == 0)
                 return 0;
-        socfw_reader_options ro = SOCFW_READER_OPTIONS_INIT;
-        int fmt = socfw_data_format_parse(
-                socfw_config_get_string(ctx->cfg, "data.format"));
-        ro.format = fmt < 0 ? SOCFW_DATA_FORMAT_AUTO : (socfw_data_format)fmt;
-        ro.bad_rows = SOCFW_BAD_ROWS_SKIP; /* told once, when first read */
         unsigned char *want = calloc((size_t)last, 1);
         socfw_record **recs = calloc((size_t)last, sizeof *recs);
         socfw_reader *r = NULL;
-        int rc = want && recs ? socfw_reader_open(&r, path, &ro, err)
+        /* bad rows skipped: they were told once, when first read */
+        int rc = want && recs ? task_reader_open(ctx, path, 1, &r, err)
                               : socfw_error_set(err, SOCFW_ENOMEM,
                                                 "out of memory");
         for (size_t i = 0; rc == 0 && i < n_rows; i++)
