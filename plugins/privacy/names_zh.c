@@ -486,6 +486,11 @@ socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                 /* given name: one or two characters, never function words */
                 float best = 0.0f;
                 size_t best_len = 0;
+                /* a given name that is or starts a word: 熊孩子, 贺新春,
+                 * 全宇宙 (the word at the given name's start, once) */
+                size_t gw = fam < n ? socfw_pii_names_zh_not_at(
+                                              nm, t, len, ends[fam - 1])
+                                    : 0;
                 for (size_t g = 1; g <= 2 && fam + g <= n; g++) {
                         int stop = 0, usual = 0;
                         for (size_t j = fam; j < fam + g; j++) {
@@ -495,10 +500,6 @@ socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                         if (stop)
                                 break;
                         size_t s = i, e = ends[fam + g - 1];
-                        /* a given name that is or starts a word: 熊孩子,
-                         * 贺新春, 全宇宙 */
-                        size_t gw = socfw_pii_names_zh_not_at(nm, t, len,
-                                                              ends[fam - 1]);
                         if (gw && gw >= e - ends[fam - 1])
                                 break;
                         /* "魏晨魏晨": the name repeated, not 魏 + 晨魏 */
