@@ -16,6 +16,7 @@
 #include "socfw/peft.h"
 #include "test_arch_util.h"
 #include "test_peft_util.h"
+#include "testutil.h"
 
 #define OUT_TOL 1e-4
 #define GRAD_RTOL 1e-3
@@ -34,6 +35,7 @@ typedef struct pcase {
         unsigned targets;
         bool rslora;
         socfw_adapter_act act;
+        bool proj;              /* prefix: prefix_projection, width 12  */
 } pcase;
 
 static socfw_adapter_config
@@ -50,6 +52,8 @@ case_config(const pcase *pc)
         ac.use_rslora = pc->rslora;
         ac.reduction_factor = 4;
         ac.act = pc->act;
+        ac.prefix_projection = pc->proj;
+        ac.encoder_hidden_size = pc->proj ? 12 : 0;
         return ac;
 }
 
@@ -283,6 +287,73 @@ check_backbone_grads(const pcase *pc, socfw_adapter *a,
         socfw_model_free(m);
 }
 
+/* A prefix_projection adapter saved and loaded back: the file holds the
+ * folded rows (the reference's prompt_embeddings) and PEFT's config for
+ * it; loaded, it is a plain prefix (no MLP) that computes what the
+ * projected adapter computed. */
+static void
+check_fold(const pcase *pc, socfw_adapter *a, const socfw_modelfile *ref,
+           const int32_t *ids, const int32_t *mask, int B, int T,
+           const float *want_hidden)
+{
+        char dir[4096], path[4200];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_model *m = arch_load_fixture(pc->arch);
+        const socfw_model_config *c = socfw_model_config_of(m);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_save(a, m, dir, "t", NULL, &err), 0, "%s",
+                     err.message);
+        snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+        char *text = socfw_test_read_file(path, NULL);
+        cr_assert_not_null(text);
+        cr_expect(strstr(text, "\"prefix_projection\": true") != NULL, "%s",
+                  text);
+        cr_expect(strstr(text, "\"encoder_hidden_size\": 12") != NULL, "%s",
+                  text);
+        cr_expect(strstr(text, "\"PREFIX_TUNING\"") != NULL, "%s", text);
+        free(text);
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+        socfw_modelfile *mf = NULL;
+        cr_assert_eq(socfw_modelfile_open(&mf, path, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_modelfile_n_tensors(mf), 1, "only the rows");
+        const socfw_tensor_info *t = socfw_modelfile_find(mf,
+                                                          "prompt_embeddings");
+        cr_assert_not_null(t);
+        size_t k;
+        float *want = arch_ref_f32(ref, "prompt_embeddings", &k);
+        cr_assert_eq((size_t)t->nelem, k, "prompt_embeddings size");
+        float *got = malloc(sizeof(float) * k);
+        cr_assert_eq(socfw_modelfile_read_f32(mf, t, got, k, &err), 0);
+        double de = arch_max_diff(got, want, k);
+        socfw_modelfile_close(mf);
+
+        socfw_adapter *b = NULL;
+        cr_assert_eq(socfw_adapter_load(&b, m, dir, true, &err), 0, "%s",
+                     err.message);
+        cr_expect(!socfw_adapter_prefix_projected(b), "loading needs no MLP");
+        cr_expect_eq(socfw_adapter_prefix_length(b), 3);
+        cr_expect_eq(socfw_params_count(socfw_adapter_params(b)),
+                     2 * c->n_layers);
+        int N = B * T, C = c->hidden;
+        float *h = malloc(sizeof(float) * N * C);
+        cr_assert_eq(socfw_model_attach(m, b, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_model_forward(m, ids, mask, NULL, B, T, false, 0,
+                                         NULL, h, &err), 0, "%s",
+                     err.message);
+        double dh = masked_diff(h, want_hidden, mask, N, C);
+        cr_log_info("%s: folded file vs torch's rows %.3g; its outputs vs "
+                    "the projected adapter's %.3g", pc->name, de, dh);
+        cr_expect_lt(de, OUT_TOL, "%s: folded rows", pc->name);
+        cr_expect_lt(dh, OUT_TOL, "%s: folded outputs", pc->name);
+        socfw_model_attach(m, NULL, NULL);
+        socfw_adapter_free(b);
+        socfw_model_free(m);
+        free(h);
+        free(got);
+        free(want);
+}
+
 static void
 check_case(const pcase *pc)
 {
@@ -395,6 +466,8 @@ check_case(const pcase *pc)
         cr_assert_null(socfw_model_attached(m));
         check_merge(pc, a, ids, mask, B, T, hidden, ref_logits);
         check_backbone_grads(pc, a, ref);
+        if (pc->proj)
+                check_fold(pc, a, ref, ids, mask, B, T, hidden);
 
         /* detached: the plain backbone again, bitwise */
         float *again = malloc(sizeof(float) * N * C);
@@ -420,15 +493,18 @@ check_case(const pcase *pc)
 }
 
 #define LORA(n, a, t, rs) \
-        {n, a, SOCFW_ADAPTER_LORA, t, rs, SOCFW_ADAPTER_ACT_RELU}
+        {n, a, SOCFW_ADAPTER_LORA, t, rs, SOCFW_ADAPTER_ACT_RELU, false}
 #define IA3(n, a) {n, a, SOCFW_ADAPTER_IA3, IA3_DEFAULT, false, \
-                   SOCFW_ADAPTER_ACT_RELU}
+                   SOCFW_ADAPTER_ACT_RELU, false}
 #define ADALORA(n, a, t) {n, a, SOCFW_ADAPTER_ADALORA, t, false, \
-                        SOCFW_ADAPTER_ACT_RELU}
+                        SOCFW_ADAPTER_ACT_RELU, false}
 #define PREFIX(n, a) {n, a, SOCFW_ADAPTER_PREFIX, 0, false, \
-                     SOCFW_ADAPTER_ACT_RELU}
+                     SOCFW_ADAPTER_ACT_RELU, false}
+#define PREFIX_PROJ(n, a) {n, a, SOCFW_ADAPTER_PREFIX, 0, false, \
+                          SOCFW_ADAPTER_ACT_RELU, true}
 #define BOTTLENECK(n, a, t, act) \
-        {n, a, SOCFW_ADAPTER_BOTTLENECK, t, false, SOCFW_ADAPTER_ACT_##act}
+        {n, a, SOCFW_ADAPTER_BOTTLENECK, t, false, SOCFW_ADAPTER_ACT_##act, \
+         false}
 
 static const pcase cases[] = {
         LORA("gpt2_lora", "gpt2", ALL_NO_GATE, false),
@@ -441,6 +517,9 @@ static const pcase cases[] = {
         PREFIX("gpt2_prefix", "gpt2"),
         PREFIX("bert_prefix", "bert"),
         PREFIX("llama_prefix", "llama"),
+        PREFIX_PROJ("gpt2_prefix_proj", "gpt2"),
+        PREFIX_PROJ("bert_prefix_proj", "bert"),
+        PREFIX_PROJ("llama_prefix_proj", "llama"),
         LORA("bert_lora", "bert", ALL_NO_GATE, false),
         IA3("bert_ia3", "bert"),
         BOTTLENECK("bert_houlsby", "bert", HOULSBY, RELU),
@@ -487,3 +566,6 @@ CASE(llama_adalora)
 CASE(gpt2_prefix)
 CASE(bert_prefix)
 CASE(llama_prefix)
+CASE(gpt2_prefix_proj)
+CASE(bert_prefix_proj)
+CASE(llama_prefix_proj)

@@ -295,6 +295,15 @@ houlsby(socfw_adapter_act act)
                 ac.prefix_length = 3;                                        \
                 fd_check(#tag " prefix", arch, &ac, false, 0.0f);            \
         }                                                                    \
+        Test(peft_fd, tag##_prefix_projection, .timeout = 120)               \
+        {                                                                    \
+                socfw_adapter_config ac;                                     \
+                socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PREFIX);     \
+                ac.prefix_length = 3;                                        \
+                ac.prefix_projection = true;                                 \
+                ac.encoder_hidden_size = 6;                                  \
+                fd_check(#tag " prefix projection", arch, &ac, false, 0.0f); \
+        }                                                                    \
         Test(peft_fd, tag##_bottleneck_model_dropout, .timeout = 120)        \
         {                                                                    \
                 socfw_adapter_config ac = houlsby(act);                      \
@@ -816,12 +825,14 @@ Test(peft_adalora, budget_schedule_and_masks, .timeout = 60)
 /* ---- prefix tuning: KV decoding equals the full forward ---------------- */
 
 static void
-prefix_decode_matches(socfw_arch arch)
+prefix_decode_matches(socfw_arch arch, bool proj)
 {
         socfw_model *m = peft_tiny_model(arch, 11);
         socfw_adapter_config ac;
         socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PREFIX);
         ac.prefix_length = 2;   /* the tiny GPT-2 has 8 positions */
+        ac.prefix_projection = proj;    /* default init, width 5 */
+        ac.encoder_hidden_size = proj ? 5 : 0;
         socfw_adapter *a = NULL;
         socfw_error err = {0};
         cr_assert_eq(socfw_adapter_new(&a, m, &ac, 3, &err), 0, "%s",
@@ -856,8 +867,9 @@ prefix_decode_matches(socfw_arch arch)
                                          NULL, h, &err), 0);
         socfw_model_lm_logits(m, h + (T - 1) * C, 1, bare, &err);
         double dp = arch_max_diff(full, bare, (size_t)V);
-        cr_log_info("%s prefix: |decode - forward| %.3g, |with - without| %.3g",
-                    socfw_arch_name(c->arch), d, dp);
+        cr_log_info("%s prefix%s: |decode - forward| %.3g, |with - without| "
+                    "%.3g", socfw_arch_name(c->arch),
+                    proj ? " (projected)" : "", d, dp);
         cr_assert_lt(d, 1e-4);
         cr_assert_gt(dp, 1e-3);
         socfw_model_kv_free(kv);
@@ -871,12 +883,134 @@ prefix_decode_matches(socfw_arch arch)
 
 Test(peft_prefix, gpt2_decode_equals_forward, .timeout = 30)
 {
-        prefix_decode_matches(SOCFW_ARCH_GPT2);
+        prefix_decode_matches(SOCFW_ARCH_GPT2, false);
 }
 
 Test(peft_prefix, llama_decode_equals_forward, .timeout = 30)
 {
-        prefix_decode_matches(SOCFW_ARCH_LLAMA);
+        prefix_decode_matches(SOCFW_ARCH_LLAMA, false);
+}
+
+Test(peft_prefix, projected_gpt2_decode_equals_forward, .timeout = 30)
+{
+        prefix_decode_matches(SOCFW_ARCH_GPT2, true);
+}
+
+Test(peft_prefix, projected_llama_decode_equals_forward, .timeout = 30)
+{
+        prefix_decode_matches(SOCFW_ARCH_LLAMA, true);
+}
+
+/* prefix_projection's tensors (PEFT's PrefixEncoder names and shapes, the
+ * encoder width defaulting to the hidden size) and its bad settings. */
+Test(peft_prefix, projection_tensors_and_bad_settings, .timeout = 30)
+{
+        socfw_model *m = peft_tiny_model(SOCFW_ARCH_LLAMA, 11);
+        const socfw_model_config *c = socfw_model_config_of(m);
+        int kd = c->n_kv_heads * c->head_dim, L = c->n_layers;
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PREFIX);
+        ac.prefix_length = 4;
+        ac.prefix_projection = true;
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 3, &err), 0, "%s",
+                     err.message);
+        cr_expect(socfw_adapter_prefix_projected(a));
+        cr_expect_eq(socfw_adapter_config_of(a)->encoder_hidden_size,
+                     c->hidden, "the backbone's hidden size by default");
+        socfw_params *ps = socfw_adapter_params(a);
+        static const char *const names[] = {
+                "prefix_encoder.embedding.weight",
+                "prefix_encoder.transform.0.weight",
+                "prefix_encoder.transform.0.bias",
+                "prefix_encoder.transform.2.weight",
+                "prefix_encoder.transform.2.bias"};
+        int64_t numel[] = {4 * kd, (int64_t)c->hidden * kd, c->hidden,
+                           (int64_t)L * 2 * kd * c->hidden, L * 2 * kd};
+        cr_assert_eq(socfw_params_count(ps), 5, "E and the MLP only");
+        for (int i = 0; i < 5; i++) {
+                int k = socfw_params_find(ps, names[i]);
+                cr_assert_geq(k, 0, "%s", names[i]);
+                cr_expect_eq(socfw_params_numel(ps, k), numel[i], "%s",
+                             names[i]);
+        }
+        socfw_adapter_free(a);
+
+        ac.encoder_hidden_size = -1;
+        cr_expect_eq(socfw_adapter_new(&a, m, &ac, 3, &err), SOCFW_EINVAL);
+        cr_expect_null(a);
+        cr_expect(strstr(err.message, "encoder_hidden_size") != NULL, "%s",
+                  err.message);
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);
+        ac.prefix_projection = true;
+        err = (socfw_error){0};
+        cr_expect_eq(socfw_adapter_new(&a, m, &ac, 3, &err), SOCFW_EINVAL);
+        cr_expect(strstr(err.message, "prefix_projection") != NULL &&
+                          strstr(err.message, "hint") != NULL,
+                  "%s", err.message);
+        socfw_model_free(m);
+}
+
+/* The rows are a cache: decoding reads the rows of the last forward (not
+ * recomputed per token); a direct write to the tensors shows once
+ * socfw_adapter_params_changed() says so, a backward invalidates them
+ * too, and socfw_model_forward always recomputes. */
+Test(peft_prefix, projected_rows_are_computed_once_and_refreshed, .timeout = 30)
+{
+        socfw_model *m = peft_tiny_model(SOCFW_ARCH_GPT2, 11);
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PREFIX);
+        ac.prefix_length = 2;
+        ac.prefix_projection = true;
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 3, &err), 0);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        int V = socfw_model_config_of(m)->vocab_size;
+        int C = socfw_model_config_of(m)->hidden;
+        int32_t ids[3] = {3, 9, 1};
+        float *l0 = malloc(sizeof(float) * V), *l1 = malloc(sizeof(float) * V);
+        float *l2 = malloc(sizeof(float) * V);
+        float *h = malloc(sizeof(float) * 3 * C);
+        socfw_model_kv *kv = NULL;
+        cr_assert_eq(socfw_model_kv_new(&kv, m, 4, &err), 0);
+        cr_assert_eq(socfw_model_decode_step(m, kv, ids, 3, l0, &err), 0,
+                     "%s", err.message);
+        socfw_params *ps = socfw_adapter_params(a);
+        float *b2 = socfw_params_data(ps, socfw_params_find(
+                                                  ps, "prefix_encoder."
+                                                      "transform.2.bias"));
+        int64_t nb = socfw_params_numel(ps, socfw_params_find(
+                                                    ps, "prefix_encoder."
+                                                        "transform.2.bias"));
+        for (int64_t i = 0; i < nb; i++)
+                b2[i] += 0.5f;
+        socfw_model_kv_reset(kv);
+        cr_assert_eq(socfw_model_decode_step(m, kv, ids, 3, l1, &err), 0);
+        cr_expect_eq(memcmp(l0, l1, sizeof(float) * V), 0,
+                     "decoding recomputed the rows without being told");
+        socfw_adapter_params_changed(a);
+        socfw_model_kv_reset(kv);
+        cr_assert_eq(socfw_model_decode_step(m, kv, ids, 3, l2, &err), 0);
+        double d = arch_max_diff(l0, l2, (size_t)V);
+        cr_expect_gt(d, 1e-3, "new tensors, same rows (%.3g)", d);
+        /* the model's own forward recomputes: equals the decode */
+        for (int64_t i = 0; i < nb; i++)
+                b2[i] -= 0.5f;
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 3, false, 0,
+                                         NULL, h, &err), 0);
+        cr_assert_eq(socfw_model_lm_logits(m, h + 2 * C, 1, l1, &err), 0);
+        d = arch_max_diff(l0, l1, (size_t)V);
+        cr_expect_lt(d, 1e-4, "forward after restoring: %.3g", d);
+        socfw_model_kv_free(kv);
+        socfw_model_attach(m, NULL, NULL);
+        free(l0);
+        free(l1);
+        free(l2);
+        free(h);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
 }
 
 /* ---- contexts: many callers over one set of weights -------------------- */

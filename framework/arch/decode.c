@@ -221,6 +221,7 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
         socfw_adapter *ad = socfw_model_attached(m);
         int pre = socfw_adapter_prefix_length(ad);
         if (pre && kv->len == 0) {
+                peft_proj_refresh(ad, 0);       /* once, not per token */
                 if (n > kv->cap - pre)
                         return socfw_error_set(err, SOCFW_EINVAL, "model "
                                                "decode: KV cache full (%d "

@@ -291,6 +291,9 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
         if (!cx)
                 return socfw_error_set(err, SOCFW_ENOMEM, "model forward: "
                                        "out of memory");
+        /* one caller at a time here: a projected prefix's rows from its
+         * tensors as they are now */
+        peft_proj_refresh(cx->adapter, 1);
         return socfw_context_forward(cx, ids, mask, token_types, B, T,
                                      training, dropout, rng, hidden, err);
 }
@@ -322,6 +325,7 @@ socfw_context_forward(socfw_context *cx, const int32_t *ids,
                                        "rng", (double)dropout);
         /* after a prefix adapter's rows, real tokens start at position P */
         int pre = socfw_adapter_prefix_length(cx->adapter);
+        peft_proj_refresh(cx->adapter, 0);
         if (c->arch != SOCFW_ARCH_LLAMA && T + pre > c->max_positions)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "sequence length %d (after %d "
@@ -508,6 +512,7 @@ socfw_context_backward(socfw_context *cx, const float *dhidden,
         }
         if (m->bw_embeddings)
                 embed_backward(cx, dx);
+        peft_proj_backward(cx->adapter);  /* a projected prefix's MLP */
         return 0;
 }
 

@@ -90,6 +90,18 @@ static const char *const truncation_choices[] = {"head", "tail",
          .default_value = PL, .min = 1, .max = 4096,                      \
          .help = "Prefix tuning: learned key/value rows per block, in "   \
                  "front of every sequence."},                             \
+        /* (RS: "false" for backbone.adapter, no default for a task) */  \
+        {.key = P "prefix_projection", .type = SOCFW_PARAM_BOOL,         \
+         .default_value = RS,                                             \
+         .help = "Prefix tuning: train an embedding and a two-layer "     \
+                 "tanh MLP that compute every block's rows (PEFT's "      \
+                 "prefix_projection); the saved adapter holds the "       \
+                 "computed rows."},                                       \
+        {.key = P "encoder_hidden_size", .type = SOCFW_PARAM_INT,        \
+         .min = 1, .max = 65536,                                          \
+         .help = "Prefix tuning with prefix_projection: width of the "    \
+                 "MLP's hidden layer (absent: the backbone's hidden "     \
+                 "size)."},                                               \
         {.key = P "from", .type = SOCFW_PARAM_PATH,                      \
          .flags = SOCFW_PARAM_MUST_EXIST,                                 \
          .help = "Start from this adapter directory (PEFT's LoRA or IA3, "\

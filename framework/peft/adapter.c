@@ -121,6 +121,19 @@ check_config(const socfw_model *m, const socfw_adapter_config *c,
                                        "lora, adalora, ia3, bottleneck or "
                                        "prefix",
                                        socfw_adapter_type_name(c->type));
+        if (c->prefix_projection && c->type != SOCFW_ADAPTER_PREFIX)
+                return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
+                                       "prefix_projection is an option of "
+                                       "prefix adapters, not %s; hint: "
+                                       "type prefix, or drop "
+                                       "prefix_projection",
+                                       socfw_adapter_type_name(c->type));
+        if (c->type == SOCFW_ADAPTER_PREFIX && c->prefix_projection &&
+            (c->encoder_hidden_size < 0 || c->encoder_hidden_size > 65536))
+                return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
+                                       "encoder_hidden_size %d; hint: 1 to "
+                                       "65536 (0: the backbone's hidden "
+                                       "size)", c->encoder_hidden_size);
         if (c->type == SOCFW_ADAPTER_PREFIX) {
                 if (c->prefix_length < 1 || c->prefix_length > 4096)
                         return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
@@ -267,12 +280,14 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                         sl->t[0] = sl->t[1] = sl->t[2] = sl->t[3] = -1;
                         if (!(cfg->targets & SOCFW_SITE_BIT(s)))
                                 continue;
+                        sl->active = 1;
+                        if (cfg->prefix_projection)     /* rows: computed */
+                                continue;
                         int in = a->in[s], o = a->out[s];
                         int r = cfg->rank;
                         int mid = o / (cfg->reduction_factor > 0
                                                ? cfg->reduction_factor
                                                : 1);
-                        sl->active = 1;
                         switch (cfg->type) {
                         case SOCFW_ADAPTER_ADALORA:
                                 sl->t[2] = add_tensor(a, l, s, "lora_E", 2,
@@ -325,11 +340,18 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                                 }
                 }
         }
+        if (cfg->prefix_projection && (rc = peft_proj_declare(a, err)) < 0)
+                goto fail;
         if ((rc = socfw_params_finalize(a->ps, err)) < 0)
                 goto fail;
         /* initialise in declaration order from one stream */
         socfw_rng rng;
         socfw_rng_seed(&rng, seed);
+        if (cfg->prefix_projection) {
+                peft_proj_init(a, &rng);
+                *out = a;
+                return 0;
+        }
         for (int l = 0; l < a->n_layers; l++) {
                 for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
                         peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
@@ -389,6 +411,7 @@ socfw_adapter_free(socfw_adapter *a)
         for (int i = 0; i < PEFT_N_SCRATCH; i++)
                 free(a->scratch[i].p);
         free(a->pmask);
+        peft_proj_free(a->proj);
         socfw_params_free(a->ps);
         free(a);
 }
@@ -502,6 +525,8 @@ peft_scratch(socfw_adapter *a, int which, size_t n)
 const float *
 peft_prefix(const socfw_adapter *a, int l, int value)
 {
+        if (a->proj)
+                return peft_proj_rows(a, l, value);
         const peft_slot *sl = peft_slot_of(
                 a, l, value ? SOCFW_SITE_ATTN_V : SOCFW_SITE_ATTN_K);
         return socfw_params_data(a->ps, sl->t[0]);
@@ -510,6 +535,8 @@ peft_prefix(const socfw_adapter *a, int l, int value)
 float *
 peft_prefix_grad(socfw_adapter *a, int l, int value)
 {
+        if (a->proj)
+                return peft_proj_grad(a, l, value);
         const peft_slot *sl = peft_slot_of(
                 a, l, value ? SOCFW_SITE_ATTN_V : SOCFW_SITE_ATTN_K);
         return socfw_params_grad(a->ps, sl->t[0]);

@@ -30,6 +30,9 @@ typedef struct peft_slot {
 
 #define PEFT_N_SCRATCH 4
 
+/* Prefix tuning with prefix_projection (prefix_projection.c). */
+typedef struct peft_proj peft_proj;
+
 struct socfw_adapter {
         socfw_adapter_config cfg;
         socfw_model_config shape;       /* the model it was made for      */
@@ -41,6 +44,7 @@ struct socfw_adapter {
         struct { float *p; size_t cap; } scratch[PEFT_N_SCRATCH];
         int32_t *pmask;                 /* prefix: key mask of a batch    */
         size_t pmask_cap;
+        peft_proj *proj;                /* prefix_projection, or NULL     */
 };
 
 static inline peft_slot *
@@ -66,6 +70,16 @@ PEFT_HIDDEN float *peft_grow(float **p, size_t *cap, size_t n);
 /* Shared scratch `which` (0..PEFT_N_SCRATCH-1) of at least n floats. */
 PEFT_HIDDEN float *peft_scratch(socfw_adapter *a, int which, size_t n);
 
+
+/* prefix_projection: declare E and the MLP in a->ps (before it is
+ * finalized), initialise them (after), free.  peft_proj_rows / _grad are
+ * what peft_prefix / peft_prefix_grad return for such an adapter. */
+PEFT_HIDDEN int peft_proj_declare(socfw_adapter *a, socfw_error *err);
+PEFT_HIDDEN void peft_proj_init(socfw_adapter *a, socfw_rng *rng);
+PEFT_HIDDEN void peft_proj_free(peft_proj *pj);
+PEFT_HIDDEN const float *peft_proj_rows(const socfw_adapter *a, int l,
+                                        int value);
+PEFT_HIDDEN float *peft_proj_grad(socfw_adapter *a, int l, int value);
 
 /* LoRA-like (LoRA, AdaLoRA): A (r,in) and B (out,r) at t[0], t[1]. */
 static inline int

@@ -7,6 +7,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/peft/sites.c \
 	framework/peft/merge.c \
 	framework/peft/adalora.c \
+	framework/peft/prefix_projection.c \
 	framework/peft/peft_file.c
 socfwinclude_HEADERS += framework/socfw/peft.h
 

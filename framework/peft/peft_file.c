@@ -399,7 +399,7 @@ peft_config(const socfw_adapter *a, const socfw_model *m,
                 return NULL;
         int gpt2 = a->shape.arch == SOCFW_ARCH_GPT2;
         if (c->type == SOCFW_ADAPTER_PREFIX) {
-                /* the keys and values themselves (no projection) */
+                /* the keys and values themselves */
                 json_object_set_new(j, "num_virtual_tokens",
                                     json_integer(c->prefix_length));
                 json_object_set_new(j, "num_layers",
@@ -408,9 +408,14 @@ peft_config(const socfw_adapter *a, const socfw_model *m,
                         a->shape.n_kv_heads * a->shape.head_dim));
                 json_object_set_new(j, "num_attention_heads",
                                     json_integer(a->shape.n_kv_heads));
-                json_object_set_new(j, "encoder_hidden_size",
-                                    json_integer(a->shape.hidden));
-                json_object_set_new(j, "prefix_projection", json_false());
+                /* projected: the rows are saved folded, as PEFT's
+                 * get_prompt_embedding_to_save; with inference_mode PEFT
+                 * then loads them as a plain embedding */
+                json_object_set_new(j, "encoder_hidden_size", json_integer(
+                        c->prefix_projection ? c->encoder_hidden_size
+                                             : a->shape.hidden));
+                json_object_set_new(j, "prefix_projection",
+                                    json_boolean(c->prefix_projection));
                 json_object_del(j, "target_modules");
         } else if (c->type == SOCFW_ADAPTER_ADALORA) {
                 /* every module at init_r (GPT-2's fused c_attn holds its
@@ -513,7 +518,9 @@ socfw_adapter_save(const socfw_adapter *a, const socfw_model *m,
                 break;
         case SOCFW_ADAPTER_PREFIX: {
                 /* PEFT's prompt_embeddings (P, layers x 2 x kd): row j
-                 * holds every block's key then value for virtual token j */
+                 * holds every block's key then value for virtual token j;
+                 * a projected prefix is folded: its computed rows */
+                peft_proj_refresh(a, 0);
                 int P = a->cfg.prefix_length, L = a->n_layers;
                 int kd = a->shape.n_kv_heads * a->shape.head_dim;
                 size_t row = (size_t)L * 2 * kd;

@@ -100,6 +100,14 @@ PEFT_HIDDEN float *peft_prefix_saved(socfw_adapter *a, int l, int value,
 PEFT_HIDDEN int32_t *peft_prefix_mask(socfw_adapter *a, size_t n);
 PEFT_HIDDEN float *peft_prefix_scratch(socfw_adapter *a, int which, size_t n);
 
+/* A prefix adapter with prefix_projection: compute its rows from the
+ * MLP when `force` or when its tensors may have changed since
+ * (thread-safe; no-op for other adapters and NULL); and after a backward,
+ * chain the rows' gradient into the MLP's tensors.  See
+ * prefix_projection.c. */
+PEFT_HIDDEN void peft_proj_refresh(const socfw_adapter *a, int force);
+PEFT_HIDDEN void peft_proj_backward(socfw_adapter *a);
+
 /* Lowest block the adapter touches (n_layers when none). */
 PEFT_HIDDEN int peft_lowest_layer(const socfw_adapter *a);
 

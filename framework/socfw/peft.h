@@ -52,6 +52,24 @@
  *            (learned positions and RoPE alike); no site is touched.
  *            Tensors: layers.<l>.attn.k.prefix (P,kd), layers.<l>.attn.v.
  *            prefix (P,kd), start N(0,1) as PEFT's embedding.
+ *   prefix with prefix_projection (PEFT's PrefixEncoder; Li & Liang's
+ *            reparameterisation): the rows are not trained but computed,
+ *            for all blocks at once, by
+ *              Out = tanh(E W1^T + b1) W2^T + b2   (P, L*2*kd)
+ *            E (P,kd) N(0,1), W1 (enc,kd), b1 (enc), W2 (L*2*kd,enc),
+ *            b2 (L*2*kd) PyTorch's Linear init, enc = encoder_hidden_size
+ *            (0: the backbone's hidden size).  Column (2l+v)*kd + c of
+ *            row j is block l's key (v 0) or value (v 1) component c of
+ *            virtual token j: per layer keys then values, PEFT's
+ *            past_key_values view.  Only E and the MLP train (their
+ *            gradient is the rows' chained back through the MLP; they are
+ *            what checkpoints keep).  The rows are recomputed on every
+ *            socfw_model_forward, else (other contexts, decoding, saving)
+ *            only after a backward or socfw_adapter_params_changed() -
+ *            once, not per token.  socfw_adapter_save folds: it writes
+ *            the computed rows as PEFT does (no MLP is needed to load
+ *            them).  Tensors: prefix_encoder.embedding.weight,
+ *            prefix_encoder.transform.{0,2}.{weight,bias}.
  *   bottleneck  at attn.o and/or mlp.down (Houlsby: both; Pfeiffer:
  *            mlp.down): y += up(act(down(y))), down (m,out) + bias,
  *            up (out,m) + bias, m = out / reduction_factor; near-identity
@@ -149,6 +167,8 @@ typedef struct socfw_adapter_config {
         float orth_reg_weight;  /* weight of ||PᵀP - I|| + ||QQᵀ - I||    */
         /* prefix tuning */
         int prefix_length;      /* virtual tokens per layer               */
+        bool prefix_projection; /* rows computed by an MLP (see above)    */
+        int encoder_hidden_size;/* its width; 0: the backbone's hidden    */
 } socfw_adapter_config;
 
 /* Defaults of each type (PEFT's where PEFT has the type):
@@ -216,6 +236,16 @@ float socfw_adapter_lora_scale(const socfw_adapter *a);
  * the backbone's positions and KV caches make room for. */
 int socfw_adapter_prefix_length(const socfw_adapter *a);
 
+/* Whether `a` is a prefix adapter with prefix_projection (its tensors
+ * are E and the MLP; the rows are computed from them). */
+bool socfw_adapter_prefix_projected(const socfw_adapter *a);
+
+/* Tell `a` that its tensors were written other than by an optimizer step
+ * after a backward (loading a checkpoint, a test's perturbation): a
+ * prefix_projection adapter then recomputes its rows before they are next
+ * read.  No-op for other adapters and NULL. */
+void socfw_adapter_params_changed(socfw_adapter *a);
+
 /* Whether block `layer` has the adapter at site `s`. */
 bool socfw_adapter_has(const socfw_adapter *a, int layer, socfw_site s);
 
@@ -262,7 +292,9 @@ int socfw_adapter_save(const socfw_adapter *a, const socfw_model *m,
  * shape that does not fit (both shapes shown), an unsupported PEFT type
  * or option (DoRA, trained biases, modules_to_save).  A loaded LoRA has
  * one rank (the largest; smaller ones zero-padded) and scale 1, each
- * module's alpha / r folded into its B: the same function.  Returns 0 and
+ * module's alpha / r folded into its B: the same function.  A
+ * PREFIX_TUNING file with prefix_projection holds the folded rows and
+ * loads as a plain prefix adapter (no MLP).  Returns 0 and
  * *out (caller frees), or a negative code with *out NULL. */
 int socfw_adapter_load(socfw_adapter **out, const socfw_model *m,
                        const char *dir, bool check_base, socfw_error *err);

@@ -79,6 +79,13 @@ rt_task_adapter_config(const socfw_pipeline *p, const socfw_config *task,
         c = source(task, bb, "prefix_length");
         ac->prefix_length = (int)socfw_config_get_int(c,
                                                       "adapter.prefix_length");
+        c = source(task, bb, "prefix_projection");
+        ac->prefix_projection = socfw_config_get_bool(
+                c, "adapter.prefix_projection");
+        c = source(task, bb, "encoder_hidden_size");
+        if (socfw_config_has(c, "adapter.encoder_hidden_size"))
+                ac->encoder_hidden_size = (int)socfw_config_get_int(
+                        c, "adapter.encoder_hidden_size");
         c = source(task, bb, "non_linearity");
         const char *act = socfw_config_get_string(c, "adapter.non_linearity");
         ac->act = act && !strcmp(act, "gelu")   ? SOCFW_ADAPTER_ACT_GELU
@@ -136,6 +143,12 @@ socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
                         continue;
                 any = 1;
                 char msg[256];
+                if (ac.prefix_projection && ac.type != SOCFW_ADAPTER_PREFIX)
+                        return at(source(task, bb, "prefix_projection"),
+                                  "prefix_projection", SOCFW_ESCHEMA, err,
+                                  name, "an option of prefix adapters; "
+                                  "hint: adapter.type: prefix, or remove "
+                                  "prefix_projection");
                 if (ac.type == SOCFW_ADAPTER_ADALORA &&
                     ac.target_r > ac.rank) {
                         snprintf(msg, sizeof msg, "target_rank %d is above "
