@@ -372,6 +372,8 @@ load_checkpoint(socfw_runtime *rt, socfw_error *err)
                                               (size_t)x->nelem, err);
         }
         socfw_modelfile_close(mf);
+        for (size_t k = 0; k < rt->n_tasks; k++)   /* projected prefixes */
+                socfw_adapter_params_changed(rt->tasks[k].adapter);
         return rc;
 }
 
