@@ -88,6 +88,31 @@ test -s "$tmp/run/adapters/mood/adapter_model.safetensors" ||
         fail "the new task has no adapter"
 [ "$(cd "$ad" && md5sum ./*)" = "$sums" ] ||
         fail "the first task's adapter files changed"
+# a third task, prefix tuning through PEFT's projection MLP: its written
+# adapter is folded (the computed rows, no MLP) and loads on its own
+task_lead="  - name: lead
+    plugin: sentiment
+    adapter: {type: prefix, prefix_length: 4, prefix_projection: true,
+              encoder_hidden_size: 16}
+    labels: [negative, neutral, positive]
+    data: {train: $data/quickstart-train.jsonl,
+           valid: $data/quickstart-valid.jsonl, max_rows: 300}"
+pipeline "$task_sentiment" "$task_mood" "$task_lead" >"$tmp/three.yaml"
+"$socfw" run "$tmp/three.yaml" >"$tmp/run3.log" 2>&1 ||
+        { tail -20 "$tmp/run3.log"; fail "socfw run (prefix projection)"; }
+pa=$tmp/run/adapters/lead
+grep -q '"prefix_projection": true' "$pa/adapter_config.json" ||
+        fail "the folded prefix's config does not say prefix_projection"
+"$socfw" adapter inspect "$pa" >"$tmp/inspect.txt"
+grep -q "projection MLP of width 16" "$tmp/inspect.txt" &&
+        grep -q "^parameters   512$" "$tmp/inspect.txt" ||
+        { cat "$tmp/inspect.txt"; fail "inspect: 4 x 2 x 2 x 32 folded rows"; }
+"$socfw" logits --model "$tmp/run/backbone" --adapter "$pa" --ids "$ids" \
+        >"$tmp/prefixed.txt" || fail "logits --adapter (folded prefix)"
+paste "$tmp/prefixed.txt" "$tmp/base.txt" | awk '
+        { e = $1 - $2; if (e < 0) e = -e; if (e > b) b = e; n++ }
+        END { exit !(n > 0 && b > 1e-4) }' ||
+        fail "the folded prefix changes nothing"
 # socfw validate refuses what socfw run would, before any pretraining:
 # a site the from-scratch architecture lacks, named with its line
 pipeline "$(printf '%s\n' "$task_sentiment" |
@@ -98,4 +123,5 @@ if "$socfw" validate "$tmp/bad.yaml" >"$tmp/validate.out" 2>&1; then
 fi
 grep -q "bad.yaml:[0-9]*:[0-9]*: .*mlp.gate" "$tmp/validate.out" ||
         { cat "$tmp/validate.out"; fail "validate: no file:line:col"; }
-echo "ok: PEFT files, merge equals adapter, adding a task trains only it"
+echo "ok: PEFT files, merge equals adapter, adding a task trains only it," \
+        "a projected prefix is saved folded"

@@ -256,6 +256,17 @@ cmd_inspect(int argc, char **argv)
                        json_number_value(json_object_get(cfg, "lora_alpha")),
                        json_is_true(json_object_get(cfg, "use_rslora"))
                                ? ", rsLoRA" : "");
+        if (type && !strcmp(type, "PREFIX_TUNING")) {
+                printf("prefix       %lld virtual tokens",
+                       (long long)json_integer_value(
+                               json_object_get(cfg, "num_virtual_tokens")));
+                if (json_is_true(json_object_get(cfg, "prefix_projection")))
+                        printf(", trained through a projection MLP of "
+                               "width %lld (saved folded: no MLP to load)",
+                               (long long)json_integer_value(json_object_get(
+                                       cfg, "encoder_hidden_size")));
+                printf("\n");
+        }
         /* per module: the rank (LoRA A rows) or the vector size */
         long long total = 0;
         printf("tensors      %zu\n", socfw_modelfile_n_tensors(mf));
