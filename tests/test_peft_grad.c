@@ -1090,3 +1090,51 @@ Test(peft_context, concurrent_forwards_on_shared_weights, .timeout = 60)
         socfw_adapter_free(ia);
         socfw_model_free(m);
 }
+
+/* A projected prefix read by several contexts at once while its rows are
+ * stale (its tensors just changed): one context recomputes them under the
+ * adapter's lock, and every result equals the same forward run alone. */
+Test(peft_context, concurrent_forwards_with_a_projected_prefix, .timeout = 60)
+{
+        socfw_model *m = peft_tiny_model(SOCFW_ARCH_LLAMA, 11);
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PREFIX);
+        ac.prefix_length = 3;
+        ac.prefix_projection = true;
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 3, &err), 0);
+        socfw_context *c[3];
+        for (int i = 0; i < 3; i++) {
+                cr_assert_eq(socfw_context_new(&c[i], m, &err), 0);
+                cr_assert_eq(socfw_context_attach(c[i], a, &err), 0);
+        }
+        int32_t ids[10] = {1, 4, 9, 2, 7, 3, 3, 8, 5, 6};
+        size_t n = (size_t)10 * socfw_model_config_of(m)->hidden;
+        float *alone = malloc(sizeof(float) * n), *both[3];
+        cr_assert_eq(socfw_context_forward(c[0], ids, NULL, NULL, 2, 5, false,
+                                           0, NULL, alone, &err), 0, "%s",
+                     err.message);
+        socfw_adapter_params_changed(a);        /* same tensors, stale rows */
+        pthread_t th[3];
+        ctx_job jobs[3];
+        for (int i = 0; i < 3; i++) {
+                both[i] = malloc(sizeof(float) * n);
+                jobs[i] = (ctx_job){c[i], ids, both[i], 20, 0};
+                cr_assert_eq(pthread_create(&th[i], NULL, ctx_run, &jobs[i]),
+                             0);
+        }
+        for (int i = 0; i < 3; i++) {
+                pthread_join(th[i], NULL);
+                cr_assert_eq(jobs[i].rc, 0);
+                cr_assert_eq(memcmp(alone, both[i], n * sizeof(float)), 0,
+                             "context %d: concurrent result differs", i);
+        }
+        for (int i = 0; i < 3; i++) {
+                socfw_context_free(c[i]);
+                free(both[i]);
+        }
+        free(alone);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
+}
