@@ -4,7 +4,8 @@
  * give exactly the sequential answers, with and without a LoRA adapter;
  * concurrent tagging calls (the privacy filter's tagger), micro-batched
  * the same way with the several windows of long texts, give the
- * sequential probabilities.  Run it under ThreadSanitizer to find
+ * sequential probabilities; in batched decoding, a step the model refuses
+ * fails only its own generation.  Run it under ThreadSanitizer to find
  * races (doc/performance.md says how). */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -14,6 +15,8 @@
 #include <string.h>
 
 #include "socfw/chain.h"
+#include "socfw/model.h"
+#include "socfw/params.h"
 #include "socfw/pipeline.h"
 #include "socfw/plugin.h"
 #include "socfw/runtime.h"
@@ -351,4 +354,139 @@ Test(runtime_threads, concurrent_tagging_equals_sequential_tagging)
         cr_assert_eq(cr, 0);
         socfw_runtime_free(rt);
         socfw_pipeline_free(p);
+}
+
+/* ---- batched decoding: one refused step fails only its generation ---- */
+
+#define N_GEN 4
+#define V_GEN 97
+
+typedef struct gen_worker {
+        socfw_runtime *rt;
+        socfw_model_kv *kv;
+        int32_t first;          /* the first step's token (bad for one) */
+        float logits[2][V_GEN];
+        int rc[2];
+        socfw_error err;
+} gen_worker;
+
+static int
+argmax_of(const float *x, int n)
+{
+        int b = 0;
+        for (int i = 1; i < n; i++)
+                if (x[i] > x[b])
+                        b = i;
+        return b;
+}
+
+static void *
+gen_work(void *arg)
+{
+        gen_worker *g = arg;
+        g->rc[1] = -1;
+        g->rc[0] = rt_decode_one(g->rt, g->kv, g->first, g->logits[0],
+                                 &g->err);
+        if (g->rc[0] == 0) {    /* the generation goes on */
+                int32_t next = argmax_of(g->logits[0], V_GEN);
+                g->rc[1] = rt_decode_one(g->rt, g->kv, next, g->logits[1],
+                                         &g->err);
+        }
+        rt_decode_leave(g->rt);
+        return NULL;
+}
+
+Test(runtime_threads, a_refused_decoding_step_fails_only_its_generation)
+{
+        /* a leader waits (up to 1 s) until every live generation queued
+         * its step: the four first steps are one batch */
+        setenv("SOCFW_DECODE_WAIT_US", "1000000", 1);
+        socfw_model_config c;
+        socfw_model_config_default(&c, SOCFW_ARCH_GPT2, V_GEN, 32, 2, 4, 64,
+                                   64);
+        socfw_model *m = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_model_new_random(&m, &c, 11, &err), 0, "%s",
+                     err.message);
+        socfw_params *ps = socfw_model_params(m);
+        for (int i = 0; i < socfw_params_count(ps); i++) {
+                float *d = socfw_params_data(ps, i);
+                for (int64_t j = 0; j < socfw_params_numel(ps, i); j++)
+                        d[j] *= 10.0f;  /* distinct logits */
+        }
+        socfw_runtime *rt = calloc(1, sizeof *rt);  /* what decoding reads */
+        cr_assert_not_null(rt);
+        rt->model = m;
+        rt_decoder_init(&rt->dec);
+        unsetenv("SOCFW_DECODE_WAIT_US");
+
+        gen_worker g[N_GEN];
+        float ref[N_GEN][2][V_GEN];
+        pthread_t th[N_GEN];
+        for (int i = 0; i < N_GEN; i++) {
+                int32_t prompt[4];
+                int n = 1 + i;
+                for (int t = 0; t < n; t++)
+                        prompt[t] = (int32_t)((i * 31 + t * 17 + 5) % V_GEN);
+                g[i] = (gen_worker){.rt = rt, .first = (int32_t)(3 + i)};
+                if (i == 2)
+                        g[i].first = V_GEN;     /* outside the vocabulary */
+                /* the reference: the same steps alone */
+                socfw_model_kv *alone = NULL;
+                cr_assert_eq(socfw_model_kv_new(&g[i].kv, m, 16, &err), 0);
+                cr_assert_eq(socfw_model_kv_new(&alone, m, 16, &err), 0);
+                cr_assert_eq(socfw_model_decode_step(m, g[i].kv, prompt, n,
+                                                     NULL, &err), 0);
+                cr_assert_eq(socfw_model_decode_step(m, alone, prompt, n,
+                                                     NULL, &err), 0);
+                if (i != 2) {
+                        cr_assert_eq(socfw_model_decode_step(m, alone,
+                                                             &g[i].first, 1,
+                                                             ref[i][0], &err),
+                                     0);
+                        int32_t next = argmax_of(ref[i][0], V_GEN);
+                        cr_assert_eq(socfw_model_decode_step(m, alone, &next,
+                                                             1, ref[i][1],
+                                                             &err),
+                                     0);
+                }
+                socfw_model_kv_free(alone);
+                rt_decode_join(rt);
+        }
+        for (int i = 0; i < N_GEN; i++)
+                cr_assert_eq(pthread_create(&th[i], NULL, gen_work, &g[i]),
+                             0);
+        for (int i = 0; i < N_GEN; i++)
+                pthread_join(th[i], NULL);
+        for (int i = 0; i < N_GEN; i++) {
+                if (i == 2) {
+                        cr_expect_eq(g[i].rc[0], SOCFW_EINVAL);
+                        cr_expect(strstr(g[i].err.message, "vocabulary"),
+                                  "%s", g[i].err.message);
+                        cr_expect_eq(socfw_model_kv_len(g[i].kv), 3,
+                                     "the refused step appended");
+                        continue;
+                }
+                for (int s = 0; s < 2; s++) {
+                        cr_assert_eq(g[i].rc[s], 0, "generation %d step %d: "
+                                                    "%s",
+                                     i, s, g[i].err.message);
+                        for (int v = 0; v < V_GEN; v++)
+                                cr_assert_float_eq(
+                                        g[i].logits[s][v], ref[i][s][v],
+                                        2e-5 * fmax(1.0, fabs(ref[i][s][v])),
+                                        "generation %d step %d logit %d", i,
+                                        s, v);
+                }
+                cr_expect_eq(socfw_model_kv_len(g[i].kv), i + 3);
+        }
+        unsigned long long steps = 0, rows = 0;
+        socfw_runtime_decode_stats(rt, &steps, &rows);
+        cr_expect_eq(rows, N_GEN + N_GEN - 1, "%llu rows", rows);
+        cr_log_info("decoding: %llu rows in %llu batched steps", rows, steps);
+        for (int i = 0; i < N_GEN; i++)
+                socfw_model_kv_free(g[i].kv);
+        rt_decoder_destroy(&rt->dec);
+        free(rt);
+        socfw_model_free(m);
 }
