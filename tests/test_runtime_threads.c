@@ -202,7 +202,8 @@ typedef struct tag_text {
 static tag_text tag_texts[N_TAG_TEXTS];
 
 /* Lengths 1..60 words: with windows of 16 tokens the long ones need
- * several (each window's words overlap the next one's). */
+ * several (each window's words overlap the next one's); the last text
+ * has a word of 48 letters the vocabulary does not know. */
 static void
 make_tag_texts(void)
 {
@@ -216,6 +217,9 @@ make_tag_texts(void)
                         x->words[w] = TAG_WORDS[(seed >> 16) % 12];
                 }
         }
+        /* a word longer than a window (cut to fit) inside a long text */
+        tag_texts[N_TAG_TEXTS - 1].words[20] =
+                "zqxjkvbwpyfgzqxjkvbwpyfgzqxjkvbwpyfgzqxjkvbwpyfg";
 }
 
 static const char *

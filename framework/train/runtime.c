@@ -1100,12 +1100,16 @@ tag_windows(socfw_runtime *rt, rt_task *t, const char *const *words,
                 size_t end = *start + used;
                 size_t h = end < n_words ? used / 8 : 0;
                 /* this window's words [keep_from, end - h); the next
-                 * window starts h words before that and keeps from it */
+                 * window starts h words before that and keeps from it.
+                 * A window reading fewer words than the overlap before
+                 * it (a word of hundreds of tokens) keeps none: each
+                 * word is read for once, by this group's windows only */
                 for (size_t w = *keep_from; w < end - h; w++) {
                         row[w] = *n_ex - 1;
                         pos[w] = tmp[w - *start];
                 }
-                *keep_from = end - h;
+                if (end - h > *keep_from)
+                        *keep_from = end - h;
                 *start = end - 2 * h;
         }
         return 0;
