@@ -18,8 +18,9 @@ per second (the answers' usage.completion_tokens over the wall time).
 URL must be http://127.0.0.1:PORT or http://localhost:PORT.  Measures;
 never fails on time.  A non-200 answer is counted and reported.  The
 server's /metrics before and after the run give the mean batch sizes of
-the run: classification windows per batched forward pass, and tokens per
-batched decoding step (generations decoded together).
+the run: classification windows per batched forward pass, the same for
+the tagger's windows (a pipeline whose privacy stage has a tagger), and
+tokens per batched decoding step (generations decoded together).
 """
 import argparse
 import http.client
@@ -110,6 +111,7 @@ def client(host, port, kind, counter, lock, results, deadline, max_tokens,
 
 
 COUNTERS = ("socfw_batch_forward_passes_total", "socfw_batch_windows_total",
+            "socfw_tag_forward_passes_total", "socfw_tag_windows_total",
             "socfw_decode_steps_total", "socfw_decode_tokens_total")
 
 
@@ -227,6 +229,12 @@ def main():
             d["socfw_batch_forward_passes_total"],
             d["socfw_batch_windows_total"],
             d["socfw_batch_forward_passes_total"])
+    if d["socfw_tag_forward_passes_total"] > 0:
+        line += ", mean tag batch %.2f (%d windows / %d passes)" % (
+            d["socfw_tag_windows_total"] /
+            d["socfw_tag_forward_passes_total"],
+            d["socfw_tag_windows_total"],
+            d["socfw_tag_forward_passes_total"])
     if d["socfw_decode_steps_total"] > 0:
         line += ", mean decoding batch %.2f (%d tokens / %d steps)" % (
             d["socfw_decode_tokens_total"] / d["socfw_decode_steps_total"],

@@ -221,6 +221,16 @@ s.close()
 st, doc, _ = post("/v1/chat/completions", {"model": "reply",
                                            "messages": [U]})
 check(st == 200, "after an abandoned stream: %s" % st)
+
+# /metrics: the runtime's batching counters, classification, tagging
+# (this pipeline's privacy stage has no tagger) and decoding apart
+req = urllib.request.Request(base + "/metrics", headers=HEADERS)
+with urllib.request.urlopen(req, timeout=30) as r:
+    text = r.read().decode()
+check("socfw_batch_forward_passes_total " in text and
+      "socfw_tag_forward_passes_total 0" in text and
+      "socfw_tag_windows_total 0" in text and
+      "socfw_decode_tokens_total " in text, "batch counters\n" + text)
 print("openai checks passed")
 PY
 

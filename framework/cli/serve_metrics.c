@@ -9,8 +9,12 @@
  *   socfw_predict_batch_size                    histogram (records per
  *                                               /v1/predict request)
  *   socfw_batch_forward_passes_total,           counters: the runtime's
- *   socfw_batch_windows_total                   micro-batches (their ratio
- *                                               is the mean batch size)
+ *   socfw_batch_windows_total                   classification micro-
+ *                                               batches (their ratio is
+ *                                               the mean batch size)
+ *   socfw_tag_forward_passes_total,             counters: the same for
+ *   socfw_tag_windows_total                     tagging (the privacy
+ *                                               filter's tagger)
  *   socfw_decode_steps_total,                   counters: batched decoding
  *   socfw_decode_tokens_total                   of concurrent generations
  *                                               (tokens / steps = mean
@@ -217,6 +221,19 @@ serve_metrics_text(serve_metrics *m, int queued, int in_flight, int workers,
                         "size).\n"
                         "# TYPE socfw_batch_windows_total counter\n"
                         "socfw_batch_windows_total %llu\n",
+                        passes, rows);
+                socfw_runtime_tag_batch_stats(rt, &passes, &rows);
+                fprintf(f,
+                        "# HELP socfw_tag_forward_passes_total Tagging "
+                        "forward passes (concurrent calls and the windows "
+                        "of a long text are micro-batched into one).\n"
+                        "# TYPE socfw_tag_forward_passes_total counter\n"
+                        "socfw_tag_forward_passes_total %llu\n"
+                        "# HELP socfw_tag_windows_total Windows those "
+                        "passes held (windows / passes = mean batch "
+                        "size).\n"
+                        "# TYPE socfw_tag_windows_total counter\n"
+                        "socfw_tag_windows_total %llu\n",
                         passes, rows);
                 socfw_runtime_decode_stats(rt, &passes, &rows);
                 fprintf(f,

@@ -145,10 +145,18 @@ int socfw_runtime_evaluate_file(socfw_runtime *rt, const char *task,
  * one runtime; each call works in a socfw_context of its own over the
  * shared weights.  Classification calls that arrive while one runs are
  * micro-batched: run together as one forward pass.  This gives the
- * number of such forward passes so far and the windows they held (both
- * only grow; their ratio is the mean batch size). */
+ * number of such classification forward passes so far and the windows
+ * they held (both only grow; their ratio is the mean batch size). */
 void socfw_runtime_batch_stats(socfw_runtime *rt, unsigned long long *batches,
                                unsigned long long *rows);
+
+/* The same for tagging (socfw_task_tag_words: the privacy filter's and
+ * the NLU plugin's taggers), whose windows are micro-batched the same way:
+ * concurrent calls, and the several windows of one long text, run
+ * together as one forward pass per task. */
+void socfw_runtime_tag_batch_stats(socfw_runtime *rt,
+                                   unsigned long long *batches,
+                                   unsigned long long *rows);
 
 /* Generations running at once are decoded together: each new token of
  * every live generation in one batched step (socfw_model_decode_batch),

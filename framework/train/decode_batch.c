@@ -12,7 +12,9 @@
  * next step; waiting longer than a step costs more than it saves), takes
  * the queue (at most RT_DECODE_MAX) and runs it as one
  * socfw_model_decode_batch, one pass over the weights for all of them,
- * then hands each its logits.  A generation is live from its first
+ * then hands each its logits (a step the model refuses - a full cache, a
+ * bad token id - fails its own generation only; run_steps).  A
+ * generation is live from its first
  * one-token step (after its prompt, which goes through
  * socfw_model_decode_step alone) until it ends, so sequences join and
  * leave between steps.  A lone generation waits for nobody.
@@ -133,15 +135,21 @@ rt_decode_leave(socfw_runtime *rt)
         pthread_mutex_unlock(&d->lock);
 }
 
-/* Run steps[0..k) as one batch (the leader, without the lock). */
+/* Run steps[0..k) as one batch (the leader, without the lock).  A step
+ * the batch refuses (a full cache, a bad id: socfw_model_decode_batch
+ * then appends nothing) fails only its own generation: the batch is run
+ * again one step at a time, so that every other step gets its logits and
+ * the refused one its own error. */
 static void
 run_steps(socfw_runtime *rt, rt_dstep **steps, int k, float *logits)
 {
         socfw_model_kv *kvs[RT_DECODE_MAX];
         int32_t ids[RT_DECODE_MAX];
+        int len0[RT_DECODE_MAX];
         for (int i = 0; i < k; i++) {
                 kvs[i] = steps[i]->kv;
                 ids[i] = steps[i]->id;
+                len0[i] = socfw_model_kv_len(kvs[i]);
         }
         size_t V = (size_t)socfw_model_config_of(rt->model)->vocab_size;
         socfw_error err = {0};
@@ -149,9 +157,13 @@ run_steps(socfw_runtime *rt, rt_dstep **steps, int k, float *logits)
                                           &err);
         for (int i = 0; i < k; i++) {
                 steps[i]->rc = rc;
-                if (rc < 0)
+                if (rc < 0 && k > 1 && socfw_model_kv_len(kvs[i]) == len0[i])
+                        steps[i]->rc = socfw_model_decode_batch(
+                                rt->model, &kvs[i], &ids[i], 1,
+                                logits + (size_t)i * V, &steps[i]->err);
+                else if (rc < 0)        /* appended already: not again */
                         steps[i]->err = err;
-                else
+                if (steps[i]->rc == 0)
                         memcpy(steps[i]->logits, logits + (size_t)i * V,
                                V * sizeof *logits);
         }

@@ -812,28 +812,63 @@ infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
         return rc;
 }
 
-/* ---- micro-batching of concurrent classification calls ---- */
+/* ---- micro-batching of concurrent classification and tagging calls ---- */
 
 #define RT_BATCH_ROWS 64        /* windows in one batched forward at most */
 
-/* One caller's windows, waiting to be run in a batch. */
+/* One caller's windows, waiting to be run in a batch.  What the caller
+ * gets from its rows' logits depends on its task's head: a classifier's
+ * call gets the K probabilities averaged over its windows (out[K]); a
+ * tagger's call gets, for each of its words, the softmax over the tags at
+ * the word's token: word w reads token word_pos[w] of row word_row[w]
+ * (out[w * K ..], left as it is when word_pos[w] < 0). */
 typedef struct rt_job {
         rt_task *t;
         const rt_example *const *rows;
         int n;
-        float *out;             /* K probabilities, averaged over rows   */
-        size_t n_out;
+        float *out;
+        size_t n_out;           /* classification: room in out         */
+        const int *word_row, *word_pos;         /* tagging              */
+        size_t n_words;
         int rc, done;
         socfw_error err;
         struct rt_job *next;
 } rt_job;
+
+/* Job j's answer from the logits of its rows, o[0 .. j->n) of a batch
+ * padded to T tokens (K outputs each; a classifier's are one per row). */
+static void
+job_answer(rt_job *j, float *o, int T, size_t K)
+{
+        if (rt_is_tagger(j->t)) {
+                for (size_t w = 0; w < j->n_words; w++)
+                        if (j->word_pos[w] >= 0)
+                                socfw_nn_softmax_forward(
+                                        j->out + w * K,
+                                        o + ((size_t)j->word_row[w] * T +
+                                             (size_t)j->word_pos[w]) * K,
+                                        1, (int)K);
+                return;
+        }
+        if (j->t->kind == SOCFW_TARGET_MULTI_LABEL)
+                for (size_t i = 0; i < (size_t)j->n * K; i++)
+                        o[i] = 1.0f / (1.0f + expf(-o[i]));
+        else
+                socfw_nn_softmax_forward(o, o, j->n, (int)K);
+        for (size_t c = 0; c < K && c < j->n_out; c++) {
+                double sum = 0;
+                for (int b = 0; b < j->n; b++)
+                        sum += o[(size_t)b * K + c];
+                j->out[c] = (float)(sum / j->n);
+        }
+}
 
 /* Run jobs[0..k) (one task) as one forward and give each its answer. */
 static void
 run_batch(socfw_runtime *rt, rt_job **jobs, int k)
 {
         rt_task *t = jobs[0]->t;
-        int R = 0;
+        int R = 0, T = 1;
         for (int i = 0; i < k; i++)
                 R += jobs[i]->n;
         const rt_example **all = calloc((size_t)R, sizeof *all);
@@ -841,32 +876,23 @@ run_batch(socfw_runtime *rt, rt_job **jobs, int k)
         int rc = all ? 0 : socfw_error_set(&err, SOCFW_ENOMEM,
                                            "out of memory");
         for (int i = 0, r = 0; rc == 0 && i < k; i++)
-                for (int j = 0; j < jobs[i]->n; j++)
-                        all[r++] = jobs[i]->rows[j];
+                for (int j = 0; j < jobs[i]->n; j++) {
+                        all[r] = jobs[i]->rows[j];
+                        if (all[r]->n > T)
+                                T = all[r]->n;  /* as infer_forward pads */
+                        r++;
+                }
         rt_scratch *sc = rc == 0 ? scratch_get(rt, &err) : NULL;
         if (rc == 0 && !sc)
                 rc = err.code ? err.code : SOCFW_ENOMEM;
         size_t out_len = 0;
         if (rc == 0)
                 rc = infer_forward(rt, sc, t, all, R, &out_len, &err);
+        /* a tagger's logits are (R, T, K), a classifier's (R, K) */
         size_t K = (size_t)t->n_outputs;
-        if (rc == 0) {
-                float *o = sc->out;
-                if (t->kind == SOCFW_TARGET_MULTI_LABEL)
-                        for (size_t i = 0; i < (size_t)R * K; i++)
-                                o[i] = 1.0f / (1.0f + expf(-o[i]));
-                else
-                        socfw_nn_softmax_forward(o, o, R, (int)K);
-                for (int i = 0, r0 = 0; i < k; r0 += jobs[i]->n, i++)
-                        for (size_t c = 0; c < K && c < jobs[i]->n_out;
-                             c++) {
-                                double sum = 0;
-                                for (int b = 0; b < jobs[i]->n; b++)
-                                        sum += o[(size_t)(r0 + b) * K + c];
-                                jobs[i]->out[c] =
-                                        (float)(sum / jobs[i]->n);
-                        }
-        }
+        size_t per_row = rt_is_tagger(t) ? (size_t)T * K : K;
+        for (int i = 0, r0 = 0; rc == 0 && i < k; r0 += jobs[i]->n, i++)
+                job_answer(jobs[i], sc->out + (size_t)r0 * per_row, T, K);
         for (int i = 0; i < k; i++) {
                 jobs[i]->rc = rc;
                 if (rc < 0)
@@ -880,9 +906,9 @@ run_batch(socfw_runtime *rt, rt_job **jobs, int k)
 #define RT_BATCH_WAIT_US 1000  /* a leader waits this long at most for
                                    callers that are encoding their text  */
 
-/* A classification call announces itself before encoding its text, so
- * that a leader gathering a batch waits for it (batch_entered: the
- * announcement is taken back, by queueing or by failing). */
+/* A call announces itself before encoding its text, so that a leader
+ * gathering a batch waits for it (batch_entered: the announcement is
+ * taken back, by queueing or by failing). */
 static void
 batch_entering(socfw_runtime *rt, int delta)
 {
@@ -893,27 +919,24 @@ batch_entering(socfw_runtime *rt, int delta)
         pthread_mutex_unlock(&rt->batch_lock);
 }
 
-/* The averaged probabilities of rows[0..n) of task t, batched with the
- * calls of other threads.  The first caller to find no leader leads: it
- * waits while other callers are still encoding their texts (at most
- * RT_BATCH_WAIT_US), then runs everything queued for its task as one
- * forward; callers arriving meanwhile form the next batch.  A lone caller
- * runs at once: batching adds no wait.  The caller has announced itself
- * (batch_entering); queueing takes the announcement back. */
+/* Job me's answer, its rows batched with the calls of other threads.  The
+ * first caller to find no leader leads: it waits while other callers are
+ * still encoding their texts (at most RT_BATCH_WAIT_US), then runs
+ * everything queued for its task as one forward; callers arriving
+ * meanwhile form the next batch.  A lone caller runs at once: batching
+ * adds no wait.  The caller has announced itself (batch_entering);
+ * queueing takes the announcement back. */
 static int
-infer_batched(socfw_runtime *rt, rt_task *t, const rt_example *const *rows,
-              int n, float *out, size_t n_out, socfw_error *err)
+infer_batched(socfw_runtime *rt, rt_job *me, socfw_error *err)
 {
-        rt_job me = {.t = t, .rows = rows, .n = n, .out = out,
-                     .n_out = n_out};
         pthread_mutex_lock(&rt->batch_lock);
         rt->batch_entering--;
         rt_job **tail = &rt->queue;
         while (*tail)
                 tail = &(*tail)->next;
-        *tail = &me;
+        *tail = me;
         pthread_cond_broadcast(&rt->batch_cond);        /* a leader waits */
-        while (!me.done) {
+        while (!me->done) {
                 if (rt->batch_leader) {
                         pthread_cond_wait(&rt->batch_cond, &rt->batch_lock);
                         continue;
@@ -950,49 +973,77 @@ infer_batched(socfw_runtime *rt, rt_task *t, const rt_example *const *rows,
                 pthread_mutex_lock(&rt->batch_lock);
                 for (int i = 0; i < k; i++)
                         take[i]->done = 1;
-                rt->batches++;
-                rt->batched_rows += (unsigned long long)used;
+                if (rt_is_tagger(bt)) {
+                        rt->tag_batches++;
+                        rt->tag_rows += (unsigned long long)used;
+                } else {
+                        rt->batches++;
+                        rt->batched_rows += (unsigned long long)used;
+                }
                 rt->batch_leader = 0;
                 pthread_cond_broadcast(&rt->batch_cond);
         }
         pthread_mutex_unlock(&rt->batch_lock);
-        if (me.rc < 0 && err)
-                *err = me.err;
-        return me.rc;
+        if (me->rc < 0 && err)
+                *err = me->err;
+        return me->rc;
 }
 
 /* ---- inference hooks for the chain ---- */
+
+/* The task whose context is ctx. */
+static rt_task *
+task_of(socfw_runtime *rt, const socfw_task_ctx *ctx)
+{
+        for (size_t i = 0; i < rt->n_tasks; i++)
+                if (rt->tasks[i].ctx == ctx)
+                        return &rt->tasks[i];
+        return NULL;
+}
+
+/* A ranker's embedding of text: one window, not batched. */
+static int
+embed_text(socfw_runtime *rt, rt_task *t, const char *text, float *out,
+           size_t n, size_t *n_out, socfw_error *err)
+{
+        rt_example ex = {.label = -1};
+        int rc = rt_encode(rt, text, &ex.ids, &ex.n, err);
+        rt_scratch *sc = rc == 0 ? scratch_get(rt, err) : NULL;
+        size_t out_len = 0;
+        if (rc == 0 && !sc)
+                rc = err ? err->code : SOCFW_ENOMEM;
+        const rt_example *one = &ex;
+        if (rc == 0)
+                rc = infer_forward(rt, sc, t, &one, 1, &out_len, err);
+        if (rc == 0) {
+                size_t K = (size_t)t->n_outputs;
+                *n_out = K;
+                memcpy(out, sc->out, (K < n ? K : n) * sizeof *out);
+        }
+        free(ex.ids);
+        if (sc)
+                scratch_put(rt, sc);
+        return rc;
+}
 
 static int
 infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text, float *out,
            size_t n, size_t *n_out, socfw_error *err)
 {
         socfw_runtime *rt = runtime;
-        rt_task *t = NULL;
-        for (size_t i = 0; i < rt->n_tasks; i++)
-                if (rt->tasks[i].ctx == ctx)
-                        t = &rt->tasks[i];
+        rt_task *t = task_of(rt, ctx);
         if (!t || !t->head_state)
                 return socfw_error_set(err, SOCFW_ESTATE,
                                        "task '%s' has no head to run",
                                        socfw_task_name(ctx));
-        /* a ranker embeds the text as one window; a classifier reads
-         * every window of it (chunk_average) and averages */
+        if (t->kind == SOCFW_TARGET_SCORE)
+                return embed_text(rt, t, text ? text : "", out, n, n_out,
+                                  err);
+        /* a classifier reads every window of the text (chunk_average) and
+         * averages, batched with other threads' calls */
         rt_chunks c = {0};
-        int rc;
-        if (t->kind != SOCFW_TARGET_SCORE)
-                batch_entering(rt, 1);  /* infer_batched takes it back */
-        if (t->kind == SOCFW_TARGET_SCORE) {
-                c.ids = calloc(1, sizeof *c.ids);
-                c.n = calloc(1, sizeof *c.n);
-                rc = c.ids && c.n ? rt_encode(rt, text ? text : "", &c.ids[0],
-                                              &c.n[0], err)
-                                  : socfw_error_set(err, SOCFW_ENOMEM,
-                                                    "out of memory");
-                c.count = rc == 0;
-        } else {
-                rc = rt_encode_chunks(rt, text ? text : "", &c, err);
-        }
+        batch_entering(rt, 1);  /* infer_batched takes it back */
+        int rc = rt_encode_chunks(rt, text ? text : "", &c, err);
         rt_example *ex = rc == 0 ? calloc((size_t)c.count, sizeof *ex) : NULL;
         const rt_example **rows =
                 rc == 0 ? calloc((size_t)c.count, sizeof *rows) : NULL;
@@ -1003,75 +1054,80 @@ infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text, float *out,
                                      .label = -1, .chunk = i};
                 rows[i] = &ex[i];
         }
-        if (t->kind != SOCFW_TARGET_SCORE) {
-                /* classification: batched with other threads' calls */
-                if (rc == 0)
-                        rc = infer_batched(rt, t, rows, c.count, out, n, err);
-                else
-                        batch_entering(rt, -1);
-                if (rc == 0)
-                        *n_out = (size_t)t->n_outputs;
-                free(ex);
-                free(rows);
-                rt_chunks_clear(&c);
-                return rc;
-        }
-        rt_scratch *sc = rc == 0 ? scratch_get(rt, err) : NULL;
-        size_t out_len = 0;
-        if (rc == 0 && !sc)
-                rc = err ? err->code : SOCFW_ENOMEM;
+        rt_job me = {.t = t, .rows = rows, .n = c.count, .out = out,
+                     .n_out = n};
         if (rc == 0)
-                rc = infer_forward(rt, sc, t, rows, c.count, &out_len, err);
-        int B = c.count;
+                rc = infer_batched(rt, &me, err);
+        else
+                batch_entering(rt, -1);
+        if (rc == 0)
+                *n_out = (size_t)t->n_outputs;
         free(ex);
         free(rows);
         rt_chunks_clear(&c);
-        if (rc < 0)
-                goto out;
-        size_t K = (size_t)t->n_outputs;
-        *n_out = K;
-        float *o = sc->out;
-        /* classification heads give logits: return probabilities; a
-         * ranker's output is an embedding, returned as it is */
-        if (t->kind == SOCFW_TARGET_SCORE) {
-                memcpy(out, o, (K < n ? K : n) * sizeof *out);
-                goto out;
-        }
-        if (t->kind == SOCFW_TARGET_MULTI_LABEL)
-                for (size_t i = 0; i < (size_t)B * K; i++)
-                        o[i] = 1.0f / (1.0f + expf(-o[i]));
-        else
-                socfw_nn_softmax_forward(o, o, B, (int)K);
-        for (size_t k = 0; k < K && k < n; k++) {
-                double sum = 0;
-                for (int b = 0; b < B; b++)
-                        sum += o[(size_t)b * K + k];
-                out[k] = (float)(sum / B);
-        }
-out:
-        if (sc)
-                scratch_put(rt, sc);
         return rc;
 }
 
+/* The windows of words[0..n_words) from word `start` on, at most
+ * RT_BATCH_ROWS of them, each of at most max_seq tokens: ex[*n_ex] and,
+ * for the words they are read for, row[w] (0 .. *n_ex) and pos[w]
+ * (tmp: n_words ints).  Windows overlap by a quarter of their words
+ * (h = used / 8 on each side of the cut): a word near a window's end is
+ * taken from the next window instead, where the words before it and
+ * after it are read too (a name cut in two by a window boundary stays one
+ * name).  Where a window starts depends only on how many words the one
+ * before read, so a text's windows are encoded before any runs.
+ * *start and *keep_from move on to the next group's. */
+static int
+tag_windows(socfw_runtime *rt, rt_task *t, const char *const *words,
+            size_t n_words, size_t *start, size_t *keep_from,
+            rt_example *ex, int *n_ex, int *row, int *pos, int *tmp,
+            socfw_error *err)
+{
+        *n_ex = 0;
+        while (*start < n_words && *n_ex < RT_BATCH_ROWS) {
+                size_t used = 0;
+                int rc = rt_encode_words(rt, words + *start, NULL,
+                                         n_words - *start, rt_label_last(t),
+                                         &ex[*n_ex], tmp, &used, err);
+                if (rc < 0)
+                        return rc;
+                (*n_ex)++;
+                if (used == 0) {        /* cannot happen: a window reads */
+                        *start = n_words;       /* a word              */
+                        break;
+                }
+                size_t end = *start + used;
+                size_t h = end < n_words ? used / 8 : 0;
+                /* this window's words [keep_from, end - h); the next
+                 * window starts h words before that and keeps from it.
+                 * A window reading fewer words than the overlap before
+                 * it (a word of hundreds of tokens) keeps none: each
+                 * word is read for once, by this group's windows only */
+                for (size_t w = *keep_from; w < end - h; w++) {
+                        row[w] = *n_ex - 1;
+                        pos[w] = tmp[w - *start];
+                }
+                if (end - h > *keep_from)
+                        *keep_from = end - h;
+                *start = end - 2 * h;
+        }
+        return 0;
+}
+
 /* Per-word tag probabilities for socfw_task_tag_words.  The words go
- * through in windows of at most max_seq tokens, so a long text loses
- * nothing.  Windows overlap by a quarter of their words (h = used / 8 on
- * each side of the cut): a word near a window's end is taken from the
- * next window instead, where the words before it and after it are read
- * too (a name cut in two by a window boundary stays one name).  Row w of
- * `probs` is the softmax over the tags at word w's labelled sub-token
- * (all zero for an empty word). */
+ * through in windows of at most max_seq tokens (tag_windows), so a long
+ * text loses nothing; the windows are batched, with each other and with
+ * other threads' calls, like classification windows.  Row w of `probs`
+ * is the softmax over the tags at word w's labelled sub-token (all zero
+ * for an empty word). */
 static int
 tag_words_hook(void *runtime, socfw_task_ctx *ctx, const char *const *words,
                size_t n_words, float *probs, size_t n_probs, size_t *n_tags,
                socfw_error *err)
 {
         socfw_runtime *rt = runtime;
-        rt_task *t = NULL;
-        for (size_t i = 0; i < rt->n_tasks; i++)
-                if (rt->tasks[i].ctx == ctx)
-                        t = &rt->tasks[i];
+        rt_task *t = task_of(rt, ctx);
         if (!t || !t->head_state || !rt_is_tagger(t))
                 return socfw_error_set(err, SOCFW_ESTATE,
                                        "task '%s' has no tagger head to run "
@@ -1089,43 +1145,40 @@ tag_words_hook(void *runtime, socfw_task_ctx *ctx, const char *const *words,
                                        socfw_task_name(ctx), n_words,
                                        n_words * K, n_probs);
         memset(probs, 0, n_words * K * sizeof *probs);
+        int *row = malloc(n_words * sizeof *row);
         int *pos = malloc(n_words * sizeof *pos);
-        if (!pos)
-                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        rt_scratch *sc = scratch_get(rt, err);
-        int rc = sc ? 0 : err ? err->code : SOCFW_ENOMEM;
+        int *tmp = malloc(n_words * sizeof *tmp);
+        rt_example ex[RT_BATCH_ROWS];
+        const rt_example *rows[RT_BATCH_ROWS];
+        int rc = row && pos && tmp ? 0
+                                   : socfw_error_set(err, SOCFW_ENOMEM,
+                                                     "out of memory");
+        for (size_t w = 0; rc == 0 && w < n_words; w++)
+                pos[w] = -1;
+        /* a long text: groups of RT_BATCH_ROWS windows, one after another */
         size_t start = 0, keep_from = 0;
         while (rc == 0 && start < n_words) {
-                rt_example ex;
-                size_t used = 0;
-                rc = rt_encode_words(rt, words + start, NULL, n_words - start,
-                                     rt_label_last(t), &ex, pos + start,
-                                     &used, err);
-                if (rc < 0)
-                        break;
-                const rt_example *one = &ex;
-                size_t out_len = 0;
-                rc = infer_forward(rt, sc, t, &one, 1, &out_len, err);
-                free(ex.ids);
-                if (used == 0)
-                        break; /* cannot happen: a window reads a word */
-                size_t end = start + used;
-                size_t h = end < n_words ? used / 8 : 0;
-                /* this window's words [keep_from, end - h); the next
-                 * window starts h words before that and keeps from it */
-                for (size_t w = keep_from; rc == 0 && w < end - h; w++) {
-                        if (pos[w] < 0)
-                                continue;
-                        socfw_nn_softmax_forward(probs + w * K,
-                                                 sc->out + (size_t)pos[w] * K,
-                                                 1, (int)K);
-                }
-                keep_from = end - h;
-                start = end - 2 * h;
+                size_t first = keep_from;
+                int n_ex = 0;
+                batch_entering(rt, 1);  /* infer_batched takes it back */
+                rc = tag_windows(rt, t, words, n_words, &start, &keep_from,
+                                 ex, &n_ex, row, pos, tmp, err);
+                for (int i = 0; i < n_ex; i++)
+                        rows[i] = &ex[i];
+                rt_job me = {.t = t, .rows = rows, .n = n_ex,
+                             .out = probs + first * K,
+                             .word_row = row + first, .word_pos = pos + first,
+                             .n_words = keep_from - first};
+                if (rc == 0 && n_ex > 0)
+                        rc = infer_batched(rt, &me, err);
+                else
+                        batch_entering(rt, -1);
+                for (int i = 0; i < n_ex; i++)
+                        free(ex[i].ids);
         }
+        free(row);
         free(pos);
-        if (sc)
-                scratch_put(rt, sc);
+        free(tmp);
         return rc;
 }
 
@@ -1932,6 +1985,16 @@ socfw_runtime_batch_stats(socfw_runtime *rt, unsigned long long *batches,
         pthread_mutex_lock(&rt->batch_lock);
         *batches = rt->batches;
         *rows = rt->batched_rows;
+        pthread_mutex_unlock(&rt->batch_lock);
+}
+
+void
+socfw_runtime_tag_batch_stats(socfw_runtime *rt, unsigned long long *batches,
+                              unsigned long long *rows)
+{
+        pthread_mutex_lock(&rt->batch_lock);
+        *batches = rt->tag_batches;
+        *rows = rt->tag_rows;
         pthread_mutex_unlock(&rt->batch_lock);
 }
 

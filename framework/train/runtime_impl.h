@@ -159,14 +159,15 @@ struct socfw_runtime {
         struct rt_scratch *spare;
         pthread_mutex_t head_lock;
         pthread_mutex_t gen_lock;
-        /* micro-batching: classification calls that arrive while a
-         * forward runs wait in `queue`; the next caller to find no leader
-         * runs all of them (one task at a time) as one batch */
+        /* micro-batching: classification and tagging calls that arrive
+         * while a forward runs wait in `queue`; the next caller to find
+         * no leader runs all of them (one task at a time) as one batch */
         pthread_mutex_t batch_lock;
         pthread_cond_t batch_cond;
         struct rt_job *queue;
         int batch_leader;
-        unsigned long long batches, batched_rows;       /* run so far   */
+        unsigned long long batches, batched_rows;       /* classification */
+        unsigned long long tag_batches, tag_rows;       /* tagging        */
         int batch_entering;     /* callers encoding, about to queue       */
         /* batched decoding of concurrent generations (decode_batch.c) */
         rt_decoder dec;
