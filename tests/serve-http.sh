@@ -36,7 +36,7 @@ url=$(sed -n 's/.*on \(http:[^ ]*\) .*/\1/p' "$tmp/err")
 [ -n "$url" ] || { cat "$tmp/err"; fail "no address printed"; }
 
 "$py" - "$url" <<'PY' || fail "HTTP checks"
-import json, sys, urllib.request, urllib.error
+import json, sys, time, urllib.request, urllib.error
 base = sys.argv[1]
 
 def call(path, body=None, method=None, headers=False):
@@ -121,11 +121,20 @@ with urllib.request.urlopen(req, timeout=30) as r:
 check("<title>socfw</title>" in page and "/v1/predict" in page and
       "http://" not in page and "https://" not in page, "page body")
 
-# metrics count what was answered
-req = urllib.request.Request(base + "/metrics")
-with urllib.request.urlopen(req, timeout=30) as r:
-    text = r.read().decode()
-    check(r.headers["Content-Type"].startswith("text/plain"), "metrics type")
+# metrics count what was answered: the server counts a request when its
+# connection completes, which may be just after the client read the answer
+# (a 413 is sent before the rest of a big body is read), so wait a little
+want = ['socfw_http_requests_total{route="/v1/predict",status="200"} 3',
+        'socfw_http_requests_total{route="/v1/predict",status="413"} 2']
+for attempt in range(100):
+    req = urllib.request.Request(base + "/metrics")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        text = r.read().decode()
+        mtype = r.headers["Content-Type"]
+    if all(w in text for w in want):
+        break
+    time.sleep(0.1)
+check(mtype.startswith("text/plain"), "metrics type")
 check('socfw_http_requests_total{route="/v1/predict",status="200"} 3' in text,
       "predict count in metrics:\n" + text)
 check('socfw_http_requests_total{route="/v1/predict",status="413"} 2' in text,
