@@ -51,8 +51,10 @@ write_dialogs(const char *name, int n, int offset)
         fclose(f);
 }
 
+/* The dialog pipeline; with `two_adapters`, two dialog tasks (reply,
+ * reply2) over the frozen backbone, each with its own LoRA adapter. */
 static const char *
-pipeline_yaml(void)
+pipeline_yaml_with(int two_adapters)
 {
         static char y[4096];
         char corpus[4200];
@@ -84,17 +86,33 @@ pipeline_yaml(void)
                  "    default_label: happiness\n"
                  "    eval_generate: 5\n"
                  "    sessions: sessions.db\n"
+                 "%s"
                  "train: {lr: 5.0e-3, epochs: 20, batch_size: 8, seed: 7,"
                  " eval_before: true}\n"
                  "chain: [reply]\n"
-                 "output: {dir: run}\n");
+                 "output: {dir: run}\n",
+                 two_adapters
+                         ? "    adapter: {type: lora, rank: 2, alpha: 8,"
+                           " targets: [attn.q, attn.v]}\n"
+                           "  - name: reply2\n"
+                           "    plugin: dialog\n"
+                           "    data: {train: train.jsonl, valid: "
+                           "valid.jsonl}\n"
+                           "    template: plain\n"
+                           "    system: ''\n"
+                           "    max_reply_tokens: 24\n"
+                           "    temperature: 0\n"
+                           "    default_label: happiness\n"
+                           "    adapter: {type: lora, rank: 4, alpha: 8,"
+                           " targets: [mlp.up, mlp.down]}\n"
+                         : "");
         return y;
 }
 
 static socfw_runtime *
-trained(socfw_pipeline **pp)
+trained_with(socfw_pipeline **pp, int two_adapters)
 {
-        const char *y = pipeline_yaml();
+        const char *y = pipeline_yaml_with(two_adapters);
         socfw_pipeline *p = NULL;
         socfw_error err = {0};
         int rc = socfw_pipeline_load_buffer(&p, y, strlen(y), "d.yaml", fx.dir,
@@ -111,6 +129,12 @@ trained(socfw_pipeline **pp)
         cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
         *pp = p;
         return rt;
+}
+
+static socfw_runtime *
+trained(socfw_pipeline **pp)
+{
+        return trained_with(pp, 0);
 }
 
 /* The metrics.jsonl line with step == `step` (first one; caller decrefs). */
@@ -390,6 +414,71 @@ Test(dialog_runtime, concurrent_generations_are_batched_and_equal_alone)
         /* six at once, every step waiting for all live ones: most steps
          * held several of them */
         cr_expect_gt((double)rows / (double)steps, 2.0,
+                     "%llu tokens in %llu steps", rows, steps);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
+/* Two dialog tasks, each with its own LoRA adapter over the one frozen
+ * backbone: generations of both at once (each KV cache carries its task's
+ * adapter) reply what each replies alone, and the adapters' generations
+ * still share batched steps, one adapter per step. */
+Test(dialog_runtime, generations_of_two_adapters_at_once_equal_alone)
+{
+        setenv("SOCFW_DECODE_WAIT_US", "50000", 1);
+        setenv("SOCFW_DECODE_BATCH", "1", 1);
+        socfw_pipeline *p = NULL;
+        socfw_runtime *rt = trained_with(&p, 1);
+        unsetenv("SOCFW_DECODE_WAIT_US");
+        unsetenv("SOCFW_DECODE_BATCH");
+        cr_assert_eq(rt->n_tasks, 2);
+        cr_assert(rt->tasks[0].adapter && rt->tasks[1].adapter &&
+                  rt->tasks[0].adapter != rt->tasks[1].adapter);
+        static const char *const prompts[3] = {
+                "User: hello there\nBot: <|tone:neutral|>",
+                "User: is it raining ?\nBot:",
+                "User: where are you going ?\nBot: <|tone:neutral|>"};
+        gen_job alone[2 * 3], both[2 * 3];
+        for (int i = 0; i < 6; i++) {
+                alone[i] = (gen_job){.ctx = rt->tasks[i / 3].ctx,
+                                     .prompt = prompts[i % 3]};
+                both[i] = alone[i];
+        }
+        for (int i = 0; i < 6; i++) {
+                gen_run(&alone[i]);
+                cr_assert_eq(alone[i].rc, 0, "%s", alone[i].msg);
+        }
+        /* the adapters answer differently: a test that could fail */
+        int differ = 0;
+        for (int i = 0; i < 3; i++)
+                differ += strcmp(alone[i].reply, alone[3 + i].reply) != 0;
+        cr_assert_gt(differ, 0, "both adapters reply the same");
+        unsigned long long steps0 = 0, rows0 = 0, steps = 0, rows = 0;
+        socfw_runtime_decode_stats(rt, &steps0, &rows0);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 6);
+        pthread_t th[6];
+        for (int i = 0; i < 6; i++) {
+                both[i].go = &go;
+                cr_assert_eq(pthread_create(&th[i], NULL, gen_run, &both[i]),
+                             0);
+        }
+        for (int i = 0; i < 6; i++)
+                pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&go);
+        socfw_runtime_decode_stats(rt, &steps, &rows);
+        for (int i = 0; i < 6; i++) {
+                cr_assert_eq(both[i].rc, 0, "%s", both[i].msg);
+                cr_expect_str_eq(both[i].reply, alone[i].reply,
+                                 "generation %d (task %d)", i, i / 3);
+                free(both[i].reply);
+                free(alone[i].reply);
+        }
+        steps -= steps0;
+        rows -= rows0;
+        cr_log_info("%llu tokens in %llu batched steps", rows, steps);
+        cr_assert_gt(steps, 0);
+        cr_expect_gt((double)rows / (double)steps, 1.3,
                      "%llu tokens in %llu steps", rows, steps);
         socfw_runtime_free(rt);
         socfw_pipeline_free(p);

@@ -18,7 +18,10 @@
 
 struct socfw_model_kv {
         const socfw_model *m;
+        socfw_adapter *adapter; /* own: this sequence's adapter (borrowed)*/
+        int own;                /* 0: the model's attached adapter        */
         peft_scratch_set scr;   /* adapter scratch of this sequence       */
+        int want;               /* positions asked for, prefix rows aside */
         int len, cap;
         float *k, *v;           /* (n_layers, cap, kd) each             */
         int rows;               /* scratch capacity in token rows       */
@@ -93,6 +96,27 @@ kv_scratch(socfw_model_kv *kv, int n)
         return 0;
 }
 
+/* (Re)allocate kv's key and value rows for kv->want positions plus the
+ * rows of adapter a's prefix (they take the first positions), capped at
+ * the model's max_positions for learned positions.  The cache is empty. */
+static int
+kv_positions(socfw_model_kv *kv, const socfw_adapter *a)
+{
+        const socfw_model_config *c = &kv->m->cfg;
+        int cap = kv->want, pre = socfw_adapter_prefix_length(a);
+        if (cap <= (1 << 20) - pre)
+                cap += pre;
+        if (c->arch == SOCFW_ARCH_GPT2 && cap > c->max_positions)
+                cap = c->max_positions;
+        free(kv->k);
+        free(kv->v);
+        size_t per = (size_t)c->n_layers * (size_t)cap * (size_t)arch_kd(c);
+        kv->k = malloc(per * sizeof(float));
+        kv->v = malloc(per * sizeof(float));
+        kv->cap = kv->k && kv->v ? cap : 0;
+        return kv->cap ? 0 : SOCFW_ENOMEM;
+}
+
 int
 socfw_model_kv_new(socfw_model_kv **out, const socfw_model *m, int max_len,
                    socfw_error *err)
@@ -107,23 +131,16 @@ socfw_model_kv_new(socfw_model_kv **out, const socfw_model *m, int max_len,
                 return socfw_error_set(err, SOCFW_EINVAL, "model kv cache: "
                                        "max_len %d out of range [1, %d]",
                                        max_len, 1 << 20);
-        /* an attached prefix adapter's rows take the first positions */
-        int pre = socfw_adapter_prefix_length(socfw_model_attached(m));
-        if (max_len <= (1 << 20) - pre)
-                max_len += pre;
-        if (c->arch == SOCFW_ARCH_GPT2 && max_len > c->max_positions)
-                max_len = c->max_positions;
         socfw_model_kv *kv = calloc(1, sizeof *kv);
         if (!kv)
                 return socfw_error_set(err, SOCFW_ENOMEM, "model kv cache: "
                                        "out of memory");
         kv->m = m;
-        kv->cap = max_len;
-        size_t per = (size_t)c->n_layers * (size_t)max_len *
-                     (size_t)arch_kd(c);
-        kv->k = malloc(per * sizeof(float));
-        kv->v = malloc(per * sizeof(float));
-        if (!kv->k || !kv->v || kv_scratch(kv, 1) < 0) {
+        kv->want = max_len;
+        int rc = kv_positions(kv, socfw_model_attached(m));
+        if (rc == 0)
+                rc = kv_scratch(kv, 1);
+        if (rc < 0) {
                 socfw_model_kv_free(kv);
                 return socfw_error_set(err, SOCFW_ENOMEM, "model kv cache: "
                                        "cannot allocate %d positions",
@@ -131,6 +148,50 @@ socfw_model_kv_new(socfw_model_kv **out, const socfw_model *m, int max_len,
         }
         *out = kv;
         return 0;
+}
+
+/* The decoding adapter of kv: its own, or the model's attached one. */
+static socfw_adapter *
+kv_adapter(const socfw_model_kv *kv)
+{
+        return kv->own ? kv->adapter : socfw_model_attached(kv->m);
+}
+
+int
+socfw_model_kv_attach(socfw_model_kv *kv, socfw_adapter *a,
+                      socfw_error *err)
+{
+        if (!kv)
+                return socfw_error_set(err, SOCFW_EINVAL, "model kv cache: "
+                                       "no cache to attach to");
+        if (kv->len > 0)
+                return socfw_error_set(err, SOCFW_EINVAL, "model kv cache: "
+                                       "the cache holds %d positions "
+                                       "already (hint: attach before the "
+                                       "first step, or reset it)", kv->len);
+        if (a) {
+                int rc = peft_shape_check(a, kv->m, err);
+                if (rc < 0)
+                        return rc;
+        }
+        int old = socfw_adapter_prefix_length(kv_adapter(kv));
+        if (socfw_adapter_prefix_length(a) != old) {
+                kv_scratch_free(kv);    /* attention rows span the cap */
+                if (kv_positions(kv, a) < 0 || kv_scratch(kv, 1) < 0)
+                        return socfw_error_set(err, SOCFW_ENOMEM, "model kv "
+                                               "cache: cannot allocate %d "
+                                               "positions", kv->want);
+        }
+        peft_scratch_set_clear(&kv->scr);
+        kv->adapter = a;
+        kv->own = 1;
+        return 0;
+}
+
+socfw_adapter *
+socfw_model_kv_attached(const socfw_model_kv *kv)
+{
+        return kv ? kv_adapter(kv) : NULL;
 }
 
 void
@@ -218,7 +279,7 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                 return socfw_error_set(err, SOCFW_ENOMEM, "model decode: out "
                                        "of memory for %d tokens", n);
         /* a prefix adapter: its rows are the cache's first positions */
-        socfw_adapter *ad = socfw_model_attached(m);
+        socfw_adapter *ad = kv_adapter(kv);
         int pre = socfw_adapter_prefix_length(ad);
         if (pre && kv->len == 0) {
                 peft_proj_refresh(ad, 0);       /* once, not per token */
@@ -323,6 +384,13 @@ socfw_model_decode_batch(socfw_model *m, socfw_model_kv *const *kvs,
                                                        "sequences %d and %d "
                                                        "share a KV cache",
                                                        a, b);
+                if (kv_adapter(kv) != kv_adapter(kvs[0]))
+                        return socfw_error_set(err, SOCFW_EINVAL, "model "
+                                               "decode batch: sequences 0 "
+                                               "and %d decode with "
+                                               "different adapters (hint: "
+                                               "batch the sequences of one "
+                                               "adapter together)", b);
         }
         /* the first sequence's scratch serves the batch */
         socfw_model_kv *s0 = kvs[0];
@@ -354,7 +422,7 @@ socfw_model_decode_batch(socfw_model *m, socfw_model_kv *const *kvs,
         w.up = s0->up;
         w.act = s0->act;
         w.out = x;
-        arch_pass ap = {.B = k, .T = 1, .adapter = socfw_model_attached(m),
+        arch_pass ap = {.B = k, .T = 1, .adapter = kv_adapter(s0),
                         .scr = &s0->scr, .seq = s0->seq,
                         .seq_pos = s0->pos};
         for (int l = 0; l < c->n_layers; l++)

@@ -334,9 +334,9 @@ void socfw_model_kv_free(socfw_model_kv *kv);
 /* Forget all positions (keeps the memory). */
 void socfw_model_kv_reset(socfw_model_kv *kv);
 
-/* Positions held; capacity.  With a prefix adapter attached (socfw/
- * peft.h) the cache made after attaching has room for its rows too, and
- * they are the first positions held once a step ran. */
+/* Positions held; capacity.  With a prefix adapter (socfw/peft.h: the
+ * cache's own, or the model's when the cache was made) the cache has room for its rows
+ * too, and they are the first positions held once a step ran. */
 int socfw_model_kv_len(const socfw_model_kv *kv);
 int socfw_model_kv_capacity(const socfw_model_kv *kv);
 
@@ -356,9 +356,11 @@ int socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
  * runs per sequence over its own cache.  Greedy decoding gives the
  * tokens of k separate decode_step calls (the float sums are the same
  * products in another blocking, so logits agree to rounding).  The batch
- * uses kvs[0]'s scratch, which grows to k rows.  Returns 0, or
+ * uses kvs[0]'s scratch, which grows to k rows.  Every row must decode
+ * with the same adapter (socfw_model_kv_attached).  Returns 0, or
  * SOCFW_EINVAL (a cache of another model, empty or full, shared by two
- * rows, a bad id: nothing is appended then), SOCFW_ENOMEM.
+ * rows, rows of different adapters, a bad id: nothing is appended then),
+ * SOCFW_ENOMEM.
  *
  *     socfw_model_kv *kvs[2] = {a, b};     // prompts already decoded
  *     int32_t next[2] = {ta, tb};

@@ -264,6 +264,21 @@ int socfw_context_attach(socfw_context *c, socfw_adapter *a,
                          socfw_error *err);
 socfw_adapter *socfw_context_attached(const socfw_context *c);
 
+/* The adapter a sequence decodes with (a KV cache, socfw/model.h).  A
+ * cache follows the adapter attached to its model (socfw_model_attach)
+ * until it is given its own here: then it decodes with `a` (NULL: the plain backbone)
+ * whatever the model has attached, so generations with different adapters
+ * can run at once over one model, each with its own cache.  `a` is
+ * borrowed (it must outlive the cache's use) and is only read by
+ * decoding, so many caches may share it.  Attach before the first step
+ * (or after socfw_model_kv_reset): returns SOCFW_EINVAL when the cache
+ * holds positions or `a` was made for another shape of model,
+ * SOCFW_ENOMEM.  socfw_model_kv_attached gives the adapter decoding
+ * uses now (own or the model's). */
+int socfw_model_kv_attach(socfw_model_kv *kv, socfw_adapter *a,
+                          socfw_error *err);
+socfw_adapter *socfw_model_kv_attached(const socfw_model_kv *kv);
+
 /* Fold a LoRA or IA3 adapter into the weights of `m` (W += s B A, or the
  * (IA)3 scalings), so that `m` alone computes what `m` + `a` did.
  * `m` must not have `a` attached.  Bottleneck adapters cannot be folded:

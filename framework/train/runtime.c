@@ -1234,7 +1234,7 @@ decode_encode(void *user, const char *text, size_t len, int32_t **ids,
                                       NULL);
 }
 
-static int generate_with(socfw_runtime *rt, socfw_task_ctx *ctx,
+static int generate_with(socfw_runtime *rt, socfw_adapter *adapter,
                          const char *prompt, const socfw_generate_opts *opts,
                          const socfw_model_config *mc, char **reply,
                          socfw_error *err);
@@ -1260,30 +1260,20 @@ generate_hook(void *runtime, socfw_task_ctx *ctx, const char *prompt,
         if (opts)
                 memcpy(&o, opts, opts->size < sizeof o ? opts->size
                                                        : sizeof o);
-        /* the model's attached adapter is shared: with adapters, one
-         * generation at a time (without, decoding is re-entrant: the KV
-         * cache, logits and sampler are this call's) */
-        int locked = rt->n_adapters > 0;
-        if (locked)
-                pthread_mutex_lock(&rt->gen_lock);
-        int rc = 0;
-        for (size_t i = 0; rc == 0 && i < rt->n_tasks; i++)
-                if (rt->tasks[i].ctx == ctx &&
-                    rt_use_adapter(rt, &rt->tasks[i], err) < 0)
-                        rc = err ? err->code : SOCFW_EINVAL;
-        if (rc == 0)
-                rc = generate_with(rt, ctx, prompt, &o, mc, reply, err);
-        if (locked)
-                pthread_mutex_unlock(&rt->gen_lock);
-        return rc;
+        /* decoding is re-entrant: the KV cache (which carries the task's
+         * adapter), logits and sampler are this call's */
+        socfw_adapter *adapter = NULL;
+        for (size_t i = 0; i < rt->n_tasks; i++)
+                if (rt->tasks[i].ctx == ctx)
+                        adapter = rt->tasks[i].adapter;
+        return generate_with(rt, adapter, prompt, &o, mc, reply, err);
 }
 
 static int
-generate_with(socfw_runtime *rt, socfw_task_ctx *ctx, const char *prompt,
+generate_with(socfw_runtime *rt, socfw_adapter *adapter, const char *prompt,
               const socfw_generate_opts *opts, const socfw_model_config *mc,
               char **reply, socfw_error *err)
 {
-        (void)ctx;
         socfw_generate_opts o = *opts;
         int32_t *ids = NULL;
         size_t n = 0;
@@ -1302,9 +1292,12 @@ generate_with(socfw_runtime *rt, socfw_task_ctx *ctx, const char *prompt,
                         max_new += (int)strnlen(o.required[n_req], 4096) + 2;
                 n_req++;
         }
-        /* keep the end of a prompt that would not fit */
-        size_t room = (size_t)mc->max_positions > (size_t)max_new + 1
-                              ? (size_t)mc->max_positions - (size_t)max_new
+        /* keep the end of a prompt that would not fit (a prefix
+         * adapter's rows take the first positions) */
+        size_t used = (size_t)max_new +
+                      (size_t)socfw_adapter_prefix_length(adapter);
+        size_t room = (size_t)mc->max_positions > used + 1
+                              ? (size_t)mc->max_positions - used
                               : 1;
         const int32_t *start = ids;
         if (n > room) {
@@ -1328,6 +1321,8 @@ generate_with(socfw_runtime *rt, socfw_task_ctx *ctx, const char *prompt,
         if (rc == 0)
                 rc = socfw_model_kv_new(&d.kv, rt->model,
                                         (int)n + max_new + 1, err);
+        if (rc == 0)
+                rc = socfw_model_kv_attach(d.kv, adapter, err);
         if (rc == 0 && !(smp = socfw_sampler_new(mc->vocab_size, &sc, err)))
                 rc = SOCFW_ENOMEM;
         if (rc == 0) {
@@ -1770,7 +1765,6 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         rt->p = p;
         pthread_mutex_init(&rt->infer_lock, NULL);
         pthread_mutex_init(&rt->head_lock, NULL);
-        pthread_mutex_init(&rt->gen_lock, NULL);
         pthread_mutex_init(&rt->batch_lock, NULL);
         pthread_cond_init(&rt->batch_cond, NULL);
         rt_decoder_init(&rt->dec);
@@ -1921,7 +1915,6 @@ socfw_runtime_free(socfw_runtime *rt)
         }
         pthread_mutex_destroy(&rt->infer_lock);
         pthread_mutex_destroy(&rt->head_lock);
-        pthread_mutex_destroy(&rt->gen_lock);
         pthread_mutex_destroy(&rt->batch_lock);
         pthread_cond_destroy(&rt->batch_cond);
         rt_decoder_destroy(&rt->dec);

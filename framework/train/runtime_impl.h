@@ -153,12 +153,12 @@ struct socfw_runtime {
         /* inference from several threads at once (the chain's hooks):
          * each call takes a scratch (a socfw_context and its buffers) from
          * `spare`; heads keep their activations in their state, so a
-         * head's forward runs under head_lock; generating with adapters
-         * switches the model's attached adapter, under gen_lock */
+         * head's forward runs under head_lock; a generation's KV cache
+         * carries its task's adapter (socfw_model_kv_attach), so
+         * generations of different tasks run at once */
         pthread_mutex_t infer_lock;     /* guards spare                   */
         struct rt_scratch *spare;
         pthread_mutex_t head_lock;
-        pthread_mutex_t gen_lock;
         /* micro-batching: classification and tagging calls that arrive
          * while a forward runs wait in `queue`; the next caller to find
          * no leader runs all of them (one task at a time) as one batch */
