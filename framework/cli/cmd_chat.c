@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -226,10 +225,9 @@ static int
 file_exists(const char *dir, const char *rel)
 {
         char path[PATH_MAX];
-        struct stat st;
         if (socfw_path_join(path, sizeof path, dir, rel) < 0)
                 return 0;
-        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+        return socfw_path_is_file(path);
 }
 
 /* Everything up to the chains.  Returns CLI_OK or CLI_FAIL (reported). */

@@ -55,9 +55,8 @@ int
 cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
                  json_t **overrides)
 {
-        struct stat st;
         *doc = NULL;
-        if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode))
+        if (!socfw_path_is_dir(arg))
                 return 0;
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/run.json", arg);

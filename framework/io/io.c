@@ -1,4 +1,5 @@
-/* io.c - atomic file writing, bounded reading, mkdir -p, path helpers. */
+/* io.c - atomic file writing, bounded reading, mkdir -p, path helpers
+ * and checks. */
 #include "socfw/io.h"
 
 #include <errno.h>
@@ -93,6 +94,29 @@ socfw_path_basename(const char *path)
                 return "";
         const char *slash = strrchr(path, '/');
         return slash ? slash + 1 : path;
+}
+
+int
+socfw_path_is_file(const char *path)
+{
+        struct stat st;
+        return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int
+socfw_path_is_dir(const char *path)
+{
+        struct stat st;
+        return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int
+socfw_str_ends_with(const char *s, const char *suffix)
+{
+        if (!s || !suffix)
+                return 0;
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
 /* ---- directories ---- */

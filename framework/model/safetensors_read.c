@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "socfw/log.h"
+#include "socfw/io.h"
 
 /* ---- small helpers ---- */
 
@@ -31,13 +32,6 @@ join(const char *dir, const char *name)
         p[ld] = '/';
         memcpy(p + ld + 1, name, ln + 1);
         return p;
-}
-
-static int
-is_file(const char *path)
-{
-        struct stat st;
-        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 /* Read a whole (small) file; caller frees *out. */
@@ -645,7 +639,7 @@ only_file_with_suffix(const char *dir, const char *suffix, int *several)
                 if (l <= lx || strcmp(de->d_name + l - lx, suffix) != 0)
                         continue;
                 char *p = join(dir, de->d_name);
-                if (!p || !is_file(p)) {
+                if (!p || !socfw_path_is_file(p)) {
                         free(p);
                         continue;
                 }
@@ -677,9 +671,9 @@ mf_hf_dir_open(socfw_modelfile *mf, const char *dir, socfw_error *err)
                 goto out;
         }
         mf->format = SOCFW_MODELFILE_SAFETENSORS;
-        if (is_file(index)) {
+        if (socfw_path_is_file(index)) {
                 rc = open_shards(mf, dir, index, err);
-        } else if (is_file(single)) {
+        } else if (socfw_path_is_file(single)) {
                 rc = mf_map_file(mf, single, err);
                 if (rc >= 0)
                         rc = mf_safetensors_parse(mf, &mf->maps[rc], err);
@@ -711,7 +705,7 @@ mf_hf_dir_open(socfw_modelfile *mf, const char *dir, socfw_error *err)
         if (mf->n_tensors > 1)
                 qsort(mf->tensors, mf->n_tensors, sizeof *mf->tensors,
                       cmp_tensor_name);
-        if (is_file(config)) {
+        if (socfw_path_is_file(config)) {
                 cfg = load_json(config, err);
                 if (!cfg) {
                         rc = err && err->code ? err->code : SOCFW_EFORMAT;
@@ -721,7 +715,7 @@ mf_hf_dir_open(socfw_modelfile *mf, const char *dir, socfw_error *err)
                 if (rc < 0)
                         goto out;
         }
-        rc = mf_finish(mf, is_file(index) ? index : dir, err);
+        rc = mf_finish(mf, socfw_path_is_file(index) ? index : dir, err);
 out:
         json_decref(cfg);
         free(index);

@@ -106,9 +106,8 @@ is_adapter_file(const char *dir, const char *name)
             !strcmp(name, "metrics.json") || strstr(name, ".tmp"))
                 return 0;
         char path[4400];
-        struct stat st;
         snprintf(path, sizeof path, "%s/%s", dir, name);
-        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+        return socfw_path_is_file(path);
 }
 
 /* Copy the adapter files of src into dst; meta.json through `meta_fix`
