@@ -34,64 +34,13 @@ join(const char *dir, const char *name)
         return p;
 }
 
-/* Read a whole (small) file; caller frees *out. */
-static int
-read_small(const char *path, size_t max, char **out, size_t *len,
-           socfw_error *err)
-{
-        FILE *f = NULL;
-        char *buf = NULL;
-        int rc = 0;
-        struct stat st;
-
-        *out = NULL;
-        f = fopen(path, "rb");
-        if (!f) {
-                rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                        "cannot open: %s", strerror(errno));
-                goto out;
-        }
-        if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-                rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                        "not a readable regular file");
-                goto out;
-        }
-        if ((uint64_t)st.st_size > max) {
-                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
-                                        "file is %lld bytes, more than the "
-                                        "%zu allowed", (long long)st.st_size,
-                                        max);
-                goto out;
-        }
-        buf = malloc((size_t)st.st_size + 1);
-        if (!buf) {
-                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-                goto out;
-        }
-        size_t n = fread(buf, 1, (size_t)st.st_size, f);
-        if (n != (size_t)st.st_size) {
-                rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                        "short read");
-                goto out;
-        }
-        buf[n] = '\0';
-        *out = buf;
-        *len = n;
-        buf = NULL;
-out:
-        free(buf);
-        if (f)
-                fclose(f);
-        return rc;
-}
-
 static json_t *
 load_json(const char *path, socfw_error *err)
 {
         char *text = NULL;
         size_t len = 0;
         json_error_t jerr;
-        if (read_small(path, MF_MAX_CONFIG, &text, &len, err) < 0)
+        if (socfw_file_read(path, MF_MAX_CONFIG, &text, &len, err) < 0)
                 return NULL;
         json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
         free(text);
