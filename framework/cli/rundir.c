@@ -108,6 +108,14 @@ cli_remove_tree(const char *path)
 }
 
 int
+cli_file_in(const char *dir, const char *rel)
+{
+        char path[PATH_MAX];
+        return socfw_path_join(path, sizeof path, dir, rel) == 0 &&
+               socfw_path_is_file(path);
+}
+
+int
 cli_chain_reads_records(const socfw_pipeline *p, const char *task)
 {
         size_t n = task ? 1 : socfw_pipeline_chain_len(p);
