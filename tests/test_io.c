@@ -378,6 +378,52 @@ Test(io, sha256_of_a_file_without_read_permission_fails, .timeout = 10)
         rm_rf(dir);
 }
 
+Test(io, copy_streams_any_size_and_fails_without_touching_the_target,
+     .timeout = 20)
+{
+        char dir[4096], a[4096], b[4096], missing[4096], nodir[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(a, sizeof a, dir, "a.bin");
+        socfw_path_join(b, sizeof b, dir, "b.bin");
+        socfw_path_join(missing, sizeof missing, dir, "missing");
+        socfw_path_join(nodir, sizeof nodir, dir, "no/such/dir/c.bin");
+        /* 200,001 bytes, NULs included: several read blocks */
+        size_t n = 200001;
+        char *data = malloc(n);
+        cr_assert_not_null(data);
+        for (size_t i = 0; i < n; i++)
+                data[i] = (char)(i * 7919 % 251);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_file_write_atomic(a, data, n, &err), 0);
+        cr_assert_eq(socfw_file_copy(a, b, &err), 0, "%s", err.message);
+        char *got = NULL;
+        size_t len = 0;
+        cr_assert_eq(socfw_file_read(b, n, &got, &len, &err), 0);
+        cr_assert_eq(len, n);
+        cr_assert(memcmp(got, data, n) == 0, "copy differs");
+        free(got);
+        /* over an existing file; then failures leave it as it is */
+        cr_assert_eq(socfw_file_write_atomic(a, "new", 3, &err), 0);
+        cr_assert_eq(socfw_file_copy(a, b, &err), 0);
+        cr_assert_eq(socfw_file_copy(missing, b, &err), SOCFW_ENOTFOUND);
+        cr_assert_not_null(strstr(err.file, "missing"), "%s", err.file);
+        socfw_error_clear(&err);
+        cr_assert_eq(socfw_file_copy(dir, b, &err), SOCFW_EIO);
+        cr_assert_not_null(strstr(err.message, "directory"), "%s",
+                           err.message);
+        socfw_error_clear(&err);
+        cr_assert_eq(socfw_file_copy("/proc/self/mem", b, &err), SOCFW_EIO);
+        socfw_error_clear(&err);
+        cr_assert_lt(socfw_file_copy(a, nodir, &err), 0);
+        socfw_error_clear(&err);
+        cr_assert_eq(socfw_file_read(b, 16, &got, &len, &err), 0);
+        cr_assert_str_eq(got, "new");
+        free(got);
+        cr_assert_eq(count_entries(dir), 2, "temporary file left behind");
+        free(data);
+        rm_rf(dir);
+}
+
 Test(io, is_file_is_dir_and_ends_with, .timeout = 10)
 {
         char dir[4096], file[4096], link[4096], missing[4096];

@@ -572,30 +572,9 @@ copy_file(const char *from, const char *to)
         socfw_error err = {0};
         char dir[PATH_MAX];
         socfw_path_dirname(dir, sizeof dir, to);
-        FILE *in = fopen(from, "rb");
-        socfw_atomic_file *out = NULL;
-        int rc = in ? 0 : -1;
-        if (!in)
-                socfw_error_set_at(&err, SOCFW_EIO, from, 0, 0,
-                                   "cannot open: %s", strerror(errno));
+        int rc = socfw_dir_make(dir, 0755, &err);
         if (rc == 0)
-                rc = socfw_dir_make(dir, 0755, &err);
-        if (rc == 0)
-                rc = socfw_atomic_file_open(&out, to, &err);
-        char buf[1 << 16];
-        size_t n;
-        while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
-                rc = socfw_atomic_file_write(out, buf, n, &err);
-        if (rc == 0 && ferror(in))
-                rc = socfw_error_set_at(&err, SOCFW_EIO, from, 0, 0,
-                                        "read error");
-        if (rc == 0) {
-                rc = socfw_atomic_file_commit(out, &err);
-                out = NULL;
-        }
-        socfw_atomic_file_abort(out);
-        if (in)
-                fclose(in);
+                rc = socfw_file_copy(from, to, &err);
         if (rc < 0)
                 cli_error(&err);
         return rc;

@@ -19,6 +19,7 @@
  *
  *     socfw_file_write_atomic("out.txt", buf, len, &err);      // one shot
  *     socfw_file_read("in.txt", 1 << 20, &data, &len, &err);   // capped
+ *     socfw_file_copy("a.bin", "b.bin", &err);                 // streamed
  *
  * Facts about files and names, for checks before opening and manifests:
  *
@@ -94,6 +95,13 @@ int socfw_file_write_atomic(const char *path, const void *data, size_t len,
  * SOCFW_EIO (cannot open/read; SOCFW_ENOTFOUND when it does not exist). */
 int socfw_file_read(const char *path, size_t max_size, char **out,
                     size_t *len, socfw_error *err);
+
+/* Copy the file `from` to `to` atomically (see above; `to`'s directory
+ * must exist), streaming: any size, little memory.  Returns 0,
+ * SOCFW_ENOTFOUND when `from` does not exist, SOCFW_EIO when it cannot be
+ * read or is a directory, or `to` cannot be written (err names the file;
+ * `to` is then unchanged). */
+int socfw_file_copy(const char *from, const char *to, socfw_error *err);
 
 /* SHA-256 of the file's bytes, read in 64 KiB blocks (any size): hex gets
  * 64 lower-case hex digits and a NUL, *size (may be NULL) the byte count.
