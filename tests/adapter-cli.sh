@@ -74,6 +74,16 @@ paste "$tmp/adapted.txt" "$tmp/merged.txt" "$tmp/base.txt" | awk '
                      n, m, b
               exit !(n > 0 && m < 1e-4 && b > 1e-4) }' ||
         fail "merged model differs from the adapted one (or the adapter does nothing)"
+# merging again over it: refused without --force; with it the old model
+# is swapped out and removed, nothing left beside the new one
+"$socfw" adapter merge "$tmp/run" --task sentiment --output "$tmp/merged" \
+        2>"$tmp/merge2.err" && fail "merge over an existing output without --force"
+"$socfw" adapter merge "$tmp/run" --task sentiment --output "$tmp/merged" \
+        --force 2>"$tmp/merge2.err" ||
+        { cat "$tmp/merge2.err"; fail "adapter merge --force"; }
+ls -d "$tmp"/merged.old-* "$tmp"/merged.tmp-* 2>/dev/null && fail "merge --force left files beside the output"
+"$socfw" logits --model "$tmp/merged" --ids "$ids" | cmp -s - "$tmp/merged.txt" ||
+        fail "merge --force wrote a different model"
 "$socfw" adapter inspect "$ad" | grep -q "rank 8" ||
         fail "inspect: c_attn of rank 2 x 4 expected"
 

@@ -12,7 +12,8 @@ check_LTLIBRARIES += tests/plugins/good/testgood.la \
 	tests/plugins/abimajor/testabimajor.la \
 	tests/plugins/abiminor/testabiminor.la \
 	tests/plugins/nosym/testnosym.la \
-	tests/plugins/dup/testgood.la
+	tests/plugins/dup/testgood.la \
+	tests/plugins/evalprobe/evalprobe.la
 endif
 tests_plugins_good_testgood_la_SOURCES = tests/plugins/testplugin.c
 tests_plugins_good_testgood_la_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_NAME=testgood
@@ -37,6 +38,13 @@ tests_plugins_nosym_testnosym_la_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DTEST_NAME=testnosym -DTEST_NO_SYMBOL=1
 tests_plugins_nosym_testnosym_la_LDFLAGS = $(TEST_MODULE_FLAGS)
 tests_plugins_nosym_testnosym_la_LIBADD = $(SOCFW_MODULE_LIBS)
+# A classification task whose evaluate hook writes down what it is given
+# (test_train: the hook's records and scores, end to end).
+tests_plugins_evalprobe_evalprobe_la_SOURCES = tests/plugins/evalprobe.c
+tests_plugins_evalprobe_evalprobe_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_plugins_evalprobe_evalprobe_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+tests_plugins_evalprobe_evalprobe_la_LIBADD = $(SOCFW_MODULE_LIBS) \
+	$(JANSSON_LIBS)
 
 # End-to-end shell tests.
 TESTS += tests/oot-plugin.sh

@@ -1,5 +1,5 @@
 /* tests/test_io.c - atomic writes (including a SIGKILL mid-write), bounded
- * reads, mkdir -p and path helpers. */
+ * reads, file hashes and checks, mkdir -p and path helpers. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <signal.h>
@@ -274,6 +274,194 @@ Test(io, path_helpers)
         cr_assert_str_eq(socfw_path_basename("a/b/c.txt"), "c.txt");
         cr_assert_str_eq(socfw_path_basename("c.txt"), "c.txt");
         cr_assert_str_eq(socfw_path_basename("a/"), "");
+}
+
+/* ---- file hashes and checks ---- */
+
+Test(io, sha256_of_files_matches_the_published_digests, .timeout = 20)
+{
+        /* FIPS 180-2 examples: "abc", the empty string, a million 'a'
+         * (several 64 KiB read blocks) */
+        static const struct {
+                const char *text;
+                size_t repeat;
+                const char *want;
+        } cases[] = {
+                {"abc", 1, "ba7816bf8f01cfea414140de5dae2223"
+                           "b00361a396177a9cb410ff61f20015ad"},
+                {"", 0, "e3b0c44298fc1c149afbf4c8996fb924"
+                        "27ae41e4649b934ca495991b7852b855"},
+                {"a", 1000000, "cdc76e5c9914fb9281a1c7e284d73e67"
+                               "f1809a48a497200e046d39ccc7112cd0"},
+        };
+        char dir[4096], path[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(path, sizeof path, dir, "f");
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                size_t n = strlen(cases[i].text) * cases[i].repeat;
+                char *buf = malloc(n + 1);
+                cr_assert_not_null(buf);
+                for (size_t r = 0, at = 0; r < cases[i].repeat; r++) {
+                        memcpy(buf + at, cases[i].text, strlen(cases[i].text));
+                        at += strlen(cases[i].text);
+                }
+                socfw_error err = {0};
+                cr_assert_eq(socfw_file_write_atomic(path, buf, n, &err), 0);
+                free(buf);
+                char hex[65];
+                uint64_t size = 12345;
+                cr_assert_eq(socfw_file_sha256(path, hex, &size, &err), 0,
+                             "%s", err.message);
+                cr_assert_str_eq(hex, cases[i].want, "case %zu", i);
+                cr_assert_eq(size, (uint64_t)n);
+                /* size is optional */
+                cr_assert_eq(socfw_file_sha256(path, hex, NULL, &err), 0);
+                cr_assert_str_eq(hex, cases[i].want);
+        }
+        rm_rf(dir);
+}
+
+Test(io, sha256_errors_name_the_file_and_leave_the_output, .timeout = 10)
+{
+        char dir[4096], path[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        char hex[65] = "untouched";
+        uint64_t size = 7;
+        socfw_error err = {0};
+        /* missing */
+        socfw_path_join(path, sizeof path, dir, "missing");
+        cr_assert_eq(socfw_file_sha256(path, hex, &size, &err),
+                     SOCFW_ENOTFOUND);
+        cr_assert_not_null(strstr(err.file, "missing"), "%s", err.file);
+        cr_assert_str_eq(hex, "untouched");
+        cr_assert_eq(size, 7);
+        socfw_error_clear(&err);
+        /* a directory */
+        cr_assert_eq(socfw_file_sha256(dir, hex, &size, &err), SOCFW_EIO);
+        cr_assert_not_null(strstr(err.message, "directory"), "%s",
+                           err.message);
+        cr_assert_str_eq(hex, "untouched");
+        socfw_error_clear(&err);
+        /* opened but unreadable: /proc/self/mem at offset 0 is not mapped,
+         * so read() fails even for root */
+        if (socfw_path_is_file("/proc/self/mem")) {
+                cr_assert_eq(socfw_file_sha256("/proc/self/mem", hex, &size,
+                                               &err),
+                             SOCFW_EIO);
+                cr_assert_not_null(strstr(err.message, "cannot read"), "%s",
+                                   err.message);
+                cr_assert_str_eq(hex, "untouched");
+                cr_assert_eq(size, 7);
+                socfw_error_clear(&err);
+        }
+        rm_rf(dir);
+}
+
+Test(io, sha256_of_a_file_without_read_permission_fails, .timeout = 10)
+{
+        if (geteuid() == 0)
+                cr_skip_test("skipped: running as root, which reads a "
+                             "mode-000 file anyway");
+        char dir[4096], path[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(path, sizeof path, dir, "secret");
+        socfw_error err = {0};
+        cr_assert_eq(socfw_file_write_atomic(path, "x", 1, &err), 0);
+        cr_assert_eq(chmod(path, 0), 0);
+        char hex[65] = "untouched";
+        cr_assert_eq(socfw_file_sha256(path, hex, NULL, &err), SOCFW_EIO);
+        cr_assert_not_null(strstr(err.message, "cannot open"), "%s",
+                           err.message);
+        cr_assert_str_eq(hex, "untouched");
+        /* a file is still a file when it cannot be read */
+        cr_assert_eq(socfw_path_is_file(path), 1);
+        rm_rf(dir);
+}
+
+Test(io, copy_streams_any_size_and_fails_without_touching_the_target,
+     .timeout = 20)
+{
+        char dir[4096], a[4096], b[4096], missing[4096], nodir[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(a, sizeof a, dir, "a.bin");
+        socfw_path_join(b, sizeof b, dir, "b.bin");
+        socfw_path_join(missing, sizeof missing, dir, "missing");
+        socfw_path_join(nodir, sizeof nodir, dir, "no/such/dir/c.bin");
+        /* 200,001 bytes, NULs included: several read blocks */
+        size_t n = 200001;
+        char *data = malloc(n);
+        cr_assert_not_null(data);
+        for (size_t i = 0; i < n; i++)
+                data[i] = (char)(i * 7919 % 251);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_file_write_atomic(a, data, n, &err), 0);
+        cr_assert_eq(socfw_file_copy(a, b, &err), 0, "%s", err.message);
+        char *got = NULL;
+        size_t len = 0;
+        cr_assert_eq(socfw_file_read(b, n, &got, &len, &err), 0);
+        cr_assert_eq(len, n);
+        cr_assert(memcmp(got, data, n) == 0, "copy differs");
+        free(got);
+        /* over an existing file; then failures leave it as it is */
+        cr_assert_eq(socfw_file_write_atomic(a, "new", 3, &err), 0);
+        cr_assert_eq(socfw_file_copy(a, b, &err), 0);
+        cr_assert_eq(socfw_file_copy(missing, b, &err), SOCFW_ENOTFOUND);
+        cr_assert_not_null(strstr(err.file, "missing"), "%s", err.file);
+        socfw_error_clear(&err);
+        cr_assert_eq(socfw_file_copy(dir, b, &err), SOCFW_EIO);
+        cr_assert_not_null(strstr(err.message, "directory"), "%s",
+                           err.message);
+        socfw_error_clear(&err);
+        cr_assert_eq(socfw_file_copy("/proc/self/mem", b, &err), SOCFW_EIO);
+        socfw_error_clear(&err);
+        cr_assert_lt(socfw_file_copy(a, nodir, &err), 0);
+        socfw_error_clear(&err);
+        cr_assert_eq(socfw_file_read(b, 16, &got, &len, &err), 0);
+        cr_assert_str_eq(got, "new");
+        free(got);
+        cr_assert_eq(count_entries(dir), 2, "temporary file left behind");
+        free(data);
+        rm_rf(dir);
+}
+
+Test(io, is_file_is_dir_and_ends_with, .timeout = 10)
+{
+        char dir[4096], file[4096], link[4096], missing[4096];
+        cr_assert_not_null(socfw_test_tmpdir(dir, sizeof dir));
+        socfw_path_join(file, sizeof file, dir, "model.gguf");
+        socfw_path_join(link, sizeof link, dir, "link");
+        socfw_path_join(missing, sizeof missing, dir, "missing");
+        socfw_error err = {0};
+        cr_assert_eq(socfw_file_write_atomic(file, "x", 1, &err), 0);
+        cr_assert_eq(symlink("model.gguf", link), 0);
+        cr_assert_eq(socfw_path_is_file(file), 1);
+        cr_assert_eq(socfw_path_is_file(link), 1, "links are followed");
+        cr_assert_eq(socfw_path_is_file(dir), 0);
+        cr_assert_eq(socfw_path_is_file(missing), 0);
+        cr_assert_eq(socfw_path_is_file("/dev/null"), 0);
+        cr_assert_eq(socfw_path_is_file(NULL), 0);
+        cr_assert_eq(socfw_path_is_dir(dir), 1);
+        cr_assert_eq(socfw_path_is_dir(file), 0);
+        cr_assert_eq(socfw_path_is_dir(missing), 0);
+        cr_assert_eq(socfw_path_is_dir(NULL), 0);
+        static const struct {
+                const char *s, *suffix;
+                int want;
+        } cases[] = {
+                {"model.gguf", ".gguf", 1}, {"model.gguf.part", ".gguf", 0},
+                {".gguf", ".gguf", 1},      {"gguf", ".gguf", 0},
+                {"", "", 1},                {"abc", "", 1},
+                {"", "x", 0},               {"blk.3.attn_v.weight",
+                                             ".attn_v.weight", 1},
+                {"a.la", ".so", 0},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+                cr_assert_eq(socfw_str_ends_with(cases[i].s, cases[i].suffix),
+                             cases[i].want, "ends_with(%s, %s)", cases[i].s,
+                             cases[i].suffix);
+        cr_assert_eq(socfw_str_ends_with(NULL, ""), 0);
+        cr_assert_eq(socfw_str_ends_with("x", NULL), 0);
+        rm_rf(dir);
 }
 
 /* ---- line reader ---- */

@@ -14,6 +14,7 @@
 
 #include "custom.h"
 #include "names.h"
+#include "names_impl.h"
 #include "recognizers.h"
 #include "socfw/chain.h"
 #include "socfw/pipeline.h"
@@ -939,4 +940,38 @@ Test(privacy_names, shared_lists_load_and_find, .timeout = 60)
         persons(nm, "司马光砸缸的故事，联系人上官婉儿", NULL, got, sizeof got);
         cr_assert_not_null(strstr(got, "上官婉儿|"), "%s", got);
         socfw_pii_names_free(nm);
+}
+
+/* The code point before a byte (names_impl.h), which the Chinese scan and
+ * the glued-Latin-word check share: whole characters only; an invalid
+ * byte is one character, U+FFFD; a cut character is none. */
+Test(privacy_names, code_point_before)
+{
+        static const struct {
+                const char *t;
+                size_t i, want_len;
+                uint32_t want_cp;
+        } cases[] = {
+                {"ab", 1, 1, 'a'},
+                {"ab", 0, 0, 0},                        /* nothing before */
+                {"\xE5\xBC\xA0\xE4\xB8\x89", 3, 3, 0x5F20},   /* 张|三 */
+                {"\xE5\xBC\xA0\xE4\xB8\x89", 6, 3, 0x4E09},
+                {"x\xC3\xA9", 3, 2, 0xE9},             /* é */
+                {"\xF0\x9F\x98\x80!", 4, 4, 0x1F600},   /* an emoji */
+                {"a\xFF" "b", 2, 1, 0xFFFD},            /* invalid byte */
+                {"\xE5\xBC\xA0", 2, 0, 0},             /* inside 张 */
+                {"\xBC\xA0x", 2, 0, 0},                 /* continuation only */
+                {"a\x80\x80\x80\x80z", 5, 0, 0},        /* five of them */
+        };
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+                uint32_t cp = 0;
+                size_t len = strlen(cases[c].t);
+                size_t k = socfw_pii_names_cp_before(cases[c].t, len,
+                                                     cases[c].i, &cp);
+                cr_assert_eq(k, cases[c].want_len, "case %zu: length %zu",
+                             c, k);
+                if (k)
+                        cr_assert_eq(cp, cases[c].want_cp,
+                                     "case %zu: U+%04X", c, (unsigned)cp);
+        }
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "socfw/chain.h"
+#include "socfw/io.h"
 #include "socfw/modelfile.h"
 #include "socfw/pipeline.h"
 #include "socfw/registry.h"
@@ -28,7 +29,8 @@ static const char *const NEG[] = {"awful", "hate", "terrible", "broken",
 static const char *const FILL[] = {"the", "phone", "order", "app", "today",
                                    "was", "my", "service", "really", "so"};
 
-/* n records: a few filler words around one sentiment word. */
+/* n records: a few filler words around one sentiment word; "id" is the
+ * 0-based row (read by the evalprobe test plugin only). */
 static void
 write_data(const char *name, int n, unsigned seed, int one_label)
 {
@@ -37,8 +39,9 @@ write_data(const char *name, int n, unsigned seed, int one_label)
                 seed = seed * 1103515245u + 12345u;
                 int pos = one_label ? 1 : (int)((seed >> 16) & 1);
                 const char *w = pos ? POS[(seed >> 8) % 6] : NEG[(seed >> 8) % 6];
-                fprintf(f, "{\"text\": \"%s %s %s %s\", \"label\": \"%s\"}\n",
-                        FILL[seed % 10], FILL[(seed >> 4) % 10], w,
+                fprintf(f, "{\"id\": %d, \"text\": \"%s %s %s %s\", "
+                           "\"label\": \"%s\"}\n",
+                        i, FILL[seed % 10], FILL[(seed >> 4) % 10], w,
                         FILL[(seed >> 12) % 10], pos ? "positive" : "negative");
         }
         fclose(f);
@@ -209,7 +212,7 @@ Test(train, a_checkpoint_on_another_backbone_is_refused)
 }
 
 /* n records whose sentiment word comes after 24 filler words: beyond the
- * first window of 16 tokens. */
+ * first window of 16 tokens; "id" as write_data. */
 static void
 write_long_data(const char *name, int n, unsigned seed)
 {
@@ -217,7 +220,7 @@ write_long_data(const char *name, int n, unsigned seed)
         for (int i = 0; i < n; i++) {
                 seed = seed * 1103515245u + 12345u;
                 int pos = (int)((seed >> 16) & 1);
-                fputs("{\"text\": \"", f);
+                fprintf(f, "{\"id\": %d, \"text\": \"", i);
                 for (int k = 0; k < 24; k++)
                         fprintf(f, "%s ", FILL[(seed >> (k % 13)) % 10]);
                 fprintf(f, "%s\", \"label\": \"%s\"}\n",
@@ -289,6 +292,149 @@ Test(train, chunk_average_reads_past_the_first_window)
                          "negative");
         socfw_post_free(post);
         socfw_chain_free(chain);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
+}
+
+/* What the evalprobe plugin's evaluate hook wrote (tests/plugins/
+ * evalprobe.c) against the data file it evaluated: one item per record,
+ * each with its own record (the row's text and the "id" only the hook
+ * reads), the row's gold class, and class scores that are probabilities
+ * (in [0, 1], summing to 1, the prediction their argmax). */
+static void
+check_probe_dump(const char *dump, const char *data, const char *split,
+                 size_t n_rows)
+{
+        FILE *rows = fopen(data, "r");
+        cr_assert_not_null(rows, "%s", data);
+        json_t **want = calloc(n_rows, sizeof *want);
+        char buf[4096];
+        for (size_t i = 0; i < n_rows; i++) {
+                cr_assert_not_null(fgets(buf, sizeof buf, rows));
+                want[i] = json_loads(buf, 0, NULL);
+                cr_assert_not_null(want[i]);
+        }
+        fclose(rows);
+        FILE *f = fopen(dump, "r");
+        cr_assert_not_null(f, "the evaluate hook wrote no %s", dump);
+        int *seen = calloc(n_rows, sizeof *seen);
+        size_t items = 0;
+        while (fgets(buf, sizeof buf, f)) {
+                json_error_t je;
+                json_t *it = json_loads(buf, 0, &je);
+                cr_assert_not_null(it, "%s: %s", dump, je.text);
+                items++;
+                cr_assert(json_is_true(json_object_get(it, "record")),
+                          "item %zu has no record", items);
+                const char *file = json_string_value(
+                        json_object_get(it, "file"));
+                cr_assert(file && strstr(file, socfw_path_basename(data)),
+                          "record file %s", file ? file : "(none)");
+                cr_assert_str_eq(json_string_value(json_object_get(it,
+                                                                   "split")),
+                                 split);
+                json_int_t line = json_integer_value(json_object_get(it,
+                                                                     "line"));
+                cr_assert(line >= 1 && (size_t)line <= n_rows, "line %lld",
+                          (long long)line);
+                const json_t *row = want[line - 1];
+                seen[line - 1]++;
+                cr_assert_str_eq(json_string_value(json_object_get(it, "text")),
+                                 json_string_value(json_object_get(row, "text")),
+                                 "line %lld", (long long)line);
+                cr_assert_float_eq(json_number_value(json_object_get(it, "id")),
+                                   (double)json_integer_value(
+                                           json_object_get(row, "id")),
+                                   1e-9, "line %lld", (long long)line);
+                const char *label = json_string_value(json_object_get(row,
+                                                                      "label"));
+                int gold = (int)json_integer_value(json_object_get(it, "gold"));
+                cr_assert_eq(gold, !strcmp(label, "positive") ? 1 : 0,
+                             "line %lld: gold %d for %s", (long long)line,
+                             gold, label);
+                json_t *sc = json_object_get(it, "scores");
+                cr_assert_eq(json_array_size(sc), 2, "line %lld",
+                             (long long)line);
+                double sum = 0;
+                size_t best = 0;
+                for (size_t k = 0; k < 2; k++) {
+                        double v = json_number_value(json_array_get(sc, k));
+                        cr_assert(v >= 0 && v <= 1, "score %g", v);
+                        sum += v;
+                        if (v > json_number_value(json_array_get(sc, best)))
+                                best = k;
+                }
+                cr_assert_float_eq(sum, 1.0, 1e-5, "line %lld: scores sum "
+                                   "to %.7f", (long long)line, sum);
+                cr_assert_eq(json_integer_value(json_object_get(it, "pred")),
+                             (json_int_t)best, "line %lld",
+                             (long long)line);
+                json_decref(it);
+        }
+        fclose(f);
+        cr_assert_eq(items, n_rows, "%zu items for %zu records", items,
+                     n_rows);
+        for (size_t i = 0; i < n_rows; i++) {
+                cr_assert_eq(seen[i], 1, "line %zu seen %d times", i + 1,
+                             seen[i]);
+                json_decref(want[i]);
+        }
+        free(want);
+        free(seen);
+}
+
+/* A classification task's evaluate hook (plugin ABI 2.0) gets, for every
+ * evaluated record, the record itself and the model's class scores: on a
+ * validation split of short posts, and on a file of long posts whose
+ * windows are averaged (backbone.truncation: chunk_average). */
+Test(train, a_class_tasks_evaluate_hook_reads_records_and_scores)
+{
+        char path[4200], dump[4200];
+        snprintf(path, sizeof path,
+                 "%s/tests/plugins/evalprobe/evalprobe.la",
+                 socfw_test_builddir());
+        socfw_error err = {0};
+        cr_assert_eq(socfw_registry_load_file(fx.reg, path, &err), 0, "%s",
+                     err.message);
+        write_data("train.jsonl", 120, 31, 0);
+        write_data("valid.jsonl", 40, 32, 0);
+        write_long_data("long.jsonl", 12, 33);
+        snprintf(dump, sizeof dump, "%s/seen.jsonl", fx.dir);
+        /* the tiny pipeline with the probe as its task, reading long posts
+         * window by window */
+        const char *base = tiny_pipeline(NULL, NULL);
+        char y[8192];
+        const char *at = strstr(base, "    plugin: sentiment\n");
+        const char *ms = strstr(base, "max_seq_len: 16");
+        cr_assert(at && ms && ms < at);
+        snprintf(y, sizeof y,
+                 "%.*smax_seq_len: 16, truncation: chunk_average, "
+                 "chunk_overlap: 4%.*s    plugin: evalprobe\n"
+                 "    dump: %s\n%s",
+                 (int)(ms - base), base,
+                 (int)(at - ms - strlen("max_seq_len: 16")),
+                 ms + strlen("max_seq_len: 16"), dump,
+                 at + strlen("    plugin: sentiment\n"));
+        socfw_pipeline *p = fx_load(y);
+        snprintf(path, sizeof path, "%s/run", fx.dir);
+        socfw_runtime *rt = socfw_test_runtime(p, path, 0);
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        cr_assert_eq(socfw_runtime_evaluate(rt, "valid", &err), 0, "%s",
+                     err.message);
+        double items = -1;
+        cr_assert_eq(socfw_runtime_metric(rt, "sentiment.valid.probe_items",
+                                          &items), 0);
+        cr_assert_float_eq(items, 40, 1e-9);
+        snprintf(path, sizeof path, "%s/valid.jsonl", fx.dir);
+        check_probe_dump(dump, path, "valid", 40);
+        /* `socfw evaluate --input`: long posts, several windows each */
+        snprintf(path, sizeof path, "%s/long.jsonl", fx.dir);
+        char *report = NULL;
+        cr_assert_eq(socfw_runtime_evaluate_file(rt, "sentiment", path,
+                                                 &report, &err),
+                     0, "%s", err.message);
+        free(report);
+        check_probe_dump(dump, path, "eval", 12);
         socfw_runtime_free(rt);
         socfw_pipeline_free(p);
 }

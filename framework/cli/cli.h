@@ -74,6 +74,9 @@ int cli_copy_tree(const char *from, const char *to, int with_state);
 int cli_chain_reads_records(const socfw_pipeline *p, const char *task);
 /* Remove `path` and everything under it (no symlinks followed). */
 void cli_remove_tree(const char *path);
+/* 1 when dir/rel is a regular file (socfw_path_is_file), else 0 (also
+ * when the joined path does not fit in PATH_MAX). */
+int cli_file_in(const char *dir, const char *rel);
 
 /* ---- data-parallel jobs: mpirun -np N socfw run (dist_run.c) ---- */
 

@@ -9,7 +9,6 @@
  *   socfw adapter rollback runs/bot --task sentiment
  */
 #define _GNU_SOURCE /* asprintf */
-#include <ftw.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -58,15 +57,6 @@ exists(const char *path)
 {
         struct stat st;
         return stat(path, &st) == 0;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(path);
 }
 
 /* ---- merge -------------------------------------------------------------- */
@@ -168,9 +158,9 @@ cmd_merge(int argc, char **argv)
                 r = socfw_error_set(&err, SOCFW_EIO, "cannot rename %s to %s",
                                     tmp, output);
         if (r == 0 && old)
-                nftw(old, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+                cli_remove_tree(old);
         if (r < 0 && tmp && exists(tmp))
-                nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+                cli_remove_tree(tmp);
         socfw_tokenizer_free(tok);
         socfw_adapter_free(a);
         socfw_model_free(m);

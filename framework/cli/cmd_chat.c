@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -222,16 +221,6 @@ find_dialog_stage(const socfw_pipeline *p, int *reply_as_text, int *last)
         return found;
 }
 
-static int
-file_exists(const char *dir, const char *rel)
-{
-        char path[PATH_MAX];
-        struct stat st;
-        if (socfw_path_join(path, sizeof path, dir, rel) < 0)
-                return 0;
-        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* Everything up to the chains.  Returns CLI_OK or CLI_FAIL (reported). */
 static int
 chat_open(chat *ch)
@@ -292,9 +281,9 @@ chat_open(chat *ch)
                 return CLI_FAIL;
         }
         const socfw_config *bb = socfw_pipeline_section(ch->p, "backbone");
-        int ckpt = file_exists(ch->dir, "checkpoint/model.safetensors");
+        int ckpt = cli_file_in(ch->dir, "checkpoint/model.safetensors");
         if (!ckpt && !socfw_config_get_string(bb, "model") &&
-            !file_exists(ch->dir, "backbone/config.json")) {
+            !cli_file_in(ch->dir, "backbone/config.json")) {
                 cli_errorf("%s: no trained model in %s (hint: run `socfw run "
                            "%s` first, or give --output-dir DIR of a run)",
                            ch->pipeline, ch->dir, ch->pipeline);

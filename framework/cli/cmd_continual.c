@@ -59,16 +59,6 @@ task_labels(const char *run, const socfw_config *task_cfg, const char *task,
         return n > cap ? cap : n;
 }
 
-static int
-file_exists(const char *dir, const char *name)
-{
-        char path[2 * PATH_MAX];
-        struct stat st;
-        return snprintf(path, sizeof path, "%s/%s", dir, name) <
-                       (int)sizeof path &&
-               stat(path, &st) == 0;
-}
-
 static json_t *
 scores_json(const socfw_gate_scores *g)
 {
@@ -140,8 +130,8 @@ cli_continual_run(const char *pipeline, const char *run, const char *data,
         int ti = socfw_pipeline_task_find(p0, s.task);
         const socfw_config *tcfg = socfw_pipeline_task(p0, (size_t)ti);
         snprintf(tdir, sizeof tdir, "%s/adapters/%s", abs_run, s.task);
-        if (!file_exists(tdir, "adapter_config.json") ||
-            !file_exists(tdir, "head.safetensors")) {
+        if (!cli_file_in(tdir, "adapter_config.json") ||
+            !cli_file_in(tdir, "head.safetensors")) {
                 cli_errorf("%s: no trained adapter of task '%s' (hint: "
                            "`socfw run %s` trains it first)",
                            tdir, s.task, pipeline);
@@ -215,7 +205,7 @@ cli_continual_run(const char *pipeline, const char *run, const char *data,
                           s.task, cur_dir) >= 0 &&
                  /* the gate compares versions, not a TF-IDF model */
                  asprintf(&extra[n_extra++], "evaluate.baseline=false") >= 0;
-        if (ok && file_exists(abs_run, "backbone/config.json"))
+        if (ok && cli_file_in(abs_run, "backbone/config.json"))
                 ok = asprintf(&extra[n_extra++], "backbone.model=%s/backbone",
                               abs_run) >= 0 &&
                      asprintf(&extra[n_extra++], "pretrain.steps=0") >= 0;

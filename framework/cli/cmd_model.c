@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <utf8proc.h>
 
 #include "cli/cli.h"
@@ -268,11 +267,7 @@ load_tokenizer_at(socfw_tokenizer **tok, const char *path, const char *alt,
         int rc = socfw_tokenizer_load(tok, path, err);
         if (rc == 0)
                 return 0;
-        struct stat st;
-        const char *base = socfw_path_basename(path);
-        size_t bl = strlen(base);
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-            !(bl >= 5 && strcmp(base + bl - 5, ".gguf") == 0)) {
+        if (socfw_path_is_file(path) && !socfw_str_ends_with(path, ".gguf")) {
                 char dir[4096];
                 if (socfw_path_dirname(dir, sizeof dir, path) == 0) {
                         socfw_error_clear(err);

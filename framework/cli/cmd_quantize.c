@@ -25,6 +25,7 @@
 #include "socfw/params.h"
 #include "socfw/quantize.h"
 #include "socfw/tokenizer.h"
+#include "socfw/io.h"
 
 static const char quantize_usage[] =
         "Usage: socfw quantize IN OUT --type TYPE [--force]\n"
@@ -67,13 +68,6 @@ use_more_bits(int i, int n)
         return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
 }
 
-static int
-ends_with(const char *s, const char *suffix)
-{
-        size_t a = strlen(s), b = strlen(suffix);
-        return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 static socfw_dtype
 fallback_of(socfw_dtype t)
 {
@@ -103,8 +97,8 @@ choose_type(plan *p, const char *name, int ndim, int64_t row_len)
         if (quantised && b != SOCFW_DTYPE_Q8_0 && is_out)
                 t = SOCFW_DTYPE_Q6_K;
         else if ((b == SOCFW_DTYPE_Q4_K || b == SOCFW_DTYPE_Q5_K) &&
-                 layer >= 0 && (ends_with(name, ".attn_v.weight") ||
-                                ends_with(name, ".ffn_down.weight")) &&
+                 layer >= 0 && (socfw_str_ends_with(name, ".attn_v.weight") ||
+                                socfw_str_ends_with(name, ".ffn_down.weight")) &&
                  use_more_bits(layer, p->n_layers))
                 t = SOCFW_DTYPE_Q6_K;
         if (row_len % (int64_t)socfw_dtype_block_size(t) != 0) {

@@ -160,9 +160,8 @@ cli_dist_private_dir(const char *dir)
                 return NULL;
         }
         char *out = strdup(tmpl);
-        struct stat st;
         /* the run so far: a cached backbone, the state to resume from */
-        if (out && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+        if (out && socfw_path_is_dir(dir) &&
             cli_copy_tree(dir, out, 1) < 0) {
                 cli_remove_tree(out);
                 free(out);

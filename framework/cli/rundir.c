@@ -55,9 +55,8 @@ int
 cli_read_run_dir(const char *arg, json_t **doc, const char **pipeline,
                  json_t **overrides)
 {
-        struct stat st;
         *doc = NULL;
-        if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode))
+        if (!socfw_path_is_dir(arg))
                 return 0;
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/run.json", arg);
@@ -106,6 +105,14 @@ cli_remove_tree(const char *path)
 {
         if (path && *path)
                 nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+cli_file_in(const char *dir, const char *rel)
+{
+        char path[PATH_MAX];
+        return socfw_path_join(path, sizeof path, dir, rel) == 0 &&
+               socfw_path_is_file(path);
 }
 
 int

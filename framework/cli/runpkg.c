@@ -28,7 +28,6 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <sodium.h>
 
 #include "cli/cli.h"
 #include "config.h"
@@ -39,59 +38,18 @@
 
 /* ---- files ---- */
 
-/* SHA-256 of a file as hex; -1 when it cannot be read. */
-static int
-file_sha256(const char *path, char hex[65], long long *size)
-{
-        FILE *f = fopen(path, "rb");
-        if (!f)
-                return -1;
-        crypto_hash_sha256_state st;
-        crypto_hash_sha256_init(&st);
-        unsigned char buf[1 << 16], out[crypto_hash_sha256_BYTES];
-        size_t n;
-        long long total = 0;
-        while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-                crypto_hash_sha256_update(&st, buf, n);
-                total += (long long)n;
-        }
-        int bad = ferror(f);
-        fclose(f);
-        if (bad)
-                return -1;
-        crypto_hash_sha256_final(&st, out);
-        sodium_bin2hex(hex, 65, out, sizeof out);
-        if (size)
-                *size = total;
-        return 0;
-}
-
-static int
-is_dir(const char *path)
-{
-        struct stat st;
-        return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static int
-is_file(const char *path)
-{
-        struct stat st;
-        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* Add every regular file under dir/rel to the manifest (recursively). */
 static int
 manifest_add(json_t *files, const char *dir, const char *rel)
 {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, rel);
-        if (is_file(path)) {
+        if (socfw_path_is_file(path)) {
                 char hex[65];
-                long long size;
-                if (file_sha256(path, hex, &size) < 0) {
-                        cli_errorf("%s: cannot read: %s", path,
-                                   strerror(errno));
+                uint64_t size;
+                socfw_error err = {0};
+                if (socfw_file_sha256(path, hex, &size, &err) < 0) {
+                        cli_error(&err);
                         return -1;
                 }
                 json_object_set_new(files, rel,
@@ -141,9 +99,9 @@ cli_package_guard(const char *dir, const socfw_pipeline *p, int force,
 {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/checkpoint/model.safetensors", dir);
-        int trained = is_file(path);
+        int trained = socfw_path_is_file(path);
         snprintf(path, sizeof path, "%s/adapters", dir);
-        trained |= is_dir(path);
+        trained |= socfw_path_is_dir(path);
         snprintf(path, sizeof path, "%s/run.json", dir);
         json_t *doc = json_load_file(path, 0, NULL);
         json_t *tasks = json_object_get(doc, "tasks");
@@ -163,7 +121,7 @@ cli_package_guard(const char *dir, const socfw_pipeline *p, int force,
                                                   "adapter")))
                         compose = 0;
         snprintf(path, sizeof path, "%s/adapters", dir);
-        if (compose && (tasks || is_dir(path))) {
+        if (compose && (tasks || socfw_path_is_dir(path))) {
                 json_decref(doc);
                 return CLI_OK;
         }
@@ -430,7 +388,7 @@ cli_package_finish(const char *dir, const char *pipeline,
         if (!realpath(pipeline, abs))
                 snprintf(abs, sizeof abs, "%s", pipeline);
         char hex[65] = "";
-        file_sha256(pipeline, hex, NULL);
+        socfw_file_sha256(pipeline, hex, NULL, NULL); /* "" when unreadable */
         json_t *ov = json_array(), *files = json_object(),
                *tasks = json_array();
         for (size_t i = 0; i < n_sets; i++)
@@ -546,9 +504,9 @@ cli_package_open(const char *dir, json_t *doc, const char **pipeline,
         json_object_foreach(files, rel, want)
         {
                 char path[PATH_MAX], hex[65];
-                long long size = -1;
+                uint64_t size = 0;
                 snprintf(path, sizeof path, "%s/%s", dir, rel);
-                if (strstr(rel, "..") || !is_file(path)) {
+                if (strstr(rel, "..") || !socfw_path_is_file(path)) {
                         cli_errorf("%s: missing from the run directory "
                                    "(hint: copy the whole directory; "
                                    "`socfw export RUN DIR` makes a "
@@ -558,8 +516,9 @@ cli_package_open(const char *dir, json_t *doc, const char **pipeline,
                 }
                 const char *sha = json_string_value(json_object_get(want,
                                                                     "sha256"));
-                if (file_sha256(path, hex, &size) < 0 || !sha ||
-                    size != json_integer_value(json_object_get(want, "size")) ||
+                if (socfw_file_sha256(path, hex, &size, NULL) < 0 || !sha ||
+                    (json_int_t)size !=
+                            json_integer_value(json_object_get(want, "size")) ||
                     strcmp(hex, sha) != 0) {
                         cli_errorf("%s: damaged (its size or SHA-256 differs "
                                    "from what run.json recorded when the run "
@@ -575,7 +534,7 @@ cli_package_open(const char *dir, json_t *doc, const char **pipeline,
         const char *osha = json_string_value(json_object_get(doc,
                                                              "pipeline_sha256"));
         char hex[65];
-        if (orig && osha && osha[0] && file_sha256(orig, hex, NULL) == 0 &&
+        if (orig && osha && osha[0] && socfw_file_sha256(orig, hex, NULL, NULL) == 0 &&
             strcmp(hex, osha) != 0)
                 fprintf(stderr, "socfw: warning: %s changed since the run "
                                 "was trained; using the run's own copy "
@@ -613,30 +572,9 @@ copy_file(const char *from, const char *to)
         socfw_error err = {0};
         char dir[PATH_MAX];
         socfw_path_dirname(dir, sizeof dir, to);
-        FILE *in = fopen(from, "rb");
-        socfw_atomic_file *out = NULL;
-        int rc = in ? 0 : -1;
-        if (!in)
-                socfw_error_set_at(&err, SOCFW_EIO, from, 0, 0,
-                                   "cannot open: %s", strerror(errno));
+        int rc = socfw_dir_make(dir, 0755, &err);
         if (rc == 0)
-                rc = socfw_dir_make(dir, 0755, &err);
-        if (rc == 0)
-                rc = socfw_atomic_file_open(&out, to, &err);
-        char buf[1 << 16];
-        size_t n;
-        while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
-                rc = socfw_atomic_file_write(out, buf, n, &err);
-        if (rc == 0 && ferror(in))
-                rc = socfw_error_set_at(&err, SOCFW_EIO, from, 0, 0,
-                                        "read error");
-        if (rc == 0) {
-                rc = socfw_atomic_file_commit(out, &err);
-                out = NULL;
-        }
-        socfw_atomic_file_abort(out);
-        if (in)
-                fclose(in);
+                rc = socfw_file_copy(from, to, &err);
         if (rc < 0)
                 cli_error(&err);
         return rc;
@@ -660,9 +598,9 @@ copy_tree(const char *from, const char *to, int top, int with_state)
                 char a[PATH_MAX], b[PATH_MAX];
                 snprintf(a, sizeof a, "%s/%s", from, e->d_name);
                 snprintf(b, sizeof b, "%s/%s", to, e->d_name);
-                if (is_dir(a))
+                if (socfw_path_is_dir(a))
                         rc = copy_tree(a, b, 0, with_state);
-                else if (is_file(a))
+                else if (socfw_path_is_file(a))
                         rc = copy_file(a, b);
         }
         closedir(d);
@@ -729,7 +667,7 @@ cli_cmd_export(int argc, char **argv)
         const char *src = json_string_value(json_object_get(bb, "source"));
         char bdir[PATH_MAX];
         snprintf(bdir, sizeof bdir, "%s/backbone", run);
-        if (rc == 0 && with_backbone && src && !is_dir(bdir) &&
+        if (rc == 0 && with_backbone && src && !socfw_path_is_dir(bdir) &&
             strcmp(src, "pretrained by the pipeline") != 0) {
                 char *local = NULL;
                 if (!strncmp(src, "hub:", 4) &&
@@ -740,7 +678,7 @@ cli_cmd_export(int argc, char **argv)
                 const char *from = local ? local : src;
                 char dst[PATH_MAX];
                 snprintf(dst, sizeof dst, "%s/backbone", to);
-                if (rc == 0 && is_dir(from)) {
+                if (rc == 0 && socfw_path_is_dir(from)) {
                         rc = copy_tree(from, dst, 0, 0);
                         json_object_set_new(bb, "copy", json_string("backbone"));
                 } else if (rc == 0) {

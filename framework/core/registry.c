@@ -16,6 +16,7 @@
 #include "core/config_impl.h"
 #include "core/param.h"
 #include "socfw/log.h"
+#include "socfw/io.h"
 
 #ifndef SOCFW_PLUGINDIR
 #define SOCFW_PLUGINDIR "/usr/local/lib/socfw-2"
@@ -221,8 +222,7 @@ add_relocated_path(socfw_registry *reg)
         const char *leaf = strrchr(SOCFW_PLUGINDIR, '/');
         snprintf(dir, sizeof dir, "%s/lib%s", exe,
                  leaf ? leaf : "/socfw-2");
-        struct stat st;
-        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || !realpath(dir, a))
+        if (!socfw_path_is_dir(dir) || !realpath(dir, a))
                 return 0;
         if (realpath(SOCFW_PLUGINDIR, b) && strcmp(a, b) == 0)
                 return 0;
@@ -537,7 +537,6 @@ module_name(const char *path, char *out, size_t size)
                 memmove(out, out + 3, strlen(out + 3) + 1);
 }
 
-static int has_suffix(const char *s, const char *suffix);
 
 /* The shared object behind a libtool archive: dlname='x.so' found in
  * .libs/ (build tree) or beside it (installed).  Returns 0 and fills out,
@@ -661,7 +660,7 @@ socfw_registry_load_file(socfw_registry *reg, const char *path,
         {
                 char so[PATH_MAX], why[512];
                 const char *target = path;
-                if (has_suffix(path, ".la") &&
+                if (socfw_str_ends_with(path, ".la") &&
                     la_shared_object(path, so, sizeof so) == 0)
                         target = so;
                 if (elf_check(target, why, sizeof why) < 0) {
@@ -724,13 +723,6 @@ fail:
 }
 
 static int
-has_suffix(const char *s, const char *suffix)
-{
-        size_t ls = strlen(s), lx = strlen(suffix);
-        return ls > lx && strcmp(s + ls - lx, suffix) == 0;
-}
-
-static int
 cmp_str(const void *a, const void *b)
 {
         return strcmp(*(char *const *)a, *(char *const *)b);
@@ -783,10 +775,10 @@ scan_dir(socfw_registry *reg, const char *dir, int depth)
                                 scan_dir(reg, path, 1);
                         continue;
                 }
-                if (has_suffix(names[i], ".la")) {
+                if (socfw_str_ends_with(names[i], ".la")) {
                         if (la_is_loadable(path))
                                 socfw_registry_load_file(reg, path, NULL);
-                } else if (has_suffix(names[i], ".so")) {
+                } else if (socfw_str_ends_with(names[i], ".so")) {
                         /* skip when a libtool archive of the same name
                          * sits beside it */
                         char la[PATH_MAX];

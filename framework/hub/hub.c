@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/io_internal.h"
 #include "socfw/io.h"
 #include "socfw/log.h"
 
@@ -182,17 +183,6 @@ typedef struct download {
         char linked_etag[96];   /* sha256 of LFS files (huggingface.co)   */
 } download;
 
-static void
-hex(const unsigned char *d, size_t n, char *out)
-{
-        static const char digits[] = "0123456789abcdef";
-        for (size_t i = 0; i < n; i++) {
-                out[2 * i] = digits[d[i] >> 4];
-                out[2 * i + 1] = digits[d[i] & 15];
-        }
-        out[2 * n] = '\0';
-}
-
 static size_t
 on_header(char *buf, size_t size, size_t n, void *user)
 {
@@ -240,26 +230,6 @@ on_progress(void *user, curl_off_t total, curl_off_t now, curl_off_t ut,
                                (uint64_t)now,
                                total ? d->have + (uint64_t)total : 0);
         return 0;
-}
-
-/* Hash an existing file (a .part being resumed, or a file fetched by an
- * earlier pull). */
-static int
-hash_file(const char *path, crypto_hash_sha256_state *sha, uint64_t *size)
-{
-        FILE *f = fopen(path, "rb");
-        if (!f)
-                return -1;
-        unsigned char buf[1 << 16];
-        size_t n;
-        *size = 0;
-        while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-                crypto_hash_sha256_update(sha, buf, n);
-                *size += n;
-        }
-        int bad = ferror(f);
-        fclose(f);
-        return bad ? -1 : 0;
 }
 
 static int
@@ -359,7 +329,6 @@ fetch_file(pull *p, const char *name, int required, fetched *out)
         out->name = strdup(name);
         if (!out->name)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        crypto_hash_sha256_state sha;
         unsigned char digest[crypto_hash_sha256_BYTES];
         struct stat st;
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -368,13 +337,8 @@ fetch_file(pull *p, const char *name, int required, fetched *out)
                 out->size = (uint64_t)st.st_size;
                 if (known_sha(p->prev, name, out->size, out->sha256))
                         return 0;
-                crypto_hash_sha256_init(&sha);
-                if (hash_file(path, &sha, &out->size) < 0)
-                        return socfw_error_set(err, SOCFW_EIO, "%s: %s",
-                                               path, strerror(errno));
-                crypto_hash_sha256_final(&sha, digest);
-                hex(digest, sizeof digest, out->sha256);
-                return 0;
+                return socfw_file_sha256(path, out->sha256, &out->size,
+                                         err);
         }
         int n = snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", endpoint,
                          repo, rev, name);
@@ -388,10 +352,11 @@ fetch_file(pull *p, const char *name, int required, fetched *out)
                 d.written = 0;
                 d.io_failed = 0;
                 d.linked_etag[0] = '\0';
+                int rc;
                 if (attempt == 0 && stat(part, &st) == 0 && st.st_size > 0 &&
-                    hash_file(part, &d.sha, &d.have) < 0)
-                        return socfw_error_set(err, SOCFW_EIO, "%s: %s", part,
-                                               strerror(errno));
+                    (rc = socfw_file_sha256_feed(part, &d.sha, &d.have,
+                                                 err)) < 0)
+                        return rc;
                 d.f = fopen(part, d.have ? "ab" : "wb");
                 if (!d.f)
                         return socfw_error_set(err, SOCFW_EIO,
@@ -475,7 +440,7 @@ fetch_file(pull *p, const char *name, int required, fetched *out)
                 break;
         }
         crypto_hash_sha256_final(&d.sha, digest);
-        hex(digest, sizeof digest, out->sha256);
+        sodium_bin2hex(out->sha256, sizeof out->sha256, digest, sizeof digest);
         out->size = d.have + d.written;
         if (strlen(d.linked_etag) == 64 &&
             strspn(d.linked_etag, "0123456789abcdef") == 64 &&

@@ -1,4 +1,5 @@
-/* io.c - atomic file writing, bounded reading, mkdir -p, path helpers. */
+/* io.c - atomic file writing, bounded reading, mkdir -p, path helpers
+ * and checks. */
 #include "socfw/io.h"
 
 #include <errno.h>
@@ -93,6 +94,29 @@ socfw_path_basename(const char *path)
                 return "";
         const char *slash = strrchr(path, '/');
         return slash ? slash + 1 : path;
+}
+
+int
+socfw_path_is_file(const char *path)
+{
+        struct stat st;
+        return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int
+socfw_path_is_dir(const char *path)
+{
+        struct stat st;
+        return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int
+socfw_str_ends_with(const char *s, const char *suffix)
+{
+        if (!s || !suffix)
+                return 0;
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
 /* ---- directories ---- */
@@ -494,4 +518,53 @@ socfw_file_write_atomic(const char *path, const void *data, size_t len,
                 return rc;
         }
         return socfw_atomic_file_commit(f, err);
+}
+
+int
+socfw_file_copy(const char *from, const char *to, socfw_error *err)
+{
+        socfw_atomic_file *out = NULL;
+        unsigned char buf[1 << 16];
+        int rc = 0;
+        if (!from || !to)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "copy: NULL argument");
+        int fd = open(from, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                int e = errno;
+                return socfw_error_set_at(err, e == ENOENT ? SOCFW_ENOTFOUND
+                                                           : SOCFW_EIO,
+                                          from, 0, 0, "cannot open: %s",
+                                          strerror(e));
+        }
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+                rc = socfw_error_set_at(err, SOCFW_EIO, from, 0, 0,
+                                        "is a directory, expected a file");
+                goto out;
+        }
+        if ((rc = socfw_atomic_file_open(&out, to, err)) < 0)
+                goto out;
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        rc = socfw_error_set_at(err, SOCFW_EIO, from, 0, 0,
+                                                "cannot read: %s",
+                                                strerror(errno));
+                        goto out;
+                }
+                if (n == 0)
+                        break;
+                if ((rc = socfw_atomic_file_write(out, buf, (size_t)n,
+                                                  err)) < 0)
+                        goto out;
+        }
+        rc = socfw_atomic_file_commit(out, err);
+        out = NULL;
+out:
+        socfw_atomic_file_abort(out);
+        close(fd);
+        return rc;
 }

@@ -1,5 +1,7 @@
-# io: atomic file writes, bounded reads, mkdir -p, paths (socfw/io.h)
-framework_libsocfw_la_SOURCES += framework/io/io.c framework/io/lines.c
+# io: atomic file writes, bounded reads, file hashes and checks, mkdir -p,
+# paths (socfw/io.h)
+framework_libsocfw_la_SOURCES += framework/io/io.c framework/io/lines.c \
+	framework/io/digest.c framework/io/io_internal.h
 socfwinclude_HEADERS += framework/socfw/io.h
 
 if HAVE_CRITERION

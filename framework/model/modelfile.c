@@ -2,6 +2,7 @@
  * mappings, tensor lookup, metadata getters and conversion to float32.
  * The format parsers are in gguf.c and safetensors_read.c. */
 #include "model/modelfile_internal.h"
+#include "socfw/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -305,17 +306,10 @@ set_dir_of_file(socfw_modelfile *mf, const char *path)
 }
 
 static int
-ends_with(const char *s, const char *suffix)
-{
-        size_t ls = strlen(s), lx = strlen(suffix);
-        return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
-}
-
-static int
 parse_map(socfw_modelfile *mf, const struct mf_map *m, socfw_error *err)
 {
         if ((m->size >= 4 && memcmp(m->base, "GGUF", 4) == 0) ||
-            ends_with(m->path, ".gguf")) {
+            socfw_str_ends_with(m->path, ".gguf")) {
                 mf->format = SOCFW_MODELFILE_GGUF;
                 return mf_gguf_parse(mf, m, err);
         }

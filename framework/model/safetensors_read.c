@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "socfw/log.h"
+#include "socfw/io.h"
 
 /* ---- small helpers ---- */
 
@@ -33,71 +34,13 @@ join(const char *dir, const char *name)
         return p;
 }
 
-static int
-is_file(const char *path)
-{
-        struct stat st;
-        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Read a whole (small) file; caller frees *out. */
-static int
-read_small(const char *path, size_t max, char **out, size_t *len,
-           socfw_error *err)
-{
-        FILE *f = NULL;
-        char *buf = NULL;
-        int rc = 0;
-        struct stat st;
-
-        *out = NULL;
-        f = fopen(path, "rb");
-        if (!f) {
-                rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                        "cannot open: %s", strerror(errno));
-                goto out;
-        }
-        if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-                rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                        "not a readable regular file");
-                goto out;
-        }
-        if ((uint64_t)st.st_size > max) {
-                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
-                                        "file is %lld bytes, more than the "
-                                        "%zu allowed", (long long)st.st_size,
-                                        max);
-                goto out;
-        }
-        buf = malloc((size_t)st.st_size + 1);
-        if (!buf) {
-                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-                goto out;
-        }
-        size_t n = fread(buf, 1, (size_t)st.st_size, f);
-        if (n != (size_t)st.st_size) {
-                rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                        "short read");
-                goto out;
-        }
-        buf[n] = '\0';
-        *out = buf;
-        *len = n;
-        buf = NULL;
-out:
-        free(buf);
-        if (f)
-                fclose(f);
-        return rc;
-}
-
 static json_t *
 load_json(const char *path, socfw_error *err)
 {
         char *text = NULL;
         size_t len = 0;
         json_error_t jerr;
-        if (read_small(path, MF_MAX_CONFIG, &text, &len, err) < 0)
+        if (socfw_file_read(path, MF_MAX_CONFIG, &text, &len, err) < 0)
                 return NULL;
         json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
         free(text);
@@ -645,7 +588,7 @@ only_file_with_suffix(const char *dir, const char *suffix, int *several)
                 if (l <= lx || strcmp(de->d_name + l - lx, suffix) != 0)
                         continue;
                 char *p = join(dir, de->d_name);
-                if (!p || !is_file(p)) {
+                if (!p || !socfw_path_is_file(p)) {
                         free(p);
                         continue;
                 }
@@ -677,9 +620,9 @@ mf_hf_dir_open(socfw_modelfile *mf, const char *dir, socfw_error *err)
                 goto out;
         }
         mf->format = SOCFW_MODELFILE_SAFETENSORS;
-        if (is_file(index)) {
+        if (socfw_path_is_file(index)) {
                 rc = open_shards(mf, dir, index, err);
-        } else if (is_file(single)) {
+        } else if (socfw_path_is_file(single)) {
                 rc = mf_map_file(mf, single, err);
                 if (rc >= 0)
                         rc = mf_safetensors_parse(mf, &mf->maps[rc], err);
@@ -711,7 +654,7 @@ mf_hf_dir_open(socfw_modelfile *mf, const char *dir, socfw_error *err)
         if (mf->n_tensors > 1)
                 qsort(mf->tensors, mf->n_tensors, sizeof *mf->tensors,
                       cmp_tensor_name);
-        if (is_file(config)) {
+        if (socfw_path_is_file(config)) {
                 cfg = load_json(config, err);
                 if (!cfg) {
                         rc = err && err->code ? err->code : SOCFW_EFORMAT;
@@ -721,7 +664,7 @@ mf_hf_dir_open(socfw_modelfile *mf, const char *dir, socfw_error *err)
                 if (rc < 0)
                         goto out;
         }
-        rc = mf_finish(mf, is_file(index) ? index : dir, err);
+        rc = mf_finish(mf, socfw_path_is_file(index) ? index : dir, err);
 out:
         json_decref(cfg);
         free(index);

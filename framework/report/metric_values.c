@@ -1,5 +1,6 @@
 /* metric_values.c - named metric values with a direction, for early stopping. */
 #include "socfw/metrics.h"
+#include "socfw/io.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -34,13 +35,6 @@ socfw_metrics_free(socfw_metrics *m)
         free(m);
 }
 
-static int
-ends_with(const char *s, const char *suffix)
-{
-        size_t a = strlen(s), b = strlen(suffix);
-        return a >= b && !strcmp(s + a - b, suffix);
-}
-
 int
 socfw_metrics_default_higher_is_better(const char *name)
 {
@@ -52,7 +46,7 @@ socfw_metrics_default_higher_is_better(const char *name)
         const char *last = strrchr(name, '.');
         last = last ? last + 1 : name;
         for (size_t i = 0; i < sizeof lower / sizeof lower[0]; i++)
-                if (ends_with(last, lower[i]))
+                if (socfw_str_ends_with(last, lower[i]))
                         return 0;
         return 1;
 }

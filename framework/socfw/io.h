@@ -1,4 +1,5 @@
-/* socfw/io.h - crash-safe file writing, bounded file reading, paths.
+/* socfw/io.h - crash-safe file writing, bounded file reading, file hashes
+ * and checks, paths.
  *
  * Everything socfw writes that must survive a crash (checkpoints, reports,
  * charts, metadata) goes through the atomic writer: the bytes go to a
@@ -18,6 +19,13 @@
  *
  *     socfw_file_write_atomic("out.txt", buf, len, &err);      // one shot
  *     socfw_file_read("in.txt", 1 << 20, &data, &len, &err);   // capped
+ *     socfw_file_copy("a.bin", "b.bin", &err);                 // streamed
+ *
+ * Facts about files and names, for checks before opening and manifests:
+ *
+ *     if (socfw_path_is_file(p) && socfw_str_ends_with(p, ".gguf")) ...
+ *     char hex[65]; uint64_t size;
+ *     if (socfw_file_sha256(p, hex, &size, &err) < 0) ...  // err names p
  *
  * Text corpora, plain or gzip-compressed, are read a line at a time:
  *
@@ -32,6 +40,7 @@
 #define SOCFW_IO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "socfw/error.h"
@@ -87,6 +96,21 @@ int socfw_file_write_atomic(const char *path, const void *data, size_t len,
 int socfw_file_read(const char *path, size_t max_size, char **out,
                     size_t *len, socfw_error *err);
 
+/* Copy the file `from` to `to` atomically (see above; `to`'s directory
+ * must exist), streaming: any size, little memory.  Returns 0,
+ * SOCFW_ENOTFOUND when `from` does not exist, SOCFW_EIO when it cannot be
+ * read or is a directory, or `to` cannot be written (err names the file;
+ * `to` is then unchanged). */
+int socfw_file_copy(const char *from, const char *to, socfw_error *err);
+
+/* SHA-256 of the file's bytes, read in 64 KiB blocks (any size): hex gets
+ * 64 lower-case hex digits and a NUL, *size (may be NULL) the byte count.
+ * Returns 0, SOCFW_ENOTFOUND when `path` does not exist, SOCFW_EIO when it
+ * cannot be opened or read or is a directory (err names the file; hex and
+ * *size are then left as they were). */
+int socfw_file_sha256(const char *path, char hex[65], uint64_t *size,
+                      socfw_error *err);
+
 /* ---- directories and paths ---- */
 
 /* Create `path` and its missing parents (like mkdir -p).  Existing
@@ -108,6 +132,20 @@ int socfw_path_dirname(char *buf, size_t size, const char *path);
 /* Last component of `path` (borrowed pointer into `path`; "" when `path`
  * ends in '/'). */
 const char *socfw_path_basename(const char *path);
+
+/* 1 when `path` names a regular file (a symbolic link is followed), 0 when
+ * it does not exist, cannot be looked at, or is anything else (a
+ * directory, a device).  Whether the file can be read is not checked.
+ * NULL: 0. */
+int socfw_path_is_file(const char *path);
+
+/* 1 when `path` names a directory (links followed), else 0.  NULL: 0. */
+int socfw_path_is_dir(const char *path);
+
+/* 1 when the string `s` ends with `suffix` (a file name's ".gguf", a
+ * tensor's ".attn_v.weight", a metric's "_loss"), else 0.  Every string
+ * ends with "".  NULL for either: 0. */
+int socfw_str_ends_with(const char *s, const char *suffix);
 
 /* ---- line reader: plain or gzip text ---- */
 

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "socfw/log.h"
+#include "socfw/io.h"
 
 /* ---- helpers ---- */
 
@@ -34,19 +35,12 @@ dir_of(const char *path, char *buf, size_t size)
 }
 
 static int
-is_file(const char *path)
-{
-        struct stat st;
-        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int
 load_json(const char *path, json_t **out, socfw_error *err)
 {
         json_error_t je;
         *out = json_load_file(path, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
         if (!*out) {
-                if (!is_file(path))
+                if (!socfw_path_is_file(path))
                         return socfw_error_set_at(err, SOCFW_ENOTFOUND, path,
                                                   0, 0, "cannot open: %s",
                                                   je.text);
@@ -63,7 +57,7 @@ load_optional(const char *dir, const char *name)
 {
         char path[4096];
         if (!dir || join_path(path, sizeof path, dir, name) < 0 ||
-            !is_file(path))
+            !socfw_path_is_file(path))
                 return NULL;
         json_t *j = json_load_file(path, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
         if (!j)
@@ -831,12 +825,6 @@ out:
 
 /* ---- dispatch ---- */
 
-static int
-ends_with(const char *s, const char *suffix)
-{
-        size_t a = strlen(s), b = strlen(suffix);
-        return a >= b && strcmp(s + a - b, suffix) == 0;
-}
 
 static int
 is_gguf(const char *path)
@@ -866,15 +854,15 @@ socfw_tokenizer_load(socfw_tokenizer **out, const char *path,
                                           "no such file or directory");
         if (S_ISDIR(st.st_mode)) {
                 if (join_path(a, sizeof a, path, "tokenizer.json") == 0 &&
-                    is_file(a))
+                    socfw_path_is_file(a))
                         return socfw_tokenizer_load_hf_json(out, a, err);
                 if (join_path(a, sizeof a, path, "vocab.json") == 0 &&
                     join_path(b, sizeof b, path, "merges.txt") == 0 &&
-                    is_file(a) && is_file(b))
+                    socfw_path_is_file(a) && socfw_path_is_file(b))
                         return socfw_tokenizer_load_bpe_files(out, a, b, path,
                                                               err);
                 if (join_path(a, sizeof a, path, "vocab.txt") == 0 &&
-                    is_file(a))
+                    socfw_path_is_file(a))
                         return socfw_tokenizer_load_vocab_txt(out, a, -1, err);
                 return socfw_error_set_at(err, SOCFW_ENOTFOUND, path, 0, 0,
                                           "no tokenizer here; expected "
@@ -884,7 +872,7 @@ socfw_tokenizer_load(socfw_tokenizer **out, const char *path,
         }
         if (is_gguf(path))
                 return socfw_tokenizer_load_gguf(out, path, err);
-        if (ends_with(path, "vocab.json")) {
+        if (socfw_str_ends_with(path, "vocab.json")) {
                 char dir[4096];
                 dir_of(path, dir, sizeof dir);
                 if (join_path(b, sizeof b, dir, "merges.txt") < 0)
@@ -892,9 +880,9 @@ socfw_tokenizer_load(socfw_tokenizer **out, const char *path,
                                                   0, "path too long");
                 return socfw_tokenizer_load_bpe_files(out, path, b, dir, err);
         }
-        if (ends_with(path, ".json"))
+        if (socfw_str_ends_with(path, ".json"))
                 return socfw_tokenizer_load_hf_json(out, path, err);
-        if (ends_with(path, ".txt"))
+        if (socfw_str_ends_with(path, ".txt"))
                 return socfw_tokenizer_load_vocab_txt(out, path, -1, err);
         return socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path, 0, 0,
                                   "unknown tokenizer file; expected a .gguf, "

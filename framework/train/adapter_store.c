@@ -13,7 +13,6 @@
 #include "socfw/adapter_store.h"
 #include "socfw/io.h"
 
-#define MAX_FILE (1ull << 32)   /* adapter files are far smaller */
 
 static void
 iso_now(char buf[32])
@@ -85,18 +84,6 @@ socfw_adapter_store_latest(const char *task_dir)
         return latest;
 }
 
-static int
-copy_file(const char *src, const char *dst, socfw_error *err)
-{
-        char *data = NULL;
-        size_t len = 0;
-        int rc = socfw_file_read(src, MAX_FILE, &data, &len, err);
-        if (rc == 0)
-                rc = socfw_file_write_atomic(dst, data, len, err);
-        free(data);
-        return rc;
-}
-
 /* The adapter's own files in a directory: every regular file but the
  * store's (current, metrics.json) and temporaries. */
 static int
@@ -106,9 +93,8 @@ is_adapter_file(const char *dir, const char *name)
             !strcmp(name, "metrics.json") || strstr(name, ".tmp"))
                 return 0;
         char path[4400];
-        struct stat st;
         snprintf(path, sizeof path, "%s/%s", dir, name);
-        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+        return socfw_path_is_file(path);
 }
 
 /* Copy the adapter files of src into dst; meta.json through `meta_fix`
@@ -155,7 +141,7 @@ copy_adapter(const char *src, const char *dst,
                         free(text);
                         continue;
                 }
-                rc = copy_file(from, to, err);
+                rc = socfw_file_copy(from, to, err);
         }
         closedir(d);
         if (rc == 0 && n == 0)

@@ -484,16 +484,16 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
 {
         int B = rt->train.eval_batch_size;
         size_t K = (size_t)t->n_outputs, words = 0;
-        for (size_t i = 0; i < s->n; i++)
-                for (int k = 0; s->ex[i].targets && k < s->ex[i].n; k++)
-                        words += s->ex[i].targets[k] >= 0;
-        /* the task's hook sees every word of each example, -1 where
-         * there is no tag (socfw_eval_tags) */
+        /* Two views of the same word tags: the task's hook sees every
+         * word of each example, -1 where there is no tag (wgold/wpred,
+         * socfw_eval_tags); the entity metrics see the tagged words only,
+         * back to back (gold/pred, lens[] per example).  Both are filled
+         * from the words in one walk below, so they cannot disagree. */
         size_t all_words = 0;
         for (size_t i = 0; i < s->n; i++)
                 all_words += (size_t)s->ex[i].n_words;
-        int *gold = malloc(sizeof(int) * (words ? words : 1));
-        int *pred = malloc(sizeof(int) * (words ? words : 1));
+        int *gold = malloc(sizeof(int) * (all_words ? all_words : 1));
+        int *pred = malloc(sizeof(int) * (all_words ? all_words : 1));
         int *wgold = malloc(sizeof(int) * (all_words ? all_words : 1));
         int *wpred = malloc(sizeof(int) * (all_words ? all_words : 1));
         size_t *woff = calloc(s->n + 1, sizeof *woff);
@@ -510,7 +510,7 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
                          : socfw_error_set(err, SOCFW_ENOMEM,
                                            "out of memory");
         double loss_sum = 0;
-        size_t counted = 0, w = 0;
+        size_t counted = 0;
         const rt_example *batch[512];
         if (B < 1)
                 B = 1;
@@ -568,16 +568,11 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
                 loss_sum += bstat[2 * bi];
                 counted += (size_t)bstat[2 * bi + 1];
         }
+        /* each word's tag sits at its labelled token (word_pos, in token
+         * order), so the tagged words are exactly the tagged tokens */
         for (size_t j = 0; rc == 0 && j < s->n; j++) {
                 const rt_example *x = &s->ex[j];
                 const float *bt = best_tag + toff[j];
-                for (int i = 0; x->targets && i < x->n; i++) {
-                        if (x->targets[i] < 0)
-                                continue;
-                        gold[w] = x->targets[i];
-                        pred[w++] = (int)bt[i];
-                        lens[j]++;
-                }
                 size_t at = woff[j];
                 rows[j] = x->record;
                 for (int k = 0; k < x->n_words; k++, at++) {
@@ -587,6 +582,11 @@ evaluate_tags(socfw_runtime *rt, rt_task *t, const char *split,
                                             ? x->targets[pos]
                                             : -1;
                         wpred[at] = pos >= 0 ? (int)bt[pos] : -1;
+                        if (wgold[at] < 0)
+                                continue;
+                        gold[words] = wgold[at];
+                        pred[words++] = wpred[at];
+                        lens[j]++;
                 }
                 woff[j + 1] = at;
         }

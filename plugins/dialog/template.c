@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "socfw/modelfile.h"
+#include "socfw/io.h"
 
 /* ---- names ---- */
 
@@ -123,13 +124,6 @@ socfw_dialog_template_detect(const char *chat_template,
 
 #define TOKENIZER_CONFIG_MAX ((off_t)64 << 20)
 
-static int
-ends_with(const char *s, const char *suffix)
-{
-        size_t n = strlen(s), m = strlen(suffix);
-        return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 /* "chat_template" of a Hugging Face tokenizer_config.json. */
 static int
 hf_chat_template(const char *file, char **out, socfw_error *err)
@@ -222,7 +216,7 @@ socfw_dialog_model_chat_template(const char *path, char **out,
                         return hf_chat_template(file, out, err);
                 return gguf_chat_template(path, out, err);
         }
-        if (ends_with(path, ".gguf"))
+        if (socfw_str_ends_with(path, ".gguf"))
                 return gguf_chat_template(path, out, err);
         /* a file of a Hugging Face model: its directory's config */
         const char *slash = strrchr(path, '/');

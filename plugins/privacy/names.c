@@ -574,6 +574,23 @@ socfw_pii_names_cp_at(const char *t, size_t len, size_t i, uint32_t *cp)
         return k;
 }
 
+size_t
+socfw_pii_names_cp_before(const char *t, size_t len, size_t i, uint32_t *cp)
+{
+        /* back over continuation bytes to the byte that starts the
+         * character (a UTF-8 character has at most 4 bytes) */
+        for (size_t back = 1; back <= 4 && back <= i; back++) {
+                if (((unsigned char)t[i - back] & 0xC0) == 0x80)
+                        continue;
+                uint32_t c;
+                if (socfw_pii_names_cp_at(t, len, i - back, &c) != back)
+                        return 0;
+                *cp = c;
+                return back;
+        }
+        return 0;
+}
+
 int
 socfw_pii_names_is_han(uint32_t c)
 {
@@ -922,6 +939,28 @@ socfw_pii_names_emit(socfw_pii_spans *out, size_t s, size_t e, float score)
         return socfw_pii_spans_push(out, &sp);
 }
 
+void
+socfw_pii_names_remember(found *fnd, size_t *n_fnd, size_t s, size_t e,
+                         float score)
+{
+        if (*n_fnd >= MAX_PROPAGATE)
+                return;
+        fnd[*n_fnd].s = s;
+        fnd[*n_fnd].e = e;
+        fnd[*n_fnd].score = score;
+        (*n_fnd)++;
+}
+
+int
+socfw_pii_names_accept(socfw_pii_spans *out, found *fnd, size_t *n_fnd,
+                       size_t s, size_t e, float score)
+{
+        if (socfw_pii_names_emit(out, s, e, score) < 0)
+                return SOCFW_ENOMEM;
+        socfw_pii_names_remember(fnd, n_fnd, s, e, score);
+        return 0;
+}
+
 /* Whether a Han character ends right before byte s or starts at byte e:
  * an unlisted Latin word glued to Chinese text ("@Mc小小豪", "ShopEx的")
  * is more often part of a screen name or a brand than a person's name
@@ -935,14 +974,8 @@ glued_to_han(const char *t, size_t len, size_t s, size_t e)
                 if (socfw_pii_names_is_han(cp))
                         return 1;
         }
-        for (size_t back = 1; back <= 4 && back <= s; back++) {
-                unsigned char c = (unsigned char)t[s - back];
-                if ((c & 0xC0) == 0x80)
-                        continue;
-                size_t k = socfw_pii_names_cp_at(t, len, s - back, &cp);
-                return k == back && socfw_pii_names_is_han(cp);
-        }
-        return 0;
+        return socfw_pii_names_cp_before(t, len, s, &cp) &&
+               socfw_pii_names_is_han(cp);
 }
 
 /* Score the names in w[a..b) (consecutive candidate words). */
@@ -1178,22 +1211,19 @@ scan_en(const socfw_pii_names *nm, const char *t, size_t len,
                 if (sc < thr)
                         continue;
                 size_t s = ws.v[a].s, e = ws.v[b - 1].e;
-                if ((rc = socfw_pii_names_emit(out, s, e, sc)) < 0)
+                if ((rc = socfw_pii_names_accept(out, fnd, n_fnd, s, e,
+                                                 sc)) < 0)
                         goto out;
-                /* the name again later, whole, or its first or last
-                 * word alone ("Asya Godina ... Asya") */
-                size_t parts[3][2] = {{s, e}, {ws.v[a].s, ws.v[a].e},
+                /* also its first or last word alone ("Asya Godina ...
+                 * Asya"), unless an initial or an ordinary word */
+                size_t parts[2][2] = {{ws.v[a].s, ws.v[a].e},
                                       {ws.v[b - 1].s, e}};
-                for (int p = 0; p < (b - a >= 2 ? 3 : 1); p++) {
-                        if (*n_fnd >= MAX_PROPAGATE)
-                                break;
-                        size_t wi_k = p == 1 ? a : b - 1;
-                        if (p && (ws.v[wi_k].initial || wi[wi_k].ordinary))
+                for (int p = 0; b - a >= 2 && p < 2; p++) {
+                        size_t wi_k = p == 0 ? a : b - 1;
+                        if (ws.v[wi_k].initial || wi[wi_k].ordinary)
                                 continue;
-                        fnd[*n_fnd].s = parts[p][0];
-                        fnd[*n_fnd].e = parts[p][1];
-                        fnd[*n_fnd].score = p ? sc * 0.9f : sc;
-                        (*n_fnd)++;
+                        socfw_pii_names_remember(fnd, n_fnd, parts[p][0],
+                                                 parts[p][1], sc * 0.9f);
                 }
         }
 out:

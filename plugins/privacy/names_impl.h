@@ -80,6 +80,19 @@ float socfw_pii_names_tagger_score(const socfw_pii_spans *tg, size_t s,
 /* Append a PERSON span; 0 or SOCFW_ENOMEM. */
 int socfw_pii_names_emit(socfw_pii_spans *out, size_t s, size_t e,
                          float score);
+/* Remember [s, e) as a name to find again elsewhere in the text (fnd
+ * holds at most MAX_PROPAGATE; more are dropped). */
+void socfw_pii_names_remember(found *fnd, size_t *n_fnd, size_t s, size_t e,
+                              float score);
+/* Accept a candidate: emit it and remember it.  0 or SOCFW_ENOMEM. */
+int socfw_pii_names_accept(socfw_pii_spans *out, found *fnd, size_t *n_fnd,
+                           size_t s, size_t e, float score);
+/* The code point that ends right before byte i: its length in bytes and
+ * *cp, or 0 when none does (i == 0, or the bytes before i are not a whole
+ * character: a continuation byte of a cut one).  An invalid byte is a
+ * character of its own, U+FFFD. */
+size_t socfw_pii_names_cp_before(const char *t, size_t len, size_t i,
+                                 uint32_t *cp);
 
 /* ---- Chinese (names_zh.c) ---- */
 

@@ -282,22 +282,6 @@ socfw_pii_names_zh_before(const char *t, size_t s, const char *const *list)
         return 0;
 }
 
-/* Emit an accepted name and remember it, to find it again elsewhere. */
-static int
-accept(socfw_pii_spans *out, found *fnd, size_t *n_fnd, size_t s, size_t e,
-       float sc)
-{
-        if (socfw_pii_names_emit(out, s, e, sc) < 0)
-                return SOCFW_ENOMEM;
-        if (*n_fnd < MAX_PROPAGATE) {
-                fnd[*n_fnd].s = s;
-                fnd[*n_fnd].e = e;
-                fnd[*n_fnd].score = sc;
-                (*n_fnd)++;
-        }
-        return 0;
-}
-
 /* The Chinese family name at t[i] (compound first): its length in code
  * points (0: none) and prior. */
 static size_t
@@ -330,10 +314,36 @@ kin_at(const char *t, size_t len, size_t e)
         return 0;
 }
 
+/* The score (before the sigmoid) of a screen name of n characters cps[]
+ * whose first fam are a family name of prior fz.  Two rules:
+ *   - by default a family name is enough: 0.1 + 1.5 fz;
+ *   - with nicknames on (SOCFW_PII_NAMES_NICK, which brings the stricter
+ *     screen names with it) the given part counts too: -0.4 + 1.5 fz,
+ *     +0.4 for each usual name character and -0.4 for each other one
+ *     (others are allowed: 董其峰, 曾一智), and -2 when a one-character
+ *     family name is doubled (@戴戴). */
+static float
+mention_z(const socfw_pii_names *nm, const uint32_t *cps, size_t n,
+          size_t fam, float fz)
+{
+        if (!(nm->opt.evidence & SOCFW_PII_NAMES_NICK))
+                return 0.1f + 1.5f * fz;
+        int usual = 0, other = 0;
+        for (size_t j = fam; j < n; j++) {
+                usual += has_bit(nm->zh_given, cps[j]);
+                other += !has_bit(nm->zh_given, cps[j]);
+        }
+        float z = -0.4f + 1.5f * fz + 0.4f * (float)usual -
+                  0.4f * (float)other;
+        if (fam == 1 && cps[1] == cps[0])
+                z -= 2.0f;
+        return z;
+}
+
 /* "@名字:" - a user name is a person's name when it starts with a family
  * name and the rest looks like a given name (accounts such as "@美食频道"
- * or "@淘宝网" do not).  Returns the bytes consumed after '@' (0: not a
- * name), or SOCFW_ENOMEM. */
+ * or "@淘宝网" do not; mention_z scores it).  Returns the bytes consumed
+ * after '@' (0: not a name), or SOCFW_ENOMEM. */
 static long
 mention(const socfw_pii_names *nm, const char *t, size_t len, size_t i,
         socfw_pii_spans *out, found *fnd, size_t *n_fnd)
@@ -351,25 +361,10 @@ mention(const socfw_pii_names *nm, const char *t, size_t len, size_t i,
         size_t fam = family_at(nm, t, i + 1, ends, cps, n, 1, &fz);
         if (!fam || socfw_pii_names_zh_not_at(nm, t, len, i + 1))
                 return 0;
-        float z = 0.1f + 1.5f * fz;
-        if (nm->opt.evidence & SOCFW_PII_NAMES_NICK) {
-                /* the given part: usual name characters (others are
-                 * allowed: 董其峰, 曾一智), not the family name again
-                 * (@戴戴) */
-                int usual = 0, other = 0;
-                for (size_t j = fam; j < n; j++) {
-                        usual += has_bit(nm->zh_given, cps[j]);
-                        other += !has_bit(nm->zh_given, cps[j]);
-                }
-                z = -0.4f + 1.5f * fz + 0.4f * (float)usual -
-                    0.4f * (float)other;
-                if (fam == 1 && cps[1] == cps[0])
-                        z -= 2.0f;
-        }
-        float sc = socfw_pii_names_sigmoid(z);
+        float sc = socfw_pii_names_sigmoid(mention_z(nm, cps, n, fam, fz));
         if (sc < nm->opt.threshold)
                 return 0;
-        if (accept(out, fnd, n_fnd, i + 1, ne, sc) < 0)
+        if (socfw_pii_names_accept(out, fnd, n_fnd, i + 1, ne, sc) < 0)
                 return SOCFW_ENOMEM;
         return (long)(ne - i);
 }
@@ -452,7 +447,8 @@ socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                         float sc = 0;
                         size_t e = nickname(nm, t, len, i, ends, cps, n, &sc);
                         if (e && sc >= nm->opt.threshold) {
-                                if (accept(out, fnd, n_fnd, i, e, sc) < 0)
+                                if (socfw_pii_names_accept(out, fnd, n_fnd,
+                                                           i, e, sc) < 0)
                                         return SOCFW_ENOMEM;
                                 i = e;
                                 continue;
@@ -470,15 +466,11 @@ socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                 }
                 /* ... not the end of a word that starts before it
                  * (红包飞新年, 容易安安静静, 女王清新) */
-                if (i > 0) {
-                        size_t prev = i - 1;
-                        while (prev > 0 && i - prev < 4 &&
-                               ((unsigned char)t[prev] & 0xC0) == 0x80)
-                                prev--;
+                {
                         uint32_t pc;
-                        if (socfw_pii_names_cp_at(t, len, prev, &pc) == i - prev &&
-                            socfw_pii_names_is_han(pc) &&
-                            socfw_pii_names_zh_not_at(nm, t, len, prev) > i - prev) {
+                        size_t pk = socfw_pii_names_cp_before(t, len, i, &pc);
+                        if (pk && socfw_pii_names_is_han(pc) &&
+                            socfw_pii_names_zh_not_at(nm, t, len, i - pk) > pk) {
                                 i += k;
                                 continue;
                         }
@@ -561,6 +553,8 @@ socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                         if (!tl && (ev & SOCFW_PII_NAMES_NICK))
                                 tl = kin_at(t, len, e0);
                         if (tl) {
+                                /* emitted, not remembered: the scan finds
+                                 * every family name + title itself */
                                 float sc = socfw_pii_names_sigmoid(-1.3f + 1.5f * fz);
                                 if (sc >= nm->opt.threshold) {
                                         if (socfw_pii_names_emit(out, i, e0 + tl, sc) < 0)
@@ -572,7 +566,8 @@ socfw_pii_names_scan_zh(const socfw_pii_names *nm, const char *t, size_t len,
                 }
                 if (best_len && best >= nm->opt.threshold) {
                         size_t e = ends[fam + best_len - 1];
-                        if (accept(out, fnd, n_fnd, i, e, best) < 0)
+                        if (socfw_pii_names_accept(out, fnd, n_fnd, i, e,
+                                                   best) < 0)
                                 return SOCFW_ENOMEM;
                         i = e;
                         continue;

@@ -79,15 +79,7 @@ segment(const socfw_pii_names *nm, const char *t, size_t len,
         float sc = socfw_pii_names_sigmoid(z);
         if (sc < nm->opt.threshold)
                 return 0;
-        if (socfw_pii_names_emit(out, s, e, sc) < 0)
-                return SOCFW_ENOMEM;
-        if (*n_fnd < MAX_PROPAGATE) {
-                fnd[*n_fnd].s = s;
-                fnd[*n_fnd].e = e;
-                fnd[*n_fnd].score = sc;
-                (*n_fnd)++;
-        }
-        return 0;
+        return socfw_pii_names_accept(out, fnd, n_fnd, s, e, sc);
 }
 
 int
