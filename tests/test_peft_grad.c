@@ -304,6 +304,21 @@ houlsby(socfw_adapter_act act)
                 ac.encoder_hidden_size = 6;                                  \
                 fd_check(#tag " prefix projection", arch, &ac, false, 0.0f); \
         }                                                                    \
+        Test(peft_fd, tag##_prompt, .timeout = 120)                          \
+        {                                                                    \
+                socfw_adapter_config ac;                                     \
+                socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PROMPT);     \
+                ac.num_virtual_tokens = 3;                                   \
+                fd_check(#tag " prompt", arch, &ac, false, 0.0f);            \
+        }                                                                    \
+        Test(peft_fd, tag##_prompt_model_dropout, .timeout = 120)            \
+        {                                                                    \
+                socfw_adapter_config ac;                                     \
+                socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PROMPT);     \
+                ac.num_virtual_tokens = 2;                                   \
+                fd_check(#tag " prompt + model dropout 0.1", arch, &ac,      \
+                         true, 0.1f);                                        \
+        }                                                                    \
         Test(peft_fd, tag##_bottleneck_model_dropout, .timeout = 120)        \
         {                                                                    \
                 socfw_adapter_config ac = houlsby(act);                      \
@@ -475,6 +490,61 @@ Test(peft_bad, rank_above_projection, .timeout = 30)
         socfw_model_free(m);
 }
 
+Test(peft_bad, prompt_length_and_positions, .timeout = 30)
+{
+        socfw_model *m = arch_load_fixture("gpt2");     /* 16 positions */
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PROMPT);
+        ac.num_virtual_tokens = 0;
+        socfw_error err = {0};
+        cr_expect_eq(new_adapter(m, &ac, &err), SOCFW_EINVAL);
+        cr_log_info("0 virtual tokens: %s", err.message);
+        EXPECT_MSG(err, "num_virtual_tokens 0");
+        ac.num_virtual_tokens = 16;
+        memset(&err, 0, sizeof err);
+        cr_expect_eq(new_adapter(m, &ac, &err), SOCFW_EINVAL);
+        cr_log_info("16 virtual tokens, 16 positions: %s", err.message);
+        EXPECT_MSG(err, "16 positions");
+        /* room for the prompt, not for it and a long input */
+        ac.num_virtual_tokens = 6;
+        socfw_adapter *a = NULL;
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 1, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        int32_t ids[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+        float *h = malloc(sizeof(float) * 12 * 32);
+        memset(&err, 0, sizeof err);
+        cr_expect_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 12, false, 0,
+                                         NULL, h, &err), SOCFW_EINVAL);
+        cr_log_info("12 tokens after 6 virtual ones: %s", err.message);
+        EXPECT_MSG(err, "virtual tokens");
+        cr_expect_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 10, false, 0,
+                                         NULL, h, &err), 0, "%s",
+                     err.message);
+        /* vocab init: every row is a row of the token embedding */
+        socfw_model_attach(m, NULL, NULL);
+        socfw_adapter_free(a);
+        ac.prompt_init = SOCFW_PROMPT_INIT_VOCAB;
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 5, &err), 0);
+        socfw_params *mps = socfw_model_params(m);
+        int wte = socfw_params_find(mps, "transformer.wte.weight");
+        if (wte < 0)
+                wte = socfw_params_find(mps, "wte.weight");
+        cr_assert_geq(wte, 0);
+        const float *E = socfw_params_data(mps, wte);
+        const float *pe = socfw_params_data(socfw_adapter_params(a), 0);
+        for (int j = 0; j < 6; j++) {
+                int found = 0;
+                for (int v = 0; v < 96 && !found; v++)
+                        found = !memcmp(pe + j * 32, E + v * 32,
+                                        32 * sizeof(float));
+                cr_expect(found, "prompt row %d is no token embedding", j);
+        }
+        socfw_adapter_free(a);
+        free(h);
+        socfw_model_free(m);
+}
+
 Test(peft_bad, bottleneck_site_and_width, .timeout = 30)
 {
         socfw_model *m = arch_load_fixture("bert");
@@ -574,11 +644,11 @@ Test(peft_names, sites_and_types, .timeout = 10)
                              s);
         cr_expect_eq(socfw_site_parse("attn.x"), -1);
         cr_expect_str_eq(socfw_site_name((socfw_site)9), "?");
-        for (int t = 0; t <= SOCFW_ADAPTER_PREFIX; t++)
+        for (int t = 0; t <= SOCFW_ADAPTER_PROMPT; t++)
                 cr_expect_eq(socfw_adapter_type_parse(
                                      socfw_adapter_type_name(
                                              (socfw_adapter_type)t)), t);
-        cr_expect_eq(socfw_adapter_type_parse("prompt"), -1);
+        cr_expect_eq(socfw_adapter_type_parse("p_tuning"), -1);
         socfw_model *g = arch_load_fixture("gpt2");
         char buf[64];
         cr_expect_eq(socfw_model_site_module(g, 1, SOCFW_SITE_ATTN_V, buf,
@@ -822,17 +892,18 @@ Test(peft_adalora, budget_schedule_and_masks, .timeout = 60)
         socfw_model_free(m);
 }
 
-/* ---- prefix tuning: KV decoding equals the full forward ---------------- */
+/* ---- prefix and prompt tuning: KV decoding equals the full forward ----- */
 
 static void
-prefix_decode_matches(socfw_arch arch, bool proj)
+prefix_decode_matches(socfw_arch arch, socfw_adapter_type type, bool proj)
 {
         socfw_model *m = peft_tiny_model(arch, 11);
         socfw_adapter_config ac;
-        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PREFIX);
+        socfw_adapter_config_default(&ac, type);
         ac.prefix_length = 2;   /* the tiny GPT-2 has 8 positions */
         ac.prefix_projection = proj;    /* default init, width 5 */
         ac.encoder_hidden_size = proj ? 5 : 0;
+        ac.num_virtual_tokens = 2;
         socfw_adapter *a = NULL;
         socfw_error err = {0};
         cr_assert_eq(socfw_adapter_new(&a, m, &ac, 3, &err), 0, "%s",
@@ -858,8 +929,9 @@ prefix_decode_matches(socfw_arch arch, bool proj)
                 cr_assert_eq(socfw_model_decode_step(m, kv, ids + t, 1, step,
                                                      &err), 0, "%s",
                              err.message);
-        cr_assert_eq(socfw_model_kv_len(kv), 2 + T, "the prefix rows are "
-                     "the cache's first positions");
+        cr_assert_eq(socfw_model_kv_len(kv), 2 + T, "the %s rows are "
+                     "the cache's first positions",
+                     socfw_adapter_type_name(type));
         double d = arch_max_diff(full, step, (size_t)V);
         /* and the prefix matters */
         socfw_model_attach(m, NULL, NULL);
@@ -867,8 +939,9 @@ prefix_decode_matches(socfw_arch arch, bool proj)
                                          NULL, h, &err), 0);
         socfw_model_lm_logits(m, h + (T - 1) * C, 1, bare, &err);
         double dp = arch_max_diff(full, bare, (size_t)V);
-        cr_log_info("%s prefix%s: |decode - forward| %.3g, |with - without| "
+        cr_log_info("%s %s%s: |decode - forward| %.3g, |with - without| "
                     "%.3g", socfw_arch_name(c->arch),
+                    socfw_adapter_type_name(type),
                     proj ? " (projected)" : "", d, dp);
         cr_assert_lt(d, 1e-4);
         cr_assert_gt(dp, 1e-3);
@@ -883,22 +956,32 @@ prefix_decode_matches(socfw_arch arch, bool proj)
 
 Test(peft_prefix, gpt2_decode_equals_forward, .timeout = 30)
 {
-        prefix_decode_matches(SOCFW_ARCH_GPT2, false);
+        prefix_decode_matches(SOCFW_ARCH_GPT2, SOCFW_ADAPTER_PREFIX, false);
+}
+
+Test(peft_prompt, gpt2_decode_equals_forward, .timeout = 30)
+{
+        prefix_decode_matches(SOCFW_ARCH_GPT2, SOCFW_ADAPTER_PROMPT, false);
+}
+
+Test(peft_prompt, llama_decode_equals_forward, .timeout = 30)
+{
+        prefix_decode_matches(SOCFW_ARCH_LLAMA, SOCFW_ADAPTER_PROMPT, false);
 }
 
 Test(peft_prefix, llama_decode_equals_forward, .timeout = 30)
 {
-        prefix_decode_matches(SOCFW_ARCH_LLAMA, false);
+        prefix_decode_matches(SOCFW_ARCH_LLAMA, SOCFW_ADAPTER_PREFIX, false);
 }
 
 Test(peft_prefix, projected_gpt2_decode_equals_forward, .timeout = 30)
 {
-        prefix_decode_matches(SOCFW_ARCH_GPT2, true);
+        prefix_decode_matches(SOCFW_ARCH_GPT2, SOCFW_ADAPTER_PREFIX, true);
 }
 
 Test(peft_prefix, projected_llama_decode_equals_forward, .timeout = 30)
 {
-        prefix_decode_matches(SOCFW_ARCH_LLAMA, true);
+        prefix_decode_matches(SOCFW_ARCH_LLAMA, SOCFW_ADAPTER_PREFIX, true);
 }
 
 /* prefix_projection's tensors (PEFT's PrefixEncoder names and shapes, the

@@ -107,8 +107,10 @@ socfw_model_kv_new(socfw_model_kv **out, const socfw_model *m, int max_len,
                 return socfw_error_set(err, SOCFW_EINVAL, "model kv cache: "
                                        "max_len %d out of range [1, %d]",
                                        max_len, 1 << 20);
-        /* an attached prefix adapter's rows take the first positions */
-        int pre = socfw_adapter_prefix_length(socfw_model_attached(m));
+        /* an attached prefix or prompt adapter's rows take the first
+         * positions */
+        int pre = socfw_adapter_prefix_length(socfw_model_attached(m)) +
+                  socfw_adapter_prompt_length(socfw_model_attached(m));
         if (max_len <= (1 << 20) - pre)
                 max_len += pre;
         if (c->arch == SOCFW_ARCH_GPT2 && max_len > c->max_positions)
@@ -123,7 +125,7 @@ socfw_model_kv_new(socfw_model_kv **out, const socfw_model *m, int max_len,
                      (size_t)arch_kd(c);
         kv->k = malloc(per * sizeof(float));
         kv->v = malloc(per * sizeof(float));
-        if (!kv->k || !kv->v || kv_scratch(kv, 1) < 0) {
+        if (!kv->k || !kv->v || kv_scratch(kv, pre > 1 ? pre : 1) < 0) {
                 socfw_model_kv_free(kv);
                 return socfw_error_set(err, SOCFW_ENOMEM, "model kv cache: "
                                        "cannot allocate %d positions",
@@ -187,6 +189,9 @@ lm_head(socfw_model *m, float *xn, const float *x, int N, float *logits)
         return 0;
 }
 
+static int decode_rows(socfw_model *m, socfw_model_kv *kv, int n,
+                       socfw_error *err);
+
 int
 socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                         const int32_t *ids, int n, float *logits,
@@ -194,7 +199,6 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
 {
         const socfw_model_config *c = &m->cfg;
         int C = c->hidden, kd = arch_kd(c);
-        int gpt2 = c->arch == SOCFW_ARCH_GPT2;
         int rc;
         if (!kv || kv->m != m)
                 return socfw_error_set(err, SOCFW_EINVAL, "model decode: the "
@@ -237,9 +241,46 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                 }
                 kv->len = pre;
         }
+        /* a prompt adapter: its rows run through the blocks once, as the
+         * cache's first positions */
+        int P = socfw_adapter_prompt_length(ad);
+        if (P && kv->len == 0) {
+                if (n > kv->cap - P)
+                        return socfw_error_set(err, SOCFW_EINVAL, "model "
+                                               "decode: KV cache full (%d "
+                                               "virtual + %d tokens > %d)",
+                                               P, n, kv->cap);
+                if (kv_scratch(kv, P) < 0)
+                        return socfw_error_set(err, SOCFW_ENOMEM, "model "
+                                               "decode: out of memory for "
+                                               "%d virtual tokens", P);
+                memcpy(kv->x, peft_prompt(ad), (size_t)P * C * sizeof(float));
+                if ((rc = decode_rows(m, kv, P, err)) < 0)
+                        return rc;
+        }
+        arch_embed(m, kv->x, ids, n);
+        if ((rc = decode_rows(m, kv, n, err)) < 0)
+                return rc;
+        if (logits && (rc = lm_head(m, kv->xn, kv->x + (size_t)(n - 1) * C,
+                                    1, logits)) < 0)
+                return socfw_error_set(err, rc, "model decode: kernel "
+                                       "refused the dimensions (bug?)");
+        return 0;
+}
+
+/* The n embedded rows in kv->x through every block at the cache's next
+ * positions (their keys and values appended); kv->x ends as the last
+ * block's output. */
+static int
+decode_rows(socfw_model *m, socfw_model_kv *kv, int n, socfw_error *err)
+{
+        const socfw_model_config *c = &m->cfg;
+        int C = c->hidden, kd = arch_kd(c);
+        int gpt2 = c->arch == SOCFW_ARCH_GPT2;
+        socfw_adapter *ad = socfw_model_attached(m);
+        int rc;
         int pos0 = kv->len, Tk = pos0 + n;
         float *x = kv->x, *xn = kv->xn;
-        arch_embed(m, x, ids, n);
         if (gpt2 && socfw_nn_positional_forward(x, W(m->pos_emb), 1, n, C,
                                                 pos0, c->max_positions) < 0)
                 return socfw_error_set(err, SOCFW_EINVAL, "model decode: "
@@ -266,9 +307,6 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                         goto bad;
         }
         kv->len = Tk;
-        if (logits && (rc = lm_head(m, xn, x + (size_t)(n - 1) * C, 1,
-                                    logits)) < 0)
-                goto bad;
         return 0;
 bad:
         return socfw_error_set(err, rc, "model decode: kernel refused the "
