@@ -105,7 +105,8 @@ static const char *const truncation_choices[] = {"head", "tail",
                  "size)."},                                               \
         {.key = P "from", .type = SOCFW_PARAM_PATH,                      \
          .flags = SOCFW_PARAM_MUST_EXIST,                                 \
-         .help = "Start from this adapter directory (PEFT's LoRA or IA3, "\
+         .help = "Start from this adapter directory (PEFT's LoRA, "     \
+                 "AdaLoRA, IA3, prefix or prompt tuning, "                \
                  "or one socfw wrote) instead of a new adapter; its own " \
                  "type and sites replace the keys above."}
 

@@ -1,5 +1,6 @@
 /* socfw/peft.h - parameter-efficient adapters over a frozen backbone:
- * LoRA, (IA)3 and bottleneck adapters at the block's named linear sites.
+ * LoRA, AdaLoRA, (IA)3 and bottleneck adapters at the block's named linear
+ * sites, prefix tuning in attention, prompt tuning at the input.
  *
  * Every transformer block of a socfw_model has the same named linear sites
  * (socfw_site): attn.q, attn.k, attn.v, attn.o, mlp.up, mlp.gate (Llama
@@ -209,10 +210,11 @@ typedef struct socfw_adapter_config {
 void socfw_adapter_config_default(socfw_adapter_config *c,
                                   socfw_adapter_type type);
 
-/* "lora", "ia3", "bottleneck", "none"; "?" otherwise.  Static string. */
+/* "lora", "adalora", "ia3", "bottleneck", "prefix", "prompt", "none";
+ * "?" otherwise.  Static string. */
 const char *socfw_adapter_type_name(socfw_adapter_type t);
 
-/* The type named `name` ("lora", "ia3", "bottleneck", "none"), or -1. */
+/* The type named `name` (as socfw_adapter_type_name gives it), or -1. */
 int socfw_adapter_type_parse(const char *name);
 
 /* ---- adapters ----------------------------------------------------------- */
