@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "socfw/model.h"
+#include "socfw/optim.h"
 #include "socfw/peft.h"
 #include "socfw/rng.h"
 #include "test_arch_util.h"
@@ -1092,6 +1093,80 @@ Test(peft_prefix, projected_rows_are_computed_once_and_refreshed, .timeout = 30)
         free(l1);
         free(l2);
         free(h);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
+}
+
+/* Training a prompt alone: AdamW on the disturbed prompt embeddings of a
+ * frozen Llama pulls the real tokens' hidden states back towards what the
+ * undisturbed prompt gave (the loss
+ * falls by more than half) while every backbone tensor stays bitwise as
+ * it was and gets no gradient. */
+Test(peft_prompt, training_moves_only_the_prompt, .timeout = 60)
+{
+        socfw_model *m = peft_tiny_model(SOCFW_ARCH_LLAMA, 21);
+        socfw_params *mps = socfw_model_params(m);
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PROMPT);
+        ac.num_virtual_tokens = 4;
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 9, &err), 0);
+        socfw_model_freeze(m, 0, false);
+        memset(socfw_params_grad_buffer(mps), 0,
+               sizeof(float) * (size_t)socfw_params_size(mps));
+        float *snap = peft_snapshot(mps);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        fd_ctx c;
+        fd_setup(&c, m, false);
+        socfw_params *ps = socfw_adapter_params(a);
+        socfw_adamw_config oc;
+        socfw_adamw_config_default(&oc);
+        oc.weight_decay = 0.0f;
+        socfw_adamw *opt = socfw_adamw_new_for_params(ps, &oc, &err);
+        cr_assert_not_null(opt, "%s", err.message);
+        /* loss 0.5 |h - target|^2 toward what this prompt gave before it
+         * was disturbed */
+        float *target = malloc(sizeof(float) * c.N * c.C);
+        cr_assert_eq(socfw_model_forward(m, c.ids, c.mask, NULL, FB, FT,
+                                         false, 0.0f, NULL, target, &err), 0);
+        socfw_rng nrng;
+        socfw_rng_seed(&nrng, 77);
+        float *pe = socfw_params_data_buffer(ps);
+        for (int i = 0; i < 4 * c.C; i++)
+                pe[i] += 0.7f * socfw_rng_normal(&nrng);
+        double first = 0, last = 0;
+        for (int step = 0; step < 60; step++) {
+                socfw_rng rng;
+                socfw_rng_seed(&rng, 1);
+                cr_assert_eq(socfw_model_forward(m, c.ids, c.mask, NULL, FB,
+                                                 FT, true, 0.0f, &rng,
+                                                 c.hidden, &err), 0);
+                double l = 0;
+                for (int i = 0; i < c.N * c.C; i++) {
+                        float d = c.hidden[i] - target[i];
+                        c.dh[i] = d;
+                        l += 0.5 * (double)d * d;
+                }
+                if (step == 0)
+                        first = l;
+                last = l;
+                socfw_params_zero_grad(ps);
+                cr_assert_eq(socfw_model_backward(m, c.dh, &err), 0, "%s",
+                             err.message);
+                socfw_adamw_step(opt, socfw_params_data_buffer(ps),
+                                 socfw_params_grad_buffer(ps), 0.05);
+        }
+        cr_log_info("prompt training: loss %.4g -> %.4g", first, last);
+        cr_expect_lt(last, 0.5 * first, "the prompt did not learn");
+        cr_expect(peft_same(mps, snap), "the backbone was written");
+        cr_expect(peft_grads_zero(mps), "a frozen tensor got a gradient");
+        socfw_adamw_free(opt);
+        free(target);
+        free(snap);
+        free(c.hidden);
+        free(c.dh);
+        socfw_model_attach(m, NULL, NULL);
         socfw_adapter_free(a);
         socfw_model_free(m);
 }
