@@ -1099,9 +1099,8 @@ Test(peft_prefix, projected_rows_are_computed_once_and_refreshed, .timeout = 30)
 
 /* Training a prompt alone: AdamW on the disturbed prompt embeddings of a
  * frozen Llama pulls the real tokens' hidden states back towards what the
- * undisturbed prompt gave (the loss
- * falls by more than half) while every backbone tensor stays bitwise as
- * it was and gets no gradient. */
+ * undisturbed prompt gave (the loss falls by more than half) while every
+ * backbone tensor stays bitwise as it was and gets no gradient. */
 Test(peft_prompt, training_moves_only_the_prompt, .timeout = 60)
 {
         socfw_model *m = peft_tiny_model(SOCFW_ARCH_LLAMA, 21);
