@@ -1097,6 +1097,91 @@ Test(peft_prefix, projected_rows_are_computed_once_and_refreshed, .timeout = 30)
         socfw_model_free(m);
 }
 
+/* The semantics in one check: a prompt whose rows are the word
+ * embeddings of tokens X gives, for input Y, the hidden states the bare
+ * backbone gives for the last T rows of X Y - the same positions (RoBERTa's
+ * counted from its pad id), token type 0, causal and padding masks - on
+ * every architecture, with right padding in the encoders' batch. */
+static void
+prompt_equals_real_tokens(socfw_arch arch)
+{
+        socfw_model *m = peft_tiny_model(arch, 31);
+        const socfw_model_config *c = socfw_model_config_of(m);
+        enum { B = 2, T = 4, P = 2 };
+        int C = c->hidden, enc = arch == SOCFW_ARCH_BERT ||
+                                  arch == SOCFW_ARCH_ROBERTA;
+        int32_t x[P] = {7, 11}, y[B * T] = {3, 9, 14, 5, 6, 2, 8, 8};
+        int32_t my[B * T], xy[B * (P + T)], mxy[B * (P + T)];
+        for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++) {
+                        int i = b * T + t;
+                        my[i] = !(enc && b == 1 && t >= 2);
+                        if (!my[i])
+                                y[i] = c->pad_id >= 0 ? c->pad_id : 0;
+                }
+        for (int b = 0; b < B; b++)
+                for (int t = 0; t < P + T; t++) {
+                        int i = b * (P + T) + t;
+                        xy[i] = t < P ? x[t] : y[b * T + t - P];
+                        mxy[i] = t < P ? 1 : my[b * T + t - P];
+                }
+        socfw_params *mps = socfw_model_params(m);
+        const float *E = NULL;
+        for (int i = 0; i < socfw_params_count(mps) && !E; i++) {
+                const char *n = socfw_params_name(mps, i);
+                if (strstr(n, "wte") || strstr(n, "word_embeddings") ||
+                    strstr(n, "embed_tokens"))
+                        E = socfw_params_data(mps, i);
+        }
+        cr_assert_not_null(E, "no word embedding in %s",
+                           socfw_arch_name(arch));
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PROMPT);
+        ac.num_virtual_tokens = P;
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 1, &err), 0, "%s",
+                     err.message);
+        float *pe = socfw_params_data(socfw_adapter_params(a), 0);
+        for (int j = 0; j < P; j++)
+                memcpy(pe + j * C, E + (size_t)x[j] * C, sizeof(float) * C);
+        float *want = malloc(sizeof(float) * B * (P + T) * C);
+        float *got = malloc(sizeof(float) * B * T * C);
+        cr_assert_eq(socfw_model_forward(m, xy, mxy, NULL, B, P + T, false, 0,
+                                         NULL, want, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        cr_assert_eq(socfw_model_forward(m, y, my, NULL, B, T, false, 0, NULL,
+                                         got, &err), 0, "%s", err.message);
+        double d = 0;
+        for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++)
+                        if (my[b * T + t]) {
+                                double e = arch_max_diff(
+                                        got + (size_t)(b * T + t) * C,
+                                        want + (size_t)(b * (P + T) + P + t) *
+                                                       C,
+                                        (size_t)C);
+                                d = e > d ? e : d;
+                        }
+        cr_log_info("%s: prompt of X's embeddings vs the tokens X: %.3g",
+                    socfw_arch_name(arch), d);
+        cr_expect_lt(d, 1e-5, "%s", socfw_arch_name(arch));
+        socfw_model_attach(m, NULL, NULL);
+        socfw_adapter_free(a);
+        free(want);
+        free(got);
+        socfw_model_free(m);
+}
+
+Test(peft_prompt, equals_real_tokens_in_front, .timeout = 30)
+{
+        prompt_equals_real_tokens(SOCFW_ARCH_GPT2);
+        prompt_equals_real_tokens(SOCFW_ARCH_BERT);
+        prompt_equals_real_tokens(SOCFW_ARCH_ROBERTA);
+        prompt_equals_real_tokens(SOCFW_ARCH_LLAMA);
+}
+
 /* Training a prompt alone: AdamW on the disturbed prompt embeddings of a
  * frozen Llama pulls the real tokens' hidden states back towards what the
  * undisturbed prompt gave (the loss falls by more than half) while every
