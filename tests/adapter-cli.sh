@@ -133,5 +133,52 @@ if "$socfw" validate "$tmp/bad.yaml" >"$tmp/validate.out" 2>&1; then
 fi
 grep -q "bad.yaml:[0-9]*:[0-9]*: .*mlp.gate" "$tmp/validate.out" ||
         { cat "$tmp/validate.out"; fail "validate: no file:line:col"; }
+# prompt tuning as the pipeline's default adapter (backbone.adapter): it
+# trains and predicts, inspect shows it, merge refuses it, validate
+# refuses more virtual tokens than the positions leave room for
+task_plain="  - name: cue
+    plugin: sentiment
+    labels: [negative, neutral, positive]
+    data: {train: $data/quickstart-train.jsonl,
+           valid: $data/quickstart-valid.jsonl, max_rows: 300}"
+pipeline "$task_plain" | sed \
+        -e 's|max_seq_len: 32, dropout: 0.0}|max_seq_len: 32, dropout: 0.0,\
+           adapter: {type: prompt, num_virtual_tokens: 8, prompt_init: vocab}}|' \
+        -e "s|$tmp/run|$tmp/prun|" >"$tmp/prompt.yaml"
+"$socfw" run "$tmp/prompt.yaml" >"$tmp/prun.log" 2>&1 ||
+        { tail -20 "$tmp/prun.log"; fail "socfw run (prompt tuning)"; }
+pad=$tmp/prun/adapters/cue
+grep -q '"peft_type": "PROMPT_TUNING"' "$pad/adapter_config.json" ||
+        fail "adapter_config.json is not a PEFT prompt-tuning config"
+grep -q '"prompt_tuning_init": "SAMPLE_VOCAB"' "$pad/adapter_config.json" ||
+        fail "prompt_init: vocab is not PEFT's SAMPLE_VOCAB"
+"$socfw" adapter inspect "$pad" >"$tmp/pinspect.txt"
+grep -q "8 virtual tokens x 32" "$tmp/pinspect.txt" ||
+        { cat "$tmp/pinspect.txt"; fail "inspect: no prompt line"; }
+printf '{"text": "great service, love it"}\n{"text": "awful, broken"}\n' \
+        >"$tmp/posts.jsonl"
+"$socfw" predict "$tmp/prun" --task cue --input "$tmp/posts.jsonl" \
+        >"$tmp/ppred.jsonl" \
+        2>"$tmp/ppred.err" || { cat "$tmp/ppred.err"; fail "predict (prompt)"; }
+[ "$(grep -c '"cue":{"label"' "$tmp/ppred.jsonl")" = 2 ] ||
+        { cat "$tmp/ppred.jsonl"; fail "predict: no labels"; }
+"$socfw" logits --model "$tmp/prun/backbone" --adapter "$pad" --ids "$ids" \
+        >"$tmp/padapted.txt" || fail "logits --adapter (prompt)"
+"$socfw" logits --model "$tmp/prun/backbone" --ids "$ids" >"$tmp/pbase.txt"
+cmp -s "$tmp/padapted.txt" "$tmp/pbase.txt" &&
+        fail "the prompt changes no logit"
+if "$socfw" adapter merge "$tmp/prun" --task cue --output "$tmp/pmerged" \
+        2>"$tmp/pmerge.err"; then
+        fail "adapter merge accepted a prompt adapter"
+fi
+grep -q "prompt adapter .*cannot be folded" "$tmp/pmerge.err" ||
+        { cat "$tmp/pmerge.err"; fail "merge: no clear refusal"; }
+sed 's/num_virtual_tokens: 8/num_virtual_tokens: 40/' "$tmp/prompt.yaml" \
+        >"$tmp/pbad.yaml"
+if "$socfw" validate "$tmp/pbad.yaml" >"$tmp/pvalidate.out" 2>&1; then
+        fail "validate accepted 40 virtual tokens + max_seq_len 32 in 64"
+fi
+grep -q "pbad.yaml:[0-9]*:[0-9]*: .*40 virtual tokens" "$tmp/pvalidate.out" ||
+        { cat "$tmp/pvalidate.out"; fail "validate (prompt): no file:line:col"; }
 echo "ok: PEFT files, merge equals adapter, adding a task trains only it," \
-        "a projected prefix is saved folded"
+        "a projected prefix is saved folded, prompt tuning"

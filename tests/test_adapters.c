@@ -21,6 +21,7 @@
 #include "socfw/pipeline.h"
 #include "socfw/registry.h"
 #include "socfw/runtime.h"
+#include "socfw/safetensors.h"
 #include "testutil.h"
 
 TestSuite(adapters, .init = fx_setup, .fini = fx_teardown, .timeout = 240);
@@ -115,6 +116,13 @@ static const char *const TASK_PREFIX_PROJ =
         "    labels: [negative, positive]\n"
         "    adapter: {type: prefix, prefix_length: 4,"
         " prefix_projection: true, encoder_hidden_size: 16}\n"
+        "    data: {train: train.jsonl, valid: valid.jsonl}\n";
+
+static const char *const TASK_PROMPT =
+        "  - name: cue\n"
+        "    plugin: sentiment\n"
+        "    labels: [negative, positive]\n"
+        "    adapter: {type: prompt, num_virtual_tokens: 4}\n"
         "    data: {train: train.jsonl, valid: valid.jsonl}\n";
 
 static char out_dir[4200];
@@ -364,6 +372,118 @@ Test(adapters, ia3_and_bottleneck_train_and_predict_from_the_run)
                          socfw_adapter_site_rank(a, l, SOCFW_SITE_MLP_UP);
         cr_log_info("AdaLoRA: %d of 24 singular values in use", ranks);
         cr_assert(ranks > 0 && ranks <= 24);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
+}
+
+/* Prompt tuning through the runtime: only the prompt embeddings and the
+ * head train; the files are PEFT's PROMPT_TUNING and load back (also
+ * without socfw's meta.json) into the function the run trained; merging
+ * is refused; a mis-shaped prompt_embeddings is named with both shapes. */
+Test(adapters, prompt_tuning_trains_predicts_and_round_trips)
+{
+        write_data("train.jsonl", 300, 13);
+        write_data("valid.jsonl", 80, 14);
+        train_one(TASK_PROMPT, "cue", "\"PROMPT_TUNING\"", 0.65);
+        socfw_modelfile *mf = open_st("checkpoint/model.safetensors");
+        int n_adapter = 0;
+        for (size_t i = 0; i < socfw_modelfile_n_tensors(mf); i++) {
+                const socfw_tensor_info *t = socfw_modelfile_tensor(mf, i);
+                cr_assert(!strncmp(t->name, "cue/", 4),
+                          "backbone tensor %s in the checkpoint", t->name);
+                if (!strncmp(t->name, "cue/adapter/", 12)) {
+                        n_adapter++;
+                        cr_assert(t->shape[0] == 4 && t->shape[1] == 32,
+                                  "%s", t->name);
+                }
+        }
+        cr_assert_eq(n_adapter, 1, "one tensor: the prompt embeddings");
+        socfw_modelfile_close(mf);
+        char *cfg = read_text("adapters/cue/adapter_config.json");
+        json_t *j = json_loads(cfg, 0, NULL);
+        cr_assert_not_null(j);
+        cr_assert_eq(json_integer_value(json_object_get(j,
+                                                        "num_virtual_tokens")),
+                     4);
+        cr_assert_eq(json_integer_value(json_object_get(j, "token_dim")), 32);
+        cr_assert_eq(json_integer_value(json_object_get(
+                             j, "num_transformer_submodules")), 1);
+        cr_assert_str_eq(json_string_value(json_object_get(
+                                 j, "prompt_tuning_init")), "RANDOM");
+        json_decref(j);
+        free(cfg);
+
+        char bb[4400], ad[4400], peft[4400], cmd[20000];
+        snprintf(bb, sizeof bb, "%s/backbone", out_dir);
+        snprintf(ad, sizeof ad, "%s/adapters/cue", out_dir);
+        socfw_error err = {0};
+        socfw_model *m = NULL;
+        socfw_adapter *a = NULL, *g = NULL;
+        cr_assert_eq(socfw_model_load(&m, bb, NULL, &err), 0, "%s",
+                     err.message);
+        float *snap = malloc(sizeof(float) *
+                             (size_t)socfw_params_size(socfw_model_params(m)));
+        memcpy(snap, socfw_params_data_buffer(socfw_model_params(m)),
+               sizeof(float) * (size_t)socfw_params_size(socfw_model_params(m)));
+        cr_assert_eq(socfw_adapter_load(&a, m, ad, true, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_adapter_config_of(a)->type, SOCFW_ADAPTER_PROMPT);
+        cr_assert_eq(socfw_adapter_prompt_length(a), 4);
+        int32_t ids[6] = {5, 9, 40, 7, 100, 3};
+        float h0[6 * 32], h1[6 * 32], h2[6 * 32];
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
+                                         NULL, h0, &err), 0);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
+                                         NULL, h1, &err), 0);
+        /* as PEFT would hand the files over: no meta.json */
+        snprintf(peft, sizeof peft, "%s/peft-prompt", fx.dir);
+        snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && rm '%s/meta.json'", ad,
+                 peft, peft);
+        cr_assert_eq(system(cmd), 0);
+        cr_assert_eq(socfw_adapter_load(&g, m, peft, true, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_attach(m, g, &err), 0);
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
+                                         NULL, h2, &err), 0);
+        double d_base = 0;
+        for (int i = 0; i < 6 * 32; i++)
+                d_base = fmax(d_base, fabs(h1[i] - h0[i]));
+        cr_log_info("prompt: |adapted - base| %.3g", d_base);
+        cr_assert_gt(d_base, 1e-3, "the trained prompt changes nothing?");
+        cr_assert_eq(memcmp(h1, h2, sizeof h1), 0, "PEFT-only files differ");
+        socfw_model_attach(m, NULL, NULL);
+        cr_assert_eq(memcmp(snap, socfw_params_data_buffer(
+                                          socfw_model_params(m)),
+                            sizeof(float) * (size_t)socfw_params_size(
+                                                    socfw_model_params(m))),
+                     0, "the backbone changed");
+        /* cannot be folded into the weights */
+        err = (socfw_error){0};
+        cr_assert_eq(socfw_adapter_merge(a, m, &err), SOCFW_EUNSUPPORTED);
+        cr_log_info("merge: %s", err.message);
+        cr_assert(strstr(err.message, "prompt"), "%s", err.message);
+        /* a mis-shaped prompt_embeddings: named, with both shapes */
+        float bad[4 * 31] = {0};
+        socfw_tensor_info t = {.name = "prompt_embeddings",
+                               .dtype = SOCFW_DTYPE_F32, .ndim = 2,
+                               .shape = {4, 31}, .data = bad};
+        char path[4500];
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", peft);
+        cr_assert_eq(socfw_safetensors_write(path, &t, 1, NULL, 0, &err), 0,
+                     "%s", err.message);
+        socfw_adapter *b = NULL;
+        err = (socfw_error){0};
+        cr_assert_lt(socfw_adapter_load(&b, m, peft, true, &err), 0);
+        cr_assert_null(b);
+        cr_log_info("%s: %s", err.file, err.message);
+        cr_assert(strstr(err.message, "prompt_embeddings") &&
+                  strstr(err.message, "(4, 31)") &&
+                  strstr(err.message, "(4, 32)"), "%s", err.message);
+        cr_assert(strstr(err.file, "adapter_model.safetensors"), "%s",
+                  err.file);
+        free(snap);
+        socfw_adapter_free(g);
         socfw_adapter_free(a);
         socfw_model_free(m);
 }
@@ -671,6 +791,19 @@ Test(adapters, a_bottleneck_on_a_projection_input_is_refused)
                                     "    adapter: {type: bottleneck, targets: [attn.q]}\n"
                                     "    data: {train: train.jsonl}\n"),
                            "after attn.o or mlp.down", "attn.q");
+}
+
+Test(adapters, a_prompt_longer_than_the_positions_allow_is_refused_at_its_line)
+{
+        write_data("train.jsonl", 20, 9);
+        /* max_positions 32, max_seq_len 16 */
+        expect_build_error(pipeline(NULL,
+                                    "  - name: sentiment\n"
+                                    "    plugin: sentiment\n"
+                                    "    labels: [negative, positive]\n"
+                                    "    adapter: {type: prompt, num_virtual_tokens: 17}\n"
+                                    "    data: {train: train.jsonl}\n"),
+                           "17 virtual tokens", "t.yaml:9:");
 }
 
 /* Adapter files: another base model, a mis-shaped tensor, a PEFT type

@@ -1,5 +1,5 @@
-/* tests/test_peft.c - LoRA, (IA)3 and bottleneck adapters against the
- * independent PyTorch implementation in
+/* tests/test_peft.c - LoRA, (IA)3, bottleneck, prefix and prompt adapters
+ * against the independent PyTorch implementation in
  * tests/fixtures/peft/gen_peft_fixtures.py: with the fixture's adapter
  * tensors attached to the frozen arch fixture backbones, the outputs, the
  * loss and the gradient of every adapter tensor; KV-cache decoding with the
@@ -47,6 +47,7 @@ case_config(const pcase *pc)
         ac.rank = 3;
         ac.target_r = 2;        /* AdaLoRA: at most init_r */
         ac.prefix_length = 3;
+        ac.num_virtual_tokens = 3;
         ac.alpha = 6.0f;
         ac.dropout = 0.0f;
         ac.use_rslora = pc->rslora;
@@ -165,13 +166,12 @@ check_merge(const pcase *pc, socfw_adapter *a, const int32_t *ids,
         socfw_error err = {0};
         int rc = socfw_adapter_merge(a, m2, &err);
         if (pc->type == SOCFW_ADAPTER_BOTTLENECK ||
-            pc->type == SOCFW_ADAPTER_PREFIX) {
+            pc->type == SOCFW_ADAPTER_PREFIX ||
+            pc->type == SOCFW_ADAPTER_PROMPT) {
                 cr_expect_eq(rc, SOCFW_EUNSUPPORTED, "%s: merge gave %d",
                              pc->name, rc);
                 cr_expect(strstr(err.message,
-                                 pc->type == SOCFW_ADAPTER_PREFIX
-                                         ? "prefix"
-                                         : "bottleneck") != NULL,
+                                 socfw_adapter_type_name(pc->type)) != NULL,
                           "%s", err.message);
                 socfw_model_free(m2);
                 return;
@@ -275,7 +275,9 @@ check_backbone_grads(const pcase *pc, socfw_adapter *a,
                 seen++;
                 free(g);
         }
-        cr_expect_eq(seen, 2);
+        /* prompt tuning: the word embedding too, which its virtual rows
+         * must not reach */
+        cr_expect_eq(seen, pc->type == SOCFW_ADAPTER_PROMPT ? 3 : 2);
         /* the adapter's own gradients are the same with a trainable
          * backbone */
         check_adapter_grads(pc->name, a, ref);
@@ -502,6 +504,8 @@ check_case(const pcase *pc)
                      SOCFW_ADAPTER_ACT_RELU, false}
 #define PREFIX_PROJ(n, a) {n, a, SOCFW_ADAPTER_PREFIX, 0, false, \
                           SOCFW_ADAPTER_ACT_RELU, true}
+#define PROMPT(n, a) {n, a, SOCFW_ADAPTER_PROMPT, 0, false, \
+                     SOCFW_ADAPTER_ACT_RELU, false}
 #define BOTTLENECK(n, a, t, act) \
         {n, a, SOCFW_ADAPTER_BOTTLENECK, t, false, SOCFW_ADAPTER_ACT_##act, \
          false}
@@ -520,6 +524,9 @@ static const pcase cases[] = {
         PREFIX_PROJ("gpt2_prefix_proj", "gpt2"),
         PREFIX_PROJ("bert_prefix_proj", "bert"),
         PREFIX_PROJ("llama_prefix_proj", "llama"),
+        PROMPT("gpt2_prompt", "gpt2"),
+        PROMPT("bert_prompt", "bert"),
+        PROMPT("llama_prompt", "llama"),
         LORA("bert_lora", "bert", ALL_NO_GATE, false),
         IA3("bert_ia3", "bert"),
         BOTTLENECK("bert_houlsby", "bert", HOULSBY, RELU),
@@ -569,3 +576,6 @@ CASE(llama_prefix)
 CASE(gpt2_prefix_proj)
 CASE(bert_prefix_proj)
 CASE(llama_prefix_proj)
+CASE(gpt2_prompt)
+CASE(bert_prompt)
+CASE(llama_prompt)

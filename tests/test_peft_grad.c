@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "socfw/model.h"
+#include "socfw/optim.h"
 #include "socfw/peft.h"
 #include "socfw/rng.h"
 #include "test_arch_util.h"
@@ -304,6 +305,21 @@ houlsby(socfw_adapter_act act)
                 ac.encoder_hidden_size = 6;                                  \
                 fd_check(#tag " prefix projection", arch, &ac, false, 0.0f); \
         }                                                                    \
+        Test(peft_fd, tag##_prompt, .timeout = 120)                          \
+        {                                                                    \
+                socfw_adapter_config ac;                                     \
+                socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PROMPT);     \
+                ac.num_virtual_tokens = 3;                                   \
+                fd_check(#tag " prompt", arch, &ac, false, 0.0f);            \
+        }                                                                    \
+        Test(peft_fd, tag##_prompt_model_dropout, .timeout = 120)            \
+        {                                                                    \
+                socfw_adapter_config ac;                                     \
+                socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PROMPT);     \
+                ac.num_virtual_tokens = 2;                                   \
+                fd_check(#tag " prompt + model dropout 0.1", arch, &ac,      \
+                         true, 0.1f);                                        \
+        }                                                                    \
         Test(peft_fd, tag##_bottleneck_model_dropout, .timeout = 120)        \
         {                                                                    \
                 socfw_adapter_config ac = houlsby(act);                      \
@@ -475,6 +491,61 @@ Test(peft_bad, rank_above_projection, .timeout = 30)
         socfw_model_free(m);
 }
 
+Test(peft_bad, prompt_length_and_positions, .timeout = 30)
+{
+        socfw_model *m = arch_load_fixture("gpt2");     /* 16 positions */
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PROMPT);
+        ac.num_virtual_tokens = 0;
+        socfw_error err = {0};
+        cr_expect_eq(new_adapter(m, &ac, &err), SOCFW_EINVAL);
+        cr_log_info("0 virtual tokens: %s", err.message);
+        EXPECT_MSG(err, "num_virtual_tokens 0");
+        ac.num_virtual_tokens = 16;
+        memset(&err, 0, sizeof err);
+        cr_expect_eq(new_adapter(m, &ac, &err), SOCFW_EINVAL);
+        cr_log_info("16 virtual tokens, 16 positions: %s", err.message);
+        EXPECT_MSG(err, "16 positions");
+        /* room for the prompt, not for it and a long input */
+        ac.num_virtual_tokens = 6;
+        socfw_adapter *a = NULL;
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 1, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        int32_t ids[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+        float *h = malloc(sizeof(float) * 12 * 32);
+        memset(&err, 0, sizeof err);
+        cr_expect_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 12, false, 0,
+                                         NULL, h, &err), SOCFW_EINVAL);
+        cr_log_info("12 tokens after 6 virtual ones: %s", err.message);
+        EXPECT_MSG(err, "virtual tokens");
+        cr_expect_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 10, false, 0,
+                                         NULL, h, &err), 0, "%s",
+                     err.message);
+        /* vocab init: every row is a row of the token embedding */
+        socfw_model_attach(m, NULL, NULL);
+        socfw_adapter_free(a);
+        ac.prompt_init = SOCFW_PROMPT_INIT_VOCAB;
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 5, &err), 0);
+        socfw_params *mps = socfw_model_params(m);
+        int wte = socfw_params_find(mps, "transformer.wte.weight");
+        if (wte < 0)
+                wte = socfw_params_find(mps, "wte.weight");
+        cr_assert_geq(wte, 0);
+        const float *E = socfw_params_data(mps, wte);
+        const float *pe = socfw_params_data(socfw_adapter_params(a), 0);
+        for (int j = 0; j < 6; j++) {
+                int found = 0;
+                for (int v = 0; v < 96 && !found; v++)
+                        found = !memcmp(pe + j * 32, E + v * 32,
+                                        32 * sizeof(float));
+                cr_expect(found, "prompt row %d is no token embedding", j);
+        }
+        socfw_adapter_free(a);
+        free(h);
+        socfw_model_free(m);
+}
+
 Test(peft_bad, bottleneck_site_and_width, .timeout = 30)
 {
         socfw_model *m = arch_load_fixture("bert");
@@ -574,11 +645,11 @@ Test(peft_names, sites_and_types, .timeout = 10)
                              s);
         cr_expect_eq(socfw_site_parse("attn.x"), -1);
         cr_expect_str_eq(socfw_site_name((socfw_site)9), "?");
-        for (int t = 0; t <= SOCFW_ADAPTER_PREFIX; t++)
+        for (int t = 0; t <= SOCFW_ADAPTER_PROMPT; t++)
                 cr_expect_eq(socfw_adapter_type_parse(
                                      socfw_adapter_type_name(
                                              (socfw_adapter_type)t)), t);
-        cr_expect_eq(socfw_adapter_type_parse("prompt"), -1);
+        cr_expect_eq(socfw_adapter_type_parse("p_tuning"), -1);
         socfw_model *g = arch_load_fixture("gpt2");
         char buf[64];
         cr_expect_eq(socfw_model_site_module(g, 1, SOCFW_SITE_ATTN_V, buf,
@@ -822,17 +893,18 @@ Test(peft_adalora, budget_schedule_and_masks, .timeout = 60)
         socfw_model_free(m);
 }
 
-/* ---- prefix tuning: KV decoding equals the full forward ---------------- */
+/* ---- prefix and prompt tuning: KV decoding equals the full forward ----- */
 
 static void
-prefix_decode_matches(socfw_arch arch, bool proj)
+prefix_decode_matches(socfw_arch arch, socfw_adapter_type type, bool proj)
 {
         socfw_model *m = peft_tiny_model(arch, 11);
         socfw_adapter_config ac;
-        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PREFIX);
+        socfw_adapter_config_default(&ac, type);
         ac.prefix_length = 2;   /* the tiny GPT-2 has 8 positions */
         ac.prefix_projection = proj;    /* default init, width 5 */
         ac.encoder_hidden_size = proj ? 5 : 0;
+        ac.num_virtual_tokens = 2;
         socfw_adapter *a = NULL;
         socfw_error err = {0};
         cr_assert_eq(socfw_adapter_new(&a, m, &ac, 3, &err), 0, "%s",
@@ -858,8 +930,9 @@ prefix_decode_matches(socfw_arch arch, bool proj)
                 cr_assert_eq(socfw_model_decode_step(m, kv, ids + t, 1, step,
                                                      &err), 0, "%s",
                              err.message);
-        cr_assert_eq(socfw_model_kv_len(kv), 2 + T, "the prefix rows are "
-                     "the cache's first positions");
+        cr_assert_eq(socfw_model_kv_len(kv), 2 + T, "the %s rows are "
+                     "the cache's first positions",
+                     socfw_adapter_type_name(type));
         double d = arch_max_diff(full, step, (size_t)V);
         /* and the prefix matters */
         socfw_model_attach(m, NULL, NULL);
@@ -867,8 +940,9 @@ prefix_decode_matches(socfw_arch arch, bool proj)
                                          NULL, h, &err), 0);
         socfw_model_lm_logits(m, h + (T - 1) * C, 1, bare, &err);
         double dp = arch_max_diff(full, bare, (size_t)V);
-        cr_log_info("%s prefix%s: |decode - forward| %.3g, |with - without| "
+        cr_log_info("%s %s%s: |decode - forward| %.3g, |with - without| "
                     "%.3g", socfw_arch_name(c->arch),
+                    socfw_adapter_type_name(type),
                     proj ? " (projected)" : "", d, dp);
         cr_assert_lt(d, 1e-4);
         cr_assert_gt(dp, 1e-3);
@@ -883,22 +957,32 @@ prefix_decode_matches(socfw_arch arch, bool proj)
 
 Test(peft_prefix, gpt2_decode_equals_forward, .timeout = 30)
 {
-        prefix_decode_matches(SOCFW_ARCH_GPT2, false);
+        prefix_decode_matches(SOCFW_ARCH_GPT2, SOCFW_ADAPTER_PREFIX, false);
+}
+
+Test(peft_prompt, gpt2_decode_equals_forward, .timeout = 30)
+{
+        prefix_decode_matches(SOCFW_ARCH_GPT2, SOCFW_ADAPTER_PROMPT, false);
+}
+
+Test(peft_prompt, llama_decode_equals_forward, .timeout = 30)
+{
+        prefix_decode_matches(SOCFW_ARCH_LLAMA, SOCFW_ADAPTER_PROMPT, false);
 }
 
 Test(peft_prefix, llama_decode_equals_forward, .timeout = 30)
 {
-        prefix_decode_matches(SOCFW_ARCH_LLAMA, false);
+        prefix_decode_matches(SOCFW_ARCH_LLAMA, SOCFW_ADAPTER_PREFIX, false);
 }
 
 Test(peft_prefix, projected_gpt2_decode_equals_forward, .timeout = 30)
 {
-        prefix_decode_matches(SOCFW_ARCH_GPT2, true);
+        prefix_decode_matches(SOCFW_ARCH_GPT2, SOCFW_ADAPTER_PREFIX, true);
 }
 
 Test(peft_prefix, projected_llama_decode_equals_forward, .timeout = 30)
 {
-        prefix_decode_matches(SOCFW_ARCH_LLAMA, true);
+        prefix_decode_matches(SOCFW_ARCH_LLAMA, SOCFW_ADAPTER_PREFIX, true);
 }
 
 /* prefix_projection's tensors (PEFT's PrefixEncoder names and shapes, the
@@ -1009,6 +1093,164 @@ Test(peft_prefix, projected_rows_are_computed_once_and_refreshed, .timeout = 30)
         free(l1);
         free(l2);
         free(h);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
+}
+
+/* The semantics in one check: a prompt whose rows are the word
+ * embeddings of tokens X gives, for input Y, the hidden states the bare
+ * backbone gives for the last T rows of X Y - the same positions (RoBERTa's
+ * counted from its pad id), token type 0, causal and padding masks - on
+ * every architecture, with right padding in the encoders' batch. */
+static void
+prompt_equals_real_tokens(socfw_arch arch)
+{
+        socfw_model *m = peft_tiny_model(arch, 31);
+        const socfw_model_config *c = socfw_model_config_of(m);
+        enum { B = 2, T = 4, P = 2 };
+        int C = c->hidden, enc = arch == SOCFW_ARCH_BERT ||
+                                  arch == SOCFW_ARCH_ROBERTA;
+        int32_t x[P] = {7, 11}, y[B * T] = {3, 9, 14, 5, 6, 2, 8, 8};
+        int32_t my[B * T], xy[B * (P + T)], mxy[B * (P + T)];
+        for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++) {
+                        int i = b * T + t;
+                        my[i] = !(enc && b == 1 && t >= 2);
+                        if (!my[i])
+                                y[i] = c->pad_id >= 0 ? c->pad_id : 0;
+                }
+        for (int b = 0; b < B; b++)
+                for (int t = 0; t < P + T; t++) {
+                        int i = b * (P + T) + t;
+                        xy[i] = t < P ? x[t] : y[b * T + t - P];
+                        mxy[i] = t < P ? 1 : my[b * T + t - P];
+                }
+        socfw_params *mps = socfw_model_params(m);
+        const float *E = NULL;
+        for (int i = 0; i < socfw_params_count(mps) && !E; i++) {
+                const char *n = socfw_params_name(mps, i);
+                if (strstr(n, "wte") || strstr(n, "word_embeddings") ||
+                    strstr(n, "embed_tokens"))
+                        E = socfw_params_data(mps, i);
+        }
+        cr_assert_not_null(E, "no word embedding in %s",
+                           socfw_arch_name(arch));
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PROMPT);
+        ac.num_virtual_tokens = P;
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 1, &err), 0, "%s",
+                     err.message);
+        float *pe = socfw_params_data(socfw_adapter_params(a), 0);
+        for (int j = 0; j < P; j++)
+                memcpy(pe + j * C, E + (size_t)x[j] * C, sizeof(float) * C);
+        float *want = malloc(sizeof(float) * B * (P + T) * C);
+        float *got = malloc(sizeof(float) * B * T * C);
+        cr_assert_eq(socfw_model_forward(m, xy, mxy, NULL, B, P + T, false, 0,
+                                         NULL, want, &err), 0, "%s",
+                     err.message);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        cr_assert_eq(socfw_model_forward(m, y, my, NULL, B, T, false, 0, NULL,
+                                         got, &err), 0, "%s", err.message);
+        double d = 0;
+        for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++)
+                        if (my[b * T + t]) {
+                                double e = arch_max_diff(
+                                        got + (size_t)(b * T + t) * C,
+                                        want + (size_t)(b * (P + T) + P + t) *
+                                                       C,
+                                        (size_t)C);
+                                d = e > d ? e : d;
+                        }
+        cr_log_info("%s: prompt of X's embeddings vs the tokens X: %.3g",
+                    socfw_arch_name(arch), d);
+        cr_expect_lt(d, 1e-5, "%s", socfw_arch_name(arch));
+        socfw_model_attach(m, NULL, NULL);
+        socfw_adapter_free(a);
+        free(want);
+        free(got);
+        socfw_model_free(m);
+}
+
+Test(peft_prompt, equals_real_tokens_in_front, .timeout = 30)
+{
+        prompt_equals_real_tokens(SOCFW_ARCH_GPT2);
+        prompt_equals_real_tokens(SOCFW_ARCH_BERT);
+        prompt_equals_real_tokens(SOCFW_ARCH_ROBERTA);
+        prompt_equals_real_tokens(SOCFW_ARCH_LLAMA);
+}
+
+/* Training a prompt alone: AdamW on the disturbed prompt embeddings of a
+ * frozen Llama pulls the real tokens' hidden states back towards what the
+ * undisturbed prompt gave (the loss falls by more than half) while every
+ * backbone tensor stays bitwise as it was and gets no gradient. */
+Test(peft_prompt, training_moves_only_the_prompt, .timeout = 60)
+{
+        socfw_model *m = peft_tiny_model(SOCFW_ARCH_LLAMA, 21);
+        socfw_params *mps = socfw_model_params(m);
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_PROMPT);
+        ac.num_virtual_tokens = 4;
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &ac, 9, &err), 0);
+        socfw_model_freeze(m, 0, false);
+        memset(socfw_params_grad_buffer(mps), 0,
+               sizeof(float) * (size_t)socfw_params_size(mps));
+        float *snap = peft_snapshot(mps);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        fd_ctx c;
+        fd_setup(&c, m, false);
+        socfw_params *ps = socfw_adapter_params(a);
+        socfw_adamw_config oc;
+        socfw_adamw_config_default(&oc);
+        oc.weight_decay = 0.0f;
+        socfw_adamw *opt = socfw_adamw_new_for_params(ps, &oc, &err);
+        cr_assert_not_null(opt, "%s", err.message);
+        /* loss 0.5 |h - target|^2 toward what this prompt gave before it
+         * was disturbed */
+        float *target = malloc(sizeof(float) * c.N * c.C);
+        cr_assert_eq(socfw_model_forward(m, c.ids, c.mask, NULL, FB, FT,
+                                         false, 0.0f, NULL, target, &err), 0);
+        socfw_rng nrng;
+        socfw_rng_seed(&nrng, 77);
+        float *pe = socfw_params_data_buffer(ps);
+        for (int i = 0; i < 4 * c.C; i++)
+                pe[i] += 0.7f * socfw_rng_normal(&nrng);
+        double first = 0, last = 0;
+        for (int step = 0; step < 60; step++) {
+                socfw_rng rng;
+                socfw_rng_seed(&rng, 1);
+                cr_assert_eq(socfw_model_forward(m, c.ids, c.mask, NULL, FB,
+                                                 FT, true, 0.0f, &rng,
+                                                 c.hidden, &err), 0);
+                double l = 0;
+                for (int i = 0; i < c.N * c.C; i++) {
+                        float d = c.hidden[i] - target[i];
+                        c.dh[i] = d;
+                        l += 0.5 * (double)d * d;
+                }
+                if (step == 0)
+                        first = l;
+                last = l;
+                socfw_params_zero_grad(ps);
+                cr_assert_eq(socfw_model_backward(m, c.dh, &err), 0, "%s",
+                             err.message);
+                socfw_adamw_step(opt, socfw_params_data_buffer(ps),
+                                 socfw_params_grad_buffer(ps), 0.05);
+        }
+        cr_log_info("prompt training: loss %.4g -> %.4g", first, last);
+        cr_expect_lt(last, 0.5 * first, "the prompt did not learn");
+        cr_expect(peft_same(mps, snap), "the backbone was written");
+        cr_expect(peft_grads_zero(mps), "a frozen tensor got a gradient");
+        socfw_adamw_free(opt);
+        free(target);
+        free(snap);
+        free(c.hidden);
+        free(c.dh);
+        socfw_model_attach(m, NULL, NULL);
         socfw_adapter_free(a);
         socfw_model_free(m);
 }

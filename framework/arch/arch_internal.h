@@ -65,7 +65,8 @@ typedef struct arch_ws {
         float *dfc, *dup, *dact;/* (N,F)                                  */
         float *tmp;             /* (N,C) forward scratch                  */
         /* state of the last forward */
-        int B, T;
+        int B, T;               /* T: rows per sequence, virtual ones too */
+        int prompt;             /* a prompt adapter's virtual rows (P)    */
         int have_mask;
         float drop_p;
         int valid;

@@ -96,14 +96,23 @@ kv_scratch(socfw_model_kv *kv, int n)
         return 0;
 }
 
+/* Positions an adapter's rows take before the sequence's own: a prefix's
+ * key/value rows or a prompt's virtual tokens. */
+static int
+kv_rows_before(const socfw_adapter *a)
+{
+        return socfw_adapter_prefix_length(a) +
+               socfw_adapter_prompt_length(a);
+}
+
 /* (Re)allocate kv's key and value rows for kv->want positions plus the
- * rows of adapter a's prefix (they take the first positions), capped at
+ * rows of adapter a's prefix or prompt (they take the first positions), capped at
  * the model's max_positions for learned positions.  The cache is empty. */
 static int
 kv_positions(socfw_model_kv *kv, const socfw_adapter *a)
 {
         const socfw_model_config *c = &kv->m->cfg;
-        int cap = kv->want, pre = socfw_adapter_prefix_length(a);
+        int cap = kv->want, pre = kv_rows_before(a);
         if (cap <= (1 << 20) - pre)
                 cap += pre;
         if (c->arch == SOCFW_ARCH_GPT2 && cap > c->max_positions)
@@ -174,8 +183,7 @@ socfw_model_kv_attach(socfw_model_kv *kv, socfw_adapter *a,
                 if (rc < 0)
                         return rc;
         }
-        int old = socfw_adapter_prefix_length(kv_adapter(kv));
-        if (socfw_adapter_prefix_length(a) != old) {
+        if (kv_rows_before(a) != kv_rows_before(kv_adapter(kv))) {
                 kv_scratch_free(kv);    /* attention rows span the cap */
                 if (kv_positions(kv, a) < 0 || kv_scratch(kv, 1) < 0)
                         return socfw_error_set(err, SOCFW_ENOMEM, "model kv "
@@ -248,6 +256,9 @@ lm_head(socfw_model *m, float *xn, const float *x, int N, float *logits)
         return 0;
 }
 
+static int decode_rows(socfw_model *m, socfw_model_kv *kv, int n,
+                       socfw_error *err);
+
 int
 socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                         const int32_t *ids, int n, float *logits,
@@ -255,7 +266,6 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
 {
         const socfw_model_config *c = &m->cfg;
         int C = c->hidden, kd = arch_kd(c);
-        int gpt2 = c->arch == SOCFW_ARCH_GPT2;
         int rc;
         if (!kv || kv->m != m)
                 return socfw_error_set(err, SOCFW_EINVAL, "model decode: the "
@@ -298,9 +308,46 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                 }
                 kv->len = pre;
         }
+        /* a prompt adapter: its rows run through the blocks once, as the
+         * cache's first positions */
+        int P = socfw_adapter_prompt_length(ad);
+        if (P && kv->len == 0) {
+                if (n > kv->cap - P)
+                        return socfw_error_set(err, SOCFW_EINVAL, "model "
+                                               "decode: KV cache full (%d "
+                                               "virtual + %d tokens > %d)",
+                                               P, n, kv->cap);
+                if (kv_scratch(kv, P) < 0)
+                        return socfw_error_set(err, SOCFW_ENOMEM, "model "
+                                               "decode: out of memory for "
+                                               "%d virtual tokens", P);
+                memcpy(kv->x, peft_prompt(ad), (size_t)P * C * sizeof(float));
+                if ((rc = decode_rows(m, kv, P, err)) < 0)
+                        return rc;
+        }
+        arch_embed(m, kv->x, ids, n);
+        if ((rc = decode_rows(m, kv, n, err)) < 0)
+                return rc;
+        if (logits && (rc = lm_head(m, kv->xn, kv->x + (size_t)(n - 1) * C,
+                                    1, logits)) < 0)
+                return socfw_error_set(err, rc, "model decode: kernel "
+                                       "refused the dimensions (bug?)");
+        return 0;
+}
+
+/* The n embedded rows in kv->x through every block at the cache's next
+ * positions (their keys and values appended); kv->x ends as the last
+ * block's output. */
+static int
+decode_rows(socfw_model *m, socfw_model_kv *kv, int n, socfw_error *err)
+{
+        const socfw_model_config *c = &m->cfg;
+        int C = c->hidden, kd = arch_kd(c);
+        int gpt2 = c->arch == SOCFW_ARCH_GPT2;
+        socfw_adapter *ad = kv_adapter(kv);
+        int rc;
         int pos0 = kv->len, Tk = pos0 + n;
         float *x = kv->x, *xn = kv->xn;
-        arch_embed(m, x, ids, n);
         if (gpt2 && socfw_nn_positional_forward(x, W(m->pos_emb), 1, n, C,
                                                 pos0, c->max_positions) < 0)
                 return socfw_error_set(err, SOCFW_EINVAL, "model decode: "
@@ -327,9 +374,6 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                         goto bad;
         }
         kv->len = Tk;
-        if (logits && (rc = lm_head(m, xn, x + (size_t)(n - 1) * C, 1,
-                                    logits)) < 0)
-                goto bad;
         return 0;
 bad:
         return socfw_error_set(err, rc, "model decode: kernel refused the "

@@ -230,6 +230,19 @@ arch_ctx0(socfw_model *m)
 
 /* ---- forward ------------------------------------------------------------ */
 
+/* A prompt adapter's P rows in place of the word embeddings of the first
+ * P rows of each of the B sequences of T rows in x (B,T,C). */
+static void
+prompt_rows(socfw_context *cx, float *x, int B, int T)
+{
+        int P = cx->ws.prompt, C = cx->m->cfg.hidden;
+        const float *e = peft_prompt(cx->adapter);
+        if (!P || !e)
+                return;
+        for (int b = 0; b < B; b++)
+                memcpy(x + (size_t)b * T * C, e, (size_t)P * C * sizeof *e);
+}
+
 static int
 embed_forward(socfw_context *cx, int B, int T, float p, socfw_rng *rng,
               socfw_error *err)
@@ -244,6 +257,7 @@ embed_forward(socfw_context *cx, int B, int T, float p, socfw_rng *rng,
         case SOCFW_ARCH_GPT2:
                 socfw_nn_embedding_forward(x, ws->ids, arch_w(m, m->tok_emb),
                                            N, c->vocab_size, C);
+                prompt_rows(cx, x, B, T);
                 rc = socfw_nn_positional_forward(
                         x, arch_w(m, m->pos_emb), B, T, C,
                         socfw_adapter_prefix_length(cx->adapter),
@@ -251,10 +265,12 @@ embed_forward(socfw_context *cx, int B, int T, float p, socfw_rng *rng,
                 break;
         case SOCFW_ARCH_LLAMA:
                 arch_embed(m, x, ws->ids, N);
+                prompt_rows(cx, x, B, T);
                 break;
         case SOCFW_ARCH_BERT:
         case SOCFW_ARCH_ROBERTA:
                 arch_embed(m, ws->emb_sum, ws->ids, N);
+                prompt_rows(cx, ws->emb_sum, B, T);
                 rc = socfw_nn_embedding_add_forward(ws->emb_sum, ws->pos,
                                                     arch_w(m, m->pos_emb), N,
                                                     c->max_positions, C);
@@ -332,6 +348,17 @@ socfw_context_forward(socfw_context *cx, const int32_t *ids,
                                        "prefix rows) exceeds the model's "
                                        "%d positions; hint: truncate the "
                                        "input", T, pre, c->max_positions);
+        /* a prompt adapter's P rows run in front of every sequence: the
+         * blocks see B sequences of Tr = P + T rows, the caller the last
+         * T rows of each */
+        int P = socfw_adapter_prompt_length(cx->adapter);
+        if (c->arch != SOCFW_ARCH_LLAMA && T + P > c->max_positions)
+                return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
+                                       "sequence length %d (after %d "
+                                       "virtual tokens) exceeds the "
+                                       "model's %d positions; hint: "
+                                       "truncate the input", T, P,
+                                       c->max_positions);
         int N = B * T;
         for (int i = 0; i < N; i++)
                 if (ids[i] < 0 || ids[i] >= c->vocab_size)
@@ -350,25 +377,35 @@ socfw_context_forward(socfw_context *cx, const int32_t *ids,
                                         "(%d,%d) is outside [0,%d)",
                                         token_types[i], i / T, i % T,
                                         c->type_vocab_size);
-        rc = ws_ensure(cx, B, T, p > 0.0f, err);
+        int Tr = T + P;
+        rc = ws_ensure(cx, B, Tr, p > 0.0f, err);
         if (rc < 0)
                 return rc;
         ws->valid = 0;
-        memcpy(ws->ids, ids, (size_t)N * sizeof *ids);
+        ws->prompt = P;
         ws->have_mask = mask != NULL;
-        for (int i = 0; i < N; i++) {
-                ws->mask[i] = mask ? (mask[i] != 0) : 1;
-                ws->types[i] = token_types ? token_types[i] : 0;
-        }
+        /* row (b, t) of the blocks is the caller's (b, t - P); virtual
+         * rows: word embedding 0 (replaced), never masked, token type 0 */
+        for (int b = 0; b < B; b++)
+                for (int t = 0; t < Tr; t++) {
+                        int i = b * Tr + t, src = b * T + t - P;
+                        ws->ids[i] = t < P ? 0 : ids[src];
+                        ws->mask[i] = t < P || !mask || mask[src] != 0;
+                        ws->types[i] = t < P || !token_types
+                                               ? 0
+                                               : token_types[src];
+                }
         if (c->arch == SOCFW_ARCH_ROBERTA) {
-                /* HF create_position_ids_from_input_ids */
+                /* HF create_position_ids_from_input_ids; virtual tokens
+                 * count as tokens */
                 for (int b = 0; b < B; b++) {
                         int n = 0;
-                        for (int t = 0; t < T; t++) {
-                                int i = b * T + t;
-                                if (ids[i] != c->pad_id)
+                        for (int t = 0; t < Tr; t++) {
+                                int i = b * Tr + t;
+                                int tok = t < P || ws->ids[i] != c->pad_id;
+                                if (tok)
                                         n++;
-                                ws->pos[i] = ids[i] != c->pad_id
+                                ws->pos[i] = tok
                                                      ? n + c->pad_id + pre
                                                      : c->pad_id;
                                 if (ws->pos[i] >= c->max_positions)
@@ -382,14 +419,14 @@ socfw_context_forward(socfw_context *cx, const int32_t *ids,
                         }
                 }
         } else {
-                for (int i = 0; i < N; i++)
-                        ws->pos[i] = i % T + pre;
+                for (int i = 0; i < B * Tr; i++)
+                        ws->pos[i] = i % Tr + pre;
         }
-        rc = embed_forward(cx, B, T, p, rng, err);
+        rc = embed_forward(cx, B, Tr, p, rng, err);
         if (rc < 0)
                 return rc;
         const float *x = ws->res0;
-        arch_pass ap = {.B = B, .T = T, .drop = p, .training = training,
+        arch_pass ap = {.B = B, .T = Tr, .drop = p, .training = training,
                         .rng = rng, .mask = ws->have_mask ? ws->mask : NULL,
                         .save = 1, .pos0 = pre, .adapter = cx->adapter,
                         .scr = &cx->scr};
@@ -403,19 +440,29 @@ socfw_context_forward(socfw_context *cx, const int32_t *ids,
                 x = ws->layers[l].out;
         }
         size_t NC = (size_t)N * c->hidden;
+        int Nr = B * Tr;
+        /* with a prompt: all rows into the scratch, the real ones out */
+        float *out = P ? ws->tmp : hidden;
         if (c->arch == SOCFW_ARCH_GPT2)
-                socfw_nn_layernorm_forward(hidden, ws->fin_mean, ws->fin_rstd,
+                socfw_nn_layernorm_forward(out, ws->fin_mean, ws->fin_rstd,
                                            x, arch_w(m, m->fin_w),
-                                           arch_w(m, m->fin_b), N, c->hidden,
-                                           c->norm_eps);
+                                           arch_w(m, m->fin_b), Nr,
+                                           c->hidden, c->norm_eps);
         else if (c->arch == SOCFW_ARCH_LLAMA)
-                socfw_nn_rmsnorm_forward(hidden, ws->fin_rstd, x,
-                                         arch_w(m, m->fin_w), N, c->hidden,
+                socfw_nn_rmsnorm_forward(out, ws->fin_rstd, x,
+                                         arch_w(m, m->fin_w), Nr, c->hidden,
                                          c->norm_eps);
+        else if (P)
+                out = (float *)x;
         else
                 memcpy(hidden, x, NC * sizeof *hidden);
+        if (P)
+                for (int b = 0; b < B; b++)
+                        memcpy(hidden + (size_t)b * T * c->hidden,
+                               out + ((size_t)b * Tr + P) * c->hidden,
+                               (size_t)T * c->hidden * sizeof *hidden);
         ws->B = B;
-        ws->T = T;
+        ws->T = Tr;
         ws->drop_p = p;
         ws->valid = 1;
         return 0;
@@ -452,9 +499,21 @@ embed_backward(socfw_context *cx, const float *dx)
                                 g, dd, B, T, C,
                                 socfw_adapter_prefix_length(cx->adapter));
         }
+        /* a prompt adapter's rows: their gradient is the prompt's; the
+         * word embedding has the real rows only */
+        int P = ws->prompt;
+        float *gp = P ? peft_prompt_grad(cx->adapter) : NULL;
+        for (int b = 0; gp && b < B; b++) {
+                const float *r = dd + (size_t)b * T * C;
+                for (size_t i = 0; i < (size_t)P * C; i++)
+                        gp[i] += r[i];
+        }
         if ((g = G(m->tok_emb)))
-                socfw_nn_embedding_backward(g, dd, ws->ids, N, c->vocab_size,
-                                            C);
+                for (int b = 0; b < B; b++)
+                        socfw_nn_embedding_backward(
+                                g, dd + ((size_t)b * T + P) * C,
+                                ws->ids + (size_t)b * T + P, T - P,
+                                c->vocab_size, C);
 }
 
 int
@@ -487,6 +546,19 @@ socfw_context_backward(socfw_context *cx, const float *dhidden,
         size_t NC = (size_t)N * C;
         float *dx = ws->d0, *spare = ws->d2;
         const float *xL = L > 0 ? ws->layers[L - 1].out : ws->res0;
+        int P = ws->prompt;
+        if (P) {        /* the caller's real rows; 0 at the virtual ones */
+                int T = ws->T - P;
+                float *full = ws->d1;
+                for (int b = 0; b < ws->B; b++) {
+                        float *r = full + (size_t)b * ws->T * C;
+                        arch_zero(r, (size_t)P * C);
+                        memcpy(r + (size_t)P * C,
+                               dhidden + (size_t)b * T * C,
+                               (size_t)T * C * sizeof *r);
+                }
+                dhidden = full;
+        }
         if (c->arch == SOCFW_ARCH_GPT2) {
                 arch_zero(dx, NC);
                 socfw_nn_layernorm_backward(dx, G(m->fin_w), G(m->fin_b),
@@ -504,13 +576,13 @@ socfw_context_backward(socfw_context *cx, const float *dhidden,
                 floor = peft_lowest_layer(cx->adapter);
         for (int l = L - 1; l >= floor; l--) {
                 const float *x = l > 0 ? ws->layers[l - 1].out : ws->res0;
-                int need_dx = l > floor || m->bw_embeddings;
+                int need_dx = l > floor || m->bw_embeddings || P;
                 int rc = arch_block_backward(cx, l, x, &dx, &spare, need_dx);
                 if (rc < 0)
                         return socfw_error_set(err, rc, "model backward: "
                                                "layer %d failed", l);
         }
-        if (m->bw_embeddings)
+        if (m->bw_embeddings || P)
                 embed_backward(cx, dx);
         peft_proj_backward(cx->adapter);  /* a projected prefix's MLP */
         return 0;

@@ -257,6 +257,17 @@ cmd_inspect(int argc, char **argv)
                                        cfg, "encoder_hidden_size")));
                 printf("\n");
         }
+        if (type && !strcmp(type, "PROMPT_TUNING"))
+                printf("prompt       %lld virtual tokens x %lld, init %s\n",
+                       (long long)json_integer_value(json_object_get(
+                               cfg, "num_virtual_tokens")),
+                       (long long)json_integer_value(json_object_get(
+                               cfg, "token_dim")),
+                       json_string_value(json_object_get(
+                               cfg, "prompt_tuning_init"))
+                               ? json_string_value(json_object_get(
+                                         cfg, "prompt_tuning_init"))
+                               : "?");
         /* per module: the rank (LoRA A rows) or the vector size */
         long long total = 0;
         printf("tensors      %zu\n", socfw_modelfile_n_tensors(mf));

@@ -13,7 +13,8 @@ static const char *const freeze_choices[] = {"none", "all", "embeddings",
                                              "top_layers", NULL};
 static const char *const adapter_choices[] = {"none", "lora", "adalora",
                                               "ia3", "bottleneck", "prefix",
-                                              NULL};
+                                              "prompt", NULL};
+static const char *const prompt_init_choices[] = {"random", "vocab", NULL};
 static const char *const adapter_act_choices[] = {"relu", "gelu", "silu",
                                                   NULL};
 static const char *const lora_targets[] = {
@@ -104,9 +105,23 @@ static const char *const truncation_choices[] = {"head", "tail",
                  "size)."},                                               \
         {.key = P "from", .type = SOCFW_PARAM_PATH,                      \
          .flags = SOCFW_PARAM_MUST_EXIST,                                 \
-         .help = "Start from this adapter directory (PEFT's LoRA or IA3, "\
+         .help = "Start from this adapter directory (PEFT's LoRA, "     \
+                 "AdaLoRA, IA3, prefix or prompt tuning, "                \
                  "or one socfw wrote) instead of a new adapter; its own " \
                  "type and sites replace the keys above."}
+
+/* Prompt tuning's keys, beside ADAPTER_SPECS (same prefixes). */
+#define PROMPT_SPECS(P, NVT, INIT)                                        \
+        {.key = P "num_virtual_tokens", .type = SOCFW_PARAM_INT,         \
+         .default_value = NVT, .min = 1, .max = 4096,                     \
+         .help = "Prompt tuning: learned input embeddings in front of "  \
+                 "every sequence (they take positions 0..P-1; "           \
+                 "P + max_seq_len must fit the backbone's positions)."},  \
+        {.key = P "prompt_init", .type = SOCFW_PARAM_ENUM,               \
+         .default_value = INIT, .choices = prompt_init_choices,           \
+         .help = "Prompt tuning: random starts the embeddings N(0, 1) "  \
+                 "(PEFT's RANDOM), vocab as rows of the token embedding " \
+                 "at random ids (PEFT's SAMPLE_VOCAB)."}
 
 static const socfw_param_spec top_specs[] = {
         {.key = "socfw", .type = SOCFW_PARAM_INT,
@@ -189,10 +204,11 @@ static const socfw_param_spec backbone_specs[] = {
                       "false", "16", "relu", "4", "0", "1", "0.5", "10",
                       "Parameter-efficient fine-tuning for every task "
                       "that trains a head (a task's own adapter: overrides "
-                      "it): LoRA, AdaLoRA, IA3, bottleneck or prefix adapters "
+                      "it): LoRA, AdaLoRA, IA3, bottleneck, prefix or prompt adapters "
                       "over the "
                       "frozen backbone; none trains the backbone itself "
                       "(see freeze)."),
+        PROMPT_SPECS("adapter.", "20", "random"),
         END};
 
 static const socfw_param_spec train_specs[] = {
@@ -639,6 +655,7 @@ static const socfw_param_spec task_specs[] = {
                       "This task's own adapter over the frozen, shared "
                       "backbone; each key absent here comes from "
                       "backbone.adapter."),
+        PROMPT_SPECS("adapter.", NULL, NULL),
         {.key = "data.train", .type = SOCFW_PARAM_PATH,
          .flags = SOCFW_PARAM_MUST_EXIST, .help = "Training data."},
         {.key = "data.valid", .type = SOCFW_PARAM_PATH,

@@ -45,6 +45,7 @@ socfw_adapter_type_name(socfw_adapter_type t)
         case SOCFW_ADAPTER_BOTTLENECK: return "bottleneck";
         case SOCFW_ADAPTER_ADALORA: return "adalora";
         case SOCFW_ADAPTER_PREFIX: return "prefix";
+        case SOCFW_ADAPTER_PROMPT: return "prompt";
         }
         return "?";
 }
@@ -55,7 +56,7 @@ socfw_adapter_type_parse(const char *name)
         static const socfw_adapter_type all[] = {
                 SOCFW_ADAPTER_NONE, SOCFW_ADAPTER_LORA, SOCFW_ADAPTER_IA3,
                 SOCFW_ADAPTER_BOTTLENECK, SOCFW_ADAPTER_ADALORA,
-                SOCFW_ADAPTER_PREFIX,
+                SOCFW_ADAPTER_PREFIX, SOCFW_ADAPTER_PROMPT,
         };
         if (!name)
                 return -1;
@@ -79,7 +80,11 @@ socfw_adapter_config_default(socfw_adapter_config *c, socfw_adapter_type type)
         c->beta1 = c->beta2 = 0.85f;
         c->orth_reg_weight = 0.5f;
         c->prefix_length = 10;
+        c->num_virtual_tokens = 20;
+        c->prompt_init = SOCFW_PROMPT_INIT_RANDOM;
         switch (type) {
+        case SOCFW_ADAPTER_PROMPT:      /* the input, no site */
+                break;
         case SOCFW_ADAPTER_PREFIX:      /* every block's keys and values */
                 c->targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_K) |
                              SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V);
@@ -115,11 +120,12 @@ check_config(const socfw_model *m, const socfw_adapter_config *c,
         if (c->type != SOCFW_ADAPTER_LORA && c->type != SOCFW_ADAPTER_IA3 &&
             c->type != SOCFW_ADAPTER_BOTTLENECK &&
             c->type != SOCFW_ADAPTER_ADALORA &&
-            c->type != SOCFW_ADAPTER_PREFIX)
+            c->type != SOCFW_ADAPTER_PREFIX &&
+            c->type != SOCFW_ADAPTER_PROMPT)
                 return socfw_error_set(err, SOCFW_EINVAL, "adapter: type "
                                        "'%s' has no tensors to make; hint: "
-                                       "lora, adalora, ia3, bottleneck or "
-                                       "prefix",
+                                       "lora, adalora, ia3, bottleneck, "
+                                       "prefix or prompt",
                                        socfw_adapter_type_name(c->type));
         if (c->prefix_projection && c->type != SOCFW_ADAPTER_PREFIX)
                 return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
@@ -134,6 +140,27 @@ check_config(const socfw_model *m, const socfw_adapter_config *c,
                                        "encoder_hidden_size %d; hint: 1 to "
                                        "65536 (0: the backbone's hidden "
                                        "size)", c->encoder_hidden_size);
+        if (c->type == SOCFW_ADAPTER_PROMPT) {
+                int P = c->num_virtual_tokens;
+                const socfw_model_config *mc = socfw_model_config_of(m);
+                if (P < 1 || P > 4096)
+                        return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
+                                               "num_virtual_tokens %d; hint: "
+                                               "1 to 4096", P);
+                if (mc->arch != SOCFW_ARCH_LLAMA && P >= mc->max_positions)
+                        return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
+                                               "num_virtual_tokens %d leaves "
+                                               "no room in the model's %d "
+                                               "positions; hint: fewer "
+                                               "virtual tokens", P,
+                                               mc->max_positions);
+                if (c->prompt_init != SOCFW_PROMPT_INIT_RANDOM &&
+                    c->prompt_init != SOCFW_PROMPT_INIT_VOCAB)
+                        return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
+                                               "unknown prompt_init; hint: "
+                                               "random or vocab");
+                return 0;       /* it sits before the blocks */
+        }
         if (c->type == SOCFW_ADAPTER_PREFIX) {
                 if (c->prefix_length < 1 || c->prefix_length > 4096)
                         return socfw_error_set(err, SOCFW_EINVAL, "adapter: "
@@ -253,6 +280,7 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
         for (int s = 0; s < SOCFW_SITE_COUNT; s++)
                 socfw_model_site_dims(m, (socfw_site)s, &a->in[s], &a->out[s]);
         a->scale = 1.0f;
+        a->prompt_t = -1;
         if (cfg->type == SOCFW_ADAPTER_ADALORA)  /* PEFT: alpha/(r+1e-5) */
                 a->scale = cfg->alpha / ((float)cfg->rank + 1e-5f);
         else if (cfg->type == SOCFW_ADAPTER_LORA)
@@ -263,6 +291,11 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
         if (cfg->type == SOCFW_ADAPTER_PREFIX) {
                 fixed.targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_K) |
                                 SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V);
+                a->cfg = fixed;
+                cfg = &a->cfg;
+        }
+        if (cfg->type == SOCFW_ADAPTER_PROMPT) {  /* no site */
+                fixed.targets = 0;
                 a->cfg = fixed;
                 cfg = &a->cfg;
         }
@@ -330,6 +363,7 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                                                       o, 1, err);
                                 sl->mid = mid;
                                 break;
+                        case SOCFW_ADAPTER_PROMPT:
                         case SOCFW_ADAPTER_NONE:
                                 break;
                         }
@@ -342,6 +376,9 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
         }
         if (cfg->prefix_projection && (rc = peft_proj_declare(a, err)) < 0)
                 goto fail;
+        if (cfg->type == SOCFW_ADAPTER_PROMPT &&
+            (rc = peft_prompt_add(a, err)) < 0)
+                goto fail;
         if ((rc = socfw_params_finalize(a->ps, err)) < 0)
                 goto fail;
         /* initialise in declaration order from one stream */
@@ -352,6 +389,8 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                 *out = a;
                 return 0;
         }
+        if (cfg->type == SOCFW_ADAPTER_PROMPT)
+                peft_prompt_init(a, m, &rng);
         for (int l = 0; l < a->n_layers; l++) {
                 for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
                         peft_slot *sl = peft_slot_of(a, l, (socfw_site)s);
@@ -381,6 +420,7 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                                 socfw_params_init_normal(a->ps, sl->t[0], 0.0f,
                                                          0.01f, &rng);
                                 break;
+                        case SOCFW_ADAPTER_PROMPT:
                         case SOCFW_ADAPTER_NONE:
                                 break;
                         }
@@ -454,6 +494,8 @@ socfw_adapter_has(const socfw_adapter *a, int layer, socfw_site s)
 int
 peft_lowest_layer(const socfw_adapter *a)
 {
+        if (a->cfg.type == SOCFW_ADAPTER_PROMPT)
+                return 0;
         for (int l = 0; l < a->n_layers; l++)
                 for (int s = 0; s < SOCFW_SITE_COUNT; s++)
                         if (socfw_adapter_has(a, l, (socfw_site)s))

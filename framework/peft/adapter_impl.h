@@ -45,6 +45,7 @@ struct socfw_adapter {
         int32_t *pmask;                 /* prefix: key mask of a batch    */
         size_t pmask_cap;
         peft_proj *proj;                /* prefix_projection, or NULL     */
+        int prompt_t;                   /* prompt: its tensor, or -1      */
 };
 
 static inline peft_slot *
@@ -87,5 +88,23 @@ peft_is_lora(socfw_adapter_type t)
 {
         return t == SOCFW_ADAPTER_LORA || t == SOCFW_ADAPTER_ADALORA;
 }
+
+/* Prompt tuning (prompt.c): add the prompt_embeddings tensor to a->ps
+ * (before it is finalized); fill it as cfg.prompt_init says. */
+PEFT_HIDDEN int peft_prompt_add(socfw_adapter *a, socfw_error *err);
+PEFT_HIDDEN void peft_prompt_init(socfw_adapter *a, const socfw_model *m,
+                                  socfw_rng *rng);
+
+/* PEFT's PROMPT_TUNING files (prompt.c, called by peft_file.c): the
+ * config keys of `a` into the adapter_config.json object j; an adapter
+ * from the config `cfg` and the tensors of `mf` (path: for messages). */
+struct json_t;
+struct socfw_modelfile;
+PEFT_HIDDEN void peft_prompt_config(const socfw_adapter *a,
+                                    struct json_t *j);
+PEFT_HIDDEN int peft_prompt_load(socfw_adapter **out, const socfw_model *m,
+                                 struct json_t *cfg,
+                                 const struct socfw_modelfile *mf,
+                                 const char *path, socfw_error *err);
 
 #endif

@@ -8,6 +8,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/peft/merge.c \
 	framework/peft/adalora.c \
 	framework/peft/prefix_projection.c \
+	framework/peft/prompt.c \
 	framework/peft/peft_file.c
 socfwinclude_HEADERS += framework/socfw/peft.h
 

@@ -29,6 +29,14 @@ socfw_adapter_merge(const socfw_adapter *a, socfw_model *m, socfw_error *err)
                                        "values of its own and cannot be "
                                        "folded into the weights; hint: run "
                                        "it attached (--adapter)");
+        if (c->type == SOCFW_ADAPTER_PROMPT)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED, "adapter "
+                                       "merge: a prompt adapter adds %d "
+                                       "learned input embeddings in front "
+                                       "of every sequence and cannot be "
+                                       "folded into the weights; hint: run "
+                                       "it attached (--adapter)",
+                                       c->num_virtual_tokens);
         if (!peft_is_lora(c->type) && c->type != SOCFW_ADAPTER_IA3)
                 return socfw_error_set(err, SOCFW_EUNSUPPORTED, "adapter "
                                        "merge: a %s adapter adds a layer of "

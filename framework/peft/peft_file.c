@@ -387,6 +387,7 @@ peft_config(const socfw_adapter *a, const socfw_model *m,
                            : c->type == SOCFW_ADAPTER_ADALORA ? "ADALORA"
                            : c->type == SOCFW_ADAPTER_IA3     ? "IA3"
                            : c->type == SOCFW_ADAPTER_PREFIX  ? "PREFIX_TUNING"
+                           : c->type == SOCFW_ADAPTER_PROMPT  ? "PROMPT_TUNING"
                                                               : "SOCFW_BOTTLENECK";
         json_t *j = json_pack("{s:s, s:o, s:o, s:b, s:o, s:n, s:n}",
                               "peft_type", type, "base_model_name_or_path",
@@ -398,7 +399,9 @@ peft_config(const socfw_adapter *a, const socfw_model *m,
         if (!j)
                 return NULL;
         int gpt2 = a->shape.arch == SOCFW_ARCH_GPT2;
-        if (c->type == SOCFW_ADAPTER_PREFIX) {
+        if (c->type == SOCFW_ADAPTER_PROMPT) {
+                peft_prompt_config(a, j);
+        } else if (c->type == SOCFW_ADAPTER_PREFIX) {
                 /* the keys and values themselves */
                 json_object_set_new(j, "num_virtual_tokens",
                                     json_integer(c->prefix_length));
@@ -535,6 +538,13 @@ socfw_adapter_save(const socfw_adapter *a, const socfw_model *m,
                 rc = out_add(&o, name, e, P, (int64_t)row);
                 break;
         }
+        case SOCFW_ADAPTER_PROMPT:      /* PEFT's prompt_embeddings */
+                rc = out_add(&o, strdup("prompt_embeddings"),
+                             copy_of(peft_prompt(a),
+                                     (size_t)a->cfg.num_virtual_tokens *
+                                             a->shape.hidden),
+                             a->cfg.num_virtual_tokens, a->shape.hidden);
+                break;
         case SOCFW_ADAPTER_NONE:
                 rc = SOCFW_EINVAL;
                 break;
@@ -1154,11 +1164,13 @@ socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
                                         "peft_type is missing");
         else if (strcmp(type, "LORA") && strcmp(type, "IA3") &&
                  strcmp(type, "ADALORA") && strcmp(type, "PREFIX_TUNING") &&
+                 strcmp(type, "PROMPT_TUNING") &&
                  strcmp(type, "SOCFW_BOTTLENECK"))
                 rc = socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path, 0, 0,
                                         "peft_type %s is not supported; "
                                         "hint: socfw reads LORA, ADALORA, IA3, "
-                                        "PREFIX_TUNING and its own "
+                                        "PREFIX_TUNING, PROMPT_TUNING and its "
+                                        "own "
                                         "SOCFW_BOTTLENECK", type);
         else if (json_is_true(json_object_get(cfg, "use_dora")))
                 rc = socfw_error_set_at(err, SOCFW_EUNSUPPORTED, path, 0, 0,
@@ -1200,6 +1212,8 @@ socfw_adapter_load(socfw_adapter **out, const socfw_model *m, const char *dir,
                 rc = load_lowrank(out, m, cfg, meta, mf, path, 0, err);
         else if (rc == 0 && !strcmp(type, "PREFIX_TUNING"))
                 rc = load_prefix(out, m, cfg, mf, path, err);
+        else if (rc == 0 && !strcmp(type, "PROMPT_TUNING"))
+                rc = peft_prompt_load(out, m, cfg, mf, path, err);
         else if (rc == 0 && !strcmp(type, "ADALORA"))
                 rc = load_lowrank(out, m, cfg, meta, mf, path, 1, err);
         else if (rc == 0 && !strcmp(type, "IA3"))

@@ -108,7 +108,15 @@ PEFT_HIDDEN float *peft_prefix_scratch(socfw_adapter *a, int which, size_t n);
 PEFT_HIDDEN void peft_proj_refresh(const socfw_adapter *a, int force);
 PEFT_HIDDEN void peft_proj_backward(socfw_adapter *a);
 
-/* Lowest block the adapter touches (n_layers when none). */
+/* ---- prompt tuning (forward.c, decode.c; prompt.c) ---- */
+
+/* The P learned input rows (P, hidden) and their gradient (NULL for other
+ * types). */
+PEFT_HIDDEN const float *peft_prompt(const socfw_adapter *a);
+PEFT_HIDDEN float *peft_prompt_grad(socfw_adapter *a);
+
+/* Lowest block the adapter touches (n_layers when none; 0 for a prompt,
+ * whose gradient comes from below every block). */
 PEFT_HIDDEN int peft_lowest_layer(const socfw_adapter *a);
 
 #endif

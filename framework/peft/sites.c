@@ -241,6 +241,7 @@ peft_out_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
                 rc = bottleneck_forward(a, sl, y, ldy, out, p);
                 break;
         case SOCFW_ADAPTER_PREFIX:      /* in attention, block.c */
+        case SOCFW_ADAPTER_PROMPT:      /* before the blocks, forward.c */
         case SOCFW_ADAPTER_NONE:
                 break;
         }
@@ -385,6 +386,7 @@ peft_out_backward(socfw_adapter *a, int l, socfw_site s, const float *x,
         case SOCFW_ADAPTER_BOTTLENECK:
                 return bottleneck_backward(a, sl, dy, ldy, out, N);
         case SOCFW_ADAPTER_PREFIX:
+        case SOCFW_ADAPTER_PROMPT:
         case SOCFW_ADAPTER_NONE:
                 break;
         }

@@ -1,5 +1,6 @@
 /* socfw/peft.h - parameter-efficient adapters over a frozen backbone:
- * LoRA, (IA)3 and bottleneck adapters at the block's named linear sites.
+ * LoRA, AdaLoRA, (IA)3 and bottleneck adapters at the block's named linear
+ * sites, prefix tuning in attention, prompt tuning at the input.
  *
  * Every transformer block of a socfw_model has the same named linear sites
  * (socfw_site): attn.q, attn.k, attn.v, attn.o, mlp.up, mlp.gate (Llama
@@ -70,6 +71,26 @@
  *            the computed rows as PEFT does (no MLP is needed to load
  *            them).  Tensors: prefix_encoder.embedding.weight,
  *            prefix_encoder.transform.{0,2}.{weight,bias}.
+ *   prompt   (Lester et al. 2021, PEFT's PROMPT_TUNING) P learned input
+ *            embeddings placed before the token embeddings of every
+ *            sequence; no site is touched.  The virtual tokens take
+ *            positions 0..P-1 and real tokens follow at P, P+1, ...
+ *            (learned positions and RoPE alike); a prompt row replaces the
+ *            word embedding only, so BERT-style models still add its
+ *            position, token type 0 and the embedding LayerNorm, and every
+ *            model its embedding dropout.  Attention: causal models' virtual
+ *            tokens see earlier virtual tokens, real tokens see all of them;
+ *            encoders see everything; padding masks as without the
+ *            adapter (virtual tokens are never masked).  The forward's
+ *            hidden states are the real tokens' only, (B,T,C) as always,
+ *            so heads, poolers (a classifier's CLS / first / last / mean,
+ *            BERT's pooler: the real [CLS], not a virtual token as in
+ *            PEFT's BertForSequenceClassification), taggers and the LM loss
+ *            read the real sequence.  KV decoding runs the prompt through
+ *            the blocks once, as the cache's first P positions.  Init:
+ *            N(0,1) as nn.Embedding (PEFT's RANDOM), or rows of the frozen
+ *            token embedding at uniformly drawn ids (PEFT's SAMPLE_VOCAB).
+ *            Tensor: prompt_embeddings (P,hidden).
  *   bottleneck  at attn.o and/or mlp.down (Houlsby: both; Pfeiffer:
  *            mlp.down): y += up(act(down(y))), down (m,out) + bias,
  *            up (out,m) + bias, m = out / reduction_factor; near-identity
@@ -140,7 +161,14 @@ typedef enum socfw_adapter_type {
         SOCFW_ADAPTER_BOTTLENECK = 3,
         SOCFW_ADAPTER_ADALORA = 4,
         SOCFW_ADAPTER_PREFIX = 5,
+        SOCFW_ADAPTER_PROMPT = 6,
 } socfw_adapter_type;
+
+/* How a prompt adapter's embeddings start. */
+typedef enum socfw_prompt_init {
+        SOCFW_PROMPT_INIT_RANDOM = 0, /* N(0,1): PEFT's RANDOM             */
+        SOCFW_PROMPT_INIT_VOCAB = 1,  /* token embedding rows: SAMPLE_VOCAB */
+} socfw_prompt_init;
 
 typedef enum socfw_adapter_act {
         SOCFW_ADAPTER_ACT_RELU = 0,
@@ -169,19 +197,24 @@ typedef struct socfw_adapter_config {
         int prefix_length;      /* virtual tokens per layer               */
         bool prefix_projection; /* rows computed by an MLP (see above)    */
         int encoder_hidden_size;/* its width; 0: the backbone's hidden    */
+        /* prompt tuning */
+        int num_virtual_tokens; /* learned input embeddings (P)           */
+        socfw_prompt_init prompt_init;
 } socfw_adapter_config;
 
 /* Defaults of each type (PEFT's where PEFT has the type):
  *   LoRA: r 8, alpha 8, dropout 0, targets attn.q + attn.v;
  *   IA3: targets attn.k + attn.v + mlp.down;
- *   bottleneck: Pfeiffer (mlp.down), reduction 16, relu. */
+ *   bottleneck: Pfeiffer (mlp.down), reduction 16, relu;
+ *   prompt: 20 virtual tokens, random init. */
 void socfw_adapter_config_default(socfw_adapter_config *c,
                                   socfw_adapter_type type);
 
-/* "lora", "ia3", "bottleneck", "none"; "?" otherwise.  Static string. */
+/* "lora", "adalora", "ia3", "bottleneck", "prefix", "prompt", "none";
+ * "?" otherwise.  Static string. */
 const char *socfw_adapter_type_name(socfw_adapter_type t);
 
-/* The type named `name` ("lora", "ia3", "bottleneck", "none"), or -1. */
+/* The type named `name` (as socfw_adapter_type_name gives it), or -1. */
 int socfw_adapter_type_parse(const char *name);
 
 /* ---- adapters ----------------------------------------------------------- */
@@ -245,6 +278,9 @@ bool socfw_adapter_prefix_projected(const socfw_adapter *a);
  * prefix_projection adapter then recomputes its rows before they are next
  * read.  No-op for other adapters and NULL. */
 void socfw_adapter_params_changed(socfw_adapter *a);
+/* Virtual tokens of a prompt adapter (0 for other types or NULL): rows
+ * the forward runs in front of every sequence, positions it takes. */
+int socfw_adapter_prompt_length(const socfw_adapter *a);
 
 /* Whether block `layer` has the adapter at site `s`. */
 bool socfw_adapter_has(const socfw_adapter *a, int layer, socfw_site s);
@@ -281,8 +317,8 @@ socfw_adapter *socfw_model_kv_attached(const socfw_model_kv *kv);
 
 /* Fold a LoRA or IA3 adapter into the weights of `m` (W += s B A, or the
  * (IA)3 scalings), so that `m` alone computes what `m` + `a` did.
- * `m` must not have `a` attached.  Bottleneck adapters cannot be folded:
- * SOCFW_EUNSUPPORTED. */
+ * `m` must not have `a` attached.  Bottleneck, prefix and prompt adapters
+ * cannot be folded: SOCFW_EUNSUPPORTED. */
 int socfw_adapter_merge(const socfw_adapter *a, socfw_model *m,
                         socfw_error *err);
 
@@ -294,13 +330,17 @@ int socfw_adapter_merge(const socfw_adapter *a, socfw_model *m,
  * one c_attn adapter), and meta.json: type, task (may be NULL), the base
  * model's fingerprint and `base_source` (may be NULL).  Bottleneck
  * adapters use the same layout with peft_type "SOCFW_BOTTLENECK" (socfw
- * reads them, PEFT does not).  Files are written atomically; `dir` is made
+ * reads them, PEFT does not).  Prompt adapters are PEFT's PROMPT_TUNING:
+ * adapter_model.safetensors holds prompt_embeddings (P,hidden), the
+ * config num_virtual_tokens, token_dim, num_transformer_submodules 1,
+ * prompt_tuning_init.  Files are written atomically; `dir` is made
  * if needed.  Returns 0 or a negative SOCFW_E* code. */
 int socfw_adapter_save(const socfw_adapter *a, const socfw_model *m,
                        const char *dir, const char *task,
                        const char *base_source, socfw_error *err);
 
-/* Read an adapter directory (written by socfw or by PEFT: LoRA and IA3)
+/* Read an adapter directory (written by socfw or by PEFT: LoRA, AdaLoRA,
+ * IA3, PREFIX_TUNING without projection, PROMPT_TUNING)
  * for `m`.  With check_base, an adapter whose meta.json names another base
  * model fingerprint is refused naming both.  Refused with the file and
  * tensor: a tensor of no site of this architecture, a missing partner, a

@@ -86,6 +86,14 @@ rt_task_adapter_config(const socfw_pipeline *p, const socfw_config *task,
         if (socfw_config_has(c, "adapter.encoder_hidden_size"))
                 ac->encoder_hidden_size = (int)socfw_config_get_int(
                         c, "adapter.encoder_hidden_size");
+        c = source(task, bb, "num_virtual_tokens");
+        ac->num_virtual_tokens = (int)socfw_config_get_int(
+                c, "adapter.num_virtual_tokens");
+        c = source(task, bb, "prompt_init");
+        const char *pi = socfw_config_get_string(c, "adapter.prompt_init");
+        ac->prompt_init = pi && !strcmp(pi, "vocab")
+                                  ? SOCFW_PROMPT_INIT_VOCAB
+                                  : SOCFW_PROMPT_INIT_RANDOM;
         c = source(task, bb, "non_linearity");
         const char *act = socfw_config_get_string(c, "adapter.non_linearity");
         ac->act = act && !strcmp(act, "gelu")   ? SOCFW_ADAPTER_ACT_GELU
@@ -193,6 +201,17 @@ socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
                                   "prefix_length", SOCFW_ESCHEMA, err, name,
                                   msg);
                 }
+                if (ac.type == SOCFW_ADAPTER_PROMPT && scratch && !llama &&
+                    max_seq + ac.num_virtual_tokens > max_pos) {
+                        snprintf(msg, sizeof msg, "%d virtual tokens and "
+                                 "max_seq_len %ld exceed the model's %ld "
+                                 "positions; hint: fewer virtual tokens or "
+                                 "a shorter backbone.max_seq_len",
+                                 ac.num_virtual_tokens, max_seq, max_pos);
+                        return at(source(task, bb, "num_virtual_tokens"),
+                                  "num_virtual_tokens", SOCFW_ESCHEMA, err,
+                                  name, msg);
+                }
         }
         const char *freeze = socfw_config_get_string(bb, "freeze");
         if (any && socfw_config_has(bb, "freeze") && strcmp(freeze, "all"))
@@ -278,6 +297,21 @@ rt_build_adapters(socfw_runtime *rt, socfw_error *err)
                                  rt->max_seq, mc->max_positions);
                         return at(c, "prefix_length", SOCFW_ESCHEMA, err,
                                   socfw_task_name(t->ctx), msg);
+                }
+                if (ac.type == SOCFW_ADAPTER_PROMPT &&
+                    mc->arch != SOCFW_ARCH_LLAMA &&
+                    rt->max_seq + ac.num_virtual_tokens > mc->max_positions) {
+                        const socfw_config *c = source(t->cfg, bb,
+                                                       "num_virtual_tokens");
+                        char msg[256];
+                        snprintf(msg, sizeof msg, "%d virtual tokens and "
+                                 "max_seq_len %d exceed the model's %d "
+                                 "positions; hint: fewer virtual tokens or "
+                                 "a shorter backbone.max_seq_len",
+                                 ac.num_virtual_tokens, rt->max_seq,
+                                 mc->max_positions);
+                        return at(c, "num_virtual_tokens", SOCFW_ESCHEMA,
+                                  err, socfw_task_name(t->ctx), msg);
                 }
                 socfw_rng r;
                 socfw_rng_fork(&rt->rng, 2000 + i, &r);

@@ -79,6 +79,16 @@ def main():
     seed("gpt2_bottleneck", {"peft_type": "SOCFW_BOTTLENECK",
                              "reduction_factor": 4,
                              "non_linearity": "gelu"}, t)
+    # PEFT's PROMPT_TUNING: P learned input rows (P, hidden)
+    seed("gpt2_prompt", {"peft_type": "PROMPT_TUNING",
+                         "num_virtual_tokens": 4, "token_dim": 8,
+                         "num_transformer_submodules": 1,
+                         "prompt_tuning_init": "RANDOM"},
+         {"prompt_embeddings": ([4, 8], rnd(32))})
+    seed("llama_prompt", {"peft_type": "PROMPT_TUNING",
+                          "num_virtual_tokens": 2, "token_dim": 8,
+                          "prompt_tuning_init": "SAMPLE_VOCAB"},
+         {"prompt_embeddings": ([2, 8], rnd(16))})
 
 
 if __name__ == "__main__":
