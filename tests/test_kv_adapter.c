@@ -1,7 +1,8 @@
 /* tests/test_kv_adapter.c - a KV cache's own adapter (socfw_model_kv_attach):
  * generations with different adapters at once over one model.
  *
- * The reference for each adapter (none, two LoRAs, a prefix) is decoding
+ * The reference for each adapter (none, two LoRAs, a prefix, a prompt) is
+ * decoding
  * with that adapter attached to the model, as before caches had their own.
  * A cache given the adapter itself decodes the same bits whatever the model
  * has attached, also while other threads decode with other adapters; a
@@ -19,7 +20,7 @@
 #include "socfw/params.h"
 #include "socfw/peft.h"
 
-#define NAD 4           /* none, LoRA 1, LoRA 2, prefix */
+#define NAD 5           /* none, LoRA 1, LoRA 2, prefix, prompt */
 #define PLEN 5
 #define GEN 10
 #define STEPS (PLEN + GEN)
@@ -102,17 +103,20 @@ setup(fixture *f, socfw_arch arch)
         f->V = c.vocab_size;
         for (int a = 1; a < NAD; a++) {
                 socfw_adapter_config ac;
-                socfw_adapter_config_default(&ac, a < 3
-                                                          ? SOCFW_ADAPTER_LORA
-                                                          : SOCFW_ADAPTER_PREFIX);
+                socfw_adapter_config_default(
+                        &ac, a < 3    ? SOCFW_ADAPTER_LORA
+                             : a == 3 ? SOCFW_ADAPTER_PREFIX
+                                      : SOCFW_ADAPTER_PROMPT);
                 if (a < 3) {
                         ac.rank = 2;
                         ac.alpha = 4;
                         ac.targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_Q) |
                                      SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V) |
                                      SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN);
-                } else {
+                } else if (a == 3) {
                         ac.prefix_length = 3;
+                } else {
+                        ac.num_virtual_tokens = 2;
                 }
                 cr_assert_eq(socfw_adapter_new(&f->ad[a], f->m, &ac,
                                                (uint64_t)a, &err),
@@ -302,9 +306,9 @@ check_batch(socfw_arch arch)
 Test(kv_adapter, batch_of_one_adapter_gpt2) { check_batch(SOCFW_ARCH_GPT2); }
 Test(kv_adapter, batch_of_one_adapter_llama) { check_batch(SOCFW_ARCH_LLAMA); }
 
-/* A prefix adapter given to a cache made without it makes room for its
- * rows, and taking it away gives the room back. */
-Test(kv_adapter, prefix_attached_to_a_cache_makes_room)
+/* A prefix or prompt adapter given to a cache made without it makes room
+ * for its rows, and taking it away gives the room back. */
+Test(kv_adapter, prefix_or_prompt_attached_to_a_cache_makes_room)
 {
         fixture f;
         setup(&f, SOCFW_ARCH_LLAMA);
@@ -319,6 +323,13 @@ Test(kv_adapter, prefix_attached_to_a_cache_makes_room)
         cr_assert_eq(decode(f.m, kv, f.V, lg, tok), 0);
         cr_assert_eq(socfw_model_kv_len(kv), 3 + STEPS - 1);
         cr_assert_eq(memcmp(lg, f.ref + (size_t)3 * GEN * f.V,
+                            sizeof(float) * GEN * (size_t)f.V),
+                     0);
+        socfw_model_kv_reset(kv);
+        cr_assert_eq(socfw_model_kv_attach(kv, f.ad[4], &err), 0);
+        cr_assert_eq(socfw_model_kv_capacity(kv), STEPS + 2);
+        cr_assert_eq(decode(f.m, kv, f.V, lg, tok), 0);
+        cr_assert_eq(memcmp(lg, f.ref + (size_t)4 * GEN * f.V,
                             sizeof(float) * GEN * (size_t)f.V),
                      0);
         socfw_model_kv_reset(kv);

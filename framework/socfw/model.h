@@ -334,9 +334,10 @@ void socfw_model_kv_free(socfw_model_kv *kv);
 /* Forget all positions (keeps the memory). */
 void socfw_model_kv_reset(socfw_model_kv *kv);
 
-/* Positions held; capacity.  With a prefix adapter (socfw/peft.h: the
- * cache's own, or the model's when the cache was made) the cache has room for its rows
- * too, and they are the first positions held once a step ran. */
+/* Positions held; capacity.  With a prefix or prompt adapter (socfw/
+ * peft.h: the cache's own, or the model's when the cache was made) the
+ * cache has room for its rows too, and they are the first positions held
+ * once a step ran. */
 int socfw_model_kv_len(const socfw_model_kv *kv);
 int socfw_model_kv_capacity(const socfw_model_kv *kv);
 
