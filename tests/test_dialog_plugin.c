@@ -1,9 +1,12 @@
 /* test_dialog_plugin.c - the dialog task plugin loaded through the registry:
  * training examples from dialogs and prompt/response pairs, and predict
  * (tone, control token, stops, blocklist, sessions, bad input) with a fake
- * generator installed in the task context. */
+ * generator installed in the task context, and evaluate (generation
+ * metrics over a seeded sample of the split's items, prompts rebuilt from
+ * the records the host reads again). */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -759,28 +762,104 @@ cycle_generate(void *runtime, socfw_task_ctx *ctx, const char *prompt,
         return 0;
 }
 
-/* Parse every line of `jsonl` as records of a file named `name`. */
-static size_t
-parse_file(fixture *f, const char *jsonl, const char *name)
+/* A split as the host reads it (socfw_task_read_file): the record row of
+ * each item and the prompt parse_example gave it. */
+#define MAX_ITEMS 64
+typedef struct split_items {
+        size_t n;
+        long rows[MAX_ITEMS];
+        char *prompts[MAX_ITEMS];
+        char path[4200];
+} split_items;
+
+static int
+collect_item(void *arg, const example_item *it, socfw_error *perr)
 {
-        socfw_reader *r = NULL;
-        socfw_record *rec = NULL;
-        socfw_error err = {0};
-        size_t n = 0;
-        cr_assert_eq(socfw_reader_open_memory(&r, jsonl, strlen(jsonl), name,
-                                              NULL, &err),
+        (void)perr;
+        split_items *si = arg;
+        cr_assert_lt(si->n, MAX_ITEMS);
+        cr_assert_eq(it->kind, EXAMPLE_LM);
+        si->rows[si->n] = it->record;
+        si->prompts[si->n] = strdup(it->lm_context);
+        cr_assert_not_null(si->prompts[si->n]);
+        si->n++;
+        return 0;
+}
+
+/* Write `jsonl` as fx.dir/name and read it as the split `valid`. */
+static void
+read_split(fixture *f, const char *name, const char *jsonl, split_items *si)
+{
+        memset(si, 0, sizeof *si);
+        snprintf(si->path, sizeof si->path, "%s/%s", fx.dir, name);
+        cr_assert_eq(socfw_test_write_file(si->path, jsonl, strlen(jsonl)),
                      0);
-        while (socfw_reader_next(r, &rec, &err) == 1) {
-                socfw_example *ex = socfw_example_new();
-                cr_assert_eq(f->ctx->plugin->task->parse_example(
-                                     f->ctx->state, rec, ex, &err),
-                             0, "%s", err.message);
-                n += socfw_example_count(ex);
-                socfw_example_free(ex);
-                socfw_record_free(rec);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_task_read_file(f->ctx, si->path, "valid", 0,
+                                          collect_item, si, NULL, &err),
+                     0, "%s", err.message);
+}
+
+static void
+split_items_clear(split_items *si)
+{
+        for (size_t i = 0; i < si->n; i++)
+                free(si->prompts[i]);
+        si->n = 0;
+}
+
+/* The evaluation of the split as the host hands it to the hook: one item
+ * per example, its record read again from the file on demand. */
+static void
+split_eval(socfw_eval *e, fixture *f, const split_items *si)
+{
+        socfw_eval_init(e, si->n, NULL, NULL, NULL, 0);
+        e->kind = SOCFW_TARGET_TOKENS;
+        e->rows = si->rows;
+        e->ctx = f->ctx;
+        e->source = si->path;
+        e->split = "valid";
+}
+
+/* The sample the hook is specified to draw: a reservoir over the items in
+ * order, splitmix64 seeded with seed ^ "dialog". */
+static uint64_t
+ref_next(uint64_t *s)
+{
+        uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+}
+
+static size_t
+ref_sample(uint64_t seed, size_t n, size_t k, size_t *pick)
+{
+        uint64_t rng = seed ^ 0x6469616c6f67ULL;
+        for (size_t i = 0; i < n; i++) {
+                uint64_t j = i < k ? i : ref_next(&rng) % (uint64_t)(i + 1);
+                if (j < k)
+                        pick[j] = i;
         }
-        socfw_reader_close(r);
-        return n;
+        return n < k ? n : k;
+}
+
+/* `n` two-turn dialogs, each different (2 examples each with speakers A/B
+ * and three turns). */
+static char *
+dialogs(int n)
+{
+        static char buf[16384];
+        size_t len = 0;
+        for (int i = 0; i < n; i++)
+                len += (size_t)snprintf(
+                        buf + len, sizeof buf - len,
+                        "{\"turns\": [{\"speaker\": \"A\", \"text\": \"hi %d\"},"
+                        " {\"speaker\": \"B\", \"text\": \"hello %d\"},"
+                        " {\"speaker\": \"A\", \"text\": \"bye %d\"}]}\n",
+                        i, i, i);
+        cr_assert_lt(len, sizeof buf);
+        return buf;
 }
 
 static double
@@ -802,31 +881,37 @@ Test(dialog_plugin, evaluate_measures_generated_replies)
                          "    seed: 3\n");
         f.ctx->generate = cycle_generate;
         memset(&g_gen, 0, sizeof g_gen);
-        char two[4096];
-        snprintf(two, sizeof two, "%s%s", daily, daily);
-        size_t n = parse_file(&f, two, "valid.jsonl");
-        cr_assert_eq(n, 6);
+        char text[4096];
+        snprintf(text, sizeof text, "%s%s", daily, dialogs(4));
+        split_items si;
+        read_split(&f, "valid.jsonl", text, &si);
+        cr_assert_eq(si.n, 11);
 
-        /* another file's split: nothing kept for it, nothing generated */
+        /* no data file for the split: nothing to sample, nothing
+         * generated */
         socfw_eval e;
-        socfw_eval_init(&e, 5, NULL, NULL, NULL, 0);
-        e.source = "test.jsonl";
+        socfw_eval_init(&e, 11, NULL, NULL, NULL, 0);
         cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, NULL), 0);
         cr_assert_eq(e.n_metrics, 0);
         cr_assert_eq(g_gen.calls, 0);
         socfw_eval_clear(&e);
 
-        /* the valid split: 4 sampled contexts, greedy */
-        socfw_eval_init(&e, 6, NULL, NULL, NULL, 0);
-        e.source = "valid.jsonl";
+        /* the valid split: 4 sampled items, greedy, each prompt the one
+         * parse_example gave the item (rebuilt from its record) */
+        split_eval(&e, &f, &si);
         socfw_error err = {0};
         cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err), 0,
                      "%s", err.message);
         cr_assert_eq(g_gen.calls, 4);
         cr_assert_float_eq(g_gen.temperature, 0.0f, 1e-9);
-        for (int i = 0; i < 4; i++)
+        size_t pick[4];
+        cr_assert_eq(ref_sample(3, si.n, 4, pick), 4);
+        for (int i = 0; i < 4; i++) {
                 cr_assert(strstr(g_gen.prompts[i], "\nBot:"), "%s",
                           g_gen.prompts[i]);
+                cr_assert_str_eq(g_gen.prompts[i], si.prompts[pick[i]],
+                                 "sample %d is item %zu", i, pick[i]);
+        }
         /* replies "I am fine , thanks ." "I am tired ." "ok" "" (trimmed;
          * the control token dropped): 6+4+1+0 = 11 words, 8 unique;
          * bigrams 5+3 = 8, (i am) twice -> 7 unique */
@@ -834,15 +919,128 @@ Test(dialog_plugin, evaluate_measures_generated_replies)
         cr_assert_float_eq(metric(&e, "distinct_2"), 7.0 / 8, 1e-9);
         cr_assert_float_eq(metric(&e, "avg_reply_words"), 11.0 / 4, 1e-9);
         cr_assert_float_eq(metric(&e, "generated_replies"), 4, 1e-9);
+        cr_assert(e.report && strstr(e.report, "--- reply ---"));
+        socfw_eval_clear(&e);
+        split_items_clear(&si);
+        fixture_close(&f);
+}
+
+/* The same seed draws the same items in the same order, evaluation after
+ * evaluation and in a fresh instance of the plugin; another seed draws
+ * others. */
+Test(dialog_plugin, evaluate_sample_is_reproducible)
+{
+        static const char *const keys[] = {
+                "    template: plain\n    eval_generate: 3\n    seed: 11\n",
+                "    template: plain\n    eval_generate: 3\n    seed: 12\n"};
+        char got[3][3][1024]; /* run x sample */
+        for (int run = 0; run < 3; run++) {
+                fixture f;
+                fixture_open(&f, keys[run == 2]);
+                f.ctx->generate = cycle_generate;
+                split_items si;
+                read_split(&f, "valid.jsonl", dialogs(8), &si);
+                cr_assert_eq(si.n, 16);
+                for (int pass = 0; pass < (run == 0 ? 2 : 1); pass++) {
+                        memset(&g_gen, 0, sizeof g_gen);
+                        socfw_eval e;
+                        split_eval(&e, &f, &si);
+                        socfw_error err = {0};
+                        cr_assert_eq(f.ctx->plugin->task->evaluate(
+                                             f.ctx->state, &e, &err),
+                                     0, "%s", err.message);
+                        cr_assert_eq(g_gen.calls, 3);
+                        for (int k = 0; k < 3; k++) {
+                                if (pass == 1)
+                                        cr_assert_str_eq(g_gen.prompts[k],
+                                                         got[run][k],
+                                                         "pass 2, sample %d",
+                                                         k);
+                                snprintf(got[run][k], sizeof got[run][k],
+                                         "%s", g_gen.prompts[k]);
+                        }
+                        socfw_eval_clear(&e);
+                }
+                split_items_clear(&si);
+                fixture_close(&f);
+        }
+        int other = 0;
+        for (int k = 0; k < 3; k++) {
+                cr_assert_str_eq(got[1][k], got[0][k], "seed 11, sample %d",
+                                 k);
+                other += strcmp(got[2][k], got[0][k]) != 0;
+        }
+        cr_assert_gt(other, 0, "seeds 11 and 12 drew the same prompts");
+}
+
+/* The hook rebuilds its prompts from the records the host reads again.
+ * Designed behaviour when the file changed after the split was read:
+ * moved, deleted or shortened -> an error naming the file; a sampled
+ * record that no longer gives its items -> an error naming file:line;
+ * records still giving their items are read as they are now. */
+Test(dialog_plugin, evaluate_of_a_file_changed_since_it_was_read)
+{
+        fixture f;
+        fixture_open(&f, "    template: plain\n"
+                         "    eval_generate: 100\n");
+        f.ctx->generate = cycle_generate;
+        memset(&g_gen, 0, sizeof g_gen);
+        split_items si;
+        read_split(&f, "valid.jsonl", dialogs(3), &si);
+        cr_assert_eq(si.n, 6);
+        char moved[4300];
+        snprintf(moved, sizeof moved, "%s.moved", si.path);
+        socfw_eval e;
+        socfw_error err = {0};
+
+        cr_assert_eq(rename(si.path, moved), 0);
+        split_eval(&e, &f, &si);
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err),
+                     SOCFW_EIO);
+        cr_assert_str_eq(err.file, si.path);
+        cr_assert(strstr(err.message, "moved"), "%s", err.message);
+        cr_assert_eq(e.n_metrics, 0);
+        cr_assert_eq(g_gen.calls, 0);
         socfw_eval_clear(&e);
 
-        /* the file read again (a new pass) replaces, not adds */
-        cr_assert_eq(parse_file(&f, two, "valid.jsonl"), 6);
-        socfw_eval_init(&e, 6, NULL, NULL, NULL, 0);
-        e.source = "valid.jsonl";
-        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, NULL), 0);
-        cr_assert_eq(g_gen.calls, 8);
+        /* the second dialog cut to two turns: one example where there
+         * were two */
+        char *text = socfw_test_read_file(moved, NULL);
+        cr_assert_not_null(text);
+        char *cut = strstr(text, ", {\"speaker\": \"A\", \"text\": \"bye 1\"}");
+        cr_assert_not_null(cut);
+        memmove(cut, strchr(cut + 1, '}') + 1,
+                strlen(strchr(cut + 1, '}') + 1) + 1);
+        cr_assert_eq(socfw_test_write_file(si.path, text, strlen(text)), 0);
+        memset(&err, 0, sizeof err);
+        split_eval(&e, &f, &si);
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err),
+                     SOCFW_EFORMAT);
+        cr_assert_str_eq(err.file, si.path);
+        cr_assert_eq(err.line, 2);
+        cr_assert(strstr(err.message, "changed"), "%s", err.message);
         socfw_eval_clear(&e);
+
+        /* an edit that keeps every record's turns: read as it is now */
+        free(text);
+        text = socfw_test_read_file(moved, NULL);
+        cr_assert_not_null(text);
+        char *hello = strstr(text, "hello 1");
+        cr_assert_not_null(hello);
+        memcpy(hello, "HELLO", 5);
+        cr_assert_eq(socfw_test_write_file(si.path, text, strlen(text)), 0);
+        memset(&g_gen, 0, sizeof g_gen);
+        split_eval(&e, &f, &si);
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err), 0,
+                     "%s", err.message);
+        cr_assert_eq(g_gen.calls, 6);
+        int edited = 0;
+        for (int k = 0; k < 6; k++)
+                edited += strstr(g_gen.prompts[k], "HELLO 1") != NULL;
+        cr_assert_gt(edited, 0);
+        socfw_eval_clear(&e);
+        free(text);
+        split_items_clear(&si);
         fixture_close(&f);
 }
 
@@ -852,13 +1050,16 @@ Test(dialog_plugin, evaluate_is_off_by_default)
         fixture_open(&f, "    template: plain\n");
         f.ctx->generate = cycle_generate;
         memset(&g_gen, 0, sizeof g_gen);
-        cr_assert_eq(parse_file(&f, daily, "valid.jsonl"), 3);
+        split_items si;
+        read_split(&f, "valid.jsonl", daily, &si);
+        cr_assert_eq(si.n, 3);
         socfw_eval e;
-        socfw_eval_init(&e, 3, NULL, NULL, NULL, 0);
+        split_eval(&e, &f, &si);
         cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, NULL), 0);
         cr_assert_eq(e.n_metrics, 0);
         cr_assert_eq(g_gen.calls, 0);
         socfw_eval_clear(&e);
+        split_items_clear(&si);
         fixture_close(&f);
 }
 

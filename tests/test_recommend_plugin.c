@@ -1,8 +1,10 @@
 /* test_recommend_plugin.c - the recommend task plugin through the registry:
  * training pairs from interactions, bad input (unknown items, users without
  * history, missing items file), full-catalogue evaluation with the
- * popularity baseline against hand-computed values, and predict, with a
- * fake embedding model installed in the task context. */
+ * popularity baseline against hand-computed values (over the records the
+ * host gives, and what happens when the evaluated file changed since it
+ * was read), and predict, with a fake embedding model installed in the
+ * task context. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -305,6 +307,22 @@ Test(recommend_plugin, a_missing_items_file_is_reported)
         socfw_pipeline_free(f.p);
 }
 
+/* An evaluation of the valid split as the host hands it over: the rows
+ * the host kept (the 4th, with an unknown item, was refused when read),
+ * read again from `source` on demand. */
+static const long VALID_ROWS[] = {1, 2, 3};
+
+static void
+valid_eval(fixture *f, socfw_eval *e, int *zeros, const char *source)
+{
+        socfw_eval_init(e, 3, zeros, zeros, NULL, 0);
+        e->kind = SOCFW_TARGET_SCORE;
+        e->rows = VALID_ROWS;
+        e->ctx = f->ctx;
+        e->source = source;
+        e->split = "valid";
+}
+
 static double
 metric(const socfw_eval *e, const char *name)
 {
@@ -322,14 +340,13 @@ Test(recommend_plugin, evaluation_ranks_the_whole_catalogue)
         f.ctx->infer = fake_infer;
         socfw_eval e;
         int zeros[4] = {0};
-        socfw_eval_init(&e, 3, zeros, zeros, NULL, 0);
-        e.source = path_of(&f, "data.valid");
+        valid_eval(&f, &e, zeros, path_of(&f, "data.valid"));
         socfw_error err = {0};
         fake_calls = 0;
         cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err), 0,
                      "%s", err.message);
-        /* 8 items + 1 probe + 3 queries (the row with an unknown item is
-         * skipped) */
+        /* 8 items + 1 probe + 3 queries (the row with an unknown item was
+         * skipped by the host) */
         cr_assert_eq(fake_calls, 8 + 1 + 3);
         /* model: u1 -> a3 rank 1 (a1, a2 seen), u2 -> b3 rank 1 (b1, b2
          * seen), u4 (no history, all scores 0) -> a1 rank 1 by index */
@@ -363,8 +380,7 @@ Test(recommend_plugin, logq_correction_adds_the_popularity_prior)
         f.ctx->infer = fake_infer;
         socfw_eval e;
         int zeros[4] = {0};
-        socfw_eval_init(&e, 3, zeros, zeros, NULL, 0);
-        e.source = path_of(&f, "data.valid");
+        valid_eval(&f, &e, zeros, path_of(&f, "data.valid"));
         socfw_error err = {0};
         cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err), 0,
                      "%s", err.message);
@@ -373,6 +389,82 @@ Test(recommend_plugin, logq_correction_adds_the_popularity_prior)
          * all dots 0, a1 (log 3) after b1 (log 4): rank 2 */
         cr_assert_float_eq(metric(&e, "mrr"), (1.0 + 0.5 + 0.5) / 3.0, 1e-9);
         socfw_eval_clear(&e);
+        fixture_close(&f);
+}
+
+/* The host reads the evaluated rows again when the hook asks for them
+ * (socfw_eval_record).  Designed behaviour when the file changed after the
+ * split was read: moved, deleted or shortened -> an error naming the file;
+ * a row that no longer holds an interaction -> an error naming file:line;
+ * rows still well-formed are ranked as they are now.  Never figures over
+ * fewer rows than were evaluated. */
+Test(recommend_plugin, evaluation_of_a_file_changed_since_it_was_read)
+{
+        fixture f;
+        fixture_open(&f, NULL);
+        f.ctx->infer = fake_infer;
+        char copy[4200], moved[4200];
+        snprintf(copy, sizeof copy, "%s/eval.jsonl", fx.dir);
+        snprintf(moved, sizeof moved, "%s/eval-moved.jsonl", fx.dir);
+        char *text = socfw_test_read_file(path_of(&f, "data.valid"), NULL);
+        cr_assert_not_null(text);
+        cr_assert_eq(socfw_test_write_file(copy, text, strlen(text)), 0);
+        int zeros[4] = {0};
+        socfw_error err = {0};
+        socfw_eval e;
+
+        /* moved away: a clear error, no metrics */
+        cr_assert_eq(rename(copy, moved), 0);
+        valid_eval(&f, &e, zeros, copy);
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err),
+                     SOCFW_EIO);
+        cr_assert_str_eq(err.file, copy);
+        cr_assert(strstr(err.message, "moved"), "%s", err.message);
+        cr_assert_eq(e.n_metrics, 0);
+        socfw_eval_clear(&e);
+
+        /* shortened to its first row: the same error */
+        const char *row1 = "{\"user\": \"u1\", \"item\": \"a3\", "
+                           "\"rating\": 4, \"ts\": 10}\n";
+        cr_assert_eq(socfw_test_write_file(copy, row1, strlen(row1)), 0);
+        memset(&err, 0, sizeof err);
+        valid_eval(&f, &e, zeros, copy);
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err),
+                     SOCFW_EIO);
+        cr_assert(strstr(err.message, "row 2"), "%s", err.message);
+        socfw_eval_clear(&e);
+
+        /* row 2 edited to an unknown item: an error at its line */
+        char *edited = strdup(text);
+        cr_assert_not_null(edited);
+        char *b3 = strstr(edited, "\"b3\"");
+        cr_assert_not_null(b3);
+        memcpy(b3, "\"zz\"", 4);
+        cr_assert_eq(socfw_test_write_file(copy, edited, strlen(edited)), 0);
+        memset(&err, 0, sizeof err);
+        valid_eval(&f, &e, zeros, copy);
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err),
+                     SOCFW_EFORMAT);
+        cr_assert_str_eq(err.file, copy);
+        cr_assert_eq(err.line, 2);
+        cr_assert(strstr(err.message, "unknown item 'zz'") &&
+                          strstr(err.message, "changed"),
+                  "%s", err.message);
+        socfw_eval_clear(&e);
+
+        /* row 2 edited to another known item: ranked as it is now.  u2's
+         * query is all Beta, so a3 scores 0, after b3 (2) and, on the tie,
+         * after a1 and a2 (lower index): rank 4; the other rows stay at
+         * rank 1 */
+        memcpy(b3, "\"a3\"", 4);
+        cr_assert_eq(socfw_test_write_file(copy, edited, strlen(edited)), 0);
+        valid_eval(&f, &e, zeros, copy);
+        cr_assert_eq(f.ctx->plugin->task->evaluate(f.ctx->state, &e, &err),
+                     0, "%s", err.message);
+        cr_assert_float_eq(metric(&e, "mrr"), (1.0 + 0.25 + 1.0) / 3.0, 1e-9);
+        socfw_eval_clear(&e);
+        free(edited);
+        free(text);
         fixture_close(&f);
 }
 

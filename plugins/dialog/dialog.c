@@ -68,14 +68,19 @@
  * chat streams only when the dialog stage is the last one, so a privacy
  * stage after it always sees the reply first).
  *
- * Evaluation (eval_generate > 0): while the host reads an evaluation file
- * (any data file but data.train), a seeded sample of eval_generate prompts
- * is kept per file.  The evaluate hook takes the sample of the file
- * being evaluated (socfw_eval_source), generates a reply for each kept
- * prompt (greedy, or
- * the configured sampling with eval_sampling: configured), and reports
+ * Evaluation (eval_generate > 0): the evaluate hook draws a seeded
+ * reservoir sample of eval_generate of the evaluated items (one per target
+ * turn; `seed`, so every evaluation of a split draws the same items),
+ * rebuilds each sampled item's prompt from its record (socfw_eval_record)
+ * with the function parse_example uses, generates a reply for it (greedy,
+ * or the configured sampling with eval_sampling: configured), and reports
  * distinct_1, distinct_2, avg_reply_words (words as genmetrics.h defines
- * them) and generated_replies.
+ * them) and generated_replies.  The host reads the records again from the
+ * evaluated file: when it was moved, deleted or shortened since it was
+ * read, or a sampled record no longer gives the item, the evaluation fails
+ * with an error naming the file (an edit that keeps every record's turns
+ * is read as it is now).  No data file (socfw_eval_source NULL): no
+ * generation metrics.
  *
  * template: auto reads the chat template in the metadata of
  * chat_template_from (template.h: socfw_dialog_template_auto): ChatML,
@@ -235,18 +240,21 @@ typedef enum counter_kind {
         COUNT_WORDS,
 } counter_kind;
 
-/* Contexts of one data file, for eval_generate: a seeded reservoir
- * sample of its prompts (`examples` counts what the sample was drawn
- * from); evaluate finds the file by socfw_eval_source. */
-#define MAX_EVAL_FILES 8
-typedef struct eval_file {
-        char *path;
-        long last_line;         /* a smaller line starts a new pass      */
-        size_t examples;
-        char **contexts;        /* up to eval_generate                   */
-        size_t n_contexts;
-        uint64_t rng;
-} eval_file;
+/* The prompts of one record's examples, in order, when evaluate rebuilds
+ * a sampled item's prompt (parse_record with `keep`). */
+typedef struct contexts {
+        char **v;
+        size_t n, cap;
+} contexts;
+
+static void
+contexts_clear(contexts *c)
+{
+        for (size_t k = 0; k < c->n; k++)
+                free(c->v[k]);
+        free(c->v);
+        memset(c, 0, sizeof *c);
+}
 
 typedef struct dialog {
         socfw_task_ctx *ctx;
@@ -266,11 +274,6 @@ typedef struct dialog {
         /* eval_generate */
         size_t eval_generate;
         int eval_greedy;
-        eval_file files[MAX_EVAL_FILES];
-        size_t n_files;
-        char **pending;                     /* the record being parsed */
-        size_t n_pending, cap_pending;
-        int collect;
 } dialog;
 
 /* ---- small helpers ---- */
@@ -414,15 +417,6 @@ dialog_destroy(void *state)
         if (!d)
                 return;
         socfw_dialog_store_close(d->store);
-        for (size_t i = 0; i < d->n_files; i++) {
-                for (size_t k = 0; k < d->files[i].n_contexts; k++)
-                        free(d->files[i].contexts[k]);
-                free(d->files[i].contexts);
-                free(d->files[i].path);
-        }
-        for (size_t k = 0; k < d->n_pending; k++)
-                free(d->pending[k]);
-        free(d->pending);
         free(d->banned);
         free(d->name);
         if (d->lock_ready)
@@ -568,10 +562,12 @@ typedef struct rec_turn {
 } rec_turn;
 
 /* One example: turns[from..i) as history, turns[i] as the target, with
- * `roles` giving each turn's role. */
+ * `roles` giving each turn's role, into `ex` (may be NULL); its prompt is
+ * also appended to `keep` when given. */
 static int
 add_turn_example(dialog *d, const rec_turn *rt, const socfw_dialog_role *roles,
-                 size_t from, size_t i, socfw_example *ex, socfw_error *err)
+                 size_t from, size_t i, socfw_example *ex, contexts *keep,
+                 socfw_error *err)
 {
         const char *system = socfw_config_get_string(d->cfg, "system");
         const char *label = d->control_from_user ? (i ? rt[i - 1].label : NULL)
@@ -623,22 +619,22 @@ add_turn_example(dialog *d, const rec_turn *rt, const socfw_dialog_role *roles,
                 last = p;
         if (last)
                 last[strlen(eot)] = '\0';
-        rc = socfw_example_set_lm(ex, context, target);
+        rc = ex ? socfw_example_set_lm(ex, context, target) : 0;
         if (rc < 0)
                 rc = socfw_error_set(err, rc, "out of memory");
-        if (rc == 0 && d->collect) {
-                if (d->n_pending == d->cap_pending) {
-                        size_t nc = d->cap_pending ? d->cap_pending * 2 : 16;
-                        char **g = realloc(d->pending, nc * sizeof *g);
+        if (rc == 0 && keep) {
+                if (keep->n == keep->cap) {
+                        size_t nc = keep->cap ? keep->cap * 2 : 16;
+                        char **g = realloc(keep->v, nc * sizeof *g);
                         if (!g) {
                                 rc = socfw_error_set(err, SOCFW_ENOMEM,
                                                      "out of memory");
                                 goto out;
                         }
-                        d->pending = g;
-                        d->cap_pending = nc;
+                        keep->v = g;
+                        keep->cap = nc;
                 }
-                d->pending[d->n_pending++] = context;
+                keep->v[keep->n++] = context;
                 context = NULL;
         }
 out:
@@ -696,117 +692,23 @@ record_turns(dialog *d, json_t *arr, rec_turn **out, size_t *n_out,
         return 0;
 }
 
-/* ---- eval_generate: contexts of the evaluation files ---- */
-
-static void
-pending_clear(dialog *d)
-{
-        for (size_t k = 0; k < d->n_pending; k++)
-                free(d->pending[k]);
-        d->n_pending = 0;
-}
-
-static uint64_t
-next_rand(uint64_t *s)
-{
-        /* splitmix64 */
-        uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-}
-
-static void
-eval_file_reset(dialog *d, eval_file *f)
-{
-        for (size_t k = 0; k < f->n_contexts; k++)
-                free(f->contexts[k]);
-        f->n_contexts = 0;
-        f->examples = 0;
-        f->last_line = 0;
-        f->rng = (uint64_t)socfw_config_get_int(d->cfg, "seed") ^
-                 0x6469616c6f67ULL;
-}
-
-/* The evaluation file `rec` comes from, or NULL when contexts are not
- * collected for it (eval_generate off, the training file, too many). */
-static eval_file *
-eval_file_of(dialog *d, const socfw_record *rec)
-{
-        const char *path = socfw_record_file(rec);
-        const char *train = socfw_config_get_string(d->cfg, "data.train");
-        if (!d->eval_generate || !path || (train && !strcmp(path, train)))
-                return NULL;
-        eval_file *f = NULL;
-        for (size_t i = 0; i < d->n_files && !f; i++)
-                if (strcmp(d->files[i].path, path) == 0)
-                        f = &d->files[i];
-        if (!f) {
-                if (d->n_files == MAX_EVAL_FILES)
-                        return NULL;
-                f = &d->files[d->n_files];
-                memset(f, 0, sizeof *f);
-                f->contexts = calloc(d->eval_generate, sizeof *f->contexts);
-                if (!f->contexts || !(f->path = strdup(path))) {
-                        free(f->contexts);
-                        f->contexts = NULL;
-                        return NULL;
-                }
-                d->n_files++;
-                eval_file_reset(d, f);
-        }
-        long line = socfw_record_line(rec);
-        if (line > 0 && line <= f->last_line)
-                eval_file_reset(d, f); /* the file is read again */
-        f->last_line = line;
-        return f;
-}
-
-/* The record's examples are accepted: count them, sample their contexts. */
-static void
-eval_file_commit(dialog *d, eval_file *f)
-{
-        for (size_t k = 0; k < d->n_pending; k++) {
-                size_t idx = f->examples++;
-                char *c = d->pending[k];
-                d->pending[k] = NULL;
-                if (idx < d->eval_generate) {
-                        f->contexts[f->n_contexts++] = c;
-                        continue;
-                }
-                uint64_t j = next_rand(&f->rng) % (uint64_t)(idx + 1);
-                if (j < d->eval_generate) {
-                        free(f->contexts[j]);
-                        f->contexts[j] = c;
-                } else {
-                        free(c);
-                }
-        }
-        d->n_pending = 0;
-}
+/* ---- examples of a record ---- */
 
 static int parse_record(dialog *d, const socfw_record *rec,
-                        socfw_example *ex, socfw_error *err);
+                        socfw_example *ex, contexts *keep, socfw_error *err);
 
 static int
 dialog_parse_example(void *state, const socfw_record *rec, socfw_example *ex,
                      socfw_error *err)
 {
-        dialog *d = state;
-        eval_file *ef = eval_file_of(d, rec);
-        pending_clear(d);
-        d->collect = ef != NULL;
-        int rc = parse_record(d, rec, ex, err);
-        if (rc == 0 && ef)
-                eval_file_commit(d, ef);
-        pending_clear(d);
-        d->collect = 0;
-        return rc;
+        return parse_record(state, rec, ex, NULL, err);
 }
 
+/* The examples of `rec` into `ex` (NULL: none made) and their prompts
+ * into `keep` (NULL: not kept). */
 static int
 parse_record(dialog *d, const socfw_record *rec, socfw_example *ex,
-             socfw_error *err)
+             contexts *keep, socfw_error *err)
 {
         const char *tf = socfw_config_get_string(d->cfg, "data.turns_field");
         char *json = socfw_record_get_json(rec, tf);
@@ -878,11 +780,11 @@ parse_record(dialog *d, const socfw_record *rec, socfw_example *ex,
                         }
                 }
                 size_t from = i > d->max_turns ? i - d->max_turns : 0;
-                if (made && (rc = socfw_example_next(ex)) < 0) {
+                if (made && ex && (rc = socfw_example_next(ex)) < 0) {
                         rc = socfw_error_set(err, rc, "out of memory");
                         break;
                 }
-                rc = add_turn_example(d, rt, roles, from, i, ex, err);
+                rc = add_turn_example(d, rt, roles, from, i, ex, keep, err);
                 made++;
         }
         if (rc == 0 && made == 0)
@@ -1357,11 +1259,97 @@ out:
 
 /* ---- evaluate: replies generated for a sample of the split ---- */
 
+static uint64_t
+next_rand(uint64_t *s)
+{
+        /* splitmix64 */
+        uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+}
+
+/* A seeded reservoir sample of `k` of the items 0..n-1 into pick[] (room
+ * for k): the first k items, each later item i replacing slot j when a
+ * draw j in [0, i] falls below k.  Returns how many were picked,
+ * min(n, k).  The same seed gives the same items in the same slots. */
+static size_t
+sample_items(uint64_t seed, size_t n, size_t k, size_t *pick)
+{
+        uint64_t rng = seed ^ 0x6469616c6f67ULL; /* "dialog" */
+        for (size_t i = 0; i < n; i++) {
+                if (i < k) {
+                        pick[i] = i;
+                        continue;
+                }
+                uint64_t j = next_rand(&rng) % (uint64_t)(i + 1);
+                if (j < k)
+                        pick[j] = i;
+        }
+        return n < k ? n : k;
+}
+
+/* The prompt of evaluated item i (*prompt, caller frees): its record's
+ * examples rebuilt as parse_example made them, the one at the item's
+ * place among the items of that record.  A record the host cannot give
+ * again, or that gives fewer examples than it had items, means the file
+ * changed since it was read: an error naming it. */
+static int
+item_prompt(dialog *d, socfw_eval *ev, size_t i, char **prompt,
+            socfw_error *err)
+{
+        const socfw_record *rec = socfw_eval_record(ev, i);
+        const char *src = socfw_eval_source(ev);
+        contexts c = {0};
+        *prompt = NULL;
+        if (!rec)
+                return socfw_error_set_at(
+                        err, SOCFW_EIO, src, 0, 0,
+                        "dialog: eval_generate: the record of evaluated "
+                        "example %zu cannot be read again (the file was "
+                        "moved, deleted or shortened since it was read?); "
+                        "hint: restore the file, or set eval_generate: 0",
+                        i + 1);
+        /* items of one record are consecutive and share its record */
+        size_t first = i, last = i + 1, n = socfw_eval_count(ev);
+        while (first > 0 && socfw_eval_record(ev, first - 1) == rec)
+                first--;
+        while (last < n && socfw_eval_record(ev, last) == rec)
+                last++;
+        socfw_error perr = {0};
+        int rc = parse_record(d, rec, NULL, &c, &perr);
+        if (rc == SOCFW_ENOMEM)
+                rc = socfw_error_set(err, rc, "out of memory");
+        else if (rc < 0)
+                rc = socfw_error_set_at(
+                        err, SOCFW_EFORMAT, socfw_record_file(rec),
+                        socfw_record_line(rec), 0,
+                        "dialog: eval_generate: the record no longer gives "
+                        "examples (%s); the file changed since it was "
+                        "read; hint: evaluate it again from the start",
+                        perr.message);
+        else if (c.n < last - first)
+                rc = socfw_error_set_at(
+                        err, SOCFW_EFORMAT, socfw_record_file(rec),
+                        socfw_record_line(rec), 0,
+                        "dialog: eval_generate: the record gives %zu "
+                        "examples, %zu when it was read; the file changed "
+                        "since it was read; hint: evaluate it again from "
+                        "the start",
+                        c.n, last - first);
+        if (rc == 0) {
+                *prompt = c.v[i - first];
+                c.v[i - first] = NULL;
+        }
+        contexts_clear(&c);
+        return rc;
+}
+
 /* The report: the figures and the first replies with the end of their
  * prompts. */
 static int
-add_samples(socfw_eval *ev, const eval_file *f, char *const *replies,
-            const socfw_dialog_genstats *st, socfw_error *err)
+add_samples(socfw_eval *ev, char *const *prompts, char *const *replies,
+            size_t n, const socfw_dialog_genstats *st, socfw_error *err)
 {
         char *text = NULL;
         size_t len = 0;
@@ -1372,9 +1360,10 @@ add_samples(socfw_eval *ev, const eval_file *f, char *const *replies,
                    "distinct-2 %.4f, %.2f words on average\n",
                 st->n_replies, st->n_empty, st->distinct_1, st->distinct_2,
                 st->avg_words);
-        for (size_t i = 0; i < f->n_contexts && i < 5; i++) {
-                const char *c = f->contexts[i];
-                size_t n = strlen(c), from = n > 240 ? n - 240 : 0;
+        for (size_t i = 0; i < n && i < 5; i++) {
+                const char *c = prompts[i];
+                size_t len_c = strlen(c), from = len_c > 240 ? len_c - 240
+                                                             : 0;
                 while (from > 0 && ((unsigned char)c[from] & 0xC0) == 0x80)
                         from++; /* not inside a character */
                 fprintf(m, "\n--- prompt%s ---\n%s\n--- reply ---\n%s\n",
@@ -1391,31 +1380,33 @@ static int
 dialog_evaluate(void *state, socfw_eval *ev, socfw_error *err)
 {
         dialog *d = state;
-        if (!d->eval_generate)
+        size_t n = socfw_eval_count(ev);
+        if (!d->eval_generate || n == 0)
                 return 0;
-        /* the contexts kept while the evaluated file was read */
-        const char *src = socfw_eval_source(ev);
-        eval_file *f = NULL;
-        for (size_t i = 0; src && i < d->n_files && !f; i++)
-                if (!strcmp(d->files[i].path, src) && d->files[i].n_contexts)
-                        f = &d->files[i];
-        if (!f) {
+        if (!socfw_eval_source(ev)) {
                 socfw_log(SOCFW_LOG_LEVEL_DEBUG,
-                          "dialog: no contexts kept for %s; no generation "
-                          "metrics",
-                          src ? src : "this split");
+                          "dialog: no data file for this split; no "
+                          "generation metrics");
                 return 0;
         }
-        char **replies = calloc(f->n_contexts, sizeof *replies);
-        if (!replies)
-                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        size_t k = d->eval_generate < n ? d->eval_generate : n;
+        size_t *pick = calloc(k, sizeof *pick);
+        char **prompts = calloc(k, sizeof *prompts);
+        char **replies = calloc(k, sizeof *replies);
+        int rc = 0;
+        if (!pick || !prompts || !replies) {
+                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+                goto out;
+        }
+        k = sample_items((uint64_t)socfw_config_get_int(d->cfg, "seed"), n,
+                         d->eval_generate, pick);
+        for (size_t s = 0; s < k && rc == 0; s++)
+                rc = item_prompt(d, ev, pick[s], &prompts[s], err);
         socfw_generate_opts o;
         gen_opts(d, &o, d->eval_greedy);
-        int rc = 0;
-        for (size_t i = 0; i < f->n_contexts && rc == 0; i++) {
+        for (size_t i = 0; i < k && rc == 0; i++) {
                 char *raw = NULL;
-                rc = socfw_task_generate(d->ctx, f->contexts[i], &o, &raw,
-                                         err);
+                rc = socfw_task_generate(d->ctx, prompts[i], &o, &raw, err);
                 if (rc == SOCFW_EUNSUPPORTED) {
                         socfw_log(SOCFW_LOG_LEVEL_WARN,
                                   "dialog: eval_generate: %s; no generation "
@@ -1438,8 +1429,7 @@ dialog_evaluate(void *state, socfw_eval *ev, socfw_error *err)
         socfw_dialog_genstats st;
         if (rc == 0)
                 rc = socfw_dialog_genstats_compute(
-                        (const char *const *)replies, f->n_contexts, &st,
-                        err);
+                        (const char *const *)replies, k, &st, err);
         if (rc == 0 &&
             (socfw_eval_add_metric(ev, "distinct_1", st.distinct_1, true) <
                      0 ||
@@ -1451,9 +1441,14 @@ dialog_evaluate(void *state, socfw_eval *ev, socfw_error *err)
                                    (double)st.n_replies, true) < 0))
                 rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         if (rc == 0)
-                rc = add_samples(ev, f, replies, &st, err);
-        for (size_t i = 0; i < f->n_contexts; i++)
+                rc = add_samples(ev, prompts, replies, k, &st, err);
+out:
+        for (size_t i = 0; prompts && replies && i < k; i++) {
+                free(prompts[i]);
                 free(replies[i]);
+        }
+        free(pick);
+        free(prompts);
         free(replies);
         return rc > 0 ? 0 : rc;
 }

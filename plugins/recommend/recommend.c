@@ -12,7 +12,8 @@
  * the pairs out for the ranker (framework/train/retrieval.c).
  *
  * Evaluation (leave-last-out by timestamp): for every row of the evaluated
- * file, the whole catalogue is ranked by the dot product of the item and
+ * split (its records as the host read them, socfw_eval_record), the whole
+ * catalogue is ranked by the dot product of the item and
  * query embeddings, the user's training items excluded; HitRate@K, NDCG@K
  * and MRR over the full set, and the same for a popularity baseline
  * (training counts) computed in the same pass (pop_*).
@@ -334,13 +335,16 @@ is_train_file(const recommend *r, const socfw_record *rec)
         return r->train_path && f && strcmp(f, r->train_path) == 0;
 }
 
+/* The interaction a record holds, as training and evaluation read it:
+ * e->user points into the record or `ubuf` (room 64).  SOCFW_EINVAL with
+ * a message naming the field for a missing user or item, an unknown item
+ * or a rating or time that is not a number. */
 static int
-recommend_parse_example(void *state, const socfw_record *rec,
-                        socfw_example *ex, socfw_error *err)
+record_event(const recommend *r, const socfw_record *rec, char *ubuf,
+             rc_event *e, socfw_error *err)
 {
-        recommend *r = state;
-        char ubuf[64], ibuf[64];
-        const char *user = record_text(rec, r->user_field, ubuf, sizeof ubuf);
+        char ibuf[64];
+        const char *user = record_text(rec, r->user_field, ubuf, 64);
         const char *id = record_text(rec, r->item_field, ibuf, sizeof ibuf);
         if (!user || !user[0])
                 return socfw_error_set(err, SOCFW_EINVAL,
@@ -368,6 +372,24 @@ recommend_parse_example(void *state, const socfw_record *rec,
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "field '%s' is not a number",
                                        r->time_field);
+        *e = (rc_event){.user = user, .item = item, .rating = rating,
+                        .ts = ts};
+        return 0;
+}
+
+static int
+recommend_parse_example(void *state, const socfw_record *rec,
+                        socfw_example *ex, socfw_error *err)
+{
+        recommend *r = state;
+        char ubuf[64];
+        rc_event e;
+        int rc = record_event(r, rec, ubuf, &e, err);
+        if (rc < 0)
+                return rc;
+        const char *user = e.user;
+        int item = e.item;
+        double rating = e.rating, ts = e.ts;
         int train = is_train_file(r, rec);
         /* training learns from positives; evaluation files keep every row
          * (the held-out interaction is the target whatever its rating) */
@@ -381,7 +403,7 @@ recommend_parse_example(void *state, const socfw_record *rec,
                                        r->history_length, NULL);
         if (!query)
                 return SOCFW_ENOMEM;
-        int rc = socfw_example_set_text(ex, query);
+        rc = socfw_example_set_text(ex, query);
         if (rc == 0)
                 rc = socfw_example_set_text_pair(
                         ex, rc_catalog_text(r->cat, item));
@@ -513,6 +535,12 @@ clear_seen(recommend *r, const char *user, uint8_t *excl)
 
 /* ---- evaluation ---- */
 
+/* Leave-last-out over the evaluated rows: the records the host read the
+ * split from (socfw_eval_record; one item per row of an evaluation file,
+ * several when bce adds negatives to a row of the training file), each
+ * ranked once.  A row the host cannot give again, or that no longer holds
+ * an interaction, means the file changed since it was read: an error
+ * naming it, rather than figures over other rows. */
 static int
 recommend_evaluate(void *state, socfw_eval *ev, socfw_error *err)
 {
@@ -520,17 +548,13 @@ recommend_evaluate(void *state, socfw_eval *ev, socfw_error *err)
         const char *src = socfw_eval_source(ev);
         if (!src)
                 return 0; /* nothing to rank against */
-        size_t n = rc_catalog_size(r->cat), dim = 0, rows = 0, bad = 0;
+        size_t n = rc_catalog_size(r->cat), dim = 0, rows = 0;
+        size_t n_items = socfw_eval_count(ev);
         float *emb = NULL, *score = NULL, *pop = NULL, *q = NULL;
         uint8_t *excl = NULL;
-        char *line = NULL;
-        size_t cap = 0;
         rc_rank_sums model = {0}, base = {0};
-        FILE *f = fopen(src, "rb");
+        const socfw_record *prev = NULL;
         int rc = 0;
-        if (!f)
-                return socfw_error_set_at(err, SOCFW_EIO, src, 0, 0,
-                                          "cannot open: %m");
         /* the user's tower changed with training: drop predict's cache */
         free(r->emb);
         r->emb = NULL;
@@ -548,17 +572,35 @@ recommend_evaluate(void *state, socfw_eval *ev, socfw_error *err)
         for (size_t i = 0; i < n; i++)
                 pop[i] = (float)rc_catalog_count(r->cat, (int)i);
         size_t K = (size_t)r->top_k;
-        ssize_t len;
-        while (rc == 0 && (len = getline(&line, &cap, f)) >= 0 &&
-               rows < MAX_EVAL_ROWS) {
-                json_t *obj = len > 1 ? json_loadb(line, (size_t)len, 0, NULL)
-                                      : NULL;
+        for (size_t i = 0; rc == 0 && i < n_items && rows < MAX_EVAL_ROWS;
+             i++) {
+                const socfw_record *rec = socfw_eval_record(ev, i);
+                if (!rec) {
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EIO, src, 0, 0,
+                                "task '%s': the record of evaluated row %zu "
+                                "cannot be read again (the file was moved, "
+                                "deleted or shortened since it was read?); "
+                                "hint: restore the file and evaluate again",
+                                socfw_task_name(r->ctx), i + 1);
+                        break;
+                }
+                if (rec == prev)
+                        continue; /* another item of the same row */
+                prev = rec;
+                char ubuf[64];
                 rc_event e;
-                if (!json_is_object(obj) ||
-                    rc_event_from_json(r->cat, obj, &e, NULL) < 0) {
-                        bad += len > 1;
-                        json_decref(obj);
-                        continue;
+                socfw_error perr = {0};
+                if (record_event(r, rec, ubuf, &e, &perr) < 0) {
+                        rc = socfw_error_set_at(
+                                err, SOCFW_EFORMAT, socfw_record_file(rec),
+                                socfw_record_line(rec), 0,
+                                "task '%s': the row no longer holds an "
+                                "interaction (%s); the file changed since "
+                                "it was read; hint: evaluate it again from "
+                                "the start",
+                                socfw_task_name(r->ctx), perr.message);
+                        break;
                 }
                 rc = score_user(r, emb, dim, e.user, e.item, e.ts, q, score,
                                 excl, err);
@@ -571,7 +613,6 @@ recommend_evaluate(void *state, socfw_eval *ev, socfw_error *err)
                         rows++;
                 }
                 clear_seen(r, e.user, excl);
-                json_decref(obj);
         }
         if (rc < 0)
                 goto out;
@@ -590,19 +631,17 @@ recommend_evaluate(void *state, socfw_eval *ev, socfw_error *err)
         char report[1024];
         snprintf(report, sizeof report,
                  "task %s: ranking of all %zu items for %zu rows of %s "
-                 "(training items of each user excluded; %zu rows "
-                 "skipped)\n\n"
+                 "(training items of each user excluded; rows the data "
+                 "reader skipped are in the log)\n\n"
                  "%-12s %12s %10s %10s\n"
                  "%-12s %12.4f %10.4f %10.4f\n"
                  "%-12s %12.4f %10.4f %10.4f\n",
-                 socfw_task_name(r->ctx), n, rows, src, bad, "",
-                 "HitRate@K", "NDCG@K", "MRR", "model", model.hit / m,
-                 model.ndcg / m, model.mrr / m, "popularity", base.hit / m,
-                 base.ndcg / m, base.mrr / m);
+                 socfw_task_name(r->ctx), n, rows, src, "", "HitRate@K",
+                 "NDCG@K", "MRR", "model", model.hit / m, model.ndcg / m,
+                 model.mrr / m, "popularity", base.hit / m, base.ndcg / m,
+                 base.mrr / m);
         rc = socfw_eval_add_report(ev, report);
 out:
-        free(line);
-        fclose(f);
         free(emb);
         free(score);
         free(pop);
