@@ -557,8 +557,9 @@ int socfw_eval_add_classification(socfw_eval *ev,
                                   const char *const *label_names,
                                   size_t n_labels, socfw_error *err);
 /* The data file whose examples are evaluated (borrowed; NULL when the host
- * does not know).  Tasks that rank a catalogue (recommend) re-read it to
- * know every user and item. */
+ * does not know): for naming it in reports and errors.  Read the records
+ * themselves with socfw_eval_record, which uses the host's reader and the
+ * task's data options (dialog and recommend do). */
 const char *socfw_eval_source(const socfw_eval *ev);
 /* Which split is evaluated: "train", "valid", "test", or "eval" (`socfw
  * evaluate --input`); NULL when the host does not say.  Static string. */
