@@ -2,9 +2,12 @@
  * with file:line:column, --set overrides, config accessors. */
 #define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/yamltree.h"
 #include "socfw/pipeline.h"
@@ -361,4 +364,34 @@ Test(pipeline, resolved_copy_round_trips_from_another_directory)
                 socfw_pipeline_free(p);
                 socfw_pipeline_free(q);
         }
+}
+
+/* A pipeline loaded by a relative name ("recommend.yaml" from its own
+ * directory) joins its paths to "."; its run's copy still holds absolute
+ * paths, the real path of each file that exists, so the copy means the
+ * same files read from any directory. */
+Test(pipeline, resolved_copy_of_a_relative_pipeline_has_absolute_paths)
+{
+        char here[PATH_MAX], dir[PATH_MAX], real[PATH_MAX];
+        cr_assert_not_null(getcwd(here, sizeof here));
+        snprintf(dir, sizeof dir, "%s/configs", socfw_test_srcdir());
+        cr_assert_eq(chdir(dir), 0);
+        socfw_pipeline *p = NULL;
+        socfw_error err = {0};
+        int rc = socfw_pipeline_load(&p, "quickstart.yaml", NULL, 0, &err);
+        if (rc == 0)
+                rc = socfw_pipeline_validate(p, reg, &err);
+        char *a = NULL;
+        if (rc == 0)
+                rc = socfw_pipeline_resolved_yaml(p, &a, &err);
+        cr_assert_not_null(realpath("data/quickstart-corpus.txt", real));
+        cr_assert_eq(chdir(here), 0);
+        cr_assert_eq(rc, 0, "%s", err.message);
+        char want[PATH_MAX + 16];
+        snprintf(want, sizeof want, "corpus: [%s]", real);
+        cr_assert(strstr(a, want), "no '%s' in:\n%s", want, a);
+        cr_assert_null(strstr(a, " ./"), "a path relative to '.':\n%s", a);
+        cr_assert_null(strstr(a, " data/"), "a relative path:\n%s", a);
+        free(a);
+        socfw_pipeline_free(p);
 }

@@ -1,9 +1,11 @@
 /* resolved.c - a validated pipeline written back as YAML: what a finished
  * run keeps of its pipeline (socfw_pipeline_resolved_yaml). */
 #define _GNU_SOURCE /* open_memstream */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/config_impl.h"
 #include "core/pipeline_impl.h"
@@ -12,6 +14,7 @@
 typedef struct emitter {
         FILE *f;
         const socfw_pipeline *p;
+        char cwd[PATH_MAX];     /* "" when unknown: paths stay as given */
 } emitter;
 
 /* ---- scalars ---- */
@@ -59,6 +62,29 @@ put_scalar(emitter *e, const char *s, int quoted)
                         fputc(*c, e->f);
         }
         fputc('"', e->f);
+}
+
+/* A path value, absolute: a pipeline loaded as "configs/x.yaml" or
+ * "x.yaml" joins its relative paths to "configs" or ".", which would mean
+ * something else to a reader in another directory.  An existing file is
+ * written as its real path; another is joined to the working directory.
+ * Absolute paths and schemes ("hub:...") are written as they are. */
+static void
+put_path(emitter *e, const char *path, int quoted)
+{
+        char real[PATH_MAX];
+        char *joined = NULL;
+        const char *colon = strchr(path, ':'), *slash = strchr(path, '/');
+        int relative = path[0] && path[0] != '/' &&
+                       !(colon && (!slash || colon < slash));
+        if (relative && realpath(path, real))
+                path = real;
+        else if (relative && e->cwd[0] &&
+                 (joined = socfw_config_join_path(
+                          e->cwd, strncmp(path, "./", 2) ? path : path + 2)))
+                path = joined;
+        put_scalar(e, path, quoted);
+        free(joined);
 }
 
 static void
@@ -122,6 +148,8 @@ put_defaults(emitter *e, const socfw_config *c, int ind)
                                                 : s->default_value;
                         if (s->type == SOCFW_PARAM_LIST)
                                 fputs(v, e->f);
+                        else if (s->type == SOCFW_PARAM_PATH && v && v[0])
+                                put_path(e, v, 0);
                         else
                                 put_scalar(e, v ? v : "", 0);
                         fputs("  (default)\n", e->f);
@@ -183,7 +211,7 @@ put_map(emitter *e, const ynode *map, int ind, int inline_first,
                         put_scalar(e, map->keys[i], 0);
                         fputs(": ", e->f);
                         const char *path = socfw_config_get_string(c, key);
-                        put_scalar(e, path ? path : v->value, 0);
+                        put_path(e, path ? path : v->value, 0);
                         fputs("  (training data: not needed to use the "
                               "run)\n",
                               e->f);
@@ -195,10 +223,17 @@ put_map(emitter *e, const ynode *map, int ind, int inline_first,
                         const socfw_param_spec *s =
                                 c ? socfw_config_spec(c, key) : NULL;
                         const char *text = v->value;
-                        if (s && s->type == SOCFW_PARAM_PATH && text[0])
+                        int path = s && s->type == SOCFW_PARAM_PATH &&
+                                   text[0];
+                        if (path)
                                 text = socfw_config_get_string(c, key);
                         fputc(' ', e->f);
-                        put_scalar(e, text ? text : v->value, v->quoted);
+                        if (path)
+                                put_path(e, text ? text : v->value,
+                                         v->quoted);
+                        else
+                                put_scalar(e, text ? text : v->value,
+                                           v->quoted);
                         fputc('\n', e->f);
                 } else if (v->n == 0) {
                         fputs(v->kind == YNODE_MAP ? " {}\n" : " []\n", e->f);
@@ -217,8 +252,11 @@ put_map(emitter *e, const ynode *map, int ind, int inline_first,
                                                   : NULL;
                                 if (k)
                                         fputs(", ", e->f);
-                                put_scalar(e, abs ? abs : v->items[k]->value,
-                                           v->items[k]->quoted);
+                                if (abs)
+                                        put_path(e, abs, v->items[k]->quoted);
+                                else
+                                        put_scalar(e, v->items[k]->value,
+                                                   v->items[k]->quoted);
                                 free(abs);
                         }
                         fputs("]\n", e->f);
@@ -257,6 +295,8 @@ socfw_pipeline_resolved_yaml(const socfw_pipeline *p, char **out,
         char *text = NULL;
         size_t len = 0;
         emitter e = {.f = open_memstream(&text, &len), .p = p};
+        if (!getcwd(e.cwd, sizeof e.cwd))
+                e.cwd[0] = '\0';
         if (!e.f)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         fprintf(e.f, "# The pipeline %s as this run used it: --set overrides "
