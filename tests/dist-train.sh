@@ -134,7 +134,9 @@ compare checkpoint/model.safetensors cli1 cli2 5e-5 || fail "socfw run: 2 proces
 # the evaluation was split between the processes and gathered: the same
 # report as one process's (the weights differ by float rounding only;
 # the baseline's time, measured, may differ under load)
-untimed() { sed 's/trained and scored in [0-9.]* s/trained and scored in - s/' "$1"; }
+untimed() {
+        sed 's/trained and scored in [0-9.]* s/trained and scored in - s/' "$1"
+}
 untimed cli1/sentiment.valid.txt > cli1.valid.txt
 untimed cli2/sentiment.valid.txt > cli2.valid.txt
 cmp -s cli1.valid.txt cli2.valid.txt ||

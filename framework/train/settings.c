@@ -92,7 +92,8 @@ read_adapter_keys(rt_adapter_keys *k, const socfw_config *c)
         const char *type = socfw_config_get_string(c, "adapter.type");
         k->type = socfw_adapter_type_parse(type ? type : "none");
         socfw_adapter_config *v = &k->value;
-        v->type = k->type < 0 ? SOCFW_ADAPTER_NONE : (socfw_adapter_type)k->type;
+        v->type = k->type < 0 ? SOCFW_ADAPTER_NONE
+                              : (socfw_adapter_type)k->type;
         v->rank = (int)socfw_config_get_int(c, "adapter.rank");
         v->alpha = (float)socfw_config_get_float(c, "adapter.alpha");
         v->dropout = (float)socfw_config_get_float(c, "adapter.dropout");
