@@ -1,7 +1,8 @@
 /* adapters.c - each task's own adapter over the shared, frozen backbone:
- * its configuration (the task's adapter.* keys over backbone.adapter.*)
- * and its creation.  The adapter is attached to the model for the task's
- * forward passes (rt_use_adapter); only its tensors and the head train. */
+ * the checks of its configuration (read once into the task's and the
+ * backbone's settings, settings.h) and its creation.  The adapter is
+ * attached to the model for the task's forward passes (rt_use_adapter);
+ * only its tensors and the head train. */
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -17,133 +18,31 @@
 static void task_fingerprint(socfw_runtime *rt, const rt_task *t,
                              char hex[65]);
 
-/* The value of adapter key `key` for a task: its own, or the backbone's
- * (which has a default).  *from gets the config that gave it. */
-static const socfw_config *
-source(const socfw_config *task, const socfw_config *bb, const char *key)
-{
-        char full[64];
-        snprintf(full, sizeof full, "adapter.%s", key);
-        return socfw_config_has(task, full) ? task : bb;
-}
-
-static int
-at(const socfw_config *c, const char *key, int code, socfw_error *err,
-   const char *task, const char *msg)
-{
-        char full[64];
-        snprintf(full, sizeof full, "adapter.%s", key);
-        return socfw_error_set_at(err, code, socfw_config_file(c),
-                                  socfw_config_line(c, full),
-                                  socfw_config_column(c, full),
-                                  "task '%s': %s.%s: %s", task,
-                                  socfw_config_name(c), full, msg);
-}
-
-int
-rt_task_adapter_config(const socfw_pipeline *p, const socfw_config *task,
-                       socfw_adapter_config *ac, socfw_error *err)
-{
-        const socfw_config *bb = socfw_pipeline_section(p, "backbone");
-        const socfw_config *c = source(task, bb, "type");
-        const char *type = socfw_config_get_string(c, "adapter.type");
-        int ty = socfw_adapter_type_parse(type ? type : "none");
-        if (ty < 0)
-                return at(c, "type", SOCFW_ESCHEMA, err,
-                          socfw_config_name(task), "unknown adapter type");
-        socfw_adapter_config_default(ac, (socfw_adapter_type)ty);
-        if (ty == SOCFW_ADAPTER_NONE)
-                return 0;
-        c = source(task, bb, "rank");
-        ac->rank = (int)socfw_config_get_int(c, "adapter.rank");
-        c = source(task, bb, "alpha");
-        ac->alpha = (float)socfw_config_get_float(c, "adapter.alpha");
-        c = source(task, bb, "dropout");
-        ac->dropout = (float)socfw_config_get_float(c, "adapter.dropout");
-        c = source(task, bb, "use_rslora");
-        ac->use_rslora = socfw_config_get_bool(c, "adapter.use_rslora");
-        c = source(task, bb, "reduction_factor");
-        ac->reduction_factor = (int)socfw_config_get_int(
-                c, "adapter.reduction_factor");
-        c = source(task, bb, "target_rank");
-        ac->target_r = (int)socfw_config_get_int(c, "adapter.target_rank");
-        c = source(task, bb, "tinit");
-        ac->tinit = (long)socfw_config_get_int(c, "adapter.tinit");
-        c = source(task, bb, "tfinal");
-        ac->tfinal = (long)socfw_config_get_int(c, "adapter.tfinal");
-        c = source(task, bb, "delta_t");
-        ac->delta_t = (long)socfw_config_get_int(c, "adapter.delta_t");
-        c = source(task, bb, "orth_reg_weight");
-        ac->orth_reg_weight = (float)socfw_config_get_float(
-                c, "adapter.orth_reg_weight");
-        c = source(task, bb, "prefix_length");
-        ac->prefix_length = (int)socfw_config_get_int(c,
-                                                      "adapter.prefix_length");
-        c = source(task, bb, "prefix_projection");
-        ac->prefix_projection = socfw_config_get_bool(
-                c, "adapter.prefix_projection");
-        c = source(task, bb, "encoder_hidden_size");
-        if (socfw_config_has(c, "adapter.encoder_hidden_size"))
-                ac->encoder_hidden_size = (int)socfw_config_get_int(
-                        c, "adapter.encoder_hidden_size");
-        c = source(task, bb, "num_virtual_tokens");
-        ac->num_virtual_tokens = (int)socfw_config_get_int(
-                c, "adapter.num_virtual_tokens");
-        c = source(task, bb, "prompt_init");
-        const char *pi = socfw_config_get_string(c, "adapter.prompt_init");
-        ac->prompt_init = pi && !strcmp(pi, "vocab")
-                                  ? SOCFW_PROMPT_INIT_VOCAB
-                                  : SOCFW_PROMPT_INIT_RANDOM;
-        c = source(task, bb, "non_linearity");
-        const char *act = socfw_config_get_string(c, "adapter.non_linearity");
-        ac->act = act && !strcmp(act, "gelu")   ? SOCFW_ADAPTER_ACT_GELU
-                  : act && !strcmp(act, "silu") ? SOCFW_ADAPTER_ACT_SILU
-                                                : SOCFW_ADAPTER_ACT_RELU;
-        /* targets: the type's own default unless the YAML names them */
-        c = source(task, bb, "targets");
-        if (socfw_config_has(c, "adapter.targets")) {
-                ac->targets = 0;
-                size_t n = socfw_config_list_len(c, "adapter.targets");
-                for (size_t i = 0; i < n; i++) {
-                        const char *name =
-                                socfw_config_list_get(c, "adapter.targets", i);
-                        int s = socfw_site_parse(name);
-                        if (s < 0)
-                                return at(c, "targets", SOCFW_ESCHEMA, err,
-                                          socfw_config_name(task),
-                                          "unknown site; hint: attn.q, "
-                                          "attn.k, attn.v, attn.o, mlp.up, "
-                                          "mlp.gate, mlp.down");
-                        ac->targets |= SOCFW_SITE_BIT(s);
-                }
-        } else if (ty == SOCFW_ADAPTER_BOTTLENECK) {
-                ac->targets = SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN);
-        }
-        return 0;
-}
-
 int
 socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
 {
-        const socfw_config *bb = socfw_pipeline_section(p, "backbone");
+        rt_backbone_settings bb;
+        rt_backbone_settings_read(&bb, p);
+        const rt_adapter_keys *bk = &bb.adapter;
         /* what a backbone built from scratch will be */
-        int scratch = !socfw_config_get_string(bb, "model");
-        const char *arch = socfw_config_get_string(bb, "arch");
+        int scratch = !bb.model;
+        const char *arch = bb.arch;
         int llama = arch && !strcmp(arch, "llama");
-        long max_pos = (long)socfw_config_get_int(bb, "max_positions");
-        long max_seq = (long)socfw_config_get_int(bb, "max_seq_len");
+        long max_pos = bb.max_positions;
+        long max_seq = bb.max_seq_len;
         int any = 0;
         for (size_t i = 0; i < socfw_pipeline_task_count(p); i++) {
-                const socfw_config *task = socfw_pipeline_task(p, i);
                 if (!socfw_pipeline_task_head(p, i))
                         continue;
+                rt_task_settings ts;
+                rt_task_settings_read(&ts, socfw_pipeline_task(p, i), NULL,
+                                      NULL);
+                const rt_adapter_keys *tk = &ts.adapter;
                 socfw_adapter_config ac;
-                int rc = rt_task_adapter_config(p, task, &ac, err);
+                int rc = rt_adapter_config_resolve(&ac, tk, bk, err);
                 if (rc < 0)
                         return rc;
-                const char *name = socfw_config_name(task);
-                const socfw_config *from = source(task, bb, "from");
-                if (socfw_config_get_string(from, "adapter.from")) {
+                if (rt_adapter_from(tk, bk)) {
                         any = 1;
                         continue;       /* its own file says what it is */
                 }
@@ -152,20 +51,21 @@ socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
                 any = 1;
                 char msg[256];
                 if (ac.prefix_projection && ac.type != SOCFW_ADAPTER_PREFIX)
-                        return at(source(task, bb, "prefix_projection"),
-                                  "prefix_projection", SOCFW_ESCHEMA, err,
-                                  name, "an option of prefix adapters; "
-                                  "hint: adapter.type: prefix, or remove "
-                                  "prefix_projection");
+                        return rt_adapter_key_error(
+                                tk, bk, RT_AK_PREFIX_PROJECTION,
+                                SOCFW_ESCHEMA, err,
+                                "an option of prefix adapters; hint: "
+                                "adapter.type: prefix, or remove "
+                                "prefix_projection");
                 if (ac.type == SOCFW_ADAPTER_ADALORA &&
                     ac.target_r > ac.rank) {
                         snprintf(msg, sizeof msg, "target_rank %d is above "
                                  "the initial rank %d; hint: a smaller "
                                  "target_rank or a larger rank", ac.target_r,
                                  ac.rank);
-                        return at(source(task, bb, "target_rank"),
-                                  "target_rank", SOCFW_ESCHEMA, err, name,
-                                  msg);
+                        return rt_adapter_key_error(tk, bk,
+                                                    RT_AK_TARGET_RANK,
+                                                    SOCFW_ESCHEMA, err, msg);
                 }
                 if (scratch && !llama &&
                     (ac.targets & SOCFW_SITE_BIT(SOCFW_SITE_MLP_GATE)) &&
@@ -173,8 +73,8 @@ socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
                         snprintf(msg, sizeof msg, "mlp.gate does not exist "
                                  "in %s blocks; hint: mlp.gate is Llama's "
                                  "gate_proj, use mlp.up / mlp.down", arch);
-                        return at(source(task, bb, "targets"), "targets",
-                                  SOCFW_ESCHEMA, err, name, msg);
+                        return rt_adapter_key_error(tk, bk, RT_AK_TARGETS,
+                                                    SOCFW_ESCHEMA, err, msg);
                 }
                 if (ac.type == SOCFW_ADAPTER_BOTTLENECK &&
                     (ac.targets & ~(SOCFW_SITE_BIT(SOCFW_SITE_ATTN_O) |
@@ -187,8 +87,8 @@ socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
                         snprintf(msg, sizeof msg, "a bottleneck adapter "
                                  "sits after attn.o or mlp.down, not %s",
                                  socfw_site_name((socfw_site)bad));
-                        return at(source(task, bb, "targets"), "targets",
-                                  SOCFW_ESCHEMA, err, name, msg);
+                        return rt_adapter_key_error(tk, bk, RT_AK_TARGETS,
+                                                    SOCFW_ESCHEMA, err, msg);
                 }
                 if (ac.type == SOCFW_ADAPTER_PREFIX && scratch && !llama &&
                     max_seq + ac.prefix_length > max_pos) {
@@ -197,9 +97,9 @@ socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
                                  "positions; hint: a shorter prefix or "
                                  "backbone.max_seq_len", ac.prefix_length,
                                  max_seq, max_pos);
-                        return at(source(task, bb, "prefix_length"),
-                                  "prefix_length", SOCFW_ESCHEMA, err, name,
-                                  msg);
+                        return rt_adapter_key_error(tk, bk,
+                                                    RT_AK_PREFIX_LENGTH,
+                                                    SOCFW_ESCHEMA, err, msg);
                 }
                 if (ac.type == SOCFW_ADAPTER_PROMPT && scratch && !llama &&
                     max_seq + ac.num_virtual_tokens > max_pos) {
@@ -208,24 +108,24 @@ socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
                                  "positions; hint: fewer virtual tokens or "
                                  "a shorter backbone.max_seq_len",
                                  ac.num_virtual_tokens, max_seq, max_pos);
-                        return at(source(task, bb, "num_virtual_tokens"),
-                                  "num_virtual_tokens", SOCFW_ESCHEMA, err,
-                                  name, msg);
+                        return rt_adapter_key_error(
+                                tk, bk, RT_AK_NUM_VIRTUAL_TOKENS,
+                                SOCFW_ESCHEMA, err, msg);
                 }
         }
-        const char *freeze = socfw_config_get_string(bb, "freeze");
-        if (any && socfw_config_has(bb, "freeze") && strcmp(freeze, "all"))
+        const char *freeze = bb.freeze;
+        if (any && bb.freeze_given && strcmp(freeze, "all"))
                 return socfw_error_set_at(
-                        err, SOCFW_ESCHEMA, socfw_config_file(bb),
-                        socfw_config_line(bb, "freeze"),
-                        socfw_config_column(bb, "freeze"),
+                        err, SOCFW_ESCHEMA, socfw_config_file(bb.section),
+                        socfw_config_line(bb.section, "freeze"),
+                        socfw_config_column(bb.section, "freeze"),
                         "backbone.freeze: '%s' trains the backbone, but "
                         "tasks with adapters share it frozen; hint: remove "
                         "freeze (adapters freeze it) or set adapter.type: "
                         "none for full fine-tuning", freeze);
-        if (socfw_config_get_bool(bb, "keep_quantized")) {
+        if (bb.keep_quantized) {
                 const char *why =
-                        !socfw_config_has(bb, "model")
+                        !bb.model_given
                                 ? "a backbone built from scratch is "
                                   "float32; hint: remove keep_quantized"
                         : !any && strcmp(freeze, "all")
@@ -236,9 +136,12 @@ socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
                                 : NULL;
                 if (why)
                         return socfw_error_set_at(
-                                err, SOCFW_ESCHEMA, socfw_config_file(bb),
-                                socfw_config_line(bb, "keep_quantized"),
-                                socfw_config_column(bb, "keep_quantized"),
+                                err, SOCFW_ESCHEMA,
+                                socfw_config_file(bb.section),
+                                socfw_config_line(bb.section,
+                                                  "keep_quantized"),
+                                socfw_config_column(bb.section,
+                                                    "keep_quantized"),
                                 "backbone.keep_quantized: %s", why);
         }
         return 0;
@@ -247,18 +150,17 @@ socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
 int
 rt_build_adapters(socfw_runtime *rt, socfw_error *err)
 {
-        const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
+        const rt_adapter_keys *bk = &rt->backbone.adapter;
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
                 if (!t->head)
                         continue;
+                const rt_adapter_keys *tk = &t->set.adapter;
                 socfw_adapter_config ac;
-                int rc = rt_task_adapter_config(rt->p, t->cfg, &ac, err);
+                int rc = rt_adapter_config_resolve(&ac, tk, bk, err);
                 if (rc < 0)
                         return rc;
-                const socfw_config *fc = source(t->cfg, bb, "from");
-                const char *from = socfw_config_get_string(fc,
-                                                           "adapter.from");
+                const char *from = rt_adapter_from(tk, bk);
                 if (from) {     /* trained elsewhere: PEFT or socfw files */
                         rc = socfw_adapter_load(&t->adapter, rt->model, from,
                                                 true, err);
@@ -287,22 +189,19 @@ rt_build_adapters(socfw_runtime *rt, socfw_error *err)
                 if (ac.type == SOCFW_ADAPTER_PREFIX &&
                     mc->arch != SOCFW_ARCH_LLAMA &&
                     rt->max_seq + ac.prefix_length > mc->max_positions) {
-                        const socfw_config *c = source(t->cfg, bb,
-                                                       "prefix_length");
                         char msg[256];
                         snprintf(msg, sizeof msg, "%d prefix rows and "
                                  "max_seq_len %d exceed the model's %d "
                                  "positions; hint: a shorter prefix or "
                                  "backbone.max_seq_len", ac.prefix_length,
                                  rt->max_seq, mc->max_positions);
-                        return at(c, "prefix_length", SOCFW_ESCHEMA, err,
-                                  socfw_task_name(t->ctx), msg);
+                        return rt_adapter_key_error(tk, bk,
+                                                    RT_AK_PREFIX_LENGTH,
+                                                    SOCFW_ESCHEMA, err, msg);
                 }
                 if (ac.type == SOCFW_ADAPTER_PROMPT &&
                     mc->arch != SOCFW_ARCH_LLAMA &&
                     rt->max_seq + ac.num_virtual_tokens > mc->max_positions) {
-                        const socfw_config *c = source(t->cfg, bb,
-                                                       "num_virtual_tokens");
                         char msg[256];
                         snprintf(msg, sizeof msg, "%d virtual tokens and "
                                  "max_seq_len %d exceed the model's %d "
@@ -310,28 +209,29 @@ rt_build_adapters(socfw_runtime *rt, socfw_error *err)
                                  "a shorter backbone.max_seq_len",
                                  ac.num_virtual_tokens, rt->max_seq,
                                  mc->max_positions);
-                        return at(c, "num_virtual_tokens", SOCFW_ESCHEMA,
-                                  err, socfw_task_name(t->ctx), msg);
+                        return rt_adapter_key_error(
+                                tk, bk, RT_AK_NUM_VIRTUAL_TOKENS,
+                                SOCFW_ESCHEMA, err, msg);
                 }
                 socfw_rng r;
                 socfw_rng_fork(&rt->rng, 2000 + i, &r);
                 rc = socfw_adapter_new(&t->adapter, rt->model, &ac,
                                        socfw_rng_next(&r), err);
                 if (rc < 0) {
-                        /* point at the key the user would change */
-                        const socfw_config *c = source(t->cfg, bb, "targets");
-                        if (!socfw_config_has(c, "adapter.targets"))
-                                c = source(t->cfg, bb, "type");
-                        const char *key = socfw_config_has(c, "adapter.targets")
-                                                  ? "targets"
-                                                  : "type";
+                        /* point at the key the user would change: the
+                         * targets where written, else the type */
+                        rt_adapter_key key =
+                                (tk->given | bk->given) &
+                                                (1u << RT_AK_TARGETS)
+                                        ? RT_AK_TARGETS
+                                        : RT_AK_TYPE;
                         char msg[SOCFW_ERROR_MSG_MAX];
                         snprintf(msg, sizeof msg, "%s", err ? err->message
                                                             : "bad adapter");
                         if (err)
                                 *err = (socfw_error){0};
-                        return at(c, key, rc, err, socfw_task_name(t->ctx),
-                                  msg);
+                        return rt_adapter_key_error(tk, bk, key, rc, err,
+                                                    msg);
                 }
                 socfw_params *ps = socfw_adapter_params(t->adapter);
                 rt_progress(rt, "task %s: %s adapter, %lld parameters "
@@ -361,8 +261,7 @@ rt_use_adapter(socfw_runtime *rt, const rt_task *t, socfw_error *err)
 int
 rt_save_adapters(socfw_runtime *rt, socfw_error *err)
 {
-        const char *src = socfw_config_get_string(
-                socfw_pipeline_section(rt->p, "backbone"), "model");
+        const char *src = rt->backbone.model;
         /* a backbone the pipeline pretrained lives in the run */
         char pretrained[4200];
         snprintf(pretrained, sizeof pretrained, "%s/backbone", rt->out_dir);
@@ -475,8 +374,8 @@ task_fingerprint(socfw_runtime *rt, const rt_task *t, char hex[65])
                                   strlen(rt->backbone_fp));
         crypto_generichash_update(&st, (const unsigned char *)rt->tokenizer_fp,
                                   strlen(rt->tokenizer_fp));
-        hash_file(&st, socfw_config_get_string(t->cfg, "data.train"));
-        hash_file(&st, socfw_config_get_string(t->cfg, "data.valid"));
+        hash_file(&st, t->set.data_train);
+        hash_file(&st, t->set.data_valid);
         crypto_generichash_final(&st, d, sizeof d);
         for (int i = 0; i < 32; i++)
                 snprintf(hex + 2 * i, 3, "%02x", d[i]);

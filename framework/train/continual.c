@@ -32,17 +32,26 @@ socfw_continual_settings_read(const socfw_pipeline *p, const char *task,
                               const char *data, socfw_continual_settings *s,
                               socfw_error *err)
 {
-        const socfw_config *c = socfw_pipeline_section(p, "continual");
+        rt_continual_settings cs;
+        rt_backbone_settings bb;
+        rt_task_settings ts;
+        rt_continual_settings_read(&cs, p);
+        rt_backbone_settings_read(&bb, p);
+        const socfw_config *c = cs.section;
         memset(s, 0, sizeof *s);
-        s->task = task ? task : socfw_config_get_string(c, "task");
-        s->data = data ? data : socfw_config_get_string(c, "data");
+        s->task = task ? task : cs.task;
+        s->data = data ? data : cs.data;
         if (!s->task) {         /* the only task with an adapter */
                 size_t found = 0;
                 for (size_t i = 0; i < socfw_pipeline_task_count(p); i++) {
                         const socfw_config *t = socfw_pipeline_task(p, i);
                         socfw_adapter_config ac;
-                        if (!socfw_pipeline_task_head(p, i) ||
-                            rt_task_adapter_config(p, t, &ac, NULL) < 0 ||
+                        if (!socfw_pipeline_task_head(p, i))
+                                continue;
+                        rt_task_settings_read(&ts, t, NULL, NULL);
+                        if (rt_adapter_config_resolve(&ac, &ts.adapter,
+                                                      &bb.adapter,
+                                                      NULL) < 0 ||
                             ac.type == SOCFW_ADAPTER_NONE)
                                 continue;
                         s->task = socfw_config_name(t);
@@ -62,12 +71,14 @@ socfw_continual_settings_read(const socfw_pipeline *p, const char *task,
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "%s has no task '%s'",
                                        socfw_pipeline_path(p), s->task);
-        const socfw_config *tc = socfw_pipeline_task(p, (size_t)ti);
+        rt_task_settings_read(&ts, socfw_pipeline_task(p, (size_t)ti), NULL,
+                              NULL);
         socfw_adapter_config ac;
-        if (rt_task_adapter_config(p, tc, &ac, err) < 0)
+        if (rt_adapter_config_resolve(&ac, &ts.adapter, &bb.adapter, err) <
+            0)
                 return SOCFW_ESCHEMA;
-        if (ac.type == SOCFW_ADAPTER_NONE &&
-            !socfw_config_get_string(tc, "adapter.from"))
+        /* (the task's own adapter.from: the backbone's is not counted) */
+        if (ac.type == SOCFW_ADAPTER_NONE && !ts.adapter.from)
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "task '%s' has no adapter: continual "
                                        "re-fine-tuning trains versions of "
@@ -78,33 +89,29 @@ socfw_continual_settings_read(const socfw_pipeline *p, const char *task,
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "no new data to continue on; hint: "
                                        "--data NEW.jsonl or continual.data");
-        s->gate = socfw_config_get_string(c, "gate");
+        s->gate = cs.gate;
         if (!s->gate)
-                s->gate = socfw_config_get_string(tc, "data.valid");
+                s->gate = ts.data_valid;
         if (!s->gate)
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "task '%s': no gate set; hint: set "
                                        "continual.gate or the task's "
                                        "data.valid",
                                        s->task);
-        s->old_data = socfw_config_get_string(tc, "data.train");
-        s->max_rows = (long)socfw_config_get_int(tc, "data.max_rows");
-        s->replay = socfw_config_get_float(c, "replay");
-        s->holdout = socfw_config_get_float(c, "holdout");
-        s->tolerance = socfw_config_get_float(c, "tolerance");
-        s->min_gain = socfw_config_get_float(c, "min_gain");
-        s->l2_sp = socfw_config_get_float(c, "l2_sp");
-        int64_t seed = socfw_config_get_int(c, "seed");
-        s->seed = seed >= 0 ? (uint64_t)seed
-                            : (uint64_t)socfw_config_get_int(
-                                      socfw_pipeline_section(p, "train"),
-                                      "seed");
-        s->metric = socfw_config_get_string(c, "metric");
+        s->old_data = ts.data_train;
+        s->max_rows = ts.max_rows;
+        s->replay = cs.replay;
+        s->holdout = cs.holdout;
+        s->tolerance = cs.tolerance;
+        s->min_gain = cs.min_gain;
+        s->l2_sp = cs.l2_sp;
+        rt_train_settings tr;
+        rt_train_settings_read(&tr, p);
+        s->seed = cs.seed >= 0 ? (uint64_t)cs.seed : tr.seed;
+        s->metric = cs.metric;
         if (!s->metric) {
                 /* the metric early stopping watches for this task */
-                const char *es = socfw_config_get_string(
-                        socfw_pipeline_section(p, "train"),
-                        "early_stopping.metric");
+                const char *es = tr.es_metric;
                 size_t n = strlen(s->task);
                 const char *dot = es ? strrchr(es, '.') : NULL;
                 s->metric = es && !strncmp(es, s->task, n) && es[n] == '.' &&
@@ -345,9 +352,9 @@ socfw_continual_prepare(const socfw_continual_settings *s,
                         const char *train_out, const char *holdout_out,
                         socfw_continual_data *d, socfw_error *err)
 {
-        const char *tf = socfw_config_get_string(task_cfg, "data.text_field");
-        const char *lf = socfw_config_get_string(task_cfg,
-                                                 "data.label_field");
+        rt_task_settings ts;
+        rt_task_settings_read(&ts, task_cfg, NULL, NULL);
+        const char *tf = ts.text_field, *lf = ts.label_field;
         tf = tf ? tf : "text";
         lf = lf ? lf : "label";
         rows nw = {0}, gate = {0}, old = {0};

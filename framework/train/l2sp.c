@@ -44,11 +44,11 @@ add_set(struct rt_l2sp *l, const rt_task *t, socfw_params *ps)
 int
 rt_l2sp_setup(socfw_runtime *rt, socfw_error *err)
 {
-        const socfw_config *c = socfw_pipeline_section(rt->p, "continual");
-        double lambda = socfw_config_get_float(c, "l2_sp");
+        rt_continual_settings cs;
+        rt_continual_settings_read(&cs, rt->p);
+        double lambda = cs.l2_sp;
         if (!(lambda > 0))
                 return 0;
-        const socfw_config *bb = socfw_pipeline_section(rt->p, "backbone");
         struct rt_l2sp *l = calloc(1, sizeof *l);
         if (!l)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
@@ -56,8 +56,8 @@ rt_l2sp_setup(socfw_runtime *rt, socfw_error *err)
         rt->l2sp = l;
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
-                int from = socfw_config_get_string(t->cfg, "adapter.from") ||
-                           socfw_config_get_string(bb, "adapter.from");
+                int from = t->set.adapter.from ||
+                           rt->backbone.adapter.from;
                 if (!t->adapter || !from)
                         continue;
                 if (add_set(l, t, socfw_adapter_params(t->adapter)) < 0 ||

@@ -78,6 +78,17 @@ tests_test_tagging_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_test_tagging_CFLAGS = $(TEST_CFLAGS)
 tests_test_tagging_LDADD = $(TEST_LDADD)
 
+# the pipeline's sections as typed settings: adapters key by key, their
+# defaults per type, where their errors point (framework/train/settings.c)
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_settings
+TESTS += tests/test_settings
+endif
+tests_test_settings_SOURCES = $(TEST_COMMON) tests/test_settings.c
+tests_test_settings_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_settings_CFLAGS = $(TEST_CFLAGS)
+tests_test_settings_LDADD = $(TEST_LDADD)
+
 # per-task adapters through the runtime: files, merge, composition, errors
 if HAVE_CRITERION
 check_PROGRAMS += tests/test_adapters

@@ -26,18 +26,18 @@ stop_after(void *arg, const struct example_item *it, socfw_error *perr)
         return ++*n >= SOCFW_PREFLIGHT_ROWS ? 1 : 0;
 }
 
-/* Every file of pretrain.<key> (corpus, valid) can be read. */
+/* Every file of pretrain.<key> (corpus, valid: files[0..n)) can be
+ * read. */
 static int
-check_pretrain_files(const socfw_pipeline *p, const char *key,
+check_pretrain_files(const socfw_pipeline *p, const rt_pretrain_settings *ps,
+                     const char *key, const char *const *files, size_t n,
                      socfw_error *err)
 {
-        const socfw_config *pt = socfw_pipeline_section(p, "pretrain");
-        if (socfw_config_get_int(pt, "steps") <= 0)
+        if (ps->steps <= 0)
                 return 0;
-        for (size_t i = 0; i < socfw_config_list_len(pt, key); i++) {
-                char *path = socfw_config_join_path(
-                        socfw_pipeline_dir(p),
-                        socfw_config_list_get(pt, key, i));
+        for (size_t i = 0; i < n; i++) {
+                char *path = socfw_config_join_path(socfw_pipeline_dir(p),
+                                                    files[i]);
                 if (!path)
                         return socfw_error_set(err, SOCFW_ENOMEM,
                                                "out of memory");
@@ -49,9 +49,9 @@ check_pretrain_files(const socfw_pipeline *p, const char *key,
                         continue;
                 }
                 int rc = socfw_error_set_at(
-                        err, SOCFW_EIO, socfw_config_file(pt),
-                        socfw_config_line(pt, key),
-                        socfw_config_column(pt, key),
+                        err, SOCFW_EIO, socfw_config_file(ps->section),
+                        socfw_config_line(ps->section, key),
+                        socfw_config_column(ps->section, key),
                         "pretrain.%s: cannot read %s: %s (hint: paths "
                         "are relative to the pipeline file)",
                         key, path, strerror(e));
@@ -73,19 +73,16 @@ check_task_data(const socfw_pipeline *p, size_t i, socfw_error *err)
         t.head_cfg = socfw_pipeline_task_head_config(p, i);
         t.loss_cfg = socfw_pipeline_task_loss_config(p, i);
         rt_task_settings_read(&t.set, t.cfg, t.head_cfg, t.loss_cfg);
-        int any = 0;
-        for (int s = 0; s < 3; s++) {
-                char key[16];
-                snprintf(key, sizeof key, "data.%s", splits[s]);
-                any |= socfw_config_get_string(t.cfg, key) != NULL;
-        }
+        const char *const paths[] = {t.set.data_train, t.set.data_valid,
+                                     t.set.data_test};
+        int any = paths[0] || paths[1] || paths[2];
         if (!any || !t.head || !t.plugin || !t.plugin->task->parse_example)
                 return 0; /* nothing read, or refused later with a reason */
         socfw_runtime rt = {.p = p, .progress = quiet};
         /* bad rows stop the run unless train.on_bad_row says skip */
-        const char *bad = socfw_config_get_string(
-                socfw_pipeline_section(p, "train"), "on_bad_row");
-        int skip = bad && !strcmp(bad, "skip");
+        rt_train_settings tr;
+        rt_train_settings_read(&tr, p);
+        int skip = tr.skip_bad_rows;
         int rc = socfw_task_ctx_new(&t.ctx, socfw_config_name(t.cfg),
                                     t.plugin, t.cfg, err);
         if (rc == 0)
@@ -93,7 +90,7 @@ check_task_data(const socfw_pipeline *p, size_t i, socfw_error *err)
         for (int s = 0; rc == 0 && s < 3; s++) {
                 char key[16];
                 snprintf(key, sizeof key, "data.%s", splits[s]);
-                const char *path = socfw_config_get_string(t.cfg, key);
+                const char *path = paths[s];
                 size_t n = 0, skipped = 0;
                 if (!path)
                         continue;
@@ -119,20 +116,26 @@ socfw_runtime_preflight(const socfw_pipeline *p, socfw_error *err)
         if (rc < 0)
                 return rc;
         /* a base pipeline that only pretrains a backbone has work to do */
-        const socfw_config *pt = socfw_pipeline_section(p, "pretrain");
-        int pretrains = socfw_config_list_len(pt, "corpus") > 0 &&
-                        socfw_config_get_int(pt, "steps") > 0;
+        rt_pretrain_settings ps;
+        if (rt_pretrain_settings_read(&ps, p) < 0)
+                return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
+        int pretrains = ps.n_corpus > 0 && ps.steps > 0;
         if (socfw_pipeline_task_count(p) == 0 &&
             socfw_pipeline_chain_len(p) == 0 &&
-            !socfw_pipeline_privacy_plugin(p) && !pretrains)
+            !socfw_pipeline_privacy_plugin(p) && !pretrains) {
+                rt_pretrain_settings_clear(&ps);
                 return socfw_error_set_at(
                         err, SOCFW_ESCHEMA, socfw_pipeline_path(p), 0, 0,
                         "the pipeline has no tasks, no chain and no "
                         "pretraining: nothing to run (hint: `socfw init` "
                         "writes a complete pipeline to start from)");
-        rc = check_pretrain_files(p, "corpus", err);
+        }
+        rc = check_pretrain_files(p, &ps, "corpus", ps.corpus, ps.n_corpus,
+                                  err);
         if (rc == 0)
-                rc = check_pretrain_files(p, "valid", err);
+                rc = check_pretrain_files(p, &ps, "valid", ps.valid,
+                                          ps.n_valid, err);
+        rt_pretrain_settings_clear(&ps);
         for (size_t i = 0; rc == 0 && i < socfw_pipeline_task_count(p); i++)
                 rc = check_task_data(p, i, err);
         return rc;

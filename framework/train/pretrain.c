@@ -132,8 +132,10 @@ static int
 add_task_texts(socfw_runtime *rt, corpus *c, socfw_error *err)
 {
         for (size_t i = 0; i < socfw_pipeline_task_count(rt->p); i++) {
-                const socfw_config *t = socfw_pipeline_task(rt->p, i);
-                const char *train = socfw_config_get_string(t, "data.train");
+                rt_task_settings ts;
+                rt_task_settings_read(&ts, socfw_pipeline_task(rt->p, i),
+                                      NULL, NULL);
+                const char *train = ts.data_train;
                 const socfw_plugin *head = socfw_pipeline_task_head(rt->p, i);
                 /* text classification data has one text field; other
                  * shapes (dialog turns, interactions) are left out */
@@ -141,7 +143,7 @@ add_task_texts(socfw_runtime *rt, corpus *c, socfw_error *err)
                     socfw_registry_head_target(head) != SOCFW_TARGET_CLASS)
                         continue;
                 socfw_dataset_options o = SOCFW_DATASET_OPTIONS_INIT;
-                o.text_field = socfw_config_get_string(t, "data.text_field");
+                o.text_field = ts.text_field;
                 o.reader.bad_rows = SOCFW_BAD_ROWS_SKIP;
                 socfw_dataset *ds = NULL;
                 socfw_error local = {0};

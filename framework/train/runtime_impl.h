@@ -261,12 +261,6 @@ void rt_split_clear(rt_split *s);
 
 /* ---- adapters (adapters.c) ---- */
 
-/* The adapter configuration of task t: its adapter.* keys over the
- * pipeline's backbone.adapter.* (type none: no adapter).  Errors name the
- * YAML key. */
-int rt_task_adapter_config(const socfw_pipeline *p, const socfw_config *task,
-                           socfw_adapter_config *ac, socfw_error *err);
-
 /* Create every task's adapter (after build_task, before the backbone's
  * freezing policy); counts them in rt->n_adapters. */
 int rt_build_adapters(socfw_runtime *rt, socfw_error *err);

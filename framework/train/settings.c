@@ -1,5 +1,5 @@
-/* settings.c - the train:, pretrain: and backbone: sections as typed
- * values (settings.h). */
+/* settings.c - the train:, pretrain:, backbone:, continual: and task
+ * sections, adapters included, as typed values (settings.h). */
 #include "train/settings.h"
 
 #include <stdlib.h>
@@ -56,6 +56,167 @@ rt_train_settings_read(rt_train_settings *s, const socfw_pipeline *p)
         return 0;
 }
 
+/* ---- adapters ---- */
+
+static const char *const adapter_key_names[RT_AK_COUNT] = {
+        [RT_AK_TYPE] = "adapter.type",
+        [RT_AK_RANK] = "adapter.rank",
+        [RT_AK_ALPHA] = "adapter.alpha",
+        [RT_AK_DROPOUT] = "adapter.dropout",
+        [RT_AK_USE_RSLORA] = "adapter.use_rslora",
+        [RT_AK_REDUCTION_FACTOR] = "adapter.reduction_factor",
+        [RT_AK_TARGET_RANK] = "adapter.target_rank",
+        [RT_AK_TINIT] = "adapter.tinit",
+        [RT_AK_TFINAL] = "adapter.tfinal",
+        [RT_AK_DELTA_T] = "adapter.delta_t",
+        [RT_AK_ORTH_REG_WEIGHT] = "adapter.orth_reg_weight",
+        [RT_AK_PREFIX_LENGTH] = "adapter.prefix_length",
+        [RT_AK_PREFIX_PROJECTION] = "adapter.prefix_projection",
+        [RT_AK_ENCODER_HIDDEN_SIZE] = "adapter.encoder_hidden_size",
+        [RT_AK_NUM_VIRTUAL_TOKENS] = "adapter.num_virtual_tokens",
+        [RT_AK_PROMPT_INIT] = "adapter.prompt_init",
+        [RT_AK_NON_LINEARITY] = "adapter.non_linearity",
+        [RT_AK_TARGETS] = "adapter.targets",
+        [RT_AK_FROM] = "adapter.from",
+};
+
+/* The adapter.* keys of section c (NULL: none written). */
+static void
+read_adapter_keys(rt_adapter_keys *k, const socfw_config *c)
+{
+        memset(k, 0, sizeof *k);
+        k->section = c;
+        for (int i = 0; i < RT_AK_COUNT; i++)
+                if (socfw_config_has(c, adapter_key_names[i]))
+                        k->given |= 1u << i;
+        const char *type = socfw_config_get_string(c, "adapter.type");
+        k->type = socfw_adapter_type_parse(type ? type : "none");
+        socfw_adapter_config *v = &k->value;
+        v->type = k->type < 0 ? SOCFW_ADAPTER_NONE
+                              : (socfw_adapter_type)k->type;
+        v->rank = (int)socfw_config_get_int(c, "adapter.rank");
+        v->alpha = (float)socfw_config_get_float(c, "adapter.alpha");
+        v->dropout = (float)socfw_config_get_float(c, "adapter.dropout");
+        v->use_rslora = socfw_config_get_bool(c, "adapter.use_rslora");
+        v->reduction_factor = (int)socfw_config_get_int(
+                c, "adapter.reduction_factor");
+        v->target_r = (int)socfw_config_get_int(c, "adapter.target_rank");
+        v->tinit = (long)socfw_config_get_int(c, "adapter.tinit");
+        v->tfinal = (long)socfw_config_get_int(c, "adapter.tfinal");
+        v->delta_t = (long)socfw_config_get_int(c, "adapter.delta_t");
+        v->orth_reg_weight = (float)socfw_config_get_float(
+                c, "adapter.orth_reg_weight");
+        v->prefix_length = (int)socfw_config_get_int(c,
+                                                     "adapter.prefix_length");
+        v->prefix_projection = socfw_config_get_bool(
+                c, "adapter.prefix_projection");
+        v->encoder_hidden_size = (int)socfw_config_get_int(
+                c, "adapter.encoder_hidden_size");
+        v->num_virtual_tokens = (int)socfw_config_get_int(
+                c, "adapter.num_virtual_tokens");
+        const char *pi = socfw_config_get_string(c, "adapter.prompt_init");
+        v->prompt_init = pi && !strcmp(pi, "vocab") ? SOCFW_PROMPT_INIT_VOCAB
+                                                    : SOCFW_PROMPT_INIT_RANDOM;
+        const char *act = socfw_config_get_string(c, "adapter.non_linearity");
+        v->act = act && !strcmp(act, "gelu")   ? SOCFW_ADAPTER_ACT_GELU
+                 : act && !strcmp(act, "silu") ? SOCFW_ADAPTER_ACT_SILU
+                                               : SOCFW_ADAPTER_ACT_RELU;
+        size_t n = socfw_config_list_len(c, "adapter.targets");
+        for (size_t i = 0; i < n && !k->bad_target; i++) {
+                int site = socfw_site_parse(
+                        socfw_config_list_get(c, "adapter.targets", i));
+                if (site < 0)
+                        k->bad_target = 1;
+                else
+                        v->targets |= SOCFW_SITE_BIT(site);
+        }
+        k->from = socfw_config_get_string(c, "adapter.from");
+}
+
+/* The section that gives key: the task's when it writes it. */
+static const rt_adapter_keys *
+adapter_source(const rt_adapter_keys *task, const rt_adapter_keys *bb,
+               rt_adapter_key key)
+{
+        return task->given & (1u << key) ? task : bb;
+}
+
+int
+rt_adapter_key_error(const rt_adapter_keys *task, const rt_adapter_keys *bb,
+                     rt_adapter_key key, int code, socfw_error *err,
+                     const char *msg)
+{
+        const socfw_config *c = adapter_source(task, bb, key)->section;
+        const char *full = adapter_key_names[key];
+        return socfw_error_set_at(err, code, socfw_config_file(c),
+                                  socfw_config_line(c, full),
+                                  socfw_config_column(c, full),
+                                  "task '%s': %s.%s: %s",
+                                  socfw_config_name(task->section),
+                                  socfw_config_name(c), full, msg);
+}
+
+const char *
+rt_adapter_from(const rt_adapter_keys *task, const rt_adapter_keys *bb)
+{
+        return adapter_source(task, bb, RT_AK_FROM)->from;
+}
+
+int
+rt_adapter_config_resolve(socfw_adapter_config *ac,
+                          const rt_adapter_keys *task,
+                          const rt_adapter_keys *bb, socfw_error *err)
+{
+#define FROM(key) (&adapter_source(task, bb, (key))->value)
+        const rt_adapter_keys *ts = adapter_source(task, bb, RT_AK_TYPE);
+        if (ts->type < 0)
+                return rt_adapter_key_error(task, bb, RT_AK_TYPE,
+                                            SOCFW_ESCHEMA, err,
+                                            "unknown adapter type");
+        socfw_adapter_type ty = (socfw_adapter_type)ts->type;
+        socfw_adapter_config_default(ac, ty);
+        if (ty == SOCFW_ADAPTER_NONE)
+                return 0;
+        ac->rank = FROM(RT_AK_RANK)->rank;
+        ac->alpha = FROM(RT_AK_ALPHA)->alpha;
+        ac->dropout = FROM(RT_AK_DROPOUT)->dropout;
+        ac->use_rslora = FROM(RT_AK_USE_RSLORA)->use_rslora;
+        ac->reduction_factor = FROM(RT_AK_REDUCTION_FACTOR)->reduction_factor;
+        ac->target_r = FROM(RT_AK_TARGET_RANK)->target_r;
+        ac->tinit = FROM(RT_AK_TINIT)->tinit;
+        ac->tfinal = FROM(RT_AK_TFINAL)->tfinal;
+        ac->delta_t = FROM(RT_AK_DELTA_T)->delta_t;
+        ac->orth_reg_weight = FROM(RT_AK_ORTH_REG_WEIGHT)->orth_reg_weight;
+        ac->prefix_length = FROM(RT_AK_PREFIX_LENGTH)->prefix_length;
+        ac->prefix_projection =
+                FROM(RT_AK_PREFIX_PROJECTION)->prefix_projection;
+        const rt_adapter_keys *ks = adapter_source(task, bb,
+                                                   RT_AK_ENCODER_HIDDEN_SIZE);
+        if (ks->given & (1u << RT_AK_ENCODER_HIDDEN_SIZE))
+                ac->encoder_hidden_size = ks->value.encoder_hidden_size;
+        ac->num_virtual_tokens =
+                FROM(RT_AK_NUM_VIRTUAL_TOKENS)->num_virtual_tokens;
+        ac->prompt_init = FROM(RT_AK_PROMPT_INIT)->prompt_init;
+        ac->act = FROM(RT_AK_NON_LINEARITY)->act;
+        /* targets: the type's own default unless the YAML names them */
+        ks = adapter_source(task, bb, RT_AK_TARGETS);
+        if (ks->given & (1u << RT_AK_TARGETS)) {
+                if (ks->bad_target)
+                        return rt_adapter_key_error(
+                                task, bb, RT_AK_TARGETS, SOCFW_ESCHEMA, err,
+                                "unknown site; hint: attn.q, attn.k, "
+                                "attn.v, attn.o, mlp.up, mlp.gate, "
+                                "mlp.down");
+                ac->targets = ks->value.targets;
+        } else if (ty == SOCFW_ADAPTER_BOTTLENECK) {
+                ac->targets = SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN);
+        }
+        return 0;
+#undef FROM
+}
+
+/* ---- sections ---- */
+
 int
 rt_task_settings_read(rt_task_settings *s, const socfw_config *task,
                       const socfw_config *head, const socfw_config *loss)
@@ -65,6 +226,8 @@ rt_task_settings_read(rt_task_settings *s, const socfw_config *task,
         s->data_valid = socfw_config_get_string(task, "data.valid");
         s->data_test = socfw_config_get_string(task, "data.test");
         s->label_field = socfw_config_get_string(task, "data.label_field");
+        s->text_field = socfw_config_get_string(task, "data.text_field");
+        s->max_rows = (long)socfw_config_get_int(task, "data.max_rows");
         s->data_format = socfw_config_get_string(task, "data.format");
         s->weight = (float)socfw_config_get_float(task, "weight");
         if (loss) {
@@ -75,6 +238,7 @@ rt_task_settings_read(rt_task_settings *s, const socfw_config *task,
         const char *lt = head ? socfw_config_get_string(head, "label_token")
                               : NULL;
         s->label_last = lt && !strcmp(lt, "last");
+        read_adapter_keys(&s->adapter, task);
         return 0;
 }
 
@@ -144,6 +308,7 @@ rt_backbone_settings_read(rt_backbone_settings *s, const socfw_pipeline *p)
         memset(s, 0, sizeof *s);
         s->section = c;
         s->model = socfw_config_get_string(c, "model");
+        s->model_given = socfw_config_has(c, "model");
         s->tokenizer = socfw_config_get_string(c, "tokenizer");
         s->keep_quantized = socfw_config_get_bool(c, "keep_quantized");
         s->arch = socfw_config_get_string(c, "arch");
@@ -159,7 +324,28 @@ rt_backbone_settings_read(rt_backbone_settings *s, const socfw_pipeline *p)
         s->max_chunks = (int)socfw_config_get_int(c, "max_chunks");
         s->dropout = (float)socfw_config_get_float(c, "dropout");
         s->freeze = socfw_config_get_string(c, "freeze");
+        s->freeze_given = socfw_config_has(c, "freeze");
         s->trainable_top_layers =
                 (int)socfw_config_get_int(c, "trainable_top_layers");
+        read_adapter_keys(&s->adapter, c);
+        return 0;
+}
+
+int
+rt_continual_settings_read(rt_continual_settings *s, const socfw_pipeline *p)
+{
+        const socfw_config *c = socfw_pipeline_section(p, "continual");
+        memset(s, 0, sizeof *s);
+        s->section = c;
+        s->task = socfw_config_get_string(c, "task");
+        s->data = socfw_config_get_string(c, "data");
+        s->gate = socfw_config_get_string(c, "gate");
+        s->metric = socfw_config_get_string(c, "metric");
+        s->replay = socfw_config_get_float(c, "replay");
+        s->holdout = socfw_config_get_float(c, "holdout");
+        s->tolerance = socfw_config_get_float(c, "tolerance");
+        s->min_gain = socfw_config_get_float(c, "min_gain");
+        s->l2_sp = socfw_config_get_float(c, "l2_sp");
+        s->seed = socfw_config_get_int(c, "seed");
         return 0;
 }
