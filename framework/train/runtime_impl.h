@@ -1,6 +1,8 @@
 /* framework/train/runtime_impl.h - the runtime's internals, shared by
- * runtime.c (building, inference), trainer.c (fine-tuning, evaluation)
- * and pretrain.c (tokenizer + backbone from scratch).  Internal. */
+ * runtime.c (building), trainer.c (fine-tuning, evaluation), pretrain.c
+ * (tokenizer + backbone from scratch) and the inference engine
+ * (framework/engine/, which owns the fields its header names).
+ * Internal. */
 #ifndef SOCFW_TRAIN_RUNTIME_IMPL_H
 #define SOCFW_TRAIN_RUNTIME_IMPL_H
 
@@ -10,6 +12,7 @@
 #include <jansson.h>
 
 #include "core/task_impl.h"
+#include "engine/engine_internal.h"
 #include "socfw/metrics.h"
 #include "socfw/model.h"
 #include "socfw/optim.h"
@@ -81,25 +84,6 @@ typedef struct rt_range {
         socfw_adamw *opt;
 } rt_range;
 
-/* The scheduler of batched decoding (decode_batch.c). */
-typedef struct rt_decoder {
-        pthread_mutex_t lock;
-        pthread_cond_t cond;            /* a batch is done (CLOCK_MONOTONIC) */
-        pthread_cond_t gather;          /* a step queued, a generation left:
-                                           for the leader gathering        */
-        int gathering;                  /* the leader waits on `gather`   */
-        long step_ns;                   /* a batched step takes (average) */
-        long wait_ns;                   /* SOCFW_DECODE_WAIT_US, or -1    */
-        int mode;                       /* 1 batch, 0 not, -1 not decided */
-        struct rt_dstep *queue;         /* steps waiting for a batch      */
-        int queued;                     /* their number                   */
-        int live;                       /* generations past their prompt  */
-        int leader;                     /* a batch is being gathered/run  */
-        float *logits;                  /* the leader's (k, V)            */
-        size_t cap;
-        unsigned long long steps, rows; /* batched steps run, their rows  */
-} rt_decoder;
-
 struct socfw_runtime {
         const socfw_pipeline *p;
         rt_train_settings train;        /* the train: section, read once  */
@@ -169,20 +153,10 @@ struct socfw_runtime {
         unsigned long long batches, batched_rows;       /* classification */
         unsigned long long tag_batches, tag_rows;       /* tagging        */
         int batch_entering;     /* callers encoding, about to queue       */
-        /* batched decoding of concurrent generations (decode_batch.c) */
+        /* batched decoding of concurrent generations
+         * (engine/decode_batch.c) */
         rt_decoder dec;
 };
-
-/* Batched decoding (decode_batch.c): between rt_decode_join and
- * rt_decode_leave a generation is live, and rt_decode_one runs its
- * one-token steps batched with the other live generations' steps. */
-void rt_decoder_init(rt_decoder *d);
-void rt_decoder_destroy(rt_decoder *d);
-int rt_decode_batches(socfw_runtime *rt);        /* 1: worth it (size) */
-void rt_decode_join(socfw_runtime *rt);
-void rt_decode_leave(socfw_runtime *rt);
-int rt_decode_one(socfw_runtime *rt, socfw_model_kv *kv, int32_t id,
-                  float *logits, socfw_error *err);
 
 /* Progress line through the runtime's callback (or the log). */
 void rt_progress(socfw_runtime *rt, const char *fmt, ...)
