@@ -5,19 +5,33 @@
  * The engine is the inference host over one socfw_runtime: the shared,
  * read-only backbone, each task's adapter and head, and what concurrent
  * callers need on top of them.  The chain's hooks (socfw_task_infer,
- * socfw_task_tag_words, socfw_task_generate, ...), and through them
- * `socfw predict`, `chat` and `serve`, run here; the runtime builds the
- * model, the tokenizer and the tasks (train/runtime.c) and trains them
- * (train/trainer.c), and no engine file needs the training code.
+ * socfw_task_tag_words, socfw_task_generate, socfw_task_run_stage), and
+ * through them `socfw predict`, `chat`, `serve` and `monitor`, move
+ * here one concept at a time; so far its inference scratch.
+ * The runtime builds the model, the tokenizer and the tasks
+ * (train/runtime.c) and trains them (train/trainer.c); no engine file
+ * needs the training code.
  *
+ *   engine.c        the engine's part of building and freeing a runtime
+ *   scratch.c       inference scratch: a socfw_context and buffers per
+ *                   concurrent caller, and the forward that runs on one
  *   decode_batch.c  continuous batching of concurrent generations' steps
  *
+ * Usage (train/runtime.c): rt_engine_init(rt) when a runtime is made,
+ * and rt_engine_destroy(rt) before its model is freed.
+ *
  * The runtime struct stays in train/runtime_impl.h for now.  Of its
- * fields the engine owns:
- *   dec                                the decoder of batched generation
- *                                      steps (rt_decoder, below)
- * and reads, never writes: model, tok, tasks/n_tasks (adapter, head,
- * head_state, kind, n_outputs), pad_id, and what rt_encode* read.
+ * fields the engine owns (initialises, guards, frees):
+ *   infer_lock, spare          the scratch pool (scratch.c)
+ *   head_lock                  heads' forward, one at a time
+ *   batch_lock, batch_cond     (initialised here; the micro-batching
+ *                              queue itself is still train/runtime.c's)
+ *   dec                        the decoder of batched generation steps
+ *                              (rt_decoder, below; decode_batch.c)
+ * and reads, never writes: model, tok, tasks/n_tasks (ctx, adapter,
+ * head, head_state, kind, n_outputs, plugin), pad_id, p, and what
+ * rt_encode, rt_encode_chunks and rt_encode_words read (runtime.c,
+ * chunks.c).
  *
  * train/runtime_impl.h includes this header, so code that holds the
  * runtime's internals (tests) reaches the engine's too. */
@@ -29,7 +43,25 @@
 
 #include "socfw/error.h"
 #include "socfw/model.h"
+#include "socfw/peft.h"
+#include "socfw/plugin.h"
 #include "socfw/runtime.h"
+
+/* the runtime's types (train/runtime_impl.h) */
+typedef struct rt_task rt_task;
+typedef struct rt_example rt_example;
+
+/* ---- between the runtime and the engine (engine.c, scratch.c) ---- */
+
+/* The engine's fields of a new runtime: locks, the decoder. */
+void rt_engine_init(socfw_runtime *rt);
+/* Free the scratch pool (before the model it is over) and the locks. */
+void rt_engine_destroy(socfw_runtime *rt);
+
+/* Detach adapter `a` from the contexts kept for inference (before it is
+ * freed; no inference call may run meanwhile). */
+void rt_scratch_detach(socfw_runtime *rt, const socfw_adapter *a);
+
 
 /* ---- batched decoding (decode_batch.c) ---- */
 
@@ -62,5 +94,31 @@ void rt_decode_join(socfw_runtime *rt);
 void rt_decode_leave(socfw_runtime *rt);
 int rt_decode_one(socfw_runtime *rt, socfw_model_kv *kv, int32_t id,
                   float *logits, socfw_error *err);
+
+/* ---- between the engine's own files ---- */
+
+/* What one inference call writes: its own context over the shared
+ * weights, and its own batch buffers (scratch.c). */
+typedef struct rt_scratch {
+        socfw_context *ctx;
+        float *hidden, *out;
+        int32_t *ids, *mask;
+        size_t cap_hidden, cap_out, cap_tokens;
+        struct rt_scratch *next;
+} rt_scratch;
+
+/* A scratch for this call (a spare one, or a new one); NULL with err set
+ * when out of memory.  Give it back with rt_scratch_put. */
+rt_scratch *rt_scratch_get(socfw_runtime *rt, socfw_error *err);
+void rt_scratch_put(socfw_runtime *rt, rt_scratch *sc);
+/* Free every spare scratch (rt_engine_destroy). */
+void rt_scratch_pool_free(socfw_runtime *rt);
+
+/* rt_forward for inference on scratch sc: the backbone on sc's context
+ * with the task's adapter, the head under head_lock; the head's output is
+ * in sc->out (*out_len floats). */
+int rt_infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
+                     const rt_example *const *ex, int B, size_t *out_len,
+                     socfw_error *err);
 
 #endif

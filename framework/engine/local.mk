@@ -4,4 +4,6 @@
 # framework/engine/engine_internal.h; no training code.
 framework_libsocfw_la_SOURCES += \
 	framework/engine/engine_internal.h \
+	framework/engine/engine.c \
+	framework/engine/scratch.c \
 	framework/engine/decode_batch.c

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/example_impl.h"
+#include "engine/engine_internal.h"
 #include "socfw/chain.h"
 #include "socfw/continual.h"
 #include "socfw/data.h"
@@ -44,8 +45,8 @@ rt_progress(socfw_runtime *rt, const char *fmt, ...)
                 SOCFW_LOG_INFO("%s", line);
 }
 
-static int
-grow(void **buf, size_t *cap, size_t need, size_t elem)
+int
+rt_grow(void **buf, size_t *cap, size_t need, size_t elem)
 {
         if (need <= *cap)
                 return 0;
@@ -64,27 +65,27 @@ rt_reserve(socfw_runtime *rt, int B, int T, size_t out_len, socfw_error *err)
         size_t bt = (size_t)B * (size_t)T;
         size_t nh = bt * (size_t)mc->hidden;
         size_t ch = rt->cap_hidden, co = rt->cap_out, ct = rt->cap_tokens;
-        int rc = grow((void **)&rt->hidden, &ch, nh, sizeof(float));
+        int rc = rt_grow((void **)&rt->hidden, &ch, nh, sizeof(float));
         ch = rt->cap_hidden;
         if (rc == 0)
-                rc = grow((void **)&rt->dhidden, &ch, nh, sizeof(float));
+                rc = rt_grow((void **)&rt->dhidden, &ch, nh, sizeof(float));
         if (rc == 0)
                 rt->cap_hidden = nh > rt->cap_hidden ? nh : rt->cap_hidden;
         if (rc == 0)
-                rc = grow((void **)&rt->out, &co, out_len, sizeof(float));
+                rc = rt_grow((void **)&rt->out, &co, out_len, sizeof(float));
         co = rt->cap_out;
         if (rc == 0)
-                rc = grow((void **)&rt->dout, &co, out_len, sizeof(float));
+                rc = rt_grow((void **)&rt->dout, &co, out_len, sizeof(float));
         if (rc == 0)
                 rt->cap_out = out_len > rt->cap_out ? out_len : rt->cap_out;
         if (rc == 0)
-                rc = grow((void **)&rt->ids, &ct, bt, sizeof(int32_t));
+                rc = rt_grow((void **)&rt->ids, &ct, bt, sizeof(int32_t));
         ct = rt->cap_tokens;
         if (rc == 0)
-                rc = grow((void **)&rt->mask, &ct, bt, sizeof(int32_t));
+                rc = rt_grow((void **)&rt->mask, &ct, bt, sizeof(int32_t));
         ct = rt->cap_tokens;
         if (rc == 0)
-                rc = grow((void **)&rt->tags, &ct, bt, sizeof(int32_t));
+                rc = rt_grow((void **)&rt->tags, &ct, bt, sizeof(int32_t));
         if (rc == 0)
                 rt->cap_tokens = bt > rt->cap_tokens ? bt : rt->cap_tokens;
         if (rc < 0)
@@ -587,7 +588,7 @@ rt_load_split(socfw_runtime *rt, rt_task *t, const char *path, rt_split *s,
 
 /* Token classification: the tagger head, labelling first sub-tokens
  * unless its `label_token` says last. */
-static int
+int
 rt_is_tagger(const rt_task *t)
 {
         return t->head &&
@@ -691,127 +692,6 @@ rt_forward(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
         return t->head->head->forward(t->head_state, io, err);
 }
 
-/* ---- inference scratch: one per concurrent caller ---- */
-
-/* What one inference call writes: its own context over the shared
- * weights, and its own batch buffers. */
-typedef struct rt_scratch {
-        socfw_context *ctx;
-        float *hidden, *out;
-        int32_t *ids, *mask;
-        size_t cap_hidden, cap_out, cap_tokens;
-        struct rt_scratch *next;
-} rt_scratch;
-
-static void
-scratch_free(rt_scratch *sc)
-{
-        if (!sc)
-                return;
-        socfw_context_free(sc->ctx);
-        free(sc->hidden);
-        free(sc->out);
-        free(sc->ids);
-        free(sc->mask);
-        free(sc);
-}
-
-/* A scratch for this call (a spare one, or a new one). */
-static rt_scratch *
-scratch_get(socfw_runtime *rt, socfw_error *err)
-{
-        pthread_mutex_lock(&rt->infer_lock);
-        rt_scratch *sc = rt->spare;
-        if (sc)
-                rt->spare = sc->next;
-        pthread_mutex_unlock(&rt->infer_lock);
-        if (sc)
-                return sc;
-        if (!(sc = calloc(1, sizeof *sc))) {
-                socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-                return NULL;
-        }
-        if (socfw_context_new(&sc->ctx, rt->model, err) < 0) {
-                free(sc);
-                return NULL;
-        }
-        return sc;
-}
-
-static void
-scratch_put(socfw_runtime *rt, rt_scratch *sc)
-{
-        pthread_mutex_lock(&rt->infer_lock);
-        sc->next = rt->spare;
-        rt->spare = sc;
-        pthread_mutex_unlock(&rt->infer_lock);
-}
-
-void
-rt_scratch_detach(socfw_runtime *rt, const socfw_adapter *a)
-{
-        pthread_mutex_lock(&rt->infer_lock);
-        for (rt_scratch *sc = rt->spare; sc; sc = sc->next)
-                if (a && socfw_context_attached(sc->ctx) == a)
-                        socfw_context_attach(sc->ctx, NULL, NULL);
-        pthread_mutex_unlock(&rt->infer_lock);
-}
-
-/* rt_forward for inference on scratch sc: the backbone on sc's context
- * with the task's adapter, the head under head_lock; the head's output is
- * in sc->out (out_len floats). */
-static int
-infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
-              const rt_example *const *ex, int B, size_t *out_len,
-              socfw_error *err)
-{
-        const socfw_model_config *mc = socfw_model_config_of(rt->model);
-        int T = 1;
-        for (int b = 0; b < B; b++)
-                if (ex[b]->n > T)
-                        T = ex[b]->n;
-        size_t bt = (size_t)B * (size_t)T;
-        size_t need = t->head->head->output_size(t->head_state, B, T);
-        if (grow((void **)&sc->hidden, &sc->cap_hidden,
-                 bt * (size_t)mc->hidden, sizeof(float)) < 0 ||
-            grow((void **)&sc->out, &sc->cap_out, need, sizeof(float)) < 0 ||
-            grow((void **)&sc->ids, &sc->cap_tokens, bt, sizeof(int32_t)) <
-                    0 ||
-            (sc->cap_tokens = 0,
-             grow((void **)&sc->mask, &sc->cap_tokens, bt,
-                  sizeof(int32_t)) < 0))
-                return socfw_error_set(err, SOCFW_ENOMEM,
-                                       "out of memory for a batch of %d x "
-                                       "%d",
-                                       B, T);
-        for (int b = 0; b < B; b++)
-                for (int i = 0; i < T; i++) {
-                        size_t k = (size_t)b * T + i;
-                        int real = i < ex[b]->n;
-                        sc->ids[k] = real ? ex[b]->ids[i] : rt->pad_id;
-                        sc->mask[k] = real;
-                }
-        int rc = 0;
-        if (socfw_context_attached(sc->ctx) != t->adapter)
-                rc = socfw_context_attach(sc->ctx, t->adapter, err);
-        if (rc == 0)
-                rc = socfw_context_forward(sc->ctx, sc->ids, sc->mask, NULL,
-                                           B, T, false, 0.0f, NULL,
-                                           sc->hidden, err);
-        if (rc < 0)
-                return rc;
-        socfw_head_io io = {
-                .B = B, .T = T, .C = mc->hidden,
-                .hidden = sc->hidden, .mask = sc->mask, .ids = sc->ids,
-                .out = sc->out, .out_len = need, .training = 0,
-        };
-        pthread_mutex_lock(&rt->head_lock);
-        rc = t->head->head->forward(t->head_state, &io, err);
-        pthread_mutex_unlock(&rt->head_lock);
-        *out_len = io.out_len;
-        return rc;
-}
-
 /* ---- micro-batching of concurrent classification and tagging calls ---- */
 
 #define RT_BATCH_ROWS 64        /* windows in one batched forward at most */
@@ -879,15 +759,15 @@ run_batch(socfw_runtime *rt, rt_job **jobs, int k)
                 for (int j = 0; j < jobs[i]->n; j++) {
                         all[r] = jobs[i]->rows[j];
                         if (all[r]->n > T)
-                                T = all[r]->n;  /* as infer_forward pads */
+                                T = all[r]->n;  /* as rt_infer_forward pads */
                         r++;
                 }
-        rt_scratch *sc = rc == 0 ? scratch_get(rt, &err) : NULL;
+        rt_scratch *sc = rc == 0 ? rt_scratch_get(rt, &err) : NULL;
         if (rc == 0 && !sc)
                 rc = err.code ? err.code : SOCFW_ENOMEM;
         size_t out_len = 0;
         if (rc == 0)
-                rc = infer_forward(rt, sc, t, all, R, &out_len, &err);
+                rc = rt_infer_forward(rt, sc, t, all, R, &out_len, &err);
         /* a tagger's logits are (R, T, K), a classifier's (R, K) */
         size_t K = (size_t)t->n_outputs;
         size_t per_row = rt_is_tagger(t) ? (size_t)T * K : K;
@@ -899,7 +779,7 @@ run_batch(socfw_runtime *rt, rt_job **jobs, int k)
                         jobs[i]->err = err;
         }
         if (sc)
-                scratch_put(rt, sc);
+                rt_scratch_put(rt, sc);
         free(all);
 }
 
@@ -1008,13 +888,13 @@ embed_text(socfw_runtime *rt, rt_task *t, const char *text, float *out,
 {
         rt_example ex = {.label = -1};
         int rc = rt_encode(rt, text, &ex.ids, &ex.n, err);
-        rt_scratch *sc = rc == 0 ? scratch_get(rt, err) : NULL;
+        rt_scratch *sc = rc == 0 ? rt_scratch_get(rt, err) : NULL;
         size_t out_len = 0;
         if (rc == 0 && !sc)
                 rc = err ? err->code : SOCFW_ENOMEM;
         const rt_example *one = &ex;
         if (rc == 0)
-                rc = infer_forward(rt, sc, t, &one, 1, &out_len, err);
+                rc = rt_infer_forward(rt, sc, t, &one, 1, &out_len, err);
         if (rc == 0) {
                 size_t K = (size_t)t->n_outputs;
                 *n_out = K;
@@ -1022,7 +902,7 @@ embed_text(socfw_runtime *rt, rt_task *t, const char *text, float *out,
         }
         free(ex.ids);
         if (sc)
-                scratch_put(rt, sc);
+                rt_scratch_put(rt, sc);
         return rc;
 }
 
@@ -1763,11 +1643,7 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         if (!rt)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         rt->p = p;
-        pthread_mutex_init(&rt->infer_lock, NULL);
-        pthread_mutex_init(&rt->head_lock, NULL);
-        pthread_mutex_init(&rt->batch_lock, NULL);
-        pthread_cond_init(&rt->batch_cond, NULL);
-        rt_decoder_init(&rt->dec);
+        rt_engine_init(rt);
         if (opts) {
                 rt->from_checkpoint = opts->from_checkpoint;
                 rt->resume = opts->resume;
@@ -1908,16 +1784,7 @@ socfw_runtime_free(socfw_runtime *rt)
 {
         if (!rt)
                 return;
-        while (rt->spare) {     /* before the model they are over */
-                rt_scratch *sc = rt->spare;
-                rt->spare = sc->next;
-                scratch_free(sc);
-        }
-        pthread_mutex_destroy(&rt->infer_lock);
-        pthread_mutex_destroy(&rt->head_lock);
-        pthread_mutex_destroy(&rt->batch_lock);
-        pthread_cond_destroy(&rt->batch_cond);
-        rt_decoder_destroy(&rt->dec);
+        rt_engine_destroy(rt);  /* the scratch pool, before the model */
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
                 if (t->head_state && t->head->head->destroy)

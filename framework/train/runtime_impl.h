@@ -134,7 +134,9 @@ struct socfw_runtime {
         int32_t *ids, *mask, *tags;
         size_t cap_tokens;
 
-        /* inference from several threads at once (the chain's hooks):
+        /* owned by the inference engine (framework/engine/, whose
+         * header lists these fields), up to and including `dec`.
+         * Inference from several threads at once (the chain's hooks):
          * each call takes a scratch (a socfw_context and its buffers) from
          * `spare`; heads keep their activations in their state, so a
          * head's forward runs under head_lock; a generation's KV cache
@@ -161,6 +163,10 @@ struct socfw_runtime {
 /* Progress line through the runtime's callback (or the log). */
 void rt_progress(socfw_runtime *rt, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
+
+/* Grow *buf (elements of `elem` bytes, *cap of them) to hold `need`:
+ * 0, or SOCFW_ENOMEM with *buf unchanged. */
+int rt_grow(void **buf, size_t *cap, size_t need, size_t elem);
 
 /* Grow the work buffers for a (B,T) batch with `out_len` head outputs. */
 int rt_reserve(socfw_runtime *rt, int B, int T, size_t out_len,
@@ -268,10 +274,6 @@ int rt_l2sp_setup(socfw_runtime *rt, socfw_error *err);
 void rt_l2sp_apply(socfw_runtime *rt);
 void rt_l2sp_free(socfw_runtime *rt);
 
-/* Detach adapter `a` from the contexts kept for inference (before it is
- * freed; no inference call may run meanwhile). */
-void rt_scratch_detach(socfw_runtime *rt, const socfw_adapter *a);
-
 /* Attach task t's adapter to the backbone (NULL t or no adapter: the
  * plain backbone) for the passes that follow. */
 int rt_use_adapter(socfw_runtime *rt, const rt_task *t, socfw_error *err);
@@ -313,6 +315,8 @@ int rt_load_split(socfw_runtime *rt, rt_task *t, const char *path,
 
 /* ---- token classification (word tags; runtime.c, trainer.c) ---- */
 
+/* 1 when task t has a tagger head (token classification). */
+int rt_is_tagger(const rt_task *t);
 /* 1 when a tagger task labels the LAST sub-token of each word (head
  * option label_token: last, for causal decoders whose first sub-token has
  * not read the word yet), 0 for the first (the Hugging Face convention). */
