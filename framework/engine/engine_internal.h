@@ -6,8 +6,7 @@
  * read-only backbone, each task's adapter and head, and what concurrent
  * callers need on top of them.  The chain's hooks (socfw_task_infer,
  * socfw_task_tag_words, socfw_task_generate, socfw_task_run_stage), and
- * through them `socfw predict`, `chat`, `serve` and `monitor`, move
- * here one concept at a time; so far its inference scratch.
+ * through them `socfw predict`, `chat`, `serve` and `monitor`, run here.
  * The runtime builds the model, the tokenizer and the tasks
  * (train/runtime.c) and trains them (train/trainer.c); no engine file
  * needs the training code.
@@ -15,7 +14,11 @@
  *   engine.c        the engine's part of building and freeing a runtime
  *   scratch.c       inference scratch: a socfw_context and buffers per
  *                   concurrent caller, and the forward that runs on one
+ *   batch.c         micro-batching of classification and tagging windows
+ *   infer.c         socfw_task_infer: class probabilities, embeddings
+ *   tag.c           socfw_task_tag_words: per-word tag probabilities
  *   decode_batch.c  continuous batching of concurrent generations' steps
+ *   chain.c         socfw_task_run_stage, socfw_runtime_chain
  *
  * Usage (train/runtime.c): rt_engine_init(rt) when a runtime is made,
  * and rt_engine_destroy(rt) before its model is freed.
@@ -24,8 +27,10 @@
  * fields the engine owns (initialises, guards, frees):
  *   infer_lock, spare          the scratch pool (scratch.c)
  *   head_lock                  heads' forward, one at a time
- *   batch_lock, batch_cond     (initialised here; the micro-batching
- *                              queue itself is still train/runtime.c's)
+ *   batch_lock, batch_cond, queue, batch_leader, batch_entering
+ *                              the micro-batching queue (batch.c)
+ *   batches, batched_rows, tag_batches, tag_rows
+ *                              its counters (socfw_runtime_*batch_stats)
  *   dec                        the decoder of batched generation steps
  *                              (rt_decoder, below; decode_batch.c)
  * and reads, never writes: model, tok, tasks/n_tasks (ctx, adapter,
@@ -120,5 +125,45 @@ void rt_scratch_pool_free(socfw_runtime *rt);
 int rt_infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
                      const rt_example *const *ex, int B, size_t *out_len,
                      socfw_error *err);
+
+#define RT_BATCH_ROWS 64        /* windows in one batched forward at most */
+
+/* One caller's windows, waiting to be run in a batch (batch.c).  What the
+ * caller gets from its rows' logits depends on its task's head: a
+ * classifier's call gets the K probabilities averaged over its windows
+ * (out[K]); a tagger's call gets, for each of its words, the softmax over
+ * the tags at the word's token: word w reads token word_pos[w] of row
+ * word_row[w] (out[w * K ..], left as it is when word_pos[w] < 0). */
+typedef struct rt_job {
+        rt_task *t;
+        const rt_example *const *rows;
+        int n;
+        float *out;
+        size_t n_out;           /* classification: room in out         */
+        const int *word_row, *word_pos;         /* tagging              */
+        size_t n_words;
+        int rc, done;
+        socfw_error err;
+        struct rt_job *next;
+} rt_job;
+
+/* A call announces itself (delta 1) before encoding its text, so that a
+ * leader gathering a batch waits for it; it takes the announcement back
+ * by queueing (rt_infer_batched) or, failing, with delta -1. */
+void rt_batch_entering(socfw_runtime *rt, int delta);
+/* Job me's answer, its rows batched with the calls of other threads. */
+int rt_infer_batched(socfw_runtime *rt, rt_job *me, socfw_error *err);
+
+/* The task whose context is ctx, or NULL (chain.c). */
+rt_task *rt_task_of(socfw_runtime *rt, const socfw_task_ctx *ctx);
+
+/* The hooks a task's context gets (train/runtime.c installs them). */
+int rt_infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text,
+                  float *out, size_t n, size_t *n_out, socfw_error *err);
+int rt_tag_words_hook(void *runtime, socfw_task_ctx *ctx,
+                      const char *const *words, size_t n_words, float *probs,
+                      size_t n_probs, size_t *n_tags, socfw_error *err);
+int rt_stage_hook(void *runtime, socfw_task_ctx *ctx, const char *name,
+                  socfw_post *post, socfw_error *err);
 
 #endif

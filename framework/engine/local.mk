@@ -6,4 +6,8 @@ framework_libsocfw_la_SOURCES += \
 	framework/engine/engine_internal.h \
 	framework/engine/engine.c \
 	framework/engine/scratch.c \
-	framework/engine/decode_batch.c
+	framework/engine/batch.c \
+	framework/engine/infer.c \
+	framework/engine/tag.c \
+	framework/engine/decode_batch.c \
+	framework/engine/chain.c
