@@ -1,8 +1,9 @@
 /* engine.c - the engine's part of a runtime's life: its locks and
  * decoder when the runtime is made, the scratch pool freed before the
- * model (engine_internal.h). */
+ * model, and the hooks each task's context gets (engine_internal.h). */
 #include <pthread.h>
 
+#include "core/task_impl.h"
 #include "engine/engine_internal.h"
 #include "train/runtime_impl.h"
 
@@ -25,4 +26,17 @@ rt_engine_destroy(socfw_runtime *rt)
         pthread_mutex_destroy(&rt->batch_lock);
         pthread_cond_destroy(&rt->batch_cond);
         rt_decoder_destroy(&rt->dec);
+}
+
+void
+rt_engine_bind(socfw_runtime *rt, socfw_task_ctx *ctx, int head)
+{
+        ctx->runtime = rt;
+        if (head) {
+                ctx->infer = rt_infer_hook;
+                ctx->generate = rt_generate_hook;
+                ctx->count_tokens = rt_count_hook;
+                ctx->tag_words = rt_tag_words_hook;
+        }
+        ctx->run_stage = rt_stage_hook;
 }

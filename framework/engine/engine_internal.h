@@ -11,17 +11,20 @@
  * (train/runtime.c) and trains them (train/trainer.c); no engine file
  * needs the training code.
  *
- *   engine.c        the engine's part of building and freeing a runtime
+ *   engine.c        the engine's part of building and freeing a runtime;
+ *                   the hooks a task's context gets
  *   scratch.c       inference scratch: a socfw_context and buffers per
  *                   concurrent caller, and the forward that runs on one
  *   batch.c         micro-batching of classification and tagging windows
  *   infer.c         socfw_task_infer: class probabilities, embeddings
  *   tag.c           socfw_task_tag_words: per-word tag probabilities
+ *   generate.c      socfw_task_generate: decoding with the KV cache
  *   decode_batch.c  continuous batching of concurrent generations' steps
  *   chain.c         socfw_task_run_stage, socfw_runtime_chain
  *
  * Usage (train/runtime.c): rt_engine_init(rt) when a runtime is made,
- * and rt_engine_destroy(rt) before its model is freed.
+ * rt_engine_bind(rt, ctx, 1) for each task's context, and
+ * rt_engine_destroy(rt) before its model is freed.
  *
  * The runtime struct stays in train/runtime_impl.h for now.  Of its
  * fields the engine owns (initialises, guards, frees):
@@ -62,6 +65,10 @@ typedef struct rt_example rt_example;
 void rt_engine_init(socfw_runtime *rt);
 /* Free the scratch pool (before the model it is over) and the locks. */
 void rt_engine_destroy(socfw_runtime *rt);
+/* Point ctx at runtime rt: ctx->runtime and the run_stage hook; with
+ * `head`, the model's hooks too (infer, generate, count_tokens,
+ * tag_words). */
+void rt_engine_bind(socfw_runtime *rt, socfw_task_ctx *ctx, int head);
 
 /* Detach adapter `a` from the contexts kept for inference (before it is
  * freed; no inference call may run meanwhile). */
@@ -157,12 +164,17 @@ int rt_infer_batched(socfw_runtime *rt, rt_job *me, socfw_error *err);
 /* The task whose context is ctx, or NULL (chain.c). */
 rt_task *rt_task_of(socfw_runtime *rt, const socfw_task_ctx *ctx);
 
-/* The hooks a task's context gets (train/runtime.c installs them). */
+/* The hooks rt_engine_bind installs on a task's context. */
 int rt_infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text,
                   float *out, size_t n, size_t *n_out, socfw_error *err);
 int rt_tag_words_hook(void *runtime, socfw_task_ctx *ctx,
                       const char *const *words, size_t n_words, float *probs,
                       size_t n_probs, size_t *n_tags, socfw_error *err);
+int rt_generate_hook(void *runtime, socfw_task_ctx *ctx, const char *prompt,
+                     const socfw_generate_opts *opts, char **reply,
+                     socfw_error *err);
+int rt_count_hook(void *runtime, const char *text, size_t *n,
+                  socfw_error *err);
 int rt_stage_hook(void *runtime, socfw_task_ctx *ctx, const char *name,
                   socfw_post *post, socfw_error *err);
 

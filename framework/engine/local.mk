@@ -9,5 +9,6 @@ framework_libsocfw_la_SOURCES += \
 	framework/engine/batch.c \
 	framework/engine/infer.c \
 	framework/engine/tag.c \
+	framework/engine/generate.c \
 	framework/engine/decode_batch.c \
 	framework/engine/chain.c
