@@ -11,6 +11,7 @@ include framework/tokenizer/local.mk
 include framework/generate/local.mk
 include framework/dist/local.mk
 include framework/train/local.mk
+include framework/engine/local.mk
 include framework/data/local.mk
 include framework/report/local.mk
 include framework/monitor/local.mk

@@ -13,12 +13,13 @@
  *   serve_ui.c       GET / (the web page, web/index.html as installed)
  *
  * One model (runtime + chain) serves every request, with one copy of the
- * weights: the runtime's inference hooks take a socfw_context and buffers
- * per call (framework/train/runtime.c), so up to `--workers` chain runs go
- * at once; concurrent classifications are micro-batched into one forward
- * pass and concurrent generations decoded in shared batched steps
- * (framework/train/decode_batch.c).  The kernels share socfw's one thread pool (socfw/threads.h),
- * whose parallel loops are serialised across callers.
+ * weights: the inference engine's hooks take a socfw_context and buffers
+ * per call (framework/engine/scratch.c), so up to `--workers` chain runs
+ * go at once; concurrent classifications are micro-batched into one
+ * forward pass (framework/engine/batch.c) and concurrent generations
+ * decoded in shared batched steps (framework/engine/decode_batch.c).  The
+ * kernels share socfw's one thread pool (socfw/threads.h), whose parallel
+ * loops are serialised across callers.
  */
 #ifndef SOCFW_CLI_SERVE_H
 #define SOCFW_CLI_SERVE_H

@@ -4,7 +4,6 @@ framework_libsocfw_la_SOURCES += \
 	framework/train/optim.c \
 	framework/train/schedule.c \
 	framework/train/runtime.c framework/train/runtime_impl.h \
-	framework/train/decode_batch.c \
 	framework/train/loop.c framework/train/loop.h \
 	framework/train/preflight.c \
 	framework/train/trainer.c \

@@ -1,21 +1,17 @@
 /* runtime.c - build a pipeline's backbone, tasks and heads; read and
- * tokenize their data; run them for inference. */
-#include <errno.h>
-#include <math.h>
+ * tokenize their data.  Inference on them (the chain's hooks) is the
+ * engine's (framework/engine/). */
 #include <stdarg.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/example_impl.h"
-#include "socfw/chain.h"
+#include "engine/engine_internal.h"
 #include "socfw/continual.h"
 #include "socfw/data.h"
-#include "socfw/generate.h"
-#include "socfw/sampler.h"
 #include "socfw/hub.h"
 #include "socfw/dist.h"
 #include "socfw/io.h"
@@ -44,8 +40,8 @@ rt_progress(socfw_runtime *rt, const char *fmt, ...)
                 SOCFW_LOG_INFO("%s", line);
 }
 
-static int
-grow(void **buf, size_t *cap, size_t need, size_t elem)
+int
+rt_grow(void **buf, size_t *cap, size_t need, size_t elem)
 {
         if (need <= *cap)
                 return 0;
@@ -64,27 +60,27 @@ rt_reserve(socfw_runtime *rt, int B, int T, size_t out_len, socfw_error *err)
         size_t bt = (size_t)B * (size_t)T;
         size_t nh = bt * (size_t)mc->hidden;
         size_t ch = rt->cap_hidden, co = rt->cap_out, ct = rt->cap_tokens;
-        int rc = grow((void **)&rt->hidden, &ch, nh, sizeof(float));
+        int rc = rt_grow((void **)&rt->hidden, &ch, nh, sizeof(float));
         ch = rt->cap_hidden;
         if (rc == 0)
-                rc = grow((void **)&rt->dhidden, &ch, nh, sizeof(float));
+                rc = rt_grow((void **)&rt->dhidden, &ch, nh, sizeof(float));
         if (rc == 0)
                 rt->cap_hidden = nh > rt->cap_hidden ? nh : rt->cap_hidden;
         if (rc == 0)
-                rc = grow((void **)&rt->out, &co, out_len, sizeof(float));
+                rc = rt_grow((void **)&rt->out, &co, out_len, sizeof(float));
         co = rt->cap_out;
         if (rc == 0)
-                rc = grow((void **)&rt->dout, &co, out_len, sizeof(float));
+                rc = rt_grow((void **)&rt->dout, &co, out_len, sizeof(float));
         if (rc == 0)
                 rt->cap_out = out_len > rt->cap_out ? out_len : rt->cap_out;
         if (rc == 0)
-                rc = grow((void **)&rt->ids, &ct, bt, sizeof(int32_t));
+                rc = rt_grow((void **)&rt->ids, &ct, bt, sizeof(int32_t));
         ct = rt->cap_tokens;
         if (rc == 0)
-                rc = grow((void **)&rt->mask, &ct, bt, sizeof(int32_t));
+                rc = rt_grow((void **)&rt->mask, &ct, bt, sizeof(int32_t));
         ct = rt->cap_tokens;
         if (rc == 0)
-                rc = grow((void **)&rt->tags, &ct, bt, sizeof(int32_t));
+                rc = rt_grow((void **)&rt->tags, &ct, bt, sizeof(int32_t));
         if (rc == 0)
                 rt->cap_tokens = bt > rt->cap_tokens ? bt : rt->cap_tokens;
         if (rc < 0)
@@ -587,7 +583,7 @@ rt_load_split(socfw_runtime *rt, rt_task *t, const char *path, rt_split *s,
 
 /* Token classification: the tagger head, labelling first sub-tokens
  * unless its `label_token` says last. */
-static int
+int
 rt_is_tagger(const rt_task *t)
 {
         return t->head &&
@@ -689,739 +685,6 @@ rt_forward(socfw_runtime *rt, rt_task *t, const rt_example *const *ex, int B,
                 .training = training, .rng = &rt->drop,
         };
         return t->head->head->forward(t->head_state, io, err);
-}
-
-/* ---- inference scratch: one per concurrent caller ---- */
-
-/* What one inference call writes: its own context over the shared
- * weights, and its own batch buffers. */
-typedef struct rt_scratch {
-        socfw_context *ctx;
-        float *hidden, *out;
-        int32_t *ids, *mask;
-        size_t cap_hidden, cap_out, cap_tokens;
-        struct rt_scratch *next;
-} rt_scratch;
-
-static void
-scratch_free(rt_scratch *sc)
-{
-        if (!sc)
-                return;
-        socfw_context_free(sc->ctx);
-        free(sc->hidden);
-        free(sc->out);
-        free(sc->ids);
-        free(sc->mask);
-        free(sc);
-}
-
-/* A scratch for this call (a spare one, or a new one). */
-static rt_scratch *
-scratch_get(socfw_runtime *rt, socfw_error *err)
-{
-        pthread_mutex_lock(&rt->infer_lock);
-        rt_scratch *sc = rt->spare;
-        if (sc)
-                rt->spare = sc->next;
-        pthread_mutex_unlock(&rt->infer_lock);
-        if (sc)
-                return sc;
-        if (!(sc = calloc(1, sizeof *sc))) {
-                socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-                return NULL;
-        }
-        if (socfw_context_new(&sc->ctx, rt->model, err) < 0) {
-                free(sc);
-                return NULL;
-        }
-        return sc;
-}
-
-static void
-scratch_put(socfw_runtime *rt, rt_scratch *sc)
-{
-        pthread_mutex_lock(&rt->infer_lock);
-        sc->next = rt->spare;
-        rt->spare = sc;
-        pthread_mutex_unlock(&rt->infer_lock);
-}
-
-void
-rt_scratch_detach(socfw_runtime *rt, const socfw_adapter *a)
-{
-        pthread_mutex_lock(&rt->infer_lock);
-        for (rt_scratch *sc = rt->spare; sc; sc = sc->next)
-                if (a && socfw_context_attached(sc->ctx) == a)
-                        socfw_context_attach(sc->ctx, NULL, NULL);
-        pthread_mutex_unlock(&rt->infer_lock);
-}
-
-/* rt_forward for inference on scratch sc: the backbone on sc's context
- * with the task's adapter, the head under head_lock; the head's output is
- * in sc->out (out_len floats). */
-static int
-infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
-              const rt_example *const *ex, int B, size_t *out_len,
-              socfw_error *err)
-{
-        const socfw_model_config *mc = socfw_model_config_of(rt->model);
-        int T = 1;
-        for (int b = 0; b < B; b++)
-                if (ex[b]->n > T)
-                        T = ex[b]->n;
-        size_t bt = (size_t)B * (size_t)T;
-        size_t need = t->head->head->output_size(t->head_state, B, T);
-        if (grow((void **)&sc->hidden, &sc->cap_hidden,
-                 bt * (size_t)mc->hidden, sizeof(float)) < 0 ||
-            grow((void **)&sc->out, &sc->cap_out, need, sizeof(float)) < 0 ||
-            grow((void **)&sc->ids, &sc->cap_tokens, bt, sizeof(int32_t)) <
-                    0 ||
-            (sc->cap_tokens = 0,
-             grow((void **)&sc->mask, &sc->cap_tokens, bt,
-                  sizeof(int32_t)) < 0))
-                return socfw_error_set(err, SOCFW_ENOMEM,
-                                       "out of memory for a batch of %d x "
-                                       "%d",
-                                       B, T);
-        for (int b = 0; b < B; b++)
-                for (int i = 0; i < T; i++) {
-                        size_t k = (size_t)b * T + i;
-                        int real = i < ex[b]->n;
-                        sc->ids[k] = real ? ex[b]->ids[i] : rt->pad_id;
-                        sc->mask[k] = real;
-                }
-        int rc = 0;
-        if (socfw_context_attached(sc->ctx) != t->adapter)
-                rc = socfw_context_attach(sc->ctx, t->adapter, err);
-        if (rc == 0)
-                rc = socfw_context_forward(sc->ctx, sc->ids, sc->mask, NULL,
-                                           B, T, false, 0.0f, NULL,
-                                           sc->hidden, err);
-        if (rc < 0)
-                return rc;
-        socfw_head_io io = {
-                .B = B, .T = T, .C = mc->hidden,
-                .hidden = sc->hidden, .mask = sc->mask, .ids = sc->ids,
-                .out = sc->out, .out_len = need, .training = 0,
-        };
-        pthread_mutex_lock(&rt->head_lock);
-        rc = t->head->head->forward(t->head_state, &io, err);
-        pthread_mutex_unlock(&rt->head_lock);
-        *out_len = io.out_len;
-        return rc;
-}
-
-/* ---- micro-batching of concurrent classification and tagging calls ---- */
-
-#define RT_BATCH_ROWS 64        /* windows in one batched forward at most */
-
-/* One caller's windows, waiting to be run in a batch.  What the caller
- * gets from its rows' logits depends on its task's head: a classifier's
- * call gets the K probabilities averaged over its windows (out[K]); a
- * tagger's call gets, for each of its words, the softmax over the tags at
- * the word's token: word w reads token word_pos[w] of row word_row[w]
- * (out[w * K ..], left as it is when word_pos[w] < 0). */
-typedef struct rt_job {
-        rt_task *t;
-        const rt_example *const *rows;
-        int n;
-        float *out;
-        size_t n_out;           /* classification: room in out         */
-        const int *word_row, *word_pos;         /* tagging              */
-        size_t n_words;
-        int rc, done;
-        socfw_error err;
-        struct rt_job *next;
-} rt_job;
-
-/* Job j's answer from the logits of its rows, o[0 .. j->n) of a batch
- * padded to T tokens (K outputs each; a classifier's are one per row). */
-static void
-job_answer(rt_job *j, float *o, int T, size_t K)
-{
-        if (rt_is_tagger(j->t)) {
-                for (size_t w = 0; w < j->n_words; w++)
-                        if (j->word_pos[w] >= 0)
-                                socfw_nn_softmax_forward(
-                                        j->out + w * K,
-                                        o + ((size_t)j->word_row[w] * T +
-                                             (size_t)j->word_pos[w]) * K,
-                                        1, (int)K);
-                return;
-        }
-        if (j->t->kind == SOCFW_TARGET_MULTI_LABEL)
-                for (size_t i = 0; i < (size_t)j->n * K; i++)
-                        o[i] = 1.0f / (1.0f + expf(-o[i]));
-        else
-                socfw_nn_softmax_forward(o, o, j->n, (int)K);
-        for (size_t c = 0; c < K && c < j->n_out; c++) {
-                double sum = 0;
-                for (int b = 0; b < j->n; b++)
-                        sum += o[(size_t)b * K + c];
-                j->out[c] = (float)(sum / j->n);
-        }
-}
-
-/* Run jobs[0..k) (one task) as one forward and give each its answer. */
-static void
-run_batch(socfw_runtime *rt, rt_job **jobs, int k)
-{
-        rt_task *t = jobs[0]->t;
-        int R = 0, T = 1;
-        for (int i = 0; i < k; i++)
-                R += jobs[i]->n;
-        const rt_example **all = calloc((size_t)R, sizeof *all);
-        socfw_error err = {0};
-        int rc = all ? 0 : socfw_error_set(&err, SOCFW_ENOMEM,
-                                           "out of memory");
-        for (int i = 0, r = 0; rc == 0 && i < k; i++)
-                for (int j = 0; j < jobs[i]->n; j++) {
-                        all[r] = jobs[i]->rows[j];
-                        if (all[r]->n > T)
-                                T = all[r]->n;  /* as infer_forward pads */
-                        r++;
-                }
-        rt_scratch *sc = rc == 0 ? scratch_get(rt, &err) : NULL;
-        if (rc == 0 && !sc)
-                rc = err.code ? err.code : SOCFW_ENOMEM;
-        size_t out_len = 0;
-        if (rc == 0)
-                rc = infer_forward(rt, sc, t, all, R, &out_len, &err);
-        /* a tagger's logits are (R, T, K), a classifier's (R, K) */
-        size_t K = (size_t)t->n_outputs;
-        size_t per_row = rt_is_tagger(t) ? (size_t)T * K : K;
-        for (int i = 0, r0 = 0; rc == 0 && i < k; r0 += jobs[i]->n, i++)
-                job_answer(jobs[i], sc->out + (size_t)r0 * per_row, T, K);
-        for (int i = 0; i < k; i++) {
-                jobs[i]->rc = rc;
-                if (rc < 0)
-                        jobs[i]->err = err;
-        }
-        if (sc)
-                scratch_put(rt, sc);
-        free(all);
-}
-
-#define RT_BATCH_WAIT_US 1000  /* a leader waits this long at most for
-                                   callers that are encoding their text  */
-
-/* A call announces itself before encoding its text, so that a leader
- * gathering a batch waits for it (batch_entered: the announcement is
- * taken back, by queueing or by failing). */
-static void
-batch_entering(socfw_runtime *rt, int delta)
-{
-        pthread_mutex_lock(&rt->batch_lock);
-        rt->batch_entering += delta;
-        if (delta < 0)
-                pthread_cond_broadcast(&rt->batch_cond);
-        pthread_mutex_unlock(&rt->batch_lock);
-}
-
-/* Job me's answer, its rows batched with the calls of other threads.  The
- * first caller to find no leader leads: it waits while other callers are
- * still encoding their texts (at most RT_BATCH_WAIT_US), then runs
- * everything queued for its task as one forward; callers arriving
- * meanwhile form the next batch.  A lone caller runs at once: batching
- * adds no wait.  The caller has announced itself (batch_entering);
- * queueing takes the announcement back. */
-static int
-infer_batched(socfw_runtime *rt, rt_job *me, socfw_error *err)
-{
-        pthread_mutex_lock(&rt->batch_lock);
-        rt->batch_entering--;
-        rt_job **tail = &rt->queue;
-        while (*tail)
-                tail = &(*tail)->next;
-        *tail = me;
-        pthread_cond_broadcast(&rt->batch_cond);        /* a leader waits */
-        while (!me->done) {
-                if (rt->batch_leader) {
-                        pthread_cond_wait(&rt->batch_cond, &rt->batch_lock);
-                        continue;
-                }
-                rt->batch_leader = 1;
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += RT_BATCH_WAIT_US * 1000L;
-                if (until.tv_nsec >= 1000000000L) {
-                        until.tv_sec++;
-                        until.tv_nsec -= 1000000000L;
-                }
-                while (rt->batch_entering > 0 &&
-                       pthread_cond_timedwait(&rt->batch_cond,
-                                              &rt->batch_lock,
-                                              &until) != ETIMEDOUT)
-                        ;
-                rt_job *take[RT_BATCH_ROWS];
-                int k = 0, used = 0;
-                rt_task *bt = rt->queue->t;
-                for (rt_job **pp = &rt->queue; *pp && k < RT_BATCH_ROWS;) {
-                        rt_job *j = *pp;
-                        if (j->t == bt &&
-                            (k == 0 || used + j->n <= RT_BATCH_ROWS)) {
-                                take[k++] = j;
-                                used += j->n;
-                                *pp = j->next;
-                        } else {
-                                pp = &j->next;
-                        }
-                }
-                pthread_mutex_unlock(&rt->batch_lock);
-                run_batch(rt, take, k);
-                pthread_mutex_lock(&rt->batch_lock);
-                for (int i = 0; i < k; i++)
-                        take[i]->done = 1;
-                if (rt_is_tagger(bt)) {
-                        rt->tag_batches++;
-                        rt->tag_rows += (unsigned long long)used;
-                } else {
-                        rt->batches++;
-                        rt->batched_rows += (unsigned long long)used;
-                }
-                rt->batch_leader = 0;
-                pthread_cond_broadcast(&rt->batch_cond);
-        }
-        pthread_mutex_unlock(&rt->batch_lock);
-        if (me->rc < 0 && err)
-                *err = me->err;
-        return me->rc;
-}
-
-/* ---- inference hooks for the chain ---- */
-
-/* The task whose context is ctx. */
-static rt_task *
-task_of(socfw_runtime *rt, const socfw_task_ctx *ctx)
-{
-        for (size_t i = 0; i < rt->n_tasks; i++)
-                if (rt->tasks[i].ctx == ctx)
-                        return &rt->tasks[i];
-        return NULL;
-}
-
-/* A ranker's embedding of text: one window, not batched. */
-static int
-embed_text(socfw_runtime *rt, rt_task *t, const char *text, float *out,
-           size_t n, size_t *n_out, socfw_error *err)
-{
-        rt_example ex = {.label = -1};
-        int rc = rt_encode(rt, text, &ex.ids, &ex.n, err);
-        rt_scratch *sc = rc == 0 ? scratch_get(rt, err) : NULL;
-        size_t out_len = 0;
-        if (rc == 0 && !sc)
-                rc = err ? err->code : SOCFW_ENOMEM;
-        const rt_example *one = &ex;
-        if (rc == 0)
-                rc = infer_forward(rt, sc, t, &one, 1, &out_len, err);
-        if (rc == 0) {
-                size_t K = (size_t)t->n_outputs;
-                *n_out = K;
-                memcpy(out, sc->out, (K < n ? K : n) * sizeof *out);
-        }
-        free(ex.ids);
-        if (sc)
-                scratch_put(rt, sc);
-        return rc;
-}
-
-static int
-infer_hook(void *runtime, socfw_task_ctx *ctx, const char *text, float *out,
-           size_t n, size_t *n_out, socfw_error *err)
-{
-        socfw_runtime *rt = runtime;
-        rt_task *t = task_of(rt, ctx);
-        if (!t || !t->head_state)
-                return socfw_error_set(err, SOCFW_ESTATE,
-                                       "task '%s' has no head to run",
-                                       socfw_task_name(ctx));
-        if (t->kind == SOCFW_TARGET_SCORE)
-                return embed_text(rt, t, text ? text : "", out, n, n_out,
-                                  err);
-        /* a classifier reads every window of the text (chunk_average) and
-         * averages, batched with other threads' calls */
-        rt_chunks c = {0};
-        batch_entering(rt, 1);  /* infer_batched takes it back */
-        int rc = rt_encode_chunks(rt, text ? text : "", &c, err);
-        rt_example *ex = rc == 0 ? calloc((size_t)c.count, sizeof *ex) : NULL;
-        const rt_example **rows =
-                rc == 0 ? calloc((size_t)c.count, sizeof *rows) : NULL;
-        if (rc == 0 && (!ex || !rows))
-                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        for (int i = 0; rc == 0 && i < c.count; i++) {
-                ex[i] = (rt_example){.ids = c.ids[i], .n = c.n[i],
-                                     .label = -1, .chunk = i};
-                rows[i] = &ex[i];
-        }
-        rt_job me = {.t = t, .rows = rows, .n = c.count, .out = out,
-                     .n_out = n};
-        if (rc == 0)
-                rc = infer_batched(rt, &me, err);
-        else
-                batch_entering(rt, -1);
-        if (rc == 0)
-                *n_out = (size_t)t->n_outputs;
-        free(ex);
-        free(rows);
-        rt_chunks_clear(&c);
-        return rc;
-}
-
-/* The windows of words[0..n_words) from word `start` on, at most
- * RT_BATCH_ROWS of them, each of at most max_seq tokens: ex[*n_ex] and,
- * for the words they are read for, row[w] (0 .. *n_ex) and pos[w]
- * (tmp: n_words ints).  Windows overlap by a quarter of their words
- * (h = used / 8 on each side of the cut): a word near a window's end is
- * taken from the next window instead, where the words before it and
- * after it are read too (a name cut in two by a window boundary stays one
- * name).  Where a window starts depends only on how many words the one
- * before read, so a text's windows are encoded before any runs.
- * *start and *keep_from move on to the next group's. */
-static int
-tag_windows(socfw_runtime *rt, rt_task *t, const char *const *words,
-            size_t n_words, size_t *start, size_t *keep_from,
-            rt_example *ex, int *n_ex, int *row, int *pos, int *tmp,
-            socfw_error *err)
-{
-        *n_ex = 0;
-        while (*start < n_words && *n_ex < RT_BATCH_ROWS) {
-                size_t used = 0;
-                int rc = rt_encode_words(rt, words + *start, NULL,
-                                         n_words - *start, rt_label_last(t),
-                                         &ex[*n_ex], tmp, &used, err);
-                if (rc < 0)
-                        return rc;
-                (*n_ex)++;
-                if (used == 0) {        /* cannot happen: a window reads */
-                        *start = n_words;       /* a word              */
-                        break;
-                }
-                size_t end = *start + used;
-                size_t h = end < n_words ? used / 8 : 0;
-                /* this window's words [keep_from, end - h); the next
-                 * window starts h words before that and keeps from it.
-                 * A window reading fewer words than the overlap before
-                 * it (a word of hundreds of tokens) keeps none: each
-                 * word is read for once, by this group's windows only */
-                for (size_t w = *keep_from; w < end - h; w++) {
-                        row[w] = *n_ex - 1;
-                        pos[w] = tmp[w - *start];
-                }
-                if (end - h > *keep_from)
-                        *keep_from = end - h;
-                *start = end - 2 * h;
-        }
-        return 0;
-}
-
-/* Per-word tag probabilities for socfw_task_tag_words.  The words go
- * through in windows of at most max_seq tokens (tag_windows), so a long
- * text loses nothing; the windows are batched, with each other and with
- * other threads' calls, like classification windows.  Row w of `probs`
- * is the softmax over the tags at word w's labelled sub-token (all zero
- * for an empty word). */
-static int
-tag_words_hook(void *runtime, socfw_task_ctx *ctx, const char *const *words,
-               size_t n_words, float *probs, size_t n_probs, size_t *n_tags,
-               socfw_error *err)
-{
-        socfw_runtime *rt = runtime;
-        rt_task *t = task_of(rt, ctx);
-        if (!t || !t->head_state || !rt_is_tagger(t))
-                return socfw_error_set(err, SOCFW_ESTATE,
-                                       "task '%s' has no tagger head to run "
-                                       "(hint: head: {type: tagger})",
-                                       socfw_task_name(ctx));
-        size_t K = (size_t)t->n_outputs;
-        *n_tags = K;
-        if (n_words == 0)
-                return 0;
-        if (!words || !probs || n_words > SIZE_MAX / K / sizeof(float) ||
-            n_probs < n_words * K)
-                return socfw_error_set(err, SOCFW_EINVAL,
-                                       "task '%s': %zu words need %zu "
-                                       "floats of probabilities, %zu given",
-                                       socfw_task_name(ctx), n_words,
-                                       n_words * K, n_probs);
-        memset(probs, 0, n_words * K * sizeof *probs);
-        int *row = malloc(n_words * sizeof *row);
-        int *pos = malloc(n_words * sizeof *pos);
-        int *tmp = malloc(n_words * sizeof *tmp);
-        rt_example ex[RT_BATCH_ROWS];
-        const rt_example *rows[RT_BATCH_ROWS];
-        int rc = row && pos && tmp ? 0
-                                   : socfw_error_set(err, SOCFW_ENOMEM,
-                                                     "out of memory");
-        for (size_t w = 0; rc == 0 && w < n_words; w++)
-                pos[w] = -1;
-        /* a long text: groups of RT_BATCH_ROWS windows, one after another */
-        size_t start = 0, keep_from = 0;
-        while (rc == 0 && start < n_words) {
-                size_t first = keep_from;
-                int n_ex = 0;
-                batch_entering(rt, 1);  /* infer_batched takes it back */
-                rc = tag_windows(rt, t, words, n_words, &start, &keep_from,
-                                 ex, &n_ex, row, pos, tmp, err);
-                for (int i = 0; i < n_ex; i++)
-                        rows[i] = &ex[i];
-                rt_job me = {.t = t, .rows = rows, .n = n_ex,
-                             .out = probs + first * K,
-                             .word_row = row + first, .word_pos = pos + first,
-                             .n_words = keep_from - first};
-                if (rc == 0 && n_ex > 0)
-                        rc = infer_batched(rt, &me, err);
-                else
-                        batch_entering(rt, -1);
-                for (int i = 0; i < n_ex; i++)
-                        free(ex[i].ids);
-        }
-        free(row);
-        free(pos);
-        free(tmp);
-        return rc;
-}
-
-/* Decoding with the backbone's KV cache, for socfw_generate. */
-typedef struct decoder {
-        socfw_runtime *rt;
-        socfw_model_kv *kv;
-        float *logits;
-        int live;               /* joined the batched decoding           */
-        int batch;              /* the backbone is worth batching: fixed
-                                   per generation, so that a small model's
-                                   tokens take no lock                  */
-} decoder;
-
-/* The prompt (n > 1) goes through alone; each next token is batched with
- * the other generations' (decode_batch.c) when the backbone is big enough
- * for that to pay.  A step the batch would refuse
- * (a full cache) goes alone too, to fail with its own message. */
-static const float *
-decode_step(void *user, const int32_t *ids, size_t n, socfw_error *err)
-{
-        decoder *d = user;
-        int rc;
-        if (n == 1 && socfw_model_kv_len(d->kv) > 0 &&
-            socfw_model_kv_len(d->kv) < socfw_model_kv_capacity(d->kv) &&
-            d->batch) {
-                if (!d->live) {
-                        rt_decode_join(d->rt);
-                        d->live = 1;
-                }
-                rc = rt_decode_one(d->rt, d->kv, ids[0], d->logits, err);
-        } else {
-                rc = socfw_model_decode_step(d->rt->model, d->kv, ids,
-                                             (int)n, d->logits, err);
-        }
-        return rc < 0 ? NULL : d->logits;
-}
-
-static int
-decode_piece(void *user, int32_t id, char *buf, size_t size)
-{
-        decoder *d = user;
-        return socfw_tokenizer_token_to_piece(d->rt->tok, id, buf, size);
-}
-
-/* Token ids of a forced (required) word, without special tokens. */
-static int
-decode_encode(void *user, const char *text, size_t len, int32_t **ids,
-              size_t *n)
-{
-        decoder *d = user;
-        return socfw_tokenizer_encode(d->rt->tok, text, len, 0, ids, n,
-                                      NULL);
-}
-
-static int generate_with(socfw_runtime *rt, socfw_adapter *adapter,
-                         const char *prompt, const socfw_generate_opts *opts,
-                         const socfw_model_config *mc, char **reply,
-                         socfw_error *err);
-
-static int
-generate_hook(void *runtime, socfw_task_ctx *ctx, const char *prompt,
-              const socfw_generate_opts *opts, char **reply, socfw_error *err)
-{
-        socfw_runtime *rt = runtime;
-        const socfw_model_config *mc = socfw_model_config_of(rt->model);
-        if (mc->arch != SOCFW_ARCH_GPT2 && mc->arch != SOCFW_ARCH_LLAMA)
-                return socfw_error_set(err, SOCFW_EUNSUPPORTED,
-                                       "task '%s': generating text needs a "
-                                       "decoder backbone (GPT-2, Llama), "
-                                       "not %s",
-                                       socfw_task_name(ctx),
-                                       socfw_arch_name(mc->arch));
-        /* fields up to opts->size are the plugin's; the rest default */
-        socfw_generate_opts o = {.size = sizeof o, .max_tokens = 64,
-                                 .temperature = 0.8f, .top_k = 40,
-                                 .top_p = 0.95f, .repetition_penalty = 1.0f,
-                                 .seed = 42};
-        if (opts)
-                memcpy(&o, opts, opts->size < sizeof o ? opts->size
-                                                       : sizeof o);
-        /* decoding is re-entrant: the KV cache (which carries the task's
-         * adapter), logits and sampler are this call's */
-        socfw_adapter *adapter = NULL;
-        for (size_t i = 0; i < rt->n_tasks; i++)
-                if (rt->tasks[i].ctx == ctx)
-                        adapter = rt->tasks[i].adapter;
-        return generate_with(rt, adapter, prompt, &o, mc, reply, err);
-}
-
-static int
-generate_with(socfw_runtime *rt, socfw_adapter *adapter, const char *prompt,
-              const socfw_generate_opts *opts, const socfw_model_config *mc,
-              char **reply, socfw_error *err)
-{
-        socfw_generate_opts o = *opts;
-        int32_t *ids = NULL;
-        size_t n = 0;
-        int rc = socfw_tokenizer_encode(rt->tok, prompt, strlen(prompt),
-                                        SOCFW_TOKENIZER_ADD_SPECIAL |
-                                                SOCFW_TOKENIZER_PARSE_SPECIAL,
-                                        &ids, &n, err);
-        if (rc < 0)
-                return rc;
-        int max_new = o.max_tokens > 0 ? o.max_tokens : 64;
-        /* required words may be forced in past max_tokens: room for them
-         * (a token is at least one byte) */
-        size_t n_req = 0;
-        while (o.required && o.required[n_req]) {
-                if (max_new < 1 << 20)
-                        max_new += (int)strnlen(o.required[n_req], 4096) + 2;
-                n_req++;
-        }
-        /* keep the end of a prompt that would not fit (a prefix
-         * adapter's rows take the first positions) */
-        size_t used = (size_t)max_new +
-                      (size_t)socfw_adapter_prefix_length(adapter);
-        size_t room = (size_t)mc->max_positions > used + 1
-                              ? (size_t)mc->max_positions - used
-                              : 1;
-        const int32_t *start = ids;
-        if (n > room) {
-                start = ids + (n - room);
-                n = room;
-        }
-        decoder d = {.rt = rt, .batch = rt_decode_batches(rt)};
-        d.logits = malloc(sizeof(float) * (size_t)mc->vocab_size);
-        socfw_sampler_config sc;
-        socfw_sampler_config_default(&sc);
-        sc.temperature = o.temperature;
-        sc.top_k = o.top_k;
-        sc.top_p = o.top_p > 0 ? o.top_p : 1.0f;
-        sc.repeat_penalty = o.repetition_penalty > 0 ? o.repetition_penalty
-                                                     : 1.0f;
-        sc.seed = o.seed;
-        socfw_sampler *smp = NULL;
-        socfw_generate_result res = {0};
-        if (!d.logits)
-                rc = socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
-        if (rc == 0)
-                rc = socfw_model_kv_new(&d.kv, rt->model,
-                                        (int)n + max_new + 1, err);
-        if (rc == 0)
-                rc = socfw_model_kv_attach(d.kv, adapter, err);
-        if (rc == 0 && !(smp = socfw_sampler_new(mc->vocab_size, &sc, err)))
-                rc = SOCFW_ENOMEM;
-        if (rc == 0) {
-                socfw_generate_model gm = {
-                        .n_vocab = mc->vocab_size,
-                        .n_ctx = (size_t)mc->max_positions,
-                        .step = decode_step, .piece = decode_piece,
-                        .user = &d, .encode = decode_encode};
-                socfw_generate_config gc;
-                socfw_generate_config_default(&gc);
-                gc.max_tokens = (size_t)(o.max_tokens > 0 ? o.max_tokens
-                                                          : 64);
-                gc.max_chars = o.max_chars > 0 ? (size_t)o.max_chars : 0;
-                gc.required = o.required;
-                gc.n_required = n_req;
-                gc.required_ignore_case = 1;
-                gc.valid_utf8 = 1;      /* replies become annotations */
-                int32_t eos = socfw_tokenizer_special_id(rt->tok,
-                                                         SOCFW_TOKENIZER_EOS);
-                if (eos >= 0) {
-                        gc.stop_tokens = &eos;
-                        gc.n_stop_tokens = 1;
-                }
-                size_t ns = 0, nb = 0;
-                while (o.stop && o.stop[ns])
-                        ns++;
-                while (o.banned && o.banned[nb])
-                        nb++;
-                gc.stop_strings = o.stop;
-                gc.n_stop_strings = ns;
-                gc.blocklist = o.banned;
-                gc.n_blocklist = nb;
-                gc.blocklist_ignore_case = 1;
-                /* the plugin's streaming callback (opts->on_piece) */
-                gc.stream = o.on_piece;
-                gc.stream_user = o.on_piece_user;
-                rc = socfw_generate(&gm, smp, &gc, start, n, &res, err);
-        }
-        if (rc == 0) {
-                *reply = res.text;
-                res.text = NULL;
-                if (o.score)
-                        *o.score = res.n_tokens ? res.logprob /
-                                                          (double)res.n_tokens
-                                                : 0.0;
-                if (o.n_forced)
-                        *o.n_forced = (int)res.n_forced;
-                if (o.at_limit)
-                        *o.at_limit =
-                                res.stop == SOCFW_GENERATE_STOP_MAX_TOKENS ||
-                                res.stop == SOCFW_GENERATE_STOP_CONTEXT;
-        }
-        if (d.live)
-                rt_decode_leave(rt);
-        socfw_generate_result_free(&res);
-        socfw_sampler_free(smp);
-        socfw_model_kv_free(d.kv);
-        free(d.logits);
-        free(ids);
-        return rc;
-}
-
-static int
-count_hook(void *runtime, const char *text, size_t *n, socfw_error *err)
-{
-        socfw_runtime *rt = runtime;
-        int32_t *ids = NULL;
-        /* counted as generate_hook encodes prompts */
-        int rc = socfw_tokenizer_encode(rt->tok, text, strlen(text),
-                                        SOCFW_TOKENIZER_ADD_SPECIAL |
-                                                SOCFW_TOKENIZER_PARSE_SPECIAL,
-                                        &ids, n, err);
-        free(ids);
-        return rc;
-}
-
-/* socfw_task_run_stage: another task's predict hook on a post. */
-static int
-stage_hook(void *runtime, socfw_task_ctx *ctx, const char *name,
-           socfw_post *post, socfw_error *err)
-{
-        socfw_runtime *rt = runtime;
-        if (!strcmp(name, socfw_task_name(ctx)))
-                return socfw_error_set(err, SOCFW_EINVAL,
-                                       "task '%s' cannot run itself as a "
-                                       "stage", name);
-        for (size_t i = 0; i < rt->n_tasks; i++) {
-                rt_task *t = &rt->tasks[i];
-                if (!t->ctx || strcmp(socfw_task_name(t->ctx), name))
-                        continue;
-                if (!t->plugin->task->predict)
-                        return socfw_error_set(err, SOCFW_EUNSUPPORTED,
-                                               "task '%s' has no predict "
-                                               "step", name);
-                return t->plugin->task->predict(t->ctx->state, post, err);
-        }
-        return socfw_error_set(err, SOCFW_ENOTFOUND,
-                               "no task '%s' in this pipeline (hint: add it "
-                               "under tasks:)", name);
 }
 
 /* ---- building ---- */
@@ -1588,12 +851,7 @@ build_task(socfw_runtime *rt, size_t i, socfw_error *err)
                                     t->plugin, t->cfg, err);
         if (rc < 0)
                 return rc;
-        t->ctx->runtime = rt;
-        t->ctx->infer = infer_hook;
-        t->ctx->generate = generate_hook;
-        t->ctx->count_tokens = count_hook;
-        t->ctx->tag_words = tag_words_hook;
-        t->ctx->run_stage = stage_hook;
+        rt_engine_bind(rt, t->ctx, 1);
         rc = rt_setup_labels(rt, t, err);
         if (rc < 0 || !t->head)
                 return rc;
@@ -1763,11 +1021,7 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
         if (!rt)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         rt->p = p;
-        pthread_mutex_init(&rt->infer_lock, NULL);
-        pthread_mutex_init(&rt->head_lock, NULL);
-        pthread_mutex_init(&rt->batch_lock, NULL);
-        pthread_cond_init(&rt->batch_cond, NULL);
-        rt_decoder_init(&rt->dec);
+        rt_engine_init(rt);
         if (opts) {
                 rt->from_checkpoint = opts->from_checkpoint;
                 rt->resume = opts->resume;
@@ -1863,10 +1117,8 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                         rc = socfw_task_ctx_new(&t->ctx,
                                                 socfw_config_name(t->cfg),
                                                 t->plugin, t->cfg, err);
-                        if (rc == 0) {
-                                t->ctx->runtime = rt;
-                                t->ctx->run_stage = stage_hook;
-                        }
+                        if (rc == 0)
+                                rt_engine_bind(rt, t->ctx, 0);
                         continue;
                 }
                 rc = build_task(rt, i, err);
@@ -1908,16 +1160,7 @@ socfw_runtime_free(socfw_runtime *rt)
 {
         if (!rt)
                 return;
-        while (rt->spare) {     /* before the model they are over */
-                rt_scratch *sc = rt->spare;
-                rt->spare = sc->next;
-                scratch_free(sc);
-        }
-        pthread_mutex_destroy(&rt->infer_lock);
-        pthread_mutex_destroy(&rt->head_lock);
-        pthread_mutex_destroy(&rt->batch_lock);
-        pthread_cond_destroy(&rt->batch_cond);
-        rt_decoder_destroy(&rt->dec);
+        rt_engine_destroy(rt);  /* the scratch pool, before the model */
         for (size_t i = 0; i < rt->n_tasks; i++) {
                 rt_task *t = &rt->tasks[i];
                 if (t->head_state && t->head->head->destroy)
@@ -1971,26 +1214,6 @@ socfw_runtime_has_training(const socfw_runtime *rt)
         return 0;
 }
 
-void
-socfw_runtime_batch_stats(socfw_runtime *rt, unsigned long long *batches,
-                          unsigned long long *rows)
-{
-        pthread_mutex_lock(&rt->batch_lock);
-        *batches = rt->batches;
-        *rows = rt->batched_rows;
-        pthread_mutex_unlock(&rt->batch_lock);
-}
-
-void
-socfw_runtime_tag_batch_stats(socfw_runtime *rt, unsigned long long *batches,
-                              unsigned long long *rows)
-{
-        pthread_mutex_lock(&rt->batch_lock);
-        *batches = rt->tag_batches;
-        *rows = rt->tag_rows;
-        pthread_mutex_unlock(&rt->batch_lock);
-}
-
 int
 socfw_runtime_metric(const socfw_runtime *rt, const char *name,
                      double *value)
@@ -1998,36 +1221,4 @@ socfw_runtime_metric(const socfw_runtime *rt, const char *name,
         return socfw_metrics_get(rt->metrics, name, value, NULL) == 0
                        ? 0
                        : SOCFW_ENOTFOUND;
-}
-
-/* ---- chain over the runtime's tasks ---- */
-
-int socfw_chain_new_from(socfw_chain **out, const socfw_pipeline *p,
-                         const char *const *stages,
-                         socfw_task_ctx *(*lookup)(void *user,
-                                                   const char *name),
-                         void *user, socfw_error *err);
-
-static socfw_task_ctx *
-lookup_task(void *user, const char *name)
-{
-        socfw_runtime *rt = user;
-        for (size_t i = 0; i < rt->n_tasks; i++)
-                if (rt->tasks[i].ctx &&
-                    strcmp(socfw_task_name(rt->tasks[i].ctx), name) == 0)
-                        return rt->tasks[i].ctx;
-        return NULL;
-}
-
-int
-socfw_runtime_chain(socfw_runtime *rt, socfw_chain **out, socfw_error *err)
-{
-        return socfw_chain_new_from(out, rt->p, NULL, lookup_task, rt, err);
-}
-
-int
-socfw_runtime_chain_stages(socfw_runtime *rt, const char *const *stages,
-                           socfw_chain **out, socfw_error *err)
-{
-        return socfw_chain_new_from(out, rt->p, stages, lookup_task, rt, err);
 }

@@ -1,6 +1,8 @@
 /* framework/train/runtime_impl.h - the runtime's internals, shared by
- * runtime.c (building, inference), trainer.c (fine-tuning, evaluation)
- * and pretrain.c (tokenizer + backbone from scratch).  Internal. */
+ * runtime.c (building), trainer.c (fine-tuning, evaluation), pretrain.c
+ * (tokenizer + backbone from scratch) and the inference engine
+ * (framework/engine/, which owns the fields its header names).
+ * Internal. */
 #ifndef SOCFW_TRAIN_RUNTIME_IMPL_H
 #define SOCFW_TRAIN_RUNTIME_IMPL_H
 
@@ -10,6 +12,7 @@
 #include <jansson.h>
 
 #include "core/task_impl.h"
+#include "engine/engine_internal.h"
 #include "socfw/metrics.h"
 #include "socfw/model.h"
 #include "socfw/optim.h"
@@ -81,25 +84,6 @@ typedef struct rt_range {
         socfw_adamw *opt;
 } rt_range;
 
-/* The scheduler of batched decoding (decode_batch.c). */
-typedef struct rt_decoder {
-        pthread_mutex_t lock;
-        pthread_cond_t cond;            /* a batch is done (CLOCK_MONOTONIC) */
-        pthread_cond_t gather;          /* a step queued, a generation left:
-                                           for the leader gathering        */
-        int gathering;                  /* the leader waits on `gather`   */
-        long step_ns;                   /* a batched step takes (average) */
-        long wait_ns;                   /* SOCFW_DECODE_WAIT_US, or -1    */
-        int mode;                       /* 1 batch, 0 not, -1 not decided */
-        struct rt_dstep *queue;         /* steps waiting for a batch      */
-        int queued;                     /* their number                   */
-        int live;                       /* generations past their prompt  */
-        int leader;                     /* a batch is being gathered/run  */
-        float *logits;                  /* the leader's (k, V)            */
-        size_t cap;
-        unsigned long long steps, rows; /* batched steps run, their rows  */
-} rt_decoder;
-
 struct socfw_runtime {
         const socfw_pipeline *p;
         rt_train_settings train;        /* the train: section, read once  */
@@ -150,7 +134,9 @@ struct socfw_runtime {
         int32_t *ids, *mask, *tags;
         size_t cap_tokens;
 
-        /* inference from several threads at once (the chain's hooks):
+        /* owned by the inference engine (framework/engine/, whose
+         * header lists these fields), up to and including `dec`.
+         * Inference from several threads at once (the chain's hooks):
          * each call takes a scratch (a socfw_context and its buffers) from
          * `spare`; heads keep their activations in their state, so a
          * head's forward runs under head_lock; a generation's KV cache
@@ -169,24 +155,18 @@ struct socfw_runtime {
         unsigned long long batches, batched_rows;       /* classification */
         unsigned long long tag_batches, tag_rows;       /* tagging        */
         int batch_entering;     /* callers encoding, about to queue       */
-        /* batched decoding of concurrent generations (decode_batch.c) */
+        /* batched decoding of concurrent generations
+         * (engine/decode_batch.c) */
         rt_decoder dec;
 };
-
-/* Batched decoding (decode_batch.c): between rt_decode_join and
- * rt_decode_leave a generation is live, and rt_decode_one runs its
- * one-token steps batched with the other live generations' steps. */
-void rt_decoder_init(rt_decoder *d);
-void rt_decoder_destroy(rt_decoder *d);
-int rt_decode_batches(socfw_runtime *rt);        /* 1: worth it (size) */
-void rt_decode_join(socfw_runtime *rt);
-void rt_decode_leave(socfw_runtime *rt);
-int rt_decode_one(socfw_runtime *rt, socfw_model_kv *kv, int32_t id,
-                  float *logits, socfw_error *err);
 
 /* Progress line through the runtime's callback (or the log). */
 void rt_progress(socfw_runtime *rt, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
+
+/* Grow *buf (elements of `elem` bytes, *cap of them) to hold `need`:
+ * 0, or SOCFW_ENOMEM with *buf unchanged. */
+int rt_grow(void **buf, size_t *cap, size_t need, size_t elem);
 
 /* Grow the work buffers for a (B,T) batch with `out_len` head outputs. */
 int rt_reserve(socfw_runtime *rt, int B, int T, size_t out_len,
@@ -288,10 +268,6 @@ int rt_l2sp_setup(socfw_runtime *rt, socfw_error *err);
 void rt_l2sp_apply(socfw_runtime *rt);
 void rt_l2sp_free(socfw_runtime *rt);
 
-/* Detach adapter `a` from the contexts kept for inference (before it is
- * freed; no inference call may run meanwhile). */
-void rt_scratch_detach(socfw_runtime *rt, const socfw_adapter *a);
-
 /* Attach task t's adapter to the backbone (NULL t or no adapter: the
  * plain backbone) for the passes that follow. */
 int rt_use_adapter(socfw_runtime *rt, const rt_task *t, socfw_error *err);
@@ -333,6 +309,8 @@ int rt_load_split(socfw_runtime *rt, rt_task *t, const char *path,
 
 /* ---- token classification (word tags; runtime.c, trainer.c) ---- */
 
+/* 1 when task t has a tagger head (token classification). */
+int rt_is_tagger(const rt_task *t);
 /* 1 when a tagger task labels the LAST sub-token of each word (head
  * option label_token: last, for causal decoders whose first sub-token has
  * not read the word yet), 0 for the first (the Hugging Face convention). */

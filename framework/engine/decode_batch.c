@@ -1,5 +1,5 @@
 /* decode_batch.c - batched decoding of the runtime's concurrent
- * generations (continuous batching; see runtime_impl.h, rt_decoder).
+ * generations (continuous batching; see engine_internal.h, rt_decoder).
  *
  * Every generation runs its own loop on its caller's thread (socfw_generate:
  * sampling, stop strings, streaming callbacks, cancellation and timeouts
@@ -40,6 +40,7 @@
 
 #include "socfw/log.h"
 #include "socfw/params.h"
+#include "engine/engine_internal.h"
 #include "train/runtime_impl.h"
 
 #define RT_DECODE_MAX 64        /* sequences in one batched step at most */
