@@ -8,6 +8,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/nn/params.c \
 	framework/nn/threads.c \
 	framework/nn/ops.c \
+	framework/nn/gemv.c \
 	framework/nn/attention.c \
 	framework/nn/rope.c \
 	framework/nn/xent.c \
@@ -50,6 +51,13 @@ noinst_PROGRAMS += bench/bench_kernels
 bench_bench_kernels_SOURCES = bench/bench_kernels.c
 bench_bench_kernels_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 bench_bench_kernels_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
+
+# One-row float32 linear layer of decoding, OpenBLAS sgemv against socfw's
+# kernels (measures, never fails): bench/bench_gemv [rounds] [MiB]
+noinst_PROGRAMS += bench/bench_gemv
+bench_bench_gemv_SOURCES = bench/bench_gemv.c
+bench_bench_gemv_CFLAGS = $(framework_libsocfw_la_CFLAGS)
+bench_bench_gemv_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
 
 # Model load time (writes a ~500 MB model under /tmp and removes it):
 # bench/bench_load [threads] [repeats] [layers]
