@@ -275,9 +275,10 @@ typedef struct {
 /* y[0..len) = alpha * sum_k x[k] A[k][0..len) + beta y: eight rows of A at
  * a time (contiguous reads), each y[j] summed over k in order, so an
  * element does not depend on which block it is in.  Tiles of 8192 columns
- * (32 KiB of sums) keep the reads of a row long enough for the hardware
- * prefetcher: 1024 ran ~10-25% below one OpenBLAS sgemv call on the wide
- * shapes (LM head, 768 x 2304), 8192 about level (bench/bench_gemv). */
+ * (32 KiB of sums, on the stack) keep the reads of a row long enough for
+ * the hardware prefetcher: in one (noisy) run 1024 took 1.45-2x the time of
+ * one OpenBLAS sgemv call on the wide shapes (768 x 2304, 576 x 1536, the LM
+ * heads), 8192 within ~15% of it (bench/bench_gemv). */
 #define GEMV_TILE 8192
 NN_CLONES static void
 gemv_t_block(const float *A, int lda, const float *x, int K, float alpha,
