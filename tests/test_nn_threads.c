@@ -8,7 +8,8 @@
  *   few-row and very wide products (fixed column blocks): the same bits
  *     for 1, 2, 3 threads, close to one cblas_sgemm call;
  *   one-row matmul (sgemv path) ~ cblas_sgemm, same bits for 1 and 2
- *     threads;
+ *     threads; its float32 kernels (avx2, scalar, blas) ~ cblas_sgemv on
+ *     odd sizes, both layouts, with and without bias; SOCFW_GEMV;
  *   few-row matmul (socfw_nn_matmul_forward_few, batched decoding): each
  *     row as the one-row matmul of that row (W_IN_OUT bitwise), same bits
  *     for 1 and 2 threads;
@@ -17,6 +18,7 @@
  *     zero_grad clears trainable tensors only. */
 #include <criterion/criterion.h>
 
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@
 #include <openblas/cblas.h>
 #endif
 
+#include "socfw/error.h"
 #include "socfw/nn.h"
 #include "socfw/params.h"
 #include "socfw/rng.h"
@@ -349,6 +352,136 @@ Test(nn_threads, one_row_matmul_matches_sgemm, .timeout = 60)
         }
         free(x); free(w); free(bias); free(yr);
         socfw_threads_set(0);
+}
+
+/* y (OC) against the sum in double yd: |y - yd| <= K u sum_k |w x| + u |b|
+ * (u = 2^-23), the worst-case error bound of any order of summing K
+ * products in float (with or without FMA). */
+static void
+gemv_assert_bound(const char *path, const float *y, const double *yd,
+                  const double *mag, int K, int OC)
+{
+        const double u = 1.0 / 8388608.0;
+        for (int o = 0; o < OC; o++)
+                cr_assert(fabs((double)y[o] - yd[o]) <= K * u * mag[o] + 1e-30,
+                          "%s: output %d of %d (K %d): %.9g, exact %.9g, "
+                          "bound %.3g", path, o, OC, K, (double)y[o], yd[o],
+                          K * u * mag[o]);
+}
+
+/* The one-row float32 kernels (framework/nn/gemv.c) and OpenBLAS's sgemv
+ * on odd sizes (every tail of the 16- and 8-float steps; 1029 inputs for
+ * the four-rows-at-a-time path), both layouts, with and without a bias,
+ * each within the float bound above of the exact (double) sum; 1 and 2
+ * threads give the same bits. */
+static void
+gemv_check(const char *path)
+{
+        static const int sizes[] = {1, 3, 7, 17, 33, 64 + 5, 1029};
+        int ns = (int)(sizeof sizes / sizeof *sizes);
+        socfw_rng rng;
+        socfw_rng_seed(&rng, 12);
+        for (int ci = 0; ci < ns; ci++)
+                for (int oi = 0; oi < ns; oi++) {
+                        int C = sizes[ci], OC = sizes[oi];
+                        float *x = rnd((size_t)C, &rng),
+                              *w = rnd((size_t)C * OC, &rng),
+                              *bias = rnd((size_t)OC, &rng);
+                        float *y1 = malloc((size_t)OC * sizeof *y1),
+                              *y2 = malloc((size_t)OC * sizeof *y2),
+                              *yr = malloc((size_t)OC * sizeof *yr);
+                        double *yd = malloc((size_t)OC * sizeof *yd),
+                               *mag = malloc((size_t)OC * sizeof *mag);
+                        cr_assert(y1 && y2 && yr && yd && mag);
+                        for (int layout = 0; layout < 2; layout++)
+                                for (int b = 0; b < 2; b++) {
+                                        int outin =
+                                                layout == SOCFW_NN_W_OUT_IN;
+                                        const float *bb = b ? bias : NULL;
+                                        for (int o = 0; o < OC; o++) {
+                                                double s = b ? bias[o] : 0,
+                                                       m = b ? fabs(s) : 0;
+                                                for (int k = 0; k < C; k++) {
+                                                        double p =
+                                                                (double)x[k] *
+                                                                (outin ? w[(size_t)o * C + k]
+                                                                       : w[(size_t)k * OC + o]);
+                                                        s += p;
+                                                        m += fabs(p);
+                                                }
+                                                yd[o] = s;
+                                                mag[o] = m;
+                                        }
+                                        socfw_threads_set(1);
+                                        socfw_nn_matmul_forward(
+                                                y1, x, w, bb, 1, C, OC,
+                                                (socfw_nn_wlayout)layout);
+                                        socfw_threads_set(2);
+                                        socfw_nn_matmul_forward(
+                                                y2, x, w, bb, 1, C, OC,
+                                                (socfw_nn_wlayout)layout);
+                                        if (b)
+                                                memcpy(yr, bias,
+                                                       (size_t)OC *
+                                                               sizeof *yr);
+                                        socfw_threads_blas_single();
+                                        cblas_sgemv(CblasRowMajor,
+                                                    outin ? CblasNoTrans
+                                                          : CblasTrans,
+                                                    outin ? OC : C,
+                                                    outin ? C : OC, 1.0f, w,
+                                                    outin ? C : OC, x, 1,
+                                                    b ? 1.0f : 0.0f, yr, 1);
+                                        cr_assert_str_eq(
+                                                socfw_nn_gemv_kernel_name(),
+                                                path);
+                                        gemv_assert_bound(path, y1, yd, mag,
+                                                          C, OC);
+                                        gemv_assert_bound("OpenBLAS", yr, yd,
+                                                          mag, C, OC);
+                                        cr_assert_eq(memcmp(y1, y2,
+                                                            (size_t)OC *
+                                                                    sizeof *y1),
+                                                     0,
+                                                     "%s: 1 and 2 threads "
+                                                     "differ (C %d OC %d "
+                                                     "layout %d bias %d)",
+                                                     path, C, OC, layout, b);
+                                }
+                        free(x); free(w); free(bias);
+                        free(y1); free(y2); free(yr); free(yd); free(mag);
+                }
+        socfw_threads_set(0);
+}
+
+Test(nn_threads, gemv_avx2_matches_sgemv, .timeout = 120)
+{
+        if (socfw_nn_gemv_kernel_set("avx2") != 0)
+                cr_skip_test("no AVX2 + FMA on this CPU (or build): the "
+                             "portable path is tested below");
+        gemv_check("avx2");
+}
+
+Test(nn_threads, gemv_scalar_matches_sgemv, .timeout = 120)
+{
+        cr_assert_eq(socfw_nn_gemv_kernel_set("scalar"), 0);
+        gemv_check("scalar");
+}
+
+Test(nn_threads, gemv_blas_reference_path, .timeout = 120)
+{
+        cr_assert_eq(socfw_nn_gemv_kernel_set("blas"), 0);
+        gemv_check("blas");
+        cr_assert_eq(socfw_nn_gemv_kernel_set("sse9"), SOCFW_EUNSUPPORTED);
+        cr_assert_str_eq(socfw_nn_gemv_kernel_name(), "blas");
+}
+
+/* SOCFW_GEMV picks the path at first use (this test runs in its own
+ * process: nothing has picked one yet). */
+Test(nn_threads, gemv_env_forces_scalar, .timeout = 60)
+{
+        setenv("SOCFW_GEMV", "scalar", 1);
+        cr_assert_str_eq(socfw_nn_gemv_kernel_name(), "scalar");
 }
 
 /* A few rows at once (batched decoding): every row is what the one-row

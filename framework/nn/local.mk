@@ -8,6 +8,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/nn/params.c \
 	framework/nn/threads.c \
 	framework/nn/ops.c \
+	framework/nn/gemv.c \
 	framework/nn/attention.c \
 	framework/nn/rope.c \
 	framework/nn/xent.c \
@@ -51,6 +52,13 @@ bench_bench_kernels_SOURCES = bench/bench_kernels.c
 bench_bench_kernels_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 bench_bench_kernels_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
 
+# One-row float32 linear layer of decoding, OpenBLAS sgemv against socfw's
+# kernels (measures, never fails): bench/bench_gemv [rounds] [MiB]
+noinst_PROGRAMS += bench/bench_gemv
+bench_bench_gemv_SOURCES = bench/bench_gemv.c
+bench_bench_gemv_CFLAGS = $(framework_libsocfw_la_CFLAGS)
+bench_bench_gemv_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
+
 # Model load time (writes a ~500 MB model under /tmp and removes it):
 # bench/bench_load [threads] [repeats] [layers]
 noinst_PROGRAMS += bench/bench_load
@@ -62,9 +70,10 @@ bench_bench_load_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
 # (see doc/performance.md).  BENCH_THREADS=0 means all CPUs.
 BENCH_THREADS = 0
 bench: bench/bench_kernels bench/bench_load bench/bench_model bench/bench_quant \
-	bench/bench_decode_batch
+	bench/bench_decode_batch bench/bench_gemv
 	uptime
 	bench/bench_kernels $(BENCH_THREADS)
+	bench/bench_gemv 5
 	bench/bench_load $(BENCH_THREADS)
 	bench/bench_model $(BENCH_THREADS) 5 64 12 \
 		--torch=$(abs_top_srcdir)/bench/bench_torch_gpt2.py

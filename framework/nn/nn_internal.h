@@ -32,6 +32,21 @@ __attribute__((visibility("hidden")))
 void nn_sgemv(int trans, int M, int K, float alpha, const float *A, int lda,
               const float *x, float beta, float *y);
 
+/* The float32 matrix-vector kernel of one-row products with W (M,K)
+ * row-major (gemv.c): rows(A, lda, x, K, alpha, beta, y, r0, r1) sets
+ * y[o] = alpha A[o].x + beta y[o] for o in [r0, r1) (y not read when beta
+ * is 0).  rows is NULL for the "blas" path (cblas_sgemv per block). */
+typedef void (*nn_gemv_rows_fn)(const float *A, int lda, const float *x,
+                                int K, float alpha, float beta, float *y,
+                                int64_t r0, int64_t r1);
+typedef struct nn_gemv_kernel {
+        const char *name;
+        nn_gemv_rows_fn rows;
+} nn_gemv_kernel;
+
+__attribute__((visibility("hidden")))
+const nn_gemv_kernel *nn_gemv_kernel_get(void);
+
 /* Rows below this many floats of work are not worth a thread hand-off. */
 #define NN_GRAIN_FLOATS 16384
 

@@ -93,6 +93,24 @@ void socfw_nn_matmul_forward(float *out, const float *inp, const float *w,
                              const float *bias, int N, int C, int OC,
                              socfw_nn_wlayout layout);
 
+/* One row (N == 1, decoding) with W_OUT_IN runs socfw's own float32
+ * matrix-vector kernel, split by output rows over the thread pool: AVX2 +
+ * FMA where the CPU has it, else portable C; "blas" is OpenBLAS's sgemv
+ * per block of rows (the reference).  W_IN_OUT one-row products always
+ * run socfw's column-block kernel.  The environment variable
+ * SOCFW_GEMV=scalar|avx2|blas picks the path at first use; tests and
+ * benchmarks switch with socfw_nn_gemv_kernel_set:
+ *
+ *     if (socfw_nn_gemv_kernel_set("scalar") == 0)
+ *             socfw_nn_matmul_forward(y, x, w, b, 1, C, OC, SOCFW_NN_W_OUT_IN);
+ *
+ * The name of the path in use: "avx2", "scalar" or "blas". */
+const char *socfw_nn_gemv_kernel_name(void);
+
+/* Use path `name` from now on (all threads).  Returns 0, or
+ * SOCFW_EUNSUPPORTED when the CPU (or the build) lacks it. */
+int socfw_nn_gemv_kernel_set(const char *name);
+
 /* The same for a few rows (batched decoding: one new token of each of N
  * sequences): for 2 <= N <= 8 every weight is read once for all N rows
  * instead of sgemm packing W (which costs more than it saves below ~8
