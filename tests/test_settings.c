@@ -191,3 +191,29 @@ Test(settings, the_continual_section)
         cr_assert_not_null(cs.section);
         socfw_pipeline_free(p);
 }
+
+/* The runtime's own keys: the top-level threads and whether the privacy
+ * stage also cleans the training texts, with their defaults. */
+Test(settings, the_run_settings)
+{
+        rt_run_settings r;
+        socfw_pipeline *p = load("", "");
+        rt_run_settings_read(&r, p);
+        cr_expect_eq(r.threads, 0, "threads defaults to the library's");
+        cr_expect_eq(r.privacy_training_data, 0, "no privacy: section");
+        socfw_pipeline_free(p);
+        p = fx_load("socfw: 1\n"
+                    "threads: 3\n"
+                    "backbone: {arch: gpt2, hidden: 32, layers: 2, heads: 2,"
+                    " max_positions: 64}\n"
+                    "privacy: {entities: [EMAIL_ADDRESS]}\n"
+                    "tasks:\n"
+                    "  - name: sentiment\n"
+                    "    plugin: sentiment\n"
+                    "    labels: [neg, pos]\n"
+                    "chain: [privacy, sentiment]\n");
+        rt_run_settings_read(&r, p);
+        cr_expect_eq(r.threads, 3);
+        cr_expect_eq(r.privacy_training_data, 1, "the schema's default");
+        socfw_pipeline_free(p);
+}

@@ -1033,17 +1033,16 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
                                                "out of memory");
                 }
         }
-        const socfw_config *top = socfw_pipeline_section(p, "");
         rt_train_settings_read(&rt->train, p);
         rt_backbone_settings_read(&rt->backbone, p);
+        rt_run_settings_read(&rt->run, p);
         if (rt_pretrain_settings_read(&rt->pretrain, p) < 0) {
                 socfw_runtime_free(rt);
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
         }
         const rt_backbone_settings *bb = &rt->backbone;
         int threads = opts && opts->threads ? opts->threads
-                                            : (int)socfw_config_get_int(
-                                                      top, "threads");
+                                            : rt->run.threads;
         if (threads > 0)
                 socfw_threads_set(threads);
         socfw_rng_seed(&rt->rng, rt->train.seed);
@@ -1078,7 +1077,7 @@ socfw_runtime_new(socfw_runtime **out, const socfw_pipeline *p,
          * pretraining corpus too, so it is made first */
         const socfw_config *pc = socfw_pipeline_section(p, "privacy");
         if (rc == 0 && socfw_pipeline_privacy_plugin(p) &&
-            socfw_config_get_bool(pc, "training_data"))
+            rt->run.privacy_training_data)
                 rc = socfw_task_ctx_new(&rt->privacy, "privacy",
                                         socfw_pipeline_privacy_plugin(p), pc,
                                         err);

@@ -89,6 +89,7 @@ struct socfw_runtime {
         rt_train_settings train;        /* the train: section, read once  */
         rt_pretrain_settings pretrain;  /* the pretrain: section          */
         rt_backbone_settings backbone;  /* the backbone: section          */
+        rt_run_settings run;            /* threads, privacy.training_data */
         char *out_dir;
         socfw_progress_fn progress;
         void *progress_user;

@@ -349,3 +349,14 @@ rt_continual_settings_read(rt_continual_settings *s, const socfw_pipeline *p)
         s->seed = socfw_config_get_int(c, "seed");
         return 0;
 }
+
+int
+rt_run_settings_read(rt_run_settings *s, const socfw_pipeline *p)
+{
+        memset(s, 0, sizeof *s);
+        s->threads = (int)socfw_config_get_int(socfw_pipeline_section(p, ""),
+                                               "threads");
+        s->privacy_training_data = socfw_config_get_bool(
+                socfw_pipeline_section(p, "privacy"), "training_data");
+        return 0;
+}

@@ -190,4 +190,15 @@ typedef struct rt_continual_settings {
 int rt_continual_settings_read(rt_continual_settings *s,
                                const socfw_pipeline *p);
 
+/* What the runtime itself is told: the top-level threads key and whether
+ * the privacy stage also cleans the training texts. */
+typedef struct rt_run_settings {
+        int threads;                    /* 0: the library's default       */
+        int privacy_training_data;      /* privacy.training_data          */
+} rt_run_settings;
+
+/* Fill `s` from the pipeline's top level and privacy: section.
+ * Returns 0. */
+int rt_run_settings_read(rt_run_settings *s, const socfw_pipeline *p);
+
 #endif
