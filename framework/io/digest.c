@@ -1,56 +1,34 @@
 /* digest.c - SHA-256 of a file's bytes (run manifests, hub downloads). */
 #include "socfw/io.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "io/io_internal.h"
+
+typedef struct sha_feed {
+        crypto_hash_sha256_state *st;
+        uint64_t total;
+} sha_feed;
+
+static int
+feed_block(void *user, const unsigned char *data, size_t n, socfw_error *err)
+{
+        (void)err;
+        sha_feed *f = user;
+        crypto_hash_sha256_update(f->st, data, (unsigned long long)n);
+        f->total += (uint64_t)n;
+        return 0;
+}
 
 int
 socfw_file_sha256_feed(const char *path, crypto_hash_sha256_state *st,
                        uint64_t *size, socfw_error *err)
 {
-        unsigned char buf[1 << 16];
-        uint64_t total = 0;
-        int rc = 0;
         if (!path || !st || !size)
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "sha256: NULL argument");
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-                int e = errno;
-                return socfw_error_set_at(err, e == ENOENT ? SOCFW_ENOTFOUND
-                                                           : SOCFW_EIO,
-                                          path, 0, 0, "cannot open: %s",
-                                          strerror(e));
-        }
-        struct stat sb;
-        if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-                rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                        "is a directory, expected a file");
-                goto out;
-        }
-        for (;;) {
-                ssize_t n = read(fd, buf, sizeof buf);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
-                                                "cannot read: %s",
-                                                strerror(errno));
-                        goto out;
-                }
-                if (n == 0)
-                        break;
-                crypto_hash_sha256_update(st, buf, (unsigned long long)n);
-                total += (uint64_t)n;
-        }
-        *size = total;
-out:
-        close(fd);
+        sha_feed f = {.st = st};
+        int rc = socfw_file_read_blocks(path, feed_block, &f, err);
+        if (rc == 0)
+                *size = f.total;
         return rc;
 }
 

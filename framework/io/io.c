@@ -2,6 +2,8 @@
  * and checks. */
 #include "socfw/io.h"
 
+#include "io/io_internal.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -521,50 +523,67 @@ socfw_file_write_atomic(const char *path, const void *data, size_t len,
 }
 
 int
-socfw_file_copy(const char *from, const char *to, socfw_error *err)
+socfw_file_read_blocks(const char *path, socfw_file_block_fn block,
+                       void *user, socfw_error *err)
 {
-        socfw_atomic_file *out = NULL;
         unsigned char buf[1 << 16];
         int rc = 0;
-        if (!from || !to)
-                return socfw_error_set(err, SOCFW_EINVAL,
-                                       "copy: NULL argument");
-        int fd = open(from, O_RDONLY | O_CLOEXEC);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
                 int e = errno;
                 return socfw_error_set_at(err, e == ENOENT ? SOCFW_ENOTFOUND
                                                            : SOCFW_EIO,
-                                          from, 0, 0, "cannot open: %s",
+                                          path, 0, 0, "cannot open: %s",
                                           strerror(e));
         }
         struct stat st;
         if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-                rc = socfw_error_set_at(err, SOCFW_EIO, from, 0, 0,
+                rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
                                         "is a directory, expected a file");
                 goto out;
         }
-        if ((rc = socfw_atomic_file_open(&out, to, err)) < 0)
-                goto out;
         for (;;) {
                 ssize_t n = read(fd, buf, sizeof buf);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
-                        rc = socfw_error_set_at(err, SOCFW_EIO, from, 0, 0,
+                        rc = socfw_error_set_at(err, SOCFW_EIO, path, 0, 0,
                                                 "cannot read: %s",
                                                 strerror(errno));
                         goto out;
                 }
                 if (n == 0)
                         break;
-                if ((rc = socfw_atomic_file_write(out, buf, (size_t)n,
-                                                  err)) < 0)
+                if ((rc = block(user, buf, (size_t)n, err)) < 0)
                         goto out;
         }
-        rc = socfw_atomic_file_commit(out, err);
-        out = NULL;
 out:
-        socfw_atomic_file_abort(out);
         close(fd);
+        return rc;
+}
+
+static int
+copy_block(void *user, const unsigned char *data, size_t n, socfw_error *err)
+{
+        return socfw_atomic_file_write(user, data, n, err);
+}
+
+int
+socfw_file_copy(const char *from, const char *to, socfw_error *err)
+{
+        socfw_atomic_file *out = NULL;
+        if (!from || !to)
+                return socfw_error_set(err, SOCFW_EINVAL,
+                                       "copy: NULL argument");
+        /* a source that cannot be read aborts the write: `to` stays as
+         * it was */
+        int rc = socfw_atomic_file_open(&out, to, err);
+        if (rc == 0)
+                rc = socfw_file_read_blocks(from, copy_block, out, err);
+        if (rc == 0) {
+                rc = socfw_atomic_file_commit(out, err);
+                out = NULL;
+        }
+        socfw_atomic_file_abort(out);
         return rc;
 }
