@@ -233,6 +233,24 @@ socfw_model_kv_capacity(const socfw_model_kv *kv)
         return kv->cap;
 }
 
+/* A block's workspace over kv's scratch rows (the decoding step's and a
+ * batch's alike): x is the residual stream, updated in place by a
+ * pre-norm block, xn the normed input of both branches. */
+static void
+kv_layer_ws(socfw_model_kv *kv, arch_layer_ws *w)
+{
+        memset(w, 0, sizeof *w);
+        w->a_in = w->m_in = kv->xn;
+        w->q = kv->q;
+        w->atty = kv->atty;
+        w->att = kv->att;
+        w->mid = kv->mid;
+        w->fc = kv->fc;
+        w->up = kv->up;
+        w->act = kv->act;
+        w->out = kv->x;
+}
+
 /* logits (N,V) of the rows x (N,C): the final norm (into xn), then the
  * language-model head as one (N,C) x (V,C)^T product (a few rows: each
  * weight read once for all, socfw_nn_matmul_forward_few). */
@@ -347,7 +365,7 @@ decode_rows(socfw_model *m, socfw_model_kv *kv, int n, socfw_error *err)
         socfw_adapter *ad = kv_adapter(kv);
         int rc;
         int pos0 = kv->len, Tk = pos0 + n;
-        float *x = kv->x, *xn = kv->xn;
+        float *x = kv->x;
         if (gpt2 && socfw_nn_positional_forward(x, W(m->pos_emb), 1, n, C,
                                                 pos0, c->max_positions) < 0)
                 return socfw_error_set(err, SOCFW_EINVAL, "model decode: "
@@ -355,16 +373,7 @@ decode_rows(socfw_model *m, socfw_model_kv *kv, int n, socfw_error *err)
                                        Tk, c->max_positions);
         /* one set of scratch rows for every block: nothing is kept */
         arch_layer_ws w;
-        memset(&w, 0, sizeof w);
-        w.a_in = w.m_in = xn;
-        w.q = kv->q;
-        w.atty = kv->atty;
-        w.att = kv->att;
-        w.mid = kv->mid;
-        w.fc = kv->fc;
-        w.up = kv->up;
-        w.act = kv->act;
-        w.out = x;              /* a pre-norm block may update x in place */
+        kv_layer_ws(kv, &w);
         arch_pass ap = {.B = 1, .T = n, .pos0 = pos0, .kv_cap = kv->cap,
                         .adapter = ad, .scr = &kv->scr};
         for (int l = 0; l < c->n_layers; l++) {
@@ -454,18 +463,9 @@ socfw_model_decode_batch(socfw_model *m, socfw_model_kv *const *kvs,
                                             1, 1, C, s0->pos[b],
                                             c->max_positions);
         arch_layer_ws w;
-        memset(&w, 0, sizeof w);
-        w.a_in = w.m_in = xn;
-        w.q = s0->q;
-        w.k = s0->kb;
+        kv_layer_ws(s0, &w);
+        w.k = s0->kb;           /* the batch's new rows, then each cache */
         w.v = s0->vb;
-        w.atty = s0->atty;
-        w.att = s0->att;
-        w.mid = s0->mid;
-        w.fc = s0->fc;
-        w.up = s0->up;
-        w.act = s0->act;
-        w.out = x;
         arch_pass ap = {.B = k, .T = 1, .adapter = kv_adapter(s0),
                         .scr = &s0->scr, .seq = s0->seq,
                         .seq_pos = s0->pos};
