@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "socfw/pipeline.h"
+#include "socfw/runtime.h"
 #include "testutil.h"
 #include "train/settings.h"
 
@@ -137,6 +138,29 @@ Test(settings, a_task_key_overrides_only_that_key_of_the_backbone)
         cr_assert_eq(ac.prefix_length, 3);
         cr_assert(ac.prefix_projection);
         socfw_pipeline_free(p);
+}
+
+/* socfw_runtime_task_adapter_type, which the CLI asks: the same rule */
+Test(settings, a_tasks_adapter_type_is_its_own_else_the_backbones)
+{
+        static const struct {
+                const char *bb, *task;
+                int want;
+        } cases[] = {
+                {"", "", SOCFW_ADAPTER_NONE},
+                {"  adapter: {type: lora}\n", "", SOCFW_ADAPTER_LORA},
+                {"", "    adapter: {type: ia3}\n", SOCFW_ADAPTER_IA3},
+                {"  adapter: {type: lora}\n", "    adapter: {type: none}\n",
+                 SOCFW_ADAPTER_NONE},
+                {"  adapter: {type: prefix}\n", "    adapter: {rank: 4}\n",
+                 SOCFW_ADAPTER_PREFIX},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+                socfw_pipeline *p = load(cases[i].bb, cases[i].task);
+                cr_assert_eq(socfw_runtime_task_adapter_type(p, 0),
+                             cases[i].want, "case %zu", i);
+                socfw_pipeline_free(p);
+        }
 }
 
 Test(settings, an_adapter_error_points_at_the_section_that_gives_the_key)

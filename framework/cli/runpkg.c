@@ -33,6 +33,8 @@
 #include "config.h"
 #include "socfw/hub.h"
 #include "socfw/io.h"
+#include "socfw/peft.h"
+#include "socfw/runtime.h"
 
 #define SNAPSHOT "pipeline.resolved.yaml"
 
@@ -80,17 +82,12 @@ static const char *const package_parts[] = {SNAPSHOT, "checkpoint",
 
 /* ---- refusing to train over a finished run ---- */
 
-/* Does the task train an adapter (its own adapter.type, or the
- * backbone's)? */
+/* Does the task train an adapter? */
 static int
 task_has_adapter(const socfw_pipeline *p, size_t i)
 {
-        const socfw_config *t = socfw_pipeline_task(p, i);
-        const socfw_config *bb = socfw_pipeline_section(p, "backbone");
-        const char *ty = socfw_config_has(t, "adapter.type")
-                                 ? socfw_config_get_string(t, "adapter.type")
-                                 : socfw_config_get_string(bb, "adapter.type");
-        return ty && strcmp(ty, "none") != 0;
+        int ty = socfw_runtime_task_adapter_type(p, i);
+        return ty != SOCFW_ADAPTER_NONE;
 }
 
 int

@@ -82,6 +82,13 @@ typedef struct socfw_runtime_options {
  * SOCFW_ESCHEMA. */
 int socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err);
 
+/* The adapter type task i of a validated pipeline trains (a
+ * socfw_adapter_type): its own adapter.type when the task writes one,
+ * else the backbone's, SOCFW_ADAPTER_NONE when neither does; -1 for a
+ * type name socfw does not know.  The one place that rule is written
+ * (training resolves every adapter key the same way). */
+int socfw_runtime_task_adapter_type(const socfw_pipeline *p, size_t i);
+
 /* Every check socfw_runtime_new makes before real work, without loading
  * a model: socfw_runtime_check_adapters; a pipeline with neither tasks
  * nor a chain is refused; each pretrain.corpus file must be readable; and

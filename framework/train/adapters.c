@@ -19,6 +19,19 @@ static void task_fingerprint(socfw_runtime *rt, const rt_task *t,
                              char hex[65]);
 
 int
+socfw_runtime_task_adapter_type(const socfw_pipeline *p, size_t i)
+{
+        rt_backbone_settings bb;
+        rt_backbone_settings_read(&bb, p);
+        rt_task_settings ts;
+        rt_task_settings_read(&ts, socfw_pipeline_task(p, i), NULL, NULL);
+        socfw_adapter_config ac;
+        if (rt_adapter_config_resolve(&ac, &ts.adapter, &bb.adapter, NULL) < 0)
+                return -1;
+        return (int)ac.type;
+}
+
+int
 socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
 {
         rt_backbone_settings bb;
