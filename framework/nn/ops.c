@@ -272,52 +272,80 @@ typedef struct {
         nn_gemv_rows_fn rows;   /* W (M,K): socfw's kernel, NULL: OpenBLAS */
 } gemv_ctx;
 
-/* y[0..len) = alpha * sum_k x[k] A[k][0..len) + beta y: eight rows of A at
- * a time (contiguous reads), each y[j] summed over k in order, so an
- * element does not depend on which block it is in.  Tiles of 8192 columns
- * (32 KiB of sums, on the stack) keep the reads of a row long enough for
- * the hardware prefetcher: in one (noisy) run 1024 took 1.45-2x the time of
- * one OpenBLAS sgemv call on the wide shapes (768 x 2304, 576 x 1536, the LM
+/* For R rows of x at once (R <= FEW_MAX, x row-major with stride K):
+ * y[r][0..len) = alpha * sum_k x[r][k] A[k][0..len) + beta y[r] (beta 0:
+ * y not read).  Eight rows of A at a time (contiguous reads), each read
+ * once for all R; each y[r][j] summed over k in order, so an element does
+ * not depend on R, on the tile it is in or on the thread that computes it
+ * (batched decoding is bit for bit one-row decoding).  The sums of a tile
+ * are GEMV_TILE floats (32 KiB, on the stack): len * R <= GEMV_TILE.  Wide
+ * tiles keep the reads of a row long enough for the hardware prefetcher:
+ * in one (noisy) run 1024 columns took 1.45-2x the time of one OpenBLAS
+ * sgemv call on the wide one-row shapes (768 x 2304, 576 x 1536, the LM
  * heads), 8192 within ~15% of it (bench/bench_gemv). */
 #define GEMV_TILE 8192
 NN_CLONES static void
-gemv_t_block(const float *A, int lda, const float *x, int K, float alpha,
-             float beta, float *y, int len)
+gemv_t_rows(const float *A, int lda, const float *x, int R, int K,
+            float alpha, float beta, float *y, int ldy, int len)
 {
         float acc[GEMV_TILE];
-        for (int j = 0; j < len; j++)
-                acc[j] = 0.0f;
+        for (int i = 0; i < R * len; i++)
+                acc[i] = 0.0f;
         int k = 0;
         for (; k + 8 <= K; k += 8) {
                 const float *a0 = A + (size_t)k * lda, *a1 = a0 + lda,
                             *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda,
                             *a5 = a4 + lda, *a6 = a5 + lda, *a7 = a6 + lda;
-                float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
-                float x4 = x[k + 4], x5 = x[k + 5], x6 = x[k + 6],
-                      x7 = x[k + 7];
-                for (int j = 0; j < len; j++) {
-                        float t = acc[j] + x0 * a0[j];
-                        t = t + x1 * a1[j];
-                        t = t + x2 * a2[j];
-                        t = t + x3 * a3[j];
-                        t = t + x4 * a4[j];
-                        t = t + x5 * a5[j];
-                        t = t + x6 * a6[j];
-                        acc[j] = t + x7 * a7[j];
+                for (int r = 0; r < R; r++) {
+                        const float *xr = x + (size_t)r * K + k;
+                        float x0 = xr[0], x1 = xr[1], x2 = xr[2], x3 = xr[3];
+                        float x4 = xr[4], x5 = xr[5], x6 = xr[6], x7 = xr[7];
+                        float *ar = acc + (size_t)r * len;
+                        for (int j = 0; j < len; j++) {
+                                float t = ar[j] + x0 * a0[j];
+                                t = t + x1 * a1[j];
+                                t = t + x2 * a2[j];
+                                t = t + x3 * a3[j];
+                                t = t + x4 * a4[j];
+                                t = t + x5 * a5[j];
+                                t = t + x6 * a6[j];
+                                ar[j] = t + x7 * a7[j];
+                        }
                 }
         }
         for (; k < K; k++) {
                 const float *a = A + (size_t)k * lda;
-                float xk = x[k];
-                for (int j = 0; j < len; j++)
-                        acc[j] += xk * a[j];
+                for (int r = 0; r < R; r++) {
+                        float xk = x[(size_t)r * K + k];
+                        float *ar = acc + (size_t)r * len;
+                        for (int j = 0; j < len; j++)
+                                ar[j] += xk * a[j];
+                }
         }
-        if (beta == 0.0f)
-                for (int j = 0; j < len; j++)
-                        y[j] = alpha * acc[j];
-        else
-                for (int j = 0; j < len; j++)
-                        y[j] = alpha * acc[j] + beta * y[j];
+        for (int r = 0; r < R; r++) {
+                const float *ar = acc + (size_t)r * len;
+                float *yr = y + (size_t)r * ldy;
+                if (beta == 0.0f)
+                        for (int j = 0; j < len; j++)
+                                yr[j] = alpha * ar[j];
+                else
+                        for (int j = 0; j < len; j++)
+                                yr[j] = alpha * ar[j] + beta * yr[j];
+        }
+}
+
+/* gemv_t_rows over columns [j0, j1) in tiles of GEMV_TILE / R */
+static void
+gemv_t_cols(const float *A, int lda, const float *x, int R, int K,
+            float alpha, float beta, float *y, int ldy, int64_t j0,
+            int64_t j1)
+{
+        int tile = GEMV_TILE / R;
+        for (int64_t j = j0; j < j1; j += tile) {
+                int len = (int)(j1 - j < tile ? j1 - j : tile);
+                gemv_t_rows(A + j, lda, x, R, K, alpha, beta, y + j, ldy,
+                            len);
+        }
 }
 
 static void
@@ -329,14 +357,10 @@ gemv_body(void *vctx, int64_t begin, int64_t end)
                 r1 = c->M;
         if (r0 >= r1)
                 return;
-        if (c->trans) {         /* A (K,M): columns r0..r1 */
-                for (int64_t j = r0; j < r1; j += GEMV_TILE) {
-                        int len = (int)(r1 - j < GEMV_TILE ? r1 - j
-                                                           : GEMV_TILE);
-                        gemv_t_block(c->A + j, c->lda, c->x, c->K, c->alpha,
-                                     c->beta, c->y + j, len);
-                }
-        } else if (c->rows) {   /* A (M,K): rows r0..r1 (gemv.c) */
+        if (c->trans)           /* A (K,M): columns r0..r1 */
+                gemv_t_cols(c->A, c->lda, c->x, 1, c->K, c->alpha, c->beta,
+                            c->y, 0, r0, r1);
+        else if (c->rows) {   /* A (M,K): rows r0..r1 (gemv.c) */
                 c->rows(c->A, c->lda, c->x, c->K, c->alpha, c->beta, c->y,
                         r0, r1);
         } else {                /* A (M,K): rows r0..r1 (cuts at multiples
@@ -364,7 +388,6 @@ nn_sgemv(int trans, int M, int K, float alpha, const float *A, int lda,
 /* ---- a few rows at once: each weight read once for all of them -------- */
 
 #define FEW_MAX 8               /* rows of socfw_nn_matmul_forward_few      */
-#define FEW_TILE 256            /* output columns summed at a time (W_IN_OUT) */
 
 typedef struct {
         int trans, M, K, R;     /* trans: A (K,M) (W_IN_OUT), else (M,K)   */
@@ -372,58 +395,6 @@ typedef struct {
         float *y;               /* (R,M)                                    */
         int lda;
 } few_ctx;
-
-/* W_IN_OUT, columns [j0, j0+len): gemv_t_block for R rows of x at once,
- * every row's sums in gemv_t_block's order (so bit for bit its result),
- * each 8 rows of A read once for all R. */
-NN_CLONES static void
-gemv_t_few(const float *A, int lda, const float *x, int R, int K,
-           const float *bias, float *y, int ldy, int len)
-{
-        float acc[FEW_MAX][FEW_TILE];
-        for (int r = 0; r < R; r++)
-                for (int j = 0; j < len; j++)
-                        acc[r][j] = 0.0f;
-        int k = 0;
-        for (; k + 8 <= K; k += 8) {
-                const float *a0 = A + (size_t)k * lda, *a1 = a0 + lda,
-                            *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda,
-                            *a5 = a4 + lda, *a6 = a5 + lda, *a7 = a6 + lda;
-                for (int r = 0; r < R; r++) {
-                        const float *xr = x + (size_t)r * K + k;
-                        float x0 = xr[0], x1 = xr[1], x2 = xr[2], x3 = xr[3];
-                        float x4 = xr[4], x5 = xr[5], x6 = xr[6], x7 = xr[7];
-                        float *ar = acc[r];
-                        for (int j = 0; j < len; j++) {
-                                float t = ar[j] + x0 * a0[j];
-                                t = t + x1 * a1[j];
-                                t = t + x2 * a2[j];
-                                t = t + x3 * a3[j];
-                                t = t + x4 * a4[j];
-                                t = t + x5 * a5[j];
-                                t = t + x6 * a6[j];
-                                ar[j] = t + x7 * a7[j];
-                        }
-                }
-        }
-        for (; k < K; k++) {
-                const float *a = A + (size_t)k * lda;
-                for (int r = 0; r < R; r++) {
-                        float xk = x[(size_t)r * K + k];
-                        for (int j = 0; j < len; j++)
-                                acc[r][j] += xk * a[j];
-                }
-        }
-        for (int r = 0; r < R; r++) {
-                float *yr = y + (size_t)r * ldy;
-                if (bias)       /* as sgemv with beta 1 over the bias */
-                        for (int j = 0; j < len; j++)
-                                yr[j] = 1.0f * acc[r][j] + 1.0f * bias[j];
-                else
-                        for (int j = 0; j < len; j++)
-                                yr[j] = 1.0f * acc[r][j];
-        }
-}
 
 /* W_OUT_IN, output rows [o0, o1): y[r][o] = A[o] . x[r] (+ bias[o]); each
  * row of A read once (from memory) for all R. */
@@ -456,14 +427,18 @@ few_body(void *vctx, int64_t begin, int64_t end)
         int64_t j0 = begin * GEMM_NBLK, j1 = end * GEMM_NBLK;
         if (j1 > c->M)
                 j1 = c->M;
+        if (j0 >= j1)
+                return;
         if (c->trans) {
-                for (int64_t j = j0; j < j1; j += FEW_TILE) {
-                        int len = (int)(j1 - j < FEW_TILE ? j1 - j
-                                                          : FEW_TILE);
-                        gemv_t_few(c->A + j, c->lda, c->x, c->R, c->K,
-                                   c->bias ? c->bias + j : NULL, c->y + j,
-                                   c->M, len);
-                }
+                /* as socfw_nn_matmul_forward's one row: sgemv with beta 1
+                 * over the bias */
+                if (c->bias)
+                        for (int r = 0; r < c->R; r++)
+                                memcpy(c->y + (size_t)r * c->M + j0,
+                                       c->bias + j0,
+                                       (size_t)(j1 - j0) * sizeof *c->y);
+                gemv_t_cols(c->A, c->lda, c->x, c->R, c->K, 1.0f,
+                            c->bias ? 1.0f : 0.0f, c->y, c->M, j0, j1);
         } else {
                 dot_few(c->A, c->lda, c->x, c->R, c->K, c->bias, c->y, c->M,
                         j0, j1);
