@@ -21,7 +21,10 @@
  * threshold is chosen).  Gold PERSON spans and found ones become IO word
  * tags over the plugin's word splitter, and are scored as the tagger is:
  * exact entities (conlleval) and word by word (Presidio's evaluator).
- * With THRESHOLD "sweep" it prints F2 for thresholds 0.30..0.80.
+ * With THRESHOLD "sweep" it prints F2 for thresholds 0.30..0.80.  With
+ * EVAL_TAGGER=FILE, the PERSON entities of `socfw predict RUN --task pii`
+ * over every row of pii-en train.jsonl (one output line per row) are the
+ * tagger's spans (modes all and tagger).
  *
  * weibo: exact PER.NAM spans of ner-weibo dev (characters), P/R/F1;
  * with EVAL_TAGGER=FILE, the PERSON entities of `socfw predict RUN
@@ -135,10 +138,40 @@ person_f2(socfw_span_scorer *s)
         return 0;
 }
 
+/* The PERSON entities of the next line of `socfw predict` output
+ * (privacy.entities, byte offsets) as external spans. */
+static void
+tagger_line(FILE *tf, char **line, size_t *cap, socfw_pii_spans *out)
+{
+        if (getline(line, cap, tf) <= 0)
+                return;
+        json_t *tr = json_loads(*line, 0, NULL);
+        json_t *ents = json_object_get(json_object_get(tr, "privacy"),
+                                       "entities");
+        for (size_t k = 0; k < json_array_size(ents); k++) {
+                json_t *en = json_array_get(ents, k);
+                const char *ty = json_string_value(json_object_get(en, "type"));
+                if (!ty || strcmp(ty, "PERSON"))
+                        continue;
+                socfw_pii_span sp = {
+                        .start = (size_t)json_integer_value(
+                                json_object_get(en, "start")),
+                        .end = (size_t)json_integer_value(
+                                json_object_get(en, "end")),
+                        .type = SOCFW_PII_PERSON,
+                        .score = (float)json_number_value(
+                                json_object_get(en, "score")),
+                        .source = SOCFW_PII_SOURCE_EXTERNAL};
+                socfw_pii_spans_push(out, &sp);
+        }
+        json_decref(tr);
+        socfw_pii_spans_sort(out);
+}
+
 /* One pii-en row into both scorers. */
 static int
 score_row(const socfw_pii_names *nm, const char *text, json_t *spans,
-          scorers *sc, int verbose)
+          const socfw_pii_spans *tagger, scorers *sc, int verbose)
 {
         size_t len = strlen(text);
         socfw_pii_words w = {0};
@@ -148,7 +181,7 @@ score_row(const socfw_pii_names *nm, const char *text, json_t *spans,
          * street address beats a name inside it) */
         if (socfw_pii_words_split(text, len, &w) < 0 ||
             socfw_pii_recognizer_scan(patterns, text, len, &found, &err) < 0 ||
-            socfw_pii_names_scan(nm, text, len, NULL, &found, &err) < 0)
+            socfw_pii_names_scan(nm, text, len, tagger, &found, &err) < 0)
                 return -1;
         resolve(&found);
         const char **gold = calloc(w.n + 1, sizeof *gold);
@@ -222,10 +255,23 @@ pii_en(const char *shared, const char *split, const char *mode, float thr,
                 fprintf(stderr, "eval_names: %s\n", err.message);
                 return 1;
         }
+        /* a tagger's spans: `socfw predict RUN --task pii` output, one
+         * line per row of pii-en train.jsonl (EVAL_TAGGER=file) */
+        const char *tpath = getenv("EVAL_TAGGER");
+        FILE *tf = tpath ? fopen(tpath, "r") : NULL;
+        if (tpath && !tf) {
+                perror(tpath);
+                return 1;
+        }
+        char *tline = NULL;
+        size_t tcap = 0;
         int want_held = strcmp(split, "train") != 0;
         size_t rows = 0;
         int rc;
         while ((rc = socfw_reader_next(r, &rec, &err)) == 1) {
+                socfw_pii_spans tagger = {0};
+                if (tf)
+                        tagger_line(tf, &tline, &tcap, &tagger);
                 uint64_t h;
                 if (socfw_pii_ner_template_hash(rec, &h) == 0 &&
                     (h % 5 == 0) == want_held) {
@@ -234,14 +280,19 @@ pii_en(const char *shared, const char *split, const char *mode, float thr,
                                 json_object_get(row, "text"));
                         if (text && score_row(nm, text,
                                               json_object_get(row, "spans"),
-                                              &sc, verbose) < 0) {
+                                              tf ? &tagger : NULL, &sc,
+                                              verbose) < 0) {
                                 fprintf(stderr, "eval_names: failed\n");
                                 return 1;
                         }
                         rows++;
                 }
+                socfw_pii_spans_free(&tagger);
                 socfw_record_free(rec);
         }
+        free(tline);
+        if (tf)
+                fclose(tf);
         if (!f2_exact) {
                 printf("pii-en %s rows %zu evidence %s threshold %.2f\n",
                        split, rows, mode, (double)thr);
@@ -286,29 +337,8 @@ weibo(const char *shared, const char *part, const char *mode, float thr,
         while ((n = getline(&line, &cap, f)) > 0) {
                 lineno++;
                 socfw_pii_spans tagger = {0};
-                if (tf && getline(&tline, &tcap, tf) > 0) {
-                        json_t *tr = json_loads(tline, 0, NULL);
-                        json_t *ents = json_object_get(
-                                json_object_get(tr, "privacy"), "entities");
-                        for (size_t k = 0; k < json_array_size(ents); k++) {
-                                json_t *en = json_array_get(ents, k);
-                                const char *ty = json_string_value(
-                                        json_object_get(en, "type"));
-                                if (!ty || strcmp(ty, "PERSON"))
-                                        continue;
-                                socfw_pii_span sp = {
-                                        .start = (size_t)json_integer_value(
-                                                json_object_get(en, "start")),
-                                        .end = (size_t)json_integer_value(
-                                                json_object_get(en, "end")),
-                                        .type = SOCFW_PII_PERSON,
-                                        .score = (float)json_number_value(
-                                                json_object_get(en, "score")),
-                                        .source = SOCFW_PII_SOURCE_EXTERNAL};
-                                socfw_pii_spans_push(&tagger, &sp);
-                        }
-                        json_decref(tr);
-                }
+                if (tf)
+                        tagger_line(tf, &tline, &tcap, &tagger);
                 int held = lineno % 4 == 0;
                 if ((!strcmp(part, "heldout") && !held) ||
                     (!strcmp(part, "tune") && held)) {
@@ -354,7 +384,6 @@ weibo(const char *shared, const char *part, const char *mode, float thr,
                 }
                 socfw_pii_spans found = {0};
                 socfw_error err = {0};
-                socfw_pii_spans_sort(&tagger);
                 socfw_pii_names_scan(nm, text, len, tf ? &tagger : NULL,
                                      &found, &err);
                 socfw_pii_spans_free(&tagger);
