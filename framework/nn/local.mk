@@ -71,10 +71,11 @@ bench_bench_load_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
 # (see doc/performance.md).  BENCH_THREADS=0 means all CPUs.
 BENCH_THREADS = 0
 bench: bench/bench_kernels bench/bench_load bench/bench_model bench/bench_quant \
-	bench/bench_decode_batch bench/bench_gemv
+	bench/bench_decode_batch bench/bench_gemv bench/bench_qgemm
 	uptime
 	bench/bench_kernels $(BENCH_THREADS)
 	bench/bench_gemv 5
+	bench/bench_qgemm 2 5
 	bench/bench_load $(BENCH_THREADS)
 	bench/bench_model $(BENCH_THREADS) 5 64 12 \
 		--torch=$(abs_top_srcdir)/bench/bench_torch_gpt2.py

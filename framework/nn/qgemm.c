@@ -113,6 +113,105 @@ pack_row(const socfw_qtensor *w, const nn_qtraits *tr, const uint8_t *row,
                 }
                 return;
         }
+        if (w->dtype == SOCFW_DTYPE_Q4_1 || w->dtype == SOCFW_DTYPE_Q5_0 ||
+            w->dtype == SOCFW_DTYPE_Q5_1) {
+                /* f16 d, [f16 m], [u32 qh: the 5th bits], 16 bytes of
+                 * nibbles (dtype.c); Q5_0 is centred on 16 */
+                int has_m = w->dtype != SOCFW_DTYPE_Q5_0;
+                int has_h = w->dtype != SOCFW_DTYPE_Q4_1;
+                int off = has_m ? 0 : 16;
+                size_t bytes = tr->bytes;
+                for (int64_t b = 0; b < nsub; b++, row += bytes) {
+                        float d = half_at(row);
+                        float m = has_m ? half_at(row + 2) : 0.0f;
+                        const uint8_t *src = row + (has_m ? 4 : 2);
+                        uint32_t qh = 0;
+                        if (has_h) {
+                                qh = (uint32_t)src[0] | ((uint32_t)src[1] << 8) |
+                                     ((uint32_t)src[2] << 16) |
+                                     ((uint32_t)src[3] << 24);
+                                src += 4;
+                        }
+                        int8_t *o = q + 32 * b;
+                        for (int j = 0; j < 16; j++) {
+                                int lo = (src[j] & 0x0f) |
+                                         (int)(((qh >> j) & 1) << 4);
+                                int hi = (src[j] >> 4) |
+                                         (int)(((qh >> (j + 16)) & 1) << 4);
+                                o[j] = (int8_t)(lo - off);
+                                o[j + 16] = (int8_t)(hi - off);
+                        }
+                        fill8(sv + 8 * b, d, d);
+                        if (mv)
+                                fill8(mv + 8 * b, 0.25f * m, 0.25f * m);
+                }
+                return;
+        }
+        if (w->dtype == SOCFW_DTYPE_Q4_K) {
+                /* per 64 elements g, 32 bytes: low nibbles are sub-block
+                 * 2g, high nibbles 2g+1; six-bit scales and mins
+                 * (kquants.c) */
+                for (int64_t b = 0; b < nsub; b += 8, row += 144) {
+                        float d = half_at(row), dmin = half_at(row + 2);
+                        const uint8_t *sc = row + 4, *qs = row + 16;
+                        for (int g = 0; g < 4; g++) {
+                                int8_t *o = q + 32 * (b + 2 * g);
+                                for (int l = 0; l < 32; l++) {
+                                        o[l] = (int8_t)(qs[32 * g + l] & 0x0f);
+                                        o[l + 32] = (int8_t)(qs[32 * g + l] >> 4);
+                                }
+                        }
+                        for (int j = 0; j < 8; j++) {
+                                int scj, mnj;
+                                if (j < 4) {
+                                        scj = sc[j] & 63;
+                                        mnj = sc[j + 4] & 63;
+                                } else {
+                                        scj = (sc[j + 4] & 0x0f) |
+                                              ((sc[j - 4] >> 6) << 4);
+                                        mnj = (sc[j + 4] >> 4) |
+                                              ((sc[j] >> 6) << 4);
+                                }
+                                float sj = d * (float)scj;
+                                float mj = -0.25f * (dmin * (float)mnj);
+                                fill8(sv + 8 * (b + j), sj, sj);
+                                fill8(mv + 8 * (b + j), mj, mj);
+                        }
+                }
+                return;
+        }
+        if (w->dtype == SOCFW_DTYPE_Q6_K) {
+                /* per 128 elements h: ql[64], qh[32]; element 32k + l is
+                 * the k-th 4-bit field with 2 bits of qh[l] on top, minus
+                 * 32; an int8 scale per 16 (kquants.c) */
+                for (int64_t b = 0; b < nsub; b += 8, row += 210) {
+                        const int8_t *sc = (const int8_t *)(row + 192);
+                        float d = half_at(row + 208);
+                        for (int h = 0; h < 2; h++) {
+                                const uint8_t *ql = row + 64 * h;
+                                const uint8_t *qh = row + 128 + 32 * h;
+                                int8_t *o = q + 32 * (b + 4 * h);
+                                for (int l = 0; l < 32; l++) {
+                                        int hh = qh[l];
+                                        o[l] = (int8_t)(((ql[l] & 0x0f) |
+                                                         ((hh & 3) << 4)) - 32);
+                                        o[l + 32] = (int8_t)(
+                                                ((ql[l + 32] & 0x0f) |
+                                                 (((hh >> 2) & 3) << 4)) - 32);
+                                        o[l + 64] = (int8_t)(
+                                                ((ql[l] >> 4) |
+                                                 (((hh >> 4) & 3) << 4)) - 32);
+                                        o[l + 96] = (int8_t)(
+                                                ((ql[l + 32] >> 4) |
+                                                 (((hh >> 6) & 3) << 4)) - 32);
+                                }
+                        }
+                        for (int j = 0; j < 8; j++)
+                                fill8(sv + 8 * (b + j), d * (float)sc[2 * j],
+                                      d * (float)sc[2 * j + 1]);
+                }
+                return;
+        }
         int8_t qq[256];
         float s[16], m[16];
         int subs = tr->block / 32;

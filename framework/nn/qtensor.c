@@ -236,13 +236,27 @@ socfw_nn_qgemm_set(const char *name)
 }
 
 /* The rule of "auto": 1 to take the integer GEMM for N rows of
- * activations against w (a block format). */
+ * activations against w (a block format).  From bench/bench_qgemm on the
+ * SmolLM-135M and GPT-2 124M shapes at M = 8, 32, 128, 512 (AVX2 Zen 3,
+ * doc/performance.md "Integer GEMM"):
+ *   Q8_0   never: a tie with the dot products at 8 rows, 0.7-0.95x of the
+ *          panels (AVX2-dequantised) from 32 rows on;
+ *   Q4_0   up to 16 rows: 1.3-1.7x at 8 rows, a tie at 32, slower above;
+ *   Q4_1, Q5_0, Q5_1 and the K-quants (panels dequantised by scalar code)
+ *          up to 128 rows: 1.3-3x at 8 and 32 rows, ~1.1x at 128, 0.4-1x
+ *          at 512.  Q4_1, Q5_1, Q2_K, Q3_K, Q5_K follow Q5_0 / Q4_K
+ *          (same unpack-then-tile path, same scalar panels), unmeasured. */
 static int
 qg_auto_int(const socfw_qtensor *w, int N)
 {
-        (void)w;
-        (void)N;
-        return 0;
+        switch (w->dtype) {
+        case SOCFW_DTYPE_Q8_0:
+                return 0;
+        case SOCFW_DTYPE_Q4_0:
+                return N <= 16;
+        default:
+                return N <= 128;
+        }
 }
 
 static void
