@@ -203,12 +203,12 @@ Test(nn_quant, avx2_path_matches_dequantised_reference, .timeout = 120)
 
 /* ---- the integer GEMM of prefill (SOCFW_QGEMM=int) ----
  * Same bound as the dot products (it quantises the activations the same
- * way).  Output counts cross the tile (3 weight rows) and chunk (24 rows)
- * boundaries, row counts the 4-row tiles, rows of 1, 2, 3 and 5 blocks. */
+ * way).  Output counts cross the tile (2 weight rows) and chunk (32 rows)
+ * edges, row counts the 4-row tiles, rows of 1, 2, 3 and 5 blocks. */
 static void
 check_int_gemm(void)
 {
-        static const int64_t rows[] = {1, 2, 3, 4, 23, 24, 25, 49};
+        static const int64_t rows[] = {1, 2, 3, 5, 31, 32, 33, 65};
         static const int64_t blocks[] = {1, 2, 3, 5};
         static const int Ns[] = {2, 3, 5, 9, 13};
         cr_assert_eq(socfw_nn_qgemm_set("int"), 0);

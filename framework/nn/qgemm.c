@@ -34,7 +34,10 @@
 #include "socfw/qtensor.h"
 #include "socfw/threads.h"
 
-/* Tile: activation rows x weight rows; weight rows per chunk. */
+/* Tile: activation rows x weight rows; weight rows per chunk.  4 x 2
+ * keeps the 8 accumulators in registers (4 x 3 spilled and ran slower on
+ * Zen 3; 2 x 4, 3 x 3, 2 x 6 measured the same as 4 x 2 within the
+ * noise: doc/performance.md). */
 #define QG_RM 4
 #define QG_RN 2
 #define QG_NB (16 * QG_RN)
@@ -127,7 +130,8 @@ pack_row(const socfw_qtensor *w, const nn_qtraits *tr, const uint8_t *row,
                         const uint8_t *src = row + (has_m ? 4 : 2);
                         uint32_t qh = 0;
                         if (has_h) {
-                                qh = (uint32_t)src[0] | ((uint32_t)src[1] << 8) |
+                                qh = (uint32_t)src[0] |
+                                     ((uint32_t)src[1] << 8) |
                                      ((uint32_t)src[2] << 16) |
                                      ((uint32_t)src[3] << 24);
                                 src += 4;
@@ -158,7 +162,8 @@ pack_row(const socfw_qtensor *w, const nn_qtraits *tr, const uint8_t *row,
                                 int8_t *o = q + 32 * (b + 2 * g);
                                 for (int l = 0; l < 32; l++) {
                                         o[l] = (int8_t)(qs[32 * g + l] & 0x0f);
-                                        o[l + 32] = (int8_t)(qs[32 * g + l] >> 4);
+                                        o[l + 32] =
+                                                (int8_t)(qs[32 * g + l] >> 4);
                                 }
                         }
                         for (int j = 0; j < 8; j++) {
@@ -270,9 +275,10 @@ tile_scalar(const qg_job *j, const qg_pack *p, int m0, int n0, int64_t col0,
                                                          (size_t)nsub * 32;
                         const float *sv = p->sv + (size_t)(n0 + n) *
                                                           (size_t)nsub * 8;
-                        const float *mv = p->mv ? p->mv + (size_t)(n0 + n) *
-                                                                  (size_t)nsub * 8
-                                                : NULL;
+                        const float *mv =
+                                p->mv ? p->mv + (size_t)(n0 + n) *
+                                                        (size_t)nsub * 8
+                                      : NULL;
                         float s = 0.0f;
                         for (int64_t b = 0; b < nsub; b++) {
                                 int32_t i0 = 0, i1 = 0;
