@@ -323,6 +323,56 @@ Test(nn_quant, int_gemm_is_thread_count_independent, .timeout = 60)
         free(x);
 }
 
+/* SOCFW_QGEMM picks the mode at first use (each test runs in its own
+ * process, so nothing has set it yet). */
+Test(nn_quant, qgemm_mode_from_the_environment)
+{
+        setenv("SOCFW_QGEMM", "int", 1);
+        cr_assert_str_eq(socfw_nn_qgemm_name(), "int");
+}
+
+/* "auto" follows the measured rule: Q4_K at 8 rows takes the integer
+ * GEMM, Q8_0 (never) and Q4_0 at 33 rows (above 16) take the panel path;
+ * each is compared bit for bit with the forced mode. */
+static void
+check_auto_takes(socfw_dtype t, int N, const char *expect)
+{
+        int64_t rows = 40, cols = 512;
+        size_t nbytes;
+        uint8_t *data = random_matrix(t, rows, cols, &nbytes);
+        socfw_qtensor w;
+        cr_assert_eq(socfw_qtensor_init(&w, "w", t, rows, cols, data, nbytes,
+                                        0, NULL), 0);
+        float *x = malloc((size_t)(N * cols) * sizeof *x);
+        float *ya = malloc((size_t)(N * rows) * sizeof *ya);
+        float *yf = malloc((size_t)(N * rows) * sizeof *yf);
+        cr_assert(x && ya && yf);
+        for (int64_t i = 0; i < N * cols; i++)
+                x[i] = urand();
+        cr_assert_eq(socfw_nn_qgemm_set("auto"), 0);
+        cr_assert_eq(socfw_nn_qlinear_forward(ya, x, &w, NULL, N), 0);
+        cr_assert_eq(socfw_nn_qgemm_set(expect), 0);
+        cr_assert_eq(socfw_nn_qlinear_forward(yf, x, &w, NULL, N), 0);
+        cr_assert(memcmp(ya, yf, (size_t)(N * rows) * sizeof *ya) == 0,
+                  "%s, %d rows: auto is not the %s path",
+                  socfw_dtype_name(t), N, expect);
+        socfw_nn_qgemm_set("auto");
+        free(x);
+        free(ya);
+        free(yf);
+        free(data);
+}
+
+Test(nn_quant, qgemm_auto_follows_the_rule)
+{
+        check_auto_takes(SOCFW_DTYPE_Q4_K, 8, "int");
+        check_auto_takes(SOCFW_DTYPE_Q6_K, 100, "int");
+        check_auto_takes(SOCFW_DTYPE_Q4_0, 5, "int");
+        check_auto_takes(SOCFW_DTYPE_Q4_0, 33, "panel");
+        check_auto_takes(SOCFW_DTYPE_Q8_0, 33, "panel");
+        check_auto_takes(SOCFW_DTYPE_Q8_0, 5, "panel");
+}
+
 Test(nn_quant, qgemm_modes_are_named)
 {
         cr_assert_eq(socfw_nn_qgemm_set("nonsense"), SOCFW_EUNSUPPORTED);
