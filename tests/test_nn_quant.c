@@ -9,7 +9,10 @@
  * most d_a / 2 per element (d_a = max|x| / 127 over the element's block of
  * 32), so |y - y_ref| <= sum_e |w_e| d_a(e) / 2 (times 1.01) plus 1e-4 of
  * sum_e |w_e x_e| for float rounding.  The half-precision and panel paths
- * multiply exact float weights: 1e-4 of sum_e |w_e x_e| + 1e-6. */
+ * multiply exact float weights: 1e-4 of sum_e |w_e x_e| + 1e-6.  The
+ * integer GEMM of prefill (SOCFW_QGEMM=int) quantises the activations as
+ * the dot products do and has their bound; it is also checked to give the
+ * same bits on 1 and 2 threads. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -18,6 +21,7 @@
 
 #include "socfw/qtensor.h"
 #include "socfw/rng.h"
+#include "socfw/threads.h"
 
 static uint64_t seed = 12345;
 
@@ -127,7 +131,8 @@ check_case(socfw_dtype t, int64_t rows, int64_t nblk, int N)
         for (int64_t r = 0; r < rows; r++)
                 bias[r] = urand();
         cr_assert_eq(socfw_nn_qlinear_forward(y, x, &w, bias, N), 0);
-        int quant_acts = bs > 1 && N <= 8;
+        int quant_acts = bs > 1 &&
+                         (N <= 8 || !strcmp(socfw_nn_qgemm_name(), "int"));
         for (int n = 0; n < N; n++) {
                 const float *xn = x + n * cols;
                 for (int64_t r = 0; r < rows; r++) {
@@ -181,6 +186,7 @@ check_all_types(void)
 
 Test(nn_quant, portable_path_matches_dequantised_reference, .timeout = 120)
 {
+        cr_assert_eq(socfw_nn_qgemm_set("panel"), 0);
         cr_assert_eq(socfw_nn_qkernel_set("scalar"), 0);
         cr_assert_str_eq(socfw_nn_qkernel_name(), "scalar");
         check_all_types();
@@ -188,10 +194,192 @@ Test(nn_quant, portable_path_matches_dequantised_reference, .timeout = 120)
 
 Test(nn_quant, avx2_path_matches_dequantised_reference, .timeout = 120)
 {
+        cr_assert_eq(socfw_nn_qgemm_set("panel"), 0);
         if (socfw_nn_qkernel_set("avx2") != 0)
                 cr_skip_test("this CPU (or build) has no AVX2 path");
         cr_assert_str_eq(socfw_nn_qkernel_name(), "avx2");
         check_all_types();
+}
+
+/* ---- the integer GEMM of prefill (SOCFW_QGEMM=int) ----
+ * Same bound as the dot products (it quantises the activations the same
+ * way).  Output counts cross the tile (2 weight rows) and chunk (32 rows)
+ * edges, row counts the 4-row tiles, rows of 1, 2, 3 and 5 blocks. */
+static void
+check_int_gemm(void)
+{
+        static const int64_t rows[] = {1, 2, 3, 5, 31, 32, 33, 65};
+        static const int64_t blocks[] = {1, 2, 3, 5};
+        static const int Ns[] = {2, 3, 5, 9, 13};
+        cr_assert_eq(socfw_nn_qgemm_set("int"), 0);
+        cr_assert_str_eq(socfw_nn_qgemm_name(), "int");
+        for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+                if (socfw_dtype_block_size(types[t]) == 1)
+                        continue;
+                for (size_t r = 0; r < 8; r++)
+                        for (size_t b = 0; b < 4; b++)
+                                for (size_t n = 0; n < 5; n++)
+                                        check_case(types[t], rows[r],
+                                                   blocks[b], Ns[n]);
+        }
+        socfw_nn_qgemm_set("auto");
+}
+
+Test(nn_quant, int_gemm_portable_matches_dequantised_reference,
+     .timeout = 120)
+{
+        cr_assert_eq(socfw_nn_qkernel_set("scalar"), 0);
+        check_int_gemm();
+}
+
+Test(nn_quant, int_gemm_avx2_matches_dequantised_reference, .timeout = 120)
+{
+        if (socfw_nn_qkernel_set("avx2") != 0)
+                cr_skip_test("this CPU (or build) has no AVX2 path");
+        check_int_gemm();
+}
+
+/* y of the integer GEMM for (rows, cols, N) of type t on the current
+ * kernel path and thread count (caller frees). */
+static float *
+int_gemm_run(socfw_dtype t, const uint8_t *data, size_t nbytes,
+             int64_t rows, int64_t cols, const float *x, int N)
+{
+        socfw_qtensor w;
+        cr_assert_eq(socfw_qtensor_init(&w, "w", t, rows, cols, data, nbytes,
+                                        0, NULL), 0);
+        float *y = malloc((size_t)(N * rows) * sizeof *y);
+        cr_assert_not_null(y);
+        cr_assert_eq(socfw_nn_qgemm_set("int"), 0);
+        cr_assert_eq(socfw_nn_qlinear_forward(y, x, &w, NULL, N), 0);
+        socfw_nn_qgemm_set("auto");
+        return y;
+}
+
+/* The split over threads by output columns does not change a bit; the
+ * AVX2 and portable paths agree to float rounding (same integer sums,
+ * float sums in another order: 1e-5 of sum |w x|). */
+Test(nn_quant, int_gemm_is_thread_count_independent, .timeout = 60)
+{
+        static const socfw_dtype ts[] = {SOCFW_DTYPE_Q8_0, SOCFW_DTYPE_Q4_0,
+                                         SOCFW_DTYPE_Q4_K, SOCFW_DTYPE_Q6_K};
+        int64_t rows = 1001, cols = 1024;
+        int N = 17;
+        float *x = malloc((size_t)(N * cols) * sizeof *x);
+        cr_assert_not_null(x);
+        for (int64_t i = 0; i < N * cols; i++)
+                x[i] = urand();
+        for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) {
+                size_t nbytes;
+                uint8_t *data = random_matrix(ts[k], rows, cols, &nbytes);
+                const char *paths[] = {"scalar", "avx2"};
+                /* float rounding scale of each output: sum |w x| */
+                float *W = malloc((size_t)(rows * cols) * sizeof *W);
+                double *mag = calloc((size_t)(N * rows), sizeof *mag);
+                cr_assert(W && mag);
+                cr_assert_eq(socfw_dtype_to_f32(ts[k], data,
+                                                (size_t)(rows * cols), W), 0);
+                for (int n = 0; n < N; n++)
+                        for (int64_t r = 0; r < rows; r++)
+                                for (int64_t e = 0; e < cols; e++)
+                                        mag[n * rows + r] +=
+                                                fabs((double)W[r * cols + e] *
+                                                     x[n * cols + e]);
+                float *ref = NULL;
+                for (size_t p = 0; p < 2; p++) {
+                        if (socfw_nn_qkernel_set(paths[p]) != 0)
+                                continue;
+                        socfw_threads_set(1);
+                        float *y1 = int_gemm_run(ts[k], data, nbytes, rows,
+                                                 cols, x, N);
+                        socfw_threads_set(2);
+                        float *y2 = int_gemm_run(ts[k], data, nbytes, rows,
+                                                 cols, x, N);
+                        cr_assert(memcmp(y1, y2, (size_t)(N * rows) *
+                                                         sizeof *y1) == 0,
+                                  "%s [%s]: 1 and 2 threads differ",
+                                  socfw_dtype_name(ts[k]), paths[p]);
+                        if (!ref) {
+                                ref = y1;
+                        } else {
+                                for (int64_t i = 0; i < N * rows; i++)
+                                        cr_assert_float_eq(
+                                                y1[i], ref[i],
+                                                1e-5 * mag[i] + 1e-6,
+                                                "%s element %lld: avx2 %g "
+                                                "scalar %g",
+                                                socfw_dtype_name(ts[k]),
+                                                (long long)i, y1[i], ref[i]);
+                                free(y1);
+                        }
+                        free(y2);
+                }
+                free(ref);
+                free(data);
+                free(W);
+                free(mag);
+        }
+        socfw_threads_set(0);
+        free(x);
+}
+
+/* SOCFW_QGEMM picks the mode at first use (each test runs in its own
+ * process, so nothing has set it yet). */
+Test(nn_quant, qgemm_mode_from_the_environment)
+{
+        setenv("SOCFW_QGEMM", "int", 1);
+        cr_assert_str_eq(socfw_nn_qgemm_name(), "int");
+}
+
+/* "auto" follows the measured rule: Q4_K at 8 rows takes the integer
+ * GEMM, Q8_0 (never) and Q4_0 at 33 rows (above 16) take the panel path;
+ * each is compared bit for bit with the forced mode. */
+static void
+check_auto_takes(socfw_dtype t, int N, const char *expect)
+{
+        int64_t rows = 40, cols = 512;
+        size_t nbytes;
+        uint8_t *data = random_matrix(t, rows, cols, &nbytes);
+        socfw_qtensor w;
+        cr_assert_eq(socfw_qtensor_init(&w, "w", t, rows, cols, data, nbytes,
+                                        0, NULL), 0);
+        float *x = malloc((size_t)(N * cols) * sizeof *x);
+        float *ya = malloc((size_t)(N * rows) * sizeof *ya);
+        float *yf = malloc((size_t)(N * rows) * sizeof *yf);
+        cr_assert(x && ya && yf);
+        for (int64_t i = 0; i < N * cols; i++)
+                x[i] = urand();
+        cr_assert_eq(socfw_nn_qgemm_set("auto"), 0);
+        cr_assert_eq(socfw_nn_qlinear_forward(ya, x, &w, NULL, N), 0);
+        cr_assert_eq(socfw_nn_qgemm_set(expect), 0);
+        cr_assert_eq(socfw_nn_qlinear_forward(yf, x, &w, NULL, N), 0);
+        cr_assert(memcmp(ya, yf, (size_t)(N * rows) * sizeof *ya) == 0,
+                  "%s, %d rows: auto is not the %s path",
+                  socfw_dtype_name(t), N, expect);
+        socfw_nn_qgemm_set("auto");
+        free(x);
+        free(ya);
+        free(yf);
+        free(data);
+}
+
+Test(nn_quant, qgemm_auto_follows_the_rule)
+{
+        check_auto_takes(SOCFW_DTYPE_Q4_K, 8, "int");
+        check_auto_takes(SOCFW_DTYPE_Q6_K, 100, "int");
+        check_auto_takes(SOCFW_DTYPE_Q4_0, 5, "int");
+        check_auto_takes(SOCFW_DTYPE_Q4_0, 33, "panel");
+        check_auto_takes(SOCFW_DTYPE_Q8_0, 33, "panel");
+        check_auto_takes(SOCFW_DTYPE_Q8_0, 5, "panel");
+}
+
+Test(nn_quant, qgemm_modes_are_named)
+{
+        cr_assert_eq(socfw_nn_qgemm_set("nonsense"), SOCFW_EUNSUPPORTED);
+        cr_assert_eq(socfw_nn_qgemm_set("panel"), 0);
+        cr_assert_str_eq(socfw_nn_qgemm_name(), "panel");
+        cr_assert_eq(socfw_nn_qgemm_set("auto"), 0);
+        cr_assert_str_eq(socfw_nn_qgemm_name(), "auto");
 }
 
 /* The paths agree with each other more closely than with the reference:

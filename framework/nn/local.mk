@@ -15,6 +15,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/nn/dtype.c \
 	framework/nn/kquants.c \
 	framework/nn/qdot.c \
+	framework/nn/qgemm.c \
 	framework/nn/qtensor.c
 socfwinclude_HEADERS += \
 	framework/socfw/nn.h \
@@ -70,10 +71,11 @@ bench_bench_load_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
 # (see doc/performance.md).  BENCH_THREADS=0 means all CPUs.
 BENCH_THREADS = 0
 bench: bench/bench_kernels bench/bench_load bench/bench_model bench/bench_quant \
-	bench/bench_decode_batch bench/bench_gemv
+	bench/bench_decode_batch bench/bench_gemv bench/bench_qgemm
 	uptime
 	bench/bench_kernels $(BENCH_THREADS)
 	bench/bench_gemv 5
+	bench/bench_qgemm 2 5
 	bench/bench_load $(BENCH_THREADS)
 	bench/bench_model $(BENCH_THREADS) 5 64 12 \
 		--torch=$(abs_top_srcdir)/bench/bench_torch_gpt2.py
@@ -85,3 +87,11 @@ bench: bench/bench_kernels bench/bench_load bench/bench_model bench/bench_quant 
 # npm package node-llama-cpp into $WORK; run by hand, not by make)
 EXTRA_DIST += bench/llamacpp-side-by-side.sh bench/llamacpp_bench.c \
 	bench/make_random_llama.py
+
+# Prefill products over quantised weights, panels + sgemm against the
+# integer GEMM (measures, never fails): bench/bench_qgemm [threads]
+# [rounds] [TYPE...]
+noinst_PROGRAMS += bench/bench_qgemm
+bench_bench_qgemm_SOURCES = bench/bench_qgemm.c
+bench_bench_qgemm_CFLAGS = $(framework_libsocfw_la_CFLAGS)
+bench_bench_qgemm_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)

@@ -247,4 +247,15 @@ const nn_qkernels *nn_qkernels_get(void);
 __attribute__((visibility("hidden")))
 const nn_qkernels *nn_qkernels_portable(void);
 
+/* out (M, w->rows) = inp (M, w->cols) W^T + bias [may be NULL] through
+ * the integer GEMM (qgemm.c): activations quantised to 8 bits per 32 once,
+ * register tiles of integer dot products against unpacked weight blocks,
+ * split over the pool by output columns.  w is a block format
+ * (nn_qtraits_of non-NULL).  Returns 0 or SOCFW_ENOMEM. */
+struct socfw_qtensor;
+__attribute__((visibility("hidden")))
+int nn_qgemm_forward(float *out, const float *inp,
+                     const struct socfw_qtensor *w, const float *bias,
+                     int M);
+
 #endif

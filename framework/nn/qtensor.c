@@ -6,7 +6,9 @@
  * dot product per input row against the weight row in its own format
  * (qdot.c), the weight row read once for all input rows.  Many rows
  * (prefill): panels of weight rows are dequantised to float32 and
- * multiplied with sgemm; each thread takes contiguous output rows. */
+ * multiplied with sgemm, each thread taking contiguous output rows; or,
+ * where that was measured faster (qg_auto_int, SOCFW_QGEMM), the integer
+ * GEMM of qgemm.c. */
 #include "nn/nn_internal.h"
 
 #include <assert.h>
@@ -189,6 +191,74 @@ qlin_panel_body(void *ctx, int64_t p0, int64_t p1)
         free(panel);
 }
 
+/* ---- many rows: panels + sgemm or the integer GEMM ---------------------- */
+
+enum { QG_AUTO, QG_PANEL, QG_INT };
+static const char *const qg_names[] = {"auto", "panel", "int"};
+static int qg_mode = -1;
+
+static int
+qg_by_name(const char *name)
+{
+        for (int i = 0; name && i < 3; i++)
+                if (!strcmp(name, qg_names[i]))
+                        return i;
+        return -1;
+}
+
+static int
+qg_mode_get(void)
+{
+        int m = __atomic_load_n(&qg_mode, __ATOMIC_ACQUIRE);
+        if (m < 0) {
+                m = qg_by_name(getenv("SOCFW_QGEMM"));
+                if (m < 0)
+                        m = QG_AUTO;
+                __atomic_store_n(&qg_mode, m, __ATOMIC_RELEASE);
+        }
+        return m;
+}
+
+const char *
+socfw_nn_qgemm_name(void)
+{
+        return qg_names[qg_mode_get()];
+}
+
+int
+socfw_nn_qgemm_set(const char *name)
+{
+        int m = qg_by_name(name);
+        if (m < 0)
+                return SOCFW_EUNSUPPORTED;
+        __atomic_store_n(&qg_mode, m, __ATOMIC_RELEASE);
+        return 0;
+}
+
+/* The rule of "auto": 1 to take the integer GEMM for N rows of
+ * activations against w (a block format).  From bench/bench_qgemm on the
+ * SmolLM-135M and GPT-2 124M shapes at M = 8, 32, 128, 512 (AVX2 Zen 3,
+ * doc/performance.md "Integer GEMM"):
+ *   Q8_0   never: a tie with the dot products at 8 rows, 0.7-0.95x of the
+ *          panels (AVX2-dequantised) from 32 rows on;
+ *   Q4_0   up to 16 rows: 1.3-1.7x at 8 rows, a tie at 32, slower above;
+ *   Q4_1, Q5_0, Q5_1 and the K-quants (panels dequantised by scalar code)
+ *          up to 128 rows: 1.3-3x at 8 and 32 rows, ~1.1x at 128, 0.4-1x
+ *          at 512.  Q4_1, Q5_1, Q2_K, Q3_K, Q5_K follow Q5_0 / Q4_K
+ *          (same unpack-then-tile path, same scalar panels), unmeasured. */
+static int
+qg_auto_int(const socfw_qtensor *w, int N)
+{
+        switch (w->dtype) {
+        case SOCFW_DTYPE_Q8_0:
+                return 0;
+        case SOCFW_DTYPE_Q4_0:
+                return N <= 16;
+        default:
+                return N <= 128;
+        }
+}
+
 static void
 notice_fallback(socfw_dtype t)
 {
@@ -214,6 +284,11 @@ socfw_nn_qlinear_forward(float *out, const float *inp, const socfw_qtensor *w,
         }
         qlin_job j = {out, inp, w, bias, N, NULL, NULL, NULL,
                       nn_qtraits_of(w->dtype), 0};
+        if (j.tr && N > 1) {
+                int mode = qg_mode_get();
+                if (mode == QG_INT || (mode == QG_AUTO && qg_auto_int(w, N)))
+                        return nn_qgemm_forward(out, inp, w, bias, N);
+        }
         if (N > QLIN_VEC_MAX) {
                 socfw_threads_blas_single();
                 int64_t np = (OC + QLIN_PANEL - 1) / QLIN_PANEL;

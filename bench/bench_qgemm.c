@@ -1,0 +1,192 @@
+/* bench/bench_qgemm.c - the many-row linear layer over quantised weights
+ * (prefill): float32 panels + sgemm against the integer GEMM, per shape,
+ * type and row count.
+ *
+ *     bench/bench_qgemm [threads] [rounds] [TYPE...]
+ *
+ * Shapes (in x out): SmolLM-135M 576x576, 576x192, 576x1536, 1536x576,
+ * LM head 576x32000; GPT-2 124M 768x2304, 768x768, 768x3072, 3072x768,
+ * LM head 768x50257.  Types (default Q8_0 Q4_0 Q4_K Q6_K; a K-quant only
+ * where the input width is whole 256-blocks).  Rows M = 8, 32, 128, 512.
+ * For each case the two paths (socfw_nn_qgemm_set "panel" and "int"; at
+ * M = 8 "panel" is the per-row dot-product path that socfw takes up to 8
+ * rows) run alternately, one call each per round, and the median of the
+ * rounds is printed with GFLOP/s (2 M in out), the ratio panel / int
+ * (> 1: the integer GEMM is faster) and the load average at that moment
+ * (the machine is shared).  Weights are random blocks with sane scales;
+ * the speed does not depend on the values.  Measures; never fails on
+ * time.  defaults: 2 threads, 5 rounds. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_clock.h"
+#include "socfw/dtype.h"
+#include "socfw/qtensor.h"
+#include "socfw/threads.h"
+
+#define MAXR 32
+
+typedef struct {
+        const char *model, *what;
+        int in, out;
+} shape;
+
+static const shape shapes[] = {
+        {"smollm", "q,o", 576, 576},     {"smollm", "k,v", 576, 192},
+        {"smollm", "gate,up", 576, 1536}, {"smollm", "down", 1536, 576},
+        {"smollm", "lm_head", 576, 32000},
+        {"gpt2", "qkv", 768, 2304},      {"gpt2", "attn.proj", 768, 768},
+        {"gpt2", "fc", 768, 3072},       {"gpt2", "fc.proj", 3072, 768},
+        {"gpt2", "lm_head", 768, 50257},
+};
+
+static const int Ms[] = {8, 32, 128, 512};
+
+static uint64_t rs = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t
+rnd(void)
+{
+        rs ^= rs << 13;
+        rs ^= rs >> 7;
+        rs ^= rs << 17;
+        return (uint32_t)rs;
+}
+
+static void
+put_f16(uint8_t *p, float v)
+{
+        uint16_t h = socfw_f32_to_f16(v);
+        p[0] = (uint8_t)h;
+        p[1] = (uint8_t)(h >> 8);
+}
+
+/* Offsets of a block's f16 scale fields (-1 ends). */
+static const int *
+scale_fields(socfw_dtype t)
+{
+        static const int d0[] = {0, -1}, dm[] = {0, 2, -1}, q6k[] = {208, -1};
+        if (t == SOCFW_DTYPE_Q4_K)
+                return dm;
+        if (t == SOCFW_DTYPE_Q6_K)
+                return q6k;
+        return d0;
+}
+
+static void
+load(double *l1)
+{
+        double l[3] = {0};
+        getloadavg(l, 3);
+        *l1 = l[0];
+}
+
+static double
+one_call(const char *mode, float *y, const float *x, const socfw_qtensor *w,
+         int M)
+{
+        socfw_nn_qgemm_set(mode);
+        double t0 = bench_now();
+        socfw_nn_qlinear_forward(y, x, w, NULL, M);
+        return bench_now() - t0;
+}
+
+int
+main(int argc, char **argv)
+{
+        int threads = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 2;
+        int rounds = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 5;
+        if (rounds < 1 || rounds > MAXR)
+                rounds = 5;
+        static const char *defaults[] = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"};
+        const char **names = argc > 3 ? (const char **)argv + 3 : defaults;
+        int ntypes = argc > 3 ? argc - 3 : 4;
+        threads = socfw_threads_set(threads);
+        double l0;
+        load(&l0);
+        printf("bench_qgemm: %d thread(s), integer path %s, median of %d "
+               "alternating rounds; load average %.2f at start\n",
+               threads, socfw_nn_qkernel_name(), rounds, l0);
+        printf("%-7s %-9s %5s %6s %-5s %4s  %9s %7s  %9s %7s  %6s %5s\n",
+               "model", "layer", "in", "out", "type", "M", "panel ms",
+               "GFLOP/s", "int ms", "GFLOP/s", "pan/int", "load");
+        for (int ti = 0; ti < ntypes; ti++) {
+                socfw_dtype t;
+                if (socfw_dtype_from_name(names[ti], &t) < 0 ||
+                    !socfw_qtensor_type_supported(t) ||
+                    socfw_dtype_block_size(t) == 1) {
+                        fprintf(stderr, "%s: not a block format\n", names[ti]);
+                        return 2;
+                }
+                for (size_t si = 0; si < sizeof shapes / sizeof *shapes;
+                     si++) {
+                        const shape *s = &shapes[si];
+                        if (s->in % (int)socfw_dtype_block_size(t))
+                                continue;
+                        size_t nb;
+                        socfw_dtype_nbytes(t, (uint64_t)s->in * s->out, &nb);
+                        uint8_t *data = malloc(nb);
+                        float *x = malloc((size_t)512 * s->in * sizeof *x);
+                        float *y = malloc((size_t)512 * s->out * sizeof *y);
+                        if (!data || !x || !y)
+                                return 1;
+                        size_t bb = socfw_dtype_block_bytes(t);
+                        for (size_t i = 0; i < nb; i++)
+                                data[i] = (uint8_t)rnd();
+                        for (size_t b = 0; b < nb / bb; b++)
+                                for (const int *f = scale_fields(t); *f >= 0;
+                                     f++)
+                                        put_f16(data + b * bb + *f, 0.001f);
+                        for (size_t i = 0; i < (size_t)512 * s->in; i++)
+                                x[i] = (float)rnd() / 4294967296.0f - 0.5f;
+                        socfw_qtensor w;
+                        socfw_error err = {0};
+                        if (socfw_qtensor_init(&w, s->what, t, s->out, s->in,
+                                               data, nb, 0, &err) < 0) {
+                                fprintf(stderr, "%s\n", err.message);
+                                return 1;
+                        }
+                        for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms;
+                             mi++) {
+                                int M = Ms[mi];
+                                double tp[MAXR], tq[MAXR];
+                                /* one untimed call of each first */
+                                one_call("panel", y, x, &w, M);
+                                one_call("int", y, x, &w, M);
+                                for (int r = 0; r < rounds; r++) {
+                                        if (r % 2) {
+                                                tq[r] = one_call("int", y, x,
+                                                                 &w, M);
+                                                tp[r] = one_call("panel", y,
+                                                                 x, &w, M);
+                                        } else {
+                                                tp[r] = one_call("panel", y,
+                                                                 x, &w, M);
+                                                tq[r] = one_call("int", y, x,
+                                                                 &w, M);
+                                        }
+                                }
+                                bench_sort(tp, (size_t)rounds);
+                                bench_sort(tq, (size_t)rounds);
+                                double mp = tp[rounds / 2], mq = tq[rounds / 2];
+                                double fl = 2.0 * M * s->in * (double)s->out;
+                                double l1;
+                                load(&l1);
+                                printf("%-7s %-9s %5d %6d %-5s %4d  %9.3f "
+                                       "%7.1f  %9.3f %7.1f  %6.2f %5.2f\n",
+                                       s->model, s->what, s->in, s->out,
+                                       names[ti], M, mp * 1e3, fl / mp * 1e-9,
+                                       mq * 1e3, fl / mq * 1e-9, mp / mq, l1);
+                                fflush(stdout);
+                        }
+                        free(data);
+                        free(x);
+                        free(y);
+                }
+        }
+        socfw_nn_qgemm_set("auto");
+        socfw_threads_shutdown();
+        return 0;
+}
