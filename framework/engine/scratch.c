@@ -119,19 +119,23 @@ rt_infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_part *parts,
                         sc->mask[k] = real;
                 }
         int rc = 0;
-        rt_task *t0 = parts[0].t;
-        if (n_parts > 1)
+        socfw_adapter *a = parts[0].t->adapter;
+        if (n_parts > 1) {      /* each task's adapter on its own rows */
                 rc = socfw_context_forward_runs(sc->ctx, runs, n_parts,
                                                 sc->ids, sc->mask, NULL, B,
                                                 T, sc->hidden, err);
-        else if (socfw_context_attached(sc->ctx) != t0->adapter)
-                rc = socfw_context_attach(sc->ctx, t0->adapter, err);
-        if (rc == 0 && n_parts == 1)
-                rc = socfw_context_forward(sc->ctx, sc->ids, sc->mask, NULL,
-                                           B, T, false, 0.0f, NULL,
-                                           sc->hidden, err);
+        } else {
+                if (socfw_context_attached(sc->ctx) != a)
+                        rc = socfw_context_attach(sc->ctx, a, err);
+                if (rc == 0)
+                        rc = socfw_context_forward(sc->ctx, sc->ids,
+                                                   sc->mask, NULL, B, T,
+                                                   false, 0.0f, NULL,
+                                                   sc->hidden, err);
+        }
         pthread_mutex_lock(&rt->head_lock);
-        for (int i = 0, b0 = 0; rc == 0 && i < n_parts; b0 += parts[i].n, i++) {
+        for (int i = 0, b0 = 0; rc == 0 && i < n_parts;
+             b0 += parts[i].n, i++) {
                 size_t at = (size_t)b0 * T;
                 socfw_head_io io = {
                         .B = parts[i].n, .T = T, .C = mc->hidden,
