@@ -13,7 +13,8 @@
  * The engine: concurrent classification calls of tasks with different
  * adapters (two LoRA, an IA3) are answered from one forward pass and
  * equal each task's answers alone; a prefix-adapter task's calls always
- * run in passes of their own; the mixed passes are counted. */
+ * run in passes of their own; a tagger's and a classifier's calls share
+ * a pass too; the mixed passes are counted. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <pthread.h>
@@ -579,4 +580,171 @@ Test(mixed_engine, threads_submitting_to_different_tasks_get_their_answers)
         cr_assert_leq(p1 - p0, 3 * (m1 - m0));
         cr_assert_geq(p1 - p0, 2 * (m1 - m0));
         engine_close(&e);
+}
+
+/* ---- a tagger and a classifier in one pass ---- */
+
+#define N_TAG 6
+
+static const char *const TAG_WORDS[] = {"my", "friend", "Carol", "Jones",
+                                        "lives", "in", "Tokyo", "and"};
+
+static const char *
+tag_pipeline(void)
+{
+        FILE *f = socfw_test_create(fx.dir, "corpus.txt");
+        for (int i = 0; i < 200; i++)
+                fprintf(f, "%s %s %s %s\n", TAG_WORDS[i % 8],
+                        TAG_WORDS[(i / 3) % 8], WORDS[(i / 7) % 12],
+                        WORDS[(i / 5) % 12]);
+        fclose(f);
+        f = socfw_test_create(fx.dir, "ner.jsonl");
+        for (int i = 0; i < 32; i++)
+                fprintf(f,
+                        "{\"tokens\": [\"my\", \"friend\", \"%s\", \"%s\"], "
+                        "\"tags\": [\"O\", \"O\", \"PERSON\", \"PERSON\"]}\n",
+                        i % 2 ? "Carol" : "Frank", i % 3 ? "Jones" : "Smith");
+        fclose(f);
+        f = socfw_test_create(fx.dir, "train.jsonl");
+        for (int i = 0; i < 32; i++)
+                fprintf(f, "{\"text\": \"%s %s\", \"label\": \"%s\"}\n",
+                        WORDS[i % 4], WORDS[4 + i % 8],
+                        i % 4 < 2 ? "positive" : "negative");
+        fclose(f);
+        return "socfw: 1\n"
+               "threads: 2\n"
+               "backbone: {arch: gpt2, hidden: 32, layers: 2, heads: 2,"
+               " max_positions: 32, max_seq_len: 16, dropout: 0.0}\n"
+               "pretrain: {corpus: [corpus.txt], steps: 10, batch_size: 8,"
+               " seq_len: 16, tokenizer: {vocab_size: 300}}\n"
+               "tasks:\n"
+               "  - name: pii\n"
+               "    plugin: privacy\n"
+               "    head: {type: tagger, label_token: last, lookahead: 2}\n"
+               "    adapter: {type: lora, rank: 2, alpha: 4, targets: "
+               "[attn.q, attn.v]}\n"
+               "    labels: [O, PERSON]\n"
+               "    data: {train: ner.jsonl}\n"
+               "  - name: sentiment\n"
+               "    plugin: sentiment\n"
+               "    adapter: {type: ia3}\n"
+               "    labels: [negative, positive]\n"
+               "    data: {train: train.jsonl}\n"
+               "train: {lr: 1.0e-2, epochs: 1, batch_size: 16, seed: 7}\n"
+               "output: {dir: run}\n";
+}
+
+typedef struct tag_call {
+        socfw_task_ctx *ctx;
+        const char *words[8];
+        size_t n;
+        float got[16];
+        int rc;
+} tag_call;
+
+static void *
+tag_call_run(void *arg)
+{
+        tag_call *c = arg;
+        size_t n_tags = 0;
+        socfw_error err = {0};
+        c->rc = socfw_task_tag_words(c->ctx, c->words, c->n, c->got,
+                                     c->n * 2, &n_tags, &err);
+        if (c->rc == 0 && n_tags != 2)
+                c->rc = -1;
+        return NULL;
+}
+
+Test(mixed_engine, a_tagger_and_a_classifier_share_a_pass)
+{
+        socfw_pipeline *p = fx_load(tag_pipeline());
+        engine_pipeline();      /* the texts */
+        char out[4200];
+        snprintf(out, sizeof out, "%s/run", fx.dir);
+        socfw_runtime *rt = socfw_test_runtime(p, out, 0);
+        socfw_error err = {0};
+        cr_assert_eq(socfw_runtime_train(rt, &err), 0, "%s", err.message);
+        for (size_t i = 0; i < rt->n_tasks; i++)
+                peft_randomize(rt->tasks[i].adapter, 60 + i);
+        socfw_task_ctx *tagger = rt->tasks[0].ctx, *cls = rt->tasks[1].ctx;
+        tag_call tags[N_TAG], tags_alone[N_TAG];
+        call calls[N_TAG], calls_alone[N_TAG];
+        unsigned long long ta, wa, tb, wb;      /* windows of the calls */
+        socfw_runtime_tag_batch_stats(rt, &ta, &wa);
+        for (int i = 0; i < N_TAG; i++) {
+                tags[i] = (tag_call){.ctx = tagger, .n = 2 + (size_t)i};
+                for (size_t w = 0; w < tags[i].n; w++)
+                        tags[i].words[w] = TAG_WORDS[(i + w * 3) % 8];
+                tags_alone[i] = tags[i];
+                tag_call_run(&tags_alone[i]);
+                cr_assert_eq(tags_alone[i].rc, 0);
+                calls[i] = (call){.ctx = cls, .text = i};
+                calls_alone[i] = calls[i];
+                call_run(&calls_alone[i]);
+                cr_assert_eq(calls_alone[i].rc, 0);
+        }
+        socfw_runtime_tag_batch_stats(rt, &tb, &wb);
+        unsigned long long b0, r0, t0, tr0, m0, p0, b1, r1, t1, tr1, m1, p1;
+        socfw_runtime_batch_stats(rt, &b0, &r0);
+        socfw_runtime_tag_batch_stats(rt, &t0, &tr0);
+        socfw_runtime_mixed_batch_stats(rt, &m0, &p0);
+        /* all queued, then one leader: the two tasks in one pass */
+        pthread_t th[2 * N_TAG];
+        pthread_mutex_lock(&rt->batch_lock);
+        rt->batch_leader = 1;
+        pthread_mutex_unlock(&rt->batch_lock);
+        for (int i = 0; i < N_TAG; i++) {
+                cr_assert_eq(pthread_create(&th[2 * i], NULL, tag_call_run,
+                                            &tags[i]),
+                             0);
+                cr_assert_eq(pthread_create(&th[2 * i + 1], NULL, call_run,
+                                            &calls[i]),
+                             0);
+        }
+        for (int queued = 0; queued < 2 * N_TAG;) {
+                pthread_mutex_lock(&rt->batch_lock);
+                queued = 0;
+                for (rt_job *j = rt->queue; j; j = j->next)
+                        queued++;
+                if (queued == 2 * N_TAG) {
+                        rt->batch_leader = 0;
+                        pthread_cond_broadcast(&rt->batch_cond);
+                }
+                pthread_mutex_unlock(&rt->batch_lock);
+                if (queued < 2 * N_TAG)
+                        nanosleep(&(struct timespec){0, 200000}, NULL);
+        }
+        for (int i = 0; i < 2 * N_TAG; i++)
+                pthread_join(th[i], NULL);
+        double worst = 0, spread = 0;
+        for (int i = 0; i < N_TAG; i++) {
+                cr_assert_eq(tags[i].rc, 0);
+                cr_assert_eq(calls[i].rc, 0);
+                for (size_t k = 0; k < tags[i].n * 2; k++) {
+                        worst = fmax(worst, fabs(tags[i].got[k] -
+                                                 tags_alone[i].got[k]));
+                        spread += fabs(tags_alone[i].got[k] - 0.5);
+                }
+                for (int k = 0; k < K; k++)
+                        worst = fmax(worst, fabs(calls[i].got[k] -
+                                                 calls_alone[i].got[k]));
+        }
+        socfw_runtime_batch_stats(rt, &b1, &r1);
+        socfw_runtime_tag_batch_stats(rt, &t1, &tr1);
+        socfw_runtime_mixed_batch_stats(rt, &m1, &p1);
+        cr_log_info("tagger + classifier: %llu classification and %llu "
+                    "tagging pass(es), %llu mixed; largest difference %g",
+                    b1 - b0, t1 - t0, m1 - m0, worst);
+        cr_assert_gt(spread, 1e-2, "the tagger says nothing");
+        cr_assert_leq(worst, TOL, "mixed answers differ by %g", worst);
+        /* one pass, counted once as classification and once as tagging */
+        cr_assert_eq(m1 - m0, 1);
+        cr_assert_eq(p1 - p0, 2);
+        cr_assert_eq(b1 - b0, 1);
+        cr_assert_eq(t1 - t0, 1);
+        cr_assert_eq(r1 - r0, N_TAG);
+        cr_assert_eq(tr1 - tr0, wb - wa, "%llu tagger windows, %llu alone",
+                     tr1 - tr0, wb - wa);
+        socfw_runtime_free(rt);
+        socfw_pipeline_free(p);
 }
