@@ -19,7 +19,9 @@ URL must be http://127.0.0.1:PORT or http://localhost:PORT.  Measures;
 never fails on time.  A non-200 answer is counted and reported.  The
 server's /metrics before and after the run give the mean batch sizes of
 the run: classification windows per batched forward pass, the same for
-the tagger's windows (a pipeline whose privacy stage has a tagger), and
+the tagger's windows (a pipeline whose privacy stage has a tagger),
+classification and tagging forward passes per request and how many of
+them served several tasks at once (a chain of several classifiers), and
 tokens per batched decoding step (generations decoded together).
 """
 import argparse
@@ -112,7 +114,8 @@ def client(host, port, kind, counter, lock, results, deadline, max_tokens,
 
 COUNTERS = ("socfw_batch_forward_passes_total", "socfw_batch_windows_total",
             "socfw_tag_forward_passes_total", "socfw_tag_windows_total",
-            "socfw_decode_steps_total", "socfw_decode_tokens_total")
+            "socfw_decode_steps_total", "socfw_decode_tokens_total",
+            "socfw_batch_mixed_passes_total", "socfw_batch_mixed_tasks_total")
 
 
 def counters(host, port, key):
@@ -235,6 +238,17 @@ def main():
             d["socfw_tag_forward_passes_total"],
             d["socfw_tag_windows_total"],
             d["socfw_tag_forward_passes_total"])
+    passes = (d["socfw_batch_forward_passes_total"] +
+              d["socfw_tag_forward_passes_total"])
+    if passes > 0 and ok:
+        # a pass of classification and tagging windows counts in both
+        line += ", %.2f classification/tagging passes per request" % (
+            passes / len(ok))
+    if d["socfw_batch_mixed_passes_total"] > 0:
+        line += ", %d passes of several tasks (%.2f tasks each)" % (
+            d["socfw_batch_mixed_passes_total"],
+            d["socfw_batch_mixed_tasks_total"] /
+            d["socfw_batch_mixed_passes_total"])
     if d["socfw_decode_steps_total"] > 0:
         line += ", mean decoding batch %.2f (%d tokens / %d steps)" % (
             d["socfw_decode_tokens_total"] / d["socfw_decode_steps_total"],

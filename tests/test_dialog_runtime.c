@@ -422,7 +422,7 @@ Test(dialog_runtime, concurrent_generations_are_batched_and_equal_alone)
 /* Two dialog tasks, each with its own LoRA adapter over the one frozen
  * backbone: generations of both at once (each KV cache carries its task's
  * adapter) reply what each replies alone, and the adapters' generations
- * still share batched steps, one adapter per step. */
+ * share batched steps (each adapter's terms on its own rows). */
 Test(dialog_runtime, generations_of_two_adapters_at_once_equal_alone)
 {
         setenv("SOCFW_DECODE_WAIT_US", "50000", 1);

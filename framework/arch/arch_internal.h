@@ -107,6 +107,8 @@ struct socfw_context {
         arch_ws ws;
         socfw_adapter *adapter; /* attached (borrowed), or NULL           */
         peft_scratch_set scr;
+        peft_run *runs;         /* socfw_context_forward_runs's, by rows  */
+        int runs_cap;
 };
 
 /* The model's own context, made on first use; NULL when out of memory. */
@@ -131,7 +133,11 @@ typedef struct arch_pass {
         socfw_rng *rng;         /* dropout masks                          */
         const int32_t *mask;    /* key mask (B,T), or NULL                */
         int save;               /* keep activations for backward          */
-        socfw_adapter *adapter; /* attached to the caller, or NULL        */
+        socfw_adapter *adapter; /* of every row (attached to the caller),
+                                   or NULL: none, or several (runs)       */
+        const peft_run *runs;   /* adapters by rows at the sites, or NULL:
+                                   `adapter` over all rows                */
+        int n_runs;
         peft_scratch_set *scr;  /* the caller's adapter scratch           */
         float *kc, *vc;         /* this block's cache rows (kv_cap, kd)   */
         int pos0;               /* position of the first new row          */

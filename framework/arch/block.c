@@ -16,6 +16,11 @@
  *   mlp.up                        c_fc         intermediate   up_proj
  *   mlp.gate                      -            -              gate_proj
  *   mlp.down                      mlp.c_proj   output.dense   down_proj
+ *
+ * A pass's adapters come by rows (arch_pass.runs): one adapter over every
+ * row (the attached one), or runs of rows with adapters of their own
+ * (socfw_context_forward_runs), each site's frozen projection computed
+ * once for all of them and each adapter's hooks on its own rows.
  */
 #include "arch_internal.h"
 
@@ -144,25 +149,41 @@ arch_site_weight(const socfw_model *m, int l, socfw_site s, int *w_idx,
         return SOCFW_EINVAL;
 }
 
-/* y (N,out) = x (N,in) W + b at site s, then the adapter's hooks.  With
- * `ld` > out, y is a column slice of a wider row (only the hooks run:
- * the fused projection was done by the caller, see fused_qkv). */
+/* The adapters of pass p by rows at the sites: its runs, or one run of
+ * p->adapter over all its rows (in *one). */
+static const peft_run *
+pass_runs(const arch_pass *p, peft_run *one, int *n)
+{
+        if (p->runs) {
+                *n = p->n_runs;
+                return p->runs;
+        }
+        *one = (peft_run){p->adapter, 0, p->B * p->T};
+        *n = 1;
+        return one;
+}
+
+/* y (N,out) = x (N,in) W + b at site s, then the hooks of the adapters
+ * of the pass's rows: the frozen projection once for every row, each
+ * adapter on its own rows. */
 static int
 site_forward(socfw_model *m, int l, socfw_site s, float *y, const float *x,
              int in, int out, const arch_pass *p)
 {
         int wi, bi, col0;
         arch_site_weight(m, l, s, &wi, &bi, &col0);
-        socfw_adapter *a = p->adapter;
+        peft_run one;
+        int nr;
+        const peft_run *r = pass_runs(p, &one, &nr);
         peft_pass pp = {p->B * p->T, p->save, p->training, p->rng, p->scr};
-        const float *xin = a ? peft_in_forward(a, l, s, x, in, &pp) : x;
+        const float *xin = peft_runs_in_forward(r, nr, l, s, x, in, &pp);
         if (!xin)
                 return SOCFW_ENOMEM;
         int rc = p->seq ? arch_linear_few(m, wi, bi, y, xin, pp.N, in, out)
                         : arch_linear(m, wi, bi, y, xin, pp.N, in, out);
         if (rc < 0)
                 return rc;
-        return a ? peft_out_forward(a, l, s, x, y, out, in, out, &pp) : 0;
+        return peft_runs_out_forward(r, nr, l, s, x, y, out, in, out, &pp);
 }
 
 int
@@ -254,13 +275,14 @@ fused_qkv(socfw_model *m, int l, float *qkv, const float *x,
         else
                 socfw_nn_matmul_forward(qkv, x, W(P->qkv_w), W(P->qkv_b), N,
                                         C, 3 * C, m->wl);
-        if (!p->adapter)
-                return 0;
+        peft_run one;
+        int nr;
+        const peft_run *r = pass_runs(p, &one, &nr);
         peft_pass pp = {N, p->save, p->training, p->rng, p->scr};
         for (int s = SOCFW_SITE_ATTN_Q; s <= SOCFW_SITE_ATTN_V; s++) {
-                int rc = peft_out_forward(p->adapter, l, (socfw_site)s, x,
-                                          qkv + (size_t)s * C, 3 * C, C, C,
-                                          &pp);
+                int rc = peft_runs_out_forward(r, nr, l, (socfw_site)s, x,
+                                               qkv + (size_t)s * C, 3 * C, C,
+                                               C, &pp);
                 if (rc < 0)
                         return rc;
         }

@@ -30,6 +30,7 @@ struct socfw_model_kv {
         float *kb, *vb;         /* (rows, kd): a batch step's new k, v  */
         arch_seq *seq;          /* (rows): a batch step's sequences     */
         int32_t *pos, *ids;     /* (rows)                               */
+        peft_run *runs;         /* (rows): a batch step's adapters      */
 };
 
 static void
@@ -50,8 +51,10 @@ kv_scratch_free(socfw_model_kv *kv)
         free(kv->seq);
         free(kv->pos);
         free(kv->ids);
+        free(kv->runs);
         kv->mid = kv->kb = kv->vb = NULL;
         kv->seq = NULL;
+        kv->runs = NULL;
         kv->pos = kv->ids = NULL;
         kv->x = kv->xn = kv->q = kv->atty = kv->tmp = NULL;
         kv->fc = kv->up = kv->act = kv->att = NULL;
@@ -86,9 +89,11 @@ kv_scratch(socfw_model_kv *kv, int n)
         kv->seq = malloc(r * sizeof *kv->seq);
         kv->pos = malloc(r * sizeof *kv->pos);
         kv->ids = malloc(r * sizeof *kv->ids);
+        kv->runs = malloc(r * sizeof *kv->runs);
         if (!kv->x || !kv->xn || !kv->q || !kv->atty || !kv->tmp ||
             !kv->fc || !kv->up || !kv->act || !kv->att || !kv->mid ||
-            !kv->kb || !kv->vb || !kv->seq || !kv->pos || !kv->ids) {
+            !kv->kb || !kv->vb || !kv->seq || !kv->pos || !kv->ids ||
+            !kv->runs) {
                 kv_scratch_free(kv);
                 return SOCFW_ENOMEM;
         }
@@ -437,24 +442,26 @@ socfw_model_decode_batch(socfw_model *m, socfw_model_kv *const *kvs,
                                                        "sequences %d and %d "
                                                        "share a KV cache",
                                                        a, b);
-                if (kv_adapter(kv) != kv_adapter(kvs[0]))
-                        return socfw_error_set(err, SOCFW_EINVAL, "model "
-                                               "decode batch: sequences 0 "
-                                               "and %d decode with "
-                                               "different adapters (hint: "
-                                               "batch the sequences of one "
-                                               "adapter together)", b);
         }
         /* the first sequence's scratch serves the batch */
         socfw_model_kv *s0 = kvs[0];
         if (kv_scratch(s0, k) < 0)
                 return socfw_error_set(err, SOCFW_ENOMEM, "model decode "
                                        "batch: out of memory for %d rows", k);
+        /* each sequence's adapter on its own row at the sites: runs of
+         * consecutive rows of one adapter (a prefix's or a prompt's rows
+         * are in its cache already: one new token touches no site of
+         * theirs, so every adapter shares the step) */
+        int n_runs = 0;
         for (int b = 0; b < k; b++) {
                 s0->seq[b] = (arch_seq){.k = kvs[b]->k, .v = kvs[b]->v,
                                         .cap = kvs[b]->cap,
                                         .pos = kvs[b]->len};
                 s0->pos[b] = kvs[b]->len;
+                socfw_adapter *a = kv_adapter(kvs[b]);
+                if (n_runs == 0 || s0->runs[n_runs - 1].a != a)
+                        s0->runs[n_runs++] = (peft_run){a, b, 0};
+                s0->runs[n_runs - 1].rows++;
         }
         float *x = s0->x, *xn = s0->xn;
         arch_embed(m, x, ids, k);
@@ -466,7 +473,9 @@ socfw_model_decode_batch(socfw_model *m, socfw_model_kv *const *kvs,
         kv_layer_ws(s0, &w);
         w.k = s0->kb;           /* the batch's new rows, then each cache */
         w.v = s0->vb;
-        arch_pass ap = {.B = k, .T = 1, .adapter = kv_adapter(s0),
+        arch_pass ap = {.B = k, .T = 1,
+                        .adapter = n_runs == 1 ? s0->runs[0].a : NULL,
+                        .runs = s0->runs, .n_runs = n_runs,
                         .scr = &s0->scr, .seq = s0->seq,
                         .seq_pos = s0->pos};
         for (int l = 0; l < c->n_layers; l++)

@@ -4,7 +4,9 @@
  * Activations are batch-contiguous (B,T,C) rows, N = B*T; every projection
  * is one sgemm over all N rows (socfw_nn_matmul_*).  The workspace keeps,
  * per block, what backward needs (see arch_layer_ws) and is allocated once
- * for the largest B*T seen. */
+ * for the largest B*T seen.  socfw_context_forward_runs is the same
+ * forward with the adapters of runs of sequences at the sites (block.c),
+ * for inference. */
 #include "arch_internal.h"
 
 #include <math.h>
@@ -111,15 +113,15 @@ ws_layout(const socfw_model *m, arch_ws *real, float *base, size_t N)
 }
 
 static int
-ws_ensure(socfw_context *cx, int B, int T, int need_drop, socfw_error *err)
+ws_ensure(socfw_context *cx, const socfw_adapter *a, int B, int T,
+          int need_drop, socfw_error *err)
 {
         socfw_model *m = cx->m;
         arch_ws *ws = &cx->ws;
         const socfw_model_config *c = &m->cfg;
         size_t N = (size_t)B * (size_t)T;
         /* a prefix adapter's rows are keys too: (B,H,T,P+T) probabilities */
-        size_t Tk = (size_t)T + (size_t)socfw_adapter_prefix_length(
-                                       cx->adapter);
+        size_t Tk = (size_t)T + (size_t)socfw_adapter_prefix_length(a);
         size_t bht = (size_t)B * (size_t)c->n_heads * (size_t)T * Tk;
         size_t NC = N * (size_t)c->hidden;
         if (N > (size_t)1 << 24 || bht > (size_t)INT32_MAX)
@@ -217,6 +219,7 @@ socfw_context_free(socfw_context *c)
                 return;
         arch_ws_free(&c->ws);
         peft_scratch_set_clear(&c->scr);
+        free(c->runs);
         free(c);
 }
 
@@ -230,22 +233,25 @@ arch_ctx0(socfw_model *m)
 
 /* ---- forward ------------------------------------------------------------ */
 
-/* A prompt adapter's P rows in place of the word embeddings of the first
+/* Prompt adapter a's P rows in place of the word embeddings of the first
  * P rows of each of the B sequences of T rows in x (B,T,C). */
 static void
-prompt_rows(socfw_context *cx, float *x, int B, int T)
+prompt_rows(socfw_context *cx, const socfw_adapter *a, float *x, int B,
+            int T)
 {
         int P = cx->ws.prompt, C = cx->m->cfg.hidden;
-        const float *e = peft_prompt(cx->adapter);
+        const float *e = peft_prompt(a);
         if (!P || !e)
                 return;
         for (int b = 0; b < B; b++)
                 memcpy(x + (size_t)b * T * C, e, (size_t)P * C * sizeof *e);
 }
 
+/* The embeddings of the B sequences of T rows in cx's workspace, with
+ * the adapter of every row a (prompt rows, positions after a prefix). */
 static int
-embed_forward(socfw_context *cx, int B, int T, float p, socfw_rng *rng,
-              socfw_error *err)
+embed_forward(socfw_context *cx, const socfw_adapter *a, int B, int T,
+              float p, socfw_rng *rng, socfw_error *err)
 {
         socfw_model *m = cx->m;
         const socfw_model_config *c = &m->cfg;
@@ -257,20 +263,19 @@ embed_forward(socfw_context *cx, int B, int T, float p, socfw_rng *rng,
         case SOCFW_ARCH_GPT2:
                 socfw_nn_embedding_forward(x, ws->ids, arch_w(m, m->tok_emb),
                                            N, c->vocab_size, C);
-                prompt_rows(cx, x, B, T);
+                prompt_rows(cx, a, x, B, T);
                 rc = socfw_nn_positional_forward(
                         x, arch_w(m, m->pos_emb), B, T, C,
-                        socfw_adapter_prefix_length(cx->adapter),
-                        c->max_positions);
+                        socfw_adapter_prefix_length(a), c->max_positions);
                 break;
         case SOCFW_ARCH_LLAMA:
                 arch_embed(m, x, ws->ids, N);
-                prompt_rows(cx, x, B, T);
+                prompt_rows(cx, a, x, B, T);
                 break;
         case SOCFW_ARCH_BERT:
         case SOCFW_ARCH_ROBERTA:
                 arch_embed(m, ws->emb_sum, ws->ids, N);
-                prompt_rows(cx, ws->emb_sum, B, T);
+                prompt_rows(cx, a, ws->emb_sum, B, T);
                 rc = socfw_nn_embedding_add_forward(ws->emb_sum, ws->pos,
                                                     arch_w(m, m->pos_emb), N,
                                                     c->max_positions, C);
@@ -314,11 +319,15 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
                                      training, dropout, rng, hidden, err);
 }
 
-int
-socfw_context_forward(socfw_context *cx, const int32_t *ids,
-                      const int32_t *mask, const int32_t *token_types, int B,
-                      int T, bool training, float dropout, socfw_rng *rng,
-                      float *hidden, socfw_error *err)
+/* The forward of B sequences of T tokens on cx: with `a` the adapter of
+ * every sequence, or (runs) the adapters of runs of them at the sites,
+ * a pass that keeps nothing for backward. */
+static int
+context_forward(socfw_context *cx, socfw_adapter *a, const peft_run *runs,
+                int n_runs, const int32_t *ids, const int32_t *mask,
+                const int32_t *token_types, int B, int T, bool training,
+                float dropout, socfw_rng *rng, float *hidden,
+                socfw_error *err)
 {
         socfw_model *m = cx->m;
         const socfw_model_config *c = &m->cfg;
@@ -328,20 +337,20 @@ socfw_context_forward(socfw_context *cx, const int32_t *ids,
         if (!ids || !hidden || B < 1 || T < 1)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "bad arguments (B=%d, T=%d)", B, T);
-        if (training && cx->adapter && !rng &&
-            socfw_adapter_config_of(cx->adapter)->dropout > 0.0f)
+        if (training && a && !rng &&
+            socfw_adapter_config_of(a)->dropout > 0.0f)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "the attached adapter's LoRA dropout "
                                        "%g needs an rng",
-                                       (double)socfw_adapter_config_of(
-                                               cx->adapter)->dropout);
+                                       (double)socfw_adapter_config_of(a)
+                                               ->dropout);
         if (!(p >= 0.0f && p < 1.0f) || (p > 0.0f && !rng))
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "dropout %g needs 0 <= p < 1 and an "
                                        "rng", (double)dropout);
         /* after a prefix adapter's rows, real tokens start at position P */
-        int pre = socfw_adapter_prefix_length(cx->adapter);
-        peft_proj_refresh(cx->adapter, 0);
+        int pre = socfw_adapter_prefix_length(a);
+        peft_proj_refresh(a, 0);
         if (c->arch != SOCFW_ARCH_LLAMA && T + pre > c->max_positions)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "sequence length %d (after %d "
@@ -351,7 +360,7 @@ socfw_context_forward(socfw_context *cx, const int32_t *ids,
         /* a prompt adapter's P rows run in front of every sequence: the
          * blocks see B sequences of Tr = P + T rows, the caller the last
          * T rows of each */
-        int P = socfw_adapter_prompt_length(cx->adapter);
+        int P = socfw_adapter_prompt_length(a);
         if (c->arch != SOCFW_ARCH_LLAMA && T + P > c->max_positions)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "sequence length %d (after %d "
@@ -378,7 +387,7 @@ socfw_context_forward(socfw_context *cx, const int32_t *ids,
                                         token_types[i], i / T, i % T,
                                         c->type_vocab_size);
         int Tr = T + P;
-        rc = ws_ensure(cx, B, Tr, p > 0.0f, err);
+        rc = ws_ensure(cx, a, B, Tr, p > 0.0f, err);
         if (rc < 0)
                 return rc;
         ws->valid = 0;
@@ -422,14 +431,14 @@ socfw_context_forward(socfw_context *cx, const int32_t *ids,
                 for (int i = 0; i < B * Tr; i++)
                         ws->pos[i] = i % Tr + pre;
         }
-        rc = embed_forward(cx, B, Tr, p, rng, err);
+        rc = embed_forward(cx, a, B, Tr, p, rng, err);
         if (rc < 0)
                 return rc;
         const float *x = ws->res0;
         arch_pass ap = {.B = B, .T = Tr, .drop = p, .training = training,
                         .rng = rng, .mask = ws->have_mask ? ws->mask : NULL,
-                        .save = 1, .pos0 = pre, .adapter = cx->adapter,
-                        .scr = &cx->scr};
+                        .save = !runs, .pos0 = pre, .adapter = a,
+                        .runs = runs, .n_runs = n_runs, .scr = &cx->scr};
         for (int l = 0; l < c->n_layers; l++) {
                 rc = arch_block_forward(m, l, x, &ws->layers[l], ws->tmp,
                                         &ap);
@@ -464,8 +473,78 @@ socfw_context_forward(socfw_context *cx, const int32_t *ids,
         ws->B = B;
         ws->T = Tr;
         ws->drop_p = p;
-        ws->valid = 1;
+        ws->valid = !runs;      /* runs: the adapters kept nothing */
         return 0;
+}
+
+int
+socfw_context_forward(socfw_context *cx, const int32_t *ids,
+                      const int32_t *mask, const int32_t *token_types, int B,
+                      int T, bool training, float dropout, socfw_rng *rng,
+                      float *hidden, socfw_error *err)
+{
+        return context_forward(cx, cx->adapter, NULL, 0, ids, mask,
+                               token_types, B, T, training, dropout, rng,
+                               hidden, err);
+}
+
+int
+socfw_context_forward_runs(socfw_context *cx, const socfw_adapter_run *runs,
+                           int n_runs, const int32_t *ids,
+                           const int32_t *mask, const int32_t *token_types,
+                           int B, int T, float *hidden, socfw_error *err)
+{
+        if (!runs || n_runs < 1 || B < 1 || T < 1)
+                return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
+                                       "bad arguments (%d adapter runs, "
+                                       "B=%d, T=%d)", n_runs, B, T);
+        if (n_runs > cx->runs_cap) {
+                peft_run *r = realloc(cx->runs, (size_t)n_runs * sizeof *r);
+                if (!r)
+                        return socfw_error_set(err, SOCFW_ENOMEM, "model "
+                                               "forward: out of memory");
+                cx->runs = r;
+                cx->runs_cap = n_runs;
+        }
+        int b0 = 0;
+        for (int i = 0; i < n_runs; i++) {
+                socfw_adapter *a = runs[i].adapter;
+                if (runs[i].n_seqs < 1 || runs[i].n_seqs > B - b0)
+                        return socfw_error_set(err, SOCFW_EINVAL, "model "
+                                               "forward: adapter run %d "
+                                               "has %d sequences, %d of "
+                                               "the batch's %d are left; "
+                                               "hint: runs cover the batch, "
+                                               "each at least one sequence",
+                                               i, runs[i].n_seqs, B - b0, B);
+                if (!socfw_adapter_mixes(a))
+                        return socfw_error_set(err, SOCFW_EINVAL, "model "
+                                               "forward: adapter run %d is "
+                                               "a %s adapter, which changes "
+                                               "the sequence; hint: run its "
+                                               "sequences in a forward of "
+                                               "their own "
+                                               "(socfw_context_attach)",
+                                               i, socfw_adapter_type_name(
+                                                  socfw_adapter_config_of(a)
+                                                          ->type));
+                if (a) {
+                        int rc = peft_shape_check(a, cx->m, err);
+                        if (rc < 0)
+                                return rc;
+                }
+                /* the runs by rows: no prompt, so T rows a sequence */
+                cx->runs[i] = (peft_run){a, b0 * T, runs[i].n_seqs * T};
+                b0 += runs[i].n_seqs;
+        }
+        if (b0 != B)
+                return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
+                                       "the adapter runs cover %d "
+                                       "sequences of the batch's %d; hint: "
+                                       "one run for every sequence", b0, B);
+        return context_forward(cx, NULL, cx->runs, n_runs, ids, mask,
+                               token_types, B, T, false, 0.0f, NULL, hidden,
+                               err);
 }
 
 /* ---- backward ----------------------------------------------------------- */

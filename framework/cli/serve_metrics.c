@@ -235,6 +235,21 @@ serve_metrics_text(serve_metrics *m, int queued, int in_flight, int workers,
                         "# TYPE socfw_tag_windows_total counter\n"
                         "socfw_tag_windows_total %llu\n",
                         passes, rows);
+                socfw_runtime_mixed_batch_stats(rt, &passes, &rows);
+                fprintf(f,
+                        "# HELP socfw_batch_mixed_passes_total "
+                        "Classification and tagging forward passes that "
+                        "served several tasks at once (each its own "
+                        "adapter on its own windows over one backbone "
+                        "pass).\n"
+                        "# TYPE socfw_batch_mixed_passes_total counter\n"
+                        "socfw_batch_mixed_passes_total %llu\n"
+                        "# HELP socfw_batch_mixed_tasks_total Tasks those "
+                        "passes served (tasks / passes = mean tasks per "
+                        "mixed pass).\n"
+                        "# TYPE socfw_batch_mixed_tasks_total counter\n"
+                        "socfw_batch_mixed_tasks_total %llu\n",
+                        passes, rows);
                 socfw_runtime_decode_stats(rt, &passes, &rows);
                 fprintf(f,
                         "# HELP socfw_decode_steps_total Batched decoding "

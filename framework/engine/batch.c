@@ -1,11 +1,16 @@
 /* batch.c - micro-batching of concurrent classification and tagging
  * calls: windows that arrive while a forward runs wait in the runtime's
- * queue, and the next caller to find no leader runs all of them (one
- * task at a time) as one forward on one scratch (scratch.c), then hands
- * each call its answer. */
+ * queue, and the next caller to find no leader runs them as one forward
+ * on one scratch (scratch.c), then hands each call its answer.  One
+ * forward serves several tasks when their adapters act row by row at
+ * the linear sites (LoRA, AdaLoRA, IA3, bottleneck, none): the frozen
+ * backbone runs once for all rows, each task's adapter and head on its
+ * own rows; a task with a prefix or prompt adapter, which changes the
+ * sequence, has forwards of its own. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "engine/engine_internal.h"
@@ -40,14 +45,26 @@ job_answer(rt_job *j, float *o, int T, size_t K)
         }
 }
 
-/* Run jobs[0..k) (one task) as one forward and give each its answer. */
+int
+rt_task_mixes(const rt_task *t)
+{
+        return socfw_adapter_mixes(t->adapter);
+}
+
+/* Run jobs[0..k) (grouped by task: a task's jobs one after another) as
+ * one forward and give each its answer; the runtime's counters by the
+ * rows of each kind (under batch_lock). */
 static void
 run_batch(socfw_runtime *rt, rt_job **jobs, int k)
 {
-        rt_task *t = jobs[0]->t;
-        int R = 0, T = 1;
-        for (int i = 0; i < k; i++)
+        int R = 0, T = 1, n_parts = 0;
+        rt_part parts[RT_BATCH_ROWS];
+        for (int i = 0; i < k; i++) {
                 R += jobs[i]->n;
+                if (i == 0 || jobs[i]->t != jobs[i - 1]->t)
+                        parts[n_parts++] = (rt_part){.t = jobs[i]->t};
+                parts[n_parts - 1].n += jobs[i]->n;
+        }
         const rt_example **all = calloc((size_t)R, sizeof *all);
         socfw_error err = {0};
         int rc = all ? 0 : socfw_error_set(&err, SOCFW_ENOMEM,
@@ -62,14 +79,22 @@ run_batch(socfw_runtime *rt, rt_job **jobs, int k)
         rt_scratch *sc = rc == 0 ? rt_scratch_get(rt, &err) : NULL;
         if (rc == 0 && !sc)
                 rc = err.code ? err.code : SOCFW_ENOMEM;
-        size_t out_len = 0;
         if (rc == 0)
-                rc = rt_infer_forward(rt, sc, t, all, R, &out_len, &err);
-        /* a tagger's logits are (R, T, K), a classifier's (R, K) */
-        size_t K = (size_t)t->n_outputs;
-        size_t per_row = rt_is_tagger(t) ? (size_t)T * K : K;
-        for (int i = 0, r0 = 0; rc == 0 && i < k; r0 += jobs[i]->n, i++)
-                job_answer(jobs[i], sc->out + (size_t)r0 * per_row, T, K);
+                rc = rt_infer_forward(rt, sc, parts, n_parts, all, R, &err);
+        /* a tagger's logits are (n, T, K), a classifier's (n, K) */
+        for (int i = 0, p = -1, r0 = 0; rc == 0 && i < k; i++) {
+                if (i == 0 || jobs[i]->t != jobs[i - 1]->t) {
+                        p++;
+                        r0 = 0;
+                }
+                rt_task *t = jobs[i]->t;
+                size_t K = (size_t)t->n_outputs;
+                size_t per_row = rt_is_tagger(t) ? (size_t)T * K : K;
+                job_answer(jobs[i],
+                           sc->out + parts[p].out0 + (size_t)r0 * per_row,
+                           T, K);
+                r0 += jobs[i]->n;
+        }
         for (int i = 0; i < k; i++) {
                 jobs[i]->rc = rc;
                 if (rc < 0)
@@ -78,6 +103,61 @@ run_batch(socfw_runtime *rt, rt_job **jobs, int k)
         if (sc)
                 rt_scratch_put(rt, sc);
         free(all);
+        unsigned long long cls = 0, tag = 0;
+        for (int i = 0; i < n_parts; i++)
+                *(rt_is_tagger(parts[i].t) ? &tag : &cls) +=
+                        (unsigned long long)parts[i].n;
+        pthread_mutex_lock(&rt->batch_lock);
+        if (cls) {
+                rt->batches++;
+                rt->batched_rows += cls;
+        }
+        if (tag) {
+                rt->tag_batches++;
+                rt->tag_rows += tag;
+        }
+        if (n_parts > 1) {
+                rt->mixed_batches++;
+                rt->mixed_parts += (unsigned long long)n_parts;
+        }
+        pthread_mutex_unlock(&rt->batch_lock);
+}
+
+/* Take from the queue the jobs of the next batch into take[] (at most
+ * RT_BATCH_ROWS rows; at least the first job): the first job's task's,
+ * and when its adapter mixes, those of every task whose adapter mixes,
+ * grouped by task in the order the tasks first come.  Returns their
+ * number.  Under batch_lock. */
+static int
+take_batch(socfw_runtime *rt, rt_job **take)
+{
+        int k = 0, used = 0;
+        rt_task *bt = rt->queue->t;
+        int mix = rt_task_mixes(bt);
+        for (rt_job **pp = &rt->queue; *pp && k < RT_BATCH_ROWS;) {
+                rt_job *j = *pp;
+                if ((j->t == bt || (mix && rt_task_mixes(j->t))) &&
+                    (k == 0 || used + j->n <= RT_BATCH_ROWS)) {
+                        take[k++] = j;
+                        used += j->n;
+                        *pp = j->next;
+                } else {
+                        pp = &j->next;
+                }
+        }
+        /* stable: each job goes after the last job of its task before it */
+        for (int i = 1; i < k; i++) {
+                rt_job *j = take[i];
+                int at = i;
+                while (at > 0 && take[at - 1]->t != j->t)
+                        at--;
+                if (at == 0)    /* its task's first job: stays */
+                        continue;
+                memmove(take + at + 1, take + at,
+                        (size_t)(i - at) * sizeof *take);
+                take[at] = j;
+        }
+        return k;
 }
 
 #define RT_BATCH_WAIT_US 1000  /* a leader waits this long at most for
@@ -132,31 +212,12 @@ rt_infer_batched(socfw_runtime *rt, rt_job *me, socfw_error *err)
                                               &until) != ETIMEDOUT)
                         ;
                 rt_job *take[RT_BATCH_ROWS];
-                int k = 0, used = 0;
-                rt_task *bt = rt->queue->t;
-                for (rt_job **pp = &rt->queue; *pp && k < RT_BATCH_ROWS;) {
-                        rt_job *j = *pp;
-                        if (j->t == bt &&
-                            (k == 0 || used + j->n <= RT_BATCH_ROWS)) {
-                                take[k++] = j;
-                                used += j->n;
-                                *pp = j->next;
-                        } else {
-                                pp = &j->next;
-                        }
-                }
+                int k = take_batch(rt, take);
                 pthread_mutex_unlock(&rt->batch_lock);
                 run_batch(rt, take, k);
                 pthread_mutex_lock(&rt->batch_lock);
                 for (int i = 0; i < k; i++)
                         take[i]->done = 1;
-                if (rt_is_tagger(bt)) {
-                        rt->tag_batches++;
-                        rt->tag_rows += (unsigned long long)used;
-                } else {
-                        rt->batches++;
-                        rt->batched_rows += (unsigned long long)used;
-                }
                 rt->batch_leader = 0;
                 pthread_cond_broadcast(&rt->batch_cond);
         }
@@ -173,6 +234,17 @@ socfw_runtime_batch_stats(socfw_runtime *rt, unsigned long long *batches,
         pthread_mutex_lock(&rt->batch_lock);
         *batches = rt->batches;
         *rows = rt->batched_rows;
+        pthread_mutex_unlock(&rt->batch_lock);
+}
+
+void
+socfw_runtime_mixed_batch_stats(socfw_runtime *rt,
+                                unsigned long long *batches,
+                                unsigned long long *tasks)
+{
+        pthread_mutex_lock(&rt->batch_lock);
+        *batches = rt->mixed_batches;
+        *tasks = rt->mixed_parts;
         pthread_mutex_unlock(&rt->batch_lock);
 }
 

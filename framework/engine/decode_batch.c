@@ -10,9 +10,10 @@
  * step took (at most RT_DECODE_WAIT_US: one that is busy elsewhere, e.g.
  * writing to a slow client or not scheduled on a busy machine, joins the
  * next step; waiting longer than a step costs more than it saves), takes
- * the queue's steps of one adapter (at most RT_DECODE_MAX; a generation's
- * KV cache carries its task's adapter, socfw_model_kv_attach) and runs
- * them as one
+ * the queue's steps (at most RT_DECODE_MAX; a generation's KV cache
+ * carries its task's adapter, socfw_model_kv_attach: the steps of
+ * different adapters share the batch, grouped by adapter) and runs them
+ * as one
  * socfw_model_decode_batch, one pass over the weights for all of them,
  * then hands each its logits (a step the model refuses - a full cache, a
  * bad token id - fails its own generation only; run_steps).  A
@@ -211,18 +212,26 @@ rt_decode_one(socfw_runtime *rt, socfw_model_kv *kv, int32_t id,
                                               &until) != ETIMEDOUT)
                         ;
                 d->gathering = 0;
-                /* the steps of the first one's adapter: a batch decodes
-                 * with one (the others lead the next batch) */
+                /* the queue's steps, whatever their adapters (each
+                 * adapter's terms run on its own rows), grouped by
+                 * adapter: the rows of one make one run */
                 rt_dstep *take[RT_DECODE_MAX];
                 int k = 0;
-                socfw_adapter *ad = socfw_model_kv_attached(d->queue->kv);
-                for (rt_dstep **pp = &d->queue; *pp && k < RT_DECODE_MAX;) {
-                        if (socfw_model_kv_attached((*pp)->kv) == ad) {
-                                take[k++] = *pp;
-                                *pp = (*pp)->next;
-                        } else {
-                                pp = &(*pp)->next;
-                        }
+                while (d->queue && k < RT_DECODE_MAX) {
+                        rt_dstep *s = d->queue;
+                        d->queue = s->next;
+                        socfw_adapter *a = socfw_model_kv_attached(s->kv);
+                        int at = k;
+                        while (at > 0 &&
+                               socfw_model_kv_attached(take[at - 1]->kv) !=
+                                       a)
+                                at--;
+                        if (at == 0)    /* its adapter's first step */
+                                at = k;
+                        memmove(take + at + 1, take + at,
+                                (size_t)(k - at) * sizeof *take);
+                        take[at] = s;
+                        k++;
                 }
                 d->queued -= k;
                 /* the (k, V) logits: the leader's alone until it is done */

@@ -15,7 +15,8 @@
  *                   the hooks a task's context gets
  *   scratch.c       inference scratch: a socfw_context and buffers per
  *                   concurrent caller, and the forward that runs on one
- *   batch.c         micro-batching of classification and tagging windows
+ *   batch.c         micro-batching of classification and tagging windows,
+ *                   the tasks whose adapters mix in one forward
  *   infer.c         socfw_task_infer: class probabilities, embeddings
  *   tag.c           socfw_task_tag_words: per-word tag probabilities
  *   generate.c      socfw_task_generate: decoding with the KV cache
@@ -32,8 +33,8 @@
  *   head_lock                  heads' forward, one at a time
  *   batch_lock, batch_cond, queue, batch_leader, batch_entering
  *                              the micro-batching queue (batch.c)
- *   batches, batched_rows, tag_batches, tag_rows
- *                              its counters (socfw_runtime_*batch_stats)
+ *   batches, batched_rows, tag_batches, tag_rows, mixed_batches,
+ *   mixed_parts                its counters (socfw_runtime_*batch_stats)
  *   dec                        the decoder of batched generation steps
  *                              (rt_decoder, below; decode_batch.c)
  * and reads, never writes: model, tok, tasks/n_tasks (ctx, adapter,
@@ -126,14 +127,31 @@ void rt_scratch_put(socfw_runtime *rt, rt_scratch *sc);
 /* Free every spare scratch (rt_engine_destroy). */
 void rt_scratch_pool_free(socfw_runtime *rt);
 
-/* rt_forward for inference on scratch sc: the backbone on sc's context
- * with the task's adapter, the head under head_lock; the head's output is
- * in sc->out (*out_len floats). */
-int rt_infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
-                     const rt_example *const *ex, int B, size_t *out_len,
+#define RT_BATCH_ROWS 64        /* windows in one batched forward at most */
+
+/* One task's rows in a batched forward: n rows (after the parts before
+ * it); its head's output goes to sc->out + out0, out_len floats (set by
+ * rt_infer_forward). */
+typedef struct rt_part {
+        rt_task *t;
+        int n;
+        size_t out0, out_len;
+} rt_part;
+
+/* rt_forward for inference on scratch sc: the rows ex[0..B) of the tasks
+ * parts[0..n_parts) (at most RT_BATCH_ROWS parts, each task once) through
+ * the backbone as one forward on sc's context - one task: its adapter
+ * attached; several: each task's adapter on its own rows
+ * (socfw_context_forward_runs; the tasks' adapters all mix,
+ * rt_task_mixes) - then each task's head on its rows under head_lock. */
+int rt_infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_part *parts,
+                     int n_parts, const rt_example *const *ex, int B,
                      socfw_error *err);
 
-#define RT_BATCH_ROWS 64        /* windows in one batched forward at most */
+/* Whether task t's rows may share a forward with other tasks' rows: its
+ * adapter acts row by row at the sites, or it has none
+ * (socfw_adapter_mixes). */
+int rt_task_mixes(const rt_task *t);
 
 /* One caller's windows, waiting to be run in a batch (batch.c).  What the
  * caller gets from its rows' logits depends on its task's head: a

@@ -15,12 +15,12 @@ embed_text(socfw_runtime *rt, rt_task *t, const char *text, float *out,
         rt_example ex = {.label = -1};
         int rc = rt_encode(rt, text, &ex.ids, &ex.n, err);
         rt_scratch *sc = rc == 0 ? rt_scratch_get(rt, err) : NULL;
-        size_t out_len = 0;
         if (rc == 0 && !sc)
                 rc = err ? err->code : SOCFW_ENOMEM;
         const rt_example *one = &ex;
+        rt_part part = {.t = t, .n = 1};
         if (rc == 0)
-                rc = rt_infer_forward(rt, sc, t, &one, 1, &out_len, err);
+                rc = rt_infer_forward(rt, sc, &part, 1, &one, 1, err);
         if (rc == 0) {
                 size_t K = (size_t)t->n_outputs;
                 *n_out = K;

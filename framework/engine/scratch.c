@@ -73,12 +73,14 @@ rt_scratch_detach(socfw_runtime *rt, const socfw_adapter *a)
         pthread_mutex_unlock(&rt->infer_lock);
 }
 
-/* rt_forward for inference on scratch sc: the backbone on sc's context
- * with the task's adapter, the head under head_lock; the head's output is
- * in sc->out (out_len floats). */
+/* rt_forward for inference on scratch sc, for the tasks of parts[]
+ * (their rows one after another in ex): the backbone on sc's context,
+ * once for every row - with the one task's adapter attached, or with
+ * each task's adapter on its own rows (socfw_context_forward_runs) -
+ * then each task's head on its rows under head_lock. */
 int
-rt_infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
-                 const rt_example *const *ex, int B, size_t *out_len,
+rt_infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_part *parts,
+                 int n_parts, const rt_example *const *ex, int B,
                  socfw_error *err)
 {
         const socfw_model_config *mc = socfw_model_config_of(rt->model);
@@ -86,8 +88,16 @@ rt_infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
         for (int b = 0; b < B; b++)
                 if (ex[b]->n > T)
                         T = ex[b]->n;
-        size_t bt = (size_t)B * (size_t)T;
-        size_t need = t->head->head->output_size(t->head_state, B, T);
+        size_t bt = (size_t)B * (size_t)T, need = 0;
+        socfw_adapter_run runs[RT_BATCH_ROWS];
+        for (int i = 0; i < n_parts; i++) {
+                rt_task *t = parts[i].t;
+                parts[i].out0 = need;
+                parts[i].out_len = t->head->head->output_size(
+                        t->head_state, parts[i].n, T);
+                need += parts[i].out_len;
+                runs[i] = (socfw_adapter_run){t->adapter, parts[i].n};
+        }
         if (rt_grow((void **)&sc->hidden, &sc->cap_hidden,
                     bt * (size_t)mc->hidden, sizeof(float)) < 0 ||
             rt_grow((void **)&sc->out, &sc->cap_out, need,
@@ -109,22 +119,35 @@ rt_infer_forward(socfw_runtime *rt, rt_scratch *sc, rt_task *t,
                         sc->mask[k] = real;
                 }
         int rc = 0;
-        if (socfw_context_attached(sc->ctx) != t->adapter)
-                rc = socfw_context_attach(sc->ctx, t->adapter, err);
-        if (rc == 0)
-                rc = socfw_context_forward(sc->ctx, sc->ids, sc->mask, NULL,
-                                           B, T, false, 0.0f, NULL,
-                                           sc->hidden, err);
-        if (rc < 0)
-                return rc;
-        socfw_head_io io = {
-                .B = B, .T = T, .C = mc->hidden,
-                .hidden = sc->hidden, .mask = sc->mask, .ids = sc->ids,
-                .out = sc->out, .out_len = need, .training = 0,
-        };
+        socfw_adapter *a = parts[0].t->adapter;
+        if (n_parts > 1) {      /* each task's adapter on its own rows */
+                rc = socfw_context_forward_runs(sc->ctx, runs, n_parts,
+                                                sc->ids, sc->mask, NULL, B,
+                                                T, sc->hidden, err);
+        } else {
+                if (socfw_context_attached(sc->ctx) != a)
+                        rc = socfw_context_attach(sc->ctx, a, err);
+                if (rc == 0)
+                        rc = socfw_context_forward(sc->ctx, sc->ids,
+                                                   sc->mask, NULL, B, T,
+                                                   false, 0.0f, NULL,
+                                                   sc->hidden, err);
+        }
         pthread_mutex_lock(&rt->head_lock);
-        rc = t->head->head->forward(t->head_state, &io, err);
+        for (int i = 0, b0 = 0; rc == 0 && i < n_parts;
+             b0 += parts[i].n, i++) {
+                size_t at = (size_t)b0 * T;
+                socfw_head_io io = {
+                        .B = parts[i].n, .T = T, .C = mc->hidden,
+                        .hidden = sc->hidden + at * (size_t)mc->hidden,
+                        .mask = sc->mask + at, .ids = sc->ids + at,
+                        .out = sc->out + parts[i].out0,
+                        .out_len = parts[i].out_len, .training = 0,
+                };
+                rt_task *t = parts[i].t;
+                rc = t->head->head->forward(t->head_state, &io, err);
+                parts[i].out_len = io.out_len;
+        }
         pthread_mutex_unlock(&rt->head_lock);
-        *out_len = io.out_len;
         return rc;
 }

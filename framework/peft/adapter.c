@@ -483,6 +483,13 @@ socfw_adapter_lora_scale(const socfw_adapter *a)
 }
 
 bool
+socfw_adapter_mixes(const socfw_adapter *a)
+{
+        return !a || (a->cfg.type != SOCFW_ADAPTER_PREFIX &&
+                      a->cfg.type != SOCFW_ADAPTER_PROMPT);
+}
+
+bool
 socfw_adapter_has(const socfw_adapter *a, int layer, socfw_site s)
 {
         if (!a || layer < 0 || layer >= a->n_layers || (int)s < 0 ||

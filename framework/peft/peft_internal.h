@@ -64,6 +64,36 @@ PEFT_HIDDEN int peft_out_forward(socfw_adapter *a, int l, socfw_site s,
                                  const float *x, float *y, int ldy, int in,
                                  int out, const peft_pass *p);
 
+/* ---- rows of several adapters (inference) ----
+ *
+ * A pass's rows may be served by different adapters: runs of consecutive
+ * rows, each run's adapter applied to its own rows only (the frozen
+ * projection is computed once for all of them).  Run i covers rows
+ * [row0, row0 + rows); the runs of a pass cover its p->N rows in order.
+ * One run over every row is the single adapter of the hooks above (the
+ * same calls, the same arithmetic).  Several runs: a pass that keeps
+ * nothing (p->save 0) with the caller's scratch (p->scr); adapters of
+ * every type but prefix and prompt, which change the sequence
+ * (socfw_adapter_mixes). */
+typedef struct peft_run {
+        socfw_adapter *a;       /* NULL: the plain backbone               */
+        int row0, rows;
+} peft_run;
+
+/* peft_in_forward by runs: x itself when no run hooks the input, else
+ * one (N,in) buffer whose rows are each run's input as its adapter
+ * scales it.  NULL when out of memory. */
+PEFT_HIDDEN const float *peft_runs_in_forward(const peft_run *r, int n,
+                                              int l, socfw_site s,
+                                              const float *x, int in,
+                                              const peft_pass *p);
+
+/* peft_out_forward by runs: each run's adapter on its rows of x and y. */
+PEFT_HIDDEN int peft_runs_out_forward(const peft_run *r, int n, int l,
+                                      socfw_site s, const float *x, float *y,
+                                      int ldy, int in, int out,
+                                      const peft_pass *p);
+
 /* dx (N,in) may be NULL when the block does not need it.  Returns 0 or
  * SOCFW_ESTATE (no saved forward). */
 PEFT_HIDDEN int peft_out_backward(socfw_adapter *a, int l, socfw_site s,

@@ -1,5 +1,6 @@
 /* sites.c - what an adapter computes at one named linear site, forward and
- * backward (the contract is in peft_internal.h, the maths in socfw/peft.h).
+ * backward (the contract is in peft_internal.h, the maths in socfw/peft.h),
+ * and by runs of rows when a pass's rows have adapters of their own.
  *
  * Saved per site for backward (slot->saved, N rows):
  *   LoRA        z = drop(x) A^T (N,r); the dropout mask (N,in) if any
@@ -90,6 +91,17 @@ peft_hooks_out(const socfw_adapter *a, int l, socfw_site s)
 
 /* ---- forward ------------------------------------------------------------ */
 
+/* (IA)3 at a feed-forward input: xs (N,in) = x * l, row by row */
+static void
+ia3_scale_rows(const socfw_adapter *a, int l, socfw_site s, float *xs,
+               const float *x, int N, int in)
+{
+        const float *lv = pdata(a, peft_slot_of(a, l, s)->t[0]);
+        for (int i = 0; i < N; i++)
+                for (int j = 0; j < in; j++)
+                        xs[(size_t)i * in + j] = x[(size_t)i * in + j] * lv[j];
+}
+
 const float *
 peft_in_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
                 int in, const peft_pass *p)
@@ -101,10 +113,7 @@ peft_in_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
         float *xs = p->save ? save_buf(sl, n) : peft_pass_scratch(a, p, 0, n);
         if (!xs)
                 return NULL;
-        const float *lv = pdata(a, sl->t[0]);
-        for (int i = 0; i < p->N; i++)
-                for (int j = 0; j < in; j++)
-                        xs[(size_t)i * in + j] = x[(size_t)i * in + j] * lv[j];
+        ia3_scale_rows(a, l, s, xs, x, p->N, in);
         if (p->save)    /* a pass that keeps nothing leaves the saved one */
                 sl->saved_n = p->N;
         return xs;
@@ -248,6 +257,57 @@ peft_out_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
         if (rc == 0 && p->save)
                 sl->saved_n = p->N;
         return rc;
+}
+
+/* ---- rows of several adapters ------------------------------------------ */
+
+const float *
+peft_runs_in_forward(const peft_run *r, int n, int l, socfw_site s,
+                     const float *x, int in, const peft_pass *p)
+{
+        if (n == 1)     /* one adapter over every row */
+                return peft_in_forward(r[0].a, l, s, x, in, p);
+        socfw_adapter *hook = NULL;
+        for (int i = 0; i < n && !hook; i++)
+                if (peft_hooks_in(r[i].a, l, s))
+                        hook = r[i].a;
+        if (!hook)
+                return x;
+        /* the frozen projection reads each run's input as its adapter
+         * scales it (or as it is): one buffer of the pass's rows, in the
+         * caller's scratch (peft_runs_out_forward's runs reuse it after
+         * the projection has read it) */
+        float *xs = peft_pass_scratch(hook, p, 0, (size_t)p->N * in);
+        if (!xs)
+                return NULL;
+        for (int i = 0; i < n; i++) {
+                size_t at = (size_t)r[i].row0 * in;
+                if (peft_hooks_in(r[i].a, l, s))
+                        ia3_scale_rows(r[i].a, l, s, xs + at, x + at,
+                                       r[i].rows, in);
+                else
+                        memcpy(xs + at, x + at,
+                               (size_t)r[i].rows * in * sizeof *xs);
+        }
+        return xs;
+}
+
+int
+peft_runs_out_forward(const peft_run *r, int n, int l, socfw_site s,
+                      const float *x, float *y, int ldy, int in, int out,
+                      const peft_pass *p)
+{
+        for (int i = 0; i < n; i++) {
+                peft_pass sub = *p;
+                sub.N = r[i].rows;
+                int rc = peft_out_forward(r[i].a, l, s,
+                                          x + (size_t)r[i].row0 * in,
+                                          y + (size_t)r[i].row0 * ldy, ldy,
+                                          in, out, &sub);
+                if (rc < 0)
+                        return rc;
+        }
+        return 0;
 }
 
 /* ---- backward ----------------------------------------------------------- */

@@ -357,11 +357,14 @@ int socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
  * runs per sequence over its own cache.  Greedy decoding gives the
  * tokens of k separate decode_step calls (the float sums are the same
  * products in another blocking, so logits agree to rounding).  The batch
- * uses kvs[0]'s scratch, which grows to k rows.  Every row must decode
- * with the same adapter (socfw_model_kv_attached).  Returns 0, or
- * SOCFW_EINVAL (a cache of another model, empty or full, shared by two
- * rows, rows of different adapters, a bad id: nothing is appended then),
- * SOCFW_ENOMEM.
+ * uses kvs[0]'s scratch, which grows to k rows.  Each row decodes with
+ * its cache's adapter (socfw_model_kv_attached), whichever: the products
+ * with the frozen weights run once for all rows and each adapter's
+ * low-rank or scaling terms on its own rows (a prefix's or a prompt's
+ * rows are in its cache); rows of one adapter next to each other make
+ * fewer, larger such products.  Returns 0, or SOCFW_EINVAL (a cache of
+ * another model, empty or full, shared by two rows, a bad id: nothing is
+ * appended then), SOCFW_ENOMEM.
  *
  *     socfw_model_kv *kvs[2] = {a, b};     // prompts already decoded
  *     int32_t next[2] = {ta, tb};

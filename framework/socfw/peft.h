@@ -315,6 +315,48 @@ int socfw_model_kv_attach(socfw_model_kv *kv, socfw_adapter *a,
                           socfw_error *err);
 socfw_adapter *socfw_model_kv_attached(const socfw_model_kv *kv);
 
+/* ---- several adapters in one forward (inference) ----------------------- *
+ *
+ * Many tasks over one frozen backbone, each with its own adapter, can
+ * share a forward pass: the frozen projections run once over every
+ * sequence of the batch, and each adapter changes the rows of its own
+ * sequences only (the segmented LoRA of S-LoRA / punica).  That is exact
+ * for the adapters that act row by row at the linear sites - LoRA,
+ * AdaLoRA, (IA)3, bottleneck - and for the plain backbone (NULL); prefix
+ * and prompt adapters change the sequence attention sees, so their
+ * sequences run in forwards of their own.
+ *
+ *     socfw_adapter_run runs[] = {{sentiment_lora, 3}, {intent_lora, 2}};
+ *     // sequences 0-2 with the sentiment adapter, 3-4 with the intent one
+ *     socfw_context_forward_runs(ctx, runs, 2, ids, mask, NULL, 5, T,
+ *                                hidden, &err);
+ */
+
+/* Whether `a` can share a forward with other adapters (above): true for
+ * NULL and the site adapters, false for prefix and prompt. */
+bool socfw_adapter_mixes(const socfw_adapter *a);
+
+/* Consecutive sequences of a batch served by one adapter. */
+typedef struct socfw_adapter_run {
+        socfw_adapter *adapter; /* borrowed; NULL: the plain backbone     */
+        int n_seqs;             /* sequences, >= 1                        */
+} socfw_adapter_run;
+
+/* socfw_context_forward (socfw/model.h) for inference (training off)
+ * with runs[0..n_runs) serving the B sequences in order: each sequence's
+ * hidden states are what socfw_context_forward computes with its run's
+ * adapter attached, the frozen projections shared.  The adapter attached
+ * to c is neither used nor changed, and nothing is kept for a backward
+ * (socfw_context_backward then refuses).  Refused (SOCFW_EINVAL, naming
+ * the run): a run of no sequences, runs that do not add up to B, an
+ * adapter that does not mix (prefix, prompt) or was made for another
+ * shape of model.  Returns 0 or a negative SOCFW_E* code. */
+int socfw_context_forward_runs(socfw_context *c,
+                               const socfw_adapter_run *runs, int n_runs,
+                               const int32_t *ids, const int32_t *mask,
+                               const int32_t *token_types, int B, int T,
+                               float *hidden, socfw_error *err);
+
 /* Fold a LoRA or IA3 adapter into the weights of `m` (W += s B A, or the
  * (IA)3 scalings), so that `m` alone computes what `m` + `a` did.
  * `m` must not have `a` attached.  Bottleneck, prefix and prompt adapters

@@ -165,6 +165,21 @@ void socfw_runtime_tag_batch_stats(socfw_runtime *rt,
                                    unsigned long long *batches,
                                    unsigned long long *rows);
 
+/* Classification and tagging calls of different tasks share a forward
+ * pass when their adapters act row by row at the backbone's linear sites
+ * (LoRA, AdaLoRA, IA3, bottleneck, or no adapter): the frozen backbone
+ * runs once for all their windows, each task's adapter and head on its
+ * own windows only (socfw_context_forward_runs in socfw/peft.h); a task
+ * with a prefix or prompt adapter has passes of its own.  This gives the
+ * number of passes that held several tasks so far and the tasks they
+ * held (tasks / passes = mean tasks per such pass).  Such a pass counts
+ * once in socfw_runtime_batch_stats when it held classification windows
+ * and once in socfw_runtime_tag_batch_stats when it held tagging
+ * windows. */
+void socfw_runtime_mixed_batch_stats(socfw_runtime *rt,
+                                     unsigned long long *batches,
+                                     unsigned long long *tasks);
+
 /* Generations running at once are decoded together: each new token of
  * every live generation in one batched step (socfw_model_decode_batch),
  * sequences joining and leaving between steps.  This gives the number of

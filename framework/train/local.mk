@@ -112,6 +112,18 @@ tests_test_runtime_threads_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_test_runtime_threads_CFLAGS = $(TEST_CFLAGS)
 tests_test_runtime_threads_LDADD = $(TEST_LDADD)
 
+# one forward pass for the rows of several adapters: the model's
+# socfw_context_forward_runs and the engine's batches of different tasks
+if HAVE_CRITERION
+check_PROGRAMS += tests/test_mixed_batch
+TESTS += tests/test_mixed_batch
+endif
+tests_test_mixed_batch_SOURCES = $(TEST_COMMON) tests/test_peft_util.h \
+	tests/test_peft_util.c tests/test_mixed_batch.c
+tests_test_mixed_batch_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_mixed_batch_CFLAGS = $(TEST_CFLAGS)
+tests_test_mixed_batch_LDADD = $(TEST_LDADD)
+
 # continual re-fine-tuning: version store, replay, held-out split, gate,
 # L2-SP (framework/train/continual.c, adapter_store.c, l2sp.c)
 if HAVE_CRITERION

@@ -148,13 +148,18 @@ struct socfw_runtime {
         pthread_mutex_t head_lock;
         /* micro-batching: classification and tagging calls that arrive
          * while a forward runs wait in `queue`; the next caller to find
-         * no leader runs all of them (one task at a time) as one batch */
+         * no leader runs them as one batch: the calls of the tasks whose
+         * adapters mix (rt_task_mixes) together, each other task's
+         * alone */
         pthread_mutex_t batch_lock;
         pthread_cond_t batch_cond;
         struct rt_job *queue;
         int batch_leader;
         unsigned long long batches, batched_rows;       /* classification */
         unsigned long long tag_batches, tag_rows;       /* tagging        */
+        unsigned long long mixed_batches, mixed_parts;  /* of several
+                                                           tasks, and
+                                                           their tasks   */
         int batch_entering;     /* callers encoding, about to queue       */
         /* batched decoding of concurrent generations
          * (engine/decode_batch.c) */
