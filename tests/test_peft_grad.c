@@ -1333,6 +1333,65 @@ Test(peft_context, concurrent_forwards_on_shared_weights, .timeout = 60)
         socfw_model_free(m);
 }
 
+/* An inference forward on another context over the same adapter (a
+ * server's request beside training) leaves what the model's training
+ * forward kept for its backward: the gradients equal those without it,
+ * bit for bit; and a backward of the inference pass is refused. */
+Test(peft_context, an_inference_forward_leaves_the_training_pass_alone,
+     .timeout = 60)
+{
+        socfw_model *m = peft_tiny_model(SOCFW_ARCH_LLAMA, 11);
+        socfw_adapter_config lc = lora_all(SOCFW_ARCH_LLAMA, 0.0f);
+        socfw_adapter *a = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_adapter_new(&a, m, &lc, 3, &err), 0);
+        peft_randomize(a, 5);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0, "%s", err.message);
+        socfw_context *cx = NULL;
+        cr_assert_eq(socfw_context_new(&cx, m, &err), 0);
+        cr_assert_eq(socfw_context_attach(cx, a, &err), 0);
+        int32_t ids[10] = {1, 4, 9, 2, 7, 3, 3, 8, 5, 6};
+        int32_t other[12] = {5, 5, 2, 9, 1, 1, 8, 3, 4, 7, 2, 6};
+        int C = socfw_model_config_of(m)->hidden;
+        size_t n = (size_t)10 * C;
+        float *h = malloc(sizeof(float) * n), *dh = malloc(sizeof(float) * n);
+        float *h2 = malloc(sizeof(float) * 12 * (size_t)C);
+        for (size_t i = 0; i < n; i++)
+                dh[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
+        socfw_params *ps = socfw_adapter_params(a);
+        size_t total = (size_t)socfw_params_total_numel(ps);
+        float *g[2];
+        for (int run = 0; run < 2; run++) {
+                socfw_params_zero_grad(ps);
+                cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 2, 5,
+                                                 false, 0, NULL, h, &err),
+                             0, "%s", err.message);
+                if (run == 1)   /* another batch shape through the adapter */
+                        cr_assert_eq(socfw_context_forward(cx, other, NULL,
+                                                           NULL, 3, 4, false,
+                                                           0, NULL, h2, &err),
+                                     0, "%s", err.message);
+                cr_assert_eq(socfw_model_backward(m, dh, &err), 0, "%s",
+                             err.message);
+                g[run] = malloc(sizeof(float) * total);
+                for (int i = 0, k = 0; i < socfw_params_count(ps); i++) {
+                        memcpy(g[run] + k, socfw_params_grad(ps, i),
+                               sizeof(float) *
+                                       (size_t)socfw_params_numel(ps, i));
+                        k += (int)socfw_params_numel(ps, i);
+                }
+        }
+        cr_assert_eq(memcmp(g[0], g[1], sizeof(float) * total), 0,
+                     "the inference forward changed the training gradients");
+        cr_assert_eq(socfw_context_backward(cx, h2, &err), SOCFW_ESTATE,
+                     "a backward of an inference pass must be refused");
+        socfw_context_free(cx);
+        cr_assert_eq(socfw_model_attach(m, NULL, &err), 0);
+        socfw_adapter_free(a);
+        socfw_model_free(m);
+        free(h); free(dh); free(h2); free(g[0]); free(g[1]);
+}
+
 /* A projected prefix read by several contexts at once while its rows are
  * stale (its tensors just changed): one context recomputes them under the
  * adapter's lock, and every result equals the same forward run alone. */

@@ -302,6 +302,13 @@ embed_forward(socfw_context *cx, const socfw_adapter *a, int B, int T,
         return 0;
 }
 
+static int context_forward(socfw_context *cx, socfw_adapter *a,
+                           const peft_run *runs, int n_runs, int keep,
+                           const int32_t *ids, const int32_t *mask,
+                           const int32_t *token_types, int B, int T,
+                           bool training, float dropout, socfw_rng *rng,
+                           float *hidden, socfw_error *err);
+
 int
 socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
                     const int32_t *token_types, int B, int T, bool training,
@@ -315,16 +322,21 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
         /* one caller at a time here: a projected prefix's rows from its
          * tensors as they are now */
         peft_proj_refresh(cx->adapter, 1);
-        return socfw_context_forward(cx, ids, mask, token_types, B, T,
-                                     training, dropout, rng, hidden, err);
+        return context_forward(cx, cx->adapter, NULL, 0, 1, ids, mask,
+                               token_types, B, T, training, dropout, rng,
+                               hidden, err);
 }
 
 /* The forward of B sequences of T tokens on cx: with `a` the adapter of
  * every sequence, or (runs) the adapters of runs of them at the sites,
- * a pass that keeps nothing for backward. */
+ * a pass that keeps nothing for backward.  keep: the adapter keeps what
+ * its backward needs, in buffers of its own that every context over it
+ * shares (so never in a pass that may run beside another one over the
+ * same adapter); otherwise it works in cx's scratch, and a backward of
+ * this pass is refused. */
 static int
 context_forward(socfw_context *cx, socfw_adapter *a, const peft_run *runs,
-                int n_runs, const int32_t *ids, const int32_t *mask,
+                int n_runs, int keep, const int32_t *ids, const int32_t *mask,
                 const int32_t *token_types, int B, int T, bool training,
                 float dropout, socfw_rng *rng, float *hidden,
                 socfw_error *err)
@@ -437,7 +449,7 @@ context_forward(socfw_context *cx, socfw_adapter *a, const peft_run *runs,
         const float *x = ws->res0;
         arch_pass ap = {.B = B, .T = Tr, .drop = p, .training = training,
                         .rng = rng, .mask = ws->have_mask ? ws->mask : NULL,
-                        .save = !runs, .pos0 = pre, .adapter = a,
+                        .save = keep && !runs, .pos0 = pre, .adapter = a,
                         .runs = runs, .n_runs = n_runs, .scr = &cx->scr};
         for (int l = 0; l < c->n_layers; l++) {
                 rc = arch_block_forward(m, l, x, &ws->layers[l], ws->tmp,
@@ -473,7 +485,7 @@ context_forward(socfw_context *cx, socfw_adapter *a, const peft_run *runs,
         ws->B = B;
         ws->T = Tr;
         ws->drop_p = p;
-        ws->valid = !runs;      /* runs: the adapters kept nothing */
+        ws->valid = !runs && (keep || !a);  /* or the adapters kept nothing */
         return 0;
 }
 
@@ -483,9 +495,9 @@ socfw_context_forward(socfw_context *cx, const int32_t *ids,
                       int T, bool training, float dropout, socfw_rng *rng,
                       float *hidden, socfw_error *err)
 {
-        return context_forward(cx, cx->adapter, NULL, 0, ids, mask,
-                               token_types, B, T, training, dropout, rng,
-                               hidden, err);
+        return context_forward(cx, cx->adapter, NULL, 0, training, ids,
+                               mask, token_types, B, T, training, dropout,
+                               rng, hidden, err);
 }
 
 int
@@ -542,7 +554,7 @@ socfw_context_forward_runs(socfw_context *cx, const socfw_adapter_run *runs,
                                        "the adapter runs cover %d "
                                        "sequences of the batch's %d; hint: "
                                        "one run for every sequence", b0, B);
-        return context_forward(cx, NULL, cx->runs, n_runs, ids, mask,
+        return context_forward(cx, NULL, cx->runs, n_runs, 0, ids, mask,
                                token_types, B, T, false, 0.0f, NULL, hidden,
                                err);
 }

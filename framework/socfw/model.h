@@ -305,7 +305,12 @@ int socfw_context_new(socfw_context **out, socfw_model *m, socfw_error *err);
 void socfw_context_free(socfw_context *c);
 
 /* socfw_model_forward / _backward / _pool / _pool_backward on context c:
- * the same contracts, with c's workspace and adapter. */
+ * the same contracts, with c's workspace and adapter, but for one: with
+ * an adapter attached, only a training forward keeps what the adapter's
+ * backward needs (an inference forward works in c's own scratch, so that
+ * it may run beside others over the same adapter, and a backward of it
+ * is refused).  socfw_model_forward always keeps it (gradients of an
+ * evaluation-mode pass, as gradient checks take). */
 int socfw_context_forward(socfw_context *c, const int32_t *ids,
                           const int32_t *mask, const int32_t *token_types,
                           int B, int T, bool training, float dropout,
