@@ -20,7 +20,8 @@
  *
  * With --malformed F, every round(1/F)-th request is malformed (bad JSON, a
  * number as text, invalid UTF-8, 301 records, a body over 1 MiB) and must
- * get its 400 or 413; the ones that do not are counted and named.
+ * get its 400 or 413 (an array of records sent as a chat request: 400);
+ * the ones that do not are counted and named.
  *
  * URL must be http://127.0.0.1:PORT, http://localhost:PORT or
  * http://[::1]:PORT; proxies are never used.  The same command line and
@@ -406,11 +407,15 @@ slot_start(run *r, CURLM *m, slot *s)
         if (every < 1 && r->malformed > 0)
                 every = 1;
         if (every && i % every == 0) {
-                s->body = bad[i % N_BAD].body;
+                int k = (int)(i % N_BAD);
+                s->body = bad[k].body;
                 curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                                 (curl_off_t)bad[i % N_BAD].len);
+                                 (curl_off_t)bad[k].len);
                 s->body_owned = 0;
-                s->want = bad[i % N_BAD].want;
+                /* records in an array are for /v1/predict; a chat
+                 * request that is an array is of the wrong type */
+                s->want = k == 3 && r->kind != KIND_PREDICT ? 400
+                                                            : bad[k].want;
         } else {
                 s->body = body_for(r->kind, i, r->model, r->max_tokens);
                 if (!s->body)
