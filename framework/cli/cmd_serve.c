@@ -81,18 +81,18 @@ load(void *user, serve_model *out)
 }
 
 /* Requests in flight by default: enough that concurrent classifications
- * fill batched forward passes of about 16 windows (half the workers are
- * in the other stages at any moment), where a request's CPU time levels
- * off - 2.0-2.5 ms against 3.0-3.5 ms in batches of 4 with 8 workers, no
- * less in batches of 32 (doc/performance.md, "Serving") - and, on bigger
- * machines, 4 per core so that the stages around the forward pass keep
- * every core busy. */
+ * fill batched forward passes of about 8 windows (half the workers are in
+ * the other stages at any moment), where a request's CPU time levels off
+ * (2.4-2.8 ms against 3.0-3.5 in batches of 4, no less in batches of 16
+ * or 32; doc/performance.md, "Serving") and the latency is still that of
+ * one batch ahead; beyond 4 cores, 4 per core so that the stages around
+ * the forward pass keep every core busy. */
 static int
 default_workers(void)
 {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        if (cores <= 8)
-                return 32;
+        if (cores <= 4)
+                return 16;
         return cores < 64 ? 4 * (int)cores : 256;
 }
 
