@@ -123,7 +123,7 @@ typedef struct serve_waiter {
 } serve_waiter;
 
 /* Wake the first request in line (only it can take a slot: waking every
- * waiter at each slot freed cost 8 workers with 24 waiting 5-10% of their
+ * waiter at each slot freed cost 8 workers with 24 waiting up to 14% of their
  * requests/s). */
 static void
 waiter_wake_head(server *s)
