@@ -80,6 +80,8 @@ def client(host, port, kind, counter, lock, results, deadline, max_tokens,
         data, want = json.dumps(body), 200
         if malformed and i % max(1, round(1 / malformed)) == 0:
             data, want = BAD[i % len(BAD)]
+            if kind != "predict" and data.startswith(b"["):
+                want = 400  # an array is no chat request: wrong type
         t0 = time.monotonic()
         try:
             conn.request("POST", path, data, headers)

@@ -6,8 +6,8 @@
 # parts, completions.create, models.list), their answers' shapes, the
 # server-sent events ending with [DONE], seeds, privacy on the history,
 # bad requests (named fields, OpenAI's error object), 503 + Retry-After
-# when the queue is full, a client that leaves mid-stream, SIGHUP reload
-# and SIGTERM.
+# when the queue is full, queued requests answered in turn, a client that
+# leaves mid-stream, SIGHUP reload and SIGTERM.
 set -eu
 src=${SOCFW_SRCDIR:?}
 build=${SOCFW_BUILDDIR:?}
@@ -283,5 +283,38 @@ print("admission:", codes.count(200), "answered,", codes.count(503), "503")
 PY
 kill -TERM "$pid"
 wait "$pid" || fail "server 2 exit status $?"
+pid=
+
+# one worker, a queue: requests that wait are all answered in turn (a
+# missed wake-up would leave one waiting until --timeout, then 503)
+start_server "$tmp/err3" --workers 1 --queue 16 --timeout 20
+"$py" - "$url" <<'PY' || { cat "$tmp/err3"; fail "queued admission"; }
+import json, sys, threading, urllib.request, urllib.error
+base = sys.argv[1]
+go = threading.Barrier(8)
+res = []
+def one():
+    go.wait()
+    for k in range(3):
+        req = urllib.request.Request(
+            base + "/v1/chat/completions", data=json.dumps(
+                {"model": "reply", "max_tokens": 8, "seed": k,
+                 "messages": [{"role": "user", "content": "hello"}]}).encode())
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                res.append(r.status)
+        except urllib.error.HTTPError as e:
+            res.append(e.code)
+ts = [threading.Thread(target=one) for _ in range(8)]
+for t in ts: t.start()
+for t in ts: t.join()
+assert res == [200] * 24, res
+with urllib.request.urlopen(base + "/metrics", timeout=30) as r:
+    text = r.read().decode()
+assert "socfw_queue_depth 0" in text, text
+print("queued admission: 24 answered through one worker")
+PY
+kill -TERM "$pid"
+wait "$pid" || fail "server 3 exit status $?"
 pid=
 echo "serve-openai: all checks passed"

@@ -80,6 +80,22 @@ load(void *user, serve_model *out)
         return 0;
 }
 
+/* Requests in flight by default: enough that concurrent classifications
+ * fill batched forward passes of about 8 windows (half the workers are in
+ * the other stages at any moment), where a request's CPU time levels off
+ * (2.4-2.8 ms against 3.0-3.5 in batches of 4, no less in batches of 16
+ * or 32; doc/performance.md, "Serving") and the latency is still that of
+ * one batch ahead; beyond 4 cores, 4 per core so that the stages around
+ * the forward pass keep every core busy. */
+static int
+default_workers(void)
+{
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        if (cores <= 4)
+                return 16;
+        return cores < 64 ? 4 * (int)cores : 256;
+}
+
 static int
 parse_int(const char *opt, const char *arg, long lo, long hi, int *out)
 {
@@ -111,14 +127,8 @@ cli_cmd_serve(int argc, char **argv)
         };
         serve_cmd sc;
         memset(&sc, 0, sizeof sc);
-        /* workers: more requests in flight than cores, so that
-         * concurrent ones meet in the runtime's batches (classification
-         * forward passes, decoding steps) instead of queueing here */
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
         serve_opts o = {.host = "127.0.0.1", .port = 8080,
-                        .workers = cores <= 0   ? 8
-                                   : cores < 64 ? 4 * (int)cores
-                                                : 256,
+                        .workers = default_workers(),
                         .queue = 64, .timeout = 60};
         const char *env = getenv("SOCFW_API_KEY");
         if (env && env[0])

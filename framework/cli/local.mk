@@ -65,5 +65,11 @@ EXTRA_DIST += tests/perplexity-cli.sh
 TESTS += tests/run-package.sh
 EXTRA_DIST += tests/run-package.sh
 
-# the load generator of doc/performance.md (serving)
+# the load generators of doc/performance.md (serving): the Python one and
+# the C one (libcurl's multi interface, so the client costs the shared
+# cores little): bench/serve_load URL predict|chat|chat-stream [-c C] ...
 EXTRA_DIST += bench/serve_load.py
+noinst_PROGRAMS += bench/serve_load
+bench_serve_load_SOURCES = bench/serve_load.c bench/bench_clock.h
+bench_serve_load_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
+bench_serve_load_LDADD = $(CURL_LIBS) $(JANSSON_LIBS) -lm

@@ -98,6 +98,8 @@ typedef struct server {
         pthread_mutex_t lock;           /* admission state below          */
         pthread_cond_t cond;
         int active, waiting, draining;
+        struct serve_waiter *wait_head; /* requests waiting for a slot,   */
+        struct serve_waiter **wait_tail;/* first come first admitted      */
         unsigned long long seq;         /* request ids                    */
         serve_metrics *metrics;
         FILE *log;                      /* access log, or NULL            */
