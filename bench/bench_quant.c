@@ -12,6 +12,12 @@
  *     bench/bench_quant [threads] [rounds] [layers] [TYPE...]
  *     bench/bench_quant qlora [threads] [steps] [layers] [TYPE...]
  *     bench/bench_quant file [threads] [rounds] FILE.gguf...
+ *     bench/bench_quant --shape tinyllama [threads] [rounds] ...
+ *
+ * --shape tinyllama (or SOCFW_BENCH_SHAPE=tinyllama) writes the
+ * TinyLlama-1.1B shape instead (22 layers, 2048 wide, 32 heads / 4 KV
+ * heads, FFN 5632, vocab 32000, untied output: 1.1 G weights, a 4.4 GB
+ * F32 file); the layers argument then defaults to 22.
  *
  * The file form measures existing GGUF files the same way (the same
  * prompt of 128 tokens and 64 decoded ones as llama.cpp's llama-bench
@@ -24,7 +30,7 @@
  * adapters), and reports the median step time and the peak resident
  * memory of each type.
  *
- * threads 0 = all CPUs; defaults 0 3 30 F32 F16 Q8_0 Q4_0 Q4_K.  The
+ * threads 0 = all CPUs; defaults 0 3 30 (the shape's layers) F32 F16 Q8_0 Q4_0 Q4_K.  The
  * files go to $TMPDIR (or /tmp) and are removed.  Weights are random
  * blocks (the kernels' speed does not depend on the values), written by
  * this file: it is test tooling, not a quantiser.  It measures; it does
@@ -47,8 +53,22 @@
 
 /* ---- shape ---- */
 
+/* SmolLM-135M by default; TinyLlama-1.1B with --shape tinyllama (or
+ * SOCFW_BENCH_SHAPE=tinyllama). */
+typedef struct shape {
+        const char *name;
+        int layers, c, h, kvh, f, v;
+        int tied;               /* output = token_embd (no output.weight) */
+} shape;
+
+static const shape shapes[] = {
+        {"smollm", 30, 576, 9, 3, 1536, 32000, 1},
+        {"tinyllama", 22, 2048, 32, 4, 5632, 32000, 0},
+};
+
 static int L = 30;
-enum { C = 576, H = 9, KVH = 3, F = 1536, V = 32000, CTX = 512 };
+static int C = 576, H = 9, KVH = 3, F = 1536, V = 32000, TIED = 1;
+enum { CTX = 512 };
 enum { PROMPT = 128, GEN = 64 };
 
 /* ---- GGUF writing ---- */
@@ -67,8 +87,9 @@ static const gtype gtypes[] = {
 };
 
 /* Rows that are not whole blocks of t take Q5_0 (K-quants in a 576-wide
- * model: only ffn_down's 1536-long rows are whole 256-blocks), as
- * llama.cpp's Q4_K mixes do. */
+ * model: only ffn_down's 1536-long rows are whole 256-blocks; in the
+ * 2048-wide TinyLlama shape every row is), as llama.cpp's Q4_K mixes
+ * do. */
 static const gtype *
 fit(const gtype *t, int64_t cols)
 {
@@ -194,6 +215,8 @@ tensor_list(tdesc *d, const gtype *t, const gtype *f32)
 #define T1(nm, r) do { snprintf(d[n].name, sizeof d[n].name, "%s", nm); \
                 d[n].rows = (r); d[n].cols = 0; d[n].t = f32; n++; } while (0)
         T2("token_embd.weight", V, C);
+        if (!TIED)
+                T2("output.weight", V, C);
         T1("output_norm.weight", C);
         char nm[64];
         for (int l = 0; l < L; l++) {
@@ -230,7 +253,7 @@ tensor_list(tdesc *d, const gtype *t, const gtype *f32)
 }
 
 /* Write the model in type t to path; returns the bytes of its 2-D
- * weights (what decode reads per token), or 0 on error. */
+ * weights that decode reads per token, or 0 on error. */
 static uint64_t
 write_gguf(const char *path, const gtype *t)
 {
@@ -247,11 +270,11 @@ write_gguf(const char *path, const gtype *t)
         w_str(f, "general.architecture");
         w_u32(f, 8);
         w_str(f, "llama");
-        w_kv_u32(f, "llama.embedding_length", C);
+        w_kv_u32(f, "llama.embedding_length", (uint32_t)C);
         w_kv_u32(f, "llama.block_count", (uint32_t)L);
-        w_kv_u32(f, "llama.attention.head_count", H);
-        w_kv_u32(f, "llama.attention.head_count_kv", KVH);
-        w_kv_u32(f, "llama.feed_forward_length", F);
+        w_kv_u32(f, "llama.attention.head_count", (uint32_t)H);
+        w_kv_u32(f, "llama.attention.head_count_kv", (uint32_t)KVH);
+        w_kv_u32(f, "llama.feed_forward_length", (uint32_t)F);
         w_kv_u32(f, "llama.context_length", CTX);
         w_kv_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
         w_kv_f32(f, "llama.rope.freq_base", 10000.0f);
@@ -265,7 +288,9 @@ write_gguf(const char *path, const gtype *t)
                 w_u64(f, (uint64_t)d[i].rows);
                 w_u32(f, d[i].t->ggml);
                 w_u64(f, d[i].off);
-                if (d[i].cols)
+                /* decode reads every matrix once per token, except an
+                 * untied token_embd: one row of it */
+                if (d[i].cols && (TIED || i > 0))
                         wbytes += d[i].bytes;
         }
         long pos = ftell(f);
@@ -441,7 +466,7 @@ run_qlora(const char *path, const gtype *t, int steps, uint64_t fbytes)
         if (!h || !ids)
                 return 1;
         for (int i = 0; i < B * T; i++)
-                ids[i] = (int32_t)(1 + (rnd() % (V - 1)));
+                ids[i] = (int32_t)(1 + (rnd() % (uint32_t)(V - 1)));
         socfw_rng rng;
         socfw_rng_seed(&rng, 1);
         double times[16];
@@ -519,9 +544,39 @@ measure_files(int argc, char **argv)
         return 0;
 }
 
+/* Select the shape named name; 0, or -1 if there is none. */
+static int
+shape_set(const char *name)
+{
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+                if (!strcmp(shapes[i].name, name)) {
+                        const shape *s = &shapes[i];
+                        L = s->layers;
+                        C = s->c;
+                        H = s->h;
+                        KVH = s->kvh;
+                        F = s->f;
+                        V = s->v;
+                        TIED = s->tied;
+                        return 0;
+                }
+        fprintf(stderr, "bench_quant: unknown shape '%s' (smollm or "
+                "tinyllama)\n", name);
+        return -1;
+}
+
 int
 main(int argc, char **argv)
 {
+        const char *sh = getenv("SOCFW_BENCH_SHAPE");
+        if (argc > 2 && !strcmp(argv[1], "--shape")) {
+                sh = argv[2];
+                argc -= 2;
+                argv += 2;
+        }
+        if (sh && *sh && shape_set(sh) < 0)
+                return 2;
+        int L0 = L;
         if (argc > 4 && !strcmp(argv[1], "file"))
                 return measure_files(argc - 2, argv + 2);
         int qlora = argc > 1 && !strcmp(argv[1], "qlora");
@@ -531,11 +586,11 @@ main(int argc, char **argv)
         }
         int threads = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 0;
         int rounds = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 3;
-        L = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 30;
+        L = argc > 3 ? (int)strtol(argv[3], NULL, 10) : L0;
         if (rounds < 1)
                 rounds = 1;
         if (L < 1 || L > 64)
-                L = 30;
+                L = L0;
         const char *defaults[] = {"F32", "F16", "Q8_0", "Q4_0", "Q4_K"};
         const char **names = argc > 4 ? (const char **)argv + 4 : defaults;
         int nnames = argc > 4 ? argc - 4 : 5;
@@ -543,8 +598,9 @@ main(int argc, char **argv)
         const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 
         printf("bench_quant: Llama %d layers x %d wide, %d/%d heads, FFN %d, "
-               "vocab %d (tied); threads %d; kernels %s; best of %d\n",
-               L, C, H, KVH, F, V, socfw_threads_get(),
+               "vocab %d (%s); threads %d; kernels %s; best of %d\n",
+               L, C, H, KVH, F, V, TIED ? "tied" : "untied output",
+               socfw_threads_get(),
                socfw_nn_qkernel_name(), rounds);
         double bw = qlora ? 1 : read_bandwidth(rounds + 2);
         if (qlora)
