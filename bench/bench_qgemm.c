@@ -13,7 +13,12 @@
  * rows) run alternately, one call each per round, and the median of the
  * rounds is printed with GFLOP/s (2 M in out), the ratio panel / int
  * (> 1: the integer GEMM is faster) and the load average at that moment
- * (the machine is shared).  Weights are random blocks with sane scales;
+ * (the machine is shared).  Where the CPU has the AVX2 kernels a third
+ * call per round (first on odd rounds, last on even ones) times the
+ * panels with the portable kernels (what SOCFW_QKERNEL=scalar selects:
+ * the scalar dequantiser), printed as "port ms" and "port/pan" (> 1: the
+ * AVX2 dequantiser makes the panels faster; at M = 8 it is the scalar
+ * dot-product path instead).  Weights are random blocks with sane scales;
  * the speed does not depend on the values.  Measures; never fails on
  * time.  defaults: 2 threads, 5 rounds. */
 #include <stdint.h>
@@ -83,14 +88,24 @@ load(double *l1)
         *l1 = l[0];
 }
 
+/* The kernel path of the run and whether to time the portable panels. */
+static const char *kpath;
+static int with_port;
+
 static double
 one_call(const char *mode, float *y, const float *x, const socfw_qtensor *w,
          int M)
 {
-        socfw_nn_qgemm_set(mode);
+        int port = !strcmp(mode, "port");
+        if (port)
+                socfw_nn_qkernel_set("scalar");
+        socfw_nn_qgemm_set(port ? "panel" : mode);
         double t0 = bench_now();
         socfw_nn_qlinear_forward(y, x, w, NULL, M);
-        return bench_now() - t0;
+        double t = bench_now() - t0;
+        if (port)
+                socfw_nn_qkernel_set(kpath);
+        return t;
 }
 
 int
@@ -104,14 +119,19 @@ main(int argc, char **argv)
         const char **names = argc > 3 ? (const char **)argv + 3 : defaults;
         int ntypes = argc > 3 ? argc - 3 : 4;
         threads = socfw_threads_set(threads);
+        kpath = socfw_nn_qkernel_name();
+        with_port = strcmp(kpath, "scalar") != 0;
         double l0;
         load(&l0);
         printf("bench_qgemm: %d thread(s), integer path %s, median of %d "
                "alternating rounds; load average %.2f at start\n",
                threads, socfw_nn_qkernel_name(), rounds, l0);
-        printf("%-7s %-9s %5s %6s %-5s %4s  %9s %7s  %9s %7s  %6s %5s\n",
+        printf("%-7s %-9s %5s %6s %-5s %4s  %9s %7s  %9s %7s  %6s",
                "model", "layer", "in", "out", "type", "M", "panel ms",
-               "GFLOP/s", "int ms", "GFLOP/s", "pan/int", "load");
+               "GFLOP/s", "int ms", "GFLOP/s", "pan/int");
+        if (with_port)
+                printf("  %9s %8s", "port ms", "port/pan");
+        printf(" %5s\n", "load");
         for (int ti = 0; ti < ntypes; ti++) {
                 socfw_dtype t;
                 if (socfw_dtype_from_name(names[ti], &t) < 0 ||
@@ -151,11 +171,16 @@ main(int argc, char **argv)
                         for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms;
                              mi++) {
                                 int M = Ms[mi];
-                                double tp[MAXR], tq[MAXR];
+                                double tp[MAXR], tq[MAXR], to[MAXR];
                                 /* one untimed call of each first */
                                 one_call("panel", y, x, &w, M);
                                 one_call("int", y, x, &w, M);
+                                if (with_port)
+                                        one_call("port", y, x, &w, M);
                                 for (int r = 0; r < rounds; r++) {
+                                        if (with_port && r % 2)
+                                                to[r] = one_call("port", y, x,
+                                                                 &w, M);
                                         if (r % 2) {
                                                 tq[r] = one_call("int", y, x,
                                                                  &w, M);
@@ -167,18 +192,28 @@ main(int argc, char **argv)
                                                 tq[r] = one_call("int", y, x,
                                                                  &w, M);
                                         }
+                                        if (with_port && !(r % 2))
+                                                to[r] = one_call("port", y, x,
+                                                                 &w, M);
                                 }
                                 bench_sort(tp, (size_t)rounds);
                                 bench_sort(tq, (size_t)rounds);
+                                if (with_port)
+                                        bench_sort(to, (size_t)rounds);
                                 double mp = tp[rounds / 2], mq = tq[rounds / 2];
                                 double fl = 2.0 * M * s->in * (double)s->out;
                                 double l1;
                                 load(&l1);
                                 printf("%-7s %-9s %5d %6d %-5s %4d  %9.3f "
-                                       "%7.1f  %9.3f %7.1f  %6.2f %5.2f\n",
+                                       "%7.1f  %9.3f %7.1f  %6.2f",
                                        s->model, s->what, s->in, s->out,
                                        names[ti], M, mp * 1e3, fl / mp * 1e-9,
-                                       mq * 1e3, fl / mq * 1e-9, mp / mq, l1);
+                                       mq * 1e3, fl / mq * 1e-9, mp / mq);
+                                if (with_port)
+                                        printf("  %9.3f %8.2f",
+                                               to[rounds / 2] * 1e3,
+                                               to[rounds / 2] / mp);
+                                printf(" %5.2f\n", l1);
                                 fflush(stdout);
                         }
                         free(data);

@@ -331,8 +331,10 @@ Test(nn_quant, qgemm_mode_from_the_environment)
         cr_assert_str_eq(socfw_nn_qgemm_name(), "int");
 }
 
-/* "auto" follows the measured rule: Q4_K at 8 rows takes the integer
- * GEMM, Q8_0 (never) and Q4_0 at 33 rows (above 16) take the panel path;
+/* "auto" follows the measured rule: Q4_K at 8 rows and Q6_K at 32 take
+ * the integer GEMM, Q8_0 (never), Q4_0 at 33 rows (above 16) and Q5_0 /
+ * Q6_K above 32 rows (AVX2 panels) the panel path, Q5_K (scalar panels)
+ * the integer GEMM up to 128;
  * each is compared bit for bit with the forced mode. */
 static void
 check_auto_takes(socfw_dtype t, int N, const char *expect)
@@ -366,7 +368,10 @@ check_auto_takes(socfw_dtype t, int N, const char *expect)
 Test(nn_quant, qgemm_auto_follows_the_rule)
 {
         check_auto_takes(SOCFW_DTYPE_Q4_K, 8, "int");
-        check_auto_takes(SOCFW_DTYPE_Q6_K, 100, "int");
+        check_auto_takes(SOCFW_DTYPE_Q6_K, 32, "int");
+        check_auto_takes(SOCFW_DTYPE_Q6_K, 100, "panel");
+        check_auto_takes(SOCFW_DTYPE_Q5_0, 33, "panel");
+        check_auto_takes(SOCFW_DTYPE_Q5_K, 100, "int");
         check_auto_takes(SOCFW_DTYPE_Q4_0, 5, "int");
         check_auto_takes(SOCFW_DTYPE_Q4_0, 33, "panel");
         check_auto_takes(SOCFW_DTYPE_Q8_0, 33, "panel");
@@ -503,6 +508,76 @@ Test(nn_quant, dequant_rows_equal_portable_on_every_path)
                                           "%s [%s] element %d: %g vs %g",
                                           socfw_dtype_name(types[t]),
                                           paths[p], i, a[i], b[i]);
+                        free(data);
+                }
+        }
+}
+
+/* The AVX2 dequantisers of the prefill panels (Q5_0, Q4_K, Q6_K and the
+ * older Q8_0 / Q4_0) give the portable dequantiser's bits exactly, signed
+ * zeros included: rows of 1, 2, 3, 5 and 17 blocks, every start row and
+ * row count of a 5-row matrix (so every block boundary inside and between
+ * rows), scales of both signs. */
+Test(nn_quant, avx2_dequant_is_bitwise_portable)
+{
+        if (socfw_nn_qkernel_set("avx2") != 0)
+                cr_skip_test("this CPU (or build) has no AVX2 path");
+        static const socfw_dtype qt[] = {
+                SOCFW_DTYPE_Q8_0, SOCFW_DTYPE_Q4_0, SOCFW_DTYPE_Q5_0,
+                SOCFW_DTYPE_Q4_K, SOCFW_DTYPE_Q6_K,
+        };
+        static const int64_t blocks[] = {1, 2, 3, 5, 17};
+        for (size_t t = 0; t < sizeof qt / sizeof *qt; t++) {
+                int64_t bs = (int64_t)socfw_dtype_block_size(qt[t]);
+                size_t bb = socfw_dtype_block_bytes(qt[t]);
+                for (size_t k = 0; k < 5; k++) {
+                        int64_t rows = 5, cols = blocks[k] * bs;
+                        size_t nbytes;
+                        uint8_t *data = random_matrix(qt[t], rows, cols,
+                                                      &nbytes);
+                        /* every third block: negative f16 scales */
+                        for (size_t b = 0; b < nbytes / bb; b += 3)
+                                for (const int *f = scale_fields(qt[t]);
+                                     *f >= 0; f++)
+                                        data[b * bb + (size_t)*f + 1] |= 0x80;
+                        socfw_qtensor w;
+                        cr_assert_eq(socfw_qtensor_init(&w, "w", qt[t], rows,
+                                                        cols, data, nbytes, 0,
+                                                        NULL), 0);
+                        size_t ne = (size_t)(rows * cols);
+                        float *a = malloc(ne * sizeof *a);
+                        float *ref = malloc(ne * sizeof *ref);
+                        cr_assert(a && ref);
+                        socfw_nn_qkernel_set("scalar");
+                        socfw_qtensor_dequant_rows(&w, 0, rows, ref);
+                        socfw_nn_qkernel_set("avx2");
+                        for (int64_t r0 = 0; r0 < rows; r0++)
+                                for (int64_t n = 1; r0 + n <= rows; n++) {
+                                        memset(a, 0xff, ne * sizeof *a);
+                                        socfw_qtensor_dequant_rows(&w, r0, n,
+                                                                   a);
+                                        size_t off = (size_t)(r0 * cols);
+                                        for (size_t i = 0;
+                                             i < (size_t)(n * cols); i++)
+                                                cr_assert(
+                                                        !memcmp(a + i,
+                                                                ref + off + i,
+                                                                sizeof *a),
+                                                        "%s cols %lld rows "
+                                                        "%lld+%lld element "
+                                                        "%zu: %a vs %a",
+                                                        socfw_dtype_name(qt[t]),
+                                                        (long long)cols,
+                                                        (long long)r0,
+                                                        (long long)n, i, a[i],
+                                                        ref[off + i]);
+                                        /* nothing written past the rows */
+                                        if (r0 + n < rows)
+                                                cr_assert(isnan(a[n * cols]));
+                                }
+                        socfw_qtensor_release(&w);
+                        free(a);
+                        free(ref);
                         free(data);
                 }
         }

@@ -12,7 +12,11 @@
  *     d_a * (s0 * sum_{e<16} q[e] q_a[e] + s1 * sum_{e>=16} q[e] q_a[e]
  *            + m0 * bs[0] + m1 * bs[1])
  * Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K have AVX2 kernels reading
- * the blocks directly; Q2_K, Q3_K and Q5_K unpack, then use AVX2. */
+ * the blocks directly; Q2_K, Q3_K and Q5_K unpack, then use AVX2.
+ *
+ * The prefill panels (qtensor.c) dequantise rows to float: AVX2 kernels
+ * for F16, Q8_0, Q4_0, Q5_0, Q4_K and Q6_K (bit-identical to the portable
+ * dequantiser), the portable one for the other formats. */
 #include "nn/nn_internal.h"
 
 #include <math.h>
@@ -498,38 +502,143 @@ deq_f16_avx2(const uint8_t *src, float *dst, int64_t n)
                 dst[i] = f16(src + 2 * i);
 }
 
+/* The dequantisers below compute every element as the portable one does
+ * (dtype.c nn_dequant_blocks): s * (float)q + m with s and m per 16
+ * elements formed by the same float operations, one rounding for the
+ * product and one for the sum (no FMA), so the bits are the same,
+ * signed zeros included. */
+
+/* dst[0..31] = s * q + m for the 32 signed bytes q, s0/m0 on elements
+ * 0..15 and s1/m1 on 16..31. */
+AVX2 static inline void
+deq32(float *dst, __m256i q, float s0, float m0, float s1, float m1)
+{
+        __m128i lo = _mm256_castsi256_si128(q);
+        __m128i hi = _mm256_extracti128_si256(q, 1);
+        __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi,
+                            _mm_srli_si128(hi, 8)};
+        __m256 s[2] = {_mm256_set1_ps(s0), _mm256_set1_ps(s1)};
+        __m256 m[2] = {_mm256_set1_ps(m0), _mm256_set1_ps(m1)};
+        for (int k = 0; k < 4; k++) {
+                __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[k]));
+                _mm256_storeu_ps(dst + 8 * k,
+                                 _mm256_add_ps(_mm256_mul_ps(v, s[k / 2]),
+                                               m[k / 2]));
+        }
+}
+
+/* Q8_0: 34 B per 32, f16 d, int8 q[32]; x = d q. */
 AVX2 static void
 deq_q8_0_avx2(const uint8_t *src, float *dst, int64_t n)
 {
         for (int64_t b = 0; b < n / 32; b++, src += 34, dst += 32) {
-                __m256 d = _mm256_set1_ps(f16(src));
-                for (int k = 0; k < 4; k++) {
-                        __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(
-                                (const void *)(src + 2 + 8 * k)));
-                        _mm256_storeu_ps(dst + 8 * k,
-                                         _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
-                }
+                float d = f16(src);
+                deq32(dst, _mm256_loadu_si256((const void *)(src + 2)), d,
+                      0.0f, d, 0.0f);
         }
 }
 
+/* Q4_0: 18 B per 32, f16 d, 16 bytes of nibbles; x = d (u - 8). */
 AVX2 static void
 deq_q4_0_avx2(const uint8_t *src, float *dst, int64_t n)
 {
         const __m256i eight = _mm256_set1_epi8(8);
         for (int64_t b = 0; b < n / 32; b++, src += 18, dst += 32) {
-                __m256 d = _mm256_set1_ps(f16(src));
-                __m256i q = _mm256_sub_epi8(nibbles32(src + 2), eight);
-                __m128i lo = _mm256_castsi256_si128(q);
-                __m128i hi = _mm256_extracti128_si256(q, 1);
-                __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi,
-                                    _mm_srli_si128(hi, 8)};
-                for (int k = 0; k < 4; k++)
-                        _mm256_storeu_ps(
-                                dst + 8 * k,
-                                _mm256_mul_ps(_mm256_cvtepi32_ps(
-                                                      _mm256_cvtepi8_epi32(
-                                                              parts[k])),
-                                              d));
+                float d = f16(src);
+                deq32(dst, _mm256_sub_epi8(nibbles32(src + 2), eight), d,
+                      0.0f, d, 0.0f);
+        }
+}
+
+/* Q5_0: 22 B per 32, f16 d, u32 qh (5th bits), 16 bytes of nibbles;
+ * x = d (u - 16). */
+AVX2 static void
+deq_q5_0_avx2(const uint8_t *src, float *dst, int64_t n)
+{
+        const __m256i h16 = _mm256_set1_epi8(0x10);
+        const __m256i sixteen = _mm256_set1_epi8(16);
+        for (int64_t b = 0; b < n / 32; b++, src += 22, dst += 32) {
+                float d = f16(src);
+                __m256i u = _mm256_or_si256(
+                        nibbles32(src + 6),
+                        _mm256_and_si256(bits32(src + 2), h16));
+                deq32(dst, _mm256_sub_epi8(u, sixteen), d, 0.0f, d, 0.0f);
+        }
+}
+
+/* Q4_K: 144 B per 256 (kquants.c); sub-block j of 32 has x = d sc_j q -
+ * dmin mn_j, q the low (j even) or high (j odd) nibbles of the 32 bytes
+ * qs[32 (j / 2) ..]. */
+AVX2 static void
+deq_q4_k_avx2(const uint8_t *src, float *dst, int64_t n)
+{
+        const __m256i lo = _mm256_set1_epi8(0x0f);
+        for (int64_t b = 0; b < n / 256; b++, src += 144, dst += 256) {
+                float d = f16(src), dmin = f16(src + 2);
+                const uint8_t *sc = src + 4, *qs = src + 16;
+                float s[8], m[8];
+                for (int j = 0; j < 4; j++) {
+                        s[j] = d * (float)(sc[j] & 63);
+                        m[j] = -(dmin * (float)(sc[j + 4] & 63));
+                        s[j + 4] = d * (float)((sc[j + 8] & 0x0f) |
+                                               ((sc[j] >> 6) << 4));
+                        m[j + 4] = -(dmin * (float)((sc[j + 8] >> 4) |
+                                                    ((sc[j + 4] >> 6) << 4)));
+                }
+                for (int g = 0; g < 4; g++) {
+                        __m256i raw = _mm256_loadu_si256(
+                                (const void *)(qs + 32 * g));
+                        __m256i u0 = _mm256_and_si256(raw, lo);
+                        __m256i u1 = _mm256_and_si256(
+                                _mm256_srli_epi16(raw, 4), lo);
+                        int j = 2 * g;
+                        deq32(dst + 64 * g, u0, s[j], m[j], s[j], m[j]);
+                        deq32(dst + 64 * g + 32, u1, s[j + 1], m[j + 1],
+                              s[j + 1], m[j + 1]);
+                }
+        }
+}
+
+/* Q6_K: 210 B per 256; the 6-bit fields of each 128 as in dot_q6_k_avx2,
+ * minus 32; x = d sc_g q, one int8 scale per 16. */
+AVX2 static void
+deq_q6_k_avx2(const uint8_t *src, float *dst, int64_t n)
+{
+        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+        const __m256i k32 = _mm256_set1_epi8(32);
+        for (int64_t b = 0; b < n / 256; b++, src += 210) {
+                const int8_t *sc = (const int8_t *)(src + 192);
+                float d = f16(src + 208);
+                for (int h = 0; h < 2; h++, dst += 128) {
+                        const uint8_t *ql = src + 64 * h;
+                        __m256i l0 = _mm256_loadu_si256((const void *)ql);
+                        __m256i l1 = _mm256_loadu_si256(
+                                (const void *)(ql + 32));
+                        __m256i hh = _mm256_loadu_si256(
+                                (const void *)(src + 128 + 32 * h));
+                        __m256i lows[4] = {
+                                _mm256_and_si256(l0, m4),
+                                _mm256_and_si256(l1, m4),
+                                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                        };
+                        __m256i highs[4] = {
+                                _mm256_and_si256(hh, m2),
+                                _mm256_and_si256(_mm256_srli_epi16(hh, 2), m2),
+                                _mm256_and_si256(_mm256_srli_epi16(hh, 4), m2),
+                                _mm256_and_si256(_mm256_srli_epi16(hh, 6), m2),
+                        };
+                        for (int k = 0; k < 4; k++) {
+                                __m256i q = _mm256_sub_epi8(
+                                        _mm256_or_si256(
+                                                lows[k],
+                                                _mm256_slli_epi16(highs[k], 4)),
+                                        k32);
+                                int g = 8 * h + 2 * k;
+                                deq32(dst + 32 * k, q, d * (float)sc[g], 0.0f,
+                                      d * (float)sc[g + 1], 0.0f);
+                        }
+                }
         }
 }
 
@@ -556,6 +665,9 @@ static const nn_qkernels k_avx2 = {
                 [SOCFW_DTYPE_F16] = deq_f16_avx2,
                 [SOCFW_DTYPE_Q8_0] = deq_q8_0_avx2,
                 [SOCFW_DTYPE_Q4_0] = deq_q4_0_avx2,
+                [SOCFW_DTYPE_Q5_0] = deq_q5_0_avx2,
+                [SOCFW_DTYPE_Q4_K] = deq_q4_k_avx2,
+                [SOCFW_DTYPE_Q6_K] = deq_q6_k_avx2,
         },
 };
 

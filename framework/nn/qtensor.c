@@ -242,10 +242,13 @@ socfw_nn_qgemm_set(const char *name)
  *   Q8_0   never: a tie with the dot products at 8 rows, 0.7-0.95x of the
  *          panels (AVX2-dequantised) from 32 rows on;
  *   Q4_0   up to 16 rows: 1.3-1.7x at 8 rows, a tie at 32, slower above;
- *   Q4_1, Q5_0, Q5_1 and the K-quants (panels dequantised by scalar code)
- *          up to 128 rows: 1.3-3x at 8 and 32 rows, ~1.1x at 128, 0.4-1x
- *          at 512.  Q4_1, Q5_1, Q2_K, Q3_K, Q5_K follow Q5_0 / Q4_K
- *          (same unpack-then-tile path, same scalar panels), unmeasured. */
+ *   Q5_0, Q4_K, Q6_K (panels AVX2-dequantised) up to 32 rows: 1.3-2.3x
+ *          the dot products at 8 rows, a tie with the panels at 32, the
+ *          panels 1.1-1.3x faster at 128 and 1.25-1.6x at 512;
+ *   Q4_1, Q5_1, Q2_K, Q3_K, Q5_K (panels dequantised by scalar code)
+ *          up to 128 rows: measured as Q5_0 / Q4_K before those had AVX2
+ *          panels (1.3-3x at 8 and 32 rows, ~1.1x at 128, 0.4-1x at 512;
+ *          same unpack-then-tile path, same scalar panels). */
 static int
 qg_auto_int(const socfw_qtensor *w, int N)
 {
@@ -254,6 +257,10 @@ qg_auto_int(const socfw_qtensor *w, int N)
                 return 0;
         case SOCFW_DTYPE_Q4_0:
                 return N <= 16;
+        case SOCFW_DTYPE_Q5_0:
+        case SOCFW_DTYPE_Q4_K:
+        case SOCFW_DTYPE_Q6_K:
+                return N <= 32;
         default:
                 return N <= 128;
         }
