@@ -52,17 +52,9 @@ rows_scalar(const float *A, int lda, const float *x, int K, float alpha,
 #define NN_GEMV_AVX2 1
 #include <immintrin.h>
 
-#define AVX2 __attribute__((target("avx2,fma")))
+#include "nn/avx2_sum.h"
 
-AVX2 static inline float
-hsum(__m256 v)
-{
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
-                              _mm256_extractf128_ps(v, 1));
-        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        return _mm_cvtss_f32(s);
-}
+#define AVX2 __attribute__((target("avx2,fma")))
 
 /* One row: two accumulators of 8 (16 floats a step). */
 AVX2 static float
@@ -79,7 +71,7 @@ row_avx2(const float *a, const float *x, int K)
         for (; k + 8 <= K; k += 8)
                 s = _mm256_fmadd_ps(_mm256_loadu_ps(a + k),
                                     _mm256_loadu_ps(x + k), s);
-        float d = hsum(_mm256_add_ps(s, t));
+        float d = nn_hsum8(_mm256_add_ps(s, t));
         for (; k < K; k++)
                 d += a[k] * x[k];
         return d;
@@ -128,10 +120,10 @@ rows_avx2(const float *A, int lda, const float *x, int K, float alpha,
                         s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a2 + k), xa, s2);
                         s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a3 + k), xa, s3);
                 }
-                float d[4] = {hsum(_mm256_add_ps(s0, t0)),
-                              hsum(_mm256_add_ps(s1, t1)),
-                              hsum(_mm256_add_ps(s2, t2)),
-                              hsum(_mm256_add_ps(s3, t3))};
+                float d[4] = {nn_hsum8(_mm256_add_ps(s0, t0)),
+                              nn_hsum8(_mm256_add_ps(s1, t1)),
+                              nn_hsum8(_mm256_add_ps(s2, t2)),
+                              nn_hsum8(_mm256_add_ps(s3, t3))};
                 for (; k < K; k++) {
                         d[0] += a0[k] * x[k];
                         d[1] += a1[k] * x[k];

@@ -4,6 +4,7 @@
 # qtensor.h.
 framework_libsocfw_la_SOURCES += \
 	framework/nn/nn_internal.h \
+	framework/nn/avx2_sum.h \
 	framework/nn/rng.c \
 	framework/nn/params.c \
 	framework/nn/threads.c \

@@ -151,6 +151,8 @@ static const nn_qkernels k_scalar = {
 #include <cpuid.h>
 #include <immintrin.h>
 
+#include "nn/avx2_sum.h"
+
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 /* 8 int32 sums of products of the signed bytes w and a: lanes 0..3 cover
@@ -169,16 +171,6 @@ u8dot(__m256i u, __m256i a)
 {
         return _mm256_madd_epi16(_mm256_maddubs_epi16(u, a),
                                  _mm256_set1_epi16(1));
-}
-
-AVX2 static inline float
-hsum8(__m256 v)
-{
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
-                              _mm256_extractf128_ps(v, 1));
-        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        return _mm_cvtss_f32(s);
 }
 
 AVX2 static inline float
@@ -211,7 +203,7 @@ dot_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
                                         m[2 * j + 1] * (float)a->bs[1]);
                 }
         }
-        return hsum8(acc) + macc;
+        return nn_hsum8(acc) + macc;
 }
 
 AVX2 static float
@@ -241,7 +233,7 @@ dot_q8_0_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
                 acc0 = _mm256_fmadd_ps(p, _mm256_set1_ps(f16(row) * a->d),
                                        acc0);
         }
-        return hsum8(_mm256_add_ps(acc0, acc1));
+        return nn_hsum8(_mm256_add_ps(acc0, acc1));
 }
 
 /* Q4_0: the nibbles u in 0..15 as unsigned bytes; x = (u - 8) d, so the
@@ -264,7 +256,7 @@ dot_q4_0_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
                 acc = _mm256_fmadd_ps(p, _mm256_set1_ps(dd), acc);
                 corr += dd * (float)(a->bs[0] + a->bs[1]);
         }
-        return hsum8(acc) - 8.0f * corr;
+        return nn_hsum8(acc) - 8.0f * corr;
 }
 
 /* The 32 bits at p as 32 bytes, 0xff where the bit is set (byte i <- bit
@@ -315,7 +307,7 @@ dot_u32_avx2(const uint8_t *row, const nn_q8 *a, int64_t nblocks,
                 acc = _mm256_fmadd_ps(p, _mm256_set1_ps(dd), acc);
                 corr += (has_m ? f16(row + 2) * a->d : -off * dd) * bs;
         }
-        return hsum8(acc) + corr;
+        return nn_hsum8(acc) + corr;
 }
 
 AVX2 static float
@@ -402,7 +394,7 @@ dot_q6_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
                         }
                 }
         }
-        return hsum8(acc) - corr;
+        return nn_hsum8(acc) - corr;
 }
 
 /* Q4_K: per 64 elements g, 32 bytes whose low nibbles are sub-block 2g
@@ -448,7 +440,7 @@ dot_q4_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
                                                 (float)(a[1].bs[0] + a[1].bs[1]));
                 }
         }
-        return hsum8(acc) - macc;
+        return nn_hsum8(acc) - macc;
 }
 
 AVX2 static float
@@ -464,7 +456,7 @@ hdot_f16_avx2(const uint8_t *row, const float *x, int64_t n)
                 acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
                 acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
         }
-        float s = hsum8(_mm256_add_ps(acc0, acc1));
+        float s = nn_hsum8(_mm256_add_ps(acc0, acc1));
         for (; i < n; i++)
                 s += f16(row + 2 * i) * x[i];
         return s;
@@ -485,7 +477,7 @@ hdot_bf16_avx2(const uint8_t *row, const float *x, int64_t n)
                 acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
                 acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
         }
-        float s = hsum8(_mm256_add_ps(acc0, acc1));
+        float s = nn_hsum8(_mm256_add_ps(acc0, acc1));
         for (; i < n; i++)
                 s += socfw_bf16_to_f32(rd16(row + 2 * i)) * x[i];
         return s;

@@ -306,17 +306,9 @@ tile_scalar(const qg_job *j, const qg_pack *p, int m0, int n0, int64_t col0,
 #define QG_HAVE_AVX2 1
 #include <immintrin.h>
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#include "nn/avx2_sum.h"
 
-AVX2 static inline float
-hsum8(__m256 v)
-{
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
-                              _mm256_extractf128_ps(v, 1));
-        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        return _mm_cvtss_f32(s);
-}
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 /* One tile; has_min is a constant in each caller. */
 AVX2 static inline __attribute__((always_inline)) void
@@ -383,7 +375,7 @@ tile_avx2_body(const qg_job *j, const qg_pack *p, int m0, int n0,
         for (int m = 0; m < QG_RM; m++)
                 _Pragma("GCC unroll 8")
                 for (int n = 0; n < QG_RN; n++)
-                        r[m][n] = hsum8(acc[m][n]);
+                        r[m][n] = nn_hsum8(acc[m][n]);
         store_tile(j, r, m0, col0, nvalid);
 }
 
