@@ -29,6 +29,7 @@
 #include "bench_clock.h"
 #include "socfw/dtype.h"
 #include "socfw/qtensor.h"
+#include "socfw/rng.h"
 #include "socfw/threads.h"
 
 #define MAXR 32
@@ -49,16 +50,7 @@ static const shape shapes[] = {
 
 static const int Ms[] = {8, 32, 128, 512};
 
-static uint64_t rs = 0x9e3779b97f4a7c15ULL;
-
-static uint32_t
-rnd(void)
-{
-        rs ^= rs << 13;
-        rs ^= rs >> 7;
-        rs ^= rs << 17;
-        return (uint32_t)rs;
-}
+static socfw_rng rng;    /* random weight bytes and activations */
 
 static void
 put_f16(uint8_t *p, float v)
@@ -111,6 +103,7 @@ one_call(const char *mode, float *y, const float *x, const socfw_qtensor *w,
 int
 main(int argc, char **argv)
 {
+        socfw_rng_seed(&rng, 0x9e3779b97f4a7c15ULL);
         int threads = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 2;
         int rounds = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 5;
         if (rounds < 1 || rounds > MAXR)
@@ -154,13 +147,13 @@ main(int argc, char **argv)
                                 return 1;
                         size_t bb = socfw_dtype_block_bytes(t);
                         for (size_t i = 0; i < nb; i++)
-                                data[i] = (uint8_t)rnd();
+                                data[i] = (uint8_t)socfw_rng_next(&rng);
                         for (size_t b = 0; b < nb / bb; b++)
                                 for (const int *f = scale_fields(t); *f >= 0;
                                      f++)
                                         put_f16(data + b * bb + *f, 0.001f);
                         for (size_t i = 0; i < (size_t)512 * s->in; i++)
-                                x[i] = (float)rnd() / 4294967296.0f - 0.5f;
+                                x[i] = socfw_rng_uniform(&rng) - 0.5f;
                         socfw_qtensor w;
                         socfw_error err = {0};
                         if (socfw_qtensor_init(&w, s->what, t, s->out, s->in,
