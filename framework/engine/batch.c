@@ -59,10 +59,13 @@ run_batch(socfw_runtime *rt, rt_job **jobs, int k)
 {
         int R = 0, T = 1, n_parts = 0;
         rt_part parts[RT_BATCH_ROWS];
+        int part_of[RT_BATCH_ROWS], row_in_part[RT_BATCH_ROWS];
         for (int i = 0; i < k; i++) {
                 R += jobs[i]->n;
                 if (i == 0 || jobs[i]->t != jobs[i - 1]->t)
                         parts[n_parts++] = (rt_part){.t = jobs[i]->t};
+                part_of[i] = n_parts - 1;
+                row_in_part[i] = parts[n_parts - 1].n;
                 parts[n_parts - 1].n += jobs[i]->n;
         }
         const rt_example **all = calloc((size_t)R, sizeof *all);
@@ -82,18 +85,14 @@ run_batch(socfw_runtime *rt, rt_job **jobs, int k)
         if (rc == 0)
                 rc = rt_infer_forward(rt, sc, parts, n_parts, all, R, &err);
         /* a tagger's logits are (n, T, K), a classifier's (n, K) */
-        for (int i = 0, p = -1, r0 = 0; rc == 0 && i < k; i++) {
-                if (i == 0 || jobs[i]->t != jobs[i - 1]->t) {
-                        p++;
-                        r0 = 0;
-                }
+        for (int i = 0; rc == 0 && i < k; i++) {
                 rt_task *t = jobs[i]->t;
                 size_t K = (size_t)t->n_outputs;
                 size_t per_row = rt_is_tagger(t) ? (size_t)T * K : K;
                 job_answer(jobs[i],
-                           sc->out + parts[p].out0 + (size_t)r0 * per_row,
+                           sc->out + parts[part_of[i]].out0 +
+                                   (size_t)row_in_part[i] * per_row,
                            T, K);
-                r0 += jobs[i]->n;
         }
         for (int i = 0; i < k; i++) {
                 jobs[i]->rc = rc;
@@ -145,17 +144,20 @@ take_batch(socfw_runtime *rt, rt_job **take)
                         pp = &j->next;
                 }
         }
-        /* stable: each job goes after the last job of its task before it */
-        for (int i = 1; i < k; i++) {
-                rt_job *j = take[i];
-                int at = i;
-                while (at > 0 && take[at - 1]->t != j->t)
-                        at--;
-                if (at == 0)    /* its task's first job: stays */
+        /* grouped by task, tasks in the order they first come, each
+         * task's jobs in queue order */
+        rt_job *picked[RT_BATCH_ROWS];
+        memcpy(picked, take, (size_t)k * sizeof *take);
+        int n = 0;
+        for (int i = 0; i < k; i++) {
+                if (!picked[i])
                         continue;
-                memmove(take + at + 1, take + at,
-                        (size_t)(i - at) * sizeof *take);
-                take[at] = j;
+                rt_task *t = picked[i]->t;
+                for (int j = i; j < k; j++)
+                        if (picked[j] && picked[j]->t == t) {
+                                take[n++] = picked[j];
+                                picked[j] = NULL;
+                        }
         }
         return k;
 }
