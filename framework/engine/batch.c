@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "engine/engine_internal.h"
@@ -144,21 +143,16 @@ take_batch(socfw_runtime *rt, rt_job **take)
                         pp = &j->next;
                 }
         }
-        /* grouped by task, tasks in the order they first come, each
-         * task's jobs in queue order */
+        const void *task[RT_BATCH_ROWS];
         rt_job *picked[RT_BATCH_ROWS];
-        memcpy(picked, take, (size_t)k * sizeof *take);
-        int n = 0;
+        int order[RT_BATCH_ROWS];
         for (int i = 0; i < k; i++) {
-                if (!picked[i])
-                        continue;
-                rt_task *t = picked[i]->t;
-                for (int j = i; j < k; j++)
-                        if (picked[j] && picked[j]->t == t) {
-                                take[n++] = picked[j];
-                                picked[j] = NULL;
-                        }
+                picked[i] = take[i];
+                task[i] = take[i]->t;
         }
+        rt_group_order(task, k, order);
+        for (int i = 0; i < k; i++)
+                take[i] = picked[order[i]];
         return k;
 }
 

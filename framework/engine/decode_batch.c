@@ -215,24 +215,17 @@ rt_decode_one(socfw_runtime *rt, socfw_model_kv *kv, int32_t id,
                 /* the queue's steps, whatever their adapters (each
                  * adapter's terms run on its own rows), grouped by
                  * adapter: the rows of one make one run */
-                rt_dstep *take[RT_DECODE_MAX];
-                int k = 0;
-                while (d->queue && k < RT_DECODE_MAX) {
-                        rt_dstep *s = d->queue;
-                        d->queue = s->next;
-                        socfw_adapter *a = socfw_model_kv_attached(s->kv);
-                        int at = k;
-                        while (at > 0 &&
-                               socfw_model_kv_attached(take[at - 1]->kv) !=
-                                       a)
-                                at--;
-                        if (at == 0)    /* its adapter's first step */
-                                at = k;
-                        memmove(take + at + 1, take + at,
-                                (size_t)(k - at) * sizeof *take);
-                        take[at] = s;
-                        k++;
+                rt_dstep *queued[RT_DECODE_MAX], *take[RT_DECODE_MAX];
+                const void *adapter[RT_DECODE_MAX];
+                int order[RT_DECODE_MAX], k = 0;
+                for (; d->queue && k < RT_DECODE_MAX; k++) {
+                        queued[k] = d->queue;
+                        d->queue = d->queue->next;
+                        adapter[k] = socfw_model_kv_attached(queued[k]->kv);
                 }
+                rt_group_order(adapter, k, order);
+                for (int i = 0; i < k; i++)
+                        take[i] = queued[order[i]];
                 d->queued -= k;
                 /* the (k, V) logits: the leader's alone until it is done */
                 float *buf = d->logits;

@@ -40,3 +40,19 @@ rt_engine_bind(socfw_runtime *rt, socfw_task_ctx *ctx, int head)
         }
         ctx->run_stage = rt_stage_hook;
 }
+
+void
+rt_group_order(const void *const *keys, int k, int *order)
+{
+        int n = 0;
+        for (int i = 0; i < k; i++) {
+                int first = 1;  /* the first index of its key? */
+                for (int j = 0; j < i && first; j++)
+                        first = keys[j] != keys[i];
+                if (!first)
+                        continue;
+                for (int j = i; j < k; j++)
+                        if (keys[j] == keys[i])
+                                order[n++] = j;
+        }
+}

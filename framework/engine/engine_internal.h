@@ -129,6 +129,12 @@ void rt_scratch_pool_free(socfw_runtime *rt);
 
 #define RT_BATCH_ROWS 64        /* windows in one batched forward at most */
 
+/* The order that puts equal keys together: order[0..k) holds 0..k-1 with
+ * the indices of one key adjacent, keys in the order they first come and
+ * each key's indices ascending (a batch's calls grouped by task, a
+ * decoding step's sequences by adapter). */
+void rt_group_order(const void *const *keys, int k, int *order);
+
 /* One task's rows in a batched forward: n rows (after the parts before
  * it); its head's output goes to sc->out + out0, out_len floats (set by
  * rt_infer_forward). */
