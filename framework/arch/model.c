@@ -1256,8 +1256,16 @@ load_decl(socfw_model *m, const socfw_modelfile *mf, const decl *d, int gguf,
                                        (long long)(d->ndim > 1 ? d->shape[1]
                                                                : 0));
         int rc = m->qw ? keep_quantized(m, t, d, borrow, err) : 0;
-        if (rc != 0)
-                return rc < 0 ? rc : 0;
+        if (rc < 0)
+                return rc;
+        if (rc > 0) {
+                /* kept as a copy (not borrowed, or Q/K rows reordered):
+                 * the mapped original's pages were read for it and would
+                 * stay resident beside it */
+                if (m->qw[idx].owned)
+                        socfw_modelfile_release(mf, t);
+                return 0;
+        }
         float *w = socfw_params_data(m->ps, idx);
         if (transpose) {
                 /* (out, in) in the file -> (in, out) here */
