@@ -1,17 +1,26 @@
 #!/bin/sh
 # socfw and llama.cpp on the same GGUF files, same prompt and threads:
-# a random-weight Llama in the SmolLM-135M shape (bench/make_random_llama.py)
-# written by `socfw quantize` as F32 and Q8_0, then for each file, twice and
-# alternating, `bench_quant file` (socfw) and llamacpp_bench (llama.cpp,
-# the prebuilt libraries of the npm package node-llama-cpp, whose source
-# bundle gives the headers).  Downloads from the npm registry into $WORK;
-# nothing of it enters the repository.  Run from a build directory:
+# a random-weight Llama (bench/make_random_llama.py) in the SmolLM-135M
+# shape (default; written as F32, Q8_0 and Q4_0) or the TinyLlama-1.1B
+# shape (Q8_0, Q4_0 and Q4_K: every width a multiple of 256), written by
+# `socfw quantize`, then for each file, twice and alternating,
+# `bench_quant file` (socfw) and llamacpp_bench (llama.cpp, the prebuilt
+# libraries of the npm package node-llama-cpp, whose source bundle gives
+# the headers).  TYPES="f32 q8_0 ..." overrides the types.  Downloads from
+# the npm registry into $WORK; nothing of it enters the repository.  Run
+# from a build directory:
 #
-#     ../bench/llamacpp-side-by-side.sh [threads]
+#     ../bench/llamacpp-side-by-side.sh [threads] [smol|tinyllama]
 set -eu
-threads=${1:-2}
-src=$(cd "$(dirname "$0")/.." && pwd)
 work=${WORK:-/tmp/socfw-llamacpp}
+threads=${1:-2}
+shape=${2:-smol}
+case $shape in
+smol) types=${TYPES:-f32 q8_0 q4_0}; model=$work/model ;;
+tinyllama) types=${TYPES:-q8_0 q4_0 q4_k}; model=$work/model-tinyllama ;;
+*) echo "unknown shape '$shape' (smol or tinyllama)"; exit 2 ;;
+esac
+src=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$work"
 if [ ! -d "$work/node_modules/node-llama-cpp" ]; then
         (cd "$work" && npm i -E node-llama-cpp@3.21.1 >npm.log 2>&1)
@@ -25,21 +34,23 @@ gg=$(cd "$bins" && ls libggml.*.so | head -1)
 gcc -O2 "$src/bench/llamacpp_bench.c" -I"$work/llama-src/include" \
         -I"$work/llama-src/ggml/include" -L"$bins" -l:"$so" -l:"$gg" \
         -l:libggml-base.so -Wl,-rpath,"$bins" -o "$work/llamacpp_bench"
-mkdir -p "$work/model"
+mkdir -p "$model"
 cp "$src/../shared/models/hf/fake_gpt2/vocab.json" \
-   "$src/../shared/models/hf/fake_gpt2/merges.txt" "$work/model/" 2>/dev/null ||
+   "$src/../shared/models/hf/fake_gpt2/merges.txt" "$model/" 2>/dev/null ||
         { echo "needs ../shared/models/hf/fake_gpt2 (GPT-2's tokenizer)"; exit 77; }
-[ -f "$work/model/model.safetensors" ] ||
-        /usr/bin/python3 "$src/bench/make_random_llama.py" "$work/model"
-for t in f32 q8_0; do
-        [ -f "$work/smol.$t.gguf" ] ||
-                ./socfw quantize "$work/model" "$work/smol.$t.gguf" --type $t
+[ -f "$model/model.safetensors" ] ||
+        /usr/bin/python3 "$src/bench/make_random_llama.py" "$model" "$shape"
+files=
+for t in $types; do
+        f=$work/$shape.$t.gguf
+        [ -f "$f" ] || ./socfw quantize "$model" "$f" --type $t
+        files="$files $f"
 done
 for round in 1 2; do
         echo "== round $round $(date +%T), load $(cut -d' ' -f1 /proc/loadavg)"
-        ./bench/bench_quant file "$threads" 3 "$work/smol.f32.gguf" \
-                "$work/smol.q8_0.gguf" | tail -2
-        for t in f32 q8_0; do
-                LLBINS=$bins "$work/llamacpp_bench" "$work/smol.$t.gguf" "$threads"
+        # shellcheck disable=SC2086
+        ./bench/bench_quant file "$threads" 3 $files | tail -n +2
+        for f in $files; do
+                LLBINS=$bins "$work/llamacpp_bench" "$f" "$threads"
         done
 done
