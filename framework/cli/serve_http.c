@@ -132,6 +132,13 @@ waiter_wake_head(server *s)
                 pthread_cond_signal(&s->wait_head->cond);
 }
 
+/* A waiter may take a slot when it is first in line and a slot is free. */
+static int
+waiter_turn(const server *s, const serve_waiter *me)
+{
+        return s->wait_head == me && s->active < s->o.workers;
+}
+
 static void
 waiter_unlink(server *s, serve_waiter *me)
 {
@@ -165,20 +172,11 @@ serve_enter(server *s, serve_request *rq)
                 *s->wait_tail = &me;
                 s->wait_tail = &me.next;
                 s->waiting++;
-                for (;;) {
-                        int mine = s->wait_head == &me &&
-                                   s->active < s->o.workers;
-                        if (s->draining || mine)
-                                break;
+                while (!s->draining && !waiter_turn(s, &me))
                         if (pthread_cond_timedwait(&me.cond, &s->lock,
-                                                   &until) == ETIMEDOUT) {
-                                if (!(s->wait_head == &me &&
-                                      s->active < s->o.workers))
-                                        st = 503;
+                                                   &until) == ETIMEDOUT)
                                 break;
-                        }
-                }
-                if (s->draining)
+                if (s->draining || !waiter_turn(s, &me))
                         st = 503;
                 waiter_unlink(s, &me);
                 s->waiting--;
