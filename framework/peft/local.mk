@@ -18,7 +18,8 @@ TESTS += tests/test_peft
 endif
 tests_test_peft_SOURCES = $(TEST_COMMON) tests/test_arch_util.h \
 	tests/test_arch_util.c tests/test_peft_util.h tests/test_peft_util.c \
-	tests/test_peft.c tests/test_peft_grad.c tests/test_kv_adapter.c
+	tests/test_peft.c tests/test_peft_grad.c tests/test_peft_context.c \
+	tests/test_kv_adapter.c
 tests_test_peft_CFLAGS = $(TEST_CFLAGS)
 tests_test_peft_LDADD = $(TEST_LDADD)
 
