@@ -119,6 +119,13 @@ peft_snapshot(const socfw_params *ps)
                        (size_t)socfw_params_size(ps));
 }
 
+float *
+peft_grads_copy(const socfw_params *ps)
+{
+        return copy_of(socfw_params_grad_buffer(ps),
+                       (size_t)socfw_params_size(ps));
+}
+
 int
 peft_same(const socfw_params *ps, const float *snap)
 {

@@ -32,6 +32,9 @@ void peft_randomize(socfw_adapter *a, uint64_t seed);
 float *peft_snapshot(const socfw_params *ps);
 int peft_same(const socfw_params *ps, const float *snap);
 
+/* A copy of a parameter store's gradients (caller frees). */
+float *peft_grads_copy(const socfw_params *ps);
+
 /* Whether every gradient of `ps` is exactly zero. */
 int peft_grads_zero(const socfw_params *ps);
 
