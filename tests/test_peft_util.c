@@ -103,14 +103,27 @@ peft_randomize(socfw_adapter *a, uint64_t seed)
         }
 }
 
+static float *
+copy_of(const float *p, size_t n)
+{
+        float *s = malloc((n ? n : 1) * sizeof *s);
+        cr_assert_not_null(s);
+        memcpy(s, p, n * sizeof *s);
+        return s;
+}
+
 float *
 peft_snapshot(const socfw_params *ps)
 {
-        size_t n = (size_t)socfw_params_size(ps);
-        float *s = malloc((n ? n : 1) * sizeof *s);
-        cr_assert_not_null(s);
-        memcpy(s, socfw_params_data_buffer(ps), n * sizeof *s);
-        return s;
+        return copy_of(socfw_params_data_buffer(ps),
+                       (size_t)socfw_params_size(ps));
+}
+
+float *
+peft_grads_copy(const socfw_params *ps)
+{
+        return copy_of(socfw_params_grad_buffer(ps),
+                       (size_t)socfw_params_size(ps));
 }
 
 int
@@ -130,4 +143,58 @@ peft_grads_zero(const socfw_params *ps)
                 if (g[i] != 0.0f)
                         return 0;
         return 1;
+}
+
+/* ---- adapter configurations -------------------------------------------- */
+
+#define BIT(s) SOCFW_SITE_BIT(SOCFW_SITE_##s)
+
+/* An adapter of `type` with its defaults on every site arch has. */
+static socfw_adapter_config
+all_sites(socfw_adapter_type type, socfw_arch arch)
+{
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, type);
+        ac.targets = SOCFW_SITE_ALL;
+        if (arch != SOCFW_ARCH_LLAMA)
+                ac.targets &= ~BIT(MLP_GATE);
+        return ac;
+}
+
+socfw_adapter_config
+peft_lora_all(socfw_arch arch, float dropout)
+{
+        socfw_adapter_config ac = all_sites(SOCFW_ADAPTER_LORA, arch);
+        ac.rank = 2;
+        ac.alpha = 3.0f;
+        ac.dropout = dropout;
+        return ac;
+}
+
+socfw_adapter_config
+peft_adalora_all(socfw_arch arch)
+{
+        socfw_adapter_config ac = all_sites(SOCFW_ADAPTER_ADALORA, arch);
+        ac.rank = 3;
+        ac.target_r = 1;
+        ac.alpha = 3.0f;
+        return ac;
+}
+
+/* every output site as well as the default three */
+socfw_adapter_config
+peft_ia3_all(socfw_arch arch)
+{
+        return all_sites(SOCFW_ADAPTER_IA3, arch);
+}
+
+socfw_adapter_config
+peft_houlsby(socfw_adapter_act act)
+{
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_BOTTLENECK);
+        ac.targets = BIT(ATTN_O) | BIT(MLP_DOWN);
+        ac.reduction_factor = 4;
+        ac.act = act;
+        return ac;
 }

@@ -32,7 +32,19 @@ void peft_randomize(socfw_adapter *a, uint64_t seed);
 float *peft_snapshot(const socfw_params *ps);
 int peft_same(const socfw_params *ps, const float *snap);
 
+/* A copy of a parameter store's gradients (caller frees). */
+float *peft_grads_copy(const socfw_params *ps);
+
 /* Whether every gradient of `ps` is exactly zero. */
 int peft_grads_zero(const socfw_params *ps);
+
+/* Adapters on every site the architecture has (mlp.gate: Llama only):
+ * LoRA of rank 2, alpha 3 and the given dropout; AdaLoRA of init rank 3,
+ * target 1; (IA)3 on every output and mlp.down's input.  And Houlsby's
+ * bottleneck after attn.o and mlp.down, reduction 4, with `act`. */
+socfw_adapter_config peft_lora_all(socfw_arch arch, float dropout);
+socfw_adapter_config peft_adalora_all(socfw_arch arch);
+socfw_adapter_config peft_ia3_all(socfw_arch arch);
+socfw_adapter_config peft_houlsby(socfw_adapter_act act);
 
 #endif

@@ -99,13 +99,15 @@ struct socfw_model {
 };
 
 /* One caller's state over a model (socfw_context in socfw/model.h): the
- * activations a forward keeps for its backward, the attached adapter, and
- * the adapter scratch of passes that keep nothing.  The weights are the
- * model's, read only. */
+ * activations a forward keeps for its backward (the backbone's in ws, the
+ * attached adapter's in saved), the attached adapter, and the adapter
+ * hooks' scratch.  The weights and the adapter's tensors are read only
+ * in a forward. */
 struct socfw_context {
         socfw_model *m;
         arch_ws ws;
         socfw_adapter *adapter; /* attached (borrowed), or NULL           */
+        peft_saved saved;       /* what its forward kept for backward     */
         peft_scratch_set scr;
         peft_run *runs;         /* socfw_context_forward_runs's, by rows  */
         int runs_cap;
@@ -132,7 +134,8 @@ typedef struct arch_pass {
         int training;           /* adapters' own dropout on               */
         socfw_rng *rng;         /* dropout masks                          */
         const int32_t *mask;    /* key mask (B,T), or NULL                */
-        int save;               /* keep activations for backward          */
+        peft_saved *keep;       /* keep the adapter's activations for
+                                   backward here, or NULL                 */
         socfw_adapter *adapter; /* of every row (attached to the caller),
                                    or NULL: none, or several (runs)       */
         const peft_run *runs;   /* adapters by rows at the sites, or NULL:

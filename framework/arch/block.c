@@ -163,6 +163,21 @@ pass_runs(const arch_pass *p, peft_run *one, int *n)
         return one;
 }
 
+/* The adapter hooks' view of pass p over N rows. */
+static peft_pass
+hook_pass(const arch_pass *p, int N)
+{
+        return (peft_pass){.N = N, .keep = p->keep, .training = p->training,
+                           .rng = p->rng, .scr = p->scr};
+}
+
+/* The adapter hooks' view of the backward of cx's kept forward, N rows. */
+static peft_pass
+hook_backward(socfw_context *cx, int N)
+{
+        return (peft_pass){.N = N, .keep = &cx->saved, .scr = &cx->scr};
+}
+
 /* y (N,out) = x (N,in) W + b at site s, then the hooks of the adapters
  * of the pass's rows: the frozen projection once for every row, each
  * adapter on its own rows. */
@@ -175,7 +190,7 @@ site_forward(socfw_model *m, int l, socfw_site s, float *y, const float *x,
         peft_run one;
         int nr;
         const peft_run *r = pass_runs(p, &one, &nr);
-        peft_pass pp = {p->B * p->T, p->save, p->training, p->rng, p->scr};
+        peft_pass pp = hook_pass(p, p->B * p->T);
         const float *xin = peft_runs_in_forward(r, nr, l, s, x, in, &pp);
         if (!xin)
                 return SOCFW_ENOMEM;
@@ -278,7 +293,7 @@ fused_qkv(socfw_model *m, int l, float *qkv, const float *x,
         peft_run one;
         int nr;
         const peft_run *r = pass_runs(p, &one, &nr);
-        peft_pass pp = {N, p->save, p->training, p->rng, p->scr};
+        peft_pass pp = hook_pass(p, N);
         for (int s = SOCFW_SITE_ATTN_Q; s <= SOCFW_SITE_ATTN_V; s++) {
                 int rc = peft_runs_out_forward(r, nr, l, (socfw_site)s, x,
                                                qkv + (size_t)s * C, 3 * C, C,
@@ -302,11 +317,13 @@ site_backward(socfw_context *cx, int l, socfw_site s, float *dy, float *dx,
         socfw_adapter *a = cx->adapter;
         const float *xin = x;
         if (a) {
+                peft_pass pp = hook_backward(cx, N);
                 int rc = peft_out_backward(a, l, s, x, dy, out, dx, in, out,
-                                           N);
+                                           &pp);
                 if (rc < 0)
                         return rc;
-                xin = peft_in_saved(a, l, s, x);
+                if (!(xin = peft_in_saved(a, l, s, x, &pp)))
+                        return SOCFW_ESTATE;
         }
         const socfw_qtensor *q = arch_qw(m, wi);
         if (q) {
@@ -336,11 +353,12 @@ fused_qkv_backward(socfw_context *cx, int l, float *dqkv, float *dx,
         const arch_layer *P = &m->layers[l];
         int C = m->cfg.hidden;
         if (cx->adapter) {
+                peft_pass pp = hook_backward(cx, N);
                 for (int s = SOCFW_SITE_ATTN_Q; s <= SOCFW_SITE_ATTN_V; s++) {
                         int rc = peft_out_backward(cx->adapter, l,
                                                    (socfw_site)s, x,
                                                    dqkv + (size_t)s * C,
-                                                   3 * C, dx, C, C, N);
+                                                   3 * C, dx, C, C, &pp);
                         if (rc < 0)
                                 return rc;
                 }
@@ -412,8 +430,8 @@ attn_desc(const socfw_model *m, const arch_pass *p)
 
 /* Prefix tuning over a batch: the block's keys and values with the
  * adapter's P rows in front of every sequence, (B, P+T, kd) each, kept in
- * the adapter for backward; *pmask the key mask with the prefix's rows
- * set (NULL when the batch has none). */
+ * the caller's peft_saved for backward; *pmask the key mask with the
+ * prefix's rows set (NULL when the batch has none). */
 static int
 prefix_kv(socfw_model *m, int l, const arch_layer_ws *w, const arch_pass *p,
           float **kf, float **vf, int32_t **pmask)
@@ -425,15 +443,10 @@ prefix_kv(socfw_model *m, int l, const arch_layer_ws *w, const arch_pass *p,
         int kd = arch_kd(&m->cfg);
         int ld = m->cfg.arch == SOCFW_ARCH_GPT2 ? 3 * m->cfg.hidden : kd;
         size_t n = (size_t)B * Tk * kd;
-        /* kept with the adapter for backward, or in the caller's scratch */
-        peft_pass pp = {B * T, p->save, p->training, p->rng, p->scr};
-        *kf = p->save ? peft_prefix_saved(a, l, 0, n)
-                      : peft_pass_scratch(a, &pp, 1, n);
-        *vf = p->save ? peft_prefix_saved(a, l, 1, n)
-                      : peft_pass_scratch(a, &pp, 2, n);
-        *pmask = mask ? (p->save ? peft_prefix_mask(a, (size_t)B * Tk)
-                                 : peft_pass_mask(a, &pp, (size_t)B * Tk))
-                      : NULL;
+        peft_pass pp = hook_pass(p, B * T);
+        *kf = peft_prefix_saved(&pp, l, 0, n);
+        *vf = peft_prefix_saved(&pp, l, 1, n);
+        *pmask = mask ? peft_prefix_mask(&pp, (size_t)B * Tk) : NULL;
         if (!*kf || !*vf || (mask && !*pmask))
                 return SOCFW_ENOMEM;
         const float *pk = peft_prefix(a, l, 0), *pv = peft_prefix(a, l, 1);
@@ -675,12 +688,13 @@ attend_backward(socfw_context *cx, int l, arch_layer_ws *w,
         int B = ad->B, T = ad->T, Tk = P + T, kd = arch_kd(&m->cfg);
         int ld = m->cfg.arch == SOCFW_ARCH_GPT2 ? 3 * m->cfg.hidden : kd;
         size_t n = (size_t)B * Tk * kd;
-        float *kf = peft_prefix_saved(a, l, 0, n);
-        float *vf = peft_prefix_saved(a, l, 1, n);
-        float *dkf = peft_prefix_scratch(a, 1, n);
-        float *dvf = peft_prefix_scratch(a, 2, n);
+        peft_pass pp = hook_backward(cx, B * T);
+        float *kf = peft_prefix_saved(&pp, l, 0, n);
+        float *vf = peft_prefix_saved(&pp, l, 1, n);
+        float *dkf = peft_pass_scratch(&pp, 1, n);
+        float *dvf = peft_pass_scratch(&pp, 2, n);
         /* the key mask the forward made (prefix rows set), still there */
-        int32_t *pm = ad->key_mask ? peft_prefix_mask(a, (size_t)B * Tk)
+        int32_t *pm = ad->key_mask ? peft_prefix_mask(&pp, (size_t)B * Tk)
                                    : NULL;
         if (!kf || !vf || !dkf || !dvf || (ad->key_mask && !pm))
                 return SOCFW_ENOMEM;

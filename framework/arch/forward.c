@@ -218,6 +218,7 @@ socfw_context_free(socfw_context *c)
         if (!c)
                 return;
         arch_ws_free(&c->ws);
+        peft_saved_clear(&c->saved);
         peft_scratch_set_clear(&c->scr);
         free(c->runs);
         free(c);
@@ -329,11 +330,11 @@ socfw_model_forward(socfw_model *m, const int32_t *ids, const int32_t *mask,
 
 /* The forward of B sequences of T tokens on cx: with `a` the adapter of
  * every sequence, or (runs) the adapters of runs of them at the sites,
- * a pass that keeps nothing for backward.  keep: the adapter keeps what
- * its backward needs, in buffers of its own that every context over it
- * shares (so never in a pass that may run beside another one over the
- * same adapter); otherwise it works in cx's scratch, and a backward of
- * this pass is refused. */
+ * a pass that keeps nothing for backward.  keep: the adapter's
+ * activations for backward are kept in cx->saved (cx's own: contexts over
+ * one adapter keep apart); otherwise the adapter works in cx's scratch,
+ * sparing that memory (an inference pass: IA3 would keep every block's
+ * rows at three sites), and a backward of this pass is refused. */
 static int
 context_forward(socfw_context *cx, socfw_adapter *a, const peft_run *runs,
                 int n_runs, int keep, const int32_t *ids, const int32_t *mask,
@@ -446,10 +447,15 @@ context_forward(socfw_context *cx, socfw_adapter *a, const peft_run *runs,
         rc = embed_forward(cx, a, B, Tr, p, rng, err);
         if (rc < 0)
                 return rc;
+        peft_saved *kept = keep && a && !runs ? &cx->saved : NULL;
+        if (kept && peft_saved_begin(kept, a) < 0)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model forward: "
+                                       "out of memory for the adapter's "
+                                       "activations");
         const float *x = ws->res0;
         arch_pass ap = {.B = B, .T = Tr, .drop = p, .training = training,
                         .rng = rng, .mask = ws->have_mask ? ws->mask : NULL,
-                        .save = keep && !runs, .pos0 = pre, .adapter = a,
+                        .keep = kept, .pos0 = pre, .adapter = a,
                         .runs = runs, .n_runs = n_runs, .scr = &cx->scr};
         for (int l = 0; l < c->n_layers; l++) {
                 rc = arch_block_forward(m, l, x, &ws->layers[l], ws->tmp,
@@ -485,7 +491,7 @@ context_forward(socfw_context *cx, socfw_adapter *a, const peft_run *runs,
         ws->B = B;
         ws->T = Tr;
         ws->drop_p = p;
-        ws->valid = !runs && (keep || !a);  /* or the adapters kept nothing */
+        ws->valid = !runs && (kept || !a);  /* or the adapters kept nothing */
         return 0;
 }
 

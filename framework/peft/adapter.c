@@ -441,16 +441,11 @@ socfw_adapter_free(socfw_adapter *a)
         if (a->slots) {
                 for (size_t i = 0; i < (size_t)a->n_layers * SOCFW_SITE_COUNT;
                      i++) {
-                        free(a->slots[i].saved);
-                        free(a->slots[i].mask);
                         free(a->slots[i].imp);
                         free(a->slots[i].keep);
                 }
         }
         free(a->slots);
-        for (int i = 0; i < PEFT_N_SCRATCH; i++)
-                free(a->scratch[i].p);
-        free(a->pmask);
         peft_proj_free(a->proj);
         socfw_params_free(a->ps);
         free(a);
@@ -548,27 +543,6 @@ peft_shape_check(const socfw_adapter *a, const socfw_model *m,
         return 0;
 }
 
-/* ---- scratch ------------------------------------------------------------ */
-
-float *
-peft_grow(float **p, size_t *cap, size_t n)
-{
-        if (n <= *cap && *p)
-                return *p;
-        free(*p);
-        *cap = 0;
-        *p = malloc((n ? n : 1) * sizeof(float));
-        if (*p)
-                *cap = n;
-        return *p;
-}
-
-float *
-peft_scratch(socfw_adapter *a, int which, size_t n)
-{
-        return peft_grow(&a->scratch[which].p, &a->scratch[which].cap, n);
-}
-
 /* ---- prefix tuning ------------------------------------------------------ */
 
 const float *
@@ -589,69 +563,4 @@ peft_prefix_grad(socfw_adapter *a, int l, int value)
         const peft_slot *sl = peft_slot_of(
                 a, l, value ? SOCFW_SITE_ATTN_V : SOCFW_SITE_ATTN_K);
         return socfw_params_grad(a->ps, sl->t[0]);
-}
-
-float *
-peft_prefix_saved(socfw_adapter *a, int l, int value, size_t n)
-{
-        peft_slot *sl = peft_slot_of(a, l,
-                                     value ? SOCFW_SITE_ATTN_V
-                                           : SOCFW_SITE_ATTN_K);
-        return peft_grow(&sl->saved, &sl->saved_cap, n);
-}
-
-int32_t *
-peft_prefix_mask(socfw_adapter *a, size_t n)
-{
-        if (n > a->pmask_cap || !a->pmask) {
-                free(a->pmask);
-                a->pmask_cap = 0;
-                a->pmask = malloc((n ? n : 1) * sizeof *a->pmask);
-                if (!a->pmask)
-                        return NULL;
-                a->pmask_cap = n;
-        }
-        return a->pmask;
-}
-
-float *
-peft_prefix_scratch(socfw_adapter *a, int which, size_t n)
-{
-        return peft_scratch(a, which, n);
-}
-
-/* ---- a caller's scratch ------------------------------------------------- */
-
-void
-peft_scratch_set_clear(peft_scratch_set *s)
-{
-        for (int i = 0; i < 4; i++)
-                free(s->p[i]);
-        free(s->mask);
-        memset(s, 0, sizeof *s);
-}
-
-float *
-peft_pass_scratch(socfw_adapter *a, const peft_pass *p, int which, size_t n)
-{
-        if (!p || !p->scr)
-                return peft_scratch(a, which, n);
-        return peft_grow(&p->scr->p[which], &p->scr->cap[which], n);
-}
-
-int32_t *
-peft_pass_mask(socfw_adapter *a, const peft_pass *p, size_t n)
-{
-        if (!p || !p->scr)
-                return peft_prefix_mask(a, n);
-        peft_scratch_set *s = p->scr;
-        if (n > s->mask_cap || !s->mask) {
-                free(s->mask);
-                s->mask_cap = 0;
-                s->mask = malloc((n ? n : 1) * sizeof *s->mask);
-                if (!s->mask)
-                        return NULL;
-                s->mask_cap = n;
-        }
-        return s->mask;
 }

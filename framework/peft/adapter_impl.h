@@ -8,27 +8,20 @@
 
 #include "peft/peft_internal.h"
 
-/* One (block, site): its tensors and what its forward saved. */
+/* One (block, site): its tensors.  What a forward keeps for backward is
+ * the caller's (peft_saved). */
 typedef struct peft_slot {
         int active;
         int t[4];               /* LoRA: A, B; AdaLoRA: A, B, E; IA3: l;
                                    bottleneck: down.w, down.b, up.w, up.b
                                    (indices, -1 unused)                  */
         int mid;                /* bottleneck width                        */
-        float *saved;           /* activations for backward (see sites.c)  */
-        size_t saved_cap;
-        uint8_t *mask;          /* LoRA dropout mask (N,in)                */
-        size_t mask_cap;
-        int saved_n;            /* rows saved; 0: nothing to go back on    */
-        float saved_drop;       /* LoRA dropout rate of the saved forward  */
         float *imp;             /* AdaLoRA: importance EMA and uncertainty
                                    of A, B, E: 2 x (r in + out r + r)     */
         uint8_t *keep;          /* AdaLoRA: the final rank pattern, fixed
                                    when the final phase starts (r), or
                                    NULL before                            */
 } peft_slot;
-
-#define PEFT_N_SCRATCH 4
 
 /* Prefix tuning with prefix_projection (prefix_projection.c). */
 typedef struct peft_proj peft_proj;
@@ -41,9 +34,6 @@ struct socfw_adapter {
         float scale;                    /* LoRA s                         */
         socfw_params *ps;
         peft_slot *slots;               /* n_layers x SOCFW_SITE_COUNT    */
-        struct { float *p; size_t cap; } scratch[PEFT_N_SCRATCH];
-        int32_t *pmask;                 /* prefix: key mask of a batch    */
-        size_t pmask_cap;
         peft_proj *proj;                /* prefix_projection, or NULL     */
         int prompt_t;                   /* prompt: its tensor, or -1      */
 };
@@ -64,13 +54,17 @@ peft_n_tensors(socfw_adapter_type t)
                : t == SOCFW_ADAPTER_PREFIX ? 1 : 0;
 }
 
-/* A buffer of at least n floats in *p (grown, contents lost); NULL when
- * out of memory. */
+/* A buffer of at least n elements of `size` bytes in *p, *cap the
+ * elements it holds (grown, contents lost); NULL when out of memory.
+ * peft_grow: of floats. */
+PEFT_HIDDEN void *peft_grow_bytes(void **p, size_t *cap, size_t n,
+                                  size_t size);
 PEFT_HIDDEN float *peft_grow(float **p, size_t *cap, size_t n);
 
-/* Shared scratch `which` (0..PEFT_N_SCRATCH-1) of at least n floats. */
-PEFT_HIDDEN float *peft_scratch(socfw_adapter *a, int which, size_t n);
-
+/* What pass p keeps for (l, s) (saved.c): its entry in p->keep, or
+ * NULL when the pass keeps nothing. */
+PEFT_HIDDEN peft_saved_site *peft_saved_at(const peft_pass *p, int l,
+                                           socfw_site s);
 
 /* prefix_projection: declare E and the MLP in a->ps (before it is
  * finalized), initialise them (after), free.  peft_proj_rows / _grad are

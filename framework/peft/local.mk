@@ -5,6 +5,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/peft/adapter_impl.h \
 	framework/peft/adapter.c \
 	framework/peft/sites.c \
+	framework/peft/saved.c \
 	framework/peft/merge.c \
 	framework/peft/adalora.c \
 	framework/peft/prefix_projection.c \
@@ -18,7 +19,8 @@ TESTS += tests/test_peft
 endif
 tests_test_peft_SOURCES = $(TEST_COMMON) tests/test_arch_util.h \
 	tests/test_arch_util.c tests/test_peft_util.h tests/test_peft_util.c \
-	tests/test_peft.c tests/test_peft_grad.c tests/test_kv_adapter.c
+	tests/test_peft.c tests/test_peft_grad.c tests/test_peft_context.c \
+	tests/test_kv_adapter.c
 tests_test_peft_CFLAGS = $(TEST_CFLAGS)
 tests_test_peft_LDADD = $(TEST_LDADD)
 

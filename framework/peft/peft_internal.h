@@ -14,18 +14,25 @@
  *
  * `x` is the site input as the base projection saw it before the in-hook
  * (contiguous (N,in)); y / dy may be column slices of a wider buffer
- * (GPT-2's fused q|k|v), hence their row strides.  With `save`, what
- * backward needs is kept in the adapter (one forward at a time). */
+ * (GPT-2's fused q|k|v), hence their row strides.  A pass with `keep`
+ * leaves what backward needs in the caller's peft_saved (a context's),
+ * and the backward of that caller reads it there: the adapter itself
+ * holds only its tensors and their gradients, so callers over one adapter
+ * keep their forwards apart. */
 #ifndef SOCFW_PEFT_INTERNAL_H
 #define SOCFW_PEFT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "socfw/peft.h"
 #include "socfw/rng.h"
 
 #define PEFT_HIDDEN __attribute__((visibility("hidden")))
 
-/* Scratch of one caller (a socfw_context, a KV cache) for the passes
- * that keep nothing: many callers may run one adapter at once. */
+/* Scratch of one caller (a socfw_context, a KV cache) for the adapter
+ * hooks of its passes, forward and backward (saved.c): many callers may
+ * run one adapter at once. */
 typedef struct peft_scratch_set {
         float *p[4];
         size_t cap[4];
@@ -36,25 +43,58 @@ typedef struct peft_scratch_set {
 /* Release the buffers (the struct itself is the caller's). */
 PEFT_HIDDEN void peft_scratch_set_clear(peft_scratch_set *s);
 
+/* What one (block, site) kept in a forward for its backward (what each
+ * type keeps: sites.c). */
+typedef struct peft_saved_site {
+        float *p;               /* activations                             */
+        size_t cap;
+        uint8_t *mask;          /* LoRA dropout mask (N,in)                */
+        size_t mask_cap;
+        int n;                  /* rows kept; 0: nothing to go back on     */
+        float drop;             /* LoRA dropout rate of that forward       */
+} peft_saved_site;
+
+/* What one caller's forward kept for its adapter's backward (saved.c):
+ * an entry per (block, site) of the adapter of that forward, grown on
+ * demand, and a prefix adapter's key mask of the batch.  Owned by the
+ * caller (a socfw_context), so several callers over one adapter run
+ * forward and backward in any order, each over its own activations. */
+typedef struct peft_saved {
+        const socfw_adapter *a; /* whose forward (compared, never read)   */
+        peft_saved_site *at;    /* n_layers x SOCFW_SITE_COUNT            */
+        int n_layers;
+        int32_t *pmask;
+        size_t pmask_cap;
+} peft_saved;
+
+/* A forward of `a` about to keep into s: an entry for each of a's
+ * (block, site), none holding rows yet.  0 or SOCFW_ENOMEM. */
+PEFT_HIDDEN int peft_saved_begin(peft_saved *s, const socfw_adapter *a);
+
+/* Release the buffers (the struct itself is the caller's). */
+PEFT_HIDDEN void peft_saved_clear(peft_saved *s);
+
+/* One pass of N rows through the hooks: a forward, or the backward of a
+ * forward that kept. */
 typedef struct peft_pass {
         int N;                  /* rows                                    */
-        int save;               /* keep activations for backward           */
+        peft_saved *keep;       /* forward: keep activations here for
+                                   backward (NULL: keep nothing);
+                                   backward: what the forward kept        */
         int training;           /* adapter dropout on                      */
         socfw_rng *rng;         /* for dropout (training only)             */
-        peft_scratch_set *scr;  /* the caller's scratch (passes that keep
-                                   nothing), or NULL: the adapter's own   */
+        peft_scratch_set *scr;  /* the caller's scratch                    */
 } peft_pass;
 
-/* Scratch buffer `which` (0..3) of at least n floats for pass p: the
- * caller's set when it has one, else the adapter's.  NULL when out of
- * memory. */
-PEFT_HIDDEN float *peft_pass_scratch(socfw_adapter *a, const peft_pass *p,
-                                     int which, size_t n);
-PEFT_HIDDEN int32_t *peft_pass_mask(socfw_adapter *a, const peft_pass *p,
-                                    size_t n);
+/* Scratch buffer `which` (0..3) of at least n floats in the caller's
+ * set (contents lost).  NULL when out of memory. */
+PEFT_HIDDEN float *peft_pass_scratch(const peft_pass *p, int which,
+                                     size_t n);
+PEFT_HIDDEN int32_t *peft_pass_mask(const peft_pass *p, size_t n);
 
 /* The input the base projection should read: x itself, or a scaled copy
- * owned by the adapter.  NULL when out of memory. */
+ * (kept in p->keep, or in scratch when the pass keeps nothing).  NULL when
+ * out of memory. */
 PEFT_HIDDEN const float *peft_in_forward(socfw_adapter *a, int l,
                                          socfw_site s, const float *x,
                                          int in, const peft_pass *p);
@@ -94,19 +134,23 @@ PEFT_HIDDEN int peft_runs_out_forward(const peft_run *r, int n, int l,
                                       int ldy, int in, int out,
                                       const peft_pass *p);
 
-/* dx (N,in) may be NULL when the block does not need it.  Returns 0 or
- * SOCFW_ESTATE (no saved forward). */
+/* dx (N,in) may be NULL when the block does not need it.  p: the rows,
+ * what the forward kept (p->keep) and scratch.  Returns 0, SOCFW_ESTATE
+ * (p->keep holds no forward of `a` over p->N rows) or SOCFW_ENOMEM. */
 PEFT_HIDDEN int peft_out_backward(socfw_adapter *a, int l, socfw_site s,
                                   const float *x, float *dy, int ldy,
-                                  float *dx, int in, int out, int N);
+                                  float *dx, int in, int out,
+                                  const peft_pass *p);
 
 PEFT_HIDDEN void peft_in_backward(socfw_adapter *a, int l, socfw_site s,
                                   const float *x, float *dx, int in, int N);
 
-/* The input the base projection read in the saved forward (the scaled
- * copy of an IA3 input site, x otherwise). */
+/* The input the base projection read in the forward p->keep holds (the
+ * scaled copy of an IA3 input site, x otherwise); NULL when p->keep holds
+ * no forward of `a` over p->N rows. */
 PEFT_HIDDEN const float *peft_in_saved(const socfw_adapter *a, int l,
-                                       socfw_site s, const float *x);
+                                       socfw_site s, const float *x,
+                                       const peft_pass *p);
 
 /* Whether the adapter hooks the input / output of (l, s). */
 PEFT_HIDDEN int peft_hooks_in(const socfw_adapter *a, int l, socfw_site s);
@@ -119,16 +163,17 @@ PEFT_HIDDEN int peft_shape_check(const socfw_adapter *a,
 /* ---- prefix tuning (block.c, decode.c) ---- */
 
 /* Block l's learned keys (value 0) or values (1): (P, kd); their
- * gradient; a buffer of n floats kept with them for backward (the keys or
- * values of a whole batch with the prefix in front); the batch's key mask
- * with the prefix in front (n entries); scratch `which` (1, 2) of n
- * floats.  NULL when out of memory. */
+ * gradient. */
 PEFT_HIDDEN const float *peft_prefix(const socfw_adapter *a, int l, int value);
 PEFT_HIDDEN float *peft_prefix_grad(socfw_adapter *a, int l, int value);
-PEFT_HIDDEN float *peft_prefix_saved(socfw_adapter *a, int l, int value,
+
+/* For pass p: block l's keys or values of the whole batch with the prefix
+ * in front (n floats), and the batch's key mask with the prefix in front
+ * (n entries), kept in p->keep for backward (or in scratch when the pass
+ * keeps nothing).  NULL when out of memory. */
+PEFT_HIDDEN float *peft_prefix_saved(const peft_pass *p, int l, int value,
                                      size_t n);
-PEFT_HIDDEN int32_t *peft_prefix_mask(socfw_adapter *a, size_t n);
-PEFT_HIDDEN float *peft_prefix_scratch(socfw_adapter *a, int which, size_t n);
+PEFT_HIDDEN int32_t *peft_prefix_mask(const peft_pass *p, size_t n);
 
 /* A prefix adapter with prefix_projection: compute its rows from the
  * MLP when `force` or when its tensors may have changed since

@@ -2,7 +2,7 @@
  * backward (the contract is in peft_internal.h, the maths in socfw/peft.h),
  * and by runs of rows when a pass's rows have adapters of their own.
  *
- * Saved per site for backward (slot->saved, N rows):
+ * Kept per site for backward, in the caller's peft_saved (saved.c), N rows:
  *   LoRA        z = drop(x) A^T (N,r); the dropout mask (N,in) if any
  *   IA3 output  the output before scaling (N,out)
  *   IA3 input   the scaled input the base projection read (N,in)
@@ -12,7 +12,6 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "socfw/nn.h"
@@ -31,10 +30,13 @@ pdata(const socfw_adapter *a, int idx)
         return socfw_params_data(a->ps, idx);
 }
 
+/* The buffer of n floats a hook writes what backward needs into: its
+ * entry in what pass p keeps, or scratch 0 when p keeps nothing. */
 static float *
-save_buf(peft_slot *sl, size_t n)
+keep_buf(const peft_pass *p, int l, socfw_site s, size_t n)
 {
-        return peft_grow(&sl->saved, &sl->saved_cap, n);
+        peft_saved_site *e = peft_saved_at(p, l, s);
+        return e ? peft_grow(&e->p, &e->cap, n) : peft_pass_scratch(p, 0, n);
 }
 
 static void
@@ -108,14 +110,13 @@ peft_in_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
 {
         if (!peft_hooks_in(a, l, s))
                 return x;
-        peft_slot *sl = peft_slot_of(a, l, s);
-        size_t n = (size_t)p->N * (size_t)in;
-        float *xs = p->save ? save_buf(sl, n) : peft_pass_scratch(a, p, 0, n);
+        float *xs = keep_buf(p, l, s, (size_t)p->N * (size_t)in);
         if (!xs)
                 return NULL;
         ia3_scale_rows(a, l, s, xs, x, p->N, in);
-        if (p->save)    /* a pass that keeps nothing leaves the saved one */
-                sl->saved_n = p->N;
+        peft_saved_site *e = peft_saved_at(p, l, s);
+        if (e)
+                e->n = p->N;
         return xs;
 }
 
@@ -129,7 +130,7 @@ lora_a(socfw_adapter *a, const peft_slot *sl, int in, const peft_pass *p)
                 return A;
         int r = a->cfg.rank;
         const float *E = pdata(a, sl->t[2]);
-        float *Ae = peft_pass_scratch(a, p, 3, (size_t)r * in);
+        float *Ae = peft_pass_scratch(p, 3, (size_t)r * in);
         if (!Ae)
                 return NULL;
         for (int k = 0; k < r; k++)
@@ -139,32 +140,29 @@ lora_a(socfw_adapter *a, const peft_slot *sl, int in, const peft_pass *p)
 }
 
 static int
-lora_forward(socfw_adapter *a, peft_slot *sl, const float *x, float *y,
+lora_forward(socfw_adapter *a, int l, socfw_site s, const float *x, float *y,
              int ldy, int in, int out, const peft_pass *p)
 {
+        const peft_slot *sl = peft_slot_of(a, l, s);
+        peft_saved_site *e = peft_saved_at(p, l, s);
         int N = p->N, r = a->cfg.rank;
         float drop = p->training ? a->cfg.dropout : 0.0f;
         const float *A = lora_a(a, sl, in, p), *B = pdata(a, sl->t[1]);
         if (!A)
                 return SOCFW_ENOMEM;
         size_t nr = (size_t)N * r, nin = (size_t)N * in;
-        float *z = p->save ? save_buf(sl, nr) : peft_pass_scratch(a, p, 0, nr);
+        float *z = keep_buf(p, l, s, nr);
         if (!z)
                 return SOCFW_ENOMEM;
         const float *xin = x;
-        if (drop > 0.0f) {
-                float *xd = peft_pass_scratch(a, p, 1, nin);
-                if (!xd || !p->rng)
+        if (drop > 0.0f) {      /* the mask is kept: a training pass keeps */
+                float *xd = peft_pass_scratch(p, 1, nin);
+                if (!xd || !p->rng || !e)
                         return xd ? SOCFW_EINVAL : SOCFW_ENOMEM;
-                if (nin > sl->mask_cap) {
-                        free(sl->mask);
-                        sl->mask_cap = 0;
-                        sl->mask = malloc(nin);
-                        if (!sl->mask)
-                                return SOCFW_ENOMEM;
-                        sl->mask_cap = nin;
-                }
-                int rc = socfw_nn_dropout_forward(xd, sl->mask, x, nin, drop,
+                if (!peft_grow_bytes((void **)&e->mask, &e->mask_cap, nin,
+                                     1))
+                        return SOCFW_ENOMEM;
+                int rc = socfw_nn_dropout_forward(xd, e->mask, x, nin, drop,
                                                   p->rng);
                 if (rc < 0)
                         return rc;
@@ -175,18 +173,19 @@ lora_forward(socfw_adapter *a, peft_slot *sl, const float *x, float *y,
                     xin, in, A, in, 0.0f, z, r);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, r,
                     a->scale, z, r, B, r, 1.0f, y, ldy);
-        if (p->save)
-                sl->saved_drop = drop;
+        if (e)
+                e->drop = drop;
         return 0;
 }
 
 static int
-ia3_out_forward(socfw_adapter *a, peft_slot *sl, float *y, int ldy, int out,
-                const peft_pass *p)
+ia3_out_forward(socfw_adapter *a, int l, socfw_site s, float *y, int ldy,
+                int out, const peft_pass *p)
 {
-        const float *lv = pdata(a, sl->t[0]);
-        float *pre = NULL;
-        if (p->save && !(pre = save_buf(sl, (size_t)p->N * out)))
+        const float *lv = pdata(a, peft_slot_of(a, l, s)->t[0]);
+        peft_saved_site *e = peft_saved_at(p, l, s);
+        float *pre = NULL;      /* only backward reads it */
+        if (e && !(pre = peft_grow(&e->p, &e->cap, (size_t)p->N * out)))
                 return SOCFW_ENOMEM;
         for (int i = 0; i < p->N; i++) {
                 float *row = y + (size_t)i * ldy;
@@ -200,13 +199,13 @@ ia3_out_forward(socfw_adapter *a, peft_slot *sl, float *y, int ldy, int out,
 }
 
 static int
-bottleneck_forward(socfw_adapter *a, peft_slot *sl, float *y, int ldy,
+bottleneck_forward(socfw_adapter *a, int l, socfw_site s, float *y, int ldy,
                    int out, const peft_pass *p)
 {
+        const peft_slot *sl = peft_slot_of(a, l, s);
         int N = p->N, m = sl->mid;
         size_t no = (size_t)N * out, nm = (size_t)N * m;
-        float *buf = p->save ? save_buf(sl, no + 2 * nm)
-                             : peft_pass_scratch(a, p, 0, no + 2 * nm);
+        float *buf = keep_buf(p, l, s, no + 2 * nm);
         if (!buf)
                 return SOCFW_ENOMEM;
         float *pre = buf, *h = buf + no, *act = buf + no + nm;
@@ -232,30 +231,28 @@ peft_out_forward(socfw_adapter *a, int l, socfw_site s, const float *x,
 {
         if (!peft_hooks_out(a, l, s))
                 return 0;
-        peft_slot *sl = peft_slot_of(a, l, s);
+        peft_saved_site *e = peft_saved_at(p, l, s);
         int rc = 0;
-        /* a pass that keeps nothing (KV decoding) must not disturb what a
-         * training forward saved for its backward */
-        if (p->save)
-                sl->saved_n = 0;
+        if (e)
+                e->n = 0;
         switch (a->cfg.type) {
         case SOCFW_ADAPTER_LORA:
         case SOCFW_ADAPTER_ADALORA:
-                rc = lora_forward(a, sl, x, y, ldy, in, out, p);
+                rc = lora_forward(a, l, s, x, y, ldy, in, out, p);
                 break;
         case SOCFW_ADAPTER_IA3:
-                rc = ia3_out_forward(a, sl, y, ldy, out, p);
+                rc = ia3_out_forward(a, l, s, y, ldy, out, p);
                 break;
         case SOCFW_ADAPTER_BOTTLENECK:
-                rc = bottleneck_forward(a, sl, y, ldy, out, p);
+                rc = bottleneck_forward(a, l, s, y, ldy, out, p);
                 break;
         case SOCFW_ADAPTER_PREFIX:      /* in attention, block.c */
         case SOCFW_ADAPTER_PROMPT:      /* before the blocks, forward.c */
         case SOCFW_ADAPTER_NONE:
                 break;
         }
-        if (rc == 0 && p->save)
-                sl->saved_n = p->N;
+        if (rc == 0 && e)
+                e->n = p->N;
         return rc;
 }
 
@@ -277,7 +274,7 @@ peft_runs_in_forward(const peft_run *r, int n, int l, socfw_site s,
          * scales it (or as it is): one buffer of the pass's rows, in the
          * caller's scratch (peft_runs_out_forward's runs reuse it after
          * the projection has read it) */
-        float *xs = peft_pass_scratch(hook, p, 0, (size_t)p->N * in);
+        float *xs = peft_pass_scratch(p, 0, (size_t)p->N * in);
         if (!xs)
                 return NULL;
         for (int i = 0; i < n; i++) {
@@ -313,18 +310,20 @@ peft_runs_out_forward(const peft_run *r, int n, int l, socfw_site s,
 /* ---- backward ----------------------------------------------------------- */
 
 static int
-lora_backward(socfw_adapter *a, peft_slot *sl, const float *x,
-              const float *dy, int ldy, float *dx, int in, int out, int N)
+lora_backward(socfw_adapter *a, const peft_slot *sl,
+              const peft_saved_site *e, const float *x, const float *dy,
+              int ldy, float *dx, int in, int out, const peft_pass *p)
 {
-        int r = a->cfg.rank, ada = a->cfg.type == SOCFW_ADAPTER_ADALORA;
-        float s = a->scale, drop = sl->saved_drop;
-        const float *A = lora_a(a, sl, in, NULL), *B = pdata(a, sl->t[1]);
+        int N = p->N, r = a->cfg.rank;
+        int ada = a->cfg.type == SOCFW_ADAPTER_ADALORA;
+        float s = a->scale, drop = e->drop;
+        const float *A = lora_a(a, sl, in, p), *B = pdata(a, sl->t[1]);
         float *dA = pgrad(a, sl->t[0]), *dB = pgrad(a, sl->t[1]);
-        const float *z = sl->saved;
+        const float *z = e->p;
         size_t nin = (size_t)N * in;
-        float *dz = peft_scratch(a, 0, (size_t)N * r);
+        float *dz = peft_pass_scratch(p, 0, (size_t)N * r);
         /* AdaLoRA: the gradient of A o E first, then split into A and E */
-        float *dAe = ada ? peft_scratch(a, 2, (size_t)r * in) : NULL;
+        float *dAe = ada ? peft_pass_scratch(p, 2, (size_t)r * in) : NULL;
         if (!dz || !A || (ada && !dAe))
                 return SOCFW_ENOMEM;
         if (ada)
@@ -336,12 +335,12 @@ lora_backward(socfw_adapter *a, peft_slot *sl, const float *x,
                     dy, ldy, B, r, 0.0f, dz, r);
         const float *xin = x;
         if (drop > 0.0f) {      /* the input A saw: x * mask / (1-p) */
-                float *xd = peft_scratch(a, 1, nin);
+                float *xd = peft_pass_scratch(p, 1, nin);
                 if (!xd)
                         return SOCFW_ENOMEM;
                 float k = 1.0f / (1.0f - drop);
                 for (size_t i = 0; i < nin; i++)
-                        xd[i] = sl->mask[i] ? x[i] * k : 0.0f;
+                        xd[i] = e->mask[i] ? x[i] * k : 0.0f;
                 xin = xd;
         }
         /* dA (r,in) += dz^T xin */
@@ -367,20 +366,20 @@ lora_backward(socfw_adapter *a, peft_slot *sl, const float *x,
                             r, 1.0f, dz, r, A, in, 1.0f, dx, in);
                 return 0;
         }
-        float *t = peft_scratch(a, 1, nin);
+        float *t = peft_pass_scratch(p, 1, nin);
         if (!t)
                 return SOCFW_ENOMEM;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, r, 1.0f,
                     dz, r, A, in, 0.0f, t, in);
-        socfw_nn_dropout_backward(dx, t, sl->mask, nin, drop);
+        socfw_nn_dropout_backward(dx, t, e->mask, nin, drop);
         return 0;
 }
 
 static void
-ia3_out_backward(socfw_adapter *a, peft_slot *sl, float *dy, int ldy,
-                 int out, int N)
+ia3_out_backward(socfw_adapter *a, const peft_slot *sl,
+                 const peft_saved_site *e, float *dy, int ldy, int out, int N)
 {
-        const float *lv = pdata(a, sl->t[0]), *pre = sl->saved;
+        const float *lv = pdata(a, sl->t[0]), *pre = e->p;
         float *dl = pgrad(a, sl->t[0]);
         for (int i = 0; i < N; i++) {
                 float *row = dy + (size_t)i * ldy;
@@ -393,17 +392,17 @@ ia3_out_backward(socfw_adapter *a, peft_slot *sl, float *dy, int ldy,
 }
 
 static int
-bottleneck_backward(socfw_adapter *a, peft_slot *sl, float *dy, int ldy,
-                    int out, int N)
+bottleneck_backward(socfw_adapter *a, const peft_slot *sl,
+                    const peft_saved_site *e, float *dy, int ldy, int out,
+                    const peft_pass *p)
 {
-        int m = sl->mid;
+        int N = p->N, m = sl->mid;
         size_t no = (size_t)N * out, nm = (size_t)N * m;
-        const float *pre = sl->saved, *h = sl->saved + no,
-                    *act = sl->saved + no + nm;
+        const float *pre = e->p, *h = e->p + no, *act = e->p + no + nm;
         const float *Wd = pdata(a, sl->t[0]), *Wu = pdata(a, sl->t[2]);
         float *dWd = pgrad(a, sl->t[0]), *dbd = pgrad(a, sl->t[1]);
         float *dWu = pgrad(a, sl->t[2]), *dbu = pgrad(a, sl->t[3]);
-        float *da = peft_scratch(a, 0, 2 * nm);
+        float *da = peft_pass_scratch(p, 0, 2 * nm);
         if (!da)
                 return SOCFW_ENOMEM;
         float *dh = da + nm;
@@ -427,24 +426,35 @@ bottleneck_backward(socfw_adapter *a, peft_slot *sl, float *dy, int ldy,
         return 0;
 }
 
+/* What p->keep holds of (l, s) when it is a forward of `a` over p->N
+ * rows, else NULL. */
+static const peft_saved_site *
+kept(const socfw_adapter *a, int l, socfw_site s, const peft_pass *p)
+{
+        const peft_saved_site *e = peft_saved_at(p, l, s);
+        return e && p->keep->a == a && e->n == p->N ? e : NULL;
+}
+
 int
 peft_out_backward(socfw_adapter *a, int l, socfw_site s, const float *x,
-                  float *dy, int ldy, float *dx, int in, int out, int N)
+                  float *dy, int ldy, float *dx, int in, int out,
+                  const peft_pass *p)
 {
         if (!peft_hooks_out(a, l, s))
                 return 0;
-        peft_slot *sl = peft_slot_of(a, l, s);
-        if (sl->saved_n != N)
+        const peft_slot *sl = peft_slot_of(a, l, s);
+        const peft_saved_site *e = kept(a, l, s, p);
+        if (!e)
                 return SOCFW_ESTATE;
         switch (a->cfg.type) {
         case SOCFW_ADAPTER_LORA:
         case SOCFW_ADAPTER_ADALORA:
-                return lora_backward(a, sl, x, dy, ldy, dx, in, out, N);
+                return lora_backward(a, sl, e, x, dy, ldy, dx, in, out, p);
         case SOCFW_ADAPTER_IA3:
-                ia3_out_backward(a, sl, dy, ldy, out, N);
+                ia3_out_backward(a, sl, e, dy, ldy, out, p->N);
                 return 0;
         case SOCFW_ADAPTER_BOTTLENECK:
-                return bottleneck_backward(a, sl, dy, ldy, out, N);
+                return bottleneck_backward(a, sl, e, dy, ldy, out, p);
         case SOCFW_ADAPTER_PREFIX:
         case SOCFW_ADAPTER_PROMPT:
         case SOCFW_ADAPTER_NONE:
@@ -473,9 +483,11 @@ peft_in_backward(socfw_adapter *a, int l, socfw_site s, const float *x,
 }
 
 const float *
-peft_in_saved(const socfw_adapter *a, int l, socfw_site s, const float *x)
+peft_in_saved(const socfw_adapter *a, int l, socfw_site s, const float *x,
+              const peft_pass *p)
 {
         if (!peft_hooks_in(a, l, s))
                 return x;
-        return peft_slot_of(a, l, s)->saved;
+        const peft_saved_site *e = kept(a, l, s, p);
+        return e ? e->p : NULL;
 }

@@ -285,16 +285,26 @@ int socfw_model_pool_backward(socfw_model *m, const float *dpooled,
 /* ---- contexts: many callers over one set of weights -------------------- */
 
 /* A context is one caller's state over a model: the activations a forward
- * keeps for its backward and an attached adapter (socfw/peft.h).  The
- * socfw_model_forward/backward/pool calls use the model's own context.
+ * keeps for its backward (the backbone's and the attached adapter's) and
+ * an attached adapter (socfw/peft.h).  The socfw_model_forward/backward/
+ * pool calls use the model's own context.
  *
- * Threading contract: the weights are read only while contexts run.
- * Forwards on distinct contexts may run at the same time from different
- * threads, also with one adapter attached to several of them (inference:
- * training = false); socfw's kernels share one thread pool, whose calls
- * are serialised.  A backward writes the gradients of the model's and the
- * adapter's trainable tensors: one training context at a time.  KV caches
- * (below) are per sequence in the same way. */
+ * Threading contract: the weights, and an adapter's tensors, are read
+ * only while contexts run.  Forwards on distinct contexts may run at the
+ * same time from different threads, also with one adapter attached to
+ * several of them, training or not: each keeps its activations in its own
+ * context, so contexts over one adapter may also interleave (forward A,
+ * forward B, backward A, backward B), each backward going back through its
+ * own forward.  The gradients are not per context: a backward adds (+=)
+ * into the gradients of the model's and the adapter's trainable tensors,
+ * so the caller runs the backwards over one model or adapter one at a time
+ * (what they add up to is the gradient of both batches; zero or read the
+ * gradients in between for each alone), and steps the optimizer only when
+ * no context is between a forward and its backward.  A backward may run
+ * beside forwards of other contexts, except over a prefix_projection
+ * adapter, whose backward has the next forward recompute the rows other
+ * forwards read.  socfw's kernels share one thread pool, whose calls are
+ * serialised.  KV caches (below) are per sequence in the same way. */
 typedef struct socfw_context socfw_context;
 
 /* A new context over m (borrowed; it must outlive the context).  Returns
@@ -307,10 +317,11 @@ void socfw_context_free(socfw_context *c);
 /* socfw_model_forward / _backward / _pool / _pool_backward on context c:
  * the same contracts, with c's workspace and adapter, but for one: with
  * an adapter attached, only a training forward keeps what the adapter's
- * backward needs (an inference forward works in c's own scratch, so that
- * it may run beside others over the same adapter, and a backward of it
- * is refused).  socfw_model_forward always keeps it (gradients of an
- * evaluation-mode pass, as gradient checks take). */
+ * backward needs (in c, so the backward goes back through c's own last
+ * forward whatever other contexts over the adapter ran since); an
+ * inference forward keeps nothing of the adapter's, sparing that memory,
+ * and a backward of it is refused.  socfw_model_forward always keeps it
+ * (gradients of an evaluation-mode pass, as gradient checks take). */
 int socfw_context_forward(socfw_context *c, const int32_t *ids,
                           const int32_t *mask, const int32_t *token_types,
                           int B, int T, bool training, float dropout,

@@ -98,8 +98,14 @@
  *            branch's dropout and residual add.  Tensors: down.weight,
  *            down.bias, up.weight, up.bias.
  *
- * Threading: an adapter keeps the activations its backward needs (like the
- * model's workspace), so one forward/backward at a time per adapter.
+ * Threading: an adapter holds its tensors and their gradients only.  What
+ * a forward keeps for the adapter's backward (its activations, LoRA's
+ * dropout masks, a prefix's keys and values) is the context's
+ * (socfw_context, socfw/model.h), so forwards on several contexts over one
+ * adapter may run at once, training or not, and each backward goes back
+ * through its own context's forward.  The gradients are shared: backwards
+ * over one adapter add into them one at a time, the caller serialising
+ * them (the contract in socfw/model.h).
  */
 #ifndef SOCFW_PEFT_H
 #define SOCFW_PEFT_H
@@ -295,7 +301,8 @@ int socfw_model_attach(socfw_model *m, socfw_adapter *a, socfw_error *err);
 socfw_adapter *socfw_model_attached(const socfw_model *m);
 
 /* The same for one context (socfw/model.h): an adapter may be attached to
- * several contexts at once for inference. */
+ * several contexts at once, each keeping its own activations (Threading,
+ * above). */
 int socfw_context_attach(socfw_context *c, socfw_adapter *a,
                          socfw_error *err);
 socfw_adapter *socfw_context_attached(const socfw_context *c);
