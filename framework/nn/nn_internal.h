@@ -223,7 +223,8 @@ void nn_quantize_q8(const float *x, nn_q8 *y, int64_t n);
 
 /* An activation row quantised to 8 bits per 256 elements, for the
  * one-row dot products of the 256-element K-quant formats: element i of
- * block b is d * q[i]; bs[g] is the sum of q over its group g of 16.  One
+ * block b is d * q[i]; bs[g] is the sum of q over its group g of 16, and
+ * bs32[j] over its group j of 32 (computed once per row).  One
  * float scale per 256 lets a kernel add the 8 or 16 sub-block products
  * of a weight block as integers (each times its small integer scale) and
  * convert once per block; the sums bs give the offsets (mins, Q6_K's -32)
@@ -231,6 +232,7 @@ void nn_quantize_q8(const float *x, nn_q8 *y, int64_t n);
 typedef struct nn_q8k {
         int8_t q[256];
         int16_t bs[16];
+        int16_t bs32[8];
         float d;
 } nn_q8k;
 

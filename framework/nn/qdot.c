@@ -74,6 +74,8 @@ nn_quantize_q8k(const float *x, nn_q8k *y, int64_t n)
                                 s += y->q[16 * g + i];
                         y->bs[g] = (int16_t)s;
                 }
+                for (int j = 0; j < 8; j++)
+                        y->bs32[j] = (int16_t)(y->bs[2 * j] + y->bs[2 * j + 1]);
                 y->d = d;
         }
 }
@@ -518,7 +520,9 @@ AVX2 static inline void
 k4_scales(const uint8_t *p, __m128i *sc, __m128i *mn)
 {
         uint32_t w[3];
-        memcpy(w, p, sizeof w);
+        memcpy(&w[0], p, 4);
+        memcpy(&w[1], p + 4, 4);
+        memcpy(&w[2], p + 8, 4);
         uint32_t s_lo = w[0] & 0x3f3f3f3fu, m_lo = w[1] & 0x3f3f3f3fu;
         uint32_t s_hi = (w[2] & 0x0f0f0f0fu) | ((w[0] >> 2) & 0x30303030u);
         uint32_t m_hi = ((w[2] >> 4) & 0x0f0f0f0fu) |
@@ -533,13 +537,11 @@ k4_scales(const uint8_t *p, __m128i *sc, __m128i *mn)
         _mm256_shuffle_epi8((v), _mm256_set1_epi16((short)((2 * (j) + 1) << 8 | \
                                                            2 * (j))))
 
-/* The activations' sums per 32 (8 int16) from their sums per 16. */
+/* The activations' sums per 32 (8 int16). */
 AVX2 static inline __m128i
 k_sums32(const nn_q8k *a)
 {
-        __m128i lo = _mm_loadu_si128((const void *)a->bs);
-        __m128i hi = _mm_loadu_si128((const void *)(a->bs + 8));
-        return _mm_hadd_epi16(lo, hi);
+        return _mm_loadu_si128((const void *)a->bs32);
 }
 
 /* Q4_K (Q5_K with qh): per block d * sum_j sc_j (q_j . a_j) - dmin *
@@ -566,6 +568,8 @@ dotk_q45_k(const uint8_t *row, const nn_q8k *a, int64_t nblocks, int five)
                 __m256i hb = five ? _mm256_loadu_si256((const void *)(row + 16))
                                   : _mm256_setzero_si256();
                 __m256i isum = _mm256_setzero_si256();
+                /* unrolled: constant shuffle masks and shifts */
+#pragma GCC unroll 4
                 for (int g = 0; g < 4; g++) {
                         __m256i raw = _mm256_loadu_si256(
                                 (const void *)(qs + 32 * g));
@@ -663,6 +667,7 @@ dotk_q6_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
                                 sc, _mm256_loadu_si256((const void *)a->bs)),
                         5);
                 isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
+#pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                         const uint8_t *ql = row + 64 * h;
                         __m256i l0 = _mm256_loadu_si256((const void *)ql);
@@ -695,6 +700,7 @@ dotk_q6_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
                         /* this half's 8 scales in both 128-bit halves */
                         __m256i sh = h ? _mm256_permute2x128_si256(sc, sc, 0x11)
                                        : _mm256_permute2x128_si256(sc, sc, 0x00);
+#pragma GCC unroll 4
                         for (int k = 0; k < 4; k++) {
                                 __m256i p = _mm256_maddubs_epi16(
                                         u[k],
