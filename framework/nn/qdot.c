@@ -14,6 +14,12 @@
  * Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K have AVX2 kernels reading
  * the blocks directly; Q2_K, Q3_K and Q5_K unpack, then use AVX2.
  *
+ * The 256-element K-quants take their one-row products against
+ * activations quantised per 256 instead (nn_q8k, the dotk kernels): Q4_K,
+ * Q5_K and Q6_K read the blocks directly and add the sub-block products
+ * as integers, Q2_K and Q3_K unpack.  The per-32 kernels above remain for
+ * the "avx2-q8" path (SOCFW_QKERNEL=avx2-q8).
+ *
  * The prefill panels (qtensor.c) dequantise rows to float: AVX2 kernels
  * for F16, Q8_0, Q4_0, Q5_0, Q4_K and Q6_K (bit-identical to the portable
  * dequantiser), the portable one for the other formats. */
