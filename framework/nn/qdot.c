@@ -15,10 +15,10 @@
  * the blocks directly; Q2_K, Q3_K and Q5_K unpack, then use AVX2.
  *
  * The 256-element K-quants take their one-row products against
- * activations quantised per 256 instead (nn_q8k, the dotk kernels): Q4_K,
- * Q5_K and Q6_K read the blocks directly and add the sub-block products
- * as integers, Q2_K and Q3_K unpack.  The per-32 kernels above remain for
- * the "avx2-q8" path (SOCFW_QKERNEL=avx2-q8).
+ * activations quantised per 256 instead (nn_q8k, the dotk kernels): Q2_K
+ * to Q6_K read the blocks directly and add the sub-block products as
+ * integers (Q8_K, not a linear-layer type, unpacks).  The per-32 kernels
+ * above remain for the "avx2-q8" path (SOCFW_QKERNEL=avx2-q8).
  *
  * The prefill panels (qtensor.c) dequantise rows to float: AVX2 kernels
  * for F16, Q8_0, Q4_0, Q5_0, Q4_K and Q6_K (bit-identical to the portable
@@ -727,7 +727,154 @@ dotk_q6_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
         return nn_hsum8(acc);
 }
 
-/* Q2_K, Q3_K, Q8_K: unpacked, then per 32 the signed products as
+/* Q2_K and Q3_K: per 128 elements h, 32 bytes of 2-bit fields; element
+ * 128 h + 32 k + l is bits 2k, 2k+1 of qs[32 h + l] (Q3_K: plus bit
+ * 4h + k of hmask[l] as bit 2, minus 4), one scale per 16 (kquants.c).
+ * K_PICK16(k): int16 lane 2k of each 128-bit half's 8 scales to lanes
+ * 0..7, lane 2k + 1 to lanes 8..15. */
+AVX2 static inline __m256i
+k_pick16(__m256i sh, int k)
+{
+        return _mm256_shuffle_epi8(
+                sh, _mm256_set_m128i(
+                            _mm_set1_epi16((short)((4 * k + 3) << 8 |
+                                                   (4 * k + 2))),
+                            _mm_set1_epi16((short)((4 * k + 1) << 8 |
+                                                   4 * k))));
+}
+
+/* The bits 2k, 2k+1 of the 32 bytes in raw as 32 bytes 0..3. */
+AVX2 static inline __m256i
+k_crumbs(__m256i raw, int k)
+{
+        const __m256i m2 = _mm256_set1_epi8(3);
+        switch (k) {
+        case 0:
+                return _mm256_and_si256(raw, m2);
+        case 1:
+                return _mm256_and_si256(_mm256_srli_epi16(raw, 2), m2);
+        case 2:
+                return _mm256_and_si256(_mm256_srli_epi16(raw, 4), m2);
+        default:
+                return _mm256_and_si256(_mm256_srli_epi16(raw, 6), m2);
+        }
+}
+
+/* Q2_K: x = d sc q - dmin m, sc and m the nibbles of scales[g]. */
+AVX2 static float
+dotk_q2_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
+               int64_t nblocks)
+{
+        (void)tr;
+        const __m128i m4 = _mm_set1_epi8(0x0f);
+        __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nblocks; b++, row += 84, a++) {
+                __m128i raw = _mm_loadu_si128((const void *)row);
+                __m256i sc = _mm256_cvtepu8_epi16(_mm_and_si128(raw, m4));
+                __m256i mn = _mm256_cvtepu8_epi16(
+                        _mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+                macc = _mm256_fmadd_ps(
+                        _mm256_cvtepi32_ps(_mm256_madd_epi16(
+                                mn, _mm256_loadu_si256((const void *)a->bs))),
+                        _mm256_set1_ps(f16(row + 82) * a->d), macc);
+                __m256i isum = _mm256_setzero_si256();
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                        __m256i q = _mm256_loadu_si256(
+                                (const void *)(row + 16 + 32 * h));
+                        __m256i sh = h ? _mm256_permute2x128_si256(sc, sc, 0x11)
+                                       : _mm256_permute2x128_si256(sc, sc, 0x00);
+#pragma GCC unroll 4
+                        for (int k = 0; k < 4; k++) {
+                                __m256i p = _mm256_maddubs_epi16(
+                                        k_crumbs(q, k),
+                                        _mm256_loadu_si256(
+                                                (const void *)(a->q + 128 * h +
+                                                               32 * k)));
+                                isum = _mm256_add_epi32(
+                                        isum, _mm256_madd_epi16(
+                                                      p, k_pick16(sh, k)));
+                        }
+                }
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
+                                      _mm256_set1_ps(f16(row + 80) * a->d),
+                                      acc);
+        }
+        return nn_hsum8(acc) - nn_hsum8(macc);
+}
+
+/* Q3_K: x = d (sc - 32) (u - 4) with u = crumb | hbit << 2 (0..7) and the
+ * 16 six-bit scales of the 12-byte table (low nibbles from bytes 0..7,
+ * scales 0..7 low and 8..15 high; top two bits from bytes 8..11, bit pair
+ * j / 4 of byte 8 + j % 4); so the block is d (sum_g sc'_g (u_g . a_g) -
+ * 4 sum_g sc'_g bs_g). */
+AVX2 static float
+dotk_q3_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
+               int64_t nblocks)
+{
+        (void)tr;
+        const __m256i b2 = _mm256_set1_epi8(4);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nblocks; b++, row += 110, a++) {
+                uint32_t w[3];
+                memcpy(&w[0], row + 96, 4);
+                memcpy(&w[1], row + 100, 4);
+                memcpy(&w[2], row + 104, 4);
+                uint32_t s0 = (w[0] & 0x0f0f0f0fu) |
+                              ((w[2] & 0x03030303u) << 4);
+                uint32_t s1 = (w[1] & 0x0f0f0f0fu) |
+                              (((w[2] >> 2) & 0x03030303u) << 4);
+                uint32_t s2 = ((w[0] >> 4) & 0x0f0f0f0fu) |
+                              (((w[2] >> 4) & 0x03030303u) << 4);
+                uint32_t s3 = ((w[1] >> 4) & 0x0f0f0f0fu) |
+                              (((w[2] >> 6) & 0x03030303u) << 4);
+                __m256i sc = _mm256_sub_epi16(
+                        _mm256_cvtepu8_epi16(_mm_set_epi32(
+                                (int)s3, (int)s2, (int)s1, (int)s0)),
+                        _mm256_set1_epi16(32));
+                __m256i isum = _mm256_slli_epi32(
+                        _mm256_madd_epi16(
+                                sc, _mm256_loadu_si256((const void *)a->bs)),
+                        2);
+                isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
+                __m256i hm = _mm256_loadu_si256((const void *)row);
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                        __m256i q = _mm256_loadu_si256(
+                                (const void *)(row + 32 + 32 * h));
+                        __m256i sh = h ? _mm256_permute2x128_si256(sc, sc, 0x11)
+                                       : _mm256_permute2x128_si256(sc, sc, 0x00);
+#pragma GCC unroll 4
+                        for (int k = 0; k < 4; k++) {
+                                /* bit 4h + k of each hmask byte to bit 2
+                                 * (16-bit shifts by at most 5 move no
+                                 * bit across a byte's bit 2) */
+                                int bit = 4 * h + k;
+                                __m256i hb =
+                                        bit >= 2 ? _mm256_srli_epi16(hm, bit - 2)
+                                                 : _mm256_slli_epi16(hm, 2 - bit);
+                                __m256i u = _mm256_or_si256(
+                                        k_crumbs(q, k),
+                                        _mm256_and_si256(hb, b2));
+                                __m256i p = _mm256_maddubs_epi16(
+                                        u, _mm256_loadu_si256(
+                                                   (const void *)(a->q +
+                                                                  128 * h +
+                                                                  32 * k)));
+                                isum = _mm256_add_epi32(
+                                        isum, _mm256_madd_epi16(
+                                                      p, k_pick16(sh, k)));
+                        }
+                }
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
+                                      _mm256_set1_ps(f16(row + 108) * a->d),
+                                      acc);
+        }
+        return nn_hsum8(acc);
+}
+
+/* Q8_K (and any other 256-element format): unpacked, then per 32 the
+ * signed products as
  * dot_avx2, the block's float sum times the activations' d. */
 AVX2 static float
 dotk_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
@@ -971,8 +1118,8 @@ static const nn_qkernels k_avx2 = {
                 [SOCFW_DTYPE_Q8_K] = dot_avx2,
         },
         .dotk = {
-                [SOCFW_DTYPE_Q2_K] = dotk_avx2,
-                [SOCFW_DTYPE_Q3_K] = dotk_avx2,
+                [SOCFW_DTYPE_Q2_K] = dotk_q2_k_avx2,
+                [SOCFW_DTYPE_Q3_K] = dotk_q3_k_avx2,
                 [SOCFW_DTYPE_Q4_K] = dotk_q4_k_avx2,
                 [SOCFW_DTYPE_Q5_K] = dotk_q5_k_avx2,
                 [SOCFW_DTYPE_Q6_K] = dotk_q6_k_avx2,
