@@ -155,8 +155,9 @@ check_case(socfw_dtype t, int64_t rows, int64_t nblk, int N)
                                 for (int64_t b = 0; b < cols / ab; b++) {
                                         double amax = 0, sw = 0;
                                         for (int e = 0; e < ab; e++) {
-                                                amax = fmax(amax,
-                                                            fabs(xn[ab * b + e]));
+                                                amax = fmax(
+                                                        amax,
+                                                        fabs(xn[ab * b + e]));
                                                 sw += fabs(wr[ab * b + e]);
                                         }
                                         qb += sw * amax / 127.0 / 2.0;
@@ -296,7 +297,9 @@ Test(nn_quant, k_decode_every_block_count_paths_and_threads, .timeout = 120)
                                 for (int64_t b = 0; b < nbs[k]; b++) {
                                         double amax = 0, sw = 0;
                                         for (int e = 0; e < 256; e++) {
-                                                amax = fmax(amax, fabs(x[256 * b + e]));
+                                                amax = fmax(
+                                                        amax,
+                                                        fabs(x[256 * b + e]));
                                                 sw += fabs(wr[256 * b + e]);
                                         }
                                         qb += sw * amax / 127.0 / 2.0;

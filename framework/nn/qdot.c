@@ -539,9 +539,17 @@ k4_scales(const uint8_t *p, __m128i *sc, __m128i *mn)
 
 /* int16 lane j of the 8 in v (both 128-bit halves the same) broadcast to
  * all 16 lanes. */
-#define K_LANE16(v, j) \
-        _mm256_shuffle_epi8((v), _mm256_set1_epi16((short)((2 * (j) + 1) << 8 | \
-                                                           2 * (j))))
+#define K_LANE16(v, j)                                                    \
+        _mm256_shuffle_epi8(                                              \
+                (v), _mm256_set1_epi16((short)((2 * (j) + 1) << 8 | 2 * (j))))
+
+/* The 8 int16 of 128-bit half h of v in both halves. */
+AVX2 static inline __m256i
+k_half(__m256i v, int h)
+{
+        return h ? _mm256_permute2x128_si256(v, v, 0x11)
+                 : _mm256_permute2x128_si256(v, v, 0x00);
+}
 
 /* The activations' sums per 32 (8 int16). */
 AVX2 static inline __m128i
@@ -704,8 +712,7 @@ dotk_q6_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
                                                 _mm256_srli_epi16(hh, 6), m2),
                                         4));
                         /* this half's 8 scales in both 128-bit halves */
-                        __m256i sh = h ? _mm256_permute2x128_si256(sc, sc, 0x11)
-                                       : _mm256_permute2x128_si256(sc, sc, 0x00);
+                        __m256i sh = k_half(sc, h);
 #pragma GCC unroll 4
                         for (int k = 0; k < 4; k++) {
                                 __m256i p = _mm256_maddubs_epi16(
@@ -782,8 +789,7 @@ dotk_q2_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
                 for (int h = 0; h < 2; h++) {
                         __m256i q = _mm256_loadu_si256(
                                 (const void *)(row + 16 + 32 * h));
-                        __m256i sh = h ? _mm256_permute2x128_si256(sc, sc, 0x11)
-                                       : _mm256_permute2x128_si256(sc, sc, 0x00);
+                        __m256i sh = k_half(sc, h);
 #pragma GCC unroll 4
                         for (int k = 0; k < 4; k++) {
                                 __m256i p = _mm256_maddubs_epi16(
@@ -842,8 +848,7 @@ dotk_q3_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
                 for (int h = 0; h < 2; h++) {
                         __m256i q = _mm256_loadu_si256(
                                 (const void *)(row + 32 + 32 * h));
-                        __m256i sh = h ? _mm256_permute2x128_si256(sc, sc, 0x11)
-                                       : _mm256_permute2x128_si256(sc, sc, 0x00);
+                        __m256i sh = k_half(sc, h);
 #pragma GCC unroll 4
                         for (int k = 0; k < 4; k++) {
                                 /* bit 4h + k of each hmask byte to bit 2
@@ -851,8 +856,11 @@ dotk_q3_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
                                  * bit across a byte's bit 2) */
                                 int bit = 4 * h + k;
                                 __m256i hb =
-                                        bit >= 2 ? _mm256_srli_epi16(hm, bit - 2)
-                                                 : _mm256_slli_epi16(hm, 2 - bit);
+                                        bit >= 2
+                                                ? _mm256_srli_epi16(hm,
+                                                                    bit - 2)
+                                                : _mm256_slli_epi16(hm,
+                                                                    2 - bit);
                                 __m256i u = _mm256_or_si256(
                                         k_crumbs(q, k),
                                         _mm256_and_si256(hb, b2));
