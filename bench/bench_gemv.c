@@ -1,4 +1,5 @@
-/* bench/bench_gemv.c - the one-row float32 linear layer of decoding:
+/* bench/bench_gemv.c - the one-row linear layer of decoding (float32, and
+ * with "quant" block formats):
  * OpenBLAS sgemv against socfw's own matrix-vector kernel, at the decode
  * shapes of GPT-2 124M and SmolLM-135M (in x out, the LM head included).
  *
@@ -20,6 +21,21 @@
  * median time of a round is printed with the GB/s of weight read, as a
  * fraction of the streaming-read bandwidth measured by the same program
  * (1 and 2 threads).  The load average is printed before and after.
+ *
+ *     bench/bench_gemv quant [threads] [rounds] [MiB] [TYPE...]
+ *
+ * times the same one-row product over weights kept in a block format
+ * (socfw_nn_qlinear_forward, N = 1: the decode dot products of qdot.c) at
+ * the TinyLlama-1.1B decode shapes (2048x2048 q,o; 2048x256 k,v;
+ * 2048x5632 gate,up; 5632x2048 down; 2048x32000 LM head), default types
+ * Q4_0 Q4_K Q5_K Q6_K, on 1 and `threads` (default 2) threads.  For the
+ * K-quants the "avx2" path (activations per 256, nn_q8k) and "avx2-q8"
+ * (activations per 32, the kernels before it) run interleaved in the same
+ * rounds (the order reversed every other round), and "q8/avx2" is the
+ * ratio of their medians (> 1: the per-256 kernels are faster).  Weights
+ * are random blocks with sane scales (the speed does not depend on the
+ * values); copies fill `MiB` (default 256).
+ *
  * Measures only; never fails on time. */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,7 +43,9 @@
 #include <string.h>
 
 #include "bench_clock.h"
+#include "socfw/dtype.h"
 #include "socfw/nn.h"
+#include "socfw/qtensor.h"
 #include "socfw/rng.h"
 #include "socfw/threads.h"
 
@@ -178,9 +196,188 @@ runnable(int v, int avx2)
         return v != V_AVX2 || avx2;
 }
 
+/* ---- bench_gemv quant: one-row products over block formats ---- */
+
+static const shape qshapes[] = {
+        {"tinyllama", "q,o", 2048, 2048},
+        {"tinyllama", "k,v", 2048, 256},
+        {"tinyllama", "gate,up", 2048, 5632},
+        {"tinyllama", "down", 5632, 2048},
+        {"tinyllama", "lm_head", 2048, 32000},
+};
+
+/* Offsets of a block's f16 scale fields (-1 ends). */
+static const int *
+scale_fields(socfw_dtype t)
+{
+        static const int d0[] = {0, -1}, dm[] = {0, 2, -1},
+                         q2k[] = {80, 82, -1}, q3k[] = {108, -1},
+                         q6k[] = {208, -1};
+        switch (t) {
+        case SOCFW_DTYPE_Q4_1:
+        case SOCFW_DTYPE_Q5_1:
+        case SOCFW_DTYPE_Q4_K:
+        case SOCFW_DTYPE_Q5_K:
+                return dm;
+        case SOCFW_DTYPE_Q2_K:
+                return q2k;
+        case SOCFW_DTYPE_Q3_K:
+                return q3k;
+        case SOCFW_DTYPE_Q6_K:
+                return q6k;
+        default:
+                return d0;
+        }
+}
+
+static void
+random_blocks(socfw_rng *rng, socfw_dtype t, uint8_t *p, size_t n)
+{
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+                uint64_t v = socfw_rng_next(rng);
+                memcpy(p + i, &v, 8);
+        }
+        size_t bb = socfw_dtype_block_bytes(t);
+        for (size_t b = 0; b < n / bb; b++)
+                for (const int *f = scale_fields(t); *f >= 0; f++) {
+                        uint16_t h = socfw_f32_to_f16(
+                                0.001f + 0.01f * socfw_rng_uniform(rng));
+                        p[b * bb + (size_t)*f] = (uint8_t)h;
+                        p[b * bb + (size_t)*f + 1] = (uint8_t)(h >> 8);
+                }
+}
+
+static int
+quant_main(int argc, char **argv)
+{
+        int threads = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 2;
+        int rounds = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 5;
+        long mib = argc > 3 ? strtol(argv[3], NULL, 10) : 256;
+        static const char *defaults[] = {"Q4_0", "Q4_K", "Q5_K", "Q6_K"};
+        const char **names = argc > 4 ? (const char **)argv + 4 : defaults;
+        int ntypes = argc > 4 ? argc - 4 : 4;
+        if (threads < 1)
+                threads = 2;
+        if (rounds < 1 || rounds > MAXR)
+                rounds = 5;
+        if (mib < 16)
+                mib = 16;
+        socfw_rng rng;
+        socfw_rng_seed(&rng, 7);
+        const char *def = socfw_nn_qkernel_name();
+        int avx2 = socfw_nn_qkernel_set("avx2") == 0;
+        load("before");
+        int64_t nbw = (int64_t)256 << 18;
+        float *bwbuf = malloc((size_t)nbw * sizeof *bwbuf);
+        if (!bwbuf)
+                return 1;
+        for (int64_t i = 0; i < nbw; i++)
+                bwbuf[i] = 1.0f;
+        double bw[2] = {read_bw(bwbuf, nbw, 1), read_bw(bwbuf, nbw, threads)};
+        free(bwbuf);
+        int ths[2] = {1, threads};
+        printf("bench_gemv quant: read bandwidth 1 thread %.2f GB/s, %d "
+               "threads %.2f GB/s; median of %d interleaved rounds, us per "
+               "call (GB/s of weight, %% of the read bandwidth at that "
+               "thread count); %ld MiB of copies per case\n",
+               bw[0] / 1e9, threads, bw[1] / 1e9, rounds, mib);
+        for (int ti = 0; ti < ntypes; ti++) {
+                socfw_dtype t;
+                if (socfw_dtype_from_name(names[ti], &t) < 0 ||
+                    !socfw_qtensor_type_supported(t) ||
+                    socfw_dtype_block_size(t) == 1) {
+                        fprintf(stderr, "%s: not a block format\n",
+                                names[ti]);
+                        return 2;
+                }
+                int kq = socfw_dtype_block_size(t) == 256;
+                const char *paths[2] = {avx2 ? "avx2" : "scalar", "avx2-q8"};
+                int np = avx2 && kq ? 2 : 1;
+                for (size_t si = 0; si < sizeof qshapes / sizeof *qshapes;
+                     si++) {
+                        const shape *s = &qshapes[si];
+                        size_t rb = (size_t)s->in /
+                                    socfw_dtype_block_size(t) *
+                                    socfw_dtype_block_bytes(t);
+                        size_t bytes = rb * (size_t)s->out;
+                        int copies = (int)((double)mib * 1048576.0 /
+                                           (double)bytes) + 1;
+                        uint8_t *buf = malloc(bytes * (size_t)copies);
+                        socfw_qtensor *w = calloc((size_t)copies, sizeof *w);
+                        float *x = malloc((size_t)s->in * sizeof *x);
+                        float *y = malloc((size_t)s->out * sizeof *y);
+                        if (!buf || !w || !x || !y)
+                                return 1;
+                        random_blocks(&rng, t, buf, bytes);
+                        for (int c = 0; c < copies; c++) {
+                                if (c)
+                                        memcpy(buf + bytes * (size_t)c, buf,
+                                               bytes);
+                                if (socfw_qtensor_init(
+                                            &w[c], "w", t, s->out, s->in,
+                                            buf + bytes * (size_t)c, bytes, 0,
+                                            NULL) != 0)
+                                        return 1;
+                        }
+                        for (int i = 0; i < s->in; i++)
+                                x[i] = socfw_rng_normal(&rng);
+                        double tm[2][2][MAXR];
+                        for (int r = 0; r < rounds; r++)
+                                for (int k = 0; k < 2 * np; k++) {
+                                        int kk = r % 2 ? 2 * np - 1 - k : k;
+                                        int p = kk / 2, th = kk % 2;
+                                        socfw_nn_qkernel_set(paths[p]);
+                                        socfw_threads_set(ths[th]);
+                                        double t0 = bench_now();
+                                        for (int c = 0; c < copies; c++)
+                                                socfw_nn_qlinear_forward(
+                                                        y, x, &w[c], NULL, 1);
+                                        tm[p][th][r] =
+                                                (bench_now() - t0) / copies;
+                                }
+                        double l[3] = {0};
+                        getloadavg(l, 3);
+                        printf("%-9s %-7s %5d x %-5d %-4s (%6.2f MB) "
+                               "load %.2f\n",
+                               s->model, s->what, s->in, s->out,
+                               socfw_dtype_name(t), (double)bytes / 1e6, l[0]);
+                        double med[2][2];
+                        for (int p = 0; p < np; p++) {
+                                printf("  %-7s", paths[p]);
+                                for (int th = 0; th < 2; th++) {
+                                        bench_sort(tm[p][th], (size_t)rounds);
+                                        med[p][th] = tm[p][th][rounds / 2];
+                                        double gbs = (double)bytes /
+                                                     med[p][th];
+                                        printf("  t%d %8.1f us %6.2f GB/s "
+                                               "%4.0f%%",
+                                               ths[th], med[p][th] * 1e6,
+                                               gbs / 1e9,
+                                               100.0 * gbs / bw[th]);
+                                }
+                                printf("\n");
+                        }
+                        if (np == 2)
+                                printf("  q8/avx2  t%d %.2fx  t%d %.2fx\n",
+                                       ths[0], med[1][0] / med[0][0], ths[1],
+                                       med[1][1] / med[0][1]);
+                        fflush(stdout);
+                        for (int c = 0; c < copies; c++)
+                                socfw_qtensor_release(&w[c]);
+                        free(w); free(buf); free(x); free(y);
+                }
+        }
+        socfw_nn_qkernel_set(def);
+        socfw_threads_set(0);
+        load("after");
+        return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+        if (argc > 1 && !strcmp(argv[1], "quant"))
+                return quant_main(argc - 1, argv + 1);
         int rounds = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 9;
         long mib = argc > 2 ? strtol(argv[2], NULL, 10) : 512;
         if (rounds < 1 || rounds > MAXR)

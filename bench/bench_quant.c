@@ -1,8 +1,9 @@
 /* bench/bench_quant.c - socfw on weights kept in their file's format:
  * random-weight Llama GGUF files in the SmolLM-135M shape (30 layers, 576
  * wide, 9 heads / 3 KV heads, FFN 1536, vocab 32000, tied embeddings)
- * written in F32, F16, Q8_0, Q4_0 and Q4_K (Q5_0 where a row is not whole
- * 256-blocks, as llama.cpp does), each loaded (memory-mapped)
+ * written in F32, F16, Q8_0, Q4_0 and Q4_K (or Q5_K, Q6_K, BF16, Q5_0 by
+ * name; Q5_0 where a row is not whole 256-blocks, as llama.cpp does),
+ * each loaded (memory-mapped)
  * in a child process that times prefill (one 128-token prompt) and decode
  * (64 tokens after it), and reports resident memory.  The same run
  * measures the machine's streaming-read bandwidth, which bounds decode:
@@ -83,7 +84,7 @@ typedef struct gtype {
 static const gtype gtypes[] = {
         {"F32", 0, 1, 4},   {"F16", 1, 1, 2},    {"Q8_0", 8, 32, 34},
         {"Q4_0", 2, 32, 18}, {"Q4_K", 12, 256, 144}, {"BF16", 30, 1, 2},
-        {"Q5_0", 6, 32, 22},
+        {"Q5_0", 6, 32, 22}, {"Q5_K", 13, 256, 176}, {"Q6_K", 14, 256, 210},
 };
 
 /* Rows that are not whole blocks of t take Q5_0 (K-quants in a 576-wide
@@ -158,6 +159,16 @@ random_data(const gtype *t, int64_t n, uint8_t *out)
                         put16(p, socfw_f32_to_f16(0.02f / (4.6f * 32.0f)));
                         put16(p + 2, socfw_f32_to_f16(0.02f * 7.5f /
                                                      (4.6f * 32.0f)));
+                        break;
+                case 13:        /* Q5_K: as Q4_K, q in 0..31, std ~9.2 */
+                        put16(p, socfw_f32_to_f16(0.02f / (9.2f * 32.0f)));
+                        put16(p + 2, socfw_f32_to_f16(0.02f * 15.5f /
+                                                     (9.2f * 32.0f)));
+                        break;
+                case 14:        /* Q6_K: d sc (q - 32), int8 sc std ~74,
+                                 * q - 32 std ~18.5 */
+                        put16(p + 208, socfw_f32_to_f16(0.02f /
+                                                       (74.0f * 18.5f)));
                         break;
                 }
         }

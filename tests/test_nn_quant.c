@@ -7,7 +7,9 @@
  *
  * Tolerance, stated per output: the 8-bit activations differ from x by at
  * most d_a / 2 per element (d_a = max|x| / 127 over the element's block of
- * 32), so |y - y_ref| <= sum_e |w_e| d_a(e) / 2 (times 1.01) plus 1e-4 of
+ * 32; of 256 for the one-row products of the K-quant formats on the
+ * "avx2" and "scalar" paths), so |y - y_ref| <= sum_e |w_e| d_a(e) / 2
+ * (times 1.01) plus 1e-4 of
  * sum_e |w_e x_e| for float rounding.  The half-precision and panel paths
  * multiply exact float weights: 1e-4 of sum_e |w_e x_e| + 1e-6.  The
  * integer GEMM of prefill (SOCFW_QGEMM=int) quantises the activations as
@@ -133,6 +135,13 @@ check_case(socfw_dtype t, int64_t rows, int64_t nblk, int N)
         cr_assert_eq(socfw_nn_qlinear_forward(y, x, &w, bias, N), 0);
         int quant_acts = bs > 1 &&
                          (N <= 8 || !strcmp(socfw_nn_qgemm_name(), "int"));
+        /* the activations' block: 256 for the K-quants' dot products
+         * (nn_q8k) except on "avx2-q8", 32 otherwise (and in the GEMM) */
+        int ab = bs == 256 && strcmp(socfw_nn_qkernel_name(), "avx2-q8") &&
+                                 (N == 1 || (N <= 8 &&
+                                             strcmp(socfw_nn_qgemm_name(),
+                                                    "int")))
+                         ? 256 : 32;
         for (int n = 0; n < N; n++) {
                 const float *xn = x + n * cols;
                 for (int64_t r = 0; r < rows; r++) {
@@ -143,12 +152,13 @@ check_case(socfw_dtype t, int64_t rows, int64_t nblk, int N)
                                 mag += fabs((double)wr[e] * xn[e]);
                         }
                         if (quant_acts) {
-                                for (int64_t b = 0; b < cols / 32; b++) {
+                                for (int64_t b = 0; b < cols / ab; b++) {
                                         double amax = 0, sw = 0;
-                                        for (int e = 0; e < 32; e++) {
-                                                amax = fmax(amax,
-                                                            fabs(xn[32 * b + e]));
-                                                sw += fabs(wr[32 * b + e]);
+                                        for (int e = 0; e < ab; e++) {
+                                                amax = fmax(
+                                                        amax,
+                                                        fabs(xn[ab * b + e]));
+                                                sw += fabs(wr[ab * b + e]);
                                         }
                                         qb += sw * amax / 127.0 / 2.0;
                                 }
@@ -199,6 +209,191 @@ Test(nn_quant, avx2_path_matches_dequantised_reference, .timeout = 120)
                 cr_skip_test("this CPU (or build) has no AVX2 path");
         cr_assert_str_eq(socfw_nn_qkernel_name(), "avx2");
         check_all_types();
+}
+
+Test(nn_quant, avx2_q8_path_matches_dequantised_reference, .timeout = 120)
+{
+        cr_assert_eq(socfw_nn_qgemm_set("panel"), 0);
+        if (socfw_nn_qkernel_set("avx2-q8") != 0)
+                cr_skip_test("this CPU (or build) has no AVX2 path");
+        cr_assert_str_eq(socfw_nn_qkernel_name(), "avx2-q8");
+        check_all_types();
+}
+
+/* ---- the K-quants' one-row products on activations per 256 ----
+ * Every row length from 1 to 9 blocks and 22 (TinyLlama's 5632), 37 rows,
+ * activations with one outlier per row at a block boundary (elements 255
+ * and 256 alternately: the per-256 scale of one block large, its
+ * neighbour's not) and blocks of negative f16 scales, on the portable and
+ * AVX2 paths, 1 and 2 threads:
+ *   - against the dequantised weights in double precision, within the
+ *     bound of the per-256 quantisation (check_case's);
+ *   - 1 and 2 threads give the same bits (each output is one dot product
+ *     whichever thread computes it);
+ *   - AVX2 against the portable path: the same integer products, float
+ *     sums in another order, so within 1e-5 of sum_e |w_e x_e| + 1e-6. */
+static const socfw_dtype ktypes[] = {SOCFW_DTYPE_Q2_K, SOCFW_DTYPE_Q3_K,
+                                     SOCFW_DTYPE_Q4_K, SOCFW_DTYPE_Q5_K,
+                                     SOCFW_DTYPE_Q6_K};
+
+static float *
+k_run(const socfw_qtensor *w, const float *x, const char *path, int threads)
+{
+        float *y = malloc((size_t)w->rows * sizeof *y);
+        cr_assert_not_null(y);
+        cr_assert_eq(socfw_nn_qkernel_set(path), 0);
+        socfw_threads_set(threads);
+        cr_assert_eq(socfw_nn_qlinear_forward(y, x, w, NULL, 1), 0);
+        return y;
+}
+
+Test(nn_quant, k_decode_every_block_count_paths_and_threads, .timeout = 120)
+{
+        static const int64_t nbs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 22};
+        int have_avx2 = socfw_nn_qkernel_set("avx2") == 0;
+        int64_t rows = 37;
+        for (size_t t = 0; t < sizeof ktypes / sizeof *ktypes; t++)
+                for (size_t k = 0; k < sizeof nbs / sizeof *nbs; k++) {
+                        int64_t cols = 256 * nbs[k];
+                        size_t nbytes, bb = socfw_dtype_block_bytes(ktypes[t]);
+                        uint8_t *data = random_matrix(ktypes[t], rows, cols,
+                                                      &nbytes);
+                        for (size_t b = 0; b < nbytes / bb; b += 3)
+                                for (const int *f = scale_fields(ktypes[t]);
+                                     *f >= 0; f++)
+                                        data[b * bb + (size_t)*f + 1] |= 0x80;
+                        socfw_qtensor w;
+                        cr_assert_eq(socfw_qtensor_init(&w, "w", ktypes[t],
+                                                        rows, cols, data,
+                                                        nbytes, 0, NULL), 0);
+                        float *W = malloc((size_t)(rows * cols) * sizeof *W);
+                        float *x = malloc((size_t)cols * sizeof *x);
+                        cr_assert(W && x);
+                        cr_assert_eq(socfw_dtype_to_f32(ktypes[t], data,
+                                                        (size_t)(rows * cols),
+                                                        W), 0);
+                        for (int64_t i = 0; i < cols; i++)
+                                x[i] = urand();
+                        x[nbs[k] % 2 ? 255 : (cols > 256 ? 256 : 0)] = 40.0f;
+                        float *ys1 = k_run(&w, x, "scalar", 1);
+                        float *ys2 = k_run(&w, x, "scalar", 2);
+                        float *ya1 = have_avx2 ? k_run(&w, x, "avx2", 1) : NULL;
+                        float *ya2 = have_avx2 ? k_run(&w, x, "avx2", 2) : NULL;
+                        size_t yb = (size_t)rows * sizeof *ys1;
+                        cr_assert(!memcmp(ys1, ys2, yb),
+                                  "%s scalar: 1 and 2 threads differ",
+                                  socfw_dtype_name(ktypes[t]));
+                        if (have_avx2)
+                                cr_assert(!memcmp(ya1, ya2, yb),
+                                          "%s avx2: 1 and 2 threads differ",
+                                          socfw_dtype_name(ktypes[t]));
+                        for (int64_t r = 0; r < rows; r++) {
+                                const float *wr = W + r * cols;
+                                double ref = 0, mag = 0, qb = 0;
+                                for (int64_t e = 0; e < cols; e++) {
+                                        ref += (double)wr[e] * x[e];
+                                        mag += fabs((double)wr[e] * x[e]);
+                                }
+                                for (int64_t b = 0; b < nbs[k]; b++) {
+                                        double amax = 0, sw = 0;
+                                        for (int e = 0; e < 256; e++) {
+                                                amax = fmax(
+                                                        amax,
+                                                        fabs(x[256 * b + e]));
+                                                sw += fabs(wr[256 * b + e]);
+                                        }
+                                        qb += sw * amax / 127.0 / 2.0;
+                                }
+                                double tol = 1.01 * qb + 1e-4 * mag + 1e-6;
+                                cr_assert(fabs(ys1[r] - ref) <= tol,
+                                          "%s scalar cols %lld row %lld: %.7g"
+                                          " vs %.7g (tolerance %.3g)",
+                                          socfw_dtype_name(ktypes[t]),
+                                          (long long)cols, (long long)r,
+                                          ys1[r], ref, tol);
+                                if (!have_avx2)
+                                        continue;
+                                cr_assert(fabs(ya1[r] - ref) <= tol,
+                                          "%s avx2 cols %lld row %lld: %.7g "
+                                          "vs %.7g (tolerance %.3g)",
+                                          socfw_dtype_name(ktypes[t]),
+                                          (long long)cols, (long long)r,
+                                          ya1[r], ref, tol);
+                                cr_assert(fabs(ya1[r] - ys1[r]) <=
+                                                  1e-5 * mag + 1e-6,
+                                          "%s cols %lld row %lld: avx2 %.7g "
+                                          "scalar %.7g",
+                                          socfw_dtype_name(ktypes[t]),
+                                          (long long)cols, (long long)r,
+                                          ya1[r], ys1[r]);
+                        }
+                        socfw_qtensor_release(&w);
+                        free(ys1); free(ys2); free(ya1); free(ya2);
+                        free(W); free(x); free(data);
+                }
+        socfw_threads_set(0);
+}
+
+/* The largest integer products the formats allow (every weight byte 0x00,
+ * 0xff, 0x55 or 0xaa: all-max or all-min 4-, 5- and 6-bit values and
+ * scales) against activations all +1 or alternating +-1 (quantised
+ * exactly to +-127): no 16-bit pair sum may saturate, so every path gives
+ * the dequantised product to float rounding. */
+Test(nn_quant, k_decode_extreme_values_do_not_saturate)
+{
+        static const uint8_t fills[] = {0x00, 0xff, 0x55, 0xaa};
+        static const char *paths[] = {"scalar", "avx2", "avx2-q8"};
+        int64_t rows = 3, cols = 512;
+        float x[2][512];
+        for (int i = 0; i < 512; i++) {
+                x[0][i] = 1.0f;
+                x[1][i] = i % 2 ? -1.0f : 1.0f;
+        }
+        for (size_t t = 0; t < sizeof ktypes / sizeof *ktypes; t++)
+                for (size_t f = 0; f < 4; f++) {
+                        size_t nbytes, bb = socfw_dtype_block_bytes(ktypes[t]);
+                        cr_assert_eq(socfw_dtype_nbytes(ktypes[t],
+                                                        (uint64_t)(rows * cols),
+                                                        &nbytes), 0);
+                        uint8_t *data = malloc(nbytes);
+                        cr_assert_not_null(data);
+                        memset(data, fills[f], nbytes);
+                        for (size_t b = 0; b < nbytes / bb; b++)
+                                for (const int *o = scale_fields(ktypes[t]);
+                                     *o >= 0; o++)
+                                        put_f16(data + b * bb + (size_t)*o,
+                                                0.0625f);
+                        socfw_qtensor w;
+                        cr_assert_eq(socfw_qtensor_init(&w, "w", ktypes[t],
+                                                        rows, cols, data,
+                                                        nbytes, 0, NULL), 0);
+                        float W[512];
+                        cr_assert_eq(socfw_dtype_to_f32(ktypes[t], data, 512,
+                                                        W), 0);
+                        for (int xi = 0; xi < 2; xi++) {
+                                double ref = 0, mag = 0;
+                                for (int e = 0; e < 512; e++) {
+                                        ref += (double)W[e] * x[xi][e];
+                                        mag += fabs((double)W[e]);
+                                }
+                                for (size_t p = 0; p < 3; p++) {
+                                        if (socfw_nn_qkernel_set(paths[p]))
+                                                continue;
+                                        float y[3];
+                                        cr_assert_eq(socfw_nn_qlinear_forward(
+                                                             y, x[xi], &w,
+                                                             NULL, 1), 0);
+                                        cr_assert(fabs(y[0] - ref) <=
+                                                          1e-5 * mag + 1e-6,
+                                                  "%s fill 0x%02x x %d [%s]: "
+                                                  "%.7g vs %.7g",
+                                                  socfw_dtype_name(ktypes[t]),
+                                                  fills[f], xi, paths[p], y[0],
+                                                  ref);
+                                }
+                        }
+                        free(data);
+                }
 }
 
 /* ---- the integer GEMM of prefill (SOCFW_QGEMM=int) ----

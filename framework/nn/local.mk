@@ -55,7 +55,9 @@ bench_bench_kernels_CFLAGS = $(framework_libsocfw_la_CFLAGS)
 bench_bench_kernels_LDADD = framework/libsocfw.la $(framework_libsocfw_la_LIBADD)
 
 # One-row float32 linear layer of decoding, OpenBLAS sgemv against socfw's
-# kernels (measures, never fails): bench/bench_gemv [rounds] [MiB]
+# kernels (measures, never fails): bench/bench_gemv [rounds] [MiB];
+# block formats at the TinyLlama shapes: bench/bench_gemv quant [threads]
+# [rounds] [MiB] [TYPE...]
 noinst_PROGRAMS += bench/bench_gemv
 bench_bench_gemv_SOURCES = bench/bench_gemv.c
 bench_bench_gemv_CFLAGS = $(framework_libsocfw_la_CFLAGS)

@@ -221,21 +221,48 @@ typedef struct nn_q8 {
 __attribute__((visibility("hidden")))
 void nn_quantize_q8(const float *x, nn_q8 *y, int64_t n);
 
+/* An activation row quantised to 8 bits per 256 elements, for the
+ * one-row dot products of the 256-element K-quant formats: element i of
+ * block b is d * q[i]; bs[g] is the sum of q over its group g of 16, and
+ * bs32[j] over its group j of 32 (computed once per row).  One
+ * float scale per 256 lets a kernel add the 8 or 16 sub-block products
+ * of a weight block as integers (each times its small integer scale) and
+ * convert once per block; the sums bs give the offsets (mins, Q6_K's -32)
+ * as one small integer dot product per block. */
+typedef struct nn_q8k {
+        int8_t q[256];
+        int16_t bs[16];
+        int16_t bs32[8];
+        float d;
+} nn_q8k;
+
+/* y (n / 256 blocks) = x (n floats, n a multiple of 256) quantised:
+ * d = max|x| / 127 over each 256, q = round(x / d). */
+__attribute__((visibility("hidden")))
+void nn_quantize_q8k(const float *x, nn_q8k *y, int64_t n);
+
 /* dot(weight row, activation row) for a row of `nblocks` blocks of a block
- * format with traits tr, against the quantised activations a; float rows
+ * format with traits tr, against the quantised activations a (per 32, or
+ * per 256 for the dotk kernels of the 256-element formats); float rows
  * (F16, BF16) against the float activations x (n elements). */
 typedef float (*nn_qdot_fn)(const nn_qtraits *tr, const uint8_t *row,
                             const nn_q8 *a, int64_t nblocks);
+typedef float (*nn_qdotk_fn)(const nn_qtraits *tr, const uint8_t *row,
+                             const nn_q8k *a, int64_t nblocks);
 typedef float (*nn_hdot_fn)(const uint8_t *row, const float *x, int64_t n);
 
 /* dst (n floats) = n elements at src of one type (n whole blocks). */
 typedef void (*nn_deq_fn)(const uint8_t *src, float *dst, int64_t n);
 
 /* The kernels of the selected path (qdot.c); deq entries may be NULL
- * (socfw_dtype_to_f32 then). */
+ * (socfw_dtype_to_f32 then).  Where dotk has an entry the one-row
+ * products of that (256-element) format quantise the activations per 256
+ * (nn_q8k) and use it; otherwise per 32 (nn_q8) and dot. */
 typedef struct nn_qkernels {
         const char *name;
+        int avx2;                               /* AVX2 instructions      */
         nn_qdot_fn dot[SOCFW_DTYPE_COUNT];      /* block formats          */
+        nn_qdotk_fn dotk[SOCFW_DTYPE_COUNT];    /* 256-element formats    */
         nn_hdot_fn hdot[SOCFW_DTYPE_COUNT];     /* F16, BF16              */
         nn_deq_fn deq[SOCFW_DTYPE_COUNT];       /* fast dequantisation    */
 } nn_qkernels;

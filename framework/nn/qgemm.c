@@ -477,7 +477,7 @@ nn_qgemm_forward(float *out, const float *inp, const socfw_qtensor *w,
         j.nsub = C / 32;
         j.has_min = type_has_min(w->dtype);
 #ifdef QG_HAVE_AVX2
-        j.avx2 = !strcmp(nn_qkernels_get()->name, "avx2");
+        j.avx2 = nn_qkernels_get()->avx2;
 #endif
         j.aq = malloc((size_t)j.Mpad * (size_t)j.nsub * sizeof *j.aq);
         if (j.has_min)

@@ -2,7 +2,9 @@
  * layer over them (socfw/qtensor.h).
  *
  * Few rows (decode: one token; small batches): each activation row is
- * quantised to 8 bits per 32 (nn_q8) once, then every output row is one
+ * quantised to 8 bits once (per 256, nn_q8k, for the K-quant formats
+ * where the path has kernels for it; per 32, nn_q8, otherwise), then
+ * every output row is one
  * dot product per input row against the weight row in its own format
  * (qdot.c), the weight row read once for all input rows.  Many rows
  * (prefill): panels of weight rows are dequantised to float32 and
@@ -139,7 +141,9 @@ typedef struct qlin_job {
         const float *bias;
         int N;
         const nn_q8 *aq;        /* (N, cols/32) quantised rows, or NULL   */
+        const nn_q8k *ak;       /* (N, cols/256) quantised rows, or NULL  */
         nn_qdot_fn dot;
+        nn_qdotk_fn dotk;
         nn_hdot_fn hdot;
         const nn_qtraits *tr;
         int failed;             /* a panel could not be allocated         */
@@ -156,8 +160,11 @@ qlin_vec_body(void *ctx, int64_t r0, int64_t r1)
                 const uint8_t *row = w->data + (size_t)r * w->row_bytes;
                 float b = j->bias ? j->bias[r] : 0.0f;
                 for (int n = 0; n < j->N; n++) {
-                        float v = j->aq ? j->dot(j->tr, row, j->aq + n * na, nb)
-                                        : j->hdot(row, j->inp + n * C, C);
+                        float v = j->ak   ? j->dotk(j->tr, row, j->ak + n * nb,
+                                                    nb)
+                                  : j->aq ? j->dot(j->tr, row, j->aq + n * na,
+                                                   nb)
+                                          : j->hdot(row, j->inp + n * C, C);
                         j->out[(size_t)n * OC + r] = v + b;
                 }
         }
@@ -289,7 +296,7 @@ socfw_nn_qlinear_forward(float *out, const float *inp, const socfw_qtensor *w,
                                         SOCFW_NN_W_OUT_IN);
                 return 0;
         }
-        qlin_job j = {out, inp, w, bias, N, NULL, NULL, NULL,
+        qlin_job j = {out, inp, w, bias, N, NULL, NULL, NULL, NULL, NULL,
                       nn_qtraits_of(w->dtype), 0};
         if (j.tr && N > 1) {
                 int mode = qg_mode_get();
@@ -307,7 +314,18 @@ socfw_nn_qlinear_forward(float *out, const float *inp, const socfw_qtensor *w,
         }
         const nn_qkernels *k = nn_qkernels_get();
         nn_q8 *aq = NULL;
-        if (j.tr) {
+        nn_q8k *ak = NULL;
+        if (j.tr && k->dotk[w->dtype]) {
+                /* 256-element formats: activations per 256 (nn_q8k) */
+                j.dotk = k->dotk[w->dtype];
+                ak = malloc((size_t)(N * (C / 256)) * sizeof *ak);
+                if (!ak)
+                        return SOCFW_ENOMEM;
+                for (int n = 0; n < N; n++)
+                        nn_quantize_q8k(inp + (size_t)n * C,
+                                        ak + (size_t)n * (C / 256), C);
+                j.ak = ak;
+        } else if (j.tr) {
                 j.dot = k->dot[w->dtype];
                 if (!j.dot) {
                         notice_fallback(w->dtype);
@@ -330,6 +348,7 @@ socfw_nn_qlinear_forward(float *out, const float *inp, const socfw_qtensor *w,
         double cost = (double)N * (double)C * 0.25;
         socfw_parallel_for_cost(OC, cost, qlin_vec_body, &j);
         free(aq);
+        free(ak);
         return 0;
 }
 

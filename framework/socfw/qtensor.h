@@ -105,13 +105,18 @@ int socfw_dtype_to_f32(socfw_dtype t, const void *src, size_t nelem,
 
 /* ---- kernel selection (tests and benchmarks) ---- */
 
-/* The integer dot-product path in use: "avx2" or "scalar".  The best the
- * CPU has is chosen on first use; the environment variable
- * SOCFW_QKERNEL=scalar forces the portable one. */
+/* The integer dot-product path in use: "avx2", "avx2-q8" or "scalar".
+ * The best the CPU has is chosen on first use; the environment variable
+ * SOCFW_QKERNEL=scalar forces the portable one.  "avx2" and "scalar"
+ * quantise a one-row product's activations per 256 for the K-quant
+ * formats (Q2_K..Q6_K) and per 32 for the others; "avx2-q8"
+ * (SOCFW_QKERNEL=avx2-q8) is the AVX2 path with activations per 32 for
+ * every format: slower for K-quants, closer to float where activations
+ * have outliers. */
 const char *socfw_nn_qkernel_name(void);
 
-/* Use path `name` ("scalar", "avx2") from now on.  Returns 0, or
- * SOCFW_EUNSUPPORTED when the CPU (or the build) lacks it. */
+/* Use path `name` ("scalar", "avx2", "avx2-q8") from now on.  Returns 0,
+ * or SOCFW_EUNSUPPORTED when the CPU (or the build) lacks it. */
 int socfw_nn_qkernel_set(const char *name);
 
 /* The many-row (prefill, batched decode) product over block formats:
