@@ -407,6 +407,34 @@ dot_q5_1_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
         return dot_u32_avx2(row, a, nblocks, 24, 1, 1, 0.0f);
 }
 
+/* The 128 unsigned 6-bit fields (0..63) of half h of the Q6_K block at
+ * row, as four runs of 32 bytes in the order of the block's values: the
+ * low nibbles from ql (64 bytes per half, low then high nibbles of each
+ * 32), the two high bits from qh (32 bytes per half, 2 bits per run). */
+AVX2 static inline void
+q6k_fields(const uint8_t *row, int h, __m256i u[4])
+{
+        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+        const uint8_t *ql = row + 64 * h;
+        __m256i l0 = _mm256_loadu_si256((const void *)ql);
+        __m256i l1 = _mm256_loadu_si256((const void *)(ql + 32));
+        __m256i hh = _mm256_loadu_si256((const void *)(row + 128 + 32 * h));
+        __m256i lows[4] = {
+                _mm256_and_si256(l0, m4),
+                _mm256_and_si256(l1, m4),
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+        };
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++)     /* unrolled: immediate shifts */
+                u[k] = _mm256_or_si256(
+                        lows[k],
+                        _mm256_slli_epi16(
+                                _mm256_and_si256(
+                                        _mm256_srli_epi16(hh, 2 * k), m2),
+                                4));
+}
+
 /* Q6_K: per 128 elements h, ql[64] and qh[32]; element 32k + l of the
  * half is the k-th 4-bit field (k = 0: low nibble of ql[l], 1: of
  * ql[l+32], 2/3: the high nibbles) with bits 2k, 2k+1 of qh[l] on top,
@@ -416,40 +444,14 @@ dot_q6_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
               int64_t nblocks)
 {
         (void)tr;
-        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
         __m256 acc = _mm256_setzero_ps();
         float corr = 0.0f;
         for (int64_t b = 0; b < nblocks; b++, row += 210) {
                 const int8_t *sc = (const int8_t *)(row + 192);
                 float d = f16(row + 208);
                 for (int h = 0; h < 2; h++) {
-                        const uint8_t *ql = row + 64 * h;
-                        __m256i l0 = _mm256_loadu_si256((const void *)ql);
-                        __m256i l1 = _mm256_loadu_si256((const void *)(ql + 32));
-                        __m256i hh = _mm256_loadu_si256(
-                                (const void *)(row + 128 + 32 * h));
                         __m256i u[4];
-                        u[0] = _mm256_or_si256(
-                                _mm256_and_si256(l0, m4),
-                                _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
-                        u[1] = _mm256_or_si256(
-                                _mm256_and_si256(l1, m4),
-                                _mm256_slli_epi16(
-                                        _mm256_and_si256(
-                                                _mm256_srli_epi16(hh, 2), m2),
-                                        4));
-                        u[2] = _mm256_or_si256(
-                                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                _mm256_slli_epi16(
-                                        _mm256_and_si256(
-                                                _mm256_srli_epi16(hh, 4), m2),
-                                        4));
-                        u[3] = _mm256_or_si256(
-                                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                _mm256_slli_epi16(
-                                        _mm256_and_si256(
-                                                _mm256_srli_epi16(hh, 6), m2),
-                                        4));
+                        q6k_fields(row, h, u);
                         for (int k = 0; k < 4; k++, a++) {
                                 int g = 8 * h + 2 * k;
                                 float s0 = d * (float)sc[g] * a->d;
@@ -674,7 +676,6 @@ dotk_q6_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
                int64_t nblocks)
 {
         (void)tr;
-        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
         /* int16 lane k of a half's 8 scales to lanes 0..7 and lane k + 1
          * to lanes 8..15 */
         __m256i pick[4];
@@ -693,34 +694,8 @@ dotk_q6_k_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8k *a,
                 isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
-                        const uint8_t *ql = row + 64 * h;
-                        __m256i l0 = _mm256_loadu_si256((const void *)ql);
-                        __m256i l1 = _mm256_loadu_si256(
-                                (const void *)(ql + 32));
-                        __m256i hh = _mm256_loadu_si256(
-                                (const void *)(row + 128 + 32 * h));
                         __m256i u[4];
-                        u[0] = _mm256_or_si256(
-                                _mm256_and_si256(l0, m4),
-                                _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
-                        u[1] = _mm256_or_si256(
-                                _mm256_and_si256(l1, m4),
-                                _mm256_slli_epi16(
-                                        _mm256_and_si256(
-                                                _mm256_srli_epi16(hh, 2), m2),
-                                        4));
-                        u[2] = _mm256_or_si256(
-                                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                _mm256_slli_epi16(
-                                        _mm256_and_si256(
-                                                _mm256_srli_epi16(hh, 4), m2),
-                                        4));
-                        u[3] = _mm256_or_si256(
-                                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                _mm256_slli_epi16(
-                                        _mm256_and_si256(
-                                                _mm256_srli_epi16(hh, 6), m2),
-                                        4));
+                        q6k_fields(row, h, u);
                         /* this half's 8 scales in both 128-bit halves */
                         __m256i sh = k_half(sc, h);
 #pragma GCC unroll 4
@@ -1081,36 +1056,15 @@ deq_q4_k_avx2(const uint8_t *src, float *dst, int64_t n)
 AVX2 static void
 deq_q6_k_avx2(const uint8_t *src, float *dst, int64_t n)
 {
-        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
         const __m256i k32 = _mm256_set1_epi8(32);
         for (int64_t b = 0; b < n / 256; b++, src += 210) {
                 const int8_t *sc = (const int8_t *)(src + 192);
                 float d = f16(src + 208);
                 for (int h = 0; h < 2; h++, dst += 128) {
-                        const uint8_t *ql = src + 64 * h;
-                        __m256i l0 = _mm256_loadu_si256((const void *)ql);
-                        __m256i l1 = _mm256_loadu_si256(
-                                (const void *)(ql + 32));
-                        __m256i hh = _mm256_loadu_si256(
-                                (const void *)(src + 128 + 32 * h));
-                        __m256i lows[4] = {
-                                _mm256_and_si256(l0, m4),
-                                _mm256_and_si256(l1, m4),
-                                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                        };
-                        __m256i highs[4] = {
-                                _mm256_and_si256(hh, m2),
-                                _mm256_and_si256(_mm256_srli_epi16(hh, 2), m2),
-                                _mm256_and_si256(_mm256_srli_epi16(hh, 4), m2),
-                                _mm256_and_si256(_mm256_srli_epi16(hh, 6), m2),
-                        };
+                        __m256i u[4];
+                        q6k_fields(src, h, u);
                         for (int k = 0; k < 4; k++) {
-                                __m256i q = _mm256_sub_epi8(
-                                        _mm256_or_si256(
-                                                lows[k],
-                                                _mm256_slli_epi16(highs[k], 4)),
-                                        k32);
+                                __m256i q = _mm256_sub_epi8(u[k], k32);
                                 int g = 8 * h + 2 * k;
                                 deq32(dst + 32 * k, q, d * (float)sc[g], 0.0f,
                                       d * (float)sc[g + 1], 0.0f);
