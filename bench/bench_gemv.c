@@ -206,30 +206,6 @@ static const shape qshapes[] = {
         {"tinyllama", "lm_head", 2048, 32000},
 };
 
-/* Offsets of a block's f16 scale fields (-1 ends). */
-static const int *
-scale_fields(socfw_dtype t)
-{
-        static const int d0[] = {0, -1}, dm[] = {0, 2, -1},
-                         q2k[] = {80, 82, -1}, q3k[] = {108, -1},
-                         q6k[] = {208, -1};
-        switch (t) {
-        case SOCFW_DTYPE_Q4_1:
-        case SOCFW_DTYPE_Q5_1:
-        case SOCFW_DTYPE_Q4_K:
-        case SOCFW_DTYPE_Q5_K:
-                return dm;
-        case SOCFW_DTYPE_Q2_K:
-                return q2k;
-        case SOCFW_DTYPE_Q3_K:
-                return q3k;
-        case SOCFW_DTYPE_Q6_K:
-                return q6k;
-        default:
-                return d0;
-        }
-}
-
 static void
 random_blocks(socfw_rng *rng, socfw_dtype t, uint8_t *p, size_t n)
 {
@@ -239,7 +215,8 @@ random_blocks(socfw_rng *rng, socfw_dtype t, uint8_t *p, size_t n)
         }
         size_t bb = socfw_dtype_block_bytes(t);
         for (size_t b = 0; b < n / bb; b++)
-                for (const int *f = scale_fields(t); *f >= 0; f++) {
+                for (const int *f =
+                             socfw_dtype_scale_offsets(t); *f >= 0; f++) {
                         uint16_t h = socfw_f32_to_f16(
                                 0.001f + 0.01f * socfw_rng_uniform(rng));
                         p[b * bb + (size_t)*f] = (uint8_t)h;

@@ -60,18 +60,6 @@ put_f16(uint8_t *p, float v)
         p[1] = (uint8_t)(h >> 8);
 }
 
-/* Offsets of a block's f16 scale fields (-1 ends). */
-static const int *
-scale_fields(socfw_dtype t)
-{
-        static const int d0[] = {0, -1}, dm[] = {0, 2, -1}, q6k[] = {208, -1};
-        if (t == SOCFW_DTYPE_Q4_K)
-                return dm;
-        if (t == SOCFW_DTYPE_Q6_K)
-                return q6k;
-        return d0;
-}
-
 static void
 load(double *l1)
 {
@@ -149,7 +137,8 @@ main(int argc, char **argv)
                         for (size_t i = 0; i < nb; i++)
                                 data[i] = (uint8_t)socfw_rng_next(&rng);
                         for (size_t b = 0; b < nb / bb; b++)
-                                for (const int *f = scale_fields(t); *f >= 0;
+                                for (const int *f =
+                                             socfw_dtype_scale_offsets(t); *f >= 0;
                                      f++)
                                         put_f16(data + b * bb + *f, 0.001f);
                         for (size_t i = 0; i < (size_t)512 * s->in; i++)

@@ -48,30 +48,6 @@ put_f16(uint8_t *p, float v)
         p[1] = (uint8_t)(h >> 8);
 }
 
-/* Offsets of the f16 scale fields of one block (-1 ends). */
-static const int *
-scale_fields(socfw_dtype t)
-{
-        static const int d0[] = {0, -1}, dm[] = {0, 2, -1},
-                         q2k[] = {80, 82, -1}, q3k[] = {108, -1},
-                         q6k[] = {208, -1};
-        switch (t) {
-        case SOCFW_DTYPE_Q4_1:
-        case SOCFW_DTYPE_Q5_1:
-        case SOCFW_DTYPE_Q4_K:
-        case SOCFW_DTYPE_Q5_K:
-                return dm;
-        case SOCFW_DTYPE_Q2_K:
-                return q2k;
-        case SOCFW_DTYPE_Q3_K:
-                return q3k;
-        case SOCFW_DTYPE_Q6_K:
-                return q6k;
-        default:
-                return d0;
-        }
-}
-
 /* rows x cols of random weights of type t (random bits, sane scales). */
 static uint8_t *
 random_matrix(socfw_dtype t, int64_t rows, int64_t cols, size_t *nbytes)
@@ -93,7 +69,8 @@ random_matrix(socfw_dtype t, int64_t rows, int64_t cols, size_t *nbytes)
                         p[i] = (uint8_t)rnd();
                 size_t bb = socfw_dtype_block_bytes(t);
                 for (size_t b = 0; b < n / bb; b++)
-                        for (const int *f = scale_fields(t); *f >= 0; f++)
+                        for (const int *f =
+                                     socfw_dtype_scale_offsets(t); *f >= 0; f++)
                                 put_f16(p + b * bb + *f,
                                         0.01f + 0.05f * (urand() + 1.0f));
         }
@@ -259,7 +236,8 @@ Test(nn_quant, k_decode_every_block_count_paths_and_threads, .timeout = 120)
                         uint8_t *data = random_matrix(ktypes[t], rows, cols,
                                                       &nbytes);
                         for (size_t b = 0; b < nbytes / bb; b += 3)
-                                for (const int *f = scale_fields(ktypes[t]);
+                                for (const int *f =
+                                             socfw_dtype_scale_offsets(ktypes[t]);
                                      *f >= 0; f++)
                                         data[b * bb + (size_t)*f + 1] |= 0x80;
                         socfw_qtensor w;
@@ -359,7 +337,8 @@ Test(nn_quant, k_decode_extreme_values_do_not_saturate)
                         cr_assert_not_null(data);
                         memset(data, fills[f], nbytes);
                         for (size_t b = 0; b < nbytes / bb; b++)
-                                for (const int *o = scale_fields(ktypes[t]);
+                                for (const int *o =
+                                             socfw_dtype_scale_offsets(ktypes[t]);
                                      *o >= 0; o++)
                                         put_f16(data + b * bb + (size_t)*o,
                                                 0.0625f);
@@ -732,7 +711,8 @@ Test(nn_quant, avx2_dequant_is_bitwise_portable)
                                                       &nbytes);
                         /* every third block: negative f16 scales */
                         for (size_t b = 0; b < nbytes / bb; b += 3)
-                                for (const int *f = scale_fields(qt[t]);
+                                for (const int *f =
+                                             socfw_dtype_scale_offsets(qt[t]);
                                      *f >= 0; f++)
                                         data[b * bb + (size_t)*f + 1] |= 0x80;
                         socfw_qtensor w;

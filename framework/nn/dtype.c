@@ -82,6 +82,33 @@ socfw_dtype_block_bytes(socfw_dtype t)
         return dtype_valid(t) ? dtype_table[t].bytes : 0;
 }
 
+const int *
+socfw_dtype_scale_offsets(socfw_dtype t)
+{
+        static const int none[] = {-1}, d[] = {0, -1}, dm[] = {0, 2, -1},
+                         q2k[] = {80, 82, -1}, q3k[] = {108, -1},
+                         q6k[] = {208, -1};
+        switch (t) {
+        case SOCFW_DTYPE_Q4_0:
+        case SOCFW_DTYPE_Q5_0:
+        case SOCFW_DTYPE_Q8_0:
+                return d;
+        case SOCFW_DTYPE_Q4_1:
+        case SOCFW_DTYPE_Q5_1:
+        case SOCFW_DTYPE_Q4_K:
+        case SOCFW_DTYPE_Q5_K:
+                return dm;
+        case SOCFW_DTYPE_Q2_K:
+                return q2k;
+        case SOCFW_DTYPE_Q3_K:
+                return q3k;
+        case SOCFW_DTYPE_Q6_K:
+                return q6k;
+        default:
+                return none;
+        }
+}
+
 int
 socfw_dtype_nbytes(socfw_dtype t, uint64_t nelem, size_t *out)
 {

@@ -75,6 +75,14 @@ size_t socfw_dtype_block_size(socfw_dtype t);
  * Returns 0 for an out-of-range value. */
 size_t socfw_dtype_block_bytes(socfw_dtype t);
 
+/* Byte offsets of the float16 scale fields (d, and m / dmin where the
+ * type has one) inside one block of a block-quantised type, ended by -1:
+ * {0, -1} for Q4_0, Q5_0, Q8_0; {0, 2, -1} for Q4_1, Q5_1, Q4_K, Q5_K;
+ * {80, 82, -1} Q2_K; {108, -1} Q3_K; {208, -1} Q6_K.  An empty list ({-1})
+ * for every other type.  For code that writes valid random blocks (tests,
+ * benchmarks): random bytes elsewhere, finite scales here. */
+const int *socfw_dtype_scale_offsets(socfw_dtype t);
+
 /* Bytes needed for `nelem` elements.  Returns 0 and sets *out, or
  * SOCFW_EINVAL if nelem is not a multiple of the block size or the size
  * overflows size_t. */
