@@ -180,5 +180,37 @@ if "$socfw" validate "$tmp/pbad.yaml" >"$tmp/pvalidate.out" 2>&1; then
 fi
 grep -q "pbad.yaml:[0-9]*:[0-9]*: .*40 virtual tokens" "$tmp/pvalidate.out" ||
         { cat "$tmp/pvalidate.out"; fail "validate (prompt): no file:line:col"; }
+# LoRA on the token embedding too (targets: [..., embed]): PEFT's
+# lora_embedding_A/B of wte, inspect names it, logits --adapter moves, and
+# merge refuses, since GPT-2's LM head is the embedding table; validate
+# refuses embed on another type at its line
+pipeline "$(printf '%s\n' "$task_sentiment" |
+        sed 's/targets: \[attn.q, attn.v\]/targets: [attn.q, attn.v, embed]/')" |
+        sed "s|$tmp/run|$tmp/erun|" >"$tmp/embed.yaml"
+"$socfw" run "$tmp/embed.yaml" >"$tmp/erun.log" 2>&1 ||
+        { tail -20 "$tmp/erun.log"; fail "socfw run (embedding LoRA)"; }
+ead=$tmp/erun/adapters/sentiment
+grep -aq 'base_model.model.transformer.wte.lora_embedding_A' \
+        "$ead/adapter_model.safetensors" || fail "no lora_embedding_A of wte"
+"$socfw" adapter inspect "$ead" | grep -q "wte .*rank 4 (token embedding, 400 rows)" ||
+        { "$socfw" adapter inspect "$ead"; fail "inspect: no embedding line"; }
+"$socfw" logits --model "$tmp/erun/backbone" --adapter "$ead" --ids "$ids" \
+        >"$tmp/eadapted.txt" || fail "logits --adapter (embedding LoRA)"
+"$socfw" logits --model "$tmp/erun/backbone" --ids "$ids" >"$tmp/ebase.txt"
+cmp -s "$tmp/eadapted.txt" "$tmp/ebase.txt" &&
+        fail "the embedding LoRA changes no logit"
+if "$socfw" adapter merge "$tmp/erun" --task sentiment \
+        --output "$tmp/emerged" 2>"$tmp/emerge.err"; then
+        fail "adapter merge folded an embedding LoRA into a tied LM head"
+fi
+grep -q "LM head shares the embedding table" "$tmp/emerge.err" ||
+        { cat "$tmp/emerge.err"; fail "merge (embedding): no clear refusal"; }
+sed 's/type: lora, rank: 4, alpha: 8,/type: ia3,/' "$tmp/embed.yaml" \
+        >"$tmp/ebad.yaml"
+if "$socfw" validate "$tmp/ebad.yaml" >"$tmp/evalidate.out" 2>&1; then
+        fail "validate accepted embed on an ia3 adapter"
+fi
+grep -q "ebad.yaml:[0-9]*:[0-9]*: .*embed .*LoRA target" "$tmp/evalidate.out" ||
+        { cat "$tmp/evalidate.out"; fail "validate (embed): no file:line:col"; }
 echo "ok: PEFT files, merge equals adapter, adding a task trains only it," \
-        "a projected prefix is saved folded, prompt tuning"
+        "a projected prefix is saved folded, prompt tuning, embedding LoRA"

@@ -125,6 +125,15 @@ static const char *const TASK_PROMPT =
         "    adapter: {type: prompt, num_virtual_tokens: 4}\n"
         "    data: {train: train.jsonl, valid: valid.jsonl}\n";
 
+/* LoRA on the token embedding as well as on two sites */
+static const char *const TASK_LORA_EMBED =
+        "  - name: words\n"
+        "    plugin: sentiment\n"
+        "    labels: [negative, positive]\n"
+        "    adapter: {type: lora, rank: 2, alpha: 4,"
+        " targets: [attn.q, attn.v, embed]}\n"
+        "    data: {train: train.jsonl, valid: valid.jsonl}\n";
+
 static char out_dir[4200];
 
 static double
@@ -165,6 +174,18 @@ open_st(const char *rel)
         cr_assert_eq(socfw_modelfile_open(&mf, path, &err), 0, "%s",
                      err.message);
         return mf;
+}
+
+/* A copy of adapter directory `ad` without socfw's meta.json, as PEFT
+ * would hand the files over: fx.dir/<name>, its path in `out`. */
+static void
+peft_only_copy(const char *ad, const char *name, char *out, size_t cap)
+{
+        char cmd[20000];
+        snprintf(out, cap, "%s/%s", fx.dir, name);
+        snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && rm '%s/meta.json'", ad,
+                 out, out);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
 /* ---- training ---- */
@@ -276,11 +297,8 @@ Test(adapters, files_round_trip_and_merge_equals_the_adapted_model)
         /* the same files without socfw's meta.json, as PEFT would hand
          * them over: read by the general path (one rank, scales folded,
          * c_attn split by its non-zero rows), the same function */
-        char peft[4400], cmd[20000];
-        snprintf(peft, sizeof peft, "%s/peft-only", fx.dir);
-        snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && rm '%s/meta.json'", ad,
-                 peft, peft);
-        cr_assert_eq(system(cmd), 0);
+        char peft[4400];
+        peft_only_copy(ad, "peft-only", peft, sizeof peft);
         socfw_adapter *g = NULL;
         cr_assert_eq(socfw_adapter_load(&g, m, peft, true, &err), 0, "%s",
                      err.message);
@@ -376,6 +394,99 @@ Test(adapters, ia3_and_bottleneck_train_and_predict_from_the_run)
         socfw_model_free(m);
 }
 
+/* A LoRA with `embed` in its targets trains through the runtime, writes
+ * PEFT's lora_embedding_A / lora_embedding_B of transformer.wte (with wte
+ * in target_modules), loads back (also without socfw's meta.json) into the
+ * function the run trained, and is not folded into GPT-2, whose LM head
+ * is the embedding table. */
+Test(adapters, embedding_lora_trains_writes_peft_files_and_round_trips)
+{
+        write_data("train.jsonl", 300, 5);
+        write_data("valid.jsonl", 80, 6);
+        train_one(TASK_LORA_EMBED, "words", "\"LORA\"", 0.7);
+        char *cfg = read_text("adapters/words/adapter_config.json");
+        json_t *j = json_loads(cfg, 0, NULL);
+        cr_assert_not_null(j);
+        json_t *tm = json_object_get(j, "target_modules");
+        int has_wte = 0;
+        for (size_t i = 0; i < json_array_size(tm); i++)
+                has_wte |= !strcmp(json_string_value(json_array_get(tm, i)),
+                                   "wte");
+        cr_assert(has_wte, "target_modules lacks wte: %s", cfg);
+        json_decref(j);
+        free(cfg);
+        char *meta = read_text("adapters/words/meta.json");
+        cr_assert(strstr(meta, "\"embed\": true"), "%s", meta);
+        free(meta);
+
+        char bb[4400], ad[4400];
+        snprintf(bb, sizeof bb, "%s/backbone", out_dir);
+        snprintf(ad, sizeof ad, "%s/adapters/words", out_dir);
+        socfw_error err = {0};
+        socfw_model *m = NULL;
+        cr_assert_eq(socfw_model_load(&m, bb, NULL, &err), 0, "%s",
+                     err.message);
+        int V = socfw_model_config_of(m)->vocab_size;
+        socfw_modelfile *mf = open_st("adapters/words/adapter_model.safetensors");
+        const socfw_tensor_info *ea = socfw_modelfile_find(
+                mf, "base_model.model.transformer.wte.lora_embedding_A");
+        const socfw_tensor_info *eb = socfw_modelfile_find(
+                mf, "base_model.model.transformer.wte.lora_embedding_B");
+        cr_assert(ea && eb, "PEFT's embedding tensor names");
+        cr_assert(ea->shape[0] == 2 && ea->shape[1] == V);
+        cr_assert(eb->shape[0] == 32 && eb->shape[1] == 2);
+        socfw_modelfile_close(mf);
+
+        socfw_adapter *a = NULL, *g = NULL;
+        cr_assert_eq(socfw_adapter_load(&a, m, ad, true, &err), 0, "%s",
+                     err.message);
+        const socfw_adapter_config *ac = socfw_adapter_config_of(a);
+        cr_assert(ac->embed && socfw_adapter_embeds(a));
+        cr_assert_eq(ac->rank, 2);
+        cr_assert_eq(ac->targets, SOCFW_SITE_BIT(SOCFW_SITE_ATTN_Q) |
+                                          SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V));
+        /* the embedding adapter learnt something: A moved from zero */
+        socfw_params *ps = socfw_adapter_params(a);
+        int ia = socfw_params_find(ps, "embed.lora_embedding_A");
+        cr_assert_geq(ia, 0);
+        double amax = 0;
+        for (int64_t k = 0; k < socfw_params_numel(ps, ia); k++)
+                amax = fmax(amax, fabs(socfw_params_data(ps, ia)[k]));
+        cr_log_info("embedding LoRA: max |A| %.3g after training", amax);
+        cr_assert_gt(amax, 1e-4);
+
+        char peft[4400];
+        peft_only_copy(ad, "peft-embed", peft, sizeof peft);
+        cr_assert_eq(socfw_adapter_load(&g, m, peft, true, &err), 0, "%s",
+                     err.message);
+        cr_assert(socfw_adapter_embeds(g));
+        int32_t ids[6] = {5, 9, 40, 7, 100, 3};
+        float h0[6 * 32], h1[6 * 32], h2[6 * 32];
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
+                                         NULL, h0, &err), 0);
+        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
+                                         NULL, h1, &err), 0);
+        cr_assert_eq(socfw_model_attach(m, g, &err), 0);
+        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
+                                         NULL, h2, &err), 0);
+        socfw_model_attach(m, NULL, NULL);
+        double d_base = 0, d_peft = 0;
+        for (int i = 0; i < 6 * 32; i++) {
+                d_base = fmax(d_base, fabs(h1[i] - h0[i]));
+                d_peft = fmax(d_peft, fabs(h1[i] - h2[i]));
+        }
+        cr_log_info("|adapted - base| %.3g, |socfw files - PEFT-only| %.3g",
+                    d_base, d_peft);
+        cr_assert_gt(d_base, 1e-3);
+        cr_assert_lt(d_peft, 1e-5);
+        cr_assert_eq(socfw_adapter_merge(a, m, &err), SOCFW_EUNSUPPORTED);
+        cr_assert(strstr(err.message, "LM head"), "%s", err.message);
+        socfw_adapter_free(a);
+        socfw_adapter_free(g);
+        socfw_model_free(m);
+}
+
 /* Prompt tuning through the runtime: only the prompt embeddings and the
  * head train; the files are PEFT's PROMPT_TUNING and load back (also
  * without socfw's meta.json) into the function the run trained; merging
@@ -437,10 +548,7 @@ Test(adapters, prompt_tuning_trains_predicts_and_round_trips)
         cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
                                          NULL, h1, &err), 0);
         /* as PEFT would hand the files over: no meta.json */
-        snprintf(peft, sizeof peft, "%s/peft-prompt", fx.dir);
-        snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && rm '%s/meta.json'", ad,
-                 peft, peft);
-        cr_assert_eq(system(cmd), 0);
+        peft_only_copy(ad, "peft-prompt", peft, sizeof peft);
         cr_assert_eq(socfw_adapter_load(&g, m, peft, true, &err), 0, "%s",
                      err.message);
         cr_assert_eq(socfw_model_attach(m, g, &err), 0);

@@ -112,6 +112,7 @@ setup(fixture *f, socfw_arch arch)
                         ac.targets = SOCFW_SITE_BIT(SOCFW_SITE_ATTN_Q) |
                                      SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V) |
                                      SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN);
+                        ac.embed = a == 2;      /* the token embedding too */
                 } else if (a == 3) {
                         ac.prefix_length = 3;
                 } else {

@@ -45,17 +45,19 @@ TestSuite(mixed_runs, .timeout = 60);
 
 typedef struct mix_fx {
         socfw_model *m;
-        socfw_adapter *ad[NAD]; /* LoRA, IA3, bottleneck, AdaLoRA, LoRA 2 */
+        socfw_adapter *ad[NAD]; /* LoRA, IA3, bottleneck, AdaLoRA, LoRA 2
+                                   (+ embedding)                     */
         int32_t ids[NB * NT], mask[NB * NT];
         int C;
 } mix_fx;
 
 static socfw_adapter *
 make_adapter(const socfw_model *m, socfw_adapter_type type, unsigned targets,
-             uint64_t seed)
+             bool embed, uint64_t seed)
 {
         socfw_adapter_config ac;
         socfw_adapter_config_default(&ac, type);
+        ac.embed = embed;       /* LoRA on the token embedding too */
         if (targets)
                 ac.targets = targets;
         ac.rank = 2;
@@ -82,20 +84,20 @@ mix_setup(mix_fx *f, socfw_arch arch)
                         all |= SOCFW_SITE_BIT(s);
         /* every site; IA3 and bottleneck at mlp.down with LoRA there too:
          * one site, an input hook and output hooks of different rows */
-        f->ad[0] = make_adapter(f->m, SOCFW_ADAPTER_LORA, all, 11);
-        f->ad[1] = make_adapter(f->m, SOCFW_ADAPTER_IA3, 0, 12);
+        f->ad[0] = make_adapter(f->m, SOCFW_ADAPTER_LORA, all, false, 11);
+        f->ad[1] = make_adapter(f->m, SOCFW_ADAPTER_IA3, 0, false, 12);
         f->ad[2] = make_adapter(f->m, SOCFW_ADAPTER_BOTTLENECK,
                                 SOCFW_SITE_BIT(SOCFW_SITE_ATTN_O) |
                                         SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN),
-                                13);
+                                false, 13);
         f->ad[3] = make_adapter(f->m, SOCFW_ADAPTER_ADALORA,
                                 SOCFW_SITE_BIT(SOCFW_SITE_ATTN_Q) |
                                         SOCFW_SITE_BIT(SOCFW_SITE_MLP_UP),
-                                14);
+                                false, 14);
         f->ad[4] = make_adapter(f->m, SOCFW_ADAPTER_LORA,
                                 SOCFW_SITE_BIT(SOCFW_SITE_ATTN_V) |
                                         SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN),
-                                15);
+                                true, 15);
         unsigned x = 99;
         for (int b = 0; b < NB; b++) {
                 int len = 2 + b % (NT - 1);     /* padding differs */
@@ -241,7 +243,7 @@ Test(mixed_runs, sequence_changing_adapters_and_bad_runs_are_refused)
         cr_assert_not(socfw_adapter_mixes(prompt));
         /* an adapter of a model of another shape */
         socfw_model *m2 = peft_tiny_model(SOCFW_ARCH_LLAMA, 4);
-        other = make_adapter(m2, SOCFW_ADAPTER_LORA, 0, 5);
+        other = make_adapter(m2, SOCFW_ADAPTER_LORA, 0, false, 5);
 
         socfw_context *cx = NULL;
         cr_assert_eq(socfw_context_new(&cx, f.m, &err), 0);

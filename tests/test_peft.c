@@ -3,7 +3,8 @@
  * tests/fixtures/peft/gen_peft_fixtures.py: with the fixture's adapter
  * tensors attached to the frozen arch fixture backbones, the outputs, the
  * loss and the gradient of every adapter tensor; KV-cache decoding with the
- * adapter; merging LoRA / (IA)3 into the weights.  The backbone must stay
+ * adapter; merging LoRA / (IA)3 into the weights; a LoRA on the token
+ * embedding too.  The backbone must stay
  * bitwise unchanged and get no gradient. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -36,6 +37,7 @@ typedef struct pcase {
         bool rslora;
         socfw_adapter_act act;
         bool proj;              /* prefix: prefix_projection, width 12  */
+        bool embed;             /* LoRA on the token embedding too      */
 } pcase;
 
 static socfw_adapter_config
@@ -55,6 +57,7 @@ case_config(const pcase *pc)
         ac.act = pc->act;
         ac.prefix_projection = pc->proj;
         ac.encoder_hidden_size = pc->proj ? 12 : 0;
+        ac.embed = pc->embed;
         return ac;
 }
 
@@ -176,6 +179,15 @@ check_merge(const pcase *pc, socfw_adapter *a, const int32_t *ids,
                 socfw_model_free(m2);
                 return;
         }
+        if (pc->embed && c->arch == SOCFW_ARCH_GPT2) {
+                /* GPT-2's LM head is the embedding table */
+                cr_expect_eq(rc, SOCFW_EUNSUPPORTED, "%s: merge gave %d",
+                             pc->name, rc);
+                cr_expect(strstr(err.message, "LM head") != NULL, "%s",
+                          err.message);
+                socfw_model_free(m2);
+                return;
+        }
         cr_assert_eq(rc, 0, "%s: merge: %s", pc->name, err.message);
         cr_assert_null(socfw_model_attached(m2));
         float *h = malloc(sizeof(float) * N * C);
@@ -276,8 +288,10 @@ check_backbone_grads(const pcase *pc, socfw_adapter *a,
                 free(g);
         }
         /* prompt tuning: the word embedding too, which its virtual rows
-         * must not reach */
-        cr_expect_eq(seen, pc->type == SOCFW_ADAPTER_PROMPT ? 3 : 2);
+         * must not reach; an embedding LoRA: the table's own gradient
+         * stays what it is without the adapter */
+        cr_expect_eq(seen, pc->type == SOCFW_ADAPTER_PROMPT || pc->embed
+                                   ? 3 : 2);
         /* the adapter's own gradients are the same with a trainable
          * backbone */
         check_adapter_grads(pc->name, a, ref);
@@ -495,20 +509,24 @@ check_case(const pcase *pc)
 }
 
 #define LORA(n, a, t, rs) \
-        {n, a, SOCFW_ADAPTER_LORA, t, rs, SOCFW_ADAPTER_ACT_RELU, false}
+        {n, a, SOCFW_ADAPTER_LORA, t, rs, SOCFW_ADAPTER_ACT_RELU, false, \
+         false}
+#define LORA_EMBED(n, a) \
+        {n, a, SOCFW_ADAPTER_LORA, BIT(ATTN_Q) | BIT(ATTN_V), false, \
+         SOCFW_ADAPTER_ACT_RELU, false, true}
 #define IA3(n, a) {n, a, SOCFW_ADAPTER_IA3, IA3_DEFAULT, false, \
-                   SOCFW_ADAPTER_ACT_RELU, false}
+                   SOCFW_ADAPTER_ACT_RELU, false, false}
 #define ADALORA(n, a, t) {n, a, SOCFW_ADAPTER_ADALORA, t, false, \
-                        SOCFW_ADAPTER_ACT_RELU, false}
+                        SOCFW_ADAPTER_ACT_RELU, false, false}
 #define PREFIX(n, a) {n, a, SOCFW_ADAPTER_PREFIX, 0, false, \
-                     SOCFW_ADAPTER_ACT_RELU, false}
+                     SOCFW_ADAPTER_ACT_RELU, false, false}
 #define PREFIX_PROJ(n, a) {n, a, SOCFW_ADAPTER_PREFIX, 0, false, \
-                          SOCFW_ADAPTER_ACT_RELU, true}
+                          SOCFW_ADAPTER_ACT_RELU, true, false}
 #define PROMPT(n, a) {n, a, SOCFW_ADAPTER_PROMPT, 0, false, \
-                     SOCFW_ADAPTER_ACT_RELU, false}
+                     SOCFW_ADAPTER_ACT_RELU, false, false}
 #define BOTTLENECK(n, a, t, act) \
         {n, a, SOCFW_ADAPTER_BOTTLENECK, t, false, SOCFW_ADAPTER_ACT_##act, \
-         false}
+         false, false}
 
 static const pcase cases[] = {
         LORA("gpt2_lora", "gpt2", ALL_NO_GATE, false),
@@ -536,6 +554,9 @@ static const pcase cases[] = {
         IA3("llama_ia3", "llama"),
         BOTTLENECK("llama_houlsby", "llama", HOULSBY, RELU),
         BOTTLENECK("llama_houlsby_silu", "llama", HOULSBY, SILU),
+        LORA_EMBED("gpt2_lora_embed", "gpt2"),
+        LORA_EMBED("bert_lora_embed", "bert"),
+        LORA_EMBED("llama_lora_embed", "llama"),
 };
 
 static const pcase *
@@ -579,3 +600,6 @@ CASE(llama_prefix_proj)
 CASE(gpt2_prompt)
 CASE(bert_prompt)
 CASE(llama_prompt)
+CASE(gpt2_lora_embed)
+CASE(bert_lora_embed)
+CASE(llama_lora_embed)

@@ -313,13 +313,17 @@ pass_free(train_pass *p)
         free(p->dh);
 }
 
+/* variant: a prefix with prefix_projection, a LoRA on the token embedding
+ * too. */
 static socfw_adapter_config
-pass_config(socfw_adapter_type type, socfw_arch arch, bool projected)
+pass_config(socfw_adapter_type type, socfw_arch arch, bool variant)
 {
         socfw_adapter_config ac;
         switch (type) {
         case SOCFW_ADAPTER_LORA:
-                return peft_lora_all(arch, 0.2f);
+                ac = peft_lora_all(arch, 0.2f);
+                ac.embed = variant;
+                return ac;
         case SOCFW_ADAPTER_ADALORA:
                 return peft_adalora_all(arch);
         case SOCFW_ADAPTER_IA3:
@@ -330,7 +334,7 @@ pass_config(socfw_adapter_type type, socfw_arch arch, bool projected)
                 socfw_adapter_config_default(&ac, type);
                 ac.prefix_length = 2;
                 ac.num_virtual_tokens = 2;
-                ac.prefix_projection = projected;
+                ac.prefix_projection = variant;
                 return ac;
         }
 }
@@ -341,11 +345,11 @@ pass_config(socfw_adapter_type type, socfw_arch arch, bool projected)
  * bit for bit. */
 static void
 check_interleaved(const char *what, socfw_arch arch, socfw_adapter_type type,
-                  bool projected, bool at_once)
+                  bool variant, bool at_once)
 {
         socfw_model *m = peft_tiny_model(arch, 11);
         socfw_model_freeze(m, 0, false);
-        socfw_adapter_config ac = pass_config(type, arch, projected);
+        socfw_adapter_config ac = pass_config(type, arch, variant);
         socfw_adapter *a = NULL;
         socfw_error err = {0};
         cr_assert_eq(socfw_adapter_new(&a, m, &ac, 3, &err), 0, "%s: %s",
@@ -387,15 +391,16 @@ check_interleaved(const char *what, socfw_arch arch, socfw_adapter_type type,
         socfw_model_free(m);
 }
 
-/* Every adapter type (LoRA with its dropout), GPT-2's fused q|k|v, BERT's
- * padding under a prefix. */
+/* Every adapter type (LoRA with its dropout, and on the token embedding),
+ * GPT-2's fused q|k|v, BERT's padding under a prefix. */
 static const struct {
         const char *what;
         socfw_arch arch;
         socfw_adapter_type type;
-        bool projected;
+        bool variant;           /* pass_config's */
 } train_cases[] = {
         {"llama lora, dropout", SOCFW_ARCH_LLAMA, SOCFW_ADAPTER_LORA, false},
+        {"bert lora + embedding", SOCFW_ARCH_BERT, SOCFW_ADAPTER_LORA, true},
         {"gpt2 lora, dropout", SOCFW_ARCH_GPT2, SOCFW_ADAPTER_LORA, false},
         {"llama adalora", SOCFW_ARCH_LLAMA, SOCFW_ADAPTER_ADALORA, false},
         {"bert ia3", SOCFW_ARCH_BERT, SOCFW_ADAPTER_IA3, false},
@@ -414,7 +419,7 @@ check_all(bool at_once)
              i++)
                 check_interleaved(train_cases[i].what, train_cases[i].arch,
                                   train_cases[i].type,
-                                  train_cases[i].projected, at_once);
+                                  train_cases[i].variant, at_once);
 }
 
 Test(peft_context, two_contexts_train_one_adapter_interleaved,

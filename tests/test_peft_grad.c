@@ -268,6 +268,22 @@ fd_check(const char *what, socfw_arch arch, const socfw_adapter_config *ac,
                 fd_check(#tag " prompt + model dropout 0.1", arch, &ac,      \
                          true, 0.1f);                                        \
         }                                                                    \
+        Test(peft_fd, tag##_lora_embed, .timeout = 120)                      \
+        {                                                                    \
+                socfw_adapter_config ac = peft_lora_all(arch, 0.0f);         \
+                ac.embed = true;                                             \
+                fd_check(#tag " lora + embedding", arch, &ac, false, 0.0f);  \
+        }                                                                    \
+        Test(peft_fd, tag##_lora_embed_only_model_dropout, .timeout = 120)   \
+        {                                                                    \
+                socfw_adapter_config ac;                                     \
+                socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);       \
+                ac.targets = 0;                                              \
+                ac.embed = true;                                             \
+                ac.rank = 3;                                                 \
+                fd_check(#tag " embedding lora + model dropout 0.1", arch,   \
+                         &ac, true, 0.1f);                                   \
+        }                                                                    \
         Test(peft_fd, tag##_bottleneck_model_dropout, .timeout = 120)        \
         {                                                                    \
                 socfw_adapter_config ac = peft_houlsby(act);                 \
@@ -317,6 +333,10 @@ check_identity(const char *fx, const socfw_adapter_config *ac)
                 if (strstr(n, ".lora_B") || strstr(n, ".up.weight") ||
                     strstr(n, ".up.bias") || strstr(n, ".down.bias"))
                         cr_expect_eq(mx, 0.0, "%s not zero", n);
+                else if (strstr(n, "lora_embedding_A"))  /* PEFT: zero */
+                        cr_expect_eq(mx, 0.0, "%s not zero", n);
+                else if (strstr(n, "lora_embedding_B"))  /* N(0,1) */
+                        cr_expect(mx > 1.0 && mx < 6.0, "%s: max %g", n, mx);
                 else if (strstr(n, "ia3_l"))
                         for (int64_t j = 0; j < k; j++)
                                 cr_expect_eq(v[j], 1.0f, "%s", n);
@@ -358,6 +378,10 @@ Test(peft_identity, untrained_adapters_change_nothing, .timeout = 60)
                         }
                         check_identity(fx[f], &ac);
                 }
+                socfw_adapter_config ac;        /* on the embedding too */
+                socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);
+                ac.embed = true;
+                check_identity(fx[f], &ac);
         }
 }
 
@@ -395,6 +419,43 @@ Test(peft_bad, mlp_gate_on_gpt2, .timeout = 30)
         memset(&err, 0, sizeof err);
         cr_expect_eq(new_adapter(m, &ac, &err), SOCFW_EINVAL);
         EXPECT_MSG(err, "mlp.gate");
+        socfw_model_free(m);
+}
+
+Test(peft_bad, embedding_lora_type_and_rank, .timeout = 30)
+{
+        socfw_model *m = arch_load_fixture("llama");
+        socfw_adapter_config ac;
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_IA3);
+        ac.embed = true;
+        socfw_error err = {0};
+        cr_expect_eq(new_adapter(m, &ac, &err), SOCFW_EINVAL);
+        cr_log_info("embed on ia3: %s", err.message);
+        EXPECT_MSG(err, "embed");
+        EXPECT_MSG(err, "ia3");
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_ADALORA);
+        ac.embed = true;
+        memset(&err, 0, sizeof err);
+        cr_expect_eq(new_adapter(m, &ac, &err), SOCFW_EINVAL);
+        EXPECT_MSG(err, "adalora");
+        /* a rank above the table's smaller side (the hidden size) */
+        socfw_adapter_config_default(&ac, SOCFW_ADAPTER_LORA);
+        ac.targets = 0;
+        ac.embed = true;
+        ac.rank = socfw_model_config_of(m)->hidden + 1;
+        memset(&err, 0, sizeof err);
+        cr_expect_eq(new_adapter(m, &ac, &err), SOCFW_EINVAL);
+        cr_log_info("rank: %s", err.message);
+        EXPECT_MSG(err, "embedding table");
+        /* no target at all */
+        ac.embed = false;
+        ac.rank = 2;
+        memset(&err, 0, sizeof err);
+        cr_expect_eq(new_adapter(m, &ac, &err), SOCFW_EINVAL);
+        EXPECT_MSG(err, "embed");
+        /* on the embedding alone: fine */
+        ac.embed = true;
+        cr_expect_eq(new_adapter(m, &ac, &err), 0, "%s", err.message);
         socfw_model_free(m);
 }
 

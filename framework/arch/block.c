@@ -101,6 +101,18 @@ socfw_model_site_module(const socfw_model *m, int layer, socfw_site s,
 }
 
 int
+socfw_model_embed_module(const socfw_model *m, char *buf, size_t cap)
+{
+        const char *name = m->cfg.arch == SOCFW_ARCH_GPT2    ? "wte"
+                           : m->cfg.arch == SOCFW_ARCH_LLAMA ? "embed_tokens"
+                                                  : "embeddings.word_embeddings";
+        if (!buf || cap == 0)
+                return SOCFW_EINVAL;
+        int n = snprintf(buf, cap, "%s", name);
+        return n < 0 || (size_t)n >= cap ? SOCFW_EINVAL : 0;
+}
+
+int
 arch_site_weight(const socfw_model *m, int l, socfw_site s, int *w_idx,
                  int *b_idx, int *col0)
 {

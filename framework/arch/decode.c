@@ -349,6 +349,10 @@ socfw_model_decode_step(socfw_model *m, socfw_model_kv *kv,
                         return rc;
         }
         arch_embed(m, kv->x, ids, n);
+        if (peft_embed_forward(ad, ids, kv->x, n, &kv->scr) < 0)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model decode: out "
+                                       "of memory for the embedding "
+                                       "adapter");
         if ((rc = decode_rows(m, kv, n, err)) < 0)
                 return rc;
         if (logits && (rc = lm_head(m, kv->xn, kv->x + (size_t)(n - 1) * C,
@@ -465,6 +469,11 @@ socfw_model_decode_batch(socfw_model *m, socfw_model_kv *const *kvs,
         }
         float *x = s0->x, *xn = s0->xn;
         arch_embed(m, x, ids, k);
+        if (peft_runs_embed_forward(s0->runs, n_runs, ids, x, C,
+                                    &s0->scr) < 0)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model decode "
+                                       "batch: out of memory for the "
+                                       "embedding adapter");
         for (int b = 0; gpt2 && b < k; b++)
                 socfw_nn_positional_forward(x + (size_t)b * C, W(m->pos_emb),
                                             1, 1, C, s0->pos[b],

@@ -248,11 +248,24 @@ prompt_rows(socfw_context *cx, const socfw_adapter *a, float *x, int B,
                 memcpy(x + (size_t)b * T * C, e, (size_t)P * C * sizeof *e);
 }
 
-/* The embeddings of the B sequences of T rows in cx's workspace, with
- * the adapter of every row a (prompt rows, positions after a prefix). */
+/* An embedding LoRA on the word embeddings w (B*T rows): the adapter a of
+ * every row, or each run's on its rows. */
 static int
-embed_forward(socfw_context *cx, const socfw_adapter *a, int B, int T,
-              float p, socfw_rng *rng, socfw_error *err)
+embed_lora(socfw_context *cx, const socfw_adapter *a, const peft_run *runs,
+           int n_runs, float *w, int N)
+{
+        return runs ? peft_runs_embed_forward(runs, n_runs, cx->ws.ids, w,
+                                              cx->m->cfg.hidden, &cx->scr)
+                    : peft_embed_forward(a, cx->ws.ids, w, N, &cx->scr);
+}
+
+/* The embeddings of the B sequences of T rows in cx's workspace, with
+ * the adapter of every row a, or each run's on its rows (prompt rows,
+ * positions after a prefix, an embedding LoRA). */
+static int
+embed_forward(socfw_context *cx, const socfw_adapter *a, const peft_run *runs,
+              int n_runs, int B, int T, float p, socfw_rng *rng,
+              socfw_error *err)
 {
         socfw_model *m = cx->m;
         const socfw_model_config *c = &m->cfg;
@@ -264,19 +277,26 @@ embed_forward(socfw_context *cx, const socfw_adapter *a, int B, int T,
         case SOCFW_ARCH_GPT2:
                 socfw_nn_embedding_forward(x, ws->ids, arch_w(m, m->tok_emb),
                                            N, c->vocab_size, C);
+                rc = embed_lora(cx, a, runs, n_runs, x, N);
                 prompt_rows(cx, a, x, B, T);
+                if (rc < 0)
+                        break;
                 rc = socfw_nn_positional_forward(
                         x, arch_w(m, m->pos_emb), B, T, C,
                         socfw_adapter_prefix_length(a), c->max_positions);
                 break;
         case SOCFW_ARCH_LLAMA:
                 arch_embed(m, x, ws->ids, N);
+                rc = embed_lora(cx, a, runs, n_runs, x, N);
                 prompt_rows(cx, a, x, B, T);
                 break;
         case SOCFW_ARCH_BERT:
         case SOCFW_ARCH_ROBERTA:
                 arch_embed(m, ws->emb_sum, ws->ids, N);
+                rc = embed_lora(cx, a, runs, n_runs, ws->emb_sum, N);
                 prompt_rows(cx, a, ws->emb_sum, B, T);
+                if (rc < 0)
+                        break;
                 rc = socfw_nn_embedding_add_forward(ws->emb_sum, ws->pos,
                                                     arch_w(m, m->pos_emb), N,
                                                     c->max_positions, C);
@@ -292,6 +312,9 @@ embed_forward(socfw_context *cx, const socfw_adapter *a, int B, int T,
                                            c->norm_eps);
                 break;
         }
+        if (rc == SOCFW_ENOMEM)
+                return socfw_error_set(err, rc, "model forward: out of "
+                                       "memory for the embedding adapter");
         if (rc < 0)
                 return socfw_error_set(err, SOCFW_EINVAL, "model forward: "
                                        "position or token type out of "
@@ -444,7 +467,7 @@ context_forward(socfw_context *cx, socfw_adapter *a, const peft_run *runs,
                 for (int i = 0; i < B * Tr; i++)
                         ws->pos[i] = i % Tr + pre;
         }
-        rc = embed_forward(cx, a, B, Tr, p, rng, err);
+        rc = embed_forward(cx, a, runs, n_runs, B, Tr, p, rng, err);
         if (rc < 0)
                 return rc;
         peft_saved *kept = keep && a && !runs ? &cx->saved : NULL;
@@ -567,7 +590,7 @@ socfw_context_forward_runs(socfw_context *cx, const socfw_adapter_run *runs,
 
 /* ---- backward ----------------------------------------------------------- */
 
-static void
+static int
 embed_backward(socfw_context *cx, const float *dx)
 {
         socfw_model *m = cx->m;
@@ -611,6 +634,8 @@ embed_backward(socfw_context *cx, const float *dx)
                                 g, dd + ((size_t)b * T + P) * C,
                                 ws->ids + (size_t)b * T + P, T - P,
                                 c->vocab_size, C);
+        /* an embedding LoRA (never with a prompt: one adapter, one type) */
+        return peft_embed_backward(cx->adapter, ws->ids, dd, N, &cx->scr);
 }
 
 int
@@ -668,19 +693,23 @@ socfw_context_backward(socfw_context *cx, const float *dhidden,
         } else {
                 memcpy(dx, dhidden, NC * sizeof *dx);
         }
-        int floor = m->bw_embeddings ? 0 : m->bw_floor;
+        /* down to the embeddings when they or an adapter there train */
+        int emb = m->bw_embeddings || P || socfw_adapter_embeds(cx->adapter);
+        int floor = emb ? 0 : m->bw_floor;
         if (cx->adapter && peft_lowest_layer(cx->adapter) < floor)
                 floor = peft_lowest_layer(cx->adapter);
         for (int l = L - 1; l >= floor; l--) {
                 const float *x = l > 0 ? ws->layers[l - 1].out : ws->res0;
-                int need_dx = l > floor || m->bw_embeddings || P;
+                int need_dx = l > floor || emb;
                 int rc = arch_block_backward(cx, l, x, &dx, &spare, need_dx);
                 if (rc < 0)
                         return socfw_error_set(err, rc, "model backward: "
                                                "layer %d failed", l);
         }
-        if (m->bw_embeddings || P)
-                embed_backward(cx, dx);
+        if (emb && embed_backward(cx, dx) < 0)
+                return socfw_error_set(err, SOCFW_ENOMEM, "model backward: "
+                                       "out of memory for the embedding "
+                                       "adapter");
         peft_proj_backward(cx->adapter);  /* a projected prefix's MLP */
         return 0;
 }

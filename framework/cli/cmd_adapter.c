@@ -281,6 +281,12 @@ cmd_inspect(int argc, char **argv)
                 if (n > 14 && !strcmp(name + n - 14, ".lora_A.weight"))
                         printf("  %-52.*s rank %lld\n", (int)(n - 14), name,
                                (long long)t->shape[0]);
+                else if (n > 17 && !strcmp(name + n - 17,
+                                           ".lora_embedding_A"))
+                        printf("  %-52.*s rank %lld (token embedding, "
+                               "%lld rows)\n", (int)(n - 17), name,
+                               (long long)t->shape[0],
+                               (long long)t->shape[1]);
                 else if (n > 7 && !strcmp(name + n - 7, ".lora_E")) {
                         /* AdaLoRA: singular values still in use */
                         float *e = malloc((size_t)t->nelem * sizeof *e);

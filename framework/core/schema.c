@@ -19,7 +19,7 @@ static const char *const adapter_act_choices[] = {"relu", "gelu", "silu",
                                                   NULL};
 static const char *const lora_targets[] = {
         "attn.q", "attn.k", "attn.v", "attn.o", "mlp.up", "mlp.down",
-        "mlp.gate", NULL};
+        "mlp.gate", "embed", NULL};
 static const char *const optimizer_choices[] = {"adamw", NULL};
 static const char *const schedule_choices[] = {"linear", "cosine",
                                                "constant", NULL};
@@ -60,7 +60,10 @@ static const char *const truncation_choices[] = {"head", "tail",
                  "attn.v; IA3 attn.k, attn.v, mlp.down (IA3 scales the "  \
                  "outputs of attention and mlp.up/gate sites and the "    \
                  "input of mlp.down); bottleneck mlp.down (Pfeiffer; "    \
-                 "add attn.o for Houlsby)."},                             \
+                 "add attn.o for Houlsby).  LoRA only: embed adds a LoRA " \
+                 "on the token embedding table (PEFT's "                  \
+                 "lora_embedding_A/B), which full fine-tuning trains and "\
+                 "the block sites never reach."},                         \
         {.key = P "use_rslora", .type = SOCFW_PARAM_BOOL,                \
          .default_value = RS,                                             \
          .help = "LoRA: rank-stabilised scaling alpha / sqrt(r)."},       \

@@ -177,11 +177,27 @@ check_config(const socfw_model *m, const socfw_adapter_config *c,
                                                mc->max_positions);
                 return 0;       /* it sits in attention, not at sites */
         }
-        if (c->targets == 0 || (c->targets & ~SOCFW_SITE_ALL))
+        if (c->embed && c->type != SOCFW_ADAPTER_LORA)
+                return socfw_error_set(err, SOCFW_EINVAL, "adapter: embed (an "
+                                       "adapter on the token embedding) is "
+                                       "a LoRA target, not one of %s; hint: "
+                                       "type lora, or drop embed from the "
+                                       "targets",
+                                       socfw_adapter_type_name(c->type));
+        if (c->embed) {
+                const socfw_model_config *mc = socfw_model_config_of(m);
+                if (c->rank > mc->vocab_size || c->rank > mc->hidden)
+                        return socfw_error_set(
+                                err, SOCFW_EINVAL, "adapter: LoRA rank %d "
+                                "is above the size of the embedding table "
+                                "(%d x %d); hint: a rank of 4-64", c->rank,
+                                mc->vocab_size, mc->hidden);
+        }
+        if ((c->targets == 0 && !c->embed) || (c->targets & ~SOCFW_SITE_ALL))
                 return socfw_error_set(err, SOCFW_EINVAL, "adapter: no valid "
                                        "target sites; hint: attn.q, attn.k, "
                                        "attn.v, attn.o, mlp.up, mlp.gate, "
-                                       "mlp.down");
+                                       "mlp.down (and embed for LoRA)");
         for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
                 if (!(c->targets & SOCFW_SITE_BIT(s)))
                         continue;
@@ -281,6 +297,7 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                 socfw_model_site_dims(m, (socfw_site)s, &a->in[s], &a->out[s]);
         a->scale = 1.0f;
         a->prompt_t = -1;
+        a->emb_t[0] = a->emb_t[1] = -1;
         if (cfg->type == SOCFW_ADAPTER_ADALORA)  /* PEFT: alpha/(r+1e-5) */
                 a->scale = cfg->alpha / ((float)cfg->rank + 1e-5f);
         else if (cfg->type == SOCFW_ADAPTER_LORA)
@@ -374,6 +391,23 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                                 }
                 }
         }
+        if (cfg->embed) {       /* (r, vocab) and (hidden, r), as PEFT */
+                int64_t sa[2] = {cfg->rank, mc->vocab_size};
+                int64_t sb[2] = {mc->hidden, cfg->rank};
+                a->emb_t[0] = socfw_params_add(a->ps,
+                                               "embed.lora_embedding_A", 2,
+                                               sa, err);
+                a->emb_t[1] = a->emb_t[0] < 0
+                                      ? a->emb_t[0]
+                                      : socfw_params_add(
+                                                a->ps,
+                                                "embed.lora_embedding_B", 2,
+                                                sb, err);
+                if (a->emb_t[1] < 0) {
+                        rc = a->emb_t[1];
+                        goto fail;
+                }
+        }
         if (cfg->prefix_projection && (rc = peft_proj_declare(a, err)) < 0)
                 goto fail;
         if (cfg->type == SOCFW_ADAPTER_PROMPT &&
@@ -425,6 +459,11 @@ socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
                                 break;
                         }
                 }
+        }
+        if (cfg->embed) {       /* PEFT: A zero, B N(0,1) */
+                socfw_params_init_const(a->ps, a->emb_t[0], 0.0f);
+                socfw_params_init_normal(a->ps, a->emb_t[1], 0.0f, 1.0f,
+                                         &rng);
         }
         *out = a;
         return 0;
@@ -496,7 +535,7 @@ socfw_adapter_has(const socfw_adapter *a, int layer, socfw_site s)
 int
 peft_lowest_layer(const socfw_adapter *a)
 {
-        if (a->cfg.type == SOCFW_ADAPTER_PROMPT)
+        if (a->cfg.type == SOCFW_ADAPTER_PROMPT || socfw_adapter_embeds(a))
                 return 0;
         for (int l = 0; l < a->n_layers; l++)
                 for (int s = 0; s < SOCFW_SITE_COUNT; s++)
@@ -533,6 +572,8 @@ peft_shape_check(const socfw_adapter *a, const socfw_model *m,
         DIFF(n_heads, "attention heads")
         DIFF(n_kv_heads, "key/value heads")
         DIFF(head_dim, "head size")
+        if (socfw_adapter_embeds(a))
+                DIFF(vocab_size, "vocabulary size")
 #undef DIFF
         if (what)
                 return socfw_error_set(err, SOCFW_EINVAL, "adapter: made for "

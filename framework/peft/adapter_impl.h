@@ -36,6 +36,8 @@ struct socfw_adapter {
         peft_slot *slots;               /* n_layers x SOCFW_SITE_COUNT    */
         peft_proj *proj;                /* prefix_projection, or NULL     */
         int prompt_t;                   /* prompt: its tensor, or -1      */
+        int emb_t[2];                   /* embedding LoRA: A (r,vocab),
+                                           B (hidden,r); -1 without       */
 };
 
 static inline peft_slot *

@@ -5,6 +5,7 @@ framework_libsocfw_la_SOURCES += \
 	framework/peft/adapter_impl.h \
 	framework/peft/adapter.c \
 	framework/peft/sites.c \
+	framework/peft/embedding.c \
 	framework/peft/saved.c \
 	framework/peft/merge.c \
 	framework/peft/adalora.c \

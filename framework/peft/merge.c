@@ -4,6 +4,8 @@
 
 #include "arch/arch_internal.h"
 
+#include <cblas.h>
+
 /* Element (o, i) of a site's weight: output o (from the site's first
  * column col0), input i, in the weight's own layout. */
 static float *
@@ -14,6 +16,33 @@ wat(float *w, socfw_nn_wlayout lay, int total_out, int in, int col0, int o,
                 return &w[(size_t)i * total_out + col0 + o];
         (void)total_out;
         return &w[(size_t)(col0 + o) * in + i];      /* (out, in) */
+}
+
+/* The embedding LoRA into the token embedding table (vocab, hidden):
+ * row v += s * A[:, v]^T B^T.  Refused when the LM head reads the same
+ * table: folding would change what the model predicts, which the adapter
+ * (on the input lookup only) did not. */
+static int
+merge_embedding(const socfw_adapter *a, socfw_model *m, socfw_error *err)
+{
+        const socfw_model_config *c = &m->cfg;
+        int decoder = c->arch == SOCFW_ARCH_GPT2 ||
+                      c->arch == SOCFW_ARCH_LLAMA;
+        if (decoder && m->lm_head < 0)
+                return socfw_error_set(err, SOCFW_EUNSUPPORTED, "adapter "
+                                       "merge: the adapter on the token "
+                                       "embedding cannot be folded into "
+                                       "this %s, whose LM head shares the "
+                                       "embedding table (the LM head would "
+                                       "change too); hint: run it attached "
+                                       "(--adapter)",
+                                       socfw_arch_name(c->arch));
+        int r = a->cfg.rank, V = c->vocab_size, C = c->hidden;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, V, C, r, a->scale,
+                    socfw_params_data(a->ps, a->emb_t[0]), V,
+                    socfw_params_data(a->ps, a->emb_t[1]), r, 1.0f,
+                    arch_w(m, m->tok_emb), C);
+        return 0;
 }
 
 int
@@ -50,6 +79,11 @@ socfw_adapter_merge(const socfw_adapter *a, socfw_model *m, socfw_error *err)
         rc = peft_shape_check(a, m, err);
         if (rc < 0)
                 return rc;
+        if (socfw_adapter_embeds(a)) {
+                rc = merge_embedding(a, m, err);
+                if (rc < 0)
+                        return rc;
+        }
         for (int l = 0; l < a->n_layers; l++) {
                 for (int s = 0; s < SOCFW_SITE_COUNT; s++) {
                         if (!socfw_adapter_has(a, l, (socfw_site)s))

@@ -150,6 +150,20 @@ tname(const socfw_model *m, int l, socfw_site s, const char *what)
         return out;
 }
 
+/* "base_model.model.<prefix><embedding module>.<what>" */
+static char *
+ename(const socfw_model *m, const char *what)
+{
+        char mod[160];
+        char *out = NULL;
+        if (socfw_model_embed_module(m, mod, sizeof mod) < 0)
+                return NULL;
+        if (asprintf(&out, PEFT_PREFIX "%s%s.%s", module_prefix(m), mod,
+                     what) < 0)
+                return NULL;
+        return out;
+}
+
 static float *
 copy_of(const float *p, size_t n)
 {
@@ -248,7 +262,19 @@ save_lora(const socfw_adapter *a, const socfw_model *m, out_list *o,
                                 return rc;
                 }
         }
-        return 0;
+        if (!socfw_adapter_embeds(a))
+                return 0;
+        /* PEFT's lora_embedding_A (r, vocab), lora_embedding_B (hidden, r):
+         * parameters, so no ".weight" */
+        int V = a->shape.vocab_size;
+        int rc = out_add(o, ename(m, "lora_embedding_A"),
+                         copy_of(socfw_params_data(a->ps, a->emb_t[0]),
+                                 (size_t)r * V), r, V);
+        if (rc == 0)
+                rc = out_add(o, ename(m, "lora_embedding_B"),
+                             copy_of(socfw_params_data(a->ps, a->emb_t[1]),
+                                     (size_t)C * r), C, r);
+        return rc;
 }
 
 static int
@@ -369,12 +395,21 @@ target_list(const socfw_adapter *a, const socfw_model *m, int feedforward)
                 if (!dup)
                         json_array_append_new(arr, json_string(leaf));
         }
-        if (!encoder)
+        char emb[160];
+        int embeds = !feedforward && socfw_adapter_embeds(a) &&
+                     socfw_model_embed_module(m, emb, sizeof emb) == 0;
+        if (!encoder) {
+                if (embeds)
+                        json_array_append_new(arr, json_string(emb));
                 return arr;
+        }
         json_decref(arr);
+        /* PEFT full-matches the expression against module paths */
+        static const char embre[] = "(?:.*\\.)?embeddings\\.word_embeddings";
         if (first)
-                return json_array();
-        snprintf(re + rn, sizeof re - rn, ")");
+                return embeds ? json_string(embre) : json_array();
+        snprintf(re + rn, sizeof re - rn, ")%s%s", embeds ? "|" : "",
+                 embeds ? embre : "");
         return json_string(re);
 }
 
@@ -583,6 +618,8 @@ socfw_adapter_save(const socfw_adapter *a, const socfw_model *m,
                 sites, "rank", a->cfg.rank, "scale", (double)a->scale,
                 "parameters",
                 (json_int_t)socfw_params_total_numel(a->ps));
+        if (meta && socfw_adapter_embeds(a))
+                json_object_set_new(meta, "embed", json_true());
         return write_json(dir, "meta.json", meta, err);
 }
 
@@ -618,6 +655,22 @@ locate(const socfw_model *m, const char *name, const char *what, int *layer,
                         return 0;
                 }
         return -1;
+}
+
+/* Whether file tensor `name` is "[any prefix.]<embedding module>.<what>". */
+static int
+embed_tensor(const socfw_model *m, const char *name, const char *what)
+{
+        char mod[160];
+        if (socfw_model_embed_module(m, mod, sizeof mod) < 0)
+                return 0;
+        size_t n = strlen(name), w = strlen(what), k = strlen(mod);
+        if (n < w + k + 1 || strcmp(name + n - w, what) != 0 ||
+            name[n - w - 1] != '.')
+                return 0;
+        size_t stem = n - w - 1;
+        return memcmp(name + stem - k, mod, k) == 0 &&
+               (k == stem || name[stem - k - 1] == '.');
 }
 
 /* PEFT's pattern match: `key` names the module if the module path ends
@@ -877,6 +930,41 @@ load_bottleneck(socfw_adapter **out, const socfw_model *m, json_t *cfg,
         return 0;
 }
 
+/* The embedding LoRA of a file into a (made with cfg.embed at rank >=
+ * the file's): A's rows, B's columns; a foreign file's alpha / r folded
+ * into B as for the sites. */
+static int
+load_embedding(socfw_adapter *a, const socfw_model *m, json_t *cfg,
+               int native, const socfw_tensor_info *EA,
+               const socfw_tensor_info *EB, const socfw_modelfile *mf,
+               socfw_error *err)
+{
+        int r = (int)EA->shape[0], Ra = a->cfg.rank;
+        int V = a->shape.vocab_size, C = a->shape.hidden;
+        float *dA = socfw_params_data(a->ps, a->emb_t[0]);
+        float *dB = socfw_params_data(a->ps, a->emb_t[1]);
+        float *A = NULL, *B = NULL;
+        int rc = read_all(mf, EA, &A, err);
+        if (rc == 0)
+                rc = read_all(mf, EB, &B, err);
+        if (rc == 0) {
+                char mod[160];
+                socfw_model_embed_module(m, mod, sizeof mod);
+                float k = native ? 1.0f
+                                 : lora_scale_for(cfg, mod, r) / a->scale;
+                memset(dA, 0, (size_t)Ra * V * sizeof *dA);
+                memset(dB, 0, (size_t)C * Ra * sizeof *dB);
+                memcpy(dA, A, (size_t)r * V * sizeof *dA);
+                for (int c = 0; c < C; c++)
+                        for (int q = 0; q < r; q++)
+                                dB[(size_t)c * Ra + q] =
+                                        k * B[(size_t)c * r + q];
+        }
+        free(A);
+        free(B);
+        return rc;
+}
+
 /* LoRA ("LORA": lora_A.weight (r,in), lora_B.weight (out,r)) and AdaLoRA
  * ("ADALORA": lora_A, lora_B, lora_E (r,1)), one module each.
  *
@@ -906,9 +994,21 @@ load_lowrank(socfw_adapter **out, const socfw_model *m, json_t *cfg,
         if (!f)
                 return socfw_error_set(err, SOCFW_ENOMEM, "out of memory");
 #define F(l, s, k) f[((size_t)(l) * SOCFW_SITE_COUNT + (size_t)(s)) * 3 + (k)]
+        /* a LoRA on the token embedding: lora_embedding_A (r, vocab),
+         * lora_embedding_B (hidden, r) */
+        const socfw_tensor_info *EA = NULL, *EB = NULL;
+        int V = mc->vocab_size;
         for (size_t i = 0; rc == 0 && i < socfw_modelfile_n_tensors(mf); i++) {
                 const socfw_tensor_info *t = socfw_modelfile_tensor(mf, i);
                 int l = 0, k = -1;
+                if (!ada && embed_tensor(m, t->name, "lora_embedding_A")) {
+                        EA = t;
+                        continue;
+                }
+                if (!ada && embed_tensor(m, t->name, "lora_embedding_B")) {
+                        EB = t;
+                        continue;
+                }
                 socfw_site s = SOCFW_SITE_ATTN_Q;
                 for (int q = 0; q < nt && k < 0; q++)
                         if (locate(m, t->name, what[q], &l, &s) == 0)
@@ -977,7 +1077,25 @@ load_lowrank(socfw_adapter **out, const socfw_model *m, json_t *cfg,
                         }
                         free(b);
                 }
-        if (rc == 0 && !targets)
+        if (rc == 0 && (EA || EB) && (!EA || !EB))
+                rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
+                                        "tensor '%s' lacks a partner "
+                                        "(lora_embedding_A, "
+                                        "lora_embedding_B); hint: the file is "
+                                        "incomplete", (EA ? EA : EB)->name);
+        if (rc == 0 && EA && (EA->ndim != 2 || EA->shape[1] != V))
+                rc = tensor_err(err, path, EA->name, "does not fit",
+                                EA->shape[0], EA->ndim == 2 ? EA->shape[1] : 1,
+                                EA->shape[0], V);
+        if (rc == 0 && EA &&
+            (EB->ndim != 2 || EB->shape[0] != C ||
+             EB->shape[1] != EA->shape[0]))
+                rc = tensor_err(err, path, EB->name, "does not fit",
+                                EB->shape[0], EB->ndim == 2 ? EB->shape[1] : 1,
+                                C, EA->shape[0]);
+        if (rc == 0 && EA && EA->shape[0] > R)
+                R = (int)EA->shape[0];
+        if (rc == 0 && !targets && !EA)
                 rc = socfw_error_set_at(err, SOCFW_EFORMAT, path, 0, 0,
                                         "the adapter has no %s tensors",
                                         ada ? "AdaLoRA" : "LoRA");
@@ -988,9 +1106,11 @@ load_lowrank(socfw_adapter **out, const socfw_model *m, json_t *cfg,
         int nq = 0;
         for (int s = 0; s < 3; s++)
                 nq += fused_qkv(m, (socfw_site)s) && (ms & SOCFW_SITE_BIT(s));
+        int membed = json_is_true(json_object_get(meta, "embed"));
         int native = rc == 0 && mtype &&
-                     !strcmp(mtype, ada ? "adalora" : "lora") && ms &&
-                     mr > 0;
+                     !strcmp(mtype, ada ? "adalora" : "lora") &&
+                     (ms || membed) && mr > 0 &&
+                     (EA ? membed && EA->shape[0] == mr : !membed);
         for (int l = 0; native && l < L; l++)
                 for (int s = 0; native && s < SOCFW_SITE_COUNT; s++) {
                         int fs = fused_qkv(m, (socfw_site)s);
@@ -1006,6 +1126,7 @@ load_lowrank(socfw_adapter **out, const socfw_model *m, json_t *cfg,
                                               : SOCFW_ADAPTER_LORA);
         double alpha = json_number_value(json_object_get(cfg, "lora_alpha"));
         ac.targets = native ? ms : targets;
+        ac.embed = EA != NULL;
         ac.rank = native ? mr : R;
         ac.alpha = native || ada ? (float)alpha : (float)R;
         if (!(ac.alpha > 0.0f))
@@ -1085,6 +1206,8 @@ load_lowrank(socfw_adapter **out, const socfw_model *m, json_t *cfg,
                 }
 #undef F
         free(f);
+        if (rc == 0 && EA)
+                rc = load_embedding(a, m, cfg, native, EA, EB, mf, err);
         if (rc < 0) {
                 socfw_adapter_free(a);
                 return rc;

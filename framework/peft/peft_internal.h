@@ -104,6 +104,24 @@ PEFT_HIDDEN int peft_out_forward(socfw_adapter *a, int l, socfw_site s,
                                  const float *x, float *y, int ldy, int in,
                                  int out, const peft_pass *p);
 
+/* ---- LoRA on the token embedding (embedding.c) ----
+ *
+ * After the word-embedding lookup of N tokens into x (N, hidden) and
+ * before anything is added to it (positions, token types):
+ *   forward:  x[n] += s * A[:, ids[n]]^T B^T
+ *   backward: dx (N, hidden) is dL/d(word embedding); the adapter's
+ *             gradients get A[:, ids[n]] += s * B^T dx[n] and
+ *             B += s * dx^T z with z[n] = A[:, ids[n]] (recomputed from
+ *             the ids: a forward keeps nothing).
+ * No-ops (0) for adapters without cfg.embed and for NULL.  0 or
+ * SOCFW_ENOMEM. */
+PEFT_HIDDEN int peft_embed_forward(const socfw_adapter *a,
+                                   const int32_t *ids, float *x, int N,
+                                   peft_scratch_set *scr);
+PEFT_HIDDEN int peft_embed_backward(socfw_adapter *a, const int32_t *ids,
+                                    const float *dx, int N,
+                                    peft_scratch_set *scr);
+
 /* ---- rows of several adapters (inference) ----
  *
  * A pass's rows may be served by different adapters: runs of consecutive
@@ -127,6 +145,12 @@ PEFT_HIDDEN const float *peft_runs_in_forward(const peft_run *r, int n,
                                               int l, socfw_site s,
                                               const float *x, int in,
                                               const peft_pass *p);
+
+/* peft_embed_forward by runs: each run's adapter on its rows of x
+ * (hidden C wide) and ids. */
+PEFT_HIDDEN int peft_runs_embed_forward(const peft_run *r, int n,
+                                        const int32_t *ids, float *x, int C,
+                                        peft_scratch_set *scr);
 
 /* peft_out_forward by runs: each run's adapter on its rows of x and y. */
 PEFT_HIDDEN int peft_runs_out_forward(const peft_run *r, int n, int l,

@@ -32,6 +32,16 @@
  *            initialisation: A Kaiming-uniform (a = sqrt(5): U(+-1/sqrt(in))),
  *            B zero, so an untrained adapter changes nothing.
  *            Tensors: lora_A (r,in), lora_B (out,r).
+ *            With `embed`, also on the token embedding table (PEFT's
+ *            lora_embedding_A/B on wte / embed_tokens / word_embeddings):
+ *            the word embedding of token id becomes
+ *              E[id] + s * A_e[:, id]^T B_e^T,  A_e (r,vocab), B_e (hidden,r)
+ *            (no dropout, as PEFT); A_e starts at zero and B_e N(0,1), as
+ *            PEFT initialises it.  Only the input lookup changes: a tied
+ *            LM head (GPT-2, tied Llama) keeps reading the frozen table.
+ *            Full fine-tuning trains the embeddings, often the largest
+ *            tensor of a small backbone; the block sites never reach them.
+ *            Tensors: embed.lora_embedding_A, embed.lora_embedding_B.
  *   (IA)3    output sites (attn.q/k/v/o, mlp.up, mlp.gate): y = l * y with
  *            l (out); feed-forward input sites (mlp.down): y = (x * l) W + b
  *            with l (in), as PEFT's feedforward_modules.  l starts at 1.
@@ -158,6 +168,12 @@ void socfw_model_site_dims(const socfw_model *m, socfw_site s, int *in,
 int socfw_model_site_module(const socfw_model *m, int layer, socfw_site s,
                             char *buf, size_t cap);
 
+/* The Hugging Face module of the token embedding table, without the
+ * backbone's name prefix ("wte", "embed_tokens",
+ * "embeddings.word_embeddings"): where PEFT puts an embedding LoRA.
+ * Returns 0 or SOCFW_EINVAL (too small). */
+int socfw_model_embed_module(const socfw_model *m, char *buf, size_t cap);
+
 /* ---- adapter configuration ---------------------------------------------- */
 
 typedef enum socfw_adapter_type {
@@ -190,6 +206,7 @@ typedef struct socfw_adapter_config {
         float alpha;            /* scale numerator                         */
         float dropout;          /* on the LoRA input, training only        */
         bool use_rslora;        /* s = alpha / sqrt(r)                     */
+        bool embed;             /* LoRA also on the token embedding       */
         /* bottleneck */
         int reduction_factor;   /* m = width / reduction_factor            */
         socfw_adapter_act act;
@@ -230,7 +247,8 @@ typedef struct socfw_adapter socfw_adapter;
 /* A new adapter for every block of `m` at cfg->targets, initialised as
  * documented above from `seed`.  Refuses (SOCFW_EINVAL, naming the site or
  * value) a target the architecture lacks, rank < 1 or above the smaller
- * side of a target projection, a bottleneck target other than attn.o /
+ * side of a target projection (or of the embedding table with `embed`),
+ * `embed` on a type other than LoRA, a bottleneck target other than attn.o /
  * mlp.down, a reduction factor that leaves no width.  Returns 0 and *out
  * (caller frees), or a negative SOCFW_E* code with *out = NULL. */
 int socfw_adapter_new(socfw_adapter **out, const socfw_model *m,
@@ -287,6 +305,10 @@ void socfw_adapter_params_changed(socfw_adapter *a);
 /* Virtual tokens of a prompt adapter (0 for other types or NULL): rows
  * the forward runs in front of every sequence, positions it takes. */
 int socfw_adapter_prompt_length(const socfw_adapter *a);
+
+/* Whether `a` is a LoRA with an adapter on the token embedding (cfg.embed);
+ * false for NULL. */
+bool socfw_adapter_embeds(const socfw_adapter *a);
 
 /* Whether block `layer` has the adapter at site `s`. */
 bool socfw_adapter_has(const socfw_adapter *a, int layer, socfw_site s);
@@ -367,7 +389,9 @@ int socfw_context_forward_runs(socfw_context *c,
 /* Fold a LoRA or IA3 adapter into the weights of `m` (W += s B A, or the
  * (IA)3 scalings), so that `m` alone computes what `m` + `a` did.
  * `m` must not have `a` attached.  Bottleneck, prefix and prompt adapters
- * cannot be folded: SOCFW_EUNSUPPORTED. */
+ * cannot be folded: SOCFW_EUNSUPPORTED; nor can an embedding LoRA into a
+ * model whose LM head shares the embedding table (GPT-2, tied Llama): the
+ * LM head would change with it. */
 int socfw_adapter_merge(const socfw_adapter *a, socfw_model *m,
                         socfw_error *err);
 
@@ -379,7 +403,10 @@ int socfw_adapter_merge(const socfw_adapter *a, socfw_model *m,
  * one c_attn adapter), and meta.json: type, task (may be NULL), the base
  * model's fingerprint and `base_source` (may be NULL).  Bottleneck
  * adapters use the same layout with peft_type "SOCFW_BOTTLENECK" (socfw
- * reads them, PEFT does not).  Prompt adapters are PEFT's PROMPT_TUNING:
+ * reads them, PEFT does not).  A LoRA with `embed` also writes
+ * "<embedding module>.lora_embedding_A" (r,vocab) and ".lora_embedding_B"
+ * (hidden,r), PEFT's parameter names (no ".weight"), and lists the module
+ * in target_modules.  Prompt adapters are PEFT's PROMPT_TUNING:
  * adapter_model.safetensors holds prompt_embeddings (P,hidden), the
  * config num_virtual_tokens, token_dim, num_transformer_submodules 1,
  * prompt_tuning_init.  Files are written atomically; `dir` is made
@@ -389,7 +416,8 @@ int socfw_adapter_save(const socfw_adapter *a, const socfw_model *m,
                        const char *base_source, socfw_error *err);
 
 /* Read an adapter directory (written by socfw or by PEFT: LoRA, AdaLoRA,
- * IA3, PREFIX_TUNING without projection, PROMPT_TUNING)
+ * IA3, PREFIX_TUNING without projection, PROMPT_TUNING; LoRA's embedding
+ * tensors too)
  * for `m`.  With check_base, an adapter whose meta.json names another base
  * model fingerprint is refused naming both.  Refused with the file and
  * tensor: a tensor of no site of this architecture, a missing partner, a

@@ -89,6 +89,15 @@ socfw_runtime_check_adapters(const socfw_pipeline *p, socfw_error *err)
                         return rt_adapter_key_error(tk, bk, RT_AK_TARGETS,
                                                     SOCFW_ESCHEMA, err, msg);
                 }
+                if (ac.embed && ac.type != SOCFW_ADAPTER_LORA) {
+                        snprintf(msg, sizeof msg, "embed (an adapter on the "
+                                 "token embedding) is a LoRA target, not "
+                                 "one of %s; hint: adapter.type: lora, or "
+                                 "drop embed",
+                                 socfw_adapter_type_name(ac.type));
+                        return rt_adapter_key_error(tk, bk, RT_AK_TARGETS,
+                                                    SOCFW_ESCHEMA, err, msg);
+                }
                 if (ac.type == SOCFW_ADAPTER_BOTTLENECK &&
                     (ac.targets & ~(SOCFW_SITE_BIT(SOCFW_SITE_ATTN_O) |
                                     SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN)))) {

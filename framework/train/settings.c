@@ -123,9 +123,12 @@ read_adapter_keys(rt_adapter_keys *k, const socfw_config *c)
                                                : SOCFW_ADAPTER_ACT_RELU;
         size_t n = socfw_config_list_len(c, "adapter.targets");
         for (size_t i = 0; i < n && !k->bad_target; i++) {
-                int site = socfw_site_parse(
-                        socfw_config_list_get(c, "adapter.targets", i));
-                if (site < 0)
+                const char *t = socfw_config_list_get(c, "adapter.targets",
+                                                      i);
+                int site = socfw_site_parse(t);
+                if (t && !strcmp(t, "embed"))
+                        v->embed = true;
+                else if (site < 0)
                         k->bad_target = 1;
                 else
                         v->targets |= SOCFW_SITE_BIT(site);
@@ -206,8 +209,9 @@ rt_adapter_config_resolve(socfw_adapter_config *ac,
                                 task, bb, RT_AK_TARGETS, SOCFW_ESCHEMA, err,
                                 "unknown site; hint: attn.q, attn.k, "
                                 "attn.v, attn.o, mlp.up, mlp.gate, "
-                                "mlp.down");
+                                "mlp.down, embed");
                 ac->targets = ks->value.targets;
+                ac->embed = ks->value.embed;
         } else if (ty == SOCFW_ADAPTER_BOTTLENECK) {
                 ac->targets = SOCFW_SITE_BIT(SOCFW_SITE_MLP_DOWN);
         }
