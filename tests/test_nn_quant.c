@@ -735,7 +735,9 @@ Test(nn_quant, qgemm_mode_from_the_environment)
 }
 
 /* "auto" follows the measured rule: Q4_K at 8 rows and Q6_K at 32 take
- * the integer GEMM, Q8_0 (never), Q4_0 at 33 rows (above 16) and Q5_0 /
+ * the integer GEMM, Q4_0 too at 12 rows, and at 5 on the portable path
+ * (on AVX2 the dot products, as "panel" does up to 8 rows), Q8_0
+ * (never), Q4_0 at 33 rows (above 16) and Q5_0 /
  * Q6_K above 32 rows (AVX2 panels) the panel path, Q5_K (scalar panels)
  * the integer GEMM up to 128;
  * each is compared bit for bit with the forced mode. */
@@ -775,6 +777,10 @@ Test(nn_quant, qgemm_auto_follows_the_rule)
         check_auto_takes(SOCFW_DTYPE_Q6_K, 100, "panel");
         check_auto_takes(SOCFW_DTYPE_Q5_0, 33, "panel");
         check_auto_takes(SOCFW_DTYPE_Q5_K, 100, "int");
+        check_auto_takes(SOCFW_DTYPE_Q4_0, 12, "int");
+        if (socfw_nn_qkernel_set("avx2") == 0)
+                check_auto_takes(SOCFW_DTYPE_Q4_0, 5, "panel");
+        cr_assert_eq(socfw_nn_qkernel_set("scalar"), 0);
         check_auto_takes(SOCFW_DTYPE_Q4_0, 5, "int");
         check_auto_takes(SOCFW_DTYPE_Q4_0, 33, "panel");
         check_auto_takes(SOCFW_DTYPE_Q8_0, 33, "panel");

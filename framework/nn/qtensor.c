@@ -272,7 +272,12 @@ socfw_nn_qgemm_set(const char *name)
  * doc/performance.md "Integer GEMM"):
  *   Q8_0   never: a tie with the dot products at 8 rows, 0.7-0.95x of the
  *          panels (AVX2-dequantised) from 32 rows on;
- *   Q4_0   up to 16 rows: 1.3-1.7x at 8 rows, a tie at 32, slower above;
+ *   Q4_0   9 to 16 rows where the path has the paired-activation kernel
+ *          (dotx2; AVX2): the dot products beside it ran 2.5-4x the
+ *          integer GEMM at 2 rows, 1.3-1.6x at 4 and a tie at 8 (TinyLlama
+ *          shapes; doc/performance.md "Q4_0 decode"); else up to 16 rows
+ *          (1.3-1.7x the previous dot products at 8 rows); a tie at 32,
+ *          slower above;
  *   Q5_0, Q4_K, Q6_K (panels AVX2-dequantised) up to 32 rows: 1.3-2.3x
  *          the dot products at 8 rows, a tie with the panels at 32, the
  *          panels 1.1-1.3x faster at 128 and 1.25-1.6x at 512;
@@ -287,7 +292,9 @@ qg_auto_int(const socfw_qtensor *w, int N)
         case SOCFW_DTYPE_Q8_0:
                 return 0;
         case SOCFW_DTYPE_Q4_0:
-                return N <= 16;
+                return N <= 16 &&
+                       (N > QLIN_VEC_MAX ||
+                        !nn_qkernels_get()->dotx2[SOCFW_DTYPE_Q4_0]);
         case SOCFW_DTYPE_Q5_0:
         case SOCFW_DTYPE_Q4_K:
         case SOCFW_DTYPE_Q6_K:
