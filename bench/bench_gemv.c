@@ -30,9 +30,11 @@
  * 2048x5632 gate,up; 5632x2048 down; 2048x32000 LM head), default types
  * Q4_0 Q4_K Q5_K Q6_K, on 1 and `threads` (default 2) threads.  For the
  * K-quants the "avx2" path (activations per 256, nn_q8k) and "avx2-q8"
- * (activations per 32, the kernels before it) run interleaved in the same
- * rounds (the order reversed every other round), and "q8/avx2" is the
- * ratio of their medians (> 1: the per-256 kernels are faster).  Weights
+ * (activations per 32, the kernels before it), and for Q4_0 "avx2" (the
+ * unsigned-nibble kernel on paired activations, nn_q8x2) and "avx2-q8"
+ * (the signed kernel before it), run interleaved in the same rounds (the
+ * order reversed every other round), and "q8/avx2" is the ratio of their
+ * medians (> 1: the "avx2" kernels are faster).  Weights
  * are random blocks with sane scales (the speed does not depend on the
  * values); copies fill `MiB` (default 256).
  *
@@ -269,7 +271,10 @@ quant_main(int argc, char **argv)
                 }
                 int kq = socfw_dtype_block_size(t) == 256;
                 const char *paths[2] = {avx2 ? "avx2" : "scalar", "avx2-q8"};
-                int np = avx2 && kq ? 2 : 1;
+                /* the K-quants and Q4_0 have "avx2" kernels of their own
+                 * (per-256 activations; Q4_0's paired, several rows per
+                 * call): the previous ones are "avx2-q8" */
+                int np = avx2 && (kq || t == SOCFW_DTYPE_Q4_0) ? 2 : 1;
                 for (size_t si = 0; si < sizeof qshapes / sizeof *qshapes;
                      si++) {
                         const shape *s = &qshapes[si];

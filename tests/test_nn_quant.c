@@ -375,6 +375,235 @@ Test(nn_quant, k_decode_extreme_values_do_not_saturate)
                 }
 }
 
+/* ---- Q4_0's one-row products (the paired activations) ----
+ * On "avx2" Q4_0 quantises the activations per 32 as every per-32 format
+ * does, but lays two blocks out per entry with sums of four elements
+ * (nn_q8x2), and its kernel takes the unsigned nibbles, subtracting 8
+ * times those sums for the offset; "avx2-q8" keeps the previous (signed)
+ * kernel.  Every row length from 1 to 9 blocks and 22 (TinyLlama's 5632;
+ * odd counts end in half a pair), 229 rows (enough for 2 threads to split
+ * the longer rows), an outlier at the end of the first block and the
+ * start of the last (the per-32 scale of one block large, its
+ * neighbour's not), every third block's f16 scale negative:
+ *   - every path against the dequantised weights in double precision,
+ *     within the bound of the per-32 quantisation (check_case's);
+ *   - 1 and 2 threads give the same bits, and so does any run of rows
+ *     taken alone (a row's value does not depend on its neighbours);
+ *   - "avx2" and "avx2-q8" against the portable path: the same integer
+ *     products, float sums in another order: within 1e-5 of
+ *     sum_e |w_e x_e| + 1e-6. */
+Test(nn_quant, q4_0_decode_every_block_count_paths_and_threads,
+     .timeout = 120)
+{
+        static const int64_t nbs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 22};
+        static const char *paths[] = {"avx2", "avx2-q8"};
+        const socfw_dtype t = SOCFW_DTYPE_Q4_0;
+        int have_avx2 = socfw_nn_qkernel_set("avx2") == 0;
+        int64_t rows = 229;
+        for (size_t k = 0; k < sizeof nbs / sizeof *nbs; k++) {
+                int64_t cols = 32 * nbs[k];
+                size_t nbytes;
+                uint8_t *data = random_matrix(t, rows, cols, &nbytes);
+                for (size_t b = 0; b < nbytes / 18; b += 3)
+                        data[18 * b + 1] |= 0x80;
+                socfw_qtensor w;
+                cr_assert_eq(socfw_qtensor_init(&w, "w", t, rows, cols, data,
+                                                nbytes, 0, NULL), 0);
+                float *W = malloc((size_t)(rows * cols) * sizeof *W);
+                float *x = malloc((size_t)cols * sizeof *x);
+                cr_assert(W && x);
+                cr_assert_eq(socfw_dtype_to_f32(t, data, (size_t)(rows * cols),
+                                                W), 0);
+                for (int64_t i = 0; i < cols; i++)
+                        x[i] = urand();
+                x[31] = 40.0f;
+                x[cols - 32] = -40.0f;
+                float *ys = k_run(&w, x, "scalar", 1);
+                for (size_t p = 0; p < 2 && have_avx2; p++) {
+                        float *y1 = k_run(&w, x, paths[p], 1);
+                        float *y2 = k_run(&w, x, paths[p], 2);
+                        cr_assert(!memcmp(y1, y2, (size_t)rows * sizeof *y1),
+                                  "Q4_0 %s cols %lld: 1 and 2 threads "
+                                  "differ", paths[p], (long long)cols);
+                        /* rows 5..11 alone: the same bits */
+                        socfw_qtensor part;
+                        cr_assert_eq(socfw_qtensor_init(
+                                             &part, "w", t, 7, cols,
+                                             data + 5 * w.row_bytes,
+                                             7 * w.row_bytes, 0, NULL), 0);
+                        float *yp = k_run(&part, x, paths[p], 1);
+                        cr_assert(!memcmp(yp, y1 + 5, 7 * sizeof *yp),
+                                  "Q4_0 %s cols %lld: rows 5..11 alone "
+                                  "differ", paths[p], (long long)cols);
+                        for (int64_t r = 0; r < rows; r++) {
+                                const float *wr = W + r * cols;
+                                double ref = 0, mag = 0, qb = 0;
+                                for (int64_t e = 0; e < cols; e++) {
+                                        ref += (double)wr[e] * x[e];
+                                        mag += fabs((double)wr[e] * x[e]);
+                                }
+                                for (int64_t b = 0; b < nbs[k]; b++) {
+                                        double amax = 0, sw = 0;
+                                        for (int e = 0; e < 32; e++) {
+                                                amax = fmax(amax,
+                                                            fabs(x[32 * b +
+                                                                   e]));
+                                                sw += fabs(wr[32 * b + e]);
+                                        }
+                                        qb += sw * amax / 127.0 / 2.0;
+                                }
+                                double tol = 1.01 * qb + 1e-4 * mag + 1e-6;
+                                cr_assert(fabs(ys[r] - ref) <= tol,
+                                          "Q4_0 scalar cols %lld row %lld: "
+                                          "%.7g vs %.7g (tolerance %.3g)",
+                                          (long long)cols, (long long)r,
+                                          ys[r], ref, tol);
+                                cr_assert(fabs(y1[r] - ref) <= tol,
+                                          "Q4_0 %s cols %lld row %lld: %.7g "
+                                          "vs %.7g (tolerance %.3g)",
+                                          paths[p], (long long)cols,
+                                          (long long)r, y1[r], ref, tol);
+                                cr_assert(fabs(y1[r] - ys[r]) <=
+                                                  1e-5 * mag + 1e-6,
+                                          "Q4_0 cols %lld row %lld: %s %.7g "
+                                          "scalar %.7g", (long long)cols,
+                                          (long long)r, paths[p], y1[r],
+                                          ys[r]);
+                        }
+                        socfw_qtensor_release(&part);
+                        free(y1); free(y2); free(yp);
+                }
+                socfw_qtensor_release(&w);
+                free(ys); free(W); free(x); free(data);
+        }
+        socfw_threads_set(0);
+}
+
+/* The sums of four and the interleaved layout, exactly: weights with
+ * d = 1 whose nibbles are all 8 (the value 0) except one, 9 or 7 (+1 or
+ * -1), at element r of row r (rows 0..95 over 3 blocks: every position
+ * of a pair and of the half pair at the end), and a row of nibbles all 8.
+ * Each output is then +-d_a q_a at one element, exactly, on every path:
+ * the integer sums are exact, so any activation landing in the wrong lane
+ * or any sum of four off by one shows as a difference from the portable
+ * path's bits; the all-8 row is exactly 0. */
+Test(nn_quant, q4_0_offset_sums_and_layout_are_exact)
+{
+        static const char *paths[] = {"avx2", "avx2-q8"};
+        int64_t rows = 97, cols = 96;
+        size_t nbytes = (size_t)rows * 3 * 18;
+        uint8_t *data = malloc(nbytes);
+        cr_assert_not_null(data);
+        memset(data, 0x88, nbytes);
+        for (int64_t r = 0; r < rows; r++)
+                for (int b = 0; b < 3; b++)
+                        put_f16(data + 18 * (3 * r + b), 1.0f);
+        for (int64_t r = 0; r < 96; r++) {
+                int e = (int)r % 32;
+                uint8_t *q = data + 18 * (3 * r + r / 32) + 2 + e % 16;
+                uint8_t v = r % 2 ? 7 : 9;
+                *q = e < 16 ? (uint8_t)((*q & 0xf0) | v)
+                            : (uint8_t)((*q & 0x0f) | (v << 4));
+        }
+        socfw_qtensor w;
+        cr_assert_eq(socfw_qtensor_init(&w, "w", SOCFW_DTYPE_Q4_0, rows, cols,
+                                        data, nbytes, 0, NULL), 0);
+        float x[96];
+        for (int i = 0; i < 96; i++)
+                x[i] = (0.25f + (float)((i * 37) % 101) / 101.0f) *
+                       (i % 3 ? 1.0f : -1.0f);
+        float *ys = k_run(&w, x, "scalar", 1);
+        for (int64_t r = 0; r < 96; r++)
+                cr_assert(ys[r] != 0.0f && (ys[r] > 0) == ((x[r] > 0) ==
+                                                           (r % 2 == 0)),
+                          "scalar row %lld: %g", (long long)r, ys[r]);
+        cr_assert_eq(ys[96], 0.0f);
+        for (size_t p = 0; p < 2; p++) {
+                if (socfw_nn_qkernel_set(paths[p]) != 0)
+                        continue;
+                float *y = k_run(&w, x, paths[p], 1);
+                for (int64_t r = 0; r < rows; r++)
+                        cr_assert(y[r] == ys[r],
+                                  "%s row %lld: %a, portable %a", paths[p],
+                                  (long long)r, y[r], ys[r]);
+                free(y);
+        }
+        socfw_qtensor_release(&w);
+        free(ys);
+        free(data);
+}
+
+/* The largest products Q4_0 allows (nibbles all 0, all 15, or mixed;
+ * all 8 for zero) against activations all +1, all -1 or alternating
+ * (quantised exactly to +-127, so the sums of four reach +-508): no
+ * 16-bit lane may overflow, so every path gives the dequantised product
+ * to float rounding; 16 blocks and 3 (the half pair). */
+Test(nn_quant, q4_0_decode_extreme_values_do_not_saturate)
+{
+        static const uint8_t fills[] = {0x00, 0xff, 0x0f, 0xf0, 0x88, 0x5a};
+        static const char *paths[] = {"scalar", "avx2", "avx2-q8"};
+        static const int64_t nbs[] = {16, 3};
+        for (size_t k = 0; k < 2; k++) {
+                int64_t rows = 3, cols = 32 * nbs[k];
+                size_t nbytes = (size_t)(rows * nbs[k]) * 18;
+                uint8_t *data = malloc(nbytes);
+                float *W = malloc((size_t)(rows * cols) * sizeof *W);
+                float *x = malloc(3 * (size_t)cols * sizeof *x);
+                cr_assert(data && W && x);
+                for (int64_t i = 0; i < cols; i++) {
+                        x[i] = 1.0f;
+                        x[cols + i] = -1.0f;
+                        x[2 * cols + i] = i % 2 ? -1.0f : 1.0f;
+                }
+                for (size_t f = 0; f < sizeof fills; f++) {
+                        memset(data, fills[f], nbytes);
+                        for (size_t b = 0; b < nbytes / 18; b++)
+                                put_f16(data + 18 * b, 0.0625f);
+                        socfw_qtensor w;
+                        cr_assert_eq(socfw_qtensor_init(&w, "w",
+                                                        SOCFW_DTYPE_Q4_0,
+                                                        rows, cols, data,
+                                                        nbytes, 0, NULL), 0);
+                        cr_assert_eq(socfw_dtype_to_f32(SOCFW_DTYPE_Q4_0,
+                                                        data,
+                                                        (size_t)(rows * cols),
+                                                        W), 0);
+                        for (int xi = 0; xi < 3; xi++) {
+                                const float *xv = x + xi * cols;
+                                double ref = 0, mag = 0;
+                                for (int64_t e = 0; e < cols; e++) {
+                                        ref += (double)W[e] * xv[e];
+                                        mag += fabs((double)W[e]);
+                                }
+                                for (size_t p = 0; p < 3; p++) {
+                                        if (socfw_nn_qkernel_set(paths[p]))
+                                                continue;
+                                        float y[3];
+                                        cr_assert_eq(socfw_nn_qlinear_forward(
+                                                             y, xv, &w, NULL,
+                                                             1), 0);
+                                        for (int r = 0; r < 3; r++)
+                                                cr_assert(fabs(y[r] - ref) <=
+                                                                  1e-5 * mag +
+                                                                  1e-6,
+                                                          "Q4_0 %lld blocks "
+                                                          "fill 0x%02x x %d "
+                                                          "[%s] row %d: %.7g "
+                                                          "vs %.7g",
+                                                          (long long)nbs[k],
+                                                          fills[f], xi,
+                                                          paths[p], r, y[r],
+                                                          ref);
+                                }
+                        }
+                        socfw_qtensor_release(&w);
+                }
+                free(data);
+                free(W);
+                free(x);
+        }
+}
+
 /* ---- the integer GEMM of prefill (SOCFW_QGEMM=int) ----
  * Same bound as the dot products (it quantises the activations the same
  * way).  Output counts cross the tile (2 weight rows) and chunk (32 rows)
@@ -506,7 +735,9 @@ Test(nn_quant, qgemm_mode_from_the_environment)
 }
 
 /* "auto" follows the measured rule: Q4_K at 8 rows and Q6_K at 32 take
- * the integer GEMM, Q8_0 (never), Q4_0 at 33 rows (above 16) and Q5_0 /
+ * the integer GEMM, Q4_0 too at 12 rows, and at 5 on the portable path
+ * (on AVX2 the dot products, as "panel" does up to 8 rows), Q8_0
+ * (never), Q4_0 at 33 rows (above 16) and Q5_0 /
  * Q6_K above 32 rows (AVX2 panels) the panel path, Q5_K (scalar panels)
  * the integer GEMM up to 128;
  * each is compared bit for bit with the forced mode. */
@@ -546,6 +777,10 @@ Test(nn_quant, qgemm_auto_follows_the_rule)
         check_auto_takes(SOCFW_DTYPE_Q6_K, 100, "panel");
         check_auto_takes(SOCFW_DTYPE_Q5_0, 33, "panel");
         check_auto_takes(SOCFW_DTYPE_Q5_K, 100, "int");
+        check_auto_takes(SOCFW_DTYPE_Q4_0, 12, "int");
+        if (socfw_nn_qkernel_set("avx2") == 0)
+                check_auto_takes(SOCFW_DTYPE_Q4_0, 5, "panel");
+        cr_assert_eq(socfw_nn_qkernel_set("scalar"), 0);
         check_auto_takes(SOCFW_DTYPE_Q4_0, 5, "int");
         check_auto_takes(SOCFW_DTYPE_Q4_0, 33, "panel");
         check_auto_takes(SOCFW_DTYPE_Q8_0, 33, "panel");

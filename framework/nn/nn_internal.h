@@ -221,6 +221,28 @@ typedef struct nn_q8 {
 __attribute__((visibility("hidden")))
 void nn_quantize_q8(const float *x, nn_q8 *y, int64_t n);
 
+/* An activation row quantised as nn_q8 (the same d and q per 32), laid
+ * out for the one-row products of Q4_0 (qdot.c): each entry holds two
+ * blocks (elements 64 j .. 64 j + 63; the second all zero, d = 0, past an
+ * odd number of blocks) with their halves interleaved as the nibbles of
+ * two Q4_0 blocks unpack into one register:
+ *     q[0..15]  block 0, elements 0..15     q[32..47] block 0, 16..31
+ *     q[16..31] block 1, elements 0..15     q[48..63] block 1, 16..31
+ * s4[8 k + i] is the sum of block k's q over elements 2i, 2i+1, 16+2i and
+ * 17+2i (the four that one 16-bit lane of the kernel's products adds), so
+ * the weights' offset (Q4_0's 8) is one 16-bit subtraction; d[4 k .. 4 k
+ * + 3] is block k's d (one float per 32-bit lane of the kernel's sums). */
+typedef struct nn_q8x2 {
+        int8_t q[64];
+        int16_t s4[16];
+        float d[8];
+} nn_q8x2;
+
+/* y ((n / 32 + 1) / 2 entries) = x (n floats, n a multiple of 32)
+ * quantised as nn_quantize_q8 quantises it. */
+__attribute__((visibility("hidden")))
+void nn_quantize_q8x2(const float *x, nn_q8x2 *y, int64_t n);
+
 /* An activation row quantised to 8 bits per 256 elements, for the
  * one-row dot products of the 256-element K-quant formats: element i of
  * block b is d * q[i]; bs[g] is the sum of q over its group g of 16, and
@@ -250,6 +272,15 @@ typedef float (*nn_qdot_fn)(const nn_qtraits *tr, const uint8_t *row,
 typedef float (*nn_qdotk_fn)(const nn_qtraits *tr, const uint8_t *row,
                              const nn_q8k *a, int64_t nblocks);
 typedef float (*nn_hdot_fn)(const uint8_t *row, const float *x, int64_t n);
+/* out[r] = dot(weight row r, activation row) for the nrows rows starting
+ * at w (row_bytes apart), each of nblocks blocks of a per-32 format,
+ * against the activations a in the paired layout (nn_q8x2): one indirect
+ * call for a run of rows.  Each row's value does not depend on nrows or on
+ * where the row falls in the run, so the result is the same on any number
+ * of threads. */
+typedef void (*nn_qdotx2_fn)(const uint8_t *w, size_t row_bytes,
+                             int64_t nrows, const nn_q8x2 *a,
+                             int64_t nblocks, float *out);
 
 /* dst (n floats) = n elements at src of one type (n whole blocks). */
 typedef void (*nn_deq_fn)(const uint8_t *src, float *dst, int64_t n);
@@ -257,12 +288,15 @@ typedef void (*nn_deq_fn)(const uint8_t *src, float *dst, int64_t n);
 /* The kernels of the selected path (qdot.c); deq entries may be NULL
  * (socfw_dtype_to_f32 then).  Where dotk has an entry the one-row
  * products of that (256-element) format quantise the activations per 256
- * (nn_q8k) and use it; otherwise per 32 (nn_q8) and dot. */
+ * (nn_q8k) and use it; where dotx2 has one (Q4_0 on AVX2), per 32 in
+ * the paired layout (nn_q8x2) and several rows per call; otherwise per
+ * 32 (nn_q8) and dot. */
 typedef struct nn_qkernels {
         const char *name;
         int avx2;                               /* AVX2 instructions      */
         nn_qdot_fn dot[SOCFW_DTYPE_COUNT];      /* block formats          */
         nn_qdotk_fn dotk[SOCFW_DTYPE_COUNT];    /* 256-element formats    */
+        nn_qdotx2_fn dotx2[SOCFW_DTYPE_COUNT];  /* per 32, nn_q8x2 acts   */
         nn_hdot_fn hdot[SOCFW_DTYPE_COUNT];     /* F16, BF16              */
         nn_deq_fn deq[SOCFW_DTYPE_COUNT];       /* fast dequantisation    */
 } nn_qkernels;

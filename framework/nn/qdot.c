@@ -14,6 +14,11 @@
  * Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K have AVX2 kernels reading
  * the blocks directly; Q2_K, Q3_K and Q5_K unpack, then use AVX2.
  *
+ * Q4_0's one-row products on the "avx2" path take the activations in
+ * pairs of blocks with sums of four elements (nn_q8x2, the same d and q)
+ * and the unsigned nibbles (dotx2_q4_0_avx2); the signed kernel before it
+ * (dot_q4_0_avx2) remains on "avx2-q8".
+ *
  * The 256-element K-quants take their one-row products against
  * activations quantised per 256 instead (nn_q8k, the dotk kernels): Q2_K
  * to Q6_K read the blocks directly and add the sub-block products as
@@ -35,29 +40,55 @@
 
 /* ---- activations -------------------------------------------------------- */
 
+/* One block of 32: q = round(x / d), d = max|x| / 127 (returned). */
+static inline float
+q8_block(const float *x, int8_t *q)
+{
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) {
+                float v = fabsf(x[i]);
+                amax = v > amax ? v : amax;
+        }
+        float d = amax / 127.0f;
+        float id = d > 0.0f ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32; i++)
+                q[i] = (int8_t)lrintf(x[i] * id);
+        return d;
+}
+
 NN_CLONES void
 nn_quantize_q8(const float *x, nn_q8 *y, int64_t n)
 {
         for (int64_t b = 0; b < n / 32; b++, x += 32, y++) {
-                float amax = 0.0f;
-                for (int i = 0; i < 32; i++) {
-                        float v = fabsf(x[i]);
-                        amax = v > amax ? v : amax;
-                }
-                float d = amax / 127.0f;
-                float id = d > 0.0f ? 1.0f / d : 0.0f;
+                y->d = q8_block(x, y->q);
                 int s0 = 0, s1 = 0;
-                for (int i = 0; i < 32; i++) {
-                        int v = (int)lrintf(x[i] * id);
-                        y->q[i] = (int8_t)v;
-                        if (i < 16)
-                                s0 += v;
-                        else
-                                s1 += v;
+                for (int i = 0; i < 16; i++) {
+                        s0 += y->q[i];
+                        s1 += y->q[16 + i];
                 }
-                y->d = d;
                 y->bs[0] = (int16_t)s0;
                 y->bs[1] = (int16_t)s1;
+        }
+}
+
+NN_CLONES void
+nn_quantize_q8x2(const float *x, nn_q8x2 *y, int64_t n)
+{
+        int64_t nb = n / 32;
+        for (int64_t b = 0; b < nb; b += 2, y++) {
+                memset(y, 0, sizeof *y);
+                for (int k = 0; k < 2 && b + k < nb; k++) {
+                        int8_t q[32];
+                        float d = q8_block(x + 32 * (b + k), q);
+                        memcpy(y->q + 16 * k, q, 16);
+                        memcpy(y->q + 32 + 16 * k, q + 16, 16);
+                        for (int i = 0; i < 8; i++) {
+                                y->s4[8 * k + i] = (int16_t)(
+                                        q[2 * i] + q[2 * i + 1] +
+                                        q[16 + 2 * i] + q[17 + 2 * i]);
+                                y->d[4 * k + i / 2] = d;
+                        }
+                }
         }
 }
 
@@ -330,6 +361,83 @@ dot_q4_0_avx2(const nn_qtraits *tr, const uint8_t *row, const nn_q8 *a,
         if (b < nblocks)
                 acc0 = q4_0_block(row, a, acc0);
         return nn_hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+/* Q4_0 against the paired activations (nn_q8x2), one row per call of
+ * q4_0_x2_row.  Per two blocks: the 32 bytes of nibbles in one register
+ * (block 0's 16 in the low lane, block 1's in the high), one and for the
+ * low nibbles (elements 0..15 of both blocks) and a shift and an and for
+ * the high ones (16..31), which meet the activations' halves as nn_q8x2
+ * lays them out; maddubs of the unsigned nibbles with the signed
+ * activations, the two products added as 16-bit lanes (at most
+ * 4 * 15 * 127), minus 8 times the activations' sums of four (s4) for the
+ * weights' offset of 8, madd to 32 bits (lanes 0..3 block 0, 4..7 block
+ * 1), one conversion and one FMA by (d_w d_a) per lane for both blocks.
+ * The two f16 scales d_w become [d0 x4, d1 x4] through one shuffle and
+ * one conversion.  About half the vector operations per block of the
+ * signed kernel above.
+ *
+ * The weights are prefetched Q4_0_PREFETCH bytes ahead: without it the
+ * kernel ran 1.1-1.15x the signed one on weights streamed from memory,
+ * with it 1.25-1.45x (bench/bench_gemv quant, doc/performance.md).
+ * Two or four rows at a time (each activation load serving them all, as
+ * gemv.c's long rows) measured 1.1x one row at a time in cache, but from
+ * memory 0.5-0.8x the signed kernel without prefetching and 0.9-1.4x with
+ * it, below one row at a time: interleaved row streams of 1-3 KiB read
+ * memory worse than one, so the rows of a call go one after the other. */
+#define Q4_0_PREFETCH 1536
+
+AVX2 static inline __attribute__((always_inline)) __m256
+q4_0_x2_step(const uint8_t *p, const nn_q8x2 *a, __m256 acc, const int two)
+{
+        const __m256i m4 = _mm256_set1_epi8(0x0f);
+        const __m256i ones = _mm256_set1_epi16(1);
+        const __m128i dup = _mm_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3,
+                                          2, 3, 2, 3);
+        __m256i off = _mm256_slli_epi16(
+                _mm256_loadu_si256((const void *)a->s4), 3);
+        __m128i q0 = _mm_loadu_si128((const void *)(p + 2));
+        __m128i q1 = two ? _mm_loadu_si128((const void *)(p + 20))
+                         : _mm_setzero_si128();
+        __m256i raw = _mm256_set_m128i(q1, q0);
+        __m256i lo = _mm256_and_si256(raw, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+        __m256i s16 = _mm256_sub_epi16(
+                _mm256_add_epi16(
+                        _mm256_maddubs_epi16(
+                                lo, _mm256_loadu_si256((const void *)a->q)),
+                        _mm256_maddubs_epi16(
+                                hi, _mm256_loadu_si256(
+                                            (const void *)(a->q + 32)))),
+                off);
+        __m256 f = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
+        uint32_t dd = rd16(p) | (two ? (uint32_t)rd16(p + 18) << 16 : 0);
+        __m256 dw = _mm256_cvtph_ps(
+                _mm_shuffle_epi8(_mm_cvtsi32_si128((int)dd), dup));
+        return _mm256_fmadd_ps(f, _mm256_mul_ps(dw, _mm256_loadu_ps(a->d)),
+                               acc);
+}
+
+AVX2 static float
+q4_0_x2_row(const uint8_t *p, const nn_q8x2 *a, int64_t nblocks)
+{
+        __m256 acc = _mm256_setzero_ps();
+        int64_t b = 0;
+        for (; b + 2 <= nblocks; b += 2, a++, p += 36) {
+                _mm_prefetch((const char *)p + Q4_0_PREFETCH, _MM_HINT_T0);
+                acc = q4_0_x2_step(p, a, acc, 1);
+        }
+        if (b < nblocks)
+                acc = q4_0_x2_step(p, a, acc, 0);
+        return nn_hsum8(acc);
+}
+
+AVX2 static void
+dotx2_q4_0_avx2(const uint8_t *w, size_t rb, int64_t nrows,
+                const nn_q8x2 *a, int64_t nblocks, float *out)
+{
+        for (int64_t r = 0; r < nrows; r++)
+                out[r] = q4_0_x2_row(w + (size_t)r * rb, a, nblocks);
 }
 
 /* The 32 bits at p as 32 bytes, 0xff where the bit is set (byte i <- bit
@@ -1096,6 +1204,9 @@ static const nn_qkernels k_avx2 = {
                 [SOCFW_DTYPE_Q5_K] = dotk_q5_k_avx2,
                 [SOCFW_DTYPE_Q6_K] = dotk_q6_k_avx2,
                 [SOCFW_DTYPE_Q8_K] = dotk_avx2,
+        },
+        .dotx2 = {
+                [SOCFW_DTYPE_Q4_0] = dotx2_q4_0_avx2,
         },
         .hdot = {
                 [SOCFW_DTYPE_F16] = hdot_f16_avx2,

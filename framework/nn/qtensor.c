@@ -3,9 +3,9 @@
  *
  * Few rows (decode: one token; small batches): each activation row is
  * quantised to 8 bits once (per 256, nn_q8k, for the K-quant formats
- * where the path has kernels for it; per 32, nn_q8, otherwise), then
- * every output row is one
- * dot product per input row against the weight row in its own format
+ * where the path has kernels for it; per 32 in pairs of blocks, nn_q8x2,
+ * for Q4_0 on AVX2; per 32, nn_q8, otherwise), then every output row is
+ * one dot product per input row against the weight row in its own format
  * (qdot.c), the weight row read once for all input rows.  Many rows
  * (prefill): panels of weight rows are dequantised to float32 and
  * multiplied with sgemm, each thread taking contiguous output rows; or,
@@ -25,6 +25,9 @@
 
 /* Up to this many input rows take the dot-product path. */
 #define QLIN_VEC_MAX 8
+/* Weight rows per call of a several-row dot product (nn_qdotx2_fn): one
+ * call per input row, so they are read from memory once for all. */
+#define QLIN_X2_ROWS 16
 /* Weight rows per dequantised panel of the sgemm path. */
 #define QLIN_PANEL 128
 
@@ -142,8 +145,10 @@ typedef struct qlin_job {
         int N;
         const nn_q8 *aq;        /* (N, cols/32) quantised rows, or NULL   */
         const nn_q8k *ak;       /* (N, cols/256) quantised rows, or NULL  */
+        const nn_q8x2 *ax;      /* (N, cols/64 rounded up) rows, or NULL  */
         nn_qdot_fn dot;
         nn_qdotk_fn dotk;
+        nn_qdotx2_fn dotx2;
         nn_hdot_fn hdot;
         const nn_qtraits *tr;
         int failed;             /* a panel could not be allocated         */
@@ -156,6 +161,25 @@ qlin_vec_body(void *ctx, int64_t r0, int64_t r1)
         const socfw_qtensor *w = j->w;
         int64_t OC = w->rows, C = w->cols;
         int64_t nb = j->tr ? C / j->tr->block : 0, na = C / 32;
+        if (j->ax) {
+                /* several rows per call, QLIN_X2_ROWS at a time so that
+                 * they stay in cache for the other input rows */
+                int64_t nx = (na + 1) / 2;
+                for (int64_t g = r0; g < r1; g += QLIN_X2_ROWS) {
+                        int64_t ng = r1 - g < QLIN_X2_ROWS ? r1 - g
+                                                           : QLIN_X2_ROWS;
+                        for (int n = 0; n < j->N; n++) {
+                                float *o = j->out + (size_t)n * OC + g;
+                                j->dotx2(w->data + (size_t)g * w->row_bytes,
+                                         w->row_bytes, ng, j->ax + n * nx,
+                                         nb, o);
+                                if (j->bias)
+                                        for (int64_t r = 0; r < ng; r++)
+                                                o[r] += j->bias[g + r];
+                        }
+                }
+                return;
+        }
         for (int64_t r = r0; r < r1; r++) {
                 const uint8_t *row = w->data + (size_t)r * w->row_bytes;
                 float b = j->bias ? j->bias[r] : 0.0f;
@@ -248,7 +272,12 @@ socfw_nn_qgemm_set(const char *name)
  * doc/performance.md "Integer GEMM"):
  *   Q8_0   never: a tie with the dot products at 8 rows, 0.7-0.95x of the
  *          panels (AVX2-dequantised) from 32 rows on;
- *   Q4_0   up to 16 rows: 1.3-1.7x at 8 rows, a tie at 32, slower above;
+ *   Q4_0   9 to 16 rows where the path has the paired-activation kernel
+ *          (dotx2; AVX2): the dot products beside it ran 2.5-4x the
+ *          integer GEMM at 2 rows, 1.3-1.6x at 4 and a tie at 8 (TinyLlama
+ *          shapes; doc/performance.md "Q4_0 decode"); else up to 16 rows
+ *          (1.3-1.7x the previous dot products at 8 rows); a tie at 32,
+ *          slower above;
  *   Q5_0, Q4_K, Q6_K (panels AVX2-dequantised) up to 32 rows: 1.3-2.3x
  *          the dot products at 8 rows, a tie with the panels at 32, the
  *          panels 1.1-1.3x faster at 128 and 1.25-1.6x at 512;
@@ -263,7 +292,9 @@ qg_auto_int(const socfw_qtensor *w, int N)
         case SOCFW_DTYPE_Q8_0:
                 return 0;
         case SOCFW_DTYPE_Q4_0:
-                return N <= 16;
+                return N <= 16 &&
+                       (N > QLIN_VEC_MAX ||
+                        !nn_qkernels_get()->dotx2[SOCFW_DTYPE_Q4_0]);
         case SOCFW_DTYPE_Q5_0:
         case SOCFW_DTYPE_Q4_K:
         case SOCFW_DTYPE_Q6_K:
@@ -297,7 +328,7 @@ socfw_nn_qlinear_forward(float *out, const float *inp, const socfw_qtensor *w,
                 return 0;
         }
         qlin_job j = {out, inp, w, bias, N, NULL, NULL, NULL, NULL, NULL,
-                      nn_qtraits_of(w->dtype), 0};
+                      NULL, NULL, nn_qtraits_of(w->dtype), 0};
         if (j.tr && N > 1) {
                 int mode = qg_mode_get();
                 if (mode == QG_INT || (mode == QG_AUTO && qg_auto_int(w, N)))
@@ -315,7 +346,20 @@ socfw_nn_qlinear_forward(float *out, const float *inp, const socfw_qtensor *w,
         const nn_qkernels *k = nn_qkernels_get();
         nn_q8 *aq = NULL;
         nn_q8k *ak = NULL;
-        if (j.tr && k->dotk[w->dtype]) {
+        nn_q8x2 *ax = NULL;
+        if (j.tr && k->dotx2[w->dtype]) {
+                /* per 32 in pairs of blocks (Q4_0 on AVX2), several rows
+                 * per call */
+                int64_t nx = (C / 32 + 1) / 2;
+                j.dotx2 = k->dotx2[w->dtype];
+                ax = malloc((size_t)(N * nx) * sizeof *ax);
+                if (!ax)
+                        return SOCFW_ENOMEM;
+                for (int n = 0; n < N; n++)
+                        nn_quantize_q8x2(inp + (size_t)n * C,
+                                         ax + (size_t)n * nx, C);
+                j.ax = ax;
+        } else if (j.tr && k->dotk[w->dtype]) {
                 /* 256-element formats: activations per 256 (nn_q8k) */
                 j.dotk = k->dotk[w->dtype];
                 ak = malloc((size_t)(N * (C / 256)) * sizeof *ak);
@@ -349,6 +393,7 @@ socfw_nn_qlinear_forward(float *out, const float *inp, const socfw_qtensor *w,
         socfw_parallel_for_cost(OC, cost, qlin_vec_body, &j);
         free(aq);
         free(ak);
+        free(ax);
         return 0;
 }
 

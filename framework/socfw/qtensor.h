@@ -112,7 +112,10 @@ int socfw_dtype_to_f32(socfw_dtype t, const void *src, size_t nelem,
  * formats (Q2_K..Q6_K) and per 32 for the others; "avx2-q8"
  * (SOCFW_QKERNEL=avx2-q8) is the AVX2 path with activations per 32 for
  * every format: slower for K-quants, closer to float where activations
- * have outliers. */
+ * have outliers.  It also keeps the previous one-row Q4_0 kernel (signed
+ * nibbles, about twice the vector operations of "avx2"'s), for
+ * comparison: the same quantised activations, so the same values to
+ * float rounding. */
 const char *socfw_nn_qkernel_name(void);
 
 /* Use path `name` ("scalar", "avx2", "avx2-q8") from now on.  Returns 0,
