@@ -297,7 +297,7 @@ qg_fast_dotk(socfw_dtype t)
  *   Q2_K, Q3_K, Q5_K (panels dequantised by scalar code): 0.06-0.09 at
  *          2 rows, 0.25 at 8, 0.4 at 16, 0.55-0.67 at 32 (the panels 2.5-4.5x
  *          slower than the dot products from 16 rows); at 64 rows 0.75-0.8
- *          (Q2_K), 0.82-0.9 (Q5_K), 0.96 (Q3_K); at 128 0.8-0.9 (Q2_K, a
+ *          (Q2_K), 0.82-0.9 (Q5_K), 0.8-0.96 (Q3_K); at 128 0.8-0.9 (Q2_K, a
  *          tie with the panels), 0.95 (Q5_K), 1.15-1.2 (Q3_K).  So Q2_K
  *          the dot products up to 128 rows, Q3_K and Q5_K up to 64 and the
  *          integer GEMM to 128; the panels above, as before.
