@@ -110,14 +110,16 @@ check_case(socfw_dtype t, int64_t rows, int64_t nblk, int N)
         for (int64_t r = 0; r < rows; r++)
                 bias[r] = urand();
         cr_assert_eq(socfw_nn_qlinear_forward(y, x, &w, bias, N), 0);
-        int quant_acts = bs > 1 &&
-                         (N <= 8 || !strcmp(socfw_nn_qgemm_name(), "int"));
+        const char *mode = socfw_nn_qgemm_name();
+        /* the forced mode's path: the dot products for one row, for any
+         * number under "dot", up to 8 under "panel" */
+        int dots = N == 1 || !strcmp(mode, "dot") ||
+                   (N <= 8 && !strcmp(mode, "panel"));
+        int quant_acts = bs > 1 && (dots || !strcmp(mode, "int"));
         /* the activations' block: 256 for the K-quants' dot products
          * (nn_q8k) except on "avx2-q8", 32 otherwise (and in the GEMM) */
         int ab = bs == 256 && strcmp(socfw_nn_qkernel_name(), "avx2-q8") &&
-                                 (N == 1 || (N <= 8 &&
-                                             strcmp(socfw_nn_qgemm_name(),
-                                                    "int")))
+                                 dots
                          ? 256 : 32;
         for (int n = 0; n < N; n++) {
                 const float *xn = x + n * cols;
@@ -726,6 +728,90 @@ Test(nn_quant, int_gemm_is_thread_count_independent, .timeout = 60)
         free(x);
 }
 
+/* Every forced path for several rows on K-quant weights (batched
+ * decoding, short prefills): "int", "panel" and "dot" against the
+ * dequantised weights within check_case's bound, for 2 to 9 rows and 33,
+ * on the portable and AVX2 kernels; 1 and 2 threads give the same bits
+ * (each output is computed whole by one thread: one dot product, one
+ * column of the integer GEMM or of one panel's sgemm); and under "dot"
+ * every row of 9 is bit for bit the product of that row alone. */
+static float *
+forced_run(const socfw_qtensor *w, const float *x, int N, int threads)
+{
+        float *y = malloc((size_t)(N * w->rows) * sizeof *y);
+        cr_assert_not_null(y);
+        socfw_threads_set(threads);
+        cr_assert_eq(socfw_nn_qlinear_forward(y, x, w, NULL, N), 0);
+        return y;
+}
+
+Test(nn_quant, k_forced_paths_match_reference_for_small_batches,
+     .timeout = 180)
+{
+        static const char *modes[] = {"int", "panel", "dot"};
+        static const char *paths[] = {"scalar", "avx2"};
+        static const int Ns[] = {2, 3, 4, 5, 6, 7, 8, 9, 33};
+        int64_t rows = 37, cols = 768;
+        for (size_t p = 0; p < 2; p++) {
+                if (socfw_nn_qkernel_set(paths[p]) != 0)
+                        continue;
+                for (size_t m = 0; m < 3; m++) {
+                        cr_assert_eq(socfw_nn_qgemm_set(modes[m]), 0);
+                        for (size_t t = 0; t < sizeof ktypes / sizeof *ktypes;
+                             t++)
+                                for (size_t n = 0; n < sizeof Ns / sizeof *Ns;
+                                     n++) {
+                                        socfw_threads_set(2);
+                                        check_case(ktypes[t], rows, 3, Ns[n]);
+                                }
+                        /* 1 and 2 threads */
+                        for (size_t t = 0; t < sizeof ktypes / sizeof *ktypes;
+                             t++) {
+                                size_t nbytes;
+                                uint8_t *data = random_matrix(
+                                        ktypes[t], 301, cols, &nbytes);
+                                socfw_qtensor w;
+                                cr_assert_eq(socfw_qtensor_init(
+                                                     &w, "w", ktypes[t], 301,
+                                                     cols, data, nbytes, 0,
+                                                     NULL), 0);
+                                int N = 9;
+                                float *x = malloc((size_t)(N * cols) *
+                                                  sizeof *x);
+                                cr_assert_not_null(x);
+                                for (int64_t i = 0; i < N * cols; i++)
+                                        x[i] = urand();
+                                float *y1 = forced_run(&w, x, N, 1);
+                                float *y2 = forced_run(&w, x, N, 2);
+                                cr_assert(!memcmp(y1, y2,
+                                                  (size_t)(N * 301) *
+                                                          sizeof *y1),
+                                          "%s [%s, %s]: 1 and 2 threads "
+                                          "differ", socfw_dtype_name(ktypes[t]),
+                                          paths[p], modes[m]);
+                                /* "dot": every row as if decoded alone */
+                                for (int n = 0; m == 2 && n < N; n++) {
+                                        float *y = forced_run(
+                                                &w, x + n * cols, 1, 2);
+                                        cr_assert(!memcmp(y, y1 + n * 301,
+                                                          301 * sizeof *y),
+                                                  "%s [%s]: dot row %d is "
+                                                  "not the one-row product",
+                                                  socfw_dtype_name(ktypes[t]),
+                                                  paths[p], n);
+                                        free(y);
+                                }
+                                free(y1);
+                                free(y2);
+                                free(x);
+                                free(data);
+                        }
+                }
+        }
+        socfw_nn_qgemm_set("auto");
+        socfw_threads_set(0);
+}
+
 /* SOCFW_QGEMM picks the mode at first use (each test runs in its own
  * process, so nothing has set it yet). */
 Test(nn_quant, qgemm_mode_from_the_environment)
@@ -734,13 +820,16 @@ Test(nn_quant, qgemm_mode_from_the_environment)
         cr_assert_str_eq(socfw_nn_qgemm_name(), "int");
 }
 
-/* "auto" follows the measured rule: Q4_K at 8 rows and Q6_K at 32 take
- * the integer GEMM, Q4_0 too at 12 rows, and at 5 on the portable path
- * (on AVX2 the dot products, as "panel" does up to 8 rows), Q8_0
- * (never), Q4_0 at 33 rows (above 16) and Q5_0 /
- * Q6_K above 32 rows (AVX2 panels) the panel path, Q5_K (scalar panels)
- * the integer GEMM up to 128;
- * each is compared bit for bit with the forced mode. */
+/* "auto" follows the measured rule.  On the portable path (the K-quants'
+ * dot products there not re-measured): Q4_K at 8 rows and Q6_K at 32
+ * take the integer GEMM, Q4_0 too at 5 and 12 rows, Q8_0 (never), Q4_0
+ * at 33 rows (above 16) and Q5_0 / Q6_K above 32 rows (AVX2 panels) the
+ * panel path, Q5_K (scalar panels) the integer GEMM up to 128.  On AVX2:
+ * Q4_0 the dot products up to 8 rows ("panel" there), the K-quants the
+ * per-256 dot products ("dot"): Q6_K up to 8 rows (then the integer GEMM
+ * to 32, the panels above), Q4_K up to 32 (then the panels), Q3_K and
+ * Q5_K up to 64 (then the integer GEMM to 128), Q2_K up to 128.  Each is
+ * compared bit for bit with the forced mode. */
 static void
 check_auto_takes(socfw_dtype t, int N, const char *expect)
 {
@@ -772,15 +861,40 @@ check_auto_takes(socfw_dtype t, int N, const char *expect)
 
 Test(nn_quant, qgemm_auto_follows_the_rule)
 {
+        if (socfw_nn_qkernel_set("avx2") == 0) {
+                check_auto_takes(SOCFW_DTYPE_Q4_0, 5, "panel");
+                check_auto_takes(SOCFW_DTYPE_Q4_0, 12, "int");
+                check_auto_takes(SOCFW_DTYPE_Q4_K, 2, "dot");
+                check_auto_takes(SOCFW_DTYPE_Q4_K, 16, "dot");
+                check_auto_takes(SOCFW_DTYPE_Q4_K, 32, "dot");
+                check_auto_takes(SOCFW_DTYPE_Q4_K, 33, "panel");
+                check_auto_takes(SOCFW_DTYPE_Q6_K, 8, "dot");
+                check_auto_takes(SOCFW_DTYPE_Q6_K, 9, "int");
+                check_auto_takes(SOCFW_DTYPE_Q6_K, 32, "int");
+                check_auto_takes(SOCFW_DTYPE_Q6_K, 33, "panel");
+                check_auto_takes(SOCFW_DTYPE_Q2_K, 4, "dot");
+                check_auto_takes(SOCFW_DTYPE_Q2_K, 128, "dot");
+                check_auto_takes(SOCFW_DTYPE_Q2_K, 129, "panel");
+                check_auto_takes(SOCFW_DTYPE_Q3_K, 17, "dot");
+                check_auto_takes(SOCFW_DTYPE_Q3_K, 64, "dot");
+                check_auto_takes(SOCFW_DTYPE_Q3_K, 65, "int");
+                check_auto_takes(SOCFW_DTYPE_Q5_K, 32, "dot");
+                check_auto_takes(SOCFW_DTYPE_Q5_K, 100, "int");
+                check_auto_takes(SOCFW_DTYPE_Q8_0, 5, "panel");
+                /* "avx2-q8" has no per-256 dot products: the rule of
+                 * the portable path for the K-quants */
+                cr_assert_eq(socfw_nn_qkernel_set("avx2-q8"), 0);
+                check_auto_takes(SOCFW_DTYPE_Q4_K, 8, "int");
+                check_auto_takes(SOCFW_DTYPE_Q5_K, 20, "int");
+        }
+        cr_assert_eq(socfw_nn_qkernel_set("scalar"), 0);
         check_auto_takes(SOCFW_DTYPE_Q4_K, 8, "int");
+        check_auto_takes(SOCFW_DTYPE_Q4_K, 16, "int");
         check_auto_takes(SOCFW_DTYPE_Q6_K, 32, "int");
         check_auto_takes(SOCFW_DTYPE_Q6_K, 100, "panel");
         check_auto_takes(SOCFW_DTYPE_Q5_0, 33, "panel");
+        check_auto_takes(SOCFW_DTYPE_Q5_K, 20, "int");
         check_auto_takes(SOCFW_DTYPE_Q5_K, 100, "int");
-        check_auto_takes(SOCFW_DTYPE_Q4_0, 12, "int");
-        if (socfw_nn_qkernel_set("avx2") == 0)
-                check_auto_takes(SOCFW_DTYPE_Q4_0, 5, "panel");
-        cr_assert_eq(socfw_nn_qkernel_set("scalar"), 0);
         check_auto_takes(SOCFW_DTYPE_Q4_0, 5, "int");
         check_auto_takes(SOCFW_DTYPE_Q4_0, 33, "panel");
         check_auto_takes(SOCFW_DTYPE_Q8_0, 33, "panel");
@@ -792,6 +906,8 @@ Test(nn_quant, qgemm_modes_are_named)
         cr_assert_eq(socfw_nn_qgemm_set("nonsense"), SOCFW_EUNSUPPORTED);
         cr_assert_eq(socfw_nn_qgemm_set("panel"), 0);
         cr_assert_str_eq(socfw_nn_qgemm_name(), "panel");
+        cr_assert_eq(socfw_nn_qgemm_set("dot"), 0);
+        cr_assert_str_eq(socfw_nn_qgemm_name(), "dot");
         cr_assert_eq(socfw_nn_qgemm_set("auto"), 0);
         cr_assert_str_eq(socfw_nn_qgemm_name(), "auto");
 }

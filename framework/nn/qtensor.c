@@ -9,8 +9,9 @@
  * (qdot.c), the weight row read once for all input rows.  Many rows
  * (prefill): panels of weight rows are dequantised to float32 and
  * multiplied with sgemm, each thread taking contiguous output rows; or,
- * where that was measured faster (qg_auto_int, SOCFW_QGEMM), the integer
- * GEMM of qgemm.c. */
+ * where that was measured faster (qg_auto, SOCFW_QGEMM), the integer
+ * GEMM of qgemm.c, or the dot products again (the K-quants on AVX2, up
+ * to 8 to 128 rows by type). */
 #include "nn/nn_internal.h"
 
 #include <assert.h>
@@ -224,14 +225,17 @@ qlin_panel_body(void *ctx, int64_t p0, int64_t p1)
 
 /* ---- many rows: panels + sgemm or the integer GEMM ---------------------- */
 
-enum { QG_AUTO, QG_PANEL, QG_INT };
-static const char *const qg_names[] = {"auto", "panel", "int"};
+/* The paths for several rows: "panel" is the dot products up to
+ * QLIN_VEC_MAX rows and the dequantised panels above; "dot" the dot
+ * products (one per input row and weight row) for any row count. */
+enum { QG_AUTO, QG_PANEL, QG_INT, QG_DOT, QG_NMODES };
+static const char *const qg_names[] = {"auto", "panel", "int", "dot"};
 static int qg_mode = -1;
 
 static int
 qg_by_name(const char *name)
 {
-        for (int i = 0; name && i < 3; i++)
+        for (int i = 0; name && i < QG_NMODES; i++)
                 if (!strcmp(name, qg_names[i]))
                         return i;
         return -1;
@@ -266,10 +270,41 @@ socfw_nn_qgemm_set(const char *name)
         return 0;
 }
 
-/* The rule of "auto": 1 to take the integer GEMM for N rows of
- * activations against w (a block format).  From bench/bench_qgemm on the
- * SmolLM-135M and GPT-2 124M shapes at M = 8, 32, 128, 512 (AVX2 Zen 3,
- * doc/performance.md "Integer GEMM"):
+/* 1 where the kernel path has its own (AVX2) per-256 dot product for
+ * the K-quant t: the rule below was measured with those kernels. */
+static int
+qg_fast_dotk(socfw_dtype t)
+{
+        nn_qdotk_fn f = nn_qkernels_get()->dotk[t];
+        return f && f != nn_qkernels_portable()->dotk[t];
+}
+
+/* The rule of "auto": the path (QG_DOT, QG_INT or QG_PANEL, which is the
+ * dot products up to QLIN_VEC_MAX rows) for N > 1 rows of activations
+ * against w (a block format).
+ *
+ * The K-quants where the path has the AVX2 per-256 dot products
+ * (qg_fast_dotk), from bench/bench_qgemm --dot at M = 2..32 on the
+ * SmolLM-135M (down), GPT-2 124M and TinyLlama-1.1B shapes and at 64, 128
+ * (AVX2 Zen 3, loaded; doc/performance.md "K-quants, 2-32 rows"), time
+ * of the dot products / the integer GEMM:
+ *   Q4_K   the dot products up to 32 rows: 0.3 at 2 rows, 0.6 at 4, 0.75
+ *          at 8, 0.75-0.85 at 16, 0.9 at 32 (a tie with the panels
+ *          there); the panels above, as before;
+ *   Q6_K   the dot products up to 8 rows (0.4 at 2, 0.77 at 4, a tie at
+ *          8), the integer GEMM from 9 to 32 (the dot products 1.15x its
+ *          time at 16, 1.25-1.4x at 32), the panels above, as before;
+ *   Q2_K, Q3_K, Q5_K (panels dequantised by scalar code): 0.06-0.09 at
+ *          2 rows, 0.25 at 8, 0.4 at 16, 0.55-0.67 at 32 (the panels 2.5-4.5x
+ *          slower than the dot products from 16 rows); at 64 rows 0.75-0.8
+ *          (Q2_K), 0.82-0.9 (Q5_K), 0.8-0.96 (Q3_K); at 128 0.8-0.9 (Q2_K, a
+ *          tie with the panels), 0.95 (Q5_K), 1.15-1.2 (Q3_K).  So Q2_K
+ *          the dot products up to 128 rows, Q3_K and Q5_K up to 64 and the
+ *          integer GEMM to 128; the panels above, as before.
+ * The other types, and the K-quants on the portable and "avx2-q8" paths
+ * (their dot products not re-measured), the integer GEMM where this
+ * returns QG_INT from bench/bench_qgemm on the SmolLM-135M and GPT-2 124M
+ * shapes at M = 8, 32, 128, 512 (doc/performance.md "Integer GEMM"):
  *   Q8_0   never: a tie with the dot products at 8 rows, 0.7-0.95x of the
  *          panels (AVX2-dequantised) from 32 rows on;
  *   Q4_0   9 to 16 rows where the path has the paired-activation kernel
@@ -279,29 +314,72 @@ socfw_nn_qgemm_set(const char *name)
  *          (1.3-1.7x the previous dot products at 8 rows); a tie at 32,
  *          slower above;
  *   Q5_0, Q4_K, Q6_K (panels AVX2-dequantised) up to 32 rows: 1.3-2.3x
- *          the dot products at 8 rows, a tie with the panels at 32, the
- *          panels 1.1-1.3x faster at 128 and 1.25-1.6x at 512;
+ *          the (per-32) dot products at 8 rows, a tie with the panels at
+ *          32, the panels 1.1-1.3x faster at 128 and 1.25-1.6x at 512;
  *   Q4_1, Q5_1, Q2_K, Q3_K, Q5_K (panels dequantised by scalar code)
  *          up to 128 rows: measured as Q5_0 / Q4_K before those had AVX2
  *          panels (1.3-3x at 8 and 32 rows, ~1.1x at 128, 0.4-1x at 512;
  *          same unpack-then-tile path, same scalar panels). */
 static int
-qg_auto_int(const socfw_qtensor *w, int N)
+qg_auto(const socfw_qtensor *w, int N)
 {
-        switch (w->dtype) {
+        socfw_dtype t = w->dtype;
+        if (qg_fast_dotk(t)) {
+                switch (t) {
+                case SOCFW_DTYPE_Q4_K:
+                        return N <= 32 ? QG_DOT : QG_PANEL;
+                case SOCFW_DTYPE_Q6_K:
+                        return N <= QLIN_VEC_MAX ? QG_DOT
+                               : N <= 32         ? QG_INT
+                                                 : QG_PANEL;
+                case SOCFW_DTYPE_Q2_K:
+                        return N <= 128 ? QG_DOT : QG_PANEL;
+                case SOCFW_DTYPE_Q3_K:
+                case SOCFW_DTYPE_Q5_K:
+                        return N <= 64    ? QG_DOT
+                               : N <= 128 ? QG_INT
+                                          : QG_PANEL;
+                default:
+                        break;
+                }
+        }
+        int i;
+        switch (t) {
         case SOCFW_DTYPE_Q8_0:
-                return 0;
+                i = 0;
+                break;
         case SOCFW_DTYPE_Q4_0:
-                return N <= 16 &&
-                       (N > QLIN_VEC_MAX ||
-                        !nn_qkernels_get()->dotx2[SOCFW_DTYPE_Q4_0]);
+                i = N <= 16 &&
+                    (N > QLIN_VEC_MAX ||
+                     !nn_qkernels_get()->dotx2[SOCFW_DTYPE_Q4_0]);
+                break;
         case SOCFW_DTYPE_Q5_0:
         case SOCFW_DTYPE_Q4_K:
         case SOCFW_DTYPE_Q6_K:
-                return N <= 32;
+                i = N <= 32;
+                break;
         default:
-                return N <= 128;
+                i = N <= 128;
+                break;
         }
+        return i ? QG_INT : QG_PANEL;
+}
+
+/* The path for N rows against w: QG_DOT, QG_PANEL or QG_INT. */
+static int
+qlin_path(const socfw_qtensor *w, int N)
+{
+        if (N <= 1 || w->dtype == SOCFW_DTYPE_F32)
+                return QG_DOT;
+        int block = nn_qtraits_of(w->dtype) != NULL;
+        int mode = qg_mode_get();
+        if (mode == QG_AUTO)
+                mode = block ? qg_auto(w, N) : QG_PANEL;
+        if (mode == QG_INT && !block)
+                mode = QG_PANEL;        /* F16, BF16: no integer GEMM */
+        if (mode == QG_PANEL && N <= QLIN_VEC_MAX)
+                mode = QG_DOT;
+        return mode;
 }
 
 static void
@@ -329,12 +407,10 @@ socfw_nn_qlinear_forward(float *out, const float *inp, const socfw_qtensor *w,
         }
         qlin_job j = {out, inp, w, bias, N, NULL, NULL, NULL, NULL, NULL,
                       NULL, NULL, nn_qtraits_of(w->dtype), 0};
-        if (j.tr && N > 1) {
-                int mode = qg_mode_get();
-                if (mode == QG_INT || (mode == QG_AUTO && qg_auto_int(w, N)))
-                        return nn_qgemm_forward(out, inp, w, bias, N);
-        }
-        if (N > QLIN_VEC_MAX) {
+        int path = qlin_path(w, N);
+        if (path == QG_INT)
+                return nn_qgemm_forward(out, inp, w, bias, N);
+        if (path == QG_PANEL) {
                 socfw_threads_blas_single();
                 int64_t np = (OC + QLIN_PANEL - 1) / QLIN_PANEL;
                 /* per panel: dequantise (~1 ns per element) + sgemm */

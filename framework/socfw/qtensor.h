@@ -8,10 +8,10 @@
  * that many fewer bytes.  The linear layer quantises each activation row to
  * 8 bits per block of 32 and takes integer dot products against the weight
  * blocks (AVX2 where the CPU has it, else portable C, chosen at run time);
- * for many rows at once (prefill) it either dequantises panels of weight
- * rows to float32 and calls sgemm, or runs an integer GEMM over the 8-bit
- * activations, whichever was measured faster for the type and shape
- * (socfw_nn_qgemm_set).
+ * for many rows at once (prefill, batched decoding) it dequantises panels
+ * of weight rows to float32 and calls sgemm, runs an integer GEMM over the
+ * 8-bit activations, or keeps to the dot products row by row, whichever
+ * was measured faster for the type and row count (socfw_nn_qgemm_set).
  *
  *     socfw_qtensor w;
  *     socfw_error err = {0};
@@ -123,19 +123,24 @@ const char *socfw_nn_qkernel_name(void);
 int socfw_nn_qkernel_set(const char *name);
 
 /* The many-row (prefill, batched decode) product over block formats:
- *   "auto"  the measured rule (doc/performance.md, "Integer GEMM"): per
- *           type and shape, whichever of the two below was faster;
+ *   "auto"  the measured rule (doc/performance.md, "Integer GEMM" and
+ *           "K-quants, 2-128 rows"): per type, row count and kernel path,
+ *           whichever of the three below was faster;
  *   "panel" one row: dot products; 2..8 rows: dot products per row; more:
  *           weight panels dequantised to float32, then sgemm;
  *   "int"   2 rows or more: the integer GEMM (activations quantised to 8
  *           bits per 32 once, register tiles of integer dot products,
- *           AVX2 or portable as socfw_nn_qkernel_name says).
- * The environment variable SOCFW_QGEMM=auto|panel|int picks one at first
- * use (default auto); F16, BF16 and F32 weights are not affected. */
+ *           AVX2 or portable as socfw_nn_qkernel_name says);
+ *   "dot"   any number of rows: the one-row dot products, each row's
+ *           output bit for bit its one-row product (auto's choice for
+ *           K-quant batches on AVX2).
+ * The environment variable SOCFW_QGEMM=auto|panel|int|dot picks one at
+ * first use (default auto); F16, BF16 and F32 weights take "panel" for
+ * "int". */
 const char *socfw_nn_qgemm_name(void);
 
-/* Use mode `name` ("auto", "panel", "int") from now on.  Returns 0 or
- * SOCFW_EUNSUPPORTED (an unknown name). */
+/* Use mode `name` ("auto", "panel", "int", "dot") from now on.  Returns 0
+ * or SOCFW_EUNSUPPORTED (an unknown name). */
 int socfw_nn_qgemm_set(const char *name);
 
 #ifdef __cplusplus
