@@ -40,18 +40,20 @@
 
 /* ---- activations -------------------------------------------------------- */
 
-/* One block of 32: q = round(x / d), d = max|x| / 127 (returned). */
+/* One block of len values (32, or 256 for the K-quants' activations):
+ * q = round(x / d), d = max|x| / 127 (returned).  Inlined with a constant
+ * len, so each caller gets its own fixed-length loops. */
 static inline float
-q8_block(const float *x, int8_t *q)
+q8_block(const float *x, int8_t *q, int len)
 {
         float amax = 0.0f;
-        for (int i = 0; i < 32; i++) {
+        for (int i = 0; i < len; i++) {
                 float v = fabsf(x[i]);
                 amax = v > amax ? v : amax;
         }
         float d = amax / 127.0f;
         float id = d > 0.0f ? 1.0f / d : 0.0f;
-        for (int i = 0; i < 32; i++)
+        for (int i = 0; i < len; i++)
                 q[i] = (int8_t)lrintf(x[i] * id);
         return d;
 }
@@ -60,7 +62,7 @@ NN_CLONES void
 nn_quantize_q8(const float *x, nn_q8 *y, int64_t n)
 {
         for (int64_t b = 0; b < n / 32; b++, x += 32, y++) {
-                y->d = q8_block(x, y->q);
+                y->d = q8_block(x, y->q, 32);
                 int s0 = 0, s1 = 0;
                 for (int i = 0; i < 16; i++) {
                         s0 += y->q[i];
@@ -79,7 +81,7 @@ nn_quantize_q8x2(const float *x, nn_q8x2 *y, int64_t n)
                 memset(y, 0, sizeof *y);
                 for (int k = 0; k < 2 && b + k < nb; k++) {
                         int8_t q[32];
-                        float d = q8_block(x + 32 * (b + k), q);
+                        float d = q8_block(x + 32 * (b + k), q, 32);
                         memcpy(y->q + 16 * k, q, 16);
                         memcpy(y->q + 32 + 16 * k, q + 16, 16);
                         for (int i = 0; i < 8; i++) {
@@ -96,15 +98,7 @@ NN_CLONES void
 nn_quantize_q8k(const float *x, nn_q8k *y, int64_t n)
 {
         for (int64_t b = 0; b < n / 256; b++, x += 256, y++) {
-                float amax = 0.0f;
-                for (int i = 0; i < 256; i++) {
-                        float v = fabsf(x[i]);
-                        amax = v > amax ? v : amax;
-                }
-                float d = amax / 127.0f;
-                float id = d > 0.0f ? 1.0f / d : 0.0f;
-                for (int i = 0; i < 256; i++)
-                        y->q[i] = (int8_t)lrintf(x[i] * id);
+                float d = q8_block(x, y->q, 256);
                 for (int g = 0; g < 16; g++) {
                         int s = 0;
                         for (int i = 0; i < 16; i++)
