@@ -84,6 +84,34 @@ static const socfw_dtype types[] = {
         SOCFW_DTYPE_Q3_K, SOCFW_DTYPE_Q4_K, SOCFW_DTYPE_Q5_K, SOCFW_DTYPE_Q6_K,
 };
 
+/* The reference for one output: bias + w.x in double (*ref), the sum of
+ * |w x| (*mag), and the tolerance a kernel gets: 1.01 x the bound of
+ * quantising x to 8 bits per block of ab values (for each block, sum |w| x
+ * max |x| / 127 / 2: half a step of its scale on every product), with
+ * ab = 0 when the activations stay float, plus 1e-4 of the magnitude for
+ * float rounding. */
+static double
+ref_dot(const float *w, const float *x, int64_t cols, int ab, double bias,
+        double *ref, double *mag)
+{
+        double r = bias, m = fabs(bias), qb = 0;
+        for (int64_t e = 0; e < cols; e++) {
+                r += (double)w[e] * x[e];
+                m += fabs((double)w[e] * x[e]);
+        }
+        for (int64_t b = 0; ab > 0 && b < cols / ab; b++) {
+                double amax = 0, sw = 0;
+                for (int e = 0; e < ab; e++) {
+                        amax = fmax(amax, fabs(x[ab * b + e]));
+                        sw += fabs(w[ab * b + e]);
+                }
+                qb += sw * amax / 127.0 / 2.0;
+        }
+        *ref = r;
+        *mag = m;
+        return 1.01 * qb + 1e-4 * m + 1e-6;
+}
+
 /* Check one (type, rows, blocks per row, N) case on the current path. */
 static void
 check_case(socfw_dtype t, int64_t rows, int64_t nblk, int N)
@@ -124,25 +152,10 @@ check_case(socfw_dtype t, int64_t rows, int64_t nblk, int N)
         for (int n = 0; n < N; n++) {
                 const float *xn = x + n * cols;
                 for (int64_t r = 0; r < rows; r++) {
-                        const float *wr = W + r * cols;
-                        double ref = bias[r], mag = fabs(bias[r]), qb = 0;
-                        for (int64_t e = 0; e < cols; e++) {
-                                ref += (double)wr[e] * xn[e];
-                                mag += fabs((double)wr[e] * xn[e]);
-                        }
-                        if (quant_acts) {
-                                for (int64_t b = 0; b < cols / ab; b++) {
-                                        double amax = 0, sw = 0;
-                                        for (int e = 0; e < ab; e++) {
-                                                amax = fmax(
-                                                        amax,
-                                                        fabs(xn[ab * b + e]));
-                                                sw += fabs(wr[ab * b + e]);
-                                        }
-                                        qb += sw * amax / 127.0 / 2.0;
-                                }
-                        }
-                        double tol = 1.01 * qb + 1e-4 * mag + 1e-6;
+                        double ref, mag;
+                        double tol = ref_dot(W + r * cols, xn, cols,
+                                             quant_acts ? ab : 0, bias[r],
+                                             &ref, &mag);
                         double got = y[n * rows + r];
                         cr_assert(fabs(got - ref) <= tol,
                                   "%s [%s] rows %lld cols %lld N %d: y[%d,%lld]"
@@ -268,23 +281,9 @@ Test(nn_quant, k_decode_every_block_count_paths_and_threads, .timeout = 120)
                                           "%s avx2: 1 and 2 threads differ",
                                           socfw_dtype_name(ktypes[t]));
                         for (int64_t r = 0; r < rows; r++) {
-                                const float *wr = W + r * cols;
-                                double ref = 0, mag = 0, qb = 0;
-                                for (int64_t e = 0; e < cols; e++) {
-                                        ref += (double)wr[e] * x[e];
-                                        mag += fabs((double)wr[e] * x[e]);
-                                }
-                                for (int64_t b = 0; b < nbs[k]; b++) {
-                                        double amax = 0, sw = 0;
-                                        for (int e = 0; e < 256; e++) {
-                                                amax = fmax(
-                                                        amax,
-                                                        fabs(x[256 * b + e]));
-                                                sw += fabs(wr[256 * b + e]);
-                                        }
-                                        qb += sw * amax / 127.0 / 2.0;
-                                }
-                                double tol = 1.01 * qb + 1e-4 * mag + 1e-6;
+                                double ref, mag;
+                                double tol = ref_dot(W + r * cols, x, cols,
+                                                     256, 0, &ref, &mag);
                                 cr_assert(fabs(ys1[r] - ref) <= tol,
                                           "%s scalar cols %lld row %lld: %.7g"
                                           " vs %.7g (tolerance %.3g)",
@@ -438,23 +437,9 @@ Test(nn_quant, q4_0_decode_every_block_count_paths_and_threads,
                                   "Q4_0 %s cols %lld: rows 5..11 alone "
                                   "differ", paths[p], (long long)cols);
                         for (int64_t r = 0; r < rows; r++) {
-                                const float *wr = W + r * cols;
-                                double ref = 0, mag = 0, qb = 0;
-                                for (int64_t e = 0; e < cols; e++) {
-                                        ref += (double)wr[e] * x[e];
-                                        mag += fabs((double)wr[e] * x[e]);
-                                }
-                                for (int64_t b = 0; b < nbs[k]; b++) {
-                                        double amax = 0, sw = 0;
-                                        for (int e = 0; e < 32; e++) {
-                                                amax = fmax(amax,
-                                                            fabs(x[32 * b +
-                                                                   e]));
-                                                sw += fabs(wr[32 * b + e]);
-                                        }
-                                        qb += sw * amax / 127.0 / 2.0;
-                                }
-                                double tol = 1.01 * qb + 1e-4 * mag + 1e-6;
+                                double ref, mag;
+                                double tol = ref_dot(W + r * cols, x, cols,
+                                                     32, 0, &ref, &mag);
                                 cr_assert(fabs(ys[r] - ref) <= tol,
                                           "Q4_0 scalar cols %lld row %lld: "
                                           "%.7g vs %.7g (tolerance %.3g)",
