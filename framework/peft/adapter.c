@@ -113,6 +113,18 @@ socfw_adapter_config_default(socfw_adapter_config *c, socfw_adapter_type type)
 
 /* ---- creation ----------------------------------------------------------- */
 
+/* A LoRA of rank r factors an in x out matrix (a site, or the embedding
+ * table as vocab x hidden) only if r is at most both sizes. */
+static int
+check_lora_rank(int rank, const char *what, int in, int out, socfw_error *err)
+{
+        if (rank <= in && rank <= out)
+                return 0;
+        return socfw_error_set(err, SOCFW_EINVAL, "adapter: LoRA rank %d is "
+                               "above the size of %s (%d x %d); hint: a rank "
+                               "of 4-64", rank, what, in, out);
+}
+
 static int
 check_config(const socfw_model *m, const socfw_adapter_config *c,
              socfw_error *err)
@@ -186,12 +198,9 @@ check_config(const socfw_model *m, const socfw_adapter_config *c,
                                        socfw_adapter_type_name(c->type));
         if (c->embed) {
                 const socfw_model_config *mc = socfw_model_config_of(m);
-                if (c->rank > mc->vocab_size || c->rank > mc->hidden)
-                        return socfw_error_set(
-                                err, SOCFW_EINVAL, "adapter: LoRA rank %d "
-                                "is above the size of the embedding table "
-                                "(%d x %d); hint: a rank of 4-64", c->rank,
-                                mc->vocab_size, mc->hidden);
+                if (check_lora_rank(c->rank, "the embedding table",
+                                    mc->vocab_size, mc->hidden, err))
+                        return -1;
         }
         if ((c->targets == 0 && !c->embed) || (c->targets & ~SOCFW_SITE_ALL))
                 return socfw_error_set(err, SOCFW_EINVAL, "adapter: no valid "
@@ -212,12 +221,8 @@ check_config(const socfw_model *m, const socfw_adapter_config *c,
                 int in, out;
                 socfw_model_site_dims(m, (socfw_site)s, &in, &out);
                 if (peft_is_lora(c->type) &&
-                    (c->rank > in || c->rank > out))
-                        return socfw_error_set(
-                                err, SOCFW_EINVAL, "adapter: LoRA rank %d "
-                                "is above the size of %s (%d x %d); hint: "
-                                "a rank of 4-64", c->rank, site_names[s], in,
-                                out);
+                    check_lora_rank(c->rank, site_names[s], in, out, err))
+                        return -1;
                 if (c->type == SOCFW_ADAPTER_BOTTLENECK &&
                     s != SOCFW_SITE_ATTN_O && s != SOCFW_SITE_MLP_DOWN)
                         return socfw_error_set(
