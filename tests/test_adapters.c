@@ -188,6 +188,26 @@ peft_only_copy(const char *ad, const char *name, char *out, size_t cap)
         cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
+/* The backbone's hidden states for six fixed ids (hidden 32): bare (h0),
+ * under adapter a (h1) and under g (h2), detached again after. */
+static void
+forward_bare_a_g(socfw_model *m, socfw_adapter *a, socfw_adapter *g,
+                 float h0[6 * 32], float h1[6 * 32], float h2[6 * 32])
+{
+        static const int32_t ids[6] = {5, 9, 40, 7, 100, 3};
+        socfw_adapter *with[3] = {NULL, a, g};
+        float *out[3] = {h0, h1, h2};
+        socfw_error err = {0};
+        for (int k = 0; k < 3; k++) {
+                cr_assert_eq(socfw_model_attach(m, with[k], &err), 0, "%s",
+                             err.message);
+                cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6,
+                                                 false, 0, NULL, out[k],
+                                                 &err), 0, "%s", err.message);
+        }
+        socfw_model_attach(m, NULL, NULL);
+}
+
 /* ---- training ---- */
 
 Test(adapters, lora_trains_adapter_and_head_only_and_writes_peft_files)
@@ -460,17 +480,8 @@ Test(adapters, embedding_lora_trains_writes_peft_files_and_round_trips)
         cr_assert_eq(socfw_adapter_load(&g, m, peft, true, &err), 0, "%s",
                      err.message);
         cr_assert(socfw_adapter_embeds(g));
-        int32_t ids[6] = {5, 9, 40, 7, 100, 3};
         float h0[6 * 32], h1[6 * 32], h2[6 * 32];
-        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
-                                         NULL, h0, &err), 0);
-        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
-        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
-                                         NULL, h1, &err), 0);
-        cr_assert_eq(socfw_model_attach(m, g, &err), 0);
-        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
-                                         NULL, h2, &err), 0);
-        socfw_model_attach(m, NULL, NULL);
+        forward_bare_a_g(m, a, g, h0, h1, h2);
         double d_base = 0, d_peft = 0;
         for (int i = 0; i < 6 * 32; i++) {
                 d_base = fmax(d_base, fabs(h1[i] - h0[i]));
@@ -540,27 +551,18 @@ Test(adapters, prompt_tuning_trains_predicts_and_round_trips)
                      err.message);
         cr_assert_eq(socfw_adapter_config_of(a)->type, SOCFW_ADAPTER_PROMPT);
         cr_assert_eq(socfw_adapter_prompt_length(a), 4);
-        int32_t ids[6] = {5, 9, 40, 7, 100, 3};
-        float h0[6 * 32], h1[6 * 32], h2[6 * 32];
-        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
-                                         NULL, h0, &err), 0);
-        cr_assert_eq(socfw_model_attach(m, a, &err), 0);
-        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
-                                         NULL, h1, &err), 0);
         /* as PEFT would hand the files over: no meta.json */
         peft_only_copy(ad, "peft-prompt", peft, sizeof peft);
         cr_assert_eq(socfw_adapter_load(&g, m, peft, true, &err), 0, "%s",
                      err.message);
-        cr_assert_eq(socfw_model_attach(m, g, &err), 0);
-        cr_assert_eq(socfw_model_forward(m, ids, NULL, NULL, 1, 6, false, 0,
-                                         NULL, h2, &err), 0);
+        float h0[6 * 32], h1[6 * 32], h2[6 * 32];
+        forward_bare_a_g(m, a, g, h0, h1, h2);
         double d_base = 0;
         for (int i = 0; i < 6 * 32; i++)
                 d_base = fmax(d_base, fabs(h1[i] - h0[i]));
         cr_log_info("prompt: |adapted - base| %.3g", d_base);
         cr_assert_gt(d_base, 1e-3, "the trained prompt changes nothing?");
         cr_assert_eq(memcmp(h1, h2, sizeof h1), 0, "PEFT-only files differ");
-        socfw_model_attach(m, NULL, NULL);
         cr_assert_eq(memcmp(snap, socfw_params_data_buffer(
                                           socfw_model_params(m)),
                             sizeof(float) * (size_t)socfw_params_size(
