@@ -133,6 +133,41 @@ Test(nn_threads, cost_large_splits_in_fixed_chunks, .timeout = 30)
         socfw_threads_set(0);
 }
 
+/* Serial mode: work that would split over the pool runs whole in the
+ * calling thread, marked as inside a parallel body; turning it off hands
+ * work to the pool again.  Other application threads are not affected. */
+static void *
+split_elsewhere(void *arg)
+{
+        static int hits[4096];
+        cost_ctx *c = arg;
+        cost_run(c, hits, 4096, SOCFW_PARALLEL_CHUNK_COST);
+        return NULL;
+}
+
+Test(nn_threads, serial_mode_runs_work_in_the_calling_thread, .timeout = 30)
+{
+        static int hits[4096];
+        cost_ctx c, other;
+        socfw_threads_set(2);
+        cr_assert_eq(socfw_threads_serial(1), 0);
+        cr_assert_eq(socfw_threads_in_parallel(), 1);
+        cost_run(&c, hits, 4096, SOCFW_PARALLEL_CHUNK_COST);
+        cr_assert_eq(c.ncalls, 1, "%d chunks", c.ncalls);
+        cr_assert_eq(c.other_thread, 0);
+        cr_assert(c.begin[0] == 0 && c.end[0] == 4096);
+        /* meanwhile another thread's work still splits over the pool */
+        pthread_t th;
+        cr_assert_eq(pthread_create(&th, NULL, split_elsewhere, &other), 0);
+        pthread_join(th, NULL);
+        cr_assert_eq(other.ncalls, 2);
+        cr_assert_eq(socfw_threads_serial(0), 1);
+        cr_assert_eq(socfw_threads_in_parallel(), 0);
+        cost_run(&c, hits, 4096, SOCFW_PARALLEL_CHUNK_COST);
+        cr_assert_eq(c.ncalls, 2);
+        socfw_threads_set(0);
+}
+
 Test(nn_threads, pool_works_in_forked_child, .timeout = 30)
 {
         static int hits[2048];

@@ -332,6 +332,16 @@ socfw_threads_in_parallel(void)
         return in_parallel;
 }
 
+int
+socfw_threads_serial(int on)
+{
+        /* every entry point runs the body inline when in_parallel is set,
+         * as for a nested call */
+        int prev = in_parallel;
+        in_parallel = on != 0;
+        return prev;
+}
+
 void
 socfw_threads_shutdown(void)
 {

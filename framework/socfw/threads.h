@@ -85,6 +85,16 @@ void socfw_parallel_for_cost(int64_t n, double cost, socfw_parallel_fn fn,
 /* 1 inside a parallel_for body (where nested calls run inline), else 0. */
 int socfw_threads_in_parallel(void);
 
+/* Make the calling application thread run its parallel work itself,
+ * serially (on != 0), or hand it to the pool again (on == 0); returns the
+ * previous setting.  For a program that runs several independent
+ * computations at once, one per core (a server's concurrent batches):
+ * each then costs less CPU than when split over the pool (no hand-offs,
+ * no waiting for the slowest chunk), and they do not queue for the one
+ * pool.  While on, socfw_threads_in_parallel() is 1 in this thread.  Not
+ * from inside a parallel_for body. */
+int socfw_threads_serial(int on);
+
 /* Make sure OpenBLAS runs single-threaded (cheap; the socfw kernels call
  * it before their BLAS calls, in case the application changed it). */
 void socfw_threads_blas_single(void);
