@@ -7,7 +7,8 @@
  * requests/s (200 answers over the wall time), p50/p90/p99 latency of the
  * 200 answers, the count of every status, for chat the aggregate tokens/s
  * (the answers' usage.completion_tokens), the batch sizes of the run (the
- * server's /metrics counters before and after), the client's own CPU time
+ * server's /metrics counters before and after) and the passes that ran
+ * beside another, the client's own CPU time
  * per request and the load average; with --server-pid, the server's CPU
  * time per request and its resident memory before and after.
  *
@@ -238,6 +239,7 @@ static const char *const COUNTERS[] = {
         "socfw_batch_forward_passes_total", "socfw_batch_windows_total",
         "socfw_tag_forward_passes_total",   "socfw_tag_windows_total",
         "socfw_decode_steps_total",         "socfw_decode_tokens_total",
+        "socfw_batch_overlapping_passes_total",
 };
 #define N_COUNTERS (sizeof COUNTERS / sizeof COUNTERS[0])
 
@@ -742,6 +744,9 @@ main(int argc, char **argv)
                             ", mean %s batch %.2f (%.0f %s / %.0f %s)",
                             batch_name[b], d[2 * b + 1] / d[2 * b],
                             d[2 * b + 1], unit[b], d[2 * b], per[b]);
+        if (d[6] > 0)
+                say(line, sizeof line, ", %.0f passes begun beside another",
+                    d[6]);
         long answered = r.n_done + r.n_bad;
         if (r.server_pid && r.n_done)
                 say(line, sizeof line, ", server CPU %.2f ms/request",

@@ -231,6 +231,7 @@ check("socfw_batch_forward_passes_total " in text and
       "socfw_tag_forward_passes_total 0" in text and
       "socfw_tag_windows_total 0" in text and
       "socfw_batch_mixed_passes_total 0" in text and
+      "socfw_batch_overlapping_passes_total " in text and
       "socfw_decode_tokens_total " in text, "batch counters\n" + text)
 print("openai checks passed")
 PY

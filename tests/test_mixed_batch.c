@@ -29,6 +29,7 @@
 #include "socfw/pipeline.h"
 #include "socfw/plugin.h"
 #include "socfw/runtime.h"
+#include "socfw/threads.h"
 #include "test_peft_util.h"
 #include "testutil.h"
 #include "train/runtime_impl.h"
@@ -378,9 +379,11 @@ call_run(void *arg)
 static void
 run_queued(socfw_runtime *rt, call *c, int n)
 {
-        pthread_t th[64];
+        pthread_t th[128];
+        cr_assert_leq(n, 128);
         pthread_mutex_lock(&rt->batch_lock);
-        rt->batch_leader = 1;
+        rt->batch_leaders = 1;  /* a leader on the pool: no other */
+        rt->batch_pooled = 1;
         pthread_mutex_unlock(&rt->batch_lock);
         for (int i = 0; i < n; i++)
                 cr_assert_eq(pthread_create(&th[i], NULL, call_run, &c[i]),
@@ -391,7 +394,8 @@ run_queued(socfw_runtime *rt, call *c, int n)
                 for (rt_job *j = rt->queue; j; j = j->next)
                         queued++;
                 if (queued == n) {
-                        rt->batch_leader = 0;
+                        rt->batch_leaders = 0;
+                        rt->batch_pooled = 0;
                         pthread_cond_broadcast(&rt->batch_cond);
                 }
                 pthread_mutex_unlock(&rt->batch_lock);
@@ -491,6 +495,40 @@ Test(mixed_engine, calls_of_three_adapters_share_one_pass_and_equal_each_alone)
         cr_assert_eq(b1 - b0, 1, "%llu passes for three tasks", b1 - b0);
         cr_assert_eq(m1 - m0, 1);
         cr_assert_eq(p1 - p0, 3);
+        engine_close(&e);
+}
+
+/* Callers that crowd in (more of them than the pool's two threads): each
+ * forward runs serially in its leader's thread and two leaders run at
+ * once; the answers are still each call's alone. */
+Test(mixed_engine, crowded_callers_run_serial_forwards_side_by_side)
+{
+        engine e;
+        engine_open(&e);
+        cr_assert_eq(socfw_threads_get(), 2, "the pipeline sets threads: 2");
+        unsigned long long b0, r0, b1, r1;
+        socfw_runtime_batch_stats(e.rt, &b0, &r0);
+        unsigned long long o0 = socfw_runtime_batch_overlaps(e.rt);
+        /* more windows than one batch holds: the second batch's leader
+         * starts while the first one's forward runs */
+        enum { N = RT_BATCH_ROWS + 24 };
+        call c[N];
+        for (int i = 0; i < N; i++)
+                c[i] = (call){.ctx = e.rt->tasks[i % 2].ctx,
+                              .text = (i * 3) % N_TEXTS};
+        run_queued(e.rt, c, N);
+        double worst = check_calls(&e, c, N);
+        socfw_runtime_batch_stats(e.rt, &b1, &r1);
+        unsigned long long o1 = socfw_runtime_batch_overlaps(e.rt);
+        cr_log_info("%d calls: %llu passes, %llu begun beside another; "
+                    "largest difference from alone %g", N, b1 - b0, o1 - o0,
+                    worst);
+        cr_assert_leq(worst, TOL, "answers differ by %g", worst);
+        cr_assert_eq(r1 - r0, N);
+        cr_assert_eq(b1 - b0, 2, "%llu passes", b1 - b0);
+        cr_assert_eq(o1 - o0, 1, "the two passes did not run side by side");
+        cr_assert_eq(e.rt->batch_leaders, 0);
+        cr_assert_eq(e.rt->batch_callers, 0);
         engine_close(&e);
 }
 
@@ -693,7 +731,8 @@ Test(mixed_engine, a_tagger_and_a_classifier_share_a_pass)
         /* all queued, then one leader: the two tasks in one pass */
         pthread_t th[2 * N_TAG];
         pthread_mutex_lock(&rt->batch_lock);
-        rt->batch_leader = 1;
+        rt->batch_leaders = 1;  /* a leader on the pool: no other */
+        rt->batch_pooled = 1;
         pthread_mutex_unlock(&rt->batch_lock);
         for (int i = 0; i < N_TAG; i++) {
                 cr_assert_eq(pthread_create(&th[2 * i], NULL, tag_call_run,
@@ -709,7 +748,8 @@ Test(mixed_engine, a_tagger_and_a_classifier_share_a_pass)
                 for (rt_job *j = rt->queue; j; j = j->next)
                         queued++;
                 if (queued == 2 * N_TAG) {
-                        rt->batch_leader = 0;
+                        rt->batch_leaders = 0;
+                        rt->batch_pooled = 0;
                         pthread_cond_broadcast(&rt->batch_cond);
                 }
                 pthread_mutex_unlock(&rt->batch_lock);

@@ -250,6 +250,15 @@ serve_metrics_text(serve_metrics *m, int queued, int in_flight, int workers,
                         "# TYPE socfw_batch_mixed_tasks_total counter\n"
                         "socfw_batch_mixed_tasks_total %llu\n",
                         passes, rows);
+                fprintf(f,
+                        "# HELP socfw_batch_overlapping_passes_total "
+                        "Classification and tagging forward passes begun "
+                        "while another ran (under load each pass runs on "
+                        "one thread, one per thread at once).\n"
+                        "# TYPE socfw_batch_overlapping_passes_total "
+                        "counter\n"
+                        "socfw_batch_overlapping_passes_total %llu\n",
+                        socfw_runtime_batch_overlaps(rt));
                 socfw_runtime_decode_stats(rt, &passes, &rows);
                 fprintf(f,
                         "# HELP socfw_decode_steps_total Batched decoding "

@@ -1,12 +1,20 @@
 /* batch.c - micro-batching of concurrent classification and tagging
  * calls: windows that arrive while a forward runs wait in the runtime's
- * queue, and the next caller to find no leader runs them as one forward
- * on one scratch (scratch.c), then hands each call its answer.  One
- * forward serves several tasks when their adapters act row by row at
- * the linear sites (LoRA, AdaLoRA, IA3, bottleneck, none): the frozen
- * backbone runs once for all rows, each task's adapter and head on its
- * own rows; a task with a prefix or prompt adapter, which changes the
- * sequence, has forwards of its own. */
+ * queue, and the next caller to find a leader's place free runs them as
+ * one forward on one scratch (scratch.c), then hands each call its
+ * answer.  One forward serves several tasks when their adapters act row
+ * by row at the linear sites (LoRA, AdaLoRA, IA3, bottleneck, none): the
+ * frozen backbone runs once for all rows, each task's adapter and head on
+ * its own rows; a task with a prefix or prompt adapter, which changes the
+ * sequence, has forwards of its own.
+ *
+ * Leaders.  With few callers, one forward at a time runs on the thread
+ * pool: the lowest latency for a lone post.  When callers crowd in (more
+ * of them in the engine than the pool has threads), each forward runs
+ * serially in its leader's thread and up to one leader per thread run at
+ * once: several small batches, one per core, cost less CPU per post than
+ * one batch split over the cores (no hand-offs between threads, no
+ * waiting for the slowest chunk), which is what a loaded server needs. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +22,7 @@
 
 #include "engine/engine_internal.h"
 #include "socfw/nn.h"
+#include "socfw/threads.h"
 #include "train/runtime_impl.h"
 
 /* Job j's answer from the logits of its rows, o[0 .. j->n) of a batch
@@ -158,6 +167,18 @@ take_batch(socfw_runtime *rt, rt_job **take)
 
 #define RT_BATCH_WAIT_US 1000  /* a leader waits this long at most for
                                    callers that are encoding their text  */
+#define RT_BATCH_FILL_US 2000  /* and a leader beside another forward for
+                                   its share of the callers              */
+
+/* Windows waiting in the queue.  Under batch_lock. */
+static int
+queued_rows(const socfw_runtime *rt)
+{
+        int n = 0;
+        for (const rt_job *j = rt->queue; j; j = j->next)
+                n += j->n;
+        return n;
+}
 
 /* A call announces itself before encoding its text, so that a leader
  * gathering a batch waits for it (batch_entered: the announcement is
@@ -172,51 +193,91 @@ rt_batch_entering(socfw_runtime *rt, int delta)
         pthread_mutex_unlock(&rt->batch_lock);
 }
 
-/* Job me's answer, its rows batched with the calls of other threads.  The
- * first caller to find no leader leads: it waits while other callers are
- * still encoding their texts (at most RT_BATCH_WAIT_US), then runs
- * everything queued for its task as one forward; callers arriving
+/* May the caller lead a batch now, and how: 0 no (wait), 1 on the pool,
+ * 2 serially in its own thread (see the top of the file).  Under
+ * batch_lock, with the caller's job queued or answered. */
+static int
+may_lead(const socfw_runtime *rt, int nthr)
+{
+        int crowded = nthr > 1 &&
+                      rt->batch_callers + rt->batch_entering > nthr;
+        if (rt->batch_leaders == 0)
+                return crowded ? 2 : 1;
+        if (rt->batch_pooled || rt->batch_leaders >= nthr || !rt->queue ||
+            !crowded)
+                return 0;
+        return 2;
+}
+
+/* Job me's answer, its rows batched with the calls of other threads.  A
+ * caller that may lead (may_lead) waits while other callers are still
+ * encoding their texts (at most RT_BATCH_WAIT_US), then runs everything
+ * queued for the first queued job's task as one forward; callers arriving
  * meanwhile form the next batch.  A lone caller runs at once: batching
  * adds no wait.  The caller has announced itself (rt_batch_entering);
  * queueing takes the announcement back. */
 int
 rt_infer_batched(socfw_runtime *rt, rt_job *me, socfw_error *err)
 {
+        int nthr = socfw_threads_in_parallel() ? 1 : socfw_threads_get();
         pthread_mutex_lock(&rt->batch_lock);
         rt->batch_entering--;
+        rt->batch_callers++;
+        rt->batch_crowd += 0.125 * ((double)rt->batch_callers -
+                                    rt->batch_crowd);
         rt_job **tail = &rt->queue;
         while (*tail)
                 tail = &(*tail)->next;
         *tail = me;
         pthread_cond_broadcast(&rt->batch_cond);        /* a leader waits */
         while (!me->done) {
-                if (rt->batch_leader) {
+                int how = may_lead(rt, nthr);
+                if (!how || !rt->queue) {
                         pthread_cond_wait(&rt->batch_cond, &rt->batch_lock);
                         continue;
                 }
-                rt->batch_leader = 1;
+                /* beside another forward, wait for this leader's share
+                 * of the callers (at most RT_BATCH_FILL_US): taking the
+                 * first one to queue would make batches of one or two */
+                int beside = rt->batch_leaders > 0;
+                int share = (int)(rt->batch_crowd / nthr);
+                share = share < 1 ? 1 : share > RT_BATCH_ROWS ? RT_BATCH_ROWS
+                                                              : share;
+                rt->batch_leaders++;
+                rt->batch_pooled += how == 1;
                 struct timespec until;
                 clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += RT_BATCH_WAIT_US * 1000L;
+                until.tv_nsec += (beside ? RT_BATCH_FILL_US : RT_BATCH_WAIT_US)
+                                 * 1000L;
                 if (until.tv_nsec >= 1000000000L) {
                         until.tv_sec++;
                         until.tv_nsec -= 1000000000L;
                 }
-                while (rt->batch_entering > 0 &&
+                while ((rt->batch_entering > 0 ||
+                        (beside && queued_rows(rt) < share)) &&
                        pthread_cond_timedwait(&rt->batch_cond,
                                               &rt->batch_lock,
                                               &until) != ETIMEDOUT)
                         ;
                 rt_job *take[RT_BATCH_ROWS];
-                int k = take_batch(rt, take);
+                int k = rt->queue ? take_batch(rt, take) : 0;
+                if (k > 0 && rt->batch_leaders > 1)
+                        rt->batch_overlaps++;
                 pthread_mutex_unlock(&rt->batch_lock);
-                run_batch(rt, take, k);
+                if (k > 0) {
+                        int was = how == 2 ? socfw_threads_serial(1) : 0;
+                        run_batch(rt, take, k);
+                        if (how == 2)
+                                socfw_threads_serial(was);
+                }
                 pthread_mutex_lock(&rt->batch_lock);
                 for (int i = 0; i < k; i++)
                         take[i]->done = 1;
-                rt->batch_leader = 0;
+                rt->batch_leaders--;
+                rt->batch_pooled -= how == 1;
                 pthread_cond_broadcast(&rt->batch_cond);
         }
+        rt->batch_callers--;
         pthread_mutex_unlock(&rt->batch_lock);
         if (me->rc < 0 && err)
                 *err = me->err;
@@ -231,6 +292,15 @@ socfw_runtime_batch_stats(socfw_runtime *rt, unsigned long long *batches,
         *batches = rt->batches;
         *rows = rt->batched_rows;
         pthread_mutex_unlock(&rt->batch_lock);
+}
+
+unsigned long long
+socfw_runtime_batch_overlaps(socfw_runtime *rt)
+{
+        pthread_mutex_lock(&rt->batch_lock);
+        unsigned long long n = rt->batch_overlaps;
+        pthread_mutex_unlock(&rt->batch_lock);
+        return n;
 }
 
 void

@@ -31,7 +31,8 @@
  * fields the engine owns (initialises, guards, frees):
  *   infer_lock, spare          the scratch pool (scratch.c)
  *   head_lock                  heads' forward, one at a time
- *   batch_lock, batch_cond, queue, batch_leader, batch_entering
+ *   batch_lock, batch_cond, queue, batch_leaders, batch_pooled,
+ *   batch_callers, batch_crowd, batch_overlaps, batch_entering
  *                              the micro-batching queue (batch.c)
  *   batches, batched_rows, tag_batches, tag_rows, mixed_batches,
  *   mixed_parts                its counters (socfw_runtime_*batch_stats)

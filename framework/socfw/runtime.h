@@ -180,6 +180,14 @@ void socfw_runtime_mixed_batch_stats(socfw_runtime *rt,
                                      unsigned long long *batches,
                                      unsigned long long *tasks);
 
+/* When more calls wait than the runtime has threads, each classification
+ * or tagging forward pass runs serially in one calling thread and up to
+ * one pass per thread run at once (several small batches on several
+ * cores cost less CPU per window than one batch split over them); with
+ * fewer, one pass at a time runs on all threads.  This gives the number
+ * of passes so far that began while another one ran. */
+unsigned long long socfw_runtime_batch_overlaps(socfw_runtime *rt);
+
 /* Generations running at once are decoded together: each new token of
  * every live generation in one batched step (socfw_model_decode_batch),
  * sequences joining and leaving between steps.  This gives the number of

@@ -147,14 +147,20 @@ struct socfw_runtime {
         struct rt_scratch *spare;
         pthread_mutex_t head_lock;
         /* micro-batching: classification and tagging calls that arrive
-         * while a forward runs wait in `queue`; the next caller to find
-         * no leader runs them as one batch: the calls of the tasks whose
-         * adapters mix (rt_task_mixes) together, each other task's
-         * alone */
+         * while a forward runs wait in `queue`; a caller that finds a
+         * free leader's place runs them as one batch: the calls of the
+         * tasks whose adapters mix (rt_task_mixes) together, each other
+         * task's alone (engine/batch.c: one leader on the pool, or when
+         * callers crowd in, one per thread, each forward serial) */
         pthread_mutex_t batch_lock;
         pthread_cond_t batch_cond;
         struct rt_job *queue;
-        int batch_leader;
+        int batch_leaders;      /* forwards being run                     */
+        int batch_pooled;       /* one of them runs on the thread pool    */
+        int batch_callers;      /* callers queued, not yet answered       */
+        double batch_crowd;     /* its moving average, at each arrival    */
+        unsigned long long batch_overlaps;      /* forwards begun while
+                                                   another ran            */
         unsigned long long batches, batched_rows;       /* classification */
         unsigned long long tag_batches, tag_rows;       /* tagging        */
         unsigned long long mixed_batches, mixed_parts;  /* of several
