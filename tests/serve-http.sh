@@ -139,6 +139,11 @@ check('socfw_http_requests_total{route="/v1/predict",status="200"} 3' in text,
       "predict count in metrics:\n" + text)
 check('socfw_http_requests_total{route="/v1/predict",status="413"} 2' in text,
       "413 count in metrics")
+# a pipeline that never generates: 16 workers per core by default
+import os
+cores = os.sysconf("SC_NPROCESSORS_ONLN")
+check("socfw_workers %d\n" % min(16 * cores, 256) in text,
+      "default workers, %d cores:\n%s" % (cores, text))
 check("socfw_http_request_duration_seconds_bucket" in text and
       "socfw_queue_depth 0" in text and
       'socfw_predict_batch_size_bucket{le="+Inf"}' in text, "metrics\n" + text)

@@ -233,6 +233,12 @@ check("socfw_batch_forward_passes_total " in text and
       "socfw_batch_mixed_passes_total 0" in text and
       "socfw_batch_overlapping_passes_total " in text and
       "socfw_decode_tokens_total " in text, "batch counters\n" + text)
+# a dialog pipeline's default worker count: each chat holds a KV cache
+import os
+cores = os.sysconf("SC_NPROCESSORS_ONLN")
+want = 16 if cores <= 4 else min(4 * cores, 256)
+check("socfw_workers %d\n" % want in text,
+      "default workers with a dialog stage, %d cores:\n%s" % (cores, text))
 print("openai checks passed")
 PY
 

@@ -88,13 +88,18 @@ load(void *user, serve_model *out)
  * one batch ahead; beyond 4 cores, 4 per core so that the stages around
  * the forward pass keep every core busy.  Under load the engine runs one
  * pass per thread at once (engine/batch.c), sharing the waiting calls
- * among them: more workers then make fuller batches (on 2 cores 32
- * workers served 15-30% more than 16 at c=32); the default stays at 16
- * because for chats each worker may hold a KV cache. */
+ * among them, so more workers make fuller batches: on 2 cores 32 workers
+ * served 15-30% more classifications than 16 at c=32 ("Under load, one
+ * forward pass per core").  A pipeline that never generates holds no KV
+ * caches per worker, so it gets 16 per core; one with a dialog stage
+ * keeps the smaller count, each concurrent chat holding a KV cache. */
 static int
-default_workers(void)
+default_workers(int generates)
 {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cores = cores < 1 ? 1 : cores;
+        if (!generates)
+                return cores < 16 ? 16 * (int)cores : 256;
         if (cores <= 4)
                 return 16;
         return cores < 64 ? 4 * (int)cores : 256;
@@ -132,7 +137,7 @@ cli_cmd_serve(int argc, char **argv)
         serve_cmd sc;
         memset(&sc, 0, sizeof sc);
         serve_opts o = {.host = "127.0.0.1", .port = 8080,
-                        .workers = default_workers(),
+                        .workers = 0,   /* default_workers, once loaded */
                         .queue = 64, .timeout = 60};
         const char *env = getenv("SOCFW_API_KEY");
         if (env && env[0])
@@ -203,5 +208,9 @@ cli_cmd_serve(int argc, char **argv)
         serve_model m = {0};
         if (load(&sc, &m) < 0)
                 return CLI_FAIL;
+        int last;
+        if (o.workers == 0)
+                o.workers = default_workers(cli_chat_stage(m.p, &last) !=
+                                            NULL);
         return serve_run(&o, &m);
 }
