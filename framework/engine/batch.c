@@ -237,8 +237,9 @@ rt_infer_batched(socfw_runtime *rt, rt_job *me, socfw_error *err)
                         continue;
                 }
                 /* beside another forward, wait for this leader's share
-                 * of the callers (at most RT_BATCH_FILL_US): taking the
-                 * first one to queue would make batches of one or two */
+                 * of the callers (at most RT_BATCH_FILL_US, and no longer
+                 * once the other forward is done): taking the first one
+                 * to queue would make batches of one or two */
                 int beside = rt->batch_leaders > 0;
                 int share = (int)(rt->batch_crowd / nthr);
                 share = share < 1 ? 1 : share > RT_BATCH_ROWS ? RT_BATCH_ROWS
@@ -254,7 +255,8 @@ rt_infer_batched(socfw_runtime *rt, rt_job *me, socfw_error *err)
                         until.tv_nsec -= 1000000000L;
                 }
                 while ((rt->batch_entering > 0 ||
-                        (beside && queued_rows(rt) < share)) &&
+                        (beside && rt->batch_leaders > 1 &&
+                         queued_rows(rt) < share)) &&
                        pthread_cond_timedwait(&rt->batch_cond,
                                               &rt->batch_lock,
                                               &until) != ETIMEDOUT)
