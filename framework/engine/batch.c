@@ -209,9 +209,34 @@ may_lead(const socfw_runtime *rt, int nthr)
         return 2;
 }
 
+/* Before a new leader takes its batch: wait while callers are still
+ * encoding their texts (at most RT_BATCH_WAIT_US), and beside another
+ * forward also for this leader's share of the callers, their moving
+ * average over the threads (at most RT_BATCH_FILL_US, and no longer once
+ * the other forward is done): taking the first call to queue would make
+ * batches of one or two.  Under batch_lock, the leader counted. */
+static void
+gather(socfw_runtime *rt, int beside, int nthr)
+{
+        int share = (int)(rt->batch_crowd / nthr);
+        share = share < 1 ? 1 : share > RT_BATCH_ROWS ? RT_BATCH_ROWS : share;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (beside ? RT_BATCH_FILL_US : RT_BATCH_WAIT_US) * 1000L;
+        if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+        }
+        while ((rt->batch_entering > 0 ||
+                (beside && rt->batch_leaders > 1 &&
+                 queued_rows(rt) < share)) &&
+               pthread_cond_timedwait(&rt->batch_cond, &rt->batch_lock,
+                                      &until) != ETIMEDOUT)
+                ;
+}
+
 /* Job me's answer, its rows batched with the calls of other threads.  A
- * caller that may lead (may_lead) waits while other callers are still
- * encoding their texts (at most RT_BATCH_WAIT_US), then runs everything
+ * caller that may lead (may_lead) gathers (above), then runs everything
  * queued for the first queued job's task as one forward; callers arriving
  * meanwhile form the next batch.  A lone caller runs at once: batching
  * adds no wait.  The caller has announced itself (rt_batch_entering);
@@ -236,31 +261,10 @@ rt_infer_batched(socfw_runtime *rt, rt_job *me, socfw_error *err)
                         pthread_cond_wait(&rt->batch_cond, &rt->batch_lock);
                         continue;
                 }
-                /* beside another forward, wait for this leader's share
-                 * of the callers (at most RT_BATCH_FILL_US, and no longer
-                 * once the other forward is done): taking the first one
-                 * to queue would make batches of one or two */
                 int beside = rt->batch_leaders > 0;
-                int share = (int)(rt->batch_crowd / nthr);
-                share = share < 1 ? 1 : share > RT_BATCH_ROWS ? RT_BATCH_ROWS
-                                                              : share;
                 rt->batch_leaders++;
                 rt->batch_pooled += how == 1;
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += (beside ? RT_BATCH_FILL_US : RT_BATCH_WAIT_US)
-                                 * 1000L;
-                if (until.tv_nsec >= 1000000000L) {
-                        until.tv_sec++;
-                        until.tv_nsec -= 1000000000L;
-                }
-                while ((rt->batch_entering > 0 ||
-                        (beside && rt->batch_leaders > 1 &&
-                         queued_rows(rt) < share)) &&
-                       pthread_cond_timedwait(&rt->batch_cond,
-                                              &rt->batch_lock,
-                                              &until) != ETIMEDOUT)
-                        ;
+                gather(rt, beside, nthr);
                 rt_job *take[RT_BATCH_ROWS];
                 int k = rt->queue ? take_batch(rt, take) : 0;
                 if (k > 0 && rt->batch_leaders > 1)
