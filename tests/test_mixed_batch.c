@@ -373,21 +373,21 @@ call_run(void *arg)
         return NULL;
 }
 
-/* The calls c[0..n) from threads of their own, all queued before any
- * runs: the test holds the batch leader's place until every call waits
- * in the queue, then lets them go. */
+/* Hold the batch leader's place (a leader on the pool: no other may
+ * start), so that calls queue up ... */
 static void
-run_queued(socfw_runtime *rt, call *c, int n)
+hold_batches(socfw_runtime *rt)
 {
-        pthread_t th[128];
-        cr_assert_leq(n, 128);
         pthread_mutex_lock(&rt->batch_lock);
-        rt->batch_leaders = 1;  /* a leader on the pool: no other */
+        rt->batch_leaders = 1;
         rt->batch_pooled = 1;
         pthread_mutex_unlock(&rt->batch_lock);
-        for (int i = 0; i < n; i++)
-                cr_assert_eq(pthread_create(&th[i], NULL, call_run, &c[i]),
-                             0);
+}
+
+/* ... until n calls wait in the queue, then let them go. */
+static void
+release_when_queued(socfw_runtime *rt, int n)
+{
         for (int queued = 0; queued < n;) {
                 pthread_mutex_lock(&rt->batch_lock);
                 queued = 0;
@@ -402,6 +402,21 @@ run_queued(socfw_runtime *rt, call *c, int n)
                 if (queued < n)
                         nanosleep(&(struct timespec){0, 200000}, NULL);
         }
+}
+
+/* The calls c[0..n) from threads of their own, all queued before any
+ * runs: the test holds the batch leader's place until every call waits
+ * in the queue, then lets them go. */
+static void
+run_queued(socfw_runtime *rt, call *c, int n)
+{
+        pthread_t th[128];
+        cr_assert_leq(n, 128);
+        hold_batches(rt);
+        for (int i = 0; i < n; i++)
+                cr_assert_eq(pthread_create(&th[i], NULL, call_run, &c[i]),
+                             0);
+        release_when_queued(rt, n);
         for (int i = 0; i < n; i++)
                 pthread_join(th[i], NULL);
 }
@@ -730,10 +745,7 @@ Test(mixed_engine, a_tagger_and_a_classifier_share_a_pass)
         socfw_runtime_mixed_batch_stats(rt, &m0, &p0);
         /* all queued, then one leader: the two tasks in one pass */
         pthread_t th[2 * N_TAG];
-        pthread_mutex_lock(&rt->batch_lock);
-        rt->batch_leaders = 1;  /* a leader on the pool: no other */
-        rt->batch_pooled = 1;
-        pthread_mutex_unlock(&rt->batch_lock);
+        hold_batches(rt);
         for (int i = 0; i < N_TAG; i++) {
                 cr_assert_eq(pthread_create(&th[2 * i], NULL, tag_call_run,
                                             &tags[i]),
@@ -742,20 +754,7 @@ Test(mixed_engine, a_tagger_and_a_classifier_share_a_pass)
                                             &calls[i]),
                              0);
         }
-        for (int queued = 0; queued < 2 * N_TAG;) {
-                pthread_mutex_lock(&rt->batch_lock);
-                queued = 0;
-                for (rt_job *j = rt->queue; j; j = j->next)
-                        queued++;
-                if (queued == 2 * N_TAG) {
-                        rt->batch_leaders = 0;
-                        rt->batch_pooled = 0;
-                        pthread_cond_broadcast(&rt->batch_cond);
-                }
-                pthread_mutex_unlock(&rt->batch_lock);
-                if (queued < 2 * N_TAG)
-                        nanosleep(&(struct timespec){0, 200000}, NULL);
-        }
+        release_when_queued(rt, 2 * N_TAG);
         for (int i = 0; i < 2 * N_TAG; i++)
                 pthread_join(th[i], NULL);
         double worst = 0, spread = 0;
