@@ -1,6 +1,7 @@
 /* bench/bench_baseline.c - the classical baseline alone on a data set:
  * TF-IDF (word 1-2-grams + char 2-5-grams) + logistic regression
- * (liblinear, C=2, balanced), exactly as classification reports show it
+ * (multinomial for more than two classes, else liblinear; C=2, balanced),
+ * exactly as classification reports show it
  * next to the model (socfw/baseline.h).
  *
  *     bench/bench_baseline TRAIN.jsonl VALID.jsonl [min_df [eps]]

@@ -144,11 +144,15 @@ Test(baseline, tfidf_matches_the_reference)
 
 /* ---- logistic regression against the reference ---- */
 
-Test(baseline, decision_values_match_the_reference)
+/* Train on each case of the fixture's `key` and compare the decision
+ * values of its test texts with the reference's. */
+static void
+check_against_reference(const char *key, int multinomial, size_t want_cases,
+                        double eps, double tol)
 {
         json_t *fx_ = fixture();
-        json_t *cases = json_object_get(fx_, "lr");
-        cr_assert_eq(json_array_size(cases), 2);
+        json_t *cases = json_object_get(fx_, key);
+        cr_assert_eq(json_array_size(cases), want_cases);
         for (size_t c = 0; c < json_array_size(cases); c++) {
                 json_t *k = json_array_get(cases, c);
                 size_t n, nt;
@@ -165,7 +169,8 @@ Test(baseline, decision_values_match_the_reference)
                 o.min_df = (int)json_integer_value(json_object_get(k,
                                                                    "min_df"));
                 o.C = json_real_value(json_object_get(k, "C"));
-                o.eps = 1e-9; /* to the optimum, as the reference */
+                o.eps = eps; /* to the optimum, as the reference */
+                o.multinomial = multinomial;
                 socfw_baseline *b = NULL;
                 socfw_error err = {0};
                 cr_assert_eq(socfw_baseline_train(&b, train, labels, n, K, &o,
@@ -181,25 +186,79 @@ Test(baseline, decision_values_match_the_reference)
                         json_t *want = json_array_get(
                                 json_object_get(k, "scores"), i);
                         for (size_t q = 0; q < K; q++) {
-                                double d = fabs(s[q] - json_real_value(
-                                                json_array_get(want, q)));
+                                json_t *wq = json_array_get(want, q);
+                                if (json_is_null(wq)) { /* class absent */
+                                        cr_expect(s[q] == -HUGE_VAL,
+                                                  "%s case %zu: absent class "
+                                                  "%zu scored %g", key, c, q,
+                                                  s[q]);
+                                        continue;
+                                }
+                                double d = fabs(s[q] - json_real_value(wq));
                                 if (d > maxdiff)
                                         maxdiff = d;
                         }
                         cr_expect_eq(pred,
                                      (int)json_integer_value(json_array_get(
                                              json_object_get(k, "pred"), i)),
-                                     "'%s'", test[i]);
+                                     "%s: '%s'", key, test[i]);
                 }
-                cr_log_info("%zu classes: max |decision - reference| %.2e", K,
-                            maxdiff);
-                cr_expect_lt(maxdiff, 1e-5, "%zu classes: max difference "
-                             "%.2e", K, maxdiff);
+                cr_log_info("%s, %zu classes: max |decision - reference| "
+                            "%.2e", key, K, maxdiff);
+                cr_expect_lt(maxdiff, tol, "%s, %zu classes: max difference "
+                             "%.2e", key, K, maxdiff);
                 socfw_baseline_free(b);
                 free(labels);
                 free(train);
                 free(test);
         }
+        json_decref(fx_);
+}
+
+Test(baseline, decision_values_match_the_reference)
+{
+        /* liblinear: two classes, and one-vs-rest for three */
+        check_against_reference("lr", 0, 2, 1e-9, 1e-5);
+}
+
+Test(baseline, softmax_decision_values_match_the_reference)
+{
+        /* the default for three or more classes: one softmax model,
+         * also with a class absent from training */
+        check_against_reference("softmax", 1, 2, 1e-9, 1e-5);
+}
+
+Test(baseline, softmax_at_its_default_tolerance_predicts_as_the_optimum)
+{
+        /* the solver's own tolerance (0.01) is close enough to agree with
+         * the optimum on every prediction of the fixture */
+        json_t *fx_ = fixture();
+        json_t *k = json_array_get(json_object_get(fx_, "softmax"), 0);
+        size_t n, nt;
+        const char **train = texts_of(json_object_get(k, "train"), &n);
+        const char **test = texts_of(json_object_get(k, "test"), &nt);
+        int *labels = calloc(n, sizeof *labels);
+        for (size_t i = 0; i < n; i++)
+                labels[i] = (int)json_integer_value(
+                        json_array_get(json_object_get(k, "labels"), i));
+        socfw_baseline_options o = SOCFW_BASELINE_OPTIONS_INIT;
+        o.min_df = 1;
+        socfw_baseline *b = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_baseline_train(&b, train, labels, n, 3, &o, &err),
+                     0, "%s", err.message);
+        for (size_t i = 0; i < nt; i++) {
+                int pred;
+                cr_assert_eq(socfw_baseline_predict(b, test[i], NULL, &pred,
+                                                    &err), 0);
+                cr_expect_eq(pred, (int)json_integer_value(json_array_get(
+                                           json_object_get(k, "pred"), i)),
+                             "'%s'", test[i]);
+        }
+        socfw_baseline_free(b);
+        free(labels);
+        free(train);
+        free(test);
         json_decref(fx_);
 }
 
@@ -307,6 +366,16 @@ Test(baseline, bad_input_is_refused_or_read_safely)
         o.C = 0;
         cr_expect_eq(socfw_baseline_train(&b, texts, labels, 2, 2, &o, &err),
                      SOCFW_EINVAL);
+        o = (socfw_baseline_options)SOCFW_BASELINE_OPTIONS_INIT;
+        o.eps = 1; /* a tolerance that would stop before the first step */
+        cr_expect_eq(socfw_baseline_train(&b, texts, labels, 2, 2, &o, &err),
+                     SOCFW_EINVAL);
+        cr_expect(strstr(err.message, "eps"), "%s", err.message);
+        o = (socfw_baseline_options)SOCFW_BASELINE_OPTIONS_INIT;
+        o.max_iter = 0;
+        cr_expect_eq(socfw_baseline_train(&b, texts, labels, 2, 2, &o, &err),
+                     SOCFW_EINVAL);
+        cr_expect(strstr(err.message, "max_iter"), "%s", err.message);
         /* invalid UTF-8, controls and a long text read without harm */
         const char *odd[] = {"\xff\xfe bad \xc3", "ok\x01\x02 fine",
                              "\xe6\x95", "good good"};

@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential autoconf automake libtool pkg-config \
 libltdl-dev libyaml-dev libopenblas-dev libcurl4-openssl-dev \
 libjansson-dev libutf8proc-dev libpcre2-dev libsodium-dev libsqlite3-dev zlib1g-dev \
-libmicrohttpd-dev liblinear-dev libcriterion-dev libedit-dev python3 clang \
+libmicrohttpd-dev liblinear-dev liblbfgs-dev libcriterion-dev libedit-dev python3 clang \
 libclang-rt-dev libopenmpi-dev openmpi-bin"
 # (libedit-dev is optional: line editing in socfw chat; Open MPI:
 # data-parallel training across processes, tests/dist-train.sh; python3's

@@ -1,6 +1,7 @@
 /* baseline.c - the classical baseline next to classification reports:
  * TF-IDF over word 1-2-grams and character 2-5-grams, logistic regression
- * trained with liblinear (see socfw/baseline.h for the exact recipe). */
+ * trained with liblinear (two classes, or one-vs-rest) or as one softmax
+ * model (softmax_lr.c) (see socfw/baseline.h for the exact recipe). */
 #include "socfw/baseline.h"
 
 #include <math.h>
@@ -11,6 +12,8 @@
 #include <linear.h>
 #include <sodium.h>
 #include <utf8proc.h>
+
+#include "softmax_lr.h"
 
 #define NGRAM_MAX 8
 
@@ -419,14 +422,14 @@ static int
 check_options(const socfw_baseline_options *o, socfw_error *err)
 {
         int ok = o->min_df >= 1 && o->C > 0 && isfinite(o->C) &&
-                 o->eps > 0 && isfinite(o->eps);
+                 o->eps > 0 && o->eps < 1 && o->max_iter >= 1;
         ok = ok && o->word_min_n >= 1 && o->word_max_n <= NGRAM_MAX &&
              o->char_min_n >= 1 && o->char_max_n <= NGRAM_MAX;
         if (!ok)
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "baseline options out of range "
                                        "(n-grams 1..%d, min_df >= 1, C > 0, "
-                                       "eps > 0)",
+                                       "0 < eps < 1, max_iter >= 1)",
                                        NGRAM_MAX);
         return 0;
 }
@@ -675,9 +678,12 @@ socfw_tfidf_transform(const socfw_tfidf *v, const char *text, int **idx,
 
 struct socfw_baseline {
         socfw_tfidf *tfidf;
-        struct model *model;    /* NULL: a single class, always predicted */
+        struct model *model;    /* liblinear's, or NULL                   */
+        double *softmax;        /* or the softmax model's weights         */
+        int *softmax_class;     /* its classes: row k is class [k]        */
+        int n_softmax;
         size_t n_classes;
-        int only_class;
+        int only_class;         /* neither: this class, always predicted  */
 };
 
 static void
@@ -702,6 +708,98 @@ row_of(const socfw_tfidf *v, const char *text, work *w, feat **f,
         x[n] = (struct feature_node){(int)socfw_tfidf_n_features(v) + 1, 1.0};
         x[n + 1] = (struct feature_node){-1, 0};
         return x;
+}
+
+/* The loss weight of a class with n_k of the n training texts, over
+ * `present` classes: n / (present n_k) when balanced (scikit-learn's
+ * class_weight="balanced"), else 1. */
+static double
+class_weight(const socfw_baseline_options *o, size_t n, size_t present,
+             size_t n_k)
+{
+        return o->balanced ? (double)n / ((double)present * (double)n_k)
+                           : 1.0;
+}
+
+static int
+out_of_memory_training(size_t n, socfw_error *err)
+{
+        return socfw_error_set(err, SOCFW_ENOMEM,
+                               "baseline: out of memory training on %zu "
+                               "texts", n);
+}
+
+/* The softmax model over the classes present (count[k] > 0), each
+ * example's loss weighted as liblinear's path weights its C. */
+static int
+train_softmax(socfw_baseline *b, const char *const *texts, const int *labels,
+              size_t n, const size_t *count, size_t present,
+              const socfw_baseline_options *o, socfw_error *err)
+{
+        size_t K = b->n_classes, cap = 0, nnz = 0, nnz_cap = 1;
+        int *compact = malloc(K * sizeof *compact), *y = malloc(n * sizeof *y);
+        double *weight = malloc(present * sizeof *weight);
+        size_t *ptr = malloc((n + 1) * sizeof *ptr);
+        int *col = malloc(sizeof *col);         /* never NULL, even when */
+        double *val = malloc(sizeof *val);      /* no text has a feature */
+        feat *f = NULL;
+        work w = {0};
+        int rc = 0;
+        b->softmax_class = malloc(present * sizeof *b->softmax_class);
+        if (!compact || !y || !weight || !ptr || !col || !val ||
+            !b->softmax_class)
+                goto oom;
+        for (size_t k = 0, j = 0; k < K; k++) {
+                compact[k] = count[k] ? (int)j : -1;
+                if (!count[k])
+                        continue;
+                b->softmax_class[j] = (int)k;
+                weight[j++] = class_weight(o, n, present, count[k]);
+        }
+        ptr[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+                size_t m;
+                if (vectorise(b->tfidf, texts[i], &w, &f, &cap, &m) < 0)
+                        goto oom;
+                if (nnz + m > nnz_cap) {
+                        size_t nc = (nnz + m) * 2;
+                        int *nc_col = realloc(col, nc * sizeof *col);
+                        if (nc_col)
+                                col = nc_col;
+                        double *nc_val = realloc(val, nc * sizeof *val);
+                        if (nc_val)
+                                val = nc_val;
+                        if (!nc_col || !nc_val)
+                                goto oom;
+                        nnz_cap = nc;
+                }
+                for (size_t j = 0; j < m; j++) {
+                        col[nnz] = f[j].index - 1;
+                        val[nnz++] = f[j].value;
+                }
+                ptr[i + 1] = nnz;
+                y[i] = compact[labels[i]];
+        }
+        sparse_rows X = {.n_rows = n,
+                         .n_features = socfw_tfidf_n_features(b->tfidf),
+                         .ptr = ptr, .col = col, .val = val};
+        rc = softmax_lr_fit(&X, y, weight, (int)present, o->C, o->eps,
+                            o->max_iter, &b->softmax, err);
+        if (rc == 0)
+                b->n_softmax = (int)present;
+        goto out;
+oom:
+        rc = out_of_memory_training(n, err);
+out:
+        free(compact);
+        free(y);
+        free(weight);
+        free(ptr);
+        free(col);
+        free(val);
+        free(f);
+        work_clear(&w);
+        return rc;
 }
 
 int
@@ -748,9 +846,14 @@ socfw_baseline_train(socfw_baseline **out, const char *const *texts,
                         present++;
                         b->only_class = (int)k;
                 }
-        if (present < 2) { /* nothing to separate */
-                *out = b;
-                b = NULL;
+        if (present < 2 || (o->multinomial && present > 2)) {
+                if (present > 2)
+                        rc = train_softmax(b, texts, labels, n, count,
+                                           present, o, err);
+                if (rc == 0) {
+                        *out = b;
+                        b = NULL;
+                }
                 goto out;
         }
         x = calloc(n, sizeof *x);
@@ -767,10 +870,7 @@ socfw_baseline_train(socfw_baseline **out, const char *const *texts,
         for (size_t k = 0, j = 0; k < n_classes; k++)
                 if (count[k]) {
                         wl[j] = (int)k;
-                        wt[j++] = o->balanced ? (double)n /
-                                                        ((double)present *
-                                                         (double)count[k])
-                                              : 1.0;
+                        wt[j++] = class_weight(o, n, present, count[k]);
                 }
         struct problem prob = {
                 .l = (int)n,
@@ -797,9 +897,7 @@ socfw_baseline_train(socfw_baseline **out, const char *const *texts,
         rc = 0;
         goto out;
 oom:
-        rc = socfw_error_set(err, SOCFW_ENOMEM,
-                             "baseline: out of memory training on %zu texts",
-                             n);
+        rc = out_of_memory_training(n, err);
 out:
         for (size_t i = 0; x && i < n; i++)
                 free(x[i]);
@@ -821,6 +919,8 @@ socfw_baseline_free(socfw_baseline *b)
                 return;
         if (b->model)
                 free_and_destroy_model(&b->model);
+        free(b->softmax);
+        free(b->softmax_class);
         socfw_tfidf_free(b->tfidf);
         free(b);
 }
@@ -831,6 +931,49 @@ socfw_baseline_features(const socfw_baseline *b)
         return b ? b->tfidf : NULL;
 }
 
+static int
+predict_softmax(const socfw_baseline *b, const char *text, double *scores,
+                int *label, socfw_error *err)
+{
+        work w = {0};
+        feat *f = NULL;
+        size_t cap = 0, m;
+        int P = b->n_softmax, rc = 0;
+        double *z = malloc((size_t)P * sizeof *z);
+        int *col = NULL;
+        double *val = NULL;
+        if (!z || vectorise(b->tfidf, text, &w, &f, &cap, &m) < 0)
+                goto oom;
+        col = malloc((m ? m : 1) * sizeof *col);
+        val = malloc((m ? m : 1) * sizeof *val);
+        if (!col || !val)
+                goto oom;
+        for (size_t j = 0; j < m; j++) {
+                col[j] = f[j].index - 1;
+                val[j] = f[j].value;
+        }
+        softmax_lr_scores(b->softmax, socfw_tfidf_n_features(b->tfidf), P,
+                          col, val, m, z);
+        int best = 0;
+        for (int k = 0; k < P; k++) {
+                if (z[k] > z[best])
+                        best = k;
+                if (scores)
+                        scores[b->softmax_class[k]] = z[k];
+        }
+        *label = b->softmax_class[best];
+        goto out;
+oom:
+        rc = socfw_error_set(err, SOCFW_ENOMEM, "baseline: out of memory");
+out:
+        free(z);
+        free(col);
+        free(val);
+        free(f);
+        work_clear(&w);
+        return rc;
+}
+
 int
 socfw_baseline_predict(const socfw_baseline *b, const char *text,
                        double *scores, int *label, socfw_error *err)
@@ -838,6 +981,8 @@ socfw_baseline_predict(const socfw_baseline *b, const char *text,
         size_t K = b->n_classes;
         for (size_t k = 0; scores && k < K; k++)
                 scores[k] = -HUGE_VAL;
+        if (b->softmax)
+                return predict_softmax(b, text, scores, label, err);
         if (!b->model) {
                 *label = b->only_class;
                 if (scores)

@@ -181,11 +181,12 @@ fingerprint(const socfw_baseline_options *o, const char *const *names,
         char buf[256];
         crypto_generichash_init(&st, NULL, 0, sizeof h);
         int n = snprintf(buf, sizeof buf,
-                         "socfw-baseline-1 %d %d %d %d %d %d %.17g %d %.17g "
-                         "%zu",
+                         "socfw-baseline-2 %d %d %d %d %d %d %.17g %d %.17g "
+                         "%d %d %zu",
                          o->word_min_n, o->word_max_n, o->char_min_n,
                          o->char_max_n, o->min_df, o->sublinear_tf, o->C,
-                         o->balanced, o->eps, K);
+                         o->balanced, o->eps, o->multinomial, o->max_iter,
+                         K);
         crypto_generichash_update(&st, (const unsigned char *)buf,
                                   (size_t)n + 1);
         for (size_t k = 0; k < K; k++)
@@ -320,10 +321,14 @@ socfw_baseline_task_report(socfw_task_ctx *ctx, socfw_task_ctx *privacy,
         }
         sb_append(&sec, &len, &oom, "baseline: TF-IDF (word %d-%d-grams + "
                   "char %d-%d-grams, sublinear tf, min_df %d) + logistic "
-                  "regression (liblinear, C=%g, %s class weights) on the "
-                  "model's training data\n",
+                  "regression (%s, C=%g, %s class weights) on the model's "
+                  "training data\n",
                   o.word_min_n, o.word_max_n, o.char_min_n, o.char_max_n,
-                  o.min_df, o.C, o.balanced ? "balanced" : "equal");
+                  o.min_df,
+                  K > 2 && o.multinomial ? "multinomial, L-BFGS"
+                                         : K > 2 ? "one-vs-rest, liblinear"
+                                                 : "liblinear",
+                  o.C, o.balanced ? "balanced" : "equal");
         if (rc == 0 && (tr.n == 0 || te.n == 0))
                 rc = socfw_error_set_at(&local, SOCFW_EFORMAT,
                                         tr.n ? path : train, 0, 0,

@@ -9,6 +9,7 @@ socfwinclude_HEADERS += framework/socfw/metrics.h
 framework_libsocfw_la_SOURCES += framework/report/report.c
 socfwinclude_HEADERS += framework/socfw/report.h
 framework_libsocfw_la_SOURCES += framework/report/baseline.c \
+	framework/report/softmax_lr.c framework/report/softmax_lr.h \
 	framework/report/baseline_report.c
 socfwinclude_HEADERS += framework/socfw/baseline.h
 

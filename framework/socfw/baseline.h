@@ -24,12 +24,19 @@
  *   - tf = 1 + ln(count) (sublinear), idf = ln((1 + n) / (1 + df)) + 1
  *     (smoothed), each block's vector l2-normalised on its own (so a text
  *     with both blocks has norm sqrt(2)).
- * Classifier: liblinear's L2-regularised logistic regression (primal
- * trust-region Newton, one-vs-rest for more than two classes, bias term
- * 1), C = 2, balanced class weights (class k's C scaled by
- * n / (n_classes * n_k), over the classes present in training; for more
- * than two classes liblinear scales only the "one" side of each
- * one-vs-rest problem).  Prediction: the class with the largest decision
+ * Classifier: L2-regularised logistic regression, C = 2, balanced class
+ * weights (class k's examples weighted n / (n_classes * n_k), over the
+ * classes present in training):
+ *   - two classes: liblinear's (primal trust-region Newton, bias term 1);
+ *   - more: one softmax model over all classes (multinomial, scikit-
+ *     learn's LogisticRegression default since 0.22: intercepts not
+ *     penalised), minimised with libLBFGS; with multinomial = 0,
+ *     liblinear's one-vs-rest instead (a problem per class; liblinear
+ *     scales only the "one" side's C by its weight).  On sentiment-en
+ *     valid the softmax model reaches macro-recall 0.761 where
+ *     one-vs-rest reaches 0.753.
+ * Both stop when the gradient's norm has fallen to eps times its
+ * starting value.  Prediction: the class with the largest decision
  * value.
  *
  *     socfw_baseline_options o = SOCFW_BASELINE_OPTIONS_INIT;
@@ -63,11 +70,17 @@ typedef struct socfw_baseline_options {
         int sublinear_tf;               /* 1: tf = 1 + ln(count)          */
         double C;                       /* 2: inverse regularisation      */
         int balanced;                   /* 1: class weights n/(K n_k)     */
-        double eps;                     /* liblinear's stopping tolerance
-                                           (0.01, its default)            */
+        double eps;                     /* stopping tolerance, relative
+                                           gradient norm (0.01: liblinear's
+                                           default); 0 < eps < 1          */
+        int multinomial;                /* 1: one softmax model for more
+                                           than two classes; 0: one-vs-rest */
+        int max_iter;                   /* L-BFGS iterations at most
+                                           (softmax model): 1000          */
 } socfw_baseline_options;
 
-#define SOCFW_BASELINE_OPTIONS_INIT {1, 2, 2, 5, 2, 1, 2.0, 1, 0.01}
+#define SOCFW_BASELINE_OPTIONS_INIT \
+        {1, 2, 2, 5, 2, 1, 2.0, 1, 0.01, 1, 1000}
 
 /* ---- TF-IDF features ---- */
 

@@ -1,13 +1,16 @@
 /* tests/fuzz/fuzz_baseline.c - libFuzzer target for the baseline's text
  * analysis (framework/report/baseline.c): TF-IDF fitting and transforming
- * and the liblinear classifier over arbitrary bytes.
+ * and both classifiers (the softmax model, liblinear's one-vs-rest) over
+ * arbitrary bytes.
  *
  * make check builds and runs it (tests/fuzz/local.mk).  The
- * first byte picks min_df and the n-gram ranges; the rest is split at
+ * first byte picks min_df, the n-gram ranges and the classifier (its top
+ * bit: one-vs-rest); the rest is split at
  * newlines into up to 32 texts (invalid UTF-8 and control bytes
  * included), each labelled by its first byte.  Every vector must have
  * ascending indices inside the vocabulary, finite values and a squared
- * norm of at most 2 (two l2-normalised blocks).
+ * norm of at most 2 (two l2-normalised blocks); every prediction a
+ * class seen in training with a finite score (-HUGE_VAL for the others).
  */
 #include <math.h>
 #include <stddef.h>
@@ -29,6 +32,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         o.word_max_n = 1 + ((data[0] >> 1) & 1);
         o.char_min_n = 1 + ((data[0] >> 2) & 3);
         o.char_max_n = o.char_min_n + ((data[0] >> 4) & 3);
+        o.multinomial = !(data[0] >> 7);
         char *buf = malloc(size);
         if (!buf)
                 return 0;
@@ -79,13 +83,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         socfw_tfidf_free(v);
         socfw_baseline *b = NULL;
         if (socfw_baseline_train(&b, texts, labels, n, 3, &o, &err) == 0) {
+                int seen[3] = {0};
+                for (size_t i = 0; i < n; i++)
+                        seen[labels[i]] = 1;
                 for (size_t i = 0; i < n; i++) {
                         int k;
                         double s[3];
                         if (socfw_baseline_predict(b, texts[i], s, &k,
                                                    &err) < 0 ||
-                            k < 0 || k > 2)
+                            k < 0 || k > 2 || !seen[k])
                                 abort();
+                        for (int q = 0; q < 3; q++)
+                                if (seen[q] ? !isfinite(s[q])
+                                            : s[q] != -HUGE_VAL)
+                                        abort();
                 }
                 socfw_baseline_free(b);
         } else if (!err.message[0]) {

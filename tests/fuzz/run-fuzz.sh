@@ -13,7 +13,7 @@
 #             privacy plugin's word splitter, NER records, BIO decoding),
 #             privacy (PII recognizers, operators, vault), adapter
 #             (adapter directories: PEFT config, meta, tensors), baseline
-#             (TF-IDF analysis and the liblinear classifier), names (the
+#             (TF-IDF analysis and both classifiers), names (the
 #             privacy plugin's name recognizer and recognizer YAML files),
 #             monitor (records and timestamps into the monitor's windows),
 #             nlu (company lists, extractors, words, BIO decoding, slots),
