@@ -14,6 +14,7 @@
 #include "socfw/baseline.h"
 #include "socfw/pipeline.h"
 #include "socfw/runtime.h"
+#include "socfw/threads.h"
 #include "testutil.h"
 
 static json_t *
@@ -260,6 +261,69 @@ Test(baseline, softmax_at_its_default_tolerance_predicts_as_the_optimum)
         free(train);
         free(test);
         json_decref(fx_);
+}
+
+/* Scores of `probe` after training on texts[0..n) on `threads` threads. */
+static void
+softmax_scores_on(int threads, const char *const *texts, const int *labels,
+                  size_t n, const char *const *probe, size_t n_probe,
+                  double *scores)
+{
+        socfw_threads_set(threads);
+        socfw_baseline *b = NULL;
+        socfw_error err = {0};
+        cr_assert_eq(socfw_baseline_train(&b, texts, labels, n, 3, NULL,
+                                          &err),
+                     0, "%s", err.message);
+        for (size_t i = 0; i < n_probe; i++) {
+                int k;
+                cr_assert_eq(socfw_baseline_predict(b, probe[i],
+                                                    scores + 3 * i, &k, &err),
+                             0);
+        }
+        socfw_baseline_free(b);
+}
+
+Test(baseline, softmax_result_does_not_depend_on_the_thread_count)
+{
+        /* enough text that both passes of the solver split over threads */
+        enum { N = 3000, PROBES = 50 };
+        static char buf[N][96];
+        static const char *texts[N];
+        static int labels[N];
+        unsigned seed = 11;
+        for (size_t i = 0; i < N; i++) {
+                int len = 0;
+                labels[i] = (int)(i % 3);
+                for (int w = 0; w < 8; w++) {
+                        seed = seed * 1103515245u + 12345u;
+                        len += snprintf(buf[i] + len, sizeof buf[i] - len,
+                                        "%sw%u", w ? " " : "",
+                                        (seed >> 8) % 400 +
+                                                (w == 3 ? 400u * (unsigned)
+                                                                  labels[i]
+                                                        : 0u));
+                }
+                texts[i] = buf[i];
+        }
+        double one[3 * PROBES], two[3 * PROBES], three[3 * PROBES];
+        softmax_scores_on(1, texts, labels, N, texts, PROBES, one);
+        softmax_scores_on(2, texts, labels, N, texts, PROBES, two);
+        softmax_scores_on(3, texts, labels, N, texts, PROBES, three);
+        socfw_threads_set(0);
+        cr_expect(memcmp(one, two, sizeof one) == 0,
+                  "1 and 2 threads differ: %.17g vs %.17g", one[0], two[0]);
+        cr_expect(memcmp(one, three, sizeof one) == 0,
+                  "1 and 3 threads differ: %.17g vs %.17g", one[0], three[0]);
+        int right = 0;
+        for (size_t i = 0; i < PROBES; i++) {
+                const double *s = one + 3 * i;
+                int k = s[1] > s[0] ? (s[2] > s[1] ? 2 : 1)
+                                    : (s[2] > s[0] ? 2 : 0);
+                right += k == labels[i];
+        }
+        cr_expect_gt(right, PROBES * 9 / 10, "%d of %d training texts right",
+                     right, PROBES);
 }
 
 /* ---- a task it must learn ---- */
