@@ -783,6 +783,9 @@ train_softmax(socfw_baseline *b, const char *const *texts, const int *labels,
         sparse_rows X = {.n_rows = n,
                          .n_features = socfw_tfidf_n_features(b->tfidf),
                          .ptr = ptr, .col = col, .val = val};
+        ptr = NULL; /* the solver frees them once it has its own copy */
+        col = NULL;
+        val = NULL;
         rc = softmax_lr_fit(&X, y, weight, (int)present, o->C, o->eps,
                             o->max_iter, &b->softmax, err);
         if (rc == 0)

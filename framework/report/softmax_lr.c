@@ -38,7 +38,7 @@ typedef struct columns {
 } columns;
 
 typedef struct problem {
-        const sparse_rows *X;
+        size_t n_rows, n_features, nnz;
         columns cols;
         const int *y;
         const double *weight;
@@ -138,7 +138,7 @@ static void
 forward_blocks(void *ctx, int64_t begin, int64_t end)
 {
         problem *pb = ctx;
-        size_t F = pb->X->n_features, n = pb->X->n_rows;
+        size_t F = pb->n_features, n = pb->n_rows;
         for (int64_t b = begin; b < end; b++) {
                 size_t lo = F * (size_t)b / BLOCKS,
                        hi = F * (size_t)(b + 1) / BLOCKS;
@@ -171,7 +171,7 @@ evaluate(void *instance, const lbfgsfloatval_t *W, lbfgsfloatval_t *g,
 {
         (void)n_vars, (void)step;
         problem *pb = instance;
-        size_t K = pb->K, F = pb->X->n_features, n = pb->X->n_rows;
+        size_t K = pb->K, F = pb->n_features, n = pb->n_rows;
         const double *bias = W + F * K;
         double *gb = g + F * K;
         pb->W = W;
@@ -201,7 +201,7 @@ evaluate(void *instance, const lbfgsfloatval_t *W, lbfgsfloatval_t *g,
         }
         /* about 2 ns a stored value: the split pays from ~10^5 of them */
         socfw_parallel_for_cost((int64_t)F, 2.0 * (double)K *
-                                (double)pb->X->ptr[n] / (double)(F ? F : 1),
+                                (double)pb->nnz / (double)(F ? F : 1),
                                 backward_range, pb);
         double r = 0, inv_n = 1.0 / (double)n;
         for (size_t j = 0; j < F * K; j++)
@@ -252,42 +252,61 @@ columns_of(const sparse_rows *X, columns *c)
         return 0;
 }
 
+static void
+release_rows(sparse_rows *X)
+{
+        free(X->ptr);
+        free(X->col);
+        free(X->val);
+        X->ptr = NULL;
+        X->col = NULL;
+        X->val = NULL;
+}
+
 int
-softmax_lr_fit(const sparse_rows *X, const int *y, const double *weight,
-               int K, double C, double eps, int max_iter, double **W,
+softmax_lr_fit(sparse_rows *X, const int *y, const double *weight, int K,
+               double C, double eps, int max_iter, double **W,
                socfw_error *err)
 {
         *W = NULL;
-        if (!X || !y || !weight || K < 2 || K > MAX_CLASSES || !(C > 0) ||
-            !(eps > 0 && eps < 1) || max_iter < 1 || X->n_rows == 0 ||
-            X->n_rows > (size_t)INT_MAX ||
-            X->n_features > (size_t)INT_MAX / (size_t)K - 1)
+        if (!X || !X->ptr || !y || !weight || K < 2 || K > MAX_CLASSES ||
+            !(C > 0) || !(eps > 0 && eps < 1) || max_iter < 1 ||
+            X->n_rows == 0 || X->n_rows > (size_t)INT_MAX ||
+            X->n_features > (size_t)INT_MAX / (size_t)K - 1) {
+                if (X)
+                        release_rows(X);
                 return socfw_error_set(err, SOCFW_EINVAL,
                                        "softmax regression: %d classes, "
                                        "%zu rows, C %g, eps %g, max_iter %d",
                                        K, X ? X->n_rows : 0, C, eps,
                                        max_iter);
+        }
         for (size_t i = 0; i < X->n_rows; i++)
-                if (y[i] < 0 || y[i] >= K)
+                if (y[i] < 0 || y[i] >= K) {
+                        release_rows(X);
                         return socfw_error_set(err, SOCFW_EINVAL,
                                                "softmax regression: row %zu "
                                                "has class %d of %d",
                                                i, y[i], K);
+                }
         int n_vars = (int)((X->n_features + 1) * (size_t)K);
         size_t nz = X->n_rows * (size_t)K;
-        problem pb = {.X = X, .y = y, .weight = weight, .K = (size_t)K,
-                      .C = C, .eps = eps};
+        problem pb = {.n_rows = X->n_rows, .n_features = X->n_features,
+                      .nnz = X->ptr[X->n_rows], .y = y, .weight = weight,
+                      .K = (size_t)K, .C = C, .eps = eps};
+        int copied = columns_of(X, &pb.cols);
+        release_rows(X);
         lbfgsfloatval_t *x = lbfgs_malloc(n_vars);
         lbfgsfloatval_t *g = malloc((size_t)n_vars * sizeof *g);
         pb.z = malloc(nz * sizeof *pb.z);
-        int rc = 0, ok = x && g && pb.z;
+        int rc = 0, ok = copied == 0 && x && g && pb.z;
         for (int b = 0; b < BLOCKS; b++)
                 ok = ok && (pb.zb[b] = malloc(nz * sizeof *pb.zb[b]));
-        if (!ok || columns_of(X, &pb.cols) < 0) {
+        if (!ok) {
                 rc = socfw_error_set(err, SOCFW_ENOMEM,
                                      "softmax regression: out of memory for "
                                      "%d weights and %zu entries", n_vars,
-                                     X->ptr[X->n_rows]);
+                                     pb.nnz);
                 goto out;
         }
         memset(x, 0, (size_t)n_vars * sizeof *x);

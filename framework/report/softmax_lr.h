@@ -23,17 +23,23 @@
  * (0-based feature indices below n_features) with values val[...]. */
 typedef struct sparse_rows {
         size_t n_rows, n_features;
-        const size_t *ptr;
-        const int *col;
-        const double *val;
+        size_t *ptr;
+        int *col;
+        double *val;
 } sparse_rows;
 
 /* Fit K >= 2 classes: y[i] in [0, K), weight[k] the loss weight of class
- * k's examples, C > 0, 0 < eps < 1, max_iter >= 1.  On success *W holds
+ * k's examples, C > 0, 0 < eps < 1, max_iter >= 1.
+ *
+ * X's three arrays (malloc'ed) pass to the solver, which frees them (and
+ * sets them NULL) as soon as it has its column-major copy, whatever it
+ * returns: the two copies of the data never stay side by side.
+ *
+ * On success *W holds
  * (n_features + 1) * K values (malloc'ed; caller frees): feature j's
  * weights for the K classes at W[j * K ...], the intercepts last.
  * Returns 0, SOCFW_EINVAL or SOCFW_ENOMEM. */
-int softmax_lr_fit(const sparse_rows *X, const int *y, const double *weight,
+int softmax_lr_fit(sparse_rows *X, const int *y, const double *weight,
                    int K, double C, double eps, int max_iter, double **W,
                    socfw_error *err);
 
