@@ -555,6 +555,8 @@ Test(baseline_report, every_classification_report_shows_the_baseline)
         cr_assert_not_null(sec, "%s", txt);
         cr_expect(strstr(sec, "model vs baseline: macro_recall"), "%s", sec);
         cr_expect(strstr(sec, "120 training texts"), "%s", sec);
+        cr_expect(strstr(sec, "(liblinear, C=2, balanced"), "two classes: "
+                  "liblinear's model; %s", sec);
         cr_expect(strstr(sec, "confusion matrix"), "%s", sec);
         /* the model's table comes first, the baseline's after it */
         cr_expect_lt(strstr(txt, "macro avg"), sec);
