@@ -51,8 +51,8 @@ typedef struct problem {
         double *zb[BLOCKS];     /* n x K: each forward block's share      */
 } problem;
 
-/* z = b + sum_j W[col[j]] val[j]; called with a constant K the compiler
- * keeps z in registers (z may not alias W, so nothing is reloaded). */
+/* z = b + sum_j W[col[j]] val[j]; called with a constant K up to
+ * MAX_UNROLLED the sums stay in registers. */
 static inline void
 scores_k(const double *restrict W, size_t n_features, const int K,
          const int *restrict col, const double *restrict val, size_t n,
@@ -60,25 +60,16 @@ scores_k(const double *restrict W, size_t n_features, const int K,
 {
         const double *b = W + n_features * (size_t)K;
         double acc[MAX_UNROLLED];
-        if (K > MAX_UNROLLED) {
-                for (int k = 0; k < K; k++)
-                        z[k] = b[k];
-                for (size_t j = 0; j < n; j++) {
-                        const double *w = W + (size_t)col[j] * (size_t)K;
-                        for (int k = 0; k < K; k++)
-                                z[k] += w[k] * val[j];
-                }
-                return;
-        }
+        double *a = K <= MAX_UNROLLED ? acc : z;
         for (int k = 0; k < K; k++)
-                acc[k] = b[k];
+                a[k] = b[k];
         for (size_t j = 0; j < n; j++) {
                 const double *w = W + (size_t)col[j] * (size_t)K;
                 for (int k = 0; k < K; k++)
-                        acc[k] += w[k] * val[j];
+                        a[k] += w[k] * val[j];
         }
-        for (int k = 0; k < K; k++)
-                z[k] = acc[k];
+        if (a != z)
+                memcpy(z, a, (size_t)K * sizeof *z);
 }
 
 void
